@@ -1,0 +1,211 @@
+/* conf — see config.h. */
+#include "conf.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+void conf_defaults(conf_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    util_strlcpy(cfg->coord.client_endpoint, CONFIG_DEFAULT_CLIENT_ENDPOINT, CONFIG_ENDPOINT_MAX);
+    util_strlcpy(cfg->coord.worker_endpoint, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
+    util_strlcpy(cfg->coord.database, CONFIG_DEFAULT_DATABASE, sizeof cfg->coord.database);
+    cfg->coord.heartbeat_ms = 1000;
+    cfg->coord.worker_timeout_ms = 10000;
+    cfg->coord.max_lost = 3;
+    cfg->coord.max_message = 16u * 1024u * 1024u;
+    cfg->coord.retry_delay_cap_ms = 300000;
+    util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
+    cfg->worker.kill_grace_ms = 2000;
+    util_strlcpy(cfg->cli.coordinator, CONFIG_DEFAULT_CLIENT_ENDPOINT, CONFIG_ENDPOINT_MAX);
+    cfg->cli.timeout_ms = 3000;
+}
+
+const char *conf_default_path(void)
+{
+    static char buf[1024];
+    struct stat st;
+    const char *env = getenv("DROVER_CONFIG");
+    if (env && *env)
+        return env;
+    const char *home = getenv("HOME");
+    if (home && snprintf(buf, sizeof buf, "%s/.config/drover/drover.cfg", home) < (int)sizeof buf &&
+        stat(buf, &st) == 0)
+        return buf;
+    if (stat("/etc/drover/drover.cfg", &st) == 0)
+        return "/etc/drover/drover.cfg";
+    return NULL;
+}
+
+typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS } kind_t;
+
+typedef struct {
+    const char *name;
+    kind_t kind;
+    size_t off;    /* offset in conf_t */
+    size_t len;    /* buffer size for strings */
+} key_t_;
+
+#define OFF(f) offsetof(conf_t, f)
+static const key_t_ s_coord_keys[] = {
+    {"client_endpoint", K_STRING, OFF(coord.client_endpoint), CONFIG_ENDPOINT_MAX},
+    {"worker_endpoint", K_STRING, OFF(coord.worker_endpoint), CONFIG_ENDPOINT_MAX},
+    {"database", K_STRING, OFF(coord.database), sizeof(((conf_t *)0)->coord.database)},
+    {"heartbeat_interval", K_DURATION, OFF(coord.heartbeat_ms), 0},
+    {"worker_timeout", K_DURATION, OFF(coord.worker_timeout_ms), 0},
+    {"max_lost", K_INT, OFF(coord.max_lost), 0},
+    {"max_message", K_SIZE, OFF(coord.max_message), 0},
+    {"retry_delay_cap", K_DURATION, OFF(coord.retry_delay_cap_ms), 0},
+    {NULL, 0, 0, 0},
+};
+static const key_t_ s_worker_keys[] = {
+    {"coordinator", K_STRING, OFF(worker.coordinator), CONFIG_ENDPOINT_MAX},
+    {"name", K_STRING, OFF(worker.name), sizeof(((conf_t *)0)->worker.name)},
+    {"slots", K_INT, OFF(worker.slots), 0},
+    {"labels", K_LABELS, 0, 0},
+    {"kill_grace", K_DURATION, OFF(worker.kill_grace_ms), 0},
+    {"work_dir", K_STRING, OFF(worker.work_dir), sizeof(((conf_t *)0)->worker.work_dir)},
+    {NULL, 0, 0, 0},
+};
+static const key_t_ s_cli_keys[] = {
+    {"coordinator", K_STRING, OFF(cli.coordinator), CONFIG_ENDPOINT_MAX},
+    {"timeout", K_DURATION, OFF(cli.timeout_ms), 0},
+    {NULL, 0, 0, 0},
+};
+
+static int s_fail(char *err, size_t errlen, const char *file, int line, const char *what,
+                  const char *name)
+{
+    snprintf(err, errlen, "%s:%d: %s '%s'", file, line, what, name);
+    errno = EINVAL;
+    return -1;
+}
+
+static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, const char *file,
+                        char *err, size_t errlen)
+{
+    int n = config_setting_length(grp);
+    for (int i = 0; i < n; i++) {
+        config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+        const char *name = config_setting_name(s);
+        int line = (int)config_setting_source_line(s);
+        const key_t_ *k = keys;
+        while (k->name && strcmp(k->name, name) != 0)
+            k++;
+        if (!k->name)
+            return s_fail(err, errlen, file, line, "unknown setting", name);
+        int type = config_setting_type(s);
+        char *base = (char *)cfg;
+        switch (k->kind) {
+        case K_STRING:
+            if (type != CONFIG_TYPE_STRING)
+                return s_fail(err, errlen, file, line, "expected a string for", name);
+            if (util_strlcpy(base + k->off, config_setting_get_string(s), k->len) < 0)
+                return s_fail(err, errlen, file, line, "value too long for", name);
+            break;
+        case K_DURATION: {
+            int64_t ms;
+            if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
+                ms = config_setting_get_int64(s) * 1000;
+            else if (type == CONFIG_TYPE_FLOAT)
+                ms = (int64_t)(config_setting_get_float(s) * 1000.0 + 0.5);
+            else if (type == CONFIG_TYPE_STRING) {
+                if (util_parse_duration_ms(config_setting_get_string(s), &ms) < 0)
+                    return s_fail(err, errlen, file, line, "bad duration (use 10, 1.5, \"250ms\", \"2m\") for", name);
+            } else
+                return s_fail(err, errlen, file, line, "expected a duration for", name);
+            if (ms < 0)
+                return s_fail(err, errlen, file, line, "negative duration for", name);
+            *(int64_t *)(base + k->off) = ms;
+            break;
+        }
+        case K_INT:
+            if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+                return s_fail(err, errlen, file, line, "expected an integer for", name);
+            if (config_setting_get_int64(s) < 0 || config_setting_get_int64(s) > 1000000)
+                return s_fail(err, errlen, file, line, "out of range (0..1000000):", name);
+            *(int *)(base + k->off) = (int)config_setting_get_int64(s);
+            break;
+        case K_SIZE:
+            if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+                return s_fail(err, errlen, file, line, "expected a byte count for", name);
+            if (config_setting_get_int64(s) < 1024)
+                return s_fail(err, errlen, file, line, "too small (minimum 1024):", name);
+            *(size_t *)(base + k->off) = (size_t)config_setting_get_int64(s);
+            break;
+        case K_LABELS: {
+            if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+                return s_fail(err, errlen, file, line, "expected a list of strings for", name);
+            int m = config_setting_length(s);
+            if (m > CONFIG_MAX_LABELS)
+                return s_fail(err, errlen, file, line, "too many labels (max 32) in", name);
+            for (int j = 0; j < m; j++) {
+                const char *v = config_setting_get_string_elem(s, j);
+                if (!v)
+                    return s_fail(err, errlen, file, line, "expected a list of strings for", name);
+                if (util_strlcpy(cfg->worker.labels[j], v, CONFIG_LABEL_MAX) < 0)
+                    return s_fail(err, errlen, file, line, "label too long in", name);
+            }
+            cfg->worker.nlabels = m;
+            break;
+        }
+        }
+        if (keys == s_cli_keys && strcmp(name, "coordinator") == 0)
+            cfg->cli_coordinator_set = 1;
+    }
+    return 0;
+}
+
+int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen)
+{
+    conf_defaults(cfg);
+    if (!path)
+        return 0;
+    conf_t tmp;
+    conf_defaults(&tmp);
+    util_strlcpy(tmp.path, path, sizeof tmp.path);
+
+    struct config_t lc;
+    config_init(&lc);
+    int rc = -1;
+    if (!config_read_file(&lc, path)) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s: cannot read the file: %s", path, strerror(errno));
+        else
+            snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&lc), config_error_text(&lc));
+        errno = EINVAL;
+        goto out;
+    }
+    config_setting_t *root = config_root_setting(&lc);
+    int n = config_setting_length(root);
+    for (int i = 0; i < n; i++) {
+        config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
+        const char *name = config_setting_name(g);
+        int line = (int)config_setting_source_line(g);
+        const key_t_ *keys = strcmp(name, "coordinator") == 0 ? s_coord_keys
+                             : strcmp(name, "worker") == 0    ? s_worker_keys
+                             : strcmp(name, "cli") == 0       ? s_cli_keys
+                                                              : NULL;
+        if (!keys) {
+            s_fail(err, errlen, path, line, "unknown section (expected coordinator, worker or cli):", name);
+            goto out;
+        }
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+            s_fail(err, errlen, path, line, "expected a group { ... } for", name);
+            goto out;
+        }
+        if (s_load_group(&tmp, g, keys, path, err, errlen) < 0)
+            goto out;
+    }
+    *cfg = tmp;
+    rc = 0;
+out:
+    config_destroy(&lc);
+    return rc;
+}

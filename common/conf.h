@@ -1,0 +1,79 @@
+/* conf — the libconfig configuration file shared by all three programs.
+ *
+ * One file, three optional groups:
+ *
+ *   coordinator = { client_endpoint = "tcp://127.0.0.1:7460";
+ *                   worker_endpoint = "tcp://127.0.0.1:7461";
+ *                   database = "host=127.0.0.1 port=7432 dbname=drover user=postgres";
+ *                   heartbeat_interval = 1.0; worker_timeout = 10.0;
+ *                   max_lost = 3; max_message = 16777216; };
+ *   worker      = { coordinator = "tcp://127.0.0.1:7461"; name = "gpu-node-1";
+ *                   slots = 8; labels = ["gpu"]; kill_grace = 2.0;
+ *                   work_dir = "/var/lib/drover"; };
+ *   cli         = { coordinator = "tcp://127.0.0.1:7460"; timeout = 3.0; };
+ *
+ * Durations are seconds (int or float) or strings with a unit ("250ms").
+ * Every setting has a default that fits the local cluster; unknown keys and
+ * wrong types are errors reported as "file:line: message".
+ */
+#ifndef DROVER_CONF_H
+#define DROVER_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_ENDPOINT_MAX 256
+#define CONFIG_MAX_LABELS 32
+#define CONFIG_LABEL_MAX 64
+
+#define CONFIG_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:7460"
+#define CONFIG_DEFAULT_WORKER_ENDPOINT "tcp://127.0.0.1:7461"
+#define CONFIG_DEFAULT_DATABASE "host=127.0.0.1 port=7432 dbname=drover user=postgres"
+
+typedef struct {
+    char client_endpoint[CONFIG_ENDPOINT_MAX];
+    char worker_endpoint[CONFIG_ENDPOINT_MAX];
+    char database[1024];        /* libpq conninfo; PG* environment applies too */
+    int64_t heartbeat_ms;       /* interval told to workers */
+    int64_t worker_timeout_ms;  /* silence after which a worker is dead */
+    int max_lost;               /* requeues after worker loss before a task fails */
+    size_t max_message;         /* bytes; larger frames drop the peer */
+    int64_t retry_delay_cap_ms; /* upper bound of the retry backoff */
+} conf_coordinator_t;
+
+typedef struct {
+    char coordinator[CONFIG_ENDPOINT_MAX];
+    char name[128];             /* "" = hostname */
+    int slots;                  /* 0 = number of online cores */
+    char labels[CONFIG_MAX_LABELS][CONFIG_LABEL_MAX];
+    int nlabels;
+    int64_t kill_grace_ms;      /* SIGTERM → SIGKILL grace on timeout/cancel */
+    char work_dir[1024];        /* cwd of tasks without their own; "" = worker's cwd */
+} conf_worker_t;
+
+typedef struct {
+    char coordinator[CONFIG_ENDPOINT_MAX];
+    int64_t timeout_ms;         /* how long to wait for the coordinator */
+} conf_cli_t;
+
+typedef struct {
+    conf_coordinator_t coord;
+    conf_worker_t worker;
+    conf_cli_t cli;
+    char path[1024];            /* file it was loaded from, "" for defaults */
+    int cli_coordinator_set;    /* cli.coordinator was given in the file */
+} conf_t;
+
+/* Fills cfg with the built-in defaults. */
+void conf_defaults(conf_t *cfg);
+
+/* The config file to use when none is given: $DROVER_CONFIG, else
+ * ~/.config/drover/drover.cfg or /etc/drover/drover.cfg when they exist,
+ * else NULL. Returns a pointer to static storage. */
+const char *conf_default_path(void);
+
+/* Loads defaults, then the file at path over them. Returns 0, or -1 with
+ * "file:line: message" in err (cfg then holds defaults only). */
+int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,1 @@
+typedef int dag_placeholder_t;

@@ -1,0 +1,104 @@
+/* util — see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t util_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t util_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_backoff_ms(int64_t base_ms, unsigned attempt, int64_t cap_ms)
+{
+    int64_t d = base_ms;
+    for (unsigned i = 1; i < attempt && d < cap_ms; i++)
+        d *= 2;
+    return d > cap_ms ? cap_ms : d;
+}
+
+int util_strlcpy(char *dst, const char *src, size_t dstlen)
+{
+    size_t n = strlen(src);
+    if (dstlen == 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (n >= dstlen) {
+        memcpy(dst, src, dstlen - 1);
+        dst[dstlen - 1] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+int util_parse_duration_ms(const char *s, int64_t *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno != 0 || v < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    double mult = 1000.0;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000.0;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1.0;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000.0;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000.0;
+    else {
+        errno = EINVAL;
+        return -1;
+    }
+    double r = v * mult;
+    if (r > 9.0e15) {
+        errno = EINVAL;
+        return -1;
+    }
+    *ms = (int64_t)(r + 0.5);
+    return 0;
+}
+
+void util_format_duration(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 0)
+        snprintf(buf, len, "-");
+    else if (ms < 1000)
+        snprintf(buf, len, "%lldms", (long long)ms);
+    else if (ms < 60000)
+        snprintf(buf, len, "%.1fs", (double)ms / 1000.0);
+    else if (ms < 3600000)
+        snprintf(buf, len, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
+    else
+        snprintf(buf, len, "%lldh%02lldm", (long long)(ms / 3600000), (long long)(ms / 60000 % 60));
+}
+
+void util_format_time(int64_t us, char *buf, size_t len)
+{
+    if (us <= 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}

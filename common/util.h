@@ -1,0 +1,33 @@
+/* util — clocks, backoff and small string helpers shared by every process. */
+#ifndef DROVER_UTIL_H
+#define DROVER_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock, microseconds since the epoch (for timestamps users see). */
+int64_t util_now_us(void);
+/* Monotonic clock in milliseconds (for timers and deadlines). */
+int64_t util_mono_ms(void);
+
+/* Exponential backoff: base_ms * 2^(attempt-1), capped at cap_ms.
+ * attempt 0 or 1 gives base_ms. */
+int64_t util_backoff_ms(int64_t base_ms, unsigned attempt, int64_t cap_ms);
+
+/* Copies src into dst (size dstlen), always NUL-terminating.
+ * Returns -1 with errno=ENAMETOOLONG when truncated, else 0. */
+int util_strlcpy(char *dst, const char *src, size_t dstlen);
+
+/* Parses a duration: a number of seconds ("90", "1.5") or a number with a
+ * unit suffix ms|s|m|h ("250ms", "10m"). Returns 0 and sets *ms, or -1 with
+ * errno=EINVAL. */
+int util_parse_duration_ms(const char *s, int64_t *ms);
+
+/* Formats a duration in ms for people: "830ms", "12.4s", "3m05s", "2h01m". */
+void util_format_duration(int64_t ms, char *buf, size_t len);
+
+/* Formats a wall-clock time (us since epoch) as local "YYYY-MM-DD HH:MM:SS";
+ * 0 gives "-". */
+void util_format_time(int64_t us, char *buf, size_t len);
+
+#endif

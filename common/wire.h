@@ -1,0 +1,63 @@
+/* wire — ZeroMQ and protobuf-c, wrapped in one place.
+ *
+ * Every message is one frame holding one envelope from proto/drover.proto;
+ * a ROUTER peer sees [identity, envelope]. Sends retry on EINTR; receives
+ * are non-blocking (ZMQ_DONTWAIT) so the caller's zmq_poll loop stays in
+ * charge. A NULL from *__unpack is a bad message (counted by the caller),
+ * never a crash.
+ */
+#ifndef DROVER_WIRE_H
+#define DROVER_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drover.pb-c.h"
+
+/* Bumped on any incompatible change to drover.proto (see proto/README.md).
+ * Overridable for tests of the version check only. */
+#define DROVER_PROTOCOL_VERSION 1
+
+/* Largest envelope accepted by default (ZMQ_MAXMSGSIZE on the daemons'
+ * sockets); larger frames make libzmq drop the peer's connection. */
+#define WIRE_MAX_MSG_DEFAULT (16u * 1024u * 1024u)
+
+#define WIRE_MAX_IDENT 256
+
+/* A received message: the ROUTER identity (empty on DEALER sockets) and
+ * the envelope bytes. The caller owns it; wire_msg_clear() releases it. */
+typedef struct {
+    uint8_t ident[WIRE_MAX_IDENT];
+    size_t ident_len;
+    uint8_t *data;   /* malloc'd */
+    size_t len;
+} wire_msg_t;
+
+void wire_msg_clear(wire_msg_t *m);
+
+/* Sets linger 0 and, when max_msg > 0, ZMQ_MAXMSGSIZE. Returns 0 or -1. */
+int wire_socket_setup(void *sock, size_t max_msg);
+
+/* Receives one message without blocking. Returns 1 when a message was read,
+ * 0 when none was waiting, -1 on error (errno set). On a ROUTER (router=1)
+ * the first frame is the identity; messages with an unexpected frame count
+ * or an identity longer than WIRE_MAX_IDENT are discarded and reported as
+ * 2 ("dropped") so the caller can count them. */
+int wire_recv(void *sock, int router, wire_msg_t *out);
+
+/* Packs msg and sends it, preceded by the identity frame when ident_len > 0.
+ * Returns 0, or -1 with errno set (EHOSTUNREACH for a gone ROUTER peer when
+ * ZMQ_ROUTER_MANDATORY is set, EAGAIN when the peer's queue is full). */
+int wire_send(void *sock, const uint8_t *ident, size_t ident_len,
+              const ProtobufCMessage *msg);
+
+/* Human name of a TaskState / RunState / Outcome, lower-case as stored in the
+ * database ("pending", "running", ...). Unknown values give "unknown". */
+const char *wire_task_state_name(Drover__TaskState s);
+const char *wire_run_state_name(Drover__RunState s);
+const char *wire_outcome_name(Drover__Outcome o);
+/* Inverse of the above; returns 0 (UNSPECIFIED) for an unknown name. */
+Drover__TaskState wire_task_state_from_name(const char *name);
+Drover__RunState wire_run_state_from_name(const char *name);
+
+#endif

@@ -1,0 +1,1 @@
+typedef int wf_placeholder_t;
