@@ -1,1 +1,215 @@
-/* db — filled in below. */
+/* db — see db.h. */
+#include "db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Server notices (e.g. "schema already exists") are chatter, not errors. */
+static void s_notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("database notice: %s", message);
+}
+
+struct db {
+    char *conninfo;
+    PGconn *conn;
+    int in_tx;
+    char err[1024];
+};
+
+db_t *db_new(const char *conninfo)
+{
+    db_t *db = calloc(1, sizeof *db);
+    if (!db)
+        return NULL;
+    db->conninfo = strdup(conninfo);
+    if (!db->conninfo) {
+        free(db);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return db;
+}
+
+void db_destroy(db_t **dbp)
+{
+    if (!dbp || !*dbp)
+        return;
+    db_disconnect(*dbp);
+    free((*dbp)->conninfo);
+    free(*dbp);
+    *dbp = NULL;
+}
+
+/* First line of libpq's message, which can span several lines. */
+static void s_set_err(db_t *db, const char *prefix, const char *msg)
+{
+    snprintf(db->err, sizeof db->err, "%s%s", prefix, msg ? msg : "");
+    char *nl = strchr(db->err, '\n');
+    if (nl)
+        *nl = '\0';
+}
+
+void db_disconnect(db_t *db)
+{
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = NULL;
+    db->in_tx = 0;
+}
+
+int db_connect_retry(db_t *db, volatile int *stop)
+{
+    int64_t delay = 100;
+    db_disconnect(db);
+    for (;;) {
+        PGconn *c = PQconnectdb(db->conninfo);
+        if (c && PQstatus(c) == CONNECTION_OK) {
+            db->conn = c;
+            PQsetNoticeProcessor(c, s_notice, NULL);
+            /* Timestamps are written and read as UTC microseconds. */
+            if (db_simple(db, "SET TIME ZONE 'UTC'") < 0) {
+                db_disconnect(db);
+            } else {
+                log_info("connected to the database %s on %s:%s", PQdb(c), PQhost(c), PQport(c));
+                return 0;
+            }
+        } else {
+            /* Never log the conninfo itself: it may hold a password. */
+            s_set_err(db, "", c ? PQerrorMessage(c) : "out of memory");
+            log_warn("cannot connect to the database (%s); retrying in %.1fs", db->err,
+                     (double)delay / 1000.0);
+            if (c)
+                PQfinish(c);
+        }
+        struct timespec ts = {delay / 1000, (delay % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            if (stop && *stop)
+                return -1;
+        if (stop && *stop)
+            return -1;
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+}
+
+int db_ok(const db_t *db) { return db->conn && PQstatus(db->conn) == CONNECTION_OK; }
+PGconn *db_conn(db_t *db) { return db->conn; }
+const char *db_error(const db_t *db) { return db->err; }
+
+int db_prepare(db_t *db, const db_stmt_t *stmts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        PGresult *r = PQprepare(db->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+        if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+            char pfx[160];
+            snprintf(pfx, sizeof pfx, "prepare %s: ", stmts[i].name);
+            s_set_err(db, pfx, r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
+            PQclear(r);
+            return -1;
+        }
+        PQclear(r);
+    }
+    return 0;
+}
+
+PGresult *db_exec(db_t *db, const char *name, int nparams, const char *const *values,
+                  const int *lengths, const int *formats, ExecStatusType expect)
+{
+    if (!db->conn) {
+        s_set_err(db, "", "not connected to the database");
+        return NULL;
+    }
+    PGresult *r = PQexecPrepared(db->conn, name, nparams, values, lengths, formats, 0);
+    if (!r || PQresultStatus(r) != expect) {
+        char pfx[160];
+        snprintf(pfx, sizeof pfx, "%s: ", name);
+        s_set_err(db, pfx, r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+int db_run(db_t *db, const char *name, int nparams, const char *const *values)
+{
+    PGresult *r = db_exec(db, name, nparams, values, NULL, NULL, PGRES_COMMAND_OK);
+    if (!r) {
+        /* Statements with RETURNING or SELECT report tuples; accept both. */
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+int db_simple(db_t *db, const char *sql)
+{
+    if (!db->conn) {
+        s_set_err(db, "", "not connected to the database");
+        return -1;
+    }
+    PGresult *r = PQexec(db->conn, sql);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        s_set_err(db, "", r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+int db_begin(db_t *db)
+{
+    if (db->in_tx)
+        return 0;
+    if (db_simple(db, "BEGIN") < 0)
+        return -1;
+    db->in_tx = 1;
+    return 0;
+}
+
+int db_commit(db_t *db)
+{
+    if (!db->in_tx)
+        return 0;
+    db->in_tx = 0;
+    PGresult *r = PQexec(db->conn, "COMMIT");
+    /* A failed transaction answers COMMIT with ROLLBACK: check the tag. */
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    if (!ok)
+        s_set_err(db, "commit: ", r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+void db_rollback(db_t *db)
+{
+    if (!db->in_tx)
+        return;
+    db->in_tx = 0;
+    if (db->conn)
+        PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+int db_in_tx(const db_t *db) { return db->in_tx; }
+
+int64_t db_get_i64(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return 0;
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+const char *db_get_str(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col);
+}
+
+int db_is_null(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col); }

@@ -1,7 +1,9 @@
 /* util — see util.h. */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,9 +51,19 @@ int util_strlcpy(char *dst, const char *src, size_t dstlen)
 int util_parse_duration_ms(const char *s, int64_t *ms)
 {
     char *end;
+    /* Plain decimal only: strtod would also take " 5", "1e3", hex and nan. */
+    if (!s || !isdigit((unsigned char)s[0])) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (const char *p = s; *p && *p != 'm' && *p != 's' && *p != 'h'; p++)
+        if (!isdigit((unsigned char)*p) && *p != '.') {
+            errno = EINVAL;
+            return -1;
+        }
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || errno != 0 || v < 0) {
+    if (end == s || errno != 0 || !(v >= 0.0) || isinf(v)) {
         errno = EINVAL;
         return -1;
     }

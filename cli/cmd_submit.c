@@ -1,0 +1,154 @@
+/* cmd_submit — `drover submit FILE [--wait]`.
+ *
+ * The workflow file is loaded and fully validated here, before the
+ * coordinator is contacted: a bad file is reported as "file:line: message"
+ * and exits 2 having sent nothing. The run id alone goes to stdout so that
+ * `RUN=$(drover submit f.cfg)` works; the friendly hint goes to stderr and
+ * only when someone is looking at it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "workflow.h"
+
+/* Fills a SubmitRequest whose strings borrow from wf; steps and the pointer
+ * array are malloc'd into *specs / *ptrs (caller frees). Returns 0 or -1. */
+static int s_build(const workflow_t *wf, const char *submitted_by, Drover__SubmitRequest *sub,
+                   Drover__StepSpec **specs, Drover__StepSpec ***ptrs)
+{
+    *specs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **specs);
+    *ptrs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **ptrs);
+    if (!*specs || !*ptrs) {
+        free(*specs);
+        free(*ptrs);
+        *specs = NULL;
+        *ptrs = NULL;
+        errno = ENOMEM;
+        return -1;
+    }
+    for (size_t i = 0; i < wf->nsteps; i++) {
+        const workflow_step_t *st = &wf->steps[i];
+        Drover__StepSpec *sp = &(*specs)[i];
+        drover__step_spec__init(sp);
+        sp->name = st->name;
+        sp->kind = st->kind;
+        sp->after = st->after;
+        sp->n_after = st->nafter;
+        sp->retries = st->retries;
+        sp->timeout_ms = st->timeout_ms > 0 ? (uint64_t)st->timeout_ms : 0;
+        sp->retry_delay_ms = st->retry_delay_ms > 0 ? (uint64_t)st->retry_delay_ms : 0;
+        sp->spec_json = st->spec_json ? st->spec_json : (char *)"{}";
+        (*ptrs)[i] = sp;
+    }
+    sub->workflow = wf->name;
+    sub->steps = *ptrs;
+    sub->n_steps = wf->nsteps;
+    sub->source = wf->path;
+    sub->submitted_by = (char *)submitted_by;
+    return 0;
+}
+
+static json_t *s_submit_json(uint64_t run_id, const workflow_t *wf)
+{
+    int bad = 0;
+    json_t *o = json_object();
+    out_json_set(o, "run_id", json_integer((json_int_t)run_id), &bad);
+    out_json_set(o, "workflow", json_string(wf->name), &bad);
+    out_json_set(o, "steps", json_integer((json_int_t)wf->nsteps), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int s_run(cli_t *cli, int argc, char **argv)
+{
+    int wait = 0;
+    const cli_opt_t opts[] = {{"wait", 'w', 0, &wait, NULL}, {NULL, 0, 0, NULL, NULL}};
+    char *pos[1];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, opts, pos, 1, 1, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+
+    char err[2048];
+    workflow_t *wf = workflow_load(pos[0], err, sizeof err);
+    if (!wf) {
+        fprintf(stderr, "%s\n", err);
+        return CLI_EXIT_USAGE;
+    }
+
+    Drover__StepSpec *specs = NULL, **ptrs = NULL;
+    Drover__ClientReply *rep = NULL;
+    char by[512];
+    cli_user_at_host(by, sizeof by);
+    Drover__SubmitRequest sub = DROVER__SUBMIT_REQUEST__INIT;
+    if (s_build(wf, by, &sub, &specs, &ptrs) < 0) {
+        fprintf(stderr, "drover: out of memory\n");
+        rc = CLI_EXIT_UNREACHABLE;
+        goto out;
+    }
+    if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
+        goto out;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_SUBMIT;
+    req.submit = &sub;
+    if ((rc = cli_call(cli, &req, 0, NULL, &rep)) != CLI_EXIT_OK)
+        goto out;
+    uint64_t run_id = rep->run_id;
+    if (run_id == 0) {
+        fprintf(stderr, "drover: the coordinator accepted the run but sent no run id\n");
+        rc = CLI_EXIT_UNREACHABLE;
+        goto out;
+    }
+
+    if (wait) {
+        if (!cli->json) {
+            printf("submitted %s as run %llu (%zu steps)\n", wf->name, (unsigned long long)run_id,
+                   wf->nsteps);
+            fflush(stdout);
+        }
+        rc = cmd_wait_follow(cli, run_id);
+    } else if (cli->json) {
+        rc = cli_emit_json(s_submit_json(run_id, wf));
+    } else {
+        printf("%llu\n", (unsigned long long)run_id);
+        fflush(stdout);
+        if (cli->tty_err)
+            fprintf(stderr, "submitted %s as run %llu — follow it with: drover status %llu\n",
+                    wf->name, (unsigned long long)run_id, (unsigned long long)run_id);
+        rc = CLI_EXIT_OK;
+    }
+out:
+    if (rep)
+        drover__client_reply__free_unpacked(rep, NULL);
+    free(specs);
+    free(ptrs);
+    workflow_destroy(&wf);
+    return rc;
+}
+
+const cli_verb_t cmd_submit_verb = {
+    .name = "submit",
+    .synopsis = "FILE [--wait]",
+    .summary = "submit a workflow file; prints the run id",
+    .help =
+        "Checks the workflow FILE (syntax, steps, dependencies) and submits it as a new\n"
+        "run. A bad file is reported as FILE:LINE: message and nothing is submitted.\n"
+        "Prints the run id on stdout, so scripts can capture it.\n"
+        "\n"
+        "Options:\n"
+        "  -w, --wait          follow the run until it ends (as `drover wait` does);\n"
+        "                      exit 0 if it succeeded, 1 if it failed or was cancelled\n"
+        "\n"
+        "Examples:\n"
+        "  drover submit examples/hello/hello.cfg\n"
+        "  RUN=$(drover submit nightly.cfg) && drover wait \"$RUN\"\n"
+        "  drover submit nightly.cfg --wait",
+    .run = s_run,
+};

@@ -1,0 +1,1069 @@
+/* model — see model.h.
+ *
+ * Ownership: the model owns every run_t (and its tasks array), every
+ * worker_t, and the strings inside them. Runs that finish are moved to a
+ * "finished" list and freed only after the iteration commits, because the
+ * server may still format replies about them before then.
+ */
+#include "model.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dag.h"
+#include "idmap.h"
+#include "log.h"
+#include "util.h"
+#include "workflow.h"
+
+#define T(x) DROVER__TASK_STATE__TASK_##x
+#define R(x) DROVER__RUN_STATE__RUN_##x
+
+struct model {
+    store_t *st;
+    const conf_coordinator_t *cfg;
+    model_sink_t sink;
+    idmap_t *runs;   /* run id -> run_t */
+    idmap_t *tasks;  /* task id -> task_t */
+    task_t *ready_head, *ready_tail;
+    task_t *retry_head;
+    worker_t *workers;
+    run_t **finished;
+    size_t nfinished, capfinished;
+    int64_t last_seen_flush_ms;
+    model_stats_t stats;
+};
+
+/* ------------------------------------------------------------ helpers --- */
+
+static int s_terminal(task_state_t s)
+{
+    return s == T(SUCCEEDED) || s == T(FAILED) || s == T(SKIPPED) || s == T(CANCELLED);
+}
+
+/* The transition table of model.h, as data. */
+static int s_legal(task_state_t from, task_state_t to)
+{
+    switch (from) {
+    case T(PENDING):
+        return to == T(READY) || to == T(SKIPPED) || to == T(CANCELLED);
+    case T(READY):
+        return to == T(ASSIGNED) || to == T(CANCELLED);
+    case T(ASSIGNED):
+        return to == T(RUNNING) || to == T(SUCCEEDED) || to == T(RETRY_WAIT) || to == T(FAILED) ||
+               to == T(READY) || to == T(CANCELLED);
+    case T(RUNNING):
+        return to == T(SUCCEEDED) || to == T(RETRY_WAIT) || to == T(FAILED) || to == T(READY) ||
+               to == T(CANCELLED);
+    case T(RETRY_WAIT):
+        return to == T(READY) || to == T(CANCELLED);
+    default:
+        return 0;
+    }
+}
+
+static void s_unqueue(model_t *m, task_t *t)
+{
+    if (t->queued == 1) {
+        if (t->qprev)
+            t->qprev->qnext = t->qnext;
+        else
+            m->ready_head = t->qnext;
+        if (t->qnext)
+            t->qnext->qprev = t->qprev;
+        else
+            m->ready_tail = t->qprev;
+    } else if (t->queued == 2) {
+        if (t->qprev)
+            t->qprev->qnext = t->qnext;
+        else
+            m->retry_head = t->qnext;
+        if (t->qnext)
+            t->qnext->qprev = t->qprev;
+    }
+    t->qnext = t->qprev = NULL;
+    t->queued = 0;
+}
+
+static void s_enqueue_ready(model_t *m, task_t *t)
+{
+    s_unqueue(m, t);
+    t->qprev = m->ready_tail;
+    t->qnext = NULL;
+    if (m->ready_tail)
+        m->ready_tail->qnext = t;
+    else
+        m->ready_head = t;
+    m->ready_tail = t;
+    t->queued = 1;
+}
+
+static void s_enqueue_retry(model_t *m, task_t *t)
+{
+    s_unqueue(m, t);
+    t->qprev = NULL;
+    t->qnext = m->retry_head;
+    if (m->retry_head)
+        m->retry_head->qprev = t;
+    m->retry_head = t;
+    t->queued = 2;
+}
+
+static int s_save(model_t *m, task_t *t, task_state_t from, const char *detail)
+{
+    store_task_row_t row = {
+        .id = t->id,
+        .state = wire_task_state_name(t->state),
+        .attempt = t->attempt,
+        .worker = t->worker,
+        .failures = t->failures,
+        .lost = t->lost,
+        .has_exit_code = t->has_exit_code,
+        .exit_code = t->exit_code,
+        .error = t->error,
+        .started_us = t->started_us,
+        .finished_us = t->finished_us,
+        .not_before_us = t->state == T(RETRY_WAIT) ? t->not_before_us : 0,
+    };
+    t->run->version++;
+    return store_task_save(m->st, &row, from ? wire_task_state_name(from) : NULL, detail);
+}
+
+/* Moves t to state `to`, recording it. Illegal transitions are bugs. */
+static int s_set(model_t *m, task_t *t, task_state_t to, const char *detail)
+{
+    task_state_t from = t->state;
+    if (!s_legal(from, to)) {
+        log_error("illegal transition of task %lld: %s -> %s", (long long)t->id,
+                  wire_task_state_name(from), wire_task_state_name(to));
+        DROVER_INVARIANT(0);
+    }
+    t->state = to;
+    if (to == T(READY))
+        s_enqueue_ready(m, t);
+    else if (to == T(RETRY_WAIT))
+        s_enqueue_retry(m, t);
+    else
+        s_unqueue(m, t);
+    if (s_terminal(to) && !t->finished_us)
+        t->finished_us = util_now_us();
+    return s_save(m, t, from, detail);
+}
+
+static void s_set_error(task_t *t, const char *msg)
+{
+    free(t->error);
+    t->error = msg ? strdup(msg) : NULL; /* ENOMEM only loses the text */
+}
+
+static void s_run_free(run_t *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->ntasks; i++) {
+        task_t *t = &r->tasks[i];
+        free(t->name);
+        free(t->kind);
+        free(t->spec_json);
+        free(t->error);
+        free(t->children);
+    }
+    free(r->tasks);
+    free(r->workflow);
+    free(r);
+}
+
+static int s_finish_run(model_t *m, run_t *r, run_state_t state, const char *detail)
+{
+    run_state_t from = r->state;
+    r->state = state;
+    r->version++;
+    if (m->nfinished == m->capfinished) {
+        size_t nc = m->capfinished ? m->capfinished * 2 : 16;
+        run_t **nf = realloc(m->finished, nc * sizeof *nf);
+        if (!nf)
+            return -1;
+        m->finished = nf;
+        m->capfinished = nc;
+    }
+    m->finished[m->nfinished++] = r;
+    log_info("run %lld (%s) %s", (long long)r->id, r->workflow, wire_run_state_name(state));
+    return store_run_save(m->st, r->id, wire_run_state_name(state), wire_run_state_name(from),
+                          detail);
+}
+
+/* Bookkeeping after t became terminal: skip descendants of a failure and
+ * finish the run when nothing is left to do. */
+static int s_task_done(model_t *m, task_t *t)
+{
+    run_t *r = t->run;
+    r->ndone++;
+    if (t->state == T(FAILED)) {
+        r->any_failed = 1;
+        /* Descendants can only be pending: none of them had all parents done. */
+        int *stack = malloc(sizeof(int) * (size_t)r->ntasks);
+        if (!stack)
+            return -1;
+        int sp = 0;
+        for (int i = 0; i < t->nchildren; i++)
+            stack[sp++] = t->children[i];
+        while (sp > 0) {
+            task_t *c = &r->tasks[stack[--sp]];
+            if (c->state != T(PENDING))
+                continue;
+            char why[300];
+            snprintf(why, sizeof why, "ancestor %s failed", t->name);
+            if (s_set(m, c, T(SKIPPED), why) < 0) {
+                free(stack);
+                return -1;
+            }
+            r->ndone++;
+            for (int i = 0; i < c->nchildren && sp < r->ntasks; i++)
+                stack[sp++] = c->children[i];
+        }
+        free(stack);
+    }
+    if (r->ndone == r->ntasks && r->state == R(RUNNING))
+        return s_finish_run(m, r, r->any_failed ? R(FAILED) : R(SUCCEEDED), NULL);
+    return 0;
+}
+
+static lease_t *s_find_lease(worker_t *w, int64_t task_id, int attempt)
+{
+    for (size_t i = 0; i < w->nheld; i++)
+        if (w->held[i].task_id == task_id && w->held[i].attempt == attempt)
+            return &w->held[i];
+    return NULL;
+}
+
+static int s_add_lease(worker_t *w, int64_t task_id, int attempt)
+{
+    if (w->nheld == w->capheld) {
+        size_t nc = w->capheld ? w->capheld * 2 : 8;
+        lease_t *nh = realloc(w->held, nc * sizeof *nh);
+        if (!nh)
+            return -1;
+        w->held = nh;
+        w->capheld = nc;
+    }
+    w->held[w->nheld].task_id = task_id;
+    w->held[w->nheld].attempt = attempt;
+    w->nheld++;
+    return 0;
+}
+
+static void s_drop_lease(worker_t *w, lease_t *l)
+{
+    *l = w->held[--w->nheld];
+}
+
+/* The attempt behind lease l is gone with its worker: requeue the task, or
+ * fail it once it has been lost too often (a task that kills workers). */
+static int s_lease_lost(model_t *m, const lease_t *l, const char *why)
+{
+    task_t *t = idmap_get(m->tasks, l->task_id);
+    if (!t || t->attempt != l->attempt || (t->state != T(ASSIGNED) && t->state != T(RUNNING)))
+        return 0;
+    t->lost++;
+    m->stats.requeued++;
+    t->worker[0] = '\0';
+    if (t->lost > m->cfg->max_lost) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "lost with %d dead workers (max_lost = %d)", t->lost, m->cfg->max_lost);
+        s_set_error(t, msg);
+        if (s_set(m, t, T(FAILED), msg) < 0)
+            return -1;
+        return s_task_done(m, t);
+    }
+    t->started_us = 0;
+    return s_set(m, t, T(READY), why);
+}
+
+static void s_worker_free(worker_t *w)
+{
+    if (!w)
+        return;
+    free(w->held);
+    free(w);
+}
+
+/* --------------------------------------------------------- lifecycle --- */
+
+model_t *model_new(store_t *st, const conf_coordinator_t *cfg, model_sink_t sink)
+{
+    model_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->st = st;
+    m->cfg = cfg;
+    m->sink = sink;
+    m->runs = idmap_new();
+    m->tasks = idmap_new();
+    if (!m->runs || !m->tasks) {
+        model_destroy(&m);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return m;
+}
+
+static void s_run_free_cb(void *r) { s_run_free(r); }
+
+int model_clear(model_t *m)
+{
+    model_after_commit(m);
+    while (m->workers) {
+        worker_t *w = m->workers;
+        m->workers = w->next;
+        s_worker_free(w);
+    }
+    if (m->runs)
+        idmap_each(m->runs, s_run_free_cb);
+    idmap_destroy(&m->runs);
+    idmap_destroy(&m->tasks);
+    m->runs = idmap_new();
+    m->tasks = idmap_new();
+    m->ready_head = m->ready_tail = m->retry_head = NULL;
+    if (!m->runs || !m->tasks) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+void model_destroy(model_t **mp)
+{
+    if (!mp || !*mp)
+        return;
+    model_t *m = *mp;
+    model_after_commit(m);
+    while (m->workers) {
+        worker_t *w = m->workers;
+        m->workers = w->next;
+        s_worker_free(w);
+    }
+    if (m->runs)
+        idmap_each(m->runs, s_run_free_cb);
+    idmap_destroy(&m->runs);
+    idmap_destroy(&m->tasks);
+    free(m->finished);
+    free(m);
+    *mp = NULL;
+}
+
+static worker_t *s_worker_by_name(model_t *m, const char *name)
+{
+    for (worker_t *w = m->workers; w; w = w->next)
+        if (strcmp(w->name, name) == 0)
+            return w;
+    return NULL;
+}
+
+static worker_t *s_worker_new(model_t *m, const char *name)
+{
+    worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    util_strlcpy(w->name, name, sizeof w->name);
+    w->last_seen_ms = util_mono_ms();
+    w->last_seen_us = util_now_us();
+    w->next = m->workers;
+    m->workers = w;
+    return w;
+}
+
+static void s_worker_unlink(model_t *m, worker_t *w)
+{
+    for (worker_t **p = &m->workers; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            return;
+        }
+}
+
+static int s_add_child(task_t *parent, int child_idx)
+{
+    int *nc = realloc(parent->children, sizeof(int) * (size_t)(parent->nchildren + 1));
+    if (!nc)
+        return -1;
+    parent->children = nc;
+    parent->children[parent->nchildren++] = child_idx;
+    return 0;
+}
+
+int model_load(model_t *m)
+{
+    PGresult *rr = NULL, *tr = NULL, *dr = NULL;
+    int rc = -1;
+    rr = store_load_runs(m->st);
+    tr = rr ? store_load_tasks(m->st) : NULL;
+    dr = tr ? store_load_deps(m->st) : NULL;
+    if (!dr)
+        goto out;
+    int nr = PQntuples(rr), nt = PQntuples(tr), nd = PQntuples(dr);
+    for (int i = 0; i < nr; i++) {
+        run_t *r = calloc(1, sizeof *r);
+        if (!r)
+            goto out;
+        r->id = db_get_i64(rr, i, 0);
+        r->workflow = strdup(db_get_str(rr, i, 1));
+        r->submitted_us = db_get_i64(rr, i, 2);
+        r->state = R(RUNNING);
+        r->version = 1;
+        if (!r->workflow || idmap_put(m->runs, r->id, r) < 0) {
+            s_run_free(r);
+            goto out;
+        }
+    }
+    /* Tasks come ordered by run, then idx: size each run's array first. */
+    for (int i = 0; i < nt; i++) {
+        run_t *r = idmap_get(m->runs, db_get_i64(tr, i, 1));
+        if (r)
+            r->ntasks++;
+    }
+    int64_t now_us = util_now_us(), now_ms = util_mono_ms();
+    run_t *cur = NULL;
+    int filled = 0;
+    for (int i = 0; i < nt; i++) {
+        run_t *r = idmap_get(m->runs, db_get_i64(tr, i, 1));
+        if (!r)
+            continue;
+        if (r != cur) {
+            r->tasks = calloc((size_t)r->ntasks, sizeof *r->tasks);
+            if (!r->tasks)
+                goto out;
+            cur = r;
+            filled = 0;
+        }
+        task_t *t = &r->tasks[filled];
+        t->idx = filled++;
+        t->run = r;
+        t->id = db_get_i64(tr, i, 0);
+        t->name = strdup(db_get_str(tr, i, 3));
+        t->kind = strdup(db_get_str(tr, i, 4));
+        t->spec_json = strdup(db_get_str(tr, i, 5));
+        if (!t->name || !t->kind || !t->spec_json)
+            goto out;
+        t->state = wire_task_state_from_name(db_get_str(tr, i, 6));
+        t->attempt = (int)db_get_i64(tr, i, 7);
+        t->retries = (int)db_get_i64(tr, i, 8);
+        t->failures = (int)db_get_i64(tr, i, 9);
+        t->lost = (int)db_get_i64(tr, i, 10);
+        t->timeout_ms = db_get_i64(tr, i, 11);
+        t->retry_delay_ms = db_get_i64(tr, i, 12);
+        t->not_before_us = db_get_i64(tr, i, 13);
+        util_strlcpy(t->worker, db_get_str(tr, i, 14), sizeof t->worker);
+        t->started_us = db_get_i64(tr, i, 15);
+        if (idmap_put(m->tasks, t->id, t) < 0)
+            goto out;
+    }
+    for (int i = 0; i < nd; i++) {
+        task_t *c = idmap_get(m->tasks, db_get_i64(dr, i, 0));
+        task_t *p = idmap_get(m->tasks, db_get_i64(dr, i, 1));
+        if (!c || !p)
+            continue;
+        if (s_add_child(p, c->idx) < 0)
+            goto out;
+        if (p->state != T(SUCCEEDED))
+            c->npending++;
+    }
+    size_t nworkers = 0, nheld = 0;
+    for (int i = 0; i < nr; i++) {
+        run_t *r = idmap_get(m->runs, db_get_i64(rr, i, 0));
+        for (int k = 0; k < r->ntasks; k++) {
+            task_t *t = &r->tasks[k];
+            switch (t->state) {
+            case T(READY):
+                s_enqueue_ready(m, t);
+                break;
+            case T(RETRY_WAIT):
+                t->not_before_ms = now_ms + (t->not_before_us - now_us) / 1000;
+                s_enqueue_retry(m, t);
+                break;
+            case T(ASSIGNED):
+            case T(RUNNING): {
+                /* Its worker gets a full worker_timeout to come back. */
+                worker_t *w = s_worker_by_name(m, t->worker);
+                if (!w) {
+                    w = s_worker_new(m, t->worker);
+                    if (!w)
+                        goto out;
+                    nworkers++;
+                }
+                if (s_add_lease(w, t->id, t->attempt) < 0)
+                    goto out;
+                nheld++;
+                break;
+            }
+            case T(SUCCEEDED):
+            case T(SKIPPED):
+            case T(CANCELLED):
+                r->ndone++;
+                break;
+            case T(FAILED):
+                r->ndone++;
+                r->any_failed = 1;
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    log_info("loaded %d active runs with %d tasks; waiting for %zu workers holding %zu tasks",
+             nr, nt, nworkers, nheld);
+    /* A pending task with nothing pending cannot exist, but repair it. */
+    for (int i = 0; i < nr; i++) {
+        run_t *r = idmap_get(m->runs, db_get_i64(rr, i, 0));
+        for (int k = 0; k < r->ntasks; k++)
+            if (r->tasks[k].state == T(PENDING) && r->tasks[k].npending == 0 &&
+                s_set(m, &r->tasks[k], T(READY), "repaired at load") < 0)
+                goto out;
+        if (r->ndone == r->ntasks && s_finish_run(m, r, r->any_failed ? R(FAILED) : R(SUCCEEDED),
+                                                  "completed at load") < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    PQclear(rr);
+    PQclear(tr);
+    PQclear(dr);
+    return rc;
+}
+
+/* ------------------------------------------------------------ submit --- */
+
+static int s_valid_kind(const char *k)
+{
+    if (!*k || strlen(k) > 31)
+        return 0;
+    for (const char *p = k; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
+            return 0;
+    return 1;
+}
+
+int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, char *err,
+                 size_t errlen)
+{
+    int rc = -1;
+    size_t n = req->n_steps;
+    dag_node_t *nodes = NULL;
+    json_t *tasks = NULL, *deps = NULL;
+    char *tasks_s = NULL, *deps_s = NULL;
+    int64_t *ids = NULL;
+    size_t *didx = NULL;
+    run_t *r = NULL;
+    errno = EINVAL;
+    if (!req->workflow || !*req->workflow || strlen(req->workflow) > 128) {
+        snprintf(err, errlen, "the workflow needs a name of 1 to 128 characters");
+        return -1;
+    }
+    if (n == 0 || n > WORKFLOW_MAX_STEPS) {
+        snprintf(err, errlen, "a workflow has 1 to %d steps; this one has %zu", WORKFLOW_MAX_STEPS, n);
+        return -1;
+    }
+    nodes = calloc(n, sizeof *nodes);
+    ids = calloc(n, sizeof *ids);
+    tasks = json_array();
+    deps = json_array();
+    if (!nodes || !ids || !tasks || !deps)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        const Drover__StepSpec *s = req->steps[i];
+        if (!s->name || !*s->name || strlen(s->name) > 128) {
+            snprintf(err, errlen, "step %zu has no valid name", i + 1);
+            goto out;
+        }
+        if (!s_valid_kind(s->kind)) {
+            snprintf(err, errlen, "step '%s' has an invalid kind '%s'", s->name, s->kind);
+            goto out;
+        }
+        if (s->retries > 100) {
+            snprintf(err, errlen, "step '%s': retries must be at most 100", s->name);
+            goto out;
+        }
+        json_error_t je;
+        json_t *spec = json_loads(s->spec_json, 0, &je);
+        if (!spec || !json_is_object(spec)) {
+            json_decref(spec);
+            snprintf(err, errlen, "step '%s': spec_json is not a JSON object", s->name);
+            goto out;
+        }
+        json_decref(spec);
+        nodes[i].name = s->name;
+        nodes[i].after = (const char *const *)s->after;
+        nodes[i].nafter = s->n_after;
+    }
+    size_t bad;
+    if (dag_check(nodes, n, &bad, err, errlen) < 0) {
+        errno = EINVAL;
+        goto out;
+    }
+    size_t nedges = 0;
+    for (size_t i = 0; i < n; i++)
+        nedges += req->steps[i]->n_after;
+    didx = malloc((nedges ? nedges : 1) * sizeof *didx);
+    if (!didx || dag_resolve(nodes, n, didx) < 0)
+        goto nomem;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Drover__StepSpec *s = req->steps[i];
+        json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "idx", (int)i, "name",
+                              s->name, "kind", s->kind, "spec", s->spec_json, "state",
+                              s->n_after ? "pending" : "ready", "retries", (int)s->retries,
+                              "timeout_ms", (json_int_t)s->timeout_ms, "retry_delay_ms",
+                              (json_int_t)s->retry_delay_ms);
+        if (!o || json_array_append_new(tasks, o) < 0)
+            goto nomem;
+        for (size_t a = 0; a < s->n_after; a++, k++)
+            if (json_array_append_new(deps, json_pack("[i, i]", (int)i, (int)didx[k])) < 0)
+                goto nomem;
+    }
+    tasks_s = json_dumps(tasks, JSON_COMPACT);
+    deps_s = json_dumps(deps, JSON_COMPACT);
+    if (!tasks_s || !deps_s)
+        goto nomem;
+    int64_t submitted_us;
+    if (store_submit(m->st, req->workflow, req->source ? req->source : "",
+                     req->submitted_by ? req->submitted_by : "", (int)n, tasks_s, deps_s, run_id,
+                     &submitted_us, ids) < 0) {
+        errno = EIO;
+        goto out;
+    }
+    r = calloc(1, sizeof *r);
+    if (!r || !(r->tasks = calloc(n, sizeof *r->tasks)) || !(r->workflow = strdup(req->workflow)))
+        goto nomem;
+    r->id = *run_id;
+    r->ntasks = (int)n;
+    r->state = R(RUNNING);
+    r->version = 1;
+    r->submitted_us = submitted_us;
+    for (size_t i = 0; i < n; i++) {
+        const Drover__StepSpec *s = req->steps[i];
+        task_t *t = &r->tasks[i];
+        t->id = ids[i];
+        t->run = r;
+        t->idx = (int)i;
+        t->name = strdup(s->name);
+        t->kind = strdup(s->kind);
+        t->spec_json = strdup(s->spec_json);
+        if (!t->name || !t->kind || !t->spec_json)
+            goto nomem;
+        t->retries = (int)s->retries;
+        t->timeout_ms = (int64_t)s->timeout_ms;
+        t->retry_delay_ms = (int64_t)s->retry_delay_ms;
+        t->npending = (int)s->n_after;
+        t->state = s->n_after ? T(PENDING) : T(READY);
+    }
+    for (size_t i = 0; i < json_array_size(deps); i++) {
+        json_t *e = json_array_get(deps, i);
+        int c = (int)json_integer_value(json_array_get(e, 0));
+        int p = (int)json_integer_value(json_array_get(e, 1));
+        if (s_add_child(&r->tasks[p], c) < 0)
+            goto nomem;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (idmap_put(m->tasks, r->tasks[i].id, &r->tasks[i]) < 0)
+            goto nomem;
+        if (r->tasks[i].state == T(READY))
+            s_enqueue_ready(m, &r->tasks[i]);
+    }
+    if (idmap_put(m->runs, r->id, r) < 0)
+        goto nomem;
+    log_info("run %lld submitted: workflow %s, %zu steps", (long long)r->id, r->workflow, n);
+    r = NULL;
+    rc = 0;
+    goto out;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    errno = EIO; /* the transaction must not commit half a run */
+out:
+    if (r) {
+        for (int i = 0; i < r->ntasks; i++) {
+            idmap_del(m->tasks, r->tasks[i].id);
+            if (r->tasks && r->tasks[i].queued)
+                s_unqueue(m, &r->tasks[i]);
+        }
+        idmap_del(m->runs, r->id);
+        s_run_free(r);
+    }
+    free(nodes);
+    free(ids);
+    free(didx);
+    json_decref(tasks);
+    json_decref(deps);
+    free(tasks_s);
+    free(deps_s);
+    return rc;
+}
+
+int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen)
+{
+    run_t *r = idmap_get(m->runs, run_id);
+    if (!r || r->state != R(RUNNING)) {
+        errno = ENOENT;
+        return -1;
+    }
+    int killed = 0, waiting = 0;
+    for (int i = 0; i < r->ntasks; i++) {
+        task_t *t = &r->tasks[i];
+        if (s_terminal(t->state))
+            continue;
+        if (t->state == T(ASSIGNED) || t->state == T(RUNNING)) {
+            worker_t *w = s_worker_by_name(m, t->worker);
+            /* The lease stays held until the worker reports the kill, so
+             * the slot is not handed out while the child is still dying. */
+            if (w && w->connected)
+                m->sink.kill(m->sink.ctx, w, t->id, t->attempt);
+            killed++;
+        } else {
+            waiting++;
+        }
+        if (s_set(m, t, T(CANCELLED), "run cancelled") < 0) {
+            errno = EIO;
+            return -1;
+        }
+        r->ndone++;
+    }
+    if (s_finish_run(m, r, R(CANCELLED), "cancelled by request") < 0) {
+        errno = EIO;
+        return -1;
+    }
+    snprintf(msg, msglen, "run %lld cancelled: %d running step%s killed, %d waiting step%s cancelled",
+             (long long)run_id, killed, killed == 1 ? "" : "s", waiting, waiting == 1 ? "" : "s");
+    return 0;
+}
+
+/* ----------------------------------------------------------- workers --- */
+
+worker_t *model_worker_by_ident(model_t *m, const uint8_t *ident, size_t len)
+{
+    for (worker_t *w = m->workers; w; w = w->next)
+        if (w->connected && w->ident_len == len && memcmp(w->ident, ident, len) == 0)
+            return w;
+    return NULL;
+}
+
+static int s_reg_holds(const Drover__Register *reg, const lease_t *l)
+{
+    for (size_t i = 0; i < reg->n_held; i++)
+        if ((int64_t)reg->held[i]->task_id == l->task_id && (int)reg->held[i]->attempt == l->attempt)
+            return 1;
+    return 0;
+}
+
+worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
+                                const Drover__Register *reg, lease_t **drop, size_t *ndrop)
+{
+    *drop = NULL;
+    *ndrop = 0;
+    worker_t *w = s_worker_by_name(m, reg->name);
+    if (w && w->connected && (w->ident_len != len || memcmp(w->ident, ident, len) != 0))
+        log_warn("worker %s registered again from a new connection; the earlier session is "
+                 "replaced (give each worker a unique --name if they are different processes)",
+                 reg->name);
+    if (!w && !(w = s_worker_new(m, reg->name)))
+        return NULL;
+    memcpy(w->ident, ident, len);
+    w->ident_len = len;
+    w->connected = 1;
+    util_strlcpy(w->host, reg->host ? reg->host : "", sizeof w->host);
+    w->slots = (int)(reg->slots > 4096 ? 4096 : reg->slots);
+    w->nlabels = 0;
+    for (size_t i = 0; i < reg->n_labels && i < CONFIG_MAX_LABELS; i++)
+        util_strlcpy(w->labels[w->nlabels++], reg->labels[i], CONFIG_LABEL_MAX);
+    w->nkinds = 0;
+    for (size_t i = 0; i < reg->n_kinds && i < 16; i++)
+        util_strlcpy(w->kinds[w->nkinds++], reg->kinds[i], sizeof w->kinds[0]);
+    model_worker_seen(m, w);
+
+    /* Reconcile: what we placed there but it no longer has is lost. */
+    for (size_t i = 0; i < w->nheld;) {
+        if (s_reg_holds(reg, &w->held[i])) {
+            i++;
+            continue;
+        }
+        lease_t l = w->held[i];
+        s_drop_lease(w, &w->held[i]);
+        char why[200];
+        snprintf(why, sizeof why, "worker %s came back without this attempt", w->name);
+        if (s_lease_lost(m, &l, why) < 0)
+            return NULL;
+    }
+    /* What it has but we did not place there (any more) must go. */
+    for (size_t i = 0; i < reg->n_held; i++) {
+        if (s_find_lease(w, (int64_t)reg->held[i]->task_id, (int)reg->held[i]->attempt))
+            continue;
+        lease_t *nd = realloc(*drop, (*ndrop + 1) * sizeof *nd);
+        if (!nd)
+            return NULL;
+        *drop = nd;
+        nd[*ndrop].task_id = (int64_t)reg->held[i]->task_id;
+        nd[*ndrop].attempt = (int)reg->held[i]->attempt;
+        (*ndrop)++;
+    }
+    json_t *labels = json_array();
+    for (int i = 0; labels && i < w->nlabels; i++)
+        json_array_append_new(labels, json_string(w->labels[i]));
+    char *ls = labels ? json_dumps(labels, JSON_COMPACT) : NULL;
+    json_decref(labels);
+    char detail[300];
+    snprintf(detail, sizeof detail, "%d slots, pid %u, %zu held", w->slots, reg->pid, reg->n_held);
+    int rc = ls ? store_worker_up(m->st, w->name, w->host, w->slots, ls, detail) : -1;
+    free(ls);
+    if (rc < 0)
+        return NULL;
+    log_info("worker %s registered from %s: %d slots, %zu tasks held, %zu dropped", w->name,
+             w->host, w->slots, reg->n_held, *ndrop);
+    return w;
+}
+
+void model_worker_seen(model_t *m, worker_t *w)
+{
+    (void)m;
+    w->last_seen_ms = util_mono_ms();
+    w->last_seen_us = util_now_us();
+    w->seen_dirty = 1;
+}
+
+/* ------------------------------------------------------ worker reports --- */
+
+static int s_stale(model_t *m, worker_t *w, int64_t task_id, int attempt, const char *what)
+{
+    m->stats.stale++;
+    log_warn("stale %s for task %lld attempt %d from worker %s: not its current lease; ignored",
+             what, (long long)task_id, attempt, w->name);
+    char detail[64];
+    snprintf(detail, sizeof detail, "%s rejected", what);
+    return store_event(m->st, 0, task_id, attempt, "stale", w->name, detail) < 0 ? -1 : 0;
+}
+
+int model_task_started(model_t *m, worker_t *w, const Drover__Started *s)
+{
+    if (!s->lease)
+        return 0;
+    int64_t id = (int64_t)s->lease->task_id;
+    int att = (int)s->lease->attempt;
+    if (!s_find_lease(w, id, att))
+        return s_stale(m, w, id, att, "start");
+    task_t *t = idmap_get(m->tasks, id);
+    if (!t || t->attempt != att || t->state != T(ASSIGNED))
+        return 1; /* duplicate, or the run was cancelled meanwhile */
+    t->started_us = s->started_at_us > 0 ? s->started_at_us : util_now_us();
+    char detail[64];
+    snprintf(detail, sizeof detail, "pid %u", s->pid);
+    return s_set(m, t, T(RUNNING), detail) < 0 ? -1 : 1;
+}
+
+static void s_outcome_text(const Drover__Result *r, char *buf, size_t len)
+{
+    switch (r->outcome) {
+    case DROVER__OUTCOME__OUTCOME_EXITED:
+        snprintf(buf, len, "exited with code %d", r->exit_code);
+        break;
+    case DROVER__OUTCOME__OUTCOME_SIGNALED:
+        snprintf(buf, len, "killed by signal %d", r->term_signal);
+        break;
+    case DROVER__OUTCOME__OUTCOME_TIMED_OUT:
+        snprintf(buf, len, "timed out");
+        break;
+    case DROVER__OUTCOME__OUTCOME_KILLED:
+        snprintf(buf, len, "killed on request");
+        break;
+    case DROVER__OUTCOME__OUTCOME_SPAWN_FAILED:
+        snprintf(buf, len, "could not start: %s", r->error ? r->error : "");
+        break;
+    default:
+        snprintf(buf, len, "ended with an unknown outcome");
+    }
+}
+
+int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
+{
+    if (!res->lease)
+        return 0;
+    int64_t id = (int64_t)res->lease->task_id;
+    int att = (int)res->lease->attempt;
+    lease_t *l = s_find_lease(w, id, att);
+    if (!l)
+        return s_stale(m, w, id, att, "result");
+    s_drop_lease(w, l);
+    task_t *t = idmap_get(m->tasks, id);
+    if (!t || t->attempt != att || (t->state != T(ASSIGNED) && t->state != T(RUNNING)))
+        return 1; /* the run was cancelled while it ran */
+    if (res->started_at_us > 0 && !t->started_us)
+        t->started_us = res->started_at_us;
+    t->finished_us = res->finished_at_us > 0 ? res->finished_at_us : util_now_us();
+    t->has_exit_code = res->outcome == DROVER__OUTCOME__OUTCOME_EXITED;
+    t->exit_code = res->exit_code;
+    char what[600];
+    s_outcome_text(res, what, sizeof what);
+    if (t->has_exit_code && res->exit_code == 0) {
+        s_set_error(t, NULL);
+        if (s_set(m, t, T(SUCCEEDED), NULL) < 0)
+            return -1;
+        run_t *r = t->run;
+        for (int i = 0; i < t->nchildren; i++) {
+            task_t *c = &r->tasks[t->children[i]];
+            if (--c->npending == 0 && c->state == T(PENDING) && s_set(m, c, T(READY), NULL) < 0)
+                return -1;
+        }
+        log_info("task %lld (run %lld step %s) attempt %d succeeded on %s", (long long)t->id,
+                 (long long)r->id, t->name, att, w->name);
+        return s_task_done(m, t) < 0 ? -1 : 1;
+    }
+    t->failures++;
+    s_set_error(t, what);
+    if (t->failures <= t->retries) {
+        int64_t delay = util_backoff_ms(t->retry_delay_ms, (unsigned)t->failures,
+                                        m->cfg->retry_delay_cap_ms);
+        t->not_before_ms = util_mono_ms() + delay;
+        t->not_before_us = util_now_us() + delay * 1000;
+        char detail[700];
+        snprintf(detail, sizeof detail, "%s; retry %d of %d in %lldms", what, t->failures, t->retries,
+                 (long long)delay);
+        log_info("task %lld (step %s) attempt %d %s", (long long)t->id, t->name, att, detail);
+        return s_set(m, t, T(RETRY_WAIT), detail) < 0 ? -1 : 1;
+    }
+    log_info("task %lld (run %lld step %s) attempt %d failed: %s", (long long)t->id,
+             (long long)t->run->id, t->name, att, what);
+    if (s_set(m, t, T(FAILED), what) < 0)
+        return -1;
+    return s_task_done(m, t) < 0 ? -1 : 1;
+}
+
+int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c)
+{
+    if (!c->lease || (c->stream != 1 && c->stream != 2))
+        return 0;
+    int64_t id = (int64_t)c->lease->task_id;
+    int att = (int)c->lease->attempt;
+    if (!s_find_lease(w, id, att))
+        return s_stale(m, w, id, att, "log");
+    if (c->data.len == 0)
+        return 1;
+    if (store_log(m->st, id, att, (int)c->stream, c->offset, c->data.data, c->data.len) < 0)
+        return -1;
+    task_t *t = idmap_get(m->tasks, id);
+    if (t)
+        t->logseq++;
+    return 1;
+}
+
+/* ------------------------------------------------------------ timers --- */
+
+int model_tick(model_t *m, int64_t now_ms)
+{
+    for (worker_t *w = m->workers, *next; w; w = next) {
+        next = w->next;
+        if (now_ms - w->last_seen_ms <= m->cfg->worker_timeout_ms)
+            continue;
+        char why[300];
+        snprintf(why, sizeof why, "worker %s missed heartbeats for %.1fs", w->name,
+                 (double)(now_ms - w->last_seen_ms) / 1000.0);
+        log_warn("%s: declared dead, %zu task%s requeued", why, w->nheld, w->nheld == 1 ? "" : "s");
+        for (size_t i = 0; i < w->nheld; i++)
+            if (s_lease_lost(m, &w->held[i], why) < 0)
+                return -1;
+        w->nheld = 0;
+        if (store_worker_state(m->st, w->name, "dead", why) < 0)
+            return -1;
+        s_worker_unlink(m, w);
+        s_worker_free(w);
+    }
+    for (task_t *t = m->retry_head, *next; t; t = next) {
+        next = t->qnext;
+        if (now_ms >= t->not_before_ms && s_set(m, t, T(READY), "backoff elapsed") < 0)
+            return -1;
+    }
+    if (now_ms - m->last_seen_flush_ms >= 5000) {
+        m->last_seen_flush_ms = now_ms;
+        json_t *names = json_array();
+        if (!names)
+            return -1;
+        for (worker_t *w = m->workers; w; w = w->next)
+            if (w->seen_dirty && w->connected) {
+                json_array_append_new(names, json_string(w->name));
+                w->seen_dirty = 0;
+            }
+        int rc = 0;
+        if (json_array_size(names) > 0) {
+            char *s = json_dumps(names, JSON_COMPACT);
+            rc = s ? store_workers_seen(m->st, s) : -1;
+            free(s);
+        }
+        json_decref(names);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int s_supports(const worker_t *w, const char *kind)
+{
+    for (int i = 0; i < w->nkinds; i++)
+        if (strcmp(w->kinds[i], kind) == 0)
+            return 1;
+    return 0;
+}
+
+int model_dispatch(model_t *m)
+{
+    for (task_t *t = m->ready_head, *next; t; t = next) {
+        next = t->qnext;
+        worker_t *best = NULL;
+        int best_free = 0, any_free = 0;
+        for (worker_t *w = m->workers; w; w = w->next) {
+            if (!w->connected)
+                continue;
+            int free_slots = w->slots - (int)w->nheld;
+            if (free_slots <= 0)
+                continue;
+            any_free = 1;
+            if (s_supports(w, t->kind) && free_slots > best_free) {
+                best = w;
+                best_free = free_slots;
+            }
+        }
+        if (!any_free)
+            break;
+        if (!best)
+            continue; /* no connected worker runs this kind; others may fit */
+        if (s_add_lease(best, t->id, t->attempt + 1) < 0)
+            return -1;
+        t->attempt++;
+        util_strlcpy(t->worker, best->name, sizeof t->worker);
+        t->started_us = 0;
+        t->finished_us = 0;
+        t->has_exit_code = 0;
+        if (s_set(m, t, T(ASSIGNED), NULL) < 0)
+            return -1;
+        m->sink.assign(m->sink.ctx, best, t);
+    }
+    return 0;
+}
+
+void model_after_commit(model_t *m)
+{
+    for (size_t i = 0; i < m->nfinished; i++) {
+        run_t *r = m->finished[i];
+        for (int k = 0; k < r->ntasks; k++) {
+            s_unqueue(m, &r->tasks[k]);
+            if (m->tasks)
+                idmap_del(m->tasks, r->tasks[k].id);
+        }
+        if (m->runs)
+            idmap_del(m->runs, r->id);
+        s_run_free(r);
+    }
+    m->nfinished = 0;
+}
+
+run_t *model_run(model_t *m, int64_t run_id) { return idmap_get(m->runs, run_id); }
+task_t *model_task(model_t *m, int64_t task_id) { return idmap_get(m->tasks, task_id); }
+worker_t *model_workers(model_t *m) { return m->workers; }
+size_t model_active_runs(model_t *m) { return idmap_count(m->runs); }
+model_stats_t model_stats(const model_t *m) { return m->stats; }

@@ -1,0 +1,165 @@
+/* model — the coordinator's in-memory picture of active runs, their tasks
+ * and the connected workers, and every state transition on it.
+ *
+ * PostgreSQL is the system of record; the model is a cache of the active
+ * part of it (runs in state 'running'), rebuilt by model_load() at start
+ * and after any database error. Every transition updates memory and writes
+ * the row and its event through store (into the iteration's transaction);
+ * effects on the network (Assign, Kill) go to the sink, which server.c
+ * holds back until the transaction has committed ("persist, then send").
+ *
+ * Task lifecycle (drover.tasks.state):
+ *   pending -> ready          all dependencies succeeded
+ *   ready -> assigned         placed on a worker; attempt += 1 (the lease)
+ *   assigned -> running       the worker started the child
+ *   assigned|running -> succeeded | retry_wait | failed
+ *   assigned|running -> ready the worker died (counts against max_lost)
+ *   retry_wait -> ready       backoff elapsed
+ *   pending -> skipped        an ancestor failed
+ *   any non-terminal -> cancelled
+ * Any other transition is a bug and aborts (DROVER_INVARIANT).
+ *
+ * Fencing: a worker message about (task, attempt) is applied only if that
+ * worker holds that lease; anything else is stale, recorded and dropped.
+ */
+#ifndef DROVER_MODEL_H
+#define DROVER_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "drover.pb-c.h"
+#include "store.h"
+#include "wire.h"
+
+typedef Drover__TaskState task_state_t;
+typedef Drover__RunState run_state_t;
+
+typedef struct run run_t;
+typedef struct task task_t;
+typedef struct worker worker_t;
+
+typedef struct {
+    int64_t task_id;
+    int attempt;
+} lease_t;
+
+struct task {
+    int64_t id;
+    run_t *run;
+    int idx;
+    char *name, *kind, *spec_json;
+    task_state_t state;
+    int attempt, retries, failures, lost;
+    int64_t timeout_ms, retry_delay_ms;
+    int64_t not_before_ms;          /* retry_wait: monotonic due time */
+    int64_t not_before_us;          /* same, wall clock, as stored */
+    int64_t started_us, finished_us;
+    int has_exit_code, exit_code;
+    char *error;                    /* why the last attempt failed, or NULL */
+    char worker[128];               /* holder of the current attempt, "" = none */
+    int npending;                   /* dependencies not yet succeeded */
+    int *children;                  /* indices into run->tasks */
+    int nchildren;
+    task_t *qnext, *qprev;          /* ready queue or retry list membership */
+    int queued;                     /* 1 ready queue, 2 retry list, 0 none */
+    uint64_t logseq;                /* bumps with each stored log chunk */
+};
+
+struct run {
+    int64_t id;
+    char *workflow;
+    run_state_t state;
+    task_t *tasks;
+    int ntasks;
+    int ndone;
+    int any_failed;
+    uint64_t version;               /* bumps on every transition of the run */
+    int64_t submitted_us;
+};
+
+struct worker {
+    char name[128];
+    char host[256];
+    uint8_t ident[WIRE_MAX_IDENT];
+    size_t ident_len;
+    int connected;                  /* 0 = known from the database, not yet back */
+    int slots;
+    char labels[CONFIG_MAX_LABELS][CONFIG_LABEL_MAX];
+    int nlabels;
+    char kinds[16][32];
+    int nkinds;
+    int64_t last_seen_ms;           /* monotonic */
+    int64_t last_seen_us;           /* wall clock, for people */
+    int seen_dirty;                 /* last_seen not yet written to the database */
+    lease_t *held;                  /* attempts placed here and not yet resolved */
+    size_t nheld, capheld;
+    worker_t *next;
+};
+
+/* Network effects, called during a transition and sent by the server only
+ * after the iteration's transaction commits. */
+typedef struct {
+    void *ctx;
+    void (*assign)(void *ctx, const worker_t *w, const task_t *t);
+    void (*kill)(void *ctx, const worker_t *w, int64_t task_id, int attempt);
+} model_sink_t;
+
+typedef struct model model_t;
+
+typedef struct {
+    uint64_t stale;       /* fenced-off worker messages */
+    uint64_t requeued;    /* attempts lost with a dead worker */
+} model_stats_t;
+
+model_t *model_new(store_t *st, const conf_coordinator_t *cfg, model_sink_t sink);
+void model_destroy(model_t **mp);
+
+/* Forgets every run, task and worker (after a database error). Returns
+ * 0, or -1 (ENOMEM) leaving the model unusable. */
+int model_clear(model_t *m);
+/* Rebuilds the active set from the database. Workers that held attempts
+ * reappear as disconnected entries with a full worker_timeout to come
+ * back. Returns 0 or -1. */
+int model_load(model_t *m);
+
+/* Validates and stores a submitted workflow; returns 0 with *run_id, or -1
+ * with errno EINVAL (bad request, message in err) or EIO (database). */
+int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, char *err,
+                 size_t errlen);
+
+/* Cancels an active run: waiting tasks are cancelled, running ones killed.
+ * Returns 0 with a summary in msg, or -1 with errno ENOENT (not active) or
+ * EIO. */
+int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen);
+
+worker_t *model_worker_by_ident(model_t *m, const uint8_t *ident, size_t len);
+/* Registers (or re-registers) a worker session. Leases the worker holds
+ * that the coordinator does not expect are returned in *drop (caller
+ * frees); leases the coordinator expected but the worker lacks are lost
+ * and requeued. Returns the worker, or NULL on a database error. */
+worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
+                                const Drover__Register *reg, lease_t **drop, size_t *ndrop);
+void model_worker_seen(model_t *m, worker_t *w);
+
+/* Worker reports. Return 1 when applied, 0 when stale (recorded, not
+ * applied), -1 on a database error. */
+int model_task_started(model_t *m, worker_t *w, const Drover__Started *s);
+int model_task_result(model_t *m, worker_t *w, const Drover__Result *r);
+int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c);
+
+/* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */
+int model_tick(model_t *m, int64_t now_ms);
+/* Places ready tasks on workers with free slots. 0 or -1. */
+int model_dispatch(model_t *m);
+/* Frees runs that finished in the iteration just committed. */
+void model_after_commit(model_t *m);
+
+run_t *model_run(model_t *m, int64_t run_id);
+task_t *model_task(model_t *m, int64_t task_id);
+worker_t *model_workers(model_t *m); /* list head, via ->next */
+size_t model_active_runs(model_t *m);
+model_stats_t model_stats(const model_t *m);
+
+#endif

@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# cluster.sh — a whole drover cluster on this machine, for trying drover out
+# and for tests: a private PostgreSQL, one coordinator, N workers.
+#
+#   deploy/local/cluster.sh up [--workers N]   start (idempotent)
+#   deploy/local/cluster.sh down               stop exactly what 'up' started
+#   deploy/local/cluster.sh status             each component, its pid and port
+#   deploy/local/cluster.sh psql [ARGS...]     psql on the cluster's database
+#
+# Everything lives under $DROVER_STATE_DIR (default <repo>/.state/local):
+# the config file, pid files, logs, and the PostgreSQL data folder. 'up'
+# records the ports it used in cluster.env there, so 'status', 'down' and
+# 'psql' find the cluster even when the environment changed since.
+#
+# Environment:
+#   DROVER_BIN           programs (default <repo>/build/bin)
+#   DROVER_STATE_DIR     state folder (default <repo>/.state/local)
+#   DROVER_PG_PORT       private PostgreSQL port (default 7432)
+#   DROVER_CLIENT_PORT   coordinator port for the CLI (default 7460)
+#   DROVER_WORKER_PORT   coordinator port for workers (default 7461)
+#   DROVER_DATABASE      libpq conninfo of an existing database; when set, no
+#                        private PostgreSQL is started
+#   DROVER_UP_TIMEOUT    seconds 'up' waits for each component (default 30)
+#
+# As root, PostgreSQL runs as the 'postgres' user (it refuses root) with a
+# data folder that user owns; the state folder must be reachable by it.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE="${DROVER_STATE_DIR:-$REPO/.state/local}"
+BIN="${DROVER_BIN:-$REPO/build/bin}"
+UP_TIMEOUT="${DROVER_UP_TIMEOUT:-30}"
+PROG="cluster.sh"
+
+die() { echo "$PROG: $*" >&2; exit 1; }
+say() { echo "$PROG: $*"; }
+
+# Settings: recorded ones (from a previous 'up') win over the environment.
+load_settings() {
+    PG_PORT="${DROVER_PG_PORT:-7432}"
+    CLIENT_PORT="${DROVER_CLIENT_PORT:-7460}"
+    WORKER_PORT="${DROVER_WORKER_PORT:-7461}"
+    DATABASE="${DROVER_DATABASE:-}"
+    PRIVATE_PG=1
+    [[ -n "$DATABASE" ]] && PRIVATE_PG=0
+    if [[ -f "$STATE/cluster.env" ]]; then
+        # shellcheck disable=SC1091
+        source "$STATE/cluster.env"
+    fi
+    PGDIR="$STATE/pg"
+    CFG="$STATE/drover.cfg"
+    CLIENT_EP="tcp://127.0.0.1:$CLIENT_PORT"
+    WORKER_EP="tcp://127.0.0.1:$WORKER_PORT"
+    [[ $PRIVATE_PG -eq 1 ]] && DATABASE="host=127.0.0.1 port=$PG_PORT dbname=drover user=postgres"
+    return 0
+}
+
+PGBIN="$(pg_config --bindir 2>/dev/null || true)"
+[[ -x "$PGBIN/initdb" ]] || PGBIN=/usr/lib/postgresql/15/bin
+if [[ $(id -u) -eq 0 ]]; then AS_PG=(runuser -u postgres --); else AS_PG=(); fi
+
+# pid_of NAME: the pid in NAME.pid when that process is alive and is ours
+# (the command line names a drover program), else nothing.
+pid_of() {
+    local f="$STATE/$1.pid" pid
+    [[ -f "$f" ]] || return 1
+    pid=$(cat "$f" 2>/dev/null) || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    grep -q "drover" "/proc/$pid/cmdline" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+alive() { [[ -r "/proc/$1/stat" ]] && ! grep -qE '^[0-9]+ \(.*\) [ZX]' "/proc/$1/stat"; }
+
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pg_running() {
+    [[ $PRIVATE_PG -eq 1 && -f "$PGDIR/data/PG_VERSION" ]] &&
+        "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" status >/dev/null 2>&1
+}
+
+# wait_until SECS WHAT CMD...: polls CMD every 100 ms up to SECS.
+wait_until() {
+    local secs="$1" what="$2" i
+    shift 2
+    for ((i = 0; i < secs * 10; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        read -r -t 0.1 <>"$STATE/.tick" || true
+    done
+    echo "$PROG: gave up after ${secs}s waiting for $what" >&2
+    return 1
+}
+
+drover_cli() { "$BIN/drover" --coordinator "$CLIENT_EP" --timeout 1 "$@"; }
+
+workers_registered() {
+    local n="$1" names i
+    names=$(drover_cli workers --json | jq -r '.. | strings') || return 1
+    for ((i = 1; i <= n; i++)); do
+        grep -qx "local-$i" <<<"$names" || return 1
+    done
+}
+
+# stop NAME: SIGTERM, up to 10 s, then SIGKILL; removes the pid file.
+stop() {
+    local name="$1" pid i
+    if pid=$(pid_of "$name"); then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            alive "$pid" || break
+            read -r -t 0.1 <>"$STATE/.tick" || true
+        done
+        if alive "$pid"; then
+            say "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        say "stopped $name (pid $pid)"
+    fi
+    rm -f "$STATE/$name.pid"
+}
+
+start_pg() {
+    if pg_running; then
+        say "PostgreSQL already running on port $PG_PORT"
+        return 0
+    fi
+    port_taken "$PG_PORT" &&
+        die "port $PG_PORT (PostgreSQL) is taken by another program; pick another with DROVER_PG_PORT=..."
+    [[ -x "$PGBIN/initdb" ]] ||
+        die "PostgreSQL server programs not found in $PGBIN; install postgresql (make deps) or set DROVER_DATABASE"
+    if [[ ! -f "$PGDIR/data/PG_VERSION" ]]; then
+        if [[ ${#AS_PG[@]} -gt 0 ]]; then
+            install -d -o postgres -g postgres -m 700 "$PGDIR"
+            "${AS_PG[@]}" test -w "$PGDIR" ||
+                die "user postgres cannot write $PGDIR (a parent folder is private?); set DROVER_STATE_DIR to a folder it can reach, e.g. /var/tmp/drover"
+        else
+            install -d -m 700 "$PGDIR"
+        fi
+        say "initialising PostgreSQL in $PGDIR/data"
+        "${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 \
+            --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 ||
+            { tail -20 "$STATE/initdb.log" >&2; die "initdb failed (log: $STATE/initdb.log)"; }
+    fi
+    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t "$UP_TIMEOUT" \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PGDIR" \
+        start >"$STATE/pg_ctl.log" 2>&1 ||
+        { tail -20 "$PGDIR/server.log" >&2 2>/dev/null; die "PostgreSQL did not start (log: $PGDIR/server.log)"; }
+    say "PostgreSQL running on 127.0.0.1:$PG_PORT"
+    local have
+    have=$(psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atqc \
+        "select 1 from pg_database where datname = 'drover'") || die "cannot query PostgreSQL on port $PG_PORT"
+    if [[ "$have" != 1 ]]; then
+        psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atqc 'create database drover' >/dev/null ||
+            die "cannot create database drover"
+    fi
+}
+
+write_config() {
+    cat >"$CFG" <<EOF
+# written by deploy/local/cluster.sh — regenerated on every 'up'
+coordinator = {
+  client_endpoint = "$CLIENT_EP";
+  worker_endpoint = "$WORKER_EP";
+  database = "$DATABASE";
+};
+worker = {
+  coordinator = "$WORKER_EP";
+  slots = 2;
+};
+cli = {
+  coordinator = "$CLIENT_EP";
+};
+EOF
+}
+
+cmd_up() {
+    local nworkers=2
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+        --workers) nworkers="${2:-}"; shift 2 || die "--workers needs a number" ;;
+        --workers=*) nworkers="${1#--workers=}"; shift ;;
+        *) die "unknown option for up: $1 (usage: cluster.sh up [--workers N])" ;;
+        esac
+    done
+    [[ "$nworkers" =~ ^[0-9]+$ && $nworkers -ge 1 && $nworkers -le 64 ]] || die "--workers must be 1..64"
+    for b in drover drover-coordinator drover-worker; do
+        [[ -x "$BIN/$b" ]] || die "$BIN/$b not found; run 'make build' first (or set DROVER_BIN)"
+    done
+    command -v jq >/dev/null || die "jq is needed; run 'make deps'"
+
+    mkdir -p "$STATE"
+    [[ $(id -u) -eq 0 ]] && chmod 755 "$STATE"
+    [[ -p "$STATE/.tick" ]] || mkfifo "$STATE/.tick"
+    if pid_of coordinator >/dev/null; then
+        say "the cluster is already up"
+        cmd_status || true
+        return 0
+    fi
+    # A fresh start: forget ports recorded by an earlier cluster.
+    rm -f "$STATE/cluster.env"
+    load_settings
+    cat >"$STATE/cluster.env" <<EOF
+PG_PORT=$PG_PORT
+CLIENT_PORT=$CLIENT_PORT
+WORKER_PORT=$WORKER_PORT
+PRIVATE_PG=$PRIVATE_PG
+DATABASE=$(printf %q "$DATABASE")
+EOF
+
+    [[ $PRIVATE_PG -eq 1 ]] && start_pg
+    port_taken "$CLIENT_PORT" &&
+        die "port $CLIENT_PORT (coordinator, clients) is taken; pick another with DROVER_CLIENT_PORT=..."
+    port_taken "$WORKER_PORT" &&
+        die "port $WORKER_PORT (coordinator, workers) is taken; pick another with DROVER_WORKER_PORT=..."
+    write_config
+
+    # setsid: the daemons outlive this script and ignore the terminal's ^C.
+    setsid "$BIN/drover-coordinator" --config "$CFG" </dev/null >>"$STATE/coordinator.log" 2>&1 &
+    echo $! >"$STATE/coordinator.pid"
+    if ! wait_until "$UP_TIMEOUT" "the coordinator to serve on $CLIENT_EP" drover_cli info; then
+        tail -20 "$STATE/coordinator.log" >&2
+        die "the coordinator did not come up (log: $STATE/coordinator.log; stop with: $0 down)"
+    fi
+    say "coordinator pid $(cat "$STATE/coordinator.pid"): clients $CLIENT_EP, workers $WORKER_EP"
+
+    local i
+    for ((i = 1; i <= nworkers; i++)); do
+        setsid "$BIN/drover-worker" --config "$CFG" --name "local-$i" --slots 2 \
+            </dev/null >>"$STATE/worker-local-$i.log" 2>&1 &
+        echo $! >"$STATE/worker-local-$i.pid"
+    done
+    if ! wait_until "$UP_TIMEOUT" "$nworkers workers to register" workers_registered "$nworkers"; then
+        tail -n 10 "$STATE"/worker-*.log >&2
+        die "the workers did not register (logs: $STATE/worker-*.log; stop with: $0 down)"
+    fi
+    say "$nworkers workers registered (local-1..local-$nworkers, 2 slots each)"
+    say "up. Try: DROVER_COORDINATOR=$CLIENT_EP $BIN/drover workers"
+}
+
+cmd_down() {
+    [[ -d "$STATE" ]] || { say "nothing to stop (no $STATE)"; return 0; }
+    [[ -p "$STATE/.tick" ]] || mkfifo "$STATE/.tick"
+    local f
+    for f in "$STATE"/worker-*.pid; do
+        [[ -e "$f" ]] || continue
+        stop "$(basename "$f" .pid)"
+    done
+    stop coordinator
+    if pg_running; then
+        "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+            "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 ||
+            die "could not stop PostgreSQL in $PGDIR/data"
+        say "stopped PostgreSQL (port $PG_PORT)"
+    fi
+    say "down (state, logs and data kept in $STATE; remove that folder to start from scratch)"
+}
+
+cmd_status() {
+    local all=0 pid f name
+    printf '%-14s %-12s %-8s %s\n' COMPONENT STATE PID WHERE
+    if [[ $PRIVATE_PG -eq 1 ]]; then
+        if pg_running; then
+            pid=$(head -1 "$PGDIR/data/postmaster.pid" 2>/dev/null || echo '?')
+            printf '%-14s %-12s %-8s %s\n' postgresql running "$pid" "127.0.0.1:$PG_PORT ($PGDIR/data)"
+        else
+            printf '%-14s %-12s %-8s %s\n' postgresql "not running" - "127.0.0.1:$PG_PORT"
+            all=1
+        fi
+    else
+        printf '%-14s %-12s %-8s %s\n' postgresql external - "$DATABASE"
+    fi
+    if pid=$(pid_of coordinator); then
+        printf '%-14s %-12s %-8s %s\n' coordinator running "$pid" "clients $CLIENT_EP, workers $WORKER_EP"
+    else
+        printf '%-14s %-12s %-8s %s\n' coordinator "not running" - "clients $CLIENT_EP, workers $WORKER_EP"
+        all=1
+    fi
+    for f in "$STATE"/worker-*.pid; do
+        [[ -e "$f" ]] || continue
+        name=$(basename "$f" .pid)
+        if pid=$(pid_of "$name"); then
+            printf '%-14s %-12s %-8s %s\n' "${name#worker-}" running "$pid" "log $STATE/$name.log"
+        else
+            printf '%-14s %-12s %-8s %s\n' "${name#worker-}" "not running" - "log $STATE/$name.log"
+            all=1
+        fi
+    done
+    return $all
+}
+
+cmd_psql() {
+    if [[ $PRIVATE_PG -eq 1 ]]; then
+        exec psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d drover "$@"
+    else
+        exec psql "$DATABASE" "$@"
+    fi
+}
+
+usage() {
+    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+load_settings
+case "${1:-}" in
+up) shift; cmd_up "$@" ;;
+down) cmd_down ;;
+status) cmd_status ;;
+psql) shift; cmd_psql "$@" ;;
+-h | --help | help) usage ;;
+*) usage >&2; exit 2 ;;
+esac

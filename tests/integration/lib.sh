@@ -1,0 +1,369 @@
+# shellcheck shell=bash
+# lib.sh — shared harness of drover's integration tests (sourced, bash).
+#
+# Each test script sources this file and gets:
+#   - a private temp dir $T_DIR (mktemp -d), removed at exit unless
+#     DROVER_TEST_KEEP=1 (handy when debugging a failure);
+#   - an EXIT trap that stops everything the test started: the coordinator,
+#     the workers, PostgreSQL, and any pid the test registered with
+#     t_track_pid, then scans daemon logs for sanitizer reports (a report
+#     fails the test even when every assertion passed);
+#   - a watchdog that sends the script SIGTERM before ctest's TIMEOUT would
+#     SIGKILL it, so cleanup still runs and no daemon outlives the test;
+#   - helpers: pg_start/pg_stop, coord_start/coord_stop, worker_start,
+#     sql, wait_for, fail, assert_eq, submit, wait_run.
+#
+# Synchronisation rule: nothing here sleeps and hopes. Every "until X"
+# is wait_for with a condition and a deadline; on timeout it prints what it
+# waited for and the tail of every log, and fails the test. Deadlines are
+# liveness bounds (generous), never speed claims.
+#
+# Environment: DROVER_BIN (where drover, drover-coordinator, drover-worker
+# and the drover-test-* helpers live; default <repo>/build/bin).
+
+set -euo pipefail
+
+T_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+T_WF="$T_REPO/tests/integration/workflows"
+DROVER_BIN="${DROVER_BIN:-$T_REPO/build/bin}"
+T_NAME="$(basename "$0" .sh)"
+T_LIMIT="${DROVER_TEST_LIMIT:-110}"   # seconds; ctest kills at 120
+
+for _b in drover drover-coordinator drover-worker drover-test-freeport drover-test-zmqpoke; do
+    if [[ ! -x "$DROVER_BIN/$_b" ]]; then
+        echo "$T_NAME: $DROVER_BIN/$_b is missing; build first (make build) or set DROVER_BIN" >&2
+        exit 1
+    fi
+done
+export PATH="$DROVER_BIN:$PATH"
+
+T_DIR="$(mktemp -d "${TMPDIR:-/tmp}/drover-it-$T_NAME.XXXXXX")"
+# PostgreSQL runs as 'postgres' when we are root and must reach its folder.
+chmod 755 "$T_DIR"
+
+declare -A T_PROCS=()     # name -> pid of daemons we started (stopped at exit)
+T_EXTRA_PIDS=()           # task processes etc. to SIGKILL at exit if still alive
+T_CLEANUP_HOOKS=()        # commands run first at exit (e.g. cluster.sh down)
+T_FAILED_STOP=0
+PG_PORT=""
+PG_DIR=""
+PG_STARTED=0
+COORD_CLIENT_EP=""
+COORD_WORKER_EP=""
+T_CFG="$T_DIR/drover.cfg"
+T_COORD_EXTRA=""
+
+if [[ $(id -u) -eq 0 ]]; then T_AS_PG=(runuser -u postgres --); else T_AS_PG=(); fi
+T_PGBIN="$(pg_config --bindir 2>/dev/null || true)"
+[[ -x "$T_PGBIN/initdb" ]] || T_PGBIN=/usr/lib/postgresql/15/bin
+
+log() { printf '[%s %s] %s\n' "$(date +%H:%M:%S.%3N)" "$T_NAME" "$*" >&2; }
+
+# Prints the last lines of every log the test produced.
+dump_logs() {
+    local f
+    for f in "$T_DIR"/*.log "$T_DIR"/pg/server.log "$T_DIR"/cluster/*.log; do
+        [[ -f "$f" ]] || continue
+        echo "----- $f (last ${1:-40} lines) -----" >&2
+        tail -n "${1:-40}" "$f" >&2 || true
+    done
+}
+
+# fail MSG: reports the failure with the logs and ends the test (exit 1).
+fail() {
+    echo "FAIL [$T_NAME]: $*" >&2
+    dump_logs
+    exit 1
+}
+
+# assert_eq EXPECTED ACTUAL WHAT
+assert_eq() {
+    [[ "$1" == "$2" ]] || fail "$3: expected '$1', got '$2'"
+}
+
+# assert_ge A B WHAT (numbers, floats allowed): A >= B
+assert_ge() {
+    awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }' || fail "$3: expected $1 >= $2"
+}
+
+_now() { echo "${EPOCHREALTIME/,/.}"; }
+
+# wait_for DESCRIPTION DEADLINE_SECS CMD...: runs CMD every 50 ms until it
+# succeeds; after DEADLINE_SECS reports DESCRIPTION and the logs and fails.
+wait_for() {
+    local what="$1" secs="$2"
+    shift 2
+    local end
+    end=$(awk -v n="$(_now)" -v s="$secs" 'BEGIN { printf "%.3f", n + s }')
+    while true; do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        if awk -v n="$(_now)" -v e="$end" 'BEGIN { exit !(n > e) }'; then
+            echo "TIMEOUT [$T_NAME] after ${secs}s waiting for: $what" >&2
+            echo "  condition: $*" >&2
+            fail "timed out waiting for: $what"
+        fi
+        # read -t on a never-written FIFO is a 50 ms pause without a process.
+        read -r -t 0.05 <>"$T_DIR/.tick" || true
+    done
+}
+mkfifo "$T_DIR/.tick"
+
+# pid_alive PID: the process exists and is not a zombie (PID 1 here may not
+# reap orphans, so a zombie counts as gone).
+pid_alive() {
+    local st
+    [[ -r "/proc/$1/stat" ]] || return 1
+    st=$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n "$st" && "$st" != Z && "$st" != X ]]
+}
+pid_gone() { ! pid_alive "$1"; }
+
+t_track_pid() { T_EXTRA_PIDS+=("$@"); }
+
+# stop_pid NAME PID: SIGTERM, wait up to 10 s, then SIGKILL. Returns the
+# exit status (128+signal when killed).
+stop_pid() {
+    local name="$1" pid="$2" i rc=0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 200; i++)); do
+            pid_alive "$pid" || break
+            read -r -t 0.05 <>"$T_DIR/.tick" || true
+        done
+        if pid_alive "$pid"; then
+            log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || rc=$?
+    return "$rc"
+}
+
+_t_cleanup() {
+    local rc=$? name pid src
+    trap - EXIT INT TERM
+    if [[ -n "${T_WATCHDOG:-}" ]]; then kill -KILL "$T_WATCHDOG" 2>/dev/null; wait "$T_WATCHDOG" 2>/dev/null || true; fi
+    local h
+    for h in "${T_CLEANUP_HOOKS[@]}"; do
+        eval "$h" >&2 || true
+    done
+    # Workers first so they do not spin reconnecting to a gone coordinator.
+    for name in "${!T_PROCS[@]}"; do
+        [[ "$name" == worker-* ]] || continue
+        stop_pid "$name" "${T_PROCS[$name]}" || log "$name exited with status $? on SIGTERM"
+    done
+    for name in "${!T_PROCS[@]}"; do
+        [[ "$name" == worker-* ]] && continue
+        src=0
+        stop_pid "$name" "${T_PROCS[$name]}" || src=$?
+        if [[ $src -ne 0 ]]; then
+            log "$name exited with status $src on SIGTERM (expected 0)"
+            T_FAILED_STOP=1
+        fi
+    done
+    for pid in "${T_EXTRA_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    pg_stop || true
+    if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T_DIR"/*.log >/dev/null 2>&1; then
+        echo "FAIL [$T_NAME]: sanitizer report in a daemon log:" >&2
+        grep -A 30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T_DIR"/*.log >&2 || true
+        rc=1
+    fi
+    if [[ $T_FAILED_STOP -ne 0 && $rc -eq 0 ]]; then
+        echo "FAIL [$T_NAME]: a daemon did not exit cleanly on SIGTERM" >&2
+        dump_logs 20
+        rc=1
+    fi
+    if [[ "${DROVER_TEST_KEEP:-0}" == 1 ]]; then
+        log "keeping $T_DIR"
+    else
+        rm -rf "$T_DIR"
+    fi
+    if [[ $rc -eq 0 ]]; then log "PASS"; else log "FAILED (status $rc)"; fi
+    exit "$rc"
+}
+trap _t_cleanup EXIT
+trap 'echo "[$T_NAME] interrupted" >&2; exit 1' INT TERM
+
+# Watchdog: SIGTERM ourselves before ctest's hard kill so the trap cleans up.
+mkfifo "$T_DIR/.watchdog"
+(
+    trap - EXIT
+    read -r -t "$T_LIMIT" <>"$T_DIR/.watchdog" || true
+    echo "[$T_NAME] watchdog: test ran past ${T_LIMIT}s; stopping it" >&2
+    kill -TERM $$ 2>/dev/null
+) &
+T_WATCHDOG=$!
+
+freeport() { drover-test-freeport "${1:-1}"; }
+
+# ------------------------------------------------------------ PostgreSQL ---
+
+# pg_init: picks the port and conninfo without starting anything (so a test
+# can start the coordinator first).
+pg_init() {
+    [[ -n "$PG_PORT" ]] && return 0
+    PG_PORT=$(freeport)
+    PG_DIR="$T_DIR/pg"
+    DB_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=drover user=postgres connect_timeout=5"
+}
+
+# pg_start: a private PostgreSQL on 127.0.0.1:$PG_PORT with database drover.
+# fsync stays on: tests about durability must not run on a lying disk.
+pg_start() {
+    pg_init
+    if [[ ${#T_AS_PG[@]} -gt 0 ]]; then
+        install -d -o postgres -g postgres -m 700 "$PG_DIR"
+    else
+        install -d -m 700 "$PG_DIR"
+    fi
+    "${T_AS_PG[@]}" "$T_PGBIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 \
+        --locale=C.UTF-8 --no-sync >"$T_DIR/initdb.out" 2>&1 ||
+        { cat "$T_DIR/initdb.out" >&2; fail "initdb failed"; }
+    "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=on" \
+        start >"$T_DIR/pg_ctl.out" 2>&1 ||
+        { cat "$T_DIR/pg_ctl.out" >&2; fail "PostgreSQL did not start on port $PG_PORT"; }
+    PG_STARTED=1
+    psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atqc \
+        'create database drover' >/dev/null || fail "cannot create database drover"
+}
+
+pg_stop() {
+    [[ $PG_STARTED -eq 1 ]] || return 0
+    PG_STARTED=0
+    "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+        "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
+}
+
+# sql QUERY: runs QUERY on the test database, unaligned, tuples only.
+sql() {
+    psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d drover -v ON_ERROR_STOP=1 -Atqc "$1"
+}
+
+# sql_is QUERY EXPECTED: succeeds when QUERY returns exactly EXPECTED.
+sql_is() {
+    local got
+    got=$(sql "$1" 2>/dev/null) || return 1
+    [[ "$got" == "$2" ]]
+}
+
+# ----------------------------------------------------------- coordinator ---
+
+# _write_config: the test config. Short timers keep failure detection fast;
+# extra coordinator settings come from T_COORD_EXTRA.
+_write_config() {
+    cat >"$T_CFG" <<EOF
+# written by tests/integration/lib.sh for $T_NAME
+coordinator = {
+  client_endpoint = "$COORD_CLIENT_EP";
+  worker_endpoint = "$COORD_WORKER_EP";
+  database = "$DB_CONNINFO";
+  heartbeat_interval = "100ms";
+  worker_timeout = "1s";
+  retry_delay_cap = "2s";
+$T_COORD_EXTRA
+};
+worker = {
+  coordinator = "$COORD_WORKER_EP";
+  kill_grace = "1s";
+};
+cli = {
+  coordinator = "$COORD_CLIENT_EP";
+  timeout = 5;
+};
+EOF
+}
+
+# coord_start [--no-wait]: starts the coordinator (same endpoints on every
+# call, so a restart is transparent to workers and clients) and, unless
+# --no-wait, waits until `drover info` answers.
+coord_start() {
+    pg_init
+    if [[ -z "$COORD_CLIENT_EP" ]]; then
+        local ports
+        mapfile -t ports < <(freeport 2)
+        COORD_CLIENT_EP="tcp://127.0.0.1:${ports[0]}"
+        COORD_WORKER_EP="tcp://127.0.0.1:${ports[1]}"
+        export DROVER_COORDINATOR="$COORD_CLIENT_EP"
+        export DROVER_CONFIG="$T_CFG"
+    fi
+    _write_config
+    drover-coordinator --config "$T_CFG" </dev/null >>"$T_DIR/coordinator.log" 2>&1 &
+    T_PROCS[coordinator]=$!
+    log "coordinator pid ${T_PROCS[coordinator]} on $COORD_CLIENT_EP / $COORD_WORKER_EP"
+    [[ "${1:-}" == --no-wait ]] && return 0
+    coord_wait
+}
+
+coord_wait() {
+    wait_for "the coordinator answers 'drover info'" 30 drover info --timeout 1
+}
+
+# coord_kill9: SIGKILL the coordinator (a crash) and reap it.
+coord_kill9() {
+    local pid="${T_PROCS[coordinator]}"
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null || true
+    unset 'T_PROCS[coordinator]'
+}
+
+coord_pid() { echo "${T_PROCS[coordinator]}"; }
+
+# ---------------------------------------------------------------- workers ---
+
+# worker_start [--no-wait] NAME [SLOTS] [EXTRA ARGS...]: starts a worker;
+# waits for its "registered with" log line unless --no-wait.
+worker_start() {
+    local nowait=0
+    [[ "$1" == --no-wait ]] && { nowait=1; shift; }
+    local name="$1" slots="${2:-2}"
+    shift $(($# >= 2 ? 2 : 1))
+    drover-worker --config "$T_CFG" --coordinator "$COORD_WORKER_EP" --name "$name" \
+        --slots "$slots" "$@" </dev/null >>"$T_DIR/worker-$name.log" 2>&1 &
+    T_PROCS[worker-$name]=$!
+    log "worker $name pid $! ($slots slots)"
+    [[ $nowait -eq 1 ]] && return 0
+    wait_for "worker $name registered" 20 grep -q "registered with" "$T_DIR/worker-$name.log"
+}
+
+worker_pid() { echo "${T_PROCS[worker-$1]}"; }
+
+# worker_forget NAME: the test killed it itself; reap, do not stop at exit.
+# Prints its exit status.
+worker_forget() {
+    local pid="${T_PROCS[worker-$1]}" rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    unset "T_PROCS[worker-$1]"
+    echo "$rc"
+}
+
+# -------------------------------------------------------------- workflows ---
+
+# wf NAME: copies workflows/NAME.cfg into the test dir with @DIR@ replaced
+# by $T_DIR, and prints the copy's path.
+wf() {
+    sed "s|@DIR@|$T_DIR|g" "$T_WF/$1.cfg" >"$T_DIR/$1.cfg"
+    echo "$T_DIR/$1.cfg"
+}
+
+# submit FILE: submits without waiting, prints the run id.
+submit() {
+    local id
+    id=$(drover submit "$1") || fail "drover submit $1 exited $?"
+    [[ "$id" =~ ^[0-9]+$ ]] || fail "drover submit printed '$id', expected a run id alone"
+    echo "$id"
+}
+
+# wait_run RUN [SECS]: waits until the run leaves 'running'; prints its state.
+wait_run() {
+    wait_for "run $1 finishes" "${2:-60}" sql_is \
+        "select state <> 'running' from drover.runs where id = $1" t
+    sql "select state from drover.runs where id = $1"
+}
+
+run_state() { sql "select state from drover.runs where id = $1"; }
+task_field() { sql "select $3 from drover.tasks where run_id = $1 and name = '$2'"; }

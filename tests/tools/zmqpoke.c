@@ -1,0 +1,407 @@
+/* zmqpoke — sends hostile or hand-made frames to a drover endpoint.
+ *
+ * Integration tests use it to check invariant 5 of the architecture: a
+ * malformed, oversized or oddly framed message is dropped and counted, and
+ * the daemon keeps serving. It connects one DEALER socket (what the CLI and
+ * the worker use) and sends the actions given on the command line, in the
+ * order given. Nothing here knows the protocol: the bytes are exactly what
+ * the user asked for, so the tool cannot accidentally "fix" a bad message.
+ *
+ * Delivery: a DEALER queues messages until the connection is up; on exit the
+ * socket lingers (--linger) so queued messages are flushed. A peer that
+ * drops the connection (oversized frame) may lose what follows, so tests
+ * send an oversized frame last or on its own.
+ *
+ * Exit status: 0 when every message was handed to ZeroMQ (and, with
+ * --wait-reply, a reply arrived), 1 on a ZeroMQ error or no reply, 2 on bad
+ * usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+typedef enum {
+    ACT_RAW,       /* one frame: the argument's bytes */
+    ACT_FILE,      /* one frame: a file's bytes */
+    ACT_HEX,       /* one frame: bytes written in hex */
+    ACT_GARBAGE,   /* N one-frame messages of random bytes */
+    ACT_OVERSIZED, /* one frame of N bytes */
+    ACT_MULTIPART, /* one message of N random frames */
+    ACT_EMPTY,     /* one empty frame */
+} act_kind_t;
+
+typedef struct {
+    act_kind_t kind;
+    const char *arg;
+    unsigned long n;
+} act_t;
+
+#define MAX_ACTS 64
+
+static uint64_t s_rng;
+
+/* xorshift64*: reproducible with --seed, plenty random for garbage. */
+static uint64_t s_rand(void)
+{
+    s_rng ^= s_rng >> 12;
+    s_rng ^= s_rng << 25;
+    s_rng ^= s_rng >> 27;
+    return s_rng * 2685821657736338717ull;
+}
+
+static void s_fill_random(uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(s_rand() >> 56);
+}
+
+static void s_usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s [OPTIONS] ENDPOINT\n"
+            "Connects a ZeroMQ DEALER socket to ENDPOINT (e.g. tcp://127.0.0.1:7460) and sends\n"
+            "the messages named by the options below, in the order given (repeatable).\n"
+            "\n"
+            "Messages:\n"
+            "  -r, --raw TEXT        one frame holding TEXT's bytes\n"
+            "  -f, --file FILE       one frame holding the bytes of FILE ('-' = stdin)\n"
+            "  -x, --hex HEX         one frame holding the bytes written in HEX (e.g. 0a03ff)\n"
+            "  -g, --garbage N       N messages of one frame each, random bytes, random length\n"
+            "                        1..--size (default 256)\n"
+            "  -o, --oversized N     one frame of N bytes (0x08 repeated: a varint field tag)\n"
+            "  -m, --multipart N     one message of N frames (N >= 2) of random bytes\n"
+            "  -e, --empty           one empty frame\n"
+            "\n"
+            "Options:\n"
+            "  -s, --size BYTES      largest garbage frame (default 256)\n"
+            "  -S, --seed N          random seed (default: time and pid); printed to stderr\n"
+            "  -l, --linger MS       how long to keep flushing queued messages at exit\n"
+            "                        (default 2000)\n"
+            "  -w, --wait-reply MS   after sending, wait up to MS for one reply; print its\n"
+            "                        frame count and sizes; exit 1 if none came\n"
+            "  -q, --quiet           print nothing but errors\n"
+            "  -h, --help            this text\n",
+            prog);
+}
+
+static int s_parse_ulong(const char *s, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*s == '\0' || *s == '-' || *end != '\0' || errno)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Reads all of path ('-' = stdin) into a malloc'd buffer. Returns 0 or -1. */
+static int s_read_file(const char *path, uint8_t **data, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t cap = 4096, n = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        goto fail;
+    for (;;) {
+        if (n == cap) {
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb)
+                goto fail;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f))
+                goto fail;
+            break;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    *data = buf;
+    *len = n;
+    return 0;
+fail:
+    {
+        int e = errno;
+        free(buf);
+        if (f != stdin)
+            fclose(f);
+        errno = e;
+    }
+    return -1;
+}
+
+static int s_hex_decode(const char *hex, uint8_t **data, size_t *len)
+{
+    size_t hl = strlen(hex);
+    if (hl % 2) {
+        errno = EINVAL;
+        return -1;
+    }
+    uint8_t *buf = malloc(hl / 2 + 1);
+    if (!buf)
+        return -1;
+    for (size_t i = 0; i < hl / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            free(buf);
+            errno = EINVAL;
+            return -1;
+        }
+        buf[i] = (uint8_t)v;
+    }
+    *data = buf;
+    *len = hl / 2;
+    return 0;
+}
+
+/* Sends one frame; more=1 when more frames of the same message follow. */
+static int s_send(void *sock, const void *data, size_t len, int more)
+{
+    for (;;) {
+        if (zmq_send(sock, data, len, more ? ZMQ_SNDMORE : 0) >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+static int s_run_act(void *sock, const act_t *a, size_t max_size, int quiet, const char *prog)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+    switch (a->kind) {
+    case ACT_RAW:
+        if (s_send(sock, a->arg, strlen(a->arg), 0) < 0)
+            goto out;
+        if (!quiet)
+            fprintf(stderr, "%s: sent raw frame of %zu bytes\n", prog, strlen(a->arg));
+        break;
+    case ACT_FILE:
+        if (s_read_file(a->arg, &buf, &len) < 0) {
+            fprintf(stderr, "%s: cannot read %s: %s\n", prog, a->arg, strerror(errno));
+            goto out;
+        }
+        if (s_send(sock, buf, len, 0) < 0)
+            goto out;
+        if (!quiet)
+            fprintf(stderr, "%s: sent %s as one frame of %zu bytes\n", prog, a->arg, len);
+        break;
+    case ACT_HEX:
+        if (s_hex_decode(a->arg, &buf, &len) < 0) {
+            fprintf(stderr, "%s: bad hex '%s'\n", prog, a->arg);
+            goto out;
+        }
+        if (s_send(sock, buf, len, 0) < 0)
+            goto out;
+        if (!quiet)
+            fprintf(stderr, "%s: sent hex frame of %zu bytes\n", prog, len);
+        break;
+    case ACT_GARBAGE:
+        if (!(buf = malloc(max_size)))
+            goto out;
+        for (unsigned long i = 0; i < a->n; i++) {
+            len = 1 + (size_t)(s_rand() % max_size);
+            s_fill_random(buf, len);
+            if (s_send(sock, buf, len, 0) < 0)
+                goto out;
+        }
+        if (!quiet)
+            fprintf(stderr, "%s: sent %lu garbage frames of up to %zu bytes\n", prog, a->n, max_size);
+        break;
+    case ACT_OVERSIZED:
+        if (!(buf = malloc(a->n ? a->n : 1)))
+            goto out;
+        memset(buf, 0x08, a->n);
+        if (s_send(sock, buf, a->n, 0) < 0)
+            goto out;
+        if (!quiet)
+            fprintf(stderr, "%s: sent one frame of %lu bytes\n", prog, a->n);
+        break;
+    case ACT_MULTIPART:
+        if (!(buf = malloc(max_size)))
+            goto out;
+        for (unsigned long i = 0; i < a->n; i++) {
+            len = 1 + (size_t)(s_rand() % max_size);
+            s_fill_random(buf, len);
+            if (s_send(sock, buf, len, i + 1 < a->n) < 0)
+                goto out;
+        }
+        if (!quiet)
+            fprintf(stderr, "%s: sent one message of %lu frames\n", prog, a->n);
+        break;
+    case ACT_EMPTY:
+        if (s_send(sock, "", 0, 0) < 0)
+            goto out;
+        if (!quiet)
+            fprintf(stderr, "%s: sent an empty frame\n", prog);
+        break;
+    }
+    rc = 0;
+out:
+    if (rc < 0 && errno && a->kind != ACT_FILE && a->kind != ACT_HEX)
+        fprintf(stderr, "%s: send failed: %s\n", prog, zmq_strerror(errno));
+    free(buf);
+    return rc;
+}
+
+/* Waits up to ms for one reply and describes it on stdout. */
+static int s_wait_reply(void *sock, long ms, const char *prog)
+{
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    int n = zmq_poll(&it, 1, ms);
+    if (n < 0) {
+        fprintf(stderr, "%s: zmq_poll: %s\n", prog, zmq_strerror(errno));
+        return -1;
+    }
+    if (n == 0) {
+        fprintf(stderr, "%s: no reply within %ld ms\n", prog, ms);
+        return -1;
+    }
+    int frames = 0, more;
+    size_t more_len = sizeof more;
+    printf("reply:");
+    do {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, 0) < 0) {
+            fprintf(stderr, "%s: receive failed: %s\n", prog, zmq_strerror(errno));
+            zmq_msg_close(&m);
+            return -1;
+        }
+        printf(" %zu", zmq_msg_size(&m));
+        frames++;
+        zmq_msg_close(&m);
+        if (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len) < 0)
+            return -1;
+    } while (more);
+    printf(" (%d frame%s)\n", frames, frames == 1 ? "" : "s");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"raw", required_argument, 0, 'r'},       {"file", required_argument, 0, 'f'},
+        {"hex", required_argument, 0, 'x'},       {"garbage", required_argument, 0, 'g'},
+        {"oversized", required_argument, 0, 'o'}, {"multipart", required_argument, 0, 'm'},
+        {"empty", no_argument, 0, 'e'},           {"size", required_argument, 0, 's'},
+        {"seed", required_argument, 0, 'S'},      {"linger", required_argument, 0, 'l'},
+        {"wait-reply", required_argument, 0, 'w'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+    };
+    const char *prog = "drover-test-zmqpoke";
+    act_t acts[MAX_ACTS];
+    int nacts = 0, quiet = 0;
+    unsigned long size = 256, linger = 2000, wait_reply = 0, seed = 0, v;
+    int seed_set = 0, wait_set = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:qh", opts, NULL)) != -1) {
+        act_t a = {0};
+        switch (c) {
+        case 'r': a.kind = ACT_RAW; a.arg = optarg; break;
+        case 'f': a.kind = ACT_FILE; a.arg = optarg; break;
+        case 'x': a.kind = ACT_HEX; a.arg = optarg; break;
+        case 'e': a.kind = ACT_EMPTY; break;
+        case 'g':
+        case 'o':
+        case 'm':
+            if (s_parse_ulong(optarg, &v) < 0 || (c == 'm' && v < 2) || v > (1ul << 31)) {
+                fprintf(stderr, "%s: bad count for -%c: '%s'\n", prog, c, optarg);
+                return 2;
+            }
+            a.kind = c == 'g' ? ACT_GARBAGE : c == 'o' ? ACT_OVERSIZED : ACT_MULTIPART;
+            a.n = v;
+            break;
+        case 's':
+            if (s_parse_ulong(optarg, &size) < 0 || size < 1 || size > (64ul << 20)) {
+                fprintf(stderr, "%s: --size must be 1..%lu\n", prog, 64ul << 20);
+                return 2;
+            }
+            continue;
+        case 'S':
+            if (s_parse_ulong(optarg, &seed) < 0) {
+                fprintf(stderr, "%s: bad --seed '%s'\n", prog, optarg);
+                return 2;
+            }
+            seed_set = 1;
+            continue;
+        case 'l':
+            if (s_parse_ulong(optarg, &linger) < 0 || linger > 600000) {
+                fprintf(stderr, "%s: bad --linger '%s'\n", prog, optarg);
+                return 2;
+            }
+            continue;
+        case 'w':
+            if (s_parse_ulong(optarg, &wait_reply) < 0 || wait_reply > 600000) {
+                fprintf(stderr, "%s: bad --wait-reply '%s'\n", prog, optarg);
+                return 2;
+            }
+            wait_set = 1;
+            continue;
+        case 'q': quiet = 1; continue;
+        case 'h': s_usage(stdout, prog); return 0;
+        default: s_usage(stderr, prog); return 2;
+        }
+        if (nacts == MAX_ACTS) {
+            fprintf(stderr, "%s: at most %d messages per call\n", prog, MAX_ACTS);
+            return 2;
+        }
+        acts[nacts++] = a;
+    }
+    if (optind != argc - 1) {
+        s_usage(stderr, prog);
+        return 2;
+    }
+    const char *endpoint = argv[optind];
+    if (!seed_set)
+        seed = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16);
+    s_rng = seed ? seed : 0x9e3779b97f4a7c15ull;
+    if (!quiet)
+        fprintf(stderr, "%s: seed %lu\n", prog, seed);
+
+    int rc = 1;
+    void *ctx = zmq_ctx_new();
+    void *sock = NULL;
+    if (!ctx) {
+        fprintf(stderr, "%s: zmq_ctx_new: %s\n", prog, zmq_strerror(errno));
+        return 1;
+    }
+    if (!(sock = zmq_socket(ctx, ZMQ_DEALER))) {
+        fprintf(stderr, "%s: zmq_socket: %s\n", prog, zmq_strerror(errno));
+        goto cleanup;
+    }
+    int lg = (int)linger;
+    if (zmq_setsockopt(sock, ZMQ_LINGER, &lg, sizeof lg) < 0) {
+        fprintf(stderr, "%s: ZMQ_LINGER: %s\n", prog, zmq_strerror(errno));
+        goto cleanup;
+    }
+    if (zmq_connect(sock, endpoint) < 0) {
+        fprintf(stderr, "%s: cannot connect to %s: %s\n", prog, endpoint, zmq_strerror(errno));
+        goto cleanup;
+    }
+    for (int i = 0; i < nacts; i++)
+        if (s_run_act(sock, &acts[i], size, quiet, prog) < 0)
+            goto cleanup;
+    if (wait_set && s_wait_reply(sock, (long)wait_reply, prog) < 0)
+        goto cleanup;
+    rc = 0;
+cleanup:
+    if (sock)
+        zmq_close(sock);
+    zmq_ctx_term(ctx); /* blocks up to the linger while queued frames flush */
+    return rc;
+}

@@ -1,0 +1,130 @@
+/* test_util — unit tests of common/util.c: backoff, durations, strings, clocks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+static void t_backoff(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t base;
+        unsigned attempt;
+        int64_t cap, want;
+    } cases[] = {
+        {1000, 0, 300000, 1000},   {1000, 1, 300000, 1000},     {1000, 2, 300000, 2000},
+        {1000, 3, 300000, 4000},   {1000, 9, 300000, 256000},   {1000, 10, 300000, 300000},
+        {1000, 64, 300000, 300000}, {1000, UINT_MAX, 300000, 300000}, /* no overflow */
+        {500, 5, 300000, 8000},    {1000, 1, 500, 500},         {250, 3, 1000, 1000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t got = util_backoff_ms(cases[i].base, cases[i].attempt, cases[i].cap);
+        if (got != cases[i].want)
+            fail_msg("backoff(%lld, %u, %lld) = %lld, want %lld", (long long)cases[i].base,
+                     cases[i].attempt, (long long)cases[i].cap, (long long)got,
+                     (long long)cases[i].want);
+    }
+}
+
+static void t_parse_duration(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } good[] = {
+        {"0", 0},          {"90", 90000},  {"1.5", 1500},      {"250ms", 250},
+        {"90s", 90000},    {"10m", 600000}, {"2h", 7200000},    {"0.5s", 500},
+        {"1.25ms", 1},     {"0ms", 0},     {"1.5h", 5400000},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int64_t ms = -7;
+        if (util_parse_duration_ms(good[i].s, &ms) != 0 || ms != good[i].ms)
+            fail_msg("'%s' gave %lld, want %lld", good[i].s, (long long)ms, (long long)good[i].ms);
+    }
+    static const char *const bad[] = {"", "abc", "10x", "-1", "5 m", "10msec", "1e20h", "s", "ms"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms = -7;
+        errno = 0;
+        if (util_parse_duration_ms(bad[i], &ms) != -1 || errno != EINVAL || ms != -7)
+            fail_msg("'%s' accepted (ms=%lld errno=%d)", bad[i], (long long)ms, errno);
+    }
+}
+
+static void t_format_duration(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ms;
+        const char *want;
+    } cases[] = {
+        {0, "0ms"},         {830, "830ms"},     {999, "999ms"},   {1000, "1.0s"},
+        {12400, "12.4s"},   {59900, "59.9s"},   {60000, "1m00s"}, {185000, "3m05s"},
+        {3599000, "59m59s"}, {7260000, "2h01m"}, {-1, "-"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[32];
+        util_format_duration(cases[i].ms, buf, sizeof buf);
+        if (strcmp(buf, cases[i].want) != 0)
+            fail_msg("%lld ms formatted as '%s', want '%s'", (long long)cases[i].ms, buf,
+                     cases[i].want);
+    }
+    char tiny[4];
+    util_format_duration(185000, tiny, sizeof tiny);
+    assert_string_equal(tiny, "3m0");
+}
+
+static void t_strlcpy(void **state)
+{
+    (void)state;
+    char buf[4];
+    memset(buf, 'x', sizeof buf);
+    assert_int_equal(util_strlcpy(buf, "abc", sizeof buf), 0);
+    assert_string_equal(buf, "abc");
+    assert_int_equal(util_strlcpy(buf, "", sizeof buf), 0);
+    assert_string_equal(buf, "");
+
+    errno = 0;
+    assert_int_equal(util_strlcpy(buf, "abcdef", sizeof buf), -1);
+    assert_int_equal(errno, ENAMETOOLONG);
+    assert_string_equal(buf, "abc");
+
+    errno = 0;
+    buf[0] = 'q';
+    assert_int_equal(util_strlcpy(buf, "a", 0), -1);
+    assert_int_equal(errno, ENAMETOOLONG);
+    assert_int_equal(buf[0], 'q'); /* nothing written */
+}
+
+static void t_clocks_and_time(void **state)
+{
+    (void)state;
+    int64_t a = util_mono_ms(), b = util_mono_ms();
+    assert_true(b >= a);
+    assert_true(util_now_us() > INT64_C(1577836800) * 1000000); /* after 2020 */
+
+    char buf[64];
+    util_format_time(0, buf, sizeof buf);
+    assert_string_equal(buf, "-");
+    util_format_time(util_now_us(), buf, sizeof buf);
+    assert_int_equal(strlen(buf), 19);
+    assert_true(buf[4] == '-' && buf[7] == '-' && buf[10] == ' ' && buf[13] == ':');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_backoff),         cmocka_unit_test(t_parse_duration),
+        cmocka_unit_test(t_format_duration), cmocka_unit_test(t_strlcpy),
+        cmocka_unit_test(t_clocks_and_time),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,242 @@
+/* drover-worker — command line, configuration, wiring.
+ *
+ * Settings come from the `worker` group of the config file (--config, else
+ * conf_default_path()), then command-line flags override them. Everything
+ * else lives in worker.c (session and loop) and task.c (child processes).
+ * Exit status: 0 after SIGTERM/SIGINT, 2 for bad usage or configuration or
+ * when the coordinator refuses the worker, 1 for other fatal errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+#include "wire.h"
+#include "worker.h"
+
+static void s_help(FILE *f)
+{
+    fprintf(f,
+            "Usage: drover-worker [OPTION]...\n"
+            "\n"
+            "Runs drover tasks on this machine. A worker connects to the coordinator,\n"
+            "registers with a name, a number of slots (tasks it runs at once) and labels,\n"
+            "then runs each task it is assigned in its own child process, streams the\n"
+            "task's output back, and reports how it ended. A task that crashes never takes\n"
+            "the worker down; if the worker dies, its tasks die with it and the coordinator\n"
+            "runs them again elsewhere. Run one worker per machine.\n"
+            "\n"
+            "Options (each overrides the `worker` group of the config file):\n"
+            "  --config FILE         config file (default: $DROVER_CONFIG,\n"
+            "                        ~/.config/drover/drover.cfg, /etc/drover/drover.cfg)\n"
+            "  --coordinator ENDPOINT  the coordinator's worker endpoint\n"
+            "                        (default " CONFIG_DEFAULT_WORKER_ENDPOINT ")\n"
+            "  --name NAME           stable name of this worker (default: the hostname)\n"
+            "  --slots N             tasks run at once (default: number of online CPU cores)\n"
+            "  --label L             a label steps can ask for, e.g. gpu; repeat for more\n"
+            "                        (replaces the labels of the config file)\n"
+            "  --work-dir DIR        working directory of tasks that set no cwd\n"
+            "                        (default: the worker's own)\n"
+            "  --help                show this help\n"
+            "\n"
+            "Stop it with SIGTERM or Ctrl-C: running tasks are killed and reported as such.\n"
+            "Log level: DROVER_LOG=debug|info|warn|error.\n"
+            "\n"
+            "Example:\n"
+            "  drover-worker --coordinator tcp://10.0.0.5:7461 --slots 4 --label gpu\n");
+}
+
+static int s_usage(const char *msg, const char *arg)
+{
+    fprintf(stderr, "drover-worker: %s%s%s\nTry 'drover-worker --help'.\n", msg,
+            arg ? ": " : "", arg ? arg : "");
+    return 2;
+}
+
+/* Parses a positive integer in [min, max]. Returns 0 or -1. */
+static int s_parse_uint(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Tasks' pipes must never land on fds 0..2 (the child dup2s onto them), so
+ * a worker started with any of them closed gets /dev/null there. */
+static void s_ensure_std_fds(void)
+{
+    for (;;) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd < 0)
+            return;
+        if (fd > 2) {
+            close(fd);
+            return;
+        }
+    }
+}
+
+enum {
+    OPT_CONFIG = 256,
+    OPT_COORDINATOR,
+    OPT_NAME,
+    OPT_SLOTS,
+    OPT_LABEL,
+    OPT_WORK_DIR,
+    OPT_PROTOCOL_VERSION,
+    OPT_HELP,
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"coordinator", required_argument, NULL, OPT_COORDINATOR},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"slots", required_argument, NULL, OPT_SLOTS},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"work-dir", required_argument, NULL, OPT_WORK_DIR},
+        {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION}, /* tests only */
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL;
+    const char *labels[CONFIG_MAX_LABELS];
+    int nlabels = 0;
+    long slots = -1, version = DROVER_PROTOCOL_VERSION;
+
+    log_init("worker");
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONFIG:
+            config = optarg;
+            break;
+        case OPT_COORDINATOR:
+            coordinator = optarg;
+            break;
+        case OPT_NAME:
+            name = optarg;
+            break;
+        case OPT_SLOTS:
+            if (s_parse_uint(optarg, 1, 1000000, &slots) < 0)
+                return s_usage("--slots needs a whole number from 1 to 1000000", optarg);
+            break;
+        case OPT_LABEL:
+            if (nlabels == CONFIG_MAX_LABELS)
+                return s_usage("too many --label options (at most 32)", NULL);
+            if (!optarg[0] || strlen(optarg) >= CONFIG_LABEL_MAX)
+                return s_usage("a label must be 1 to 63 characters", optarg);
+            labels[nlabels++] = optarg;
+            break;
+        case OPT_WORK_DIR:
+            work_dir = optarg;
+            break;
+        case OPT_PROTOCOL_VERSION:
+            if (s_parse_uint(optarg, 0, UINT32_MAX > LONG_MAX ? LONG_MAX : (long)UINT32_MAX,
+                             &version) < 0)
+                return s_usage("--protocol-version needs a whole number", optarg);
+            break;
+        case OPT_HELP:
+            s_help(stdout);
+            return 0;
+        default:
+            if (optopt && optopt >= OPT_CONFIG)
+                return s_usage("option needs a value", argv[optind - 1]);
+            return s_usage("unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return s_usage("unexpected argument", argv[optind]);
+
+    conf_t cfg;
+    char err[1200];
+    if (!config)
+        config = conf_default_path();
+    if (conf_load(&cfg, config, err, sizeof err) < 0) {
+        fprintf(stderr, "drover-worker: %s\n", err);
+        return 2;
+    }
+    conf_worker_t *wc = &cfg.worker;
+    if (coordinator && util_strlcpy(wc->coordinator, coordinator, sizeof wc->coordinator) < 0)
+        return s_usage("--coordinator is too long", NULL);
+    if (name && util_strlcpy(wc->name, name, sizeof wc->name) < 0)
+        return s_usage("--name is too long", NULL);
+    if (work_dir && util_strlcpy(wc->work_dir, work_dir, sizeof wc->work_dir) < 0)
+        return s_usage("--work-dir is too long", NULL);
+    if (slots > 0)
+        wc->slots = (int)slots;
+    if (nlabels > 0) {
+        for (int i = 0; i < nlabels; i++)
+            util_strlcpy(wc->labels[i], labels[i], CONFIG_LABEL_MAX);
+        wc->nlabels = nlabels;
+    }
+
+    char host[256];
+    if (gethostname(host, sizeof host) < 0)
+        util_strlcpy(host, "localhost", sizeof host);
+    host[sizeof host - 1] = '\0';
+    if (!wc->name[0])
+        util_strlcpy(wc->name, host, sizeof wc->name);
+    if (wc->slots <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        wc->slots = n > 0 ? (int)n : 1;
+    }
+    if (!wc->coordinator[0]) {
+        fprintf(stderr, "drover-worker: no coordinator endpoint; set worker.coordinator in the "
+                        "config file or pass --coordinator\n");
+        return 2;
+    }
+    if (wc->work_dir[0]) {
+        struct stat st;
+        if (stat(wc->work_dir, &st) < 0) {
+            fprintf(stderr, "drover-worker: work directory '%s' is not usable: %s\n",
+                    wc->work_dir, strerror(errno));
+            return 2;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "drover-worker: work directory '%s' is not a directory\n",
+                    wc->work_dir);
+            return 2;
+        }
+    }
+
+    const char *label_ptrs[CONFIG_MAX_LABELS];
+    for (int i = 0; i < wc->nlabels; i++)
+        label_ptrs[i] = wc->labels[i];
+    worker_opts_t wo = {
+        .endpoint = wc->coordinator,
+        .name = wc->name,
+        .host = host,
+        .slots = wc->slots,
+        .labels = label_ptrs,
+        .nlabels = wc->nlabels,
+        .kill_grace_ms = wc->kill_grace_ms,
+        .work_dir = wc->work_dir,
+        .protocol_version = (uint32_t)version,
+    };
+
+    s_ensure_std_fds();
+    worker_t *w = worker_new(&wo, err, sizeof err);
+    if (!w) {
+        /* Bad endpoint syntax is the usual cause: a configuration error. */
+        log_error("%s", err);
+        return 2;
+    }
+    int rc = worker_run(w);
+    worker_destroy(&w);
+    return rc;
+}

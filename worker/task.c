@@ -1,0 +1,660 @@
+/* task — one attempt's child process: spawn, output, kill, reap.
+ *
+ * Spawning. Everything the child needs (argv, envp, cwd) is built in the
+ * parent before fork(): the worker has ZeroMQ I/O threads, so between fork
+ * and exec the child may only make async-signal-safe calls (no malloc, no
+ * setenv). The child puts itself in its own process group (the parent calls
+ * setpgid too, closing the race with an early killpg), asks for SIGKILL when
+ * the worker dies and checks the worker did not die before that took hold,
+ * resets signal dispositions and mask (the worker blocks signals for its
+ * signalfd), and execs. A chdir or exec failure travels back over an
+ * O_CLOEXEC status pipe as {stage, errno}: EOF on that pipe means the exec
+ * happened, so the parent knows synchronously whether the task started.
+ *
+ * Invariants: a task in TASK_FINISHED has been reaped (pid no longer ours)
+ * and has both pipes closed; a stream with a waiting chunk is never read
+ * again until the chunk is handed over, so offsets are exact.
+ */
+#include "task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+extern char **environ;
+
+typedef struct {
+    int fd;          /* read end, -1 once closed */
+    uint8_t *buf;    /* TASK_CHUNK_MAX bytes, allocated on first read */
+    size_t len;      /* bytes of the waiting chunk; 0 = none */
+    uint64_t offset; /* bytes of this stream handed over so far */
+} stream_t;
+
+struct task {
+    uint64_t task_id;
+    uint32_t attempt;
+    task_phase_t phase;
+    pid_t pid;
+    stream_t streams[2]; /* [0] stdout, [1] stderr */
+    int64_t kill_grace_ms;
+
+    int64_t started_at_us;
+    int64_t finished_at_us;
+    int64_t started_ms;      /* monotonic, for durations */
+    int64_t finished_ms;
+    int64_t timeout_at_ms;   /* 0 = no timeout */
+    int64_t sigkill_at_ms;   /* 0 = no escalation pending */
+    int64_t drain_until_ms;  /* set when reaped with a pipe still open */
+
+    Drover__Outcome kill_reason; /* UNSPECIFIED unless we killed it */
+    Drover__Outcome outcome;     /* set when finished */
+    int exit_code;
+    int term_signal;
+    char *error;                 /* SPAWN_FAILED text, else NULL */
+};
+
+/* What the child reports over the status pipe before _exit(127). */
+enum { STAGE_SETUP = 0, STAGE_CHDIR = 1, STAGE_EXEC = 2 };
+typedef struct {
+    int stage;
+    int err;
+} spawn_status_t;
+
+/* Everything the child needs, built before fork. */
+typedef struct {
+    char **argv;
+    char **envp;
+    char *cwd; /* NULL = stay in the worker's cwd */
+} launch_t;
+
+static void s_strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+static void s_launch_clear(launch_t *l)
+{
+    s_strv_free(l->argv);
+    s_strv_free(l->envp);
+    free(l->cwd);
+    memset(l, 0, sizeof *l);
+}
+
+static void s_fail(task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Marks the task finished as SPAWN_FAILED with a formatted error. */
+static void s_fail(task_t *t, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(t->error);
+    t->error = strdup(buf); /* NULL on ENOMEM: an empty error still reports SPAWN_FAILED */
+    t->outcome = DROVER__OUTCOME__OUTCOME_SPAWN_FAILED;
+    t->phase = TASK_FINISHED;
+    t->finished_at_us = util_now_us();
+    t->finished_ms = util_mono_ms();
+    if (t->started_at_us == 0) {
+        t->started_at_us = t->finished_at_us;
+        t->started_ms = t->finished_ms;
+    }
+}
+
+static int s_is_drover_var(const char *entry, size_t namelen)
+{
+    static const char *names[] = {"DROVER_RUN_ID", "DROVER_STEP", "DROVER_TASK_ID",
+                                  "DROVER_ATTEMPT"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == namelen && strncmp(entry, names[i], namelen) == 0)
+            return 1;
+    return 0;
+}
+
+/* Parses spec_json into l. Returns 0, or -1 with the reason in err
+ * (ENOMEM is reported the same way: the task fails rather than the worker). */
+static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    int rc = -1;
+    json_t *root = json_loads(spec->spec_json ? spec->spec_json : "", 0, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "invalid exec spec: %s (line %d, column %d)", jerr.text, jerr.line,
+                 jerr.column);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "invalid exec spec: expected a JSON object");
+        goto out;
+    }
+
+    json_t *argv = json_object_get(root, "argv");
+    if (!json_is_array(argv) || json_array_size(argv) == 0) {
+        snprintf(err, errlen, "invalid exec spec: argv must be a non-empty array of strings");
+        goto out;
+    }
+    size_t argc = json_array_size(argv);
+    l->argv = calloc(argc + 1, sizeof *l->argv);
+    if (!l->argv)
+        goto nomem;
+    for (size_t i = 0; i < argc; i++) {
+        json_t *a = json_array_get(argv, i);
+        if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a)) {
+            snprintf(err, errlen,
+                     "invalid exec spec: argv[%zu] must be a string without NUL bytes", i);
+            goto out;
+        }
+        if (!(l->argv[i] = strdup(json_string_value(a))))
+            goto nomem;
+    }
+    if (l->argv[0][0] == '\0') {
+        snprintf(err, errlen, "invalid exec spec: argv[0] is empty");
+        goto out;
+    }
+
+    json_t *env = json_object_get(root, "env");
+    if (env && !json_is_object(env) && !json_is_null(env)) {
+        snprintf(err, errlen, "invalid exec spec: env must be an object of strings");
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    if (env) {
+        json_object_foreach(env, key, val) {
+            if (!json_is_string(val) || strlen(json_string_value(val)) != json_string_length(val)) {
+                snprintf(err, errlen, "invalid exec spec: env '%s' must be a string", key);
+                goto out;
+            }
+            if (key[0] == '\0' || strchr(key, '=')) {
+                snprintf(err, errlen, "invalid exec spec: bad environment variable name '%s'", key);
+                goto out;
+            }
+        }
+    }
+
+    json_t *cwd = json_object_get(root, "cwd");
+    if (cwd && !json_is_string(cwd) && !json_is_null(cwd)) {
+        snprintf(err, errlen, "invalid exec spec: cwd must be a string");
+        goto out;
+    }
+    const char *dir = json_is_string(cwd) && json_string_value(cwd)[0] ? json_string_value(cwd)
+                      : spec->default_cwd && spec->default_cwd[0] ? spec->default_cwd
+                                                                   : NULL;
+    if (dir && !(l->cwd = strdup(dir)))
+        goto nomem;
+
+    /* Environment: the worker's, minus what the spec or drover sets, then
+     * the spec's, then drover's own (which always win). */
+    size_t nenv = 0;
+    for (char **e = environ; e && *e; e++)
+        nenv++;
+    size_t nspec = env ? json_object_size(env) : 0;
+    l->envp = calloc(nenv + nspec + 5, sizeof *l->envp);
+    if (!l->envp)
+        goto nomem;
+    size_t k = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
+        if (s_is_drover_var(*e, nl))
+            continue;
+        int overridden = 0;
+        if (env) {
+            json_object_foreach(env, key, val) {
+                if (strlen(key) == nl && strncmp(key, *e, nl) == 0) {
+                    overridden = 1;
+                    break;
+                }
+            }
+        }
+        if (overridden)
+            continue;
+        if (!(l->envp[k++] = strdup(*e)))
+            goto nomem;
+    }
+    if (env) {
+        json_object_foreach(env, key, val) {
+            if (s_is_drover_var(key, strlen(key)))
+                continue;
+            if (asprintf(&l->envp[k], "%s=%s", key, json_string_value(val)) < 0) {
+                l->envp[k] = NULL;
+                goto nomem;
+            }
+            k++;
+        }
+    }
+    if (asprintf(&l->envp[k], "DROVER_RUN_ID=%llu", (unsigned long long)spec->run_id) < 0 ||
+        (k++, asprintf(&l->envp[k], "DROVER_STEP=%s", spec->step ? spec->step : "") < 0) ||
+        (k++, asprintf(&l->envp[k], "DROVER_TASK_ID=%llu",
+                       (unsigned long long)spec->task_id) < 0) ||
+        (k++, asprintf(&l->envp[k], "DROVER_ATTEMPT=%u", spec->attempt) < 0)) {
+        l->envp[k] = NULL;
+        goto nomem;
+    }
+    rc = 0;
+    goto out;
+nomem:
+    snprintf(err, errlen, "out of memory while preparing the task");
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* Child side of the fork: never returns. Only async-signal-safe calls. */
+static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int status_w)
+    __attribute__((noreturn));
+static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int status_w)
+{
+    spawn_status_t st = {STAGE_SETUP, 0};
+
+    if (setpgid(0, 0) < 0)
+        goto fail;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        goto fail;
+    /* The worker may have died before PDEATHSIG was armed. */
+    if (getppid() != parent)
+        _exit(127);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL); /* fails harmlessly for reserved RT signals */
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        goto fail;
+
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul < 0)
+        goto fail;
+    /* The worker keeps 0..2 open, so none of these fds is 0, 1 or 2 and
+     * dup2 never clobbers a pipe end it still needs. */
+    if (dup2(nul, STDIN_FILENO) < 0 || dup2(out_w, STDOUT_FILENO) < 0 ||
+        dup2(err_w, STDERR_FILENO) < 0)
+        goto fail;
+    close(nul);
+
+    if (l->cwd && chdir(l->cwd) < 0) {
+        st.stage = STAGE_CHDIR;
+        goto fail;
+    }
+    st.stage = STAGE_EXEC;
+    execvpe(l->argv[0], l->argv, l->envp);
+fail:
+    st.err = errno;
+    ssize_t w = write(status_w, &st, sizeof st);
+    (void)w; /* nothing else can be done; the parent then sees a short read */
+    _exit(127);
+}
+
+/* Forks and execs. On success the task is RUNNING; on failure it is
+ * FINISHED with SPAWN_FAILED. */
+static void s_spawn(task_t *t, const launch_t *l, int64_t now_ms)
+{
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, stp[2] = {-1, -1};
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(stp, O_CLOEXEC) < 0) {
+        s_fail(t, "cannot create pipes for the task: %s", strerror(errno));
+        goto out;
+    }
+    t->started_at_us = util_now_us();
+    t->started_ms = now_ms;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        s_fail(t, "cannot fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0)
+        s_child(l, parent, outp[1], errp[1], stp[1]);
+
+    /* Both sides call setpgid so a killpg right after fork finds the group;
+     * EACCES (child already exec'd) and ESRCH are fine: the child did it. */
+    if (setpgid(pid, pid) < 0 && errno != EACCES && errno != ESRCH)
+        log_debug("setpgid(%d): %s", (int)pid, strerror(errno));
+    close(outp[1]);
+    close(errp[1]);
+    close(stp[1]);
+    outp[1] = errp[1] = stp[1] = -1;
+
+    spawn_status_t st;
+    size_t got = 0;
+    while (got < sizeof st) {
+        ssize_t n = read(stp[0], (char *)&st + got, sizeof st - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got > 0) {
+        /* The child failed before or at exec and is about to _exit(127). */
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (got != sizeof st)
+            s_fail(t, "cannot start the task: lost the child's status");
+        else if (st.stage == STAGE_EXEC)
+            s_fail(t, "cannot run '%s': %s", l->argv[0], strerror(st.err));
+        else if (st.stage == STAGE_CHDIR)
+            s_fail(t, "cannot chdir to '%s': %s", l->cwd, strerror(st.err));
+        else
+            s_fail(t, "cannot set up the task's process: %s", strerror(st.err));
+        goto out;
+    }
+
+    t->pid = pid;
+    t->phase = TASK_RUNNING;
+    for (int i = 0; i < 2; i++) {
+        int fd = i == 0 ? outp[0] : errp[0];
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+            log_warn("cannot make a task pipe non-blocking: %s", strerror(errno));
+        t->streams[i].fd = fd;
+    }
+    outp[0] = errp[0] = -1;
+out:
+    for (int i = 0; i < 2; i++) {
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+        if (stp[i] >= 0)
+            close(stp[i]);
+    }
+}
+
+task_t *task_start(const task_spec_t *spec, int64_t now_ms)
+{
+    task_t *t = calloc(1, sizeof *t);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->task_id = spec->task_id;
+    t->attempt = spec->attempt;
+    t->kill_grace_ms = spec->kill_grace_ms;
+    t->streams[0].fd = t->streams[1].fd = -1;
+    t->phase = TASK_FINISHED;
+
+    if (!spec->kind || strcmp(spec->kind, "exec") != 0) {
+        s_fail(t, "this worker cannot run kind '%s'", spec->kind ? spec->kind : "");
+        return t;
+    }
+    launch_t l = {0};
+    char err[1024];
+    if (s_parse_spec(spec, &l, err, sizeof err) < 0) {
+        s_fail(t, "%s", err);
+    } else {
+        s_spawn(t, &l, now_ms);
+        if (t->phase == TASK_RUNNING && spec->timeout_ms > 0)
+            t->timeout_at_ms = now_ms + (int64_t)(spec->timeout_ms > INT64_MAX / 2 ? INT64_MAX / 2
+                                                                                 : spec->timeout_ms);
+    }
+    s_launch_clear(&l);
+    return t;
+}
+
+static void s_close_stream(stream_t *s)
+{
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+}
+
+/* Moves to FINISHED once the child is reaped and both pipes are closed. */
+static void s_maybe_finish(task_t *t)
+{
+    if (t->phase != TASK_DRAINING)
+        return;
+    if (t->streams[0].fd >= 0 || t->streams[1].fd >= 0)
+        return;
+    t->phase = TASK_FINISHED;
+    t->timeout_at_ms = 0;
+    t->drain_until_ms = 0;
+    t->sigkill_at_ms = 0;
+}
+
+void task_destroy(task_t **tp)
+{
+    if (!tp || !*tp)
+        return;
+    task_t *t = *tp;
+    if (t->pid > 0 && t->phase == TASK_RUNNING) {
+        if (killpg(t->pid, SIGKILL) < 0 && errno == ESRCH)
+            kill(t->pid, SIGKILL);
+        int status;
+        /* WNOHANG: a child stuck in the kernel must not hang the worker's
+         * exit; init reaps it once we are gone. */
+        waitpid(t->pid, &status, WNOHANG);
+    }
+    for (int i = 0; i < 2; i++) {
+        s_close_stream(&t->streams[i]);
+        free(t->streams[i].buf);
+    }
+    free(t->error);
+    free(t);
+    *tp = NULL;
+}
+
+task_phase_t task_phase(const task_t *t) { return t->phase; }
+
+const char *task_phase_name(task_phase_t p)
+{
+    switch (p) {
+    case TASK_RUNNING:
+        return "running";
+    case TASK_DRAINING:
+        return "draining";
+    case TASK_FINISHED:
+        return "finished";
+    }
+    return "unknown";
+}
+
+uint64_t task_id(const task_t *t) { return t->task_id; }
+uint32_t task_attempt(const task_t *t) { return t->attempt; }
+pid_t task_pid(const task_t *t) { return t->pid; }
+int64_t task_started_at_us(const task_t *t) { return t->started_at_us; }
+
+static stream_t *s_stream(task_t *t, int stream)
+{
+    DROVER_INVARIANT(stream == TASK_STREAM_STDOUT || stream == TASK_STREAM_STDERR);
+    return &t->streams[stream - 1];
+}
+
+int task_poll_fd(const task_t *t, int stream)
+{
+    const stream_t *s = s_stream((task_t *)t, stream);
+    return s->len == 0 ? s->fd : -1;
+}
+
+int task_read(task_t *t, int stream)
+{
+    stream_t *s = s_stream(t, stream);
+    if (s->len > 0)
+        return 1;
+    if (s->fd < 0)
+        return 0;
+    if (!s->buf && !(s->buf = malloc(TASK_CHUNK_MAX))) {
+        log_warn("out of memory reading task %llu's output; will retry",
+                 (unsigned long long)t->task_id);
+        return 0;
+    }
+    for (;;) {
+        ssize_t n = read(s->fd, s->buf, TASK_CHUNK_MAX);
+        if (n > 0) {
+            s->len = (size_t)n;
+            return 1;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n < 0)
+            log_warn("reading task %llu's output: %s", (unsigned long long)t->task_id,
+                     strerror(errno));
+        s_close_stream(s);
+        s_maybe_finish(t);
+        return 0;
+    }
+}
+
+const uint8_t *task_chunk(const task_t *t, int stream, size_t *len, uint64_t *offset)
+{
+    const stream_t *s = s_stream((task_t *)t, stream);
+    if (s->len == 0)
+        return NULL;
+    *len = s->len;
+    *offset = s->offset;
+    return s->buf;
+}
+
+void task_chunk_done(task_t *t, int stream)
+{
+    stream_t *s = s_stream(t, stream);
+    s->offset += s->len;
+    s->len = 0;
+}
+
+void task_reaped(task_t *t, int status, int64_t now_ms)
+{
+    if (t->phase != TASK_RUNNING)
+        return;
+    t->finished_at_us = util_now_us();
+    t->finished_ms = now_ms;
+    if (t->kill_reason != DROVER__OUTCOME__OUTCOME_UNSPECIFIED)
+        t->outcome = t->kill_reason;
+    else if (WIFSIGNALED(status))
+        t->outcome = DROVER__OUTCOME__OUTCOME_SIGNALED;
+    else
+        t->outcome = DROVER__OUTCOME__OUTCOME_EXITED;
+    if (WIFEXITED(status))
+        t->exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        t->term_signal = WTERMSIG(status);
+    t->timeout_at_ms = 0;
+    t->phase = TASK_DRAINING;
+    t->drain_until_ms = now_ms + TASK_DRAIN_MS;
+    s_maybe_finish(t);
+}
+
+int task_kill(task_t *t, Drover__Outcome outcome, int64_t now_ms)
+{
+    if (t->phase != TASK_RUNNING || t->kill_reason != DROVER__OUTCOME__OUTCOME_UNSPECIFIED)
+        return 0;
+    t->kill_reason = outcome;
+    t->timeout_at_ms = 0;
+    if (killpg(t->pid, SIGTERM) < 0 && errno == ESRCH)
+        kill(t->pid, SIGTERM); /* group gone but the leader not reaped yet */
+    t->sigkill_at_ms = now_ms + t->kill_grace_ms;
+    return 1;
+}
+
+void task_kill_now(task_t *t, int64_t now_ms)
+{
+    if (t->phase == TASK_FINISHED || t->pid <= 0)
+        return;
+    if (t->phase == TASK_RUNNING && t->kill_reason == DROVER__OUTCOME__OUTCOME_UNSPECIFIED)
+        t->kill_reason = DROVER__OUTCOME__OUTCOME_KILLED;
+    killpg(t->pid, SIGKILL);
+    t->sigkill_at_ms = 0;
+    (void)now_ms;
+}
+
+void task_tick(task_t *t, int64_t now_ms)
+{
+    if (t->phase == TASK_RUNNING && t->timeout_at_ms > 0 && now_ms >= t->timeout_at_ms) {
+        log_info("task %llu attempt %u reached its timeout; stopping it",
+                 (unsigned long long)t->task_id, t->attempt);
+        task_kill(t, DROVER__OUTCOME__OUTCOME_TIMED_OUT, now_ms);
+    }
+    if (t->sigkill_at_ms > 0 && now_ms >= t->sigkill_at_ms) {
+        t->sigkill_at_ms = 0;
+        /* Also after the leader was reaped: the rest of its group may still
+         * hold the pipes. A gone group gives ESRCH, which is fine. */
+        if (t->phase != TASK_FINISHED && killpg(t->pid, SIGKILL) == 0)
+            log_info("task %llu attempt %u did not stop within the kill grace; sent SIGKILL",
+                     (unsigned long long)t->task_id, t->attempt);
+    }
+    if (t->phase == TASK_DRAINING && now_ms >= t->drain_until_ms) {
+        if (t->streams[0].fd >= 0 || t->streams[1].fd >= 0)
+            log_info("task %llu attempt %u exited but something still holds its output open; "
+                     "no longer reading it", (unsigned long long)t->task_id, t->attempt);
+        s_close_stream(&t->streams[0]);
+        s_close_stream(&t->streams[1]);
+        s_maybe_finish(t);
+    }
+}
+
+int64_t task_next_deadline(const task_t *t)
+{
+    int64_t d = INT64_MAX;
+    if (t->phase == TASK_RUNNING && t->timeout_at_ms > 0 && t->timeout_at_ms < d)
+        d = t->timeout_at_ms;
+    if (t->phase != TASK_FINISHED && t->sigkill_at_ms > 0 && t->sigkill_at_ms < d)
+        d = t->sigkill_at_ms;
+    if (t->phase == TASK_DRAINING && t->drain_until_ms < d)
+        d = t->drain_until_ms;
+    return d;
+}
+
+void task_result(const task_t *t, Drover__Result *r, Drover__Lease *lease)
+{
+    DROVER_INVARIANT(t->phase == TASK_FINISHED);
+    lease->task_id = t->task_id;
+    lease->attempt = t->attempt;
+    r->lease = lease;
+    r->outcome = t->outcome;
+    r->exit_code = t->exit_code;
+    r->term_signal = t->term_signal;
+    r->error = t->error ? t->error : "";
+    r->started_at_us = t->started_at_us;
+    r->finished_at_us = t->finished_at_us;
+}
+
+void task_describe(const task_t *t, char *buf, size_t len)
+{
+    char dur[32];
+    util_format_duration(t->finished_ms - t->started_ms, dur, sizeof dur);
+    switch (t->outcome) {
+    case DROVER__OUTCOME__OUTCOME_EXITED:
+        snprintf(buf, len, "exit %d in %s", t->exit_code, dur);
+        break;
+    case DROVER__OUTCOME__OUTCOME_SIGNALED:
+        snprintf(buf, len, "signal %d (%s) in %s", t->term_signal, strsignal(t->term_signal), dur);
+        break;
+    case DROVER__OUTCOME__OUTCOME_TIMED_OUT:
+        snprintf(buf, len, "timed out after %s", dur);
+        break;
+    case DROVER__OUTCOME__OUTCOME_KILLED:
+        snprintf(buf, len, "killed after %s", dur);
+        break;
+    case DROVER__OUTCOME__OUTCOME_SPAWN_FAILED:
+        snprintf(buf, len, "spawn failed: %s", t->error ? t->error : "unknown error");
+        break;
+    default:
+        snprintf(buf, len, "%s", task_phase_name(t->phase));
+        break;
+    }
+}

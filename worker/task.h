@@ -1,0 +1,126 @@
+/* task — the life of one task attempt's child process on a worker.
+ *
+ * A task_t is one (task, attempt) lease the worker holds. task_start() parses
+ * the exec spec, forks and execs the child in its own process group with its
+ * stdout/stderr on two pipes; from then on the worker's loop feeds the task
+ * events (pipe readable, child reaped, time passing) and the task moves
+ * through three phases:
+ *
+ *   TASK_RUNNING   the child has not been reaped yet
+ *   TASK_DRAINING  the child was reaped; what is left in its pipes is still
+ *                  being read, for at most TASK_DRAIN_MS (a grandchild may
+ *                  keep the pipe open forever)
+ *   TASK_FINISHED  outcome known and both pipes closed; the task now only
+ *                  carries its result until the coordinator acknowledges it
+ *
+ * Output is handed over one chunk per stream at a time: task_read() fills the
+ * stream's chunk buffer, the worker sends it and calls task_chunk_done(). A
+ * stream with a chunk waiting is not read again, so a coordinator that cannot
+ * take logs slows the child down (its pipe fills) instead of losing bytes.
+ *
+ * This module knows nothing of ZeroMQ or the session; it only fills
+ * Drover__Result. Signals are the caller's business: the worker blocks them
+ * and reads them through a signalfd, and the child resets mask and
+ * dispositions before exec.
+ */
+#ifndef DROVER_WORKER_TASK_H
+#define DROVER_WORKER_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "drover.pb-c.h"
+
+#define TASK_STREAM_STDOUT 1
+#define TASK_STREAM_STDERR 2
+
+/* Largest LogChunk payload. */
+#define TASK_CHUNK_MAX (64u * 1024u)
+
+/* How long the output of a reaped child is still read before giving up. */
+#define TASK_DRAIN_MS 1000
+
+typedef enum {
+    TASK_RUNNING,  /* child not reaped yet */
+    TASK_DRAINING, /* child reaped, pipes still being read */
+    TASK_FINISHED, /* outcome known, pipes closed; the result awaits its ack */
+} task_phase_t;
+
+typedef struct task task_t;
+
+/* What an Assign asks for. All strings are borrowed for the call only. */
+typedef struct {
+    uint64_t task_id;
+    uint32_t attempt;
+    uint64_t run_id;
+    const char *step;
+    const char *kind;
+    const char *spec_json;
+    uint64_t timeout_ms;       /* 0 = none */
+    const char *default_cwd;   /* NULL or "" = the worker's own cwd */
+    int64_t kill_grace_ms;     /* SIGTERM → SIGKILL grace */
+} task_spec_t;
+
+/* Starts an attempt. Returns a task in TASK_RUNNING (child exec'd), or in
+ * TASK_FINISHED with outcome SPAWN_FAILED and a human error when the kind is
+ * not "exec", the spec is invalid, or fork/chdir/exec failed. Returns NULL
+ * (errno ENOMEM) only when the task itself cannot be allocated. now_ms is
+ * the monotonic clock (util_mono_ms). The caller owns the task. */
+task_t *task_start(const task_spec_t *spec, int64_t now_ms);
+
+/* Frees a task. A child still running is SIGKILLed (with its process group)
+ * and reaped if it is already gone; pipes are closed. NULL-safe; nulls *tp. */
+void task_destroy(task_t **tp);
+
+task_phase_t task_phase(const task_t *t);
+const char *task_phase_name(task_phase_t p);
+uint64_t task_id(const task_t *t);
+uint32_t task_attempt(const task_t *t);
+pid_t task_pid(const task_t *t);           /* 0 when never started */
+int64_t task_started_at_us(const task_t *t);
+
+/* The read end of a stream's pipe when it should be polled: open and no
+ * chunk waiting. -1 otherwise. */
+int task_poll_fd(const task_t *t, int stream);
+
+/* Reads once from a stream's pipe (non-blocking) into its chunk buffer.
+ * Returns 1 when a chunk is waiting afterwards, 0 when nothing was read.
+ * EOF or a read error closes the stream, which may finish the task. */
+int task_read(task_t *t, int stream);
+
+/* The waiting chunk of a stream, or NULL: *len bytes at stream byte offset
+ * *offset. Borrowed until task_chunk_done() or task_destroy(). */
+const uint8_t *task_chunk(const task_t *t, int stream, size_t *len, uint64_t *offset);
+
+/* The waiting chunk was handed over; the stream's offset moves past it. */
+void task_chunk_done(task_t *t, int stream);
+
+/* The child was reaped with wait status `status` at now_ms. */
+void task_reaped(task_t *t, int status, int64_t now_ms);
+
+/* Asks a running child to stop: SIGTERM to its process group now, SIGKILL
+ * after the kill grace. outcome (TIMED_OUT or KILLED) becomes the attempt's
+ * outcome whatever the exit status. Returns 1 when a kill was started, 0
+ * when the task is not running or is already being killed. */
+int task_kill(task_t *t, Drover__Outcome outcome, int64_t now_ms);
+
+/* SIGKILLs the child's process group at once (second shutdown signal). */
+void task_kill_now(task_t *t, int64_t now_ms);
+
+/* Fires due timers: timeout → SIGTERM, grace over → SIGKILL, drain window
+ * over → close the pipes. */
+void task_tick(task_t *t, int64_t now_ms);
+
+/* Monotonic ms of the task's next timer, or INT64_MAX when none. */
+int64_t task_next_deadline(const task_t *t);
+
+/* Fills r (initialised with DROVER__RESULT__INIT by the caller) and lease
+ * from a TASK_FINISHED task. Strings in r stay owned by the task. */
+void task_result(const task_t *t, Drover__Result *r, Drover__Lease *lease);
+
+/* One line for logs: "exit 0 in 1.2s", "signal 9 in 3.0s", "timed out after
+ * 10.0s", "killed after 2.1s", "spawn failed: cannot run ...". */
+void task_describe(const task_t *t, char *buf, size_t len);
+
+#endif

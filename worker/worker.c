@@ -1,0 +1,846 @@
+/* worker — session with the coordinator, lease bookkeeping, the event loop.
+ *
+ * The session/lease protocol, as the worker plays it:
+ *
+ *   - A session starts with Register{name, host, slots, labels, kinds, held,
+ *     pid}, re-sent every second until a RegisterReply arrives. `held` lists
+ *     every lease (task id, attempt) this worker still holds: children still
+ *     running and results not yet acknowledged. A refusal (e.g. protocol
+ *     version mismatch) ends the worker with exit status 2. An acceptance
+ *     sets the heartbeat interval and lists in `drop` the held leases the
+ *     coordinator no longer wants: their children are killed and their
+ *     results discarded without reporting anything. Every other unacked
+ *     Result is then sent again.
+ *   - While registered: Heartbeat{running leases} every heartbeat_ms. A
+ *     Reregister (the coordinator lost the session, e.g. it restarted) starts
+ *     registration over; leases and children are kept.
+ *   - Assign{lease, ...} starts a child (an Assign for a lease already held
+ *     is a re-delivery and is ignored), answered with Started{lease, pid}
+ *     or, if the child could not start, straight with Result SPAWN_FAILED.
+ *     Output travels as LogChunk{lease, stream, offset, data}; every chunk of
+ *     an attempt is sent before its Result.
+ *   - Result{lease, outcome, ...} is kept until ResultAck{lease} arrives and
+ *     re-sent every 2 s and after every accepted RegisterReply, so a result
+ *     survives a lost message, a reconnect or a coordinator restart. Logs
+ *     and results wait while the worker is not registered.
+ *   - Kill{lease} stops a running child (SIGTERM to its process group,
+ *     SIGKILL after kill_grace); its result is reported as KILLED. Kill,
+ *     ResultAck or drop for a lease the worker does not hold is ignored.
+ *   - The lease (task id + attempt) is the fencing token: the coordinator
+ *     rejects anything for an attempt it has moved on from; the worker just
+ *     reports what it holds.
+ *
+ * Shutdown (SIGTERM/SIGINT): no new work is started; every child's group
+ * gets SIGTERM (SIGKILL after kill_grace), the KILLED results are reported,
+ * and the worker waits up to 2 s for their acks before exiting 0. A second
+ * signal SIGKILLs the children at once.
+ *
+ * Invariants: an entry is removed only when its result was acknowledged, or
+ * it was dropped (silent) and has finished; a silent entry never sends
+ * anything; the loop never blocks anywhere but zmq_poll.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "task.h"
+#include "util.h"
+#include "wire.h"
+
+#define REGISTER_RETRY_MS 1000
+#define RESULT_RESEND_MS 2000
+#define SHUTDOWN_ACK_WAIT_MS 2000
+#define DEFAULT_HEARTBEAT_MS 1000
+
+typedef enum {
+    SESSION_REGISTERING, /* Register sent, no RegisterReply yet */
+    SESSION_REGISTERED,  /* accepted; heartbeating */
+} session_state_t;
+
+typedef struct {
+    task_t *task;
+    int silent;             /* dropped by the coordinator: report nothing */
+    int finish_logged;
+    int64_t result_sent_ms; /* 0 = not sent since the last (re)registration */
+} entry_t;
+
+/* What a poll item beyond the first two stands for. */
+typedef struct {
+    task_t *task;
+    int stream;
+} item_ref_t;
+
+struct worker {
+    char *endpoint;
+    char *name;
+    char *host;
+    char **labels;
+    int nlabels;
+    int slots;
+    int64_t kill_grace_ms;
+    char *work_dir;
+    uint32_t version;
+
+    void *ctx;
+    void *sock;
+    int sigfd;
+
+    session_state_t state;
+    int64_t next_register_ms;
+    int registers_sent; /* in this registration round */
+    int64_t heartbeat_ms;
+    int64_t next_heartbeat_ms;
+
+    entry_t *tasks;
+    size_t ntasks, tasks_cap;
+
+    zmq_pollitem_t *items;
+    item_ref_t *refs;
+    size_t items_cap;
+
+    uint64_t bad_msgs;
+    int stopping;
+    int64_t ack_deadline_ms; /* 0 until every child has finished */
+    int done;
+    int exit_code;
+};
+
+/* ------------------------------------------------------------ helpers --- */
+
+static entry_t *s_find(worker_t *w, uint64_t id, uint32_t attempt)
+{
+    for (size_t i = 0; i < w->ntasks; i++)
+        if (task_id(w->tasks[i].task) == id && task_attempt(w->tasks[i].task) == attempt)
+            return &w->tasks[i];
+    return NULL;
+}
+
+/* Removes and frees tasks[i]; the last entry takes its place. */
+static void s_remove(worker_t *w, size_t i)
+{
+    task_destroy(&w->tasks[i].task);
+    w->tasks[i] = w->tasks[w->ntasks - 1];
+    w->ntasks--;
+}
+
+static int s_send(worker_t *w, Drover__WorkerMsg *m)
+{
+    m->version = w->version;
+    if (wire_send(w->sock, NULL, 0, &m->base) == 0)
+        return 0;
+    if (errno == EAGAIN)
+        log_debug("send queue to the coordinator is full; message not sent");
+    else
+        log_warn("cannot send to the coordinator: %s", zmq_strerror(errno));
+    return -1;
+}
+
+/* Collects the leases of non-silent entries (running ones only, or all).
+ * Returns 0 with *arr and *ptrs malloc'd (caller frees both), or -1. */
+static int s_leases(worker_t *w, int include_finished, Drover__Lease **arr, Drover__Lease ***ptrs,
+                    size_t *n)
+{
+    *arr = calloc(w->ntasks + 1, sizeof **arr);
+    *ptrs = calloc(w->ntasks + 1, sizeof **ptrs);
+    *n = 0;
+    if (!*arr || !*ptrs) {
+        free(*arr);
+        free(*ptrs);
+        *arr = NULL;
+        *ptrs = NULL;
+        log_error("out of memory building a lease list");
+        return -1;
+    }
+    for (size_t i = 0; i < w->ntasks; i++) {
+        entry_t *e = &w->tasks[i];
+        if (e->silent || (!include_finished && task_phase(e->task) == TASK_FINISHED))
+            continue;
+        Drover__Lease init = DROVER__LEASE__INIT;
+        (*arr)[*n] = init;
+        (*arr)[*n].task_id = task_id(e->task);
+        (*arr)[*n].attempt = task_attempt(e->task);
+        (*ptrs)[*n] = &(*arr)[*n];
+        (*n)++;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- sending --- */
+
+static void s_send_register(worker_t *w, int64_t now)
+{
+    Drover__Lease *arr, **ptrs;
+    size_t n;
+    w->next_register_ms = now + REGISTER_RETRY_MS;
+    if (w->registers_sent == 1)
+        log_info("waiting for the coordinator at %s", w->endpoint);
+    w->registers_sent++;
+    if (s_leases(w, 1, &arr, &ptrs, &n) < 0)
+        return;
+    static char *kinds[] = {"exec"};
+    Drover__Register reg = DROVER__REGISTER__INIT;
+    reg.name = w->name;
+    reg.host = w->host;
+    reg.slots = (uint32_t)w->slots;
+    reg.labels = w->labels;
+    reg.n_labels = (size_t)w->nlabels;
+    reg.kinds = kinds;
+    reg.n_kinds = 1;
+    reg.held = ptrs;
+    reg.n_held = n;
+    reg.pid = (uint32_t)getpid();
+    Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
+    m.body_case = DROVER__WORKER_MSG__BODY_REGISTER;
+    m.register_ = &reg;
+    s_send(w, &m);
+    free(arr);
+    free(ptrs);
+}
+
+static void s_send_heartbeat(worker_t *w, int64_t now)
+{
+    Drover__Lease *arr, **ptrs;
+    size_t n;
+    w->next_heartbeat_ms = now + w->heartbeat_ms;
+    if (s_leases(w, 0, &arr, &ptrs, &n) < 0)
+        return;
+    Drover__Heartbeat hb = DROVER__HEARTBEAT__INIT;
+    hb.running = ptrs;
+    hb.n_running = n;
+    Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
+    m.body_case = DROVER__WORKER_MSG__BODY_HEARTBEAT;
+    m.heartbeat = &hb;
+    s_send(w, &m);
+    free(arr);
+    free(ptrs);
+}
+
+static void s_send_started(worker_t *w, task_t *t)
+{
+    Drover__Lease lease = DROVER__LEASE__INIT;
+    lease.task_id = task_id(t);
+    lease.attempt = task_attempt(t);
+    Drover__Started st = DROVER__STARTED__INIT;
+    st.lease = &lease;
+    st.pid = (uint32_t)task_pid(t);
+    st.started_at_us = task_started_at_us(t);
+    Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
+    m.body_case = DROVER__WORKER_MSG__BODY_STARTED;
+    m.started = &st;
+    s_send(w, &m);
+}
+
+/* Sends the waiting chunk of each stream. Returns 1 when a chunk is still
+ * waiting afterwards (queue full), else 0. */
+static int s_send_chunks(worker_t *w, task_t *t)
+{
+    int waiting = 0;
+    for (int stream = TASK_STREAM_STDOUT; stream <= TASK_STREAM_STDERR; stream++) {
+        size_t len;
+        uint64_t off;
+        const uint8_t *data = task_chunk(t, stream, &len, &off);
+        if (!data)
+            continue;
+        Drover__Lease lease = DROVER__LEASE__INIT;
+        lease.task_id = task_id(t);
+        lease.attempt = task_attempt(t);
+        Drover__LogChunk lc = DROVER__LOG_CHUNK__INIT;
+        lc.lease = &lease;
+        lc.stream = (uint32_t)stream;
+        lc.offset = off;
+        lc.data.data = (uint8_t *)data;
+        lc.data.len = len;
+        Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
+        m.body_case = DROVER__WORKER_MSG__BODY_LOG;
+        m.log = &lc;
+        if (s_send(w, &m) == 0 || errno != EAGAIN)
+            task_chunk_done(t, stream); /* sent, or unsendable for good: do not spin on it */
+        else
+            waiting = 1;
+    }
+    return waiting;
+}
+
+static void s_send_result(worker_t *w, entry_t *e, int64_t now)
+{
+    Drover__Result r = DROVER__RESULT__INIT;
+    Drover__Lease lease = DROVER__LEASE__INIT;
+    task_result(e->task, &r, &lease);
+    Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
+    m.body_case = DROVER__WORKER_MSG__BODY_RESULT;
+    m.result = &r;
+    s_send(w, &m);
+    e->result_sent_ms = now; /* even on failure: the resend timer retries */
+}
+
+/* ---------------------------------------------------------- receiving --- */
+
+static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, int64_t now)
+{
+    if (!rr->accepted) {
+        log_error("the coordinator refused this worker: %s",
+                  rr->reason && rr->reason[0] ? rr->reason : "no reason given");
+        w->exit_code = 2;
+        w->done = 1;
+        return;
+    }
+    if (w->state == SESSION_REGISTERING)
+        log_info("registered with %s as %s (%d slots)", w->endpoint, w->name, w->slots);
+    w->state = SESSION_REGISTERED;
+    w->registers_sent = 0;
+    w->heartbeat_ms = rr->heartbeat_ms > 0 ? rr->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
+    w->next_heartbeat_ms = now + w->heartbeat_ms;
+
+    for (size_t i = 0; i < rr->n_drop; i++) {
+        const Drover__Lease *l = rr->drop[i];
+        entry_t *e = l ? s_find(w, l->task_id, l->attempt) : NULL;
+        if (!e || e->silent)
+            continue;
+        e->silent = 1;
+        if (task_phase(e->task) == TASK_FINISHED) {
+            log_info("task %llu attempt %u: the coordinator no longer wants its result; "
+                     "discarding it", (unsigned long long)l->task_id, l->attempt);
+        } else {
+            log_info("task %llu attempt %u: the coordinator no longer wants it; killing it",
+                     (unsigned long long)l->task_id, l->attempt);
+            task_kill(e->task, DROVER__OUTCOME__OUTCOME_KILLED, now);
+        }
+    }
+    /* Every unacknowledged result goes out again right away (s_flush). */
+    for (size_t i = 0; i < w->ntasks; i++)
+        w->tasks[i].result_sent_ms = 0;
+}
+
+static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now)
+{
+    if (!a->lease) {
+        w->bad_msgs++;
+        log_warn("dropped an Assign without a lease (%llu bad messages so far)",
+                 (unsigned long long)w->bad_msgs);
+        return;
+    }
+    uint64_t id = a->lease->task_id;
+    uint32_t attempt = a->lease->attempt;
+    if (s_find(w, id, attempt)) {
+        log_debug("task %llu attempt %u assigned again; already held", (unsigned long long)id,
+                  attempt);
+        return;
+    }
+    if (w->stopping) {
+        log_warn("not starting task %llu attempt %u: the worker is shutting down",
+                 (unsigned long long)id, attempt);
+        return;
+    }
+    size_t active = 0;
+    for (size_t i = 0; i < w->ntasks; i++)
+        if (!w->tasks[i].silent && task_phase(w->tasks[i].task) != TASK_FINISHED)
+            active++;
+    if (active >= (size_t)w->slots)
+        log_warn("task %llu attempt %u assigned while all %d slots are busy; running it anyway",
+                 (unsigned long long)id, attempt, w->slots);
+
+    if (w->ntasks == w->tasks_cap) {
+        size_t cap = w->tasks_cap ? w->tasks_cap * 2 : 8;
+        entry_t *nt = realloc(w->tasks, cap * sizeof *nt);
+        if (!nt) {
+            log_error("out of memory: cannot take task %llu attempt %u", (unsigned long long)id,
+                      attempt);
+            return;
+        }
+        w->tasks = nt;
+        w->tasks_cap = cap;
+    }
+    task_spec_t spec = {
+        .task_id = id,
+        .attempt = attempt,
+        .run_id = a->run_id,
+        .step = a->step,
+        .kind = a->kind,
+        .spec_json = a->spec_json,
+        .timeout_ms = a->timeout_ms,
+        .default_cwd = w->work_dir,
+        .kill_grace_ms = w->kill_grace_ms,
+    };
+    task_t *t = task_start(&spec, now);
+    if (!t) {
+        log_error("out of memory: cannot take task %llu attempt %u", (unsigned long long)id,
+                  attempt);
+        return;
+    }
+    entry_t *e = &w->tasks[w->ntasks++];
+    memset(e, 0, sizeof *e);
+    e->task = t;
+    if (task_phase(t) == TASK_RUNNING) {
+        log_info("task %llu attempt %u (run %llu step %s) started, pid %d", (unsigned long long)id,
+                 attempt, (unsigned long long)a->run_id, a->step, (int)task_pid(t));
+        s_send_started(w, t);
+    } else {
+        char desc[1200];
+        task_describe(t, desc, sizeof desc);
+        log_warn("task %llu attempt %u (run %llu step %s) could not start: %s",
+                 (unsigned long long)id, attempt, (unsigned long long)a->run_id, a->step, desc);
+        e->finish_logged = 1;
+    }
+}
+
+static void s_on_kill(worker_t *w, const Drover__Kill *k, int64_t now)
+{
+    entry_t *e = k->lease ? s_find(w, k->lease->task_id, k->lease->attempt) : NULL;
+    if (!e || e->silent) {
+        log_debug("Kill for a lease this worker does not hold; ignored");
+        return;
+    }
+    if (task_kill(e->task, DROVER__OUTCOME__OUTCOME_KILLED, now))
+        log_info("killing task %llu attempt %u at the coordinator's request",
+                 (unsigned long long)task_id(e->task), task_attempt(e->task));
+}
+
+static void s_on_result_ack(worker_t *w, const Drover__ResultAck *ack)
+{
+    if (!ack->lease)
+        return;
+    for (size_t i = 0; i < w->ntasks; i++) {
+        task_t *t = w->tasks[i].task;
+        if (task_id(t) == ack->lease->task_id && task_attempt(t) == ack->lease->attempt) {
+            /* An ack can only follow a sent result, i.e. a finished task. */
+            if (task_phase(t) == TASK_FINISHED && !w->tasks[i].silent) {
+                log_debug("result of task %llu attempt %u acknowledged",
+                          (unsigned long long)ack->lease->task_id, ack->lease->attempt);
+                s_remove(w, i);
+            }
+            return;
+        }
+    }
+}
+
+static void s_on_message(worker_t *w, const uint8_t *data, size_t len, int64_t now)
+{
+    Drover__CoordMsg *m = drover__coord_msg__unpack(NULL, len, data);
+    if (!m) {
+        w->bad_msgs++;
+        log_warn("dropped a malformed message from the coordinator (%llu bad messages so far)",
+                 (unsigned long long)w->bad_msgs);
+        return;
+    }
+    if (m->version != w->version) {
+        w->bad_msgs++;
+        log_warn("dropped a message with protocol version %u from the coordinator; this worker "
+                 "speaks version %u (%llu bad messages so far)",
+                 m->version, w->version, (unsigned long long)w->bad_msgs);
+        /* A refusal is still honoured: it is how a coordinator of another
+         * version tells us to stop, and retrying forever would hide that. */
+        if (m->body_case == DROVER__COORD_MSG__BODY_REGISTER_REPLY && m->register_reply &&
+            !m->register_reply->accepted)
+            s_on_register_reply(w, m->register_reply, now);
+        goto out;
+    }
+    switch (m->body_case) {
+    case DROVER__COORD_MSG__BODY_REGISTER_REPLY:
+        s_on_register_reply(w, m->register_reply, now);
+        break;
+    case DROVER__COORD_MSG__BODY_ASSIGN:
+        s_on_assign(w, m->assign, now);
+        break;
+    case DROVER__COORD_MSG__BODY_KILL:
+        s_on_kill(w, m->kill, now);
+        break;
+    case DROVER__COORD_MSG__BODY_RESULT_ACK:
+        s_on_result_ack(w, m->result_ack);
+        break;
+    case DROVER__COORD_MSG__BODY_REREGISTER:
+        /* Already registering: the 1 s retry covers it, and answering each
+         * Reregister at once could echo into a storm. */
+        if (w->state == SESSION_REGISTERED) {
+            log_info("the coordinator does not know this worker's session (did it restart?); "
+                     "registering again");
+            w->state = SESSION_REGISTERING;
+            w->registers_sent = 0;
+            w->next_register_ms = now;
+        }
+        break;
+    default:
+        w->bad_msgs++;
+        log_warn("dropped a message of unknown type from the coordinator (%llu bad messages "
+                 "so far)", (unsigned long long)w->bad_msgs);
+        break;
+    }
+out:
+    drover__coord_msg__free_unpacked(m, NULL);
+}
+
+static int s_recv_all(worker_t *w, int64_t now)
+{
+    while (!w->done) {
+        wire_msg_t msg;
+        int rc = wire_recv(w->sock, 0, &msg);
+        if (rc == 0)
+            return 0;
+        if (rc < 0) {
+            log_error("cannot receive from the coordinator: %s", zmq_strerror(errno));
+            return -1;
+        }
+        if (rc == 2) {
+            w->bad_msgs++;
+            log_warn("dropped a multi-frame message from the coordinator (%llu bad messages so "
+                     "far)", (unsigned long long)w->bad_msgs);
+            continue;
+        }
+        s_on_message(w, msg.data, msg.len, now);
+        wire_msg_clear(&msg);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------ signals, children --- */
+
+static void s_reap(worker_t *w, int64_t now)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        if (pid <= 0)
+            return;
+        for (size_t i = 0; i < w->ntasks; i++) {
+            task_t *t = w->tasks[i].task;
+            if (task_pid(t) == pid && task_phase(t) == TASK_RUNNING) {
+                task_reaped(t, status, now);
+                break;
+            }
+        }
+    }
+}
+
+static void s_begin_stop(worker_t *w, int signo, int64_t now)
+{
+    if (w->stopping) {
+        log_warn("%s again: killing every task now", strsignal(signo));
+        for (size_t i = 0; i < w->ntasks; i++)
+            task_kill_now(w->tasks[i].task, now);
+        return;
+    }
+    w->stopping = 1;
+    size_t n = 0;
+    for (size_t i = 0; i < w->ntasks; i++)
+        n += (size_t)task_kill(w->tasks[i].task, DROVER__OUTCOME__OUTCOME_KILLED, now);
+    log_info("%s: shutting down, stopping %zu running task%s", strsignal(signo), n,
+             n == 1 ? "" : "s");
+}
+
+static int s_read_signals(worker_t *w, int64_t now)
+{
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(w->sigfd, &si, sizeof si);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n != (ssize_t)sizeof si) {
+            log_error("reading the signalfd: %s", n < 0 ? strerror(errno) : "short read");
+            return -1;
+        }
+        switch (si.ssi_signo) {
+        case SIGCHLD:
+            s_reap(w, now);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            s_begin_stop(w, (int)si.ssi_signo, now);
+            break;
+        case SIGHUP:
+            log_info("SIGHUP ignored: the worker has nothing to reload; restart it to apply "
+                     "new settings");
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the loop --- */
+
+/* Timers: registration retry, heartbeat, task timeouts and kill escalation. */
+static void s_timers(worker_t *w, int64_t now)
+{
+    if (w->state == SESSION_REGISTERING && now >= w->next_register_ms)
+        s_send_register(w, now);
+    if (w->state == SESSION_REGISTERED && now >= w->next_heartbeat_ms)
+        s_send_heartbeat(w, now);
+    for (size_t i = 0; i < w->ntasks; i++)
+        task_tick(w->tasks[i].task, now);
+}
+
+/* Sends what is due: log chunks, first results and resends. Forgets silent
+ * tasks once they are finished. Returns 1 when a chunk is still waiting
+ * for room in the send queue. */
+static int s_flush(worker_t *w, int64_t now)
+{
+    int waiting = 0;
+    size_t i = 0;
+    while (i < w->ntasks) {
+        entry_t *e = &w->tasks[i];
+        task_t *t = e->task;
+        int finished = task_phase(t) == TASK_FINISHED;
+        if (e->silent) {
+            size_t len;
+            uint64_t off;
+            for (int s = TASK_STREAM_STDOUT; s <= TASK_STREAM_STDERR; s++)
+                if (task_chunk(t, s, &len, &off))
+                    task_chunk_done(t, s);
+            if (finished) {
+                log_debug("forgot dropped task %llu attempt %u", (unsigned long long)task_id(t),
+                          task_attempt(t));
+                s_remove(w, i);
+                continue;
+            }
+            i++;
+            continue;
+        }
+        if (finished && !e->finish_logged) {
+            char desc[1200];
+            task_describe(t, desc, sizeof desc);
+            log_info("task %llu attempt %u finished: %s", (unsigned long long)task_id(t),
+                     task_attempt(t), desc);
+            e->finish_logged = 1;
+        }
+        if (w->state == SESSION_REGISTERED) {
+            int w8 = s_send_chunks(w, t);
+            waiting |= w8;
+            /* The result goes only after every chunk before it. */
+            if (finished && !w8 &&
+                (e->result_sent_ms == 0 || now - e->result_sent_ms >= RESULT_RESEND_MS))
+                s_send_result(w, e, now);
+        }
+        i++;
+    }
+    return waiting;
+}
+
+static int64_t s_next_deadline(const worker_t *w)
+{
+    int64_t d = w->state == SESSION_REGISTERING ? w->next_register_ms : w->next_heartbeat_ms;
+    for (size_t i = 0; i < w->ntasks; i++) {
+        const entry_t *e = &w->tasks[i];
+        int64_t td = task_next_deadline(e->task);
+        if (td < d)
+            d = td;
+        if (w->state == SESSION_REGISTERED && !e->silent &&
+            task_phase(e->task) == TASK_FINISHED && e->result_sent_ms > 0 &&
+            e->result_sent_ms + RESULT_RESEND_MS < d)
+            d = e->result_sent_ms + RESULT_RESEND_MS;
+    }
+    if (w->ack_deadline_ms > 0 && w->ack_deadline_ms < d)
+        d = w->ack_deadline_ms;
+    return d;
+}
+
+/* During shutdown: done once every child finished and every result was
+ * acknowledged, or the ack wait ran out. */
+static void s_check_stop(worker_t *w, int64_t now)
+{
+    if (!w->stopping || w->done)
+        return;
+    size_t unacked = 0;
+    for (size_t i = 0; i < w->ntasks; i++) {
+        if (task_phase(w->tasks[i].task) != TASK_FINISHED)
+            return;
+        if (!w->tasks[i].silent)
+            unacked++;
+    }
+    if (w->ack_deadline_ms == 0)
+        w->ack_deadline_ms = now + SHUTDOWN_ACK_WAIT_MS;
+    if (unacked == 0) {
+        log_info("every task stopped and reported; exiting");
+        w->done = 1;
+    } else if (now >= w->ack_deadline_ms) {
+        log_warn("exiting with %zu result%s not acknowledged by the coordinator", unacked,
+                 unacked == 1 ? "" : "s");
+        w->done = 1;
+    }
+}
+
+static int s_build_items(worker_t *w, int want_out, size_t *nitems)
+{
+    size_t need = 2 + 2 * w->ntasks;
+    if (need > w->items_cap) {
+        zmq_pollitem_t *ni = realloc(w->items, need * sizeof *ni);
+        if (!ni)
+            return -1;
+        w->items = ni;
+        item_ref_t *nr = realloc(w->refs, need * sizeof *nr);
+        if (!nr)
+            return -1;
+        w->refs = nr;
+        w->items_cap = need;
+    }
+    size_t n = 0;
+    w->items[n++] = (zmq_pollitem_t){w->sock, 0, (short)(ZMQ_POLLIN | (want_out ? ZMQ_POLLOUT : 0)), 0};
+    w->items[n++] = (zmq_pollitem_t){NULL, w->sigfd, ZMQ_POLLIN, 0};
+    for (size_t i = 0; i < w->ntasks; i++) {
+        for (int s = TASK_STREAM_STDOUT; s <= TASK_STREAM_STDERR; s++) {
+            int fd = task_poll_fd(w->tasks[i].task, s);
+            if (fd < 0)
+                continue;
+            w->refs[n] = (item_ref_t){w->tasks[i].task, s};
+            w->items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
+        }
+    }
+    *nitems = n;
+    return 0;
+}
+
+int worker_run(worker_t *w)
+{
+    w->state = SESSION_REGISTERING;
+    w->next_register_ms = util_mono_ms();
+    while (!w->done) {
+        int64_t now = util_mono_ms();
+        s_timers(w, now);
+        int waiting = s_flush(w, now);
+        s_check_stop(w, now);
+        if (w->done)
+            break;
+
+        size_t n;
+        if (s_build_items(w, waiting, &n) < 0) {
+            log_error("out of memory in the event loop");
+            w->exit_code = 1;
+            break;
+        }
+        int64_t d = s_next_deadline(w) - util_mono_ms();
+        long timeout = d < 0 ? 0 : d > 60000 ? 60000 : (long)d;
+        if (zmq_poll(w->items, (int)n, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("zmq_poll: %s", zmq_strerror(errno));
+            w->exit_code = 1;
+            break;
+        }
+        now = util_mono_ms();
+        /* Pipes first: the refs point at tasks that socket messages (acks,
+         * drops) may free. */
+        for (size_t i = 2; i < n; i++)
+            if (w->items[i].revents)
+                task_read(w->refs[i].task, w->refs[i].stream);
+        if ((w->items[1].revents & ZMQ_POLLIN) && s_read_signals(w, now) < 0) {
+            w->exit_code = 1;
+            break;
+        }
+        if ((w->items[0].revents & ZMQ_POLLIN) && s_recv_all(w, now) < 0) {
+            w->exit_code = 1;
+            break;
+        }
+    }
+    return w->exit_code;
+}
+
+/* ----------------------------------------------------------- lifecycle --- */
+
+worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
+{
+    worker_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    w->sigfd = -1;
+    w->slots = opts->slots;
+    w->kill_grace_ms = opts->kill_grace_ms;
+    w->version = opts->protocol_version;
+    w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
+    w->endpoint = strdup(opts->endpoint);
+    w->name = strdup(opts->name);
+    w->host = strdup(opts->host);
+    w->work_dir = strdup(opts->work_dir ? opts->work_dir : "");
+    w->labels = calloc((size_t)opts->nlabels + 1, sizeof *w->labels);
+    if (!w->endpoint || !w->name || !w->host || !w->work_dir || !w->labels)
+        goto nomem;
+    for (int i = 0; i < opts->nlabels; i++) {
+        if (!(w->labels[i] = strdup(opts->labels[i])))
+            goto nomem;
+        w->nlabels = i + 1;
+    }
+
+    /* Blocked before the ZeroMQ context starts its threads, so they inherit
+     * the mask and no signal is ever delivered anywhere but the signalfd. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+        snprintf(err, errlen, "cannot block signals: %s", strerror(errno));
+        goto fail;
+    }
+    w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (w->sigfd < 0) {
+        snprintf(err, errlen, "cannot create a signalfd: %s", strerror(errno));
+        goto fail;
+    }
+
+    if (!(w->ctx = zmq_ctx_new())) {
+        snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    if (!(w->sock = zmq_socket(w->ctx, ZMQ_DEALER))) {
+        snprintf(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    int ivl = 100, ivl_max = 2000;
+    if (wire_socket_setup(w->sock, WIRE_MAX_MSG_DEFAULT) < 0 ||
+        zmq_setsockopt(w->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) < 0 ||
+        zmq_setsockopt(w->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) < 0) {
+        snprintf(err, errlen, "cannot set socket options: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    if (zmq_connect(w->sock, w->endpoint) < 0) {
+        snprintf(err, errlen, "cannot connect to '%s': %s", w->endpoint, zmq_strerror(errno));
+        goto fail;
+    }
+    return w;
+nomem:
+    snprintf(err, errlen, "out of memory");
+fail:
+    worker_destroy(&w);
+    return NULL;
+}
+
+void worker_destroy(worker_t **wp)
+{
+    if (!wp || !*wp)
+        return;
+    worker_t *w = *wp;
+    for (size_t i = 0; i < w->ntasks; i++)
+        task_destroy(&w->tasks[i].task);
+    free(w->tasks);
+    free(w->items);
+    free(w->refs);
+    if (w->sock)
+        zmq_close(w->sock);
+    if (w->ctx)
+        zmq_ctx_term(w->ctx);
+    if (w->sigfd >= 0)
+        close(w->sigfd);
+    if (w->labels)
+        for (int i = 0; i < w->nlabels; i++)
+            free(w->labels[i]);
+    free(w->labels);
+    free(w->endpoint);
+    free(w->name);
+    free(w->host);
+    free(w->work_dir);
+    free(w);
+    *wp = NULL;
+}

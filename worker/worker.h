@@ -1,0 +1,43 @@
+/* worker — the worker daemon's session with the coordinator and its loop.
+ *
+ * One DEALER socket to the coordinator's worker endpoint, one signalfd, and
+ * the output pipes of every task child, all in one zmq_poll loop. The
+ * session/lease protocol is described at the top of worker.c.
+ */
+#ifndef DROVER_WORKER_WORKER_H
+#define DROVER_WORKER_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct worker worker_t;
+
+/* Settings, resolved by main from config file and flags. Strings are copied
+ * by worker_new(). */
+typedef struct {
+    const char *endpoint;       /* coordinator's worker ROUTER endpoint */
+    const char *name;           /* stable worker name */
+    const char *host;           /* this machine's hostname */
+    int slots;
+    const char *const *labels;
+    int nlabels;
+    int64_t kill_grace_ms;
+    const char *work_dir;       /* "" = the worker's cwd */
+    uint32_t protocol_version;  /* DROVER_PROTOCOL_VERSION except in tests */
+} worker_opts_t;
+
+/* Blocks SIGCHLD/SIGTERM/SIGINT/SIGHUP (read through a signalfd from then
+ * on; done before the ZeroMQ context exists so its threads inherit the mask),
+ * creates the socket and connects it. Returns NULL with a message in err. */
+worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen);
+
+/* Runs until the worker must stop. Returns the process exit status:
+ * 0 after a SIGTERM/SIGINT shutdown, 2 when the coordinator refused the
+ * worker, 1 on a fatal local error (logged). */
+int worker_run(worker_t *w);
+
+/* Kills (SIGKILL) any child still running, frees everything, closes the
+ * socket and context. NULL-safe; nulls *wp. */
+void worker_destroy(worker_t **wp);
+
+#endif
