@@ -44,7 +44,8 @@ help:
 deps:
 	@missing=""; \
 	for p in $(PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	  st=$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null || true); \
+	  [ "$$st" = "install ok installed" ] || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
 	echo "deps: missing:$$missing"; \
@@ -64,16 +65,16 @@ build:
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
 demo: deps
-	@$(MAKE) --no-print-directory build BUILD_DIR=build
-	$(CLUSTER) up
-	DROVER_COORDINATOR=$(DEMO_EP) build/bin/drover submit --wait examples/hello/pipeline.cfg
-	DROVER_COORDINATOR=$(DEMO_EP) build/bin/drover runs
+	@$(MAKE) --no-print-directory build
+	DROVER_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CLUSTER) up
+	DROVER_COORDINATOR=$(DEMO_EP) $(BUILD_DIR)/bin/drover submit --wait examples/hello/pipeline.cfg
+	DROVER_COORDINATOR=$(DEMO_EP) $(BUILD_DIR)/bin/drover runs
 	$(CLUSTER) psql -P pager=off -c 'select * from drover.run_status order by run_id desc limit 5'
 	@echo
 	@echo "The local cluster is up (state and logs in $${DROVER_STATE_DIR:-.state/local})."
-	@echo "  export DROVER_COORDINATOR=$(DEMO_EP)"
-	@echo "  build/bin/drover submit --wait examples/hello/pipeline.cfg"
-	@echo "  build/bin/drover runs; build/bin/drover workers"
+	@echo "  export DROVER_COORDINATOR=$(DEMO_EP) PATH=$(CURDIR)/$(BUILD_DIR)/bin:\$$PATH"
+	@echo "  drover submit --wait examples/hello/pipeline.cfg"
+	@echo "  drover runs; drover status RUN; drover logs RUN STEP; drover workers"
 	@echo "  $(CLUSTER) psql            # then: select * from drover.task_status;"
 	@echo "  $(CLUSTER) status"
 	@echo "Stop it with: $(CLUSTER) down"

@@ -147,7 +147,7 @@ const cli_verb_t cmd_submit_verb = {
         "                      exit 0 if it succeeded, 1 if it failed or was cancelled\n"
         "\n"
         "Examples:\n"
-        "  drover submit examples/hello/hello.cfg\n"
+        "  drover submit examples/hello/pipeline.cfg\n"
         "  RUN=$(drover submit nightly.cfg) && drover wait \"$RUN\"\n"
         "  drover submit nightly.cfg --wait",
     .run = s_run,

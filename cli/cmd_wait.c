@@ -84,13 +84,32 @@ static int s_draw_live(s_follow_t *f, const Drover__ClientReply *rep)
     out_table_destroy(&t);
     if (!body)
         return -1;
+    /* The cursor cannot move above the top of the screen: a frame taller
+     * than the terminal would smear. Cut it, saying how much is hidden. */
+    int cols = out_term_cols(STDOUT_FILENO), rows = out_term_rows(STDOUT_FILENO);
+    char more[64] = "";
+    if (rows > 4) {
+        size_t keep = (size_t)rows - 3, lines = 0; /* headline, "more", cursor line */
+        char *p = body;
+        while (*p && lines < keep)
+            if (*p++ == '\n')
+                lines++;
+        if (*p) {
+            size_t hidden = 0;
+            for (char *q = p; *q; q++)
+                hidden += *q == '\n';
+            *p = '\0';
+            snprintf(more, sizeof more, "… %zu more steps (drover status %llu)\n", hidden,
+                     (unsigned long long)f->run_id);
+        }
+    }
     /* Up over the previous frame, to column 0, clear to the end of screen. */
     if (f->drawn > 0)
         printf("\033[%zuA\r\033[J", f->drawn);
-    printf("%s\n%s", head, body);
+    printf("%s\n%s%s", head, body, more);
     fflush(stdout);
-    int cols = out_term_cols(STDOUT_FILENO);
-    f->drawn = out_screen_lines(head, cols) + out_screen_lines(body, cols);
+    f->drawn = out_screen_lines(head, cols) + out_screen_lines(body, cols) +
+               out_screen_lines(more, cols);
     free(body);
     return 0;
 }
@@ -246,6 +265,7 @@ int cmd_wait_follow(cli_t *cli, uint64_t run_id)
         Drover__ClientReply *rep = client_call(cli->client, &req, FOLLOW_WAIT_MS + cli->timeout_ms);
 
         int outage = 0;
+        char why[256] = "coordinator not answering";
         if (!rep) {
             if (errno != ETIMEDOUT) {
                 fprintf(stderr, "drover: talking to the coordinator at %s failed: %s\n",
@@ -256,6 +276,8 @@ int cmd_wait_follow(cli_t *cli, uint64_t run_id)
             outage = 1;
         } else if (rep->error == DROVER__ERROR_CODE__ERROR_UNAVAILABLE) {
             outage = 1;
+            snprintf(why, sizeof why, "coordinator cannot serve now (%s)",
+                     rep->message && *rep->message ? rep->message : "unavailable");
         } else if (rep->error != DROVER__ERROR_CODE__ERROR_NONE) {
             rc = cli_reply_error(rep, not_found);
             drover__client_reply__free_unpacked(rep, NULL);
@@ -275,7 +297,7 @@ int cmd_wait_follow(cli_t *cli, uint64_t run_id)
                 goto out;
             }
             if (!warned) {
-                fprintf(stderr, "coordinator not answering; still trying…\n");
+                fprintf(stderr, "%s; still trying…\n", why);
                 /* The notice sits below the live frame; the next redraw
                  * wipes it together with the frame. */
                 if (f.mode == MODE_LIVE && cli->tty_err && f.drawn > 0)

@@ -323,6 +323,14 @@ int out_term_cols(int fd)
     return ws.ws_col;
 }
 
+int out_term_rows(int fd)
+{
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0)
+        return 0;
+    return ws.ws_row;
+}
+
 int out_table_print(const out_table_t *t, FILE *f, int color)
 {
     char *s = out_table_render(t, color, NULL);

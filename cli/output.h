@@ -73,6 +73,8 @@ size_t out_screen_lines(const char *text, int cols);
 
 /* Width of the terminal on fd, or 0 when unknown. */
 int out_term_cols(int fd);
+/* Height of the terminal on fd, or 0 when unknown. */
+int out_term_rows(int fd);
 
 /* Renders and writes to f; returns 0, or -1 with errno set. */
 int out_table_print(const out_table_t *t, FILE *f, int color);

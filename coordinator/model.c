@@ -312,7 +312,8 @@ model_t *model_new(store_t *st, const conf_coordinator_t *cfg, model_sink_t sink
 
 static void s_run_free_cb(void *r) { s_run_free(r); }
 
-int model_clear(model_t *m)
+/* Frees every run and worker; the maps themselves stay. */
+static void s_free_all(model_t *m)
 {
     model_after_commit(m);
     while (m->workers) {
@@ -322,11 +323,16 @@ int model_clear(model_t *m)
     }
     if (m->runs)
         idmap_each(m->runs, s_run_free_cb);
+    m->ready_head = m->ready_tail = m->retry_head = NULL;
+}
+
+int model_clear(model_t *m)
+{
+    s_free_all(m);
     idmap_destroy(&m->runs);
     idmap_destroy(&m->tasks);
     m->runs = idmap_new();
     m->tasks = idmap_new();
-    m->ready_head = m->ready_tail = m->retry_head = NULL;
     if (!m->runs || !m->tasks) {
         errno = ENOMEM;
         return -1;
@@ -339,14 +345,7 @@ void model_destroy(model_t **mp)
     if (!mp || !*mp)
         return;
     model_t *m = *mp;
-    model_after_commit(m);
-    while (m->workers) {
-        worker_t *w = m->workers;
-        m->workers = w->next;
-        s_worker_free(w);
-    }
-    if (m->runs)
-        idmap_each(m->runs, s_run_free_cb);
+    s_free_all(m);
     idmap_destroy(&m->runs);
     idmap_destroy(&m->tasks);
     free(m->finished);

@@ -24,40 +24,39 @@
 
 static void s_help(FILE *f)
 {
-    fprintf(f,
-            "Usage: drover-worker [OPTION]...\n"
-            "\n"
-            "Runs drover tasks on this machine. A worker connects to the coordinator,\n"
-            "registers with a name, a number of slots (tasks it runs at once) and labels,\n"
-            "then runs each task it is assigned in its own child process, streams the\n"
-            "task's output back, and reports how it ended. A task that crashes never takes\n"
-            "the worker down; if the worker dies, its tasks die with it and the coordinator\n"
-            "runs them again elsewhere. Run one worker per machine.\n"
-            "\n"
-            "Options (each overrides the `worker` group of the config file):\n"
-            "  --config FILE         config file (default: $DROVER_CONFIG,\n"
-            "                        ~/.config/drover/drover.cfg, /etc/drover/drover.cfg)\n"
-            "  --coordinator ENDPOINT  the coordinator's worker endpoint\n"
-            "                        (default " CONFIG_DEFAULT_WORKER_ENDPOINT ")\n"
-            "  --name NAME           stable name of this worker (default: the hostname)\n"
-            "  --slots N             tasks run at once (default: number of online CPU cores)\n"
-            "  --label L             a label steps can ask for, e.g. gpu; repeat for more\n"
-            "                        (replaces the labels of the config file)\n"
-            "  --work-dir DIR        working directory of tasks that set no cwd\n"
-            "                        (default: the worker's own)\n"
-            "  --help                show this help\n"
-            "\n"
-            "Stop it with SIGTERM or Ctrl-C: running tasks are killed and reported as such.\n"
-            "Log level: DROVER_LOG=debug|info|warn|error.\n"
-            "\n"
-            "Example:\n"
-            "  drover-worker --coordinator tcp://10.0.0.5:7461 --slots 4 --label gpu\n");
+    fprintf(f, "Usage: drover-worker [OPTION]...\n"
+               "\n"
+               "Runs drover tasks on this machine. A worker connects to the coordinator,\n"
+               "registers with a name, a number of slots (tasks it runs at once) and labels,\n"
+               "then runs each task it is assigned in its own child process, streams the\n"
+               "task's output back, and reports how it ended. A task that crashes never takes\n"
+               "the worker down; if the worker dies, its tasks die with it and the coordinator\n"
+               "runs them again elsewhere. Run one worker per machine.\n"
+               "\n"
+               "Options (each overrides the `worker` group of the config file):\n"
+               "  --config FILE         config file (default: $DROVER_CONFIG,\n"
+               "                        ~/.config/drover/drover.cfg, /etc/drover/drover.cfg)\n"
+               "  --coordinator ENDPOINT  the coordinator's worker endpoint\n"
+               "                        (default " CONFIG_DEFAULT_WORKER_ENDPOINT ")\n"
+               "  --name NAME           stable name of this worker (default: the hostname)\n"
+               "  --slots N             tasks run at once (default: number of online CPU cores)\n"
+               "  --label L             a label steps can ask for, e.g. gpu; repeat for more\n"
+               "                        (replaces the labels of the config file)\n"
+               "  --work-dir DIR        working directory of tasks that set no cwd\n"
+               "                        (default: the worker's own)\n"
+               "  --help                show this help\n"
+               "\n"
+               "Stop it with SIGTERM or Ctrl-C: running tasks are killed and reported as such.\n"
+               "Log level: DROVER_LOG=debug|info|warn|error.\n"
+               "\n"
+               "Example:\n"
+               "  drover-worker --coordinator tcp://10.0.0.5:7461 --slots 4 --label gpu\n");
 }
 
 static int s_usage(const char *msg, const char *arg)
 {
-    fprintf(stderr, "drover-worker: %s%s%s\nTry 'drover-worker --help'.\n", msg,
-            arg ? ": " : "", arg ? arg : "");
+    fprintf(stderr, "drover-worker: %s%s%s\nTry 'drover-worker --help'.\n", msg, arg ? ": " : "",
+            arg ? arg : "");
     return 2;
 }
 
@@ -122,15 +121,9 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_CONFIG:
-            config = optarg;
-            break;
-        case OPT_COORDINATOR:
-            coordinator = optarg;
-            break;
-        case OPT_NAME:
-            name = optarg;
-            break;
+        case OPT_CONFIG: config = optarg; break;
+        case OPT_COORDINATOR: coordinator = optarg; break;
+        case OPT_NAME: name = optarg; break;
         case OPT_SLOTS:
             if (s_parse_uint(optarg, 1, 1000000, &slots) < 0)
                 return s_usage("--slots needs a whole number from 1 to 1000000", optarg);
@@ -142,17 +135,13 @@ int main(int argc, char **argv)
                 return s_usage("a label must be 1 to 63 characters", optarg);
             labels[nlabels++] = optarg;
             break;
-        case OPT_WORK_DIR:
-            work_dir = optarg;
-            break;
+        case OPT_WORK_DIR: work_dir = optarg; break;
         case OPT_PROTOCOL_VERSION:
             if (s_parse_uint(optarg, 0, UINT32_MAX > LONG_MAX ? LONG_MAX : (long)UINT32_MAX,
                              &version) < 0)
                 return s_usage("--protocol-version needs a whole number", optarg);
             break;
-        case OPT_HELP:
-            s_help(stdout);
-            return 0;
+        case OPT_HELP: s_help(stdout); return 0;
         default:
             if (optopt && optopt >= OPT_CONFIG)
                 return s_usage("option needs a value", argv[optind - 1]);
@@ -203,8 +192,8 @@ int main(int argc, char **argv)
     if (wc->work_dir[0]) {
         struct stat st;
         if (stat(wc->work_dir, &st) < 0) {
-            fprintf(stderr, "drover-worker: work directory '%s' is not usable: %s\n",
-                    wc->work_dir, strerror(errno));
+            fprintf(stderr, "drover-worker: work directory '%s' is not usable: %s\n", wc->work_dir,
+                    strerror(errno));
             return 2;
         }
         if (!S_ISDIR(st.st_mode)) {

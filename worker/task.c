@@ -52,17 +52,17 @@ struct task {
 
     int64_t started_at_us;
     int64_t finished_at_us;
-    int64_t started_ms;      /* monotonic, for durations */
+    int64_t started_ms; /* monotonic, for durations */
     int64_t finished_ms;
-    int64_t timeout_at_ms;   /* 0 = no timeout */
-    int64_t sigkill_at_ms;   /* 0 = no escalation pending */
-    int64_t drain_until_ms;  /* set when reaped with a pipe still open */
+    int64_t timeout_at_ms;  /* 0 = no timeout */
+    int64_t sigkill_at_ms;  /* 0 = no escalation pending */
+    int64_t drain_until_ms; /* set when reaped with a pipe still open */
 
     Drover__Outcome kill_reason; /* UNSPECIFIED unless we killed it */
     Drover__Outcome outcome;     /* set when finished */
     int exit_code;
     int term_signal;
-    char *error;                 /* SPAWN_FAILED text, else NULL */
+    char *error; /* SPAWN_FAILED text, else NULL */
 };
 
 /* What the child reports over the status pipe before _exit(127). */
@@ -157,8 +157,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     for (size_t i = 0; i < argc; i++) {
         json_t *a = json_array_get(argv, i);
         if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a)) {
-            snprintf(err, errlen,
-                     "invalid exec spec: argv[%zu] must be a string without NUL bytes", i);
+            snprintf(err, errlen, "invalid exec spec: argv[%zu] must be a string without NUL bytes",
+                     i);
             goto out;
         }
         if (!(l->argv[i] = strdup(json_string_value(a))))
@@ -177,7 +177,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     const char *key;
     json_t *val;
     if (env) {
-        json_object_foreach(env, key, val) {
+        json_object_foreach(env, key, val)
+        {
             if (!json_is_string(val) || strlen(json_string_value(val)) != json_string_length(val)) {
                 snprintf(err, errlen, "invalid exec spec: env '%s' must be a string", key);
                 goto out;
@@ -195,8 +196,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
         goto out;
     }
     const char *dir = json_is_string(cwd) && json_string_value(cwd)[0] ? json_string_value(cwd)
-                      : spec->default_cwd && spec->default_cwd[0] ? spec->default_cwd
-                                                                   : NULL;
+                      : spec->default_cwd && spec->default_cwd[0]      ? spec->default_cwd
+                                                                       : NULL;
     if (dir && !(l->cwd = strdup(dir)))
         goto nomem;
 
@@ -217,7 +218,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
             continue;
         int overridden = 0;
         if (env) {
-            json_object_foreach(env, key, val) {
+            json_object_foreach(env, key, val)
+            {
                 if (strlen(key) == nl && strncmp(key, *e, nl) == 0) {
                     overridden = 1;
                     break;
@@ -230,7 +232,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
             goto nomem;
     }
     if (env) {
-        json_object_foreach(env, key, val) {
+        json_object_foreach(env, key, val)
+        {
             if (s_is_drover_var(key, strlen(key)))
                 continue;
             if (asprintf(&l->envp[k], "%s=%s", key, json_string_value(val)) < 0) {
@@ -242,8 +245,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     }
     if (asprintf(&l->envp[k], "DROVER_RUN_ID=%llu", (unsigned long long)spec->run_id) < 0 ||
         (k++, asprintf(&l->envp[k], "DROVER_STEP=%s", spec->step ? spec->step : "") < 0) ||
-        (k++, asprintf(&l->envp[k], "DROVER_TASK_ID=%llu",
-                       (unsigned long long)spec->task_id) < 0) ||
+        (k++,
+         asprintf(&l->envp[k], "DROVER_TASK_ID=%llu", (unsigned long long)spec->task_id) < 0) ||
         (k++, asprintf(&l->envp[k], "DROVER_ATTEMPT=%u", spec->attempt) < 0)) {
         l->envp[k] = NULL;
         goto nomem;
@@ -293,6 +296,14 @@ static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int s
         dup2(err_w, STDERR_FILENO) < 0)
         goto fail;
     close(nul);
+    /* Whatever the worker inherited (a service manager's or a test script's
+     * pipes) must not reach the task: a task holding such a pipe open keeps
+     * whoever reads it waiting. Only the status pipe (O_CLOEXEC) stays until
+     * exec. ENOSYS on old kernels is tolerated: the worker's own fds are all
+     * O_CLOEXEC anyway. */
+    if (status_w > 3)
+        close_range(3, (unsigned)status_w - 1, 0);
+    close_range((unsigned)status_w + 1, ~0u, 0);
 
     if (l->cwd && chdir(l->cwd) < 0) {
         st.stage = STAGE_CHDIR;
@@ -407,8 +418,9 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
     } else {
         s_spawn(t, &l, now_ms);
         if (t->phase == TASK_RUNNING && spec->timeout_ms > 0)
-            t->timeout_at_ms = now_ms + (int64_t)(spec->timeout_ms > INT64_MAX / 2 ? INT64_MAX / 2
-                                                                                 : spec->timeout_ms);
+            t->timeout_at_ms =
+                now_ms +
+                (int64_t)(spec->timeout_ms > INT64_MAX / 2 ? INT64_MAX / 2 : spec->timeout_ms);
     }
     s_launch_clear(&l);
     return t;
@@ -457,25 +469,37 @@ void task_destroy(task_t **tp)
     *tp = NULL;
 }
 
-task_phase_t task_phase(const task_t *t) { return t->phase; }
+task_phase_t task_phase(const task_t *t)
+{
+    return t->phase;
+}
 
 const char *task_phase_name(task_phase_t p)
 {
     switch (p) {
-    case TASK_RUNNING:
-        return "running";
-    case TASK_DRAINING:
-        return "draining";
-    case TASK_FINISHED:
-        return "finished";
+    case TASK_RUNNING: return "running";
+    case TASK_DRAINING: return "draining";
+    case TASK_FINISHED: return "finished";
     }
     return "unknown";
 }
 
-uint64_t task_id(const task_t *t) { return t->task_id; }
-uint32_t task_attempt(const task_t *t) { return t->attempt; }
-pid_t task_pid(const task_t *t) { return t->pid; }
-int64_t task_started_at_us(const task_t *t) { return t->started_at_us; }
+uint64_t task_id(const task_t *t)
+{
+    return t->task_id;
+}
+uint32_t task_attempt(const task_t *t)
+{
+    return t->attempt;
+}
+pid_t task_pid(const task_t *t)
+{
+    return t->pid;
+}
+int64_t task_started_at_us(const task_t *t)
+{
+    return t->started_at_us;
+}
 
 static stream_t *s_stream(task_t *t, int stream)
 {
@@ -600,7 +624,8 @@ void task_tick(task_t *t, int64_t now_ms)
     if (t->phase == TASK_DRAINING && now_ms >= t->drain_until_ms) {
         if (t->streams[0].fd >= 0 || t->streams[1].fd >= 0)
             log_info("task %llu attempt %u exited but something still holds its output open; "
-                     "no longer reading it", (unsigned long long)t->task_id, t->attempt);
+                     "no longer reading it",
+                     (unsigned long long)t->task_id, t->attempt);
         s_close_stream(&t->streams[0]);
         s_close_stream(&t->streams[1]);
         s_maybe_finish(t);
@@ -644,17 +669,11 @@ void task_describe(const task_t *t, char *buf, size_t len)
     case DROVER__OUTCOME__OUTCOME_SIGNALED:
         snprintf(buf, len, "signal %d (%s) in %s", t->term_signal, strsignal(t->term_signal), dur);
         break;
-    case DROVER__OUTCOME__OUTCOME_TIMED_OUT:
-        snprintf(buf, len, "timed out after %s", dur);
-        break;
-    case DROVER__OUTCOME__OUTCOME_KILLED:
-        snprintf(buf, len, "killed after %s", dur);
-        break;
+    case DROVER__OUTCOME__OUTCOME_TIMED_OUT: snprintf(buf, len, "timed out after %s", dur); break;
+    case DROVER__OUTCOME__OUTCOME_KILLED: snprintf(buf, len, "killed after %s", dur); break;
     case DROVER__OUTCOME__OUTCOME_SPAWN_FAILED:
         snprintf(buf, len, "spawn failed: %s", t->error ? t->error : "unknown error");
         break;
-    default:
-        snprintf(buf, len, "%s", task_phase_name(t->phase));
-        break;
+    default: snprintf(buf, len, "%s", task_phase_name(t->phase)); break;
     }
 }

@@ -57,9 +57,9 @@ typedef struct {
     const char *step;
     const char *kind;
     const char *spec_json;
-    uint64_t timeout_ms;       /* 0 = none */
-    const char *default_cwd;   /* NULL or "" = the worker's own cwd */
-    int64_t kill_grace_ms;     /* SIGTERM → SIGKILL grace */
+    uint64_t timeout_ms;     /* 0 = none */
+    const char *default_cwd; /* NULL or "" = the worker's own cwd */
+    int64_t kill_grace_ms;   /* SIGTERM → SIGKILL grace */
 } task_spec_t;
 
 /* Starts an attempt. Returns a task in TASK_RUNNING (child exec'd), or in
@@ -77,7 +77,7 @@ task_phase_t task_phase(const task_t *t);
 const char *task_phase_name(task_phase_t p);
 uint64_t task_id(const task_t *t);
 uint32_t task_attempt(const task_t *t);
-pid_t task_pid(const task_t *t);           /* 0 when never started */
+pid_t task_pid(const task_t *t); /* 0 when never started */
 int64_t task_started_at_us(const task_t *t);
 
 /* The read end of a stream's pipe when it should be polled: open and no

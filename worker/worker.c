@@ -14,9 +14,10 @@
  *   - While registered: Heartbeat{running leases} every heartbeat_ms. A
  *     Reregister (the coordinator lost the session, e.g. it restarted) starts
  *     registration over; leases and children are kept.
- *   - Assign{lease, ...} starts a child (an Assign for a lease already held
- *     is a re-delivery and is ignored), answered with Started{lease, pid}
- *     or, if the child could not start, straight with Result SPAWN_FAILED.
+ *   - Assign{lease, ...} starts a child (an Assign for a lease already held,
+ *     or one of the last 256 forgotten, is a re-delivery and is ignored),
+ *     answered with Started{lease, pid} or, if the child could not start,
+ *     straight with Result SPAWN_FAILED.
  *     Output travels as LogChunk{lease, stream, offset, data}; every chunk of
  *     an attempt is sent before its Result.
  *   - Result{lease, outcome, ...} is kept until ResultAck{lease} arrives and
@@ -60,6 +61,9 @@
 #define RESULT_RESEND_MS 2000
 #define SHUTDOWN_ACK_WAIT_MS 2000
 #define DEFAULT_HEARTBEAT_MS 1000
+/* Leases remembered after they were forgotten, so a late duplicate Assign
+ * cannot run an attempt twice. */
+#define RECENT_LEASES 256
 
 typedef enum {
     SESSION_REGISTERING, /* Register sent, no RegisterReply yet */
@@ -68,7 +72,7 @@ typedef enum {
 
 typedef struct {
     task_t *task;
-    int silent;             /* dropped by the coordinator: report nothing */
+    int silent; /* dropped by the coordinator: report nothing */
     int finish_logged;
     int64_t result_sent_ms; /* 0 = not sent since the last (re)registration */
 } entry_t;
@@ -107,6 +111,9 @@ struct worker {
     item_ref_t *refs;
     size_t items_cap;
 
+    Drover__Lease recent[RECENT_LEASES]; /* ring of forgotten leases */
+    size_t nrecent, recent_next;
+
     uint64_t bad_msgs;
     int stopping;
     int64_t ack_deadline_ms; /* 0 until every child has finished */
@@ -124,9 +131,23 @@ static entry_t *s_find(worker_t *w, uint64_t id, uint32_t attempt)
     return NULL;
 }
 
+static int s_recent(const worker_t *w, uint64_t id, uint32_t attempt)
+{
+    for (size_t i = 0; i < w->nrecent; i++)
+        if (w->recent[i].task_id == id && w->recent[i].attempt == attempt)
+            return 1;
+    return 0;
+}
+
 /* Removes and frees tasks[i]; the last entry takes its place. */
 static void s_remove(worker_t *w, size_t i)
 {
+    Drover__Lease *r = &w->recent[w->recent_next];
+    r->task_id = task_id(w->tasks[i].task);
+    r->attempt = task_attempt(w->tasks[i].task);
+    w->recent_next = (w->recent_next + 1) % RECENT_LEASES;
+    if (w->nrecent < RECENT_LEASES)
+        w->nrecent++;
     task_destroy(&w->tasks[i].task);
     w->tasks[i] = w->tasks[w->ntasks - 1];
     w->ntasks--;
@@ -308,7 +329,8 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
         e->silent = 1;
         if (task_phase(e->task) == TASK_FINISHED) {
             log_info("task %llu attempt %u: the coordinator no longer wants its result; "
-                     "discarding it", (unsigned long long)l->task_id, l->attempt);
+                     "discarding it",
+                     (unsigned long long)l->task_id, l->attempt);
         } else {
             log_info("task %llu attempt %u: the coordinator no longer wants it; killing it",
                      (unsigned long long)l->task_id, l->attempt);
@@ -330,7 +352,7 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now)
     }
     uint64_t id = a->lease->task_id;
     uint32_t attempt = a->lease->attempt;
-    if (s_find(w, id, attempt)) {
+    if (s_find(w, id, attempt) || s_recent(w, id, attempt)) {
         log_debug("task %llu attempt %u assigned again; already held", (unsigned long long)id,
                   attempt);
         return;
@@ -447,15 +469,9 @@ static void s_on_message(worker_t *w, const uint8_t *data, size_t len, int64_t n
     case DROVER__COORD_MSG__BODY_REGISTER_REPLY:
         s_on_register_reply(w, m->register_reply, now);
         break;
-    case DROVER__COORD_MSG__BODY_ASSIGN:
-        s_on_assign(w, m->assign, now);
-        break;
-    case DROVER__COORD_MSG__BODY_KILL:
-        s_on_kill(w, m->kill, now);
-        break;
-    case DROVER__COORD_MSG__BODY_RESULT_ACK:
-        s_on_result_ack(w, m->result_ack);
-        break;
+    case DROVER__COORD_MSG__BODY_ASSIGN: s_on_assign(w, m->assign, now); break;
+    case DROVER__COORD_MSG__BODY_KILL: s_on_kill(w, m->kill, now); break;
+    case DROVER__COORD_MSG__BODY_RESULT_ACK: s_on_result_ack(w, m->result_ack); break;
     case DROVER__COORD_MSG__BODY_REREGISTER:
         /* Already registering: the 1 s retry covers it, and answering each
          * Reregister at once could echo into a storm. */
@@ -470,7 +486,8 @@ static void s_on_message(worker_t *w, const uint8_t *data, size_t len, int64_t n
     default:
         w->bad_msgs++;
         log_warn("dropped a message of unknown type from the coordinator (%llu bad messages "
-                 "so far)", (unsigned long long)w->bad_msgs);
+                 "so far)",
+                 (unsigned long long)w->bad_msgs);
         break;
     }
 out:
@@ -491,7 +508,8 @@ static int s_recv_all(worker_t *w, int64_t now)
         if (rc == 2) {
             w->bad_msgs++;
             log_warn("dropped a multi-frame message from the coordinator (%llu bad messages so "
-                     "far)", (unsigned long long)w->bad_msgs);
+                     "far)",
+                     (unsigned long long)w->bad_msgs);
             continue;
         }
         s_on_message(w, msg.data, msg.len, now);
@@ -551,19 +569,14 @@ static int s_read_signals(worker_t *w, int64_t now)
             return -1;
         }
         switch (si.ssi_signo) {
-        case SIGCHLD:
-            s_reap(w, now);
-            break;
+        case SIGCHLD: s_reap(w, now); break;
         case SIGTERM:
-        case SIGINT:
-            s_begin_stop(w, (int)si.ssi_signo, now);
-            break;
+        case SIGINT: s_begin_stop(w, (int)si.ssi_signo, now); break;
         case SIGHUP:
             log_info("SIGHUP ignored: the worker has nothing to reload; restart it to apply "
                      "new settings");
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }
@@ -635,9 +648,8 @@ static int64_t s_next_deadline(const worker_t *w)
         int64_t td = task_next_deadline(e->task);
         if (td < d)
             d = td;
-        if (w->state == SESSION_REGISTERED && !e->silent &&
-            task_phase(e->task) == TASK_FINISHED && e->result_sent_ms > 0 &&
-            e->result_sent_ms + RESULT_RESEND_MS < d)
+        if (w->state == SESSION_REGISTERED && !e->silent && task_phase(e->task) == TASK_FINISHED &&
+            e->result_sent_ms > 0 && e->result_sent_ms + RESULT_RESEND_MS < d)
             d = e->result_sent_ms + RESULT_RESEND_MS;
     }
     if (w->ack_deadline_ms > 0 && w->ack_deadline_ms < d)
@@ -685,7 +697,8 @@ static int s_build_items(worker_t *w, int want_out, size_t *nitems)
         w->items_cap = need;
     }
     size_t n = 0;
-    w->items[n++] = (zmq_pollitem_t){w->sock, 0, (short)(ZMQ_POLLIN | (want_out ? ZMQ_POLLOUT : 0)), 0};
+    w->items[n++] =
+        (zmq_pollitem_t){w->sock, 0, (short)(ZMQ_POLLIN | (want_out ? ZMQ_POLLOUT : 0)), 0};
     w->items[n++] = (zmq_pollitem_t){NULL, w->sigfd, ZMQ_POLLIN, 0};
     for (size_t i = 0; i < w->ntasks; i++) {
         for (int s = TASK_STREAM_STDOUT; s <= TASK_STREAM_STDERR; s++) {
@@ -780,6 +793,9 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    /* A closed stderr pipe must cost log lines, not the worker. Children
+     * reset every disposition before exec. */
+    signal(SIGPIPE, SIG_IGN);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
         snprintf(err, errlen, "cannot block signals: %s", strerror(errno));
         goto fail;

@@ -15,15 +15,15 @@ typedef struct worker worker_t;
 /* Settings, resolved by main from config file and flags. Strings are copied
  * by worker_new(). */
 typedef struct {
-    const char *endpoint;       /* coordinator's worker ROUTER endpoint */
-    const char *name;           /* stable worker name */
-    const char *host;           /* this machine's hostname */
+    const char *endpoint; /* coordinator's worker ROUTER endpoint */
+    const char *name;     /* stable worker name */
+    const char *host;     /* this machine's hostname */
     int slots;
     const char *const *labels;
     int nlabels;
     int64_t kill_grace_ms;
-    const char *work_dir;       /* "" = the worker's cwd */
-    uint32_t protocol_version;  /* DROVER_PROTOCOL_VERSION except in tests */
+    const char *work_dir;      /* "" = the worker's cwd */
+    uint32_t protocol_version; /* DROVER_PROTOCOL_VERSION except in tests */
 } worker_opts_t;
 
 /* Blocks SIGCHLD/SIGTERM/SIGINT/SIGHUP (read through a signalfd from then

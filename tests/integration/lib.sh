@@ -332,13 +332,15 @@ worker_start() {
 
 worker_pid() { echo "${T_PROCS[worker-$1]}"; }
 
-# worker_forget NAME: the test killed it itself; reap, do not stop at exit.
-# Prints its exit status.
+# worker_forget NAME: the worker ended (or the test killed it); reap it and
+# do not stop it at exit. Sets T_RC to its exit status. Call it directly,
+# not in $(...): a subshell cannot reap it or update T_PROCS.
 worker_forget() {
-    local pid="${T_PROCS[worker-$1]}" rc=0
-    wait "$pid" 2>/dev/null || rc=$?
+    local pid="${T_PROCS[worker-$1]}"
+    T_RC=0
+    # shellcheck disable=SC2034 # read by the test scripts
+    wait "$pid" 2>/dev/null || T_RC=$?
     unset "T_PROCS[worker-$1]"
-    echo "$rc"
 }
 
 # -------------------------------------------------------------- workflows ---

@@ -4,6 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 pg_start
+# shellcheck disable=SC2034 # read by coord_start in lib.sh
 T_COORD_EXTRA='  max_message = 65536;'
 coord_start
 

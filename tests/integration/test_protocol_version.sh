@@ -10,7 +10,8 @@ worker_start --no-wait bad 1 --protocol-version 99
 
 pid=$(worker_pid bad)
 wait_for "worker with protocol 99 exits" 20 pid_gone "$pid"
-assert_eq 2 "$(worker_forget bad)" "exit status of the refused worker"
+worker_forget bad
+assert_eq 2 "$T_RC" "exit status of the refused worker"
 grep -qi "refused" "$T_DIR/worker-bad.log" || fail "worker log does not name the refusal: $(cat "$T_DIR/worker-bad.log")"
 grep -q "refused worker" "$T_DIR/coordinator.log" || fail "coordinator log lacks 'refused worker'"
 

@@ -24,7 +24,7 @@ w2) other=w1 ;;
 esac
 log "killing worker $victim (pid $(worker_pid "$victim")); task pid $pid1"
 kill -KILL "$(worker_pid "$victim")"
-worker_forget "$victim" >/dev/null
+worker_forget "$victim"
 
 assert_eq succeeded "$(wait_run "$run" 60)" "run state after the worker was killed"
 attempt=$(task_field "$run" long attempt)
