@@ -114,3 +114,33 @@ void util_format_time(int64_t us, char *buf, size_t len)
     localtime_r(&t, &tm);
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
+
+size_t util_utf8_sanitize(char *s)
+{
+    size_t fixed = 0;
+    unsigned char *p = (unsigned char *)s;
+    while (p && *p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = n > 0;
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n == 2)
+            ok = c >= 0xC2; /* overlong */
+        if (ok && n == 3) {
+            unsigned cp = ((c & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (ok && n == 4) {
+            unsigned cp = ((c & 0x07) << 18) | ((p[1] & 0x3F) << 12);
+            ok = cp >= 0x10000 && cp <= 0x10FFFF;
+        }
+        if (!ok) {
+            *p++ = '?';
+            fixed++;
+            continue;
+        }
+        p += n;
+    }
+    return fixed;
+}

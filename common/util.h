@@ -30,4 +30,9 @@ void util_format_duration(int64_t ms, char *buf, size_t len);
  * 0 gives "-". */
 void util_format_time(int64_t us, char *buf, size_t len);
 
+/* Replaces every byte that is not part of valid UTF-8 with '?', in place,
+ * so text from the network can go into PostgreSQL (which refuses invalid
+ * UTF-8) without failing a transaction. Returns the number replaced. */
+size_t util_utf8_sanitize(char *s);
+
 #endif

@@ -1,6 +1,8 @@
 /* wire — see wire.h. */
 #include "wire.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,4 +183,36 @@ Drover__RunState wire_run_state_from_name(const char *name)
         if (strcmp(name, s_run_states[i]) == 0)
             return (Drover__RunState)i;
     return DROVER__RUN_STATE__RUN_STATE_UNSPECIFIED;
+}
+
+size_t wire_sanitize(ProtobufCMessage *msg)
+{
+    if (!msg)
+        return 0;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    size_t fixed = 0;
+    char *base = (char *)msg;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            /* Only the member the oneof's case names is set. */
+            if (*(uint32_t *)(base + f->quantifier_offset) != f->id)
+                continue;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(size_t *)(base + f->quantifier_offset);
+            void **arr = *(void ***)(base + f->offset);
+            for (size_t k = 0; arr && k < n; k++)
+                fixed += f->type == PROTOBUF_C_TYPE_STRING ? util_utf8_sanitize(arr[k])
+                                                           : wire_sanitize(arr[k]);
+        } else {
+            void *v = *(void **)(base + f->offset);
+            if (v)
+                fixed += f->type == PROTOBUF_C_TYPE_STRING ? util_utf8_sanitize(v)
+                                                           : wire_sanitize(v);
+        }
+    }
+    return fixed;
 }

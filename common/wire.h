@@ -51,6 +51,11 @@ int wire_recv(void *sock, int router, wire_msg_t *out);
 int wire_send(void *sock, const uint8_t *ident, size_t ident_len,
               const ProtobufCMessage *msg);
 
+/* Replaces invalid UTF-8 in every string field of an unpacked message
+ * (recursively) with '?': peers may send any bytes, PostgreSQL takes only
+ * valid UTF-8. Returns the number of bytes replaced. */
+size_t wire_sanitize(ProtobufCMessage *msg);
+
 /* Human name of a TaskState / RunState / Outcome, lower-case as stored in the
  * database ("pending", "running", ...). Unknown values give "unknown". */
 const char *wire_task_state_name(Drover__TaskState s);

@@ -116,6 +116,7 @@ static int s_save(model_t *m, task_t *t, task_state_t from, const char *detail)
 {
     store_task_row_t row = {
         .id = t->id,
+        .run_id = t->run->id,
         .state = wire_task_state_name(t->state),
         .attempt = t->attempt,
         .worker = t->worker,
@@ -880,6 +881,47 @@ static void s_outcome_text(const Drover__Result *r, char *buf, size_t len)
     }
 }
 
+/* The attempt of t succeeded: record it and unblock its children. */
+static int s_attempt_succeeded(model_t *m, task_t *t, const char *where)
+{
+    s_set_error(t, NULL);
+    if (s_set(m, t, T(SUCCEEDED), NULL) < 0)
+        return -1;
+    run_t *r = t->run;
+    for (int i = 0; i < t->nchildren; i++) {
+        task_t *c = &r->tasks[t->children[i]];
+        if (--c->npending == 0 && c->state == T(PENDING) && s_set(m, c, T(READY), NULL) < 0)
+            return -1;
+    }
+    log_info("task %lld (run %lld step %s) attempt %d succeeded on %s", (long long)t->id,
+             (long long)r->id, t->name, t->attempt, where);
+    return s_task_done(m, t);
+}
+
+/* The attempt of t failed (what says how): retry after the backoff, or
+ * fail the step. retryable=0 fails it at once (a refused spec). */
+static int s_attempt_failed(model_t *m, task_t *t, const char *what, int retryable)
+{
+    t->failures++;
+    s_set_error(t, what);
+    if (retryable && t->failures <= t->retries) {
+        int64_t delay = util_backoff_ms(t->retry_delay_ms, (unsigned)t->failures,
+                                        m->cfg->retry_delay_cap_ms);
+        t->not_before_ms = util_mono_ms() + delay;
+        t->not_before_us = util_now_us() + delay * 1000;
+        char detail[700];
+        snprintf(detail, sizeof detail, "%s; retry %d of %d in %lldms", what, t->failures, t->retries,
+                 (long long)delay);
+        log_info("task %lld (step %s) attempt %d %s", (long long)t->id, t->name, t->attempt, detail);
+        return s_set(m, t, T(RETRY_WAIT), detail);
+    }
+    log_info("task %lld (run %lld step %s) attempt %d failed: %s", (long long)t->id,
+             (long long)t->run->id, t->name, t->attempt, what);
+    if (s_set(m, t, T(FAILED), what) < 0)
+        return -1;
+    return s_task_done(m, t);
+}
+
 int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
 {
     if (!res->lease)
@@ -898,40 +940,46 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     t->finished_us = res->finished_at_us > 0 ? res->finished_at_us : util_now_us();
     t->has_exit_code = res->outcome == DROVER__OUTCOME__OUTCOME_EXITED;
     t->exit_code = res->exit_code;
-    char what[600];
+    int ok = t->has_exit_code && res->exit_code == 0;
+    char what[700];
     s_outcome_text(res, what, sizeof what);
-    if (t->has_exit_code && res->exit_code == 0) {
-        s_set_error(t, NULL);
-        if (s_set(m, t, T(SUCCEEDED), NULL) < 0)
+    if (res->outputs_json && *res->outputs_json && m->sink.outputs) {
+        char err[512];
+        int rc = m->sink.outputs(m->sink.ctx, t, att, ok, res->outputs_json, err, sizeof err);
+        if (rc < 0)
             return -1;
-        run_t *r = t->run;
-        for (int i = 0; i < t->nchildren; i++) {
-            task_t *c = &r->tasks[t->children[i]];
-            if (--c->npending == 0 && c->state == T(PENDING) && s_set(m, c, T(READY), NULL) < 0)
-                return -1;
+        if (rc == 1) {
+            log_warn("task %lld attempt %d: outputs refused: %s", (long long)id, att, err);
+            if (ok) {
+                snprintf(what, sizeof what, "its outputs were refused: %s", err);
+                ok = 0;
+            }
         }
-        log_info("task %lld (run %lld step %s) attempt %d succeeded on %s", (long long)t->id,
-                 (long long)r->id, t->name, att, w->name);
-        return s_task_done(m, t) < 0 ? -1 : 1;
     }
-    t->failures++;
-    s_set_error(t, what);
-    if (t->failures <= t->retries) {
-        int64_t delay = util_backoff_ms(t->retry_delay_ms, (unsigned)t->failures,
-                                        m->cfg->retry_delay_cap_ms);
-        t->not_before_ms = util_mono_ms() + delay;
-        t->not_before_us = util_now_us() + delay * 1000;
-        char detail[700];
-        snprintf(detail, sizeof detail, "%s; retry %d of %d in %lldms", what, t->failures, t->retries,
-                 (long long)delay);
-        log_info("task %lld (step %s) attempt %d %s", (long long)t->id, t->name, att, detail);
-        return s_set(m, t, T(RETRY_WAIT), detail) < 0 ? -1 : 1;
-    }
-    log_info("task %lld (run %lld step %s) attempt %d failed: %s", (long long)t->id,
-             (long long)t->run->id, t->name, att, what);
-    if (s_set(m, t, T(FAILED), what) < 0)
+    if (ok)
+        return s_attempt_succeeded(m, t, w->name) < 0 ? -1 : 1;
+    return s_attempt_failed(m, t, what, 1) < 0 ? -1 : 1;
+}
+
+int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt)
+{
+    if (!mt->lease || !mt->json)
+        return 0;
+    int64_t id = (int64_t)mt->lease->task_id;
+    int att = (int)mt->lease->attempt;
+    if (!s_find_lease(w, id, att))
+        return s_stale(m, w, id, att, "metric");
+    json_t *o = json_loads(mt->json, 0, NULL);
+    int valid = o && json_is_object(o) && mt->seq < 1000000;
+    json_decref(o);
+    if (!valid)
+        return 0; /* counted by the caller as a bad message */
+    if (store_metric(m->st, id, att, (int)mt->seq, mt->json) < 0)
         return -1;
-    return s_task_done(m, t) < 0 ? -1 : 1;
+    task_t *t = idmap_get(m->tasks, id);
+    if (t)
+        t->run->version++;
+    return 1;
 }
 
 int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c)
@@ -1009,10 +1057,43 @@ static int s_supports(const worker_t *w, const char *kind)
     return 0;
 }
 
+/* Starts an attempt that runs without a worker slot: a promote step, or a
+ * step whose spec the coordinator refused to send. */
+static int s_run_here(model_t *m, task_t *t, const char *refused)
+{
+    t->attempt++;
+    util_strlcpy(t->worker, "coordinator", sizeof t->worker);
+    t->started_us = util_now_us();
+    t->finished_us = 0;
+    t->has_exit_code = 0;
+    if (s_set(m, t, T(ASSIGNED), NULL) < 0)
+        return -1;
+    char msg[512];
+    int rc = 1;
+    if (refused)
+        util_strlcpy(msg, refused, sizeof msg);
+    else
+        rc = m->sink.run_inline(m->sink.ctx, t, msg, sizeof msg);
+    if (rc < 0)
+        return -1;
+    t->finished_us = util_now_us();
+    if (rc == 0) {
+        log_info("run %lld step %s: %s", (long long)t->run->id, t->name, msg);
+        return s_attempt_succeeded(m, t, "the coordinator");
+    }
+    return s_attempt_failed(m, t, msg, 0);
+}
+
 int model_dispatch(model_t *m)
 {
     for (task_t *t = m->ready_head, *next; t; t = next) {
         next = t->qnext;
+        if (m->sink.is_inline && m->sink.is_inline(t->kind)) {
+            if (s_run_here(m, t, NULL) < 0)
+                return -1;
+            next = m->ready_head; /* children may have become ready */
+            continue;
+        }
         worker_t *best = NULL;
         int best_free = 0, any_free = 0;
         for (worker_t *w = m->workers; w; w = w->next) {
@@ -1031,16 +1112,33 @@ int model_dispatch(model_t *m)
             break;
         if (!best)
             continue; /* no connected worker runs this kind; others may fit */
-        if (s_add_lease(best, t->id, t->attempt + 1) < 0)
+        char *spec = NULL;
+        if (m->sink.prepare) {
+            char err[512];
+            int rc = m->sink.prepare(m->sink.ctx, t, &spec, err, sizeof err);
+            if (rc < 0)
+                return -1;
+            if (rc == 1) {
+                if (s_run_here(m, t, err) < 0)
+                    return -1;
+                continue;
+            }
+        }
+        if (s_add_lease(best, t->id, t->attempt + 1) < 0) {
+            free(spec);
             return -1;
+        }
         t->attempt++;
         util_strlcpy(t->worker, best->name, sizeof t->worker);
         t->started_us = 0;
         t->finished_us = 0;
         t->has_exit_code = 0;
-        if (s_set(m, t, T(ASSIGNED), NULL) < 0)
+        if (s_set(m, t, T(ASSIGNED), NULL) < 0) {
+            free(spec);
             return -1;
-        m->sink.assign(m->sink.ctx, best, t);
+        }
+        m->sink.assign(m->sink.ctx, best, t, spec ? spec : t->spec_json);
+        free(spec);
     }
     return 0;
 }

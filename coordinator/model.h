@@ -102,8 +102,16 @@ struct worker {
  * after the iteration's transaction commits. */
 typedef struct {
     void *ctx;
-    void (*assign)(void *ctx, const worker_t *w, const task_t *t);
+    /* spec_json: what the worker gets (t->spec_json, or a resolved copy). */
+    void (*assign)(void *ctx, const worker_t *w, const task_t *t, const char *spec_json);
     void (*kill)(void *ctx, const worker_t *w, int64_t task_id, int attempt);
+    /* Kinds beyond exec (see registry.h): each returns 0 done, 1 refused
+     * (text in err: the attempt fails), -1 database error. */
+    int (*is_inline)(const char *kind);
+    int (*run_inline)(void *ctx, const task_t *t, char *err, size_t errlen);
+    int (*prepare)(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen);
+    int (*outputs)(void *ctx, const task_t *t, int attempt, int succeeded, const char *outputs_json,
+                   char *err, size_t errlen);
 } model_sink_t;
 
 typedef struct model model_t;
@@ -148,6 +156,7 @@ void model_worker_seen(model_t *m, worker_t *w);
 int model_task_started(model_t *m, worker_t *w, const Drover__Started *s);
 int model_task_result(model_t *m, worker_t *w, const Drover__Result *r);
 int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c);
+int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt);
 
 /* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */
 int model_tick(model_t *m, int64_t now_ms);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "model.h"
+#include "registry.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -125,7 +126,7 @@ static void s_discard_outbox(server_t *s)
 
 /* ---------------------------------------------------------- model sink --- */
 
-static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t)
+static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const char *spec_json)
 {
     server_t *s = ctx;
     Drover__CoordMsg msg = DROVER__COORD_MSG__INIT;
@@ -137,7 +138,7 @@ static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t)
     a.run_id = (uint64_t)t->run->id;
     a.step = t->name;
     a.kind = t->kind;
-    a.spec_json = t->spec_json;
+    a.spec_json = (char *)spec_json;
     a.timeout_ms = (uint64_t)t->timeout_ms;
     msg.version = DROVER_PROTOCOL_VERSION;
     msg.body_case = DROVER__COORD_MSG__BODY_ASSIGN;
@@ -158,6 +159,28 @@ static void s_sink_kill(void *ctx, const worker_t *w, int64_t task_id, int attem
     msg.body_case = DROVER__COORD_MSG__BODY_KILL;
     msg.kill = &k;
     s_queue(s, SOCK_WORKER, w->ident, w->ident_len, &msg.base);
+}
+
+static int s_sink_run_inline(void *ctx, const task_t *t, char *err, size_t errlen)
+{
+    server_t *s = ctx;
+    char by[300];
+    snprintf(by, sizeof by, "run %lld step %s", (long long)t->run->id, t->name);
+    return registry_run_promote(s->st, t->run->id, t->spec_json, by, err, errlen);
+}
+
+static int s_sink_prepare(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen)
+{
+    server_t *s = ctx;
+    return registry_prepare(s->st, t->run->id, t->kind, t->spec_json, spec_out, err, errlen);
+}
+
+static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded,
+                          const char *outputs_json, char *err, size_t errlen)
+{
+    server_t *s = ctx;
+    return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, succeeded,
+                          outputs_json, err, errlen);
 }
 
 /* ----------------------------------------------------------- workers --- */
@@ -188,6 +211,7 @@ static int s_on_worker(server_t *s, const wire_msg_t *m)
         s_count_drop(s, "a malformed message on the worker socket");
         return 0;
     }
+    wire_sanitize(&in->base);
     Drover__CoordMsg out = DROVER__COORD_MSG__INIT;
     if (in->version != DROVER_PROTOCOL_VERSION) {
         if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
@@ -294,6 +318,13 @@ static int s_on_worker(server_t *s, const wire_msg_t *m)
     case DROVER__WORKER_MSG__BODY_LOG:
         rc = model_task_log(s->model, w, in->log) < 0 ? -1 : 0;
         break;
+    case DROVER__WORKER_MSG__BODY_METRIC: {
+        int r = model_task_metric(s->model, w, in->metric);
+        if (r == 0)
+            s_count_drop(s, "a malformed metric");
+        rc = r < 0 ? -1 : 0;
+        break;
+    }
     default:
         s_count_drop(s, "a worker message without a body");
     }
@@ -594,6 +625,80 @@ out:
     free(lp);
 }
 
+/* The ML requests: reads answered with a JSON document, and promote. */
+static int s_client_ml(server_t *s, const Drover__ClientRequest *in, Drover__ClientReply *rep,
+                       const uint8_t *ident, size_t ident_len)
+{
+    char msg[600];
+    char *doc = NULL;
+    const char *step = "";
+    int64_t run_id = 0;
+    switch (in->body_case) {
+    case DROVER__CLIENT_REQUEST__BODY_REPORT:
+    case DROVER__CLIENT_REQUEST__BODY_METRICS: {
+        const Drover__StepDataRequest *q =
+            in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT ? in->report : in->metrics;
+        run_id = (int64_t)q->run_id;
+        step = q->step ? q->step : "";
+        doc = in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT
+                  ? store_report_json(s->st, run_id, step)
+                  : store_metrics_json(s->st, run_id, step);
+        if (doc && !*doc)
+            snprintf(msg, sizeof msg, "run %lld has no %s for step '%s' (see: drover status %lld)",
+                     (long long)run_id,
+                     in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT ? "report" : "step",
+                     step, (long long)run_id);
+        break;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_MODELS: {
+        const char *name = in->models->name ? in->models->name : "";
+        if (in->models->version) {
+            doc = store_model_json(s->st, name, (int)in->models->version);
+            if (doc && !*doc)
+                snprintf(msg, sizeof msg, "no model version %s:%u (see: drover models %s)", name,
+                         in->models->version, name);
+        } else {
+            doc = store_models_json(s->st, name);
+        }
+        break;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_PROMOTE: {
+        const Drover__PromoteRequest *q = in->promote;
+        const char *stage = q->stage ? q->stage : "";
+        if (strcmp(stage, "staging") && strcmp(stage, "production") && strcmp(stage, "archived")) {
+            snprintf(msg, sizeof msg, "unknown stage '%s' (use staging, production or archived)", stage);
+            rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            rep->message = msg;
+            s_reply_client(s, ident, ident_len, rep);
+            return 0;
+        }
+        int rc = registry_promote(s->st, q->name ? q->name : "", (int)q->version,
+                                  q->stage ? q->stage : "", q->by && *q->by ? q->by : "unknown",
+                                  q->reason && *q->reason ? q->reason : NULL, msg, sizeof msg);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        rep->message = msg;
+        s_reply_client(s, ident, ident_len, rep);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+    if (!doc)
+        return -1;
+    if (!*doc) {
+        rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        rep->message = msg;
+    } else {
+        rep->json = doc;
+    }
+    s_reply_client(s, ident, ident_len, rep);
+    free(doc);
+    return 0;
+}
+
 /* Handles one client request. may_hold=0 when re-handling a parked one.
  * Returns -1 only on a database error. */
 static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, const uint8_t *data,
@@ -604,6 +709,7 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         s_count_drop(s, "a malformed message on the client socket");
         return 0;
     }
+    wire_sanitize(&in->base);
     int rc = 0;
     Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
     rep.request_id = in->request_id;
@@ -683,6 +789,12 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
     }
     case DROVER__CLIENT_REQUEST__BODY_WORKERS:
         s_client_workers(s, &rep, ident, ident_len);
+        break;
+    case DROVER__CLIENT_REQUEST__BODY_REPORT:
+    case DROVER__CLIENT_REQUEST__BODY_METRICS:
+    case DROVER__CLIENT_REQUEST__BODY_MODELS:
+    case DROVER__CLIENT_REQUEST__BODY_PROMOTE:
+        rc = s_client_ml(s, in, &rep, ident, ident_len);
         break;
     case DROVER__CLIENT_REQUEST__BODY_INFO: {
         Drover__CoordinatorInfo info = DROVER__COORDINATOR_INFO__INIT;
@@ -777,7 +889,8 @@ server_t *server_new(const conf_t *cfg)
     s->sigfd = -1;
     s->db = db_new(cfg->coord.database);
     s->st = s->db ? store_new(s->db) : NULL;
-    model_sink_t sink = {s, s_sink_assign, s_sink_kill};
+    model_sink_t sink = {s, s_sink_assign, s_sink_kill, registry_is_inline, s_sink_run_inline,
+                         s_sink_prepare, s_sink_outputs};
     s->model = s->st ? model_new(s->st, &cfg->coord, sink) : NULL;
     s->zctx = zmq_ctx_new();
     if (!s->model || !s->zctx) {
@@ -888,6 +1001,7 @@ static int s_reset(server_t *s)
               db_error(s->db));
     s_discard_outbox(s);
     s_drop_held(s);
+    store_discard(s->st);
     db_rollback(s->db);
     if (model_clear(s->model) < 0) {
         log_error("out of memory rebuilding state: exiting (a restart loses nothing)");
@@ -989,7 +1103,7 @@ int server_run(server_t *s)
         }
         if (!bad)
             bad = model_dispatch(s->model) < 0;
-        if (!bad && db_commit(s->db) < 0)
+        if (!bad && store_commit(s->st) < 0)
             bad = 1;
         if (!bad) {
             s_flush(s);
@@ -998,7 +1112,7 @@ int server_run(server_t *s)
             if (!bad) {
                 /* Replies to woken requests are reads: send them now. */
                 if (db_in_tx(s->db))
-                    bad = db_commit(s->db) < 0;
+                    bad = store_commit(s->st) < 0;
                 s_flush(s);
             }
         }
@@ -1008,7 +1122,7 @@ int server_run(server_t *s)
                 return r > 0 ? 0 : -1;
         }
     }
-    if (db_commit(s->db) == 0)
+    if (store_commit(s->st) == 0)
         s_flush(s);
     log_info("stopped");
     return 0;

@@ -10,17 +10,36 @@
 
 #include "log.h"
 
+/* A task transition waiting for the batch statement (see s_flush). */
+typedef struct {
+    int64_t id, run_id;
+    const char *state, *from;  /* static state names */
+    int attempt, failures, lost, has_exit_code, exit_code;
+    char *worker, *error, *detail;
+    int64_t started_us, finished_us, not_before_us;
+} pending_t;
+
+static void s_pending_clear(store_t *st);
+static int s_flush(store_t *st);
+
 struct store {
     db_t *db;
+    pending_t *pend;
+    size_t npend, cappend;
+    char *buf;                 /* array literals of the batch, reused */
+    size_t buflen, bufcap;
 };
 
 #define US(col) "(extract(epoch from " col ") * 1000000)::bigint"
 #define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
 
 enum {
-    S_LOCK, S_RUN_INSERT, S_TASKS_INSERT, S_DEPS_INSERT, S_SUBMIT_EVENTS, S_TASK_SAVE,
+    S_LOCK, S_RUN_INSERT, S_TASKS_INSERT, S_DEPS_INSERT, S_SUBMIT_EVENTS,
     S_RUN_SAVE, S_EVENT, S_LOG, S_WORKER_UP, S_WORKER_STATE, S_WORKERS_SEEN, S_LOAD_RUNS,
     S_LOAD_TASKS, S_LOAD_DEPS, S_RUNS_LIST, S_RUN_GET, S_RUN_TASKS, S_TASK_BY_NAME, S_LOGS,
+    S_METRIC, S_DATASETS, S_MODEL_REGISTER, S_REPORT, S_EVALUATION, S_MODEL_BY_STEP,
+    S_MODEL_BY_EVAL_STEP, S_MODEL_GET, S_MODEL_PRODUCTION, S_ARCHIVE_PRODUCTION, S_SET_STAGE,
+    S_REPORT_JSON, S_METRICS_JSON, S_MODELS_JSON, S_MODEL_JSON, S_TASK_SAVE_MANY,
     S_COUNT
 };
 
@@ -31,6 +50,24 @@ enum {
     "('succeeded', 'failed', 'skipped', 'cancelled'))"
 
 static const db_stmt_t s_stmts[S_COUNT] = {
+    /* Every transition of the iteration in one statement: the last row of
+     * each task sets its columns, every row becomes an event, in order. */
+    [S_TASK_SAVE_MANY] = {"task_save_many",
+                          "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
+                          "$4::int[], $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], "
+                          "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[]) "
+                          "WITH ORDINALITY AS x(id, run_id, state, attempt, worker, failures, lost, "
+                          "exit_code, error, started_us, finished_us, not_before_us, from_state, detail, "
+                          "seq)), "
+                          "u AS (UPDATE drover.tasks t SET state = l.state, attempt = l.attempt, "
+                          "worker = l.worker, failures = l.failures, lost = l.lost, exit_code = l.exit_code, "
+                          "error = l.error, started_at = " TS("l.started_us") ", finished_at = "
+                          TS("l.finished_us") ", not_before = " TS("l.not_before_us") " "
+                          "FROM (SELECT DISTINCT ON (id) * FROM v ORDER BY id, seq DESC) l "
+                          "WHERE t.id = l.id) "
+                          "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, to_state, "
+                          "worker, detail) SELECT run_id, id, attempt, 'task_state', from_state, state, "
+                          "worker, detail FROM v ORDER BY seq", 14},
     [S_LOCK] = {"lock", "SELECT pg_try_advisory_lock(7237420573318000002)", 0},
     /* -> id, submitted_us */
     [S_RUN_INSERT] = {"run_insert",
@@ -57,14 +94,6 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                          "UNION ALL "
                          "(SELECT run_id, id, 0, 'task_state', state, NULL FROM drover.tasks "
                          "WHERE run_id = $1::bigint ORDER BY id)", 2},
-    [S_TASK_SAVE] = {"task_save",
-                     "WITH u AS (UPDATE drover.tasks SET state = $2, attempt = $3::int, worker = $4, "
-                     "failures = $5::int, lost = $6::int, exit_code = $7::int, error = $8, "
-                     "started_at = " TS("$9") ", finished_at = " TS("$10") ", "
-                     "not_before = " TS("$11") " WHERE id = $1::bigint RETURNING run_id) "
-                     "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, "
-                     "to_state, worker, detail) "
-                     "SELECT run_id, $1::bigint, $3::int, 'task_state', $12, $2, $4, $13 FROM u", 13},
     [S_RUN_SAVE] = {"run_save",
                     "WITH u AS (UPDATE drover.runs SET state = $2, finished_at = CASE WHEN $2 = "
                     "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
@@ -132,6 +161,99 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                 "(stream = 1 AND offset_bytes + length(data) > $3::bigint) OR "
                 "(stream = 2 AND offset_bytes + length(data) > $4::bigint)) "
                 "ORDER BY stream, offset_bytes LIMIT 256", 4},
+    [S_METRIC] = {"metric",
+                  "INSERT INTO drover.task_metrics (task_id, attempt, seq, data) "
+                  "VALUES ($1::bigint, $2::int, $3::int, $4::jsonb) ON CONFLICT DO NOTHING", 4},
+    /* $1 datasets JSON [{sha256,path,format,rows,cols,role}], $2 run, $3 task, $4 attempt */
+    [S_DATASETS] = {"datasets",
+                    "WITH d AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+                    "x(sha256 text, path text, format text, rows bigint, cols int, role text)), "
+                    "ins AS (INSERT INTO drover.datasets (sha256, path, format, rows, cols, first_run) "
+                    "SELECT DISTINCT ON (sha256) sha256, path, format, rows, cols, $2::bigint FROM d "
+                    "ON CONFLICT (sha256) DO NOTHING) "
+                    "INSERT INTO drover.task_datasets (task_id, attempt, sha256, role) "
+                    "SELECT DISTINCT $3::bigint, $4::int, sha256, role FROM d ON CONFLICT DO NOTHING", 4},
+    /* -> version */
+    [S_MODEL_REGISTER] = {"model_register",
+                          "INSERT INTO drover.model_versions (name, version, model_kind, artifact, run_id, "
+                          "step, task_id, dataset_sha256, params, metrics) "
+                          "SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4::bigint, $5, $6::bigint, "
+                          "$7, $8::jsonb, $9::jsonb FROM drover.model_versions WHERE name = $1 "
+                          "RETURNING version", 9},
+    [S_REPORT] = {"report",
+                  "INSERT INTO drover.reports (task_id, attempt, kind, passed, report) "
+                  "VALUES ($1::bigint, $2::int, $3, $4::boolean, $5::jsonb) "
+                  "ON CONFLICT (task_id, attempt) DO UPDATE SET passed = EXCLUDED.passed, "
+                  "report = EXCLUDED.report", 5},
+    /* $1 name $2 version $3 run $4 task $5 dataset $6 metrics $7 passed $8 gate */
+    [S_EVALUATION] = {"evaluation",
+                      "WITH e AS (INSERT INTO drover.model_evaluations (name, version, run_id, task_id, "
+                      "dataset_sha256, metrics, passed, gate) VALUES ($1, $2::int, $3::bigint, $4::bigint, "
+                      "$5, $6::jsonb, $7::boolean, $8::jsonb) RETURNING name, version, metrics) "
+                      "UPDATE drover.model_versions v SET eval_metrics = e.metrics FROM e "
+                      "WHERE v.name = e.name AND v.version = e.version", 8},
+    /* -> name, version, artifact, model_kind, stage */
+    [S_MODEL_BY_STEP] = {"model_by_step",
+                         "SELECT name, version, artifact, model_kind, stage FROM drover.model_versions "
+                         "WHERE run_id = $1::bigint AND step = $2 ORDER BY version DESC LIMIT 1", 2},
+    [S_MODEL_BY_EVAL_STEP] = {"model_by_eval_step",
+                              "SELECT v.name, v.version, v.artifact, v.model_kind, v.stage "
+                              "FROM drover.model_evaluations e JOIN drover.tasks t ON t.id = e.task_id "
+                              "JOIN drover.model_versions v ON v.name = e.name AND v.version = e.version "
+                              "WHERE t.run_id = $1::bigint AND t.name = $2 ORDER BY e.id DESC LIMIT 1", 2},
+    [S_MODEL_GET] = {"model_get",
+                     "SELECT name, version, artifact, model_kind, stage FROM drover.model_versions "
+                     "WHERE name = $1 AND version = $2::int", 2},
+    [S_MODEL_PRODUCTION] = {"model_production",
+                            "SELECT name, version, artifact, model_kind, stage FROM drover.model_versions "
+                            "WHERE name = $1 AND stage = 'production'", 1},
+    /* -> archived versions. $1 name $2 new version $3 by */
+    [S_ARCHIVE_PRODUCTION] = {"archive_production",
+                              "WITH a AS (UPDATE drover.model_versions SET stage = 'archived' "
+                              "WHERE name = $1 AND stage = 'production' AND version <> $2::int "
+                              "RETURNING version) "
+                              "INSERT INTO drover.model_stage_changes (name, version, from_stage, to_stage, "
+                              "by, reason) SELECT $1, version, 'production', 'archived', $3, "
+                              "'replaced by version ' || $2 FROM a RETURNING version", 3},
+    /* $1 name $2 version $3 stage $4 by $5 reason $6 from_stage */
+    [S_SET_STAGE] = {"set_stage",
+                     "WITH u AS (UPDATE drover.model_versions SET stage = $3 WHERE name = $1 AND "
+                     "version = $2::int RETURNING name) "
+                     "INSERT INTO drover.model_stage_changes (name, version, from_stage, to_stage, by, "
+                     "reason) SELECT $1, $2::int, $6, $3, $4, $5 FROM u", 6},
+    [S_REPORT_JSON] = {"report_json",
+                       "SELECT json_build_object('run_id', t.run_id, 'step', t.name, 'attempt', rp.attempt, "
+                       "'kind', rp.kind, 'passed', rp.passed, 'report', rp.report)::text "
+                       "FROM drover.reports rp JOIN drover.tasks t ON t.id = rp.task_id "
+                       "WHERE t.run_id = $1::bigint AND t.name = $2 ORDER BY rp.attempt DESC LIMIT 1", 2},
+    [S_METRICS_JSON] = {"metrics_json",
+                        "SELECT json_build_object('run_id', t.run_id, 'step', t.name, 'metrics', "
+                        "coalesce((SELECT json_agg(json_build_object('attempt', m.attempt, 'seq', m.seq, "
+                        "'data', m.data) ORDER BY m.attempt, m.seq) FROM drover.task_metrics m "
+                        "WHERE m.task_id = t.id), '[]'::json))::text "
+                        "FROM drover.tasks t WHERE t.run_id = $1::bigint AND t.name = $2", 2},
+    [S_MODELS_JSON] = {"models_json",
+                       "SELECT coalesce(json_agg(json_build_object('name', name, 'version', version, "
+                       "'stage', stage, 'model_kind', model_kind, 'metrics', metrics, 'eval_metrics', "
+                       "eval_metrics, 'run_id', run_id, 'step', step, 'dataset_sha256', dataset_sha256, "
+                       "'dataset_path', dataset_path, 'created_at', created_at) "
+                       "ORDER BY name, version DESC), '[]'::json)::text "
+                       "FROM drover.model_registry WHERE $1 = '' OR name = $1", 1},
+    [S_MODEL_JSON] = {"model_json",
+                      "SELECT json_build_object('name', r.name, 'version', r.version, 'stage', r.stage, "
+                      "'model_kind', r.model_kind, 'metrics', r.metrics, 'eval_metrics', r.eval_metrics, "
+                      "'run_id', r.run_id, 'step', r.step, 'dataset_sha256', r.dataset_sha256, "
+                      "'dataset_path', r.dataset_path, 'dataset_rows', r.dataset_rows, 'params', r.params, "
+                      "'artifact', r.artifact, 'created_at', r.created_at, "
+                      "'stage_changes', coalesce((SELECT json_agg(json_build_object('at', c.at, "
+                      "'from_stage', c.from_stage, 'to_stage', c.to_stage, 'by', c.by, 'reason', c.reason) "
+                      "ORDER BY c.id) FROM drover.model_stage_changes c WHERE c.name = r.name AND "
+                      "c.version = r.version), '[]'::json), "
+                      "'evaluations', coalesce((SELECT json_agg(json_build_object('at', e.at, 'run_id', "
+                      "e.run_id, 'dataset_sha256', e.dataset_sha256, 'metrics', e.metrics, 'passed', "
+                      "e.passed) ORDER BY e.id) FROM drover.model_evaluations e WHERE e.name = r.name AND "
+                      "e.version = r.version), '[]'::json))::text "
+                      "FROM drover.model_registry r WHERE r.name = $1 AND r.version = $2::int", 2},
 };
 
 store_t *store_new(db_t *db)
@@ -147,6 +269,9 @@ void store_destroy(store_t **sp)
 {
     if (!sp || !*sp)
         return;
+    s_pending_clear(*sp);
+    free((*sp)->pend);
+    free((*sp)->buf);
     free(*sp);
     *sp = NULL;
 }
@@ -159,7 +284,7 @@ int store_tx(store_t *st) { return db_begin(st->db); }
 
 static int s_write(store_t *st, int stmt, int n, const char *const *v)
 {
-    if (store_tx(st) < 0)
+    if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
     PGresult *r = db_exec(st->db, s_stmts[stmt].name, n, v, NULL, NULL, PGRES_COMMAND_OK);
     if (!r) {
@@ -172,6 +297,8 @@ static int s_write(store_t *st, int stmt, int n, const char *const *v)
 
 static PGresult *s_read(store_t *st, int stmt, int n, const char *const *v)
 {
+    if (s_flush(st) < 0)
+        return NULL;
     PGresult *r = db_exec(st->db, s_stmts[stmt].name, n, v, NULL, NULL, PGRES_TUPLES_OK);
     if (!r)
         log_error("database: %s", db_error(st->db));
@@ -196,6 +323,8 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
 {
     char nb[24], rb[24];
     if (store_tx(st) < 0)
+        return -1;
+    if (s_flush(st) < 0)
         return -1;
     const char *v1[] = {workflow, source, by, I64(nb, ntasks)};
     PGresult *r = db_exec(st->db, s_stmts[S_RUN_INSERT].name, 4, v1, NULL, NULL, PGRES_TUPLES_OK);
@@ -235,23 +364,157 @@ fail:
 int store_task_save(store_t *st, const store_task_row_t *t, const char *from_state,
                     const char *detail)
 {
-    char id[24], att[24], fl[24], lo[24], ex[24], sa[24], fi[24], nb[24];
-    const char *v[] = {
-        I64(id, t->id),
-        t->state,
-        I64(att, t->attempt),
-        t->worker && *t->worker ? t->worker : NULL,
-        I64(fl, t->failures),
-        I64(lo, t->lost),
-        t->has_exit_code ? I64(ex, t->exit_code) : NULL,
-        t->error,
-        t->started_us ? I64(sa, t->started_us) : NULL,
-        t->finished_us ? I64(fi, t->finished_us) : NULL,
-        t->not_before_us ? I64(nb, t->not_before_us) : NULL,
-        from_state,
-        detail,
-    };
-    return s_write(st, S_TASK_SAVE, 13, v);
+    if (store_tx(st) < 0)
+        return -1;
+    if (st->npend == st->cappend) {
+        size_t nc = st->cappend ? st->cappend * 2 : 256;
+        pending_t *np = realloc(st->pend, nc * sizeof *np);
+        if (!np)
+            return -1;
+        st->pend = np;
+        st->cappend = nc;
+    }
+    pending_t *p = &st->pend[st->npend];
+    memset(p, 0, sizeof *p);
+    p->id = t->id;
+    p->run_id = t->run_id;
+    p->state = t->state;
+    p->from = from_state;
+    p->attempt = t->attempt;
+    p->failures = t->failures;
+    p->lost = t->lost;
+    p->has_exit_code = t->has_exit_code;
+    p->exit_code = t->exit_code;
+    p->started_us = t->started_us;
+    p->finished_us = t->finished_us;
+    p->not_before_us = t->not_before_us;
+    p->worker = t->worker && *t->worker ? strdup(t->worker) : NULL;
+    p->error = t->error ? strdup(t->error) : NULL;
+    p->detail = detail ? strdup(detail) : NULL;
+    if ((t->worker && *t->worker && !p->worker) || (t->error && !p->error) || (detail && !p->detail)) {
+        free(p->worker);
+        free(p->error);
+        free(p->detail);
+        return -1;
+    }
+    st->npend++;
+    return 0;
+}
+
+static void s_pending_clear(store_t *st)
+{
+    for (size_t i = 0; i < st->npend; i++) {
+        free(st->pend[i].worker);
+        free(st->pend[i].error);
+        free(st->pend[i].detail);
+    }
+    st->npend = 0;
+}
+
+void store_discard(store_t *st) { s_pending_clear(st); }
+
+static int s_put(store_t *st, const char *s, size_t n)
+{
+    if (st->buflen + n + 1 > st->bufcap) {
+        size_t nc = st->bufcap ? st->bufcap : 4096;
+        while (st->buflen + n + 1 > nc)
+            nc *= 2;
+        char *nb = realloc(st->buf, nc);
+        if (!nb)
+            return -1;
+        st->buf = nb;
+        st->bufcap = nc;
+    }
+    memcpy(st->buf + st->buflen, s, n);
+    st->buflen += n;
+    st->buf[st->buflen] = '\0';
+    return 0;
+}
+
+/* Appends one element of a PostgreSQL array literal: NULL, or the string
+ * double-quoted with backslash escapes. */
+static int s_put_elem(store_t *st, const char *v, int first)
+{
+    if (!first && s_put(st, ",", 1) < 0)
+        return -1;
+    if (!v)
+        return s_put(st, "NULL", 4);
+    if (s_put(st, "\"", 1) < 0)
+        return -1;
+    for (const char *p = v; *p; p++) {
+        if ((*p == '"' || *p == '\\') && s_put(st, "\\", 1) < 0)
+            return -1;
+        if (s_put(st, p, 1) < 0)
+            return -1;
+    }
+    return s_put(st, "\"", 1);
+}
+
+static int s_put_i64(store_t *st, int64_t v, int null, int first)
+{
+    char b[24];
+    if (null)
+        return s_put_elem(st, NULL, first);
+    int n = snprintf(b, sizeof b, "%s%" PRId64, first ? "" : ",", v);
+    return s_put(st, b, (size_t)n);
+}
+
+/* Writes the pending transitions with one statement. */
+static int s_flush(store_t *st)
+{
+    if (st->npend == 0)
+        return 0;
+    size_t off[14];
+    st->buflen = 0;
+    for (int col = 0; col < 14; col++) {
+        off[col] = st->buflen;
+        if (s_put(st, "{", 1) < 0)
+            return -1;
+        for (size_t i = 0; i < st->npend; i++) {
+            const pending_t *p = &st->pend[i];
+            int f = i == 0, rc = 0;
+            switch (col) {
+            case 0: rc = s_put_i64(st, p->id, 0, f); break;
+            case 1: rc = s_put_i64(st, p->run_id, 0, f); break;
+            case 2: rc = s_put_elem(st, p->state, f); break;
+            case 3: rc = s_put_i64(st, p->attempt, 0, f); break;
+            case 4: rc = s_put_elem(st, p->worker, f); break;
+            case 5: rc = s_put_i64(st, p->failures, 0, f); break;
+            case 6: rc = s_put_i64(st, p->lost, 0, f); break;
+            case 7: rc = s_put_i64(st, p->exit_code, !p->has_exit_code, f); break;
+            case 8: rc = s_put_elem(st, p->error, f); break;
+            case 9: rc = s_put_i64(st, p->started_us, !p->started_us, f); break;
+            case 10: rc = s_put_i64(st, p->finished_us, !p->finished_us, f); break;
+            case 11: rc = s_put_i64(st, p->not_before_us, !p->not_before_us, f); break;
+            case 12: rc = s_put_elem(st, p->from, f); break;
+            case 13: rc = s_put_elem(st, p->detail, f); break;
+            }
+            if (rc < 0)
+                return -1;
+        }
+        /* A NUL between literals: each parameter is its own C string. */
+        if (s_put(st, "}", 1) < 0 || s_put(st, "", 0) < 0)
+            return -1;
+        st->buflen++;
+    }
+    const char *v[14];
+    for (int col = 0; col < 14; col++)
+        v[col] = st->buf + off[col];
+    s_pending_clear(st);
+    PGresult *r = db_exec(st->db, s_stmts[S_TASK_SAVE_MANY].name, 14, v, NULL, NULL, PGRES_COMMAND_OK);
+    if (!r) {
+        log_error("database: %s", db_error(st->db));
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+int store_commit(store_t *st)
+{
+    if (s_flush(st) < 0)
+        return -1;
+    return db_commit(st->db);
 }
 
 int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
@@ -279,7 +542,7 @@ int store_log(store_t *st, int64_t task_id, int attempt, int stream, uint64_t of
                        (const char *)data};
     int lengths[] = {0, 0, 0, 0, (int)len};
     int formats[] = {0, 0, 0, 0, 1};
-    if (store_tx(st) < 0)
+    if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
     PGresult *r = db_exec(st->db, s_stmts[S_LOG].name, 5, v, lengths, formats, PGRES_COMMAND_OK);
     if (!r) {
@@ -347,4 +610,146 @@ PGresult *store_logs(store_t *st, int64_t task_id, int attempt, uint64_t out_off
     char t[24], a[24], o[24], e[24];
     const char *v[] = {I64(t, task_id), I64(a, attempt), I64(o, out_off), I64(e, err_off)};
     return s_read(st, S_LOGS, 4, v);
+}
+
+/* ------------------------------------------------------------ ML --- */
+
+int store_metric(store_t *st, int64_t task_id, int attempt, int seq, const char *json)
+{
+    char t[24], a[24], q[24];
+    const char *v[] = {I64(t, task_id), I64(a, attempt), I64(q, seq), json};
+    return s_write(st, S_METRIC, 4, v);
+}
+
+int store_datasets(store_t *st, const char *datasets_json, int64_t run_id, int64_t task_id,
+                   int attempt)
+{
+    char r[24], t[24], a[24];
+    const char *v[] = {datasets_json, I64(r, run_id), I64(t, task_id), I64(a, attempt)};
+    return s_write(st, S_DATASETS, 4, v);
+}
+
+int store_model_register(store_t *st, const char *name, const char *kind, const char *artifact,
+                         int64_t run_id, const char *step, int64_t task_id, const char *dataset,
+                         const char *params_json, const char *metrics_json, int *version)
+{
+    char r[24], t[24];
+    const char *v[] = {name, kind, artifact, I64(r, run_id), step, I64(t, task_id), dataset,
+                       params_json, metrics_json};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *res = s_read(st, S_MODEL_REGISTER, 9, v);
+    if (!res)
+        return -1;
+    *version = (int)db_get_i64(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+int store_report(store_t *st, int64_t task_id, int attempt, const char *kind, int passed,
+                 const char *report_json)
+{
+    char t[24], a[24];
+    const char *v[] = {I64(t, task_id), I64(a, attempt), kind, passed ? "true" : "false",
+                       report_json};
+    return s_write(st, S_REPORT, 5, v);
+}
+
+int store_evaluation(store_t *st, const char *name, int version, int64_t run_id, int64_t task_id,
+                     const char *dataset, const char *metrics_json, int passed, const char *gate_json)
+{
+    char ver[24], r[24], t[24];
+    const char *v[] = {name, I64(ver, version), I64(r, run_id), I64(t, task_id), dataset,
+                       metrics_json, passed ? "true" : "false", gate_json};
+    return s_write(st, S_EVALUATION, 8, v);
+}
+
+PGresult *store_model_by_step(store_t *st, int64_t run_id, const char *step, int via_evaluation)
+{
+    char r[24];
+    const char *v[] = {I64(r, run_id), step};
+    return s_read(st, via_evaluation ? S_MODEL_BY_EVAL_STEP : S_MODEL_BY_STEP, 2, v);
+}
+
+PGresult *store_model_get(store_t *st, const char *name, int version)
+{
+    char ver[24];
+    const char *v[] = {name, I64(ver, version)};
+    return s_read(st, S_MODEL_GET, 2, v);
+}
+
+PGresult *store_model_production(store_t *st, const char *name)
+{
+    const char *v[] = {name};
+    return s_read(st, S_MODEL_PRODUCTION, 1, v);
+}
+
+int store_set_stage(store_t *st, const char *name, int version, const char *from_stage,
+                    const char *stage, const char *by, const char *reason, int *archived)
+{
+    char ver[24];
+    *archived = 0;
+    if (store_tx(st) < 0)
+        return -1;
+    if (strcmp(stage, "production") == 0) {
+        const char *a[] = {name, I64(ver, version), by};
+        PGresult *res = s_read(st, S_ARCHIVE_PRODUCTION, 3, a);
+        if (!res)
+            return -1;
+        if (PQntuples(res) > 0)
+            *archived = (int)db_get_i64(res, 0, 0);
+        PQclear(res);
+    }
+    const char *v[] = {name, I64(ver, version), stage, by, reason, from_stage};
+    return s_write(st, S_SET_STAGE, 6, v);
+}
+
+static char *s_json_text(store_t *st, int stmt, int n, const char *const *v)
+{
+    PGresult *res = s_read(st, stmt, n, v);
+    if (!res)
+        return NULL;
+    char *out = strdup(PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return out;
+}
+
+char *store_report_json(store_t *st, int64_t run_id, const char *step)
+{
+    char r[24];
+    const char *v[] = {I64(r, run_id), step};
+    return s_json_text(st, S_REPORT_JSON, 2, v);
+}
+
+char *store_metrics_json(store_t *st, int64_t run_id, const char *step)
+{
+    char r[24];
+    const char *v[] = {I64(r, run_id), step};
+    return s_json_text(st, S_METRICS_JSON, 2, v);
+}
+
+char *store_models_json(store_t *st, const char *name)
+{
+    const char *v[] = {name ? name : ""};
+    return s_json_text(st, S_MODELS_JSON, 1, v);
+}
+
+char *store_model_json(store_t *st, const char *name, int version)
+{
+    char ver[24];
+    const char *v[] = {name, I64(ver, version)};
+    return s_json_text(st, S_MODEL_JSON, 2, v);
+}
+
+int store_savepoint(store_t *st)
+{
+    if (store_tx(st) < 0 || s_flush(st) < 0)
+        return -1;
+    return db_simple(st->db, "SAVEPOINT outputs");
+}
+
+int store_savepoint_end(store_t *st, int ok)
+{
+    return db_simple(st->db, ok ? "RELEASE SAVEPOINT outputs"
+                                : "ROLLBACK TO SAVEPOINT outputs; RELEASE SAVEPOINT outputs");
 }

@@ -23,7 +23,8 @@ typedef struct store store_t;
  * borrowed for the call; 0 timestamps and has_exit_code=0 store NULL. */
 typedef struct {
     int64_t id;
-    const char *state;
+    int64_t run_id;
+    const char *state;    /* a static name (wire_task_state_name) */
     int attempt;
     const char *worker;   /* NULL or "" = none */
     int failures;
@@ -44,6 +45,10 @@ db_t *store_db(store_t *st);
 int store_prepare(store_t *st);
 /* Opens the iteration's transaction if none is open. */
 int store_tx(store_t *st);
+/* Writes what is still buffered and commits the iteration's transaction. */
+int store_commit(store_t *st);
+/* Forgets buffered writes (after a failed transaction). */
+void store_discard(store_t *st);
 
 /* Tries the coordinator advisory lock: 1 = we are the active coordinator,
  * 0 = another holds it, -1 = error. */
@@ -58,6 +63,9 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
                  int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
                  int64_t *submitted_us, int64_t *task_ids);
 
+/* Buffers a task transition (row update + event); every transition of an
+ * iteration goes to the database in one statement, before any other
+ * statement and at store_commit. from_state must be a static name. */
 int store_task_save(store_t *st, const store_task_row_t *row, const char *from_state,
                     const char *detail);
 int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
@@ -84,5 +92,38 @@ PGresult *store_run_get(store_t *st, int64_t run_id);
 PGresult *store_run_tasks(store_t *st, int64_t run_id);
 PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name);
 PGresult *store_logs(store_t *st, int64_t task_id, int attempt, uint64_t out_off, uint64_t err_off);
+
+/* ML lineage and the model registry (migration 002). */
+int store_metric(store_t *st, int64_t task_id, int attempt, int seq, const char *json);
+/* datasets_json: [{sha256, path, format, rows, cols, role}] */
+int store_datasets(store_t *st, const char *datasets_json, int64_t run_id, int64_t task_id,
+                   int attempt);
+/* Registers the next version of model `name`; *version receives it. */
+int store_model_register(store_t *st, const char *name, const char *kind, const char *artifact,
+                         int64_t run_id, const char *step, int64_t task_id, const char *dataset,
+                         const char *params_json, const char *metrics_json, int *version);
+int store_report(store_t *st, int64_t task_id, int attempt, const char *kind, int passed,
+                 const char *report_json);
+int store_evaluation(store_t *st, const char *name, int version, int64_t run_id, int64_t task_id,
+                     const char *dataset, const char *metrics_json, int passed, const char *gate_json);
+/* Model lookups -> name, version, artifact, model_kind, stage (0 or 1 row).
+ * by_step: the version a train step of the run registered, or with
+ * via_evaluation the version an evaluate step of the run evaluated. */
+PGresult *store_model_by_step(store_t *st, int64_t run_id, const char *step, int via_evaluation);
+PGresult *store_model_get(store_t *st, const char *name, int version);
+PGresult *store_model_production(store_t *st, const char *name);
+/* Moves a version to stage; promoting to production archives the previous
+ * production version (its number in *archived, else 0). Both recorded. */
+int store_set_stage(store_t *st, const char *name, int version, const char *from_stage,
+                    const char *stage, const char *by, const char *reason, int *archived);
+/* JSON documents for the CLI (caller frees; "" when nothing; NULL on error). */
+char *store_report_json(store_t *st, int64_t run_id, const char *step);
+char *store_metrics_json(store_t *st, int64_t run_id, const char *step);
+char *store_models_json(store_t *st, const char *name);
+char *store_model_json(store_t *st, const char *name, int version);
+/* A savepoint around the application of worker-supplied outputs, so bad
+ * outputs roll back alone instead of failing the whole iteration. */
+int store_savepoint(store_t *st);
+int store_savepoint_end(store_t *st, int ok);
 
 #endif

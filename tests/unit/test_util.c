@@ -119,12 +119,36 @@ static void t_clocks_and_time(void **state)
     assert_true(buf[4] == '-' && buf[7] == '-' && buf[10] == ' ' && buf[13] == ':');
 }
 
+static void t_utf8_sanitize(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+        size_t fixed;
+    } cases[] = {
+        {"plain ascii", "plain ascii", 0},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 0},
+        {"bad \xff byte", "bad ? byte", 1},
+        {"cut \xc3", "cut ?", 1},
+        {"overlong \xc0\xaf", "overlong ??", 2},
+        {"surrogate \xed\xa0\x80", "surrogate ???", 3},
+        {"too big \xf4\x90\x80\x80", "too big ????", 4},
+        {"", "", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[64];
+        strcpy(buf, cases[i].in);
+        assert_int_equal(util_utf8_sanitize(buf), cases[i].fixed);
+        assert_string_equal(buf, cases[i].out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_backoff),         cmocka_unit_test(t_parse_duration),
         cmocka_unit_test(t_format_duration), cmocka_unit_test(t_strlcpy),
-        cmocka_unit_test(t_clocks_and_time),
+        cmocka_unit_test(t_clocks_and_time), cmocka_unit_test(t_utf8_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

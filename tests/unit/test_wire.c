@@ -485,12 +485,45 @@ static void t_send_recv(void **state)
     assert_int_equal(zmq_ctx_term(ctx), 0);
 }
 
+/* Invalid UTF-8 in nested, repeated and oneof strings is replaced. */
+static void t_sanitize(void **state)
+{
+    (void)state;
+    Drover__StepSpec st = DROVER__STEP_SPEC__INIT;
+    Drover__SubmitRequest sub = DROVER__SUBMIT_REQUEST__INIT;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    char *after[] = {"ok", "b\xff" "d"};
+    st.name = "st\xfe";
+    st.kind = "exec";
+    st.n_after = 2;
+    st.after = after;
+    st.spec_json = "{}";
+    Drover__StepSpec *steps[] = {&st};
+    sub.workflow = "w\xc3";
+    sub.n_steps = 1;
+    sub.steps = steps;
+    req.version = DROVER_PROTOCOL_VERSION;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_SUBMIT;
+    req.submit = &sub;
+    uint8_t buf[512];
+    size_t n = protobuf_c_message_pack(&req.base, buf);
+    Drover__ClientRequest *in = drover__client_request__unpack(NULL, n, buf);
+    assert_non_null(in);
+    assert_int_equal(wire_sanitize(&in->base), 3);
+    assert_string_equal(in->submit->workflow, "w?");
+    assert_string_equal(in->submit->steps[0]->name, "st?");
+    assert_string_equal(in->submit->steps[0]->after[1], "b?d");
+    assert_int_equal(wire_sanitize(&in->base), 0);
+    drover__client_request__free_unpacked(in, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_worker_msgs), cmocka_unit_test(t_coord_msgs),
         cmocka_unit_test(t_client_msgs), cmocka_unit_test(t_garbage),
         cmocka_unit_test(t_state_names), cmocka_unit_test(t_send_recv),
+        cmocka_unit_test(t_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,345 @@
+/* registry — see registry.h. */
+#include "registry.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define NAME_MAX_LEN 128
+
+static int s_valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+static int s_valid_hex64(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
+int registry_is_inline(const char *kind) { return strcmp(kind, "promote") == 0; }
+
+int registry_parse_ref(const char *ref, char *name, size_t namelen, int *version)
+{
+    const char *colon = strrchr(ref, ':');
+    if (!colon || (size_t)(colon - ref) >= namelen)
+        return -1;
+    memcpy(name, ref, (size_t)(colon - ref));
+    name[colon - ref] = '\0';
+    char *end;
+    long v = strtol(colon + 1, &end, 10);
+    if (!s_valid_name(name) || *end || end == colon + 1 || v <= 0 || v > 1000000000)
+        return -1;
+    *version = (int)v;
+    return 0;
+}
+
+/* A model_versions row (name, version, artifact, model_kind, stage) as JSON. */
+static json_t *s_row_json(const PGresult *r)
+{
+    return json_pack("{s:s, s:I, s:s, s:s, s:s}", "name", db_get_str(r, 0, 0), "version",
+                     (json_int_t)db_get_i64(r, 0, 1), "artifact", db_get_str(r, 0, 2), "kind",
+                     db_get_str(r, 0, 3), "stage", db_get_str(r, 0, 4));
+}
+
+/* Resolves REF to a model version: 0 with *out, 1 not found (err), -1 db. */
+static int s_resolve(store_t *st, int64_t run_id, const char *ref, json_t **out, char *err,
+                     size_t errlen)
+{
+    PGresult *r = NULL;
+    *out = NULL;
+    char name[NAME_MAX_LEN + 1];
+    int version;
+    if (ref[0] == '@') {
+        r = store_model_by_step(st, run_id, ref + 1, 0);
+        if (r && PQntuples(r) == 0) {
+            PQclear(r);
+            r = store_model_by_step(st, run_id, ref + 1, 1);
+        }
+        if (r && PQntuples(r) == 0)
+            snprintf(err, errlen, "step '%s' of this run registered or evaluated no model", ref + 1);
+    } else {
+        const char *colon = strrchr(ref, ':');
+        if (colon && strcmp(colon + 1, "production") == 0 && (size_t)(colon - ref) <= NAME_MAX_LEN) {
+            memcpy(name, ref, (size_t)(colon - ref));
+            name[colon - ref] = '\0';
+            r = store_model_production(st, name);
+            if (r && PQntuples(r) == 0)
+                snprintf(err, errlen, "model '%s' has no production version (promote one with: "
+                                      "drover promote %s:VERSION production)", name, name);
+        } else if (registry_parse_ref(ref, name, sizeof name, &version) == 0) {
+            r = store_model_get(st, name, version);
+            if (r && PQntuples(r) == 0)
+                snprintf(err, errlen, "no model version %s (see: drover models %s)", ref, name);
+        } else {
+            snprintf(err, errlen, "bad model reference '%s' (use @STEP, NAME:production or NAME:VERSION)", ref);
+            return 1;
+        }
+    }
+    if (!r)
+        return -1;
+    int rc = 1;
+    if (PQntuples(r) > 0) {
+        *out = s_row_json(r);
+        rc = *out ? 0 : -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *spec_json,
+                     char **spec_out, char *err, size_t errlen)
+{
+    *spec_out = NULL;
+    if (strcmp(kind, "evaluate") != 0)
+        return 0;
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    const char *ref = spec ? json_string_value(json_object_get(spec, "model")) : NULL;
+    if (!ref) {
+        json_decref(spec);
+        snprintf(err, errlen, "the evaluate step names no model");
+        return 1;
+    }
+    json_t *model = NULL, *prod = NULL;
+    int rc = s_resolve(st, run_id, ref, &model, err, errlen);
+    if (rc == 0) {
+        char ignored[256];
+        char pref[NAME_MAX_LEN + 16];
+        snprintf(pref, sizeof pref, "%s:production", json_string_value(json_object_get(model, "name")));
+        int prc = s_resolve(st, run_id, pref, &prod, ignored, sizeof ignored);
+        if (prc < 0)
+            rc = -1;
+    }
+    if (rc == 0) {
+        json_t *resolved = json_pack("{s:o, s:o}", "model", model, "production",
+                                     prod ? prod : json_null());
+        model = prod = NULL;
+        if (!resolved || json_object_set_new(spec, "resolved", resolved) < 0 ||
+            !(*spec_out = json_dumps(spec, JSON_COMPACT)))
+            rc = -1;
+    }
+    json_decref(model);
+    json_decref(prod);
+    json_decref(spec);
+    return rc;
+}
+
+static int s_valid_stage(const char *s)
+{
+    return !strcmp(s, "staging") || !strcmp(s, "production") || !strcmp(s, "archived") ||
+           !strcmp(s, "none");
+}
+
+int registry_promote(store_t *st, const char *name, int version, const char *stage, const char *by,
+                     const char *reason, char *msg, size_t msglen)
+{
+    if (!s_valid_stage(stage)) {
+        snprintf(msg, msglen, "unknown stage '%s' (use staging, production or archived)", stage);
+        return 1;
+    }
+    PGresult *r = store_model_get(st, name, version);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        snprintf(msg, msglen, "no model version %s:%d (see: drover models %s)", name, version, name);
+        return 1;
+    }
+    char from[32];
+    util_strlcpy(from, db_get_str(r, 0, 4), sizeof from);
+    PQclear(r);
+    if (strcmp(from, stage) == 0) {
+        snprintf(msg, msglen, "%s:%d is already %s", name, version, stage);
+        return 0;
+    }
+    int archived = 0;
+    if (store_set_stage(st, name, version, from, stage, by, reason, &archived) < 0)
+        return -1;
+    if (archived)
+        snprintf(msg, msglen, "%s:%d is now %s (version %d archived)", name, version, stage, archived);
+    else
+        snprintf(msg, msglen, "%s:%d is now %s", name, version, stage);
+    log_info("model %s by %s", msg, by);
+    return 0;
+}
+
+int registry_run_promote(store_t *st, int64_t run_id, const char *spec_json, const char *by,
+                         char *msg, size_t msglen)
+{
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    const char *ref = spec ? json_string_value(json_object_get(spec, "model")) : NULL;
+    const char *stage = spec ? json_string_value(json_object_get(spec, "stage")) : NULL;
+    int rc = 1;
+    json_t *model = NULL;
+    if (!ref || !stage) {
+        snprintf(msg, msglen, "the promote step needs 'model' and 'stage'");
+        goto out;
+    }
+    rc = s_resolve(st, run_id, ref, &model, msg, msglen);
+    if (rc != 0)
+        goto out;
+    rc = registry_promote(st, json_string_value(json_object_get(model, "name")),
+                          (int)json_integer_value(json_object_get(model, "version")), stage, by,
+                          NULL, msg, msglen);
+out:
+    json_decref(model);
+    json_decref(spec);
+    return rc;
+}
+
+/* ------------------------------------------------------------ outputs --- */
+
+/* Checks the datasets array; returns the sha256 of the first one with the
+ * given role (or of the first one at all), borrowed from the array. */
+static int s_check_datasets(json_t *ds, const char *role, const char **pick, char *err, size_t errlen)
+{
+    *pick = NULL;
+    if (!ds)
+        return 0;
+    if (!json_is_array(ds)) {
+        snprintf(err, errlen, "'datasets' is not an array");
+        return -1;
+    }
+    size_t i;
+    json_t *d;
+    int matched = 0;
+    json_array_foreach(ds, i, d) {
+        const char *sha = json_string_value(json_object_get(d, "sha256"));
+        const char *path = json_string_value(json_object_get(d, "path"));
+        const char *fmt = json_string_value(json_object_get(d, "format"));
+        const char *r = json_string_value(json_object_get(d, "role"));
+        json_t *rows = json_object_get(d, "rows"), *cols = json_object_get(d, "cols");
+        if (!s_valid_hex64(sha) || !path || !fmt || (strcmp(fmt, "csv") && strcmp(fmt, "binary")) ||
+            !r || !json_is_integer(rows) || !json_is_integer(cols) || json_integer_value(rows) < 0 ||
+            json_integer_value(cols) < 0 || json_integer_value(cols) > 1000000000) {
+            snprintf(err, errlen, "dataset %zu is malformed", i);
+            return -1;
+        }
+        if (!*pick)
+            *pick = sha;
+        if (!matched && role && strcmp(r, role) == 0) {
+            *pick = sha;
+            matched = 1;
+        }
+    }
+    return 0;
+}
+
+static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int attempt,
+                   const char *step, const char *kind, int succeeded, char *err, size_t errlen)
+{
+    json_t *datasets = json_object_get(o, "datasets");
+    const char *role = !strcmp(kind, "train") ? "train" : !strcmp(kind, "evaluate") ? "test" : "data";
+    const char *dsha = NULL;
+    if (s_check_datasets(datasets, role, &dsha, err, errlen) < 0)
+        return 1;
+    if (datasets && json_array_size(datasets) > 0) {
+        char *s = json_dumps(datasets, JSON_COMPACT);
+        int rc = s ? store_datasets(st, s, run_id, task_id, attempt) : -1;
+        free(s);
+        if (rc < 0)
+            return -1;
+    }
+    json_t *report = json_object_get(o, "report");
+    if (report) {
+        json_t *passed = json_object_get(report, "passed");
+        if (!json_is_object(report) || !json_is_boolean(passed)) {
+            snprintf(err, errlen, "'report' needs a boolean 'passed'");
+            return 1;
+        }
+        char *s = json_dumps(report, JSON_COMPACT);
+        int rc = s ? store_report(st, task_id, attempt, kind, json_is_true(passed), s) : -1;
+        free(s);
+        if (rc < 0)
+            return -1;
+    }
+    json_t *model = json_object_get(o, "model");
+    if (model && !strcmp(kind, "train") && succeeded) {
+        const char *name = json_string_value(json_object_get(model, "name"));
+        const char *mk = json_string_value(json_object_get(model, "kind"));
+        const char *art = json_string_value(json_object_get(model, "artifact"));
+        json_t *params = json_object_get(model, "params"), *metrics = json_object_get(model, "metrics");
+        if (!name || !s_valid_name(name) || !mk || !s_valid_hex64(art) ||
+            (params && !json_is_object(params)) || (metrics && !json_is_object(metrics))) {
+            snprintf(err, errlen, "'model' needs a valid name, kind and 64-hex artifact");
+            return 1;
+        }
+        char *ps = params ? json_dumps(params, JSON_COMPACT) : strdup("{}");
+        char *ms = metrics ? json_dumps(metrics, JSON_COMPACT) : strdup("{}");
+        int version = 0;
+        int rc = ps && ms ? store_model_register(st, name, mk, art, run_id, step, task_id, dsha, ps,
+                                                 ms, &version)
+                          : -1;
+        free(ps);
+        free(ms);
+        if (rc < 0)
+            return -1;
+        log_info("model %s:%d registered by run %lld step %s", name, version, (long long)run_id, step);
+    } else if (model && !strcmp(kind, "evaluate") && report) {
+        const char *name = json_string_value(json_object_get(model, "name"));
+        json_t *ver = json_object_get(model, "version");
+        if (!name || !s_valid_name(name) || !json_is_integer(ver)) {
+            snprintf(err, errlen, "'model' needs a name and an integer version");
+            return 1;
+        }
+        json_t *metrics = json_object_get(report, "metrics");
+        json_t *gates = json_object_get(report, "gates");
+        char *ms = json_dumps(metrics ? metrics : json_object(), JSON_COMPACT);
+        char *gs = gates ? json_dumps(gates, JSON_COMPACT) : NULL;
+        int rc = ms ? store_evaluation(st, name, (int)json_integer_value(ver), run_id, task_id, dsha,
+                                       ms, json_is_true(json_object_get(report, "passed")), gs)
+                    : -1;
+        free(ms);
+        free(gs);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
+                   const char *kind, int succeeded, const char *outputs_json, char *err,
+                   size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loads(outputs_json, 0, &je);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        snprintf(err, errlen, "outputs are not a JSON object");
+        return 1;
+    }
+    if (store_savepoint(st) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    int rc = s_apply(st, o, run_id, task_id, attempt, step, kind, succeeded, err, errlen);
+    json_decref(o);
+    if (rc == 0)
+        return store_savepoint_end(st, 1) < 0 ? -1 : 0;
+    /* A statement the database refused (e.g. a check constraint) is the
+     * worker's bad data, not a broken connection: undo just the outputs. */
+    if (store_savepoint_end(st, 0) < 0)
+        return -1;
+    if (rc < 0) {
+        if (!db_ok(store_db(st)))
+            return -1;
+        snprintf(err, errlen, "the database refused them: %s", db_error(store_db(st)));
+    }
+    return 1;
+}

@@ -1,0 +1,46 @@
+/* registry — ML lineage and the model registry, coordinator side.
+ *
+ * The coordinator stays the only writer: workers compute (train, validate,
+ * evaluate) and report what they produced as outputs JSON with the attempt's
+ * result; this module checks those outputs and records them (datasets,
+ * model versions, reports, evaluations) in the iteration's transaction.
+ * It also resolves model references in specs at dispatch time ("@train",
+ * "claims:production", "claims:3") and runs `promote` steps itself.
+ *
+ * Return convention: 0 done, 1 refused (a human reason in err/msg; the step
+ * fails, nothing is written), -1 database error (the caller resets).
+ */
+#ifndef DROVER_REGISTRY_H
+#define DROVER_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* 1 for kinds the coordinator runs itself (promote). */
+int registry_is_inline(const char *kind);
+
+/* Before an attempt is sent: resolves model references of the spec. On 0,
+ * *spec_out is a new spec (caller frees) or NULL when unchanged. */
+int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *spec_json,
+                     char **spec_out, char *err, size_t errlen);
+
+/* Runs a promote step: {"model": REF, "stage": S}. by names the step. */
+int registry_run_promote(store_t *st, int64_t run_id, const char *spec_json, const char *by,
+                         char *msg, size_t msglen);
+
+/* A person (or a step) moves name:version to stage. */
+int registry_promote(store_t *st, const char *name, int version, const char *stage, const char *by,
+                     const char *reason, char *msg, size_t msglen);
+
+/* Records the outputs of a finished attempt (see docs/sql.md). Invalid
+ * outputs are refused as a whole (savepoint), leaving nothing behind. */
+int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
+                   const char *kind, int succeeded, const char *outputs_json, char *err,
+                   size_t errlen);
+
+/* Parses "NAME:VERSION" (VERSION a positive integer). Returns 0 or -1. */
+int registry_parse_ref(const char *ref, char *name, size_t namelen, int *version);
+
+#endif
