@@ -28,6 +28,7 @@ struct model {
     model_sink_t sink;
     idmap_t *runs;   /* run id -> run_t */
     idmap_t *tasks;  /* task id -> task_t */
+    idmap_t *idents; /* s_ident_key(ROUTER identity) -> connected worker_t */
     task_t *ready_head, *ready_tail;
     task_t *retry_head;
     worker_t *workers;
@@ -283,6 +284,26 @@ static int s_lease_lost(model_t *m, const lease_t *l, const char *why)
     return s_set(m, t, T(READY), why);
 }
 
+/* libzmq's generated ROUTER identities are 5 bytes (a zero, then a 32-bit
+ * counter): those map to a unique key. Longer (peer-chosen) identities get
+ * 0 and are found by a scan. */
+static int64_t s_ident_key(const uint8_t *ident, size_t len)
+{
+    if (len == 0 || len > 7)
+        return 0;
+    int64_t k = 1;
+    for (size_t i = 0; i < len; i++)
+        k = (k << 8) | ident[i];
+    return k;
+}
+
+static void s_ident_forget(model_t *m, worker_t *w)
+{
+    int64_t k = s_ident_key(w->ident, w->ident_len);
+    if (k && m->idents && idmap_get(m->idents, k) == w)
+        idmap_del(m->idents, k);
+}
+
 static void s_worker_free(worker_t *w)
 {
     if (!w)
@@ -303,7 +324,8 @@ model_t *model_new(store_t *st, const conf_coordinator_t *cfg, model_sink_t sink
     m->sink = sink;
     m->runs = idmap_new();
     m->tasks = idmap_new();
-    if (!m->runs || !m->tasks) {
+    m->idents = idmap_new();
+    if (!m->runs || !m->tasks || !m->idents) {
         model_destroy(&m);
         errno = ENOMEM;
         return NULL;
@@ -332,9 +354,11 @@ int model_clear(model_t *m)
     s_free_all(m);
     idmap_destroy(&m->runs);
     idmap_destroy(&m->tasks);
+    idmap_destroy(&m->idents);
     m->runs = idmap_new();
     m->tasks = idmap_new();
-    if (!m->runs || !m->tasks) {
+    m->idents = idmap_new();
+    if (!m->runs || !m->tasks || !m->idents) {
         errno = ENOMEM;
         return -1;
     }
@@ -349,6 +373,7 @@ void model_destroy(model_t **mp)
     s_free_all(m);
     idmap_destroy(&m->runs);
     idmap_destroy(&m->tasks);
+    idmap_destroy(&m->idents);
     free(m->finished);
     free(m);
     *mp = NULL;
@@ -741,6 +766,9 @@ int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen)
 
 worker_t *model_worker_by_ident(model_t *m, const uint8_t *ident, size_t len)
 {
+    int64_t k = s_ident_key(ident, len);
+    if (k)
+        return idmap_get(m->idents, k);
     for (worker_t *w = m->workers; w; w = w->next)
         if (w->connected && w->ident_len == len && memcmp(w->ident, ident, len) == 0)
             return w;
@@ -767,9 +795,19 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
                  reg->name);
     if (!w && !(w = s_worker_new(m, reg->name)))
         return NULL;
+    s_ident_forget(m, w);
+    /* Another worker registering from this connection replaces it. */
+    worker_t *prev = model_worker_by_ident(m, ident, len);
+    if (prev && prev != w) {
+        s_ident_forget(m, prev);
+        prev->connected = 0;
+    }
     memcpy(w->ident, ident, len);
     w->ident_len = len;
     w->connected = 1;
+    int64_t key = s_ident_key(ident, len);
+    if (key && idmap_put(m->idents, key, w) < 0)
+        return NULL;
     util_strlcpy(w->host, reg->host ? reg->host : "", sizeof w->host);
     w->slots = (int)(reg->slots > 4096 ? 4096 : reg->slots);
     w->nlabels = 0;
@@ -1018,6 +1056,7 @@ int model_tick(model_t *m, int64_t now_ms)
         w->nheld = 0;
         if (store_worker_state(m->st, w->name, "dead", why) < 0)
             return -1;
+        s_ident_forget(m, w);
         s_worker_unlink(m, w);
         s_worker_free(w);
     }
