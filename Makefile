@@ -1,7 +1,8 @@
 # drover — thin wrapper over CMake, the local cluster script and ctest.
 #
 #   make demo    install what is missing, build, start a local cluster, run
-#                examples/hello, show the result (the cluster stays up)
+#                examples/claims (generating its data first), show the model
+#                registry (the cluster stays up)
 #   make test    install what is missing, build, run every test
 #                (SANITIZE=1: in build-asan with AddressSanitizer + UBSan)
 #
@@ -11,7 +12,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help deps build demo test bench clean
+.PHONY: help deps build demo claims-data test bench clean
 
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
@@ -32,12 +33,13 @@ DEMO_EP := tcp://127.0.0.1:$(or $(DROVER_CLIENT_PORT),7460)
 help:
 	@echo "drover make targets:"
 	@echo "  make demo          deps + build + local cluster (PostgreSQL, coordinator, 2 workers),"
-	@echo "                     runs examples/hello and leaves the cluster up"
+	@echo "                     runs examples/claims (validate, train, evaluate, promote) and"
+	@echo "                     leaves the cluster up; examples/hello is the quick smoke test"
 	@echo "  make test          deps + build + all unit and integration tests (ctest)"
 	@echo "  make test SANITIZE=1   the same in build-asan with ASan + UBSan"
 	@echo "  make build         configure and build into build/ (programs in build/bin)"
 	@echo "  make deps          apt-get install the missing Debian packages"
-	@echo "  make bench         benchmarks"
+	@echo "  make bench         benchmarks W1-W4, S1, S2 on a private cluster (BENCH_QUICK=1: smaller)"
 	@echo "  make clean         remove build/ and build-asan/"
 	@echo "Stop the demo cluster with: $(CLUSTER) down"
 
@@ -64,16 +66,46 @@ build:
 	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
+# The claims example's data: generated once (deterministic, seed 7) into
+# examples/claims/data/ (gitignored). drover-gen-claims comes from the CMake
+# build; a tree whose CMakeLists does not build it yet compiles it directly.
+CLAIMS_DATA := examples/claims/data
+CLAIMS_GEN := $(BUILD_DIR)/bin/drover-gen-claims
+claims-data:
+	@if [ -f $(CLAIMS_DATA)/train.csv ] && [ -f $(CLAIMS_DATA)/test.csv ] && \
+	    [ -f $(CLAIMS_DATA)/train-002.csv ] && [ -f $(CLAIMS_DATA)/feedback/batch-001.csv ]; then \
+	  echo "claims data present in $(CLAIMS_DATA)"; \
+	else \
+	  if [ ! -x $(CLAIMS_GEN) ]; then \
+	    mkdir -p $(BUILD_DIR)/bin && cc -std=gnu11 -O2 -o $(CLAIMS_GEN) examples/claims/gen_claims.c -lm; \
+	  fi; \
+	  $(CLAIMS_GEN) --seed 7 --out $(CLAIMS_DATA); \
+	fi
+
+# The demo: the claims pipeline (validate -> train -> evaluate -> promote),
+# then the model registry as the CLI and as SQL show it. examples/hello is the
+# quick smoke test: drover submit --wait examples/hello/pipeline.cfg
 demo: deps
 	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory claims-data
 	DROVER_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CLUSTER) up
-	DROVER_COORDINATOR=$(DEMO_EP) $(BUILD_DIR)/bin/drover submit --wait examples/hello/pipeline.cfg
-	DROVER_COORDINATOR=$(DEMO_EP) $(BUILD_DIR)/bin/drover runs
-	$(CLUSTER) psql -P pager=off -c 'select * from drover.run_status order by run_id desc limit 5'
+	@# The registry is shown even when the run fails (a failed gate is the
+	@# pipeline doing its job); make still exits with the run's status.
+	rc=0; DROVER_COORDINATOR=$(DEMO_EP) $(BUILD_DIR)/bin/drover submit --wait examples/claims/pipeline.cfg || rc=$$?; \
+	DROVER_COORDINATOR=$(DEMO_EP) $(BUILD_DIR)/bin/drover models claims-damage; \
+	$(CLUSTER) psql -P pager=off -c "select name, version, stage, round((metrics->>'val_accuracy')::numeric, 4) as val_accuracy from drover.model_registry order by name, version"; \
+	if [ $$rc -ne 0 ]; then \
+	  echo "The claims run did not succeed; see why with: drover status RUN, drover report RUN evaluate"; \
+	  exit $$rc; \
+	fi
 	@echo
 	@echo "The local cluster is up (state and logs in $${DROVER_STATE_DIR:-.state/local})."
 	@echo "  export DROVER_COORDINATOR=$(DEMO_EP) PATH=$(CURDIR)/$(BUILD_DIR)/bin:\$$PATH"
-	@echo "  drover submit --wait examples/hello/pipeline.cfg"
+	@echo "  drover runs                              # the claims run's id is the newest"
+	@echo "  drover report RUN validate; drover metrics RUN train; drover report RUN evaluate"
+	@echo "  drover model show claims-damage:1; drover promote claims-damage:1 staging --reason test"
+	@echo "  drover submit --wait examples/claims/retrain.cfg   # the next turn of the loop"
+	@echo "  drover submit --wait examples/hello/pipeline.cfg   # quick smoke test (exec steps only)"
 	@echo "  drover runs; drover status RUN; drover logs RUN STEP; drover workers"
 	@echo "  $(CLUSTER) psql            # then: select * from drover.task_status;"
 	@echo "  $(CLUSTER) status"
@@ -83,8 +115,11 @@ test: deps
 	@$(MAKE) --no-print-directory build BUILD_DIR=$(TEST_DIR) CMAKE_FLAGS="$(TEST_CMAKE_FLAGS)"
 	ctest --test-dir $(TEST_DIR) --output-on-failure
 
-bench:
-	@echo "no benchmarks yet"
+# Benchmarks against a private cluster (bench/run.sh; docs/benchmarks.md).
+# BENCH_QUICK=1 for smaller sizes; bench/compare.sh runs the peers too.
+bench: deps
+	@$(MAKE) --no-print-directory build
+	DROVER_BIN=$(CURDIR)/$(BUILD_DIR)/bin bench/run.sh
 
 clean:
 	rm -rf build build-asan

@@ -15,9 +15,15 @@
 #include "log.h"
 #include "wire.h"
 
+/* The model verbs (cmd_ml.c) and the local data set tools (cmd_dataset.c). */
+extern const cli_verb_t cmd_report_verb, cmd_metrics_verb, cmd_models_verb, cmd_model_verb,
+    cmd_promote_verb, cmd_dataset_verb;
+
 static const cli_verb_t *const s_verbs[] = {
     &cmd_submit_verb, &cmd_wait_verb,    &cmd_runs_verb, &cmd_status_verb,
     &cmd_logs_verb,   &cmd_cancel_verb,  &cmd_workers_verb, &cmd_info_verb,
+    &cmd_report_verb, &cmd_metrics_verb, &cmd_models_verb, &cmd_model_verb,
+    &cmd_promote_verb, &cmd_dataset_verb,
 };
 #define NVERBS (sizeof s_verbs / sizeof s_verbs[0])
 
@@ -52,6 +58,8 @@ static void s_help(void)
            "  drover submit examples/hello/pipeline.cfg --wait  # run a workflow, watch it live\n"
            "  drover runs                                       # what ran, how it went\n"
            "  drover logs 1 train_a                             # what a step printed\n"
+           "  drover report 2 validate; drover metrics 2 train  # what ML steps found\n"
+           "  drover models claims-damage                       # model versions and stages\n"
            "\n"
            "Exit status: 0 ok, 1 the run failed (with --wait), 2 bad usage or input,\n"
            "3 the coordinator could not be reached.\n",
@@ -85,7 +93,9 @@ int main(int argc, char **argv)
             s_help();
             return CLI_EXIT_OK;
         }
-        return cli_usage_error(&cli, "which verb? (submit, wait, runs, status, logs, cancel, workers, info)");
+        return cli_usage_error(&cli, "which verb? (submit, wait, runs, status, logs, cancel, "
+                                     "workers, info, report, metrics, models, model, promote, "
+                                     "dataset)");
     }
     const char *name = argv[vi];
     if (strcmp(name, "help") == 0) {

@@ -71,6 +71,8 @@ static const key_t_ s_worker_keys[] = {
     {"labels", K_LABELS, 0, 0},
     {"kill_grace", K_DURATION, OFF(worker.kill_grace_ms), 0},
     {"work_dir", K_STRING, OFF(worker.work_dir), sizeof(((conf_t *)0)->worker.work_dir)},
+    {"artifact_dir", K_STRING, OFF(worker.artifact_dir),
+     sizeof(((conf_t *)0)->worker.artifact_dir)},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {

@@ -9,7 +9,8 @@
  *                   max_lost = 3; max_message = 16777216; };
  *   worker      = { coordinator = "tcp://127.0.0.1:7461"; name = "gpu-node-1";
  *                   slots = 8; labels = ["gpu"]; kill_grace = 2.0;
- *                   work_dir = "/var/lib/drover"; };
+ *                   work_dir = "/var/lib/drover";
+ *                   artifact_dir = "/shared/drover/artifacts"; };
  *   cli         = { coordinator = "tcp://127.0.0.1:7460"; timeout = 3.0; };
  *
  * Durations are seconds (int or float) or strings with a unit ("250ms").
@@ -49,6 +50,7 @@ typedef struct {
     int nlabels;
     int64_t kill_grace_ms;      /* SIGTERM → SIGKILL grace on timeout/cancel */
     char work_dir[1024];        /* cwd of tasks without their own; "" = worker's cwd */
+    char artifact_dir[1024];    /* artifact store of built-in kinds; "" = <work_dir or cwd>/artifacts */
 } conf_worker_t;
 
 typedef struct {

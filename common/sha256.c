@@ -75,6 +75,8 @@ void sha256_init(sha256_ctx_t *ctx)
 void sha256_update(sha256_ctx_t *ctx, const void *data, size_t len)
 {
     const uint8_t *p = data;
+    if (len == 0) /* data may be NULL then; memcpy(…, NULL, 0) is still UB */
+        return;
     ctx->total += len;
     if (ctx->fill > 0) {
         size_t take = 64 - ctx->fill < len ? 64 - ctx->fill : len;

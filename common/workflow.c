@@ -10,6 +10,11 @@
  * delegated to dag_check once every step has parsed; its offending index is
  * mapped back to the step's line.
  *
+ * Keys are checked per kind (s_kind_keys): the common ones, then the kind's
+ * own, collected and handed to the kind's spec builder (s_exec_spec,
+ * s_ml_spec). "@STEP" model references are checked after the graph, since
+ * they need the transitive 'after' closure.
+ *
  * The kind-specific part of a step (for exec: argv, env, cwd) is turned into
  * compact JSON with sorted keys, so equal steps give byte-equal spec_json
  * and the coordinator can store and forward it without knowing the kind.
@@ -35,6 +40,7 @@
 #include <sys/stat.h>
 
 #include "dag.h"
+#include "log.h"
 #include "util.h"
 
 #define WF_NAME_MAX 128
@@ -43,22 +49,51 @@
 #define WF_MAX_DURATION_MS (365LL * 24 * 3600 * 1000) /* a year: a typo guard */
 #define WF_MAX_FILE (64L * 1024 * 1024)
 
-static const char *const s_kinds[] = {"exec", NULL};
+static const char *const s_kinds[] = {"exec", "validate", "train", "evaluate", "promote", NULL};
+#define KINDS_TEXT "exec, validate, train, evaluate, promote"
 
 /* Env names the worker sets itself; a step may not override them. */
 static const char *const s_reserved_env[] = {"DROVER_RUN_ID", "DROVER_STEP", "DROVER_TASK_ID",
                                              "DROVER_ATTEMPT", NULL};
 
-#define STEP_KEYS "name, kind, after, retries, retry_delay, timeout, argv, command, env, cwd"
-static const char *const s_step_keys[] = {"name",    "kind",    "after", "retries", "retry_delay",
-                                          "timeout", "argv",    "command", "env",   "cwd",
-                                          NULL};
+/* Keys every kind takes, then each kind's own; the "known:" list of an
+ * unknown-key message is the common keys followed by the kind's. */
+#define COMMON_KEYS "name, kind, after, retries, retry_delay, timeout"
+static const char *const s_common_keys[] = {"name",    "kind",        "after",
+                                            "retries", "retry_delay", "timeout", NULL};
+typedef struct {
+    const char *kind;
+    const char *const *keys;
+    const char *text; /* for messages */
+} kind_keys_t;
+static const char *const s_exec_keys[] = {"argv", "command", "env", "cwd", NULL};
+static const char *const s_validate_keys[] = {"dataset", "label", "checks", NULL};
+static const char *const s_train_keys[] = {"dataset",    "label",         "model",   "trainer",
+                                           "hidden",     "optimizer",     "learning_rate", "l2",
+                                           "epochs",     "batch_size",    "val_split",  "patience",
+                                           "seed",       "threads",       "gpu",     NULL};
+static const char *const s_evaluate_keys[] = {"dataset", "label", "model", "gates", NULL};
+static const char *const s_promote_keys[] = {"model", "stage", NULL};
+static const kind_keys_t s_kind_keys[] = {
+    {"exec", s_exec_keys, "argv, command, env, cwd"},
+    {"validate", s_validate_keys, "dataset, label, checks"},
+    {"train", s_train_keys,
+     "dataset, label, model, trainer, hidden, optimizer, learning_rate, l2, epochs, batch_size, "
+     "val_split, patience, seed, threads, gpu"},
+    {"evaluate", s_evaluate_keys, "dataset, label, model, gates"},
+    {"promote", s_promote_keys, "model, stage"},
+    {NULL, NULL, NULL},
+};
+/* Most kind-specific settings one step can have (train has 15). */
+#define MAX_KIND_SETTINGS 16
 
 typedef struct {
     const char *path;   /* for messages */
     char *err;
     size_t errlen;
     char *basedir;      /* realpath of the file's directory, resolved on first use */
+    char **refs;        /* [nsteps] STEP of a "@STEP" model reference, or NULL */
+    int *ref_lines;     /* [nsteps] line of that 'model' setting */
 } ctx_t;
 
 static int s_fail(ctx_t *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -231,7 +266,7 @@ too_long:
 }
 
 /* The absolute, symlink-free directory of the workflow file. */
-static const char *s_basedir(ctx_t *c, int line)
+static const char *s_basedir(ctx_t *c, int line, const char *key)
 {
     if (c->basedir)
         return c->basedir;
@@ -247,15 +282,16 @@ static const char *s_basedir(ctx_t *c, int line)
         if (e == ENOMEM)
             s_oom(c);
         else
-            s_fail(c, line, "cannot resolve the directory of the workflow file for 'cwd': %s",
-                   strerror(e));
+            s_fail(c, line, "cannot resolve the directory of the workflow file for '%s': %s",
+                   key, strerror(e));
         return NULL;
     }
     return c->basedir;
 }
 
-/* Returns a new string: cwd made absolute against the file's directory. */
-static char *s_resolve_cwd(ctx_t *c, const char *cwd, int line)
+/* Returns a new string: a path (cwd, dataset, ...) made absolute against
+ * the file's directory; key names the setting in messages. */
+static char *s_resolve_path(ctx_t *c, const char *cwd, int line, const char *key)
 {
     if (cwd[0] == '/') {
         char *r = strdup(cwd);
@@ -263,7 +299,7 @@ static char *s_resolve_cwd(ctx_t *c, const char *cwd, int line)
             s_oom(c);
         return r;
     }
-    const char *dir = s_basedir(c, line);
+    const char *dir = s_basedir(c, line, key);
     if (!dir)
         return NULL;
     /* "." and leading "./" add nothing; dropping them keeps paths readable. */
@@ -434,7 +470,7 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
             s_fail(c, s_line(cwd), "step '%s': 'cwd' is not valid UTF-8", step);
             goto out;
         }
-        if (!(abs = s_resolve_cwd(c, v, s_line(cwd))))
+        if (!(abs = s_resolve_path(c, v, s_line(cwd), "cwd")))
             goto out;
         if (s_jset(c, root, "cwd", json_string(abs)) < 0)
             goto out;
@@ -454,12 +490,633 @@ out:
     return rc;
 }
 
-static int s_known_key(const char *k)
+/* ------------------------------------------------------ the ML kinds --- */
+
+/* A kind-specific setting, found by key among the step's settings. */
+typedef struct {
+    const char *key;
+    const config_setting_t *s;
+} kv_t;
+
+static const config_setting_t *s_kv(const kv_t *kv, size_t n, const char *key)
 {
-    for (size_t i = 0; s_step_keys[i]; i++)
-        if (strcmp(k, s_step_keys[i]) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(kv[i].key, key) == 0)
+            return kv[i].s;
+    return NULL;
+}
+
+static int s_is_number(const config_setting_t *s)
+{
+    int t = config_setting_type(s);
+    return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT;
+}
+
+static double s_number(const config_setting_t *s)
+{
+    return config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+                                                       : (double)config_setting_get_int64(s);
+}
+
+/* A non-empty UTF-8 string setting; what names the setting ("'label'",
+ * "checks.drift 'reference'") in messages. */
+static int s_str(ctx_t *c, const config_setting_t *s, const char *step, const char *what,
+                 const char **out)
+{
+    const char *v = config_setting_get_string(s);
+    if (config_setting_type(s) != CONFIG_TYPE_STRING || !v)
+        return s_fail(c, s_line(s), "step '%s': %s must be a string", step, what);
+    if (!*v)
+        return s_fail(c, s_line(s), "step '%s': %s must not be empty", step, what);
+    if (!s_utf8_ok(v))
+        return s_fail(c, s_line(s), "step '%s': %s is not valid UTF-8", step, what);
+    *out = v;
+    return 0;
+}
+
+/* A number (int or float) in [lo, hi]; lo_open/hi_open exclude the bound. */
+static int s_num(ctx_t *c, const config_setting_t *s, const char *step, const char *what,
+                 double lo, int lo_open, double hi, int hi_open, double *out)
+{
+    if (!s_is_number(s))
+        return s_fail(c, s_line(s), "step '%s': %s must be a number", step, what);
+    double v = s_number(s);
+    if (!(v == v) || (lo_open ? !(v > lo) : !(v >= lo)) || (hi_open ? !(v < hi) : !(v <= hi)))
+        return s_fail(c, s_line(s), "step '%s': %s must be %s %g and %s %g (got %g)", step, what,
+                      lo_open ? "above" : "at least", lo, hi_open ? "below" : "at most", hi, v);
+    *out = v;
+    return 0;
+}
+
+/* An integer in [lo, hi]. */
+static int s_int(ctx_t *c, const config_setting_t *s, const char *step, const char *what,
+                 long long lo, long long hi, long long *out)
+{
+    int t = config_setting_type(s);
+    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+        return s_fail(c, s_line(s), "step '%s': %s must be an integer", step, what);
+    long long v = config_setting_get_int64(s);
+    if (v < lo || v > hi)
+        return s_fail(c, s_line(s), "step '%s': %s must be between %lld and %lld", step, what, lo,
+                      hi);
+    *out = v;
+    return 0;
+}
+
+/* One of a fixed list of words. */
+static int s_word(ctx_t *c, const config_setting_t *s, const char *step, const char *what,
+                  const char *const *words, const char *list, const char **out)
+{
+    const char *v;
+    if (s_str(c, s, step, what, &v) < 0)
+        return -1;
+    for (size_t i = 0; words[i]; i++)
+        if (strcmp(v, words[i]) == 0) {
+            *out = words[i];
+            return 0;
+        }
+    return s_fail(c, s_line(s), "step '%s': %s must be one of %s (got '%.64s')", step, what, list,
+                  v);
+}
+
+/* A path setting made absolute and stored under key in obj. */
+static int s_jpath(ctx_t *c, json_t *obj, const char *jkey, const config_setting_t *s,
+                   const char *step, const char *what)
+{
+    const char *v;
+    if (s_str(c, s, step, what, &v) < 0)
+        return -1;
+    char *abs = s_resolve_path(c, v, s_line(s), config_setting_name(s));
+    if (!abs)
+        return -1;
+    int rc = s_jset(c, obj, jkey, json_string(abs));
+    free(abs);
+    return rc;
+}
+
+/* Model registry names: the step-name charset. */
+#define s_model_name_ok s_name_ok
+
+/* Checks a model reference: "@STEP", "NAME:production" or "NAME:VERSION"
+ * (VERSION a positive integer). For "@STEP", *step_ref points at STEP. */
+static int s_model_ref_ok(const char *ref, const char **step_ref)
+{
+    *step_ref = NULL;
+    if (ref[0] == '@') {
+        if (!s_name_ok(ref + 1))
+            return 0;
+        *step_ref = ref + 1;
+        return 1;
+    }
+    const char *colon = strrchr(ref, ':');
+    if (!colon || colon == ref || (size_t)(colon - ref) > WF_NAME_MAX)
+        return 0;
+    char name[WF_NAME_MAX + 1];
+    memcpy(name, ref, (size_t)(colon - ref));
+    name[colon - ref] = '\0';
+    if (!s_model_name_ok(name))
+        return 0;
+    const char *v = colon + 1;
+    if (strcmp(v, "production") == 0)
+        return 1;
+    if (*v < '1' || *v > '9' || strlen(v) > 9)
+        return 0;
+    for (const char *p = v; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+/* 'model' of evaluate/promote: syntax now, the @STEP ancestry once the
+ * graph is known (s_check_refs). */
+static int s_jmodel_ref(ctx_t *c, json_t *root, const config_setting_t *s, const char *step,
+                        size_t idx)
+{
+    const char *v, *sref;
+    if (s_str(c, s, step, "'model'", &v) < 0)
+        return -1;
+    if (!s_model_ref_ok(v, &sref))
+        return s_fail(c, s_line(s),
+                      "step '%s': 'model' must be \"@STEP\" (the model trained by an earlier "
+                      "step of this run), \"NAME:production\" or \"NAME:VERSION\" (got '%.140s')",
+                      step, v);
+    if (sref) {
+        if (!(c->refs[idx] = strdup(sref)))
+            return s_oom(c);
+        c->ref_lines[idx] = s_line(s);
+    }
+    return s_jset(c, root, "model", json_string(v));
+}
+
+static int s_need(ctx_t *c, const workflow_step_t *st, const config_setting_t *s, const char *key,
+                  const char *example)
+{
+    if (s)
+        return 0;
+    return s_fail(c, st->line, "step '%s': %s steps need '%s', e.g. %s", st->name, st->kind, key,
+                  example);
+}
+
+static const char *const s_trainers[] = {"softmax", "mlp", "linear", NULL};
+static const char *const s_optimizers[] = {"sgd", "adam", NULL};
+static const char *const s_gpu_modes[] = {"auto", "never", "require", NULL};
+static const char *const s_stages[] = {"staging", "production", "archived", NULL};
+/* Gate metrics: higher is better for min, lower for max. */
+static const char *const s_min_metrics[] = {"accuracy", "macro_f1", "r2", NULL};
+static const char *const s_max_metrics[] = {"log_loss", "rmse", "mae", NULL};
+static const char *const s_all_metrics[] = {"accuracy", "macro_f1", "r2", "log_loss", "rmse",
+                                            "mae", NULL};
+
+static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root)
+{
+    const char *step = st->name, *v;
+    const config_setting_t *s;
+    if (s_need(c, st, s_kv(kv, n, "dataset"), "dataset", "dataset = \"data/train.csv\";") < 0 ||
+        s_need(c, st, s_kv(kv, n, "label"), "label", "label = \"damage\";") < 0 ||
+        s_need(c, st, s_kv(kv, n, "model"), "model", "model = \"claims-damage\";") < 0)
+        return -1;
+    if (s_jpath(c, root, "dataset", s_kv(kv, n, "dataset"), step, "'dataset'") < 0)
+        return -1;
+    if (s_str(c, s_kv(kv, n, "label"), step, "'label'", &v) < 0 ||
+        s_jset(c, root, "label", json_string(v)) < 0)
+        return -1;
+    s = s_kv(kv, n, "model");
+    if (s_str(c, s, step, "'model'", &v) < 0)
+        return -1;
+    if (!s_model_name_ok(v))
+        return s_fail(c, s_line(s), "step '%s': model name '%.140s' is invalid (use 1 to %d "
+                      "letters, digits, '_', '.' or '-')", step, v, WF_NAME_MAX);
+    if (s_jset(c, root, "model", json_string(v)) < 0)
+        return -1;
+
+    const char *trainer = "softmax", *optimizer = "adam", *gpu = "auto";
+    if ((s = s_kv(kv, n, "trainer")) &&
+        s_word(c, s, step, "'trainer'", s_trainers, "softmax, mlp, linear", &trainer) < 0)
+        return -1;
+    if ((s = s_kv(kv, n, "optimizer")) &&
+        s_word(c, s, step, "'optimizer'", s_optimizers, "sgd, adam", &optimizer) < 0)
+        return -1;
+    if ((s = s_kv(kv, n, "gpu")) &&
+        s_word(c, s, step, "'gpu'", s_gpu_modes, "auto, never, require", &gpu) < 0)
+        return -1;
+    json_t *hidden = json_array();
+    if (!hidden || json_object_set_new(root, "hidden", hidden) != 0)
+        return s_oom(c);
+    if ((s = s_kv(kv, n, "hidden"))) {
+        if (strcmp(trainer, "mlp") != 0)
+            return s_fail(c, s_line(s), "step '%s': 'hidden' applies to trainer \"mlp\" only",
+                          step);
+        int t = config_setting_type(s);
+        int m = (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(s) : -1;
+        if (m < 1 || m > 8)
+            return s_fail(c, s_line(s), "step '%s': 'hidden' must be an array of 1 to 8 layer "
+                          "widths, e.g. hidden = [128, 64]", step);
+        for (int j = 0; j < m; j++) {
+            long long w;
+            if (s_int(c, config_setting_get_elem(s, (unsigned)j), step, "each 'hidden' width", 1,
+                      65536, &w) < 0)
+                return -1;
+            if (json_array_append_new(hidden, json_integer(w)) != 0)
+                return s_oom(c);
+        }
+    } else if (strcmp(trainer, "mlp") == 0) {
+        if (json_array_append_new(hidden, json_integer(128)) != 0)
+            return s_oom(c);
+    }
+    if (s_jset(c, root, "trainer", json_string(trainer)) < 0 ||
+        s_jset(c, root, "optimizer", json_string(optimizer)) < 0 ||
+        s_jset(c, root, "gpu", json_string(gpu)) < 0)
+        return -1;
+
+    static const struct {
+        const char *key;
+        double def, lo, hi;
+        int lo_open, hi_open;
+    } reals[] = {
+        {"learning_rate", 0.001, 0, 10, 1, 0},
+        {"l2", 0.0, 0, 1e6, 0, 0},
+        {"val_split", 0.1, 0, 1, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        double x = reals[i].def;
+        char what[64];
+        snprintf(what, sizeof what, "'%s'", reals[i].key);
+        if ((s = s_kv(kv, n, reals[i].key)) &&
+            s_num(c, s, step, what, reals[i].lo, reals[i].lo_open, reals[i].hi, reals[i].hi_open,
+                  &x) < 0)
+            return -1;
+        if (s_jset(c, root, reals[i].key, json_real(x)) < 0)
+            return -1;
+    }
+    static const struct {
+        const char *key;
+        long long def, lo, hi;
+    } ints[] = {
+        {"epochs", 10, 1, 1000000},   {"batch_size", 256, 1, 1 << 24}, {"patience", 0, 0, 1000000},
+        {"seed", 42, 0, INT64_MAX}, {"threads", 1, 1, 256},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        long long x = ints[i].def;
+        char what[64];
+        snprintf(what, sizeof what, "'%s'", ints[i].key);
+        if ((s = s_kv(kv, n, ints[i].key)) &&
+            s_int(c, s, step, what, ints[i].lo, ints[i].hi, &x) < 0)
+            return -1;
+        if (s_jset(c, root, ints[i].key, json_integer(x)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* checks = { ... } of a validate step. */
+static int s_checks(ctx_t *c, const workflow_step_t *st, const config_setting_t *g, int has_label,
+                    json_t *out)
+{
+    const char *step = st->name;
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return s_fail(c, s_line(g), "step '%s': 'checks' must be a group, e.g. checks = { "
+                      "min_rows = 1000; max_missing = 0.01; };", step);
+    int n = config_setting_length(g);
+    if (n == 0)
+        return s_fail(c, s_line(g), "step '%s': 'checks' is empty; give at least one check "
+                      "(columns, min_rows, max_missing, ranges, min_class_share, max_duplicates, "
+                      "drift)", step);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(s);
+        int line = s_line(s);
+        if (strcmp(k, "columns") == 0) {
+            int t = config_setting_type(s);
+            int m = (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(s) : 0;
+            if (m == 0)
+                return s_fail(c, line, "step '%s': checks 'columns' must be a non-empty array of "
+                              "column names", step);
+            json_t *arr = json_array();
+            if (!arr || json_object_set_new(out, "columns", arr) != 0)
+                return s_oom(c);
+            for (int j = 0; j < m; j++) {
+                const char *v;
+                if (s_str(c, config_setting_get_elem(s, (unsigned)j), step,
+                          "each checks 'columns' entry", &v) < 0)
+                    return -1;
+                if (s_jappend_str(c, arr, v) < 0)
+                    return -1;
+            }
+        } else if (strcmp(k, "min_rows") == 0) {
+            long long v;
+            if (s_int(c, s, step, "checks 'min_rows'", 0, INT64_MAX, &v) < 0 ||
+                s_jset(c, out, k, json_integer(v)) < 0)
+                return -1;
+        } else if (strcmp(k, "max_missing") == 0 || strcmp(k, "max_duplicates") == 0 ||
+                   strcmp(k, "min_class_share") == 0) {
+            char what[64];
+            double v;
+            snprintf(what, sizeof what, "checks '%s'", k);
+            if (s_num(c, s, step, what, 0, 0, 1, 0, &v) < 0)
+                return -1;
+            if (strcmp(k, "min_class_share") == 0 && !has_label)
+                return s_fail(c, line, "step '%s': checks 'min_class_share' needs the step's "
+                              "'label' (the class column)", step);
+            if (s_jset(c, out, k, json_real(v)) < 0)
+                return -1;
+        } else if (strcmp(k, "ranges") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_GROUP || config_setting_length(s) == 0)
+                return s_fail(c, line, "step '%s': checks 'ranges' must be a non-empty group of "
+                              "column = [min, max], e.g. ranges = { f0 = [-10.0, 10.0]; };", step);
+            json_t *obj = json_object();
+            if (!obj || json_object_set_new(out, "ranges", obj) != 0)
+                return s_oom(c);
+            int m = config_setting_length(s);
+            for (int j = 0; j < m; j++) {
+                const config_setting_t *r = config_setting_get_elem(s, (unsigned)j);
+                const char *col = config_setting_name(r);
+                int t = config_setting_type(r);
+                const config_setting_t *lo = NULL, *hi = NULL;
+                if ((t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) &&
+                    config_setting_length(r) == 2) {
+                    lo = config_setting_get_elem(r, 0);
+                    hi = config_setting_get_elem(r, 1);
+                }
+                if (!lo || !s_is_number(lo) || !s_is_number(hi) || !(s_number(lo) <= s_number(hi)))
+                    return s_fail(c, s_line(r), "step '%s': checks range of '%s' must be [min, "
+                                  "max] with min <= max", step, col);
+                if (!s_utf8_ok(col))
+                    return s_fail(c, s_line(r), "step '%s': a checks range column is not valid "
+                                  "UTF-8", step);
+                json_t *pair = json_pack("[f,f]", s_number(lo), s_number(hi));
+                if (s_jset(c, obj, col, pair) < 0)
+                    return -1;
+            }
+        } else if (strcmp(k, "drift") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                return s_fail(c, line, "step '%s': checks 'drift' must be a group, e.g. drift = { "
+                              "reference = \"data/train.csv\"; max_psi = 0.2; };", step);
+            json_t *obj = json_object();
+            if (!obj || json_object_set_new(out, "drift", obj) != 0)
+                return s_oom(c);
+            double max_psi = 0.2;
+            long long bins = 10;
+            int m = config_setting_length(s), have_ref = 0;
+            for (int j = 0; j < m; j++) {
+                const config_setting_t *d = config_setting_get_elem(s, (unsigned)j);
+                const char *dk = config_setting_name(d);
+                if (strcmp(dk, "reference") == 0) {
+                    if (s_jpath(c, obj, "reference", d, step, "checks.drift 'reference'") < 0)
+                        return -1;
+                    have_ref = 1;
+                } else if (strcmp(dk, "max_psi") == 0) {
+                    if (s_num(c, d, step, "checks.drift 'max_psi'", 0, 1, 100, 0, &max_psi) < 0)
+                        return -1;
+                } else if (strcmp(dk, "bins") == 0) {
+                    if (s_int(c, d, step, "checks.drift 'bins'", 2, 1000, &bins) < 0)
+                        return -1;
+                } else {
+                    return s_fail(c, s_line(d), "step '%s': unknown key '%s' in checks.drift "
+                                  "(known: reference, max_psi, bins)", step, dk);
+                }
+            }
+            if (!have_ref)
+                return s_fail(c, line, "step '%s': checks.drift needs 'reference' (the dataset "
+                              "to compare with)", step);
+            if (s_jset(c, obj, "max_psi", json_real(max_psi)) < 0 ||
+                s_jset(c, obj, "bins", json_integer(bins)) < 0)
+                return -1;
+        } else {
+            return s_fail(c, line, "step '%s': unknown check '%s' (known: columns, min_rows, "
+                          "max_missing, ranges, min_class_share, max_duplicates, drift)", step, k);
+        }
+    }
+    return 0;
+}
+
+static int s_validate_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root)
+{
+    const char *step = st->name, *v;
+    const config_setting_t *s;
+    if (s_need(c, st, s_kv(kv, n, "dataset"), "dataset", "dataset = \"data/train.csv\";") < 0 ||
+        s_need(c, st, s_kv(kv, n, "checks"), "checks", "checks = { min_rows = 1000; };") < 0)
+        return -1;
+    if (s_jpath(c, root, "dataset", s_kv(kv, n, "dataset"), step, "'dataset'") < 0)
+        return -1;
+    if ((s = s_kv(kv, n, "label")) &&
+        (s_str(c, s, step, "'label'", &v) < 0 || s_jset(c, root, "label", json_string(v)) < 0))
+        return -1;
+    json_t *checks = json_object();
+    if (!checks || json_object_set_new(root, "checks", checks) != 0)
+        return s_oom(c);
+    return s_checks(c, st, s_kv(kv, n, "checks"), s != NULL, checks);
+}
+
+/* gates = { min = {...}; max = {...}; better_than_production = {...}; } */
+static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *g, json_t *out)
+{
+    const char *step = st->name;
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return s_fail(c, s_line(g), "step '%s': 'gates' must be a group, e.g. gates = { min = { "
+                      "accuracy = 0.8; }; };", step);
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(s);
+        int is_min = strcmp(k, "min") == 0;
+        if (is_min || strcmp(k, "max") == 0) {
+            const char *const *allowed = is_min ? s_min_metrics : s_max_metrics;
+            const char *list = is_min ? "accuracy, macro_f1, r2" : "log_loss, rmse, mae";
+            if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                return s_fail(c, s_line(s), "step '%s': gates '%s' must be a group of metric = "
+                              "bound, e.g. %s", step, k,
+                              is_min ? "min = { accuracy = 0.8; };" : "max = { log_loss = 0.6; };");
+            json_t *obj = json_object();
+            if (!obj || json_object_set_new(out, k, obj) != 0)
+                return s_oom(c);
+            int m = config_setting_length(s);
+            for (int j = 0; j < m; j++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
+                const char *mk = config_setting_name(e);
+                int ok = 0;
+                for (size_t a = 0; allowed[a]; a++)
+                    ok |= strcmp(mk, allowed[a]) == 0;
+                if (!ok)
+                    return s_fail(c, s_line(e), "step '%s': gates '%s' cannot bound '%s' (known: "
+                                  "%s)", step, k, mk, list);
+                char what[96];
+                double v;
+                snprintf(what, sizeof what, "gates %s '%s'", k, mk);
+                if (s_num(c, e, step, what, -1e300, 0, 1e300, 0, &v) < 0 ||
+                    s_jset(c, obj, mk, json_real(v)) < 0)
+                    return -1;
+            }
+        } else if (strcmp(k, "better_than_production") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                return s_fail(c, s_line(s), "step '%s': gates 'better_than_production' must be a "
+                              "group, e.g. { metric = \"accuracy\"; by = 0.0; }", step);
+            const char *metric = NULL;
+            double by = 0.0;
+            int m = config_setting_length(s);
+            for (int j = 0; j < m; j++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
+                const char *ek = config_setting_name(e);
+                if (strcmp(ek, "metric") == 0) {
+                    if (s_word(c, e, step, "better_than_production 'metric'", s_all_metrics,
+                               "accuracy, macro_f1, r2, log_loss, rmse, mae", &metric) < 0)
+                        return -1;
+                } else if (strcmp(ek, "by") == 0) {
+                    if (s_num(c, e, step, "better_than_production 'by'", 0, 0, 1e300, 0, &by) < 0)
+                        return -1;
+                } else {
+                    return s_fail(c, s_line(e), "step '%s': unknown key '%s' in gates "
+                                  "better_than_production (known: metric, by)", step, ek);
+                }
+            }
+            if (!metric)
+                return s_fail(c, s_line(s), "step '%s': gates better_than_production needs "
+                              "'metric', e.g. metric = \"accuracy\";", step);
+            json_t *obj = json_pack("{s:s,s:f}", "metric", metric, "by", by);
+            if (s_jset(c, out, "better_than_production", obj) < 0)
+                return -1;
+        } else {
+            return s_fail(c, s_line(s), "step '%s': unknown gate '%s' (known: min, max, "
+                          "better_than_production)", step, k);
+        }
+    }
+    return 0;
+}
+
+static int s_evaluate_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root,
+                           size_t idx)
+{
+    const char *step = st->name, *v;
+    const config_setting_t *s;
+    if (s_need(c, st, s_kv(kv, n, "dataset"), "dataset", "dataset = \"data/test.csv\";") < 0 ||
+        s_need(c, st, s_kv(kv, n, "model"), "model", "model = \"@train\";") < 0)
+        return -1;
+    if (s_jpath(c, root, "dataset", s_kv(kv, n, "dataset"), step, "'dataset'") < 0)
+        return -1;
+    if ((s = s_kv(kv, n, "label")) &&
+        (s_str(c, s, step, "'label'", &v) < 0 || s_jset(c, root, "label", json_string(v)) < 0))
+        return -1;
+    if (s_jmodel_ref(c, root, s_kv(kv, n, "model"), step, idx) < 0)
+        return -1;
+    json_t *gates = json_object();
+    if (!gates || json_object_set_new(root, "gates", gates) != 0)
+        return s_oom(c);
+    if ((s = s_kv(kv, n, "gates")))
+        return s_gates(c, st, s, gates);
+    return 0;
+}
+
+static int s_promote_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root,
+                          size_t idx)
+{
+    const char *stage;
+    if (s_need(c, st, s_kv(kv, n, "model"), "model", "model = \"@train\";") < 0 ||
+        s_need(c, st, s_kv(kv, n, "stage"), "stage", "stage = \"production\";") < 0)
+        return -1;
+    if (s_jmodel_ref(c, root, s_kv(kv, n, "model"), st->name, idx) < 0)
+        return -1;
+    if (s_word(c, s_kv(kv, n, "stage"), st->name, "'stage'", s_stages,
+               "staging, production, archived", &stage) < 0)
+        return -1;
+    return s_jset(c, root, "stage", json_string(stage));
+}
+
+/* Builds spec_json for validate, train, evaluate and promote steps. */
+static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, size_t idx)
+{
+    json_t *root = json_object();
+    if (!root)
+        return s_oom(c);
+    int rc;
+    if (strcmp(st->kind, "train") == 0)
+        rc = s_train_spec(c, st, kv, n, root);
+    else if (strcmp(st->kind, "validate") == 0)
+        rc = s_validate_spec(c, st, kv, n, root);
+    else if (strcmp(st->kind, "evaluate") == 0)
+        rc = s_evaluate_spec(c, st, kv, n, root, idx);
+    else
+        rc = s_promote_spec(c, st, kv, n, root, idx);
+    if (rc == 0) {
+        /* 15 digits: 0.1 stays "0.1" instead of its 17-digit binary expansion. */
+        st->spec_json = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+        if (!st->spec_json)
+            rc = s_oom(c);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* "@STEP" model references: STEP must be a train step this step runs
+ * after, directly or transitively. Runs after dag_check, so every name in
+ * an 'after' list exists and there is no cycle. */
+static int s_check_refs(ctx_t *c, const workflow_t *wf)
+{
+    char *seen = NULL;
+    size_t *stack = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < wf->nsteps && rc == 0; i++) {
+        if (!c->refs[i])
+            continue;
+        const workflow_step_t *st = &wf->steps[i];
+        if (!seen) {
+            seen = calloc(wf->nsteps, 1);
+            stack = calloc(wf->nsteps + 1, sizeof *stack);
+            if (!seen || !stack) {
+                rc = s_oom(c);
+                break;
+            }
+        }
+        memset(seen, 0, wf->nsteps);
+        size_t sp = 0, target = SIZE_MAX;
+        stack[sp++] = i;
+        seen[i] = 1;
+        while (sp > 0 && target == SIZE_MAX) {
+            const workflow_step_t *cur = &wf->steps[stack[--sp]];
+            for (size_t a = 0; a < cur->nafter; a++) {
+                for (size_t j = 0; j < wf->nsteps; j++) {
+                    if (seen[j] || strcmp(wf->steps[j].name, cur->after[a]) != 0)
+                        continue;
+                    seen[j] = 1;
+                    if (strcmp(wf->steps[j].name, c->refs[i]) == 0)
+                        target = j;
+                    stack[sp++] = j;
+                    break;
+                }
+            }
+        }
+        if (target == SIZE_MAX) {
+            int exists = 0;
+            for (size_t j = 0; j < wf->nsteps; j++)
+                exists |= strcmp(wf->steps[j].name, c->refs[i]) == 0;
+            rc = s_fail(c, c->ref_lines[i],
+                        exists ? "step '%s': model '@%s' names a step this step does not run "
+                                 "after; add it to 'after' (directly or through other steps)"
+                               : "step '%s': model '@%s' names no step of this workflow",
+                        st->name, c->refs[i]);
+        } else if (strcmp(wf->steps[target].kind, "train") != 0) {
+            rc = s_fail(c, c->ref_lines[i],
+                        "step '%s': model '@%s' must name a train step ('%s' is %s)", st->name,
+                        c->refs[i], c->refs[i], wf->steps[target].kind);
+        }
+    }
+    free(seen);
+    free(stack);
+    return rc;
+}
+
+static int s_in(const char *k, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (strcmp(k, list[i]) == 0)
             return 1;
     return 0;
+}
+
+static const kind_keys_t *s_kind_keys_of(const char *kind)
+{
+    for (size_t i = 0; s_kind_keys[i].kind; i++)
+        if (strcmp(kind, s_kind_keys[i].kind) == 0)
+            return &s_kind_keys[i];
+    return NULL;
 }
 
 /* Parses one element of steps into st; *name_line gets the line of its
@@ -490,23 +1147,35 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t idx, workflo
 
     s = config_setting_get_member(g, "kind");
     if (!s)
-        return s_fail(c, st->line, "step '%s' has no 'kind' (known: exec)", name);
+        return s_fail(c, st->line, "step '%s' has no 'kind' (known: " KINDS_TEXT ")", name);
     const char *kind = config_setting_get_string(s);
     if (!kind)
         return s_fail(c, s_line(s), "step '%s': 'kind' must be a string", name);
     if (!workflow_kind_known(kind))
-        return s_fail(c, s_line(s), "step '%s': unknown kind '%.64s' (known: exec)", name, kind);
+        return s_fail(c, s_line(s), "step '%s': unknown kind '%.64s' (known: " KINDS_TEXT ")", name,
+                      kind);
     if (!(st->kind = strdup(kind)))
         return s_oom(c);
 
-    const config_setting_t *argv = NULL, *command = NULL, *env = NULL, *cwd = NULL;
+    const kind_keys_t *kk = s_kind_keys_of(kind);
+    DROVER_INVARIANT(kk != NULL);
+    kv_t kv[MAX_KIND_SETTINGS];
+    size_t nkv = 0;
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         s = config_setting_get_elem(g, (unsigned)i);
         const char *k = config_setting_name(s);
         int line = s_line(s);
-        if (!s_known_key(k))
-            return s_fail(c, line, "step '%s': unknown key '%s' (known: " STEP_KEYS ")", name, k);
+        if (!s_in(k, s_common_keys)) {
+            if (!s_in(k, kk->keys))
+                return s_fail(c, line, "step '%s': unknown key '%s' (known: " COMMON_KEYS ", %s)",
+                              name, k, kk->text);
+            /* libconfig refuses duplicate names, so there are at most as
+             * many as the kind has keys. */
+            DROVER_INVARIANT(nkv < MAX_KIND_SETTINGS);
+            kv[nkv++] = (kv_t){k, s};
+            continue;
+        }
         if (strcmp(k, "after") == 0) {
             int t = config_setting_type(s);
             if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
@@ -540,18 +1209,12 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t idx, workflo
         } else if (strcmp(k, "retry_delay") == 0) {
             if (s_duration(c, s, name, k, &st->retry_delay_ms) < 0)
                 return -1;
-        } else if (strcmp(k, "argv") == 0) {
-            argv = s;
-        } else if (strcmp(k, "command") == 0) {
-            command = s;
-        } else if (strcmp(k, "env") == 0) {
-            env = s;
-        } else if (strcmp(k, "cwd") == 0) {
-            cwd = s;
         }
     }
-    /* Only exec exists today; new kinds get their own spec builder here. */
-    return s_exec_spec(c, st, argv, command, env, cwd);
+    if (strcmp(kind, "exec") == 0)
+        return s_exec_spec(c, st, s_kv(kv, nkv, "argv"), s_kv(kv, nkv, "command"),
+                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"));
+    return s_ml_spec(c, st, kv, nkv, idx);
 }
 
 /* Runs the graph checks and turns dag_check's index into a line. */
@@ -595,17 +1258,29 @@ static int s_parse_steps(ctx_t *c, workflow_t *wf, const config_setting_t *steps
         return s_fail(c, line, "too many steps (%d; at most %d)", n, WORKFLOW_MAX_STEPS);
     wf->steps = calloc((size_t)n, sizeof *wf->steps);
     int *name_lines = calloc((size_t)n, sizeof *name_lines);
-    if (!wf->steps || !name_lines) {
-        free(name_lines);
-        return s_oom(c);
+    c->refs = calloc((size_t)n, sizeof *c->refs);
+    c->ref_lines = calloc((size_t)n, sizeof *c->ref_lines);
+    int rc = 0;
+    if (!wf->steps || !name_lines || !c->refs || !c->ref_lines) {
+        rc = s_oom(c);
+        goto out;
     }
     wf->nsteps = (size_t)n;
-    int rc = 0;
     for (int i = 0; i < n && rc == 0; i++)
         rc = s_parse_step(c, config_setting_get_elem(steps, (unsigned)i), (size_t)i,
                           &wf->steps[i], &name_lines[i]);
     if (rc == 0)
         rc = s_check_graph(c, wf, name_lines);
+    if (rc == 0)
+        rc = s_check_refs(c, wf);
+out:
+    if (c->refs)
+        for (int i = 0; i < n; i++)
+            free(c->refs[i]);
+    free(c->refs);
+    free(c->ref_lines);
+    c->refs = NULL;
+    c->ref_lines = NULL;
     free(name_lines);
     return rc;
 }

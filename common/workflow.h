@@ -14,6 +14,14 @@
  * each step are turned into a JSON object (spec_json) that travels to the
  * worker unchanged; for exec: {"argv":[...],"env":{...},"cwd":"..."}.
  * A relative cwd is resolved against the workflow file's directory.
+ *
+ * The ML kinds (validate, train, evaluate, promote; keys and spec_json in
+ * docs/tasks.md) are checked the same way: per-kind key sets, types and
+ * ranges, required keys, defaults filled in (so spec_json is complete),
+ * dataset/reference paths made absolute. A model reference "@STEP" must
+ * name a train step this step runs after, directly or transitively;
+ * "NAME:production" and "NAME:VERSION" are checked for syntax only (the
+ * coordinator resolves them at dispatch).
  */
 #ifndef DROVER_WORKFLOW_H
 #define DROVER_WORKFLOW_H

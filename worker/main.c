@@ -44,6 +44,9 @@ static void s_help(FILE *f)
                "                        (replaces the labels of the config file)\n"
                "  --work-dir DIR        working directory of tasks that set no cwd\n"
                "                        (default: the worker's own)\n"
+               "  --artifact-dir DIR    artifact store of the built-in kinds (validate, train,\n"
+               "                        evaluate); shared by every worker of a cluster\n"
+               "                        (default: WORK_DIR/artifacts)\n"
                "  --help                show this help\n"
                "\n"
                "Stop it with SIGTERM or Ctrl-C: running tasks are killed and reported as such.\n"
@@ -87,6 +90,46 @@ static void s_ensure_std_fds(void)
     }
 }
 
+/* drover-task in the directory of this executable, if executable; else
+ * buf is "". */
+static void s_find_task_bin(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    buf[0] = '\0';
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    if (snprintf(buf, len, "%s/drover-task", self) >= (int)len || access(buf, X_OK) < 0)
+        buf[0] = '\0';
+}
+
+/* The artifact store: the configured one, else <work_dir or cwd>/artifacts,
+ * made absolute against the cwd. Returns 0 or -1 + errno. */
+static int s_artifact_dir(const conf_worker_t *wc, char *buf, size_t len)
+{
+    char cwd[PATH_MAX];
+    const char *base = wc->artifact_dir[0] ? wc->artifact_dir : wc->work_dir;
+    const char *tail = wc->artifact_dir[0] ? "" : "/artifacts";
+    if (base[0] == '/') {
+        if (snprintf(buf, len, "%s%s", base, tail) >= (int)len)
+            goto toolong;
+        return 0;
+    }
+    if (!getcwd(cwd, sizeof cwd))
+        return -1;
+    if (snprintf(buf, len, "%s%s%s%s", cwd, base[0] ? "/" : "", base, tail) >= (int)len)
+        goto toolong;
+    return 0;
+toolong:
+    errno = ENAMETOOLONG;
+    return -1;
+}
+
 enum {
     OPT_CONFIG = 256,
     OPT_COORDINATOR,
@@ -94,6 +137,7 @@ enum {
     OPT_SLOTS,
     OPT_LABEL,
     OPT_WORK_DIR,
+    OPT_ARTIFACT_DIR,
     OPT_PROTOCOL_VERSION,
     OPT_HELP,
 };
@@ -107,11 +151,13 @@ int main(int argc, char **argv)
         {"slots", required_argument, NULL, OPT_SLOTS},
         {"label", required_argument, NULL, OPT_LABEL},
         {"work-dir", required_argument, NULL, OPT_WORK_DIR},
+        {"artifact-dir", required_argument, NULL, OPT_ARTIFACT_DIR},
         {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION}, /* tests only */
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL;
+    const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
+               *artifact_dir = NULL;
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
     long slots = -1, version = DROVER_PROTOCOL_VERSION;
@@ -136,6 +182,7 @@ int main(int argc, char **argv)
             labels[nlabels++] = optarg;
             break;
         case OPT_WORK_DIR: work_dir = optarg; break;
+        case OPT_ARTIFACT_DIR: artifact_dir = optarg; break;
         case OPT_PROTOCOL_VERSION:
             if (s_parse_uint(optarg, 0, UINT32_MAX > LONG_MAX ? LONG_MAX : (long)UINT32_MAX,
                              &version) < 0)
@@ -166,6 +213,9 @@ int main(int argc, char **argv)
         return s_usage("--name is too long", NULL);
     if (work_dir && util_strlcpy(wc->work_dir, work_dir, sizeof wc->work_dir) < 0)
         return s_usage("--work-dir is too long", NULL);
+    if (artifact_dir &&
+        util_strlcpy(wc->artifact_dir, artifact_dir, sizeof wc->artifact_dir) < 0)
+        return s_usage("--artifact-dir is too long", NULL);
     if (slots > 0)
         wc->slots = (int)slots;
     if (nlabels > 0) {
@@ -203,6 +253,21 @@ int main(int argc, char **argv)
         }
     }
 
+    /* Built-in kinds need drover-task beside this binary and an absolute
+     * artifact store (tasks may run in another cwd). */
+    char task_bin[PATH_MAX], art[PATH_MAX + 16];
+    s_find_task_bin(task_bin, sizeof task_bin);
+    if (s_artifact_dir(wc, art, sizeof art) < 0) {
+        fprintf(stderr, "drover-worker: cannot resolve the artifact directory: %s\n",
+                strerror(errno));
+        return 2;
+    }
+    if (task_bin[0])
+        log_info("built-in kinds validate, train, evaluate run with %s; artifacts in %s",
+                 task_bin, art);
+    else
+        log_info("no executable drover-task next to drover-worker: only exec steps can run here");
+
     const char *label_ptrs[CONFIG_MAX_LABELS];
     for (int i = 0; i < wc->nlabels; i++)
         label_ptrs[i] = wc->labels[i];
@@ -215,6 +280,8 @@ int main(int argc, char **argv)
         .nlabels = wc->nlabels,
         .kill_grace_ms = wc->kill_grace_ms,
         .work_dir = wc->work_dir,
+        .task_bin = task_bin,
+        .artifact_dir = art,
         .protocol_version = (uint32_t)version,
     };
 

@@ -11,9 +11,24 @@
  * O_CLOEXEC status pipe as {stage, errno}: EOF on that pipe means the exec
  * happened, so the parent knows synchronously whether the task started.
  *
+ * The output channel. Every child gets a third pipe on fd 3
+ * (DROVER_OUTPUT_FD=3) on which it writes JSON lines: {"metric": {...}}
+ * lines are queued and handed to the worker one at a time (seq from 0 per
+ * attempt), {"output": {...}} lines replace the attempt's outputs (the last
+ * one wins; sent with the Result). A line that is not one of these, is not
+ * JSON, or is longer than TASK_LINE_MAX is counted and dropped: the child
+ * is untrusted and must never crash or stall the worker. While
+ * TASK_METRIC_QUEUE metrics wait, the pipe is not read (back-pressure, as
+ * for logs).
+ *
+ * Built-in kinds (validate, train, evaluate) exec `drover-task KIND` (the
+ * path the worker found next to itself) with the spec in DROVER_SPEC and
+ * the artifact store in DROVER_ARTIFACTS; the worker never links the ML
+ * code itself.
+ *
  * Invariants: a task in TASK_FINISHED has been reaped (pid no longer ours)
- * and has both pipes closed; a stream with a waiting chunk is never read
- * again until the chunk is handed over, so offsets are exact.
+ * and has all three pipes closed; a stream with a waiting chunk is never
+ * read again until the chunk is handed over, so offsets are exact.
  */
 #include "task.h"
 
@@ -49,6 +64,17 @@ struct task {
     pid_t pid;
     stream_t streams[2]; /* [0] stdout, [1] stderr */
     int64_t kill_grace_ms;
+
+    /* fd 3 output channel */
+    int out_fd;           /* read end, -1 once closed */
+    char *line;           /* the incomplete line so far */
+    size_t line_len, line_cap;
+    int line_skip;        /* inside an oversized line: drop up to its newline */
+    char **metrics;       /* queued metric JSON texts, FIFO */
+    size_t nmetrics, metrics_head;
+    uint32_t metric_seq;  /* seq of metrics[metrics_head] */
+    char *outputs_json;   /* the last {"output": X} as compact X, or NULL */
+    uint64_t bad_lines;
 
     int64_t started_at_us;
     int64_t finished_at_us;
@@ -120,8 +146,9 @@ static void s_fail(task_t *t, const char *fmt, ...)
 
 static int s_is_drover_var(const char *entry, size_t namelen)
 {
-    static const char *names[] = {"DROVER_RUN_ID", "DROVER_STEP", "DROVER_TASK_ID",
-                                  "DROVER_ATTEMPT"};
+    static const char *names[] = {"DROVER_RUN_ID",    "DROVER_STEP",      "DROVER_TASK_ID",
+                                  "DROVER_ATTEMPT",   "DROVER_OUTPUT_FD", "DROVER_SPEC",
+                                  "DROVER_ARTIFACTS"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i]) == namelen && strncmp(entry, names[i], namelen) == 0)
             return 1;
@@ -130,6 +157,91 @@ static int s_is_drover_var(const char *entry, size_t namelen)
 
 /* Parses spec_json into l. Returns 0, or -1 with the reason in err
  * (ENOMEM is reported the same way: the task fails rather than the worker). */
+int task_kind_builtin(const char *kind)
+{
+    return kind && (strcmp(kind, "validate") == 0 || strcmp(kind, "train") == 0 ||
+                    strcmp(kind, "evaluate") == 0);
+}
+
+/* Environment: the worker's minus drover's own names, then extra (NULL-
+ * terminated "K=V" strings, copied), then drover's per-task variables. */
+static int s_build_env(const task_spec_t *spec, launch_t *l, const char *const *extra)
+{
+    size_t nenv = 0, nextra = 0;
+    for (char **e = environ; e && *e; e++)
+        nenv++;
+    while (extra && extra[nextra])
+        nextra++;
+    l->envp = calloc(nenv + nextra + 6, sizeof *l->envp);
+    if (!l->envp)
+        return -1;
+    size_t k = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (s_is_drover_var(*e, eq ? (size_t)(eq - *e) : strlen(*e)))
+            continue;
+        if (!(l->envp[k++] = strdup(*e)))
+            return -1;
+    }
+    for (size_t i = 0; i < nextra; i++)
+        if (!(l->envp[k++] = strdup(extra[i])))
+            return -1;
+    if (asprintf(&l->envp[k], "DROVER_RUN_ID=%llu", (unsigned long long)spec->run_id) < 0 ||
+        (k++, asprintf(&l->envp[k], "DROVER_STEP=%s", spec->step ? spec->step : "") < 0) ||
+        (k++,
+         asprintf(&l->envp[k], "DROVER_TASK_ID=%llu", (unsigned long long)spec->task_id) < 0) ||
+        (k++, asprintf(&l->envp[k], "DROVER_ATTEMPT=%u", spec->attempt) < 0) ||
+        (k++, asprintf(&l->envp[k], "DROVER_OUTPUT_FD=3") < 0)) {
+        l->envp[k] = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* A built-in kind: drover-task KIND, the spec in the environment. */
+static int s_builtin_launch(const task_spec_t *spec, launch_t *l, char *err, size_t errlen)
+{
+    char *spec_var = NULL, *art_var = NULL;
+    int rc = -1;
+    if (!spec->task_bin || !spec->task_bin[0]) {
+        snprintf(err, errlen, "this worker cannot run kind '%s': drover-task was not found next "
+                              "to drover-worker", spec->kind);
+        return -1;
+    }
+    /* Linux caps one environment string at 128 KiB (MAX_ARG_STRLEN). */
+    size_t speclen = spec->spec_json ? strlen(spec->spec_json) : 0;
+    if (speclen > 120 * 1024) {
+        snprintf(err, errlen, "the %s spec is too large to pass to drover-task (%zu bytes)",
+                 spec->kind, speclen);
+        return -1;
+    }
+    if (!(l->argv = calloc(3, sizeof *l->argv)) || !(l->argv[0] = strdup(spec->task_bin)) ||
+        !(l->argv[1] = strdup(spec->kind)))
+        goto nomem;
+    if (spec->default_cwd && spec->default_cwd[0] && !(l->cwd = strdup(spec->default_cwd)))
+        goto nomem;
+    if (asprintf(&spec_var, "DROVER_SPEC=%s", spec->spec_json ? spec->spec_json : "") < 0) {
+        spec_var = NULL;
+        goto nomem;
+    }
+    if (asprintf(&art_var, "DROVER_ARTIFACTS=%s", spec->artifact_dir ? spec->artifact_dir : "") <
+        0) {
+        art_var = NULL;
+        goto nomem;
+    }
+    const char *extra[] = {spec_var, art_var, NULL};
+    if (s_build_env(spec, l, extra) < 0)
+        goto nomem;
+    rc = 0;
+    goto out;
+nomem:
+    snprintf(err, errlen, "out of memory while preparing the task");
+out:
+    free(spec_var);
+    free(art_var);
+    return rc;
+}
+
 static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t errlen)
 {
     json_error_t jerr;
@@ -207,7 +319,7 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     for (char **e = environ; e && *e; e++)
         nenv++;
     size_t nspec = env ? json_object_size(env) : 0;
-    l->envp = calloc(nenv + nspec + 5, sizeof *l->envp);
+    l->envp = calloc(nenv + nspec + 6, sizeof *l->envp);
     if (!l->envp)
         goto nomem;
     size_t k = 0;
@@ -247,7 +359,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
         (k++, asprintf(&l->envp[k], "DROVER_STEP=%s", spec->step ? spec->step : "") < 0) ||
         (k++,
          asprintf(&l->envp[k], "DROVER_TASK_ID=%llu", (unsigned long long)spec->task_id) < 0) ||
-        (k++, asprintf(&l->envp[k], "DROVER_ATTEMPT=%u", spec->attempt) < 0)) {
+        (k++, asprintf(&l->envp[k], "DROVER_ATTEMPT=%u", spec->attempt) < 0) ||
+        (k++, asprintf(&l->envp[k], "DROVER_OUTPUT_FD=3") < 0)) {
         l->envp[k] = NULL;
         goto nomem;
     }
@@ -261,9 +374,9 @@ out:
 }
 
 /* Child side of the fork: never returns. Only async-signal-safe calls. */
-static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int status_w)
-    __attribute__((noreturn));
-static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int status_w)
+static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int res_w,
+                    int status_w) __attribute__((noreturn));
+static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int res_w, int status_w)
 {
     spawn_status_t st = {STAGE_SETUP, 0};
 
@@ -296,13 +409,27 @@ static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int s
         dup2(err_w, STDERR_FILENO) < 0)
         goto fail;
     close(nul);
+    /* The output channel goes on fd 3, which may be the status pipe's
+     * number: move the status pipe above 9 first (F_DUPFD picks a free fd,
+     * so nothing else is clobbered). dup2 clears O_CLOEXEC on the copy;
+     * when the pipe already is fd 3 the flag is cleared by hand. */
+    int moved = fcntl(status_w, F_DUPFD_CLOEXEC, 10);
+    if (moved < 0)
+        goto fail;
+    status_w = moved;
+    if (res_w == 3) {
+        if (fcntl(3, F_SETFD, 0) < 0)
+            goto fail;
+    } else if (dup2(res_w, 3) < 0) {
+        goto fail;
+    }
     /* Whatever the worker inherited (a service manager's or a test script's
      * pipes) must not reach the task: a task holding such a pipe open keeps
-     * whoever reads it waiting. Only the status pipe (O_CLOEXEC) stays until
-     * exec. ENOSYS on old kernels is tolerated: the worker's own fds are all
-     * O_CLOEXEC anyway. */
-    if (status_w > 3)
-        close_range(3, (unsigned)status_w - 1, 0);
+     * whoever reads it waiting. Only fd 3 and the status pipe (O_CLOEXEC)
+     * stay until exec. ENOSYS on old kernels is tolerated: the worker's own
+     * fds are all O_CLOEXEC anyway. */
+    if (status_w > 4)
+        close_range(4, (unsigned)status_w - 1, 0);
     close_range((unsigned)status_w + 1, ~0u, 0);
 
     if (l->cwd && chdir(l->cwd) < 0) {
@@ -322,8 +449,9 @@ fail:
  * FINISHED with SPAWN_FAILED. */
 static void s_spawn(task_t *t, const launch_t *l, int64_t now_ms)
 {
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, stp[2] = {-1, -1};
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(stp, O_CLOEXEC) < 0) {
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, resp[2] = {-1, -1}, stp[2] = {-1, -1};
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        pipe2(resp, O_CLOEXEC) < 0 || pipe2(stp, O_CLOEXEC) < 0) {
         s_fail(t, "cannot create pipes for the task: %s", strerror(errno));
         goto out;
     }
@@ -336,7 +464,7 @@ static void s_spawn(task_t *t, const launch_t *l, int64_t now_ms)
         goto out;
     }
     if (pid == 0)
-        s_child(l, parent, outp[1], errp[1], stp[1]);
+        s_child(l, parent, outp[1], errp[1], resp[1], stp[1]);
 
     /* Both sides call setpgid so a killpg right after fork finds the group;
      * EACCES (child already exec'd) and ESRCH are fine: the child did it. */
@@ -344,8 +472,9 @@ static void s_spawn(task_t *t, const launch_t *l, int64_t now_ms)
         log_debug("setpgid(%d): %s", (int)pid, strerror(errno));
     close(outp[1]);
     close(errp[1]);
+    close(resp[1]);
     close(stp[1]);
-    outp[1] = errp[1] = stp[1] = -1;
+    outp[1] = errp[1] = resp[1] = stp[1] = -1;
 
     spawn_status_t st;
     size_t got = 0;
@@ -382,13 +511,19 @@ static void s_spawn(task_t *t, const launch_t *l, int64_t now_ms)
             log_warn("cannot make a task pipe non-blocking: %s", strerror(errno));
         t->streams[i].fd = fd;
     }
-    outp[0] = errp[0] = -1;
+    int fl = fcntl(resp[0], F_GETFL);
+    if (fl < 0 || fcntl(resp[0], F_SETFL, fl | O_NONBLOCK) < 0)
+        log_warn("cannot make a task pipe non-blocking: %s", strerror(errno));
+    t->out_fd = resp[0];
+    outp[0] = errp[0] = resp[0] = -1;
 out:
     for (int i = 0; i < 2; i++) {
         if (outp[i] >= 0)
             close(outp[i]);
         if (errp[i] >= 0)
             close(errp[i]);
+        if (resp[i] >= 0)
+            close(resp[i]);
         if (stp[i] >= 0)
             close(stp[i]);
     }
@@ -405,15 +540,18 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
     t->attempt = spec->attempt;
     t->kill_grace_ms = spec->kill_grace_ms;
     t->streams[0].fd = t->streams[1].fd = -1;
+    t->out_fd = -1;
     t->phase = TASK_FINISHED;
 
-    if (!spec->kind || strcmp(spec->kind, "exec") != 0) {
+    int builtin = task_kind_builtin(spec->kind);
+    if (!spec->kind || (strcmp(spec->kind, "exec") != 0 && !builtin)) {
         s_fail(t, "this worker cannot run kind '%s'", spec->kind ? spec->kind : "");
         return t;
     }
     launch_t l = {0};
     char err[1024];
-    if (s_parse_spec(spec, &l, err, sizeof err) < 0) {
+    if ((builtin ? s_builtin_launch(spec, &l, err, sizeof err)
+                 : s_parse_spec(spec, &l, err, sizeof err)) < 0) {
         s_fail(t, "%s", err);
     } else {
         s_spawn(t, &l, now_ms);
@@ -425,6 +563,8 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
     s_launch_clear(&l);
     return t;
 }
+
+static void s_close_output(task_t *t);
 
 static void s_close_stream(stream_t *s)
 {
@@ -439,7 +579,7 @@ static void s_maybe_finish(task_t *t)
 {
     if (t->phase != TASK_DRAINING)
         return;
-    if (t->streams[0].fd >= 0 || t->streams[1].fd >= 0)
+    if (t->streams[0].fd >= 0 || t->streams[1].fd >= 0 || t->out_fd >= 0)
         return;
     t->phase = TASK_FINISHED;
     t->timeout_at_ms = 0;
@@ -464,6 +604,13 @@ void task_destroy(task_t **tp)
         s_close_stream(&t->streams[i]);
         free(t->streams[i].buf);
     }
+    if (t->out_fd >= 0)
+        close(t->out_fd);
+    free(t->line);
+    for (size_t i = t->metrics_head; i < t->nmetrics; i++)
+        free(t->metrics[i]);
+    free(t->metrics);
+    free(t->outputs_json);
     free(t->error);
     free(t);
     *tp = NULL;
@@ -561,6 +708,167 @@ void task_chunk_done(task_t *t, int stream)
     s->len = 0;
 }
 
+/* ------------------------------------------------- the output channel --- */
+
+/* Handles one complete line of the fd 3 channel (NUL-terminated, no '\n'). */
+static void s_output_line(task_t *t, const char *line, size_t len)
+{
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+        len--;
+    if (len == 0)
+        return;
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *metric = root && json_is_object(root) ? json_object_get(root, "metric") : NULL;
+    json_t *output = root && json_is_object(root) ? json_object_get(root, "output") : NULL;
+    if (!root || json_object_size(root) != 1 || !(json_is_object(metric) || json_is_object(output))) {
+        t->bad_lines++;
+        log_warn("task %llu attempt %u: ignored an output line that is not {\"metric\": {...}} or "
+                 "{\"output\": {...}} (%llu so far)",
+                 (unsigned long long)t->task_id, t->attempt, (unsigned long long)t->bad_lines);
+        json_decref(root);
+        return;
+    }
+    char *text = json_dumps(metric ? metric : output, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    if (!text) {
+        log_warn("out of memory keeping task %llu's output; line dropped",
+                 (unsigned long long)t->task_id);
+        return;
+    }
+    if (output) {
+        free(t->outputs_json);
+        t->outputs_json = text;
+        return;
+    }
+    if (t->metrics_head > 0 && t->metrics_head == t->nmetrics) {
+        t->metrics_head = t->nmetrics = 0;
+    }
+    if (t->nmetrics % 64 == 0) {
+        char **nm = realloc(t->metrics, (t->nmetrics + 64) * sizeof *nm);
+        if (!nm) {
+            free(text);
+            log_warn("out of memory queueing a metric of task %llu; dropped",
+                     (unsigned long long)t->task_id);
+            return;
+        }
+        t->metrics = nm;
+    }
+    t->metrics[t->nmetrics++] = text;
+}
+
+static void s_close_output(task_t *t)
+{
+    if (t->out_fd < 0)
+        return;
+    close(t->out_fd);
+    t->out_fd = -1;
+    /* A last line without its newline still counts. */
+    if (t->line_len > 0 && !t->line_skip) {
+        t->line[t->line_len] = '\0';
+        s_output_line(t, t->line, t->line_len);
+    }
+    t->line_len = 0;
+    t->line_skip = 0;
+}
+
+int task_output_fd(const task_t *t)
+{
+    return t->nmetrics - t->metrics_head < TASK_METRIC_QUEUE ? t->out_fd : -1;
+}
+
+void task_read_output(task_t *t)
+{
+    if (t->out_fd < 0)
+        return;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = read(t->out_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            if (n < 0)
+                log_warn("reading task %llu's output channel: %s", (unsigned long long)t->task_id,
+                         strerror(errno));
+            s_close_output(t);
+            s_maybe_finish(t);
+            return;
+        }
+        for (ssize_t i = 0; i < n;) {
+            char *nl = memchr(buf + i, '\n', (size_t)(n - i));
+            size_t take = nl ? (size_t)(nl - (buf + i)) : (size_t)(n - i);
+            if (!t->line_skip && t->line_len + take > TASK_LINE_MAX) {
+                t->bad_lines++;
+                log_warn("task %llu attempt %u: ignored an output line longer than %u bytes "
+                         "(%llu so far)",
+                         (unsigned long long)t->task_id, t->attempt, TASK_LINE_MAX,
+                         (unsigned long long)t->bad_lines);
+                t->line_skip = 1;
+                t->line_len = 0;
+            }
+            if (!t->line_skip) {
+                if (t->line_len + take + 1 > t->line_cap) {
+                    size_t cap = t->line_cap ? t->line_cap : 4096;
+                    while (cap < t->line_len + take + 1)
+                        cap *= 2;
+                    char *nb = realloc(t->line, cap);
+                    if (!nb) {
+                        log_warn("out of memory reading task %llu's output channel; line "
+                                 "dropped", (unsigned long long)t->task_id);
+                        t->line_skip = 1;
+                        t->line_len = 0;
+                    } else {
+                        t->line = nb;
+                        t->line_cap = cap;
+                    }
+                }
+                if (!t->line_skip) {
+                    memcpy(t->line + t->line_len, buf + i, take);
+                    t->line_len += take;
+                }
+            }
+            i += (ssize_t)take;
+            if (nl) {
+                i++;
+                if (!t->line_skip) {
+                    t->line[t->line_len] = '\0';
+                    s_output_line(t, t->line, t->line_len);
+                }
+                t->line_len = 0;
+                t->line_skip = 0;
+            }
+        }
+        /* Stop after one buffer when metrics pile up: the loop sends them
+         * first (back-pressure through the pipe). */
+        if (t->nmetrics - t->metrics_head >= TASK_METRIC_QUEUE)
+            return;
+    }
+}
+
+const char *task_metric(const task_t *t, uint32_t *seq)
+{
+    if (t->metrics_head == t->nmetrics)
+        return NULL;
+    *seq = t->metric_seq;
+    return t->metrics[t->metrics_head];
+}
+
+void task_metric_done(task_t *t)
+{
+    if (t->metrics_head == t->nmetrics)
+        return;
+    free(t->metrics[t->metrics_head]);
+    t->metrics[t->metrics_head++] = NULL;
+    t->metric_seq++;
+}
+
+uint64_t task_bad_output_lines(const task_t *t)
+{
+    return t->bad_lines;
+}
+
 void task_reaped(task_t *t, int status, int64_t now_ms)
 {
     if (t->phase != TASK_RUNNING)
@@ -622,12 +930,13 @@ void task_tick(task_t *t, int64_t now_ms)
                      (unsigned long long)t->task_id, t->attempt);
     }
     if (t->phase == TASK_DRAINING && now_ms >= t->drain_until_ms) {
-        if (t->streams[0].fd >= 0 || t->streams[1].fd >= 0)
+        if (t->streams[0].fd >= 0 || t->streams[1].fd >= 0 || t->out_fd >= 0)
             log_info("task %llu attempt %u exited but something still holds its output open; "
                      "no longer reading it",
                      (unsigned long long)t->task_id, t->attempt);
         s_close_stream(&t->streams[0]);
         s_close_stream(&t->streams[1]);
+        s_close_output(t);
         s_maybe_finish(t);
     }
 }
@@ -656,6 +965,7 @@ void task_result(const task_t *t, Drover__Result *r, Drover__Lease *lease)
     r->error = t->error ? t->error : "";
     r->started_at_us = t->started_at_us;
     r->finished_at_us = t->finished_at_us;
+    r->outputs_json = t->outputs_json ? t->outputs_json : "";
 }
 
 void task_describe(const task_t *t, char *buf, size_t len)

@@ -18,6 +18,12 @@
  * stream with a chunk waiting is not read again, so a coordinator that cannot
  * take logs slows the child down (its pipe fills) instead of losing bytes.
  *
+ * Every child also gets fd 3 (DROVER_OUTPUT_FD=3), a pipe for JSON lines:
+ * {"metric": {...}} lines queue up for task_metric(), the last
+ * {"output": {...}} becomes Result.outputs_json. Built-in kinds (validate,
+ * train, evaluate) run as `drover-task KIND` with DROVER_SPEC and
+ * DROVER_ARTIFACTS set.
+ *
  * This module knows nothing of ZeroMQ or the session; it only fills
  * Drover__Result. Signals are the caller's business: the worker blocks them
  * and reads them through a signalfd, and the child resets mask and
@@ -41,6 +47,13 @@
 /* How long the output of a reaped child is still read before giving up. */
 #define TASK_DRAIN_MS 1000
 
+/* Longest line accepted on the fd 3 output channel; longer ones are
+ * counted and dropped. */
+#define TASK_LINE_MAX (1024u * 1024u)
+
+/* Metrics queued before the output channel is no longer read. */
+#define TASK_METRIC_QUEUE 256
+
 typedef enum {
     TASK_RUNNING,  /* child not reaped yet */
     TASK_DRAINING, /* child reaped, pipes still being read */
@@ -60,11 +73,17 @@ typedef struct {
     uint64_t timeout_ms;     /* 0 = none */
     const char *default_cwd; /* NULL or "" = the worker's own cwd */
     int64_t kill_grace_ms;   /* SIGTERM → SIGKILL grace */
+    const char *task_bin;    /* drover-task for built-in kinds; NULL/"" = none */
+    const char *artifact_dir; /* DROVER_ARTIFACTS of built-in kinds */
 } task_spec_t;
+
+/* 1 for the kinds run by drover-task (validate, train, evaluate). */
+int task_kind_builtin(const char *kind);
 
 /* Starts an attempt. Returns a task in TASK_RUNNING (child exec'd), or in
  * TASK_FINISHED with outcome SPAWN_FAILED and a human error when the kind is
- * not "exec", the spec is invalid, or fork/chdir/exec failed. Returns NULL
+ * neither "exec" nor built-in (or built-in without task_bin), the spec is
+ * invalid, or fork/chdir/exec failed. Returns NULL
  * (errno ENOMEM) only when the task itself cannot be allocated. now_ms is
  * the monotonic clock (util_mono_ms). The caller owns the task. */
 task_t *task_start(const task_spec_t *spec, int64_t now_ms);
@@ -96,6 +115,25 @@ const uint8_t *task_chunk(const task_t *t, int stream, size_t *len, uint64_t *of
 /* The waiting chunk was handed over; the stream's offset moves past it. */
 void task_chunk_done(task_t *t, int stream);
 
+/* The read end of the fd 3 output channel when it should be polled: open
+ * and fewer than TASK_METRIC_QUEUE metrics waiting. -1 otherwise. */
+int task_output_fd(const task_t *t);
+
+/* Reads what the output channel holds (non-blocking) and handles each
+ * complete line. EOF closes the channel, which may finish the task. */
+void task_read_output(task_t *t);
+
+/* The oldest queued metric (compact JSON of the "metric" object) and its
+ * seq (from 0 per attempt), or NULL. Borrowed until task_metric_done() or
+ * task_destroy(). */
+const char *task_metric(const task_t *t, uint32_t *seq);
+
+/* The oldest metric was handed over; the next one gets seq + 1. */
+void task_metric_done(task_t *t);
+
+/* Output lines dropped so far (not JSON, wrong shape, over TASK_LINE_MAX). */
+uint64_t task_bad_output_lines(const task_t *t);
+
 /* The child was reaped with wait status `status` at now_ms. */
 void task_reaped(task_t *t, int status, int64_t now_ms);
 
@@ -116,7 +154,8 @@ void task_tick(task_t *t, int64_t now_ms);
 int64_t task_next_deadline(const task_t *t);
 
 /* Fills r (initialised with DROVER__RESULT__INIT by the caller) and lease
- * from a TASK_FINISHED task. Strings in r stay owned by the task. */
+ * from a TASK_FINISHED task, outputs_json included ("" when the child wrote
+ * no output line). Strings in r stay owned by the task. */
 void task_result(const task_t *t, Drover__Result *r, Drover__Lease *lease);
 
 /* One line for logs: "exit 0 in 1.2s", "signal 9 in 3.0s", "timed out after

@@ -19,7 +19,12 @@
  *     answered with Started{lease, pid} or, if the child could not start,
  *     straight with Result SPAWN_FAILED.
  *     Output travels as LogChunk{lease, stream, offset, data}; every chunk of
- *     an attempt is sent before its Result.
+ *     an attempt is sent before its Result. What the child writes on its
+ *     fd 3 channel travels as Metric{lease, seq, json} at once (held back,
+ *     like logs, while unregistered), and its last {"output": ...} rides on
+ *     the Result as outputs_json (so a resent Result carries it too).
+ *   - Register.kinds lists exec, plus validate/train/evaluate when
+ *     drover-task was found next to drover-worker (worker_opts_t.task_bin).
  *   - Result{lease, outcome, ...} is kept until ResultAck{lease} arrives and
  *     re-sent every 2 s and after every accepted RegisterReply, so a result
  *     survives a lost message, a reconnect or a coordinator restart. Logs
@@ -92,6 +97,8 @@ struct worker {
     int slots;
     int64_t kill_grace_ms;
     char *work_dir;
+    char *task_bin;     /* "" = no built-in kinds */
+    char *artifact_dir;
     uint32_t version;
 
     void *ctx;
@@ -207,7 +214,7 @@ static void s_send_register(worker_t *w, int64_t now)
     w->registers_sent++;
     if (s_leases(w, 1, &arr, &ptrs, &n) < 0)
         return;
-    static char *kinds[] = {"exec"};
+    static char *kinds[] = {"exec", "validate", "train", "evaluate"};
     Drover__Register reg = DROVER__REGISTER__INIT;
     reg.name = w->name;
     reg.host = w->host;
@@ -215,7 +222,7 @@ static void s_send_register(worker_t *w, int64_t now)
     reg.labels = w->labels;
     reg.n_labels = (size_t)w->nlabels;
     reg.kinds = kinds;
-    reg.n_kinds = 1;
+    reg.n_kinds = w->task_bin[0] ? 4 : 1;
     reg.held = ptrs;
     reg.n_held = n;
     reg.pid = (uint32_t)getpid();
@@ -258,6 +265,30 @@ static void s_send_started(worker_t *w, task_t *t)
     m.body_case = DROVER__WORKER_MSG__BODY_STARTED;
     m.started = &st;
     s_send(w, &m);
+}
+
+/* Sends the queued metrics in order. Returns 1 when one is still waiting
+ * afterwards (send queue full), else 0. */
+static int s_send_metrics(worker_t *w, task_t *t)
+{
+    uint32_t seq;
+    const char *json;
+    while ((json = task_metric(t, &seq))) {
+        Drover__Lease lease = DROVER__LEASE__INIT;
+        lease.task_id = task_id(t);
+        lease.attempt = task_attempt(t);
+        Drover__Metric mt = DROVER__METRIC__INIT;
+        mt.lease = &lease;
+        mt.seq = seq;
+        mt.json = (char *)json;
+        Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
+        m.body_case = DROVER__WORKER_MSG__BODY_METRIC;
+        m.metric = &mt;
+        if (s_send(w, &m) < 0 && errno == EAGAIN)
+            return 1;
+        task_metric_done(t); /* sent, or unsendable for good: do not spin on it */
+    }
+    return 0;
 }
 
 /* Sends the waiting chunk of each stream. Returns 1 when a chunk is still
@@ -391,6 +422,8 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now)
         .timeout_ms = a->timeout_ms,
         .default_cwd = w->work_dir,
         .kill_grace_ms = w->kill_grace_ms,
+        .task_bin = w->task_bin,
+        .artifact_dir = w->artifact_dir,
     };
     task_t *t = task_start(&spec, now);
     if (!t) {
@@ -611,6 +644,9 @@ static int s_flush(worker_t *w, int64_t now)
             for (int s = TASK_STREAM_STDOUT; s <= TASK_STREAM_STDERR; s++)
                 if (task_chunk(t, s, &len, &off))
                     task_chunk_done(t, s);
+            uint32_t seq;
+            while (task_metric(t, &seq))
+                task_metric_done(t);
             if (finished) {
                 log_debug("forgot dropped task %llu attempt %u", (unsigned long long)task_id(t),
                           task_attempt(t));
@@ -628,7 +664,8 @@ static int s_flush(worker_t *w, int64_t now)
             e->finish_logged = 1;
         }
         if (w->state == SESSION_REGISTERED) {
-            int w8 = s_send_chunks(w, t);
+            int w8 = s_send_metrics(w, t);
+            w8 |= s_send_chunks(w, t);
             waiting |= w8;
             /* The result goes only after every chunk before it. */
             if (finished && !w8 &&
@@ -684,7 +721,7 @@ static void s_check_stop(worker_t *w, int64_t now)
 
 static int s_build_items(worker_t *w, int want_out, size_t *nitems)
 {
-    size_t need = 2 + 2 * w->ntasks;
+    size_t need = 2 + 3 * w->ntasks;
     if (need > w->items_cap) {
         zmq_pollitem_t *ni = realloc(w->items, need * sizeof *ni);
         if (!ni)
@@ -706,6 +743,11 @@ static int s_build_items(worker_t *w, int want_out, size_t *nitems)
             if (fd < 0)
                 continue;
             w->refs[n] = (item_ref_t){w->tasks[i].task, s};
+            w->items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
+        }
+        int fd = task_output_fd(w->tasks[i].task);
+        if (fd >= 0) {
+            w->refs[n] = (item_ref_t){w->tasks[i].task, 0}; /* 0 = the fd 3 channel */
             w->items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
         }
     }
@@ -743,9 +785,14 @@ int worker_run(worker_t *w)
         now = util_mono_ms();
         /* Pipes first: the refs point at tasks that socket messages (acks,
          * drops) may free. */
-        for (size_t i = 2; i < n; i++)
-            if (w->items[i].revents)
+        for (size_t i = 2; i < n; i++) {
+            if (!w->items[i].revents)
+                continue;
+            if (w->refs[i].stream == 0)
+                task_read_output(w->refs[i].task);
+            else
                 task_read(w->refs[i].task, w->refs[i].stream);
+        }
         if ((w->items[1].revents & ZMQ_POLLIN) && s_read_signals(w, now) < 0) {
             w->exit_code = 1;
             break;
@@ -776,8 +823,11 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->name = strdup(opts->name);
     w->host = strdup(opts->host);
     w->work_dir = strdup(opts->work_dir ? opts->work_dir : "");
+    w->task_bin = strdup(opts->task_bin ? opts->task_bin : "");
+    w->artifact_dir = strdup(opts->artifact_dir ? opts->artifact_dir : "");
     w->labels = calloc((size_t)opts->nlabels + 1, sizeof *w->labels);
-    if (!w->endpoint || !w->name || !w->host || !w->work_dir || !w->labels)
+    if (!w->endpoint || !w->name || !w->host || !w->work_dir || !w->task_bin ||
+        !w->artifact_dir || !w->labels)
         goto nomem;
     for (int i = 0; i < opts->nlabels; i++) {
         if (!(w->labels[i] = strdup(opts->labels[i])))
@@ -857,6 +907,8 @@ void worker_destroy(worker_t **wp)
     free(w->name);
     free(w->host);
     free(w->work_dir);
+    free(w->task_bin);
+    free(w->artifact_dir);
     free(w);
     *wp = NULL;
 }

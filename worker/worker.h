@@ -23,6 +23,8 @@ typedef struct {
     int nlabels;
     int64_t kill_grace_ms;
     const char *work_dir;      /* "" = the worker's cwd */
+    const char *task_bin;      /* drover-task for built-in kinds; NULL/"" = exec only */
+    const char *artifact_dir;  /* DROVER_ARTIFACTS given to built-in kinds */
     uint32_t protocol_version; /* DROVER_PROTOCOL_VERSION except in tests */
 } worker_opts_t;
 

@@ -167,6 +167,8 @@ coordinator = {
 worker = {
   coordinator = "$WORKER_EP";
   slots = 2;
+  # one folder shared by every local worker, as a shared filesystem would be
+  artifact_dir = "$STATE/artifacts";
 };
 cli = {
   coordinator = "$CLIENT_EP";

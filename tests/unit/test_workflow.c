@@ -22,6 +22,7 @@
 #include "workflow.h"
 
 #define HDR "workflow = \"w\";\n"
+#define T HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; model = \"m\";\n"
 
 typedef struct {
     const char *what;
@@ -68,7 +69,7 @@ static const err_case_t s_errors[] = {
     {"kind not a string", HDR "steps = (\n  { name = \"a\";\n    kind = [\"exec\"]; }\n);\n", 4,
      "step 'a': 'kind' must be a string"},
     {"unknown kind", HDR "steps = (\n  { name = \"a\"; kind = \"shell\"; }\n);\n", 3,
-     "step 'a': unknown kind 'shell' (known: exec)"},
+     "step 'a': unknown kind 'shell' (known: exec, validate, train, evaluate, promote)"},
     {"unknown key",
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
@@ -160,6 +161,147 @@ static const err_case_t s_errors[] = {
     {"cwd not a string",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; cwd = 1; }\n);\n", 3,
      "'cwd' must be a string"},
+    /* ML kinds: keys, types, required keys */
+    {"train unknown key",
+     HDR "steps = (\n  { name = \"t\"; kind = \"train\";\n    argv = [\"x\"]; }\n);\n", 4,
+     "step 't': unknown key 'argv' (known: name, kind, after, retries, retry_delay, timeout, "
+     "dataset, label, model, trainer, hidden"},
+    {"exec with a train key",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    epochs = 3; }\n);\n",
+     4, "step 'a': unknown key 'epochs' (known: name, kind, after, retries, retry_delay, timeout, "
+        "argv, command, env, cwd)"},
+    {"train no dataset",
+     HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\"; }\n);\n", 3,
+     "step 't': train steps need 'dataset'"},
+    {"train no label",
+     HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; model = \"m\"; }\n);\n",
+     3, "step 't': train steps need 'label'"},
+    {"train no model",
+     HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; }\n);\n",
+     3, "step 't': train steps need 'model'"},
+    {"train dataset not a string",
+     HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\";\n"
+         "    dataset = 5; }\n);\n",
+     4, "step 't': 'dataset' must be a string"},
+    {"train bad model name",
+     HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\";\n"
+         "    model = \"claims damage\"; }\n);\n",
+     4, "step 't': model name 'claims damage' is invalid"},
+    {"train bad trainer", T "    trainer = \"svm\"; }\n);\n", 4,
+     "step 't': 'trainer' must be one of softmax, mlp, linear (got 'svm')"},
+    {"train bad optimizer", T "    optimizer = \"rmsprop\"; }\n);\n", 4,
+     "'optimizer' must be one of sgd, adam"},
+    {"train bad gpu", T "    gpu = \"yes\"; }\n);\n", 4, "'gpu' must be one of auto, never, require"},
+    {"train epochs float", T "    epochs = 2.5; }\n);\n", 4, "step 't': 'epochs' must be an integer"},
+    {"train epochs zero", T "    epochs = 0; }\n);\n", 4, "'epochs' must be between 1 and"},
+    {"train lr string", T "    learning_rate = \"fast\"; }\n);\n", 4,
+     "'learning_rate' must be a number"},
+    {"train lr zero", T "    learning_rate = 0.0; }\n);\n", 4, "'learning_rate' must be above 0"},
+    {"train val_split one", T "    val_split = 1.0; }\n);\n", 4, "'val_split' must be at least 0 and below 1"},
+    {"train threads", T "    threads = 0; }\n);\n", 4, "'threads' must be between 1 and 256"},
+    {"train hidden without mlp", T "    hidden = [64]; }\n);\n", 4,
+     "'hidden' applies to trainer \"mlp\" only"},
+    {"train hidden empty", T "    trainer = \"mlp\";\n    hidden = []; }\n);\n", 5,
+     "'hidden' must be an array of 1 to 8 layer widths"},
+    {"train hidden zero width", T "    trainer = \"mlp\"; hidden = [64,\n 0]; }\n);\n", 5,
+     "each 'hidden' width must be between 1 and 65536"},
+    {"validate no checks",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\"; }\n);\n", 3,
+     "step 'v': validate steps need 'checks'"},
+    {"validate empty checks",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\";\n"
+         "    checks = {}; }\n);\n",
+     4, "'checks' is empty"},
+    {"validate unknown check",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\"; checks = {\n"
+         "    max_rows = 5; }; }\n);\n",
+     4, "step 'v': unknown check 'max_rows' (known: columns, min_rows"},
+    {"validate max_missing above 1",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\"; checks = {\n"
+         "    max_missing = 1.5; }; }\n);\n",
+     4, "checks 'max_missing' must be at least 0 and at most 1"},
+    {"validate class share without label",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\"; checks = {\n"
+         "    min_class_share = 0.1; }; }\n);\n",
+     4, "checks 'min_class_share' needs the step's 'label'"},
+    {"validate bad range",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\"; checks = {\n"
+         "    ranges = {\n f0 = [3.0, 1.0]; }; }; }\n);\n",
+     5, "checks range of 'f0' must be [min, max] with min <= max"},
+    {"validate drift without reference",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\"; checks = {\n"
+         "    drift = { max_psi = 0.2; }; }; }\n);\n",
+     4, "checks.drift needs 'reference'"},
+    {"validate drift bins",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\"; checks = {\n"
+         "    drift = { reference = \"/r.csv\";\n bins = 1; }; }; }\n);\n",
+     5, "checks.drift 'bins' must be between 2 and 1000"},
+    {"validate columns empty",
+     HDR "steps = (\n  { name = \"v\"; kind = \"validate\"; dataset = \"/d.csv\"; checks = {\n"
+         "    columns = []; }; }\n);\n",
+     4, "checks 'columns' must be a non-empty array"},
+    {"evaluate no model",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; }\n);\n", 3,
+     "step 'e': evaluate steps need 'model'"},
+    {"evaluate bad ref syntax",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\";\n"
+         "    model = \"claims\"; }\n);\n",
+     4, "'model' must be \"@STEP\""},
+    {"evaluate bad version",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\";\n"
+         "    model = \"claims:0\"; }\n);\n",
+     4, "'model' must be \"@STEP\""},
+    {"evaluate bad stage word",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\";\n"
+         "    model = \"claims:latest\"; }\n);\n",
+     4, "'model' must be \"@STEP\""},
+    {"evaluate ref unknown step",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\";\n"
+         "    model = \"@train\"; }\n);\n",
+     4, "step 'e': model '@train' names no step of this workflow"},
+    {"evaluate ref not an ancestor",
+     HDR "steps = (\n  { name = \"train\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\";\n"
+         "    model = \"m\"; },\n"
+         "  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\";\n"
+         "    model = \"@train\"; }\n);\n",
+     6, "step 'e': model '@train' names a step this step does not run after"},
+    {"evaluate ref not a train step",
+     HDR "steps = (\n  { name = \"prep\"; kind = \"exec\"; command = \"true\"; },\n"
+         "  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; after = [\"prep\"];\n"
+         "    model = \"@prep\"; }\n);\n",
+     5, "model '@prep' must name a train step ('prep' is exec)"},
+    {"evaluate unknown gate",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+         "    gates = {\n      above = { accuracy = 0.8; }; }; }\n);\n",
+     5, "unknown gate 'above'"},
+    {"evaluate min on a lower-is-better metric",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+         "    gates = { min = {\n      log_loss = 0.5; }; }; }\n);\n",
+     5, "gates 'min' cannot bound 'log_loss' (known: accuracy, macro_f1, r2)"},
+    {"evaluate gate not a number",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+         "    gates = { max = {\n      rmse = \"low\"; }; }; }\n);\n",
+     5, "gates max 'rmse' must be a number"},
+    {"evaluate better_than_production without metric",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+         "    gates = {\n better_than_production = { by = 0.01; }; }; }\n);\n",
+     5, "gates better_than_production needs 'metric'"},
+    {"evaluate better_than_production bad metric",
+     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+         "    gates = { better_than_production = {\n metric = \"auc\"; }; }; }\n);\n",
+     5, "better_than_production 'metric' must be one of accuracy"},
+    {"promote bad stage",
+     HDR "steps = (\n  { name = \"p\"; kind = \"promote\"; model = \"m:3\";\n"
+         "    stage = \"prod\"; }\n);\n",
+     4, "'stage' must be one of staging, production, archived (got 'prod')"},
+    {"promote no stage", HDR "steps = (\n  { name = \"p\"; kind = \"promote\"; model = \"m:3\"; }\n);\n",
+     3, "promote steps need 'stage'"},
+    {"promote ref not an ancestor",
+     HDR "steps = (\n  { name = \"train\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; },\n"
+         "  { name = \"other\"; kind = \"exec\"; command = \"true\"; after = [\"train\"]; },\n"
+         "  { name = \"p\"; kind = \"promote\"; stage = \"production\"; after = [\"other\"];\n"
+         "    model = \"@trainx\"; }\n);\n",
+     6, "model '@trainx' names no step"},
     /* graph */
     {"unknown dependency",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; },\n"
@@ -417,10 +559,118 @@ static void t_load_file(void **state)
     assert_int_equal(errno, EISDIR);
 }
 
+
+/* The four ML kinds: defaults, exact spec_json (sorted keys, 15-digit
+ * reals), @STEP references through transitive 'after'. */
+static void t_ml_kinds(void **state)
+{
+    (void)state;
+    const char *text =
+        HDR "steps = (\n"
+        "  { name = \"check\"; kind = \"validate\"; dataset = \"/data/train.csv\"; label = \"damage\";\n"
+        "    checks = { columns = [\"f0\", \"f1\"]; min_rows = 1000; max_missing = 0.01;\n"
+        "      ranges = { f0 = (-10.0, 10); }; min_class_share = 0.05; max_duplicates = 0.01;\n"
+        "      drift = { reference = \"/data/ref.csv\"; }; }; },\n"
+        "  { name = \"train\"; kind = \"train\"; after = [\"check\"]; dataset = \"/data/train.csv\";\n"
+        "    label = \"damage\"; model = \"claims-damage\"; retries = 1; },\n"
+        "  { name = \"mlp\"; kind = \"train\"; dataset = \"/data/train.csv\"; label = \"damage\";\n"
+        "    model = \"claims.mlp_2\"; trainer = \"mlp\"; hidden = [64, 32]; optimizer = \"sgd\";\n"
+        "    learning_rate = 0.1; l2 = 1e-4; epochs = 3; batch_size = 32; val_split = 0.2;\n"
+        "    patience = 2; seed = 7; threads = 2; gpu = \"require\"; },\n"
+        "  { name = \"wait\"; kind = \"exec\"; command = \"true\"; after = [\"train\", \"mlp\"]; },\n"
+        "  { name = \"eval\"; kind = \"evaluate\"; after = [\"wait\"]; dataset = \"/data/test.csv\";\n"
+        "    label = \"damage\"; model = \"@train\";\n"
+        "    gates = { min = { accuracy = 0.8; macro_f1 = 0.75; }; max = { log_loss = 0.6; };\n"
+        "      better_than_production = { metric = \"accuracy\"; }; }; },\n"
+        "  { name = \"eval2\"; kind = \"evaluate\"; dataset = \"/data/test.csv\";\n"
+        "    model = \"claims-damage:production\"; },\n"
+        "  { name = \"promote\"; kind = \"promote\"; after = [\"eval\"]; model = \"@train\";\n"
+        "    stage = \"production\"; },\n"
+        "  { name = \"archive\"; kind = \"promote\"; model = \"claims-damage:12\"; stage = \"archived\"; }\n"
+        ");\n";
+    char err[512] = "";
+    workflow_t *wf = workflow_parse(text, "pipeline.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_int_equal(wf->nsteps, 8);
+    assert_string_equal(wf->steps[0].kind, "validate");
+    assert_string_equal(
+        wf->steps[0].spec_json,
+        "{\"checks\":{\"columns\":[\"f0\",\"f1\"],\"drift\":{\"bins\":10,\"max_psi\":0.2,"
+        "\"reference\":\"/data/ref.csv\"},\"max_duplicates\":0.01,\"max_missing\":0.01,"
+        "\"min_class_share\":0.05,\"min_rows\":1000,\"ranges\":{\"f0\":[-10.0,10.0]}},"
+        "\"dataset\":\"/data/train.csv\",\"label\":\"damage\"}");
+    assert_string_equal(wf->steps[1].kind, "train");
+    assert_int_equal(wf->steps[1].retries, 1);
+    assert_string_equal(
+        wf->steps[1].spec_json,
+        "{\"batch_size\":256,\"dataset\":\"/data/train.csv\",\"epochs\":10,\"gpu\":\"auto\","
+        "\"hidden\":[],\"l2\":0.0,\"label\":\"damage\",\"learning_rate\":0.001,"
+        "\"model\":\"claims-damage\",\"optimizer\":\"adam\",\"patience\":0,\"seed\":42,"
+        "\"threads\":1,\"trainer\":\"softmax\",\"val_split\":0.1}");
+    assert_string_equal(
+        wf->steps[2].spec_json,
+        "{\"batch_size\":32,\"dataset\":\"/data/train.csv\",\"epochs\":3,\"gpu\":\"require\","
+        "\"hidden\":[64,32],\"l2\":0.0001,\"label\":\"damage\",\"learning_rate\":0.1,"
+        "\"model\":\"claims.mlp_2\",\"optimizer\":\"sgd\",\"patience\":2,\"seed\":7,"
+        "\"threads\":2,\"trainer\":\"mlp\",\"val_split\":0.2}");
+    assert_string_equal(
+        wf->steps[4].spec_json,
+        "{\"dataset\":\"/data/test.csv\",\"gates\":{\"better_than_production\":{\"by\":0.0,"
+        "\"metric\":\"accuracy\"},\"max\":{\"log_loss\":0.6},\"min\":{\"accuracy\":0.8,"
+        "\"macro_f1\":0.75}},\"label\":\"damage\",\"model\":\"@train\"}");
+    assert_string_equal(wf->steps[5].spec_json,
+                        "{\"dataset\":\"/data/test.csv\",\"gates\":{},"
+                        "\"model\":\"claims-damage:production\"}");
+    assert_string_equal(wf->steps[6].spec_json, "{\"model\":\"@train\",\"stage\":\"production\"}");
+    assert_string_equal(wf->steps[7].spec_json,
+                        "{\"model\":\"claims-damage:12\",\"stage\":\"archived\"}");
+    workflow_destroy(&wf);
+
+    /* An mlp without 'hidden' gets one layer of 128. */
+    wf = workflow_parse(HDR "steps = ( { name = \"t\"; kind = \"train\"; dataset = \"/d\";\n"
+                            "  label = \"y\"; model = \"m\"; trainer = \"mlp\"; } );\n",
+                        "p.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_non_null(strstr(wf->steps[0].spec_json, "\"hidden\":[128]"));
+    workflow_destroy(&wf);
+}
+
+/* Relative dataset and reference paths resolve against the file's dir. */
+static void t_ml_paths(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/drover-wf-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    char real[PATH_MAX], path[PATH_MAX + 32], want[3 * PATH_MAX], err[512] = "";
+    assert_non_null(realpath(dir, real));
+    snprintf(path, sizeof path, "%s/pipeline.cfg", dir);
+    workflow_t *wf = workflow_parse(
+        HDR "steps = ( { name = \"v\"; kind = \"validate\"; dataset = \"./data/new.csv\";\n"
+            "  checks = { drift = { reference = \"data/train.bin\"; max_psi = 0.25; bins = 5; }; }; } );\n",
+        path, err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    snprintf(want, sizeof want,
+             "{\"checks\":{\"drift\":{\"bins\":5,\"max_psi\":0.25,\"reference\":\"%s/data/"
+             "train.bin\"}},\"dataset\":\"%s/data/new.csv\"}",
+             real, real);
+    assert_string_equal(wf->steps[0].spec_json, want);
+    workflow_destroy(&wf);
+    rmdir(dir);
+}
+
 static void t_kind_known(void **state)
 {
     (void)state;
     assert_true(workflow_kind_known("exec"));
+    assert_true(workflow_kind_known("validate"));
+    assert_true(workflow_kind_known("train"));
+    assert_true(workflow_kind_known("evaluate"));
+    assert_true(workflow_kind_known("promote"));
+    assert_false(workflow_kind_known("Train"));
     assert_false(workflow_kind_known("EXEC"));
     assert_false(workflow_kind_known("shell"));
     assert_false(workflow_kind_known(""));
@@ -511,7 +761,8 @@ int main(void)
         cmocka_unit_test(t_env_sorted),     cmocka_unit_test(t_durations),
         cmocka_unit_test(t_cwd),            cmocka_unit_test(t_load_file),
         cmocka_unit_test(t_kind_known),     cmocka_unit_test(t_limits),
-        cmocka_unit_test(t_small_error_buffer),
+        cmocka_unit_test(t_small_error_buffer), cmocka_unit_test(t_ml_kinds),
+        cmocka_unit_test(t_ml_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,51 @@
+/* artifact — a content-addressed store of immutable files (model
+ * artifacts, checkpoints, converted datasets) rooted at a folder.
+ *
+ * Layout: ROOT/sha256/ab/cdef...  — the first two hex characters of the
+ * SHA-256 of the content name a fan-out directory, the other 62 the file.
+ * The name is the content's hash, so a stored file never changes; storing
+ * the same bytes twice is a no-op.
+ *
+ * Durability: content is written to a temporary name in the destination
+ * directory (".tmp-..."), fsynced, renamed into place, then the directory
+ * is fsynced — a reader sees either no file or the complete file, also
+ * after a crash, also on a shared filesystem where several workers write.
+ * Readers verify: artifact_open_verified recomputes the hash and refuses a
+ * file whose bytes do not match its name.
+ *
+ * Hashes are accepted only as exactly 64 lowercase hex characters, which
+ * rules out path traversal through a hash supplied by a user or a peer.
+ */
+#ifndef DROVER_ARTIFACT_H
+#define DROVER_ARTIFACT_H
+
+#include <stddef.h>
+
+/* Writes ROOT/sha256/ab/cdef... for hex into out[outlen]. Touches no file.
+ * Returns 0, or -1 with errno=EINVAL (hex is not 64 lowercase hex
+ * characters, or root is NULL/empty) or ENAMETOOLONG (out too small). */
+int artifact_path(const char *root, const char *hex, char *out, size_t outlen);
+
+/* Stores a copy of the file src_path; hex_out receives its sha256. The
+ * source is hashed, then copied while hashed again; if the two hashes
+ * differ (the source changed meanwhile) nothing is stored. Creates ROOT's
+ * subdirectories as needed. Idempotent: when the artifact is already
+ * present with the right size, nothing is written. Returns 0, or -1 with
+ * errno (from the system, or EAGAIN when the source changed during the
+ * copy) and a message in err; no temporary file is left behind. */
+int artifact_put_file(const char *root, const char *src_path, char hex_out[65], char *err, size_t errlen);
+
+/* Stores len bytes of data (data may be NULL when len is 0) like
+ * artifact_put_file. Returns 0 or -1 (errno, err). */
+int artifact_put_buffer(const char *root, const void *data, size_t len, char hex_out[65], char *err,
+                        size_t errlen);
+
+/* Finds the artifact hex and checks that its content still hashes to hex.
+ * Returns 0 with its path in path_out, or -1 with errno and a message:
+ * EINVAL (bad hex), ENOENT ("artifact sha256:HEX not found in ROOT"),
+ * EBADMSG ("artifact sha256:HEX is corrupt (content hashes to OTHER)"),
+ * ENAMETOOLONG, or a read error. path_out is only written on success. */
+int artifact_open_verified(const char *root, const char *hex, char *path_out, size_t path_len, char *err,
+                           size_t errlen);
+
+#endif

@@ -1,0 +1,371 @@
+/* Unit tests for train: gradient checks of every trainer against central
+ * finite differences, convergence on problems with known answers,
+ * determinism, checkpoint resume (bit-identical), and data validation. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "train.h"
+
+static uint64_t s_state = 42;
+static double s_unif(void)
+{
+    s_state = s_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(s_state >> 11) * 0x1.0p-53;
+}
+static double s_gauss(void)
+{
+    double u = s_unif() + 1e-12, v = s_unif();
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* Checks train_debug_objective's gradient against central differences. */
+static void s_gradcheck(mlmodel_kind_t kind, uint32_t nh, const uint32_t *hidden)
+{
+    const size_t n = 12, d = 4;
+    const uint32_t k = kind == MLMODEL_LINEAR ? 1 : 3;
+    char err[256];
+    mlmodel_t *m = mlmodel_create(kind, d, k, nh, hidden, err, sizeof err);
+    assert_non_null(m);
+    float X[12 * 4], yv[12];
+    int32_t yc[12];
+    for (size_t i = 0; i < n * d; i++)
+        X[i] = (float)(s_gauss() * 2 + 1);
+    for (size_t i = 0; i < n; i++) {
+        yc[i] = (int32_t)(i % k);
+        yv[i] = (float)s_gauss();
+    }
+    for (size_t j = 0; j < d; j++) {
+        m->mean[j] = 1.0f;
+        m->std[j] = 2.0f;
+    }
+    for (size_t i = 0; i < m->nparams; i++)
+        m->params[i] = (float)(s_gauss() * 0.5);
+    const double l2 = 0.01;
+    float *g = malloc(m->nparams * sizeof(float));
+    double loss;
+    assert_int_equal(train_debug_objective(m, X, n, yc, yv, l2, &loss, g, err, sizeof err), 0);
+    assert_true(isfinite(loss) && loss > 0);
+    double num = 0, den = 0;
+    const float h = 2e-3f; /* small enough to rarely cross a ReLU kink */
+    for (size_t i = 0; i < m->nparams; i++) {
+        float keep = m->params[i];
+        double lp, lm;
+        m->params[i] = keep + h;
+        assert_int_equal(train_debug_objective(m, X, n, yc, yv, l2, &lp, NULL, err, sizeof err), 0);
+        m->params[i] = keep - h;
+        assert_int_equal(train_debug_objective(m, X, n, yc, yv, l2, &lm, NULL, err, sizeof err), 0);
+        m->params[i] = keep;
+        /* The step actually taken in float, not the nominal h. */
+        double step = (double)(keep + h) - (double)(keep - h);
+        double fd = (lp - lm) / step;
+        num += (fd - g[i]) * (fd - g[i]);
+        den += (fd + g[i]) * (fd + g[i]);
+    }
+    double rel = sqrt(num) / (sqrt(den) + 1e-12);
+    print_message("%s gradient relative error %.2e over %zu params\n", mlmodel_kind_name(kind),
+                  rel, m->nparams);
+    assert_true(rel < 1e-2);
+    free(g);
+    mlmodel_destroy(&m);
+}
+
+static void test_gradcheck_softmax(void **state)
+{
+    (void)state;
+    s_gradcheck(MLMODEL_SOFTMAX, 0, NULL);
+}
+
+static void test_gradcheck_mlp(void **state)
+{
+    (void)state;
+    uint32_t hidden[2] = {6, 5};
+    s_gradcheck(MLMODEL_MLP, 2, hidden);
+}
+
+static void test_gradcheck_linear(void **state)
+{
+    (void)state;
+    s_gradcheck(MLMODEL_LINEAR, 0, NULL);
+}
+
+static void test_separable(void **state)
+{
+    (void)state;
+    const size_t n = 600, d = 2;
+    float *X = malloc(n * d * sizeof(float)), *P = malloc(n * 2 * sizeof(float));
+    int32_t *y = malloc(n * sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)(i & 1);
+        /* Two clouds, separated by a margin along x1 + x2, off-centre. */
+        double a = s_gauss(), b = s_gauss() * 0.3 + (c ? 2.0 : -2.0);
+        X[i * 2] = (float)(5 + a + b);
+        X[i * 2 + 1] = (float)(-3 - a + b);
+        y[i] = c;
+    }
+    train_params_t p;
+    train_params_default(&p);
+    p.epochs = 20;
+    p.batch_size = 32;
+    p.val_fraction = 0;
+    mlmodel_t *m = NULL;
+    char err[256];
+    assert_int_equal(train_fit(&p, X, n, d, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), 0);
+    assert_int_equal(mlmodel_predict(m, NULL, X, n, P, err, sizeof err), 0);
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++)
+        ok += (P[i * 2 + 1] > P[i * 2]) == (y[i] == 1);
+    print_message("separable accuracy %.4f\n", (double)ok / n);
+    assert_true((double)ok / n >= 0.99);
+    mlmodel_destroy(&m);
+    free(X);
+    free(P);
+    free(y);
+}
+
+static void test_linear_regression(void **state)
+{
+    (void)state;
+    const size_t n = 4000, d = 2;
+    float *X = malloc(n * d * sizeof(float)), *y = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        double x1 = s_gauss() * 2 + 1, x2 = s_gauss() * 0.5 - 3;
+        X[i * 2] = (float)x1;
+        X[i * 2 + 1] = (float)x2;
+        y[i] = (float)(3 * x1 - 2 * x2 + 0.5 + s_gauss() * 0.01);
+    }
+    train_params_t p;
+    train_params_default(&p);
+    p.kind = MLMODEL_LINEAR;
+    p.learning_rate = 0.05;
+    p.epochs = 20;
+    p.batch_size = 32;
+    mlmodel_t *m = NULL;
+    char err[256];
+    train_result_t r;
+    assert_int_equal(train_fit(&p, X, n, d, NULL, 0, y, NULL, NULL, NULL, &m, &r, err, sizeof err), 0);
+    /* Back to original units: y = sum (w_j / s_j) x_j + b - sum w_j m_j / s_j. */
+    double c1 = m->params[0] / m->std[0], c2 = m->params[1] / m->std[1];
+    double b = m->params[2] - c1 * m->mean[0] - c2 * m->mean[1];
+    print_message("recovered %.4f %.4f %.4f\n", c1, c2, b);
+    assert_true(fabs(c1 - 3) < 0.05);
+    assert_true(fabs(c2 + 2) < 0.05);
+    assert_true(fabs(b - 0.5) < 0.05);
+    mlmodel_destroy(&m);
+    free(X);
+    free(y);
+}
+
+/* A small 3-class problem shared by the determinism/checkpoint tests. */
+#define TN 500
+#define TD 6
+static float s_X[TN * TD];
+static int32_t s_y[TN];
+
+static void s_make_data(void)
+{
+    for (size_t i = 0; i < TN; i++) {
+        double t = 0;
+        for (size_t j = 0; j < TD; j++) {
+            s_X[i * TD + j] = (float)s_gauss();
+            t += s_X[i * TD + j] * (j % 2 ? 1 : -0.5);
+        }
+        s_y[i] = t < -0.5 ? 0 : t < 0.5 ? 1 : 2;
+    }
+}
+
+static void s_mlp_params(train_params_t *p)
+{
+    train_params_default(p);
+    p->kind = MLMODEL_MLP;
+    p->nhidden = 2;
+    p->hidden[0] = 8;
+    p->hidden[1] = 5;
+    p->optimizer = TRAIN_ADAM;
+    p->learning_rate = 0.01;
+    p->l2 = 1e-4;
+    p->batch_size = 32;
+    p->val_fraction = 0.2;
+    p->patience = 50;
+    p->seed = 7;
+}
+
+static mlmodel_t *s_fit(const train_params_t *p, const char *ckpt, train_result_t *r,
+                        train_epoch_f cb, void *cbx)
+{
+    mlmodel_t *m = NULL;
+    char err[256];
+    int rc = train_fit(p, s_X, TN, TD, s_y, 3, NULL, cb, cbx, ckpt, &m, r, err, sizeof err);
+    if (rc)
+        print_error("train_fit: %s\n", err);
+    assert_int_equal(rc, 0);
+    return m;
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    train_params_t p;
+    s_mlp_params(&p);
+    p.epochs = 3;
+    mlmodel_t *a = s_fit(&p, NULL, NULL, NULL, NULL), *b = s_fit(&p, NULL, NULL, NULL, NULL);
+    assert_int_equal(a->nparams, b->nparams);
+    assert_memory_equal(a->params, b->params, a->nparams * sizeof(float));
+    assert_memory_equal(a->mean, b->mean, TD * sizeof(float));
+    p.seed = 8;
+    mlmodel_t *c = s_fit(&p, NULL, NULL, NULL, NULL);
+    assert_memory_not_equal(a->params, c->params, a->nparams * sizeof(float));
+    mlmodel_destroy(&a);
+    mlmodel_destroy(&b);
+    mlmodel_destroy(&c);
+}
+
+typedef struct {
+    uint32_t first, last, calls;
+    uint32_t cancel_at;
+} s_cb_t;
+
+static int s_on_epoch(const train_epoch_t *e, void *ctx)
+{
+    s_cb_t *c = ctx;
+    if (!c->calls++)
+        c->first = e->epoch;
+    c->last = e->epoch;
+    assert_true(isfinite(e->train_loss) && isfinite(e->val_loss));
+    assert_true(e->train_metric >= 0 && e->train_metric <= 1);
+    return c->cancel_at && e->epoch == c->cancel_at;
+}
+
+static void test_checkpoint_resume(void **state)
+{
+    (void)state;
+    char ckpt[] = "/tmp/drover-test-train-XXXXXX";
+    int fd = mkstemp(ckpt);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(ckpt); /* start with none */
+    train_params_t p;
+    s_mlp_params(&p);
+    train_result_t r;
+    s_cb_t cb = {0};
+
+    p.epochs = 3;
+    mlmodel_t *m3 = s_fit(&p, ckpt, &r, s_on_epoch, &cb);
+    assert_int_equal(r.resumed_from_epoch, 0);
+    assert_int_equal(cb.first, 1);
+    assert_int_equal(cb.last, 3);
+
+    p.epochs = 5;
+    memset(&cb, 0, sizeof cb);
+    mlmodel_t *resumed = s_fit(&p, ckpt, &r, s_on_epoch, &cb);
+    assert_int_equal(r.resumed_from_epoch, 4);
+    assert_int_equal(r.epochs_done, 5);
+    assert_int_equal(cb.first, 4);
+    assert_int_equal(cb.calls, 2);
+
+    mlmodel_t *straight = s_fit(&p, NULL, &r, NULL, NULL);
+    assert_int_equal(r.resumed_from_epoch, 0);
+    assert_memory_equal(resumed->params, straight->params, straight->nparams * sizeof(float));
+    assert_string_equal(resumed->meta_json, straight->meta_json);
+
+    /* Changed params (other than epochs) must not resume that checkpoint. */
+    p.seed = 99;
+    mlmodel_t *other = s_fit(&p, ckpt, &r, NULL, NULL);
+    assert_int_equal(r.resumed_from_epoch, 0);
+
+    /* A corrupt checkpoint is ignored, not fatal. */
+    FILE *f = fopen(ckpt, "r+b");
+    assert_non_null(f);
+    fseek(f, 100, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    mlmodel_t *fresh = s_fit(&p, ckpt, &r, NULL, NULL);
+    assert_int_equal(r.resumed_from_epoch, 0);
+
+    unlink(ckpt);
+    mlmodel_destroy(&m3);
+    mlmodel_destroy(&resumed);
+    mlmodel_destroy(&straight);
+    mlmodel_destroy(&other);
+    mlmodel_destroy(&fresh);
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    train_params_t p;
+    s_mlp_params(&p);
+    s_cb_t cb = {.cancel_at = 2};
+    mlmodel_t *m = NULL;
+    char err[256];
+    assert_int_equal(train_fit(&p, s_X, TN, TD, s_y, 3, NULL, s_on_epoch, &cb, NULL, &m, NULL,
+                               err, sizeof err), -1);
+    assert_int_equal(errno, ECANCELED);
+    assert_null(m);
+    assert_int_equal(cb.last, 2);
+}
+
+static void test_early_stopping(void **state)
+{
+    (void)state;
+    train_params_t p;
+    s_mlp_params(&p);
+    p.learning_rate = 0.2; /* far too high: val loss soon stops improving */
+    p.patience = 2;
+    p.epochs = 200;
+    train_result_t r;
+    mlmodel_t *m = s_fit(&p, NULL, &r, NULL, NULL);
+    assert_true(r.stopped_early);
+    assert_true(r.epochs_done < 200);
+    assert_int_equal(r.epochs_done, r.best_epoch + 2);
+    mlmodel_destroy(&m);
+}
+
+static void test_bad_data(void **state)
+{
+    (void)state;
+    float X[4 * 3] = {1, 2, 3, 4, 5, 6, 7, NAN, 9, 1, 2, 3};
+    int32_t y[4] = {0, 1, 0, 1};
+    train_params_t p;
+    train_params_default(&p);
+    mlmodel_t *m = NULL;
+    char err[256] = "";
+    assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_non_null(strstr(err, "row 3 column 2 is missing; clean or impute the data first"));
+    X[7] = 1;
+    y[2] = 5;
+    assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "row 3 has class id 5"));
+    y[2] = 0;
+    p.kind = MLMODEL_LINEAR;
+    assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "numeric target"));
+    assert_null(m);
+}
+
+int main(void)
+{
+    s_make_data();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradcheck_softmax),
+        cmocka_unit_test(test_gradcheck_mlp),
+        cmocka_unit_test(test_gradcheck_linear),
+        cmocka_unit_test(test_separable),
+        cmocka_unit_test(test_linear_regression),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_early_stopping),
+        cmocka_unit_test(test_bad_data),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
