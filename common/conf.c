@@ -68,6 +68,7 @@ static const key_t_ s_worker_keys[] = {
     {"coordinator", K_STRING, OFF(worker.coordinator), CONFIG_ENDPOINT_MAX},
     {"name", K_STRING, OFF(worker.name), sizeof(((conf_t *)0)->worker.name)},
     {"slots", K_INT, OFF(worker.slots), 0},
+    {"prefetch", K_INT, OFF(worker.prefetch), 0},
     {"labels", K_LABELS, 0, 0},
     {"kill_grace", K_DURATION, OFF(worker.kill_grace_ms), 0},
     {"work_dir", K_STRING, OFF(worker.work_dir), sizeof(((conf_t *)0)->worker.work_dir)},

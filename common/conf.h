@@ -8,7 +8,7 @@
  *                   heartbeat_interval = 1.0; worker_timeout = 10.0;
  *                   max_lost = 3; max_message = 16777216; };
  *   worker      = { coordinator = "tcp://127.0.0.1:7461"; name = "gpu-node-1";
- *                   slots = 8; labels = ["gpu"]; kill_grace = 2.0;
+ *                   slots = 8; prefetch = 0; labels = ["gpu"]; kill_grace = 2.0;
  *                   work_dir = "/var/lib/drover";
  *                   artifact_dir = "/shared/drover/artifacts"; };
  *   cli         = { coordinator = "tcp://127.0.0.1:7460"; timeout = 3.0; };
@@ -46,6 +46,7 @@ typedef struct {
     char coordinator[CONFIG_ENDPOINT_MAX];
     char name[128];             /* "" = hostname */
     int slots;                  /* 0 = number of online cores */
+    int prefetch;               /* assignments queued beyond slots (0 = none) */
     char labels[CONFIG_MAX_LABELS][CONFIG_LABEL_MAX];
     int nlabels;
     int64_t kill_grace_ms;      /* SIGTERM → SIGKILL grace on timeout/cancel */

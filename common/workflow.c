@@ -49,8 +49,8 @@
 #define WF_MAX_DURATION_MS (365LL * 24 * 3600 * 1000) /* a year: a typo guard */
 #define WF_MAX_FILE (64L * 1024 * 1024)
 
-static const char *const s_kinds[] = {"exec", "validate", "train", "evaluate", "promote", NULL};
-#define KINDS_TEXT "exec, validate, train, evaluate, promote"
+static const char *const s_kinds[] = {"exec", "noop", "validate", "train", "evaluate", "promote", NULL};
+#define KINDS_TEXT "exec, noop, validate, train, evaluate, promote"
 
 /* Env names the worker sets itself; a step may not override them. */
 static const char *const s_reserved_env[] = {"DROVER_RUN_ID", "DROVER_STEP", "DROVER_TASK_ID",
@@ -74,8 +74,10 @@ static const char *const s_train_keys[] = {"dataset",    "label",         "model
                                            "seed",       "threads",       "gpu",     NULL};
 static const char *const s_evaluate_keys[] = {"dataset", "label", "model", "gates", NULL};
 static const char *const s_promote_keys[] = {"model", "stage", NULL};
+static const char *const s_noop_keys[] = {NULL};
 static const kind_keys_t s_kind_keys[] = {
     {"exec", s_exec_keys, "argv, command, env, cwd"},
+    {"noop", s_noop_keys, ""},
     {"validate", s_validate_keys, "dataset, label, checks"},
     {"train", s_train_keys,
      "dataset, label, model, trainer, hidden, optimizer, learning_rate, l2, epochs, batch_size, "
@@ -1168,8 +1170,8 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t idx, workflo
         int line = s_line(s);
         if (!s_in(k, s_common_keys)) {
             if (!s_in(k, kk->keys))
-                return s_fail(c, line, "step '%s': unknown key '%s' (known: " COMMON_KEYS ", %s)",
-                              name, k, kk->text);
+                return s_fail(c, line, "step '%s': unknown key '%s' (known: " COMMON_KEYS "%s%s)",
+                              name, k, *kk->text ? ", " : "", kk->text);
             /* libconfig refuses duplicate names, so there are at most as
              * many as the kind has keys. */
             DROVER_INVARIANT(nkv < MAX_KIND_SETTINGS);
@@ -1210,6 +1212,11 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t idx, workflo
             if (s_duration(c, s, name, k, &st->retry_delay_ms) < 0)
                 return -1;
         }
+    }
+    if (strcmp(kind, "noop") == 0) {
+        /* Runs nothing: joins branches, and measures the orchestrator. */
+        st->spec_json = strdup("{}");
+        return st->spec_json ? 0 : s_oom(c);
     }
     if (strcmp(kind, "exec") == 0)
         return s_exec_spec(c, st, s_kv(kv, nkv, "argv"), s_kv(kv, nkv, "command"),

@@ -172,6 +172,7 @@ static void s_run_free(run_t *r)
         free(t->spec_json);
         free(t->error);
         free(t->children);
+        free(t->parents);
     }
     free(r->tasks);
     free(r->workflow);
@@ -409,13 +410,18 @@ static void s_worker_unlink(model_t *m, worker_t *w)
         }
 }
 
-static int s_add_child(task_t *parent, int child_idx)
+static int s_add_edge(task_t *parent, task_t *child)
 {
     int *nc = realloc(parent->children, sizeof(int) * (size_t)(parent->nchildren + 1));
     if (!nc)
         return -1;
     parent->children = nc;
-    parent->children[parent->nchildren++] = child_idx;
+    parent->children[parent->nchildren++] = child->idx;
+    int *np = realloc(child->parents, sizeof(int) * (size_t)(child->nparents + 1));
+    if (!np)
+        return -1;
+    child->parents = np;
+    child->parents[child->nparents++] = parent->idx;
     return 0;
 }
 
@@ -490,7 +496,7 @@ int model_load(model_t *m)
         task_t *p = idmap_get(m->tasks, db_get_i64(dr, i, 1));
         if (!c || !p)
             continue;
-        if (s_add_child(p, c->idx) < 0)
+        if (s_add_edge(p, c) < 0)
             goto out;
         if (p->state != T(SUCCEEDED))
             c->npending++;
@@ -687,7 +693,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, 
         json_t *e = json_array_get(deps, i);
         int c = (int)json_integer_value(json_array_get(e, 0));
         int p = (int)json_integer_value(json_array_get(e, 1));
-        if (s_add_child(&r->tasks[p], c) < 0)
+        if (s_add_edge(&r->tasks[p], &r->tasks[c]) < 0)
             goto nomem;
     }
     for (size_t i = 0; i < n; i++) {
@@ -810,6 +816,7 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
         return NULL;
     util_strlcpy(w->host, reg->host ? reg->host : "", sizeof w->host);
     w->slots = (int)(reg->slots > 4096 ? 4096 : reg->slots);
+    w->prefetch = (int)(reg->prefetch > 100000 ? 100000 : reg->prefetch);
     w->nlabels = 0;
     for (size_t i = 0; i < reg->n_labels && i < CONFIG_MAX_LABELS; i++)
         util_strlcpy(w->labels[w->nlabels++], reg->labels[i], CONFIG_LABEL_MAX);
@@ -931,7 +938,7 @@ static int s_attempt_succeeded(model_t *m, task_t *t, const char *where)
         if (--c->npending == 0 && c->state == T(PENDING) && s_set(m, c, T(READY), NULL) < 0)
             return -1;
     }
-    log_info("task %lld (run %lld step %s) attempt %d succeeded on %s", (long long)t->id,
+    log_debug("task %lld (run %lld step %s) attempt %d succeeded on %s", (long long)t->id,
              (long long)r->id, t->name, t->attempt, where);
     return s_task_done(m, t);
 }
@@ -1138,7 +1145,7 @@ int model_dispatch(model_t *m)
         for (worker_t *w = m->workers; w; w = w->next) {
             if (!w->connected)
                 continue;
-            int free_slots = w->slots - (int)w->nheld;
+            int free_slots = w->slots + w->prefetch - (int)w->nheld;
             if (free_slots <= 0)
                 continue;
             any_free = 1;

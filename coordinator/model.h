@@ -62,6 +62,8 @@ struct task {
     int npending;                   /* dependencies not yet succeeded */
     int *children;                  /* indices into run->tasks */
     int nchildren;
+    int *parents;                   /* indices into run->tasks (its `after`) */
+    int nparents;
     task_t *qnext, *qprev;          /* ready queue or retry list membership */
     int queued;                     /* 1 ready queue, 2 retry list, 0 none */
     uint64_t logseq;                /* bumps with each stored log chunk */
@@ -86,6 +88,7 @@ struct worker {
     size_t ident_len;
     int connected;                  /* 0 = known from the database, not yet back */
     int slots;
+    int prefetch;                   /* placements beyond slots it queues itself */
     char labels[CONFIG_MAX_LABELS][CONFIG_LABEL_MAX];
     int nlabels;
     char kinds[16][32];

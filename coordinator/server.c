@@ -23,6 +23,7 @@
 #define TICK_MS 50
 #define DRAIN_MAX 1024        /* messages per socket per iteration */
 #define HOLD_MAX_MS 30000     /* longest long-poll */
+#define HOLD_MIN_MS 100       /* a status watcher is answered at most this often */
 #define LOG_REPLY_MAX (4u << 20)
 
 enum { SOCK_WORKER = 0, SOCK_CLIENT = 1 };
@@ -43,6 +44,7 @@ typedef struct {
     uint8_t *data;
     size_t len;
     int64_t deadline_ms;
+    int64_t parked_ms;
     int64_t run_id;
     uint64_t version;   /* the run's version the client has seen */
     int64_t task_id;    /* logs: the task and its log counter at park time */
@@ -386,6 +388,66 @@ static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__Clie
     free(rp);
     PQclear(res);
     return 0;
+}
+
+/* Status of an active run, from memory: no query, however large the run
+ * (--wait asks for it on every change). */
+static int s_client_status_live(server_t *s, run_t *r, Drover__ClientReply *rep,
+                                const uint8_t *ident, size_t ident_len)
+{
+    int n = r->ntasks, rc = -1;
+    size_t nafter = 0;
+    for (int i = 0; i < n; i++)
+        nafter += (size_t)r->tasks[i].nparents;
+    Drover__TaskInfo *ti = calloc((size_t)n + 1, sizeof *ti);
+    Drover__TaskInfo **tp = calloc((size_t)n + 1, sizeof *tp);
+    char **after = calloc(nafter + 1, sizeof *after);
+    if (!ti || !tp || !after)
+        goto out;
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        const task_t *t = &r->tasks[i];
+        Drover__TaskInfo *x = &ti[i];
+        drover__task_info__init(x);
+        x->id = (uint64_t)t->id;
+        x->name = t->name;
+        x->kind = t->kind;
+        x->state = t->state;
+        x->attempt = (uint32_t)t->attempt;
+        x->worker = (char *)t->worker;
+        x->started_at_us = t->started_us;
+        x->finished_at_us = t->finished_us;
+        x->has_exit_code = t->has_exit_code;
+        x->exit_code = t->exit_code;
+        x->error = t->error ? t->error : "";
+        x->retries = (uint32_t)t->retries;
+        x->after = &after[k];
+        x->n_after = (size_t)t->nparents;
+        for (int p = 0; p < t->nparents; p++)
+            after[k++] = r->tasks[t->parents[p]].name;
+        tp[i] = x;
+    }
+    Drover__RunInfo ri = DROVER__RUN_INFO__INIT;
+    Drover__RunInfo *rip = &ri;
+    ri.id = (uint64_t)r->id;
+    ri.workflow = r->workflow;
+    ri.state = r->state;
+    ri.submitted_at_us = r->submitted_us;
+    ri.started_at_us = r->submitted_us; /* runs start when submitted */
+    ri.tasks_total = (uint32_t)n;
+    ri.tasks_done = (uint32_t)r->ndone;
+    ri.version = r->version;
+    rep->n_runs = 1;
+    rep->runs = &rip;
+    rep->n_tasks = (size_t)n;
+    rep->tasks = tp;
+    s_reply_client(s, ident, ident_len, rep);
+    rc = 0;
+out:
+    free(ti);
+    free(tp);
+    free(after);
+    return rc;
 }
 
 static int s_client_status(server_t *s, int64_t run_id, Drover__ClientReply *rep,
@@ -751,6 +813,8 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
             park.run_id = run_id;
             park.version = in->status->known_version;
             rc = 1;
+        } else if (r && r->state == DROVER__RUN_STATE__RUN_RUNNING) {
+            rc = s_client_status_live(s, r, &rep, ident, ident_len);
         } else {
             rc = s_client_status(s, run_id, &rep, ident, ident_len);
         }
@@ -821,7 +885,8 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
                                                                             : in->logs->wait_ms;
         if (wait > HOLD_MAX_MS)
             wait = HOLD_MAX_MS;
-        park.deadline_ms = util_mono_ms() + wait;
+        park.parked_ms = util_mono_ms();
+        park.deadline_ms = park.parked_ms + wait;
         memcpy(park.ident, ident, ident_len);
         park.ident_len = ident_len;
         park.data = malloc(len ? len : 1);
@@ -850,8 +915,11 @@ static int s_wake_held(server_t *s)
         held_t *h = &s->held[i];
         int wake = now >= h->deadline_ms;
         if (!wake && h->run_id) {
+            /* A busy run changes every iteration; a status reply costs a
+             * query over all its steps, so watchers get at most one reply
+             * per HOLD_MIN_MS unless the run has ended. */
             run_t *r = model_run(s->model, h->run_id);
-            wake = !r || r->version != h->version;
+            wake = !r || (r->version != h->version && now - h->parked_ms >= HOLD_MIN_MS);
         }
         if (!wake && h->task_id) {
             task_t *t = model_task(s->model, h->task_id);

@@ -145,12 +145,14 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> 0 id, 1 name, 2 kind, 3 state, 4 attempt, 5 worker, 6 started_us, 7 finished_us,
      *    8 exit_code, 9 error, 10 retries, 11 after (comma-separated) */
     [S_RUN_TASKS] = {"run_tasks",
+                     "WITH d AS (SELECT d.task_id, string_agg(p.name, ',' ORDER BY p.idx) AS after "
+                     "FROM drover.task_deps d JOIN drover.tasks p ON p.id = d.depends_on "
+                     "WHERE p.run_id = $1::bigint GROUP BY d.task_id) "
                      "SELECT t.id, t.name, t.kind, t.state, t.attempt, coalesce(t.worker, ''), "
                      US("t.started_at") ", " US("t.finished_at") ", t.exit_code, coalesce(t.error, ''), "
-                     "t.retries, coalesce((SELECT string_agg(p.name, ',' ORDER BY p.idx) "
-                     "FROM drover.task_deps d JOIN drover.tasks p ON p.id = d.depends_on "
-                     "WHERE d.task_id = t.id), '') "
-                     "FROM drover.tasks t WHERE t.run_id = $1::bigint ORDER BY t.idx", 1},
+                     "t.retries, coalesce(d.after, '') "
+                     "FROM drover.tasks t LEFT JOIN d ON d.task_id = t.id "
+                     "WHERE t.run_id = $1::bigint ORDER BY t.idx", 1},
     /* -> id, attempt, state */
     [S_TASK_BY_NAME] = {"task_by_name",
                         "SELECT id, attempt, state FROM drover.tasks WHERE run_id = $1::bigint AND name = $2", 2},

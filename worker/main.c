@@ -40,6 +40,9 @@ static void s_help(FILE *f)
                "                        (default " CONFIG_DEFAULT_WORKER_ENDPOINT ")\n"
                "  --name NAME           stable name of this worker (default: the hostname)\n"
                "  --slots N             tasks run at once (default: number of online CPU cores)\n"
+               "  --prefetch N          assignments to queue beyond the slots, so a slot that frees\n"
+               "                        starts the next task without a round trip (default 0;\n"
+               "                        raise it for many short tasks, keep 0 for long ones)\n"
                "  --label L             a label steps can ask for, e.g. gpu; repeat for more\n"
                "                        (replaces the labels of the config file)\n"
                "  --work-dir DIR        working directory of tasks that set no cwd\n"
@@ -135,6 +138,7 @@ enum {
     OPT_COORDINATOR,
     OPT_NAME,
     OPT_SLOTS,
+    OPT_PREFETCH,
     OPT_LABEL,
     OPT_WORK_DIR,
     OPT_ARTIFACT_DIR,
@@ -149,6 +153,7 @@ int main(int argc, char **argv)
         {"coordinator", required_argument, NULL, OPT_COORDINATOR},
         {"name", required_argument, NULL, OPT_NAME},
         {"slots", required_argument, NULL, OPT_SLOTS},
+        {"prefetch", required_argument, NULL, OPT_PREFETCH},
         {"label", required_argument, NULL, OPT_LABEL},
         {"work-dir", required_argument, NULL, OPT_WORK_DIR},
         {"artifact-dir", required_argument, NULL, OPT_ARTIFACT_DIR},
@@ -160,7 +165,7 @@ int main(int argc, char **argv)
                *artifact_dir = NULL;
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
-    long slots = -1, version = DROVER_PROTOCOL_VERSION;
+    long slots = -1, prefetch = -1, version = DROVER_PROTOCOL_VERSION;
 
     log_init("worker");
     opterr = 0;
@@ -170,6 +175,10 @@ int main(int argc, char **argv)
         case OPT_CONFIG: config = optarg; break;
         case OPT_COORDINATOR: coordinator = optarg; break;
         case OPT_NAME: name = optarg; break;
+        case OPT_PREFETCH:
+            if (s_parse_uint(optarg, 0, 100000, &prefetch) < 0)
+                return s_usage("--prefetch needs a whole number from 0 to 100000", optarg);
+            break;
         case OPT_SLOTS:
             if (s_parse_uint(optarg, 1, 1000000, &slots) < 0)
                 return s_usage("--slots needs a whole number from 1 to 1000000", optarg);
@@ -218,6 +227,8 @@ int main(int argc, char **argv)
         return s_usage("--artifact-dir is too long", NULL);
     if (slots > 0)
         wc->slots = (int)slots;
+    if (prefetch >= 0)
+        wc->prefetch = (int)prefetch;
     if (nlabels > 0) {
         for (int i = 0; i < nlabels; i++)
             util_strlcpy(wc->labels[i], labels[i], CONFIG_LABEL_MAX);
@@ -276,6 +287,7 @@ int main(int argc, char **argv)
         .name = wc->name,
         .host = host,
         .slots = wc->slots,
+        .prefetch = wc->prefetch,
         .labels = label_ptrs,
         .nlabels = wc->nlabels,
         .kill_grace_ms = wc->kill_grace_ms,

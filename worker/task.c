@@ -543,6 +543,15 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
     t->out_fd = -1;
     t->phase = TASK_FINISHED;
 
+    if (spec->kind && strcmp(spec->kind, "noop") == 0) {
+        /* Nothing to run: the orchestration cost alone (benchmarks, and
+         * steps that only join branches). Finished the moment it arrives. */
+        t->outcome = DROVER__OUTCOME__OUTCOME_EXITED;
+        t->exit_code = 0;
+        t->started_at_us = t->finished_at_us = util_now_us();
+        t->started_ms = t->finished_ms = now_ms;
+        return t;
+    }
     int builtin = task_kind_builtin(spec->kind);
     if (!spec->kind || (strcmp(spec->kind, "exec") != 0 && !builtin)) {
         s_fail(t, "this worker cannot run kind '%s'", spec->kind ? spec->kind : "");

@@ -80,7 +80,8 @@ typedef struct {
 /* 1 for the kinds run by drover-task (validate, train, evaluate). */
 int task_kind_builtin(const char *kind);
 
-/* Starts an attempt. Returns a task in TASK_RUNNING (child exec'd), or in
+/* Starts an attempt. A "noop" attempt is TASK_FINISHED (exit 0) at once,
+ * with no process. Otherwise returns a task in TASK_RUNNING (child exec'd), or in
  * TASK_FINISHED with outcome SPAWN_FAILED and a human error when the kind is
  * neither "exec" nor built-in (or built-in without task_bin), the spec is
  * invalid, or fork/chdir/exec failed. Returns NULL

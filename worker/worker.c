@@ -88,6 +88,13 @@ typedef struct {
     int stream;
 } item_ref_t;
 
+typedef struct {
+    uint64_t task_id;
+    uint32_t attempt;
+    uint8_t *assign; /* packed Drover__Assign */
+    size_t len;
+} queued_t;
+
 struct worker {
     char *endpoint;
     char *name;
@@ -95,6 +102,7 @@ struct worker {
     char **labels;
     int nlabels;
     int slots;
+    int prefetch;
     int64_t kill_grace_ms;
     char *work_dir;
     char *task_bin;     /* "" = no built-in kinds */
@@ -113,6 +121,10 @@ struct worker {
 
     entry_t *tasks;
     size_t ntasks, tasks_cap;
+
+    /* Prefetched assignments waiting for a free slot, packed, in order. */
+    queued_t *queue;
+    size_t nqueue, queue_cap;
 
     zmq_pollitem_t *items;
     item_ref_t *refs;
@@ -177,8 +189,8 @@ static int s_send(worker_t *w, Drover__WorkerMsg *m)
 static int s_leases(worker_t *w, int include_finished, Drover__Lease **arr, Drover__Lease ***ptrs,
                     size_t *n)
 {
-    *arr = calloc(w->ntasks + 1, sizeof **arr);
-    *ptrs = calloc(w->ntasks + 1, sizeof **ptrs);
+    *arr = calloc(w->ntasks + w->nqueue + 1, sizeof **arr);
+    *ptrs = calloc(w->ntasks + w->nqueue + 1, sizeof **ptrs);
     *n = 0;
     if (!*arr || !*ptrs) {
         free(*arr);
@@ -199,7 +211,32 @@ static int s_leases(worker_t *w, int include_finished, Drover__Lease **arr, Drov
         (*ptrs)[*n] = &(*arr)[*n];
         (*n)++;
     }
+    /* Queued assignments are held too: the coordinator placed them here. */
+    for (size_t i = 0; i < w->nqueue; i++) {
+        Drover__Lease init = DROVER__LEASE__INIT;
+        (*arr)[*n] = init;
+        (*arr)[*n].task_id = w->queue[i].task_id;
+        (*arr)[*n].attempt = w->queue[i].attempt;
+        (*ptrs)[*n] = &(*arr)[*n];
+        (*n)++;
+    }
     return 0;
+}
+
+/* Index of a queued assignment, or -1. */
+static long s_queued(const worker_t *w, uint64_t id, uint32_t attempt)
+{
+    for (size_t i = 0; i < w->nqueue; i++)
+        if (w->queue[i].task_id == id && w->queue[i].attempt == attempt)
+            return (long)i;
+    return -1;
+}
+
+static void s_dequeue_at(worker_t *w, size_t i)
+{
+    free(w->queue[i].assign);
+    memmove(&w->queue[i], &w->queue[i + 1], (w->nqueue - i - 1) * sizeof *w->queue);
+    w->nqueue--;
 }
 
 /* ---------------------------------------------------------- sending --- */
@@ -214,7 +251,7 @@ static void s_send_register(worker_t *w, int64_t now)
     w->registers_sent++;
     if (s_leases(w, 1, &arr, &ptrs, &n) < 0)
         return;
-    static char *kinds[] = {"exec", "validate", "train", "evaluate"};
+    static char *kinds[] = {"exec", "noop", "validate", "train", "evaluate"};
     Drover__Register reg = DROVER__REGISTER__INIT;
     reg.name = w->name;
     reg.host = w->host;
@@ -222,7 +259,8 @@ static void s_send_register(worker_t *w, int64_t now)
     reg.labels = w->labels;
     reg.n_labels = (size_t)w->nlabels;
     reg.kinds = kinds;
-    reg.n_kinds = w->task_bin[0] ? 4 : 1;
+    reg.n_kinds = w->task_bin[0] ? 5 : 2;
+    reg.prefetch = (uint32_t)w->prefetch;
     reg.held = ptrs;
     reg.n_held = n;
     reg.pid = (uint32_t)getpid();
@@ -354,6 +392,11 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
 
     for (size_t i = 0; i < rr->n_drop; i++) {
         const Drover__Lease *l = rr->drop[i];
+        long q = l ? s_queued(w, l->task_id, l->attempt) : -1;
+        if (q >= 0) {
+            s_dequeue_at(w, (size_t)q);
+            continue;
+        }
         entry_t *e = l ? s_find(w, l->task_id, l->attempt) : NULL;
         if (!e || e->silent)
             continue;
@@ -373,7 +416,7 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
         w->tasks[i].result_sent_ms = 0;
 }
 
-static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now)
+static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int from_queue)
 {
     if (!a->lease) {
         w->bad_msgs++;
@@ -383,6 +426,8 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now)
     }
     uint64_t id = a->lease->task_id;
     uint32_t attempt = a->lease->attempt;
+    if (!from_queue && s_queued(w, id, attempt) >= 0)
+        return;
     if (s_find(w, id, attempt) || s_recent(w, id, attempt)) {
         log_debug("task %llu attempt %u assigned again; already held", (unsigned long long)id,
                   attempt);
@@ -397,9 +442,39 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now)
     for (size_t i = 0; i < w->ntasks; i++)
         if (!w->tasks[i].silent && task_phase(w->tasks[i].task) != TASK_FINISHED)
             active++;
-    if (active >= (size_t)w->slots)
-        log_warn("task %llu attempt %u assigned while all %d slots are busy; running it anyway",
-                 (unsigned long long)id, attempt, w->slots);
+    int noop = a->kind && strcmp(a->kind, "noop") == 0;
+    if (active >= (size_t)w->slots && !noop) {
+        if (w->nqueue < (size_t)w->prefetch || from_queue) {
+            /* Prefetched: it starts when a slot frees (s_start_queued). */
+            if (from_queue)
+                return; /* cannot happen: dequeued only with a free slot */
+            if (w->nqueue == w->queue_cap) {
+                size_t cap = w->queue_cap ? w->queue_cap * 2 : 8;
+                queued_t *nq = realloc(w->queue, cap * sizeof *nq);
+                if (!nq) {
+                    log_error("out of memory queueing task %llu", (unsigned long long)id);
+                    return;
+                }
+                w->queue = nq;
+                w->queue_cap = cap;
+            }
+            queued_t *q = &w->queue[w->nqueue];
+            q->len = drover__assign__get_packed_size(a);
+            q->assign = malloc(q->len ? q->len : 1);
+            if (!q->assign) {
+                log_error("out of memory queueing task %llu", (unsigned long long)id);
+                return;
+            }
+            drover__assign__pack(a, q->assign);
+            q->task_id = id;
+            q->attempt = attempt;
+            w->nqueue++;
+            return;
+        }
+        log_warn("task %llu attempt %u assigned while all %d slots (and %d prefetch) are busy; "
+                 "running it anyway",
+                 (unsigned long long)id, attempt, w->slots, w->prefetch);
+    }
 
     if (w->ntasks == w->tasks_cap) {
         size_t cap = w->tasks_cap ? w->tasks_cap * 2 : 8;
@@ -434,7 +509,11 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now)
     entry_t *e = &w->tasks[w->ntasks++];
     memset(e, 0, sizeof *e);
     e->task = t;
-    if (task_phase(t) == TASK_RUNNING) {
+    if (strcmp(a->kind, "noop") == 0) {
+        log_debug("task %llu attempt %u (run %llu step %s): noop done", (unsigned long long)id,
+                  attempt, (unsigned long long)a->run_id, a->step);
+        e->finish_logged = 1;
+    } else if (task_phase(t) == TASK_RUNNING) {
         log_info("task %llu attempt %u (run %llu step %s) started, pid %d", (unsigned long long)id,
                  attempt, (unsigned long long)a->run_id, a->step, (int)task_pid(t));
         s_send_started(w, t);
@@ -447,8 +526,23 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now)
     }
 }
 
+static void s_start_queued(worker_t *w, int64_t now);
+
 static void s_on_kill(worker_t *w, const Drover__Kill *k, int64_t now)
 {
+    long q = k->lease ? s_queued(w, k->lease->task_id, k->lease->attempt) : -1;
+    if (q >= 0) {
+        /* Never started: start and kill it, so it reports KILLED like any. */
+        Drover__Assign *a = drover__assign__unpack(NULL, w->queue[q].len, w->queue[q].assign);
+        s_dequeue_at(w, (size_t)q);
+        if (a) {
+            int saved = w->slots;
+            w->slots = INT32_MAX; /* bypass the queue for this one */
+            s_on_assign(w, a, now, 1);
+            w->slots = saved;
+            drover__assign__free_unpacked(a, NULL);
+        }
+    }
     entry_t *e = k->lease ? s_find(w, k->lease->task_id, k->lease->attempt) : NULL;
     if (!e || e->silent) {
         log_debug("Kill for a lease this worker does not hold; ignored");
@@ -502,7 +596,7 @@ static void s_on_message(worker_t *w, const uint8_t *data, size_t len, int64_t n
     case DROVER__COORD_MSG__BODY_REGISTER_REPLY:
         s_on_register_reply(w, m->register_reply, now);
         break;
-    case DROVER__COORD_MSG__BODY_ASSIGN: s_on_assign(w, m->assign, now); break;
+    case DROVER__COORD_MSG__BODY_ASSIGN: s_on_assign(w, m->assign, now, 0); break;
     case DROVER__COORD_MSG__BODY_KILL: s_on_kill(w, m->kill, now); break;
     case DROVER__COORD_MSG__BODY_RESULT_ACK: s_on_result_ack(w, m->result_ack); break;
     case DROVER__COORD_MSG__BODY_REREGISTER:
@@ -755,6 +849,27 @@ static int s_build_items(worker_t *w, int want_out, size_t *nitems)
     return 0;
 }
 
+/* Starts prefetched assignments while slots are free. */
+static void s_start_queued(worker_t *w, int64_t now)
+{
+    while (w->nqueue > 0 && !w->stopping) {
+        size_t active = 0;
+        for (size_t i = 0; i < w->ntasks; i++)
+            if (!w->tasks[i].silent && task_phase(w->tasks[i].task) != TASK_FINISHED)
+                active++;
+        if (active >= (size_t)w->slots)
+            return;
+        Drover__Assign *a = drover__assign__unpack(NULL, w->queue[0].len, w->queue[0].assign);
+        s_dequeue_at(w, 0);
+        if (!a) {
+            log_error("a queued assignment no longer unpacks; dropped");
+            continue;
+        }
+        s_on_assign(w, a, now, 1);
+        drover__assign__free_unpacked(a, NULL);
+    }
+}
+
 int worker_run(worker_t *w)
 {
     w->state = SESSION_REGISTERING;
@@ -762,6 +877,7 @@ int worker_run(worker_t *w)
     while (!w->done) {
         int64_t now = util_mono_ms();
         s_timers(w, now);
+        s_start_queued(w, now);
         int waiting = s_flush(w, now);
         s_check_stop(w, now);
         if (w->done)
@@ -816,6 +932,7 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     }
     w->sigfd = -1;
     w->slots = opts->slots;
+    w->prefetch = opts->prefetch;
     w->kill_grace_ms = opts->kill_grace_ms;
     w->version = opts->protocol_version;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
@@ -891,6 +1008,9 @@ void worker_destroy(worker_t **wp)
     for (size_t i = 0; i < w->ntasks; i++)
         task_destroy(&w->tasks[i].task);
     free(w->tasks);
+    for (size_t i = 0; i < w->nqueue; i++)
+        free(w->queue[i].assign);
+    free(w->queue);
     free(w->items);
     free(w->refs);
     if (w->sock)

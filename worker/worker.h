@@ -19,6 +19,7 @@ typedef struct {
     const char *name;     /* stable worker name */
     const char *host;     /* this machine's hostname */
     int slots;
+    int prefetch;              /* assignments queued beyond slots */
     const char *const *labels;
     int nlabels;
     int64_t kill_grace_ms;

@@ -69,7 +69,7 @@ static const err_case_t s_errors[] = {
     {"kind not a string", HDR "steps = (\n  { name = \"a\";\n    kind = [\"exec\"]; }\n);\n", 4,
      "step 'a': 'kind' must be a string"},
     {"unknown kind", HDR "steps = (\n  { name = \"a\"; kind = \"shell\"; }\n);\n", 3,
-     "step 'a': unknown kind 'shell' (known: exec, validate, train, evaluate, promote)"},
+     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, promote)"},
     {"unknown key",
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
