@@ -1179,7 +1179,7 @@ int server_run(server_t *s)
             bad = s_wake_held(s) < 0;
             if (!bad) {
                 /* Replies to woken requests are reads: send them now. */
-                if (db_in_tx(s->db))
+                if (db_in_tx(s->db) || store_pending(s->st))
                     bad = store_commit(s->st) < 0;
                 s_flush(s);
             }

@@ -299,7 +299,8 @@ static int s_write(store_t *st, int stmt, int n, const char *const *v)
 
 static PGresult *s_read(store_t *st, int stmt, int n, const char *const *v)
 {
-    if (s_flush(st) < 0)
+    /* Buffered transitions join the iteration's transaction before a read. */
+    if (st->npend && (store_tx(st) < 0 || s_flush(st) < 0))
         return NULL;
     PGresult *r = db_exec(st->db, s_stmts[stmt].name, n, v, NULL, NULL, PGRES_TUPLES_OK);
     if (!r)
@@ -366,8 +367,8 @@ fail:
 int store_task_save(store_t *st, const store_task_row_t *t, const char *from_state,
                     const char *detail)
 {
-    if (store_tx(st) < 0)
-        return -1;
+    /* No BEGIN here: an iteration that only moves tasks commits its batch
+     * as one autocommit statement (one round trip, one fsync). */
     if (st->npend == st->cappend) {
         size_t nc = st->cappend ? st->cappend * 2 : 256;
         pending_t *np = realloc(st->pend, nc * sizeof *np);
@@ -518,6 +519,8 @@ int store_commit(store_t *st)
         return -1;
     return db_commit(st->db);
 }
+
+int store_pending(const store_t *st) { return st->npend > 0; }
 
 int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
                    const char *detail)

@@ -45,8 +45,12 @@ db_t *store_db(store_t *st);
 int store_prepare(store_t *st);
 /* Opens the iteration's transaction if none is open. */
 int store_tx(store_t *st);
-/* Writes what is still buffered and commits the iteration's transaction. */
+/* Writes what is still buffered and commits the iteration's transaction
+ * (or, when nothing else was written, the buffered transitions alone as
+ * one atomic statement). */
 int store_commit(store_t *st);
+/* 1 while transitions wait to be written. */
+int store_pending(const store_t *st);
 /* Forgets buffered writes (after a failed transaction). */
 void store_discard(store_t *st);
 
