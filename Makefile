@@ -17,7 +17,7 @@ SHELL := /bin/bash
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libpq-dev libconfig-dev libopenblas-dev \
-            libcmocka-dev libjansson-dev postgresql jq
+            libcmocka-dev libjansson-dev postgresql jq tzdata
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan
@@ -29,6 +29,10 @@ endif
 
 CLUSTER := deploy/local/cluster.sh
 DEMO_EP := tcp://127.0.0.1:$(or $(DROVER_CLIENT_PORT),7460)
+# The local cluster's config (written by cluster.sh up) names its CurveZMQ
+# admin key, so drover finds the keys through DROVER_CONFIG.
+DEMO_CFG := $(or $(DROVER_STATE_DIR),$(CURDIR)/.state/local)/drover.cfg
+DEMO_ENV := DROVER_CONFIG=$(DEMO_CFG) DROVER_COORDINATOR=$(DEMO_EP)
 
 help:
 	@echo "drover make targets:"
@@ -91,8 +95,8 @@ demo: deps
 	DROVER_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CLUSTER) up
 	@# The registry is shown even when the run fails (a failed gate is the
 	@# pipeline doing its job); make still exits with the run's status.
-	rc=0; DROVER_COORDINATOR=$(DEMO_EP) $(BUILD_DIR)/bin/drover submit --wait examples/claims/pipeline.cfg || rc=$$?; \
-	DROVER_COORDINATOR=$(DEMO_EP) $(BUILD_DIR)/bin/drover models claims-damage; \
+	rc=0; $(DEMO_ENV) $(BUILD_DIR)/bin/drover submit --wait examples/claims/pipeline.cfg || rc=$$?; \
+	$(DEMO_ENV) $(BUILD_DIR)/bin/drover models claims-damage; \
 	$(CLUSTER) psql -P pager=off -c "select name, version, stage, round((metrics->>'val_accuracy')::numeric, 4) as val_accuracy from drover.model_registry order by name, version"; \
 	if [ $$rc -ne 0 ]; then \
 	  echo "The claims run did not succeed; see why with: drover status RUN, drover report RUN evaluate"; \
@@ -100,7 +104,7 @@ demo: deps
 	fi
 	@echo
 	@echo "The local cluster is up (state and logs in $${DROVER_STATE_DIR:-.state/local})."
-	@echo "  export DROVER_COORDINATOR=$(DEMO_EP) PATH=$(CURDIR)/$(BUILD_DIR)/bin:\$$PATH"
+	@echo "  export DROVER_CONFIG=$(DEMO_CFG) PATH=$(CURDIR)/$(BUILD_DIR)/bin:\$$PATH"
 	@echo "  drover runs                              # the claims run's id is the newest"
 	@echo "  drover report RUN validate; drover metrics RUN train; drover report RUN evaluate"
 	@echo "  drover model show claims-damage:1; drover promote claims-damage:1 staging --reason test"
@@ -108,6 +112,7 @@ demo: deps
 	@echo "  drover submit --wait examples/hello/pipeline.cfg   # quick smoke test (exec steps only)"
 	@echo "  drover runs; drover status RUN; drover logs RUN STEP; drover workers"
 	@echo "  $(CLUSTER) psql            # then: select * from drover.task_status;"
+	@echo "  drover keys list                         # the CurveZMQ keys allowed in (docs/operations.md)"
 	@echo "  $(CLUSTER) status"
 	@echo "Stop it with: $(CLUSTER) down"
 
@@ -123,3 +128,19 @@ bench: deps
 
 clean:
 	rm -rf build build-asan
+
+# Fuzzing (docs/fuzzing.md): the libFuzzer harnesses of tests/fuzz, built
+# with clang into build-fuzz, each run FUZZ_SECONDS (default 60) over a
+# scratch copy of its seed corpus, two at a time; crash inputs are kept in
+# build-fuzz/fuzz-artifacts/. fuzz-ci: 10 s each (about 40 s of fuzzing).
+.PHONY: fuzz fuzz-ci
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build-fuzz
+fuzz:
+	@command -v clang >/dev/null || { echo "fuzz: needs clang: apt-get install clang"; exit 1; }
+	CC=clang cmake -S . -B $(FUZZ_DIR) -DDROVER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build $(FUZZ_DIR) --target fuzz_all -j$(JOBS)
+	FUZZ_JOBS=$${FUZZ_JOBS:-2} tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10

@@ -76,8 +76,19 @@ b_stop() {
     unset "B_PROCS[$name]"
 }
 
+# Workloads run in $(...) subshells, whose B_PROCS the caller never sees;
+# every start is therefore also recorded in $BENCH_DIR/pids, and cleanup
+# stops the recorded pids that are still ours (cmdline names a drover program).
+b_track() { echo "$1" >>"$BENCH_DIR/pids"; }
+
 b_cleanup() {
-    local name
+    local name pid
+    if [[ -f "$BENCH_DIR/pids" ]]; then
+        while read -r pid; do
+            grep -qa "drover-" "/proc/$pid/cmdline" 2>/dev/null || continue
+            B_PROCS[tracked-$pid]=$pid
+        done <"$BENCH_DIR/pids"
+    fi
     for name in "${!B_PROCS[@]}"; do [[ "$name" == worker-* || "$name" == sim ]] && b_stop "$name"; done
     for name in "${!B_PROCS[@]}"; do b_stop "$name"; done
     b_pg_stop
@@ -201,6 +212,7 @@ EOF
         >>"$BENCH_DIR/coordinator.log" 2>&1 &
     B_PROCS[coordinator]=$!
     B_COORD_PID=$!
+    b_track $!
     b_wait 30 "the coordinator to answer" "$DROVER_BIN/drover" --coordinator "$B_CLIENT_EP" --timeout 1 info ||
         b_die "the coordinator did not start"
 }
@@ -221,6 +233,7 @@ b_workers_start() {
         "$DROVER_BIN/drover-worker" --config "$BENCH_DIR/drover.cfg" --name "bench-$i" --slots "$ns" \
             </dev/null >>"$BENCH_DIR/worker-$i.log" 2>&1 &
         B_PROCS[worker-$i]=$!
+        b_track $!
     done
     for ((i = 1; i <= nw; i++)); do
         b_wait 30 "worker bench-$i to register" grep -q "registered with" "$BENCH_DIR/worker-$i.log" ||
@@ -381,6 +394,7 @@ bench_s2() {
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
     "$DROVER_BIN/drover-simworkers" -c "$B_WORKER_EP" -n "$nw" >"$BENCH_DIR/sim.out" 2>"$BENCH_DIR/sim.log" &
     B_PROCS[sim]=$!
+    b_track $!
     b_wait 120 "$nw simulated workers to register" grep -q "^registered $nw" "$BENCH_DIR/sim.out" ||
         b_die "simulated workers did not register"
     b_pause 2   # let the registration burst settle before the idle window

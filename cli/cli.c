@@ -18,12 +18,13 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "keys.h"
 #include "output.h"
 #include "util.h"
 #include "wire.h"
 
 /* How a common option is stored in the context. */
-typedef enum { C_JSON, C_HELP, C_COORD, C_CONFIG, C_TIMEOUT } s_common_t;
+typedef enum { C_JSON, C_HELP, C_COORD, C_CONFIG, C_TIMEOUT, C_KEY, C_COORD_KEY } s_common_t;
 
 static const struct {
     const char *name;
@@ -36,6 +37,8 @@ static const struct {
     {"coordinator", 0, 1, C_COORD},
     {"config", 0, 1, C_CONFIG},
     {"timeout", 0, 1, C_TIMEOUT},
+    {"key", 0, 1, C_KEY},
+    {"coordinator-key", 0, 1, C_COORD_KEY},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -148,6 +151,12 @@ static int s_option(cli_t *cli, int argc, char **argv, int *i, const cli_opt_t *
         case C_TIMEOUT:
             cli->timeout = val;
             break;
+        case C_KEY:
+            cli->key = val;
+            break;
+        case C_COORD_KEY:
+            cli->coordinator_key = val;
+            break;
         }
     } else if (has_arg) {
         *opts[idx].value = val;
@@ -220,6 +229,10 @@ void cli_print_verb_help(const cli_verb_t *verb)
            "  --timeout SECS      how long to wait for a reply (default: cli.timeout, 3)\n"
            "  --config FILE       config file (default: $DROVER_CONFIG,\n"
            "                      ~/.config/drover/drover.cfg, /etc/drover/drover.cfg)\n"
+           "  --key FILE          this client's secret key file (default: $DROVER_KEY,\n"
+           "                      cli.secret_key)\n"
+           "  --coordinator-key FILE  the coordinator's public key file (default:\n"
+           "                      $DROVER_COORDINATOR_KEY, cli.coordinator_key)\n"
            "  -h, --help          this help\n",
            CONFIG_DEFAULT_CLIENT_ENDPOINT);
 }
@@ -251,6 +264,82 @@ int cli_parse_run_id(const cli_t *cli, const char *s, uint64_t *out)
     return 0;
 }
 
+/* The first set of: an option, an environment variable, a config value;
+ * *from names where it came from (for messages). NULL when none is set. */
+static const char *s_pick(const char *opt, const char *optname, const char *envname,
+                          const char *cfgval, const char *cfgname, const char **from)
+{
+    const char *env = getenv(envname);
+    if (opt) {
+        *from = optname;
+        return opt;
+    }
+    if (env && *env) {
+        *from = envname;
+        return env;
+    }
+    if (cfgval && *cfgval) {
+        *from = cfgname;
+        return cfgval;
+    }
+    *from = NULL;
+    return NULL;
+}
+
+/* Resolves and loads the CURVE keys (see cli.h). Sets cli->curve and fills
+ * *curve when the client is to use them. Returns CLI_EXIT_OK or prints why
+ * not and returns CLI_EXIT_USAGE. The secret is never printed. */
+static int s_curve_keys(cli_t *cli, const conf_t *cfg, client_curve_t *curve)
+{
+    const char *kfrom, *cfrom;
+    const char *key = s_pick(cli->key, "--key", "DROVER_KEY", cfg->cli.secret_key,
+                             "cli.secret_key", &kfrom);
+    const char *ckey = s_pick(cli->coordinator_key, "--coordinator-key", "DROVER_COORDINATOR_KEY",
+                              cfg->cli.coordinator_key, "cli.coordinator_key", &cfrom);
+    memset(curve, 0, sizeof *curve);
+    cli->curve = 0;
+    /* cli.insecure overrides only keys that come from the config file too:
+     * a key named on the command line or in the environment is meant. */
+    int key_cfg = !key || strcmp(kfrom, "cli.secret_key") == 0;
+    int ckey_cfg = !ckey || strcmp(cfrom, "cli.coordinator_key") == 0;
+    if (cfg->cli.insecure && key_cfg && ckey_cfg)
+        return CLI_EXIT_OK;
+    if (!key && !ckey)
+        return CLI_EXIT_OK;
+    if (!ckey) {
+        fprintf(stderr,
+                "drover: a client key is set (%s) but not the coordinator's public key: set "
+                "DROVER_COORDINATOR_KEY, --coordinator-key FILE or cli.coordinator_key\n",
+                kfrom);
+        return CLI_EXIT_USAGE;
+    }
+    if (!key) {
+        fprintf(stderr,
+                "drover: the coordinator's public key is set (%s) but not this client's key: set "
+                "DROVER_KEY, --key FILE or cli.secret_key (make one with: drover keygen --out FILE)\n",
+                cfrom);
+        return CLI_EXIT_USAGE;
+    }
+    char err[1200];
+    keys_pair_t mine, theirs;
+    if (keys_load(key, 1, &mine, err, sizeof err) < 0) {
+        fprintf(stderr, "drover: %s (client key from %s)\n", err, kfrom);
+        return CLI_EXIT_USAGE;
+    }
+    if (keys_load(ckey, 0, &theirs, err, sizeof err) < 0) {
+        keys_wipe(&mine);
+        fprintf(stderr, "drover: %s (coordinator key from %s)\n", err, cfrom);
+        return CLI_EXIT_USAGE;
+    }
+    util_strlcpy(curve->server_public, theirs.public_z85, sizeof curve->server_public);
+    util_strlcpy(curve->public_key, mine.public_z85, sizeof curve->public_key);
+    util_strlcpy(curve->secret_key, mine.secret_z85, sizeof curve->secret_key);
+    util_strlcpy(cli->key_name, mine.name, sizeof cli->key_name);
+    keys_wipe(&mine);
+    cli->curve = 1;
+    return CLI_EXIT_OK;
+}
+
 int cli_connect(cli_t *cli)
 {
     char err[1200];
@@ -277,7 +366,12 @@ int cli_connect(cli_t *cli)
                                    cli->timeout);
         cli->timeout_ms = ms;
     }
-    cli->client = client_new(cli->endpoint, err, sizeof err);
+    client_curve_t curve;
+    int rc = s_curve_keys(cli, &cfg, &curve);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    cli->client = client_new(cli->endpoint, cli->curve ? &curve : NULL, err, sizeof err);
+    memset(curve.secret_key, 0, sizeof curve.secret_key);
     if (!cli->client) {
         fprintf(stderr, "drover: %s\n", err);
         return errno == EINVAL || errno == EPROTONOSUPPORT ? CLI_EXIT_USAGE : CLI_EXIT_UNREACHABLE;
@@ -292,8 +386,20 @@ int cli_no_reply(const cli_t *cli)
         snprintf(secs, sizeof secs, "%llds", (long long)(cli->timeout_ms / 1000));
     else
         snprintf(secs, sizeof secs, "%.1fs", (double)cli->timeout_ms / 1000.0);
-    fprintf(stderr, "drover: no reply from the coordinator at %s within %s.\n", cli->endpoint, secs);
+    if (cli->curve)
+        fprintf(stderr,
+                "drover: no reply from the coordinator at %s within %s, or the coordinator refused "
+                "this client's key '%s' (is it allowed? drover keys list).\n",
+                cli->endpoint, secs, cli->key_name);
+    else
+        fprintf(stderr, "drover: no reply from the coordinator at %s within %s.\n", cli->endpoint,
+                secs);
     cli_unreachable_hint();
+    if (!cli->curve)
+        fprintf(stderr, "  This drover has no CURVE key, and a secure coordinator (the default) "
+                        "ignores such clients: set DROVER_KEY and DROVER_COORDINATOR_KEY (or --key "
+                        "FILE and --coordinator-key FILE, or cli.secret_key and cli.coordinator_key "
+                        "in the config file).\n");
     return CLI_EXIT_UNREACHABLE;
 }
 
@@ -311,6 +417,9 @@ int cli_error_exit(Drover__ErrorCode e)
     case DROVER__ERROR_CODE__ERROR_UNAVAILABLE:
     case DROVER__ERROR_CODE__ERROR_INTERNAL:
         return CLI_EXIT_UNREACHABLE;
+    case DROVER__ERROR_CODE__ERROR_FORBIDDEN:
+    case DROVER__ERROR_CODE__ERROR_RATE_LIMITED:
+        return CLI_EXIT_USAGE; /* refused: retrying as is will not help */
     default:
         return CLI_EXIT_USAGE;
     }
@@ -331,6 +440,10 @@ static const char *s_error_fallback(Drover__ErrorCode e)
         return "it is not ready";
     case DROVER__ERROR_CODE__ERROR_INTERNAL:
         return "internal error";
+    case DROVER__ERROR_CODE__ERROR_FORBIDDEN:
+        return "permission denied: this client's key may not do that";
+    case DROVER__ERROR_CODE__ERROR_RATE_LIMITED:
+        return "too many requests from this client: slow down";
     default:
         return "unknown error";
     }

@@ -9,12 +9,18 @@
  *   endpoint: --coordinator, $DROVER_COORDINATOR, cli.coordinator in the
  *             config file, CONFIG_DEFAULT_CLIENT_ENDPOINT;
  *   timeout:  --timeout, cli.timeout in the config file, 3 s;
- *   config:   --config FILE, else conf_default_path().
+ *   config:   --config FILE, else conf_default_path();
+ *   CURVE:    the client's secret key file from --key, $DROVER_KEY,
+ *             cli.secret_key; the coordinator's public key file from
+ *             --coordinator-key, $DROVER_COORDINATOR_KEY, cli.coordinator_key.
+ *             Neither set (or cli.insecure = true): a plain connection,
+ *             which a secure coordinator refuses; one without the other is
+ *             a usage error.
  *
  * Every failure a user can cause or fix is printed here, once, as
  * "drover: what happened" plus what to do, and mapped to an exit code:
  * 2 for bad usage or input (including the coordinator's BAD_REQUEST,
- * NOT_FOUND, CONFLICT and VERSION), 3 when the coordinator cannot be
+ * NOT_FOUND, CONFLICT, VERSION, FORBIDDEN and RATE_LIMITED), 3 when the coordinator cannot be
  * reached or cannot serve (UNAVAILABLE, INTERNAL). Verbs return exit codes.
  */
 #ifndef DROVER_CLI_CLI_H
@@ -44,12 +50,16 @@ typedef struct {
     const char *coordinator;
     const char *config;
     const char *timeout;
+    const char *key;             /* --key FILE */
+    const char *coordinator_key; /* --coordinator-key FILE */
     const cli_verb_t *verb;   /* the verb being run, NULL before dispatch */
 
     /* derived by cli_connect() */
     char endpoint[CONFIG_ENDPOINT_MAX];
     int64_t timeout_ms;
     client_t *client;
+    int curve;                /* 1 = connected with a CURVE key */
+    char key_name[64];        /* the client key's name when curve */
 
     int color_out;            /* stdout may be coloured */
     int tty_out;              /* stdout is a terminal */

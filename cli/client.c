@@ -23,6 +23,8 @@ struct client {
     void *ctx;
     void *sock;
     char *endpoint;
+    int curve; /* 1 = keys below are set */
+    client_curve_t keys;
     uint64_t next_id;
     uint64_t dropped;
 };
@@ -45,6 +47,19 @@ static int s_open_socket(client_t *c, char *err, size_t errlen)
     if (wire_socket_setup(c->sock, WIRE_MAX_MSG_DEFAULT) < 0) {
         int e = errno;
         snprintf(err, errlen, "cannot set up the ZeroMQ socket: %s", zmq_strerror(e));
+        s_close_socket(c);
+        errno = e;
+        return -1;
+    }
+    /* CURVE options must be set before connect: they apply to the
+     * connection's handshake. */
+    if (c->curve &&
+        (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->keys.server_public, 41) < 0 ||
+         zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys.public_key, 41) < 0 ||
+         zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->keys.secret_key, 41) < 0)) {
+        int e = errno;
+        snprintf(err, errlen, "cannot set up CURVE on the ZeroMQ socket: %s (libzmq without CURVE?)",
+                 zmq_strerror(e));
         s_close_socket(c);
         errno = e;
         return -1;
@@ -73,13 +88,17 @@ static uint64_t s_random_id(void)
     return (v >> 12) | 1;
 }
 
-client_t *client_new(const char *endpoint, char *err, size_t errlen)
+client_t *client_new(const char *endpoint, const client_curve_t *curve, char *err, size_t errlen)
 {
     client_t *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
         errno = ENOMEM;
         return NULL;
+    }
+    if (curve) {
+        c->curve = 1;
+        c->keys = *curve;
     }
     c->endpoint = strdup(endpoint);
     if (!c->endpoint) {
@@ -112,6 +131,9 @@ void client_destroy(client_t **cp)
     if (c->ctx)
         zmq_ctx_term(c->ctx);
     free(c->endpoint);
+    volatile char *sec = c->keys.secret_key;
+    for (size_t i = 0; i < sizeof c->keys.secret_key; i++)
+        sec[i] = 0;
     free(c);
     *cp = NULL;
 }

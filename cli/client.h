@@ -11,6 +11,11 @@
  * pirate" pattern): a DEALER would otherwise keep the unanswered request
  * queued and deliver it, and every retry, once the coordinator is back.
  *
+ * With CURVE keys (client_curve_t) the socket is a CurveZMQ client (RFC 26):
+ * the keys are kept so every reopened socket uses them too. A coordinator
+ * whose ZAP handler refuses the key just never answers: the handshake
+ * fails below the socket, so that shows up as a timeout like any silence.
+ *
  * The module prints nothing; cli.c turns failures into messages and exit
  * codes.
  */
@@ -24,11 +29,20 @@
 
 typedef struct client client_t;
 
+/* CurveZMQ keys, Z85 (40 characters + NUL). */
+typedef struct {
+    char server_public[41]; /* the coordinator's public key */
+    char public_key[41];    /* this client's key pair */
+    char secret_key[41];
+} client_curve_t;
+
 /* Creates a ZeroMQ context and a DEALER socket connected to endpoint
  * (connecting is asynchronous: an absent coordinator shows up only as a
- * call timing out). Returns the client, or NULL with errno set and a human
- * message in err (e.g. a malformed endpoint). The caller owns the result. */
-client_t *client_new(const char *endpoint, char *err, size_t errlen);
+ * call timing out). curve NULL = a plain connection; else the keys are
+ * copied (and wiped by client_destroy). Returns the client, or NULL with
+ * errno set and a human message in err (e.g. a malformed endpoint). The
+ * caller owns the result. */
+client_t *client_new(const char *endpoint, const client_curve_t *curve, char *err, size_t errlen);
 
 /* Closes the socket and the context; NULL-safe, nulls the caller's pointer. */
 void client_destroy(client_t **c);

@@ -5,6 +5,11 @@
  * and exits 2 having sent nothing. The run id alone goes to stdout so that
  * `RUN=$(drover submit f.cfg)` works; the friendly hint goes to stderr and
  * only when someone is looking at it.
+ *
+ * A workflow with a schedule or a data trigger is not run now: the
+ * coordinator registers it and answers with run id 0 and a message
+ * ("registered schedule NAME (next: ...)"), which is printed instead of a
+ * run id; --wait has nothing to follow then and is refused before sending.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,17 +20,23 @@
 #include "output.h"
 #include "workflow.h"
 
-/* Fills a SubmitRequest whose strings borrow from wf; steps and the pointer
- * array are malloc'd into *specs / *ptrs (caller frees). Returns 0 or -1. */
+/* Fills a SubmitRequest whose strings borrow from wf; steps, their
+ * resources and the pointer array are malloc'd into *specs / *res / *ptrs
+ * (caller frees all three). Schedule and trigger borrow sched / trig,
+ * which must outlive sub. Returns 0 or -1. */
 static int s_build(const workflow_t *wf, const char *submitted_by, Drover__SubmitRequest *sub,
-                   Drover__StepSpec **specs, Drover__StepSpec ***ptrs)
+                   Drover__StepSpec **specs, Drover__Resources **res, Drover__StepSpec ***ptrs,
+                   Drover__Schedule *sched, Drover__Trigger *trig)
 {
     *specs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **specs);
+    *res = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **res);
     *ptrs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **ptrs);
-    if (!*specs || !*ptrs) {
+    if (!*specs || !*res || !*ptrs) {
         free(*specs);
+        free(*res);
         free(*ptrs);
         *specs = NULL;
+        *res = NULL;
         *ptrs = NULL;
         errno = ENOMEM;
         return -1;
@@ -42,7 +53,31 @@ static int s_build(const workflow_t *wf, const char *submitted_by, Drover__Submi
         sp->timeout_ms = st->timeout_ms > 0 ? (uint64_t)st->timeout_ms : 0;
         sp->retry_delay_ms = st->retry_delay_ms > 0 ? (uint64_t)st->retry_delay_ms : 0;
         sp->spec_json = st->spec_json ? st->spec_json : (char *)"{}";
+        Drover__Resources *r = &(*res)[i];
+        drover__resources__init(r);
+        r->cpus = st->resources.cpus;
+        r->memory_bytes = st->resources.memory_bytes;
+        r->gpus = st->resources.gpus;
+        r->labels = st->resources.labels;
+        r->n_labels = st->resources.nlabels;
+        sp->resources = r;
         (*ptrs)[i] = sp;
+    }
+    sub->queue = wf->queue;
+    sub->priority = wf->priority;
+    if (wf->schedule) {
+        drover__schedule__init(sched);
+        sched->cron = wf->schedule->cron;
+        sched->timezone = wf->schedule->timezone;
+        sched->catchup = wf->schedule->catchup;
+        sched->max_active = wf->schedule->max_active;
+        sub->schedule = sched;
+    }
+    if (wf->trigger) {
+        drover__trigger__init(trig);
+        trig->watch = wf->trigger->watch;
+        trig->min_new_rows = wf->trigger->min_new_rows;
+        sub->trigger = trig;
     }
     sub->workflow = wf->name;
     sub->steps = *ptrs;
@@ -66,6 +101,37 @@ static json_t *s_submit_json(uint64_t run_id, const workflow_t *wf)
     return o;
 }
 
+/* The reply to a workflow with a schedule or trigger: the coordinator's
+ * sentence for people, an object for programs. */
+static int s_registered(cli_t *cli, const workflow_t *wf, const char *message)
+{
+    const char *msg = message && *message ? message : NULL;
+    if (cli->json) {
+        int bad = 0;
+        json_t *o = json_object();
+        out_json_set(o, "run_id", json_null(), &bad);
+        out_json_set(o, "workflow", json_string(wf->name), &bad);
+        out_json_set(o, "registered", json_string(wf->schedule ? "schedule" : "trigger"), &bad);
+        out_json_set(o, "queue", json_string(wf->queue), &bad);
+        out_json_set(o, "priority", json_integer(wf->priority), &bad);
+        out_json_set(o, "message", msg ? json_string(msg) : json_null(), &bad);
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        return cli_emit_json(o);
+    }
+    if (msg)
+        printf("%s\n", msg);
+    else
+        printf("registered %s %s\n", wf->schedule ? "schedule" : "trigger", wf->name);
+    fflush(stdout);
+    if (cli->tty_err)
+        fprintf(stderr, "see it with: drover schedule list; run it now with: drover schedule "
+                        "trigger %s\n", wf->name);
+    return CLI_EXIT_OK;
+}
+
 static int s_run(cli_t *cli, int argc, char **argv)
 {
     int wait = 0;
@@ -82,13 +148,25 @@ static int s_run(cli_t *cli, int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return CLI_EXIT_USAGE;
     }
+    int registers = wf->schedule || wf->trigger;
+    if (registers && wait) {
+        fprintf(stderr, "drover: %s has a %s: submitting registers it and starts no run now, so "
+                        "there is nothing to --wait for\n"
+                        "  submit without --wait, then see `drover schedule list`\n",
+                pos[0], wf->schedule ? "schedule" : "trigger");
+        workflow_destroy(&wf);
+        return CLI_EXIT_USAGE;
+    }
 
     Drover__StepSpec *specs = NULL, **ptrs = NULL;
+    Drover__Resources *res = NULL;
+    Drover__Schedule sched;
+    Drover__Trigger trig;
     Drover__ClientReply *rep = NULL;
     char by[512];
     cli_user_at_host(by, sizeof by);
     Drover__SubmitRequest sub = DROVER__SUBMIT_REQUEST__INIT;
-    if (s_build(wf, by, &sub, &specs, &ptrs) < 0) {
+    if (s_build(wf, by, &sub, &specs, &res, &ptrs, &sched, &trig) < 0) {
         fprintf(stderr, "drover: out of memory\n");
         rc = CLI_EXIT_UNREACHABLE;
         goto out;
@@ -101,6 +179,10 @@ static int s_run(cli_t *cli, int argc, char **argv)
     if ((rc = cli_call(cli, &req, 0, NULL, &rep)) != CLI_EXIT_OK)
         goto out;
     uint64_t run_id = rep->run_id;
+    if (registers) {
+        rc = s_registered(cli, wf, rep->message);
+        goto out;
+    }
     if (run_id == 0) {
         fprintf(stderr, "drover: the coordinator accepted the run but sent no run id\n");
         rc = CLI_EXIT_UNREACHABLE;
@@ -128,6 +210,7 @@ out:
     if (rep)
         drover__client_reply__free_unpacked(rep, NULL);
     free(specs);
+    free(res);
     free(ptrs);
     workflow_destroy(&wf);
     return rc;
@@ -141,6 +224,9 @@ const cli_verb_t cmd_submit_verb = {
         "Checks the workflow FILE (syntax, steps, dependencies) and submits it as a new\n"
         "run. A bad file is reported as FILE:LINE: message and nothing is submitted.\n"
         "Prints the run id on stdout, so scripts can capture it.\n"
+        "A workflow with a schedule or a trigger (docs/scheduling.md) is registered\n"
+        "instead of run: the coordinator's answer (\"registered schedule NAME (next: ...)\")\n"
+        "is printed and no run starts now.\n"
         "\n"
         "Options:\n"
         "  -w, --wait          follow the run until it ends (as `drover wait` does);\n"
@@ -148,7 +234,8 @@ const cli_verb_t cmd_submit_verb = {
         "\n"
         "Examples:\n"
         "  drover submit examples/hello/pipeline.cfg\n"
-        "  RUN=$(drover submit nightly.cfg) && drover wait \"$RUN\"\n"
-        "  drover submit nightly.cfg --wait",
+        "  RUN=$(drover submit pipeline.cfg) && drover wait \"$RUN\"\n"
+        "  drover submit pipeline.cfg --wait\n"
+        "  drover submit examples/claims/nightly.cfg   # registers its schedule",
     .run = s_run,
 };

@@ -18,12 +18,17 @@
 /* The model verbs (cmd_ml.c) and the local data set tools (cmd_dataset.c). */
 extern const cli_verb_t cmd_report_verb, cmd_metrics_verb, cmd_models_verb, cmd_model_verb,
     cmd_promote_verb, cmd_dataset_verb;
+/* The CurveZMQ key tools (cmd_keys.c). */
+extern const cli_verb_t cmd_keygen_verb, cmd_keys_verb;
+/* Schedules, queues and `why` (cmd_sched.c). */
+extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb;
 
 static const cli_verb_t *const s_verbs[] = {
     &cmd_submit_verb, &cmd_wait_verb,    &cmd_runs_verb, &cmd_status_verb,
     &cmd_logs_verb,   &cmd_cancel_verb,  &cmd_workers_verb, &cmd_info_verb,
     &cmd_report_verb, &cmd_metrics_verb, &cmd_models_verb, &cmd_model_verb,
-    &cmd_promote_verb, &cmd_dataset_verb,
+    &cmd_promote_verb, &cmd_dataset_verb, &cmd_keygen_verb, &cmd_keys_verb,
+    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb,
 };
 #define NVERBS (sizeof s_verbs / sizeof s_verbs[0])
 
@@ -50,6 +55,10 @@ static void s_help(void)
            "  --timeout SECS      how long to wait for a reply (default 3)\n"
            "  --config FILE       config file (default: $DROVER_CONFIG, ~/.config/drover/drover.cfg,\n"
            "                      /etc/drover/drover.cfg)\n"
+           "  --key FILE          this client's CurveZMQ secret key file (default: $DROVER_KEY,\n"
+           "                      cli.secret_key in the config file)\n"
+           "  --coordinator-key FILE  the coordinator's public key file (default:\n"
+           "                      $DROVER_COORDINATOR_KEY, cli.coordinator_key)\n"
            "  -h, --help          help; `drover VERB --help` explains a verb\n"
            "  --version           print the version\n"
            "\n"
@@ -95,7 +104,7 @@ int main(int argc, char **argv)
         }
         return cli_usage_error(&cli, "which verb? (submit, wait, runs, status, logs, cancel, "
                                      "workers, info, report, metrics, models, model, promote, "
-                                     "dataset)");
+                                     "dataset, keygen, keys, schedule, queue, why)");
     }
     const char *name = argv[vi];
     if (strcmp(name, "help") == 0) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "util.h"
+#include "workflow.h" /* workflow_parse_size: one size syntax for steps and workers */
 
 void conf_defaults(conf_t *cfg)
 {
@@ -21,8 +22,11 @@ void conf_defaults(conf_t *cfg)
     cfg->coord.max_lost = 3;
     cfg->coord.max_message = 16u * 1024u * 1024u;
     cfg->coord.retry_delay_cap_ms = 300000;
+    cfg->coord.max_log_bytes = 64u * 1024u * 1024u;
+    cfg->coord.client_rate = 500;
     util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->worker.kill_grace_ms = 2000;
+    cfg->worker.gpus = -1;
     util_strlcpy(cfg->cli.coordinator, CONFIG_DEFAULT_CLIENT_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->cli.timeout_ms = 3000;
 }
@@ -43,7 +47,7 @@ const char *conf_default_path(void)
     return NULL;
 }
 
-typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS } kind_t;
+typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY } kind_t;
 
 typedef struct {
     const char *name;
@@ -62,6 +66,11 @@ static const key_t_ s_coord_keys[] = {
     {"max_lost", K_INT, OFF(coord.max_lost), 0},
     {"max_message", K_SIZE, OFF(coord.max_message), 0},
     {"retry_delay_cap", K_DURATION, OFF(coord.retry_delay_cap_ms), 0},
+    {"secret_key", K_STRING, OFF(coord.secret_key), sizeof(((conf_t *)0)->coord.secret_key)},
+    {"insecure", K_BOOL, OFF(coord.insecure), 0},
+    {"admin_keys", K_KEYLIST, 0, 0},
+    {"max_log_bytes", K_SIZE, OFF(coord.max_log_bytes), 0},
+    {"client_rate", K_INT, OFF(coord.client_rate), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -72,13 +81,22 @@ static const key_t_ s_worker_keys[] = {
     {"labels", K_LABELS, 0, 0},
     {"kill_grace", K_DURATION, OFF(worker.kill_grace_ms), 0},
     {"work_dir", K_STRING, OFF(worker.work_dir), sizeof(((conf_t *)0)->worker.work_dir)},
+    {"secret_key", K_STRING, OFF(worker.secret_key), sizeof(((conf_t *)0)->worker.secret_key)},
+    {"coordinator_key", K_STRING, OFF(worker.coordinator_key),
+     sizeof(((conf_t *)0)->worker.coordinator_key)},
+    {"insecure", K_BOOL, OFF(worker.insecure), 0},
     {"artifact_dir", K_STRING, OFF(worker.artifact_dir),
      sizeof(((conf_t *)0)->worker.artifact_dir)},
+    {"memory", K_MEMORY, OFF(worker.memory_bytes), 0},
+    {"gpus", K_INT, OFF(worker.gpus), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {
     {"coordinator", K_STRING, OFF(cli.coordinator), CONFIG_ENDPOINT_MAX},
     {"timeout", K_DURATION, OFF(cli.timeout_ms), 0},
+    {"secret_key", K_STRING, OFF(cli.secret_key), sizeof(((conf_t *)0)->cli.secret_key)},
+    {"coordinator_key", K_STRING, OFF(cli.coordinator_key), sizeof(((conf_t *)0)->cli.coordinator_key)},
+    {"insecure", K_BOOL, OFF(cli.insecure), 0},
     {NULL, 0, 0, 0},
 };
 
@@ -142,6 +160,40 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                 return s_fail(err, errlen, file, line, "too small (minimum 1024):", name);
             *(size_t *)(base + k->off) = (size_t)config_setting_get_int64(s);
             break;
+        case K_MEMORY: {
+            /* Bytes, or a string with a unit ("64G"), as a step's resources. */
+            uint64_t bytes = 0;
+            if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+                if (config_setting_get_int64(s) < 0)
+                    return s_fail(err, errlen, file, line, "negative size for", name);
+                bytes = (uint64_t)config_setting_get_int64(s);
+            } else if (type != CONFIG_TYPE_STRING ||
+                       workflow_parse_size(config_setting_get_string(s), &bytes) < 0) {
+                return s_fail(err, errlen, file, line,
+                              "expected a size (bytes, or \"512M\", \"64G\") for", name);
+            }
+            *(uint64_t *)(base + k->off) = bytes;
+            break;
+        }
+        case K_BOOL:
+            if (type != CONFIG_TYPE_BOOL)
+                return s_fail(err, errlen, file, line, "expected true or false for", name);
+            *(int *)(base + k->off) = config_setting_get_bool(s);
+            break;
+        case K_KEYLIST: {
+            if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+                return s_fail(err, errlen, file, line, "expected a list of key file paths for", name);
+            int m = config_setting_length(s);
+            if (m > CONFIG_MAX_KEYS)
+                return s_fail(err, errlen, file, line, "too many keys (max 16) in", name);
+            for (int j = 0; j < m; j++) {
+                const char *v = config_setting_get_string_elem(s, j);
+                if (!v || util_strlcpy(cfg->coord.admin_keys[j], v, sizeof cfg->coord.admin_keys[j]) < 0)
+                    return s_fail(err, errlen, file, line, "expected a list of key file paths for", name);
+            }
+            cfg->coord.nadmin_keys = m;
+            break;
+        }
         case K_LABELS: {
             if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
                 return s_fail(err, errlen, file, line, "expected a list of strings for", name);

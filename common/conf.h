@@ -10,7 +10,8 @@
  *   worker      = { coordinator = "tcp://127.0.0.1:7461"; name = "gpu-node-1";
  *                   slots = 8; prefetch = 0; labels = ["gpu"]; kill_grace = 2.0;
  *                   work_dir = "/var/lib/drover";
- *                   artifact_dir = "/shared/drover/artifacts"; };
+ *                   artifact_dir = "/shared/drover/artifacts";
+ *                   memory = "64G"; gpus = 2; };
  *   cli         = { coordinator = "tcp://127.0.0.1:7460"; timeout = 3.0; };
  *
  * Durations are seconds (int or float) or strings with a unit ("250ms").
@@ -26,6 +27,7 @@
 #define CONFIG_ENDPOINT_MAX 256
 #define CONFIG_MAX_LABELS 32
 #define CONFIG_LABEL_MAX 64
+#define CONFIG_MAX_KEYS 16
 
 #define CONFIG_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:7460"
 #define CONFIG_DEFAULT_WORKER_ENDPOINT "tcp://127.0.0.1:7461"
@@ -40,6 +42,13 @@ typedef struct {
     int max_lost;               /* requeues after worker loss before a task fails */
     size_t max_message;         /* bytes; larger frames drop the peer */
     int64_t retry_delay_cap_ms; /* upper bound of the retry backoff */
+    /* Security (docs/operations.md). */
+    char secret_key[1024];      /* the coordinator's CURVE key file */
+    int insecure;               /* 1 = no CURVE (refused on non-loopback endpoints) */
+    char admin_keys[CONFIG_MAX_KEYS][1024]; /* .pub files allowed as admin at start */
+    int nadmin_keys;
+    size_t max_log_bytes;       /* stored log bytes per task attempt and stream */
+    int client_rate;            /* requests per second per client key (burst 2x) */
 } conf_coordinator_t;
 
 typedef struct {
@@ -52,11 +61,19 @@ typedef struct {
     int64_t kill_grace_ms;      /* SIGTERM → SIGKILL grace on timeout/cancel */
     char work_dir[1024];        /* cwd of tasks without their own; "" = worker's cwd */
     char artifact_dir[1024];    /* artifact store of built-in kinds; "" = <work_dir or cwd>/artifacts */
+    char secret_key[1024];      /* this worker's CURVE key file */
+    char coordinator_key[1024]; /* the coordinator's public key file */
+    int insecure;
+    uint64_t memory_bytes;      /* memory offered to tasks; 0 = MemTotal of /proc/meminfo */
+    int gpus;                   /* GPUs offered (indices 0..gpus-1); -1 = count /dev/nvidia[0-9]* */
 } conf_worker_t;
 
 typedef struct {
     char coordinator[CONFIG_ENDPOINT_MAX];
     int64_t timeout_ms;         /* how long to wait for the coordinator */
+    char secret_key[1024];      /* this client's CURVE key file */
+    char coordinator_key[1024]; /* the coordinator's public key file */
+    int insecure;
 } conf_cli_t;
 
 typedef struct {

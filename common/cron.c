@@ -42,12 +42,13 @@
 #include <unistd.h>
 
 #define S_DAY 86400
-#define S_MIN_T (-2208988800LL)       /* 1900-01-01T00:00:00Z */
-#define S_MAX_T (253402300799LL)      /* 9999-12-31T23:59:59Z */
+#define S_MIN_T (-2208988800LL)         /* 1900-01-01T00:00:00Z */
+#define S_MAX_T (253402300799LL)        /* 9999-12-31T23:59:59Z */
 #define S_HORIZON (401LL * 366 * S_DAY) /* search bound past 'after' */
 #define S_TZIF_MAX (1 << 20)
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void s_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void s_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -113,7 +114,8 @@ static const struct {
     const char *name;
     int min, max;
 } s_fields[5] = {
-    {"minute", 0, 59}, {"hour", 0, 23}, {"day of month", 1, 31}, {"month", 1, 12}, {"day of week", 0, 7},
+    {"minute", 0, 59}, {"hour", 0, 23},       {"day of month", 1, 31},
+    {"month", 1, 12},  {"day of week", 0, 7},
 };
 
 static const char *const s_months[12] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
@@ -308,8 +310,8 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
             p++;
     }
     if (nf != 5) {
-        s_err(err, errlen,
-              "expected 5 fields (minute hour day-of-month month day-of-week), got %d", nf);
+        s_err(err, errlen, "expected 5 fields (minute hour day-of-month month day-of-week), got %d",
+              nf);
         errno = EINVAL;
         return -1;
     }
@@ -758,8 +760,8 @@ static int s_tzif_parse(const unsigned char *b, size_t len, s_zone_t *z)
         uint64_t isut = s_be(b + pos + 20, 4), isstd = s_be(b + pos + 24, 4),
                  leap = s_be(b + pos + 28, 4), timecnt = s_be(b + pos + 32, 4),
                  typecnt = s_be(b + pos + 36, 4), charcnt = s_be(b + pos + 40, 4);
-        if (typecnt == 0 || typecnt > 256 || timecnt > 100000 || leap > 100000 || charcnt > 100000 ||
-            isut > 256 || isstd > 256)
+        if (typecnt == 0 || typecnt > 256 || timecnt > 100000 || leap > 100000 ||
+            charcnt > 100000 || isut > 256 || isstd > 256)
             return -1;
         uint64_t body = timecnt * (uint64_t)tsize + timecnt + typecnt * 6 + charcnt +
                         leap * (uint64_t)(tsize + 4) + isstd + isut;
@@ -981,8 +983,8 @@ int cron_prev(const cron_t *c, const char *tz, int64_t before_unix, int64_t *pre
     /* Widening windows, enumerated forward with s_next: the answer is the
      * last due time in (before - w, before). Small windows first keep the
      * enumeration short for frequent schedules. */
-    static const int64_t windows[] = {3600, S_DAY, 32LL * S_DAY, 400LL * S_DAY, 8LL * 366 * S_DAY,
-                                      401LL * 366 * S_DAY};
+    static const int64_t windows[] = {
+        3600, S_DAY, 32LL * S_DAY, 400LL * S_DAY, 8LL * 366 * S_DAY, 401LL * 366 * S_DAY};
     s_zone_t z;
     if (!c || !prev_unix) {
         s_err(err, errlen, "cron_prev: missing argument");
@@ -1026,8 +1028,8 @@ int cron_prev(const cron_t *c, const char *tz, int64_t before_unix, int64_t *pre
     return rc;
 }
 
-int cron_due_between(const cron_t *c, const char *tz, int64_t from_exclusive,
-                     int64_t to_inclusive, int64_t *out, size_t max, size_t *n)
+int cron_due_between(const cron_t *c, const char *tz, int64_t from_exclusive, int64_t to_inclusive,
+                     int64_t *out, size_t max, size_t *n)
 {
     s_zone_t z;
     if (!c || !n || (max > 0 && !out)) {
@@ -1137,7 +1139,8 @@ void cron_describe(const cron_t *c, char *buf, size_t len)
     const uint32_t all_hour = (1u << 24) - 1;
     int one_min = __builtin_popcountll(c->minute) == 1, one_hour = __builtin_popcount(c->hour) == 1;
     if (one_min && one_hour) {
-        snprintf(tmp, sizeof tmp, "at %02d:%02d", __builtin_ctz(c->hour), __builtin_ctzll(c->minute));
+        snprintf(tmp, sizeof tmp, "at %02d:%02d", __builtin_ctz(c->hour),
+                 __builtin_ctzll(c->minute));
     } else {
         if (c->minute == all_min) {
             s_cat(tmp, sizeof tmp, "every minute");

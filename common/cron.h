@@ -84,8 +84,8 @@ int cron_prev(const cron_t *c, const char *tz, int64_t before_unix, int64_t *pre
  * Returns 0; *n == max means more may follow: call again with
  * from_exclusive = out[max - 1]. Returns -1 with errno (as cron_next) on
  * failure, with *n = 0. from_exclusive >= to_inclusive gives *n = 0. */
-int cron_due_between(const cron_t *c, const char *tz, int64_t from_exclusive,
-                     int64_t to_inclusive, int64_t *out, size_t max, size_t *n);
+int cron_due_between(const cron_t *c, const char *tz, int64_t from_exclusive, int64_t to_inclusive,
+                     int64_t *out, size_t max, size_t *n);
 
 /* Writes a short English description ("at 03:00 every day", "at minute 30
  * of every hour on MON-FRI") into buf, always NUL-terminated, truncated

@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -65,6 +66,7 @@ int wire_recv(void *sock, int router, wire_msg_t *out)
     out->ident_len = 0;
     out->data = NULL;
     out->len = 0;
+    out->user_id[0] = '\0';
     zmq_msg_init(&part);
     if (s_recv_part(sock, &part) < 0) {
         int e = errno;
@@ -107,6 +109,10 @@ int wire_recv(void *sock, int router, wire_msg_t *out)
     }
     memcpy(out->data, zmq_msg_data(&part), n);
     out->len = n;
+    /* Set by the ZAP handler for CURVE peers; absent otherwise. */
+    const char *uid = zmq_msg_gets(&part, "User-Id");
+    if (uid)
+        snprintf(out->user_id, sizeof out->user_id, "%s", uid);
     zmq_msg_close(&part);
     return 1;
 }
@@ -148,7 +154,8 @@ static const char *s_task_states[] = {
     "unknown", "pending", "ready", "assigned", "running", "retry_wait",
     "succeeded", "failed", "skipped", "cancelled",
 };
-static const char *s_run_states[] = {"unknown", "running", "succeeded", "failed", "cancelled"};
+static const char *s_run_states[] = {"unknown",   "running",  "succeeded",
+                                     "failed",    "cancelled", "rejected"};
 static const char *s_outcomes[] = {"unknown", "exited", "signaled", "timed_out", "killed",
                                    "spawn_failed"};
 

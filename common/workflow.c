@@ -38,7 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "cron.h"
 #include "dag.h"
 #include "log.h"
 #include "util.h"
@@ -49,18 +51,23 @@
 #define WF_MAX_DURATION_MS (365LL * 24 * 3600 * 1000) /* a year: a typo guard */
 #define WF_MAX_FILE (64L * 1024 * 1024)
 
-static const char *const s_kinds[] = {"exec", "noop", "validate", "train", "evaluate", "promote", NULL};
-#define KINDS_TEXT "exec, noop, validate, train, evaluate, promote"
+static const char *const s_kinds[] = {"exec",     "noop",    "validate", "train",
+                                     "evaluate", "promote", "select",   NULL};
+#define KINDS_TEXT "exec, noop, validate, train, evaluate, promote, select"
+#define WF_LABEL_MAX 63          /* a worker label (conf: CONFIG_LABEL_MAX - 1) */
+#define WF_QUEUE_MAX 64
+#define WF_MAX_ACTIVE 100
 
 /* Env names the worker sets itself; a step may not override them. */
 static const char *const s_reserved_env[] = {"DROVER_RUN_ID", "DROVER_STEP", "DROVER_TASK_ID",
-                                             "DROVER_ATTEMPT", NULL};
+                                             "DROVER_ATTEMPT", "CUDA_VISIBLE_DEVICES", NULL};
 
 /* Keys every kind takes, then each kind's own; the "known:" list of an
  * unknown-key message is the common keys followed by the kind's. */
-#define COMMON_KEYS "name, kind, after, retries, retry_delay, timeout"
-static const char *const s_common_keys[] = {"name",    "kind",        "after",
-                                            "retries", "retry_delay", "timeout", NULL};
+#define COMMON_KEYS "name, kind, after, retries, retry_delay, timeout, resources, matrix"
+static const char *const s_common_keys[] = {"name",        "kind",    "after",     "retries",
+                                            "retry_delay", "timeout", "resources", "matrix",
+                                            NULL};
 typedef struct {
     const char *kind;
     const char *const *keys;
@@ -75,6 +82,7 @@ static const char *const s_train_keys[] = {"dataset",    "label",         "model
 static const char *const s_evaluate_keys[] = {"dataset", "label", "model", "gates", NULL};
 static const char *const s_promote_keys[] = {"model", "stage", NULL};
 static const char *const s_noop_keys[] = {NULL};
+static const char *const s_select_keys[] = {"metric", "mode", NULL};
 static const kind_keys_t s_kind_keys[] = {
     {"exec", s_exec_keys, "argv, command, env, cwd"},
     {"noop", s_noop_keys, ""},
@@ -84,6 +92,7 @@ static const kind_keys_t s_kind_keys[] = {
      "val_split, patience, seed, threads, gpu"},
     {"evaluate", s_evaluate_keys, "dataset, label, model, gates"},
     {"promote", s_promote_keys, "model, stage"},
+    {"select", s_select_keys, "metric, mode"},
     {NULL, NULL, NULL},
 };
 /* Most kind-specific settings one step can have (train has 15). */
@@ -96,6 +105,7 @@ typedef struct {
     char *basedir;      /* realpath of the file's directory, resolved on first use */
     char **refs;        /* [nsteps] STEP of a "@STEP" model reference, or NULL */
     int *ref_lines;     /* [nsteps] line of that 'model' setting */
+    int has_sweep;      /* some step had a matrix: 'after' needs expanding */
 } ctx_t;
 
 static int s_fail(ctx_t *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -588,7 +598,9 @@ static int s_jpath(ctx_t *c, json_t *obj, const char *jkey, const config_setting
     const char *v;
     if (s_str(c, s, step, what, &v) < 0)
         return -1;
-    char *abs = s_resolve_path(c, v, s_line(s), config_setting_name(s));
+    /* A matrix element has no name of its own. */
+    const char *key = config_setting_name(s);
+    char *abs = s_resolve_path(c, v, s_line(s), key ? key : what);
     if (!abs)
         return -1;
     int rc = s_jset(c, obj, jkey, json_string(abs));
@@ -1022,7 +1034,34 @@ static int s_promote_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t 
     return s_jset(c, root, "stage", json_string(stage));
 }
 
-/* Builds spec_json for validate, train, evaluate and promote steps. */
+static const char *const s_modes[] = {"max", "min", NULL};
+
+/* A select step: {"metric","mode"} now; "from" (the train steps it runs
+ * after) once the graph is known (s_select_from). */
+static int s_select_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root)
+{
+    const char *v, *mode;
+    const config_setting_t *s;
+    if (s_need(c, st, s_kv(kv, n, "metric"), "metric", "metric = \"val_accuracy\";") < 0 ||
+        s_need(c, st, s_kv(kv, n, "mode"), "mode", "mode = \"max\";") < 0)
+        return -1;
+    s = s_kv(kv, n, "metric");
+    if (s_str(c, s, st->name, "'metric'", &v) < 0)
+        return -1;
+    if (!s_name_ok(v))
+        return s_fail(c, s_line(s), "step '%s': 'metric' must be a metric name such as "
+                      "\"val_accuracy\" (letters, digits, '_', '.' or '-'; got '%.140s')",
+                      st->name, v);
+    if (s_word(c, s_kv(kv, n, "mode"), st->name, "'mode'", s_modes,
+               "max (higher is better), min (lower is better)", &mode) < 0)
+        return -1;
+    if (s_jset(c, root, "metric", json_string(v)) < 0 ||
+        s_jset(c, root, "mode", json_string(mode)) < 0)
+        return -1;
+    return 0;
+}
+
+/* Builds spec_json for validate, train, evaluate, promote and select steps. */
 static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, size_t idx)
 {
     json_t *root = json_object();
@@ -1035,6 +1074,8 @@ static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, si
         rc = s_validate_spec(c, st, kv, n, root);
     else if (strcmp(st->kind, "evaluate") == 0)
         rc = s_evaluate_spec(c, st, kv, n, root, idx);
+    else if (strcmp(st->kind, "select") == 0)
+        rc = s_select_spec(c, st, kv, n, root);
     else
         rc = s_promote_spec(c, st, kv, n, root, idx);
     if (rc == 0) {
@@ -1047,7 +1088,7 @@ static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, si
     return rc;
 }
 
-/* "@STEP" model references: STEP must be a train step this step runs
+/* "@STEP" model references: STEP must be a train or select step this step runs
  * after, directly or transitively. Runs after dag_check, so every name in
  * an 'after' list exists and there is no cycle. */
 static int s_check_refs(ctx_t *c, const workflow_t *wf)
@@ -1087,17 +1128,28 @@ static int s_check_refs(ctx_t *c, const workflow_t *wf)
         }
         if (target == SIZE_MAX) {
             int exists = 0;
-            for (size_t j = 0; j < wf->nsteps; j++)
+            size_t swept = 0;
+            for (size_t j = 0; j < wf->nsteps; j++) {
                 exists |= strcmp(wf->steps[j].name, c->refs[i]) == 0;
+                swept += wf->steps[j].sweep && strcmp(wf->steps[j].sweep, c->refs[i]) == 0;
+            }
+            if (!exists && swept > 0) {
+                rc = s_fail(c, c->ref_lines[i],
+                            "step '%s': model '@%s' names a swept step (it became %zu steps, "
+                            "%s.1 to %s.%zu); add a step of kind \"select\" after it and use "
+                            "its name", st->name, c->refs[i], swept, c->refs[i], c->refs[i], swept);
+                break;
+            }
             rc = s_fail(c, c->ref_lines[i],
                         exists ? "step '%s': model '@%s' names a step this step does not run "
                                  "after; add it to 'after' (directly or through other steps)"
                                : "step '%s': model '@%s' names no step of this workflow",
                         st->name, c->refs[i]);
-        } else if (strcmp(wf->steps[target].kind, "train") != 0) {
+        } else if (strcmp(wf->steps[target].kind, "train") != 0 &&
+                   strcmp(wf->steps[target].kind, "select") != 0) {
             rc = s_fail(c, c->ref_lines[i],
-                        "step '%s': model '@%s' must name a train step ('%s' is %s)", st->name,
-                        c->refs[i], c->refs[i], wf->steps[target].kind);
+                        "step '%s': model '@%s' must name a train or select step ('%s' is %s)",
+                        st->name, c->refs[i], c->refs[i], wf->steps[target].kind);
         }
     }
     free(seen);
@@ -1121,23 +1173,219 @@ static const kind_keys_t *s_kind_keys_of(const char *kind)
     return NULL;
 }
 
-/* Parses one element of steps into st; *name_line gets the line of its
- * name (for duplicate-name messages). */
-static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t idx, workflow_step_t *st,
-                        int *name_line)
+/* ---------------------------------------------- resources and sweeps --- */
+
+/* resources = { cpus = 2; memory = "4G"; gpus = 1; labels = ["gpu-a100"]; } */
+static int s_resources(ctx_t *c, const config_setting_t *g, const char *step,
+                       workflow_resources_t *r)
 {
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return s_fail(c, s_line(g), "step '%s': 'resources' must be a group, e.g. resources = { "
+                      "cpus = 2; memory = \"4G\"; gpus = 1; labels = [\"gpu-a100\"]; };", step);
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(s);
+        int t = config_setting_type(s);
+        long long v;
+        if (strcmp(k, "cpus") == 0) {
+            if (s_int(c, s, step, "resources 'cpus'", 1, WORKFLOW_MAX_CPUS, &v) < 0)
+                return -1;
+            r->cpus = (unsigned)v;
+        } else if (strcmp(k, "gpus") == 0) {
+            if (s_int(c, s, step, "resources 'gpus'", 0, WORKFLOW_MAX_GPUS, &v) < 0)
+                return -1;
+            r->gpus = (unsigned)v;
+        } else if (strcmp(k, "memory") == 0) {
+            uint64_t bytes = 0;
+            if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+                if (config_setting_get_int64(s) < 0)
+                    goto bad_memory;
+                bytes = (uint64_t)config_setting_get_int64(s);
+            } else if (t != CONFIG_TYPE_STRING ||
+                       workflow_parse_size(config_setting_get_string(s), &bytes) < 0) {
+                goto bad_memory;
+            }
+            r->memory_bytes = bytes;
+        } else if (strcmp(k, "labels") == 0) {
+            int m = (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(s) : -1;
+            if (m < 0 || m > WORKFLOW_MAX_LABELS)
+                return s_fail(c, s_line(s), "step '%s': resources 'labels' must be an array of at "
+                              "most %d labels, e.g. labels = [\"gpu-a100\"]", step,
+                              WORKFLOW_MAX_LABELS);
+            if (m > 0 && !(r->labels = calloc((size_t)m, sizeof *r->labels)))
+                return s_oom(c);
+            for (int j = 0; j < m; j++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
+                const char *l = config_setting_get_string(e);
+                if (!l || !s_name_ok(l) || strlen(l) > WF_LABEL_MAX)
+                    return s_fail(c, s_line(e), "step '%s': each resources label must be 1 to %d "
+                                  "letters, digits, '_', '.' or '-'", step, WF_LABEL_MAX);
+                if (!(r->labels[j] = strdup(l)))
+                    return s_oom(c);
+                r->nlabels++;
+            }
+        } else {
+            return s_fail(c, s_line(s), "step '%s': unknown key '%s' in resources (known: cpus, "
+                          "memory, gpus, labels)", step, k);
+        }
+        continue;
+    bad_memory:
+        return s_fail(c, s_line(s), "step '%s': resources 'memory' must be a size: bytes "
+                      "(4294967296) or a string with a unit K, M, G or T (\"512M\", \"4G\")",
+                      step);
+    }
+    return 0;
+}
+
+static int s_copy_resources(const workflow_resources_t *from, workflow_resources_t *to)
+{
+    *to = *from;
+    to->labels = NULL;
+    to->nlabels = 0;
+    if (from->nlabels == 0)
+        return 0;
+    if (!(to->labels = calloc(from->nlabels, sizeof *to->labels)))
+        return -1;
+    for (size_t i = 0; i < from->nlabels; i++) {
+        if (!(to->labels[i] = strdup(from->labels[i])))
+            return -1;
+        to->nlabels++;
+    }
+    return 0;
+}
+
+/* How many steps the group g becomes: the product of its matrix lengths,
+ * or 1 when it has no matrix or a malformed one (s_parse_step reports
+ * that). Capped just above WORKFLOW_MAX_SWEEP, which is an error anyway. */
+static size_t s_matrix_count(const config_setting_t *g)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return 1;
+    const config_setting_t *m = config_setting_get_member(g, "matrix");
+    if (!m || config_setting_type(m) != CONFIG_TYPE_GROUP || config_setting_length(m) == 0)
+        return 1;
+    size_t prod = 1;
+    int n = config_setting_length(m);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(m, (unsigned)i);
+        int t = config_setting_type(e);
+        int len = (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(e) : 0;
+        if (len <= 0)
+            return 1;
+        prod *= (size_t)len;
+        if (prod > WORKFLOW_MAX_SWEEP)
+            return WORKFLOW_MAX_SWEEP + 1;
+    }
+    return prod;
+}
+
+/* A libconfig value as JSON (for matrix_json); NULL on ENOMEM or a string
+ * jansson refuses. */
+static json_t *s_setting_json(const config_setting_t *s)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        return json_integer((json_int_t)config_setting_get_int64(s));
+    case CONFIG_TYPE_FLOAT:
+        return json_real(config_setting_get_float(s));
+    case CONFIG_TYPE_BOOL:
+        return json_boolean(config_setting_get_bool(s));
+    case CONFIG_TYPE_STRING:
+        return json_string(config_setting_get_string(s));
+    case CONFIG_TYPE_ARRAY:
+    case CONFIG_TYPE_LIST:
+    case CONFIG_TYPE_GROUP: {
+        int grp = config_setting_type(s) == CONFIG_TYPE_GROUP;
+        json_t *o = grp ? json_object() : json_array();
+        int n = config_setting_length(s);
+        for (int i = 0; o && i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            json_t *v = s_setting_json(e);
+            if (!v || (grp ? json_object_set_new(o, config_setting_name(e), v)
+                           : json_array_append_new(o, v)) != 0) {
+                json_decref(o);
+                return NULL;
+            }
+        }
+        return o;
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* Checks matrix = { KEY = [v1, v2]; ... } of a step of kind kk. The keys
+ * must be the kind's own and not set in the step itself; *nm gets their
+ * number and keys/sets their names and value lists. */
+static int s_matrix(ctx_t *c, const config_setting_t *mx, const char *step,
+                    const kind_keys_t *kk, const kv_t *kv, size_t nkv, kv_t *keys, size_t *nm,
+                    size_t count)
+{
+    if (config_setting_type(mx) != CONFIG_TYPE_GROUP || config_setting_length(mx) == 0)
+        return s_fail(c, s_line(mx), "step '%s': 'matrix' must be a non-empty group of KEY = "
+                      "[values], e.g. matrix = { learning_rate = [0.1, 0.03]; };", step);
+    if (strcmp(kk->kind, "select") == 0)
+        return s_fail(c, s_line(mx), "step '%s': a select step cannot have a 'matrix'", step);
+    int n = config_setting_length(mx);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(mx, (unsigned)i);
+        const char *k = config_setting_name(e);
+        int t = config_setting_type(e);
+        if (!s_in(k, kk->keys))
+            return s_fail(c, s_line(e), "step '%s': matrix key '%s' is not a setting of kind %s "
+                          "(it can vary: %s)", step, k, kk->kind, *kk->text ? kk->text : "nothing");
+        if (s_kv(kv, nkv, k))
+            return s_fail(c, s_line(e), "step '%s': '%s' is set both in the step and in its "
+                          "matrix; keep one", step, k);
+        if ((t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) || config_setting_length(e) == 0)
+            return s_fail(c, s_line(e), "step '%s': matrix '%s' must be a non-empty list of "
+                          "values, e.g. [0.1, 0.03] (a list value in parentheses: ([64], [128]))",
+                          step, k);
+        keys[i] = (kv_t){k, e};
+    }
+    if (count > WORKFLOW_MAX_SWEEP)
+        return s_fail(c, s_line(mx), "step '%s': the matrix has more than %d combinations", step,
+                      WORKFLOW_MAX_SWEEP);
+    *nm = (size_t)n;
+    return 0;
+}
+
+/* Builds one step's spec_json from its kind-specific settings. */
+static int s_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t nkv, size_t idx)
+{
+    if (strcmp(st->kind, "noop") == 0) {
+        /* Runs nothing: joins branches, and measures the orchestrator. */
+        st->spec_json = strdup("{}");
+        return st->spec_json ? 0 : s_oom(c);
+    }
+    if (strcmp(st->kind, "exec") == 0)
+        return s_exec_spec(c, st, s_kv(kv, nkv, "argv"), s_kv(kv, nkv, "command"),
+                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"));
+    return s_ml_spec(c, st, kv, nkv, idx);
+}
+
+/* Parses one element of steps into wf->steps[base .. base + count): one
+ * step, or count expansions of a step with a matrix. name_lines gets the
+ * line of each one's name (for duplicate-name messages). */
+static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, workflow_t *wf,
+                        size_t base, size_t count, int *name_lines)
+{
+    workflow_step_t *st = &wf->steps[base];
     st->line = s_line(g);
     st->retry_delay_ms = WF_DEFAULT_RETRY_DELAY_MS;
+    st->resources.cpus = 1;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
         return s_fail(c, st->line, "step %zu must be a group: { name = \"...\"; kind = \"exec\"; ... }",
-                      idx + 1);
+                      cfg_idx + 1);
 
     /* Name and kind first: every later message names the step, and which
      * keys are valid depends on the kind. */
     const config_setting_t *s = config_setting_get_member(g, "name");
     if (!s)
         return s_fail(c, st->line, "step at line %d has no 'name'", st->line);
-    *name_line = s_line(s);
+    name_lines[base] = s_line(s);
     const char *name = config_setting_get_string(s);
     if (!name)
         return s_fail(c, s_line(s), "step at line %d: 'name' must be a string", st->line);
@@ -1163,6 +1411,7 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t idx, workflo
     DROVER_INVARIANT(kk != NULL);
     kv_t kv[MAX_KIND_SETTINGS];
     size_t nkv = 0;
+    const config_setting_t *res = NULL, *mx = NULL;
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         s = config_setting_get_elem(g, (unsigned)i);
@@ -1211,17 +1460,206 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t idx, workflo
         } else if (strcmp(k, "retry_delay") == 0) {
             if (s_duration(c, s, name, k, &st->retry_delay_ms) < 0)
                 return -1;
+        } else if (strcmp(k, "resources") == 0) {
+            res = s;
+        } else if (strcmp(k, "matrix") == 0) {
+            mx = s;
         }
     }
-    if (strcmp(kind, "noop") == 0) {
-        /* Runs nothing: joins branches, and measures the orchestrator. */
-        st->spec_json = strdup("{}");
-        return st->spec_json ? 0 : s_oom(c);
+    if (res) {
+        /* select runs inside the coordinator: nothing to place. */
+        if (strcmp(kind, "select") == 0)
+            return s_fail(c, s_line(res), "step '%s': a select step runs inside the coordinator "
+                          "and takes no 'resources'", name);
+        if (s_resources(c, res, name, &st->resources) < 0)
+            return -1;
     }
-    if (strcmp(kind, "exec") == 0)
-        return s_exec_spec(c, st, s_kv(kv, nkv, "argv"), s_kv(kv, nkv, "command"),
-                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"));
-    return s_ml_spec(c, st, kv, nkv, idx);
+    if (!mx) {
+        DROVER_INVARIANT(count == 1);
+        return s_spec(c, st, kv, nkv, base);
+    }
+
+    kv_t keys[MAX_KIND_SETTINGS];
+    size_t nm = 0;
+    if (s_matrix(c, mx, name, kk, kv, nkv, keys, &nm, count) < 0)
+        return -1;
+    DROVER_INVARIANT(nkv + nm <= MAX_KIND_SETTINGS);
+    char *orig = strdup(name); /* st->name is replaced below */
+    if (!orig)
+        return s_oom(c);
+    c->has_sweep = 1;
+    int rc = 0;
+    for (size_t k = 0; k < count && rc == 0; k++) {
+        workflow_step_t *sk = &wf->steps[base + k];
+        if (k > 0) {
+            sk->line = st->line;
+            sk->retries = st->retries;
+            sk->timeout_ms = st->timeout_ms;
+            sk->retry_delay_ms = st->retry_delay_ms;
+            name_lines[base + k] = name_lines[base];
+            if (!(sk->name = strdup(orig)) || !(sk->kind = strdup(st->kind)) ||
+                s_copy_resources(&st->resources, &sk->resources) < 0 ||
+                (st->nafter > 0 && !(sk->after = calloc(st->nafter, sizeof *sk->after)))) {
+                rc = s_oom(c);
+                break;
+            }
+            for (size_t j = 0; j < st->nafter; j++) {
+                if (!(sk->after[j] = strdup(st->after[j]))) {
+                    rc = s_oom(c);
+                    break;
+                }
+                sk->nafter++;
+            }
+            if (rc)
+                break;
+        }
+        /* Mixed radix over the keys in file order, the last fastest. */
+        kv_t all[MAX_KIND_SETTINGS];
+        memcpy(all, kv, nkv * sizeof *kv);
+        json_t *mj = json_object();
+        if (!mj) {
+            rc = s_oom(c);
+            break;
+        }
+        size_t rest = k;
+        for (size_t j = nm; j-- > 0;) {
+            size_t len = (size_t)config_setting_length(keys[j].s);
+            const config_setting_t *e = config_setting_get_elem(keys[j].s, (unsigned)(rest % len));
+            rest /= len;
+            all[nkv + j] = (kv_t){keys[j].key, e};
+            json_t *v = s_setting_json(e);
+            if (!v || json_object_set_new(mj, keys[j].key, v) != 0) {
+                rc = s_oom(c);
+                break;
+            }
+        }
+        /* The spec is built under the written name, so messages name the
+         * step the user wrote; the line points at the matrix value. */
+        if (rc == 0)
+            rc = s_spec(c, sk, all, nkv + nm, base + k);
+        if (rc == 0 && !(sk->matrix_json = json_dumps(mj, JSON_COMPACT | JSON_SORT_KEYS |
+                                                               JSON_REAL_PRECISION(15))))
+            rc = s_oom(c);
+        json_decref(mj);
+        if (rc)
+            break;
+        char *xname = NULL;
+        if (asprintf(&xname, "%s.%zu", orig, k + 1) < 0) {
+            rc = s_oom(c);
+            break;
+        }
+        if (!s_name_ok(xname)) {
+            free(xname);
+            rc = s_fail(c, name_lines[base], "step name '%s' is too long for a sweep (its "
+                        "expansions %s.N must fit in %d characters)", orig, orig, WF_NAME_MAX);
+            break;
+        }
+        free(sk->name);
+        sk->name = xname;
+        if (!(sk->sweep = strdup(orig)))
+            rc = s_oom(c);
+    }
+    free(orig);
+    return rc;
+}
+
+/* Replaces each 'after' entry that names a swept step with all of its
+ * expansions, before the graph checks. A step may not carry the name a
+ * sweep was written with (it would be ambiguous in 'after'). */
+static int s_expand_sweeps(ctx_t *c, workflow_t *wf, const int *name_lines)
+{
+    for (size_t i = 0; i < wf->nsteps; i++) {
+        const workflow_step_t *st = &wf->steps[i];
+        if (!st->sweep || (i > 0 && wf->steps[i - 1].sweep &&
+                           strcmp(wf->steps[i - 1].sweep, st->sweep) == 0))
+            continue;
+        for (size_t j = 0; j < wf->nsteps; j++)
+            if (strcmp(wf->steps[j].name, st->sweep) == 0)
+                return s_fail(c, name_lines[j], "duplicate step name '%s' (the swept step at "
+                              "line %d has it too)", st->sweep, name_lines[i]);
+    }
+    for (size_t i = 0; i < wf->nsteps; i++) {
+        workflow_step_t *st = &wf->steps[i];
+        size_t total = 0;
+        int any = 0;
+        for (size_t a = 0; a < st->nafter; a++) {
+            size_t m = 0;
+            for (size_t j = 0; j < wf->nsteps; j++)
+                m += wf->steps[j].sweep && strcmp(wf->steps[j].sweep, st->after[a]) == 0;
+            any |= m > 0;
+            total += m > 0 ? m : 1;
+        }
+        if (!any)
+            continue;
+        char **na = calloc(total, sizeof *na);
+        if (!na)
+            return s_oom(c);
+        size_t k = 0;
+        for (size_t a = 0; a < st->nafter; a++) {
+            int hit = 0;
+            for (size_t j = 0; j < wf->nsteps; j++) {
+                if (!wf->steps[j].sweep || strcmp(wf->steps[j].sweep, st->after[a]) != 0)
+                    continue;
+                hit = 1;
+                if (!(na[k] = strdup(wf->steps[j].name)))
+                    goto nomem;
+                k++;
+            }
+            if (!hit) {
+                na[k++] = st->after[a];
+                st->after[a] = NULL;
+            }
+        }
+        for (size_t a = 0; a < st->nafter; a++)
+            free(st->after[a]);
+        free(st->after);
+        st->after = na;
+        st->nafter = total;
+        continue;
+    nomem:
+        for (size_t j = 0; j < k; j++)
+            free(na[j]);
+        free(na);
+        return s_oom(c);
+    }
+    return 0;
+}
+
+/* Adds "from" to each select step's spec: the train steps it runs after
+ * directly (after sweep expansion), in 'after' order. */
+static int s_select_from(ctx_t *c, workflow_t *wf)
+{
+    for (size_t i = 0; i < wf->nsteps; i++) {
+        workflow_step_t *st = &wf->steps[i];
+        if (strcmp(st->kind, "select") != 0)
+            continue;
+        json_t *root = json_loads(st->spec_json, 0, NULL);
+        json_t *from = json_array();
+        if (!root || !from || json_object_set_new(root, "from", from) != 0) {
+            json_decref(root);
+            return s_oom(c);
+        }
+        for (size_t a = 0; a < st->nafter; a++)
+            for (size_t j = 0; j < wf->nsteps; j++)
+                if (strcmp(wf->steps[j].name, st->after[a]) == 0 &&
+                    strcmp(wf->steps[j].kind, "train") == 0 &&
+                    s_jappend_str(c, from, st->after[a]) < 0) {
+                    json_decref(root);
+                    return -1;
+                }
+        if (json_array_size(from) == 0) {
+            json_decref(root);
+            return s_fail(c, st->line, "step '%s': a select step needs at least one train step "
+                          "in 'after' (the candidates it picks from)", st->name);
+        }
+        char *js = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+        json_decref(root);
+        if (!js)
+            return s_oom(c);
+        free(st->spec_json);
+        st->spec_json = js;
+    }
+    return 0;
 }
 
 /* Runs the graph checks and turns dag_check's index into a line. */
@@ -1263,26 +1701,42 @@ static int s_parse_steps(ctx_t *c, workflow_t *wf, const config_setting_t *steps
         return s_fail(c, line, "'steps' is empty; a workflow needs at least one step");
     if (n > WORKFLOW_MAX_STEPS)
         return s_fail(c, line, "too many steps (%d; at most %d)", n, WORKFLOW_MAX_STEPS);
-    wf->steps = calloc((size_t)n, sizeof *wf->steps);
-    int *name_lines = calloc((size_t)n, sizeof *name_lines);
-    c->refs = calloc((size_t)n, sizeof *c->refs);
-    c->ref_lines = calloc((size_t)n, sizeof *c->ref_lines);
+    /* Matrix expansion decides the real number of steps up front, so every
+     * array below is allocated once. */
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += s_matrix_count(config_setting_get_elem(steps, (unsigned)i));
+    if (total > WORKFLOW_MAX_STEPS)
+        return s_fail(c, line, "too many steps once the matrices are expanded (%zu; at most %d)",
+                      total, WORKFLOW_MAX_STEPS);
+    wf->steps = calloc(total, sizeof *wf->steps);
+    int *name_lines = calloc(total, sizeof *name_lines);
+    c->refs = calloc(total, sizeof *c->refs);
+    c->ref_lines = calloc(total, sizeof *c->ref_lines);
     int rc = 0;
     if (!wf->steps || !name_lines || !c->refs || !c->ref_lines) {
         rc = s_oom(c);
         goto out;
     }
-    wf->nsteps = (size_t)n;
-    for (int i = 0; i < n && rc == 0; i++)
-        rc = s_parse_step(c, config_setting_get_elem(steps, (unsigned)i), (size_t)i,
-                          &wf->steps[i], &name_lines[i]);
+    wf->nsteps = total;
+    size_t base = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const config_setting_t *g = config_setting_get_elem(steps, (unsigned)i);
+        size_t count = s_matrix_count(g);
+        rc = s_parse_step(c, g, (size_t)i, wf, base, count, name_lines);
+        base += count;
+    }
+    if (rc == 0 && c->has_sweep)
+        rc = s_expand_sweeps(c, wf, name_lines);
     if (rc == 0)
         rc = s_check_graph(c, wf, name_lines);
+    if (rc == 0)
+        rc = s_select_from(c, wf);
     if (rc == 0)
         rc = s_check_refs(c, wf);
 out:
     if (c->refs)
-        for (int i = 0; i < n; i++)
+        for (size_t i = 0; i < total; i++)
             free(c->refs[i]);
     free(c->refs);
     free(c->ref_lines);
@@ -1292,10 +1746,146 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------ queue and triggers --- */
+
+/* A top-level string setting; what names it in messages. */
+static int s_top_str(ctx_t *c, const config_setting_t *s, const char *what, const char **out)
+{
+    const char *v = config_setting_get_string(s);
+    if (config_setting_type(s) != CONFIG_TYPE_STRING || !v)
+        return s_fail(c, s_line(s), "%s must be a string", what);
+    if (!*v)
+        return s_fail(c, s_line(s), "%s must not be empty", what);
+    if (!s_utf8_ok(v))
+        return s_fail(c, s_line(s), "%s is not valid UTF-8", what);
+    *out = v;
+    return 0;
+}
+
+static const char *const s_catchups[] = {"none", "latest", "all", NULL};
+
+/* schedule = { cron; timezone; catchup; max_active; } */
+static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return s_fail(c, s_line(g), "'schedule' must be a group, e.g. schedule = { cron = \"0 3 * "
+                      "* *\"; timezone = \"Europe/Berlin\"; };");
+    workflow_schedule_t *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return s_oom(c);
+    wf->schedule = sc;
+    const config_setting_t *cron_s = NULL, *tz_s = NULL;
+    const char *tz = "UTC", *catchup = "none";
+    sc->max_active = 1;
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(s);
+        const char *v;
+        if (strcmp(k, "cron") == 0) {
+            if (s_top_str(c, s, "schedule 'cron'", &v) < 0)
+                return -1;
+            cron_s = s;
+        } else if (strcmp(k, "timezone") == 0) {
+            if (s_top_str(c, s, "schedule 'timezone'", &tz) < 0)
+                return -1;
+            tz_s = s;
+        } else if (strcmp(k, "catchup") == 0) {
+            if (s_top_str(c, s, "schedule 'catchup'", &v) < 0)
+                return -1;
+            catchup = NULL;
+            for (size_t j = 0; s_catchups[j]; j++)
+                if (strcmp(v, s_catchups[j]) == 0)
+                    catchup = s_catchups[j];
+            if (!catchup)
+                return s_fail(c, s_line(s), "schedule 'catchup' must be one of none, latest, all "
+                              "(got '%.64s')", v);
+        } else if (strcmp(k, "max_active") == 0) {
+            int t = config_setting_type(s);
+            long long m = config_setting_get_int64(s);
+            if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || m < 1 || m > WF_MAX_ACTIVE)
+                return s_fail(c, s_line(s), "schedule 'max_active' must be an integer between 1 "
+                              "and %d", WF_MAX_ACTIVE);
+            sc->max_active = (unsigned)m;
+        } else {
+            return s_fail(c, s_line(s), "unknown key '%s' in schedule (known: cron, timezone, "
+                          "catchup, max_active)", k);
+        }
+    }
+    if (!cron_s)
+        return s_fail(c, s_line(g), "schedule needs 'cron', e.g. cron = \"0 3 * * *\"; (03:00 "
+                      "every day)");
+    const char *expr = config_setting_get_string(cron_s);
+    cron_t ct;
+    char msg[256] = "";
+    if (cron_parse(expr, &ct, msg, sizeof msg) < 0)
+        return s_fail(c, s_line(cron_s), "schedule 'cron' \"%.64s\" is invalid: %s", expr, msg);
+    /* The zone is checked by asking for a due time in it. */
+    int64_t next;
+    if (cron_next(&ct, tz, (int64_t)time(NULL), &next, msg, sizeof msg) < 0) {
+        int e = errno;
+        if (e == ENOMEM)
+            return s_oom(c);
+        if (e == ENOENT || e == EINVAL)
+            return s_fail(c, tz_s ? s_line(tz_s) : s_line(g), "schedule 'timezone': unknown time "
+                          "zone '%.64s' (use an IANA name such as \"Europe/Berlin\" or \"UTC\")",
+                          tz);
+        return s_fail(c, s_line(cron_s), "schedule 'cron' \"%.64s\": %s", expr, msg);
+    }
+    if (!(sc->cron = strdup(expr)) || !(sc->timezone = strdup(tz)) ||
+        !(sc->catchup = strdup(catchup)))
+        return s_oom(c);
+    return 0;
+}
+
+/* trigger = { watch; min_new_rows; } */
+static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return s_fail(c, s_line(g), "'trigger' must be a group, e.g. trigger = { watch = "
+                      "\"data/feedback/\"; min_new_rows = 500; };");
+    workflow_trigger_t *tr = calloc(1, sizeof *tr);
+    if (!tr)
+        return s_oom(c);
+    wf->trigger = tr;
+    tr->min_new_rows = 1;
+    const config_setting_t *watch = NULL;
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(s);
+        if (strcmp(k, "watch") == 0) {
+            const char *v;
+            if (s_top_str(c, s, "trigger 'watch'", &v) < 0)
+                return -1;
+            watch = s;
+        } else if (strcmp(k, "min_new_rows") == 0) {
+            int t = config_setting_type(s);
+            if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || config_setting_get_int64(s) < 1)
+                return s_fail(c, s_line(s), "trigger 'min_new_rows' must be an integer of at "
+                              "least 1");
+            tr->min_new_rows = (uint64_t)config_setting_get_int64(s);
+        } else {
+            return s_fail(c, s_line(s), "unknown key '%s' in trigger (known: watch, "
+                          "min_new_rows)", k);
+        }
+    }
+    if (!watch)
+        return s_fail(c, s_line(g), "trigger needs 'watch', the folder new labelled CSV files "
+                      "arrive in, e.g. watch = \"data/feedback/\";");
+    if (!(tr->watch = s_resolve_path(c, config_setting_get_string(watch), s_line(watch), "watch")))
+        return -1;
+    /* One spelling per folder: the coordinator keys consumed files by it. */
+    size_t len = strlen(tr->watch);
+    while (len > 1 && tr->watch[len - 1] == '/')
+        tr->watch[--len] = '\0';
+    return 0;
+}
+
 static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
 {
     const config_setting_t *root = config_root_setting(cfg);
-    const config_setting_t *steps = NULL;
+    const config_setting_t *steps = NULL, *sched = NULL, *trig = NULL;
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1311,14 +1901,46 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
                 return s_oom(c);
         } else if (strcmp(k, "steps") == 0) {
             steps = s;
+        } else if (strcmp(k, "queue") == 0) {
+            const char *v = config_setting_get_string(s);
+            if (!v)
+                return s_fail(c, s_line(s), "'queue' must be a string (the queue's name)");
+            if (!s_name_ok(v) || strlen(v) > WF_QUEUE_MAX)
+                return s_fail(c, s_line(s), "queue name '%.*s' is invalid (use 1 to %d letters, "
+                              "digits, '_', '.' or '-')", WF_QUEUE_MAX + 8, v, WF_QUEUE_MAX);
+            if (!(wf->queue = strdup(v)))
+                return s_oom(c);
+        } else if (strcmp(k, "priority") == 0) {
+            int t = config_setting_type(s);
+            long long v = config_setting_get_int64(s);
+            if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || v < WORKFLOW_MIN_PRIORITY ||
+                v > WORKFLOW_MAX_PRIORITY)
+                return s_fail(c, s_line(s), "'priority' must be an integer between %d and %d "
+                              "(higher runs first)", WORKFLOW_MIN_PRIORITY, WORKFLOW_MAX_PRIORITY);
+            wf->priority = (int)v;
+        } else if (strcmp(k, "schedule") == 0) {
+            sched = s;
+        } else if (strcmp(k, "trigger") == 0) {
+            trig = s;
         } else {
-            return s_fail(c, s_line(s), "unknown top-level key '%s' (known: workflow, steps)", k);
+            return s_fail(c, s_line(s), "unknown top-level key '%s' (known: workflow, steps, "
+                          "queue, priority, schedule, trigger)", k);
         }
     }
     if (!wf->name)
         return s_fail(c, 1, "no 'workflow' name; start the file with workflow = \"my-name\";");
     if (!steps)
         return s_fail(c, 1, "no 'steps' list; add steps = ( { name = ...; kind = ...; } );");
+    if (sched && trig)
+        return s_fail(c, s_line(s_line(sched) > s_line(trig) ? sched : trig),
+                      "give either 'schedule' or 'trigger', not both (a workflow runs on a "
+                      "calendar or on new data)");
+    if (!wf->queue && !(wf->queue = strdup("default")))
+        return s_oom(c);
+    if (sched && s_schedule(c, sched, wf) < 0)
+        return -1;
+    if (trig && s_trigger(c, trig, wf) < 0)
+        return -1;
     return s_parse_steps(c, wf, steps);
 }
 
@@ -1447,10 +2069,79 @@ void workflow_destroy(workflow_t **wfp)
             free(st->after[j]);
         free(st->after);
         free(st->spec_json);
+        for (size_t j = 0; j < st->resources.nlabels; j++)
+            free(st->resources.labels[j]);
+        free(st->resources.labels);
+        free(st->sweep);
+        free(st->matrix_json);
     }
     free(wf->steps);
+    free(wf->queue);
+    if (wf->schedule) {
+        free(wf->schedule->cron);
+        free(wf->schedule->timezone);
+        free(wf->schedule->catchup);
+        free(wf->schedule);
+    }
+    if (wf->trigger) {
+        free(wf->trigger->watch);
+        free(wf->trigger);
+    }
     free(wf->name);
     free(wf->path);
     free(wf);
     *wfp = NULL;
+}
+
+int workflow_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9') {
+        errno = EINVAL;
+        return -1;
+    }
+    /* Integer and fraction separately: strtod would take " 5", "1e3", "inf". */
+    const char *p = s;
+    uint64_t whole = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX - 9) / 10) {
+            errno = ERANGE;
+            return -1;
+        }
+        whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    double frac = 0, scale = 0.1;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9') {
+            errno = EINVAL;
+            return -1;
+        }
+        for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    int shift = 0;
+    switch (*p) {
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    case 't': case 'T': shift = 40; break;
+    default: break;
+    }
+    if (shift)
+        p++;
+    /* "4G", "4GB", "4GiB"; a bare "B" means bytes. */
+    if (shift && (p[0] == 'i' || p[0] == 'I') && (p[1] == 'B' || p[1] == 'b'))
+        p += 2;
+    else if (*p == 'B' || *p == 'b')
+        p++;
+    if (*p) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (whole > (UINT64_C(1) << (63 - shift))) {
+        errno = ERANGE;
+        return -1;
+    }
+    *out = (whole << shift) + (uint64_t)(frac * (double)(UINT64_C(1) << shift));
+    return 0;
 }

@@ -22,6 +22,22 @@
  * name a train step this step runs after, directly or transitively;
  * "NAME:production" and "NAME:VERSION" are checked for syntax only (the
  * coordinator resolves them at dispatch).
+ *
+ * Scheduling (docs/scheduling.md). Top level: queue = "NAME" (default
+ * "default"), priority = N (-1000..1000, default 0), and at most one of
+ *   schedule = { cron = "0 3 * * *"; timezone = "Europe/Berlin";
+ *                catchup = "none" | "latest" | "all"; max_active = 1; };
+ *   trigger  = { watch = "data/feedback/"; min_new_rows = 500; };
+ * (the cron expression and the zone are checked here; watch is made
+ * absolute). Per step: resources = { cpus; memory; gpus; labels; } and
+ * matrix = { KEY = [v1, v2, ...]; ... }, which expands the step into one
+ * step per combination (cartesian product, file order, the last key
+ * varying fastest), named STEP.1, STEP.2, ...; a step that lists STEP in
+ * 'after' runs after all of them, and "@STEP" cannot name a swept step.
+ * Kind "select" ({ metric = "val_accuracy"; mode = "max"; }) picks the
+ * best of the train steps it runs after; spec_json
+ * {"from":[train step names],"metric":M,"mode":"max"|"min"}; "@SELECT"
+ * is a valid model reference, like "@TRAIN".
  */
 #ifndef DROVER_WORKFLOW_H
 #define DROVER_WORKFLOW_H
@@ -30,6 +46,21 @@
 #include <stdint.h>
 
 #define WORKFLOW_MAX_STEPS 10000
+#define WORKFLOW_MAX_SWEEP 256   /* combinations of one step's matrix */
+#define WORKFLOW_MAX_LABELS 32
+#define WORKFLOW_MAX_CPUS 1024
+#define WORKFLOW_MAX_GPUS 64
+#define WORKFLOW_MIN_PRIORITY (-1000)
+#define WORKFLOW_MAX_PRIORITY 1000
+
+/* What a step needs from the worker that runs it. */
+typedef struct {
+    unsigned cpus;          /* worker slots it occupies; default 1 */
+    uint64_t memory_bytes;  /* 0 = no requirement */
+    unsigned gpus;          /* whole GPUs, exclusive; 0 = none */
+    char **labels;          /* the worker must have every one */
+    size_t nlabels;
+} workflow_resources_t;
 
 typedef struct {
     char *name;
@@ -41,13 +72,34 @@ typedef struct {
     int64_t retry_delay_ms; /* base of the exponential backoff; default 1000 */
     char *spec_json;        /* kind-specific fields, compact JSON */
     int line;               /* line of the step in the file */
+    workflow_resources_t resources;
+    char *sweep;            /* a matrix expansion: the step name as written; else NULL */
+    char *matrix_json;      /* its combination, {"KEY":value,...} sorted; else NULL */
 } workflow_step_t;
+
+/* schedule = { ... }: the workflow runs on a calendar. */
+typedef struct {
+    char *cron;             /* 5-field expression, as written (checked by cron_parse) */
+    char *timezone;         /* IANA name; default "UTC" */
+    char *catchup;          /* "none" (default), "latest" or "all" */
+    unsigned max_active;    /* runs of this schedule at once; default 1 */
+} workflow_schedule_t;
+
+/* trigger = { ... }: the workflow runs when new labelled rows arrive. */
+typedef struct {
+    char *watch;            /* absolute folder, no trailing '/' */
+    uint64_t min_new_rows;  /* >= 1; default 1 */
+} workflow_trigger_t;
 
 typedef struct {
     char *name;
     char *path;             /* as given to workflow_load */
     workflow_step_t *steps;
     size_t nsteps;
+    char *queue;            /* default "default" */
+    int priority;           /* higher first within the queue; default 0 */
+    workflow_schedule_t *schedule; /* NULL when the file has none */
+    workflow_trigger_t *trigger;   /* NULL when the file has none */
 } workflow_t;
 
 /* Task kinds the loader knows; a step with another kind is an error. */
@@ -59,6 +111,12 @@ workflow_t *workflow_load(const char *path, char *err, size_t errlen);
 
 /* Same, from a string (path is used only in messages and to resolve cwd). */
 workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t errlen);
+
+/* Parses a byte size: digits with an optional fraction and an optional
+ * unit K, M, G or T (powers of 1024; case-insensitive, "KB"/"KiB" forms
+ * too), e.g. "4G", "512M", "1.5G", "1048576". Returns 0, or -1 with
+ * errno=EINVAL (syntax) or ERANGE (above 2^63); *out untouched then. */
+int workflow_parse_size(const char *s, uint64_t *out);
 
 /* Frees wf and nulls the caller's pointer; NULL-safe. */
 void workflow_destroy(workflow_t **wf);

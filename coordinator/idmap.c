@@ -117,9 +117,9 @@ void idmap_del(idmap_t *m, int64_t id)
 
 size_t idmap_count(const idmap_t *m) { return m->count; }
 
-void idmap_each(const idmap_t *m, void (*fn)(void *val))
+void idmap_each(const idmap_t *m, void (*fn)(void *ctx, void *val), void *ctx)
 {
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].id)
-            fn(m->slots[i].val);
+            fn(ctx, m->slots[i].val);
 }

@@ -20,7 +20,7 @@ void *idmap_get(const idmap_t *m, int64_t id);
 /* Removes id if present. */
 void idmap_del(idmap_t *m, int64_t id);
 size_t idmap_count(const idmap_t *m);
-/* Calls fn on every value (the map must not change meanwhile). */
-void idmap_each(const idmap_t *m, void (*fn)(void *val));
+/* Calls fn(ctx, value) on every value (the map must not change meanwhile). */
+void idmap_each(const idmap_t *m, void (*fn)(void *ctx, void *val), void *ctx);
 
 #endif

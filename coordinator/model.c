@@ -20,6 +20,28 @@
 #include "workflow.h"
 
 #define T(x) DROVER__TASK_STATE__TASK_##x
+
+/* Ready tasks wait in buckets: one FIFO per (queue, priority, shape), where
+ * the shape is what placement looks at (kind and resources). Dispatch only
+ * ever looks at bucket heads, so it costs O(queues x buckets x workers) per
+ * placement, never a scan of the backlog. */
+struct bucket {
+    int priority;
+    uint64_t shape;
+    task_t *head, *tail;
+    size_t n;
+    bucket_t *next;    /* in its queue, priority descending */
+};
+
+struct mqueue {
+    char name[64];
+    uint32_t limit;    /* running tasks at once, 0 = unlimited */
+    int paused;
+    uint32_t running;  /* assigned + running */
+    size_t ready;
+    bucket_t *buckets;
+    mqueue_t *next;
+};
 #define R(x) DROVER__RUN_STATE__RUN_##x
 
 struct model {
@@ -29,7 +51,8 @@ struct model {
     idmap_t *runs;   /* run id -> run_t */
     idmap_t *tasks;  /* task id -> task_t */
     idmap_t *idents; /* s_ident_key(ROUTER identity) -> connected worker_t */
-    task_t *ready_head, *ready_tail;
+    mqueue_t *queues;  /* every queue seen, in creation order */
+    mqueue_t *rr;      /* where the next dispatch round starts (fairness) */
     task_t *retry_head;
     worker_t *workers;
     run_t **finished;
@@ -66,17 +89,52 @@ static int s_legal(task_state_t from, task_state_t to)
     }
 }
 
+static uint64_t s_shape(const task_t *t)
+{
+    /* FNV-1a over what placement compares. */
+    uint64_t h = 1469598103934665603ull;
+#define MIX(p, n)                                                                                  \
+    for (size_t i_ = 0; i_ < (n); i_++)                                                            \
+        h = (h ^ ((const unsigned char *)(p))[i_]) * 1099511628211ull;
+    MIX(t->kind, strlen(t->kind));
+    MIX(&t->res.cpus, sizeof t->res.cpus);
+    MIX(&t->res.memory, sizeof t->res.memory);
+    MIX(&t->res.gpus, sizeof t->res.gpus);
+    for (int i = 0; i < t->res.nlabels; i++)
+        MIX(t->res.labels[i], strlen(t->res.labels[i]) + 1);
+#undef MIX
+    return h;
+}
+
+static mqueue_t *s_queue_get(model_t *m, const char *name)
+{
+    mqueue_t **pp = &m->queues;
+    for (; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->name, name) == 0)
+            return *pp;
+    mqueue_t *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    util_strlcpy(q->name, name, sizeof q->name);
+    *pp = q;
+    return q;
+}
+
 static void s_unqueue(model_t *m, task_t *t)
 {
     if (t->queued == 1) {
+        bucket_t *b = t->bucket;
         if (t->qprev)
             t->qprev->qnext = t->qnext;
         else
-            m->ready_head = t->qnext;
+            b->head = t->qnext;
         if (t->qnext)
             t->qnext->qprev = t->qprev;
         else
-            m->ready_tail = t->qprev;
+            b->tail = t->qprev;
+        b->n--;
+        t->run->queue->ready--;
+        t->bucket = NULL;
     } else if (t->queued == 2) {
         if (t->qprev)
             t->qprev->qnext = t->qnext;
@@ -89,17 +147,38 @@ static void s_unqueue(model_t *m, task_t *t)
     t->queued = 0;
 }
 
-static void s_enqueue_ready(model_t *m, task_t *t)
+/* Appends t to its bucket; buckets are created on first use and kept. */
+static int s_enqueue_ready(model_t *m, task_t *t)
 {
     s_unqueue(m, t);
-    t->qprev = m->ready_tail;
+    mqueue_t *q = t->run->queue;
+    uint64_t shape = s_shape(t);
+    int prio = t->run->priority;
+    bucket_t **pp = &q->buckets;
+    while (*pp && ((*pp)->priority > prio || ((*pp)->priority == prio && (*pp)->shape != shape)))
+        pp = &(*pp)->next;
+    bucket_t *b = *pp;
+    if (!b || b->priority != prio || b->shape != shape) {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return -1;
+        b->priority = prio;
+        b->shape = shape;
+        b->next = *pp;
+        *pp = b;
+    }
+    t->qprev = b->tail;
     t->qnext = NULL;
-    if (m->ready_tail)
-        m->ready_tail->qnext = t;
+    if (b->tail)
+        b->tail->qnext = t;
     else
-        m->ready_head = t;
-    m->ready_tail = t;
+        b->head = t;
+    b->tail = t;
+    b->n++;
+    q->ready++;
+    t->bucket = b;
     t->queued = 1;
+    return 0;
 }
 
 static void s_enqueue_retry(model_t *m, task_t *t)
@@ -130,6 +209,14 @@ static int s_save(model_t *m, task_t *t, task_state_t from, const char *detail)
         .finished_us = t->finished_us,
         .not_before_us = t->state == T(RETRY_WAIT) ? t->not_before_us : 0,
     };
+    char gpus[200] = "";
+    if (t->state == T(ASSIGNED) || t->state == T(RUNNING)) {
+        size_t o = 0;
+        for (int i = 0; i < 64 && o + 4 < sizeof gpus; i++)
+            if (t->gpumask & (1ull << i))
+                o += (size_t)snprintf(gpus + o, sizeof gpus - o, "%s%d", o ? "," : "", i);
+    }
+    row.gpus = gpus;
     t->run->version++;
     return store_task_save(m->st, &row, from ? wire_task_state_name(from) : NULL, detail);
 }
@@ -144,9 +231,16 @@ static int s_set(model_t *m, task_t *t, task_state_t to, const char *detail)
         DROVER_INVARIANT(0);
     }
     t->state = to;
-    if (to == T(READY))
-        s_enqueue_ready(m, t);
-    else if (to == T(RETRY_WAIT))
+    int was_busy = from == T(ASSIGNED) || from == T(RUNNING);
+    int busy = to == T(ASSIGNED) || to == T(RUNNING);
+    if (busy && !was_busy)
+        t->run->queue->running++;
+    else if (was_busy && !busy)
+        t->run->queue->running--;
+    if (to == T(READY)) {
+        if (s_enqueue_ready(m, t) < 0)
+            return -1;
+    } else if (to == T(RETRY_WAIT))
         s_enqueue_retry(m, t);
     else
         s_unqueue(m, t);
@@ -161,6 +255,63 @@ static void s_set_error(task_t *t, const char *msg)
     t->error = msg ? strdup(msg) : NULL; /* ENOMEM only loses the text */
 }
 
+static void s_res_free(resources_t *r)
+{
+    for (int i = 0; i < r->nlabels; i++)
+        free(r->labels[i]);
+    free(r->labels);
+    memset(r, 0, sizeof *r);
+}
+
+/* Reads {"cpus":N,"memory":B,"gpus":N,"labels":[...]} (as stored). */
+static int s_res_from_json(json_t *o, resources_t *r)
+{
+    memset(r, 0, sizeof *r);
+    json_int_t cpus = json_integer_value(json_object_get(o, "cpus"));
+    r->cpus = cpus > 0 && cpus <= 4096 ? (uint32_t)cpus : 1;
+    json_int_t mem = json_integer_value(json_object_get(o, "memory"));
+    r->memory = mem > 0 ? (uint64_t)mem : 0;
+    json_int_t g = json_integer_value(json_object_get(o, "gpus"));
+    r->gpus = g > 0 && g <= 64 ? (uint32_t)g : 0;
+    json_t *labels = json_object_get(o, "labels");
+    size_t n = json_is_array(labels) ? json_array_size(labels) : 0;
+    if (n > 32)
+        n = 32;
+    if (n) {
+        r->labels = calloc(n, sizeof *r->labels);
+        if (!r->labels)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            const char *v = json_string_value(json_array_get(labels, i));
+            if (!v)
+                continue;
+            if (!(r->labels[r->nlabels] = strdup(v)))
+                return -1;
+            r->nlabels++;
+        }
+    }
+    return 0;
+}
+
+static json_t *s_res_to_json(const Drover__Resources *res)
+{
+    json_t *o = json_object();
+    if (!o || !res)
+        return o;
+    json_object_set_new(o, "cpus", json_integer(res->cpus ? res->cpus : 1));
+    if (res->memory_bytes)
+        json_object_set_new(o, "memory", json_integer((json_int_t)res->memory_bytes));
+    if (res->gpus)
+        json_object_set_new(o, "gpus", json_integer(res->gpus));
+    if (res->n_labels) {
+        json_t *l = json_array();
+        for (size_t i = 0; l && i < res->n_labels; i++)
+            json_array_append_new(l, json_string(res->labels[i]));
+        json_object_set_new(o, "labels", l);
+    }
+    return o;
+}
+
 static void s_run_free(run_t *r)
 {
     if (!r)
@@ -173,6 +324,7 @@ static void s_run_free(run_t *r)
         free(t->error);
         free(t->children);
         free(t->parents);
+        s_res_free(&t->res);
     }
     free(r->tasks);
     free(r->workflow);
@@ -198,6 +350,13 @@ static int s_finish_run(model_t *m, run_t *r, run_state_t state, const char *det
                           detail);
 }
 
+/* How a run with every task done ended: a failure is the system's; a gate
+ * that rejected the model is a verdict on the model, not a failure. */
+static run_state_t s_outcome(const run_t *r)
+{
+    return r->any_failed ? R(FAILED) : r->gate_rejected ? R(REJECTED) : R(SUCCEEDED);
+}
+
 /* Bookkeeping after t became terminal: skip descendants of a failure and
  * finish the run when nothing is left to do. */
 static int s_task_done(model_t *m, task_t *t)
@@ -205,7 +364,10 @@ static int s_task_done(model_t *m, task_t *t)
     run_t *r = t->run;
     r->ndone++;
     if (t->state == T(FAILED)) {
-        r->any_failed = 1;
+        if (t->gate_rejected)
+            r->gate_rejected = 1;
+        else
+            r->any_failed = 1;
         /* Descendants can only be pending: none of them had all parents done. */
         int *stack = malloc(sizeof(int) * (size_t)r->ntasks);
         if (!stack)
@@ -218,7 +380,8 @@ static int s_task_done(model_t *m, task_t *t)
             if (c->state != T(PENDING))
                 continue;
             char why[300];
-            snprintf(why, sizeof why, "ancestor %s failed", t->name);
+            snprintf(why, sizeof why, "ancestor %s %s", t->name,
+                     t->gate_rejected ? "rejected the model (evaluation gate)" : "failed");
             if (s_set(m, c, T(SKIPPED), why) < 0) {
                 free(stack);
                 return -1;
@@ -230,7 +393,7 @@ static int s_task_done(model_t *m, task_t *t)
         free(stack);
     }
     if (r->ndone == r->ntasks && r->state == R(RUNNING))
-        return s_finish_run(m, r, r->any_failed ? R(FAILED) : R(SUCCEEDED), NULL);
+        return s_finish_run(m, r, s_outcome(r), NULL);
     return 0;
 }
 
@@ -242,7 +405,8 @@ static lease_t *s_find_lease(worker_t *w, int64_t task_id, int attempt)
     return NULL;
 }
 
-static int s_add_lease(worker_t *w, int64_t task_id, int attempt)
+/* Books t's attempt (with its resources and GPUs) on w. */
+static int s_add_lease(worker_t *w, const task_t *t, int attempt, uint64_t gpumask)
 {
     if (w->nheld == w->capheld) {
         size_t nc = w->capheld ? w->capheld * 2 : 8;
@@ -252,15 +416,32 @@ static int s_add_lease(worker_t *w, int64_t task_id, int attempt)
         w->held = nh;
         w->capheld = nc;
     }
-    w->held[w->nheld].task_id = task_id;
-    w->held[w->nheld].attempt = attempt;
-    w->nheld++;
+    lease_t *l = &w->held[w->nheld++];
+    l->task_id = t->id;
+    l->attempt = attempt;
+    l->cpus = t->res.cpus ? t->res.cpus : 1;
+    l->memory = t->res.memory;
+    l->gpumask = gpumask;
+    w->used_cpus += l->cpus;
+    w->used_memory += l->memory;
+    w->used_gpus |= gpumask;
     return 0;
 }
 
 static void s_drop_lease(worker_t *w, lease_t *l)
 {
+    w->used_cpus -= l->cpus;
+    w->used_memory -= l->memory;
+    w->used_gpus &= ~l->gpumask;
     *l = w->held[--w->nheld];
+}
+
+static void s_drop_all_leases(worker_t *w)
+{
+    w->nheld = 0;
+    w->used_cpus = 0;
+    w->used_memory = 0;
+    w->used_gpus = 0;
 }
 
 /* The attempt behind lease l is gone with its worker: requeue the task, or
@@ -334,7 +515,11 @@ model_t *model_new(store_t *st, const conf_coordinator_t *cfg, model_sink_t sink
     return m;
 }
 
-static void s_run_free_cb(void *r) { s_run_free(r); }
+static void s_run_free_cb(void *ctx, void *r)
+{
+    (void)ctx;
+    s_run_free(r);
+}
 
 /* Frees every run and worker; the maps themselves stay. */
 static void s_free_all(model_t *m)
@@ -346,8 +531,19 @@ static void s_free_all(model_t *m)
         s_worker_free(w);
     }
     if (m->runs)
-        idmap_each(m->runs, s_run_free_cb);
-    m->ready_head = m->ready_tail = m->retry_head = NULL;
+        idmap_each(m->runs, s_run_free_cb, NULL);
+    m->retry_head = NULL;
+    while (m->queues) {
+        mqueue_t *q = m->queues;
+        m->queues = q->next;
+        while (q->buckets) {
+            bucket_t *b = q->buckets;
+            q->buckets = b->next;
+            free(b);
+        }
+        free(q);
+    }
+    m->rr = NULL;
 }
 
 int model_clear(model_t *m)
@@ -429,6 +625,8 @@ int model_load(model_t *m)
 {
     PGresult *rr = NULL, *tr = NULL, *dr = NULL;
     int rc = -1;
+    if (model_queues_load(m) < 0)
+        return -1;
     rr = store_load_runs(m->st);
     tr = rr ? store_load_tasks(m->st) : NULL;
     dr = tr ? store_load_deps(m->st) : NULL;
@@ -442,9 +640,13 @@ int model_load(model_t *m)
         r->id = db_get_i64(rr, i, 0);
         r->workflow = strdup(db_get_str(rr, i, 1));
         r->submitted_us = db_get_i64(rr, i, 2);
+        util_strlcpy(r->submitted_key, db_get_str(rr, i, 4), sizeof r->submitted_key);
+        r->queue = s_queue_get(m, db_get_str(rr, i, 5));
+        r->priority = (int)db_get_i64(rr, i, 6);
+        util_strlcpy(r->schedule, db_get_str(rr, i, 7), sizeof r->schedule);
         r->state = R(RUNNING);
         r->version = 1;
-        if (!r->workflow || idmap_put(m->runs, r->id, r) < 0) {
+        if (!r->workflow || !r->queue || idmap_put(m->runs, r->id, r) < 0) {
             s_run_free(r);
             goto out;
         }
@@ -488,6 +690,22 @@ int model_load(model_t *m)
         t->not_before_us = db_get_i64(tr, i, 13);
         util_strlcpy(t->worker, db_get_str(tr, i, 14), sizeof t->worker);
         t->started_us = db_get_i64(tr, i, 15);
+        json_t *rj = json_loads(db_get_str(tr, i, 16), 0, NULL);
+        int rok = s_res_from_json(rj, &t->res);
+        json_decref(rj);
+        if (rok < 0)
+            goto out;
+        /* "0,2" -> GPUs the current attempt holds (kept across restarts). */
+        const char *g = db_get_str(tr, i, 17);
+        while (*g) {
+            long gi = strtol(g, (char **)&g, 10);
+            if (gi >= 0 && gi < 64)
+                t->gpumask |= 1ull << gi;
+            if (*g == ',')
+                g++;
+            else
+                break;
+        }
         if (idmap_put(m->tasks, t->id, t) < 0)
             goto out;
     }
@@ -508,7 +726,8 @@ int model_load(model_t *m)
             task_t *t = &r->tasks[k];
             switch (t->state) {
             case T(READY):
-                s_enqueue_ready(m, t);
+                if (s_enqueue_ready(m, t) < 0)
+                    goto out;
                 break;
             case T(RETRY_WAIT):
                 t->not_before_ms = now_ms + (t->not_before_us - now_us) / 1000;
@@ -524,8 +743,9 @@ int model_load(model_t *m)
                         goto out;
                     nworkers++;
                 }
-                if (s_add_lease(w, t->id, t->attempt) < 0)
+                if (s_add_lease(w, t, t->attempt, t->gpumask) < 0)
                     goto out;
+                r->queue->running++;
                 nheld++;
                 break;
             }
@@ -552,7 +772,7 @@ int model_load(model_t *m)
             if (r->tasks[k].state == T(PENDING) && r->tasks[k].npending == 0 &&
                 s_set(m, &r->tasks[k], T(READY), "repaired at load") < 0)
                 goto out;
-        if (r->ndone == r->ntasks && s_finish_run(m, r, r->any_failed ? R(FAILED) : R(SUCCEEDED),
+        if (r->ndone == r->ntasks && s_finish_run(m, r, s_outcome(r),
                                                   "completed at load") < 0)
             goto out;
     }
@@ -566,6 +786,17 @@ out:
 
 /* ------------------------------------------------------------ submit --- */
 
+static int s_valid_name(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return 0;
+    return 1;
+}
+
 static int s_valid_kind(const char *k)
 {
     if (!*k || strlen(k) > 31)
@@ -576,8 +807,8 @@ static int s_valid_kind(const char *k)
     return 1;
 }
 
-int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, char *err,
-                 size_t errlen)
+int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
+                 const char *schedule, int64_t due_us, int64_t *run_id, char *err, size_t errlen)
 {
     int rc = -1;
     size_t n = req->n_steps;
@@ -590,6 +821,15 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, 
     errno = EINVAL;
     if (!req->workflow || !*req->workflow || strlen(req->workflow) > 128) {
         snprintf(err, errlen, "the workflow needs a name of 1 to 128 characters");
+        return -1;
+    }
+    const char *qname = req->queue && *req->queue ? req->queue : "default";
+    if (!s_valid_name(qname) || strlen(qname) >= sizeof(((mqueue_t *)0)->name)) {
+        snprintf(err, errlen, "bad queue name '%s' (letters, digits, _ . -; at most 63)", qname);
+        return -1;
+    }
+    if (req->priority < -1000 || req->priority > 1000) {
+        snprintf(err, errlen, "priority must be between -1000 and 1000");
         return -1;
     }
     if (n == 0 || n > WORKFLOW_MAX_STEPS) {
@@ -642,11 +882,12 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, 
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
-        json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "idx", (int)i, "name",
-                              s->name, "kind", s->kind, "spec", s->spec_json, "state",
+        json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o}", "idx", (int)i,
+                              "name", s->name, "kind", s->kind, "spec", s->spec_json, "state",
                               s->n_after ? "pending" : "ready", "retries", (int)s->retries,
                               "timeout_ms", (json_int_t)s->timeout_ms, "retry_delay_ms",
-                              (json_int_t)s->retry_delay_ms);
+                              (json_int_t)s->retry_delay_ms, "resources",
+                              s_res_to_json(s->resources));
         if (!o || json_array_append_new(tasks, o) < 0)
             goto nomem;
         for (size_t a = 0; a < s->n_after; a++, k++)
@@ -658,9 +899,22 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, 
     if (!tasks_s || !deps_s)
         goto nomem;
     int64_t submitted_us;
+    mqueue_t *queue = NULL;
+    for (mqueue_t *q = m->queues; q; q = q->next)
+        if (strcmp(q->name, qname) == 0)
+            queue = q;
+    if (!queue) {
+        /* A new queue: unlimited and running until someone says otherwise. */
+        if (!(queue = s_queue_get(m, qname)))
+            goto nomem;
+        if (store_queue_save(m->st, qname, 0, 0) < 0) {
+            errno = EIO;
+            goto out;
+        }
+    }
     if (store_submit(m->st, req->workflow, req->source ? req->source : "",
-                     req->submitted_by ? req->submitted_by : "", (int)n, tasks_s, deps_s, run_id,
-                     &submitted_us, ids) < 0) {
+                     req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
+                     schedule, due_us, (int)n, tasks_s, deps_s, run_id, &submitted_us, ids) < 0) {
         errno = EIO;
         goto out;
     }
@@ -668,6 +922,10 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, 
     if (!r || !(r->tasks = calloc(n, sizeof *r->tasks)) || !(r->workflow = strdup(req->workflow)))
         goto nomem;
     r->id = *run_id;
+    r->queue = queue;
+    r->priority = req->priority;
+    util_strlcpy(r->schedule, schedule ? schedule : "", sizeof r->schedule);
+    util_strlcpy(r->submitted_key, key ? key : "", sizeof r->submitted_key);
     r->ntasks = (int)n;
     r->state = R(RUNNING);
     r->version = 1;
@@ -688,6 +946,11 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, 
         t->retry_delay_ms = (int64_t)s->retry_delay_ms;
         t->npending = (int)s->n_after;
         t->state = s->n_after ? T(PENDING) : T(READY);
+        json_t *rj = s_res_to_json(s->resources);
+        int rok = rj ? s_res_from_json(rj, &t->res) : -1;
+        json_decref(rj);
+        if (rok < 0)
+            goto nomem;
     }
     for (size_t i = 0; i < json_array_size(deps); i++) {
         json_t *e = json_array_get(deps, i);
@@ -699,8 +962,8 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, 
     for (size_t i = 0; i < n; i++) {
         if (idmap_put(m->tasks, r->tasks[i].id, &r->tasks[i]) < 0)
             goto nomem;
-        if (r->tasks[i].state == T(READY))
-            s_enqueue_ready(m, &r->tasks[i]);
+        if (r->tasks[i].state == T(READY) && s_enqueue_ready(m, &r->tasks[i]) < 0)
+            goto nomem;
     }
     if (idmap_put(m->runs, r->id, r) < 0)
         goto nomem;
@@ -817,6 +1080,8 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     util_strlcpy(w->host, reg->host ? reg->host : "", sizeof w->host);
     w->slots = (int)(reg->slots > 4096 ? 4096 : reg->slots);
     w->prefetch = (int)(reg->prefetch > 100000 ? 100000 : reg->prefetch);
+    w->memory = reg->memory_bytes;
+    w->gpus = (int)(reg->gpus > 64 ? 64 : reg->gpus);
     w->nlabels = 0;
     for (size_t i = 0; i < reg->n_labels && i < CONFIG_MAX_LABELS; i++)
         util_strlcpy(w->labels[w->nlabels++], reg->labels[i], CONFIG_LABEL_MAX);
@@ -988,9 +1253,11 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     int ok = t->has_exit_code && res->exit_code == 0;
     char what[700];
     s_outcome_text(res, what, sizeof what);
+    int rejected = 0;
     if (res->outputs_json && *res->outputs_json && m->sink.outputs) {
         char err[512];
-        int rc = m->sink.outputs(m->sink.ctx, t, att, ok, res->outputs_json, err, sizeof err);
+        int rc = m->sink.outputs(m->sink.ctx, t, att, ok, res->outputs_json, &rejected, err,
+                                 sizeof err);
         if (rc < 0)
             return -1;
         if (rc == 1) {
@@ -1003,7 +1270,9 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     }
     if (ok)
         return s_attempt_succeeded(m, t, w->name) < 0 ? -1 : 1;
-    return s_attempt_failed(m, t, what, 1) < 0 ? -1 : 1;
+    /* A gate's "no" is a verdict, not a fault: retrying cannot change it. */
+    t->gate_rejected = rejected && !ok;
+    return s_attempt_failed(m, t, what, !t->gate_rejected) < 0 ? -1 : 1;
 }
 
 int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt)
@@ -1037,7 +1306,23 @@ int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c)
         return s_stale(m, w, id, att, "log");
     if (c->data.len == 0)
         return 1;
-    if (store_log(m->st, id, att, (int)c->stream, c->offset, c->data.data, c->data.len) < 0)
+    /* Past max_log_bytes a stream keeps one marker and nothing more; the
+     * cut depends only on offsets, so re-sent chunks cut the same way. */
+    uint64_t max = m->cfg->max_log_bytes;
+    if (c->offset >= max)
+        return 1;
+    size_t len = c->data.len;
+    if (c->offset + len > max) {
+        len = (size_t)(max - c->offset);
+        char marker[160];
+        int ml = snprintf(marker, sizeof marker,
+                          "\n[drover: log truncated at %llu bytes; raise coordinator.max_log_bytes "
+                          "to keep more]\n",
+                          (unsigned long long)max);
+        if (store_log(m->st, id, att, (int)c->stream, max, (const uint8_t *)marker, (size_t)ml) < 0)
+            return -1;
+    }
+    if (len > 0 && store_log(m->st, id, att, (int)c->stream, c->offset, c->data.data, len) < 0)
         return -1;
     task_t *t = idmap_get(m->tasks, id);
     if (t)
@@ -1046,6 +1331,38 @@ int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c)
 }
 
 /* ------------------------------------------------------------ timers --- */
+
+/* w is gone: requeue what it held, record it, forget it. */
+static int s_worker_dead(model_t *m, worker_t *w, const char *why)
+{
+    log_warn("%s: declared dead, %zu task%s requeued", why, w->nheld, w->nheld == 1 ? "" : "s");
+    for (size_t i = 0; i < w->nheld; i++)
+        if (s_lease_lost(m, &w->held[i], why) < 0)
+            return -1;
+    s_drop_all_leases(w);
+    if (store_worker_state(m->st, w->name, "dead", why) < 0)
+        return -1;
+    s_ident_forget(m, w);
+    s_worker_unlink(m, w);
+    s_worker_free(w);
+    return 0;
+}
+
+int model_workers_evict_key(model_t *m, const char *key)
+{
+    int n = 0;
+    for (worker_t *w = m->workers, *next; w; w = next) {
+        next = w->next;
+        if (!*key || strcmp(w->key, key) != 0)
+            continue;
+        char why[200];
+        snprintf(why, sizeof why, "worker %s: its key '%s' was revoked", w->name, key);
+        if (s_worker_dead(m, w, why) < 0)
+            return -1;
+        n++;
+    }
+    return n;
+}
 
 int model_tick(model_t *m, int64_t now_ms)
 {
@@ -1056,16 +1373,8 @@ int model_tick(model_t *m, int64_t now_ms)
         char why[300];
         snprintf(why, sizeof why, "worker %s missed heartbeats for %.1fs", w->name,
                  (double)(now_ms - w->last_seen_ms) / 1000.0);
-        log_warn("%s: declared dead, %zu task%s requeued", why, w->nheld, w->nheld == 1 ? "" : "s");
-        for (size_t i = 0; i < w->nheld; i++)
-            if (s_lease_lost(m, &w->held[i], why) < 0)
-                return -1;
-        w->nheld = 0;
-        if (store_worker_state(m->st, w->name, "dead", why) < 0)
+        if (s_worker_dead(m, w, why) < 0)
             return -1;
-        s_ident_forget(m, w);
-        s_worker_unlink(m, w);
-        s_worker_free(w);
     }
     for (task_t *t = m->retry_head, *next; t; t = next) {
         next = t->qnext;
@@ -1130,63 +1439,138 @@ static int s_run_here(model_t *m, task_t *t, const char *refused)
     return s_attempt_failed(m, t, msg, 0);
 }
 
-int model_dispatch(model_t *m)
+/* 1 if t fits w's free capacity now; with *why set when it never could. */
+static int s_fits(const worker_t *w, const task_t *t, int *never)
 {
-    for (task_t *t = m->ready_head, *next; t; t = next) {
-        next = t->qnext;
-        if (m->sink.is_inline && m->sink.is_inline(t->kind)) {
-            if (s_run_here(m, t, NULL) < 0)
-                return -1;
-            next = m->ready_head; /* children may have become ready */
-            continue;
+    *never = 0;
+    if (!w->connected || !s_supports(w, t->kind)) {
+        *never = 1;
+        return 0;
+    }
+    for (int i = 0; i < t->res.nlabels; i++) {
+        int has = 0;
+        for (int k = 0; k < w->nlabels && !has; k++)
+            has = strcmp(w->labels[k], t->res.labels[i]) == 0;
+        if (!has) {
+            *never = 1;
+            return 0;
         }
-        worker_t *best = NULL;
-        int best_free = 0, any_free = 0;
-        for (worker_t *w = m->workers; w; w = w->next) {
-            if (!w->connected)
-                continue;
-            int free_slots = w->slots + w->prefetch - (int)w->nheld;
-            if (free_slots <= 0)
-                continue;
-            any_free = 1;
-            if (s_supports(w, t->kind) && free_slots > best_free) {
-                best = w;
-                best_free = free_slots;
-            }
+    }
+    uint32_t cpus = t->res.cpus ? t->res.cpus : 1;
+    if (cpus > (uint32_t)w->slots || (int)t->res.gpus > w->gpus ||
+        (w->memory && t->res.memory > w->memory)) {
+        *never = 1;
+        return 0;
+    }
+    if (w->used_cpus + cpus > (uint32_t)(w->slots + (t->res.gpus ? 0 : w->prefetch)))
+        return 0;
+    if (w->memory && w->used_memory + t->res.memory > w->memory)
+        return 0;
+    if (t->res.gpus) {
+        uint64_t all = w->gpus >= 64 ? ~0ull : ((1ull << w->gpus) - 1);
+        if ((uint32_t)__builtin_popcountll(all & ~w->used_gpus) < t->res.gpus)
+            return 0;
+    }
+    return 1;
+}
+
+/* The lowest free GPU indices of w, as many as t needs. */
+static uint64_t s_pick_gpus(const worker_t *w, const task_t *t)
+{
+    uint64_t mask = 0;
+    uint32_t need = t->res.gpus;
+    for (int i = 0; i < w->gpus && i < 64 && need; i++)
+        if (!(w->used_gpus & (1ull << i))) {
+            mask |= 1ull << i;
+            need--;
         }
-        if (!any_free)
-            break;
-        if (!best)
-            continue; /* no connected worker runs this kind; others may fit */
-        char *spec = NULL;
-        if (m->sink.prepare) {
-            char err[512];
-            int rc = m->sink.prepare(m->sink.ctx, t, &spec, err, sizeof err);
-            if (rc < 0)
-                return -1;
-            if (rc == 1) {
-                if (s_run_here(m, t, err) < 0)
-                    return -1;
-                continue;
-            }
-        }
-        if (s_add_lease(best, t->id, t->attempt + 1) < 0) {
-            free(spec);
+    return mask;
+}
+
+/* Places t on w (the caller checked it fits). */
+static int s_place(model_t *m, task_t *t, worker_t *w)
+{
+    char *spec = NULL;
+    if (m->sink.prepare) {
+        char err[512];
+        int rc = m->sink.prepare(m->sink.ctx, t, &spec, err, sizeof err);
+        if (rc < 0)
             return -1;
-        }
-        t->attempt++;
-        util_strlcpy(t->worker, best->name, sizeof t->worker);
-        t->started_us = 0;
-        t->finished_us = 0;
-        t->has_exit_code = 0;
-        if (s_set(m, t, T(ASSIGNED), NULL) < 0) {
-            free(spec);
-            return -1;
-        }
-        m->sink.assign(m->sink.ctx, best, t, spec ? spec : t->spec_json);
+        if (rc == 1)
+            return s_run_here(m, t, err);
+    }
+    uint64_t gpus = s_pick_gpus(w, t);
+    if (s_add_lease(w, t, t->attempt + 1, gpus) < 0) {
         free(spec);
+        return -1;
+    }
+    t->attempt++;
+    t->gpumask = gpus;
+    util_strlcpy(t->worker, w->name, sizeof t->worker);
+    t->started_us = 0;
+    t->finished_us = 0;
+    t->has_exit_code = 0;
+    if (s_set(m, t, T(ASSIGNED), NULL) < 0) {
+        free(spec);
+        return -1;
+    }
+    m->sink.assign(m->sink.ctx, w, t, spec ? spec : t->spec_json);
+    free(spec);
+    return 0;
+}
+
+/* Tries to start the best bucket head of queue q: 1 placed, 0 nothing
+ * could go, -1 error. Buckets are in priority order; a head that fits no
+ * worker now does not block lower buckets (whose shape may fit). */
+static int s_dispatch_queue(model_t *m, mqueue_t *q)
+{
+    if (q->paused || q->ready == 0 || (q->limit && q->running >= q->limit))
+        return 0;
+    for (bucket_t *b = q->buckets; b; b = b->next) {
+        task_t *t = b->head;
+        if (!t)
+            continue;
+        if (m->sink.is_inline && m->sink.is_inline(t->kind))
+            return s_run_here(m, t, NULL) < 0 ? -1 : 1;
+        worker_t *best = NULL;
+        uint32_t best_free = 0;
+        int never;
+        for (worker_t *w = m->workers; w; w = w->next) {
+            if (!s_fits(w, t, &never))
+                continue;
+            uint32_t fr = (uint32_t)(w->slots + w->prefetch) - w->used_cpus;
+            if (!best || fr > best_free) {
+                best = w;
+                best_free = fr;
+            }
+        }
+        if (best)
+            return s_place(m, t, best) < 0 ? -1 : 1;
     }
     return 0;
+}
+
+int model_dispatch(model_t *m)
+{
+    /* Round robin over the queues, one placement per queue per round: no
+     * queue starves another, whatever its backlog or priorities. */
+    for (;;) {
+        int placed = 0;
+        mqueue_t *start = m->rr ? m->rr : m->queues;
+        mqueue_t *q = start;
+        if (!q)
+            return 0;
+        do {
+            int rc = s_dispatch_queue(m, q);
+            if (rc < 0)
+                return -1;
+            placed += rc;
+            q = q->next ? q->next : m->queues;
+        } while (q != start);
+        m->rr = start->next ? start->next : m->queues;
+        if (!placed)
+            return 0;
+    }
 }
 
 void model_after_commit(model_t *m)
@@ -1210,3 +1594,201 @@ task_t *model_task(model_t *m, int64_t task_id) { return idmap_get(m->tasks, tas
 worker_t *model_workers(model_t *m) { return m->workers; }
 size_t model_active_runs(model_t *m) { return idmap_count(m->runs); }
 model_stats_t model_stats(const model_t *m) { return m->stats; }
+
+/* ------------------------------------------------------------ queues --- */
+
+int model_queues_load(model_t *m)
+{
+    PGresult *r = store_queues_load(m->st);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        mqueue_t *q = s_queue_get(m, db_get_str(r, i, 0));
+        if (!q) {
+            PQclear(r);
+            return -1;
+        }
+        q->limit = (uint32_t)db_get_i64(r, i, 1);
+        q->paused = strcmp(db_get_str(r, i, 2), "t") == 0;
+    }
+    PQclear(r);
+    return 0;
+}
+
+char *model_queues_json(model_t *m)
+{
+    json_t *arr = json_array();
+    for (mqueue_t *q = m->queues; arr && q; q = q->next) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b}", "name", q->name, "ready",
+                              (json_int_t)q->ready, "running", (json_int_t)q->running, "limit",
+                              (json_int_t)q->limit, "paused", q->paused);
+        if (!o || json_array_append_new(arr, o) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    char *out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return out;
+}
+
+int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit, char *msg,
+                    size_t msglen)
+{
+    mqueue_t *q = NULL;
+    for (mqueue_t *x = m->queues; x; x = x->next)
+        if (strcmp(x->name, name) == 0)
+            q = x;
+    if (!q) {
+        snprintf(msg, msglen, "no queue '%s' (see: drover queue list)", name);
+        return 1;
+    }
+    if (strcmp(op, "pause") == 0)
+        q->paused = 1;
+    else if (strcmp(op, "resume") == 0)
+        q->paused = 0;
+    else if (strcmp(op, "limit") == 0)
+        q->limit = limit;
+    else {
+        snprintf(msg, msglen, "unknown queue operation '%s' (pause, resume, limit)", op);
+        return 1;
+    }
+    if (store_queue_save(m->st, q->name, q->limit, q->paused) < 0)
+        return -1;
+    if (q->limit)
+        snprintf(msg, msglen, "queue %s: %s, at most %u running", q->name,
+                 q->paused ? "paused" : "running", q->limit);
+    else
+        snprintf(msg, msglen, "queue %s: %s, no limit", q->name, q->paused ? "paused" : "running");
+    return 0;
+}
+
+/* --------------------------------------------------------------- why --- */
+
+static void s_fmt_bytes(uint64_t b, char *buf, size_t len)
+{
+    if (b >= (1ull << 30))
+        snprintf(buf, len, "%.1fG", (double)b / (double)(1ull << 30));
+    else
+        snprintf(buf, len, "%lluM", (unsigned long long)(b >> 20));
+}
+
+int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen)
+{
+    run_t *r = model_run(m, run_id);
+    if (!r || r->state != R(RUNNING))
+        return 1;
+    task_t *t = NULL;
+    for (int i = 0; i < r->ntasks && !t; i++)
+        if (strcmp(r->tasks[i].name, step) == 0)
+            t = &r->tasks[i];
+    if (!t) {
+        snprintf(msg, msglen, "run %lld has no step '%s'", (long long)run_id, step);
+        return 0;
+    }
+    switch (t->state) {
+    case T(PENDING): {
+        size_t o = (size_t)snprintf(msg, msglen, "%s waits for %d of its dependencies:", step,
+                                    t->npending);
+        for (int i = 0; i < t->nparents && o < msglen; i++) {
+            const task_t *p = &r->tasks[t->parents[i]];
+            if (p->state != T(SUCCEEDED))
+                o += (size_t)snprintf(msg + o, msglen - o, " %s (%s)", p->name,
+                                      wire_task_state_name(p->state));
+        }
+        return 0;
+    }
+    case T(RETRY_WAIT): {
+        int64_t left = t->not_before_ms - util_mono_ms();
+        snprintf(msg, msglen, "%s failed (%s) and retries in %.1fs (attempt %d of %d)", step,
+                 t->error ? t->error : "?", left > 0 ? (double)left / 1000.0 : 0.0, t->attempt + 1,
+                 t->retries + 1);
+        return 0;
+    }
+    case T(ASSIGNED):
+    case T(RUNNING):
+        snprintf(msg, msglen, "%s is %s on %s (attempt %d)", step, wire_task_state_name(t->state),
+                 t->worker, t->attempt);
+        return 0;
+    case T(READY):
+        break;
+    default:
+        snprintf(msg, msglen, "%s has already ended: %s", step, wire_task_state_name(t->state));
+        return 0;
+    }
+    mqueue_t *q = r->queue;
+    if (q->paused) {
+        snprintf(msg, msglen, "queue %s is paused (drover queue resume %s)", q->name, q->name);
+        return 0;
+    }
+    if (q->limit && q->running >= q->limit) {
+        snprintf(msg, msglen, "queue %s is at its limit: %u of %u running", q->name, q->running,
+                 q->limit);
+        return 0;
+    }
+    /* Does any connected worker fit at all, and what is the largest? */
+    int connected = 0, fit_ever = 0, max_gpus = 0, max_slots = 0, kind_ok = 0;
+    uint64_t max_mem = 0;
+    for (worker_t *w = m->workers; w; w = w->next) {
+        if (!w->connected)
+            continue;
+        connected++;
+        kind_ok |= s_supports(w, t->kind);
+        if (w->gpus > max_gpus)
+            max_gpus = w->gpus;
+        if (w->slots > max_slots)
+            max_slots = w->slots;
+        if (w->memory > max_mem)
+            max_mem = w->memory;
+        int never;
+        if (s_fits(w, t, &never) || !never)
+            fit_ever = 1;
+    }
+    if (!connected) {
+        snprintf(msg, msglen, "no worker is connected");
+    } else if (!kind_ok) {
+        snprintf(msg, msglen, "no connected worker runs kind '%s'", t->kind);
+    } else if (!fit_ever) {
+        char a[32], b[32];
+        if (t->res.gpus > (uint32_t)max_gpus)
+            snprintf(msg, msglen, "needs %u GPU%s; the largest connected worker has %d", t->res.gpus,
+                     t->res.gpus == 1 ? "" : "s", max_gpus);
+        else if ((t->res.cpus ? t->res.cpus : 1) > (uint32_t)max_slots)
+            snprintf(msg, msglen, "needs %u cpus; the largest connected worker has %d slots",
+                     t->res.cpus, max_slots);
+        else if (t->res.memory && max_mem && t->res.memory > max_mem) {
+            s_fmt_bytes(t->res.memory, a, sizeof a);
+            s_fmt_bytes(max_mem, b, sizeof b);
+            snprintf(msg, msglen, "needs %s of memory; the largest connected worker has %s", a, b);
+        } else if (t->res.nlabels)
+            snprintf(msg, msglen, "needs a worker labelled %s%s; none of the connected workers is",
+                     t->res.labels[0], t->res.nlabels > 1 ? " (and more labels)" : "");
+        else
+            snprintf(msg, msglen, "no connected worker can ever run it");
+    } else {
+        snprintf(msg, msglen, "waiting for room: every worker that fits is busy (queue %s: %zu ready, "
+                              "%u running)",
+                 q->name, q->ready, q->running);
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    int n;
+} count_ctx_t;
+
+static void s_count_cb(void *ctx, void *v)
+{
+    count_ctx_t *c = ctx;
+    const run_t *r = v;
+    if (r->state == R(RUNNING) && strcmp(r->schedule, c->name) == 0)
+        c->n++;
+}
+
+int model_runs_of_schedule(model_t *m, const char *name)
+{
+    count_ctx_t ctx = {name, 0};
+    idmap_each(m->runs, s_count_cb, &ctx);
+    return ctx.n;
+}

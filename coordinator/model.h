@@ -43,7 +43,22 @@ typedef struct worker worker_t;
 typedef struct {
     int64_t task_id;
     int attempt;
+    uint32_t cpus;        /* what the attempt occupies on its worker */
+    uint64_t memory;
+    uint64_t gpumask;     /* GPU indices, bit i = GPU i */
 } lease_t;
+
+/* What a step needs (StepSpec.resources; docs/scheduling.md). */
+typedef struct {
+    uint32_t cpus;        /* >= 1 */
+    uint64_t memory;      /* bytes, 0 = no requirement */
+    uint32_t gpus;
+    char **labels;
+    int nlabels;
+} resources_t;
+
+typedef struct bucket bucket_t;
+typedef struct mqueue mqueue_t;
 
 struct task {
     int64_t id;
@@ -64,8 +79,12 @@ struct task {
     int nchildren;
     int *parents;                   /* indices into run->tasks (its `after`) */
     int nparents;
-    task_t *qnext, *qprev;          /* ready queue or retry list membership */
-    int queued;                     /* 1 ready queue, 2 retry list, 0 none */
+    task_t *qnext, *qprev;          /* ready bucket or retry list membership */
+    int queued;                     /* 1 ready bucket, 2 retry list, 0 none */
+    bucket_t *bucket;               /* its ready bucket while queued == 1 */
+    int gate_rejected;              /* failed because an evaluation gate said no */
+    resources_t res;
+    uint64_t gpumask;               /* GPUs of the current attempt */
     uint64_t logseq;                /* bumps with each stored log chunk */
 };
 
@@ -79,6 +98,11 @@ struct run {
     int any_failed;
     uint64_t version;               /* bumps on every transition of the run */
     int64_t submitted_us;
+    char submitted_key[64];         /* key that submitted it ("" without CURVE) */
+    mqueue_t *queue;                /* the queue it belongs to */
+    int priority;                   /* higher first within its queue */
+    int gate_rejected;              /* an evaluation gate said no: ends `rejected` */
+    char schedule[128];             /* schedule or trigger that started it, "" = a person */
 };
 
 struct worker {
@@ -89,10 +113,16 @@ struct worker {
     int connected;                  /* 0 = known from the database, not yet back */
     int slots;
     int prefetch;                   /* placements beyond slots it queues itself */
+    uint64_t memory;                /* offered to tasks, 0 = unknown (not checked) */
+    int gpus;                       /* GPU indices 0..gpus-1 */
+    uint32_t used_cpus;             /* sums over held leases */
+    uint64_t used_memory;
+    uint64_t used_gpus;             /* mask */
     char labels[CONFIG_MAX_LABELS][CONFIG_LABEL_MAX];
     int nlabels;
     char kinds[16][32];
     int nkinds;
+    char key[64];                   /* CURVE key it authenticated with, "" without */
     int64_t last_seen_ms;           /* monotonic */
     int64_t last_seen_us;           /* wall clock, for people */
     int seen_dirty;                 /* last_seen not yet written to the database */
@@ -114,7 +144,7 @@ typedef struct {
     int (*run_inline)(void *ctx, const task_t *t, char *err, size_t errlen);
     int (*prepare)(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen);
     int (*outputs)(void *ctx, const task_t *t, int attempt, int succeeded, const char *outputs_json,
-                   char *err, size_t errlen);
+                   int *gate_rejected, char *err, size_t errlen);
 } model_sink_t;
 
 typedef struct model model_t;
@@ -137,8 +167,10 @@ int model_load(model_t *m);
 
 /* Validates and stores a submitted workflow; returns 0 with *run_id, or -1
  * with errno EINVAL (bad request, message in err) or EIO (database). */
-int model_submit(model_t *m, const Drover__SubmitRequest *req, int64_t *run_id, char *err,
-                 size_t errlen);
+/* key: the submitting client key ("" without CURVE); schedule/due_us: the
+ * schedule and due time that started it (NULL/0 for a person's submit). */
+int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
+                 const char *schedule, int64_t due_us, int64_t *run_id, char *err, size_t errlen);
 
 /* Cancels an active run: waiting tasks are cancelled, running ones killed.
  * Returns 0 with a summary in msg, or -1 with errno ENOENT (not active) or
@@ -153,6 +185,9 @@ worker_t *model_worker_by_ident(model_t *m, const uint8_t *ident, size_t len);
 worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
                                 const Drover__Register *reg, lease_t **drop, size_t *ndrop);
 void model_worker_seen(model_t *m, worker_t *w);
+/* Declares every worker that authenticated with `key` dead now (its key
+ * was revoked): their tasks are requeued. Returns how many, or -1. */
+int model_workers_evict_key(model_t *m, const char *key);
 
 /* Worker reports. Return 1 when applied, 0 when stale (recorded, not
  * applied), -1 on a database error. */
@@ -160,6 +195,17 @@ int model_task_started(model_t *m, worker_t *w, const Drover__Started *s);
 int model_task_result(model_t *m, worker_t *w, const Drover__Result *r);
 int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c);
 int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt);
+
+/* Queues: list as JSON (caller frees; NULL on error); pause/resume/limit
+ * (0 done with msg, 1 refused, -1 database). */
+char *model_queues_json(model_t *m);
+int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit, char *msg,
+                    size_t msglen);
+/* Loads queue settings from the database (at start). 0 or -1. */
+int model_queues_load(model_t *m);
+/* Why a step of an active run is not running yet, in one sentence.
+ * Returns 0 with msg, or 1 when the run is not active. */
+int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen);
 
 /* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */
 int model_tick(model_t *m, int64_t now_ms);
@@ -172,6 +218,8 @@ run_t *model_run(model_t *m, int64_t run_id);
 task_t *model_task(model_t *m, int64_t task_id);
 worker_t *model_workers(model_t *m); /* list head, via ->next */
 size_t model_active_runs(model_t *m);
+/* Active runs started by the schedule or trigger `name`. */
+int model_runs_of_schedule(model_t *m, const char *name);
 model_stats_t model_stats(const model_t *m);
 
 #endif

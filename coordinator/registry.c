@@ -33,7 +33,10 @@ static int s_valid_hex64(const char *s)
     return 1;
 }
 
-int registry_is_inline(const char *kind) { return strcmp(kind, "promote") == 0; }
+int registry_is_inline(const char *kind)
+{
+    return strcmp(kind, "promote") == 0 || strcmp(kind, "select") == 0;
+}
 
 int registry_parse_ref(const char *ref, char *name, size_t namelen, int *version)
 {
@@ -70,7 +73,17 @@ static int s_resolve(store_t *st, int64_t run_id, const char *ref, json_t **out,
         r = store_model_by_step(st, run_id, ref + 1, 0);
         if (r && PQntuples(r) == 0) {
             PQclear(r);
-            r = store_model_by_step(st, run_id, ref + 1, 1);
+            r = store_select_choice(st, run_id, ref + 1);
+            if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+                char nm[NAME_MAX_LEN + 1];
+                util_strlcpy(nm, db_get_str(r, 0, 0), sizeof nm);
+                int ver = (int)db_get_i64(r, 0, 1);
+                PQclear(r);
+                r = store_model_get(st, nm, ver);
+            } else if (r) {
+                PQclear(r);
+                r = store_model_by_step(st, run_id, ref + 1, 1);
+            }
         }
         if (r && PQntuples(r) == 0)
             snprintf(err, errlen, "step '%s' of this run registered or evaluated no model", ref + 1);
@@ -314,15 +327,20 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
 }
 
 int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
-                   const char *kind, int succeeded, const char *outputs_json, char *err,
-                   size_t errlen)
+                   const char *kind, int succeeded, const char *outputs_json, int *gate_rejected,
+                   char *err, size_t errlen)
 {
+    *gate_rejected = 0;
     json_error_t je;
     json_t *o = json_loads(outputs_json, 0, &je);
     if (!o || !json_is_object(o)) {
         json_decref(o);
         snprintf(err, errlen, "outputs are not a JSON object");
         return 1;
+    }
+    if (!strcmp(kind, "evaluate")) {
+        json_t *rep = json_object_get(o, "report");
+        *gate_rejected = json_is_false(json_object_get(rep, "passed"));
     }
     if (store_savepoint(st) < 0) {
         json_decref(o);
@@ -342,4 +360,72 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
         snprintf(err, errlen, "the database refused them: %s", db_error(store_db(st)));
     }
     return 1;
+}
+
+int registry_run_select(store_t *st, int64_t run_id, int64_t task_id, int attempt,
+                        const char *spec_json, char *msg, size_t msglen)
+{
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    const char *metric = spec ? json_string_value(json_object_get(spec, "metric")) : NULL;
+    const char *mode = spec ? json_string_value(json_object_get(spec, "mode")) : NULL;
+    json_t *from = spec ? json_object_get(spec, "from") : NULL;
+    json_t *cands = json_array(), *best = NULL;
+    double best_v = 0;
+    int rc = 1;
+    if (!metric || !mode || !json_is_array(from) || !cands) {
+        snprintf(msg, msglen, "the select step needs 'metric', 'mode' and the steps to choose from");
+        goto out;
+    }
+    int want_max = strcmp(mode, "min") != 0;
+    size_t i;
+    json_t *f;
+    json_array_foreach(from, i, f) {
+        const char *step = json_string_value(f);
+        if (!step)
+            continue;
+        PGresult *r = store_model_metric_by_step(st, run_id, step, metric);
+        if (!r) {
+            rc = -1;
+            goto out;
+        }
+        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 5)) {
+            double v = strtod(PQgetvalue(r, 0, 5), NULL);
+            json_t *c = json_pack("{s:s, s:s, s:I, s:f}", "step", step, "name", db_get_str(r, 0, 0),
+                                  "version", (json_int_t)db_get_i64(r, 0, 1), "value", v);
+            if (c) {
+                json_array_append(cands, c);
+                if (!best || (want_max ? v > best_v : v < best_v)) {
+                    json_decref(best);
+                    best = json_incref(c);
+                    best_v = v;
+                }
+                json_decref(c);
+            }
+        }
+        PQclear(r);
+    }
+    if (!best) {
+        snprintf(msg, msglen, "no step it chooses from registered a model with metric '%s'", metric);
+        goto out;
+    }
+    json_t *report = json_pack("{s:b, s:s, s:s, s:O, s:O}", "passed", 1, "metric", metric, "mode",
+                               want_max ? "max" : "min", "chosen", best, "candidates", cands);
+    char *rs = report ? json_dumps(report, JSON_COMPACT) : NULL;
+    json_decref(report);
+    if (!rs || store_report(st, task_id, attempt, "select", 1, rs) < 0) {
+        free(rs);
+        rc = -1;
+        goto out;
+    }
+    free(rs);
+    snprintf(msg, msglen, "chose %s:%lld from step %s (%s %s = %g)",
+             json_string_value(json_object_get(best, "name")),
+             (long long)json_integer_value(json_object_get(best, "version")),
+             json_string_value(json_object_get(best, "step")), mode, metric, best_v);
+    rc = 0;
+out:
+    json_decref(best);
+    json_decref(cands);
+    json_decref(spec);
+    return rc;
 }

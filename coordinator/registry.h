@@ -18,8 +18,14 @@
 
 #include "store.h"
 
-/* 1 for kinds the coordinator runs itself (promote). */
+/* 1 for kinds the coordinator runs itself (promote, select). */
 int registry_is_inline(const char *kind);
+
+/* Runs a select step: {"metric": M, "mode": "max"|"min", "from": [steps]}:
+ * picks the best model version those train steps registered and records
+ * the choice as the step's report (later steps name it with @STEP). */
+int registry_run_select(store_t *st, int64_t run_id, int64_t task_id, int attempt,
+                        const char *spec_json, char *msg, size_t msglen);
 
 /* Before an attempt is sent: resolves model references of the spec. On 0,
  * *spec_out is a new spec (caller frees) or NULL when unchanged. */
@@ -36,9 +42,11 @@ int registry_promote(store_t *st, const char *name, int version, const char *sta
 
 /* Records the outputs of a finished attempt (see docs/sql.md). Invalid
  * outputs are refused as a whole (savepoint), leaving nothing behind. */
+/* *gate_rejected is set when an evaluate step's report says its gates did
+ * not pass (the run then ends `rejected`, not `failed`). */
 int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
-                   const char *kind, int succeeded, const char *outputs_json, char *err,
-                   size_t errlen);
+                   const char *kind, int succeeded, const char *outputs_json, int *gate_rejected,
+                   char *err, size_t errlen);
 
 /* Parses "NAME:VERSION" (VERSION a positive integer). Returns 0 or -1. */
 int registry_parse_ref(const char *ref, char *name, size_t namelen, int *version);

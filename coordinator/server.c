@@ -16,6 +16,9 @@
 #include "migrate.h"
 #include "model.h"
 #include "registry.h"
+#include "calendar.h"
+#include "auth.h"
+#include "keys.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -41,6 +44,7 @@ typedef struct {
 typedef struct {
     uint8_t ident[WIRE_MAX_IDENT];
     size_t ident_len;
+    char user_id[128];
     uint8_t *data;
     size_t len;
     int64_t deadline_ms;
@@ -65,6 +69,10 @@ struct server {
     size_t nheld, capheld;
     uint64_t dropped;
     int64_t started_us;
+    auth_t *auth;
+    calendar_t *cal;
+    void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
+    keys_pair_t key;           /* the coordinator's CURVE key pair */
     int64_t last_drop_log_ms;
 };
 
@@ -142,6 +150,13 @@ static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const c
     a.kind = t->kind;
     a.spec_json = (char *)spec_json;
     a.timeout_ms = (uint64_t)t->timeout_ms;
+    uint32_t gpus[64];
+    size_t ng = 0;
+    for (int i = 0; i < 64; i++)
+        if (t->gpumask & (1ull << i))
+            gpus[ng++] = (uint32_t)i;
+    a.n_gpus = ng;
+    a.gpus = gpus;
     msg.version = DROVER_PROTOCOL_VERSION;
     msg.body_case = DROVER__COORD_MSG__BODY_ASSIGN;
     msg.assign = &a;
@@ -166,6 +181,8 @@ static void s_sink_kill(void *ctx, const worker_t *w, int64_t task_id, int attem
 static int s_sink_run_inline(void *ctx, const task_t *t, char *err, size_t errlen)
 {
     server_t *s = ctx;
+    if (strcmp(t->kind, "select") == 0)
+        return registry_run_select(s->st, t->run->id, t->id, t->attempt, t->spec_json, err, errlen);
     char by[300];
     snprintf(by, sizeof by, "run %lld step %s", (long long)t->run->id, t->name);
     return registry_run_promote(s->st, t->run->id, t->spec_json, by, err, errlen);
@@ -178,11 +195,11 @@ static int s_sink_prepare(void *ctx, const task_t *t, char **spec_out, char *err
 }
 
 static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded,
-                          const char *outputs_json, char *err, size_t errlen)
+                          const char *outputs_json, int *gate_rejected, char *err, size_t errlen)
 {
     server_t *s = ctx;
     return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, succeeded,
-                          outputs_json, err, errlen);
+                          outputs_json, gate_rejected, err, errlen);
 }
 
 /* ----------------------------------------------------------- workers --- */
@@ -215,6 +232,22 @@ static int s_on_worker(server_t *s, const wire_msg_t *m)
     }
     wire_sanitize(&in->base);
     Drover__CoordMsg out = DROVER__COORD_MSG__INIT;
+    const char *keyname;
+    auth_role_t role;
+    char why[200];
+    if (auth_peer(s->auth, m->user_id, "worker", &keyname, &role, why, sizeof why) < 0) {
+        /* ZAP already refuses unknown keys; this is a key revoked since. */
+        if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
+            Drover__RegisterReply rr = DROVER__REGISTER_REPLY__INIT;
+            rr.accepted = 0;
+            rr.reason = why;
+            out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
+            out.register_reply = &rr;
+            s_reply_worker(s, m, &out);
+        }
+        s_count_drop(s, "a worker message from a key no longer allowed");
+        goto done;
+    }
     if (in->version != DROVER_PROTOCOL_VERSION) {
         if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
             const char *name = in->register_->name ? in->register_->name : "?";
@@ -256,6 +289,7 @@ static int s_on_worker(server_t *s, const wire_msg_t *m)
             rc = -1;
             goto done;
         }
+        util_strlcpy(w->key, auth_secure(s->auth) ? keyname : "", sizeof w->key);
         Drover__Lease *dl = ndrop ? calloc(ndrop, sizeof *dl) : NULL;
         Drover__Lease **dp = ndrop ? calloc(ndrop, sizeof *dp) : NULL;
         if (ndrop && (!dl || !dp)) {
@@ -688,8 +722,8 @@ out:
 }
 
 /* The ML requests: reads answered with a JSON document, and promote. */
-static int s_client_ml(server_t *s, const Drover__ClientRequest *in, Drover__ClientReply *rep,
-                       const uint8_t *ident, size_t ident_len)
+static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char *actor,
+                       Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
 {
     char msg[600];
     char *doc = NULL;
@@ -734,13 +768,17 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, Drover__Cli
             s_reply_client(s, ident, ident_len, rep);
             return 0;
         }
+        char by[300];
+        snprintf(by, sizeof by, "%s (key %s)", q->by && *q->by ? q->by : "unknown", actor);
         int rc = registry_promote(s->st, q->name ? q->name : "", (int)q->version,
-                                  q->stage ? q->stage : "", q->by && *q->by ? q->by : "unknown",
+                                  q->stage ? q->stage : "", by,
                                   q->reason && *q->reason ? q->reason : NULL, msg, sizeof msg);
         if (rc < 0)
             return -1;
         if (rc == 1)
             rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        else if (store_audit(s->st, 0, actor, msg) < 0)
+            return -1;
         rep->message = msg;
         s_reply_client(s, ident, ident_len, rep);
         return 0;
@@ -761,10 +799,107 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, Drover__Cli
     return 0;
 }
 
+/* Schedules and triggers: list, pause, resume, rm, trigger. */
+static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, const char *actor,
+                             Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
+{
+    char msg[600];
+    char *doc = NULL;
+    const char *op = q->op ? q->op : "";
+    int rc = calendar_op(s->cal, op, q->name ? q->name : "", &doc, msg, sizeof msg);
+    if (rc < 0)
+        return -1;
+    if (doc) {
+        rep->json = doc;
+    } else {
+        if (rc == 1)
+            rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        else if (store_audit(s->st, 0, actor, msg) < 0)
+            return -1;
+        rep->message = msg;
+    }
+    s_reply_client(s, ident, ident_len, rep);
+    free(doc);
+    return 0;
+}
+
+/* The allow-list: list, allow, revoke (admin). */
+static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *actor,
+                         Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
+{
+    char msg[600];
+    const char *op = q->op ? q->op : "";
+    int rc = 1;
+    if (strcmp(op, "list") == 0) {
+        char *doc = auth_list_json(s->auth);
+        if (!doc)
+            return -1;
+        rep->json = doc;
+        s_reply_client(s, ident, ident_len, rep);
+        free(doc);
+        return 0;
+    }
+    if (strcmp(op, "allow") == 0)
+        rc = auth_allow(s->auth, s->st, q->name ? q->name : "", q->kind ? q->kind : "", q->role,
+                        q->public_key ? q->public_key : "", actor, msg, sizeof msg);
+    else if (strcmp(op, "revoke") == 0) {
+        rc = auth_revoke(s->auth, s->st, q->name ? q->name : "", actor, msg, sizeof msg);
+        if (rc == 0 && model_workers_evict_key(s->model, q->name) < 0)
+            rc = -1;
+    } else
+        snprintf(msg, sizeof msg, "unknown keys operation '%s' (allow, revoke, list)", op);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+    else {
+        char detail[700];
+        snprintf(detail, sizeof detail, "keys %s: %s", op, msg);
+        if (store_audit(s->st, 0, actor, detail) < 0)
+            return -1;
+    }
+    rep->message = msg;
+    s_reply_client(s, ident, ident_len, rep);
+    return 0;
+}
+
 /* Handles one client request. may_hold=0 when re-handling a parked one.
  * Returns -1 only on a database error. */
-static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, const uint8_t *data,
-                       size_t len, int may_hold)
+static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *actor,
+                         Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len);
+static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, const char *actor,
+                             Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len);
+
+/* The least role each request needs (cancel: see s_on_client). */
+static auth_role_t s_needs(const Drover__ClientRequest *in)
+{
+    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_SCHEDULE && in->schedule->op &&
+        !strcmp(in->schedule->op, "list"))
+        return AUTH_ROLE_READER;
+    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_QUEUE && in->queue->op &&
+        !strcmp(in->queue->op, "list"))
+        return AUTH_ROLE_READER;
+    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_KEYS && in->keys->op &&
+        !strcmp(in->keys->op, "list"))
+        return AUTH_ROLE_READER;
+    switch (in->body_case) {
+    case DROVER__CLIENT_REQUEST__BODY_SUBMIT:
+    case DROVER__CLIENT_REQUEST__BODY_CANCEL:
+        return AUTH_ROLE_SUBMITTER;
+    case DROVER__CLIENT_REQUEST__BODY_PROMOTE:
+    case DROVER__CLIENT_REQUEST__BODY_KEYS:
+        return AUTH_ROLE_ADMIN;
+    case DROVER__CLIENT_REQUEST__BODY_SCHEDULE:
+    case DROVER__CLIENT_REQUEST__BODY_QUEUE:
+        /* Listing is a read; changing schedules and queues is an admin's. */
+        return AUTH_ROLE_ADMIN;
+    default:
+        return AUTH_ROLE_READER;
+    }
+}
+
+static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
+                       const uint8_t *data, size_t len, int may_hold)
 {
     Drover__ClientRequest *in = drover__client_request__unpack(NULL, len, data);
     if (!in) {
@@ -785,11 +920,59 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         s_reply_client(s, ident, ident_len, &rep);
         goto done;
     }
+    const char *actor;
+    auth_role_t role;
+    char why[200];
+    if (auth_peer(s->auth, user_id, "client", &actor, &role, why, sizeof why) < 0) {
+        snprintf(msg, sizeof msg, "refused: %s", why);
+        rep.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+        rep.message = msg;
+        s_reply_client(s, ident, ident_len, &rep);
+        goto done;
+    }
+    if (may_hold && !auth_rate_ok(s->auth, actor, util_mono_ms())) {
+        snprintf(msg, sizeof msg,
+                 "slow down: more than %d requests per second from key '%s' (coordinator.client_rate)",
+                 s->cfg->coord.client_rate, actor);
+        rep.error = DROVER__ERROR_CODE__ERROR_RATE_LIMITED;
+        rep.message = msg;
+        s_reply_client(s, ident, ident_len, &rep);
+        s_count_drop(s, "a request over the client rate limit");
+        goto done;
+    }
+    if (role < s_needs(in)) {
+        snprintf(msg, sizeof msg, "permission denied: key '%s' has role %s; this needs %s", actor,
+                 auth_role_name(role), auth_role_name(s_needs(in)));
+        rep.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+        rep.message = msg;
+        s_reply_client(s, ident, ident_len, &rep);
+        goto done;
+    }
     held_t park = {0};
     switch (in->body_case) {
     case DROVER__CLIENT_REQUEST__BODY_SUBMIT: {
         int64_t run_id;
-        if (model_submit(s->model, in->submit, &run_id, msg, sizeof msg) < 0) {
+        const char *key = auth_secure(s->auth) ? actor : "";
+        if (in->submit->schedule || in->submit->trigger) {
+            /* Validate the workflow as a submit would, without running it. */
+            int cr = calendar_register(s->cal, in->submit, key,
+                                       in->submit->submitted_by ? in->submit->submitted_by : "",
+                                       msg, sizeof msg);
+            if (cr < 0) {
+                rc = -1;
+                break;
+            }
+            if (cr == 1)
+                rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            else if (store_audit(s->st, 0, actor, msg) < 0) {
+                rc = -1;
+                break;
+            }
+            rep.message = msg;
+            s_reply_client(s, ident, ident_len, &rep);
+            break;
+        }
+        if (model_submit(s->model, in->submit, key, NULL, 0, &run_id, msg, sizeof msg) < 0) {
             if (errno != EINVAL) {
                 rc = -1;
                 break;
@@ -798,6 +981,13 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
             rep.message = msg;
         } else {
             rep.run_id = (uint64_t)run_id;
+            char detail[400];
+            snprintf(detail, sizeof detail, "submit workflow %s (%zu steps) as run %lld",
+                     in->submit->workflow, in->submit->n_steps, (long long)run_id);
+            if (store_audit(s->st, run_id, actor, detail) < 0) {
+                rc = -1;
+                break;
+            }
         }
         s_reply_client(s, ident, ident_len, &rep);
         break;
@@ -825,9 +1015,21 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         break;
     case DROVER__CLIENT_REQUEST__BODY_CANCEL: {
         int64_t run_id = (int64_t)in->cancel->run_id;
-        if (model_cancel(s->model, run_id, msg, sizeof msg) == 0) {
+        run_t *cr = model_run(s->model, run_id);
+        if (cr && role < AUTH_ROLE_ADMIN && strcmp(cr->submitted_key, actor) != 0) {
+            snprintf(msg, sizeof msg,
+                     "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may "
+                     "cancel only its own runs",
+                     (long long)run_id, cr->submitted_key, actor, auth_role_name(role));
+            rep.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+            rep.message = msg;
+        } else if (model_cancel(s->model, run_id, msg, sizeof msg) == 0) {
             rep.run_id = (uint64_t)run_id;
             rep.message = msg;
+            if (store_audit(s->st, run_id, actor, msg) < 0) {
+                rc = -1;
+                break;
+            }
         } else if (errno != ENOENT) {
             rc = -1;
             break;
@@ -858,7 +1060,60 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
     case DROVER__CLIENT_REQUEST__BODY_METRICS:
     case DROVER__CLIENT_REQUEST__BODY_MODELS:
     case DROVER__CLIENT_REQUEST__BODY_PROMOTE:
-        rc = s_client_ml(s, in, &rep, ident, ident_len);
+        rc = s_client_ml(s, in, actor, &rep, ident, ident_len);
+        break;
+    case DROVER__CLIENT_REQUEST__BODY_KEYS:
+        rc = s_client_keys(s, in->keys, actor, &rep, ident, ident_len);
+        break;
+    case DROVER__CLIENT_REQUEST__BODY_QUEUE: {
+        const Drover__QueueRequest *q = in->queue;
+        if (q->op && strcmp(q->op, "list") == 0) {
+            char *doc = model_queues_json(s->model);
+            if (!doc) {
+                rc = -1;
+                break;
+            }
+            rep.json = doc;
+            s_reply_client(s, ident, ident_len, &rep);
+            free(doc);
+            break;
+        }
+        int qr = model_queue_set(s->model, q->name ? q->name : "", q->op ? q->op : "", q->limit, msg,
+                                 sizeof msg);
+        if (qr < 0 || (qr == 0 && store_audit(s->st, 0, actor, msg) < 0)) {
+            rc = -1;
+            break;
+        }
+        if (qr == 1)
+            rep.error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        rep.message = msg;
+        s_reply_client(s, ident, ident_len, &rep);
+        break;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_WHY: {
+        int64_t run_id = (int64_t)in->why->run_id;
+        const char *step = in->why->step ? in->why->step : "";
+        if (model_why(s->model, run_id, step, msg, sizeof msg) == 1) {
+            PGresult *rr = store_run_get(s->st, run_id);
+            if (!rr) {
+                rc = -1;
+                break;
+            }
+            if (PQntuples(rr) == 0) {
+                snprintf(msg, sizeof msg, "no run %lld", (long long)run_id);
+                rep.error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+            } else {
+                snprintf(msg, sizeof msg, "run %lld has already ended: %s", (long long)run_id,
+                         db_get_str(rr, 0, 2));
+            }
+            PQclear(rr);
+        }
+        rep.message = msg;
+        s_reply_client(s, ident, ident_len, &rep);
+        break;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_SCHEDULE:
+        rc = s_client_schedule(s, in->schedule, actor, &rep, ident, ident_len);
         break;
     case DROVER__CLIENT_REQUEST__BODY_INFO: {
         Drover__CoordinatorInfo info = DROVER__COORDINATOR_INFO__INIT;
@@ -889,6 +1144,7 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         park.deadline_ms = park.parked_ms + wait;
         memcpy(park.ident, ident, ident_len);
         park.ident_len = ident_len;
+        util_strlcpy(park.user_id, user_id, sizeof park.user_id);
         park.data = malloc(len ? len : 1);
         if (park.data && (s->nheld < s->capheld ||
                           (s->held = realloc(s->held, (s->capheld = s->capheld ? s->capheld * 2 : 16) *
@@ -931,7 +1187,7 @@ static int s_wake_held(server_t *s)
         }
         held_t copy = *h;
         s->held[i] = s->held[--s->nheld];
-        int rc = s_on_client(s, copy.ident, copy.ident_len, copy.data, copy.len, 0);
+        int rc = s_on_client(s, copy.ident, copy.ident_len, copy.user_id, copy.data, copy.len, 0);
         free(copy.data);
         if (rc < 0)
             return -1;
@@ -961,7 +1217,9 @@ server_t *server_new(const conf_t *cfg)
                          s_sink_prepare, s_sink_outputs};
     s->model = s->st ? model_new(s->st, &cfg->coord, sink) : NULL;
     s->zctx = zmq_ctx_new();
-    if (!s->model || !s->zctx) {
+    s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
+    s->cal = s->model ? calendar_new(s->st, s->model) : NULL;
+    if (!s->model || !s->zctx || !s->auth || !s->cal) {
         server_destroy(&s);
         errno = ENOMEM;
         return NULL;
@@ -985,6 +1243,11 @@ void server_destroy(server_t **sp)
         zmq_close(s->wsock);
     if (s->csock)
         zmq_close(s->csock);
+    if (s->zap)
+        zmq_close(s->zap);
+    auth_destroy(&s->auth);
+    calendar_destroy(&s->cal);
+    keys_wipe(&s->key);
     if (s->zctx)
         zmq_ctx_term(s->zctx);
     if (s->sigfd >= 0)
@@ -1010,6 +1273,27 @@ static void s_wait_signal(server_t *s, int ms)
     struct pollfd p = {.fd = s->sigfd, .events = POLLIN};
     if (poll(&p, 1, ms) > 0)
         s_read_signals(s);
+}
+
+/* Loads the key allow-list and makes sure the configured admin keys are on
+ * it. A bad admin key file is fatal (stop set). */
+static int s_auth_load(server_t *s)
+{
+    if (!auth_secure(s->auth))
+        return 0;
+    if (auth_load(s->auth, s->st) < 0)
+        return -1;
+    char err[1200];
+    int rc = auth_bootstrap(s->auth, s->st, (char (*)[1024])s->cfg->coord.admin_keys,
+                            s->cfg->coord.nadmin_keys, err, sizeof err);
+    if (rc == 1) {
+        log_error("coordinator.admin_keys: %s", err);
+        s->stop = 1;
+        return -1;
+    }
+    if (rc < 0 || store_commit(s->st) < 0)
+        return -1;
+    return 0;
 }
 
 /* Connects, migrates, becomes the active coordinator and loads state.
@@ -1042,8 +1326,10 @@ static int s_attach(server_t *s)
             if (got == 1) {
                 if (announced)
                     log_info("the other coordinator is gone: taking over");
-                if (model_load(s->model) < 0) {
+                if (model_load(s->model) < 0 || s_auth_load(s) < 0 || calendar_load(s->cal) < 0) {
                     if (model_clear(s->model) < 0)
+                        return -1;
+                    if (s->stop)
                         return -1;
                     break;
                 }
@@ -1076,7 +1362,7 @@ static int s_reset(server_t *s)
         return -1;
     }
     if (db_ok(s->db)) {
-        if (model_load(s->model) == 0)
+        if (model_load(s->model) == 0 && s_auth_load(s) == 0 && calendar_load(s->cal) == 0)
             return 0;
         if (model_clear(s->model) < 0)
             return -1;
@@ -1085,13 +1371,30 @@ static int s_reset(server_t *s)
     return s_attach(s);
 }
 
-static void *s_bind(server_t *s, const char *ep)
+/* 1 if ep can only be reached from this machine. */
+static int s_local_endpoint(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
+        return 1;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return 0;
+    const char *h = ep + 6;
+    return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost:", 10) == 0 ||
+           strncmp(h, "[::1]:", 6) == 0;
+}
+
+static void *s_bind(server_t *s, const char *ep, const char *domain)
 {
     void *sock = zmq_socket(s->zctx, ZMQ_ROUTER);
     int one = 1;
     if (!sock)
         return NULL;
-    if (wire_socket_setup(sock, s->cfg->coord.max_message) < 0 ||
+    int curve_ok = 1;
+    if (auth_secure(s->auth))
+        curve_ok = zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) == 0 &&
+                   zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
+                   zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->key.secret_z85, KEYS_Z85_LEN + 1) == 0;
+    if (!curve_ok || wire_socket_setup(sock, s->cfg->coord.max_message) < 0 ||
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
         zmq_bind(sock, ep) < 0) {
         log_error("cannot listen on %s: %s (is another coordinator using it? change the "
@@ -1120,7 +1423,8 @@ static int s_drain(server_t *s, void *sock, int which)
             continue;
         }
         int rc = which == SOCK_WORKER ? s_on_worker(s, &m)
-                                      : s_on_client(s, m.ident, m.ident_len, m.data, m.len, 1);
+                                      : s_on_client(s, m.ident, m.ident_len, m.user_id, m.data,
+                                                    m.len, 1);
         wire_msg_clear(&m);
         if (rc < 0)
             return -1;
@@ -1141,33 +1445,67 @@ int server_run(server_t *s)
         return -1;
     }
     s->started_us = util_now_us();
+    const conf_coordinator_t *cc = &s->cfg->coord;
+    if (cc->insecure) {
+        if (!s_local_endpoint(cc->client_endpoint) || !s_local_endpoint(cc->worker_endpoint)) {
+            log_error("refusing to listen on a non-loopback endpoint without CURVE (insecure = true): "
+                      "set coordinator.secret_key and remove insecure, or bind 127.0.0.1");
+            return -1;
+        }
+        log_warn("running WITHOUT authentication or encryption (insecure = true): any local "
+                 "process can act as a worker or an admin");
+    } else {
+        char err[1200];
+        if (!cc->secret_key[0]) {
+            log_error("coordinator.secret_key is not set: create a key pair with `drover keygen "
+                      "--out /etc/drover/keys/coordinator` and name it in the config file (or set "
+                      "insecure = true on a trusted test machine)");
+            return -1;
+        }
+        if (keys_load(cc->secret_key, 1, &s->key, err, sizeof err) < 0) {
+            log_error("%s", err);
+            return -1;
+        }
+        /* ZAP (RFC 27) must be bound before the CURVE servers exist. */
+        s->zap = zmq_socket(s->zctx, ZMQ_REP);
+        int linger = 0;
+        if (!s->zap || zmq_setsockopt(s->zap, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+            zmq_bind(s->zap, "inproc://zeromq.zap.01") < 0) {
+            log_error("cannot start the ZAP handler: %s", zmq_strerror(errno));
+            return -1;
+        }
+    }
     int a = s_attach(s);
     if (a != 0)
         return a > 0 ? 0 : -1;
-    s->wsock = s_bind(s, s->cfg->coord.worker_endpoint);
-    s->csock = s->wsock ? s_bind(s, s->cfg->coord.client_endpoint) : NULL;
+    s->wsock = s_bind(s, cc->worker_endpoint, "drover-worker");
+    s->csock = s->wsock ? s_bind(s, cc->client_endpoint, "drover-client") : NULL;
     if (!s->csock)
         return -1;
-    log_info("serving clients on %s, workers on %s", s->cfg->coord.client_endpoint,
-             s->cfg->coord.worker_endpoint);
+    log_info("serving clients on %s, workers on %s (%s)", s->cfg->coord.client_endpoint,
+             s->cfg->coord.worker_endpoint,
+             auth_secure(s->auth) ? "CURVE, allow-listed keys only" : "INSECURE");
     int64_t last_tick = 0;
     while (!s->stop) {
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             {s->wsock, 0, ZMQ_POLLIN, 0},
             {s->csock, 0, ZMQ_POLLIN, 0},
             {NULL, s->sigfd, ZMQ_POLLIN, 0},
+            {s->zap, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 3, TICK_MS) < 0 && errno != EINTR) {
+        if (zmq_poll(items, s->zap ? 4 : 3, TICK_MS) < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return -1;
         }
         if (items[2].revents & ZMQ_POLLIN)
             s_read_signals(s);
+        if (s->zap && (items[3].revents & ZMQ_POLLIN))
+            auth_zap(s->auth, s->zap);
         int bad = s_drain(s, s->wsock, SOCK_WORKER) < 0 || s_drain(s, s->csock, SOCK_CLIENT) < 0;
         int64_t now = util_mono_ms();
         if (!bad && now - last_tick >= TICK_MS) {
             last_tick = now;
-            bad = model_tick(s->model, now) < 0;
+            bad = model_tick(s->model, now) < 0 || calendar_tick(s->cal) < 0;
         }
         if (!bad)
             bad = model_dispatch(s->model) < 0;

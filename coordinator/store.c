@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 
 /* A task transition waiting for the batch statement (see s_flush). */
 typedef struct {
@@ -17,6 +18,7 @@ typedef struct {
     int attempt, failures, lost, has_exit_code, exit_code;
     char *worker, *error, *detail;
     int64_t started_us, finished_us, not_before_us;
+    char gpus[200];           /* "0,1" or "" */
 } pending_t;
 
 static void s_pending_clear(store_t *st);
@@ -40,6 +42,9 @@ enum {
     S_METRIC, S_DATASETS, S_MODEL_REGISTER, S_REPORT, S_EVALUATION, S_MODEL_BY_STEP,
     S_MODEL_BY_EVAL_STEP, S_MODEL_GET, S_MODEL_PRODUCTION, S_ARCHIVE_PRODUCTION, S_SET_STAGE,
     S_REPORT_JSON, S_METRICS_JSON, S_MODELS_JSON, S_MODEL_JSON, S_TASK_SAVE_MANY,
+    S_KEYS_LOAD, S_KEY_INSERT, S_KEY_REVOKE, S_AUDIT, S_QUEUES_LOAD, S_QUEUE_SAVE, S_SCHED_LOAD,
+    S_SCHED_UPSERT, S_SCHED_PAUSE, S_SCHED_DELETE, S_SCHED_LAST_DUE, S_FIRE_CLAIM, S_FIRE_RUN,
+    S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_COUNT
 };
 
@@ -50,37 +55,114 @@ enum {
     "('succeeded', 'failed', 'skipped', 'cancelled'))"
 
 static const db_stmt_t s_stmts[S_COUNT] = {
+    /* -> name, public_key, kind, role, revoked (t/f) */
+    [S_KEYS_LOAD] = {"keys_load",
+                     "SELECT name, public_key, kind, coalesce(role, ''), revoked_at IS NOT NULL "
+                     "FROM drover.keys ORDER BY name", 0},
+    /* -> 1 row when inserted, 0 when the name or key already exists */
+    [S_KEY_INSERT] = {"key_insert",
+                      "INSERT INTO drover.keys (name, public_key, kind, role, added_by) "
+                      "VALUES ($1, $2, $3, nullif($4, ''), $5) ON CONFLICT DO NOTHING RETURNING name", 5},
+    /* -> 1 row when revoked now */
+    [S_KEY_REVOKE] = {"key_revoke",
+                      "UPDATE drover.keys SET revoked_at = clock_timestamp(), revoked_by = $2 "
+                      "WHERE name = $1 AND revoked_at IS NULL RETURNING name", 2},
+    /* -> name, max_running, paused (t/f) */
+    [S_QUEUES_LOAD] = {"queues_load", "SELECT name, max_running, paused FROM drover.queues", 0},
+    [S_QUEUE_SAVE] = {"queue_save",
+                      "INSERT INTO drover.queues (name, max_running, paused) VALUES ($1, $2::int, "
+                      "$3::boolean) ON CONFLICT (name) DO UPDATE SET max_running = EXCLUDED.max_running, "
+                      "paused = EXCLUDED.paused", 3},
+    /* -> 0 name, 1 kind, 2 cron, 3 timezone, 4 catchup, 5 max_active, 6 watch,
+     *    7 min_new_rows, 8 paused, 9 request (bytea), 10 last_due_us, 11 created_us,
+     *    12 created_by */
+    [S_SCHED_LOAD] = {"sched_load",
+                      "SELECT name, kind, coalesce(cron, ''), coalesce(timezone, ''), "
+                      "coalesce(catchup, ''), max_active, coalesce(watch, ''), coalesce(min_new_rows, 0), "
+                      "paused, request, " US("last_due") ", " US("created_at") ", coalesce(created_by, '') "
+                      "FROM drover.schedules ORDER BY name", 0},
+    [S_SCHED_UPSERT] = {"sched_upsert",
+                        "INSERT INTO drover.schedules (name, kind, cron, timezone, catchup, max_active, "
+                        "watch, min_new_rows, request, created_by) VALUES ($1, $2, nullif($3, ''), "
+                        "nullif($4, ''), nullif($5, ''), $6::int, nullif($7, ''), $8::bigint, $9::bytea, $10) "
+                        "ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, cron = EXCLUDED.cron, "
+                        "timezone = EXCLUDED.timezone, catchup = EXCLUDED.catchup, "
+                        "max_active = EXCLUDED.max_active, watch = EXCLUDED.watch, "
+                        "min_new_rows = EXCLUDED.min_new_rows, request = EXCLUDED.request, "
+                        "created_by = EXCLUDED.created_by, created_at = clock_timestamp() "
+                        "RETURNING " US("created_at") ", " US("last_due"), 10},
+    [S_SCHED_PAUSE] = {"sched_pause", "UPDATE drover.schedules SET paused = $2::boolean WHERE name = $1", 2},
+    [S_SCHED_DELETE] = {"sched_delete", "DELETE FROM drover.schedules WHERE name = $1", 1},
+    [S_SCHED_LAST_DUE] = {"sched_last_due",
+                          "UPDATE drover.schedules SET last_due = " TS("$2") " WHERE name = $1", 2},
+    /* -> 1 row when this coordinator claimed the due time, 0 when it was taken */
+    [S_FIRE_CLAIM] = {"fire_claim",
+                      "INSERT INTO drover.schedule_fires (name, due_at, outcome) VALUES ($1, " TS("$2")
+                      ", $3) ON CONFLICT DO NOTHING RETURNING name", 3},
+    [S_FIRE_RUN] = {"fire_run",
+                    "UPDATE drover.schedule_fires SET run_id = $3::bigint WHERE name = $1 AND due_at = "
+                    TS("$2"), 3},
+    /* -> run_id, state of the latest fire */
+    [S_FIRE_LAST] = {"fire_last",
+                     "SELECT f.run_id, coalesce(r.state, f.outcome) FROM drover.schedule_fires f "
+                     "LEFT JOIN drover.runs r ON r.id = f.run_id WHERE f.name = $1 AND f.run_id IS NOT NULL "
+                     "ORDER BY f.fired_at DESC LIMIT 1", 1},
+    /* -> name, path */
+    [S_TRIGGER_FILES] = {"trigger_files", "SELECT name, path FROM drover.trigger_files", 0},
+    /* $2 [{path,size,rows}] -> one row per file consumed now */
+    [S_TRIGGER_CONSUME] = {"trigger_consume",
+                           "INSERT INTO drover.trigger_files (name, path, size, rows, run_id) "
+                           "SELECT $1, x.path, x.size, x.rows, $3::bigint FROM jsonb_to_recordset($2::jsonb) "
+                           "AS x(path text, size bigint, rows bigint) ON CONFLICT DO NOTHING RETURNING path", 3},
+    /* -> name, version, artifact, model_kind, stage, metric value (text or NULL) */
+    [S_MODEL_METRIC_BY_STEP] = {"model_metric_by_step",
+                                "SELECT name, version, artifact, model_kind, stage, metrics->>$3 "
+                                "FROM drover.model_versions WHERE run_id = $1::bigint AND step = $2 "
+                                "ORDER BY version DESC LIMIT 1", 3},
+    /* -> name, version of the model a select step chose */
+    [S_SELECT_CHOICE] = {"select_choice",
+                         "SELECT rp.report->'chosen'->>'name', (rp.report->'chosen'->>'version')::int "
+                         "FROM drover.reports rp JOIN drover.tasks t ON t.id = rp.task_id "
+                         "WHERE t.run_id = $1::bigint AND t.name = $2 AND rp.kind = 'select' "
+                         "ORDER BY rp.attempt DESC LIMIT 1", 2},
+    [S_AUDIT] = {"audit",
+                 "INSERT INTO drover.events (run_id, kind, actor, detail) "
+                 "VALUES ($1::bigint, 'command', $2, $3)", 3},
     /* Every transition of the iteration in one statement: the last row of
      * each task sets its columns, every row becomes an event, in order. */
     [S_TASK_SAVE_MANY] = {"task_save_many",
                           "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
                           "$4::int[], $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], "
-                          "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[]) "
+                          "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], "
+                          "$15::text[]) "
                           "WITH ORDINALITY AS x(id, run_id, state, attempt, worker, failures, lost, "
                           "exit_code, error, started_us, finished_us, not_before_us, from_state, detail, "
-                          "seq)), "
+                          "gpus, seq)), "
                           "u AS (UPDATE drover.tasks t SET state = l.state, attempt = l.attempt, "
                           "worker = l.worker, failures = l.failures, lost = l.lost, exit_code = l.exit_code, "
                           "error = l.error, started_at = " TS("l.started_us") ", finished_at = "
-                          TS("l.finished_us") ", not_before = " TS("l.not_before_us") " "
+                          TS("l.finished_us") ", not_before = " TS("l.not_before_us") ", "
+                          "gpus_assigned = string_to_array(nullif(l.gpus, ''), ',')::int[] "
                           "FROM (SELECT DISTINCT ON (id) * FROM v ORDER BY id, seq DESC) l "
                           "WHERE t.id = l.id) "
                           "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, to_state, "
                           "worker, detail) SELECT run_id, id, attempt, 'task_state', from_state, state, "
-                          "worker, detail FROM v ORDER BY seq", 14},
+                          "worker, detail FROM v ORDER BY seq", 15},
     [S_LOCK] = {"lock", "SELECT pg_try_advisory_lock(7237420573318000002)", 0},
     /* -> id, submitted_us */
     [S_RUN_INSERT] = {"run_insert",
-                      "INSERT INTO drover.runs (workflow, source, submitted_by, tasks_total, started_at) "
-                      "VALUES ($1, $2, $3, $4::int, clock_timestamp()) "
-                      "RETURNING id, " US("submitted_at"), 4},
+                      "INSERT INTO drover.runs (workflow, source, submitted_by, tasks_total, started_at, "
+                      "submitted_key, queue, priority, schedule, due_at) VALUES ($1, $2, $3, $4::int, "
+                      "clock_timestamp(), nullif($5, ''), $6, $7::int, nullif($8, ''), " TS("$9") ") "
+                      "RETURNING id, " US("submitted_at"), 9},
     /* -> id, idx */
     [S_TASKS_INSERT] = {"tasks_insert",
                         "INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
-                        "timeout_ms, retry_delay_ms) "
+                        "timeout_ms, retry_delay_ms, resources) "
                         "SELECT $1::bigint, (e->>'idx')::int, e->>'name', e->>'kind', "
                         "(e->>'spec')::jsonb, e->>'state', (e->>'retries')::int, "
-                        "(e->>'timeout_ms')::bigint, (e->>'retry_delay_ms')::bigint "
+                        "(e->>'timeout_ms')::bigint, (e->>'retry_delay_ms')::bigint, "
+                        "coalesce(e->'resources', '{}') "
                         "FROM jsonb_array_elements($2::jsonb) e ORDER BY (e->>'idx')::int "
                         "RETURNING id, idx", 2},
     [S_DEPS_INSERT] = {"deps_insert",
@@ -124,14 +206,17 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> id, workflow, submitted_us, started_us */
     [S_LOAD_RUNS] = {"load_runs",
                      "SELECT id, workflow, " US("submitted_at") ", " US("started_at")
-                     " FROM drover.runs WHERE state = 'running' ORDER BY id", 0},
+                     ", coalesce(submitted_key, ''), queue, priority, coalesce(schedule, '') "
+                     "FROM drover.runs "
+                     "WHERE state = 'running' ORDER BY id", 0},
     /* -> 0 id, 1 run_id, 2 idx, 3 name, 4 kind, 5 spec, 6 state, 7 attempt, 8 retries,
      *    9 failures, 10 lost, 11 timeout_ms, 12 retry_delay_ms, 13 not_before_us,
-     *    14 worker, 15 started_us */
+     *    14 worker, 15 started_us, 16 resources, 17 gpus_assigned ("0,1") */
     [S_LOAD_TASKS] = {"load_tasks",
                       "SELECT t.id, t.run_id, t.idx, t.name, t.kind, t.spec::text, t.state, t.attempt, "
                       "t.retries, t.failures, t.lost, t.timeout_ms, t.retry_delay_ms, "
                       US("t.not_before") ", t.worker, " US("t.started_at")
+                      ", t.resources::text, coalesce(array_to_string(t.gpus_assigned, ','), '')"
                       " FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
                       "WHERE r.state = 'running' ORDER BY t.run_id, t.idx", 0},
     /* -> task_id, depends_on */
@@ -321,7 +406,8 @@ int store_try_lock(store_t *st)
 #define I64(buf, v) (snprintf(buf, sizeof buf, "%" PRId64, (int64_t)(v)), buf)
 
 int store_submit(store_t *st, const char *workflow, const char *source, const char *by,
-                 int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
+                 const char *key, const char *queue, int priority, const char *schedule,
+                 int64_t due_us, int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
                  int64_t *submitted_us, int64_t *task_ids)
 {
     char nb[24], rb[24];
@@ -329,8 +415,10 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
         return -1;
     if (s_flush(st) < 0)
         return -1;
-    const char *v1[] = {workflow, source, by, I64(nb, ntasks)};
-    PGresult *r = db_exec(st->db, s_stmts[S_RUN_INSERT].name, 4, v1, NULL, NULL, PGRES_TUPLES_OK);
+    char pb[24], dub[24];
+    const char *v1[] = {workflow, source, by, I64(nb, ntasks), key ? key : "", queue,
+                        I64(pb, priority), schedule ? schedule : "", due_us ? I64(dub, due_us) : NULL};
+    PGresult *r = db_exec(st->db, s_stmts[S_RUN_INSERT].name, 9, v1, NULL, NULL, PGRES_TUPLES_OK);
     if (!r)
         goto fail;
     *run_id = db_get_i64(r, 0, 0);
@@ -391,6 +479,7 @@ int store_task_save(store_t *st, const store_task_row_t *t, const char *from_sta
     p->started_us = t->started_us;
     p->finished_us = t->finished_us;
     p->not_before_us = t->not_before_us;
+    util_strlcpy(p->gpus, t->gpus ? t->gpus : "", sizeof p->gpus);
     p->worker = t->worker && *t->worker ? strdup(t->worker) : NULL;
     p->error = t->error ? strdup(t->error) : NULL;
     p->detail = detail ? strdup(detail) : NULL;
@@ -467,9 +556,9 @@ static int s_flush(store_t *st)
 {
     if (st->npend == 0)
         return 0;
-    size_t off[14];
+    size_t off[15];
     st->buflen = 0;
-    for (int col = 0; col < 14; col++) {
+    for (int col = 0; col < 15; col++) {
         off[col] = st->buflen;
         if (s_put(st, "{", 1) < 0)
             return -1;
@@ -491,6 +580,7 @@ static int s_flush(store_t *st)
             case 11: rc = s_put_i64(st, p->not_before_us, !p->not_before_us, f); break;
             case 12: rc = s_put_elem(st, p->from, f); break;
             case 13: rc = s_put_elem(st, p->detail, f); break;
+            case 14: rc = s_put_elem(st, p->gpus, f); break;
             }
             if (rc < 0)
                 return -1;
@@ -500,11 +590,11 @@ static int s_flush(store_t *st)
             return -1;
         st->buflen++;
     }
-    const char *v[14];
-    for (int col = 0; col < 14; col++)
+    const char *v[15];
+    for (int col = 0; col < 15; col++)
         v[col] = st->buf + off[col];
     s_pending_clear(st);
-    PGresult *r = db_exec(st->db, s_stmts[S_TASK_SAVE_MANY].name, 14, v, NULL, NULL, PGRES_COMMAND_OK);
+    PGresult *r = db_exec(st->db, s_stmts[S_TASK_SAVE_MANY].name, 15, v, NULL, NULL, PGRES_COMMAND_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
         return -1;
@@ -757,4 +847,155 @@ int store_savepoint_end(store_t *st, int ok)
 {
     return db_simple(st->db, ok ? "RELEASE SAVEPOINT outputs"
                                 : "ROLLBACK TO SAVEPOINT outputs; RELEASE SAVEPOINT outputs");
+}
+
+/* ---------------------------------------------------------- security --- */
+
+PGresult *store_keys_load(store_t *st) { return s_read(st, S_KEYS_LOAD, 0, NULL); }
+
+int store_key_insert(store_t *st, const char *name, const char *public_z85, const char *kind,
+                     const char *role, const char *by)
+{
+    const char *v[] = {name, public_z85, kind, role ? role : "", by};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_KEY_INSERT, 5, v);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n;
+}
+
+int store_key_revoke(store_t *st, const char *name, const char *by)
+{
+    const char *v[] = {name, by};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_KEY_REVOKE, 2, v);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n;
+}
+
+int store_audit(store_t *st, int64_t run_id, const char *actor, const char *detail)
+{
+    char r[24];
+    const char *v[] = {run_id ? I64(r, run_id) : NULL, actor, detail};
+    return s_write(st, S_AUDIT, 3, v);
+}
+
+PGresult *store_queues_load(store_t *st) { return s_read(st, S_QUEUES_LOAD, 0, NULL); }
+
+int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused)
+{
+    char l[24];
+    const char *v[] = {name, I64(l, limit), paused ? "true" : "false"};
+    return s_write(st, S_QUEUE_SAVE, 3, v);
+}
+
+/* ---------------------------------------------------------- calendar --- */
+
+PGresult *store_sched_load(store_t *st) { return s_read(st, S_SCHED_LOAD, 0, NULL); }
+
+int store_sched_upsert(store_t *st, const store_sched_t *sc, int64_t *created_us,
+                       int64_t *last_due_us)
+{
+    char ma[24], mr[24];
+    const char *v[] = {sc->name, sc->kind, sc->cron, sc->timezone, sc->catchup,
+                       I64(ma, sc->max_active), sc->watch, I64(mr, sc->min_new_rows),
+                       (const char *)sc->request, sc->created_by};
+    int lengths[10] = {0, 0, 0, 0, 0, 0, 0, 0, (int)sc->request_len, 0};
+    int formats[10] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+    if (store_tx(st) < 0 || s_flush(st) < 0)
+        return -1;
+    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_UPSERT].name, 10, v, lengths, formats,
+                          PGRES_TUPLES_OK);
+    if (!r) {
+        log_error("database: %s", db_error(st->db));
+        return -1;
+    }
+    *created_us = db_get_i64(r, 0, 0);
+    *last_due_us = db_get_i64(r, 0, 1);
+    PQclear(r);
+    return 0;
+}
+
+int store_sched_pause(store_t *st, const char *name, int paused)
+{
+    const char *v[] = {name, paused ? "true" : "false"};
+    return s_write(st, S_SCHED_PAUSE, 2, v);
+}
+
+int store_sched_delete(store_t *st, const char *name)
+{
+    const char *v[] = {name};
+    return s_write(st, S_SCHED_DELETE, 1, v);
+}
+
+int store_sched_last_due(store_t *st, const char *name, int64_t due_us)
+{
+    char d[24];
+    const char *v[] = {name, I64(d, due_us)};
+    return s_write(st, S_SCHED_LAST_DUE, 2, v);
+}
+
+int store_fire_claim(store_t *st, const char *name, int64_t due_us, const char *outcome)
+{
+    char d[24];
+    const char *v[] = {name, I64(d, due_us), outcome};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_FIRE_CLAIM, 3, v);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n;
+}
+
+int store_fire_run(store_t *st, const char *name, int64_t due_us, int64_t run_id)
+{
+    char d[24], r[24];
+    const char *v[] = {name, I64(d, due_us), I64(r, run_id)};
+    return s_write(st, S_FIRE_RUN, 3, v);
+}
+
+PGresult *store_fire_last(store_t *st, const char *name)
+{
+    const char *v[] = {name};
+    return s_read(st, S_FIRE_LAST, 1, v);
+}
+
+PGresult *store_trigger_files(store_t *st) { return s_read(st, S_TRIGGER_FILES, 0, NULL); }
+
+int store_trigger_consume(store_t *st, const char *name, const char *files_json, int64_t run_id)
+{
+    char r[24];
+    const char *v[] = {name, files_json, I64(r, run_id)};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *res = s_read(st, S_TRIGGER_CONSUME, 3, v);
+    if (!res)
+        return -1;
+    int n = PQntuples(res);
+    PQclear(res);
+    return n;
+}
+
+PGresult *store_model_metric_by_step(store_t *st, int64_t run_id, const char *step,
+                                     const char *metric)
+{
+    char r[24];
+    const char *v[] = {I64(r, run_id), step, metric};
+    return s_read(st, S_MODEL_METRIC_BY_STEP, 3, v);
+}
+
+PGresult *store_select_choice(store_t *st, int64_t run_id, const char *step)
+{
+    char r[24];
+    const char *v[] = {I64(r, run_id), step};
+    return s_read(st, S_SELECT_CHOICE, 2, v);
 }

@@ -35,6 +35,7 @@ typedef struct {
     int64_t started_us;
     int64_t finished_us;
     int64_t not_before_us;
+    const char *gpus;     /* GPU indices of the attempt, "0,1"; NULL = none */
 } store_task_row_t;
 
 store_t *store_new(db_t *db);
@@ -64,7 +65,8 @@ int store_try_lock(store_t *st);
  * [child_idx, parent_idx]), then the initial events. task_ids[idx] receives
  * each task's id. */
 int store_submit(store_t *st, const char *workflow, const char *source, const char *by,
-                 int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
+                 const char *key, const char *queue, int priority, const char *schedule,
+                 int64_t due_us, int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
                  int64_t *submitted_us, int64_t *task_ids);
 
 /* Buffers a task transition (row update + event); every transition of an
@@ -125,6 +127,50 @@ char *store_report_json(store_t *st, int64_t run_id, const char *step);
 char *store_metrics_json(store_t *st, int64_t run_id, const char *step);
 char *store_models_json(store_t *st, const char *name);
 char *store_model_json(store_t *st, const char *name, int version);
+/* The key allow-list (migration 003). keys_load -> name, public_key, kind,
+ * role ("" for workers), revoked (t/f). insert/revoke return 1 when they
+ * changed a row, 0 when not (exists / already revoked), -1 on error. */
+PGresult *store_keys_load(store_t *st);
+int store_key_insert(store_t *st, const char *name, const char *public_z85, const char *kind,
+                     const char *role, const char *by);
+int store_key_revoke(store_t *st, const char *name, const char *by);
+/* An accepted command in the audit trail (events kind 'command'). */
+int store_audit(store_t *st, int64_t run_id, const char *actor, const char *detail);
+
+/* Queue settings -> name, max_running, paused (t/f); save upserts one. */
+PGresult *store_queues_load(store_t *st);
+int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused);
+
+/* Sweeps: the model a train step registered with one of its metrics
+ * (name, version, artifact, model_kind, stage, value); what a select
+ * step chose (name, version). */
+PGresult *store_model_metric_by_step(store_t *st, int64_t run_id, const char *step,
+                                     const char *metric);
+PGresult *store_select_choice(store_t *st, int64_t run_id, const char *step);
+
+/* Schedules and data triggers (calendar.c). */
+typedef struct {
+    const char *name, *kind, *cron, *timezone, *catchup, *watch, *created_by;
+    int max_active;
+    int64_t min_new_rows;
+    const uint8_t *request;   /* packed SubmitRequest */
+    size_t request_len;
+} store_sched_t;
+PGresult *store_sched_load(store_t *st);
+int store_sched_upsert(store_t *st, const store_sched_t *sc, int64_t *created_us,
+                       int64_t *last_due_us);
+int store_sched_pause(store_t *st, const char *name, int paused);
+int store_sched_delete(store_t *st, const char *name);
+int store_sched_last_due(store_t *st, const char *name, int64_t due_us);
+/* 1 when this due time is ours to fire, 0 when already fired, -1 error. */
+int store_fire_claim(store_t *st, const char *name, int64_t due_us, const char *outcome);
+int store_fire_run(store_t *st, const char *name, int64_t due_us, int64_t run_id);
+PGresult *store_fire_last(store_t *st, const char *name);
+PGresult *store_trigger_files(store_t *st);
+/* Records files a run consumed; returns how many were new (all of them,
+ * unless another coordinator consumed some first), -1 on error. */
+int store_trigger_consume(store_t *st, const char *name, const char *files_json, int64_t run_id);
+
 /* A savepoint around the application of worker-supplied outputs, so bad
  * outputs roll back alone instead of failing the whole iteration. */
 int store_savepoint(store_t *st);

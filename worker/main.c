@@ -5,10 +5,17 @@
  * else lives in worker.c (session and loop) and task.c (child processes).
  * Exit status: 0 after SIGTERM/SIGINT, 2 for bad usage or configuration or
  * when the coordinator refuses the worker, 1 for other fatal errors.
+ *
+ * CurveZMQ is the default: the worker needs its secret key file (--key,
+ * worker.secret_key; refused when group or others may read it) and the
+ * coordinator's public key file (--coordinator-key, worker.coordinator_key),
+ * or an explicit --insecure / worker.insecure = true for a coordinator that
+ * runs without CURVE. Secrets are never logged.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <glob.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +24,12 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 #include "wire.h"
 #include "worker.h"
+#include "workflow.h" /* workflow_parse_size */
 
 static void s_help(FILE *f)
 {
@@ -43,6 +52,10 @@ static void s_help(FILE *f)
                "  --prefetch N          assignments to queue beyond the slots, so a slot that frees\n"
                "                        starts the next task without a round trip (default 0;\n"
                "                        raise it for many short tasks, keep 0 for long ones)\n"
+               "  --memory SIZE         memory offered to tasks, e.g. 64G (default: MemTotal)\n"
+               "  --gpus N              GPUs offered to tasks, indices 0..N-1, each given to one\n"
+               "                        task at a time through CUDA_VISIBLE_DEVICES (default: the\n"
+               "                        number of /dev/nvidia[0-9]* devices)\n"
                "  --label L             a label steps can ask for, e.g. gpu; repeat for more\n"
                "                        (replaces the labels of the config file)\n"
                "  --work-dir DIR        working directory of tasks that set no cwd\n"
@@ -50,13 +63,21 @@ static void s_help(FILE *f)
                "  --artifact-dir DIR    artifact store of the built-in kinds (validate, train,\n"
                "                        evaluate); shared by every worker of a cluster\n"
                "                        (default: WORK_DIR/artifacts)\n"
+               "  --key FILE            this worker's CurveZMQ secret key file (mode 0600;\n"
+               "                        make one with: drover keygen --out FILE)\n"
+               "  --coordinator-key FILE  the coordinator's public key file (its .pub)\n"
+               "  --insecure            connect without CURVE (only a coordinator running with\n"
+               "                        insecure = true accepts that)\n"
                "  --help                show this help\n"
                "\n"
                "Stop it with SIGTERM or Ctrl-C: running tasks are killed and reported as such.\n"
                "Log level: DROVER_LOG=debug|info|warn|error.\n"
                "\n"
                "Example:\n"
-               "  drover-worker --coordinator tcp://10.0.0.5:7461 --slots 4 --label gpu\n");
+               "  drover keygen --out /etc/drover/keys/node17   # then, with an admin key:\n"
+               "  drover keys allow worker /etc/drover/keys/node17.pub\n"
+               "  drover-worker --coordinator tcp://10.0.0.5:7461 --key /etc/drover/keys/node17 \\\n"
+               "      --coordinator-key /etc/drover/keys/coordinator.pub --slots 4 --label gpu\n");
 }
 
 static int s_usage(const char *msg, const char *arg)
@@ -143,8 +164,46 @@ enum {
     OPT_WORK_DIR,
     OPT_ARTIFACT_DIR,
     OPT_PROTOCOL_VERSION,
+    OPT_KEY,
+    OPT_COORDINATOR_KEY,
+    OPT_INSECURE,
+    OPT_MEMORY,
+    OPT_GPUS,
     OPT_HELP,
 };
+
+/* MemTotal of /proc/meminfo in bytes, or 0 when unknown (then the
+ * coordinator checks no memory for this worker). */
+static uint64_t s_mem_total(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+/* GPUs as the NVIDIA driver's device nodes (/dev/nvidia0, ...). Counted
+ * rather than asked of CUDA: the daemon never initialises CUDA itself
+ * (a driver fault must not take the worker down); tasks do, in children. */
+static int s_count_gpus(void)
+{
+    glob_t g;
+    int n = 0;
+    if (glob("/dev/nvidia[0-9]*", 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            const char *p = g.gl_pathv[i] + strlen("/dev/nvidia");
+            n += strspn(p, "0123456789") == strlen(p); /* not nvidia0-foo */
+        }
+    }
+    globfree(&g);
+    return n;
+}
 
 int main(int argc, char **argv)
 {
@@ -158,14 +217,22 @@ int main(int argc, char **argv)
         {"work-dir", required_argument, NULL, OPT_WORK_DIR},
         {"artifact-dir", required_argument, NULL, OPT_ARTIFACT_DIR},
         {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION}, /* tests only */
+        {"key", required_argument, NULL, OPT_KEY},
+        {"coordinator-key", required_argument, NULL, OPT_COORDINATOR_KEY},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"gpus", required_argument, NULL, OPT_GPUS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
-               *artifact_dir = NULL;
+               *artifact_dir = NULL, *key = NULL, *coordinator_key = NULL;
+    int insecure = 0;
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
-    long slots = -1, prefetch = -1, version = DROVER_PROTOCOL_VERSION;
+    long slots = -1, prefetch = -1, version = DROVER_PROTOCOL_VERSION, gpus = -1;
+    uint64_t memory = 0;
+    int memory_set = 0;
 
     log_init("worker");
     opterr = 0;
@@ -197,6 +264,19 @@ int main(int argc, char **argv)
                              &version) < 0)
                 return s_usage("--protocol-version needs a whole number", optarg);
             break;
+        case OPT_KEY: key = optarg; break;
+        case OPT_COORDINATOR_KEY: coordinator_key = optarg; break;
+        case OPT_INSECURE: insecure = 1; break;
+        case OPT_MEMORY:
+            if (workflow_parse_size(optarg, &memory) < 0)
+                return s_usage("--memory needs a size, e.g. 64G, 512M or a number of bytes",
+                               optarg);
+            memory_set = 1;
+            break;
+        case OPT_GPUS:
+            if (s_parse_uint(optarg, 0, 64, &gpus) < 0)
+                return s_usage("--gpus needs a whole number from 0 to 64", optarg);
+            break;
         case OPT_HELP: s_help(stdout); return 0;
         default:
             if (optopt && optopt >= OPT_CONFIG)
@@ -225,6 +305,13 @@ int main(int argc, char **argv)
     if (artifact_dir &&
         util_strlcpy(wc->artifact_dir, artifact_dir, sizeof wc->artifact_dir) < 0)
         return s_usage("--artifact-dir is too long", NULL);
+    if (key && util_strlcpy(wc->secret_key, key, sizeof wc->secret_key) < 0)
+        return s_usage("--key is too long", NULL);
+    if (coordinator_key &&
+        util_strlcpy(wc->coordinator_key, coordinator_key, sizeof wc->coordinator_key) < 0)
+        return s_usage("--coordinator-key is too long", NULL);
+    if (insecure)
+        wc->insecure = 1;
     if (slots > 0)
         wc->slots = (int)slots;
     if (prefetch >= 0)
@@ -244,6 +331,18 @@ int main(int argc, char **argv)
     if (wc->slots <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         wc->slots = n > 0 ? (int)n : 1;
+    }
+    if (memory_set)
+        wc->memory_bytes = memory;
+    else if (wc->memory_bytes == 0)
+        wc->memory_bytes = s_mem_total();
+    if (gpus >= 0)
+        wc->gpus = (int)gpus;
+    else if (wc->gpus < 0)
+        wc->gpus = s_count_gpus();
+    if (wc->gpus > 64) {
+        fprintf(stderr, "drover-worker: worker.gpus must be at most 64\n");
+        return 2;
     }
     if (!wc->coordinator[0]) {
         fprintf(stderr, "drover-worker: no coordinator endpoint; set worker.coordinator in the "
@@ -279,6 +378,38 @@ int main(int argc, char **argv)
     else
         log_info("no executable drover-task next to drover-worker: only exec steps can run here");
 
+    /* CURVE keys; loaded after the config so a bad file is a config error. */
+    keys_pair_t mine, coord;
+    memset(&mine, 0, sizeof mine);
+    memset(&coord, 0, sizeof coord);
+    int curve = 0;
+    if (wc->insecure) {
+        log_warn("connecting WITHOUT CurveZMQ (--insecure / worker.insecure): traffic is neither "
+                 "authenticated nor encrypted, and only a coordinator running with insecure = true "
+                 "accepts it");
+    } else {
+        if (!wc->secret_key[0] || !wc->coordinator_key[0]) {
+            fprintf(stderr,
+                    "drover-worker: no %s: the coordinator only admits workers with an allowed "
+                    "CurveZMQ key. Make one with `drover keygen --out FILE`, allow FILE.pub with "
+                    "`drover keys allow worker FILE.pub`, then pass --key FILE and "
+                    "--coordinator-key COORDINATOR.pub (or set worker.secret_key and "
+                    "worker.coordinator_key in the config file); --insecure only for a "
+                    "coordinator running with insecure = true\n",
+                    !wc->secret_key[0] ? "secret key (--key, worker.secret_key)"
+                                       : "coordinator key (--coordinator-key, worker.coordinator_key)");
+            return 2;
+        }
+        if (keys_load(wc->secret_key, 1, &mine, err, sizeof err) < 0 ||
+            keys_load(wc->coordinator_key, 0, &coord, err, sizeof err) < 0) {
+            keys_wipe(&mine);
+            fprintf(stderr, "drover-worker: %s\n", err);
+            return 2;
+        }
+        curve = 1;
+        log_info("CurveZMQ: this worker's key is '%s' (public %s)", mine.name, mine.public_z85);
+    }
+
     const char *label_ptrs[CONFIG_MAX_LABELS];
     for (int i = 0; i < wc->nlabels; i++)
         label_ptrs[i] = wc->labels[i];
@@ -288,6 +419,8 @@ int main(int argc, char **argv)
         .host = host,
         .slots = wc->slots,
         .prefetch = wc->prefetch,
+        .memory_bytes = wc->memory_bytes,
+        .gpus = (uint32_t)wc->gpus,
         .labels = label_ptrs,
         .nlabels = wc->nlabels,
         .kill_grace_ms = wc->kill_grace_ms,
@@ -295,10 +428,15 @@ int main(int argc, char **argv)
         .task_bin = task_bin,
         .artifact_dir = art,
         .protocol_version = (uint32_t)version,
+        .curve_server = curve ? coord.public_z85 : NULL,
+        .curve_public = curve ? mine.public_z85 : NULL,
+        .curve_secret = curve ? mine.secret_z85 : NULL,
+        .key_name = curve ? mine.name : NULL,
     };
 
     s_ensure_std_fds();
     worker_t *w = worker_new(&wo, err, sizeof err);
+    keys_wipe(&mine); /* libzmq holds its own copy now */
     if (!w) {
         /* Bad endpoint syntax is the usual cause: a configuration error. */
         log_error("%s", err);

@@ -163,6 +163,28 @@ int task_kind_builtin(const char *kind)
                     strcmp(kind, "evaluate") == 0);
 }
 
+/* 1 when entry (name of length namelen) is CUDA_VISIBLE_DEVICES and the
+ * spec sets it: then neither the worker's nor the step's value may leak. */
+static int s_is_cuda_var(const task_spec_t *spec, const char *entry, size_t namelen)
+{
+    return spec->cuda_visible_devices && namelen == strlen("CUDA_VISIBLE_DEVICES") &&
+           strncmp(entry, "CUDA_VISIBLE_DEVICES", namelen) == 0;
+}
+
+/* CUDA_VISIBLE_DEVICES=LIST into envp[*k] when the spec sets it (GPU
+ * placement is exclusive: the coordinator assigned exactly these). */
+static int s_cuda_env(const task_spec_t *spec, char **envp, size_t *k)
+{
+    if (!spec->cuda_visible_devices)
+        return 0;
+    if (asprintf(&envp[*k], "CUDA_VISIBLE_DEVICES=%s", spec->cuda_visible_devices) < 0) {
+        envp[*k] = NULL;
+        return -1;
+    }
+    (*k)++;
+    return 0;
+}
+
 /* Environment: the worker's minus drover's own names, then extra (NULL-
  * terminated "K=V" strings, copied), then drover's per-task variables. */
 static int s_build_env(const task_spec_t *spec, launch_t *l, const char *const *extra)
@@ -172,13 +194,14 @@ static int s_build_env(const task_spec_t *spec, launch_t *l, const char *const *
         nenv++;
     while (extra && extra[nextra])
         nextra++;
-    l->envp = calloc(nenv + nextra + 6, sizeof *l->envp);
+    l->envp = calloc(nenv + nextra + 7, sizeof *l->envp);
     if (!l->envp)
         return -1;
     size_t k = 0;
     for (char **e = environ; e && *e; e++) {
         const char *eq = strchr(*e, '=');
-        if (s_is_drover_var(*e, eq ? (size_t)(eq - *e) : strlen(*e)))
+        size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
+        if (s_is_drover_var(*e, nl) || s_is_cuda_var(spec, *e, nl))
             continue;
         if (!(l->envp[k++] = strdup(*e)))
             return -1;
@@ -186,6 +209,8 @@ static int s_build_env(const task_spec_t *spec, launch_t *l, const char *const *
     for (size_t i = 0; i < nextra; i++)
         if (!(l->envp[k++] = strdup(extra[i])))
             return -1;
+    if (s_cuda_env(spec, l->envp, &k) < 0)
+        return -1;
     if (asprintf(&l->envp[k], "DROVER_RUN_ID=%llu", (unsigned long long)spec->run_id) < 0 ||
         (k++, asprintf(&l->envp[k], "DROVER_STEP=%s", spec->step ? spec->step : "") < 0) ||
         (k++,
@@ -319,14 +344,14 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     for (char **e = environ; e && *e; e++)
         nenv++;
     size_t nspec = env ? json_object_size(env) : 0;
-    l->envp = calloc(nenv + nspec + 6, sizeof *l->envp);
+    l->envp = calloc(nenv + nspec + 7, sizeof *l->envp);
     if (!l->envp)
         goto nomem;
     size_t k = 0;
     for (char **e = environ; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
-        if (s_is_drover_var(*e, nl))
+        if (s_is_drover_var(*e, nl) || s_is_cuda_var(spec, *e, nl))
             continue;
         int overridden = 0;
         if (env) {
@@ -346,7 +371,7 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     if (env) {
         json_object_foreach(env, key, val)
         {
-            if (s_is_drover_var(key, strlen(key)))
+            if (s_is_drover_var(key, strlen(key)) || s_is_cuda_var(spec, key, strlen(key)))
                 continue;
             if (asprintf(&l->envp[k], "%s=%s", key, json_string_value(val)) < 0) {
                 l->envp[k] = NULL;
@@ -355,6 +380,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
             k++;
         }
     }
+    if (s_cuda_env(spec, l->envp, &k) < 0)
+        goto nomem;
     if (asprintf(&l->envp[k], "DROVER_RUN_ID=%llu", (unsigned long long)spec->run_id) < 0 ||
         (k++, asprintf(&l->envp[k], "DROVER_STEP=%s", spec->step ? spec->step : "") < 0) ||
         (k++,

@@ -75,6 +75,10 @@ typedef struct {
     int64_t kill_grace_ms;   /* SIGTERM → SIGKILL grace */
     const char *task_bin;    /* drover-task for built-in kinds; NULL/"" = none */
     const char *artifact_dir; /* DROVER_ARTIFACTS of built-in kinds */
+    /* CUDA_VISIBLE_DEVICES of the child, overriding the worker's and the
+     * step's: "0,2" = the GPUs assigned, "" = none (so the task sees no
+     * GPU it was not given). NULL = leave the environment as it is. */
+    const char *cuda_visible_devices;
 } task_spec_t;
 
 /* 1 for the kinds run by drover-task (validate, train, evaluate). */

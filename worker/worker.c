@@ -41,6 +41,13 @@
  * and the worker waits up to 2 s for their acks before exiting 0. A second
  * signal SIGKILLs the children at once.
  *
+ * Security: with keys the socket is a CurveZMQ client (RFC 26). A
+ * coordinator whose ZAP handler refuses the key closes the connection
+ * during the handshake, which the protocol above cannot see (Register just
+ * goes unanswered); a socket monitor reports those handshake failures so
+ * the log says why the worker does not register (once a minute at most).
+ * The worker keeps trying: the key may be allowed any moment.
+ *
  * Invariants: an entry is removed only when its result was acknowledged, or
  * it was dropped (silent) and has finished; a silent entry never sends
  * anything; the loop never blocks anywhere but zmq_poll.
@@ -103,6 +110,8 @@ struct worker {
     int nlabels;
     int slots;
     int prefetch;
+    uint64_t memory_bytes; /* offered to tasks; 0 = unknown */
+    uint32_t gpus;         /* offered to tasks, indices 0..gpus-1 */
     int64_t kill_grace_ms;
     char *work_dir;
     char *task_bin;     /* "" = no built-in kinds */
@@ -111,6 +120,10 @@ struct worker {
 
     void *ctx;
     void *sock;
+    void *monitor;      /* PAIR: handshake events of sock; NULL without CURVE */
+    char *key_name;
+    int64_t next_auth_log_ms;
+    uint64_t auth_failures;
     int sigfd;
 
     session_state_t state;
@@ -264,6 +277,8 @@ static void s_send_register(worker_t *w, int64_t now)
     reg.held = ptrs;
     reg.n_held = n;
     reg.pid = (uint32_t)getpid();
+    reg.memory_bytes = w->memory_bytes;
+    reg.gpus = w->gpus;
     Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
     m.body_case = DROVER__WORKER_MSG__BODY_REGISTER;
     m.register_ = &reg;
@@ -384,7 +399,8 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
         return;
     }
     if (w->state == SESSION_REGISTERING)
-        log_info("registered with %s as %s (%d slots)", w->endpoint, w->name, w->slots);
+        log_info("registered with %s as %s (%d slots, %u GPUs, %llu MiB for tasks)", w->endpoint,
+                 w->name, w->slots, w->gpus, (unsigned long long)(w->memory_bytes >> 20));
     w->state = SESSION_REGISTERED;
     w->registers_sent = 0;
     w->heartbeat_ms = rr->heartbeat_ms > 0 ? rr->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
@@ -487,6 +503,11 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         w->tasks = nt;
         w->tasks_cap = cap;
     }
+    /* The GPUs the coordinator assigned, and only those ("" = none). An
+     * index is at most 10 digits plus a comma. */
+    char cuda[64 * 11 + 1] = "";
+    for (size_t g = 0, o = 0; g < a->n_gpus && o + 12 < sizeof cuda; g++)
+        o += (size_t)snprintf(cuda + o, sizeof cuda - o, "%s%u", g ? "," : "", a->gpus[g]);
     task_spec_t spec = {
         .task_id = id,
         .attempt = attempt,
@@ -499,6 +520,7 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         .kill_grace_ms = w->kill_grace_ms,
         .task_bin = w->task_bin,
         .artifact_dir = w->artifact_dir,
+        .cuda_visible_devices = cuda,
     };
     task_t *t = task_start(&spec, now);
     if (!t) {
@@ -870,6 +892,55 @@ static void s_start_queued(worker_t *w, int64_t now)
     }
 }
 
+/* Reads the waiting socket-monitor events (never blocks) and says why a
+ * CURVE handshake failed, at most once a minute. */
+static void s_check_monitor(worker_t *w, int64_t now)
+{
+    if (!w->monitor)
+        return;
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, w->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        /* The second frame (the endpoint) always follows the first. */
+        zmq_msg_init(&addr);
+        if (zmq_msg_more(&ev))
+            zmq_msg_recv(&addr, w->monitor, 0);
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) >= 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&value, (char *)zmq_msg_data(&ev) + 2, 4);
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            w->auth_failures = 0;
+            w->next_auth_log_ms = 0;
+            continue;
+        }
+        w->auth_failures++;
+        if (now < w->next_auth_log_ms)
+            continue;
+        w->next_auth_log_ms = now + 60000;
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            log_error("the coordinator at %s refused this worker's key '%s' (ZAP status %u): allow "
+                      "it on the coordinator with `drover keys allow worker FILE.pub` (a revoked "
+                      "key needs a new key pair); retrying",
+                      w->endpoint, w->key_name, value);
+        else
+            log_error("the CURVE handshake with the coordinator at %s failed (%s): is "
+                      "worker.coordinator_key the coordinator's public key, and does the "
+                      "coordinator use CURVE (not insecure = true)? retrying",
+                      w->endpoint,
+                      event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error"
+                                                                   : "connection closed");
+    }
+}
+
 int worker_run(worker_t *w)
 {
     w->state = SESSION_REGISTERING;
@@ -899,6 +970,7 @@ int worker_run(worker_t *w)
             break;
         }
         now = util_mono_ms();
+        s_check_monitor(w, now);
         /* Pipes first: the refs point at tasks that socket messages (acks,
          * drops) may free. */
         for (size_t i = 2; i < n; i++) {
@@ -933,17 +1005,20 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->sigfd = -1;
     w->slots = opts->slots;
     w->prefetch = opts->prefetch;
+    w->memory_bytes = opts->memory_bytes;
+    w->gpus = opts->gpus;
     w->kill_grace_ms = opts->kill_grace_ms;
     w->version = opts->protocol_version;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     w->endpoint = strdup(opts->endpoint);
     w->name = strdup(opts->name);
+    w->key_name = strdup(opts->key_name ? opts->key_name : "");
     w->host = strdup(opts->host);
     w->work_dir = strdup(opts->work_dir ? opts->work_dir : "");
     w->task_bin = strdup(opts->task_bin ? opts->task_bin : "");
     w->artifact_dir = strdup(opts->artifact_dir ? opts->artifact_dir : "");
     w->labels = calloc((size_t)opts->nlabels + 1, sizeof *w->labels);
-    if (!w->endpoint || !w->name || !w->host || !w->work_dir || !w->task_bin ||
+    if (!w->endpoint || !w->name || !w->key_name || !w->host || !w->work_dir || !w->task_bin ||
         !w->artifact_dir || !w->labels)
         goto nomem;
     for (int i = 0; i < opts->nlabels; i++) {
@@ -988,6 +1063,31 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set socket options: %s", zmq_strerror(errno));
         goto fail;
     }
+    if (opts->curve_secret) {
+        /* Set before connect: they apply to the connection's handshake. */
+        if (zmq_setsockopt(w->sock, ZMQ_CURVE_SERVERKEY, opts->curve_server, 41) < 0 ||
+            zmq_setsockopt(w->sock, ZMQ_CURVE_PUBLICKEY, opts->curve_public, 41) < 0 ||
+            zmq_setsockopt(w->sock, ZMQ_CURVE_SECRETKEY, opts->curve_secret, 41) < 0) {
+            snprintf(err, errlen, "cannot set up CURVE: %s (libzmq without CURVE?)",
+                     zmq_strerror(errno));
+            goto fail;
+        }
+        /* The monitor must exist before connect to see the first handshake. */
+        char mon[64];
+        snprintf(mon, sizeof mon, "inproc://drover-worker-monitor-%p", (void *)w);
+        int linger = 0;
+        if (zmq_socket_monitor(w->sock, mon,
+                               ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0 ||
+            !(w->monitor = zmq_socket(w->ctx, ZMQ_PAIR)) ||
+            zmq_setsockopt(w->monitor, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+            zmq_connect(w->monitor, mon) < 0) {
+            snprintf(err, errlen, "cannot monitor the coordinator connection: %s",
+                     zmq_strerror(errno));
+            goto fail;
+        }
+    }
     if (zmq_connect(w->sock, w->endpoint) < 0) {
         snprintf(err, errlen, "cannot connect to '%s': %s", w->endpoint, zmq_strerror(errno));
         goto fail;
@@ -1013,6 +1113,8 @@ void worker_destroy(worker_t **wp)
     free(w->queue);
     free(w->items);
     free(w->refs);
+    if (w->monitor)
+        zmq_close(w->monitor);
     if (w->sock)
         zmq_close(w->sock);
     if (w->ctx)
@@ -1025,6 +1127,7 @@ void worker_destroy(worker_t **wp)
     free(w->labels);
     free(w->endpoint);
     free(w->name);
+    free(w->key_name);
     free(w->host);
     free(w->work_dir);
     free(w->task_bin);

@@ -27,11 +27,21 @@ typedef struct {
     const char *task_bin;      /* drover-task for built-in kinds; NULL/"" = exec only */
     const char *artifact_dir;  /* DROVER_ARTIFACTS given to built-in kinds */
     uint32_t protocol_version; /* DROVER_PROTOCOL_VERSION except in tests */
+    /* CurveZMQ (Z85, 40 characters); all NULL = a plain connection, which
+     * only a coordinator running with insecure = true accepts. */
+    const char *curve_server;  /* the coordinator's public key */
+    const char *curve_public;  /* this worker's key pair */
+    const char *curve_secret;
+    const char *key_name;      /* for messages */
+    /* Resources offered to tasks (Register.memory_bytes, .gpus). */
+    uint64_t memory_bytes;     /* 0 = unknown: the coordinator checks no memory */
+    uint32_t gpus;             /* GPU indices 0..gpus-1 */
 } worker_opts_t;
 
 /* Blocks SIGCHLD/SIGTERM/SIGINT/SIGHUP (read through a signalfd from then
  * on; done before the ZeroMQ context exists so its threads inherit the mask),
- * creates the socket and connects it. Returns NULL with a message in err. */
+ * creates the socket (a CURVE client when opts has keys) and connects it.
+ * Returns NULL with a message in err. */
 worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen);
 
 /* Runs until the worker must stop. Returns the process exit status:

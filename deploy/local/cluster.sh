@@ -8,9 +8,17 @@
 #   deploy/local/cluster.sh psql [ARGS...]     psql on the cluster's database
 #
 # Everything lives under $DROVER_STATE_DIR (default <repo>/.state/local):
-# the config file, pid files, logs, and the PostgreSQL data folder. 'up'
-# records the ports it used in cluster.env there, so 'status', 'down' and
-# 'psql' find the cluster even when the environment changed since.
+# the config file, pid files, logs, the PostgreSQL data folder and the
+# CurveZMQ keys. 'up' records the ports it used in cluster.env there, so
+# 'status', 'down' and 'psql' find the cluster even when the environment
+# changed since.
+#
+# Security: the first 'up' makes three key pairs in keys/ (secret files mode
+# 0600): the coordinator's, one shared by the local workers, and an admin
+# client key. The config names them (coordinator.secret_key + admin_keys,
+# worker.secret_key/coordinator_key, cli.secret_key/coordinator_key), and
+# the worker key is allowed with the admin key before the workers start.
+# Point drover at the cluster with: export DROVER_CONFIG=<state>/drover.cfg
 #
 # Environment:
 #   DROVER_BIN           programs (default <repo>/build/bin)
@@ -49,6 +57,7 @@ load_settings() {
     fi
     PGDIR="$STATE/pg"
     CFG="$STATE/drover.cfg"
+    KEYS="$STATE/keys"
     CLIENT_EP="tcp://127.0.0.1:$CLIENT_PORT"
     WORKER_EP="tcp://127.0.0.1:$WORKER_PORT"
     [[ $PRIVATE_PG -eq 1 ]] && DATABASE="host=127.0.0.1 port=$PG_PORT dbname=drover user=postgres"
@@ -92,7 +101,37 @@ wait_until() {
     return 1
 }
 
-drover_cli() { "$BIN/drover" --coordinator "$CLIENT_EP" --timeout 1 "$@"; }
+# The admin key is named explicitly: a DROVER_KEY in the caller's
+# environment must not stand in for the cluster's own.
+drover_cli() {
+    "$BIN/drover" --config "$CFG" --coordinator "$CLIENT_EP" --key "$KEYS/admin" \
+        --coordinator-key "$KEYS/coordinator.pub" --timeout 1 "$@"
+}
+
+# make_keys: the cluster's key pairs, made once and kept (a worker key
+# already on the allow-list stays valid across restarts).
+make_keys() {
+    local k
+    mkdir -p "$KEYS"
+    chmod 700 "$KEYS"
+    for k in coordinator admin local-worker; do
+        [[ -f "$KEYS/$k" && -f "$KEYS/$k.pub" ]] && continue
+        rm -f "$KEYS/$k" "$KEYS/$k.pub"
+        "$BIN/drover" keygen --out "$KEYS/$k" >/dev/null || die "cannot make the $k key in $KEYS"
+    done
+}
+
+# allow_workers: puts the local workers' key on the allow-list (idempotent).
+allow_workers() {
+    local have
+    have=$(drover_cli keys list --json | jq -r '.[] | select(.name == "local-worker") | .revoked') ||
+        die "cannot list the coordinator's keys (log: $STATE/coordinator.log)"
+    [[ "$have" == false ]] && return 0
+    [[ "$have" == true ]] &&
+        die "the local workers' key was revoked; remove $KEYS/local-worker* and run '$0 up' again"
+    drover_cli keys allow worker "$KEYS/local-worker.pub" >/dev/null ||
+        die "cannot allow the local workers' key"
+}
 
 workers_registered() {
     local n="$1" names i
@@ -163,15 +202,21 @@ coordinator = {
   client_endpoint = "$CLIENT_EP";
   worker_endpoint = "$WORKER_EP";
   database = "$DATABASE";
+  secret_key = "$KEYS/coordinator";
+  admin_keys = [ "$KEYS/admin.pub" ];
 };
 worker = {
   coordinator = "$WORKER_EP";
   slots = 2;
   # one folder shared by every local worker, as a shared filesystem would be
   artifact_dir = "$STATE/artifacts";
+  secret_key = "$KEYS/local-worker";
+  coordinator_key = "$KEYS/coordinator.pub";
 };
 cli = {
   coordinator = "$CLIENT_EP";
+  secret_key = "$KEYS/admin";
+  coordinator_key = "$KEYS/coordinator.pub";
 };
 EOF
 }
@@ -215,6 +260,7 @@ EOF
         die "port $CLIENT_PORT (coordinator, clients) is taken; pick another with DROVER_CLIENT_PORT=..."
     port_taken "$WORKER_PORT" &&
         die "port $WORKER_PORT (coordinator, workers) is taken; pick another with DROVER_WORKER_PORT=..."
+    make_keys
     write_config
 
     # setsid: the daemons outlive this script and ignore the terminal's ^C.
@@ -225,6 +271,7 @@ EOF
         die "the coordinator did not come up (log: $STATE/coordinator.log; stop with: $0 down)"
     fi
     say "coordinator pid $(cat "$STATE/coordinator.pid"): clients $CLIENT_EP, workers $WORKER_EP"
+    allow_workers
 
     local i
     for ((i = 1; i <= nworkers; i++)); do
@@ -237,7 +284,9 @@ EOF
         die "the workers did not register (logs: $STATE/worker-*.log; stop with: $0 down)"
     fi
     say "$nworkers workers registered (local-1..local-$nworkers, 2 slots each)"
-    say "up. Try: DROVER_COORDINATOR=$CLIENT_EP $BIN/drover workers"
+    say "up (CurveZMQ keys in $KEYS). Point drover at it, then try it:"
+    say "  export DROVER_CONFIG=$CFG"
+    say "  $BIN/drover workers"
 }
 
 cmd_down() {
@@ -300,7 +349,7 @@ cmd_psql() {
 }
 
 usage() {
-    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo pipefail$/{/^set /!p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 load_settings

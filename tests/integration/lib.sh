@@ -13,6 +13,16 @@
 #   - helpers: pg_start/pg_stop, coord_start/coord_stop, worker_start,
 #     sql, wait_for, fail, assert_eq, submit, wait_run.
 #
+# Security: tests run the way a real cluster does, with CurveZMQ. The first
+# coord_start makes three key pairs under $T_KEYS (coordinator, admin,
+# worker); the coordinator gets its secret and admin_keys = [admin.pub],
+# every `drover` call the admin key through DROVER_KEY and
+# DROVER_COORDINATOR_KEY, and every worker the shared worker key through the
+# worker section of the config, allowed (`drover keys allow worker`) before
+# the first worker starts. A test that needs a coordinator without CURVE
+# sets T_INSECURE=1 before coord_start (workers then get --insecure through
+# the config, and no key is exported).
+#
 # Synchronisation rule: nothing here sleeps and hopes. Every "until X"
 # is wait_for with a condition and a deadline; on timeout it prints what it
 # waited for and the tail of every log, and fails the test. Deadlines are
@@ -52,6 +62,9 @@ COORD_CLIENT_EP=""
 COORD_WORKER_EP=""
 T_CFG="$T_DIR/drover.cfg"
 T_COORD_EXTRA=""
+T_KEYS="$T_DIR/keys"
+T_INSECURE="${T_INSECURE:-0}"
+T_WORKER_KEY_ALLOWED=0
 
 if [[ $(id -u) -eq 0 ]]; then T_AS_PG=(runuser -u postgres --); else T_AS_PG=(); fi
 T_PGBIN="$(pg_config --bindir 2>/dev/null || true)"
@@ -253,9 +266,30 @@ sql_is() {
 
 # ----------------------------------------------------------- coordinator ---
 
+# keys_init: the coordinator, admin (client) and worker key pairs, made
+# once per test with `drover keygen` (secret files mode 0600).
+keys_init() {
+    [[ -f "$T_KEYS/coordinator" ]] && return 0
+    mkdir -p -m 700 "$T_KEYS"
+    local k
+    for k in coordinator admin worker; do
+        drover keygen --out "$T_KEYS/$k" >/dev/null || fail "drover keygen --out $T_KEYS/$k exited $?"
+    done
+}
+
 # _write_config: the test config. Short timers keep failure detection fast;
 # extra coordinator settings come from T_COORD_EXTRA.
 _write_config() {
+    local coord_sec worker_sec
+    if [[ "$T_INSECURE" == 1 ]]; then
+        coord_sec="  insecure = true;"
+        worker_sec="  insecure = true;"
+    else
+        coord_sec="  secret_key = \"$T_KEYS/coordinator\";
+  admin_keys = [ \"$T_KEYS/admin.pub\" ];"
+        worker_sec="  secret_key = \"$T_KEYS/worker\";
+  coordinator_key = \"$T_KEYS/coordinator.pub\";"
+    fi
     cat >"$T_CFG" <<EOF
 # written by tests/integration/lib.sh for $T_NAME
 coordinator = {
@@ -265,11 +299,13 @@ coordinator = {
   heartbeat_interval = "100ms";
   worker_timeout = "1s";
   retry_delay_cap = "2s";
+$coord_sec
 $T_COORD_EXTRA
 };
 worker = {
   coordinator = "$COORD_WORKER_EP";
   kill_grace = "1s";
+$worker_sec
 };
 cli = {
   coordinator = "$COORD_CLIENT_EP";
@@ -290,6 +326,12 @@ coord_start() {
         COORD_WORKER_EP="tcp://127.0.0.1:${ports[1]}"
         export DROVER_COORDINATOR="$COORD_CLIENT_EP"
         export DROVER_CONFIG="$T_CFG"
+    fi
+    if [[ "$T_INSECURE" == 1 ]]; then
+        unset DROVER_KEY DROVER_COORDINATOR_KEY
+    else
+        keys_init
+        export DROVER_KEY="$T_KEYS/admin" DROVER_COORDINATOR_KEY="$T_KEYS/coordinator.pub"
     fi
     _write_config
     drover-coordinator --config "$T_CFG" </dev/null >>"$T_DIR/coordinator.log" 2>&1 &
@@ -320,6 +362,7 @@ coord_pid() { echo "${T_PROCS[coordinator]}"; }
 worker_start() {
     local nowait=0
     [[ "$1" == --no-wait ]] && { nowait=1; shift; }
+    worker_key_allow
     local name="$1" slots="${2:-2}"
     shift $(($# >= 2 ? 2 : 1))
     drover-worker --config "$T_CFG" --coordinator "$COORD_WORKER_EP" --name "$name" \
@@ -328,6 +371,18 @@ worker_start() {
     log "worker $name pid $! ($slots slots)"
     [[ $nowait -eq 1 ]] && return 0
     wait_for "worker $name registered" 20 grep -q "registered with" "$T_DIR/worker-$name.log"
+}
+
+# worker_key_allow: puts the shared worker key on the coordinator's
+# allow-list (with the admin key) unless it is there; the coordinator must
+# be up. A no-op for an insecure coordinator.
+worker_key_allow() {
+    [[ "$T_INSECURE" == 1 || "$T_WORKER_KEY_ALLOWED" == 1 ]] && return 0
+    if ! drover keys list --json | jq -e '.[] | select(.name == "worker")' >/dev/null; then
+        drover keys allow worker "$T_KEYS/worker.pub" >/dev/null ||
+            fail "drover keys allow worker $T_KEYS/worker.pub exited $?"
+    fi
+    T_WORKER_KEY_ALLOWED=1
 }
 
 worker_pid() { echo "${T_PROCS[worker-$1]}"; }

@@ -19,6 +19,17 @@ grep -qi "already" "$T_DIR/up2.log" || fail "second up does not say the cluster 
 grep -q "$DROVER_CLIENT_PORT" "$T_DIR/status.log" || fail "status does not show the client port"
 
 export DROVER_COORDINATOR="tcp://127.0.0.1:$DROVER_CLIENT_PORT"
+# The cluster is secure: drover finds its admin key through the config file
+# that 'up' tells the user to export.
+grep -qF "export DROVER_CONFIG=$DROVER_STATE_DIR/drover.cfg" "$T_DIR/up.log" ||
+    fail "up does not print the export DROVER_CONFIG line: $(cat "$T_DIR/up.log")"
+export DROVER_CONFIG="$DROVER_STATE_DIR/drover.cfg"
+unset DROVER_KEY DROVER_COORDINATOR_KEY
+for k in coordinator admin local-worker; do
+    assert_eq 600 "$(stat -c %a "$DROVER_STATE_DIR/keys/$k")" "mode of the cluster's $k secret key"
+done
+grep -q "CURVE, allow-listed keys only" "$DROVER_STATE_DIR/coordinator.log" ||
+    fail "the local cluster's coordinator does not run with CURVE"
 drover workers --json | jq -r '.. | strings' | grep -qx local-2 || fail "worker local-2 is not registered"
 timeout 60 drover submit --wait "$hello" >"$T_DIR/hello.out" 2>&1 || fail "hello failed: $(cat "$T_DIR/hello.out")"
 psql -X -h 127.0.0.1 -p "$DROVER_PG_PORT" -U postgres -d drover -Atqc \

@@ -77,7 +77,8 @@ steps = (
 );
 CFG
 run2=$(submit "$T_DIR/gate.cfg")
-assert_eq failed "$(wait_run "$run2" 90)" "state of the run whose gate fails"
+# A gate that says no ends the run `rejected`: the system worked, the model did not pass.
+assert_eq rejected "$(wait_run "$run2" 90)" "state of the run whose gate fails"
 assert_eq failed "$(task_field "$run2" evaluate state)" "state of the gated evaluate"
 assert_eq skipped "$(task_field "$run2" after state)" "state of the step after the failed gate"
 stderr=$(task_stream "$run2" evaluate 1 2)

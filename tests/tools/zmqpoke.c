@@ -12,6 +12,13 @@
  * drops the connection (oversized frame) may lose what follows, so tests
  * send an oversized frame last or on its own.
  *
+ * CURVE: with --key and --server-key the DEALER is a CurveZMQ client, so
+ * against a secure coordinator the bytes get past the handshake and reach
+ * its decoder (an allowed key) or are refused by its ZAP handler before any
+ * message is read (an unknown key, or no keys at all). The key files are
+ * drover's (see common/keys.h), read with a tiny scanner so this tool stays
+ * free of drover's own code.
+ *
  * Exit status: 0 when every message was handed to ZeroMQ (and, with
  * --wait-reply, a reply arrived), 1 on a ZeroMQ error or no reply, 2 on bad
  * usage.
@@ -85,6 +92,9 @@ static void s_usage(FILE *f, const char *prog)
             "                        (default 2000)\n"
             "  -w, --wait-reply MS   after sending, wait up to MS for one reply; print its\n"
             "                        frame count and sizes; exit 1 if none came\n"
+            "  -k, --key FILE        connect with CURVE, as the key pair in FILE (a drover\n"
+            "                        secret key file); needs --server-key\n"
+            "  -K, --server-key FILE the server's public key file (a drover .pub file)\n"
             "  -q, --quiet           print nothing but errors\n"
             "  -h, --help            this text\n",
             prog);
@@ -165,6 +175,38 @@ static int s_hex_decode(const char *hex, uint8_t **data, size_t *len)
     *data = buf;
     *len = hl / 2;
     return 0;
+}
+
+/* Finds `field = "VALUE";` in a drover key file and copies the 40
+ * character Z85 VALUE into out (41 bytes). Returns 0 or -1. */
+static int s_key_field(const char *path, const char *field, char *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int rc = -1;
+    size_t fl = strlen(field);
+    while (rc < 0 && fgets(line, sizeof line, f)) {
+        const char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, field, fl) != 0)
+            continue;
+        p += fl;
+        while (*p == ' ' || *p == '\t' || *p == '=' || *p == ':')
+            p++;
+        if (*p != '"')
+            continue;
+        const char *end = strchr(p + 1, '"');
+        if (end && end - (p + 1) == 40) {
+            memcpy(out, p + 1, 40);
+            out[40] = '\0';
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
 }
 
 /* Sends one frame; more=1 when more frames of the same message follow. */
@@ -301,6 +343,7 @@ int main(int argc, char **argv)
         {"empty", no_argument, 0, 'e'},           {"size", required_argument, 0, 's'},
         {"seed", required_argument, 0, 'S'},      {"linger", required_argument, 0, 'l'},
         {"wait-reply", required_argument, 0, 'w'}, {"quiet", no_argument, 0, 'q'},
+        {"key", required_argument, 0, 'k'},       {"server-key", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     const char *prog = "drover-test-zmqpoke";
@@ -308,8 +351,9 @@ int main(int argc, char **argv)
     int nacts = 0, quiet = 0;
     unsigned long size = 256, linger = 2000, wait_reply = 0, seed = 0, v;
     int seed_set = 0, wait_set = 0;
+    const char *key_file = NULL, *server_key_file = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qh", opts, NULL)) != -1) {
         act_t a = {0};
         switch (c) {
         case 'r': a.kind = ACT_RAW; a.arg = optarg; break;
@@ -353,6 +397,8 @@ int main(int argc, char **argv)
             wait_set = 1;
             continue;
         case 'q': quiet = 1; continue;
+        case 'k': key_file = optarg; continue;
+        case 'K': server_key_file = optarg; continue;
         case 'h': s_usage(stdout, prog); return 0;
         default: s_usage(stderr, prog); return 2;
         }
@@ -367,6 +413,21 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *endpoint = argv[optind];
+    if (!key_file != !server_key_file) {
+        fprintf(stderr, "%s: --key and --server-key go together\n", prog);
+        return 2;
+    }
+    char pub[41] = "", sec[41] = "", srv[41] = "";
+    if (key_file && (s_key_field(key_file, "public", pub) < 0 ||
+                     s_key_field(key_file, "secret", sec) < 0)) {
+        fprintf(stderr, "%s: %s: no public and secret key (a drover secret key file?)\n", prog,
+                key_file);
+        return 2;
+    }
+    if (server_key_file && s_key_field(server_key_file, "public", srv) < 0) {
+        fprintf(stderr, "%s: %s: no public key\n", prog, server_key_file);
+        return 2;
+    }
     if (!seed_set)
         seed = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16);
     s_rng = seed ? seed : 0x9e3779b97f4a7c15ull;
@@ -387,6 +448,12 @@ int main(int argc, char **argv)
     int lg = (int)linger;
     if (zmq_setsockopt(sock, ZMQ_LINGER, &lg, sizeof lg) < 0) {
         fprintf(stderr, "%s: ZMQ_LINGER: %s\n", prog, zmq_strerror(errno));
+        goto cleanup;
+    }
+    if (key_file && (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, srv, 41) < 0 ||
+                     zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 41) < 0 ||
+                     zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 41) < 0)) {
+        fprintf(stderr, "%s: CURVE options: %s\n", prog, zmq_strerror(errno));
         goto cleanup;
     }
     if (zmq_connect(sock, endpoint) < 0) {

@@ -22,6 +22,8 @@
 #include "workflow.h"
 
 #define HDR "workflow = \"w\";\n"
+/* One valid step after the top-level settings of an error case. */
+#define A "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; }\n);\n"
 #define T HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; model = \"m\";\n"
 
 typedef struct {
@@ -39,7 +41,7 @@ static const err_case_t s_errors[] = {
      4, "duplicate setting name"},
     /* top level */
     {"unknown top-level key", HDR "stepz = ();\n", 2,
-     "unknown top-level key 'stepz' (known: workflow, steps)"},
+     "unknown top-level key 'stepz' (known: workflow, steps, queue, priority, schedule, trigger)"},
     {"no workflow", "steps = ( { name = \"a\"; kind = \"exec\"; command = \"true\"; } );\n", 1,
      "no 'workflow'"},
     {"no steps", HDR, 1, "no 'steps'"},
@@ -69,12 +71,12 @@ static const err_case_t s_errors[] = {
     {"kind not a string", HDR "steps = (\n  { name = \"a\";\n    kind = [\"exec\"]; }\n);\n", 4,
      "step 'a': 'kind' must be a string"},
     {"unknown kind", HDR "steps = (\n  { name = \"a\"; kind = \"shell\"; }\n);\n", 3,
-     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, promote)"},
+     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, promote, select)"},
     {"unknown key",
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
      7, "step 'train': unknown key 'retires' (known: name, kind, after, retries, retry_delay, "
-        "timeout, argv, command, env, cwd)"},
+        "timeout, resources, matrix, argv, command, env, cwd)"},
     /* numbers and durations */
     {"retries not an int", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
                            "    retries = \"3\"; }\n);\n",
@@ -165,11 +167,11 @@ static const err_case_t s_errors[] = {
     {"train unknown key",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\";\n    argv = [\"x\"]; }\n);\n", 4,
      "step 't': unknown key 'argv' (known: name, kind, after, retries, retry_delay, timeout, "
-     "dataset, label, model, trainer, hidden"},
+     "resources, matrix, dataset, label, model, trainer, hidden"},
     {"exec with a train key",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    epochs = 3; }\n);\n",
      4, "step 'a': unknown key 'epochs' (known: name, kind, after, retries, retry_delay, timeout, "
-        "argv, command, env, cwd)"},
+        "resources, matrix, argv, command, env, cwd)"},
     {"train no dataset",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\"; }\n);\n", 3,
      "step 't': train steps need 'dataset'"},
@@ -269,7 +271,7 @@ static const err_case_t s_errors[] = {
      HDR "steps = (\n  { name = \"prep\"; kind = \"exec\"; command = \"true\"; },\n"
          "  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; after = [\"prep\"];\n"
          "    model = \"@prep\"; }\n);\n",
-     5, "model '@prep' must name a train step ('prep' is exec)"},
+     5, "model '@prep' must name a train or select step ('prep' is exec)"},
     {"evaluate unknown gate",
      HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
          "    gates = {\n      above = { accuracy = 0.8; }; }; }\n);\n",
@@ -329,7 +331,124 @@ static const err_case_t s_errors[] = {
          "  {\n    name = \"train\"; kind = \"exec\"; command = \"true\"; },\n"
          "  { name = \"eval\"; kind = \"exec\"; command = \"true\"; },\n"
          "  {\n    name = \"train\"; kind = \"exec\"; command = \"true\"; }\n);\n",
-     8, "duplicate step name 'train' (first defined at line 5)"},
+     8, "duplicate step name 'train' (first defined at line 5)"},    /* scheduling: queue, priority, schedule, trigger */
+    {"queue bad name", HDR "queue = \"my queue\";\n" A, 2, "queue name 'my queue' is invalid"},
+    {"queue not a string", HDR "queue = 3;\n" A, 2, "'queue' must be a string"},
+    {"priority too high", HDR "priority = 1001;\n" A, 2,
+     "'priority' must be an integer between -1000 and 1000"},
+    {"priority float", HDR "priority = 1.5;\n" A, 2, "'priority' must be an integer"},
+    {"schedule not a group", HDR "schedule = \"0 3 * * *\";\n" A, 2, "'schedule' must be a group"},
+    {"schedule bad cron", HDR "schedule = {\n  cron = \"0 25 * * *\"; };\n" A, 3,
+     "schedule 'cron' \"0 25 * * *\" is invalid: field 2 (hour)"},
+    {"schedule never fires", HDR "schedule = {\n  cron = \"0 0 30 2 *\"; };\n" A, 3,
+     "schedule 'cron' \"0 0 30 2 *\" is invalid"},
+    {"schedule unknown zone",
+     HDR "schedule = { cron = \"0 3 * * *\";\n  timezone = \"Mars/Olympus\"; };\n" A, 3,
+     "schedule 'timezone': unknown time zone 'Mars/Olympus'"},
+    {"schedule malformed zone",
+     HDR "schedule = { cron = \"0 3 * * *\";\n  timezone = \"../etc/passwd\"; };\n" A, 3,
+     "unknown time zone '../etc/passwd'"},
+    {"schedule no cron", HDR "\nschedule = { timezone = \"UTC\"; };\n" A, 3,
+     "schedule needs 'cron'"},
+    {"schedule bad catchup",
+     HDR "schedule = { cron = \"0 3 * * *\";\n  catchup = \"some\"; };\n" A, 3,
+     "schedule 'catchup' must be one of none, latest, all (got 'some')"},
+    {"schedule max_active zero",
+     HDR "schedule = { cron = \"0 3 * * *\";\n  max_active = 0; };\n" A, 3,
+     "schedule 'max_active' must be an integer between 1 and 100"},
+    {"schedule unknown key", HDR "schedule = { cron = \"0 3 * * *\";\n  tz = \"UTC\"; };\n" A, 3,
+     "unknown key 'tz' in schedule (known: cron, timezone, catchup, max_active)"},
+    {"schedule and trigger", HDR "schedule = { cron = \"0 3 * * *\"; };\n"
+                             "trigger = { watch = \"/data\"; };\n" A, 3,
+     "give either 'schedule' or 'trigger', not both"},
+    {"trigger no watch", HDR "trigger = { min_new_rows = 5; };\n" A, 2, "trigger needs 'watch'"},
+    {"trigger zero rows", HDR "trigger = { watch = \"/data\";\n  min_new_rows = 0; };\n" A, 3,
+     "trigger 'min_new_rows' must be an integer of at least 1"},
+    {"trigger watch empty", HDR "trigger = {\n  watch = \"\"; };\n" A, 3,
+     "trigger 'watch' must not be empty"},
+    {"trigger unknown key", HDR "trigger = { watch = \"/data\";\n  rows = 5; };\n" A, 3,
+     "unknown key 'rows' in trigger (known: watch, min_new_rows)"},
+    /* resources */
+    {"resources not a group",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    resources = 2; }\n);\n",
+     4, "step 'a': 'resources' must be a group"},
+    {"resources cpus zero", T "    resources = {\n cpus = 0; }; }\n);\n", 5,
+     "step 't': resources 'cpus' must be between 1 and 1024"},
+    {"resources gpus too many", T "    resources = { gpus = 65; }; }\n);\n", 4,
+     "resources 'gpus' must be between 0 and 64"},
+    {"resources memory unit", T "    resources = { memory = \"4X\"; }; }\n);\n", 4,
+     "resources 'memory' must be a size"},
+    {"resources memory negative", T "    resources = { memory = -1; }; }\n);\n", 4,
+     "resources 'memory' must be a size"},
+    {"resources memory float", T "    resources = { memory = 4.0; }; }\n);\n", 4,
+     "resources 'memory' must be a size"},
+    {"resources bad label", T "    resources = { labels = [\"gpu\",\n \"a b\"]; }; }\n);\n", 5,
+     "each resources label must be 1 to 63"},
+    {"resources labels not a list", T "    resources = { labels = \"gpu\"; }; }\n);\n", 4,
+     "resources 'labels' must be an array of at most 32 labels"},
+    {"resources unknown key", T "    resources = { cores = 2; }; }\n);\n", 4,
+     "unknown key 'cores' in resources (known: cpus, memory, gpus, labels)"},
+    /* sweeps */
+    {"matrix not a group", T "    matrix = [1, 2]; }\n);\n", 4, "'matrix' must be a non-empty group"},
+    {"matrix empty", T "    matrix = {}; }\n);\n", 4, "'matrix' must be a non-empty group"},
+    {"matrix unknown key", T "    matrix = {\n      argv = ([\"x\"]); }; }\n);\n", 5,
+     "step 't': matrix key 'argv' is not a setting of kind train"},
+    {"matrix common key", T "    matrix = { retries = [1, 2]; }; }\n);\n", 4,
+     "matrix key 'retries' is not a setting of kind train"},
+    {"matrix key also in step", T "    learning_rate = 0.1;\n    matrix = {\n learning_rate = [0.1]; }; }\n);\n",
+     6, "'learning_rate' is set both in the step and in its matrix"},
+    {"matrix value not a list", T "    matrix = { learning_rate = 0.1; }; }\n);\n", 4,
+     "matrix 'learning_rate' must be a non-empty list of values"},
+    {"matrix value empty", T "    matrix = { learning_rate = []; }; }\n);\n", 4,
+     "matrix 'learning_rate' must be a non-empty list of values"},
+    {"matrix too big",
+     T "    trainer = \"mlp\"; matrix = {\n      seed = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17];\n"
+       "      epochs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]; }; }\n);\n",
+     4, "the matrix has more than 256 combinations"},
+    {"matrix bad value names the written step",
+     T "    matrix = { learning_rate = [0.1,\n      -0.5]; }; }\n);\n", 5,
+     "step 't': 'learning_rate' must be above 0"},
+    {"matrix hidden flat list", T "    trainer = \"mlp\";\n    matrix = { hidden = [64, 128]; }; }\n);\n",
+     5, "step 't': 'hidden' must be an array of 1 to 8 layer widths"},
+    {"ref to a swept step",
+     T "    matrix = { seed = [1, 2]; }; },\n"
+       "  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; after = [\"t\"];\n"
+       "    model = \"@t\"; }\n);\n",
+     6, "model '@t' names a swept step (it became 2 steps, t.1 to t.2)"},
+    {"sweep name reused",
+     T "    matrix = { seed = [1, 2]; }; },\n  { name = \"x\"; kind = \"noop\"; },\n"
+       "  {\n    name = \"t\"; kind = \"noop\"; }\n);\n",
+     7, "duplicate step name 't' (the swept step at line 3 has it too)"},
+    {"sweep expansion clashes",
+     T "    matrix = { seed = [1, 2]; }; },\n  { name = \"t.2\"; kind = \"noop\"; }\n);\n",
+     5, "duplicate step name 't.2'"},
+    /* select */
+    {"select no metric",
+     HDR "steps = (\n  { name = \"p\"; kind = \"select\"; mode = \"max\"; }\n);\n", 3,
+     "step 'p': select steps need 'metric'"},
+    {"select no mode",
+     HDR "steps = (\n  { name = \"p\"; kind = \"select\"; metric = \"val_accuracy\"; }\n);\n", 3,
+     "step 'p': select steps need 'mode'"},
+    {"select bad mode",
+     HDR "steps = (\n  { name = \"p\"; kind = \"select\"; metric = \"val_accuracy\";\n"
+         "    mode = \"best\"; }\n);\n",
+     4, "step 'p': 'mode' must be one of max (higher is better), min (lower is better)"},
+    {"select bad metric",
+     HDR "steps = (\n  { name = \"p\"; kind = \"select\"; mode = \"max\";\n"
+         "    metric = \"val accuracy\"; }\n);\n",
+     4, "step 'p': 'metric' must be a metric name"},
+    {"select without a train step",
+     HDR "steps = (\n  { name = \"a\"; kind = \"noop\"; },\n"
+         "  { name = \"p\"; kind = \"select\"; after = [\"a\"]; metric = \"val_accuracy\"; mode = \"max\"; }\n);\n",
+     4, "step 'p': a select step needs at least one train step in 'after'"},
+    {"select with resources",
+     HDR "steps = (\n  { name = \"p\"; kind = \"select\"; metric = \"m\"; mode = \"max\";\n"
+         "    resources = { cpus = 2; }; }\n);\n",
+     4, "a select step runs inside the coordinator and takes no 'resources'"},
+    {"select with matrix",
+     HDR "steps = (\n  { name = \"p\"; kind = \"select\"; mode = \"max\";\n"
+         "    matrix = { metric = [\"a\", \"b\"]; }; }\n);\n",
+     4, "a select step cannot have a 'matrix'"},
 };
 
 static void t_errors(void **state)
@@ -742,6 +861,305 @@ static void t_limits(void **state)
     workflow_destroy(&wf);
 }
 
+/* Top-level scheduling settings: defaults, explicit values, the trigger
+ * folder made absolute with no trailing '/'. */
+static void t_sched_top(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    workflow_t *wf = workflow_parse(HDR A, "/tmp/p.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_string_equal(wf->queue, "default");
+    assert_int_equal(wf->priority, 0);
+    assert_null(wf->schedule);
+    assert_null(wf->trigger);
+    assert_int_equal(wf->steps[0].resources.cpus, 1);
+    assert_int_equal(wf->steps[0].resources.memory_bytes, 0);
+    assert_int_equal(wf->steps[0].resources.gpus, 0);
+    assert_int_equal(wf->steps[0].resources.nlabels, 0);
+    assert_null(wf->steps[0].sweep);
+    assert_null(wf->steps[0].matrix_json);
+    workflow_destroy(&wf);
+
+    wf = workflow_parse(HDR "queue = \"training\";\npriority = -1000;\n"
+                            "schedule = { cron = \"30 2 * * MON-FRI\"; };\n" A,
+                        "/tmp/p.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_string_equal(wf->queue, "training");
+    assert_int_equal(wf->priority, -1000);
+    assert_non_null(wf->schedule);
+    assert_string_equal(wf->schedule->cron, "30 2 * * MON-FRI");
+    assert_string_equal(wf->schedule->timezone, "UTC");
+    assert_string_equal(wf->schedule->catchup, "none");
+    assert_int_equal(wf->schedule->max_active, 1);
+    workflow_destroy(&wf);
+
+    wf = workflow_parse(HDR "priority = 1000;\nschedule = { cron = \"@daily\"; timezone = "
+                            "\"America/New_York\"; catchup = \"all\"; max_active = 3; };\n" A,
+                        "/tmp/p.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_int_equal(wf->priority, 1000);
+    assert_string_equal(wf->schedule->timezone, "America/New_York");
+    assert_string_equal(wf->schedule->catchup, "all");
+    assert_int_equal(wf->schedule->max_active, 3);
+    workflow_destroy(&wf);
+
+    char dir[] = "/tmp/drover-wf-sched-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[PATH_MAX], want[PATH_MAX];
+    snprintf(path, sizeof path, "%s/p.cfg", dir);
+    wf = workflow_parse(HDR "trigger = { watch = \"./data/feedback//\"; min_new_rows = 500; };\n" A,
+                        path, err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    char *real = realpath(dir, NULL);
+    assert_non_null(real);
+    snprintf(want, sizeof want, "%s/data/feedback", real);
+    assert_string_equal(wf->trigger->watch, want);
+    assert_int_equal(wf->trigger->min_new_rows, 500);
+    workflow_destroy(&wf);
+    wf = workflow_parse(HDR "trigger = { watch = \"/\"; };\n" A, path, err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_string_equal(wf->trigger->watch, "/");
+    assert_int_equal(wf->trigger->min_new_rows, 1);
+    workflow_destroy(&wf);
+    free(real);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+static void t_resources(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    workflow_t *wf = workflow_parse(
+        HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
+            "    resources = { cpus = 2; memory = \"4G\"; gpus = 1; labels = [\"gpu-a100\", \"x\"]; }; },\n"
+            "  { name = \"b\"; kind = \"exec\"; command = \"true\";\n"
+            "    resources = { memory = 1048576; cpus = 1024; gpus = 64; labels = []; }; }\n);\n",
+        "p.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    const workflow_resources_t *r = &wf->steps[0].resources;
+    assert_int_equal(r->cpus, 2);
+    assert_true(r->memory_bytes == 4ULL << 30);
+    assert_int_equal(r->gpus, 1);
+    assert_int_equal(r->nlabels, 2);
+    assert_string_equal(r->labels[0], "gpu-a100");
+    assert_string_equal(r->labels[1], "x");
+    r = &wf->steps[1].resources;
+    assert_int_equal(r->cpus, 1024);
+    assert_true(r->memory_bytes == 1048576);
+    assert_int_equal(r->gpus, 64);
+    assert_int_equal(r->nlabels, 0);
+    /* Resources travel beside the spec, never inside it. */
+    assert_string_equal(wf->steps[0].spec_json, "{\"argv\":[\"/bin/sh\",\"-c\",\"true\"]}");
+    workflow_destroy(&wf);
+}
+
+static void t_parse_size(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        uint64_t want;
+    } ok[] = {
+        {"0", 0}, {"1048576", 1048576}, {"4G", 4ULL << 30}, {"4g", 4ULL << 30},
+        {"512M", 512ULL << 20}, {"1.5G", 3ULL << 29}, {"2K", 2048}, {"1T", 1ULL << 40},
+        {"4GB", 4ULL << 30}, {"4GiB", 4ULL << 30}, {"100B", 100}, {"8388608T", 1ULL << 63},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        uint64_t v = 7;
+        if (workflow_parse_size(ok[i].s, &v) != 0 || v != ok[i].want)
+            fail_msg("'%s': got %llu, want %llu", ok[i].s, (unsigned long long)v,
+                     (unsigned long long)ok[i].want);
+    }
+    static const char *const bad[] = {"", "G", "4X", " 4G", "4 G", "-1", "1e3", "4.G", "4Gi",
+                                      "inf", "4GBB", NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        uint64_t v = 7;
+        errno = 0;
+        if (workflow_parse_size(bad[i], &v) != -1 || errno != EINVAL || v != 7)
+            fail_msg("'%s' should be refused with EINVAL", bad[i]);
+    }
+    uint64_t v = 7;
+    errno = 0;
+    assert_int_equal(workflow_parse_size("8388609T", &v), -1);
+    assert_int_equal(errno, ERANGE);
+    errno = 0;
+    assert_int_equal(workflow_parse_size("99999999999999999999999", &v), -1);
+    assert_int_equal(errno, ERANGE);
+    assert_int_equal(v, 7);
+}
+
+/* A matrix expands in file order, the last key fastest; names STEP.N;
+ * 'after' on the swept name means all expansions; select gets "from". */
+static void t_sweep_select(void **state)
+{
+    (void)state;
+    const char *text =
+        HDR "steps = (\n"
+        "  { name = \"prep\"; kind = \"noop\"; },\n"
+        "  { name = \"train\"; kind = \"train\"; after = [\"prep\"]; dataset = \"/d.csv\";\n"
+        "    label = \"y\"; model = \"m\"; trainer = \"mlp\"; retries = 2;\n"
+        "    resources = { cpus = 2; labels = [\"gpu\"]; };\n"
+        "    matrix = { learning_rate = [0.1, 0.03]; hidden = ([64], [128, 32]); }; },\n"
+        "  { name = \"pick\"; kind = \"select\"; after = [\"prep\", \"train\"];\n"
+        "    metric = \"val_accuracy\"; mode = \"max\"; },\n"
+        "  { name = \"e\"; kind = \"evaluate\"; dataset = \"/t.csv\"; after = [\"pick\"];\n"
+        "    model = \"@pick\"; },\n"
+        "  { name = \"one\"; kind = \"evaluate\"; dataset = \"/t.csv\"; after = [\"train.3\"];\n"
+        "    model = \"@train.3\"; }\n"
+        ");\n";
+    char err[512] = "";
+    workflow_t *wf = workflow_parse(text, "p.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_int_equal(wf->nsteps, 8);
+    static const char *const names[] = {"prep", "train.1", "train.2", "train.3",
+                                        "train.4", "pick", "e", "one"};
+    for (size_t i = 0; i < 8; i++)
+        assert_string_equal(wf->steps[i].name, names[i]);
+    static const char *const mj[] = {
+        "{\"hidden\":[64],\"learning_rate\":0.1}", "{\"hidden\":[128,32],\"learning_rate\":0.1}",
+        "{\"hidden\":[64],\"learning_rate\":0.03}", "{\"hidden\":[128,32],\"learning_rate\":0.03}"};
+    for (size_t k = 0; k < 4; k++) {
+        const workflow_step_t *st = &wf->steps[1 + k];
+        assert_string_equal(st->kind, "train");
+        assert_string_equal(st->sweep, "train");
+        assert_string_equal(st->matrix_json, mj[k]);
+        assert_int_equal(st->line, 4);
+        assert_int_equal(st->retries, 2);
+        assert_int_equal(st->nafter, 1);
+        assert_string_equal(st->after[0], "prep");
+        assert_int_equal(st->resources.cpus, 2);
+        assert_int_equal(st->resources.nlabels, 1);
+        assert_string_equal(st->resources.labels[0], "gpu");
+    }
+    /* The values land in the spec under their own keys. */
+    assert_non_null(strstr(wf->steps[1].spec_json, "\"hidden\":[64],"));
+    assert_non_null(strstr(wf->steps[1].spec_json, "\"learning_rate\":0.1,"));
+    assert_non_null(strstr(wf->steps[4].spec_json, "\"hidden\":[128,32],"));
+    assert_non_null(strstr(wf->steps[4].spec_json, "\"learning_rate\":0.03,"));
+
+    const workflow_step_t *pick = &wf->steps[5];
+    assert_string_equal(pick->kind, "select");
+    assert_null(pick->sweep);
+    assert_int_equal(pick->nafter, 5);
+    assert_string_equal(pick->after[0], "prep");
+    assert_string_equal(pick->after[1], "train.1");
+    assert_string_equal(pick->after[4], "train.4");
+    assert_string_equal(pick->spec_json,
+                        "{\"from\":[\"train.1\",\"train.2\",\"train.3\",\"train.4\"],"
+                        "\"metric\":\"val_accuracy\",\"mode\":\"max\"}");
+    assert_string_equal(wf->steps[6].spec_json,
+                        "{\"dataset\":\"/t.csv\",\"gates\":{},\"model\":\"@pick\"}");
+    assert_int_equal(wf->steps[7].nafter, 1);
+    assert_string_equal(wf->steps[7].after[0], "train.3");
+    workflow_destroy(&wf);
+
+    /* A one-value matrix still expands (names stay predictable), and an
+     * exec step can sweep its env. */
+    wf = workflow_parse(HDR "steps = (\n  { name = \"x\"; kind = \"exec\"; command = \"env\";\n"
+                            "    matrix = { env = ({ SEED = \"1\"; }, { SEED = \"2\"; }); }; },\n"
+                            "  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\";\n"
+                            "    model = \"m\"; matrix = { seed = [7]; }; },\n"
+                            "  { name = \"z\"; kind = \"noop\"; after = [\"x\", \"t\"]; }\n);\n",
+                        "p.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_int_equal(wf->nsteps, 4);
+    assert_string_equal(wf->steps[0].name, "x.1");
+    assert_string_equal(wf->steps[0].spec_json,
+                        "{\"argv\":[\"/bin/sh\",\"-c\",\"env\"],\"env\":{\"SEED\":\"1\"}}");
+    assert_string_equal(wf->steps[1].name, "x.2");
+    assert_string_equal(wf->steps[1].matrix_json, "{\"env\":{\"SEED\":\"2\"}}");
+    assert_string_equal(wf->steps[2].name, "t.1");
+    assert_non_null(strstr(wf->steps[2].spec_json, "\"seed\":7,"));
+    assert_int_equal(wf->steps[3].nafter, 3);
+    assert_string_equal(wf->steps[3].after[0], "x.1");
+    assert_string_equal(wf->steps[3].after[1], "x.2");
+    assert_string_equal(wf->steps[3].after[2], "t.1");
+    workflow_destroy(&wf);
+
+    /* 256 combinations pass; a dependent step gets all 256. */
+    char big[2048];
+    int n = snprintf(big, sizeof big, HDR "steps = (\n  { name = \"t\"; kind = \"train\"; "
+                     "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; matrix = {\n seed = [");
+    for (int i = 0; i < 16; i++)
+        n += snprintf(big + n, sizeof big - (size_t)n, "%s%d", i ? ", " : "", i);
+    n += snprintf(big + n, sizeof big - (size_t)n, "];\n epochs = [");
+    for (int i = 1; i <= 16; i++)
+        n += snprintf(big + n, sizeof big - (size_t)n, "%s%d", i > 1 ? ", " : "", i);
+    snprintf(big + n, sizeof big - (size_t)n, "]; }; },\n  { name = \"p\"; kind = \"select\"; "
+             "after = [\"t\"]; metric = \"val_loss\"; mode = \"min\"; }\n);\n");
+    wf = workflow_parse(big, "p.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_int_equal(wf->nsteps, 257);
+    assert_string_equal(wf->steps[255].name, "t.256");
+    assert_string_equal(wf->steps[255].matrix_json, "{\"epochs\":16,\"seed\":15}");
+    assert_int_equal(wf->steps[256].nafter, 256);
+    assert_non_null(strstr(wf->steps[256].spec_json, "\"mode\":\"min\""));
+    workflow_destroy(&wf);
+
+    /* The step limit counts expansions. */
+    char *chain = s_chain_text(WORKFLOW_MAX_STEPS - 1);
+    size_t len = strlen(chain);
+    char *more = malloc(len + 256);
+    assert_non_null(more);
+    memcpy(more, chain, len - 4); /* drop "\n);\n" */
+    snprintf(more + len - 4, 256, ",\n{ name = \"w\"; kind = \"exec\"; matrix = { command = "
+             "[\"a\", \"b\"]; }; }\n);\n");
+    errno = 0;
+    assert_null(workflow_parse(more, "big.cfg", err, sizeof err));
+    assert_int_equal(errno, EINVAL);
+    assert_non_null(strstr(err, "big.cfg:2: too many steps once the matrices are expanded"));
+    free(more);
+    free(chain);
+}
+
+/* The shipped example loads, with its schedule, sweep and select. */
+static void t_nightly_example(void **state)
+{
+    (void)state;
+    /* __FILE__ is tests/unit/test_workflow.c under the source root. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", __FILE__);
+    char *cut = strstr(path, "tests/unit/test_workflow.c");
+    assert_non_null(cut);
+    snprintf(cut, sizeof path - (size_t)(cut - path), "examples/claims/nightly.cfg");
+    char err[512] = "";
+    workflow_t *wf = workflow_load(path, err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_string_equal(wf->name, "claims-nightly");
+    assert_string_equal(wf->queue, "nightly");
+    assert_int_equal(wf->priority, 5);
+    assert_non_null(wf->schedule);
+    assert_string_equal(wf->schedule->cron, "0 3 * * *");
+    assert_string_equal(wf->schedule->timezone, "Europe/Berlin");
+    assert_string_equal(wf->schedule->catchup, "latest");
+    assert_null(wf->trigger);
+    assert_int_equal(wf->nsteps, 6);
+    assert_string_equal(wf->steps[1].name, "train.1");
+    assert_string_equal(wf->steps[2].name, "train.2");
+    assert_string_equal(wf->steps[1].matrix_json, "{\"learning_rate\":0.003}");
+    assert_int_equal(wf->steps[1].resources.cpus, 2);
+    assert_true(wf->steps[1].resources.memory_bytes == 1ULL << 30);
+    assert_string_equal(wf->steps[3].kind, "select");
+    assert_string_equal(wf->steps[3].spec_json,
+                        "{\"from\":[\"train.1\",\"train.2\"],\"metric\":\"val_accuracy\","
+                        "\"mode\":\"max\"}");
+    assert_non_null(strstr(wf->steps[4].spec_json, "\"model\":\"@pick\""));
+    assert_non_null(strstr(wf->steps[4].spec_json, "better_than_production"));
+    assert_string_equal(wf->steps[5].kind, "promote");
+    workflow_destroy(&wf);
+}
+
 static void t_small_error_buffer(void **state)
 {
     (void)state;
@@ -763,6 +1181,9 @@ int main(void)
         cmocka_unit_test(t_kind_known),     cmocka_unit_test(t_limits),
         cmocka_unit_test(t_small_error_buffer), cmocka_unit_test(t_ml_kinds),
         cmocka_unit_test(t_ml_paths),
+        cmocka_unit_test(t_sched_top),      cmocka_unit_test(t_resources),
+        cmocka_unit_test(t_parse_size),     cmocka_unit_test(t_sweep_select),
+        cmocka_unit_test(t_nightly_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,459 @@
+/* cmd_sched — the scheduling verbs: `drover schedule list|pause|resume|rm|
+ * trigger`, `drover queue list|pause|resume|limit` and `drover why RUN STEP`
+ * (docs/scheduling.md).
+ *
+ * Design: each verb is one request (ScheduleRequest, QueueRequest,
+ * WhyRequest). The lists come back as one JSON array in ClientReply.json,
+ *   schedule list: [{"name","kind":"schedule"|"trigger","cron","timezone",
+ *                    "catchup","max_active","next_due":ISO,"last_run":id|null,
+ *                    "last_outcome":state|null,"paused":bool,"watch",
+ *                    "min_new_rows","pending_rows"}]
+ *   queue list:    [{"name","ready","running","limit","paused"}]
+ * printed unchanged with --json and as a table otherwise; every other
+ * answer is the coordinator's sentence in ClientReply.message, printed as
+ * it is (with a plain fallback when the coordinator sent none).
+ *
+ * Invariant: as in cmd_ml.c, the documents come from another program that
+ * may be older or newer, so every field is optional here: a missing or
+ * mistyped one prints as "-" and never fails the verb; only a reply that is
+ * not a JSON array is an error (exit 3).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+
+extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb;
+
+/* Largest queue limit accepted from the command line (0 = unlimited). */
+#define SCHED_MAX_LIMIT 1000000
+
+/* ------------------------------------------------------- JSON fields --- */
+
+static const char *s_str(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* An integer field, or -1 when absent, null or not an integer. */
+static long long s_int(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+/* The coordinator's list document, or NULL after printing why not. */
+static json_t *s_list_doc(const Drover__ClientReply *rep)
+{
+    json_error_t e;
+    json_t *doc = rep->json && *rep->json ? json_loads(rep->json, 0, &e) : NULL;
+    if (!json_is_array(doc)) {
+        const char *why = !doc && rep->json && *rep->json ? e.text : "";
+        fprintf(stderr, "drover: the coordinator's reply holds no list%s%s\n"
+                        "  (is the coordinator older than this drover?)\n",
+                *why ? ": " : "", why);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static int s_print_table(cli_t *cli, out_table_t **t)
+{
+    int rc = *t ? out_table_print(*t, stdout, cli->color_out) : -1;
+    out_table_destroy(t);
+    if (rc < 0) {
+        fprintf(stderr, "drover: out of memory\n");
+        return CLI_EXIT_UNREACHABLE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static out_color_t s_state_color(const char *state)
+{
+    if (!state)
+        return OUT_DIM;
+    if (strcmp(state, "succeeded") == 0)
+        return OUT_GREEN;
+    if (strcmp(state, "failed") == 0)
+        return OUT_RED;
+    if (strcmp(state, "running") == 0 || strcmp(state, "rejected") == 0)
+        return OUT_YELLOW;
+    return OUT_PLAIN;
+}
+
+/* "2026-03-29T03:00:00+02:00" -> "2026-03-29 03:00:00+02:00": the due time
+ * stays in the schedule's own zone, which is what the cron line means. */
+static void s_fmt_due(const char *iso, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", iso && *iso ? iso : "-");
+    char *t = strchr(buf, 'T');
+    if (t && t - buf == 10)
+        *t = ' ';
+}
+
+/* Sends req; on success hands back the reply (caller frees). */
+static int s_call(cli_t *cli, Drover__ClientRequest *req, const char *not_found,
+                  Drover__ClientReply **rep)
+{
+    int rc = cli_connect(cli);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    return cli_call(cli, req, 0, not_found, rep);
+}
+
+/* The answer to a change (pause, resume, rm, trigger, limit): the
+ * coordinator's sentence, or fallback. */
+static int s_done(cli_t *cli, const Drover__ClientReply *rep, const char *op, const char *name,
+                  const char *fallback)
+{
+    const char *msg = rep->message && *rep->message ? rep->message : NULL;
+    if (cli->json) {
+        int bad = 0;
+        json_t *o = json_object();
+        out_json_set(o, "op", json_string(op), &bad);
+        out_json_set(o, "name", json_string(name), &bad);
+        if (rep->run_id)
+            out_json_set(o, "run_id", json_integer((json_int_t)rep->run_id), &bad);
+        out_json_set(o, "message", json_string(msg ? msg : fallback), &bad);
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        return cli_emit_json(o);
+    }
+    printf("%s\n", msg ? msg : fallback);
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------- schedule --- */
+
+static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
+{
+    json_t *doc = s_list_doc(rep);
+    if (!doc)
+        return CLI_EXIT_UNREACHABLE;
+    if (cli->json)
+        return cli_emit_json(doc);
+    if (json_array_size(doc) == 0) {
+        json_decref(doc);
+        printf("no schedules or triggers (submit a workflow with schedule = { ... } or "
+               "trigger = { ... })\n");
+        return CLI_EXIT_OK;
+    }
+    static const char *const hdr[] = {"NAME", "CRON", "TZ", "NEXT", "LAST-RUN", "OUTCOME",
+                                      "PAUSED"};
+    out_table_t *t = out_table_new(hdr, 7);
+    size_t i;
+    json_t *e;
+    json_array_foreach(doc, i, e)
+    {
+        const char *name = s_str(e, "name"), *kind = s_str(e, "kind");
+        const char *outcome = s_str(e, "last_outcome");
+        int trigger = kind && strcmp(kind, "trigger") == 0;
+        long long last = s_int(e, "last_run");
+        int paused = json_is_true(json_object_get(e, "paused"));
+        char next[96];
+        out_table_row(t);
+        out_table_cell(t, OUT_PLAIN, "%s", name ? name : "-");
+        if (trigger) {
+            /* No calendar: the cron column says what it waits for. */
+            const char *watch = s_str(e, "watch");
+            long long pend = s_int(e, "pending_rows"), min = s_int(e, "min_new_rows");
+            out_table_cell(t, OUT_PLAIN, "on new rows in %s", watch ? watch : "-");
+            out_table_cell(t, OUT_DIM, "-");
+            if (pend >= 0 && min >= 0)
+                snprintf(next, sizeof next, "%lld/%lld rows", pend, min);
+            else
+                snprintf(next, sizeof next, "-");
+        } else {
+            const char *cron = s_str(e, "cron"), *tz = s_str(e, "timezone");
+            out_table_cell(t, OUT_PLAIN, "%s", cron ? cron : "-");
+            out_table_cell(t, OUT_PLAIN, "%s", tz ? tz : "-");
+            s_fmt_due(s_str(e, "next_due"), next, sizeof next);
+        }
+        out_table_cell(t, paused ? OUT_DIM : OUT_PLAIN, "%s", paused ? "(paused)" : next);
+        if (last > 0)
+            out_table_cell(t, OUT_PLAIN, "%lld", last);
+        else
+            out_table_cell(t, OUT_DIM, "-");
+        out_table_cell(t, s_state_color(outcome), "%s", outcome ? outcome : "-");
+        out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s", paused ? "yes" : "no");
+    }
+    out_table_align_right(t, 4);
+    json_decref(doc);
+    return s_print_table(cli, &t);
+}
+
+static int s_schedule(cli_t *cli, int argc, char **argv)
+{
+    char *pos[2];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, 2, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    const char *op = pos[0];
+    static const char *const ops[] = {"list", "pause", "resume", "rm", "trigger", NULL};
+    int known = 0;
+    for (size_t i = 0; ops[i]; i++)
+        known |= strcmp(op, ops[i]) == 0;
+    if (!known)
+        return cli_usage_error(cli, "unknown schedule command '%s' (list, pause, resume, rm, "
+                                    "trigger)", op);
+    int list = strcmp(op, "list") == 0;
+    if (list && npos != 1)
+        return cli_usage_error(cli, "`drover schedule list` takes no name");
+    if (!list && npos != 2)
+        return cli_usage_error(cli, "which schedule? `drover schedule %s NAME` (the workflow's "
+                                    "name; see `drover schedule list`)", op);
+    const char *name = list ? "" : pos[1];
+
+    Drover__ScheduleRequest sr = DROVER__SCHEDULE_REQUEST__INIT;
+    sr.op = (char *)op;
+    sr.name = (char *)name;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_SCHEDULE;
+    req.schedule = &sr;
+    char not_found[320];
+    snprintf(not_found, sizeof not_found,
+             "no schedule or trigger named '%.200s' (see `drover schedule list`)", name);
+    Drover__ClientReply *rep = NULL;
+    if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
+        return rc;
+    if (list) {
+        rc = s_schedule_list(cli, rep);
+    } else {
+        char fallback[320];
+        if (strcmp(op, "trigger") == 0 && rep->run_id)
+            snprintf(fallback, sizeof fallback, "started run %llu of %s",
+                     (unsigned long long)rep->run_id, name);
+        else
+            snprintf(fallback, sizeof fallback, "%s: %s", name,
+                     strcmp(op, "pause") == 0    ? "paused"
+                     : strcmp(op, "resume") == 0 ? "resumed"
+                     : strcmp(op, "rm") == 0     ? "removed"
+                                                 : "triggered");
+        rc = s_done(cli, rep, op, name, fallback);
+    }
+    drover__client_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+const cli_verb_t cmd_schedule_verb = {
+    .name = "schedule",
+    .synopsis = "list | pause|resume|rm|trigger NAME",
+    .summary = "periodic and data-triggered workflows",
+    .help = "Submitting a workflow file with schedule = { ... } or trigger = { ... }\n"
+            "registers it under the workflow's name instead of running it once; these\n"
+            "commands look after what was registered (docs/scheduling.md).\n"
+            "\n"
+            "Commands:\n"
+            "  list           every schedule and trigger: cron line and time zone (or the\n"
+            "                 folder watched), the next due time in that zone (or new rows\n"
+            "                 seen / rows needed), the last run and how it ended\n"
+            "  pause NAME     stop starting runs; due times pass unrun while paused\n"
+            "  resume NAME    start again from the next due time (nothing is caught up)\n"
+            "  rm NAME        forget the schedule or trigger (runs it started stay)\n"
+            "  trigger NAME   start one run now, off the calendar\n"
+            "\n"
+            "Examples:\n"
+            "  drover submit examples/claims/nightly.cfg   # registers claims-nightly\n"
+            "  drover schedule list\n"
+            "  drover schedule trigger claims-nightly\n"
+            "  drover schedule pause claims-nightly\n"
+            "  drover --json schedule list | jq '.[] | select(.last_outcome == \"failed\")'",
+    .run = s_schedule,
+};
+
+/* ---------------------------------------------------------- queue --- */
+
+static int s_queue_list(cli_t *cli, const Drover__ClientReply *rep)
+{
+    json_t *doc = s_list_doc(rep);
+    if (!doc)
+        return CLI_EXIT_UNREACHABLE;
+    if (cli->json)
+        return cli_emit_json(doc);
+    static const char *const hdr[] = {"QUEUE", "READY", "RUNNING", "LIMIT", "PAUSED"};
+    out_table_t *t = out_table_new(hdr, 5);
+    size_t i;
+    json_t *e;
+    json_array_foreach(doc, i, e)
+    {
+        const char *name = s_str(e, "name");
+        long long ready = s_int(e, "ready"), running = s_int(e, "running"),
+                  limit = s_int(e, "limit");
+        int paused = json_is_true(json_object_get(e, "paused"));
+        out_table_row(t);
+        out_table_cell(t, OUT_PLAIN, "%s", name ? name : "-");
+        if (ready >= 0)
+            out_table_cell(t, OUT_PLAIN, "%lld", ready);
+        else
+            out_table_cell(t, OUT_DIM, "-");
+        if (running >= 0)
+            out_table_cell(t, running > 0 ? OUT_YELLOW : OUT_PLAIN, "%lld", running);
+        else
+            out_table_cell(t, OUT_DIM, "-");
+        if (limit > 0)
+            out_table_cell(t, OUT_PLAIN, "%lld", limit);
+        else
+            out_table_cell(t, OUT_DIM, "-"); /* 0 = unlimited */
+        out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s", paused ? "yes" : "no");
+    }
+    for (size_t c = 1; c <= 3; c++)
+        out_table_align_right(t, c);
+    json_decref(doc);
+    return s_print_table(cli, &t);
+}
+
+/* A queue limit: 0 (unlimited) .. SCHED_MAX_LIMIT, digits only. */
+static int s_parse_limit(const cli_t *cli, const char *s, uint32_t *out)
+{
+    unsigned long long v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9' && v <= SCHED_MAX_LIMIT; p++)
+        v = v * 10 + (unsigned long long)(*p - '0');
+    if (p == s || *p || v > SCHED_MAX_LIMIT) {
+        cli_usage_error(cli, "the limit must be a whole number from 0 (no limit) to %d, not '%s'",
+                        SCHED_MAX_LIMIT, s);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int s_queue(cli_t *cli, int argc, char **argv)
+{
+    char *pos[3];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, 3, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    const char *op = pos[0];
+    size_t want = strcmp(op, "list") == 0                                   ? 1
+                  : strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0 ? 2
+                  : strcmp(op, "limit") == 0                              ? 3
+                                                                           : 0;
+    if (!want)
+        return cli_usage_error(cli, "unknown queue command '%s' (list, pause, resume, limit)", op);
+    if (npos != want)
+        return cli_usage_error(cli, want == 1   ? "`drover queue list` takes no arguments"
+                                    : want == 2 ? "which queue? `drover queue %s NAME`"
+                                                : "`drover queue %s NAME N` (N running tasks at "
+                                                  "once, 0 = no limit)",
+                               op);
+    Drover__QueueRequest qr = DROVER__QUEUE_REQUEST__INIT;
+    qr.op = (char *)op;
+    qr.name = (char *)(want > 1 ? pos[1] : "");
+    if (want == 3 && s_parse_limit(cli, pos[2], &qr.limit) < 0)
+        return CLI_EXIT_USAGE;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_QUEUE;
+    req.queue = &qr;
+    char not_found[320];
+    snprintf(not_found, sizeof not_found, "no queue named '%.200s' (see `drover queue list`)",
+             qr.name);
+    Drover__ClientReply *rep = NULL;
+    if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
+        return rc;
+    if (want == 1) {
+        rc = s_queue_list(cli, rep);
+    } else {
+        char fallback[320];
+        if (want == 3 && qr.limit == 0)
+            snprintf(fallback, sizeof fallback, "queue %s: no limit", qr.name);
+        else if (want == 3)
+            snprintf(fallback, sizeof fallback, "queue %s: at most %u running", qr.name, qr.limit);
+        else
+            snprintf(fallback, sizeof fallback, "queue %s: %s", qr.name,
+                     strcmp(op, "pause") == 0 ? "paused" : "resumed");
+        rc = s_done(cli, rep, op, qr.name, fallback);
+    }
+    drover__client_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+const cli_verb_t cmd_queue_verb = {
+    .name = "queue",
+    .synopsis = "list | pause|resume NAME | limit NAME N",
+    .summary = "queues: what waits, what runs, limits",
+    .help = "Every run belongs to a queue (queue = \"NAME\"; in the workflow file, default\n"
+            "\"default\"). Within a queue higher priority goes first; between queues the\n"
+            "dispatcher takes turns, so no queue starves another.\n"
+            "\n"
+            "Commands:\n"
+            "  list           per queue: steps ready to run, steps running, the limit\n"
+            "                 (- = none) and whether it is paused\n"
+            "  pause NAME     start no new steps from this queue (running ones finish)\n"
+            "  resume NAME    start them again\n"
+            "  limit NAME N   run at most N of its steps at once (0 = no limit)\n"
+            "\n"
+            "Examples:\n"
+            "  drover queue list\n"
+            "  drover queue limit nightly 2\n"
+            "  drover queue pause nightly && drover queue resume nightly",
+    .run = s_queue,
+};
+
+/* ------------------------------------------------------------ why --- */
+
+static int s_why(cli_t *cli, int argc, char **argv)
+{
+    char *pos[2];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, NULL, pos, 2, 2, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    uint64_t run_id;
+    if (cli_parse_run_id(cli, pos[0], &run_id) < 0)
+        return CLI_EXIT_USAGE;
+    Drover__WhyRequest wr = DROVER__WHY_REQUEST__INIT;
+    wr.run_id = run_id;
+    wr.step = pos[1];
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_WHY;
+    req.why = &wr;
+    char not_found[320];
+    snprintf(not_found, sizeof not_found,
+             "run %llu has no step '%.200s' (see `drover status %llu`)",
+             (unsigned long long)run_id, pos[1], (unsigned long long)run_id);
+    Drover__ClientReply *rep = NULL;
+    if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
+        return rc;
+    const char *msg = rep->message && *rep->message ? rep->message : "(the coordinator gave no reason)";
+    if (cli->json) {
+        int bad = 0;
+        json_t *o = json_object();
+        out_json_set(o, "run_id", json_integer((json_int_t)run_id), &bad);
+        out_json_set(o, "step", json_string(pos[1]), &bad);
+        out_json_set(o, "reason", json_string(msg), &bad);
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        rc = cli_emit_json(o);
+    } else {
+        printf("%s\n", msg);
+        rc = CLI_EXIT_OK;
+    }
+    drover__client_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+const cli_verb_t cmd_why_verb = {
+    .name = "why",
+    .synopsis = "RUN STEP",
+    .summary = "why a step is not running yet, in one sentence",
+    .help = "Asks the coordinator why step STEP of run RUN is not running: the steps it\n"
+            "still waits for, a paused or full queue, resources no connected worker has\n"
+            "(\"needs 2 GPUs; the largest connected worker has 1\"), its retry backoff,\n"
+            "or how it ended when it is already done. A swept step is named STEP.N.\n"
+            "\n"
+            "Examples:\n"
+            "  drover why 42 train.2\n"
+            "  drover --json why 42 evaluate",
+    .run = s_why,
+};
