@@ -261,7 +261,7 @@ static int s_keys(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_keys_verb = {
     .name = "keys",
-    .synopsis = "allow worker|client FILE.pub [--role ROLE] [--name NAME] | list | revoke NAME",
+    .synopsis = "allow worker|client FILE.pub | list | revoke NAME",
     .summary = "the coordinator's allow-list of CurveZMQ keys",
     .help = "A secure coordinator (the default) talks only to workers and clients whose\n"
             "CurveZMQ public keys are on its allow-list. Changing the list needs an\n"

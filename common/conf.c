@@ -132,11 +132,21 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
             break;
         case K_DURATION: {
             int64_t ms;
-            if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
-                ms = config_setting_get_int64(s) * 1000;
-            else if (type == CONFIG_TYPE_FLOAT)
-                ms = (int64_t)(config_setting_get_float(s) * 1000.0 + 0.5);
-            else if (type == CONFIG_TYPE_STRING) {
+            if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+                long long v = config_setting_get_int64(s);
+                if (v < 0)
+                    return s_fail(err, errlen, file, line, "negative duration for", name);
+                if (v > INT64_MAX / 1000)
+                    return s_fail(err, errlen, file, line, "duration out of range for", name);
+                ms = (int64_t)v * 1000;
+            } else if (type == CONFIG_TYPE_FLOAT) {
+                double d = config_setting_get_float(s) * 1000.0;
+                if (d < 0)
+                    return s_fail(err, errlen, file, line, "negative duration for", name);
+                if (!(d < 9.2e18)) /* also NaN */
+                    return s_fail(err, errlen, file, line, "duration out of range for", name);
+                ms = (int64_t)(d + 0.5);
+            } else if (type == CONFIG_TYPE_STRING) {
                 if (util_parse_duration_ms(config_setting_get_string(s), &ms) < 0)
                     return s_fail(err, errlen, file, line, "bad duration (use 10, 1.5, \"250ms\", \"2m\") for", name);
             } else

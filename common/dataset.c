@@ -14,6 +14,7 @@
  * more rows than the first counted (the file may change under us).
  */
 #include "dataset.h"
+#include "util.h"
 
 #include "sha256.h"
 
@@ -1076,6 +1077,13 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
               path, (unsigned long long)rows, cols, (unsigned long long)size);
         goto fail;
     }
+    if (rows > 0 && cols == 0 && kind == DATASET_LABEL_NONE) {
+        /* Rows of nothing take no bytes, so the length check cannot catch a
+         * made-up row count; no writer produces such a file. */
+        s_err(err, errlen, "%s: corrupt binary dataset: %llu rows without any column", path,
+              (unsigned long long)rows);
+        goto fail;
+    }
     ds->rows = (size_t)rows;
     ds->cols = cols;
     ds->col_names = calloc(cols ? cols : 1, sizeof *ds->col_names);
@@ -1214,6 +1222,39 @@ fail:
     return NULL;
 }
 
+/* 1 if s is valid UTF-8. */
+static int s_utf8(const char *s)
+{
+    char *copy = strdup(s);
+    if (!copy)
+        return 1; /* cannot check: let it through rather than fail the load */
+    size_t bad = util_utf8_sanitize(copy);
+    free(copy);
+    return bad == 0;
+}
+
+/* Column, label and class names end up in JSON, models and the database,
+ * which all need valid UTF-8: refuse a dataset whose names are not. */
+static int s_names_utf8(const dataset_t *ds, const char *path, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < ds->cols; i++)
+        if (!s_utf8(ds->col_names[i])) {
+            s_err(err, errlen, "%s: the name of column %zu is not valid UTF-8", path, i + 1);
+            return -1;
+        }
+    if (ds->label_name && !s_utf8(ds->label_name)) {
+        s_err(err, errlen, "%s: the label column's name is not valid UTF-8", path);
+        return -1;
+    }
+    for (size_t i = 0; i < ds->nclasses; i++)
+        if (!s_utf8(ds->classes[i])) {
+            s_err(err, errlen, "%s: class label %zu ('%.40s...') is not valid UTF-8", path, i + 1,
+                  ds->classes[i]);
+            return -1;
+        }
+    return 0;
+}
+
 dataset_t *dataset_load(const char *path, const dataset_opts_t *opts, char *err, size_t errlen)
 {
     static const dataset_opts_t none = {0};
@@ -1256,6 +1297,10 @@ dataset_t *dataset_load(const char *path, const dataset_opts_t *opts, char *err,
     }
     int e = errno;
     close(fd); /* a mapping outlives its descriptor */
+    if (ds && s_names_utf8(ds, path, err, errlen) < 0) {
+        dataset_destroy(&ds);
+        e = EINVAL;
+    }
     errno = e;
     return ds;
 }
@@ -1651,6 +1696,10 @@ double dataset_duplicate_ratio(const dataset_t *ds)
     if (!ds || ds->rows < 2)
         return 0.0;
     size_t cap = 16;
+    if (ds->rows > SIZE_MAX / 4) {
+        errno = ENOMEM;
+        return -1.0;
+    }
     while (cap < ds->rows * 2)
         cap *= 2;
     size_t *slot = calloc(cap, sizeof *slot); /* row index + 1; 0 = empty */

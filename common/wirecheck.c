@@ -246,7 +246,21 @@ static int s_submit(const Drover__SubmitRequest *q, char *why, size_t whylen)
                           WIRECHECK_MAX_SPEC_JSON);
         if (s->timeout_ms > (uint64_t)INT64_MAX || s->retry_delay_ms > (uint64_t)INT64_MAX)
             return s_fail(why, whylen, "submit: step %zu has an out-of-range duration", i + 1);
+        if (s->resources &&
+            (s->resources->cpus > 4096 || s->resources->gpus > 64 ||
+             s->resources->memory_bytes > (uint64_t)INT64_MAX ||
+             s_strings(s->resources->labels, s->resources->n_labels, 32, 1, 63,
+                       "submit step labels", why, whylen) < 0))
+            return s_fail(why, whylen, "submit: step %zu asks for out-of-range resources", i + 1);
     }
+    if (!s_len_ok(q->queue, 0, 63))
+        return s_fail(why, whylen, "submit: queue name longer than 63 bytes");
+    if (q->schedule && (!s_len_ok(q->schedule->cron, 1, 127) ||
+                        !s_len_ok(q->schedule->timezone, 0, 63) ||
+                        !s_len_ok(q->schedule->catchup, 0, 15) || q->schedule->max_active > 1000))
+        return s_fail(why, whylen, "submit: malformed schedule");
+    if (q->trigger && !s_len_ok(q->trigger->watch, 1, 1023))
+        return s_fail(why, whylen, "submit: malformed trigger");
     return 0;
 }
 
@@ -335,6 +349,34 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
                           WIRECHECK_MAX_TEXT);
         return 0;
     }
+    case DROVER__CLIENT_REQUEST__BODY_KEYS: {
+        const Drover__KeysRequest *q = m->keys;
+        if (!q || !s_len_ok(q->op, 1, 16) || !s_len_ok(q->name, 0, WIRECHECK_MAX_NAME) ||
+            !s_len_ok(q->kind, 0, 16) || !s_len_ok(q->role, 0, 16) ||
+            !s_len_ok(q->public_key, 0, 64))
+            return s_fail(why, whylen, "keys request with a missing or over-long field");
+        return 0;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_SCHEDULE: {
+        const Drover__ScheduleRequest *q = m->schedule;
+        if (!q || !s_len_ok(q->op, 1, 16) || !s_len_ok(q->name, 0, WIRECHECK_MAX_NAME))
+            return s_fail(why, whylen, "schedule request with a missing or over-long field");
+        return 0;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_QUEUE: {
+        const Drover__QueueRequest *q = m->queue;
+        if (!q || !s_len_ok(q->op, 1, 16) || !s_len_ok(q->name, 0, WIRECHECK_MAX_NAME))
+            return s_fail(why, whylen, "queue request with a missing or over-long field");
+        return 0;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_WHY:
+        if (!m->why)
+            return s_fail(why, whylen, "why request without a body");
+        if (s_run_id(m->why->run_id, "why", why, whylen) < 0)
+            return -1;
+        if (!s_len_ok(m->why->step, 1, WIRECHECK_MAX_NAME))
+            return s_fail(why, whylen, "why request needs a step name");
+        return 0;
     default:
         return s_fail(why, whylen, "client request without a body");
     }

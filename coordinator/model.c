@@ -1309,24 +1309,28 @@ int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c)
     /* Past max_log_bytes a stream keeps one marker and nothing more; the
      * cut depends only on offsets, so re-sent chunks cut the same way. */
     uint64_t max = m->cfg->max_log_bytes;
-    if (c->offset >= max)
-        return 1;
     size_t len = c->data.len;
+    task_t *lt = idmap_get(m->tasks, id);
     if (c->offset + len > max) {
-        len = (size_t)(max - c->offset);
-        char marker[160];
-        int ml = snprintf(marker, sizeof marker,
-                          "\n[drover: log truncated at %llu bytes; raise coordinator.max_log_bytes "
-                          "to keep more]\n",
-                          (unsigned long long)max);
-        if (store_log(m->st, id, att, (int)c->stream, max, (const uint8_t *)marker, (size_t)ml) < 0)
-            return -1;
+        len = c->offset < max ? (size_t)(max - c->offset) : 0;
+        int bit = 1 << (c->stream - 1);
+        if (!lt || !(lt->log_cut & bit)) {
+            char marker[160];
+            int ml = snprintf(marker, sizeof marker,
+                              "\n[drover: log truncated at %llu bytes; raise coordinator.max_log_bytes "
+                              "to keep more]\n",
+                              (unsigned long long)max);
+            if (store_log(m->st, id, att, (int)c->stream, max, (const uint8_t *)marker,
+                          (size_t)ml) < 0)
+                return -1;
+            if (lt)
+                lt->log_cut |= bit;
+        }
     }
     if (len > 0 && store_log(m->st, id, att, (int)c->stream, c->offset, c->data.data, len) < 0)
         return -1;
-    task_t *t = idmap_get(m->tasks, id);
-    if (t)
-        t->logseq++;
+    if (lt)
+        lt->logseq++;
     return 1;
 }
 
@@ -1506,6 +1510,7 @@ static int s_place(model_t *m, task_t *t, worker_t *w)
     }
     t->attempt++;
     t->gpumask = gpus;
+    t->log_cut = 0;
     util_strlcpy(t->worker, w->name, sizeof t->worker);
     t->started_us = 0;
     t->finished_us = 0;

@@ -86,6 +86,7 @@ struct task {
     resources_t res;
     uint64_t gpumask;               /* GPUs of the current attempt */
     uint64_t logseq;                /* bumps with each stored log chunk */
+    int log_cut;                    /* bit per stream: truncation marker written */
 };
 
 struct run {

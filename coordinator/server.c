@@ -22,6 +22,7 @@
 #include "store.h"
 #include "util.h"
 #include "wire.h"
+#include "wirecheck.h"
 
 #define TICK_MS 50
 #define DRAIN_MAX 1024        /* messages per socket per iteration */
@@ -244,6 +245,12 @@ static int s_on_worker(server_t *s, const wire_msg_t *m)
             out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
             out.register_reply = &rr;
             s_reply_worker(s, m, &out);
+        } else {
+            /* Its session is over: make it register, to be refused. */
+            Drover__Reregister re = DROVER__REREGISTER__INIT;
+            out.body_case = DROVER__COORD_MSG__BODY_REREGISTER;
+            out.reregister = &re;
+            s_reply_worker(s, m, &out);
         }
         s_count_drop(s, "a worker message from a key no longer allowed");
         goto done;
@@ -266,6 +273,22 @@ static int s_on_worker(server_t *s, const wire_msg_t *m)
             s_reply_worker(s, m, &out);
         } else {
             s_count_drop(s, "a worker message of another protocol version");
+        }
+        goto done;
+    }
+    /* The same checks the fuzzers drive (common/wirecheck.c). */
+    char bad[200];
+    if (wirecheck_validate_worker_msg(in, bad, sizeof bad) < 0) {
+        if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
+            Drover__RegisterReply rr = DROVER__REGISTER_REPLY__INIT;
+            rr.accepted = 0;
+            rr.reason = bad;
+            log_warn("refused a worker registration: %s", bad);
+            out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
+            out.register_reply = &rr;
+            s_reply_worker(s, m, &out);
+        } else {
+            s_count_drop(s, "an invalid worker message");
         }
         goto done;
     }
@@ -901,12 +924,21 @@ static auth_role_t s_needs(const Drover__ClientRequest *in)
 static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
                        const uint8_t *data, size_t len, int may_hold)
 {
-    Drover__ClientRequest *in = drover__client_request__unpack(NULL, len, data);
+    char bad[200];
+    Drover__ClientRequest *in = wirecheck_client_request(data, len, bad, sizeof bad);
     if (!in) {
-        s_count_drop(s, "a malformed message on the client socket");
+        uint64_t rid;
+        if (wirecheck_request_id(data, len, &rid) == 0) {
+            /* Well-formed enough to answer: say what was wrong. */
+            Drover__ClientReply r = DROVER__CLIENT_REPLY__INIT;
+            r.request_id = rid;
+            r.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            r.message = bad;
+            s_reply_client(s, ident, ident_len, &r);
+        }
+        s_count_drop(s, "an invalid message on the client socket");
         return 0;
     }
-    wire_sanitize(&in->base);
     int rc = 0;
     Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
     rep.request_id = in->request_id;

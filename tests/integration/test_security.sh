@@ -165,6 +165,7 @@ assert_eq spare "$(task_field "$vrun" hold worker)" "worker of the requeued task
 wait_for "the revoked worker exits" 20 pid_gone "$(worker_pid victim)"
 worker_forget victim
 assert_eq 2 "$T_RC" "exit status of the worker whose key was revoked"
+grep -q "revoked" "$T_DIR/worker-victim.log" || fail "the revoked worker's log does not say why it stopped"
 # A new process with the revoked key never gets in.
 worker_start --no-wait victim2 1 --key "$K/victim"
 wait_for "the coordinator refuses the revoked worker key" 20 \
@@ -312,12 +313,12 @@ unset 'T_PROCS[coordinator2]'
 
 # ---------------------------------------------------------- rate limit ---
 
-# Restart with client_rate = 2 (burst 4): a burst of requests from one key
+# Restart with client_rate = 1 (burst 2): a burst of requests from one key
 # must be refused well before 40 (a process per call takes far less than
-# the 0.5 s a token takes to come back).
+# the 1 s a token takes to come back).
 stop_pid coordinator "$(coord_pid)" || fail "the coordinator exited $? on SIGTERM"
 unset 'T_PROCS[coordinator]'
-T_COORD_EXTRA='  client_rate = 2;'
+T_COORD_EXTRA='  client_rate = 1;'
 coord_start
 limited=0
 for ((i = 0; i < 40; i++)); do

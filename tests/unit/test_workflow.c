@@ -157,6 +157,10 @@ static const err_case_t s_errors[] = {
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
          "    env = { DROVER_STEP = \"x\"; }; }\n);\n",
      4, "env 'DROVER_STEP' is set by drover"},
+    {"env CUDA_VISIBLE_DEVICES",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
+         "    env = { CUDA_VISIBLE_DEVICES = \"0\"; }; }\n);\n",
+     4, "env 'CUDA_VISIBLE_DEVICES' is set by drover"},
     {"cwd empty",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; cwd = \"\"; }\n);\n", 3,
      "'cwd' must not be empty"},
