@@ -17,7 +17,7 @@ SHELL := /bin/bash
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libpq-dev libconfig-dev libopenblas-dev \
-            libcmocka-dev libjansson-dev postgresql jq tzdata
+            libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan
@@ -46,6 +46,8 @@ help:
 	@echo "  make bench         benchmarks W1-W4, S1, S2 on a private cluster (BENCH_QUICK=1: smaller)"
 	@echo "  make clean         remove build/ and build-asan/"
 	@echo "Stop the demo cluster with: $(CLUSTER) down"
+	@echo "  make fuzz          libFuzzer harnesses of every trust boundary (FUZZ_SECONDS each, default 60)"
+	@echo "  make fuzz-ci       the same, 10 s each (what CI runs)"
 
 deps:
 	@missing=""; \
@@ -136,7 +138,7 @@ clean:
 .PHONY: fuzz fuzz-ci
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build-fuzz
-fuzz:
+fuzz: deps
 	@command -v clang >/dev/null || { echo "fuzz: needs clang: apt-get install clang"; exit 1; }
 	CC=clang cmake -S . -B $(FUZZ_DIR) -DDROVER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(FUZZ_DIR) --target fuzz_all -j$(JOBS)

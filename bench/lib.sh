@@ -207,9 +207,13 @@ coordinator = {
   client_endpoint = "$B_CLIENT_EP";
   worker_endpoint = "$B_WORKER_EP";
   database = "host=$host port=$port dbname=$B_DB user=postgres";
+  # Loopback only, like the peers (none of which encrypts): the figures
+  # measure orchestration, not CurveZMQ. See docs/benchmarks.md.
+  insecure = true;
+  client_rate = 1000000;
 };
-worker = { coordinator = "$B_WORKER_EP"; };
-cli = { coordinator = "$B_CLIENT_EP"; timeout = 5; };
+worker = { coordinator = "$B_WORKER_EP"; insecure = true; };
+cli = { coordinator = "$B_CLIENT_EP"; timeout = 5; insecure = true; };
 EOF
     "$DROVER_BIN/drover-coordinator" --config "$BENCH_DIR/drover.cfg" </dev/null \
         >>"$BENCH_DIR/coordinator.log" 2>&1 &
@@ -234,7 +238,7 @@ b_workers_start() {
     ns="${layout#*x}"
     for ((i = 1; i <= nw; i++)); do
         "$DROVER_BIN/drover-worker" --config "$BENCH_DIR/drover.cfg" --name "bench-$i" --slots "$ns" \
-            </dev/null >>"$BENCH_DIR/worker-$i.log" 2>&1 &
+            --prefetch "${BENCH_PREFETCH:-32}" </dev/null >>"$BENCH_DIR/worker-$i.log" 2>&1 &
         B_PROCS[worker-$i]=$!
         b_track $!
     done

@@ -165,6 +165,64 @@ int db_simple(db_t *db, const char *sql)
     return 0;
 }
 
+int db_exec_commit(db_t *db, const char *name, int nparams, const char *const *values)
+{
+    PGconn *c = db->conn;
+    if (!c) {
+        s_set_err(db, "", "not connected to the database");
+        return -1;
+    }
+    if (PQenterPipelineMode(c) != 1) {
+        s_set_err(db, "pipeline: ", PQerrorMessage(c));
+        return -1;
+    }
+    int ok = PQsendQueryPrepared(c, name, nparams, values, NULL, NULL, 0) == 1 &&
+             PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+             PQpipelineSync(c) == 1;
+    if (!ok)
+        s_set_err(db, "pipeline: ", PQerrorMessage(c));
+    /* Results: statement, NULL, COMMIT, NULL, sync. Read up to the sync;
+     * two NULLs in a row mean the connection went away. */
+    int stage = 0, committed = 0, nulls = 0;
+    for (;;) {
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            if (++nulls >= 2 || PQstatus(c) != CONNECTION_OK) {
+                ok = 0;
+                break;
+            }
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (stage == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            char pfx[160];
+            snprintf(pfx, sizeof pfx, "%s: ", name);
+            s_set_err(db, pfx, PQresultErrorMessage(r));
+            ok = 0;
+        } else if (stage == 1) {
+            committed = st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+            if (!committed && ok)
+                s_set_err(db, "commit: ", PQresultErrorMessage(r));
+        }
+        stage++;
+        PQclear(r);
+    }
+    if (PQexitPipelineMode(c) != 1 && ok) {
+        s_set_err(db, "pipeline: ", PQerrorMessage(c));
+        ok = 0;
+    }
+    if (ok && committed) {
+        db->in_tx = 0;
+        return 0;
+    }
+    return -1;
+}
+
 int db_begin(db_t *db)
 {
     if (db->in_tx)

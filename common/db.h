@@ -56,6 +56,12 @@ int db_run(db_t *db, const char *name, int nparams, const char *const *values);
 /* Runs a literal SQL string with no parameters (migrations, BEGIN). */
 int db_simple(db_t *db, const char *sql);
 
+/* Runs prepared statement `name` (text parameters, no result rows wanted)
+ * and then COMMIT, both in one round trip (libpq pipeline mode). Used for
+ * the last statement of a transaction. Returns 0, or -1 with the
+ * transaction still open (roll it back). */
+int db_exec_commit(db_t *db, const char *name, int nparams, const char *const *values);
+
 int db_begin(db_t *db);
 int db_commit(db_t *db);
 void db_rollback(db_t *db);

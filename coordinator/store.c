@@ -22,7 +22,8 @@ typedef struct {
 } pending_t;
 
 static void s_pending_clear(store_t *st);
-static int s_flush(store_t *st);
+static int s_flush_ex(store_t *st, int with_commit);
+static int s_flush(store_t *st) { return s_flush_ex(st, 0); }
 
 struct store {
     db_t *db;
@@ -36,7 +37,7 @@ struct store {
 #define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
 
 enum {
-    S_LOCK, S_RUN_INSERT, S_TASKS_INSERT, S_DEPS_INSERT, S_SUBMIT_EVENTS,
+    S_LOCK, S_SUBMIT,
     S_RUN_SAVE, S_EVENT, S_LOG, S_WORKER_UP, S_WORKER_STATE, S_WORKERS_SEEN, S_LOAD_RUNS,
     S_LOAD_TASKS, S_LOAD_DEPS, S_RUNS_LIST, S_RUN_GET, S_RUN_TASKS, S_TASK_BY_NAME, S_LOGS,
     S_METRIC, S_DATASETS, S_MODEL_REGISTER, S_REPORT, S_EVALUATION, S_MODEL_BY_STEP,
@@ -150,32 +151,29 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                           "worker, detail FROM v ORDER BY seq", 15},
     [S_LOCK] = {"lock", "SELECT pg_try_advisory_lock(7237420573318000002)", 0},
     /* -> id, submitted_us */
-    [S_RUN_INSERT] = {"run_insert",
-                      "INSERT INTO drover.runs (workflow, source, submitted_by, tasks_total, started_at, "
-                      "submitted_key, queue, priority, schedule, due_at) VALUES ($1, $2, $3, $4::int, "
-                      "clock_timestamp(), nullif($5, ''), $6, $7::int, nullif($8, ''), " TS("$9") ") "
-                      "RETURNING id, " US("submitted_at"), 9},
-    /* -> id, idx */
-    [S_TASKS_INSERT] = {"tasks_insert",
-                        "INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
-                        "timeout_ms, retry_delay_ms, resources) "
-                        "SELECT $1::bigint, (e->>'idx')::int, e->>'name', e->>'kind', "
-                        "(e->>'spec')::jsonb, e->>'state', (e->>'retries')::int, "
-                        "(e->>'timeout_ms')::bigint, (e->>'retry_delay_ms')::bigint, "
-                        "coalesce(e->'resources', '{}') "
-                        "FROM jsonb_array_elements($2::jsonb) e ORDER BY (e->>'idx')::int "
-                        "RETURNING id, idx", 2},
-    [S_DEPS_INSERT] = {"deps_insert",
-                       "INSERT INTO drover.task_deps (task_id, depends_on) "
-                       "SELECT c.id, p.id FROM jsonb_array_elements($2::jsonb) d "
-                       "JOIN drover.tasks c ON c.run_id = $1::bigint AND c.idx = (d->>0)::int "
-                       "JOIN drover.tasks p ON p.run_id = $1::bigint AND p.idx = (d->>1)::int", 2},
-    [S_SUBMIT_EVENTS] = {"submit_events",
-                         "INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
-                         "SELECT $1::bigint, NULL::bigint, NULL::int, 'run_state', 'running', $2 "
-                         "UNION ALL "
-                         "(SELECT run_id, id, 0, 'task_state', state, NULL FROM drover.tasks "
-                         "WHERE run_id = $1::bigint ORDER BY id)", 2},
+    /* The whole submit in one statement: run, tasks, edges (matched by
+     * position through the inserted rows, never a scan per edge), events.
+     * -> run id, submitted_us, task id, idx (one row per task) */
+    [S_SUBMIT] = {"submit",
+                  "WITH r AS (INSERT INTO drover.runs (workflow, source, submitted_by, tasks_total, "
+                  "started_at, submitted_key, queue, priority, schedule, due_at) VALUES ($1, $2, $3, "
+                  "$4::int, clock_timestamp(), nullif($5, ''), $6, $7::int, nullif($8, ''), " TS("$9") ") "
+                  "RETURNING id, submitted_at), "
+                  "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
+                  "timeout_ms, retry_delay_ms, resources) "
+                  "SELECT r.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
+                  "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
+                  "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}') "
+                  "FROM r, jsonb_array_elements($10::jsonb) e ORDER BY (e->>'idx')::int "
+                  "RETURNING id, idx, run_id, state), "
+                  "d AS (INSERT INTO drover.task_deps (task_id, depends_on) "
+                  "SELECT c.id, p.id FROM jsonb_array_elements($11::jsonb) x "
+                  "JOIN t c ON c.idx = (x->>0)::int JOIN t p ON p.idx = (x->>1)::int), "
+                  "ev AS (INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
+                  "SELECT * FROM (SELECT r.id, NULL::bigint, NULL::int, 'run_state', 'running', $2 "
+                  "FROM r UNION ALL (SELECT t.run_id, t.id, 0, 'task_state', t.state, NULL FROM t "
+                  "ORDER BY t.idx)) x) "
+                  "SELECT r.id, " US("r.submitted_at") ", t.id, t.idx FROM r, t", 11},
     [S_RUN_SAVE] = {"run_save",
                     "WITH u AS (UPDATE drover.runs SET state = $2, finished_at = CASE WHEN $2 = "
                     "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
@@ -407,49 +405,38 @@ int store_try_lock(store_t *st)
 
 int store_submit(store_t *st, const char *workflow, const char *source, const char *by,
                  const char *key, const char *queue, int priority, const char *schedule,
-                 int64_t due_us, int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
-                 int64_t *submitted_us, int64_t *task_ids)
+                 int64_t due_us, int ntasks, const char *tasks_json, const char *deps_json,
+                 int64_t *run_id, int64_t *submitted_us, int64_t *task_ids)
 {
-    char nb[24], rb[24];
-    if (store_tx(st) < 0)
+    char nb[24], pb[24], dub[24];
+    if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
-    if (s_flush(st) < 0)
-        return -1;
-    char pb[24], dub[24];
-    const char *v1[] = {workflow, source, by, I64(nb, ntasks), key ? key : "", queue,
-                        I64(pb, priority), schedule ? schedule : "", due_us ? I64(dub, due_us) : NULL};
-    PGresult *r = db_exec(st->db, s_stmts[S_RUN_INSERT].name, 9, v1, NULL, NULL, PGRES_TUPLES_OK);
-    if (!r)
-        goto fail;
-    *run_id = db_get_i64(r, 0, 0);
-    *submitted_us = db_get_i64(r, 0, 1);
-    PQclear(r);
-    const char *v2[] = {I64(rb, *run_id), tasks_json};
-    r = db_exec(st->db, s_stmts[S_TASKS_INSERT].name, 2, v2, NULL, NULL, PGRES_TUPLES_OK);
-    if (!r)
-        goto fail;
-    if (PQntuples(r) != ntasks) {
-        PQclear(r);
-        log_error("database: inserted %d tasks, expected %d", PQntuples(r), ntasks);
+    const char *v[] = {workflow, source, by, I64(nb, ntasks), key ? key : "", queue,
+                       I64(pb, priority), schedule ? schedule : "", due_us ? I64(dub, due_us) : NULL,
+                       tasks_json, deps_json};
+    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT].name, 11, v, NULL, NULL, PGRES_TUPLES_OK);
+    if (!r) {
+        log_error("database: %s", db_error(st->db));
         return -1;
     }
-    for (int i = 0; i < ntasks; i++) {
-        int64_t idx = db_get_i64(r, i, 1);
+    int n = PQntuples(r);
+    if (n != ntasks) {
+        log_error("database: inserted %d tasks, expected %d", n, ntasks);
+        PQclear(r);
+        return -1;
+    }
+    *run_id = db_get_i64(r, 0, 0);
+    *submitted_us = db_get_i64(r, 0, 1);
+    for (int i = 0; i < n; i++) {
+        int64_t idx = db_get_i64(r, i, 3);
         if (idx < 0 || idx >= ntasks) {
             PQclear(r);
             return -1;
         }
-        task_ids[idx] = db_get_i64(r, i, 0);
+        task_ids[idx] = db_get_i64(r, i, 2);
     }
     PQclear(r);
-    const char *v3[] = {rb, deps_json};
-    if (s_write(st, S_DEPS_INSERT, 2, v3) < 0)
-        return -1;
-    const char *v4[] = {rb, source};
-    return s_write(st, S_SUBMIT_EVENTS, 2, v4);
-fail:
-    log_error("database: %s", db_error(st->db));
-    return -1;
+    return 0;
 }
 
 int store_task_save(store_t *st, const store_task_row_t *t, const char *from_state,
@@ -551,8 +538,9 @@ static int s_put_i64(store_t *st, int64_t v, int null, int first)
     return s_put(st, b, (size_t)n);
 }
 
-/* Writes the pending transitions with one statement. */
-static int s_flush(store_t *st)
+/* Writes the pending transitions with one statement; with_commit sends the
+ * transaction's COMMIT in the same round trip. */
+static int s_flush_ex(store_t *st, int with_commit)
 {
     if (st->npend == 0)
         return 0;
@@ -594,6 +582,13 @@ static int s_flush(store_t *st)
     for (int col = 0; col < 15; col++)
         v[col] = st->buf + off[col];
     s_pending_clear(st);
+    if (with_commit) {
+        if (db_exec_commit(st->db, s_stmts[S_TASK_SAVE_MANY].name, 15, v) < 0) {
+            log_error("database: %s", db_error(st->db));
+            return -1;
+        }
+        return 0;
+    }
     PGresult *r = db_exec(st->db, s_stmts[S_TASK_SAVE_MANY].name, 15, v, NULL, NULL, PGRES_COMMAND_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
@@ -605,6 +600,8 @@ static int s_flush(store_t *st)
 
 int store_commit(store_t *st)
 {
+    if (st->npend && db_in_tx(st->db))
+        return s_flush_ex(st, 1); /* batch + COMMIT: one round trip */
     if (s_flush(st) < 0)
         return -1;
     return db_commit(st->db);

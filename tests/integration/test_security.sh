@@ -43,16 +43,16 @@ run_rc keygen.out drover keygen --out "$K/reader"
 assert_eq 0 "$RC" "exit status of drover keygen"
 assert_eq 600 "$(stat -c %a "$K/reader")" "mode of the secret key file"
 [[ -f "$K/reader.pub" ]] || fail "keygen wrote no .pub file"
-grep -qF "$(sed -n 's/^public = "\(.*\)";$/\1/p' "$K/reader.pub")" "$T_DIR/keygen.out" ||
+grep -qF -e "$(sed -n 's/^public = "\(.*\)";$/\1/p' "$K/reader.pub")" "$T_DIR/keygen.out" ||
     fail "keygen does not print the public key: $(cat "$T_DIR/keygen.out")"
 grep -q "drover keys allow" "$T_DIR/keygen.out" || fail "keygen does not say what to run next"
-grep -qF "$(secret_of "$K/reader")" "$T_DIR/keygen.out" && fail "keygen printed the secret key"
+grep -qF -e "$(secret_of "$K/reader")" "$T_DIR/keygen.out" && fail "keygen printed the secret key"
 run_rc keygen2.out drover keygen --out "$K/reader"
 assert_eq 2 "$RC" "exit status of keygen over an existing key"
 run_rc keygen3.out drover keygen --json --out "$K/sub1"
 assert_eq 0 "$RC" "exit status of keygen --json"
 jq -e '.public_key | length == 40' "$T_DIR/keygen3.out" >/dev/null || fail "keygen --json: $(cat "$T_DIR/keygen3.out")"
-grep -qF "$(secret_of "$K/sub1")" "$T_DIR/keygen3.out" && fail "keygen --json printed the secret key"
+grep -qF -e "$(secret_of "$K/sub1")" "$T_DIR/keygen3.out" && fail "keygen --json printed the secret key"
 for k in sub2 revoked stranger victim loose; do
     drover keygen --out "$K/$k" >/dev/null || fail "keygen $k exited $?"
 done
@@ -75,7 +75,7 @@ assert_eq "reader" "$(jq -r '.[] | select(.name == "reader") | .role' "$T_DIR/ke
 for k in "$K"/* "$T_KEYS"/*; do
     [[ "$k" == *.pub ]] && continue
     s=$(secret_of "$k")
-    grep -qF "$s" "$T_DIR/keys.txt" "$T_DIR/keys.json" && fail "keys list shows the secret of $k"
+    grep -qF -e "$s" "$T_DIR/keys.txt" "$T_DIR/keys.json" && fail "keys list shows the secret of $k"
     [[ $(sql "select count(*) from drover.keys where public_key = '$s'") == 0 ]] ||
         fail "the secret of $k is in drover.keys"
 done
