@@ -18,6 +18,7 @@
 
 #include "util.h"
 #include "wire.h"
+#include "wirecheck.h"
 
 struct client {
     void *ctx;
@@ -165,7 +166,8 @@ static Drover__ClientReply *s_take_reply(client_t *c, uint64_t id)
             c->dropped++;
             continue;
         }
-        Drover__ClientReply *rep = drover__client_reply__unpack(NULL, m.len, m.data);
+        char why[200];
+        Drover__ClientReply *rep = wirecheck_client_reply(m.data, m.len, why, sizeof why);
         wire_msg_clear(&m);
         if (!rep) {
             c->dropped++;

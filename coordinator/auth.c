@@ -33,6 +33,9 @@ struct auth {
     size_t nkeys, capkeys;
     bucket_t *buckets;
     size_t nbuckets, capbuckets;
+    uint64_t refused;                    /* handshakes ZAP refused */
+    char last_refused[KEYS_Z85_LEN + 16]; /* "kind:key", for rate-limited logging */
+    int64_t last_refused_ms;
 };
 
 static const char *s_roles[] = {"none", "reader", "submitter", "admin"};
@@ -274,10 +277,20 @@ void auth_zap(auth_t *a, void *sock)
         } else {
             const char *why = !kind ? "unknown domain" : !k ? "key not allowed"
                               : k->revoked ? "key revoked" : "key of the wrong kind";
-            log_warn("refused a %s connection: %s%s%s", kind ? kind : "?", why,
-                     z85[0] ? " (public key " : "", z85[0] ? z85 : "");
-            if (z85[0])
-                log_warn("  allow it with: drover keys allow %s FILE.pub", kind ? kind : "worker|client");
+            /* A refused peer reconnects every second or so: log a refusal
+             * once per key and minute, count the rest. */
+            a->refused++;
+            int64_t now = util_mono_ms();
+            char who[KEYS_Z85_LEN + 16];
+            snprintf(who, sizeof who, "%s:%s", kind ? kind : "?", z85);
+            if (strcmp(a->last_refused, who) != 0 || now - a->last_refused_ms >= 60000) {
+                util_strlcpy(a->last_refused, who, sizeof a->last_refused);
+                a->last_refused_ms = now;
+                log_warn("refused a %s connection: %s (public key %s; %llu refusals so far); "
+                         "allow it with: drover keys allow %s FILE.pub",
+                         kind ? kind : "?", why, z85[0] ? z85 : "none",
+                         (unsigned long long)a->refused, kind ? kind : "worker|client");
+            }
             s_zap_reply(sock, &f[1], "400", why, "");
         }
         for (int i = 0; i < n; i++)

@@ -27,8 +27,14 @@ int migrate_apply(db_t *db)
     int version = -1;
     if (db_begin(db) < 0)
         return -1;
-    if (db_simple(db, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")") < 0 ||
-        db_simple(db, "CREATE SCHEMA IF NOT EXISTS drover") < 0 ||
+    if (db_simple(db, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")") < 0)
+        goto fail;
+    /* CREATE SCHEMA needs CREATE on the database even when the schema
+     * exists: look first, so a least-privilege owner role is enough. */
+    PGresult *ns = PQexec(db_conn(db), "SELECT 1 FROM pg_namespace WHERE nspname = 'drover'");
+    int have = ns && PQresultStatus(ns) == PGRES_TUPLES_OK && PQntuples(ns) == 1;
+    PQclear(ns);
+    if ((!have && db_simple(db, "CREATE SCHEMA drover") < 0) ||
         db_simple(db, "CREATE TABLE IF NOT EXISTS drover.schema_migrations ("
                       " version integer PRIMARY KEY,"
                       " name text NOT NULL,"

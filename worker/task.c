@@ -712,6 +712,10 @@ int task_read(task_t *t, int stream)
         ssize_t n = read(s->fd, s->buf, TASK_CHUNK_MAX);
         if (n > 0) {
             s->len = (size_t)n;
+            /* The drain window is for pipes a grandchild keeps open and
+             * silent: while output still flows, keep reading it. */
+            if (t->phase == TASK_DRAINING)
+                t->drain_until_ms = util_mono_ms() + TASK_DRAIN_MS;
             return 1;
         }
         if (n < 0 && errno == EINTR)

@@ -44,7 +44,8 @@
 /* Largest LogChunk payload. */
 #define TASK_CHUNK_MAX (64u * 1024u)
 
-/* How long the output of a reaped child is still read before giving up. */
+/* How long the output of a reaped child may stay silent before the worker
+ * stops reading it (a grandchild may keep the pipe open forever). */
 #define TASK_DRAIN_MS 1000
 
 /* Longest line accepted on the fd 3 output channel; longer ones are

@@ -68,6 +68,7 @@
 #include "task.h"
 #include "util.h"
 #include "wire.h"
+#include "wirecheck.h"
 
 #define REGISTER_RETRY_MS 1000
 #define RESULT_RESEND_MS 2000
@@ -614,6 +615,15 @@ static void s_on_message(worker_t *w, const uint8_t *data, size_t len, int64_t n
             s_on_register_reply(w, m->register_reply, now);
         goto out;
     }
+    /* The decode-and-validate path the fuzzers drive (common/wirecheck.c). */
+    char why[200];
+    if (wirecheck_validate_coord_msg(m, why, sizeof why) < 0) {
+        w->bad_msgs++;
+        log_warn("dropped an invalid message from the coordinator: %s (%llu bad messages so far)",
+                 why, (unsigned long long)w->bad_msgs);
+        goto out;
+    }
+    wire_sanitize(&m->base);
     switch (m->body_case) {
     case DROVER__COORD_MSG__BODY_REGISTER_REPLY:
         s_on_register_reply(w, m->register_reply, now);

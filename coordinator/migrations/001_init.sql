@@ -3,7 +3,7 @@
 -- Applied by the coordinator at start inside one transaction that holds
 -- the migration advisory lock, so two coordinators starting at once are safe.
 
-CREATE SCHEMA IF NOT EXISTS drover;
+-- The drover schema itself is created by the coordinator (migrate.c).
 
 CREATE TABLE drover.runs (
     id             bigserial PRIMARY KEY,
