@@ -36,6 +36,8 @@ out_color_t render_run_color(Drover__RunState s)
         return OUT_YELLOW;
     case DROVER__RUN_STATE__RUN_CANCELLED:
         return OUT_DIM;
+    case DROVER__RUN_STATE__RUN_REJECTED: /* the model was not good enough */
+        return OUT_YELLOW;
     default:
         return OUT_PLAIN;
     }
@@ -50,7 +52,7 @@ int render_task_terminal(Drover__TaskState s)
 int render_run_terminal(Drover__RunState s)
 {
     return s == DROVER__RUN_STATE__RUN_SUCCEEDED || s == DROVER__RUN_STATE__RUN_FAILED ||
-           s == DROVER__RUN_STATE__RUN_CANCELLED;
+           s == DROVER__RUN_STATE__RUN_CANCELLED || s == DROVER__RUN_STATE__RUN_REJECTED;
 }
 
 int64_t render_run_ms(const Drover__RunInfo *r, int64_t now_us)

@@ -213,6 +213,8 @@ int calendar_load(calendar_t *c)
         e->paused = strcmp(db_get_str(r, i, 8), "t") == 0;
         e->last_due = db_get_i64(r, i, 10) / 1000000;
         e->created = db_get_i64(r, i, 11) / 1000000;
+        if (!e->last_due)
+            e->last_due = e->created;
         e->next_due = s_next(e, e->last_due ? e->last_due : e->created);
     }
     PQclear(r);
@@ -310,9 +312,13 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
     e->created = created_us / 1000000;
     e->last_due = last_due_us / 1000000;
     int64_t now = calendar_now();
-    /* Fire from now on: registration does not catch up the past. */
-    if (!e->last_due || e->last_due < now)
+    /* Fire from now on: registration does not catch up the past. Stored,
+     * so a restart does not mistake the whole past for missed due times. */
+    if (!e->last_due || e->last_due < now) {
         e->last_due = now;
+        if (store_sched_last_due(c->st, e->name, now * 1000000) < 0)
+            return -1;
+    }
     e->next_due = s_next(e, e->last_due);
     if (tr) {
         snprintf(msg, msglen, "registered trigger %s: runs when %lld new rows arrive in %s", e->name,
@@ -373,34 +379,67 @@ static int s_fire(calendar_t *c, entry_t *e, int64_t due)
     return 0;
 }
 
+/* Moves e past `due` (handled: fired or skipped), durably. */
+static int s_handled(calendar_t *c, entry_t *e, int64_t due)
+{
+    if (store_sched_last_due(c->st, e->name, due * 1000000) < 0)
+        return -1;
+    e->last_due = due;
+    e->next_due = s_next(e, due);
+    return 0;
+}
+
+/* Due times seen more than GRACE_S late were missed (no coordinator ran):
+ * the catch-up policy decides; due times seen on time always fire. */
 static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
 {
     if (e->paused || !e->next_due || e->next_due > now)
         return 0;
-    int64_t due[FIRE_MAX];
-    size_t n = 0;
-    if (cron_due_between(&e->cron, e->tz, e->last_due, now, due, FIRE_MAX, &n) < 0)
-        return 0;
-    /* Due times older than the grace were missed (no coordinator ran). */
-    size_t first = 0;
-    size_t missed = 0;
-    while (missed < n && due[missed] < now - GRACE_S)
-        missed++;
-    if (!strcmp(e->catchup, "none"))
-        first = missed;
-    else if (!strcmp(e->catchup, "latest") && missed > 0)
-        first = missed - 1;
-    if (first > 0)
-        log_info("schedule %s: %zu missed due time%s not run (catchup = %s)", e->name, first,
-                 first == 1 ? "" : "s", e->catchup);
-    for (size_t i = first; i < n; i++)
-        if (s_fire(c, e, due[i]) < 0)
+    int64_t cutoff = now - GRACE_S;
+    char err[256];
+    if (e->next_due <= cutoff) {
+        int64_t newest;
+        if (cron_prev(&e->cron, e->tz, cutoff + 1, &newest, err, sizeof err) < 0)
+            return 0;
+        if (!strcmp(e->catchup, "all")) {
+            /* Oldest first, at most FIRE_MAX: the newest FIRE_MAX of them. */
+            int64_t ring[FIRE_MAX], from = e->last_due, page[FIRE_MAX];
+            size_t nring = 0, total = 0, n;
+            do {
+                if (cron_due_between(&e->cron, e->tz, from, cutoff, page, FIRE_MAX, &n) < 0)
+                    return 0;
+                for (size_t i = 0; i < n; i++)
+                    ring[(total + i) % FIRE_MAX] = page[i];
+                total += n;
+                nring = total < FIRE_MAX ? total : FIRE_MAX;
+                if (n)
+                    from = page[n - 1];
+            } while (n == FIRE_MAX && total < 10000000);
+            if (total > nring)
+                log_warn("schedule %s: %zu missed due times; running the newest %d", e->name,
+                         total, FIRE_MAX);
+            for (size_t i = 0; i < nring; i++) {
+                int64_t due = ring[(total - nring + i) % FIRE_MAX];
+                if (s_fire(c, e, due) < 0 || s_handled(c, e, due) < 0)
+                    return -1;
+            }
+        } else if (!strcmp(e->catchup, "latest")) {
+            log_info("schedule %s: missed due times; running only the latest (catchup = latest)",
+                     e->name);
+            if (s_fire(c, e, newest) < 0)
+                return -1;
+        } else {
+            log_info("schedule %s: missed due times not run (catchup = none)", e->name);
+        }
+        if (s_handled(c, e, newest) < 0)
             return -1;
-    int64_t last = n ? due[n - 1] : now;
-    if (store_sched_last_due(c->st, e->name, last * 1000000) < 0)
-        return -1;
-    e->last_due = last;
-    e->next_due = s_next(e, last);
+    }
+    /* On time: everything due in (last_due, now]. */
+    while (e->next_due && e->next_due <= now) {
+        int64_t due = e->next_due;
+        if (s_fire(c, e, due) < 0 || s_handled(c, e, due) < 0)
+            return -1;
+    }
     return 0;
 }
 

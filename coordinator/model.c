@@ -1571,8 +1571,10 @@ int model_dispatch(model_t *m)
                 return -1;
             placed += rc;
             q = q->next ? q->next : m->queues;
+            /* The next round starts after the last queue served. */
+            if (rc > 0)
+                m->rr = q;
         } while (q != start);
-        m->rr = start->next ? start->next : m->queues;
         if (!placed)
             return 0;
     }
@@ -1640,14 +1642,14 @@ char *model_queues_json(model_t *m)
 int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit, char *msg,
                     size_t msglen)
 {
-    mqueue_t *q = NULL;
-    for (mqueue_t *x = m->queues; x; x = x->next)
-        if (strcmp(x->name, name) == 0)
-            q = x;
-    if (!q) {
-        snprintf(msg, msglen, "no queue '%s' (see: drover queue list)", name);
+    if (!s_valid_name(name) || strlen(name) >= sizeof(((mqueue_t *)0)->name)) {
+        snprintf(msg, msglen, "bad queue name '%s' (letters, digits, _ . -; at most 63)", name);
         return 1;
     }
+    /* Setting up a queue before any run uses it creates it. */
+    mqueue_t *q = s_queue_get(m, name);
+    if (!q)
+        return -1;
     if (strcmp(op, "pause") == 0)
         q->paused = 1;
     else if (strcmp(op, "resume") == 0)

@@ -103,11 +103,9 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     [S_FIRE_RUN] = {"fire_run",
                     "UPDATE drover.schedule_fires SET run_id = $3::bigint WHERE name = $1 AND due_at = "
                     TS("$2"), 3},
-    /* -> run_id, state of the latest fire */
+    /* -> id, state of the latest run it started (calendar, trigger or by hand) */
     [S_FIRE_LAST] = {"fire_last",
-                     "SELECT f.run_id, coalesce(r.state, f.outcome) FROM drover.schedule_fires f "
-                     "LEFT JOIN drover.runs r ON r.id = f.run_id WHERE f.name = $1 AND f.run_id IS NOT NULL "
-                     "ORDER BY f.fired_at DESC LIMIT 1", 1},
+                     "SELECT id, state FROM drover.runs WHERE schedule = $1 ORDER BY id DESC LIMIT 1", 1},
     /* -> name, path */
     [S_TRIGGER_FILES] = {"trigger_files", "SELECT name, path FROM drover.trigger_files", 0},
     /* $2 [{path,size,rows}] -> one row per file consumed now */

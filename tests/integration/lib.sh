@@ -424,3 +424,50 @@ wait_run() {
 
 run_state() { sql "select state from drover.runs where id = $1"; }
 task_field() { sql "select $3 from drover.tasks where run_id = $1 and name = '$2'"; }
+
+# ------------------------------------------------------------ test clock ---
+# The coordinator's calendar reads "now" (unix seconds) from the file named
+# by $DROVER_CLOCK_FILE, re-read every tick (coordinator/calendar.h).
+# clock_init VALUE...: exports that file (call it before coord_start) and
+# declares every value the test will set, so that clock_to can prove the
+# coordinator ticked at a value, backwards moves included: a witness data
+# trigger watches $T_DIR/clock-witness, which holds one 1-row CSV per value
+# v with mtime v - 1. A file counts once its mtime is a second older than
+# the calendar's now, i.e. exactly when the clock is >= v, so the witness's
+# pending_rows is the rank of the clock among the values, rescanned every
+# 2 s in the same tick that handles the schedules.
+T_CLOCK="$T_DIR/clock"
+T_CLOCK_VALUES=()
+clock_init() {
+    export DROVER_CLOCK_FILE="$T_CLOCK"
+    mapfile -t T_CLOCK_VALUES < <(printf '%s\n' "$@" | sort -n -u)
+    mkdir -p "$T_DIR/clock-witness"
+    local v
+    for v in "${T_CLOCK_VALUES[@]}"; do
+        printf 'x\n1\n' >"$T_DIR/clock-witness/at-$v.csv"
+        touch -d "@$((v - 1))" "$T_DIR/clock-witness/at-$v.csv"
+    done
+}
+# clock_set V: moves the clock (atomically: a reader never sees half a number).
+clock_set() { echo "$1" >"$T_CLOCK.tmp" && mv -f "$T_CLOCK.tmp" "$T_CLOCK"; }
+# clock_witness: registers the witness trigger (it never fires); once per database.
+clock_witness() {
+    printf '%s\n' 'workflow = "clock-witness";' \
+        "trigger = { watch = \"$T_DIR/clock-witness\"; min_new_rows = 1000000; };" \
+        'steps = ({ name = "never"; kind = "exec"; command = "true"; });' >"$T_DIR/clock-witness.cfg"
+    drover submit "$T_DIR/clock-witness.cfg" >/dev/null || fail "registering the clock witness exited $?"
+}
+_clock_rank_is() {
+    [[ "$(drover --json schedule list | jq '.[] | select(.name == "clock-witness") | .pending_rows')" == "$1" ]]
+}
+# clock_to V: sets the clock to V (one of clock_init's values) and waits
+# until the coordinator has handled its schedules at V.
+clock_to() {
+    local i rank=0
+    for i in "${!T_CLOCK_VALUES[@]}"; do
+        [[ "${T_CLOCK_VALUES[$i]}" -le "$1" ]] && rank=$((i + 1))
+    done
+    [[ " ${T_CLOCK_VALUES[*]} " == *" $1 "* ]] || fail "clock_to $1: not declared in clock_init"
+    clock_set "$1"
+    wait_for "the coordinator's clock at $1 (witness rank $rank)" 20 _clock_rank_is "$rank"
+}
