@@ -1538,6 +1538,13 @@ static void s_stat_add(s_stat_t *s, double v)
     s->m2 += d * (v - s->mean);
 }
 
+/* JSON has no inf or NaN (a binary file may hold them, and sums of huge
+ * values overflow): those figures are shown as null. */
+static json_t *s_num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 static int s_stat_json(json_t *o, const s_stat_t *s)
 {
     int rc = 0;
@@ -1548,10 +1555,10 @@ static int s_stat_json(json_t *o, const s_stat_t *s)
         rc |= json_object_set_new(o, "std", json_null());
         return rc;
     }
-    rc |= json_object_set_new(o, "min", json_real(s->min));
-    rc |= json_object_set_new(o, "max", json_real(s->max));
-    rc |= json_object_set_new(o, "mean", json_real(s->mean));
-    rc |= json_object_set_new(o, "std", json_real(sqrt(s->m2 / (double)s->n)));
+    rc |= json_object_set_new(o, "min", s_num(s->min));
+    rc |= json_object_set_new(o, "max", s_num(s->max));
+    rc |= json_object_set_new(o, "mean", s_num(s->mean));
+    rc |= json_object_set_new(o, "std", s_num(sqrt(s->m2 / (double)s->n)));
     return rc;
 }
 

@@ -37,6 +37,9 @@ static int s_names_utf8(const dataset_t *ds)
 
 static void s_check(const dataset_t *ds)
 {
+    /* A loaded dataset's names are valid UTF-8 (dataset_load refuses others). */
+    if (!s_names_utf8(ds))
+        abort();
     if (!ds->col_names || !ds->label_name || !ds->path)
         abort();
     for (size_t c = 0; c < ds->cols; c++)
@@ -73,12 +76,9 @@ static void s_check(const dataset_t *ds)
     }
     (void)sink;
     json_t *j = dataset_inspect(ds);
-    /* KNOWN BUG (tests/fuzz/regressions/dataset_*_utf8*, docs/fuzzing.md):
-     * dataset_load keeps column/label/class names that are not valid UTF-8,
-     * and every json_string() of them fails, so inspect returns NULL. Until
-     * dataset.c refuses such names, only a NULL with all names valid counts
-     * as a crash here; afterwards, make any NULL abort again. */
-    if (!j && s_names_utf8(ds))
+    /* dataset_load refuses names that are not UTF-8 and inspect shows
+     * non-finite figures as null, so a NULL here is a bug. */
+    if (!j)
         abort();
     json_decref(j);
     if (dataset_duplicate_ratio(ds) < 0)
