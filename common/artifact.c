@@ -1,6 +1,6 @@
 /* artifact — see artifact.h for the layout and the durability contract.
  *
- * Both put paths end in s_commit: fsync the temporary file, rename it onto
+ * Both put paths end in util_commit_file: fsync the temporary file, rename it onto
  * the content name, fsync the directory. Temporary names carry the pid and
  * a counter and are created with O_EXCL, so concurrent writers (threads,
  * processes, machines on a shared filesystem) never share one; if two write
@@ -8,6 +8,7 @@
  * harmless.
  */
 #include "artifact.h"
+#include "util.h"
 
 #include "sha256.h"
 
@@ -23,16 +24,6 @@
 
 #define ART_BLOCK (1u << 20)
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int artifact_path(const char *root, const char *hex, char *out, size_t outlen)
 {
@@ -122,7 +113,7 @@ static int s_prepare(const char *root, const char *hex, long long want_size, cha
 {
     static atomic_uint counter;
     if (artifact_path(root, hex, final, len) < 0) {
-        s_err(err, errlen, "artifact store %s: path too long", root);
+        util_errf(err, errlen, "artifact store %s: path too long", root);
         return -1;
     }
     struct stat st;
@@ -131,57 +122,25 @@ static int s_prepare(const char *root, const char *hex, long long want_size, cha
     snprintf(dir, len, "%s/sha256/%.2s", root, hex);
     if (s_mkdirs(dir) < 0) {
         int e = errno;
-        s_err(err, errlen, "cannot create %s: %s", dir, strerror(e));
+        util_errf(err, errlen, "cannot create %s: %s", dir, strerror(e));
         errno = e;
         return -1;
     }
     int n = snprintf(tmp, len, "%s/.tmp-%s-%ld-%u", dir, hex + 2, (long)getpid(),
                      atomic_fetch_add(&counter, 1));
     if (n < 0 || (size_t)n >= len) {
-        s_err(err, errlen, "artifact store %s: path too long", root);
+        util_errf(err, errlen, "artifact store %s: path too long", root);
         errno = ENAMETOOLONG;
         return -1;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0) {
         int e = errno;
-        s_err(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+        util_errf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
         errno = e;
         return -1;
     }
     return fd;
-}
-
-/* fsync + close + rename + fsync dir; on failure removes tmp. Consumes fd. */
-static int s_commit(int fd, const char *tmp, const char *final, const char *dir, char *err, size_t errlen)
-{
-    const char *step = "fsync";
-    if (fsync(fd) < 0)
-        goto fail;
-    step = "close";
-    if (close(fd) < 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    step = "rename";
-    if (rename(tmp, final) < 0)
-        goto fail;
-    if (s_fsync_path(dir) < 0) {
-        int e = errno;
-        s_err(err, errlen, "cannot fsync %s: %s", dir, strerror(e));
-        errno = e;
-        return -1;
-    }
-    return 0;
-fail:;
-    int e = errno;
-    s_err(err, errlen, "cannot %s %s: %s", step, tmp, strerror(e));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    errno = e;
-    return -1;
 }
 
 int artifact_put_buffer(const char *root, const void *data, size_t len, char hex_out[65], char *err,
@@ -190,7 +149,7 @@ int artifact_put_buffer(const char *root, const void *data, size_t len, char hex
     char final[4096], dir[4096], tmp[4096], hex[65];
     uint8_t d[SHA256_DIGEST_LEN];
     if (!root || !*root || (!data && len)) {
-        s_err(err, errlen, "artifact_put_buffer: invalid arguments");
+        util_errf(err, errlen, "artifact_put_buffer: invalid arguments");
         errno = EINVAL;
         return -1;
     }
@@ -203,13 +162,13 @@ int artifact_put_buffer(const char *root, const void *data, size_t len, char hex
         goto done;
     if (s_write_all(fd, data, len) < 0) {
         int e = errno;
-        s_err(err, errlen, "cannot write %s: %s", tmp, strerror(e));
+        util_errf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
         close(fd);
         unlink(tmp);
         errno = e;
         return -1;
     }
-    if (s_commit(fd, tmp, final, dir, err, errlen) < 0)
+    if (util_commit_file(fd, tmp, final, err, errlen) < 0)
         return -1;
 done:
     memcpy(hex_out, hex, 65);
@@ -223,7 +182,7 @@ int artifact_put_file(const char *root, const char *src_path, char hex_out[65], 
     unsigned char *buf = NULL;
     struct stat st;
     if (!root || !*root || !src_path) {
-        s_err(err, errlen, "artifact_put_file: invalid arguments");
+        util_errf(err, errlen, "artifact_put_file: invalid arguments");
         errno = EINVAL;
         return -1;
     }
@@ -232,7 +191,7 @@ int artifact_put_file(const char *root, const char *src_path, char hex_out[65], 
     src = open(src_path, O_RDONLY | O_CLOEXEC);
     if (src < 0 || fstat(src, &st) < 0) {
         e = errno;
-        s_err(err, errlen, "cannot open %s: %s", src_path, strerror(e));
+        util_errf(err, errlen, "cannot open %s: %s", src_path, strerror(e));
         goto fail;
     }
     fd = s_prepare(root, hex, (long long)st.st_size, final, dir, tmp, sizeof final, err, errlen);
@@ -247,7 +206,7 @@ int artifact_put_file(const char *root, const char *src_path, char hex_out[65], 
     buf = malloc(ART_BLOCK);
     if (!buf) {
         e = ENOMEM;
-        s_err(err, errlen, "out of memory copying %s", src_path);
+        util_errf(err, errlen, "out of memory copying %s", src_path);
         goto fail_tmp;
     }
     sha256_ctx_t ctx;
@@ -258,7 +217,7 @@ int artifact_put_file(const char *root, const char *src_path, char hex_out[65], 
             continue;
         if (n < 0) {
             e = errno;
-            s_err(err, errlen, "cannot read %s: %s", src_path, strerror(e));
+            util_errf(err, errlen, "cannot read %s: %s", src_path, strerror(e));
             goto fail_tmp;
         }
         if (n == 0)
@@ -266,7 +225,7 @@ int artifact_put_file(const char *root, const char *src_path, char hex_out[65], 
         sha256_update(&ctx, buf, (size_t)n);
         if (s_write_all(fd, buf, (size_t)n) < 0) {
             e = errno;
-            s_err(err, errlen, "cannot write %s: %s", tmp, strerror(e));
+            util_errf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
             goto fail_tmp;
         }
     }
@@ -275,11 +234,11 @@ int artifact_put_file(const char *root, const char *src_path, char hex_out[65], 
     sha256_hex(d, hex2);
     if (strcmp(hex, hex2) != 0) {
         e = EAGAIN;
-        s_err(err, errlen, "%s changed while it was being stored (sha256 %.12s... then %.12s...); try again",
+        util_errf(err, errlen, "%s changed while it was being stored (sha256 %.12s... then %.12s...); try again",
               src_path, hex, hex2);
         goto fail_tmp;
     }
-    int rc = s_commit(fd, tmp, final, dir, err, errlen);
+    int rc = util_commit_file(fd, tmp, final, err, errlen);
     fd = -1;
     if (rc < 0) {
         e = errno;
@@ -309,26 +268,26 @@ int artifact_open_verified(const char *root, const char *hex, char *path_out, si
     if (artifact_path(root, hex, path, sizeof path) < 0) {
         int e = errno;
         if (e == EINVAL)
-            s_err(err, errlen, "'%.80s' is not a sha256 (64 lowercase hex characters)", hex ? hex : "(null)");
+            util_errf(err, errlen, "'%.80s' is not a sha256 (64 lowercase hex characters)", hex ? hex : "(null)");
         else
-            s_err(err, errlen, "artifact store %s: path too long", root);
+            util_errf(err, errlen, "artifact store %s: path too long", root);
         errno = e;
         return -1;
     }
     if (sha256_file(path, got, err, errlen) < 0) {
         int e = errno;
         if (e == ENOENT)
-            s_err(err, errlen, "artifact sha256:%s not found in %s", hex, root);
+            util_errf(err, errlen, "artifact sha256:%s not found in %s", hex, root);
         errno = e;
         return -1;
     }
     if (strcmp(got, hex) != 0) {
-        s_err(err, errlen, "artifact sha256:%s is corrupt (content hashes to %s)", hex, got);
+        util_errf(err, errlen, "artifact sha256:%s is corrupt (content hashes to %s)", hex, got);
         errno = EBADMSG;
         return -1;
     }
     if (strlen(path) >= path_len) {
-        s_err(err, errlen, "artifact path does not fit the caller's buffer");
+        util_errf(err, errlen, "artifact path does not fit the caller's buffer");
         errno = ENAMETOOLONG;
         return -1;
     }

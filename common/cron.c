@@ -29,6 +29,7 @@
  * schedule that cannot fire returns ERANGE instead of looping.
  */
 #include "cron.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -47,18 +48,6 @@
 #define S_HORIZON (401LL * 366 * S_DAY) /* search bound past 'after' */
 #define S_TZIF_MAX (1 << 20)
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- calendar arithmetic (proleptic Gregorian, H. Hinnant's algorithms) */
 
@@ -263,7 +252,7 @@ static const struct {
 int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
 {
     if (!expr || !out) {
-        s_err(err, errlen, "no cron expression");
+        util_errf(err, errlen, "no cron expression");
         errno = EINVAL;
         return -1;
     }
@@ -282,12 +271,12 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
                 strncasecmp(p, s_shortcuts[i].name, (size_t)(e - p)) == 0) {
                 if (*rest == '\0')
                     return cron_parse(s_shortcuts[i].expr, out, err, errlen);
-                s_err(err, errlen, "%s stands alone: it takes no fields after it",
+                util_errf(err, errlen, "%s stands alone: it takes no fields after it",
                       s_shortcuts[i].name);
                 errno = EINVAL;
                 return -1;
             }
-        s_err(err, errlen,
+        util_errf(err, errlen,
               "unknown shortcut '%.*s' (use @yearly, @annually, @monthly, @weekly, @daily, "
               "@midnight or @hourly)",
               (int)(e - p), p);
@@ -310,7 +299,7 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
             p++;
     }
     if (nf != 5) {
-        s_err(err, errlen, "expected 5 fields (minute hour day-of-month month day-of-week), got %d",
+        util_errf(err, errlen, "expected 5 fields (minute hour day-of-month month day-of-week), got %d",
               nf);
         errno = EINVAL;
         return -1;
@@ -321,7 +310,7 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
     for (int i = 0; i < 5; i++) {
         char msg[160];
         if (s_parse_field(fs[i], fe[i], i, &bits[i], msg, sizeof msg) < 0) {
-            s_err(err, errlen, "field %d (%s): %s", i + 1, s_fields[i].name, msg);
+            util_errf(err, errlen, "field %d (%s): %s", i + 1, s_fields[i].name, msg);
             errno = EINVAL;
             return -1;
         }
@@ -348,7 +337,7 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
                 for (int d = 1; d <= s_mdays(2000, m) && !possible; d++)
                     possible = (c.dom >> d) & 1;
         if (!possible) {
-            s_err(err, errlen,
+            util_errf(err, errlen,
                   "field 3 (day of month): none of the selected days exists in the selected "
                   "months, so the schedule would never fire");
             errno = EINVAL;
@@ -836,7 +825,7 @@ static int s_zone_load(const char *tz, s_zone_t *z, char *err, size_t errlen)
 {
     memset(z, 0, sizeof *z);
     if (!tz || !s_tz_name_ok(tz)) {
-        s_err(err, errlen, "invalid time zone name '%s' (want an IANA name like Europe/Berlin)",
+        util_errf(err, errlen, "invalid time zone name '%s' (want an IANA name like Europe/Berlin)",
               tz ? tz : "(null)");
         errno = EINVAL;
         return -1;
@@ -861,10 +850,10 @@ static int s_zone_load(const char *tz, s_zone_t *z, char *err, size_t errlen)
             return 0;
         }
         if (e == ENOENT || e == ENOTDIR)
-            s_err(err, errlen, "unknown time zone '%s' (no %s; is the tzdata package installed?)",
+            util_errf(err, errlen, "unknown time zone '%s' (no %s; is the tzdata package installed?)",
                   tz, path);
         else
-            s_err(err, errlen, "time zone '%s': %s: %s", tz, path, strerror(e));
+            util_errf(err, errlen, "time zone '%s': %s: %s", tz, path, strerror(e));
         errno = e == ENOTDIR ? ENOENT : e;
         return -1;
     }
@@ -872,18 +861,18 @@ static int s_zone_load(const char *tz, s_zone_t *z, char *err, size_t errlen)
     int rc = -1, e = EINVAL;
     if (fstat(fd, &st) < 0) {
         e = errno;
-        s_err(err, errlen, "time zone '%s': %s: %s", tz, path, strerror(e));
+        util_errf(err, errlen, "time zone '%s': %s: %s", tz, path, strerror(e));
         goto out;
     }
     if (!S_ISREG(st.st_mode) || st.st_size < 44 || st.st_size > S_TZIF_MAX) {
-        s_err(err, errlen, "unknown time zone '%s' (%s is not a TZif file)", tz, path);
+        util_errf(err, errlen, "unknown time zone '%s' (%s is not a TZif file)", tz, path);
         e = S_ISDIR(st.st_mode) ? ENOENT : EINVAL;
         goto out;
     }
     buf = malloc((size_t)st.st_size);
     if (!buf) {
         e = ENOMEM;
-        s_err(err, errlen, "time zone '%s': out of memory", tz);
+        util_errf(err, errlen, "time zone '%s': out of memory", tz);
         goto out;
     }
     size_t got = 0;
@@ -893,7 +882,7 @@ static int s_zone_load(const char *tz, s_zone_t *z, char *err, size_t errlen)
             continue;
         if (r <= 0) {
             e = r < 0 ? errno : EINVAL;
-            s_err(err, errlen, "time zone '%s': reading %s: %s", tz, path,
+            util_errf(err, errlen, "time zone '%s': reading %s: %s", tz, path,
                   r < 0 ? strerror(e) : "short read");
             goto out;
         }
@@ -902,7 +891,7 @@ static int s_zone_load(const char *tz, s_zone_t *z, char *err, size_t errlen)
     errno = 0;
     if (s_tzif_parse(buf, got, z) < 0) {
         e = errno == ENOMEM ? ENOMEM : EINVAL;
-        s_err(err, errlen, "time zone '%s': %s is not a valid TZif file", tz, path);
+        util_errf(err, errlen, "time zone '%s': %s is not a valid TZif file", tz, path);
         goto out;
     }
     rc = 0;
@@ -924,7 +913,7 @@ static int s_next(const cron_t *c, const s_zone_t *z, int64_t after, int64_t *ne
                   size_t errlen)
 {
     if (after < S_MIN_T || after > S_MAX_T) {
-        s_err(err, errlen, "time %lld is outside the years 1900-9999", (long long)after);
+        util_errf(err, errlen, "time %lld is outside the years 1900-9999", (long long)after);
         errno = EINVAL;
         return -1;
     }
@@ -954,7 +943,7 @@ static int s_next(const cron_t *c, const s_zone_t *z, int64_t after, int64_t *ne
             break;
         t = te;
     }
-    s_err(err, errlen, "no due time within 400 years (or before the year 10000)");
+    util_errf(err, errlen, "no due time within 400 years (or before the year 10000)");
     errno = ERANGE;
     return -1;
 }
@@ -964,7 +953,7 @@ int cron_next(const cron_t *c, const char *tz, int64_t after_unix, int64_t *next
 {
     s_zone_t z;
     if (!c || !next_unix) {
-        s_err(err, errlen, "cron_next: missing argument");
+        util_errf(err, errlen, "cron_next: missing argument");
         errno = EINVAL;
         return -1;
     }
@@ -987,12 +976,12 @@ int cron_prev(const cron_t *c, const char *tz, int64_t before_unix, int64_t *pre
         3600, S_DAY, 32LL * S_DAY, 400LL * S_DAY, 8LL * 366 * S_DAY, 401LL * 366 * S_DAY};
     s_zone_t z;
     if (!c || !prev_unix) {
-        s_err(err, errlen, "cron_prev: missing argument");
+        util_errf(err, errlen, "cron_prev: missing argument");
         errno = EINVAL;
         return -1;
     }
     if (before_unix - 1 < S_MIN_T || before_unix - 1 > S_MAX_T) {
-        s_err(err, errlen, "time %lld is outside the years 1900-9999", (long long)before_unix);
+        util_errf(err, errlen, "time %lld is outside the years 1900-9999", (long long)before_unix);
         errno = EINVAL;
         return -1;
     }
@@ -1022,7 +1011,7 @@ int cron_prev(const cron_t *c, const char *tz, int64_t before_unix, int64_t *pre
     }
     s_zone_free(&z);
     if (rc < 0) {
-        s_err(err, errlen, "no due time within 400 years before %lld", (long long)before_unix);
+        util_errf(err, errlen, "no due time within 400 years before %lld", (long long)before_unix);
         errno = e;
     }
     return rc;

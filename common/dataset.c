@@ -44,16 +44,6 @@
 #define DS_AUTO_MAX_CLASSES 1000
 #define DS_NAME_MAX 65535u
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *dataset_label_kind_name(dataset_label_kind_t k)
 {
@@ -319,7 +309,7 @@ static int s_count_records(int fd, sha256_ctx_t *sha, size_t *nrec, const char *
 {
     char *buf = malloc(DS_IO_BLOCK);
     if (!buf) {
-        s_err(err, errlen, "%s: out of memory", path);
+        util_errf(err, errlen, "%s: out of memory", path);
         errno = ENOMEM;
         return -1;
     }
@@ -330,7 +320,7 @@ static int s_count_records(int fd, sha256_ctx_t *sha, size_t *nrec, const char *
         size_t n;
         if (s_read_full(fd, buf, DS_IO_BLOCK, &n) < 0) {
             int e = errno;
-            s_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+            util_errf(err, errlen, "cannot read %s: %s", path, strerror(e));
             free(buf);
             errno = e;
             return -1;
@@ -627,7 +617,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
     ds = s_ds_alloc(path);
     if (!ds || cloc == (locale_t)0) {
         e = ENOMEM;
-        s_err(err, errlen, "%s: out of memory", path);
+        util_errf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     ds->format = DATASET_FORMAT_CSV;
@@ -643,18 +633,18 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         sha256_hex(d, ds->sha256);
     }
     if (nrec == 0) {
-        s_err(err, errlen, "%s: the file is empty (a header row naming the columns is required)", path);
+        util_errf(err, errlen, "%s: the file is empty (a header row naming the columns is required)", path);
         goto fail;
     }
     if (lseek(fd, 0, SEEK_SET) < 0) {
         e = errno;
-        s_err(err, errlen, "cannot rewind %s: %s", path, strerror(e));
+        util_errf(err, errlen, "cannot rewind %s: %s", path, strerror(e));
         goto fail;
     }
     r.buf = malloc(DS_IO_BLOCK);
     if (!r.buf) {
         e = ENOMEM;
-        s_err(err, errlen, "%s: out of memory", path);
+        util_errf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
 
@@ -666,16 +656,16 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         ;
     if (got <= 0) {
         e = got < 0 ? errno : EINVAL;
-        s_err(err, errlen, "%s: %s", path, got < 0 ? strerror(e) : "the file changed while it was being read");
+        util_errf(err, errlen, "%s: %s", path, got < 0 ? strerror(e) : "the file changed while it was being read");
         goto fail;
     }
     size_t skip = (r.rlen >= 3 && memcmp(r.rec, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0; /* UTF-8 BOM */
     if (s_split(&r, skip, &why, &bad) < 0) {
         e = errno;
         if (e == EINVAL)
-            s_err(err, errlen, "%s: row %zu (header), field %zu: %s", path, r.recno, bad + 1, why);
+            util_errf(err, errlen, "%s: row %zu (header), field %zu: %s", path, r.recno, bad + 1, why);
         else
-            s_err(err, errlen, "%s: out of memory", path);
+            util_errf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     size_t nh = r.nf;
@@ -692,7 +682,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
             all_numbers = 0;
     }
     if (all_numbers) {
-        s_err(err, errlen,
+        util_errf(err, errlen,
               "%s: no header: row %zu holds only numbers ('%s'...); the first row must name the columns",
               path, r.recno, r.fields[0]);
         goto fail;
@@ -702,9 +692,9 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         if (s_check_unique(r.fields, nh, NULL, &dup) < 0) {
             e = errno;
             if (e == EINVAL)
-                s_err(err, errlen, "%s: row %zu (header): duplicate column name '%s'", path, r.recno, dup);
+                util_errf(err, errlen, "%s: row %zu (header): duplicate column name '%s'", path, r.recno, dup);
             else
-                s_err(err, errlen, "%s: out of memory", path);
+                util_errf(err, errlen, "%s: out of memory", path);
             goto fail;
         }
     }
@@ -716,7 +706,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         if (label_idx == SIZE_MAX) {
             char list[400];
             s_name_list(r.fields, nh, list, sizeof list);
-            s_err(err, errlen, "%s: no column '%s' (columns: %s)", path, o->label, list);
+            util_errf(err, errlen, "%s: no column '%s' (columns: %s)", path, o->label, list);
             goto fail;
         }
         free(ds->label_name);
@@ -749,7 +739,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         kind = o->label_kind == DATASET_LABEL_NONE ? DATASET_LABEL_AUTO : o->label_kind;
         if (o->nclasses > 0) {
             if (kind == DATASET_LABEL_VALUE) {
-                s_err(err, errlen, "%s: a class list was given for a value (regression) label", path);
+                util_errf(err, errlen, "%s: a class list was given for a value (regression) label", path);
                 goto fail;
             }
             kind = DATASET_LABEL_CLASS;
@@ -758,7 +748,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 if (s_strtab_put(&tab, o->classes[i], &added) < 0)
                     goto oom;
                 if (!added) {
-                    s_err(err, errlen, "%s: class '%s' appears twice in the class list", path, o->classes[i]);
+                    util_errf(err, errlen, "%s: class '%s' appears twice in the class list", path, o->classes[i]);
                     goto fail;
                 }
             }
@@ -771,14 +761,14 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
     if (__builtin_mul_overflow(ds->rows, ds->cols, &cells) ||
         __builtin_mul_overflow(cells, sizeof(float), &bytes)) {
         e = ENOMEM;
-        s_err(err, errlen, "%s: %zu rows x %zu columns is too large", path, ds->rows, ds->cols);
+        util_errf(err, errlen, "%s: %zu rows x %zu columns is too large", path, ds->rows, ds->cols);
         goto fail;
     }
     if (cells > 0) {
         ds->X = malloc(bytes);
         if (!ds->X) {
             e = ENOMEM;
-            s_err(err, errlen, "%s: out of memory for a %zu x %zu float matrix (%zu MiB)", path, ds->rows,
+            util_errf(err, errlen, "%s: out of memory for a %zu x %zu float matrix (%zu MiB)", path, ds->rows,
                   ds->cols, bytes >> 20);
             goto fail;
         }
@@ -803,7 +793,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         got = s_next_record(&r);
         if (got < 0) {
             e = errno;
-            s_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+            util_errf(err, errlen, "cannot read %s: %s", path, strerror(e));
             goto fail;
         }
         if (got == 0)
@@ -811,7 +801,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         if (r.rlen == 0)
             continue;
         if (row >= ds->rows) {
-            s_err(err, errlen, "%s: the file changed while it was being read", path);
+            util_errf(err, errlen, "%s: the file changed while it was being read", path);
             goto fail;
         }
         if (s_split(&r, 0, &why, &bad) < 0) {
@@ -819,14 +809,14 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
             if (e != EINVAL)
                 goto oom;
             if (bad < nh)
-                s_err(err, errlen, "%s: row %zu, column '%s': %s", path, r.recno,
+                util_errf(err, errlen, "%s: row %zu, column '%s': %s", path, r.recno,
                       bad == label_idx ? lname : ds->col_names[fmap[bad]], why);
             else
-                s_err(err, errlen, "%s: row %zu, field %zu: %s", path, r.recno, bad + 1, why);
+                util_errf(err, errlen, "%s: row %zu, field %zu: %s", path, r.recno, bad + 1, why);
             goto fail;
         }
         if (r.nf != nh) {
-            s_err(err, errlen, "%s: row %zu has %zu field%s, the header has %zu", path, r.recno, r.nf,
+            util_errf(err, errlen, "%s: row %zu has %zu field%s, the header has %zu", path, r.recno, r.nf,
                   r.nf == 1 ? "" : "s", nh);
             goto fail;
         }
@@ -836,7 +826,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
             if (j != label_idx) {
                 int pr = s_parse_float(f, &xr[fmap[j]], cloc);
                 if (pr == NUM_BAD || pr == NUM_RANGE) {
-                    s_err(err, errlen, "%s: row %zu, column '%s': '%s' is %s", path, r.recno,
+                    util_errf(err, errlen, "%s: row %zu, column '%s': '%s' is %s", path, r.recno,
                           ds->col_names[fmap[j]], f,
                           pr == NUM_BAD ? "not a number" : "not a finite float32 value");
                     goto fail;
@@ -848,11 +838,11 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 float v;
                 int pr = s_parse_float(f, &v, cloc);
                 if (pr == NUM_MISSING) {
-                    s_err(err, errlen, "%s: row %zu, column '%s': missing label", path, r.recno, lname);
+                    util_errf(err, errlen, "%s: row %zu, column '%s': missing label", path, r.recno, lname);
                     goto fail;
                 }
                 if (pr != NUM_OK) {
-                    s_err(err, errlen, "%s: row %zu, column '%s': label '%s' is not a finite number", path,
+                    util_errf(err, errlen, "%s: row %zu, column '%s': label '%s' is not a finite number", path,
                           r.recno, lname, f);
                     goto fail;
                 }
@@ -860,7 +850,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 continue;
             }
             if (f[0] == '\0') {
-                s_err(err, errlen, "%s: row %zu, column '%s': empty label", path, r.recno, lname);
+                util_errf(err, errlen, "%s: row %zu, column '%s': empty label", path, r.recno, lname);
                 goto fail;
             }
             if (o->nclasses > 0) {
@@ -868,7 +858,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 if (id < 0) {
                     char list[300];
                     s_name_list((char *const *)o->classes, o->nclasses, list, sizeof list);
-                    s_err(err, errlen, "%s: row %zu, column '%s': label '%s' is not one of the %zu known classes (%s)",
+                    util_errf(err, errlen, "%s: row %zu, column '%s': label '%s' is not one of the %zu known classes (%s)",
                           path, r.recno, lname, f, o->nclasses, list);
                     goto fail;
                 }
@@ -886,7 +876,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 }
                 if (!numeric) {
                     if (tab_dropped) {
-                        s_err(err, errlen,
+                        util_errf(err, errlen,
                               "%s: row %zu, column '%s': label '%s' is text but earlier labels are more than "
                               "%d distinct numbers; give the label kind (class or value) explicitly",
                               path, r.recno, lname, f, DS_AUTO_MAX_CLASSES);
@@ -916,7 +906,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         row++;
     }
     if (row != ds->rows) {
-        s_err(err, errlen, "%s: the file changed while it was being read", path);
+        util_errf(err, errlen, "%s: the file changed while it was being read", path);
         goto fail;
     }
 
@@ -946,7 +936,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
 
 oom:
     e = ENOMEM;
-    s_err(err, errlen, "%s: out of memory", path);
+    util_errf(err, errlen, "%s: out of memory", path);
 fail:
     s_strtab_free(&tab);
     free(fmap);
@@ -1018,18 +1008,18 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
     ds = s_ds_alloc(path);
     if (!ds) {
         e = ENOMEM;
-        s_err(err, errlen, "%s: out of memory", path);
+        util_errf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     ds->format = DATASET_FORMAT_BINARY;
     if (fstat(fd, &st) < 0) {
         e = errno;
-        s_err(err, errlen, "cannot stat %s: %s", path, strerror(e));
+        util_errf(err, errlen, "cannot stat %s: %s", path, strerror(e));
         goto fail;
     }
     uint64_t size = (uint64_t)st.st_size;
     if (size < DS_HEADER) {
-        s_err(err, errlen, "%s: binary dataset is truncated (%llu bytes, the header alone is %u)", path,
+        util_errf(err, errlen, "%s: binary dataset is truncated (%llu bytes, the header alone is %u)", path,
               (unsigned long long)size, DS_HEADER);
         goto fail;
     }
@@ -1037,7 +1027,7 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
     void *map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
         e = errno;
-        s_err(err, errlen, "cannot map %s: %s", path, strerror(e));
+        util_errf(err, errlen, "cannot map %s: %s", path, strerror(e));
         goto fail;
     }
     ds->map_ = map;
@@ -1047,16 +1037,16 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
              ncl = s_get32(h + 28);
     uint64_t rows = s_get64(h + 16), names_bytes = s_get64(h + 32), data_off = s_get64(h + 40);
     if (version != DS_VERSION) {
-        s_err(err, errlen, "%s: unsupported binary dataset version %u (this drover reads version %u)", path,
+        util_errf(err, errlen, "%s: unsupported binary dataset version %u (this drover reads version %u)", path,
               version, DS_VERSION);
         goto fail;
     }
     if (kind > DATASET_LABEL_VALUE) {
-        s_err(err, errlen, "%s: corrupt binary dataset: label kind %u", path, kind);
+        util_errf(err, errlen, "%s: corrupt binary dataset: label kind %u", path, kind);
         goto fail;
     }
     if (kind != DATASET_LABEL_CLASS && ncl != 0) {
-        s_err(err, errlen, "%s: corrupt binary dataset: %u classes for a label of kind %s", path, ncl,
+        util_errf(err, errlen, "%s: corrupt binary dataset: %u classes for a label of kind %s", path, ncl,
               dataset_label_kind_name((dataset_label_kind_t)kind));
         goto fail;
     }
@@ -1064,14 +1054,14 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
      * arrays by the file size before anything is allocated */
     if (names_bytes > size - DS_HEADER || ((uint64_t)cols + 1 + ncl) * 2 > names_bytes ||
         data_off % DS_ALIGN != 0 || data_off < DS_HEADER + names_bytes || data_off > size) {
-        s_err(err, errlen, "%s: corrupt or truncated binary dataset (bad names block or data offset)", path);
+        util_errf(err, errlen, "%s: corrupt or truncated binary dataset (bad names block or data offset)", path);
         goto fail;
     }
     uint64_t xbytes, lbytes = kind != DATASET_LABEL_NONE ? rows * 4 : 0, total;
     if (rows > (UINT64_MAX >> 3) || __builtin_mul_overflow(rows, (uint64_t)cols * 4, &xbytes) ||
         __builtin_add_overflow(data_off, xbytes, &total) ||
         __builtin_add_overflow(total, lbytes, &total) || total != size) {
-        s_err(err, errlen,
+        util_errf(err, errlen,
               "%s: corrupt or truncated binary dataset: the header describes %llu rows x %u columns, "
               "which does not match the file length (%llu bytes)",
               path, (unsigned long long)rows, cols, (unsigned long long)size);
@@ -1080,7 +1070,7 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
     if (rows > 0 && cols == 0 && kind == DATASET_LABEL_NONE) {
         /* Rows of nothing take no bytes, so the length check cannot catch a
          * made-up row count; no writer produces such a file. */
-        s_err(err, errlen, "%s: corrupt binary dataset: %llu rows without any column", path,
+        util_errf(err, errlen, "%s: corrupt binary dataset: %llu rows without any column", path,
               (unsigned long long)rows);
         goto fail;
     }
@@ -1110,13 +1100,13 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
         if (s_check_unique(ds->col_names, cols, kind != DATASET_LABEL_NONE ? ds->label_name : NULL, &dup) < 0) {
             if (errno != EINVAL)
                 goto oom;
-            s_err(err, errlen, "%s: corrupt binary dataset: duplicate column name '%s'", path, dup);
+            util_errf(err, errlen, "%s: corrupt binary dataset: duplicate column name '%s'", path, dup);
             goto fail;
         }
         if (kind == DATASET_LABEL_CLASS && s_check_unique(ds->classes, ncl, NULL, &dup) < 0) {
             if (errno != EINVAL)
                 goto oom;
-            s_err(err, errlen, "%s: corrupt binary dataset: duplicate class name '%s'", path, dup);
+            util_errf(err, errlen, "%s: corrupt binary dataset: duplicate class name '%s'", path, dup);
             goto fail;
         }
     }
@@ -1132,7 +1122,7 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
         ds->y_value = (float *)((uint8_t *)map + data_off + xbytes);
     for (size_t i = 0; ds->y_class && i < ds->rows; i++)
         if (ds->y_class[i] < 0 || (uint32_t)ds->y_class[i] >= ncl) {
-            s_err(err, errlen, "%s: corrupt binary dataset: row %zu has class id %d (there are %u classes)",
+            util_errf(err, errlen, "%s: corrupt binary dataset: row %zu has class id %d (there are %u classes)",
                   path, i + 2, ds->y_class[i], ncl);
             goto fail;
         }
@@ -1148,16 +1138,16 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
             char list[400];
             s_name_list(ds->col_names, ds->cols, list, sizeof list);
             if (kind == DATASET_LABEL_NONE)
-                s_err(err, errlen, "%s: no column '%s': this binary dataset has no label (columns: %s)", path,
+                util_errf(err, errlen, "%s: no column '%s': this binary dataset has no label (columns: %s)", path,
                       o->label, list);
             else
-                s_err(err, errlen, "%s: no column '%s': this binary dataset's label column is '%s'", path,
+                util_errf(err, errlen, "%s: no column '%s': this binary dataset's label column is '%s'", path,
                       o->label, ds->label_name);
             goto fail;
         }
         dataset_label_kind_t want = o->nclasses ? DATASET_LABEL_CLASS : o->label_kind;
         if ((want == DATASET_LABEL_CLASS || want == DATASET_LABEL_VALUE) && want != (dataset_label_kind_t)kind) {
-            s_err(err, errlen, "%s: label '%s' holds %s labels, not %s", path, ds->label_name,
+            util_errf(err, errlen, "%s: label '%s' holds %s labels, not %s", path, ds->label_name,
                   dataset_label_kind_name((dataset_label_kind_t)kind), dataset_label_kind_name(want));
             goto fail;
         }
@@ -1175,7 +1165,7 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
             }
             if (!added) {
                 s_strtab_free(&t);
-                s_err(err, errlen, "%s: class '%s' appears twice in the class list", path, o->classes[i]);
+                util_errf(err, errlen, "%s: class '%s' appears twice in the class list", path, o->classes[i]);
                 goto fail;
             }
         }
@@ -1185,7 +1175,7 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
             if (remap[i] < 0) {
                 char list[300];
                 s_name_list((char *const *)o->classes, o->nclasses, list, sizeof list);
-                s_err(err, errlen, "%s: class '%s' is not one of the %zu known classes (%s)", path,
+                util_errf(err, errlen, "%s: class '%s' is not one of the %zu known classes (%s)", path,
                       ds->classes[i], o->nclasses, list);
                 s_strtab_free(&t);
                 goto fail;
@@ -1210,11 +1200,11 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
 bad_names:
     if (why && strcmp(why, "out of memory") == 0)
         goto oom;
-    s_err(err, errlen, "%s: corrupt binary dataset: %s", path, why);
+    util_errf(err, errlen, "%s: corrupt binary dataset: %s", path, why);
     goto fail;
 oom:
     e = ENOMEM;
-    s_err(err, errlen, "%s: out of memory", path);
+    util_errf(err, errlen, "%s: out of memory", path);
 fail:
     free(remap);
     dataset_destroy(&ds);
@@ -1239,16 +1229,16 @@ static int s_names_utf8(const dataset_t *ds, const char *path, char *err, size_t
 {
     for (size_t i = 0; i < ds->cols; i++)
         if (!s_utf8(ds->col_names[i])) {
-            s_err(err, errlen, "%s: the name of column %zu is not valid UTF-8", path, i + 1);
+            util_errf(err, errlen, "%s: the name of column %zu is not valid UTF-8", path, i + 1);
             return -1;
         }
     if (ds->label_name && !s_utf8(ds->label_name)) {
-        s_err(err, errlen, "%s: the label column's name is not valid UTF-8", path);
+        util_errf(err, errlen, "%s: the label column's name is not valid UTF-8", path);
         return -1;
     }
     for (size_t i = 0; i < ds->nclasses; i++)
         if (!s_utf8(ds->classes[i])) {
-            s_err(err, errlen, "%s: class label %zu ('%.40s...') is not valid UTF-8", path, i + 1,
+            util_errf(err, errlen, "%s: class label %zu ('%.40s...') is not valid UTF-8", path, i + 1,
                   ds->classes[i]);
             return -1;
         }
@@ -1260,19 +1250,19 @@ dataset_t *dataset_load(const char *path, const dataset_opts_t *opts, char *err,
     static const dataset_opts_t none = {0};
     const dataset_opts_t *o = opts ? opts : &none;
     if (!path) {
-        s_err(err, errlen, "no dataset path");
+        util_errf(err, errlen, "no dataset path");
         errno = EINVAL;
         return NULL;
     }
     if (o->nclasses > 0 && !o->classes) {
-        s_err(err, errlen, "%s: nclasses without a class list", path);
+        util_errf(err, errlen, "%s: nclasses without a class list", path);
         errno = EINVAL;
         return NULL;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        s_err(err, errlen, "cannot open %s: %s", path, strerror(e));
+        util_errf(err, errlen, "cannot open %s: %s", path, strerror(e));
         errno = e;
         return NULL;
     }
@@ -1281,7 +1271,7 @@ dataset_t *dataset_load(const char *path, const dataset_opts_t *opts, char *err,
     dataset_t *ds = NULL;
     if (s_read_full(fd, magic, sizeof magic, &got) < 0) {
         int e = errno;
-        s_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+        util_errf(err, errlen, "cannot read %s: %s", path, strerror(e));
         close(fd);
         errno = e;
         return NULL;
@@ -1290,7 +1280,7 @@ dataset_t *dataset_load(const char *path, const dataset_opts_t *opts, char *err,
         ds = s_load_binary(fd, path, o, err, errlen);
     } else if (lseek(fd, 0, SEEK_SET) < 0) {
         int e = errno;
-        s_err(err, errlen, "cannot rewind %s: %s", path, strerror(e));
+        util_errf(err, errlen, "cannot rewind %s: %s", path, strerror(e));
         errno = e;
     } else {
         ds = s_load_csv(fd, path, o, err, errlen);
@@ -1314,7 +1304,7 @@ dataset_t *dataset_new(size_t rows, size_t cols, const char *const *col_names,
     if (label_kind == DATASET_LABEL_AUTO || (label_kind == DATASET_LABEL_CLASS && (nclasses == 0 || !classes)) ||
         (label_kind != DATASET_LABEL_CLASS && nclasses != 0) || cols > UINT32_MAX ||
         __builtin_mul_overflow(rows, cols, &cells) || cells > SIZE_MAX / sizeof(float)) {
-        s_err(err, errlen, "dataset_new: invalid shape or label settings");
+        util_errf(err, errlen, "dataset_new: invalid shape or label settings");
         errno = EINVAL;
         return NULL;
     }
@@ -1357,14 +1347,14 @@ dataset_t *dataset_new(size_t rows, size_t cols, const char *const *col_names,
         (ds->classes && s_check_unique(ds->classes, ds->nclasses, NULL, &dup) < 0)) {
         if (errno != EINVAL)
             goto oom;
-        s_err(err, errlen, "dataset_new: duplicate name '%s'", dup);
+        util_errf(err, errlen, "dataset_new: duplicate name '%s'", dup);
         dataset_destroy(&ds);
         errno = EINVAL;
         return NULL;
     }
     return ds;
 oom:
-    s_err(err, errlen, "dataset_new: out of memory");
+    util_errf(err, errlen, "dataset_new: out of memory");
     dataset_destroy(&ds);
     errno = ENOMEM;
     return NULL;
@@ -1389,24 +1379,6 @@ static int s_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-/* fsyncs the directory holding path so a rename in it is durable. */
-static int s_fsync_dir_of(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy) {
-        errno = ENOMEM;
-        return -1;
-    }
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
 
 int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_t errlen)
 {
@@ -1417,7 +1389,7 @@ int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_
 
     if (!ds || !path || ds->label_kind == DATASET_LABEL_AUTO || ds->cols > UINT32_MAX ||
         ds->nclasses > UINT32_MAX) {
-        s_err(err, errlen, "cannot write %s: invalid dataset", path ? path : "(null)");
+        util_errf(err, errlen, "cannot write %s: invalid dataset", path ? path : "(null)");
         errno = EINVAL;
         return -1;
     }
@@ -1427,7 +1399,7 @@ int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_
         const char *s = i < ds->cols ? ds->col_names[i] : i == ds->cols ? ds->label_name : ds->classes[i - ds->cols - 1];
         size_t l = strlen(s);
         if (l > DS_NAME_MAX) {
-            s_err(err, errlen, "cannot write %s: name '%.40s...' is longer than %u bytes", path, s, DS_NAME_MAX);
+            util_errf(err, errlen, "cannot write %s: name '%.40s...' is longer than %u bytes", path, s, DS_NAME_MAX);
             errno = EINVAL;
             return -1;
         }
@@ -1438,7 +1410,7 @@ int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_
     if (!names || asprintf(&tmp, "%s.tmp", path) < 0) {
         tmp = NULL;
         e = ENOMEM;
-        s_err(err, errlen, "cannot write %s: out of memory", path);
+        util_errf(err, errlen, "cannot write %s: out of memory", path);
         goto fail;
     }
     memcpy(names, DS_MAGIC, 8);
@@ -1468,30 +1440,20 @@ int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_
         (ds->y_class && s_write_all(fd, ds->y_class, ds->rows * sizeof(int32_t)) < 0) ||
         (ds->y_value && s_write_all(fd, ds->y_value, ds->rows * sizeof(float)) < 0))
         goto sysfail;
-    step = "fsync";
-    if (fsync(fd) < 0)
-        goto sysfail;
-    step = "close";
-    if (close(fd) < 0) {
-        fd = -1;
-        goto sysfail;
-    }
-    fd = -1;
-    step = "rename";
-    if (rename(tmp, path) < 0)
-        goto sysfail;
-    step = "fsync the directory of";
-    if (s_fsync_dir_of(path) < 0) {
-        e = errno;
-        s_err(err, errlen, "cannot %s %s: %s", step, path, strerror(e));
-        goto fail_kept; /* the file is in place; only its durability is in doubt */
+    {
+        int cfd = fd;
+        fd = -1; /* util_commit_file consumes it, and removes tmp on failure */
+        if (util_commit_file(cfd, tmp, path, err, errlen) < 0) {
+            e = errno;
+            goto fail_kept;
+        }
     }
     free(names);
     free(tmp);
     return 0;
 sysfail:
     e = errno;
-    s_err(err, errlen, "cannot %s %s: %s", step, tmp, strerror(e));
+    util_errf(err, errlen, "cannot %s %s: %s", step, tmp, strerror(e));
 fail:
     if (fd >= 0)
         close(fd);

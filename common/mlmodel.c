@@ -9,11 +9,11 @@
  * never an out-of-bounds read.
  */
 #include "mlmodel.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,17 +70,6 @@ uint32_t mlmodel_crc32c(uint32_t crc, const void *buf, size_t len)
 
 /* ---- model object ------------------------------------------------------ */
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *mlmodel_kind_name(mlmodel_kind_t kind)
 {
@@ -132,19 +121,19 @@ static size_t s_shape(mlmodel_kind_t kind, uint32_t d, uint32_t k, uint32_t nhid
                       const uint32_t *hidden, char *err, size_t errlen)
 {
     if (kind != MLMODEL_SOFTMAX && kind != MLMODEL_MLP && kind != MLMODEL_LINEAR) {
-        s_err(err, errlen, "unknown model kind %d", (int)kind);
+        util_errf(err, errlen, "unknown model kind %d", (int)kind);
         return 0;
     }
     if (d == 0 || d > (1u << 24)) {
-        s_err(err, errlen, "input width %u is out of range (1..16777216)", d);
+        util_errf(err, errlen, "input width %u is out of range (1..16777216)", d);
         return 0;
     }
     if (kind == MLMODEL_LINEAR ? k != 1 : (k < 2 || k > (1u << 20))) {
-        s_err(err, errlen, "%s model cannot have %u outputs", mlmodel_kind_name(kind), k);
+        util_errf(err, errlen, "%s model cannot have %u outputs", mlmodel_kind_name(kind), k);
         return 0;
     }
     if (kind == MLMODEL_MLP ? (nhidden < 1 || nhidden > MLMODEL_MAX_HIDDEN) : nhidden != 0) {
-        s_err(err, errlen, "%s model cannot have %u hidden layers (mlp: 1..%d, others: 0)",
+        util_errf(err, errlen, "%s model cannot have %u hidden layers (mlp: 1..%d, others: 0)",
               mlmodel_kind_name(kind), nhidden, MLMODEL_MAX_HIDDEN);
         return 0;
     }
@@ -152,7 +141,7 @@ static size_t s_shape(mlmodel_kind_t kind, uint32_t d, uint32_t k, uint32_t nhid
     for (uint32_t i = 0; i <= nhidden; i++) {
         uint64_t w = i < nhidden ? hidden[i] : k;
         if (w == 0 || w > (1u << 20)) {
-            s_err(err, errlen, "hidden layer %u has width %llu (1..1048576)", i + 1,
+            util_errf(err, errlen, "hidden layer %u has width %llu (1..1048576)", i + 1,
                   (unsigned long long)w);
             return 0;
         }
@@ -160,7 +149,7 @@ static size_t s_shape(mlmodel_kind_t kind, uint32_t d, uint32_t k, uint32_t nhid
         prev = w;
     }
     if (total > ((uint64_t)1 << 31)) {
-        s_err(err, errlen, "model has %llu parameters; the limit is 2^31",
+        util_errf(err, errlen, "model has %llu parameters; the limit is 2^31",
               (unsigned long long)total);
         return 0;
     }
@@ -195,7 +184,7 @@ mlmodel_t *mlmodel_create(mlmodel_kind_t kind, uint32_t d, uint32_t k, uint32_t 
     return m;
 oom:
     mlmodel_destroy(&m);
-    s_err(err, errlen, "out of memory creating a model");
+    util_errf(err, errlen, "out of memory creating a model");
     errno = ENOMEM;
     return NULL;
 }
@@ -331,14 +320,14 @@ int mlmodel_write_atomic_(const char *path, const void *buf, size_t len, char *e
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        s_err(err, errlen, "path too long: %s", path);
+        util_errf(err, errlen, "path too long: %s", path);
         errno = ENAMETOOLONG;
         return -1;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         int e = errno;
-        s_err(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+        util_errf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
         errno = e;
         return -1;
     }
@@ -353,27 +342,10 @@ int mlmodel_write_atomic_(const char *path, const void *buf, size_t len, char *e
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    char dirbuf[4096];
-
-    snprintf(dirbuf, sizeof dirbuf, "%s", path);
-    int dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd); /* best effort: some filesystems refuse dir fsync */
-        close(dfd);
-    }
-    return 0;
+    return util_commit_file(fd, tmp, path, err, errlen);
 fail:;
     int e = errno;
-    s_err(err, errlen, "cannot write %s: %s", path, strerror(e));
+    util_errf(err, errlen, "cannot write %s: %s", path, strerror(e));
     if (fd >= 0)
         close(fd);
     unlink(tmp);
@@ -426,7 +398,7 @@ int mlmodel_save(const mlmodel_t *m, const char *path, char *err, size_t errlen)
         s_u32(&b, mlmodel_crc32c(0, b.p, b.len));
     if (b.oom) {
         free(b.p);
-        s_err(err, errlen, "out of memory serialising the model");
+        util_errf(err, errlen, "out of memory serialising the model");
         errno = ENOMEM;
         return -1;
     }
@@ -501,7 +473,7 @@ unsigned char *mlmodel_read_file_(const char *path, size_t *len, char *err, size
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        s_err(err, errlen, "cannot open %s: %s", path, strerror(e));
+        util_errf(err, errlen, "cannot open %s: %s", path, strerror(e));
         errno = e;
         return NULL;
     }
@@ -510,7 +482,7 @@ unsigned char *mlmodel_read_file_(const char *path, size_t *len, char *err, size
         goto fail;
     if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > S_MAX_FILE) {
         close(fd);
-        s_err(err, errlen, "%s is not a regular file of a plausible size", path);
+        util_errf(err, errlen, "%s is not a regular file of a plausible size", path);
         errno = EINVAL;
         return NULL;
     }
@@ -533,7 +505,7 @@ unsigned char *mlmodel_read_file_(const char *path, size_t *len, char *err, size
     return buf;
 fail:;
     int e = errno;
-    s_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+    util_errf(err, errlen, "cannot read %s: %s", path, strerror(e));
     free(buf);
     close(fd);
     errno = e;
@@ -550,25 +522,25 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
         return NULL;
     const size_t head = 8 + 4 * 5 + 4 * MLMODEL_MAX_HIDDEN + 8;
     if (len < 8 || memcmp(buf, S_MAGIC, 8) != 0) {
-        s_err(err, errlen, "%s is not a drover model file (bad magic)", path);
+        util_errf(err, errlen, "%s is not a drover model file (bad magic)", path);
         goto fail;
     }
     s_cur_t c = {buf + 8, len - 8};
     uint32_t version = 0;
     if (s_get_u32(&c, &version) == 0 && version != MLMODEL_FORMAT_VERSION) {
-        s_err(err, errlen, "%s has model format version %u; this drover reads version %u",
+        util_errf(err, errlen, "%s has model format version %u; this drover reads version %u",
               path, version, MLMODEL_FORMAT_VERSION);
         eno = ENOTSUP;
         goto fail;
     }
     if (len < head + 12 + 4) {
-        s_err(err, errlen, "%s is truncated (%zu bytes)", path, len);
+        util_errf(err, errlen, "%s is truncated (%zu bytes)", path, len);
         goto fail;
     }
     uint32_t want = (uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
            (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24;
     if (mlmodel_crc32c(0, buf, len - 4) != want) {
-        s_err(err, errlen, "%s is corrupt or truncated (checksum mismatch)", path);
+        util_errf(err, errlen, "%s is corrupt or truncated (checksum mismatch)", path);
         goto fail;
     }
     c.left = len - 4 - 12; /* the CRC is not section data */
@@ -584,17 +556,17 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
         goto trunc;
     char why[200];
     if (nh > MLMODEL_MAX_HIDDEN) {
-        s_err(err, errlen, "%s: bad header: %u hidden layers", path, nh);
+        util_errf(err, errlen, "%s: bad header: %u hidden layers", path, nh);
         goto fail;
     }
     m = mlmodel_create((mlmodel_kind_t)kind, d, k, nh, hidden, why, sizeof why);
     if (!m) {
         eno = errno;
-        s_err(err, errlen, "%s: bad header: %s", path, why);
+        util_errf(err, errlen, "%s: bad header: %s", path, why);
         goto fail;
     }
     if (np != m->nparams) {
-        s_err(err, errlen, "%s: header says %llu parameters, the shapes need %zu", path,
+        util_errf(err, errlen, "%s: header says %llu parameters, the shapes need %zu", path,
               (unsigned long long)np, m->nparams);
         goto fail;
     }
@@ -615,14 +587,14 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
         case S_MEAN:
         case S_STD:
             if (slen != (uint64_t)d * 4 || s_get_floats(&sc, tag == S_MEAN ? m->mean : m->std, d)) {
-                s_err(err, errlen, "%s: section %u has the wrong length", path, tag);
+                util_errf(err, errlen, "%s: section %u has the wrong length", path, tag);
                 goto fail;
             }
             seen |= 1 << tag;
             break;
         case S_PARAMS:
             if (slen != (uint64_t)np * 4 || s_get_floats(&sc, m->params, m->nparams)) {
-                s_err(err, errlen, "%s: parameter section has the wrong length", path);
+                util_errf(err, errlen, "%s: parameter section has the wrong length", path);
                 goto fail;
             }
             seen |= 1 << tag;
@@ -630,7 +602,7 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
         case S_CLASSES: {
             uint32_t cnt;
             if (s_get_u32(&sc, &cnt) || cnt != k) {
-                s_err(err, errlen, "%s: class-name section does not list %u classes", path, k);
+                util_errf(err, errlen, "%s: class-name section does not list %u classes", path, k);
                 goto fail;
             }
             s_free_classes(m);
@@ -642,7 +614,7 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
                 uint32_t l;
                 if (s_get_u32(&sc, &l) || l > sc.left ||
                     !(m->class_names[i] = s_get_str(&sc, l))) {
-                    s_err(err, errlen, "%s: class-name section is malformed", path);
+                    util_errf(err, errlen, "%s: class-name section is malformed", path);
                     goto fail;
                 }
             }
@@ -666,21 +638,21 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
     }
     if ((seen & ((1 << S_MEAN) | (1 << S_STD) | (1 << S_PARAMS))) !=
         ((1 << S_MEAN) | (1 << S_STD) | (1 << S_PARAMS))) {
-        s_err(err, errlen, "%s lacks a required section (mean, std or parameters)", path);
+        util_errf(err, errlen, "%s lacks a required section (mean, std or parameters)", path);
         goto fail;
     }
     for (uint32_t j = 0; j < d; j++)
         if (!(m->std[j] > 0.0f) || !isfinite(m->mean[j])) {
-            s_err(err, errlen, "%s: standardisation for input %u is invalid", path, j);
+            util_errf(err, errlen, "%s: standardisation for input %u is invalid", path, j);
             goto fail;
         }
     free(buf);
     return m;
 trunc:
-    s_err(err, errlen, "%s is truncated or malformed (a section runs past the end)", path);
+    util_errf(err, errlen, "%s is truncated or malformed (a section runs past the end)", path);
     goto fail;
 oom:
-    s_err(err, errlen, "out of memory loading %s", path);
+    util_errf(err, errlen, "out of memory loading %s", path);
 fail:
     free(buf);
     mlmodel_destroy(&m);
@@ -710,7 +682,7 @@ int mlmodel_predict(const mlmodel_t *m, blas_ctx_t *ctx, const float *X, size_t 
     da = blas_alloc(ctx, (size_t)S_CHUNK * maxw);
     db = blas_alloc(ctx, (size_t)S_CHUNK * maxw);
     if (!hx || !dp || !dx || !da || !db) {
-        s_err(err, errlen, "out of memory for prediction buffers");
+        util_errf(err, errlen, "out of memory for prediction buffers");
         goto done;
     }
     blas_upload(ctx, dp, m->params, m->nparams);

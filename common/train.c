@@ -27,6 +27,7 @@
  * nparams, float P[np], M[np], V[np], Best[np], u32 CRC32C.
  */
 #include "train.h"
+#include "util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -40,17 +41,6 @@
 #define S_CKPT_VERSION 1u
 #define S_MAXL (MLMODEL_MAX_HIDDEN + 1)
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static double s_now(void)
 {
@@ -164,7 +154,7 @@ static int s_net_init(s_net_t *n, blas_ctx_t *ctx, const mlmodel_t *m, size_t B,
         ok = blas_upload(ctx, n->ones, n->hx, B) == 0;
     }
     if (!ok) {
-        s_err(err, errlen, "out of memory allocating training buffers (batch %zu)", B);
+        util_errf(err, errlen, "out of memory allocating training buffers (batch %zu)", B);
         s_net_free(n);
         errno = ENOMEM;
         return -1;
@@ -278,45 +268,45 @@ static int s_check_params(const train_params_t *p, size_t n, size_t d, const int
                           size_t nclasses, const float *yv, char *err, size_t errlen)
 {
     if (p->kind != MLMODEL_SOFTMAX && p->kind != MLMODEL_MLP && p->kind != MLMODEL_LINEAR) {
-        s_err(err, errlen, "unknown model kind %d", (int)p->kind);
+        util_errf(err, errlen, "unknown model kind %d", (int)p->kind);
         return -1;
     }
     if (p->kind == MLMODEL_LINEAR ? !yv : (!yc || nclasses < 2)) {
-        s_err(err, errlen, "%s needs %s", mlmodel_kind_name(p->kind),
+        util_errf(err, errlen, "%s needs %s", mlmodel_kind_name(p->kind),
               p->kind == MLMODEL_LINEAR ? "numeric target values"
                                         : "class labels with at least 2 classes");
         return -1;
     }
     if (n < 2 || d < 1) {
-        s_err(err, errlen, "need at least 2 rows and 1 feature column (got %zu x %zu)", n, d);
+        util_errf(err, errlen, "need at least 2 rows and 1 feature column (got %zu x %zu)", n, d);
         return -1;
     }
     if (p->epochs < 1 || p->batch_size < 1 || p->batch_size > (1u << 20)) {
-        s_err(err, errlen, "epochs must be >= 1 and batch_size in 1..1048576");
+        util_errf(err, errlen, "epochs must be >= 1 and batch_size in 1..1048576");
         return -1;
     }
     if (!(p->val_fraction >= 0.0 && p->val_fraction <= 0.9)) {
-        s_err(err, errlen, "val_fraction %g is outside [0, 0.9]", p->val_fraction);
+        util_errf(err, errlen, "val_fraction %g is outside [0, 0.9]", p->val_fraction);
         return -1;
     }
     if (!(p->learning_rate >= 0.0) || !isfinite(p->learning_rate) || !(p->l2 >= 0.0) ||
         !isfinite(p->l2)) {
-        s_err(err, errlen, "learning_rate and l2 must be finite and >= 0");
+        util_errf(err, errlen, "learning_rate and l2 must be finite and >= 0");
         return -1;
     }
     if (p->optimizer != TRAIN_SGD && p->optimizer != TRAIN_ADAM) {
-        s_err(err, errlen, "unknown optimizer %d", (int)p->optimizer);
+        util_errf(err, errlen, "unknown optimizer %d", (int)p->optimizer);
         return -1;
     }
     if (p->kind == MLMODEL_MLP) {
         if (p->nhidden < 1 || p->nhidden > MLMODEL_MAX_HIDDEN) {
-            s_err(err, errlen, "mlp needs 1..%d hidden layers (got %u)", MLMODEL_MAX_HIDDEN,
+            util_errf(err, errlen, "mlp needs 1..%d hidden layers (got %u)", MLMODEL_MAX_HIDDEN,
                   p->nhidden);
             return -1;
         }
         for (uint32_t i = 0; i < p->nhidden; i++)
             if (p->hidden[i] < 1) {
-                s_err(err, errlen, "hidden layer %u has width 0", i + 1);
+                util_errf(err, errlen, "hidden layer %u has width 0", i + 1);
                 return -1;
             }
     }
@@ -332,17 +322,17 @@ static int s_check_data(const float *X, size_t n, size_t d, const int32_t *yc, s
         const float *x = X + i * d;
         for (size_t j = 0; j < d; j++)
             if (!isfinite(x[j])) {
-                s_err(err, errlen, "row %zu column %zu is %s; clean or impute the data first",
+                util_errf(err, errlen, "row %zu column %zu is %s; clean or impute the data first",
                       i + 1, j + 1, isnan(x[j]) ? "missing" : "infinite");
                 return -1;
             }
         if (yc && (yc[i] < 0 || (size_t)yc[i] >= nclasses)) {
-            s_err(err, errlen, "row %zu has class id %d, outside 0..%zu", i + 1, yc[i],
+            util_errf(err, errlen, "row %zu has class id %d, outside 0..%zu", i + 1, yc[i],
                   nclasses - 1);
             return -1;
         }
         if (yv && !isfinite(yv[i])) {
-            s_err(err, errlen, "row %zu has a missing target value; clean the data first", i + 1);
+            util_errf(err, errlen, "row %zu has a missing target value; clean the data first", i + 1);
             return -1;
         }
     }
@@ -419,7 +409,7 @@ static int s_ckpt_save(const char *path, uint64_t fp, const s_state_t *st, const
     size_t len = s_ckpt_size(np), o = 0;
     unsigned char *b = malloc(len);
     if (!b) {
-        s_err(err, errlen, "out of memory writing a checkpoint");
+        util_errf(err, errlen, "out of memory writing a checkpoint");
         errno = ENOMEM;
         return -1;
     }
@@ -535,7 +525,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     s_state_t st = {0};
 
     if (!p || !X || !out) {
-        s_err(err, errlen, "train_fit: missing argument");
+        util_errf(err, errlen, "train_fit: missing argument");
         goto done;
     }
     const int classify = p->kind != MLMODEL_LINEAR;
@@ -563,7 +553,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     }
     eno = ENOMEM;
     if (!(perm = malloc(n * sizeof *perm)) || !(inv_std = malloc(d * sizeof(float)))) {
-        s_err(err, errlen, "out of memory");
+        util_errf(err, errlen, "out of memory");
         goto done;
     }
 
@@ -585,14 +575,14 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     {
         double *acc = calloc(2 * d, sizeof(double));
         if (!acc) {
-            s_err(err, errlen, "out of memory");
+            util_errf(err, errlen, "out of memory");
             goto done;
         }
         /* In memory order (a mask marks validation rows): sequential reads. */
         unsigned char *is_val = calloc(n, 1);
         if (!is_val) {
             free(acc);
-            s_err(err, errlen, "out of memory");
+            util_errf(err, errlen, "out of memory");
             goto done;
         }
         for (size_t i = n_train; i < n; i++)
@@ -640,14 +630,14 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     const size_t np = m->nparams;
     if (checkpoint_path) {
         if (!(ck = calloc(4 * np, sizeof(float)))) {
-            s_err(err, errlen, "out of memory for checkpoint buffers");
+            util_errf(err, errlen, "out of memory for checkpoint buffers");
             goto done;
         }
         fp = s_fingerprint(p, nh, lr, res.backend, X, n, d, y_class, nclasses, y_value);
         s_state_t saved;
         int got = s_ckpt_load(checkpoint_path, fp, &saved, ck, np);
         if (got < 0) {
-            s_err(err, errlen, "out of memory reading the checkpoint");
+            util_errf(err, errlen, "out of memory reading the checkpoint");
             goto done;
         }
         if (got == 1) {
@@ -668,7 +658,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     }
 
     if (!(order = malloc((n_train ? n_train : 1) * sizeof *order))) {
-        s_err(err, errlen, "out of memory");
+        util_errf(err, errlen, "out of memory");
         goto done;
     }
     const size_t B = p->batch_size;
@@ -739,7 +729,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
         res.best_epoch = st.best_epoch;
         res.stopped_early = (int)st.stopped;
         if (on_epoch && on_epoch(&ep, cb_ctx) != 0) {
-            s_err(err, errlen, "training cancelled after epoch %u", e);
+            util_errf(err, errlen, "training cancelled after epoch %u", e);
             eno = ECANCELED;
             goto done;
         }
@@ -768,7 +758,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
              p->threads > 0 ? p->threads : 1, res.backend, n_train, n_val, res.epochs_done,
              res.best_epoch, res.stopped_early ? "true" : "false");
     if (mlmodel_set_meta(m, meta)) {
-        s_err(err, errlen, "out of memory");
+        util_errf(err, errlen, "out of memory");
         goto done;
     }
     *out = m;

@@ -2,7 +2,10 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,4 +146,62 @@ size_t util_utf8_sanitize(char *s)
         p += n;
     }
     return fixed;
+}
+
+void util_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int util_commit_file(int fd, const char *tmp, const char *final, char *err, size_t errlen)
+{
+    const char *step = "fsync";
+    if (fsync(fd) < 0)
+        goto fail;
+    step = "close";
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    step = "rename";
+    if (rename(tmp, final) < 0)
+        goto fail;
+    /* The rename is durable once the directory holding it is synced. */
+    char dir[4096];
+    const char *slash = strrchr(final, '/');
+    size_t n = slash ? (size_t)(slash - final) : 0;
+    if (n >= sizeof dir) {
+        errno = ENAMETOOLONG;
+        util_errf(err, errlen, "cannot fsync the directory of %s: %s", final, strerror(errno));
+        return -1;
+    }
+    if (slash && n == 0)
+        n = 1; /* "/file" lives in "/" */
+    memcpy(dir, slash ? final : ".", slash ? n : 1);
+    dir[slash ? n : 1] = '\0';
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        util_errf(err, errlen, "cannot fsync the directory of %s: %s", final, strerror(e));
+        errno = e;
+        return -1;
+    }
+    close(dfd);
+    return 0;
+fail:;
+    int e = errno;
+    util_errf(err, errlen, "cannot %s %s: %s", step, tmp, strerror(e));
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    errno = e;
+    return -1;
 }

@@ -18,6 +18,16 @@ int64_t util_backoff_ms(int64_t base_ms, unsigned attempt, int64_t cap_ms);
  * Returns -1 with errno=ENAMETOOLONG when truncated, else 0. */
 int util_strlcpy(char *dst, const char *src, size_t dstlen);
 
+/* Formats a human message into a caller-supplied error buffer (the error
+ * convention of every module); err may be NULL or errlen 0. */
+void util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Makes a fully written temporary file durable under its final name:
+ * fsync, close, rename onto final, fsync final's directory. Consumes fd.
+ * On failure before the rename the temporary file is removed. Returns 0,
+ * or -1 with errno and "cannot STEP PATH: reason" in err. */
+int util_commit_file(int fd, const char *tmp, const char *final, char *err, size_t errlen);
+
 /* Parses a duration: a number of seconds ("90", "1.5") or a number with a
  * unit suffix ms|s|m|h ("250ms", "10m"). Returns 0 and sets *ms, or -1 with
  * errno=EINVAL. */
