@@ -343,7 +343,8 @@ static int s_start(calendar_t *c, entry_t *e, int64_t due, int64_t *run_id)
         return 0;
     }
     char err[512];
-    int rc = model_submit(c->m, req, e->created_by, e->name, due * 1000000, run_id, err, sizeof err);
+    int rc = model_submit(c->m, req, e->created_by, e->name, due * 1000000, NULL, run_id, err,
+                          sizeof err);
     drover__submit_request__free_unpacked(req, NULL);
     if (rc < 0 && errno == EINVAL) {
         log_error("schedule %s: the workflow was refused: %s", e->name, err);

@@ -808,7 +808,8 @@ static int s_valid_kind(const char *k)
 }
 
 int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
-                 const char *schedule, int64_t due_us, int64_t *run_id, char *err, size_t errlen)
+                 const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
+                 char *err, size_t errlen)
 {
     int rc = -1;
     size_t n = req->n_steps;
@@ -914,7 +915,8 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     }
     if (store_submit(m->st, req->workflow, req->source ? req->source : "",
                      req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
-                     schedule, due_us, (int)n, tasks_s, deps_s, run_id, &submitted_us, ids) < 0) {
+                     schedule, due_us, actor, (int)n, tasks_s, deps_s, run_id, &submitted_us,
+                     ids) < 0) {
         errno = EIO;
         goto out;
     }

@@ -169,9 +169,11 @@ int model_load(model_t *m);
 /* Validates and stores a submitted workflow; returns 0 with *run_id, or -1
  * with errno EINVAL (bad request, message in err) or EIO (database). */
 /* key: the submitting client key ("" without CURVE); schedule/due_us: the
- * schedule and due time that started it (NULL/0 for a person's submit). */
+ * schedule and due time that started it (NULL/0 for a person's submit);
+ * actor: who to name in the audit trail (NULL = not a command: no row). */
 int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
-                 const char *schedule, int64_t due_us, int64_t *run_id, char *err, size_t errlen);
+                 const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
+                 char *err, size_t errlen);
 
 /* Cancels an active run: waiting tasks are cancelled, running ones killed.
  * Returns 0 with a summary in msg, or -1 with errno ENOENT (not active) or

@@ -1004,7 +1004,8 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
             s_reply_client(s, ident, ident_len, &rep);
             break;
         }
-        if (model_submit(s->model, in->submit, key, NULL, 0, &run_id, msg, sizeof msg) < 0) {
+        /* The audit row goes in with the run, in the same statement. */
+        if (model_submit(s->model, in->submit, key, NULL, 0, actor, &run_id, msg, sizeof msg) < 0) {
             if (errno != EINVAL) {
                 rc = -1;
                 break;
@@ -1013,13 +1014,6 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
             rep.message = msg;
         } else {
             rep.run_id = (uint64_t)run_id;
-            char detail[400];
-            snprintf(detail, sizeof detail, "submit workflow %s (%zu steps) as run %lld",
-                     in->submit->workflow, in->submit->n_steps, (long long)run_id);
-            if (store_audit(s->st, run_id, actor, detail) < 0) {
-                rc = -1;
-                break;
-            }
         }
         s_reply_client(s, ident, ident_len, &rep);
         break;

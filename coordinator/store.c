@@ -170,8 +170,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                   "ev AS (INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
                   "SELECT * FROM (SELECT r.id, NULL::bigint, NULL::int, 'run_state', 'running', $2 "
                   "FROM r UNION ALL (SELECT t.run_id, t.id, 0, 'task_state', t.state, NULL FROM t "
-                  "ORDER BY t.idx)) x) "
-                  "SELECT r.id, " US("r.submitted_at") ", t.id, t.idx FROM r, t", 11},
+                  "ORDER BY t.idx)) x), "
+                  /* the audit row of the command, when a person submitted it */
+                  "au AS (INSERT INTO drover.events (run_id, kind, actor, detail) "
+                  "SELECT r.id, 'command', $12::text, 'submit workflow ' || $1 || ' (' || $4 || "
+                  "' steps) as run ' || r.id FROM r WHERE $12::text IS NOT NULL) "
+                  "SELECT r.id, " US("r.submitted_at") ", t.id, t.idx FROM r, t", 12},
     [S_RUN_SAVE] = {"run_save",
                     "WITH u AS (UPDATE drover.runs SET state = $2, finished_at = CASE WHEN $2 = "
                     "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
@@ -403,16 +407,16 @@ int store_try_lock(store_t *st)
 
 int store_submit(store_t *st, const char *workflow, const char *source, const char *by,
                  const char *key, const char *queue, int priority, const char *schedule,
-                 int64_t due_us, int ntasks, const char *tasks_json, const char *deps_json,
-                 int64_t *run_id, int64_t *submitted_us, int64_t *task_ids)
+                 int64_t due_us, const char *actor, int ntasks, const char *tasks_json,
+                 const char *deps_json, int64_t *run_id, int64_t *submitted_us, int64_t *task_ids)
 {
     char nb[24], pb[24], dub[24];
     if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
     const char *v[] = {workflow, source, by, I64(nb, ntasks), key ? key : "", queue,
                        I64(pb, priority), schedule ? schedule : "", due_us ? I64(dub, due_us) : NULL,
-                       tasks_json, deps_json};
-    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT].name, 11, v, NULL, NULL, PGRES_TUPLES_OK);
+                       tasks_json, deps_json, actor};
+    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT].name, 12, v, NULL, NULL, PGRES_TUPLES_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
         return -1;

@@ -59,15 +59,15 @@ void store_discard(store_t *st);
  * 0 = another holds it, -1 = error. */
 int store_try_lock(store_t *st);
 
-/* Submit: the run row, then every task (tasks_json: array of objects with
+/* Submit, in one statement: the run row, every task (tasks_json: array of objects with
  * idx, name, kind, spec (JSON text), state, retries, timeout_ms,
  * retry_delay_ms), then dependency edges (deps_json: array of
  * [child_idx, parent_idx]), then the initial events. task_ids[idx] receives
  * each task's id. */
 int store_submit(store_t *st, const char *workflow, const char *source, const char *by,
                  const char *key, const char *queue, int priority, const char *schedule,
-                 int64_t due_us, int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
-                 int64_t *submitted_us, int64_t *task_ids);
+                 int64_t due_us, const char *actor, int ntasks, const char *tasks_json,
+                 const char *deps_json, int64_t *run_id, int64_t *submitted_us, int64_t *task_ids);
 
 /* Buffers a task transition (row update + event); every transition of an
  * iteration goes to the database in one statement, before any other
