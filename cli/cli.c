@@ -502,6 +502,17 @@ void cli_user_at_host(char *buf, size_t len)
     snprintf(buf, len, "%s@%s", user, host);
 }
 
+int cli_print_table(cli_t *cli, out_table_t **t)
+{
+    int rc = *t ? out_table_print(*t, stdout, cli->color_out) : -1;
+    out_table_destroy(t);
+    if (rc < 0) {
+        fprintf(stderr, "drover: out of memory\n");
+        return CLI_EXIT_UNREACHABLE;
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_emit_json(json_t *j)
 {
     if (!j) {

@@ -152,4 +152,10 @@ void cli_user_at_host(char *buf, size_t len);
  * (an error on our side, not the user's). */
 int cli_emit_json(json_t *j);
 
+/* Prints a table to stdout (colours when the CLI uses them) and frees it.
+ * A NULL table means a builder ran out of memory. Returns an exit code like
+ * cli_emit_json. */
+struct out_table;
+int cli_print_table(cli_t *cli, struct out_table **t);
+
 #endif

@@ -159,17 +159,6 @@ static json_t *s_doc(const Drover__ClientReply *rep)
     return doc;
 }
 
-static int s_print_table(cli_t *cli, out_table_t **t)
-{
-    int rc = *t ? out_table_print(*t, stdout, cli->color_out) : -1;
-    out_table_destroy(t);
-    if (rc < 0) {
-        fprintf(stderr, "drover: out of memory\n");
-        return CLI_EXIT_UNREACHABLE;
-    }
-    return CLI_EXIT_OK;
-}
-
 static const char *s_on(const cli_t *cli, out_color_t c)
 {
     return cli->color_out ? out_color_on(c) : "";
@@ -287,7 +276,7 @@ static int s_checks_table(cli_t *cli, const json_t *checks)
             out_table_cell(t, OUT_PLAIN, "%s", d ? d : "");
         }
     }
-    int rc = s_print_table(cli, &t);
+    int rc = cli_print_table(cli, &t);
     if (rc == CLI_EXIT_OK && failed)
         printf("\n%s%zu of %zu checks failed.%s\n", s_on(cli, OUT_RED), failed,
                json_array_size(checks), s_off(cli));
@@ -370,7 +359,7 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
         out_table_cell(t, OUT_PLAIN, "%.4f", p);
         out_table_cell(t, d == 0 ? OUT_PLAIN : better ? OUT_GREEN : OUT_RED, "%+.4f", d);
     }
-    int rc = s_print_table(cli, &t);
+    int rc = cli_print_table(cli, &t);
     if (rc != CLI_EXIT_OK)
         return rc;
     const json_t *nrows = json_object_get(m, "n");
@@ -410,7 +399,7 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
                 out_table_cell(t, OUT_PLAIN, "%s", n ? n : "");
             }
         }
-        if ((rc = s_print_table(cli, &t)) != CLI_EXIT_OK)
+        if ((rc = cli_print_table(cli, &t)) != CLI_EXIT_OK)
             return rc;
     }
     /* Notes the gates did not already say (e.g. why a gate was waived). */
@@ -667,7 +656,7 @@ static int s_metrics_text(cli_t *cli, const json_t *doc)
     }
     printf("run %s, step %s: %zu epoch%s reported\n\n", run, step ? step : "?", n,
            n == 1 ? "" : "s");
-    if ((rc = s_print_table(cli, &t)) != CLI_EXIT_OK)
+    if ((rc = cli_print_table(cli, &t)) != CLI_EXIT_OK)
         goto out;
     if (marked) {
         /* Say where each later attempt picked up: its first epoch follows
@@ -842,7 +831,7 @@ static int s_models_table(cli_t *cli, const json_t *arr)
         out_table_cell(t, OUT_PLAIN, "%.12s", sha && *sha ? sha : "-");
         out_table_cell(t, OUT_PLAIN, "%s", created);
     }
-    return s_print_table(cli, &t);
+    return cli_print_table(cli, &t);
 }
 
 static int s_models(cli_t *cli, int argc, char **argv)
@@ -975,7 +964,7 @@ static int s_model_text(cli_t *cli, const json_t *doc)
             out_table_cell(t, OUT_PLAIN, "%s", by ? by : "-");
             out_table_cell(t, OUT_PLAIN, "%s", reason && *reason ? reason : "");
         }
-        int rc = s_print_table(cli, &t);
+        int rc = cli_print_table(cli, &t);
         if (rc != CLI_EXIT_OK)
             return rc;
     }
@@ -1009,7 +998,7 @@ static int s_model_text(cli_t *cli, const json_t *doc)
             out_table_cell(t, pass ? OUT_GREEN : OUT_RED, "%s", pass ? "passed" : "FAILED");
             out_table_cell(t, OUT_PLAIN, "%s", ms);
         }
-        int rc = s_print_table(cli, &t);
+        int rc = cli_print_table(cli, &t);
         if (rc != CLI_EXIT_OK)
             return rc;
     }

@@ -61,17 +61,6 @@ static json_t *s_list_doc(const Drover__ClientReply *rep)
     return doc;
 }
 
-static int s_print_table(cli_t *cli, out_table_t **t)
-{
-    int rc = *t ? out_table_print(*t, stdout, cli->color_out) : -1;
-    out_table_destroy(t);
-    if (rc < 0) {
-        fprintf(stderr, "drover: out of memory\n");
-        return CLI_EXIT_UNREACHABLE;
-    }
-    return CLI_EXIT_OK;
-}
-
 static out_color_t s_state_color(const char *state)
 {
     if (!state)
@@ -185,7 +174,7 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
     }
     out_table_align_right(t, 4);
     json_decref(doc);
-    return s_print_table(cli, &t);
+    return cli_print_table(cli, &t);
 }
 
 static int s_schedule(cli_t *cli, int argc, char **argv)
@@ -306,7 +295,7 @@ static int s_queue_list(cli_t *cli, const Drover__ClientReply *rep)
     for (size_t c = 1; c <= 3; c++)
         out_table_align_right(t, c);
     json_decref(doc);
-    return s_print_table(cli, &t);
+    return cli_print_table(cli, &t);
 }
 
 /* A queue limit: 0 (unlimited) .. SCHED_MAX_LIMIT, digits only. */

@@ -1212,32 +1212,21 @@ fail:
     return NULL;
 }
 
-/* 1 if s is valid UTF-8. */
-static int s_utf8(const char *s)
-{
-    char *copy = strdup(s);
-    if (!copy)
-        return 1; /* cannot check: let it through rather than fail the load */
-    size_t bad = util_utf8_sanitize(copy);
-    free(copy);
-    return bad == 0;
-}
-
 /* Column, label and class names end up in JSON, models and the database,
  * which all need valid UTF-8: refuse a dataset whose names are not. */
 static int s_names_utf8(const dataset_t *ds, const char *path, char *err, size_t errlen)
 {
     for (size_t i = 0; i < ds->cols; i++)
-        if (!s_utf8(ds->col_names[i])) {
+        if (!util_utf8_valid(ds->col_names[i])) {
             util_errf(err, errlen, "%s: the name of column %zu is not valid UTF-8", path, i + 1);
             return -1;
         }
-    if (ds->label_name && !s_utf8(ds->label_name)) {
+    if (ds->label_name && !util_utf8_valid(ds->label_name)) {
         util_errf(err, errlen, "%s: the label column's name is not valid UTF-8", path);
         return -1;
     }
     for (size_t i = 0; i < ds->nclasses; i++)
-        if (!s_utf8(ds->classes[i])) {
+        if (!util_utf8_valid(ds->classes[i])) {
             util_errf(err, errlen, "%s: class label %zu ('%.40s...') is not valid UTF-8", path, i + 1,
                   ds->classes[i]);
             return -1;

@@ -137,17 +137,6 @@ PGresult *db_exec(db_t *db, const char *name, int nparams, const char *const *va
     return r;
 }
 
-int db_run(db_t *db, const char *name, int nparams, const char *const *values)
-{
-    PGresult *r = db_exec(db, name, nparams, values, NULL, NULL, PGRES_COMMAND_OK);
-    if (!r) {
-        /* Statements with RETURNING or SELECT report tuples; accept both. */
-        return -1;
-    }
-    PQclear(r);
-    return 0;
-}
-
 int db_simple(db_t *db, const char *sql)
 {
     if (!db->conn) {

@@ -51,8 +51,6 @@ int db_prepare(db_t *db, const db_stmt_t *stmts, size_t n);
  * PGRES_TUPLES_OK. Returns the result (caller PQclear()s it) or NULL. */
 PGresult *db_exec(db_t *db, const char *name, int nparams, const char *const *values,
                   const int *lengths, const int *formats, ExecStatusType expect);
-/* db_exec for statements whose result is not needed. Returns 0 or -1. */
-int db_run(db_t *db, const char *name, int nparams, const char *const *values);
 /* Runs a literal SQL string with no parameters (migrations, BEGIN). */
 int db_simple(db_t *db, const char *sql);
 

@@ -118,27 +118,36 @@ void util_format_time(int64_t us, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* Length of the valid UTF-8 sequence at p, or 0 when it is not one. */
+static size_t s_utf8_seq(const unsigned char *p)
+{
+    unsigned c = *p;
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 2 && c < 0xC2) /* overlong */
+        return 0;
+    if (n == 3) {
+        unsigned cp = ((c & 0x0F) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
+        if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+    }
+    if (n == 4) {
+        unsigned cp = ((c & 0x07) << 18) | ((p[1] & 0x3Fu) << 12);
+        if (cp < 0x10000 || cp > 0x10FFFF)
+            return 0;
+    }
+    return n;
+}
+
 size_t util_utf8_sanitize(char *s)
 {
     size_t fixed = 0;
     unsigned char *p = (unsigned char *)s;
     while (p && *p) {
-        unsigned c = *p;
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = n > 0;
-        for (size_t i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xC0) == 0x80;
-        if (ok && n == 2)
-            ok = c >= 0xC2; /* overlong */
-        if (ok && n == 3) {
-            unsigned cp = ((c & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && n == 4) {
-            unsigned cp = ((c & 0x07) << 18) | ((p[1] & 0x3F) << 12);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (!ok) {
+        size_t n = s_utf8_seq(p);
+        if (!n) {
             *p++ = '?';
             fixed++;
             continue;
@@ -146,6 +155,18 @@ size_t util_utf8_sanitize(char *s)
         p += n;
     }
     return fixed;
+}
+
+int util_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (p && *p) {
+        size_t n = s_utf8_seq(p);
+        if (!n)
+            return 0;
+        p += n;
+    }
+    return 1;
 }
 
 void util_errf(char *err, size_t errlen, const char *fmt, ...)

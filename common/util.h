@@ -44,5 +44,7 @@ void util_format_time(int64_t us, char *buf, size_t len);
  * so text from the network can go into PostgreSQL (which refuses invalid
  * UTF-8) without failing a transaction. Returns the number replaced. */
 size_t util_utf8_sanitize(char *s);
+/* 1 if s is valid UTF-8 (what util_utf8_sanitize would leave unchanged). */
+int util_utf8_valid(const char *s);
 
 #endif

@@ -174,42 +174,6 @@ static int s_env_name_ok(const char *s)
     return 1;
 }
 
-/* jansson refuses strings that are not UTF-8; checking first lets us tell
- * the user which setting is wrong instead of failing as out of memory. */
-static int s_utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        int len;
-        unsigned cp;
-        if ((*p & 0xE0) == 0xC0) {
-            len = 2;
-            cp = *p & 0x1F;
-        } else if ((*p & 0xF0) == 0xE0) {
-            len = 3;
-            cp = *p & 0x0F;
-        } else if ((*p & 0xF8) == 0xF0) {
-            len = 4;
-            cp = *p & 0x07;
-        } else
-            return 0;
-        for (int i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        p += len;
-    }
-    return 1;
-}
-
 /* Strict duration syntax, checked before util_parse_duration_ms (whose
  * strtod would also take " 5", "1e3", "inf" or "nan"): digits, an optional
  * fraction, an optional unit ms|s|m|h. */
@@ -347,6 +311,9 @@ static int s_jappend_str(ctx_t *c, json_t *arr, const char *s)
 }
 
 /* Builds spec_json for an exec step from its kind-specific settings. */
+static int s_str(ctx_t *c, const config_setting_t *s, const char *step, const char *what,
+                 const char **out);
+
 static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *argv, const config_setting_t *command,
                        const config_setting_t *env, const config_setting_t *cwd)
 {
@@ -372,19 +339,9 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
         goto out;
     }
     if (command) {
-        const char *cmd = config_setting_get_string(command);
-        if (config_setting_type(command) != CONFIG_TYPE_STRING) {
-            s_fail(c, s_line(command), "step '%s': 'command' must be a string", step);
+        const char *cmd;
+        if (s_str(c, command, step, "'command'", &cmd) < 0)
             goto out;
-        }
-        if (!*cmd) {
-            s_fail(c, s_line(command), "step '%s': 'command' must not be empty", step);
-            goto out;
-        }
-        if (!s_utf8_ok(cmd)) {
-            s_fail(c, s_line(command), "step '%s': 'command' is not valid UTF-8", step);
-            goto out;
-        }
         if (s_jappend_str(c, jargv, "/bin/sh") < 0 || s_jappend_str(c, jargv, "-c") < 0 ||
             s_jappend_str(c, jargv, cmd) < 0)
             goto out;
@@ -407,7 +364,7 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
                 s_fail(c, s_line(e), "step '%s': the program in 'argv' must not be empty", step);
                 goto out;
             }
-            if (!s_utf8_ok(v)) {
+            if (!util_utf8_valid(v)) {
                 s_fail(c, s_line(e), "step '%s': 'argv' holds a string that is not valid UTF-8",
                        step);
                 goto out;
@@ -453,7 +410,7 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
                        step, k, k);
                 goto out;
             }
-            if (!s_utf8_ok(v)) {
+            if (!util_utf8_valid(v)) {
                 s_fail(c, s_line(e), "step '%s': env '%s' is not valid UTF-8", step, k);
                 goto out;
             }
@@ -469,19 +426,9 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
     }
 
     if (cwd) {
-        const char *v = config_setting_get_string(cwd);
-        if (config_setting_type(cwd) != CONFIG_TYPE_STRING) {
-            s_fail(c, s_line(cwd), "step '%s': 'cwd' must be a string", step);
+        const char *v;
+        if (s_str(c, cwd, step, "'cwd'", &v) < 0)
             goto out;
-        }
-        if (!*v) {
-            s_fail(c, s_line(cwd), "step '%s': 'cwd' must not be empty", step);
-            goto out;
-        }
-        if (!s_utf8_ok(v)) {
-            s_fail(c, s_line(cwd), "step '%s': 'cwd' is not valid UTF-8", step);
-            goto out;
-        }
         if (!(abs = s_resolve_path(c, v, s_line(cwd), "cwd")))
             goto out;
         if (s_jset(c, root, "cwd", json_string(abs)) < 0)
@@ -540,7 +487,7 @@ static int s_str(ctx_t *c, const config_setting_t *s, const char *step, const ch
         return s_fail(c, s_line(s), "step '%s': %s must be a string", step, what);
     if (!*v)
         return s_fail(c, s_line(s), "step '%s': %s must not be empty", step, what);
-    if (!s_utf8_ok(v))
+    if (!util_utf8_valid(v))
         return s_fail(c, s_line(s), "step '%s': %s is not valid UTF-8", step, what);
     *out = v;
     return 0;
@@ -854,7 +801,7 @@ static int s_checks(ctx_t *c, const workflow_step_t *st, const config_setting_t 
                 if (!lo || !s_is_number(lo) || !s_is_number(hi) || !(s_number(lo) <= s_number(hi)))
                     return s_fail(c, s_line(r), "step '%s': checks range of '%s' must be [min, "
                                   "max] with min <= max", step, col);
-                if (!s_utf8_ok(col))
+                if (!util_utf8_valid(col))
                     return s_fail(c, s_line(r), "step '%s': a checks range column is not valid "
                                   "UTF-8", step);
                 json_t *pair = json_pack("[f,f]", s_number(lo), s_number(hi));
@@ -1756,7 +1703,7 @@ static int s_top_str(ctx_t *c, const config_setting_t *s, const char *what, cons
         return s_fail(c, s_line(s), "%s must be a string", what);
     if (!*v)
         return s_fail(c, s_line(s), "%s must not be empty", what);
-    if (!s_utf8_ok(v))
+    if (!util_utf8_valid(v))
         return s_fail(c, s_line(s), "%s is not valid UTF-8", what);
     *out = v;
     return 0;

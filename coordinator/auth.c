@@ -225,12 +225,16 @@ int auth_bootstrap(auth_t *a, store_t *st, char paths[][1024], int n, char *err,
 static void s_zap_reply(void *sock, const zmq_msg_t *reqid, const char *code, const char *text,
                         const char *user)
 {
-    zmq_send(sock, "1.0", 3, ZMQ_SNDMORE);
-    zmq_send(sock, zmq_msg_data((zmq_msg_t *)reqid), zmq_msg_size((zmq_msg_t *)reqid), ZMQ_SNDMORE);
-    zmq_send(sock, code, strlen(code), ZMQ_SNDMORE);
-    zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
-    zmq_send(sock, user, strlen(user), ZMQ_SNDMORE);
-    zmq_send(sock, "", 0, 0);
+    int ok = zmq_send(sock, "1.0", 3, ZMQ_SNDMORE) >= 0 &&
+             zmq_send(sock, zmq_msg_data((zmq_msg_t *)reqid), zmq_msg_size((zmq_msg_t *)reqid),
+                      ZMQ_SNDMORE) >= 0 &&
+             zmq_send(sock, code, strlen(code), ZMQ_SNDMORE) >= 0 &&
+             zmq_send(sock, text, strlen(text), ZMQ_SNDMORE) >= 0 &&
+             zmq_send(sock, user, strlen(user), ZMQ_SNDMORE) >= 0 && zmq_send(sock, "", 0, 0) >= 0;
+    /* An unanswered request leaves that one handshake pending; the peer
+     * retries, so log it and keep serving. */
+    if (!ok)
+        log_error("cannot answer a ZAP request: %s", zmq_strerror(errno));
 }
 
 void auth_zap(auth_t *a, void *sock)

@@ -14,7 +14,9 @@
  * its modification time is a second old (write files elsewhere and rename
  * them in); its rows (lines minus the header) count towards min_new_rows;
  * the files a run consumed are recorded in drover.trigger_files, so no file
- * is used twice or skipped.
+ * is used twice or skipped. Counting a new file's rows reads it once inside
+ * the coordinator's loop (the count is cached by path, size and mtime), so
+ * a very large feedback file delays other work by the time it takes to read.
  *
  * Time: the wall clock, or, for tests only, the number of seconds since the
  * epoch written in the file named by $DROVER_CLOCK_FILE.

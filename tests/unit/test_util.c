@@ -138,7 +138,9 @@ static void t_utf8_sanitize(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[64];
         strcpy(buf, cases[i].in);
+        assert_int_equal(util_utf8_valid(buf), cases[i].fixed == 0);
         assert_int_equal(util_utf8_sanitize(buf), cases[i].fixed);
+        assert_true(util_utf8_valid(buf));
         assert_string_equal(buf, cases[i].out);
     }
 }
