@@ -12,12 +12,13 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help deps build demo claims-data test bench clean
+.PHONY: help deps build demo claims-data test bench clean package
 
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libpq-dev libconfig-dev libopenblas-dev \
-            libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev
+            libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev \
+            lintian python3
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan
@@ -43,6 +44,7 @@ help:
 	@echo "  make test SANITIZE=1   the same in build-asan with ASan + UBSan"
 	@echo "  make build         configure and build into build/ (programs in build/bin)"
 	@echo "  make deps          apt-get install the missing Debian packages"
+	@echo "  make package       Debian packages drover, drover-coordinator, drover-worker (build/*.deb)"
 	@echo "  make bench         benchmarks W1-W4, S1, S2 on a private cluster (BENCH_QUICK=1: smaller)"
 	@echo "  make clean         remove build/ and build-asan/"
 	@echo "Stop the demo cluster with: $(CLUSTER) down"
@@ -124,6 +126,10 @@ test: deps
 
 # Benchmarks against a private cluster (bench/run.sh; docs/benchmarks.md).
 # BENCH_QUICK=1 for smaller sizes; bench/compare.sh runs the peers too.
+# Debian packages (CPack; deploy/package.cmake, docs/operations.md).
+package: deps build
+	cd $(BUILD_DIR) && cpack -G DEB
+
 bench: deps
 	@$(MAKE) --no-print-directory build
 	DROVER_BIN=$(CURDIR)/$(BUILD_DIR)/bin bench/run.sh

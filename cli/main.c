@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cmd.h"
+#include "cmd_meta.h"
 #include "log.h"
 #include "wire.h"
 
@@ -28,7 +29,7 @@ static const cli_verb_t *const s_verbs[] = {
     &cmd_logs_verb,   &cmd_cancel_verb,  &cmd_workers_verb, &cmd_info_verb,
     &cmd_report_verb, &cmd_metrics_verb, &cmd_models_verb, &cmd_model_verb,
     &cmd_promote_verb, &cmd_dataset_verb, &cmd_keygen_verb, &cmd_keys_verb,
-    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb,
+    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb, &cmd_completion_verb,
 };
 #define NVERBS (sizeof s_verbs / sizeof s_verbs[0])
 
@@ -94,6 +95,11 @@ int main(int argc, char **argv)
         printf("drover %s (protocol %d)\n", DROVER_VERSION, DROVER_PROTOCOL_VERSION);
         return CLI_EXIT_OK;
     }
+    meta_set_verbs(s_verbs, NVERBS);
+    /* --man: drover(1) in roff, what the build installs as the manual page. */
+    if (argc == 2 && strcmp(argv[1], "--man") == 0)
+        return meta_write_man(stdout, DROVER_VERSION) < 0 || fflush(stdout) ? CLI_EXIT_USAGE
+                                                                             : CLI_EXIT_OK;
     int vi;
     if (cli_parse_global(&cli, argc, argv, &vi) < 0)
         return CLI_EXIT_USAGE;
@@ -104,7 +110,7 @@ int main(int argc, char **argv)
         }
         return cli_usage_error(&cli, "which verb? (submit, wait, runs, status, logs, cancel, "
                                      "workers, info, report, metrics, models, model, promote, "
-                                     "dataset, keygen, keys, schedule, queue, why)");
+                                     "dataset, keygen, keys, schedule, queue, why, completion)");
     }
     const char *name = argv[vi];
     if (strcmp(name, "help") == 0) {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "sdnotify.h"
 #include "util.h"
 
 /* Server notices (e.g. "schema already exists") are chatter, not errors. */
@@ -89,6 +90,10 @@ int db_connect_retry(db_t *db, volatile int *stop)
             if (c)
                 PQfinish(c);
         }
+        /* Waiting for the database is progress, not a hang (systemd's
+         * watchdog must not restart a coordinator for an outage). */
+        if (sdnotify_watchdog_ms())
+            (void)sdnotify_send("WATCHDOG=1");
         struct timespec ts = {delay / 1000, (delay % 1000) * 1000000};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
             if (stop && *stop)

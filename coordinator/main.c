@@ -26,6 +26,7 @@ static void s_usage(FILE *f)
             "  --client-endpoint EP  where `drover` connects (default %s)\n"
             "  --worker-endpoint EP  where workers connect (default %s)\n"
             "  -h, --help            this text\n"
+            "  --version             print the version\n"
             "\n"
             "It applies schema migrations at start, retries while the database is down,\n"
             "and stops cleanly on SIGTERM. See docs/operations.md.\n",
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
         {"client-endpoint", required_argument, NULL, 'C'},
         {"worker-endpoint", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *database = NULL, *cep = NULL, *wep = NULL;
@@ -52,6 +54,7 @@ int main(int argc, char **argv)
         case 'C': cep = optarg; break;
         case 'W': wep = optarg; break;
         case 'h': s_usage(stdout); return 0;
+        case 'V': printf("drover-coordinator %s\n", DROVER_VERSION); return 0;
         default: s_usage(stderr); return 2;
         }
     }

@@ -16,6 +16,7 @@
 #include "migrate.h"
 #include "model.h"
 #include "registry.h"
+#include "sdnotify.h"
 #include "calendar.h"
 #include "auth.h"
 #include "keys.h"
@@ -75,6 +76,8 @@ struct server {
     void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
     keys_pair_t key;           /* the coordinator's CURVE key pair */
     int64_t last_drop_log_ms;
+    int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
+    int64_t next_watchdog_ms;
 };
 
 /* ------------------------------------------------------------ outbox --- */
@@ -1293,10 +1296,21 @@ static void s_read_signals(server_t *s)
         }
 }
 
+/* Tells systemd's watchdog (WatchdogSec=) that the process still makes
+ * progress; called from the loop and from every wait outside it. */
+static void s_watchdog(server_t *s, int64_t now)
+{
+    if (s->watchdog_ms && now >= s->next_watchdog_ms) {
+        s->next_watchdog_ms = now + s->watchdog_ms;
+        (void)sdnotify_send("WATCHDOG=1"); /* a lost ping is what the watchdog is for */
+    }
+}
+
 /* Waits up to ms for a signal. */
 static void s_wait_signal(server_t *s, int ms)
 {
     struct pollfd p = {.fd = s->sigfd, .events = POLLIN};
+    s_watchdog(s, util_mono_ms());
     if (poll(&p, 1, ms) > 0)
         s_read_signals(s);
 }
@@ -1361,8 +1375,11 @@ static int s_attach(server_t *s)
                 }
                 return 0;
             }
-            if (!announced)
+            if (!announced) {
                 log_info("another coordinator is active (it holds the advisory lock); standing by");
+                /* A standby is a healthy start too (systemd Type=notify). */
+                (void)sdnotify_send("READY=1\nSTATUS=standing by");
+            }
             announced = 1;
             s_wait_signal(s, 1000);
             if (s->stop)
@@ -1501,6 +1518,7 @@ int server_run(server_t *s)
             return -1;
         }
     }
+    s->watchdog_ms = sdnotify_watchdog_ms();
     int a = s_attach(s);
     if (a != 0)
         return a > 0 ? 0 : -1;
@@ -1511,6 +1529,8 @@ int server_run(server_t *s)
     log_info("serving clients on %s, workers on %s (%s)", s->cfg->coord.client_endpoint,
              s->cfg->coord.worker_endpoint,
              auth_secure(s->auth) ? "CURVE, allow-listed keys only" : "INSECURE");
+    if (sdnotify_send("READY=1\nSTATUS=active") < 0)
+        log_warn("cannot notify systemd: %s", strerror(errno));
     int64_t last_tick = 0;
     while (!s->stop) {
         zmq_pollitem_t items[4] = {
@@ -1529,6 +1549,7 @@ int server_run(server_t *s)
             auth_zap(s->auth, s->zap);
         int bad = s_drain(s, s->wsock, SOCK_WORKER) < 0 || s_drain(s, s->csock, SOCK_CLIENT) < 0;
         int64_t now = util_mono_ms();
+        s_watchdog(s, now);
         if (!bad && now - last_tick >= TICK_MS) {
             last_tick = now;
             bad = model_tick(s->model, now) < 0 || calendar_tick(s->cal) < 0;
@@ -1554,6 +1575,7 @@ int server_run(server_t *s)
                 return r > 0 ? 0 : -1;
         }
     }
+    (void)sdnotify_send("STOPPING=1");
     if (store_commit(s->st) == 0)
         s_flush(s);
     log_info("stopped");

@@ -69,6 +69,7 @@ static void s_help(FILE *f)
                "  --insecure            connect without CURVE (only a coordinator running with\n"
                "                        insecure = true accepts that)\n"
                "  --help                show this help\n"
+               "  --version             print the version\n"
                "\n"
                "Stop it with SIGTERM or Ctrl-C: running tasks are killed and reported as such.\n"
                "Log level: DROVER_LOG=debug|info|warn|error.\n"
@@ -170,6 +171,7 @@ enum {
     OPT_MEMORY,
     OPT_GPUS,
     OPT_HELP,
+    OPT_VERSION,
 };
 
 /* MemTotal of /proc/meminfo in bytes, or 0 when unknown (then the
@@ -223,6 +225,7 @@ int main(int argc, char **argv)
         {"memory", required_argument, NULL, OPT_MEMORY},
         {"gpus", required_argument, NULL, OPT_GPUS},
         {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
@@ -278,6 +281,7 @@ int main(int argc, char **argv)
                 return s_usage("--gpus needs a whole number from 0 to 64", optarg);
             break;
         case OPT_HELP: s_help(stdout); return 0;
+        case OPT_VERSION: printf("drover-worker %s\n", DROVER_VERSION); return 0;
         default:
             if (optopt && optopt >= OPT_CONFIG)
                 return s_usage("option needs a value", argv[optind - 1]);

@@ -113,6 +113,10 @@ int main(int argc, char **argv)
         s_usage(stdout);
         return 0;
     }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("drover-task %s\n", DROVER_VERSION);
+        return 0;
+    }
     if (argc != 2) {
         s_usage(stderr);
         return KIND_EXIT_BAD_SPEC;

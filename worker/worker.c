@@ -65,6 +65,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "sdnotify.h"
 #include "task.h"
 #include "util.h"
 #include "wire.h"
@@ -132,6 +133,8 @@ struct worker {
     int registers_sent; /* in this registration round */
     int64_t heartbeat_ms;
     int64_t next_heartbeat_ms;
+    int64_t watchdog_ms;      /* systemd's watchdog: ping this often (0 = none) */
+    int64_t next_watchdog_ms;
 
     entry_t *tasks;
     size_t ntasks, tasks_cap;
@@ -399,9 +402,13 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
         w->done = 1;
         return;
     }
-    if (w->state == SESSION_REGISTERING)
+    if (w->state == SESSION_REGISTERING) {
         log_info("registered with %s as %s (%d slots, %u GPUs, %llu MiB for tasks)", w->endpoint,
                  w->name, w->slots, w->gpus, (unsigned long long)(w->memory_bytes >> 20));
+        /* systemd (Type=notify): serving once the coordinator took us. */
+        if (sdnotify_send("READY=1\nSTATUS=registered") < 0)
+            log_warn("cannot notify systemd: %s", strerror(errno));
+    }
     w->state = SESSION_REGISTERED;
     w->registers_sent = 0;
     w->heartbeat_ms = rr->heartbeat_ms > 0 ? rr->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
@@ -751,6 +758,10 @@ static void s_timers(worker_t *w, int64_t now)
         s_send_heartbeat(w, now);
     for (size_t i = 0; i < w->ntasks; i++)
         task_tick(w->tasks[i].task, now);
+    if (w->watchdog_ms && now >= w->next_watchdog_ms) {
+        w->next_watchdog_ms = now + w->watchdog_ms;
+        (void)sdnotify_send("WATCHDOG=1"); /* a missed ping is what the watchdog is for */
+    }
 }
 
 /* Sends what is due: log chunks, first results and resends. Forgets silent
@@ -806,6 +817,8 @@ static int s_flush(worker_t *w, int64_t now)
 static int64_t s_next_deadline(const worker_t *w)
 {
     int64_t d = w->state == SESSION_REGISTERING ? w->next_register_ms : w->next_heartbeat_ms;
+    if (w->watchdog_ms && w->next_watchdog_ms < d)
+        d = w->next_watchdog_ms;
     for (size_t i = 0; i < w->ntasks; i++) {
         const entry_t *e = &w->tasks[i];
         int64_t td = task_next_deadline(e->task);
@@ -1020,6 +1033,7 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->kill_grace_ms = opts->kill_grace_ms;
     w->version = opts->protocol_version;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
+    w->watchdog_ms = sdnotify_watchdog_ms();
     w->endpoint = strdup(opts->endpoint);
     w->name = strdup(opts->name);
     w->key_name = strdup(opts->key_name ? opts->key_name : "");
