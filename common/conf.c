@@ -47,7 +47,7 @@ const char *conf_default_path(void)
     return NULL;
 }
 
-typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY } kind_t;
+typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY, K_GROUP } kind_t;
 
 typedef struct {
     const char *name;
@@ -57,6 +57,19 @@ typedef struct {
 } key_t_;
 
 #define OFF(f) offsetof(conf_t, f)
+static const key_t_ s_retention_keys[] = {
+    {"events", K_DURATION, OFF(coord.retain_events_ms), 0},
+    {"audit", K_DURATION, OFF(coord.retain_audit_ms), 0},
+    {"logs", K_DURATION, OFF(coord.retain_logs_ms), 0},
+    {"metrics", K_DURATION, OFF(coord.retain_metrics_ms), 0},
+    {"finished_runs", K_DURATION, OFF(coord.retain_runs_ms), 0},
+    {NULL, 0, 0, 0},
+};
+/* K_GROUP settings and the keys inside each. */
+static const struct {
+    const char *name;
+    const key_t_ *keys;
+} s_groups[] = {{"retention", s_retention_keys}};
 static const key_t_ s_coord_keys[] = {
     {"client_endpoint", K_STRING, OFF(coord.client_endpoint), CONFIG_ENDPOINT_MAX},
     {"worker_endpoint", K_STRING, OFF(coord.worker_endpoint), CONFIG_ENDPOINT_MAX},
@@ -71,6 +84,8 @@ static const key_t_ s_coord_keys[] = {
     {"admin_keys", K_KEYLIST, 0, 0},
     {"max_log_bytes", K_SIZE, OFF(coord.max_log_bytes), 0},
     {"client_rate", K_INT, OFF(coord.client_rate), 0},
+    {"retention", K_GROUP, 0, 0},
+    {"metrics_listen", K_STRING, OFF(coord.metrics_listen), CONFIG_ENDPOINT_MAX},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -89,6 +104,7 @@ static const key_t_ s_worker_keys[] = {
      sizeof(((conf_t *)0)->worker.artifact_dir)},
     {"memory", K_MEMORY, OFF(worker.memory_bytes), 0},
     {"gpus", K_INT, OFF(worker.gpus), 0},
+    {"metrics_listen", K_STRING, OFF(worker.metrics_listen), CONFIG_ENDPOINT_MAX},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {
@@ -202,6 +218,16 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                     return s_fail(err, errlen, file, line, "expected a list of key file paths for", name);
             }
             cfg->coord.nadmin_keys = m;
+            break;
+        }
+        case K_GROUP: {
+            if (type != CONFIG_TYPE_GROUP)
+                return s_fail(err, errlen, file, line, "expected a group { ... } for", name);
+            size_t g = 0;
+            while (strcmp(s_groups[g].name, name) != 0)
+                g++; /* every K_GROUP key has a row in s_groups */
+            if (s_load_group(cfg, s, s_groups[g].keys, file, err, errlen) < 0)
+                return -1;
             break;
         }
         case K_LABELS: {

@@ -49,6 +49,13 @@ typedef struct {
     int nadmin_keys;
     size_t max_log_bytes;       /* stored log bytes per task attempt and stream */
     int client_rate;            /* requests per second per client key (burst 2x) */
+    /* Retention (coordinator/gc.h): how long rows are kept; 0 = forever. */
+    int64_t retain_events_ms;   /* run and task transitions (drover.events, not the audit) */
+    int64_t retain_audit_ms;    /* the audit trail (events of kind 'command') */
+    int64_t retain_logs_ms;     /* task output (drover.task_logs) */
+    int64_t retain_metrics_ms;  /* per-epoch metrics (drover.task_metrics) */
+    int64_t retain_runs_ms;     /* finished runs, with their tasks (never one a model version names) */
+    char metrics_listen[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of /metrics, /healthz, /readyz; "" = off */
 } conf_coordinator_t;
 
 typedef struct {
@@ -66,6 +73,7 @@ typedef struct {
     int insecure;
     uint64_t memory_bytes;      /* memory offered to tasks; 0 = MemTotal of /proc/meminfo */
     int gpus;                   /* GPUs offered (indices 0..gpus-1); -1 = count /dev/nvidia[0-9]* */
+    char metrics_listen[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of /metrics, /healthz, /readyz; "" = off */
 } conf_worker_t;
 
 typedef struct {

@@ -59,7 +59,7 @@ int util_parse_duration_ms(const char *s, int64_t *ms)
         errno = EINVAL;
         return -1;
     }
-    for (const char *p = s; *p && *p != 'm' && *p != 's' && *p != 'h'; p++)
+    for (const char *p = s; *p && !strchr("mshdwy", *p); p++)
         if (!isdigit((unsigned char)*p) && *p != '.') {
             errno = EINVAL;
             return -1;
@@ -79,6 +79,12 @@ int util_parse_duration_ms(const char *s, int64_t *ms)
         mult = 60000.0;
     else if (strcmp(end, "h") == 0)
         mult = 3600000.0;
+    else if (strcmp(end, "d") == 0)
+        mult = 86400000.0;
+    else if (strcmp(end, "w") == 0)
+        mult = 7 * 86400000.0;
+    else if (strcmp(end, "y") == 0) /* retention periods: 365 days */
+        mult = 365 * 86400000.0;
     else {
         errno = EINVAL;
         return -1;

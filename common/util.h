@@ -29,7 +29,7 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((fo
 int util_commit_file(int fd, const char *tmp, const char *final, char *err, size_t errlen);
 
 /* Parses a duration: a number of seconds ("90", "1.5") or a number with a
- * unit suffix ms|s|m|h ("250ms", "10m"). Returns 0 and sets *ms, or -1 with
+ * unit suffix ms|s|m|h|d|w|y ("250ms", "10m", "90d"; y = 365 days). Returns 0 and sets *ms, or -1 with
  * errno=EINVAL. */
 int util_parse_duration_ms(const char *s, int64_t *ms);
 

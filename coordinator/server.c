@@ -16,6 +16,7 @@
 #include "migrate.h"
 #include "model.h"
 #include "registry.h"
+#include "gc.h"
 #include "sdnotify.h"
 #include "calendar.h"
 #include "auth.h"
@@ -76,6 +77,7 @@ struct server {
     void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
     keys_pair_t key;           /* the coordinator's CURVE key pair */
     int64_t last_drop_log_ms;
+    gc_t *gc;                  /* retention thread (NULL: no policy set) */
     int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
     int64_t next_watchdog_ms;
 };
@@ -1261,6 +1263,7 @@ void server_destroy(server_t **sp)
     if (!sp || !*sp)
         return;
     server_t *s = *sp;
+    gc_stop(&s->gc);
     s_discard_outbox(s);
     s_drop_held(s);
     free(s->out);
@@ -1396,6 +1399,7 @@ static int s_reset(server_t *s)
 {
     log_error("database error (%s): discarding this iteration and reloading state",
               db_error(s->db));
+    gc_set_active(s->gc, 0);
     s_discard_outbox(s);
     s_drop_held(s);
     store_discard(s->st);
@@ -1405,13 +1409,18 @@ static int s_reset(server_t *s)
         return -1;
     }
     if (db_ok(s->db)) {
-        if (model_load(s->model) == 0 && s_auth_load(s) == 0 && calendar_load(s->cal) == 0)
+        if (model_load(s->model) == 0 && s_auth_load(s) == 0 && calendar_load(s->cal) == 0) {
+            gc_set_active(s->gc, 1);
             return 0;
+        }
         if (model_clear(s->model) < 0)
             return -1;
     }
     db_disconnect(s->db);
-    return s_attach(s);
+    int r = s_attach(s);
+    if (r == 0)
+        gc_set_active(s->gc, 1);
+    return r;
 }
 
 /* 1 if ep can only be reached from this machine. */
@@ -1531,6 +1540,11 @@ int server_run(server_t *s)
              auth_secure(s->auth) ? "CURVE, allow-listed keys only" : "INSECURE");
     if (sdnotify_send("READY=1\nSTATUS=active") < 0)
         log_warn("cannot notify systemd: %s", strerror(errno));
+    /* Retention runs beside the loop, only while we are the active one. */
+    s->gc = gc_start(&s->cfg->coord);
+    if (!s->gc && errno != ENOENT)
+        log_warn("retention is off: cannot start its thread: %s", strerror(errno));
+    gc_set_active(s->gc, 1);
     int64_t last_tick = 0;
     while (!s->stop) {
         zmq_pollitem_t items[4] = {

@@ -998,3 +998,89 @@ PGresult *store_select_choice(store_t *st, int64_t run_id, const char *step)
     const char *v[] = {I64(r, run_id), step};
     return s_read(st, S_SELECT_CHOICE, 2, v);
 }
+
+/* ----------------------------------------------------------- retention ---
+ * The statements of coordinator/gc.c, prepared on gc's own connection
+ * (store_prepare_gc). Each prunes one window of a table, oldest first by
+ * its key, deleting only the window's rows older than the cutoff, in one
+ * autocommit statement (row locks on those rows only, for the statement's
+ * time), joined back by primary key. Every statement returns: deleted, the
+ * window's last key, the window's size, and whether the window held
+ * anything old at all. */
+
+enum { G_EVENTS, G_AUDIT, G_LOGS, G_METRICS, G_RUNS, G_COUNT };
+
+static const db_stmt_t s_gc_stmts[G_COUNT] = {
+    [G_EVENTS] = {"gc_events",
+                  "WITH w AS (SELECT id, at FROM drover.events WHERE id >= $1::bigint AND kind <> "
+                  "'command' ORDER BY id LIMIT $2::int), "
+                  "d AS (DELETE FROM drover.events x USING w WHERE x.id = w.id AND w.at < " TS("$3")
+                  " RETURNING 1) "
+                  "SELECT (SELECT count(*) FROM d), coalesce((SELECT max(id) FROM w), -1), "
+                  "(SELECT count(*) FROM w), coalesce((SELECT min(at) < " TS("$3") " FROM w), false)",
+                  3},
+    [G_AUDIT] = {"gc_audit",
+                 "WITH w AS (SELECT id, at FROM drover.events WHERE id >= $1::bigint AND kind = "
+                 "'command' ORDER BY id LIMIT $2::int), "
+                 "d AS (DELETE FROM drover.events x USING w WHERE x.id = w.id AND w.at < " TS("$3")
+                 " RETURNING 1) "
+                 "SELECT (SELECT count(*) FROM d), coalesce((SELECT max(id) FROM w), -1), "
+                 "(SELECT count(*) FROM w), coalesce((SELECT min(at) < " TS("$3") " FROM w), false)",
+                 3},
+    /* Logs and metrics by their primary key, task_id first. */
+    [G_LOGS] = {"gc_logs",
+                "WITH w AS (SELECT task_id, attempt, stream, offset_bytes, at FROM drover.task_logs "
+                "WHERE task_id >= $1::bigint ORDER BY task_id, attempt, stream, offset_bytes "
+                "LIMIT $2::int), "
+                "d AS (DELETE FROM drover.task_logs x USING w WHERE x.task_id = w.task_id AND "
+                "x.attempt = w.attempt AND x.stream = w.stream AND x.offset_bytes = w.offset_bytes "
+                "AND w.at < " TS("$3") " RETURNING 1) "
+                "SELECT (SELECT count(*) FROM d), coalesce((SELECT max(task_id) FROM w), -1), "
+                "(SELECT count(*) FROM w), coalesce((SELECT min(at) < " TS("$3") " FROM w), false)",
+                3},
+    [G_METRICS] = {"gc_metrics",
+                   "WITH w AS (SELECT task_id, attempt, seq, at FROM drover.task_metrics WHERE "
+                   "task_id >= $1::bigint ORDER BY task_id, attempt, seq LIMIT $2::int), "
+                   "d AS (DELETE FROM drover.task_metrics x USING w WHERE x.task_id = w.task_id AND "
+                   "x.attempt = w.attempt AND x.seq = w.seq AND w.at < " TS("$3") " RETURNING 1) "
+                   "SELECT (SELECT count(*) FROM d), coalesce((SELECT max(task_id) FROM w), -1), "
+                   "(SELECT count(*) FROM w), coalesce((SELECT min(at) < " TS("$3") " FROM w), false)",
+                   3},
+    /* Finished runs (their tasks, logs, metrics, reports go with them by
+     * ON DELETE CASCADE), except a run a model version or an evaluation
+     * names: the registry's lineage is never cut. */
+    [G_RUNS] = {"gc_runs",
+                "WITH w AS (SELECT id AS k, coalesce(finished_at, submitted_at) AS at, state FROM "
+                "drover.runs WHERE id >= $1::bigint ORDER BY id LIMIT $2::int), "
+                "d AS (DELETE FROM drover.runs r USING w WHERE r.id = w.k AND w.state <> 'running' "
+                "AND w.at < " TS("$3") " AND NOT EXISTS (SELECT 1 FROM drover.model_versions v "
+                "WHERE v.run_id = r.id) AND NOT EXISTS (SELECT 1 FROM drover.model_evaluations e "
+                "WHERE e.run_id = r.id) RETURNING 1) "
+                "SELECT (SELECT count(*) FROM d), coalesce((SELECT max(k) FROM w), -1), "
+                "(SELECT count(*) FROM w), coalesce((SELECT min(at) < " TS("$3") " FROM w), false)",
+                3},
+};
+
+int store_prepare_gc(store_t *st) { return db_prepare(st->db, s_gc_stmts, G_COUNT); }
+
+int store_gc_window(store_t *st, store_gc_table_t table, int64_t from, int limit, int64_t cutoff_us,
+                    store_gc_window_t *out)
+{
+    static const int stmt_of[] = {[STORE_GC_EVENTS] = G_EVENTS, [STORE_GC_AUDIT] = G_AUDIT,
+                                  [STORE_GC_LOGS] = G_LOGS, [STORE_GC_METRICS] = G_METRICS,
+                                  [STORE_GC_RUNS] = G_RUNS};
+    char a[24], b[16], c[24];
+    snprintf(a, sizeof a, "%" PRId64, from);
+    snprintf(b, sizeof b, "%d", limit);
+    snprintf(c, sizeof c, "%" PRId64, cutoff_us);
+    const char *v[] = {a, b, c};
+    PGresult *r = db_exec(st->db, s_gc_stmts[stmt_of[table]].name, 3, v, NULL, NULL, PGRES_TUPLES_OK);
+    if (!r)
+        return -1;
+    out->deleted = db_get_i64(r, 0, 0);
+    out->last_key = db_get_i64(r, 0, 1);
+    out->window = db_get_i64(r, 0, 2);
+    out->any_old = !strcmp(db_get_str(r, 0, 3), "t");
+    PQclear(r);
+    return 0;
+}

@@ -176,4 +176,27 @@ int store_trigger_consume(store_t *st, const char *name, const char *files_json,
 int store_savepoint(store_t *st);
 int store_savepoint_end(store_t *st, int ok);
 
+/* Retention (coordinator/gc.c), on a connection of its own: prepare with
+ * store_prepare_gc() instead of store_prepare(). store_gc_window() prunes
+ * one window of `table`: the `limit` rows with the smallest keys >= from
+ * (events: id; logs and metrics: task_id; runs: id), deleting those older
+ * than cutoff_us (finished runs only, and never one a model version or an
+ * evaluation names), as one autocommit statement. */
+typedef enum {
+    STORE_GC_EVENTS,  /* drover.events but the audit trail */
+    STORE_GC_AUDIT,   /* drover.events of kind 'command' */
+    STORE_GC_LOGS,    /* drover.task_logs */
+    STORE_GC_METRICS, /* drover.task_metrics */
+    STORE_GC_RUNS,    /* finished drover.runs, with everything of their tasks */
+} store_gc_table_t;
+typedef struct {
+    int64_t deleted;  /* rows deleted */
+    int64_t last_key; /* the window's largest key (-1: empty) */
+    int64_t window;   /* rows in the window (< limit: the table's end) */
+    int any_old;      /* the window held rows older than the cutoff */
+} store_gc_window_t;
+int store_prepare_gc(store_t *st);
+int store_gc_window(store_t *st, store_gc_table_t table, int64_t from, int limit, int64_t cutoff_us,
+                    store_gc_window_t *out);
+
 #endif

@@ -67,6 +67,8 @@ static void t_overrides(void **state)
                   "  max_lost = 5;\n"
                   "  max_message = 2048;\n"
                   "  retry_delay_cap = 60;\n"
+                  "  retention = { events = \"90d\"; logs = \"2w\"; finished_runs = \"1y\"; };\n"
+                  "  metrics_listen = \"127.0.0.1:9460\";\n"
                   "};\n"
                   "worker = { coordinator = \"tcp://h:1\"; name = \"gpu-1\"; slots = 4;\n"
                   "  labels = [\"gpu\", \"a100\"]; kill_grace = \"250ms\"; work_dir = \"/w\"; };\n"
@@ -85,6 +87,11 @@ static void t_overrides(void **state)
     assert_int_equal(c.coord.max_lost, 5);
     assert_int_equal(c.coord.max_message, 2048);
     assert_int_equal(c.coord.retry_delay_cap_ms, 60000);
+    assert_true(c.coord.retain_events_ms == 90LL * 86400000);
+    assert_true(c.coord.retain_logs_ms == 14LL * 86400000);
+    assert_true(c.coord.retain_runs_ms == 365LL * 86400000);
+    assert_true(c.coord.retain_metrics_ms == 0 && c.coord.retain_audit_ms == 0); /* kept forever */
+    assert_string_equal(c.coord.metrics_listen, "127.0.0.1:9460");
     assert_string_equal(c.worker.coordinator, "tcp://h:1");
     assert_string_equal(c.worker.name, "gpu-1");
     assert_int_equal(c.worker.slots, 4);
@@ -131,6 +138,12 @@ static const err_case_t s_errors[] = {
      "\"b1\",\"c1\",\"d1\",\"e1\",\"f1\",\"g1\"]; };\n",
      1, "too many labels"},
     {"syntax error", "cli = {\n  timeout = ;\n};\n", 2, "syntax error"},
+    {"retention not a group", "coordinator = {\n  retention = \"90d\";\n};\n", 2,
+     "expected a group { ... } for 'retention'"},
+    {"unknown retention key", "coordinator = { retention = {\n  evnets = \"1d\"; }; };\n", 2,
+     "unknown setting 'evnets'"},
+    {"bad retention period", "coordinator = { retention = { logs = \"30 days\"; }; };\n", 1,
+     "bad duration"},
 };
 
 static void t_errors(void **state)

@@ -43,14 +43,15 @@ static void t_parse_duration(void **state)
     } good[] = {
         {"0", 0},          {"90", 90000},  {"1.5", 1500},      {"250ms", 250},
         {"90s", 90000},    {"10m", 600000}, {"2h", 7200000},    {"0.5s", 500},
-        {"1.25ms", 1},     {"0ms", 0},     {"1.5h", 5400000},
+        {"1.25ms", 1},     {"0ms", 0},     {"1.5h", 5400000},  {"90d", 7776000000LL},
+        {"2w", 1209600000LL}, {"1y", 31536000000LL},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         int64_t ms = -7;
         if (util_parse_duration_ms(good[i].s, &ms) != 0 || ms != good[i].ms)
             fail_msg("'%s' gave %lld, want %lld", good[i].s, (long long)ms, (long long)good[i].ms);
     }
-    static const char *const bad[] = {"", "abc", "10x", "-1", "5 m", "10msec", "1e20h", "s", "ms"};
+    static const char *const bad[] = {"", "abc", "10x", "-1", "5 m", "10msec", "1e20h", "s", "ms", "d", "1dd", "1yr", "3e8y"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms = -7;
         errno = 0;
