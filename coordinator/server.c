@@ -95,6 +95,40 @@ void server_count_drop(server_t *s, const char *what)
     }
 }
 
+void server_warn_limited(server_t *s, const char *who, const char *what, const char *detail)
+{
+    int64_t now = util_mono_ms();
+    warn_slot_t *slot = NULL, *oldest = &s->warns[0];
+    for (int i = 0; i < WARN_SLOTS; i++) {
+        warn_slot_t *x = &s->warns[i];
+        if (!strcmp(x->who, who) && !strncmp(x->what, what, sizeof x->what - 1)) {
+            slot = x;
+            break;
+        }
+        if (x->next_ms < oldest->next_ms)
+            oldest = x;
+    }
+    if (!slot) {
+        /* A full table forgets the stream that is quiet the longest. */
+        slot = oldest;
+        util_strlcpy(slot->who, who, sizeof slot->who);
+        util_strlcpy(slot->what, what, sizeof slot->what);
+        slot->next_ms = 0;
+        slot->suppressed = 0;
+    }
+    if (now < slot->next_ms) {
+        slot->suppressed++;
+        return;
+    }
+    if (slot->suppressed)
+        log_warn("%s (%s): %s (and %llu more like it in the last %d s)", what, who, detail,
+                 (unsigned long long)slot->suppressed, WARN_INTERVAL_MS / 1000);
+    else
+        log_warn("%s (%s): %s", what, who, detail);
+    slot->suppressed = 0;
+    slot->next_ms = now + WARN_INTERVAL_MS;
+}
+
 /* ---------------------------------------------------------- model sink --- */
 
 static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const char *spec_json)

@@ -2,6 +2,7 @@
 #include "server_int.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,7 +473,39 @@ static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, cons
     return 0;
 }
 
-/* The allow-list: list, allow, revoke (admin). */
+/* The allow-list with each key's grants ("promote claims-*"). */
+static char *s_keys_list_json(server_t *s)
+{
+    char *keys = auth_list_json(s->auth), *grants = keys ? store_grants_json(s->st) : NULL;
+    json_t *k = grants ? json_loads(keys, 0, NULL) : NULL, *g = k ? json_loads(grants, 0, NULL) : NULL;
+    char *out = NULL;
+    size_t i, j;
+    json_t *ko, *go;
+    if (!k || !g)
+        goto done;
+    json_array_foreach(k, i, ko) {
+        json_t *list = json_array();
+        const char *name = json_string_value(json_object_get(ko, "name"));
+        json_array_foreach(g, j, go) {
+            if (!name || strcmp(name, json_string_value(json_object_get(go, "key")) ?: ""))
+                continue;
+            char one[200];
+            snprintf(one, sizeof one, "%s %s", json_string_value(json_object_get(go, "right")),
+                     json_string_value(json_object_get(go, "pattern")));
+            json_array_append_new(list, json_string(one));
+        }
+        json_object_set_new(ko, "grants", list);
+    }
+    out = json_dumps(k, JSON_COMPACT);
+done:
+    json_decref(k);
+    json_decref(g);
+    free(keys);
+    free(grants);
+    return out;
+}
+
+/* The allow-list: list, allow, revoke, rebind, grant, ungrant (admin). */
 static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *actor,
                          Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
 {
@@ -480,7 +513,7 @@ static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *
     const char *op = q->op ? q->op : "";
     int rc = 1;
     if (strcmp(op, "list") == 0) {
-        char *doc = auth_list_json(s->auth);
+        char *doc = s_keys_list_json(s);
         if (!doc)
             return -1;
         rep->json = doc;
@@ -488,7 +521,48 @@ static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *
         free(doc);
         return 0;
     }
-    if (strcmp(op, "allow") == 0)
+    const char *name = q->name ? q->name : "";
+    if (strcmp(op, "rebind") == 0) {
+        const char *worker = q->worker ? q->worker : "";
+        const char *kind = auth_key_kind(s->auth, name);
+        if (!*worker || strlen(worker) >= sizeof(((worker_t *)0)->name))
+            snprintf(msg, sizeof msg, "rebind needs a worker name of 1 to 127 characters");
+        else if (!kind || strcmp(kind, "worker") != 0)
+            snprintf(msg, sizeof msg, "'%s' is not an allowed worker key (see: drover keys list)",
+                     name);
+        else {
+            char why[300];
+            snprintf(why, sizeof why, "worker %s: its name was given to key '%s'", worker, name);
+            if (store_worker_rebind(s->st, worker, name) < 0 ||
+                model_worker_evict(s->model, worker, why) < 0)
+                return -1;
+            snprintf(msg, sizeof msg, "worker name '%s' now belongs to key '%s'", worker, name);
+            rc = 0;
+        }
+    } else if (strcmp(op, "grant") == 0 || strcmp(op, "ungrant") == 0) {
+        int add = strcmp(op, "grant") == 0;
+        const char *right = q->right ? q->right : "", *pattern = q->pattern ? q->pattern : "";
+        const char *kind = auth_key_kind(s->auth, name);
+        if (!kind || strcmp(kind, "client") != 0)
+            snprintf(msg, sizeof msg, "'%s' is not an allowed client key (see: drover keys list)",
+                     name);
+        else if (strcmp(right, "promote") != 0)
+            snprintf(msg, sizeof msg, "unknown right '%s' (promote)", right);
+        else if (!*pattern || strlen(pattern) > 128)
+            snprintf(msg, sizeof msg, "a grant needs a model-name pattern of 1 to 128 characters");
+        else {
+            int g = store_grant(s->st, name, right, pattern, actor, add);
+            if (g < 0)
+                return -1;
+            if (g == 0)
+                snprintf(msg, sizeof msg, "key '%s' %s %s on '%s'", name,
+                         add ? "already has" : "has no", right, pattern);
+            else
+                snprintf(msg, sizeof msg, "key '%s' %s %s on models '%s'", name,
+                         add ? "may now" : "may no longer", right, pattern);
+            rc = g ? 0 : 1;
+        }
+    } else if (strcmp(op, "allow") == 0)
         rc = auth_allow(s->auth, s->st, q->name ? q->name : "", q->kind ? q->kind : "", q->role,
                         q->public_key ? q->public_key : "", actor, msg, sizeof msg);
     else if (strcmp(op, "revoke") == 0) {
@@ -496,7 +570,8 @@ static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *
         if (rc == 0 && model_workers_evict_key(s->model, q->name) < 0)
             rc = -1;
     } else
-        snprintf(msg, sizeof msg, "unknown keys operation '%s' (allow, revoke, list)", op);
+        snprintf(msg, sizeof msg,
+                 "unknown keys operation '%s' (allow, revoke, list, rebind, grant, ungrant)", op);
     if (rc < 0)
         return -1;
     if (rc == 1)
@@ -759,6 +834,9 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(KEYS), "list", R_READER, h_keys, NULL},
     {RQ(KEYS), "allow", R_ADMIN, h_keys, NULL},
     {RQ(KEYS), "revoke", R_ADMIN, h_keys, "revoking a worker key evicts its workers"},
+    {RQ(KEYS), "rebind", R_ADMIN, h_keys, "gives a worker name to another worker key"},
+    {RQ(KEYS), "grant", R_ADMIN, h_keys, "promote rights on model-name globs"},
+    {RQ(KEYS), "ungrant", R_ADMIN, h_keys, NULL},
     {RQ(KEYS), NULL, R_ADMIN, h_keys, "unknown op: refused"},
     {RQ(SCHEDULE), "list", R_READER, h_schedule, NULL},
     {RQ(SCHEDULE), "pause", R_ADMIN, h_schedule, NULL},

@@ -57,6 +57,16 @@ typedef struct {
     uint64_t logseq;
 } held_t;
 
+/* One rate-limited warning stream (server_warn_limited). */
+#define WARN_SLOTS 64
+#define WARN_INTERVAL_MS 10000
+typedef struct {
+    char who[64];
+    char what[48];
+    int64_t next_ms;          /* log again from then on */
+    uint64_t suppressed;      /* not logged since the last line */
+} warn_slot_t;
+
 struct server {
     const conf_t *cfg;
     db_t *db;
@@ -76,6 +86,7 @@ struct server {
     void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
     keys_pair_t key;           /* the coordinator's CURVE key pair */
     int64_t last_drop_log_ms;
+    warn_slot_t warns[WARN_SLOTS];
 };
 
 /* Queues msg for sock/ident; sent by server.c only after the iteration's
@@ -85,6 +96,11 @@ void server_queue(server_t *s, int sock, const uint8_t *ident, size_t ident_len,
 /* Counts a dropped message (CoordinatorInfo.dropped_messages) and logs at
  * most one line per second. */
 void server_count_drop(server_t *s, const char *what);
+
+/* Logs "what: detail" for `who` (a key or worker name) at most once per
+ * WARN_INTERVAL_MS, saying how many were not logged since: a peer that
+ * repeats a refused message cannot turn it into a log flood. */
+void server_warn_limited(server_t *s, const char *who, const char *what, const char *detail);
 
 /* server_worker.c: handles one message from the worker socket. Returns -1
  * only on a database error (the loop then resets). */

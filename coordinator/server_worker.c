@@ -108,15 +108,41 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
             s_reply_worker(s, m, &out);
             goto done;
         }
+        /* keyname is borrowed from auth until its next call: keep a copy. */
+        char key[64];
+        util_strlcpy(key, auth_secure(s->auth) ? keyname : "", sizeof key);
+        char refuse[400];
+        int busy = 0;
+        if (key[0]) {
+            /* A name belongs to the key that first registered it: another
+             * key cannot take over its leases or report for it. */
+            char owner[64];
+            int b = store_worker_key(s->st, reg->name, owner, sizeof owner);
+            if (b < 0) {
+                rc = -1;
+                goto done;
+            }
+            if (b == 1 && strcmp(owner, key) != 0) {
+                snprintf(refuse, sizeof refuse,
+                         "worker name '%s' belongs to another key; key '%s' may not use it (an "
+                         "admin can give it to this key: drover keys rebind %s %s)",
+                         reg->name, key, reg->name, key);
+                goto refused;
+            }
+        }
+        if (model_worker_busy(s->model, m->ident, m->ident_len, reg, refuse, sizeof refuse)) {
+            busy = 1;
+            goto refused;
+        }
         lease_t *drop = NULL;
         size_t ndrop = 0;
-        worker_t *w = model_worker_register(s->model, m->ident, m->ident_len, reg, &drop, &ndrop);
+        worker_t *w =
+            model_worker_register(s->model, m->ident, m->ident_len, reg, key, &drop, &ndrop);
         if (!w) {
             free(drop);
             rc = -1;
             goto done;
         }
-        util_strlcpy(w->key, auth_secure(s->auth) ? keyname : "", sizeof w->key);
         Drover__Lease *dl = ndrop ? calloc(ndrop, sizeof *dl) : NULL;
         Drover__Lease **dp = ndrop ? calloc(ndrop, sizeof *dp) : NULL;
         if (ndrop && (!dl || !dp)) {
@@ -143,8 +169,21 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
         free(dp);
         free(drop);
         goto done;
+    refused:
+        server_warn_limited(s, key[0] ? key : reg->name, "refused worker registration", refuse);
+        rr.accepted = 0;
+        rr.reason = refuse;
+        /* Busy: the other session may end any moment; try again then. */
+        rr.retry_ms = busy ? (uint32_t)s->cfg->coord.heartbeat_ms * 5 : 0;
+        out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
+        out.register_reply = &rr;
+        s_reply_worker(s, m, &out);
+        goto done;
     }
     worker_t *w = model_worker_by_ident(s->model, m->ident, m->ident_len);
+    /* A connection's messages count only for the key that registered it. */
+    if (w && auth_secure(s->auth) && strcmp(w->key, keyname) != 0)
+        w = NULL;
     if (!w) {
         /* A session we do not know (we restarted, or declared it dead). */
         Drover__Reregister re = DROVER__REREGISTER__INIT;

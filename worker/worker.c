@@ -3,7 +3,10 @@
  * The session/lease protocol, as the worker plays it:
  *
  *   - A session starts with Register{name, host, slots, labels, kinds, held,
- *     pid}, re-sent every second until a RegisterReply arrives. `held` lists
+ *     pid, session}, re-sent every second until a RegisterReply arrives.
+ *     `session` is random per process: a reconnect of this process keeps
+ *     the name; another process under the same name is refused while this
+ *     one lives (RegisterReply.retry_ms: it waits and tries again). `held` lists
  *     every lease (task id, attempt) this worker still holds: children still
  *     running and results not yet acknowledged. A refusal (e.g. protocol
  *     version mismatch) ends the worker with exit status 2. An acceptance
@@ -59,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -130,6 +134,8 @@ struct worker {
     session_state_t state;
     int64_t next_register_ms;
     int registers_sent; /* in this registration round */
+    uint64_t session;   /* random per process (Register.session) */
+    int64_t next_busy_log_ms;
     int64_t heartbeat_ms;
     int64_t next_heartbeat_ms;
 
@@ -280,6 +286,7 @@ static void s_send_register(worker_t *w, int64_t now)
     reg.pid = (uint32_t)getpid();
     reg.memory_bytes = w->memory_bytes;
     reg.gpus = w->gpus;
+    reg.session = w->session;
     Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
     m.body_case = DROVER__WORKER_MSG__BODY_REGISTER;
     m.register_ = &reg;
@@ -392,6 +399,19 @@ static void s_send_result(worker_t *w, entry_t *e, int64_t now)
 
 static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, int64_t now)
 {
+    if (!rr->accepted && rr->retry_ms && !w->stopping) {
+        /* Refused for now (our name is held by another live session): not
+         * an error in this worker's setup, so it waits and tries again
+         * rather than exiting. Logged once a minute at most. */
+        if (now >= w->next_busy_log_ms) {
+            log_warn("the coordinator refused this worker for now: %s; registering again every %u ms",
+                     rr->reason && rr->reason[0] ? rr->reason : "no reason given", rr->retry_ms);
+            w->next_busy_log_ms = now + 60000;
+        }
+        w->next_register_ms = now + (rr->retry_ms > 60000 ? 60000 : rr->retry_ms);
+        w->registers_sent = 0;
+        return;
+    }
     if (!rr->accepted) {
         log_error("the coordinator refused this worker: %s",
                   rr->reason && rr->reason[0] ? rr->reason : "no reason given");
@@ -955,6 +975,8 @@ int worker_run(worker_t *w)
 {
     w->state = SESSION_REGISTERING;
     w->next_register_ms = util_mono_ms();
+    if (getrandom(&w->session, sizeof w->session, 0) != (ssize_t)sizeof w->session || !w->session)
+        w->session = ((uint64_t)getpid() << 32) ^ (uint64_t)util_now_us() ^ 1u;
     while (!w->done) {
         int64_t now = util_mono_ms();
         s_timers(w, now);
