@@ -71,6 +71,7 @@ static const key_t_ s_coord_keys[] = {
     {"admin_keys", K_KEYLIST, 0, 0},
     {"max_log_bytes", K_SIZE, OFF(coord.max_log_bytes), 0},
     {"client_rate", K_INT, OFF(coord.client_rate), 0},
+    {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {

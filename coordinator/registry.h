@@ -44,9 +44,16 @@ int registry_promote(store_t *st, const char *name, int version, const char *sta
  * outputs are refused as a whole (savepoint), leaving nothing behind. */
 /* *gate_rejected is set when an evaluate step's report says its gates did
  * not pass (the run then ends `rejected`, not `failed`). */
+/* Claims are checked, not trusted: a model's artifact must be in the
+ * store at artifact_root with the content hash it names (NULL/"" = the
+ * coordinator cannot see the store: the model is refused); datasets are
+ * recorded only from the built-in kinds (drover-task hashed them) and
+ * only for paths the step's spec_json names; an exec step's datasets and
+ * model claims are ignored. */
 int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
-                   const char *kind, int succeeded, const char *outputs_json, int *gate_rejected,
-                   char *err, size_t errlen);
+                   const char *kind, const char *spec_json, const char *artifact_root,
+                   int succeeded, const char *outputs_json, int *gate_rejected, char *err,
+                   size_t errlen);
 
 /* Parses "NAME:VERSION" (VERSION a positive integer). Returns 0 or -1. */
 int registry_parse_ref(const char *ref, char *name, size_t namelen, int *version);

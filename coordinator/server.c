@@ -193,7 +193,8 @@ static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded
                           const char *outputs_json, int *gate_rejected, char *err, size_t errlen)
 {
     server_t *s = ctx;
-    return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, succeeded,
+    return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, t->spec_json,
+                          s->cfg->coord.artifact_dir, succeeded,
                           outputs_json, gate_rejected, err, errlen);
 }
 
