@@ -90,6 +90,7 @@ static const key_t_ s_worker_keys[] = {
      sizeof(((conf_t *)0)->worker.artifact_dir)},
     {"memory", K_MEMORY, OFF(worker.memory_bytes), 0},
     {"gpus", K_INT, OFF(worker.gpus), 0},
+    {"run_as", K_STRING, OFF(worker.run_as), sizeof(((conf_t *)0)->worker.run_as)},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {

@@ -69,6 +69,7 @@ typedef struct {
     int insecure;
     uint64_t memory_bytes;      /* memory offered to tasks; 0 = MemTotal of /proc/meminfo */
     int gpus;                   /* GPUs offered (indices 0..gpus-1); -1 = count /dev/nvidia[0-9]* */
+    char run_as[64];            /* user tasks run as ("" = the worker's own); needs root */
 } conf_worker_t;
 
 typedef struct {

@@ -135,6 +135,9 @@ struct worker {
     int64_t next_register_ms;
     int registers_sent; /* in this registration round */
     uint64_t session;   /* random per process (Register.session) */
+    int run_as;         /* tasks run as run_uid/run_gid */
+    uid_t run_uid;
+    gid_t run_gid;
     int64_t next_busy_log_ms;
     int64_t heartbeat_ms;
     int64_t next_heartbeat_ms;
@@ -542,6 +545,9 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         .task_bin = w->task_bin,
         .artifact_dir = w->artifact_dir,
         .cuda_visible_devices = cuda,
+        .run_as = w->run_as,
+        .run_uid = w->run_uid,
+        .run_gid = w->run_gid,
     };
     task_t *t = task_start(&spec, now);
     if (!t) {
@@ -1039,6 +1045,9 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->prefetch = opts->prefetch;
     w->memory_bytes = opts->memory_bytes;
     w->gpus = opts->gpus;
+    w->run_as = opts->run_as;
+    w->run_uid = opts->run_uid;
+    w->run_gid = opts->run_gid;
     w->kill_grace_ms = opts->kill_grace_ms;
     w->version = opts->protocol_version;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
