@@ -160,13 +160,34 @@ static int s_valid_stage(const char *s)
            !strcmp(s, "none");
 }
 
-int registry_promote(store_t *st, const char *name, int version, const char *stage, const char *by,
-                     const char *reason, char *msg, size_t msglen)
+int registry_may_promote(store_t *st, const registry_actor_t *who, const char *name, char *msg,
+                         size_t msglen)
+{
+    if (who->admin)
+        return 0;
+    int g = store_grant_match(st, who->key, "promote", name);
+    if (g < 0)
+        return -1;
+    if (g == 1)
+        return 0;
+    snprintf(msg, msglen,
+             "permission denied: key '%s' may not change the stage of model '%s': that needs the "
+             "admin role or a grant (drover keys grant %s promote '%s')",
+             who->key, name, who->key, name);
+    return 2;
+}
+
+int registry_promote(store_t *st, const registry_actor_t *who, const char *name, int version,
+                     const char *stage, const char *by, const char *reason, char *msg,
+                     size_t msglen)
 {
     if (!s_valid_stage(stage)) {
         snprintf(msg, msglen, "unknown stage '%s' (use staging, production or archived)", stage);
         return 1;
     }
+    int may = registry_may_promote(st, who, name, msg, msglen);
+    if (may != 0)
+        return may;
     PGresult *r = store_model_get(st, name, version);
     if (!r)
         return -1;
@@ -193,8 +214,8 @@ int registry_promote(store_t *st, const char *name, int version, const char *sta
     return 0;
 }
 
-int registry_run_promote(store_t *st, int64_t run_id, const char *spec_json, const char *by,
-                         char *msg, size_t msglen)
+int registry_run_promote(store_t *st, const registry_actor_t *who, int64_t run_id,
+                         const char *spec_json, const char *by, char *msg, size_t msglen)
 {
     json_t *spec = json_loads(spec_json, 0, NULL);
     const char *ref = spec ? json_string_value(json_object_get(spec, "model")) : NULL;
@@ -208,9 +229,11 @@ int registry_run_promote(store_t *st, int64_t run_id, const char *spec_json, con
     rc = s_resolve(st, run_id, ref, &model, msg, msglen);
     if (rc != 0)
         goto out;
-    rc = registry_promote(st, json_string_value(json_object_get(model, "name")),
+    rc = registry_promote(st, who, json_string_value(json_object_get(model, "name")),
                           (int)json_integer_value(json_object_get(model, "version")), stage, by,
                           NULL, msg, msglen);
+    if (rc == 2)
+        rc = 1; /* denied: the step fails with the reason */
 out:
     json_decref(model);
     json_decref(spec);
@@ -438,8 +461,8 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
     return 1;
 }
 
-int registry_run_select(store_t *st, int64_t run_id, int64_t task_id, int attempt,
-                        const char *spec_json, char *msg, size_t msglen)
+int registry_run_select(store_t *st, const registry_actor_t *who, int64_t run_id, int64_t task_id,
+                        int attempt, const char *spec_json, char *msg, size_t msglen)
 {
     json_t *spec = json_loads(spec_json, 0, NULL);
     const char *metric = spec ? json_string_value(json_object_get(spec, "metric")) : NULL;
@@ -484,6 +507,14 @@ int registry_run_select(store_t *st, int64_t run_id, int64_t task_id, int attemp
         snprintf(msg, msglen, "no step it chooses from registered a model with metric '%s'", metric);
         goto out;
     }
+    /* Choosing is the first half of promoting: the same right. */
+    rc = registry_may_promote(st, who, json_string_value(json_object_get(best, "name")), msg,
+                              msglen);
+    if (rc != 0) {
+        rc = rc == 2 ? 1 : rc;
+        goto out;
+    }
+    rc = 1;
     json_t *report = json_pack("{s:b, s:s, s:s, s:O, s:O}", "passed", 1, "metric", metric, "mode",
                                want_max ? "max" : "min", "chosen", best, "candidates", cands);
     char *rs = report ? json_dumps(report, JSON_COMPACT) : NULL;

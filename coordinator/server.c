@@ -173,14 +173,20 @@ static void s_sink_kill(void *ctx, const worker_t *w, int64_t task_id, int attem
     server_queue(s, SOCK_WORKER, w->ident, w->ident_len, &msg.base);
 }
 
+/* promote and select steps act for the key that submitted the run: its
+ * role and grants decide, exactly as for `drover promote` (registry.h). */
 static int s_sink_run_inline(void *ctx, const task_t *t, char *err, size_t errlen)
 {
     server_t *s = ctx;
+    const char *key = t->run->submitted_key;
+    registry_actor_t who = {key, !auth_secure(s->auth) || auth_key_role(s->auth, key) == AUTH_ROLE_ADMIN};
     if (strcmp(t->kind, "select") == 0)
-        return registry_run_select(s->st, t->run->id, t->id, t->attempt, t->spec_json, err, errlen);
+        return registry_run_select(s->st, &who, t->run->id, t->id, t->attempt, t->spec_json, err,
+                                   errlen);
     char by[300];
-    snprintf(by, sizeof by, "run %lld step %s", (long long)t->run->id, t->name);
-    return registry_run_promote(s->st, t->run->id, t->spec_json, by, err, errlen);
+    snprintf(by, sizeof by, "run %lld step %.128s (key %s)", (long long)t->run->id, t->name,
+             *key ? key : "insecure");
+    return registry_run_promote(s->st, &who, t->run->id, t->spec_json, by, err, errlen);
 }
 
 static int s_sink_prepare(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen)

@@ -373,7 +373,8 @@ out:
 
 /* The ML requests: reads answered with a JSON document, and promote. */
 static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char *actor,
-                       Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
+                       auth_role_t role, Drover__ClientReply *rep, const uint8_t *ident,
+                       size_t ident_len)
 {
     char msg[600];
     char *doc = NULL;
@@ -418,14 +419,18 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char 
             s_reply_client(s, ident, ident_len, rep);
             return 0;
         }
+        /* The key first and whole; the client's own words after, cut to fit. */
         char by[300];
-        snprintf(by, sizeof by, "%s (key %s)", q->by && *q->by ? q->by : "unknown", actor);
-        int rc = registry_promote(s->st, q->name ? q->name : "", (int)q->version,
+        snprintf(by, sizeof by, "key %s (says %.200s)", actor, q->by && *q->by ? q->by : "nothing");
+        registry_actor_t who = {actor, role == AUTH_ROLE_ADMIN};
+        int rc = registry_promote(s->st, &who, q->name ? q->name : "", (int)q->version,
                                   q->stage ? q->stage : "", by,
                                   q->reason && *q->reason ? q->reason : NULL, msg, sizeof msg);
         if (rc < 0)
             return -1;
-        if (rc == 1)
+        if (rc == 2)
+            rep->error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+        else if (rc == 1)
             rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
         else if (store_audit(s->st, 0, actor, msg) < 0)
             return -1;
@@ -730,7 +735,10 @@ static int h_workers(creq_t *c)
     return 0;
 }
 
-static int h_ml(creq_t *c) { return s_client_ml(c->s, c->in, c->actor, c->rep, c->ident, c->ident_len); }
+static int h_ml(creq_t *c)
+{
+    return s_client_ml(c->s, c->in, c->actor, c->role, c->rep, c->ident, c->ident_len);
+}
 
 static int h_keys(creq_t *c)
 {
@@ -829,7 +837,7 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(REPORT), NULL, R_READER, h_ml, NULL},
     {RQ(METRICS), NULL, R_READER, h_ml, NULL},
     {RQ(MODELS), NULL, R_READER, h_ml, NULL},
-    {RQ(PROMOTE), NULL, R_ADMIN, h_ml, NULL},
+    {RQ(PROMOTE), NULL, R_SUBMIT, h_ml, "admin, or a promote grant on the model name"},
     {RQ(WHY), NULL, R_READER, h_why, NULL},
     {RQ(KEYS), "list", R_READER, h_keys, NULL},
     {RQ(KEYS), "allow", R_ADMIN, h_keys, NULL},
