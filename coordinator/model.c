@@ -819,6 +819,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     int64_t *ids = NULL;
     size_t *didx = NULL;
     run_t *r = NULL;
+    int io = 0; /* 1: a database or memory failure, not a bad request */
     errno = EINVAL;
     if (!req->workflow || !*req->workflow || strlen(req->workflow) > 128) {
         snprintf(err, errlen, "the workflow needs a name of 1 to 128 characters");
@@ -909,7 +910,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         if (!(queue = s_queue_get(m, qname)))
             goto nomem;
         if (store_queue_save(m->st, qname, 0, 0) < 0) {
-            errno = EIO;
+            io = 1;
             goto out;
         }
     }
@@ -917,7 +918,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
                      req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
                      schedule, due_us, actor, (int)n, tasks_s, deps_s, run_id, &submitted_us,
                      ids) < 0) {
-        errno = EIO;
+        io = 1;
         goto out;
     }
     r = calloc(1, sizeof *r);
@@ -975,7 +976,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     goto out;
 nomem:
     snprintf(err, errlen, "out of memory");
-    errno = EIO; /* the transaction must not commit half a run */
+    io = 1; /* the transaction must not commit half a run */
 out:
     if (r) {
         for (int i = 0; i < r->ntasks; i++) {
@@ -993,6 +994,12 @@ out:
     json_decref(deps);
     free(tasks_s);
     free(deps_s);
+    /* Validation failures jump here with errno as EINVAL was set at the
+     * top, but any library call since may have changed it (jansson reads
+     * /dev/urandom once): a refused workflow must never look like a
+     * database error, which would discard the whole iteration. */
+    if (rc < 0)
+        errno = io ? EIO : EINVAL;
     return rc;
 }
 

@@ -823,40 +823,52 @@ typedef struct {
     const char *op;
     auth_role_t need;
     client_handler_f handler;
+    int flags;
     const char *rule;      /* what the handler checks beyond the role */
 } client_rpc_t;
 
+/* flags: how a database error in the handler is contained.
+ *   RPC_WRITES    writes, each before the memory it changes: run inside
+ *                 SAVEPOINT request; a statement the database refuses is
+ *                 rolled back and answered as an error (nothing changed).
+ *   RPC_BUFFERED  buffers state transitions (memory changed first): an
+ *                 error resets the loop, as any unexplained database error.
+ *   0             reads: an error outside a transaction is answered; one
+ *                 inside the iteration's transaction resets. */
+#define RPC_WRITES 1
+#define RPC_BUFFERED 2
+
 static const client_rpc_t s_rpcs[] = {
-    {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, "workflow validated on the server"},
-    {RQ(RUNS), NULL, R_READER, h_runs, "at most 1000 rows"},
-    {RQ(STATUS), NULL, R_READER, h_status, "long-poll parked, capped"},
-    {RQ(LOGS), NULL, R_READER, h_logs, "paged, at most 4 MiB per stream"},
-    {RQ(CANCEL), NULL, R_SUBMIT, h_cancel, "a submitter cancels only its own runs"},
-    {RQ(WORKERS), NULL, R_READER, h_workers, NULL},
-    {RQ(INFO), NULL, R_READER, h_info, NULL},
-    {RQ(REPORT), NULL, R_READER, h_ml, NULL},
-    {RQ(METRICS), NULL, R_READER, h_ml, NULL},
-    {RQ(MODELS), NULL, R_READER, h_ml, NULL},
-    {RQ(PROMOTE), NULL, R_SUBMIT, h_ml, "admin, or a promote grant on the model name"},
-    {RQ(WHY), NULL, R_READER, h_why, NULL},
-    {RQ(KEYS), "list", R_READER, h_keys, NULL},
-    {RQ(KEYS), "allow", R_ADMIN, h_keys, NULL},
-    {RQ(KEYS), "revoke", R_ADMIN, h_keys, "revoking a worker key evicts its workers"},
-    {RQ(KEYS), "rebind", R_ADMIN, h_keys, "gives a worker name to another worker key"},
-    {RQ(KEYS), "grant", R_ADMIN, h_keys, "promote rights on model-name globs"},
-    {RQ(KEYS), "ungrant", R_ADMIN, h_keys, NULL},
-    {RQ(KEYS), NULL, R_ADMIN, h_keys, "unknown op: refused"},
-    {RQ(SCHEDULE), "list", R_READER, h_schedule, NULL},
-    {RQ(SCHEDULE), "pause", R_ADMIN, h_schedule, NULL},
-    {RQ(SCHEDULE), "resume", R_ADMIN, h_schedule, NULL},
-    {RQ(SCHEDULE), "rm", R_ADMIN, h_schedule, NULL},
-    {RQ(SCHEDULE), "trigger", R_ADMIN, h_schedule, NULL},
-    {RQ(SCHEDULE), NULL, R_ADMIN, h_schedule, "unknown op: refused"},
-    {RQ(QUEUE), "list", R_READER, h_queue_list, NULL},
-    {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, NULL},
-    {RQ(QUEUE), "resume", R_ADMIN, h_queue_set, NULL},
-    {RQ(QUEUE), "limit", R_ADMIN, h_queue_set, NULL},
-    {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, "unknown op: refused"},
+    {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES, "workflow validated on the server"},
+    {RQ(RUNS), NULL, R_READER, h_runs, 0, "at most 1000 rows"},
+    {RQ(STATUS), NULL, R_READER, h_status, 0, "long-poll parked, capped"},
+    {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged, at most 4 MiB per stream"},
+    {RQ(CANCEL), NULL, R_SUBMIT, h_cancel, RPC_BUFFERED, "a submitter cancels only its own runs"},
+    {RQ(WORKERS), NULL, R_READER, h_workers, 0, NULL},
+    {RQ(INFO), NULL, R_READER, h_info, 0, NULL},
+    {RQ(REPORT), NULL, R_READER, h_ml, 0, NULL},
+    {RQ(METRICS), NULL, R_READER, h_ml, 0, NULL},
+    {RQ(MODELS), NULL, R_READER, h_ml, 0, NULL},
+    {RQ(PROMOTE), NULL, R_SUBMIT, h_ml, RPC_WRITES, "admin, or a promote grant on the model name"},
+    {RQ(WHY), NULL, R_READER, h_why, 0, NULL},
+    {RQ(KEYS), "list", R_READER, h_keys, 0, NULL},
+    {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES, NULL},
+    {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED, "revoking a worker key evicts its workers"},
+    {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED, "gives a worker name to another worker key"},
+    {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES, "promote rights on model-name globs"},
+    {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
+    {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
+    {RQ(SCHEDULE), "list", R_READER, h_schedule, 0, NULL},
+    {RQ(SCHEDULE), "pause", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), "resume", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), "rm", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), "trigger", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), NULL, R_ADMIN, h_schedule, RPC_WRITES, "unknown op: refused"},
+    {RQ(QUEUE), "list", R_READER, h_queue_list, 0, NULL},
+    {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), "resume", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), "limit", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},
 };
 
 /* The sub-operation of a request that has them, else NULL. */
@@ -953,7 +965,31 @@ int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
         goto done;
     }
+    int guard = rpc->flags & RPC_WRITES;
+    int in_tx = db_in_tx(s->db);
+    if (guard && store_request_begin(s->st) < 0) {
+        rc = -1;
+        goto done;
+    }
     rc = rpc->handler(&c);
+    if (guard && rc >= 0 && store_request_end(s->st, 1) < 0)
+        rc = -1;
+    if (rc < 0 && !(rpc->flags & RPC_BUFFERED) && db_ok(s->db) &&
+        (guard ? store_request_end(s->st, 0) == 0 : !in_tx && !db_in_tx(s->db))) {
+        /* The database refused this request's own statement (the
+         * connection is fine): answer it, and serve everyone else on. */
+        char dberr[300];
+        util_strlcpy(dberr, db_error(s->db), sizeof dberr);
+        Drover__ClientReply er = DROVER__CLIENT_REPLY__INIT;
+        er.request_id = in->request_id;
+        er.error = DROVER__ERROR_CODE__ERROR_INTERNAL;
+        snprintf(c.msg, sizeof c.msg,
+                 "the database refused this request (%s); nothing was changed", dberr);
+        er.message = c.msg;
+        s_reply_client(s, ident, ident_len, &er);
+        server_warn_limited(s, c.actor, "a request the database refused", dberr);
+        rc = 0;
+    }
     if (rc == 1) {
         uint32_t wait = in->body_case == RQ(STATUS) ? in->status->wait_ms : in->logs->wait_ms;
         if (wait > HOLD_MAX_MS)

@@ -925,6 +925,25 @@ int store_savepoint(store_t *st)
     return db_simple(st->db, "SAVEPOINT outputs");
 }
 
+int store_request_begin(store_t *st)
+{
+    if (store_tx(st) < 0 || s_flush(st) < 0)
+        return -1;
+    return db_simple(st->db, "SAVEPOINT request");
+}
+
+int store_request_end(store_t *st, int ok)
+{
+    if (ok)
+        return s_flush(st) < 0 ? -1 : db_simple(st->db, "RELEASE SAVEPOINT request");
+    /* Buffered transitions already changed the model's memory: undoing
+     * only their rows would leave memory and database apart, so that
+     * case is left to the full reset. */
+    if (st->npend)
+        return -1;
+    return db_simple(st->db, "ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request");
+}
+
 int store_savepoint_end(store_t *st, int ok)
 {
     return db_simple(st->db, ok ? "RELEASE SAVEPOINT outputs"

@@ -187,5 +187,12 @@ int store_trigger_consume(store_t *st, const char *name, const char *files_json,
  * outputs roll back alone instead of failing the whole iteration. */
 int store_savepoint(store_t *st);
 int store_savepoint_end(store_t *st, int ok);
+/* One client request's writes (server_client.c): begin flushes what earlier
+ * requests buffered and sets SAVEPOINT request; end(ok=1) flushes what this
+ * one buffered and releases it, end(ok=0) rolls back to it, so a statement
+ * the database refuses costs that request alone. 0, or -1 (the connection
+ * is gone, or the request had buffered transitions: reset). */
+int store_request_begin(store_t *st);
+int store_request_end(store_t *st, int ok);
 
 #endif

@@ -93,6 +93,23 @@ assert_eq succeeded "$(wait_run "$claim" 20)" "state of the exec step that claim
 assert_eq 0 "$(sql "select count(*) from drover.datasets")" "datasets recorded from an exec step's claim"
 assert_eq 0 "$(sql "select count(*) from drover.model_versions")" "models registered by an exec step"
 
+# ------------------------------------------- poisoned requests (obs. 5) ---
+# Each is answered with a clear error; none makes the coordinator drop its
+# iteration and reload its state (which makes every worker re-register).
+cpoke "$K/sub1" --msg '{"request_id":11,"submit":{"workflow":"p","steps":[{"name":"a","kind":"exec","spec_json":"[1]"}]}}' \
+    --await 5000 >"$T_DIR/poison1.out" || fail "no answer to a submit with spec [1]"
+jq -e '.error == "ERROR_BAD_REQUEST" and (.message | test("not a JSON object"))' "$T_DIR/poison1.out" >/dev/null ||
+    fail "submit with spec [1]: $(cat "$T_DIR/poison1.out")"
+cpoke "$K/sub1" --msg '{"request_id":12,"submit":{"workflow":"p","steps":[{"name":"a","kind":"exec","spec_json":"{\"argv\":[\"/bin/true\"],\"x\":1e999}"}]}}' \
+    --await 5000 >"$T_DIR/poison2.out" || fail "no answer to a submit with a number out of range"
+jq -e '.error == "ERROR_BAD_REQUEST"' "$T_DIR/poison2.out" >/dev/null || fail "submit with 1e999: $(cat "$T_DIR/poison2.out")"
+# A value the database refuses (an integer column) is rolled back alone.
+cpoke "$T_KEYS/admin" --msg '{"request_id":13,"queue":{"op":"limit","name":"default","limit":4294967295}}' \
+    --await 5000 >"$T_DIR/poison3.out" || fail "no answer to a queue limit out of range"
+jq -e '.error != "ERROR_NONE" and (.message | length > 0)' "$T_DIR/poison3.out" >/dev/null ||
+    fail "queue limit 4294967295: $(cat "$T_DIR/poison3.out")"
+drover queue list >/dev/null || fail "drover queue list after the poisoned requests exited $?"
+
 # ------------------------------------------------------------- the end ---
 assert_eq succeeded "$(wait_run "$honest" 30)" "state of the honest run"
 assert_eq 0 "$(sql "select count(*) from drover.tasks where run_id = $honest and (attempt <> 1 or lost <> 0)")" \
@@ -100,4 +117,7 @@ assert_eq 0 "$(sql "select count(*) from drover.tasks where run_id = $honest and
 assert_eq 0 "$(sql "select count(*) from drover.events where kind = 'worker_state' and to_state = 'dead' and worker = 'honest'")" \
     "workers declared dead"
 pid_alive "$(coord_pid)" || fail "the coordinator died"
+grep -q "reloading state" "$T_DIR/coordinator.log" && fail "a request made the coordinator reload its state: $(grep "reloading state" "$T_DIR/coordinator.log")"
+assert_eq 1 "$(sql "select count(*) from drover.events where kind = 'worker_registered' and worker = 'honest'")" \
+    "registrations of the honest worker"
 log "ok"
