@@ -150,8 +150,9 @@ static int s_keys_list(cli_t *cli)
                "Allow one with: drover keys allow worker|client FILE.pub\n");
         return CLI_EXIT_OK;
     }
-    static const char *const headers[] = {"NAME", "KIND", "ROLE", "REVOKED", "PUBLIC-KEY"};
-    out_table_t *t = out_table_new(headers, 5);
+    static const char *const headers[] = {"NAME", "KIND", "ROLE", "REVOKED", "PUBLIC-KEY",
+                                          "GRANTS"};
+    out_table_t *t = out_table_new(headers, 6);
     if (!t) {
         json_decref(doc);
         fprintf(stderr, "drover: out of memory\n");
@@ -170,6 +171,18 @@ static int s_keys_list(cli_t *cli)
         out_table_cell(t, revoked ? OUT_RED : OUT_PLAIN, "%s", revoked ? "yes" : "no");
         out_table_cell(t, revoked ? OUT_DIM : OUT_PLAIN, "%s",
                        json_string_value(json_object_get(k, "public_key")) ?: "?");
+        char grants[512] = "";
+        size_t gi, gl = 0;
+        json_t *g;
+        json_array_foreach(json_object_get(k, "grants"), gi, g)
+        {
+            int w = snprintf(grants + gl, sizeof grants - gl, "%s%s", gl ? "," : "",
+                             json_string_value(g) ?: "?");
+            if (w < 0 || (size_t)w >= sizeof grants - gl)
+                break;
+            gl += (size_t)w;
+        }
+        out_table_cell(t, OUT_PLAIN, "%s", gl ? grants : "-");
     }
     rc = CLI_EXIT_OK;
     if (out_table_print(t, stdout, cli->color_out) < 0) {
@@ -189,9 +202,9 @@ static int s_keys(cli_t *cli, int argc, char **argv)
         {"name", 0, 1, NULL, &name},
         {NULL, 0, 0, NULL, NULL},
     };
-    char *pos[3];
+    char *pos[4];
     size_t npos;
-    int rc = cli_parse(cli, argc, argv, opts, pos, 1, 3, &npos);
+    int rc = cli_parse(cli, argc, argv, opts, pos, 1, 4, &npos);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     const char *op = pos[0];
@@ -256,12 +269,47 @@ static int s_keys(cli_t *cli, int argc, char **argv)
             return rc;
         return s_keys_done(cli, "allow", kr.name, rep);
     }
-    return cli_usage_error(cli, "unknown keys command '%s' (allow, list, revoke)", op);
+    if (strcmp(op, "rebind") == 0) {
+        if (npos != 3 || role || name)
+            return cli_usage_error(cli, "usage: drover keys rebind WORKER KEY");
+        if (!keys_valid_name(pos[2]))
+            return cli_usage_error(cli, "'%s' is not a key name (see: drover keys list)", pos[2]);
+        Drover__KeysRequest kr = DROVER__KEYS_REQUEST__INIT;
+        kr.op = "rebind";
+        kr.name = pos[2];
+        kr.worker = pos[1];
+        Drover__ClientReply *rep = NULL;
+        if ((rc = s_keys_call(cli, &kr, &rep)) != CLI_EXIT_OK)
+            return rc;
+        return s_keys_done(cli, "rebind", pos[2], rep);
+    }
+
+    if (strcmp(op, "grant") == 0 || strcmp(op, "ungrant") == 0) {
+        if (npos != 4 || role || name)
+            return cli_usage_error(cli, "usage: drover keys %s KEY promote 'PATTERN'", op);
+        if (!keys_valid_name(pos[1]))
+            return cli_usage_error(cli, "'%s' is not a key name (see: drover keys list)", pos[1]);
+        if (strcmp(pos[2], "promote") != 0)
+            return cli_usage_error(cli, "the only right is 'promote', not '%s'", pos[2]);
+        Drover__KeysRequest kr = DROVER__KEYS_REQUEST__INIT;
+        kr.op = (char *)op;
+        kr.name = pos[1];
+        kr.right = pos[2];
+        kr.pattern = pos[3];
+        Drover__ClientReply *rep = NULL;
+        if ((rc = s_keys_call(cli, &kr, &rep)) != CLI_EXIT_OK)
+            return rc;
+        return s_keys_done(cli, op, pos[1], rep);
+    }
+    return cli_usage_error(cli, "unknown keys command '%s' (allow, list, revoke, rebind, grant, "
+                                "ungrant)",
+                           op);
 }
 
 const cli_verb_t cmd_keys_verb = {
     .name = "keys",
-    .synopsis = "allow worker|client FILE.pub | list | revoke NAME",
+    .synopsis = "allow worker|client FILE.pub | list | revoke NAME | rebind WORKER KEY | "
+                "grant|ungrant KEY promote PATTERN",
     .summary = "the coordinator's allow-list of CurveZMQ keys",
     .help = "A secure coordinator (the default) talks only to workers and clients whose\n"
             "CurveZMQ public keys are on its allow-list. Changing the list needs an\n"
@@ -277,6 +325,13 @@ const cli_verb_t cmd_keys_verb = {
             "  revoke NAME                 refuses the key from now on and drops its\n"
             "                              connected workers (their tasks run elsewhere);\n"
             "                              a revoked key never comes back: make a new one\n"
+            "  rebind WORKER KEY           gives the worker name to another worker key (a\n"
+            "                              name belongs to the key that first registered it;\n"
+            "                              the session holding it now is dropped)\n"
+            "  grant KEY promote P         lets KEY change the stage of models whose name\n"
+            "                              matches the glob P, and lets the promote/select\n"
+            "                              steps of runs KEY submits do it (else admin only)\n"
+            "  ungrant KEY promote P       takes such a grant back\n"
             "\n"
             "Options:\n"
             "  --role ROLE         a client key's role (admin, submitter, reader)\n"
@@ -288,6 +343,7 @@ const cli_verb_t cmd_keys_verb = {
             "  drover keygen --out worker-node17 && drover keys allow worker worker-node17.pub\n"
             "  drover keys allow client ml-team.pub --role submitter\n"
             "  drover keys list --json | jq -r '.[] | select(.revoked | not) | .name'\n"
-            "  drover keys revoke worker-node17",
+            "  drover keys revoke worker-node17\n"
+            "  drover keys grant ml-team promote 'claims-*'",
     .run = s_keys,
 };

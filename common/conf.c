@@ -86,6 +86,7 @@ static const key_t_ s_coord_keys[] = {
     {"client_rate", K_INT, OFF(coord.client_rate), 0},
     {"retention", K_GROUP, 0, 0},
     {"metrics_listen", K_STRING, OFF(coord.metrics_listen), CONFIG_ENDPOINT_MAX},
+    {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -105,6 +106,7 @@ static const key_t_ s_worker_keys[] = {
     {"memory", K_MEMORY, OFF(worker.memory_bytes), 0},
     {"gpus", K_INT, OFF(worker.gpus), 0},
     {"metrics_listen", K_STRING, OFF(worker.metrics_listen), CONFIG_ENDPOINT_MAX},
+    {"run_as", K_STRING, OFF(worker.run_as), sizeof(((conf_t *)0)->worker.run_as)},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {

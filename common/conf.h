@@ -56,6 +56,9 @@ typedef struct {
     int64_t retain_metrics_ms;  /* per-epoch metrics (drover.task_metrics) */
     int64_t retain_runs_ms;     /* finished runs, with their tasks (never one a model version names) */
     char metrics_listen[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of /metrics, /healthz, /readyz; "" = off */
+    char artifact_dir[1024];    /* the workers' artifact store as this host sees it; "" =
+                                 * none: model artifacts cannot be verified, so a train
+                                 * step's model is not registered (docs/security.md) */
 } conf_coordinator_t;
 
 typedef struct {
@@ -74,6 +77,7 @@ typedef struct {
     uint64_t memory_bytes;      /* memory offered to tasks; 0 = MemTotal of /proc/meminfo */
     int gpus;                   /* GPUs offered (indices 0..gpus-1); -1 = count /dev/nvidia[0-9]* */
     char metrics_listen[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of /metrics, /healthz, /readyz; "" = off */
+    char run_as[64];            /* user tasks run as ("" = the worker's own); needs root */
 } conf_worker_t;
 
 typedef struct {

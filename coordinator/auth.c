@@ -357,6 +357,18 @@ int auth_rate_ok(auth_t *a, const char *name, int64_t now_ms)
     return 1;
 }
 
+auth_role_t auth_key_role(auth_t *a, const char *name)
+{
+    key_t_ *k = s_by_name(a, name);
+    return k && !k->revoked ? k->role : AUTH_ROLE_NONE;
+}
+
+const char *auth_key_kind(auth_t *a, const char *name)
+{
+    key_t_ *k = s_by_name(a, name);
+    return k && !k->revoked ? k->kind : NULL;
+}
+
 char *auth_list_json(auth_t *a)
 {
     json_t *arr = json_array();

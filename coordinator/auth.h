@@ -61,6 +61,12 @@ int auth_rate_ok(auth_t *a, const char *name, int64_t now_ms);
 int auth_allow(auth_t *a, store_t *st, const char *name, const char *kind, const char *role,
                const char *public_z85, const char *by, char *msg, size_t msglen);
 int auth_revoke(auth_t *a, store_t *st, const char *name, const char *by, char *msg, size_t msglen);
+/* The role of an allowed client key; AUTH_ROLE_NONE when unknown, revoked
+ * or a worker key. */
+auth_role_t auth_key_role(auth_t *a, const char *name);
+/* "worker" or "client" for an allowed key, NULL when unknown or revoked
+ * (borrowed until the next allow-list change). */
+const char *auth_key_kind(auth_t *a, const char *name);
 /* The allow-list as a JSON array (caller frees); NULL on error. */
 char *auth_list_json(auth_t *a);
 

@@ -819,6 +819,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     int64_t *ids = NULL;
     size_t *didx = NULL;
     run_t *r = NULL;
+    int io = 0; /* 1: a database or memory failure, not a bad request */
     errno = EINVAL;
     if (!req->workflow || !*req->workflow || strlen(req->workflow) > 128) {
         snprintf(err, errlen, "the workflow needs a name of 1 to 128 characters");
@@ -909,7 +910,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         if (!(queue = s_queue_get(m, qname)))
             goto nomem;
         if (store_queue_save(m->st, qname, 0, 0) < 0) {
-            errno = EIO;
+            io = 1;
             goto out;
         }
     }
@@ -917,7 +918,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
                      req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
                      schedule, due_us, actor, (int)n, tasks_s, deps_s, run_id, &submitted_us,
                      ids) < 0) {
-        errno = EIO;
+        io = 1;
         goto out;
     }
     r = calloc(1, sizeof *r);
@@ -975,7 +976,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     goto out;
 nomem:
     snprintf(err, errlen, "out of memory");
-    errno = EIO; /* the transaction must not commit half a run */
+    io = 1; /* the transaction must not commit half a run */
 out:
     if (r) {
         for (int i = 0; i < r->ntasks; i++) {
@@ -993,6 +994,12 @@ out:
     json_decref(deps);
     free(tasks_s);
     free(deps_s);
+    /* Validation failures jump here with errno as EINVAL was set at the
+     * top, but any library call since may have changed it (jansson reads
+     * /dev/urandom once): a refused workflow must never look like a
+     * database error, which would discard the whole iteration. */
+    if (rc < 0)
+        errno = io ? EIO : EINVAL;
     return rc;
 }
 
@@ -1054,16 +1061,37 @@ static int s_reg_holds(const Drover__Register *reg, const lease_t *l)
     return 0;
 }
 
+int model_worker_busy(model_t *m, const uint8_t *ident, size_t len, const Drover__Register *reg,
+                      char *msg, size_t msglen)
+{
+    worker_t *w = s_worker_by_name(m, reg->name);
+    if (!w || !w->connected || (w->ident_len == len && memcmp(w->ident, ident, len) == 0))
+        return 0;
+    /* The same process on a new connection (it reconnected): its own name. */
+    if (reg->session && reg->session == w->session)
+        return 0;
+    int64_t quiet = util_mono_ms() - w->last_seen_ms;
+    if (quiet >= m->cfg->worker_timeout_ms)
+        return 0;
+    snprintf(msg, msglen,
+             "worker name '%s' is in use by a live session from host '%s' (heard %lld ms ago); "
+             "this one is refused until that session ends (give each worker its own --name)",
+             w->name, w->host, (long long)quiet);
+    return 1;
+}
+
 worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
-                                const Drover__Register *reg, lease_t **drop, size_t *ndrop)
+                                const Drover__Register *reg, const char *key, lease_t **drop,
+                                size_t *ndrop)
 {
     *drop = NULL;
     *ndrop = 0;
     worker_t *w = s_worker_by_name(m, reg->name);
     if (w && w->connected && (w->ident_len != len || memcmp(w->ident, ident, len) != 0))
-        log_warn("worker %s registered again from a new connection; the earlier session is "
-                 "replaced (give each worker a unique --name if they are different processes)",
-                 reg->name);
+        log_warn("worker %s registered again from a new connection; the earlier session (%s) is "
+                 "replaced",
+                 reg->name, reg->session && reg->session == w->session ? "the same process"
+                                                                        : "gone quiet");
     if (!w && !(w = s_worker_new(m, reg->name)))
         return NULL;
     s_ident_forget(m, w);
@@ -1076,8 +1104,10 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     memcpy(w->ident, ident, len);
     w->ident_len = len;
     w->connected = 1;
-    int64_t key = s_ident_key(ident, len);
-    if (key && idmap_put(m->idents, key, w) < 0)
+    w->session = reg->session;
+    util_strlcpy(w->key, key ? key : "", sizeof w->key);
+    int64_t ikey = s_ident_key(ident, len);
+    if (ikey && idmap_put(m->idents, ikey, w) < 0)
         return NULL;
     util_strlcpy(w->host, reg->host ? reg->host : "", sizeof w->host);
     w->slots = (int)(reg->slots > 4096 ? 4096 : reg->slots);
@@ -1124,7 +1154,7 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     json_decref(labels);
     char detail[300];
     snprintf(detail, sizeof detail, "%d slots, pid %u, %zu held", w->slots, reg->pid, reg->n_held);
-    int rc = ls ? store_worker_up(m->st, w->name, w->host, w->slots, ls, detail) : -1;
+    int rc = ls ? store_worker_up(m->st, w->name, w->host, w->slots, ls, detail, key) : -1;
     free(ls);
     if (rc < 0)
         return NULL;
@@ -1368,6 +1398,14 @@ int model_workers_evict_key(model_t *m, const char *key)
         n++;
     }
     return n;
+}
+
+int model_worker_evict(model_t *m, const char *name, const char *why)
+{
+    worker_t *w = s_worker_by_name(m, name);
+    if (!w || !w->connected)
+        return 0;
+    return s_worker_dead(m, w, why) < 0 ? -1 : 1;
 }
 
 int model_tick(model_t *m, int64_t now_ms)

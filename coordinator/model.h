@@ -124,6 +124,7 @@ struct worker {
     char kinds[16][32];
     int nkinds;
     char key[64];                   /* CURVE key it authenticated with, "" without */
+    uint64_t session;               /* Register.session of the current process */
     int64_t last_seen_ms;           /* monotonic */
     int64_t last_seen_us;           /* wall clock, for people */
     int seen_dirty;                 /* last_seen not yet written to the database */
@@ -184,13 +185,27 @@ worker_t *model_worker_by_ident(model_t *m, const uint8_t *ident, size_t len);
 /* Registers (or re-registers) a worker session. Leases the worker holds
  * that the coordinator does not expect are returned in *drop (caller
  * frees); leases the coordinator expected but the worker lacks are lost
- * and requeued. Returns the worker, or NULL on a database error. */
+ * and requeued. key: the CURVE key it authenticated with ("" or NULL
+ * without CURVE): recorded, and bound to the name in the database if the
+ * name was not bound yet (server_worker.c checks the binding first). The
+ * held leases are those placed on this name, whose key the caller checked.
+ * Returns the worker, or NULL on a database error. */
 worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
-                                const Drover__Register *reg, lease_t **drop, size_t *ndrop);
+                                const Drover__Register *reg, const char *key, lease_t **drop,
+                                size_t *ndrop);
+/* 1 (reason in msg) when reg's name is held by another session that is
+ * still alive (heard within worker_timeout) and is not the same process
+ * reconnecting (Register.session): the newer one is refused, so two
+ * workers sharing a name never take it from each other. 0 otherwise. */
+int model_worker_busy(model_t *m, const uint8_t *ident, size_t len, const Drover__Register *reg,
+                      char *msg, size_t msglen);
 void model_worker_seen(model_t *m, worker_t *w);
 /* Declares every worker that authenticated with `key` dead now (its key
  * was revoked): their tasks are requeued. Returns how many, or -1. */
 int model_workers_evict_key(model_t *m, const char *key);
+/* Declares the connected worker `name` dead now (its name was given to
+ * another key). 1 if there was one, 0 if not, -1 on a database error. */
+int model_worker_evict(model_t *m, const char *name, const char *why);
 
 /* Worker reports. Return 1 when applied, 0 when stale (recorded, not
  * applied), -1 on a database error. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifact.h"
 #include "log.h"
 #include "util.h"
 
@@ -159,13 +160,34 @@ static int s_valid_stage(const char *s)
            !strcmp(s, "none");
 }
 
-int registry_promote(store_t *st, const char *name, int version, const char *stage, const char *by,
-                     const char *reason, char *msg, size_t msglen)
+int registry_may_promote(store_t *st, const registry_actor_t *who, const char *name, char *msg,
+                         size_t msglen)
+{
+    if (who->admin)
+        return 0;
+    int g = store_grant_match(st, who->key, "promote", name);
+    if (g < 0)
+        return -1;
+    if (g == 1)
+        return 0;
+    snprintf(msg, msglen,
+             "permission denied: key '%s' may not change the stage of model '%s': that needs the "
+             "admin role or a grant (drover keys grant %s promote '%s')",
+             who->key, name, who->key, name);
+    return 2;
+}
+
+int registry_promote(store_t *st, const registry_actor_t *who, const char *name, int version,
+                     const char *stage, const char *by, const char *reason, char *msg,
+                     size_t msglen)
 {
     if (!s_valid_stage(stage)) {
         snprintf(msg, msglen, "unknown stage '%s' (use staging, production or archived)", stage);
         return 1;
     }
+    int may = registry_may_promote(st, who, name, msg, msglen);
+    if (may != 0)
+        return may;
     PGresult *r = store_model_get(st, name, version);
     if (!r)
         return -1;
@@ -192,8 +214,8 @@ int registry_promote(store_t *st, const char *name, int version, const char *sta
     return 0;
 }
 
-int registry_run_promote(store_t *st, int64_t run_id, const char *spec_json, const char *by,
-                         char *msg, size_t msglen)
+int registry_run_promote(store_t *st, const registry_actor_t *who, int64_t run_id,
+                         const char *spec_json, const char *by, char *msg, size_t msglen)
 {
     json_t *spec = json_loads(spec_json, 0, NULL);
     const char *ref = spec ? json_string_value(json_object_get(spec, "model")) : NULL;
@@ -207,9 +229,11 @@ int registry_run_promote(store_t *st, int64_t run_id, const char *spec_json, con
     rc = s_resolve(st, run_id, ref, &model, msg, msglen);
     if (rc != 0)
         goto out;
-    rc = registry_promote(st, json_string_value(json_object_get(model, "name")),
+    rc = registry_promote(st, who, json_string_value(json_object_get(model, "name")),
                           (int)json_integer_value(json_object_get(model, "version")), stage, by,
                           NULL, msg, msglen);
+    if (rc == 2)
+        rc = 1; /* denied: the step fails with the reason */
 out:
     json_decref(model);
     json_decref(spec);
@@ -252,6 +276,78 @@ static int s_check_datasets(json_t *ds, const char *role, const char **pick, cha
         }
     }
     return 0;
+}
+
+/* 1 if path is `named` (a spec's path), or named is relative and path is it
+ * resolved against the task's working folder. */
+static int s_same_path(const char *named, const char *path)
+{
+    if (!named)
+        return 0;
+    if (strcmp(named, path) == 0)
+        return 1;
+    size_t n = strlen(named), p = strlen(path);
+    if (named[0] == '/' || p <= n)
+        return 0;
+    return path[p - n - 1] == '/' && strcmp(path + p - n, named) == 0;
+}
+
+/* 1 if path is a dataset the spec named: its "dataset", or the drift
+ * check's "reference" (validate). */
+static int s_spec_names(const json_t *spec, const char *path)
+{
+    if (s_same_path(json_string_value(json_object_get(spec, "dataset")), path))
+        return 1;
+    json_t *drift = json_object_get(json_object_get(spec, "checks"), "drift");
+    return s_same_path(json_string_value(json_object_get(drift, "reference")), path);
+}
+
+/* Checks what the outputs claim before anything is recorded (see
+ * registry_apply). Strips an exec step's lineage claims from o. 0 = go
+ * on, 1 = refused (err). */
+static int s_claims_ok(json_t *o, const char *kind, const char *spec_json,
+                       const char *artifact_root, int succeeded, char *err, size_t errlen)
+{
+    int builtin = !strcmp(kind, "train") || !strcmp(kind, "evaluate") || !strcmp(kind, "validate");
+    if (!builtin) {
+        /* Whatever an exec step says about datasets or models is its own
+         * text: it never enters lineage or the registry. */
+        json_object_del(o, "datasets");
+        json_object_del(o, "model");
+        return 0;
+    }
+    json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, NULL);
+    size_t i;
+    json_t *d;
+    int rc = 0;
+    json_array_foreach(json_object_get(o, "datasets"), i, d) {
+        const char *path = json_string_value(json_object_get(d, "path"));
+        if (!path || !spec || !s_spec_names(spec, path)) {
+            snprintf(err, errlen, "dataset '%.200s' in the outputs is not one the step's spec names",
+                     path ? path : "?");
+            rc = 1;
+            goto out;
+        }
+    }
+    json_t *model = json_object_get(o, "model");
+    if (model && !strcmp(kind, "train") && succeeded) {
+        const char *art = json_string_value(json_object_get(model, "artifact"));
+        char path[1200], why[600];
+        if (!artifact_root || !*artifact_root) {
+            snprintf(err, errlen,
+                     "the coordinator cannot verify model artifacts (coordinator.artifact_dir is "
+                     "not set): model not registered");
+            rc = 1;
+        } else if (!s_valid_hex64(art) ||
+                   artifact_open_verified(artifact_root, art, path, sizeof path, why, sizeof why) < 0) {
+            snprintf(err, errlen, "the model's artifact does not check out: %s",
+                     s_valid_hex64(art) ? why : "not a sha256");
+            rc = 1;
+        }
+    }
+out:
+    json_decref(spec);
+    return rc;
 }
 
 static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int attempt,
@@ -327,8 +423,9 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
 }
 
 int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
-                   const char *kind, int succeeded, const char *outputs_json, int *gate_rejected,
-                   char *err, size_t errlen)
+                   const char *kind, const char *spec_json, const char *artifact_root,
+                   int succeeded, const char *outputs_json, int *gate_rejected, char *err,
+                   size_t errlen)
 {
     *gate_rejected = 0;
     json_error_t je;
@@ -346,7 +443,9 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
         json_decref(o);
         return -1;
     }
-    int rc = s_apply(st, o, run_id, task_id, attempt, step, kind, succeeded, err, errlen);
+    int rc = s_claims_ok(o, kind, spec_json, artifact_root, succeeded, err, errlen);
+    if (rc == 0)
+        rc = s_apply(st, o, run_id, task_id, attempt, step, kind, succeeded, err, errlen);
     json_decref(o);
     if (rc == 0)
         return store_savepoint_end(st, 1) < 0 ? -1 : 0;
@@ -362,8 +461,8 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
     return 1;
 }
 
-int registry_run_select(store_t *st, int64_t run_id, int64_t task_id, int attempt,
-                        const char *spec_json, char *msg, size_t msglen)
+int registry_run_select(store_t *st, const registry_actor_t *who, int64_t run_id, int64_t task_id,
+                        int attempt, const char *spec_json, char *msg, size_t msglen)
 {
     json_t *spec = json_loads(spec_json, 0, NULL);
     const char *metric = spec ? json_string_value(json_object_get(spec, "metric")) : NULL;
@@ -408,6 +507,14 @@ int registry_run_select(store_t *st, int64_t run_id, int64_t task_id, int attemp
         snprintf(msg, msglen, "no step it chooses from registered a model with metric '%s'", metric);
         goto out;
     }
+    /* Choosing is the first half of promoting: the same right. */
+    rc = registry_may_promote(st, who, json_string_value(json_object_get(best, "name")), msg,
+                              msglen);
+    if (rc != 0) {
+        rc = rc == 2 ? 1 : rc;
+        goto out;
+    }
+    rc = 1;
     json_t *report = json_pack("{s:b, s:s, s:s, s:O, s:O}", "passed", 1, "metric", metric, "mode",
                                want_max ? "max" : "min", "chosen", best, "candidates", cands);
     char *rs = report ? json_dumps(report, JSON_COMPACT) : NULL;

@@ -21,11 +21,25 @@
 /* 1 for kinds the coordinator runs itself (promote, select). */
 int registry_is_inline(const char *kind);
 
+/* Who asks for a stage change: a client key, or for a promote/select step
+ * the key that submitted the run. admin = 1: the admin role (or a
+ * coordinator without CURVE, where every client is admin). */
+typedef struct {
+    const char *key;
+    int admin;
+} registry_actor_t;
+
+/* 0 if who may change the stage of model `name` (admin, or a `promote`
+ * grant whose pattern matches name), 2 denied (msg says why and how to
+ * grant), -1 database error. Also the rule for select steps. */
+int registry_may_promote(store_t *st, const registry_actor_t *who, const char *name, char *msg,
+                         size_t msglen);
+
 /* Runs a select step: {"metric": M, "mode": "max"|"min", "from": [steps]}:
  * picks the best model version those train steps registered and records
  * the choice as the step's report (later steps name it with @STEP). */
-int registry_run_select(store_t *st, int64_t run_id, int64_t task_id, int attempt,
-                        const char *spec_json, char *msg, size_t msglen);
+int registry_run_select(store_t *st, const registry_actor_t *who, int64_t run_id, int64_t task_id,
+                        int attempt, const char *spec_json, char *msg, size_t msglen);
 
 /* Before an attempt is sent: resolves model references of the spec. On 0,
  * *spec_out is a new spec (caller frees) or NULL when unchanged. */
@@ -33,20 +47,30 @@ int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *
                      char **spec_out, char *err, size_t errlen);
 
 /* Runs a promote step: {"model": REF, "stage": S}. by names the step. */
-int registry_run_promote(store_t *st, int64_t run_id, const char *spec_json, const char *by,
-                         char *msg, size_t msglen);
+int registry_run_promote(store_t *st, const registry_actor_t *who, int64_t run_id,
+                         const char *spec_json, const char *by, char *msg, size_t msglen);
 
-/* A person (or a step) moves name:version to stage. */
-int registry_promote(store_t *st, const char *name, int version, const char *stage, const char *by,
-                     const char *reason, char *msg, size_t msglen);
+/* A person (or a step) moves name:version to stage, if who may
+ * (registry_may_promote). by: recorded in drover.model_stage_changes.
+ * 0 done (msg), 1 refused (msg), 2 denied (msg), -1 database. */
+int registry_promote(store_t *st, const registry_actor_t *who, const char *name, int version,
+                     const char *stage, const char *by, const char *reason, char *msg,
+                     size_t msglen);
 
 /* Records the outputs of a finished attempt (see docs/sql.md). Invalid
  * outputs are refused as a whole (savepoint), leaving nothing behind. */
 /* *gate_rejected is set when an evaluate step's report says its gates did
  * not pass (the run then ends `rejected`, not `failed`). */
+/* Claims are checked, not trusted: a model's artifact must be in the
+ * store at artifact_root with the content hash it names (NULL/"" = the
+ * coordinator cannot see the store: the model is refused); datasets are
+ * recorded only from the built-in kinds (drover-task hashed them) and
+ * only for paths the step's spec_json names; an exec step's datasets and
+ * model claims are ignored. */
 int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
-                   const char *kind, int succeeded, const char *outputs_json, int *gate_rejected,
-                   char *err, size_t errlen);
+                   const char *kind, const char *spec_json, const char *artifact_root,
+                   int succeeded, const char *outputs_json, int *gate_rejected, char *err,
+                   size_t errlen);
 
 /* Parses "NAME:VERSION" (VERSION a positive integer). Returns 0 or -1. */
 int registry_parse_ref(const char *ref, char *name, size_t namelen, int *version);

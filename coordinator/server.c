@@ -26,65 +26,11 @@
 #include "wire.h"
 #include "wirecheck.h"
 
-#define TICK_MS 50
-#define DRAIN_MAX 1024        /* messages per socket per iteration */
-#define HOLD_MAX_MS 30000     /* longest long-poll */
-#define HOLD_MIN_MS 100       /* a status watcher is answered at most this often */
-#define LOG_REPLY_MAX (4u << 20)
-
-enum { SOCK_WORKER = 0, SOCK_CLIENT = 1 };
-
-typedef struct {
-    int sock;
-    uint8_t ident[WIRE_MAX_IDENT];
-    size_t ident_len;
-    uint8_t *data;
-    size_t len;
-} outmsg_t;
-
-/* A long-poll request parked until its run/task changes or it times out;
- * it is then handled again from its original bytes with holding off. */
-typedef struct {
-    uint8_t ident[WIRE_MAX_IDENT];
-    size_t ident_len;
-    char user_id[128];
-    uint8_t *data;
-    size_t len;
-    int64_t deadline_ms;
-    int64_t parked_ms;
-    int64_t run_id;
-    uint64_t version;   /* the run's version the client has seen */
-    int64_t task_id;    /* logs: the task and its log counter at park time */
-    uint64_t logseq;
-} held_t;
-
-struct server {
-    const conf_t *cfg;
-    db_t *db;
-    store_t *st;
-    model_t *model;
-    void *zctx, *wsock, *csock;
-    int sigfd;
-    volatile int stop;
-    outmsg_t *out;
-    size_t nout, capout;
-    held_t *held;
-    size_t nheld, capheld;
-    uint64_t dropped;
-    int64_t started_us;
-    auth_t *auth;
-    calendar_t *cal;
-    void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
-    keys_pair_t key;           /* the coordinator's CURVE key pair */
-    int64_t last_drop_log_ms;
-    gc_t *gc;                  /* retention thread (NULL: no policy set) */
-    int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
-    int64_t next_watchdog_ms;
-};
+#include "server_int.h"
 
 /* ------------------------------------------------------------ outbox --- */
 
-static void s_queue(server_t *s, int sock, const uint8_t *ident, size_t ident_len,
+void server_queue(server_t *s, int sock, const uint8_t *ident, size_t ident_len,
                     const ProtobufCMessage *msg)
 {
     if (s->nout == s->capout) {
@@ -140,6 +86,51 @@ static void s_discard_outbox(server_t *s)
     s->nout = 0;
 }
 
+void server_count_drop(server_t *s, const char *what)
+{
+    s->dropped++;
+    int64_t now = util_mono_ms();
+    /* One line per second at most: a flood must not become a log flood. */
+    if (now - s->last_drop_log_ms >= 1000) {
+        s->last_drop_log_ms = now;
+        log_warn("dropped %s (%llu dropped so far)", what, (unsigned long long)s->dropped);
+    }
+}
+
+void server_warn_limited(server_t *s, const char *who, const char *what, const char *detail)
+{
+    int64_t now = util_mono_ms();
+    warn_slot_t *slot = NULL, *oldest = &s->warns[0];
+    for (int i = 0; i < WARN_SLOTS; i++) {
+        warn_slot_t *x = &s->warns[i];
+        if (!strcmp(x->who, who) && !strncmp(x->what, what, sizeof x->what - 1)) {
+            slot = x;
+            break;
+        }
+        if (x->next_ms < oldest->next_ms)
+            oldest = x;
+    }
+    if (!slot) {
+        /* A full table forgets the stream that is quiet the longest. */
+        slot = oldest;
+        util_strlcpy(slot->who, who, sizeof slot->who);
+        util_strlcpy(slot->what, what, sizeof slot->what);
+        slot->next_ms = 0;
+        slot->suppressed = 0;
+    }
+    if (now < slot->next_ms) {
+        slot->suppressed++;
+        return;
+    }
+    if (slot->suppressed)
+        log_warn("%s (%s): %s (and %llu more like it in the last %d s)", what, who, detail,
+                 (unsigned long long)slot->suppressed, WARN_INTERVAL_MS / 1000);
+    else
+        log_warn("%s (%s): %s", what, who, detail);
+    slot->suppressed = 0;
+    slot->next_ms = now + WARN_INTERVAL_MS;
+}
+
 /* ---------------------------------------------------------- model sink --- */
 
 static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const char *spec_json)
@@ -166,7 +157,7 @@ static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const c
     msg.version = DROVER_PROTOCOL_VERSION;
     msg.body_case = DROVER__COORD_MSG__BODY_ASSIGN;
     msg.assign = &a;
-    s_queue(s, SOCK_WORKER, w->ident, w->ident_len, &msg.base);
+    server_queue(s, SOCK_WORKER, w->ident, w->ident_len, &msg.base);
 }
 
 static void s_sink_kill(void *ctx, const worker_t *w, int64_t task_id, int attempt)
@@ -181,17 +172,23 @@ static void s_sink_kill(void *ctx, const worker_t *w, int64_t task_id, int attem
     msg.version = DROVER_PROTOCOL_VERSION;
     msg.body_case = DROVER__COORD_MSG__BODY_KILL;
     msg.kill = &k;
-    s_queue(s, SOCK_WORKER, w->ident, w->ident_len, &msg.base);
+    server_queue(s, SOCK_WORKER, w->ident, w->ident_len, &msg.base);
 }
 
+/* promote and select steps act for the key that submitted the run: its
+ * role and grants decide, exactly as for `drover promote` (registry.h). */
 static int s_sink_run_inline(void *ctx, const task_t *t, char *err, size_t errlen)
 {
     server_t *s = ctx;
+    const char *key = t->run->submitted_key;
+    registry_actor_t who = {key, !auth_secure(s->auth) || auth_key_role(s->auth, key) == AUTH_ROLE_ADMIN};
     if (strcmp(t->kind, "select") == 0)
-        return registry_run_select(s->st, t->run->id, t->id, t->attempt, t->spec_json, err, errlen);
+        return registry_run_select(s->st, &who, t->run->id, t->id, t->attempt, t->spec_json, err,
+                                   errlen);
     char by[300];
-    snprintf(by, sizeof by, "run %lld step %s", (long long)t->run->id, t->name);
-    return registry_run_promote(s->st, t->run->id, t->spec_json, by, err, errlen);
+    snprintf(by, sizeof by, "run %lld step %.128s (key %s)", (long long)t->run->id, t->name,
+             *key ? key : "insecure");
+    return registry_run_promote(s->st, &who, t->run->id, t->spec_json, by, err, errlen);
 }
 
 static int s_sink_prepare(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen)
@@ -204,1033 +201,9 @@ static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded
                           const char *outputs_json, int *gate_rejected, char *err, size_t errlen)
 {
     server_t *s = ctx;
-    return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, succeeded,
+    return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, t->spec_json,
+                          s->cfg->coord.artifact_dir, succeeded,
                           outputs_json, gate_rejected, err, errlen);
-}
-
-/* ----------------------------------------------------------- workers --- */
-
-static void s_count_drop(server_t *s, const char *what)
-{
-    s->dropped++;
-    int64_t now = util_mono_ms();
-    /* One line per second at most: a flood must not become a log flood. */
-    if (now - s->last_drop_log_ms >= 1000) {
-        s->last_drop_log_ms = now;
-        log_warn("dropped %s (%llu dropped so far)", what, (unsigned long long)s->dropped);
-    }
-}
-
-static void s_reply_worker(server_t *s, const wire_msg_t *m, Drover__CoordMsg *msg)
-{
-    msg->version = DROVER_PROTOCOL_VERSION;
-    s_queue(s, SOCK_WORKER, m->ident, m->ident_len, &msg->base);
-}
-
-/* Returns -1 only on a database error. */
-static int s_on_worker(server_t *s, const wire_msg_t *m)
-{
-    Drover__WorkerMsg *in = drover__worker_msg__unpack(NULL, m->len, m->data);
-    int rc = 0;
-    if (!in) {
-        s_count_drop(s, "a malformed message on the worker socket");
-        return 0;
-    }
-    wire_sanitize(&in->base);
-    Drover__CoordMsg out = DROVER__COORD_MSG__INIT;
-    const char *keyname;
-    auth_role_t role;
-    char why[200];
-    if (auth_peer(s->auth, m->user_id, "worker", &keyname, &role, why, sizeof why) < 0) {
-        /* ZAP already refuses unknown keys; this is a key revoked since. */
-        if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
-            Drover__RegisterReply rr = DROVER__REGISTER_REPLY__INIT;
-            rr.accepted = 0;
-            rr.reason = why;
-            out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
-            out.register_reply = &rr;
-            s_reply_worker(s, m, &out);
-        } else {
-            /* Its session is over: make it register, to be refused. */
-            Drover__Reregister re = DROVER__REREGISTER__INIT;
-            out.body_case = DROVER__COORD_MSG__BODY_REREGISTER;
-            out.reregister = &re;
-            s_reply_worker(s, m, &out);
-        }
-        s_count_drop(s, "a worker message from a key no longer allowed");
-        goto done;
-    }
-    if (in->version != DROVER_PROTOCOL_VERSION) {
-        if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
-            const char *name = in->register_->name ? in->register_->name : "?";
-            char reason[256];
-            snprintf(reason, sizeof reason,
-                     "protocol version %u is not supported: this coordinator speaks version %d; "
-                     "run matching drover versions",
-                     in->version, DROVER_PROTOCOL_VERSION);
-            log_warn("refused worker %s: it speaks protocol version %u, this coordinator speaks %d",
-                     name, in->version, DROVER_PROTOCOL_VERSION);
-            Drover__RegisterReply rr = DROVER__REGISTER_REPLY__INIT;
-            rr.accepted = 0;
-            rr.reason = reason;
-            out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
-            out.register_reply = &rr;
-            s_reply_worker(s, m, &out);
-        } else {
-            s_count_drop(s, "a worker message of another protocol version");
-        }
-        goto done;
-    }
-    /* The same checks the fuzzers drive (common/wirecheck.c). */
-    char bad[200];
-    if (wirecheck_validate_worker_msg(in, bad, sizeof bad) < 0) {
-        if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
-            Drover__RegisterReply rr = DROVER__REGISTER_REPLY__INIT;
-            rr.accepted = 0;
-            rr.reason = bad;
-            log_warn("refused a worker registration: %s", bad);
-            out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
-            out.register_reply = &rr;
-            s_reply_worker(s, m, &out);
-        } else {
-            s_count_drop(s, "an invalid worker message");
-        }
-        goto done;
-    }
-    if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
-        Drover__Register *reg = in->register_;
-        Drover__RegisterReply rr = DROVER__REGISTER_REPLY__INIT;
-        if (!reg->name || !*reg->name || strlen(reg->name) >= sizeof(((worker_t *)0)->name)) {
-            rr.accepted = 0;
-            rr.reason = "a worker needs a name of 1 to 127 characters";
-            log_warn("refused worker without a valid name");
-            out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
-            out.register_reply = &rr;
-            s_reply_worker(s, m, &out);
-            goto done;
-        }
-        lease_t *drop = NULL;
-        size_t ndrop = 0;
-        worker_t *w = model_worker_register(s->model, m->ident, m->ident_len, reg, &drop, &ndrop);
-        if (!w) {
-            free(drop);
-            rc = -1;
-            goto done;
-        }
-        util_strlcpy(w->key, auth_secure(s->auth) ? keyname : "", sizeof w->key);
-        Drover__Lease *dl = ndrop ? calloc(ndrop, sizeof *dl) : NULL;
-        Drover__Lease **dp = ndrop ? calloc(ndrop, sizeof *dp) : NULL;
-        if (ndrop && (!dl || !dp)) {
-            free(dl);
-            free(dp);
-            free(drop);
-            rc = -1;
-            goto done;
-        }
-        for (size_t i = 0; i < ndrop; i++) {
-            drover__lease__init(&dl[i]);
-            dl[i].task_id = (uint64_t)drop[i].task_id;
-            dl[i].attempt = (uint32_t)drop[i].attempt;
-            dp[i] = &dl[i];
-        }
-        rr.accepted = 1;
-        rr.heartbeat_ms = (uint32_t)s->cfg->coord.heartbeat_ms;
-        rr.n_drop = ndrop;
-        rr.drop = dp;
-        out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
-        out.register_reply = &rr;
-        s_reply_worker(s, m, &out);
-        free(dl);
-        free(dp);
-        free(drop);
-        goto done;
-    }
-    worker_t *w = model_worker_by_ident(s->model, m->ident, m->ident_len);
-    if (!w) {
-        /* A session we do not know (we restarted, or declared it dead). */
-        Drover__Reregister re = DROVER__REREGISTER__INIT;
-        out.body_case = DROVER__COORD_MSG__BODY_REREGISTER;
-        out.reregister = &re;
-        s_reply_worker(s, m, &out);
-        goto done;
-    }
-    model_worker_seen(s->model, w);
-    switch (in->body_case) {
-    case DROVER__WORKER_MSG__BODY_HEARTBEAT:
-        break;
-    case DROVER__WORKER_MSG__BODY_STARTED:
-        rc = model_task_started(s->model, w, in->started) < 0 ? -1 : 0;
-        break;
-    case DROVER__WORKER_MSG__BODY_RESULT: {
-        if (model_task_result(s->model, w, in->result) < 0) {
-            rc = -1;
-            break;
-        }
-        if (!in->result->lease)
-            break;
-        /* Acked even when stale, so the worker stops re-sending it. */
-        Drover__ResultAck ack = DROVER__RESULT_ACK__INIT;
-        Drover__Lease l = DROVER__LEASE__INIT;
-        l.task_id = in->result->lease->task_id;
-        l.attempt = in->result->lease->attempt;
-        ack.lease = &l;
-        out.body_case = DROVER__COORD_MSG__BODY_RESULT_ACK;
-        out.result_ack = &ack;
-        s_reply_worker(s, m, &out);
-        break;
-    }
-    case DROVER__WORKER_MSG__BODY_LOG:
-        rc = model_task_log(s->model, w, in->log) < 0 ? -1 : 0;
-        break;
-    case DROVER__WORKER_MSG__BODY_METRIC: {
-        int r = model_task_metric(s->model, w, in->metric);
-        if (r == 0)
-            s_count_drop(s, "a malformed metric");
-        rc = r < 0 ? -1 : 0;
-        break;
-    }
-    default:
-        s_count_drop(s, "a worker message without a body");
-    }
-done:
-    drover__worker_msg__free_unpacked(in, NULL);
-    return rc;
-}
-
-/* ----------------------------------------------------------- clients --- */
-
-static void s_reply_client(server_t *s, const uint8_t *ident, size_t ident_len,
-                           Drover__ClientReply *r)
-{
-    r->version = DROVER_PROTOCOL_VERSION;
-    s_queue(s, SOCK_CLIENT, ident, ident_len, &r->base);
-}
-
-static void s_fill_run(server_t *s, const PGresult *res, int row, Drover__RunInfo *ri)
-{
-    ri->id = (uint64_t)db_get_i64(res, row, 0);
-    ri->workflow = (char *)db_get_str(res, row, 1);
-    ri->state = wire_run_state_from_name(db_get_str(res, row, 2));
-    ri->submitted_at_us = db_get_i64(res, row, 3);
-    ri->started_at_us = db_get_i64(res, row, 4);
-    ri->finished_at_us = db_get_i64(res, row, 5);
-    ri->tasks_total = (uint32_t)db_get_i64(res, row, 6);
-    ri->tasks_done = (uint32_t)db_get_i64(res, row, 7);
-    run_t *r = model_run(s->model, (int64_t)ri->id);
-    ri->version = r ? r->version : 0;
-}
-
-static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__ClientReply *rep,
-                         const uint8_t *ident, size_t ident_len)
-{
-    int limit = q && q->limit ? (int)q->limit : 20;
-    if (limit > 1000)
-        limit = 1000;
-    PGresult *res = store_runs_list(s->st, limit);
-    if (!res)
-        return -1;
-    int n = PQntuples(res);
-    Drover__RunInfo *ri = calloc((size_t)n + 1, sizeof *ri);
-    Drover__RunInfo **rp = calloc((size_t)n + 1, sizeof *rp);
-    if (!ri || !rp) {
-        free(ri);
-        free(rp);
-        PQclear(res);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        drover__run_info__init(&ri[i]);
-        s_fill_run(s, res, i, &ri[i]);
-        rp[i] = &ri[i];
-    }
-    rep->n_runs = (size_t)n;
-    rep->runs = rp;
-    s_reply_client(s, ident, ident_len, rep);
-    free(ri);
-    free(rp);
-    PQclear(res);
-    return 0;
-}
-
-/* Status of an active run, from memory: no query, however large the run
- * (--wait asks for it on every change). */
-static int s_client_status_live(server_t *s, run_t *r, Drover__ClientReply *rep,
-                                const uint8_t *ident, size_t ident_len)
-{
-    int n = r->ntasks, rc = -1;
-    size_t nafter = 0;
-    for (int i = 0; i < n; i++)
-        nafter += (size_t)r->tasks[i].nparents;
-    Drover__TaskInfo *ti = calloc((size_t)n + 1, sizeof *ti);
-    Drover__TaskInfo **tp = calloc((size_t)n + 1, sizeof *tp);
-    char **after = calloc(nafter + 1, sizeof *after);
-    if (!ti || !tp || !after)
-        goto out;
-    size_t k = 0;
-    for (int i = 0; i < n; i++) {
-        const task_t *t = &r->tasks[i];
-        Drover__TaskInfo *x = &ti[i];
-        drover__task_info__init(x);
-        x->id = (uint64_t)t->id;
-        x->name = t->name;
-        x->kind = t->kind;
-        x->state = t->state;
-        x->attempt = (uint32_t)t->attempt;
-        x->worker = (char *)t->worker;
-        x->started_at_us = t->started_us;
-        x->finished_at_us = t->finished_us;
-        x->has_exit_code = t->has_exit_code;
-        x->exit_code = t->exit_code;
-        x->error = t->error ? t->error : "";
-        x->retries = (uint32_t)t->retries;
-        x->after = &after[k];
-        x->n_after = (size_t)t->nparents;
-        for (int p = 0; p < t->nparents; p++)
-            after[k++] = r->tasks[t->parents[p]].name;
-        tp[i] = x;
-    }
-    Drover__RunInfo ri = DROVER__RUN_INFO__INIT;
-    Drover__RunInfo *rip = &ri;
-    ri.id = (uint64_t)r->id;
-    ri.workflow = r->workflow;
-    ri.state = r->state;
-    ri.submitted_at_us = r->submitted_us;
-    ri.started_at_us = r->submitted_us; /* runs start when submitted */
-    ri.tasks_total = (uint32_t)n;
-    ri.tasks_done = (uint32_t)r->ndone;
-    ri.version = r->version;
-    rep->n_runs = 1;
-    rep->runs = &rip;
-    rep->n_tasks = (size_t)n;
-    rep->tasks = tp;
-    s_reply_client(s, ident, ident_len, rep);
-    rc = 0;
-out:
-    free(ti);
-    free(tp);
-    free(after);
-    return rc;
-}
-
-static int s_client_status(server_t *s, int64_t run_id, Drover__ClientReply *rep,
-                           const uint8_t *ident, size_t ident_len)
-{
-    PGresult *rr = store_run_get(s->st, run_id);
-    if (!rr)
-        return -1;
-    if (PQntuples(rr) == 0) {
-        PQclear(rr);
-        char msg[64];
-        snprintf(msg, sizeof msg, "no run %lld", (long long)run_id);
-        rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-        rep->message = msg;
-        s_reply_client(s, ident, ident_len, rep);
-        return 0;
-    }
-    PGresult *tr = store_run_tasks(s->st, run_id);
-    if (!tr) {
-        PQclear(rr);
-        return -1;
-    }
-    int n = PQntuples(tr);
-    Drover__RunInfo ri = DROVER__RUN_INFO__INIT;
-    Drover__RunInfo *rip = &ri;
-    s_fill_run(s, rr, 0, &ri);
-    Drover__TaskInfo *ti = calloc((size_t)n + 1, sizeof *ti);
-    Drover__TaskInfo **tp = calloc((size_t)n + 1, sizeof *tp);
-    char **after = calloc((size_t)n + 1, sizeof *after);
-    char ***afterv = calloc((size_t)n + 1, sizeof *afterv);
-    int rc = -1;
-    if (!ti || !tp || !after || !afterv)
-        goto out;
-    for (int i = 0; i < n; i++) {
-        Drover__TaskInfo *t = &ti[i];
-        drover__task_info__init(t);
-        t->id = (uint64_t)db_get_i64(tr, i, 0);
-        t->name = (char *)db_get_str(tr, i, 1);
-        t->kind = (char *)db_get_str(tr, i, 2);
-        t->state = wire_task_state_from_name(db_get_str(tr, i, 3));
-        t->attempt = (uint32_t)db_get_i64(tr, i, 4);
-        t->worker = (char *)db_get_str(tr, i, 5);
-        t->started_at_us = db_get_i64(tr, i, 6);
-        t->finished_at_us = db_get_i64(tr, i, 7);
-        t->has_exit_code = !db_is_null(tr, i, 8);
-        t->exit_code = (int32_t)db_get_i64(tr, i, 8);
-        t->error = (char *)db_get_str(tr, i, 9);
-        t->retries = (uint32_t)db_get_i64(tr, i, 10);
-        /* "a,b,c" -> ["a","b","c"]: names cannot contain commas. */
-        const char *list = db_get_str(tr, i, 11);
-        if (*list) {
-            after[i] = strdup(list);
-            size_t cnt = 1;
-            for (const char *p = list; *p; p++)
-                cnt += *p == ',';
-            afterv[i] = calloc(cnt, sizeof(char *));
-            if (!after[i] || !afterv[i])
-                goto out;
-            size_t k = 0;
-            for (char *save = NULL, *tok = strtok_r(after[i], ",", &save); tok;
-                 tok = strtok_r(NULL, ",", &save))
-                afterv[i][k++] = tok;
-            t->n_after = k;
-            t->after = afterv[i];
-        }
-        tp[i] = t;
-    }
-    rep->n_runs = 1;
-    rep->runs = &rip;
-    rep->n_tasks = (size_t)n;
-    rep->tasks = tp;
-    s_reply_client(s, ident, ident_len, rep);
-    rc = 0;
-out:
-    for (int i = 0; after && afterv && i < n; i++) {
-        free(after[i]);
-        free(afterv[i]);
-    }
-    free(after);
-    free(afterv);
-    free(ti);
-    free(tp);
-    PQclear(rr);
-    PQclear(tr);
-    return rc;
-}
-
-/* Appends the contiguous bytes of one stream from *off into buf. */
-static void s_take_stream(const PGresult *res, int stream, uint64_t *off, uint8_t *buf,
-                          size_t *len, size_t cap, int *more)
-{
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (db_get_i64(res, i, 0) != stream)
-            continue;
-        uint64_t o = (uint64_t)db_get_i64(res, i, 1);
-        size_t n = 0;
-        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &n);
-        if (!d)
-            return;
-        if (o > *off) { /* a gap: bytes not stored (yet) */
-            PQfreemem(d);
-            return;
-        }
-        size_t skip = (size_t)(*off - o);
-        if (skip < n) {
-            size_t take = n - skip;
-            if (*len + take > cap) {
-                take = cap - *len;
-                *more = 1;
-            }
-            memcpy(buf + *len, d + skip, take);
-            *len += take;
-            *off += take;
-        }
-        PQfreemem(d);
-        if (*more)
-            return;
-    }
-}
-
-static int s_task_terminal(const char *state)
-{
-    return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "skipped") ||
-           !strcmp(state, "cancelled");
-}
-
-/* Returns 1 when the request was parked (no reply yet), 0 replied, -1 db. */
-static int s_client_logs(server_t *s, const Drover__LogsRequest *q, int may_hold,
-                         Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len,
-                         held_t *park)
-{
-    PGresult *tr = store_task_by_name(s->st, (int64_t)q->run_id, q->step ? q->step : "");
-    if (!tr)
-        return -1;
-    if (PQntuples(tr) == 0) {
-        PQclear(tr);
-        char msg[300];
-        snprintf(msg, sizeof msg, "run %llu has no step '%s' (see: drover status %llu)",
-                 (unsigned long long)q->run_id, q->step ? q->step : "",
-                 (unsigned long long)q->run_id);
-        rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-        rep->message = msg;
-        s_reply_client(s, ident, ident_len, rep);
-        return 0;
-    }
-    int64_t task_id = db_get_i64(tr, 0, 0);
-    int current = (int)db_get_i64(tr, 0, 1);
-    char state[32];
-    util_strlcpy(state, db_get_str(tr, 0, 2), sizeof state);
-    PQclear(tr);
-    int attempt = q->attempt ? (int)q->attempt : current;
-    uint64_t out_off = q->stdout_offset, err_off = q->stderr_offset;
-    uint8_t *obuf = malloc(LOG_REPLY_MAX), *ebuf = malloc(LOG_REPLY_MAX);
-    size_t olen = 0, elen = 0;
-    int more = 0, rc = -1;
-    PGresult *lr = NULL;
-    if (!obuf || !ebuf)
-        goto out;
-    if (attempt > 0) {
-        lr = store_logs(s->st, task_id, attempt, out_off, err_off);
-        if (!lr)
-            goto out;
-        s_take_stream(lr, 1, &out_off, obuf, &olen, LOG_REPLY_MAX, &more);
-        s_take_stream(lr, 2, &err_off, ebuf, &elen, LOG_REPLY_MAX, &more);
-        if (PQntuples(lr) == 256)
-            more = 1;
-    }
-    int ended = s_task_terminal(state) || attempt < current;
-    int finished = ended && !more && olen == 0 && elen == 0;
-    if (may_hold && q->wait_ms && olen == 0 && elen == 0 && !ended) {
-        task_t *t = model_task(s->model, task_id);
-        park->task_id = task_id;
-        park->logseq = t ? t->logseq : 0;
-        /* A transition (e.g. the task ending) wakes it too. */
-        park->run_id = t ? t->run->id : 0;
-        park->version = t ? t->run->version : 0;
-        rc = 1;
-        goto out;
-    }
-    Drover__LogsReply lg = DROVER__LOGS_REPLY__INIT;
-    lg.attempt = (uint32_t)attempt;
-    lg.stdout_data.data = obuf;
-    lg.stdout_data.len = olen;
-    lg.stderr_data.data = ebuf;
-    lg.stderr_data.len = elen;
-    lg.stdout_offset = out_off;
-    lg.stderr_offset = err_off;
-    lg.finished = finished;
-    lg.state = wire_task_state_from_name(state);
-    rep->logs = &lg;
-    s_reply_client(s, ident, ident_len, rep);
-    rc = 0;
-out:
-    PQclear(lr);
-    free(obuf);
-    free(ebuf);
-    return rc;
-}
-
-static void s_client_workers(server_t *s, Drover__ClientReply *rep, const uint8_t *ident,
-                             size_t ident_len)
-{
-    size_t n = 0;
-    for (worker_t *w = model_workers(s->model); w; w = w->next)
-        n += w->connected;
-    Drover__WorkerInfo *wi = calloc(n + 1, sizeof *wi);
-    Drover__WorkerInfo **wp = calloc(n + 1, sizeof *wp);
-    char **lp = calloc((n + 1) * CONFIG_MAX_LABELS, sizeof *lp);
-    if (!wi || !wp || !lp) {
-        log_error("out of memory listing workers");
-        goto out;
-    }
-    size_t i = 0;
-    for (worker_t *w = model_workers(s->model); w; w = w->next) {
-        if (!w->connected)
-            continue;
-        drover__worker_info__init(&wi[i]);
-        wi[i].name = w->name;
-        wi[i].host = w->host;
-        wi[i].slots = (uint32_t)w->slots;
-        wi[i].running = (uint32_t)w->nheld;
-        wi[i].last_heartbeat_us = w->last_seen_us;
-        wi[i].connected = 1;
-        for (int k = 0; k < w->nlabels; k++)
-            lp[i * CONFIG_MAX_LABELS + (size_t)k] = w->labels[k];
-        wi[i].n_labels = (size_t)w->nlabels;
-        wi[i].labels = &lp[i * CONFIG_MAX_LABELS];
-        wp[i] = &wi[i];
-        i++;
-    }
-    rep->n_workers = n;
-    rep->workers = wp;
-    s_reply_client(s, ident, ident_len, rep);
-out:
-    free(wi);
-    free(wp);
-    free(lp);
-}
-
-/* The ML requests: reads answered with a JSON document, and promote. */
-static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char *actor,
-                       Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
-{
-    char msg[600];
-    char *doc = NULL;
-    const char *step = "";
-    int64_t run_id = 0;
-    switch (in->body_case) {
-    case DROVER__CLIENT_REQUEST__BODY_REPORT:
-    case DROVER__CLIENT_REQUEST__BODY_METRICS: {
-        const Drover__StepDataRequest *q =
-            in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT ? in->report : in->metrics;
-        run_id = (int64_t)q->run_id;
-        step = q->step ? q->step : "";
-        doc = in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT
-                  ? store_report_json(s->st, run_id, step)
-                  : store_metrics_json(s->st, run_id, step);
-        if (doc && !*doc)
-            snprintf(msg, sizeof msg, "run %lld has no %s for step '%s' (see: drover status %lld)",
-                     (long long)run_id,
-                     in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT ? "report" : "step",
-                     step, (long long)run_id);
-        break;
-    }
-    case DROVER__CLIENT_REQUEST__BODY_MODELS: {
-        const char *name = in->models->name ? in->models->name : "";
-        if (in->models->version) {
-            doc = store_model_json(s->st, name, (int)in->models->version);
-            if (doc && !*doc)
-                snprintf(msg, sizeof msg, "no model version %s:%u (see: drover models %s)", name,
-                         in->models->version, name);
-        } else {
-            doc = store_models_json(s->st, name);
-        }
-        break;
-    }
-    case DROVER__CLIENT_REQUEST__BODY_PROMOTE: {
-        const Drover__PromoteRequest *q = in->promote;
-        const char *stage = q->stage ? q->stage : "";
-        if (strcmp(stage, "staging") && strcmp(stage, "production") && strcmp(stage, "archived")) {
-            snprintf(msg, sizeof msg, "unknown stage '%s' (use staging, production or archived)", stage);
-            rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
-            rep->message = msg;
-            s_reply_client(s, ident, ident_len, rep);
-            return 0;
-        }
-        char by[300];
-        snprintf(by, sizeof by, "%s (key %s)", q->by && *q->by ? q->by : "unknown", actor);
-        int rc = registry_promote(s->st, q->name ? q->name : "", (int)q->version,
-                                  q->stage ? q->stage : "", by,
-                                  q->reason && *q->reason ? q->reason : NULL, msg, sizeof msg);
-        if (rc < 0)
-            return -1;
-        if (rc == 1)
-            rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-        else if (store_audit(s->st, 0, actor, msg) < 0)
-            return -1;
-        rep->message = msg;
-        s_reply_client(s, ident, ident_len, rep);
-        return 0;
-    }
-    default:
-        return 0;
-    }
-    if (!doc)
-        return -1;
-    if (!*doc) {
-        rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-        rep->message = msg;
-    } else {
-        rep->json = doc;
-    }
-    s_reply_client(s, ident, ident_len, rep);
-    free(doc);
-    return 0;
-}
-
-/* Schedules and triggers: list, pause, resume, rm, trigger. */
-static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, const char *actor,
-                             Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
-{
-    char msg[600];
-    char *doc = NULL;
-    const char *op = q->op ? q->op : "";
-    int rc = calendar_op(s->cal, op, q->name ? q->name : "", &doc, msg, sizeof msg);
-    if (rc < 0)
-        return -1;
-    if (doc) {
-        rep->json = doc;
-    } else {
-        if (rc == 1)
-            rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-        else if (store_audit(s->st, 0, actor, msg) < 0)
-            return -1;
-        rep->message = msg;
-    }
-    s_reply_client(s, ident, ident_len, rep);
-    free(doc);
-    return 0;
-}
-
-/* The allow-list: list, allow, revoke (admin). */
-static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *actor,
-                         Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
-{
-    char msg[600];
-    const char *op = q->op ? q->op : "";
-    int rc = 1;
-    if (strcmp(op, "list") == 0) {
-        char *doc = auth_list_json(s->auth);
-        if (!doc)
-            return -1;
-        rep->json = doc;
-        s_reply_client(s, ident, ident_len, rep);
-        free(doc);
-        return 0;
-    }
-    if (strcmp(op, "allow") == 0)
-        rc = auth_allow(s->auth, s->st, q->name ? q->name : "", q->kind ? q->kind : "", q->role,
-                        q->public_key ? q->public_key : "", actor, msg, sizeof msg);
-    else if (strcmp(op, "revoke") == 0) {
-        rc = auth_revoke(s->auth, s->st, q->name ? q->name : "", actor, msg, sizeof msg);
-        if (rc == 0 && model_workers_evict_key(s->model, q->name) < 0)
-            rc = -1;
-    } else
-        snprintf(msg, sizeof msg, "unknown keys operation '%s' (allow, revoke, list)", op);
-    if (rc < 0)
-        return -1;
-    if (rc == 1)
-        rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
-    else {
-        char detail[700];
-        snprintf(detail, sizeof detail, "keys %s: %s", op, msg);
-        if (store_audit(s->st, 0, actor, detail) < 0)
-            return -1;
-    }
-    rep->message = msg;
-    s_reply_client(s, ident, ident_len, rep);
-    return 0;
-}
-
-/* Handles one client request. may_hold=0 when re-handling a parked one.
- * Returns -1 only on a database error. */
-static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *actor,
-                         Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len);
-static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, const char *actor,
-                             Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len);
-
-/* The least role each request needs (cancel: see s_on_client). */
-static auth_role_t s_needs(const Drover__ClientRequest *in)
-{
-    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_SCHEDULE && in->schedule->op &&
-        !strcmp(in->schedule->op, "list"))
-        return AUTH_ROLE_READER;
-    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_QUEUE && in->queue->op &&
-        !strcmp(in->queue->op, "list"))
-        return AUTH_ROLE_READER;
-    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_KEYS && in->keys->op &&
-        !strcmp(in->keys->op, "list"))
-        return AUTH_ROLE_READER;
-    switch (in->body_case) {
-    case DROVER__CLIENT_REQUEST__BODY_SUBMIT:
-    case DROVER__CLIENT_REQUEST__BODY_CANCEL:
-        return AUTH_ROLE_SUBMITTER;
-    case DROVER__CLIENT_REQUEST__BODY_PROMOTE:
-    case DROVER__CLIENT_REQUEST__BODY_KEYS:
-        return AUTH_ROLE_ADMIN;
-    case DROVER__CLIENT_REQUEST__BODY_SCHEDULE:
-    case DROVER__CLIENT_REQUEST__BODY_QUEUE:
-        /* Listing is a read; changing schedules and queues is an admin's. */
-        return AUTH_ROLE_ADMIN;
-    default:
-        return AUTH_ROLE_READER;
-    }
-}
-
-static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
-                       const uint8_t *data, size_t len, int may_hold)
-{
-    char bad[200];
-    Drover__ClientRequest *in = wirecheck_client_request(data, len, bad, sizeof bad);
-    if (!in) {
-        uint64_t rid;
-        if (wirecheck_request_id(data, len, &rid) == 0) {
-            /* Well-formed enough to answer: say what was wrong. */
-            Drover__ClientReply r = DROVER__CLIENT_REPLY__INIT;
-            r.request_id = rid;
-            r.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
-            r.message = bad;
-            s_reply_client(s, ident, ident_len, &r);
-        }
-        s_count_drop(s, "an invalid message on the client socket");
-        return 0;
-    }
-    int rc = 0;
-    Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
-    rep.request_id = in->request_id;
-    char msg[1024];
-    if (in->version != DROVER_PROTOCOL_VERSION) {
-        snprintf(msg, sizeof msg,
-                 "this coordinator speaks protocol version %d, the client %u: use matching drover versions",
-                 DROVER_PROTOCOL_VERSION, in->version);
-        rep.error = DROVER__ERROR_CODE__ERROR_VERSION;
-        rep.message = msg;
-        s_reply_client(s, ident, ident_len, &rep);
-        goto done;
-    }
-    const char *actor;
-    auth_role_t role;
-    char why[200];
-    if (auth_peer(s->auth, user_id, "client", &actor, &role, why, sizeof why) < 0) {
-        snprintf(msg, sizeof msg, "refused: %s", why);
-        rep.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
-        rep.message = msg;
-        s_reply_client(s, ident, ident_len, &rep);
-        goto done;
-    }
-    if (may_hold && !auth_rate_ok(s->auth, actor, util_mono_ms())) {
-        snprintf(msg, sizeof msg,
-                 "slow down: more than %d requests per second from key '%s' (coordinator.client_rate)",
-                 s->cfg->coord.client_rate, actor);
-        rep.error = DROVER__ERROR_CODE__ERROR_RATE_LIMITED;
-        rep.message = msg;
-        s_reply_client(s, ident, ident_len, &rep);
-        s_count_drop(s, "a request over the client rate limit");
-        goto done;
-    }
-    if (role < s_needs(in)) {
-        snprintf(msg, sizeof msg, "permission denied: key '%s' has role %s; this needs %s", actor,
-                 auth_role_name(role), auth_role_name(s_needs(in)));
-        rep.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
-        rep.message = msg;
-        s_reply_client(s, ident, ident_len, &rep);
-        goto done;
-    }
-    held_t park = {0};
-    switch (in->body_case) {
-    case DROVER__CLIENT_REQUEST__BODY_SUBMIT: {
-        int64_t run_id;
-        const char *key = auth_secure(s->auth) ? actor : "";
-        if (in->submit->schedule || in->submit->trigger) {
-            /* Validate the workflow as a submit would, without running it. */
-            int cr = calendar_register(s->cal, in->submit, key,
-                                       in->submit->submitted_by ? in->submit->submitted_by : "",
-                                       msg, sizeof msg);
-            if (cr < 0) {
-                rc = -1;
-                break;
-            }
-            if (cr == 1)
-                rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
-            else if (store_audit(s->st, 0, actor, msg) < 0) {
-                rc = -1;
-                break;
-            }
-            rep.message = msg;
-            s_reply_client(s, ident, ident_len, &rep);
-            break;
-        }
-        /* The audit row goes in with the run, in the same statement. */
-        if (model_submit(s->model, in->submit, key, NULL, 0, actor, &run_id, msg, sizeof msg) < 0) {
-            if (errno != EINVAL) {
-                rc = -1;
-                break;
-            }
-            rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
-            rep.message = msg;
-        } else {
-            rep.run_id = (uint64_t)run_id;
-        }
-        s_reply_client(s, ident, ident_len, &rep);
-        break;
-    }
-    case DROVER__CLIENT_REQUEST__BODY_RUNS:
-        rc = s_client_runs(s, in->runs, &rep, ident, ident_len);
-        break;
-    case DROVER__CLIENT_REQUEST__BODY_STATUS: {
-        int64_t run_id = (int64_t)in->status->run_id;
-        run_t *r = model_run(s->model, run_id);
-        if (may_hold && in->status->known_version && in->status->wait_ms && r &&
-            r->version == in->status->known_version) {
-            park.run_id = run_id;
-            park.version = in->status->known_version;
-            rc = 1;
-        } else if (r && r->state == DROVER__RUN_STATE__RUN_RUNNING) {
-            rc = s_client_status_live(s, r, &rep, ident, ident_len);
-        } else {
-            rc = s_client_status(s, run_id, &rep, ident, ident_len);
-        }
-        break;
-    }
-    case DROVER__CLIENT_REQUEST__BODY_LOGS:
-        rc = s_client_logs(s, in->logs, may_hold, &rep, ident, ident_len, &park);
-        break;
-    case DROVER__CLIENT_REQUEST__BODY_CANCEL: {
-        int64_t run_id = (int64_t)in->cancel->run_id;
-        run_t *cr = model_run(s->model, run_id);
-        if (cr && role < AUTH_ROLE_ADMIN && strcmp(cr->submitted_key, actor) != 0) {
-            snprintf(msg, sizeof msg,
-                     "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may "
-                     "cancel only its own runs",
-                     (long long)run_id, cr->submitted_key, actor, auth_role_name(role));
-            rep.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
-            rep.message = msg;
-        } else if (model_cancel(s->model, run_id, msg, sizeof msg) == 0) {
-            rep.run_id = (uint64_t)run_id;
-            rep.message = msg;
-            if (store_audit(s->st, run_id, actor, msg) < 0) {
-                rc = -1;
-                break;
-            }
-        } else if (errno != ENOENT) {
-            rc = -1;
-            break;
-        } else {
-            PGresult *rr = store_run_get(s->st, run_id);
-            if (!rr) {
-                rc = -1;
-                break;
-            }
-            if (PQntuples(rr) == 0) {
-                snprintf(msg, sizeof msg, "no run %lld", (long long)run_id);
-                rep.error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-            } else {
-                snprintf(msg, sizeof msg, "run %lld already %s; nothing to cancel", (long long)run_id,
-                         db_get_str(rr, 0, 2));
-                rep.error = DROVER__ERROR_CODE__ERROR_CONFLICT;
-            }
-            PQclear(rr);
-            rep.message = msg;
-        }
-        s_reply_client(s, ident, ident_len, &rep);
-        break;
-    }
-    case DROVER__CLIENT_REQUEST__BODY_WORKERS:
-        s_client_workers(s, &rep, ident, ident_len);
-        break;
-    case DROVER__CLIENT_REQUEST__BODY_REPORT:
-    case DROVER__CLIENT_REQUEST__BODY_METRICS:
-    case DROVER__CLIENT_REQUEST__BODY_MODELS:
-    case DROVER__CLIENT_REQUEST__BODY_PROMOTE:
-        rc = s_client_ml(s, in, actor, &rep, ident, ident_len);
-        break;
-    case DROVER__CLIENT_REQUEST__BODY_KEYS:
-        rc = s_client_keys(s, in->keys, actor, &rep, ident, ident_len);
-        break;
-    case DROVER__CLIENT_REQUEST__BODY_QUEUE: {
-        const Drover__QueueRequest *q = in->queue;
-        if (q->op && strcmp(q->op, "list") == 0) {
-            char *doc = model_queues_json(s->model);
-            if (!doc) {
-                rc = -1;
-                break;
-            }
-            rep.json = doc;
-            s_reply_client(s, ident, ident_len, &rep);
-            free(doc);
-            break;
-        }
-        int qr = model_queue_set(s->model, q->name ? q->name : "", q->op ? q->op : "", q->limit, msg,
-                                 sizeof msg);
-        if (qr < 0 || (qr == 0 && store_audit(s->st, 0, actor, msg) < 0)) {
-            rc = -1;
-            break;
-        }
-        if (qr == 1)
-            rep.error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-        rep.message = msg;
-        s_reply_client(s, ident, ident_len, &rep);
-        break;
-    }
-    case DROVER__CLIENT_REQUEST__BODY_WHY: {
-        int64_t run_id = (int64_t)in->why->run_id;
-        const char *step = in->why->step ? in->why->step : "";
-        if (model_why(s->model, run_id, step, msg, sizeof msg) == 1) {
-            PGresult *rr = store_run_get(s->st, run_id);
-            if (!rr) {
-                rc = -1;
-                break;
-            }
-            if (PQntuples(rr) == 0) {
-                snprintf(msg, sizeof msg, "no run %lld", (long long)run_id);
-                rep.error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-            } else {
-                snprintf(msg, sizeof msg, "run %lld has already ended: %s", (long long)run_id,
-                         db_get_str(rr, 0, 2));
-            }
-            PQclear(rr);
-        }
-        rep.message = msg;
-        s_reply_client(s, ident, ident_len, &rep);
-        break;
-    }
-    case DROVER__CLIENT_REQUEST__BODY_SCHEDULE:
-        rc = s_client_schedule(s, in->schedule, actor, &rep, ident, ident_len);
-        break;
-    case DROVER__CLIENT_REQUEST__BODY_INFO: {
-        Drover__CoordinatorInfo info = DROVER__COORDINATOR_INFO__INIT;
-        model_stats_t st = model_stats(s->model);
-        info.version = DROVER_PROTOCOL_VERSION;
-        info.build = "drover " DROVER_VERSION;
-        info.dropped_messages = s->dropped;
-        info.stale_results = st.stale;
-        size_t nw = 0;
-        for (worker_t *w = model_workers(s->model); w; w = w->next)
-            nw += w->connected;
-        info.workers = (uint32_t)nw;
-        info.active_runs = (uint32_t)model_active_runs(s->model);
-        info.started_at_us = s->started_us;
-        rep.info = &info;
-        s_reply_client(s, ident, ident_len, &rep);
-        break;
-    }
-    default:
-        s_count_drop(s, "a client request without a body");
-    }
-    if (rc == 1) {
-        uint32_t wait = in->body_case == DROVER__CLIENT_REQUEST__BODY_STATUS ? in->status->wait_ms
-                                                                            : in->logs->wait_ms;
-        if (wait > HOLD_MAX_MS)
-            wait = HOLD_MAX_MS;
-        park.parked_ms = util_mono_ms();
-        park.deadline_ms = park.parked_ms + wait;
-        memcpy(park.ident, ident, ident_len);
-        park.ident_len = ident_len;
-        util_strlcpy(park.user_id, user_id, sizeof park.user_id);
-        park.data = malloc(len ? len : 1);
-        if (park.data && (s->nheld < s->capheld ||
-                          (s->held = realloc(s->held, (s->capheld = s->capheld ? s->capheld * 2 : 16) *
-                                                          sizeof *s->held)))) {
-            memcpy(park.data, data, len);
-            park.len = len;
-            s->held[s->nheld++] = park;
-        } else {
-            free(park.data);
-            log_error("out of memory parking a request; the client will retry");
-        }
-        rc = 0;
-    }
-done:
-    drover__client_request__free_unpacked(in, NULL);
-    return rc;
-}
-
-/* Answers parked requests whose run/task changed or whose time is up. */
-static int s_wake_held(server_t *s)
-{
-    int64_t now = util_mono_ms();
-    for (size_t i = 0; i < s->nheld;) {
-        held_t *h = &s->held[i];
-        int wake = now >= h->deadline_ms;
-        if (!wake && h->run_id) {
-            /* A busy run changes every iteration; a status reply costs a
-             * query over all its steps, so watchers get at most one reply
-             * per HOLD_MIN_MS unless the run has ended. */
-            run_t *r = model_run(s->model, h->run_id);
-            wake = !r || (r->version != h->version && now - h->parked_ms >= HOLD_MIN_MS);
-        }
-        if (!wake && h->task_id) {
-            task_t *t = model_task(s->model, h->task_id);
-            wake = !t || t->logseq != h->logseq;
-        }
-        if (!wake) {
-            i++;
-            continue;
-        }
-        held_t copy = *h;
-        s->held[i] = s->held[--s->nheld];
-        int rc = s_on_client(s, copy.ident, copy.ident_len, copy.user_id, copy.data, copy.len, 0);
-        free(copy.data);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static void s_drop_held(server_t *s)
-{
-    for (size_t i = 0; i < s->nheld; i++)
-        free(s->held[i].data);
-    s->nheld = 0;
 }
 
 /* ----------------------------------------------------------- startup --- */
@@ -1265,7 +238,7 @@ void server_destroy(server_t **sp)
     server_t *s = *sp;
     gc_stop(&s->gc);
     s_discard_outbox(s);
-    s_drop_held(s);
+    server_client_drop_held(s);
     free(s->out);
     free(s->held);
     model_destroy(&s->model);
@@ -1401,7 +374,7 @@ static int s_reset(server_t *s)
               db_error(s->db));
     gc_set_active(s->gc, 0);
     s_discard_outbox(s);
-    s_drop_held(s);
+    server_client_drop_held(s);
     store_discard(s->st);
     db_rollback(s->db);
     if (model_clear(s->model) < 0) {
@@ -1471,11 +444,11 @@ static int s_drain(server_t *s, void *sock, int which)
             return 0;
         }
         if (r == 2) {
-            s_count_drop(s, "a message with a bad frame layout");
+            server_count_drop(s, "a message with a bad frame layout");
             continue;
         }
-        int rc = which == SOCK_WORKER ? s_on_worker(s, &m)
-                                      : s_on_client(s, m.ident, m.ident_len, m.user_id, m.data,
+        int rc = which == SOCK_WORKER ? server_worker_msg(s, &m)
+                                      : server_client_msg(s, m.ident, m.ident_len, m.user_id, m.data,
                                                     m.len, 1);
         wire_msg_clear(&m);
         if (rc < 0)
@@ -1575,7 +548,7 @@ int server_run(server_t *s)
         if (!bad) {
             s_flush(s);
             model_after_commit(s->model);
-            bad = s_wake_held(s) < 0;
+            bad = server_client_wake(s) < 0;
             if (!bad) {
                 /* Replies to woken requests are reads: send them now. */
                 if (db_in_tx(s->db) || store_pending(s->st))
@@ -1595,3 +568,4 @@ int server_run(server_t *s)
     log_info("stopped");
     return 0;
 }
+

@@ -8,6 +8,10 @@
  * iteration's unsent messages, forgets the in-memory state and rebuilds it
  * from PostgreSQL after reconnecting: what was committed is the truth.
  *
+ * The code is in three files behind server_int.h: server.c (loop, outbox,
+ * startup), server_worker.c (worker protocol), server_client.c (the client
+ * API: one table of request -> required role -> handler).
+ *
  * Startup: connect (retrying while PostgreSQL is down), apply migrations,
  * take the coordinator advisory lock (standing by while another coordinator
  * holds it), load the active runs, bind, serve.

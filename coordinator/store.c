@@ -10,6 +10,8 @@
 
 #include "log.h"
 #include "util.h"
+#include <fnmatch.h>
+#include <jansson.h>
 
 /* A task transition waiting for the batch statement (see s_flush). */
 typedef struct {
@@ -46,6 +48,7 @@ enum {
     S_KEYS_LOAD, S_KEY_INSERT, S_KEY_REVOKE, S_AUDIT, S_QUEUES_LOAD, S_QUEUE_SAVE, S_SCHED_LOAD,
     S_SCHED_UPSERT, S_SCHED_PAUSE, S_SCHED_DELETE, S_SCHED_LAST_DUE, S_FIRE_CLAIM, S_FIRE_RUN,
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
+    S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
     S_COUNT
 };
 
@@ -188,13 +191,33 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                "INSERT INTO drover.task_logs (task_id, attempt, stream, offset_bytes, data) "
                "VALUES ($1::bigint, $2::int, $3::smallint, $4::bigint, $5::bytea) ON CONFLICT DO NOTHING", 5},
     [S_WORKER_UP] = {"worker_up",
-                     "WITH u AS (INSERT INTO drover.workers (name, host, slots, labels, state) "
+                     "WITH u AS (INSERT INTO drover.workers (name, host, slots, labels, state, key) "
                      "VALUES ($1, $2, $3::int, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
-                     "'connected') ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, "
+                     "'connected', nullif($6, '')) ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, "
                      "slots = EXCLUDED.slots, labels = EXCLUDED.labels, state = 'connected', "
-                     "last_seen = clock_timestamp() RETURNING name) "
-                     "INSERT INTO drover.events (kind, worker, detail) "
-                     "SELECT 'worker_registered', name, $5 FROM u", 5},
+                     "last_seen = clock_timestamp(), "
+                     "key = coalesce(drover.workers.key, EXCLUDED.key) RETURNING name) "
+                     "INSERT INTO drover.events (kind, worker, detail, actor) "
+                     "SELECT 'worker_registered', name, $5, nullif($6, '') FROM u", 6},
+    /* -> key (NULL: not bound), or no row */
+    [S_WORKER_KEY] = {"worker_key", "SELECT key FROM drover.workers WHERE name = $1", 1},
+    [S_WORKER_REBIND] = {"worker_rebind",
+                         "INSERT INTO drover.workers (name, state, key) VALUES ($1, 'gone', $2) "
+                         "ON CONFLICT (name) DO UPDATE SET key = EXCLUDED.key", 2},
+    /* -> 1 row when added */
+    [S_GRANT] = {"grant",
+                 "INSERT INTO drover.grants (key, \"right\", pattern, granted_by) "
+                 "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key", 4},
+    [S_UNGRANT] = {"ungrant",
+                   "DELETE FROM drover.grants WHERE key = $1 AND \"right\" = $2 AND pattern = $3 "
+                   "RETURNING key", 3},
+    /* -> pattern */
+    [S_GRANTS_OF] = {"grants_of",
+                     "SELECT pattern FROM drover.grants WHERE key = $1 AND \"right\" = $2 "
+                     "ORDER BY pattern LIMIT 1000", 2},
+    /* -> key, right, pattern */
+    [S_GRANTS_ALL] = {"grants_all",
+                      "SELECT key, \"right\", pattern FROM drover.grants ORDER BY 1, 2, 3 LIMIT 10000", 0},
     [S_WORKER_STATE] = {"worker_state",
                         "WITH u AS (UPDATE drover.workers SET state = $2, last_seen = clock_timestamp() "
                         "WHERE name = $1 RETURNING name) "
@@ -648,11 +671,71 @@ int store_log(store_t *st, int64_t task_id, int attempt, int stream, uint64_t of
 }
 
 int store_worker_up(store_t *st, const char *name, const char *host, int slots,
-                    const char *labels_json, const char *detail)
+                    const char *labels_json, const char *detail, const char *key)
 {
     char s[24];
-    const char *v[] = {name, host, I64(s, slots), labels_json, detail};
-    return s_write(st, S_WORKER_UP, 5, v);
+    const char *v[] = {name, host, I64(s, slots), labels_json, detail, key ? key : ""};
+    return s_write(st, S_WORKER_UP, 6, v);
+}
+
+int store_worker_key(store_t *st, const char *name, char *key, size_t keylen)
+{
+    const char *v[] = {name};
+    PGresult *r = s_read(st, S_WORKER_KEY, 1, v);
+    if (!r)
+        return -1;
+    int bound = PQntuples(r) > 0 && !db_is_null(r, 0, 0);
+    util_strlcpy(key, bound ? db_get_str(r, 0, 0) : "", keylen);
+    PQclear(r);
+    return bound;
+}
+
+int store_worker_rebind(store_t *st, const char *name, const char *key)
+{
+    const char *v[] = {name, key};
+    return s_write(st, S_WORKER_REBIND, 2, v);
+}
+
+int store_grant(store_t *st, const char *key, const char *right, const char *pattern,
+                const char *by, int add)
+{
+    const char *v[] = {key, right, pattern, by};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, add ? S_GRANT : S_UNGRANT, add ? 4 : 3, v);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n;
+}
+
+int store_grant_match(store_t *st, const char *key, const char *right, const char *name)
+{
+    const char *v[] = {key, right};
+    PGresult *r = s_read(st, S_GRANTS_OF, 2, v);
+    if (!r)
+        return -1;
+    int ok = 0;
+    for (int i = 0; !ok && i < PQntuples(r); i++)
+        ok = fnmatch(db_get_str(r, i, 0), name, 0) == 0;
+    PQclear(r);
+    return ok;
+}
+
+char *store_grants_json(store_t *st)
+{
+    PGresult *r = s_read(st, S_GRANTS_ALL, 0, NULL);
+    if (!r)
+        return NULL;
+    json_t *a = json_array();
+    for (int i = 0; a && i < PQntuples(r); i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "key", db_get_str(r, i, 0), "right",
+                                           db_get_str(r, i, 1), "pattern", db_get_str(r, i, 2)));
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    PQclear(r);
+    return s;
 }
 
 int store_worker_state(store_t *st, const char *name, const char *state, const char *detail)
@@ -840,6 +923,25 @@ int store_savepoint(store_t *st)
     if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
     return db_simple(st->db, "SAVEPOINT outputs");
+}
+
+int store_request_begin(store_t *st)
+{
+    if (store_tx(st) < 0 || s_flush(st) < 0)
+        return -1;
+    return db_simple(st->db, "SAVEPOINT request");
+}
+
+int store_request_end(store_t *st, int ok)
+{
+    if (ok)
+        return s_flush(st) < 0 ? -1 : db_simple(st->db, "RELEASE SAVEPOINT request");
+    /* Buffered transitions already changed the model's memory: undoing
+     * only their rows would leave memory and database apart, so that
+     * case is left to the full reset. */
+    if (st->npend)
+        return -1;
+    return db_simple(st->db, "ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request");
 }
 
 int store_savepoint_end(store_t *st, int ok)

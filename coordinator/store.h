@@ -83,7 +83,19 @@ int store_log(store_t *st, int64_t task_id, int attempt, int stream, uint64_t of
               const uint8_t *data, size_t len);
 /* labels_json: JSON array of strings. */
 int store_worker_up(store_t *st, const char *name, const char *host, int slots,
-                    const char *labels_json, const char *detail);
+                    const char *labels_json, const char *detail, const char *key);
+/* The key a worker name belongs to: 1 with it in key, 0 when the name is
+ * not bound (key = ""), -1 on error. */
+int store_worker_key(store_t *st, const char *name, char *key, size_t keylen);
+/* Gives the worker name to key (an admin's rebind). 0 or -1. */
+int store_worker_rebind(store_t *st, const char *name, const char *key);
+/* Adds (add=1) or removes a grant: 1 done, 0 nothing to do, -1 error. */
+int store_grant(store_t *st, const char *key, const char *right, const char *pattern,
+                const char *by, int add);
+/* 1 if key holds `right` on a pattern matching name, 0 if not, -1. */
+int store_grant_match(store_t *st, const char *key, const char *right, const char *name);
+/* Every grant as a JSON array of {key, right, pattern} (caller frees). */
+char *store_grants_json(store_t *st);
 int store_worker_state(store_t *st, const char *name, const char *state, const char *detail);
 /* names_json: JSON array of worker names seen since the last call. */
 int store_workers_seen(store_t *st, const char *names_json);
@@ -175,6 +187,13 @@ int store_trigger_consume(store_t *st, const char *name, const char *files_json,
  * outputs roll back alone instead of failing the whole iteration. */
 int store_savepoint(store_t *st);
 int store_savepoint_end(store_t *st, int ok);
+/* One client request's writes (server_client.c): begin flushes what earlier
+ * requests buffered and sets SAVEPOINT request; end(ok=1) flushes what this
+ * one buffered and releases it, end(ok=0) rolls back to it, so a statement
+ * the database refuses costs that request alone. 0, or -1 (the connection
+ * is gone, or the request had buffered transitions: reset). */
+int store_request_begin(store_t *st);
+int store_request_end(store_t *st, int ok);
 
 /* Retention (coordinator/gc.c), on a connection of its own: prepare with
  * store_prepare_gc() instead of store_prepare(). store_gc_window() prunes

@@ -13,6 +13,7 @@
  * runs without CURVE. Secrets are never logged.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
@@ -53,6 +54,8 @@ static void s_help(FILE *f)
                "                        starts the next task without a round trip (default 0;\n"
                "                        raise it for many short tasks, keep 0 for long ones)\n"
                "  --memory SIZE         memory offered to tasks, e.g. 64G (default: MemTotal)\n"
+               "  --run-as USER         run tasks as USER (worker.run_as; the worker must start as\n"
+               "                        root): tasks cannot read the worker's key or memory\n"
                "  --gpus N              GPUs offered to tasks, indices 0..N-1, each given to one\n"
                "                        task at a time through CUDA_VISIBLE_DEVICES (default: the\n"
                "                        number of /dev/nvidia[0-9]* devices)\n"
@@ -170,6 +173,7 @@ enum {
     OPT_INSECURE,
     OPT_MEMORY,
     OPT_GPUS,
+    OPT_RUN_AS,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -224,12 +228,13 @@ int main(int argc, char **argv)
         {"insecure", no_argument, NULL, OPT_INSECURE},
         {"memory", required_argument, NULL, OPT_MEMORY},
         {"gpus", required_argument, NULL, OPT_GPUS},
+        {"run-as", required_argument, NULL, OPT_RUN_AS},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
-               *artifact_dir = NULL, *key = NULL, *coordinator_key = NULL;
+               *artifact_dir = NULL, *key = NULL, *coordinator_key = NULL, *run_as = NULL;
     int insecure = 0;
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
@@ -280,6 +285,7 @@ int main(int argc, char **argv)
             if (s_parse_uint(optarg, 0, 64, &gpus) < 0)
                 return s_usage("--gpus needs a whole number from 0 to 64", optarg);
             break;
+        case OPT_RUN_AS: run_as = optarg; break;
         case OPT_HELP: s_help(stdout); return 0;
         case OPT_VERSION: printf("drover-worker %s\n", DROVER_VERSION); return 0;
         default:
@@ -316,6 +322,36 @@ int main(int argc, char **argv)
         return s_usage("--coordinator-key is too long", NULL);
     if (insecure)
         wc->insecure = 1;
+    if (run_as && util_strlcpy(wc->run_as, run_as, sizeof wc->run_as) < 0)
+        return s_usage("--run-as is too long", NULL);
+    /* worker.run_as: tasks under a uid of their own, which cannot read this
+     * worker's key, config or memory (docs/security.md). */
+    uid_t run_uid = 0;
+    gid_t run_gid = 0;
+    if (wc->run_as[0]) {
+        errno = 0;
+        struct passwd *pw = getpwnam(wc->run_as);
+        if (!pw) {
+            fprintf(stderr, "drover-worker: worker.run_as: no user '%s'%s%s\n", wc->run_as,
+                    errno ? ": " : "", errno ? strerror(errno) : "");
+            return 2;
+        }
+        if (pw->pw_uid == 0) {
+            fprintf(stderr, "drover-worker: worker.run_as: '%s' is root; name an unprivileged user "
+                            "for tasks\n", wc->run_as);
+            return 2;
+        }
+        if (geteuid() != 0) {
+            fprintf(stderr, "drover-worker: worker.run_as needs the worker to start as root (it "
+                            "switches each task to '%s'); it runs as uid %u\n",
+                    wc->run_as, (unsigned)geteuid());
+            return 2;
+        }
+        run_uid = pw->pw_uid;
+        run_gid = pw->pw_gid;
+        log_info("tasks run as user %s (uid %u, gid %u)", wc->run_as, (unsigned)run_uid,
+                 (unsigned)run_gid);
+    }
     if (slots > 0)
         wc->slots = (int)slots;
     if (prefetch >= 0)
@@ -425,6 +461,9 @@ int main(int argc, char **argv)
         .prefetch = wc->prefetch,
         .memory_bytes = wc->memory_bytes,
         .gpus = (uint32_t)wc->gpus,
+        .run_as = wc->run_as[0] != 0,
+        .run_uid = run_uid,
+        .run_gid = run_gid,
         .labels = label_ptrs,
         .nlabels = wc->nlabels,
         .kill_grace_ms = wc->kill_grace_ms,

@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -103,6 +104,9 @@ typedef struct {
     char **argv;
     char **envp;
     char *cwd; /* NULL = stay in the worker's cwd */
+    int run_as; /* drop to uid/gid in the child */
+    uid_t uid;
+    gid_t gid;
 } launch_t;
 
 static void s_strv_free(char **v)
@@ -409,6 +413,12 @@ static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int r
 
     if (setpgid(0, 0) < 0)
         goto fail;
+    /* worker.run_as: drop to the task user first (a credential change
+     * clears the parent-death signal, so that is armed after). */
+    if (l->run_as && (setgroups(1, &l->gid) < 0 || setgid(l->gid) < 0 || setuid(l->uid) < 0)) {
+        st.stage = STAGE_SETUP;
+        goto fail;
+    }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         goto fail;
     /* The worker may have died before PDEATHSIG was armed. */
@@ -590,6 +600,9 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
                  : s_parse_spec(spec, &l, err, sizeof err)) < 0) {
         s_fail(t, "%s", err);
     } else {
+        l.run_as = spec->run_as;
+        l.uid = spec->run_uid;
+        l.gid = spec->run_gid;
         s_spawn(t, &l, now_ms);
         if (t->phase == TASK_RUNNING && spec->timeout_ms > 0)
             t->timeout_at_ms =

@@ -80,6 +80,11 @@ typedef struct {
      * step's: "0,2" = the GPUs assigned, "" = none (so the task sees no
      * GPU it was not given). NULL = leave the environment as it is. */
     const char *cuda_visible_devices;
+    /* run_as: the child drops to run_uid/run_gid (supplementary groups:
+     * just run_gid) before chdir and exec; 0 = keep the worker's. */
+    int run_as;
+    uid_t run_uid;
+    gid_t run_gid;
 } task_spec_t;
 
 /* 1 for the kinds run by drover-task (validate, train, evaluate). */

@@ -3,7 +3,10 @@
  * The session/lease protocol, as the worker plays it:
  *
  *   - A session starts with Register{name, host, slots, labels, kinds, held,
- *     pid}, re-sent every second until a RegisterReply arrives. `held` lists
+ *     pid, session}, re-sent every second until a RegisterReply arrives.
+ *     `session` is random per process: a reconnect of this process keeps
+ *     the name; another process under the same name is refused while this
+ *     one lives (RegisterReply.retry_ms: it waits and tries again). `held` lists
  *     every lease (task id, attempt) this worker still holds: children still
  *     running and results not yet acknowledged. A refusal (e.g. protocol
  *     version mismatch) ends the worker with exit status 2. An acceptance
@@ -59,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -131,6 +135,11 @@ struct worker {
     session_state_t state;
     int64_t next_register_ms;
     int registers_sent; /* in this registration round */
+    uint64_t session;   /* random per process (Register.session) */
+    int run_as;         /* tasks run as run_uid/run_gid */
+    uid_t run_uid;
+    gid_t run_gid;
+    int64_t next_busy_log_ms;
     int64_t heartbeat_ms;
     int64_t next_heartbeat_ms;
     int64_t watchdog_ms;      /* systemd's watchdog: ping this often (0 = none) */
@@ -283,6 +292,7 @@ static void s_send_register(worker_t *w, int64_t now)
     reg.pid = (uint32_t)getpid();
     reg.memory_bytes = w->memory_bytes;
     reg.gpus = w->gpus;
+    reg.session = w->session;
     Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
     m.body_case = DROVER__WORKER_MSG__BODY_REGISTER;
     m.register_ = &reg;
@@ -395,6 +405,19 @@ static void s_send_result(worker_t *w, entry_t *e, int64_t now)
 
 static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, int64_t now)
 {
+    if (!rr->accepted && rr->retry_ms && !w->stopping) {
+        /* Refused for now (our name is held by another live session): not
+         * an error in this worker's setup, so it waits and tries again
+         * rather than exiting. Logged once a minute at most. */
+        if (now >= w->next_busy_log_ms) {
+            log_warn("the coordinator refused this worker for now: %s; registering again every %u ms",
+                     rr->reason && rr->reason[0] ? rr->reason : "no reason given", rr->retry_ms);
+            w->next_busy_log_ms = now + 60000;
+        }
+        w->next_register_ms = now + (rr->retry_ms > 60000 ? 60000 : rr->retry_ms);
+        w->registers_sent = 0;
+        return;
+    }
     if (!rr->accepted) {
         log_error("the coordinator refused this worker: %s",
                   rr->reason && rr->reason[0] ? rr->reason : "no reason given");
@@ -529,6 +552,9 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         .task_bin = w->task_bin,
         .artifact_dir = w->artifact_dir,
         .cuda_visible_devices = cuda,
+        .run_as = w->run_as,
+        .run_uid = w->run_uid,
+        .run_gid = w->run_gid,
     };
     task_t *t = task_start(&spec, now);
     if (!t) {
@@ -968,6 +994,8 @@ int worker_run(worker_t *w)
 {
     w->state = SESSION_REGISTERING;
     w->next_register_ms = util_mono_ms();
+    if (getrandom(&w->session, sizeof w->session, 0) != (ssize_t)sizeof w->session || !w->session)
+        w->session = ((uint64_t)getpid() << 32) ^ (uint64_t)util_now_us() ^ 1u;
     while (!w->done) {
         int64_t now = util_mono_ms();
         s_timers(w, now);
@@ -1030,6 +1058,9 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->prefetch = opts->prefetch;
     w->memory_bytes = opts->memory_bytes;
     w->gpus = opts->gpus;
+    w->run_as = opts->run_as;
+    w->run_uid = opts->run_uid;
+    w->run_gid = opts->run_gid;
     w->kill_grace_ms = opts->kill_grace_ms;
     w->version = opts->protocol_version;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;

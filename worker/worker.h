@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct worker worker_t;
 
@@ -36,6 +37,11 @@ typedef struct {
     /* Resources offered to tasks (Register.memory_bytes, .gpus). */
     uint64_t memory_bytes;     /* 0 = unknown: the coordinator checks no memory */
     uint32_t gpus;             /* GPU indices 0..gpus-1 */
+    /* worker.run_as: tasks run as this uid/gid (run_as = 1), not as the
+     * worker's user, so they cannot read its key. */
+    int run_as;
+    uid_t run_uid;
+    gid_t run_gid;
 } worker_opts_t;
 
 /* Blocks SIGCHLD/SIGTERM/SIGINT/SIGHUP (read through a signalfd from then

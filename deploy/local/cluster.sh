@@ -204,6 +204,8 @@ coordinator = {
   database = "$DATABASE";
   secret_key = "$KEYS/coordinator";
   admin_keys = [ "$KEYS/admin.pub" ];
+  # the workers' artifact store: the coordinator verifies model artifacts there
+  artifact_dir = "$STATE/artifacts";
 };
 worker = {
   coordinator = "$WORKER_EP";

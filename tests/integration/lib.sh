@@ -299,6 +299,7 @@ coordinator = {
   heartbeat_interval = "100ms";
   worker_timeout = "1s";
   retry_delay_cap = "2s";
+  artifact_dir = "$T_DIR/artifacts";
 $coord_sec
 $T_COORD_EXTRA
 };

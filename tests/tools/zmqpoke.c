@@ -19,6 +19,14 @@
  * drover's (see common/keys.h), read with a tiny scanner so this tool stays
  * free of drover's own code.
  *
+ * Protocol messages: with --proto worker|client, --msg JSON sends one
+ * WorkerMsg or ClientRequest built field by field from JSON (pbjson.h), and
+ * --await/--drain print each reply (CoordMsg or ClientReply) as one JSON
+ * line on stdout, so a test can act as a hostile worker or client that
+ * says exactly what it wants (a name it does not own, a forged Result, a
+ * costly request) and check the answer with jq. These need the generated
+ * protobuf-c code and nothing else of drover's.
+ *
  * Exit status: 0 when every message was handed to ZeroMQ (and, with
  * --wait-reply, a reply arrived), 1 on a ZeroMQ error or no reply, 2 on bad
  * usage.
@@ -33,6 +41,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "drover.pb-c.h"
+#include "pbjson.h"
+
 typedef enum {
     ACT_RAW,       /* one frame: the argument's bytes */
     ACT_FILE,      /* one frame: a file's bytes */
@@ -41,6 +52,10 @@ typedef enum {
     ACT_OVERSIZED, /* one frame of N bytes */
     ACT_MULTIPART, /* one message of N random frames */
     ACT_EMPTY,     /* one empty frame */
+    ACT_MSG,       /* N protocol messages from JSON (--proto) */
+    ACT_AWAIT,     /* wait up to N ms for one reply; print it */
+    ACT_DRAIN,     /* print every reply that arrives within N ms */
+    ACT_SLEEP,     /* N ms */
 } act_kind_t;
 
 typedef struct {
@@ -50,6 +65,9 @@ typedef struct {
 } act_t;
 
 #define MAX_ACTS 64
+
+/* --proto: what --msg sends and what replies are read as. */
+static const ProtobufCMessageDescriptor *s_send_desc, *s_reply_desc;
 
 static uint64_t s_rng;
 
@@ -84,6 +102,14 @@ static void s_usage(FILE *f, const char *prog)
             "  -o, --oversized N     one frame of N bytes (0x08 repeated: a varint field tag)\n"
             "  -m, --multipart N     one message of N frames (N >= 2) of random bytes\n"
             "  -e, --empty           one empty frame\n"
+            "  -M, --msg JSON        one protocol message (needs --proto), e.g.\n"
+            "                        '{\"register\":{\"name\":\"w1\"}}' (version defaults to 1)\n"
+            "  -n, --times N         send the next --msg N times (a ClientRequest's\n"
+            "                        request_id counts up from the one given)\n"
+            "  -A, --await MS        wait up to MS for one reply and print it as JSON;\n"
+            "                        exit 1 if none came\n"
+            "  -d, --drain MS        print every reply that arrives within MS\n"
+            "  -z, --sleep MS        pause\n"
             "\n"
             "Options:\n"
             "  -s, --size BYTES      largest garbage frame (default 256)\n"
@@ -95,6 +121,8 @@ static void s_usage(FILE *f, const char *prog)
             "  -k, --key FILE        connect with CURVE, as the key pair in FILE (a drover\n"
             "                        secret key file); needs --server-key\n"
             "  -K, --server-key FILE the server's public key file (a drover .pub file)\n"
+            "  -P, --proto SIDE      worker (WorkerMsg out, CoordMsg back) or client\n"
+            "                        (ClientRequest out, ClientReply back)\n"
             "  -q, --quiet           print nothing but errors\n"
             "  -h, --help            this text\n",
             prog);
@@ -220,6 +248,91 @@ static int s_send(void *sock, const void *data, size_t len, int more)
     }
 }
 
+/* Receives one reply (waiting up to ms) and prints it as a JSON line.
+ * Returns 1 printed, 0 nothing came, -1 error. */
+static int s_print_reply(void *sock, long ms, const char *prog)
+{
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    int n = zmq_poll(&it, 1, ms);
+    if (n < 0) {
+        fprintf(stderr, "%s: zmq_poll: %s\n", prog, zmq_strerror(errno));
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, sock, 0) < 0) {
+        fprintf(stderr, "%s: receive failed: %s\n", prog, zmq_strerror(errno));
+        zmq_msg_close(&m);
+        return -1;
+    }
+    json_t *j = pbjson_unpack(s_reply_desc, zmq_msg_data(&m), zmq_msg_size(&m));
+    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (txt)
+        printf("%s\n", txt);
+    else
+        printf("{\"undecodable\":%zu}\n", zmq_msg_size(&m));
+    fflush(stdout);
+    free(txt);
+    json_decref(j);
+    int more = 0;
+    size_t ml = sizeof more;
+    zmq_msg_close(&m);
+    /* Further frames of the same message (there should be none). */
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml) == 0 && more) {
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, 0) < 0)
+            break;
+        zmq_msg_close(&m);
+    }
+    return 1;
+}
+
+static int64_t s_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int s_send_msg(void *sock, const act_t *a, int quiet, const char *prog)
+{
+    char err[300];
+    json_error_t je;
+    json_t *j = json_loads(a->arg, 0, &je);
+    if (!j) {
+        fprintf(stderr, "%s: --msg: bad JSON: %s\n", prog, je.text);
+        return -1;
+    }
+    if (!json_object_get(j, "version"))
+        json_object_set_new(j, "version", json_integer(1));
+    json_int_t rid0 = json_integer_value(json_object_get(j, "request_id"));
+    int rc = -1;
+    for (unsigned long i = 0; i < (a->n ? a->n : 1); i++) {
+        if (s_send_desc == &drover__client_request__descriptor)
+            json_object_set_new(j, "request_id", json_integer(rid0 + (json_int_t)i));
+        uint8_t *buf;
+        size_t len;
+        if (pbjson_pack(s_send_desc, j, &buf, &len, err, sizeof err) < 0) {
+            fprintf(stderr, "%s: --msg: %s\n", prog, err);
+            goto out;
+        }
+        int r = s_send(sock, buf, len, 0);
+        free(buf);
+        if (r < 0) {
+            fprintf(stderr, "%s: send failed: %s\n", prog, zmq_strerror(errno));
+            goto out;
+        }
+    }
+    if (!quiet)
+        fprintf(stderr, "%s: sent %lu %s message(s)\n", prog, a->n ? a->n : 1, s_send_desc->short_name);
+    rc = 0;
+out:
+    json_decref(j);
+    return rc;
+}
+
 static int s_run_act(void *sock, const act_t *a, size_t max_size, int quiet, const char *prog)
 {
     uint8_t *buf = NULL;
@@ -291,6 +404,37 @@ static int s_run_act(void *sock, const act_t *a, size_t max_size, int quiet, con
         if (!quiet)
             fprintf(stderr, "%s: sent an empty frame\n", prog);
         break;
+    case ACT_MSG:
+        if (s_send_msg(sock, a, quiet, prog) < 0) {
+            errno = 0;
+            goto out;
+        }
+        break;
+    case ACT_AWAIT: {
+        int r = s_print_reply(sock, (long)a->n, prog);
+        if (r <= 0) {
+            if (r == 0)
+                fprintf(stderr, "%s: no reply within %lu ms\n", prog, a->n);
+            errno = 0;
+            goto out;
+        }
+        break;
+    }
+    case ACT_DRAIN: {
+        int64_t end = s_ms() + (int64_t)a->n;
+        for (int64_t now = s_ms(); now < end; now = s_ms())
+            if (s_print_reply(sock, (long)(end - now), prog) < 0) {
+                errno = 0;
+                goto out;
+            }
+        break;
+    }
+    case ACT_SLEEP: {
+        struct timespec ts = {(time_t)(a->n / 1000), (long)(a->n % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        break;
+    }
     }
     rc = 0;
 out:
@@ -344,6 +488,9 @@ int main(int argc, char **argv)
         {"seed", required_argument, 0, 'S'},      {"linger", required_argument, 0, 'l'},
         {"wait-reply", required_argument, 0, 'w'}, {"quiet", no_argument, 0, 'q'},
         {"key", required_argument, 0, 'k'},       {"server-key", required_argument, 0, 'K'},
+        {"proto", required_argument, 0, 'P'},     {"msg", required_argument, 0, 'M'},
+        {"times", required_argument, 0, 'n'},     {"await", required_argument, 0, 'A'},
+        {"drain", required_argument, 0, 'd'},     {"sleep", required_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     const char *prog = "drover-test-zmqpoke";
@@ -351,15 +498,57 @@ int main(int argc, char **argv)
     int nacts = 0, quiet = 0;
     unsigned long size = 256, linger = 2000, wait_reply = 0, seed = 0, v;
     int seed_set = 0, wait_set = 0;
+    unsigned long times = 0;
     const char *key_file = NULL, *server_key_file = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qhP:M:n:A:d:z:", opts, NULL)) != -1) {
         act_t a = {0};
         switch (c) {
         case 'r': a.kind = ACT_RAW; a.arg = optarg; break;
         case 'f': a.kind = ACT_FILE; a.arg = optarg; break;
         case 'x': a.kind = ACT_HEX; a.arg = optarg; break;
         case 'e': a.kind = ACT_EMPTY; break;
+        case 'P':
+            if (strcmp(optarg, "worker") == 0) {
+                s_send_desc = &drover__worker_msg__descriptor;
+                s_reply_desc = &drover__coord_msg__descriptor;
+            } else if (strcmp(optarg, "client") == 0) {
+                s_send_desc = &drover__client_request__descriptor;
+                s_reply_desc = &drover__client_reply__descriptor;
+            } else {
+                fprintf(stderr, "%s: --proto is worker or client\n", prog);
+                return 2;
+            }
+            continue;
+        case 'M':
+            if (!s_send_desc) {
+                fprintf(stderr, "%s: --msg needs --proto first\n", prog);
+                return 2;
+            }
+            a.kind = ACT_MSG;
+            a.arg = optarg;
+            a.n = times;
+            times = 0;
+            break;
+        case 'n':
+        case 'A':
+        case 'd':
+        case 'z':
+            if (s_parse_ulong(optarg, &v) < 0 || v > 100000000ul) {
+                fprintf(stderr, "%s: bad number for -%c: '%s'\n", prog, c, optarg);
+                return 2;
+            }
+            if (c == 'n') {
+                times = v;
+                continue;
+            }
+            if (c != 'z' && !s_reply_desc) {
+                fprintf(stderr, "%s: -%c needs --proto first\n", prog, c);
+                return 2;
+            }
+            a.kind = c == 'A' ? ACT_AWAIT : c == 'd' ? ACT_DRAIN : ACT_SLEEP;
+            a.n = v;
+            break;
         case 'g':
         case 'o':
         case 'm':

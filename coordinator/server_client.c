@@ -1,0 +1,1058 @@
+/* server_client — the client API; see server_int.h. */
+#include "server_int.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "auth.h"
+#include "calendar.h"
+#include "db.h"
+#include "log.h"
+#include "model.h"
+#include "registry.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+#include "wirecheck.h"
+
+/* ----------------------------------------------------------- clients --- */
+
+static void s_reply_client(server_t *s, const uint8_t *ident, size_t ident_len,
+                           Drover__ClientReply *r)
+{
+    r->version = DROVER_PROTOCOL_VERSION;
+    server_queue(s, SOCK_CLIENT, ident, ident_len, &r->base);
+}
+
+static void s_fill_run(server_t *s, const PGresult *res, int row, Drover__RunInfo *ri)
+{
+    ri->id = (uint64_t)db_get_i64(res, row, 0);
+    ri->workflow = (char *)db_get_str(res, row, 1);
+    ri->state = wire_run_state_from_name(db_get_str(res, row, 2));
+    ri->submitted_at_us = db_get_i64(res, row, 3);
+    ri->started_at_us = db_get_i64(res, row, 4);
+    ri->finished_at_us = db_get_i64(res, row, 5);
+    ri->tasks_total = (uint32_t)db_get_i64(res, row, 6);
+    ri->tasks_done = (uint32_t)db_get_i64(res, row, 7);
+    run_t *r = model_run(s->model, (int64_t)ri->id);
+    ri->version = r ? r->version : 0;
+}
+
+static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__ClientReply *rep,
+                         const uint8_t *ident, size_t ident_len)
+{
+    int limit = q && q->limit ? (int)q->limit : 20;
+    if (limit > 1000)
+        limit = 1000;
+    PGresult *res = store_runs_list(s->st, limit);
+    if (!res)
+        return -1;
+    int n = PQntuples(res);
+    Drover__RunInfo *ri = calloc((size_t)n + 1, sizeof *ri);
+    Drover__RunInfo **rp = calloc((size_t)n + 1, sizeof *rp);
+    if (!ri || !rp) {
+        free(ri);
+        free(rp);
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        drover__run_info__init(&ri[i]);
+        s_fill_run(s, res, i, &ri[i]);
+        rp[i] = &ri[i];
+    }
+    rep->n_runs = (size_t)n;
+    rep->runs = rp;
+    s_reply_client(s, ident, ident_len, rep);
+    free(ri);
+    free(rp);
+    PQclear(res);
+    return 0;
+}
+
+/* Status of an active run, from memory: no query, however large the run
+ * (--wait asks for it on every change). */
+static int s_client_status_live(server_t *s, run_t *r, Drover__ClientReply *rep,
+                                const uint8_t *ident, size_t ident_len)
+{
+    int n = r->ntasks, rc = -1;
+    size_t nafter = 0;
+    for (int i = 0; i < n; i++)
+        nafter += (size_t)r->tasks[i].nparents;
+    Drover__TaskInfo *ti = calloc((size_t)n + 1, sizeof *ti);
+    Drover__TaskInfo **tp = calloc((size_t)n + 1, sizeof *tp);
+    char **after = calloc(nafter + 1, sizeof *after);
+    if (!ti || !tp || !after)
+        goto out;
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        const task_t *t = &r->tasks[i];
+        Drover__TaskInfo *x = &ti[i];
+        drover__task_info__init(x);
+        x->id = (uint64_t)t->id;
+        x->name = t->name;
+        x->kind = t->kind;
+        x->state = t->state;
+        x->attempt = (uint32_t)t->attempt;
+        x->worker = (char *)t->worker;
+        x->started_at_us = t->started_us;
+        x->finished_at_us = t->finished_us;
+        x->has_exit_code = t->has_exit_code;
+        x->exit_code = t->exit_code;
+        x->error = t->error ? t->error : "";
+        x->retries = (uint32_t)t->retries;
+        x->after = &after[k];
+        x->n_after = (size_t)t->nparents;
+        for (int p = 0; p < t->nparents; p++)
+            after[k++] = r->tasks[t->parents[p]].name;
+        tp[i] = x;
+    }
+    Drover__RunInfo ri = DROVER__RUN_INFO__INIT;
+    Drover__RunInfo *rip = &ri;
+    ri.id = (uint64_t)r->id;
+    ri.workflow = r->workflow;
+    ri.state = r->state;
+    ri.submitted_at_us = r->submitted_us;
+    ri.started_at_us = r->submitted_us; /* runs start when submitted */
+    ri.tasks_total = (uint32_t)n;
+    ri.tasks_done = (uint32_t)r->ndone;
+    ri.version = r->version;
+    rep->n_runs = 1;
+    rep->runs = &rip;
+    rep->n_tasks = (size_t)n;
+    rep->tasks = tp;
+    s_reply_client(s, ident, ident_len, rep);
+    rc = 0;
+out:
+    free(ti);
+    free(tp);
+    free(after);
+    return rc;
+}
+
+static int s_client_status(server_t *s, int64_t run_id, Drover__ClientReply *rep,
+                           const uint8_t *ident, size_t ident_len)
+{
+    PGresult *rr = store_run_get(s->st, run_id);
+    if (!rr)
+        return -1;
+    if (PQntuples(rr) == 0) {
+        PQclear(rr);
+        char msg[64];
+        snprintf(msg, sizeof msg, "no run %lld", (long long)run_id);
+        rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        rep->message = msg;
+        s_reply_client(s, ident, ident_len, rep);
+        return 0;
+    }
+    PGresult *tr = store_run_tasks(s->st, run_id);
+    if (!tr) {
+        PQclear(rr);
+        return -1;
+    }
+    int n = PQntuples(tr);
+    Drover__RunInfo ri = DROVER__RUN_INFO__INIT;
+    Drover__RunInfo *rip = &ri;
+    s_fill_run(s, rr, 0, &ri);
+    Drover__TaskInfo *ti = calloc((size_t)n + 1, sizeof *ti);
+    Drover__TaskInfo **tp = calloc((size_t)n + 1, sizeof *tp);
+    char **after = calloc((size_t)n + 1, sizeof *after);
+    char ***afterv = calloc((size_t)n + 1, sizeof *afterv);
+    int rc = -1;
+    if (!ti || !tp || !after || !afterv)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        Drover__TaskInfo *t = &ti[i];
+        drover__task_info__init(t);
+        t->id = (uint64_t)db_get_i64(tr, i, 0);
+        t->name = (char *)db_get_str(tr, i, 1);
+        t->kind = (char *)db_get_str(tr, i, 2);
+        t->state = wire_task_state_from_name(db_get_str(tr, i, 3));
+        t->attempt = (uint32_t)db_get_i64(tr, i, 4);
+        t->worker = (char *)db_get_str(tr, i, 5);
+        t->started_at_us = db_get_i64(tr, i, 6);
+        t->finished_at_us = db_get_i64(tr, i, 7);
+        t->has_exit_code = !db_is_null(tr, i, 8);
+        t->exit_code = (int32_t)db_get_i64(tr, i, 8);
+        t->error = (char *)db_get_str(tr, i, 9);
+        t->retries = (uint32_t)db_get_i64(tr, i, 10);
+        /* "a,b,c" -> ["a","b","c"]: names cannot contain commas. */
+        const char *list = db_get_str(tr, i, 11);
+        if (*list) {
+            after[i] = strdup(list);
+            size_t cnt = 1;
+            for (const char *p = list; *p; p++)
+                cnt += *p == ',';
+            afterv[i] = calloc(cnt, sizeof(char *));
+            if (!after[i] || !afterv[i])
+                goto out;
+            size_t k = 0;
+            for (char *save = NULL, *tok = strtok_r(after[i], ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save))
+                afterv[i][k++] = tok;
+            t->n_after = k;
+            t->after = afterv[i];
+        }
+        tp[i] = t;
+    }
+    rep->n_runs = 1;
+    rep->runs = &rip;
+    rep->n_tasks = (size_t)n;
+    rep->tasks = tp;
+    s_reply_client(s, ident, ident_len, rep);
+    rc = 0;
+out:
+    for (int i = 0; after && afterv && i < n; i++) {
+        free(after[i]);
+        free(afterv[i]);
+    }
+    free(after);
+    free(afterv);
+    free(ti);
+    free(tp);
+    PQclear(rr);
+    PQclear(tr);
+    return rc;
+}
+
+/* Appends the contiguous bytes of one stream from *off into buf. */
+static void s_take_stream(const PGresult *res, int stream, uint64_t *off, uint8_t *buf,
+                          size_t *len, size_t cap, int *more)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (db_get_i64(res, i, 0) != stream)
+            continue;
+        uint64_t o = (uint64_t)db_get_i64(res, i, 1);
+        size_t n = 0;
+        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &n);
+        if (!d)
+            return;
+        if (o > *off) { /* a gap: bytes not stored (yet) */
+            PQfreemem(d);
+            return;
+        }
+        size_t skip = (size_t)(*off - o);
+        if (skip < n) {
+            size_t take = n - skip;
+            if (*len + take > cap) {
+                take = cap - *len;
+                *more = 1;
+            }
+            memcpy(buf + *len, d + skip, take);
+            *len += take;
+            *off += take;
+        }
+        PQfreemem(d);
+        if (*more)
+            return;
+    }
+}
+
+static int s_task_terminal(const char *state)
+{
+    return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "skipped") ||
+           !strcmp(state, "cancelled");
+}
+
+/* Returns 1 when the request was parked (no reply yet), 0 replied, -1 db. */
+static int s_client_logs(server_t *s, const Drover__LogsRequest *q, int may_hold,
+                         Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len,
+                         held_t *park)
+{
+    PGresult *tr = store_task_by_name(s->st, (int64_t)q->run_id, q->step ? q->step : "");
+    if (!tr)
+        return -1;
+    if (PQntuples(tr) == 0) {
+        PQclear(tr);
+        char msg[300];
+        snprintf(msg, sizeof msg, "run %llu has no step '%s' (see: drover status %llu)",
+                 (unsigned long long)q->run_id, q->step ? q->step : "",
+                 (unsigned long long)q->run_id);
+        rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        rep->message = msg;
+        s_reply_client(s, ident, ident_len, rep);
+        return 0;
+    }
+    int64_t task_id = db_get_i64(tr, 0, 0);
+    int current = (int)db_get_i64(tr, 0, 1);
+    char state[32];
+    util_strlcpy(state, db_get_str(tr, 0, 2), sizeof state);
+    PQclear(tr);
+    int attempt = q->attempt ? (int)q->attempt : current;
+    uint64_t out_off = q->stdout_offset, err_off = q->stderr_offset;
+    uint8_t *obuf = malloc(LOG_REPLY_MAX), *ebuf = malloc(LOG_REPLY_MAX);
+    size_t olen = 0, elen = 0;
+    int more = 0, rc = -1;
+    PGresult *lr = NULL;
+    if (!obuf || !ebuf)
+        goto out;
+    if (attempt > 0) {
+        lr = store_logs(s->st, task_id, attempt, out_off, err_off);
+        if (!lr)
+            goto out;
+        s_take_stream(lr, 1, &out_off, obuf, &olen, LOG_REPLY_MAX, &more);
+        s_take_stream(lr, 2, &err_off, ebuf, &elen, LOG_REPLY_MAX, &more);
+        if (PQntuples(lr) == 256)
+            more = 1;
+    }
+    int ended = s_task_terminal(state) || attempt < current;
+    int finished = ended && !more && olen == 0 && elen == 0;
+    if (may_hold && q->wait_ms && olen == 0 && elen == 0 && !ended) {
+        task_t *t = model_task(s->model, task_id);
+        park->task_id = task_id;
+        park->logseq = t ? t->logseq : 0;
+        /* A transition (e.g. the task ending) wakes it too. */
+        park->run_id = t ? t->run->id : 0;
+        park->version = t ? t->run->version : 0;
+        rc = 1;
+        goto out;
+    }
+    Drover__LogsReply lg = DROVER__LOGS_REPLY__INIT;
+    lg.attempt = (uint32_t)attempt;
+    lg.stdout_data.data = obuf;
+    lg.stdout_data.len = olen;
+    lg.stderr_data.data = ebuf;
+    lg.stderr_data.len = elen;
+    lg.stdout_offset = out_off;
+    lg.stderr_offset = err_off;
+    lg.finished = finished;
+    lg.state = wire_task_state_from_name(state);
+    rep->logs = &lg;
+    s_reply_client(s, ident, ident_len, rep);
+    rc = 0;
+out:
+    PQclear(lr);
+    free(obuf);
+    free(ebuf);
+    return rc;
+}
+
+static void s_client_workers(server_t *s, Drover__ClientReply *rep, const uint8_t *ident,
+                             size_t ident_len)
+{
+    size_t n = 0;
+    for (worker_t *w = model_workers(s->model); w; w = w->next)
+        n += w->connected;
+    Drover__WorkerInfo *wi = calloc(n + 1, sizeof *wi);
+    Drover__WorkerInfo **wp = calloc(n + 1, sizeof *wp);
+    char **lp = calloc((n + 1) * CONFIG_MAX_LABELS, sizeof *lp);
+    if (!wi || !wp || !lp) {
+        log_error("out of memory listing workers");
+        goto out;
+    }
+    size_t i = 0;
+    for (worker_t *w = model_workers(s->model); w; w = w->next) {
+        if (!w->connected)
+            continue;
+        drover__worker_info__init(&wi[i]);
+        wi[i].name = w->name;
+        wi[i].host = w->host;
+        wi[i].slots = (uint32_t)w->slots;
+        wi[i].running = (uint32_t)w->nheld;
+        wi[i].last_heartbeat_us = w->last_seen_us;
+        wi[i].connected = 1;
+        for (int k = 0; k < w->nlabels; k++)
+            lp[i * CONFIG_MAX_LABELS + (size_t)k] = w->labels[k];
+        wi[i].n_labels = (size_t)w->nlabels;
+        wi[i].labels = &lp[i * CONFIG_MAX_LABELS];
+        wp[i] = &wi[i];
+        i++;
+    }
+    rep->n_workers = n;
+    rep->workers = wp;
+    s_reply_client(s, ident, ident_len, rep);
+out:
+    free(wi);
+    free(wp);
+    free(lp);
+}
+
+/* The ML requests: reads answered with a JSON document, and promote. */
+static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char *actor,
+                       auth_role_t role, Drover__ClientReply *rep, const uint8_t *ident,
+                       size_t ident_len)
+{
+    char msg[600];
+    char *doc = NULL;
+    const char *step = "";
+    int64_t run_id = 0;
+    switch (in->body_case) {
+    case DROVER__CLIENT_REQUEST__BODY_REPORT:
+    case DROVER__CLIENT_REQUEST__BODY_METRICS: {
+        const Drover__StepDataRequest *q =
+            in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT ? in->report : in->metrics;
+        run_id = (int64_t)q->run_id;
+        step = q->step ? q->step : "";
+        doc = in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT
+                  ? store_report_json(s->st, run_id, step)
+                  : store_metrics_json(s->st, run_id, step);
+        if (doc && !*doc)
+            snprintf(msg, sizeof msg, "run %lld has no %s for step '%s' (see: drover status %lld)",
+                     (long long)run_id,
+                     in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT ? "report" : "step",
+                     step, (long long)run_id);
+        break;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_MODELS: {
+        const char *name = in->models->name ? in->models->name : "";
+        if (in->models->version) {
+            doc = store_model_json(s->st, name, (int)in->models->version);
+            if (doc && !*doc)
+                snprintf(msg, sizeof msg, "no model version %s:%u (see: drover models %s)", name,
+                         in->models->version, name);
+        } else {
+            doc = store_models_json(s->st, name);
+        }
+        break;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_PROMOTE: {
+        const Drover__PromoteRequest *q = in->promote;
+        const char *stage = q->stage ? q->stage : "";
+        if (strcmp(stage, "staging") && strcmp(stage, "production") && strcmp(stage, "archived")) {
+            snprintf(msg, sizeof msg, "unknown stage '%s' (use staging, production or archived)", stage);
+            rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            rep->message = msg;
+            s_reply_client(s, ident, ident_len, rep);
+            return 0;
+        }
+        /* The key first and whole; the client's own words after, cut to fit. */
+        char by[300];
+        snprintf(by, sizeof by, "key %s (says %.200s)", actor, q->by && *q->by ? q->by : "nothing");
+        registry_actor_t who = {actor, role == AUTH_ROLE_ADMIN};
+        int rc = registry_promote(s->st, &who, q->name ? q->name : "", (int)q->version,
+                                  q->stage ? q->stage : "", by,
+                                  q->reason && *q->reason ? q->reason : NULL, msg, sizeof msg);
+        if (rc < 0)
+            return -1;
+        if (rc == 2)
+            rep->error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+        else if (rc == 1)
+            rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        else if (store_audit(s->st, 0, actor, msg) < 0)
+            return -1;
+        rep->message = msg;
+        s_reply_client(s, ident, ident_len, rep);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+    if (!doc)
+        return -1;
+    if (!*doc) {
+        rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        rep->message = msg;
+    } else {
+        rep->json = doc;
+    }
+    s_reply_client(s, ident, ident_len, rep);
+    free(doc);
+    return 0;
+}
+
+/* Schedules and triggers: list, pause, resume, rm, trigger. */
+static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, const char *actor,
+                             Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
+{
+    char msg[600];
+    char *doc = NULL;
+    const char *op = q->op ? q->op : "";
+    int rc = calendar_op(s->cal, op, q->name ? q->name : "", &doc, msg, sizeof msg);
+    if (rc < 0)
+        return -1;
+    if (doc) {
+        rep->json = doc;
+    } else {
+        if (rc == 1)
+            rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        else if (store_audit(s->st, 0, actor, msg) < 0)
+            return -1;
+        rep->message = msg;
+    }
+    s_reply_client(s, ident, ident_len, rep);
+    free(doc);
+    return 0;
+}
+
+/* The allow-list with each key's grants ("promote claims-*"). */
+static char *s_keys_list_json(server_t *s)
+{
+    char *keys = auth_list_json(s->auth), *grants = keys ? store_grants_json(s->st) : NULL;
+    json_t *k = grants ? json_loads(keys, 0, NULL) : NULL, *g = k ? json_loads(grants, 0, NULL) : NULL;
+    char *out = NULL;
+    size_t i, j;
+    json_t *ko, *go;
+    if (!k || !g)
+        goto done;
+    json_array_foreach(k, i, ko) {
+        json_t *list = json_array();
+        const char *name = json_string_value(json_object_get(ko, "name"));
+        json_array_foreach(g, j, go) {
+            if (!name || strcmp(name, json_string_value(json_object_get(go, "key")) ?: ""))
+                continue;
+            char one[200];
+            snprintf(one, sizeof one, "%s %s", json_string_value(json_object_get(go, "right")),
+                     json_string_value(json_object_get(go, "pattern")));
+            json_array_append_new(list, json_string(one));
+        }
+        json_object_set_new(ko, "grants", list);
+    }
+    out = json_dumps(k, JSON_COMPACT);
+done:
+    json_decref(k);
+    json_decref(g);
+    free(keys);
+    free(grants);
+    return out;
+}
+
+/* The allow-list: list, allow, revoke, rebind, grant, ungrant (admin). */
+static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *actor,
+                         Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
+{
+    char msg[600];
+    const char *op = q->op ? q->op : "";
+    int rc = 1;
+    if (strcmp(op, "list") == 0) {
+        char *doc = s_keys_list_json(s);
+        if (!doc)
+            return -1;
+        rep->json = doc;
+        s_reply_client(s, ident, ident_len, rep);
+        free(doc);
+        return 0;
+    }
+    const char *name = q->name ? q->name : "";
+    if (strcmp(op, "rebind") == 0) {
+        const char *worker = q->worker ? q->worker : "";
+        const char *kind = auth_key_kind(s->auth, name);
+        if (!*worker || strlen(worker) >= sizeof(((worker_t *)0)->name))
+            snprintf(msg, sizeof msg, "rebind needs a worker name of 1 to 127 characters");
+        else if (!kind || strcmp(kind, "worker") != 0)
+            snprintf(msg, sizeof msg, "'%s' is not an allowed worker key (see: drover keys list)",
+                     name);
+        else {
+            char why[300];
+            snprintf(why, sizeof why, "worker %s: its name was given to key '%s'", worker, name);
+            if (store_worker_rebind(s->st, worker, name) < 0 ||
+                model_worker_evict(s->model, worker, why) < 0)
+                return -1;
+            snprintf(msg, sizeof msg, "worker name '%s' now belongs to key '%s'", worker, name);
+            rc = 0;
+        }
+    } else if (strcmp(op, "grant") == 0 || strcmp(op, "ungrant") == 0) {
+        int add = strcmp(op, "grant") == 0;
+        const char *right = q->right ? q->right : "", *pattern = q->pattern ? q->pattern : "";
+        const char *kind = auth_key_kind(s->auth, name);
+        if (!kind || strcmp(kind, "client") != 0)
+            snprintf(msg, sizeof msg, "'%s' is not an allowed client key (see: drover keys list)",
+                     name);
+        else if (strcmp(right, "promote") != 0)
+            snprintf(msg, sizeof msg, "unknown right '%s' (promote)", right);
+        else if (!*pattern || strlen(pattern) > 128)
+            snprintf(msg, sizeof msg, "a grant needs a model-name pattern of 1 to 128 characters");
+        else {
+            int g = store_grant(s->st, name, right, pattern, actor, add);
+            if (g < 0)
+                return -1;
+            if (g == 0)
+                snprintf(msg, sizeof msg, "key '%s' %s %s on '%s'", name,
+                         add ? "already has" : "has no", right, pattern);
+            else
+                snprintf(msg, sizeof msg, "key '%s' %s %s on models '%s'", name,
+                         add ? "may now" : "may no longer", right, pattern);
+            rc = g ? 0 : 1;
+        }
+    } else if (strcmp(op, "allow") == 0)
+        rc = auth_allow(s->auth, s->st, q->name ? q->name : "", q->kind ? q->kind : "", q->role,
+                        q->public_key ? q->public_key : "", actor, msg, sizeof msg);
+    else if (strcmp(op, "revoke") == 0) {
+        rc = auth_revoke(s->auth, s->st, q->name ? q->name : "", actor, msg, sizeof msg);
+        if (rc == 0 && model_workers_evict_key(s->model, q->name) < 0)
+            rc = -1;
+    } else
+        snprintf(msg, sizeof msg,
+                 "unknown keys operation '%s' (allow, revoke, list, rebind, grant, ungrant)", op);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+    else {
+        char detail[700];
+        snprintf(detail, sizeof detail, "keys %s: %s", op, msg);
+        if (store_audit(s->st, 0, actor, detail) < 0)
+            return -1;
+    }
+    rep->message = msg;
+    s_reply_client(s, ident, ident_len, rep);
+    return 0;
+}
+
+/* ------------------------------------------------------ request table --- */
+
+/* One request being handled: what a handler reads and where it answers. */
+typedef struct {
+    server_t *s;
+    const Drover__ClientRequest *in;
+    Drover__ClientReply *rep;
+    const uint8_t *ident;
+    size_t ident_len;
+    const char *actor;     /* the key's name ("insecure" without CURVE) */
+    auth_role_t role;
+    int may_hold;          /* 0 when re-handling a parked request */
+    held_t *park;          /* filled by a handler that returns 1 */
+    char msg[1024];
+} creq_t;
+
+/* A handler answers (0), parks the request (1: c->park filled), or fails on
+ * the database (-1: the loop resets; nothing was answered). */
+typedef int (*client_handler_f)(creq_t *c);
+
+static void s_reply(creq_t *c) { s_reply_client(c->s, c->ident, c->ident_len, c->rep); }
+
+static int s_reply_error(creq_t *c, Drover__ErrorCode code)
+{
+    c->rep->error = code;
+    c->rep->message = c->msg;
+    s_reply(c);
+    return 0;
+}
+
+static int h_submit(creq_t *c)
+{
+    server_t *s = c->s;
+    const Drover__SubmitRequest *q = c->in->submit;
+    const char *key = auth_secure(s->auth) ? c->actor : "";
+    if (q->schedule || q->trigger) {
+        /* Validate the workflow as a submit would, without running it. */
+        int cr = calendar_register(s->cal, q, key, q->submitted_by ? q->submitted_by : "", c->msg,
+                                   sizeof c->msg);
+        if (cr < 0)
+            return -1;
+        if (cr == 1)
+            c->rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        else if (store_audit(s->st, 0, c->actor, c->msg) < 0)
+            return -1;
+        c->rep->message = c->msg;
+        s_reply(c);
+        return 0;
+    }
+    /* The audit row goes in with the run, in the same statement. */
+    int64_t run_id;
+    if (model_submit(s->model, q, key, NULL, 0, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
+        if (errno != EINVAL)
+            return -1;
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+    }
+    c->rep->run_id = (uint64_t)run_id;
+    s_reply(c);
+    return 0;
+}
+
+static int h_runs(creq_t *c)
+{
+    return s_client_runs(c->s, c->in->runs, c->rep, c->ident, c->ident_len);
+}
+
+static int h_status(creq_t *c)
+{
+    const Drover__StatusRequest *q = c->in->status;
+    int64_t run_id = (int64_t)q->run_id;
+    run_t *r = model_run(c->s->model, run_id);
+    if (c->may_hold && q->known_version && q->wait_ms && r && r->version == q->known_version) {
+        c->park->run_id = run_id;
+        c->park->version = q->known_version;
+        return 1;
+    }
+    if (r && r->state == DROVER__RUN_STATE__RUN_RUNNING)
+        return s_client_status_live(c->s, r, c->rep, c->ident, c->ident_len);
+    return s_client_status(c->s, run_id, c->rep, c->ident, c->ident_len);
+}
+
+static int h_logs(creq_t *c)
+{
+    return s_client_logs(c->s, c->in->logs, c->may_hold, c->rep, c->ident, c->ident_len, c->park);
+}
+
+/* Answers about a run that is not active: "no run N", or (cancel) "already
+ * <state>", or (why) "has already ended". */
+static int s_not_active(creq_t *c, int64_t run_id, int cancel)
+{
+    PGresult *rr = store_run_get(c->s->st, run_id);
+    if (!rr)
+        return -1;
+    if (PQntuples(rr) == 0) {
+        snprintf(c->msg, sizeof c->msg, "no run %lld", (long long)run_id);
+        c->rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+    } else {
+        if (cancel) {
+            snprintf(c->msg, sizeof c->msg, "run %lld already %s; nothing to cancel",
+                     (long long)run_id, db_get_str(rr, 0, 2));
+            c->rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
+        } else {
+            snprintf(c->msg, sizeof c->msg, "run %lld has already ended: %s", (long long)run_id,
+                     db_get_str(rr, 0, 2));
+        }
+    }
+    PQclear(rr);
+    c->rep->message = c->msg;
+    s_reply(c);
+    return 0;
+}
+
+static int h_cancel(creq_t *c)
+{
+    server_t *s = c->s;
+    int64_t run_id = (int64_t)c->in->cancel->run_id;
+    run_t *cr = model_run(s->model, run_id);
+    if (cr && c->role < AUTH_ROLE_ADMIN && strcmp(cr->submitted_key, c->actor) != 0) {
+        snprintf(c->msg, sizeof c->msg,
+                 "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may "
+                 "cancel only its own runs",
+                 (long long)run_id, cr->submitted_key, c->actor, auth_role_name(c->role));
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+    }
+    if (model_cancel(s->model, run_id, c->msg, sizeof c->msg) == 0) {
+        c->rep->run_id = (uint64_t)run_id;
+        c->rep->message = c->msg;
+        if (store_audit(s->st, run_id, c->actor, c->msg) < 0)
+            return -1;
+        s_reply(c);
+        return 0;
+    }
+    if (errno != ENOENT)
+        return -1;
+    return s_not_active(c, run_id, 1);
+}
+
+static int h_workers(creq_t *c)
+{
+    s_client_workers(c->s, c->rep, c->ident, c->ident_len);
+    return 0;
+}
+
+static int h_ml(creq_t *c)
+{
+    return s_client_ml(c->s, c->in, c->actor, c->role, c->rep, c->ident, c->ident_len);
+}
+
+static int h_keys(creq_t *c)
+{
+    return s_client_keys(c->s, c->in->keys, c->actor, c->rep, c->ident, c->ident_len);
+}
+
+static int h_schedule(creq_t *c)
+{
+    return s_client_schedule(c->s, c->in->schedule, c->actor, c->rep, c->ident, c->ident_len);
+}
+
+static int h_queue_list(creq_t *c)
+{
+    char *doc = model_queues_json(c->s->model);
+    if (!doc)
+        return -1;
+    c->rep->json = doc;
+    s_reply(c);
+    free(doc);
+    return 0;
+}
+
+static int h_queue_set(creq_t *c)
+{
+    const Drover__QueueRequest *q = c->in->queue;
+    int qr = model_queue_set(c->s->model, q->name ? q->name : "", q->op ? q->op : "", q->limit,
+                             c->msg, sizeof c->msg);
+    if (qr < 0 || (qr == 0 && store_audit(c->s->st, 0, c->actor, c->msg) < 0))
+        return -1;
+    if (qr == 1)
+        c->rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+    c->rep->message = c->msg;
+    s_reply(c);
+    return 0;
+}
+
+static int h_why(creq_t *c)
+{
+    int64_t run_id = (int64_t)c->in->why->run_id;
+    const char *step = c->in->why->step ? c->in->why->step : "";
+    if (model_why(c->s->model, run_id, step, c->msg, sizeof c->msg) == 1)
+        return s_not_active(c, run_id, 0);
+    c->rep->message = c->msg;
+    s_reply(c);
+    return 0;
+}
+
+static int h_info(creq_t *c)
+{
+    server_t *s = c->s;
+    Drover__CoordinatorInfo info = DROVER__COORDINATOR_INFO__INIT;
+    model_stats_t st = model_stats(s->model);
+    info.version = DROVER_PROTOCOL_VERSION;
+    info.build = "drover " DROVER_VERSION;
+    info.dropped_messages = s->dropped;
+    info.stale_results = st.stale;
+    size_t nw = 0;
+    for (worker_t *w = model_workers(s->model); w; w = w->next)
+        nw += w->connected;
+    info.workers = (uint32_t)nw;
+    info.active_runs = (uint32_t)model_active_runs(s->model);
+    info.started_at_us = s->started_us;
+    c->rep->info = &info;
+    s_reply(c);
+    c->rep->info = NULL;
+    return 0;
+}
+
+#define RQ(x) DROVER__CLIENT_REQUEST__BODY_##x
+#define R_READER AUTH_ROLE_READER
+#define R_SUBMIT AUTH_ROLE_SUBMITTER
+#define R_ADMIN AUTH_ROLE_ADMIN
+
+/* Every client request, the least role it needs, and any rule beyond the
+ * role that its handler enforces. This table is the whole permission
+ * model of the client API (docs/security.md): a request that is not here
+ * is refused. Rows with an `op` match that sub-operation; a row with op
+ * NULL matches every other op of that request (so an unknown op needs the
+ * strictest role and is then refused by its handler). */
+typedef struct {
+    Drover__ClientRequest__BodyCase body;
+    const char *op;
+    auth_role_t need;
+    client_handler_f handler;
+    int flags;
+    const char *rule;      /* what the handler checks beyond the role */
+} client_rpc_t;
+
+/* flags: how a database error in the handler is contained.
+ *   RPC_WRITES    writes, each before the memory it changes: run inside
+ *                 SAVEPOINT request; a statement the database refuses is
+ *                 rolled back and answered as an error (nothing changed).
+ *   RPC_BUFFERED  buffers state transitions (memory changed first): an
+ *                 error resets the loop, as any unexplained database error.
+ *   0             reads: an error outside a transaction is answered; one
+ *                 inside the iteration's transaction resets. */
+#define RPC_WRITES 1
+#define RPC_BUFFERED 2
+
+static const client_rpc_t s_rpcs[] = {
+    {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES, "workflow validated on the server"},
+    {RQ(RUNS), NULL, R_READER, h_runs, 0, "at most 1000 rows"},
+    {RQ(STATUS), NULL, R_READER, h_status, 0, "long-poll parked, capped"},
+    {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged, at most 4 MiB per stream"},
+    {RQ(CANCEL), NULL, R_SUBMIT, h_cancel, RPC_BUFFERED, "a submitter cancels only its own runs"},
+    {RQ(WORKERS), NULL, R_READER, h_workers, 0, NULL},
+    {RQ(INFO), NULL, R_READER, h_info, 0, NULL},
+    {RQ(REPORT), NULL, R_READER, h_ml, 0, NULL},
+    {RQ(METRICS), NULL, R_READER, h_ml, 0, NULL},
+    {RQ(MODELS), NULL, R_READER, h_ml, 0, NULL},
+    {RQ(PROMOTE), NULL, R_SUBMIT, h_ml, RPC_WRITES, "admin, or a promote grant on the model name"},
+    {RQ(WHY), NULL, R_READER, h_why, 0, NULL},
+    {RQ(KEYS), "list", R_READER, h_keys, 0, NULL},
+    {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES, NULL},
+    {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED, "revoking a worker key evicts its workers"},
+    {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED, "gives a worker name to another worker key"},
+    {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES, "promote rights on model-name globs"},
+    {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
+    {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
+    {RQ(SCHEDULE), "list", R_READER, h_schedule, 0, NULL},
+    {RQ(SCHEDULE), "pause", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), "resume", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), "rm", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), "trigger", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), NULL, R_ADMIN, h_schedule, RPC_WRITES, "unknown op: refused"},
+    {RQ(QUEUE), "list", R_READER, h_queue_list, 0, NULL},
+    {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), "resume", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), "limit", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},
+};
+
+/* The sub-operation of a request that has them, else NULL. */
+static const char *s_op_of(const Drover__ClientRequest *in)
+{
+    switch (in->body_case) {
+    case RQ(KEYS):
+        return in->keys->op ? in->keys->op : "";
+    case RQ(SCHEDULE):
+        return in->schedule->op ? in->schedule->op : "";
+    case RQ(QUEUE):
+        return in->queue->op ? in->queue->op : "";
+    default:
+        return NULL;
+    }
+}
+
+static const client_rpc_t *s_rpc_find(const Drover__ClientRequest *in)
+{
+    const char *op = s_op_of(in);
+    const client_rpc_t *any = NULL;
+    for (size_t i = 0; i < sizeof s_rpcs / sizeof s_rpcs[0]; i++) {
+        const client_rpc_t *r = &s_rpcs[i];
+        if (r->body != in->body_case)
+            continue;
+        if (!r->op) {
+            if (!any)
+                any = r;
+        } else if (op && strcmp(op, r->op) == 0) {
+            return r;
+        }
+    }
+    return any;
+}
+
+int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
+                      const uint8_t *data, size_t len, int may_hold)
+{
+    char bad[200];
+    Drover__ClientRequest *in = wirecheck_client_request(data, len, bad, sizeof bad);
+    if (!in) {
+        uint64_t rid;
+        if (wirecheck_request_id(data, len, &rid) == 0) {
+            /* Well-formed enough to answer: say what was wrong. */
+            Drover__ClientReply r = DROVER__CLIENT_REPLY__INIT;
+            r.request_id = rid;
+            r.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            r.message = bad;
+            s_reply_client(s, ident, ident_len, &r);
+        }
+        server_count_drop(s, "an invalid message on the client socket");
+        return 0;
+    }
+    int rc = 0;
+    Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
+    rep.request_id = in->request_id;
+    held_t park = {0};
+    creq_t c = {.s = s, .in = in, .rep = &rep, .ident = ident, .ident_len = ident_len,
+                .may_hold = may_hold, .park = &park};
+    if (in->version != DROVER_PROTOCOL_VERSION) {
+        snprintf(c.msg, sizeof c.msg,
+                 "this coordinator speaks protocol version %d, the client %u: use matching drover versions",
+                 DROVER_PROTOCOL_VERSION, in->version);
+        s_reply_error(&c, DROVER__ERROR_CODE__ERROR_VERSION);
+        goto done;
+    }
+    char why[200];
+    if (auth_peer(s->auth, user_id, "client", &c.actor, &c.role, why, sizeof why) < 0) {
+        snprintf(c.msg, sizeof c.msg, "refused: %s", why);
+        s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        goto done;
+    }
+    if (may_hold && !auth_rate_ok(s->auth, c.actor, util_mono_ms())) {
+        snprintf(c.msg, sizeof c.msg,
+                 "slow down: more than %d requests per second from key '%s' (coordinator.client_rate)",
+                 s->cfg->coord.client_rate, c.actor);
+        s_reply_error(&c, DROVER__ERROR_CODE__ERROR_RATE_LIMITED);
+        server_count_drop(s, "a request over the client rate limit");
+        goto done;
+    }
+    const client_rpc_t *rpc = s_rpc_find(in);
+    if (!rpc) {
+        server_count_drop(s, "a client request without a body");
+        goto done;
+    }
+    if (c.role < rpc->need) {
+        const char *op = s_op_of(in);
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(
+            &drover__client_request__descriptor, (unsigned)in->body_case);
+        snprintf(c.msg, sizeof c.msg,
+                 "permission denied: key '%s' has role %s; this needs %s (request %s%s%s)", c.actor,
+                 auth_role_name(c.role), auth_role_name(rpc->need), fd ? fd->name : "?",
+                 op ? " " : "", op ? op : "");
+        s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        goto done;
+    }
+    int guard = rpc->flags & RPC_WRITES;
+    int in_tx = db_in_tx(s->db);
+    if (guard && store_request_begin(s->st) < 0) {
+        rc = -1;
+        goto done;
+    }
+    rc = rpc->handler(&c);
+    if (guard && rc >= 0 && store_request_end(s->st, 1) < 0)
+        rc = -1;
+    if (rc < 0 && !(rpc->flags & RPC_BUFFERED) && db_ok(s->db) &&
+        (guard ? store_request_end(s->st, 0) == 0 : !in_tx && !db_in_tx(s->db))) {
+        /* The database refused this request's own statement (the
+         * connection is fine): answer it, and serve everyone else on. */
+        char dberr[300];
+        util_strlcpy(dberr, db_error(s->db), sizeof dberr);
+        Drover__ClientReply er = DROVER__CLIENT_REPLY__INIT;
+        er.request_id = in->request_id;
+        er.error = DROVER__ERROR_CODE__ERROR_INTERNAL;
+        snprintf(c.msg, sizeof c.msg,
+                 "the database refused this request (%s); nothing was changed", dberr);
+        er.message = c.msg;
+        s_reply_client(s, ident, ident_len, &er);
+        server_warn_limited(s, c.actor, "a request the database refused", dberr);
+        rc = 0;
+    }
+    if (rc == 1) {
+        uint32_t wait = in->body_case == RQ(STATUS) ? in->status->wait_ms : in->logs->wait_ms;
+        if (wait > HOLD_MAX_MS)
+            wait = HOLD_MAX_MS;
+        park.parked_ms = util_mono_ms();
+        park.deadline_ms = park.parked_ms + wait;
+        memcpy(park.ident, ident, ident_len);
+        park.ident_len = ident_len;
+        util_strlcpy(park.user_id, user_id, sizeof park.user_id);
+        park.data = malloc(len ? len : 1);
+        if (park.data && (s->nheld < s->capheld ||
+                          (s->held = realloc(s->held, (s->capheld = s->capheld ? s->capheld * 2 : 16) *
+                                                          sizeof *s->held)))) {
+            memcpy(park.data, data, len);
+            park.len = len;
+            s->held[s->nheld++] = park;
+        } else {
+            free(park.data);
+            log_error("out of memory parking a request; the client will retry");
+        }
+        rc = 0;
+    }
+done:
+    drover__client_request__free_unpacked(in, NULL);
+    return rc;
+}
+
+/* Answers parked requests whose run/task changed or whose time is up. */
+int server_client_wake(server_t *s)
+{
+    int64_t now = util_mono_ms();
+    for (size_t i = 0; i < s->nheld;) {
+        held_t *h = &s->held[i];
+        int wake = now >= h->deadline_ms;
+        if (!wake && h->run_id) {
+            /* A busy run changes every iteration; a status reply costs a
+             * query over all its steps, so watchers get at most one reply
+             * per HOLD_MIN_MS unless the run has ended. */
+            run_t *r = model_run(s->model, h->run_id);
+            wake = !r || (r->version != h->version && now - h->parked_ms >= HOLD_MIN_MS);
+        }
+        if (!wake && h->task_id) {
+            task_t *t = model_task(s->model, h->task_id);
+            wake = !t || t->logseq != h->logseq;
+        }
+        if (!wake) {
+            i++;
+            continue;
+        }
+        held_t copy = *h;
+        s->held[i] = s->held[--s->nheld];
+        int rc = server_client_msg(s, copy.ident, copy.ident_len, copy.user_id, copy.data, copy.len, 0);
+        free(copy.data);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void server_client_drop_held(server_t *s)
+{
+    for (size_t i = 0; i < s->nheld; i++)
+        free(s->held[i].data);
+    s->nheld = 0;
+}
+

@@ -1,0 +1,123 @@
+/* server_int — what the coordinator's three server files share.
+ *
+ *   server.c         the loop, the outbox ("persist, then send"), startup
+ *                    and the reset after a database error;
+ *   server_worker.c  the worker protocol (Register, Heartbeat, Started,
+ *                    Result, LogChunk, Metric);
+ *   server_client.c  the client API: one table, request -> required role ->
+ *                    handler, and the parked long-polls.
+ *
+ * Internal to the coordinator: nothing outside these files includes it.
+ */
+#ifndef DROVER_SERVER_INT_H
+#define DROVER_SERVER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "calendar.h"
+#include "conf.h"
+#include "db.h"
+#include "keys.h"
+#include "model.h"
+#include "server.h"
+#include "gc.h"
+#include "store.h"
+#include "wire.h"
+
+#define TICK_MS 50
+#define DRAIN_MAX 1024        /* messages per socket per iteration */
+#define HOLD_MAX_MS 30000     /* longest long-poll */
+#define HOLD_MIN_MS 100       /* a status watcher is answered at most this often */
+#define LOG_REPLY_MAX (4u << 20)
+
+enum { SOCK_WORKER = 0, SOCK_CLIENT = 1 };
+
+typedef struct {
+    int sock;
+    uint8_t ident[WIRE_MAX_IDENT];
+    size_t ident_len;
+    uint8_t *data;
+    size_t len;
+} outmsg_t;
+
+/* A long-poll request parked until its run/task changes or it times out;
+ * it is then handled again from its original bytes with holding off. */
+typedef struct {
+    uint8_t ident[WIRE_MAX_IDENT];
+    size_t ident_len;
+    char user_id[128];
+    uint8_t *data;
+    size_t len;
+    int64_t deadline_ms;
+    int64_t parked_ms;
+    int64_t run_id;
+    uint64_t version;   /* the run's version the client has seen */
+    int64_t task_id;    /* logs: the task and its log counter at park time */
+    uint64_t logseq;
+} held_t;
+
+/* One rate-limited warning stream (server_warn_limited). */
+#define WARN_SLOTS 64
+#define WARN_INTERVAL_MS 10000
+typedef struct {
+    char who[64];
+    char what[48];
+    int64_t next_ms;          /* log again from then on */
+    uint64_t suppressed;      /* not logged since the last line */
+} warn_slot_t;
+
+struct server {
+    const conf_t *cfg;
+    db_t *db;
+    store_t *st;
+    model_t *model;
+    void *zctx, *wsock, *csock;
+    int sigfd;
+    volatile int stop;
+    outmsg_t *out;
+    size_t nout, capout;
+    held_t *held;
+    size_t nheld, capheld;
+    uint64_t dropped;
+    int64_t started_us;
+    auth_t *auth;
+    calendar_t *cal;
+    void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
+    keys_pair_t key;           /* the coordinator's CURVE key pair */
+    int64_t last_drop_log_ms;
+    warn_slot_t warns[WARN_SLOTS];
+    gc_t *gc;                  /* retention thread (NULL: no policy set) */
+    int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
+    int64_t next_watchdog_ms;
+};
+
+/* Queues msg for sock/ident; sent by server.c only after the iteration's
+ * transaction commits. Out of memory: logged, the message is dropped. */
+void server_queue(server_t *s, int sock, const uint8_t *ident, size_t ident_len,
+                  const ProtobufCMessage *msg);
+/* Counts a dropped message (CoordinatorInfo.dropped_messages) and logs at
+ * most one line per second. */
+void server_count_drop(server_t *s, const char *what);
+
+/* Logs "what: detail" for `who` (a key or worker name) at most once per
+ * WARN_INTERVAL_MS, saying how many were not logged since: a peer that
+ * repeats a refused message cannot turn it into a log flood. */
+void server_warn_limited(server_t *s, const char *who, const char *what, const char *detail);
+
+/* server_worker.c: handles one message from the worker socket. Returns -1
+ * only on a database error (the loop then resets). */
+int server_worker_msg(server_t *s, const wire_msg_t *m);
+
+/* server_client.c: handles one client request; may_hold = 0 when
+ * re-handling a parked one. Returns -1 only on a database error. */
+int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
+                      const uint8_t *data, size_t len, int may_hold);
+/* Answers parked requests whose run/task changed or whose time is up.
+ * 0 or -1 (database). */
+int server_client_wake(server_t *s);
+/* Forgets every parked request (reset, shutdown). */
+void server_client_drop_held(server_t *s);
+
+#endif

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# A hostile but allow-listed peer (issue 9; docs/security.md "Threats"):
+# drives the worker and client protocols directly (tests/tools/zmqpoke.c
+# --proto) with forged results, the wrong role, the wrong owner, poisoned
+# and costly requests. Each is refused with a clear error and changes
+# nothing, while an honest run beside them finishes with no worker declared
+# dead and no task lost.
+source "$(dirname "$0")/lib.sh"
+
+pg_start
+# shellcheck disable=SC2034 # read by coord_start in lib.sh
+T_COORD_EXTRA='  client_rate = 100000;'
+coord_start
+worker_start honest 4
+
+K="$T_DIR/k"
+mkdir -m 700 "$K"
+for k in fake sub1 sub2 reader; do
+    drover keygen --out "$K/$k" >/dev/null || fail "keygen $k exited $?"
+done
+drover keys allow worker "$K/fake.pub" >/dev/null || fail "allow fake exited $?"
+drover keys allow client "$K/sub1.pub" --role submitter >/dev/null || fail "allow sub1 exited $?"
+drover keys allow client "$K/sub2.pub" --role submitter >/dev/null || fail "allow sub2 exited $?"
+drover keys allow client "$K/reader.pub" --role reader >/dev/null || fail "allow reader exited $?"
+
+# wpoke KEY ARGS... / cpoke KEY ARGS...: a hand-made worker / client session.
+wpoke() {
+    local key="$1"
+    shift
+    drover-test-zmqpoke -q --proto worker --key "$key" --server-key "$T_KEYS/coordinator.pub" \
+        --linger 500 "$@" "$COORD_WORKER_EP"
+}
+cpoke() {
+    local key="$1"
+    shift
+    drover-test-zmqpoke -q --proto client --key "$key" --server-key "$T_KEYS/coordinator.pub" \
+        --linger 500 "$@" "$COORD_CLIENT_EP"
+}
+as() {
+    local key="$1"
+    shift
+    DROVER_KEY="$K/$key" drover "$@"
+}
+
+# The honest run: long enough to overlap everything below.
+cat >"$T_DIR/honest.cfg" <<'EOF'
+workflow = "honest";
+steps = (
+  { name = "a"; kind = "exec"; argv = ["/bin/sh", "-c", "sleep 3; echo a-done"]; },
+  { name = "b"; kind = "exec"; argv = ["/bin/sh", "-c", "sleep 3; echo b-done"]; },
+  { name = "c"; kind = "exec"; after = ["a", "b"]; argv = ["/bin/sh", "-c", "sleep 1; echo c-done"]; }
+);
+EOF
+honest=$(submit "$T_DIR/honest.cfg")
+
+# ------------------------------------------- forged train result (obs. 1, 9) ---
+# A worker of its own (allowed key, own name) is given a train step and
+# answers with a model whose artifact does not exist.
+cat >"$T_DIR/train.cfg" <<'EOF'
+workflow = "forged-train";
+steps = (
+  { name = "train"; kind = "train"; dataset = "data/train.csv"; label = "y"; model = "claims";
+    trainer = "softmax"; resources = { labels = ["fake-only"]; }; retries = 0; }
+);
+EOF
+train_run=$(submit "$T_DIR/train.cfg")
+tt=$(sql "select id from drover.tasks where run_id = $train_run")
+fake_art=$(printf 'ab%.0s' {1..32})
+forged='{\"model\":{\"name\":\"claims\",\"kind\":\"softmax\",\"artifact\":\"'"$fake_art"'\",\"metrics\":{\"val_accuracy\":0.9999}},\"datasets\":[{\"sha256\":\"'"$fake_art"'\",\"path\":\"/made/up.csv\",\"format\":\"csv\",\"rows\":5,\"cols\":2,\"role\":\"train\"}]}'
+forged_ok='{\"model\":{\"name\":\"claims\",\"kind\":\"softmax\",\"artifact\":\"'"$fake_art"'\",\"metrics\":{\"val_accuracy\":0.9999}}}'
+wpoke "$K/fake" \
+    --msg '{"register":{"name":"fake-1","host":"x","slots":1,"kinds":["exec","train"],"labels":["fake-only"],"session":1}}' \
+    --await 5000 --await 10000 \
+    --msg '{"result":{"lease":{"task_id":'"$tt"',"attempt":1},"outcome":"OUTCOME_EXITED","exit_code":0,"outputs_json":"'"$forged_ok"'"}}' \
+    --await 5000 >"$T_DIR/fake.out" || fail "zmqpoke (fake worker) exited $?: $(cat "$T_DIR/fake.out")"
+sed -n 2p "$T_DIR/fake.out" | jq -e ".assign.lease.task_id == $tt" >/dev/null ||
+    fail "the fake worker got no assignment: $(cat "$T_DIR/fake.out")"
+assert_eq failed "$(wait_run "$train_run" 20)" "state of the run whose train result was forged"
+task_field "$train_run" train error | grep -q "artifact does not check out" ||
+    fail "the forged model's refusal: $(task_field "$train_run" train error)"
+assert_eq 0 "$(sql "select count(*) from drover.model_versions")" "models registered from a forged artifact"
+
+# An exec step's claims about datasets and models never become lineage.
+# The same claims from an exec step's fd 3: plain JSON, written by a script.
+plain=$(sed 's/\\"/"/g' <<<"$forged")
+printf '#!/bin/sh\nprintf "%%s\\n" '"'"'{"output":%s}'"'"' >&3\n' "$plain" >"$T_DIR/claim.sh"
+cat >"$T_DIR/claim.cfg" <<EOF
+workflow = "claims";
+steps = ( { name = "claim"; kind = "exec"; argv = ["/bin/sh", "$T_DIR/claim.sh"]; } );
+EOF
+claim=$(submit "$T_DIR/claim.cfg")
+assert_eq succeeded "$(wait_run "$claim" 20)" "state of the exec step that claims lineage"
+assert_eq 0 "$(sql "select count(*) from drover.datasets")" "datasets recorded from an exec step's claim"
+assert_eq 0 "$(sql "select count(*) from drover.model_versions")" "models registered by an exec step"
+
+# ------------------------------------------- poisoned requests (obs. 5) ---
+# Each is answered with a clear error; none makes the coordinator drop its
+# iteration and reload its state (which makes every worker re-register).
+cpoke "$K/sub1" --msg '{"request_id":11,"submit":{"workflow":"p","steps":[{"name":"a","kind":"exec","spec_json":"[1]"}]}}' \
+    --await 5000 >"$T_DIR/poison1.out" || fail "no answer to a submit with spec [1]"
+jq -e '.error == "ERROR_BAD_REQUEST" and (.message | test("not a JSON object"))' "$T_DIR/poison1.out" >/dev/null ||
+    fail "submit with spec [1]: $(cat "$T_DIR/poison1.out")"
+cpoke "$K/sub1" --msg '{"request_id":12,"submit":{"workflow":"p","steps":[{"name":"a","kind":"exec","spec_json":"{\"argv\":[\"/bin/true\"],\"x\":1e999}"}]}}' \
+    --await 5000 >"$T_DIR/poison2.out" || fail "no answer to a submit with a number out of range"
+jq -e '.error == "ERROR_BAD_REQUEST"' "$T_DIR/poison2.out" >/dev/null || fail "submit with 1e999: $(cat "$T_DIR/poison2.out")"
+# A value the database refuses (an integer column) is rolled back alone.
+cpoke "$T_KEYS/admin" --msg '{"request_id":13,"queue":{"op":"limit","name":"default","limit":4294967295}}' \
+    --await 5000 >"$T_DIR/poison3.out" || fail "no answer to a queue limit out of range"
+jq -e '.error != "ERROR_NONE" and (.message | length > 0)' "$T_DIR/poison3.out" >/dev/null ||
+    fail "queue limit 4294967295: $(cat "$T_DIR/poison3.out")"
+drover queue list >/dev/null || fail "drover queue list after the poisoned requests exited $?"
+
+# ------------------------------------------------------------- the end ---
+assert_eq succeeded "$(wait_run "$honest" 30)" "state of the honest run"
+assert_eq 0 "$(sql "select count(*) from drover.tasks where run_id = $honest and (attempt <> 1 or lost <> 0)")" \
+    "tasks of the honest run lost or retried"
+assert_eq 0 "$(sql "select count(*) from drover.events where kind = 'worker_state' and to_state = 'dead' and worker = 'honest'")" \
+    "workers declared dead"
+pid_alive "$(coord_pid)" || fail "the coordinator died"
+grep -q "reloading state" "$T_DIR/coordinator.log" && fail "a request made the coordinator reload its state: $(grep "reloading state" "$T_DIR/coordinator.log")"
+assert_eq 1 "$(sql "select count(*) from drover.events where kind = 'worker_registered' and worker = 'honest'")" \
+    "registrations of the honest worker"
+log "ok"
