@@ -18,7 +18,8 @@ JOBS := $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libpq-dev libconfig-dev libopenblas-dev \
             libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev \
-            lintian python3 libmicrohttpd-dev prometheus slurm-wlm munge
+            lintian python3 libmicrohttpd-dev prometheus slurm-wlm munge \
+            libcurl4-openssl-dev
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan

@@ -24,6 +24,10 @@ void conf_defaults(conf_t *cfg)
     cfg->coord.retry_delay_cap_ms = 300000;
     cfg->coord.max_log_bytes = 64u * 1024u * 1024u;
     cfg->coord.client_rate = 500;
+    util_strlcpy(cfg->coord.notify_on[0], "failed", sizeof cfg->coord.notify_on[0]);
+    util_strlcpy(cfg->coord.notify_on[1], "rejected", sizeof cfg->coord.notify_on[1]);
+    cfg->coord.nnotify_on = 2;
+    cfg->coord.notify_timeout_ms = 5000;
     util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->worker.kill_grace_ms = 2000;
     cfg->worker.gpus = -1;
@@ -47,7 +51,7 @@ const char *conf_default_path(void)
     return NULL;
 }
 
-typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY, K_GROUP } kind_t;
+typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY, K_GROUP, K_NOTIFY_ON } kind_t;
 
 typedef struct {
     const char *name;
@@ -65,11 +69,19 @@ static const key_t_ s_retention_keys[] = {
     {"finished_runs", K_DURATION, OFF(coord.retain_runs_ms), 0},
     {NULL, 0, 0, 0},
 };
+static const key_t_ s_notify_keys[] = {
+    {"webhook", K_STRING, OFF(coord.notify_webhook), sizeof(((conf_t *)0)->coord.notify_webhook)},
+    {"secret_file", K_STRING, OFF(coord.notify_secret_file),
+     sizeof(((conf_t *)0)->coord.notify_secret_file)},
+    {"on", K_NOTIFY_ON, 0, 0},
+    {"timeout", K_DURATION, OFF(coord.notify_timeout_ms), 0},
+    {NULL, 0, 0, 0},
+};
 /* K_GROUP settings and the keys inside each. */
 static const struct {
     const char *name;
     const key_t_ *keys;
-} s_groups[] = {{"retention", s_retention_keys}};
+} s_groups[] = {{"retention", s_retention_keys}, {"notify", s_notify_keys}};
 static const key_t_ s_coord_keys[] = {
     {"client_endpoint", K_STRING, OFF(coord.client_endpoint), CONFIG_ENDPOINT_MAX},
     {"worker_endpoint", K_STRING, OFF(coord.worker_endpoint), CONFIG_ENDPOINT_MAX},
@@ -85,6 +97,7 @@ static const key_t_ s_coord_keys[] = {
     {"max_log_bytes", K_SIZE, OFF(coord.max_log_bytes), 0},
     {"client_rate", K_INT, OFF(coord.client_rate), 0},
     {"retention", K_GROUP, 0, 0},
+    {"notify", K_GROUP, 0, 0},
     {"metrics_listen", K_STRING, OFF(coord.metrics_listen), CONFIG_ENDPOINT_MAX},
     {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
     {NULL, 0, 0, 0},
@@ -220,6 +233,27 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                     return s_fail(err, errlen, file, line, "expected a list of key file paths for", name);
             }
             cfg->coord.nadmin_keys = m;
+            break;
+        }
+        case K_NOTIFY_ON: {
+            static const char *const kinds[] = {"failed", "rejected", "succeeded", "cancelled"};
+            if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+                return s_fail(err, errlen, file, line, "expected a list of event kinds for", name);
+            int m = config_setting_length(s);
+            if (m > CONFIG_MAX_NOTIFY)
+                return s_fail(err, errlen, file, line, "too many event kinds in", name);
+            for (int j = 0; j < m; j++) {
+                const char *v = config_setting_get_string_elem(s, j);
+                size_t kk = 0;
+                while (v && kk < sizeof kinds / sizeof kinds[0] && strcmp(kinds[kk], v))
+                    kk++;
+                if (!v || kk == sizeof kinds / sizeof kinds[0])
+                    return s_fail(err, errlen, file, line,
+                                  "unknown event kind (failed, rejected, succeeded, cancelled) in",
+                                  name);
+                util_strlcpy(cfg->coord.notify_on[j], v, sizeof cfg->coord.notify_on[j]);
+            }
+            cfg->coord.nnotify_on = m;
             break;
         }
         case K_GROUP: {

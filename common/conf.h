@@ -28,6 +28,7 @@
 #define CONFIG_MAX_LABELS 32
 #define CONFIG_LABEL_MAX 64
 #define CONFIG_MAX_KEYS 16
+#define CONFIG_MAX_NOTIFY 8     /* event kinds in coordinator.notify.on */
 
 #define CONFIG_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:7460"
 #define CONFIG_DEFAULT_WORKER_ENDPOINT "tcp://127.0.0.1:7461"
@@ -59,6 +60,12 @@ typedef struct {
     char artifact_dir[1024];    /* the workers' artifact store as this host sees it; "" =
                                  * none: model artifacts cannot be verified, so a train
                                  * step's model is not registered (docs/security.md) */
+    /* Notifications (coordinator/notify.h): webhook deliveries. */
+    char notify_webhook[1024];  /* http(s) URL; "" = off */
+    char notify_secret_file[1024]; /* HMAC-SHA256 key for X-Drover-Signature; "" = unsigned */
+    char notify_on[CONFIG_MAX_NOTIFY][16]; /* event kinds sent (default failed, rejected) */
+    int nnotify_on;
+    int64_t notify_timeout_ms;  /* one delivery attempt at most this long */
 } conf_coordinator_t;
 
 typedef struct {

@@ -192,3 +192,26 @@ int sha256_is_hex(const char *s)
             return 0;
     return s[SHA256_HEX_LEN] == '\0';
 }
+
+void sha256_hmac(const void *key, size_t keylen, const void *msg, size_t len,
+                 uint8_t mac[SHA256_DIGEST_LEN])
+{
+    uint8_t k[64] = {0}, pad[64], inner[SHA256_DIGEST_LEN];
+    if (keylen > sizeof k)
+        sha256_buffer(key, keylen, k); /* long keys are hashed first */
+    else
+        memcpy(k, key, keylen);
+    sha256_ctx_t c;
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = k[i] ^ 0x36;
+    sha256_init(&c);
+    sha256_update(&c, pad, sizeof pad);
+    sha256_update(&c, msg, len);
+    sha256_final(&c, inner);
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = k[i] ^ 0x5c;
+    sha256_init(&c);
+    sha256_update(&c, pad, sizeof pad);
+    sha256_update(&c, inner, sizeof inner);
+    sha256_final(&c, mac);
+}

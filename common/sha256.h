@@ -34,6 +34,10 @@ void sha256_final(sha256_ctx_t *ctx, uint8_t digest[SHA256_DIGEST_LEN]);
 void sha256_buffer(const void *data, size_t len, uint8_t digest[SHA256_DIGEST_LEN]);
 
 /* Writes the digest as 64 lowercase hex characters plus NUL into hex[65]. */
+/* HMAC-SHA256 (RFC 2104) of msg under key (any length). */
+void sha256_hmac(const void *key, size_t keylen, const void *msg, size_t len,
+                 uint8_t mac[SHA256_DIGEST_LEN]);
+
 void sha256_hex(const uint8_t digest[SHA256_DIGEST_LEN], char hex[SHA256_HEX_LEN + 1]);
 
 /* Hashes a whole file, streaming it in 1 MiB blocks. Returns 0 with the

@@ -17,6 +17,7 @@
 #include "model.h"
 #include "registry.h"
 #include "gc.h"
+#include "notify.h"
 #include "sdnotify.h"
 #include "calendar.h"
 #include "auth.h"
@@ -237,6 +238,7 @@ void server_destroy(server_t **sp)
         return;
     server_t *s = *sp;
     gc_stop(&s->gc);
+    notify_stop(&s->notify);
     s_discard_outbox(s);
     server_client_drop_held(s);
     free(s->out);
@@ -270,6 +272,14 @@ static void s_read_signals(server_t *s)
             log_info("signal %u: stopping", si.ssi_signo);
             s->stop = 1;
         }
+}
+
+/* The threads beside the loop (retention, notifications) work only while
+ * this coordinator is the active one. */
+static void s_side_active(server_t *s, int on)
+{
+    gc_set_active(s->gc, on);
+    notify_set_active(s->notify, on);
 }
 
 /* Tells systemd's watchdog (WatchdogSec=) that the process still makes
@@ -372,7 +382,7 @@ static int s_reset(server_t *s)
 {
     log_error("database error (%s): discarding this iteration and reloading state",
               db_error(s->db));
-    gc_set_active(s->gc, 0);
+    s_side_active(s, 0);
     s_discard_outbox(s);
     server_client_drop_held(s);
     store_discard(s->st);
@@ -383,7 +393,7 @@ static int s_reset(server_t *s)
     }
     if (db_ok(s->db)) {
         if (model_load(s->model) == 0 && s_auth_load(s) == 0 && calendar_load(s->cal) == 0) {
-            gc_set_active(s->gc, 1);
+            s_side_active(s, 1);
             return 0;
         }
         if (model_clear(s->model) < 0)
@@ -392,7 +402,7 @@ static int s_reset(server_t *s)
     db_disconnect(s->db);
     int r = s_attach(s);
     if (r == 0)
-        gc_set_active(s->gc, 1);
+        s_side_active(s, 1);
     return r;
 }
 
@@ -517,7 +527,13 @@ int server_run(server_t *s)
     s->gc = gc_start(&s->cfg->coord);
     if (!s->gc && errno != ENOENT)
         log_warn("retention is off: cannot start its thread: %s", strerror(errno));
-    gc_set_active(s->gc, 1);
+    char nerr[1200];
+    s->notify = notify_start(&s->cfg->coord, nerr, sizeof nerr);
+    if (!s->notify && errno != ENOENT) {
+        log_error("coordinator.notify: %s", nerr);
+        return -1;
+    }
+    s_side_active(s, 1);
     int64_t last_tick = 0;
     while (!s->stop) {
         zmq_pollitem_t items[4] = {

@@ -23,6 +23,7 @@
 #include "model.h"
 #include "server.h"
 #include "gc.h"
+#include "notify.h"
 #include "store.h"
 #include "wire.h"
 
@@ -89,6 +90,7 @@ struct server {
     int64_t last_drop_log_ms;
     warn_slot_t warns[WARN_SLOTS];
     gc_t *gc;                  /* retention thread (NULL: no policy set) */
+    notify_t *notify;          /* webhook sender (NULL: no webhook) */
     int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
     int64_t next_watchdog_ms;
 };

@@ -1186,3 +1186,59 @@ int store_gc_window(store_t *st, store_gc_table_t table, int64_t from, int limit
     PQclear(r);
     return 0;
 }
+
+/* -------------------------------------------------------- notifications ---
+ * The statements of coordinator/notify.c, on its own connection
+ * (store_prepare_notify). Rows are enqueued by a trigger (migration 010). */
+
+enum { N_DUE, N_DELIVERED, N_RETRY, N_COUNT };
+
+static const db_stmt_t s_notify_stmts[N_COUNT] = {
+    /* -> event_id, kind, run_id, at (us), attempts, workflow, detail */
+    [N_DUE] = {"notify_due",
+               "SELECT n.event_id, n.kind, coalesce(n.run_id, 0), " US("n.at") ", n.attempts, "
+               "coalesce(r.workflow, ''), coalesce(e.detail, '') FROM drover.notifications n "
+               "LEFT JOIN drover.runs r ON r.id = n.run_id LEFT JOIN drover.events e ON e.id = "
+               "n.event_id WHERE n.delivered_at IS NULL AND n.next_at <= clock_timestamp() "
+               "ORDER BY n.event_id LIMIT $1::int",
+               1},
+    [N_DELIVERED] = {"notify_delivered",
+                     "UPDATE drover.notifications SET delivered_at = clock_timestamp(), attempts = "
+                     "attempts + $3::int, status = nullif($2::int, 0), last_error = nullif($4, '') "
+                     "WHERE event_id = $1::bigint",
+                     4},
+    [N_RETRY] = {"notify_retry",
+                 "UPDATE drover.notifications SET attempts = attempts + 1, next_at = "
+                 "clock_timestamp() + $3::bigint * interval '1 millisecond', status = "
+                 "nullif($2::int, 0), last_error = $4 WHERE event_id = $1::bigint",
+                 4},
+};
+
+int store_prepare_notify(store_t *st) { return db_prepare(st->db, s_notify_stmts, N_COUNT); }
+
+PGresult *store_notify_due(store_t *st, int limit)
+{
+    char l[16];
+    snprintf(l, sizeof l, "%d", limit);
+    const char *v[] = {l};
+    return db_exec(st->db, s_notify_stmts[N_DUE].name, 1, v, NULL, NULL, PGRES_TUPLES_OK);
+}
+
+int store_notify_result(store_t *st, int64_t event_id, int delivered, int attempts, int status,
+                        int64_t retry_ms, const char *error)
+{
+    char id[24], s[16], x[24];
+    snprintf(id, sizeof id, "%" PRId64, event_id);
+    snprintf(s, sizeof s, "%d", status);
+    if (delivered)
+        snprintf(x, sizeof x, "%d", attempts);
+    else
+        snprintf(x, sizeof x, "%" PRId64, retry_ms);
+    const char *v[] = {id, s, x, error ? error : ""};
+    int stmt = delivered ? N_DELIVERED : N_RETRY;
+    PGresult *r = db_exec(st->db, s_notify_stmts[stmt].name, 4, v, NULL, NULL, PGRES_COMMAND_OK);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}

@@ -218,4 +218,16 @@ int store_prepare_gc(store_t *st);
 int store_gc_window(store_t *st, store_gc_table_t table, int64_t from, int limit, int64_t cutoff_us,
                     store_gc_window_t *out);
 
+/* Notifications (coordinator/notify.c), on a connection of its own:
+ * store_prepare_notify() instead of store_prepare(). store_notify_due()
+ * returns up to limit undelivered notifications that are due, oldest first:
+ * event_id, kind, run_id, at (us), attempts, workflow, detail (caller
+ * PQclears). store_notify_result() records an attempt: delivered (counting
+ * `attempts` more, e.g. 0 for one skipped as not subscribed) or to be retried
+ * in retry_ms; status is the receiver's HTTP status (0 = none). */
+int store_prepare_notify(store_t *st);
+PGresult *store_notify_due(store_t *st, int limit);
+int store_notify_result(store_t *st, int64_t event_id, int delivered, int attempts, int status,
+                        int64_t retry_ms, const char *error);
+
 #endif

@@ -155,12 +155,32 @@ static void t_is_hex(void **state)
     assert_int_equal(sha256_is_hex(NULL), 0);
 }
 
+/* RFC 4231 test cases 1, 2 and 6 (a key longer than the block). */
+static void t_hmac_rfc4231(void **state)
+{
+    (void)state;
+    uint8_t k1[20], k6[131], mac[SHA256_DIGEST_LEN];
+    char hex[SHA256_HEX_LEN + 1];
+    memset(k1, 0x0b, sizeof k1);
+    memset(k6, 0xaa, sizeof k6);
+    sha256_hmac(k1, sizeof k1, "Hi There", 8, mac);
+    sha256_hex(mac, hex);
+    assert_string_equal(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    sha256_hmac("Jefe", 4, "what do ya want for nothing?", 28, mac);
+    sha256_hex(mac, hex);
+    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    sha256_hmac(k6, sizeof k6, m6, strlen(m6), mac);
+    sha256_hex(mac, hex);
+    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_nist_vectors),       cmocka_unit_test(t_million_a),
         cmocka_unit_test(t_chunking_invariant), cmocka_unit_test(t_file_vs_sha256sum),
-        cmocka_unit_test(t_is_hex),
+        cmocka_unit_test(t_is_hex), cmocka_unit_test(t_hmac_rfc4231),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,38 @@
+/* notify — webhook notifications of what an operator must hear about: a run
+ * that failed or was rejected (and, when asked, one that succeeded or was
+ * cancelled).
+ *
+ * The outbox is the database: a trigger on drover.events (migration 010)
+ * enqueues one row per such event in the transaction that records it, keyed
+ * by the event id, so a notification exists exactly when its event does,
+ * whatever crashes. This module is the sender: a thread with its own
+ * connection that, while the coordinator is the active one, POSTs each due
+ * row as JSON to coordinator.notify.webhook and records the outcome. A
+ * receiver that fails (non-2xx, timeout, refused) is retried with
+ * exponential backoff (1 s doubling to 10 min), for as long as it takes.
+ *
+ * Delivery is at least once: a row is marked delivered after the receiver
+ * answered 2xx, so a coordinator killed between the two re-sends it once.
+ * Every request carries X-Drover-Delivery (the event id, constant across
+ * retries: receivers deduplicate on it), X-Drover-Event (the kind) and,
+ * with a secret, X-Drover-Signature: sha256=HEX (HMAC-SHA256 of the body).
+ * Kinds not listed in notify.on are marked delivered without a request. */
+#ifndef DROVER_NOTIFY_H
+#define DROVER_NOTIFY_H
+
+#include "conf.h"
+
+typedef struct notify notify_t;
+
+/* Starts the sender for cc (borrowed; must outlive it), inactive until
+ * notify_set_active(1). Returns NULL with errno ENOENT when no webhook is
+ * configured, or with a message in err on failure (unreadable secret file,
+ * thread, ENOMEM). */
+notify_t *notify_start(const conf_coordinator_t *cc, char *err, size_t errlen);
+/* 1 = this coordinator is the active one: deliver. Any thread; NULL-safe. */
+void notify_set_active(notify_t *n, int active);
+/* Stops the thread (after the request in flight, at most the timeout) and
+ * frees everything; NULL-safe, nulls *np. */
+void notify_stop(notify_t **np);
+
+#endif
