@@ -1,5 +1,5 @@
 /* cmd_sched — the scheduling verbs: `drover schedule list|pause|resume|rm|
- * trigger`, `drover queue list|pause|resume|limit` and `drover why RUN STEP`
+ * trigger`, `drover queue list|create|rm|pause|resume|limit` and `drover why RUN STEP`
  * (docs/scheduling.md).
  *
  * Design: each verb is one request (ScheduleRequest, QueueRequest,
@@ -237,7 +237,10 @@ const cli_verb_t cmd_schedule_verb = {
     .summary = "periodic and data-triggered workflows",
     .help = "Submitting a workflow file with schedule = { ... } or trigger = { ... }\n"
             "registers it under the workflow's name instead of running it once; these\n"
-            "commands look after what was registered (docs/scheduling.md).\n"
+            "commands look after what was registered (docs/scheduling.md). A schedule\n"
+            "belongs to the key that registered it: only that key or an admin may replace,\n"
+            "pause, resume, remove or trigger it. When the owner's key is revoked its\n"
+            "schedules pause, and the list says why.\n"
             "\n"
             "Commands:\n"
             "  list           every schedule and trigger: cron line and time zone (or the\n"
@@ -318,16 +321,23 @@ static int s_queue(cli_t *cli, int argc, char **argv)
 {
     char *pos[3];
     size_t npos;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, 3, &npos);
+    const char *limit_s = NULL;
+    const cli_opt_t opts[] = {{"limit", 'n', 1, NULL, &limit_s}, {NULL, 0, 0, NULL, NULL}};
+    int rc = cli_parse(cli, argc, argv, opts, pos, 1, 3, &npos);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     const char *op = pos[0];
+    int create = strcmp(op, "create") == 0;
     size_t want = strcmp(op, "list") == 0                                   ? 1
                   : strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0 ? 2
+                  : create || strcmp(op, "rm") == 0                       ? 2
                   : strcmp(op, "limit") == 0                              ? 3
                                                                            : 0;
     if (!want)
-        return cli_usage_error(cli, "unknown queue command '%s' (list, pause, resume, limit)", op);
+        return cli_usage_error(cli, "unknown queue command '%s' (list, create, rm, pause, resume, "
+                                    "limit)", op);
+    if (limit_s && !create)
+        return cli_usage_error(cli, "--limit goes with `drover queue create NAME --limit N`");
     if (npos != want)
         return cli_usage_error(cli, want == 1   ? "`drover queue list` takes no arguments"
                                     : want == 2 ? "which queue? `drover queue %s NAME`"
@@ -338,6 +348,8 @@ static int s_queue(cli_t *cli, int argc, char **argv)
     qr.op = (char *)op;
     qr.name = (char *)(want > 1 ? pos[1] : "");
     if (want == 3 && s_parse_limit(cli, pos[2], &qr.limit) < 0)
+        return CLI_EXIT_USAGE;
+    if (limit_s && s_parse_limit(cli, limit_s, &qr.limit) < 0)
         return CLI_EXIT_USAGE;
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_QUEUE;
@@ -358,7 +370,10 @@ static int s_queue(cli_t *cli, int argc, char **argv)
             snprintf(fallback, sizeof fallback, "queue %s: at most %u running", qr.name, qr.limit);
         else
             snprintf(fallback, sizeof fallback, "queue %s: %s", qr.name,
-                     strcmp(op, "pause") == 0 ? "paused" : "resumed");
+                     create                      ? "created"
+                     : strcmp(op, "rm") == 0     ? "removed"
+                     : strcmp(op, "pause") == 0 ? "paused"
+                                                 : "resumed");
         rc = s_done(cli, rep, op, qr.name, fallback);
     }
     drover__client_reply__free_unpacked(rep, NULL);
@@ -367,21 +382,27 @@ static int s_queue(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_queue_verb = {
     .name = "queue",
-    .synopsis = "list | pause|resume NAME | limit NAME N",
+    .synopsis = "list | create NAME [--limit N] | rm NAME | pause|resume NAME | limit NAME N",
     .summary = "queues: what waits, what runs, limits",
     .help = "Every run belongs to a queue (queue = \"NAME\"; in the workflow file, default\n"
             "\"default\"). Within a queue higher priority goes first; between queues the\n"
-            "dispatcher takes turns, so no queue starves another.\n"
+            "dispatcher takes turns, so no queue starves another. Queues are created by\n"
+            "an admin; a workflow naming a queue that does not exist is refused at submit\n"
+            "(the default queue always exists).\n"
             "\n"
             "Commands:\n"
             "  list           per queue: steps ready to run, steps running, the limit\n"
             "                 (- = none) and whether it is paused\n"
+            "  create NAME [--limit N]\n"
+            "                 a new queue, running, with at most N steps at once (admin)\n"
+            "  rm NAME        remove a queue; refused while it has waiting or running work\n"
             "  pause NAME     start no new steps from this queue (running ones finish)\n"
             "  resume NAME    start them again\n"
             "  limit NAME N   run at most N of its steps at once (0 = no limit)\n"
             "\n"
             "Examples:\n"
             "  drover queue list\n"
+            "  drover queue create nightly --limit 2\n"
             "  drover queue limit nightly 2\n"
             "  drover queue pause nightly && drover queue resume nightly",
     .run = s_queue,

@@ -47,7 +47,8 @@ const char *conf_default_path(void)
     return NULL;
 }
 
-typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY } kind_t;
+typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY,
+               K_ROOTS } kind_t;
 
 typedef struct {
     const char *name;
@@ -71,6 +72,8 @@ static const key_t_ s_coord_keys[] = {
     {"admin_keys", K_KEYLIST, 0, 0},
     {"max_log_bytes", K_SIZE, OFF(coord.max_log_bytes), 0},
     {"client_rate", K_INT, OFF(coord.client_rate), 0},
+    {"trigger_roots", K_ROOTS, 0, 0},
+    {"test_clock", K_BOOL, OFF(coord.test_clock), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -202,6 +205,24 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                     return s_fail(err, errlen, file, line, "expected a list of key file paths for", name);
             }
             cfg->coord.nadmin_keys = m;
+            break;
+        }
+        case K_ROOTS: {
+            if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+                return s_fail(err, errlen, file, line, "expected a list of absolute folders for",
+                              name);
+            int m = config_setting_length(s);
+            if (m > CONFIG_MAX_KEYS)
+                return s_fail(err, errlen, file, line, "too many folders (max 16) in", name);
+            for (int j = 0; j < m; j++) {
+                const char *v = config_setting_get_string_elem(s, j);
+                if (!v || v[0] != '/' ||
+                    util_strlcpy(cfg->coord.trigger_roots[j], v,
+                                 sizeof cfg->coord.trigger_roots[j]) < 0)
+                    return s_fail(err, errlen, file, line, "expected a list of absolute folders for",
+                                  name);
+            }
+            cfg->coord.ntrigger_roots = m;
             break;
         }
         case K_LABELS: {

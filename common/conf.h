@@ -49,6 +49,10 @@ typedef struct {
     int nadmin_keys;
     size_t max_log_bytes;       /* stored log bytes per task attempt and stream */
     int client_rate;            /* requests per second per client key (burst 2x) */
+    /* Folders data triggers may watch (absolute; none = triggers refused). */
+    char trigger_roots[CONFIG_MAX_KEYS][1024];
+    int ntrigger_roots;
+    int test_clock;             /* 1 = honour DROVER_CLOCK_FILE (tests only; warned at start) */
 } conf_coordinator_t;
 
 typedef struct {

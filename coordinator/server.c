@@ -824,18 +824,22 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char 
 
 /* Schedules and triggers: list, pause, resume, rm, trigger. */
 static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, const char *actor,
-                             Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
+                             auth_role_t role, Drover__ClientReply *rep, const uint8_t *ident,
+                             size_t ident_len)
 {
     char msg[600];
     char *doc = NULL;
     const char *op = q->op ? q->op : "";
-    int rc = calendar_op(s->cal, op, q->name ? q->name : "", &doc, msg, sizeof msg);
+    int rc = calendar_op(s->cal, op, q->name ? q->name : "", actor, role >= AUTH_ROLE_ADMIN, &doc,
+                         msg, sizeof msg);
     if (rc < 0)
         return -1;
     if (doc) {
         rep->json = doc;
     } else {
-        if (rc == 1)
+        if (rc == 2)
+            rep->error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+        else if (rc == 1)
             rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
         else if (store_audit(s->st, 0, actor, msg) < 0)
             return -1;
@@ -869,6 +873,8 @@ static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *
         rc = auth_revoke(s->auth, s->st, q->name ? q->name : "", actor, msg, sizeof msg);
         if (rc == 0 && model_workers_evict_key(s->model, q->name) < 0)
             rc = -1;
+        if (rc == 0 && calendar_key_revoked(s->cal, q->name) < 0)
+            rc = -1;
     } else
         snprintf(msg, sizeof msg, "unknown keys operation '%s' (allow, revoke, list)", op);
     if (rc < 0)
@@ -891,7 +897,8 @@ static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *
 static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *actor,
                          Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len);
 static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, const char *actor,
-                             Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len);
+                             auth_role_t role, Drover__ClientReply *rep, const uint8_t *ident,
+                             size_t ident_len);
 
 /* The least role each request needs (cancel: see s_on_client). */
 static auth_role_t s_needs(const Drover__ClientRequest *in)
@@ -908,13 +915,14 @@ static auth_role_t s_needs(const Drover__ClientRequest *in)
     switch (in->body_case) {
     case DROVER__CLIENT_REQUEST__BODY_SUBMIT:
     case DROVER__CLIENT_REQUEST__BODY_CANCEL:
+    /* A schedule's owner or an admin: calendar_op checks which. */
+    case DROVER__CLIENT_REQUEST__BODY_SCHEDULE:
         return AUTH_ROLE_SUBMITTER;
     case DROVER__CLIENT_REQUEST__BODY_PROMOTE:
     case DROVER__CLIENT_REQUEST__BODY_KEYS:
         return AUTH_ROLE_ADMIN;
-    case DROVER__CLIENT_REQUEST__BODY_SCHEDULE:
     case DROVER__CLIENT_REQUEST__BODY_QUEUE:
-        /* Listing is a read; changing schedules and queues is an admin's. */
+        /* Listing is a read; creating, removing and changing queues is an admin's. */
         return AUTH_ROLE_ADMIN;
     default:
         return AUTH_ROLE_READER;
@@ -987,7 +995,7 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         const char *key = auth_secure(s->auth) ? actor : "";
         if (in->submit->schedule || in->submit->trigger) {
             /* Validate the workflow as a submit would, without running it. */
-            int cr = calendar_register(s->cal, in->submit, key,
+            int cr = calendar_register(s->cal, in->submit, key, role >= AUTH_ROLE_ADMIN,
                                        in->submit->submitted_by ? in->submit->submitted_by : "",
                                        msg, sizeof msg);
             if (cr < 0) {
@@ -996,6 +1004,8 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
             }
             if (cr == 1)
                 rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            else if (cr == 2)
+                rep.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
             else if (store_audit(s->st, 0, actor, msg) < 0) {
                 rc = -1;
                 break;
@@ -1112,6 +1122,8 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         }
         if (qr == 1)
             rep.error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+        else if (qr == 2)
+            rep.error = DROVER__ERROR_CODE__ERROR_CONFLICT;
         rep.message = msg;
         s_reply_client(s, ident, ident_len, &rep);
         break;
@@ -1139,7 +1151,7 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         break;
     }
     case DROVER__CLIENT_REQUEST__BODY_SCHEDULE:
-        rc = s_client_schedule(s, in->schedule, actor, &rep, ident, ident_len);
+        rc = s_client_schedule(s, in->schedule, actor, role, &rep, ident, ident_len);
         break;
     case DROVER__CLIENT_REQUEST__BODY_INFO: {
         Drover__CoordinatorInfo info = DROVER__COORDINATOR_INFO__INIT;
@@ -1244,7 +1256,7 @@ server_t *server_new(const conf_t *cfg)
     s->model = s->st ? model_new(s->st, &cfg->coord, sink) : NULL;
     s->zctx = zmq_ctx_new();
     s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
-    s->cal = s->model ? calendar_new(s->st, s->model) : NULL;
+    s->cal = s->model ? calendar_new(s->st, s->model, &cfg->coord) : NULL;
     if (!s->model || !s->zctx || !s->auth || !s->cal) {
         server_destroy(&s);
         errno = ENOMEM;
