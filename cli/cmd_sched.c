@@ -6,8 +6,8 @@
  * WhyRequest). The lists come back as one JSON array in ClientReply.json,
  *   schedule list: [{"name","kind":"schedule"|"trigger","cron","timezone",
  *                    "catchup","max_active","next_due":ISO,"last_run":id|null,
- *                    "last_outcome":state|null,"paused":bool,"watch",
- *                    "min_new_rows","pending_rows"}]
+ *                    "last_outcome":state|null,"paused":bool,"paused_reason",
+ *                    "owner","watch","min_new_rows","pending_rows"}]
  *   queue list:    [{"name","ready","running","limit","paused"}]
  * printed unchanged with --json and as a table otherwise; every other
  * answer is the coordinator's sentence in ClientReply.message, printed as
@@ -134,8 +134,8 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
         return CLI_EXIT_OK;
     }
     static const char *const hdr[] = {"NAME", "CRON", "TZ", "NEXT", "LAST-RUN", "OUTCOME",
-                                      "PAUSED"};
-    out_table_t *t = out_table_new(hdr, 7);
+                                      "PAUSED", "OWNER"};
+    out_table_t *t = out_table_new(hdr, 8);
     size_t i;
     json_t *e;
     json_array_foreach(doc, i, e)
@@ -170,11 +170,27 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
         else
             out_table_cell(t, OUT_DIM, "-");
         out_table_cell(t, s_state_color(outcome), "%s", outcome ? outcome : "-");
-        out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s", paused ? "yes" : "no");
+        const char *reason = s_str(e, "paused_reason"), *owner = s_str(e, "owner");
+        out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s",
+                       !paused ? "no" : reason && *reason ? "yes (see below)" : "yes");
+        out_table_cell(t, OUT_PLAIN, "%s", owner && *owner ? owner : "-");
     }
     out_table_align_right(t, 4);
+    int rc = cli_print_table(cli, &t);
+    /* Why a schedule paused itself (its owner's key was revoked). */
+    json_array_foreach(doc, i, e)
+    {
+        const char *name = s_str(e, "name"), *reason = s_str(e, "paused_reason");
+        if (rc == CLI_EXIT_OK && json_is_true(json_object_get(e, "paused")) && reason && *reason) {
+            char *en = out_escape(name ? name : "-", 0), *er = out_escape(reason, 0);
+            if (en && er)
+                printf("%s: paused: %s\n", en, er);
+            free(en);
+            free(er);
+        }
+    }
     json_decref(doc);
-    return cli_print_table(cli, &t);
+    return rc;
 }
 
 static int s_schedule(cli_t *cli, int argc, char **argv)
@@ -245,7 +261,8 @@ const cli_verb_t cmd_schedule_verb = {
             "Commands:\n"
             "  list           every schedule and trigger: cron line and time zone (or the\n"
             "                 folder watched), the next due time in that zone (or new rows\n"
-            "                 seen / rows needed), the last run and how it ended\n"
+            "                 seen / rows needed), the last run and how it ended, whether\n"
+            "                 it is paused (and why, when it paused itself), its owner key\n"
             "  pause NAME     stop starting runs; due times pass unrun while paused\n"
             "  resume NAME    start again from the next due time (nothing is caught up)\n"
             "  rm NAME        forget the schedule or trigger (runs it started stay)\n"

@@ -204,6 +204,8 @@ coordinator = {
   database = "$DATABASE";
   secret_key = "$KEYS/coordinator";
   admin_keys = [ "$KEYS/admin.pub" ];
+  # data triggers may watch only these folders (and below): the examples' data
+  trigger_roots = [ "$REPO/examples" ];
 };
 worker = {
   coordinator = "$WORKER_EP";

@@ -174,6 +174,9 @@ assert_eq "true" "$(drover --json schedule list | jq -r '.[] | select(.name == "
 drover --json schedule list | jq -r '.[] | select(.name == "bobs") | .paused_reason' | grep -q "owner key 'bob' was revoked" ||
     fail "no reason for the pause: $(drover --json schedule list)"
 assert_eq "false" "$(drover --json schedule list | jq -r '.[] | select(.name == "admins") | .paused')" "the admin's schedule"
+drover schedule list >"$T_DIR/sl.txt" || fail "drover schedule list exited $?"
+grep -q "^bobs: paused: owner key 'bob' was revoked" "$T_DIR/sl.txt" || fail "schedule list: $(cat "$T_DIR/sl.txt")"
+grep -Eq '^bobs .* yes \(see below\) +bob$' "$T_DIR/sl.txt" || fail "schedule list row: $(cat "$T_DIR/sl.txt")"
 
 # ------------------------------------------------------- 5. triggers ---
 trig() { printf '%s\n' "workflow = \"$1\"; trigger = { watch = \"$2\"; min_new_rows = 1; };" \
