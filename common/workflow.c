@@ -29,6 +29,7 @@
 #include "workflow.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <libconfig.h>
 #include <libgen.h>
@@ -39,6 +40,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cron.h"
 #include "dag.h"
@@ -2072,16 +2074,30 @@ out:
  * or EILSEQ (NUL bytes). */
 static char *s_read_small(const char *path, size_t max, int *err)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = NULL;
     char *buf = NULL;
     size_t len = 0, cap = 0;
     struct stat st;
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO must not hang the CLI; only regular files
+     * are read (no /dev/zero, no terminals). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         goto io;
-    if (fstat(fileno(f), &st) < 0)
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
         goto io;
-    if (S_ISDIR(st.st_mode)) {
-        errno = EISDIR;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        goto io;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 || !(f = fdopen(fd, "r"))) {
+        int e = errno;
+        close(fd);
+        errno = e;
         goto io;
     }
     for (;;) {

@@ -1241,6 +1241,14 @@ static void t_include(void **state)
     snprintf(want, sizeof want, "%s/top.cfg:2: @include \"nope.cfg\": cannot read %s/nope.cfg: ",
              dir, dir);
     assert_true(strncmp(err, want, strlen(want)) == 0);
+    /* A FIFO (or a device) is not read: the CLI must not hang on it. */
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    s_write(top, "workflow = \"w\";\n@include \"fifo\"\n");
+    assert_null(workflow_load(top, err, sizeof err));
+    assert_non_null(strstr(err, "top.cfg:2: @include \"fifo\": cannot read"));
+    unlink(fifo);
     s_write(loop, "@include \"loop.cfg\"\n");
     assert_null(workflow_load(loop, err, sizeof err));
     assert_non_null(strstr(err, "too many @include levels"));
