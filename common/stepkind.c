@@ -8,7 +8,10 @@
  * evaluate's gates, select's from) are the kind's validator. Messages are
  * worded exactly as the workflow loader words them, because the loader
  * prints the same text (with "file:line: " in front) for a file, and the
- * coordinator (without the line) for a hand-built request.
+ * coordinator (without the line) for a hand-built request. The loader
+ * still checks each setting itself (that is how it points at the exact
+ * line of a nested key); tests/unit/test_stepkind.c (t_parity) pins that
+ * both say the same for the same mistake.
  *
  * Cost: every check is linear in the bytes of the spec; stepkind_check_submit
  * sorts the step names once (O(n log n)) so references resolve by binary

@@ -282,6 +282,67 @@ static void t_loader_agrees(void **state)
     workflow_destroy(&wf);
 }
 
+/* The loader (file:line: MSG) and the coordinator (MSG) word a broken rule
+ * the same way: each pair is a step in a file and the wire spec a client
+ * could send instead. The loader keeps its own per-setting checks to point
+ * at the exact line, so this table is what keeps the two in step. */
+static void t_parity(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *kind, *file, *wire;
+    } cases[] = {
+        {"exec", "argv = [];", "{\"argv\":[]}"},
+        {"exec", "argv = [\"\"];", "{\"argv\":[\"\"]}"},
+        {"exec", "command = \"x\"; env = { CUDA_VISIBLE_DEVICES = \"0\"; };",
+         "{\"argv\":[\"x\"],\"env\":{\"CUDA_VISIBLE_DEVICES\":\"0\"}}"},
+        {"exec", "command = \"x\"; env = { A = 1; };", "{\"argv\":[\"x\"],\"env\":{\"A\":1}}"},
+        {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; epochs = 0;",
+         "{" TRAIN ",\"epochs\":0}"},
+        {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; trainer = \"svm\";",
+         "{" TRAIN ",\"trainer\":\"svm\"}"},
+        {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; learning_rate = 0;",
+         "{" TRAIN ",\"learning_rate\":0}"},
+        {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; hidden = [8];",
+         "{" TRAIN ",\"hidden\":[8]}"},
+        {"train", "dataset = \"/d.csv\"; model = \"m\";", "{\"dataset\":\"/d.csv\",\"model\":\"m\"}"},
+        {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"a/b\";",
+         "{\"dataset\":\"/d.csv\",\"label\":\"y\",\"model\":\"a/b\"}"},
+        {"validate", "dataset = \"/d.csv\"; checks = {};", "{\"dataset\":\"/d.csv\",\"checks\":{}}"},
+        {"validate", "dataset = \"/d.csv\"; checks = { min_class_share = 0.1; };",
+         "{\"dataset\":\"/d.csv\",\"checks\":{\"min_class_share\":0.1}}"},
+        {"validate", "dataset = \"/d.csv\"; checks = { max_missing = 2; };",
+         "{\"dataset\":\"/d.csv\",\"checks\":{\"max_missing\":2}}"},
+        {"validate", "dataset = \"/d.csv\"; checks = { drift = { reference = \"/r.csv\"; bins = 1; }; };",
+         "{\"dataset\":\"/d.csv\",\"checks\":{\"drift\":{\"reference\":\"/r.csv\",\"bins\":1}}}"},
+        {"validate", "dataset = \"/d.csv\"; checks = { colour = 1; };",
+         "{\"dataset\":\"/d.csv\",\"checks\":{\"colour\":1}}"},
+        {"evaluate", "dataset = \"/d.csv\"; model = \"m:1\"; gates = { min = { rmse = 1.0; }; };",
+         "{\"dataset\":\"/d.csv\",\"model\":\"m:1\",\"gates\":{\"min\":{\"rmse\":1.0}}}"},
+        {"evaluate", "dataset = \"/d.csv\"; model = \"m:1\"; gates = { better_than_production = { metric = \"speed\"; }; };",
+         "{\"dataset\":\"/d.csv\",\"model\":\"m:1\",\"gates\":{\"better_than_production\":{\"metric\":\"speed\"}}}"},
+        {"evaluate", "dataset = \"/d.csv\"; model = \"m:0\";", "{\"dataset\":\"/d.csv\",\"model\":\"m:0\"}"},
+        {"promote", "model = \"m:1\"; stage = \"gold\";", "{\"model\":\"m:1\",\"stage\":\"gold\"}"},
+        {"promote", "model = \"m:1\";", "{\"model\":\"m:1\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[1024], ferr[1024], werr[1024];
+        snprintf(text, sizeof text, "workflow = \"w\";\nsteps = (\n{ name = \"s\"; kind = \"%s\"; %s }\n);\n",
+                 cases[i].kind, cases[i].file);
+        workflow_t *wf = workflow_parse(text, "/tmp/p.cfg", ferr, sizeof ferr);
+        if (wf)
+            fail_msg("case %zu: the loader accepted: %s", i, text);
+        const char *msg = strstr(ferr, ": "); /* after "/tmp/p.cfg:3" */
+        assert_non_null(msg);
+        msg += 2;
+        if (stepkind_check_spec(cases[i].kind, "s", cases[i].wire, STEPKIND_FROM_CLIENT, werr,
+                                sizeof werr) == 0)
+            fail_msg("case %zu: the coordinator accepted %s", i, cases[i].wire);
+        if (strcmp(msg, werr) != 0)
+            fail_msg("case %zu:\n  file: %s\n  wire: %s", i, msg, werr);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +350,7 @@ int main(void)
         cmocka_unit_test(t_table),
         cmocka_unit_test(t_submit),
         cmocka_unit_test(t_loader_agrees),
+        cmocka_unit_test(t_parity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
