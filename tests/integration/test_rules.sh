@@ -123,7 +123,8 @@ got=$(raw "{\"workflow\":\"honest\",\"steps\":[$(exec_step a)]}")
 assert_eq succeeded "$(wait_run "${BASH_REMATCH[1]}")" "state of the honest hand-built run"
 printf '%s\n' 'workflow = "honest-cli"; steps = ({ name = "train.1"; kind = "exec"; command = "true"; });' >"$T_DIR/h.cfg"
 assert_eq succeeded "$(wait_run "$(submit "$T_DIR/h.cfg")")" "state of the honest CLI run"
-assert_eq 0 "$(sql "select count(*) from drover.events where kind = 'lost'")" "lost attempts"
+assert_eq 0 "$(sql "select coalesce(sum(lost), 0) from drover.tasks")" "attempts lost with a dead worker"
+grep -q "declared dead" "$T_DIR/coordinator.log" && fail "a worker was declared dead beside the refusals"
 
 # ------------------------------------------------------ 2. escaping ---
 drover schedule pause $'evil\e[2J\rname' >"$T_DIR/esc.out" 2>&1 && fail "pause of an unknown schedule succeeded"
@@ -154,6 +155,9 @@ assert_eq succeeded "$(wait_run "$run")" "state of the run in bq"
 drover queue rm bq >/dev/null || fail "drover queue rm bq exited $?"
 assert_eq "" "$(drover --json queue list | jq -r '.[] | select(.name == "bq") | .name')" "bq after rm"
 drover queue rm default >/dev/null 2>&1 && fail "the default queue was removed"
+drover submit "$T_DIR/q.cfg" >/dev/null 2>&1 && fail "a submit to a removed queue succeeded"
+drover queue create default >"$T_DIR/q.out" 2>&1 && fail "the default queue was created twice"
+grep -q "already exists" "$T_DIR/q.out" || fail "create of an existing queue: $(cat "$T_DIR/q.out")"
 
 # ----------------------------------------------------- 4. schedules ---
 sched() { printf '%s\n' "workflow = \"$1\"; schedule = { cron = \"0 3 * * *\"; };" \
