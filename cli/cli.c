@@ -461,6 +461,11 @@ int cli_call(cli_t *cli, Drover__ClientRequest *req, int64_t extra_ms, const cha
                 zmq_strerror(errno));
         return CLI_EXIT_UNREACHABLE;
     }
+    if (out_escape_reply(rep) < 0) {
+        drover__client_reply__free_unpacked(rep, NULL);
+        fprintf(stderr, "drover: out of memory\n");
+        return CLI_EXIT_UNREACHABLE;
+    }
     if (rep->error == DROVER__ERROR_CODE__ERROR_NONE) {
         *out = rep;
         return CLI_EXIT_OK;

@@ -1,13 +1,13 @@
 /* cmd_sched — the scheduling verbs: `drover schedule list|pause|resume|rm|
- * trigger`, `drover queue list|pause|resume|limit` and `drover why RUN STEP`
+ * trigger`, `drover queue list|create|rm|pause|resume|limit` and `drover why RUN STEP`
  * (docs/scheduling.md).
  *
  * Design: each verb is one request (ScheduleRequest, QueueRequest,
  * WhyRequest). The lists come back as one JSON array in ClientReply.json,
  *   schedule list: [{"name","kind":"schedule"|"trigger","cron","timezone",
  *                    "catchup","max_active","next_due":ISO,"last_run":id|null,
- *                    "last_outcome":state|null,"paused":bool,"watch",
- *                    "min_new_rows","pending_rows"}]
+ *                    "last_outcome":state|null,"paused":bool,"paused_reason",
+ *                    "owner","watch","min_new_rows","pending_rows"}]
  *   queue list:    [{"name","ready","running","limit","paused"}]
  * printed unchanged with --json and as a table otherwise; every other
  * answer is the coordinator's sentence in ClientReply.message, printed as
@@ -134,8 +134,8 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
         return CLI_EXIT_OK;
     }
     static const char *const hdr[] = {"NAME", "CRON", "TZ", "NEXT", "LAST-RUN", "OUTCOME",
-                                      "PAUSED"};
-    out_table_t *t = out_table_new(hdr, 7);
+                                      "PAUSED", "OWNER"};
+    out_table_t *t = out_table_new(hdr, 8);
     size_t i;
     json_t *e;
     json_array_foreach(doc, i, e)
@@ -170,11 +170,27 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
         else
             out_table_cell(t, OUT_DIM, "-");
         out_table_cell(t, s_state_color(outcome), "%s", outcome ? outcome : "-");
-        out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s", paused ? "yes" : "no");
+        const char *reason = s_str(e, "paused_reason"), *owner = s_str(e, "owner");
+        out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s",
+                       !paused ? "no" : reason && *reason ? "yes (see below)" : "yes");
+        out_table_cell(t, OUT_PLAIN, "%s", owner && *owner ? owner : "-");
     }
     out_table_align_right(t, 4);
+    int rc = cli_print_table(cli, &t);
+    /* Why a schedule paused itself (its owner's key was revoked). */
+    json_array_foreach(doc, i, e)
+    {
+        const char *name = s_str(e, "name"), *reason = s_str(e, "paused_reason");
+        if (rc == CLI_EXIT_OK && json_is_true(json_object_get(e, "paused")) && reason && *reason) {
+            char *en = out_escape(name ? name : "-", 0), *er = out_escape(reason, 0);
+            if (en && er)
+                printf("%s: paused: %s\n", en, er);
+            free(en);
+            free(er);
+        }
+    }
     json_decref(doc);
-    return cli_print_table(cli, &t);
+    return rc;
 }
 
 static int s_schedule(cli_t *cli, int argc, char **argv)
@@ -237,12 +253,16 @@ const cli_verb_t cmd_schedule_verb = {
     .summary = "periodic and data-triggered workflows",
     .help = "Submitting a workflow file with schedule = { ... } or trigger = { ... }\n"
             "registers it under the workflow's name instead of running it once; these\n"
-            "commands look after what was registered (docs/scheduling.md).\n"
+            "commands look after what was registered (docs/scheduling.md). A schedule\n"
+            "belongs to the key that registered it: only that key or an admin may replace,\n"
+            "pause, resume, remove or trigger it. When the owner's key is revoked its\n"
+            "schedules pause, and the list says why.\n"
             "\n"
             "Commands:\n"
             "  list           every schedule and trigger: cron line and time zone (or the\n"
             "                 folder watched), the next due time in that zone (or new rows\n"
-            "                 seen / rows needed), the last run and how it ended\n"
+            "                 seen / rows needed), the last run and how it ended, whether\n"
+            "                 it is paused (and why, when it paused itself), its owner key\n"
             "  pause NAME     stop starting runs; due times pass unrun while paused\n"
             "  resume NAME    start again from the next due time (nothing is caught up)\n"
             "  rm NAME        forget the schedule or trigger (runs it started stay)\n"
@@ -318,16 +338,23 @@ static int s_queue(cli_t *cli, int argc, char **argv)
 {
     char *pos[3];
     size_t npos;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, 3, &npos);
+    const char *limit_s = NULL;
+    const cli_opt_t opts[] = {{"limit", 'n', 1, NULL, &limit_s}, {NULL, 0, 0, NULL, NULL}};
+    int rc = cli_parse(cli, argc, argv, opts, pos, 1, 3, &npos);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     const char *op = pos[0];
+    int create = strcmp(op, "create") == 0;
     size_t want = strcmp(op, "list") == 0                                   ? 1
                   : strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0 ? 2
+                  : create || strcmp(op, "rm") == 0                       ? 2
                   : strcmp(op, "limit") == 0                              ? 3
                                                                            : 0;
     if (!want)
-        return cli_usage_error(cli, "unknown queue command '%s' (list, pause, resume, limit)", op);
+        return cli_usage_error(cli, "unknown queue command '%s' (list, create, rm, pause, resume, "
+                                    "limit)", op);
+    if (limit_s && !create)
+        return cli_usage_error(cli, "--limit goes with `drover queue create NAME --limit N`");
     if (npos != want)
         return cli_usage_error(cli, want == 1   ? "`drover queue list` takes no arguments"
                                     : want == 2 ? "which queue? `drover queue %s NAME`"
@@ -338,6 +365,8 @@ static int s_queue(cli_t *cli, int argc, char **argv)
     qr.op = (char *)op;
     qr.name = (char *)(want > 1 ? pos[1] : "");
     if (want == 3 && s_parse_limit(cli, pos[2], &qr.limit) < 0)
+        return CLI_EXIT_USAGE;
+    if (limit_s && s_parse_limit(cli, limit_s, &qr.limit) < 0)
         return CLI_EXIT_USAGE;
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_QUEUE;
@@ -358,7 +387,10 @@ static int s_queue(cli_t *cli, int argc, char **argv)
             snprintf(fallback, sizeof fallback, "queue %s: at most %u running", qr.name, qr.limit);
         else
             snprintf(fallback, sizeof fallback, "queue %s: %s", qr.name,
-                     strcmp(op, "pause") == 0 ? "paused" : "resumed");
+                     create                      ? "created"
+                     : strcmp(op, "rm") == 0     ? "removed"
+                     : strcmp(op, "pause") == 0 ? "paused"
+                                                 : "resumed");
         rc = s_done(cli, rep, op, qr.name, fallback);
     }
     drover__client_reply__free_unpacked(rep, NULL);
@@ -367,21 +399,27 @@ static int s_queue(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_queue_verb = {
     .name = "queue",
-    .synopsis = "list | pause|resume NAME | limit NAME N",
+    .synopsis = "list | create NAME [--limit N] | rm NAME | pause|resume NAME | limit NAME N",
     .summary = "queues: what waits, what runs, limits",
     .help = "Every run belongs to a queue (queue = \"NAME\"; in the workflow file, default\n"
             "\"default\"). Within a queue higher priority goes first; between queues the\n"
-            "dispatcher takes turns, so no queue starves another.\n"
+            "dispatcher takes turns, so no queue starves another. Queues are created by\n"
+            "an admin; a workflow naming a queue that does not exist is refused at submit\n"
+            "(the default queue always exists).\n"
             "\n"
             "Commands:\n"
             "  list           per queue: steps ready to run, steps running, the limit\n"
             "                 (- = none) and whether it is paused\n"
+            "  create NAME [--limit N]\n"
+            "                 a new queue, running, with at most N steps at once (admin)\n"
+            "  rm NAME        remove a queue; refused while it has waiting or running work\n"
             "  pause NAME     start no new steps from this queue (running ones finish)\n"
             "  resume NAME    start them again\n"
             "  limit NAME N   run at most N of its steps at once (0 = no limit)\n"
             "\n"
             "Examples:\n"
             "  drover queue list\n"
+            "  drover queue create nightly --limit 2\n"
             "  drover queue limit nightly 2\n"
             "  drover queue pause nightly && drover queue resume nightly",
     .run = s_queue,

@@ -263,6 +263,11 @@ int cmd_wait_follow(cli_t *cli, uint64_t run_id)
         req.status = &st;
         int64_t sent = util_mono_ms();
         Drover__ClientReply *rep = client_call(cli->client, &req, FOLLOW_WAIT_MS + cli->timeout_ms);
+        if (rep && out_escape_reply(rep) < 0) {
+            drover__client_reply__free_unpacked(rep, NULL);
+            rep = NULL;
+            errno = ENOMEM;
+        }
 
         int outage = 0;
         char why[256] = "coordinator not answering";

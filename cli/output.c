@@ -17,6 +17,160 @@
 #include "log.h"
 #include "util.h"
 
+/* ------------------------------------------------------------ escaping --- */
+
+static size_t s_utf8_len(const uint8_t *p, size_t n);
+
+char *out_escape(const char *s, int keep_lines)
+{
+    if (!s)
+        s = "";
+    size_t len = strlen(s);
+    /* Each byte becomes at most 4 ("\xNN"). */
+    char *out = malloc(len * 4 + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        size_t n = s_utf8_len(p, len - (size_t)(p - (const unsigned char *)s));
+        /* C1 controls are U+0080..U+009F: C2 80..C2 9F in UTF-8. */
+        int c1 = n == 2 && p[0] == 0xC2 && p[1] <= 0x9F;
+        int ctl = n == 1 && (*p < 0x20 || *p == 0x7F) &&
+                  !(keep_lines && (*p == '\n' || *p == '\t'));
+        if (n == 0 || ctl || c1) {
+            size_t k = n ? n : 1;
+            for (size_t i = 0; i < k; i++)
+                o += (size_t)sprintf(out + o, "\\x%02x", p[i]);
+            p += k;
+            continue;
+        }
+        memcpy(out + o, p, n);
+        o += n;
+        p += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Escapes *sp in place (frees the old string) when it needs it. 0 or -1. */
+static int s_escape_field(char **sp, int keep_lines)
+{
+    if (!*sp || !**sp)
+        return 0;
+    char *e = out_escape(*sp, keep_lines);
+    if (!e)
+        return -1;
+    if (strcmp(e, *sp) == 0) {
+        free(e);
+        return 0;
+    }
+    free(*sp);
+    *sp = e;
+    return 0;
+}
+
+/* Escapes every string (and object key) of a JSON value; *changed set. */
+static json_t *s_escape_json(json_t *v, int *changed, int *bad)
+{
+    if (json_is_string(v)) {
+        char *e = out_escape(json_string_value(v), 0);
+        if (!e) {
+            *bad = 1;
+            return json_incref(v);
+        }
+        /* A NUL inside the string (jansson allows it) also counts as a change. */
+        if (strcmp(e, json_string_value(v)) == 0 && strlen(e) == json_string_length(v)) {
+            free(e);
+            return json_incref(v);
+        }
+        *changed = 1;
+        json_t *n = json_string(e);
+        free(e);
+        if (!n)
+            *bad = 1;
+        return n ? n : json_incref(v);
+    }
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            if (!a || json_array_append_new(a, s_escape_json(e, changed, bad)) < 0)
+                *bad = 1;
+        }
+        return a ? a : (*bad = 1, json_incref(v));
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *e;
+        json_object_foreach(v, k, e) {
+            char *ek = out_escape(k, 0);
+            if (ek && strcmp(ek, k) != 0)
+                *changed = 1;
+            if (!o || !ek || json_object_set_new(o, ek, s_escape_json(e, changed, bad)) < 0)
+                *bad = 1;
+            free(ek);
+        }
+        return o ? o : (*bad = 1, json_incref(v));
+    }
+    return json_incref(v);
+}
+
+static int s_escape_msg(ProtobufCMessage *m, int top)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        char *base = (char *)m + f->offset;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(uint32_t *)((char *)m + f->quantifier_offset) != f->id)
+            continue;
+        size_t n = 1;
+        void **items = (void **)base;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(size_t *)((char *)m + f->quantifier_offset);
+            items = *(void ***)base;
+        }
+        for (size_t j = 0; j < n && items; j++) {
+            if (f->type == PROTOBUF_C_TYPE_STRING) {
+                /* The human sentence may span lines; a JSON document is
+                 * escaped value by value (its text has no raw controls). */
+                if (top && strcmp(f->name, "json") == 0 && items[j] && *(char *)items[j]) {
+                    json_t *doc = json_loads(items[j], JSON_DECODE_ANY, NULL);
+                    if (!doc)
+                        continue;
+                    int changed = 0, bad = 0;
+                    json_t *e = s_escape_json(doc, &changed, &bad);
+                    char *text = changed && !bad ? json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY)
+                                                 : NULL;
+                    json_decref(doc);
+                    json_decref(e);
+                    if (bad || (changed && !text))
+                        return -1;
+                    if (text) {
+                        free(items[j]);
+                        items[j] = text;
+                    }
+                    continue;
+                }
+                if (s_escape_field((char **)&items[j], top && strcmp(f->name, "message") == 0) < 0)
+                    return -1;
+            } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && items[j]) {
+                if (s_escape_msg(items[j], 0) < 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int out_escape_reply(Drover__ClientReply *rep)
+{
+    return rep ? s_escape_msg(&rep->base, 1) : 0;
+}
+
 int out_color_ok(int fd)
 {
     if (!isatty(fd))
@@ -157,8 +311,15 @@ void out_table_cell(out_table_t *t, out_color_t c, const char *fmt, ...)
         t->failed = 1;
         return;
     }
+    /* A cell never needs a control character; text from a peer may hold one. */
+    char *e = out_escape(s, 0);
+    free(s);
+    if (!e) {
+        t->failed = 1;
+        return;
+    }
     s_cell_t *cell = &t->cells[(t->nrows - 1) * t->ncols + t->col++];
-    cell->text = s;
+    cell->text = e;
     cell->color = c;
 }
 

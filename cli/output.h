@@ -21,6 +21,29 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "drover.pb-c.h"
+
+/* ------------------------------------------------------------ escaping ---
+ *
+ * Nothing a peer sent reaches a terminal as a control: run, step, worker,
+ * model and queue names, error messages, reports. out_escape is the one
+ * escaping function: C0 controls (ESC, CR, BEL, ...), DEL, C1 controls
+ * (U+0080..U+009F) and bytes that are not UTF-8 become "\xNN" ("\x1b[2J"
+ * prints as those six characters); keep_lines keeps '\n' and '\t'.
+ * out_escape_reply applies it to every string of a reply as it arrives
+ * (cli_call and the --follow loops), so every printer, --json included,
+ * sees escaped text; the table printer escapes each cell again, which is
+ * idempotent for escaped text. Only `drover logs` writes a task's bytes as
+ * they are: they are the task's own output (LogsReply carries bytes, not
+ * strings). */
+
+/* A malloc'd escaped copy of s (NULL = ""); caller frees. NULL on ENOMEM. */
+char *out_escape(const char *s, int keep_lines);
+/* Escapes every string field of rep in place, recursively, and every
+ * string of its JSON document; ClientReply.message keeps its line breaks.
+ * 0, or -1 on ENOMEM (rep is then partly escaped; still safe to free). */
+int out_escape_reply(Drover__ClientReply *rep);
+
 typedef enum {
     OUT_PLAIN = 0,
     OUT_GREEN,  /* succeeded, connected */

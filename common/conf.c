@@ -51,7 +51,8 @@ const char *conf_default_path(void)
     return NULL;
 }
 
-typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY, K_GROUP, K_NOTIFY_ON } kind_t;
+typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY,
+               K_ROOTS, K_GROUP, K_NOTIFY_ON } kind_t;
 
 typedef struct {
     const char *name;
@@ -100,6 +101,8 @@ static const key_t_ s_coord_keys[] = {
     {"notify", K_GROUP, 0, 0},
     {"metrics_listen", K_STRING, OFF(coord.metrics_listen), CONFIG_ENDPOINT_MAX},
     {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
+    {"trigger_roots", K_ROOTS, 0, 0},
+    {"test_clock", K_BOOL, OFF(coord.test_clock), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -264,6 +267,24 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                 g++; /* every K_GROUP key has a row in s_groups */
             if (s_load_group(cfg, s, s_groups[g].keys, file, err, errlen) < 0)
                 return -1;
+            break;
+        }
+        case K_ROOTS: {
+            if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+                return s_fail(err, errlen, file, line, "expected a list of absolute folders for",
+                              name);
+            int m = config_setting_length(s);
+            if (m > CONFIG_MAX_KEYS)
+                return s_fail(err, errlen, file, line, "too many folders (max 16) in", name);
+            for (int j = 0; j < m; j++) {
+                const char *v = config_setting_get_string_elem(s, j);
+                if (!v || v[0] != '/' ||
+                    util_strlcpy(cfg->coord.trigger_roots[j], v,
+                                 sizeof cfg->coord.trigger_roots[j]) < 0)
+                    return s_fail(err, errlen, file, line, "expected a list of absolute folders for",
+                                  name);
+            }
+            cfg->coord.ntrigger_roots = m;
             break;
         }
         case K_LABELS: {

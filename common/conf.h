@@ -66,6 +66,10 @@ typedef struct {
     char notify_on[CONFIG_MAX_NOTIFY][16]; /* event kinds sent (default failed, rejected) */
     int nnotify_on;
     int64_t notify_timeout_ms;  /* one delivery attempt at most this long */
+    /* Folders data triggers may watch (absolute; none = triggers refused). */
+    char trigger_roots[CONFIG_MAX_KEYS][1024];
+    int ntrigger_roots;
+    int test_clock;             /* 1 = honour DROVER_CLOCK_FILE (tests only; warned at start) */
 } conf_coordinator_t;
 
 typedef struct {

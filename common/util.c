@@ -175,6 +175,24 @@ int util_utf8_valid(const char *s)
     return 1;
 }
 
+int util_name_ok(const char *s, size_t max)
+{
+    if (!s)
+        return 0;
+    if (max == 0 || max > UTIL_NAME_MAX)
+        max = UTIL_NAME_MAX;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char ch = (unsigned char)s[n];
+        int alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        if (!alnum && (n == 0 || !(ch == '_' || ch == '.' || ch == '-')))
+            return 0;
+        if (n >= max)
+            return 0;
+    }
+    return n > 0;
+}
+
 void util_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)

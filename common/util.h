@@ -47,4 +47,16 @@ size_t util_utf8_sanitize(char *s);
 /* 1 if s is valid UTF-8 (what util_utf8_sanitize would leave unchanged). */
 int util_utf8_valid(const char *s);
 
+/* Names of workflows, steps, models, queues, schedules, workers and labels
+ * (docs/workflows.md, "Names"): 1 to UTIL_NAME_MAX bytes of [A-Za-z0-9_.-],
+ * the first a letter or a digit. They end up in file names, command
+ * lines, dependency lists and terminals, hence the narrow set: no '/',
+ * ',', space, quote or control character, and no leading '.' or '-' (so
+ * ".." and "-x" are not names). max (<= UTIL_NAME_MAX; 0 = UTIL_NAME_MAX)
+ * is a tighter bound some names have (labels 63, queues 63). Returns 1 when
+ * s is such a name; NULL gives 0. */
+#define UTIL_NAME_MAX 128
+#define UTIL_NAME_RULE "1 to %d letters, digits, '_', '.' or '-', starting with a letter or digit"
+int util_name_ok(const char *s, size_t max);
+
 #endif

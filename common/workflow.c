@@ -29,6 +29,7 @@
 #include "workflow.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <libconfig.h>
 #include <libgen.h>
@@ -39,70 +40,49 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cron.h"
 #include "dag.h"
 #include "log.h"
+#include "stepkind.h"
 #include "util.h"
 
-#define WF_NAME_MAX 128
-#define WF_MAX_RETRIES 100
+#define WF_NAME_MAX UTIL_NAME_MAX
+#define WF_MAX_RETRIES STEPKIND_MAX_RETRIES
 #define WF_DEFAULT_RETRY_DELAY_MS 1000
-#define WF_MAX_DURATION_MS (365LL * 24 * 3600 * 1000) /* a year: a typo guard */
+#define WF_MAX_DURATION_MS STEPKIND_MAX_DURATION_MS
 #define WF_MAX_FILE (64L * 1024 * 1024)
 
-static const char *const s_kinds[] = {"exec",     "noop",    "validate", "train",
-                                     "evaluate", "promote", "select",   NULL};
-#define KINDS_TEXT "exec, noop, validate, train, evaluate, promote, select"
-#define WF_LABEL_MAX 63          /* a worker label (conf: CONFIG_LABEL_MAX - 1) */
-#define WF_QUEUE_MAX 64
-#define WF_MAX_ACTIVE 100
+#define WF_LABEL_MAX STEPKIND_LABEL_MAX
+#define WF_QUEUE_MAX STEPKIND_QUEUE_MAX
+#define WF_MAX_ACTIVE STEPKIND_MAX_ACTIVE
 
-/* Env names the worker sets itself; a step may not override them. */
-static const char *const s_reserved_env[] = {"DROVER_RUN_ID", "DROVER_STEP", "DROVER_TASK_ID",
-                                             "DROVER_ATTEMPT", "CUDA_VISIBLE_DEVICES", NULL};
-
-/* Keys every kind takes, then each kind's own; the "known:" list of an
- * unknown-key message is the common keys followed by the kind's. */
+/* Keys every kind takes; each kind's own come from the step-kind table
+ * (common/stepkind.c). The "known:" list of an unknown-key message is the
+ * common keys followed by the kind's. */
 #define COMMON_KEYS "name, kind, after, retries, retry_delay, timeout, resources, matrix"
 static const char *const s_common_keys[] = {"name",        "kind",    "after",     "retries",
                                             "retry_delay", "timeout", "resources", "matrix",
                                             NULL};
-typedef struct {
-    const char *kind;
-    const char *const *keys;
-    const char *text; /* for messages */
-} kind_keys_t;
-static const char *const s_exec_keys[] = {"argv", "command", "env", "cwd", NULL};
-static const char *const s_validate_keys[] = {"dataset", "label", "checks", NULL};
-static const char *const s_train_keys[] = {"dataset",    "label",         "model",   "trainer",
-                                           "hidden",     "optimizer",     "learning_rate", "l2",
-                                           "epochs",     "batch_size",    "val_split",  "patience",
-                                           "seed",       "threads",       "gpu",     NULL};
-static const char *const s_evaluate_keys[] = {"dataset", "label", "model", "gates", NULL};
-static const char *const s_promote_keys[] = {"model", "stage", NULL};
-static const char *const s_noop_keys[] = {NULL};
-static const char *const s_select_keys[] = {"metric", "mode", NULL};
-static const kind_keys_t s_kind_keys[] = {
-    {"exec", s_exec_keys, "argv, command, env, cwd"},
-    {"noop", s_noop_keys, ""},
-    {"validate", s_validate_keys, "dataset, label, checks"},
-    {"train", s_train_keys,
-     "dataset, label, model, trainer, hidden, optimizer, learning_rate, l2, epochs, batch_size, "
-     "val_split, patience, seed, threads, gpu"},
-    {"evaluate", s_evaluate_keys, "dataset, label, model, gates"},
-    {"promote", s_promote_keys, "model, stage"},
-    {"select", s_select_keys, "metric, mode"},
-    {NULL, NULL, NULL},
-};
 /* Most kind-specific settings one step can have (train has 15). */
 #define MAX_KIND_SETTINGS 16
+
+/* A file of the workflow: the one given, or one it pulled in with @include. */
+typedef struct {
+    char *path;         /* as named (the given path, or the include joined to its folder) */
+    char *basedir;      /* realpath of its folder, resolved on first use */
+} src_file_t;
 
 typedef struct {
     const char *path;   /* for messages */
     char *err;
     size_t errlen;
-    char *basedir;      /* realpath of the file's directory, resolved on first use */
+    src_file_t *files;  /* [0] is the file given; then each @include, in order */
+    size_t nfiles;
+    uint32_t *line_file;/* per line of the expanded text: its file and line there */
+    int *line_no;
+    size_t nlines, caplines;
     char **refs;        /* [nsteps] STEP of a "@STEP" model reference, or NULL */
     int *ref_lines;     /* [nsteps] line of that 'model' setting */
     int has_sweep;      /* some step had a matrix: 'after' needs expanding */
@@ -110,10 +90,33 @@ typedef struct {
 
 static int s_fail(ctx_t *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The line of the file a line of the expanded text came from. */
+static int s_src_line(const ctx_t *c, int line)
+{
+    return line > 0 && (size_t)line <= c->nlines ? c->line_no[line - 1] : line;
+}
+
+static const char *s_src_file(const ctx_t *c, int line)
+{
+    return line > 0 && (size_t)line <= c->nlines ? c->files[c->line_file[line - 1]].path : c->path;
+}
+
+/* "line N" for another line of the same file as line `at`, else "FILE:N". */
+static void s_where(const ctx_t *c, int at, int other, char *buf, size_t len)
+{
+    if (strcmp(s_src_file(c, at), s_src_file(c, other)) == 0)
+        snprintf(buf, len, "line %d", s_src_line(c, other));
+    else
+        snprintf(buf, len, "%s:%d", s_src_file(c, other), s_src_line(c, other));
+}
+
 static int s_fail(ctx_t *c, int line, const char *fmt, ...)
 {
     if (c->err && c->errlen > 0) {
-        int n = line > 0 ? snprintf(c->err, c->errlen, "%s:%d: ", c->path, line)
+        /* Lines count in the text after @include expansion: name the file
+         * and the line the setting was written on. */
+        const char *file = s_src_file(c, line);
+        int n = line > 0 ? snprintf(c->err, c->errlen, "%s:%d: ", file, s_src_line(c, line))
                          : snprintf(c->err, c->errlen, "%s: ", c->path);
         if (n >= 0 && (size_t)n < c->errlen) {
             va_list ap;
@@ -141,37 +144,18 @@ static int s_line(const config_setting_t *s)
 
 int workflow_kind_known(const char *kind)
 {
-    if (!kind)
-        return 0;
-    for (size_t i = 0; s_kinds[i]; i++)
-        if (strcmp(kind, s_kinds[i]) == 0)
-            return 1;
-    return 0;
+    return stepkind_find(kind) != NULL;
 }
 
-/* Workflow and step names: [A-Za-z0-9_.-]{1,128}. They end up in file
- * names (logs, artifacts) and on command lines, hence the narrow set. */
+/* Workflow and step names: util_name_ok (docs/workflows.md, "Names"). */
 static int s_name_ok(const char *s)
 {
-    size_t n = 0;
-    for (; s[n]; n++) {
-        unsigned char ch = (unsigned char)s[n];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == '-'))
-            return 0;
-    }
-    return n > 0 && n <= WF_NAME_MAX;
+    return util_name_ok(s, 0);
 }
 
 static int s_env_name_ok(const char *s)
 {
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-        return 0;
-    for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return 0;
-    return 1;
+    return stepkind_env_name_ok(s);
 }
 
 /* Strict duration syntax, checked before util_parse_duration_ms (whose
@@ -241,20 +225,22 @@ too_long:
     return s_fail(c, s_line(s), "step '%s': '%s' is too long (at most 365 days)", step, key);
 }
 
-/* The absolute, symlink-free directory of the workflow file. */
+/* The absolute, symlink-free directory of the file that holds line: a
+ * relative path in an included file is relative to that file's folder. */
 static const char *s_basedir(ctx_t *c, int line, const char *key)
 {
-    if (c->basedir)
-        return c->basedir;
-    char *copy = strdup(c->path);
+    src_file_t *f = &c->files[line > 0 && (size_t)line <= c->nlines ? c->line_file[line - 1] : 0];
+    if (f->basedir)
+        return f->basedir;
+    char *copy = strdup(f->path);
     if (!copy) {
         s_oom(c);
         return NULL;
     }
-    c->basedir = realpath(dirname(copy), NULL);
+    f->basedir = realpath(dirname(copy), NULL);
     int e = errno;
     free(copy);
-    if (!c->basedir) {
+    if (!f->basedir) {
         if (e == ENOMEM)
             s_oom(c);
         else
@@ -262,7 +248,7 @@ static const char *s_basedir(ctx_t *c, int line, const char *key)
                    key, strerror(e));
         return NULL;
     }
-    return c->basedir;
+    return f->basedir;
 }
 
 /* Returns a new string: a path (cwd, dataset, ...) made absolute against
@@ -399,12 +385,11 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
                        "(letters, digits and '_', not starting with a digit)", step, k);
                 goto out;
             }
-            for (size_t r = 0; s_reserved_env[r]; r++)
-                if (strcmp(k, s_reserved_env[r]) == 0) {
-                    s_fail(c, s_line(e), "step '%s': env '%s' is set by drover and cannot be "
-                           "overridden", step, k);
-                    goto out;
-                }
+            if (stepkind_env_reserved(k)) {
+                s_fail(c, s_line(e), "step '%s': env '%s' is set by drover and cannot be "
+                       "overridden", step, k);
+                goto out;
+            }
             if (!v) {
                 s_fail(c, s_line(e), "step '%s': env '%s' must be a string (quote it: %s = \"...\")",
                        step, k, k);
@@ -558,34 +543,9 @@ static int s_jpath(ctx_t *c, json_t *obj, const char *jkey, const config_setting
 /* Model registry names: the step-name charset. */
 #define s_model_name_ok s_name_ok
 
-/* Checks a model reference: "@STEP", "NAME:production" or "NAME:VERSION"
- * (VERSION a positive integer). For "@STEP", *step_ref points at STEP. */
 static int s_model_ref_ok(const char *ref, const char **step_ref)
 {
-    *step_ref = NULL;
-    if (ref[0] == '@') {
-        if (!s_name_ok(ref + 1))
-            return 0;
-        *step_ref = ref + 1;
-        return 1;
-    }
-    const char *colon = strrchr(ref, ':');
-    if (!colon || colon == ref || (size_t)(colon - ref) > WF_NAME_MAX)
-        return 0;
-    char name[WF_NAME_MAX + 1];
-    memcpy(name, ref, (size_t)(colon - ref));
-    name[colon - ref] = '\0';
-    if (!s_model_name_ok(name))
-        return 0;
-    const char *v = colon + 1;
-    if (strcmp(v, "production") == 0)
-        return 1;
-    if (*v < '1' || *v > '9' || strlen(v) > 9)
-        return 0;
-    for (const char *p = v; *p; p++)
-        if (*p < '0' || *p > '9')
-            return 0;
-    return 1;
+    return stepkind_model_ref_ok(ref, step_ref);
 }
 
 /* 'model' of evaluate/promote: syntax now, the @STEP ancestry once the
@@ -645,8 +605,7 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
     if (s_str(c, s, step, "'model'", &v) < 0)
         return -1;
     if (!s_model_name_ok(v))
-        return s_fail(c, s_line(s), "step '%s': model name '%.140s' is invalid (use 1 to %d "
-                      "letters, digits, '_', '.' or '-')", step, v, WF_NAME_MAX);
+        return s_fail(c, s_line(s), "step '%s': model name '%.140s' is invalid (use " UTIL_NAME_RULE ")", step, v, WF_NAME_MAX);
     if (s_jset(c, root, "model", json_string(v)) < 0)
         return -1;
 
@@ -689,42 +648,28 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
         s_jset(c, root, "gpu", json_string(gpu)) < 0)
         return -1;
 
-    static const struct {
-        const char *key;
-        double def, lo, hi;
-        int lo_open, hi_open;
-    } reals[] = {
-        {"learning_rate", 0.001, 0, 10, 1, 0},
-        {"l2", 0.0, 0, 1e6, 0, 0},
-        {"val_split", 0.1, 0, 1, 0, 1},
-    };
-    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
-        double x = reals[i].def;
+    /* Numbers: bounds and defaults from the step-kind table. */
+    const stepkind_t *sk = stepkind_find("train");
+    for (const stepkind_key_t *kk = sk->keys; kk->key; kk++) {
+        if (kk->type != STEPKIND_REAL && kk->type != STEPKIND_INT)
+            continue;
         char what[64];
-        snprintf(what, sizeof what, "'%s'", reals[i].key);
-        if ((s = s_kv(kv, n, reals[i].key)) &&
-            s_num(c, s, step, what, reals[i].lo, reals[i].lo_open, reals[i].hi, reals[i].hi_open,
-                  &x) < 0)
-            return -1;
-        if (s_jset(c, root, reals[i].key, json_real(x)) < 0)
-            return -1;
-    }
-    static const struct {
-        const char *key;
-        long long def, lo, hi;
-    } ints[] = {
-        {"epochs", 10, 1, 1000000},   {"batch_size", 256, 1, 1 << 24}, {"patience", 0, 0, 1000000},
-        {"seed", 42, 0, INT64_MAX}, {"threads", 1, 1, 256},
-    };
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        long long x = ints[i].def;
-        char what[64];
-        snprintf(what, sizeof what, "'%s'", ints[i].key);
-        if ((s = s_kv(kv, n, ints[i].key)) &&
-            s_int(c, s, step, what, ints[i].lo, ints[i].hi, &x) < 0)
-            return -1;
-        if (s_jset(c, root, ints[i].key, json_integer(x)) < 0)
-            return -1;
+        snprintf(what, sizeof what, "'%s'", kk->key);
+        if (kk->type == STEPKIND_REAL) {
+            double x = kk->def;
+            if ((s = s_kv(kv, n, kk->key)) &&
+                s_num(c, s, step, what, kk->lo, kk->lo_open, kk->hi, kk->hi_open, &x) < 0)
+                return -1;
+            if (s_jset(c, root, kk->key, json_real(x)) < 0)
+                return -1;
+        } else {
+            long long x = (long long)kk->def;
+            long long hi = kk->hi >= 9.2233720368547758e18 ? INT64_MAX : (long long)kk->hi;
+            if ((s = s_kv(kv, n, kk->key)) && s_int(c, s, step, what, (long long)kk->lo, hi, &x) < 0)
+                return -1;
+            if (s_jset(c, root, kk->key, json_integer(x)) < 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -1112,12 +1057,11 @@ static int s_in(const char *k, const char *const *list)
     return 0;
 }
 
-static const kind_keys_t *s_kind_keys_of(const char *kind)
+/* A key a workflow file may give a step of kind k. */
+static int s_file_key(const stepkind_t *k, const char *key)
 {
-    for (size_t i = 0; s_kind_keys[i].kind; i++)
-        if (strcmp(kind, s_kind_keys[i].kind) == 0)
-            return &s_kind_keys[i];
-    return NULL;
+    const stepkind_key_t *kk = stepkind_key(k, key);
+    return kk && (kk->from & STEPKIND_FROM_FILE);
 }
 
 /* ---------------------------------------------- resources and sweeps --- */
@@ -1166,8 +1110,8 @@ static int s_resources(ctx_t *c, const config_setting_t *g, const char *step,
                 const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
                 const char *l = config_setting_get_string(e);
                 if (!l || !s_name_ok(l) || strlen(l) > WF_LABEL_MAX)
-                    return s_fail(c, s_line(e), "step '%s': each resources label must be 1 to %d "
-                                  "letters, digits, '_', '.' or '-'", step, WF_LABEL_MAX);
+                    return s_fail(c, s_line(e), "step '%s': each resources label must be "
+                                  UTIL_NAME_RULE, step, WF_LABEL_MAX);
                 if (!(r->labels[j] = strdup(l)))
                     return s_oom(c);
                 r->nlabels++;
@@ -1267,22 +1211,23 @@ static json_t *s_setting_json(const config_setting_t *s)
  * must be the kind's own and not set in the step itself; *nm gets their
  * number and keys/sets their names and value lists. */
 static int s_matrix(ctx_t *c, const config_setting_t *mx, const char *step,
-                    const kind_keys_t *kk, const kv_t *kv, size_t nkv, kv_t *keys, size_t *nm,
+                    const stepkind_t *kk, const kv_t *kv, size_t nkv, kv_t *keys, size_t *nm,
                     size_t count)
 {
     if (config_setting_type(mx) != CONFIG_TYPE_GROUP || config_setting_length(mx) == 0)
         return s_fail(c, s_line(mx), "step '%s': 'matrix' must be a non-empty group of KEY = "
                       "[values], e.g. matrix = { learning_rate = [0.1, 0.03]; };", step);
-    if (strcmp(kk->kind, "select") == 0)
+    if (strcmp(kk->name, "select") == 0)
         return s_fail(c, s_line(mx), "step '%s': a select step cannot have a 'matrix'", step);
     int n = config_setting_length(mx);
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(mx, (unsigned)i);
         const char *k = config_setting_name(e);
         int t = config_setting_type(e);
-        if (!s_in(k, kk->keys))
+        if (!s_file_key(kk, k))
             return s_fail(c, s_line(e), "step '%s': matrix key '%s' is not a setting of kind %s "
-                          "(it can vary: %s)", step, k, kk->kind, *kk->text ? kk->text : "nothing");
+                          "(it can vary: %s)", step, k, kk->name,
+                          *kk->keys_text ? kk->keys_text : "nothing");
         if (s_kv(kv, nkv, k))
             return s_fail(c, s_line(e), "step '%s': '%s' is set both in the step and in its "
                           "matrix; keep one", step, k);
@@ -1331,30 +1276,31 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
      * keys are valid depends on the kind. */
     const config_setting_t *s = config_setting_get_member(g, "name");
     if (!s)
-        return s_fail(c, st->line, "step at line %d has no 'name'", st->line);
+        return s_fail(c, st->line, "step at line %d has no 'name'", s_src_line(c, st->line));
     name_lines[base] = s_line(s);
     const char *name = config_setting_get_string(s);
     if (!name)
-        return s_fail(c, s_line(s), "step at line %d: 'name' must be a string", st->line);
+        return s_fail(c, s_line(s), "step at line %d: 'name' must be a string",
+                      s_src_line(c, st->line));
     if (!s_name_ok(name))
-        return s_fail(c, s_line(s), "step name '%.*s' is invalid (use 1 to %d letters, digits, "
-                      "'_', '.' or '-')", WF_NAME_MAX + 8, name, WF_NAME_MAX);
+        return s_fail(c, s_line(s), "step name '%.*s' is invalid (use " UTIL_NAME_RULE ")", WF_NAME_MAX + 8, name, WF_NAME_MAX);
     if (!(st->name = strdup(name)))
         return s_oom(c);
 
     s = config_setting_get_member(g, "kind");
     if (!s)
-        return s_fail(c, st->line, "step '%s' has no 'kind' (known: " KINDS_TEXT ")", name);
+        return s_fail(c, st->line, "step '%s' has no 'kind' (known: %s)", name,
+                      stepkind_names_text());
     const char *kind = config_setting_get_string(s);
     if (!kind)
         return s_fail(c, s_line(s), "step '%s': 'kind' must be a string", name);
     if (!workflow_kind_known(kind))
-        return s_fail(c, s_line(s), "step '%s': unknown kind '%.64s' (known: " KINDS_TEXT ")", name,
-                      kind);
+        return s_fail(c, s_line(s), "step '%s': unknown kind '%.64s' (known: %s)", name, kind,
+                      stepkind_names_text());
     if (!(st->kind = strdup(kind)))
         return s_oom(c);
 
-    const kind_keys_t *kk = s_kind_keys_of(kind);
+    const stepkind_t *kk = stepkind_find(kind);
     DROVER_INVARIANT(kk != NULL);
     kv_t kv[MAX_KIND_SETTINGS];
     size_t nkv = 0;
@@ -1365,9 +1311,9 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
         const char *k = config_setting_name(s);
         int line = s_line(s);
         if (!s_in(k, s_common_keys)) {
-            if (!s_in(k, kk->keys))
+            if (!s_file_key(kk, k))
                 return s_fail(c, line, "step '%s': unknown key '%s' (known: " COMMON_KEYS "%s%s)",
-                              name, k, *kk->text ? ", " : "", kk->text);
+                              name, k, *kk->keys_text ? ", " : "", kk->keys_text);
             /* libconfig refuses duplicate names, so there are at most as
              * many as the kind has keys. */
             DROVER_INVARIANT(nkv < MAX_KIND_SETTINGS);
@@ -1522,8 +1468,12 @@ static int s_expand_sweeps(ctx_t *c, workflow_t *wf, const int *name_lines)
             continue;
         for (size_t j = 0; j < wf->nsteps; j++)
             if (strcmp(wf->steps[j].name, st->sweep) == 0)
+            {
+                char where[1200];
+                s_where(c, name_lines[j], name_lines[i], where, sizeof where);
                 return s_fail(c, name_lines[j], "duplicate step name '%s' (the swept step at "
-                              "line %d has it too)", st->sweep, name_lines[i]);
+                              "%s has it too)", st->sweep, where);
+            }
     }
     for (size_t i = 0; i < wf->nsteps; i++) {
         workflow_step_t *st = &wf->steps[i];
@@ -1633,8 +1583,12 @@ static int s_check_graph(ctx_t *c, const workflow_t *wf, const int *name_lines)
      * the scan runs only on this error path. */
     for (size_t j = 0; j < bad && j < wf->nsteps; j++)
         if (strcmp(wf->steps[j].name, wf->steps[bad].name) == 0)
-            return s_fail(c, name_lines[bad], "duplicate step name '%s' (first defined at line %d)",
-                          wf->steps[bad].name, name_lines[j]);
+        {
+            char where[1200];
+            s_where(c, name_lines[bad], name_lines[j], where, sizeof where);
+            return s_fail(c, name_lines[bad], "duplicate step name '%s' (first defined at %s)",
+                          wf->steps[bad].name, where);
+        }
     return s_fail(c, bad < wf->nsteps ? wf->steps[bad].line : 0, "%s", msg);
 }
 
@@ -1681,6 +1635,15 @@ static int s_parse_steps(ctx_t *c, workflow_t *wf, const config_setting_t *steps
         rc = s_select_from(c, wf);
     if (rc == 0)
         rc = s_check_refs(c, wf);
+    /* The spec as the coordinator will see it passes the coordinator's own
+     * check (the same table): what the CLI accepts, the server accepts. */
+    for (size_t i = 0; rc == 0 && i < wf->nsteps; i++) {
+        char msg[512];
+        const workflow_step_t *st = &wf->steps[i];
+        if (stepkind_check_spec(st->kind, st->name, st->spec_json, STEPKIND_FROM_CLIENT, msg,
+                                sizeof msg) < 0)
+            rc = errno == ENOMEM ? s_oom(c) : s_fail(c, st->line, "%s", msg);
+    }
 out:
     if (c->refs)
         for (size_t i = 0; i < total; i++)
@@ -1842,8 +1805,7 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
             if (!v)
                 return s_fail(c, s_line(s), "'workflow' must be a string (the workflow's name)");
             if (!s_name_ok(v))
-                return s_fail(c, s_line(s), "workflow name '%.*s' is invalid (use 1 to %d letters, "
-                              "digits, '_', '.' or '-')", WF_NAME_MAX + 8, v, WF_NAME_MAX);
+                return s_fail(c, s_line(s), "workflow name '%.*s' is invalid (use " UTIL_NAME_RULE ")", WF_NAME_MAX + 8, v, WF_NAME_MAX);
             if (!(wf->name = strdup(v)))
                 return s_oom(c);
         } else if (strcmp(k, "steps") == 0) {
@@ -1853,8 +1815,7 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
             if (!v)
                 return s_fail(c, s_line(s), "'queue' must be a string (the queue's name)");
             if (!s_name_ok(v) || strlen(v) > WF_QUEUE_MAX)
-                return s_fail(c, s_line(s), "queue name '%.*s' is invalid (use 1 to %d letters, "
-                              "digits, '_', '.' or '-')", WF_QUEUE_MAX + 8, v, WF_QUEUE_MAX);
+                return s_fail(c, s_line(s), "queue name '%.*s' is invalid (use " UTIL_NAME_RULE ")", WF_QUEUE_MAX + 8, v, WF_QUEUE_MAX);
             if (!(wf->queue = strdup(v)))
                 return s_oom(c);
         } else if (strcmp(k, "priority") == 0) {
@@ -1891,11 +1852,163 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
     return s_parse_steps(c, wf, steps);
 }
 
+/* ---------------------------------------------------------- @include --- */
+
+#define WF_MAX_INCLUDE_DEPTH 8
+#define WF_MAX_INCLUDES 64
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} sbuf_t;
+
+static int s_sbuf_add(sbuf_t *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        char *nb = realloc(b->buf, nc);
+        if (!nb)
+            return -1;
+        b->buf = nb;
+        b->cap = nc;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+static int s_map_line(ctx_t *c, size_t file, int line)
+{
+    if (c->nlines == c->caplines) {
+        size_t nc = c->caplines ? c->caplines * 2 : 256;
+        uint32_t *nf = realloc(c->line_file, nc * sizeof *nf);
+        if (!nf)
+            return -1;
+        c->line_file = nf;
+        int *nl = realloc(c->line_no, nc * sizeof *nl);
+        if (!nl)
+            return -1;
+        c->line_no = nl;
+        c->caplines = nc;
+    }
+    c->line_file[c->nlines] = (uint32_t)file;
+    c->line_no[c->nlines++] = line;
+    return 0;
+}
+
+/* `@include "FILE"` alone on its line (libconfig's form; a comment may
+ * follow); name and nlen get FILE. */
+static int s_include_line(const char *p, const char *end, const char **name, size_t *nlen)
+{
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if ((size_t)(end - p) < 9 || strncmp(p, "@include", 8) != 0 || (p[8] != ' ' && p[8] != '\t'))
+        return 0;
+    p += 8;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p >= end || *p != '"')
+        return 0;
+    const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (!q)
+        return 0;
+    *name = p + 1;
+    *nlen = (size_t)(q - p - 1);
+    for (q++; q < end && (*q == ' ' || *q == '\t' || *q == '\r'); q++)
+        ;
+    return q == end || *q == '#' || (end - q >= 2 && q[0] == '/' && (q[1] == '/' || q[1] == '*'));
+}
+
+static char *s_read_small(const char *path, size_t max, int *err);
+
+/* Appends text (file number fidx of c->files) to out, replacing each
+ * @include line by the included file's lines, recursively; every output
+ * line is mapped back to its file and line. The include path is relative
+ * to the folder of the file that includes it. */
+static int s_expand(ctx_t *c, const char *text, size_t fidx, int depth, sbuf_t *out)
+{
+    const char *p = text;
+    int line = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        const char *end = nl ? nl : p + strlen(p);
+        line++;
+        const char *name;
+        size_t nlen;
+        if (s_include_line(p, end, &name, &nlen)) {
+            /* Errors about the directive itself point at it. */
+            if (s_map_line(c, fidx, line) < 0)
+                return s_oom(c);
+            int here = (int)c->nlines;
+            c->nlines--; /* the directive's own line is not part of the text */
+            if (depth >= WF_MAX_INCLUDE_DEPTH || c->nfiles >= WF_MAX_INCLUDES) {
+                c->nlines++;
+                return s_fail(c, here, "too many @include levels or files (at most %d deep, %d "
+                              "files; does a file include itself?)", WF_MAX_INCLUDE_DEPTH,
+                              WF_MAX_INCLUDES);
+            }
+            char *inc = NULL;
+            if (nlen == 0 || memchr(name, '\0', nlen)) {
+                c->nlines++;
+                return s_fail(c, here, "@include needs a file name");
+            }
+            if (name[0] == '/') {
+                inc = strndup(name, nlen);
+            } else {
+                char *copy = strdup(c->files[fidx].path);
+                if (copy && asprintf(&inc, "%s/%.*s", dirname(copy), (int)nlen, name) < 0)
+                    inc = NULL;
+                free(copy);
+            }
+            if (!inc)
+                return s_oom(c);
+            src_file_t *nf = realloc(c->files, (c->nfiles + 1) * sizeof *nf);
+            if (!nf) {
+                free(inc);
+                return s_oom(c);
+            }
+            c->files = nf;
+            c->files[c->nfiles] = (src_file_t){inc, NULL};
+            size_t child = c->nfiles++;
+            int rerr = 0;
+            char *body = s_read_small(inc, (size_t)WF_MAX_FILE, &rerr);
+            if (!body) {
+                c->nlines++;
+                if (rerr == ENOMEM)
+                    return s_oom(c);
+                return s_fail(c, here, "@include \"%.*s\": cannot read %s: %s", (int)nlen, name,
+                              inc, rerr == EFBIG ? "too large (at most 64 MiB)"
+                                                 : rerr == EILSEQ ? "not a text file"
+                                                                  : strerror(rerr));
+            }
+            int rc = s_expand(c, body, child, depth + 1, out);
+            free(body);
+            if (rc < 0)
+                return -1;
+        } else {
+            if (s_sbuf_add(out, p, (size_t)(end - p)) < 0 || s_sbuf_add(out, "\n", 1) < 0 ||
+                s_map_line(c, fidx, line) < 0)
+                return s_oom(c);
+            if (out->len > (size_t)WF_MAX_FILE)
+                return s_fail(c, 0, "the workflow with its @include files is too large (at most "
+                              "%ld MiB)", WF_MAX_FILE / (1024 * 1024));
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return 0;
+}
+
 workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t errlen)
 {
     ctx_t c = {.path = path ? path : "<string>", .err = err, .errlen = errlen};
     config_t cfg;
     workflow_t *wf = NULL;
+    sbuf_t x = {0};
     int e = 0;
     if (err && errlen > 0)
         err[0] = '\0';
@@ -1904,7 +2017,25 @@ workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t
         return NULL;
     }
     config_init(&cfg);
-    if (!config_read_string(&cfg, text)) {
+    if (!(c.files = calloc(1, sizeof *c.files)) || !(c.files[0].path = strdup(c.path))) {
+        s_oom(&c);
+        e = ENOMEM;
+        goto out;
+    }
+    c.nfiles = 1;
+    /* @include is expanded here rather than by libconfig (1.5 resolves it
+     * against the current directory and forgets which file a line came
+     * from): relative to the including file, with every line mapped back. */
+    if (s_expand(&c, text, 0, 0, &x) < 0) {
+        e = errno;
+        goto out;
+    }
+    if (!x.buf && s_sbuf_add(&x, "", 0) < 0) {
+        s_oom(&c);
+        e = ENOMEM;
+        goto out;
+    }
+    if (!config_read_string(&cfg, x.buf)) {
         /* libconfig reports a failed allocation as a parse error; its text
          * is the best we have either way. */
         s_fail(&c, config_error_line(&cfg), "%s", config_error_text(&cfg));
@@ -1923,13 +2054,91 @@ workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t
     }
 out:
     config_destroy(&cfg);
-    free(c.basedir);
+    free(x.buf);
+    for (size_t i = 0; i < c.nfiles; i++) {
+        free(c.files[i].path);
+        free(c.files[i].basedir);
+    }
+    free(c.files);
+    free(c.line_file);
+    free(c.line_no);
     if (e) {
         workflow_destroy(&wf);
         errno = e;
         return NULL;
     }
     return wf;
+}
+
+/* A whole small file as a string; NULL with *err = errno, EFBIG (over max)
+ * or EILSEQ (NUL bytes). */
+static char *s_read_small(const char *path, size_t max, int *err)
+{
+    FILE *f = NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    struct stat st;
+    /* O_NONBLOCK: opening a FIFO must not hang the CLI; only regular files
+     * are read (no /dev/zero, no terminals). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        goto io;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        goto io;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        goto io;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 || !(f = fdopen(fd, "r"))) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        goto io;
+    }
+    for (;;) {
+        if (cap - len < 4096) {
+            if (cap >= max) {
+                errno = EFBIG;
+                goto io;
+            }
+            size_t ncap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                errno = ENOMEM;
+                goto io;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                errno = errno ? errno : EIO;
+                goto io;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        free(buf);
+        *err = EILSEQ;
+        return NULL;
+    }
+    return buf;
+io:
+    *err = errno;
+    if (f)
+        fclose(f);
+    free(buf);
+    return NULL;
 }
 
 workflow_t *workflow_load(const char *path, char *err, size_t errlen)

@@ -45,13 +45,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WORKFLOW_MAX_STEPS 10000
+#include "stepkind.h"
+
+/* Limits: the step-kind table's (common/stepkind.h), which the coordinator
+ * enforces too. */
+#define WORKFLOW_MAX_STEPS STEPKIND_MAX_STEPS
 #define WORKFLOW_MAX_SWEEP 256   /* combinations of one step's matrix */
-#define WORKFLOW_MAX_LABELS 32
-#define WORKFLOW_MAX_CPUS 1024
-#define WORKFLOW_MAX_GPUS 64
-#define WORKFLOW_MIN_PRIORITY (-1000)
-#define WORKFLOW_MAX_PRIORITY 1000
+#define WORKFLOW_MAX_LABELS STEPKIND_MAX_LABELS
+#define WORKFLOW_MAX_CPUS STEPKIND_MAX_CPUS
+#define WORKFLOW_MAX_GPUS STEPKIND_MAX_GPUS
+#define WORKFLOW_MIN_PRIORITY STEPKIND_MIN_PRIORITY
+#define WORKFLOW_MAX_PRIORITY STEPKIND_MAX_PRIORITY
 
 /* What a step needs from the worker that runs it. */
 typedef struct {

@@ -2,6 +2,7 @@
 #include "calendar.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -35,6 +36,8 @@ typedef struct {
     char catchup[8];
     int max_active;
     int paused;
+    char paused_reason[200];  /* "" = by hand */
+    int outside_warned;       /* the watched folder left the roots; logged once */
     uint8_t *request;
     size_t request_len;
     char created_by[128];
@@ -53,14 +56,24 @@ typedef struct {
 struct calendar {
     store_t *st;
     model_t *m;
+    char (*roots)[PATH_MAX];  /* canonical coordinator.trigger_roots */
+    size_t nroots;
     entry_t *e;
     size_t n;
     int64_t last_scan_ms;
 };
 
+/* DROVER_CLOCK_FILE is a test hook: honoured only in a test build or with
+ * coordinator.test_clock = true (calendar_new warns at every start). */
+#ifdef DROVER_TEST_BUILD
+static int s_test_clock = 1;
+#else
+static int s_test_clock = 0;
+#endif
+
 int64_t calendar_now(void)
 {
-    const char *f = getenv("DROVER_CLOCK_FILE");
+    const char *f = s_test_clock ? getenv("DROVER_CLOCK_FILE") : NULL;
     if (f && *f) {
         FILE *fp = fopen(f, "r");
         if (fp) {
@@ -93,14 +106,68 @@ static void s_clear(calendar_t *c)
     c->n = 0;
 }
 
-calendar_t *calendar_new(store_t *st, model_t *m)
+calendar_t *calendar_new(store_t *st, model_t *m, const conf_coordinator_t *cfg)
 {
     calendar_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->st = st;
     c->m = m;
+    if (cfg && cfg->test_clock)
+        s_test_clock = 1;
+    if (s_test_clock)
+        log_warn("TEST CLOCK: the calendar reads \"now\" from $DROVER_CLOCK_FILE when it is set "
+                 "(coordinator.test_clock = true); whoever can set that file moves schedules. "
+                 "Never in production.");
+    if (cfg && cfg->ntrigger_roots > 0) {
+        c->roots = calloc((size_t)cfg->ntrigger_roots, sizeof *c->roots);
+        if (!c->roots) {
+            free(c);
+            return NULL;
+        }
+        /* Canonical once: a watched folder is compared after realpath too,
+         * so ".." and symlinks cannot step out of a root. */
+        for (int i = 0; i < cfg->ntrigger_roots; i++) {
+            if (!realpath(cfg->trigger_roots[i], c->roots[c->nroots])) {
+                log_warn("coordinator.trigger_roots: %s: %s (ignored)", cfg->trigger_roots[i],
+                         strerror(errno));
+                continue;
+            }
+            c->nroots++;
+        }
+    }
     return c;
+}
+
+/* Canonicalises watch into out (PATH_MAX) and checks it lies under a root.
+ * 0 ok, 1 refused (msg says why and what to set). */
+static int s_watch_allowed(const calendar_t *c, const char *watch, char *out, char *msg,
+                           size_t msglen)
+{
+    if (c->nroots == 0) {
+        snprintf(msg, msglen, "data triggers are disabled on this coordinator: its config names "
+                 "no folders they may watch; set coordinator.trigger_roots = [\"/data/feedback\"] "
+                 "(the folders, and everything under them, that triggers may watch)");
+        return 1;
+    }
+    if (!realpath(watch, out)) {
+        snprintf(msg, msglen, "trigger 'watch' %.300s: %s (the folder must exist on the "
+                 "coordinator's host)", watch, strerror(errno));
+        return 1;
+    }
+    for (size_t i = 0; i < c->nroots; i++) {
+        size_t n = strlen(c->roots[i]);
+        if (strncmp(out, c->roots[i], n) == 0 &&
+            (out[n] == '\0' || out[n] == '/' || strcmp(c->roots[i], "/") == 0))
+            return 0;
+    }
+    size_t o = (size_t)snprintf(msg, msglen, "trigger 'watch' %.300s is outside the folders "
+                                "triggers may watch (coordinator.trigger_roots:", watch);
+    for (size_t i = 0; i < c->nroots && o < msglen; i++)
+        o += (size_t)snprintf(msg + o, msglen - o, " %s", c->roots[i]);
+    if (o < msglen)
+        snprintf(msg + o, msglen - o, ")");
+    return 1;
 }
 
 void calendar_destroy(calendar_t **cp)
@@ -108,6 +175,7 @@ void calendar_destroy(calendar_t **cp)
     if (!cp || !*cp)
         return;
     s_clear(*cp);
+    free((*cp)->roots);
     free(*cp);
     *cp = NULL;
 }
@@ -211,6 +279,7 @@ int calendar_load(calendar_t *c)
             continue;
         }
         e->paused = strcmp(db_get_str(r, i, 8), "t") == 0;
+        util_strlcpy(e->paused_reason, db_get_str(r, i, 13), sizeof e->paused_reason);
         e->last_due = db_get_i64(r, i, 10) / 1000000;
         e->created = db_get_i64(r, i, 11) / 1000000;
         if (!e->last_due)
@@ -234,11 +303,32 @@ out:
     return rc;
 }
 
-int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const char *key,
+int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const char *key, int admin,
                       const char *by, char *msg, size_t msglen)
 {
     const Drover__Schedule *sc = req->schedule;
     const Drover__Trigger *tr = req->trigger;
+    /* The workflow is checked as a submit is (it will be one, each time it fires). */
+    if (model_submit_check(c->m, req, msg, msglen) < 0)
+        return errno == EINVAL ? 1 : -1;
+    char canon[PATH_MAX];
+    if (tr) {
+        if (s_watch_allowed(c, tr->watch, canon, msg, msglen) != 0)
+            return 1;
+        if (strlen(canon) >= sizeof(((entry_t *)0)->watch)) {
+            snprintf(msg, msglen, "trigger 'watch': the folder's path is too long (at most %zu "
+                     "bytes)", sizeof(((entry_t *)0)->watch) - 1);
+            return 1;
+        }
+    }
+    const char *owner = key && *key ? key : by;
+    entry_t *old = s_find(c, req->workflow);
+    if (old && !admin && strcmp(old->created_by, owner) != 0) {
+        snprintf(msg, msglen, "permission denied: %s %s belongs to key '%s'; key '%s' may replace, "
+                 "pause or remove only its own (or ask an admin)",
+                 old->trigger ? "trigger" : "schedule", old->name, old->created_by, owner);
+        return 2;
+    }
     if (sc && tr) {
         snprintf(msg, msglen, "a workflow has a schedule or a trigger, not both");
         return 1;
@@ -264,7 +354,7 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
     entry_t tmp = {0};
     char err[256];
     int f = s_fill(&tmp, req->workflow, tr != NULL, sc ? sc->cron : "", sc && sc->timezone ? sc->timezone : "",
-                   catchup, sc ? (int)sc->max_active : 1, tr ? tr->watch : "",
+                   catchup, sc ? (int)sc->max_active : 1, tr ? canon : "",
                    tr ? (int64_t)tr->min_new_rows : 0, buf, len, key && *key ? key : by, err,
                    sizeof err);
     free(buf);
@@ -301,6 +391,7 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         tmp.nconsumed = e->nconsumed;
         tmp.capconsumed = e->capconsumed;
         tmp.paused = e->paused;
+        util_strlcpy(tmp.paused_reason, e->paused_reason, sizeof tmp.paused_reason);
         e->consumed = NULL;
         e->nconsumed = 0;
         s_entry_clear(e);
@@ -477,10 +568,25 @@ static int s_is_consumed(const entry_t *e, const char *path)
 }
 
 /* Looks at e's folder: which settled CSV files are new, and their rows. */
-static void s_scan(entry_t *e, int64_t now)
+static void s_scan(calendar_t *c, entry_t *e, int64_t now)
 {
-    DIR *d = opendir(e->watch);
     e->pending_rows = 0;
+    /* Checked again at every scan: a symlink swapped in after registration,
+     * or a root removed from the config, must not make the coordinator
+     * read (or count the rows of) a folder outside the roots. */
+    char canon[PATH_MAX], why[600];
+    if (s_watch_allowed(c, e->watch, canon, why, sizeof why) != 0 || strcmp(canon, e->watch) != 0) {
+        if (!e->outside_warned)
+            log_warn("trigger %s: not scanning %s: %s", e->name, e->watch,
+                     why[0] ? why : "it now resolves to another folder");
+        e->outside_warned = 1;
+        free(e->files);
+        e->files = NULL;
+        e->nfiles = 0;
+        return;
+    }
+    e->outside_warned = 0;
+    DIR *d = opendir(e->watch);
     if (!d)
         return;
     seen_file_t *keep = NULL;
@@ -579,7 +685,7 @@ int calendar_tick(calendar_t *c)
         }
         if (!scan || e->paused)
             continue;
-        s_scan(e, now);
+        s_scan(c, e, now);
         if (e->nfiles && e->pending_rows >= e->min_new_rows &&
             model_runs_of_schedule(c->m, e->name) < e->max_active &&
             s_consume(c, e, "enough new rows") < 0)
@@ -601,9 +707,10 @@ static char *s_list(calendar_t *c)
             json_decref(arr);
             return NULL;
         }
-        json_t *o = json_pack("{s:s, s:s, s:b, s:i}", "name", e->name, "kind",
-                              e->trigger ? "trigger" : "schedule", "paused", e->paused, "max_active",
-                              e->max_active);
+        json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:i, s:s}", "name", e->name, "kind",
+                              e->trigger ? "trigger" : "schedule", "paused", e->paused,
+                              "paused_reason", e->paused_reason, "max_active", e->max_active,
+                              "owner", e->created_by);
         if (o && PQntuples(r) > 0) {
             json_object_set_new(o, "last_run", json_integer(db_get_i64(r, 0, 0)));
             json_object_set_new(o, "last_outcome", json_string(db_get_str(r, 0, 1)));
@@ -633,8 +740,8 @@ static char *s_list(calendar_t *c)
     return s;
 }
 
-int calendar_op(calendar_t *c, const char *op, const char *name, char **json, char *msg,
-                size_t msglen)
+int calendar_op(calendar_t *c, const char *op, const char *name, const char *key, int admin,
+                char **json, char *msg, size_t msglen)
 {
     *json = NULL;
     if (!strcmp(op, "list")) {
@@ -643,12 +750,20 @@ int calendar_op(calendar_t *c, const char *op, const char *name, char **json, ch
     }
     entry_t *e = s_find(c, name);
     if (!e) {
-        snprintf(msg, msglen, "no schedule or trigger named '%s' (see: drover schedule list)", name);
+        snprintf(msg, msglen, "no schedule or trigger named '%.140s' (see: drover schedule list)",
+                 name);
         return 1;
+    }
+    if (!admin && strcmp(e->created_by, key ? key : "") != 0) {
+        snprintf(msg, msglen, "permission denied: %s %s belongs to key '%s'; key '%s' may replace, "
+                 "pause or remove only its own (or ask an admin)",
+                 e->trigger ? "trigger" : "schedule", e->name, e->created_by, key ? key : "");
+        return 2;
     }
     if (!strcmp(op, "pause") || !strcmp(op, "resume")) {
         e->paused = !strcmp(op, "pause");
-        if (store_sched_pause(c->st, e->name, e->paused) < 0)
+        e->paused_reason[0] = '\0';
+        if (store_sched_pause(c->st, e->name, e->paused, "") < 0)
             return -1;
         if (!e->paused && !e->trigger) {
             /* Resuming does not run what fell due while paused. */
@@ -671,7 +786,7 @@ int calendar_op(calendar_t *c, const char *op, const char *name, char **json, ch
     }
     if (!strcmp(op, "trigger")) {
         if (e->trigger) {
-            s_scan(e, calendar_now());
+            s_scan(c, e, calendar_now());
             if (!e->nfiles) {
                 snprintf(msg, msglen, "trigger %s: no new files to consume", e->name);
                 return 1;
@@ -690,4 +805,25 @@ int calendar_op(calendar_t *c, const char *op, const char *name, char **json, ch
     }
     snprintf(msg, msglen, "unknown schedule operation '%s' (list, pause, resume, rm, trigger)", op);
     return 1;
+}
+
+int calendar_key_revoked(calendar_t *c, const char *key)
+{
+    int n = 0;
+    if (!key || !*key)
+        return 0;
+    for (size_t i = 0; i < c->n; i++) {
+        entry_t *e = &c->e[i];
+        if (strcmp(e->created_by, key) != 0 || e->paused)
+            continue;
+        snprintf(e->paused_reason, sizeof e->paused_reason,
+                 "owner key '%.64s' was revoked; an admin may resume it or register it anew", key);
+        if (store_sched_pause(c->st, e->name, 1, e->paused_reason) < 0)
+            return -1;
+        e->paused = 1;
+        log_warn("%s %s paused: %s", e->trigger ? "trigger" : "schedule", e->name,
+                 e->paused_reason);
+        n++;
+    }
+    return n;
 }

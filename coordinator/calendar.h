@@ -18,8 +18,19 @@
  * the coordinator's loop (the count is cached by path, size and mtime), so
  * a very large feedback file delays other work by the time it takes to read.
  *
+ * Ownership: a schedule or trigger belongs to the key that registered it
+ * (created_by). Only that key or an admin may replace, pause, resume,
+ * remove or trigger it by hand; when the owner's key is revoked its
+ * schedules pause themselves with the reason (calendar_key_revoked).
+ *
+ * Trigger folders: only under coordinator.trigger_roots, compared after
+ * realpath (so ".." and symlinks cannot leave a root), at registration and
+ * again at every scan; with no roots configured, triggers are refused.
+ *
  * Time: the wall clock, or, for tests only, the number of seconds since the
- * epoch written in the file named by $DROVER_CLOCK_FILE.
+ * epoch written in the file named by $DROVER_CLOCK_FILE, honoured only in a
+ * build with DROVER_TEST_BUILD or with coordinator.test_clock = true (a
+ * warning at every start says so).
  */
 #ifndef DROVER_CALENDAR_H
 #define DROVER_CALENDAR_H
@@ -27,30 +38,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "drover.pb-c.h"
 #include "model.h"
 #include "store.h"
 
 typedef struct calendar calendar_t;
 
-calendar_t *calendar_new(store_t *st, model_t *m);
+/* cfg (borrowed for the call): trigger_roots and test_clock. */
+calendar_t *calendar_new(store_t *st, model_t *m, const conf_coordinator_t *cfg);
 void calendar_destroy(calendar_t **cp);
 
 /* (Re)loads the registered schedules and triggers. 0 or -1. */
 int calendar_load(calendar_t *c);
 
-/* Registers (or replaces) the schedule/trigger of a submitted workflow.
- * 0 with msg, 1 refused (msg), -1 database. */
-int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const char *key,
+/* Registers (or replaces) the schedule/trigger of a submitted workflow;
+ * key is the client's key name ("" on an insecure coordinator, then by
+ * names the owner), admin whether it has the admin role. The workflow
+ * passes model_submit_check first. 0 with msg, 1 refused (msg), 2 not the
+ * owner (msg), -1 database. */
+int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const char *key, int admin,
                       const char *by, char *msg, size_t msglen);
 
 /* Fires what is due and scans watched folders. 0 or -1 (database). */
 int calendar_tick(calendar_t *c);
 
 /* list (JSON in *json, caller frees) | pause | resume | rm | trigger (run
- * now, outside the calendar). 0 with msg, 1 refused, -1 database. */
-int calendar_op(calendar_t *c, const char *op, const char *name, char **json, char *msg,
-                size_t msglen);
+ * now, outside the calendar); all but list only by the owner key or an
+ * admin. 0 with msg, 1 refused, 2 not the owner, -1 database. */
+int calendar_op(calendar_t *c, const char *op, const char *name, const char *key, int admin,
+                char **json, char *msg, size_t msglen);
+
+/* The hook where a key is revoked: pauses every schedule and trigger that
+ * key owns, with the reason (shown by `schedule list`). Returns how many,
+ * or -1 (database). */
+int calendar_key_revoked(calendar_t *c, const char *key);
 
 /* Seconds since the epoch as the calendar sees them. */
 int64_t calendar_now(void);

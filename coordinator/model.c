@@ -16,6 +16,7 @@
 #include "dag.h"
 #include "idmap.h"
 #include "log.h"
+#include "stepkind.h"
 #include "util.h"
 #include "workflow.h"
 
@@ -40,6 +41,7 @@ struct mqueue {
     uint32_t running;  /* assigned + running */
     size_t ready;
     bucket_t *buckets;
+    int removed;       /* `queue rm`: kept (runs may point here) but unknown to submits */
     mqueue_t *next;
 };
 #define R(x) DROVER__RUN_STATE__RUN_##x
@@ -820,8 +822,11 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     size_t *didx = NULL;
     run_t *r = NULL;
     int io = 0; /* 1: a database or memory failure, not a bad request */
+    /* Every rule of the step-kind table and the queues, before a byte is written. */
+    if (model_submit_check(m, req, err, errlen) < 0)
+        return errno = EINVAL, -1;
     errno = EINVAL;
-    if (!req->workflow || !*req->workflow || strlen(req->workflow) > 128) {
+    if (!req->workflow || !*req->workflow || strlen(req->workflow) > UTIL_NAME_MAX) {
         snprintf(err, errlen, "the workflow needs a name of 1 to 128 characters");
         return -1;
     }
@@ -830,8 +835,9 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         snprintf(err, errlen, "bad queue name '%s' (letters, digits, _ . -; at most 63)", qname);
         return -1;
     }
-    if (req->priority < -1000 || req->priority > 1000) {
-        snprintf(err, errlen, "priority must be between -1000 and 1000");
+    if (req->priority < WORKFLOW_MIN_PRIORITY || req->priority > WORKFLOW_MAX_PRIORITY) {
+        snprintf(err, errlen, "priority must be between %d and %d", WORKFLOW_MIN_PRIORITY,
+                 WORKFLOW_MAX_PRIORITY);
         return -1;
     }
     if (n == 0 || n > WORKFLOW_MAX_STEPS) {
@@ -846,7 +852,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         goto nomem;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
-        if (!s->name || !*s->name || strlen(s->name) > 128) {
+        if (!s->name || !*s->name || strlen(s->name) > UTIL_NAME_MAX) {
             snprintf(err, errlen, "step %zu has no valid name", i + 1);
             goto out;
         }
@@ -854,8 +860,9 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
             snprintf(err, errlen, "step '%s' has an invalid kind '%s'", s->name, s->kind);
             goto out;
         }
-        if (s->retries > 100) {
-            snprintf(err, errlen, "step '%s': retries must be at most 100", s->name);
+        if (s->retries > STEPKIND_MAX_RETRIES) {
+            snprintf(err, errlen, "step '%s': retries must be at most %d", s->name,
+                     STEPKIND_MAX_RETRIES);
             goto out;
         }
         json_error_t je;
@@ -1657,8 +1664,33 @@ int model_queues_load(model_t *m)
         }
         q->limit = (uint32_t)db_get_i64(r, i, 1);
         q->paused = strcmp(db_get_str(r, i, 2), "t") == 0;
+        q->removed = 0;
     }
     PQclear(r);
+    /* The default queue always exists (migration 004 inserts its row). */
+    return s_queue_get(m, "default") ? 0 : -1;
+}
+
+/* A queue submits may name: created by an admin (or "default"), not removed. */
+static mqueue_t *s_queue_find(model_t *m, const char *name)
+{
+    for (mqueue_t *q = m->queues; q; q = q->next)
+        if (!q->removed && strcmp(q->name, name) == 0)
+            return q;
+    return NULL;
+}
+
+int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, size_t errlen)
+{
+    if (stepkind_check_submit(req, err, errlen) < 0)
+        return -1;
+    const char *qname = req->queue && *req->queue ? req->queue : "default";
+    if (!s_queue_find(m, qname)) {
+        snprintf(err, errlen, "unknown queue '%s' (an admin creates it: drover queue create %s)",
+                 qname, qname);
+        errno = EINVAL;
+        return -1;
+    }
     return 0;
 }
 
@@ -1666,6 +1698,8 @@ char *model_queues_json(model_t *m)
 {
     json_t *arr = json_array();
     for (mqueue_t *q = m->queues; arr && q; q = q->next) {
+        if (q->removed)
+            continue;
         json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b}", "name", q->name, "ready",
                               (json_int_t)q->ready, "running", (json_int_t)q->running, "limit",
                               (json_int_t)q->limit, "paused", q->paused);
@@ -1679,25 +1713,71 @@ char *model_queues_json(model_t *m)
     return out;
 }
 
+typedef struct {
+    const mqueue_t *q;
+    int n;
+} queue_use_t;
+
+static void s_queue_use_cb(void *ctx, void *v)
+{
+    queue_use_t *c = ctx;
+    const run_t *r = v;
+    if (r->state == R(RUNNING) && r->queue == c->q)
+        c->n++;
+}
+
 int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit, char *msg,
                     size_t msglen)
 {
-    if (!s_valid_name(name) || strlen(name) >= sizeof(((mqueue_t *)0)->name)) {
-        snprintf(msg, msglen, "bad queue name '%s' (letters, digits, _ . -; at most 63)", name);
+    if (!util_name_ok(name, STEPKIND_QUEUE_MAX)) {
+        snprintf(msg, msglen, "queue name '%.*s' is invalid (use " UTIL_NAME_RULE ")",
+                 STEPKIND_QUEUE_MAX + 8, name, STEPKIND_QUEUE_MAX);
         return 1;
     }
-    /* Setting up a queue before any run uses it creates it. */
-    mqueue_t *q = s_queue_get(m, name);
-    if (!q)
-        return -1;
-    if (strcmp(op, "pause") == 0)
-        q->paused = 1;
-    else if (strcmp(op, "resume") == 0)
+    mqueue_t *q = s_queue_find(m, name);
+    if (strcmp(op, "create") == 0) {
+        if (q) {
+            snprintf(msg, msglen, "queue %s already exists (drover queue limit|pause|resume %s)",
+                     name, name);
+            return 2;
+        }
+        /* A removed queue comes back as new: its old settings are gone. */
+        if (!(q = s_queue_get(m, name)))
+            return -1;
+        q->removed = 0;
         q->paused = 0;
-    else if (strcmp(op, "limit") == 0)
         q->limit = limit;
-    else {
-        snprintf(msg, msglen, "unknown queue operation '%s' (pause, resume, limit)", op);
+    } else if (!q) {
+        snprintf(msg, msglen, "no queue named '%s' (see: drover queue list; an admin creates one "
+                 "with drover queue create %s)", name, name);
+        return 1;
+    } else if (strcmp(op, "rm") == 0) {
+        if (strcmp(q->name, "default") == 0) {
+            snprintf(msg, msglen, "the default queue cannot be removed");
+            return 2;
+        }
+        queue_use_t use = {q, 0};
+        idmap_each(m->runs, s_queue_use_cb, &use);
+        if (use.n > 0) {
+            snprintf(msg, msglen, "queue %s has %d active run%s (waiting or running work); cancel "
+                     "them or wait for them to finish first", q->name, use.n,
+                     use.n == 1 ? "" : "s");
+            return 2;
+        }
+        if (store_queue_delete(m->st, q->name) < 0)
+            return -1;
+        q->removed = 1;
+        snprintf(msg, msglen, "queue %s removed", q->name);
+        return 0;
+    } else if (strcmp(op, "pause") == 0) {
+        q->paused = 1;
+    } else if (strcmp(op, "resume") == 0) {
+        q->paused = 0;
+    } else if (strcmp(op, "limit") == 0) {
+        q->limit = limit;
+    } else {
+        snprintf(msg, msglen, "unknown queue operation '%.32s' (create, rm, pause, resume, limit)",
+                 op);
         return 1;
     }
     if (store_queue_save(m->st, q->name, q->limit, q->paused) < 0)

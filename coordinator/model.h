@@ -214,8 +214,16 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *r);
 int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c);
 int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt);
 
-/* Queues: list as JSON (caller frees; NULL on error); pause/resume/limit
- * (0 done with msg, 1 refused, -1 database). */
+/* The rules a submit must pass before anything is written: the step-kind
+ * table's (stepkind_check_submit) and a known queue (created by an admin,
+ * or "default"). 0, or -1 with errno EINVAL/ENOMEM and the reason in err.
+ * model_submit calls it first; calendar_register calls it too. */
+int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, size_t errlen);
+
+/* Queues: list as JSON (caller frees; NULL on error); create (admin; limit
+ * = its limit), rm (refused while a run of the queue is active, and for
+ * "default"), pause/resume/limit of an existing queue. 0 done with msg,
+ * 1 no such queue / bad request, 2 refused (conflict), -1 database. */
 char *model_queues_json(model_t *m);
 int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit, char *msg,
                     size_t msglen);

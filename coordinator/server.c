@@ -223,7 +223,7 @@ server_t *server_new(const conf_t *cfg)
     s->model = s->st ? model_new(s->st, &cfg->coord, sink) : NULL;
     s->zctx = zmq_ctx_new();
     s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
-    s->cal = s->model ? calendar_new(s->st, s->model) : NULL;
+    s->cal = s->model ? calendar_new(s->st, s->model, &cfg->coord) : NULL;
     if (!s->model || !s->zctx || !s->auth || !s->cal) {
         server_destroy(&s);
         errno = ENOMEM;

@@ -456,18 +456,23 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char 
 
 /* Schedules and triggers: list, pause, resume, rm, trigger. */
 static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, const char *actor,
-                             Drover__ClientReply *rep, const uint8_t *ident, size_t ident_len)
+                             auth_role_t role, Drover__ClientReply *rep, const uint8_t *ident,
+                             size_t ident_len)
 {
     char msg[600];
     char *doc = NULL;
     const char *op = q->op ? q->op : "";
-    int rc = calendar_op(s->cal, op, q->name ? q->name : "", &doc, msg, sizeof msg);
+    /* The table lets submitters in; calendar_op lets only the owner or an admin act. */
+    int rc = calendar_op(s->cal, op, q->name ? q->name : "", actor, role >= AUTH_ROLE_ADMIN, &doc,
+                         msg, sizeof msg);
     if (rc < 0)
         return -1;
     if (doc) {
         rep->json = doc;
     } else {
-        if (rc == 1)
+        if (rc == 2)
+            rep->error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+        else if (rc == 1)
             rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
         else if (store_audit(s->st, 0, actor, msg) < 0)
             return -1;
@@ -574,6 +579,8 @@ static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *
         rc = auth_revoke(s->auth, s->st, q->name ? q->name : "", actor, msg, sizeof msg);
         if (rc == 0 && model_workers_evict_key(s->model, q->name) < 0)
             rc = -1;
+        if (rc == 0 && calendar_key_revoked(s->cal, q->name) < 0)
+            rc = -1;
     } else
         snprintf(msg, sizeof msg,
                  "unknown keys operation '%s' (allow, revoke, list, rebind, grant, ungrant)", op);
@@ -629,12 +636,14 @@ static int h_submit(creq_t *c)
     const char *key = auth_secure(s->auth) ? c->actor : "";
     if (q->schedule || q->trigger) {
         /* Validate the workflow as a submit would, without running it. */
-        int cr = calendar_register(s->cal, q, key, q->submitted_by ? q->submitted_by : "", c->msg,
-                                   sizeof c->msg);
+        int cr = calendar_register(s->cal, q, key, c->role >= AUTH_ROLE_ADMIN,
+                                   q->submitted_by ? q->submitted_by : "", c->msg, sizeof c->msg);
         if (cr < 0)
             return -1;
         if (cr == 1)
             c->rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        else if (cr == 2)
+            c->rep->error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
         else if (store_audit(s->st, 0, c->actor, c->msg) < 0)
             return -1;
         c->rep->message = c->msg;
@@ -747,7 +756,8 @@ static int h_keys(creq_t *c)
 
 static int h_schedule(creq_t *c)
 {
-    return s_client_schedule(c->s, c->in->schedule, c->actor, c->rep, c->ident, c->ident_len);
+    return s_client_schedule(c->s, c->in->schedule, c->actor, c->role, c->rep, c->ident,
+                             c->ident_len);
 }
 
 static int h_queue_list(creq_t *c)
@@ -770,6 +780,8 @@ static int h_queue_set(creq_t *c)
         return -1;
     if (qr == 1)
         c->rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+    else if (qr == 2)
+        c->rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
     c->rep->message = c->msg;
     s_reply(c);
     return 0;
@@ -859,15 +871,17 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
     {RQ(SCHEDULE), "list", R_READER, h_schedule, 0, NULL},
-    {RQ(SCHEDULE), "pause", R_ADMIN, h_schedule, RPC_WRITES, NULL},
-    {RQ(SCHEDULE), "resume", R_ADMIN, h_schedule, RPC_WRITES, NULL},
-    {RQ(SCHEDULE), "rm", R_ADMIN, h_schedule, RPC_WRITES, NULL},
-    {RQ(SCHEDULE), "trigger", R_ADMIN, h_schedule, RPC_WRITES, NULL},
+    {RQ(SCHEDULE), "pause", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
+    {RQ(SCHEDULE), "resume", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
+    {RQ(SCHEDULE), "rm", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
+    {RQ(SCHEDULE), "trigger", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
     {RQ(SCHEDULE), NULL, R_ADMIN, h_schedule, RPC_WRITES, "unknown op: refused"},
     {RQ(QUEUE), "list", R_READER, h_queue_list, 0, NULL},
     {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
     {RQ(QUEUE), "resume", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
     {RQ(QUEUE), "limit", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), "create", R_ADMIN, h_queue_set, RPC_WRITES, "an unknown queue is a submit error"},
+    {RQ(QUEUE), "rm", R_ADMIN, h_queue_set, RPC_WRITES, "refused while it has work"},
     {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},
 };
 

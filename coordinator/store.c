@@ -45,7 +45,7 @@ enum {
     S_METRIC, S_DATASETS, S_MODEL_REGISTER, S_REPORT, S_EVALUATION, S_MODEL_BY_STEP,
     S_MODEL_BY_EVAL_STEP, S_MODEL_GET, S_MODEL_PRODUCTION, S_ARCHIVE_PRODUCTION, S_SET_STAGE,
     S_REPORT_JSON, S_METRICS_JSON, S_MODELS_JSON, S_MODEL_JSON, S_TASK_SAVE_MANY,
-    S_KEYS_LOAD, S_KEY_INSERT, S_KEY_REVOKE, S_AUDIT, S_QUEUES_LOAD, S_QUEUE_SAVE, S_SCHED_LOAD,
+    S_KEYS_LOAD, S_KEY_INSERT, S_KEY_REVOKE, S_AUDIT, S_QUEUES_LOAD, S_QUEUE_SAVE, S_QUEUE_DELETE, S_SCHED_LOAD,
     S_SCHED_UPSERT, S_SCHED_PAUSE, S_SCHED_DELETE, S_SCHED_LAST_DUE, S_FIRE_CLAIM, S_FIRE_RUN,
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
@@ -77,14 +77,15 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                       "INSERT INTO drover.queues (name, max_running, paused) VALUES ($1, $2::int, "
                       "$3::boolean) ON CONFLICT (name) DO UPDATE SET max_running = EXCLUDED.max_running, "
                       "paused = EXCLUDED.paused", 3},
+    [S_QUEUE_DELETE] = {"queue_delete", "DELETE FROM drover.queues WHERE name = $1", 1},
     /* -> 0 name, 1 kind, 2 cron, 3 timezone, 4 catchup, 5 max_active, 6 watch,
      *    7 min_new_rows, 8 paused, 9 request (bytea), 10 last_due_us, 11 created_us,
-     *    12 created_by */
+     *    12 created_by, 13 paused_reason */
     [S_SCHED_LOAD] = {"sched_load",
                       "SELECT name, kind, coalesce(cron, ''), coalesce(timezone, ''), "
                       "coalesce(catchup, ''), max_active, coalesce(watch, ''), coalesce(min_new_rows, 0), "
-                      "paused, request, " US("last_due") ", " US("created_at") ", coalesce(created_by, '') "
-                      "FROM drover.schedules ORDER BY name", 0},
+                      "paused, request, " US("last_due") ", " US("created_at") ", coalesce(created_by, ''), "
+                      "paused_reason FROM drover.schedules ORDER BY name", 0},
     [S_SCHED_UPSERT] = {"sched_upsert",
                         "INSERT INTO drover.schedules (name, kind, cron, timezone, catchup, max_active, "
                         "watch, min_new_rows, request, created_by) VALUES ($1, $2, nullif($3, ''), "
@@ -95,7 +96,8 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                         "min_new_rows = EXCLUDED.min_new_rows, request = EXCLUDED.request, "
                         "created_by = EXCLUDED.created_by, created_at = clock_timestamp() "
                         "RETURNING " US("created_at") ", " US("last_due"), 10},
-    [S_SCHED_PAUSE] = {"sched_pause", "UPDATE drover.schedules SET paused = $2::boolean WHERE name = $1", 2},
+    [S_SCHED_PAUSE] = {"sched_pause", "UPDATE drover.schedules SET paused = $2::boolean, "
+                       "paused_reason = $3 WHERE name = $1", 3},
     [S_SCHED_DELETE] = {"sched_delete", "DELETE FROM drover.schedules WHERE name = $1", 1},
     [S_SCHED_LAST_DUE] = {"sched_last_due",
                           "UPDATE drover.schedules SET last_due = " TS("$2") " WHERE name = $1", 2},
@@ -997,6 +999,12 @@ int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused)
     return s_write(st, S_QUEUE_SAVE, 3, v);
 }
 
+int store_queue_delete(store_t *st, const char *name)
+{
+    const char *v[] = {name};
+    return s_write(st, S_QUEUE_DELETE, 1, v);
+}
+
 /* ---------------------------------------------------------- calendar --- */
 
 PGresult *store_sched_load(store_t *st) { return s_read(st, S_SCHED_LOAD, 0, NULL); }
@@ -1024,10 +1032,10 @@ int store_sched_upsert(store_t *st, const store_sched_t *sc, int64_t *created_us
     return 0;
 }
 
-int store_sched_pause(store_t *st, const char *name, int paused)
+int store_sched_pause(store_t *st, const char *name, int paused, const char *reason)
 {
-    const char *v[] = {name, paused ? "true" : "false"};
-    return s_write(st, S_SCHED_PAUSE, 2, v);
+    const char *v[] = {name, paused ? "true" : "false", reason ? reason : ""};
+    return s_write(st, S_SCHED_PAUSE, 3, v);
 }
 
 int store_sched_delete(store_t *st, const char *name)

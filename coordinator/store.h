@@ -152,6 +152,7 @@ int store_audit(store_t *st, int64_t run_id, const char *actor, const char *deta
 /* Queue settings -> name, max_running, paused (t/f); save upserts one. */
 PGresult *store_queues_load(store_t *st);
 int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused);
+int store_queue_delete(store_t *st, const char *name);
 
 /* Sweeps: the model a train step registered with one of its metrics
  * (name, version, artifact, model_kind, stage, value); what a select
@@ -171,7 +172,8 @@ typedef struct {
 PGresult *store_sched_load(store_t *st);
 int store_sched_upsert(store_t *st, const store_sched_t *sc, int64_t *created_us,
                        int64_t *last_due_us);
-int store_sched_pause(store_t *st, const char *name, int paused);
+/* reason: why it is paused ("" = by hand, or resumed). */
+int store_sched_pause(store_t *st, const char *name, int paused, const char *reason);
 int store_sched_delete(store_t *st, const char *name);
 int store_sched_last_due(store_t *st, const char *name, int64_t due_us);
 /* 1 when this due time is ours to fire, 0 when already fired, -1 error. */

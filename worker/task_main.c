@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kind.h"
+#include "stepkind.h"
 
 int kind_fail(int code, const char *fmt, ...)
 {
@@ -140,6 +141,14 @@ int main(int argc, char **argv)
         json_decref(spec);
         return kind_fail(KIND_EXIT_BAD_SPEC, "drover-task: DROVER_SPEC is not a JSON object: %s",
                          spec ? "wrong type" : jerr.text);
+    }
+    /* The same table the CLI and the coordinator check against. */
+    char why[512];
+    const char *step = getenv("DROVER_STEP") && *getenv("DROVER_STEP") ? getenv("DROVER_STEP") : "step";
+    if (stepkind_check_spec_json(stepkind_find(argv[1]), step, spec, STEPKIND_FROM_DISPATCH, why,
+                                 sizeof why) < 0) {
+        json_decref(spec);
+        return kind_fail(KIND_EXIT_BAD_SPEC, "drover-task: bad %s spec: %s", argv[1], why);
     }
     const char *fdv = getenv("DROVER_OUTPUT_FD");
     FILE *out = NULL;

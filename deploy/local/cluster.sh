@@ -206,6 +206,8 @@ coordinator = {
   admin_keys = [ "$KEYS/admin.pub" ];
   # the workers' artifact store: the coordinator verifies model artifacts there
   artifact_dir = "$STATE/artifacts";
+  # data triggers may watch only these folders (and below): the examples' data
+  trigger_roots = [ "$REPO/examples" ];
 };
 worker = {
   coordinator = "$WORKER_EP";

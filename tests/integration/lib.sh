@@ -13,6 +13,11 @@
 #   - helpers: pg_start/pg_stop, coord_start/coord_stop, worker_start,
 #     sql, wait_for, fail, assert_eq, submit, wait_run.
 #
+# Data triggers may watch folders under $T_DIR only (coordinator.trigger_roots;
+# T_TRIGGER_ROOTS="" before coord_start writes none); the test clock
+# ($DROVER_CLOCK_FILE, see clock_init) is honoured because the config then
+# says coordinator.test_clock = true (T_TEST_CLOCK=0 leaves it out).
+#
 # Security: tests run the way a real cluster does, with CurveZMQ. The first
 # coord_start makes three key pairs under $T_KEYS (coordinator, admin,
 # worker); the coordinator gets its secret and admin_keys = [admin.pub],
@@ -301,6 +306,8 @@ coordinator = {
   retry_delay_cap = "2s";
   artifact_dir = "$T_DIR/artifacts";
 $coord_sec
+$([[ -n "${T_TRIGGER_ROOTS-$T_DIR}" ]] && echo "  trigger_roots = [ \"${T_TRIGGER_ROOTS-$T_DIR}\" ];")
+$([[ -n "${DROVER_CLOCK_FILE:-}" && "${T_TEST_CLOCK:-1}" == 1 ]] && echo "  test_clock = true;")
 $T_COORD_EXTRA
 };
 worker = {

@@ -39,6 +39,8 @@ first_running() {
 }
 
 # ---------------------------------------------------------- 1. priority ---
+drover queue create qa >/dev/null || fail "drover queue create qa exited $?"
+drover queue create qb >/dev/null || fail "drover queue create qb exited $?"
 pwf "$T_DIR/low.cfg" low qa 0 8
 pwf "$T_DIR/high.cfg" high qa 10 3
 low=$(submit "$T_DIR/low.cfg")

@@ -28,8 +28,8 @@ qwf() {
 queue_json() { drover --json queue list | jq -c ".[] | select(.name == \"$1\") | {ready, running, limit, paused}"; }
 queue_is() { [[ "$(queue_json "$1")" == "$2" ]]; }
 
-# A queue comes into being with its first run (see the report: `queue limit`
-# on a queue no run has used yet is refused).
+# Queues are an admin's to create (the default queue always exists).
+drover queue create q1 >/dev/null || fail "drover queue create q1 exited $?"
 qwf "$T_DIR/warm.cfg" warm q1 1
 run=$(submit "$T_DIR/warm.cfg")
 assert_eq succeeded "$(wait_run "$run")" "state of the first run in q1"

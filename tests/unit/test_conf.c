@@ -144,7 +144,32 @@ static const err_case_t s_errors[] = {
      "unknown setting 'evnets'"},
     {"bad retention period", "coordinator = { retention = { logs = \"30 days\"; }; };\n", 1,
      "bad duration"},
+    {"trigger root relative", "coordinator = {\n  trigger_roots = [\"data\"];\n};\n", 2,
+     "expected a list of absolute folders for 'trigger_roots'"},
+    {"trigger roots not a list", "coordinator = { trigger_roots = \"/data\"; };\n", 1,
+     "expected a list of absolute folders"},
+    {"test_clock not a bool", "coordinator = { test_clock = 1; };\n", 1,
+     "expected true or false for 'test_clock'"},
 };
+
+/* coordinator.trigger_roots and test_clock (off unless said). */
+static void t_trigger_roots(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/drover-conf-XXXXXX";
+    s_write(path, "coordinator = { trigger_roots = [\"/data/claims\", \"/srv/feedback\"]; "
+                  "test_clock = true; };\n");
+    conf_t c;
+    char err[512];
+    assert_int_equal(conf_load(&c, path, err, sizeof err), 0);
+    unlink(path);
+    assert_int_equal(c.coord.ntrigger_roots, 2);
+    assert_string_equal(c.coord.trigger_roots[1], "/srv/feedback");
+    assert_int_equal(c.coord.test_clock, 1);
+    assert_int_equal(conf_load(&c, NULL, err, sizeof err), 0);
+    assert_int_equal(c.coord.ntrigger_roots, 0);
+    assert_int_equal(c.coord.test_clock, 0);
+}
 
 static void t_errors(void **state)
 {
@@ -215,6 +240,7 @@ int main(void)
         cmocka_unit_test(t_defaults),     cmocka_unit_test(t_overrides),
         cmocka_unit_test(t_errors),       cmocka_unit_test(t_partial_file_not_applied),
         cmocka_unit_test(t_missing_file), cmocka_unit_test(t_default_path),
+        cmocka_unit_test(t_trigger_roots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,12 +146,39 @@ static void t_utf8_sanitize(void **state)
     }
 }
 
+/* The one name rule (util_name_ok), table-driven. */
+static void t_name_ok(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t max;
+        int ok;
+    } cases[] = {
+        {"train", 0, 1}, {"train.1", 0, 1}, {"claims-damage_v2", 0, 1}, {"0day", 0, 1},
+        {"a", 0, 1},     {"", 0, 0},        {"../x", 0, 0},          {"..", 0, 0},
+        {".x", 0, 0},    {"-x", 0, 0},      {"_x", 0, 0},            {"a/b", 0, 0},
+        {"a,b", 0, 0},   {"a b", 0, 0},     {"a\x1b[2J", 0, 0},      {"a\r", 0, 0},
+        {"a\n", 0, 0},   {"caf\xc3\xa9", 0, 0}, {"abcd", 3, 0},      {"abc", 3, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(util_name_ok(cases[i].s, cases[i].max), cases[i].ok);
+    char big[UTIL_NAME_MAX + 2];
+    memset(big, 'a', sizeof big);
+    big[UTIL_NAME_MAX] = '\0';
+    assert_int_equal(util_name_ok(big, 0), 1);
+    big[UTIL_NAME_MAX] = 'a';
+    big[UTIL_NAME_MAX + 1] = '\0';
+    assert_int_equal(util_name_ok(big, 0), 0);
+    assert_int_equal(util_name_ok(NULL, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_backoff),         cmocka_unit_test(t_parse_duration),
         cmocka_unit_test(t_format_duration), cmocka_unit_test(t_strlcpy),
-        cmocka_unit_test(t_clocks_and_time), cmocka_unit_test(t_utf8_sanitize),
+        cmocka_unit_test(t_clocks_and_time), cmocka_unit_test(t_utf8_sanitize), cmocka_unit_test(t_name_ok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

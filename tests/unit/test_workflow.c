@@ -1176,6 +1176,91 @@ static void t_small_error_buffer(void **state)
     assert_null(workflow_parse("workflow = 1;\n", "pipeline.cfg", NULL, 0));
 }
 
+static void s_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* @include: resolved against the including file's folder (nested too),
+ * errors name the included file and its line, relative paths in an
+ * included file are relative to it, a cycle is an error. */
+static void t_include(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/drover-wf-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    char top[256], sub[256], steps[256], more[256], loop[256], err[1024], want[512];
+    snprintf(top, sizeof top, "%s/top.cfg", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(steps, sizeof steps, "%s/sub/steps.cfg", dir);
+    snprintf(more, sizeof more, "%s/sub/more.cfg", dir);
+    snprintf(loop, sizeof loop, "%s/loop.cfg", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    s_write(top, "workflow = \"w\";\nsteps = (\n@include \"sub/steps.cfg\"\n);\n");
+    s_write(steps, "{ name = \"a\"; kind = \"exec\"; command = \"true\"; cwd = \"data\"; },\n"
+                   "@include \"more.cfg\"   // relative to sub/\n");
+    s_write(more, "{ name = \"b\"; kind = \"exec\"; after = [\"a\"]; command = \"true\"; }\n");
+    /* The process's directory is not the files' (the bug: resolved against it). */
+    assert_int_equal(chdir("/"), 0);
+    workflow_t *wf = workflow_load(top, err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_int_equal(wf->nsteps, 2);
+    assert_string_equal(wf->steps[1].name, "b");
+    char *real = realpath(sub, NULL);
+    snprintf(want, sizeof want, "{\"argv\":[\"/bin/sh\",\"-c\",\"true\"],\"cwd\":\"%s/data\"}", real);
+    free(real);
+    assert_string_equal(wf->steps[0].spec_json, want);
+    workflow_destroy(&wf);
+
+    /* An error on line 2 of more.cfg names more.cfg:2, not top.cfg. */
+    s_write(more, "{ name = \"b\"; kind = \"exec\";\n  retries = 1000; command = \"true\"; }\n");
+    assert_null(workflow_load(top, err, sizeof err));
+    assert_int_equal(errno, EINVAL);
+    snprintf(want, sizeof want, "%s/sub/more.cfg:2: step 'b': 'retries' must be between 0 and 100",
+             dir);
+    assert_string_equal(err, want);
+    /* A syntax error inside an included file, too. */
+    s_write(more, "{ name = \"b\";\n kind = = \"exec\"; }\n");
+    assert_null(workflow_load(top, err, sizeof err));
+    snprintf(want, sizeof want, "%s/sub/more.cfg:2: ", dir);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    /* A line after the include is still the top file's own line. */
+    s_write(more, "{ name = \"b\"; kind = \"exec\"; command = \"true\"; }\n");
+    s_write(top, "workflow = \"w\";\nsteps = (\n@include \"sub/steps.cfg\"\n);\nqueue = 5;\n");
+    assert_null(workflow_load(top, err, sizeof err));
+    snprintf(want, sizeof want, "%s/top.cfg:5: 'queue' must be a string (the queue's name)", dir);
+    assert_string_equal(err, want);
+    /* A missing file and a cycle. */
+    s_write(top, "workflow = \"w\";\n@include \"nope.cfg\"\n");
+    assert_null(workflow_load(top, err, sizeof err));
+    snprintf(want, sizeof want, "%s/top.cfg:2: @include \"nope.cfg\": cannot read %s/nope.cfg: ",
+             dir, dir);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    /* A FIFO (or a device) is not read: the CLI must not hang on it. */
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    s_write(top, "workflow = \"w\";\n@include \"fifo\"\n");
+    assert_null(workflow_load(top, err, sizeof err));
+    assert_non_null(strstr(err, "top.cfg:2: @include \"fifo\": cannot read"));
+    unlink(fifo);
+    s_write(loop, "@include \"loop.cfg\"\n");
+    assert_null(workflow_load(loop, err, sizeof err));
+    assert_non_null(strstr(err, "too many @include levels"));
+
+    unlink(more);
+    unlink(steps);
+    unlink(loop);
+    unlink(top);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1187,7 +1272,7 @@ int main(void)
         cmocka_unit_test(t_ml_paths),
         cmocka_unit_test(t_sched_top),      cmocka_unit_test(t_resources),
         cmocka_unit_test(t_parse_size),     cmocka_unit_test(t_sweep_select),
-        cmocka_unit_test(t_nightly_example),
+        cmocka_unit_test(t_nightly_example), cmocka_unit_test(t_include),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
