@@ -49,6 +49,7 @@ typedef struct {
     int nadmin_keys;
     size_t max_log_bytes;       /* stored log bytes per task attempt and stream */
     int client_rate;            /* requests per second per client key (burst 2x) */
+    int64_t leader_lease_ms;    /* leadership lease; a standby takes over when it expires */
 } conf_coordinator_t;
 
 typedef struct {
@@ -66,6 +67,9 @@ typedef struct {
     int insecure;
     uint64_t memory_bytes;      /* memory offered to tasks; 0 = MemTotal of /proc/meminfo */
     int gpus;                   /* GPUs offered (indices 0..gpus-1); -1 = count /dev/nvidia[0-9]* */
+    char cgroup[1024];          /* "" = automatic, "off", or a cgroup v2 folder for task units */
+    char state_dir[1024];       /* "" = <work_dir or cwd>/.drover-worker; one folder per name in it */
+    int64_t drain_ms;           /* SIGTERM: running tasks may finish for this long */
 } conf_worker_t;
 
 typedef struct {

@@ -1172,6 +1172,17 @@ int model_task_started(model_t *m, worker_t *w, const Drover__Started *s)
 
 static void s_outcome_text(const Drover__Result *r, char *buf, size_t len)
 {
+    /* The worker explains deaths it understands (an OOM kill of the task's
+     * cgroup, a memory rlimit): "killed: out of memory (limit 100M)". */
+    int said = r->error && r->error[0];
+    if (said && r->outcome == DROVER__OUTCOME__OUTCOME_SIGNALED) {
+        snprintf(buf, len, "%s", r->error);
+        return;
+    }
+    if (said && r->outcome == DROVER__OUTCOME__OUTCOME_EXITED && r->exit_code != 0) {
+        snprintf(buf, len, "exited with code %d (%s)", r->exit_code, r->error);
+        return;
+    }
     switch (r->outcome) {
     case DROVER__OUTCOME__OUTCOME_EXITED:
         snprintf(buf, len, "exited with code %d", r->exit_code);

@@ -158,6 +158,8 @@ static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const c
             gpus[ng++] = (uint32_t)i;
     a.n_gpus = ng;
     a.gpus = gpus;
+    a.memory_bytes = t->res.memory; /* enforced by the worker (worker/contain.h) */
+    a.cpus = t->res.cpus;
     msg.version = DROVER_PROTOCOL_VERSION;
     msg.body_case = DROVER__COORD_MSG__BODY_ASSIGN;
     msg.assign = &a;

@@ -9,7 +9,8 @@
  *   TASK_RUNNING   the child has not been reaped yet
  *   TASK_DRAINING  the child was reaped; what is left in its pipes is still
  *                  being read, for at most TASK_DRAIN_MS (a grandchild may
- *                  keep the pipe open forever)
+ *                  keep the pipe open forever), and whatever else the
+ *                  attempt started is killed and must be gone (contain.h)
  *   TASK_FINISHED  outcome known and both pipes closed; the task now only
  *                  carries its result until the coordinator acknowledges it
  *
@@ -36,6 +37,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "contain.h"
 #include "drover.pb-c.h"
 
 #define TASK_STREAM_STDOUT 1
@@ -80,6 +82,14 @@ typedef struct {
      * step's: "0,2" = the GPUs assigned, "" = none (so the task sees no
      * GPU it was not given). NULL = leave the environment as it is. */
     const char *cuda_visible_devices;
+    /* Containment (contain.h): NULL = none (the child's own session only).
+     * memory_bytes and cpus are the step's resources, enforced as far as
+     * the containment mode can (0 = no limit). Borrowed; must outlive the
+     * task. */
+    contain_t *contain;
+    uint64_t memory_bytes;
+    uint32_t cpus;
+    const char *contain_env; /* set by task_start itself; leave NULL */
 } task_spec_t;
 
 /* 1 for the kinds run by drover-task (validate, train, evaluate). */

@@ -64,6 +64,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "contain.h"
 #include "log.h"
 #include "task.h"
 #include "util.h"
@@ -114,6 +115,8 @@ struct worker {
     uint64_t memory_bytes; /* offered to tasks; 0 = unknown */
     uint32_t gpus;         /* offered to tasks, indices 0..gpus-1 */
     int64_t kill_grace_ms;
+    contain_t *contain;
+    int64_t drain_ms;
     char *work_dir;
     char *task_bin;     /* "" = no built-in kinds */
     char *artifact_dir;
@@ -522,6 +525,9 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         .task_bin = w->task_bin,
         .artifact_dir = w->artifact_dir,
         .cuda_visible_devices = cuda,
+        .contain = w->contain,
+        .memory_bytes = a->memory_bytes,
+        .cpus = a->cpus,
     };
     task_t *t = task_start(&spec, now);
     if (!t) {
@@ -1018,6 +1024,7 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->memory_bytes = opts->memory_bytes;
     w->gpus = opts->gpus;
     w->kill_grace_ms = opts->kill_grace_ms;
+    w->drain_ms = opts->drain_ms;
     w->version = opts->protocol_version;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     w->endpoint = strdup(opts->endpoint);
@@ -1057,6 +1064,10 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create a signalfd: %s", strerror(errno));
         goto fail;
     }
+
+    if (!(w->contain = contain_new(opts->cgroup ? opts->cgroup : "",
+                                   opts->state_dir ? opts->state_dir : ".", err, errlen)))
+        goto fail;
 
     if (!(w->ctx = zmq_ctx_new())) {
         snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
@@ -1118,6 +1129,7 @@ void worker_destroy(worker_t **wp)
     for (size_t i = 0; i < w->ntasks; i++)
         task_destroy(&w->tasks[i].task);
     free(w->tasks);
+    contain_destroy(&w->contain);
     for (size_t i = 0; i < w->nqueue; i++)
         free(w->queue[i].assign);
     free(w->queue);

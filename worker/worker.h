@@ -36,6 +36,11 @@ typedef struct {
     /* Resources offered to tasks (Register.memory_bytes, .gpus). */
     uint64_t memory_bytes;     /* 0 = unknown: the coordinator checks no memory */
     uint32_t gpus;             /* GPU indices 0..gpus-1 */
+    /* Containment (contain.h): worker.cgroup ("" auto, "off", or a path)
+     * and this worker's state folder (records of live task units). */
+    const char *cgroup;
+    const char *state_dir;
+    int64_t drain_ms;          /* SIGTERM: how long running tasks may finish */
 } worker_opts_t;
 
 /* Blocks SIGCHLD/SIGTERM/SIGINT/SIGHUP (read through a signalfd from then

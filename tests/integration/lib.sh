@@ -62,6 +62,7 @@ COORD_CLIENT_EP=""
 COORD_WORKER_EP=""
 T_CFG="$T_DIR/drover.cfg"
 T_COORD_EXTRA=""
+T_WORKER_EXTRA=""
 T_KEYS="$T_DIR/keys"
 T_INSECURE="${T_INSECURE:-0}"
 T_WORKER_KEY_ALLOWED=0
@@ -278,7 +279,8 @@ keys_init() {
 }
 
 # _write_config: the test config. Short timers keep failure detection fast;
-# extra coordinator settings come from T_COORD_EXTRA.
+# extra coordinator settings come from T_COORD_EXTRA, worker ones from
+# T_WORKER_EXTRA.
 _write_config() {
     local coord_sec worker_sec
     if [[ "$T_INSECURE" == 1 ]]; then
@@ -305,7 +307,9 @@ $T_COORD_EXTRA
 worker = {
   coordinator = "$COORD_WORKER_EP";
   kill_grace = "1s";
+  state_dir = "$T_DIR/worker-state";
 $worker_sec
+$T_WORKER_EXTRA
 };
 cli = {
   coordinator = "$COORD_CLIENT_EP";
