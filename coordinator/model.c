@@ -1076,6 +1076,7 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     memcpy(w->ident, ident, len);
     w->ident_len = len;
     w->connected = 1;
+    w->draining = 0; /* a stopping worker says so again after registering */
     int64_t key = s_ident_key(ident, len);
     if (key && idmap_put(m->idents, key, w) < 0)
         return NULL;
@@ -1131,6 +1132,18 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     log_info("worker %s registered from %s: %d slots, %zu tasks held, %zu dropped", w->name,
              w->host, w->slots, reg->n_held, *ndrop);
     return w;
+}
+
+int model_worker_draining(model_t *m, worker_t *w, uint32_t drain_ms)
+{
+    if (w->draining)
+        return 0;
+    w->draining = 1;
+    char detail[200];
+    snprintf(detail, sizeof detail, "stopping: %zu task%s may finish within %.1fs", w->nheld,
+             w->nheld == 1 ? "" : "s", (double)drain_ms / 1000.0);
+    log_info("worker %s is draining (%s): no new assignments", w->name, detail);
+    return store_worker_state(m->st, w->name, "gone", detail);
 }
 
 void model_worker_seen(model_t *m, worker_t *w)
@@ -1258,6 +1271,17 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     task_t *t = idmap_get(m->tasks, id);
     if (!t || t->attempt != att || (t->state != T(ASSIGNED) && t->state != T(RUNNING)))
         return 1; /* the run was cancelled while it ran */
+    if (res->outcome == DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED) {
+        /* A stopping worker handed it back: run it elsewhere, counting
+         * neither a failure nor a loss (the attempt number still moves on:
+         * it is the fencing token). */
+        m->stats.requeued++;
+        t->worker[0] = '\0';
+        t->started_us = 0;
+        char why[200];
+        snprintf(why, sizeof why, "handed back by stopping worker %s", w->name);
+        return s_set(m, t, T(READY), why) < 0 ? -1 : 1;
+    }
     if (res->started_at_us > 0 && !t->started_us)
         t->started_us = res->started_at_us;
     t->finished_us = res->finished_at_us > 0 ? res->finished_at_us : util_now_us();
@@ -1387,6 +1411,14 @@ int model_tick(model_t *m, int64_t now_ms)
         next = w->next;
         if (now_ms - w->last_seen_ms <= m->cfg->worker_timeout_ms)
             continue;
+        if (w->draining && w->nheld == 0) {
+            /* It stopped as it said it would: not a death. */
+            log_info("worker %s stopped after draining", w->name);
+            s_ident_forget(m, w);
+            s_worker_unlink(m, w);
+            s_worker_free(w);
+            continue;
+        }
         char why[300];
         snprintf(why, sizeof why, "worker %s missed heartbeats for %.1fs", w->name,
                  (double)(now_ms - w->last_seen_ms) / 1000.0);
@@ -1464,6 +1496,8 @@ static int s_fits(const worker_t *w, const task_t *t, int *never)
         *never = 1;
         return 0;
     }
+    if (w->draining)
+        return 0;
     for (int i = 0; i < t->res.nlabels; i++) {
         int has = 0;
         for (int k = 0; k < w->nlabels && !has; k++)

@@ -628,6 +628,25 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
 
 static void s_close_output(task_t *t);
 
+task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms)
+{
+    task_t *t = calloc(1, sizeof *t);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->task_id = task_id;
+    t->attempt = attempt;
+    t->streams[0].fd = t->streams[1].fd = -1;
+    t->out_fd = -1;
+    t->phase = TASK_FINISHED;
+    t->outcome = DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED;
+    t->error = strdup("the worker is stopping; handed back");
+    t->started_at_us = t->finished_at_us = util_now_us();
+    t->started_ms = t->finished_ms = now_ms;
+    return t;
+}
+
 /* sig to every process of the attempt: its unit, else its session's
  * process group (and the leader itself, which may not have called setsid
  * yet; only while it is not reaped, so a reused pid is never hit). */
@@ -1124,6 +1143,9 @@ void task_describe(const task_t *t, char *buf, size_t len)
         break;
     case DROVER__OUTCOME__OUTCOME_TIMED_OUT: snprintf(buf, len, "timed out after %s", dur); break;
     case DROVER__OUTCOME__OUTCOME_KILLED: snprintf(buf, len, "killed after %s", dur); break;
+    case DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED:
+        snprintf(buf, len, "handed back after %s (the worker is stopping)", dur);
+        break;
     case DROVER__OUTCOME__OUTCOME_SPAWN_FAILED:
         snprintf(buf, len, "spawn failed: %s", t->error ? t->error : "unknown error");
         break;

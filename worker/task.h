@@ -104,6 +104,11 @@ int task_kind_builtin(const char *kind);
  * the monotonic clock (util_mono_ms). The caller owns the task. */
 task_t *task_start(const task_spec_t *spec, int64_t now_ms);
 
+/* A TASK_FINISHED task with outcome NOT_ATTEMPTED and no process: an
+ * assignment a stopping worker hands back without running it. NULL (errno
+ * ENOMEM) when it cannot be allocated. */
+task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms);
+
 /* Frees a task. A child still running is SIGKILLed (with its process group)
  * and reaped if it is already gone; pipes are closed. NULL-safe; nulls *tp. */
 void task_destroy(task_t **tp);
@@ -154,12 +159,13 @@ uint64_t task_bad_output_lines(const task_t *t);
 void task_reaped(task_t *t, int status, int64_t now_ms);
 
 /* Asks a running child to stop: SIGTERM to its process group now, SIGKILL
- * after the kill grace. outcome (TIMED_OUT or KILLED) becomes the attempt's
+ * after the kill grace. outcome (TIMED_OUT, KILLED or NOT_ATTEMPTED) becomes the attempt's
  * outcome whatever the exit status. Returns 1 when a kill was started, 0
  * when the task is not running or is already being killed. */
 int task_kill(task_t *t, Drover__Outcome outcome, int64_t now_ms);
 
-/* SIGKILLs the child's process group at once (second shutdown signal). */
+/* SIGKILLs the child's unit at once (second shutdown signal); the outcome
+ * is KILLED unless task_kill() set one. */
 void task_kill_now(task_t *t, int64_t now_ms);
 
 /* Fires due timers: timeout → SIGTERM, grace over → SIGKILL, drain window

@@ -63,6 +63,7 @@ COORD_WORKER_EP=""
 T_CFG="$T_DIR/drover.cfg"
 T_COORD_EXTRA=""
 T_WORKER_EXTRA=""
+T_WORKER_DRAIN="1s" # SIGTERM at cleanup: running tasks are handed back after 1 s
 T_KEYS="$T_DIR/keys"
 T_INSECURE="${T_INSECURE:-0}"
 T_WORKER_KEY_ALLOWED=0
@@ -155,6 +156,22 @@ stop_pid() {
     return "$rc"
 }
 
+# _t_end_units: a worker the test SIGKILLed and never restarted leaves its
+# task units (worker/contain.h): end their processes and remove the cgroups
+# its records name, so nothing outlives the test.
+_t_end_units() {
+    local rec cg base
+    for rec in "$T_DIR"/worker-state/*/units/*; do
+        [[ -f "$rec" ]] || continue
+        cg=$(sed -n 3p "$rec")
+        [[ -n "$cg" && -d "$cg" ]] || continue
+        echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
+        base=$(dirname "$cg")
+        for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.05; done
+        rmdir "$base" 2>/dev/null || true
+    done
+}
+
 _t_cleanup() {
     local rc=$? name pid src
     trap - EXIT INT TERM
@@ -180,6 +197,7 @@ _t_cleanup() {
     for pid in "${T_EXTRA_PIDS[@]}"; do
         kill -KILL "$pid" 2>/dev/null || true
     done
+    _t_end_units
     pg_stop || true
     if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T_DIR"/*.log >/dev/null 2>&1; then
         echo "FAIL [$T_NAME]: sanitizer report in a daemon log:" >&2
@@ -308,6 +326,7 @@ worker = {
   coordinator = "$COORD_WORKER_EP";
   kill_grace = "1s";
   state_dir = "$T_DIR/worker-state";
+  drain = "$T_WORKER_DRAIN";
 $worker_sec
 $T_WORKER_EXTRA
 };
