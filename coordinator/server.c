@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "db.h"
+#include "leader.h"
 #include "log.h"
 #include "migrate.h"
 #include "model.h"
@@ -57,6 +58,7 @@ typedef struct {
 } held_t;
 
 struct server {
+    leader_t *leader; /* the fenced leader lease (leader.h) */
     const conf_t *cfg;
     db_t *db;
     store_t *st;
@@ -1244,13 +1246,14 @@ server_t *server_new(const conf_t *cfg)
     s->sigfd = -1;
     s->db = db_new(cfg->coord.database);
     s->st = s->db ? store_new(s->db) : NULL;
+    s->leader = s->db ? leader_new(s->db, cfg->coord.leader_lease_ms) : NULL;
     model_sink_t sink = {s, s_sink_assign, s_sink_kill, registry_is_inline, s_sink_run_inline,
                          s_sink_prepare, s_sink_outputs};
     s->model = s->st ? model_new(s->st, &cfg->coord, sink) : NULL;
     s->zctx = zmq_ctx_new();
     s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
     s->cal = s->model ? calendar_new(s->st, s->model) : NULL;
-    if (!s->model || !s->zctx || !s->auth || !s->cal) {
+    if (!s->model || !s->zctx || !s->auth || !s->cal || !s->leader) {
         server_destroy(&s);
         errno = ENOMEM;
         return NULL;
@@ -1269,6 +1272,7 @@ void server_destroy(server_t **sp)
     free(s->held);
     model_destroy(&s->model);
     store_destroy(&s->st);
+    leader_destroy(&s->leader);
     db_destroy(&s->db);
     if (s->wsock)
         zmq_close(s->wsock);
@@ -1344,14 +1348,18 @@ static int s_attach(server_t *s)
             }
             return -1;
         }
-        if (store_prepare(s->st) < 0) {
+        if (store_prepare(s->st) < 0 || leader_prepare(s->leader) < 0) {
             log_error("database: %s", db_error(s->db));
             if (!db_ok(s->db))
                 continue;
             return -1;
         }
         for (;;) {
-            int got = store_try_lock(s->st);
+            /* The leader lease (leader.h), not an advisory lock: a paused
+             * leader keeps its session, and with it any lock. */
+            int got = leader_acquire(s->leader);
+            if (got == 2)
+                return -1; /* fenced: exit, writing nothing */
             if (got < 0)
                 break;
             if (got == 1) {
@@ -1366,10 +1374,8 @@ static int s_attach(server_t *s)
                 }
                 return 0;
             }
-            if (!announced)
-                log_info("another coordinator is active (it holds the advisory lock); standing by");
             announced = 1;
-            s_wait_signal(s, 1000);
+            s_wait_signal(s, 200);
             if (s->stop)
                 return 1;
         }
@@ -1382,6 +1388,11 @@ static int s_attach(server_t *s)
 /* After a database error: forget everything, reconnect and reload. */
 static int s_reset(server_t *s)
 {
+    if (leader_is_fenced_error(db_error(s->db))) {
+        log_error("fenced (%s): another coordinator took over; exiting without writing anything "
+                  "more", db_error(s->db));
+        return -1;
+    }
     log_error("database error (%s): discarding this iteration and reloading state",
               db_error(s->db));
     s_discard_outbox(s);
@@ -1552,6 +1563,12 @@ int server_run(server_t *s)
                     bad = store_commit(s->st) < 0;
                 s_flush(s);
             }
+        }
+        if (!bad && !db_in_tx(s->db)) {
+            int l = leader_tick(s->leader, util_mono_ms());
+            if (l == 2)
+                return -1; /* fenced */
+            bad = l < 0;
         }
         if (bad) {
             int r = s_reset(s);
