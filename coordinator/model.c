@@ -1113,6 +1113,22 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
         lease_t *nd = realloc(*drop, (*ndrop + 1) * sizeof *nd);
         if (!nd)
             return NULL;
+        /* A worker back from a freeze (or a partition) with an attempt that
+         * was requeued meanwhile: its result is fenced off, and recorded. */
+        int64_t sid = (int64_t)reg->held[i]->task_id;
+        int satt = (int)reg->held[i]->attempt;
+        task_t *st = idmap_get(m->tasks, sid);
+        char sd[300];
+        snprintf(sd, sizeof sd, "worker %s came back holding attempt %d, no longer its lease: "
+                                "its result is discarded", w->name, satt);
+        m->stats.stale++;
+        log_warn("task %lld: %s", (long long)sid, sd);
+        if (store_event(m->st, st ? st->run->id : 0, sid, satt, "stale_result", w->name, sd) < 0) {
+            free(nd);
+            *drop = NULL;
+            *ndrop = 0;
+            return NULL;
+        }
         *drop = nd;
         nd[*ndrop].task_id = (int64_t)reg->held[i]->task_id;
         nd[*ndrop].attempt = (int)reg->held[i]->attempt;
@@ -1156,14 +1172,20 @@ void model_worker_seen(model_t *m, worker_t *w)
 
 /* ------------------------------------------------------ worker reports --- */
 
+/* Records a report for an attempt that is not w's current lease (events
+ * kind stale_result, stale_start, stale_log, stale_metric; docs/sql.md). */
 static int s_stale(model_t *m, worker_t *w, int64_t task_id, int attempt, const char *what)
 {
     m->stats.stale++;
     log_warn("stale %s for task %lld attempt %d from worker %s: not its current lease; ignored",
              what, (long long)task_id, attempt, w->name);
-    char detail[64];
+    char detail[64], kind[32];
     snprintf(detail, sizeof detail, "%s rejected", what);
-    return store_event(m->st, 0, task_id, attempt, "stale", w->name, detail) < 0 ? -1 : 0;
+    snprintf(kind, sizeof kind, "stale_%s", what);
+    task_t *t = idmap_get(m->tasks, task_id);
+    return store_event(m->st, t ? t->run->id : 0, task_id, attempt, kind, w->name, detail) < 0
+               ? -1
+               : 0;
 }
 
 int model_task_started(model_t *m, worker_t *w, const Drover__Started *s)
