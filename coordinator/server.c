@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -72,6 +73,8 @@ struct server {
     size_t nheld, capheld;
     uint64_t dropped;
     int64_t started_us;
+    int64_t db_down_us;      /* PostgreSQL unreachable since (wall clock); 0 = up */
+    int64_t db_retry_ms;     /* next reconnect attempt while down (monotonic) */
     auth_t *auth;
     calendar_t *cal;
     void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
@@ -928,6 +931,91 @@ static auth_role_t s_needs(const Drover__ClientRequest *in)
     }
 }
 
+/* ------------------------------------------------------ database outage ---
+ *
+ * While PostgreSQL is unreachable the coordinator keeps answering clients
+ * (never workers: nothing they report could be made durable): what it can
+ * serve from memory (info, workers, the status of a run it holds as
+ * running) it serves; everything else, writes first, gets
+ * ERROR_DB_UNAVAILABLE "database unavailable, retrying since HH:MM:SS"
+ * (CLI exit 4). Workers keep their results and logs until it is back;
+ * then state is reloaded from the database as after a restart.
+ */
+
+/* 1 (with the message) when request in cannot be served during an outage. */
+static int s_outage_refuses(server_t *s, const Drover__ClientRequest *in, char *msg, size_t len)
+{
+    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_INFO ||
+        in->body_case == DROVER__CLIENT_REQUEST__BODY_WORKERS)
+        return 0;
+    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_STATUS) {
+        run_t *r = model_run(s->model, (int64_t)in->status->run_id);
+        if (r && r->state == DROVER__RUN_STATE__RUN_RUNNING)
+            return 0;
+    }
+    time_t t = (time_t)(s->db_down_us / 1000000);
+    struct tm tm;
+    char when[16] = "?";
+    if (localtime_r(&t, &tm))
+        strftime(when, sizeof when, "%H:%M:%S", &tm);
+    snprintf(msg, len, "database unavailable, retrying since %s", when);
+    return 1;
+}
+
+static int s_attach(server_t *s);
+static int s_drain(server_t *s, void *sock, int which);
+static void s_read_signals(server_t *s);
+
+/* The database went away: serve from memory until it is back. The model
+ * is kept as it was (for info, workers and live status) and reloaded when
+ * the database returns. */
+static int s_outage_begin(server_t *s)
+{
+    s->db_down_us = util_now_us();
+    s->db_retry_ms = util_mono_ms() + 500;
+    log_error("the database is unreachable (%s): answering clients from memory and refusing "
+              "writes until it is back",
+              db_error(s->db));
+    return 0;
+}
+
+/* One loop turn while the database is down: clients and signals only, a
+ * reconnect attempt every second. Returns 0 to go on, 1 to stop, -1 on a
+ * fatal error. */
+static int s_outage_step(server_t *s)
+{
+    zmq_pollitem_t items[3] = {
+        {s->csock, 0, ZMQ_POLLIN, 0},
+        {NULL, s->sigfd, ZMQ_POLLIN, 0},
+        {s->zap, 0, ZMQ_POLLIN, 0},
+    };
+    if (zmq_poll(items, s->zap ? 3 : 2, 200) < 0 && errno != EINTR) {
+        log_error("zmq_poll: %s", zmq_strerror(errno));
+        return -1;
+    }
+    if (items[1].revents & ZMQ_POLLIN)
+        s_read_signals(s);
+    if (s->stop)
+        return 1;
+    if (s->zap && (items[2].revents & ZMQ_POLLIN))
+        auth_zap(s->auth, s->zap);
+    if (s_drain(s, s->csock, SOCK_CLIENT) < 0)
+        store_discard(s->st); /* a read failed: the database is still away */
+    s_flush(s);
+    if (util_mono_ms() < s->db_retry_ms)
+        return 0;
+    s->db_retry_ms = util_mono_ms() + 1000;
+    if (db_connect_once(s->db) < 0)
+        return 0;
+    log_info("the database is back after %.1fs: reloading state",
+             (double)(util_now_us() - s->db_down_us) / 1e6);
+    if (model_clear(s->model) < 0)
+        return -1;
+    s->db_down_us = 0;
+    int a = s_attach(s);
+    return a;
+}
+
 static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
                        const uint8_t *data, size_t len, int may_hold)
 {
@@ -987,6 +1075,12 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         s_reply_client(s, ident, ident_len, &rep);
         goto done;
     }
+    if (s->db_down_us && s_outage_refuses(s, in, msg, sizeof msg)) {
+        rep.error = DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE;
+        rep.message = msg;
+        s_reply_client(s, ident, ident_len, &rep);
+        goto done;
+    }
     held_t park = {0};
     switch (in->body_case) {
     case DROVER__CLIENT_REQUEST__BODY_SUBMIT: {
@@ -1031,7 +1125,7 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
     case DROVER__CLIENT_REQUEST__BODY_STATUS: {
         int64_t run_id = (int64_t)in->status->run_id;
         run_t *r = model_run(s->model, run_id);
-        if (may_hold && in->status->known_version && in->status->wait_ms && r &&
+        if (may_hold && !s->db_down_us && in->status->known_version && in->status->wait_ms && r &&
             r->version == in->status->known_version) {
             park.run_id = run_id;
             park.version = in->status->known_version;
@@ -1161,6 +1255,9 @@ static int s_on_client(server_t *s, const uint8_t *ident, size_t ident_len, cons
         info.workers = (uint32_t)nw;
         info.active_runs = (uint32_t)model_active_runs(s->model);
         info.started_at_us = s->started_us;
+        info.db_down = s->db_down_us != 0;
+        info.db_down_since_us = s->db_down_us;
+        info.leader_epoch = leader_epoch(s->leader);
         rep.info = &info;
         s_reply_client(s, ident, ident_len, &rep);
         break;
@@ -1399,6 +1496,12 @@ static int s_reset(server_t *s)
     s_drop_held(s);
     store_discard(s->st);
     db_rollback(s->db);
+    if (!db_ok(s->db) && s->csock) {
+        /* Serving already: keep answering clients from what memory holds
+         * (reloaded when the database is back). */
+        db_disconnect(s->db);
+        return s_outage_begin(s);
+    }
     if (model_clear(s->model) < 0) {
         log_error("out of memory rebuilding state: exiting (a restart loses nothing)");
         return -1;
@@ -1529,6 +1632,12 @@ int server_run(server_t *s)
              auth_secure(s->auth) ? "CURVE, allow-listed keys only" : "INSECURE");
     int64_t last_tick = 0;
     while (!s->stop) {
+        if (s->db_down_us) {
+            int r = s_outage_step(s);
+            if (r != 0)
+                return r > 0 ? 0 : -1;
+            continue;
+        }
         zmq_pollitem_t items[4] = {
             {s->wsock, 0, ZMQ_POLLIN, 0},
             {s->csock, 0, ZMQ_POLLIN, 0},

@@ -271,6 +271,16 @@ pg_stop() {
         "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
 }
 
+# pg_resume: starts the PostgreSQL that pg_stop stopped (same data).
+pg_resume() {
+    [[ $PG_STARTED -eq 0 ]] || return 0
+    "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=on" \
+        start >"$T_DIR/pg_ctl.out" 2>&1 ||
+        { cat "$T_DIR/pg_ctl.out" >&2; fail "PostgreSQL did not start again on port $PG_PORT"; }
+    PG_STARTED=1
+}
+
 # sql QUERY: runs QUERY on the test database, unaligned, tuples only.
 sql() {
     psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d drover -v ON_ERROR_STOP=1 -Atqc "$1"
