@@ -75,6 +75,7 @@ struct server {
     int64_t started_us;
     int64_t db_down_us;      /* PostgreSQL unreachable since (wall clock); 0 = up */
     int64_t db_retry_ms;     /* next reconnect attempt while down (monotonic) */
+    int bind_quiet;          /* EADDRINUSE already reported */
     auth_t *auth;
     calendar_t *cal;
     void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
@@ -1542,13 +1543,48 @@ static void *s_bind(server_t *s, const char *ep, const char *domain)
     if (!curve_ok || wire_socket_setup(sock, s->cfg->coord.max_message) < 0 ||
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
         zmq_bind(sock, ep) < 0) {
-        log_error("cannot listen on %s: %s (is another coordinator using it? change the "
-                  "endpoint in the config file)",
-                  ep, zmq_strerror(errno));
+        int e = errno;
+        if (e != EADDRINUSE || !s->bind_quiet)
+            log_error("cannot listen on %s: %s (is another coordinator using it? change the "
+                      "endpoint in the config file)",
+                      ep, zmq_strerror(e));
         zmq_close(sock);
+        errno = e;
         return NULL;
     }
     return sock;
+}
+
+/* Binds both endpoints. A new leader on the same host and endpoints as a
+ * paused former leader finds them still held: it keeps its lease and tries
+ * again every 200 ms (the former leader, once resumed, is fenced and exits,
+ * which frees them). Returns 0, 1 when stopping, -1 on a fatal error. */
+static int s_bind_all(server_t *s)
+{
+    const conf_coordinator_t *cc = &s->cfg->coord;
+    int announced = 0;
+    for (;;) {
+        s->wsock = s_bind(s, cc->worker_endpoint, "drover-worker");
+        s->csock = s->wsock ? s_bind(s, cc->client_endpoint, "drover-client") : NULL;
+        if (s->csock)
+            return 0;
+        if (errno != EADDRINUSE)
+            return -1;
+        if (s->wsock) {
+            zmq_close(s->wsock);
+            s->wsock = NULL;
+        }
+        if (!announced)
+            log_warn("the endpoints are still held by another process (a paused former "
+                     "leader?); holding the leader lease and trying again");
+        announced = 1;
+        s->bind_quiet = 1;
+        if (leader_tick(s->leader, util_mono_ms()) != 0)
+            return -1; /* fenced, or the database went away before serving */
+        s_wait_signal(s, 200);
+        if (s->stop)
+            return 1;
+    }
 }
 
 /* Drains one socket. Returns -1 on a database error. */
@@ -1623,10 +1659,9 @@ int server_run(server_t *s)
     int a = s_attach(s);
     if (a != 0)
         return a > 0 ? 0 : -1;
-    s->wsock = s_bind(s, cc->worker_endpoint, "drover-worker");
-    s->csock = s->wsock ? s_bind(s, cc->client_endpoint, "drover-client") : NULL;
-    if (!s->csock)
-        return -1;
+    int b = s_bind_all(s);
+    if (b != 0)
+        return b > 0 ? 0 : -1;
     log_info("serving clients on %s, workers on %s (%s)", s->cfg->coord.client_endpoint,
              s->cfg->coord.worker_endpoint,
              auth_secure(s->auth) ? "CURVE, allow-listed keys only" : "INSECURE");

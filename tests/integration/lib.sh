@@ -245,6 +245,9 @@ pg_init() {
 
 # pg_start: a private PostgreSQL on 127.0.0.1:$PG_PORT with database drover.
 # fsync stays on: tests about durability must not run on a lying disk.
+# --auth=trust is for tests only: a throwaway cluster on a free loopback
+# port inside the test's own folder, gone when the test ends. The local
+# cluster a person runs (deploy/local/cluster.sh) uses passwords.
 pg_start() {
     pg_init
     if [[ ${#T_AS_PG[@]} -gt 0 ]]; then
