@@ -12,7 +12,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help deps build demo claims-data test bench clean package
+.PHONY: help deps build demo claims-data test bench clean package chaos
 
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
@@ -51,6 +51,8 @@ help:
 	@echo "Stop the demo cluster with: $(CLUSTER) down"
 	@echo "  make fuzz          libFuzzer harnesses of every trust boundary (FUZZ_SECONDS each, default 60)"
 	@echo "  make fuzz-ci       the same, 10 s each (what CI runs)"
+	@echo "  make chaos         the chaos suite: kill -9, SIGSTOP, PostgreSQL restarts while random"
+	@echo "                     DAGs run, then a verifier (CHAOS_MINUTES=N, default 1; CHAOS_SEED=S)"
 
 deps:
 	@missing=""; \
@@ -137,6 +139,15 @@ bench: deps
 
 clean:
 	rm -rf build build-asan
+
+# The chaos suite (tests/chaos/chaos.sh, docs/reliability.md): a cluster on
+# this machine is hurt at random for CHAOS_MINUTES (default 1) while random
+# DAGs run; the verifier checks 0 lost, 0 re-run after success, dependency
+# order, every run terminal, no orphans. CHAOS_OUT=FILE keeps the figures.
+CHAOS_MINUTES ?= 1
+chaos: deps
+	@$(MAKE) --no-print-directory build
+	DROVER_BIN=$(CURDIR)/$(BUILD_DIR)/bin CHAOS_MINUTES=$(CHAOS_MINUTES) bash tests/chaos/chaos.sh
 
 # Fuzzing (docs/fuzzing.md): the libFuzzer harnesses of tests/fuzz, built
 # with clang into build-fuzz, each run FUZZ_SECONDS (default 60) over a

@@ -420,6 +420,8 @@ int cli_error_exit(Drover__ErrorCode e)
     case DROVER__ERROR_CODE__ERROR_FORBIDDEN:
     case DROVER__ERROR_CODE__ERROR_RATE_LIMITED:
         return CLI_EXIT_USAGE; /* refused: retrying as is will not help */
+    case DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE:
+        return CLI_EXIT_DB_DOWN;
     default:
         return CLI_EXIT_USAGE;
     }
@@ -444,6 +446,8 @@ static const char *s_error_fallback(Drover__ErrorCode e)
         return "permission denied: this client's key may not do that";
     case DROVER__ERROR_CODE__ERROR_RATE_LIMITED:
         return "too many requests from this client: slow down";
+    case DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE:
+        return "database unavailable";
     default:
         return "unknown error";
     }

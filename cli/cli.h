@@ -39,6 +39,7 @@ enum {
     CLI_EXIT_RUN_FAILED = 1,  /* the followed run failed or was cancelled */
     CLI_EXIT_USAGE = 2,       /* bad usage, bad input, refused request */
     CLI_EXIT_UNREACHABLE = 3, /* no coordinator, or it cannot serve now */
+    CLI_EXIT_DB_DOWN = 4,     /* the coordinator answers, but its database is unreachable */
 };
 
 typedef struct cli_verb cli_verb_t;

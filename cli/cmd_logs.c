@@ -11,16 +11,83 @@
  * been returned. Unless --attempt pins one, we show the latest attempt: if
  * a retry starts while we read, the offsets no longer belong to the stream
  * the coordinator answers from, so we start over at 0 on the new attempt.
+ *
+ * --follow rides through a coordinator restart, a failover or a database
+ * outage the way `drover wait` does: no reply, or an UNAVAILABLE /
+ * DB_UNAVAILABLE answer, is retried (once a second) for up to 60 s since
+ * the last good reply, from the offsets last printed, so nothing is printed
+ * twice or skipped across it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 #include "output.h"
+#include "util.h"
 #include "wire.h"
 
 #define LOGS_WAIT_MS 1000
+#define LOGS_OUTAGE_MS 60000
+
+static void s_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* --follow: the reply, or NULL (rc CLI_EXIT_OK) when the coordinator is
+ * away for now and the caller should ask again; any other rc ends. */
+static Drover__ClientReply *s_follow_call(cli_t *cli, Drover__ClientRequest *req,
+                                          const char *not_found, int64_t *last_ok, int *warned,
+                                          int *rc)
+{
+    int64_t sent = util_mono_ms();
+    Drover__ClientReply *rep = client_call(cli->client, req, LOGS_WAIT_MS + cli->timeout_ms);
+    char why[300] = "coordinator not answering";
+    *rc = CLI_EXIT_OK;
+    if (!rep && errno != ETIMEDOUT) {
+        fprintf(stderr, "drover: talking to the coordinator at %s failed: %s\n", cli->endpoint,
+                strerror(errno));
+        *rc = CLI_EXIT_UNREACHABLE;
+        return NULL;
+    }
+    if (rep && rep->error == DROVER__ERROR_CODE__ERROR_NONE) {
+        *last_ok = util_mono_ms();
+        *warned = 0;
+        return rep;
+    }
+    if (rep && rep->error != DROVER__ERROR_CODE__ERROR_UNAVAILABLE &&
+        rep->error != DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE) {
+        *rc = cli_reply_error(rep, not_found);
+        drover__client_reply__free_unpacked(rep, NULL);
+        return NULL;
+    }
+    if (rep) {
+        snprintf(why, sizeof why, "coordinator cannot serve now (%s)",
+                 rep->message && *rep->message ? rep->message : "unavailable");
+        drover__client_reply__free_unpacked(rep, NULL);
+    }
+    if (util_mono_ms() - *last_ok >= LOGS_OUTAGE_MS) {
+        fprintf(stderr, "drover: no reply from the coordinator at %s for %ds; the step may still "
+                        "be running (drover logs again to resume).\n",
+                cli->endpoint, LOGS_OUTAGE_MS / 1000);
+        cli_unreachable_hint();
+        *rc = CLI_EXIT_UNREACHABLE;
+        return NULL;
+    }
+    if (!*warned) {
+        fprintf(stderr, "drover: %s; still trying…\n", why);
+        *warned = 1;
+    }
+    int64_t spent = util_mono_ms() - sent;
+    if (spent < LOGS_WAIT_MS)
+        s_sleep_ms(LOGS_WAIT_MS - spent); /* an UNAVAILABLE answer comes at once */
+    return NULL;
+}
 
 typedef struct {
     uint8_t *data;
@@ -103,6 +170,8 @@ static int s_logs(cli_t *cli, int argc, char **argv)
     uint64_t off_out = 0, off_err = 0;
     uint32_t cur = (uint32_t)attempt; /* 0 until the first reply names one */
     Drover__TaskState state = DROVER__TASK_STATE__TASK_STATE_UNSPECIFIED;
+    int64_t last_ok = util_mono_ms();
+    int warned = 0;
     for (;;) {
         Drover__LogsRequest lr = DROVER__LOGS_REQUEST__INIT;
         lr.run_id = run_id;
@@ -115,8 +184,15 @@ static int s_logs(cli_t *cli, int argc, char **argv)
         req.body_case = DROVER__CLIENT_REQUEST__BODY_LOGS;
         req.logs = &lr;
         Drover__ClientReply *rep = NULL;
-        if ((rc = cli_call(cli, &req, lr.wait_ms, not_found, &rep)) != CLI_EXIT_OK)
+        if (follow) {
+            rep = s_follow_call(cli, &req, not_found, &last_ok, &warned, &rc);
+            if (rc != CLI_EXIT_OK)
+                goto out;
+            if (!rep)
+                continue; /* from the same offsets */
+        } else if ((rc = cli_call(cli, &req, lr.wait_ms, not_found, &rep)) != CLI_EXIT_OK) {
             goto out;
+        }
         const Drover__LogsReply *L = rep->logs;
         if (!L) {
             fprintf(stderr, "drover: the coordinator's reply carried no logs\n");
@@ -173,7 +249,8 @@ const cli_verb_t cmd_logs_verb = {
             "on stderr, byte for byte. Shows the latest attempt unless --attempt is given.\n"
             "\n"
             "Options:\n"
-            "  -f, --follow        keep printing new output until the step ends\n"
+            "  -f, --follow        keep printing new output until the step ends (rides\n"
+            "                      through a coordinator restart of up to 60 s)\n"
             "  --attempt N         show attempt N instead of the latest\n"
             "\n"
             "With --json (not with --follow) prints one object with run_id, step, attempt,\n"

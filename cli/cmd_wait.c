@@ -279,7 +279,8 @@ int cmd_wait_follow(cli_t *cli, uint64_t run_id)
                 goto out;
             }
             outage = 1;
-        } else if (rep->error == DROVER__ERROR_CODE__ERROR_UNAVAILABLE) {
+        } else if (rep->error == DROVER__ERROR_CODE__ERROR_UNAVAILABLE ||
+                   rep->error == DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE) {
             outage = 1;
             snprintf(why, sizeof why, "coordinator cannot serve now (%s)",
                      rep->message && *rep->message ? rep->message : "unavailable");

@@ -123,6 +123,10 @@ static json_t *s_info_json(const cli_t *cli, const Drover__CoordinatorInfo *in, 
     out_json_set(o, "active_runs", json_integer(in->active_runs), &bad);
     out_json_set(o, "dropped_messages", json_integer((json_int_t)in->dropped_messages), &bad);
     out_json_set(o, "stale_results", json_integer((json_int_t)in->stale_results), &bad);
+    out_json_set(o, "database", json_string(in->db_down ? "unavailable" : "ok"), &bad);
+    out_json_set(o, "database_down_since",
+                 in->db_down ? out_json_time(in->db_down_since_us) : json_null(), &bad);
+    out_json_set(o, "leader_epoch", json_integer((json_int_t)in->leader_epoch), &bad);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -162,6 +166,14 @@ static int s_info(cli_t *cli, int argc, char **argv)
         printf("active runs       %u\n", in->active_runs);
         printf("dropped messages  %llu\n", (unsigned long long)in->dropped_messages);
         printf("stale results     %llu\n", (unsigned long long)in->stale_results);
+        if (in->db_down) {
+            char since[64];
+            util_format_time(in->db_down_since_us, since, sizeof since);
+            printf("database          UNAVAILABLE since %s (writes refused, retrying)\n", since);
+        } else {
+            printf("database          ok\n");
+        }
+        printf("leader epoch      %llu\n", (unsigned long long)in->leader_epoch);
         printf("drover (this CLI) %s, protocol %d\n", DROVER_VERSION, DROVER_PROTOCOL_VERSION);
     }
     drover__client_reply__free_unpacked(rep, NULL);

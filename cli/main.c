@@ -5,7 +5,7 @@
  * Each verb (cmd_*.c) parses its own arguments, talks to the coordinator
  * through cli.c/client.c and returns the process exit status:
  * 0 ok, 1 the followed run failed, 2 bad usage or input, 3 coordinator
- * unreachable.
+ * unreachable, 4 the coordinator answers but its database is unreachable.
  */
 #include <stdio.h>
 #include <string.h>
@@ -72,7 +72,8 @@ static void s_help(void)
            "  drover models claims-damage                       # model versions and stages\n"
            "\n"
            "Exit status: 0 ok, 1 the run failed (with --wait), 2 bad usage or input,\n"
-           "3 the coordinator could not be reached.\n",
+           "3 the coordinator could not be reached, 4 the coordinator answered but its\n"
+           "database is unavailable (writes refused until it is back).\n",
            CONFIG_DEFAULT_CLIENT_ENDPOINT);
 }
 

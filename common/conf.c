@@ -30,6 +30,8 @@ void conf_defaults(conf_t *cfg)
     cfg->coord.notify_timeout_ms = 5000;
     util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->worker.kill_grace_ms = 2000;
+    cfg->worker.drain_ms = 30000;
+    cfg->coord.leader_lease_ms = 5000;
     cfg->worker.gpus = -1;
     util_strlcpy(cfg->cli.coordinator, CONFIG_DEFAULT_CLIENT_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->cli.timeout_ms = 3000;
@@ -92,6 +94,7 @@ static const key_t_ s_coord_keys[] = {
     {"max_lost", K_INT, OFF(coord.max_lost), 0},
     {"max_message", K_SIZE, OFF(coord.max_message), 0},
     {"retry_delay_cap", K_DURATION, OFF(coord.retry_delay_cap_ms), 0},
+    {"leader_lease", K_DURATION, OFF(coord.leader_lease_ms), 0},
     {"secret_key", K_STRING, OFF(coord.secret_key), sizeof(((conf_t *)0)->coord.secret_key)},
     {"insecure", K_BOOL, OFF(coord.insecure), 0},
     {"admin_keys", K_KEYLIST, 0, 0},
@@ -123,6 +126,9 @@ static const key_t_ s_worker_keys[] = {
     {"gpus", K_INT, OFF(worker.gpus), 0},
     {"metrics_listen", K_STRING, OFF(worker.metrics_listen), CONFIG_ENDPOINT_MAX},
     {"run_as", K_STRING, OFF(worker.run_as), sizeof(((conf_t *)0)->worker.run_as)},
+    {"cgroup", K_STRING, OFF(worker.cgroup), sizeof(((conf_t *)0)->worker.cgroup)},
+    {"state_dir", K_STRING, OFF(worker.state_dir), sizeof(((conf_t *)0)->worker.state_dir)},
+    {"drain", K_DURATION, OFF(worker.drain_ms), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {

@@ -70,6 +70,7 @@ typedef struct {
     char trigger_roots[CONFIG_MAX_KEYS][1024];
     int ntrigger_roots;
     int test_clock;             /* 1 = honour DROVER_CLOCK_FILE (tests only; warned at start) */
+    int64_t leader_lease_ms;    /* leadership lease; a standby takes over when it expires */
 } conf_coordinator_t;
 
 typedef struct {
@@ -89,6 +90,9 @@ typedef struct {
     int gpus;                   /* GPUs offered (indices 0..gpus-1); -1 = count /dev/nvidia[0-9]* */
     char metrics_listen[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of /metrics, /healthz, /readyz; "" = off */
     char run_as[64];            /* user tasks run as ("" = the worker's own); needs root */
+    char cgroup[1024];          /* "" = automatic, "off", or a cgroup v2 folder for task units */
+    char state_dir[1024];       /* "" = <work_dir or cwd>/.drover-worker; one folder per name in it */
+    int64_t drain_ms;           /* SIGTERM: running tasks may finish for this long */
 } conf_worker_t;
 
 typedef struct {

@@ -66,30 +66,38 @@ void db_disconnect(db_t *db)
     db->in_tx = 0;
 }
 
+int db_connect_once(db_t *db)
+{
+    db_disconnect(db);
+    PGconn *c = PQconnectdb(db->conninfo);
+    if (c && PQstatus(c) == CONNECTION_OK) {
+        db->conn = c;
+        PQsetNoticeProcessor(c, s_notice, NULL);
+        /* Timestamps are written and read as UTC microseconds. */
+        if (db_simple(db, "SET TIME ZONE 'UTC'") < 0) {
+            db_disconnect(db);
+            return -1;
+        }
+        log_info("connected to the database %s on %s:%s", PQdb(c), PQhost(c), PQport(c));
+        return 0;
+    }
+    /* Never log the conninfo itself: it may hold a password. */
+    s_set_err(db, "", c ? PQerrorMessage(c) : "out of memory");
+    if (c)
+        PQfinish(c);
+    return -1;
+}
+
 int db_connect_retry(db_t *db, volatile int *stop)
 {
     int64_t delay = 100;
     db_disconnect(db);
     for (;;) {
-        PGconn *c = PQconnectdb(db->conninfo);
-        if (c && PQstatus(c) == CONNECTION_OK) {
-            db->conn = c;
-            PQsetNoticeProcessor(c, s_notice, NULL);
-            /* Timestamps are written and read as UTC microseconds. */
-            if (db_simple(db, "SET TIME ZONE 'UTC'") < 0) {
-                db_disconnect(db);
-            } else {
-                log_info("connected to the database %s on %s:%s", PQdb(c), PQhost(c), PQport(c));
-                return 0;
-            }
-        } else {
-            /* Never log the conninfo itself: it may hold a password. */
-            s_set_err(db, "", c ? PQerrorMessage(c) : "out of memory");
+        if (db_connect_once(db) == 0)
+            return 0;
+        if (db->err[0])
             log_warn("cannot connect to the database (%s); retrying in %.1fs", db->err,
                      (double)delay / 1000.0);
-            if (c)
-                PQfinish(c);
-        }
         /* Waiting for the database is progress, not a hang (systemd's
          * watchdog must not restart a coordinator for an outage). */
         if (sdnotify_watchdog_ms())

@@ -37,6 +37,8 @@ void db_destroy(db_t **dbp);
 int db_connect_retry(db_t *db, volatile int *stop);
 /* Drops the connection (the handle can connect again). */
 void db_disconnect(db_t *db);
+/* One connection attempt (no retry, no sleep). 0, or -1 with db_error(). */
+int db_connect_once(db_t *db);
 /* 1 while the connection is up and usable. */
 int db_ok(const db_t *db);
 PGconn *db_conn(db_t *db);

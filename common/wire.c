@@ -173,6 +173,8 @@ const char *wire_run_state_name(Drover__RunState s)
 
 const char *wire_outcome_name(Drover__Outcome o)
 {
+    if (o == DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED)
+        return "not_attempted";
     return (unsigned)o < NELEM(s_outcomes) ? s_outcomes[o] : "unknown";
 }
 

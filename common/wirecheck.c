@@ -150,6 +150,10 @@ int wirecheck_validate_worker_msg(const Drover__WorkerMsg *m, char *why, size_t 
             return s_fail(why, whylen, "metric json longer than %u bytes",
                           WIRECHECK_MAX_METRIC_JSON);
         return 0;
+    case DROVER__WORKER_MSG__BODY_DRAINING:
+        if (!m->draining)
+            return s_fail(why, whylen, "draining without a body");
+        return 0;
     default:
         return s_fail(why, whylen, "worker message without a body");
     }

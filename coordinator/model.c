@@ -1112,6 +1112,7 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     w->ident_len = len;
     w->connected = 1;
     w->session = reg->session;
+    w->draining = 0; /* a stopping worker says so again after registering */
     util_strlcpy(w->key, key ? key : "", sizeof w->key);
     int64_t ikey = s_ident_key(ident, len);
     if (ikey && idmap_put(m->idents, ikey, w) < 0)
@@ -1149,6 +1150,22 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
         lease_t *nd = realloc(*drop, (*ndrop + 1) * sizeof *nd);
         if (!nd)
             return NULL;
+        /* A worker back from a freeze (or a partition) with an attempt that
+         * was requeued meanwhile: its result is fenced off, and recorded. */
+        int64_t sid = (int64_t)reg->held[i]->task_id;
+        int satt = (int)reg->held[i]->attempt;
+        task_t *st = idmap_get(m->tasks, sid);
+        char sd[300];
+        snprintf(sd, sizeof sd, "worker %s came back holding attempt %d, no longer its lease: "
+                                "its result is discarded", w->name, satt);
+        m->stats.stale++;
+        log_warn("task %lld: %s", (long long)sid, sd);
+        if (store_event(m->st, st ? st->run->id : 0, sid, satt, "stale_result", w->name, sd) < 0) {
+            free(nd);
+            *drop = NULL;
+            *ndrop = 0;
+            return NULL;
+        }
         *drop = nd;
         nd[*ndrop].task_id = (int64_t)reg->held[i]->task_id;
         nd[*ndrop].attempt = (int)reg->held[i]->attempt;
@@ -1170,6 +1187,18 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     return w;
 }
 
+int model_worker_draining(model_t *m, worker_t *w, uint32_t drain_ms)
+{
+    if (w->draining)
+        return 0;
+    w->draining = 1;
+    char detail[200];
+    snprintf(detail, sizeof detail, "stopping: %zu task%s may finish within %.1fs", w->nheld,
+             w->nheld == 1 ? "" : "s", (double)drain_ms / 1000.0);
+    log_info("worker %s is draining (%s): no new assignments", w->name, detail);
+    return store_worker_state(m->st, w->name, "gone", detail);
+}
+
 void model_worker_seen(model_t *m, worker_t *w)
 {
     (void)m;
@@ -1180,14 +1209,20 @@ void model_worker_seen(model_t *m, worker_t *w)
 
 /* ------------------------------------------------------ worker reports --- */
 
+/* Records a report for an attempt that is not w's current lease (events
+ * kind stale_result, stale_start, stale_log, stale_metric; docs/sql.md). */
 static int s_stale(model_t *m, worker_t *w, int64_t task_id, int attempt, const char *what)
 {
     m->stats.stale++;
     log_warn("stale %s for task %lld attempt %d from worker %s: not its current lease; ignored",
              what, (long long)task_id, attempt, w->name);
-    char detail[64];
+    char detail[64], kind[32];
     snprintf(detail, sizeof detail, "%s rejected", what);
-    return store_event(m->st, 0, task_id, attempt, "stale", w->name, detail) < 0 ? -1 : 0;
+    snprintf(kind, sizeof kind, "stale_%s", what);
+    task_t *t = idmap_get(m->tasks, task_id);
+    return store_event(m->st, t ? t->run->id : 0, task_id, attempt, kind, w->name, detail) < 0
+               ? -1
+               : 0;
 }
 
 int model_task_started(model_t *m, worker_t *w, const Drover__Started *s)
@@ -1209,6 +1244,17 @@ int model_task_started(model_t *m, worker_t *w, const Drover__Started *s)
 
 static void s_outcome_text(const Drover__Result *r, char *buf, size_t len)
 {
+    /* The worker explains deaths it understands (an OOM kill of the task's
+     * cgroup, a memory rlimit): "killed: out of memory (limit 100M)". */
+    int said = r->error && r->error[0];
+    if (said && r->outcome == DROVER__OUTCOME__OUTCOME_SIGNALED) {
+        snprintf(buf, len, "%s", r->error);
+        return;
+    }
+    if (said && r->outcome == DROVER__OUTCOME__OUTCOME_EXITED && r->exit_code != 0) {
+        snprintf(buf, len, "exited with code %d (%s)", r->exit_code, r->error);
+        return;
+    }
     switch (r->outcome) {
     case DROVER__OUTCOME__OUTCOME_EXITED:
         snprintf(buf, len, "exited with code %d", r->exit_code);
@@ -1284,6 +1330,17 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     task_t *t = idmap_get(m->tasks, id);
     if (!t || t->attempt != att || (t->state != T(ASSIGNED) && t->state != T(RUNNING)))
         return 1; /* the run was cancelled while it ran */
+    if (res->outcome == DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED) {
+        /* A stopping worker handed it back: run it elsewhere, counting
+         * neither a failure nor a loss (the attempt number still moves on:
+         * it is the fencing token). */
+        m->stats.requeued++;
+        t->worker[0] = '\0';
+        t->started_us = 0;
+        char why[200];
+        snprintf(why, sizeof why, "handed back by stopping worker %s", w->name);
+        return s_set(m, t, T(READY), why) < 0 ? -1 : 1;
+    }
     if (res->started_at_us > 0 && !t->started_us)
         t->started_us = res->started_at_us;
     t->finished_us = res->finished_at_us > 0 ? res->finished_at_us : util_now_us();
@@ -1421,6 +1478,14 @@ int model_tick(model_t *m, int64_t now_ms)
         next = w->next;
         if (now_ms - w->last_seen_ms <= m->cfg->worker_timeout_ms)
             continue;
+        if (w->draining && w->nheld == 0) {
+            /* It stopped as it said it would: not a death. */
+            log_info("worker %s stopped after draining", w->name);
+            s_ident_forget(m, w);
+            s_worker_unlink(m, w);
+            s_worker_free(w);
+            continue;
+        }
         char why[300];
         snprintf(why, sizeof why, "worker %s missed heartbeats for %.1fs", w->name,
                  (double)(now_ms - w->last_seen_ms) / 1000.0);
@@ -1498,6 +1563,8 @@ static int s_fits(const worker_t *w, const task_t *t, int *never)
         *never = 1;
         return 0;
     }
+    if (w->draining)
+        return 0;
     for (int i = 0; i < t->res.nlabels; i++) {
         int has = 0;
         for (int k = 0; k < w->nlabels && !has; k++)

@@ -112,6 +112,7 @@ struct worker {
     uint8_t ident[WIRE_MAX_IDENT];
     size_t ident_len;
     int connected;                  /* 0 = known from the database, not yet back */
+    int draining;                   /* said it is stopping: no new assignments */
     int slots;
     int prefetch;                   /* placements beyond slots it queues itself */
     uint64_t memory;                /* offered to tasks, 0 = unknown (not checked) */
@@ -200,6 +201,12 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
 int model_worker_busy(model_t *m, const uint8_t *ident, size_t len, const Drover__Register *reg,
                       char *msg, size_t msglen);
 void model_worker_seen(model_t *m, worker_t *w);
+
+/* w said it is stopping (WorkerMsg Draining): no new assignments from now
+ * on; it is recorded as gone, and forgotten once it holds nothing and
+ * falls silent (not declared dead). Until it registers again. -1 on a
+ * database error. */
+int model_worker_draining(model_t *m, worker_t *w, uint32_t drain_ms);
 /* Declares every worker that authenticated with `key` dead now (its key
  * was revoked): their tasks are requeued. Returns how many, or -1. */
 int model_workers_evict_key(model_t *m, const char *key);

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "db.h"
+#include "leader.h"
 #include "log.h"
 #include "migrate.h"
 #include "model.h"
@@ -155,6 +157,8 @@ static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const c
             gpus[ng++] = (uint32_t)i;
     a.n_gpus = ng;
     a.gpus = gpus;
+    a.memory_bytes = t->res.memory; /* enforced by the worker (worker/contain.h) */
+    a.cpus = t->res.cpus;
     msg.version = DROVER_PROTOCOL_VERSION;
     msg.body_case = DROVER__COORD_MSG__BODY_ASSIGN;
     msg.assign = &a;
@@ -218,13 +222,14 @@ server_t *server_new(const conf_t *cfg)
     s->sigfd = -1;
     s->db = db_new(cfg->coord.database);
     s->st = s->db ? store_new(s->db) : NULL;
+    s->leader = s->db ? leader_new(s->db, cfg->coord.leader_lease_ms) : NULL;
     model_sink_t sink = {s, s_sink_assign, s_sink_kill, registry_is_inline, s_sink_run_inline,
                          s_sink_prepare, s_sink_outputs};
     s->model = s->st ? model_new(s->st, &cfg->coord, sink) : NULL;
     s->zctx = zmq_ctx_new();
     s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
     s->cal = s->model ? calendar_new(s->st, s->model, &cfg->coord) : NULL;
-    if (!s->model || !s->zctx || !s->auth || !s->cal) {
+    if (!s->model || !s->zctx || !s->auth || !s->cal || !s->leader) {
         server_destroy(&s);
         errno = ENOMEM;
         return NULL;
@@ -245,6 +250,7 @@ void server_destroy(server_t **sp)
     free(s->held);
     model_destroy(&s->model);
     store_destroy(&s->st);
+    leader_destroy(&s->leader);
     db_destroy(&s->db);
     if (s->wsock)
         zmq_close(s->wsock);
@@ -339,14 +345,18 @@ static int s_attach(server_t *s)
             }
             return -1;
         }
-        if (store_prepare(s->st) < 0) {
+        if (store_prepare(s->st) < 0 || leader_prepare(s->leader) < 0) {
             log_error("database: %s", db_error(s->db));
             if (!db_ok(s->db))
                 continue;
             return -1;
         }
         for (;;) {
-            int got = store_try_lock(s->st);
+            /* The leader lease (leader.h), not an advisory lock: a paused
+             * leader keeps its session, and with it any lock. */
+            int got = leader_acquire(s->leader);
+            if (got == 2)
+                return -1; /* fenced: exit, writing nothing */
             if (got < 0)
                 break;
             if (got == 1) {
@@ -361,13 +371,10 @@ static int s_attach(server_t *s)
                 }
                 return 0;
             }
-            if (!announced) {
-                log_info("another coordinator is active (it holds the advisory lock); standing by");
-                /* A standby is a healthy start too (systemd Type=notify). */
+            if (!announced) /* a standby is a healthy start too (Type=notify) */
                 (void)sdnotify_send("READY=1\nSTATUS=standing by");
-            }
             announced = 1;
-            s_wait_signal(s, 1000);
+            s_wait_signal(s, 200);
             if (s->stop)
                 return 1;
         }
@@ -377,9 +384,80 @@ static int s_attach(server_t *s)
     }
 }
 
+/* ------------------------------------------------------ database outage ---
+ *
+ * While PostgreSQL is unreachable the coordinator keeps answering clients
+ * (never workers: nothing they report could be made durable): what it can
+ * serve from memory (info, workers, the status of a run it holds as
+ * running) it serves; everything else, writes first, gets
+ * ERROR_DB_UNAVAILABLE "database unavailable, retrying since HH:MM:SS"
+ * (CLI exit 4). Workers keep their results and logs until it is back;
+ * then state is reloaded from the database as after a restart.
+ */
+
+static int s_attach(server_t *s);
+static int s_drain(server_t *s, void *sock, int which);
+static void s_read_signals(server_t *s);
+
+/* The database went away: serve from memory until it is back. The model
+ * is kept as it was (for info, workers and live status) and reloaded when
+ * the database returns. */
+static int s_outage_begin(server_t *s)
+{
+    s->db_down_us = util_now_us();
+    s->db_retry_ms = util_mono_ms() + 500;
+    log_error("the database is unreachable (%s): answering clients from memory and refusing "
+              "writes until it is back",
+              db_error(s->db));
+    return 0;
+}
+
+/* One loop turn while the database is down: clients and signals only, a
+ * reconnect attempt every second. Returns 0 to go on, 1 to stop, -1 on a
+ * fatal error. */
+static int s_outage_step(server_t *s)
+{
+    zmq_pollitem_t items[3] = {
+        {s->csock, 0, ZMQ_POLLIN, 0},
+        {NULL, s->sigfd, ZMQ_POLLIN, 0},
+        {s->zap, 0, ZMQ_POLLIN, 0},
+    };
+    if (zmq_poll(items, s->zap ? 3 : 2, 200) < 0 && errno != EINTR) {
+        log_error("zmq_poll: %s", zmq_strerror(errno));
+        return -1;
+    }
+    if (items[1].revents & ZMQ_POLLIN)
+        s_read_signals(s);
+    if (s->stop)
+        return 1;
+    if (s->zap && (items[2].revents & ZMQ_POLLIN))
+        auth_zap(s->auth, s->zap);
+    s_watchdog(s, util_mono_ms());
+    if (s_drain(s, s->csock, SOCK_CLIENT) < 0)
+        store_discard(s->st); /* a read failed: the database is still away */
+    s_flush(s);
+    if (util_mono_ms() < s->db_retry_ms)
+        return 0;
+    s->db_retry_ms = util_mono_ms() + 1000;
+    if (db_connect_once(s->db) < 0)
+        return 0;
+    log_info("the database is back after %.1fs: reloading state",
+             (double)(util_now_us() - s->db_down_us) / 1e6);
+    if (model_clear(s->model) < 0)
+        return -1;
+    s->db_down_us = 0;
+    int a = s_attach(s);
+    return a;
+}
+
 /* After a database error: forget everything, reconnect and reload. */
 static int s_reset(server_t *s)
 {
+    if (leader_is_fenced_error(db_error(s->db))) {
+        log_error("fenced (%s): another coordinator took over; exiting without writing anything "
+                  "more", db_error(s->db));
+        return -1;
+    }
     log_error("database error (%s): discarding this iteration and reloading state",
               db_error(s->db));
     s_side_active(s, 0);
@@ -387,6 +465,12 @@ static int s_reset(server_t *s)
     server_client_drop_held(s);
     store_discard(s->st);
     db_rollback(s->db);
+    if (!db_ok(s->db) && s->csock) {
+        /* Serving already: keep answering clients from what memory holds
+         * (reloaded when the database is back). */
+        db_disconnect(s->db);
+        return s_outage_begin(s);
+    }
     if (model_clear(s->model) < 0) {
         log_error("out of memory rebuilding state: exiting (a restart loses nothing)");
         return -1;
@@ -432,13 +516,48 @@ static void *s_bind(server_t *s, const char *ep, const char *domain)
     if (!curve_ok || wire_socket_setup(sock, s->cfg->coord.max_message) < 0 ||
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
         zmq_bind(sock, ep) < 0) {
-        log_error("cannot listen on %s: %s (is another coordinator using it? change the "
-                  "endpoint in the config file)",
-                  ep, zmq_strerror(errno));
+        int e = errno;
+        if (e != EADDRINUSE || !s->bind_quiet)
+            log_error("cannot listen on %s: %s (is another coordinator using it? change the "
+                      "endpoint in the config file)",
+                      ep, zmq_strerror(e));
         zmq_close(sock);
+        errno = e;
         return NULL;
     }
     return sock;
+}
+
+/* Binds both endpoints. A new leader on the same host and endpoints as a
+ * paused former leader finds them still held: it keeps its lease and tries
+ * again every 200 ms (the former leader, once resumed, is fenced and exits,
+ * which frees them). Returns 0, 1 when stopping, -1 on a fatal error. */
+static int s_bind_all(server_t *s)
+{
+    const conf_coordinator_t *cc = &s->cfg->coord;
+    int announced = 0;
+    for (;;) {
+        s->wsock = s_bind(s, cc->worker_endpoint, "drover-worker");
+        s->csock = s->wsock ? s_bind(s, cc->client_endpoint, "drover-client") : NULL;
+        if (s->csock)
+            return 0;
+        if (errno != EADDRINUSE)
+            return -1;
+        if (s->wsock) {
+            zmq_close(s->wsock);
+            s->wsock = NULL;
+        }
+        if (!announced)
+            log_warn("the endpoints are still held by another process (a paused former "
+                     "leader?); holding the leader lease and trying again");
+        announced = 1;
+        s->bind_quiet = 1;
+        if (leader_tick(s->leader, util_mono_ms()) != 0)
+            return -1; /* fenced, or the database went away before serving */
+        s_wait_signal(s, 200);
+        if (s->stop)
+            return 1;
+    }
 }
 
 /* Drains one socket. Returns -1 on a database error. */
@@ -514,10 +633,9 @@ int server_run(server_t *s)
     int a = s_attach(s);
     if (a != 0)
         return a > 0 ? 0 : -1;
-    s->wsock = s_bind(s, cc->worker_endpoint, "drover-worker");
-    s->csock = s->wsock ? s_bind(s, cc->client_endpoint, "drover-client") : NULL;
-    if (!s->csock)
-        return -1;
+    int b = s_bind_all(s);
+    if (b != 0)
+        return b > 0 ? 0 : -1;
     log_info("serving clients on %s, workers on %s (%s)", s->cfg->coord.client_endpoint,
              s->cfg->coord.worker_endpoint,
              auth_secure(s->auth) ? "CURVE, allow-listed keys only" : "INSECURE");
@@ -536,6 +654,12 @@ int server_run(server_t *s)
     s_side_active(s, 1);
     int64_t last_tick = 0;
     while (!s->stop) {
+        if (s->db_down_us) {
+            int r = s_outage_step(s);
+            if (r != 0)
+                return r > 0 ? 0 : -1;
+            continue;
+        }
         zmq_pollitem_t items[4] = {
             {s->wsock, 0, ZMQ_POLLIN, 0},
             {s->csock, 0, ZMQ_POLLIN, 0},
@@ -571,6 +695,12 @@ int server_run(server_t *s)
                     bad = store_commit(s->st) < 0;
                 s_flush(s);
             }
+        }
+        if (!bad && !db_in_tx(s->db)) {
+            int l = leader_tick(s->leader, util_mono_ms());
+            if (l == 2)
+                return -1; /* fenced */
+            bad = l < 0;
         }
         if (bad) {
             int r = s_reset(s);

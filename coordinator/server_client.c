@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "auth.h"
 #include "calendar.h"
 #include "db.h"
+#include "leader.h"
 #include "log.h"
 #include "model.h"
 #include "registry.h"
@@ -667,12 +669,36 @@ static int h_runs(creq_t *c)
     return s_client_runs(c->s, c->in->runs, c->rep, c->ident, c->ident_len);
 }
 
+/* While the database is away (server.c, s_outage_*) the coordinator serves
+ * what memory holds: info, workers, the status of a run it holds as
+ * running. Everything else is refused with ERROR_DB_UNAVAILABLE. */
+/* 1 (with the message) when request in cannot be served during an outage. */
+static int s_outage_refuses(server_t *s, const Drover__ClientRequest *in, char *msg, size_t len)
+{
+    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_INFO ||
+        in->body_case == DROVER__CLIENT_REQUEST__BODY_WORKERS)
+        return 0;
+    if (in->body_case == DROVER__CLIENT_REQUEST__BODY_STATUS) {
+        run_t *r = model_run(s->model, (int64_t)in->status->run_id);
+        if (r && r->state == DROVER__RUN_STATE__RUN_RUNNING)
+            return 0;
+    }
+    time_t t = (time_t)(s->db_down_us / 1000000);
+    struct tm tm;
+    char when[16] = "?";
+    if (localtime_r(&t, &tm))
+        strftime(when, sizeof when, "%H:%M:%S", &tm);
+    snprintf(msg, len, "database unavailable, retrying since %s", when);
+    return 1;
+}
+
 static int h_status(creq_t *c)
 {
     const Drover__StatusRequest *q = c->in->status;
     int64_t run_id = (int64_t)q->run_id;
     run_t *r = model_run(c->s->model, run_id);
-    if (c->may_hold && q->known_version && q->wait_ms && r && r->version == q->known_version) {
+    if (c->may_hold && !c->s->db_down_us && q->known_version && q->wait_ms && r &&
+        r->version == q->known_version) {
         c->park->run_id = run_id;
         c->park->version = q->known_version;
         return 1;
@@ -813,6 +839,9 @@ static int h_info(creq_t *c)
     info.workers = (uint32_t)nw;
     info.active_runs = (uint32_t)model_active_runs(s->model);
     info.started_at_us = s->started_us;
+    info.db_down = s->db_down_us != 0;
+    info.db_down_since_us = s->db_down_us;
+    info.leader_epoch = leader_epoch(s->leader);
     c->rep->info = &info;
     s_reply(c);
     c->rep->info = NULL;
@@ -977,6 +1006,10 @@ int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const
                  auth_role_name(c.role), auth_role_name(rpc->need), fd ? fd->name : "?",
                  op ? " " : "", op ? op : "");
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        goto done;
+    }
+    if (s->db_down_us && s_outage_refuses(s, in, c.msg, sizeof c.msg)) {
+        s_reply_error(&c, DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE);
         goto done;
     }
     int guard = rpc->flags & RPC_WRITES;

@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "db.h"
 #include "keys.h"
+#include "leader.h"
 #include "model.h"
 #include "server.h"
 #include "gc.h"
@@ -70,6 +71,7 @@ typedef struct {
 } warn_slot_t;
 
 struct server {
+    leader_t *leader;          /* the fenced leader lease (leader.h) */
     const conf_t *cfg;
     db_t *db;
     store_t *st;
@@ -83,6 +85,9 @@ struct server {
     size_t nheld, capheld;
     uint64_t dropped;
     int64_t started_us;
+    int64_t db_down_us;        /* PostgreSQL unreachable since (wall clock); 0 = up */
+    int64_t db_retry_ms;       /* next reconnect attempt while down (monotonic) */
+    int bind_quiet;            /* EADDRINUSE already reported */
     auth_t *auth;
     calendar_t *cal;
     void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */

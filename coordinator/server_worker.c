@@ -220,6 +220,9 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
     case DROVER__WORKER_MSG__BODY_LOG:
         rc = model_task_log(s->model, w, in->log) < 0 ? -1 : 0;
         break;
+    case DROVER__WORKER_MSG__BODY_DRAINING:
+        rc = model_worker_draining(s->model, w, in->draining->drain_ms) < 0 ? -1 : 0;
+        break;
     case DROVER__WORKER_MSG__BODY_METRIC: {
         int r = model_task_metric(s->model, w, in->metric);
         if (r == 0)

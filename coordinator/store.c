@@ -188,7 +188,10 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                     "SELECT id, 'run_state', $3, $2, $4 FROM u", 4},
     [S_EVENT] = {"event",
                  "INSERT INTO drover.events (run_id, task_id, attempt, kind, worker, detail) "
-                 "VALUES ($1::bigint, $2::bigint, $3::int, $4, $5, $6)", 6},
+                 /* A task's event names its run even when the caller no
+                  * longer holds the run in memory (a late stale_result). */
+                 "VALUES (coalesce($1::bigint, (SELECT t.run_id FROM drover.tasks t "
+                 "WHERE t.id = $2::bigint)), $2::bigint, $3::int, $4, $5, $6)", 6},
     [S_LOG] = {"log",
                "INSERT INTO drover.task_logs (task_id, attempt, stream, offset_bytes, data) "
                "VALUES ($1::bigint, $2::int, $3::smallint, $4::bigint, $5::bytea) ON CONFLICT DO NOTHING", 5},

@@ -450,6 +450,27 @@ int main(int argc, char **argv)
         log_info("CurveZMQ: this worker's key is '%s' (public %s)", mine.name, mine.public_z85);
     }
 
+    /* The state folder: records of live task units (contain.h), one
+     * folder per worker name so workers sharing a work dir never meet. */
+    char state_dir[PATH_MAX + 256];
+    {
+        const char *base = wc->state_dir[0] ? wc->state_dir : wc->work_dir;
+        const char *tail = wc->state_dir[0] ? "" : "/.drover-worker";
+        char cwd[PATH_MAX];
+        if (base[0] != '/' && !getcwd(cwd, sizeof cwd)) {
+            fprintf(stderr, "drover-worker: cannot resolve the state folder: %s\n",
+                    strerror(errno));
+            return 2;
+        }
+        if (snprintf(state_dir, sizeof state_dir, "%s%s%s%s/%s", base[0] == '/' ? "" : cwd,
+                     base[0] == '/' || !base[0] ? "" : "/", base, tail,
+                     wc->name) >= (int)sizeof state_dir || strchr(wc->name, '/')) {
+            fprintf(stderr, "drover-worker: the state folder path is too long, or the worker "
+                            "name holds a '/'\n");
+            return 2;
+        }
+    }
+
     const char *label_ptrs[CONFIG_MAX_LABELS];
     for (int i = 0; i < wc->nlabels; i++)
         label_ptrs[i] = wc->labels[i];
@@ -475,6 +496,9 @@ int main(int argc, char **argv)
         .curve_public = curve ? mine.public_z85 : NULL,
         .curve_secret = curve ? mine.secret_z85 : NULL,
         .key_name = curve ? mine.name : NULL,
+        .cgroup = wc->cgroup,
+        .state_dir = state_dir,
+        .drain_ms = wc->drain_ms,
     };
 
     s_ensure_std_fds();

@@ -3,8 +3,9 @@
  * Spawning. Everything the child needs (argv, envp, cwd) is built in the
  * parent before fork(): the worker has ZeroMQ I/O threads, so between fork
  * and exec the child may only make async-signal-safe calls (no malloc, no
- * setenv). The child puts itself in its own process group (the parent calls
- * setpgid too, closing the race with an early killpg), asks for SIGKILL when
+ * setenv). The child starts its own session and process group and joins
+ * its containment unit (contain.h: a cgroup, or a tagged session under a
+ * subreaper worker), asks for SIGKILL when
  * the worker dies and checks the worker did not die before that took hold,
  * resets signal dispositions and mask (the worker blocks signals for its
  * signalfd), and execs. A chdir or exec failure travels back over an
@@ -26,8 +27,13 @@
  * the artifact store in DROVER_ARTIFACTS; the worker never links the ML
  * code itself.
  *
- * Invariants: a task in TASK_FINISHED has been reaped (pid no longer ours)
- * and has all three pipes closed; a stream with a waiting chunk is never
+ * Every signal goes to the whole unit, and once the leader is reaped the
+ * rest of the unit is SIGKILLed: an attempt is FINISHED only when no
+ * process it started is left, so a retry never runs beside its leftovers.
+ * A unit that saw an OOM kill reports "killed: out of memory (limit 100M)".
+ *
+ * Invariants: a task in TASK_FINISHED has been reaped (pid no longer ours),
+ * its unit is empty, and it has all three pipes closed; a stream with a waiting chunk is never
  * read again until the chunk is handed over, so offsets are exact.
  */
 #include "task.h"
@@ -90,6 +96,9 @@ struct task {
     int exit_code;
     int term_signal;
     char *error; /* SPAWN_FAILED text, else NULL */
+
+    contain_unit_t *unit; /* NULL without containment */
+    int unit_empty;       /* the unit was seen empty after the reap */
 };
 
 /* What the child reports over the status pipe before _exit(127). */
@@ -152,7 +161,7 @@ static int s_is_drover_var(const char *entry, size_t namelen)
 {
     static const char *names[] = {"DROVER_RUN_ID",    "DROVER_STEP",      "DROVER_TASK_ID",
                                   "DROVER_ATTEMPT",   "DROVER_OUTPUT_FD", "DROVER_SPEC",
-                                  "DROVER_ARTIFACTS"};
+                                  "DROVER_ARTIFACTS", "DROVER_CONTAIN"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i]) == namelen && strncmp(entry, names[i], namelen) == 0)
             return 1;
@@ -198,7 +207,7 @@ static int s_build_env(const task_spec_t *spec, launch_t *l, const char *const *
         nenv++;
     while (extra && extra[nextra])
         nextra++;
-    l->envp = calloc(nenv + nextra + 7, sizeof *l->envp);
+    l->envp = calloc(nenv + nextra + 8, sizeof *l->envp);
     if (!l->envp)
         return -1;
     size_t k = 0;
@@ -224,6 +233,9 @@ static int s_build_env(const task_spec_t *spec, launch_t *l, const char *const *
         l->envp[k] = NULL;
         return -1;
     }
+    k++;
+    if (spec->contain_env && !(l->envp[k] = strdup(spec->contain_env)))
+        return -1;
     return 0;
 }
 
@@ -348,7 +360,7 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     for (char **e = environ; e && *e; e++)
         nenv++;
     size_t nspec = env ? json_object_size(env) : 0;
-    l->envp = calloc(nenv + nspec + 7, sizeof *l->envp);
+    l->envp = calloc(nenv + nspec + 8, sizeof *l->envp);
     if (!l->envp)
         goto nomem;
     size_t k = 0;
@@ -395,6 +407,9 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
         l->envp[k] = NULL;
         goto nomem;
     }
+    k++;
+    if (spec->contain_env && !(l->envp[k] = strdup(spec->contain_env)))
+        goto nomem;
     rc = 0;
     goto out;
 nomem:
@@ -405,13 +420,15 @@ out:
 }
 
 /* Child side of the fork: never returns. Only async-signal-safe calls. */
-static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int res_w,
-                    int status_w) __attribute__((noreturn));
-static void s_child(const launch_t *l, pid_t parent, int out_w, int err_w, int res_w, int status_w)
+static void s_child(const launch_t *l, const contain_unit_t *u, pid_t parent, int out_w,
+                    int err_w, int res_w, int status_w) __attribute__((noreturn));
+static void s_child(const launch_t *l, const contain_unit_t *u, pid_t parent, int out_w,
+                    int err_w, int res_w, int status_w)
 {
     spawn_status_t st = {STAGE_SETUP, 0};
 
-    if (setpgid(0, 0) < 0)
+    /* Own session (and so process group), its unit's cgroup and rlimit. */
+    if (u ? contain_unit_child(u) < 0 : setsid() < 0)
         goto fail;
     /* worker.run_as: drop to the task user first (a credential change
      * clears the parent-death signal, so that is armed after). */
@@ -501,12 +518,12 @@ static void s_spawn(task_t *t, const launch_t *l, int64_t now_ms)
         goto out;
     }
     if (pid == 0)
-        s_child(l, parent, outp[1], errp[1], resp[1], stp[1]);
+        s_child(l, t->unit, parent, outp[1], errp[1], resp[1], stp[1]);
 
-    /* Both sides call setpgid so a killpg right after fork finds the group;
-     * EACCES (child already exec'd) and ESRCH are fine: the child did it. */
-    if (setpgid(pid, pid) < 0 && errno != EACCES && errno != ESRCH)
-        log_debug("setpgid(%d): %s", (int)pid, strerror(errno));
+    /* No setpgid here: the child calls setsid(), which fails for a process
+     * group leader. A kill before it ran reaches the pid itself (s_signal). */
+    if (t->unit)
+        contain_unit_started(t->unit, pid);
     close(outp[1]);
     close(errp[1]);
     close(resp[1]);
@@ -596,6 +613,15 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
     }
     launch_t l = {0};
     char err[1024];
+    if (spec->contain &&
+        !(t->unit = contain_unit_new(spec->contain, spec->task_id, spec->attempt,
+                                     spec->memory_bytes, spec->cpus, err, sizeof err))) {
+        s_fail(t, "cannot contain the task: %s", err);
+        return t;
+    }
+    task_spec_t sp = *spec;
+    sp.contain_env = t->unit ? contain_unit_env(t->unit) : NULL;
+    spec = &sp;
     if ((builtin ? s_builtin_launch(spec, &l, err, sizeof err)
                  : s_parse_spec(spec, &l, err, sizeof err)) < 0) {
         s_fail(t, "%s", err);
@@ -615,6 +641,47 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
 
 static void s_close_output(task_t *t);
 
+task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms)
+{
+    task_t *t = calloc(1, sizeof *t);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->task_id = task_id;
+    t->attempt = attempt;
+    t->streams[0].fd = t->streams[1].fd = -1;
+    t->out_fd = -1;
+    t->phase = TASK_FINISHED;
+    t->outcome = DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED;
+    t->error = strdup("the worker is stopping; handed back");
+    t->started_at_us = t->finished_at_us = util_now_us();
+    t->started_ms = t->finished_ms = now_ms;
+    return t;
+}
+
+/* sig to every process of the attempt: its unit, else its session's
+ * process group (and the leader itself, which may not have called setsid
+ * yet; only while it is not reaped, so a reused pid is never hit). */
+static void s_signal(task_t *t, int sig)
+{
+    if (t->unit) {
+        contain_unit_signal(t->unit, sig);
+        return;
+    }
+    if (killpg(t->pid, sig) < 0 && errno == ESRCH && t->phase == TASK_RUNNING)
+        kill(t->pid, sig);
+}
+
+/* 1 when nothing of the attempt is left running (checked after the reap). */
+static int s_unit_gone(task_t *t)
+{
+    if (!t->unit || t->unit_empty)
+        return 1;
+    t->unit_empty = contain_unit_empty(t->unit);
+    return t->unit_empty;
+}
+
 static void s_close_stream(stream_t *s)
 {
     if (s->fd >= 0) {
@@ -630,6 +697,8 @@ static void s_maybe_finish(task_t *t)
         return;
     if (t->streams[0].fd >= 0 || t->streams[1].fd >= 0 || t->out_fd >= 0)
         return;
+    if (!s_unit_gone(t))
+        return; /* task_tick kills and looks again */
     t->phase = TASK_FINISHED;
     t->timeout_at_ms = 0;
     t->drain_until_ms = 0;
@@ -642,13 +711,13 @@ void task_destroy(task_t **tp)
         return;
     task_t *t = *tp;
     if (t->pid > 0 && t->phase == TASK_RUNNING) {
-        if (killpg(t->pid, SIGKILL) < 0 && errno == ESRCH)
-            kill(t->pid, SIGKILL);
+        s_signal(t, SIGKILL);
         int status;
         /* WNOHANG: a child stuck in the kernel must not hang the worker's
          * exit; init reaps it once we are gone. */
         waitpid(t->pid, &status, WNOHANG);
     }
+    contain_unit_destroy(&t->unit); /* kills what is left, removes the cgroup */
     for (int i = 0; i < 2; i++) {
         s_close_stream(&t->streams[i]);
         free(t->streams[i].buf);
@@ -922,6 +991,43 @@ uint64_t task_bad_output_lines(const task_t *t)
     return t->bad_lines;
 }
 
+/* "100M" for 100 MiB: the way steps write sizes. */
+static void s_size(uint64_t b, char *buf, size_t len)
+{
+    static const char units[] = "KMGT";
+    int u = -1;
+    while (u < 3 && b >= 1024 && b % 1024 == 0) {
+        b /= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, len, "%llu", (unsigned long long)b);
+    else
+        snprintf(buf, len, "%llu%c", (unsigned long long)b, units[u]);
+}
+
+/* The error of an attempt its memory limit may have ended. */
+static void s_memory_note(task_t *t)
+{
+    int by_cgroup;
+    uint64_t mem = contain_unit_memory(t->unit, &by_cgroup);
+    char sz[32], buf[256];
+    s_size(mem, sz, sizeof sz);
+    if (mem && by_cgroup && contain_unit_oom(t->unit)) {
+        snprintf(buf, sizeof buf, "killed: out of memory (limit %s)", sz);
+    } else if (mem && !by_cgroup &&
+               (t->outcome == DROVER__OUTCOME__OUTCOME_SIGNALED ||
+                (t->outcome == DROVER__OUTCOME__OUTCOME_EXITED && t->exit_code != 0))) {
+        snprintf(buf, sizeof buf,
+                 "memory limited to %s by RLIMIT_AS (no cgroup memory controller): "
+                 "allocations beyond it fail", sz);
+    } else {
+        return;
+    }
+    free(t->error);
+    t->error = strdup(buf);
+}
+
 void task_reaped(task_t *t, int status, int64_t now_ms)
 {
     if (t->phase != TASK_RUNNING)
@@ -938,6 +1044,12 @@ void task_reaped(task_t *t, int status, int64_t now_ms)
         t->exit_code = WEXITSTATUS(status);
     else if (WIFSIGNALED(status))
         t->term_signal = WTERMSIG(status);
+    if (t->unit) {
+        contain_unit_reaped(t->unit);
+        s_memory_note(t);
+        /* The attempt is over: nothing it started may outlive it. */
+        contain_unit_signal(t->unit, SIGKILL);
+    }
     t->timeout_at_ms = 0;
     t->phase = TASK_DRAINING;
     t->drain_until_ms = now_ms + TASK_DRAIN_MS;
@@ -950,8 +1062,7 @@ int task_kill(task_t *t, Drover__Outcome outcome, int64_t now_ms)
         return 0;
     t->kill_reason = outcome;
     t->timeout_at_ms = 0;
-    if (killpg(t->pid, SIGTERM) < 0 && errno == ESRCH)
-        kill(t->pid, SIGTERM); /* group gone but the leader not reaped yet */
+    s_signal(t, SIGTERM);
     t->sigkill_at_ms = now_ms + t->kill_grace_ms;
     return 1;
 }
@@ -962,7 +1073,7 @@ void task_kill_now(task_t *t, int64_t now_ms)
         return;
     if (t->phase == TASK_RUNNING && t->kill_reason == DROVER__OUTCOME__OUTCOME_UNSPECIFIED)
         t->kill_reason = DROVER__OUTCOME__OUTCOME_KILLED;
-    killpg(t->pid, SIGKILL);
+    s_signal(t, SIGKILL);
     t->sigkill_at_ms = 0;
     (void)now_ms;
 }
@@ -978,7 +1089,9 @@ void task_tick(task_t *t, int64_t now_ms)
         t->sigkill_at_ms = 0;
         /* Also after the leader was reaped: the rest of its group may still
          * hold the pipes. A gone group gives ESRCH, which is fine. */
-        if (t->phase != TASK_FINISHED && killpg(t->pid, SIGKILL) == 0)
+        if (t->phase != TASK_FINISHED)
+            s_signal(t, SIGKILL);
+        if (t->phase == TASK_RUNNING)
             log_info("task %llu attempt %u did not stop within the kill grace; sent SIGKILL",
                      (unsigned long long)t->task_id, t->attempt);
     }
@@ -992,6 +1105,9 @@ void task_tick(task_t *t, int64_t now_ms)
         s_close_output(t);
         s_maybe_finish(t);
     }
+    if (t->phase == TASK_DRAINING && !s_unit_gone(t))
+        contain_unit_signal(t->unit, SIGKILL); /* s_maybe_finish looks again */
+    s_maybe_finish(t);
 }
 
 int64_t task_next_deadline(const task_t *t)
@@ -1003,6 +1119,12 @@ int64_t task_next_deadline(const task_t *t)
         d = t->sigkill_at_ms;
     if (t->phase == TASK_DRAINING && t->drain_until_ms < d)
         d = t->drain_until_ms;
+    /* Leftovers of the unit were SIGKILLed: look again shortly. */
+    if (t->phase == TASK_DRAINING && t->unit && !t->unit_empty) {
+        int64_t soon = util_mono_ms() + 20;
+        if (soon < d)
+            d = soon;
+    }
     return d;
 }
 
@@ -1034,6 +1156,9 @@ void task_describe(const task_t *t, char *buf, size_t len)
         break;
     case DROVER__OUTCOME__OUTCOME_TIMED_OUT: snprintf(buf, len, "timed out after %s", dur); break;
     case DROVER__OUTCOME__OUTCOME_KILLED: snprintf(buf, len, "killed after %s", dur); break;
+    case DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED:
+        snprintf(buf, len, "handed back after %s (the worker is stopping)", dur);
+        break;
     case DROVER__OUTCOME__OUTCOME_SPAWN_FAILED:
         snprintf(buf, len, "spawn failed: %s", t->error ? t->error : "unknown error");
         break;

@@ -9,7 +9,8 @@
  *   TASK_RUNNING   the child has not been reaped yet
  *   TASK_DRAINING  the child was reaped; what is left in its pipes is still
  *                  being read, for at most TASK_DRAIN_MS (a grandchild may
- *                  keep the pipe open forever)
+ *                  keep the pipe open forever), and whatever else the
+ *                  attempt started is killed and must be gone (contain.h)
  *   TASK_FINISHED  outcome known and both pipes closed; the task now only
  *                  carries its result until the coordinator acknowledges it
  *
@@ -36,6 +37,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "contain.h"
 #include "drover.pb-c.h"
 
 #define TASK_STREAM_STDOUT 1
@@ -85,6 +87,14 @@ typedef struct {
     int run_as;
     uid_t run_uid;
     gid_t run_gid;
+    /* Containment (contain.h): NULL = none (the child's own session only).
+     * memory_bytes and cpus are the step's resources, enforced as far as
+     * the containment mode can (0 = no limit). Borrowed; must outlive the
+     * task. */
+    contain_t *contain;
+    uint64_t memory_bytes;
+    uint32_t cpus;
+    const char *contain_env; /* set by task_start itself; leave NULL */
 } task_spec_t;
 
 /* 1 for the kinds run by drover-task (validate, train, evaluate). */
@@ -98,6 +108,11 @@ int task_kind_builtin(const char *kind);
  * (errno ENOMEM) only when the task itself cannot be allocated. now_ms is
  * the monotonic clock (util_mono_ms). The caller owns the task. */
 task_t *task_start(const task_spec_t *spec, int64_t now_ms);
+
+/* A TASK_FINISHED task with outcome NOT_ATTEMPTED and no process: an
+ * assignment a stopping worker hands back without running it. NULL (errno
+ * ENOMEM) when it cannot be allocated. */
+task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms);
 
 /* Frees a task. A child still running is SIGKILLed (with its process group)
  * and reaped if it is already gone; pipes are closed. NULL-safe; nulls *tp. */
@@ -149,12 +164,13 @@ uint64_t task_bad_output_lines(const task_t *t);
 void task_reaped(task_t *t, int status, int64_t now_ms);
 
 /* Asks a running child to stop: SIGTERM to its process group now, SIGKILL
- * after the kill grace. outcome (TIMED_OUT or KILLED) becomes the attempt's
+ * after the kill grace. outcome (TIMED_OUT, KILLED or NOT_ATTEMPTED) becomes the attempt's
  * outcome whatever the exit status. Returns 1 when a kill was started, 0
  * when the task is not running or is already being killed. */
 int task_kill(task_t *t, Drover__Outcome outcome, int64_t now_ms);
 
-/* SIGKILLs the child's process group at once (second shutdown signal). */
+/* SIGKILLs the child's unit at once (second shutdown signal); the outcome
+ * is KILLED unless task_kill() set one. */
 void task_kill_now(task_t *t, int64_t now_ms);
 
 /* Fires due timers: timeout → SIGTERM, grace over → SIGKILL, drain window

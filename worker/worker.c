@@ -39,10 +39,15 @@
  *     rejects anything for an attempt it has moved on from; the worker just
  *     reports what it holds.
  *
- * Shutdown (SIGTERM/SIGINT): no new work is started; every child's group
- * gets SIGTERM (SIGKILL after kill_grace), the KILLED results are reported,
- * and the worker waits up to 2 s for their acks before exiting 0. A second
- * signal SIGKILLs the children at once.
+ * Shutdown (SIGTERM/SIGINT) drains: Draining{drain_ms} tells the
+ * coordinator at once (and again after every RegisterReply) to assign
+ * nothing more here; prefetched assignments, and any Assign that still
+ * arrives, go straight back as Result NOT_ATTEMPTED; running children may
+ * finish for drain_ms (worker.drain, default 30 s); what still runs then
+ * gets SIGTERM (SIGKILL after kill_grace) and is handed back as
+ * NOT_ATTEMPTED too, which the coordinator requeues without counting a
+ * failure or a loss. The worker waits up to 2 s for the acks, then exits
+ * 0. A second signal SIGKILLs the children at once.
  *
  * Security: with keys the socket is a CurveZMQ client (RFC 26). A
  * coordinator whose ZAP handler refuses the key closes the connection
@@ -68,6 +73,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "contain.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "task.h"
@@ -119,6 +125,8 @@ struct worker {
     uint64_t memory_bytes; /* offered to tasks; 0 = unknown */
     uint32_t gpus;         /* offered to tasks, indices 0..gpus-1 */
     int64_t kill_grace_ms;
+    contain_t *contain;
+    int64_t drain_ms;
     char *work_dir;
     char *task_bin;     /* "" = no built-in kinds */
     char *artifact_dir;
@@ -161,6 +169,7 @@ struct worker {
 
     uint64_t bad_msgs;
     int stopping;
+    int64_t drain_deadline_ms; /* stopping: running tasks are handed back then; 0 = done */
     int64_t ack_deadline_ms; /* 0 until every child has finished */
     int done;
     int exit_code;
@@ -319,6 +328,16 @@ static void s_send_heartbeat(worker_t *w, int64_t now)
     free(ptrs);
 }
 
+static void s_send_draining(worker_t *w)
+{
+    Drover__Draining d = DROVER__DRAINING__INIT;
+    d.drain_ms = w->drain_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)w->drain_ms;
+    Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
+    m.body_case = DROVER__WORKER_MSG__BODY_DRAINING;
+    m.draining = &d;
+    s_send(w, &m);
+}
+
 static void s_send_started(worker_t *w, task_t *t)
 {
     Drover__Lease lease = DROVER__LEASE__INIT;
@@ -461,6 +480,34 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
     /* Every unacknowledged result goes out again right away (s_flush). */
     for (size_t i = 0; i < w->ntasks; i++)
         w->tasks[i].result_sent_ms = 0;
+    if (w->stopping)
+        s_send_draining(w); /* a new session must not get work either */
+}
+
+/* Appends a finished NOT_ATTEMPTED entry for an assignment a stopping
+ * worker will not run: its result goes back like any other. */
+static void s_hand_back(worker_t *w, uint64_t id, uint32_t attempt, int64_t now)
+{
+    if (w->ntasks == w->tasks_cap) {
+        size_t cap = w->tasks_cap ? w->tasks_cap * 2 : 8;
+        entry_t *nt = realloc(w->tasks, cap * sizeof *nt);
+        if (!nt) {
+            log_error("out of memory handing back task %llu", (unsigned long long)id);
+            return;
+        }
+        w->tasks = nt;
+        w->tasks_cap = cap;
+    }
+    task_t *t = task_handed_back(id, attempt, now);
+    if (!t) {
+        log_error("out of memory handing back task %llu", (unsigned long long)id);
+        return;
+    }
+    entry_t *e = &w->tasks[w->ntasks++];
+    memset(e, 0, sizeof *e);
+    e->task = t;
+    log_info("task %llu attempt %u handed back: the worker is stopping", (unsigned long long)id,
+             attempt);
 }
 
 static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int from_queue)
@@ -481,8 +528,7 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         return;
     }
     if (w->stopping) {
-        log_warn("not starting task %llu attempt %u: the worker is shutting down",
-                 (unsigned long long)id, attempt);
+        s_hand_back(w, id, attempt, now);
         return;
     }
     size_t active = 0;
@@ -555,6 +601,9 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         .run_as = w->run_as,
         .run_uid = w->run_uid,
         .run_gid = w->run_gid,
+        .contain = w->contain,
+        .memory_bytes = a->memory_bytes,
+        .cpus = a->cpus,
     };
     task_t *t = task_start(&spec, now);
     if (!t) {
@@ -735,16 +784,45 @@ static void s_begin_stop(worker_t *w, int signo, int64_t now)
 {
     if (w->stopping) {
         log_warn("%s again: killing every task now", strsignal(signo));
-        for (size_t i = 0; i < w->ntasks; i++)
+        for (size_t i = 0; i < w->ntasks; i++) {
+            task_kill(w->tasks[i].task, DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED, now);
             task_kill_now(w->tasks[i].task, now);
+        }
         return;
     }
     w->stopping = 1;
+    if (w->state == SESSION_REGISTERED)
+        s_send_draining(w);
+    size_t queued = w->nqueue;
+    while (w->nqueue > 0) {
+        uint64_t id = w->queue[0].task_id;
+        uint32_t att = w->queue[0].attempt;
+        s_dequeue_at(w, 0);
+        s_hand_back(w, id, att, now);
+    }
     size_t n = 0;
     for (size_t i = 0; i < w->ntasks; i++)
-        n += (size_t)task_kill(w->tasks[i].task, DROVER__OUTCOME__OUTCOME_KILLED, now);
-    log_info("%s: shutting down, stopping %zu running task%s", strsignal(signo), n,
-             n == 1 ? "" : "s");
+        n += task_phase(w->tasks[i].task) == TASK_RUNNING;
+    w->drain_deadline_ms = now + w->drain_ms;
+    char d[32];
+    util_format_duration(w->drain_ms, d, sizeof d);
+    log_info("%s: draining: no new work; %zu running task%s may finish within %s, %zu queued "
+             "handed back",
+             strsignal(signo), n, n == 1 ? "" : "s", d, queued);
+}
+
+/* The drain time is over: what still runs is stopped and handed back. */
+static void s_drain_over(worker_t *w, int64_t now)
+{
+    if (!w->stopping || w->drain_deadline_ms == 0 || now < w->drain_deadline_ms)
+        return;
+    w->drain_deadline_ms = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < w->ntasks; i++)
+        n += (size_t)task_kill(w->tasks[i].task, DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED, now);
+    if (n)
+        log_info("drain time over: stopping %zu task%s and handing %s back", n, n == 1 ? "" : "s",
+                 n == 1 ? "it" : "them");
 }
 
 static int s_read_signals(worker_t *w, int64_t now)
@@ -782,6 +860,7 @@ static void s_timers(worker_t *w, int64_t now)
         s_send_register(w, now);
     if (w->state == SESSION_REGISTERED && now >= w->next_heartbeat_ms)
         s_send_heartbeat(w, now);
+    s_drain_over(w, now);
     for (size_t i = 0; i < w->ntasks; i++)
         task_tick(w->tasks[i].task, now);
     if (w->watchdog_ms && now >= w->next_watchdog_ms) {
@@ -856,6 +935,8 @@ static int64_t s_next_deadline(const worker_t *w)
     }
     if (w->ack_deadline_ms > 0 && w->ack_deadline_ms < d)
         d = w->ack_deadline_ms;
+    if (w->drain_deadline_ms > 0 && w->drain_deadline_ms < d)
+        d = w->drain_deadline_ms;
     return d;
 }
 
@@ -1062,6 +1143,7 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->run_uid = opts->run_uid;
     w->run_gid = opts->run_gid;
     w->kill_grace_ms = opts->kill_grace_ms;
+    w->drain_ms = opts->drain_ms;
     w->version = opts->protocol_version;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     w->watchdog_ms = sdnotify_watchdog_ms();
@@ -1102,6 +1184,10 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create a signalfd: %s", strerror(errno));
         goto fail;
     }
+
+    if (!(w->contain = contain_new(opts->cgroup ? opts->cgroup : "",
+                                   opts->state_dir ? opts->state_dir : ".", err, errlen)))
+        goto fail;
 
     if (!(w->ctx = zmq_ctx_new())) {
         snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
@@ -1163,6 +1249,7 @@ void worker_destroy(worker_t **wp)
     for (size_t i = 0; i < w->ntasks; i++)
         task_destroy(&w->tasks[i].task);
     free(w->tasks);
+    contain_destroy(&w->contain);
     for (size_t i = 0; i < w->nqueue; i++)
         free(w->queue[i].assign);
     free(w->queue);

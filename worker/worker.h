@@ -42,6 +42,11 @@ typedef struct {
     int run_as;
     uid_t run_uid;
     gid_t run_gid;
+    /* Containment (contain.h): worker.cgroup ("" auto, "off", or a path)
+     * and this worker's state folder (records of live task units). */
+    const char *cgroup;
+    const char *state_dir;
+    int64_t drain_ms;          /* SIGTERM: how long running tasks may finish */
 } worker_opts_t;
 
 /* Blocks SIGCHLD/SIGTERM/SIGINT/SIGHUP (read through a signalfd from then

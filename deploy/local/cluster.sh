@@ -30,8 +30,24 @@
 #                        private PostgreSQL is started
 #   DROVER_UP_TIMEOUT    seconds 'up' waits for each component (default 30)
 #
-# As root, PostgreSQL runs as the 'postgres' user (it refuses root) with a
-# data folder that user owns; the state folder must be reachable by it.
+# PostgreSQL: password authentication (scram-sha-256) only, no "trust":
+# the first 'up' generates a password for the superuser postgres and one
+# for the role drover (which owns the database drover and is what the
+# coordinator connects as), kept in <state>/pgpass (mode 0600; the
+# coordinator's conninfo names it with passfile=). 'cluster.sh psql'
+# connects as drover with it.
+#
+# As root, PostgreSQL runs as the 'postgres' user (it refuses root), which
+# may not be able to reach the state folder (a checkout in a private home
+# folder): its data folder then lives in /var/tmp/drover-0-<hash of the
+# state folder path>/pg instead, owned by postgres, and cluster.env records
+# where. Nothing to set; DROVER_PG_DIR overrides it.
+#
+# Restarts: pid files hold "PID START-TIME" (field 22 of /proc/PID/stat),
+# so a recycled pid is never taken for a component. 'up' after a crash
+# starts only what is not running: a coordinator that died is started
+# again on the same ports, and workers still alive are kept (never started
+# twice under one name).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -55,12 +71,22 @@ load_settings() {
         # shellcheck disable=SC1091
         source "$STATE/cluster.env"
     fi
-    PGDIR="$STATE/pg"
+    if [[ -z "${PGDIR:-}" ]]; then
+        if [[ -n "${DROVER_PG_DIR:-}" ]]; then
+            PGDIR="$DROVER_PG_DIR"
+        elif [[ $(id -u) -eq 0 ]]; then
+            PGDIR="/var/tmp/drover-0-$(printf %s "$STATE" | sha256sum | cut -c1-12)/pg"
+        else
+            PGDIR="$STATE/pg"
+        fi
+    fi
+    PGPASS="$STATE/pgpass"
     CFG="$STATE/drover.cfg"
     KEYS="$STATE/keys"
     CLIENT_EP="tcp://127.0.0.1:$CLIENT_PORT"
     WORKER_EP="tcp://127.0.0.1:$WORKER_PORT"
-    [[ $PRIVATE_PG -eq 1 ]] && DATABASE="host=127.0.0.1 port=$PG_PORT dbname=drover user=postgres"
+    [[ $PRIVATE_PG -eq 1 ]] &&
+        DATABASE="host=127.0.0.1 port=$PG_PORT dbname=drover user=drover passfile=$PGPASS"
     return 0
 }
 
@@ -68,17 +94,52 @@ PGBIN="$(pg_config --bindir 2>/dev/null || true)"
 [[ -x "$PGBIN/initdb" ]] || PGBIN=/usr/lib/postgresql/15/bin
 if [[ $(id -u) -eq 0 ]]; then AS_PG=(runuser -u postgres --); else AS_PG=(); fi
 
-# pid_of NAME: the pid in NAME.pid when that process is alive and is ours
-# (the command line names a drover program), else nothing.
+# start_time PID: field 22 of /proc/PID/stat (clock ticks since boot).
+start_time() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    # shellcheck disable=SC2086
+    set -- $st
+    echo "${20}"
+}
+
+# write_pid NAME PID: records the pid and its start time.
+write_pid() { echo "$2 $(start_time "$2" || echo 0)" >"$STATE/$1.pid"; }
+
+# pid_of NAME: the pid in NAME.pid when that very process is still alive
+# (same start time; the command line names a drover program), else nothing.
 pid_of() {
-    local f="$STATE/$1.pid" pid
+    local f="$STATE/$1.pid" pid start now
     [[ -f "$f" ]] || return 1
-    pid=$(cat "$f" 2>/dev/null) || return 1
+    read -r pid start <"$f" 2>/dev/null || return 1
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     kill -0 "$pid" 2>/dev/null || return 1
     grep -q "drover" "/proc/$pid/cmdline" 2>/dev/null || return 1
+    if [[ -n "${start:-}" && "$start" != 0 ]]; then
+        now=$(start_time "$pid") || return 1
+        [[ "$now" == "$start" ]] || return 1
+    fi
+    alive "$pid" || return 1
     echo "$pid"
 }
+
+# pg_psql ARGS...: psql on the private PostgreSQL as its superuser.
+pg_psql() {
+    PGPASSFILE="$PGPASS" psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"
+}
+
+# make_pgpass: the generated passwords (kept across 'up's).
+make_pgpass() {
+    [[ -f "$PGPASS" ]] && return 0
+    local su dr
+    su=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+    dr=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+    (umask 077 && printf '127.0.0.1:%s:*:postgres:%s\n127.0.0.1:%s:*:drover:%s\n' \
+        "$PG_PORT" "$su" "$PG_PORT" "$dr" >"$PGPASS")
+}
+
+pg_password() { awk -F: -v u="$1" '$4 == u { print $5; exit }' "$PGPASS"; }
 
 alive() { [[ -r "/proc/$1/stat" ]] && ! grep -qE '^[0-9]+ \(.*\) [ZX]' "/proc/$1/stat"; }
 
@@ -133,6 +194,14 @@ allow_workers() {
         die "cannot allow the local workers' key"
 }
 
+# workers_alive N: every local-1..N has a live process.
+workers_alive() {
+    local i
+    for ((i = 1; i <= $1; i++)); do
+        pid_of "worker-local-$i" >/dev/null || return 1
+    done
+}
+
 workers_registered() {
     local n="$1" names i
     names=$(drover_cli workers --json | jq -r '.. | strings') || return 1
@@ -168,29 +237,48 @@ start_pg() {
         die "port $PG_PORT (PostgreSQL) is taken by another program; pick another with DROVER_PG_PORT=..."
     [[ -x "$PGBIN/initdb" ]] ||
         die "PostgreSQL server programs not found in $PGBIN; install postgresql (make deps) or set DROVER_DATABASE"
+    make_pgpass
+    # The pgpass lines name the port: a new port (DROVER_PG_PORT) keeps the passwords.
+    sed -i -E "s/^127\.0\.0\.1:[0-9]+:/127.0.0.1:$PG_PORT:/" "$PGPASS"
     if [[ ! -f "$PGDIR/data/PG_VERSION" ]]; then
         if [[ ${#AS_PG[@]} -gt 0 ]]; then
+            install -d -m 755 "$(dirname "$PGDIR")"
             install -d -o postgres -g postgres -m 700 "$PGDIR"
             "${AS_PG[@]}" test -w "$PGDIR" ||
-                die "user postgres cannot write $PGDIR (a parent folder is private?); set DROVER_STATE_DIR to a folder it can reach, e.g. /var/tmp/drover"
+                die "user postgres cannot write $PGDIR (a parent folder is private?); set DROVER_PG_DIR to a folder it can reach"
         else
             install -d -m 700 "$PGDIR"
         fi
-        say "initialising PostgreSQL in $PGDIR/data"
-        "${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 \
-            --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 ||
-            { tail -20 "$STATE/initdb.log" >&2; die "initdb failed (log: $STATE/initdb.log)"; }
+        say "initialising PostgreSQL in $PGDIR/data (password authentication, passwords in $PGPASS)"
+        local pw="$PGDIR/.pw"
+        (umask 077 && pg_password postgres >"$pw")
+        [[ ${#AS_PG[@]} -gt 0 ]] && chown postgres "$pw"
+        "${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=scram-sha-256 \
+            --pwfile="$pw" -E UTF8 --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 ||
+            { rm -f "$pw"; tail -20 "$STATE/initdb.log" >&2; die "initdb failed (log: $STATE/initdb.log)"; }
+        rm -f "$pw"
     fi
+    grep -qE '^[^#]*[[:space:]]trust([[:space:]]|$)' "$PGDIR/data/pg_hba.conf" 2>/dev/null &&
+        say "WARNING: this cluster's PostgreSQL (made by an older cluster.sh) trusts every local user; remove $PGDIR and $STATE/pgpass to re-create it with passwords"
     "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t "$UP_TIMEOUT" \
         -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PGDIR" \
         start >"$STATE/pg_ctl.log" 2>&1 ||
         { tail -20 "$PGDIR/server.log" >&2 2>/dev/null; die "PostgreSQL did not start (log: $PGDIR/server.log)"; }
     say "PostgreSQL running on 127.0.0.1:$PG_PORT"
     local have
-    have=$(psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atqc \
-        "select 1 from pg_database where datname = 'drover'") || die "cannot query PostgreSQL on port $PG_PORT"
+    have=$(pg_psql -d postgres -Atqc "select 1 from pg_roles where rolname = 'drover'") ||
+        die "cannot query PostgreSQL on port $PG_PORT (passwords: $PGPASS)"
     if [[ "$have" != 1 ]]; then
-        psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atqc 'create database drover' >/dev/null ||
+        # The password travels on stdin, never on a command line.
+        pg_psql -d postgres -v ON_ERROR_STOP=1 -v pw="$(pg_password drover)" -q >/dev/null <<'SQL' ||
+CREATE ROLE drover LOGIN PASSWORD :'pw';
+SQL
+            die "cannot create the role drover"
+    fi
+    have=$(pg_psql -d postgres -Atqc "select 1 from pg_database where datname = 'drover'") ||
+        die "cannot query PostgreSQL on port $PG_PORT"
+    if [[ "$have" != 1 ]]; then
+        pg_psql -d postgres -Atqc 'create database drover owner drover' >/dev/null ||
             die "cannot create database drover"
     fi
 }
@@ -241,47 +329,65 @@ cmd_up() {
     command -v jq >/dev/null || die "jq is needed; run 'make deps'"
 
     mkdir -p "$STATE"
-    [[ $(id -u) -eq 0 ]] && chmod 755 "$STATE"
     [[ -p "$STATE/.tick" ]] || mkfifo "$STATE/.tick"
-    if pid_of coordinator >/dev/null; then
+    local i running=0 some=0
+    pid_of coordinator >/dev/null && running=1
+    for ((i = 1; i <= nworkers; i++)); do
+        pid_of "worker-local-$i" >/dev/null && some=1
+    done
+    if [[ $running -eq 1 ]] && workers_alive "$nworkers"; then
         say "the cluster is already up"
         cmd_status || true
         return 0
     fi
-    # A fresh start: forget ports recorded by an earlier cluster.
-    rm -f "$STATE/cluster.env"
-    load_settings
+    if [[ $running -eq 0 && $some -eq 0 ]] && ! pg_running; then
+        # A fresh start: forget ports recorded by an earlier cluster.
+        rm -f "$STATE/cluster.env"
+        PGDIR=""
+        load_settings
+    else
+        # Part of the cluster still runs (a crashed coordinator, a dead
+        # worker): same ports, start only what is missing.
+        say "part of the cluster is still running; starting what is missing"
+    fi
     cat >"$STATE/cluster.env" <<EOF
 PG_PORT=$PG_PORT
 CLIENT_PORT=$CLIENT_PORT
 WORKER_PORT=$WORKER_PORT
 PRIVATE_PG=$PRIVATE_PG
+PGDIR=$(printf %q "$PGDIR")
 DATABASE=$(printf %q "$DATABASE")
 EOF
 
     [[ $PRIVATE_PG -eq 1 ]] && start_pg
-    port_taken "$CLIENT_PORT" &&
-        die "port $CLIENT_PORT (coordinator, clients) is taken; pick another with DROVER_CLIENT_PORT=..."
-    port_taken "$WORKER_PORT" &&
-        die "port $WORKER_PORT (coordinator, workers) is taken; pick another with DROVER_WORKER_PORT=..."
     make_keys
     write_config
 
-    # setsid: the daemons outlive this script and ignore the terminal's ^C.
-    setsid "$BIN/drover-coordinator" --config "$CFG" </dev/null >>"$STATE/coordinator.log" 2>&1 &
-    echo $! >"$STATE/coordinator.pid"
+    if [[ $running -eq 0 ]]; then
+        port_taken "$CLIENT_PORT" &&
+            die "port $CLIENT_PORT (coordinator, clients) is taken; pick another with DROVER_CLIENT_PORT=..."
+        port_taken "$WORKER_PORT" &&
+            die "port $WORKER_PORT (coordinator, workers) is taken; pick another with DROVER_WORKER_PORT=..."
+        # setsid: the daemons outlive this script and ignore the terminal's ^C.
+        setsid "$BIN/drover-coordinator" --config "$CFG" </dev/null >>"$STATE/coordinator.log" 2>&1 &
+        write_pid coordinator $!
+    fi
     if ! wait_until "$UP_TIMEOUT" "the coordinator to serve on $CLIENT_EP" drover_cli info; then
         tail -20 "$STATE/coordinator.log" >&2
         die "the coordinator did not come up (log: $STATE/coordinator.log; stop with: $0 down)"
     fi
-    say "coordinator pid $(cat "$STATE/coordinator.pid"): clients $CLIENT_EP, workers $WORKER_EP"
+    say "coordinator pid $(pid_of coordinator): clients $CLIENT_EP, workers $WORKER_EP"
     allow_workers
 
-    local i
+    local pid
     for ((i = 1; i <= nworkers; i++)); do
+        if pid=$(pid_of "worker-local-$i"); then
+            say "worker local-$i still running (pid $pid): kept"
+            continue
+        fi
         setsid "$BIN/drover-worker" --config "$CFG" --name "local-$i" --slots 2 \
             </dev/null >>"$STATE/worker-local-$i.log" 2>&1 &
-        echo $! >"$STATE/worker-local-$i.pid"
+        write_pid "worker-local-$i" $!
     done
     if ! wait_until "$UP_TIMEOUT" "$nworkers workers to register" workers_registered "$nworkers"; then
         tail -n 10 "$STATE"/worker-*.log >&2
@@ -346,7 +452,7 @@ cmd_status() {
 
 cmd_psql() {
     if [[ $PRIVATE_PG -eq 1 ]]; then
-        exec psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d drover "$@"
+        PGPASSFILE="$PGPASS" exec psql -X -h 127.0.0.1 -p "$PG_PORT" -U drover -d drover "$@"
     else
         exec psql "$DATABASE" "$@"
     fi

@@ -67,6 +67,8 @@ COORD_CLIENT_EP=""
 COORD_WORKER_EP=""
 T_CFG="$T_DIR/drover.cfg"
 T_COORD_EXTRA=""
+T_WORKER_EXTRA=""
+T_WORKER_DRAIN="1s" # SIGTERM at cleanup: running tasks are handed back after 1 s
 T_KEYS="$T_DIR/keys"
 T_INSECURE="${T_INSECURE:-0}"
 T_WORKER_KEY_ALLOWED=0
@@ -159,6 +161,22 @@ stop_pid() {
     return "$rc"
 }
 
+# _t_end_units: a worker the test SIGKILLed and never restarted leaves its
+# task units (worker/contain.h): end their processes and remove the cgroups
+# its records name, so nothing outlives the test.
+_t_end_units() {
+    local rec cg base
+    for rec in "$T_DIR"/worker-state/*/units/*; do
+        [[ -f "$rec" ]] || continue
+        cg=$(sed -n 3p "$rec")
+        [[ -n "$cg" && -d "$cg" ]] || continue
+        echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
+        base=$(dirname "$cg")
+        for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.05; done
+        rmdir "$base" 2>/dev/null || true
+    done
+}
+
 _t_cleanup() {
     local rc=$? name pid src
     trap - EXIT INT TERM
@@ -184,6 +202,7 @@ _t_cleanup() {
     for pid in "${T_EXTRA_PIDS[@]}"; do
         kill -KILL "$pid" 2>/dev/null || true
     done
+    _t_end_units
     pg_stop || true
     if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T_DIR"/*.log >/dev/null 2>&1; then
         echo "FAIL [$T_NAME]: sanitizer report in a daemon log:" >&2
@@ -231,6 +250,9 @@ pg_init() {
 
 # pg_start: a private PostgreSQL on 127.0.0.1:$PG_PORT with database drover.
 # fsync stays on: tests about durability must not run on a lying disk.
+# --auth=trust is for tests only: a throwaway cluster on a free loopback
+# port inside the test's own folder, gone when the test ends. The local
+# cluster a person runs (deploy/local/cluster.sh) uses passwords.
 pg_start() {
     pg_init
     if [[ ${#T_AS_PG[@]} -gt 0 ]]; then
@@ -255,6 +277,16 @@ pg_stop() {
     PG_STARTED=0
     "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
         "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
+}
+
+# pg_resume: starts the PostgreSQL that pg_stop stopped (same data).
+pg_resume() {
+    [[ $PG_STARTED -eq 0 ]] || return 0
+    "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=on" \
+        start >"$T_DIR/pg_ctl.out" 2>&1 ||
+        { cat "$T_DIR/pg_ctl.out" >&2; fail "PostgreSQL did not start again on port $PG_PORT"; }
+    PG_STARTED=1
 }
 
 # sql QUERY: runs QUERY on the test database, unaligned, tuples only.
@@ -283,7 +315,8 @@ keys_init() {
 }
 
 # _write_config: the test config. Short timers keep failure detection fast;
-# extra coordinator settings come from T_COORD_EXTRA.
+# extra coordinator settings come from T_COORD_EXTRA, worker ones from
+# T_WORKER_EXTRA.
 _write_config() {
     local coord_sec worker_sec
     if [[ "$T_INSECURE" == 1 ]]; then
@@ -313,7 +346,10 @@ $T_COORD_EXTRA
 worker = {
   coordinator = "$COORD_WORKER_EP";
   kill_grace = "1s";
+  state_dir = "$T_DIR/worker-state";
+  drain = "$T_WORKER_DRAIN";
 $worker_sec
+$T_WORKER_EXTRA
 };
 cli = {
   coordinator = "$COORD_CLIENT_EP";
