@@ -1014,13 +1014,53 @@ static int s_model(cli_t *cli, int argc, char **argv)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     if (strcmp(pos[0], "show") != 0)
         return cli_usage_error(
-            cli, "unknown subcommand '%s'; usage: drover model show NAME:VERSION", pos[0]);
+            cli, "unknown subcommand '%s'; usage: drover model show NAME:VERSION|NAME:STAGE",
+            pos[0]);
     char name[256];
-    uint64_t version;
-    if (s_parse_model_ref(cli, pos[1], name, sizeof name, &version) < 0)
+    uint64_t version = 0;
+    const char *colon = strrchr(pos[1], ':');
+    const char *stage = colon && (strcmp(colon + 1, "production") == 0 ||
+                                  strcmp(colon + 1, "staging") == 0)
+                            ? colon + 1
+                            : NULL;
+    if (stage) {
+        /* NAME:production / NAME:staging: the version now in that stage. */
+        size_t n = (size_t)(colon - pos[1]);
+        if (n == 0 || n >= sizeof name)
+            return cli_usage_error(cli, "'%s' is not NAME:STAGE", pos[1]);
+        memcpy(name, pos[1], n);
+        name[n] = '\0';
+    } else if (s_parse_model_ref(cli, pos[1], name, sizeof name, &version) < 0) {
         return CLI_EXIT_USAGE;
+    }
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         return rc;
+    if (stage) {
+        Drover__ModelsRequest lr = DROVER__MODELS_REQUEST__INIT;
+        lr.name = name;
+        Drover__ClientRequest lreq = DROVER__CLIENT_REQUEST__INIT;
+        lreq.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
+        lreq.models = &lr;
+        char nf[640];
+        snprintf(nf, sizeof nf, "no model named '%s' (see `drover models`)", name);
+        json_t *list = NULL;
+        if ((rc = s_call_doc(cli, &lreq, nf, &list)) != CLI_EXIT_OK)
+            return rc;
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) {
+            const char *st = json_string_value(json_object_get(v, "stage"));
+            json_t *ver = json_object_get(v, "version");
+            if (st && strcmp(st, stage) == 0 && json_is_integer(ver))
+                version = (uint64_t)json_integer_value(ver);
+        }
+        json_decref(list);
+        if (version == 0) {
+            fprintf(stderr, "drover: model '%s' has no %s version (see `drover models %s`)\n",
+                    name, stage, name);
+            return CLI_EXIT_USAGE;
+        }
+    }
     Drover__ModelsRequest mr = DROVER__MODELS_REQUEST__INIT;
     mr.name = name;
     mr.version = (uint32_t)version;
@@ -1049,15 +1089,17 @@ static int s_model(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_model_verb = {
     .name = "model",
-    .synopsis = "show NAME:VERSION",
+    .synopsis = "show NAME:VERSION|NAME:production|NAME:staging",
     .summary = "everything about one model version",
-    .help = "Shows model version NAME:VERSION in full: stage, trainer kind, artifact hash,\n"
+    .help = "Shows model version NAME:VERSION (or the version now in production or\n"
+            "staging) in full: stage, trainer kind, artifact hash,\n"
             "lineage (the run and step that trained it, the sha256, path and row count of\n"
             "its training data), parameters, training metrics, the latest evaluation, the\n"
             "stage history (who or what moved it, and why) and every evaluation.\n"
             "\n"
             "Examples:\n"
             "  drover model show claims-damage:3\n"
+            "  drover model show claims-damage:production\n"
             "  drover model show claims-damage:3 --json | jq .stage_changes",
     .run = s_model,
 };

@@ -116,6 +116,11 @@ typedef struct {
     /* Non-zero: compute the sha256 of the file (during the row-count pass
      * for CSV, from the mapping for binary) into ds->sha256. */
     int compute_hash;
+    /* Non-zero: a CSV without the label column loads as unlabelled data
+     * (label_kind NONE, every column a feature) instead of failing — for
+     * scoring files, which may or may not carry the label. A binary file
+     * without a label is then accepted too. */
+    int label_optional;
 } dataset_opts_t;
 
 /* Loads a dataset. The binary format is recognised by its magic; anything

@@ -340,7 +340,7 @@ static void test_bad_data(void **state)
     char err[256] = "";
     assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
     assert_int_equal(errno, EINVAL);
-    assert_non_null(strstr(err, "row 3 column 2 is missing; clean or impute the data first"));
+    assert_non_null(strstr(err, "data row 3 (header not counted), feature column 2 is missing"));
     X[7] = 1;
     y[2] = 5;
     assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);

@@ -71,7 +71,7 @@ static const err_case_t s_errors[] = {
     {"kind not a string", HDR "steps = (\n  { name = \"a\";\n    kind = [\"exec\"]; }\n);\n", 4,
      "step 'a': 'kind' must be a string"},
     {"unknown kind", HDR "steps = (\n  { name = \"a\"; kind = \"shell\"; }\n);\n", 3,
-     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, promote, select)"},
+     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, promote, select, score)"},
     {"unknown key",
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
@@ -727,8 +727,8 @@ static void t_ml_kinds(void **state)
     assert_int_equal(wf->steps[1].retries, 1);
     assert_string_equal(
         wf->steps[1].spec_json,
-        "{\"batch_size\":256,\"dataset\":\"/data/train.csv\",\"epochs\":10,\"gpu\":\"auto\","
-        "\"hidden\":[],\"l2\":0.0,\"label\":\"damage\",\"learning_rate\":0.001,"
+        "{\"batch_size\":32,\"dataset\":\"/data/train.csv\",\"epochs\":100,\"gpu\":\"auto\","
+        "\"hidden\":[],\"l2\":0.0,\"label\":\"damage\","
         "\"model\":\"claims-damage\",\"optimizer\":\"adam\",\"patience\":0,\"seed\":42,"
         "\"threads\":1,\"trainer\":\"softmax\",\"val_split\":0.1}");
     assert_string_equal(
