@@ -614,7 +614,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     else
         y_value = NULL;
     const int adam = p->optimizer == TRAIN_ADAM;
-    const double lr = p->learning_rate > 0 ? p->learning_rate : adam ? 0.001 : 0.1;
+    const double lr = p->learning_rate > 0 ? p->learning_rate : adam ? 0.003 : 0.1;
     const uint32_t nh = p->kind == MLMODEL_MLP ? p->nhidden : 0;
 
     if (!(ctx = blas_open(p->want_gpu, p->threads, err, errlen))) {

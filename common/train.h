@@ -36,7 +36,7 @@ typedef struct {
     uint32_t hidden[MLMODEL_MAX_HIDDEN];   /* {64} */
     train_optimizer_t optimizer;           /* SGD */
     double learning_rate;                  /* 0 = optimizer default: SGD 0.1,
-                                              Adam 0.001 */
+                                              Adam 0.003 */
     double l2;                             /* 0: L2 penalty (l2/2)*sum(W^2),
                                               weights only, not biases */
     uint32_t epochs;                       /* 10 */

@@ -740,7 +740,7 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
         int lo_open, hi_open;
     } reals[] = {
         /* learning_rate: absent = the optimizer's default (drover-task
-         * picks it: adam 0.01, sgd 0.1), so it is not written here */
+         * picks it: adam 0.003, sgd 0.1), so it is not written here */
         {"learning_rate", -1, 0, 10, 1, 0},
         {"l2", 0.0, 0, 1e6, 0, 0},
         {"val_split", 0.1, 0, 1, 0, 1},

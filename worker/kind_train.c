@@ -34,7 +34,7 @@
  * LogisticRegression on digits, breast_cancer and wine). */
 #define KIND_TRAIN_EPOCHS 100
 #define KIND_TRAIN_BATCH 32
-#define KIND_TRAIN_ADAM_LR 0.01
+#define KIND_TRAIN_ADAM_LR 0.003
 #define KIND_TRAIN_SGD_LR 0.1
 #define KIND_TRAIN_CHECKPOINT_EVERY "30s"
 
