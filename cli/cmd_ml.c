@@ -15,17 +15,23 @@
  * reply that is not JSON at all is an error (exit 3, "our side").
  */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "artifact.h"
 #include "cmd.h"
 #include "output.h"
 #include "util.h"
 #include "wire.h"
 
+extern const cli_verb_t cmd_predict_verb;
 extern const cli_verb_t cmd_report_verb, cmd_metrics_verb, cmd_models_verb, cmd_model_verb,
     cmd_promote_verb;
 
@@ -1005,6 +1011,40 @@ static int s_model_text(cli_t *cli, const json_t *doc)
     return CLI_EXIT_OK;
 }
 
+/* The version of model `name` now in `stage` (production, staging), from
+ * the coordinator's list; CLI_EXIT_OK, or the exit code of a printed
+ * failure. cli must be connected. */
+static int s_stage_version(cli_t *cli, const char *name, const char *stage, uint64_t *version)
+{
+    Drover__ModelsRequest lr = DROVER__MODELS_REQUEST__INIT;
+    lr.name = (char *)name;
+    Drover__ClientRequest lreq = DROVER__CLIENT_REQUEST__INIT;
+    lreq.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
+    lreq.models = &lr;
+    char nf[640];
+    snprintf(nf, sizeof nf, "no model named '%s' (see `drover models`)", name);
+    json_t *list = NULL;
+    int rc = s_call_doc(cli, &lreq, nf, &list);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    size_t i;
+    json_t *v;
+    *version = 0;
+    json_array_foreach(list, i, v) {
+        const char *st = json_string_value(json_object_get(v, "stage"));
+        json_t *ver = json_object_get(v, "version");
+        if (st && strcmp(st, stage) == 0 && json_is_integer(ver))
+            *version = (uint64_t)json_integer_value(ver);
+    }
+    json_decref(list);
+    if (*version == 0) {
+        fprintf(stderr, "drover: model '%s' has no %s version (see `drover models %s`)\n", name,
+                stage, name);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
 static int s_model(cli_t *cli, int argc, char **argv)
 {
     char *pos[2];
@@ -1035,32 +1075,8 @@ static int s_model(cli_t *cli, int argc, char **argv)
     }
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         return rc;
-    if (stage) {
-        Drover__ModelsRequest lr = DROVER__MODELS_REQUEST__INIT;
-        lr.name = name;
-        Drover__ClientRequest lreq = DROVER__CLIENT_REQUEST__INIT;
-        lreq.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
-        lreq.models = &lr;
-        char nf[640];
-        snprintf(nf, sizeof nf, "no model named '%s' (see `drover models`)", name);
-        json_t *list = NULL;
-        if ((rc = s_call_doc(cli, &lreq, nf, &list)) != CLI_EXIT_OK)
-            return rc;
-        size_t i;
-        json_t *v;
-        json_array_foreach(list, i, v) {
-            const char *st = json_string_value(json_object_get(v, "stage"));
-            json_t *ver = json_object_get(v, "version");
-            if (st && strcmp(st, stage) == 0 && json_is_integer(ver))
-                version = (uint64_t)json_integer_value(ver);
-        }
-        json_decref(list);
-        if (version == 0) {
-            fprintf(stderr, "drover: model '%s' has no %s version (see `drover models %s`)\n",
-                    name, stage, name);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if (stage && (rc = s_stage_version(cli, name, stage, &version)) != CLI_EXIT_OK)
+        return rc;
     Drover__ModelsRequest mr = DROVER__MODELS_REQUEST__INIT;
     mr.name = name;
     mr.version = (uint32_t)version;
@@ -1186,4 +1202,159 @@ const cli_verb_t cmd_promote_verb = {
             "  drover promote claims-damage:2 archived\n"
             "  drover model show claims-damage:3      # the stage history",
     .run = s_promote,
+};
+
+/* --------------------------------------------------------- predict --- */
+
+/* drover-task beside this program (/proc/self/exe), else on PATH. */
+static void s_task_bin(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            if (snprintf(buf, len, "%s/drover-task", self) < (int)len && access(buf, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(buf, len, "drover-task");
+}
+
+static int s_predict(cli_t *cli, int argc, char **argv)
+{
+    const char *out = NULL, *format = NULL, *extra = NULL, *artdir = NULL;
+    const cli_opt_t opts[] = {{"output", 'o', 1, NULL, &out},
+                              {"format", 0, 1, NULL, &format},
+                              {"extra-columns", 0, 1, NULL, &extra},
+                              {"artifact-dir", 0, 1, NULL, &artdir},
+                              {NULL, 0, 0, NULL, NULL}};
+    char *pos[2];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, opts, pos, 2, 2, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    if (format && strcmp(format, "csv") && strcmp(format, "bin") && strcmp(format, "binary"))
+        return cli_usage_error(cli, "--format must be csv or bin (got '%s')", format);
+    if (extra && strcmp(extra, "refuse") && strcmp(extra, "ignore"))
+        return cli_usage_error(cli, "--extra-columns must be refuse or ignore");
+    char model_path[PATH_MAX], label[300];
+    struct stat sb;
+    if (stat(pos[0], &sb) == 0 && S_ISREG(sb.st_mode)) {
+        /* A model file: no cluster needed. */
+        snprintf(model_path, sizeof model_path, "%s", pos[0]);
+        snprintf(label, sizeof label, "%s", pos[0]);
+    } else {
+        /* NAME:VERSION or NAME:production / NAME:staging, resolved by the
+         * coordinator to an artifact; the file is read from the artifact
+         * store (shared with the workers), checksum verified. */
+        const char *colon = strrchr(pos[0], ':');
+        if (!colon || colon == pos[0] || (size_t)(colon - pos[0]) >= 256)
+            return cli_usage_error(cli, "'%s' is neither a model file nor NAME:VERSION or "
+                                   "NAME:production", pos[0]);
+        if (!artdir)
+            artdir = getenv("DROVER_ARTIFACTS");
+        if (!artdir || !*artdir)
+            return cli_usage_error(cli, "a model from the registry is read from the artifact "
+                                   "store: give --artifact-dir DIR (or DROVER_ARTIFACTS)");
+        char name[256];
+        memcpy(name, pos[0], (size_t)(colon - pos[0]));
+        name[colon - pos[0]] = '\0';
+        const char *want = colon + 1;
+        uint64_t version = 0;
+        int by_stage = strcmp(want, "production") == 0 || strcmp(want, "staging") == 0;
+        if (!by_stage && cli_parse_count(cli, "the version", want, UINT32_MAX, &version) < 0)
+            return CLI_EXIT_USAGE;
+        if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
+            return rc;
+        if (by_stage && (rc = s_stage_version(cli, name, want, &version)) != CLI_EXIT_OK)
+            return rc;
+        Drover__ModelsRequest mr = DROVER__MODELS_REQUEST__INIT;
+        mr.name = name;
+        mr.version = (uint32_t)version;
+        Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+        req.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
+        req.models = &mr;
+        char nf[640];
+        snprintf(nf, sizeof nf, "no model version %s:%llu (see `drover models %s`)", name,
+                 (unsigned long long)version, name);
+        json_t *doc = NULL;
+        if ((rc = s_call_doc(cli, &req, nf, &doc)) != CLI_EXIT_OK)
+            return rc;
+        json_t *one = json_is_array(doc) ? json_array_get(doc, 0) : doc;
+        const char *art = json_string_value(json_object_get(one, "artifact"));
+        long long ver = (long long)version;
+        char e2[1024];
+        if (!art) {
+            fprintf(stderr, "drover: %s\n", nf);
+            json_decref(doc);
+            return CLI_EXIT_USAGE;
+        }
+        int orc = artifact_open_verified(artdir, art, model_path, sizeof model_path, e2,
+                                         sizeof e2);
+        json_decref(doc);
+        if (orc < 0) {
+            fprintf(stderr, "drover: %s\n", e2);
+            return CLI_EXIT_USAGE;
+        }
+        snprintf(label, sizeof label, "%s:%lld", name, ver);
+    }
+    char bin[PATH_MAX];
+    s_task_bin(bin, sizeof bin);
+    const char *args[16];
+    size_t n = 0;
+    args[n++] = bin;
+    args[n++] = "predict";
+    args[n++] = model_path;
+    args[n++] = pos[1];
+    args[n++] = "--version";
+    args[n++] = label;
+    if (out) {
+        args[n++] = "-o";
+        args[n++] = out;
+    }
+    if (format) {
+        args[n++] = "--format";
+        args[n++] = format;
+    }
+    if (extra) {
+        args[n++] = "--extra-columns";
+        args[n++] = extra;
+    }
+    args[n] = NULL;
+    fflush(stdout);
+    /* The scoring (OpenBLAS) runs in drover-task, never in this program. */
+    execvp(bin, (char *const *)args);
+    fprintf(stderr, "drover: cannot run %s: %s (it is installed next to drover)\n", bin,
+            strerror(errno));
+    return CLI_EXIT_UNREACHABLE;
+}
+
+const cli_verb_t cmd_predict_verb = {
+    .name = "predict",
+    .synopsis = "MODEL FILE [-o OUT] [--format csv|bin] [--extra-columns refuse|ignore]",
+    .summary = "score a data file with a model (batch predictions)",
+    .help = "Scores every row of FILE (CSV or drover's binary format) with MODEL and\n"
+            "writes one prediction per row: row id (1-based data row), model version,\n"
+            "predicted class name and one probability column per class (p_CLASS); a\n"
+            "regression model writes its value. CSV on stdout unless -o OUT;\n"
+            "--format bin writes drover's binary format (needs -o).\n"
+            "\n"
+            "MODEL is a model file (no cluster needed), or NAME:VERSION,\n"
+            "NAME:production or NAME:staging, which the coordinator resolves to an\n"
+            "artifact read from the artifact store (--artifact-dir DIR, or\n"
+            "DROVER_ARTIFACTS), checksum verified.\n"
+            "\n"
+            "Columns are matched by name with the model's signature: a column the\n"
+            "model needs and FILE lacks, a column the model does not read (unless\n"
+            "--extra-columns ignore) or a missing value (unless the model was trained\n"
+            "with missing = \"mean\") is an error naming it. The label column, when\n"
+            "present, is not a feature.\n"
+            "\n"
+            "Examples:\n"
+            "  drover predict model.drvmodel claims.csv -o scored.csv\n"
+            "  drover predict claims-damage:production claims.csv --artifact-dir /srv/drover/artifacts",
+    .run = s_predict,
 };

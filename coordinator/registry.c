@@ -120,8 +120,8 @@ int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *
                      char **spec_out, char *err, size_t errlen)
 {
     *spec_out = NULL;
-    if (strcmp(kind, "evaluate") != 0)
-        return 0;
+    if (strcmp(kind, "evaluate") != 0 && strcmp(kind, "score") != 0)
+        return 0; /* score (issue 11) resolves its model like evaluate */
     json_t *spec = json_loads(spec_json, 0, NULL);
     const char *ref = spec ? json_string_value(json_object_get(spec, "model")) : NULL;
     if (!ref) {
