@@ -1045,17 +1045,29 @@ static int s_stage_version(cli_t *cli, const char *name, const char *stage, uint
     return CLI_EXIT_OK;
 }
 
+static int s_export(cli_t *cli, const char *ref, const char *out, const char *format,
+                    const char *artdir);
+
 static int s_model(cli_t *cli, int argc, char **argv)
 {
     char *pos[2];
     size_t npos;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 2, 2, &npos);
+    const char *out = NULL, *format = NULL, *artdir = NULL;
+    const cli_opt_t opts[] = {{"output", 'o', 1, NULL, &out},
+                              {"format", 0, 1, NULL, &format},
+                              {"artifact-dir", 0, 1, NULL, &artdir},
+                              {NULL, 0, 0, NULL, NULL}};
+    int rc = cli_parse(cli, argc, argv, opts, pos, 2, 2, &npos);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    if (strcmp(pos[0], "export") == 0)
+        return s_export(cli, pos[1], out, format, artdir);
+    if (out || format)
+        return cli_usage_error(cli, "-o and --format apply to `drover model export`");
     if (strcmp(pos[0], "show") != 0)
         return cli_usage_error(
-            cli, "unknown subcommand '%s'; usage: drover model show NAME:VERSION|NAME:STAGE",
-            pos[0]);
+            cli, "unknown subcommand '%s'; usage: drover model show NAME:VERSION|NAME:STAGE, "
+                 "or drover model export MODEL --format onnx -o OUT", pos[0]);
     char name[256];
     uint64_t version = 0;
     const char *colon = strrchr(pos[1], ':');
@@ -1103,19 +1115,53 @@ static int s_model(cli_t *cli, int argc, char **argv)
     return rc;
 }
 
+static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *model_path,
+                        char *label);
+static void s_task_bin(char *buf, size_t len);
+
+/* drover model export MODEL --format onnx -o OUT: runs drover-task export
+ * (the model code stays out of this program). */
+static int s_export(cli_t *cli, const char *ref, const char *out, const char *format,
+                    const char *artdir)
+{
+    if (!out)
+        return cli_usage_error(cli, "drover model export needs -o OUT");
+    if (format && strcmp(format, "onnx") != 0)
+        return cli_usage_error(cli, "unknown export format '%s' (known: onnx)", format);
+    char model_path[PATH_MAX], label[300], bin[PATH_MAX];
+    int rc = s_model_file(cli, ref, artdir, model_path, label);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    s_task_bin(bin, sizeof bin);
+    const char *args[] = {bin, "export", model_path, "-o", out, "--format", "onnx", NULL};
+    fflush(stdout);
+    execvp(bin, (char *const *)args);
+    fprintf(stderr, "drover: cannot run %s: %s (it is installed next to drover)\n", bin,
+            strerror(errno));
+    return CLI_EXIT_UNREACHABLE;
+}
+
 const cli_verb_t cmd_model_verb = {
     .name = "model",
-    .synopsis = "show NAME:VERSION|NAME:production|NAME:staging",
-    .summary = "everything about one model version",
+    .synopsis = "show NAME:VERSION|NAME:production|NAME:staging | export MODEL --format onnx -o OUT",
+    .summary = "everything about one model version; export it as ONNX",
     .help = "Shows model version NAME:VERSION (or the version now in production or\n"
             "staging) in full: stage, trainer kind, artifact hash,\n"
             "lineage (the run and step that trained it, the sha256, path and row count of\n"
             "its training data), parameters, training metrics, the latest evaluation, the\n"
             "stage history (who or what moved it, and why) and every evaluation.\n"
             "\n"
+            "`drover model export MODEL --format onnx -o OUT` writes the model (a model\n"
+            "file, or NAME:VERSION / NAME:production with --artifact-dir DIR) as an ONNX\n"
+            "graph: input \"input\" [N, features in signature order], standardisation\n"
+            "and imputation inside, outputs \"probabilities\" and \"label\" (classifiers)\n"
+            "or \"value\" (linear); see docs/training.md.\n"
+            "\n"
             "Examples:\n"
             "  drover model show claims-damage:3\n"
             "  drover model show claims-damage:production\n"
+            "  drover model export claims-damage:production --artifact-dir /srv/drover/artifacts \\\n"
+            "      --format onnx -o claims.onnx\n"
             "  drover model show claims-damage:3 --json | jq .stage_changes",
     .run = s_model,
 };
@@ -1223,45 +1269,36 @@ static void s_task_bin(char *buf, size_t len)
     snprintf(buf, len, "drover-task");
 }
 
-static int s_predict(cli_t *cli, int argc, char **argv)
+/* The model file MODEL names: a file path as is, or NAME:VERSION,
+ * NAME:production, NAME:staging resolved by the coordinator to an artifact
+ * in the store artdir (else $DROVER_ARTIFACTS), checksum verified.
+ * model_path gets PATH_MAX bytes, label (the version's name for output) 300.
+ * CLI_EXIT_OK or the exit code of a printed failure. */
+static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *model_path,
+                        char *label)
 {
-    const char *out = NULL, *format = NULL, *extra = NULL, *artdir = NULL;
-    const cli_opt_t opts[] = {{"output", 'o', 1, NULL, &out},
-                              {"format", 0, 1, NULL, &format},
-                              {"extra-columns", 0, 1, NULL, &extra},
-                              {"artifact-dir", 0, 1, NULL, &artdir},
-                              {NULL, 0, 0, NULL, NULL}};
-    char *pos[2];
-    size_t npos;
-    int rc = cli_parse(cli, argc, argv, opts, pos, 2, 2, &npos);
-    if (rc != 0)
-        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-    if (format && strcmp(format, "csv") && strcmp(format, "bin") && strcmp(format, "binary"))
-        return cli_usage_error(cli, "--format must be csv or bin (got '%s')", format);
-    if (extra && strcmp(extra, "refuse") && strcmp(extra, "ignore"))
-        return cli_usage_error(cli, "--extra-columns must be refuse or ignore");
-    char model_path[PATH_MAX], label[300];
+    int rc;
     struct stat sb;
-    if (stat(pos[0], &sb) == 0 && S_ISREG(sb.st_mode)) {
+    if (stat(ref, &sb) == 0 && S_ISREG(sb.st_mode)) {
         /* A model file: no cluster needed. */
-        snprintf(model_path, sizeof model_path, "%s", pos[0]);
-        snprintf(label, sizeof label, "%s", pos[0]);
+        snprintf(model_path, PATH_MAX, "%s", ref);
+        snprintf(label, 300, "%s", ref);
     } else {
         /* NAME:VERSION or NAME:production / NAME:staging, resolved by the
          * coordinator to an artifact; the file is read from the artifact
          * store (shared with the workers), checksum verified. */
-        const char *colon = strrchr(pos[0], ':');
-        if (!colon || colon == pos[0] || (size_t)(colon - pos[0]) >= 256)
+        const char *colon = strrchr(ref, ':');
+        if (!colon || colon == ref || (size_t)(colon - ref) >= 256)
             return cli_usage_error(cli, "'%s' is neither a model file nor NAME:VERSION or "
-                                   "NAME:production", pos[0]);
+                                   "NAME:production", ref);
         if (!artdir)
             artdir = getenv("DROVER_ARTIFACTS");
         if (!artdir || !*artdir)
             return cli_usage_error(cli, "a model from the registry is read from the artifact "
                                    "store: give --artifact-dir DIR (or DROVER_ARTIFACTS)");
         char name[256];
-        memcpy(name, pos[0], (size_t)(colon - pos[0]));
-        name[colon - pos[0]] = '\0';
+        memcpy(name, ref, (size_t)(colon - ref));
+        name[colon - ref] = '\0';
         const char *want = colon + 1;
         uint64_t version = 0;
         int by_stage = strcmp(want, "production") == 0 || strcmp(want, "staging") == 0;
@@ -1292,15 +1329,38 @@ static int s_predict(cli_t *cli, int argc, char **argv)
             json_decref(doc);
             return CLI_EXIT_USAGE;
         }
-        int orc = artifact_open_verified(artdir, art, model_path, sizeof model_path, e2,
+        int orc = artifact_open_verified(artdir, art, model_path, PATH_MAX, e2,
                                          sizeof e2);
         json_decref(doc);
         if (orc < 0) {
             fprintf(stderr, "drover: %s\n", e2);
             return CLI_EXIT_USAGE;
         }
-        snprintf(label, sizeof label, "%s:%lld", name, ver);
+        snprintf(label, 300, "%s:%lld", name, ver);
     }
+    return CLI_EXIT_OK;
+}
+
+static int s_predict(cli_t *cli, int argc, char **argv)
+{
+    const char *out = NULL, *format = NULL, *extra = NULL, *artdir = NULL;
+    const cli_opt_t opts[] = {{"output", 'o', 1, NULL, &out},
+                              {"format", 0, 1, NULL, &format},
+                              {"extra-columns", 0, 1, NULL, &extra},
+                              {"artifact-dir", 0, 1, NULL, &artdir},
+                              {NULL, 0, 0, NULL, NULL}};
+    char *pos[2];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, opts, pos, 2, 2, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    if (format && strcmp(format, "csv") && strcmp(format, "bin") && strcmp(format, "binary"))
+        return cli_usage_error(cli, "--format must be csv or bin (got '%s')", format);
+    if (extra && strcmp(extra, "refuse") && strcmp(extra, "ignore"))
+        return cli_usage_error(cli, "--extra-columns must be refuse or ignore");
+    char model_path[PATH_MAX], label[300];
+    if ((rc = s_model_file(cli, pos[0], artdir, model_path, label)) != CLI_EXIT_OK)
+        return rc;
     char bin[PATH_MAX];
     s_task_bin(bin, sizeof bin);
     const char *args[16];

@@ -50,6 +50,8 @@ int kind_score_file(const struct mlmodel *m, const char *data_path, int ignore_e
 /* `drover-task predict MODEL_FILE DATA [-o OUT] [--format csv|binary]
  * [--extra-columns refuse|ignore] [--version LABEL]`: the exit status. */
 int kind_predict_main(int argc, char **argv);
+/* `drover-task export MODEL_FILE -o OUT [--format onnx]` (mlonnx.h). */
+int kind_export_main(int argc, char **argv);
 
 /* Writes {"<key>": obj} as one line on the output channel and flushes.
  * Consumes the reference to obj. Returns 0, or -1 when the line could not

@@ -41,6 +41,7 @@
 #include "artifact.h"
 #include "kind.h"
 #include "mlmodel.h"
+#include "mlonnx.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -422,5 +423,40 @@ int kind_predict_main(int argc, char **argv)
         return kind_fail(KIND_EXIT_FAILED, "drover predict: %s", err);
     if (out && strcmp(out, "-") != 0)
         fprintf(stderr, "wrote %zu predictions to %s\n", rows, out);
+    return KIND_EXIT_OK;
+}
+
+int kind_export_main(int argc, char **argv)
+{
+    const char *model = NULL, *out = NULL, *format = "onnx";
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v)
+            out = argv[++i];
+        else if (strcmp(a, "--format") == 0 && v)
+            format = argv[++i];
+        else if (a[0] == '-' && a[1])
+            return kind_fail(KIND_EXIT_BAD_SPEC, "drover-task export: unknown option '%s'", a);
+        else if (!model)
+            model = a;
+        else
+            model = NULL, i = argc;
+    }
+    if (!model || !out)
+        return kind_fail(KIND_EXIT_BAD_SPEC, "usage: drover-task export MODEL_FILE -o OUT "
+                                             "[--format onnx]");
+    if (strcmp(format, "onnx") != 0)
+        return kind_fail(KIND_EXIT_BAD_SPEC, "drover model export: unknown format '%s' (known: "
+                                             "onnx)", format);
+    char err[2048];
+    mlmodel_t *m = mlmodel_load(model, err, sizeof err);
+    if (!m)
+        return kind_fail(KIND_EXIT_FAILED, "drover model export: %s", err);
+    int rc = mlonnx_save(m, out, err, sizeof err);
+    mlmodel_destroy(&m);
+    if (rc < 0)
+        return kind_fail(KIND_EXIT_FAILED, "drover model export: %s", err);
+    fprintf(stderr, "wrote the ONNX graph to %s\n", out);
     return KIND_EXIT_OK;
 }

@@ -98,6 +98,7 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "Usage: drover-task validate|train|evaluate|score\n"
                "       drover-task predict MODEL_FILE DATA [-o OUT] [--format csv|binary]\n"
+               "       drover-task export MODEL_FILE -o OUT [--format onnx]\n"
                "\n"
                "Runs one built-in drover task kind. drover-worker starts it for validate,\n"
                "train and evaluate steps; it is not meant to be run by hand, but can be:\n"
@@ -116,6 +117,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "predict") == 0)
         return kind_predict_main(argc, argv); /* argv-driven, no spec (kind_score.c) */
+    if (argc >= 2 && strcmp(argv[1], "export") == 0)
+        return kind_export_main(argc, argv);
     if (argc != 2) {
         s_usage(stderr);
         return KIND_EXIT_BAD_SPEC;
