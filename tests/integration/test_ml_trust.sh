@@ -83,6 +83,9 @@ err=$(task_stream "$run" ev_nan 1 2)
 # the class names are beside the confusion matrix
 assert_eq '["minor", "moderate", "severe"]' "$(sql "select report->'metrics'->'classes' from drover.step_reports
                                                  where run_id = $run and step = 'ev_orig'")" "classes of the matrix"
+drover report "$run" ev_orig >"$T_DIR/report.txt" || fail "drover report failed"
+grep -q 'TRUE \\ PREDICTED.*minor.*moderate.*severe' "$T_DIR/report.txt" ||
+    fail "the confusion matrix does not show class names: $(cat "$T_DIR/report.txt")"
 prod_eval=$(sql "select eval_metrics::text from drover.model_versions where name = 'claims' and version = 1")
 [[ -n "$prod_eval" ]] || fail "production has no evaluation figures"
 
