@@ -337,6 +337,16 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
     const json_t *m = json_object_get(report, "metrics");
     const json_t *pm = json_object_get(report, "production_metrics");
     int has_prod = json_is_object(pm);
+    /* With new classes the comparison ran on the shared classes' rows only:
+     * put the candidate's figures on those same rows beside production's. */
+    const json_t *cmp = json_object_get(report, "comparison");
+    const json_t *cm = json_object_get(cmp, "candidate_metrics");
+    long long cmp_rows = json_integer_value(json_object_get(cmp, "rows"));
+    long long cmp_of = json_integer_value(json_object_get(cmp, "of"));
+    int shared = has_prod && json_is_object(cm) && cmp_rows < cmp_of;
+    const json_t *all = m;
+    if (shared)
+        m = cm;
 
     static const char *const headers[] = {"METRIC", "CANDIDATE", "PRODUCTION", "CHANGE"};
     size_t ncols = has_prod ? 4 : 2;
@@ -369,8 +379,18 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
     if (rc != CLI_EXIT_OK)
         return rc;
     const json_t *nrows = json_object_get(m, "n");
-    if (json_is_integer(nrows))
+    if (shared)
+        printf("(on the %lld of %lld rows whose class production knows; the candidate on all "
+               "rows: accuracy %.4f)\n", cmp_rows, cmp_of, s_num(all, "accuracy"));
+    else if (json_is_integer(nrows))
         printf("(on %lld rows)\n", (long long)json_integer_value(nrows));
+    const json_t *mc = json_object_get(cmp, "mcnemar");
+    if (json_is_object(mc))
+        printf("McNemar's exact test: candidate alone right on %lld rows, production alone on "
+               "%lld: p = %.4g\n",
+               (long long)json_integer_value(json_object_get(mc, "candidate_only_correct")),
+               (long long)json_integer_value(json_object_get(mc, "production_only_correct")),
+               s_num(mc, "p_value"));
 
     const json_t *gates = json_object_get(report, "gates");
     if (json_array_size(gates) > 0) {
@@ -425,12 +445,12 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
             printf("note: %s\n", json_string_value(note));
     }
 
-    const json_t *cm = json_object_get(m, "confusion_matrix");
-    if (json_is_array(cm)) {
-        const json_t *classes = json_object_get(m, "classes");
+    const json_t *conf = json_object_get(all, "confusion_matrix");
+    if (json_is_array(conf)) {
+        const json_t *classes = json_object_get(all, "classes");
         if (!classes)
             classes = json_object_get(report, "classes");
-        s_confusion(cli, cm, classes);
+        s_confusion(cli, conf, classes);
     }
     (void)doc;
     return CLI_EXIT_OK;
@@ -468,6 +488,14 @@ static int s_report_text(cli_t *cli, const json_t *doc)
         return s_checks_table(cli, json_object_get(report, "checks"));
     if ((kind && strcmp(kind, "evaluate") == 0) || json_object_get(report, "gates"))
         return s_evaluate_view(cli, doc, report);
+    const json_t *pred = json_object_get(report, "predictions");
+    if (json_is_object(pred)) {
+        const char *path = s_str(pred, "path"), *sha = s_str(pred, "sha256");
+        printf("predictions %s\n  %lld rows, %s, sha256 %s\n", path ? path : "?",
+               (long long)json_integer_value(json_object_get(pred, "rows")),
+               s_str(pred, "format") ? s_str(pred, "format") : "?", sha ? sha : "?");
+        return CLI_EXIT_OK;
+    }
     /* A kind this drover does not know how to lay out: show it as it is. */
     return out_json_print(report ? report : doc) < 0 ? CLI_EXIT_UNREACHABLE : CLI_EXIT_OK;
 }

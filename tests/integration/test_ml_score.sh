@@ -55,6 +55,7 @@ assert_eq "$out|90|claims|1" "$(jq -r '[.predictions.path, .predictions.rows, .m
 assert_eq "$(sha256sum "$out" | cut -d' ' -f1)" "$(jq -r .predictions.sha256 <<<"$outputs")" "sha256 of the predictions"
 assert_eq "scored" "$(sql "select d.role from drover.task_datasets d join drover.tasks t on t.id = d.task_id
                           where t.run_id = $run and t.name = 'score'")" "lineage role of the scored data"
+drover report "$run" score | grep -q "predictions $out" || fail "drover report of the score step"
 bin="$T_DIR/artifacts/runs/$run/score_at/predictions.bin"
 assert_eq 90 "$(drover dataset inspect "$bin" --json | jq .rows)" "rows of the binary predictions"
 

@@ -121,6 +121,10 @@ assert_eq '["total"]|300|400' "$(sql "select (report->'comparison'->'new_classes
     from drover.step_reports where run_id = $run and step = 'ev'")" "new classes|compared rows|of"
 sql "select report->>'notes' from drover.step_reports where run_id = $run and step = 'ev'" |
     grep -q "new class 'total' not known to production claims:1" || fail "no new-class note"
+drover report "$run" ev >"$T_DIR/report3.txt" || true
+grep -q "on the 300 of 400 rows whose class production knows" "$T_DIR/report3.txt" ||
+    fail "report of the new-class run: $(cat "$T_DIR/report3.txt")"
+grep -q "McNemar's exact test: candidate alone right on" "$T_DIR/report3.txt" || fail "no McNemar line"
 [[ -n "$(sql "select report->'comparison'->'mcnemar'->>'p_value' from drover.step_reports
               where run_id = $run and step = 'ev'")" ]] || fail "no McNemar p-value in the report"
 assert_ge "$(sql "select eval_metrics->>'accuracy' from drover.model_versions where name = 'claims' and version = 2")" \
