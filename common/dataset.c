@@ -722,7 +722,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
             goto fail;
         }
         free(ds->label_name);
-        ds->label_name = strdup(label_idx == SIZE_MAX ? "" : o->label);
+        ds->label_name = strdup(label_idx == SIZE_MAX || o->label_optional ? "" : o->label);
         if (!ds->label_name) {
             e = ENOMEM;
             goto oom;
@@ -747,7 +747,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
 
     /* label kind */
     dataset_label_kind_t kind = DATASET_LABEL_NONE;
-    if (o->label && label_idx != SIZE_MAX) {
+    if (o->label && label_idx != SIZE_MAX && !o->label_optional) {
         kind = o->label_kind == DATASET_LABEL_NONE ? DATASET_LABEL_AUTO : o->label_kind;
         if (o->nclasses > 0) {
             if (kind == DATASET_LABEL_VALUE) {
@@ -846,6 +846,8 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 continue;
             }
             /* the label */
+            if (kind == DATASET_LABEL_NONE)
+                continue; /* label_optional: left out, not read */
             if (kind == DATASET_LABEL_VALUE) {
                 float v;
                 int pr = s_parse_float(f, &v, cloc);
@@ -1150,7 +1152,7 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
     }
 
     /* what the caller asked for must match what the file holds */
-    if (o->label && !(o->label_optional && kind == DATASET_LABEL_NONE)) {
+    if (o->label && !o->label_optional) {
         if (kind == DATASET_LABEL_NONE || strcmp(o->label, ds->label_name) != 0) {
             char list[400];
             s_name_list(ds->col_names, ds->cols, list, sizeof list);

@@ -116,10 +116,11 @@ typedef struct {
     /* Non-zero: compute the sha256 of the file (during the row-count pass
      * for CSV, from the mapping for binary) into ds->sha256. */
     int compute_hash;
-    /* Non-zero: a CSV without the label column loads as unlabelled data
-     * (label_kind NONE, every column a feature) instead of failing — for
-     * scoring files, which may or may not carry the label. A binary file
-     * without a label is then accepted too. */
+    /* Non-zero (scoring files, which may or may not carry the label): the
+     * result is unlabelled (label_kind NONE) and the column named by label,
+     * when the file has one, is left out of the features and not read (so
+     * empty or unknown labels do not matter); a file without it loads too.
+     * A binary file's label, whatever its name, is not a feature either. */
     int label_optional;
 } dataset_opts_t;
 
