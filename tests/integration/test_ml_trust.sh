@@ -5,6 +5,8 @@
 #      an extra column fails it unless extra_columns = "ignore";
 #   2. a missing value fails evaluate naming its row and column, unless the
 #      model was trained with missing = "mean" (the means are in the model);
+#      train names it the way the loader does; sgd without a learning rate
+#      uses the documented 0.1;
 #   3. a retrain that adds a class gets a verdict (the comparison runs on the
 #      shared classes and reports the new one), never a failed run, and its
 #      metrics are kept; evaluating it leaves production's figures alone;
@@ -96,12 +98,27 @@ steps = (
   { name = "train"; kind = "train"; dataset = "$D/train_nan.csv"; label = "damage"; model = "imputed";
     missing = "mean"; $TRAIN },
   { name = "ev"; kind = "evaluate"; after = ["train"]; dataset = "$D/test_nan.csv"; model = "@train";
-    gates = { min = { accuracy = 0.8; }; }; }
+    gates = { min = { accuracy = 0.8; }; }; },
+  { name = "refuse"; kind = "train"; dataset = "$D/train_nan.csv"; label = "damage"; model = "nan";
+    epochs = 2; gpu = "never"; },
+  { name = "sgd"; kind = "train"; dataset = "$D/train.csv"; label = "damage"; model = "sgd";
+    optimizer = "sgd"; epochs = 2; gpu = "never"; }
 );
 CFG
 run=$(submit "$T_DIR/b.cfg")
-assert_eq succeeded "$(wait_run "$run" 60)" "state of the run trained with missing = mean"
+wait_run "$run" 60 >/dev/null
+for s in train ev sgd; do
+    assert_eq succeeded "$(task_field "$run" "$s" state)" "state of $s (missing = mean run)"
+done
 task_stream "$run" train 1 1 | grep -q 'filled with training-split means' || fail "train did not impute"
+# without the policy, train names the missing value as the loader counts (header = row 1)
+assert_eq failed "$(task_field "$run" refuse state)" "state of a train step on data with NaN"
+err=$(task_stream "$run" refuse 1 2)
+first=$(awk -F, 'NR > 1 && $4 == "" { print NR; exit }' "$D/train_nan.csv")
+[[ "$err" == *"train_nan.csv: row $first, column 'f3' is missing"* ]] || fail "train's NaN error: '$err' (first at row $first)"
+# sgd without a learning rate uses the documented 0.1
+assert_eq t "$(sql "select (params->>'learning_rate')::float8 = 0.1 from drover.model_versions where name = 'sgd'")" \
+    "learning rate of sgd without one"
 
 # 3. a new class in the retraining data.
 cat >"$T_DIR/c.cfg" <<CFG
