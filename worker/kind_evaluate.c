@@ -422,7 +422,7 @@ int kind_evaluate(kind_ctx_t *k)
                          mname);
             else if (!ok)
                 snprintf(why, sizeof why, "gate failed: %s %.4f is not better than production "
-                         "%.4f by %.4f%s%s", mname, fig, pf, by, by == 0 ? " (a tie is not "
+                         "%.4f by %.4f%s%s", mname, fig, pf, by, fig == pf ? " (a tie is not "
                          "better)" : "", on);
             else if (!sig)
                 snprintf(why, sizeof why, "gate failed: %s %.4f beats production %.4f, but not "
