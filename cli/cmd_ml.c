@@ -15,17 +15,23 @@
  * reply that is not JSON at all is an error (exit 3, "our side").
  */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "artifact.h"
 #include "cmd.h"
 #include "output.h"
 #include "util.h"
 #include "wire.h"
 
+extern const cli_verb_t cmd_predict_verb;
 extern const cli_verb_t cmd_report_verb, cmd_metrics_verb, cmd_models_verb, cmd_model_verb,
     cmd_promote_verb;
 
@@ -331,6 +337,16 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
     const json_t *m = json_object_get(report, "metrics");
     const json_t *pm = json_object_get(report, "production_metrics");
     int has_prod = json_is_object(pm);
+    /* With new classes the comparison ran on the shared classes' rows only:
+     * put the candidate's figures on those same rows beside production's. */
+    const json_t *cmp = json_object_get(report, "comparison");
+    const json_t *cm = json_object_get(cmp, "candidate_metrics");
+    long long cmp_rows = json_integer_value(json_object_get(cmp, "rows"));
+    long long cmp_of = json_integer_value(json_object_get(cmp, "of"));
+    int shared = has_prod && json_is_object(cm) && cmp_rows < cmp_of;
+    const json_t *all = m;
+    if (shared)
+        m = cm;
 
     static const char *const headers[] = {"METRIC", "CANDIDATE", "PRODUCTION", "CHANGE"};
     size_t ncols = has_prod ? 4 : 2;
@@ -363,8 +379,18 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
     if (rc != CLI_EXIT_OK)
         return rc;
     const json_t *nrows = json_object_get(m, "n");
-    if (json_is_integer(nrows))
+    if (shared)
+        printf("(on the %lld of %lld rows whose class production knows; the candidate on all "
+               "rows: accuracy %.4f)\n", cmp_rows, cmp_of, s_num(all, "accuracy"));
+    else if (json_is_integer(nrows))
         printf("(on %lld rows)\n", (long long)json_integer_value(nrows));
+    const json_t *mc = json_object_get(cmp, "mcnemar");
+    if (json_is_object(mc))
+        printf("McNemar's exact test: candidate alone right on %lld rows, production alone on "
+               "%lld: p = %.4g\n",
+               (long long)json_integer_value(json_object_get(mc, "candidate_only_correct")),
+               (long long)json_integer_value(json_object_get(mc, "production_only_correct")),
+               s_num(mc, "p_value"));
 
     const json_t *gates = json_object_get(report, "gates");
     if (json_array_size(gates) > 0) {
@@ -419,12 +445,12 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
             printf("note: %s\n", json_string_value(note));
     }
 
-    const json_t *cm = json_object_get(m, "confusion_matrix");
-    if (json_is_array(cm)) {
-        const json_t *classes = json_object_get(m, "classes");
+    const json_t *conf = json_object_get(all, "confusion_matrix");
+    if (json_is_array(conf)) {
+        const json_t *classes = json_object_get(all, "classes");
         if (!classes)
             classes = json_object_get(report, "classes");
-        s_confusion(cli, cm, classes);
+        s_confusion(cli, conf, classes);
     }
     (void)doc;
     return CLI_EXIT_OK;
@@ -462,6 +488,14 @@ static int s_report_text(cli_t *cli, const json_t *doc)
         return s_checks_table(cli, json_object_get(report, "checks"));
     if ((kind && strcmp(kind, "evaluate") == 0) || json_object_get(report, "gates"))
         return s_evaluate_view(cli, doc, report);
+    const json_t *pred = json_object_get(report, "predictions");
+    if (json_is_object(pred)) {
+        const char *path = s_str(pred, "path"), *sha = s_str(pred, "sha256");
+        printf("predictions %s\n  %lld rows, %s, sha256 %s\n", path ? path : "?",
+               (long long)json_integer_value(json_object_get(pred, "rows")),
+               s_str(pred, "format") ? s_str(pred, "format") : "?", sha ? sha : "?");
+        return CLI_EXIT_OK;
+    }
     /* A kind this drover does not know how to lay out: show it as it is. */
     return out_json_print(report ? report : doc) < 0 ? CLI_EXIT_UNREACHABLE : CLI_EXIT_OK;
 }
@@ -1005,21 +1039,83 @@ static int s_model_text(cli_t *cli, const json_t *doc)
     return CLI_EXIT_OK;
 }
 
+/* The version of model `name` now in `stage` (production, staging), from
+ * the coordinator's list; CLI_EXIT_OK, or the exit code of a printed
+ * failure. cli must be connected. */
+static int s_stage_version(cli_t *cli, const char *name, const char *stage, uint64_t *version)
+{
+    Drover__ModelsRequest lr = DROVER__MODELS_REQUEST__INIT;
+    lr.name = (char *)name;
+    Drover__ClientRequest lreq = DROVER__CLIENT_REQUEST__INIT;
+    lreq.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
+    lreq.models = &lr;
+    char nf[640];
+    snprintf(nf, sizeof nf, "no model named '%s' (see `drover models`)", name);
+    json_t *list = NULL;
+    int rc = s_call_doc(cli, &lreq, nf, &list);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    size_t i;
+    json_t *v;
+    *version = 0;
+    json_array_foreach(list, i, v) {
+        const char *st = json_string_value(json_object_get(v, "stage"));
+        json_t *ver = json_object_get(v, "version");
+        if (st && strcmp(st, stage) == 0 && json_is_integer(ver))
+            *version = (uint64_t)json_integer_value(ver);
+    }
+    json_decref(list);
+    if (*version == 0) {
+        fprintf(stderr, "drover: model '%s' has no %s version (see `drover models %s`)\n", name,
+                stage, name);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int s_export(cli_t *cli, const char *ref, const char *out, const char *format,
+                    const char *artdir);
+
 static int s_model(cli_t *cli, int argc, char **argv)
 {
     char *pos[2];
     size_t npos;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 2, 2, &npos);
+    const char *out = NULL, *format = NULL, *artdir = NULL;
+    const cli_opt_t opts[] = {{"output", 'o', 1, NULL, &out},
+                              {"format", 0, 1, NULL, &format},
+                              {"artifact-dir", 0, 1, NULL, &artdir},
+                              {NULL, 0, 0, NULL, NULL}};
+    int rc = cli_parse(cli, argc, argv, opts, pos, 2, 2, &npos);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    if (strcmp(pos[0], "export") == 0)
+        return s_export(cli, pos[1], out, format, artdir);
+    if (out || format)
+        return cli_usage_error(cli, "-o and --format apply to `drover model export`");
     if (strcmp(pos[0], "show") != 0)
         return cli_usage_error(
-            cli, "unknown subcommand '%s'; usage: drover model show NAME:VERSION", pos[0]);
+            cli, "unknown subcommand '%s'; usage: drover model show NAME:VERSION|NAME:STAGE, "
+                 "or drover model export MODEL --format onnx -o OUT", pos[0]);
     char name[256];
-    uint64_t version;
-    if (s_parse_model_ref(cli, pos[1], name, sizeof name, &version) < 0)
+    uint64_t version = 0;
+    const char *colon = strrchr(pos[1], ':');
+    const char *stage = colon && (strcmp(colon + 1, "production") == 0 ||
+                                  strcmp(colon + 1, "staging") == 0)
+                            ? colon + 1
+                            : NULL;
+    if (stage) {
+        /* NAME:production / NAME:staging: the version now in that stage. */
+        size_t n = (size_t)(colon - pos[1]);
+        if (n == 0 || n >= sizeof name)
+            return cli_usage_error(cli, "'%s' is not NAME:STAGE", pos[1]);
+        memcpy(name, pos[1], n);
+        name[n] = '\0';
+    } else if (s_parse_model_ref(cli, pos[1], name, sizeof name, &version) < 0) {
         return CLI_EXIT_USAGE;
+    }
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
+        return rc;
+    if (stage && (rc = s_stage_version(cli, name, stage, &version)) != CLI_EXIT_OK)
         return rc;
     Drover__ModelsRequest mr = DROVER__MODELS_REQUEST__INIT;
     mr.name = name;
@@ -1047,17 +1143,53 @@ static int s_model(cli_t *cli, int argc, char **argv)
     return rc;
 }
 
+static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *model_path,
+                        char *label);
+static void s_task_bin(char *buf, size_t len);
+
+/* drover model export MODEL --format onnx -o OUT: runs drover-task export
+ * (the model code stays out of this program). */
+static int s_export(cli_t *cli, const char *ref, const char *out, const char *format,
+                    const char *artdir)
+{
+    if (!out)
+        return cli_usage_error(cli, "drover model export needs -o OUT");
+    if (format && strcmp(format, "onnx") != 0)
+        return cli_usage_error(cli, "unknown export format '%s' (known: onnx)", format);
+    char model_path[PATH_MAX], label[300], bin[PATH_MAX];
+    int rc = s_model_file(cli, ref, artdir, model_path, label);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    s_task_bin(bin, sizeof bin);
+    const char *args[] = {bin, "export", model_path, "-o", out, "--format", "onnx", NULL};
+    fflush(stdout);
+    execvp(bin, (char *const *)args);
+    fprintf(stderr, "drover: cannot run %s: %s (it is installed next to drover)\n", bin,
+            strerror(errno));
+    return CLI_EXIT_UNREACHABLE;
+}
+
 const cli_verb_t cmd_model_verb = {
     .name = "model",
-    .synopsis = "show NAME:VERSION",
-    .summary = "everything about one model version",
-    .help = "Shows model version NAME:VERSION in full: stage, trainer kind, artifact hash,\n"
+    .synopsis = "show NAME:VERSION|NAME:production|NAME:staging | export MODEL --format onnx -o OUT",
+    .summary = "everything about one model version; export it as ONNX",
+    .help = "Shows model version NAME:VERSION (or the version now in production or\n"
+            "staging) in full: stage, trainer kind, artifact hash,\n"
             "lineage (the run and step that trained it, the sha256, path and row count of\n"
             "its training data), parameters, training metrics, the latest evaluation, the\n"
             "stage history (who or what moved it, and why) and every evaluation.\n"
             "\n"
+            "`drover model export MODEL --format onnx -o OUT` writes the model (a model\n"
+            "file, or NAME:VERSION / NAME:production with --artifact-dir DIR) as an ONNX\n"
+            "graph: input \"input\" [N, features in signature order], standardisation\n"
+            "and imputation inside, outputs \"probabilities\" and \"label\" (classifiers)\n"
+            "or \"value\" (linear); see docs/training.md.\n"
+            "\n"
             "Examples:\n"
             "  drover model show claims-damage:3\n"
+            "  drover model show claims-damage:production\n"
+            "  drover model export claims-damage:production --artifact-dir /srv/drover/artifacts \\\n"
+            "      --format onnx -o claims.onnx\n"
             "  drover model show claims-damage:3 --json | jq .stage_changes",
     .run = s_model,
 };
@@ -1144,4 +1276,173 @@ const cli_verb_t cmd_promote_verb = {
             "  drover promote claims-damage:2 archived\n"
             "  drover model show claims-damage:3      # the stage history",
     .run = s_promote,
+};
+
+/* --------------------------------------------------------- predict --- */
+
+/* drover-task beside this program (/proc/self/exe), else on PATH. */
+static void s_task_bin(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            if (snprintf(buf, len, "%s/drover-task", self) < (int)len && access(buf, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(buf, len, "drover-task");
+}
+
+/* The model file MODEL names: a file path as is, or NAME:VERSION,
+ * NAME:production, NAME:staging resolved by the coordinator to an artifact
+ * in the store artdir (else $DROVER_ARTIFACTS), checksum verified.
+ * model_path gets PATH_MAX bytes, label (the version's name for output) 300.
+ * CLI_EXIT_OK or the exit code of a printed failure. */
+static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *model_path,
+                        char *label)
+{
+    int rc;
+    struct stat sb;
+    if (stat(ref, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        /* A model file: no cluster needed. */
+        snprintf(model_path, PATH_MAX, "%s", ref);
+        snprintf(label, 300, "%s", ref);
+    } else {
+        /* NAME:VERSION or NAME:production / NAME:staging, resolved by the
+         * coordinator to an artifact; the file is read from the artifact
+         * store (shared with the workers), checksum verified. */
+        const char *colon = strrchr(ref, ':');
+        if (!colon || colon == ref || (size_t)(colon - ref) >= 256)
+            return cli_usage_error(cli, "'%s' is neither a model file nor NAME:VERSION or "
+                                   "NAME:production", ref);
+        if (!artdir)
+            artdir = getenv("DROVER_ARTIFACTS");
+        if (!artdir || !*artdir)
+            return cli_usage_error(cli, "a model from the registry is read from the artifact "
+                                   "store: give --artifact-dir DIR (or DROVER_ARTIFACTS)");
+        char name[256];
+        memcpy(name, ref, (size_t)(colon - ref));
+        name[colon - ref] = '\0';
+        const char *want = colon + 1;
+        uint64_t version = 0;
+        int by_stage = strcmp(want, "production") == 0 || strcmp(want, "staging") == 0;
+        if (!by_stage && cli_parse_count(cli, "the version", want, UINT32_MAX, &version) < 0)
+            return CLI_EXIT_USAGE;
+        if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
+            return rc;
+        if (by_stage && (rc = s_stage_version(cli, name, want, &version)) != CLI_EXIT_OK)
+            return rc;
+        Drover__ModelsRequest mr = DROVER__MODELS_REQUEST__INIT;
+        mr.name = name;
+        mr.version = (uint32_t)version;
+        Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+        req.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
+        req.models = &mr;
+        char nf[640];
+        snprintf(nf, sizeof nf, "no model version %s:%llu (see `drover models %s`)", name,
+                 (unsigned long long)version, name);
+        json_t *doc = NULL;
+        if ((rc = s_call_doc(cli, &req, nf, &doc)) != CLI_EXIT_OK)
+            return rc;
+        json_t *one = json_is_array(doc) ? json_array_get(doc, 0) : doc;
+        const char *art = json_string_value(json_object_get(one, "artifact"));
+        long long ver = (long long)version;
+        char e2[1024];
+        if (!art) {
+            fprintf(stderr, "drover: %s\n", nf);
+            json_decref(doc);
+            return CLI_EXIT_USAGE;
+        }
+        int orc = artifact_open_verified(artdir, art, model_path, PATH_MAX, e2,
+                                         sizeof e2);
+        json_decref(doc);
+        if (orc < 0) {
+            fprintf(stderr, "drover: %s\n", e2);
+            return CLI_EXIT_USAGE;
+        }
+        snprintf(label, 300, "%s:%lld", name, ver);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int s_predict(cli_t *cli, int argc, char **argv)
+{
+    const char *out = NULL, *format = NULL, *extra = NULL, *artdir = NULL;
+    const cli_opt_t opts[] = {{"output", 'o', 1, NULL, &out},
+                              {"format", 0, 1, NULL, &format},
+                              {"extra-columns", 0, 1, NULL, &extra},
+                              {"artifact-dir", 0, 1, NULL, &artdir},
+                              {NULL, 0, 0, NULL, NULL}};
+    char *pos[2];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, opts, pos, 2, 2, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    if (format && strcmp(format, "csv") && strcmp(format, "bin") && strcmp(format, "binary"))
+        return cli_usage_error(cli, "--format must be csv or bin (got '%s')", format);
+    if (extra && strcmp(extra, "refuse") && strcmp(extra, "ignore"))
+        return cli_usage_error(cli, "--extra-columns must be refuse or ignore");
+    char model_path[PATH_MAX], label[300];
+    if ((rc = s_model_file(cli, pos[0], artdir, model_path, label)) != CLI_EXIT_OK)
+        return rc;
+    char bin[PATH_MAX];
+    s_task_bin(bin, sizeof bin);
+    const char *args[16];
+    size_t n = 0;
+    args[n++] = bin;
+    args[n++] = "predict";
+    args[n++] = model_path;
+    args[n++] = pos[1];
+    args[n++] = "--version";
+    args[n++] = label;
+    if (out) {
+        args[n++] = "-o";
+        args[n++] = out;
+    }
+    if (format) {
+        args[n++] = "--format";
+        args[n++] = format;
+    }
+    if (extra) {
+        args[n++] = "--extra-columns";
+        args[n++] = extra;
+    }
+    args[n] = NULL;
+    fflush(stdout);
+    /* The scoring (OpenBLAS) runs in drover-task, never in this program. */
+    execvp(bin, (char *const *)args);
+    fprintf(stderr, "drover: cannot run %s: %s (it is installed next to drover)\n", bin,
+            strerror(errno));
+    return CLI_EXIT_UNREACHABLE;
+}
+
+const cli_verb_t cmd_predict_verb = {
+    .name = "predict",
+    .synopsis = "MODEL FILE [-o OUT] [--format csv|bin] [--extra-columns refuse|ignore]",
+    .summary = "score a data file with a model (batch predictions)",
+    .help = "Scores every row of FILE (CSV or drover's binary format) with MODEL and\n"
+            "writes one prediction per row: row id (1-based data row), model version,\n"
+            "predicted class name and one probability column per class (p_CLASS); a\n"
+            "regression model writes its value. CSV on stdout unless -o OUT;\n"
+            "--format bin writes drover's binary format (needs -o).\n"
+            "\n"
+            "MODEL is a model file (no cluster needed), or NAME:VERSION,\n"
+            "NAME:production or NAME:staging, which the coordinator resolves to an\n"
+            "artifact read from the artifact store (--artifact-dir DIR, or\n"
+            "DROVER_ARTIFACTS), checksum verified.\n"
+            "\n"
+            "Columns are matched by name with the model's signature: a column the\n"
+            "model needs and FILE lacks, a column the model does not read (unless\n"
+            "--extra-columns ignore) or a missing value (unless the model was trained\n"
+            "with missing = \"mean\") is an error naming it. The label column, when\n"
+            "present, is not a feature.\n"
+            "\n"
+            "Examples:\n"
+            "  drover predict model.drvmodel claims.csv -o scored.csv\n"
+            "  drover predict claims-damage:production claims.csv --artifact-dir /srv/drover/artifacts",
+    .run = s_predict,
 };

@@ -490,6 +490,10 @@ static int s_split(s_reader_t *r, size_t skip, const char **why, size_t *bad)
                     i++;
                     break;
                 }
+                if (s[i] == '\0') {
+                    *why = "a NUL byte in the field (not text)";
+                    goto bad_field;
+                }
                 *o++ = s[i++];
             }
             *o++ = '\0';
@@ -505,6 +509,12 @@ static int s_split(s_reader_t *r, size_t skip, const char **why, size_t *bad)
         while (i < n && s[i] != ',') {
             if (s[i] == '"') {
                 *why = "stray '\"' in an unquoted field (quote the whole field)";
+                goto bad_field;
+            }
+            if (s[i] == '\0') {
+                /* A NUL would end the field early: "1\0" must not read as 1,
+                 * nor "\0" as a missing value. */
+                *why = "a NUL byte in the field (not text)";
                 goto bad_field;
             }
             *o++ = s[i++];
@@ -703,14 +713,16 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         for (size_t j = 0; j < nh; j++)
             if (strcmp(r.fields[j], o->label) == 0)
                 label_idx = j;
-        if (label_idx == SIZE_MAX) {
+        if (label_idx == SIZE_MAX && o->label_optional) {
+            /* scoring data: no label column, every column is a feature */
+        } else if (label_idx == SIZE_MAX) {
             char list[400];
             s_name_list(r.fields, nh, list, sizeof list);
             util_errf(err, errlen, "%s: no column '%s' (columns: %s)", path, o->label, list);
             goto fail;
         }
         free(ds->label_name);
-        ds->label_name = strdup(o->label);
+        ds->label_name = strdup(label_idx == SIZE_MAX || o->label_optional ? "" : o->label);
         if (!ds->label_name) {
             e = ENOMEM;
             goto oom;
@@ -735,7 +747,7 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
 
     /* label kind */
     dataset_label_kind_t kind = DATASET_LABEL_NONE;
-    if (o->label) {
+    if (o->label && label_idx != SIZE_MAX && !o->label_optional) {
         kind = o->label_kind == DATASET_LABEL_NONE ? DATASET_LABEL_AUTO : o->label_kind;
         if (o->nclasses > 0) {
             if (kind == DATASET_LABEL_VALUE) {
@@ -834,6 +846,8 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 continue;
             }
             /* the label */
+            if (kind == DATASET_LABEL_NONE)
+                continue; /* label_optional: left out, not read */
             if (kind == DATASET_LABEL_VALUE) {
                 float v;
                 int pr = s_parse_float(f, &v, cloc);
@@ -851,6 +865,11 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
             }
             if (f[0] == '\0') {
                 util_errf(err, errlen, "%s: row %zu, column '%s': empty label", path, r.recno, lname);
+                goto fail;
+            }
+            if (!util_utf8_valid(f)) {
+                util_errf(err, errlen, "%s: row %zu, column '%s': the label is not valid UTF-8 "
+                          "(class names are text)", path, r.recno, lname);
                 goto fail;
             }
             if (o->nclasses > 0) {
@@ -1133,7 +1152,7 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
     }
 
     /* what the caller asked for must match what the file holds */
-    if (o->label) {
+    if (o->label && !o->label_optional) {
         if (kind == DATASET_LABEL_NONE || strcmp(o->label, ds->label_name) != 0) {
             char list[400];
             s_name_list(ds->col_names, ds->cols, list, sizeof list);

@@ -116,6 +116,12 @@ typedef struct {
     /* Non-zero: compute the sha256 of the file (during the row-count pass
      * for CSV, from the mapping for binary) into ds->sha256. */
     int compute_hash;
+    /* Non-zero (scoring files, which may or may not carry the label): the
+     * result is unlabelled (label_kind NONE) and the column named by label,
+     * when the file has one, is left out of the features and not read (so
+     * empty or unknown labels do not matter); a file without it loads too.
+     * A binary file's label, whatever its name, is not a feature either. */
+    int label_optional;
 } dataset_opts_t;
 
 /* Loads a dataset. The binary format is recognised by its magic; anything

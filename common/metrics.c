@@ -177,3 +177,21 @@ json_t *metrics_regression(const float *y, const float *p, size_t n, char *err, 
     }
     return o;
 }
+
+double metrics_mcnemar_exact(uint64_t b, uint64_t c)
+{
+    uint64_t n = b + c, m = b < c ? b : c;
+    if (n == 0)
+        return 1.0;
+    /* P(X <= m) = sum_{i=0}^{m} C(n, i) / 2^n, summed from the largest term
+     * down (i = m) so small terms add to an accurate total. */
+    double ln2n = (double)n * log(2.0), lgn = lgamma((double)n + 1.0), sum = 0.0;
+    for (uint64_t i = m + 1; i-- > 0;) {
+        double t = exp(lgn - lgamma((double)i + 1.0) - lgamma((double)(n - i) + 1.0) - ln2n);
+        sum += t;
+        if (t < sum * 1e-17)
+            break; /* the rest cannot change the double */
+    }
+    double p = 2.0 * sum;
+    return p > 1.0 ? 1.0 : p;
+}

@@ -32,6 +32,14 @@ double metrics_rmse(const float *y_true, const float *y_pred, size_t n);
 double metrics_mae(const float *y_true, const float *y_pred, size_t n);
 double metrics_r2(const float *y_true, const float *y_pred, size_t n);
 
+/* McNemar's exact test for paired classifiers on the same rows: b = rows
+ * the first got right and the second wrong, c = the reverse. Under "the
+ * two are equally accurate" b ~ Binomial(b + c, 1/2), and the two-sided
+ * p-value is min(1, 2 * P(X <= min(b, c))) (scipy.stats.binomtest(b, b+c,
+ * 0.5).pvalue). 1 when b + c = 0. Computed in log space: exact to double
+ * rounding for any counts. */
+double metrics_mcnemar_exact(uint64_t b, uint64_t c);
+
 /* {"n", "accuracy", "macro_f1", "log_loss", "confusion_matrix": [[...]]}.
  * NULL + errno + text when n = 0, k < 2, a label is outside 0..k-1, or no
  * memory. */

@@ -24,7 +24,8 @@
 #define S_MAGIC "DRVMODEL"
 #define S_MAX_FILE ((uint64_t)1 << 34) /* 16 GiB: refuse anything larger */
 
-enum { S_END = 0, S_MEAN = 1, S_STD = 2, S_PARAMS = 3, S_CLASSES = 4, S_LABEL = 5, S_META = 6 };
+enum { S_END = 0, S_MEAN = 1, S_STD = 2, S_PARAMS = 3, S_CLASSES = 4, S_LABEL = 5, S_META = 6,
+       S_FEATURES = 7, S_IMPUTE = 8 };
 
 /* ---- CRC32C ------------------------------------------------------------ */
 
@@ -174,6 +175,7 @@ mlmodel_t *mlmodel_create(mlmodel_kind_t kind, uint32_t d, uint32_t k, uint32_t 
     for (uint32_t i = 0; i < nhidden; i++)
         m->hidden[i] = hidden[i];
     m->nparams = np;
+    m->format_version = MLMODEL_FORMAT_VERSION;
     m->mean = calloc(d, sizeof(float));
     m->std = malloc(d * sizeof(float));
     m->params = calloc(np, sizeof(float));
@@ -198,6 +200,17 @@ static void s_free_classes(mlmodel_t *m)
     m->class_names = NULL;
 }
 
+static void s_free_features(mlmodel_t *m)
+{
+    if (m->feature_names)
+        for (uint32_t i = 0; i < m->d; i++)
+            free(m->feature_names[i]);
+    free(m->feature_names);
+    free(m->feature_types);
+    m->feature_names = NULL;
+    m->feature_types = NULL;
+}
+
 void mlmodel_destroy(mlmodel_t **pm)
 {
     if (!pm || !*pm)
@@ -209,6 +222,8 @@ void mlmodel_destroy(mlmodel_t **pm)
     free(m->params);
     free(m->label_name);
     free(m->meta_json);
+    s_free_features(m);
+    free(m->impute);
     free(m);
     *pm = NULL;
 }
@@ -253,6 +268,139 @@ int mlmodel_set_label_name(mlmodel_t *m, const char *name)
 int mlmodel_set_meta(mlmodel_t *m, const char *json)
 {
     return s_set_str(&m->meta_json, json);
+}
+
+int mlmodel_set_feature_names(mlmodel_t *m, const char *const *names)
+{
+    char **c = calloc(m->d, sizeof *c);
+    uint8_t *t = malloc(m->d);
+    if (!c || !t)
+        goto oom;
+    for (uint32_t i = 0; i < m->d; i++) {
+        t[i] = MLMODEL_FEATURE_FLOAT;
+        if (!(c[i] = strdup(names[i] ? names[i] : "")))
+            goto oom;
+    }
+    s_free_features(m);
+    m->feature_names = c;
+    m->feature_types = t;
+    return 0;
+oom:
+    if (c)
+        for (uint32_t i = 0; i < m->d; i++)
+            free(c[i]);
+    free(c);
+    free(t);
+    errno = ENOMEM;
+    return -1;
+}
+
+int mlmodel_set_impute(mlmodel_t *m, uint32_t policy, const float *values)
+{
+    if (policy == 0) {
+        free(m->impute);
+        m->impute = NULL;
+        m->impute_policy = 0;
+        return 0;
+    }
+    if (policy != MLMODEL_IMPUTE_MEAN || !values) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (uint32_t j = 0; j < m->d; j++)
+        if (!isfinite(values[j])) {
+            errno = EINVAL;
+            return -1;
+        }
+    float *v = malloc(m->d * sizeof *v);
+    if (!v) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(v, values, m->d * sizeof *v);
+    free(m->impute);
+    m->impute = v;
+    m->impute_policy = policy;
+    return 0;
+}
+
+int mlmodel_map_dataset(const mlmodel_t *m, const dataset_t *ds, mlmodel_extra_t extra,
+                        float **X_out, char *err, size_t errlen)
+{
+    *X_out = NULL;
+    long *src = NULL;
+    unsigned char *used = NULL;
+    float *X = NULL;
+    int eno = EINVAL;
+    if (!m->feature_names) {
+        util_errf(err, errlen, "the model has no signature (model format %u stores no feature "
+                  "names), so its columns cannot be matched by name; retrain to get a signature",
+                  m->format_version);
+        goto fail;
+    }
+    if (!(src = malloc(m->d * sizeof *src)) || !(used = calloc(ds->cols ? ds->cols : 1, 1))) {
+        eno = ENOMEM;
+        goto oom;
+    }
+    for (uint32_t j = 0; j < m->d; j++) {
+        if (m->feature_types && m->feature_types[j] != MLMODEL_FEATURE_FLOAT) {
+            util_errf(err, errlen, "the model's feature '%s' has type %u, which this drover "
+                      "cannot feed", m->feature_names[j], m->feature_types[j]);
+            goto fail;
+        }
+        long c = dataset_column_index(ds, m->feature_names[j]);
+        if (c < 0) {
+            util_errf(err, errlen, "%s has no column '%s', which the model needs (it reads %u "
+                      "feature columns by name)", ds->path, m->feature_names[j], m->d);
+            goto fail;
+        }
+        src[j] = c;
+        used[c] = 1;
+    }
+    if (extra == MLMODEL_EXTRA_REFUSE)
+        for (size_t c = 0; c < ds->cols; c++)
+            if (!used[c]) {
+                util_errf(err, errlen, "%s has column '%s', which the model does not read; drop "
+                          "it, or set extra_columns = \"ignore\"", ds->path, ds->col_names[c]);
+                goto fail;
+            }
+    if (ds->rows > 0) {
+        if (ds->rows > SIZE_MAX / sizeof(float) / m->d ||
+            !(X = malloc(ds->rows * m->d * sizeof *X))) {
+            eno = ENOMEM;
+            goto oom;
+        }
+        for (size_t r = 0; r < ds->rows; r++) {
+            const float *in = ds->X + r * ds->cols;
+            float *o = X + r * m->d;
+            for (uint32_t j = 0; j < m->d; j++) {
+                float v = in[src[j]];
+                if (isnan(v)) {
+                    if (m->impute_policy != MLMODEL_IMPUTE_MEAN || !m->impute) {
+                        util_errf(err, errlen, "%s: row %zu, column '%s' is missing; the model "
+                                  "was not trained with an imputation policy (train with "
+                                  "missing = \"mean\", or clean the data)",
+                                  ds->path, r + 2, m->feature_names[j]);
+                        goto fail;
+                    }
+                    v = m->impute[j];
+                }
+                o[j] = v;
+            }
+        }
+    }
+    free(src);
+    free(used);
+    *X_out = X;
+    return 0;
+oom:
+    util_errf(err, errlen, "out of memory mapping the data's columns onto the model");
+fail:
+    free(src);
+    free(used);
+    free(X);
+    errno = eno;
+    return -1;
 }
 
 /* ---- serialisation ----------------------------------------------------- */
@@ -392,6 +540,27 @@ int mlmodel_save(const mlmodel_t *m, const char *path, char *err, size_t errlen)
         s_section(&b, S_LABEL, m->label_name, strlen(m->label_name));
     if (m->meta_json)
         s_section(&b, S_META, m->meta_json, strlen(m->meta_json));
+    if (m->feature_names) {
+        uint64_t len = 4;
+        for (uint32_t i = 0; i < m->d; i++)
+            len += 1 + 4 + strlen(m->feature_names[i]);
+        s_u32(&b, S_FEATURES);
+        s_u64(&b, len);
+        s_u32(&b, m->d);
+        for (uint32_t i = 0; i < m->d; i++) {
+            unsigned char t = m->feature_types ? m->feature_types[i] : MLMODEL_FEATURE_FLOAT;
+            uint32_t l = (uint32_t)strlen(m->feature_names[i]);
+            s_put(&b, &t, 1);
+            s_u32(&b, l);
+            s_put(&b, m->feature_names[i], l);
+        }
+    }
+    if (m->impute_policy && m->impute) {
+        s_u32(&b, S_IMPUTE);
+        s_u64(&b, 4 + (uint64_t)m->d * 4);
+        s_u32(&b, m->impute_policy);
+        s_floats(&b, m->impute, m->d);
+    }
     s_u32(&b, S_END);
     s_u64(&b, 0);
     if (!b.oom)
@@ -527,9 +696,9 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
     }
     s_cur_t c = {buf + 8, len - 8};
     uint32_t version = 0;
-    if (s_get_u32(&c, &version) == 0 && version != MLMODEL_FORMAT_VERSION) {
-        util_errf(err, errlen, "%s has model format version %u; this drover reads version %u",
-              path, version, MLMODEL_FORMAT_VERSION);
+    if (s_get_u32(&c, &version) == 0 && (version < 1 || version > MLMODEL_FORMAT_VERSION)) {
+        util_errf(err, errlen, "%s has model format version %u; this drover reads versions 1 "
+              "to %u", path, version, MLMODEL_FORMAT_VERSION);
         eno = ENOTSUP;
         goto fail;
     }
@@ -565,6 +734,7 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
         util_errf(err, errlen, "%s: bad header: %s", path, why);
         goto fail;
     }
+    m->format_version = version;
     if (np != m->nparams) {
         util_errf(err, errlen, "%s: header says %llu parameters, the shapes need %zu", path,
               (unsigned long long)np, m->nparams);
@@ -630,6 +800,59 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
             char **slot = tag == S_LABEL ? &m->label_name : &m->meta_json;
             free(*slot);
             *slot = s;
+            break;
+        }
+        case S_FEATURES: {
+            uint32_t cnt;
+            if (version < 2)
+                break; /* not defined in format 1: skip like any unknown tag */
+            if (s_get_u32(&sc, &cnt) || cnt != d) {
+                util_errf(err, errlen, "%s: feature section does not list %u features", path, d);
+                goto fail;
+            }
+            s_free_features(m);
+            if (!(m->feature_names = calloc(d, sizeof(char *))) ||
+                !(m->feature_types = malloc(d))) {
+                eno = ENOMEM;
+                goto oom;
+            }
+            for (uint32_t i = 0; i < d; i++) {
+                uint32_t l;
+                if (s_get(&sc, &m->feature_types[i], 1) || s_get_u32(&sc, &l) || l > sc.left ||
+                    !(m->feature_names[i] = s_get_str(&sc, l)) ||
+                    strlen(m->feature_names[i]) != l) {
+                    util_errf(err, errlen, "%s: feature section is malformed", path);
+                    goto fail;
+                }
+            }
+            break;
+        }
+        case S_IMPUTE: {
+            uint32_t pol;
+            if (version < 2)
+                break;
+            free(m->impute);
+            m->impute = NULL;
+            if (slen != 4 + (uint64_t)d * 4 || s_get_u32(&sc, &pol) ||
+                pol != MLMODEL_IMPUTE_MEAN) {
+                util_errf(err, errlen, "%s: imputation section is malformed", path);
+                goto fail;
+            }
+            if (!(m->impute = malloc(d * sizeof(float)))) {
+                eno = ENOMEM;
+                goto oom;
+            }
+            if (s_get_floats(&sc, m->impute, d)) {
+                util_errf(err, errlen, "%s: imputation section is malformed", path);
+                goto fail;
+            }
+            for (uint32_t j = 0; j < d; j++)
+                if (!isfinite(m->impute[j])) {
+                    util_errf(err, errlen, "%s: imputation value for input %u is invalid", path,
+                              j);
+                    goto fail;
+                }
+            m->impute_policy = pol;
             break;
         }
         default:

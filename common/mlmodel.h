@@ -11,9 +11,10 @@
  * The model works on standardised inputs: x' = (x - mean) / std per column,
  * with mean/std computed from the training split; predict applies it.
  *
- * Artifact file format, version 1 (all integers little-endian):
+ * Artifact file format, version 2 (all integers little-endian; version 1 is
+ * the same without sections 7 and 8, and is still read):
  *   "DRVMODEL"              8 bytes magic
- *   u32 version             MLMODEL_FORMAT_VERSION (readers reject others)
+ *   u32 version             1 or 2 (readers reject others)
  *   u32 kind                1 softmax, 2 mlp, 3 linear
  *   u32 d, u32 k            input width, output width (1 for linear)
  *   u32 nhidden             0..8
@@ -26,6 +27,9 @@
  *     4 CLASSES u32 count, then count x (u32 len, bytes) class names (UTF-8)
  *     5 LABEL   bytes: the label column name
  *     6 META    bytes: training metadata, a JSON document
+ *     7 FEATURES (format 2) u32 count (= d), then count x (u8 type, u32 len,
+ *               bytes): the input columns by name; type 1 = float32
+ *     8 IMPUTE  (format 2) u32 policy (1 = mean), float32[d] fill values
  *     unknown tags are skipped (forward compatible within a version)
  *   u32 tag 0 (END), u64 0
  *   u32 CRC32C of every byte before it
@@ -38,8 +42,11 @@
 #include <stdint.h>
 
 #include "blas.h"
+#include "dataset.h"
 
-#define MLMODEL_FORMAT_VERSION 1u
+#define MLMODEL_FORMAT_VERSION 2u     /* written; 1 and 2 are read */
+#define MLMODEL_FEATURE_FLOAT 1u      /* the only feature type today: a float32 column */
+#define MLMODEL_IMPUTE_MEAN 1u        /* missing values become the training-split mean */
 #define MLMODEL_MAX_HIDDEN 8
 
 typedef enum {
@@ -64,6 +71,17 @@ typedef struct mlmodel {
     char **class_names;                    /* k names or NULL */
     char *label_name;                      /* or NULL */
     char *meta_json;                       /* or NULL */
+    /* The signature (format 2): the feature columns the model reads, by
+     * name, in input order, and their types (MLMODEL_FEATURE_FLOAT). NULL
+     * in a format-1 file: such a model cannot map columns by name. */
+    char **feature_names;                  /* d names or NULL */
+    uint8_t *feature_types;                /* d types or NULL */
+    /* Imputation policy (format 2, optional): impute_policy 0 = none
+     * (missing values are refused), MLMODEL_IMPUTE_MEAN = replace a missing
+     * value of input j by impute[j] (the training split's mean). */
+    uint32_t impute_policy;
+    float *impute;                         /* d values or NULL */
+    uint32_t format_version;               /* as read (mlmodel_load), else the current */
 } mlmodel_t;
 
 /* "softmax" / "mlp" / "linear" / "?". */
@@ -91,6 +109,31 @@ void mlmodel_layer(const mlmodel_t *m, uint32_t l, uint32_t *in, uint32_t *out,
 int mlmodel_set_class_names(mlmodel_t *m, const char *const *names);
 int mlmodel_set_label_name(mlmodel_t *m, const char *name);
 int mlmodel_set_meta(mlmodel_t *m, const char *json);
+/* The signature: m->d feature names (all of type MLMODEL_FEATURE_FLOAT),
+ * copied. 0, or -1 + ENOMEM. */
+int mlmodel_set_feature_names(mlmodel_t *m, const char *const *names);
+/* The imputation policy and its m->d fill values (copied); policy 0 clears
+ * it. 0, or -1 + ENOMEM / EINVAL (unknown policy, non-finite value). */
+int mlmodel_set_impute(mlmodel_t *m, uint32_t policy, const float *values);
+
+/* How mlmodel_map_dataset treats the data's columns that the model does
+ * not read (the label column never counts as one). */
+typedef enum {
+    MLMODEL_EXTRA_REFUSE = 0, /* an extra column is an error naming it */
+    MLMODEL_EXTRA_IGNORE = 1, /* extra columns are skipped */
+} mlmodel_extra_t;
+/* Builds the model's input matrix from a dataset BY COLUMN NAME, in the
+ * model's input order: *X_out = malloc'd rows x m->d floats (caller frees;
+ * NULL when rows is 0). Refuses, with a message naming the column (and the
+ * row, 1-based with the header as row 1 — the loader's numbering):
+ *  - a model without a signature (format 1): "retrain to get a signature";
+ *  - a feature the model needs that the data lacks;
+ *  - a data column the model does not read (unless extra is IGNORE);
+ *  - a missing value (NaN) when the model has no imputation policy; with
+ *    MLMODEL_IMPUTE_MEAN it is replaced by the stored training mean.
+ * 0, or -1 + errno (EINVAL, ENOMEM) + text. */
+int mlmodel_map_dataset(const mlmodel_t *m, const dataset_t *ds, mlmodel_extra_t extra,
+                        float **X_out, char *err, size_t errlen);
 
 /* Writes the artifact: to PATH.tmp, fsync, rename over path, fsync of the
  * directory. 0, or -1 + errno + text (the tmp file is removed). */

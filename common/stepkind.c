@@ -63,6 +63,9 @@ static const char *const s_optimizers[] = {"sgd", "adam", NULL};
 static const char *const s_gpu_modes[] = {"auto", "never", "require", NULL};
 static const char *const s_stages[] = {"staging", "production", "archived", NULL};
 static const char *const s_modes[] = {"max", "min", NULL};
+static const char *const s_missing_modes[] = {"refuse", "mean", NULL};
+static const char *const s_extra_modes[] = {"refuse", "ignore", NULL};
+static const char *const s_score_formats[] = {"csv", "binary", NULL};
 
 static const stepkind_key_t s_exec_keys[] = {
     {.key = "argv", .type = STEPKIND_ARGV, .from = FILE_CLIENT},
@@ -93,12 +96,13 @@ static const stepkind_key_t s_train_keys[] = {
     {.key = "hidden", .type = STEPKIND_WIDTHS, .from = FILE_CLIENT, .lo = 1, .hi = 65536},
     {.key = "optimizer", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_optimizers,
      .words_text = "sgd, adam"},
+    /* Absent (def < 0): drover-task uses the optimizer's own (adam 0.003, sgd 0.1). */
     {.key = "learning_rate", .type = STEPKIND_REAL, .from = FILE_CLIENT, .lo = 0, .hi = 10,
-     .lo_open = 1, .def = 0.001},
+     .lo_open = 1, .def = -1},
     {.key = "l2", .type = STEPKIND_REAL, .from = FILE_CLIENT, .lo = 0, .hi = 1e6, .def = 0.0},
-    {.key = "epochs", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 1000000, .def = 10},
+    {.key = "epochs", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 1000000, .def = 100},
     {.key = "batch_size", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 1 << 24,
-     .def = 256},
+     .def = 32},
     {.key = "val_split", .type = STEPKIND_REAL, .from = FILE_CLIENT, .lo = 0, .hi = 1,
      .hi_open = 1, .def = 0.1},
     {.key = "patience", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 0, .hi = 1000000, .def = 0},
@@ -108,6 +112,10 @@ static const stepkind_key_t s_train_keys[] = {
     {.key = "threads", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 256, .def = 1},
     {.key = "gpu", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_gpu_modes,
      .words_text = "auto, never, require"},
+    {.key = "missing", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_missing_modes,
+     .words_text = "refuse, mean"},
+    /* "epoch", "never" or a duration ("30s", "5m"); the train check reads it. */
+    {.key = "checkpoint_every", .type = STEPKIND_STRING, .from = FILE_CLIENT},
     {.key = NULL},
 };
 static const stepkind_key_t s_evaluate_keys[] = {
@@ -117,7 +125,21 @@ static const stepkind_key_t s_evaluate_keys[] = {
     {.key = "model", .type = STEPKIND_MODEL_REF, .required = 1, .from = FILE_CLIENT,
      .example = "model = \"@train\";"},
     {.key = "gates", .type = STEPKIND_OBJECT, .from = FILE_CLIENT},
+    {.key = "extra_columns", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_extra_modes,
+     .words_text = "refuse, ignore"},
     /* The coordinator resolves 'model' at dispatch (coordinator/registry.c). */
+    {.key = "resolved", .type = STEPKIND_OBJECT, .from = STEPKIND_FROM_DISPATCH},
+    {.key = NULL},
+};
+static const stepkind_key_t s_score_keys[] = {
+    {.key = "dataset", .type = STEPKIND_PATH, .required = 1, .from = FILE_CLIENT,
+     .example = "dataset = \"data/claims.csv\";"},
+    {.key = "model", .type = STEPKIND_MODEL_REF, .required = 1, .from = FILE_CLIENT,
+     .example = "model = \"claims-damage:production\";"},
+    {.key = "extra_columns", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_extra_modes,
+     .words_text = "refuse, ignore"},
+    {.key = "format", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_score_formats,
+     .words_text = "csv, binary"},
     {.key = "resolved", .type = STEPKIND_OBJECT, .from = STEPKIND_FROM_DISPATCH},
     {.key = NULL},
 };
@@ -149,10 +171,11 @@ static const stepkind_t s_kinds[] = {
     {"validate", STEPKIND_AT_TASK, s_validate_keys, "dataset, label, checks", s_validate_check},
     {"train", STEPKIND_AT_TASK, s_train_keys,
      "dataset, label, model, trainer, hidden, optimizer, learning_rate, l2, epochs, batch_size, "
-     "val_split, patience, seed, threads, gpu",
+     "val_split, patience, seed, threads, gpu, missing, checkpoint_every",
      s_train_check},
-    {"evaluate", STEPKIND_AT_TASK, s_evaluate_keys, "dataset, label, model, gates",
+    {"evaluate", STEPKIND_AT_TASK, s_evaluate_keys, "dataset, label, model, gates, extra_columns",
      s_evaluate_check},
+    {"score", STEPKIND_AT_TASK, s_score_keys, "dataset, model, extra_columns, format", NULL},
     {"promote", STEPKIND_AT_COORDINATOR, s_promote_keys, "model, stage", NULL},
     {"select", STEPKIND_AT_COORDINATOR, s_select_keys, "metric, mode", NULL},
     {NULL, 0, NULL, NULL, NULL},
@@ -170,7 +193,7 @@ const stepkind_t *stepkind_find(const char *name)
 
 const char *stepkind_names_text(void)
 {
-    return "exec, noop, validate, train, evaluate, promote, select";
+    return "exec, noop, validate, train, evaluate, score, promote, select";
 }
 
 const stepkind_key_t *stepkind_key(const stepkind_t *k, const char *key)
@@ -436,6 +459,18 @@ static int s_train_check(const stepkind_t *k, const char *step, json_t *spec, un
     int mlp = t && strcmp(json_string_value(t), "mlp") == 0;
     if (h && json_array_size(h) > 0 && !mlp)
         return s_fail(err, errlen, "step '%s': 'hidden' applies to trainer \"mlp\" only", step);
+    /* checkpoint_every: "epoch", "never" or a positive duration ("30s",
+     * "5m", "1h", or a number of seconds) that drover-task parses. */
+    const char *ce = json_string_value(json_object_get(spec, "checkpoint_every"));
+    if (ce && strcmp(ce, "epoch") != 0 && strcmp(ce, "never") != 0) {
+        char *end;
+        double d = strtod(ce, &end);
+        if (end == ce || !(d > 0) || d > 1e7 ||
+            (*end && strcmp(end, "s") && strcmp(end, "m") && strcmp(end, "min") && strcmp(end, "h")))
+            return s_fail(err, errlen, "step '%s': 'checkpoint_every' must be \"epoch\", "
+                          "\"never\", 0 or a duration such as \"30s\", \"5m\" (got '%.64s')",
+                          step, ce);
+    }
     return 0;
 }
 
@@ -591,14 +626,23 @@ static int s_evaluate_check(const stepkind_t *k, const char *step, json_t *spec,
                     if (s_real(e, step, "better_than_production 'by'", 0, 0, 1e300, 0, err,
                                errlen) < 0)
                         return -1;
+                } else if (strcmp(ek, "alpha") == 0) {
+                    if (s_real(e, step, "better_than_production 'alpha'", 0, 1, 1, 1, err,
+                               errlen) < 0)
+                        return -1;
                 } else {
                     return s_fail(err, errlen, "step '%s': unknown key '%.64s' in gates "
-                                  "better_than_production (known: metric, by)", step, ek);
+                                  "better_than_production (known: metric, by, alpha)", step, ek);
                 }
             }
             if (!have_metric)
                 return s_fail(err, errlen, "step '%s': gates better_than_production needs "
                               "'metric', e.g. metric = \"accuracy\";", step);
+            /* alpha: McNemar's exact test on paired predictions: accuracy only. */
+            json_t *al = json_object_get(g, "alpha"), *me = json_object_get(g, "metric");
+            if (al && (!json_is_string(me) || strcmp(json_string_value(me), "accuracy") != 0))
+                return s_fail(err, errlen, "step '%s': better_than_production 'alpha' (a "
+                              "significance test) applies to metric \"accuracy\" only", step);
         } else {
             return s_fail(err, errlen, "step '%s': unknown gate '%.64s' (known: min, max, "
                           "better_than_production)", step, gk);
@@ -696,7 +740,8 @@ static int s_check_refs(const Drover__SubmitRequest *req, const name_idx_t *sort
     for (size_t i = 0; i < req->n_steps; i++) {
         const Drover__StepSpec *s = req->steps[i];
         int sel = strcmp(s->kind, "select") == 0;
-        if (!sel && strcmp(s->kind, "evaluate") != 0 && strcmp(s->kind, "promote") != 0)
+        if (!sel && strcmp(s->kind, "evaluate") != 0 && strcmp(s->kind, "promote") != 0 &&
+            strcmp(s->kind, "score") != 0)
             continue;
         json_t *spec = json_loads(s->spec_json, 0, NULL);
         if (!spec)
@@ -849,7 +894,7 @@ int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t er
                                 errlen) < 0)
             return -1;
         refs |= strcmp(k->name, "select") == 0 || strcmp(k->name, "evaluate") == 0 ||
-                strcmp(k->name, "promote") == 0;
+                strcmp(k->name, "promote") == 0 || strcmp(k->name, "score") == 0;
     }
     if (!refs)
         return 0;

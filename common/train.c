@@ -294,6 +294,13 @@ static int s_check_params(const train_params_t *p, size_t n, size_t d, const int
         util_errf(err, errlen, "learning_rate and l2 must be finite and >= 0");
         return -1;
     }
+    if (p->checkpoint_mode < TRAIN_CKPT_EPOCH || p->checkpoint_mode > TRAIN_CKPT_NEVER ||
+        (p->checkpoint_mode == TRAIN_CKPT_SECONDS &&
+         !(p->checkpoint_seconds > 0 && isfinite(p->checkpoint_seconds)))) {
+        util_errf(err, errlen, "bad checkpoint cadence (mode %d, %g s)", p->checkpoint_mode,
+                  p->checkpoint_seconds);
+        return -1;
+    }
     if (p->optimizer != TRAIN_SGD && p->optimizer != TRAIN_ADAM) {
         util_errf(err, errlen, "unknown optimizer %d", (int)p->optimizer);
         return -1;
@@ -322,7 +329,11 @@ static int s_check_data(const float *X, size_t n, size_t d, const int32_t *yc, s
         const float *x = X + i * d;
         for (size_t j = 0; j < d; j++)
             if (!isfinite(x[j])) {
-                util_errf(err, errlen, "row %zu column %zu is %s; clean or impute the data first",
+                /* Data rows and feature columns, both 1-based (the label is
+                 * not a column here); drover-task names the file row and
+                 * column before it gets here. */
+                util_errf(err, errlen, "data row %zu (header not counted), feature column %zu "
+                      "is %s; clean the data or train with a missing-value policy",
                       i + 1, j + 1, isnan(x[j]) ? "missing" : "infinite");
                 return -1;
             }
@@ -510,6 +521,71 @@ static void s_evaluate(s_net_t *net, const float *X, const size_t *idx, size_t c
     *metric = net->classify ? (double)correct / (double)cnt : sqrt(*loss);
 }
 
+/* The split: perm = shuffled 0..n-1, training rows first; returns the
+ * training count. *init and *shuffle get the other two streams. */
+static size_t s_split_perm(const train_params_t *p, size_t n, size_t *perm, uint64_t *init,
+                           uint64_t *shuffle)
+{
+    uint64_t seed = p->seed, s_split = s_rng(&seed);
+    *init = s_rng(&seed);
+    *shuffle = s_rng(&seed);
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    s_shuffle(&s_split, perm, n);
+    size_t n_val = (size_t)((double)n * p->val_fraction);
+    if (n_val >= n)
+        n_val = n - 1;
+    return n - n_val;
+}
+
+int train_split_means(const train_params_t *p, const float *X, size_t n, size_t d,
+                      float *means, size_t *bad_col, char *err, size_t errlen)
+{
+    uint64_t a, b;
+    *bad_col = 0;
+    if (n < 2 || d < 1 || !(p->val_fraction >= 0.0 && p->val_fraction <= 0.9)) {
+        util_errf(err, errlen, "need at least 2 rows, 1 column and val_fraction in [0, 0.9]");
+        errno = EINVAL;
+        return -1;
+    }
+    size_t *perm = malloc(n * sizeof *perm);
+    double *sum = calloc(d, sizeof *sum);
+    size_t *cnt = calloc(d, sizeof *cnt);
+    if (!perm || !sum || !cnt) {
+        free(perm);
+        free(sum);
+        free(cnt);
+        util_errf(err, errlen, "out of memory");
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t nt = s_split_perm(p, n, perm, &a, &b);
+    for (size_t i = 0; i < nt; i++) {
+        const float *x = X + perm[i] * d;
+        for (size_t j = 0; j < d; j++)
+            if (!isnan(x[j])) {
+                sum[j] += x[j];
+                cnt[j]++;
+            }
+    }
+    int rc = 0;
+    for (size_t j = 0; j < d; j++) {
+        if (cnt[j] == 0) {
+            *bad_col = j + 1;
+            util_errf(err, errlen, "feature column %zu has no value in the training split, so it "
+                      "has no mean to impute", j + 1);
+            errno = EINVAL;
+            rc = -1;
+            break;
+        }
+        means[j] = (float)(sum[j] / (double)cnt[j]);
+    }
+    free(perm);
+    free(sum);
+    free(cnt);
+    return rc;
+}
+
 int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
               const int32_t *y_class, size_t nclasses, const float *y_value,
               train_epoch_f on_epoch, void *cb_ctx, const char *checkpoint_path,
@@ -538,7 +614,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     else
         y_value = NULL;
     const int adam = p->optimizer == TRAIN_ADAM;
-    const double lr = p->learning_rate > 0 ? p->learning_rate : adam ? 0.001 : 0.1;
+    const double lr = p->learning_rate > 0 ? p->learning_rate : adam ? 0.003 : 0.1;
     const uint32_t nh = p->kind == MLMODEL_MLP ? p->nhidden : 0;
 
     if (!(ctx = blas_open(p->want_gpu, p->threads, err, errlen))) {
@@ -559,15 +635,8 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
 
     /* Three independent streams, so e.g. a different split never changes
      * the initialisation. */
-    uint64_t seed = p->seed, s_split = s_rng(&seed), s_init = s_rng(&seed);
-    st.rng = s_rng(&seed);
-    for (size_t i = 0; i < n; i++)
-        perm[i] = i;
-    s_shuffle(&s_split, perm, n);
-    size_t n_val = (size_t)((double)n * p->val_fraction);
-    if (n_val >= n)
-        n_val = n - 1;
-    size_t n_train = n - n_val;
+    uint64_t s_init;
+    size_t n_train = s_split_perm(p, n, perm, &s_init, &st.rng), n_val = n - n_train;
     res.n_train = n_train;
     res.n_val = n_val;
 
@@ -663,7 +732,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     }
     const size_t B = p->batch_size;
     const float l2 = (float)p->l2;
-    double flops = 0;
+    double flops = 0, last_ckpt = s_now();
     for (uint32_t e = start; e <= p->epochs && !st.stopped; e++) {
         double t0 = s_now();
         memcpy(order, perm, n_train * sizeof *order);
@@ -708,7 +777,10 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
         st.epoch = e;
         if (blas_status(ctx, err, errlen))
             goto backend;
-        if (checkpoint_path) {
+        int ckpt_now = checkpoint_path && p->checkpoint_mode != TRAIN_CKPT_NEVER &&
+                       (p->checkpoint_mode != TRAIN_CKPT_SECONDS ||
+                        s_now() - last_ckpt >= p->checkpoint_seconds);
+        if (ckpt_now) {
             blas_download(ctx, ck, net.P, np);
             if (adam) {
                 blas_download(ctx, ck + np, net.M, np);
@@ -722,6 +794,8 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
                 eno = errno;
                 goto done;
             }
+            last_ckpt = s_now();
+            res.checkpoints++;
         }
         ep.seconds = s_now() - t0;
         res.seconds += ep.seconds;

@@ -36,7 +36,7 @@ typedef struct {
     uint32_t hidden[MLMODEL_MAX_HIDDEN];   /* {64} */
     train_optimizer_t optimizer;           /* SGD */
     double learning_rate;                  /* 0 = optimizer default: SGD 0.1,
-                                              Adam 0.001 */
+                                              Adam 0.003 */
     double l2;                             /* 0: L2 penalty (l2/2)*sum(W^2),
                                               weights only, not biases */
     uint32_t epochs;                       /* 10 */
@@ -49,7 +49,19 @@ typedef struct {
     uint64_t seed;                         /* 1 */
     int threads;                           /* 1 BLAS thread */
     int want_gpu;                          /* 0; 1 = cuBLAS when available */
+    /* Checkpoint cadence (with a checkpoint path): TRAIN_CKPT_EPOCH after
+     * every epoch (the zero value), TRAIN_CKPT_SECONDS after the first epoch
+     * that ends at least checkpoint_seconds after the previous checkpoint
+     * (or the start of this call), TRAIN_CKPT_NEVER none (a checkpoint
+     * found at start is still resumed from). Not part of the fingerprint:
+     * the cadence never changes the model. */
+    int checkpoint_mode;                   /* TRAIN_CKPT_EPOCH */
+    double checkpoint_seconds;             /* for TRAIN_CKPT_SECONDS, > 0 */
 } train_params_t;
+
+#define TRAIN_CKPT_EPOCH 0
+#define TRAIN_CKPT_SECONDS 1
+#define TRAIN_CKPT_NEVER 2
 
 /* One finished epoch, passed to the callback. */
 typedef struct {
@@ -81,6 +93,7 @@ typedef struct {
     double gemm_flops;           /* flops issued to sgemm/sgemv by the loop
                                     (for benchmarks: GFLOP/s = flops/s) */
     char backend[16];            /* "openblas" or "cublas" */
+    uint32_t checkpoints;        /* checkpoints written by this call */
 } train_result_t;
 
 /* Fills p with the defaults above. */
@@ -104,6 +117,15 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
               const int32_t *y_class, size_t nclasses, const float *y_value,
               train_epoch_f on_epoch, void *cb_ctx, const char *checkpoint_path,
               mlmodel_t **out, train_result_t *result, char *err, size_t errlen);
+
+/* The training split train_fit uses for (p->seed, p->val_fraction, n):
+ * means[j] = mean of the non-missing values of column j over the training
+ * rows, for a "mean" imputation policy (the caller fills missing values
+ * with them before train_fit, and stores them in the model). 0, or -1 +
+ * errno + text (EINVAL: a column with no value in the training split,
+ * named by its 1-based index; ENOMEM). */
+int train_split_means(const train_params_t *p, const float *X, size_t n, size_t d,
+                      float *means, size_t *bad_col, char *err, size_t errlen);
 
 /* FOR TESTS (gradient checks): the objective a fit minimises, evaluated
  * on all n rows as one batch at m's current parameters — mean loss

@@ -65,8 +65,8 @@
 static const char *const s_common_keys[] = {"name",        "kind",    "after",     "retries",
                                             "retry_delay", "timeout", "resources", "matrix",
                                             NULL};
-/* Most kind-specific settings one step can have (train has 15). */
-#define MAX_KIND_SETTINGS 16
+/* Most kind-specific settings one step can have (train has 17). */
+#define MAX_KIND_SETTINGS 20
 
 /* A file of the workflow: the one given, or one it pulled in with @include. */
 typedef struct {
@@ -588,6 +588,41 @@ static const char *const s_max_metrics[] = {"log_loss", "rmse", "mae", NULL};
 static const char *const s_all_metrics[] = {"accuracy", "macro_f1", "r2", "log_loss", "rmse",
                                             "mae", NULL};
 
+static const char *const s_missing_modes[] = {"refuse", "mean", NULL};
+static const char *const s_extra_modes[] = {"refuse", "ignore", NULL};
+static const char *const s_score_formats[] = {"csv", "binary", NULL};
+
+/* checkpoint_every = "epoch" | "never" | "30s" | "5m" | "1h" (or an integer
+ * number of seconds; 0 = never). Stored as the string drover-task parses. */
+static int s_ckpt_every(ctx_t *c, const config_setting_t *s, const char *step, json_t *root)
+{
+    char buf[32];
+    const char *v = NULL;
+    int t = config_setting_type(s);
+    if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+        long long x = config_setting_get_int64(s);
+        if (x < 0 || x > 10000000)
+            return s_fail(c, s_line(s), "step '%s': 'checkpoint_every' must be 0 (never) to "
+                          "10000000 seconds", step);
+        snprintf(buf, sizeof buf, "%lld", x);
+        v = x == 0 ? "never" : buf;
+    } else {
+        if (s_str(c, s, step, "'checkpoint_every'", &v) < 0)
+            return -1;
+        if (strcmp(v, "epoch") != 0 && strcmp(v, "never") != 0) {
+            char *end;
+            double d = strtod(v, &end);
+            if (end == v || !(d > 0) || d > 1e7 ||
+                (*end && strcmp(end, "s") && strcmp(end, "m") && strcmp(end, "min") &&
+                 strcmp(end, "h")))
+                return s_fail(c, s_line(s), "step '%s': 'checkpoint_every' must be \"epoch\", "
+                              "\"never\", 0 or a duration such as \"30s\", \"5m\" (got "
+                              "'%.64s')", step, v);
+        }
+    }
+    return s_jset(c, root, "checkpoint_every", json_string(v));
+}
+
 static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root)
 {
     const char *step = st->name, *v;
@@ -609,7 +644,13 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
     if (s_jset(c, root, "model", json_string(v)) < 0)
         return -1;
 
-    const char *trainer = "softmax", *optimizer = "adam", *gpu = "auto";
+    const char *trainer = "softmax", *optimizer = "adam", *gpu = "auto", *missing = NULL;
+    if ((s = s_kv(kv, n, "missing")) &&
+        (s_word(c, s, step, "'missing'", s_missing_modes, "refuse, mean", &missing) < 0 ||
+         s_jset(c, root, "missing", json_string(missing)) < 0))
+        return -1;
+    if ((s = s_kv(kv, n, "checkpoint_every")) && s_ckpt_every(c, s, step, root) < 0)
+        return -1;
     if ((s = s_kv(kv, n, "trainer")) &&
         s_word(c, s, step, "'trainer'", s_trainers, "softmax, mlp, linear", &trainer) < 0)
         return -1;
@@ -660,7 +701,9 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
             if ((s = s_kv(kv, n, kk->key)) &&
                 s_num(c, s, step, what, kk->lo, kk->lo_open, kk->hi, kk->hi_open, &x) < 0)
                 return -1;
-            if (s_jset(c, root, kk->key, json_real(x)) < 0)
+            /* A negative default means "absent": drover-task picks it
+             * (learning_rate: the optimizer's own, adam 0.003, sgd 0.1). */
+            if ((s || kk->def >= 0) && s_jset(c, root, kk->key, json_real(x)) < 0)
                 return -1;
         } else {
             long long x = (long long)kk->def;
@@ -857,7 +900,8 @@ static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *
                 return s_fail(c, s_line(s), "step '%s': gates 'better_than_production' must be a "
                               "group, e.g. { metric = \"accuracy\"; by = 0.0; }", step);
             const char *metric = NULL;
-            double by = 0.0;
+            double by = 0.0, alpha = -1;
+            const config_setting_t *alpha_s = NULL;
             int m = config_setting_length(s);
             for (int j = 0; j < m; j++) {
                 const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
@@ -869,15 +913,28 @@ static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *
                 } else if (strcmp(ek, "by") == 0) {
                     if (s_num(c, e, step, "better_than_production 'by'", 0, 0, 1e300, 0, &by) < 0)
                         return -1;
+                } else if (strcmp(ek, "alpha") == 0) {
+                    if (s_num(c, e, step, "better_than_production 'alpha'", 0, 1, 1, 1, &alpha) < 0)
+                        return -1;
+                    alpha_s = e;
                 } else {
                     return s_fail(c, s_line(e), "step '%s': unknown key '%s' in gates "
-                                  "better_than_production (known: metric, by)", step, ek);
+                                  "better_than_production (known: metric, by, alpha)", step, ek);
                 }
             }
             if (!metric)
                 return s_fail(c, s_line(s), "step '%s': gates better_than_production needs "
                               "'metric', e.g. metric = \"accuracy\";", step);
+            /* alpha: McNemar's exact test on the paired test predictions,
+             * which is about correct/incorrect, so accuracy only. */
+            if (alpha_s && strcmp(metric, "accuracy") != 0)
+                return s_fail(c, s_line(alpha_s), "step '%s': better_than_production 'alpha' "
+                              "(a significance test) applies to metric \"accuracy\" only", step);
             json_t *obj = json_pack("{s:s,s:f}", "metric", metric, "by", by);
+            if (obj && alpha_s && json_object_set_new(obj, "alpha", json_real(alpha)) != 0) {
+                json_decref(obj);
+                obj = NULL;
+            }
             if (s_jset(c, out, "better_than_production", obj) < 0)
                 return -1;
         } else {
@@ -903,6 +960,11 @@ static int s_evaluate_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t
         return -1;
     if (s_jmodel_ref(c, root, s_kv(kv, n, "model"), step, idx) < 0)
         return -1;
+    const char *extra = NULL; /* written only when set: "refuse" is drover-task's default */
+    if ((s = s_kv(kv, n, "extra_columns")) &&
+        (s_word(c, s, step, "'extra_columns'", s_extra_modes, "refuse, ignore", &extra) < 0 ||
+         s_jset(c, root, "extra_columns", json_string(extra)) < 0))
+        return -1;
     json_t *gates = json_object();
     if (!gates || json_object_set_new(root, "gates", gates) != 0)
         return s_oom(c);
@@ -924,6 +986,31 @@ static int s_promote_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t 
                "staging, production, archived", &stage) < 0)
         return -1;
     return s_jset(c, root, "stage", json_string(stage));
+}
+
+/* A score step (issue 11): {"dataset", "model", "extra_columns", "format"};
+ * the model reference is resolved by the coordinator like evaluate's. */
+static int s_score_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root,
+                        size_t idx)
+{
+    const char *step = st->name, *extra = "refuse", *format = "csv";
+    const config_setting_t *s;
+    if (s_need(c, st, s_kv(kv, n, "dataset"), "dataset", "dataset = \"data/claims.csv\";") < 0 ||
+        s_need(c, st, s_kv(kv, n, "model"), "model", "model = \"claims-damage:production\";") < 0)
+        return -1;
+    if (s_jpath(c, root, "dataset", s_kv(kv, n, "dataset"), step, "'dataset'") < 0 ||
+        s_jmodel_ref(c, root, s_kv(kv, n, "model"), step, idx) < 0)
+        return -1;
+    if ((s = s_kv(kv, n, "extra_columns")) &&
+        s_word(c, s, step, "'extra_columns'", s_extra_modes, "refuse, ignore", &extra) < 0)
+        return -1;
+    if ((s = s_kv(kv, n, "format")) &&
+        s_word(c, s, step, "'format'", s_score_formats, "csv, binary", &format) < 0)
+        return -1;
+    if (s_jset(c, root, "extra_columns", json_string(extra)) < 0 ||
+        s_jset(c, root, "format", json_string(format)) < 0)
+        return -1;
+    return 0;
 }
 
 static const char *const s_modes[] = {"max", "min", NULL};
@@ -968,6 +1055,8 @@ static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, si
         rc = s_evaluate_spec(c, st, kv, n, root, idx);
     else if (strcmp(st->kind, "select") == 0)
         rc = s_select_spec(c, st, kv, n, root);
+    else if (strcmp(st->kind, "score") == 0)
+        rc = s_score_spec(c, st, kv, n, root, idx);
     else
         rc = s_promote_spec(c, st, kv, n, root, idx);
     if (rc == 0) {

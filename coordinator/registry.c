@@ -121,8 +121,8 @@ int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *
                      char **spec_out, char *err, size_t errlen)
 {
     *spec_out = NULL;
-    if (strcmp(kind, "evaluate") != 0)
-        return 0;
+    if (strcmp(kind, "evaluate") != 0 && strcmp(kind, "score") != 0)
+        return 0; /* score (issue 11) resolves its model like evaluate */
     json_t *spec = json_loads(spec_json, 0, NULL);
     const char *ref = spec ? json_string_value(json_object_get(spec, "model")) : NULL;
     if (!ref) {
@@ -244,9 +244,10 @@ out:
 
 /* Checks the datasets array; returns the sha256 of the first one with the
  * given role (or of the first one at all), borrowed from the array. */
-static int s_check_datasets(json_t *ds, const char *role, const char **pick, char *err, size_t errlen)
+static int s_check_datasets(json_t *ds, const char *role, const char **pick, const char **pick_path,
+                            char *err, size_t errlen)
 {
-    *pick = NULL;
+    *pick = *pick_path = NULL;
     if (!ds)
         return 0;
     if (!json_is_array(ds)) {
@@ -268,10 +269,13 @@ static int s_check_datasets(json_t *ds, const char *role, const char **pick, cha
             snprintf(err, errlen, "dataset %zu is malformed", i);
             return -1;
         }
-        if (!*pick)
+        if (!*pick) {
             *pick = sha;
+            *pick_path = path;
+        }
         if (!matched && role && strcmp(r, role) == 0) {
             *pick = sha;
+            *pick_path = path;
             matched = 1;
         }
     }
@@ -355,8 +359,8 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
 {
     json_t *datasets = json_object_get(o, "datasets");
     const char *role = !strcmp(kind, "train") ? "train" : !strcmp(kind, "evaluate") ? "test" : "data";
-    const char *dsha = NULL;
-    if (s_check_datasets(datasets, role, &dsha, err, errlen) < 0)
+    const char *dsha = NULL, *dpath = NULL;
+    if (s_check_datasets(datasets, role, &dsha, &dpath, err, errlen) < 0)
         return 1;
     if (datasets && json_array_size(datasets) > 0) {
         char *s = json_dumps(datasets, JSON_COMPACT);
@@ -393,7 +397,7 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
         char *ms = metrics ? json_dumps(metrics, JSON_COMPACT) : strdup("{}");
         int version = 0;
         int rc = ps && ms ? store_model_register(st, name, mk, art, run_id, step, task_id, dsha, ps,
-                                                 ms, &version)
+                                                 ms, dpath, &version)
                           : -1;
         free(ps);
         free(ms);

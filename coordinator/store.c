@@ -291,10 +291,10 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> version */
     [S_MODEL_REGISTER] = {"model_register",
                           "INSERT INTO drover.model_versions (name, version, model_kind, artifact, run_id, "
-                          "step, task_id, dataset_sha256, params, metrics) "
+                          "step, task_id, dataset_sha256, params, metrics, dataset_path) "
                           "SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4::bigint, $5, $6::bigint, "
-                          "$7, $8::jsonb, $9::jsonb FROM drover.model_versions WHERE name = $1 "
-                          "RETURNING version", 9},
+                          "$7, $8::jsonb, $9::jsonb, $10 FROM drover.model_versions WHERE name = $1 "
+                          "RETURNING version", 10},
     [S_REPORT] = {"report",
                   "INSERT INTO drover.reports (task_id, attempt, kind, passed, report) "
                   "VALUES ($1::bigint, $2::int, $3, $4::boolean, $5::jsonb) "
@@ -813,14 +813,15 @@ int store_datasets(store_t *st, const char *datasets_json, int64_t run_id, int64
 
 int store_model_register(store_t *st, const char *name, const char *kind, const char *artifact,
                          int64_t run_id, const char *step, int64_t task_id, const char *dataset,
-                         const char *params_json, const char *metrics_json, int *version)
+                         const char *params_json, const char *metrics_json,
+                         const char *dataset_path, int *version)
 {
     char r[24], t[24];
     const char *v[] = {name, kind, artifact, I64(r, run_id), step, I64(t, task_id), dataset,
-                       params_json, metrics_json};
+                       params_json, metrics_json, dataset_path};
     if (store_tx(st) < 0)
         return -1;
-    PGresult *res = s_read(st, S_MODEL_REGISTER, 9, v);
+    PGresult *res = s_read(st, S_MODEL_REGISTER, 10, v);
     if (!res)
         return -1;
     *version = (int)db_get_i64(res, 0, 0);

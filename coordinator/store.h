@@ -116,10 +116,12 @@ int store_metric(store_t *st, int64_t task_id, int attempt, int seq, const char 
 /* datasets_json: [{sha256, path, format, rows, cols, role}] */
 int store_datasets(store_t *st, const char *datasets_json, int64_t run_id, int64_t task_id,
                    int attempt);
-/* Registers the next version of model `name`; *version receives it. */
+/* Registers the next version of model `name`; *version receives it.
+ * dataset_path: the file this version was trained from (or NULL). */
 int store_model_register(store_t *st, const char *name, const char *kind, const char *artifact,
                          int64_t run_id, const char *step, int64_t task_id, const char *dataset,
-                         const char *params_json, const char *metrics_json, int *version);
+                         const char *params_json, const char *metrics_json,
+                         const char *dataset_path, int *version);
 int store_report(store_t *st, int64_t task_id, int attempt, const char *kind, int passed,
                  const char *report_json);
 int store_evaluation(store_t *st, const char *name, int version, int64_t run_id, int64_t task_id,

@@ -36,6 +36,22 @@ typedef struct {
 int kind_validate(kind_ctx_t *k);
 int kind_train(kind_ctx_t *k);
 int kind_evaluate(kind_ctx_t *k);
+int kind_score(kind_ctx_t *k);
+
+struct mlmodel;
+/* Batch scoring (kind_score.c): scores data_path with m, columns by name,
+ * and writes the predictions (CSV, or binary when binary) to out_path
+ * (NULL or "-": CSV on stdout). version labels the rows. *ds_out (may be
+ * NULL) receives the loaded dataset (caller destroys), *rows the count.
+ * 0, or -1 with a message in err. */
+int kind_score_file(const struct mlmodel *m, const char *data_path, int ignore_extra,
+                    const char *version, const char *out_path, int binary, dataset_t **ds_out,
+                    size_t *rows, char *err, size_t errlen);
+/* `drover-task predict MODEL_FILE DATA [-o OUT] [--format csv|binary]
+ * [--extra-columns refuse|ignore] [--version LABEL]`: the exit status. */
+int kind_predict_main(int argc, char **argv);
+/* `drover-task export MODEL_FILE -o OUT [--format onnx]` (mlonnx.h). */
+int kind_export_main(int argc, char **argv);
 
 /* Writes {"<key>": obj} as one line on the output channel and flushes.
  * Consumes the reference to obj. Returns 0, or -1 when the line could not

@@ -28,6 +28,55 @@
 #include "mlmodel.h"
 #include "train.h"
 
+/* The documented defaults (docs/tasks.md, and common/workflow.c, which
+ * writes them into the spec): sized so that small tabular data gets a
+ * sound model without tuning (issue 11: within a point of scikit-learn's
+ * LogisticRegression on digits, breast_cancer and wine). */
+#define KIND_TRAIN_EPOCHS 100
+#define KIND_TRAIN_BATCH 32
+#define KIND_TRAIN_ADAM_LR 0.003
+#define KIND_TRAIN_SGD_LR 0.1
+#define KIND_TRAIN_CHECKPOINT_EVERY "30s"
+
+/* 1 when the worker assigned this task no GPU: it sets CUDA_VISIBLE_DEVICES
+ * to "" then (docs/scheduling.md). Unset (drover-task run by hand) is not
+ * "no GPU": CUDA would see every device. */
+static int kind_no_gpu_assigned(void)
+{
+    const char *v = getenv("CUDA_VISIBLE_DEVICES");
+    return v && *v == '\0';
+}
+
+/* "epoch" | "never" | "0" | "N" / "Ns" / "Nm" / "Nh" (a duration). */
+static int kind_checkpoint_every(const char *s, int *mode, double *secs)
+{
+    if (strcmp(s, "epoch") == 0) {
+        *mode = TRAIN_CKPT_EPOCH;
+        return 0;
+    }
+    if (strcmp(s, "never") == 0 || strcmp(s, "0") == 0) {
+        *mode = TRAIN_CKPT_NEVER;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !(v > 0) || v > 1e7)
+        return -1;
+    double unit = 1;
+    if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+        unit = 1;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        unit = 60;
+    else if (strcmp(end, "h") == 0)
+        unit = 3600;
+    else
+        return -1;
+    *mode = TRAIN_CKPT_SECONDS;
+    *secs = v * unit;
+    return 0;
+}
+
 typedef struct {
     kind_ctx_t *k;
     int regression;
@@ -88,6 +137,7 @@ int kind_train(kind_ctx_t *k)
     char err[1024];
     dataset_t *ds = NULL;
     mlmodel_t *model = NULL;
+    float *impute = NULL;
     char ckpt[PATH_MAX], tmp_model[PATH_MAX], hex[65];
     tmp_model[0] = '\0';
 
@@ -97,12 +147,15 @@ int kind_train(kind_ctx_t *k)
     const char *trainer = kind_str(spec, "trainer", "softmax", &bad);
     const char *optimizer = kind_str(spec, "optimizer", "adam", &bad);
     const char *gpu = kind_str(spec, "gpu", "auto", &bad);
+    const char *missing = kind_str(spec, "missing", "refuse", &bad);
+    const char *ckevery = kind_str(spec, "checkpoint_every", KIND_TRAIN_CHECKPOINT_EVERY, &bad);
     train_params_t p;
     train_params_default(&p);
-    p.learning_rate = kind_num(spec, "learning_rate", 0.001, &bad);
+    /* Absent: the optimizer's default, KIND_TRAIN_SGD_LR / KIND_TRAIN_ADAM_LR. */
+    p.learning_rate = kind_num(spec, "learning_rate", 0.0, &bad);
     p.l2 = kind_num(spec, "l2", 0.0, &bad);
-    long long epochs = kind_int(spec, "epochs", 10, &bad);
-    long long batch = kind_int(spec, "batch_size", 256, &bad);
+    long long epochs = kind_int(spec, "epochs", KIND_TRAIN_EPOCHS, &bad);
+    long long batch = kind_int(spec, "batch_size", KIND_TRAIN_BATCH, &bad);
     p.val_fraction = kind_num(spec, "val_split", 0.1, &bad);
     long long patience = kind_int(spec, "patience", 0, &bad);
     long long seed = kind_int(spec, "seed", 42, &bad);
@@ -119,6 +172,15 @@ int kind_train(kind_ctx_t *k)
         p.optimizer = TRAIN_ADAM;
     else
         return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: unknown optimizer '%s'", optimizer);
+    if (p.learning_rate == 0.0)
+        p.learning_rate = p.optimizer == TRAIN_ADAM ? KIND_TRAIN_ADAM_LR : KIND_TRAIN_SGD_LR;
+    if (strcmp(missing, "refuse") != 0 && strcmp(missing, "mean") != 0)
+        return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: missing must be \"refuse\" or "
+                                             "\"mean\"");
+    if (kind_checkpoint_every(ckevery, &p.checkpoint_mode, &p.checkpoint_seconds) < 0)
+        return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: checkpoint_every must be \"epoch\", "
+                                             "\"never\" or a duration such as \"30s\" (got '%s')",
+                         ckevery);
     if (epochs < 1 || epochs > 1000000 || batch < 1 || batch > (1 << 24) || patience < 0 ||
         patience > 1000000 || seed < 0 || threads < 1 || threads > 256)
         return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: a number is out of range");
@@ -155,6 +217,17 @@ int kind_train(kind_ctx_t *k)
     /* Backend. */
     if (strcmp(gpu, "never") == 0) {
         p.want_gpu = 0;
+    } else if (kind_no_gpu_assigned()) {
+        /* The worker gave this task no GPU (CUDA_VISIBLE_DEVICES=""): do not
+         * even load the CUDA libraries (150-215 MiB, up to a second). */
+        if (strcmp(gpu, "require") == 0)
+            return kind_fail(KIND_EXIT_FAILED,
+                             "gpu = \"require\" but this task was given no GPU (ask for "
+                             "resources = { gpus = 1; })");
+        if (strcmp(gpu, "auto") != 0)
+            return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: gpu must be auto, never or "
+                                                 "require");
+        p.want_gpu = 0;
     } else if (strcmp(gpu, "auto") == 0 || strcmp(gpu, "require") == 0) {
         blas_ctx_t *probe = blas_open(1, 1, err, sizeof err);
         int have = probe && blas_is_gpu(probe);
@@ -190,6 +263,42 @@ int kind_train(kind_ctx_t *k)
                   label, ds->nclasses, ds->nclasses == 1 ? "" : "es", path);
         goto out;
     }
+    if (ds->cols > 0 && ds->rows >= 2 && strcmp(missing, "mean") == 0) {
+        /* Means of the training split (the split train_fit will use), kept
+         * in the model and applied wherever it is used. */
+        size_t badc;
+        if (!(impute = malloc(ds->cols * sizeof *impute))) {
+            kind_fail(KIND_EXIT_FAILED, "out of memory");
+            goto out;
+        }
+        if (train_split_means(&p, ds->X, ds->rows, ds->cols, impute, &badc, err, sizeof err) < 0) {
+            if (badc)
+                kind_fail(KIND_EXIT_FAILED, "cannot impute column '%s': it has no value in the "
+                          "training split", ds->col_names[badc - 1]);
+            else
+                kind_fail(KIND_EXIT_FAILED, "cannot impute: %s", err);
+            goto out;
+        }
+        size_t filled = 0;
+        for (size_t r = 0; r < ds->rows; r++)
+            for (size_t c = 0; c < ds->cols; c++)
+                if (isnan(ds->X[r * ds->cols + c])) {
+                    ds->X[r * ds->cols + c] = impute[c]; /* private copy (dataset.h) */
+                    filled++;
+                }
+        printf("missing = \"mean\": %zu missing value%s filled with training-split means\n",
+               filled, filled == 1 ? "" : "s");
+    } else {
+        /* Name the first missing value the way the loader would. */
+        for (size_t r = 0; r < ds->rows; r++)
+            for (size_t c = 0; c < ds->cols; c++)
+                if (isnan(ds->X[r * ds->cols + c])) {
+                    kind_fail(KIND_EXIT_FAILED, "%s: row %zu, column '%s' is missing; clean the "
+                              "data, or train with missing = \"mean\"", path, r + 2,
+                              ds->col_names[c]);
+                    goto out;
+                }
+    }
 
     /* Checkpoint: one per (run, step), shared by its attempts. */
     char dir[PATH_MAX];
@@ -224,7 +333,9 @@ int kind_train(kind_ctx_t *k)
            res.seconds);
 
     if ((!regression && mlmodel_set_class_names(model, (const char *const *)ds->classes) < 0) ||
-        mlmodel_set_label_name(model, label) < 0) {
+        mlmodel_set_label_name(model, label) < 0 ||
+        mlmodel_set_feature_names(model, (const char *const *)ds->col_names) < 0 ||
+        (impute && mlmodel_set_impute(model, MLMODEL_IMPUTE_MEAN, impute) < 0)) {
         kind_fail(KIND_EXIT_FAILED, "out of memory");
         goto out;
     }
@@ -249,14 +360,15 @@ int kind_train(kind_ctx_t *k)
                         "train_accuracy", kind_real(e->train_metric), "val_loss",
                         kind_real(e->val_loss), "val_accuracy", kind_real(e->val_metric));
     json_t *params = json_pack(
-        "{s:s,s:O,s:s,s:f,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:s,s:s,s:I,s:I,s:I,s:b}", "trainer", trainer,
+        "{s:s,s:O,s:s,s:f,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:s,s:s,s:I,s:I,s:I,s:b,s:s,s:s}",
+        "trainer", trainer,
         "hidden", hidden ? hidden : json_null(), "optimizer", optimizer, "learning_rate",
         p.learning_rate, "l2", p.l2, "epochs", (json_int_t)p.epochs, "batch_size",
         (json_int_t)p.batch_size, "val_split", p.val_fraction, "patience", (json_int_t)p.patience,
         "seed", (json_int_t)p.seed, "threads", (json_int_t)p.threads, "gpu", gpu, "backend",
         res.backend, "epochs_done", (json_int_t)res.epochs_done, "best_epoch",
         (json_int_t)res.best_epoch, "n_train", (json_int_t)res.n_train, "stopped_early",
-        res.stopped_early);
+        res.stopped_early, "missing", missing, "checkpoint_every", ckevery);
     json_t *classes = json_array();
     for (size_t i = 0; !regression && classes && i < ds->nclasses; i++)
         json_array_append_new(classes, json_string(ds->classes[i]));
@@ -282,5 +394,6 @@ out:
         unlink(tmp_model);
     mlmodel_destroy(&model);
     dataset_destroy(&ds);
+    free(impute);
     return rc;
 }

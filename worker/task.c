@@ -173,7 +173,7 @@ static int s_is_drover_var(const char *entry, size_t namelen)
 int task_kind_builtin(const char *kind)
 {
     return kind && (strcmp(kind, "validate") == 0 || strcmp(kind, "train") == 0 ||
-                    strcmp(kind, "evaluate") == 0);
+                    strcmp(kind, "evaluate") == 0 || strcmp(kind, "score") == 0);
 }
 
 /* 1 when entry (name of length namelen) is CUDA_VISIBLE_DEVICES and the

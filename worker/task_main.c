@@ -97,7 +97,9 @@ json_t *kind_dataset_json(const dataset_t *ds, const char *role)
 
 static void s_usage(FILE *f)
 {
-    fprintf(f, "Usage: drover-task validate|train|evaluate\n"
+    fprintf(f, "Usage: drover-task validate|train|evaluate|score\n"
+               "       drover-task predict MODEL_FILE DATA [-o OUT] [--format csv|binary]\n"
+               "       drover-task export MODEL_FILE -o OUT [--format onnx]\n"
                "\n"
                "Runs one built-in drover task kind. drover-worker starts it for validate,\n"
                "train and evaluate steps; it is not meant to be run by hand, but can be:\n"
@@ -118,6 +120,10 @@ int main(int argc, char **argv)
         printf("drover-task %s\n", DROVER_VERSION);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "predict") == 0)
+        return kind_predict_main(argc, argv); /* argv-driven, no spec (kind_score.c) */
+    if (argc >= 2 && strcmp(argv[1], "export") == 0)
+        return kind_export_main(argc, argv);
     if (argc != 2) {
         s_usage(stderr);
         return KIND_EXIT_BAD_SPEC;
@@ -125,10 +131,11 @@ int main(int argc, char **argv)
     int (*run)(kind_ctx_t *) = strcmp(argv[1], "validate") == 0   ? kind_validate
                                : strcmp(argv[1], "train") == 0    ? kind_train
                                : strcmp(argv[1], "evaluate") == 0 ? kind_evaluate
+                               : strcmp(argv[1], "score") == 0    ? kind_score
                                                                   : NULL;
     if (!run)
         return kind_fail(KIND_EXIT_BAD_SPEC, "drover-task: unknown kind '%s' (known: validate, "
-                                             "train, evaluate)", argv[1]);
+                                             "train, evaluate, score, predict)", argv[1]);
     /* Progress lines reach the worker's log stream as they happen. */
     setvbuf(stdout, NULL, _IOLBF, 0);
 

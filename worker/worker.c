@@ -286,7 +286,7 @@ static void s_send_register(worker_t *w, int64_t now)
     w->registers_sent++;
     if (s_leases(w, 1, &arr, &ptrs, &n) < 0)
         return;
-    static char *kinds[] = {"exec", "noop", "validate", "train", "evaluate"};
+    static char *kinds[] = {"exec", "noop", "validate", "train", "evaluate", "score"};
     Drover__Register reg = DROVER__REGISTER__INIT;
     reg.name = w->name;
     reg.host = w->host;
@@ -294,7 +294,7 @@ static void s_send_register(worker_t *w, int64_t now)
     reg.labels = w->labels;
     reg.n_labels = (size_t)w->nlabels;
     reg.kinds = kinds;
-    reg.n_kinds = w->task_bin[0] ? 5 : 2;
+    reg.n_kinds = w->task_bin[0] ? sizeof kinds / sizeof kinds[0] : 2;
     reg.prefetch = (uint32_t)w->prefetch;
     reg.held = ptrs;
     reg.n_held = n;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A train step killed (SIGKILL) after its second epoch is retried and the
 # second attempt resumes from the epoch checkpoint instead of starting
-# over: its first epoch metric is past 2, its stdout says "resuming from
+# over (checkpoint_every = "epoch"; the default is every 30 s): its first epoch metric is past 2, its stdout says "resuming from
 # epoch N", and the run succeeds with a registered model.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ml_lib.sh"
@@ -19,7 +19,8 @@ workflow = "ml-resume";
 steps = (
   { name = "train"; kind = "train"; dataset = "data/train.csv"; label = "damage";
     model = "resumable"; trainer = "mlp"; hidden = [64]; epochs = 150; batch_size = 16;
-    learning_rate = 0.001; seed = 3; gpu = "never"; retries = 1; retry_delay = "100ms"; }
+    learning_rate = 0.001; seed = 3; gpu = "never"; retries = 1; retry_delay = "100ms";
+    checkpoint_every = "epoch"; }
 );
 CFG
 run=$(submit "$T_DIR/resume.cfg")

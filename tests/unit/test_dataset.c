@@ -914,6 +914,47 @@ static void t_big_csv_memory(void **state)
     unlink(path);
 }
 
+/* ---- issue 11: NUL bytes, non-UTF-8 labels, an optional label ---- */
+
+static void t_issue11(void **state)
+{
+    (void)state;
+    char err[512];
+    dataset_opts_t lab = {.label = "label", .label_kind = DATASET_LABEL_CLASS};
+    /* a NUL byte is an error, not a number cut short nor a missing value */
+    dataset_t *ds = dataset_load(s_file("nul1.csv", "a,b\n1,2\0\n", 9), NULL, err, sizeof err);
+    assert_null(ds);
+    assert_non_null(strstr(err, "row 2, column 'b': a NUL byte"));
+    ds = dataset_load(s_file("nul2.csv", "a,b\n1,\0\n", 8), NULL, err, sizeof err);
+    assert_null(ds);
+    assert_non_null(strstr(err, "row 2, column 'b': a NUL byte"));
+    ds = dataset_load(s_file("nul3.csv", "a,b\n1,\"\0\"\n", 10), NULL, err, sizeof err);
+    assert_null(ds);
+    assert_non_null(strstr(err, "a NUL byte"));
+    /* a label that is not UTF-8 names its row */
+    ds = dataset_load(s_file("utf.csv", "a,label\n1,cat\n2,\xff\xfe\n", SIZE_MAX), &lab, err,
+                      sizeof err);
+    assert_null(ds);
+    assert_non_null(strstr(err, "row 3, column 'label': the label is not valid UTF-8"));
+    /* label_optional: absent -> unlabelled, present -> labelled */
+    dataset_opts_t opt = {.label = "label", .label_kind = DATASET_LABEL_CLASS, .label_optional = 1};
+    ds = dataset_load(s_file("nolab.csv", "a,b\n1,2\n3,4\n", SIZE_MAX), &opt, err, sizeof err);
+    assert_non_null(ds);
+    assert_int_equal(ds->cols, 2);
+    assert_int_equal(ds->label_kind, DATASET_LABEL_NONE);
+    assert_null(ds->y_class);
+    dataset_destroy(&ds);
+    /* present: left out of the features and not read (an empty label is fine) */
+    ds = dataset_load(s_file("lab.csv", "a,label\n1,x\n3,\n", SIZE_MAX), &opt, err, sizeof err);
+    assert_non_null(ds);
+    assert_int_equal(ds->cols, 1);
+    assert_string_equal(ds->col_names[0], "a");
+    assert_int_equal(ds->label_kind, DATASET_LABEL_NONE);
+    assert_null(ds->y_class);
+    assert_float_equal(ds->X[1], 3, 0);
+    dataset_destroy(&ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -924,7 +965,7 @@ int main(void)
         cmocka_unit_test(t_binary_corrupt),  cmocka_unit_test(t_convert),
         cmocka_unit_test(t_inspect),         cmocka_unit_test(t_duplicates),
         cmocka_unit_test(t_psi),             cmocka_unit_test(t_split),
-        cmocka_unit_test(t_big_csv_memory),
+        cmocka_unit_test(t_big_csv_memory), cmocka_unit_test(t_issue11),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -84,12 +84,47 @@ static void test_regression(void **state)
     assert_null(metrics_regression(y, p, 0, err, sizeof err));
 }
 
+/* McNemar's exact test against values computed by hand / scipy:
+ *   binomtest(k, n, 0.5).pvalue = min(1, 2 * sum_{i<=min} C(n,i) / 2^n). */
+static void test_mcnemar(void **state)
+{
+    (void)state;
+    assert_float_equal(metrics_mcnemar_exact(0, 0), 1.0, 0);
+    assert_float_equal(metrics_mcnemar_exact(3, 3), 1.0, 0);
+    /* b=0, c=5: 2 * (1/32) = 0.0625 */
+    assert_float_equal(metrics_mcnemar_exact(0, 5), 0.0625, 1e-15);
+    assert_float_equal(metrics_mcnemar_exact(5, 0), 0.0625, 1e-15);
+    /* b=1, c=9: 2 * (1 + 10) / 1024 = 0.021484375 */
+    assert_float_equal(metrics_mcnemar_exact(1, 9), 0.021484375, 1e-14);
+    /* b=2, c=8: 2 * (1 + 10 + 45) / 1024 = 0.109375 */
+    assert_float_equal(metrics_mcnemar_exact(8, 2), 0.109375, 1e-14);
+    /* b=4, c=6: 2 * 386 / 1024 = 0.75390625 */
+    assert_float_equal(metrics_mcnemar_exact(4, 6), 0.75390625, 1e-14);
+    /* b=10, c=25 (scipy.stats.binomtest(10, 35).pvalue = 0.0166738478...):
+     * 2 * sum_{i<=10} C(35,i) / 2^35, summed exactly here */
+    double s = 0;
+    double c = 1;
+    for (int i = 0; i <= 10; i++) {
+        s += c;
+        c = c * (35 - i) / (i + 1);
+    }
+    assert_float_equal(metrics_mcnemar_exact(10, 25), 2 * s / 34359738368.0, 1e-12);
+    assert_true(fabs(metrics_mcnemar_exact(10, 25) - 0.0166738478001207) < 1e-13);
+    /* larger counts: scipy.stats.binomtest(1000, 2400).pvalue */
+    assert_float_equal(metrics_mcnemar_exact(1000, 1400) / 3.2622028367509445e-16, 1.0, 1e-9);
+    /* huge counts: no overflow, no NaN (the true value underflows a double) */
+    double p = metrics_mcnemar_exact(100000, 120000);
+    assert_true(p >= 0 && p < 1e-40);
+    assert_float_equal(metrics_mcnemar_exact(100000, 100000), 1.0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classification),
         cmocka_unit_test(test_macro_f1_absent_class),
         cmocka_unit_test(test_regression),
+        cmocka_unit_test(test_mcnemar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,10 @@ static mlmodel_t *s_mlp(void)
     assert_int_equal(mlmodel_set_class_names(m, names), 0);
     assert_int_equal(mlmodel_set_label_name(m, "damage"), 0);
     assert_int_equal(mlmodel_set_meta(m, "{\"seed\":1}"), 0);
+    const char *feats[5] = {"age", "speed", "weight", "hour", "km"};
+    assert_int_equal(mlmodel_set_feature_names(m, feats), 0);
+    const float fill[5] = {40, 50, 1200, 12, 30000};
+    assert_int_equal(mlmodel_set_impute(m, MLMODEL_IMPUTE_MEAN, fill), 0);
     return m;
 }
 
@@ -71,6 +75,13 @@ static void test_round_trip(void **state)
     assert_string_equal(l->class_names[2], "total loss");
     assert_string_equal(l->label_name, "damage");
     assert_string_equal(l->meta_json, "{\"seed\":1}");
+    assert_int_equal(l->format_version, 2);
+    assert_non_null(l->feature_names);
+    assert_string_equal(l->feature_names[0], "age");
+    assert_string_equal(l->feature_names[4], "km");
+    assert_int_equal(l->feature_types[3], MLMODEL_FEATURE_FLOAT);
+    assert_int_equal(l->impute_policy, MLMODEL_IMPUTE_MEAN);
+    assert_memory_equal(l->impute, m->impute, 5 * sizeof(float));
 
     float X[2 * 5] = {1, 2, 3, 4, 5, -1, 0, 2, 9, 3}, p1[6], p2[6];
     assert_int_equal(mlmodel_predict(m, NULL, X, 2, p1, err, sizeof err), 0);
@@ -130,10 +141,10 @@ static void test_corrupt(void **state)
     assert_non_null(strstr(err, "truncated"));
 
     assert_int_equal(mlmodel_save(m, s_path, err, sizeof err), 0);
-    s_poke(8, 2); /* version 2 */
+    s_poke(8, 3); /* version 3 */
     assert_null(mlmodel_load(s_path, err, sizeof err));
     assert_int_equal(errno, ENOTSUP);
-    assert_non_null(strstr(err, "version 2"));
+    assert_non_null(strstr(err, "version 3"));
 
     s_poke(0, 'X');
     assert_null(mlmodel_load(s_path, err, sizeof err));
@@ -209,6 +220,139 @@ static void test_create_rejects(void **state)
     assert_int_equal(mlmodel_kind_parse("svm", &k), -1);
 }
 
+/* Rewrites the file's version field to v and fixes the CRC, so the file
+ * is a well-formed file of that version. */
+static void s_set_version(uint32_t v)
+{
+    long size = s_size();
+    unsigned char *b = malloc((size_t)size);
+    FILE *f = fopen(s_path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fread(b, 1, (size_t)size, f), (size_t)size);
+    b[8] = (unsigned char)v;
+    b[9] = b[10] = b[11] = 0;
+    uint32_t crc = mlmodel_crc32c(0, b, (size_t)size - 4);
+    for (int i = 0; i < 4; i++)
+        b[size - 4 + i] = (unsigned char)(crc >> (8 * i));
+    fseek(f, 0, SEEK_SET);
+    assert_int_equal(fwrite(b, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    free(b);
+}
+
+static dataset_t *s_ds(size_t rows, size_t cols, const char *const *names, const float *X)
+{
+    char err[256];
+    dataset_t *ds = dataset_new(rows, cols, names, DATASET_LABEL_NONE, NULL, NULL, 0, err,
+                                sizeof err);
+    assert_non_null(ds);
+    memcpy(ds->X, X, rows * cols * sizeof(float));
+    return ds;
+}
+
+/* Issue 11, observation 1: columns are matched by name, never position. */
+static void test_map_by_name(void **state)
+{
+    (void)state;
+    char err[512];
+    mlmodel_t *m = s_mlp();
+    const char *fwd[5] = {"age", "speed", "weight", "hour", "km"};
+    const char *rev[5] = {"km", "hour", "weight", "speed", "age"};
+    const float Xf[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    const float Xr[10] = {5, 4, 3, 2, 1, 10, 9, 8, 7, 6};
+    dataset_t *a = s_ds(2, 5, fwd, Xf), *b = s_ds(2, 5, rev, Xr);
+    float *xa, *xb, pa[6], pb[6];
+    assert_int_equal(mlmodel_map_dataset(m, a, MLMODEL_EXTRA_REFUSE, &xa, err, sizeof err), 0);
+    assert_int_equal(mlmodel_map_dataset(m, b, MLMODEL_EXTRA_REFUSE, &xb, err, sizeof err), 0);
+    assert_memory_equal(xa, Xf, sizeof Xf);
+    assert_memory_equal(xa, xb, sizeof Xf);
+    assert_int_equal(mlmodel_predict(m, NULL, xa, 2, pa, err, sizeof err), 0);
+    assert_int_equal(mlmodel_predict(m, NULL, xb, 2, pb, err, sizeof err), 0);
+    assert_memory_equal(pa, pb, sizeof pa);
+    free(xa);
+    free(xb);
+    dataset_destroy(&a);
+    dataset_destroy(&b);
+
+    /* A renamed column: the model's is missing (named), the new one extra. */
+    const char *ren[5] = {"age", "speed", "mass", "hour", "km"};
+    a = s_ds(2, 5, ren, Xf);
+    assert_int_equal(mlmodel_map_dataset(m, a, MLMODEL_EXTRA_IGNORE, &xa, err, sizeof err), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_null(xa);
+    assert_non_null(strstr(err, "no column 'weight'"));
+    dataset_destroy(&a);
+
+    /* An extra column: refused unless ignored. */
+    const char *ext[6] = {"age", "speed", "weight", "hour", "km", "colour"};
+    const float Xe[6] = {1, 2, 3, 4, 5, 99};
+    a = s_ds(1, 6, ext, Xe);
+    assert_int_equal(mlmodel_map_dataset(m, a, MLMODEL_EXTRA_REFUSE, &xa, err, sizeof err), -1);
+    assert_non_null(strstr(err, "column 'colour'"));
+    assert_non_null(strstr(err, "extra_columns"));
+    assert_int_equal(mlmodel_map_dataset(m, a, MLMODEL_EXTRA_IGNORE, &xa, err, sizeof err), 0);
+    assert_memory_equal(xa, Xf, 5 * sizeof(float));
+    free(xa);
+    dataset_destroy(&a);
+    mlmodel_destroy(&m);
+}
+
+/* Observation 2: a missing value is refused (row and column named) unless
+ * the model carries an imputation policy. */
+static void test_map_missing(void **state)
+{
+    (void)state;
+    char err[512];
+    mlmodel_t *m = s_mlp();
+    const char *fwd[5] = {"age", "speed", "weight", "hour", "km"};
+    const float X[10] = {1, 2, 3, 4, 5, 6, 7, NAN, 9, 10};
+    dataset_t *a = s_ds(2, 5, fwd, X);
+    float *x;
+    assert_int_equal(mlmodel_map_dataset(m, a, MLMODEL_EXTRA_REFUSE, &x, err, sizeof err), 0);
+    assert_float_equal(x[7], 1200, 0);
+    free(x);
+    assert_int_equal(mlmodel_set_impute(m, 0, NULL), 0);
+    assert_int_equal(mlmodel_map_dataset(m, a, MLMODEL_EXTRA_REFUSE, &x, err, sizeof err), -1);
+    /* data row 2 is file row 3 (the header is row 1), as the loader counts */
+    assert_non_null(strstr(err, "row 3, column 'weight' is missing"));
+    float bad[5] = {1, NAN, 3, 4, 5};
+    assert_int_equal(mlmodel_set_impute(m, MLMODEL_IMPUTE_MEAN, bad), -1);
+    assert_int_equal(mlmodel_set_impute(m, 7, X), -1);
+    dataset_destroy(&a);
+    mlmodel_destroy(&m);
+}
+
+/* Format 1 files (no signature) still load; mapping by name refuses them. */
+static void test_format1(void **state)
+{
+    (void)state;
+    char err[512];
+    mlmodel_t *m = s_mlp();
+    mlmodel_set_impute(m, 0, NULL);
+    for (uint32_t j = 0; j < m->d; j++)
+        free(m->feature_names[j]);
+    free(m->feature_names);
+    free(m->feature_types);
+    m->feature_names = NULL;
+    m->feature_types = NULL;
+    assert_int_equal(mlmodel_save(m, s_path, err, sizeof err), 0);
+    s_set_version(1);
+    mlmodel_t *l = mlmodel_load(s_path, err, sizeof err);
+    assert_non_null(l);
+    assert_int_equal(l->format_version, 1);
+    assert_null(l->feature_names);
+    assert_memory_equal(l->params, m->params, m->nparams * sizeof(float));
+    const char *fwd[5] = {"age", "speed", "weight", "hour", "km"};
+    const float X[5] = {1, 2, 3, 4, 5};
+    dataset_t *a = s_ds(1, 5, fwd, X);
+    float *x;
+    assert_int_equal(mlmodel_map_dataset(l, a, MLMODEL_EXTRA_REFUSE, &x, err, sizeof err), -1);
+    assert_non_null(strstr(err, "retrain to get a signature"));
+    dataset_destroy(&a);
+    mlmodel_destroy(&l);
+    mlmodel_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +360,9 @@ int main(void)
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_predict_by_hand),
         cmocka_unit_test(test_create_rejects),
+        cmocka_unit_test(test_map_by_name),
+        cmocka_unit_test(test_map_missing),
+        cmocka_unit_test(test_format1),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -340,7 +341,7 @@ static void test_bad_data(void **state)
     char err[256] = "";
     assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
     assert_int_equal(errno, EINVAL);
-    assert_non_null(strstr(err, "row 3 column 2 is missing; clean or impute the data first"));
+    assert_non_null(strstr(err, "data row 3 (header not counted), feature column 2 is missing"));
     X[7] = 1;
     y[2] = 5;
     assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
@@ -350,6 +351,83 @@ static void test_bad_data(void **state)
     assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "numeric target"));
     assert_null(m);
+}
+
+/* Checkpoint cadence (issue 11): "never" writes none, a long interval none
+ * within a short fit, "epoch" one per epoch; the model never changes. */
+static void test_checkpoint_cadence(void **state)
+{
+    (void)state;
+    char ckpt[] = "/tmp/drover-test-train-XXXXXX";
+    int fd = mkstemp(ckpt);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(ckpt);
+    train_params_t p;
+    s_mlp_params(&p);
+    p.epochs = 3;
+    train_result_t r;
+    struct stat sb;
+    p.checkpoint_mode = TRAIN_CKPT_NEVER;
+    mlmodel_t *a = s_fit(&p, ckpt, &r, NULL, NULL);
+    assert_int_equal(r.checkpoints, 0);
+    assert_int_equal(stat(ckpt, &sb), -1);
+    p.checkpoint_mode = TRAIN_CKPT_SECONDS;
+    p.checkpoint_seconds = 1e6;
+    mlmodel_t *b = s_fit(&p, ckpt, &r, NULL, NULL);
+    assert_int_equal(r.checkpoints, 0);
+    assert_int_equal(stat(ckpt, &sb), -1);
+    p.checkpoint_mode = TRAIN_CKPT_EPOCH;
+    mlmodel_t *c = s_fit(&p, ckpt, &r, NULL, NULL);
+    assert_int_equal(r.checkpoints, 3);
+    assert_int_equal(stat(ckpt, &sb), 0);
+    assert_memory_equal(a->params, b->params, a->nparams * sizeof(float));
+    assert_memory_equal(a->params, c->params, a->nparams * sizeof(float));
+    /* "never" still resumes from a checkpoint that exists */
+    p.checkpoint_mode = TRAIN_CKPT_NEVER;
+    p.epochs = 4;
+    mlmodel_t *d = s_fit(&p, ckpt, &r, NULL, NULL);
+    assert_int_equal(r.resumed_from_epoch, 4);
+    mlmodel_t *e = s_fit(&p, NULL, &r, NULL, NULL);
+    assert_memory_equal(d->params, e->params, d->nparams * sizeof(float));
+    /* a bad cadence is refused */
+    char err[256];
+    mlmodel_t *f = NULL;
+    p.checkpoint_mode = TRAIN_CKPT_SECONDS;
+    p.checkpoint_seconds = 0;
+    assert_int_equal(train_fit(&p, s_X, TN, TD, s_y, 3, NULL, NULL, NULL, ckpt, &f, &r, err,
+                               sizeof err), -1);
+    unlink(ckpt);
+    mlmodel_destroy(&a);
+    mlmodel_destroy(&b);
+    mlmodel_destroy(&c);
+    mlmodel_destroy(&d);
+    mlmodel_destroy(&e);
+}
+
+/* train_split_means: the training split's means over non-missing values. */
+static void test_split_means(void **state)
+{
+    (void)state;
+    train_params_t p;
+    train_params_default(&p);
+    p.val_fraction = 0;
+    float X[4 * 2] = {1, NAN, 3, 10, NAN, 20, 5, 30};
+    float mean[2];
+    size_t bad;
+    char err[256];
+    assert_int_equal(train_split_means(&p, X, 4, 2, mean, &bad, err, sizeof err), 0);
+    assert_float_equal(mean[0], 3, 1e-6);
+    assert_float_equal(mean[1], 20, 1e-6);
+    float Y[3 * 2] = {1, NAN, 2, NAN, 3, NAN};
+    assert_int_equal(train_split_means(&p, Y, 3, 2, mean, &bad, err, sizeof err), -1);
+    assert_int_equal(bad, 2);
+    /* with a validation split, only training rows count: the mean is one of
+     * the values' averages over n - 1 rows (here n = 3, one held out) */
+    p.val_fraction = 0.34;
+    float Z[3] = {0, 30, 60};
+    assert_int_equal(train_split_means(&p, Z, 3, 1, mean, &bad, err, sizeof err), 0);
+    assert_true(mean[0] == 15 || mean[0] == 30 || mean[0] == 45);
 }
 
 int main(void)
@@ -366,6 +444,8 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_bad_data),
+        cmocka_unit_test(test_checkpoint_cadence),
+        cmocka_unit_test(test_split_means),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,7 +71,7 @@ static const err_case_t s_errors[] = {
     {"kind not a string", HDR "steps = (\n  { name = \"a\";\n    kind = [\"exec\"]; }\n);\n", 4,
      "step 'a': 'kind' must be a string"},
     {"unknown kind", HDR "steps = (\n  { name = \"a\"; kind = \"shell\"; }\n);\n", 3,
-     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, promote, select)"},
+     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, score, promote, select)"},
     {"unknown key",
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
@@ -727,8 +727,8 @@ static void t_ml_kinds(void **state)
     assert_int_equal(wf->steps[1].retries, 1);
     assert_string_equal(
         wf->steps[1].spec_json,
-        "{\"batch_size\":256,\"dataset\":\"/data/train.csv\",\"epochs\":10,\"gpu\":\"auto\","
-        "\"hidden\":[],\"l2\":0.0,\"label\":\"damage\",\"learning_rate\":0.001,"
+        "{\"batch_size\":32,\"dataset\":\"/data/train.csv\",\"epochs\":100,\"gpu\":\"auto\","
+        "\"hidden\":[],\"l2\":0.0,\"label\":\"damage\","
         "\"model\":\"claims-damage\",\"optimizer\":\"adam\",\"patience\":0,\"seed\":42,"
         "\"threads\":1,\"trainer\":\"softmax\",\"val_split\":0.1}");
     assert_string_equal(
@@ -1261,6 +1261,76 @@ static void t_include(void **state)
     rmdir(dir);
 }
 
+/* Issue 11's keys: missing, checkpoint_every, extra_columns, alpha, and the
+ * score kind. */
+static void t_issue11_keys(void **state)
+{
+    (void)state;
+    const char *text =
+        HDR "steps = (\n"
+        "  { name = \"train\"; kind = \"train\"; dataset = \"/d/train.csv\"; label = \"y\";\n"
+        "    model = \"m\"; missing = \"mean\"; checkpoint_every = \"5m\"; optimizer = \"sgd\"; },\n"
+        "  { name = \"t2\"; kind = \"train\"; dataset = \"/d/train.csv\"; label = \"y\";\n"
+        "    model = \"m\"; checkpoint_every = 0; },\n"
+        "  { name = \"eval\"; kind = \"evaluate\"; after = [\"train\"]; dataset = \"/d/test.csv\";\n"
+        "    model = \"@train\"; extra_columns = \"ignore\";\n"
+        "    gates = { better_than_production = { metric = \"accuracy\"; alpha = 0.05; }; }; },\n"
+        "  { name = \"score\"; kind = \"score\"; after = [\"train\"]; dataset = \"/d/new.csv\";\n"
+        "    model = \"@train\"; format = \"binary\"; }\n"
+        ");\n";
+    char err[512] = "";
+    workflow_t *wf = workflow_parse(text, "pipeline.cfg", err, sizeof err);
+    if (!wf)
+        fail_msg("%s", err);
+    assert_string_equal(
+        wf->steps[0].spec_json,
+        "{\"batch_size\":32,\"checkpoint_every\":\"5m\",\"dataset\":\"/d/train.csv\","
+        "\"epochs\":100,\"gpu\":\"auto\",\"hidden\":[],\"l2\":0.0,\"label\":\"y\","
+        "\"missing\":\"mean\",\"model\":\"m\",\"optimizer\":\"sgd\",\"patience\":0,\"seed\":42,"
+        "\"threads\":1,\"trainer\":\"softmax\",\"val_split\":0.1}");
+    assert_non_null(strstr(wf->steps[1].spec_json, "\"checkpoint_every\":\"never\""));
+    assert_string_equal(wf->steps[2].spec_json,
+                        "{\"dataset\":\"/d/test.csv\",\"extra_columns\":\"ignore\",\"gates\":{"
+                        "\"better_than_production\":{\"alpha\":0.05,\"by\":0.0,\"metric\":"
+                        "\"accuracy\"}},\"model\":\"@train\"}");
+    assert_string_equal(wf->steps[3].kind, "score");
+    assert_string_equal(wf->steps[3].spec_json,
+                        "{\"dataset\":\"/d/new.csv\",\"extra_columns\":\"refuse\",\"format\":"
+                        "\"binary\",\"model\":\"@train\"}");
+    workflow_destroy(&wf);
+
+    static const struct {
+        const char *step, *want;
+    } bad[] = {
+        {"{ name = \"t\"; kind = \"train\"; dataset = \"/d\"; label = \"y\"; model = \"m\"; "
+         "missing = \"median\"; }",
+         "'missing' must be one of refuse, mean"},
+        {"{ name = \"t\"; kind = \"train\"; dataset = \"/d\"; label = \"y\"; model = \"m\"; "
+         "checkpoint_every = \"often\"; }",
+         "'checkpoint_every' must be \"epoch\""},
+        {"{ name = \"e\"; kind = \"evaluate\"; dataset = \"/d\"; model = \"m:1\"; "
+         "gates = { better_than_production = { metric = \"log_loss\"; alpha = 0.05; }; }; }",
+         "'alpha' (a significance test) applies to metric \"accuracy\" only"},
+        {"{ name = \"e\"; kind = \"evaluate\"; dataset = \"/d\"; model = \"m:1\"; "
+         "gates = { better_than_production = { metric = \"accuracy\"; alpha = 1.0; }; }; }",
+         "better_than_production 'alpha' must be above 0 and below 1"},
+        {"{ name = \"e\"; kind = \"evaluate\"; dataset = \"/d\"; model = \"m:1\"; "
+         "extra_columns = \"keep\"; }",
+         "'extra_columns' must be one of refuse, ignore"},
+        {"{ name = \"s\"; kind = \"score\"; dataset = \"/d\"; }", "score steps need 'model'"},
+        {"{ name = \"s\"; kind = \"score\"; dataset = \"/d\"; model = \"m:1\"; format = \"json\"; }",
+         "'format' must be one of csv, binary"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cfg[1024];
+        snprintf(cfg, sizeof cfg, HDR "steps = ( %s );\n", bad[i].step);
+        err[0] = '\0';
+        wf = workflow_parse(cfg, "pipeline.cfg", err, sizeof err);
+        if (wf || !strstr(err, bad[i].want))
+            fail_msg("case %zu: got '%s', want '%s'", i, err, bad[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1268,7 +1338,7 @@ int main(void)
         cmocka_unit_test(t_env_sorted),     cmocka_unit_test(t_durations),
         cmocka_unit_test(t_cwd),            cmocka_unit_test(t_load_file),
         cmocka_unit_test(t_kind_known),     cmocka_unit_test(t_limits),
-        cmocka_unit_test(t_small_error_buffer), cmocka_unit_test(t_ml_kinds),
+        cmocka_unit_test(t_small_error_buffer), cmocka_unit_test(t_ml_kinds), cmocka_unit_test(t_issue11_keys),
         cmocka_unit_test(t_ml_paths),
         cmocka_unit_test(t_sched_top),      cmocka_unit_test(t_resources),
         cmocka_unit_test(t_parse_size),     cmocka_unit_test(t_sweep_select),
