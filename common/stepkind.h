@@ -106,7 +106,7 @@ struct stepkind {
 
 /* The row of kind name, or NULL. */
 const stepkind_t *stepkind_find(const char *name);
-/* "exec, noop, validate, train, evaluate, promote, select" (static). */
+/* "exec, noop, validate, train, evaluate, score, promote, select" (static). */
 const char *stepkind_names_text(void);
 /* The key row of kind k, or NULL. */
 const stepkind_key_t *stepkind_key(const stepkind_t *k, const char *key);

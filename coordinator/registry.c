@@ -312,7 +312,8 @@ static int s_spec_names(const json_t *spec, const char *path)
 static int s_claims_ok(json_t *o, const char *kind, const char *spec_json,
                        const char *artifact_root, int succeeded, char *err, size_t errlen)
 {
-    int builtin = !strcmp(kind, "train") || !strcmp(kind, "evaluate") || !strcmp(kind, "validate");
+    int builtin = !strcmp(kind, "train") || !strcmp(kind, "evaluate") || !strcmp(kind, "validate") ||
+                  !strcmp(kind, "score");
     if (!builtin) {
         /* Whatever an exec step says about datasets or models is its own
          * text: it never enters lineage or the registry. */

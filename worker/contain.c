@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
@@ -47,6 +48,7 @@ struct contain {
     int has_memory;      /* the memory controller is enabled for units */
     int has_cpu;
     char tag[40];        /* unique to this worker process */
+    int lock_fd;         /* flock on STATE/lock while we own the state folder, else -1 */
 };
 
 struct contain_unit {
@@ -484,7 +486,23 @@ contain_t *contain_new(const char *cgroup, const char *state_dir, char *err, siz
     c->mode = CONTAIN_SUBREAPER;
     if (strcmp(cgroup, "off") != 0 && s_pick_cgroup(c, cgroup) == 0)
         c->mode = CONTAIN_CGROUP;
-    s_cleanup(c);
+    /* What is in the state folder was left by a dead predecessor only if no
+     * live process holds its lock: another worker started under the same
+     * name on this host (which the coordinator refuses) must not have its
+     * running tasks ended by us. */
+    char lockp[PATH_MAX];
+    snprintf(lockp, sizeof lockp, "%s/lock", c->state_dir);
+    c->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (c->lock_fd >= 0 && flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        s_cleanup(c);
+    } else {
+        log_warn("the state folder %s is in use by another live worker (the same name on this "
+                 "host?): leaving its tasks alone",
+                 c->state_dir);
+        if (c->lock_fd >= 0)
+            close(c->lock_fd);
+        c->lock_fd = -1;
+    }
     if (c->mode == CONTAIN_CGROUP)
         log_info("containment: each task in its own cgroup under %s; memory limits %s, cpu limits "
                  "%s",
@@ -510,6 +528,8 @@ void contain_destroy(contain_t **cp)
      * them). */
     if ((*cp)->mode == CONTAIN_CGROUP)
         rmdir((*cp)->base);
+    if ((*cp)->lock_fd >= 0)
+        close((*cp)->lock_fd);
     free(*cp);
     *cp = NULL;
 }

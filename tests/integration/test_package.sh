@@ -142,7 +142,8 @@ for name in worker-pkg coordinator-pkg; do
     unset "T_PROCS[$name]"
     assert_eq 0 "$rc" "$name's exit status on SIGTERM"
 done
-grep -q 'STOPPING=1' "$T_DIR/coordinator-pkg.notified" || fail "the coordinator did not tell systemd it stops"
+# The listener may write what it heard a moment after the daemon exited.
+wait_for "the coordinator told systemd it stops" 10 grep -q 'STOPPING=1' "$T_DIR/coordinator-pkg.notified"
 dpkg --purge drover-worker drover-coordinator drover >"$T_DIR/purge.log" 2>&1 ||
     fail "dpkg --purge failed: $(tail -5 "$T_DIR/purge.log")"
 left=""

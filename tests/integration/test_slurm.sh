@@ -128,6 +128,6 @@ job_gone() { [[ -z "$(squeue -h -j "$job" -o %i 2>/dev/null)" ]]; }
 wait_for "job $job ends" 60 job_gone
 worker_gone() { ! listed "$name"; }
 wait_for "the coordinator no longer lists $name" 30 worker_gone
-grep -q 'stopping\|signal 15\|SIGTERM' "$T_DIR/slurm-worker.log" ||
+grep -qE 'draining|stopping|Terminated' "$T_DIR/slurm-worker.log" ||
     fail "the worker did not stop on Slurm's SIGTERM: $(tail -5 "$T_DIR/slurm-worker.log")"
 log "Slurm worker registered with the allocation's shape, ran run $run, left with its allocation"

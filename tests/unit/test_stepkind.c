@@ -98,7 +98,7 @@ static const spec_case_t s_cases[] = {
      "step 's': gates 'min' cannot bound 'rmse' (known: accuracy, macro_f1, r2)"},
     /* "resolved" is the coordinator's, added at dispatch: not from a client. */
     {"evaluate", "{\"dataset\":\"/d.csv\",\"model\":\"m:1\",\"resolved\":{}}", C,
-     "step 's': unknown key 'resolved' (known: dataset, label, model, gates)"},
+     "step 's': unknown key 'resolved' (known: dataset, label, model, gates, extra_columns)"},
     {"evaluate", "{\"dataset\":\"/d.csv\",\"model\":\"m:1\",\"resolved\":{}}", D, NULL},
     {"promote", "{\"model\":\"@t\",\"stage\":\"production\"}", C, NULL},
     {"promote", "{\"model\":\"@t\",\"stage\":\"gold\"}", C,
@@ -108,7 +108,7 @@ static const spec_case_t s_cases[] = {
      "step 's': a select step needs at least one train step in 'after' (the candidates it picks "
      "from)"},
     {"shell", "{}", C,
-     "step 's': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, promote, "
+     "step 's': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, score, promote, "
      "select)"},
 };
 
