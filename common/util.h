@@ -9,6 +9,8 @@
 int64_t util_now_us(void);
 /* Monotonic clock in milliseconds (for timers and deadlines). */
 int64_t util_mono_ms(void);
+/* Monotonic clock in microseconds (for durations measured in metrics). */
+int64_t util_mono_us(void);
 
 /* Exponential backoff: base_ms * 2^(attempt-1), capped at cap_ms.
  * attempt 0 or 1 gives base_ms. */

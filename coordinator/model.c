@@ -248,6 +248,10 @@ static int s_set(model_t *m, task_t *t, task_state_t to, const char *detail)
         s_unqueue(m, t);
     if (s_terminal(to) && !t->finished_us)
         t->finished_us = util_now_us();
+    if (to == T(READY))
+        t->ready_us = util_now_us();
+    if ((unsigned)to < sizeof m->stats.task_to / sizeof m->stats.task_to[0])
+        m->stats.task_to[to]++;
     return s_save(m, t, from, detail);
 }
 
@@ -338,6 +342,8 @@ static int s_finish_run(model_t *m, run_t *r, run_state_t state, const char *det
     run_state_t from = r->state;
     r->state = state;
     r->version++;
+    if ((unsigned)state < sizeof m->stats.run_to / sizeof m->stats.run_to[0])
+        m->stats.run_to[state]++;
     if (m->nfinished == m->capfinished) {
         size_t nc = m->capfinished ? m->capfinished * 2 : 16;
         run_t **nf = realloc(m->finished, nc * sizeof *nf);
@@ -728,6 +734,7 @@ int model_load(model_t *m)
             task_t *t = &r->tasks[k];
             switch (t->state) {
             case T(READY):
+                t->ready_us = util_now_us(); /* waiting since the load, as far as we know */
                 if (s_enqueue_ready(m, t) < 0)
                     goto out;
                 break;
@@ -956,6 +963,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         t->retry_delay_ms = (int64_t)s->retry_delay_ms;
         t->npending = (int)s->n_after;
         t->state = s->n_after ? T(PENDING) : T(READY);
+        t->ready_us = s->n_after ? 0 : r->submitted_us;
         json_t *rj = s_res_to_json(s->resources);
         int rok = rj ? s_res_from_json(rj, &t->res) : -1;
         json_decref(rj);
@@ -1759,6 +1767,28 @@ int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, 
         return -1;
     }
     return 0;
+}
+
+void model_queue_depths(model_t *m, model_depth_f fn, void *ctx)
+{
+    for (mqueue_t *q = m->queues; q; q = q->next) {
+        if (q->removed)
+            continue;
+        int first = 1;
+        /* Buckets are by priority descending: add up the shapes of one. */
+        for (bucket_t *b = q->buckets; b;) {
+            int prio = b->priority;
+            size_t n = 0;
+            for (; b && b->priority == prio; b = b->next)
+                n += b->n;
+            if (n) {
+                fn(ctx, q->name, prio, n, q->running, first);
+                first = 0;
+            }
+        }
+        if (first)
+            fn(ctx, q->name, 0, 0, q->running, 1);
+    }
 }
 
 char *model_queues_json(model_t *m)

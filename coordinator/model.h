@@ -71,6 +71,7 @@ struct task {
     int64_t not_before_ms;          /* retry_wait: monotonic due time */
     int64_t not_before_us;          /* same, wall clock, as stored */
     int64_t started_us, finished_us;
+    int64_t ready_us;               /* wall clock of the last move to ready (metrics) */
     int has_exit_code, exit_code;
     char *error;                    /* why the last attempt failed, or NULL */
     char worker[128];               /* holder of the current attempt, "" = none */
@@ -155,6 +156,8 @@ typedef struct model model_t;
 typedef struct {
     uint64_t stale;       /* fenced-off worker messages */
     uint64_t requeued;    /* attempts lost with a dead worker */
+    uint64_t task_to[16]; /* task transitions, by the state entered (task_state_t) */
+    uint64_t run_to[8];   /* runs finished, by their final state (run_state_t) */
 } model_stats_t;
 
 model_t *model_new(store_t *st, const conf_coordinator_t *cfg, model_sink_t sink);
@@ -250,6 +253,11 @@ void model_after_commit(model_t *m);
 run_t *model_run(model_t *m, int64_t run_id);
 task_t *model_task(model_t *m, int64_t task_id);
 worker_t *model_workers(model_t *m); /* list head, via ->next */
+/* Calls fn for each queue with its running tasks and, per priority that has
+ * any, the ready tasks waiting (metrics; O(queues + buckets)). */
+typedef void (*model_depth_f)(void *ctx, const char *queue, int priority, size_t ready,
+                              uint32_t running, int first_of_queue);
+void model_queue_depths(model_t *m, model_depth_f fn, void *ctx);
 size_t model_active_runs(model_t *m);
 /* Active runs started by the schedule or trigger `name`. */
 int model_runs_of_schedule(model_t *m, const char *name);

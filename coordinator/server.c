@@ -92,6 +92,7 @@ static void s_discard_outbox(server_t *s)
 void server_count_drop(server_t *s, const char *what)
 {
     s->dropped++;
+    observe_dropped(s->obs, what);
     int64_t now = util_mono_ms();
     /* One line per second at most: a flood must not become a log flood. */
     if (now - s->last_drop_log_ms >= 1000) {
@@ -139,6 +140,7 @@ void server_warn_limited(server_t *s, const char *who, const char *what, const c
 static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const char *spec_json)
 {
     server_t *s = ctx;
+    observe_assigned(s->obs, t, util_now_us());
     Drover__CoordMsg msg = DROVER__COORD_MSG__INIT;
     Drover__Assign a = DROVER__ASSIGN__INIT;
     Drover__Lease l = DROVER__LEASE__INIT;
@@ -244,6 +246,7 @@ void server_destroy(server_t **sp)
     server_t *s = *sp;
     gc_stop(&s->gc);
     notify_stop(&s->notify);
+    observe_destroy(&s->obs);
     s_discard_outbox(s);
     server_client_drop_held(s);
     free(s->out);
@@ -286,6 +289,7 @@ static void s_side_active(server_t *s, int on)
 {
     gc_set_active(s->gc, on);
     notify_set_active(s->notify, on);
+    observe_ready(s->obs, on ? NULL : "reloading state after a database error");
 }
 
 /* Tells systemd's watchdog (WatchdogSec=) that the process still makes
@@ -371,8 +375,10 @@ static int s_attach(server_t *s)
                 }
                 return 0;
             }
-            if (!announced) /* a standby is a healthy start too (Type=notify) */
+            if (!announced) { /* a standby is a healthy start too (Type=notify) */
                 (void)sdnotify_send("READY=1\nSTATUS=standing by");
+                observe_ready(s->obs, "standing by (another coordinator is active)");
+            }
             announced = 1;
             s_wait_signal(s, 200);
             if (s->stop)
@@ -406,6 +412,8 @@ static int s_outage_begin(server_t *s)
 {
     s->db_down_us = util_now_us();
     s->db_retry_ms = util_mono_ms() + 500;
+    observe_ready(s->obs, "database unreachable");
+    observe_publish(s->obs, s->model, 1, 0, NULL);
     log_error("the database is unreachable (%s): answering clients from memory and refusing "
               "writes until it is back",
               db_error(s->db));
@@ -447,6 +455,8 @@ static int s_outage_step(server_t *s)
         return -1;
     s->db_down_us = 0;
     int a = s_attach(s);
+    if (a == 0)
+        s_side_active(s, 1);
     return a;
 }
 
@@ -630,6 +640,13 @@ int server_run(server_t *s)
         }
     }
     s->watchdog_ms = sdnotify_watchdog_ms();
+    char oerr[1200];
+    s->obs = observe_new(cc, oerr, sizeof oerr);
+    if (!s->obs) {
+        log_error("coordinator.metrics_listen: %s", oerr);
+        return -1;
+    }
+    observe_ready(s->obs, "starting");
     int a = s_attach(s);
     if (a != 0)
         return a > 0 ? 0 : -1;
@@ -674,6 +691,7 @@ int server_run(server_t *s)
             s_read_signals(s);
         if (s->zap && (items[3].revents & ZMQ_POLLIN))
             auth_zap(s->auth, s->zap);
+        int64_t t0 = util_mono_us();
         int bad = s_drain(s, s->wsock, SOCK_WORKER) < 0 || s_drain(s, s->csock, SOCK_CLIENT) < 0;
         int64_t now = util_mono_ms();
         s_watchdog(s, now);
@@ -681,10 +699,18 @@ int server_run(server_t *s)
             last_tick = now;
             bad = model_tick(s->model, now) < 0 || calendar_tick(s->cal) < 0;
         }
+        if (!bad && now >= s->next_publish_ms) {
+            s->next_publish_ms = now + 1000;
+            gc_stats_t gs;
+            gc_stats(s->gc, &gs);
+            observe_publish(s->obs, s->model, 1, 1, &gs);
+        }
         if (!bad)
             bad = model_dispatch(s->model) < 0;
+        int64_t tc = util_mono_us();
         if (!bad && store_commit(s->st) < 0)
             bad = 1;
+        observe_commit(s->obs, util_mono_us() - tc);
         if (!bad) {
             s_flush(s);
             model_after_commit(s->model);
@@ -702,6 +728,7 @@ int server_run(server_t *s)
                 return -1; /* fenced */
             bad = l < 0;
         }
+        observe_iteration(s->obs, util_mono_us() - t0);
         if (bad) {
             int r = s_reset(s);
             if (r != 0)

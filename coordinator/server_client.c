@@ -27,6 +27,8 @@ static void s_reply_client(server_t *s, const uint8_t *ident, size_t ident_len,
                            Drover__ClientReply *r)
 {
     r->version = DROVER_PROTOCOL_VERSION;
+    if (r->error != DROVER__ERROR_CODE__ERROR_NONE)
+        observe_refused(s->obs, (int)r->error);
     server_queue(s, SOCK_CLIENT, ident, ident_len, &r->base);
 }
 
@@ -989,6 +991,7 @@ int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const
                  "slow down: more than %d requests per second from key '%s' (coordinator.client_rate)",
                  s->cfg->coord.client_rate, c.actor);
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_RATE_LIMITED);
+        observe_rate_limited(s->obs, c.actor);
         server_count_drop(s, "a request over the client rate limit");
         goto done;
     }

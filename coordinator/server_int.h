@@ -25,6 +25,7 @@
 #include "server.h"
 #include "gc.h"
 #include "notify.h"
+#include "observe.h"
 #include "store.h"
 #include "wire.h"
 
@@ -96,6 +97,8 @@ struct server {
     warn_slot_t warns[WARN_SLOTS];
     gc_t *gc;                  /* retention thread (NULL: no policy set) */
     notify_t *notify;          /* webhook sender (NULL: no webhook) */
+    observe_t *obs;            /* metrics and /readyz (observe.h) */
+    int64_t next_publish_ms;   /* next observe_publish */
     int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
     int64_t next_watchdog_ms;
 };

@@ -499,6 +499,7 @@ int main(int argc, char **argv)
         .cgroup = wc->cgroup,
         .state_dir = state_dir,
         .drain_ms = wc->drain_ms,
+        .metrics_listen = wc->metrics_listen,
     };
 
     s_ensure_std_fds();

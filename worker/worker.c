@@ -76,6 +76,7 @@
 #include "contain.h"
 #include "log.h"
 #include "sdnotify.h"
+#include "wobserve.h"
 #include "task.h"
 #include "util.h"
 #include "wire.h"
@@ -115,6 +116,8 @@ typedef struct {
 } queued_t;
 
 struct worker {
+    wobserve_t *obs;           /* metrics and /readyz (wobserve.h) */
+    int64_t next_publish_ms;
     char *endpoint;
     char *name;
     char *host;
@@ -413,6 +416,8 @@ static void s_send_result(worker_t *w, entry_t *e, int64_t now)
     Drover__Result r = DROVER__RESULT__INIT;
     Drover__Lease lease = DROVER__LEASE__INIT;
     task_result(e->task, &r, &lease);
+    if (!e->result_sent_ms) /* the first time, not the resends */
+        wobserve_finished(w->obs, &r);
     Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
     m.body_case = DROVER__WORKER_MSG__BODY_RESULT;
     m.result = &r;
@@ -867,6 +872,13 @@ static void s_timers(worker_t *w, int64_t now)
         w->next_watchdog_ms = now + w->watchdog_ms;
         (void)sdnotify_send("WATCHDOG=1"); /* a missed ping is what the watchdog is for */
     }
+    if (now >= w->next_publish_ms) {
+        w->next_publish_ms = now + 1000;
+        size_t running = 0;
+        for (size_t i = 0; i < w->ntasks; i++)
+            running += task_phase(w->tasks[i].task) != TASK_FINISHED;
+        wobserve_state(w->obs, w->state == SESSION_REGISTERED, w->slots, running);
+    }
 }
 
 /* Sends what is due: log chunks, first results and resends. Forgets silent
@@ -924,6 +936,8 @@ static int64_t s_next_deadline(const worker_t *w)
     int64_t d = w->state == SESSION_REGISTERING ? w->next_register_ms : w->next_heartbeat_ms;
     if (w->watchdog_ms && w->next_watchdog_ms < d)
         d = w->next_watchdog_ms;
+    if (w->next_publish_ms < d) /* metrics: at most a second old */
+        d = w->next_publish_ms;
     for (size_t i = 0; i < w->ntasks; i++) {
         const entry_t *e = &w->tasks[i];
         int64_t td = task_next_deadline(e->task);
@@ -1185,6 +1199,8 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
         goto fail;
     }
 
+    if (!(w->obs = wobserve_new(opts->metrics_listen, err, errlen)))
+        goto fail;
     if (!(w->contain = contain_new(opts->cgroup ? opts->cgroup : "",
                                    opts->state_dir ? opts->state_dir : ".", err, errlen)))
         goto fail;
@@ -1246,6 +1262,7 @@ void worker_destroy(worker_t **wp)
     if (!wp || !*wp)
         return;
     worker_t *w = *wp;
+    wobserve_destroy(&w->obs);
     for (size_t i = 0; i < w->ntasks; i++)
         task_destroy(&w->tasks[i].task);
     free(w->tasks);

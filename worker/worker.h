@@ -47,6 +47,7 @@ typedef struct {
     const char *cgroup;
     const char *state_dir;
     int64_t drain_ms;          /* SIGTERM: how long running tasks may finish */
+    const char *metrics_listen; /* HOST:PORT of /metrics, /healthz, /readyz; NULL/"" = off */
 } worker_opts_t;
 
 /* Blocks SIGCHLD/SIGTERM/SIGINT/SIGHUP (read through a signalfd from then
