@@ -145,7 +145,11 @@ static int s_run(cli_t *cli, int argc, char **argv)
     char err[2048];
     workflow_t *wf = workflow_load(pos[0], err, sizeof err);
     if (!wf) {
-        fprintf(stderr, "%s\n", err);
+        /* The file may come from someone else and its names are quoted in
+         * the message: escaped like a peer's text. */
+        char *e = out_escape(err, 0);
+        fprintf(stderr, "%s\n", e ? e : err);
+        free(e);
         return CLI_EXIT_USAGE;
     }
     int registers = wf->schedule || wf->trigger;

@@ -29,10 +29,8 @@
 #include "workflow.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <libconfig.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,13 +38,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cron.h"
 #include "dag.h"
 #include "log.h"
 #include "stepkind.h"
 #include "util.h"
+#include "wfsource.h"
 
 #define WF_NAME_MAX UTIL_NAME_MAX
 #define WF_MAX_RETRIES STEPKIND_MAX_RETRIES
@@ -68,21 +66,11 @@ static const char *const s_common_keys[] = {"name",        "kind",    "after",  
 /* Most kind-specific settings one step can have (train has 17). */
 #define MAX_KIND_SETTINGS 20
 
-/* A file of the workflow: the one given, or one it pulled in with @include. */
-typedef struct {
-    char *path;         /* as named (the given path, or the include joined to its folder) */
-    char *basedir;      /* realpath of its folder, resolved on first use */
-} src_file_t;
-
 typedef struct {
     const char *path;   /* for messages */
     char *err;
     size_t errlen;
-    src_file_t *files;  /* [0] is the file given; then each @include, in order */
-    size_t nfiles;
-    uint32_t *line_file;/* per line of the expanded text: its file and line there */
-    int *line_no;
-    size_t nlines, caplines;
+    wfsource_t *src;    /* the text with @include expanded; maps lines back to files */
     char **refs;        /* [nsteps] STEP of a "@STEP" model reference, or NULL */
     int *ref_lines;     /* [nsteps] line of that 'model' setting */
     int has_sweep;      /* some step had a matrix: 'after' needs expanding */
@@ -93,12 +81,12 @@ static int s_fail(ctx_t *c, int line, const char *fmt, ...) __attribute__((forma
 /* The line of the file a line of the expanded text came from. */
 static int s_src_line(const ctx_t *c, int line)
 {
-    return line > 0 && (size_t)line <= c->nlines ? c->line_no[line - 1] : line;
+    return c->src ? wfsource_line(c->src, line) : line;
 }
 
 static const char *s_src_file(const ctx_t *c, int line)
 {
-    return line > 0 && (size_t)line <= c->nlines ? c->files[c->line_file[line - 1]].path : c->path;
+    return c->src ? wfsource_file(c->src, line) : c->path;
 }
 
 /* "line N" for another line of the same file as line `at`, else "FILE:N". */
@@ -229,18 +217,9 @@ too_long:
  * relative path in an included file is relative to that file's folder. */
 static const char *s_basedir(ctx_t *c, int line, const char *key)
 {
-    src_file_t *f = &c->files[line > 0 && (size_t)line <= c->nlines ? c->line_file[line - 1] : 0];
-    if (f->basedir)
-        return f->basedir;
-    char *copy = strdup(f->path);
-    if (!copy) {
-        s_oom(c);
-        return NULL;
-    }
-    f->basedir = realpath(dirname(copy), NULL);
-    int e = errno;
-    free(copy);
-    if (!f->basedir) {
+    const char *dir = c->src ? wfsource_basedir(c->src, line) : NULL;
+    if (!dir) {
+        int e = c->src ? errno : EINVAL;
         if (e == ENOMEM)
             s_oom(c);
         else
@@ -248,7 +227,7 @@ static const char *s_basedir(ctx_t *c, int line, const char *key)
                    key, strerror(e));
         return NULL;
     }
-    return f->basedir;
+    return dir;
 }
 
 /* Returns a new string: a path (cwd, dataset, ...) made absolute against
@@ -1941,163 +1920,11 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
     return s_parse_steps(c, wf, steps);
 }
 
-/* ---------------------------------------------------------- @include --- */
-
-#define WF_MAX_INCLUDE_DEPTH 8
-#define WF_MAX_INCLUDES 64
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} sbuf_t;
-
-static int s_sbuf_add(sbuf_t *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *nb = realloc(b->buf, nc);
-        if (!nb)
-            return -1;
-        b->buf = nb;
-        b->cap = nc;
-    }
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-    return 0;
-}
-
-static int s_map_line(ctx_t *c, size_t file, int line)
-{
-    if (c->nlines == c->caplines) {
-        size_t nc = c->caplines ? c->caplines * 2 : 256;
-        uint32_t *nf = realloc(c->line_file, nc * sizeof *nf);
-        if (!nf)
-            return -1;
-        c->line_file = nf;
-        int *nl = realloc(c->line_no, nc * sizeof *nl);
-        if (!nl)
-            return -1;
-        c->line_no = nl;
-        c->caplines = nc;
-    }
-    c->line_file[c->nlines] = (uint32_t)file;
-    c->line_no[c->nlines++] = line;
-    return 0;
-}
-
-/* `@include "FILE"` alone on its line (libconfig's form; a comment may
- * follow); name and nlen get FILE. */
-static int s_include_line(const char *p, const char *end, const char **name, size_t *nlen)
-{
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    if ((size_t)(end - p) < 9 || strncmp(p, "@include", 8) != 0 || (p[8] != ' ' && p[8] != '\t'))
-        return 0;
-    p += 8;
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    if (p >= end || *p != '"')
-        return 0;
-    const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
-    if (!q)
-        return 0;
-    *name = p + 1;
-    *nlen = (size_t)(q - p - 1);
-    for (q++; q < end && (*q == ' ' || *q == '\t' || *q == '\r'); q++)
-        ;
-    return q == end || *q == '#' || (end - q >= 2 && q[0] == '/' && (q[1] == '/' || q[1] == '*'));
-}
-
-static char *s_read_small(const char *path, size_t max, int *err);
-
-/* Appends text (file number fidx of c->files) to out, replacing each
- * @include line by the included file's lines, recursively; every output
- * line is mapped back to its file and line. The include path is relative
- * to the folder of the file that includes it. */
-static int s_expand(ctx_t *c, const char *text, size_t fidx, int depth, sbuf_t *out)
-{
-    const char *p = text;
-    int line = 0;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        const char *end = nl ? nl : p + strlen(p);
-        line++;
-        const char *name;
-        size_t nlen;
-        if (s_include_line(p, end, &name, &nlen)) {
-            /* Errors about the directive itself point at it. */
-            if (s_map_line(c, fidx, line) < 0)
-                return s_oom(c);
-            int here = (int)c->nlines;
-            c->nlines--; /* the directive's own line is not part of the text */
-            if (depth >= WF_MAX_INCLUDE_DEPTH || c->nfiles >= WF_MAX_INCLUDES) {
-                c->nlines++;
-                return s_fail(c, here, "too many @include levels or files (at most %d deep, %d "
-                              "files; does a file include itself?)", WF_MAX_INCLUDE_DEPTH,
-                              WF_MAX_INCLUDES);
-            }
-            char *inc = NULL;
-            if (nlen == 0 || memchr(name, '\0', nlen)) {
-                c->nlines++;
-                return s_fail(c, here, "@include needs a file name");
-            }
-            if (name[0] == '/') {
-                inc = strndup(name, nlen);
-            } else {
-                char *copy = strdup(c->files[fidx].path);
-                if (copy && asprintf(&inc, "%s/%.*s", dirname(copy), (int)nlen, name) < 0)
-                    inc = NULL;
-                free(copy);
-            }
-            if (!inc)
-                return s_oom(c);
-            src_file_t *nf = realloc(c->files, (c->nfiles + 1) * sizeof *nf);
-            if (!nf) {
-                free(inc);
-                return s_oom(c);
-            }
-            c->files = nf;
-            c->files[c->nfiles] = (src_file_t){inc, NULL};
-            size_t child = c->nfiles++;
-            int rerr = 0;
-            char *body = s_read_small(inc, (size_t)WF_MAX_FILE, &rerr);
-            if (!body) {
-                c->nlines++;
-                if (rerr == ENOMEM)
-                    return s_oom(c);
-                return s_fail(c, here, "@include \"%.*s\": cannot read %s: %s", (int)nlen, name,
-                              inc, rerr == EFBIG ? "too large (at most 64 MiB)"
-                                                 : rerr == EILSEQ ? "not a text file"
-                                                                  : strerror(rerr));
-            }
-            int rc = s_expand(c, body, child, depth + 1, out);
-            free(body);
-            if (rc < 0)
-                return -1;
-        } else {
-            if (s_sbuf_add(out, p, (size_t)(end - p)) < 0 || s_sbuf_add(out, "\n", 1) < 0 ||
-                s_map_line(c, fidx, line) < 0)
-                return s_oom(c);
-            if (out->len > (size_t)WF_MAX_FILE)
-                return s_fail(c, 0, "the workflow with its @include files is too large (at most "
-                              "%ld MiB)", WF_MAX_FILE / (1024 * 1024));
-        }
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    return 0;
-}
-
 workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t errlen)
 {
     ctx_t c = {.path = path ? path : "<string>", .err = err, .errlen = errlen};
     config_t cfg;
     workflow_t *wf = NULL;
-    sbuf_t x = {0};
     int e = 0;
     if (err && errlen > 0)
         err[0] = '\0';
@@ -2106,25 +1933,13 @@ workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t
         return NULL;
     }
     config_init(&cfg);
-    if (!(c.files = calloc(1, sizeof *c.files)) || !(c.files[0].path = strdup(c.path))) {
-        s_oom(&c);
-        e = ENOMEM;
-        goto out;
-    }
-    c.nfiles = 1;
-    /* @include is expanded here rather than by libconfig (1.5 resolves it
-     * against the current directory and forgets which file a line came
-     * from): relative to the including file, with every line mapped back. */
-    if (s_expand(&c, text, 0, 0, &x) < 0) {
+    /* @include is expanded by wfsource, not by libconfig (1.5 resolves it
+     * against one fixed folder and forgets which file a line came from). */
+    if (!(c.src = wfsource_expand(text, c.path, (size_t)WF_MAX_FILE, err, errlen))) {
         e = errno;
         goto out;
     }
-    if (!x.buf && s_sbuf_add(&x, "", 0) < 0) {
-        s_oom(&c);
-        e = ENOMEM;
-        goto out;
-    }
-    if (!config_read_string(&cfg, x.buf)) {
+    if (!config_read_string(&cfg, wfsource_text(c.src))) {
         /* libconfig reports a failed allocation as a parse error; its text
          * is the best we have either way. */
         s_fail(&c, config_error_line(&cfg), "%s", config_error_text(&cfg));
@@ -2143,91 +1958,13 @@ workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t
     }
 out:
     config_destroy(&cfg);
-    free(x.buf);
-    for (size_t i = 0; i < c.nfiles; i++) {
-        free(c.files[i].path);
-        free(c.files[i].basedir);
-    }
-    free(c.files);
-    free(c.line_file);
-    free(c.line_no);
+    wfsource_destroy(&c.src);
     if (e) {
         workflow_destroy(&wf);
         errno = e;
         return NULL;
     }
     return wf;
-}
-
-/* A whole small file as a string; NULL with *err = errno, EFBIG (over max)
- * or EILSEQ (NUL bytes). */
-static char *s_read_small(const char *path, size_t max, int *err)
-{
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    struct stat st;
-    /* O_NONBLOCK: opening a FIFO must not hang the CLI; only regular files
-     * are read (no /dev/zero, no terminals). */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        goto io;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        goto io;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-        goto io;
-    }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 || !(f = fdopen(fd, "r"))) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        goto io;
-    }
-    for (;;) {
-        if (cap - len < 4096) {
-            if (cap >= max) {
-                errno = EFBIG;
-                goto io;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, ncap + 1);
-            if (!nb) {
-                errno = ENOMEM;
-                goto io;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                errno = errno ? errno : EIO;
-                goto io;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    buf[len] = '\0';
-    if (memchr(buf, '\0', len)) {
-        free(buf);
-        *err = EILSEQ;
-        return NULL;
-    }
-    return buf;
-io:
-    *err = errno;
-    if (f)
-        fclose(f);
-    free(buf);
-    return NULL;
 }
 
 workflow_t *workflow_load(const char *path, char *err, size_t errlen)

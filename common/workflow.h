@@ -8,6 +8,10 @@
  *       cwd = "."; retries = 2; retry_delay = "1s"; timeout = "10m"; }
  *   );
  *
+ * `@include "FILE"` lines are expanded first (common/wfsource.h): relative
+ * to the including file, and a message about an included line names that
+ * file and line.
+ *
  * Validation happens entirely before anything is sent: unknown keys, wrong
  * types, missing fields, duplicate step names, unknown dependencies and
  * cycles are reported as "file:line: message". The kind-specific fields of

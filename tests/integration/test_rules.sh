@@ -126,6 +126,14 @@ assert_eq succeeded "$(wait_run "$(submit "$T_DIR/h.cfg")")" "state of the hones
 assert_eq 0 "$(sql "select coalesce(sum(lost), 0) from drover.tasks")" "attempts lost with a dead worker"
 grep -q "declared dead" "$T_DIR/coordinator.log" && fail "a worker was declared dead beside the refusals"
 
+# drover-task checks the spec it is started with against the same table.
+rc=0
+DROVER_SPEC="{$TRAIN,\"epochs\":0}" DROVER_STEP=fit "$DROVER_BIN/drover-task" train \
+    >"$T_DIR/task.out" 2>&1 </dev/null || rc=$?
+assert_eq 2 "$rc" "exit status of drover-task on a bad spec"
+assert_eq "drover-task: bad train spec: step 'fit': 'epochs' must be between 1 and 1000000" \
+    "$(cat "$T_DIR/task.out")" "drover-task's message"
+
 # ------------------------------------------------------ 2. escaping ---
 drover schedule pause $'evil\e[2J\rname' >"$T_DIR/esc.out" 2>&1 && fail "pause of an unknown schedule succeeded"
 grep -qF 'evil\x1b[2J\x0dname' "$T_DIR/esc.out" || fail "the name is not shown escaped: $(cat -v "$T_DIR/esc.out")"
