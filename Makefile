@@ -18,7 +18,7 @@ JOBS := $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libpq-dev libconfig-dev libopenblas-dev \
             libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev \
-            lintian python3
+            lintian python3 python3-zmq python3-protobuf protobuf-compiler
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan
