@@ -112,9 +112,13 @@ def _finite(o):
     return o
 
 
+# One encoder for every line: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_default)
+
+
 def _encode(obj):
     try:
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_default)
+        return _ENCODER.encode(obj)
     except ValueError:
         # NaN or infinity somewhere (numpy values included): null them.
         plain = json.loads(json.dumps(obj, default=_default))
@@ -134,10 +138,11 @@ def _emit(obj):
             sys.stderr.write(_PREFIX + line + "\n")
             sys.stderr.flush()
             return
-        view = memoryview(data)
-        while view:
-            n = os.write(_fd, view)
-            view = view[n:]
+        n = os.write(_fd, data)
+        if n < len(data):  # a pipe takes lines over PIPE_BUF in pieces
+            view = memoryview(data)[n:]
+            while view:
+                view = view[os.write(_fd, view):]
 
 
 def log_metric(epoch=None, **values):
