@@ -47,7 +47,7 @@ versions = [s.run.version for s in seen]
 check(len(seen) >= 2 and all(a != b for a, b in zip(versions, versions[1:])),
       "progress called once per change: versions %s" % versions)
 check(seen[-1].run.done and seen[-1].state == "succeeded", "the last progress call saw the end")
-check(sorted(t.name for t in st.tasks) == ["prep", "train", "train_py"]
+check(sorted(t.name for t in st.tasks) == ["prep", "shell", "train", "train_py"]
       and all(t.state == "succeeded" and t.exit_code == 0 for t in st.tasks),
       "status(): every step succeeded")
 check(st.task("train_py").after == ["prep"] and st.run.finished_at is not None,

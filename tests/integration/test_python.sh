@@ -11,7 +11,7 @@
 #     key's submit is Forbidden, ...);
 #   - an exec step logs metrics and a report with drover.task (from the
 #     source tree via PYTHONPATH); they show in `drover metrics`, `drover
-#     report` and drover.task_metrics;
+#     report` and drover.task_metrics; so does a metric of the shell form;
 #   - a file submitted by Python and by `drover submit` becomes the same tasks.
 #   - examples/sklearn (when python3-sklearn is installed): a scikit-learn
 #     model reporting through drover.task passes its gate; the same with an
@@ -104,6 +104,8 @@ steps = (
   { name = "prep"; kind = "exec"; command = "echo prepared"; },
   { name = "train_py"; kind = "exec"; after = ["prep"]; argv = ["$PY", "$T_DIR/step.py"];
     env = { PYTHONPATH = "$PY_SRC"; }; },
+  { name = "shell"; kind = "exec"; after = ["prep"];
+    command = "echo '{\\"metric\\": {\\"epoch\\": 1, \\"train_loss\\": 0.5}}' >&\\"\${DROVER_OUTPUT_FD:-2}\\""; },
   { name = "train"; kind = "train"; after = ["prep"]; dataset = "data/train.csv";
     label = "damage"; model = "pyclaims"; epochs = 2; batch_size = 32; gpu = "never"; }
 );
@@ -120,6 +122,8 @@ run1=$(sed -n 's/^run_file=//p' "$T_DIR/py.out")
 
 # What drover.task wrote reached the database and the CLI.
 assert_eq 3 "$(metric_count "$run1" train_py 1)" "metric rows of the drover.task step"
+assert_eq '{"epoch": 1, "train_loss": 0.5}' "$(sql "select m.data from drover.task_metrics m join drover.tasks t
+    on t.id = m.task_id where t.run_id = $run1 and t.name = 'shell'")" "the metric of the shell form"
 drover metrics "$run1" train_py --json >"$T_DIR/metrics.json" || fail "drover metrics exited $?"
 jq -e '[.metrics[].data.epoch] == [1, 2, 3] and all(.metrics[].data; .note == "py")' \
     "$T_DIR/metrics.json" >/dev/null || fail "drover metrics: $(cat "$T_DIR/metrics.json")"
@@ -138,7 +142,7 @@ assert_eq 0 "$(sql "select count(*) from (select * from drover.tasks where run_i
                        and a.timeout_ms = b.timeout_ms and a.retry_delay_ms = b.retry_delay_ms and a.idx = b.idx
                     where a.id is null or b.id is null")" \
     "tasks that differ between the Python and the CLI submission of one file"
-assert_eq 3 "$(sql "select count(*) from drover.tasks where run_id = $run1")" "tasks of the Python-submitted run"
+assert_eq 4 "$(sql "select count(*) from drover.tasks where run_id = $run1")" "tasks of the Python-submitted run"
 
 # examples/sklearn, as it is, then with a gate no model can pass.
 if "$PY" -c 'import sklearn' 2>/dev/null; then
