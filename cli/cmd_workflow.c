@@ -31,9 +31,9 @@ static void s_print(const Drover__SubmitRequest *sub)
     printf("\n");
     for (size_t i = 0; i < sub->n_steps; i++) {
         const Drover__StepSpec *sp = sub->steps[i];
-        printf("  %-20s %-9s", sp->name, sp->kind);
+        printf("  %-20s %s", sp->name, sp->kind);
         for (size_t k = 0; k < sp->n_after; k++)
-            printf("%s%s", k ? ", " : " after ", sp->after[k]);
+            printf("%s%s", k ? ", " : "  after ", sp->after[k]);
         printf("\n");
     }
     fflush(stdout);

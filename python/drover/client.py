@@ -25,7 +25,7 @@ from . import config as _config
 from . import errors
 from . import workflow as _workflow
 from ._proto import pb2
-from .records import Info, Logs, Run, Status, Task, Worker
+from .records import TASK_STATES, Info, Logs, Run, Status, Task, Worker
 
 PROTOCOL_VERSION = 1          # DROVER_PROTOCOL_VERSION in common/wire.h
 MAX_MESSAGE = 16 * 1024 * 1024
@@ -67,6 +67,7 @@ class Client:
         self.drover_cli = drover_cli
         self.pb = pb2()
         self.dropped = 0      # replies that did not parse
+        self.last_message = None  # the coordinator's text about the last submit
         self._ctx = zmq.Context()
         self._sock = None
         self._next_id = (random.SystemRandom().getrandbits(64) >> 12) | 1
@@ -219,6 +220,7 @@ class Client:
         no limit). Returns the final run state: "succeeded", "failed",
         "cancelled" or "rejected"."""
         known = 0
+        first = True
         last_ok = time.monotonic()
         end = None if deadline is None else time.monotonic() + deadline
         while True:
@@ -238,8 +240,11 @@ class Client:
                 continue
             last_ok = time.monotonic()
             st = self._status(rep, run_id)
-            if progress is not None and st.run.version != known:
+            # A run that already ended is served with version 0: the first
+            # and the last reply are always shown.
+            if progress is not None and (first or st.run.done or st.run.version != known):
                 progress(st)
+            first = False
             if st.run.done:
                 return st.run.state
             if st.run.version == known:
@@ -274,7 +279,7 @@ class Client:
                 cur, off_out, off_err, out, err = L.attempt, 0, 0, [], []
                 continue
             cur = L.attempt
-            state = Task.from_pb(self.pb.TaskInfo(state=L.state)).state
+            state = TASK_STATES[L.state] if 0 <= L.state < len(TASK_STATES) else "unknown"
             got = bool(L.stdout_data or L.stderr_data)
             for name, data, acc in (("stdout", L.stdout_data, out), ("stderr", L.stderr_data, err)):
                 if data:

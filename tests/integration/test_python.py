@@ -47,6 +47,9 @@ versions = [s.run.version for s in seen]
 check(len(seen) >= 2 and all(a != b for a, b in zip(versions, versions[1:])),
       "progress called once per change: versions %s" % versions)
 check(seen[-1].run.done and seen[-1].state == "succeeded", "the last progress call saw the end")
+again = []
+check(c.wait(run1, progress=again.append) == "succeeded" and len(again) == 1,
+      "wait() on a run that already ended: its state, one progress call")
 check(sorted(t.name for t in st.tasks) == ["prep", "shell", "train", "train_py"]
       and all(t.state == "succeeded" and t.exit_code == 0 for t in st.tasks),
       "status(): every step succeeded")
