@@ -103,7 +103,7 @@ workflow = "py-file";
 steps = (
   { name = "prep"; kind = "exec"; command = "echo prepared"; },
   { name = "train_py"; kind = "exec"; after = ["prep"]; argv = ["$PY", "$T_DIR/step.py"];
-    env = { PYTHONPATH = "$PY_SRC"; }; },
+    env = { PYTHONPATH = "$PY_SRC"; PYTHONDONTWRITEBYTECODE = "1"; }; },
   { name = "shell"; kind = "exec"; after = ["prep"];
     command = "echo '{\\"metric\\": {\\"epoch\\": 1, \\"train_loss\\": 0.5}}' >&\\"\${DROVER_OUTPUT_FD:-2}\\""; },
   { name = "train"; kind = "train"; after = ["prep"]; dataset = "data/train.csv";
