@@ -4,7 +4,7 @@
   workers and the model registry, with the same keys and roles as the
   ``drover`` CLI (needs python3-zmq and python3-protobuf);
 * ``drover.task``: the in-step module for exec steps (stdlib only):
-  ``log_metric(epoch=..., **values)``, ``report(dict)``;
+  ``log_metric(epoch=..., **values)``, ``report(dict)``, ``dataset(path)``;
 * ``drover.errors``: the exceptions, one per coordinator ErrorCode family.
 
 ``import drover.task`` never loads ZeroMQ or protobuf: Client is imported on

@@ -18,9 +18,13 @@ lines from it, one object per line, at most 1 MiB each (worker/task.c):
                       other key is kept and shown by --json.
   {"output": {...}}   the step's outputs, sent with its result; the LAST
                       such line wins, so this module always writes the whole
-                      object. Today the coordinator takes "report" from an
-                      exec step (an object with a boolean "passed"; stored
-                      in drover.reports, shown by `drover report RUN STEP`).
+                      object. Today the coordinator takes from an exec step
+                      "report" (an object with a boolean "passed"; stored in
+                      drover.reports, shown by `drover report RUN STEP`) and
+                      "datasets" (the files it read: [{"path", "format":
+                      "csv"|"binary", "sha256", "rows", "cols", "role"}];
+                      stored in drover.datasets and drover.task_datasets,
+                      the lineage the built-in kinds record too).
 
 Any other line is counted and dropped by the worker. When the worker's
 queue of unsent metrics is full (256), it stops reading and a write here
@@ -46,14 +50,17 @@ Values must be JSON-serialisable; numpy scalars and arrays are converted
 (.item() / .tolist()), NaN and infinities become null. Thread-safe.
 """
 
+import csv
+import hashlib
 import json
 import math
 import os
+import struct
 import sys
 import threading
 
-__all__ = ["log_metric", "report", "register_model", "NotSupportedYet", "run_id", "step",
-           "attempt", "connected"]
+__all__ = ["log_metric", "report", "dataset", "register_model", "NotSupportedYet", "run_id",
+           "step", "attempt", "connected"]
 
 MAX_LINE = 1024 * 1024   # TASK_LINE_MAX in worker/task.h
 _PREFIX = "drover.task: "
@@ -174,6 +181,49 @@ def report(data, passed=True):
         _outputs["report"] = rep
         whole = dict(_outputs)
     _emit({"output": whole})
+
+
+def _describe(path):
+    """format, sha256, rows, cols of a data file, as the built-in kinds
+    record them: sha256 of the bytes; for drover's binary format rows and
+    cols from its header; for CSV the records after the header and every
+    column of the header (a label column included: this module cannot know
+    which one it is)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        head = f.read(32)
+        h.update(head)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if head[:8] == b"DRVDSET1" and len(head) >= 28:
+        rows, = struct.unpack_from("<Q", head, 16)
+        cols, = struct.unpack_from("<I", head, 24)
+        return "binary", h.hexdigest(), rows, cols
+    with open(path, "r", newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        rows = sum(1 for rec in reader if rec)
+    return "csv", h.hexdigest(), rows, len(header)
+
+
+def dataset(path, role="data"):
+    """Records that this step read the data file at path (CSV or drover's
+    binary format) with the given role ("train", "test", "data", ...): its
+    sha256, rows and columns go into the step's outputs, so drover's
+    lineage tables link the file to this run and step as they do for the
+    built-in kinds. Reads the whole file once (to hash it and count its
+    rows). Returns the record."""
+    if not isinstance(role, str) or not role:
+        raise TypeError("drover.task.dataset: role must be a non-empty string")
+    full = os.path.abspath(path)
+    fmt, sha, rows, cols = _describe(full)
+    rec = {"path": full, "format": fmt, "sha256": sha, "rows": rows, "cols": cols, "role": role}
+    with _lock:
+        kept = [d for d in _outputs.get("datasets", []) if d["path"] != full or d["role"] != role]
+        _outputs["datasets"] = kept + [rec]
+        whole = dict(_outputs)
+    _emit({"output": whole})
+    return rec
 
 
 def register_model(name, path, flavour=None, signature=None, metrics=None, params=None,

@@ -61,6 +61,26 @@ class TaskTest(unittest.TestCase):
             {"output": {"report": {"rows": 11, "note": "again", "passed": False}}},
         ])
 
+    def test_datasets_join_the_outputs(self):
+        import hashlib
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            csv_path = os.path.join(d, "t.csv")
+            with open(csv_path, "w") as f:
+                f.write('a,b,"c\nd"\n1,2,3\n4,5,"6\n7"\n\n')
+            sha = hashlib.sha256(open(csv_path, "rb").read()).hexdigest()
+            lines, err, rc = run_child("""
+                import drover.task as t
+                t.report({"x": 1})
+                t.dataset(%r, role="train")
+                t.dataset(%r, role="train")
+            """ % (csv_path, csv_path))
+        self.assertEqual(rc, 0, err)
+        rec = {"path": csv_path, "format": "csv", "sha256": sha, "rows": 2, "cols": 3,
+               "role": "train"}
+        self.assertEqual(lines[-1], {"output": {"report": {"x": 1, "passed": True},
+                                                "datasets": [rec]}})
+
     def test_numpy_values(self):
         try:
             import numpy  # noqa: F401

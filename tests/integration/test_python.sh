@@ -11,7 +11,8 @@
 #     key's submit is Forbidden, ...);
 #   - an exec step logs metrics and a report with drover.task (from the
 #     source tree via PYTHONPATH); they show in `drover metrics`, `drover
-#     report` and drover.task_metrics; so does a metric of the shell form;
+#     report` and drover.task_metrics, and the file it read joins the
+#     lineage tables like a built-in step's; a metric of the shell form too;
 #   - a file submitted by Python and by `drover submit` becomes the same tasks.
 #   - examples/sklearn (when python3-sklearn is installed): a scikit-learn
 #     model reporting through drover.task passes its gate; the same with an
@@ -89,7 +90,11 @@ gen_data "$T_DIR/data/train.csv" 300 11
 
 # The exec step: drover.task from the source tree (a Debian-style module path).
 cat >"$T_DIR/step.py" <<'PYSTEP'
+import sys
+
 import drover.task as task
+
+task.dataset(sys.argv[1], role="train")
 
 for epoch in range(1, 4):
     task.log_metric(epoch=epoch, train_loss=1.0 / epoch, val_accuracy=0.5 + 0.1 * epoch,
@@ -102,7 +107,7 @@ cat >"$T_DIR/py.cfg" <<CFG
 workflow = "py-file";
 steps = (
   { name = "prep"; kind = "exec"; command = "echo prepared"; },
-  { name = "train_py"; kind = "exec"; after = ["prep"]; argv = ["$PY", "$T_DIR/step.py"];
+  { name = "train_py"; kind = "exec"; after = ["prep"]; argv = ["$PY", "$T_DIR/step.py", "$T_DIR/data/train.csv"];
     env = { PYTHONPATH = "$PY_SRC"; PYTHONDONTWRITEBYTECODE = "1"; }; },
   { name = "shell"; kind = "exec"; after = ["prep"];
     command = "echo '{\\"metric\\": {\\"epoch\\": 1, \\"train_loss\\": 0.5}}' >&\\"\${DROVER_OUTPUT_FD:-2}\\""; },
@@ -132,6 +137,16 @@ grep -q "3 epochs reported" "$T_DIR/metrics.txt" || fail "drover metrics (text):
 drover report "$run1" train_py --json >"$T_DIR/report.json" || fail "drover report exited $?"
 jq -e '.. | objects | select(has("source")) | .source == "drover.task" and .rows == 300' \
     "$T_DIR/report.json" >/dev/null || fail "drover report: $(cat "$T_DIR/report.json")"
+
+# Lineage: the drover.task step and the built-in train step read the same
+# file, so both link to one dataset row (sha256 of its bytes).
+assert_eq "2 1" "$(sql "select count(*) || ' ' || count(distinct td.sha256) from drover.task_datasets td
+                        join drover.tasks t on t.id = td.task_id
+                        where t.run_id = $run1 and t.name in ('train', 'train_py') and td.role = 'train'")" \
+    "dataset links of the two training steps, and distinct files among them"
+assert_eq "$(sha256sum "$T_DIR/data/train.csv" | cut -c1-64)" \
+    "$(sql "select td.sha256 from drover.task_datasets td join drover.tasks t on t.id = td.task_id
+            where t.run_id = $run1 and t.name = 'train_py'")" "the sha256 drover.task recorded"
 
 # One validator: the same file through `drover submit` makes the same tasks.
 run_cli=$(submit "$T_DIR/py.cfg")
