@@ -18,74 +18,8 @@
 
 #include "cmd.h"
 #include "output.h"
+#include "wfsubmit.h"
 #include "workflow.h"
-
-/* Fills a SubmitRequest whose strings borrow from wf; steps, their
- * resources and the pointer array are malloc'd into *specs / *res / *ptrs
- * (caller frees all three). Schedule and trigger borrow sched / trig,
- * which must outlive sub. Returns 0 or -1. */
-static int s_build(const workflow_t *wf, const char *submitted_by, Drover__SubmitRequest *sub,
-                   Drover__StepSpec **specs, Drover__Resources **res, Drover__StepSpec ***ptrs,
-                   Drover__Schedule *sched, Drover__Trigger *trig)
-{
-    *specs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **specs);
-    *res = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **res);
-    *ptrs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **ptrs);
-    if (!*specs || !*res || !*ptrs) {
-        free(*specs);
-        free(*res);
-        free(*ptrs);
-        *specs = NULL;
-        *res = NULL;
-        *ptrs = NULL;
-        errno = ENOMEM;
-        return -1;
-    }
-    for (size_t i = 0; i < wf->nsteps; i++) {
-        const workflow_step_t *st = &wf->steps[i];
-        Drover__StepSpec *sp = &(*specs)[i];
-        drover__step_spec__init(sp);
-        sp->name = st->name;
-        sp->kind = st->kind;
-        sp->after = st->after;
-        sp->n_after = st->nafter;
-        sp->retries = st->retries;
-        sp->timeout_ms = st->timeout_ms > 0 ? (uint64_t)st->timeout_ms : 0;
-        sp->retry_delay_ms = st->retry_delay_ms > 0 ? (uint64_t)st->retry_delay_ms : 0;
-        sp->spec_json = st->spec_json ? st->spec_json : (char *)"{}";
-        Drover__Resources *r = &(*res)[i];
-        drover__resources__init(r);
-        r->cpus = st->resources.cpus;
-        r->memory_bytes = st->resources.memory_bytes;
-        r->gpus = st->resources.gpus;
-        r->labels = st->resources.labels;
-        r->n_labels = st->resources.nlabels;
-        sp->resources = r;
-        (*ptrs)[i] = sp;
-    }
-    sub->queue = wf->queue;
-    sub->priority = wf->priority;
-    if (wf->schedule) {
-        drover__schedule__init(sched);
-        sched->cron = wf->schedule->cron;
-        sched->timezone = wf->schedule->timezone;
-        sched->catchup = wf->schedule->catchup;
-        sched->max_active = wf->schedule->max_active;
-        sub->schedule = sched;
-    }
-    if (wf->trigger) {
-        drover__trigger__init(trig);
-        trig->watch = wf->trigger->watch;
-        trig->min_new_rows = wf->trigger->min_new_rows;
-        sub->trigger = trig;
-    }
-    sub->workflow = wf->name;
-    sub->steps = *ptrs;
-    sub->n_steps = wf->nsteps;
-    sub->source = wf->path;
-    sub->submitted_by = (char *)submitted_by;
-    return 0;
-}
 
 static json_t *s_submit_json(uint64_t run_id, const workflow_t *wf)
 {
@@ -170,7 +104,7 @@ static int s_run(cli_t *cli, int argc, char **argv)
     char by[512];
     cli_user_at_host(by, sizeof by);
     Drover__SubmitRequest sub = DROVER__SUBMIT_REQUEST__INIT;
-    if (s_build(wf, by, &sub, &specs, &res, &ptrs, &sched, &trig) < 0) {
+    if (wfsubmit_build(wf, by, &sub, &specs, &res, &ptrs, &sched, &trig) < 0) {
         fprintf(stderr, "drover: out of memory\n");
         rc = CLI_EXIT_UNREACHABLE;
         goto out;

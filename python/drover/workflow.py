@@ -1,0 +1,228 @@
+"""drover.workflow -- turning a workflow into the request `drover submit` sends.
+
+Both forms end as the same document, the JSON that
+``drover workflow check --json FILE`` prints (cli/wfsubmit.c): workflow,
+source, queue, priority, schedule, trigger and steps with name, kind, after,
+retries, timeout_ms, retry_delay_ms, spec_json, resources.
+
+* A **file** is checked by the ``drover`` CLI, the one validator of the
+  workflow language: ``from_file`` runs ``drover workflow check --json`` and
+  raises WorkflowError with the CLI's ``file:line: message``. The ``drover``
+  program is ``$DROVER_CLI``, else ``drover`` on PATH.
+* A **dict** is converted here (``from_dict``) without the CLI: the
+  coordinator validates every request anyway. Its keys mirror the file's::
+
+    {"workflow": "nightly", "queue": "default", "priority": 0,
+     "steps": [
+       {"name": "prep", "kind": "exec", "command": "echo hi"},
+       {"name": "train", "kind": "exec", "after": ["prep"],
+        "argv": ["python3", "train.py"], "env": {"EPOCHS": "3"}, "cwd": ".",
+        "retries": 2, "retry_delay": "1s", "timeout": "10m",
+        "resources": {"cpus": 2, "memory": "4G", "gpus": 0, "labels": []}},
+     ]}
+
+  For exec steps ``command`` becomes ``["/bin/sh", "-c", command]`` and a
+  relative ``cwd`` is made absolute against the current directory (a file's
+  is against the file's folder). Any other key of a step (the ML kinds'
+  dataset, model, gates, ...) goes into spec_json unchanged, or give the
+  whole kind-specific object as ``"spec": {...}``; unlike the CLI, no
+  defaults are filled in and no paths are resolved for those kinds, so
+  prefer files for ML steps.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+from .errors import DroverError, WorkflowError
+
+_COMMON = ("name", "kind", "after", "retries", "retry_delay", "timeout", "resources", "spec")
+_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?$", re.I)
+_DUR = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$")
+
+
+def drover_cli(explicit=None):
+    """The drover program to run: explicit, $DROVER_CLI, or `drover` on PATH."""
+    p = explicit or os.environ.get("DROVER_CLI") or shutil.which("drover")
+    if not p:
+        raise DroverError("submitting a workflow file needs the drover CLI (it validates the file): "
+                          "put drover on PATH or set DROVER_CLI")
+    return p
+
+
+def from_file(path, cli=None):
+    """Checks path with `drover workflow check --json`; returns its document.
+    Raises WorkflowError (bad file) or DroverError (the CLI failed)."""
+    r = subprocess.run([drover_cli(cli), "workflow", "check", "--json", os.fspath(path)],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if r.returncode == 2:
+        text = r.stderr.strip()
+        m = re.match(r"^(.*?):(\d+): (.*)$", text, re.S)
+        if m:
+            raise WorkflowError(text, m.group(1), int(m.group(2)), m.group(3))
+        raise WorkflowError(text or "drover workflow check refused %s" % path, os.fspath(path))
+    if r.returncode != 0:
+        raise DroverError("drover workflow check %s exited %d: %s"
+                          % (path, r.returncode, r.stderr.strip()))
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError:
+        raise DroverError("drover workflow check --json printed no JSON (is this drover too old "
+                          "to have `workflow check`?)") from None
+    return doc
+
+
+def _duration_ms(v, what):
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise ValueError("%s: expected seconds or a duration string, not %r" % (what, v))
+    if isinstance(v, (int, float)):
+        if v < 0:
+            raise ValueError("%s: negative duration" % what)
+        return int(round(v * 1000))
+    m = _DUR.match(str(v))
+    if not m:
+        raise ValueError("%s: bad duration %r (use 10, 1.5, \"250ms\", \"2m\")" % (what, v))
+    mult = {"ms": 1, "s": 1000, None: 1000, "m": 60000, "h": 3600000}[m.group(2)]
+    return int(round(float(m.group(1)) * mult))
+
+
+def _size(v, what):
+    if isinstance(v, bool):
+        raise ValueError("%s: expected a size" % what)
+    if isinstance(v, int):
+        if v < 0:
+            raise ValueError("%s: negative size" % what)
+        return v
+    m = _SIZE.match(str(v))
+    if not m:
+        raise ValueError("%s: bad size %r (bytes, or \"512M\", \"64G\")" % (what, v))
+    mult = 1024 ** " KMGT".index(m.group(2).upper() or " ")
+    return int(float(m.group(1)) * mult)
+
+
+def _strings(v, what):
+    if v is None:
+        return []
+    if isinstance(v, str) or not all(isinstance(x, str) for x in v):
+        raise ValueError("%s: expected a list of strings" % what)
+    return list(v)
+
+
+def _exec_spec(st, name, cwd_base):
+    spec = {}
+    if ("argv" in st) == ("command" in st):
+        raise ValueError("step %r: an exec step needs 'argv' (a list of strings) or 'command' "
+                         "(a shell command line), not both" % name)
+    if "command" in st:
+        if not isinstance(st["command"], str):
+            raise ValueError("step %r: 'command' must be a string" % name)
+        spec["argv"] = ["/bin/sh", "-c", st["command"]]
+    else:
+        argv = _strings(st["argv"], "step %r: 'argv'" % name)
+        if not argv or not argv[0]:
+            raise ValueError("step %r: 'argv' must be a non-empty list of strings" % name)
+        spec["argv"] = argv
+    if st.get("env"):
+        env = st["env"]
+        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in env.items()):
+            raise ValueError("step %r: 'env' must map names to strings" % name)
+        spec["env"] = dict(env)
+    if st.get("cwd"):
+        spec["cwd"] = os.path.abspath(os.path.join(cwd_base, st["cwd"]))
+    return spec
+
+
+def from_dict(wf, cwd_base=None):
+    """Converts a workflow dict (module doc) into the check document.
+    Raises ValueError for what cannot be converted; everything else is left
+    to the coordinator's checks."""
+    if not isinstance(wf, dict):
+        raise ValueError("a workflow is a dict with 'workflow' and 'steps'")
+    name = wf.get("workflow")
+    if not isinstance(name, str) or not name:
+        raise ValueError("the workflow needs a name: {'workflow': 'NAME', ...}")
+    steps = wf.get("steps")
+    if not isinstance(steps, (list, tuple)) or not steps:
+        raise ValueError("workflow %r: 'steps' must be a non-empty list of dicts" % name)
+    unknown = set(wf) - {"workflow", "steps", "queue", "priority", "schedule", "trigger"}
+    if unknown:
+        raise ValueError("workflow %r: unknown keys %s" % (name, ", ".join(sorted(unknown))))
+    base = cwd_base or os.getcwd()
+    out_steps = []
+    for i, st in enumerate(steps):
+        if not isinstance(st, dict) or not isinstance(st.get("name"), str) or \
+                not isinstance(st.get("kind"), str):
+            raise ValueError("step %d: a step is a dict with at least 'name' and 'kind'" % (i + 1))
+        sname, kind = st["name"], st["kind"]
+        if kind == "exec":
+            spec = _exec_spec(st, sname, base)
+            extra = set(st) - set(_COMMON) - {"argv", "command", "env", "cwd"}
+            if extra:
+                raise ValueError("step %r: unknown keys for an exec step: %s"
+                                 % (sname, ", ".join(sorted(extra))))
+        elif "spec" in st:
+            spec = st["spec"]
+        else:
+            spec = {k: v for k, v in st.items() if k not in _COMMON}
+        res = st.get("resources") or {}
+        retries = st.get("retries", 0)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError("step %r: 'retries' must be a non-negative integer" % sname)
+        delay = _duration_ms(st.get("retry_delay"), "step %r: 'retry_delay'" % sname)
+        out_steps.append({
+            "name": sname,
+            "kind": kind,
+            "after": _strings(st.get("after"), "step %r: 'after'" % sname),
+            "retries": retries,
+            "timeout_ms": _duration_ms(st.get("timeout"), "step %r: 'timeout'" % sname) or 0,
+            "retry_delay_ms": 1000 if delay is None else delay,
+            "spec_json": json.dumps(spec, separators=(",", ":"), sort_keys=False),
+            "resources": {
+                "cpus": int(res.get("cpus", 1)),
+                "memory_bytes": _size(res.get("memory", 0), "step %r: memory" % sname),
+                "gpus": int(res.get("gpus", 0)),
+                "labels": _strings(res.get("labels"), "step %r: labels" % sname),
+            },
+        })
+    return {
+        "workflow": name,
+        "source": "<dict>",
+        "queue": wf.get("queue") or "default",
+        "priority": int(wf.get("priority", 0)),
+        "schedule": wf.get("schedule"),
+        "trigger": wf.get("trigger"),
+        "steps": out_steps,
+    }
+
+
+def to_request(pb, doc, submitted_by, queue=None, priority=None):
+    """The SubmitRequest (generated module pb) for a check document; queue and
+    priority, when given, override the workflow's own."""
+    sub = pb.SubmitRequest(workflow=doc["workflow"], source=doc.get("source") or "",
+                           submitted_by=submitted_by,
+                           queue=queue if queue is not None else doc.get("queue") or "default",
+                           priority=priority if priority is not None else doc.get("priority", 0))
+    for st in doc["steps"]:
+        r = st.get("resources") or {}
+        sub.steps.add(name=st["name"], kind=st["kind"], after=st.get("after") or [],
+                      retries=st.get("retries", 0), timeout_ms=st.get("timeout_ms", 0),
+                      retry_delay_ms=st.get("retry_delay_ms", 0),
+                      spec_json=st.get("spec_json") or "{}",
+                      resources=pb.Resources(cpus=r.get("cpus", 1),
+                                             memory_bytes=r.get("memory_bytes", 0),
+                                             gpus=r.get("gpus", 0), labels=r.get("labels") or []))
+    s = doc.get("schedule")
+    if s:
+        sub.schedule.CopyFrom(pb.Schedule(cron=s.get("cron", ""), timezone=s.get("timezone", "UTC"),
+                                          catchup=s.get("catchup", "none"),
+                                          max_active=s.get("max_active", 1)))
+    t = doc.get("trigger")
+    if t:
+        sub.trigger.CopyFrom(pb.Trigger(watch=t.get("watch", ""),
+                                        min_new_rows=t.get("min_new_rows", 1)))
+    return sub
