@@ -207,12 +207,12 @@ def _describe(path):
 
 
 def dataset(path, role="data"):
-    """Records that this step read the data file at path (CSV or drover's
-    binary format) with the given role ("train", "test", "data", ...): its
-    sha256, rows and columns go into the step's outputs, so drover's
-    lineage tables link the file to this run and step as they do for the
-    built-in kinds. Reads the whole file once (to hash it and count its
-    rows). Returns the record."""
+    """Describes the data file at path (CSV or drover's binary format) that
+    this step read, with the given role ("train", "test", "data", ...): its
+    sha256, rows and columns go into the step's outputs line. The
+    coordinator does not put an exec step's datasets into drover's lineage
+    tables (only hashes drover computed itself go there; docs/python.md).
+    Reads the whole file once. Returns the record."""
     if not isinstance(role, str) or not role:
         raise TypeError("drover.task.dataset: role must be a non-empty string")
     full = os.path.abspath(path)
