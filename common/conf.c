@@ -129,6 +129,7 @@ static const key_t_ s_worker_keys[] = {
     {"cgroup", K_STRING, OFF(worker.cgroup), sizeof(((conf_t *)0)->worker.cgroup)},
     {"state_dir", K_STRING, OFF(worker.state_dir), sizeof(((conf_t *)0)->worker.state_dir)},
     {"drain", K_DURATION, OFF(worker.drain_ms), 0},
+    {"idle_exit", K_DURATION, OFF(worker.idle_exit_ms), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {
@@ -245,7 +246,8 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
             break;
         }
         case K_NOTIFY_ON: {
-            static const char *const kinds[] = {"failed", "rejected", "succeeded", "cancelled"};
+            static const char *const kinds[] = {"failed", "rejected", "succeeded", "cancelled",
+                                                "schedule_missed"};
             if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
                 return s_fail(err, errlen, file, line, "expected a list of event kinds for", name);
             int m = config_setting_length(s);
@@ -258,7 +260,8 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                     kk++;
                 if (!v || kk == sizeof kinds / sizeof kinds[0])
                     return s_fail(err, errlen, file, line,
-                                  "unknown event kind (failed, rejected, succeeded, cancelled) in",
+                                  "unknown event kind (failed, rejected, succeeded, cancelled, "
+                                  "schedule_missed) in",
                                   name);
                 util_strlcpy(cfg->coord.notify_on[j], v, sizeof cfg->coord.notify_on[j]);
             }

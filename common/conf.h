@@ -93,6 +93,7 @@ typedef struct {
     char cgroup[1024];          /* "" = automatic, "off", or a cgroup v2 folder for task units */
     char state_dir[1024];       /* "" = <work_dir or cwd>/.drover-worker; one folder per name in it */
     int64_t drain_ms;           /* SIGTERM: running tasks may finish for this long */
+    int64_t idle_exit_ms;       /* leave after this long with no task; 0 = never */
 } conf_worker_t;
 
 typedef struct {

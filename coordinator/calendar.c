@@ -493,6 +493,13 @@ static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
         int64_t newest;
         if (cron_prev(&e->cron, e->tz, cutoff + 1, &newest, err, sizeof err) < 0)
             return 0;
+        /* Recorded (and so announced: coordinator/notify.h) once per miss. */
+        char detail[400];
+        snprintf(detail, sizeof detail,
+                 "schedule %s missed its due times from %lld to %lld (catchup = %s)", e->name,
+                 (long long)e->next_due, (long long)newest, e->catchup);
+        if (store_event(c->st, 0, 0, 0, "schedule_missed", NULL, detail) < 0)
+            return -1;
         if (!strcmp(e->catchup, "all")) {
             /* Oldest first, at most FIRE_MAX: the newest FIRE_MAX of them. */
             int64_t ring[FIRE_MAX], from = e->last_due, page[FIRE_MAX];

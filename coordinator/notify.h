@@ -1,6 +1,6 @@
 /* notify — webhook notifications of what an operator must hear about: a run
  * that failed or was rejected (and, when asked, one that succeeded or was
- * cancelled).
+ * cancelled), a schedule whose due times were missed.
  *
  * The outbox is the database: a trigger on drover.events (migration 010)
  * enqueues one row per such event in the transaction that records it, keyed

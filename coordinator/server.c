@@ -668,6 +668,10 @@ int server_run(server_t *s)
         log_error("coordinator.notify: %s", nerr);
         return -1;
     }
+    if (store_notify_enabled(s->st, s->notify != NULL) < 0) {
+        log_error("database: %s", db_error(s->db));
+        return -1;
+    }
     s_side_active(s, 1);
     int64_t last_tick = 0;
     while (!s->stop) {

@@ -1254,3 +1254,10 @@ int store_notify_result(store_t *st, int64_t event_id, int delivered, int attemp
     PQclear(r);
     return 0;
 }
+
+int store_notify_enabled(store_t *st, int on)
+{
+    /* Constant statements: no parameter, nothing from a peer. */
+    return db_simple(st->db, on ? "UPDATE drover.notify_config SET enabled = true WHERE id = 1"
+                                : "UPDATE drover.notify_config SET enabled = false WHERE id = 1");
+}

@@ -234,4 +234,9 @@ PGresult *store_notify_due(store_t *st, int limit);
 int store_notify_result(store_t *st, int64_t event_id, int delivered, int attempts, int status,
                         int64_t retry_ms, const char *error);
 
+/* Whether events are enqueued as notifications (migration 011): the active
+ * coordinator says so when it takes over (webhook configured or not).
+ * Autocommit, outside the iteration's transaction. 0 or -1. */
+int store_notify_enabled(store_t *st, int on);
+
 #endif

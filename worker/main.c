@@ -56,6 +56,9 @@ static void s_help(FILE *f)
                "  --memory SIZE         memory offered to tasks, e.g. 64G (default: MemTotal)\n"
                "  --run-as USER         run tasks as USER (worker.run_as; the worker must start as\n"
                "                        root): tasks cannot read the worker's key or memory\n"
+               "  --idle-exit DURATION  leave (drain and exit 0) after this long with no task\n"
+               "                        (worker.idle_exit; default never; for workers in batch\n"
+               "                        allocations, see deploy/slurm)\n"
                "  --gpus N              GPUs offered to tasks, indices 0..N-1, each given to one\n"
                "                        task at a time through CUDA_VISIBLE_DEVICES (default: the\n"
                "                        number of /dev/nvidia[0-9]* devices)\n"
@@ -176,6 +179,7 @@ enum {
     OPT_RUN_AS,
     OPT_HELP,
     OPT_VERSION,
+    OPT_IDLE_EXIT,
 };
 
 /* MemTotal of /proc/meminfo in bytes, or 0 when unknown (then the
@@ -231,6 +235,7 @@ int main(int argc, char **argv)
         {"run-as", required_argument, NULL, OPT_RUN_AS},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"idle-exit", required_argument, NULL, OPT_IDLE_EXIT},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
@@ -239,6 +244,7 @@ int main(int argc, char **argv)
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
     long slots = -1, prefetch = -1, version = DROVER_PROTOCOL_VERSION, gpus = -1;
+    int64_t idle_exit_ms = -1;
     uint64_t memory = 0;
     int memory_set = 0;
 
@@ -286,6 +292,10 @@ int main(int argc, char **argv)
                 return s_usage("--gpus needs a whole number from 0 to 64", optarg);
             break;
         case OPT_RUN_AS: run_as = optarg; break;
+        case OPT_IDLE_EXIT:
+            if (util_parse_duration_ms(optarg, &idle_exit_ms) < 0)
+                return s_usage("--idle-exit needs a duration, e.g. 10m or 600", optarg);
+            break;
         case OPT_HELP: s_help(stdout); return 0;
         case OPT_VERSION: printf("drover-worker %s\n", DROVER_VERSION); return 0;
         default:
@@ -376,6 +386,8 @@ int main(int argc, char **argv)
         wc->memory_bytes = memory;
     else if (wc->memory_bytes == 0)
         wc->memory_bytes = s_mem_total();
+    if (idle_exit_ms >= 0)
+        wc->idle_exit_ms = idle_exit_ms;
     if (gpus >= 0)
         wc->gpus = (int)gpus;
     else if (wc->gpus < 0)
@@ -499,6 +511,7 @@ int main(int argc, char **argv)
         .cgroup = wc->cgroup,
         .state_dir = state_dir,
         .drain_ms = wc->drain_ms,
+        .idle_exit_ms = wc->idle_exit_ms,
         .metrics_listen = wc->metrics_listen,
     };
 

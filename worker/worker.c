@@ -173,6 +173,8 @@ struct worker {
     uint64_t bad_msgs;
     int stopping;
     int64_t drain_deadline_ms; /* stopping: running tasks are handed back then; 0 = done */
+    int64_t idle_exit_ms;      /* worker.idle_exit: 0 = never */
+    int64_t idle_since_ms;     /* registered with nothing to do since; 0 = busy */
     int64_t ack_deadline_ms; /* 0 until every child has finished */
     int done;
     int exit_code;
@@ -868,6 +870,20 @@ static void s_timers(worker_t *w, int64_t now)
     s_drain_over(w, now);
     for (size_t i = 0; i < w->ntasks; i++)
         task_tick(w->tasks[i].task, now);
+    /* worker.idle_exit: a worker in a batch allocation gives it back once
+     * there is nothing to do (the same drain as SIGTERM). */
+    if (w->idle_exit_ms > 0 && !w->stopping && w->state == SESSION_REGISTERED) {
+        if (w->ntasks || w->nqueue) {
+            w->idle_since_ms = 0;
+        } else if (!w->idle_since_ms) {
+            w->idle_since_ms = now;
+        } else if (now - w->idle_since_ms >= w->idle_exit_ms) {
+            char d[32];
+            util_format_duration(now - w->idle_since_ms, d, sizeof d);
+            log_info("idle for %s (worker.idle_exit): leaving", d);
+            s_begin_stop(w, SIGTERM, now);
+        }
+    }
     if (w->watchdog_ms && now >= w->next_watchdog_ms) {
         w->next_watchdog_ms = now + w->watchdog_ms;
         (void)sdnotify_send("WATCHDOG=1"); /* a missed ping is what the watchdog is for */
@@ -1158,6 +1174,7 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->run_gid = opts->run_gid;
     w->kill_grace_ms = opts->kill_grace_ms;
     w->drain_ms = opts->drain_ms;
+    w->idle_exit_ms = opts->idle_exit_ms;
     w->version = opts->protocol_version;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     w->watchdog_ms = sdnotify_watchdog_ms();

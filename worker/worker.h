@@ -47,6 +47,7 @@ typedef struct {
     const char *cgroup;
     const char *state_dir;
     int64_t drain_ms;          /* SIGTERM: how long running tasks may finish */
+    int64_t idle_exit_ms;      /* drain and exit after this long with no task; 0 = never */
     const char *metrics_listen; /* HOST:PORT of /metrics, /healthz, /readyz; NULL/"" = off */
 } worker_opts_t;
 

@@ -58,6 +58,8 @@ wait_for "event $ev delivered after three failures" 60 delivered
 assert_eq 3 "$(grep -c "^$ev failed sig-ok 500$" "$T_DIR/received")" "refused attempts before delivery"
 assert_eq 4 "$(sql "select attempts from drover.notifications where event_id = $ev")" "attempts recorded"
 
+assert_eq t "$(sql "select enabled from drover.notify_config")" "enqueueing on while a webhook is configured"
+
 # 2. A succeeded run is not in notify.on: marked, never sent.
 ok_run=$(submit "$(wf simple)")
 assert_eq succeeded "$(wait_run "$ok_run" 60)" "the succeeded run"

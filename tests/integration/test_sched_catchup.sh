@@ -53,6 +53,13 @@ for s in c-none c-latest c-all; do
 done
 coord_restart_at $(($(D 4) + 120))
 wait_for "c-all catches up" 20 sql_is "select count(*) from drover.runs where schedule = 'c-all'" 5
+# Each miss is recorded once, as the event notifications announce.
+for s in c-none c-latest c-all; do
+    wait_for "a schedule_missed event for $s" 20 sql_is \
+        "select count(*) from drover.events where kind = 'schedule_missed' and detail like 'schedule $s missed%'" 1
+done
+# No webhook configured: nothing is enqueued for anyone to send.
+assert_eq 0 "$(sql "select count(*) from drover.notifications")" "notifications enqueued without a webhook"
 for s in c-none c-latest; do
     wait_for "$s handled due time 4" 20 last_due_is "$s" "$(D 4)"
 done

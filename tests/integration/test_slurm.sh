@@ -130,4 +130,13 @@ worker_gone() { ! listed "$name"; }
 wait_for "the coordinator no longer lists $name" 30 worker_gone
 grep -qE 'draining|stopping|Terminated' "$T_DIR/slurm-worker.log" ||
     fail "the worker did not stop on Slurm's SIGTERM: $(tail -5 "$T_DIR/slurm-worker.log")"
-log "Slurm worker registered with the allocation's shape, ran run $run, left with its allocation"
+# A worker told to give an idle allocation back leaves by itself.
+job2=$(DROVER_WORKER="$DROVER_BIN/drover-worker" DROVER_IDLE_EXIT=2s sbatch --parsable \
+    --cpus-per-task=1 --output="$T_DIR/slurm-idle.log" "$T_REPO/deploy/slurm/drover-worker.sbatch") ||
+    fail "sbatch (idle) failed"
+name2="slurm-$job2-$HOST"
+wait_for "the idle worker $name2 registers" 60 listed "$name2"
+job2_gone() { [[ -z "$(squeue -h -j "$job2" -o %i 2>/dev/null)" ]]; }
+wait_for "the idle worker's job ends by itself" 60 job2_gone
+grep -q 'worker.idle_exit' "$T_DIR/slurm-idle.log" || fail "no idle exit in the log: $(tail -5 "$T_DIR/slurm-idle.log")"
+log "Slurm worker registered with the allocation's shape, ran run $run, left with its allocation; an idle one gave its allocation back"
