@@ -23,7 +23,8 @@ static const db_stmt_t s_stmts[L_COUNT] = {
                  "SELECT l.epoch, l.holder, l.expires_at < clock_timestamp(), " L_GONE
                  ", coalesce(l.backend_pid, 0) FROM drover.leader l WHERE l.id = 1",
                  0},
-    [L_TERMINATE] = {"leader_terminate", "SELECT pg_terminate_backend($1::integer)", 1},
+    /* Waits (up to 2 s) until the session is really gone. */
+    [L_TERMINATE] = {"leader_terminate", "SELECT pg_terminate_backend($1::integer, 2000)", 1},
     [L_TAKE] = {"leader_take",
                 "UPDATE drover.leader l SET epoch = l.epoch + 1, holder = $1, "
                 "backend_pid = pg_backend_pid(), "
@@ -151,14 +152,27 @@ int leader_acquire(leader_t *l)
     }
     if (expired && !gone && strcmp(pid, "0") != 0) {
         /* A paused leader keeps its session, its locks and maybe an open
-         * transaction: end the session so nothing of it blocks or lands. */
+         * transaction: end the session, and see it gone, so nothing it had
+         * in flight can commit after the takeover (fencing layer 1,
+         * migration 008). Without the right to end it (another database
+         * role), the epoch trigger alone fences it. */
         const char *v[] = {pid};
         PGresult *t = db_exec(l->db, s_stmts[L_TERMINATE].name, 1, v, NULL, NULL, PGRES_TUPLES_OK);
-        if (t)
+        if (t) {
+            int ended = PQntuples(t) == 1 && strcmp(PQgetvalue(t, 0, 0), "t") == 0;
             PQclear(t);
-        else
-            log_warn("cannot end the database session of the expired leader %s: %s", holder,
-                     db_error(l->db));
+            if (!ended) {
+                log_warn("the database session of the expired leader %s did not end within "
+                         "2 s; trying again", holder);
+                return 0;
+            }
+        } else {
+            if (!db_ok(l->db))
+                return -1;
+            log_warn("cannot end the database session of the expired leader %s (%s): taking "
+                     "over with the epoch check alone",
+                     holder, db_error(l->db));
+        }
     }
     char ms[24];
     snprintf(ms, sizeof ms, "%" PRId64, l->lease_ms);

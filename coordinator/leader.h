@@ -14,8 +14,9 @@
  *
  * A paused leader's session keeps its locks: before taking over, a standby
  * whose lease check found the lease expired terminates the holder's
- * session (pg_terminate_backend; the same database role may), so a
- * transaction the paused leader left open cannot block the takeover.
+ * session and waits until it is gone (pg_terminate_backend; the same
+ * database role may), so a transaction the paused leader left open can
+ * neither block the takeover nor commit after it.
  *
  * The SQL lives here, beside the lease logic, as named statements prepared
  * by leader_prepare(); it moves into store with the rest when store becomes

@@ -302,6 +302,10 @@ worker = {
   slots = 2;
   # one folder shared by every local worker, as a shared filesystem would be
   artifact_dir = "$STATE/artifacts";
+  # records of live task units (worker/contain.h), one folder per worker
+  state_dir = "$STATE/worker-state";
+  # 'down' waits 10 s per worker: running steps get 5 s, then go back
+  drain = "5s";
   secret_key = "$KEYS/local-worker";
   coordinator_key = "$KEYS/coordinator.pub";
 };

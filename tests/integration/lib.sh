@@ -165,16 +165,29 @@ stop_pid() {
 # task units (worker/contain.h): end their processes and remove the cgroups
 # its records name, so nothing outlives the test.
 _t_end_units() {
-    local rec cg base
+    local rec cg base dir h i c
     for rec in "$T_DIR"/worker-state/*/units/*; do
         [[ -f "$rec" ]] || continue
         cg=$(sed -n 3p "$rec")
         [[ -n "$cg" && -d "$cg" ]] || continue
         echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
-        base=$(dirname "$cg")
         for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.05; done
-        rmdir "$base" 2>/dev/null || true
     done
+    # The base cgroup of each worker: drover-<FNV-1a of its state folder>
+    # (worker/contain.c), in the root of the v2 hierarchy here.
+    for dir in "$T_DIR"/worker-state/*; do
+        [[ -d "$dir" ]] || continue
+        h=2166136261
+        for ((i = 0; i < ${#dir}; i++)); do
+            printf -v c '%d' "'${dir:i:1}"
+            h=$((((h ^ c) * 16777619) & 0xffffffff))
+        done
+        printf -v base 'drover-%08x' "$h"
+        for cg in /sys/fs/cgroup/"$base" /sys/fs/cgroup/unified/"$base"; do
+            [[ -d "$cg" ]] && rmdir "$cg" 2>/dev/null
+        done
+    done
+    return 0
 }
 
 _t_cleanup() {

@@ -83,7 +83,9 @@ c2=$(cut -d' ' -f1 "$STATE/coordinator.pid")
 assert_eq "$w1 $w2" "$(cut -d' ' -f1 "$STATE/worker-local-1.pid") $(cut -d' ' -f1 "$STATE/worker-local-2.pid")" \
     "worker pids after up (the live workers are kept)"
 for n in 1 2; do
-    assert_eq 1 "$(pgrep -fc -- "$STATE/drover.cfg --name local-$n " || true)" "drover-worker processes named local-$n"
+    # Only this cluster's (other clusters may run on this machine).
+    assert_eq 1 "$(pgrep -fc -- "--config $STATE/drover.cfg --name local-$n " || true)" \
+        "drover-worker processes named local-$n"
 done
 timeout 60 drover submit --wait "$hello" >"$T_DIR/hello2.out" 2>&1 ||
     fail "hello after the coordinator restart failed: $(cat "$T_DIR/hello2.out")"

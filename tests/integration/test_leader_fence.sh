@@ -72,9 +72,11 @@ assert_eq 1 "$(sql "select count(*) from drover.runs where schedule = 'every5' a
     "runs for the due time in the failover window"
 drover info --timeout 2 >/dev/null || fail "coordinator-b stopped answering"
 # The fence itself: a session writing with a stale epoch is refused in the
-# same transaction; one without drover.epoch (a person with psql) is not.
+# same transaction (events: every transition writes one); one without
+# drover.epoch (a person with psql) is not.
 out=$(psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d drover -v ON_ERROR_STOP=1 -Atqc \
-    "SET drover.epoch = '1'; UPDATE drover.runs SET priority = priority WHERE id = $run" 2>&1) &&
+    "SET drover.epoch = '1'; INSERT INTO drover.events (run_id, kind, detail) VALUES ($run, 'test', 'stale epoch')" 2>&1) &&
     fail "a write with the stale epoch 1 was accepted"
 [[ "$out" == *"drover: fenced"* ]] || fail "a write with a stale epoch failed for another reason: $out"
-sql "UPDATE drover.runs SET priority = priority WHERE id = $run" || fail "a write without drover.epoch was refused"
+sql "INSERT INTO drover.events (run_id, kind, detail) VALUES ($run, 'test', 'no epoch')" ||
+    fail "a write without drover.epoch was refused"
