@@ -33,6 +33,11 @@
 #include "store.h"
 #include "wire.h"
 
+/* Metrics kept per task attempt (docs/security.md): more are dropped and
+ * counted in dropped_messages. */
+#define MODEL_METRICS_MAX 10000
+#define MODEL_METRIC_BYTES_MAX (16u << 20)
+
 typedef Drover__TaskState task_state_t;
 typedef Drover__RunState run_state_t;
 
@@ -87,6 +92,11 @@ struct task {
     uint64_t gpumask;               /* GPUs of the current attempt */
     uint64_t logseq;                /* bumps with each stored log chunk */
     int log_cut;                    /* bit per stream: truncation marker written */
+    int log_attempt;                /* the attempt log_end/log_bytes count */
+    uint64_t log_end[2];            /* per stream: end of the bytes stored */
+    uint64_t log_bytes[2];          /* per stream: bytes stored (max_log_bytes) */
+    int nmetrics;                   /* metrics stored for log_attempt */
+    uint64_t metric_bytes;
 };
 
 struct run {
@@ -125,6 +135,8 @@ struct worker {
     int nkinds;
     char key[64];                   /* CURVE key it authenticated with, "" without */
     uint64_t session;               /* Register.session of the current process */
+    int64_t stale_next_ms;          /* rate limit of its "stale" warnings */
+    uint64_t stale_quiet;           /* stale messages not logged since */
     int64_t last_seen_ms;           /* monotonic */
     int64_t last_seen_us;           /* wall clock, for people */
     int seen_dirty;                 /* last_seen not yet written to the database */
@@ -208,7 +220,10 @@ int model_workers_evict_key(model_t *m, const char *key);
 int model_worker_evict(model_t *m, const char *name, const char *why);
 
 /* Worker reports. Return 1 when applied, 0 when stale (recorded, not
- * applied), -1 on a database error. */
+ * applied), -1 on a database error. model_task_metric: 0 also for a
+ * malformed metric or one over the attempt's budget. model_task_log keeps
+ * only bytes past what the stream stored and counts max_log_bytes by the
+ * bytes stored. */
 int model_task_started(model_t *m, worker_t *w, const Drover__Started *s);
 int model_task_result(model_t *m, worker_t *w, const Drover__Result *r);
 int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c);

@@ -219,25 +219,28 @@ out:
     return rc;
 }
 
-/* Appends the contiguous bytes of one stream from *off into buf. */
-static void s_take_stream(const PGresult *res, int stream, uint64_t *off, uint8_t *buf,
-                          size_t *len, size_t cap, int *more)
+/* Reads one page of a stream from *off into buf (contiguous bytes only: a
+ * gap ends the page). Returns 0 or -1 (database). */
+static int s_take_stream(store_t *st, int64_t task_id, int attempt, int stream, uint64_t *off,
+                         uint8_t *buf, size_t *len, size_t cap, int *more)
 {
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (db_get_i64(res, i, 0) != stream)
-            continue;
-        uint64_t o = (uint64_t)db_get_i64(res, i, 1);
-        size_t n = 0;
-        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &n);
-        if (!d)
-            return;
-        if (o > *off) { /* a gap: bytes not stored (yet) */
-            PQfreemem(d);
-            return;
+    PGresult *res = store_logs(st, task_id, attempt, stream, *off, cap);
+    if (!res)
+        return -1;
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        uint64_t o = (uint64_t)db_get_i64(res, i, 0);
+        if (o > *off) /* a gap: bytes not stored (yet) */
+            break;
+        size_t dl = 0;
+        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 1), &dl);
+        if (!d) {
+            PQclear(res);
+            return -1;
         }
         size_t skip = (size_t)(*off - o);
-        if (skip < n) {
-            size_t take = n - skip;
+        if (skip < dl) {
+            size_t take = dl - skip;
             if (*len + take > cap) {
                 take = cap - *len;
                 *more = 1;
@@ -248,8 +251,12 @@ static void s_take_stream(const PGresult *res, int stream, uint64_t *off, uint8_
         }
         PQfreemem(d);
         if (*more)
-            return;
+            break;
     }
+    if (n >= 256)
+        *more = 1;
+    PQclear(res);
+    return 0;
 }
 
 static int s_task_terminal(const char *state)
@@ -287,18 +294,12 @@ static int s_client_logs(server_t *s, const Drover__LogsRequest *q, int may_hold
     uint8_t *obuf = malloc(LOG_REPLY_MAX), *ebuf = malloc(LOG_REPLY_MAX);
     size_t olen = 0, elen = 0;
     int more = 0, rc = -1;
-    PGresult *lr = NULL;
     if (!obuf || !ebuf)
         goto out;
-    if (attempt > 0) {
-        lr = store_logs(s->st, task_id, attempt, out_off, err_off);
-        if (!lr)
-            goto out;
-        s_take_stream(lr, 1, &out_off, obuf, &olen, LOG_REPLY_MAX, &more);
-        s_take_stream(lr, 2, &err_off, ebuf, &elen, LOG_REPLY_MAX, &more);
-        if (PQntuples(lr) == 256)
-            more = 1;
-    }
+    if (attempt > 0 &&
+        (s_take_stream(s->st, task_id, attempt, 1, &out_off, obuf, &olen, LOG_REPLY_MAX, &more) < 0 ||
+         s_take_stream(s->st, task_id, attempt, 2, &err_off, ebuf, &elen, LOG_REPLY_MAX, &more) < 0))
+        goto out;
     int ended = s_task_terminal(state) || attempt < current;
     int finished = ended && !more && olen == 0 && elen == 0;
     if (may_hold && q->wait_ms && olen == 0 && elen == 0 && !ended) {
@@ -325,7 +326,6 @@ static int s_client_logs(server_t *s, const Drover__LogsRequest *q, int may_hold
     s_reply_client(s, ident, ident_len, rep);
     rc = 0;
 out:
-    PQclear(lr);
     free(obuf);
     free(ebuf);
     return rc;

@@ -29,7 +29,7 @@
 #define DRAIN_MAX 1024        /* messages per socket per iteration */
 #define HOLD_MAX_MS 30000     /* longest long-poll */
 #define HOLD_MIN_MS 100       /* a status watcher is answered at most this often */
-#define LOG_REPLY_MAX (4u << 20)
+#define LOG_REPLY_MAX (1u << 20) /* bytes per stream per logs reply (a page) */
 
 enum { SOCK_WORKER = 0, SOCK_CLIENT = 1 };
 

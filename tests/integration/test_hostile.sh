@@ -93,6 +93,40 @@ assert_eq succeeded "$(wait_run "$claim" 20)" "state of the exec step that claim
 assert_eq 0 "$(sql "select count(*) from drover.datasets")" "datasets recorded from an exec step's claim"
 assert_eq 0 "$(sql "select count(*) from drover.model_versions")" "models registered by an exec step"
 
+# ------------------------------------ overlapping log offsets (obs. 8) ---
+# 20 chunks of 50,000 bytes at offsets 0..19 describe a 50,019-byte
+# stream: only that is stored, however the offsets overlap.
+cat >"$T_DIR/fakelog.cfg" <<'EOF'
+workflow = "fake-log";
+steps = ( { name = "s"; kind = "exec"; argv = ["/bin/true"]; resources = { labels = ["fake2-only"]; }; retries = 0; } );
+EOF
+log_run=$(submit "$T_DIR/fakelog.cfg")
+lt=$(sql "select id from drover.tasks where run_id = $log_run")
+chunk=$(head -c 50000 /dev/zero | tr '\0' y)
+msgs=()
+for o in $(seq 0 19); do
+    msgs+=(--msg '{"log":{"lease":{"task_id":'"$lt"',"attempt":1},"stream":1,"offset":'"$o"',"data":"'"$chunk"'"}}')
+done
+wpoke "$K/fake" \
+    --msg '{"register":{"name":"fake-2","host":"x","slots":1,"kinds":["exec"],"labels":["fake2-only"],"session":2}}' \
+    --await 5000 --await 10000 "${msgs[@]}" \
+    --msg '{"result":{"lease":{"task_id":'"$lt"',"attempt":1},"outcome":"OUTCOME_EXITED","exit_code":0}}' \
+    --await 5000 >"$T_DIR/fakelog.out" || fail "zmqpoke (fake log) exited $?: $(cat "$T_DIR/fakelog.out")"
+assert_eq succeeded "$(wait_run "$log_run" 20)" "state of the fake worker's log run"
+assert_eq 50019 "$(sql "select sum(length(data)) from drover.task_logs where task_id = $lt")" \
+    "log bytes stored for 20 overlapping chunks"
+assert_eq 50019 "$(drover logs "$log_run" s | wc -c)" "bytes drover logs prints for them"
+
+# A long honest log is read in pages: every byte, in order.
+cat >"$T_DIR/long.cfg" <<'EOF'
+workflow = "long-log";
+steps = ( { name = "s"; kind = "exec"; argv = ["/bin/sh", "-c", "seq 1 400000"]; } );
+EOF
+long_run=$(submit "$T_DIR/long.cfg")
+assert_eq succeeded "$(wait_run "$long_run" 30)" "state of the long-log run"
+drover logs "$long_run" s >"$T_DIR/long.txt" || fail "drover logs of a long log exited $?"
+seq 1 400000 | cmp -s - "$T_DIR/long.txt" || fail "drover logs of a $(stat -c %s "$T_DIR/long.txt")-byte log differs from the output"
+
 # ------------------------------------------- poisoned requests (obs. 5) ---
 # Each is answered with a clear error; none makes the coordinator drop its
 # iteration and reload its state (which makes every worker re-register).
