@@ -41,14 +41,24 @@ typedef struct {
     size_t len;
 } outmsg_t;
 
-/* A long-poll request parked until its run/task changes or it times out;
- * it is then handled again from its original bytes with holding off. */
+/* A long-poll request (status or logs) parked until its run/task changes
+ * or it times out; it is then handled again, with holding off, from the
+ * few fields kept here (never the request's frame: a parked request costs
+ * sizeof(held_t), whatever its size on the wire). */
+#define HOLD_PER_KEY 1024   /* parked requests per client key */
+#define HOLD_TOTAL 8192     /* parked requests in all */
 typedef struct {
     uint8_t ident[WIRE_MAX_IDENT];
     size_t ident_len;
     char user_id[128];
-    uint8_t *data;
-    size_t len;
+    uint64_t request_id;
+    int body;           /* DROVER__CLIENT_REQUEST__BODY_STATUS or _LOGS */
+    uint32_t wait_ms;
+    uint64_t known_version;            /* status */
+    uint64_t req_run_id;               /* logs: its request */
+    char step[129];
+    uint32_t attempt;
+    uint64_t out_off, err_off;
     int64_t deadline_ms;
     int64_t parked_ms;
     int64_t run_id;

@@ -127,6 +127,24 @@ assert_eq succeeded "$(wait_run "$long_run" 30)" "state of the long-log run"
 drover logs "$long_run" s >"$T_DIR/long.txt" || fail "drover logs of a long log exited $?"
 seq 1 400000 | cmp -s - "$T_DIR/long.txt" || fail "drover logs of a $(stat -c %s "$T_DIR/long.txt")-byte log differs from the output"
 
+# ----------------------------------------- parked long-polls (obs. 4) ---
+# A run that waits for a worker that never comes: its version stays put,
+# so status requests that know it park. One key may park 1,024; the rest
+# get a clear "too many waiting requests".
+cat >"$T_DIR/stuck.cfg" <<'EOF'
+workflow = "stuck";
+steps = ( { name = "s"; kind = "exec"; argv = ["/bin/true"]; resources = { labels = ["nobody"]; }; } );
+EOF
+stuck=$(submit "$T_DIR/stuck.cfg")
+ver=$(cpoke "$K/reader" --msg '{"request_id":1,"status":{"run_id":'"$stuck"'}}' --await 5000 | jq -r '.runs[0].version')
+[[ "$ver" =~ ^[1-9][0-9]*$ ]] || fail "no version for the stuck run: '$ver'"
+cpoke "$K/reader" --times 1030 --msg '{"request_id":100,"status":{"run_id":'"$stuck"',"known_version":'"$ver"',"wait_ms":3000}}' \
+    --drain 1500 >"$T_DIR/park1.out" || fail "zmqpoke (parking) exited $?"
+assert_eq 6 "$(jq -r 'select(.error == "ERROR_RATE_LIMITED") | .message' "$T_DIR/park1.out" | grep -c "too many waiting requests")" \
+    "long-polls refused over the per-key cap"
+assert_eq 6 "$(wc -l <"$T_DIR/park1.out")" "answers before the parked ones time out"
+drover info >/dev/null || fail "drover info while 1,024 requests wait exited $?"
+
 # ------------------------------------------- poisoned requests (obs. 5) ---
 # Each is answered with a clear error; none makes the coordinator drop its
 # iteration and reload its state (which makes every worker re-register).
