@@ -123,6 +123,7 @@ static json_t *s_info_json(const cli_t *cli, const Drover__CoordinatorInfo *in, 
     out_json_set(o, "active_runs", json_integer(in->active_runs), &bad);
     out_json_set(o, "dropped_messages", json_integer((json_int_t)in->dropped_messages), &bad);
     out_json_set(o, "stale_results", json_integer((json_int_t)in->stale_results), &bad);
+    out_json_set(o, "longest_iteration_us", json_integer((json_int_t)in->longest_iteration_us), &bad);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -162,6 +163,7 @@ static int s_info(cli_t *cli, int argc, char **argv)
         printf("active runs       %u\n", in->active_runs);
         printf("dropped messages  %llu\n", (unsigned long long)in->dropped_messages);
         printf("stale results     %llu\n", (unsigned long long)in->stale_results);
+        printf("longest iteration %.1f ms\n", (double)in->longest_iteration_us / 1000.0);
         printf("drover (this CLI) %s, protocol %d\n", DROVER_VERSION, DROVER_PROTOCOL_VERSION);
     }
     drover__client_reply__free_unpacked(rep, NULL);

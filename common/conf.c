@@ -24,6 +24,7 @@ void conf_defaults(conf_t *cfg)
     cfg->coord.retry_delay_cap_ms = 300000;
     cfg->coord.max_log_bytes = 64u * 1024u * 1024u;
     cfg->coord.client_rate = 500;
+    cfg->coord.worker_rate = 5000;
     util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->worker.kill_grace_ms = 2000;
     cfg->worker.gpus = -1;
@@ -71,6 +72,7 @@ static const key_t_ s_coord_keys[] = {
     {"admin_keys", K_KEYLIST, 0, 0},
     {"max_log_bytes", K_SIZE, OFF(coord.max_log_bytes), 0},
     {"client_rate", K_INT, OFF(coord.client_rate), 0},
+    {"worker_rate", K_INT, OFF(coord.worker_rate), 0},
     {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
     {NULL, 0, 0, 0},
 };

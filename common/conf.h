@@ -49,6 +49,7 @@ typedef struct {
     int nadmin_keys;
     size_t max_log_bytes;       /* stored log bytes per task attempt and stream */
     int client_rate;            /* requests per second per client key (burst 2x) */
+    int worker_rate;            /* messages per second per worker key (burst 2x) */
     char artifact_dir[1024];    /* the workers' artifact store as this host sees it; "" =
                                  * none: model artifacts cannot be verified, so a train
                                  * step's model is not registered (docs/security.md) */

@@ -327,6 +327,11 @@ int auth_peer(auth_t *a, const char *user_id, const char *kind, const char **nam
 
 int auth_rate_ok(auth_t *a, const char *name, int64_t now_ms)
 {
+    return auth_bucket_ok(a, name, a->rate, now_ms);
+}
+
+int auth_bucket_ok(auth_t *a, const char *name, int rate, int64_t now_ms)
+{
     bucket_t *b = NULL;
     for (size_t i = 0; i < a->nbuckets; i++)
         if (strcmp(a->buckets[i].name, name) == 0) {
@@ -344,12 +349,12 @@ int auth_rate_ok(auth_t *a, const char *name, int64_t now_ms)
         }
         b = &a->buckets[a->nbuckets++];
         util_strlcpy(b->name, name, sizeof b->name);
-        b->tokens = 2.0 * a->rate;
+        b->tokens = 2.0 * rate;
         b->last_ms = now_ms;
     }
-    b->tokens += (double)(now_ms - b->last_ms) * a->rate / 1000.0;
-    if (b->tokens > 2.0 * a->rate)
-        b->tokens = 2.0 * a->rate;
+    b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
+    if (b->tokens > 2.0 * rate)
+        b->tokens = 2.0 * rate;
     b->last_ms = now_ms;
     if (b->tokens < 1.0)
         return 0;

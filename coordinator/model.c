@@ -1461,6 +1461,16 @@ int model_workers_evict_key(model_t *m, const char *key)
     return n;
 }
 
+void model_workers_excuse(model_t *m, int64_t ms)
+{
+    int64_t now = util_mono_ms();
+    for (worker_t *w = m->workers; w; w = w->next) {
+        w->last_seen_ms += ms;
+        if (w->last_seen_ms > now)
+            w->last_seen_ms = now;
+    }
+}
+
 int model_worker_evict(model_t *m, const char *name, const char *why)
 {
     worker_t *w = s_worker_by_name(m, name);

@@ -215,6 +215,9 @@ void model_worker_seen(model_t *m, worker_t *w);
 /* Declares every worker that authenticated with `key` dead now (its key
  * was revoked): their tasks are requeued. Returns how many, or -1. */
 int model_workers_evict_key(model_t *m, const char *key);
+/* The coordinator itself was busy for ms: every worker's silence so far
+ * is shortened by that much (never beyond now). */
+void model_workers_excuse(model_t *m, int64_t ms);
 /* Declares the connected worker `name` dead now (its name was given to
  * another key). 1 if there was one, 0 if not, -1 on a database error. */
 int model_worker_evict(model_t *m, const char *name, const char *why);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -49,6 +50,7 @@ void server_queue(server_t *s, int sock, const uint8_t *ident, size_t ident_len,
         return;
     }
     protobuf_c_message_pack(msg, o->data);
+    s->outbytes += o->len;
     o->sock = sock;
     memcpy(o->ident, ident, ident_len);
     o->ident_len = ident_len;
@@ -75,6 +77,7 @@ static void s_flush(server_t *s)
         free(o->data);
     }
     s->nout = 0;
+    s->outbytes = 0;
 }
 
 static void s_discard_outbox(server_t *s)
@@ -82,6 +85,7 @@ static void s_discard_outbox(server_t *s)
     for (size_t i = 0; i < s->nout; i++)
         free(s->out[i].data);
     s->nout = 0;
+    s->outbytes = 0;
 }
 
 void server_count_drop(server_t *s, const char *what)
@@ -408,10 +412,17 @@ static void *s_bind(server_t *s, const char *ep, const char *domain)
     return sock;
 }
 
-/* Drains one socket. Returns -1 on a database error. */
+/* Drains one socket. Returns -1 on a database error. Client requests get
+ * a slice of the iteration (CLIENT_SLICE_MS, or OUTBOX_SLICE bytes of
+ * replies): what is left waits in ZeroMQ for the next iteration, so a
+ * burst of costly requests delays workers by one slice, not by the burst. */
 static int s_drain(server_t *s, void *sock, int which)
 {
+    int64_t t0 = util_mono_ms();
     for (int i = 0; i < DRAIN_MAX; i++) {
+        if (which == SOCK_CLIENT && i > 0 &&
+            (util_mono_ms() - t0 >= CLIENT_SLICE_MS || s->outbytes >= OUTBOX_SLICE))
+            return 0;
         wire_msg_t m;
         int r = wire_recv(sock, 1, &m);
         if (r == 0)
@@ -432,6 +443,25 @@ static int s_drain(server_t *s, void *sock, int which)
             return -1;
     }
     return 0;
+}
+
+static int64_t s_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Each iteration's busy time: the longest is reported (drover info) and a
+ * long one is logged. (The workers are excused the stall at the next
+ * wake-up, in server_run.) */
+static void s_account_iteration(server_t *s, int64_t us)
+{
+    if (us > s->longest_us)
+        s->longest_us = us;
+    if (us >= 1000000)
+        log_warn("one loop iteration took %.1f s (the longest so far: %.1f s)", (double)us / 1e6,
+                 (double)s->longest_us / 1e6);
 }
 
 int server_run(server_t *s)
@@ -487,8 +517,9 @@ int server_run(server_t *s)
     log_info("serving clients on %s, workers on %s (%s)", s->cfg->coord.client_endpoint,
              s->cfg->coord.worker_endpoint,
              auth_secure(s->auth) ? "CURVE, allow-listed keys only" : "INSECURE");
-    int64_t last_tick = 0;
+    int64_t last_tick = 0, prev_us = 0;
     while (!s->stop) {
+        int64_t busy_from = 0;
         zmq_pollitem_t items[4] = {
             {s->wsock, 0, ZMQ_POLLIN, 0},
             {s->csock, 0, ZMQ_POLLIN, 0},
@@ -499,6 +530,14 @@ int server_run(server_t *s)
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return -1;
         }
+        busy_from = s_mono_us();
+        /* Between two wake-ups the loop waits at most TICK_MS in zmq_poll;
+         * anything beyond that it was busy, or stopped, or not scheduled:
+         * the workers' messages waited meanwhile, so that time is not
+         * theirs to answer for (judged before any heartbeat deadline). */
+        if (prev_us && busy_from - prev_us > (int64_t)(TICK_MS + 10) * 1000)
+            model_workers_excuse(s->model, (busy_from - prev_us) / 1000 - TICK_MS);
+        prev_us = busy_from;
         if (items[2].revents & ZMQ_POLLIN)
             s_read_signals(s);
         if (s->zap && (items[3].revents & ZMQ_POLLIN))
@@ -529,6 +568,7 @@ int server_run(server_t *s)
             if (r != 0)
                 return r > 0 ? 0 : -1;
         }
+        s_account_iteration(s, s_mono_us() - busy_from);
     }
     if (store_commit(s->st) == 0)
         s_flush(s);

@@ -801,6 +801,7 @@ static int h_info(creq_t *c)
     info.workers = (uint32_t)nw;
     info.active_runs = (uint32_t)model_active_runs(s->model);
     info.started_at_us = s->started_us;
+    info.longest_iteration_us = (uint64_t)s->longest_us;
     c->rep->info = &info;
     s_reply(c);
     c->rep->info = NULL;

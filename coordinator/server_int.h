@@ -27,6 +27,8 @@
 
 #define TICK_MS 50
 #define DRAIN_MAX 1024        /* messages per socket per iteration */
+#define CLIENT_SLICE_MS 20    /* client requests handled per iteration, in time */
+#define OUTBOX_SLICE (16u << 20) /* ... and in reply bytes waiting to be sent */
 #define HOLD_MAX_MS 30000     /* longest long-poll */
 #define HOLD_MIN_MS 100       /* a status watcher is answered at most this often */
 #define LOG_REPLY_MAX (1u << 20) /* bytes per stream per logs reply (a page) */
@@ -87,6 +89,7 @@ struct server {
     volatile int stop;
     outmsg_t *out;
     size_t nout, capout;
+    size_t outbytes;           /* bytes waiting in out */
     held_t *held;
     size_t nheld, capheld;
     uint64_t dropped;
@@ -97,6 +100,7 @@ struct server {
     keys_pair_t key;           /* the coordinator's CURVE key pair */
     int64_t last_drop_log_ms;
     warn_slot_t warns[WARN_SLOTS];
+    int64_t longest_us;        /* the longest loop iteration (CoordinatorInfo) */
 };
 
 /* Queues msg for sock/ident; sent by server.c only after the iteration's
