@@ -453,8 +453,8 @@ static int64_t s_mono_us(void)
 }
 
 /* Each iteration's busy time: the longest is reported (drover info) and a
- * long one is logged. (The workers are excused the stall at the next
- * wake-up, in server_run.) */
+ * long one is logged. (The workers are excused the stall before the
+ * heartbeat check and at the next wake-up, in server_run.) */
 static void s_account_iteration(server_t *s, int64_t us)
 {
     if (us > s->longest_us)
@@ -546,6 +546,11 @@ int server_run(server_t *s)
         int64_t now = util_mono_ms();
         if (!bad && now - last_tick >= TICK_MS) {
             last_tick = now;
+            /* This iteration's own work so far (a slow statement, a costly
+             * request) kept the workers' heartbeats waiting: excused too. */
+            int64_t busy_ms = (s_mono_us() - busy_from) / 1000;
+            if (busy_ms > TICK_MS)
+                model_workers_excuse(s->model, busy_ms);
             bad = model_tick(s->model, now) < 0 || calendar_tick(s->cal) < 0;
         }
         if (!bad)
