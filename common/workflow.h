@@ -46,6 +46,9 @@
 #include <stdint.h>
 
 #define WORKFLOW_MAX_STEPS 10000
+/* Dependencies (after entries) of one workflow in all: what one submit may
+ * make the coordinator write and index (docs/workflows.md). */
+#define WORKFLOW_MAX_EDGES 20000
 #define WORKFLOW_MAX_SWEEP 256   /* combinations of one step's matrix */
 #define WORKFLOW_MAX_LABELS 32
 #define WORKFLOW_MAX_CPUS 1024

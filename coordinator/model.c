@@ -870,6 +870,16 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         nodes[i].after = (const char *const *)s->after;
         nodes[i].nafter = s->n_after;
     }
+    size_t nafter = 0;
+    for (size_t i = 0; i < n; i++)
+        nafter += req->steps[i]->n_after;
+    if (nafter > WORKFLOW_MAX_EDGES) {
+        snprintf(err, errlen,
+                 "a workflow has at most %d dependencies ('after' entries) in all; this one has "
+                 "%zu (split it, or depend on a join step instead of on every step)",
+                 WORKFLOW_MAX_EDGES, nafter);
+        goto out;
+    }
     size_t bad;
     if (dag_check(nodes, n, &bad, err, errlen) < 0) {
         errno = EINVAL;

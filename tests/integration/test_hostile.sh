@@ -145,6 +145,18 @@ assert_eq 6 "$(jq -r 'select(.error == "ERROR_RATE_LIMITED") | .message' "$T_DIR
 assert_eq 6 "$(wc -l <"$T_DIR/park1.out")" "answers before the parked ones time out"
 drover info >/dev/null || fail "drover info while 1,024 requests wait exited $?"
 
+# ----------------------------------------------- costly submits (obs. 3) ---
+# 251 steps, each after up to 100 earlier ones: 20,050 dependencies, over
+# the cap of 20,000 (docs/workflows.md): refused before anything is written.
+jq -n '{request_id: 21, submit: {workflow: "dense", steps: [range(0; 251) as $i |
+        {name: "s\($i)", kind: "exec", spec_json: "{\"argv\":[\"/bin/true\"]}",
+         after: [range([0, $i - 100] | max; $i) | "s\(.)"]}]}}' >"$T_DIR/dense.json"
+runs_before=$(sql "select count(*) from drover.runs")
+cpoke "$K/sub1" --msg "@$T_DIR/dense.json" --await 10000 >"$T_DIR/dense.out" || fail "no answer to a dense submit"
+jq -e '.error == "ERROR_BAD_REQUEST" and (.message | test("at most 20000 dependencies"))' "$T_DIR/dense.out" >/dev/null ||
+    fail "dense submit: $(cut -c1-300 "$T_DIR/dense.out")"
+assert_eq "$runs_before" "$(sql "select count(*) from drover.runs")" "runs after a refused dense submit"
+
 # ------------------------------------------- poisoned requests (obs. 5) ---
 # Each is answered with a clear error; none makes the coordinator drop its
 # iteration and reload its state (which makes every worker re-register).

@@ -103,7 +103,8 @@ static void s_usage(FILE *f, const char *prog)
             "  -m, --multipart N     one message of N frames (N >= 2) of random bytes\n"
             "  -e, --empty           one empty frame\n"
             "  -M, --msg JSON        one protocol message (needs --proto), e.g.\n"
-            "                        '{\"register\":{\"name\":\"w1\"}}' (version defaults to 1)\n"
+            "                        '{\"register\":{\"name\":\"w1\"}}' (version defaults to 1);\n"
+            "                        @FILE reads the JSON from FILE\n"
             "  -n, --times N         send the next --msg N times (a ClientRequest's\n"
             "                        request_id counts up from the one given)\n"
             "  -A, --await MS        wait up to MS for one reply and print it as JSON;\n"
@@ -300,7 +301,8 @@ static int s_send_msg(void *sock, const act_t *a, int quiet, const char *prog)
 {
     char err[300];
     json_error_t je;
-    json_t *j = json_loads(a->arg, 0, &je);
+    /* @FILE: the JSON is in FILE (a message too big for one argument). */
+    json_t *j = a->arg[0] == '@' ? json_load_file(a->arg + 1, 0, &je) : json_loads(a->arg, 0, &je);
     if (!j) {
         fprintf(stderr, "%s: --msg: bad JSON: %s\n", prog, je.text);
         return -1;
