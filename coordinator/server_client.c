@@ -641,9 +641,18 @@ static int h_submit(creq_t *c)
         s_reply(c);
         return 0;
     }
+    /* submitted_by names the key that sent it, which the client cannot
+     * choose; its own words (user@host) follow, labelled and cut short. */
+    char by[200];
+    if (q->submitted_by && *q->submitted_by)
+        snprintf(by, sizeof by, "%s (says %.100s)", c->actor, q->submitted_by);
+    else
+        util_strlcpy(by, c->actor, sizeof by);
+    Drover__SubmitRequest sq = *q;
+    sq.submitted_by = by;
     /* The audit row goes in with the run, in the same statement. */
     int64_t run_id;
-    if (model_submit(s->model, q, key, NULL, 0, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
+    if (model_submit(s->model, &sq, key, NULL, 0, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
         if (errno != EINVAL)
             return -1;
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);

@@ -157,6 +157,13 @@ jq -e '.error == "ERROR_BAD_REQUEST" and (.message | test("at most 20000 depende
     fail "dense submit: $(cut -c1-300 "$T_DIR/dense.out")"
 assert_eq "$runs_before" "$(sql "select count(*) from drover.runs")" "runs after a refused dense submit"
 
+# ------------------------------------------ submitted_by (obs. 12) ---
+cpoke "$K/sub1" --msg '{"request_id":31,"submit":{"workflow":"spoof","submitted_by":"admin","steps":[{"name":"a","kind":"exec","spec_json":"{\"argv\":[\"/bin/true\"]}"}]}}' \
+    --await 5000 >"$T_DIR/spoof.out" || fail "no answer to the spoofing submit"
+spoof=$(jq -r '.run_id' "$T_DIR/spoof.out")
+assert_eq "sub1 (says admin)" "$(sql "select submitted_by from drover.run_status where run_id = $spoof")" \
+    "submitted_by of a run whose client claims to be admin"
+
 # ------------------------------------------- poisoned requests (obs. 5) ---
 # Each is answered with a clear error; none makes the coordinator drop its
 # iteration and reload its state (which makes every worker re-register).
