@@ -26,7 +26,7 @@ source "$HERE/../tests/integration/lib.sh"
 
 # shellcheck disable=SC2034 # read by coord_start
 T_COORD_EXTRA='  client_rate = 1000000;
-  max_log_bytes = "128M";'
+  max_log_bytes = 134217728;'
 pg_start
 coord_start
 worker_start w1 2

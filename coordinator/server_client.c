@@ -852,7 +852,7 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES, "workflow validated on the server"},
     {RQ(RUNS), NULL, R_READER, h_runs, 0, "at most 1000 rows"},
     {RQ(STATUS), NULL, R_READER, h_status, 0, "long-poll parked, capped"},
-    {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged, at most 4 MiB per stream"},
+    {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged: at most 256 KiB per stream per reply"},
     {RQ(CANCEL), NULL, R_SUBMIT, h_cancel, RPC_BUFFERED, "a submitter cancels only its own runs"},
     {RQ(WORKERS), NULL, R_READER, h_workers, 0, NULL},
     {RQ(INFO), NULL, R_READER, h_info, 0, NULL},

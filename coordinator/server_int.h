@@ -31,7 +31,7 @@
 #define OUTBOX_SLICE (16u << 20) /* ... and in reply bytes waiting to be sent */
 #define HOLD_MAX_MS 30000     /* longest long-poll */
 #define HOLD_MIN_MS 100       /* a status watcher is answered at most this often */
-#define LOG_REPLY_MAX (1u << 20) /* bytes per stream per logs reply (a page) */
+#define LOG_REPLY_MAX (256u << 10) /* bytes per stream per logs reply (a page) */
 
 enum { SOCK_WORKER = 0, SOCK_CLIENT = 1 };
 

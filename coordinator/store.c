@@ -167,9 +167,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                   "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}') "
                   "FROM r, jsonb_array_elements($10::jsonb) e ORDER BY (e->>'idx')::int "
                   "RETURNING id, idx, run_id, state), "
+                  /* idx -> id through one array: O(edges), whatever plan the
+                   * planner would pick for a join on a CTE */
                   "d AS (INSERT INTO drover.task_deps (task_id, depends_on) "
-                  "SELECT c.id, p.id FROM jsonb_array_elements($11::jsonb) x "
-                  "JOIN t c ON c.idx = (x->>0)::int JOIN t p ON p.idx = (x->>1)::int), "
+                  "SELECT m.ids[(x->>0)::int + 1], m.ids[(x->>1)::int + 1] "
+                  "FROM (SELECT array_agg(id ORDER BY idx) AS ids FROM t) m, "
+                  "jsonb_array_elements($11::jsonb) x), "
                   "ev AS (INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
                   "SELECT * FROM (SELECT r.id, NULL::bigint, NULL::int, 'run_state', 'running', $2 "
                   "FROM r UNION ALL (SELECT t.run_id, t.id, 0, 'task_state', t.state, NULL FROM t "
@@ -267,7 +270,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> stream, offset, data (bytea) */
     /* One page of one stream from byte $3: the chunk holding $3 (index scan
      * backwards, one row) and the chunks after it (at most 256), cut where
-     * the bytes before a chunk reach $5; the first chunk comes without the
+     * the bytes before a chunk reach $5 (the page size); the first chunk comes without the
      * bytes before $3. Only these rows are read and sent: a reader of a
      * long log costs one page, not the log.
      * -> offset of the first byte sent, data */
