@@ -164,6 +164,24 @@ spoof=$(jq -r '.run_id' "$T_DIR/spoof.out")
 assert_eq "sub1 (says admin)" "$(sql "select submitted_by from drover.run_status where run_id = $spoof")" \
     "submitted_by of a run whose client claims to be admin"
 
+# ------------------------------------------- a worker key floods (obs. 8) ---
+# 20,000 stale log chunks from an allowed worker of its own: over
+# worker_rate they are dropped and counted; the stale ones are logged and
+# recorded once per 10 s with the count, not one line and row each.
+dropped_before=$(drover info --json | jq -r '.dropped_messages')
+wpoke "$K/fake" \
+    --msg '{"register":{"name":"flood-1","host":"x","slots":1,"kinds":["exec"],"session":3}}' --await 5000 \
+    --times 20000 --msg '{"log":{"lease":{"task_id":999999,"attempt":1},"stream":1,"offset":0,"data":"x"}}' \
+    >"$T_DIR/flood.out" || fail "zmqpoke (flood) exited $?"
+wait_for "the flood is handled" 30 bash -c "[[ \$(drover info --json | jq -r '.dropped_messages + .stale_results') -ge 20000 ]]"
+dropped_after=$(drover info --json | jq -r '.dropped_messages')
+[[ $((dropped_after - dropped_before)) -ge 1000 ]] ||
+    fail "a 20,000-message flood was not rate-limited (dropped grew by $((dropped_after - dropped_before)))"
+stale_rows=$(sql "select count(*) from drover.events where kind = 'stale' and worker = 'flood-1'")
+[[ $stale_rows -ge 1 && $stale_rows -le 3 ]] || fail "stale events recorded for the flood: $stale_rows"
+stale_lines=$(grep -c "stale log for task 999999" "$T_DIR/coordinator.log" || true)
+[[ $stale_lines -ge 1 && $stale_lines -le 3 ]] || fail "stale warnings logged for the flood: $stale_lines"
+
 # ------------------------------------------- poisoned requests (obs. 5) ---
 # Each is answered with a clear error; none makes the coordinator drop its
 # iteration and reload its state (which makes every worker re-register).
