@@ -182,6 +182,21 @@ stale_rows=$(sql "select count(*) from drover.events where kind = 'stale' and wo
 stale_lines=$(grep -c "stale log for task 999999" "$T_DIR/coordinator.log" || true)
 [[ $stale_lines -ge 1 && $stale_lines -le 3 ]] || fail "stale warnings logged for the flood: $stale_lines"
 
+# ------------------------------------------ wrong role, wrong owner ---
+cpoke "$K/reader" --msg '{"request_id":41,"submit":{"workflow":"r","steps":[{"name":"a","kind":"exec","spec_json":"{\"argv\":[\"/bin/true\"]}"}]}}' \
+    --await 5000 >"$T_DIR/role1.out" || fail "no answer to a reader's submit"
+jq -e '.error == "ERROR_FORBIDDEN" and (.message | test("role reader; this needs submitter \\(request submit\\)"))' "$T_DIR/role1.out" >/dev/null ||
+    fail "a reader's submit: $(cat "$T_DIR/role1.out")"
+cpoke "$K/sub1" --msg '{"request_id":42,"keys":{"op":"rebind","name":"fake","worker":"honest"}}' \
+    --await 5000 >"$T_DIR/role2.out" || fail "no answer to a submitter's keys rebind"
+jq -e '.error == "ERROR_FORBIDDEN" and (.message | test("needs admin \\(request keys rebind\\)"))' "$T_DIR/role2.out" >/dev/null ||
+    fail "a submitter's keys rebind: $(cat "$T_DIR/role2.out")"
+cpoke "$K/sub2" --msg '{"request_id":43,"cancel":{"run_id":'"$stuck"'}}' --await 5000 >"$T_DIR/owner.out" ||
+    fail "no answer to a cancel of another key's run"
+jq -e '.error == "ERROR_FORBIDDEN" and (.message | test("may cancel only its own runs"))' "$T_DIR/owner.out" >/dev/null ||
+    fail "sub2 cancels the admin's run: $(cat "$T_DIR/owner.out")"
+assert_eq running "$(run_state "$stuck")" "state of the run another key tried to cancel"
+
 # ------------------------------------------- poisoned requests (obs. 5) ---
 # Each is answered with a clear error; none makes the coordinator drop its
 # iteration and reload its state (which makes every worker re-register).
