@@ -183,6 +183,12 @@ static int s_sink_run_inline(void *ctx, const task_t *t, char *err, size_t errle
 {
     server_t *s = ctx;
     const char *key = t->run->submitted_key;
+    if (auth_secure(s->auth) && !auth_key_kind(s->auth, key)) {
+        /* A revoked key's grants and role are gone with it. */
+        snprintf(err, errlen, "permission denied: key '%s', which submitted run %lld, is no longer "
+                              "allowed", key, (long long)t->run->id);
+        return 1;
+    }
     registry_actor_t who = {key, !auth_secure(s->auth) || auth_key_role(s->auth, key) == AUTH_ROLE_ADMIN};
     if (strcmp(t->kind, "select") == 0)
         return registry_run_select(s->st, &who, t->run->id, t->id, t->attempt, t->spec_json, err,
