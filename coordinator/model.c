@@ -1077,8 +1077,11 @@ int model_worker_busy(model_t *m, const uint8_t *ident, size_t len, const Drover
     worker_t *w = s_worker_by_name(m, reg->name);
     if (!w || !w->connected || (w->ident_len == len && memcmp(w->ident, ident, len) == 0))
         return 0;
-    /* The same process on a new connection (it reconnected): its own name. */
-    if (reg->session && reg->session == w->session)
+    /* The same process on a new connection (it reconnected): its own name.
+     * A worker of an older version sends no session: it cannot be told
+     * from its own reconnect, so it replaces the session as before (the
+     * name is still bound to its key). */
+    if (!reg->session || reg->session == w->session)
         return 0;
     int64_t quiet = util_mono_ms() - w->last_seen_ms;
     if (quiet >= m->cfg->worker_timeout_ms)

@@ -208,7 +208,8 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
 /* 1 (reason in msg) when reg's name is held by another session that is
  * still alive (heard within worker_timeout) and is not the same process
  * reconnecting (Register.session): the newer one is refused, so two
- * workers sharing a name never take it from each other. 0 otherwise. */
+ * workers sharing a name never take it from each other. 0 otherwise (also
+ * for a Register without a session: a worker older than that field). */
 int model_worker_busy(model_t *m, const uint8_t *ident, size_t len, const Drover__Register *reg,
                       char *msg, size_t msglen);
 void model_worker_seen(model_t *m, worker_t *w);
