@@ -127,6 +127,7 @@ static json_t *s_info_json(const cli_t *cli, const Drover__CoordinatorInfo *in, 
     out_json_set(o, "database_down_since",
                  in->db_down ? out_json_time(in->db_down_since_us) : json_null(), &bad);
     out_json_set(o, "leader_epoch", json_integer((json_int_t)in->leader_epoch), &bad);
+    out_json_set(o, "longest_iteration_us", json_integer((json_int_t)in->longest_iteration_us), &bad);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -174,6 +175,7 @@ static int s_info(cli_t *cli, int argc, char **argv)
             printf("database          ok\n");
         }
         printf("leader epoch      %llu\n", (unsigned long long)in->leader_epoch);
+        printf("longest iteration %.1f ms\n", (double)in->longest_iteration_us / 1000.0);
         printf("drover (this CLI) %s, protocol %d\n", DROVER_VERSION, DROVER_PROTOCOL_VERSION);
     }
     drover__client_reply__free_unpacked(rep, NULL);

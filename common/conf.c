@@ -28,6 +28,7 @@ void conf_defaults(conf_t *cfg)
     util_strlcpy(cfg->coord.notify_on[1], "rejected", sizeof cfg->coord.notify_on[1]);
     cfg->coord.nnotify_on = 2;
     cfg->coord.notify_timeout_ms = 5000;
+    cfg->coord.worker_rate = 5000;
     util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->worker.kill_grace_ms = 2000;
     cfg->worker.drain_ms = 30000;
@@ -103,6 +104,7 @@ static const key_t_ s_coord_keys[] = {
     {"retention", K_GROUP, 0, 0},
     {"notify", K_GROUP, 0, 0},
     {"metrics_listen", K_STRING, OFF(coord.metrics_listen), CONFIG_ENDPOINT_MAX},
+    {"worker_rate", K_INT, OFF(coord.worker_rate), 0},
     {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
     {"trigger_roots", K_ROOTS, 0, 0},
     {"test_clock", K_BOOL, OFF(coord.test_clock), 0},

@@ -57,6 +57,7 @@ typedef struct {
     int64_t retain_metrics_ms;  /* per-epoch metrics (drover.task_metrics) */
     int64_t retain_runs_ms;     /* finished runs, with their tasks (never one a model version names) */
     char metrics_listen[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of /metrics, /healthz, /readyz; "" = off */
+    int worker_rate;            /* messages per second per worker key (burst 2x) */
     char artifact_dir[1024];    /* the workers' artifact store as this host sees it; "" =
                                  * none: model artifacts cannot be verified, so a train
                                  * step's model is not registered (docs/security.md) */

@@ -118,22 +118,45 @@ int keys_generate(const char *path, const char *name, keys_pair_t *out, char *er
 int keys_load(const char *path, int need_secret, keys_pair_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    struct stat st;
-    if (stat(path, &st) < 0) {
+    /* The mode is checked on the file that is read (fstat of the open fd),
+     * not on a path that could be swapped between the check and the read;
+     * stdio reads through our buffer, which is wiped with libconfig's copy
+     * of the secret after parsing. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    char fbuf[4096];
+    setvbuf(f, fbuf, _IOFBF, sizeof fbuf);
     config_t lc;
     config_init(&lc);
     int rc = -1;
-    if (!config_read_file(&lc, path)) {
-        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        else
-            snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&lc), config_error_text(&lc));
+    const char *name = NULL, *pub = NULL, *sec = NULL;
+    int read_ok = config_read(&lc, f);
+    fclose(f);
+    explicit_bzero(fbuf, sizeof fbuf);
+    if (!read_ok) {
+        snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&lc), config_error_text(&lc));
         goto out;
     }
-    const char *name = NULL, *pub = NULL, *sec = NULL;
     config_lookup_string(&lc, "name", &name);
     config_lookup_string(&lc, "public", &pub);
     config_lookup_string(&lc, "secret", &sec);
@@ -171,6 +194,8 @@ int keys_load(const char *path, int need_secret, keys_pair_t *out, char *err, si
     util_strlcpy(out->public_z85, pub, sizeof out->public_z85);
     rc = 0;
 out:
+    if (sec) /* libconfig's own copy of the secret */
+        explicit_bzero((char *)sec, strlen(sec));
     config_destroy(&lc);
     if (rc < 0)
         keys_wipe(out);

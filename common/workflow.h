@@ -54,6 +54,9 @@
 /* Limits: the step-kind table's (common/stepkind.h), which the coordinator
  * enforces too. */
 #define WORKFLOW_MAX_STEPS STEPKIND_MAX_STEPS
+/* Dependencies (after entries) of one workflow in all: what one submit may
+ * make the coordinator write and index (docs/workflows.md). */
+#define WORKFLOW_MAX_EDGES 20000
 #define WORKFLOW_MAX_SWEEP 256   /* combinations of one step's matrix */
 #define WORKFLOW_MAX_LABELS STEPKIND_MAX_LABELS
 #define WORKFLOW_MAX_CPUS STEPKIND_MAX_CPUS

@@ -34,8 +34,8 @@ struct auth {
     bucket_t *buckets;
     size_t nbuckets, capbuckets;
     uint64_t refused;                    /* handshakes ZAP refused */
-    char last_refused[KEYS_Z85_LEN + 16]; /* "kind:key", for rate-limited logging */
-    int64_t last_refused_ms;
+    char last_refused[2][KEYS_Z85_LEN + 16]; /* per socket: "kind:key", for rate-limited logging */
+    int64_t last_refused_ms[2];
 };
 
 static const char *s_roles[] = {"none", "reader", "submitter", "admin"};
@@ -281,15 +281,19 @@ void auth_zap(auth_t *a, void *sock)
         } else {
             const char *why = !kind ? "unknown domain" : !k ? "key not allowed"
                               : k->revoked ? "key revoked" : "key of the wrong kind";
-            /* A refused peer reconnects every second or so: log a refusal
-             * once per key and minute, count the rest. */
+            /* A refused peer reconnects every second or so, and a hostile
+             * one may bring a new key each time: log a refusal once per key
+             * and minute, and at most one refusal per second per socket;
+             * count the rest (the count is in every line). */
             a->refused++;
             int64_t now = util_mono_ms();
             char who[KEYS_Z85_LEN + 16];
             snprintf(who, sizeof who, "%s:%s", kind ? kind : "?", z85);
-            if (strcmp(a->last_refused, who) != 0 || now - a->last_refused_ms >= 60000) {
-                util_strlcpy(a->last_refused, who, sizeof a->last_refused);
-                a->last_refused_ms = now;
+            int sl = kind && !strcmp(kind, "worker");
+            if ((strcmp(a->last_refused[sl], who) != 0 && now - a->last_refused_ms[sl] >= 1000) ||
+                now - a->last_refused_ms[sl] >= 60000) {
+                util_strlcpy(a->last_refused[sl], who, sizeof a->last_refused[sl]);
+                a->last_refused_ms[sl] = now;
                 log_warn("refused a %s connection: %s (public key %s; %llu refusals so far); "
                          "allow it with: drover keys allow %s FILE.pub",
                          kind ? kind : "?", why, z85[0] ? z85 : "none",
@@ -327,6 +331,11 @@ int auth_peer(auth_t *a, const char *user_id, const char *kind, const char **nam
 
 int auth_rate_ok(auth_t *a, const char *name, int64_t now_ms)
 {
+    return auth_bucket_ok(a, name, a->rate, now_ms);
+}
+
+int auth_bucket_ok(auth_t *a, const char *name, int rate, int64_t now_ms)
+{
     bucket_t *b = NULL;
     for (size_t i = 0; i < a->nbuckets; i++)
         if (strcmp(a->buckets[i].name, name) == 0) {
@@ -344,12 +353,12 @@ int auth_rate_ok(auth_t *a, const char *name, int64_t now_ms)
         }
         b = &a->buckets[a->nbuckets++];
         util_strlcpy(b->name, name, sizeof b->name);
-        b->tokens = 2.0 * a->rate;
+        b->tokens = 2.0 * rate;
         b->last_ms = now_ms;
     }
-    b->tokens += (double)(now_ms - b->last_ms) * a->rate / 1000.0;
-    if (b->tokens > 2.0 * a->rate)
-        b->tokens = 2.0 * a->rate;
+    b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
+    if (b->tokens > 2.0 * rate)
+        b->tokens = 2.0 * rate;
     b->last_ms = now_ms;
     if (b->tokens < 1.0)
         return 0;

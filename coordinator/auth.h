@@ -56,6 +56,9 @@ int auth_peer(auth_t *a, const char *user_id, const char *kind, const char **nam
 
 /* 1 if the client `name` may make one more request now. */
 int auth_rate_ok(auth_t *a, const char *name, int64_t now_ms);
+/* The same token bucket with another rate (per second; burst 2x): worker
+ * keys (coordinator.worker_rate). Key names are unique across kinds. */
+int auth_bucket_ok(auth_t *a, const char *name, int rate, int64_t now_ms);
 
 /* Allow-list changes (admin commands); 0 done, 1 refused (msg), -1 db. */
 int auth_allow(auth_t *a, store_t *st, const char *name, const char *kind, const char *role,

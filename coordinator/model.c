@@ -884,6 +884,16 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         nodes[i].after = (const char *const *)s->after;
         nodes[i].nafter = s->n_after;
     }
+    size_t nafter = 0;
+    for (size_t i = 0; i < n; i++)
+        nafter += req->steps[i]->n_after;
+    if (nafter > WORKFLOW_MAX_EDGES) {
+        snprintf(err, errlen,
+                 "a workflow has at most %d dependencies ('after' entries) in all; this one has "
+                 "%zu (split it, or depend on a join step instead of on every step)",
+                 WORKFLOW_MAX_EDGES, nafter);
+        goto out;
+    }
     size_t bad;
     if (dag_check(nodes, n, &bad, err, errlen) < 0) {
         errno = EINVAL;
@@ -1082,8 +1092,11 @@ int model_worker_busy(model_t *m, const uint8_t *ident, size_t len, const Drover
     worker_t *w = s_worker_by_name(m, reg->name);
     if (!w || !w->connected || (w->ident_len == len && memcmp(w->ident, ident, len) == 0))
         return 0;
-    /* The same process on a new connection (it reconnected): its own name. */
-    if (reg->session && reg->session == w->session)
+    /* The same process on a new connection (it reconnected): its own name.
+     * A worker of an older version sends no session: it cannot be told
+     * from its own reconnect, so it replaces the session as before (the
+     * name is still bound to its key). */
+    if (!reg->session || reg->session == w->session)
         return 0;
     int64_t quiet = util_mono_ms() - w->last_seen_ms;
     if (quiet >= m->cfg->worker_timeout_ms)
@@ -1222,10 +1235,31 @@ void model_worker_seen(model_t *m, worker_t *w)
 static int s_stale(model_t *m, worker_t *w, int64_t task_id, int attempt, const char *what)
 {
     m->stats.stale++;
-    log_warn("stale %s for task %lld attempt %d from worker %s: not its current lease; ignored",
-             what, (long long)task_id, attempt, w->name);
-    char detail[64], kind[32];
-    snprintf(detail, sizeof detail, "%s rejected", what);
+    /* A stale result or start is always recorded. Stale logs, metrics and
+     * the like are logged and recorded once per worker per 10 s with how
+     * many came since: a worker repeating them can flood neither the log
+     * nor drover.events (all of them count in stale_results). */
+    int always = !strcmp(what, "result") || !strcmp(what, "start");
+    int64_t now = util_mono_ms();
+    if (!always && now < w->stale_next_ms) {
+        w->stale_quiet++;
+        return 0;
+    }
+    char detail[120];
+    if (w->stale_quiet)
+        snprintf(detail, sizeof detail, "%s rejected (and %llu more stale messages since)", what,
+                 (unsigned long long)w->stale_quiet);
+    else
+        snprintf(detail, sizeof detail, "%s rejected", what);
+    if (!always || now >= w->stale_next_ms) {
+        log_warn("stale %s for task %lld attempt %d from worker %s: not its current lease; ignored%s",
+                 what, (long long)task_id, attempt, w->name,
+                 w->stale_quiet ? " (more like it not logged one by one: see drover.events)" : "");
+        w->stale_next_ms = now + 10000;
+        w->stale_quiet = 0;
+    }
+    /* Kind stale_result, stale_start, ... (docs/sql.md), with its run. */
+    char kind[32];
     snprintf(kind, sizeof kind, "stale_%s", what);
     task_t *t = idmap_get(m->tasks, task_id);
     return store_event(m->st, t ? t->run->id : 0, task_id, attempt, kind, w->name, detail) < 0
@@ -1379,6 +1413,21 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     return s_attempt_failed(m, t, what, !t->gate_rejected) < 0 ? -1 : 1;
 }
 
+/* Log and metric budgets count per attempt: a new attempt starts at 0.
+ * (After a coordinator restart an attempt's count starts again at 0: at
+ * most one more max_log_bytes per stream per restart.) */
+static void s_usage_reset(task_t *t, int attempt)
+{
+    if (t->log_attempt == attempt)
+        return;
+    t->log_attempt = attempt;
+    t->log_end[0] = t->log_end[1] = 0;
+    t->log_bytes[0] = t->log_bytes[1] = 0;
+    t->log_cut = 0;
+    t->nmetrics = 0;
+    t->metric_bytes = 0;
+}
+
 int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt)
 {
     if (!mt->lease || !mt->json)
@@ -1392,11 +1441,20 @@ int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt)
     json_decref(o);
     if (!valid)
         return 0; /* counted by the caller as a bad message */
+    task_t *t = idmap_get(m->tasks, id);
+    if (!t)
+        return 1;
+    s_usage_reset(t, att);
+    /* A budget per attempt, like logs: what a task writes on fd 3 cannot
+     * fill the database. Over it: dropped and counted by the caller. */
+    size_t bytes = strlen(mt->json);
+    if (t->nmetrics >= MODEL_METRICS_MAX || t->metric_bytes + bytes > MODEL_METRIC_BYTES_MAX)
+        return 0;
     if (store_metric(m->st, id, att, (int)mt->seq, mt->json) < 0)
         return -1;
-    task_t *t = idmap_get(m->tasks, id);
-    if (t)
-        t->run->version++;
+    t->nmetrics++;
+    t->metric_bytes += bytes;
+    t->run->version++;
     return 1;
 }
 
@@ -1410,31 +1468,49 @@ int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c)
         return s_stale(m, w, id, att, "log");
     if (c->data.len == 0)
         return 1;
-    /* Past max_log_bytes a stream keeps one marker and nothing more; the
-     * cut depends only on offsets, so re-sent chunks cut the same way. */
-    uint64_t max = m->cfg->max_log_bytes;
-    size_t len = c->data.len;
     task_t *lt = idmap_get(m->tasks, id);
-    if (c->offset + len > max) {
-        len = c->offset < max ? (size_t)(max - c->offset) : 0;
-        int bit = 1 << (c->stream - 1);
-        if (!lt || !(lt->log_cut & bit)) {
+    if (!lt)
+        return 1;
+    s_usage_reset(lt, att);
+    /* Only bytes past what this stream already stored are kept, and they
+     * are counted as stored: overlapping or repeated offsets can neither
+     * store a byte twice nor get past max_log_bytes. Past the cap a stream
+     * keeps one marker and nothing more. */
+    int si = (int)c->stream - 1, bit = 1 << si;
+    uint64_t max = m->cfg->max_log_bytes, off = c->offset, end = c->offset + c->data.len;
+    if (end < off || end <= lt->log_end[si])
+        return 1; /* all of it stored already (a re-send), or nonsense */
+    const uint8_t *data = c->data.data;
+    if (off < lt->log_end[si]) {
+        data += lt->log_end[si] - off;
+        off = lt->log_end[si];
+    }
+    size_t len = (size_t)(end - off);
+    if (lt->log_bytes[si] + len > max) {
+        len = lt->log_bytes[si] < max ? (size_t)(max - lt->log_bytes[si]) : 0;
+        if (!(lt->log_cut & bit)) {
             char marker[160];
             int ml = snprintf(marker, sizeof marker,
                               "\n[drover: log truncated at %llu bytes; raise coordinator.max_log_bytes "
                               "to keep more]\n",
                               (unsigned long long)max);
-            if (store_log(m->st, id, att, (int)c->stream, max, (const uint8_t *)marker,
+            if (len > 0 && store_log(m->st, id, att, (int)c->stream, off, data, len) < 0)
+                return -1;
+            if (store_log(m->st, id, att, (int)c->stream, off + len, (const uint8_t *)marker,
                           (size_t)ml) < 0)
                 return -1;
-            if (lt)
-                lt->log_cut |= bit;
+            lt->log_cut |= bit;
+            lt->log_bytes[si] = max;
+            lt->log_end[si] = UINT64_MAX; /* nothing more, from any offset */
+            lt->logseq++;
         }
+        return 1;
     }
-    if (len > 0 && store_log(m->st, id, att, (int)c->stream, c->offset, c->data.data, len) < 0)
+    if (store_log(m->st, id, att, (int)c->stream, off, data, len) < 0)
         return -1;
-    if (lt)
-        lt->logseq++;
+    lt->log_bytes[si] += len;
+    lt->log_end[si] = end;
+    lt->logseq++;
     return 1;
 }
 
@@ -1470,6 +1546,16 @@ int model_workers_evict_key(model_t *m, const char *key)
         n++;
     }
     return n;
+}
+
+void model_workers_excuse(model_t *m, int64_t ms)
+{
+    int64_t now = util_mono_ms();
+    for (worker_t *w = m->workers; w; w = w->next) {
+        w->last_seen_ms += ms;
+        if (w->last_seen_ms > now)
+            w->last_seen_ms = now;
+    }
 }
 
 int model_worker_evict(model_t *m, const char *name, const char *why)

@@ -33,6 +33,11 @@
 #include "store.h"
 #include "wire.h"
 
+/* Metrics kept per task attempt (docs/security.md): more are dropped and
+ * counted in dropped_messages. */
+#define MODEL_METRICS_MAX 10000
+#define MODEL_METRIC_BYTES_MAX (16u << 20)
+
 typedef Drover__TaskState task_state_t;
 typedef Drover__RunState run_state_t;
 
@@ -88,6 +93,11 @@ struct task {
     uint64_t gpumask;               /* GPUs of the current attempt */
     uint64_t logseq;                /* bumps with each stored log chunk */
     int log_cut;                    /* bit per stream: truncation marker written */
+    int log_attempt;                /* the attempt log_end/log_bytes count */
+    uint64_t log_end[2];            /* per stream: end of the bytes stored */
+    uint64_t log_bytes[2];          /* per stream: bytes stored (max_log_bytes) */
+    int nmetrics;                   /* metrics stored for log_attempt */
+    uint64_t metric_bytes;
 };
 
 struct run {
@@ -127,6 +137,8 @@ struct worker {
     int nkinds;
     char key[64];                   /* CURVE key it authenticated with, "" without */
     uint64_t session;               /* Register.session of the current process */
+    int64_t stale_next_ms;          /* rate limit of its "stale" warnings */
+    uint64_t stale_quiet;           /* stale messages not logged since */
     int64_t last_seen_ms;           /* monotonic */
     int64_t last_seen_us;           /* wall clock, for people */
     int seen_dirty;                 /* last_seen not yet written to the database */
@@ -200,7 +212,8 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
 /* 1 (reason in msg) when reg's name is held by another session that is
  * still alive (heard within worker_timeout) and is not the same process
  * reconnecting (Register.session): the newer one is refused, so two
- * workers sharing a name never take it from each other. 0 otherwise. */
+ * workers sharing a name never take it from each other. 0 otherwise (also
+ * for a Register without a session: a worker older than that field). */
 int model_worker_busy(model_t *m, const uint8_t *ident, size_t len, const Drover__Register *reg,
                       char *msg, size_t msglen);
 void model_worker_seen(model_t *m, worker_t *w);
@@ -213,12 +226,18 @@ int model_worker_draining(model_t *m, worker_t *w, uint32_t drain_ms);
 /* Declares every worker that authenticated with `key` dead now (its key
  * was revoked): their tasks are requeued. Returns how many, or -1. */
 int model_workers_evict_key(model_t *m, const char *key);
+/* The coordinator itself was busy for ms: every worker's silence so far
+ * is shortened by that much (never beyond now). */
+void model_workers_excuse(model_t *m, int64_t ms);
 /* Declares the connected worker `name` dead now (its name was given to
  * another key). 1 if there was one, 0 if not, -1 on a database error. */
 int model_worker_evict(model_t *m, const char *name, const char *why);
 
 /* Worker reports. Return 1 when applied, 0 when stale (recorded, not
- * applied), -1 on a database error. */
+ * applied), -1 on a database error. model_task_metric: 0 also for a
+ * malformed metric or one over the attempt's budget. model_task_log keeps
+ * only bytes past what the stream stored and counts max_log_bytes by the
+ * bytes stored. */
 int model_task_started(model_t *m, worker_t *w, const Drover__Started *s);
 int model_task_result(model_t *m, worker_t *w, const Drover__Result *r);
 int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -54,6 +55,7 @@ void server_queue(server_t *s, int sock, const uint8_t *ident, size_t ident_len,
         return;
     }
     protobuf_c_message_pack(msg, o->data);
+    s->outbytes += o->len;
     o->sock = sock;
     memcpy(o->ident, ident, ident_len);
     o->ident_len = ident_len;
@@ -80,6 +82,7 @@ static void s_flush(server_t *s)
         free(o->data);
     }
     s->nout = 0;
+    s->outbytes = 0;
 }
 
 static void s_discard_outbox(server_t *s)
@@ -87,6 +90,7 @@ static void s_discard_outbox(server_t *s)
     for (size_t i = 0; i < s->nout; i++)
         free(s->out[i].data);
     s->nout = 0;
+    s->outbytes = 0;
 }
 
 void server_count_drop(server_t *s, const char *what)
@@ -188,6 +192,12 @@ static int s_sink_run_inline(void *ctx, const task_t *t, char *err, size_t errle
 {
     server_t *s = ctx;
     const char *key = t->run->submitted_key;
+    if (auth_secure(s->auth) && !auth_key_kind(s->auth, key)) {
+        /* A revoked key's grants and role are gone with it. */
+        snprintf(err, errlen, "permission denied: key '%s', which submitted run %lld, is no longer "
+                              "allowed", key, (long long)t->run->id);
+        return 1;
+    }
     registry_actor_t who = {key, !auth_secure(s->auth) || auth_key_role(s->auth, key) == AUTH_ROLE_ADMIN};
     if (strcmp(t->kind, "select") == 0)
         return registry_run_select(s->st, &who, t->run->id, t->id, t->attempt, t->spec_json, err,
@@ -570,10 +580,17 @@ static int s_bind_all(server_t *s)
     }
 }
 
-/* Drains one socket. Returns -1 on a database error. */
+/* Drains one socket. Returns -1 on a database error. Client requests get
+ * a slice of the iteration (CLIENT_SLICE_MS, or OUTBOX_SLICE bytes of
+ * replies): what is left waits in ZeroMQ for the next iteration, so a
+ * burst of costly requests delays workers by one slice, not by the burst. */
 static int s_drain(server_t *s, void *sock, int which)
 {
+    int64_t t0 = util_mono_ms();
     for (int i = 0; i < DRAIN_MAX; i++) {
+        if (which == SOCK_CLIENT && i > 0 &&
+            (util_mono_ms() - t0 >= CLIENT_SLICE_MS || s->outbytes >= OUTBOX_SLICE))
+            return 0;
         wire_msg_t m;
         int r = wire_recv(sock, 1, &m);
         if (r == 0)
@@ -594,6 +611,25 @@ static int s_drain(server_t *s, void *sock, int which)
             return -1;
     }
     return 0;
+}
+
+static int64_t s_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Each iteration's busy time: the longest is reported (drover info) and a
+ * long one is logged. (The workers are excused the stall before the
+ * heartbeat check and at the next wake-up, in server_run.) */
+static void s_account_iteration(server_t *s, int64_t us)
+{
+    if (us > s->longest_us)
+        s->longest_us = us;
+    if (us >= 1000000)
+        log_warn("one loop iteration took %.1f s (the longest so far: %.1f s)", (double)us / 1e6,
+                 (double)s->longest_us / 1e6);
 }
 
 int server_run(server_t *s)
@@ -673,7 +709,7 @@ int server_run(server_t *s)
         return -1;
     }
     s_side_active(s, 1);
-    int64_t last_tick = 0;
+    int64_t last_tick = 0, prev_us = 0;
     while (!s->stop) {
         if (s->db_down_us) {
             int r = s_outage_step(s);
@@ -681,6 +717,7 @@ int server_run(server_t *s)
                 return r > 0 ? 0 : -1;
             continue;
         }
+        int64_t busy_from = 0;
         zmq_pollitem_t items[4] = {
             {s->wsock, 0, ZMQ_POLLIN, 0},
             {s->csock, 0, ZMQ_POLLIN, 0},
@@ -691,6 +728,14 @@ int server_run(server_t *s)
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return -1;
         }
+        busy_from = s_mono_us();
+        /* Between two wake-ups the loop waits at most TICK_MS in zmq_poll;
+         * anything beyond that it was busy, or stopped, or not scheduled:
+         * the workers' messages waited meanwhile, so that time is not
+         * theirs to answer for (judged before any heartbeat deadline). */
+        if (prev_us && busy_from - prev_us > (int64_t)(TICK_MS + 10) * 1000)
+            model_workers_excuse(s->model, (busy_from - prev_us) / 1000 - TICK_MS);
+        prev_us = busy_from;
         if (items[2].revents & ZMQ_POLLIN)
             s_read_signals(s);
         if (s->zap && (items[3].revents & ZMQ_POLLIN))
@@ -701,6 +746,11 @@ int server_run(server_t *s)
         s_watchdog(s, now);
         if (!bad && now - last_tick >= TICK_MS) {
             last_tick = now;
+            /* This iteration's own work so far (a slow statement, a costly
+             * request) kept the workers' heartbeats waiting: excused too. */
+            int64_t busy_ms = (s_mono_us() - busy_from) / 1000;
+            if (busy_ms > TICK_MS)
+                model_workers_excuse(s->model, busy_ms);
             bad = model_tick(s->model, now) < 0 || calendar_tick(s->cal) < 0;
         }
         if (!bad && now >= s->next_publish_ms) {
@@ -738,6 +788,7 @@ int server_run(server_t *s)
             if (r != 0)
                 return r > 0 ? 0 : -1;
         }
+        s_account_iteration(s, s_mono_us() - busy_from);
     }
     (void)sdnotify_send("STOPPING=1");
     if (store_commit(s->st) == 0)

@@ -223,25 +223,28 @@ out:
     return rc;
 }
 
-/* Appends the contiguous bytes of one stream from *off into buf. */
-static void s_take_stream(const PGresult *res, int stream, uint64_t *off, uint8_t *buf,
-                          size_t *len, size_t cap, int *more)
+/* Reads one page of a stream from *off into buf (contiguous bytes only: a
+ * gap ends the page). Returns 0 or -1 (database). */
+static int s_take_stream(store_t *st, int64_t task_id, int attempt, int stream, uint64_t *off,
+                         uint8_t *buf, size_t *len, size_t cap, int *more)
 {
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (db_get_i64(res, i, 0) != stream)
-            continue;
-        uint64_t o = (uint64_t)db_get_i64(res, i, 1);
-        size_t n = 0;
-        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &n);
-        if (!d)
-            return;
-        if (o > *off) { /* a gap: bytes not stored (yet) */
-            PQfreemem(d);
-            return;
+    PGresult *res = store_logs(st, task_id, attempt, stream, *off, cap);
+    if (!res)
+        return -1;
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        uint64_t o = (uint64_t)db_get_i64(res, i, 0);
+        if (o > *off) /* a gap: bytes not stored (yet) */
+            break;
+        size_t dl = 0;
+        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 1), &dl);
+        if (!d) {
+            PQclear(res);
+            return -1;
         }
         size_t skip = (size_t)(*off - o);
-        if (skip < n) {
-            size_t take = n - skip;
+        if (skip < dl) {
+            size_t take = dl - skip;
             if (*len + take > cap) {
                 take = cap - *len;
                 *more = 1;
@@ -252,8 +255,12 @@ static void s_take_stream(const PGresult *res, int stream, uint64_t *off, uint8_
         }
         PQfreemem(d);
         if (*more)
-            return;
+            break;
     }
+    if (n >= 256)
+        *more = 1;
+    PQclear(res);
+    return 0;
 }
 
 static int s_task_terminal(const char *state)
@@ -291,18 +298,12 @@ static int s_client_logs(server_t *s, const Drover__LogsRequest *q, int may_hold
     uint8_t *obuf = malloc(LOG_REPLY_MAX), *ebuf = malloc(LOG_REPLY_MAX);
     size_t olen = 0, elen = 0;
     int more = 0, rc = -1;
-    PGresult *lr = NULL;
     if (!obuf || !ebuf)
         goto out;
-    if (attempt > 0) {
-        lr = store_logs(s->st, task_id, attempt, out_off, err_off);
-        if (!lr)
-            goto out;
-        s_take_stream(lr, 1, &out_off, obuf, &olen, LOG_REPLY_MAX, &more);
-        s_take_stream(lr, 2, &err_off, ebuf, &elen, LOG_REPLY_MAX, &more);
-        if (PQntuples(lr) == 256)
-            more = 1;
-    }
+    if (attempt > 0 &&
+        (s_take_stream(s->st, task_id, attempt, 1, &out_off, obuf, &olen, LOG_REPLY_MAX, &more) < 0 ||
+         s_take_stream(s->st, task_id, attempt, 2, &err_off, ebuf, &elen, LOG_REPLY_MAX, &more) < 0))
+        goto out;
     int ended = s_task_terminal(state) || attempt < current;
     int finished = ended && !more && olen == 0 && elen == 0;
     if (may_hold && q->wait_ms && olen == 0 && elen == 0 && !ended) {
@@ -329,7 +330,6 @@ static int s_client_logs(server_t *s, const Drover__LogsRequest *q, int may_hold
     s_reply_client(s, ident, ident_len, rep);
     rc = 0;
 out:
-    PQclear(lr);
     free(obuf);
     free(ebuf);
     return rc;
@@ -654,9 +654,18 @@ static int h_submit(creq_t *c)
         s_reply(c);
         return 0;
     }
+    /* submitted_by names the key that sent it, which the client cannot
+     * choose; its own words (user@host) follow, labelled and cut short. */
+    char by[200];
+    if (q->submitted_by && *q->submitted_by)
+        snprintf(by, sizeof by, "%s (says %.100s)", c->actor, q->submitted_by);
+    else
+        util_strlcpy(by, c->actor, sizeof by);
+    Drover__SubmitRequest sq = *q;
+    sq.submitted_by = by;
     /* The audit row goes in with the run, in the same statement. */
     int64_t run_id;
-    if (model_submit(s->model, q, key, NULL, 0, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
+    if (model_submit(s->model, &sq, key, NULL, 0, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
         if (errno != EINVAL)
             return -1;
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
@@ -844,6 +853,7 @@ static int h_info(creq_t *c)
     info.db_down = s->db_down_us != 0;
     info.db_down_since_us = s->db_down_us;
     info.leader_epoch = leader_epoch(s->leader);
+    info.longest_iteration_us = (uint64_t)s->longest_us;
     c->rep->info = &info;
     s_reply(c);
     c->rep->info = NULL;
@@ -885,7 +895,7 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES, "workflow validated on the server"},
     {RQ(RUNS), NULL, R_READER, h_runs, 0, "at most 1000 rows"},
     {RQ(STATUS), NULL, R_READER, h_status, 0, "long-poll parked, capped"},
-    {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged, at most 4 MiB per stream"},
+    {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged: at most 256 KiB per stream per reply"},
     {RQ(CANCEL), NULL, R_SUBMIT, h_cancel, RPC_BUFFERED, "a submitter cancels only its own runs"},
     {RQ(WORKERS), NULL, R_READER, h_workers, 0, NULL},
     {RQ(INFO), NULL, R_READER, h_info, 0, NULL},
@@ -949,24 +959,60 @@ static const client_rpc_t *s_rpc_find(const Drover__ClientRequest *in)
     return any;
 }
 
-int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
-                      const uint8_t *data, size_t len, int may_hold)
+/* Parks a request (the fields a re-handling needs), or answers "too many
+ * waiting requests" when its key or the coordinator holds the most. */
+static void s_park(server_t *s, creq_t *c, const char *user_id)
 {
-    char bad[200];
-    Drover__ClientRequest *in = wirecheck_client_request(data, len, bad, sizeof bad);
-    if (!in) {
-        uint64_t rid;
-        if (wirecheck_request_id(data, len, &rid) == 0) {
-            /* Well-formed enough to answer: say what was wrong. */
-            Drover__ClientReply r = DROVER__CLIENT_REPLY__INIT;
-            r.request_id = rid;
-            r.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
-            r.message = bad;
-            s_reply_client(s, ident, ident_len, &r);
-        }
-        server_count_drop(s, "an invalid message on the client socket");
-        return 0;
+    const Drover__ClientRequest *in = c->in;
+    size_t mine = 0;
+    for (size_t i = 0; i < s->nheld; i++)
+        mine += strcmp(s->held[i].user_id, user_id) == 0;
+    if (mine >= HOLD_PER_KEY || s->nheld >= HOLD_TOTAL) {
+        snprintf(c->msg, sizeof c->msg,
+                 "too many waiting requests (%s): at most %d per key and %d in all may wait for a "
+                 "change; ask again without waiting, or later",
+                 mine >= HOLD_PER_KEY ? "this key's" : "everyone's", HOLD_PER_KEY, HOLD_TOTAL);
+        s_reply_error(c, DROVER__ERROR_CODE__ERROR_RATE_LIMITED);
+        server_count_drop(s, "a long-poll over the waiting-request cap");
+        return;
     }
+    if (s->nheld == s->capheld) {
+        size_t nc = s->capheld ? s->capheld * 2 : 16;
+        held_t *nh = realloc(s->held, nc * sizeof *nh);
+        if (!nh) { /* the parked ones stay; this one is answered now */
+            snprintf(c->msg, sizeof c->msg, "out of memory parking this request; ask again");
+            s_reply_error(c, DROVER__ERROR_CODE__ERROR_INTERNAL);
+            return;
+        }
+        s->held = nh;
+        s->capheld = nc;
+    }
+    held_t *p = c->park;
+    uint32_t wait = in->body_case == RQ(STATUS) ? in->status->wait_ms : in->logs->wait_ms;
+    p->wait_ms = wait > HOLD_MAX_MS ? HOLD_MAX_MS : wait;
+    p->parked_ms = util_mono_ms();
+    p->deadline_ms = p->parked_ms + p->wait_ms;
+    memcpy(p->ident, c->ident, c->ident_len);
+    p->ident_len = c->ident_len;
+    util_strlcpy(p->user_id, user_id, sizeof p->user_id);
+    p->request_id = in->request_id;
+    p->body = in->body_case;
+    if (in->body_case == RQ(STATUS)) {
+        p->known_version = in->status->known_version;
+    } else {
+        util_strlcpy(p->step, in->logs->step ? in->logs->step : "", sizeof p->step);
+        p->req_run_id = in->logs->run_id;
+        p->attempt = in->logs->attempt;
+        p->out_off = in->logs->stdout_offset;
+        p->err_off = in->logs->stderr_offset;
+    }
+    s->held[s->nheld++] = *p;
+}
+
+/* Authorises and handles one decoded request. */
+static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
+                      Drover__ClientRequest *in, int may_hold)
+{
     int rc = 0;
     Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
     rep.request_id = in->request_id;
@@ -1041,28 +1087,32 @@ int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const
         rc = 0;
     }
     if (rc == 1) {
-        uint32_t wait = in->body_case == RQ(STATUS) ? in->status->wait_ms : in->logs->wait_ms;
-        if (wait > HOLD_MAX_MS)
-            wait = HOLD_MAX_MS;
-        park.parked_ms = util_mono_ms();
-        park.deadline_ms = park.parked_ms + wait;
-        memcpy(park.ident, ident, ident_len);
-        park.ident_len = ident_len;
-        util_strlcpy(park.user_id, user_id, sizeof park.user_id);
-        park.data = malloc(len ? len : 1);
-        if (park.data && (s->nheld < s->capheld ||
-                          (s->held = realloc(s->held, (s->capheld = s->capheld ? s->capheld * 2 : 16) *
-                                                          sizeof *s->held)))) {
-            memcpy(park.data, data, len);
-            park.len = len;
-            s->held[s->nheld++] = park;
-        } else {
-            free(park.data);
-            log_error("out of memory parking a request; the client will retry");
-        }
+        s_park(s, &c, user_id);
         rc = 0;
     }
 done:
+    return rc;
+}
+
+int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
+                      const uint8_t *data, size_t len, int may_hold)
+{
+    char bad[200];
+    Drover__ClientRequest *in = wirecheck_client_request(data, len, bad, sizeof bad);
+    if (!in) {
+        uint64_t rid;
+        if (wirecheck_request_id(data, len, &rid) == 0) {
+            /* Well-formed enough to answer: say what was wrong. */
+            Drover__ClientReply r = DROVER__CLIENT_REPLY__INIT;
+            r.request_id = rid;
+            r.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            r.message = bad;
+            s_reply_client(s, ident, ident_len, &r);
+        }
+        server_count_drop(s, "an invalid message on the client socket");
+        return 0;
+    }
+    int rc = s_dispatch(s, ident, ident_len, user_id, in, may_hold);
     drover__client_request__free_unpacked(in, NULL);
     return rc;
 }
@@ -1091,9 +1141,28 @@ int server_client_wake(server_t *s)
         }
         held_t copy = *h;
         s->held[i] = s->held[--s->nheld];
-        int rc = server_client_msg(s, copy.ident, copy.ident_len, copy.user_id, copy.data, copy.len, 0);
-        free(copy.data);
-        if (rc < 0)
+        /* The request again, from what was kept when it was parked. */
+        Drover__ClientRequest in = DROVER__CLIENT_REQUEST__INIT;
+        Drover__StatusRequest sr = DROVER__STATUS_REQUEST__INIT;
+        Drover__LogsRequest lr = DROVER__LOGS_REQUEST__INIT;
+        in.version = DROVER_PROTOCOL_VERSION;
+        in.request_id = copy.request_id;
+        in.body_case = copy.body;
+        if (copy.body == RQ(STATUS)) {
+            sr.run_id = (uint64_t)copy.run_id;
+            sr.known_version = copy.known_version;
+            sr.wait_ms = copy.wait_ms;
+            in.status = &sr;
+        } else {
+            lr.run_id = copy.req_run_id;
+            lr.step = copy.step;
+            lr.attempt = copy.attempt;
+            lr.stdout_offset = copy.out_off;
+            lr.stderr_offset = copy.err_off;
+            lr.wait_ms = copy.wait_ms;
+            in.logs = &lr;
+        }
+        if (s_dispatch(s, copy.ident, copy.ident_len, copy.user_id, &in, 0) < 0)
             return -1;
     }
     return 0;
@@ -1101,8 +1170,6 @@ int server_client_wake(server_t *s)
 
 void server_client_drop_held(server_t *s)
 {
-    for (size_t i = 0; i < s->nheld; i++)
-        free(s->held[i].data);
     s->nheld = 0;
 }
 

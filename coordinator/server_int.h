@@ -31,9 +31,11 @@
 
 #define TICK_MS 50
 #define DRAIN_MAX 1024        /* messages per socket per iteration */
+#define CLIENT_SLICE_MS 20    /* client requests handled per iteration, in time */
+#define OUTBOX_SLICE (16u << 20) /* ... and in reply bytes waiting to be sent */
 #define HOLD_MAX_MS 30000     /* longest long-poll */
 #define HOLD_MIN_MS 100       /* a status watcher is answered at most this often */
-#define LOG_REPLY_MAX (4u << 20)
+#define LOG_REPLY_MAX (256u << 10) /* bytes per stream per logs reply (a page) */
 
 enum { SOCK_WORKER = 0, SOCK_CLIENT = 1 };
 
@@ -45,14 +47,24 @@ typedef struct {
     size_t len;
 } outmsg_t;
 
-/* A long-poll request parked until its run/task changes or it times out;
- * it is then handled again from its original bytes with holding off. */
+/* A long-poll request (status or logs) parked until its run/task changes
+ * or it times out; it is then handled again, with holding off, from the
+ * few fields kept here (never the request's frame: a parked request costs
+ * sizeof(held_t), whatever its size on the wire). */
+#define HOLD_PER_KEY 1024   /* parked requests per client key */
+#define HOLD_TOTAL 8192     /* parked requests in all */
 typedef struct {
     uint8_t ident[WIRE_MAX_IDENT];
     size_t ident_len;
     char user_id[128];
-    uint8_t *data;
-    size_t len;
+    uint64_t request_id;
+    int body;           /* DROVER__CLIENT_REQUEST__BODY_STATUS or _LOGS */
+    uint32_t wait_ms;
+    uint64_t known_version;            /* status */
+    uint64_t req_run_id;               /* logs: its request */
+    char step[129];
+    uint32_t attempt;
+    uint64_t out_off, err_off;
     int64_t deadline_ms;
     int64_t parked_ms;
     int64_t run_id;
@@ -82,6 +94,7 @@ struct server {
     volatile int stop;
     outmsg_t *out;
     size_t nout, capout;
+    size_t outbytes;           /* bytes waiting in out */
     held_t *held;
     size_t nheld, capheld;
     uint64_t dropped;
@@ -101,6 +114,7 @@ struct server {
     int64_t next_publish_ms;   /* next observe_publish */
     int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
     int64_t next_watchdog_ms;
+    int64_t longest_us;        /* the longest loop iteration (CoordinatorInfo) */
 };
 
 /* Queues msg for sock/ident; sent by server.c only after the iteration's

@@ -59,6 +59,15 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
         server_count_drop(s, "a worker message from a key no longer allowed");
         goto done;
     }
+    /* A flood from one worker key costs everyone only what the bucket
+     * lets through: the rest is dropped and counted (a worker re-sends an
+     * unacknowledged Result; Register is re-sent every second). Without
+     * CURVE every peer is "insecure": no per-key limit then. */
+    if (auth_secure(s->auth) && s->cfg->coord.worker_rate > 0 &&
+        !auth_bucket_ok(s->auth, keyname, s->cfg->coord.worker_rate, util_mono_ms())) {
+        server_count_drop(s, "a worker message over coordinator.worker_rate");
+        goto done;
+    }
     if (in->version != DROVER_PROTOCOL_VERSION) {
         if (in->body_case == DROVER__WORKER_MSG__BODY_REGISTER) {
             const char *name = in->register_->name ? in->register_->name : "?";

@@ -169,9 +169,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                   "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}') "
                   "FROM r, jsonb_array_elements($10::jsonb) e ORDER BY (e->>'idx')::int "
                   "RETURNING id, idx, run_id, state), "
+                  /* idx -> id through one array: O(edges), whatever plan the
+                   * planner would pick for a join on a CTE */
                   "d AS (INSERT INTO drover.task_deps (task_id, depends_on) "
-                  "SELECT c.id, p.id FROM jsonb_array_elements($11::jsonb) x "
-                  "JOIN t c ON c.idx = (x->>0)::int JOIN t p ON p.idx = (x->>1)::int), "
+                  "SELECT m.ids[(x->>0)::int + 1], m.ids[(x->>1)::int + 1] "
+                  "FROM (SELECT array_agg(id ORDER BY idx) AS ids FROM t) m, "
+                  "jsonb_array_elements($11::jsonb) x), "
                   "ev AS (INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
                   "SELECT * FROM (SELECT r.id, NULL::bigint, NULL::int, 'run_state', 'running', $2 "
                   "FROM r UNION ALL (SELECT t.run_id, t.id, 0, 'task_state', t.state, NULL FROM t "
@@ -270,12 +273,22 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     [S_TASK_BY_NAME] = {"task_by_name",
                         "SELECT id, attempt, state FROM drover.tasks WHERE run_id = $1::bigint AND name = $2", 2},
     /* -> stream, offset, data (bytea) */
+    /* One page of one stream from byte $3: the chunk holding $3 (index scan
+     * backwards, one row) and the chunks after it (at most 256), cut where
+     * the bytes before a chunk reach $5 (the page size); the first chunk comes without the
+     * bytes before $3. Only these rows are read and sent: a reader of a
+     * long log costs one page, not the log.
+     * -> offset of the first byte sent, data */
     [S_LOGS] = {"logs",
-                "SELECT stream, offset_bytes, data FROM drover.task_logs "
-                "WHERE task_id = $1::bigint AND attempt = $2::int AND ("
-                "(stream = 1 AND offset_bytes + length(data) > $3::bigint) OR "
-                "(stream = 2 AND offset_bytes + length(data) > $4::bigint)) "
-                "ORDER BY stream, offset_bytes LIMIT 256", 4},
+                "SELECT greatest(o, $3::bigint), substring(d FROM greatest($3::bigint - o, 0)::int + 1) "
+                "FROM (SELECT o, d, sum(length(d)) OVER (ORDER BY o) - length(d) AS before FROM ("
+                "(SELECT offset_bytes AS o, data AS d FROM drover.task_logs WHERE task_id = $1::bigint "
+                "AND attempt = $2::int AND stream = $4::smallint AND offset_bytes <= $3::bigint "
+                "ORDER BY offset_bytes DESC LIMIT 1) UNION ALL "
+                "(SELECT offset_bytes, data FROM drover.task_logs WHERE task_id = $1::bigint "
+                "AND attempt = $2::int AND stream = $4::smallint AND offset_bytes > $3::bigint "
+                "ORDER BY offset_bytes LIMIT 256)) x) y "
+                "WHERE o + length(d) > $3::bigint AND before < $5::bigint ORDER BY o", 5},
     [S_METRIC] = {"metric",
                   "INSERT INTO drover.task_metrics (task_id, attempt, seq, data) "
                   "VALUES ($1::bigint, $2::int, $3::int, $4::jsonb) ON CONFLICT DO NOTHING", 4},
@@ -787,11 +800,13 @@ PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name)
     return s_read(st, S_TASK_BY_NAME, 2, v);
 }
 
-PGresult *store_logs(store_t *st, int64_t task_id, int attempt, uint64_t out_off, uint64_t err_off)
+PGresult *store_logs(store_t *st, int64_t task_id, int attempt, int stream, uint64_t off,
+                     size_t cap)
 {
-    char t[24], a[24], o[24], e[24];
-    const char *v[] = {I64(t, task_id), I64(a, attempt), I64(o, out_off), I64(e, err_off)};
-    return s_read(st, S_LOGS, 4, v);
+    char t[24], a[24], o[24], s[24], c[24];
+    const char *v[] = {I64(t, task_id), I64(a, attempt), I64(o, (int64_t)off), I64(s, stream),
+                       I64(c, (int64_t)cap)};
+    return s_read(st, S_LOGS, 5, v);
 }
 
 /* ------------------------------------------------------------ ML --- */

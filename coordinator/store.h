@@ -109,7 +109,10 @@ PGresult *store_runs_list(store_t *st, int limit);
 PGresult *store_run_get(store_t *st, int64_t run_id);
 PGresult *store_run_tasks(store_t *st, int64_t run_id);
 PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name);
-PGresult *store_logs(store_t *st, int64_t task_id, int attempt, uint64_t out_off, uint64_t err_off);
+/* One page of a log stream from byte off: rows (first offset, data from
+ * there), at most 257 rows and about cap bytes (see S_LOGS). */
+PGresult *store_logs(store_t *st, int64_t task_id, int attempt, int stream, uint64_t off,
+                     size_t cap);
 
 /* ML lineage and the model registry (migration 002). */
 int store_metric(store_t *st, int64_t task_id, int attempt, int seq, const char *json);

@@ -82,6 +82,8 @@ struct task {
     uint32_t metric_seq;  /* seq of metrics[metrics_head] */
     char *outputs_json;   /* the last {"output": X} as compact X, or NULL */
     uint64_t bad_lines;
+    uint64_t bad_logged;    /* bad_lines when the last warning was logged */
+    int64_t bad_next_ms;    /* log the next warning from then on */
 
     int64_t started_at_us;
     int64_t finished_at_us;
@@ -690,6 +692,15 @@ static void s_close_stream(stream_t *s)
     }
 }
 
+/* Logs the total of ignored output lines not logged yet (task end). */
+static void s_bad_lines_total(task_t *t)
+{
+    if (t->bad_lines > t->bad_logged)
+        log_warn("task %llu attempt %u: ignored %llu output lines in all",
+                 (unsigned long long)t->task_id, t->attempt, (unsigned long long)t->bad_lines);
+    t->bad_logged = t->bad_lines;
+}
+
 /* Moves to FINISHED once the child is reaped and both pipes are closed. */
 static void s_maybe_finish(task_t *t)
 {
@@ -700,6 +711,7 @@ static void s_maybe_finish(task_t *t)
     if (!s_unit_gone(t))
         return; /* task_tick kills and looks again */
     t->phase = TASK_FINISHED;
+    s_bad_lines_total(t);
     t->timeout_at_ms = 0;
     t->drain_until_ms = 0;
     t->sigkill_at_ms = 0;
@@ -833,6 +845,23 @@ void task_chunk_done(task_t *t, int stream)
 /* ------------------------------------------------- the output channel --- */
 
 /* Handles one complete line of the fd 3 channel (NUL-terminated, no '\n'). */
+/* A task is untrusted: a flood of bad output lines is counted, and logged
+ * once, then at most once per 10 s with the count, and in all when the
+ * task ends (s_bad_lines_total): never one log line per bad line. */
+static void s_bad_line(task_t *t, const char *why)
+{
+    t->bad_lines++;
+    int64_t now = util_mono_ms();
+    if (now < t->bad_next_ms)
+        return;
+    log_warn("task %llu attempt %u: ignored an output line %s (%llu ignored so far; at most one "
+             "such warning per 10 s)",
+             (unsigned long long)t->task_id, t->attempt, why, (unsigned long long)t->bad_lines);
+    t->bad_next_ms = now + 10000;
+    t->bad_logged = t->bad_lines;
+}
+
+
 static void s_output_line(task_t *t, const char *line, size_t len)
 {
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
@@ -844,10 +873,7 @@ static void s_output_line(task_t *t, const char *line, size_t len)
     json_t *metric = root && json_is_object(root) ? json_object_get(root, "metric") : NULL;
     json_t *output = root && json_is_object(root) ? json_object_get(root, "output") : NULL;
     if (!root || json_object_size(root) != 1 || !(json_is_object(metric) || json_is_object(output))) {
-        t->bad_lines++;
-        log_warn("task %llu attempt %u: ignored an output line that is not {\"metric\": {...}} or "
-                 "{\"output\": {...}} (%llu so far)",
-                 (unsigned long long)t->task_id, t->attempt, (unsigned long long)t->bad_lines);
+        s_bad_line(t, "that is not {\"metric\": {...}} or {\"output\": {...}}");
         json_decref(root);
         return;
     }
@@ -922,11 +948,7 @@ void task_read_output(task_t *t)
             char *nl = memchr(buf + i, '\n', (size_t)(n - i));
             size_t take = nl ? (size_t)(nl - (buf + i)) : (size_t)(n - i);
             if (!t->line_skip && t->line_len + take > TASK_LINE_MAX) {
-                t->bad_lines++;
-                log_warn("task %llu attempt %u: ignored an output line longer than %u bytes "
-                         "(%llu so far)",
-                         (unsigned long long)t->task_id, t->attempt, TASK_LINE_MAX,
-                         (unsigned long long)t->bad_lines);
+                s_bad_line(t, "longer than 1 MiB (TASK_LINE_MAX)");
                 t->line_skip = 1;
                 t->line_len = 0;
             }

@@ -93,6 +93,110 @@ assert_eq succeeded "$(wait_run "$claim" 20)" "state of the exec step that claim
 assert_eq 0 "$(sql "select count(*) from drover.datasets")" "datasets recorded from an exec step's claim"
 assert_eq 0 "$(sql "select count(*) from drover.model_versions")" "models registered by an exec step"
 
+# ------------------------------------ overlapping log offsets (obs. 8) ---
+# 20 chunks of 50,000 bytes at offsets 0..19 describe a 50,019-byte
+# stream: only that is stored, however the offsets overlap.
+cat >"$T_DIR/fakelog.cfg" <<'EOF'
+workflow = "fake-log";
+steps = ( { name = "s"; kind = "exec"; argv = ["/bin/true"]; resources = { labels = ["fake2-only"]; }; retries = 0; } );
+EOF
+log_run=$(submit "$T_DIR/fakelog.cfg")
+lt=$(sql "select id from drover.tasks where run_id = $log_run")
+chunk=$(head -c 50000 /dev/zero | tr '\0' y)
+msgs=()
+for o in $(seq 0 19); do
+    msgs+=(--msg '{"log":{"lease":{"task_id":'"$lt"',"attempt":1},"stream":1,"offset":'"$o"',"data":"'"$chunk"'"}}')
+done
+wpoke "$K/fake" \
+    --msg '{"register":{"name":"fake-2","host":"x","slots":1,"kinds":["exec"],"labels":["fake2-only"],"session":2}}' \
+    --await 5000 --await 10000 "${msgs[@]}" \
+    --msg '{"result":{"lease":{"task_id":'"$lt"',"attempt":1},"outcome":"OUTCOME_EXITED","exit_code":0}}' \
+    --await 5000 >"$T_DIR/fakelog.out" || fail "zmqpoke (fake log) exited $?: $(cat "$T_DIR/fakelog.out")"
+assert_eq succeeded "$(wait_run "$log_run" 20)" "state of the fake worker's log run"
+assert_eq 50019 "$(sql "select sum(length(data)) from drover.task_logs where task_id = $lt")" \
+    "log bytes stored for 20 overlapping chunks"
+assert_eq 50019 "$(drover logs "$log_run" s | wc -c)" "bytes drover logs prints for them"
+
+# A long honest log is read in pages: every byte, in order.
+cat >"$T_DIR/long.cfg" <<'EOF'
+workflow = "long-log";
+steps = ( { name = "s"; kind = "exec"; argv = ["/bin/sh", "-c", "seq 1 400000"]; } );
+EOF
+long_run=$(submit "$T_DIR/long.cfg")
+assert_eq succeeded "$(wait_run "$long_run" 30)" "state of the long-log run"
+drover logs "$long_run" s >"$T_DIR/long.txt" || fail "drover logs of a long log exited $?"
+seq 1 400000 | cmp -s - "$T_DIR/long.txt" || fail "drover logs of a $(stat -c %s "$T_DIR/long.txt")-byte log differs from the output"
+
+# ----------------------------------------- parked long-polls (obs. 4) ---
+# A run that waits for a worker that never comes: its version stays put,
+# so status requests that know it park. One key may park 1,024; the rest
+# get a clear "too many waiting requests".
+cat >"$T_DIR/stuck.cfg" <<'EOF'
+workflow = "stuck";
+steps = ( { name = "s"; kind = "exec"; argv = ["/bin/true"]; resources = { labels = ["nobody"]; }; } );
+EOF
+stuck=$(submit "$T_DIR/stuck.cfg")
+ver=$(cpoke "$K/reader" --msg '{"request_id":1,"status":{"run_id":'"$stuck"'}}' --await 5000 | jq -r '.runs[0].version')
+[[ "$ver" =~ ^[1-9][0-9]*$ ]] || fail "no version for the stuck run: '$ver'"
+cpoke "$K/reader" --times 1030 --msg '{"request_id":100,"status":{"run_id":'"$stuck"',"known_version":'"$ver"',"wait_ms":3000}}' \
+    --drain 1500 >"$T_DIR/park1.out" || fail "zmqpoke (parking) exited $?"
+assert_eq 6 "$(jq -r 'select(.error == "ERROR_RATE_LIMITED") | .message' "$T_DIR/park1.out" | grep -c "too many waiting requests")" \
+    "long-polls refused over the per-key cap"
+assert_eq 6 "$(wc -l <"$T_DIR/park1.out")" "answers before the parked ones time out"
+drover info >/dev/null || fail "drover info while 1,024 requests wait exited $?"
+
+# ----------------------------------------------- costly submits (obs. 3) ---
+# 251 steps, each after up to 100 earlier ones: 20,050 dependencies, over
+# the cap of 20,000 (docs/workflows.md): refused before anything is written.
+jq -n '{request_id: 21, submit: {workflow: "dense", steps: [range(0; 251) as $i |
+        {name: "s\($i)", kind: "exec", spec_json: "{\"argv\":[\"/bin/true\"]}",
+         after: [range([0, $i - 100] | max; $i) | "s\(.)"]}]}}' >"$T_DIR/dense.json"
+runs_before=$(sql "select count(*) from drover.runs")
+cpoke "$K/sub1" --msg "@$T_DIR/dense.json" --await 10000 >"$T_DIR/dense.out" || fail "no answer to a dense submit"
+jq -e '.error == "ERROR_BAD_REQUEST" and (.message | test("at most 20000 dependencies"))' "$T_DIR/dense.out" >/dev/null ||
+    fail "dense submit: $(cut -c1-300 "$T_DIR/dense.out")"
+assert_eq "$runs_before" "$(sql "select count(*) from drover.runs")" "runs after a refused dense submit"
+
+# ------------------------------------------ submitted_by (obs. 12) ---
+cpoke "$K/sub1" --msg '{"request_id":31,"submit":{"workflow":"spoof","submitted_by":"admin","steps":[{"name":"a","kind":"exec","spec_json":"{\"argv\":[\"/bin/true\"]}"}]}}' \
+    --await 5000 >"$T_DIR/spoof.out" || fail "no answer to the spoofing submit"
+spoof=$(jq -r '.run_id' "$T_DIR/spoof.out")
+assert_eq "sub1 (says admin)" "$(sql "select submitted_by from drover.run_status where run_id = $spoof")" \
+    "submitted_by of a run whose client claims to be admin"
+
+# ------------------------------------------- a worker key floods (obs. 8) ---
+# 20,000 stale log chunks from an allowed worker of its own: over
+# worker_rate they are dropped and counted; the stale ones are logged and
+# recorded once per 10 s with the count, not one line and row each.
+dropped_before=$(drover info --json | jq -r '.dropped_messages')
+wpoke "$K/fake" \
+    --msg '{"register":{"name":"flood-1","host":"x","slots":1,"kinds":["exec"],"session":3}}' --await 5000 \
+    --times 20000 --msg '{"log":{"lease":{"task_id":999999,"attempt":1},"stream":1,"offset":0,"data":"x"}}' \
+    >"$T_DIR/flood.out" || fail "zmqpoke (flood) exited $?"
+wait_for "the flood is handled" 30 bash -c "[[ \$(drover info --json | jq -r '.dropped_messages + .stale_results') -ge 20000 ]]"
+dropped_after=$(drover info --json | jq -r '.dropped_messages')
+[[ $((dropped_after - dropped_before)) -ge 1000 ]] ||
+    fail "a 20,000-message flood was not rate-limited (dropped grew by $((dropped_after - dropped_before)))"
+stale_rows=$(sql "select count(*) from drover.events where kind = 'stale' and worker = 'flood-1'")
+[[ $stale_rows -ge 1 && $stale_rows -le 3 ]] || fail "stale events recorded for the flood: $stale_rows"
+stale_lines=$(grep -c "stale log for task 999999" "$T_DIR/coordinator.log" || true)
+[[ $stale_lines -ge 1 && $stale_lines -le 3 ]] || fail "stale warnings logged for the flood: $stale_lines"
+
+# ------------------------------------------ wrong role, wrong owner ---
+cpoke "$K/reader" --msg '{"request_id":41,"submit":{"workflow":"r","steps":[{"name":"a","kind":"exec","spec_json":"{\"argv\":[\"/bin/true\"]}"}]}}' \
+    --await 5000 >"$T_DIR/role1.out" || fail "no answer to a reader's submit"
+jq -e '.error == "ERROR_FORBIDDEN" and (.message | test("role reader; this needs submitter \\(request submit\\)"))' "$T_DIR/role1.out" >/dev/null ||
+    fail "a reader's submit: $(cat "$T_DIR/role1.out")"
+cpoke "$K/sub1" --msg '{"request_id":42,"keys":{"op":"rebind","name":"fake","worker":"honest"}}' \
+    --await 5000 >"$T_DIR/role2.out" || fail "no answer to a submitter's keys rebind"
+jq -e '.error == "ERROR_FORBIDDEN" and (.message | test("needs admin \\(request keys rebind\\)"))' "$T_DIR/role2.out" >/dev/null ||
+    fail "a submitter's keys rebind: $(cat "$T_DIR/role2.out")"
+cpoke "$K/sub2" --msg '{"request_id":43,"cancel":{"run_id":'"$stuck"'}}' --await 5000 >"$T_DIR/owner.out" ||
+    fail "no answer to a cancel of another key's run"
+jq -e '.error == "ERROR_FORBIDDEN" and (.message | test("may cancel only its own runs"))' "$T_DIR/owner.out" >/dev/null ||
+    fail "sub2 cancels the admin's run: $(cat "$T_DIR/owner.out")"
+assert_eq running "$(run_state "$stuck")" "state of the run another key tried to cancel"
+
 # ------------------------------------------- poisoned requests (obs. 5) ---
 # Each is answered with a clear error; none makes the coordinator drop its
 # iteration and reload its state (which makes every worker re-register).

@@ -22,6 +22,9 @@ assert_eq succeeded "$(wait_run "$run" 60)" "state of the run whose step wrote o
 assert_eq "0:1,1:2" "$(sql "select string_agg(m.seq || ':' || (m.data->>'step'), ',' order by m.seq)
                            from drover.task_metrics m join drover.tasks t on t.id = m.task_id
                            where t.run_id = $run and t.name = 'talk'")" "metrics seq:step"
-assert_eq 3 "$(grep -c 'ignored an output line' "$T_DIR/worker-w1.log")" \
-    "output lines the worker dropped (not JSON, wrong shape, oversized)"
+# Bad lines are counted, not logged one by one: one warning, then the total.
+assert_eq 1 "$(grep -c 'ignored an output line' "$T_DIR/worker-w1.log")" \
+    "warnings for the output lines the worker dropped (not JSON, wrong shape, oversized)"
+grep -q "ignored 3 output lines in all" "$T_DIR/worker-w1.log" ||
+    fail "the worker does not give the total of dropped output lines: $(grep ignored "$T_DIR/worker-w1.log")"
 pid_alive "$(worker_pid w1)" || fail "the worker died"

@@ -83,4 +83,18 @@ run=$(as sub1 submit "$T_DIR/p1.cfg") || fail "sub1 submit exited $?"
 assert_eq failed "$(wait_run "$run" 20)" "state of sub1's promote run after ungrant"
 run_rc g.out drover keys grant worker promote 'x'
 assert_eq 2 "$RC" "exit status of granting to a worker key"
+
+# A revoked key's runs lose its grants with it.
+drover keys grant sub1 promote 'claims-*' >/dev/null || fail "grant again exited $?"
+cat >"$T_DIR/p3.cfg" <<EOF
+workflow = "promote-late";
+steps = (
+  { name = "wait"; kind = "exec"; argv = ["/bin/sh", "-c", "sleep 2"]; },
+  { name = "p"; kind = "promote"; after = ["wait"]; model = "claims-a:1"; stage = "production"; retries = 0; }
+);
+EOF
+run=$(as sub1 submit "$T_DIR/p3.cfg") || fail "sub1 submit exited $?"
+drover keys revoke sub1 >/dev/null || fail "revoke sub1 exited $?"
+assert_eq failed "$(wait_run "$run" 20)" "state of a revoked key's promote run"
+task_field "$run" p error | grep -q "is no longer allowed" || fail "revoked key's promote step: $(task_field "$run" p error)"
 log "ok"

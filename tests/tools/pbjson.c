@@ -1,7 +1,7 @@
 /* pbjson — see pbjson.h. Messages are built field by field in memory laid
  * out the way protobuf-c's generated structs are (the descriptors give every
- * offset), then packed by protobuf-c itself. The tool exits after use, so
- * what is built is not freed piece by piece. */
+ * offset), with malloc, exactly as protobuf-c's unpacker would build them:
+ * so protobuf-c packs them and protobuf_c_message_free_unpacked frees them. */
 #include "pbjson.h"
 
 #include <stdio.h>
@@ -180,15 +180,19 @@ int pbjson_pack(const ProtobufCMessageDescriptor *d, const json_t *j, uint8_t **
         return -1;
     }
     d->message_init(msg);
+    int rc = -1;
     if (s_fill(d, msg, j, err, errlen) < 0)
-        return -1;
+        goto out;
     *len = protobuf_c_message_get_packed_size(msg);
     if (!(*out = malloc(*len ? *len : 1))) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        goto out;
     }
     protobuf_c_message_pack(msg, *out);
-    return 0;
+    rc = 0;
+out:
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
 }
 
 static json_t *s_get_one(const ProtobufCFieldDescriptor *fd, const void *p);

@@ -56,6 +56,7 @@ typedef enum {
     ACT_AWAIT,     /* wait up to N ms for one reply; print it */
     ACT_DRAIN,     /* print every reply that arrives within N ms */
     ACT_SLEEP,     /* N ms */
+    ACT_COLLECT,   /* print N replies (each waited for up to 60 s) */
 } act_kind_t;
 
 typedef struct {
@@ -68,6 +69,7 @@ typedef struct {
 
 /* --proto: what --msg sends and what replies are read as. */
 static const ProtobufCMessageDescriptor *s_send_desc, *s_reply_desc;
+static int s_summary; /* --summary: replies as {"size", "request_id", "error"} only */
 
 static uint64_t s_rng;
 
@@ -103,13 +105,16 @@ static void s_usage(FILE *f, const char *prog)
             "  -m, --multipart N     one message of N frames (N >= 2) of random bytes\n"
             "  -e, --empty           one empty frame\n"
             "  -M, --msg JSON        one protocol message (needs --proto), e.g.\n"
-            "                        '{\"register\":{\"name\":\"w1\"}}' (version defaults to 1)\n"
+            "                        '{\"register\":{\"name\":\"w1\"}}' (version defaults to 1);\n"
+            "                        @FILE reads the JSON from FILE\n"
             "  -n, --times N         send the next --msg N times (a ClientRequest's\n"
             "                        request_id counts up from the one given)\n"
             "  -A, --await MS        wait up to MS for one reply and print it as JSON;\n"
             "                        exit 1 if none came\n"
             "  -d, --drain MS        print every reply that arrives within MS\n"
             "  -z, --sleep MS        pause\n"
+            "  -Y, --summary         print replies as {size, request_id, error} only\n"
+            "  -C, --collect N       print N replies, waiting up to 60 s for each\n"
             "\n"
             "Options:\n"
             "  -s, --size BYTES      largest garbage frame (default 256)\n"
@@ -268,6 +273,16 @@ static int s_print_reply(void *sock, long ms, const char *prog)
         return -1;
     }
     json_t *j = pbjson_unpack(s_reply_desc, zmq_msg_data(&m), zmq_msg_size(&m));
+    if (j && s_summary) {
+        json_t *sj = json_pack("{s:I}", "size", (json_int_t)zmq_msg_size(&m));
+        json_t *x;
+        if (sj && (x = json_object_get(j, "request_id")))
+            json_object_set(sj, "request_id", x);
+        if (sj && (x = json_object_get(j, "error")))
+            json_object_set(sj, "error", x);
+        json_decref(j);
+        j = sj;
+    }
     char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (txt)
         printf("%s\n", txt);
@@ -300,7 +315,8 @@ static int s_send_msg(void *sock, const act_t *a, int quiet, const char *prog)
 {
     char err[300];
     json_error_t je;
-    json_t *j = json_loads(a->arg, 0, &je);
+    /* @FILE: the JSON is in FILE (a message too big for one argument). */
+    json_t *j = a->arg[0] == '@' ? json_load_file(a->arg + 1, 0, &je) : json_loads(a->arg, 0, &je);
     if (!j) {
         fprintf(stderr, "%s: --msg: bad JSON: %s\n", prog, je.text);
         return -1;
@@ -429,6 +445,18 @@ static int s_run_act(void *sock, const act_t *a, size_t max_size, int quiet, con
             }
         break;
     }
+    case ACT_COLLECT:
+        for (unsigned long k = 0; k < a->n; k++) {
+            int r = s_print_reply(sock, 60000, prog);
+            if (r <= 0) {
+                if (r == 0)
+                    fprintf(stderr, "%s: reply %lu of %lu did not come within 60 s\n", prog, k + 1,
+                            a->n);
+                errno = 0;
+                goto out;
+            }
+        }
+        break;
     case ACT_SLEEP: {
         struct timespec ts = {(time_t)(a->n / 1000), (long)(a->n % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -491,6 +519,7 @@ int main(int argc, char **argv)
         {"proto", required_argument, 0, 'P'},     {"msg", required_argument, 0, 'M'},
         {"times", required_argument, 0, 'n'},     {"await", required_argument, 0, 'A'},
         {"drain", required_argument, 0, 'd'},     {"sleep", required_argument, 0, 'z'},
+        {"summary", no_argument, 0, 'Y'},         {"collect", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
     };
     const char *prog = "drover-test-zmqpoke";
@@ -501,7 +530,7 @@ int main(int argc, char **argv)
     unsigned long times = 0;
     const char *key_file = NULL, *server_key_file = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qhP:M:n:A:d:z:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qhP:M:n:A:d:z:YC:", opts, NULL)) != -1) {
         act_t a = {0};
         switch (c) {
         case 'r': a.kind = ACT_RAW; a.arg = optarg; break;
@@ -531,6 +560,7 @@ int main(int argc, char **argv)
             times = 0;
             break;
         case 'n':
+        case 'C':
         case 'A':
         case 'd':
         case 'z':
@@ -546,7 +576,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: -%c needs --proto first\n", prog, c);
                 return 2;
             }
-            a.kind = c == 'A' ? ACT_AWAIT : c == 'd' ? ACT_DRAIN : ACT_SLEEP;
+            a.kind = c == 'A' ? ACT_AWAIT : c == 'd' ? ACT_DRAIN : c == 'C' ? ACT_COLLECT : ACT_SLEEP;
             a.n = v;
             break;
         case 'g':
@@ -586,6 +616,7 @@ int main(int argc, char **argv)
             wait_set = 1;
             continue;
         case 'q': quiet = 1; continue;
+        case 'Y': s_summary = 1; continue;
         case 'k': key_file = optarg; continue;
         case 'K': server_key_file = optarg; continue;
         case 'h': s_usage(stdout, prog); return 0;
