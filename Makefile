@@ -127,12 +127,12 @@ test: deps
 	@$(MAKE) --no-print-directory build BUILD_DIR=$(TEST_DIR) CMAKE_FLAGS="$(TEST_CMAKE_FLAGS)"
 	ctest --test-dir $(TEST_DIR) --output-on-failure
 
-# Benchmarks against a private cluster (bench/run.sh; docs/benchmarks.md).
-# BENCH_QUICK=1 for smaller sizes; bench/compare.sh runs the peers too.
 # Debian packages (CPack; deploy/package.cmake, docs/operations.md).
 package: deps build
 	cd $(BUILD_DIR) && cpack -G DEB
 
+# Benchmarks against a private cluster (bench/run.sh; docs/benchmarks.md).
+# BENCH_QUICK=1 for smaller sizes; bench/compare.sh runs the peers too.
 bench: deps
 	@$(MAKE) --no-print-directory build
 	DROVER_BIN=$(CURDIR)/$(BUILD_DIR)/bin bench/run.sh

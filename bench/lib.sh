@@ -211,6 +211,7 @@ coordinator = {
   # measure orchestration, not CurveZMQ. See docs/benchmarks.md.
   insecure = true;
   client_rate = 1000000;
+${BENCH_COORD_EXTRA:-}
 };
 worker = { coordinator = "$B_WORKER_EP"; insecure = true; };
 cli = { coordinator = "$B_CLIENT_EP"; timeout = 5; insecure = true; };

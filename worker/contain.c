@@ -27,7 +27,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
@@ -48,7 +47,6 @@ struct contain {
     int has_memory;      /* the memory controller is enabled for units */
     int has_cpu;
     char tag[40];        /* unique to this worker process */
-    int lock_fd;         /* flock on STATE/lock while we own the state folder, else -1 */
 };
 
 struct contain_unit {
@@ -182,7 +180,7 @@ static int s_proc_stat(pid_t pid, unsigned long long *start, char *state, pid_t 
                &v[17]) < 22)
         return -1;
     if (start)
-        *start = v[17];
+        *start = v[15]; /* field 22, starttime: v[0] is field 7 (tty_nr) */
     if (state)
         *state = st;
     if (pgrp)
@@ -389,6 +387,33 @@ static int s_pick_cgroup(contain_t *c, const char *cfg)
     return 0;
 }
 
+/* The state folder's owner (STATE/owner: "pid starttime"): returns 1 when
+ * another live process owns it, else makes this process the owner (0). A
+ * pid with another start time is a reused pid: not the owner. */
+static int s_take_state(contain_t *c)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8], text[64];
+    snprintf(path, sizeof path, "%s/owner", c->state_dir);
+    if (s_read(path, NULL, text, sizeof text) > 0) {
+        int pid = 0;
+        unsigned long long was = 0, now = 0;
+        if (sscanf(text, "%d %llu", &pid, &was) == 2 && pid > 0 && pid != (int)getpid() &&
+            s_proc_stat((pid_t)pid, &now, NULL, NULL, NULL) == 0 && now == was)
+            return 1;
+    }
+    unsigned long long mine = 0;
+    s_proc_stat(getpid(), &mine, NULL, NULL, NULL);
+    int n = snprintf(text, sizeof text, "%d %llu\n", (int)getpid(), mine);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
+        log_warn("cannot record this worker as the owner of %s: %s", c->state_dir, strerror(errno));
+        if (fd >= 0)
+            unlink(tmp);
+    }
+    return 0;
+}
+
 /* Ends what a killed predecessor left: every recorded unit, then (cgroup
  * mode) every unit folder of the base. */
 static void s_cleanup(contain_t *c)
@@ -486,23 +511,16 @@ contain_t *contain_new(const char *cgroup, const char *state_dir, char *err, siz
     c->mode = CONTAIN_SUBREAPER;
     if (strcmp(cgroup, "off") != 0 && s_pick_cgroup(c, cgroup) == 0)
         c->mode = CONTAIN_CGROUP;
-    /* What is in the state folder was left by a dead predecessor only if no
-     * live process holds its lock: another worker started under the same
-     * name on this host (which the coordinator refuses) must not have its
-     * running tasks ended by us. */
-    char lockp[PATH_MAX];
-    snprintf(lockp, sizeof lockp, "%s/lock", c->state_dir);
-    c->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (c->lock_fd >= 0 && flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+    /* What is in the state folder was left by a dead predecessor only if its
+     * owner is gone: another worker started under the same name on this
+     * host (which the coordinator refuses) must not have its running tasks
+     * ended by us. */
+    if (s_take_state(c) == 0)
         s_cleanup(c);
-    } else {
-        log_warn("the state folder %s is in use by another live worker (the same name on this "
+    else
+        log_warn("the state folder %s belongs to another live worker (the same name on this "
                  "host?): leaving its tasks alone",
                  c->state_dir);
-        if (c->lock_fd >= 0)
-            close(c->lock_fd);
-        c->lock_fd = -1;
-    }
     if (c->mode == CONTAIN_CGROUP)
         log_info("containment: each task in its own cgroup under %s; memory limits %s, cpu limits "
                  "%s",
@@ -528,8 +546,6 @@ void contain_destroy(contain_t **cp)
      * them). */
     if ((*cp)->mode == CONTAIN_CGROUP)
         rmdir((*cp)->base);
-    if ((*cp)->lock_fd >= 0)
-        close((*cp)->lock_fd);
     free(*cp);
     *cp = NULL;
 }
