@@ -1,4 +1,22 @@
-/* server_worker — the worker protocol; see server_int.h. */
+/* server_worker — the worker protocol; see server_int.h.
+ *
+ * Every message passes, in order: the key still allowed (auth_peer), the
+ * key's message budget (coordinator.worker_rate), the protocol version,
+ * the wire checks (wirecheck.c). Then:
+ *
+ *   Register  the name must be free for this key: bound to no key or to
+ *             this one (drover.workers.key; an admin moves it with `keys
+ *             rebind`), and not held by another live session (refused with
+ *             retry_ms, never ping-pong). Only then does model.c reconcile
+ *             `held` — against the leases placed on this name, which this
+ *             key owns.
+ *   others    count only on a connection that registered, and only for the
+ *             key that registered it; everything about a lease is fenced by
+ *             model.c (the worker must hold that attempt).
+ *
+ * Refusals are answered with the reason and logged once per key per
+ * WARN_INTERVAL_MS (server_warn_limited).
+ */
 #include "server_int.h"
 
 #include <errno.h>
