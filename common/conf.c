@@ -24,7 +24,7 @@ void conf_defaults(conf_t *cfg)
     cfg->coord.retry_delay_cap_ms = 300000;
     cfg->coord.max_log_bytes = 64u * 1024u * 1024u;
     cfg->coord.client_rate = 500;
-    cfg->coord.worker_rate = 5000;
+    cfg->coord.worker_rate = 20000;
     util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->worker.kill_grace_ms = 2000;
     cfg->worker.gpus = -1;

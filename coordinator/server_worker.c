@@ -84,6 +84,8 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
     if (auth_secure(s->auth) && s->cfg->coord.worker_rate > 0 &&
         !auth_bucket_ok(s->auth, keyname, s->cfg->coord.worker_rate, util_mono_ms())) {
         server_count_drop(s, "a worker message over coordinator.worker_rate");
+        server_warn_limited(s, keyname, "worker messages over coordinator.worker_rate",
+                            "dropped (a Result is re-sent; a log chunk is lost)");
         goto done;
     }
     if (in->version != DROVER_PROTOCOL_VERSION) {
