@@ -28,7 +28,7 @@ void conf_defaults(conf_t *cfg)
     util_strlcpy(cfg->coord.notify_on[1], "rejected", sizeof cfg->coord.notify_on[1]);
     cfg->coord.nnotify_on = 2;
     cfg->coord.notify_timeout_ms = 5000;
-    cfg->coord.worker_rate = 5000;
+    cfg->coord.worker_rate = 20000;
     util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->worker.kill_grace_ms = 2000;
     cfg->worker.drain_ms = 30000;

@@ -1,4 +1,15 @@
-/* server_client — the client API; see server_int.h. */
+/* server_client — the client API; see server_int.h.
+ *
+ * One table, s_rpcs[] below, maps each request (and sub-operation) to the
+ * least role it needs, its handler, how a database error in it is
+ * contained, and any rule the handler adds (ownership, grants): it is the
+ * whole permission model, mirrored in docs/security.md. A request is
+ * decoded and checked (wirecheck.c), authenticated (auth_peer),
+ * rate-limited (client_rate), matched to its row, role-checked, then
+ * handled — inside SAVEPOINT request when it writes. Long-polls (status,
+ * logs with wait_ms) park a few fields, capped per key and in all, and are
+ * handled again when their run or task changes or their time is up.
+ */
 #include "server_int.h"
 
 #include <errno.h>

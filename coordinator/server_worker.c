@@ -1,4 +1,22 @@
-/* server_worker — the worker protocol; see server_int.h. */
+/* server_worker — the worker protocol; see server_int.h.
+ *
+ * Every message passes, in order: the key still allowed (auth_peer), the
+ * key's message budget (coordinator.worker_rate), the protocol version,
+ * the wire checks (wirecheck.c). Then:
+ *
+ *   Register  the name must be free for this key: bound to no key or to
+ *             this one (drover.workers.key; an admin moves it with `keys
+ *             rebind`), and not held by another live session (refused with
+ *             retry_ms, never ping-pong). Only then does model.c reconcile
+ *             `held` — against the leases placed on this name, which this
+ *             key owns.
+ *   others    count only on a connection that registered, and only for the
+ *             key that registered it; everything about a lease is fenced by
+ *             model.c (the worker must hold that attempt).
+ *
+ * Refusals are answered with the reason and logged once per key per
+ * WARN_INTERVAL_MS (server_warn_limited).
+ */
 #include "server_int.h"
 
 #include <errno.h>
@@ -66,6 +84,8 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
     if (auth_secure(s->auth) && s->cfg->coord.worker_rate > 0 &&
         !auth_bucket_ok(s->auth, keyname, s->cfg->coord.worker_rate, util_mono_ms())) {
         server_count_drop(s, "a worker message over coordinator.worker_rate");
+        server_warn_limited(s, keyname, "worker messages over coordinator.worker_rate",
+                            "dropped (a Result is re-sent; a log chunk is lost)");
         goto done;
     }
     if (in->version != DROVER_PROTOCOL_VERSION) {

@@ -9,7 +9,8 @@ source "$(dirname "$0")/lib.sh"
 
 pg_start
 # shellcheck disable=SC2034 # read by coord_start in lib.sh
-T_COORD_EXTRA='  client_rate = 100000;'
+T_COORD_EXTRA='  client_rate = 100000;
+  worker_rate = 2000;'
 coord_start
 worker_start honest 4
 
@@ -179,6 +180,8 @@ dropped_after=$(drover info --json | jq -r '.dropped_messages')
     fail "a 20,000-message flood was not rate-limited (dropped grew by $((dropped_after - dropped_before)))"
 stale_rows=$(sql "select count(*) from drover.events where kind like 'stale%' and worker = 'flood-1'")
 [[ $stale_rows -ge 1 && $stale_rows -le 3 ]] || fail "stale events recorded for the flood: $stale_rows"
+grep -q "worker messages over coordinator.worker_rate (fake)" "$T_DIR/coordinator.log" ||
+    fail "the coordinator does not say which key went over worker_rate"
 stale_lines=$(grep -c "stale log for task 999999" "$T_DIR/coordinator.log" || true)
 [[ $stale_lines -ge 1 && $stale_lines -le 3 ]] || fail "stale warnings logged for the flood: $stale_lines"
 
