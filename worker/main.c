@@ -6,6 +6,10 @@
  * Exit status: 0 after SIGTERM/SIGINT, 2 for bad usage or configuration or
  * when the coordinator refuses the worker, 1 for other fatal errors.
  *
+ * The state folder (worker.state_dir, default <work_dir or cwd>/
+ * .drover-worker, plus /NAME) holds the records of live task units
+ * (contain.h), so a restarted worker ends what its predecessor left.
+ *
  * CurveZMQ is the default: the worker needs its secret key file (--key,
  * worker.secret_key; refused when group or others may read it) and the
  * coordinator's public key file (--coordinator-key, worker.coordinator_key),
@@ -77,7 +81,12 @@ static void s_help(FILE *f)
                "  --help                show this help\n"
                "  --version             print the version\n"
                "\n"
-               "Stop it with SIGTERM or Ctrl-C: running tasks are killed and reported as such.\n"
+               "Stop it with SIGTERM or Ctrl-C: it drains (no new tasks; running ones may finish\n"
+               "within worker.drain, default 30s; the rest go back to the queue); a second signal\n"
+               "kills them at once. Every task runs in a unit of its own (a cgroup v2 where the\n"
+               "worker may create one, else its own session under the worker as a subreaper):\n"
+               "whatever a task starts ends with it (worker.cgroup, worker.state_dir;\n"
+               "docs/reliability.md).\n"
                "Log level: DROVER_LOG=debug|info|warn|error.\n"
                "\n"
                "Example:\n"
