@@ -7,12 +7,14 @@
 # per-rep p50 and p99 and their ratio. Prints figures; asserts nothing.
 #
 #   bench/scrape.sh                  (DROVER_BIN as for bench/run.sh)
-#   SCRAPE_REPS=5 W2_STEPS=400 bench/scrape.sh
+#   SCRAPE_REPS=9 W2_STEPS=4000 bench/scrape.sh
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
-REPS="${SCRAPE_REPS:-3}"
+REPS="${SCRAPE_REPS:-5}"
+# Long enough for a few dozen scrapes per rep (200 steps last under a second).
+export W2_STEPS="${W2_STEPS:-2000}"
 trap 'b_cleanup' EXIT
 trap 'exit 130' INT TERM
 b_pg_start
