@@ -7,24 +7,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "auth.h"
+#include "calendar.h"
 #include "db.h"
+#include "gc.h"
+#include "keys.h"
 #include "leader.h"
 #include "log.h"
-#include "migrate.h"
 #include "model.h"
-#include "registry.h"
-#include "gc.h"
 #include "notify.h"
+#include "registry.h"
 #include "sdnotify.h"
-#include "calendar.h"
-#include "auth.h"
-#include "keys.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -70,7 +68,7 @@ static int s_send_raw(void *sock, const uint8_t *ident, size_t ident_len, const 
     return zmq_send(sock, data, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
-static void s_flush(server_t *s)
+void server_flush(server_t *s)
 {
     for (size_t i = 0; i < s->nout; i++) {
         outmsg_t *o = &s->out[i];
@@ -85,7 +83,7 @@ static void s_flush(server_t *s)
     s->outbytes = 0;
 }
 
-static void s_discard_outbox(server_t *s)
+void server_discard_outbox(server_t *s)
 {
     for (size_t i = 0; i < s->nout; i++)
         free(s->out[i].data);
@@ -257,7 +255,7 @@ void server_destroy(server_t **sp)
     gc_stop(&s->gc);
     notify_stop(&s->notify);
     observe_destroy(&s->obs);
-    s_discard_outbox(s);
+    server_discard_outbox(s);
     server_client_drop_held(s);
     free(s->out);
     free(s->held);
@@ -283,7 +281,7 @@ void server_destroy(server_t **sp)
 }
 
 /* Reads pending signals; sets stop on SIGTERM/SIGINT. */
-static void s_read_signals(server_t *s)
+void server_read_signals(server_t *s)
 {
     struct signalfd_siginfo si;
     while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
@@ -295,7 +293,7 @@ static void s_read_signals(server_t *s)
 
 /* The threads beside the loop (retention, notifications) work only while
  * this coordinator is the active one. */
-static void s_side_active(server_t *s, int on)
+void server_side_active(server_t *s, int on)
 {
     gc_set_active(s->gc, on);
     notify_set_active(s->notify, on);
@@ -304,7 +302,7 @@ static void s_side_active(server_t *s, int on)
 
 /* Tells systemd's watchdog (WatchdogSec=) that the process still makes
  * progress; called from the loop and from every wait outside it. */
-static void s_watchdog(server_t *s, int64_t now)
+void server_watchdog(server_t *s, int64_t now)
 {
     if (s->watchdog_ms && now >= s->next_watchdog_ms) {
         s->next_watchdog_ms = now + s->watchdog_ms;
@@ -313,201 +311,12 @@ static void s_watchdog(server_t *s, int64_t now)
 }
 
 /* Waits up to ms for a signal. */
-static void s_wait_signal(server_t *s, int ms)
+void server_wait_signal(server_t *s, int ms)
 {
     struct pollfd p = {.fd = s->sigfd, .events = POLLIN};
-    s_watchdog(s, util_mono_ms());
+    server_watchdog(s, util_mono_ms());
     if (poll(&p, 1, ms) > 0)
-        s_read_signals(s);
-}
-
-/* Loads the key allow-list and makes sure the configured admin keys are on
- * it. A bad admin key file is fatal (stop set). */
-static int s_auth_load(server_t *s)
-{
-    if (!auth_secure(s->auth))
-        return 0;
-    if (auth_load(s->auth, s->st) < 0)
-        return -1;
-    char err[1200];
-    int rc = auth_bootstrap(s->auth, s->st, (char (*)[1024])s->cfg->coord.admin_keys,
-                            s->cfg->coord.nadmin_keys, err, sizeof err);
-    if (rc == 1) {
-        log_error("coordinator.admin_keys: %s", err);
-        s->stop = 1;
-        return -1;
-    }
-    if (rc < 0 || store_commit(s->st) < 0)
-        return -1;
-    return 0;
-}
-
-/* Connects, migrates, becomes the active coordinator and loads state.
- * Returns 0, 1 when stopping, -1 on a fatal error. */
-static int s_attach(server_t *s)
-{
-    int announced = 0;
-    for (;;) {
-        if (db_connect_retry(s->db, &s->stop) < 0)
-            return 1;
-        if (migrate_apply(s->db) < 0) {
-            if (!db_ok(s->db)) {
-                s_wait_signal(s, 500);
-                if (s->stop)
-                    return 1;
-                continue;
-            }
-            return -1;
-        }
-        if (store_prepare(s->st) < 0 || leader_prepare(s->leader) < 0) {
-            log_error("database: %s", db_error(s->db));
-            if (!db_ok(s->db))
-                continue;
-            return -1;
-        }
-        for (;;) {
-            /* The leader lease (leader.h), not an advisory lock: a paused
-             * leader keeps its session, and with it any lock. */
-            int got = leader_acquire(s->leader);
-            if (got == 2)
-                return -1; /* fenced: exit, writing nothing */
-            if (got < 0)
-                break;
-            if (got == 1) {
-                if (announced)
-                    log_info("the other coordinator is gone: taking over");
-                if (model_load(s->model) < 0 || s_auth_load(s) < 0 || calendar_load(s->cal) < 0) {
-                    if (model_clear(s->model) < 0)
-                        return -1;
-                    if (s->stop)
-                        return -1;
-                    break;
-                }
-                return 0;
-            }
-            if (!announced) { /* a standby is a healthy start too (Type=notify) */
-                (void)sdnotify_send("READY=1\nSTATUS=standing by");
-                observe_ready(s->obs, "standing by (another coordinator is active)");
-            }
-            announced = 1;
-            s_wait_signal(s, 200);
-            if (s->stop)
-                return 1;
-        }
-        if (!db_ok(s->db))
-            continue;
-        return -1;
-    }
-}
-
-/* ------------------------------------------------------ database outage ---
- *
- * While PostgreSQL is unreachable the coordinator keeps answering clients
- * (never workers: nothing they report could be made durable): what it can
- * serve from memory (info, workers, the status of a run it holds as
- * running) it serves; everything else, writes first, gets
- * ERROR_DB_UNAVAILABLE "database unavailable, retrying since HH:MM:SS"
- * (CLI exit 4). Workers keep their results and logs until it is back;
- * then state is reloaded from the database as after a restart.
- */
-
-static int s_attach(server_t *s);
-static int s_drain(server_t *s, void *sock, int which);
-static void s_read_signals(server_t *s);
-
-/* The database went away: serve from memory until it is back. The model
- * is kept as it was (for info, workers and live status) and reloaded when
- * the database returns. */
-static int s_outage_begin(server_t *s)
-{
-    s->db_down_us = util_now_us();
-    s->db_retry_ms = util_mono_ms() + 500;
-    observe_ready(s->obs, "database unreachable");
-    observe_publish(s->obs, s->model, 1, 0, NULL);
-    log_error("the database is unreachable (%s): answering clients from memory and refusing "
-              "writes until it is back",
-              db_error(s->db));
-    return 0;
-}
-
-/* One loop turn while the database is down: clients and signals only, a
- * reconnect attempt every second. Returns 0 to go on, 1 to stop, -1 on a
- * fatal error. */
-static int s_outage_step(server_t *s)
-{
-    zmq_pollitem_t items[3] = {
-        {s->csock, 0, ZMQ_POLLIN, 0},
-        {NULL, s->sigfd, ZMQ_POLLIN, 0},
-        {s->zap, 0, ZMQ_POLLIN, 0},
-    };
-    if (zmq_poll(items, s->zap ? 3 : 2, 200) < 0 && errno != EINTR) {
-        log_error("zmq_poll: %s", zmq_strerror(errno));
-        return -1;
-    }
-    if (items[1].revents & ZMQ_POLLIN)
-        s_read_signals(s);
-    if (s->stop)
-        return 1;
-    if (s->zap && (items[2].revents & ZMQ_POLLIN))
-        auth_zap(s->auth, s->zap);
-    s_watchdog(s, util_mono_ms());
-    if (s_drain(s, s->csock, SOCK_CLIENT) < 0)
-        store_discard(s->st); /* a read failed: the database is still away */
-    s_flush(s);
-    if (util_mono_ms() < s->db_retry_ms)
-        return 0;
-    s->db_retry_ms = util_mono_ms() + 1000;
-    if (db_connect_once(s->db) < 0)
-        return 0;
-    log_info("the database is back after %.1fs: reloading state",
-             (double)(util_now_us() - s->db_down_us) / 1e6);
-    if (model_clear(s->model) < 0)
-        return -1;
-    s->db_down_us = 0;
-    int a = s_attach(s);
-    if (a == 0)
-        s_side_active(s, 1);
-    return a;
-}
-
-/* After a database error: forget everything, reconnect and reload. */
-static int s_reset(server_t *s)
-{
-    if (leader_is_fenced_error(db_error(s->db))) {
-        log_error("fenced (%s): another coordinator took over; exiting without writing anything "
-                  "more", db_error(s->db));
-        return -1;
-    }
-    log_error("database error (%s): discarding this iteration and reloading state",
-              db_error(s->db));
-    s_side_active(s, 0);
-    s_discard_outbox(s);
-    server_client_drop_held(s);
-    store_discard(s->st);
-    db_rollback(s->db);
-    if (!db_ok(s->db) && s->csock) {
-        /* Serving already: keep answering clients from what memory holds
-         * (reloaded when the database is back). */
-        db_disconnect(s->db);
-        return s_outage_begin(s);
-    }
-    if (model_clear(s->model) < 0) {
-        log_error("out of memory rebuilding state: exiting (a restart loses nothing)");
-        return -1;
-    }
-    if (db_ok(s->db)) {
-        if (model_load(s->model) == 0 && s_auth_load(s) == 0 && calendar_load(s->cal) == 0) {
-            s_side_active(s, 1);
-            return 0;
-        }
-        if (model_clear(s->model) < 0)
-            return -1;
-    }
-    db_disconnect(s->db);
-    int r = s_attach(s);
-    if (r == 0)
-        s_side_active(s, 1);
-    return r;
+        server_read_signals(s);
 }
 
 /* 1 if ep can only be reached from this machine. */
@@ -574,7 +383,7 @@ static int s_bind_all(server_t *s)
         s->bind_quiet = 1;
         if (leader_tick(s->leader, util_mono_ms()) != 0)
             return -1; /* fenced, or the database went away before serving */
-        s_wait_signal(s, 200);
+        server_wait_signal(s, 200);
         if (s->stop)
             return 1;
     }
@@ -584,7 +393,7 @@ static int s_bind_all(server_t *s)
  * a slice of the iteration (CLIENT_SLICE_MS, or OUTBOX_SLICE bytes of
  * replies): what is left waits in ZeroMQ for the next iteration, so a
  * burst of costly requests delays workers by one slice, not by the burst. */
-static int s_drain(server_t *s, void *sock, int which)
+int server_drain(server_t *s, void *sock, int which)
 {
     int64_t t0 = util_mono_ms();
     for (int i = 0; i < DRAIN_MAX; i++) {
@@ -683,7 +492,7 @@ int server_run(server_t *s)
         return -1;
     }
     observe_ready(s->obs, "starting");
-    int a = s_attach(s);
+    int a = server_attach(s);
     if (a != 0)
         return a > 0 ? 0 : -1;
     int b = s_bind_all(s);
@@ -708,11 +517,11 @@ int server_run(server_t *s)
         log_error("database: %s", db_error(s->db));
         return -1;
     }
-    s_side_active(s, 1);
+    server_side_active(s, 1);
     int64_t last_tick = 0, prev_us = 0;
     while (!s->stop) {
         if (s->db_down_us) {
-            int r = s_outage_step(s);
+            int r = server_outage_step(s);
             if (r != 0)
                 return r > 0 ? 0 : -1;
             continue;
@@ -737,13 +546,13 @@ int server_run(server_t *s)
             model_workers_excuse(s->model, (busy_from - prev_us) / 1000 - TICK_MS);
         prev_us = busy_from;
         if (items[2].revents & ZMQ_POLLIN)
-            s_read_signals(s);
+            server_read_signals(s);
         if (s->zap && (items[3].revents & ZMQ_POLLIN))
             auth_zap(s->auth, s->zap);
         int64_t t0 = util_mono_us();
-        int bad = s_drain(s, s->wsock, SOCK_WORKER) < 0 || s_drain(s, s->csock, SOCK_CLIENT) < 0;
+        int bad = server_drain(s, s->wsock, SOCK_WORKER) < 0 || server_drain(s, s->csock, SOCK_CLIENT) < 0;
         int64_t now = util_mono_ms();
-        s_watchdog(s, now);
+        server_watchdog(s, now);
         if (!bad && now - last_tick >= TICK_MS) {
             last_tick = now;
             /* This iteration's own work so far (a slow statement, a costly
@@ -766,14 +575,14 @@ int server_run(server_t *s)
             bad = 1;
         observe_commit(s->obs, util_mono_us() - tc);
         if (!bad) {
-            s_flush(s);
+            server_flush(s);
             model_after_commit(s->model);
             bad = server_client_wake(s) < 0;
             if (!bad) {
                 /* Replies to woken requests are reads: send them now. */
                 if (db_in_tx(s->db) || store_pending(s->st))
                     bad = store_commit(s->st) < 0;
-                s_flush(s);
+                server_flush(s);
             }
         }
         if (!bad && !db_in_tx(s->db)) {
@@ -784,7 +593,7 @@ int server_run(server_t *s)
         }
         observe_iteration(s->obs, util_mono_us() - t0);
         if (bad) {
-            int r = s_reset(s);
+            int r = server_reset(s);
             if (r != 0)
                 return r > 0 ? 0 : -1;
         }
@@ -792,7 +601,7 @@ int server_run(server_t *s)
     }
     (void)sdnotify_send("STOPPING=1");
     if (store_commit(s->st) == 0)
-        s_flush(s);
+        server_flush(s);
     log_info("stopped");
     return 0;
 }

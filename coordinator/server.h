@@ -8,13 +8,14 @@
  * iteration's unsent messages, forgets the in-memory state and rebuilds it
  * from PostgreSQL after reconnecting: what was committed is the truth.
  *
- * The code is in three files behind server_int.h: server.c (loop, outbox,
- * startup), server_worker.c (worker protocol), server_client.c (the client
- * API: one table of request -> required role -> handler).
+ * The code is in four files behind server_int.h: server.c (loop, outbox,
+ * startup), server_db.c (attach, reset, serving from memory while the
+ * database is away), server_worker.c (worker protocol), server_client.c
+ * (the client API: one table of request -> required role -> handler).
  *
  * Startup: connect (retrying while PostgreSQL is down), apply migrations,
- * take the coordinator advisory lock (standing by while another coordinator
- * holds it), load the active runs, bind, serve.
+ * take the leader lease (standing by while another coordinator holds it;
+ * coordinator/leader.h), load the active runs, bind, serve.
  */
 #ifndef DROVER_SERVER_H
 #define DROVER_SERVER_H

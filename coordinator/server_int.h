@@ -130,6 +130,29 @@ void server_count_drop(server_t *s, const char *what);
  * repeats a refused message cannot turn it into a log flood. */
 void server_warn_limited(server_t *s, const char *who, const char *what, const char *detail);
 
+/* server.c, for server_db.c: the outbox sent and emptied, or dropped;
+ * pending signals read (SIGTERM/SIGINT set stop); a wait of up to ms for a
+ * signal (pinging the watchdog first); the watchdog pinged when due; the
+ * threads beside the loop (retention, notifications, /readyz) switched on
+ * or off; one socket drained (-1 on a database error). */
+void server_flush(server_t *s);
+void server_discard_outbox(server_t *s);
+void server_read_signals(server_t *s);
+void server_wait_signal(server_t *s, int ms);
+void server_watchdog(server_t *s, int64_t now);
+void server_side_active(server_t *s, int on);
+int server_drain(server_t *s, void *sock, int which);
+
+/* server_db.c: connects, migrates, becomes the active coordinator (or
+ * stands by until it can) and loads state: 0, 1 when stopping, -1 fatal.
+ * server_reset, after a database error: forgets the iteration, reloads (or
+ * begins serving from memory when the database is gone): 0 to go on, 1
+ * stopping, -1 fatal. server_outage_step: one loop turn while the database
+ * is away (clients and signals only, a reconnect attempt every second). */
+int server_attach(server_t *s);
+int server_reset(server_t *s);
+int server_outage_step(server_t *s);
+
 /* server_worker.c: handles one message from the worker socket. Returns -1
  * only on a database error (the loop then resets). */
 int server_worker_msg(server_t *s, const wire_msg_t *m);
