@@ -14,10 +14,12 @@
  *  - wirecheck_request_id agrees with the decoder for client requests.
  */
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "fuzz_util.h"
+#include "stepkind.h"
 #include "wirecheck.h"
 
 #if FUZZ_ENVELOPE == 1
@@ -63,6 +65,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     fuzz_assert_utf8(&m->base);
+#if FUZZ_ENVELOPE == 3
+    /* What the coordinator runs on every submit before writing anything
+     * (common/stepkind.c): any input gets 0 or -1 with a message. */
+    if (m->body_case == DROVER__CLIENT_REQUEST__BODY_SUBMIT) {
+        char err[512] = "";
+        errno = 0;
+        int rc = stepkind_check_submit(m->submit, err, sizeof err);
+        if (rc != 0 && (rc != -1 || !err[0] || (errno != EINVAL && errno != ENOMEM)))
+            abort();
+    }
+#endif
     if (VALIDATE(m, why, sizeof why) != 0) {
         fprintf(stderr, "sanitized message refused: %s\n", why);
         abort();
