@@ -257,3 +257,47 @@ fail:;
     errno = e;
     return -1;
 }
+
+char *util_read_stream(FILE *f, size_t max, size_t *lenp)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            if (cap >= max) {
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
+            size_t ncap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                free(buf);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                int e = errno ? errno : EIO;
+                free(buf);
+                errno = e;
+                return NULL;
+            }
+            break;
+        }
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        free(buf);
+        errno = EILSEQ;
+        return NULL;
+    }
+    if (lenp)
+        *lenp = len;
+    return buf;
+}

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Wall clock, microseconds since the epoch (for timestamps users see). */
 int64_t util_now_us(void);
@@ -29,6 +30,11 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((fo
  * On failure before the rename the temporary file is removed. Returns 0,
  * or -1 with errno and "cannot STEP PATH: reason" in err. */
 int util_commit_file(int fd, const char *tmp, const char *final, char *err, size_t errlen);
+
+/* Reads the rest of stream f into a NUL-terminated buffer (caller frees),
+ * its length in *len. NULL with errno EFBIG (more than max bytes), EILSEQ
+ * (the text holds a NUL byte), ENOMEM or the read error; f stays open. */
+char *util_read_stream(FILE *f, size_t max, size_t *len);
 
 /* Parses a duration: a number of seconds ("90", "1.5") or a number with a
  * unit suffix ms|s|m|h|d|w|y ("250ms", "10m", "90d"; y = 365 days). Returns 0 and sets *ms, or -1 with

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
+
 typedef struct {
     char *path;    /* as named */
     char *basedir; /* realpath of its folder, on first use */
@@ -129,7 +131,7 @@ static char *s_read(const char *path, size_t max, int *err)
 {
     FILE *f = NULL;
     char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     struct stat st;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -151,38 +153,10 @@ static char *s_read(const char *path, size_t max, int *err)
         errno = e;
         goto io;
     }
-    for (;;) {
-        if (cap - len < 4096) {
-            if (cap >= max) {
-                errno = EFBIG;
-                goto io;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, ncap + 1);
-            if (!nb) {
-                errno = ENOMEM;
-                goto io;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                errno = errno ? errno : EIO;
-                goto io;
-            }
-            break;
-        }
-    }
+    buf = util_read_stream(f, max, &len);
+    if (!buf)
+        goto io;
     fclose(f);
-    buf[len] = '\0';
-    if (memchr(buf, '\0', len)) {
-        free(buf);
-        *err = EILSEQ;
-        return NULL;
-    }
     return buf;
 io:
     *err = errno;

@@ -1971,7 +1971,7 @@ workflow_t *workflow_load(const char *path, char *err, size_t errlen)
 {
     ctx_t c = {.path = path ? path : "<null>", .err = err, .errlen = errlen};
     char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     int e;
     if (!path) {
         s_fail(&c, 0, "no file given");
@@ -1987,41 +1987,24 @@ workflow_t *workflow_load(const char *path, char *err, size_t errlen)
         errno = EISDIR;
         goto io;
     }
-    for (;;) {
-        if (cap - len < 4096) {
-            if (cap >= (size_t)WF_MAX_FILE) {
-                fclose(f);
-                free(buf);
-                s_fail(&c, 0, "file too large (at most %ld MiB)", WF_MAX_FILE / (1024 * 1024));
-                return NULL;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, ncap + 1);
-            if (!nb) {
-                errno = ENOMEM;
-                goto io;
-            }
-            buf = nb;
-            cap = ncap;
+    buf = util_read_stream(f, (size_t)WF_MAX_FILE, &len);
+    if (!buf) {
+        e = errno;
+        fclose(f);
+        if (e == EFBIG)
+            s_fail(&c, 0, "file too large (at most %ld MiB)", WF_MAX_FILE / (1024 * 1024));
+        else if (e == EILSEQ)
+            s_fail(&c, 0, "not a text file (it contains NUL bytes)");
+        else {
+            errno = e;
+            f = NULL;
+            goto io;
         }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                errno = errno ? errno : EIO;
-                goto io;
-            }
-            break;
-        }
+        errno = EINVAL;
+        return NULL;
     }
     fclose(f);
     f = NULL;
-    buf[len] = '\0';
-    if (memchr(buf, '\0', len)) {
-        free(buf);
-        s_fail(&c, 0, "not a text file (it contains NUL bytes)");
-        return NULL;
-    }
     workflow_t *wf = workflow_parse(buf, path, err, errlen);
     e = errno;
     free(buf);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -173,9 +174,39 @@ static void t_name_ok(void **state)
     assert_int_equal(util_name_ok(NULL, 0), 0);
 }
 
+/* util_read_stream: the whole stream, a size bound (EFBIG), NUL bytes refused (EILSEQ). */
+static void t_read_stream(void **state)
+{
+    (void)state;
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    for (int i = 0; i < 10000; i++)
+        fputs("0123456789", f);
+    rewind(f);
+    size_t len = 0;
+    char *buf = util_read_stream(f, 1 << 20, &len);
+    assert_non_null(buf);
+    assert_int_equal(len, 100000);
+    assert_int_equal(buf[len], '\0');
+    free(buf);
+    rewind(f);
+    errno = 0;
+    assert_null(util_read_stream(f, 65536, &len)); /* 100,000 bytes over a 64 KiB bound */
+    assert_int_equal(errno, EFBIG);
+    fclose(f);
+    f = tmpfile();
+    fwrite("ab\0cd", 1, 5, f);
+    rewind(f);
+    errno = 0;
+    assert_null(util_read_stream(f, 1 << 20, &len));
+    assert_int_equal(errno, EILSEQ);
+    fclose(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_read_stream),
         cmocka_unit_test(t_backoff),         cmocka_unit_test(t_parse_duration),
         cmocka_unit_test(t_format_duration), cmocka_unit_test(t_strlcpy),
         cmocka_unit_test(t_clocks_and_time), cmocka_unit_test(t_utf8_sanitize), cmocka_unit_test(t_name_ok),
