@@ -386,6 +386,22 @@ out:
     free(lp);
 }
 
+/* The error of a command that a module carried out or refused: rc 0 done
+ * (msg recorded in the audit trail under actor), 1 no such thing, 2 not
+ * this key's to do. The caller sets rep->message. 0, or -1 on a database
+ * error. */
+static int s_outcome(server_t *s, int rc, const char *actor, const char *msg,
+                     Drover__ClientReply *rep)
+{
+    if (rc == 2)
+        rep->error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+    else if (rc == 1)
+        rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
+    else if (store_audit(s->st, 0, actor, msg) < 0)
+        return -1;
+    return 0;
+}
+
 /* The ML requests: reads answered with a JSON document, and promote. */
 static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char *actor,
                        auth_role_t role, Drover__ClientReply *rep, const uint8_t *ident,
@@ -441,13 +457,7 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char 
         int rc = registry_promote(s->st, &who, q->name ? q->name : "", (int)q->version,
                                   q->stage ? q->stage : "", by,
                                   q->reason && *q->reason ? q->reason : NULL, msg, sizeof msg);
-        if (rc < 0)
-            return -1;
-        if (rc == 2)
-            rep->error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
-        else if (rc == 1)
-            rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-        else if (store_audit(s->st, 0, actor, msg) < 0)
+        if (rc < 0 || s_outcome(s, rc, actor, msg, rep) < 0)
             return -1;
         rep->message = msg;
         s_reply_client(s, ident, ident_len, rep);
@@ -485,11 +495,7 @@ static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, cons
     if (doc) {
         rep->json = doc;
     } else {
-        if (rc == 2)
-            rep->error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
-        else if (rc == 1)
-            rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
-        else if (store_audit(s->st, 0, actor, msg) < 0)
+        if (s_outcome(s, rc, actor, msg, rep) < 0)
             return -1;
         rep->message = msg;
     }
