@@ -51,6 +51,14 @@ declare -A N=()  # hurts by kind
 declare -A STOPPED=() # pid -> monotonic second to SIGCONT it
 PG_DOWN_UNTIL=0
 WORKERS=(w1 w2 w3 w4)
+# Whatever ends the round (a failure included), frozen processes must be
+# resumed before the cleanup asks them to stop.
+_chaos_resume() {
+    local pid
+    for pid in "${!STOPPED[@]}"; do kill -CONT "$pid" 2>/dev/null || true; done
+    return 0
+}
+T_CLEANUP_HOOKS+=("_chaos_resume")
 
 pg_start
 coord_start
