@@ -39,7 +39,7 @@ struct store {
 #define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
 
 enum {
-    S_LOCK, S_SUBMIT,
+    S_SUBMIT,
     S_RUN_SAVE, S_EVENT, S_LOG, S_WORKER_UP, S_WORKER_STATE, S_WORKERS_SEEN, S_LOAD_RUNS,
     S_LOAD_TASKS, S_LOAD_DEPS, S_RUNS_LIST, S_RUN_GET, S_RUN_TASKS, S_TASK_BY_NAME, S_LOGS,
     S_METRIC, S_DATASETS, S_MODEL_REGISTER, S_REPORT, S_EVALUATION, S_MODEL_BY_STEP,
@@ -152,7 +152,6 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                           "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, to_state, "
                           "worker, detail) SELECT run_id, id, attempt, 'task_state', from_state, state, "
                           "worker, detail FROM v ORDER BY seq", 15},
-    [S_LOCK] = {"lock", "SELECT pg_try_advisory_lock(7237420573318000002)", 0},
     /* -> id, submitted_us */
     /* The whole submit in one statement: run, tasks, edges (matched by
      * position through the inserted rows, never a scan per edge), events.
@@ -432,16 +431,6 @@ static PGresult *s_read(store_t *st, int stmt, int n, const char *const *v)
     if (!r)
         log_error("database: %s", db_error(st->db));
     return r;
-}
-
-int store_try_lock(store_t *st)
-{
-    PGresult *r = s_read(st, S_LOCK, 0, NULL);
-    if (!r)
-        return -1;
-    int got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    return got;
 }
 
 #define I64(buf, v) (snprintf(buf, sizeof buf, "%" PRId64, (int64_t)(v)), buf)

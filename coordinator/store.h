@@ -55,9 +55,6 @@ int store_pending(const store_t *st);
 /* Forgets buffered writes (after a failed transaction). */
 void store_discard(store_t *st);
 
-/* Tries the coordinator advisory lock: 1 = we are the active coordinator,
- * 0 = another holds it, -1 = error. */
-int store_try_lock(store_t *st);
 
 /* Submit, in one statement: the run row, every task (tasks_json: array of objects with
  * idx, name, kind, spec (JSON text), state, retries, timeout_ms,
