@@ -1321,9 +1321,25 @@ static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *m
                                    "NAME:production", ref);
         if (!artdir)
             artdir = getenv("DROVER_ARTIFACTS");
+        /* Else the store the config file names (a worker's, or the
+         * coordinator's view of it): the local cluster's config has both. */
+        static char cfg_artdir[1024];
+        if ((!artdir || !*artdir) && cfg_artdir[0] == '\0') {
+            conf_t *cfg = malloc(sizeof *cfg);
+            const char *path = cli->config ? cli->config : conf_default_path();
+            char err[512];
+            if (cfg && path && conf_load(cfg, path, err, sizeof err) == 0)
+                snprintf(cfg_artdir, sizeof cfg_artdir, "%s",
+                         cfg->worker.artifact_dir[0] ? cfg->worker.artifact_dir
+                                                     : cfg->coord.artifact_dir);
+            free(cfg);
+        }
+        if ((!artdir || !*artdir) && cfg_artdir[0])
+            artdir = cfg_artdir;
         if (!artdir || !*artdir)
             return cli_usage_error(cli, "a model from the registry is read from the artifact "
-                                   "store: give --artifact-dir DIR (or DROVER_ARTIFACTS)");
+                                   "store: give --artifact-dir DIR (or DROVER_ARTIFACTS, or "
+                                   "worker.artifact_dir in the config file)");
         char name[256];
         memcpy(name, ref, (size_t)(colon - ref));
         name[colon - ref] = '\0';
@@ -1432,8 +1448,9 @@ const cli_verb_t cmd_predict_verb = {
             "\n"
             "MODEL is a model file (no cluster needed), or NAME:VERSION,\n"
             "NAME:production or NAME:staging, which the coordinator resolves to an\n"
-            "artifact read from the artifact store (--artifact-dir DIR, or\n"
-            "DROVER_ARTIFACTS), checksum verified.\n"
+            "artifact read from the artifact store (--artifact-dir DIR, else\n"
+            "DROVER_ARTIFACTS, else worker.artifact_dir or coordinator.artifact_dir of\n"
+            "the config file), checksum verified.\n"
             "\n"
             "Columns are matched by name with the model's signature: a column the\n"
             "model needs and FILE lacks, a column the model does not read (unless\n"
