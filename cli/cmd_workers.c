@@ -29,14 +29,16 @@ static int s_simple_call(cli_t *cli, int argc, char **argv, Drover__ClientReques
 
 static int s_workers_table(cli_t *cli, const Drover__ClientReply *rep, int64_t now)
 {
-    static const char *const headers[] = {"NAME",   "HOST",           "SLOTS",    "RUNNING",
-                                          "LABELS", "LAST-HEARTBEAT", "CONNECTED"};
-    out_table_t *t = out_table_new(headers, 7);
+    static const char *const headers[] = {"NAME", "HOST",   "SLOTS",          "RUNNING",  "GPUS",
+                                          "MEMORY", "LABELS", "LAST-HEARTBEAT", "CONNECTED"};
+    out_table_t *t = out_table_new(headers, 9);
     if (!t)
         return -1;
     out_table_align_right(t, 2);
     out_table_align_right(t, 3);
+    out_table_align_right(t, 4);
     out_table_align_right(t, 5);
+    out_table_align_right(t, 7);
     for (size_t i = 0; i < rep->n_workers; i++) {
         const Drover__WorkerInfo *w = rep->workers[i];
         char labels[1024] = "-", beat[48] = "-";
@@ -53,9 +55,20 @@ static int s_workers_table(cli_t *cli, const Drover__ClientReply *rep, int64_t n
         out_table_cell(t, OUT_PLAIN, "%s", w->host ? w->host : "");
         out_table_cell(t, OUT_PLAIN, "%u", w->slots);
         out_table_cell(t, w->running > 0 ? OUT_YELLOW : OUT_PLAIN, "%u", w->running);
+        /* GPUs and memory: booked / offered ("-" when it offers none / unknown). */
+        if (w->gpus)
+            out_table_cell(t, OUT_PLAIN, "%u/%u", w->gpus_used, w->gpus);
+        else
+            out_table_cell(t, OUT_PLAIN, "-");
+        if (w->memory_bytes)
+            out_table_cell(t, OUT_PLAIN, "%.1f/%.1fG", (double)w->memory_used_bytes / 1073741824.0,
+                           (double)w->memory_bytes / 1073741824.0);
+        else
+            out_table_cell(t, OUT_PLAIN, "-");
         out_table_cell(t, OUT_PLAIN, "%s", labels);
         out_table_cell(t, OUT_PLAIN, "%s", beat);
-        out_table_cell(t, w->connected ? OUT_GREEN : OUT_RED, "%s", w->connected ? "yes" : "no");
+        out_table_cell(t, w->draining ? OUT_YELLOW : w->connected ? OUT_GREEN : OUT_RED, "%s",
+                       w->draining ? "draining" : w->connected ? "yes" : "no");
     }
     int rc = out_table_print(t, stdout, cli->color_out);
     out_table_destroy(&t);
@@ -97,9 +110,10 @@ static int s_workers(cli_t *cli, int argc, char **argv)
 const cli_verb_t cmd_workers_verb = {
     .name = "workers",
     .synopsis = "",
-    .summary = "list the workers: slots, load, last heartbeat",
+    .summary = "list the workers: slots, GPUs, memory, load, last heartbeat",
     .help = "Lists the workers the coordinator knows: name, host, task slots, tasks\n"
-            "running, labels, time since the last heartbeat, and whether it is connected.\n"
+            "running, GPUs and memory (booked/offered), labels, time since the last\n"
+            "heartbeat, and whether it is connected (or draining: stopping, no new work).\n"
             "\n"
             "Examples:\n"
             "  drover workers\n"

@@ -165,6 +165,11 @@ json_t *render_worker_json(const Drover__WorkerInfo *w, int64_t now_us)
     out_json_set(o, "host", json_string(w->host ? w->host : ""), &bad);
     out_json_set(o, "slots", json_integer(w->slots), &bad);
     out_json_set(o, "running", json_integer(w->running), &bad);
+    out_json_set(o, "gpus", json_integer(w->gpus), &bad);
+    out_json_set(o, "gpus_used", json_integer(w->gpus_used), &bad);
+    out_json_set(o, "memory_bytes", json_integer((json_int_t)w->memory_bytes), &bad);
+    out_json_set(o, "memory_used_bytes", json_integer((json_int_t)w->memory_used_bytes), &bad);
+    out_json_set(o, "draining", json_boolean(w->draining), &bad);
     out_json_set(o, "labels", s_strings(w->labels, w->n_labels), &bad);
     out_json_set(o, "last_heartbeat", out_json_time(w->last_heartbeat_us), &bad);
     out_json_set(o, "last_heartbeat_age",

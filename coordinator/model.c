@@ -1993,8 +1993,9 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
         if (strcmp(r->tasks[i].name, step) == 0)
             t = &r->tasks[i];
     if (!t) {
-        snprintf(msg, msglen, "run %lld has no step '%s'", (long long)run_id, step);
-        return 0;
+        snprintf(msg, msglen, "run %lld has no step '%s' (see: drover status %lld)",
+                 (long long)run_id, step, (long long)run_id);
+        return 2;
     }
     switch (t->state) {
     case T(PENDING): {

@@ -259,7 +259,8 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
 /* Loads queue settings from the database (at start). 0 or -1. */
 int model_queues_load(model_t *m);
 /* Why a step of an active run is not running yet, in one sentence.
- * Returns 0 with msg, or 1 when the run is not active. */
+ * Returns 0 with msg, 1 when the run is not active, 2 (msg says so) when
+ * the run has no such step. */
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen);
 
 /* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */

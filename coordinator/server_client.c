@@ -368,6 +368,11 @@ static void s_client_workers(server_t *s, Drover__ClientReply *rep, const uint8_
         wi[i].host = w->host;
         wi[i].slots = (uint32_t)w->slots;
         wi[i].running = (uint32_t)w->nheld;
+        wi[i].memory_bytes = w->memory;
+        wi[i].memory_used_bytes = w->used_memory;
+        wi[i].gpus = (uint32_t)w->gpus;
+        wi[i].gpus_used = (uint32_t)__builtin_popcountll(w->used_gpus);
+        wi[i].draining = w->draining;
         wi[i].last_heartbeat_us = w->last_seen_us;
         wi[i].connected = 1;
         for (int k = 0; k < w->nlabels; k++)
@@ -845,8 +850,11 @@ static int h_why(creq_t *c)
 {
     int64_t run_id = (int64_t)c->in->why->run_id;
     const char *step = c->in->why->step ? c->in->why->step : "";
-    if (model_why(c->s->model, run_id, step, c->msg, sizeof c->msg) == 1)
+    int w = model_why(c->s->model, run_id, step, c->msg, sizeof c->msg);
+    if (w == 1)
         return s_not_active(c, run_id, 0);
+    if (w == 2)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
     c->rep->message = c->msg;
     s_reply(c);
     return 0;

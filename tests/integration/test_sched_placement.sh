@@ -80,6 +80,13 @@ assert_eq "" "$(gpus_of "$run" c)" "gpus_assigned of c"
 # A slot is free (4 slots, 3 busy) but both GPUs are taken: d waits.
 wait_for "why d waits" 10 why_starts "$run" d "waiting for room"
 assert_eq ready "$(task_field "$run" d state)" "state of d while both GPUs are held"
+# `drover workers` shows what is booked: both GPUs of wg2, its 8G offered.
+assert_eq "2 2 8589934592" "$(drover workers --json | jq -r '.[] | select(.name == "wg2") |
+    "\(.gpus_used) \(.gpus) \(.memory_bytes)"')" "GPUs used, GPUs and memory of wg2"
+drover workers | grep -E '^wg2 .* 2/2 ' >/dev/null || fail "drover workers: $(drover workers)"
+# A step the run does not have: an error (exit 2), not an answer.
+drover why "$run" nosuch >"$T_DIR/why-nosuch.out" 2>&1 && fail "why of a step that does not exist exited 0"
+grep -q "has no step 'nosuch'" "$T_DIR/why-nosuch.out" || fail "why nosuch: $(cat "$T_DIR/why-nosuch.out")"
 touch "$T_DIR/go1"
 assert_eq succeeded "$(wait_run "$run")" "state of gpu-pair"
 [[ "$(cat "$T_DIR/cvd.d")" =~ ^set:[01]$ ]] || fail "d saw CUDA_VISIBLE_DEVICES '$(cat "$T_DIR/cvd.d")'"
