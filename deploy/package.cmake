@@ -35,6 +35,14 @@ install(FILES ${DROVER_GEN}/_drover DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/ven
 install(PROGRAMS ${CMAKE_SOURCE_DIR}/deploy/debian/drover-setup
         DESTINATION lib/drover COMPONENT cli)
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT cli)
+# The Python client and drover.task (docs/python.md), with the messages
+# generated at build time, where Debian's python3 finds modules.
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/python/drover DESTINATION lib/python3/dist-packages
+        COMPONENT cli FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+if(TARGET drover_python)
+  install(FILES ${CMAKE_BINARY_DIR}/python/drover_pb2.py
+          DESTINATION lib/python3/dist-packages/drover/_generated COMPONENT cli)
+endif()
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT cli
         FILES_MATCHING PATTERN "*.md" PATTERN "*.png")
 
@@ -102,6 +110,8 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://localhost/drover")
 set(CPACK_DEBIAN_CLI_PACKAGE_NAME drover)
 set(CPACK_DEBIAN_CLI_PACKAGE_DEPENDS "adduser, passwd")
+# The Python client needs these; the CLI and drover.task do not.
+set(CPACK_DEBIAN_CLI_PACKAGE_RECOMMENDS "python3, python3-zmq, python3-protobuf")
 set(CPACK_COMPONENT_CLI_DESCRIPTION
   "drover command-line client\n The drover CLI submits training workflows (DAGs of validate, train,\n evaluate and promote steps) to a drover coordinator and follows them.")
 set(CPACK_DEBIAN_COORDINATOR_PACKAGE_NAME drover-coordinator)

@@ -134,6 +134,19 @@ run=$(/usr/bin/drover --config /etc/drover/drover.cfg submit "$T_WF/diamond.cfg"
     fail "run $run did not succeed: $(tail -20 "$T_DIR/wait.log")"
 assert_eq "succeeded" "$(run_state "$run")" "state of the run through the installed services"
 assert_eq "drover" "$(stat -c %U /var/lib/drover/work)" "owner of the work folder"
+# The packaged Python client, with the installed config and keys (when
+# Debian's python3-zmq and python3-protobuf are there: they are Recommends).
+if /usr/bin/python3 -c 'import zmq, google.protobuf' 2>/dev/null; then
+    env -u PYTHONPATH -u DROVER_PB2 /usr/bin/python3 -c '
+import drover
+c = drover.Client(config="/etc/drover/drover.cfg")
+runs = c.runs(10)
+assert any(r.id == '"$run"' and r.state == "succeeded" for r in runs), runs
+print("python client ok")' >"$T_DIR/py.log" 2>&1 || fail "the packaged Python client: $(cat "$T_DIR/py.log")"
+    log "the packaged Python client read run $run"
+else
+    log "python3-zmq or python3-protobuf missing: the packaged Python client not exercised"
+fi
 
 # 7. Stop the services (SIGTERM, as systemd does) and purge.
 for name in worker-pkg coordinator-pkg; do
