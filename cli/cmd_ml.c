@@ -1076,6 +1076,35 @@ static int s_stage_version(cli_t *cli, const char *name, const char *stage, uint
 static int s_export(cli_t *cli, const char *ref, const char *out, const char *format,
                     const char *artdir);
 
+/* The registry's document for one model version: NAME:STAGE resolved to
+ * its version first (stage NULL: version as given). Connects. On success
+ * *doc is the reply (caller json_decrefs it) and *one the version's object
+ * inside it; not_found (nflen bytes) gets the text to print when the
+ * version has no usable document. CLI_EXIT_OK or a printed failure's code. */
+static int s_version_doc(cli_t *cli, const char *name, const char *stage, uint64_t *version,
+                         json_t **doc, json_t **one, char *not_found, size_t nflen)
+{
+    int rc;
+    *doc = *one = NULL;
+    if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
+        return rc;
+    if (stage && (rc = s_stage_version(cli, name, stage, version)) != CLI_EXIT_OK)
+        return rc;
+    Drover__ModelsRequest mr = DROVER__MODELS_REQUEST__INIT;
+    mr.name = (char *)name;
+    mr.version = (uint32_t)*version;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
+    req.models = &mr;
+    snprintf(not_found, nflen, "no model version %s:%llu (see `drover models %s`)", name,
+             (unsigned long long)*version, name);
+    if ((rc = s_call_doc(cli, &req, not_found, doc)) != CLI_EXIT_OK)
+        return rc;
+    /* A coordinator may answer with a one-element list; take its element. */
+    *one = json_is_array(*doc) ? json_array_get(*doc, 0) : *doc;
+    return CLI_EXIT_OK;
+}
+
 static int s_model(cli_t *cli, int argc, char **argv)
 {
     char *pos[2];
@@ -1113,24 +1142,11 @@ static int s_model(cli_t *cli, int argc, char **argv)
     } else if (s_parse_model_ref(cli, pos[1], name, sizeof name, &version) < 0) {
         return CLI_EXIT_USAGE;
     }
-    if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
-        return rc;
-    if (stage && (rc = s_stage_version(cli, name, stage, &version)) != CLI_EXIT_OK)
-        return rc;
-    Drover__ModelsRequest mr = DROVER__MODELS_REQUEST__INIT;
-    mr.name = name;
-    mr.version = (uint32_t)version;
-    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
-    req.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
-    req.models = &mr;
     char not_found[640];
-    snprintf(not_found, sizeof not_found, "no model version %s:%llu (see `drover models %s`)", name,
-             (unsigned long long)version, name);
-    json_t *doc = NULL;
-    if ((rc = s_call_doc(cli, &req, not_found, &doc)) != CLI_EXIT_OK)
+    json_t *doc = NULL, *one = NULL;
+    if ((rc = s_version_doc(cli, name, stage, &version, &doc, &one, not_found,
+                            sizeof not_found)) != CLI_EXIT_OK)
         return rc;
-    /* A coordinator may answer with a one-element list; show its element. */
-    json_t *one = json_is_array(doc) ? json_array_get(doc, 0) : doc;
     if (!json_is_object(one)) {
         fprintf(stderr, "drover: %s\n", not_found);
         rc = CLI_EXIT_USAGE;
@@ -1348,23 +1364,11 @@ static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *m
         int by_stage = strcmp(want, "production") == 0 || strcmp(want, "staging") == 0;
         if (!by_stage && cli_parse_count(cli, "the version", want, UINT32_MAX, &version) < 0)
             return CLI_EXIT_USAGE;
-        if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
-            return rc;
-        if (by_stage && (rc = s_stage_version(cli, name, want, &version)) != CLI_EXIT_OK)
-            return rc;
-        Drover__ModelsRequest mr = DROVER__MODELS_REQUEST__INIT;
-        mr.name = name;
-        mr.version = (uint32_t)version;
-        Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
-        req.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
-        req.models = &mr;
         char nf[640];
-        snprintf(nf, sizeof nf, "no model version %s:%llu (see `drover models %s`)", name,
-                 (unsigned long long)version, name);
-        json_t *doc = NULL;
-        if ((rc = s_call_doc(cli, &req, nf, &doc)) != CLI_EXIT_OK)
+        json_t *doc = NULL, *one = NULL;
+        if ((rc = s_version_doc(cli, name, by_stage ? want : NULL, &version, &doc, &one, nf,
+                                sizeof nf)) != CLI_EXIT_OK)
             return rc;
-        json_t *one = json_is_array(doc) ? json_array_get(doc, 0) : doc;
         const char *art = json_string_value(json_object_get(one, "artifact"));
         long long ver = (long long)version;
         char e2[1024];

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytebuf.h"
+
 #define S_MAGIC "DRVMODEL"
 #define S_MAX_FILE ((uint64_t)1 << 34) /* 16 GiB: refuse anything larger */
 
@@ -405,30 +407,11 @@ fail:
 
 /* ---- serialisation ----------------------------------------------------- */
 
-typedef struct {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} s_buf_t;
+typedef bytebuf_t s_buf_t;
 
 static void s_put(s_buf_t *b, const void *src, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
+    bytebuf_put(b, src, n);
 }
 
 static void s_u32(s_buf_t *b, uint32_t v)

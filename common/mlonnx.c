@@ -14,30 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} pb_t;
+#include "bytebuf.h"
+
+/* The protobuf written by hand (ONNX's ModelProto), into a bytebuf. */
+typedef bytebuf_t pb_t;
 
 static void pb_raw(pb_t *b, const void *src, size_t n)
 {
-    if (b->oom || n == 0)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
+    bytebuf_put(b, src, n);
 }
 
 static void pb_varint(pb_t *b, uint64_t v)

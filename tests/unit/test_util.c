@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytebuf.h"
 #include "util.h"
 
 static void t_backoff(void **state)
@@ -203,10 +204,32 @@ static void t_read_stream(void **state)
     fclose(f);
 }
 
+/* bytebuf: appends grow the buffer and keep every byte in order. */
+static void t_bytebuf(void **state)
+{
+    (void)state;
+    bytebuf_t b = {0};
+    bytebuf_put(&b, "", 0);
+    assert_null(b.p); /* nothing to append: nothing allocated */
+    unsigned char chunk[100];
+    for (int i = 0; i < 1000; i++) {
+        memset(chunk, i & 0xff, sizeof chunk);
+        bytebuf_put(&b, chunk, sizeof chunk);
+    }
+    assert_false(b.oom);
+    assert_int_equal(b.len, 100000);
+    assert_true(b.cap >= b.len);
+    for (size_t i = 0; i < b.len; i++)
+        if (b.p[i] != ((i / 100) & 0xff))
+            fail_msg("byte %zu is %u", i, b.p[i]);
+    free(b.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_read_stream),
+        cmocka_unit_test(t_bytebuf),
         cmocka_unit_test(t_backoff),         cmocka_unit_test(t_parse_duration),
         cmocka_unit_test(t_format_duration), cmocka_unit_test(t_strlcpy),
         cmocka_unit_test(t_clocks_and_time), cmocka_unit_test(t_utf8_sanitize), cmocka_unit_test(t_name_ok),
