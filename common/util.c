@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
+#include <sys/stat.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <math.h>
@@ -300,4 +302,22 @@ char *util_read_stream(FILE *f, size_t max, size_t *lenp)
     if (lenp)
         *lenp = len;
     return buf;
+}
+
+int util_mkdirs(const char *path, unsigned mode)
+{
+    char buf[PATH_MAX];
+    if (util_strlcpy(buf, path, sizeof buf) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST ? -1 : 0;
 }

@@ -31,6 +31,10 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((fo
  * or -1 with errno and "cannot STEP PATH: reason" in err. */
 int util_commit_file(int fd, const char *tmp, const char *final, char *err, size_t errlen);
 
+/* mkdir -p: path and every missing parent, each with mode. Returns 0 (also
+ * when it exists), or -1 with errno (ENAMETOOLONG past PATH_MAX). */
+int util_mkdirs(const char *path, unsigned mode);
+
 /* Reads the rest of stream f into a NUL-terminated buffer (caller frees),
  * its length in *len. NULL with errno EFBIG (more than max bytes), EILSEQ
  * (the text holds a NUL byte), ENOMEM or the read error; f stays open. */

@@ -67,26 +67,6 @@ struct contain_unit {
 
 /* ------------------------------------------------------------ helpers --- */
 
-static int s_mkdirs(const char *path, mode_t mode)
-{
-    char buf[PATH_MAX];
-    if (util_strlcpy(buf, path, sizeof buf) < 0) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 /* Writes text to dir/file. Returns 0 or -1 + errno. */
 static int s_write(const char *dir, const char *file, const char *text)
 {
@@ -314,7 +294,7 @@ static int s_pick_cgroup(contain_t *c, const char *cfg)
             log_warn("worker.cgroup '%s' is not an absolute path; not using cgroups", cfg);
             return -1;
         }
-        if (s_mkdirs(cfg, 0755) < 0 || !s_is_cgroup2(cfg)) {
+        if (util_mkdirs(cfg, 0755) < 0 || !s_is_cgroup2(cfg)) {
             log_warn("worker.cgroup '%s' is not a usable cgroup v2 folder (%s); not using cgroups",
                      cfg, errno ? strerror(errno) : "not on a cgroup2 file system");
             return -1;
@@ -492,7 +472,7 @@ contain_t *contain_new(const char *cgroup, const char *state_dir, char *err, siz
     }
     char units[PATH_MAX];
     snprintf(units, sizeof units, "%s/units", c->state_dir);
-    if (s_mkdirs(units, 0700) < 0) {
+    if (util_mkdirs(units, 0700) < 0) {
         util_errf(err, errlen, "cannot create the state folder %s: %s", units, strerror(errno));
         goto fail;
     }

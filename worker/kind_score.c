@@ -255,25 +255,6 @@ out:
     return rc;
 }
 
-/* mkdir -p */
-static int s_mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* The hex sha256 of a file, for the outputs. */
 static int s_file_sha(const char *path, char hex[65])
 {
@@ -334,7 +315,7 @@ int kind_score(kind_ctx_t *k)
         kind_fail(KIND_EXIT_FAILED, "the artifact directory path is too long");
         goto out;
     }
-    if (s_mkdirs(dir) < 0) {
+    if (util_mkdirs(dir, 0755) < 0) {
         kind_fail(KIND_EXIT_FAILED, "cannot create %s: %s", dir, strerror(errno));
         goto out;
     }

@@ -27,6 +27,7 @@
 #include "kind.h"
 #include "mlmodel.h"
 #include "train.h"
+#include "util.h"
 
 /* The documented defaults (docs/tasks.md, and common/workflow.c, which
  * writes them into the spec): sized so that small tabular data gets a
@@ -106,27 +107,6 @@ static int s_on_epoch(const train_epoch_t *e, void *arg)
         cb->best = *e;
         cb->have_best = 1;
     }
-    return 0;
-}
-
-/* mkdir -p for one level below an existing or creatable root. */
-static int s_mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -1;
     return 0;
 }
 
@@ -311,7 +291,7 @@ int kind_train(kind_ctx_t *k)
         kind_fail(KIND_EXIT_FAILED, "the artifact directory path is too long");
         goto out;
     }
-    if (s_mkdirs(dir) < 0) {
+    if (util_mkdirs(dir, 0755) < 0) {
         tmp_model[0] = '\0';
         kind_fail(KIND_EXIT_FAILED, "cannot create %s: %s", dir, strerror(errno));
         goto out;
