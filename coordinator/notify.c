@@ -191,7 +191,9 @@ static void s_wait(notify_t *n, int ms)
     struct pollfd p[2] = {{.fd = n->wake[0], .events = POLLIN},
                           {.fd = c ? PQsocket(c) : -1, .events = POLLIN}};
     if (poll(p, c && PQsocket(c) >= 0 ? 2 : 1, ms) > 0 && (p[1].revents & POLLIN) && c) {
-        PQconsumeInput(c);
+        /* A broken connection: the next query finds it and reconnects. */
+        if (!PQconsumeInput(c))
+            return;
         PGnotify *nt;
         while ((nt = PQnotifies(c)))
             PQfreemem(nt);
