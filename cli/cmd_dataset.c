@@ -2,7 +2,7 @@
  * IN.csv OUT.bin`: looking at a data set and turning a CSV into drover's
  * binary format, on this machine, without a coordinator.
  *
- * Design: both are thin over common/dataset.h, so what the CLI reports is
+ * Design: both are thin over ml/dataset.h, so what the CLI reports is
  * exactly what a validate or train step will see: the same parser, the same
  * errors (with row and column), the same sha256. --json prints
  * dataset_inspect()'s document unchanged.

@@ -1,4 +1,4 @@
-/* test_artifact — unit tests of common/artifact.c: put (buffer and file),
+/* test_artifact — unit tests of ml/artifact.c: put (buffer and file),
  * idempotence, layout, verification, corruption detection, refusal of
  * malformed hashes, no temporary files left behind. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* test_dataset — unit tests of common/dataset.c: CSV parsing (quoting,
+/* test_dataset — unit tests of ml/dataset.c: CSV parsing (quoting,
  * CRLF, BOM, blank lines, missing values), every CSV error case with its
  * row and column, label kinds and class mapping, the binary format (round
  * trip, truncation, corruption, a byte-flipping sweep), convert, inspect,
