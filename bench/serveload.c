@@ -225,6 +225,9 @@ static double s_pct(double *v, size_t n, double p)
 
 /* Bodies from the CSV: header names, rows of numbers; the label column is
  * left out. */
+static char *g_names[1024];
+static int g_nnames;
+
 static void s_bodies(const char *csv, const char *label, int batch)
 {
     FILE *f = fopen(csv, "r");
@@ -232,13 +235,14 @@ static void s_bodies(const char *csv, const char *label, int batch)
         perror(csv);
         exit(2);
     }
-    char line[65536], *names[1024];
+    char line[65536], **names = g_names;
     int nn = 0, skip = -1;
     if (!fgets(line, sizeof line, f))
         exit(2);
     line[strcspn(line, "\r\n")] = '\0';
     for (char *t = strtok(line, ","); t && nn < 1024; t = strtok(NULL, ","))
         names[nn++] = strdup(t);
+    g_nnames = nn;
     for (int j = 0; j < nn; j++)
         if (label && !strcmp(names[j], label))
             skip = j;
@@ -363,10 +367,24 @@ int main(int argc, char **argv)
     }
     if (lf)
         fclose(lf);
+    for (int i = 0; i < conns; i++) {
+        free(cs[i].lat);
+        free(cs[i].srv);
+        free(cs[i].log);
+    }
+    free(cs);
+    free(th);
     double rps = (double)n / secs;
     printf("requests=%ld failures=%ld seconds=%.2f req_per_s=%.0f rows_per_s=%.0f "
            "lat_p50_us=%.1f lat_p99_us=%.1f srv_p50_us=%.1f srv_p99_us=%.1f\n",
            n, fail, secs, rps, rps * batch, s_pct(lat, k, 0.5), s_pct(lat, k, 0.99),
            s_pct(srv, ks, 0.5), s_pct(srv, ks, 0.99));
+    free(lat);
+    free(srv);
+    for (size_t i = 0; i < g_nbodies; i++)
+        free(g_bodies[i].s);
+    free(g_bodies);
+    for (int j = 0; j < g_nnames; j++)
+        free(g_names[j]);
     return fail ? 1 : 0;
 }

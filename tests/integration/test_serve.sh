@@ -199,4 +199,5 @@ wait_for "drover-serve is ready again" 30 curl -sf "$URL/readyz"
 out=$(post /v1/feedback "{\"request_id\": \"$first\", \"label\": \"severe\"}")
 [[ "$out" == 409\ * ]] || fail "a second correction after a restart: $out"
 assert_eq 1 "$(find "$FB/claims" -name '*.csv' | wc -l)" "feedback files after the restart"
+stop_pid drover-serve "$SERVE_PID" || fail "drover-serve exited $? on SIGTERM (a sanitizer report?)"
 log "ok"
