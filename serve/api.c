@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "blas.h"
@@ -787,6 +789,23 @@ static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
+/* Answers go out at once: a large answer is written in more than one
+ * send, and with Nagle's algorithm the second waits for the client's
+ * delayed ACK (milliseconds per batch answer). */
+static void s_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1;
+    if (ci && setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+        log_debug("TCP_NODELAY: %s", strerror(errno));
+}
+
 api_t *api_start(const serveconf_t *cfg, slots_t *slots, predlog_t *pl, feedback_t *fb,
                  const tokens_t *tokens, char *err, size_t errlen)
 {
@@ -814,8 +833,10 @@ api_t *api_start(const serveconf_t *cfg, slots_t *slots, predlog_t *pl, feedback
         flags |= MHD_USE_IPv6;
     a->d = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, a, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
-                            MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
-                            30u, MHD_OPTION_NOTIFY_COMPLETED, s_completed, a, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, 1024u,
+                            MHD_OPTION_CONNECTION_TIMEOUT,
+                            30u, MHD_OPTION_NOTIFY_COMPLETED, s_completed, a,
+                            MHD_OPTION_NOTIFY_CONNECTION, s_connection, a, MHD_OPTION_END);
     if (!a->d) {
         util_errf(err, errlen, "cannot serve HTTP on %s (port in use?)", cfg->listen);
         pthread_mutex_destroy(&a->blas_mu);
