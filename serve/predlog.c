@@ -152,6 +152,10 @@ static void *s_writer(void *arg)
     predlog_t *pl = arg;
     pthread_mutex_lock(&pl->mu);
     for (;;) {
+        /* Idle: sleep until a record comes (no wake-ups on an idle server);
+         * then gather records for flush_ms unless told to hurry. */
+        while (!pl->stop && !pl->urgent && (pl->used == 0 || pl->failed))
+            pthread_cond_wait(&pl->cv_writer, &pl->mu);
         if (!pl->stop && !pl->urgent)
             s_timedwait(&pl->cv_writer, &pl->mu, pl->flush_ms);
         if (pl->used == 0 || pl->failed) {
@@ -295,8 +299,11 @@ int predlog_append(predlog_t *pl, char *line, size_t len, char *id_out)
     char *dst = pl->buf[pl->active] + pl->used;
     memcpy(dst, line, len);
     memcpy(dst + PREDLOG_ID_OFF, id, PREDLOG_ID_LEN);
+    int first = pl->used == 0;
     pl->used += len;
     pl->appended++;
+    if (first)
+        pthread_cond_signal(&pl->cv_writer); /* start the flush_ms window */
     if (pl->used > pl->cap / 2) {
         pl->urgent = 1;
         pthread_cond_signal(&pl->cv_writer);

@@ -9,9 +9,10 @@
  * too (a start never reuses an earlier prefix: see predlog_open).
  *
  * Group commit: request threads copy their line into the active buffer
- * (a mutex held for a memcpy) and answer at once; a writer thread wakes
- * every `flush_ms`, swaps the buffers, writes the full one to the segment
- * and fdatasyncs it. The durability window is therefore flush_ms plus one
+ * (a mutex held for a memcpy) and answer at once; a writer thread, woken
+ * by the first record after its last write, gathers records for
+ * `flush_ms`, swaps the buffers, writes the full one to the segment and
+ * fdatasyncs it (an idle server costs no wake-ups). The durability window is therefore flush_ms plus one
  * write and fsync: a crash may lose the records of the last few
  * milliseconds' answers, never a record in the middle (a torn last line is
  * skipped by readers). Memory is bounded by two buffers of `buffer`/2
