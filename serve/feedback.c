@@ -364,7 +364,10 @@ unsigned feedback_add(feedback_t *fb, const char *id, uint64_t row, const char *
                  "is corrected once",
                  id, rowtxt, json_string_value(json_object_get(prev, "label")),
                  json_string_value(json_object_get(prev, "by")));
-        *reply = json_pack("{s:s, s:O}", "error", msg, "correction", prev);
+        /* The first correction's who and when, not the input row it holds. */
+        *reply = json_pack("{s:s, s:{s:O, s:O, s:O}}", "error", msg, "correction", "label",
+                           json_object_get(prev, "label"), "by", json_object_get(prev, "by"), "t",
+                           json_object_get(prev, "t"));
         status = 409;
         goto done;
     }

@@ -174,6 +174,8 @@ done <"$T_DIR/sent"
 first=$(head -1 "$T_DIR/sent" | cut -d' ' -f1)
 out=$(post /v1/feedback "{\"request_id\": \"$first\", \"label\": \"severe\"}")
 [[ "$out" == 409\ *"already has a correction"* ]] || fail "a second correction: $out"
+assert_eq "$(head -1 "$T_DIR/sent" | sed 's/.*,//')|adjuster-0" "$(jq -r '.correction | "\(.label)|\(.by)"' <<<"${out#409 }")" \
+    "the first correction in the 409 answer"
 assert_eq 404 "$(post /v1/feedback '{"request_id": "00000000000000000000", "label": "x"}' | cut -d' ' -f1)" "an unknown request id"
 assert_eq 400 "$(post /v1/feedback '{"request_id": "../etc", "label": "x"}' | cut -d' ' -f1)" "a malformed request id"
 assert_eq 400 "$(post /v1/feedback "{\"request_id\": \"$first\", \"label\": \"a,b\"}" | cut -d' ' -f1)" "a label with a comma"
