@@ -165,10 +165,16 @@ for i in 1 2 3 4 5; do
     echo "$id $a,$b,$c,$d,corrected-$label" >>"$T_DIR/sent"
 done
 assert_eq 0 "$(find "$FB/claims" -name '*.csv' | wc -l)" "files before the corrections"
+# through drover feedback (the CLI speaks the same HTTP API)
+echo "$TOKEN" >"$T_DIR/token"
+chmod 600 "$T_DIR/token"
+export DROVER_SERVE_URL="$URL"
 n=0
 while read -r id expect; do
-    out=$(post /v1/feedback "{\"request_id\": \"$id\", \"label\": \"${expect##*,}\", \"by\": \"adjuster-$n\"}")
-    [[ "$out" == 200\ * ]] || fail "feedback for $id: $out"
+    out=$(drover feedback "$id" "${expect##*,}" --by "adjuster-$n" --token-file "$T_DIR/token") ||
+        fail "drover feedback $id exited $?: $out"
+    [[ "$out" == "recorded: request $id row 0 is '${expect##*,}' (by adjuster-$n; predicted by claims:"* ]] ||
+        fail "drover feedback printed: $out"
     n=$((n + 1))
 done <"$T_DIR/sent"
 first=$(head -1 "$T_DIR/sent" | cut -d' ' -f1)
@@ -176,6 +182,10 @@ out=$(post /v1/feedback "{\"request_id\": \"$first\", \"label\": \"severe\"}")
 [[ "$out" == 409\ *"already has a correction"* ]] || fail "a second correction: $out"
 assert_eq "$(head -1 "$T_DIR/sent" | sed 's/.*,//')|adjuster-0" "$(jq -r '.correction | "\(.label)|\(.by)"' <<<"${out#409 }")" \
     "the first correction in the 409 answer"
+rc=0
+out=$(DROVER_SERVE_TOKEN=$TOKEN drover feedback "$first" severe 2>&1) || rc=$?
+assert_eq 2 "$rc" "exit status of drover feedback for a corrected request"
+[[ "$out" == *"already has a correction"* ]] || fail "drover feedback, second correction: $out"
 assert_eq 404 "$(post /v1/feedback '{"request_id": "00000000000000000000", "label": "x"}' | cut -d' ' -f1)" "an unknown request id"
 assert_eq 400 "$(post /v1/feedback '{"request_id": "../etc", "label": "x"}' | cut -d' ' -f1)" "a malformed request id"
 assert_eq 400 "$(post /v1/feedback "{\"request_id\": \"$first\", \"label\": \"a,b\"}" | cut -d' ' -f1)" "a label with a comma"
