@@ -12,7 +12,8 @@
 #   4. feedback for N = 5 requests makes one CSV file of exactly 5 rows,
 #      the logged inputs joined with the corrected labels, and a trigger
 #      on that folder starts a run; a second correction of the same
-#      request is 409, an unknown id 404, a malformed one 400.
+#      request is 409, an unknown id 404, a malformed one 400; corrections
+#      acknowledged before a kill -9 land in a file at the next start.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ml_lib.sh"
 
@@ -211,5 +212,25 @@ wait_for "drover-serve is ready again" 30 curl -sf "$URL/readyz"
 out=$(post /v1/feedback "{\"request_id\": \"$first\", \"label\": \"severe\"}")
 [[ "$out" == 409\ * ]] || fail "a second correction after a restart: $out"
 assert_eq 1 "$(find "$FB/claims" -name '*.csv' | wc -l)" "feedback files after the restart"
+# a crash with corrections pending (2 of feedback_rows 5): acknowledged
+# ones are in the journal and land in a file at the next start
+for i in 1 2; do
+    out=$(post $P '{"row": {"f0": 0.1, "f1": 4.2, "f2": 0, "f3": 0}}')
+    id=$(jq -r .request_id <<<"${out#200 }")
+    assert_eq 200 "$(post /v1/feedback "{\"request_id\": \"$id\", \"label\": \"moderate\"}" | cut -d' ' -f1)" "pending correction $i"
+done
+assert_eq 1 "$(find "$FB/claims" -name '*.csv' | wc -l)" "files with 2 corrections pending"
+kill -KILL "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null || true
+drover-serve --config "$T_DIR/serve.cfg" </dev/null >>"$T_DIR/serve.log" 2>&1 &
+SERVE_PID=$!
+t_track_pid "$SERVE_PID"
+wait_for "drover-serve is ready after kill -9" 30 curl -sf "$URL/readyz"
+mapfile -t files < <(find "$FB/claims" -name '*.csv' | sort)
+assert_eq 2 "${#files[@]}" "files after the crash"
+assert_eq "2|moderate moderate" "$(tail -n +2 "${files[1]}" | wc -l)|$(tail -n +2 "${files[1]}" | cut -d, -f5 | xargs)" \
+    "rows and labels of the file written at restart"
+assert_eq 409 "$(post /v1/feedback "{\"request_id\": \"$id\", \"label\": \"minor\"}" | cut -d' ' -f1)" \
+    "a correction acknowledged before the crash is still the only one"
 stop_pid drover-serve "$SERVE_PID" || fail "drover-serve exited $? on SIGTERM (a sanitizer report?)"
 log "ok"
