@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytebuf.h"
 #include "mlmodel.h"
+#include "numfmt.h"
 #include "rowparse.h"
 #include "tokens.h"
 
@@ -159,6 +161,44 @@ static void t_numbers_as_strtod(void **state)
     mlmodel_destroy(&m);
 }
 
+/* numfmt: 9 digits give back the same float32, as valid JSON numbers. */
+static void t_numfmt(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        int digits;
+        const char *text;
+    } fixed[] = {{0, 9, "0"}, {1, 9, "1"}, {-1, 9, "-1"}, {4.1234f, 9, "4.12340021"},
+                 {100, 9, "100"}, {1e10, 9, "1e10"}, {1.5e-7, 9, "1.5e-7"}, {0.000125, 9, "0.000125"},
+                 {0.123456789, 6, "0.123457"}, {9.9999999996, 9, "10"}, {NAN, 9, "null"},
+                 {INFINITY, 9, "null"}, {123456789, 9, "123456789"}, {-2.5e-300, 9, "-2.5e-300"}};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        bytebuf_t b = {0};
+        numfmt_put(&b, fixed[i].v, fixed[i].digits);
+        bytebuf_put(&b, "", 1);
+        assert_false(b.oom);
+        assert_string_equal((char *)b.p, fixed[i].text);
+        free(b.p);
+    }
+    srand(5);
+    for (int i = 0; i < 1000000; i++) {
+        uint32_t u = ((uint32_t)rand() << 16) ^ (uint32_t)rand();
+        float f;
+        memcpy(&f, &u, sizeof f);
+        if (!isfinite(f))
+            continue;
+        bytebuf_t b = {0};
+        numfmt_put(&b, f, 9);
+        bytebuf_put(&b, "", 1);
+        char *end;
+        float g = strtof((char *)b.p, &end);
+        if (g != f || *end)
+            fail_msg("%.9g written as %s", (double)f, (char *)b.p);
+        free(b.p);
+    }
+}
+
 static void t_tokens(void **state)
 {
     (void)state;
@@ -197,6 +237,7 @@ int main(void)
         cmocka_unit_test(t_accepts),
         cmocka_unit_test(t_leaves_to_full_parser),
         cmocka_unit_test(t_numbers_as_strtod),
+        cmocka_unit_test(t_numfmt),
         cmocka_unit_test(t_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
