@@ -1019,7 +1019,17 @@ static int s_select_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n
     return 0;
 }
 
-/* Builds spec_json for validate, train, evaluate, promote and select steps. */
+/* An approve step (issue 11): {"model"}; it waits for a person. */
+static int s_approve_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root,
+                          size_t idx)
+{
+    if (s_need(c, st, s_kv(kv, n, "model"), "model", "model = \"@train\";") < 0)
+        return -1;
+    return s_jmodel_ref(c, root, s_kv(kv, n, "model"), st->name, idx);
+}
+
+/* Builds spec_json for validate, train, evaluate, promote, select, score
+ * and approve steps. */
 static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, size_t idx)
 {
     json_t *root = json_object();
@@ -1036,6 +1046,8 @@ static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, si
         rc = s_select_spec(c, st, kv, n, root);
     else if (strcmp(st->kind, "score") == 0)
         rc = s_score_spec(c, st, kv, n, root, idx);
+    else if (strcmp(st->kind, "approve") == 0)
+        rc = s_approve_spec(c, st, kv, n, root, idx);
     else
         rc = s_promote_spec(c, st, kv, n, root, idx);
     if (rc == 0) {
@@ -1429,9 +1441,9 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
     }
     if (res) {
         /* select runs inside the coordinator: nothing to place. */
-        if (strcmp(kind, "select") == 0)
-            return s_fail(c, s_line(res), "step '%s': a select step runs inside the coordinator "
-                          "and takes no 'resources'", name);
+        if (strcmp(kind, "select") == 0 || strcmp(kind, "approve") == 0)
+            return s_fail(c, s_line(res), "step '%s': a%s %s step runs inside the coordinator "
+                          "and takes no 'resources'", name, kind[0] == 'a' ? "n" : "", kind);
         if (s_resources(c, res, name, &st->resources) < 0)
             return -1;
     }
