@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "conf.h"
 #include "cron.h"
 #include "dag.h"
 #include "log.h"
@@ -1872,10 +1873,70 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
     return 0;
 }
 
+/* notify = { webhook; on; } (the coordinator checks webhook against its
+ * allow-list at submit; here: the shape). */
+static int s_notify(ctx_t *c, const config_setting_t *g, workflow_t *wf)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return s_fail(c, s_line(g), "'notify' must be a group, e.g. notify = { webhook = "
+                      "\"https://hooks.example.com/ml\"; on = [\"failed\"]; };");
+    workflow_notify_t *nt = calloc(1, sizeof *nt);
+    if (!nt)
+        return s_oom(c);
+    wf->notify = nt;
+    const config_setting_t *hook = NULL, *on = NULL;
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(s);
+        if (strcmp(k, "webhook") == 0)
+            hook = s;
+        else if (strcmp(k, "on") == 0)
+            on = s;
+        else
+            return s_fail(c, s_line(s), "unknown key '%s' in notify (known: webhook, on)", k);
+    }
+    const char *v;
+    if (!hook)
+        return s_fail(c, s_line(g), "notify needs 'webhook', e.g. webhook = "
+                      "\"https://hooks.example.com/ml\";");
+    if (s_top_str(c, hook, "notify 'webhook'", &v) < 0)
+        return -1;
+    if ((strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) || strlen(v) > 1023 ||
+        strpbrk(v, " \t\r\n"))
+        return s_fail(c, s_line(hook), "notify 'webhook' must be an http:// or https:// URL of at "
+                      "most 1023 bytes without spaces (got '%.100s')", v);
+    if (!(nt->webhook = strdup(v)))
+        return s_oom(c);
+    static const char *const defaults[] = {"failed", "rejected"};
+    int m = on ? config_setting_length(on) : 2;
+    if (on && ((config_setting_type(on) != CONFIG_TYPE_ARRAY &&
+                config_setting_type(on) != CONFIG_TYPE_LIST) || m < 1 || m > 16))
+        return s_fail(c, s_line(on), "notify 'on' must be a list of 1 to 16 kinds, e.g. on = "
+                      "[\"failed\", \"awaiting_approval\"];");
+    if (!(nt->on = calloc((size_t)m, sizeof *nt->on)))
+        return s_oom(c);
+    for (int j = 0; j < m; j++) {
+        const char *k = on ? config_setting_get_string_elem(on, j) : defaults[j];
+        int line = on ? s_line(config_setting_get_elem(on, (unsigned)j)) : s_line(g);
+        if (!k || !conf_notify_kind_ok(k) || strcmp(k, "schedule_missed") == 0)
+            return s_fail(c, line, "notify 'on': unknown kind '%.40s' (known: failed, rejected, "
+                          "succeeded, cancelled, awaiting_approval; schedule_missed goes to "
+                          "coordinator.notify.webhook only)", k ? k : "?");
+        for (size_t x = 0; x < nt->non; x++)
+            if (strcmp(nt->on[x], k) == 0)
+                return s_fail(c, line, "notify 'on': '%s' is listed twice", k);
+        if (!(nt->on[nt->non] = strdup(k)))
+            return s_oom(c);
+        nt->non++;
+    }
+    return 0;
+}
+
 static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
 {
     const config_setting_t *root = config_root_setting(cfg);
-    const config_setting_t *steps = NULL, *sched = NULL, *trig = NULL;
+    const config_setting_t *steps = NULL, *sched = NULL, *trig = NULL, *notify = NULL;
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1910,9 +1971,11 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
             sched = s;
         } else if (strcmp(k, "trigger") == 0) {
             trig = s;
+        } else if (strcmp(k, "notify") == 0) {
+            notify = s;
         } else {
             return s_fail(c, s_line(s), "unknown top-level key '%s' (known: workflow, steps, "
-                          "queue, priority, schedule, trigger)", k);
+                          "queue, priority, schedule, trigger, notify)", k);
         }
     }
     if (!wf->name)
@@ -1928,6 +1991,8 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
     if (sched && s_schedule(c, sched, wf) < 0)
         return -1;
     if (trig && s_trigger(c, trig, wf) < 0)
+        return -1;
+    if (notify && s_notify(c, notify, wf) < 0)
         return -1;
     return s_parse_steps(c, wf, steps);
 }
@@ -2059,6 +2124,13 @@ void workflow_destroy(workflow_t **wfp)
         free(wf->schedule->timezone);
         free(wf->schedule->catchup);
         free(wf->schedule);
+    }
+    if (wf->notify) {
+        for (size_t i = 0; i < wf->notify->non; i++)
+            free(wf->notify->on[i]);
+        free(wf->notify->on);
+        free(wf->notify->webhook);
+        free(wf->notify);
     }
     if (wf->trigger) {
         free(wf->trigger->watch);
