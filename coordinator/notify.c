@@ -146,7 +146,8 @@ static int s_deliver(notify_t *n)
         const char *hook = db_get_str(r, i, 7);
         const char *url = *hook ? hook : n->cc->notify_webhook;
         if (!*hook && (!*url || !s_subscribed(n, kind))) {
-            if (store_notify_result(n->st, id, hook, 1, 0, 0, 0, "not in notify.on") < 0)
+            if (store_notify_result(n->st, id, hook, 1, 0, 0, 0,
+                                    *url ? "not in notify.on" : "no coordinator.notify.webhook") < 0)
                 goto db;
             continue;
         }
