@@ -9,10 +9,11 @@
 # finished run. The wait survives a kill -9 of the coordinator. Who and why
 # land in the audit trail and the model's stage history.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/ml_lib.sh"
 
 pg_start
 coord_start
-worker_start w1 2
+worker_start w1 2 --artifact-dir "$T_DIR/artifacts"
 
 K="$T_DIR/k"
 mkdir -m 700 "$K"
@@ -165,4 +166,30 @@ steps = ( { name = "review"; kind = "approve"; model = "claims-a:7"; } );
 EOF
 run=$(drover submit "$T_DIR/d.cfg") || fail "submit d exited $?"
 assert_eq failed "$(wait_run "$run" 30)" "an approve step about a missing model"
+# ------------------------------ the loop: train -> evaluate -> approve @train ---
+mkdir -p "$T_DIR/data"
+gen_data "$T_DIR/data/train.csv" 300 1
+gen_data "$T_DIR/data/test.csv" 120 2
+cat >"$T_DIR/ml.cfg" <<EOF
+workflow = "approve-ml";
+steps = (
+  { name = "train"; kind = "train"; dataset = "data/train.csv"; label = "damage"; model = "claims-ml";
+    trainer = "softmax"; epochs = 3; gpu = "never"; checkpoint_every = "never"; },
+  { name = "evaluate"; kind = "evaluate"; after = ["train"]; dataset = "data/test.csv"; label = "damage";
+    model = "@train"; },
+  { name = "review"; kind = "approve"; after = ["evaluate"]; model = "@train"; },
+  { name = "ship"; kind = "promote"; after = ["review"]; model = "@train"; stage = "production"; }
+);
+EOF
+run=$(as sub1 submit "$T_DIR/ml.cfg") || fail "sub1 submit ml exited $?"
+wait_for "run $run awaits approval" 60 awaiting
+drover status "$run" | grep -q "drover report $run evaluate" || fail "status names the evaluation to read: $(drover status "$run")"
+drover report "$run" evaluate >/dev/null || fail "the evaluate report an approver reads: exit $?"
+as rev approve "$run" review --reason "read the report" >/dev/null || fail "rev approve ml exited $?"
+assert_eq succeeded "$(wait_run "$run" 60)" "the approved train run"
+assert_eq production "$(sql "select stage from drover.model_versions where name = 'claims-ml' and version = 1")" \
+    "the approved model is in production"
+sql "select reason from drover.model_stage_changes where name = 'claims-ml' and version = 1" |
+    grep -q "approved in run $run step review: read the report" || fail "stage history of claims-ml:1"
+
 log "approve: waits visibly, every rule refused over the wire, durable across kill -9, timeout rejects"
