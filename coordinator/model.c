@@ -705,6 +705,7 @@ int model_load(model_t *m)
             goto out;
         t->approval = strcmp(t->kind, "approve") == 0;
         t->state = wire_task_state_from_name(db_get_str(tr, i, 6));
+        t->gate_rejected = t->state == T(FAILED) && db_get_str(tr, i, 18)[0] == 't';
         t->attempt = (int)db_get_i64(tr, i, 7);
         t->retries = (int)db_get_i64(tr, i, 8);
         t->failures = (int)db_get_i64(tr, i, 9);
@@ -791,7 +792,13 @@ int model_load(model_t *m)
                 break;
             case T(FAILED):
                 r->ndone++;
-                r->any_failed = 1;
+                /* A gate's or a person's rejection (a stored report that did
+                 * not pass) ends the run rejected, as it would have without
+                 * the restart. */
+                if (t->gate_rejected)
+                    r->gate_rejected = 1;
+                else
+                    r->any_failed = 1;
                 break;
             default:
                 break;
@@ -1733,10 +1740,21 @@ static int s_await_start(model_t *m, task_t *t)
     return s_await_add(m, t);
 }
 
-int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what)
+int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
+                           const char *name, int version)
 {
     DROVER_INVARIANT(t->approval && t->state == T(RUNNING));
     t->finished_us = util_now_us();
+    json_t *rep = json_pack("{s:s, s:s}", "verdict", approve ? "approved" : "rejected", "detail",
+                            what);
+    if (rep && name)
+        json_object_set_new(rep, "model", json_pack("{s:s, s:i}", "name", name, "version", version));
+    char *doc = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
+    json_decref(rep);
+    int rc = doc ? store_report(m->st, t->id, t->attempt, "approve", approve, doc) : -1;
+    free(doc);
+    if (rc < 0)
+        return -1;
     if (approve) {
         log_info("run %lld step %s approved", (long long)t->run->id, t->name);
         return s_attempt_succeeded(m, t, "a person");
@@ -1760,7 +1778,7 @@ static int s_await_tick(model_t *m)
             char what[200];
             snprintf(what, sizeof what, "no verdict within its timeout (%.0fs): rejected",
                      (double)t->timeout_ms / 1000.0);
-            if (model_approval_verdict(m, t, 0, what) < 0)
+            if (model_approval_verdict(m, t, 0, what, NULL, 0) < 0)
                 return -1;
             continue; /* dropped on the next pass */
         }

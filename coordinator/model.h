@@ -285,8 +285,13 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
 int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **out, char *msg,
                         size_t msglen);
 /* Ends t's wait: approve 1 succeeds it, 0 rejects it with `what` as the
- * step's error ("rejected by key K: REASON"). 0 or -1 (database). */
-int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what);
+ * step's error ("rejected by key K: REASON"). The verdict is also the
+ * step's report (drover report RUN STEP: verdict, detail = what, and the
+ * model version name:version when name is not NULL); a stored rejection
+ * is how a restarted coordinator knows the run ends rejected, not failed.
+ * 0 or -1 (database). */
+int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
+                           const char *name, int version);
 
 /* Timers: dead workers, due retries, approval timeouts, last_seen
  * persistence. 0 or -1. */

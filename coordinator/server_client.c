@@ -870,7 +870,7 @@ static int h_approve(creq_t *c)
     char by[300], what[1400];
     snprintf(by, sizeof by, "key %s (says %.200s)", c->actor, q->by && *q->by ? q->by : "nothing");
     snprintf(what, sizeof what, "%s by %s: %s", q->approve ? "approved" : "rejected", by, reason);
-    if (model_approval_verdict(s->model, t, q->approve, what) < 0 ||
+    if (model_approval_verdict(s->model, t, q->approve, what, name, version) < 0 ||
         registry_approval_record(s->st, name, version, q->approve, run_id, step, by, reason) < 0)
         return -1;
     snprintf(c->msg, sizeof c->msg, "run %lld step %s: %s:%d %s", (long long)run_id, step, name,

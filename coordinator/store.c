@@ -256,7 +256,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                       "SELECT t.id, t.run_id, t.idx, t.name, t.kind, t.spec::text, t.state, t.attempt, "
                       "t.retries, t.failures, t.lost, t.timeout_ms, t.retry_delay_ms, "
                       US("t.not_before") ", t.worker, " US("t.started_at")
-                      ", t.resources::text, coalesce(array_to_string(t.gpus_assigned, ','), '')"
+                      ", t.resources::text, coalesce(array_to_string(t.gpus_assigned, ','), ''), "
+                      /* 18: its last attempt's report said no (an evaluate gate, an
+                       * approver): a failure that ends the run rejected */
+                      "t.state = 'failed' AND EXISTS (SELECT 1 FROM drover.reports rp WHERE "
+                      "rp.task_id = t.id AND rp.attempt = t.attempt AND NOT rp.passed AND "
+                      "rp.kind IN ('evaluate', 'approve'))"
                       " FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
                       "WHERE r.state = 'running' ORDER BY t.run_id, t.idx", 0},
     /* -> task_id, depends_on */

@@ -135,10 +135,28 @@ wait_for "run $run awaits approval" 30 awaiting
 # Rejecting one's own run is allowed (stopping is always safe).
 as sub1 reject "$run" review --reason "worse on rear bumpers" >/dev/null || fail "sub1 reject exited $?"
 assert_eq rejected "$(wait_run "$run" 30)" "the rejected run"
+drover report "$run" review | grep -q "rejected by key sub1" || fail "the verdict as the step's report: $(drover report "$run" review)"
 assert_eq skipped "$(task_field "$run" ship state)" "the promote after a rejection"
 task_field "$run" review error | grep -q "rejected by key sub1 (says .*): worse on rear bumpers" ||
     fail "review error: $(task_field "$run" review error)"
 assert_eq production "$(sql "select stage from drover.model_versions where name = 'claims-a'")" "stage after the rejected run"
+
+# A rejection stays a rejection across a restart while the run still runs.
+cat >"$T_DIR/b2.cfg" <<EOF
+workflow = "approve-b2";
+steps = (
+  { name = "review"; kind = "approve"; model = "claims-a:1"; },
+  { name = "hold"; kind = "exec"; argv = ["/bin/sh", "-c", "while [ ! -f $T_DIR/go2 ]; do sleep 0.05; done"]; }
+);
+EOF
+run=$(as sub1 submit "$T_DIR/b2.cfg") || fail "sub1 submit b2 exited $?"
+wait_for "run $run awaits approval" 30 awaiting
+as rev reject "$run" review --reason "no" >/dev/null || fail "rev reject exited $?"
+wait_for "the reject is stored" 30 sql_is "select state from drover.tasks where run_id = $run and name = 'review'" failed
+coord_kill9
+coord_start
+touch "$T_DIR/go2"
+assert_eq rejected "$(wait_run "$run" 60)" "a rejected run finished after a coordinator restart"
 
 # ----------------------------------------------------------------- timeout ---
 cat >"$T_DIR/c.cfg" <<EOF
