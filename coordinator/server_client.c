@@ -866,9 +866,12 @@ static int h_approve(creq_t *c)
             return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
         }
     }
-    /* The key first and whole; the client's own words after, cut to fit. */
+    /* The key first and whole; the client's own words after, cut to fit
+     * and made valid UTF-8 (a cut may split a character; PostgreSQL and
+     * the report's JSON refuse invalid text). */
     char by[300], what[1400];
     snprintf(by, sizeof by, "key %s (says %.200s)", c->actor, q->by && *q->by ? q->by : "nothing");
+    util_utf8_sanitize(by);
     snprintf(what, sizeof what, "%s by %s: %s", q->approve ? "approved" : "rejected", by, reason);
     if (model_approval_verdict(s->model, t, q->approve, what, name, version) < 0 ||
         registry_approval_record(s->st, name, version, q->approve, run_id, step, by, reason) < 0)

@@ -203,7 +203,11 @@ run=$(as sub1 submit "$T_DIR/ml.cfg") || fail "sub1 submit ml exited $?"
 wait_for "run $run awaits approval" 60 awaiting
 drover status "$run" | grep -q "drover report $run evaluate" || fail "status names the evaluation to read: $(drover status "$run")"
 drover report "$run" evaluate >/dev/null || fail "the evaluate report an approver reads: exit $?"
-as rev approve "$run" review --reason "read the report" >/dev/null || fail "rev approve ml exited $?"
+# The client's own words are cut at 200 bytes, here inside a two-byte
+# character: what is recorded stays valid UTF-8 (nothing refused, no reset).
+long_by="$(printf 'x%.0s' {1..199})é"
+out=$(poke rev "\"approve\":{\"run_id\":$run,\"step\":\"review\",\"approve\":true,\"reason\":\"read the report\",\"by\":\"$long_by\"}")
+jq -e '.error == "ERROR_NONE"' <<<"$out" >/dev/null || fail "approve with a long by: $out"
 assert_eq succeeded "$(wait_run "$run" 60)" "the approved train run"
 assert_eq production "$(sql "select stage from drover.model_versions where name = 'claims-ml' and version = 1")" \
     "the approved model is in production"
