@@ -305,6 +305,7 @@ int notify_check_workflow(const conf_coordinator_t *cc, const char *webhook, cha
     /* Control bytes and spaces would reach libcurl's URL parser; refuse them. */
     for (const unsigned char *p = (const unsigned char *)webhook; ok && *p; p++)
         ok = *p > 0x20 && *p != 0x7f;
+    ok = ok && util_utf8_valid(webhook);
     if (!ok) {
         util_errf(err, errlen, "notify 'webhook' refused: '%.200s' does not start with a prefix "
                   "in coordinator.notify.allow (%.300s%s)", webhook, cc->notify_allow[0],
