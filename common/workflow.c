@@ -1919,10 +1919,12 @@ static int s_notify(ctx_t *c, const config_setting_t *g, workflow_t *wf)
     for (int j = 0; j < m; j++) {
         const char *k = on ? config_setting_get_string_elem(on, j) : defaults[j];
         int line = on ? s_line(config_setting_get_elem(on, (unsigned)j)) : s_line(g);
-        if (!k || !conf_notify_kind_ok(k) || strcmp(k, "schedule_missed") == 0)
-            return s_fail(c, line, "notify 'on': unknown kind '%.40s' (known: failed, rejected, "
-                          "succeeded, cancelled, awaiting_approval; schedule_missed goes to "
-                          "coordinator.notify.webhook only)", k ? k : "?");
+        if (!k || !conf_notify_kind_ok(k))
+            return s_fail(c, line, "notify 'on': unknown kind '%.40s' (known: "
+                          CONFIG_NOTIFY_KINDS_TEXT ")", k ? k : "?");
+        if (strcmp(k, "schedule_missed") == 0 && !wf->schedule)
+            return s_fail(c, line, "notify 'on': schedule_missed needs a 'schedule' (only a "
+                          "schedule misses due times)");
         for (size_t x = 0; x < nt->non; x++)
             if (strcmp(nt->on[x], k) == 0)
                 return s_fail(c, line, "notify 'on': '%s' is listed twice", k);

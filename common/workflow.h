@@ -41,7 +41,8 @@
  *
  * Notifications: notify = { webhook = "https://hooks.example.com/ml";
  * on = ["failed", "awaiting_approval"]; } (kinds: failed, rejected,
- * succeeded, cancelled, awaiting_approval; default failed, rejected).
+ * succeeded, cancelled, awaiting_approval, and schedule_missed with a
+ * schedule; default failed, rejected).
  * Kind "select" ({ metric = "val_accuracy"; mode = "max"; }) picks the
  * best of the train steps it runs after; spec_json
  * {"from":[train step names],"metric":M,"mode":"max"|"min"}; "@SELECT"

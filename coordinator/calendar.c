@@ -481,6 +481,22 @@ static int s_handled(calendar_t *c, entry_t *e, int64_t due)
     return 0;
 }
 
+/* The workflow's own webhook when its notify block asks for
+ * schedule_missed (checked at registration), else "". The request is
+ * unpacked only here: misses are rare. */
+static void s_missed_hook(const entry_t *e, char *hook, size_t len)
+{
+    hook[0] = '\0';
+    Drover__SubmitRequest *q = drover__submit_request__unpack(NULL, e->request_len, e->request);
+    if (!q)
+        return;
+    const Drover__WorkflowNotify *n = q->notify;
+    for (size_t i = 0; n && n->webhook && i < n->n_on; i++)
+        if (strcmp(n->on[i], "schedule_missed") == 0)
+            util_strlcpy(hook, n->webhook, len);
+    drover__submit_request__free_unpacked(q, NULL);
+}
+
 /* Due times seen more than GRACE_S late were missed (no coordinator ran):
  * the catch-up policy decides; due times seen on time always fire. */
 static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
@@ -498,7 +514,9 @@ static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
         snprintf(detail, sizeof detail,
                  "schedule %s missed its due times from %lld to %lld (catchup = %s)", e->name,
                  (long long)e->next_due, (long long)newest, e->catchup);
-        if (store_event(c->st, 0, 0, 0, "schedule_missed", NULL, detail) < 0)
+        char hook[1024];
+        s_missed_hook(e, hook, sizeof hook);
+        if (store_schedule_missed(c->st, detail, *hook ? hook : NULL) < 0)
             return -1;
         if (!strcmp(e->catchup, "all")) {
             /* Oldest first, at most FIRE_MAX: the newest FIRE_MAX of them. */

@@ -2051,7 +2051,8 @@ int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, 
         return -1;
     }
     if (req->notify && notify_check_workflow(m->cfg, req->notify->webhook, req->notify->on,
-                                             req->notify->n_on, err, errlen) < 0)
+                                             req->notify->n_on, req->schedule != NULL, err,
+                                             errlen) < 0)
         return -1;
     return 0;
 }

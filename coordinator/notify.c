@@ -285,7 +285,7 @@ fail:
 }
 
 int notify_check_workflow(const conf_coordinator_t *cc, const char *webhook, char *const *on,
-                          size_t non, char *err, size_t errlen)
+                          size_t non, int scheduled, char *err, size_t errlen)
 {
     errno = EINVAL;
     if (!webhook || !*webhook) {
@@ -323,9 +323,9 @@ int notify_check_workflow(const conf_coordinator_t *cc, const char *webhook, cha
                       CONFIG_NOTIFY_KINDS_TEXT ")", on[i] ? on[i] : "");
             return -1;
         }
-        if (strcmp(on[i], "schedule_missed") == 0) {
-            util_errf(err, errlen, "notify 'on': schedule_missed is announced only to "
-                      "coordinator.notify.webhook (a missed due time has no run)");
+        if (strcmp(on[i], "schedule_missed") == 0 && !scheduled) {
+            util_errf(err, errlen, "notify 'on': schedule_missed needs a 'schedule' (only a "
+                      "schedule misses due times)");
             return -1;
         }
         for (size_t j = 0; j < i; j++)

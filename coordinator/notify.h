@@ -39,9 +39,10 @@ typedef struct notify notify_t;
 notify_t *notify_start(const conf_coordinator_t *cc, char *err, size_t errlen);
 /* A workflow's notify block, checked before a run is written: 0, or -1 with
  * errno EINVAL and the reason in err (a webhook outside every allow prefix,
- * none configured, an unknown or repeated kind, an empty 'on'). */
+ * none configured, an unknown or repeated kind, an empty 'on',
+ * schedule_missed for a workflow without a schedule: scheduled = 0). */
 int notify_check_workflow(const conf_coordinator_t *cc, const char *webhook, char *const *on,
-                          size_t non, char *err, size_t errlen);
+                          size_t non, int scheduled, char *err, size_t errlen);
 /* 1 = this coordinator is the active one: deliver. Any thread; NULL-safe. */
 void notify_set_active(notify_t *n, int active);
 /* Stops the thread (after the request in flight, at most the timeout) and

@@ -49,7 +49,7 @@ enum {
     S_SCHED_UPSERT, S_SCHED_PAUSE, S_SCHED_DELETE, S_SCHED_LAST_DUE, S_FIRE_CLAIM, S_FIRE_RUN,
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
-    S_RUN_NOTIFY, S_STAGE_NOTE,
+    S_RUN_NOTIFY, S_STAGE_NOTE, S_SCHED_MISSED,
     S_COUNT
 };
 
@@ -139,6 +139,16 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                       "INSERT INTO drover.model_stage_changes (name, version, from_stage, to_stage, "
                       "by, reason) SELECT name, version, stage, stage, $3, $4 FROM "
                       "drover.model_versions WHERE name = $1 AND version = $2::int", 4},
+    /* A schedule_missed event and, for a workflow whose notify block asks
+     * for it, its own notification row (webhook $2; the trigger adds the
+     * global one), in one statement. -> a row per own notification */
+    [S_SCHED_MISSED] = {"sched_missed",
+                        "WITH e AS (INSERT INTO drover.events (kind, detail) VALUES "
+                        "('schedule_missed', $1) RETURNING id, at), "
+                        "n AS (INSERT INTO drover.notifications (event_id, kind, at, webhook) "
+                        "SELECT id, 'schedule_missed', at, $2 FROM e WHERE $2::text IS NOT NULL "
+                        "ON CONFLICT DO NOTHING RETURNING event_id) "
+                        "SELECT pg_notify('drover_notify', '') FROM n", 2},
     [S_AUDIT] = {"audit",
                  "INSERT INTO drover.events (run_id, kind, actor, detail) "
                  "VALUES ($1::bigint, 'command', $2, $3)", 3},
@@ -1024,6 +1034,20 @@ int store_run_notify(store_t *st, int64_t run_id, const char *webhook, const cha
     int rc = s_write(st, S_RUN_NOTIFY, 3, v);
     free(kinds);
     return rc;
+}
+
+int store_schedule_missed(store_t *st, const char *detail, const char *webhook)
+{
+    const char *v[] = {detail, webhook};
+    if (store_tx(st) < 0 || s_flush(st) < 0)
+        return -1;
+    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_MISSED].name, 2, v, NULL, NULL, PGRES_TUPLES_OK);
+    if (!r) {
+        log_error("database: %s", db_error(st->db));
+        return -1;
+    }
+    PQclear(r);
+    return 0;
 }
 
 int store_stage_note(store_t *st, const char *name, int version, const char *by,

@@ -150,6 +150,9 @@ int store_key_insert(store_t *st, const char *name, const char *public_z85, cons
 int store_key_revoke(store_t *st, const char *name, const char *by);
 /* An accepted command in the audit trail (events kind 'command'). */
 int store_audit(store_t *st, int64_t run_id, const char *actor, const char *detail);
+/* Records a schedule_missed event (detail names the schedule); webhook:
+ * the workflow's own receiver of it (migration 013), or NULL. 0 or -1. */
+int store_schedule_missed(store_t *st, const char *detail, const char *webhook);
 /* A row of drover.model_stage_changes for name:version that keeps its
  * stage (a verdict recorded beside the stage changes). 0 or -1. */
 int store_stage_note(store_t *st, const char *name, int version, const char *by,

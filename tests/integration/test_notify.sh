@@ -95,6 +95,9 @@ jq -r .message <<<"$out" | grep -q "coordinator.notify.allow" || fail "hand-buil
 out=$(poke_submit evil3 "$HOOK/wf/x" bogus)
 jq -e '.error == "ERROR_BAD_REQUEST"' <<<"$out" >/dev/null || fail "hand-built bad kind: $out"
 jq -r .message <<<"$out" | grep -q "unknown kind 'bogus'" || fail "hand-built bad kind message: $out"
+out=$(poke_submit evil4 "$HOOK/wf/x" schedule_missed)
+jq -e '.error == "ERROR_BAD_REQUEST"' <<<"$out" >/dev/null || fail "schedule_missed without a schedule: $out"
+jq -r .message <<<"$out" | grep -q "needs a 'schedule'" || fail "schedule_missed without a schedule message: $out"
 assert_eq 0 "$(sql "select count(*) from drover.runs where workflow like 'evil%'")" "runs written by refused submits"
 
 # 3. Every kind while the receiver is down; the coordinator dies; after the
@@ -113,6 +116,7 @@ wait_for "run $run_c awaits approval" 30 sql_is \
 drover cancel "$run_c" >/dev/null || fail "cancel exited $?"
 printf '%s\n' 'workflow = "missed";' \
     'schedule = { cron = "*/5 * * * *"; timezone = "UTC"; catchup = "none"; };' \
+    "notify = { webhook = \"$HOOK/wf/sched\"; on = [\"schedule_missed\"]; };" \
     'steps = ( { name = "s"; kind = "exec"; command = "true"; } );' >"$T_DIR/missed.cfg"
 drover submit "$T_DIR/missed.cfg" >/dev/null || fail "registering the schedule exited $?"
 clock_set $((D0 + 120))
@@ -132,6 +136,8 @@ assert_eq "awaiting_approval rejected" \
     "kinds for the workflow's own webhook"
 assert_eq 0 "$(sql "select count(*) from drover.notifications where webhook = '$HOOK/wf/team-b'")" \
     "rows for a workflow webhook whose kinds never happened"
+assert_eq schedule_missed "$(sql "select string_agg(kind, ' ') from drover.notifications where webhook = '$HOOK/wf/sched'")" \
+    "the scheduled workflow's own webhook"
 coord_kill9
 recv_start
 coord_start

@@ -52,7 +52,7 @@ static const err_case_t s_errors[] = {
     {"notify bad kind", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"failed\",\n \"bogus\"]; };\n" NOOP_STEPS, 4,
      "notify 'on': unknown kind 'bogus'"},
     {"notify schedule_missed", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"schedule_missed\"]; };\n" NOOP_STEPS, 3,
-     "schedule_missed goes to coordinator.notify.webhook only"},
+     "schedule_missed needs a 'schedule'"},
     {"notify twice", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"failed\", \"failed\"]; };\n" NOOP_STEPS, 3,
      "'failed' is listed twice"},
     {"notify unknown key", HDR "notify = { webhook = \"https://h/x\";\n  url = \"x\"; };\n" NOOP_STEPS, 3,
