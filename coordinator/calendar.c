@@ -15,6 +15,7 @@
 
 #include "cron.h"
 #include "log.h"
+#include "notify.h"
 #include "util.h"
 
 #define FIRE_MAX 100          /* due times one catch-up may fire */
@@ -56,6 +57,7 @@ typedef struct {
 struct calendar {
     store_t *st;
     model_t *m;
+    const conf_coordinator_t *cfg; /* borrowed: notify.allow for missed due times */
     char (*roots)[PATH_MAX];  /* canonical coordinator.trigger_roots */
     size_t nroots;
     entry_t *e;
@@ -112,6 +114,7 @@ calendar_t *calendar_new(store_t *st, model_t *m, const conf_coordinator_t *cfg)
     if (!c)
         return NULL;
     c->st = st;
+    c->cfg = cfg;
     c->m = m;
     if (cfg && cfg->test_clock)
         s_test_clock = 1;
@@ -482,19 +485,25 @@ static int s_handled(calendar_t *c, entry_t *e, int64_t due)
 }
 
 /* The workflow's own webhook when its notify block asks for
- * schedule_missed (checked at registration), else "". The request is
+ * schedule_missed and still passes coordinator.notify.allow (the operator
+ * may have narrowed it since the registration), else "". The request is
  * unpacked only here: misses are rare. */
-static void s_missed_hook(const entry_t *e, char *hook, size_t len)
+static void s_missed_hook(const calendar_t *c, const entry_t *e, char *hook, size_t len)
 {
     hook[0] = '\0';
     Drover__SubmitRequest *q = drover__submit_request__unpack(NULL, e->request_len, e->request);
-    if (!q)
-        return;
-    const Drover__WorkflowNotify *n = q->notify;
-    for (size_t i = 0; n && n->webhook && i < n->n_on; i++)
+    const Drover__WorkflowNotify *n = q ? q->notify : NULL;
+    char why[400];
+    if (n && notify_check_workflow(c->cfg, n->webhook, n->on, n->n_on, 1, why, sizeof why) < 0) {
+        log_warn("schedule %s: its notify block is no longer accepted (%s); the miss goes to "
+                 "coordinator.notify.webhook only", e->name, why);
+        n = NULL;
+    }
+    for (size_t i = 0; n && i < n->n_on; i++)
         if (strcmp(n->on[i], "schedule_missed") == 0)
             util_strlcpy(hook, n->webhook, len);
-    drover__submit_request__free_unpacked(q, NULL);
+    if (q)
+        drover__submit_request__free_unpacked(q, NULL);
 }
 
 /* Due times seen more than GRACE_S late were missed (no coordinator ran):
@@ -515,7 +524,7 @@ static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
                  "schedule %s missed its due times from %lld to %lld (catchup = %s)", e->name,
                  (long long)e->next_due, (long long)newest, e->catchup);
         char hook[1024];
-        s_missed_hook(e, hook, sizeof hook);
+        s_missed_hook(c, e, hook, sizeof hook);
         if (store_schedule_missed(c->st, detail, *hook ? hook : NULL) < 0)
             return -1;
         if (!strcmp(e->catchup, "all")) {
