@@ -16,6 +16,7 @@
 #include "dag.h"
 #include "idmap.h"
 #include "log.h"
+#include "notify.h"
 #include "stepkind.h"
 #include "util.h"
 #include "workflow.h"
@@ -56,6 +57,8 @@ struct model {
     mqueue_t *queues;  /* every queue seen, in creation order */
     mqueue_t *rr;      /* where the next dispatch round starts (fairness) */
     task_t *retry_head;
+    int64_t *await;    /* ids of approve tasks awaiting a person (timeouts) */
+    size_t nawait, capawait;
     worker_t *workers;
     run_t **finished;
     size_t nfinished, capfinished;
@@ -223,6 +226,10 @@ static int s_save(model_t *m, task_t *t, task_state_t from, const char *detail)
     return store_task_save(m->st, &row, from ? wire_task_state_name(from) : NULL, detail);
 }
 
+static int s_await_add(model_t *m, const task_t *t);
+static int s_await_tick(model_t *m);
+static void s_await_why(const task_t *t, char *msg, size_t msglen);
+
 /* Moves t to state `to`, recording it. Illegal transitions are bugs. */
 static int s_set(model_t *m, task_t *t, task_state_t to, const char *detail)
 {
@@ -233,8 +240,12 @@ static int s_set(model_t *m, task_t *t, task_state_t to, const char *detail)
         DROVER_INVARIANT(0);
     }
     t->state = to;
-    int was_busy = from == T(ASSIGNED) || from == T(RUNNING);
-    int busy = to == T(ASSIGNED) || to == T(RUNNING);
+    /* An approve step waits for a person, not a slot: it never counts
+     * against its queue's limit. */
+    int was_busy = !t->approval && (from == T(ASSIGNED) || from == T(RUNNING));
+    int busy = !t->approval && (to == T(ASSIGNED) || to == T(RUNNING));
+    if (t->approval)
+        t->run->nawaiting += (to == T(RUNNING)) - (from == T(RUNNING));
     if (busy && !was_busy)
         t->run->queue->running++;
     else if (was_busy && !busy)
@@ -389,7 +400,9 @@ static int s_task_done(model_t *m, task_t *t)
                 continue;
             char why[300];
             snprintf(why, sizeof why, "ancestor %s %s", t->name,
-                     t->gate_rejected ? "rejected the model (evaluation gate)" : "failed");
+                     !t->gate_rejected ? "failed"
+                     : t->approval     ? "was not approved"
+                                       : "rejected the model (evaluation gate)");
             if (s_set(m, c, T(SKIPPED), why) < 0) {
                 free(stack);
                 return -1;
@@ -541,6 +554,7 @@ static void s_free_all(model_t *m)
     if (m->runs)
         idmap_each(m->runs, s_run_free_cb, NULL);
     m->retry_head = NULL;
+    m->nawait = 0; /* ids only: the tasks went with their runs */
     while (m->queues) {
         mqueue_t *q = m->queues;
         m->queues = q->next;
@@ -580,6 +594,7 @@ void model_destroy(model_t **mp)
     idmap_destroy(&m->tasks);
     idmap_destroy(&m->idents);
     free(m->finished);
+    free(m->await);
     free(m);
     *mp = NULL;
 }
@@ -688,7 +703,9 @@ int model_load(model_t *m)
         t->spec_json = strdup(db_get_str(tr, i, 5));
         if (!t->name || !t->kind || !t->spec_json)
             goto out;
+        t->approval = strcmp(t->kind, "approve") == 0;
         t->state = wire_task_state_from_name(db_get_str(tr, i, 6));
+        t->gate_rejected = t->state == T(FAILED) && db_get_str(tr, i, 18)[0] == 't';
         t->attempt = (int)db_get_i64(tr, i, 7);
         t->retries = (int)db_get_i64(tr, i, 8);
         t->failures = (int)db_get_i64(tr, i, 9);
@@ -744,6 +761,16 @@ int model_load(model_t *m)
                 break;
             case T(ASSIGNED):
             case T(RUNNING): {
+                if (t->approval) {
+                    /* Still awaiting a person: the wait goes on, its
+                     * timeout counted from started_at. (Assigned cannot
+                     * be stored: it moves on to running in the same
+                     * transaction; repaired below if it ever is.) */
+                    r->nawaiting += t->state == T(RUNNING);
+                    if (s_await_add(m, t) < 0)
+                        goto out;
+                    break;
+                }
                 /* Its worker gets a full worker_timeout to come back. */
                 worker_t *w = s_worker_by_name(m, t->worker);
                 if (!w) {
@@ -765,7 +792,13 @@ int model_load(model_t *m)
                 break;
             case T(FAILED):
                 r->ndone++;
-                r->any_failed = 1;
+                /* A gate's or a person's rejection (a stored report that did
+                 * not pass) ends the run rejected, as it would have without
+                 * the restart. */
+                if (t->gate_rejected)
+                    r->gate_rejected = 1;
+                else
+                    r->any_failed = 1;
                 break;
             default:
                 break;
@@ -777,10 +810,14 @@ int model_load(model_t *m)
     /* A pending task with nothing pending cannot exist, but repair it. */
     for (int i = 0; i < nr; i++) {
         run_t *r = idmap_get(m->runs, db_get_i64(rr, i, 0));
-        for (int k = 0; k < r->ntasks; k++)
+        for (int k = 0; k < r->ntasks; k++) {
             if (r->tasks[k].state == T(PENDING) && r->tasks[k].npending == 0 &&
                 s_set(m, &r->tasks[k], T(READY), "repaired at load") < 0)
                 goto out;
+            if (r->tasks[k].approval && r->tasks[k].state == T(ASSIGNED) &&
+                s_set(m, &r->tasks[k], T(RUNNING), "awaiting approval (repaired at load)") < 0)
+                goto out;
+        }
         if (r->ndone == r->ntasks && s_finish_run(m, r, s_outcome(r),
                                                   "completed at load") < 0)
             goto out;
@@ -945,6 +982,12 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         io = 1;
         goto out;
     }
+    if (req->notify && store_run_notify(m->st, *run_id, req->notify->webhook,
+                                        (const char *const *)req->notify->on,
+                                        req->notify->n_on) < 0) {
+        io = 1;
+        goto out;
+    }
     r = calloc(1, sizeof *r);
     if (!r || !(r->tasks = calloc(n, sizeof *r->tasks)) || !(r->workflow = strdup(req->workflow)))
         goto nomem;
@@ -968,6 +1011,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         t->spec_json = strdup(s->spec_json);
         if (!t->name || !t->kind || !t->spec_json)
             goto nomem;
+        t->approval = strcmp(s->kind, "approve") == 0;
         t->retries = (int)s->retries;
         t->timeout_ms = (int64_t)s->timeout_ms;
         t->retry_delay_ms = (int64_t)s->retry_delay_ms;
@@ -1040,7 +1084,9 @@ int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen)
         task_t *t = &r->tasks[i];
         if (s_terminal(t->state))
             continue;
-        if (t->state == T(ASSIGNED) || t->state == T(RUNNING)) {
+        if (t->approval && t->state == T(RUNNING)) {
+            waiting++;
+        } else if (t->state == T(ASSIGNED) || t->state == T(RUNNING)) {
             worker_t *w = s_worker_by_name(m, t->worker);
             /* The lease stays held until the worker reports the kill, so
              * the slot is not handed out while the child is still dying. */
@@ -1591,6 +1637,8 @@ int model_tick(model_t *m, int64_t now_ms)
         if (now_ms >= t->not_before_ms && s_set(m, t, T(READY), "backoff elapsed") < 0)
             return -1;
     }
+    if (s_await_tick(m) < 0)
+        return -1;
     if (now_ms - m->last_seen_flush_ms >= 5000) {
         m->last_seen_flush_ms = now_ms;
         json_t *names = json_array();
@@ -1647,6 +1695,154 @@ static int s_run_here(model_t *m, task_t *t, const char *refused)
         return s_attempt_succeeded(m, t, "the coordinator");
     }
     return s_attempt_failed(m, t, msg, 0);
+}
+
+/* ------------------------------------------------------------ approval --- */
+
+static int s_await_add(model_t *m, const task_t *t)
+{
+    if (m->nawait == m->capawait) {
+        size_t nc = m->capawait ? m->capawait * 2 : 8;
+        int64_t *na = realloc(m->await, nc * sizeof *na);
+        if (!na)
+            return -1;
+        m->await = na;
+        m->capawait = nc;
+    }
+    m->await[m->nawait++] = t->id;
+    return 0;
+}
+
+/* An approve step became ready: resolve the model it is about (the sink;
+ * a step that names none fails like a refused promote), then wait. */
+static int s_await_start(model_t *m, task_t *t)
+{
+    char what[400] = "";
+    int rc = m->sink.approval ? m->sink.approval(m->sink.ctx, t, what, sizeof what) : 0;
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return s_run_here(m, t, what);
+    t->attempt++;
+    util_strlcpy(t->worker, "coordinator", sizeof t->worker);
+    t->started_us = util_now_us();
+    t->finished_us = 0;
+    t->has_exit_code = 0;
+    if (s_set(m, t, T(ASSIGNED), NULL) < 0 || s_set(m, t, T(RUNNING), "awaiting approval") < 0)
+        return -1;
+    char detail[700];
+    snprintf(detail, sizeof detail, "step %s awaits approval of model %s: drover approve %lld %s "
+             "--reason TEXT (or drover reject)", t->name, *what ? what : "?",
+             (long long)t->run->id, t->name);
+    log_info("run %lld: %s", (long long)t->run->id, detail);
+    if (store_event(m->st, t->run->id, t->id, t->attempt, "awaiting_approval", NULL, detail) < 0)
+        return -1;
+    return s_await_add(m, t);
+}
+
+int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
+                           const char *name, int version)
+{
+    DROVER_INVARIANT(t->approval && t->state == T(RUNNING));
+    t->finished_us = util_now_us();
+    json_t *rep = json_pack("{s:s, s:s}", "verdict", approve ? "approved" : "rejected", "detail",
+                            what);
+    if (rep && name)
+        json_object_set_new(rep, "model", json_pack("{s:s, s:i}", "name", name, "version", version));
+    char *doc = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
+    json_decref(rep);
+    int rc = doc ? store_report(m->st, t->id, t->attempt, "approve", approve, doc) : -1;
+    free(doc);
+    if (rc < 0)
+        return -1;
+    if (approve) {
+        log_info("run %lld step %s approved", (long long)t->run->id, t->name);
+        return s_attempt_succeeded(m, t, "a person");
+    }
+    t->gate_rejected = 1; /* a verdict on the model: the run ends rejected */
+    return s_attempt_failed(m, t, what, 0);
+}
+
+/* Ends the waits whose step timeout passed (rejected) and forgets ended
+ * ones. O(awaiting steps) per tick. */
+static int s_await_tick(model_t *m)
+{
+    int64_t now_us = util_now_us();
+    for (size_t i = 0; i < m->nawait;) {
+        task_t *t = idmap_get(m->tasks, m->await[i]);
+        if (!t || !t->approval || t->state != T(RUNNING)) {
+            m->await[i] = m->await[--m->nawait];
+            continue;
+        }
+        if (t->timeout_ms > 0 && now_us >= t->started_us + t->timeout_ms * 1000) {
+            char what[200];
+            snprintf(what, sizeof what, "no verdict within its timeout (%.0fs): rejected",
+                     (double)t->timeout_ms / 1000.0);
+            if (model_approval_verdict(m, t, 0, what, NULL, 0) < 0)
+                return -1;
+            continue; /* dropped on the next pass */
+        }
+        i++;
+    }
+    return 0;
+}
+
+static void s_await_why(const task_t *t, char *msg, size_t msglen)
+{
+    int64_t waited = (util_now_us() - t->started_us) / 1000000;
+    size_t o = (size_t)snprintf(msg, msglen, "%s is awaiting approval (for %llds): drover approve "
+                                "%lld %s --reason TEXT, or drover reject", t->name,
+                                (long long)(waited > 0 ? waited : 0), (long long)t->run->id,
+                                t->name);
+    if (t->timeout_ms > 0 && o < msglen) {
+        int64_t left = t->started_us / 1000 + t->timeout_ms - util_now_us() / 1000;
+        snprintf(msg + o, msglen - o, "; rejected unless decided within %.0fs",
+                 left > 0 ? (double)left / 1000.0 : 0.0);
+    }
+}
+
+int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **out, char *msg,
+                        size_t msglen)
+{
+    run_t *r = model_run(m, run_id);
+    *out = NULL;
+    if (!r || r->state != R(RUNNING)) {
+        errno = ENOENT;
+        return -1;
+    }
+    task_t *t = NULL;
+    for (int i = 0; i < r->ntasks && !t; i++)
+        if (strcmp(r->tasks[i].name, step) == 0)
+            t = &r->tasks[i];
+    if (!t) {
+        snprintf(msg, msglen, "run %lld has no step '%s' (see: drover status %lld)",
+                 (long long)run_id, step, (long long)run_id);
+        errno = ESRCH;
+        return -1;
+    }
+    if (!t->approval) {
+        snprintf(msg, msglen, "step '%s' of run %lld is a %s step, not an approve step: there is "
+                 "nothing to approve", step, (long long)run_id, t->kind);
+        errno = EINVAL;
+        return -1;
+    }
+    if (t->state != T(RUNNING)) {
+        if (t->state == T(SUCCEEDED))
+            snprintf(msg, msglen, "step '%s' of run %lld was already approved", step,
+                     (long long)run_id);
+        else if (s_terminal(t->state))
+            snprintf(msg, msglen, "step '%s' of run %lld has already ended: %s%s%s", step,
+                     (long long)run_id, wire_task_state_name(t->state), t->error ? " — " : "",
+                     t->error ? t->error : "");
+        else
+            snprintf(msg, msglen, "step '%s' of run %lld is not awaiting approval yet (%s: see "
+                     "drover why %lld %s)", step, (long long)run_id,
+                     wire_task_state_name(t->state), (long long)run_id, step);
+        errno = EALREADY;
+        return -1;
+    }
+    *out = t;
+    return 0;
 }
 
 /* 1 if t fits w's free capacity now; with *why set when it never could. */
@@ -1743,6 +1939,8 @@ static int s_dispatch_queue(model_t *m, mqueue_t *q)
         task_t *t = b->head;
         if (!t)
             continue;
+        if (t->approval)
+            return s_await_start(m, t) < 0 ? -1 : 1;
         if (m->sink.is_inline && m->sink.is_inline(t->kind))
             return s_run_here(m, t, NULL) < 0 ? -1 : 1;
         worker_t *best = NULL;
@@ -1852,6 +2050,10 @@ int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, 
         errno = EINVAL;
         return -1;
     }
+    if (req->notify && notify_check_workflow(m->cfg, req->notify->webhook, req->notify->on,
+                                             req->notify->n_on, req->schedule != NULL, err,
+                                             errlen) < 0)
+        return -1;
     return 0;
 }
 
@@ -2018,6 +2220,10 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
     }
     case T(ASSIGNED):
     case T(RUNNING):
+        if (t->approval) {
+            s_await_why(t, msg, msglen);
+            return 0;
+        }
         snprintf(msg, msglen, "%s is %s on %s (attempt %d)", step, wire_task_state_name(t->state),
                  t->worker, t->attempt);
         return 0;

@@ -89,6 +89,7 @@ struct task {
     int queued;                     /* 1 ready bucket, 2 retry list, 0 none */
     bucket_t *bucket;               /* its ready bucket while queued == 1 */
     int gate_rejected;              /* failed because an evaluation gate said no */
+    int approval;                   /* kind approve: runs while it awaits a person */
     resources_t res;
     uint64_t gpumask;               /* GPUs of the current attempt */
     uint64_t logseq;                /* bumps with each stored log chunk */
@@ -114,6 +115,7 @@ struct run {
     mqueue_t *queue;                /* the queue it belongs to */
     int priority;                   /* higher first within its queue */
     int gate_rejected;              /* an evaluation gate said no: ends `rejected` */
+    int nawaiting;                  /* approve steps awaiting a person now */
     char schedule[128];             /* schedule or trigger that started it, "" = a person */
 };
 
@@ -161,6 +163,10 @@ typedef struct {
     int (*prepare)(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen);
     int (*outputs)(void *ctx, const task_t *t, int attempt, int succeeded, const char *outputs_json,
                    int *gate_rejected, char *err, size_t errlen);
+    /* An approve step is about to wait: 0 with the model version it is
+     * about in what ("claims:3"), 1 refused (reason in what: the step
+     * fails), -1 database error. */
+    int (*approval)(void *ctx, const task_t *t, char *what, size_t len);
 } model_sink_t;
 
 typedef struct model model_t;
@@ -263,7 +269,32 @@ int model_queues_load(model_t *m);
  * the run has no such step. */
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen);
 
-/* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */
+/* Human approval (issue 11). An approve step, once ready, moves to
+ * running at once (worker "coordinator", no slot and no queue limit used)
+ * and stays there, awaiting a person, with an `awaiting_approval` event;
+ * the run shows `awaiting approval`. It ends by model_approval_verdict
+ * (succeeded, or failed as rejected: the run ends `rejected` like a failed
+ * gate), by its step timeout (rejected), or by a cancel. The state is the
+ * task row itself (running, started_at): a restarted coordinator resumes
+ * waiting, and the timeout counts from when the wait began.
+ *
+ * model_approval_find: the approve step `step` of active run run_id,
+ * awaiting now. Returns 0 with *out; -1 with errno ENOENT (the run is not
+ * active), ESRCH (no such step: msg), EINVAL (not an approve step: msg) or
+ * EALREADY (not awaiting: msg says what became of it). */
+int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **out, char *msg,
+                        size_t msglen);
+/* Ends t's wait: approve 1 succeeds it, 0 rejects it with `what` as the
+ * step's error ("rejected by key K: REASON"). The verdict is also the
+ * step's report (drover report RUN STEP: verdict, detail = what, and the
+ * model version name:version when name is not NULL); a stored rejection
+ * is how a restarted coordinator knows the run ends rejected, not failed.
+ * 0 or -1 (database). */
+int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
+                           const char *name, int version);
+
+/* Timers: dead workers, due retries, approval timeouts, last_seen
+ * persistence. 0 or -1. */
 int model_tick(model_t *m, int64_t now_ms);
 /* Places ready tasks on workers with free slots. 0 or -1. */
 int model_dispatch(model_t *m);
