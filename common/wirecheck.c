@@ -92,6 +92,15 @@ static int s_register(const Drover__Register *r, char *why, size_t whylen)
     if (s_strings(r->kinds, r->n_kinds, WIRECHECK_MAX_KINDS, 1, WIRECHECK_MAX_KIND,
                   "register kinds", why, whylen) < 0)
         return -1;
+    /* reserve_for names "gpu" or one of the worker's own labels: anything
+     * else would keep the worker from every step. */
+    if (r->reserve_for && *r->reserve_for) {
+        int ok = strcmp(r->reserve_for, "gpu") == 0;
+        for (size_t i = 0; i < r->n_labels && !ok; i++)
+            ok = strcmp(r->labels[i], r->reserve_for) == 0;
+        if (!ok || !s_len_ok(r->reserve_for, 1, WIRECHECK_MAX_LABEL))
+            return s_fail(why, whylen, "register: reserve_for must be \"gpu\" or one of its labels");
+    }
     return s_leases(r->held, r->n_held, "register", why, whylen);
 }
 

@@ -16,6 +16,7 @@
 #include "dag.h"
 #include "idmap.h"
 #include "log.h"
+#include "place.h"
 #include "stepkind.h"
 #include "util.h"
 #include "workflow.h"
@@ -61,6 +62,17 @@ struct model {
     size_t nfinished, capfinished;
     int64_t last_seen_flush_ms;
     model_stats_t stats;
+    uint64_t ready_seq;  /* next task_t.ready_seq */
+    /* Placement's table (place.h), rebuilt for each pick; grown, kept. */
+    place_worker_t *pw;
+    worker_t **pw_of;
+    place_lease_t *pl;
+    place_step_t *ps;
+    task_t **ps_of;
+    place_queue_t *pq;
+    mqueue_t **pq_of;
+    size_t cap_pw, cap_pw_of, cap_pl, cap_ps, cap_ps_of, cap_pq, cap_pq_of;
+    place_table_t tab;
 };
 
 /* ------------------------------------------------------------ helpers --- */
@@ -180,6 +192,8 @@ static int s_enqueue_ready(model_t *m, task_t *t)
     q->ready++;
     t->bucket = b;
     t->queued = 1;
+    t->ready_seq = ++m->ready_seq;
+    t->ready_ms = util_mono_ms();
     return 0;
 }
 
@@ -580,6 +594,13 @@ void model_destroy(model_t **mp)
     idmap_destroy(&m->tasks);
     idmap_destroy(&m->idents);
     free(m->finished);
+    free(m->pw);
+    free(m->pw_of);
+    free(m->pl);
+    free(m->ps);
+    free(m->ps_of);
+    free(m->pq);
+    free(m->pq_of);
     free(m);
     *mp = NULL;
 }
@@ -1146,6 +1167,7 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     w->nlabels = 0;
     for (size_t i = 0; i < reg->n_labels && i < CONFIG_MAX_LABELS; i++)
         util_strlcpy(w->labels[w->nlabels++], reg->labels[i], CONFIG_LABEL_MAX);
+    util_strlcpy(w->reserve_for, reg->reserve_for ? reg->reserve_for : "", sizeof w->reserve_for);
     w->nkinds = 0;
     for (size_t i = 0; i < reg->n_kinds && i < 16; i++)
         util_strlcpy(w->kinds[w->nkinds++], reg->kinds[i], sizeof w->kinds[0]);
@@ -1614,14 +1636,6 @@ int model_tick(model_t *m, int64_t now_ms)
     return 0;
 }
 
-static int s_supports(const worker_t *w, const char *kind)
-{
-    for (int i = 0; i < w->nkinds; i++)
-        if (strcmp(w->kinds[i], kind) == 0)
-            return 1;
-    return 0;
-}
-
 /* Starts an attempt that runs without a worker slot: a promote step, or a
  * step whose spec the coordinator refused to send. */
 static int s_run_here(model_t *m, task_t *t, const char *refused)
@@ -1649,58 +1663,111 @@ static int s_run_here(model_t *m, task_t *t, const char *refused)
     return s_attempt_failed(m, t, msg, 0);
 }
 
-/* 1 if t fits w's free capacity now; with *why set when it never could. */
-static int s_fits(const worker_t *w, const task_t *t, int *never)
+/* Grows *p to hold n elements of size sz (kept between picks). */
+static int s_grow(void **p, size_t *cap, size_t n, size_t sz)
 {
-    *never = 0;
-    if (!w->connected || !s_supports(w, t->kind)) {
-        *never = 1;
+    if (n <= *cap)
         return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < n)
+        c *= 2;
+    void *q = realloc(*p, c * sz);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+#define GROW(p, cap, n) s_grow((void **)&(p), &(cap), (n), sizeof *(p))
+
+/* Fills m->tab from the model: every worker with its leases (each ending
+ * at its start plus its step's timeout or the default limit), every queue
+ * (open = not paused, below its limit) and the head of every ready bucket
+ * that is not inline; plus `extra` when it is not a head (for why). */
+static int s_table(model_t *m, task_t *extra)
+{
+    int64_t now_ms = util_mono_ms(), now_us = util_now_us();
+    size_t nw = 0, nl = 0, ns = 0, nq = 0;
+    for (worker_t *w = m->workers; w; w = w->next) {
+        nw++;
+        nl += w->nheld;
     }
-    if (w->draining)
-        return 0;
-    for (int i = 0; i < t->res.nlabels; i++) {
-        int has = 0;
-        for (int k = 0; k < w->nlabels && !has; k++)
-            has = strcmp(w->labels[k], t->res.labels[i]) == 0;
-        if (!has) {
-            *never = 1;
-            return 0;
+    if (GROW(m->pw, m->cap_pw, nw) < 0 || GROW(m->pw_of, m->cap_pw_of, nw) < 0 ||
+        GROW(m->pl, m->cap_pl, nl) < 0)
+        return -1;
+    nw = nl = 0;
+    for (worker_t *w = m->workers; w; w = w->next) {
+        place_worker_t *p = &m->pw[nw];
+        *p = (place_worker_t){
+            .name = w->name, .connected = w->connected, .draining = w->draining,
+            .slots = (uint32_t)w->slots, .prefetch = (uint32_t)w->prefetch,
+            .memory = w->memory, .gpus = (uint32_t)w->gpus, .used_cpus = w->used_cpus,
+            .used_memory = w->used_memory, .used_gpus = w->used_gpus,
+            .reserve_for = w->reserve_for, .leases = &m->pl[nl], .nleases = w->nheld,
+        };
+        for (int i = 0; i < w->nlabels && i < PLACE_MAX_LABELS; i++)
+            p->labels[p->nlabels++] = w->labels[i];
+        for (int i = 0; i < w->nkinds && i < PLACE_MAX_KINDS; i++)
+            p->kinds[p->nkinds++] = w->kinds[i];
+        for (size_t i = 0; i < w->nheld; i++) {
+            const lease_t *l = &w->held[i];
+            const task_t *t = idmap_get(m->tasks, l->task_id);
+            int64_t limit = t && t->timeout_ms > 0 ? t->timeout_ms : m->cfg->default_time_limit_ms;
+            int64_t start = now_ms; /* assigned, not started yet: from now */
+            if (t && t->started_us > 0 && t->started_us < now_us)
+                start = now_ms - (now_us - t->started_us) / 1000;
+            m->pl[nl++] = (place_lease_t){.cpus = l->cpus, .memory = l->memory,
+                                          .gpus = (uint32_t)__builtin_popcountll(l->gpumask),
+                                          .end_ms = start + limit};
         }
+        m->pw_of[nw++] = w;
     }
-    uint32_t cpus = t->res.cpus ? t->res.cpus : 1;
-    if (cpus > (uint32_t)w->slots || (int)t->res.gpus > w->gpus ||
-        (w->memory && t->res.memory > w->memory)) {
-        *never = 1;
-        return 0;
+    for (mqueue_t *q = m->queues; q; q = q->next) {
+        nq++;
+        for (bucket_t *b = q->buckets; b; b = b->next)
+            ns += b->head != NULL;
     }
-    if (w->used_cpus + cpus > (uint32_t)(w->slots + (t->res.gpus ? 0 : w->prefetch)))
-        return 0;
-    if (w->memory && w->used_memory + t->res.memory > w->memory)
-        return 0;
-    if (t->res.gpus) {
-        uint64_t all = w->gpus >= 64 ? ~0ull : ((1ull << w->gpus) - 1);
-        if ((uint32_t)__builtin_popcountll(all & ~w->used_gpus) < t->res.gpus)
-            return 0;
+    ns += extra != NULL;
+    if (GROW(m->pq, m->cap_pq, nq) < 0 || GROW(m->pq_of, m->cap_pq_of, nq) < 0 ||
+        GROW(m->ps, m->cap_ps, ns) < 0 || GROW(m->ps_of, m->cap_ps_of, ns) < 0)
+        return -1;
+    size_t rr = 0;
+    nq = ns = 0;
+    for (mqueue_t *q = m->queues; q; q = q->next) {
+        if (q == m->rr)
+            rr = nq;
+        m->pq[nq] = (place_queue_t){
+            .open = !q->paused && !(q->limit && q->running >= q->limit),
+            .default_limit_ms = m->cfg->default_time_limit_ms,
+        };
+        m->pq_of[nq] = q;
+        for (bucket_t *b = q->buckets; b; b = b->next)
+            for (task_t *t = b->head; t; t = t == extra ? NULL : extra) {
+                if (t == b->head && m->sink.is_inline && m->sink.is_inline(t->kind))
+                    continue;
+                if (t == extra && (t->queued != 1 || t->bucket != b || t == b->head))
+                    continue;
+                m->ps[ns] = (place_step_t){
+                    .kind = t->kind, .cpus = t->res.cpus, .memory = t->res.memory,
+                    .gpus = t->res.gpus, .labels = (const char *const *)t->res.labels,
+                    .nlabels = t->res.nlabels, .priority = t->run->priority,
+                    .seq = t->ready_seq, .ready_ms = t->ready_ms, .limit_ms = t->timeout_ms,
+                    .queue = nq, .name = t->name,
+                };
+                m->ps_of[ns++] = t;
+            }
+        nq++;
     }
-    return 1;
+    m->tab = (place_table_t){
+        .workers = m->pw, .nworkers = nw, .steps = m->ps, .nsteps = ns, .queues = m->pq,
+        .nqueues = nq, .rr = rr, .now_ms = now_ms,
+        .age_ms_per_point = m->cfg->priority_aging_ms, .policy = PLACE_POLICY_RESERVE,
+    };
+    return 0;
 }
 
-/* The lowest free GPU indices of w, as many as t needs. */
-static uint64_t s_pick_gpus(const worker_t *w, const task_t *t)
-{
-    uint64_t mask = 0;
-    uint32_t need = t->res.gpus;
-    for (int i = 0; i < w->gpus && i < 64 && need; i++)
-        if (!(w->used_gpus & (1ull << i))) {
-            mask |= 1ull << i;
-            need--;
-        }
-    return mask;
-}
-
-/* Places t on w (the caller checked it fits). */
-static int s_place(model_t *m, task_t *t, worker_t *w)
+/* Places t on w with the GPUs in gpus (placement chose both). */
+static int s_place(model_t *m, task_t *t, worker_t *w, uint64_t gpus, const char *detail)
 {
     char *spec = NULL;
     if (m->sink.prepare) {
@@ -1711,7 +1778,6 @@ static int s_place(model_t *m, task_t *t, worker_t *w)
         if (rc == 1)
             return s_run_here(m, t, err);
     }
-    uint64_t gpus = s_pick_gpus(w, t);
     if (s_add_lease(w, t, t->attempt + 1, gpus) < 0) {
         free(spec);
         return -1;
@@ -1723,7 +1789,8 @@ static int s_place(model_t *m, task_t *t, worker_t *w)
     t->started_us = 0;
     t->finished_us = 0;
     t->has_exit_code = 0;
-    if (s_set(m, t, T(ASSIGNED), NULL) < 0) {
+    t->reserved_on[0] = '\0';
+    if (s_set(m, t, T(ASSIGNED), detail) < 0) {
         free(spec);
         return -1;
     }
@@ -1732,60 +1799,84 @@ static int s_place(model_t *m, task_t *t, worker_t *w)
     return 0;
 }
 
-/* Tries to start the best bucket head of queue q: 1 placed, 0 nothing
- * could go, -1 error. Buckets are in priority order; a head that fits no
- * worker now does not block lower buckets (whose shape may fit). */
-static int s_dispatch_queue(model_t *m, mqueue_t *q)
+/* Runs the inline heads (promote) of open queues: they need no worker. */
+static int s_run_inline(model_t *m)
 {
-    if (q->paused || q->ready == 0 || (q->limit && q->running >= q->limit))
+    if (!m->sink.is_inline)
         return 0;
-    for (bucket_t *b = q->buckets; b; b = b->next) {
-        task_t *t = b->head;
-        if (!t)
+    for (mqueue_t *q = m->queues; q; q = q->next) {
+        if (q->paused || (q->limit && q->running >= q->limit))
             continue;
-        if (m->sink.is_inline && m->sink.is_inline(t->kind))
-            return s_run_here(m, t, NULL) < 0 ? -1 : 1;
-        worker_t *best = NULL;
-        uint32_t best_free = 0;
-        int never;
-        for (worker_t *w = m->workers; w; w = w->next) {
-            if (!s_fits(w, t, &never))
-                continue;
-            uint32_t fr = (uint32_t)(w->slots + w->prefetch) - w->used_cpus;
-            if (!best || fr > best_free) {
-                best = w;
-                best_free = fr;
-            }
-        }
-        if (best)
-            return s_place(m, t, best) < 0 ? -1 : 1;
+        for (bucket_t *b = q->buckets; b; b = b->next)
+            while (b->head && m->sink.is_inline(b->head->kind))
+                if (s_run_here(m, b->head, NULL) < 0)
+                    return -1;
+    }
+    return 0;
+}
+
+/* Records a `reserved` event when a step's reservation lands on a worker
+ * it was not on (not on every pick: the time moves, the worker rarely). */
+static int s_note_reservations(model_t *m, const place_reservation_t *res, size_t nres)
+{
+    for (size_t i = 0; i < nres; i++) {
+        task_t *t = m->ps_of[res[i].step];
+        const char *wn = res[i].worker == PLACE_NONE ? "" : m->pw_of[res[i].worker]->name;
+        if (strcmp(t->reserved_on, wn) == 0)
+            continue;
+        util_strlcpy(t->reserved_on, wn, sizeof t->reserved_on);
+        if (!*wn)
+            continue;
+        char detail[160];
+        snprintf(detail, sizeof detail, "fits in %.0fs at the latest",
+                 (double)(res[i].at_ms - m->tab.now_ms) / 1000.0);
+        log_info("run %lld step %s: reserved %s (%s)", (long long)t->run->id, t->name, wn, detail);
+        if (store_event(m->st, t->run->id, t->id, t->attempt, "reserved", wn, detail) < 0)
+            return -1;
     }
     return 0;
 }
 
 int model_dispatch(model_t *m)
 {
-    /* Round robin over the queues, one placement per queue per round: no
-     * queue starves another, whatever its backlog or priorities. */
+    if (s_run_inline(m) < 0)
+        return -1;
+    /* One pick at a time: each placement changes the load, the leases and
+     * the bucket heads the next pick sees. Queues take turns (place.h). */
+    place_reservation_t *res = NULL;
+    size_t cap_res = 0;
+    int rc = -1;
     for (;;) {
-        int placed = 0;
-        mqueue_t *start = m->rr ? m->rr : m->queues;
-        mqueue_t *q = start;
-        if (!q)
-            return 0;
-        do {
-            int rc = s_dispatch_queue(m, q);
-            if (rc < 0)
-                return -1;
-            placed += rc;
-            q = q->next ? q->next : m->queues;
-            /* The next round starts after the last queue served. */
-            if (rc > 0)
-                m->rr = q;
-        } while (q != start);
-        if (!placed)
-            return 0;
+        if (s_table(m, NULL) < 0 || GROW(res, cap_res, m->tab.nqueues + 1) < 0)
+            goto done;
+        if (m->tab.nsteps == 0)
+            break;
+        place_decision_t d;
+        size_t nres = 0;
+        int p = place_pick(&m->tab, &d, res, &nres);
+        if (p < 0 || s_note_reservations(m, res, nres) < 0)
+            goto done;
+        if (p == 0)
+            break;
+        task_t *t = m->ps_of[d.step];
+        char detail[200] = "";
+        t->backfill_ahead = 0;
+        if (d.backfill) {
+            const task_t *a = m->ps_of[d.ahead_of];
+            snprintf(detail, sizeof detail, "backfill: ahead of run %lld step %s",
+                     (long long)a->run->id, a->name);
+            t->backfill_ahead = a->id;
+        }
+        mqueue_t *q = t->run->queue;
+        if (s_place(m, t, m->pw_of[d.worker], d.gpumask, d.backfill ? detail : NULL) < 0)
+            goto done;
+        /* The next turn starts after the queue served. */
+        m->rr = q->next ? q->next : m->queues;
     }
+    rc = 0;
+done:
+    free(res);
+    return rc;
 }
 
 void model_after_commit(model_t *m)
@@ -1975,14 +2066,6 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
 
 /* --------------------------------------------------------------- why --- */
 
-static void s_fmt_bytes(uint64_t b, char *buf, size_t len)
-{
-    if (b >= (1ull << 30))
-        snprintf(buf, len, "%.1fG", (double)b / (double)(1ull << 30));
-    else
-        snprintf(buf, len, "%lluM", (unsigned long long)(b >> 20));
-}
-
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen)
 {
     run_t *r = model_run(m, run_id);
@@ -2017,10 +2100,17 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
         return 0;
     }
     case T(ASSIGNED):
-    case T(RUNNING):
-        snprintf(msg, msglen, "%s is %s on %s (attempt %d)", step, wire_task_state_name(t->state),
-                 t->worker, t->attempt);
+    case T(RUNNING): {
+        int n = snprintf(msg, msglen, "%s is %s on %s (attempt %d)", step,
+                         wire_task_state_name(t->state), t->worker, t->attempt);
+        const task_t *a = t->backfill_ahead ? model_task(m, t->backfill_ahead) : NULL;
+        if (t->backfill_ahead && n > 0 && (size_t)n < msglen)
+            snprintf(msg + n, msglen - (size_t)n,
+                     "; it started by backfill, ahead of %s (its time limit ends before that "
+                     "step's reservation, or it uses only what that step will not need)",
+                     a ? a->name : "a step that has started since");
         return 0;
+    }
     case T(READY):
         break;
     default:
@@ -2037,50 +2127,31 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
                  q->limit);
         return 0;
     }
-    /* Does any connected worker fit at all, and what is the largest? */
-    int connected = 0, fit_ever = 0, max_gpus = 0, max_slots = 0, kind_ok = 0;
-    uint64_t max_mem = 0;
-    for (worker_t *w = m->workers; w; w = w->next) {
-        if (!w->connected)
-            continue;
-        connected++;
-        kind_ok |= s_supports(w, t->kind);
-        if (w->gpus > max_gpus)
-            max_gpus = w->gpus;
-        if (w->slots > max_slots)
-            max_slots = w->slots;
-        if (w->memory > max_mem)
-            max_mem = w->memory;
-        int never;
-        if (s_fits(w, t, &never) || !never)
-            fit_ever = 1;
+    /* The same table and predicate placement uses (place.h). */
+    if (s_table(m, t) < 0) {
+        snprintf(msg, msglen, "%s is ready (out of memory explaining more)", step);
+        return 0;
     }
-    if (!connected) {
-        snprintf(msg, msglen, "no worker is connected");
-    } else if (!kind_ok) {
-        snprintf(msg, msglen, "no connected worker runs kind '%s'", t->kind);
-    } else if (!fit_ever) {
-        char a[32], b[32];
-        if (t->res.gpus > (uint32_t)max_gpus)
-            snprintf(msg, msglen, "needs %u GPU%s; the largest connected worker has %d", t->res.gpus,
-                     t->res.gpus == 1 ? "" : "s", max_gpus);
-        else if ((t->res.cpus ? t->res.cpus : 1) > (uint32_t)max_slots)
-            snprintf(msg, msglen, "needs %u cpus; the largest connected worker has %d slots",
-                     t->res.cpus, max_slots);
-        else if (t->res.memory && max_mem && t->res.memory > max_mem) {
-            s_fmt_bytes(t->res.memory, a, sizeof a);
-            s_fmt_bytes(max_mem, b, sizeof b);
-            snprintf(msg, msglen, "needs %s of memory; the largest connected worker has %s", a, b);
-        } else if (t->res.nlabels)
-            snprintf(msg, msglen, "needs a worker labelled %s%s; none of the connected workers is",
-                     t->res.labels[0], t->res.nlabels > 1 ? " (and more labels)" : "");
-        else
-            snprintf(msg, msglen, "no connected worker can ever run it");
-    } else {
-        snprintf(msg, msglen, "waiting for room: every worker that fits is busy (queue %s: %zu ready, "
-                              "%u running)",
-                 q->name, q->ready, q->running);
+    size_t idx = PLACE_NONE;
+    for (size_t i = 0; i < m->tab.nsteps; i++)
+        if (m->ps_of[i] == t)
+            idx = i;
+    if (idx == PLACE_NONE) { /* an inline kind: runs on the coordinator next */
+        snprintf(msg, msglen, "%s runs on the coordinator at the next dispatch", step);
+        return 0;
     }
+    size_t o = 0;
+    if (t->bucket && t->bucket->head != t) {
+        size_t ahead = 0;
+        for (task_t *x = t->bucket->head; x && x != t; x = x->qnext)
+            ahead++;
+        o = (size_t)snprintf(msg, msglen, "%zu step%s of the same shape and priority ahead of it; ",
+                             ahead, ahead == 1 ? "" : "s");
+        if (o >= msglen)
+            o = msglen - 1;
+    }
+    if (place_explain(&m->tab, idx, 8, msg + o, msglen - o) < 0)
+        snprintf(msg, msglen, "%s is ready (out of memory explaining more)", step);
     return 0;
 }
 

@@ -98,6 +98,10 @@ struct task {
     uint64_t log_bytes[2];          /* per stream: bytes stored (max_log_bytes) */
     int nmetrics;                   /* metrics stored for log_attempt */
     uint64_t metric_bytes;
+    uint64_t ready_seq;             /* readiness order (placement: oldest first) */
+    int64_t ready_ms;               /* monotonic, last move to ready (aging) */
+    char reserved_on[128];          /* worker reserved for it (events once per worker), "" none */
+    int64_t backfill_ahead;         /* current attempt started ahead of this task id, 0 none */
 };
 
 struct run {
@@ -135,6 +139,7 @@ struct worker {
     int nlabels;
     char kinds[16][32];
     int nkinds;
+    char reserve_for[CONFIG_LABEL_MAX]; /* "" any step; "gpu" or a label (docs/scheduling.md) */
     char key[64];                   /* CURVE key it authenticated with, "" without */
     uint64_t session;               /* Register.session of the current process */
     int64_t stale_next_ms;          /* rate limit of its "stale" warnings */
@@ -258,14 +263,19 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
                     size_t msglen);
 /* Loads queue settings from the database (at start). 0 or -1. */
 int model_queues_load(model_t *m);
-/* Why a step of an active run is not running yet, in one sentence.
+/* Why a step of an active run is not running yet: for a ready step, from
+ * place_explain (the same predicate and reservations as placement), with
+ * every unmet constraint per worker.
  * Returns 0 with msg, 1 when the run is not active, 2 (msg says so) when
  * the run has no such step. */
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen);
 
 /* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */
 int model_tick(model_t *m, int64_t now_ms);
-/* Places ready tasks on workers with free slots. 0 or -1. */
+/* Places ready tasks on workers (coordinator/place.h decides: order,
+ * reservations, backfill, best fit); records a `reserved` event when a
+ * step's reservation moves to a worker, and "backfill" in the detail of an
+ * assignment that went ahead of a reserved step. 0 or -1. */
 int model_dispatch(model_t *m);
 /* Frees runs that finished in the iteration just committed. */
 void model_after_commit(model_t *m);
