@@ -1742,10 +1742,12 @@ static int s_table(model_t *m, task_t *extra)
         };
         m->pq_of[nq] = q;
         for (bucket_t *b = q->buckets; b; b = b->next)
-            for (task_t *t = b->head; t; t = t == extra ? NULL : extra) {
-                if (t == b->head && m->sink.is_inline && m->sink.is_inline(t->kind))
+            for (int k = 0; k < 2; k++) {
+                /* k = 0: the head; k = 1: extra, when it waits behind it. */
+                task_t *t = k == 0 ? b->head : extra;
+                if (!t || (k == 0 && m->sink.is_inline && m->sink.is_inline(t->kind)))
                     continue;
-                if (t == extra && (t->queued != 1 || t->bucket != b || t == b->head))
+                if (k == 1 && (t->queued != 1 || t->bucket != b || t == b->head))
                     continue;
                 m->ps[ns] = (place_step_t){
                     .kind = t->kind, .cpus = t->res.cpus, .memory = t->res.memory,

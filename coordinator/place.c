@@ -459,32 +459,27 @@ int place_explain(const place_table_t *tab, size_t step, size_t max_workers, cha
     s_out_t o = {buf, len, 0};
     char when[32];
     buf[0] = '\0';
-    for (size_t i = 0; i < nres; i++) {
-        if (res[i].step != step)
-            continue;
-        if (res[i].worker == PLACE_NONE) {
-            s_put(&o, "no connected worker can ever run it");
-        } else {
+    int ever = 0;
+    for (size_t wi = 0; wi < tab->nworkers && !ever; wi++)
+        ever = !(place_check(&tab->workers[wi], s) & PLACE_NEVER_MASK);
+    if (!ever)
+        s_put(&o, "no connected worker can ever run it");
+    for (size_t i = 0; i < nres && o.o == 0; i++)
+        if (res[i].step == step && res[i].worker != PLACE_NONE) {
             s_when(tab, res[i].at_ms, when, sizeof when);
             s_put(&o, "first in line: %s is reserved for it; it fits there %s at the latest "
                       "(running steps' time limits)",
                   tab->workers[res[i].worker].name, when);
         }
+    for (size_t i = 0; i < nres && o.o == 0; i++) {
+        const place_step_t *rs = &tab->steps[res[i].step];
+        if (rs == s || res[i].worker == PLACE_NONE || !place_before(tab, rs, s))
+            continue;
+        s_when(tab, res[i].at_ms, when, sizeof when);
+        s_put(&o, "waits behind %s (older or higher priority), which has %s reserved (fits %s); "
+                  "it may start before that only where it would not delay it (backfill)",
+              s_name(rs), tab->workers[res[i].worker].name, when);
     }
-    if (o.o == 0)
-        for (size_t i = 0; i < nres; i++) {
-            const place_step_t *rs = &tab->steps[res[i].step];
-            if (rs->queue != s->queue || !place_before(tab, rs, s))
-                continue;
-            s_put(&o, "waits behind %s (older or higher priority)", s_name(rs));
-            if (res[i].worker != PLACE_NONE) {
-                s_when(tab, res[i].at_ms, when, sizeof when);
-                s_put(&o, ", which has %s reserved (fits %s); it may start earlier only where it "
-                          "would not delay that (backfill)",
-                      tab->workers[res[i].worker].name, when);
-            }
-            break;
-        }
     if (o.o == 0)
         s_put(&o, "waiting for room");
     s_put(&o, ". Workers:");
