@@ -24,7 +24,7 @@
 #define T(x) DROVER__TASK_STATE__TASK_##x
 
 /* Ready tasks wait in buckets: one FIFO per (queue, priority, shape), where
- * the shape is what placement looks at (kind and resources). Dispatch only
+ * the shape is what placement looks at (kind, resources, time limit). Dispatch only
  * ever looks at bucket heads, so it costs O(queues x buckets x workers) per
  * placement, never a scan of the backlog. */
 struct bucket {
@@ -114,6 +114,9 @@ static uint64_t s_shape(const task_t *t)
     MIX(&t->res.cpus, sizeof t->res.cpus);
     MIX(&t->res.memory, sizeof t->res.memory);
     MIX(&t->res.gpus, sizeof t->res.gpus);
+    /* The time limit too: backfill picks steps by it, and only bucket heads
+     * are candidates. */
+    MIX(&t->timeout_ms, sizeof t->timeout_ms);
     for (int i = 0; i < t->res.nlabels; i++)
         MIX(t->res.labels[i], strlen(t->res.labels[i]) + 1);
 #undef MIX

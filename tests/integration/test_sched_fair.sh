@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Reservations, backfill, strict order and packing (docs/scheduling.md,
+# "How placement decides"; issue 13 observations 1, 4 and 5). Every step
+# holds its slot until the test creates its go file, so each placement is
+# a choice made while the test watches; order is read from drover.events
+# (event ids), never from timing.
+#   1. a 4-slot priority-100 step behind a stream of 1-slot priority-0 steps
+#      reserves the worker (a `reserved` event); a freed slot is not given
+#      to a waiting 1-slot step whose time limit (the 1 h default) ends after
+#      the reservation, but is given to one with a 30 s timeout (backfill,
+#      said in its assignment event and by `why`); the big step starts as
+#      soon as the running steps end, before the waiting 1-slot steps;
+#   2. a step that differs only by `memory = "256M"` and became ready before
+#      a later run's steps starts before all of them;
+#   3. two 1-GPU steps go to the 2-GPU worker, so a 4-GPU step starts at
+#      once on the 4-GPU worker; CPU steps never land on a worker with
+#      reserve_for = "gpu", and `why` says so.
+source "$(dirname "$0")/lib.sh"
+
+pg_start
+coord_start
+
+cat >"$T_DIR/hold.sh" <<'SH'
+while [ ! -e "$1" ]; do sleep 0.05; done
+SH
+hold() { echo "command = \"sh $T_DIR/hold.sh $T_DIR/go.$1\";"; }
+go() { local t; for t in "$@"; do touch "$T_DIR/go.$t"; done; }
+state_is() { sql_is "select state from drover.tasks where run_id = $1 and name = '$2'" "$3"; }
+# ev RUN STEP KIND [TO]: id of the first such event of the step ("" none).
+ev() {
+    sql "select coalesce(min(e.id)::text, '') from drover.events e join drover.tasks t on t.id = e.task_id
+         where t.run_id = $1 and t.name = '$2' and e.kind = '$3'
+         $([[ -n "${4:-}" ]] && echo "and e.to_state = '$4'")"
+}
+
+# ------------------------------------------ 1. reservation and backfill ---
+worker_start w4 4 --memory 8G
+{
+    echo 'workflow = "stream"; priority = 0;'
+    echo 'steps = ('
+    for i in 1 2 3 4 5 6 7 8; do echo "  { name = \"s$i\"; kind = \"exec\"; $(hold "s$i") },"; done
+    echo "  { name = \"quick\"; kind = \"exec\"; timeout = 30; $(hold quick) }"
+    echo ');'
+} >"$T_DIR/stream.cfg"
+cat >"$T_DIR/big.cfg" <<CFG
+workflow = "big"; priority = 100;
+steps = ( { name = "big"; kind = "exec"; $(hold big) resources = { cpus = 4; }; } );
+CFG
+stream=$(submit "$T_DIR/stream.cfg")
+wait_for "s1..s4 running" 30 sql_is "select count(*) from drover.tasks where run_id = $stream
+                                       and state = 'running'" 4
+big=$(submit "$T_DIR/big.cfg")
+wait_for "big reserves w4" 30 sql_is "select count(*) from drover.events e join drover.tasks t on
+    t.id = e.task_id where t.run_id = $big and e.kind = 'reserved' and e.worker = 'w4'" 1
+why_big=$(drover why "$big" big)
+[[ "$why_big" == "first in line: w4 is reserved for it; it fits there in "*"s at the latest (running steps' time limits). Workers:
+  w4: 0 of 4 cpus free" ]] || fail "why big: $why_big"
+# s1 ends: its slot goes to quick (30 s limit: done before the reservation),
+# not to s5 (no timeout: the 1 h default runs past it).
+go s1
+wait_for "quick backfilled" 30 state_is "$stream" quick running
+assert_eq "backfill: ahead of run $big step big" \
+    "$(sql "select e.detail from drover.events e join drover.tasks t on t.id = e.task_id
+            where t.run_id = $stream and t.name = 'quick' and e.to_state = 'assigned'")" \
+    "detail of quick's assignment"
+drover why "$stream" quick | grep -q "started by backfill, ahead of big" ||
+    fail "why quick: $(drover why "$stream" quick)"
+why_s5=$(drover why "$stream" s5)
+[[ "$why_s5" == "waits behind big (older or higher priority), which has w4 reserved"* ]] ||
+    fail "why s5: $why_s5"
+go s2 quick
+wait_for "s2 and quick done" 30 sql_is "select count(*) from drover.tasks where run_id = $stream
+                                         and name in ('s2', 'quick') and state = 'succeeded'" 2
+# Two slots free now: s5 fits, and is held for big.
+wait_for "why s5 held" 10 sh -c "drover why $stream s5 | grep -q 'w4: fits, but held for big (reserved, starts in'"
+go s3 s4
+wait_for "big running" 30 state_is "$big" big running
+# Nothing but quick started between big's reservation and its start.
+reserved=$(ev "$big" big reserved)
+started=$(ev "$big" big task_state assigned)
+assert_eq "quick" "$(sql "select coalesce(string_agg(t.name, ' '), '') from drover.events e
+    join drover.tasks t on t.id = e.task_id where e.kind = 'task_state' and e.to_state = 'assigned'
+    and e.id > $reserved and e.id < $started")" "steps started while big held its reservation"
+go big s5 s6 s7 s8
+assert_eq succeeded "$(wait_run "$big")" "state of big"
+assert_eq succeeded "$(wait_run "$stream")" "state of stream"
+for s in s5 s6 s7 s8; do
+    [[ $(ev "$stream" "$s" task_state assigned) -gt $started ]] || fail "$s started before big"
+done
+
+# --------------------------------------- 2. oldest first across shapes ---
+cat >"$T_DIR/block.cfg" <<CFG
+workflow = "block"; priority = 5;
+steps = ( { name = "b"; kind = "exec"; $(hold b) resources = { cpus = 4; }; } );
+CFG
+cat >"$T_DIR/old.cfg" <<CFG
+workflow = "old";
+steps = ( { name = "m"; kind = "exec"; $(hold m) resources = { memory = "256M"; }; } );
+CFG
+{
+    echo 'workflow = "new";'
+    echo 'steps = ('
+    for i in $(seq 1 20); do echo "  { name = \"n$i\"; kind = \"exec\"; $(hold "n$i") }$([[ $i -lt 20 ]] && echo ,)"; done
+    echo ');'
+} >"$T_DIR/new.cfg"
+block=$(submit "$T_DIR/block.cfg")
+wait_for "block running" 30 state_is "$block" b running
+old=$(submit "$T_DIR/old.cfg")
+wait_for "m ready" 30 state_is "$old" m ready
+new=$(submit "$T_DIR/new.cfg")
+wait_for "new's steps ready" 30 sql_is "select count(*) from drover.tasks where run_id = $new
+                                         and state = 'ready'" 20
+go b
+wait_for "m running" 30 state_is "$old" m running
+m_at=$(ev "$old" m task_state assigned)
+for i in $(seq 1 20); do
+    a=$(ev "$new" "n$i" task_state assigned)
+    [[ -z "$a" || $a -gt $m_at ]] || fail "n$i started before the older m"
+done
+go m $(seq -f 'n%g' 1 20)
+assert_eq succeeded "$(wait_run "$new")" "state of new"
+assert_eq succeeded "$(wait_run "$old")" "state of old"
+stop_pid w4 "$(worker_pid w4)" || true
+worker_forget w4
+
+# ------------------------------------------- 3. best fit and reserve_for ---
+worker_start g4 8 --gpus 4 --reserve-for gpu
+worker_start g2 8 --gpus 2
+cat >"$T_DIR/gpu.cfg" <<CFG
+workflow = "gpu";
+steps = (
+  { name = "one"; kind = "exec"; $(hold one) resources = { gpus = 1; }; },
+  { name = "two"; kind = "exec"; $(hold two) resources = { gpus = 1; }; },
+  { name = "four"; kind = "exec"; after = ["one", "two"]; $(hold four) resources = { gpus = 4; }; }
+);
+CFG
+{
+    echo 'workflow = "cpu";'
+    echo 'steps = ('
+    for i in $(seq 1 7); do echo "  { name = \"c$i\"; kind = \"exec\"; $(hold "c$i") },"; done
+    echo "  { name = \"c8\"; kind = \"exec\"; $(hold c8) }"
+    echo ');'
+} >"$T_DIR/cpu.cfg"
+gpu=$(submit "$T_DIR/gpu.cfg")
+wait_for "one and two running" 30 sql_is "select count(*) from drover.tasks where run_id = $gpu
+                                           and state = 'running'" 2
+assert_eq "g2 g2" "$(sql "select string_agg(worker, ' ') from drover.tasks where run_id = $gpu
+                          and name in ('one', 'two')")" "workers of the 1-GPU steps"
+# A 4-GPU step submitted now starts at once on g4, whose GPUs stayed whole.
+cat >"$T_DIR/four.cfg" <<CFG
+workflow = "four";
+steps = ( { name = "f"; kind = "exec"; $(hold f) resources = { gpus = 4; }; } );
+CFG
+four=$(submit "$T_DIR/four.cfg")
+wait_for "f running" 30 state_is "$four" f running
+assert_eq g4 "$(task_field "$four" f worker)" "worker of the 4-GPU step"
+# CPU steps: g2 has 6 free slots, g4 (kept for GPU steps) 7; c7 and c8 wait.
+cpu=$(submit "$T_DIR/cpu.cfg")
+wait_for "6 CPU steps running" 30 sql_is "select count(*) from drover.tasks where run_id = $cpu
+                                           and state = 'running'" 6
+wait_for "why c7" 10 sh -c "drover why $cpu c7 | grep -q 'g4: kept for GPU steps'"
+go one two f $(seq -f 'c%g' 1 8) four
+assert_eq succeeded "$(wait_run "$cpu")" "state of cpu"
+assert_eq succeeded "$(wait_run "$gpu")" "state of gpu"
+assert_eq succeeded "$(wait_run "$four")" "state of four"
+assert_eq "" "$(sql "select coalesce(string_agg(name, ' '), '') from drover.tasks where run_id = $cpu
+                     and worker = 'g4'")" "CPU steps on the GPU-only worker"
+log "ok"
