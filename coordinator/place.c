@@ -1,9 +1,9 @@
 /* place — see place.h.
  *
- * Costs: a pick is O(Q·S + S·W·R) for S candidate steps (the heads of the
- * ready buckets, not the backlog), W workers, Q queues and R reservations
- * (R <= Q); a reservation walks one worker's leases (bounded by its slots
- * plus prefetch) in end-time order.
+ * Costs: a pick is O(S log S + Q·S + S·W·R) for S candidate steps (the
+ * heads of the ready buckets, not the backlog), W workers, Q queues and R
+ * reservations (R <= Q); a reservation walks one worker's leases (bounded
+ * by its slots plus prefetch) in end-time order.
  */
 #include "place.h"
 
@@ -215,22 +215,14 @@ static size_t s_best_worker(const place_table_t *tab, const place_step_t *s,
     return best;
 }
 
-/* Index of the best-ranked step of queue q not in `skip` (NULL = none);
- * PLACE_NONE if none. */
-static size_t s_top(const place_table_t *tab, size_t q, const unsigned char *skip)
+/* Index of the best-ranked step of queue q; PLACE_NONE if none. */
+static size_t s_top(const place_table_t *tab, size_t q)
 {
     size_t top = PLACE_NONE;
-    for (size_t i = 0; i < tab->nsteps; i++) {
-        const place_step_t *s = &tab->steps[i];
-        if (s->queue != q || (skip && skip[i]))
-            continue;
-        if (top == PLACE_NONE ||
-            (tab->policy == PLACE_POLICY_LEGACY
-                 ? (s->priority > tab->steps[top].priority ||
-                    (s->priority == tab->steps[top].priority && s->seq < tab->steps[top].seq))
-                 : place_before(tab, s, &tab->steps[top])))
+    for (size_t i = 0; i < tab->nsteps; i++)
+        if (tab->steps[i].queue == q &&
+            (top == PLACE_NONE || place_before(tab, &tab->steps[i], &tab->steps[top])))
             top = i;
-    }
     return top;
 }
 
@@ -247,7 +239,7 @@ int place_reservations(const place_table_t *tab, place_reservation_t *res)
     for (size_t q = 0; q < tab->nqueues; q++) {
         if (!tab->queues[q].open)
             continue;
-        size_t t = s_top(tab, q, NULL);
+        size_t t = s_top(tab, q);
         if (t == PLACE_NONE)
             continue;
         /* Insert in rank order. */
@@ -290,13 +282,26 @@ static uint64_t s_pick_gpus(const place_worker_t *w, uint32_t need)
     return mask;
 }
 
+/* qsort_r comparator: rank order (legacy: priority, then seq). */
+static int s_cmp_rank(const void *pa, const void *pb, void *ctx)
+{
+    const place_table_t *tab = ctx;
+    const place_step_t *a = &tab->steps[*(const size_t *)pa], *b = &tab->steps[*(const size_t *)pb];
+    if (tab->policy == PLACE_POLICY_LEGACY) {
+        if (a->priority != b->priority)
+            return a->priority > b->priority ? -1 : 1;
+        return a->seq < b->seq ? -1 : a->seq > b->seq;
+    }
+    return place_before(tab, a, b) ? -1 : place_before(tab, b, a) ? 1 : 0;
+}
+
 int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_t *res_out,
                size_t *nres_out)
 {
     int rc = -1;
     place_reservation_t *res = malloc((tab->nqueues ? tab->nqueues : 1) * sizeof *res);
-    unsigned char *skip = calloc(tab->nsteps ? tab->nsteps : 1, 1);
-    if (!res || !skip) {
+    size_t *order = malloc((tab->nsteps ? tab->nsteps : 1) * sizeof *order);
+    if (!res || !order) {
         errno = ENOMEM;
         goto done;
     }
@@ -308,20 +313,24 @@ int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_
         memcpy(res_out, res, nres * sizeof *res);
         *nres_out = nres;
     }
+    /* Every candidate in rank order once; then each queue's turn walks it. */
+    for (size_t i = 0; i < tab->nsteps; i++)
+        order[i] = i;
+    qsort_r(order, tab->nsteps, sizeof *order, s_cmp_rank, (void *)tab);
     rc = 0;
     for (size_t k = 0; k < tab->nqueues && rc == 0; k++) {
         size_t q = (tab->rr + k) % tab->nqueues;
         if (!tab->queues[q].open)
             continue;
-        memset(skip, 0, tab->nsteps);
-        /* Candidates in rank order; the first that may start wins. */
-        for (size_t t; (t = s_top(tab, q, skip)) != PLACE_NONE;) {
-            skip[t] = 1;
-            const place_step_t *s = &tab->steps[t];
+        /* The first candidate of q that may start wins. */
+        for (size_t j = 0; j < tab->nsteps; j++) {
+            const place_step_t *s = &tab->steps[order[j]];
+            if (s->queue != q)
+                continue;
             size_t w = s_best_worker(tab, s, res, nres);
             if (w == PLACE_NONE)
                 continue;
-            *d = (place_decision_t){.step = t, .worker = w, .ahead_of = PLACE_NONE};
+            *d = (place_decision_t){.step = order[j], .worker = w, .ahead_of = PLACE_NONE};
             d->gpumask = s_pick_gpus(&tab->workers[w], s->gpus);
             for (size_t i = 0; i < nres; i++)
                 if (res[i].worker != PLACE_NONE && place_before(tab, &tab->steps[res[i].step], s)) {
@@ -335,7 +344,7 @@ int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_
     }
 done:
     free(res);
-    free(skip);
+    free(order);
     return rc;
 }
 
