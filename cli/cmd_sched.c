@@ -473,11 +473,14 @@ static int s_why(cli_t *cli, int argc, char **argv)
 const cli_verb_t cmd_why_verb = {
     .name = "why",
     .synopsis = "RUN STEP",
-    .summary = "why a step is not running yet, in one sentence",
+    .summary = "why a step is not running yet, worker by worker",
     .help = "Asks the coordinator why step STEP of run RUN is not running: the steps it\n"
-            "still waits for, a paused or full queue, resources no connected worker has\n"
-            "(\"needs 2 GPUs; the largest connected worker has 1\"), its retry backoff,\n"
-            "or how it ended when it is already done. A swept step is named STEP.N.\n"
+            "still waits for, a paused or full queue, its retry backoff, or how it ended\n"
+            "when it is already done. For a ready step: its reservation (\"first in line:\n"
+            "w4 is reserved for it\") or the one it waits behind, then each worker with\n"
+            "every constraint it does not meet (\"a10-node: labels ok, 2 of 4 GPUs\"),\n"
+            "from the same rules placement uses (docs/scheduling.md). A running step\n"
+            "says when it started by backfill. A swept step is named STEP.N.\n"
             "\n"
             "Examples:\n"
             "  drover why 42 train.2\n"

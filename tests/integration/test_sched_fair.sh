@@ -53,6 +53,7 @@ big=$(submit "$T_DIR/big.cfg")
 wait_for "big reserves w4" 30 sql_is "select count(*) from drover.events e join drover.tasks t on
     t.id = e.task_id where t.run_id = $big and e.kind = 'reserved' and e.worker = 'w4'" 1
 why_big=$(drover why "$big" big)
+log "why big: $why_big"
 [[ "$why_big" == "first in line: w4 is reserved for it; it fits there in "*"s at the latest (running steps' time limits). Workers:
   w4: 0 of 4 cpus free" ]] || fail "why big: $why_big"
 # s1 ends: its slot goes to quick (30 s limit: done before the reservation),
@@ -66,6 +67,8 @@ assert_eq "backfill: ahead of run $big step big" \
 drover why "$stream" quick | grep -q "started by backfill, ahead of big" ||
     fail "why quick: $(drover why "$stream" quick)"
 why_s5=$(drover why "$stream" s5)
+log "why s5: $why_s5"
+log "why quick: $(drover why "$stream" quick)"
 [[ "$why_s5" == "waits behind big (older or higher priority), which has w4 reserved"* ]] ||
     fail "why s5: $why_s5"
 go s2 quick
@@ -159,6 +162,7 @@ cpu=$(submit "$T_DIR/cpu.cfg")
 wait_for "6 CPU steps running" 30 sql_is "select count(*) from drover.tasks where run_id = $cpu
                                            and state = 'running'" 6
 wait_for "why c7" 10 sh -c "drover why $cpu c7 | grep -q 'g4: kept for GPU steps'"
+log "why c7: $(drover why "$cpu" c7)"
 go one two f $(seq -f 'c%g' 1 8) four
 assert_eq succeeded "$(wait_run "$cpu")" "state of cpu"
 assert_eq succeeded "$(wait_run "$gpu")" "state of gpu"
