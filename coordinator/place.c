@@ -141,24 +141,46 @@ static int s_room_fits(s_room_t r, const place_step_t *s)
            r.memory >= (int64_t)s->memory;
 }
 
-/* The earliest time s fits on w as its leases end; INT64_MAX if never
- * (the leases listed do not account for what is in use). */
+static int s_cmp_end(const void *pa, const void *pb)
+{
+    int64_t x = *(const int64_t *)pa, y = *(const int64_t *)pb;
+    return x < y ? -1 : x > y;
+}
+
+/* The earliest time s fits on w as its leases end (walked in end order:
+ * O(L log L)); INT64_MAX if never (the leases listed do not account for
+ * what is in use), -1 with errno ENOMEM. */
 static int64_t s_fit_at(const place_table_t *tab, const place_worker_t *w, const place_step_t *s)
 {
-    int64_t t = tab->now_ms;
-    for (;;) {
-        if (s_room_fits(s_room_at(tab, w, t, s, NULL), s))
-            return t;
-        int64_t next = INT64_MAX;
-        for (size_t i = 0; i < w->nleases; i++) {
-            int64_t e = s_end(tab, &w->leases[i]);
-            if (e > t && e < next)
-                next = e;
-        }
-        if (next == INT64_MAX)
-            return INT64_MAX;
-        t = next;
+    s_room_t r = s_room_at(tab, w, tab->now_ms, s, NULL);
+    if (s_room_fits(r, s))
+        return tab->now_ms;
+    /* Each lease as (end, index) pairs sorted by end. */
+    int64_t(*ev)[2] = malloc((w->nleases ? w->nleases : 1) * sizeof *ev);
+    if (!ev) {
+        errno = ENOMEM;
+        return -1;
     }
+    size_t n = 0;
+    for (size_t i = 0; i < w->nleases; i++) {
+        int64_t e = s_end(tab, &w->leases[i]);
+        if (e > tab->now_ms) /* those ending by now are in r already */
+            ev[n][0] = e, ev[n++][1] = (int64_t)i;
+    }
+    qsort(ev, n, sizeof *ev, s_cmp_end);
+    int64_t at = INT64_MAX;
+    for (size_t k = 0; k < n && at == INT64_MAX; k++) {
+        const place_lease_t *l = &w->leases[ev[k][1]];
+        r.cpus += l->cpus;
+        r.gpus += l->gpus;
+        if (w->memory)
+            r.memory += (int64_t)l->memory;
+        /* Leases ending at the same instant free together. */
+        if ((k + 1 == n || ev[k + 1][0] != ev[k][0]) && s_room_fits(r, s))
+            at = ev[k][0];
+    }
+    free(ev);
+    return at;
 }
 
 size_t place_reservation_blocks(const place_table_t *tab, const place_step_t *s, size_t wi,
@@ -260,6 +282,10 @@ int place_reservations(const place_table_t *tab, place_reservation_t *res)
             if (place_check(&tab->workers[wi], s) & PLACE_NEVER_MASK)
                 continue;
             int64_t at = s_fit_at(tab, &tab->workers[wi], s);
+            if (at < 0) {
+                free(tops);
+                return -1;
+            }
             if (at < r.at_ms) {
                 r.worker = wi;
                 r.at_ms = at;
