@@ -14,7 +14,10 @@
 #      a later run's steps starts before all of them;
 #   3. two 1-GPU steps go to the 2-GPU worker, so a 4-GPU step starts at
 #      once on the 4-GPU worker; CPU steps never land on a worker with
-#      reserve_for = "gpu", and `why` says so.
+#      reserve_for = "gpu", and `why` says so;
+#   4. reserve_for naming neither "gpu" nor one of the worker's labels:
+#      drover-worker refuses to start (exit 2), and the coordinator refuses
+#      a hand-made Register carrying it (RegisterReply accepted = false).
 source "$(dirname "$0")/lib.sh"
 
 pg_start
@@ -169,4 +172,17 @@ assert_eq succeeded "$(wait_run "$gpu")" "state of gpu"
 assert_eq succeeded "$(wait_run "$four")" "state of four"
 assert_eq "" "$(sql "select coalesce(string_agg(name, ' '), '') from drover.tasks where run_id = $cpu
                      and worker = 'g4'")" "CPU steps on the GPU-only worker"
+
+# ------------------------------------------------ 4. a bad reserve_for ---
+rc=0
+drover-worker --config "$T_CFG" --coordinator "$COORD_WORKER_EP" --name bad --reserve-for a100 \
+    >"$T_DIR/bad.out" 2>&1 </dev/null || rc=$?
+assert_eq 2 "$rc" "exit status of drover-worker --reserve-for a label it lacks"
+grep -q "reserve_for 'a100' is neither" "$T_DIR/bad.out" || fail "drover-worker said: $(cat "$T_DIR/bad.out")"
+drover-test-zmqpoke -q --proto worker --key "$T_KEYS/worker" --server-key "$T_KEYS/coordinator.pub" \
+    --linger 500 --msg '{"register":{"name":"rogue","host":"x","slots":4,"kinds":["exec"],"labels":["x"],"reserve_for":"a100","session":7}}' \
+    --await 5000 "$COORD_WORKER_EP" >"$T_DIR/rogue.out" 2>&1 || fail "zmqpoke (rogue) exited $?: $(cat "$T_DIR/rogue.out")"
+jq -e '.register_reply.accepted == false and (.register_reply.reason | test("reserve_for must be"))' \
+    "$T_DIR/rogue.out" >/dev/null || fail "reply to a Register with a bad reserve_for: $(cat "$T_DIR/rogue.out")"
+drover workers | grep -q '^rogue ' && fail "a worker with a bad reserve_for was registered"
 log "ok"
