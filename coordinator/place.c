@@ -308,17 +308,19 @@ static uint64_t s_pick_gpus(const place_worker_t *w, uint32_t need)
     return mask;
 }
 
-/* qsort_r comparator: rank order (legacy: priority, then seq). */
-static int s_cmp_rank(const void *pa, const void *pb, void *ctx)
+/* A candidate's sort key: rank order is eff descending, then seq. */
+typedef struct {
+    int64_t eff;
+    uint64_t seq;
+    size_t idx;
+} s_key_t;
+
+static int s_cmp_key(const void *pa, const void *pb)
 {
-    const place_table_t *tab = ctx;
-    const place_step_t *a = &tab->steps[*(const size_t *)pa], *b = &tab->steps[*(const size_t *)pb];
-    if (tab->policy == PLACE_POLICY_LEGACY) {
-        if (a->priority != b->priority)
-            return a->priority > b->priority ? -1 : 1;
-        return a->seq < b->seq ? -1 : a->seq > b->seq;
-    }
-    return place_before(tab, a, b) ? -1 : place_before(tab, b, a) ? 1 : 0;
+    const s_key_t *a = pa, *b = pb;
+    if (a->eff != b->eff)
+        return a->eff > b->eff ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_t *res_out,
@@ -326,7 +328,7 @@ int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_
 {
     int rc = -1;
     place_reservation_t *res = malloc((tab->nqueues ? tab->nqueues : 1) * sizeof *res);
-    size_t *order = malloc((tab->nsteps ? tab->nsteps : 1) * sizeof *order);
+    s_key_t *order = malloc((tab->nsteps ? tab->nsteps : 1) * sizeof *order);
     if (!res || !order) {
         errno = ENOMEM;
         goto done;
@@ -341,8 +343,8 @@ int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_
     }
     /* Every candidate in rank order once; then each queue's turn walks it. */
     for (size_t i = 0; i < tab->nsteps; i++)
-        order[i] = i;
-    qsort_r(order, tab->nsteps, sizeof *order, s_cmp_rank, (void *)tab);
+        order[i] = (s_key_t){s_eff(tab, &tab->steps[i]), tab->steps[i].seq, i};
+    qsort(order, tab->nsteps, sizeof *order, s_cmp_key);
     rc = 0;
     for (size_t k = 0; k < tab->nqueues && rc == 0; k++) {
         size_t q = (tab->rr + k) % tab->nqueues;
@@ -350,13 +352,13 @@ int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_
             continue;
         /* The first candidate of q that may start wins. */
         for (size_t j = 0; j < tab->nsteps; j++) {
-            const place_step_t *s = &tab->steps[order[j]];
+            const place_step_t *s = &tab->steps[order[j].idx];
             if (s->queue != q)
                 continue;
             size_t w = s_best_worker(tab, s, res, nres);
             if (w == PLACE_NONE)
                 continue;
-            *d = (place_decision_t){.step = order[j], .worker = w, .ahead_of = PLACE_NONE};
+            *d = (place_decision_t){.step = order[j].idx, .worker = w, .ahead_of = PLACE_NONE};
             d->gpumask = s_pick_gpus(&tab->workers[w], s->gpus);
             for (size_t i = 0; i < nres; i++)
                 if (res[i].worker != PLACE_NONE && place_before(tab, &tab->steps[res[i].step], s)) {
