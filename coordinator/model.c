@@ -63,6 +63,8 @@ struct model {
     int64_t last_seen_flush_ms;
     model_stats_t stats;
     uint64_t ready_seq;  /* next task_t.ready_seq */
+    int dirty;           /* something placement looks at changed since the last dispatch */
+    int64_t dispatched_ms; /* monotonic, the last full dispatch */
     /* Placement's table (place.h), rebuilt for each pick; grown, kept. */
     place_worker_t *pw;
     worker_t **pw_of;
@@ -197,6 +199,7 @@ static int s_enqueue_ready(model_t *m, task_t *t)
     t->queued = 1;
     t->ready_seq = ++m->ready_seq;
     t->ready_ms = util_mono_ms();
+    m->dirty = 1;
     return 0;
 }
 
@@ -254,8 +257,10 @@ static int s_set(model_t *m, task_t *t, task_state_t to, const char *detail)
     int busy = to == T(ASSIGNED) || to == T(RUNNING);
     if (busy && !was_busy)
         t->run->queue->running++;
-    else if (was_busy && !busy)
+    else if (was_busy && !busy) {
         t->run->queue->running--;
+        m->dirty = 1; /* its capacity (and its queue's room) is free again */
+    }
     if (to == T(READY)) {
         if (s_enqueue_ready(m, t) < 0)
             return -1;
@@ -1136,6 +1141,7 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
                                 const Drover__Register *reg, const char *key, lease_t **drop,
                                 size_t *ndrop)
 {
+    m->dirty = 1;
     *drop = NULL;
     *ndrop = 0;
     worker_t *w = s_worker_by_name(m, reg->name);
@@ -1844,6 +1850,16 @@ static int s_note_reservations(model_t *m, const place_reservation_t *res, size_
 
 int model_dispatch(model_t *m)
 {
+    /* Nothing placement looks at changed: skip the table, except once a
+     * second (aging and reservations move with time). */
+    int64_t now = util_mono_ms();
+    size_t ready = 0;
+    for (mqueue_t *q = m->queues; q; q = q->next)
+        ready += q->ready;
+    if (ready == 0 || (!m->dirty && now - m->dispatched_ms < 1000))
+        return 0;
+    m->dirty = 0;
+    m->dispatched_ms = now;
     if (s_run_inline(m) < 0)
         return -1;
     /* One pick at a time: each placement changes the load, the leases and
@@ -2008,6 +2024,7 @@ static void s_queue_use_cb(void *ctx, void *v)
 int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit, char *msg,
                     size_t msglen)
 {
+    m->dirty = 1;
     if (!util_name_ok(name, STEPKIND_QUEUE_MAX)) {
         snprintf(msg, msglen, "queue name '%.*s' is invalid (use " UTIL_NAME_RULE ")",
                  STEPKIND_QUEUE_MAX + 8, name, STEPKIND_QUEUE_MAX);
