@@ -499,6 +499,11 @@ int place_explain(const place_table_t *tab, size_t step, size_t max_workers, cha
     int ever = 0;
     for (size_t wi = 0; wi < tab->nworkers && !ever; wi++)
         ever = !(place_check(&tab->workers[wi], s) & PLACE_NEVER_MASK);
+    if (tab->nworkers == 0) {
+        s_put(&o, "no worker is connected");
+        free(res);
+        return 0;
+    }
     if (!ever)
         s_put(&o, "no connected worker can ever run it");
     for (size_t i = 0; i < nres && o.o == 0; i++)

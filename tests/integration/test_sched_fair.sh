@@ -17,7 +17,10 @@
 #      reserve_for = "gpu", and `why` says so;
 #   4. reserve_for naming neither "gpu" nor one of the worker's labels:
 #      drover-worker refuses to start (exit 2), and the coordinator refuses
-#      a hand-made Register carrying it (RegisterReply accepted = false).
+#      a hand-made Register carrying it (RegisterReply accepted = false);
+#   5. `why` with combined constraints names each unmet one per worker
+#      (issue 13 obs 3: 4 GPUs + label a10 while the 2-GPU a10 worker is
+#      connected; label + memory; label + cpus; two labels).
 source "$(dirname "$0")/lib.sh"
 
 pg_start
@@ -185,4 +188,29 @@ drover-test-zmqpoke -q --proto worker --key "$T_KEYS/worker" --server-key "$T_KE
 jq -e '.register_reply.accepted == false and (.register_reply.reason | test("reserve_for must be"))' \
     "$T_DIR/rogue.out" >/dev/null || fail "reply to a Register with a bad reserve_for: $(cat "$T_DIR/rogue.out")"
 drover workers | grep -q '^rogue ' && fail "a worker with a bad reserve_for was registered"
+
+# -------------------------------------------- 5. combined constraints ---
+go one two f four
+worker_start a10 2 --gpus 2 --memory 4G --label a10
+cat >"$T_DIR/combo.cfg" <<CFG
+workflow = "combo";
+steps = (
+  { name = "g"; kind = "exec"; command = "true"; resources = { gpus = 4; labels = ["a10"]; }; },
+  { name = "m"; kind = "exec"; command = "true"; resources = { memory = "8G"; labels = ["a10"]; }; },
+  { name = "c"; kind = "exec"; command = "true"; resources = { cpus = 4; labels = ["a10"]; }; },
+  { name = "l"; kind = "exec"; command = "true"; resources = { labels = ["a10", "fast"]; }; }
+);
+CFG
+combo=$(submit "$T_DIR/combo.cfg")
+line() { drover why "$combo" "$1" | grep "^  $2: " || true; }
+wait_for "why g" 10 sh -c "drover why $combo g | grep -q '^  a10: '"
+assert_eq "  a10: labels ok, 2 of 4 GPUs" "$(line g a10)" "why g on a10"
+assert_eq "  g2: lacks label a10, 2 of 4 GPUs" "$(line g g2)" "why g on g2"
+assert_eq "  a10: labels ok, 4.0G of 8.0G memory" "$(line m a10)" "why m on a10"
+assert_eq "  a10: labels ok, 2 of 4 cpus" "$(line c a10)" "why c on a10"
+assert_eq "  a10: lacks label fast" "$(line l a10)" "why l on a10"
+assert_eq "  g4: lacks label a10+fast, kept for GPU steps" "$(line l g4)" "why l on g4"
+drover why "$combo" g | head -1 | grep -q "^no connected worker can ever run it" ||
+    fail "why g: $(drover why "$combo" g)"
+drover cancel "$combo" >/dev/null || fail "drover cancel exited $?"
 log "ok"

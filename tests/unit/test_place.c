@@ -473,6 +473,11 @@ static void test_why_combined_text(void **state)
     assert_non_null(strstr(why, "no connected worker can ever run it"));
     assert_non_null(strstr(why, "a10-node: labels ok, 2 of 4 GPUs"));
     assert_non_null(strstr(why, "big: lacks label a10"));
+    /* No worker at all. */
+    tab.nworkers = 0;
+    assert_int_equal(place_explain(&tab, 0, 8, why, sizeof why), 0);
+    assert_string_equal(why, "no worker is connected");
+    tab.nworkers = 2;
     /* At most max_workers entries. */
     assert_int_equal(place_explain(&tab, 0, 1, why, sizeof why), 0);
     assert_non_null(strstr(why, "... 1 more"));
