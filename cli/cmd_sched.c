@@ -25,7 +25,8 @@
 #include "cmd.h"
 #include "output.h"
 
-extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb;
+extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb, cmd_hold_verb,
+    cmd_release_verb;
 
 /* Largest queue limit accepted from the command line (0 = unlimited). */
 #define SCHED_MAX_LIMIT 1000000
@@ -486,4 +487,83 @@ const cli_verb_t cmd_why_verb = {
             "  drover why 42 train.2\n"
             "  drover --json why 42 evaluate",
     .run = s_why,
+};
+
+/* ------------------------------------------------------ hold/release --- */
+
+static int s_hold(cli_t *cli, int argc, char **argv, int release)
+{
+    char *pos[2];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, 2, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    uint64_t run_id;
+    if (cli_parse_run_id(cli, pos[0], &run_id) < 0)
+        return CLI_EXIT_USAGE;
+    Drover__HoldRequest hr = DROVER__HOLD_REQUEST__INIT;
+    hr.run_id = run_id;
+    hr.step = npos == 2 ? pos[1] : "";
+    hr.release = release;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_HOLD;
+    req.hold = &hr;
+    char not_found[320];
+    if (npos == 2)
+        snprintf(not_found, sizeof not_found, "run %llu has no step '%.200s' (see `drover status %llu`)",
+                 (unsigned long long)run_id, pos[1], (unsigned long long)run_id);
+    else
+        snprintf(not_found, sizeof not_found, "no run %llu", (unsigned long long)run_id);
+    Drover__ClientReply *rep = NULL;
+    if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
+        return rc;
+    const char *msg = rep->message && *rep->message ? rep->message : (release ? "released" : "held");
+    if (cli->json) {
+        int bad = 0;
+        json_t *o = json_object();
+        out_json_set(o, "run_id", json_integer((json_int_t)run_id), &bad);
+        out_json_set(o, "message", json_string(msg), &bad);
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        rc = cli_emit_json(o);
+    } else {
+        printf("%s\n", msg);
+        rc = CLI_EXIT_OK;
+    }
+    drover__client_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+static int s_hold_run(cli_t *cli, int argc, char **argv) { return s_hold(cli, argc, argv, 0); }
+static int s_release_run(cli_t *cli, int argc, char **argv) { return s_hold(cli, argc, argv, 1); }
+
+const cli_verb_t cmd_hold_verb = {
+    .name = "hold",
+    .synopsis = "RUN [STEP]",
+    .summary = "keep steps of a run from starting until released",
+    .help = "Holds every step of run RUN that has not started yet, or only STEP (a swept\n"
+            "step's members STEP.N too): a held step is never placed on a worker, also\n"
+            "when it becomes ready later, until `drover release`. Running steps run on.\n"
+            "The hold is stored: a coordinator restart keeps it. Only the key that\n"
+            "submitted the run, or an admin, may hold it.\n"
+            "\n"
+            "Examples:\n"
+            "  drover hold 42\n"
+            "  drover hold 42 train",
+    .run = s_hold_run,
+};
+
+const cli_verb_t cmd_release_verb = {
+    .name = "release",
+    .synopsis = "RUN [STEP]",
+    .summary = "let held steps of a run start again",
+    .help = "Releases the held steps of run RUN, or only STEP: a released ready step\n"
+            "waits again as if it had just become ready (behind the steps ready before).\n"
+            "\n"
+            "Examples:\n"
+            "  drover release 42\n"
+            "  drover release 42 train",
+    .run = s_release_run,
 };

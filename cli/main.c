@@ -22,7 +22,8 @@ extern const cli_verb_t cmd_report_verb, cmd_metrics_verb, cmd_models_verb, cmd_
 /* The CurveZMQ key tools (cmd_keys.c). */
 extern const cli_verb_t cmd_keygen_verb, cmd_keys_verb;
 /* Schedules, queues and `why` (cmd_sched.c). */
-extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb;
+extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb, cmd_hold_verb,
+    cmd_release_verb;
 extern const cli_verb_t cmd_workflow_verb; /* cmd_workflow.c */
 
 static const cli_verb_t *const s_verbs[] = {
@@ -30,7 +31,7 @@ static const cli_verb_t *const s_verbs[] = {
     &cmd_logs_verb,   &cmd_cancel_verb,  &cmd_workers_verb, &cmd_info_verb,
     &cmd_report_verb, &cmd_metrics_verb, &cmd_models_verb, &cmd_model_verb,
     &cmd_promote_verb, &cmd_dataset_verb, &cmd_predict_verb, &cmd_keygen_verb, &cmd_keys_verb,
-    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb, &cmd_workflow_verb, &cmd_completion_verb,
+    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb, &cmd_hold_verb, &cmd_release_verb, &cmd_workflow_verb, &cmd_completion_verb,
 };
 #define NVERBS (sizeof s_verbs / sizeof s_verbs[0])
 

@@ -382,6 +382,14 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
             return s_fail(why, whylen, "queue request with a missing or over-long field");
         return 0;
     }
+    case DROVER__CLIENT_REQUEST__BODY_HOLD:
+        if (!m->hold)
+            return s_fail(why, whylen, "hold without a body");
+        if (s_run_id(m->hold->run_id, "hold", why, whylen) < 0)
+            return -1;
+        if (!s_len_ok(m->hold->step, 0, WIRECHECK_MAX_NAME))
+            return s_fail(why, whylen, "hold: step name longer than %d bytes", WIRECHECK_MAX_NAME);
+        return 0;
     case DROVER__CLIENT_REQUEST__BODY_WHY:
         if (!m->why)
             return s_fail(why, whylen, "why request without a body");

@@ -170,6 +170,8 @@ static void s_unqueue(model_t *m, task_t *t)
 static int s_enqueue_ready(model_t *m, task_t *t)
 {
     s_unqueue(m, t);
+    if (t->held)
+        return 0; /* ready, but placed only once released (model_hold) */
     mqueue_t *q = t->run->queue;
     uint64_t shape = s_shape(t);
     int prio = t->run->priority;
@@ -727,6 +729,7 @@ int model_load(model_t *m)
         t->not_before_us = db_get_i64(tr, i, 13);
         util_strlcpy(t->worker, db_get_str(tr, i, 14), sizeof t->worker);
         t->started_us = db_get_i64(tr, i, 15);
+        t->held = strcmp(db_get_str(tr, i, 18), "t") == 0;
         json_t *rj = json_loads(db_get_str(tr, i, 16), 0, NULL);
         int rok = s_res_from_json(rj, &t->res);
         json_decref(rj);
@@ -2134,6 +2137,11 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
         return 0;
     }
     case T(READY):
+        if (t->held) {
+            snprintf(msg, msglen, "%s is held (drover release %lld %s)", step, (long long)run_id,
+                     step);
+            return 0;
+        }
         break;
     default:
         snprintf(msg, msglen, "%s has already ended: %s", step, wire_task_state_name(t->state));
@@ -2174,6 +2182,76 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
     }
     if (place_explain(&m->tab, idx, 8, msg + o, msglen - o) < 0)
         snprintf(msg, msglen, "%s is ready (out of memory explaining more)", step);
+    return 0;
+}
+
+/* 1 if name is step itself or one of its sweep members (step.N). */
+static int s_step_is(const char *name, const char *step)
+{
+    size_t n = strlen(step);
+    if (strncmp(name, step, n) != 0)
+        return 0;
+    if (name[n] == '\0')
+        return 1;
+    if (name[n] != '.' || !name[n + 1])
+        return 0;
+    for (const char *p = name + n + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+int model_hold(model_t *m, int64_t run_id, const char *step, int release, const char *actor,
+               char *msg, size_t msglen)
+{
+    run_t *r = model_run(m, run_id);
+    if (!r || r->state != R(RUNNING))
+        return 1;
+    const char *verb = release ? "released" : "held";
+    int matched = 0, changed = 0, started = 0;
+    char first_started[128] = "";
+    for (int i = 0; i < r->ntasks; i++) {
+        task_t *t = &r->tasks[i];
+        if (*step && !s_step_is(t->name, step))
+            continue;
+        matched++;
+        if (t->state != T(PENDING) && t->state != T(READY) && t->state != T(RETRY_WAIT)) {
+            /* Started or ended: a hold has nothing left to stop. */
+            if (!started++)
+                util_strlcpy(first_started, t->name, sizeof first_started);
+            continue;
+        }
+        if (t->held == !release)
+            continue;
+        t->held = !release;
+        if (t->state == T(READY)) {
+            if (release) {
+                if (s_enqueue_ready(m, t) < 0)
+                    return -1;
+            } else {
+                s_unqueue(m, t);
+            }
+        }
+        char detail[200];
+        snprintf(detail, sizeof detail, "%s by %s", verb, actor && *actor ? actor : "a client");
+        if (store_task_hold(m->st, t->id, t->held, detail) < 0)
+            return -1;
+        changed++;
+    }
+    if (!matched) {
+        snprintf(msg, msglen, "run %lld has no step '%s' (see: drover status %lld)",
+                 (long long)run_id, step, (long long)run_id);
+        return 2;
+    }
+    if (*step && !changed && started == matched) {
+        snprintf(msg, msglen, "step %s of run %lld has already started; %s applies to steps "
+                              "that have not",
+                 first_started, (long long)run_id, release ? "release" : "hold");
+        return 3;
+    }
+    snprintf(msg, msglen, "%s %d step%s of run %lld%s%s", verb, changed, changed == 1 ? "" : "s",
+             (long long)run_id, started ? " (started steps are not affected: " : "",
+             started ? "they run on)" : "");
     return 0;
 }
 

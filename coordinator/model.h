@@ -102,6 +102,7 @@ struct task {
     int64_t ready_ms;               /* monotonic, last move to ready (aging) */
     char reserved_on[128];          /* worker reserved for it (events once per worker), "" none */
     int64_t backfill_ahead;         /* current attempt started ahead of this task id, 0 none */
+    int held;                       /* drover hold: never placed until released (stored) */
 };
 
 struct run {
@@ -269,6 +270,16 @@ int model_queues_load(model_t *m);
  * Returns 0 with msg, 1 when the run is not active, 2 (msg says so) when
  * the run has no such step. */
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen);
+
+/* drover hold / release: sets or clears `held` on the steps of run_id
+ * that have not started (step "" = all, or a step name, also matching its
+ * sweep members STEP.N); a held ready step leaves its bucket, so nothing
+ * places it, and is queued again (as newly ready) on release. Each change
+ * is stored with a `held`/`released` event naming actor. Returns 0 with a
+ * summary in msg, 1 when the run is not active, 2 (msg) no such step, 3
+ * (msg) the named step has already started, -1 database. */
+int model_hold(model_t *m, int64_t run_id, const char *step, int release, const char *actor,
+               char *msg, size_t msglen);
 
 /* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */
 int model_tick(model_t *m, int64_t now_ms);

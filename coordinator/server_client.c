@@ -748,7 +748,8 @@ static int h_logs(creq_t *c)
 
 /* Answers about a run that is not active: "no run N", or (cancel) "already
  * <state>", or (why) "has already ended". */
-static int s_not_active(creq_t *c, int64_t run_id, int cancel)
+/* what: the verb refused ("cancel", "hold"): a conflict; NULL: an answer. */
+static int s_not_active(creq_t *c, int64_t run_id, const char *what)
 {
     PGresult *rr = store_run_get(c->s->st, run_id);
     if (!rr)
@@ -757,9 +758,9 @@ static int s_not_active(creq_t *c, int64_t run_id, int cancel)
         snprintf(c->msg, sizeof c->msg, "no run %lld", (long long)run_id);
         c->rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
     } else {
-        if (cancel) {
-            snprintf(c->msg, sizeof c->msg, "run %lld already %s; nothing to cancel",
-                     (long long)run_id, db_get_str(rr, 0, 2));
+        if (what) {
+            snprintf(c->msg, sizeof c->msg, "run %lld already %s; nothing to %s",
+                     (long long)run_id, db_get_str(rr, 0, 2), what);
             c->rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
         } else {
             snprintf(c->msg, sizeof c->msg, "run %lld has already ended: %s", (long long)run_id,
@@ -794,7 +795,39 @@ static int h_cancel(creq_t *c)
     }
     if (errno != ENOENT)
         return -1;
-    return s_not_active(c, run_id, 1);
+    return s_not_active(c, run_id, "cancel");
+}
+
+static int h_hold(creq_t *c)
+{
+    server_t *s = c->s;
+    const Drover__HoldRequest *h = c->in->hold;
+    int64_t run_id = (int64_t)h->run_id;
+    const char *verb = h->release ? "release" : "hold";
+    run_t *r = model_run(s->model, run_id);
+    if (r && c->role < AUTH_ROLE_ADMIN && strcmp(r->submitted_key, c->actor) != 0) {
+        snprintf(c->msg, sizeof c->msg,
+                 "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may "
+                 "%s only its own runs",
+                 (long long)run_id, r->submitted_key, c->actor, auth_role_name(c->role), verb);
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+    }
+    int rc = model_hold(s->model, run_id, h->step ? h->step : "", h->release, c->actor, c->msg,
+                        sizeof c->msg);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return s_not_active(c, run_id, verb);
+    if (rc == 2)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
+    if (rc == 3)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
+    c->rep->run_id = (uint64_t)run_id;
+    c->rep->message = c->msg;
+    if (store_audit(s->st, run_id, c->actor, c->msg) < 0)
+        return -1;
+    s_reply(c);
+    return 0;
 }
 
 static int h_workers(creq_t *c)
@@ -852,7 +885,7 @@ static int h_why(creq_t *c)
     const char *step = c->in->why->step ? c->in->why->step : "";
     int w = model_why(c->s->model, run_id, step, c->msg, sizeof c->msg);
     if (w == 1)
-        return s_not_active(c, run_id, 0);
+        return s_not_active(c, run_id, NULL);
     if (w == 2)
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
     c->rep->message = c->msg;
@@ -929,6 +962,7 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(MODELS), NULL, R_READER, h_ml, 0, NULL},
     {RQ(PROMOTE), NULL, R_SUBMIT, h_ml, RPC_WRITES, "admin, or a promote grant on the model name"},
     {RQ(WHY), NULL, R_READER, h_why, 0, NULL},
+    {RQ(HOLD), NULL, R_SUBMIT, h_hold, RPC_BUFFERED, "a submitter holds or releases only its own runs"},
     {RQ(KEYS), "list", R_READER, h_keys, 0, NULL},
     {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED, "revoking a worker key evicts its workers"},

@@ -49,6 +49,7 @@ enum {
     S_SCHED_UPSERT, S_SCHED_PAUSE, S_SCHED_DELETE, S_SCHED_LAST_DUE, S_FIRE_CLAIM, S_FIRE_RUN,
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
+    S_TASK_HOLD,
     S_COUNT
 };
 
@@ -188,6 +189,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                     "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
                     "INSERT INTO drover.events (run_id, kind, from_state, to_state, detail) "
                     "SELECT id, 'run_state', $3, $2, $4 FROM u", 4},
+    /* $1 task, $2 held ('t'/'f'), $3 detail: the flag and its event. */
+    [S_TASK_HOLD] = {"task_hold",
+                     "WITH u AS (UPDATE drover.tasks SET held = $2::boolean WHERE id = $1::bigint "
+                     "RETURNING run_id, id, attempt) "
+                     "INSERT INTO drover.events (run_id, task_id, attempt, kind, detail) "
+                     "SELECT run_id, id, attempt, CASE WHEN $2::boolean THEN 'held' ELSE 'released' "
+                     "END, $3 FROM u", 3},
     [S_EVENT] = {"event",
                  "INSERT INTO drover.events (run_id, task_id, attempt, kind, worker, detail) "
                  /* A task's event names its run even when the caller no
@@ -241,13 +249,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "WHERE state = 'running' ORDER BY id", 0},
     /* -> 0 id, 1 run_id, 2 idx, 3 name, 4 kind, 5 spec, 6 state, 7 attempt, 8 retries,
      *    9 failures, 10 lost, 11 timeout_ms, 12 retry_delay_ms, 13 not_before_us,
-     *    14 worker, 15 started_us, 16 resources, 17 gpus_assigned ("0,1") */
+     *    14 worker, 15 started_us, 16 resources, 17 gpus_assigned ("0,1"), 18 held */
     [S_LOAD_TASKS] = {"load_tasks",
                       "SELECT t.id, t.run_id, t.idx, t.name, t.kind, t.spec::text, t.state, t.attempt, "
                       "t.retries, t.failures, t.lost, t.timeout_ms, t.retry_delay_ms, "
                       US("t.not_before") ", t.worker, " US("t.started_at")
-                      ", t.resources::text, coalesce(array_to_string(t.gpus_assigned, ','), '')"
-                      " FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
+                      ", t.resources::text, coalesce(array_to_string(t.gpus_assigned, ','), ''), "
+                      "t.held FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
                       "WHERE r.state = 'running' ORDER BY t.run_id, t.idx", 0},
     /* -> task_id, depends_on */
     [S_LOAD_DEPS] = {"load_deps",
@@ -647,6 +655,13 @@ int store_run_save(store_t *st, int64_t run_id, const char *state, const char *f
     char id[24];
     const char *v[] = {I64(id, run_id), state, from_state, detail};
     return s_write(st, S_RUN_SAVE, 4, v);
+}
+
+int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail)
+{
+    char t[24];
+    const char *v[] = {I64(t, task_id), held ? "t" : "f", detail};
+    return s_write(st, S_TASK_HOLD, 3, v);
 }
 
 int store_event(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,

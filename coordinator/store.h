@@ -73,6 +73,9 @@ int store_task_save(store_t *st, const store_task_row_t *row, const char *from_s
                     const char *detail);
 int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
                    const char *detail);
+/* Sets a task's held flag (drover hold / release) with its `held` or
+ * `released` event (detail: who). Buffered like store_event. */
+int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail);
 /* An event that changes no state (stale result, refused worker, ...). */
 int store_event(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,
                 const char *worker, const char *detail);
