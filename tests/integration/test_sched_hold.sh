@@ -6,7 +6,8 @@
 #   2. the hold survives a coordinator crash (stored, migration 018);
 #   3. release lets both start; `held`/`released` events name the key;
 #   4. refusals: a step the run does not have (exit 2), a step that has
-#      already started (conflict), a finished run.
+#      already started (conflict), a finished run, another submitter's key
+#      (a hand-made HoldRequest, not the CLI).
 source "$(dirname "$0")/lib.sh"
 
 pg_start
@@ -39,6 +40,18 @@ assert_eq ready "$(task_field "$run" c state)" "state of the held c beside free 
 go a
 wait_for "b ready" 30 state_is "$run" b ready
 assert_eq "b is held (drover release $run b)" "$(drover why "$run" b)" "why b"
+
+# Another submitter may not hold or release it, whatever its client sends.
+K="$T_DIR/k"
+mkdir -m 700 "$K"
+drover keygen --out "$K/other" >/dev/null || fail "keygen exited $?"
+drover keys allow client "$K/other.pub" --role submitter >/dev/null || fail "allow other exited $?"
+drover-test-zmqpoke -q --proto client --key "$K/other" --server-key "$T_KEYS/coordinator.pub" \
+    --linger 500 --msg '{"request_id":7,"hold":{"run_id":'"$run"',"step":"","release":true}}' \
+    --await 5000 "$COORD_CLIENT_EP" >"$T_DIR/other.out" 2>&1 || fail "zmqpoke exited $?: $(cat "$T_DIR/other.out")"
+jq -e '.error == "ERROR_FORBIDDEN" and (.message | test("may release only its own runs"))' \
+    "$T_DIR/other.out" >/dev/null || fail "another key's release: $(cat "$T_DIR/other.out")"
+assert_eq ready "$(task_field "$run" c state)" "state of c after another key's release"
 
 # ------------------------------------------------- 2. across a crash ---
 coord_kill9
