@@ -428,6 +428,29 @@ const cli_verb_t cmd_queue_verb = {
 
 /* ------------------------------------------------------------ why --- */
 
+/* Prints the coordinator's sentence (fallback when it gave none), or with
+ * --json {"run_id", "step" (when given), key: the sentence}. */
+static int s_answer(cli_t *cli, const Drover__ClientReply *rep, uint64_t run_id, const char *step,
+                    const char *key, const char *fallback)
+{
+    const char *msg = rep->message && *rep->message ? rep->message : fallback;
+    if (!cli->json) {
+        printf("%s\n", msg);
+        return CLI_EXIT_OK;
+    }
+    int bad = 0;
+    json_t *o = json_object();
+    out_json_set(o, "run_id", json_integer((json_int_t)run_id), &bad);
+    if (step)
+        out_json_set(o, "step", json_string(step), &bad);
+    out_json_set(o, key, json_string(msg), &bad);
+    if (bad) {
+        json_decref(o);
+        o = NULL;
+    }
+    return cli_emit_json(o);
+}
+
 static int s_why(cli_t *cli, int argc, char **argv)
 {
     char *pos[2];
@@ -451,22 +474,7 @@ static int s_why(cli_t *cli, int argc, char **argv)
     Drover__ClientReply *rep = NULL;
     if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
         return rc;
-    const char *msg = rep->message && *rep->message ? rep->message : "(the coordinator gave no reason)";
-    if (cli->json) {
-        int bad = 0;
-        json_t *o = json_object();
-        out_json_set(o, "run_id", json_integer((json_int_t)run_id), &bad);
-        out_json_set(o, "step", json_string(pos[1]), &bad);
-        out_json_set(o, "reason", json_string(msg), &bad);
-        if (bad) {
-            json_decref(o);
-            o = NULL;
-        }
-        rc = cli_emit_json(o);
-    } else {
-        printf("%s\n", msg);
-        rc = CLI_EXIT_OK;
-    }
+    rc = s_answer(cli, rep, run_id, pos[1], "reason", "(the coordinator gave no reason)");
     drover__client_reply__free_unpacked(rep, NULL);
     return rc;
 }
@@ -517,21 +525,8 @@ static int s_hold(cli_t *cli, int argc, char **argv, int release)
     Drover__ClientReply *rep = NULL;
     if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
         return rc;
-    const char *msg = rep->message && *rep->message ? rep->message : (release ? "released" : "held");
-    if (cli->json) {
-        int bad = 0;
-        json_t *o = json_object();
-        out_json_set(o, "run_id", json_integer((json_int_t)run_id), &bad);
-        out_json_set(o, "message", json_string(msg), &bad);
-        if (bad) {
-            json_decref(o);
-            o = NULL;
-        }
-        rc = cli_emit_json(o);
-    } else {
-        printf("%s\n", msg);
-        rc = CLI_EXIT_OK;
-    }
+    rc = s_answer(cli, rep, run_id, npos == 2 ? pos[1] : NULL, "message",
+                  release ? "released" : "held");
     drover__client_reply__free_unpacked(rep, NULL);
     return rc;
 }

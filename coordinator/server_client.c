@@ -773,18 +773,26 @@ static int s_not_active(creq_t *c, int64_t run_id, const char *what)
     return 0;
 }
 
+/* 1 (reason in c->msg) when the active run_id belongs to another key and
+ * the caller is no admin: only a run's submitter may `verb` it. */
+static int s_not_owner(creq_t *c, int64_t run_id, const char *verb)
+{
+    const run_t *r = model_run(c->s->model, run_id);
+    if (!r || c->role >= AUTH_ROLE_ADMIN || strcmp(r->submitted_key, c->actor) == 0)
+        return 0;
+    snprintf(c->msg, sizeof c->msg,
+             "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may %s only "
+             "its own runs",
+             (long long)run_id, r->submitted_key, c->actor, auth_role_name(c->role), verb);
+    return 1;
+}
+
 static int h_cancel(creq_t *c)
 {
     server_t *s = c->s;
     int64_t run_id = (int64_t)c->in->cancel->run_id;
-    run_t *cr = model_run(s->model, run_id);
-    if (cr && c->role < AUTH_ROLE_ADMIN && strcmp(cr->submitted_key, c->actor) != 0) {
-        snprintf(c->msg, sizeof c->msg,
-                 "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may "
-                 "cancel only its own runs",
-                 (long long)run_id, cr->submitted_key, c->actor, auth_role_name(c->role));
+    if (s_not_owner(c, run_id, "cancel"))
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
-    }
     if (model_cancel(s->model, run_id, c->msg, sizeof c->msg) == 0) {
         c->rep->run_id = (uint64_t)run_id;
         c->rep->message = c->msg;
@@ -804,14 +812,8 @@ static int h_hold(creq_t *c)
     const Drover__HoldRequest *h = c->in->hold;
     int64_t run_id = (int64_t)h->run_id;
     const char *verb = h->release ? "release" : "hold";
-    run_t *r = model_run(s->model, run_id);
-    if (r && c->role < AUTH_ROLE_ADMIN && strcmp(r->submitted_key, c->actor) != 0) {
-        snprintf(c->msg, sizeof c->msg,
-                 "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may "
-                 "%s only its own runs",
-                 (long long)run_id, r->submitted_key, c->actor, auth_role_name(c->role), verb);
+    if (s_not_owner(c, run_id, verb))
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
-    }
     int rc = model_hold(s->model, run_id, h->step ? h->step : "", h->release, c->actor, c->msg,
                         sizeof c->msg);
     if (rc < 0)

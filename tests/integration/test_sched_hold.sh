@@ -13,12 +13,10 @@ source "$(dirname "$0")/lib.sh"
 pg_start
 coord_start
 
-cat >"$T_DIR/hold.sh" <<'SH'
-while [ ! -e "$1" ]; do sleep 0.05; done
-SH
-hold() { echo "command = \"sh $T_DIR/hold.sh $T_DIR/go.$1\";"; }
-go() { local t; for t in "$@"; do touch "$T_DIR/go.$t"; done; }
-state_is() { sql_is "select state from drover.tasks where run_id = $1 and name = '$2'" "$3"; }
+gate_init
+hold() { gate_cmd "$1"; }
+go() { gate_open "$@"; }
+state_is() { task_state_is "$@"; }
 
 cat >"$T_DIR/h.cfg" <<CFG
 workflow = "h";
