@@ -787,20 +787,25 @@ static int s_not_owner(creq_t *c, int64_t run_id, const char *verb)
     return 1;
 }
 
+/* Replies with c->msg about run_id after recording it in the audit trail. */
+static int s_reply_audited(creq_t *c, int64_t run_id)
+{
+    c->rep->run_id = (uint64_t)run_id;
+    c->rep->message = c->msg;
+    if (store_audit(c->s->st, run_id, c->actor, c->msg) < 0)
+        return -1;
+    s_reply(c);
+    return 0;
+}
+
 static int h_cancel(creq_t *c)
 {
     server_t *s = c->s;
     int64_t run_id = (int64_t)c->in->cancel->run_id;
     if (s_not_owner(c, run_id, "cancel"))
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
-    if (model_cancel(s->model, run_id, c->msg, sizeof c->msg) == 0) {
-        c->rep->run_id = (uint64_t)run_id;
-        c->rep->message = c->msg;
-        if (store_audit(s->st, run_id, c->actor, c->msg) < 0)
-            return -1;
-        s_reply(c);
-        return 0;
-    }
+    if (model_cancel(s->model, run_id, c->msg, sizeof c->msg) == 0)
+        return s_reply_audited(c, run_id);
     if (errno != ENOENT)
         return -1;
     return s_not_active(c, run_id, "cancel");
@@ -824,12 +829,7 @@ static int h_hold(creq_t *c)
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
     if (rc == 3)
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
-    c->rep->run_id = (uint64_t)run_id;
-    c->rep->message = c->msg;
-    if (store_audit(s->st, run_id, c->actor, c->msg) < 0)
-        return -1;
-    s_reply(c);
-    return 0;
+    return s_reply_audited(c, run_id);
 }
 
 static int h_workers(creq_t *c)

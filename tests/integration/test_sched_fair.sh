@@ -27,9 +27,6 @@ pg_start
 coord_start
 
 gate_init
-hold() { gate_cmd "$1"; }
-go() { gate_open "$@"; }
-state_is() { task_state_is "$@"; }
 # ev RUN STEP KIND [TO]: id of the first such event of the step ("" none).
 ev() {
     sql "select coalesce(min(e.id)::text, '') from drover.events e join drover.tasks t on t.id = e.task_id
@@ -42,13 +39,13 @@ worker_start w4 4 --memory 8G
 {
     echo 'workflow = "stream"; priority = 0;'
     echo 'steps = ('
-    for i in 1 2 3 4 5 6 7 8; do echo "  { name = \"s$i\"; kind = \"exec\"; $(hold "s$i") },"; done
-    echo "  { name = \"quick\"; kind = \"exec\"; timeout = 30; $(hold quick) }"
+    for i in 1 2 3 4 5 6 7 8; do echo "  { name = \"s$i\"; kind = \"exec\"; $(gate_cmd "s$i") },"; done
+    echo "  { name = \"quick\"; kind = \"exec\"; timeout = 30; $(gate_cmd quick) }"
     echo ');'
 } >"$T_DIR/stream.cfg"
 cat >"$T_DIR/big.cfg" <<CFG
 workflow = "big"; priority = 100;
-steps = ( { name = "big"; kind = "exec"; $(hold big) resources = { cpus = 4; }; } );
+steps = ( { name = "big"; kind = "exec"; $(gate_cmd big) resources = { cpus = 4; }; } );
 CFG
 stream=$(submit "$T_DIR/stream.cfg")
 wait_for "s1..s4 running" 30 sql_is "select count(*) from drover.tasks where run_id = $stream
@@ -62,8 +59,8 @@ log "why big: $why_big"
   w4: 0 of 4 cpus free" ]] || fail "why big: $why_big"
 # s1 ends: its slot goes to quick (30 s limit: done before the reservation),
 # not to s5 (no timeout: the 1 h default runs past it).
-go s1
-wait_for "quick backfilled" 30 state_is "$stream" quick running
+gate_open s1
+wait_for "quick backfilled" 30 task_state_is "$stream" quick running
 assert_eq "backfill: ahead of run $big step big" \
     "$(sql "select e.detail from drover.events e join drover.tasks t on t.id = e.task_id
             where t.run_id = $stream and t.name = 'quick' and e.to_state = 'assigned'")" \
@@ -75,20 +72,20 @@ log "why s5: $why_s5"
 log "why quick: $(drover why "$stream" quick)"
 [[ "$why_s5" == "waits behind big (older or higher priority), which has w4 reserved"* ]] ||
     fail "why s5: $why_s5"
-go s2 quick
+gate_open s2 quick
 wait_for "s2 and quick done" 30 sql_is "select count(*) from drover.tasks where run_id = $stream
                                          and name in ('s2', 'quick') and state = 'succeeded'" 2
 # Two slots free now: s5 fits, and is held for big.
 wait_for "why s5 held" 10 sh -c "drover why $stream s5 | grep -q 'w4: fits, but held for big (reserved, starts in'"
-go s3 s4
-wait_for "big running" 30 state_is "$big" big running
+gate_open s3 s4
+wait_for "big running" 30 task_state_is "$big" big running
 # Nothing but quick started between big's reservation and its start.
 reserved=$(ev "$big" big reserved)
 started=$(ev "$big" big task_state assigned)
 assert_eq "quick" "$(sql "select coalesce(string_agg(t.name, ' '), '') from drover.events e
     join drover.tasks t on t.id = e.task_id where e.kind = 'task_state' and e.to_state = 'assigned'
     and e.id > $reserved and e.id < $started")" "steps started while big held its reservation"
-go big s5 s6 s7 s8
+gate_open big s5 s6 s7 s8
 assert_eq succeeded "$(wait_run "$big")" "state of big"
 assert_eq succeeded "$(wait_run "$stream")" "state of stream"
 for s in s5 s6 s7 s8; do
@@ -98,33 +95,33 @@ done
 # --------------------------------------- 2. oldest first across shapes ---
 cat >"$T_DIR/block.cfg" <<CFG
 workflow = "block"; priority = 5;
-steps = ( { name = "b"; kind = "exec"; $(hold b) resources = { cpus = 4; }; } );
+steps = ( { name = "b"; kind = "exec"; $(gate_cmd b) resources = { cpus = 4; }; } );
 CFG
 cat >"$T_DIR/old.cfg" <<CFG
 workflow = "old";
-steps = ( { name = "m"; kind = "exec"; $(hold m) resources = { memory = "256M"; }; } );
+steps = ( { name = "m"; kind = "exec"; $(gate_cmd m) resources = { memory = "256M"; }; } );
 CFG
 {
     echo 'workflow = "new";'
     echo 'steps = ('
-    for i in $(seq 1 20); do echo "  { name = \"n$i\"; kind = \"exec\"; $(hold "n$i") }$([[ $i -lt 20 ]] && echo ,)"; done
+    for i in $(seq 1 20); do echo "  { name = \"n$i\"; kind = \"exec\"; $(gate_cmd "n$i") }$([[ $i -lt 20 ]] && echo ,)"; done
     echo ');'
 } >"$T_DIR/new.cfg"
 block=$(submit "$T_DIR/block.cfg")
-wait_for "block running" 30 state_is "$block" b running
+wait_for "block running" 30 task_state_is "$block" b running
 old=$(submit "$T_DIR/old.cfg")
-wait_for "m ready" 30 state_is "$old" m ready
+wait_for "m ready" 30 task_state_is "$old" m ready
 new=$(submit "$T_DIR/new.cfg")
 wait_for "new's steps ready" 30 sql_is "select count(*) from drover.tasks where run_id = $new
                                          and state = 'ready'" 20
-go b
-wait_for "m running" 30 state_is "$old" m running
+gate_open b
+wait_for "m running" 30 task_state_is "$old" m running
 m_at=$(ev "$old" m task_state assigned)
 for i in $(seq 1 20); do
     a=$(ev "$new" "n$i" task_state assigned)
     [[ -z "$a" || $a -gt $m_at ]] || fail "n$i started before the older m"
 done
-go m $(seq -f 'n%g' 1 20)
+gate_open m $(seq -f 'n%g' 1 20)
 assert_eq succeeded "$(wait_run "$new")" "state of new"
 assert_eq succeeded "$(wait_run "$old")" "state of old"
 stop_pid w4 "$(worker_pid w4)" || true
@@ -136,16 +133,16 @@ worker_start g2 8 --gpus 2
 cat >"$T_DIR/gpu.cfg" <<CFG
 workflow = "gpu";
 steps = (
-  { name = "one"; kind = "exec"; $(hold one) resources = { gpus = 1; }; },
-  { name = "two"; kind = "exec"; $(hold two) resources = { gpus = 1; }; },
-  { name = "four"; kind = "exec"; after = ["one", "two"]; $(hold four) resources = { gpus = 4; }; }
+  { name = "one"; kind = "exec"; $(gate_cmd one) resources = { gpus = 1; }; },
+  { name = "two"; kind = "exec"; $(gate_cmd two) resources = { gpus = 1; }; },
+  { name = "four"; kind = "exec"; after = ["one", "two"]; $(gate_cmd four) resources = { gpus = 4; }; }
 );
 CFG
 {
     echo 'workflow = "cpu";'
     echo 'steps = ('
-    for i in $(seq 1 7); do echo "  { name = \"c$i\"; kind = \"exec\"; $(hold "c$i") },"; done
-    echo "  { name = \"c8\"; kind = \"exec\"; $(hold c8) }"
+    for i in $(seq 1 7); do echo "  { name = \"c$i\"; kind = \"exec\"; $(gate_cmd "c$i") },"; done
+    echo "  { name = \"c8\"; kind = \"exec\"; $(gate_cmd c8) }"
     echo ');'
 } >"$T_DIR/cpu.cfg"
 gpu=$(submit "$T_DIR/gpu.cfg")
@@ -156,10 +153,10 @@ assert_eq "g2 g2" "$(sql "select string_agg(worker, ' ') from drover.tasks where
 # A 4-GPU step submitted now starts at once on g4, whose GPUs stayed whole.
 cat >"$T_DIR/four.cfg" <<CFG
 workflow = "four";
-steps = ( { name = "f"; kind = "exec"; $(hold f) resources = { gpus = 4; }; } );
+steps = ( { name = "f"; kind = "exec"; $(gate_cmd f) resources = { gpus = 4; }; } );
 CFG
 four=$(submit "$T_DIR/four.cfg")
-wait_for "f running" 30 state_is "$four" f running
+wait_for "f running" 30 task_state_is "$four" f running
 assert_eq g4 "$(task_field "$four" f worker)" "worker of the 4-GPU step"
 # CPU steps: g2 has 6 free slots, g4 (kept for GPU steps) 7; c7 and c8 wait.
 cpu=$(submit "$T_DIR/cpu.cfg")
@@ -167,7 +164,7 @@ wait_for "6 CPU steps running" 30 sql_is "select count(*) from drover.tasks wher
                                            and state = 'running'" 6
 wait_for "why c7" 10 sh -c "drover why $cpu c7 | grep -q 'g4: kept for GPU steps'"
 log "why c7: $(drover why "$cpu" c7)"
-go one two f $(seq -f 'c%g' 1 8) four
+gate_open one two f $(seq -f 'c%g' 1 8) four
 assert_eq succeeded "$(wait_run "$cpu")" "state of cpu"
 assert_eq succeeded "$(wait_run "$gpu")" "state of gpu"
 assert_eq succeeded "$(wait_run "$four")" "state of four"
@@ -188,7 +185,7 @@ jq -e '.register_reply.accepted == false and (.register_reply.reason | test("res
 drover workers | grep -q '^rogue ' && fail "a worker with a bad reserve_for was registered"
 
 # -------------------------------------------- 5. combined constraints ---
-go one two f four
+gate_open one two f four
 worker_start a10 2 --gpus 2 --memory 4G --label a10
 cat >"$T_DIR/combo.cfg" <<CFG
 workflow = "combo";

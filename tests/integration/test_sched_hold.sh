@@ -14,16 +14,13 @@ pg_start
 coord_start
 
 gate_init
-hold() { gate_cmd "$1"; }
-go() { gate_open "$@"; }
-state_is() { task_state_is "$@"; }
 
 cat >"$T_DIR/h.cfg" <<CFG
 workflow = "h";
 steps = (
-  { name = "a"; kind = "exec"; $(hold a) },
-  { name = "b"; kind = "exec"; after = ["a"]; $(hold b) },
-  { name = "c"; kind = "exec"; $(hold c) }
+  { name = "a"; kind = "exec"; $(gate_cmd a) },
+  { name = "b"; kind = "exec"; after = ["a"]; $(gate_cmd b) },
+  { name = "c"; kind = "exec"; $(gate_cmd c) }
 );
 CFG
 # No worker yet: nothing can start before the holds.
@@ -31,12 +28,12 @@ run=$(submit "$T_DIR/h.cfg")
 assert_eq "held 1 step of run $run" "$(drover hold "$run" c)" "drover hold RUN c"
 assert_eq "held 1 step of run $run" "$(drover hold "$run" b)" "drover hold RUN b (pending)"
 worker_start w 4
-wait_for "a running" 30 state_is "$run" a running
+wait_for "a running" 30 task_state_is "$run" a running
 assert_eq "c is held (drover release $run c)" "$(drover why "$run" c)" "why c"
 assert_eq ready "$(task_field "$run" c state)" "state of the held c beside free slots"
 # a ends: b becomes ready and stays unplaced (held).
-go a
-wait_for "b ready" 30 state_is "$run" b ready
+gate_open a
+wait_for "b ready" 30 task_state_is "$run" b ready
 assert_eq "b is held (drover release $run b)" "$(drover why "$run" b)" "why b"
 
 # Another submitter may not hold or release it, whatever its client sends.
@@ -72,7 +69,7 @@ assert_eq "released 2 steps of run $run (started steps are not affected: they ru
     "$(drover release "$run")" "drover release RUN"
 wait_for "b and c running" 30 sql_is "select count(*) from drover.tasks where run_id = $run
                                        and name in ('b', 'c') and state = 'running'" 2
-go b c
+gate_open b c
 assert_eq succeeded "$(wait_run "$run")" "state of the run"
 assert_eq "held held released released" "$(sql "select string_agg(kind, ' ' order by id) from drover.events
     where run_id = $run and kind in ('held', 'released')")" "hold events"
