@@ -1,5 +1,6 @@
 /* cmd_sched — the scheduling verbs: `drover schedule list|pause|resume|rm|
- * trigger`, `drover queue list|create|rm|pause|resume|limit` and `drover why RUN STEP`
+ * trigger`, `drover queue list|create|rm|pause|resume|limit|time-limit`, `drover why
+ * RUN STEP` and `drover hold|release RUN [STEP]`
  * (docs/scheduling.md).
  *
  * Design: each verb is one request (ScheduleRequest, QueueRequest,
@@ -8,7 +9,7 @@
  *                    "catchup","max_active","next_due":ISO,"last_run":id|null,
  *                    "last_outcome":state|null,"paused":bool,"paused_reason",
  *                    "owner","watch","min_new_rows","pending_rows"}]
- *   queue list:    [{"name","ready","running","limit","paused"}]
+ *   queue list:    [{"name","ready","running","limit","paused","time_limit_s"}]
  * printed unchanged with --json and as a table otherwise; every other
  * answer is the coordinator's sentence in ClientReply.message, printed as
  * it is (with a plain fallback when the coordinator sent none).
@@ -24,6 +25,7 @@
 
 #include "cmd.h"
 #include "output.h"
+#include "util.h"
 
 extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb, cmd_hold_verb,
     cmd_release_verb;
@@ -287,8 +289,8 @@ static int s_queue_list(cli_t *cli, const Drover__ClientReply *rep)
         return CLI_EXIT_UNREACHABLE;
     if (cli->json)
         return cli_emit_json(doc);
-    static const char *const hdr[] = {"QUEUE", "READY", "RUNNING", "LIMIT", "PAUSED"};
-    out_table_t *t = out_table_new(hdr, 5);
+    static const char *const hdr[] = {"QUEUE", "READY", "RUNNING", "LIMIT", "PAUSED", "TIME LIMIT"};
+    out_table_t *t = out_table_new(hdr, 6);
     size_t i;
     json_t *e;
     json_array_foreach(doc, i, e)
@@ -312,6 +314,11 @@ static int s_queue_list(cli_t *cli, const Drover__ClientReply *rep)
         else
             out_table_cell(t, OUT_DIM, "-"); /* 0 = unlimited */
         out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s", paused ? "yes" : "no");
+        long long tl = s_int(e, "time_limit_s");
+        if (tl > 0)
+            out_table_cell(t, OUT_PLAIN, "%llds", tl);
+        else
+            out_table_cell(t, OUT_DIM, "-");
     }
     for (size_t c = 1; c <= 3; c++)
         out_table_align_right(t, c);
@@ -346,14 +353,15 @@ static int s_queue(cli_t *cli, int argc, char **argv)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     const char *op = pos[0];
     int create = strcmp(op, "create") == 0;
+    int tlim = strcmp(op, "time-limit") == 0;
     size_t want = strcmp(op, "list") == 0                                   ? 1
                   : strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0 ? 2
                   : create || strcmp(op, "rm") == 0                       ? 2
-                  : strcmp(op, "limit") == 0                              ? 3
+                  : strcmp(op, "limit") == 0 || tlim                      ? 3
                                                                            : 0;
     if (!want)
         return cli_usage_error(cli, "unknown queue command '%s' (list, create, rm, pause, resume, "
-                                    "limit)", op);
+                                    "limit, time-limit)", op);
     if (limit_s && !create)
         return cli_usage_error(cli, "--limit goes with `drover queue create NAME --limit N`");
     if (npos != want)
@@ -363,9 +371,17 @@ static int s_queue(cli_t *cli, int argc, char **argv)
                                                   "once, 0 = no limit)",
                                op);
     Drover__QueueRequest qr = DROVER__QUEUE_REQUEST__INIT;
-    qr.op = (char *)op;
+    qr.op = (char *)(tlim ? "time_limit" : op);
     qr.name = (char *)(want > 1 ? pos[1] : "");
-    if (want == 3 && s_parse_limit(cli, pos[2], &qr.limit) < 0)
+    if (tlim) {
+        /* A duration, sent as whole seconds in `limit`; 0 = the default. */
+        int64_t ms;
+        if (util_parse_duration_ms(pos[2], &ms) < 0 || ms / 1000 > (int64_t)UINT32_MAX)
+            return cli_usage_error(cli, "the time limit must be a duration (\"2h\", \"90m\", "
+                                        "600; 0 = the coordinator's default), not '%s'",
+                                   pos[2]);
+        qr.limit = (uint32_t)((ms + 999) / 1000);
+    } else if (want == 3 && s_parse_limit(cli, pos[2], &qr.limit) < 0)
         return CLI_EXIT_USAGE;
     if (limit_s && s_parse_limit(cli, limit_s, &qr.limit) < 0)
         return CLI_EXIT_USAGE;
@@ -382,7 +398,9 @@ static int s_queue(cli_t *cli, int argc, char **argv)
         rc = s_queue_list(cli, rep);
     } else {
         char fallback[320];
-        if (want == 3 && qr.limit == 0)
+        if (tlim)
+            snprintf(fallback, sizeof fallback, "queue %s: time limit %us", qr.name, qr.limit);
+        else if (want == 3 && qr.limit == 0)
             snprintf(fallback, sizeof fallback, "queue %s: no limit", qr.name);
         else if (want == 3)
             snprintf(fallback, sizeof fallback, "queue %s: at most %u running", qr.name, qr.limit);
@@ -400,7 +418,8 @@ static int s_queue(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_queue_verb = {
     .name = "queue",
-    .synopsis = "list | create NAME [--limit N] | rm NAME | pause|resume NAME | limit NAME N",
+    .synopsis = "list | create NAME [--limit N] | rm NAME | pause|resume NAME | limit NAME N | "
+                "time-limit NAME DURATION",
     .summary = "queues: what waits, what runs, limits",
     .help = "Every run belongs to a queue (queue = \"NAME\"; in the workflow file, default\n"
             "\"default\"). Within a queue higher priority goes first; between queues the\n"
@@ -410,18 +429,24 @@ const cli_verb_t cmd_queue_verb = {
             "\n"
             "Commands:\n"
             "  list           per queue: steps ready to run, steps running, the limit\n"
-            "                 (- = none) and whether it is paused\n"
+            "                 (- = none), whether it is paused, and the time limit of its\n"
+            "                 steps without a timeout\n"
             "  create NAME [--limit N]\n"
             "                 a new queue, running, with at most N steps at once (admin)\n"
             "  rm NAME        remove a queue; refused while it has waiting or running work\n"
             "  pause NAME     start no new steps from this queue (running ones finish)\n"
             "  resume NAME    start them again\n"
             "  limit NAME N   run at most N of its steps at once (0 = no limit)\n"
+            "  time-limit NAME DURATION\n"
+            "                 how long placement assumes its steps without a timeout run\n"
+            "                 (reservations, backfill; nothing is killed at it); 0 = the\n"
+            "                 coordinator's default_time_limit (admin)\n"
             "\n"
             "Examples:\n"
             "  drover queue list\n"
             "  drover queue create nightly --limit 2\n"
             "  drover queue limit nightly 2\n"
+            "  drover queue time-limit nightly 2h\n"
             "  drover queue pause nightly && drover queue resume nightly",
     .run = s_queue,
 };

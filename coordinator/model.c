@@ -38,6 +38,7 @@ struct bucket {
 struct mqueue {
     char name[64];
     uint32_t limit;    /* running tasks at once, 0 = unlimited */
+    uint32_t time_limit_s; /* planning limit of its steps without a timeout, 0 = the default */
     int paused;
     uint32_t running;  /* assigned + running */
     size_t ready;
@@ -965,7 +966,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         /* A new queue: unlimited and running until someone says otherwise. */
         if (!(queue = s_queue_get(m, qname)))
             goto nomem;
-        if (store_queue_save(m->st, qname, 0, 0) < 0) {
+        if (store_queue_save(m->st, qname, 0, 0, 0) < 0) {
             io = 1;
             goto out;
         }
@@ -1692,6 +1693,12 @@ static int s_grow(void **p, size_t *cap, size_t n, size_t sz)
 }
 #define GROW(p, cap, n) s_grow((void **)&(p), &(cap), (n), sizeof *(p))
 
+/* The planning limit of q's steps without a timeout. */
+static int64_t s_default_limit_ms(const model_t *m, const mqueue_t *q)
+{
+    return q->time_limit_s ? (int64_t)q->time_limit_s * 1000 : m->cfg->default_time_limit_ms;
+}
+
 /* Fills m->tab from the model: every worker with its leases (each ending
  * at its start plus its step's timeout or the default limit), every queue
  * (open = not paused, below its limit) and the head of every ready bucket
@@ -1724,7 +1731,9 @@ static int s_table(model_t *m, task_t *extra)
         for (size_t i = 0; i < w->nheld; i++) {
             const lease_t *l = &w->held[i];
             const task_t *t = idmap_get(m->tasks, l->task_id);
-            int64_t limit = t && t->timeout_ms > 0 ? t->timeout_ms : m->cfg->default_time_limit_ms;
+            int64_t limit = !t                  ? m->cfg->default_time_limit_ms
+                            : t->timeout_ms > 0 ? t->timeout_ms
+                                                : s_default_limit_ms(m, t->run->queue);
             int64_t start = now_ms; /* assigned, not started yet: from now */
             if (t && t->started_us > 0 && t->started_us < now_us)
                 start = now_ms - (now_us - t->started_us) / 1000;
@@ -1750,7 +1759,7 @@ static int s_table(model_t *m, task_t *extra)
             rr = nq;
         m->pq[nq] = (place_queue_t){
             .open = !q->paused && !(q->limit && q->running >= q->limit),
-            .default_limit_ms = m->cfg->default_time_limit_ms,
+            .default_limit_ms = s_default_limit_ms(m, q),
         };
         m->pq_of[nq] = q;
         for (bucket_t *b = q->buckets; b; b = b->next)
@@ -1940,6 +1949,7 @@ int model_queues_load(model_t *m)
         }
         q->limit = (uint32_t)db_get_i64(r, i, 1);
         q->paused = strcmp(db_get_str(r, i, 2), "t") == 0;
+        q->time_limit_s = (uint32_t)db_get_i64(r, i, 3);
         q->removed = 0;
     }
     PQclear(r);
@@ -1998,9 +2008,11 @@ char *model_queues_json(model_t *m)
     for (mqueue_t *q = m->queues; arr && q; q = q->next) {
         if (q->removed)
             continue;
-        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b}", "name", q->name, "ready",
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b, s:I}", "name", q->name, "ready",
                               (json_int_t)q->ready, "running", (json_int_t)q->running, "limit",
-                              (json_int_t)q->limit, "paused", q->paused);
+                              (json_int_t)q->limit, "paused", q->paused, "time_limit_s",
+                              (json_int_t)(q->time_limit_s ? (int64_t)q->time_limit_s
+                                                           : m->cfg->default_time_limit_ms / 1000));
         if (!o || json_array_append_new(arr, o) < 0) {
             json_decref(arr);
             return NULL;
@@ -2046,6 +2058,7 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
         q->removed = 0;
         q->paused = 0;
         q->limit = limit;
+        q->time_limit_s = 0;
     } else if (!q) {
         snprintf(msg, msglen, "no queue named '%s' (see: drover queue list; an admin creates one "
                  "with drover queue create %s)", name, name);
@@ -2074,18 +2087,25 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
         q->paused = 0;
     } else if (strcmp(op, "limit") == 0) {
         q->limit = limit;
+    } else if (strcmp(op, "time_limit") == 0) {
+        q->time_limit_s = limit; /* seconds here */
     } else {
-        snprintf(msg, msglen, "unknown queue operation '%.32s' (create, rm, pause, resume, limit)",
+        snprintf(msg, msglen, "unknown queue operation '%.32s' (create, rm, pause, resume, limit, "
+                              "time_limit)",
                  op);
         return 1;
     }
-    if (store_queue_save(m->st, q->name, q->limit, q->paused) < 0)
+    if (store_queue_save(m->st, q->name, q->limit, q->paused, q->time_limit_s) < 0)
         return -1;
+    char tl[64] = "";
+    if (q->time_limit_s)
+        snprintf(tl, sizeof tl, ", time limit of steps without a timeout %us", q->time_limit_s);
     if (q->limit)
-        snprintf(msg, msglen, "queue %s: %s, at most %u running", q->name,
-                 q->paused ? "paused" : "running", q->limit);
+        snprintf(msg, msglen, "queue %s: %s, at most %u running%s", q->name,
+                 q->paused ? "paused" : "running", q->limit, tl);
     else
-        snprintf(msg, msglen, "queue %s: %s, no limit", q->name, q->paused ? "paused" : "running");
+        snprintf(msg, msglen, "queue %s: %s, no limit%s", q->name, q->paused ? "paused" : "running",
+                 tl);
     return 0;
 }
 

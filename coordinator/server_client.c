@@ -982,6 +982,7 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
     {RQ(QUEUE), "resume", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
     {RQ(QUEUE), "limit", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), "time_limit", R_ADMIN, h_queue_set, RPC_WRITES, "seconds in `limit`"},
     {RQ(QUEUE), "create", R_ADMIN, h_queue_set, RPC_WRITES, "an unknown queue is a submit error"},
     {RQ(QUEUE), "rm", R_ADMIN, h_queue_set, RPC_WRITES, "refused while it has work"},
     {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},

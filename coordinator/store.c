@@ -73,11 +73,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                       "UPDATE drover.keys SET revoked_at = clock_timestamp(), revoked_by = $2 "
                       "WHERE name = $1 AND revoked_at IS NULL RETURNING name", 2},
     /* -> name, max_running, paused (t/f) */
-    [S_QUEUES_LOAD] = {"queues_load", "SELECT name, max_running, paused FROM drover.queues", 0},
+    [S_QUEUES_LOAD] = {"queues_load", "SELECT name, max_running, paused, time_limit_s FROM drover.queues", 0},
     [S_QUEUE_SAVE] = {"queue_save",
-                      "INSERT INTO drover.queues (name, max_running, paused) VALUES ($1, $2::int, "
-                      "$3::boolean) ON CONFLICT (name) DO UPDATE SET max_running = EXCLUDED.max_running, "
-                      "paused = EXCLUDED.paused", 3},
+                      "INSERT INTO drover.queues (name, max_running, paused, time_limit_s) VALUES ($1, "
+                      "$2::int, $3::boolean, $4::bigint) ON CONFLICT (name) DO UPDATE SET max_running = "
+                      "EXCLUDED.max_running, paused = EXCLUDED.paused, time_limit_s = EXCLUDED.time_limit_s", 4},
     [S_QUEUE_DELETE] = {"queue_delete", "DELETE FROM drover.queues WHERE name = $1", 1},
     /* -> 0 name, 1 kind, 2 cron, 3 timezone, 4 catchup, 5 max_active, 6 watch,
      *    7 min_new_rows, 8 paused, 9 request (bytea), 10 last_due_us, 11 created_us,
@@ -1015,11 +1015,12 @@ int store_audit(store_t *st, int64_t run_id, const char *actor, const char *deta
 
 PGresult *store_queues_load(store_t *st) { return s_read(st, S_QUEUES_LOAD, 0, NULL); }
 
-int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused)
+int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused,
+                     uint32_t time_limit_s)
 {
-    char l[24];
-    const char *v[] = {name, I64(l, limit), paused ? "true" : "false"};
-    return s_write(st, S_QUEUE_SAVE, 3, v);
+    char l[24], tl[24];
+    const char *v[] = {name, I64(l, limit), paused ? "true" : "false", I64(tl, time_limit_s)};
+    return s_write(st, S_QUEUE_SAVE, 4, v);
 }
 
 int store_queue_delete(store_t *st, const char *name)

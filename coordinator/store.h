@@ -156,7 +156,10 @@ int store_audit(store_t *st, int64_t run_id, const char *actor, const char *deta
 
 /* Queue settings -> name, max_running, paused (t/f); save upserts one. */
 PGresult *store_queues_load(store_t *st);
-int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused);
+/* time_limit_s: the queue's planning limit of steps without a timeout, 0 =
+ * the coordinator's default_time_limit. */
+int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused,
+                     uint32_t time_limit_s);
 int store_queue_delete(store_t *st, const char *name);
 
 /* Sweeps: the model a train step registered with one of its metrics

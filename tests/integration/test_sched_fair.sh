@@ -20,7 +20,9 @@
 #      a hand-made Register carrying it (RegisterReply accepted = false);
 #   5. `why` with combined constraints names each unmet one per worker
 #      (issue 13 obs 3: 4 GPUs + label a10 while the 2-GPU a10 worker is
-#      connected; label + memory; label + cpus; two labels).
+#      connected; label + memory; label + cpus; two labels);
+#   6. a queue's time limit (`drover queue time-limit`) is what a step
+#      without a timeout is planned to run: the reservation behind it.
 source "$(dirname "$0")/lib.sh"
 
 pg_start
@@ -208,4 +210,29 @@ assert_eq "  g4: lacks label a10+fast, kept for GPU steps" "$(line l g4)" "why l
 drover why "$combo" g | head -1 | grep -q "^no connected worker can ever run it" ||
     fail "why g: $(drover why "$combo" g)"
 drover cancel "$combo" >/dev/null || fail "drover cancel exited $?"
+
+# ------------------------------------------------ 6. a queue's time limit ---
+drover queue create short >/dev/null || fail "drover queue create exited $?"
+assert_eq "queue short: running, no limit, time limit of steps without a timeout 600s" \
+    "$(drover queue time-limit short 10m)" "drover queue time-limit short 10m"
+assert_eq 600 "$(drover --json queue list | jq '.[] | select(.name == "short") | .time_limit_s')" \
+    "time_limit_s of short"
+cat >"$T_DIR/short.cfg" <<CFG
+workflow = "short"; queue = "short";
+steps = (
+  { name = "first"; kind = "exec"; $(gate_cmd first) resources = { cpus = 2; labels = ["a10"]; }; },
+  { name = "second"; kind = "exec"; $(gate_cmd second) resources = { cpus = 2; labels = ["a10"]; }; }
+);
+CFG
+short=$(submit "$T_DIR/short.cfg")
+wait_for "first running" 30 task_state_is "$short" first running
+# second is first in line behind a step planned to run 600 s (not 3600 s).
+why_second() {
+    local n
+    n=$(drover why "$short" second | sed -n 's/^first in line: a10 is reserved for it; it fits there in \([0-9]*\)s at the latest.*/\1/p')
+    [[ -n "$n" && $n -ge 500 && $n -le 600 ]]
+}
+wait_for "why second" 10 why_second
+gate_open first second
+assert_eq succeeded "$(wait_run "$short")" "state of short"
 log "ok"
