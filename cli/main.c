@@ -23,7 +23,8 @@ extern const cli_verb_t cmd_feedback_verb; /* cmd_feedback.c */
 /* The CurveZMQ key tools (cmd_keys.c). */
 extern const cli_verb_t cmd_keygen_verb, cmd_keys_verb;
 /* Schedules, queues and `why` (cmd_sched.c). */
-extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb;
+extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb, cmd_hold_verb,
+    cmd_release_verb;
 extern const cli_verb_t cmd_workflow_verb; /* cmd_workflow.c */
 extern const cli_verb_t cmd_approve_verb, cmd_reject_verb; /* cmd_approve.c */
 
@@ -33,7 +34,8 @@ static const cli_verb_t *const s_verbs[] = {
     &cmd_report_verb, &cmd_metrics_verb, &cmd_models_verb, &cmd_model_verb,
     &cmd_promote_verb, &cmd_approve_verb, &cmd_reject_verb, &cmd_dataset_verb, &cmd_predict_verb,
     &cmd_feedback_verb, &cmd_keygen_verb, &cmd_keys_verb,
-    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb, &cmd_workflow_verb, &cmd_completion_verb,
+    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb, &cmd_hold_verb, &cmd_release_verb,
+    &cmd_workflow_verb, &cmd_completion_verb,
 };
 #define NVERBS (sizeof s_verbs / sizeof s_verbs[0])
 

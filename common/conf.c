@@ -33,6 +33,8 @@ void conf_defaults(conf_t *cfg)
     cfg->worker.kill_grace_ms = 2000;
     cfg->worker.drain_ms = 30000;
     cfg->coord.leader_lease_ms = 5000;
+    cfg->coord.default_time_limit_ms = 3600000;
+    cfg->coord.priority_aging_ms = 60000;
     cfg->worker.gpus = -1;
     util_strlcpy(cfg->cli.coordinator, CONFIG_DEFAULT_CLIENT_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->cli.timeout_ms = 3000;
@@ -109,6 +111,8 @@ static const key_t_ s_coord_keys[] = {
     {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
     {"trigger_roots", K_ROOTS, 0, 0},
     {"test_clock", K_BOOL, OFF(coord.test_clock), 0},
+    {"default_time_limit", K_DURATION, OFF(coord.default_time_limit_ms), 0},
+    {"priority_aging", K_DURATION, OFF(coord.priority_aging_ms), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -133,6 +137,7 @@ static const key_t_ s_worker_keys[] = {
     {"state_dir", K_STRING, OFF(worker.state_dir), sizeof(((conf_t *)0)->worker.state_dir)},
     {"drain", K_DURATION, OFF(worker.drain_ms), 0},
     {"idle_exit", K_DURATION, OFF(worker.idle_exit_ms), 0},
+    {"reserve_for", K_STRING, OFF(worker.reserve_for), CONFIG_LABEL_MAX},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {

@@ -80,6 +80,9 @@ typedef struct {
     int ntrigger_roots;
     int test_clock;             /* 1 = honour DROVER_CLOCK_FILE (tests only; warned at start) */
     int64_t leader_lease_ms;    /* leadership lease; a standby takes over when it expires */
+    /* Placement (coordinator/place.h, docs/scheduling.md). */
+    int64_t default_time_limit_ms; /* planning limit of a step without a timeout */
+    int64_t priority_aging_ms;  /* waiting that earns one priority point; 0 = no aging */
 } conf_coordinator_t;
 
 typedef struct {
@@ -103,6 +106,7 @@ typedef struct {
     char state_dir[1024];       /* "" = <work_dir or cwd>/.drover-worker; one folder per name in it */
     int64_t drain_ms;           /* SIGTERM: running tasks may finish for this long */
     int64_t idle_exit_ms;       /* leave after this long with no task; 0 = never */
+    char reserve_for[CONFIG_LABEL_MAX]; /* "" = any step; "gpu" or a label: only such steps */
 } conf_worker_t;
 
 typedef struct {

@@ -99,6 +99,11 @@ struct task {
     uint64_t log_bytes[2];          /* per stream: bytes stored (max_log_bytes) */
     int nmetrics;                   /* metrics stored for log_attempt */
     uint64_t metric_bytes;
+    uint64_t ready_seq;             /* readiness order (placement: oldest first) */
+    int64_t ready_ms;               /* monotonic, last move to ready (aging) */
+    char reserved_on[128];          /* worker reserved for it (events once per worker), "" none */
+    int64_t backfill_ahead;         /* current attempt started ahead of this task id, 0 none */
+    int held;                       /* drover hold: never placed until released (stored) */
 };
 
 struct run {
@@ -137,6 +142,7 @@ struct worker {
     int nlabels;
     char kinds[16][32];
     int nkinds;
+    char reserve_for[CONFIG_LABEL_MAX]; /* "" any step; "gpu" or a label (docs/scheduling.md) */
     char key[64];                   /* CURVE key it authenticated with, "" without */
     uint64_t session;               /* Register.session of the current process */
     int64_t stale_next_ms;          /* rate limit of its "stale" warnings */
@@ -264,7 +270,9 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
                     size_t msglen);
 /* Loads queue settings from the database (at start). 0 or -1. */
 int model_queues_load(model_t *m);
-/* Why a step of an active run is not running yet, in one sentence.
+/* Why a step of an active run is not running yet: for a ready step, from
+ * place_explain (the same predicate and reservations as placement), with
+ * every unmet constraint per worker.
  * Returns 0 with msg, 1 when the run is not active, 2 (msg says so) when
  * the run has no such step. */
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen);
@@ -295,8 +303,22 @@ int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
 
 /* Timers: dead workers, due retries, approval timeouts, last_seen
  * persistence. 0 or -1. */
+/* drover hold / release: sets or clears `held` on the steps of run_id
+ * that have not started (step "" = all, or a step name, also matching its
+ * sweep members STEP.N); a held ready step leaves its bucket, so nothing
+ * places it, and is queued again (as newly ready) on release. Each change
+ * is stored with a `held`/`released` event naming actor. Returns 0 with a
+ * summary in msg, 1 when the run is not active, 2 (msg) no such step, 3
+ * (msg) the named step has already started, -1 database. */
+int model_hold(model_t *m, int64_t run_id, const char *step, int release, const char *actor,
+               char *msg, size_t msglen);
+
+/* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */
 int model_tick(model_t *m, int64_t now_ms);
-/* Places ready tasks on workers with free slots. 0 or -1. */
+/* Places ready tasks on workers (coordinator/place.h decides: order,
+ * reservations, backfill, best fit); records a `reserved` event when a
+ * step's reservation moves to a worker, and "backfill" in the detail of an
+ * assignment that went ahead of a reserved step. 0 or -1. */
 int model_dispatch(model_t *m);
 /* Frees runs that finished in the iteration just committed. */
 void model_after_commit(model_t *m);

@@ -775,26 +775,39 @@ static int s_not_active(creq_t *c, int64_t run_id, const char *verb)
     return 0;
 }
 
+/* 1 (reason in c->msg) when the active run_id belongs to another key and
+ * the caller is no admin: only a run's submitter may `verb` it. */
+static int s_not_owner(creq_t *c, int64_t run_id, const char *verb)
+{
+    const run_t *r = model_run(c->s->model, run_id);
+    if (!r || c->role >= AUTH_ROLE_ADMIN || strcmp(r->submitted_key, c->actor) == 0)
+        return 0;
+    snprintf(c->msg, sizeof c->msg,
+             "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may %s only "
+             "its own runs",
+             (long long)run_id, r->submitted_key, c->actor, auth_role_name(c->role), verb);
+    return 1;
+}
+
+/* Replies with c->msg about run_id after recording it in the audit trail. */
+static int s_reply_audited(creq_t *c, int64_t run_id)
+{
+    c->rep->run_id = (uint64_t)run_id;
+    c->rep->message = c->msg;
+    if (store_audit(c->s->st, run_id, c->actor, c->msg) < 0)
+        return -1;
+    s_reply(c);
+    return 0;
+}
+
 static int h_cancel(creq_t *c)
 {
     server_t *s = c->s;
     int64_t run_id = (int64_t)c->in->cancel->run_id;
-    run_t *cr = model_run(s->model, run_id);
-    if (cr && c->role < AUTH_ROLE_ADMIN && strcmp(cr->submitted_key, c->actor) != 0) {
-        snprintf(c->msg, sizeof c->msg,
-                 "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may "
-                 "cancel only its own runs",
-                 (long long)run_id, cr->submitted_key, c->actor, auth_role_name(c->role));
+    if (s_not_owner(c, run_id, "cancel"))
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
-    }
-    if (model_cancel(s->model, run_id, c->msg, sizeof c->msg) == 0) {
-        c->rep->run_id = (uint64_t)run_id;
-        c->rep->message = c->msg;
-        if (store_audit(s->st, run_id, c->actor, c->msg) < 0)
-            return -1;
-        s_reply(c);
-        return 0;
-    }
+    if (model_cancel(s->model, run_id, c->msg, sizeof c->msg) == 0)
+        return s_reply_audited(c, run_id);
     if (errno != ENOENT)
         return -1;
     return s_not_active(c, run_id, "cancel");
@@ -887,6 +900,27 @@ static int h_approve(creq_t *c)
     c->rep->message = c->msg;
     s_reply(c);
     return 0;
+}
+
+static int h_hold(creq_t *c)
+{
+    server_t *s = c->s;
+    const Drover__HoldRequest *h = c->in->hold;
+    int64_t run_id = (int64_t)h->run_id;
+    const char *verb = h->release ? "release" : "hold";
+    if (s_not_owner(c, run_id, verb))
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+    int rc = model_hold(s->model, run_id, h->step ? h->step : "", h->release, c->actor, c->msg,
+                        sizeof c->msg);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return s_not_active(c, run_id, verb);
+    if (rc == 2)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
+    if (rc == 3)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
+    return s_reply_audited(c, run_id);
 }
 
 static int h_workers(creq_t *c)
@@ -1024,6 +1058,7 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(APPROVE), NULL, R_READER, h_approve, RPC_BUFFERED,
      "admin, or an approve grant on the model name; the step awaiting; a reason; never one's own "
      "run"},
+    {RQ(HOLD), NULL, R_SUBMIT, h_hold, RPC_BUFFERED, "a submitter holds or releases only its own runs"},
     {RQ(KEYS), "list", R_READER, h_keys, 0, NULL},
     {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED, "revoking a worker key evicts its workers"},
@@ -1041,6 +1076,7 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
     {RQ(QUEUE), "resume", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
     {RQ(QUEUE), "limit", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), "time_limit", R_ADMIN, h_queue_set, RPC_WRITES, "seconds in `limit`"},
     {RQ(QUEUE), "create", R_ADMIN, h_queue_set, RPC_WRITES, "an unknown queue is a submit error"},
     {RQ(QUEUE), "rm", R_ADMIN, h_queue_set, RPC_WRITES, "refused while it has work"},
     {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},

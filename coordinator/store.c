@@ -50,6 +50,7 @@ enum {
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
     S_RUN_NOTIFY, S_STAGE_NOTE, S_SCHED_MISSED,
+    S_TASK_HOLD,
     S_COUNT
 };
 
@@ -73,11 +74,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                       "UPDATE drover.keys SET revoked_at = clock_timestamp(), revoked_by = $2 "
                       "WHERE name = $1 AND revoked_at IS NULL RETURNING name", 2},
     /* -> name, max_running, paused (t/f) */
-    [S_QUEUES_LOAD] = {"queues_load", "SELECT name, max_running, paused FROM drover.queues", 0},
+    [S_QUEUES_LOAD] = {"queues_load", "SELECT name, max_running, paused, time_limit_s FROM drover.queues", 0},
     [S_QUEUE_SAVE] = {"queue_save",
-                      "INSERT INTO drover.queues (name, max_running, paused) VALUES ($1, $2::int, "
-                      "$3::boolean) ON CONFLICT (name) DO UPDATE SET max_running = EXCLUDED.max_running, "
-                      "paused = EXCLUDED.paused", 3},
+                      "INSERT INTO drover.queues (name, max_running, paused, time_limit_s) VALUES ($1, "
+                      "$2::int, $3::boolean, $4::bigint) ON CONFLICT (name) DO UPDATE SET max_running = "
+                      "EXCLUDED.max_running, paused = EXCLUDED.paused, time_limit_s = EXCLUDED.time_limit_s", 4},
     [S_QUEUE_DELETE] = {"queue_delete", "DELETE FROM drover.queues WHERE name = $1", 1},
     /* -> 0 name, 1 kind, 2 cron, 3 timezone, 4 catchup, 5 max_active, 6 watch,
      *    7 min_new_rows, 8 paused, 9 request (bytea), 10 last_due_us, 11 created_us,
@@ -208,6 +209,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                     "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
                     "INSERT INTO drover.events (run_id, kind, from_state, to_state, detail) "
                     "SELECT id, 'run_state', $3, $2, $4 FROM u", 4},
+    /* $1 task, $2 held ('t'/'f'), $3 detail: the flag and its event. */
+    [S_TASK_HOLD] = {"task_hold",
+                     "WITH u AS (UPDATE drover.tasks SET held = $2::boolean WHERE id = $1::bigint "
+                     "RETURNING run_id, id, attempt) "
+                     "INSERT INTO drover.events (run_id, task_id, attempt, kind, detail) "
+                     "SELECT run_id, id, attempt, CASE WHEN $2::boolean THEN 'held' ELSE 'released' "
+                     "END, $3 FROM u", 3},
     [S_EVENT] = {"event",
                  "INSERT INTO drover.events (run_id, task_id, attempt, kind, worker, detail) "
                  /* A task's event names its run even when the caller no
@@ -261,7 +269,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "WHERE state = 'running' ORDER BY id", 0},
     /* -> 0 id, 1 run_id, 2 idx, 3 name, 4 kind, 5 spec, 6 state, 7 attempt, 8 retries,
      *    9 failures, 10 lost, 11 timeout_ms, 12 retry_delay_ms, 13 not_before_us,
-     *    14 worker, 15 started_us, 16 resources, 17 gpus_assigned ("0,1") */
+     *    14 worker, 15 started_us, 16 resources, 17 gpus_assigned ("0,1"), 18 rejected, 19 held */
     [S_LOAD_TASKS] = {"load_tasks",
                       "SELECT t.id, t.run_id, t.idx, t.name, t.kind, t.spec::text, t.state, t.attempt, "
                       "t.retries, t.failures, t.lost, t.timeout_ms, t.retry_delay_ms, "
@@ -271,8 +279,9 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                        * approver): a failure that ends the run rejected */
                       "t.state = 'failed' AND EXISTS (SELECT 1 FROM drover.reports rp WHERE "
                       "rp.task_id = t.id AND rp.attempt = t.attempt AND NOT rp.passed AND "
-                      "rp.kind IN ('evaluate', 'approve'))"
-                      " FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
+                      "rp.kind IN ('evaluate', 'approve')), "
+                      /* 19: held (drover hold) */
+                      "t.held FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
                       "WHERE r.state = 'running' ORDER BY t.run_id, t.idx", 0},
     /* -> task_id, depends_on */
     [S_LOAD_DEPS] = {"load_deps",
@@ -674,6 +683,13 @@ int store_run_save(store_t *st, int64_t run_id, const char *state, const char *f
     return s_write(st, S_RUN_SAVE, 4, v);
 }
 
+int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail)
+{
+    char t[24];
+    const char *v[] = {I64(t, task_id), held ? "t" : "f", detail};
+    return s_write(st, S_TASK_HOLD, 3, v);
+}
+
 int store_event(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,
                 const char *worker, const char *detail)
 {
@@ -1067,11 +1083,12 @@ int store_audit(store_t *st, int64_t run_id, const char *actor, const char *deta
 
 PGresult *store_queues_load(store_t *st) { return s_read(st, S_QUEUES_LOAD, 0, NULL); }
 
-int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused)
+int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused,
+                     uint32_t time_limit_s)
 {
-    char l[24];
-    const char *v[] = {name, I64(l, limit), paused ? "true" : "false"};
-    return s_write(st, S_QUEUE_SAVE, 3, v);
+    char l[24], tl[24];
+    const char *v[] = {name, I64(l, limit), paused ? "true" : "false", I64(tl, time_limit_s)};
+    return s_write(st, S_QUEUE_SAVE, 4, v);
 }
 
 int store_queue_delete(store_t *st, const char *name)

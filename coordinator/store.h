@@ -73,6 +73,9 @@ int store_task_save(store_t *st, const store_task_row_t *row, const char *from_s
                     const char *detail);
 int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
                    const char *detail);
+/* Sets a task's held flag (drover hold / release) with its `held` or
+ * `released` event (detail: who). Buffered like store_event. */
+int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail);
 /* An event that changes no state (stale result, refused worker, ...). */
 int store_event(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,
                 const char *worker, const char *detail);
@@ -164,7 +167,10 @@ int store_run_notify(store_t *st, int64_t run_id, const char *webhook, const cha
 
 /* Queue settings -> name, max_running, paused (t/f); save upserts one. */
 PGresult *store_queues_load(store_t *st);
-int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused);
+/* time_limit_s: the queue's planning limit of steps without a timeout, 0 =
+ * the coordinator's default_time_limit. */
+int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused,
+                     uint32_t time_limit_s);
 int store_queue_delete(store_t *st, const char *name);
 
 /* Sweeps: the model a train step registered with one of its metrics

@@ -262,6 +262,10 @@ static void m_kinds_17(fx_t *f) { f->reg.n_kinds = 17; }
 static void m_kind_31(fx_t *f) { f->kinds[0] = s_rep('k', 31); }
 static void m_kind_32(fx_t *f) { f->kinds[0] = s_rep('k', 32); }
 static void m_kind_empty(fx_t *f) { f->kinds[0] = ""; }
+static void m_rf_gpu(fx_t *f) { f->reg.reserve_for = "gpu"; }
+static void m_rf_own(fx_t *f) { f->labels[0] = "a10"; f->reg.reserve_for = "a10"; }
+static void m_rf_other(fx_t *f) { f->reg.reserve_for = "a100"; }
+static void m_rf_empty(fx_t *f) { f->reg.reserve_for = ""; }
 static void m_held_big(fx_t *f)
 {
     static Drover__Lease *many[WIRECHECK_MAX_LEASES + 1];
@@ -307,6 +311,11 @@ static const wcase_t s_wcases[] = {
     {"kind 31", DROVER__WORKER_MSG__BODY_REGISTER, m_kind_31, NULL},
     {"kind 32", DROVER__WORKER_MSG__BODY_REGISTER, m_kind_32, "register kinds entry 1"},
     {"empty kind", DROVER__WORKER_MSG__BODY_REGISTER, m_kind_empty, "register kinds entry 1"},
+    {"reserve_for gpu", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_gpu, NULL},
+    {"reserve_for own label", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_own, NULL},
+    {"reserve_for empty", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_empty, NULL},
+    {"reserve_for not its label", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_other,
+     "reserve_for must be"},
     {"too many held", DROVER__WORKER_MSG__BODY_REGISTER, m_held_big, "leases (at most"},
     {"held task id > int64", DROVER__WORKER_MSG__BODY_REGISTER, m_lease_task_big, "out-of-range lease"},
     {"valid heartbeat", DROVER__WORKER_MSG__BODY_HEARTBEAT, m_none, NULL},
