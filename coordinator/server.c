@@ -252,6 +252,7 @@ void server_destroy(server_t **sp)
     if (!sp || !*sp)
         return;
     server_t *s = *sp;
+    bulk_destroy(&s->bulk);
     gc_stop(&s->gc);
     notify_stop(&s->notify);
     observe_destroy(&s->obs);
@@ -507,6 +508,11 @@ int server_run(server_t *s)
     s->gc = gc_start(&s->cfg->coord);
     if (!s->gc && errno != ENOENT)
         log_warn("retention is off: cannot start its thread: %s", strerror(errno));
+    /* Large submits are stored beside the loop (bulk.h); without the
+     * thread they are stored inline, as small ones are. */
+    if (!(s->bulk = bulk_start(cc->database)))
+        log_warn("large submits will stall the loop: cannot start their thread: %s",
+                 strerror(errno));
     char nerr[1200];
     s->notify = notify_start(&s->cfg->coord, nerr, sizeof nerr);
     if (!s->notify && errno != ENOENT) {
@@ -527,13 +533,14 @@ int server_run(server_t *s)
             continue;
         }
         int64_t busy_from = 0;
-        zmq_pollitem_t items[4] = {
+        zmq_pollitem_t items[5] = {
             {s->wsock, 0, ZMQ_POLLIN, 0},
             {s->csock, 0, ZMQ_POLLIN, 0},
             {NULL, s->sigfd, ZMQ_POLLIN, 0},
+            {NULL, s->bulk ? bulk_fd(s->bulk) : s->sigfd, ZMQ_POLLIN, 0},
             {s->zap, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, s->zap ? 4 : 3, TICK_MS) < 0 && errno != EINTR) {
+        if (zmq_poll(items, s->zap ? 5 : 4, TICK_MS) < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return -1;
         }
@@ -547,10 +554,12 @@ int server_run(server_t *s)
         prev_us = busy_from;
         if (items[2].revents & ZMQ_POLLIN)
             server_read_signals(s);
-        if (s->zap && (items[3].revents & ZMQ_POLLIN))
+        if (s->zap && (items[4].revents & ZMQ_POLLIN))
             auth_zap(s->auth, s->zap);
         int64_t t0 = util_mono_us();
         int bad = server_drain(s, s->wsock, SOCK_WORKER) < 0 || server_drain(s, s->csock, SOCK_CLIENT) < 0;
+        if (!bad && s->bulk && (items[3].revents & ZMQ_POLLIN))
+            bad = server_client_bulk_done(s) < 0;
         int64_t now = util_mono_ms();
         server_watchdog(s, now);
         if (!bad && now - last_tick >= TICK_MS) {
@@ -600,6 +609,9 @@ int server_run(server_t *s)
         s_account_iteration(s, s_mono_us() - busy_from);
     }
     (void)sdnotify_send("STOPPING=1");
+    bulk_stop(s->bulk); /* after its current job; the rest are answered "stopping" */
+    if (s->bulk)
+        (void)server_client_bulk_done(s);
     if (store_commit(s->st) == 0)
         server_flush(s);
     log_info("stopped");

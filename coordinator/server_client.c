@@ -638,6 +638,7 @@ typedef struct {
     auth_role_t role;
     int may_hold;          /* 0 when re-handling a parked request */
     held_t *park;          /* filled by a handler that returns 1 */
+    Drover__ClientRequest *own; /* in, when heap-owned: a handler may take it (then NULL) */
     char msg[1024];
 } creq_t;
 
@@ -653,6 +654,77 @@ static int s_reply_error(creq_t *c, Drover__ErrorCode code)
     c->rep->message = c->msg;
     s_reply(c);
     return 0;
+}
+
+/* A large submit: its queue checked here, its rules and its rows by the
+ * bulk thread, answered by server_client_bulk_done once it is durable or
+ * refused (bulk.h). */
+static int s_submit_bulk(creq_t *c, const Drover__SubmitRequest *sq, const char *key)
+{
+    server_t *s = c->s;
+    if (model_submit_queue_check(s->model, sq, c->msg, sizeof c->msg) < 0)
+        return errno == EINVAL ? s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST) : -1;
+    size_t mine = bulk_count(s->bulk, c->actor), all = bulk_count(s->bulk, NULL);
+    if (mine >= BULK_PER_KEY || all >= BULK_TOTAL) {
+        snprintf(c->msg, sizeof c->msg,
+                 "too many large submits being stored (%s): at most %d per key and %d in all "
+                 "(over %d steps and dependencies each); submit again when one is answered",
+                 mine >= BULK_PER_KEY ? "this key's" : "everyone's", BULK_PER_KEY, BULK_TOTAL,
+                 SUBMIT_INLINE_ROWS);
+        server_count_drop(s, "a large submit over the cap");
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_RATE_LIMITED);
+    }
+    bulk_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->in = c->own;
+    c->own = NULL;
+    j->req = *sq;
+    util_strlcpy(j->by, sq->submitted_by, sizeof j->by);
+    j->req.submitted_by = j->by;
+    util_strlcpy(j->key, key, sizeof j->key);
+    util_strlcpy(j->actor, c->actor, sizeof j->actor);
+    memcpy(j->ident, c->ident, c->ident_len);
+    j->ident_len = c->ident_len;
+    j->epoch = leader_epoch(s->leader);
+    j->generation = s->loads;
+    bulk_push(s->bulk, j);
+    return 0;
+}
+
+int server_client_bulk_done(server_t *s)
+{
+    int rc = 0;
+    for (bulk_job_t *j = bulk_done(s->bulk); j;) {
+        bulk_job_t *next = j->next;
+        Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
+        rep.request_id = j->in->request_id;
+        rep.message = j->err;
+        if (j->status == BULK_STORED) {
+            /* A reload since it was queued read it (bulk_wait_idle):
+             * joining again would hold the run twice. */
+            if (j->generation == s->loads && !model_run(s->model, j->rows.run_id) &&
+                model_submit_join(s->model, &j->req, j->key, NULL, &j->rows) < 0) {
+                log_error("out of memory adding run %lld: reloading state",
+                          (long long)j->rows.run_id);
+                rc = -1; /* the reload reads it; the reply is lost with the iteration */
+            }
+            rep.run_id = (uint64_t)j->rows.run_id;
+            rep.message = NULL;
+            log_info("run %lld (%zu steps) stored beside the loop in %.1f ms",
+                     (long long)j->rows.run_id, j->req.n_steps, (double)j->took_us / 1000.0);
+        } else {
+            rep.error = j->status == BULK_INVALID   ? DROVER__ERROR_CODE__ERROR_BAD_REQUEST
+                        : j->status == BULK_UNKNOWN ? DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE
+                                                    : DROVER__ERROR_CODE__ERROR_INTERNAL;
+            if (j->status != BULK_INVALID)
+                server_warn_limited(s, j->actor, "a large submit not stored", j->err);
+        }
+        s_reply_client(s, j->ident, j->ident_len, &rep);
+        bulk_job_free(&j);
+        j = next;
+    }
+    return rc;
 }
 
 static int h_submit(creq_t *c)
@@ -685,6 +757,11 @@ static int h_submit(creq_t *c)
         util_strlcpy(by, c->actor, sizeof by);
     Drover__SubmitRequest sq = *q;
     sq.submitted_by = by;
+    size_t rows = q->n_steps;
+    for (size_t i = 0; i < q->n_steps; i++)
+        rows += q->steps[i]->n_after;
+    if (rows > SUBMIT_INLINE_ROWS && s->bulk && c->own)
+        return s_submit_bulk(c, &sq, key);
     /* The audit row goes in with the run, in the same statement. */
     int64_t run_id;
     if (model_submit(s->model, &sq, key, NULL, 0, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
@@ -1036,14 +1113,14 @@ static void s_park(server_t *s, creq_t *c, const char *user_id)
 
 /* Authorises and handles one decoded request. */
 static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
-                      Drover__ClientRequest *in, int may_hold)
+                      Drover__ClientRequest *in, int may_hold, Drover__ClientRequest **own)
 {
     int rc = 0;
     Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
     rep.request_id = in->request_id;
     held_t park = {0};
     creq_t c = {.s = s, .in = in, .rep = &rep, .ident = ident, .ident_len = ident_len,
-                .may_hold = may_hold, .park = &park};
+                .may_hold = may_hold, .park = &park, .own = own ? *own : NULL};
     if (in->version != DROVER_PROTOCOL_VERSION) {
         snprintf(c.msg, sizeof c.msg,
                  "this coordinator speaks protocol version %d, the client %u: use matching drover versions",
@@ -1116,6 +1193,8 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
         rc = 0;
     }
 done:
+    if (own)
+        *own = c.own; /* NULL when a handler took it */
     return rc;
 }
 
@@ -1137,8 +1216,9 @@ int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const
         server_count_drop(s, "an invalid message on the client socket");
         return 0;
     }
-    int rc = s_dispatch(s, ident, ident_len, user_id, in, may_hold);
-    drover__client_request__free_unpacked(in, NULL);
+    int rc = s_dispatch(s, ident, ident_len, user_id, in, may_hold, &in);
+    if (in)
+        drover__client_request__free_unpacked(in, NULL);
     return rc;
 }
 
@@ -1187,7 +1267,7 @@ int server_client_wake(server_t *s)
             lr.wait_ms = copy.wait_ms;
             in.logs = &lr;
         }
-        if (s_dispatch(s, copy.ident, copy.ident_len, copy.user_id, &in, 0) < 0)
+        if (s_dispatch(s, copy.ident, copy.ident_len, copy.user_id, &in, 0, NULL) < 0)
             return -1;
     }
     return 0;

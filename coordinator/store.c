@@ -40,6 +40,7 @@ struct store {
 
 enum {
     S_SUBMIT,
+    S_FENCE_HOLD,
     S_RUN_SAVE, S_EVENT, S_LOG, S_WORKER_UP, S_WORKER_STATE, S_WORKERS_SEEN, S_LOAD_RUNS,
     S_LOAD_TASKS, S_LOAD_DEPS, S_RUNS_LIST, S_RUN_GET, S_RUN_TASKS, S_TASK_BY_NAME, S_LOGS,
     S_METRIC, S_DATASETS, S_MODEL_REGISTER, S_REPORT, S_EVALUATION, S_MODEL_BY_STEP,
@@ -183,6 +184,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                   "SELECT r.id, 'command', $12::text, 'submit workflow ' || $1 || ' (' || $4 || "
                   "' steps) as run ' || r.id FROM r WHERE $12::text IS NOT NULL) "
                   "SELECT r.id, " US("r.submitted_at") ", t.id, t.idx FROM r, t", 12},
+    /* A writer beside the loop (bulk.c), just before its COMMIT: the lease
+     * still carries its epoch, and a takeover (an UPDATE of that row) waits
+     * for the commit. -> 1 row, or none when the epoch moved on. */
+    [S_FENCE_HOLD] = {"fence_hold",
+                      "SELECT 1 FROM drover.leader WHERE id = 1 AND epoch = $1::bigint FOR SHARE", 1},
     [S_RUN_SAVE] = {"run_save",
                     "WITH u AS (UPDATE drover.runs SET state = $2, finished_at = CASE WHEN $2 = "
                     "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
@@ -469,6 +475,19 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
     }
     PQclear(r);
     return 0;
+}
+
+int store_fence_hold(store_t *st, uint64_t epoch)
+{
+    char e[24];
+    snprintf(e, sizeof e, "%" PRIu64, epoch);
+    const char *v[] = {e};
+    PGresult *r = db_exec(st->db, s_stmts[S_FENCE_HOLD].name, 1, v, NULL, NULL, PGRES_TUPLES_OK);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n == 1;
 }
 
 int store_task_save(store_t *st, const store_task_row_t *t, const char *from_state,
