@@ -343,7 +343,7 @@ static void *s_bind(server_t *s, const char *ep, const char *domain)
         curve_ok = zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) == 0 &&
                    zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
                    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->key.secret_z85, KEYS_Z85_LEN + 1) == 0;
-    if (!curve_ok || wire_socket_setup(sock, s->cfg->coord.max_message) < 0 ||
+    if (!curve_ok || wire_socket_setup(sock, WIRE_HARD_MAX(s->cfg->coord.max_message)) < 0 ||
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
         zmq_bind(sock, ep) < 0) {
         int e = errno;
@@ -411,6 +411,15 @@ int server_drain(server_t *s, void *sock, int which)
         }
         if (r == 2) {
             server_count_drop(s, "a message with a bad frame layout");
+            continue;
+        }
+        if (s->cfg->coord.max_message && m.len > s->cfg->coord.max_message) {
+            /* Between max_message and WIRE_HARD_MAX: refused by size, never decoded. */
+            if (which == SOCK_CLIENT)
+                server_client_oversized(s, &m);
+            else
+                server_count_drop(s, "an oversized worker message");
+            wire_msg_clear(&m);
             continue;
         }
         int rc = which == SOCK_WORKER ? server_worker_msg(s, &m)

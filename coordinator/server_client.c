@@ -692,6 +692,25 @@ static int s_submit_bulk(creq_t *c, const Drover__SubmitRequest *sq, const char 
     return 0;
 }
 
+void server_client_oversized(server_t *s, const wire_msg_t *m)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "request of %zu bytes exceeds the limit of %zu bytes (coordinator.max_message); "
+             "nothing was done",
+             m->len, s->cfg->coord.max_message);
+    uint64_t rid;
+    if (wirecheck_peek_request_id(m->data, m->len, &rid) == 0) {
+        Drover__ClientReply r = DROVER__CLIENT_REPLY__INIT;
+        r.request_id = rid;
+        r.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        r.message = msg;
+        s_reply_client(s, m->ident, m->ident_len, &r);
+    }
+    server_count_drop(s, "an oversized client request");
+    server_warn_limited(s, *m->user_id ? m->user_id : "insecure", "an oversized request", msg);
+}
+
 int server_client_bulk_done(server_t *s)
 {
     int rc = 0;

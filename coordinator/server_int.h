@@ -167,6 +167,10 @@ int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const
 /* Answers parked requests whose run/task changed or whose time is up.
  * 0 or -1 (database). */
 int server_client_wake(server_t *s);
+/* Refuses a client frame over coordinator.max_message (not decoded):
+ * counted, logged at most once per interval per key, and answered
+ * ERROR_BAD_REQUEST when its request_id can be read. */
+void server_client_oversized(server_t *s, const wire_msg_t *m);
 /* Answers the large submits the bulk thread finished (a stored run joins
  * the model first). 0, or -1 when a stored run could not be added to
  * memory (the loop then resets: the reload reads it). */
