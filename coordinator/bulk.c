@@ -15,6 +15,7 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "wirecheck.h"
 
 struct bulk {
     pthread_t thread;
@@ -43,11 +44,40 @@ __attribute__((format(printf, 3, 4))) static void s_fail(bulk_job_t *j, bulk_sta
     model_rows_clear(&j->rows);
 }
 
+/* A frame too large to decode in the loop: decoded and checked here (a
+ * submit's rules too, since they parse every spec), handed back. */
+static void s_decode(bulk_job_t *j)
+{
+    j->in = wirecheck_client_request(j->frame, j->len, j->err, sizeof j->err);
+    free(j->frame);
+    j->frame = NULL;
+    if (!j->in) {
+        j->status = BULK_BADMSG;
+        return;
+    }
+    j->status = BULK_DECODED;
+    const Drover__ClientRequest *in = j->in;
+    if (in->version == DROVER_PROTOCOL_VERSION && in->body_case == DROVER__CLIENT_REQUEST__BODY_SUBMIT &&
+        !in->submit->schedule && !in->submit->trigger) {
+        /* A broken one is still dispatched (role first), then refused. */
+        if (model_submit_rules(in->submit, j->err, sizeof j->err) == 0)
+            j->checked = 1;
+        else if (errno == EINVAL)
+            j->checked = -1;
+        else
+            j->status = BULK_REFUSED;
+    }
+}
+
 /* One job: build its rows, insert them, check the lease, commit. */
 static void s_store(bulk_t *b, bulk_job_t *j)
 {
     int64_t t0 = util_mono_us();
-    if (model_submit_rules(&j->req, j->err, sizeof j->err) < 0) {
+    if (j->kind == BULK_DECODE) {
+        s_decode(j);
+        return;
+    }
+    if (!j->checked && model_submit_rules(&j->req, j->err, sizeof j->err) < 0) {
         j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
         return;
     }
@@ -112,6 +142,9 @@ static void s_store(bulk_t *b, bulk_job_t *j)
         return;
     }
     j->status = BULK_STORED;
+    /* The run as the model holds it, built here too: the loop only links
+     * it in (NULL: the loop builds it, or reloads). */
+    j->run = model_run_build(&j->req, j->key, NULL, &j->rows);
     j->took_us = util_mono_us() - t0;
 }
 
@@ -239,7 +272,9 @@ void bulk_job_free(bulk_job_t **jp)
     bulk_job_t *j = *jp;
     if (j->in)
         drover__client_request__free_unpacked(j->in, NULL);
+    free(j->frame);
     model_rows_clear(&j->rows);
+    model_run_discard(&j->run);
     free(j);
     *jp = NULL;
 }

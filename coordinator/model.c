@@ -299,6 +299,30 @@ static int s_res_from_json(json_t *o, resources_t *r)
     return 0;
 }
 
+/* The same from a submitted step's Resources (what s_res_to_json would
+ * store and s_res_from_json read back), without the JSON round trip. */
+static int s_res_from_pb(const Drover__Resources *res, resources_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->cpus = 1;
+    if (!res)
+        return 0;
+    r->cpus = res->cpus > 0 && res->cpus <= 4096 ? res->cpus : 1;
+    r->memory = res->memory_bytes <= (uint64_t)INT64_MAX ? res->memory_bytes : 0; /* as stored */
+    r->gpus = res->gpus <= 64 ? res->gpus : 0;
+    size_t n = res->n_labels > 32 ? 32 : res->n_labels;
+    if (n && !(r->labels = calloc(n, sizeof *r->labels)))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!res->labels[i])
+            continue;
+        if (!(r->labels[r->nlabels] = strdup(res->labels[i])))
+            return -1;
+        r->nlabels++;
+    }
+    return 0;
+}
+
 static json_t *s_res_to_json(const Drover__Resources *res)
 {
     json_t *o = json_object();
@@ -905,21 +929,15 @@ nomem:
     return errno = ENOMEM, -1;
 }
 
-int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *key,
-                      const char *schedule, const model_rows_t *rows)
+run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const char *schedule,
+                       const model_rows_t *rows)
 {
     size_t n = req->n_steps;
-    const char *qname = req->queue && *req->queue ? req->queue : "default";
-    /* The queue was checked at validation; one removed since (an admin,
-     * while a bulk insert ran) comes back in memory as a model_load would
-     * bring it back: the run's row names it. */
-    mqueue_t *queue = s_queue_get(m, qname);
     run_t *r = calloc(1, sizeof *r);
-    if (!queue || !r || !(r->tasks = calloc(n, sizeof *r->tasks)) ||
+    if (!r || !(r->tasks = calloc(n, sizeof *r->tasks)) ||
         !(r->workflow = strdup(req->workflow)))
         goto nomem;
     r->id = rows->run_id;
-    r->queue = queue;
     r->priority = req->priority;
     util_strlcpy(r->schedule, schedule ? schedule : "", sizeof r->schedule);
     util_strlcpy(r->submitted_key, key ? key : "", sizeof r->submitted_key);
@@ -944,18 +962,47 @@ int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *
         t->npending = (int)s->n_after;
         t->state = s->n_after ? T(PENDING) : T(READY);
         t->ready_us = s->n_after ? 0 : r->submitted_us;
-        json_t *rj = s_res_to_json(s->resources);
-        int rok = rj ? s_res_from_json(rj, &t->res) : -1;
-        json_decref(rj);
-        if (rok < 0)
+        if (s_res_from_pb(s->resources, &t->res) < 0)
+            goto nomem;
+        if (s->n_after && !(t->parents = malloc(s->n_after * sizeof *t->parents)))
             goto nomem;
     }
-    size_t k = 0;
+    /* Edges into arrays sized once (a realloc per edge cost more than the
+     * rest of the join for the densest workflow). */
+    size_t k = 0, nedges = 0;
     for (size_t i = 0; i < n; i++)
-        for (size_t a = 0; a < req->steps[i]->n_after; a++, k++)
-            if (s_add_edge(&r->tasks[rows->didx[k]], &r->tasks[i]) < 0)
-                goto nomem;
+        nedges += req->steps[i]->n_after;
+    for (k = 0; k < nedges; k++)
+        r->tasks[rows->didx[k]].nchildren++;
     for (size_t i = 0; i < n; i++) {
+        task_t *t = &r->tasks[i];
+        if (t->nchildren && !(t->children = malloc((size_t)t->nchildren * sizeof *t->children)))
+            goto nomem;
+        t->nchildren = 0;
+    }
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t a = 0; a < req->steps[i]->n_after; a++, k++) {
+            task_t *p = &r->tasks[rows->didx[k]], *c = &r->tasks[i];
+            p->children[p->nchildren++] = (int)i;
+            c->parents[c->nparents++] = p->idx;
+        }
+    return r;
+nomem:
+    s_run_free(r);
+    return errno = ENOMEM, NULL;
+}
+
+int model_run_attach(model_t *m, run_t **rp, const Drover__SubmitRequest *req)
+{
+    run_t *r = *rp;
+    const char *qname = req->queue && *req->queue ? req->queue : "default";
+    /* The queue was checked at validation; one removed since (an admin,
+     * while a bulk insert ran) comes back in memory as a model_load would
+     * bring it back: the run's row names it. */
+    if (!(r->queue = s_queue_get(m, qname)))
+        goto nomem;
+    for (int i = 0; i < r->ntasks; i++) {
         if (idmap_put(m->tasks, r->tasks[i].id, &r->tasks[i]) < 0)
             goto nomem;
         if (r->tasks[i].state == T(READY) && s_enqueue_ready(m, &r->tasks[i]) < 0)
@@ -963,19 +1010,33 @@ int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *
     }
     if (idmap_put(m->runs, r->id, r) < 0)
         goto nomem;
-    log_info("run %lld submitted: workflow %s, %zu steps", (long long)r->id, r->workflow, n);
+    log_info("run %lld submitted: workflow %s, %d steps", (long long)r->id, r->workflow, r->ntasks);
+    *rp = NULL;
     return 0;
 nomem:
-    if (r) {
-        for (int i = 0; r->tasks && i < r->ntasks; i++) {
-            idmap_del(m->tasks, r->tasks[i].id);
-            if (r->tasks[i].queued)
-                s_unqueue(m, &r->tasks[i]);
-        }
-        idmap_del(m->runs, r->id);
-        s_run_free(r);
+    for (int i = 0; i < r->ntasks; i++) {
+        idmap_del(m->tasks, r->tasks[i].id);
+        if (r->tasks[i].queued)
+            s_unqueue(m, &r->tasks[i]);
     }
+    idmap_del(m->runs, r->id);
+    model_run_discard(rp);
     return errno = ENOMEM, -1;
+}
+
+void model_run_discard(run_t **rp)
+{
+    if (!rp || !*rp)
+        return;
+    s_run_free(*rp);
+    *rp = NULL;
+}
+
+int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *key,
+                      const char *schedule, const model_rows_t *rows)
+{
+    run_t *r = model_run_build(req, key, schedule, rows);
+    return r ? model_run_attach(m, &r, req) : -1;
 }
 
 int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,

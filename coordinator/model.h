@@ -214,6 +214,16 @@ int model_submit_rules(const Drover__SubmitRequest *req, char *err, size_t errle
 int model_submit_rows(const Drover__SubmitRequest *req, model_rows_t *rows);
 int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *key,
                       const char *schedule, const model_rows_t *rows);
+/* model_submit_join in two halves, so that the costly one can be done
+ * beside the loop: model_run_build (pure: any thread; the run and its
+ * tasks, names, resources and edges as stored in rows; NULL ENOMEM) and
+ * model_run_attach (the loop: into the maps and ready queues; consumes
+ * *rp, nulled, also on failure: -1 ENOMEM with nothing added).
+ * model_run_discard frees a built run never attached; NULL-safe. */
+run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const char *schedule,
+                       const model_rows_t *rows);
+int model_run_attach(model_t *m, run_t **rp, const Drover__SubmitRequest *req);
+void model_run_discard(run_t **rp);
 void model_rows_clear(model_rows_t *rows);
 
 /* Cancels an active run: waiting tasks are cancelled, running ones killed.
