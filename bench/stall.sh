@@ -35,10 +35,7 @@ pg_start
 coord_start
 worker_start w1 2
 
-poke() {
-    drover-test-zmqpoke -q --proto client --key "$T_KEYS/admin" \
-        --server-key "$T_KEYS/coordinator.pub" --linger 1000 "$@" "$COORD_CLIENT_EP"
-}
+poke() { admin_poke "$@"; }
 rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$(coord_pid)/status"; }
 
 # restart: a fresh coordinator (its peak RSS and longest iteration start

@@ -9,9 +9,13 @@
  * here once the loop has checked its role and queue; this thread checks
  * every other rule (model_submit_rules: a refusal writes nothing and is
  * answered ERROR_BAD_REQUEST as inline) and stores it in one transaction
- * of its own; the loop gets it back through
- * bulk_fd(), adds the run to memory (model_submit_join) and only then
- * answers with the run id. So the guarantees are those of an inline
+ * of its own, and builds the run as the model holds it
+ * (model_run_build); the loop gets it back through bulk_fd(), links it in
+ * (model_run_attach: maps and ready queues, well under a millisecond) and
+ * only then answers with the run id. Decoding a frame of several MB is
+ * itself too slow for the loop: a client frame over DECODE_INLINE_MAX is
+ * decoded here (BULK_DECODE; a submit's rules checked too), then handled by
+ * the loop as if it had just arrived. The guarantees are those of an inline
  * submit:
  *   - durable before acknowledged: the reply is sent after the COMMIT;
  *   - all or nothing: one transaction — a run is never visible half

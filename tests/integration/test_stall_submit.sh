@@ -4,8 +4,9 @@
 # protocol (drover-test-zmqpoke), a workflow of more than 1,000 steps and
 # dependencies
 #   1. is answered with its run id once durable, and runs to the end;
-#   2. broken (one bad step among 1,200) is refused with the CLI's message
-#      and writes nothing;
+#   2. broken (one bad step among 7,001: a frame over 256 KiB, decoded and
+#      checked by the bulk thread) is refused with the CLI's message and
+#      writes nothing;
 #   3. while its insert waits (a person holds a lock on drover.task_deps),
 #      the coordinator keeps answering, the half-written run is invisible,
 #      and a coordinator killed (SIGKILL) then leaves no trace of it after a
@@ -16,10 +17,7 @@ pg_start
 coord_start
 worker_start w1 4
 
-cpoke() {
-    drover-test-zmqpoke -q --proto client --key "$T_KEYS/admin" \
-        --server-key "$T_KEYS/coordinator.pub" --linger 500 "$@" "$COORD_CLIENT_EP"
-}
+cpoke() { admin_poke "$@"; }
 # fan ID WORKFLOW N [BAD]: a submit of step s0 and N steps after it (N
 # dependencies); BAD: the last step's spec has an unknown key.
 fan() {
@@ -43,11 +41,11 @@ grep -q "run $run (501 steps) stored beside the loop" "$T_DIR/coordinator.log" |
     fail "the large submit was not stored beside the loop"
 assert_eq succeeded "$(wait_run "$run" 90)" "state of the large run"
 
-# 2. A rule broken in the last of 1,201 steps: the thread's check refuses it.
+# 2. A rule broken in the last of 7,001 steps: the thread's check refuses it.
 runs_before=$(sql "select count(*) from drover.runs")
-fan 2 broken 1200 bad >"$T_DIR/broken.json"
+fan 2 broken 7000 bad >"$T_DIR/broken.json"
 cpoke --msg "@$T_DIR/broken.json" --await 30000 >"$T_DIR/broken.out" || fail "no answer to a broken large submit"
-jq -e '.error == "ERROR_BAD_REQUEST" and (.message | test("step .s1200.: unknown key .bogus."))' \
+jq -e '.error == "ERROR_BAD_REQUEST" and (.message | test("step .s7000.: unknown key .bogus."))' \
     "$T_DIR/broken.out" >/dev/null || fail "broken large submit: $(cut -c1-300 "$T_DIR/broken.out")"
 assert_eq "$runs_before" "$(sql "select count(*) from drover.runs")" "runs after a refused large submit"
 
@@ -59,7 +57,7 @@ locker=$!
 T_EXTRA_PIDS+=("$locker")
 wait_for "the lock is held" 10 sql_is "select count(*) from pg_locks where relation = 'drover.task_deps'::regclass \
     and mode = 'AccessExclusiveLock' and granted" 1
-fan 3 crash 1500 >"$T_DIR/crash.json"
+fan 3 crash 7000 >"$T_DIR/crash.json"
 cpoke --msg "@$T_DIR/crash.json" --await 20000 >"$T_DIR/crash.out" 2>&1 &
 poker=$!
 T_EXTRA_PIDS+=("$poker")
