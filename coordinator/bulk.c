@@ -311,6 +311,11 @@ void bulk_destroy(bulk_t **bp)
         return;
     bulk_t *b = *bp;
     bulk_stop(b);
+    for (bulk_job_t *j = b->queue; j;) { /* pushed after the stop */
+        bulk_job_t *next = j->next;
+        bulk_job_free(&j);
+        j = next;
+    }
     for (bulk_job_t *j = b->done; j;) {
         bulk_job_t *next = j->next;
         bulk_job_free(&j);

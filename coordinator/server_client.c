@@ -772,6 +772,12 @@ int server_client_bulk_done(server_t *s)
     int rc = 0;
     for (bulk_job_t *j = bulk_done(s->bulk); j;) {
         bulk_job_t *next = j->next;
+        if (j->status == BULK_DECODED && s->stop) {
+            /* The thread is gone: nothing more can be stored. */
+            j->status = BULK_REFUSED;
+            util_strlcpy(j->err, "the coordinator is stopping; nothing was done, send it again",
+                         sizeof j->err);
+        }
         if (j->status == BULK_DECODED) {
             /* Handled as if it had just arrived, decoded already. */
             Drover__ClientRequest *own = j->in;
