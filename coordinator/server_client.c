@@ -244,15 +244,15 @@ static int s_take_stream(store_t *st, int64_t task_id, int attempt, int stream, 
         return -1;
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
-        uint64_t o = (uint64_t)db_get_i64(res, i, 0);
-        if (o > *off) /* a gap: bytes not stored (yet) */
-            break;
-        size_t dl = 0;
-        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 1), &dl);
-        if (!d) {
+        uint64_t o;
+        const uint8_t *d;
+        size_t dl;
+        if (store_log_row(res, i, &o, &d, &dl) < 0) {
             PQclear(res);
             return -1;
         }
+        if (o > *off) /* a gap: bytes not stored (yet) */
+            break;
         size_t skip = (size_t)(*off - o);
         if (skip < dl) {
             size_t take = dl - skip;
@@ -264,7 +264,6 @@ static int s_take_stream(store_t *st, int64_t task_id, int attempt, int stream, 
             *len += take;
             *off += take;
         }
-        PQfreemem(d);
         if (*more)
             break;
     }

@@ -814,7 +814,27 @@ PGresult *store_logs(store_t *st, int64_t task_id, int attempt, int stream, uint
     char t[24], a[24], o[24], s[24], c[24];
     const char *v[] = {I64(t, task_id), I64(a, attempt), I64(o, (int64_t)off), I64(s, stream),
                        I64(c, (int64_t)cap)};
-    return s_read(st, S_LOGS, 5, v);
+    /* Binary: the page's bytes as they are, not twice as many in hex. */
+    if (st->npend && (store_tx(st) < 0 || s_flush(st) < 0))
+        return NULL;
+    PGresult *r = db_exec_binary(st->db, s_stmts[S_LOGS].name, 5, v);
+    if (!r)
+        log_error("database: %s", db_error(st->db));
+    return r;
+}
+
+int store_log_row(const PGresult *r, int i, uint64_t *off, const uint8_t **data, size_t *len)
+{
+    if (PQgetisnull(r, i, 0) || PQgetisnull(r, i, 1) || PQgetlength(r, i, 0) != 8)
+        return -1;
+    const uint8_t *b = (const uint8_t *)PQgetvalue(r, i, 0);
+    uint64_t o = 0;
+    for (int k = 0; k < 8; k++)
+        o = o << 8 | b[k];
+    *off = o;
+    *data = (const uint8_t *)PQgetvalue(r, i, 1);
+    *len = (size_t)PQgetlength(r, i, 1);
+    return 0;
 }
 
 /* ------------------------------------------------------------ ML --- */

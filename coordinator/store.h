@@ -114,7 +114,11 @@ PGresult *store_run_get(store_t *st, int64_t run_id);
 PGresult *store_run_tasks(store_t *st, int64_t run_id);
 PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name);
 /* One page of a log stream from byte off: rows (first offset, data from
- * there), at most 257 rows and about cap bytes (see S_LOGS). */
+ * there), at most 257 rows and about cap bytes (see S_LOGS), in binary
+ * format: read each row with store_log_row. */
+/* Row i of store_logs: its offset and its bytes (borrowed from r). 0, or
+ * -1 on a malformed row. */
+int store_log_row(const PGresult *r, int i, uint64_t *off, const uint8_t **data, size_t *len);
 PGresult *store_logs(store_t *st, int64_t task_id, int attempt, int stream, uint64_t off,
                      size_t cap);
 
