@@ -41,7 +41,7 @@ static const err_case_t s_errors[] = {
      4, "duplicate setting name"},
     /* top level */
     {"unknown top-level key", HDR "stepz = ();\n", 2,
-     "unknown top-level key 'stepz' (known: workflow, steps, queue, priority, schedule, trigger)"},
+     "unknown top-level key 'stepz' (known: workflow, steps, queue, priority, schedule, trigger, params)"},
     {"no workflow", "steps = ( { name = \"a\"; kind = \"exec\"; command = \"true\"; } );\n", 1,
      "no 'workflow'"},
     {"no steps", HDR, 1, "no 'steps'"},
@@ -453,6 +453,30 @@ static const err_case_t s_errors[] = {
      HDR "steps = (\n  { name = \"p\"; kind = \"select\"; mode = \"max\";\n"
          "    matrix = { metric = [\"a\", \"b\"]; }; }\n);\n",
      4, "a select step cannot have a 'matrix'"},
+    /* run parameters (common/params.h) */
+    {"unknown parameter",
+     HDR "params = { lr = 0.1; };\nsteps = (\n  { name = \"a\"; kind = \"exec\";\n"
+         "    argv = [\"echo\", \"${params.x}\"]; }\n);\n",
+     5, "unknown parameter 'x' in ${params.x}"},
+    {"unterminated reference",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"echo ${run.id\"; }\n);\n",
+     3, "'${' without its closing '}'"},
+    {"due_at without a schedule",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"echo ${run.due_at}\"; }\n);\n",
+     3, "${run.due_at} is known only in a workflow with a schedule"},
+    {"trigger.files without a trigger",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"wc ${trigger.files}\"; }\n);\n",
+     3, "${trigger.files} is known only in a workflow with a trigger"},
+    {"bad parameter name",
+     HDR "params = { a-b = 1; };\nsteps = (\n  { name = \"a\"; kind = \"noop\"; }\n);\n",
+     2, "parameter name 'a-b' is invalid"},
+    {"parameter of a bad type",
+     HDR "params = { l = [1, 2]; };\nsteps = (\n  { name = \"a\"; kind = \"noop\"; }\n);\n",
+     2, "parameter 'l' must be a string, a number or a boolean"},
+    {"a value that breaks a rule, at the line that uses it",
+     HDR "params = { m = \"../x\"; };\nsteps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"d.csv\";\n"
+         "    label = \"y\";\n    model = \"${params.m}\"; }\n);\n",
+     6, "model name '../x' is invalid"},
 };
 
 static void t_errors(void **state)
