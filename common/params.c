@@ -169,23 +169,32 @@ char *params_subst(const char *s, const params_vars_t *vars, char *err, size_t e
     return (char *)b.p;
 }
 
+/* One string of a spec substituted in place; *total bounds the whole spec. */
+static int s_string(json_t *x, const params_vars_t *v, size_t *total, char *err, size_t errlen)
+{
+    char *r = params_subst(json_string_value(x), v, err, errlen);
+    if (!r)
+        return -1;
+    *total += strlen(r);
+    int rc = *total > PARAMS_SPEC_MAX
+                 ? s_fail(err, errlen, "the substituted spec is longer than %u bytes",
+                          PARAMS_SPEC_MAX)
+                 : json_string_set(x, r) < 0 ? (errno = ENOMEM, -1) : 0;
+    free(r);
+    return rc;
+}
+
 /* Substitutes every string under j in place (argv: lists expand). */
-static int s_walk(json_t *j, const char *key, const params_vars_t *v, char *err, size_t errlen)
+static int s_walk(json_t *j, const char *key, const params_vars_t *v, size_t *total, char *err,
+                  size_t errlen)
 {
     if (json_is_object(j)) {
         const char *k;
         json_t *x;
         json_object_foreach(j, k, x) {
-            if (json_is_string(x)) {
-                char *r = params_subst(json_string_value(x), v, err, errlen);
-                if (!r || json_string_set(x, r) < 0) {
-                    free(r);
-                    return r ? (errno = ENOMEM, -1) : -1;
-                }
-                free(r);
-            } else if (s_walk(x, k, v, err, errlen) < 0) {
+            if (json_is_string(x) ? s_string(x, v, total, err, errlen) < 0
+                                  : s_walk(x, k, v, total, err, errlen) < 0)
                 return -1;
-            }
         }
         return 0;
     }
@@ -195,7 +204,7 @@ static int s_walk(json_t *j, const char *key, const params_vars_t *v, char *err,
     for (size_t i = 0; i < json_array_size(j); i++) {
         json_t *x = json_array_get(j, i);
         if (!json_is_string(x)) {
-            if (s_walk(x, NULL, v, err, errlen) < 0)
+            if (s_walk(x, NULL, v, total, err, errlen) < 0)
                 return -1;
             continue;
         }
@@ -203,19 +212,19 @@ static int s_walk(json_t *j, const char *key, const params_vars_t *v, char *err,
             /* The list form: one argument per file, no splitting of names. */
             if (json_array_remove(j, i) < 0)
                 return errno = ENOMEM, -1;
-            for (size_t f = 0; f < v->nfiles; f++)
+            for (size_t f = 0; f < v->nfiles; f++) {
                 if (json_array_insert_new(j, i + f, json_string(v->files[f])) < 0)
                     return errno = ENOMEM, -1;
+                if ((*total += strlen(v->files[f])) > PARAMS_SPEC_MAX)
+                    return s_fail(err, errlen, "the substituted spec is longer than %u bytes",
+                                  PARAMS_SPEC_MAX);
+            }
             i += v->nfiles;
             i--;
             continue;
         }
-        char *r = params_subst(json_string_value(x), v, err, errlen);
-        if (!r || json_string_set(x, r) < 0) {
-            free(r);
-            return r ? (errno = ENOMEM, -1) : -1;
-        }
-        free(r);
+        if (s_string(x, v, total, err, errlen) < 0)
+            return -1;
     }
     return 0;
 }
@@ -246,7 +255,8 @@ int params_apply(const char *kind, const char *step, const char *spec_json,
     }
     char msg[400];
     int rc = -1;
-    if (s_walk(spec, NULL, vars, msg, sizeof msg) < 0) {
+    size_t total = 0;
+    if (s_walk(spec, NULL, vars, &total, msg, sizeof msg) < 0) {
         if (errno == EINVAL)
             s_fail(err, errlen, "step '%s': %s", step, msg);
         goto out;

@@ -41,7 +41,7 @@
 #define PARAMS_NAME_MAX 64
 #define PARAMS_VALUE_MAX 4096
 #define PARAMS_SPEC_MAX (1024u * 1024u) /* WIRECHECK_MAX_SPEC_JSON */
-#define PARAMS_FILES_MAX 10000          /* files of one triggered run */
+#define PARAMS_REQUEST_MAX (32u * 1024u * 1024u) /* substituted specs of one request */
 
 /* What a reference may resolve to. Strings are borrowed. */
 typedef struct {

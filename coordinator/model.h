@@ -115,6 +115,7 @@ struct run {
     int priority;                   /* higher first within its queue */
     int gate_rejected;              /* an evaluation gate said no: ends `rejected` */
     char schedule[128];             /* schedule or trigger that started it, "" = a person */
+    char *params_json;              /* its parameter values {"NAME":"VALUE"}, NULL = none */
 };
 
 struct worker {
@@ -185,12 +186,26 @@ int model_load(model_t *m);
 
 /* Validates and stores a submitted workflow; returns 0 with *run_id, or -1
  * with errno EINVAL (bad request, message in err) or EIO (database). */
-/* key: the submitting client key ("" without CURVE); schedule/due_us: the
- * schedule and due time that started it (NULL/0 for a person's submit);
- * actor: who to name in the audit trail (NULL = not a command: no row). */
+/* What started a run: the schedule or trigger, and the values of
+ * ${run.due_at} and ${trigger.*} (common/params.h). Strings borrowed. */
+typedef struct {
+    const char *schedule;       /* schedule or trigger name; NULL = a person */
+    int64_t due_us;             /* the due time it fired for (stored; 0 = none) */
+    int64_t due_at_us;          /* ${run.due_at} (0 = not a schedule: refused) */
+    int trigger;                /* a data trigger: ${trigger.files}, ${trigger.rows} */
+    const char *const *files;   /* the files it consumed */
+    size_t nfiles;
+    int64_t rows;
+} model_origin_t;
+
+/* key: the submitting client key ("" without CURVE); o: what started it
+ * (NULL for a person's submit); actor: who to name in the audit trail
+ * (NULL = not a command: no row). The specs are substituted first
+ * (req->params, base_dir, o), then checked and stored; the run keeps its
+ * parameter values. */
 int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
-                 const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
-                 char *err, size_t errlen);
+                 const model_origin_t *o, const char *actor, int64_t *run_id, char *err,
+                 size_t errlen);
 
 /* Cancels an active run: waiting tasks are cancelled, running ones killed.
  * Returns 0 with a summary in msg, or -1 with errno ENOENT (not active) or
@@ -244,7 +259,8 @@ int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c);
 int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt);
 
 /* The rules a submit must pass before anything is written: the step-kind
- * table's (stepkind_check_submit) and a known queue (created by an admin,
+ * table's (stepkind_check_submit, on the specs substituted with stand-ins
+ * for what only a run knows) and a known queue (created by an admin,
  * or "default"). 0, or -1 with errno EINVAL/ENOMEM and the reason in err.
  * model_submit calls it first; calendar_register calls it too. */
 int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, size_t errlen);
