@@ -29,10 +29,24 @@ int params_name_ok(const char *s)
     return 1;
 }
 
+/* Length of the name of a reference starting at d ("${NS.": a word, then
+ * a dot), or 0 when d does not start one: shell variables have no dot, so
+ * "${HOME}" and "${X:-2}" are left to the shell. */
+static size_t s_ref_start(const char *d)
+{
+    if (d[0] != '$' || d[1] != '{')
+        return 0;
+    const char *q = d + 2;
+    while ((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') ||
+           *q == '_')
+        q++;
+    return q > d + 2 && *q == '.' ? (size_t)(q - d) : 0;
+}
+
 int params_has_ref(const char *s)
 {
     for (const char *p = s ? strchr(s, '$') : NULL; p; p = strchr(p + 1, '$'))
-        if (p[1] == '{' || p[1] == '$')
+        if ((p[1] == '$' && p[2] == '{') || s_ref_start(p))
             return 1;
     return 0;
 }
@@ -109,7 +123,7 @@ static int s_ref(const char *name, size_t n, const params_vars_t *v, bytebuf_t *
     }
 #undef IS
     return s_fail(err, errlen, "unknown reference ${%.*s} (known: ${params.NAME}, ${run.id}, "
-                  "${run.due_at}, ${trigger.files}, ${trigger.rows}; write $$ for a literal $)",
+                  "${run.due_at}, ${trigger.files}, ${trigger.rows}; write $${ for a literal ${)",
                   (int)(n > 90 ? 90 : n), name);
 }
 
@@ -122,15 +136,15 @@ static int s_scan(const char *s, const params_vars_t *v, bytebuf_t *out, char *e
             return s_put(out, p, strlen(p));
         if (s_put(out, p, (size_t)(d - p)) < 0)
             return -1;
-        if (d[1] == '$') {
-            if (s_put(out, "$", 1) < 0)
+        if (d[1] == '$' && d[2] == '{') {
+            if (s_put(out, "${", 2) < 0)
                 return -1;
-            p = d + 2;
-        } else if (d[1] == '{') {
+            p = d + 3;
+        } else if (s_ref_start(d)) {
             const char *end = strchr(d + 2, '}');
             if (!end)
-                return s_fail(err, errlen, "'${' without its closing '}' (write $$ for a "
-                              "literal $)");
+                return s_fail(err, errlen, "'${' without its closing '}' (write $${ for a "
+                              "literal ${)");
             if (s_ref(d + 2, (size_t)(end - d - 2), v, out, err, errlen) < 0)
                 return -1;
             p = end + 1;

@@ -10,11 +10,13 @@
  *                    argv element that is exactly "${trigger.files}"
  *                    becomes one element per file
  *   ${trigger.rows}  the rows those files hold
- *   $$               a literal '$'
+ *   $${              a literal "${" ("$${params.x}" is the text ${params.x})
  *
- * Any other '$' is literal ("echo $HOME" stays as it is). An unknown or
- * unterminated reference is an error, as is run.due_at outside a schedule
- * and trigger.* outside a trigger.
+ * A reference is "${" + a word + "." ...: any other '$' is literal, so the
+ * shell's "$HOME", "${HOME}", "${X:-2}" and "$$" (its pid) stay as they
+ * are (a shell variable name has no dot). An unknown or unterminated
+ * reference is an error, as is run.due_at outside a schedule and trigger.*
+ * outside a trigger.
  *
  * The substitution is done by the coordinator (params_apply), which trusts
  * no client: the SubmitRequest carries the specs as written plus the
@@ -58,7 +60,7 @@ typedef struct {
 /* A parameter name: [A-Za-z_][A-Za-z0-9_]*, at most PARAMS_NAME_MAX bytes. */
 int params_name_ok(const char *s);
 
-/* 1 when s holds a reference or "$$" (substitution would change it). */
+/* 1 when s holds a reference or "$${" (substitution would change it). */
 int params_has_ref(const char *s);
 /* 1 when s holds the reference "${NAME}" (e.g. "run.id"). */
 int params_uses(const char *s, const char *ref);

@@ -44,6 +44,7 @@ class Run(_Record):
     tasks_total: int
     tasks_done: int
     version: int
+    params: dict = None  # {"NAME": "VALUE"}: the run's parameter values (status only)
 
     @property
     def done(self):
@@ -53,7 +54,7 @@ class Run(_Record):
     def from_pb(cls, r):
         return cls(r.id, r.workflow, _name(RUN_STATES, r.state), _time(r.submitted_at_us),
                    _time(r.started_at_us), _time(r.finished_at_us), r.tasks_total, r.tasks_done,
-                   r.version)
+                   r.version, {p.name: p.value for p in r.params})
 
 
 @dataclass
