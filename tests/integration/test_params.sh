@@ -10,13 +10,14 @@
 #      into a model name, or a reference to an undeclared param, is refused
 #      by the coordinator after substitution, and the coordinator serves on;
 #   4. ${trigger.files}: a triggered run's exec step gets exactly the files
-#      it consumed, one argv element each (examples/claims/feedback.cfg uses
-#      the same form).
+#      it consumed, one argv element each;
+#   5. examples/claims/feedback.cfg as shipped: a triggered retrain trains on
+#      the history plus exactly the rows of the files it consumed.
 source "$(dirname "$0")/lib.sh"
 
 pg_start
 coord_start
-worker_start w1 2
+worker_start w1 2 --artifact-dir "$T_DIR/artifacts"
 
 # ------------------------------------------------------ 1. file errors ---
 cat >"$T_DIR/bad.cfg" <<'CFG'
@@ -110,3 +111,34 @@ assert_eq succeeded "$(wait_run "$rt")" "the triggered run"
 assert_eq "$(sql "select string_agg(path, E'\n' order by path) from drover.trigger_files where run_id = $rt")
 rows=5" "$(sort "$T_DIR/files-$rt.txt" | sed '/^rows=/d'; grep '^rows=' "$T_DIR/files-$rt.txt")" \
     "the files the step got (one argv element each) and their rows"
+
+# ------------------------------ 5. examples/claims/feedback.cfg, for real ---
+# The example as shipped, on a small data set of the same shape: the train
+# step's dataset (hashed and counted by drover-task, drover.datasets) is the
+# history plus exactly the rows of the files this run consumed.
+C="$T_DIR/claims"
+mkdir -p "$C/data/feedback"
+cp "$T_REPO/examples/claims/feedback.cfg" "$C/feedback.cfg"
+rows() { # rows FILE N SEED: a CSV of N rows, two features and the label
+    awk -v n="$2" -v s="$3" 'BEGIN { srand(s); print "f0,f1,damage";
+        for (i = 0; i < n; i++) { c = i % 2; printf "%.3f,%.3f,%s\n", c * 2 + rand(), rand(), c ? "dent" : "scratch" } }' >"$1"
+}
+rows "$C/data/train.csv" 200 1
+rows "$C/data/test.csv" 100 2
+out=$(drover submit "$C/feedback.cfg") || fail "drover submit feedback.cfg exited $?: $out"
+rows "$T_DIR/staging/fb-1.csv" 300 3
+rows "$T_DIR/staging/fb-2.csv" 250 4
+for f in fb-1.csv fb-2.csv; do
+    touch -d "@$(($(date +%s) - 10))" "$T_DIR/staging/$f"
+    mv "$T_DIR/staging/$f" "$C/data/feedback/$f"
+done
+wait_for "a claims-feedback run" 20 sql_is "select count(*) from drover.runs where schedule = 'claims-feedback'" 1
+rf=$(sql "select id from drover.runs where schedule = 'claims-feedback'")
+wait_for "its train step ends" 60 sql_is "select state in ('succeeded', 'failed') from drover.tasks
+                                          where run_id = $rf and name = 'train'" t
+assert_eq succeeded "$(task_field "$rf" train state)" "the triggered train step ($(task_field "$rf" train error); merge: $(task_field "$rf" merge state) $(drover logs "$rf" merge 2>&1 | tail -3))"
+assert_eq "$C/data/feedback/fb-1.csv $C/data/feedback/fb-2.csv" \
+    "$(sql "select string_agg(path, ' ' order by path) from drover.trigger_files where run_id = $rf")" "files consumed"
+assert_eq "$C/data/merged-$rf.csv|750" "$(sql "select d.path || '|' || d.rows from drover.task_datasets td
+    join drover.datasets d on d.sha256 = td.sha256 join drover.tasks t on t.id = td.task_id
+    where t.run_id = $rf and t.name = 'train' and td.role = 'train'")" "the train step's dataset: history + the consumed rows"
