@@ -73,6 +73,8 @@ static const stepkind_key_t s_exec_keys[] = {
     {.key = "command", .type = STEPKIND_STRING, .from = STEPKIND_FROM_FILE},
     {.key = "env", .type = STEPKIND_ENV, .from = FILE_CLIENT},
     {.key = "cwd", .type = STEPKIND_PATH, .from = FILE_CLIENT},
+    /* Absolute bounds on the metrics the step reports: s_exec_check. */
+    {.key = "gates", .type = STEPKIND_OBJECT, .from = FILE_CLIENT},
     {.key = NULL},
 };
 static const stepkind_key_t s_noop_keys[] = {{.key = NULL}};
@@ -166,7 +168,7 @@ static int s_validate_check(const stepkind_t *, const char *, json_t *, unsigned
 static int s_evaluate_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 
 static const stepkind_t s_kinds[] = {
-    {"exec", STEPKIND_AT_WORKER, s_exec_keys, "argv, command, env, cwd", s_exec_check},
+    {"exec", STEPKIND_AT_WORKER, s_exec_keys, "argv, command, env, cwd, gates", s_exec_check},
     {"noop", STEPKIND_AT_WORKER, s_noop_keys, "", NULL},
     {"validate", STEPKIND_AT_TASK, s_validate_keys, "dataset, label, checks", s_validate_check},
     {"train", STEPKIND_AT_TASK, s_train_keys,
@@ -446,6 +448,37 @@ static int s_exec_check(const stepkind_t *k, const char *step, json_t *spec, uns
     if (!(from & STEPKIND_FROM_FILE) && !json_object_get(spec, "argv"))
         return s_fail(err, errlen, "step '%s': an exec step needs 'argv' (a list of strings) or "
                       "'command' (a shell command line)", step);
+    /* gates = { min = { accuracy = 0.9; }; max = { log_loss = 0.5; }; }: the
+     * evaluate kind's absolute thresholds, on any metric the step reports. */
+    json_t *gates = json_object_get(spec, "gates");
+    if (!gates)
+        return 0;
+    if (!json_is_object(gates) || json_object_size(gates) == 0)
+        return s_fail(err, errlen, "step '%s': 'gates' must be a group, e.g. gates = { min = { "
+                      "accuracy = 0.9; }; };", step);
+    const char *gk, *mk;
+    json_t *g, *b;
+    size_t nb = 0;
+    json_object_foreach(gates, gk, g) {
+        if (strcmp(gk, "min") != 0 && strcmp(gk, "max") != 0)
+            return s_fail(err, errlen, "step '%s': unknown gate '%.64s' for an exec step (known: "
+                          "min, max)", step, gk);
+        if (!json_is_object(g))
+            return s_fail(err, errlen, "step '%s': gates '%s' must be a group of metric = bound, "
+                          "e.g. %s = { accuracy = 0.9; };", step, gk, gk);
+        json_object_foreach(g, mk, b) {
+            if (!util_name_ok(mk, 64))
+                return s_fail(err, errlen, "step '%s': gates %s: '%.64s' is not a metric name",
+                              step, gk, mk);
+            char what[96];
+            snprintf(what, sizeof what, "gates %s '%s'", gk, mk);
+            if (s_real(b, step, what, -1e300, 0, 1e300, 0, err, errlen) < 0)
+                return -1;
+            if (++nb > STEPKIND_MAX_GATES)
+                return s_fail(err, errlen, "step '%s': at most %d gates", step,
+                              STEPKIND_MAX_GATES);
+        }
+    }
     return 0;
 }
 

@@ -50,6 +50,7 @@
 #define STEPKIND_MIN_PRIORITY (-1000)
 #define STEPKIND_MAX_PRIORITY 1000
 #define STEPKIND_MAX_ACTIVE 100 /* schedule max_active: 1..100 */
+#define STEPKIND_MAX_GATES 32   /* bounds of an exec step's gates */
 
 /* Where a step of a kind runs. */
 typedef enum {

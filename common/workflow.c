@@ -283,8 +283,11 @@ static int s_jappend_str(ctx_t *c, json_t *arr, const char *s)
 static int s_str(ctx_t *c, const config_setting_t *s, const char *step, const char *what,
                  const char **out);
 
+static json_t *s_setting_json(const config_setting_t *s);
+
 static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *argv, const config_setting_t *command,
-                       const config_setting_t *env, const config_setting_t *cwd)
+                       const config_setting_t *env, const config_setting_t *cwd,
+                       const config_setting_t *gates)
 {
     const char *step = st->name;
     json_t *root = NULL, *jargv = NULL, *jenv = NULL;
@@ -401,6 +404,17 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
             goto out;
         if (s_jset(c, root, "cwd", json_string(abs)) < 0)
             goto out;
+    }
+    if (gates) {
+        /* Checked by the table's exec validator, with the setting's line. */
+        char msg[400];
+        if (s_jset(c, root, "gates", s_setting_json(gates)) < 0)
+            goto out;
+        if (stepkind_check_spec_json(stepkind_find("exec"), step, root, STEPKIND_FROM_FILE, msg,
+                                     sizeof msg) < 0) {
+            s_fail(c, s_line(gates), "%s", msg);
+            goto out;
+        }
     }
 
     st->spec_json = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1326,7 +1340,7 @@ static int s_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t nkv, siz
     }
     if (strcmp(st->kind, "exec") == 0)
         return s_exec_spec(c, st, s_kv(kv, nkv, "argv"), s_kv(kv, nkv, "command"),
-                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"));
+                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"), s_kv(kv, nkv, "gates"));
     return s_ml_spec(c, st, kv, nkv, idx);
 }
 

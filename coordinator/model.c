@@ -1529,10 +1529,13 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     char what[700];
     s_outcome_text(res, what, sizeof what);
     int rejected = 0;
-    if (res->outputs_json && *res->outputs_json && m->sink.outputs) {
-        char err[512];
-        int rc = m->sink.outputs(m->sink.ctx, t, att, ok, res->outputs_json, &rejected, err,
-                                 sizeof err);
+    /* An exec step with gates is judged even when it reported nothing. */
+    const char *outs = res->outputs_json && *res->outputs_json ? res->outputs_json
+                       : !strcmp(t->kind, "exec") && strstr(t->spec_json, "\"gates\":") ? "{}"
+                                                                                      : NULL;
+    if (outs && m->sink.outputs) {
+        char err[512] = "";
+        int rc = m->sink.outputs(m->sink.ctx, t, att, ok, outs, &rejected, err, sizeof err);
         if (rc < 0)
             return -1;
         if (rc == 1) {
@@ -1541,6 +1544,10 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
                 snprintf(what, sizeof what, "its outputs were refused: %s", err);
                 ok = 0;
             }
+        } else if (rejected && ok && !strcmp(t->kind, "exec")) {
+            /* The step ran to the end; its gates said no (registry_apply). */
+            snprintf(what, sizeof what, "rejected by its gates: %s", err);
+            ok = 0;
         }
     }
     if (ok)

@@ -427,6 +427,85 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
     return 0;
 }
 
+/* A metric the step reported: report.metrics.NAME, report.NAME or
+ * model.metrics.NAME, the first that is a number. */
+static json_t *s_reported(json_t *o, const char *name)
+{
+    json_t *rep = json_object_get(o, "report");
+    json_t *c[] = {json_object_get(json_object_get(rep, "metrics"), name),
+                   json_object_get(rep, name),
+                   json_object_get(json_object_get(json_object_get(o, "model"), "metrics"), name)};
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        if (json_is_number(c[i]))
+            return c[i];
+    return NULL;
+}
+
+/* An exec step's gates (its spec's min/max, checked by the step-kind
+ * table) on what it reported. The verdict goes into o's report (one is
+ * made when the step wrote none): "gates" with the bounds, the values and
+ * what failed, and "passed" false when a bound failed. Returns 0 passed
+ * (or no gates), 1 rejected (err: why), 2 a gated metric was not reported
+ * (err), -1 out of memory. */
+static int s_exec_gates(json_t *o, const char *spec_json, char *err, size_t errlen)
+{
+    json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, NULL);
+    json_t *gates = spec ? json_object_get(spec, "gates") : NULL;
+    if (!json_is_object(gates)) {
+        json_decref(spec);
+        return 0;
+    }
+    json_t *values = json_object(), *failed = json_array();
+    int rc = values && failed ? 0 : -1;
+    size_t off = 0;
+    const char *gk, *mk;
+    json_t *g, *b;
+    err[0] = '\0';
+    json_object_foreach(gates, gk, g) {
+        int is_min = strcmp(gk, "min") == 0;
+        json_object_foreach(g, mk, b) {
+            if (rc < 0)
+                break;
+            json_t *v = s_reported(o, mk);
+            if (!v) {
+                snprintf(err, errlen, "gate %s '%s': the step reported no metric '%s' (write it "
+                         "with drover.task.report() or register_model(metrics=...))", gk, mk, mk);
+                rc = 2;
+                goto out;
+            }
+            double x = json_number_value(v), bound = json_number_value(b);
+            json_object_set(values, mk, v);
+            if (is_min ? x >= bound : x <= bound)
+                continue;
+            char line[160];
+            snprintf(line, sizeof line, "%s %g %s %g", mk, x, is_min ? "<" : ">", bound);
+            json_array_append_new(failed, json_string(line));
+            if (off < errlen)
+                off += (size_t)snprintf(err + off, errlen - off, "%s%s", off ? "; " : "", line);
+            rc = 1;
+        }
+    }
+    json_t *rep = json_object_get(o, "report");
+    if (!json_is_object(rep)) {
+        rep = json_object();
+        if (!rep || json_object_set_new(o, "report", rep) < 0) {
+            rc = -1;
+            goto out;
+        }
+        json_object_set_new(rep, "passed", json_true());
+    }
+    if (json_object_set_new(rep, "gates", json_pack("{s:O, s:O, s:O, s:b}", "bounds", gates,
+                                                    "values", values, "failed", failed,
+                                                    "passed", rc == 0)) < 0 ||
+        (rc == 1 && json_object_set_new(rep, "passed", json_false()) < 0))
+        rc = -1;
+out:
+    json_decref(values);
+    json_decref(failed);
+    json_decref(spec);
+    return rc;
+}
+
 int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
                    const char *kind, const char *spec_json, const char *artifact_root,
                    int succeeded, const char *outputs_json, int *gate_rejected, char *err,
@@ -444,6 +523,19 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
         json_t *rep = json_object_get(o, "report");
         *gate_rejected = json_is_false(json_object_get(rep, "passed"));
     }
+    char verdict[400] = "";
+    if (!strcmp(kind, "exec") && succeeded) {
+        int g = s_exec_gates(o, spec_json, verdict, sizeof verdict);
+        if (g < 0 || g == 2) {
+            if (g < 0)
+                snprintf(err, errlen, "out of memory checking the step's gates");
+            else
+                snprintf(err, errlen, "%s", verdict);
+            json_decref(o);
+            return 1;
+        }
+        *gate_rejected = g == 1;
+    }
     if (store_savepoint(st) < 0) {
         json_decref(o);
         return -1;
@@ -452,6 +544,8 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
     if (rc == 0)
         rc = s_apply(st, o, run_id, task_id, attempt, step, kind, succeeded, err, errlen);
     json_decref(o);
+    if (rc == 0 && *gate_rejected && verdict[0])
+        snprintf(err, errlen, "%s", verdict); /* why an exec step's gates said no */
     if (rc == 0)
         return store_savepoint_end(st, 1) < 0 ? -1 : 0;
     /* A statement the database refused (e.g. a check constraint) is the
