@@ -441,6 +441,23 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
 
 /* ------------------------------------------------------ kind validators --- */
 
+int stepkind_flavour_drover(const char *kind)
+{
+    return kind && (!strcmp(kind, "softmax") || !strcmp(kind, "mlp") || !strcmp(kind, "linear"));
+}
+
+int stepkind_flavour_ok(const char *f)
+{
+    size_t n = f ? strlen(f) : 0;
+    if (n == 0 || n > 64 || !((f[0] >= 'a' && f[0] <= 'z') || (f[0] >= '0' && f[0] <= '9')))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((f[i] >= 'a' && f[i] <= 'z') || (f[i] >= '0' && f[i] <= '9') || f[i] == '.' ||
+              f[i] == '_' || f[i] == '-'))
+            return 0;
+    return !stepkind_flavour_drover(f);
+}
+
 static int s_exec_check(const stepkind_t *k, const char *step, json_t *spec, unsigned from,
                         char *err, size_t errlen)
 {
@@ -763,7 +780,8 @@ static int s_in_after(const Drover__StepSpec *s, const char *name)
     return 0;
 }
 
-/* References across steps: "@STEP" names a train or select step of this
+/* References across steps: "@STEP" names a train, select or exec (its
+ * register_model) step of this
  * request; a select's 'from' lists train steps it runs after directly.
  * (That "@STEP" is an ancestor is the loader's rule too; the coordinator
  * resolves the reference when the step is dispatched.) */
@@ -800,9 +818,10 @@ static int s_check_refs(const Drover__SubmitRequest *req, const name_idx_t *sort
                     rc = s_fail(err, errlen, "step '%s': model '@%s' names no step of this "
                                 "workflow", s->name, sref);
                 else if (strcmp(req->steps[t]->kind, "train") != 0 &&
-                         strcmp(req->steps[t]->kind, "select") != 0)
-                    rc = s_fail(err, errlen, "step '%s': model '@%s' must name a train or select "
-                                "step ('%s' is %s)", s->name, sref, sref, req->steps[t]->kind);
+                         strcmp(req->steps[t]->kind, "select") != 0 &&
+                         strcmp(req->steps[t]->kind, "exec") != 0)
+                    rc = s_fail(err, errlen, "step '%s': model '@%s' must name a train, select or "
+                                "exec step ('%s' is %s)", s->name, sref, sref, req->steps[t]->kind);
             }
         }
         json_decref(spec);

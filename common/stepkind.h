@@ -133,6 +133,14 @@ int stepkind_check_spec_json(const stepkind_t *k, const char *step, json_t *spec
 int stepkind_env_name_ok(const char *s);
 int stepkind_env_reserved(const char *s);
 
+/* Model flavours: a registered model version's model_kind. drover's own
+ * kinds (softmax, mlp, linear: 1 from stepkind_flavour_drover) are the
+ * ones it can evaluate, score and predict with; an exec step registers
+ * any other name of [a-z0-9._-], 1 to 64 bytes, starting with a letter or
+ * digit (stepkind_flavour_ok), e.g. "sklearn-pickle", "onnx". */
+int stepkind_flavour_drover(const char *kind);
+int stepkind_flavour_ok(const char *flavour);
+
 /* Model reference syntax; for "@STEP" *step_ref points at STEP. 1 ok, 0 not. */
 int stepkind_model_ref_ok(const char *ref, const char **step_ref);
 

@@ -1124,9 +1124,10 @@ static int s_check_refs(ctx_t *c, const workflow_t *wf)
                                : "step '%s': model '@%s' names no step of this workflow",
                         st->name, c->refs[i]);
         } else if (strcmp(wf->steps[target].kind, "train") != 0 &&
-                   strcmp(wf->steps[target].kind, "select") != 0) {
+                   strcmp(wf->steps[target].kind, "select") != 0 &&
+                   strcmp(wf->steps[target].kind, "exec") != 0) {
             rc = s_fail(c, c->ref_lines[i],
-                        "step '%s': model '@%s' must name a train or select step ('%s' is %s)",
+                        "step '%s': model '@%s' must name a train, select or exec step ('%s' is %s)",
                         st->name, c->refs[i], c->refs[i], wf->steps[target].kind);
         }
     }

@@ -4,14 +4,17 @@
 Trains a logistic-regression classifier (SGD, one pass per epoch) on the
 handwritten digits data set that ships with scikit-learn, reports each
 epoch through drover.task (so `drover metrics RUN train` draws the loss
-curve), pickles the model and attaches a report with its validation
-accuracy. The gate is the workflow's (pipeline.cfg: gates = { min = {
-val_accuracy = 0.9; }; }), judged by the coordinator on that report: a
-model below it ends the run `rejected`.
+curve), pickles the model and registers it as a version of model
+"sklearn-digits" (task.register_model: flavour sklearn-pickle, its input
+signature, its validation metrics, and the CSV it learned from as lineage).
+The gate is the workflow's (pipeline.cfg: gates = { min = { val_accuracy =
+0.9; }; }), judged by the coordinator on those metrics: a model below it
+ends the run `rejected` and is not promoted.
 
-Environment: EPOCHS (default 10), SHUFFLE_LABELS ("yes": train on shuffled
-labels, a deliberately bad model; default "no"), MODEL_DIR (default
-$TMPDIR/drover-sklearn), SEED (default 7).
+Environment: DATA (the digits as CSV: written there from scikit-learn's copy
+when missing; default data/digits.csv), EPOCHS (default 10), SHUFFLE_LABELS
+("yes": train on shuffled labels, a deliberately bad model; default "no"),
+MODEL_DIR (default $TMPDIR/drover-sklearn), SEED (default 7).
 Runs the same by hand: `python3 train.py` prints the metric lines on stderr.
 """
 
@@ -33,9 +36,18 @@ EPOCHS = int(os.environ.get("EPOCHS", "10"))
 SHUFFLE_LABELS = os.environ.get("SHUFFLE_LABELS", "no") == "yes"
 SEED = int(os.environ.get("SEED", "7"))
 MODEL_DIR = os.environ.get("MODEL_DIR") or os.path.join(tempfile.gettempdir(), "drover-sklearn")
+DATA = os.environ.get("DATA") or "data/digits.csv"
 
-X, y = load_digits(return_X_y=True)
-X = X / 16.0
+if not os.path.exists(DATA):
+    # The data set as a file, so that drover can hash it for the lineage.
+    X0, y0 = load_digits(return_X_y=True)
+    os.makedirs(os.path.dirname(os.path.abspath(DATA)), exist_ok=True)
+    tmp = "%s.tmp-%d" % (DATA, os.getpid())
+    np.savetxt(tmp, np.column_stack([X0, y0]), fmt="%d", delimiter=",",
+               header=",".join(["p%d" % i for i in range(X0.shape[1])] + ["digit"]), comments="")
+    os.replace(tmp, DATA)
+data = np.loadtxt(DATA, delimiter=",", skiprows=1)
+X, y = data[:, :-1] / 16.0, data[:, -1].astype(int)
 X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.25, random_state=SEED,
                                                   stratify=y)
 classes = np.unique(y)
@@ -65,6 +77,14 @@ with open(model_path, "wb") as f:
 task.report({"val_accuracy": val_accuracy, "model_file": model_path,
              "rows_train": len(y_train), "rows_val": len(y_val), "flavour": "sklearn",
              "shuffled_labels": SHUFFLE_LABELS}, passed=True)
-# Registering the pickle in drover's model registry (task.register_model) is
-# coming (docs/python.md); today it raises NotSupportedYet, so it is not called.
+# Once the step exits 0 the worker stores the pickle and hashes DATA; the
+# coordinator registers the version (also a rejected one: the gate decides
+# whether the pipeline promotes it).
+task.register_model("sklearn-digits", model_path, flavour="sklearn-pickle",
+                    signature={"inputs": [{"name": "pixels", "type": "float", "shape": [-1, 64]}],
+                               "outputs": [{"name": "digit", "type": "int"}]},
+                    metrics={"val_accuracy": val_accuracy,
+                             "val_loss": float(log_loss(y_val, clf.predict_proba(X_val),
+                                                        labels=classes))},
+                    datasets=[DATA])
 print("val_accuracy %.4f; model in %s" % (val_accuracy, model_path))

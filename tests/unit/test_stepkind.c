@@ -224,7 +224,7 @@ static void t_submit(void **state)
     s_req(&r, "w");
     s_step(&r, "e", "evaluate", "{\"dataset\":\"/d.csv\",\"model\":\"@a\"}", "a");
     s_step(&r, "a", "noop", "{}", NULL);
-    s_expect(&r, "step 'e': model '@a' must name a train or select step ('a' is noop)");
+    s_expect(&r, "step 'e': model '@a' must name a train, select or exec step ('a' is noop)");
     s_req(&r, "w");
     s_step(&r, "a", "noop", "{}", NULL)->retries = 101;
     s_expect(&r, "step 'a': 'retries' must be between 0 and 100");

@@ -272,10 +272,10 @@ static const err_case_t s_errors[] = {
          "    model = \"@train\"; }\n);\n",
      6, "step 'e': model '@train' names a step this step does not run after"},
     {"evaluate ref not a train step",
-     HDR "steps = (\n  { name = \"prep\"; kind = \"exec\"; command = \"true\"; },\n"
+     HDR "steps = (\n  { name = \"prep\"; kind = \"noop\"; },\n"
          "  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; after = [\"prep\"];\n"
          "    model = \"@prep\"; }\n);\n",
-     5, "model '@prep' must name a train or select step ('prep' is exec)"},
+     5, "model '@prep' must name a train, select or exec step ('prep' is noop)"},
     {"evaluate unknown gate",
      HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
          "    gates = {\n      above = { accuracy = 0.8; }; }; }\n);\n",
