@@ -60,18 +60,16 @@ int params_uses(const char *s, const char *ref)
     return 0;
 }
 
+/* One line of human text into err; -1 with errno EINVAL. */
 static int s_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int s_fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    errno = EINVAL;
-    return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return errno = EINVAL, -1;
 }
 
 static int s_put(bytebuf_t *out, const char *s, size_t n)

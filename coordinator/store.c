@@ -479,12 +479,9 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
 
 int store_run_id_next(store_t *st, int64_t *id)
 {
-    PGresult *r = db_exec(st->db, s_stmts[S_RUN_ID_NEXT].name, 0, NULL, NULL, NULL,
-                          PGRES_TUPLES_OK);
-    if (!r) {
-        log_error("database: %s", db_error(st->db));
+    PGresult *r = s_read(st, S_RUN_ID_NEXT, 0, NULL);
+    if (!r)
         return -1;
-    }
     *id = db_get_i64(r, 0, 0);
     PQclear(r);
     return 0;
