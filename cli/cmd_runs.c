@@ -195,7 +195,8 @@ const cli_verb_t cmd_status_verb = {
     .summary = "show a run and the state of each step",
     .help = "Shows run RUN (workflow, state, submission time, duration) and a table of its\n"
             "steps: state, attempt (of the attempts allowed), worker, duration and how the\n"
-            "last attempt ended (exit code or error).\n"
+            "last attempt ended (exit code or error). A run submitted with parameters shows\n"
+            "their values on a 'params' line (--json: \"params\": {NAME: VALUE}).\n"
             "\n"
             "Examples:\n"
             "  drover status 42\n"
