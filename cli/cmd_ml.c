@@ -28,6 +28,7 @@
 #include "artifact.h"
 #include "cmd.h"
 #include "output.h"
+#include "stepkind.h"
 #include "util.h"
 #include "wire.h"
 
@@ -1370,8 +1371,16 @@ static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *m
                                 sizeof nf)) != CLI_EXIT_OK)
             return rc;
         const char *art = json_string_value(json_object_get(one, "artifact"));
+        const char *fl = json_string_value(json_object_get(one, "model_kind"));
         long long ver = (long long)version;
         char e2[1024];
+        if (art && fl && !stepkind_flavour_drover(fl)) {
+            /* An exec step's model: not a drover model file. */
+            fprintf(stderr, "drover: %s:%lld is flavour %s: drover cannot score it; use an exec "
+                            "step\n", name, ver, fl);
+            json_decref(doc);
+            return CLI_EXIT_USAGE;
+        }
         if (!art) {
             fprintf(stderr, "drover: %s\n", nf);
             json_decref(doc);

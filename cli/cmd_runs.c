@@ -134,7 +134,16 @@ static int s_status_text(cli_t *cli, const Drover__ClientReply *rep)
            color ? out_color_off() : "");
     printf("submitted  %s\n", submitted);
     printf("duration   %s%s\n", dur, render_run_terminal(r->state) ? "" : " so far");
-    printf("steps      %u/%u done\n\n", r->tasks_done, r->tasks_total);
+    printf("steps      %u/%u done\n", r->tasks_done, r->tasks_total);
+    /* The values are a submitter's text: escaped like any peer's. */
+    for (size_t i = 0; i < r->n_params; i++) {
+        char *n = out_escape(r->params[i]->name ? r->params[i]->name : "", 0);
+        char *v = out_escape(r->params[i]->value ? r->params[i]->value : "", 0);
+        printf("%s%s=%s", i ? " " : "params     ", n ? n : "?", v ? v : "?");
+        free(n);
+        free(v);
+    }
+    printf("%s\n", r->n_params ? "\n" : "");
 
     out_table_t *t = render_tasks_table(rep, now, 1);
     int rc = t ? out_table_print(t, stdout, color) : -1;
@@ -200,7 +209,8 @@ const cli_verb_t cmd_status_verb = {
     .summary = "show a run and the state of each step",
     .help = "Shows run RUN (workflow, state, submission time, duration) and a table of its\n"
             "steps: state, attempt (of the attempts allowed), worker, duration and how the\n"
-            "last attempt ended (exit code or error).\n"
+            "last attempt ended (exit code or error). A run submitted with parameters shows\n"
+            "their values on a 'params' line (--json: \"params\": {NAME: VALUE}).\n"
             "\n"
             "Examples:\n"
             "  drover status 42\n"

@@ -72,12 +72,21 @@ static int s_run(cli_t *cli, int argc, char **argv)
     const cli_opt_t opts[] = {{"wait", 'w', 0, &wait, NULL}, {NULL, 0, 0, NULL, NULL}};
     char *pos[1];
     size_t npos;
+    const char **sets = NULL;
+    size_t nsets = 0;
+    if (wfsubmit_take_sets(&argc, argv, &sets, &nsets) < 0) {
+        free(sets);
+        return errno == ENOMEM ? CLI_EXIT_UNREACHABLE : CLI_EXIT_USAGE;
+    }
     int rc = cli_parse(cli, argc, argv, opts, pos, 1, 1, &npos);
-    if (rc != 0)
+    if (rc != 0) {
+        free(sets);
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
 
     char err[2048];
-    workflow_t *wf = workflow_load(pos[0], err, sizeof err);
+    workflow_t *wf = workflow_load_params(pos[0], sets, nsets, err, sizeof err);
+    free(sets);
     if (!wf) {
         /* The file may come from someone else and its names are quoted in
          * the message: escaped like a peer's text. */
@@ -151,13 +160,14 @@ out:
     free(specs);
     free(res);
     free(ptrs);
+    free(sub.params);
     workflow_destroy(&wf);
     return rc;
 }
 
 const cli_verb_t cmd_submit_verb = {
     .name = "submit",
-    .synopsis = "FILE [--wait]",
+    .synopsis = "FILE [--set NAME=VALUE]... [--wait]",
     .summary = "submit a workflow file; prints the run id",
     .help =
         "Checks the workflow FILE (syntax, steps, dependencies) and submits it as a new\n"
@@ -170,10 +180,14 @@ const cli_verb_t cmd_submit_verb = {
         "Options:\n"
         "  -w, --wait          follow the run until it ends (as `drover wait` does);\n"
         "                      exit 0 if it succeeded, 1 if it failed or was cancelled\n"
+        "  --set NAME=VALUE    a value for the workflow's params = { NAME = ...; } (repeat\n"
+        "                      for more); a NAME the file does not declare is an error.\n"
+        "                      Steps use it as ${params.NAME} (docs/workflows.md)\n"
         "\n"
         "Examples:\n"
         "  drover submit examples/hello/pipeline.cfg\n"
         "  RUN=$(drover submit pipeline.cfg) && drover wait \"$RUN\"\n"
+        "  drover submit train.cfg --set lr=0.02 --set data=data/train-002.csv\n"
         "  drover submit pipeline.cfg --wait\n"
         "  drover submit examples/claims/nightly.cfg   # registers its schedule",
     .run = s_run,

@@ -9,6 +9,7 @@
  * clients in other languages (python/drover) build their request from it,
  * so the workflow language keeps exactly one validator, this one.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +40,10 @@ static void s_print(const Drover__SubmitRequest *sub)
     fflush(stdout);
 }
 
-static int s_check(cli_t *cli, const char *path)
+static int s_check(cli_t *cli, const char *path, const char *const *sets, size_t nsets)
 {
     char err[2048];
-    workflow_t *wf = workflow_load(path, err, sizeof err);
+    workflow_t *wf = workflow_load_params(path, sets, nsets, err, sizeof err);
     if (!wf) {
         fprintf(stderr, "%s\n", err);
         return CLI_EXIT_USAGE;
@@ -68,6 +69,7 @@ static int s_check(cli_t *cli, const char *path)
     free(specs);
     free(res);
     free(ptrs);
+    free(sub.params);
     workflow_destroy(&wf);
     return rc;
 }
@@ -76,17 +78,26 @@ static int s_run(cli_t *cli, int argc, char **argv)
 {
     char *pos[2];
     size_t npos;
+    const char **sets = NULL;
+    size_t nsets = 0;
+    if (wfsubmit_take_sets(&argc, argv, &sets, &nsets) < 0) {
+        free(sets);
+        return errno == ENOMEM ? CLI_EXIT_UNREACHABLE : CLI_EXIT_USAGE;
+    }
     int rc = cli_parse(cli, argc, argv, NULL, pos, 2, 2, &npos);
-    if (rc != 0)
-        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-    if (strcmp(pos[0], "check") != 0)
-        return cli_usage_error(cli, "unknown workflow command '%s' (check)", pos[0]);
-    return s_check(cli, pos[1]);
+    if (rc == 0 && strcmp(pos[0], "check") != 0)
+        rc = cli_usage_error(cli, "unknown workflow command '%s' (check)", pos[0]);
+    else if (rc == 0)
+        rc = s_check(cli, pos[1], sets, nsets);
+    else
+        rc = rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    free(sets);
+    return rc;
 }
 
 const cli_verb_t cmd_workflow_verb = {
     .name = "workflow",
-    .synopsis = "check FILE [--json]",
+    .synopsis = "check FILE [--set NAME=VALUE]... [--json]",
     .summary = "validate a workflow file; print what submit would send",
     .help =
         "Checks the workflow FILE exactly as `drover submit` does (syntax, steps, kinds,\n"
@@ -94,7 +105,8 @@ const cli_verb_t cmd_workflow_verb = {
         "file is reported as FILE:LINE: message and exits 2.\n"
         "\n"
         "Prints a summary of the steps; with --json, the request `drover submit` would\n"
-        "send: workflow, source, queue, priority, schedule, trigger and the steps with\n"
+        "send: workflow, source, queue, priority, schedule, trigger, params (with the\n"
+        "--set values), base_dir and the steps with\n"
         "name, kind, after, retries, timeout_ms, retry_delay_ms, spec_json (the exact\n"
         "string sent), resources (cpus, memory_bytes, gpus, labels), line, and sweep and\n"
         "matrix for the steps a matrix expanded. The Python client (docs/python.md)\n"

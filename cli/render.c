@@ -211,6 +211,12 @@ json_t *render_status_json(const Drover__ClientReply *rep, int64_t now_us)
     for (size_t i = 0; i < rep->n_tasks; i++)
         out_json_append(tasks, render_task_json(rep->tasks[i], now_us), &bad);
     out_json_set(o, "tasks", tasks, &bad);
+    json_t *params = json_object();
+    for (size_t i = 0; params && rep->n_runs > 0 && i < rep->runs[0]->n_params; i++) {
+        const Drover__Param *p = rep->runs[0]->params[i];
+        out_json_set(params, p->name ? p->name : "", json_string(p->value ? p->value : ""), &bad);
+    }
+    out_json_set(o, "params", params, &bad);
     if (bad) {
         json_decref(o);
         return NULL;

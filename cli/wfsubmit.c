@@ -4,14 +4,65 @@
 #include "wfsubmit.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "output.h"
+
+int wfsubmit_take_sets(int *argc, char **argv, const char ***sets, size_t *nsets)
+{
+    *sets = calloc((size_t)*argc + 1, sizeof **sets);
+    *nsets = 0;
+    if (!*sets)
+        return errno = ENOMEM, -1;
+    int o = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc)
+                argv[o++] = argv[i++];
+            break;
+        }
+        if (strncmp(argv[i], "--set=", 6) == 0) {
+            (*sets)[(*nsets)++] = argv[i] + 6;
+        } else if (strcmp(argv[i], "--set") == 0) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "drover: --set needs NAME=VALUE\n");
+                return errno = EINVAL, -1;
+            }
+            (*sets)[(*nsets)++] = argv[++i];
+        } else {
+            argv[o++] = argv[i];
+        }
+    }
+    *argc = o;
+    return 0;
+}
 
 int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__SubmitRequest *sub,
                    Drover__StepSpec **specs, Drover__Resources **res, Drover__StepSpec ***ptrs,
                    Drover__Schedule *sched, Drover__Trigger *trig, Drover__WorkflowNotify *notify)
 {
+    if (wf->nparams) {
+        char *block = calloc(wf->nparams, sizeof(Drover__Param *) + sizeof(Drover__Param));
+        if (!block) {
+            *specs = NULL;
+            *res = NULL;
+            *ptrs = NULL;
+            return errno = ENOMEM, -1;
+        }
+        Drover__Param **pp = (Drover__Param **)block;
+        Drover__Param *p = (Drover__Param *)(block + wf->nparams * sizeof *pp);
+        for (size_t i = 0; i < wf->nparams; i++) {
+            drover__param__init(&p[i]);
+            p[i].name = wf->param_names[i];
+            p[i].value = wf->param_values[i];
+            pp[i] = &p[i];
+        }
+        sub->params = pp;
+        sub->n_params = wf->nparams;
+    }
+    sub->base_dir = wf->base_dir ? wf->base_dir : (char *)"";
     *specs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **specs);
     *res = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **res);
     *ptrs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **ptrs);
@@ -19,6 +70,9 @@ int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__Submi
         free(*specs);
         free(*res);
         free(*ptrs);
+        free(sub->params);
+        sub->params = NULL;
+        sub->n_params = 0;
         *specs = NULL;
         *res = NULL;
         *ptrs = NULL;
@@ -151,6 +205,11 @@ json_t *wfsubmit_json(const Drover__SubmitRequest *sub, const workflow_t *wf)
         out_json_set(jn, "on", s_strings(sub->notify->on, sub->notify->n_on, &bad), &bad);
     }
     out_json_set(o, "notify", jn, &bad);
+    json_t *jp = json_object();
+    for (size_t i = 0; jp && i < sub->n_params; i++)
+        out_json_set(jp, sub->params[i]->name, json_string(sub->params[i]->value), &bad);
+    out_json_set(o, "params", jp, &bad);
+    out_json_set(o, "base_dir", json_string(sub->base_dir ? sub->base_dir : ""), &bad);
     json_t *steps = json_array();
     for (size_t i = 0; steps && i < sub->n_steps && i < wf->nsteps; i++)
         out_json_append(steps, s_step_json(sub->steps[i], &wf->steps[i]), &bad);

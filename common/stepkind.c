@@ -73,6 +73,8 @@ static const stepkind_key_t s_exec_keys[] = {
     {.key = "command", .type = STEPKIND_STRING, .from = STEPKIND_FROM_FILE},
     {.key = "env", .type = STEPKIND_ENV, .from = FILE_CLIENT},
     {.key = "cwd", .type = STEPKIND_PATH, .from = FILE_CLIENT},
+    /* Absolute bounds on the metrics the step reports: s_exec_check. */
+    {.key = "gates", .type = STEPKIND_OBJECT, .from = FILE_CLIENT},
     {.key = NULL},
 };
 static const stepkind_key_t s_noop_keys[] = {{.key = NULL}};
@@ -173,7 +175,7 @@ static int s_validate_check(const stepkind_t *, const char *, json_t *, unsigned
 static int s_evaluate_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 
 static const stepkind_t s_kinds[] = {
-    {"exec", STEPKIND_AT_WORKER, s_exec_keys, "argv, command, env, cwd", s_exec_check},
+    {"exec", STEPKIND_AT_WORKER, s_exec_keys, "argv, command, env, cwd, gates", s_exec_check},
     {"noop", STEPKIND_AT_WORKER, s_noop_keys, "", NULL},
     {"validate", STEPKIND_AT_TASK, s_validate_keys, "dataset, label, checks", s_validate_check},
     {"train", STEPKIND_AT_TASK, s_train_keys,
@@ -447,6 +449,23 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
 
 /* ------------------------------------------------------ kind validators --- */
 
+int stepkind_flavour_drover(const char *kind)
+{
+    return kind && (!strcmp(kind, "softmax") || !strcmp(kind, "mlp") || !strcmp(kind, "linear"));
+}
+
+int stepkind_flavour_ok(const char *f)
+{
+    size_t n = f ? strlen(f) : 0;
+    if (n == 0 || n > 64 || !((f[0] >= 'a' && f[0] <= 'z') || (f[0] >= '0' && f[0] <= '9')))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((f[i] >= 'a' && f[i] <= 'z') || (f[i] >= '0' && f[i] <= '9') || f[i] == '.' ||
+              f[i] == '_' || f[i] == '-'))
+            return 0;
+    return !stepkind_flavour_drover(f);
+}
+
 static int s_exec_check(const stepkind_t *k, const char *step, json_t *spec, unsigned from,
                         char *err, size_t errlen)
 {
@@ -454,6 +473,37 @@ static int s_exec_check(const stepkind_t *k, const char *step, json_t *spec, uns
     if (!(from & STEPKIND_FROM_FILE) && !json_object_get(spec, "argv"))
         return s_fail(err, errlen, "step '%s': an exec step needs 'argv' (a list of strings) or "
                       "'command' (a shell command line)", step);
+    /* gates = { min = { accuracy = 0.9; }; max = { log_loss = 0.5; }; }: the
+     * evaluate kind's absolute thresholds, on any metric the step reports. */
+    json_t *gates = json_object_get(spec, "gates");
+    if (!gates)
+        return 0;
+    if (!json_is_object(gates) || json_object_size(gates) == 0)
+        return s_fail(err, errlen, "step '%s': 'gates' must be a group, e.g. gates = { min = { "
+                      "accuracy = 0.9; }; };", step);
+    const char *gk, *mk;
+    json_t *g, *b;
+    size_t nb = 0;
+    json_object_foreach(gates, gk, g) {
+        if (strcmp(gk, "min") != 0 && strcmp(gk, "max") != 0)
+            return s_fail(err, errlen, "step '%s': unknown gate '%.64s' for an exec step (known: "
+                          "min, max)", step, gk);
+        if (!json_is_object(g))
+            return s_fail(err, errlen, "step '%s': gates '%s' must be a group of metric = bound, "
+                          "e.g. %s = { accuracy = 0.9; };", step, gk, gk);
+        json_object_foreach(g, mk, b) {
+            if (!util_name_ok(mk, 64))
+                return s_fail(err, errlen, "step '%s': gates %s: '%.64s' is not a metric name",
+                              step, gk, mk);
+            char what[96];
+            snprintf(what, sizeof what, "gates %s '%s'", gk, mk);
+            if (s_real(b, step, what, -1e300, 0, 1e300, 0, err, errlen) < 0)
+                return -1;
+            if (++nb > STEPKIND_MAX_GATES)
+                return s_fail(err, errlen, "step '%s': at most %d gates", step,
+                              STEPKIND_MAX_GATES);
+        }
+    }
     return 0;
 }
 
@@ -738,7 +788,8 @@ static int s_in_after(const Drover__StepSpec *s, const char *name)
     return 0;
 }
 
-/* References across steps: "@STEP" names a train or select step of this
+/* References across steps: "@STEP" names a train, select or exec (its
+ * register_model) step of this
  * request; a select's 'from' lists train steps it runs after directly.
  * (That "@STEP" is an ancestor is the loader's rule too; the coordinator
  * resolves the reference when the step is dispatched.) */
@@ -775,9 +826,10 @@ static int s_check_refs(const Drover__SubmitRequest *req, const name_idx_t *sort
                     rc = s_fail(err, errlen, "step '%s': model '@%s' names no step of this "
                                 "workflow", s->name, sref);
                 else if (strcmp(req->steps[t]->kind, "train") != 0 &&
-                         strcmp(req->steps[t]->kind, "select") != 0)
-                    rc = s_fail(err, errlen, "step '%s': model '@%s' must name a train or select "
-                                "step ('%s' is %s)", s->name, sref, sref, req->steps[t]->kind);
+                         strcmp(req->steps[t]->kind, "select") != 0 &&
+                         strcmp(req->steps[t]->kind, "exec") != 0)
+                    rc = s_fail(err, errlen, "step '%s': model '@%s' must name a train, select or "
+                                "exec step ('%s' is %s)", s->name, sref, sref, req->steps[t]->kind);
             }
         }
         json_decref(spec);

@@ -50,6 +50,7 @@
 #define STEPKIND_MIN_PRIORITY (-1000)
 #define STEPKIND_MAX_PRIORITY 1000
 #define STEPKIND_MAX_ACTIVE 100 /* schedule max_active: 1..100 */
+#define STEPKIND_MAX_GATES 32   /* bounds of an exec step's gates */
 
 /* Where a step of a kind runs. */
 typedef enum {
@@ -131,6 +132,14 @@ int stepkind_check_spec_json(const stepkind_t *k, const char *step, json_t *spec
 /* Environment names: [A-Za-z_][A-Za-z0-9_]*; reserved: set by drover itself. */
 int stepkind_env_name_ok(const char *s);
 int stepkind_env_reserved(const char *s);
+
+/* Model flavours: a registered model version's model_kind. drover's own
+ * kinds (softmax, mlp, linear: 1 from stepkind_flavour_drover) are the
+ * ones it can evaluate, score and predict with; an exec step registers
+ * any other name of [a-z0-9._-], 1 to 64 bytes, starting with a letter or
+ * digit (stepkind_flavour_ok), e.g. "sklearn-pickle", "onnx". */
+int stepkind_flavour_drover(const char *kind);
+int stepkind_flavour_ok(const char *flavour);
 
 /* Model reference syntax; for "@STEP" *step_ref points at STEP. 1 ok, 0 not. */
 int stepkind_model_ref_ok(const char *ref, const char **step_ref);

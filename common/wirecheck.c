@@ -279,6 +279,14 @@ static int s_submit(const Drover__SubmitRequest *q, char *why, size_t whylen)
                                 whylen) < 0))
         return s_fail(why, whylen, "submit: malformed notify (a webhook of 1 to 1023 bytes, at "
                       "most 16 kinds)");
+    /* Names and values are checked by the coordinator (params.h); here the sizes. */
+    if (q->n_params > 64 || !s_len_ok(q->base_dir, 0, 4095))
+        return s_fail(why, whylen, "submit: more than 64 params, or a base_dir over 4095 bytes");
+    for (size_t i = 0; i < q->n_params; i++)
+        if (!q->params[i] || !s_len_ok(q->params[i]->name, 1, 64) ||
+            !s_len_ok(q->params[i]->value, 0, 4096))
+            return s_fail(why, whylen, "submit: param %zu needs a name of 1 to 64 bytes and a "
+                          "value of at most 4096", i + 1);
     return 0;
 }
 

@@ -43,6 +43,7 @@
 #include "cron.h"
 #include "dag.h"
 #include "log.h"
+#include "params.h"
 #include "stepkind.h"
 #include "util.h"
 #include "wfsource.h"
@@ -75,6 +76,7 @@ typedef struct {
     char **refs;        /* [nsteps] STEP of a "@STEP" model reference, or NULL */
     int *ref_lines;     /* [nsteps] line of that 'model' setting */
     int has_sweep;      /* some step had a matrix: 'after' needs expanding */
+    int tmpl;           /* building with ${...} references kept (checked already) */
 } ctx_t;
 
 static int s_fail(ctx_t *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -235,7 +237,9 @@ static const char *s_basedir(ctx_t *c, int line, const char *key)
  * the file's directory; key names the setting in messages. */
 static char *s_resolve_path(ctx_t *c, const char *cwd, int line, const char *key)
 {
-    if (cwd[0] == '/') {
+    /* Relative or not is known only after substitution: the coordinator
+     * joins a relative result to base_dir (params_apply). */
+    if (cwd[0] == '/' || (c->tmpl && cwd[0] == '$' && cwd[1] == '{')) {
         char *r = strdup(cwd);
         if (!r)
             s_oom(c);
@@ -280,8 +284,11 @@ static int s_jappend_str(ctx_t *c, json_t *arr, const char *s)
 static int s_str(ctx_t *c, const config_setting_t *s, const char *step, const char *what,
                  const char **out);
 
+static json_t *s_setting_json(const config_setting_t *s);
+
 static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *argv, const config_setting_t *command,
-                       const config_setting_t *env, const config_setting_t *cwd)
+                       const config_setting_t *env, const config_setting_t *cwd,
+                       const config_setting_t *gates)
 {
     const char *step = st->name;
     json_t *root = NULL, *jargv = NULL, *jenv = NULL;
@@ -398,6 +405,17 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
             goto out;
         if (s_jset(c, root, "cwd", json_string(abs)) < 0)
             goto out;
+    }
+    if (gates) {
+        /* Checked by the table's exec validator, with the setting's line. */
+        char msg[400];
+        if (s_jset(c, root, "gates", s_setting_json(gates)) < 0)
+            goto out;
+        if (stepkind_check_spec_json(stepkind_find("exec"), step, root, STEPKIND_FROM_FILE, msg,
+                                     sizeof msg) < 0) {
+            s_fail(c, s_line(gates), "%s", msg);
+            goto out;
+        }
     }
 
     st->spec_json = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
@@ -619,7 +637,7 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
     s = s_kv(kv, n, "model");
     if (s_str(c, s, step, "'model'", &v) < 0)
         return -1;
-    if (!s_model_name_ok(v))
+    if (!(c->tmpl && params_has_ref(v)) && !s_model_name_ok(v))
         return s_fail(c, s_line(s), "step '%s': model name '%.140s' is invalid (use " UTIL_NAME_RULE ")", step, v, WF_NAME_MAX);
     if (s_jset(c, root, "model", json_string(v)) < 0)
         return -1;
@@ -1119,9 +1137,10 @@ static int s_check_refs(ctx_t *c, const workflow_t *wf)
                                : "step '%s': model '@%s' names no step of this workflow",
                         st->name, c->refs[i]);
         } else if (strcmp(wf->steps[target].kind, "train") != 0 &&
-                   strcmp(wf->steps[target].kind, "select") != 0) {
+                   strcmp(wf->steps[target].kind, "select") != 0 &&
+                   strcmp(wf->steps[target].kind, "exec") != 0) {
             rc = s_fail(c, c->ref_lines[i],
-                        "step '%s': model '@%s' must name a train or select step ('%s' is %s)",
+                        "step '%s': model '@%s' must name a train, select or exec step ('%s' is %s)",
                         st->name, c->refs[i], c->refs[i], wf->steps[target].kind);
         }
     }
@@ -1335,7 +1354,7 @@ static int s_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t nkv, siz
     }
     if (strcmp(st->kind, "exec") == 0)
         return s_exec_spec(c, st, s_kv(kv, nkv, "argv"), s_kv(kv, nkv, "command"),
-                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"));
+                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"), s_kv(kv, nkv, "gates"));
     return s_ml_spec(c, st, kv, nkv, idx);
 }
 
@@ -1718,7 +1737,7 @@ static int s_parse_steps(ctx_t *c, workflow_t *wf, const config_setting_t *steps
         rc = s_check_refs(c, wf);
     /* The spec as the coordinator will see it passes the coordinator's own
      * check (the same table): what the CLI accepts, the server accepts. */
-    for (size_t i = 0; rc == 0 && i < wf->nsteps; i++) {
+    for (size_t i = 0; rc == 0 && !c->tmpl && i < wf->nsteps; i++) {
         char msg[512];
         const workflow_step_t *st = &wf->steps[i];
         if (stepkind_check_spec(st->kind, st->name, st->spec_json, STEPKIND_FROM_CLIENT, msg,
@@ -1975,9 +1994,11 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
             trig = s;
         } else if (strcmp(k, "notify") == 0) {
             notify = s;
+        } else if (strcmp(k, "params") == 0) {
+            continue; /* s_params, before the steps */
         } else {
             return s_fail(c, s_line(s), "unknown top-level key '%s' (known: workflow, steps, "
-                          "queue, priority, schedule, trigger, notify)", k);
+                          "queue, priority, schedule, trigger, notify, params)", k);
         }
     }
     if (!wf->name)
@@ -1999,11 +2020,144 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
     return s_parse_steps(c, wf, steps);
 }
 
-workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t errlen)
+/* ----------------------------------------------------- run parameters --- */
+
+/* A parameter's value as text: the shortest decimal that reads back the
+ * same double, so lr = 0.01 is "0.01", not "0.01000000000000000021". */
+static char *s_param_text(const config_setting_t *s)
+{
+    char buf[64];
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_STRING:
+        return strdup(config_setting_get_string(s));
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        snprintf(buf, sizeof buf, "%lld", config_setting_get_int64(s));
+        return strdup(buf);
+    case CONFIG_TYPE_FLOAT: {
+        double d = config_setting_get_float(s);
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, d);
+            if (strtod(buf, NULL) == d)
+                break;
+        }
+        return strdup(buf);
+    }
+    case CONFIG_TYPE_BOOL:
+        return strdup(config_setting_get_bool(s) ? "true" : "false");
+    default:
+        errno = EINVAL;
+        return NULL;
+    }
+}
+
+static int s_param_value_ok(ctx_t *c, int line, const char *name, const char *v)
+{
+    if (strlen(v) > PARAMS_VALUE_MAX)
+        return s_fail(c, line, "parameter '%s': the value is longer than %d bytes", name,
+                      PARAMS_VALUE_MAX);
+    if (!util_utf8_valid(v))
+        return s_fail(c, line, "parameter '%s': the value is not valid UTF-8", name);
+    return 0;
+}
+
+/* params = { ... } and the --set values over it. */
+static int s_params(ctx_t *c, config_t *cfg, workflow_t *wf, const char *const *sets,
+                    size_t nsets)
+{
+    config_setting_t *g = config_lookup(cfg, "params");
+    int n = g ? config_setting_length(g) : 0;
+    if (g && !config_setting_is_group(g))
+        return s_fail(c, s_line(g), "'params' must be a group, e.g. params = { lr = 0.01; data = "
+                      "\"data/train.csv\"; };");
+    if (n > PARAMS_MAX)
+        return s_fail(c, s_line(g), "at most %d params (this workflow declares %d)", PARAMS_MAX, n);
+    wf->param_names = calloc((size_t)n + 1, sizeof *wf->param_names);
+    wf->param_values = calloc((size_t)n + 1, sizeof *wf->param_values);
+    if (!wf->param_names || !wf->param_values)
+        return s_oom(c);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *p = config_setting_get_elem(g, (unsigned)i);
+        const char *name = config_setting_name(p);
+        if (!params_name_ok(name))
+            return s_fail(c, s_line(p), "parameter name '%.80s' is invalid (letters, digits and "
+                          "_, not starting with a digit; at most %d)", name, PARAMS_NAME_MAX);
+        char *v = s_param_text(p);
+        if (!v)
+            return errno == ENOMEM ? s_oom(c)
+                                   : s_fail(c, s_line(p), "parameter '%s' must be a string, a "
+                                            "number or a boolean", name);
+        wf->param_values[wf->nparams] = v;
+        if (!(wf->param_names[wf->nparams++] = strdup(name)))
+            return s_oom(c);
+        if (s_param_value_ok(c, s_line(p), name, v) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < nsets; i++) {
+        const char *eq = strchr(sets[i], '=');
+        size_t nl = eq ? (size_t)(eq - sets[i]) : strlen(sets[i]);
+        size_t k = 0;
+        while (k < wf->nparams && (strlen(wf->param_names[k]) != nl ||
+                                   strncmp(wf->param_names[k], sets[i], nl) != 0))
+            k++;
+        if (!eq)
+            return s_fail(c, 0, "--set %.80s: give NAME=VALUE", sets[i]);
+        if (k == wf->nparams)
+            return s_fail(c, 0, "--set %.*s: the workflow declares no parameter '%.*s' (add it to "
+                          "params = { ... };)", (int)(nl > 80 ? 80 : nl), sets[i],
+                          (int)(nl > 80 ? 80 : nl), sets[i]);
+        char *v = strdup(eq + 1);
+        if (!v)
+            return s_oom(c);
+        free(wf->param_values[k]);
+        wf->param_values[k] = v;
+        if (s_param_value_ok(c, 0, wf->param_names[k], v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Checks (subst = 0) or substitutes in place (1) every string under s
+ * that holds a reference; *nref counts them. */
+static int s_refs(ctx_t *c, config_setting_t *s, const params_vars_t *v, int subst, int *nref)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        const char *t = config_setting_get_string(s);
+        if (!params_has_ref(t))
+            return 0;
+        (*nref)++;
+        char msg[400];
+        if (!subst)
+            return params_check(t, v, msg, sizeof msg) < 0 ? s_fail(c, s_line(s), "%s", msg) : 0;
+        char *r = params_subst(t, v, msg, sizeof msg);
+        if (!r)
+            return errno == ENOMEM ? s_oom(c) : s_fail(c, s_line(s), "%s", msg);
+        int ok = config_setting_set_string(s, r);
+        free(r);
+        return ok ? 0 : s_oom(c);
+    }
+    int n = config_setting_length(s);
+    for (int i = 0; i < n; i++)
+        if (s_refs(c, config_setting_get_elem(s, (unsigned)i), v, subst, nref) < 0)
+            return -1;
+    return 0;
+}
+
+static int s_read(ctx_t *c, config_t *cfg)
+{
+    if (config_read_string(cfg, wfsource_text(c->src)))
+        return 0;
+    /* libconfig reports a failed allocation as a parse error; its text
+     * is the best we have either way. */
+    return s_fail(c, config_error_line(cfg), "%s", config_error_text(cfg));
+}
+
+static workflow_t *s_parse(const char *text, const char *path, const char *const *sets,
+                           size_t nsets, char *err, size_t errlen)
 {
     ctx_t c = {.path = path ? path : "<string>", .err = err, .errlen = errlen};
     config_t cfg;
-    workflow_t *wf = NULL;
+    workflow_t *wf = NULL, *check = NULL;
     int e = 0;
     if (err && errlen > 0)
         err[0] = '\0';
@@ -2018,24 +2172,68 @@ workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t
         e = errno;
         goto out;
     }
-    if (!config_read_string(&cfg, wfsource_text(c.src))) {
-        /* libconfig reports a failed allocation as a parse error; its text
-         * is the best we have either way. */
-        s_fail(&c, config_error_line(&cfg), "%s", config_error_text(&cfg));
-        e = EINVAL;
-        goto out;
-    }
+    if (s_read(&c, &cfg) < 0)
+        goto fail;
     wf = calloc(1, sizeof *wf);
     if (!wf || !(wf->path = strdup(c.path))) {
         s_oom(&c);
-        e = ENOMEM;
-        goto out;
+        goto fail;
+    }
+    if (s_params(&c, &cfg, wf, sets, nsets) < 0)
+        goto fail;
+    /* The references, with stand-ins for what only a run knows. */
+    const char *standin_file = "/trigger/new.csv";
+    params_vars_t v = {
+        .names = (const char *const *)wf->param_names,
+        .values = (const char *const *)wf->param_values,
+        .n = wf->nparams,
+        .run_id = 1,
+        .due_at = config_lookup(&cfg, "schedule") ? "2000-01-01T00:00:00Z" : NULL,
+        .files = config_lookup(&cfg, "trigger") ? &standin_file : NULL,
+        .nfiles = 1,
+        .rows = 1,
+    };
+    config_setting_t *steps = config_lookup(&cfg, "steps");
+    int nref = 0;
+    if (steps && s_refs(&c, steps, &v, 0, &nref) < 0)
+        goto fail;
+    if (nref) {
+        /* Every rule of the loader, with its file:line, on the values. */
+        if (s_refs(&c, steps, &v, 1, &nref) < 0)
+            goto fail;
+        if (!(check = calloc(1, sizeof *check)) || !(check->path = strdup(c.path))) {
+            s_oom(&c);
+            goto fail;
+        }
+        if (s_build(&c, &cfg, check) < 0)
+            goto fail;
+        config_destroy(&cfg);
+        config_init(&cfg);
+        if (s_read(&c, &cfg) < 0)
+            goto fail;
+        c.tmpl = 1;
+        c.has_sweep = 0;
     }
     if (s_build(&c, &cfg, wf) < 0) {
-        e = errno;
-        goto out;
+        /* The values passed: a reference sits where the loader takes no text it cannot read now. */
+        if (c.tmpl && errno == EINVAL && err && strlen(err) + 80 < errlen)
+            strcat(err, " (this setting cannot hold a ${...} reference)");
+        goto fail;
     }
+    const char *dir = wfsource_basedir(c.src, 0);
+    if (!dir || !(wf->base_dir = strdup(dir))) {
+        if (dir || errno == ENOMEM)
+            s_oom(&c);
+        else
+            s_fail(&c, 0, "cannot resolve the directory of the workflow file: %s",
+                   strerror(errno));
+        goto fail;
+    }
+    goto out;
+fail:
+    e = errno ? errno : EINVAL;
 out:
+    workflow_destroy(&check);
     config_destroy(&cfg);
     wfsource_destroy(&c.src);
     if (e) {
@@ -2046,7 +2244,18 @@ out:
     return wf;
 }
 
+workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t errlen)
+{
+    return s_parse(text, path, NULL, 0, err, errlen);
+}
+
 workflow_t *workflow_load(const char *path, char *err, size_t errlen)
+{
+    return workflow_load_params(path, NULL, 0, err, errlen);
+}
+
+workflow_t *workflow_load_params(const char *path, const char *const *sets, size_t nsets,
+                                 char *err, size_t errlen)
 {
     ctx_t c = {.path = path ? path : "<null>", .err = err, .errlen = errlen};
     char *buf = NULL;
@@ -2084,7 +2293,7 @@ workflow_t *workflow_load(const char *path, char *err, size_t errlen)
     }
     fclose(f);
     f = NULL;
-    workflow_t *wf = workflow_parse(buf, path, err, errlen);
+    workflow_t *wf = s_parse(buf, path, sets, nsets, err, errlen);
     e = errno;
     free(buf);
     errno = e;
@@ -2138,6 +2347,13 @@ void workflow_destroy(workflow_t **wfp)
         free(wf->trigger->watch);
         free(wf->trigger);
     }
+    for (size_t i = 0; i < wf->nparams; i++) {
+        free(wf->param_names[i]);
+        free(wf->param_values[i]);
+    }
+    free(wf->param_names);
+    free(wf->param_values);
+    free(wf->base_dir);
     free(wf->name);
     free(wf->path);
     free(wf);

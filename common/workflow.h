@@ -47,6 +47,18 @@
  * best of the train steps it runs after; spec_json
  * {"from":[train step names],"metric":M,"mode":"max"|"min"}; "@SELECT"
  * is a valid model reference, like "@TRAIN".
+ *
+ * Run parameters (common/params.h, docs/workflows.md): top level
+ *   params = { lr = 0.01; data = "data/train.csv"; };
+ * (names params_name_ok; values strings, numbers or booleans, kept as
+ * text). Strings of steps may hold ${params.NAME}, ${run.id}, ... ; they
+ * are checked here (an unknown name is a file:line error) by building the
+ * workflow once with every reference substituted (the run-time values are
+ * stand-ins: run 1, a due time, one trigger file): every rule of the
+ * loader applies to the values, with its file:line. The workflow returned
+ * keeps the references as written (the coordinator substitutes them for
+ * each run); a path that starts with a reference stays relative and is
+ * joined to base_dir by the coordinator after substitution.
  */
 #ifndef DROVER_WORKFLOW_H
 #define DROVER_WORKFLOW_H
@@ -126,6 +138,10 @@ typedef struct {
     workflow_schedule_t *schedule; /* NULL when the file has none */
     workflow_trigger_t *trigger;   /* NULL when the file has none */
     workflow_notify_t *notify;     /* NULL when the file has none */
+    char **param_names;     /* declared params, file order */
+    char **param_values;    /* their values (defaults, or --set) as text */
+    size_t nparams;
+    char *base_dir;         /* realpath of the file's folder (relative substituted paths) */
 } workflow_t;
 
 /* Task kinds the loader knows; a step with another kind is an error. */
@@ -137,6 +153,11 @@ workflow_t *workflow_load(const char *path, char *err, size_t errlen);
 
 /* Same, from a string (path is used only in messages and to resolve cwd). */
 workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t errlen);
+
+/* workflow_load with parameter values: sets[i] is "NAME=VALUE" (`drover
+ * submit --set`); a NAME the file does not declare is an error. */
+workflow_t *workflow_load_params(const char *path, const char *const *sets, size_t nsets,
+                                 char *err, size_t errlen);
 
 /* Parses a byte size: digits with an optional fraction and an optional
  * unit K, M, G or T (powers of 1024; case-insensitive, "KB"/"KiB" forms

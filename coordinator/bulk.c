@@ -60,7 +60,7 @@ static void s_decode(bulk_job_t *j)
     if (in->version == DROVER_PROTOCOL_VERSION && in->body_case == DROVER__CLIENT_REQUEST__BODY_SUBMIT &&
         !in->submit->schedule && !in->submit->trigger) {
         /* A broken one is still dispatched (role first), then refused. */
-        if (model_submit_rules(in->submit, j->err, sizeof j->err) == 0)
+        if (model_submit_rules_unsubst(in->submit, j->err, sizeof j->err) == 0)
             j->checked = 1;
         else if (errno == EINVAL)
             j->checked = -1;
@@ -69,49 +69,19 @@ static void s_decode(bulk_job_t *j)
     }
 }
 
-/* One job: build its rows, insert them, check the lease, commit. */
-static void s_store(bulk_t *b, bulk_job_t *j)
+/* The substituted request req (params_json, id: its parameter values and
+ * preassigned run id, or NULL/0) into rows, inserted, fenced, committed;
+ * the run built for the loop. */
+static void s_insert(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
+                     const char *params_json, int64_t id)
 {
-    int64_t t0 = util_mono_us();
-    if (j->kind == BULK_DECODE) {
-        s_decode(j);
-        return;
-    }
-    if (!j->checked && model_submit_rules(&j->req, j->err, sizeof j->err) < 0) {
-        j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
-        return;
-    }
-    if (!db_ok(b->db)) {
-        b->epoch_set = 0;
-        /* A transaction left idle (this process paused between the lease
-         * check and COMMIT) must not hold the lease row for long: the
-         * server ends such a session, and its transaction with it. */
-        if (db_connect_once(b->db) < 0 || store_prepare(b->st) < 0 ||
-            db_simple(b->db, "SET idle_in_transaction_session_timeout = '2s'") < 0) {
-            s_fail(j, BULK_REFUSED, "database unavailable (%s); nothing was stored, submit again",
-                   db_error(b->db));
-            db_disconnect(b->db);
-            return;
-        }
-    }
-    if (b->epoch_set != j->epoch) {
-        /* The events trigger (migration 008) fences every statement too. */
-        char sql[64];
-        snprintf(sql, sizeof sql, "SET drover.epoch = '%" PRIu64 "'", j->epoch);
-        if (db_simple(b->db, sql) < 0) {
-            s_fail(j, BULK_REFUSED, "database error (%s); nothing was stored, submit again",
-                   db_error(b->db));
-            return;
-        }
-        b->epoch_set = j->epoch;
-    }
-    if (model_submit_rows(&j->req, &j->rows) < 0) {
+    if (model_submit_rows(req, &j->rows) < 0) {
         s_fail(j, BULK_REFUSED, "%s; nothing was stored", "out of memory building the run's rows");
         return;
     }
-    const char *q = j->req.queue && *j->req.queue ? j->req.queue : "default";
-    if (store_submit(b->st, j->req.workflow, j->req.source ? j->req.source : "", j->by, j->key, q,
-                     j->req.priority, NULL, 0, j->actor, (int)j->req.n_steps, j->rows.tasks_json,
+    const char *q = req->queue && *req->queue ? req->queue : "default";
+    if (store_submit(b->st, req->workflow, req->source ? req->source : "", j->by, j->key, q,
+                     req->priority, NULL, 0, j->actor, params_json, id, (int)req->n_steps, j->rows.tasks_json,
                      j->rows.deps_json, &j->rows.run_id, &j->rows.submitted_us, j->rows.ids) < 0) {
         /* Before COMMIT: rolled back (or the session is gone, and with it
          * the transaction), nothing stored. */
@@ -120,9 +90,9 @@ static void s_store(bulk_t *b, bulk_job_t *j)
         db_rollback(b->db);
         return;
     }
-    if (j->req.notify && store_run_notify(b->st, j->rows.run_id, j->req.notify->webhook,
-                                          (const char *const *)j->req.notify->on,
-                                          j->req.notify->n_on) < 0) {
+    if (req->notify && store_run_notify(b->st, j->rows.run_id, req->notify->webhook,
+                                          (const char *const *)req->notify->on,
+                                          req->notify->n_on) < 0) {
         s_fail(j, BULK_REFUSED, "the database refused this submit (%s); nothing was stored",
                db_error(b->db));
         db_rollback(b->db);
@@ -152,7 +122,63 @@ static void s_store(bulk_t *b, bulk_job_t *j)
     j->status = BULK_STORED;
     /* The run as the model holds it, built here too: the loop only links
      * it in (NULL: the loop builds it, or reloads). */
-    j->run = model_run_build(&j->req, j->key, NULL, &j->rows);
+    j->rows.params_json = params_json;
+    j->run = model_run_build(req, j->key, NULL, &j->rows);
+    j->rows.params_json = NULL; /* borrowed from the caller's substitution */
+}
+
+/* One job: build its rows, insert them, check the lease, commit. */
+static void s_store(bulk_t *b, bulk_job_t *j)
+{
+    int64_t t0 = util_mono_us();
+    if (j->kind == BULK_DECODE) {
+        s_decode(j);
+        return;
+    }
+    if (!j->checked && model_submit_rules_unsubst(&j->req, j->err, sizeof j->err) < 0) {
+        j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
+        return;
+    }
+    if (!db_ok(b->db)) {
+        b->epoch_set = 0;
+        /* A transaction left idle (this process paused between the lease
+         * check and COMMIT) must not hold the lease row for long: the
+         * server ends such a session, and its transaction with it. */
+        if (db_connect_once(b->db) < 0 || store_prepare(b->st) < 0 ||
+            db_simple(b->db, "SET idle_in_transaction_session_timeout = '2s'") < 0) {
+            s_fail(j, BULK_REFUSED, "database unavailable (%s); nothing was stored, submit again",
+                   db_error(b->db));
+            db_disconnect(b->db);
+            return;
+        }
+    }
+    if (b->epoch_set != j->epoch) {
+        /* The events trigger (migration 008) fences every statement too. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET drover.epoch = '%" PRIu64 "'", j->epoch);
+        if (db_simple(b->db, sql) < 0) {
+            s_fail(j, BULK_REFUSED, "database error (%s); nothing was stored, submit again",
+                   db_error(b->db));
+            return;
+        }
+        b->epoch_set = j->epoch;
+    }
+    /* ${run.id} needs the id before the specs are substituted. */
+    int64_t id = 0;
+    if (model_subst_uses_run_id(&j->req) && store_run_id_next(b->st, &id) < 0) {
+        s_fail(j, BULK_REFUSED, "database error (%s); nothing was stored, submit again",
+               db_error(b->db));
+        return;
+    }
+    model_subst_t x;
+    if (model_subst(&j->req, NULL, id, &x, j->err, sizeof j->err) < 0) {
+        j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
+        if (errno != EINVAL)
+            snprintf(j->err, sizeof j->err, "out of memory substituting the run's parameters");
+        return;
+    }
+    s_insert(b, j, &x.req, x.params_json, id);
+    model_subst_free(&x);
     j->took_us = util_mono_us() - t0;
 }
 

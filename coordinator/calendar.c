@@ -427,8 +427,9 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
     return 0;
 }
 
-/* Starts one run of e (for due time `due`, 0 = by hand). */
-static int s_start(calendar_t *c, entry_t *e, int64_t due, int64_t *run_id)
+/* Starts one run of e (for due time `due`, 0 = by hand; o: a trigger's
+ * files for ${trigger.*}, NULL for a schedule). */
+static int s_start(calendar_t *c, entry_t *e, int64_t due, model_origin_t *o, int64_t *run_id)
 {
     *run_id = 0;
     Drover__SubmitRequest *req = drover__submit_request__unpack(NULL, e->request_len, e->request);
@@ -437,8 +438,14 @@ static int s_start(calendar_t *c, entry_t *e, int64_t due, int64_t *run_id)
         return 0;
     }
     char err[512];
-    int rc = model_submit(c->m, req, e->created_by, e->name, due * 1000000, NULL, run_id, err,
-                          sizeof err);
+    model_origin_t sched = {0};
+    if (!o)
+        o = &sched;
+    o->schedule = e->name;
+    /* A schedule's run by hand has "now" for ${run.due_at}, and no due time stored. */
+    sched.due_us = due * 1000000;
+    sched.due_at_us = (due ? due : calendar_now()) * 1000000;
+    int rc = model_submit(c->m, req, e->created_by, o, NULL, run_id, err, sizeof err);
     drover__submit_request__free_unpacked(req, NULL);
     if (rc < 0 && errno == EINVAL) {
         log_error("schedule %s: the workflow was refused: %s", e->name, err);
@@ -466,7 +473,7 @@ static int s_fire(calendar_t *c, entry_t *e, int64_t due)
         return 0;
     }
     int64_t run_id;
-    if (s_start(c, e, due, &run_id) < 0)
+    if (s_start(c, e, due, NULL, &run_id) < 0)
         return -1;
     if (run_id && store_fire_run(c->st, e->name, due * 1000000, run_id) < 0)
         return -1;
@@ -677,7 +684,16 @@ static int s_consume(calendar_t *c, entry_t *e, const char *why)
     if (!js)
         return -1;
     int64_t run_id;
-    int rc = s_start(c, e, 0, &run_id);
+    const char **files = calloc(e->nfiles + 1, sizeof *files);
+    if (!files) {
+        free(js);
+        return -1;
+    }
+    for (size_t i = 0; i < e->nfiles; i++)
+        files[i] = e->files[i].path;
+    model_origin_t o = {.trigger = 1, .files = files, .nfiles = e->nfiles, .rows = e->pending_rows};
+    int rc = s_start(c, e, 0, &o, &run_id);
+    free(files);
     if (rc == 0 && run_id) {
         int n = store_trigger_consume(c->st, e->name, js, run_id);
         if (n < 0)
@@ -831,7 +847,7 @@ int calendar_op(calendar_t *c, const char *op, const char *name, const char *key
             return 0;
         }
         int64_t run_id;
-        if (s_start(c, e, 0, &run_id) < 0)
+        if (s_start(c, e, 0, NULL, &run_id) < 0)
             return -1;
         snprintf(msg, msglen, "schedule %s: started run %lld outside the calendar", e->name,
                  (long long)run_id);

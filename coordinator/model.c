@@ -12,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <time.h>
 
 #include "dag.h"
 #include "idmap.h"
 #include "log.h"
 #include "notify.h"
 #include "place.h"
+#include "params.h"
 #include "stepkind.h"
 #include "util.h"
 #include "workflow.h"
@@ -394,6 +397,7 @@ static void s_run_free(run_t *r)
     }
     free(r->tasks);
     free(r->workflow);
+    free(r->params_json);
     free(r);
 }
 
@@ -723,6 +727,8 @@ int model_load(model_t *m)
         r->queue = s_queue_get(m, db_get_str(rr, i, 5));
         r->priority = (int)db_get_i64(rr, i, 6);
         util_strlcpy(r->schedule, db_get_str(rr, i, 7), sizeof r->schedule);
+        if (*db_get_str(rr, i, 8) && !(r->params_json = strdup(db_get_str(rr, i, 8))))
+            goto out;
         r->state = R(RUNNING);
         r->version = 1;
         if (!r->workflow || !r->queue || idmap_put(m->runs, r->id, r) < 0) {
@@ -896,6 +902,120 @@ static mqueue_t *s_queue_find(model_t *m, const char *name);
  * durable insert (the iteration's transaction, or the bulk thread's own),
  * join (loop, after the insert). */
 
+/* ------------------------------------------------- run parameters --- */
+
+void model_subst_free(model_subst_t *x)
+{
+    for (size_t i = 0; x->steps && i < x->req.n_steps; i++)
+        free(x->steps[i].spec_json);
+    free(x->steps);
+    free(x->ptrs);
+    free(x->params_json);
+    memset(x, 0, sizeof *x);
+}
+
+static int s_param_fail(char *err, size_t errlen, const char *msg, size_t i)
+{
+    snprintf(err, errlen, "param %zu: %s", i + 1, msg);
+    return errno = EINVAL, -1;
+}
+
+int model_subst(const Drover__SubmitRequest *req, const model_origin_t *o, int64_t run_id,
+                model_subst_t *x, char *err, size_t errlen)
+{
+    memset(x, 0, sizeof *x);
+    x->req = *req;
+    size_t np = req->n_params, n = req->n_steps;
+    if (np > PARAMS_MAX) {
+        snprintf(err, errlen, "at most %d params (this request has %zu)", PARAMS_MAX, np);
+        return errno = EINVAL, -1;
+    }
+    const char *base = req->base_dir && *req->base_dir ? req->base_dir : NULL;
+    if (base && (base[0] != '/' || strlen(base) >= PATH_MAX || !util_utf8_valid(base))) {
+        snprintf(err, errlen, "base_dir must be an absolute folder path");
+        return errno = EINVAL, -1;
+    }
+    const char *names[PARAMS_MAX], *values[PARAMS_MAX];
+    json_t *pj = json_object();
+    if (!pj)
+        return errno = ENOMEM, -1;
+    for (size_t i = 0; i < np; i++) {
+        const Drover__Param *p = req->params[i];
+        if (!p || !params_name_ok(p->name)) {
+            json_decref(pj);
+            return s_param_fail(err, errlen, "a name of letters, digits and _ (at most 64)", i);
+        }
+        if (!p->value || strlen(p->value) > PARAMS_VALUE_MAX || !util_utf8_valid(p->value)) {
+            json_decref(pj);
+            return s_param_fail(err, errlen, "a value of at most 4096 bytes of UTF-8", i);
+        }
+        if (json_object_get(pj, p->name)) {
+            json_decref(pj);
+            return s_param_fail(err, errlen, "the name is given twice", i);
+        }
+        if (json_object_set_new(pj, p->name, json_string(p->value)) < 0) {
+            json_decref(pj);
+            return errno = ENOMEM, -1;
+        }
+        names[i] = p->name;
+        values[i] = p->value;
+    }
+    char due[32] = "";
+    if (o && o->due_at_us) {
+        time_t t = (time_t)(o->due_at_us / 1000000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(due, sizeof due, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    static const char *const no_files[1] = {NULL};
+    params_vars_t v = {
+        .names = names, .values = values, .n = np, .run_id = run_id,
+        .due_at = due[0] ? due : NULL,
+        .files = o && o->trigger ? (o->files ? o->files : no_files) : NULL,
+        .nfiles = o && o->trigger ? o->nfiles : 0,
+        .rows = o ? o->rows : 0,
+    };
+    x->params_json = np ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(pj);
+    x->steps = calloc(n + 1, sizeof *x->steps);
+    x->ptrs = calloc(n + 1, sizeof *x->ptrs);
+    if ((np && !x->params_json) || !x->steps || !x->ptrs) {
+        model_subst_free(x);
+        return errno = ENOMEM, -1;
+    }
+    x->req.steps = x->ptrs;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Drover__StepSpec *s = req->steps[i];
+        x->steps[i] = *s;
+        x->steps[i].spec_json = NULL;
+        x->ptrs[i] = &x->steps[i];
+        /* The wire check bounds the name and the kind; the table checks them again after. */
+        if (params_apply(s->kind ? s->kind : "", s->name ? s->name : "", s->spec_json, &v, base,
+                         &x->steps[i].spec_json, err, errlen) < 0) {
+            int e = errno;
+            model_subst_free(x);
+            return errno = e, -1;
+        }
+        total += strlen(x->steps[i].spec_json);
+        if (total > PARAMS_REQUEST_MAX) {
+            snprintf(err, errlen, "the substituted specs are longer than %u bytes in all",
+                     PARAMS_REQUEST_MAX);
+            model_subst_free(x);
+            return errno = EINVAL, -1;
+        }
+    }
+    return 0;
+}
+
+int model_subst_uses_run_id(const Drover__SubmitRequest *req)
+{
+    for (size_t i = 0; i < req->n_steps; i++)
+        if (params_uses(req->steps[i]->spec_json, "run.id"))
+            return 1;
+    return 0;
+}
+
 int model_submit_rules(const Drover__SubmitRequest *req, char *err, size_t errlen)
 {
     /* Every rule of the step-kind table: names, kinds, retries, spec
@@ -1014,6 +1134,8 @@ run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const 
     r->id = rows->run_id;
     r->priority = req->priority;
     util_strlcpy(r->schedule, schedule ? schedule : "", sizeof r->schedule);
+    if (rows->params_json && !(r->params_json = strdup(rows->params_json)))
+        goto nomem;
     util_strlcpy(r->submitted_key, key ? key : "", sizeof r->submitted_key);
     r->ntasks = (int)n;
     r->state = R(RUNNING);
@@ -1114,9 +1236,11 @@ int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *
     return r ? model_run_attach(m, &r, req) : -1;
 }
 
-int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
-                 const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
-                 char *err, size_t errlen)
+/* model_submit on the substituted request: in the iteration's transaction. */
+static int s_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
+                    const char *schedule, int64_t due_us, const char *actor,
+                    const char *params_json, int64_t id, int64_t *run_id, char *err,
+                    size_t errlen)
 {
     if (model_submit_rules(req, err, errlen) < 0 || model_submit_queue_check(m, req, err, errlen) < 0)
         return errno == EINVAL ? -1 : (errno = EIO, -1);
@@ -1125,11 +1249,13 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         snprintf(err, errlen, "out of memory");
         return errno = EIO, -1;
     }
+    rows.params_json = params_json;
     const char *qname = req->queue && *req->queue ? req->queue : "default";
     int rc = store_submit(m->st, req->workflow, req->source ? req->source : "",
                           req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
-                          schedule, due_us, actor, (int)req->n_steps, rows.tasks_json,
-                          rows.deps_json, &rows.run_id, &rows.submitted_us, rows.ids);
+                          schedule, due_us, actor, params_json, id, (int)req->n_steps,
+                          rows.tasks_json, rows.deps_json, &rows.run_id, &rows.submitted_us,
+                          rows.ids);
     if (rc == 0 && req->notify)
         rc = store_run_notify(m->st, rows.run_id, req->notify->webhook,
                               (const char *const *)req->notify->on, req->notify->n_on);
@@ -1143,6 +1269,26 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         *run_id = rows.run_id;
     model_rows_clear(&rows);
     return rc < 0 ? (errno = EIO, -1) : 0;
+}
+
+int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
+                 const model_origin_t *o, const char *actor, int64_t *run_id, char *err,
+                 size_t errlen)
+{
+    /* ${run.id} needs the id before the specs are checked: take it from the
+     * sequence first (a refused submit leaves a gap, as a failed insert does). */
+    int64_t id = 0;
+    if (model_subst_uses_run_id(req) && store_run_id_next(m->st, &id) < 0)
+        return errno = EIO, -1;
+    model_subst_t x;
+    if (model_subst(req, o, id, &x, err, errlen) < 0)
+        return errno == ENOMEM ? (errno = EIO, -1) : -1;
+    int rc = s_submit(m, &x.req, key, o ? o->schedule : NULL, o ? o->due_us : 0, actor,
+                      x.params_json, id, run_id, err, errlen);
+    int e = errno;
+    model_subst_free(&x);
+    errno = e;
+    return rc;
 }
 
 int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen)
@@ -1513,10 +1659,13 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     char what[700];
     s_outcome_text(res, what, sizeof what);
     int rejected = 0;
-    if (res->outputs_json && *res->outputs_json && m->sink.outputs) {
-        char err[512];
-        int rc = m->sink.outputs(m->sink.ctx, t, att, ok, res->outputs_json, &rejected, err,
-                                 sizeof err);
+    /* An exec step with gates is judged even when it reported nothing. */
+    const char *outs = res->outputs_json && *res->outputs_json ? res->outputs_json
+                       : !strcmp(t->kind, "exec") && strstr(t->spec_json, "\"gates\":") ? "{}"
+                                                                                      : NULL;
+    if (outs && m->sink.outputs) {
+        char err[512] = "";
+        int rc = m->sink.outputs(m->sink.ctx, t, att, ok, outs, &rejected, err, sizeof err);
         if (rc < 0)
             return -1;
         if (rc == 1) {
@@ -1525,6 +1674,10 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
                 snprintf(what, sizeof what, "its outputs were refused: %s", err);
                 ok = 0;
             }
+        } else if (rejected && ok && !strcmp(t->kind, "exec")) {
+            /* The step ran to the end; its gates said no (registry_apply). */
+            snprintf(what, sizeof what, "rejected by its gates: %s", err);
+            ok = 0;
         }
     }
     if (ok)
@@ -2206,9 +2359,35 @@ static mqueue_t *s_queue_find(model_t *m, const char *name)
     return NULL;
 }
 
+/* What a run of req will be, for the checks before there is one:
+ * stand-ins for what only a run knows. */
+static void s_origin_standin(const Drover__SubmitRequest *req, model_origin_t *o,
+                             const char **files)
+{
+    files[0] = "/trigger/new.csv";
+    *o = (model_origin_t){.due_at_us = req->schedule ? 946684800LL * 1000000 : 0,
+                          .trigger = req->trigger != NULL, .files = files, .nfiles = 1,
+                          .rows = 1};
+}
+
+int model_submit_rules_unsubst(const Drover__SubmitRequest *req, char *err, size_t errlen)
+{
+    const char *files[1];
+    model_origin_t o;
+    s_origin_standin(req, &o, files);
+    model_subst_t x;
+    if (model_subst(req, &o, 1, &x, err, errlen) < 0)
+        return -1;
+    int rc = model_submit_rules(&x.req, err, errlen);
+    int e = errno;
+    model_subst_free(&x);
+    errno = e;
+    return rc;
+}
+
 int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, size_t errlen)
 {
-    if (stepkind_check_submit(req, err, errlen) < 0)
+    if (model_submit_rules_unsubst(req, err, errlen) < 0)
         return -1;
     return model_submit_queue_check(m, req, err, errlen);
 }

@@ -122,6 +122,7 @@ struct run {
     int gate_rejected;              /* an evaluation gate said no: ends `rejected` */
     int nawaiting;                  /* approve steps awaiting a person now */
     char schedule[128];             /* schedule or trigger that started it, "" = a person */
+    char *params_json;              /* its parameter values {"NAME":"VALUE"}, NULL = none */
 };
 
 struct worker {
@@ -198,12 +199,26 @@ int model_load(model_t *m);
 /* Validates and stores a submitted workflow in the iteration's transaction
  * and adds it to the model; returns 0 with *run_id, or -1 with errno
  * EINVAL (bad request, message in err) or EIO (database, memory). */
-/* key: the submitting client key ("" without CURVE); schedule/due_us: the
- * schedule and due time that started it (NULL/0 for a person's submit);
- * actor: who to name in the audit trail (NULL = not a command: no row). */
+/* What started a run: the schedule or trigger, and the values of
+ * ${run.due_at} and ${trigger.*} (common/params.h). Strings borrowed. */
+typedef struct {
+    const char *schedule;       /* schedule or trigger name; NULL = a person */
+    int64_t due_us;             /* the due time it fired for (stored; 0 = none) */
+    int64_t due_at_us;          /* ${run.due_at} (0 = not a schedule: refused) */
+    int trigger;                /* a data trigger: ${trigger.files}, ${trigger.rows} */
+    const char *const *files;   /* the files it consumed */
+    size_t nfiles;
+    int64_t rows;
+} model_origin_t;
+
+/* key: the submitting client key ("" without CURVE); o: what started it
+ * (NULL for a person's submit); actor: who to name in the audit trail
+ * (NULL = not a command: no row). The specs are substituted first
+ * (req->params, base_dir, o), then checked and stored; the run keeps its
+ * parameter values. */
 int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
-                 const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
-                 char *err, size_t errlen);
+                 const model_origin_t *o, const char *actor, int64_t *run_id, char *err,
+                 size_t errlen);
 
 /* The same submit in parts, for a large workflow stored off the loop
  * (bulk.h): model_submit_queue_check (the queue is known: the loop) and
@@ -219,7 +234,28 @@ typedef struct {
     size_t *didx;                   /* per dependency, in request order: its parent's index */
     int64_t *ids;                   /* task ids by index (n_steps) */
     int64_t run_id, submitted_us;
+    const char *params_json;        /* borrowed: the run's parameter values (NULL = none) */
 } model_rows_t;
+/* Run parameters (common/params.h): a request with every step's spec
+ * substituted — a shallow copy of req whose steps and spec strings are
+ * new, with the parameter values as {"NAME":"VALUE"} (NULL without
+ * params). model_subst fills x for a run started by o (NULL: a person)
+ * with id run_id (0 when no spec uses ${run.id}: see
+ * model_subst_uses_run_id); 0, or -1 with errno EINVAL (message in err)
+ * or ENOMEM. Pure: any thread. model_subst_free frees what x holds. */
+typedef struct {
+    Drover__SubmitRequest req;
+    Drover__StepSpec *steps;
+    Drover__StepSpec **ptrs;
+    char *params_json;
+} model_subst_t;
+int model_subst(const Drover__SubmitRequest *req, const model_origin_t *o, int64_t run_id,
+                model_subst_t *x, char *err, size_t errlen);
+void model_subst_free(model_subst_t *x);
+int model_subst_uses_run_id(const Drover__SubmitRequest *req);
+/* model_submit_rules on req substituted with stand-ins for what only a
+ * run knows (its id, due time, trigger files): the check before a run. */
+int model_submit_rules_unsubst(const Drover__SubmitRequest *req, char *err, size_t errlen);
 int model_submit_queue_check(model_t *m, const Drover__SubmitRequest *req, char *err,
                              size_t errlen);
 int model_submit_rules(const Drover__SubmitRequest *req, char *err, size_t errlen);
@@ -290,7 +326,8 @@ int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c);
 int model_task_metric(model_t *m, worker_t *w, const Drover__Metric *mt);
 
 /* The rules a submit must pass before anything is written: the step-kind
- * table's (stepkind_check_submit) and a known queue (created by an admin,
+ * table's (stepkind_check_submit, on the specs substituted with stand-ins
+ * for what only a run knows) and a known queue (created by an admin,
  * or "default"). 0, or -1 with errno EINVAL/ENOMEM and the reason in err.
  * model_submit calls it first; calendar_register calls it too. */
 int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, size_t errlen);

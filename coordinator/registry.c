@@ -8,6 +8,7 @@
 
 #include "artifact.h"
 #include "log.h"
+#include "stepkind.h"
 #include "util.h"
 
 #define NAME_MAX_LEN 128
@@ -132,6 +133,14 @@ int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *
     }
     json_t *model = NULL, *prod = NULL;
     int rc = s_resolve(st, run_id, ref, &model, err, errlen);
+    const char *fl = rc == 0 ? json_string_value(json_object_get(model, "kind")) : NULL;
+    if (rc == 0 && !stepkind_flavour_drover(fl)) {
+        /* An exec step's model (a pickle, an ONNX file, ...): its bytes are
+         * not a drover model file, and a wrong answer is worse than none. */
+        snprintf(err, errlen, "flavour %s: drover cannot score it; use an exec step",
+                 fl ? fl : "?");
+        rc = 1;
+    }
     if (rc == 0) {
         char ignored[256];
         char pref[NAME_MAX_LEN + 16];
@@ -139,6 +148,13 @@ int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *
         int prc = s_resolve(st, run_id, pref, &prod, ignored, sizeof ignored);
         if (prc < 0)
             rc = -1;
+        const char *pfl = prc == 0 ? json_string_value(json_object_get(prod, "kind")) : NULL;
+        if (prc == 0 && !stepkind_flavour_drover(pfl)) {
+            snprintf(err, errlen, "the production version of %s is flavour %s: drover cannot "
+                     "score it; use an exec step", json_string_value(json_object_get(model, "name")),
+                     pfl ? pfl : "?");
+            rc = 1;
+        }
     }
     if (rc == 0) {
         json_t *resolved = json_pack("{s:o, s:o}", "model", model, "production",
@@ -334,6 +350,100 @@ static int s_spec_names(const json_t *spec, const char *path)
     return s_same_path(json_string_value(json_object_get(drift, "reference")), path);
 }
 
+/* 1 when an exec spec names path: an argv element or env value that is
+ * path, or is path relative to the spec's cwd. (The worker reports
+ * resolved paths; it checked the same against the step's filesystem.) */
+static int s_exec_names(json_t *spec, const char *path)
+{
+    const char *cwd = json_string_value(json_object_get(spec, "cwd"));
+    json_t *lists[2] = {json_object_get(spec, "argv"), json_object_get(spec, "env")};
+    for (int l = 0; l < 2; l++) {
+        void *it = json_is_object(lists[l]) ? json_object_iter(lists[l]) : NULL;
+        size_t n = json_is_array(lists[l]) ? json_array_size(lists[l]) : 0;
+        for (size_t i = 0; i < n || it; i++) {
+            json_t *v = it ? json_object_iter_value(it) : json_array_get(lists[l], i);
+            if (it)
+                it = json_object_iter_next(lists[l], it);
+            const char *s = json_string_value(v);
+            if (!s)
+                continue;
+            if (s_same_path(s, path))
+                return 1;
+            while (s[0] == '.' && s[1] == '/')
+                s += 2;
+            size_t cl = cwd ? strlen(cwd) : 0;
+            if (cwd && s[0] != '/' && strncmp(path, cwd, cl) == 0 && path[cl] == '/' &&
+                strcmp(path + cl + 1, s) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* An exec step's model, as its worker registered it (worker/register.h):
+ * checked here, then turned into the "model" and "datasets" a train step
+ * reports, so one path records both. 0 = go on, 1 = refused (err). */
+static int s_exec_model(json_t *o, json_t *reg, const char *spec_json, const char *artifact_root,
+                        char *err, size_t errlen)
+{
+    const char *e = json_string_value(json_object_get(reg, "error"));
+    if (e) {
+        snprintf(err, errlen, "%s", e);
+        return 1;
+    }
+    const char *name = json_string_value(json_object_get(reg, "name"));
+    const char *flavour = json_string_value(json_object_get(reg, "flavour"));
+    const char *art = json_string_value(json_object_get(reg, "artifact"));
+    json_t *metrics = json_object_get(reg, "metrics"), *sig = json_object_get(reg, "signature");
+    json_t *ds = json_object_get(reg, "datasets");
+    if (!name || !s_valid_name(name) || !flavour || !stepkind_flavour_ok(flavour) ||
+        !s_valid_hex64(art) || !json_is_object(metrics) || !json_is_array(ds)) {
+        snprintf(err, errlen, "register_model: a malformed account from the worker");
+        return 1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(metrics, k, v) if (!json_is_number(v)) {
+        snprintf(err, errlen, "register_model: metric '%.64s' is not a number", k);
+        return 1;
+    }
+    char path[1200], why[600];
+    if (!artifact_root || !*artifact_root) {
+        snprintf(err, errlen, "the coordinator cannot verify model artifacts (coordinator."
+                 "artifact_dir is not set): model not registered");
+        return 1;
+    }
+    if (artifact_open_verified(artifact_root, art, path, sizeof path, why, sizeof why) < 0) {
+        snprintf(err, errlen, "the model's artifact does not check out: %s", why);
+        return 1;
+    }
+    json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, NULL);
+    size_t i;
+    json_array_foreach(ds, i, v) {
+        const char *p = json_string_value(json_object_get(v, "path"));
+        if (!p || !spec || !s_exec_names(spec, p)) {
+            snprintf(err, errlen, "dataset '%.200s' is not one the step's argv or env names",
+                     p ? p : "?");
+            json_decref(spec);
+            return 1;
+        }
+    }
+    json_decref(spec);
+    json_t *model = json_pack("{s:s, s:s, s:s, s:{s:s, s:O, s:O, s:s}, s:O}", "name", name,
+                              "kind", flavour, "artifact", art, "params", "flavour", flavour,
+                              "signature", sig ? sig : json_null(), "size",
+                              json_object_get(reg, "size") ? json_object_get(reg, "size")
+                                                           : json_null(),
+                              "registered_by", "exec step", "metrics", metrics);
+    if (!model || json_object_set_new(o, "model", model) < 0 ||
+        json_object_set(o, "datasets", ds) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return 1;
+    }
+    json_object_del(o, "registered");
+    return 0;
+}
+
 /* Checks what the outputs claim before anything is recorded (see
  * registry_apply). Strips an exec step's lineage claims from o. 0 = go
  * on, 1 = refused (err). */
@@ -344,10 +454,16 @@ static int s_claims_ok(json_t *o, const char *kind, const char *spec_json,
                   !strcmp(kind, "score");
     if (!builtin) {
         /* Whatever an exec step says about datasets or models is its own
-         * text: it never enters lineage or the registry. */
+         * text: it never enters lineage or the registry. Only what its
+         * worker registered for it does, once checked. */
         json_object_del(o, "datasets");
         json_object_del(o, "model");
-        return 0;
+        json_t *reg = json_object_get(o, "registered");
+        if (!reg || !succeeded || strcmp(kind, "exec") != 0) {
+            json_object_del(o, "registered");
+            return 0;
+        }
+        return s_exec_model(o, reg, spec_json, artifact_root, err, errlen);
     }
     json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, NULL);
     size_t i;
@@ -412,7 +528,7 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
             return -1;
     }
     json_t *model = json_object_get(o, "model");
-    if (model && !strcmp(kind, "train") && succeeded) {
+    if (model && (!strcmp(kind, "train") || !strcmp(kind, "exec")) && succeeded) {
         const char *name = json_string_value(json_object_get(model, "name"));
         const char *mk = json_string_value(json_object_get(model, "kind"));
         const char *art = json_string_value(json_object_get(model, "artifact"));
@@ -455,6 +571,85 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
     return 0;
 }
 
+/* A metric the step reported: report.metrics.NAME, report.NAME or
+ * model.metrics.NAME, the first that is a number. */
+static json_t *s_reported(json_t *o, const char *name)
+{
+    json_t *rep = json_object_get(o, "report");
+    json_t *c[] = {json_object_get(json_object_get(rep, "metrics"), name),
+                   json_object_get(rep, name),
+                   json_object_get(json_object_get(json_object_get(o, "model"), "metrics"), name)};
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        if (json_is_number(c[i]))
+            return c[i];
+    return NULL;
+}
+
+/* An exec step's gates (its spec's min/max, checked by the step-kind
+ * table) on what it reported. The verdict goes into o's report (one is
+ * made when the step wrote none): "gates" with the bounds, the values and
+ * what failed, and "passed" false when a bound failed. Returns 0 passed
+ * (or no gates), 1 rejected (err: why), 2 a gated metric was not reported
+ * (err), -1 out of memory. */
+static int s_exec_gates(json_t *o, const char *spec_json, char *err, size_t errlen)
+{
+    json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, NULL);
+    json_t *gates = spec ? json_object_get(spec, "gates") : NULL;
+    if (!json_is_object(gates)) {
+        json_decref(spec);
+        return 0;
+    }
+    json_t *values = json_object(), *failed = json_array();
+    int rc = values && failed ? 0 : -1;
+    size_t off = 0;
+    const char *gk, *mk;
+    json_t *g, *b;
+    err[0] = '\0';
+    json_object_foreach(gates, gk, g) {
+        int is_min = strcmp(gk, "min") == 0;
+        json_object_foreach(g, mk, b) {
+            if (rc < 0)
+                break;
+            json_t *v = s_reported(o, mk);
+            if (!v) {
+                snprintf(err, errlen, "gate %s '%s': the step reported no metric '%s' (write it "
+                         "with drover.task.report() or register_model(metrics=...))", gk, mk, mk);
+                rc = 2;
+                goto out;
+            }
+            double x = json_number_value(v), bound = json_number_value(b);
+            json_object_set(values, mk, v);
+            if (is_min ? x >= bound : x <= bound)
+                continue;
+            char line[160];
+            snprintf(line, sizeof line, "%s %g %s %g", mk, x, is_min ? "<" : ">", bound);
+            json_array_append_new(failed, json_string(line));
+            if (off < errlen)
+                off += (size_t)snprintf(err + off, errlen - off, "%s%s", off ? "; " : "", line);
+            rc = 1;
+        }
+    }
+    json_t *rep = json_object_get(o, "report");
+    if (!json_is_object(rep)) {
+        rep = json_object();
+        if (!rep || json_object_set_new(o, "report", rep) < 0) {
+            rc = -1;
+            goto out;
+        }
+        json_object_set_new(rep, "passed", json_true());
+    }
+    if (json_object_set_new(rep, "gates", json_pack("{s:O, s:O, s:O, s:b}", "bounds", gates,
+                                                    "values", values, "failed", failed,
+                                                    "passed", rc == 0)) < 0 ||
+        (rc == 1 && json_object_set_new(rep, "passed", json_false()) < 0))
+        rc = -1;
+out:
+    json_decref(values);
+    json_decref(failed);
+    json_decref(spec);
+    return rc;
+}
+
 int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
                    const char *kind, const char *spec_json, const char *artifact_root,
                    int succeeded, const char *outputs_json, int *gate_rejected, char *err,
@@ -472,14 +667,26 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
         json_t *rep = json_object_get(o, "report");
         *gate_rejected = json_is_false(json_object_get(rep, "passed"));
     }
+    char verdict[400] = "";
     if (store_savepoint(st) < 0) {
         json_decref(o);
         return -1;
     }
     int rc = s_claims_ok(o, kind, spec_json, artifact_root, succeeded, err, errlen);
+    if (rc == 0 && !strcmp(kind, "exec") && succeeded) {
+        /* After the claims: a registered model's metrics count too. */
+        int g = s_exec_gates(o, spec_json, verdict, sizeof verdict);
+        if (g < 0 || g == 2) {
+            snprintf(err, errlen, "%s", g < 0 ? "out of memory checking the step's gates" : verdict);
+            rc = 1;
+        }
+        *gate_rejected = g == 1;
+    }
     if (rc == 0)
         rc = s_apply(st, o, run_id, task_id, attempt, step, kind, succeeded, err, errlen);
     json_decref(o);
+    if (rc == 0 && *gate_rejected && verdict[0])
+        snprintf(err, errlen, "%s", verdict); /* why an exec step's gates said no */
     if (rc == 0)
         return store_savepoint_end(st, 1) < 0 ? -1 : 0;
     /* A statement the database refused (e.g. a check constraint) is the

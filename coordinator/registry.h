@@ -60,7 +60,11 @@ int registry_promote(store_t *st, const registry_actor_t *who, const char *name,
 /* Records the outputs of a finished attempt (see docs/sql.md). Invalid
  * outputs are refused as a whole (savepoint), leaving nothing behind. */
 /* *gate_rejected is set when an evaluate step's report says its gates did
- * not pass (the run then ends `rejected`, not `failed`). */
+ * not pass (the run then ends `rejected`, not `failed`), or when a
+ * succeeded exec step's gates (spec "gates": {min, max}) fail on the
+ * metrics it reported (report.metrics, report, or its model's metrics;
+ * err then says which bound failed; the verdict is stored in its report).
+ * A gated metric the exec step did not report refuses the outputs (1). */
 /* Claims are checked, not trusted: a model's artifact must be in the
  * store at artifact_root with the content hash it names (NULL/"" = the
  * coordinator cannot see the store: the model is refused); datasets are

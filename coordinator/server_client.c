@@ -43,6 +43,37 @@ static void s_reply_client(server_t *s, const uint8_t *ident, size_t ident_len,
     server_queue(s, SOCK_CLIENT, ident, ident_len, &r->base);
 }
 
+/* ri->params from the run's {"NAME":"VALUE"} text, in one block that the
+ * caller frees with free(ri->params) (NULL when there are none). */
+static void s_fill_params(const char *text, Drover__RunInfo *ri)
+{
+    json_t *o = text && *text ? json_loads(text, 0, NULL) : NULL;
+    size_t n = json_is_object(o) ? json_object_size(o) : 0, bytes = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) bytes += strlen(k) + strlen(json_string_value(v) ? json_string_value(v) : "") + 2;
+    char *block = n ? malloc(n * (sizeof(Drover__Param *) + sizeof(Drover__Param)) + bytes) : NULL;
+    if (block) {
+        Drover__Param **pp = (Drover__Param **)block;
+        Drover__Param *p = (Drover__Param *)(block + n * sizeof *pp);
+        char *str = (char *)(p + n);
+        size_t i = 0;
+        json_object_foreach(o, k, v) {
+            const char *val = json_string_value(v) ? json_string_value(v) : "";
+            drover__param__init(&p[i]);
+            p[i].name = strcpy(str, k);
+            str += strlen(k) + 1;
+            p[i].value = strcpy(str, val);
+            str += strlen(val) + 1;
+            pp[i] = &p[i];
+            i++;
+        }
+        ri->params = pp;
+        ri->n_params = n;
+    }
+    json_decref(o);
+}
+
 static void s_fill_run(server_t *s, const PGresult *res, int row, Drover__RunInfo *ri)
 {
     ri->id = (uint64_t)db_get_i64(res, row, 0);
@@ -138,12 +169,14 @@ static int s_client_status_live(server_t *s, run_t *r, Drover__ClientReply *rep,
     ri.tasks_done = (uint32_t)r->ndone;
     ri.version = r->version;
     ri.awaiting_approval = r->nawaiting > 0;
+    s_fill_params(r->params_json, &ri);
     rep->n_runs = 1;
     rep->runs = &rip;
     rep->n_tasks = (size_t)n;
     rep->tasks = tp;
     s_reply_client(s, ident, ident_len, rep);
     rc = 0;
+    free(ri.params);
 out:
     free(ti);
     free(tp);
@@ -175,6 +208,7 @@ static int s_client_status(server_t *s, int64_t run_id, Drover__ClientReply *rep
     Drover__RunInfo ri = DROVER__RUN_INFO__INIT;
     Drover__RunInfo *rip = &ri;
     s_fill_run(s, rr, 0, &ri);
+    s_fill_params(db_get_str(rr, 0, 8), &ri);
     Drover__TaskInfo *ti = calloc((size_t)n + 1, sizeof *ti);
     Drover__TaskInfo **tp = calloc((size_t)n + 1, sizeof *tp);
     char **after = calloc((size_t)n + 1, sizeof *after);
@@ -231,6 +265,7 @@ out:
     free(afterv);
     free(ti);
     free(tp);
+    free(ri.params);
     PQclear(rr);
     PQclear(tr);
     return rc;
@@ -871,7 +906,7 @@ static int h_submit(creq_t *c)
         return s_submit_bulk(c, &sq, key);
     /* The audit row goes in with the run, in the same statement. */
     int64_t run_id;
-    if (model_submit(s->model, &sq, key, NULL, 0, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
+    if (model_submit(s->model, &sq, key, NULL, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
         if (errno != EINVAL)
             return -1;
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);

@@ -39,7 +39,7 @@ struct store {
 #define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
 
 enum {
-    S_SUBMIT,
+    S_SUBMIT, S_RUN_ID_NEXT,
     S_FENCE_HOLD,
     S_RUN_SAVE, S_EVENT, S_LOG, S_WORKER_UP, S_WORKER_STATE, S_WORKERS_SEEN, S_LOAD_RUNS,
     S_LOAD_TASKS, S_LOAD_DEPS, S_RUNS_LIST, S_RUN_GET, S_RUN_TASKS, S_TASK_BY_NAME, S_LOGS,
@@ -59,7 +59,7 @@ enum {
     "r.id, r.workflow, r.state, " US("r.submitted_at") ", " US("r.started_at") ", "           \
     US("r.finished_at") ", r.tasks_total, "                                                     \
     "(SELECT count(*) FROM drover.tasks t WHERE t.run_id = r.id AND t.state IN "              \
-    "('succeeded', 'failed', 'skipped', 'cancelled'))"
+    "('succeeded', 'failed', 'skipped', 'cancelled')), coalesce(r.params::text, '')"
 
 static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> name, public_key, kind, role, revoked (t/f) */
@@ -179,9 +179,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
      * position through the inserted rows, never a scan per edge), events.
      * -> run id, submitted_us, task id, idx (one row per task) */
     [S_SUBMIT] = {"submit",
-                  "WITH r AS (INSERT INTO drover.runs (workflow, source, submitted_by, tasks_total, "
-                  "started_at, submitted_key, queue, priority, schedule, due_at) VALUES ($1, $2, $3, "
-                  "$4::int, clock_timestamp(), nullif($5, ''), $6, $7::int, nullif($8, ''), " TS("$9") ") "
+                  "WITH r AS (INSERT INTO drover.runs (id, workflow, source, submitted_by, tasks_total, "
+                  "started_at, submitted_key, queue, priority, schedule, due_at, params) VALUES ("
+                  /* an id taken before (store_run_id_next: ${run.id}), or a new one */
+                  "coalesce($14::bigint, nextval(pg_get_serial_sequence('drover.runs', 'id'))), "
+                  "$1, $2, $3, $4::int, clock_timestamp(), nullif($5, ''), $6, $7::int, "
+                  "nullif($8, ''), " TS("$9") ", $13::jsonb) "
                   "RETURNING id, submitted_at), "
                   "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
                   "timeout_ms, retry_delay_ms, resources) "
@@ -204,7 +207,9 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                   "au AS (INSERT INTO drover.events (run_id, kind, actor, detail) "
                   "SELECT r.id, 'command', $12::text, 'submit workflow ' || $1 || ' (' || $4 || "
                   "' steps) as run ' || r.id FROM r WHERE $12::text IS NOT NULL) "
-                  "SELECT r.id, " US("r.submitted_at") ", t.id, t.idx FROM r, t", 12},
+                  "SELECT r.id, " US("r.submitted_at") ", t.id, t.idx FROM r, t", 14},
+    [S_RUN_ID_NEXT] = {"run_id_next",
+                       "SELECT nextval(pg_get_serial_sequence('drover.runs', 'id'))", 0},
     /* A writer beside the loop (bulk.c), just before its COMMIT: the lease
      * still carries its epoch, and a takeover (an UPDATE of that row) waits
      * for the commit. -> 1 row, or none when the epoch moved on. */
@@ -270,8 +275,8 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> id, workflow, submitted_us, started_us */
     [S_LOAD_RUNS] = {"load_runs",
                      "SELECT id, workflow, " US("submitted_at") ", " US("started_at")
-                     ", coalesce(submitted_key, ''), queue, priority, coalesce(schedule, '') "
-                     "FROM drover.runs "
+                     ", coalesce(submitted_key, ''), queue, priority, coalesce(schedule, ''), "
+                     "coalesce(params::text, '') FROM drover.runs "
                      "WHERE state = 'running' ORDER BY id", 0},
     /* -> 0 id, 1 run_id, 2 idx, 3 name, 4 kind, 5 spec, 6 state, 7 attempt, 8 retries,
      *    9 failures, 10 lost, 11 timeout_ms, 12 retry_delay_ms, 13 not_before_us,
@@ -477,16 +482,17 @@ static PGresult *s_read(store_t *st, int stmt, int n, const char *const *v)
 
 int store_submit(store_t *st, const char *workflow, const char *source, const char *by,
                  const char *key, const char *queue, int priority, const char *schedule,
-                 int64_t due_us, const char *actor, int ntasks, const char *tasks_json,
-                 const char *deps_json, int64_t *run_id, int64_t *submitted_us, int64_t *task_ids)
+                 int64_t due_us, const char *actor, const char *params_json, int64_t id,
+                 int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
+                 int64_t *submitted_us, int64_t *task_ids)
 {
-    char nb[24], pb[24], dub[24];
+    char nb[24], pb[24], dub[24], idb[24];
     if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
     const char *v[] = {workflow, source, by, I64(nb, ntasks), key ? key : "", queue,
                        I64(pb, priority), schedule ? schedule : "", due_us ? I64(dub, due_us) : NULL,
-                       tasks_json, deps_json, actor};
-    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT].name, 12, v, NULL, NULL, PGRES_TUPLES_OK);
+                       tasks_json, deps_json, actor, params_json, id > 0 ? I64(idb, id) : NULL};
+    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT].name, 14, v, NULL, NULL, PGRES_TUPLES_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
         return -1;
@@ -522,6 +528,16 @@ int store_fence_hold(store_t *st, uint64_t epoch)
     int n = PQntuples(r);
     PQclear(r);
     return n == 1;
+}
+
+int store_run_id_next(store_t *st, int64_t *id)
+{
+    PGresult *r = s_read(st, S_RUN_ID_NEXT, 0, NULL);
+    if (!r)
+        return -1;
+    *id = db_get_i64(r, 0, 0);
+    PQclear(r);
+    return 0;
 }
 
 int store_task_save(store_t *st, const store_task_row_t *t, const char *from_state,

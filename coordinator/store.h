@@ -56,15 +56,21 @@ int store_pending(const store_t *st);
 void store_discard(store_t *st);
 
 
-/* Submit, in one statement: the run row, every task (tasks_json: array of objects with
+/* A run id taken from the runs' sequence now (before the run is
+ * written: ${run.id} is substituted into the specs first). 0 or -1. */
+int store_run_id_next(store_t *st, int64_t *id);
+
+/* Submit, in one statement: the run row (params_json: {"NAME":"VALUE"}
+ * or NULL; id: from store_run_id_next, or 0 for a new one), every task (tasks_json: array of objects with
  * idx, name, kind, spec (JSON text), state, retries, timeout_ms,
  * retry_delay_ms), then dependency edges (deps_json: array of
  * [child_idx, parent_idx]), then the initial events. task_ids[idx] receives
  * each task's id. */
 int store_submit(store_t *st, const char *workflow, const char *source, const char *by,
                  const char *key, const char *queue, int priority, const char *schedule,
-                 int64_t due_us, const char *actor, int ntasks, const char *tasks_json,
-                 const char *deps_json, int64_t *run_id, int64_t *submitted_us, int64_t *task_ids);
+                 int64_t due_us, const char *actor, const char *params_json, int64_t id,
+                 int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
+                 int64_t *submitted_us, int64_t *task_ids);
 
 /* For a writer on a connection of its own (bulk.c), inside its
  * transaction, just before COMMIT: 1 when the leader lease still carries

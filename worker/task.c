@@ -37,6 +37,7 @@
  * read again until the chunk is handed over, so offsets are exact.
  */
 #include "task.h"
+#include "register.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,6 +82,10 @@ struct task {
     size_t nmetrics, metrics_head;
     uint32_t metric_seq;  /* seq of metrics[metrics_head] */
     char *outputs_json;   /* the last {"output": X} as compact X, or NULL */
+    char *register_json;  /* the last {"register_model": X} as compact X, or NULL */
+    /* What carrying out register_model needs (worker/register.h). */
+    char *cwd, *artifact_dir, *spec_json;
+    uid_t run_uid;        /* the step's user when run_as, else (uid_t)-1 */
     uint64_t bad_lines;
     uint64_t bad_logged;    /* bad_lines when the last warning was logged */
     int64_t bad_next_ms;    /* log the next warning from then on */
@@ -631,6 +636,12 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
         l.run_as = spec->run_as;
         l.uid = spec->run_uid;
         l.gid = spec->run_gid;
+        t->run_uid = spec->run_as ? spec->run_uid : (uid_t)-1;
+        if (!builtin && ((l.cwd && !(t->cwd = strdup(l.cwd))) ||
+                         !(t->artifact_dir = strdup(spec->artifact_dir ? spec->artifact_dir : "")) ||
+                         !(t->spec_json = strdup(spec->spec_json ? spec->spec_json : "{}"))))
+            log_warn("task %llu: out of memory keeping what register_model needs",
+                     (unsigned long long)spec->task_id);
         s_spawn(t, &l, now_ms);
         if (t->phase == TASK_RUNNING && spec->timeout_ms > 0)
             t->timeout_at_ms =
@@ -702,6 +713,41 @@ static void s_bad_lines_total(task_t *t)
 }
 
 /* Moves to FINISHED once the child is reaped and both pipes are closed. */
+/* An exec step that exited 0 after asking for register_model: carry it
+ * out and put the account into its outputs as "registered". */
+static void s_register(task_t *t)
+{
+    if (!t->register_json || !t->spec_json || t->outcome != DROVER__OUTCOME__OUTCOME_EXITED ||
+        t->exit_code != 0)
+        return;
+    json_t *req = json_loads(t->register_json, 0, NULL);
+    json_t *acct = req ? register_model_run(req, t->cwd, t->artifact_dir, t->spec_json,
+                                            t->run_uid)
+                       : NULL;
+    json_t *o = t->outputs_json ? json_loads(t->outputs_json, 0, NULL) : json_object();
+    char *text = NULL;
+    if (acct && o && json_object_set(o, "registered", acct) == 0)
+        text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    if (text) {
+        free(t->outputs_json);
+        t->outputs_json = text;
+        const char *e = json_string_value(json_object_get(acct, "error"));
+        if (e)
+            log_warn("task %llu attempt %u: %s", (unsigned long long)t->task_id, t->attempt, e);
+        else
+            log_info("task %llu attempt %u: model %s stored as artifact %s",
+                     (unsigned long long)t->task_id, t->attempt,
+                     json_string_value(json_object_get(acct, "name")),
+                     json_string_value(json_object_get(acct, "artifact")));
+    } else {
+        log_warn("task %llu attempt %u: out of memory carrying out register_model",
+                 (unsigned long long)t->task_id, t->attempt);
+    }
+    json_decref(req);
+    json_decref(acct);
+    json_decref(o);
+}
+
 static void s_maybe_finish(task_t *t)
 {
     if (t->phase != TASK_DRAINING)
@@ -712,6 +758,7 @@ static void s_maybe_finish(task_t *t)
         return; /* task_tick kills and looks again */
     t->phase = TASK_FINISHED;
     s_bad_lines_total(t);
+    s_register(t);
     t->timeout_at_ms = 0;
     t->drain_until_ms = 0;
     t->sigkill_at_ms = 0;
@@ -741,6 +788,10 @@ void task_destroy(task_t **tp)
         free(t->metrics[i]);
     free(t->metrics);
     free(t->outputs_json);
+    free(t->register_json);
+    free(t->cwd);
+    free(t->artifact_dir);
+    free(t->spec_json);
     free(t->error);
     free(t);
     *tp = NULL;
@@ -872,12 +923,20 @@ static void s_output_line(task_t *t, const char *line, size_t len)
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *metric = root && json_is_object(root) ? json_object_get(root, "metric") : NULL;
     json_t *output = root && json_is_object(root) ? json_object_get(root, "output") : NULL;
-    if (!root || json_object_size(root) != 1 || !(json_is_object(metric) || json_is_object(output))) {
-        s_bad_line(t, "that is not {\"metric\": {...}} or {\"output\": {...}}");
+    json_t *reg = root && json_is_object(root) ? json_object_get(root, "register_model") : NULL;
+    if (!root || json_object_size(root) != 1 ||
+        !(json_is_object(metric) || json_is_object(output) || json_is_object(reg))) {
+        s_bad_line(t, "that is not {\"metric\": {...}}, {\"output\": {...}} or "
+                      "{\"register_model\": {...}}");
         json_decref(root);
         return;
     }
-    char *text = json_dumps(metric ? metric : output, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    /* "registered" is the worker's own account of register_model: a step
+     * cannot write it (s_register). */
+    if (output)
+        json_object_del(output, "registered");
+    char *text = json_dumps(metric ? metric : output ? output : reg,
+                            JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(root);
     if (!text) {
         log_warn("out of memory keeping task %llu's output; line dropped",
@@ -887,6 +946,11 @@ static void s_output_line(task_t *t, const char *line, size_t len)
     if (output) {
         free(t->outputs_json);
         t->outputs_json = text;
+        return;
+    }
+    if (reg) {
+        free(t->register_json);
+        t->register_json = text;
         return;
     }
     if (t->metrics_head > 0 && t->metrics_head == t->nmetrics) {

@@ -182,16 +182,15 @@ class Client:
         (see last_message for the coordinator's sentence). queue and priority
         override the workflow's own. Raises WorkflowError for a bad file.
 
-        params: run parameters are not supported by the coordinator yet
-        (issue 12); passing any raises NotImplementedError rather than
-        submitting a run that would silently ignore them."""
-        if params:
-            raise NotImplementedError("run parameters (params=...) need coordinator support that "
-                                      "does not exist yet; submit without params")
+        params: values for the workflow's declared params ({"lr": 0.02}),
+        as `drover submit --set` gives them; a name the workflow does not
+        declare raises WorkflowError (file) or ValueError (dict). The
+        coordinator substitutes ${params.NAME} and stores the values (see
+        Status.run.params)."""
         if isinstance(workflow, dict):
-            doc = _workflow.from_dict(workflow)
+            doc = _workflow.from_dict(workflow, params=params)
         else:
-            doc = _workflow.from_file(workflow, self.drover_cli)
+            doc = _workflow.from_file(workflow, self.drover_cli, params=params)
         sub = _workflow.to_request(self.pb, doc, _user_at_host(), queue, priority)
         rep = self.call("submit", sub)
         self.last_message = rep.message

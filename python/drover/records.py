@@ -45,6 +45,7 @@ class Run(_Record):
     tasks_done: int
     version: int
     awaiting_approval: bool = False  # running, and an approve step waits for a person
+    params: dict = None  # {"NAME": "VALUE"}: the run's parameter values (status only)
 
     @property
     def done(self):
@@ -54,7 +55,7 @@ class Run(_Record):
     def from_pb(cls, r):
         return cls(r.id, r.workflow, _name(RUN_STATES, r.state), _time(r.submitted_at_us),
                    _time(r.started_at_us), _time(r.finished_at_us), r.tasks_total, r.tasks_done,
-                   r.version, r.awaiting_approval)
+                   r.version, r.awaiting_approval, {p.name: p.value for p in r.params})
 
 
 @dataclass

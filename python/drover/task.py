@@ -30,15 +30,10 @@ Any other line is counted and dropped by the worker. When the worker's
 queue of unsent metrics is full (256), it stops reading and a write here
 blocks until it catches up: metrics are never lost, the step slows down.
 
-Coming (needs coordinator support that does not exist yet; issue 12):
-
-  {"register_model": {"name": "claims-sk", "path": "model.pkl",
-                      "flavour": "sklearn", "signature": {...},
-                      "metrics": {...}, "params": {...},
-                      "datasets": [{"path": "data/train.csv", "role": "train"}]}}
-
-register_model() raises NotSupportedYet today instead of writing a line the
-worker would drop.
+  {"register_model": {...}}  a model version to register once the step
+                      exits 0 (register_model(); docs/python.md): the
+                      worker stores the file and hashes the datasets, the
+                      coordinator verifies and registers it.
 
 Outside a worker ($DROVER_OUTPUT_FD unset, e.g. running the script by hand)
 every line goes to stderr prefixed "drover.task: ", so nothing is lost from
@@ -60,7 +55,7 @@ import sys
 import threading
 
 __all__ = ["log_metric", "report", "dataset", "register_model", "NotSupportedYet", "run_id",
-           "step", "attempt", "connected"]
+           "step", "attempt", "connected"]  # NotSupportedYet: kept for callers that catch it
 
 MAX_LINE = 1024 * 1024   # TASK_LINE_MAX in worker/task.h
 _PREFIX = "drover.task: "
@@ -226,15 +221,35 @@ def dataset(path, role="data"):
     return rec
 
 
-def register_model(name, path, flavour=None, signature=None, metrics=None, params=None,
-                   datasets=None):
-    """Registers a model version from this step: coming, not available yet.
-    Raises NotSupportedYet (see the module doc for the line it will write)."""
-    raise NotSupportedYet(
-        "drover.task.register_model: registering a model from an exec step needs coordinator "
-        "support that this drover does not have yet (issue 12); the model %r at %s was not "
-        "registered. Use a built-in train step, or keep the file as an artifact for now."
-        % (name, path))
+def register_model(name, path, flavour="file", signature=None, metrics=None, datasets=None):
+    """Asks for a model version in drover's registry: the file at path (in
+    the step's working directory) becomes model `name`'s next version once
+    the step exits 0. The worker copies it into the artifact store and
+    hashes each dataset (paths the step's argv or env names; CSV files);
+    the coordinator checks the artifact and registers it with flavour (e.g.
+    "sklearn-pickle", "onnx"; not drover's own softmax/mlp/linear),
+    signature (a dict), metrics (a dict of numbers, also what the step's
+    gates see) and lineage. A later call replaces the request: one model
+    per step. `drover models NAME` lists it; evaluate/score/predict refuse
+    a flavour drover cannot read. Writes
+    {"register_model": {"name", "path", "flavour", "signature", "metrics",
+    "datasets"}}."""
+    if not isinstance(name, str) or not name:
+        raise TypeError("drover.task.register_model: name must be a non-empty string")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError("drover.task.register_model: path must be a path")
+    req = {"name": name, "path": os.fspath(path), "flavour": flavour}
+    if signature is not None:
+        if not isinstance(signature, dict):
+            raise TypeError("drover.task.register_model: signature must be a dict")
+        req["signature"] = signature
+    if metrics is not None:
+        if not isinstance(metrics, dict):
+            raise TypeError("drover.task.register_model: metrics must be a dict")
+        req["metrics"] = metrics
+    if datasets is not None:
+        req["datasets"] = [os.fspath(d) for d in datasets]
+    _emit({"register_model": req})
 
 
 def run_id():

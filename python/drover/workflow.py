@@ -2,8 +2,13 @@
 
 Both forms end as the same document, the JSON that
 ``drover workflow check --json FILE`` prints (cli/wfsubmit.c): workflow,
-source, queue, priority, schedule, trigger, notify and steps with name, kind, after,
-retries, timeout_ms, retry_delay_ms, spec_json, resources.
+source, queue, priority, schedule, trigger, notify, params, base_dir and steps with
+name, kind, after, retries, timeout_ms, retry_delay_ms, spec_json, resources.
+
+Run parameters (docs/workflows.md): a file's ``params = {...}`` or a dict's
+``"params": {...}``; values given to ``from_file``/``from_dict`` replace the
+declared ones (an undeclared name is an error, as ``drover submit --set`` is).
+The coordinator substitutes ``${params.NAME}`` in the steps.
 
 * A **file** is checked by the ``drover`` CLI, the one validator of the
   workflow language: ``from_file`` runs ``drover workflow check --json`` and
@@ -52,10 +57,27 @@ def drover_cli(explicit=None):
     return p
 
 
-def from_file(path, cli=None):
-    """Checks path with `drover workflow check --json`; returns its document.
-    Raises WorkflowError (bad file) or DroverError (the CLI failed)."""
-    r = subprocess.run([drover_cli(cli), "workflow", "check", "--json", os.fspath(path)],
+def param_text(v):
+    """A parameter value as the text the coordinator substitutes (what the
+    CLI makes of the same value in a file: 0.01, 3, true, a string)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (int, str)):
+        return str(v)
+    raise ValueError("a parameter value is a string, a number or a boolean, not %r" % (v,))
+
+
+def from_file(path, cli=None, params=None):
+    """Checks path with `drover workflow check --json` (params: --set
+    NAME=VALUE for each item); returns its document. Raises WorkflowError
+    (bad file, or a name the file does not declare) or DroverError (the CLI
+    failed)."""
+    sets = []
+    for k, v in (params or {}).items():
+        sets += ["--set", "%s=%s" % (k, param_text(v))]
+    r = subprocess.run([drover_cli(cli), "workflow", "check", "--json", os.fspath(path)] + sets,
                        capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if r.returncode == 2:
         text = r.stderr.strip()
@@ -137,8 +159,9 @@ def _exec_spec(st, name, cwd_base):
     return spec
 
 
-def from_dict(wf, cwd_base=None):
-    """Converts a workflow dict (module doc) into the check document.
+def from_dict(wf, cwd_base=None, params=None):
+    """Converts a workflow dict (module doc) into the check document;
+    params replace the values of the dict's own "params".
     Raises ValueError for what cannot be converted; everything else is left
     to the coordinator's checks."""
     if not isinstance(wf, dict):
@@ -149,10 +172,19 @@ def from_dict(wf, cwd_base=None):
     steps = wf.get("steps")
     if not isinstance(steps, (list, tuple)) or not steps:
         raise ValueError("workflow %r: 'steps' must be a non-empty list of dicts" % name)
-    unknown = set(wf) - {"workflow", "steps", "queue", "priority", "schedule", "trigger", "notify"}
+    unknown = set(wf) - {"workflow", "steps", "queue", "priority", "schedule", "trigger",
+                         "notify", "params"}
     if unknown:
         raise ValueError("workflow %r: unknown keys %s" % (name, ", ".join(sorted(unknown))))
     base = cwd_base or os.getcwd()
+    declared = wf.get("params") or {}
+    if not isinstance(declared, dict):
+        raise ValueError("workflow %r: 'params' must be a dict of NAME: value" % name)
+    values = {k: param_text(v) for k, v in declared.items()}
+    for k, v in (params or {}).items():
+        if k not in values:
+            raise ValueError("workflow %r declares no parameter %r (add it to 'params')" % (name, k))
+        values[k] = param_text(v)
     out_steps = []
     for i, st in enumerate(steps):
         if not isinstance(st, dict) or not isinstance(st.get("name"), str) or \
@@ -197,6 +229,8 @@ def from_dict(wf, cwd_base=None):
         "schedule": wf.get("schedule"),
         "trigger": wf.get("trigger"),
         "notify": wf.get("notify"),
+        "params": values,
+        "base_dir": os.path.realpath(base),
         "steps": out_steps,
     }
 
@@ -231,4 +265,7 @@ def to_request(pb, doc, submitted_by, queue=None, priority=None):
         # The coordinator checks the webhook against coordinator.notify.allow.
         sub.notify.CopyFrom(pb.WorkflowNotify(webhook=n.get("webhook", ""),
                                               on=n.get("on") or ["failed", "rejected"]))
+    for k, v in (doc.get("params") or {}).items():
+        sub.params.add(name=k, value=v)
+    sub.base_dir = doc.get("base_dir") or ""
     return sub

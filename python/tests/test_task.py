@@ -96,7 +96,8 @@ class TaskTest(unittest.TestCase):
     def test_refusals_write_nothing(self):
         lines, err, rc = run_child("""
             import drover.task as t
-            for call, exc in ((lambda: t.register_model("m", "model.pkl"), NotImplementedError),
+            for call, exc in ((lambda: t.register_model("", "model.pkl"), TypeError),
+                              (lambda: t.register_model("m", "m.pkl", metrics=[1]), TypeError),
                               (lambda: t.log_metric(), ValueError),
                               (lambda: t.log_metric(epoch="one", x=1), TypeError),
                               (lambda: t.log_metric(x=object()), TypeError),
@@ -113,14 +114,18 @@ class TaskTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(lines, [])
 
-    def test_register_model_says_why(self):
-        _, err, rc = run_child("""
+    def test_register_model_line(self):
+        lines, err, rc = run_child("""
             import drover.task as t
-            t.register_model("m", "model.pkl")
+            t.register_model("digits", "model.pkl", flavour="sklearn-pickle",
+                             signature={"inputs": 64}, metrics={"val_accuracy": 0.9},
+                             datasets=["data/train.csv"])
         """)
-        self.assertNotEqual(rc, 0)
-        self.assertIn("NotSupportedYet", err)
-        self.assertIn("not registered", err)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(lines, [{"register_model": {
+            "name": "digits", "path": "model.pkl", "flavour": "sklearn-pickle",
+            "signature": {"inputs": 64}, "metrics": {"val_accuracy": 0.9},
+            "datasets": ["data/train.csv"]}}])
 
     def test_outside_a_worker_lines_go_to_stderr(self):
         lines, err, rc = run_child("""

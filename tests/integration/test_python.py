@@ -110,8 +110,21 @@ check(e.code == 1 and "cycle" in e.message, "BadRequest says why: %s" % e.messag
 e = expect(errors.WorkflowError, lambda: c.submit(os.path.join(T_DIR, "typo.cfg")),
            "submit() of a file with a typo")
 check(e.line == 3 and "comand" in e.message, "WorkflowError has the line: %s" % e)
-expect(NotImplementedError, lambda: c.submit(os.path.join(T_DIR, "py.cfg"), params={"lr": 1}),
-       "params are refused until the coordinator has them")
+# Run parameters: declared in the dict, one replaced as `--set` would.
+run3 = c.submit({"workflow": "py-params", "params": {"lr": 0.01, "tag": "a"},
+                 "steps": [{"name": "echo", "kind": "exec",
+                            "argv": ["echo", "lr=${params.lr} tag=${params.tag}"]}]},
+                params={"lr": 0.5})
+check(c.wait(run3, deadline=60) == "succeeded" and
+      b"lr=0.5 tag=a" in c.logs(run3, "echo").stdout, "submit(dict, params=): the step got the values")
+check(c.status(run3).run.params == {"lr": "0.5", "tag": "a"},
+      "status(): the run's params: %s" % c.status(run3).run.params)
+expect(ValueError, lambda: c.submit({"workflow": "p", "params": {"lr": 1}, "steps": [
+    {"name": "a", "kind": "exec", "command": "true"}]}, params={"nope": 1}),
+    "params= with a name the dict does not declare")
+e = expect(errors.WorkflowError, lambda: c.submit(os.path.join(T_DIR, "py.cfg"), params={"lr": 1}),
+           "params= with a name the file does not declare")
+check("declares no parameter 'lr'" in str(e), "the CLI's --set message: %s" % e)
 expect(errors.ConfigError, lambda: drover.Client(key=os.environ["READER_KEY"] + ".pub"),
        "a public key file as the client's key")
 

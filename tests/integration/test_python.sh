@@ -81,7 +81,7 @@ pg_start
 coord_start
 # examples/sklearn runs $DROVER_PYTHON and writes its pickle to $MODEL_DIR.
 export DROVER_PYTHON="$PY" MODEL_DIR="$T_DIR/models"
-worker_start w1 2
+worker_start w1 2 --artifact-dir "$T_DIR/artifacts"
 drover keygen --out "$T_KEYS/reader" >/dev/null || fail "keygen reader exited $?"
 drover keys allow client "$T_KEYS/reader.pub" --role reader >/dev/null || fail "allow reader exited $?"
 
@@ -160,25 +160,25 @@ assert_eq 0 "$(sql "select count(*) from (select * from drover.tasks where run_i
     "tasks that differ between the Python and the CLI submission of one file"
 assert_eq 4 "$(sql "select count(*) from drover.tasks where run_id = $run1")" "tasks of the Python-submitted run"
 
-# examples/sklearn, as it is, then with a gate no model can pass.
+# examples/sklearn, as it is, then on shuffled labels through the same gate.
 if "$PY" -c 'import sklearn' 2>/dev/null; then
-    run_sk=$(submit "$T_REPO/examples/sklearn/pipeline.cfg")
+    run_sk=$(drover submit "$T_REPO/examples/sklearn/pipeline.cfg" --set data="$T_DIR/digits.csv") ||
+        fail "submit of examples/sklearn exited $?"
     assert_eq succeeded "$(wait_run "$run_sk" 90)" "state of the examples/sklearn run"
     assert_eq 10 "$(metric_count "$run_sk" train 1)" "epochs the sklearn step reported"
     drover report "$run_sk" train --json >"$T_DIR/sk-report.json" || fail "drover report (sklearn) exited $?"
     jq -e '.passed == true and .report.flavour == "sklearn" and .report.val_accuracy >= 0.9' \
         "$T_DIR/sk-report.json" >/dev/null || fail "sklearn report: $(cat "$T_DIR/sk-report.json")"
     [[ -s "$T_DIR/models/digits-run$run_sk.pkl" ]] || fail "the sklearn step wrote no model file"
-    sed -e 's/MIN_VAL_ACCURACY = "0.9"/MIN_VAL_ACCURACY = "1.01"/' \
-        -e "s|cwd = \".\"|cwd = \"$T_REPO/examples/sklearn\"|" \
-        -e "s|PYTHONPATH = \"../../python\"|PYTHONPATH = \"$PY_SRC\"|" \
-        "$T_REPO/examples/sklearn/pipeline.cfg" >"$T_DIR/sk-bad.cfg"
-    grep -q '"1.01"' "$T_DIR/sk-bad.cfg" || fail "could not make the impossible gate"
-    run_bad=$(submit "$T_DIR/sk-bad.cfg")
-    assert_eq failed "$(wait_run "$run_bad" 90)" "state of the sklearn run with an impossible gate"
-    assert_eq skipped "$(task_field "$run_bad" use state)" "the step after a failed gate"
+    run_bad=$(drover submit "$T_REPO/examples/sklearn/pipeline.cfg" --set shuffle_labels=yes \
+                  --set data="$T_DIR/digits.csv") ||
+        fail "submit --set shuffle_labels=yes exited $?"
+    assert_eq rejected "$(wait_run "$run_bad" 90)" "state of the sklearn run on shuffled labels"
+    assert_eq skipped "$(task_field "$run_bad" use state)" "the step after a rejecting gate"
     assert_eq f "$(sql "select passed from drover.reports r join drover.tasks t on t.id = r.task_id
-                        where t.run_id = $run_bad and t.name = 'train'")" "the failed gate's report"
+                        where t.run_id = $run_bad and t.name = 'train'")" "the rejecting gate's report"
+    [[ "$(task_field "$run_bad" train error)" == *"rejected by its gates: val_accuracy "*" < 0.9"* ]] ||
+        fail "the shuffled run's error: $(task_field "$run_bad" train error)"
 else
     log "examples/sklearn not run: python3-sklearn is not installed"
 fi

@@ -51,9 +51,9 @@ static const spec_case_t s_cases[] = {
     {"exec", "{\"argv\":[\"true\"],\"cwd\":\"rel\"}", C,
      "step 's': 'cwd' must be an absolute path (got 'rel')"},
     {"exec", "{\"argv\":[\"true\"],\"x\":1}", C,
-     "step 's': unknown key 'x' (known: argv, command, env, cwd)"},
+     "step 's': unknown key 'x' (known: argv, command, env, cwd, gates)"},
     {"exec", "{\"command\":\"true\"}", C,
-     "step 's': unknown key 'command' (known: argv, command, env, cwd)"},
+     "step 's': unknown key 'command' (known: argv, command, env, cwd, gates)"},
     {"exec", "[1]", C, "step 's': spec_json is not a JSON object"},
     {"exec", "{\"argv\":[\"a\"],\"argv\":[\"b\"]}", C, "step 's': spec_json is not a JSON object"},
     {"noop", "{}", C, NULL},
@@ -228,7 +228,7 @@ static void t_submit(void **state)
     s_req(&r, "w");
     s_step(&r, "e", "evaluate", "{\"dataset\":\"/d.csv\",\"model\":\"@a\"}", "a");
     s_step(&r, "a", "noop", "{}", NULL);
-    s_expect(&r, "step 'e': model '@a' must name a train or select step ('a' is noop)");
+    s_expect(&r, "step 'e': model '@a' must name a train, select or exec step ('a' is noop)");
     s_req(&r, "w");
     s_step(&r, "a", "noop", "{}", NULL)->retries = 101;
     s_expect(&r, "step 'a': 'retries' must be between 0 and 100");

@@ -43,7 +43,7 @@ static const err_case_t s_errors[] = {
      4, "duplicate setting name"},
     /* top level */
     {"unknown top-level key", HDR "stepz = ();\n", 2,
-     "unknown top-level key 'stepz' (known: workflow, steps, queue, priority, schedule, trigger, notify)"},
+     "unknown top-level key 'stepz' (known: workflow, steps, queue, priority, schedule, trigger, notify, params)"},
     /* notify (issue 14): shape here, the allow-list on the coordinator */
     {"notify not a group", HDR "notify = 3;\n" NOOP_STEPS, 2, "'notify' must be a group"},
     {"notify no webhook", HDR "notify = {\n  on = [\"failed\"]; };\n" NOOP_STEPS, 2, "notify needs 'webhook'"},
@@ -94,7 +94,7 @@ static const err_case_t s_errors[] = {
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
      7, "step 'train': unknown key 'retires' (known: name, kind, after, retries, retry_delay, "
-        "timeout, resources, matrix, argv, command, env, cwd)"},
+        "timeout, resources, matrix, argv, command, env, cwd, gates)"},
     /* numbers and durations */
     {"retries not an int", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
                            "    retries = \"3\"; }\n);\n",
@@ -193,7 +193,7 @@ static const err_case_t s_errors[] = {
     {"exec with a train key",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    epochs = 3; }\n);\n",
      4, "step 'a': unknown key 'epochs' (known: name, kind, after, retries, retry_delay, timeout, "
-        "resources, matrix, argv, command, env, cwd)"},
+        "resources, matrix, argv, command, env, cwd, gates)"},
     {"train no dataset",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\"; }\n);\n", 3,
      "step 't': train steps need 'dataset'"},
@@ -290,10 +290,10 @@ static const err_case_t s_errors[] = {
          "    model = \"@train\"; }\n);\n",
      6, "step 'e': model '@train' names a step this step does not run after"},
     {"evaluate ref not a train step",
-     HDR "steps = (\n  { name = \"prep\"; kind = \"exec\"; command = \"true\"; },\n"
+     HDR "steps = (\n  { name = \"prep\"; kind = \"noop\"; },\n"
          "  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; after = [\"prep\"];\n"
          "    model = \"@prep\"; }\n);\n",
-     5, "model '@prep' must name a train or select step ('prep' is exec)"},
+     5, "model '@prep' must name a train, select or exec step ('prep' is noop)"},
     {"evaluate unknown gate",
      HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
          "    gates = {\n      above = { accuracy = 0.8; }; }; }\n);\n",
@@ -471,6 +471,30 @@ static const err_case_t s_errors[] = {
      HDR "steps = (\n  { name = \"p\"; kind = \"select\"; mode = \"max\";\n"
          "    matrix = { metric = [\"a\", \"b\"]; }; }\n);\n",
      4, "a select step cannot have a 'matrix'"},
+    /* run parameters (common/params.h) */
+    {"unknown parameter",
+     HDR "params = { lr = 0.1; };\nsteps = (\n  { name = \"a\"; kind = \"exec\";\n"
+         "    argv = [\"echo\", \"${params.x}\"]; }\n);\n",
+     5, "unknown parameter 'x' in ${params.x}"},
+    {"unterminated reference",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"echo ${run.id\"; }\n);\n",
+     3, "'${' without its closing '}'"},
+    {"due_at without a schedule",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"echo ${run.due_at}\"; }\n);\n",
+     3, "${run.due_at} is known only in a workflow with a schedule"},
+    {"trigger.files without a trigger",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"wc ${trigger.files}\"; }\n);\n",
+     3, "${trigger.files} is known only in a workflow with a trigger"},
+    {"bad parameter name",
+     HDR "params = { a-b = 1; };\nsteps = (\n  { name = \"a\"; kind = \"noop\"; }\n);\n",
+     2, "parameter name 'a-b' is invalid"},
+    {"parameter of a bad type",
+     HDR "params = { l = [1, 2]; };\nsteps = (\n  { name = \"a\"; kind = \"noop\"; }\n);\n",
+     2, "parameter 'l' must be a string, a number or a boolean"},
+    {"a value that breaks a rule, at the line that uses it",
+     HDR "params = { m = \"../x\"; };\nsteps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"d.csv\";\n"
+         "    label = \"y\";\n    model = \"${params.m}\"; }\n);\n",
+     6, "model name '../x' is invalid"},
 };
 
 static void t_errors(void **state)
