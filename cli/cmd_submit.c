@@ -10,6 +10,10 @@
  * coordinator registers it and answers with run id 0 and a message
  * ("registered schedule NAME (next: ...)"), which is printed instead of a
  * run id; --wait has nothing to follow then and is refused before sending.
+ *
+ * --queue and --priority override the file's; --allow-pending accepts steps
+ * that no registered worker could run yet (the coordinator refuses them
+ * otherwise: docs/scheduling.md, "Impossible requests").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,8 +72,13 @@ static int s_registered(cli_t *cli, const workflow_t *wf, const char *message)
 
 static int s_run(cli_t *cli, int argc, char **argv)
 {
-    int wait = 0;
-    const cli_opt_t opts[] = {{"wait", 'w', 0, &wait, NULL}, {NULL, 0, 0, NULL, NULL}};
+    int wait = 0, allow_pending = 0;
+    const char *queue = NULL, *prio_s = NULL;
+    const cli_opt_t opts[] = {{"wait", 'w', 0, &wait, NULL},
+                              {"allow-pending", 0, 0, &allow_pending, NULL},
+                              {"queue", 'q', 1, NULL, &queue},
+                              {"priority", 'p', 1, NULL, &prio_s},
+                              {NULL, 0, 0, NULL, NULL}};
     char *pos[1];
     size_t npos;
     int rc = cli_parse(cli, argc, argv, opts, pos, 1, 1, &npos);
@@ -85,6 +94,23 @@ static int s_run(cli_t *cli, int argc, char **argv)
         fprintf(stderr, "%s\n", e ? e : err);
         free(e);
         return CLI_EXIT_USAGE;
+    }
+    if (queue && (!*queue || strlen(queue) > 63)) {
+        workflow_destroy(&wf);
+        return cli_usage_error(cli, "--queue: a queue name of 1 to 63 bytes");
+    }
+    if (prio_s) {
+        char *end;
+        errno = 0;
+        long v = strtol(prio_s, &end, 10);
+        if (errno || end == prio_s || *end || v < STEPKIND_MIN_PRIORITY ||
+            v > STEPKIND_MAX_PRIORITY) {
+            workflow_destroy(&wf);
+            return cli_usage_error(cli, "--priority: an integer between %d and %d (higher runs "
+                                        "first within its queue)",
+                                   STEPKIND_MIN_PRIORITY, STEPKIND_MAX_PRIORITY);
+        }
+        wf->priority = (int)v;
     }
     int registers = wf->schedule || wf->trigger;
     if (registers && wait) {
@@ -109,6 +135,9 @@ static int s_run(cli_t *cli, int argc, char **argv)
         rc = CLI_EXIT_UNREACHABLE;
         goto out;
     }
+    if (queue)
+        sub.queue = (char *)queue;
+    sub.allow_pending = allow_pending;
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         goto out;
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
@@ -156,7 +185,7 @@ out:
 
 const cli_verb_t cmd_submit_verb = {
     .name = "submit",
-    .synopsis = "FILE [--wait]",
+    .synopsis = "FILE [--wait] [--queue Q] [--priority N] [--allow-pending]",
     .summary = "submit a workflow file; prints the run id",
     .help =
         "Checks the workflow FILE (syntax, steps, dependencies) and submits it as a new\n"
@@ -169,6 +198,12 @@ const cli_verb_t cmd_submit_verb = {
         "Options:\n"
         "  -w, --wait          follow the run until it ends (as `drover wait` does);\n"
         "                      exit 0 if it succeeded, 1 if it failed or was cancelled\n"
+        "  -q, --queue Q       run in queue Q (overrides the file's `queue`)\n"
+        "  -p, --priority N    priority within the queue, higher first (overrides the\n"
+        "                      file's `priority`)\n"
+        "      --allow-pending accept steps that no registered worker could run (capacity\n"
+        "                      that is coming); without it the coordinator refuses them\n"
+        "                      and names the largest worker it knows\n"
         "\n"
         "Examples:\n"
         "  drover submit examples/hello/pipeline.cfg\n"

@@ -660,6 +660,10 @@ static int h_submit(creq_t *c)
     server_t *s = c->s;
     const Drover__SubmitRequest *q = c->in->submit;
     const char *key = auth_secure(s->auth) ? c->actor : "";
+    /* Refused before anything is written: a step no registered worker could
+     * ever run would wait forever (capacity.h). */
+    if (!q->allow_pending && capacity_check(s->cap, q, c->msg, sizeof c->msg) != 0)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
     if (q->schedule || q->trigger) {
         /* Validate the workflow as a submit would, without running it. */
         int cr = calendar_register(s->cal, q, key, c->role >= AUTH_ROLE_ADMIN,
@@ -917,7 +921,9 @@ typedef struct {
 #define RPC_BUFFERED 2
 
 static const client_rpc_t s_rpcs[] = {
-    {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES, "workflow validated on the server"},
+    {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES,
+     "workflow validated on the server; a step no registered worker fits is refused unless "
+     "allow_pending"},
     {RQ(RUNS), NULL, R_READER, h_runs, 0, "at most 1000 rows"},
     {RQ(STATUS), NULL, R_READER, h_status, 0, "long-poll parked, capped"},
     {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged: at most 256 KiB per stream per reply"},

@@ -49,6 +49,8 @@ enum {
     S_SCHED_UPSERT, S_SCHED_PAUSE, S_SCHED_DELETE, S_SCHED_LAST_DUE, S_FIRE_CLAIM, S_FIRE_RUN,
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
+    /* calendar branch (issue 13) */
+    S_WORKER_SHAPES, S_WORKER_SHAPE,
     S_COUNT
 };
 
@@ -206,6 +208,14 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "key = coalesce(drover.workers.key, EXCLUDED.key) RETURNING name) "
                      "INSERT INTO drover.events (kind, worker, detail, actor) "
                      "SELECT 'worker_registered', name, $5, nullif($6, '') FROM u", 6},
+    /* -> name, slots, memory (-1 = unknown), gpus (-1 = unknown), labels (one per row
+     *    of a text array, as JSON) */
+    [S_WORKER_SHAPES] = {"worker_shapes",
+                         "SELECT name, slots, coalesce(memory, 0), coalesce(gpus, -1), "
+                         "array_to_json(labels)::text FROM drover.workers "
+                         "WHERE slots > 0 ORDER BY name", 0},
+    [S_WORKER_SHAPE] = {"worker_shape",
+                        "UPDATE drover.workers SET memory = $2::bigint, gpus = $3::int WHERE name = $1", 3},
     /* -> key (NULL: not bound), or no row */
     [S_WORKER_KEY] = {"worker_key", "SELECT key FROM drover.workers WHERE name = $1", 1},
     [S_WORKER_REBIND] = {"worker_rebind",
@@ -683,6 +693,37 @@ int store_worker_up(store_t *st, const char *name, const char *host, int slots,
     char s[24];
     const char *v[] = {name, host, I64(s, slots), labels_json, detail, key ? key : ""};
     return s_write(st, S_WORKER_UP, 6, v);
+}
+
+int store_worker_shapes(store_t *st, store_worker_shape_f fn, void *ctx)
+{
+    PGresult *r = s_read(st, S_WORKER_SHAPES, 0, NULL);
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        store_worker_shape_t row = {.name = db_get_str(r, i, 0),
+                                    .slots = (int)db_get_i64(r, i, 1),
+                                    .memory = db_get_i64(r, i, 2),
+                                    .gpus = (int)db_get_i64(r, i, 3)};
+        json_t *labels = json_loads(db_get_str(r, i, 4), 0, NULL);
+        for (size_t k = 0; json_is_array(labels) && k < json_array_size(labels) && row.nlabels < 32; k++) {
+            const char *l = json_string_value(json_array_get(labels, k));
+            if (l)
+                row.labels[row.nlabels++] = l;
+        }
+        rc = fn(ctx, &row);
+        json_decref(labels);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int store_worker_shape(store_t *st, const char *name, int64_t memory, int gpus)
+{
+    char m[24], g[24];
+    const char *v[] = {name, I64(m, memory), I64(g, gpus)};
+    return s_write(st, S_WORKER_SHAPE, 3, v);
 }
 
 int store_worker_key(store_t *st, const char *name, char *key, size_t keylen)

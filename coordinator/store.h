@@ -97,6 +97,23 @@ int store_worker_state(store_t *st, const char *name, const char *state, const c
 /* names_json: JSON array of worker names seen since the last call. */
 int store_workers_seen(store_t *st, const char *names_json);
 
+/* A registered worker's whole shape (coordinator/capacity.h). memory 0 =
+ * none offered; gpus -1 = unknown (registered before migration 019).
+ * Strings are borrowed for the callback only. */
+typedef struct {
+    const char *name;
+    int slots;
+    int64_t memory;
+    int gpus;
+    const char *labels[32];
+    int nlabels;
+} store_worker_shape_t;
+typedef int (*store_worker_shape_f)(void *ctx, const store_worker_shape_t *row);
+/* Calls fn for every worker ever registered; stops at fn's -1. 0 or -1. */
+int store_worker_shapes(store_t *st, store_worker_shape_f fn, void *ctx);
+/* Records the memory and GPUs a worker registered with. 0 or -1. */
+int store_worker_shape(store_t *st, const char *name, int64_t memory, int gpus);
+
 /* Reads (the caller PQclear()s the result; NULL on error). Column layouts
  * are documented beside each statement in store.c. */
 PGresult *store_load_runs(store_t *st);

@@ -156,7 +156,9 @@ steps = (
   { name = "lab"; kind = "exec"; $(step lab) resources = { labels = ["a100"]; }; }
 );
 CFG
-run=$(submit "$T_DIR/big.cfg")
+# No registered worker fits these yet (wg4 and wl start below): without
+# --allow-pending the submit is refused (test_sched_impossible).
+run=$(submit "$T_DIR/big.cfg" --allow-pending)
 wait_for "why four waits" 10 why_is "$run" four "needs 4 GPUs; the largest connected worker has 2"
 wait_for "why mem waits" 10 why_is "$run" mem "needs 12.0G of memory; the largest connected worker has 8.0G"
 wait_for "why lab waits" 10 why_is "$run" lab "needs a worker labelled a100; none of the connected workers is"
