@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 #include "output.h"
@@ -30,10 +31,37 @@ static int s_run_arg(cli_t *cli, int argc, char **argv, uint64_t *run_id)
 
 /* ------------------------------------------------------------ runs --- */
 
+/* --since: a duration back from now ("90m", "2h") or a local date and time
+ * ("2026-11-25", "2026-11-25 14:00"). Microseconds since the epoch, or -1. */
+static int64_t s_since(const char *s, int64_t now_us)
+{
+    int64_t ms;
+    if (s[0] >= '0' && s[0] <= '9' && strchr(s, '-') == NULL)
+        return util_parse_duration_ms(s, &ms) == 0 && ms >= 0 && ms / 1000 < now_us / 1000000
+                   ? now_us - ms * 1000
+                   : -1;
+    static const char *const fmts[] = {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
+                                       "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+        struct tm tm = {0};
+        const char *end = strptime(s, fmts[i], &tm);
+        if (end && *end == '\0') {
+            tm.tm_isdst = -1;
+            time_t t = mktime(&tm);
+            return t == (time_t)-1 ? -1 : (int64_t)t * 1000000;
+        }
+    }
+    return -1;
+}
+
 static int s_runs(cli_t *cli, int argc, char **argv)
 {
-    const char *limit_s = NULL;
-    const cli_opt_t opts[] = {{"limit", 'n', 1, NULL, &limit_s}, {NULL, 0, 0, NULL, NULL}};
+    const char *limit_s = NULL, *state = NULL, *workflow = NULL, *since_s = NULL;
+    const cli_opt_t opts[] = {{"limit", 'n', 1, NULL, &limit_s},
+                              {"state", 's', 1, NULL, &state},
+                              {"workflow", 'w', 1, NULL, &workflow},
+                              {"since", 0, 1, NULL, &since_s},
+                              {NULL, 0, 0, NULL, NULL}};
     size_t npos;
     int rc = cli_parse(cli, argc, argv, opts, NULL, 0, 0, &npos);
     if (rc != 0)
@@ -41,11 +69,26 @@ static int s_runs(cli_t *cli, int argc, char **argv)
     uint64_t limit = 20;
     if (limit_s && cli_parse_count(cli, "--limit", limit_s, 100000, &limit) < 0)
         return CLI_EXIT_USAGE;
+    if (state && wire_run_state_from_name(state) == DROVER__RUN_STATE__RUN_STATE_UNSPECIFIED)
+        return cli_usage_error(cli, "--state: one of running, succeeded, failed, cancelled, "
+                                    "rejected (not '%s')", state);
+    int64_t since_us = 0;
+    if (since_s && (since_us = s_since(since_s, util_now_us())) <= 0)
+        return cli_usage_error(cli, "--since: a duration back from now (90m, 2h, 7d) or a local "
+                                    "date and time (2026-11-25, \"2026-11-25 14:00\"), not '%s'",
+                               since_s);
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         return rc;
 
     Drover__RunsRequest rr = DROVER__RUNS_REQUEST__INIT;
+    Drover__RunsFilter rf = DROVER__RUNS_FILTER__INIT;
     rr.limit = (uint32_t)limit;
+    if (state || workflow || since_us) {
+        rf.state = (char *)(state ? state : "");
+        rf.workflow = (char *)(workflow ? workflow : "");
+        rf.since_us = since_us;
+        rr.filter = &rf;
+    }
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_RUNS;
     req.runs = &rr;
@@ -65,12 +108,15 @@ static int s_runs(cli_t *cli, int argc, char **argv)
         }
         rc = cli_emit_json(a);
     } else if (rep->n_runs == 0) {
-        printf("No runs yet. Submit one with: drover submit FILE\n");
+        if (rr.filter)
+            printf("No runs match.\n");
+        else
+            printf("No runs yet. Submit one with: drover submit FILE\n");
         rc = CLI_EXIT_OK;
     } else {
         static const char *const headers[] = {"ID", "WORKFLOW", "STATE", "STEPS", "STARTED",
-                                              "DURATION"};
-        out_table_t *t = out_table_new(headers, 6);
+                                              "DURATION", "DUE"};
+        out_table_t *t = out_table_new(headers, 7);
         if (t) {
             out_table_align_right(t, 0);
             out_table_align_right(t, 3);
@@ -88,6 +134,11 @@ static int s_runs(cli_t *cli, int argc, char **argv)
                 out_table_cell(t, OUT_PLAIN, "%u/%u", r->tasks_done, r->tasks_total);
                 out_table_cell(t, OUT_PLAIN, "%s", started);
                 out_table_cell(t, OUT_PLAIN, "%s", dur);
+                /* The due time (logical date) a schedule started it for. */
+                char due[32] = "-";
+                if (r->due_at_us > 0)
+                    render_due(r->due_at_us, due, sizeof due);
+                out_table_cell(t, r->due_at_us > 0 ? OUT_PLAIN : OUT_DIM, "%s", due);
             }
         }
         if (!t || out_table_print(t, stdout, cli->color_out) < 0) {
@@ -102,17 +153,25 @@ static int s_runs(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_runs_verb = {
     .name = "runs",
-    .synopsis = "[--limit N]",
+    .synopsis = "[--limit N] [--state S] [--workflow W] [--since WHEN]",
     .summary = "list recent runs, newest first",
     .help = "Lists the most recent runs, newest first: id, workflow, state, steps done of\n"
-            "total, start time and duration (still counting for running runs).\n"
+            "total, start time, duration (still counting for running runs) and, for a run\n"
+            "a schedule started, the due time it ran for (its logical date).\n"
             "\n"
             "Options:\n"
             "  -n, --limit N       how many runs to show (default 20)\n"
+            "  -s, --state S       only runs in state S (running, succeeded, failed,\n"
+            "                      cancelled, rejected)\n"
+            "  -w, --workflow W    only runs of workflow W\n"
+            "      --since WHEN    only runs submitted since WHEN: a duration back from now\n"
+            "                      (90m, 2h, 7d) or a local date and time (2026-11-25,\n"
+            "                      \"2026-11-25 14:00\")\n"
             "\n"
             "Examples:\n"
             "  drover runs\n"
-            "  drover runs --limit 100 --json | jq '.[] | select(.state == \"failed\")'",
+            "  drover runs --state failed --since 7d\n"
+            "  drover runs --workflow claims-nightly --limit 100 --json",
     .run = s_runs,
 };
 
@@ -132,6 +191,11 @@ static int s_status_text(cli_t *cli, const Drover__ClientReply *rep)
     printf("state      %s%s%s\n", color ? out_color_on(c) : "", wire_run_state_name(r->state),
            color ? out_color_off() : "");
     printf("submitted  %s\n", submitted);
+    if (r->due_at_us > 0) {
+        char due[32];
+        render_due(r->due_at_us, due, sizeof due);
+        printf("due        %s (the due time its schedule started it for)\n", due);
+    }
     printf("duration   %s%s\n", dur, render_run_terminal(r->state) ? "" : " so far");
     printf("steps      %u/%u done\n\n", r->tasks_done, r->tasks_total);
 

@@ -55,6 +55,8 @@ int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__Submi
         sched->timezone = wf->schedule->timezone;
         sched->catchup = wf->schedule->catchup;
         sched->max_active = wf->schedule->max_active;
+        sched->catchup_max = wf->schedule->catchup_max;
+        sched->lateness_s = wf->schedule->lateness_s;
         sub->schedule = sched;
     }
     if (wf->trigger) {
@@ -127,6 +129,8 @@ json_t *wfsubmit_json(const Drover__SubmitRequest *sub, const workflow_t *wf)
         out_json_set(js, "timezone", json_string(sub->schedule->timezone), &bad);
         out_json_set(js, "catchup", json_string(sub->schedule->catchup), &bad);
         out_json_set(js, "max_active", json_integer(sub->schedule->max_active), &bad);
+        out_json_set(js, "catchup_max", json_integer(sub->schedule->catchup_max), &bad);
+        out_json_set(js, "lateness_s", json_integer(sub->schedule->lateness_s), &bad);
     }
     out_json_set(o, "schedule", js, &bad);
     json_t *jt = json_null();

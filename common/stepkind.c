@@ -821,6 +821,12 @@ static int s_check_schedule(const Drover__SubmitRequest *req, char *err, size_t 
         if (sc->max_active > STEPKIND_MAX_ACTIVE)
             return s_fail(err, errlen, "schedule 'max_active' must be an integer between 1 and %d",
                           STEPKIND_MAX_ACTIVE);
+        /* 0 is the default for both (100 and 60 s). */
+        if (sc->catchup_max > STEPKIND_MAX_CATCHUP)
+            return s_fail(err, errlen, "schedule 'catchup_max' must be an integer between 1 and "
+                          "%d", STEPKIND_MAX_CATCHUP);
+        if (sc->lateness_s > STEPKIND_MAX_LATENESS_S)
+            return s_fail(err, errlen, "schedule 'lateness' must be a duration from 1s to 168h");
         const char *expr = sc->cron ? sc->cron : "";
         cron_t ct;
         char msg[256] = "";

@@ -293,6 +293,10 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
     case DROVER__CLIENT_REQUEST__BODY_RUNS:
         if (!m->runs)
             return s_fail(why, whylen, "runs request without a body");
+        if (m->runs->filter && (!s_len_ok(m->runs->filter->state, 0, 15) ||
+                                !s_len_ok(m->runs->filter->workflow, 0, 255) ||
+                                m->runs->filter->since_us < 0))
+            return s_fail(why, whylen, "runs request with a malformed filter");
         return 0;
     case DROVER__CLIENT_REQUEST__BODY_STATUS:
         if (!m->status)

@@ -1742,7 +1742,7 @@ static int s_top_str(ctx_t *c, const config_setting_t *s, const char *what, cons
 
 static const char *const s_catchups[] = {"none", "latest", "all", NULL};
 
-/* schedule = { cron; timezone; catchup; max_active; } */
+/* schedule = { cron; timezone; catchup; max_active; catchup_max; lateness; } */
 static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
@@ -1785,9 +1785,34 @@ static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
                 return s_fail(c, s_line(s), "schedule 'max_active' must be an integer between 1 "
                               "and %d", WF_MAX_ACTIVE);
             sc->max_active = (unsigned)m;
+        } else if (strcmp(k, "catchup_max") == 0) {
+            int t = config_setting_type(s);
+            long long m = config_setting_get_int64(s);
+            if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || m < 1 ||
+                m > STEPKIND_MAX_CATCHUP)
+                return s_fail(c, s_line(s), "schedule 'catchup_max' must be an integer between 1 "
+                              "and %d (missed due times that catchup = \"all\" queues)",
+                              STEPKIND_MAX_CATCHUP);
+            sc->catchup_max = (unsigned)m;
+        } else if (strcmp(k, "lateness") == 0) {
+            int t = config_setting_type(s);
+            int64_t ms = -1;
+            if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+                long long secs = config_setting_get_int64(s);
+                ms = secs >= 0 && secs <= STEPKIND_MAX_LATENESS_S ? (int64_t)secs * 1000 : -1;
+            } else if (t == CONFIG_TYPE_STRING) {
+                const char *d = config_setting_get_string(s);
+                if (!s_duration_syntax_ok(d) || util_parse_duration_ms(d, &ms) < 0)
+                    ms = -1;
+            }
+            if (ms < 1000 || ms > (int64_t)STEPKIND_MAX_LATENESS_S * 1000)
+                return s_fail(c, s_line(s), "schedule 'lateness' must be a duration from 1s to "
+                              "168h, e.g. lateness = \"10m\"; (how late a due time may still "
+                              "start)");
+            sc->lateness_s = (unsigned)(ms / 1000);
         } else {
             return s_fail(c, s_line(s), "unknown key '%s' in schedule (known: cron, timezone, "
-                          "catchup, max_active)", k);
+                          "catchup, max_active, catchup_max, lateness)", k);
         }
     }
     if (!cron_s)

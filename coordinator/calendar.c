@@ -17,8 +17,10 @@
 #include "log.h"
 #include "util.h"
 
-#define FIRE_MAX 100          /* due times one catch-up may fire */
-#define GRACE_S 60            /* a due time older than this when seen was missed */
+#define FIRE_MAX 100          /* default catchup_max: due times one catch-up queues */
+#define GRACE_S 60            /* default lateness: a due time older than this when seen was missed */
+#define MISSED_SCAN_MAX 10000000 /* missed due times counted at most in one catch-up */
+#define NEXT_MAX 100          /* `schedule next -n` at most */
 #define SCAN_MS 2000          /* how often watched folders are looked at */
 #define SETTLE_S 1            /* a file must be this old to count */
 
@@ -35,6 +37,10 @@ typedef struct {
     char tz[64];
     char catchup[8];
     int max_active;
+    int catchup_max;          /* catchup = all: due times queued at most */
+    int lateness_s;           /* later than this when seen = missed */
+    int64_t nqueued;          /* due times queued behind max_active (drover.schedule_fires) */
+    char last_catchup[240];   /* the last catch-up's report, "" = none since start */
     int paused;
     char paused_reason[200];  /* "" = by hand */
     int outside_warned;       /* the watched folder left the roots; logged once */
@@ -238,6 +244,8 @@ static int s_fill(entry_t *e, const char *name, int trigger, const char *cron_te
     util_strlcpy(e->tz, *tz ? tz : "UTC", sizeof e->tz);
     util_strlcpy(e->catchup, *catchup ? catchup : "none", sizeof e->catchup);
     e->max_active = max_active > 0 ? max_active : 1;
+    e->catchup_max = FIRE_MAX;
+    e->lateness_s = GRACE_S;
     util_strlcpy(e->watch, watch, sizeof e->watch);
     e->min_new_rows = min_rows > 0 ? min_rows : 1;
     util_strlcpy(e->created_by, by, sizeof e->created_by);
@@ -280,6 +288,9 @@ int calendar_load(calendar_t *c)
         }
         e->paused = strcmp(db_get_str(r, i, 8), "t") == 0;
         util_strlcpy(e->paused_reason, db_get_str(r, i, 13), sizeof e->paused_reason);
+        e->catchup_max = (int)db_get_i64(r, i, 14);
+        e->lateness_s = (int)db_get_i64(r, i, 15);
+        e->nqueued = db_get_i64(r, i, 16);
         e->last_due = db_get_i64(r, i, 10) / 1000000;
         e->created = db_get_i64(r, i, 11) / 1000000;
         if (!e->last_due)
@@ -364,6 +375,10 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
             snprintf(msg, msglen, "schedule: %s", err);
         return f;
     }
+    if (sc && sc->catchup_max)
+        tmp.catchup_max = (int)sc->catchup_max;
+    if (sc && sc->lateness_s)
+        tmp.lateness_s = (int)sc->lateness_s;
     if (!tr) {
         int64_t probe;
         if (cron_next(&tmp.cron, tmp.tz, calendar_now(), &probe, err, sizeof err) < 0) {
@@ -377,6 +392,7 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         .timezone = tr ? "" : tmp.tz, .catchup = tr ? "" : tmp.catchup, .watch = tmp.watch,
         .created_by = tmp.created_by, .max_active = tmp.max_active,
         .min_new_rows = tr ? tmp.min_new_rows : 0, .request = tmp.request,
+        .catchup_max = tmp.catchup_max, .lateness_s = tmp.lateness_s,
         .request_len = tmp.request_len,
     };
     int64_t created_us, last_due_us;
@@ -391,6 +407,7 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         tmp.nconsumed = e->nconsumed;
         tmp.capconsumed = e->capconsumed;
         tmp.paused = e->paused;
+        tmp.nqueued = e->nqueued;
         util_strlcpy(tmp.paused_reason, e->paused_reason, sizeof tmp.paused_reason);
         e->consumed = NULL;
         e->nconsumed = 0;
@@ -411,9 +428,17 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
             return -1;
     }
     e->next_due = s_next(e, e->last_due);
+    /* Replacing a paused registration keeps it paused: say so, not "next". */
+    char paused[200] = "";
+    if (e->paused)
+        snprintf(paused, sizeof paused, "; it stays paused (drover schedule resume %.128s)",
+                 e->name);
     if (tr) {
-        snprintf(msg, msglen, "registered trigger %s: runs when %lld new rows arrive in %s", e->name,
-                 (long long)e->min_new_rows, e->watch);
+        snprintf(msg, msglen, "registered trigger %s: runs when %lld new rows arrive in %s%s",
+                 e->name, (long long)e->min_new_rows, e->watch, paused);
+    } else if (e->paused) {
+        snprintf(msg, msglen, "registered schedule %s (%s %s)%s", e->name, e->cron_text, e->tz,
+                 paused);
     } else {
         char when[64] = "?", ferr[128];
         cron_format_local(e->tz, e->next_due, when, sizeof when, ferr, sizeof ferr);
@@ -445,11 +470,19 @@ static int s_start(calendar_t *c, entry_t *e, int64_t due, int64_t *run_id)
 }
 
 /* Handles one due time of a schedule: claim it in the database (exactly
- * once), then start a run or record that max_active held it back. */
+ * once), then start a run, or, when max_active runs are active, queue it
+ * (catchup = all: it starts when one ends, oldest first; s_drain) or skip
+ * it (none, latest). A due time never jumps the queue: while some are
+ * queued, a new one queues behind them. */
 static int s_fire(calendar_t *c, entry_t *e, int64_t due)
 {
     int active = model_runs_of_schedule(c->m, e->name);
-    const char *outcome = active >= e->max_active ? "skipped" : "started";
+    int all = strcmp(e->catchup, "all") == 0;
+    const char *outcome = "started";
+    if (all && (e->nqueued > 0 || active >= e->max_active))
+        outcome = "queued";
+    else if (active >= e->max_active)
+        outcome = "skipped";
     int claimed = store_fire_claim(c->st, e->name, due * 1000000, outcome);
     if (claimed < 0)
         return -1;
@@ -462,12 +495,43 @@ static int s_fire(calendar_t *c, entry_t *e, int64_t due)
                  active, active == 1 ? "" : "s", e->max_active);
         return 0;
     }
+    if (strcmp(outcome, "queued") == 0) {
+        e->nqueued++;
+        log_info("schedule %s: due time %lld queued behind %d active run%s (max_active = %d)",
+                 e->name, (long long)due, active, active == 1 ? "" : "s", e->max_active);
+        return 0;
+    }
     int64_t run_id;
     if (s_start(c, e, due, &run_id) < 0)
         return -1;
     if (run_id && store_fire_run(c->st, e->name, due * 1000000, run_id) < 0)
         return -1;
     log_info("schedule %s fired for %lld: run %lld", e->name, (long long)due, (long long)run_id);
+    return 0;
+}
+
+/* Starts queued due times, oldest first, while max_active allows. */
+static int s_drain(calendar_t *c, entry_t *e)
+{
+    while (e->nqueued > 0 && !e->paused && model_runs_of_schedule(c->m, e->name) < e->max_active) {
+        int64_t due_us, run_id;
+        int got = store_fire_dequeue(c->st, e->name, &due_us);
+        if (got < 0)
+            return -1;
+        if (got == 0) {
+            e->nqueued = 0;
+            break;
+        }
+        e->nqueued--;
+        if (s_start(c, e, due_us / 1000000, &run_id) < 0)
+            return -1;
+        if (run_id && store_fire_run(c->st, e->name, due_us, run_id) < 0)
+            return -1;
+        log_info("schedule %s: queued due time %lld started: run %lld (%lld still queued)",
+                 e->name, (long long)(due_us / 1000000), (long long)run_id, (long long)e->nqueued);
+        if (!run_id)
+            break; /* refused (logged): try again next tick rather than spin */
+    }
     return 0;
 }
 
@@ -481,59 +545,88 @@ static int s_handled(calendar_t *c, entry_t *e, int64_t due)
     return 0;
 }
 
-/* Due times seen more than GRACE_S late were missed (no coordinator ran):
- * the catch-up policy decides; due times seen on time always fire. */
+/* The missed due times of e in (last_due, cutoff]: how many (*total, at
+ * most MISSED_SCAN_MAX counted) and the newest `keep` of them, oldest
+ * first, in ring[0..*nkept). 0, or -1 when the cron cannot be evaluated. */
+static int s_missed(entry_t *e, int64_t cutoff, int64_t *ring, size_t keep, size_t *total,
+                    size_t *nkept)
+{
+    int64_t from = e->last_due, page[FIRE_MAX];
+    size_t n, tot = 0;
+    do {
+        if (cron_due_between(&e->cron, e->tz, from, cutoff, page, FIRE_MAX, &n) < 0)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            ring[(tot + i) % keep] = page[i];
+        tot += n;
+        if (n)
+            from = page[n - 1];
+    } while (n == FIRE_MAX && tot < MISSED_SCAN_MAX);
+    size_t k = tot < keep ? tot : keep;
+    /* Rotate so that ring[0] is the oldest kept. */
+    if (tot > keep) {
+        int64_t *tmp = malloc(keep * sizeof *tmp);
+        if (!tmp)
+            return -1;
+        for (size_t i = 0; i < keep; i++)
+            tmp[i] = ring[(tot - keep + i) % keep];
+        memcpy(ring, tmp, keep * sizeof *tmp);
+        free(tmp);
+    }
+    *total = tot;
+    *nkept = k;
+    return 0;
+}
+
+/* Due times seen more than lateness_s late were missed (no coordinator
+ * ran): the catch-up policy decides, and the outcome is reported ("289
+ * missed, 100 queued, 189 skipped"); due times seen in time always fire. */
 static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
 {
     if (e->paused || !e->next_due || e->next_due > now)
         return 0;
-    int64_t cutoff = now - GRACE_S;
+    int64_t cutoff = now - e->lateness_s;
     char err[256];
     if (e->next_due <= cutoff) {
         int64_t newest;
         if (cron_prev(&e->cron, e->tz, cutoff + 1, &newest, err, sizeof err) < 0)
             return 0;
-        /* Recorded (and so announced: coordinator/notify.h) once per miss. */
-        char detail[400];
-        snprintf(detail, sizeof detail,
-                 "schedule %s missed its due times from %lld to %lld (catchup = %s)", e->name,
-                 (long long)e->next_due, (long long)newest, e->catchup);
-        if (store_event(c->st, 0, 0, 0, "schedule_missed", NULL, detail) < 0)
+        int all = !strcmp(e->catchup, "all"), latest = !strcmp(e->catchup, "latest");
+        size_t keep = all ? (size_t)e->catchup_max : 1, total = 0, nkept = 0;
+        int64_t *ring = malloc(keep * sizeof *ring);
+        if (!ring)
             return -1;
-        if (!strcmp(e->catchup, "all")) {
-            /* Oldest first, at most FIRE_MAX: the newest FIRE_MAX of them. */
-            int64_t ring[FIRE_MAX], from = e->last_due, page[FIRE_MAX];
-            size_t nring = 0, total = 0, n;
-            do {
-                if (cron_due_between(&e->cron, e->tz, from, cutoff, page, FIRE_MAX, &n) < 0)
-                    return 0;
-                for (size_t i = 0; i < n; i++)
-                    ring[(total + i) % FIRE_MAX] = page[i];
-                total += n;
-                nring = total < FIRE_MAX ? total : FIRE_MAX;
-                if (n)
-                    from = page[n - 1];
-            } while (n == FIRE_MAX && total < 10000000);
-            if (total > nring)
-                log_warn("schedule %s: %zu missed due times; running the newest %d", e->name,
-                         total, FIRE_MAX);
-            for (size_t i = 0; i < nring; i++) {
-                int64_t due = ring[(total - nring + i) % FIRE_MAX];
-                if (s_fire(c, e, due) < 0 || s_handled(c, e, due) < 0)
-                    return -1;
-            }
-        } else if (!strcmp(e->catchup, "latest")) {
-            log_info("schedule %s: missed due times; running only the latest (catchup = latest)",
-                     e->name);
-            if (s_fire(c, e, newest) < 0)
-                return -1;
-        } else {
-            log_info("schedule %s: missed due times not run (catchup = none)", e->name);
+        if (s_missed(e, cutoff, ring, keep, &total, &nkept) < 0) {
+            free(ring);
+            return 0;
         }
+        size_t run = all ? nkept : latest && total ? 1 : 0;
+        snprintf(e->last_catchup, sizeof e->last_catchup,
+                 "%zu%s missed, %zu queued, %zu skipped (catchup = %s%s)", total,
+                 total >= MISSED_SCAN_MAX ? "+" : "", run, total - run, e->catchup,
+                 all && total > run ? ", the oldest skipped: raise catchup_max to keep more" : "");
+        /* Recorded (and so announced: coordinator/notify.h) once per miss. */
+        char detail[600];
+        snprintf(detail, sizeof detail, "schedule %s missed its due times from %lld to %lld: %s",
+                 e->name, (long long)e->next_due, (long long)newest, e->last_catchup);
+        log_warn("%s", detail);
+        if (store_event(c->st, 0, 0, 0, "schedule_missed", NULL, detail) < 0) {
+            free(ring);
+            return -1;
+        }
+        for (size_t i = 0; all && i < nkept; i++) {
+            if (s_fire(c, e, ring[i]) < 0 || s_handled(c, e, ring[i]) < 0) {
+                free(ring);
+                return -1;
+            }
+        }
+        free(ring);
+        if (latest && total && s_fire(c, e, newest) < 0)
+            return -1;
         if (s_handled(c, e, newest) < 0)
             return -1;
     }
-    /* On time: everything due in (last_due, now]. */
+    /* In time: everything due in (last_due, now]. */
     while (e->next_due && e->next_due <= now) {
         int64_t due = e->next_due;
         if (s_fire(c, e, due) < 0 || s_handled(c, e, due) < 0)
@@ -686,7 +779,7 @@ int calendar_tick(calendar_t *c)
     for (size_t i = 0; i < c->n; i++) {
         entry_t *e = &c->e[i];
         if (!e->trigger) {
-            if (s_tick_schedule(c, e, now) < 0)
+            if (s_tick_schedule(c, e, now) < 0 || s_drain(c, e) < 0)
                 return -1;
             continue;
         }
@@ -714,12 +807,16 @@ static char *s_list(calendar_t *c)
             json_decref(arr);
             return NULL;
         }
-        json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:i, s:s}", "name", e->name, "kind",
+        json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:i, s:s, s:I}", "name", e->name, "kind",
                               e->trigger ? "trigger" : "schedule", "paused", e->paused,
                               "paused_reason", e->paused_reason, "max_active", e->max_active,
-                              "owner", e->created_by);
+                              "owner", e->created_by, "queued", (json_int_t)e->nqueued);
         if (o && PQntuples(r) > 0) {
-            json_object_set_new(o, "last_run", json_integer(db_get_i64(r, 0, 0)));
+            /* What happened last, honestly: a run's state, or that the
+             * latest due time was queued or skipped (store_fire_last). */
+            json_object_set_new(o, "last_run", db_is_null(r, 0, 0)
+                                                   ? json_null()
+                                                   : json_integer(db_get_i64(r, 0, 0)));
             json_object_set_new(o, "last_outcome", json_string(db_get_str(r, 0, 1)));
         } else if (o) {
             json_object_set_new(o, "last_run", json_null());
@@ -731,6 +828,10 @@ static char *s_list(calendar_t *c)
             json_object_set_new(o, "timezone", json_string(e->tz));
             json_object_set_new(o, "catchup", json_string(e->catchup));
             json_object_set_new(o, "next_due", next[0] ? json_string(next) : json_null());
+            json_object_set_new(o, "catchup_max", json_integer(e->catchup_max));
+            json_object_set_new(o, "lateness_s", json_integer(e->lateness_s));
+            json_object_set_new(o, "last_catchup",
+                                e->last_catchup[0] ? json_string(e->last_catchup) : json_null());
         } else if (o) {
             json_object_set_new(o, "watch", json_string(e->watch));
             json_object_set_new(o, "min_new_rows", json_integer(e->min_new_rows));
@@ -747,9 +848,43 @@ static char *s_list(calendar_t *c)
     return s;
 }
 
-int calendar_op(calendar_t *c, const char *op, const char *name, const char *key, int admin,
+/* The next `count` due times of e after now (or after its last handled
+ * one), as {"name","timezone","paused","due":[{"at":ISO,"unix":s}]}. */
+static char *s_next_doc(entry_t *e, uint32_t count)
+{
+    json_t *due = json_array();
+    json_t *o = due ? json_pack("{s:s, s:s, s:b, s:o}", "name", e->name, "timezone", e->tz,
+                                "paused", e->paused, "due", due)
+                    : NULL;
+    if (!o) {
+        json_decref(due);
+        return NULL;
+    }
+    int64_t at = calendar_now();
+    if (e->last_due > at)
+        at = e->last_due;
+    for (uint32_t i = 0; i < count; i++) {
+        int64_t next;
+        char iso[64], err[256];
+        if (cron_next(&e->cron, e->tz, at, &next, err, sizeof err) < 0 ||
+            cron_format_local(e->tz, next, iso, sizeof iso, err, sizeof err) < 0)
+            break;
+        if (json_array_append_new(due, json_pack("{s:s, s:I}", "at", iso, "unix",
+                                                 (json_int_t)next)) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+        at = next;
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+int calendar_op(calendar_t *c, const Drover__ScheduleRequest *q, const char *key, int admin,
                 char **json, char *msg, size_t msglen)
 {
+    const char *op = q->op ? q->op : "", *name = q->name ? q->name : "";
     *json = NULL;
     if (!strcmp(op, "list")) {
         *json = s_list(c);
@@ -760,6 +895,19 @@ int calendar_op(calendar_t *c, const char *op, const char *name, const char *key
         snprintf(msg, msglen, "no schedule or trigger named '%.140s' (see: drover schedule list)",
                  name);
         return 1;
+    }
+    if (!strcmp(op, "next")) {
+        if (e->trigger) {
+            snprintf(msg, msglen, "%s is a data trigger: it runs on new rows, not on a calendar",
+                     e->name);
+            return 1;
+        }
+        if (q->count > NEXT_MAX) {
+            snprintf(msg, msglen, "at most %d due times at once", NEXT_MAX);
+            return 1;
+        }
+        *json = s_next_doc(e, q->count ? q->count : 5);
+        return *json ? 0 : -1;
     }
     if (!admin && strcmp(e->created_by, key ? key : "") != 0) {
         snprintf(msg, msglen, "permission denied: %s %s belongs to key '%s'; key '%s' may replace, "
@@ -792,6 +940,15 @@ int calendar_op(calendar_t *c, const char *op, const char *name, const char *key
         return 0;
     }
     if (!strcmp(op, "trigger")) {
+        /* By hand too, max_active holds unless forced. */
+        int active = model_runs_of_schedule(c->m, e->name);
+        if (active >= e->max_active && !q->force) {
+            snprintf(msg, msglen, "%s %s has %d run%s active (max_active = %d): not started; "
+                     "wait for %s to end, or trigger --force", e->trigger ? "trigger" : "schedule",
+                     e->name, active, active == 1 ? "" : "s", e->max_active,
+                     active == 1 ? "it" : "one");
+            return 3;
+        }
         if (e->trigger) {
             s_scan(c, e, calendar_now());
             if (!e->nfiles) {
@@ -810,7 +967,8 @@ int calendar_op(calendar_t *c, const char *op, const char *name, const char *key
                  (long long)run_id);
         return 0;
     }
-    snprintf(msg, msglen, "unknown schedule operation '%s' (list, pause, resume, rm, trigger)", op);
+    snprintf(msg, msglen, "unknown schedule operation '%.32s' (list, next, pause, resume, rm, "
+             "trigger)", op);
     return 1;
 }
 

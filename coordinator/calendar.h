@@ -63,10 +63,13 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
 /* Fires what is due and scans watched folders. 0 or -1 (database). */
 int calendar_tick(calendar_t *c);
 
-/* list (JSON in *json, caller frees) | pause | resume | rm | trigger (run
- * now, outside the calendar); all but list only by the owner key or an
- * admin. 0 with msg, 1 refused, 2 not the owner, -1 database. */
-int calendar_op(calendar_t *c, const char *op, const char *name, const char *key, int admin,
+/* q->op: list (JSON in *json, caller frees) | next (the next q->count due
+ * times of a schedule, JSON in *json) | pause | resume | rm | trigger (run
+ * now, outside the calendar; refused while max_active runs are active
+ * unless q->force); all but list and next only by the owner key or an
+ * admin. 0 with msg, 1 refused, 2 not the owner, 3 max_active reached
+ * (msg), -1 database. */
+int calendar_op(calendar_t *c, const Drover__ScheduleRequest *q, const char *key, int admin,
                 char **json, char *msg, size_t msglen);
 
 /* The hook where a key is revoked: pauses every schedule and trigger that

@@ -652,6 +652,7 @@ int model_load(model_t *m)
         r->queue = s_queue_get(m, db_get_str(rr, i, 5));
         r->priority = (int)db_get_i64(rr, i, 6);
         util_strlcpy(r->schedule, db_get_str(rr, i, 7), sizeof r->schedule);
+        r->due_us = db_get_i64(rr, i, 8);
         r->state = R(RUNNING);
         r->version = 1;
         if (!r->workflow || !r->queue || idmap_put(m->runs, r->id, r) < 0) {
@@ -952,6 +953,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     r->queue = queue;
     r->priority = req->priority;
     util_strlcpy(r->schedule, schedule ? schedule : "", sizeof r->schedule);
+    r->due_us = schedule ? due_us : 0;
     util_strlcpy(r->submitted_key, key ? key : "", sizeof r->submitted_key);
     r->ntasks = (int)n;
     r->state = R(RUNNING);

@@ -115,6 +115,7 @@ struct run {
     int priority;                   /* higher first within its queue */
     int gate_rejected;              /* an evaluation gate said no: ends `rejected` */
     char schedule[128];             /* schedule or trigger that started it, "" = a person */
+    int64_t due_us;                 /* the due time it was started for, 0 = none */
 };
 
 struct worker {

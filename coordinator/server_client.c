@@ -53,6 +53,7 @@ static void s_fill_run(server_t *s, const PGresult *res, int row, Drover__RunInf
     ri->finished_at_us = db_get_i64(res, row, 5);
     ri->tasks_total = (uint32_t)db_get_i64(res, row, 6);
     ri->tasks_done = (uint32_t)db_get_i64(res, row, 7);
+    ri->due_at_us = db_get_i64(res, row, 8);
     run_t *r = model_run(s->model, (int64_t)ri->id);
     ri->version = r ? r->version : 0;
 }
@@ -63,7 +64,23 @@ static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__Clie
     int limit = q && q->limit ? (int)q->limit : 20;
     if (limit > 1000)
         limit = 1000;
-    PGresult *res = store_runs_list(s->st, limit);
+    const Drover__RunsFilter *f = q ? q->filter : NULL;
+    /* Checked before the query: text that is not a state or a name (bad
+     * UTF-8 among it) must not reach PostgreSQL as a failing statement. */
+    const char *bad = NULL;
+    if (f && f->state && *f->state &&
+        wire_run_state_from_name(f->state) == DROVER__RUN_STATE__RUN_STATE_UNSPECIFIED)
+        bad = "state: one of running, succeeded, failed, cancelled, rejected";
+    else if (f && f->workflow && *f->workflow && !util_name_ok(f->workflow, 0))
+        bad = "workflow: not a workflow name";
+    if (bad) {
+        rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        rep->message = (char *)bad;
+        s_reply_client(s, ident, ident_len, rep);
+        return 0;
+    }
+    PGresult *res = store_runs_list(s->st, limit, f && f->state ? f->state : "",
+                                    f && f->workflow ? f->workflow : "", f ? f->since_us : 0);
     if (!res)
         return -1;
     int n = PQntuples(res);
@@ -136,6 +153,7 @@ static int s_client_status_live(server_t *s, run_t *r, Drover__ClientReply *rep,
     ri.tasks_total = (uint32_t)n;
     ri.tasks_done = (uint32_t)r->ndone;
     ri.version = r->version;
+    ri.due_at_us = r->due_us;
     rep->n_runs = 1;
     rep->runs = &rip;
     rep->n_tasks = (size_t)n;
@@ -491,14 +509,15 @@ static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, cons
 {
     char msg[600];
     char *doc = NULL;
-    const char *op = q->op ? q->op : "";
     /* The table lets submitters in; calendar_op lets only the owner or an admin act. */
-    int rc = calendar_op(s->cal, op, q->name ? q->name : "", actor, role >= AUTH_ROLE_ADMIN, &doc,
-                         msg, sizeof msg);
+    int rc = calendar_op(s->cal, q, actor, role >= AUTH_ROLE_ADMIN, &doc, msg, sizeof msg);
     if (rc < 0)
         return -1;
     if (doc) {
         rep->json = doc;
+    } else if (rc == 3) {
+        rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
+        rep->message = msg;
     } else {
         if (s_outcome(s, rc, actor, msg, rep) < 0)
             return -1;
@@ -943,10 +962,12 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
     {RQ(SCHEDULE), "list", R_READER, h_schedule, 0, NULL},
+    {RQ(SCHEDULE), "next", R_READER, h_schedule, 0, "at most 100 due times"},
     {RQ(SCHEDULE), "pause", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
     {RQ(SCHEDULE), "resume", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
     {RQ(SCHEDULE), "rm", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
-    {RQ(SCHEDULE), "trigger", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
+    {RQ(SCHEDULE), "trigger", R_SUBMIT, h_schedule, RPC_WRITES,
+     "its owner or an admin; max_active holds unless force"},
     {RQ(SCHEDULE), NULL, R_ADMIN, h_schedule, RPC_WRITES, "unknown op: refused"},
     {RQ(QUEUE), "list", R_READER, h_queue_list, 0, NULL},
     {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, RPC_WRITES, NULL},

@@ -50,7 +50,7 @@ enum {
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
     /* calendar branch (issue 13) */
-    S_WORKER_SHAPES, S_WORKER_SHAPE,
+    S_WORKER_SHAPES, S_WORKER_SHAPE, S_FIRE_DEQUEUE,
     S_COUNT
 };
 
@@ -58,7 +58,7 @@ enum {
     "r.id, r.workflow, r.state, " US("r.submitted_at") ", " US("r.started_at") ", "           \
     US("r.finished_at") ", r.tasks_total, "                                                     \
     "(SELECT count(*) FROM drover.tasks t WHERE t.run_id = r.id AND t.state IN "              \
-    "('succeeded', 'failed', 'skipped', 'cancelled'))"
+    "('succeeded', 'failed', 'skipped', 'cancelled')), " US("r.due_at")
 
 static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> name, public_key, kind, role, revoked (t/f) */
@@ -82,22 +82,27 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     [S_QUEUE_DELETE] = {"queue_delete", "DELETE FROM drover.queues WHERE name = $1", 1},
     /* -> 0 name, 1 kind, 2 cron, 3 timezone, 4 catchup, 5 max_active, 6 watch,
      *    7 min_new_rows, 8 paused, 9 request (bytea), 10 last_due_us, 11 created_us,
-     *    12 created_by, 13 paused_reason */
+     *    12 created_by, 13 paused_reason, 14 catchup_max, 15 lateness_s,
+     *    16 due times queued behind max_active */
     [S_SCHED_LOAD] = {"sched_load",
                       "SELECT name, kind, coalesce(cron, ''), coalesce(timezone, ''), "
                       "coalesce(catchup, ''), max_active, coalesce(watch, ''), coalesce(min_new_rows, 0), "
                       "paused, request, " US("last_due") ", " US("created_at") ", coalesce(created_by, ''), "
-                      "paused_reason FROM drover.schedules ORDER BY name", 0},
+                      "paused_reason, catchup_max, lateness_s, (SELECT count(*) FROM drover.schedule_fires f "
+                      "WHERE f.name = s.name AND f.outcome = 'queued') "
+                      "FROM drover.schedules s ORDER BY name", 0},
     [S_SCHED_UPSERT] = {"sched_upsert",
                         "INSERT INTO drover.schedules (name, kind, cron, timezone, catchup, max_active, "
-                        "watch, min_new_rows, request, created_by) VALUES ($1, $2, nullif($3, ''), "
-                        "nullif($4, ''), nullif($5, ''), $6::int, nullif($7, ''), $8::bigint, $9::bytea, $10) "
+                        "watch, min_new_rows, request, created_by, catchup_max, lateness_s) VALUES ($1, $2, "
+                        "nullif($3, ''), nullif($4, ''), nullif($5, ''), $6::int, nullif($7, ''), $8::bigint, "
+                        "$9::bytea, $10, $11::int, $12::int) "
                         "ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, cron = EXCLUDED.cron, "
                         "timezone = EXCLUDED.timezone, catchup = EXCLUDED.catchup, "
                         "max_active = EXCLUDED.max_active, watch = EXCLUDED.watch, "
                         "min_new_rows = EXCLUDED.min_new_rows, request = EXCLUDED.request, "
-                        "created_by = EXCLUDED.created_by, created_at = clock_timestamp() "
-                        "RETURNING " US("created_at") ", " US("last_due"), 10},
+                        "created_by = EXCLUDED.created_by, created_at = clock_timestamp(), "
+                        "catchup_max = EXCLUDED.catchup_max, lateness_s = EXCLUDED.lateness_s "
+                        "RETURNING " US("created_at") ", " US("last_due"), 12},
     [S_SCHED_PAUSE] = {"sched_pause", "UPDATE drover.schedules SET paused = $2::boolean, "
                        "paused_reason = $3 WHERE name = $1", 3},
     [S_SCHED_DELETE] = {"sched_delete", "DELETE FROM drover.schedules WHERE name = $1", 1},
@@ -112,7 +117,17 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                     TS("$2"), 3},
     /* -> id, state of the latest run it started (calendar, trigger or by hand) */
     [S_FIRE_LAST] = {"fire_last",
-                     "SELECT id, state FROM drover.runs WHERE schedule = $1 ORDER BY id DESC LIMIT 1", 1},
+                     "SELECT id, outcome FROM ("
+                     "(SELECT NULL::bigint AS id, f.outcome, f.fired_at AS at FROM drover.schedule_fires f "
+                     "WHERE f.name = $1 AND f.outcome IN ('queued', 'skipped') ORDER BY f.fired_at DESC LIMIT 1) "
+                     "UNION ALL (SELECT r.id, r.state, r.submitted_at FROM drover.runs r WHERE r.schedule = $1 "
+                     "ORDER BY r.id DESC LIMIT 1)) x ORDER BY at DESC LIMIT 1", 1},
+    /* -> the oldest queued due time (microseconds), now marked started */
+    [S_FIRE_DEQUEUE] = {"fire_dequeue",
+                        "UPDATE drover.schedule_fires SET outcome = 'started', fired_at = clock_timestamp() "
+                        "WHERE name = $1 AND outcome = 'queued' AND due_at = (SELECT min(due_at) FROM "
+                        "drover.schedule_fires WHERE name = $1 AND outcome = 'queued') "
+                        "RETURNING " US("due_at"), 1},
     /* -> name, path */
     [S_TRIGGER_FILES] = {"trigger_files", "SELECT name, path FROM drover.trigger_files", 0},
     /* $2 [{path,size,rows}] -> one row per file consumed now */
@@ -246,8 +261,8 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> id, workflow, submitted_us, started_us */
     [S_LOAD_RUNS] = {"load_runs",
                      "SELECT id, workflow, " US("submitted_at") ", " US("started_at")
-                     ", coalesce(submitted_key, ''), queue, priority, coalesce(schedule, '') "
-                     "FROM drover.runs "
+                     ", coalesce(submitted_key, ''), queue, priority, coalesce(schedule, ''), "
+                     US("due_at") " FROM drover.runs "
                      "WHERE state = 'running' ORDER BY id", 0},
     /* -> 0 id, 1 run_id, 2 idx, 3 name, 4 kind, 5 spec, 6 state, 7 attempt, 8 retries,
      *    9 failures, 10 lost, 11 timeout_ms, 12 retry_delay_ms, 13 not_before_us,
@@ -265,7 +280,10 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "JOIN drover.tasks t ON t.id = d.task_id JOIN drover.runs r ON r.id = t.run_id "
                      "WHERE r.state = 'running'", 0},
     /* -> id, workflow, state, submitted_us, started_us, finished_us, total, done */
-    [S_RUNS_LIST] = {"runs_list", "SELECT " RUN_COLS " FROM drover.runs r ORDER BY r.id DESC LIMIT $1::int", 1},
+    [S_RUNS_LIST] = {"runs_list", "SELECT " RUN_COLS " FROM drover.runs r "
+                     "WHERE ($2 = '' OR r.state = $2) AND ($3 = '' OR r.workflow = $3) "
+                     "AND ($4::bigint = 0 OR r.submitted_at >= " TS("$4") ") "
+                     "ORDER BY r.id DESC LIMIT $1::int", 4},
     [S_RUN_GET] = {"run_get", "SELECT " RUN_COLS " FROM drover.runs r WHERE r.id = $1::bigint", 1},
     /* -> 0 id, 1 name, 2 kind, 3 state, 4 attempt, 5 worker, 6 started_us, 7 finished_us,
      *    8 exit_code, 9 error, 10 retries, 11 after (comma-separated) */
@@ -802,11 +820,13 @@ PGresult *store_load_runs(store_t *st) { return s_read(st, S_LOAD_RUNS, 0, NULL)
 PGresult *store_load_tasks(store_t *st) { return s_read(st, S_LOAD_TASKS, 0, NULL); }
 PGresult *store_load_deps(store_t *st) { return s_read(st, S_LOAD_DEPS, 0, NULL); }
 
-PGresult *store_runs_list(store_t *st, int limit)
+PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
+                          int64_t since_us)
 {
-    char l[24];
-    const char *v[] = {I64(l, limit)};
-    return s_read(st, S_RUNS_LIST, 1, v);
+    char l[24], s[24];
+    const char *v[] = {I64(l, limit), state ? state : "", workflow ? workflow : "",
+                       I64(s, since_us > 0 ? since_us : 0)};
+    return s_read(st, S_RUNS_LIST, 4, v);
 }
 
 PGresult *store_run_get(store_t *st, int64_t run_id)
@@ -1061,15 +1081,17 @@ PGresult *store_sched_load(store_t *st) { return s_read(st, S_SCHED_LOAD, 0, NUL
 int store_sched_upsert(store_t *st, const store_sched_t *sc, int64_t *created_us,
                        int64_t *last_due_us)
 {
-    char ma[24], mr[24];
+    char ma[24], mr[24], cm[24], la[24];
     const char *v[] = {sc->name, sc->kind, sc->cron, sc->timezone, sc->catchup,
                        I64(ma, sc->max_active), sc->watch, I64(mr, sc->min_new_rows),
-                       (const char *)sc->request, sc->created_by};
-    int lengths[10] = {0, 0, 0, 0, 0, 0, 0, 0, (int)sc->request_len, 0};
-    int formats[10] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+                       (const char *)sc->request, sc->created_by,
+                       I64(cm, sc->catchup_max > 0 ? sc->catchup_max : 100),
+                       I64(la, sc->lateness_s > 0 ? sc->lateness_s : 60)};
+    int lengths[12] = {0, 0, 0, 0, 0, 0, 0, 0, (int)sc->request_len, 0, 0, 0};
+    int formats[12] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
     if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
-    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_UPSERT].name, 10, v, lengths, formats,
+    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_UPSERT].name, 12, v, lengths, formats,
                           PGRES_TUPLES_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
@@ -1125,6 +1147,20 @@ PGresult *store_fire_last(store_t *st, const char *name)
 {
     const char *v[] = {name};
     return s_read(st, S_FIRE_LAST, 1, v);
+}
+
+int store_fire_dequeue(store_t *st, const char *name, int64_t *due_us)
+{
+    const char *v[] = {name};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_FIRE_DEQUEUE, 1, v);
+    if (!r)
+        return -1;
+    int n = PQntuples(r) > 0;
+    *due_us = n ? db_get_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return n;
 }
 
 PGresult *store_trigger_files(store_t *st) { return s_read(st, S_TRIGGER_FILES, 0, NULL); }

@@ -119,7 +119,9 @@ int store_worker_shape(store_t *st, const char *name, int64_t memory, int gpus);
 PGresult *store_load_runs(store_t *st);
 PGresult *store_load_tasks(store_t *st);
 PGresult *store_load_deps(store_t *st);
-PGresult *store_runs_list(store_t *st, int limit);
+/* The newest `limit` runs matching every filter given ("" / 0 = any). */
+PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
+                          int64_t since_us);
 PGresult *store_run_get(store_t *st, int64_t run_id);
 PGresult *store_run_tasks(store_t *st, int64_t run_id);
 PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name);
@@ -184,6 +186,7 @@ PGresult *store_select_choice(store_t *st, int64_t run_id, const char *step);
 typedef struct {
     const char *name, *kind, *cron, *timezone, *catchup, *watch, *created_by;
     int max_active;
+    int catchup_max, lateness_s;  /* migration 019 */
     int64_t min_new_rows;
     const uint8_t *request;   /* packed SubmitRequest */
     size_t request_len;
@@ -198,7 +201,13 @@ int store_sched_last_due(store_t *st, const char *name, int64_t due_us);
 /* 1 when this due time is ours to fire, 0 when already fired, -1 error. */
 int store_fire_claim(store_t *st, const char *name, int64_t due_us, const char *outcome);
 int store_fire_run(store_t *st, const char *name, int64_t due_us, int64_t run_id);
+/* -> run id (NULL: none) and outcome of what the schedule did last: the
+ * run's state, or "queued"/"skipped" when its latest due time was held
+ * back, whichever happened last. */
 PGresult *store_fire_last(store_t *st, const char *name);
+/* The oldest due time of name queued behind max_active, now marked
+ * started: 1 with *due_us, 0 when none is queued, -1 on error. */
+int store_fire_dequeue(store_t *st, const char *name, int64_t *due_us);
 PGresult *store_trigger_files(store_t *st);
 /* Records files a run consumed; returns how many were new (all of them,
  * unless another coordinator consumed some first), -1 on error. */

@@ -14,3 +14,9 @@ ALTER TABLE drover.schedules ADD COLUMN catchup_max integer NOT NULL DEFAULT 100
     CHECK (catchup_max BETWEEN 1 AND 10000);
 ALTER TABLE drover.schedules ADD COLUMN lateness_s integer NOT NULL DEFAULT 60
     CHECK (lateness_s BETWEEN 1 AND 604800);
+
+-- `drover runs --state/--workflow/--since` (RunsFilter): each filter has an
+-- index, so a filter that matches few runs does not scan them all.
+CREATE INDEX runs_workflow_id ON drover.runs (workflow, id);
+CREATE INDEX runs_state_id ON drover.runs (state, id);
+CREATE INDEX runs_submitted_at ON drover.runs (submitted_at);

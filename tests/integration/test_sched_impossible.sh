@@ -11,6 +11,7 @@
 #   3. --allow-pending (SubmitRequest.allow_pending) accepts it;
 #   4. a step that fits the registered worker while it is down is accepted,
 #      and `drover why` says no worker is connected;
+#   6. (observation 9) --queue and --priority on submit override the file's;
 #   5. after a coordinator restart the inventory is still known (the worker
 #      still down): the refusal holds.
 source "$(dirname "$0")/lib.sh"
@@ -64,6 +65,13 @@ assert_eq 0 "$(sql "select count(*) from drover.runs where workflow = 'raw'")" "
 # A step that fits is accepted as before.
 run=$(submit "$(step fits 'gpus = 2; memory = "8G"; labels = ["a10"];')")
 assert_eq succeeded "$(wait_run "$run")" "state of a step that fits w2"
+
+# ------------------------------------- 6. --queue and --priority (obs 9) ---
+run=$(submit "$T_DIR/fits.cfg" --priority 7 --queue default)
+assert_eq "default|7" "$(sql "select queue, priority from drover.runs where id = $run")" "queue and priority of run $run"
+drover submit "$T_DIR/fits.cfg" --queue nosuch >/dev/null 2>&1 && fail "submit to an unknown queue accepted"
+drover submit "$T_DIR/fits.cfg" --priority 5000 >/dev/null 2>&1 && fail "submit --priority 5000 accepted"
+assert_eq succeeded "$(wait_run "$run")" "state of run $run"
 
 # ------------------------------------------------- 3. --allow-pending ---
 run=$(drover submit --allow-pending "$T_DIR/gpus.cfg") || fail "submit --allow-pending exited $?"
