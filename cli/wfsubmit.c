@@ -63,6 +63,7 @@ int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__Submi
         drover__trigger__init(trig);
         trig->watch = wf->trigger->watch;
         trig->min_new_rows = wf->trigger->min_new_rows;
+        trig->on_failure = (char *)wf->trigger->on_failure;
         sub->trigger = trig;
     }
     sub->workflow = wf->name;
@@ -139,6 +140,8 @@ json_t *wfsubmit_json(const Drover__SubmitRequest *sub, const workflow_t *wf)
         out_json_set(jt, "watch", json_string(sub->trigger->watch), &bad);
         out_json_set(jt, "min_new_rows", json_integer((json_int_t)sub->trigger->min_new_rows),
                      &bad);
+        out_json_set(jt, "on_failure",
+                     json_string(sub->trigger->on_failure ? sub->trigger->on_failure : "keep"), &bad);
     }
     out_json_set(o, "trigger", jt, &bad);
     json_t *steps = json_array();

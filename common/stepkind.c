@@ -848,6 +848,9 @@ static int s_check_schedule(const Drover__SubmitRequest *req, char *err, size_t 
             return s_fail(err, errlen, "trigger 'watch' must be an absolute folder path");
         if ((int64_t)tr->min_new_rows < 0)
             return s_fail(err, errlen, "trigger 'min_new_rows' must be an integer of at least 1");
+        if (tr->on_failure && *tr->on_failure && strcmp(tr->on_failure, "keep") &&
+            strcmp(tr->on_failure, "retry"))
+            return s_fail(err, errlen, "trigger 'on_failure' must be \"keep\" or \"retry\"");
     }
     return 0;
 }

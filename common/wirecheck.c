@@ -263,7 +263,7 @@ static int s_submit(const Drover__SubmitRequest *q, char *why, size_t whylen)
                         !s_len_ok(q->schedule->timezone, 0, 63) ||
                         !s_len_ok(q->schedule->catchup, 0, 15) || q->schedule->max_active > 1000))
         return s_fail(why, whylen, "submit: malformed schedule");
-    if (q->trigger && !s_len_ok(q->trigger->watch, 1, 1023))
+    if (q->trigger && (!s_len_ok(q->trigger->watch, 1, 1023) || !s_len_ok(q->trigger->on_failure, 0, 15)))
         return s_fail(why, whylen, "submit: malformed trigger");
     return 0;
 }

@@ -1841,7 +1841,7 @@ static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
     return 0;
 }
 
-/* trigger = { watch; min_new_rows; } */
+/* trigger = { watch; min_new_rows; on_failure; } */
 static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
@@ -1852,6 +1852,7 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
         return s_oom(c);
     wf->trigger = tr;
     tr->min_new_rows = 1;
+    tr->on_failure = "keep";
     const config_setting_t *watch = NULL;
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
@@ -1868,9 +1869,17 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
                 return s_fail(c, s_line(s), "trigger 'min_new_rows' must be an integer of at "
                               "least 1");
             tr->min_new_rows = (uint64_t)config_setting_get_int64(s);
+        } else if (strcmp(k, "on_failure") == 0) {
+            const char *v;
+            if (s_top_str(c, s, "trigger 'on_failure'", &v) < 0)
+                return -1;
+            if (strcmp(v, "keep") && strcmp(v, "retry"))
+                return s_fail(c, s_line(s), "trigger 'on_failure' must be \"keep\" (a failed "
+                              "run's files stay consumed) or \"retry\" (they return to the pool)");
+            tr->on_failure = strcmp(v, "keep") ? "retry" : "keep";
         } else {
             return s_fail(c, s_line(s), "unknown key '%s' in trigger (known: watch, "
-                          "min_new_rows)", k);
+                          "min_new_rows, on_failure)", k);
         }
     }
     if (!watch)

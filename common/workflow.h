@@ -32,7 +32,7 @@
  *   schedule = { cron = "0 3 * * *"; timezone = "Europe/Berlin";
  *                catchup = "none" | "latest" | "all"; max_active = 1; };
  *                (also catchup_max = 100; lateness = "60s";)
- *   trigger  = { watch = "data/feedback/"; min_new_rows = 500; };
+ *   trigger  = { watch = "data/feedback/"; min_new_rows = 500; on_failure = "keep"; };
  * (the cron expression and the zone are checked here; watch is made
  * absolute). Per step: resources = { cpus; memory; gpus; labels; } and
  * matrix = { KEY = [v1, v2, ...]; ... }, which expands the step into one
@@ -103,6 +103,7 @@ typedef struct {
 typedef struct {
     char *watch;            /* absolute folder, no trailing '/' */
     uint64_t min_new_rows;  /* >= 1; default 1 */
+    const char *on_failure; /* "keep" (default) or "retry" (static strings) */
 } workflow_trigger_t;
 
 typedef struct {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cron.h"
+#include "trigscan.h"
 #include "log.h"
 #include "util.h"
 
@@ -24,10 +25,24 @@
 #define SCAN_MS 2000          /* how often watched folders are looked at */
 #define SETTLE_S 1            /* a file must be this old to count */
 
+/* A version of a watched file not consumed yet (new data). */
 typedef struct {
     char path[1024];
-    int64_t size, mtime, rows;
+    char sha256[65];
+    int64_t size, mtime;
+    int64_t rows;             /* data rows of the whole file (dataset_csv_tally) */
+    int64_t blank, malformed; /* records not counted */
+    int64_t new_rows;         /* rows that count towards min_new_rows */
+    int64_t appended_to;      /* rows of the consumed version this one only extends, -1 = none */
 } seen_file_t;
+
+/* A consumed version: (path, sha256); sha256 "" = consumed before
+ * migration 019, when the path alone counted. */
+typedef struct {
+    char *path;
+    char sha256[65];
+    int64_t size, rows;
+} consumed_t;
 
 typedef struct {
     char name[128];
@@ -53,10 +68,15 @@ typedef struct {
     char watch[1024];
     int64_t min_new_rows;
     int64_t pending_rows;
-    seen_file_t *files;       /* candidate files of the folder (not consumed) */
+    seen_file_t *files;       /* new data of the folder (versions not consumed) */
     size_t nfiles;
-    char **consumed;          /* paths already consumed */
+    consumed_t *consumed;     /* versions already consumed */
     size_t nconsumed, capconsumed;
+    char on_failure[8];       /* keep | retry: a failed run's files return to the pool */
+    int64_t *open_runs;       /* runs it started that have not ended */
+    size_t nopen, capopen;
+    int64_t counting;         /* files the trigscan thread is still reading */
+    int64_t blank_rows, malformed_rows, unreadable; /* of the new files (not counted) */
 } entry_t;
 
 struct calendar {
@@ -67,6 +87,7 @@ struct calendar {
     entry_t *e;
     size_t n;
     int64_t last_scan_ms;
+    trigscan_t *ts;           /* hashes and counts trigger files off the loop */
 };
 
 /* DROVER_CLOCK_FILE is a test hook: honoured only in a test build or with
@@ -98,8 +119,9 @@ static void s_entry_clear(entry_t *e)
     free(e->request);
     free(e->files);
     for (size_t i = 0; i < e->nconsumed; i++)
-        free(e->consumed[i]);
+        free(e->consumed[i].path);
     free(e->consumed);
+    free(e->open_runs);
     memset(e, 0, sizeof *e);
 }
 
@@ -119,6 +141,10 @@ calendar_t *calendar_new(store_t *st, model_t *m, const conf_coordinator_t *cfg)
         return NULL;
     c->st = st;
     c->m = m;
+    if (!(c->ts = trigscan_start())) {
+        free(c);
+        return NULL;
+    }
     if (cfg && cfg->test_clock)
         s_test_clock = 1;
     if (s_test_clock)
@@ -128,6 +154,7 @@ calendar_t *calendar_new(store_t *st, model_t *m, const conf_coordinator_t *cfg)
     if (cfg && cfg->ntrigger_roots > 0) {
         c->roots = calloc((size_t)cfg->ntrigger_roots, sizeof *c->roots);
         if (!c->roots) {
+            trigscan_stop(&c->ts);
             free(c);
             return NULL;
         }
@@ -181,6 +208,7 @@ void calendar_destroy(calendar_t **cp)
     if (!cp || !*cp)
         return;
     s_clear(*cp);
+    trigscan_stop(&(*cp)->ts);
     free((*cp)->roots);
     free(*cp);
     *cp = NULL;
@@ -218,19 +246,53 @@ static int64_t s_next(entry_t *e, int64_t after)
     return next;
 }
 
-static int s_consumed_add(entry_t *e, const char *path)
+static int s_consumed_add(entry_t *e, const char *path, const char *sha256, int64_t size,
+                          int64_t rows)
 {
     if (e->nconsumed == e->capconsumed) {
         size_t nc = e->capconsumed ? e->capconsumed * 2 : 16;
-        char **np = realloc(e->consumed, nc * sizeof *np);
+        consumed_t *np = realloc(e->consumed, nc * sizeof *np);
         if (!np)
             return -1;
         e->consumed = np;
         e->capconsumed = nc;
     }
-    if (!(e->consumed[e->nconsumed] = strdup(path)))
+    consumed_t *k = &e->consumed[e->nconsumed];
+    if (!(k->path = strdup(path)))
         return -1;
+    util_strlcpy(k->sha256, sha256, sizeof k->sha256);
+    k->size = size;
+    k->rows = rows;
     e->nconsumed++;
+    return 0;
+}
+
+/* Forgets a consumed version (its run failed: on_failure = retry). */
+static void s_consumed_drop(entry_t *e, const char *path, const char *sha256)
+{
+    for (size_t i = 0; i < e->nconsumed; i++) {
+        if (strcmp(e->consumed[i].path, path) || strcmp(e->consumed[i].sha256, sha256))
+            continue;
+        free(e->consumed[i].path);
+        e->consumed[i] = e->consumed[--e->nconsumed];
+        return;
+    }
+}
+
+static int s_open_add(entry_t *e, int64_t run_id)
+{
+    for (size_t i = 0; i < e->nopen; i++)
+        if (e->open_runs[i] == run_id)
+            return 0;
+    if (e->nopen == e->capopen) {
+        size_t nc = e->capopen ? e->capopen * 2 : 8;
+        int64_t *np = realloc(e->open_runs, nc * sizeof *np);
+        if (!np)
+            return -1;
+        e->open_runs = np;
+        e->capopen = nc;
+    }
+    e->open_runs[e->nopen++] = run_id;
     return 0;
 }
 
@@ -246,6 +308,7 @@ static int s_fill(entry_t *e, const char *name, int trigger, const char *cron_te
     e->max_active = max_active > 0 ? max_active : 1;
     e->catchup_max = FIRE_MAX;
     e->lateness_s = GRACE_S;
+    util_strlcpy(e->on_failure, "keep", sizeof e->on_failure);
     util_strlcpy(e->watch, watch, sizeof e->watch);
     e->min_new_rows = min_rows > 0 ? min_rows : 1;
     util_strlcpy(e->created_by, by, sizeof e->created_by);
@@ -291,6 +354,7 @@ int calendar_load(calendar_t *c)
         e->catchup_max = (int)db_get_i64(r, i, 14);
         e->lateness_s = (int)db_get_i64(r, i, 15);
         e->nqueued = db_get_i64(r, i, 16);
+        util_strlcpy(e->on_failure, db_get_str(r, i, 17), sizeof e->on_failure);
         e->last_due = db_get_i64(r, i, 10) / 1000000;
         e->created = db_get_i64(r, i, 11) / 1000000;
         if (!e->last_due)
@@ -303,7 +367,10 @@ int calendar_load(calendar_t *c)
         return -1;
     for (int i = 0; i < PQntuples(r); i++) {
         entry_t *e = s_find(c, db_get_str(r, i, 0));
-        if (e && s_consumed_add(e, db_get_str(r, i, 1)) < 0)
+        if (e && s_consumed_add(e, db_get_str(r, i, 1), db_get_str(r, i, 2), db_get_i64(r, i, 3),
+                                db_get_i64(r, i, 4)) < 0)
+            goto out;
+        if (e && strcmp(db_get_str(r, i, 6), "t") == 0 && s_open_add(e, db_get_i64(r, i, 5)) < 0)
             goto out;
     }
     if (c->n)
@@ -379,6 +446,8 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         tmp.catchup_max = (int)sc->catchup_max;
     if (sc && sc->lateness_s)
         tmp.lateness_s = (int)sc->lateness_s;
+    if (tr && tr->on_failure && !strcmp(tr->on_failure, "retry"))
+        util_strlcpy(tmp.on_failure, "retry", sizeof tmp.on_failure);
     if (!tr) {
         int64_t probe;
         if (cron_next(&tmp.cron, tmp.tz, calendar_now(), &probe, err, sizeof err) < 0) {
@@ -393,6 +462,7 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         .created_by = tmp.created_by, .max_active = tmp.max_active,
         .min_new_rows = tr ? tmp.min_new_rows : 0, .request = tmp.request,
         .catchup_max = tmp.catchup_max, .lateness_s = tmp.lateness_s,
+        .on_failure = tmp.on_failure,
         .request_len = tmp.request_len,
     };
     int64_t created_us, last_due_us;
@@ -406,6 +476,11 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         tmp.consumed = e->consumed;
         tmp.nconsumed = e->nconsumed;
         tmp.capconsumed = e->capconsumed;
+        tmp.open_runs = e->open_runs;
+        tmp.nopen = e->nopen;
+        tmp.capopen = e->capopen;
+        e->open_runs = NULL;
+        e->nopen = 0;
         tmp.paused = e->paused;
         tmp.nqueued = e->nqueued;
         util_strlcpy(tmp.paused_reason, e->paused_reason, sizeof tmp.paused_reason);
@@ -635,42 +710,36 @@ static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
     return 0;
 }
 
-/* Rows of a CSV file: lines, minus the header (a last line without a
- * newline counts). */
-static int64_t s_rows(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    char buf[65536];
-    int64_t lines = 0;
-    ssize_t k;
-    char last = '\n';
-    while ((k = read(fd, buf, sizeof buf)) > 0) {
-        for (ssize_t i = 0; i < k; i++)
-            lines += buf[i] == '\n';
-        last = buf[k - 1];
-    }
-    close(fd);
-    if (k < 0)
-        return -1;
-    if (last != '\n')
-        lines++;
-    return lines > 0 ? lines - 1 : 0;
-}
-
-static int s_is_consumed(const entry_t *e, const char *path)
+static const consumed_t *s_consumed_find(const entry_t *e, const char *path, const char *sha256)
 {
     for (size_t i = 0; i < e->nconsumed; i++)
-        if (strcmp(e->consumed[i], path) == 0)
-            return 1;
-    return 0;
+        if (!strcmp(e->consumed[i].path, path) && !strcmp(e->consumed[i].sha256, sha256))
+            return &e->consumed[i];
+    return NULL;
 }
 
-/* Looks at e's folder: which settled CSV files are new, and their rows. */
+/* The largest consumed version of path shorter than size: the one a file
+ * that only grew would extend. */
+static const consumed_t *s_consumed_shorter(const entry_t *e, const char *path, int64_t size)
+{
+    const consumed_t *best = NULL;
+    for (size_t i = 0; i < e->nconsumed; i++) {
+        const consumed_t *k = &e->consumed[i];
+        if (k->sha256[0] && k->size < size && !strcmp(k->path, path) &&
+            (!best || k->size > best->size))
+            best = k;
+    }
+    return best;
+}
+
+/* Looks at e's folder: which settled CSV files hold new data, and their
+ * rows. A file is new data unless this very content (sha256) at this path
+ * was consumed; its hash and rows come from the trigscan thread, so a file
+ * is counted from the first scan after the thread read it. */
 static void s_scan(calendar_t *c, entry_t *e, int64_t now)
 {
     e->pending_rows = 0;
+    e->counting = e->blank_rows = e->malformed_rows = e->unreadable = 0;
     /* Checked again at every scan: a symlink swapped in after registration,
      * or a root removed from the config, must not make the coordinator
      * read (or count the rows of) a folder outside the roots. */
@@ -701,28 +770,47 @@ static void s_scan(calendar_t *c, entry_t *e, int64_t now)
             continue;
         struct stat st;
         if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_mtime > now - SETTLE_S ||
-            s_is_consumed(e, path))
+            s_consumed_find(e, path, ""))
+            continue; /* not settled, or consumed before content was known */
+        const consumed_t *prev = s_consumed_shorter(e, path, st.st_size);
+        trigscan_result_t res;
+        int got = trigscan_get(c->ts, path, st.st_size, st.st_mtime,
+                               prev ? (uint64_t)prev->size : 0, &res);
+        if (got < 0)
+            break;
+        if (got == 0) {
+            e->counting++;
+            continue;
+        }
+        if (!res.ok) {
+            e->unreadable++;
+            continue;
+        }
+        if (s_consumed_find(e, path, res.tally.sha256))
             continue;
         seen_file_t f = {0};
         util_strlcpy(f.path, path, sizeof f.path);
+        util_strlcpy(f.sha256, res.tally.sha256, sizeof f.sha256);
         f.size = st.st_size;
         f.mtime = st.st_mtime;
-        f.rows = -1;
-        /* Counted before and unchanged: reuse the count. */
-        for (size_t i = 0; i < e->nfiles; i++)
-            if (!strcmp(e->files[i].path, path) && e->files[i].size == f.size &&
-                e->files[i].mtime == f.mtime)
-                f.rows = e->files[i].rows;
-        if (f.rows < 0)
-            f.rows = s_rows(path);
-        if (f.rows < 0)
-            continue;
+        f.rows = (int64_t)res.tally.rows;
+        f.blank = (int64_t)res.tally.blank;
+        f.malformed = (int64_t)res.tally.malformed;
+        f.new_rows = f.rows;
+        f.appended_to = -1;
+        /* Only grew since it was consumed: the rows past the old end are new. */
+        if (prev && !strcmp(res.tally.prefix_sha256, prev->sha256)) {
+            f.appended_to = prev->rows;
+            f.new_rows = f.rows > prev->rows ? f.rows - prev->rows : 0;
+        }
         seen_file_t *nk = realloc(keep, (nkeep + 1) * sizeof *nk);
         if (!nk)
             break;
         keep = nk;
         keep[nkeep++] = f;
-        e->pending_rows += f.rows;
+        e->pending_rows += f.new_rows;
+        e->blank_rows += f.blank;
+        e->malformed_rows += f.malformed;
     }
     closedir(d);
     free(e->files);
@@ -730,14 +818,52 @@ static void s_scan(calendar_t *c, entry_t *e, int64_t now)
     e->nfiles = nkeep;
 }
 
+/* Runs of e that ended: with on_failure = retry, the files of one that
+ * failed or was cancelled return to the pool (store_trigger_release). */
+static int s_settle_runs(calendar_t *c, entry_t *e)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < e->nopen; i++) {
+        int64_t id = e->open_runs[i];
+        run_t *r = model_run(c->m, id);
+        if (r && r->state == DROVER__RUN_STATE__RUN_RUNNING) {
+            e->open_runs[k++] = id;
+            continue;
+        }
+        if (strcmp(e->on_failure, "retry") != 0)
+            continue;
+        PGresult *res = store_trigger_release(c->st, e->name, id);
+        if (!res)
+            return -1;
+        int n = PQntuples(res);
+        for (int j = 0; j < n; j++)
+            s_consumed_drop(e, db_get_str(res, j, 0), db_get_str(res, j, 1));
+        PQclear(res);
+        if (n) {
+            char detail[300];
+            snprintf(detail, sizeof detail, "trigger %s: run %lld did not succeed: its %d file%s "
+                     "return to the pool (on_failure = retry)", e->name, (long long)id, n,
+                     n == 1 ? "" : "s");
+            log_warn("%s", detail);
+            if (store_event(c->st, id, 0, 0, "trigger_files_returned", NULL, detail) < 0)
+                return -1;
+        }
+    }
+    e->nopen = k;
+    return 0;
+}
+
 /* Starts a run over every new file of e and records them as consumed. */
 static int s_consume(calendar_t *c, entry_t *e, const char *why)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < e->nfiles; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "path", e->files[i].path, "size",
-                                             (json_int_t)e->files[i].size, "rows",
-                                             (json_int_t)e->files[i].rows));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "path",
+                                             e->files[i].path, "sha256", e->files[i].sha256,
+                                             "size", (json_int_t)e->files[i].size, "rows",
+                                             (json_int_t)e->files[i].rows, "blank",
+                                             (json_int_t)e->files[i].blank, "malformed",
+                                             (json_int_t)e->files[i].malformed));
     char *js = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (!js)
@@ -761,9 +887,25 @@ static int s_consume(calendar_t *c, entry_t *e, const char *why)
     log_info("trigger %s: run %lld over %zu file%s, %lld new rows (%s)", e->name,
              (long long)run_id, e->nfiles, e->nfiles == 1 ? "" : "s", (long long)e->pending_rows,
              why);
-    for (size_t i = 0; i < e->nfiles; i++)
-        if (s_consumed_add(e, e->files[i].path) < 0)
+    for (size_t i = 0; i < e->nfiles; i++) {
+        const seen_file_t *f = &e->files[i];
+        if (f->blank || f->malformed)
+            log_warn("trigger %s: %s: %lld blank and %lld malformed records not counted as rows",
+                     e->name, f->path, (long long)f->blank, (long long)f->malformed);
+        if (f->appended_to >= 0) {
+            char detail[1300];
+            snprintf(detail, sizeof detail, "trigger %s: %s grew after it was consumed: %lld rows "
+                     "appended to the %lld consumed (write new files instead of appending)",
+                     e->name, f->path, (long long)f->new_rows, (long long)f->appended_to);
+            log_warn("%s", detail);
+            if (store_event(c->st, run_id, 0, 0, "trigger_appended", NULL, detail) < 0)
+                return -1;
+        }
+        if (s_consumed_add(e, f->path, f->sha256, f->size, f->rows) < 0)
             return -1;
+    }
+    if (run_id && s_open_add(e, run_id) < 0)
+        return -1;
     e->nfiles = 0;
     e->pending_rows = 0;
     return 0;
@@ -774,24 +916,35 @@ int calendar_tick(calendar_t *c)
     int64_t now = calendar_now();
     int64_t mono = util_mono_ms();
     int scan = mono - c->last_scan_ms >= SCAN_MS;
-    if (scan)
+    if (scan) {
         c->last_scan_ms = mono;
-    for (size_t i = 0; i < c->n; i++) {
+        trigscan_round_begin(c->ts);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < c->n && rc == 0; i++) {
         entry_t *e = &c->e[i];
         if (!e->trigger) {
             if (s_tick_schedule(c, e, now) < 0 || s_drain(c, e) < 0)
-                return -1;
+                rc = -1;
             continue;
         }
-        if (!scan || e->paused)
+        if (!scan)
+            continue;
+        if (s_settle_runs(c, e) < 0) {
+            rc = -1;
+            continue;
+        }
+        if (e->paused)
             continue;
         s_scan(c, e, now);
         if (e->nfiles && e->pending_rows >= e->min_new_rows &&
             model_runs_of_schedule(c->m, e->name) < e->max_active &&
             s_consume(c, e, "enough new rows") < 0)
-            return -1;
+            rc = -1;
     }
-    return 0;
+    if (scan)
+        trigscan_round_end(c->ts);
+    return rc;
 }
 
 static char *s_list(calendar_t *c)
@@ -837,6 +990,21 @@ static char *s_list(calendar_t *c)
             json_object_set_new(o, "min_new_rows", json_integer(e->min_new_rows));
             json_object_set_new(o, "pending_rows", json_integer(e->pending_rows));
             json_object_set_new(o, "consumed_files", json_integer((json_int_t)e->nconsumed));
+            json_object_set_new(o, "on_failure", json_string(e->on_failure));
+            /* Of the new files: still being read, and records not counted. */
+            json_object_set_new(o, "counting_files", json_integer(e->counting));
+            json_object_set_new(o, "blank_rows", json_integer(e->blank_rows));
+            json_object_set_new(o, "malformed_rows", json_integer(e->malformed_rows));
+            json_object_set_new(o, "unreadable_files", json_integer(e->unreadable));
+            json_t *app = json_array();
+            for (size_t k = 0; app && k < e->nfiles; k++)
+                if (e->files[k].appended_to >= 0)
+                    json_array_append_new(app, json_pack("{s:s, s:I, s:I}", "path", e->files[k].path,
+                                                         "consumed_rows",
+                                                         (json_int_t)e->files[k].appended_to,
+                                                         "appended_rows",
+                                                         (json_int_t)e->files[k].new_rows));
+            json_object_set_new(o, "appended", app ? app : json_null());
         }
         if (!o || json_array_append_new(arr, o) < 0) {
             json_decref(arr);
@@ -952,7 +1120,11 @@ int calendar_op(calendar_t *c, const Drover__ScheduleRequest *q, const char *key
         if (e->trigger) {
             s_scan(c, e, calendar_now());
             if (!e->nfiles) {
-                snprintf(msg, msglen, "trigger %s: no new files to consume", e->name);
+                if (e->counting)
+                    snprintf(msg, msglen, "trigger %s: no new files counted yet; %lld still being "
+                             "read (try again in a moment)", e->name, (long long)e->counting);
+                else
+                    snprintf(msg, msglen, "trigger %s: no new files to consume", e->name);
                 return 1;
             }
             if (s_consume(c, e, "triggered by hand") < 0)

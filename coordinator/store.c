@@ -50,7 +50,7 @@ enum {
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
     /* calendar branch (issue 13) */
-    S_WORKER_SHAPES, S_WORKER_SHAPE, S_FIRE_DEQUEUE,
+    S_WORKER_SHAPES, S_WORKER_SHAPE, S_FIRE_DEQUEUE, S_TRIGGER_RELEASE,
     S_COUNT
 };
 
@@ -83,26 +83,27 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> 0 name, 1 kind, 2 cron, 3 timezone, 4 catchup, 5 max_active, 6 watch,
      *    7 min_new_rows, 8 paused, 9 request (bytea), 10 last_due_us, 11 created_us,
      *    12 created_by, 13 paused_reason, 14 catchup_max, 15 lateness_s,
-     *    16 due times queued behind max_active */
+     *    16 due times queued behind max_active, 17 on_failure */
     [S_SCHED_LOAD] = {"sched_load",
                       "SELECT name, kind, coalesce(cron, ''), coalesce(timezone, ''), "
                       "coalesce(catchup, ''), max_active, coalesce(watch, ''), coalesce(min_new_rows, 0), "
                       "paused, request, " US("last_due") ", " US("created_at") ", coalesce(created_by, ''), "
                       "paused_reason, catchup_max, lateness_s, (SELECT count(*) FROM drover.schedule_fires f "
-                      "WHERE f.name = s.name AND f.outcome = 'queued') "
+                      "WHERE f.name = s.name AND f.outcome = 'queued'), on_failure "
                       "FROM drover.schedules s ORDER BY name", 0},
     [S_SCHED_UPSERT] = {"sched_upsert",
                         "INSERT INTO drover.schedules (name, kind, cron, timezone, catchup, max_active, "
-                        "watch, min_new_rows, request, created_by, catchup_max, lateness_s) VALUES ($1, $2, "
+                        "watch, min_new_rows, request, created_by, catchup_max, lateness_s, on_failure) VALUES ($1, $2, "
                         "nullif($3, ''), nullif($4, ''), nullif($5, ''), $6::int, nullif($7, ''), $8::bigint, "
-                        "$9::bytea, $10, $11::int, $12::int) "
+                        "$9::bytea, $10, $11::int, $12::int, $13) "
                         "ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, cron = EXCLUDED.cron, "
                         "timezone = EXCLUDED.timezone, catchup = EXCLUDED.catchup, "
                         "max_active = EXCLUDED.max_active, watch = EXCLUDED.watch, "
                         "min_new_rows = EXCLUDED.min_new_rows, request = EXCLUDED.request, "
                         "created_by = EXCLUDED.created_by, created_at = clock_timestamp(), "
-                        "catchup_max = EXCLUDED.catchup_max, lateness_s = EXCLUDED.lateness_s "
-                        "RETURNING " US("created_at") ", " US("last_due"), 12},
+                        "catchup_max = EXCLUDED.catchup_max, lateness_s = EXCLUDED.lateness_s, "
+                        "on_failure = EXCLUDED.on_failure "
+                        "RETURNING " US("created_at") ", " US("last_due"), 13},
     [S_SCHED_PAUSE] = {"sched_pause", "UPDATE drover.schedules SET paused = $2::boolean, "
                        "paused_reason = $3 WHERE name = $1", 3},
     [S_SCHED_DELETE] = {"sched_delete", "DELETE FROM drover.schedules WHERE name = $1", 1},
@@ -129,12 +130,28 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                         "drover.schedule_fires WHERE name = $1 AND outcome = 'queued') "
                         "RETURNING " US("due_at"), 1},
     /* -> name, path */
-    [S_TRIGGER_FILES] = {"trigger_files", "SELECT name, path FROM drover.trigger_files", 0},
-    /* $2 [{path,size,rows}] -> one row per file consumed now */
+    /* -> 0 name, 1 path, 2 sha256 ('' = before migration 019), 3 size, 4 rows, 5 run_id
+     *    (0 = none), 6 its run is still running (t/f) */
+    [S_TRIGGER_FILES] = {"trigger_files",
+                         "SELECT tf.name, tf.path, tf.sha256, tf.size, tf.rows, coalesce(tf.run_id, 0), "
+                         "coalesce(r.state = 'running', false) FROM drover.trigger_files tf "
+                         "LEFT JOIN drover.runs r ON r.id = tf.run_id WHERE NOT tf.pooled", 0},
+    /* $2 [{path,sha256,size,rows,blank,malformed}] -> one row per file consumed now */
     [S_TRIGGER_CONSUME] = {"trigger_consume",
-                           "INSERT INTO drover.trigger_files (name, path, size, rows, run_id) "
-                           "SELECT $1, x.path, x.size, x.rows, $3::bigint FROM jsonb_to_recordset($2::jsonb) "
-                           "AS x(path text, size bigint, rows bigint) ON CONFLICT DO NOTHING RETURNING path", 3},
+                           "INSERT INTO drover.trigger_files (name, path, sha256, size, rows, blank, "
+                           "malformed, run_id) SELECT $1, x.path, x.sha256, x.size, x.rows, x.blank, "
+                           "x.malformed, $3::bigint FROM jsonb_to_recordset($2::jsonb) "
+                           "AS x(path text, sha256 text, size bigint, rows bigint, blank bigint, "
+                           "malformed bigint) ON CONFLICT (name, path, sha256) DO UPDATE SET run_id = EXCLUDED.run_id, "
+                           "pooled = false, consumed_at = clock_timestamp() WHERE drover.trigger_files.pooled "
+                           "RETURNING path", 3},
+    /* The files run $2 consumed, returned to the pool when it failed or was
+     * cancelled -> path, sha256 of each */
+    [S_TRIGGER_RELEASE] = {"trigger_release",
+                           "UPDATE drover.trigger_files tf SET pooled = true, returned = tf.returned + 1 "
+                           "FROM drover.runs r WHERE tf.name = $1 AND tf.run_id = $2::bigint "
+                           "AND r.id = tf.run_id AND r.state IN ('failed', 'cancelled') "
+                           "AND tf.returned < 1 AND NOT tf.pooled RETURNING tf.path, tf.sha256", 2},
     /* -> name, version, artifact, model_kind, stage, metric value (text or NULL) */
     [S_MODEL_METRIC_BY_STEP] = {"model_metric_by_step",
                                 "SELECT name, version, artifact, model_kind, stage, metrics->>$3 "
@@ -1086,12 +1103,13 @@ int store_sched_upsert(store_t *st, const store_sched_t *sc, int64_t *created_us
                        I64(ma, sc->max_active), sc->watch, I64(mr, sc->min_new_rows),
                        (const char *)sc->request, sc->created_by,
                        I64(cm, sc->catchup_max > 0 ? sc->catchup_max : 100),
-                       I64(la, sc->lateness_s > 0 ? sc->lateness_s : 60)};
-    int lengths[12] = {0, 0, 0, 0, 0, 0, 0, 0, (int)sc->request_len, 0, 0, 0};
-    int formats[12] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+                       I64(la, sc->lateness_s > 0 ? sc->lateness_s : 60),
+                       sc->on_failure && *sc->on_failure ? sc->on_failure : "keep"};
+    int lengths[13] = {0, 0, 0, 0, 0, 0, 0, 0, (int)sc->request_len, 0, 0, 0, 0};
+    int formats[13] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
     if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
-    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_UPSERT].name, 12, v, lengths, formats,
+    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_UPSERT].name, 13, v, lengths, formats,
                           PGRES_TUPLES_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
@@ -1147,6 +1165,15 @@ PGresult *store_fire_last(store_t *st, const char *name)
 {
     const char *v[] = {name};
     return s_read(st, S_FIRE_LAST, 1, v);
+}
+
+PGresult *store_trigger_release(store_t *st, const char *name, int64_t run_id)
+{
+    char r[24];
+    const char *v[] = {name, I64(r, run_id)};
+    if (store_tx(st) < 0)
+        return NULL;
+    return s_read(st, S_TRIGGER_RELEASE, 2, v);
 }
 
 int store_fire_dequeue(store_t *st, const char *name, int64_t *due_us)

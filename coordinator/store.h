@@ -187,6 +187,7 @@ typedef struct {
     const char *name, *kind, *cron, *timezone, *catchup, *watch, *created_by;
     int max_active;
     int catchup_max, lateness_s;  /* migration 019 */
+    const char *on_failure;       /* triggers: "keep" or "retry" */
     int64_t min_new_rows;
     const uint8_t *request;   /* packed SubmitRequest */
     size_t request_len;
@@ -208,6 +209,11 @@ PGresult *store_fire_last(store_t *st, const char *name);
 /* The oldest due time of name queued behind max_active, now marked
  * started: 1 with *due_us, 0 when none is queued, -1 on error. */
 int store_fire_dequeue(store_t *st, const char *name, int64_t *due_us);
+/* Returns to the pool the files that run_id (of trigger name) consumed, if
+ * it failed or was cancelled and they were not returned before (once per
+ * file version): the result lists (path, sha256) of each file released
+ * (none when the run succeeded). Caller PQclear()s; NULL on error. */
+PGresult *store_trigger_release(store_t *st, const char *name, int64_t run_id);
 PGresult *store_trigger_files(store_t *st);
 /* Records files a run consumed; returns how many were new (all of them,
  * unless another coordinator consumed some first), -1 on error. */

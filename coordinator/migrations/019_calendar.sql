@@ -20,3 +20,23 @@ ALTER TABLE drover.schedules ADD COLUMN lateness_s integer NOT NULL DEFAULT 60
 CREATE INDEX runs_workflow_id ON drover.runs (workflow, id);
 CREATE INDEX runs_state_id ON drover.runs (state, id);
 CREATE INDEX runs_submitted_at ON drover.runs (submitted_at);
+
+-- Data triggers (issue 13, observation 7): a file is identified by its
+-- content (sha256) and its path, so a reused name with new content is new
+-- data; rows are counted by the CSV reader training uses, blank and
+-- malformed records apart. '' = consumed before this version (content
+-- unknown: the path alone counts, as it did).
+ALTER TABLE drover.trigger_files ADD COLUMN sha256 text NOT NULL DEFAULT '';
+ALTER TABLE drover.trigger_files ADD COLUMN blank bigint NOT NULL DEFAULT 0;
+ALTER TABLE drover.trigger_files ADD COLUMN malformed bigint NOT NULL DEFAULT 0;
+ALTER TABLE drover.trigger_files DROP CONSTRAINT trigger_files_pkey;
+ALTER TABLE drover.trigger_files ADD PRIMARY KEY (name, path, sha256);
+CREATE INDEX trigger_files_run ON drover.trigger_files (run_id);
+-- keep: files a failed run consumed stay consumed; retry: they return to
+-- the pool (pooled) when the run fails or is cancelled, once per file
+-- version (returned), so a file that makes every run fail is not retried
+-- for ever: the next run takes them, and if it fails too they stay consumed.
+ALTER TABLE drover.trigger_files ADD COLUMN pooled boolean NOT NULL DEFAULT false;
+ALTER TABLE drover.trigger_files ADD COLUMN returned integer NOT NULL DEFAULT 0;
+ALTER TABLE drover.schedules ADD COLUMN on_failure text NOT NULL DEFAULT 'keep'
+    CHECK (on_failure IN ('keep', 'retry'));
