@@ -63,6 +63,11 @@ static const char *const s_optimizers[] = {"sgd", "adam", NULL};
 static const char *const s_gpu_modes[] = {"auto", "never", "require", NULL};
 static const char *const s_stages[] = {"staging", "production", "archived", NULL};
 static const char *const s_modes[] = {"max", "min", NULL};
+/* What a train step records with its model version (worker/task/kind_train.c):
+ * a select's metric must be one of them, so a misspelling fails the submit,
+ * not the select after hours of training. */
+static const char *const s_train_metrics[] = {"val_accuracy", "val_loss", "train_accuracy",
+                                              "train_loss", "val_rmse", "train_rmse", NULL};
 static const char *const s_missing_modes[] = {"refuse", "mean", NULL};
 static const char *const s_extra_modes[] = {"refuse", "ignore", NULL};
 static const char *const s_score_formats[] = {"csv", "binary", NULL};
@@ -151,10 +156,19 @@ static const stepkind_key_t s_promote_keys[] = {
     {.key = NULL},
 };
 static const stepkind_key_t s_select_keys[] = {
-    {.key = "metric", .type = STEPKIND_NAME, .required = 1, .from = FILE_CLIENT,
+    {.key = "metric", .type = STEPKIND_WORD, .required = 1, .from = FILE_CLIENT,
+     .words = s_train_metrics,
+     .words_text = "a metric train steps record: val_accuracy, val_loss, train_accuracy, "
+                   "train_loss (classification); val_rmse, val_loss, train_rmse, train_loss "
+                   "(regression)",
      .example = "metric = \"val_accuracy\";"},
     {.key = "mode", .type = STEPKIND_WORD, .required = 1, .from = FILE_CLIENT, .words = s_modes,
      .words_text = "max (higher is better), min (lower is better)", .example = "mode = \"max\";"},
+    /* At least this many of its candidates must succeed; the others may
+     * fail (a sweep member that failed does not fail the run). Default:
+     * all of them. */
+    {.key = "min_success", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 100000,
+     .example = "min_success = 4;"},
     /* The loader fills it from 'after' (the train steps it picks from). */
     {.key = "from", .type = STEPKIND_NAMES, .required = 1, .from = WIRE},
     {.key = NULL},
@@ -164,6 +178,7 @@ static int s_exec_check(const stepkind_t *, const char *, json_t *, unsigned, ch
 static int s_train_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 static int s_validate_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 static int s_evaluate_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
+static int s_select_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 
 static const stepkind_t s_kinds[] = {
     {"exec", STEPKIND_AT_WORKER, s_exec_keys, "argv, command, env, cwd", s_exec_check},
@@ -177,7 +192,8 @@ static const stepkind_t s_kinds[] = {
      s_evaluate_check},
     {"score", STEPKIND_AT_TASK, s_score_keys, "dataset, model, extra_columns, format", NULL},
     {"promote", STEPKIND_AT_COORDINATOR, s_promote_keys, "model, stage", NULL},
-    {"select", STEPKIND_AT_COORDINATOR, s_select_keys, "metric, mode", NULL},
+    {"select", STEPKIND_AT_COORDINATOR, s_select_keys, "metric, mode, min_success",
+     s_select_check},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -446,6 +462,20 @@ static int s_exec_check(const stepkind_t *k, const char *step, json_t *spec, uns
     if (!(from & STEPKIND_FROM_FILE) && !json_object_get(spec, "argv"))
         return s_fail(err, errlen, "step '%s': an exec step needs 'argv' (a list of strings) or "
                       "'command' (a shell command line)", step);
+    return 0;
+}
+
+/* min_success cannot ask for more candidates than the select has. */
+static int s_select_check(const stepkind_t *k, const char *step, json_t *spec, unsigned from,
+                          char *err, size_t errlen)
+{
+    (void)k;
+    (void)from;
+    json_t *ms = json_object_get(spec, "min_success"), *cands = json_object_get(spec, "from");
+    if (ms && json_is_array(cands) && json_integer_value(ms) > (json_int_t)json_array_size(cands))
+        return s_fail(err, errlen, "step '%s': 'min_success' is %lld but it chooses from %zu "
+                      "step%s", step, (long long)json_integer_value(ms), json_array_size(cands),
+                      json_array_size(cands) == 1 ? "" : "s");
     return 0;
 }
 

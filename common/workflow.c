@@ -1003,19 +1003,26 @@ static int s_select_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n
     if (s_need(c, st, s_kv(kv, n, "metric"), "metric", "metric = \"val_accuracy\";") < 0 ||
         s_need(c, st, s_kv(kv, n, "mode"), "mode", "mode = \"max\";") < 0)
         return -1;
-    s = s_kv(kv, n, "metric");
-    if (s_str(c, s, st->name, "'metric'", &v) < 0)
+    /* The metrics train steps record, from the step-kind table (the
+     * coordinator checks the same list). */
+    const stepkind_key_t *mk = stepkind_key(stepkind_find("select"), "metric");
+    if (!mk || !mk->words)
+        return s_fail(c, s_line(s_kv(kv, n, "metric")), "step '%s': select has no metric list",
+                      st->name);
+    if (s_word(c, s_kv(kv, n, "metric"), st->name, "'metric'", mk->words, mk->words_text, &v) < 0)
         return -1;
-    if (!s_name_ok(v))
-        return s_fail(c, s_line(s), "step '%s': 'metric' must be a metric name such as "
-                      "\"val_accuracy\" (letters, digits, '_', '.' or '-'; got '%.140s')",
-                      st->name, v);
     if (s_word(c, s_kv(kv, n, "mode"), st->name, "'mode'", s_modes,
                "max (higher is better), min (lower is better)", &mode) < 0)
         return -1;
     if (s_jset(c, root, "metric", json_string(v)) < 0 ||
         s_jset(c, root, "mode", json_string(mode)) < 0)
         return -1;
+    if ((s = s_kv(kv, n, "min_success"))) {
+        long long ms;
+        if (s_int(c, s, st->name, "'min_success'", 1, 100000, &ms) < 0 ||
+            s_jset(c, root, "min_success", json_integer((json_int_t)ms)) < 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -365,13 +365,54 @@ static run_state_t s_outcome(const run_t *r)
     return r->any_failed ? R(FAILED) : r->gate_rejected ? R(REJECTED) : R(SUCCEEDED);
 }
 
+/* A select step's min_success (0 = every candidate must succeed). */
+static int s_min_success(const task_t *c)
+{
+    if (strcmp(c->kind, "select") != 0 || !c->spec_json)
+        return 0;
+    json_t *spec = json_loads(c->spec_json, 0, NULL);
+    json_int_t v = json_integer_value(json_object_get(spec, "min_success"));
+    json_decref(spec);
+    return v > 0 && v <= INT32_MAX ? (int)v : 0;
+}
+
+/* 1 when the failure of t does not fail its run: every child of t is a
+ * select with min_success that can still count that many candidates that
+ * did not fail (issue 13, observation 8: a sweep member may fail). */
+static int s_tolerated(const run_t *r, const task_t *t)
+{
+    if (t->gate_rejected || t->nchildren == 0)
+        return 0;
+    for (int i = 0; i < t->nchildren; i++) {
+        const task_t *c = &r->tasks[t->children[i]];
+        int ms = s_min_success(c);
+        if (!ms || c->state == T(SKIPPED) || c->state == T(CANCELLED))
+            return 0;
+        int failed = 0;
+        for (int k = 0; k < c->nparents; k++)
+            failed += r->tasks[c->parents[k]].state == T(FAILED);
+        if (c->nparents - failed < ms)
+            return 0;
+    }
+    return 1;
+}
+
 /* Bookkeeping after t became terminal: skip descendants of a failure and
  * finish the run when nothing is left to do. */
 static int s_task_done(model_t *m, task_t *t)
 {
     run_t *r = t->run;
     r->ndone++;
-    if (t->state == T(FAILED)) {
+    if (t->state == T(FAILED) && s_tolerated(r, t)) {
+        /* Its selects choose among the candidates that succeeded. */
+        log_info("run %lld: step %s failed; tolerated (its select steps need only min_success "
+                 "candidates)", (long long)r->id, t->name);
+        for (int i = 0; i < t->nchildren; i++) {
+            task_t *c = &r->tasks[t->children[i]];
+            if (--c->npending == 0 && c->state == T(PENDING) && s_set(m, c, T(READY), NULL) < 0)
+                return -1;
+        }
+    } else if (t->state == T(FAILED)) {
         if (t->gate_rejected)
             r->gate_rejected = 1;
         else
@@ -766,8 +807,7 @@ int model_load(model_t *m)
                 break;
             case T(FAILED):
                 r->ndone++;
-                r->any_failed = 1;
-                break;
+                break; /* any_failed: below, once every edge is known */
             default:
                 break;
             }
@@ -778,6 +818,19 @@ int model_load(model_t *m)
     /* A pending task with nothing pending cannot exist, but repair it. */
     for (int i = 0; i < nr; i++) {
         run_t *r = idmap_get(m->runs, db_get_i64(rr, i, 0));
+        /* A failure fails the run unless its selects tolerate it; then it
+         * no longer holds them back. */
+        for (int k = 0; k < r->ntasks; k++) {
+            const task_t *t = &r->tasks[k];
+            if (t->state != T(FAILED))
+                continue;
+            if (!s_tolerated(r, t)) {
+                r->any_failed = 1;
+                continue;
+            }
+            for (int j = 0; j < t->nchildren; j++)
+                r->tasks[t->children[j]].npending--;
+        }
         for (int k = 0; k < r->ntasks; k++)
             if (r->tasks[k].state == T(PENDING) && r->tasks[k].npending == 0 &&
                 s_set(m, &r->tasks[k], T(READY), "repaired at load") < 0)
