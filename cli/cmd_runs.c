@@ -312,3 +312,84 @@ const cli_verb_t cmd_cancel_verb = {
             "  drover cancel 42",
     .run = s_cancel,
 };
+
+/* ----------------------------------------------------------- rerun --- */
+
+#define RERUN_MAX_STEPS 64 /* steps named on one command line */
+
+static int s_rerun(cli_t *cli, int argc, char **argv)
+{
+    int failed = 0, wait = 0;
+    const cli_opt_t opts[] = {{"failed", 'f', 0, &failed, NULL},
+                              {"wait", 'w', 0, &wait, NULL},
+                              {NULL, 0, 0, NULL, NULL}};
+    char *pos[1 + RERUN_MAX_STEPS];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, opts, pos, 1, 1 + RERUN_MAX_STEPS, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    uint64_t run_id;
+    if (cli_parse_run_id(cli, pos[0], &run_id) < 0)
+        return CLI_EXIT_USAGE;
+    if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
+        return rc;
+    Drover__RerunRequest rr = DROVER__RERUN_REQUEST__INIT;
+    rr.run_id = run_id;
+    rr.failed = failed;
+    rr.steps = pos + 1;
+    rr.n_steps = npos - 1;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_RERUN;
+    req.rerun = &rr;
+    Drover__ClientReply *rep = NULL;
+    if ((rc = cli_call(cli, &req, 0, NULL, &rep)) != CLI_EXIT_OK)
+        return rc;
+    uint64_t id = rep->run_id;
+    if (wait) {
+        if (!cli->json && rep->message && *rep->message)
+            printf("%s\n", rep->message);
+        fflush(stdout);
+        rc = cmd_wait_follow(cli, id);
+    } else if (cli->json) {
+        int bad = 0;
+        json_t *o = json_object();
+        out_json_set(o, "run_id", json_integer((json_int_t)id), &bad);
+        out_json_set(o, "rerun_of", json_integer((json_int_t)run_id), &bad);
+        out_json_set(o, "message", json_string(rep->message ? rep->message : ""), &bad);
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        rc = cli_emit_json(o);
+    } else {
+        printf("%llu\n", (unsigned long long)id);
+        if (rep->message && *rep->message)
+            fprintf(stderr, "%s\n", rep->message);
+        rc = CLI_EXIT_OK;
+    }
+    drover__client_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+const cli_verb_t cmd_rerun_verb = {
+    .name = "rerun",
+    .synopsis = "RUN [STEP...] [--failed] [--wait]",
+    .summary = "run an ended run again, reusing what succeeded",
+    .help = "Starts a new run of RUN's steps and prints its id. With --failed, or with\n"
+            "STEP names, only these run again: the steps that failed, were skipped or\n"
+            "cancelled (--failed), the steps named, and every step after any of them;\n"
+            "every other step is reused — it counts as succeeded, and later steps use\n"
+            "its results (a model \"@train\" is the model version the earlier run\n"
+            "registered; nothing is trained or copied again). Without either, every\n"
+            "step runs again. RUN must have ended; a submitter reruns only its own runs.\n"
+            "\n"
+            "Options:\n"
+            "  -f, --failed        run again what failed, was skipped or cancelled\n"
+            "  -w, --wait          follow the new run until it ends (as `drover wait`)\n"
+            "\n"
+            "Examples:\n"
+            "  drover rerun 42 --failed\n"
+            "  drover rerun 42 evaluate        # evaluate and what comes after it\n"
+            "  drover rerun 42                 # every step again",
+    .run = s_rerun,
+};

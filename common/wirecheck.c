@@ -385,6 +385,13 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
         if (!s_len_ok(m->why->step, 1, WIRECHECK_MAX_NAME))
             return s_fail(why, whylen, "why request needs a step name");
         return 0;
+    case DROVER__CLIENT_REQUEST__BODY_RERUN:
+        if (!m->rerun)
+            return s_fail(why, whylen, "rerun request without a body");
+        if (s_run_id(m->rerun->run_id, "rerun", why, whylen) < 0)
+            return -1;
+        return s_strings(m->rerun->steps, m->rerun->n_steps, 10000, 1, WIRECHECK_MAX_NAME,
+                         "rerun steps", why, whylen);
     default:
         return s_fail(why, whylen, "client request without a body");
     }

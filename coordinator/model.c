@@ -870,9 +870,40 @@ static int s_valid_kind(const char *k)
     return 1;
 }
 
+/* model_submit and model_rerun. reuse: NULL, or per step the task of an
+ * earlier run whose results it reuses (0 = runs): such a step starts
+ * succeeded, and only the other parents of a step hold it back. */
+static int s_submit(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
+                    const char *key, const char *schedule, int64_t due_us, const char *actor,
+                    int64_t *run_id, char *err, size_t errlen);
+
 int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
                  const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
                  char *err, size_t errlen)
+{
+    return s_submit(m, req, NULL, key, schedule, due_us, actor, run_id, err, errlen);
+}
+
+int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
+                const char *key, const char *actor, int64_t *run_id, char *err, size_t errlen)
+{
+    return s_submit(m, req, reuse, key, NULL, 0, actor, run_id, err, errlen);
+}
+
+/* Parents of step i (its 'after', resolved to indices in didx from *k on)
+ * that still have to succeed: all of them, less those reused. */
+static int s_pending_parents(const Drover__StepSpec *s, const size_t *didx, size_t k,
+                             const int64_t *reuse)
+{
+    int n = 0;
+    for (size_t a = 0; a < s->n_after; a++)
+        n += !(reuse && reuse[didx[k + a]]);
+    return n;
+}
+
+static int s_submit(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
+                    const char *key, const char *schedule, int64_t due_us, const char *actor,
+                    int64_t *run_id, char *err, size_t errlen)
 {
     int rc = -1;
     size_t n = req->n_steps;
@@ -962,13 +993,19 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
+        int reused = reuse && reuse[i];
+        const char *state = reused ? "succeeded"
+                            : s_pending_parents(s, didx, k, reuse) ? "pending"
+                                                                   : "ready";
         json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o}", "idx", (int)i,
                               "name", s->name, "kind", s->kind, "spec", s->spec_json, "state",
-                              s->n_after ? "pending" : "ready", "retries", (int)s->retries,
+                              state, "retries", (int)s->retries,
                               "timeout_ms", (json_int_t)s->timeout_ms, "retry_delay_ms",
                               (json_int_t)s->retry_delay_ms, "resources",
                               s_res_to_json(s->resources));
         if (!o || json_array_append_new(tasks, o) < 0)
+            goto nomem;
+        if (reused && json_object_set_new(o, "reused_from", json_integer((json_int_t)reuse[i])) < 0)
             goto nomem;
         for (size_t a = 0; a < s->n_after; a++, k++)
             if (json_array_append_new(deps, json_pack("[i, i]", (int)i, (int)didx[k])) < 0)
@@ -1012,9 +1049,12 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     r->state = R(RUNNING);
     r->version = 1;
     r->submitted_us = submitted_us;
+    k = 0;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
         task_t *t = &r->tasks[i];
+        int pend = s_pending_parents(s, didx, k, reuse);
+        k += s->n_after;
         t->id = ids[i];
         t->run = r;
         t->idx = (int)i;
@@ -1026,9 +1066,10 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         t->retries = (int)s->retries;
         t->timeout_ms = (int64_t)s->timeout_ms;
         t->retry_delay_ms = (int64_t)s->retry_delay_ms;
-        t->npending = (int)s->n_after;
-        t->state = s->n_after ? T(PENDING) : T(READY);
-        t->ready_us = s->n_after ? 0 : r->submitted_us;
+        t->npending = pend;
+        t->state = reuse && reuse[i] ? T(SUCCEEDED) : pend ? T(PENDING) : T(READY);
+        t->ready_us = t->state == T(READY) ? r->submitted_us : 0;
+        r->ndone += t->state == T(SUCCEEDED);
         json_t *rj = s_res_to_json(s->resources);
         int rok = rj ? s_res_from_json(rj, &t->res) : -1;
         json_decref(rj);

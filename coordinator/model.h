@@ -193,6 +193,13 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
                  const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
                  char *err, size_t errlen);
 
+/* A rerun (coordinator/rerun.c): as model_submit by a person, where
+ * reuse[i] != 0 makes step i start succeeded, reusing the results of that
+ * task of an earlier run (drover.tasks.reused_from). At least one step
+ * must run; a reused step's parents must all be reused. */
+int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
+                const char *key, const char *actor, int64_t *run_id, char *err, size_t errlen);
+
 /* Cancels an active run: waiting tasks are cancelled, running ones killed.
  * Returns 0 with a summary in msg, or -1 with errno ENOENT (not active) or
  * EIO. */

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "model.h"
 #include "registry.h"
+#include "rerun.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -820,6 +821,27 @@ static int h_cancel(creq_t *c)
     return s_not_active(c, run_id, 1);
 }
 
+static int h_rerun(creq_t *c)
+{
+    server_t *s = c->s;
+    int64_t run_id = 0;
+    const char *key = auth_secure(s->auth) ? c->actor : "";
+    int rc = rerun_start(s->st, s->model, c->in->rerun, key, c->actor, c->role >= AUTH_ROLE_ADMIN,
+                         &run_id, c->msg, sizeof c->msg);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
+    if (rc == 2)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+    if (rc == 3)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
+    c->rep->run_id = (uint64_t)run_id;
+    c->rep->message = c->msg;
+    s_reply(c);
+    return 0;
+}
+
 static int h_workers(creq_t *c)
 {
     s_client_workers(c->s, c->rep, c->ident, c->ident_len);
@@ -947,6 +969,8 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(STATUS), NULL, R_READER, h_status, 0, "long-poll parked, capped"},
     {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged: at most 256 KiB per stream per reply"},
     {RQ(CANCEL), NULL, R_SUBMIT, h_cancel, RPC_BUFFERED, "a submitter cancels only its own runs"},
+    {RQ(RERUN), NULL, R_SUBMIT, h_rerun, RPC_WRITES,
+     "a submitter reruns only its own runs; the run must have ended"},
     {RQ(WORKERS), NULL, R_READER, h_workers, 0, NULL},
     {RQ(INFO), NULL, R_READER, h_info, 0, NULL},
     {RQ(REPORT), NULL, R_READER, h_ml, 0, NULL},

@@ -50,9 +50,17 @@ enum {
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
     /* calendar branch (issue 13) */
-    S_WORKER_SHAPES, S_WORKER_SHAPE, S_FIRE_DEQUEUE, S_TRIGGER_RELEASE,
+    S_WORKER_SHAPES, S_WORKER_SHAPE, S_FIRE_DEQUEUE, S_TRIGGER_RELEASE, S_RERUN_SOURCE,
     S_COUNT
 };
+
+/* The task whose results step $2 of run $1 has: itself, or the task of an
+ * earlier run it reuses (`drover rerun`, tasks.reused_from). */
+#define SRC_TASK                                                                                 \
+    "(SELECT coalesce(x.reused_from, x.id) FROM drover.tasks x WHERE x.run_id = $1::bigint "  \
+    "AND x.name = $2)"
+/* ... and that task's run. */
+#define SRC_RUN "(SELECT s.run_id FROM drover.tasks s WHERE s.id = " SRC_TASK ")"
 
 #define RUN_COLS                                                                                 \
     "r.id, r.workflow, r.state, " US("r.submitted_at") ", " US("r.started_at") ", "           \
@@ -123,6 +131,17 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "WHERE f.name = $1 AND f.outcome IN ('queued', 'skipped') ORDER BY f.fired_at DESC LIMIT 1) "
                      "UNION ALL (SELECT r.id, r.state, r.submitted_at FROM drover.runs r WHERE r.schedule = $1 "
                      "ORDER BY r.id DESC LIMIT 1)) x ORDER BY at DESC LIMIT 1", 1},
+    /* -> 0 workflow, 1 queue, 2 priority, 3 submitted_key, 4 run state, then per task (in
+     *    idx order): 5 id, 6 name, 7 kind, 8 spec, 9 state, 10 retries, 11 timeout_ms,
+     *    12 retry_delay_ms, 13 resources, 14 reused_from (0 = none), 15 after (names, ',') */
+    [S_RERUN_SOURCE] = {"rerun_source",
+                        "SELECT r.workflow, r.queue, r.priority, coalesce(r.submitted_key, ''), r.state, "
+                        "t.id, t.name, t.kind, t.spec::text, t.state, t.retries, t.timeout_ms, "
+                        "t.retry_delay_ms, t.resources::text, coalesce(t.reused_from, 0), "
+                        "coalesce((SELECT string_agg(p.name, ',' ORDER BY p.idx) FROM drover.task_deps d "
+                        "JOIN drover.tasks p ON p.id = d.depends_on WHERE d.task_id = t.id), '') "
+                        "FROM drover.runs r JOIN drover.tasks t ON t.run_id = r.id "
+                        "WHERE r.id = $1::bigint ORDER BY t.idx", 1},
     /* -> the oldest queued due time (microseconds), now marked started */
     [S_FIRE_DEQUEUE] = {"fire_dequeue",
                         "UPDATE drover.schedule_fires SET outcome = 'started', fired_at = clock_timestamp() "
@@ -155,13 +174,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> name, version, artifact, model_kind, stage, metric value (text or NULL) */
     [S_MODEL_METRIC_BY_STEP] = {"model_metric_by_step",
                                 "SELECT name, version, artifact, model_kind, stage, metrics->>$3 "
-                                "FROM drover.model_versions WHERE run_id = $1::bigint AND step = $2 "
+                                "FROM drover.model_versions WHERE run_id = " SRC_RUN " AND step = $2 "
                                 "ORDER BY version DESC LIMIT 1", 3},
     /* -> name, version of the model a select step chose */
     [S_SELECT_CHOICE] = {"select_choice",
                          "SELECT rp.report->'chosen'->>'name', (rp.report->'chosen'->>'version')::int "
                          "FROM drover.reports rp JOIN drover.tasks t ON t.id = rp.task_id "
-                         "WHERE t.run_id = $1::bigint AND t.name = $2 AND rp.kind = 'select' "
+                         "WHERE t.id = " SRC_TASK " AND rp.kind = 'select' "
                          "ORDER BY rp.attempt DESC LIMIT 1", 2},
     [S_AUDIT] = {"audit",
                  "INSERT INTO drover.events (run_id, kind, actor, detail) "
@@ -196,10 +215,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                   "$4::int, clock_timestamp(), nullif($5, ''), $6, $7::int, nullif($8, ''), " TS("$9") ") "
                   "RETURNING id, submitted_at), "
                   "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
-                  "timeout_ms, retry_delay_ms, resources) "
+                  "timeout_ms, retry_delay_ms, resources, reused_from) "
                   "SELECT r.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
                   "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
-                  "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}') "
+                  "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}'), "
+                  "(e->>'reused_from')::bigint "
                   "FROM r, jsonb_array_elements($10::jsonb) e ORDER BY (e->>'idx')::int "
                   "RETURNING id, idx, run_id, state), "
                   /* idx -> id through one array: O(edges), whatever plan the
@@ -367,12 +387,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> name, version, artifact, model_kind, stage */
     [S_MODEL_BY_STEP] = {"model_by_step",
                          "SELECT name, version, artifact, model_kind, stage FROM drover.model_versions "
-                         "WHERE run_id = $1::bigint AND step = $2 ORDER BY version DESC LIMIT 1", 2},
+                         "WHERE run_id = " SRC_RUN " AND step = $2 ORDER BY version DESC LIMIT 1", 2},
     [S_MODEL_BY_EVAL_STEP] = {"model_by_eval_step",
                               "SELECT v.name, v.version, v.artifact, v.model_kind, v.stage "
                               "FROM drover.model_evaluations e JOIN drover.tasks t ON t.id = e.task_id "
                               "JOIN drover.model_versions v ON v.name = e.name AND v.version = e.version "
-                              "WHERE t.run_id = $1::bigint AND t.name = $2 ORDER BY e.id DESC LIMIT 1", 2},
+                              "WHERE t.id = " SRC_TASK " ORDER BY e.id DESC LIMIT 1", 2},
     [S_MODEL_GET] = {"model_get",
                      "SELECT name, version, artifact, model_kind, stage FROM drover.model_versions "
                      "WHERE name = $1 AND version = $2::int", 2},
@@ -1174,6 +1194,31 @@ PGresult *store_trigger_release(store_t *st, const char *name, int64_t run_id)
     if (store_tx(st) < 0)
         return NULL;
     return s_read(st, S_TRIGGER_RELEASE, 2, v);
+}
+
+int store_rerun_source(store_t *st, int64_t run_id, store_rerun_f fn, void *ctx)
+{
+    char r[24];
+    const char *v[] = {I64(r, run_id)};
+    PGresult *res = s_read(st, S_RERUN_SOURCE, 1, v);
+    if (!res)
+        return -1;
+    int n = PQntuples(res), rc = n;
+    for (int i = 0; i < n && rc >= 0; i++) {
+        store_rerun_row_t row = {
+            .workflow = db_get_str(res, i, 0), .queue = db_get_str(res, i, 1),
+            .priority = (int)db_get_i64(res, i, 2), .submitted_key = db_get_str(res, i, 3),
+            .run_state = db_get_str(res, i, 4), .task_id = db_get_i64(res, i, 5),
+            .name = db_get_str(res, i, 6), .kind = db_get_str(res, i, 7),
+            .spec = db_get_str(res, i, 8), .state = db_get_str(res, i, 9),
+            .retries = (int)db_get_i64(res, i, 10), .timeout_ms = db_get_i64(res, i, 11),
+            .retry_delay_ms = db_get_i64(res, i, 12), .resources = db_get_str(res, i, 13),
+            .reused_from = db_get_i64(res, i, 14), .after = db_get_str(res, i, 15)};
+        if (fn(ctx, i, &row) < 0)
+            rc = -1;
+    }
+    PQclear(res);
+    return rc;
 }
 
 int store_fire_dequeue(store_t *st, const char *name, int64_t *due_us)

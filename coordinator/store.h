@@ -206,6 +206,22 @@ int store_fire_run(store_t *st, const char *name, int64_t due_us, int64_t run_id
  * run's state, or "queued"/"skipped" when its latest due time was held
  * back, whichever happened last. */
 PGresult *store_fire_last(store_t *st, const char *name);
+/* One step of an earlier run, for `drover rerun` (coordinator/rerun.c);
+ * the run's own fields repeat on every row. Strings are borrowed for the
+ * callback only. */
+typedef struct {
+    const char *workflow, *queue, *submitted_key, *run_state;
+    int priority;
+    int64_t task_id;
+    const char *name, *kind, *spec, *state, *resources, *after; /* after: names, ',' */
+    int retries;
+    int64_t timeout_ms, retry_delay_ms;
+    int64_t reused_from;      /* 0 = ran itself */
+} store_rerun_row_t;
+typedef int (*store_rerun_f)(void *ctx, int idx, const store_rerun_row_t *row);
+/* Calls fn for each step of run_id in order. Returns the number of steps
+ * (0: no such run), or -1 on error or when fn failed. */
+int store_rerun_source(store_t *st, int64_t run_id, store_rerun_f fn, void *ctx);
 /* The oldest due time of name queued behind max_active, now marked
  * started: 1 with *due_us, 0 when none is queued, -1 on error. */
 int store_fire_dequeue(store_t *st, const char *name, int64_t *due_us);

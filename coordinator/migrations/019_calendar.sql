@@ -40,3 +40,9 @@ ALTER TABLE drover.trigger_files ADD COLUMN pooled boolean NOT NULL DEFAULT fals
 ALTER TABLE drover.trigger_files ADD COLUMN returned integer NOT NULL DEFAULT 0;
 ALTER TABLE drover.schedules ADD COLUMN on_failure text NOT NULL DEFAULT 'keep'
     CHECK (on_failure IN ('keep', 'retry'));
+
+-- `drover rerun RUN` (coordinator/rerun.c): a step of the new run that
+-- reuses a succeeded step of an earlier run is stored succeeded, naming the
+-- task whose results (model version, reports) it reuses; "@STEP"
+-- references and select candidates follow it.
+ALTER TABLE drover.tasks ADD COLUMN reused_from bigint REFERENCES drover.tasks (id) ON DELETE SET NULL;
