@@ -313,7 +313,7 @@ static int s_schedule(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_schedule_verb = {
     .name = "schedule",
-    .synopsis = "list | next NAME [-n N] | pause|resume|rm NAME | trigger NAME [--force]",
+    .synopsis = "list | next NAME | pause|resume|rm|trigger NAME",
     .summary = "periodic and data-triggered workflows",
     .help = "Submitting a workflow file with schedule = { ... } or trigger = { ... }\n"
             "registers it under the workflow's name instead of running it once; these\n"

@@ -185,7 +185,7 @@ out:
 
 const cli_verb_t cmd_submit_verb = {
     .name = "submit",
-    .synopsis = "FILE [--wait] [--queue Q] [--priority N] [--allow-pending]",
+    .synopsis = "FILE [--wait] [-q Q] [-p N] [--allow-pending]",
     .summary = "submit a workflow file; prints the run id",
     .help =
         "Checks the workflow FILE (syntax, steps, dependencies) and submits it as a new\n"
