@@ -681,9 +681,14 @@ static int h_submit(creq_t *c)
     const Drover__SubmitRequest *q = c->in->submit;
     const char *key = auth_secure(s->auth) ? c->actor : "";
     /* Refused before anything is written: a step no registered worker could
-     * ever run would wait forever (capacity.h). */
-    if (!q->allow_pending && capacity_check(s->cap, q, c->msg, sizeof c->msg) != 0)
+     * ever run would wait forever (capacity.h). The rules of the request
+     * itself speak first (their message is the one to fix first), so on
+     * this path only they are checked here as well. */
+    if (!q->allow_pending && capacity_check(s->cap, q, c->msg, sizeof c->msg) != 0) {
+        if (model_submit_check(s->model, q, c->msg, sizeof c->msg) < 0 && errno != EINVAL)
+            return -1;
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+    }
     if (q->schedule || q->trigger) {
         /* Validate the workflow as a submit would, without running it. */
         int cr = calendar_register(s->cal, q, key, c->role >= AUTH_ROLE_ADMIN,
