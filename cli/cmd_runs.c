@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 #include "output.h"
@@ -30,10 +31,37 @@ static int s_run_arg(cli_t *cli, int argc, char **argv, uint64_t *run_id)
 
 /* ------------------------------------------------------------ runs --- */
 
+/* --since: a duration back from now ("90m", "2h") or a local date and time
+ * ("2026-11-25", "2026-11-25 14:00"). Microseconds since the epoch, or -1. */
+static int64_t s_since(const char *s, int64_t now_us)
+{
+    int64_t ms;
+    if (s[0] >= '0' && s[0] <= '9' && strchr(s, '-') == NULL)
+        return util_parse_duration_ms(s, &ms) == 0 && ms >= 0 && ms / 1000 < now_us / 1000000
+                   ? now_us - ms * 1000
+                   : -1;
+    static const char *const fmts[] = {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
+                                       "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+        struct tm tm = {0};
+        const char *end = strptime(s, fmts[i], &tm);
+        if (end && *end == '\0') {
+            tm.tm_isdst = -1;
+            time_t t = mktime(&tm);
+            return t == (time_t)-1 ? -1 : (int64_t)t * 1000000;
+        }
+    }
+    return -1;
+}
+
 static int s_runs(cli_t *cli, int argc, char **argv)
 {
-    const char *limit_s = NULL;
-    const cli_opt_t opts[] = {{"limit", 'n', 1, NULL, &limit_s}, {NULL, 0, 0, NULL, NULL}};
+    const char *limit_s = NULL, *state = NULL, *workflow = NULL, *since_s = NULL;
+    const cli_opt_t opts[] = {{"limit", 'n', 1, NULL, &limit_s},
+                              {"state", 's', 1, NULL, &state},
+                              {"workflow", 'w', 1, NULL, &workflow},
+                              {"since", 0, 1, NULL, &since_s},
+                              {NULL, 0, 0, NULL, NULL}};
     size_t npos;
     int rc = cli_parse(cli, argc, argv, opts, NULL, 0, 0, &npos);
     if (rc != 0)
@@ -41,11 +69,26 @@ static int s_runs(cli_t *cli, int argc, char **argv)
     uint64_t limit = 20;
     if (limit_s && cli_parse_count(cli, "--limit", limit_s, 100000, &limit) < 0)
         return CLI_EXIT_USAGE;
+    if (state && wire_run_state_from_name(state) == DROVER__RUN_STATE__RUN_STATE_UNSPECIFIED)
+        return cli_usage_error(cli, "--state: one of running, succeeded, failed, cancelled, "
+                                    "rejected (not '%s')", state);
+    int64_t since_us = 0;
+    if (since_s && (since_us = s_since(since_s, util_now_us())) <= 0)
+        return cli_usage_error(cli, "--since: a duration back from now (90m, 2h, 7d) or a local "
+                                    "date and time (2026-11-25, \"2026-11-25 14:00\"), not '%s'",
+                               since_s);
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         return rc;
 
     Drover__RunsRequest rr = DROVER__RUNS_REQUEST__INIT;
+    Drover__RunsFilter rf = DROVER__RUNS_FILTER__INIT;
     rr.limit = (uint32_t)limit;
+    if (state || workflow || since_us) {
+        rf.state = (char *)(state ? state : "");
+        rf.workflow = (char *)(workflow ? workflow : "");
+        rf.since_us = since_us;
+        rr.filter = &rf;
+    }
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_RUNS;
     req.runs = &rr;
@@ -65,12 +108,15 @@ static int s_runs(cli_t *cli, int argc, char **argv)
         }
         rc = cli_emit_json(a);
     } else if (rep->n_runs == 0) {
-        printf("No runs yet. Submit one with: drover submit FILE\n");
+        if (rr.filter)
+            printf("No runs match.\n");
+        else
+            printf("No runs yet. Submit one with: drover submit FILE\n");
         rc = CLI_EXIT_OK;
     } else {
         static const char *const headers[] = {"ID", "WORKFLOW", "STATE", "STEPS", "STARTED",
-                                              "DURATION"};
-        out_table_t *t = out_table_new(headers, 6);
+                                              "DURATION", "DUE"};
+        out_table_t *t = out_table_new(headers, 7);
         if (t) {
             out_table_align_right(t, 0);
             out_table_align_right(t, 3);
@@ -88,6 +134,11 @@ static int s_runs(cli_t *cli, int argc, char **argv)
                 out_table_cell(t, OUT_PLAIN, "%u/%u", r->tasks_done, r->tasks_total);
                 out_table_cell(t, OUT_PLAIN, "%s", started);
                 out_table_cell(t, OUT_PLAIN, "%s", dur);
+                /* The due time (logical date) a schedule started it for. */
+                char due[32] = "-";
+                if (r->due_at_us > 0)
+                    render_due(r->due_at_us, due, sizeof due);
+                out_table_cell(t, r->due_at_us > 0 ? OUT_PLAIN : OUT_DIM, "%s", due);
             }
         }
         if (!t || out_table_print(t, stdout, cli->color_out) < 0) {
@@ -102,18 +153,26 @@ static int s_runs(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_runs_verb = {
     .name = "runs",
-    .synopsis = "[--limit N]",
+    .synopsis = "[--limit N] [--state S] [--workflow W] [--since WHEN]",
     .summary = "list recent runs, newest first",
     .help = "Lists the most recent runs, newest first: id, workflow, state, steps done of\n"
-            "total, start time and duration (still counting for running runs). A running\n"
+            "total, start time, duration (still counting for running runs) and, for a run\n"
+            "a schedule started, the due time it ran for (its logical date). A running\n"
             "run whose approve step waits for a person shows \"awaiting approval\".\n"
             "\n"
             "Options:\n"
             "  -n, --limit N       how many runs to show (default 20)\n"
+            "  -s, --state S       only runs in state S (running, succeeded, failed,\n"
+            "                      cancelled, rejected)\n"
+            "  -w, --workflow W    only runs of workflow W\n"
+            "      --since WHEN    only runs submitted since WHEN: a duration back from now\n"
+            "                      (90m, 2h, 7d) or a local date and time (2026-11-25,\n"
+            "                      \"2026-11-25 14:00\")\n"
             "\n"
             "Examples:\n"
             "  drover runs\n"
-            "  drover runs --limit 100 --json | jq '.[] | select(.state == \"failed\")'",
+            "  drover runs --state failed --since 7d\n"
+            "  drover runs --workflow claims-nightly --limit 100 --json",
     .run = s_runs,
 };
 
@@ -133,6 +192,11 @@ static int s_status_text(cli_t *cli, const Drover__ClientReply *rep)
     printf("state      %s%s%s\n", color ? out_color_on(c) : "", render_run_state_text(r),
            color ? out_color_off() : "");
     printf("submitted  %s\n", submitted);
+    if (r->due_at_us > 0) {
+        char due[32];
+        render_due(r->due_at_us, due, sizeof due);
+        printf("due        %s (the due time its schedule started it for)\n", due);
+    }
     printf("duration   %s%s\n", dur, render_run_terminal(r->state) ? "" : " so far");
     printf("steps      %u/%u done\n", r->tasks_done, r->tasks_total);
     /* The values are a submitter's text: escaped like any peer's. */
@@ -271,4 +335,85 @@ const cli_verb_t cmd_cancel_verb = {
             "Example:\n"
             "  drover cancel 42",
     .run = s_cancel,
+};
+
+/* ----------------------------------------------------------- rerun --- */
+
+#define RERUN_MAX_STEPS 64 /* steps named on one command line */
+
+static int s_rerun(cli_t *cli, int argc, char **argv)
+{
+    int failed = 0, wait = 0;
+    const cli_opt_t opts[] = {{"failed", 'f', 0, &failed, NULL},
+                              {"wait", 'w', 0, &wait, NULL},
+                              {NULL, 0, 0, NULL, NULL}};
+    char *pos[1 + RERUN_MAX_STEPS];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, opts, pos, 1, 1 + RERUN_MAX_STEPS, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    uint64_t run_id;
+    if (cli_parse_run_id(cli, pos[0], &run_id) < 0)
+        return CLI_EXIT_USAGE;
+    if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
+        return rc;
+    Drover__RerunRequest rr = DROVER__RERUN_REQUEST__INIT;
+    rr.run_id = run_id;
+    rr.failed = failed;
+    rr.steps = pos + 1;
+    rr.n_steps = npos - 1;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_RERUN;
+    req.rerun = &rr;
+    Drover__ClientReply *rep = NULL;
+    if ((rc = cli_call(cli, &req, 0, NULL, &rep)) != CLI_EXIT_OK)
+        return rc;
+    uint64_t id = rep->run_id;
+    if (wait) {
+        if (!cli->json && rep->message && *rep->message)
+            printf("%s\n", rep->message);
+        fflush(stdout);
+        rc = cmd_wait_follow(cli, id);
+    } else if (cli->json) {
+        int bad = 0;
+        json_t *o = json_object();
+        out_json_set(o, "run_id", json_integer((json_int_t)id), &bad);
+        out_json_set(o, "rerun_of", json_integer((json_int_t)run_id), &bad);
+        out_json_set(o, "message", json_string(rep->message ? rep->message : ""), &bad);
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        rc = cli_emit_json(o);
+    } else {
+        printf("%llu\n", (unsigned long long)id);
+        if (rep->message && *rep->message)
+            fprintf(stderr, "%s\n", rep->message);
+        rc = CLI_EXIT_OK;
+    }
+    drover__client_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+const cli_verb_t cmd_rerun_verb = {
+    .name = "rerun",
+    .synopsis = "RUN [STEP...] [--failed] [--wait]",
+    .summary = "run an ended run again, reusing what succeeded",
+    .help = "Starts a new run of RUN's steps and prints its id. With --failed, or with\n"
+            "STEP names, only these run again: the steps that failed, were skipped or\n"
+            "cancelled (--failed), the steps named, and every step after any of them;\n"
+            "every other step is reused — it counts as succeeded, and later steps use\n"
+            "its results (a model \"@train\" is the model version the earlier run\n"
+            "registered; nothing is trained or copied again). Without either, every\n"
+            "step runs again. RUN must have ended; a submitter reruns only its own runs.\n"
+            "\n"
+            "Options:\n"
+            "  -f, --failed        run again what failed, was skipped or cancelled\n"
+            "  -w, --wait          follow the new run until it ends (as `drover wait`)\n"
+            "\n"
+            "Examples:\n"
+            "  drover rerun 42 --failed\n"
+            "  drover rerun 42 evaluate        # evaluate and what comes after it\n"
+            "  drover rerun 42                 # every step again",
+    .run = s_rerun,
 };

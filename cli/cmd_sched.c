@@ -1,5 +1,5 @@
-/* cmd_sched — the scheduling verbs: `drover schedule list|pause|resume|rm|
- * trigger`, `drover queue list|create|rm|pause|resume|limit|time-limit`, `drover why
+/* cmd_sched — the scheduling verbs: `drover schedule list|next|pause|resume|
+ * rm|trigger`, `drover queue list|create|rm|pause|resume|limit|time-limit`, `drover why
  * RUN STEP` and `drover hold|release RUN [STEP]`
  * (docs/scheduling.md).
  *
@@ -8,7 +8,9 @@
  *   schedule list: [{"name","kind":"schedule"|"trigger","cron","timezone",
  *                    "catchup","max_active","next_due":ISO,"last_run":id|null,
  *                    "last_outcome":state|null,"paused":bool,"paused_reason",
- *                    "owner","watch","min_new_rows","pending_rows"}]
+ *                    "owner","watch","min_new_rows","pending_rows","queued",
+ *                    "catchup_max","lateness_s","last_catchup"}]
+ *   schedule next: {"name","timezone","paused","due":[{"at":ISO,"unix"}]}
  *   queue list:    [{"name","ready","running","limit","paused","time_limit_s"}]
  * printed unchanged with --json and as a table otherwise; every other
  * answer is the coordinator's sentence in ClientReply.message, printed as
@@ -180,6 +182,23 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
     }
     out_table_align_right(t, 4);
     int rc = cli_print_table(cli, &t);
+    /* Due times waiting behind max_active, and what the last catch-up did. */
+    json_array_foreach(doc, i, e)
+    {
+        const char *name = s_str(e, "name"), *report = s_str(e, "last_catchup");
+        long long queued = s_int(e, "queued");
+        char *en = out_escape(name ? name : "-", 0);
+        if (rc == CLI_EXIT_OK && en && queued > 0)
+            printf("%s: %lld due time%s queued behind max_active\n", en, queued,
+                   queued == 1 ? "" : "s");
+        if (rc == CLI_EXIT_OK && en && report && *report) {
+            char *er = out_escape(report, 0);
+            if (er)
+                printf("%s: last catch-up: %s\n", en, er);
+            free(er);
+        }
+        free(en);
+    }
     /* Why a schedule paused itself (its owner's key was revoked). */
     json_array_foreach(doc, i, e)
     {
@@ -196,21 +215,62 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
     return rc;
 }
 
+/* `schedule next`: one due time a line, in the schedule's zone. */
+static int s_schedule_next(cli_t *cli, const Drover__ClientReply *rep)
+{
+    json_error_t e;
+    json_t *doc = rep->json && *rep->json ? json_loads(rep->json, 0, &e) : NULL;
+    json_t *due = json_object_get(doc, "due");
+    if (!json_is_array(due)) {
+        fprintf(stderr, "drover: the coordinator's reply holds no due times\n"
+                        "  (is the coordinator older than this drover?)\n");
+        json_decref(doc);
+        return CLI_EXIT_UNREACHABLE;
+    }
+    if (cli->json)
+        return cli_emit_json(doc);
+    size_t i;
+    json_t *d;
+    json_array_foreach(due, i, d)
+    {
+        char at[96];
+        s_fmt_due(s_str(d, "at"), at, sizeof at);
+        printf("%s\n", at);
+    }
+    if (json_is_true(json_object_get(doc, "paused")))
+        fprintf(stderr, "(paused: none of these runs until `drover schedule resume %s`)\n",
+                s_str(doc, "name") ? s_str(doc, "name") : "NAME");
+    json_decref(doc);
+    return CLI_EXIT_OK;
+}
+
 static int s_schedule(cli_t *cli, int argc, char **argv)
 {
     char *pos[2];
     size_t npos;
-    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, 2, &npos);
+    int force = 0;
+    const char *count_s = NULL;
+    const cli_opt_t opts[] = {{"force", 0, 0, &force, NULL},
+                              {"count", 'n', 1, NULL, &count_s},
+                              {NULL, 0, 0, NULL, NULL}};
+    int rc = cli_parse(cli, argc, argv, opts, pos, 1, 2, &npos);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     const char *op = pos[0];
-    static const char *const ops[] = {"list", "pause", "resume", "rm", "trigger", NULL};
+    static const char *const ops[] = {"list", "next", "pause", "resume", "rm", "trigger", NULL};
     int known = 0;
     for (size_t i = 0; ops[i]; i++)
         known |= strcmp(op, ops[i]) == 0;
     if (!known)
-        return cli_usage_error(cli, "unknown schedule command '%s' (list, pause, resume, rm, "
-                                    "trigger)", op);
+        return cli_usage_error(cli, "unknown schedule command '%s' (list, next, pause, resume, "
+                                    "rm, trigger)", op);
+    if (force && strcmp(op, "trigger") != 0)
+        return cli_usage_error(cli, "--force goes with `drover schedule trigger NAME`");
+    uint64_t count = 0;
+    if (count_s && strcmp(op, "next") != 0)
+        return cli_usage_error(cli, "-n goes with `drover schedule next NAME`");
+    if (count_s && cli_parse_count(cli, "-n", count_s, 100, &count) < 0)
+        return CLI_EXIT_USAGE;
     int list = strcmp(op, "list") == 0;
     if (list && npos != 1)
         return cli_usage_error(cli, "`drover schedule list` takes no name");
@@ -222,6 +282,8 @@ static int s_schedule(cli_t *cli, int argc, char **argv)
     Drover__ScheduleRequest sr = DROVER__SCHEDULE_REQUEST__INIT;
     sr.op = (char *)op;
     sr.name = (char *)name;
+    sr.force = force;
+    sr.count = (uint32_t)count;
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_SCHEDULE;
     req.schedule = &sr;
@@ -233,6 +295,8 @@ static int s_schedule(cli_t *cli, int argc, char **argv)
         return rc;
     if (list) {
         rc = s_schedule_list(cli, rep);
+    } else if (strcmp(op, "next") == 0) {
+        rc = s_schedule_next(cli, rep);
     } else {
         char fallback[320];
         if (strcmp(op, "trigger") == 0 && rep->run_id)
@@ -252,7 +316,7 @@ static int s_schedule(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_schedule_verb = {
     .name = "schedule",
-    .synopsis = "list | pause|resume|rm|trigger NAME",
+    .synopsis = "list | next NAME | pause|resume|rm|trigger NAME",
     .summary = "periodic and data-triggered workflows",
     .help = "Submitting a workflow file with schedule = { ... } or trigger = { ... }\n"
             "registers it under the workflow's name instead of running it once; these\n"
@@ -265,16 +329,24 @@ const cli_verb_t cmd_schedule_verb = {
             "  list           every schedule and trigger: cron line and time zone (or the\n"
             "                 folder watched), the next due time in that zone (or new rows\n"
             "                 seen / rows needed), the last run and how it ended, whether\n"
-            "                 it is paused (and why, when it paused itself), its owner key\n"
+            "                 it is paused (and why, when it paused itself), its owner key;\n"
+            "                 OUTCOME is what happened last: the run's state, or queued /\n"
+            "                 skipped when the latest due time was held back by max_active;\n"
+            "                 below the table: due times queued, the last catch-up's report\n"
+            "                 (\"289 missed, 100 queued, 189 skipped\")\n"
+            "  next NAME      the next due times (-n N, default 5, at most 100) in the\n"
+            "                 schedule's zone\n"
             "  pause NAME     stop starting runs; due times pass unrun while paused\n"
             "  resume NAME    start again from the next due time (nothing is caught up)\n"
             "  rm NAME        forget the schedule or trigger (runs it started stay)\n"
-            "  trigger NAME   start one run now, off the calendar\n"
+            "  trigger NAME   start one run now, off the calendar; refused while max_active\n"
+            "                 runs of it are active, unless --force\n"
             "\n"
             "Examples:\n"
             "  drover submit examples/claims/nightly.cfg   # registers claims-nightly\n"
             "  drover schedule list\n"
             "  drover schedule trigger claims-nightly\n"
+            "  drover schedule next claims-nightly -n 5\n"
             "  drover schedule pause claims-nightly\n"
             "  drover --json schedule list | jq '.[] | select(.last_outcome == \"failed\")'",
     .run = s_schedule,

@@ -10,6 +10,10 @@
  * coordinator registers it and answers with run id 0 and a message
  * ("registered schedule NAME (next: ...)"), which is printed instead of a
  * run id; --wait has nothing to follow then and is refused before sending.
+ *
+ * --queue and --priority override the file's; --allow-pending accepts steps
+ * that no registered worker could run yet (the coordinator refuses them
+ * otherwise: docs/scheduling.md, "Impossible requests").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,8 +72,13 @@ static int s_registered(cli_t *cli, const workflow_t *wf, const char *message)
 
 static int s_run(cli_t *cli, int argc, char **argv)
 {
-    int wait = 0;
-    const cli_opt_t opts[] = {{"wait", 'w', 0, &wait, NULL}, {NULL, 0, 0, NULL, NULL}};
+    int wait = 0, allow_pending = 0;
+    const char *queue = NULL, *prio_s = NULL;
+    const cli_opt_t opts[] = {{"wait", 'w', 0, &wait, NULL},
+                              {"allow-pending", 0, 0, &allow_pending, NULL},
+                              {"queue", 'q', 1, NULL, &queue},
+                              {"priority", 'p', 1, NULL, &prio_s},
+                              {NULL, 0, 0, NULL, NULL}};
     char *pos[1];
     size_t npos;
     const char **sets = NULL;
@@ -95,6 +104,23 @@ static int s_run(cli_t *cli, int argc, char **argv)
         free(e);
         return CLI_EXIT_USAGE;
     }
+    if (queue && (!*queue || strlen(queue) > 63)) {
+        workflow_destroy(&wf);
+        return cli_usage_error(cli, "--queue: a queue name of 1 to 63 bytes");
+    }
+    if (prio_s) {
+        char *end;
+        errno = 0;
+        long v = strtol(prio_s, &end, 10);
+        if (errno || end == prio_s || *end || v < STEPKIND_MIN_PRIORITY ||
+            v > STEPKIND_MAX_PRIORITY) {
+            workflow_destroy(&wf);
+            return cli_usage_error(cli, "--priority: an integer between %d and %d (higher runs "
+                                        "first within its queue)",
+                                   STEPKIND_MIN_PRIORITY, STEPKIND_MAX_PRIORITY);
+        }
+        wf->priority = (int)v;
+    }
     int registers = wf->schedule || wf->trigger;
     if (registers && wait) {
         fprintf(stderr, "drover: %s has a %s: submitting registers it and starts no run now, so "
@@ -119,6 +145,9 @@ static int s_run(cli_t *cli, int argc, char **argv)
         rc = CLI_EXIT_UNREACHABLE;
         goto out;
     }
+    if (queue)
+        sub.queue = (char *)queue;
+    sub.allow_pending = allow_pending;
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         goto out;
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
@@ -167,7 +196,7 @@ out:
 
 const cli_verb_t cmd_submit_verb = {
     .name = "submit",
-    .synopsis = "FILE [--set NAME=VALUE]... [--wait]",
+    .synopsis = "FILE [--set NAME=VALUE]... [--wait] [-q Q] [-p N] [--allow-pending]",
     .summary = "submit a workflow file; prints the run id",
     .help =
         "Checks the workflow FILE (syntax, steps, dependencies) and submits it as a new\n"
@@ -183,6 +212,12 @@ const cli_verb_t cmd_submit_verb = {
         "  --set NAME=VALUE    a value for the workflow's params = { NAME = ...; } (repeat\n"
         "                      for more); a NAME the file does not declare is an error.\n"
         "                      Steps use it as ${params.NAME} (docs/workflows.md)\n"
+        "  -q, --queue Q       run in queue Q (overrides the file's `queue`)\n"
+        "  -p, --priority N    priority within the queue, higher first (overrides the\n"
+        "                      file's `priority`)\n"
+        "      --allow-pending accept steps that no registered worker could run (capacity\n"
+        "                      that is coming); without it the coordinator refuses them\n"
+        "                      and names the largest worker it knows\n"
         "\n"
         "Examples:\n"
         "  drover submit examples/hello/pipeline.cfg\n"

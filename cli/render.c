@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "wire.h"
 
@@ -131,6 +132,9 @@ json_t *render_run_json(const Drover__RunInfo *r, int64_t now_us)
     out_json_set(o, "tasks_done", json_integer(r->tasks_done), &bad);
     out_json_set(o, "version", json_integer((json_int_t)r->version), &bad);
     out_json_set(o, "awaiting_approval", json_boolean(r->awaiting_approval), &bad);
+    out_json_set(o, "due_at", out_json_time(r->due_at_us), &bad);
+    out_json_set(o, "due_at_us", r->due_at_us > 0 ? json_integer((json_int_t)r->due_at_us) : json_null(),
+                 &bad);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -260,14 +264,27 @@ out_table_t *render_tasks_table(const Drover__ClientReply *rep, int64_t now_us, 
     return t;
 }
 
+void render_due(int64_t us, char *buf, size_t len)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M", &tm))
+        snprintf(buf, len, "-");
+}
+
 void render_run_headline(const Drover__RunInfo *r, int64_t now_us, int color, char *buf,
                          size_t len)
 {
-    char dur[32];
+    char dur[32], due[48] = "";
     out_duration(render_run_ms(r, now_us), dur, sizeof dur);
+    if (r->due_at_us > 0) {
+        char d[32];
+        render_due(r->due_at_us, d, sizeof d);
+        snprintf(due, sizeof due, ", due %s", d);
+    }
     out_color_t c = render_run_color(r->state);
-    snprintf(buf, len, "run %llu %s: %s%s%s — %u/%u steps done, %s", (unsigned long long)r->id,
+    snprintf(buf, len, "run %llu %s: %s%s%s — %u/%u steps done, %s%s", (unsigned long long)r->id,
              r->workflow ? r->workflow : "", color ? out_color_on(c) : "",
              render_run_state_text(r), color && c != OUT_PLAIN ? out_color_off() : "",
-             r->tasks_done, r->tasks_total, dur);
+             r->tasks_done, r->tasks_total, dur, due);
 }

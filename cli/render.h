@@ -55,6 +55,8 @@ out_table_t *render_tasks_table(const Drover__ClientReply *rep, int64_t now_us, 
 
 /* "run 42 hello: running — 2/4 steps done, 12.3s" into buf, with the state
  * coloured when color is set. */
+/* A due time for people: local "2026-11-25 03:00". */
+void render_due(int64_t us, char *buf, size_t len);
 void render_run_headline(const Drover__RunInfo *r, int64_t now_us, int color, char *buf,
                          size_t len);
 

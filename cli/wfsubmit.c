@@ -109,12 +109,15 @@ int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__Submi
         sched->timezone = wf->schedule->timezone;
         sched->catchup = wf->schedule->catchup;
         sched->max_active = wf->schedule->max_active;
+        sched->catchup_max = wf->schedule->catchup_max;
+        sched->lateness_s = wf->schedule->lateness_s;
         sub->schedule = sched;
     }
     if (wf->trigger) {
         drover__trigger__init(trig);
         trig->watch = wf->trigger->watch;
         trig->min_new_rows = wf->trigger->min_new_rows;
+        trig->on_failure = (char *)wf->trigger->on_failure;
         sub->trigger = trig;
     }
     if (wf->notify) {
@@ -188,6 +191,8 @@ json_t *wfsubmit_json(const Drover__SubmitRequest *sub, const workflow_t *wf)
         out_json_set(js, "timezone", json_string(sub->schedule->timezone), &bad);
         out_json_set(js, "catchup", json_string(sub->schedule->catchup), &bad);
         out_json_set(js, "max_active", json_integer(sub->schedule->max_active), &bad);
+        out_json_set(js, "catchup_max", json_integer(sub->schedule->catchup_max), &bad);
+        out_json_set(js, "lateness_s", json_integer(sub->schedule->lateness_s), &bad);
     }
     out_json_set(o, "schedule", js, &bad);
     json_t *jt = json_null();
@@ -196,6 +201,8 @@ json_t *wfsubmit_json(const Drover__SubmitRequest *sub, const workflow_t *wf)
         out_json_set(jt, "watch", json_string(sub->trigger->watch), &bad);
         out_json_set(jt, "min_new_rows", json_integer((json_int_t)sub->trigger->min_new_rows),
                      &bad);
+        out_json_set(jt, "on_failure",
+                     json_string(sub->trigger->on_failure ? sub->trigger->on_failure : "keep"), &bad);
     }
     out_json_set(o, "trigger", jt, &bad);
     json_t *jn = json_null();

@@ -63,6 +63,11 @@ static const char *const s_optimizers[] = {"sgd", "adam", NULL};
 static const char *const s_gpu_modes[] = {"auto", "never", "require", NULL};
 static const char *const s_stages[] = {"staging", "production", "archived", NULL};
 static const char *const s_modes[] = {"max", "min", NULL};
+/* What a train step records with its model version (worker/task/kind_train.c):
+ * a select's metric must be one of them, so a misspelling fails the submit,
+ * not the select after hours of training. */
+static const char *const s_train_metrics[] = {"val_accuracy", "val_loss", "train_accuracy",
+                                              "train_loss", "val_rmse", "train_rmse", NULL};
 static const char *const s_missing_modes[] = {"refuse", "mean", NULL};
 static const char *const s_extra_modes[] = {"refuse", "ignore", NULL};
 static const char *const s_score_formats[] = {"csv", "binary", NULL};
@@ -160,10 +165,19 @@ static const stepkind_key_t s_approve_keys[] = {
     {.key = NULL},
 };
 static const stepkind_key_t s_select_keys[] = {
-    {.key = "metric", .type = STEPKIND_NAME, .required = 1, .from = FILE_CLIENT,
+    {.key = "metric", .type = STEPKIND_WORD, .required = 1, .from = FILE_CLIENT,
+     .words = s_train_metrics,
+     .words_text = "a metric train steps record: val_accuracy, val_loss, train_accuracy, "
+                   "train_loss (classification); val_rmse, val_loss, train_rmse, train_loss "
+                   "(regression)",
      .example = "metric = \"val_accuracy\";"},
     {.key = "mode", .type = STEPKIND_WORD, .required = 1, .from = FILE_CLIENT, .words = s_modes,
      .words_text = "max (higher is better), min (lower is better)", .example = "mode = \"max\";"},
+    /* At least this many of its candidates must succeed; the others may
+     * fail (a sweep member that failed does not fail the run). Default:
+     * all of them. */
+    {.key = "min_success", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 100000,
+     .example = "min_success = 4;"},
     /* The loader fills it from 'after' (the train steps it picks from). */
     {.key = "from", .type = STEPKIND_NAMES, .required = 1, .from = WIRE},
     {.key = NULL},
@@ -173,6 +187,7 @@ static int s_exec_check(const stepkind_t *, const char *, json_t *, unsigned, ch
 static int s_train_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 static int s_validate_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 static int s_evaluate_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
+static int s_select_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 
 static const stepkind_t s_kinds[] = {
     {"exec", STEPKIND_AT_WORKER, s_exec_keys, "argv, command, env, cwd, gates", s_exec_check},
@@ -186,7 +201,8 @@ static const stepkind_t s_kinds[] = {
      s_evaluate_check},
     {"score", STEPKIND_AT_TASK, s_score_keys, "dataset, model, extra_columns, format", NULL},
     {"promote", STEPKIND_AT_COORDINATOR, s_promote_keys, "model, stage", NULL},
-    {"select", STEPKIND_AT_COORDINATOR, s_select_keys, "metric, mode", NULL},
+    {"select", STEPKIND_AT_COORDINATOR, s_select_keys, "metric, mode, min_success",
+     s_select_check},
     {"approve", STEPKIND_AT_COORDINATOR, s_approve_keys, "model", NULL},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -504,6 +520,20 @@ static int s_exec_check(const stepkind_t *k, const char *step, json_t *spec, uns
                               STEPKIND_MAX_GATES);
         }
     }
+    return 0;
+}
+
+/* min_success cannot ask for more candidates than the select has. */
+static int s_select_check(const stepkind_t *k, const char *step, json_t *spec, unsigned from,
+                          char *err, size_t errlen)
+{
+    (void)k;
+    (void)from;
+    json_t *ms = json_object_get(spec, "min_success"), *cands = json_object_get(spec, "from");
+    if (ms && json_is_array(cands) && json_integer_value(ms) > (json_int_t)json_array_size(cands))
+        return s_fail(err, errlen, "step '%s': 'min_success' is %lld but it chooses from %zu "
+                      "step%s", step, (long long)json_integer_value(ms), json_array_size(cands),
+                      json_array_size(cands) == 1 ? "" : "s");
     return 0;
 }
 
@@ -881,6 +911,12 @@ static int s_check_schedule(const Drover__SubmitRequest *req, char *err, size_t 
         if (sc->max_active > STEPKIND_MAX_ACTIVE)
             return s_fail(err, errlen, "schedule 'max_active' must be an integer between 1 and %d",
                           STEPKIND_MAX_ACTIVE);
+        /* 0 is the default for both (100 and 60 s). */
+        if (sc->catchup_max > STEPKIND_MAX_CATCHUP)
+            return s_fail(err, errlen, "schedule 'catchup_max' must be an integer between 1 and "
+                          "%d", STEPKIND_MAX_CATCHUP);
+        if (sc->lateness_s > STEPKIND_MAX_LATENESS_S)
+            return s_fail(err, errlen, "schedule 'lateness' must be a duration from 1s to 168h");
         const char *expr = sc->cron ? sc->cron : "";
         cron_t ct;
         char msg[256] = "";
@@ -902,6 +938,9 @@ static int s_check_schedule(const Drover__SubmitRequest *req, char *err, size_t 
             return s_fail(err, errlen, "trigger 'watch' must be an absolute folder path");
         if ((int64_t)tr->min_new_rows < 0)
             return s_fail(err, errlen, "trigger 'min_new_rows' must be an integer of at least 1");
+        if (tr->on_failure && *tr->on_failure && strcmp(tr->on_failure, "keep") &&
+            strcmp(tr->on_failure, "retry"))
+            return s_fail(err, errlen, "trigger 'on_failure' must be \"keep\" or \"retry\"");
     }
     return 0;
 }

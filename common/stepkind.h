@@ -51,6 +51,8 @@
 #define STEPKIND_MAX_PRIORITY 1000
 #define STEPKIND_MAX_ACTIVE 100 /* schedule max_active: 1..100 */
 #define STEPKIND_MAX_GATES 32   /* bounds of an exec step's gates */
+#define STEPKIND_MAX_CATCHUP 10000   /* schedule catchup_max: 1..10000 (default 100) */
+#define STEPKIND_MAX_LATENESS_S 604800 /* schedule lateness: 1 s..7 days (default 60 s) */
 
 /* Where a step of a kind runs. */
 typedef enum {

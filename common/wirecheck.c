@@ -272,7 +272,7 @@ static int s_submit(const Drover__SubmitRequest *q, char *why, size_t whylen)
                         !s_len_ok(q->schedule->timezone, 0, 63) ||
                         !s_len_ok(q->schedule->catchup, 0, 15) || q->schedule->max_active > 1000))
         return s_fail(why, whylen, "submit: malformed schedule");
-    if (q->trigger && !s_len_ok(q->trigger->watch, 1, 1023))
+    if (q->trigger && (!s_len_ok(q->trigger->watch, 1, 1023) || !s_len_ok(q->trigger->on_failure, 0, 15)))
         return s_fail(why, whylen, "submit: malformed trigger");
     if (q->notify && (!s_len_ok(q->notify->webhook, 1, 1023) ||
                       s_strings(q->notify->on, q->notify->n_on, 16, 1, 31, "submit notify on", why,
@@ -315,6 +315,10 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
     case DROVER__CLIENT_REQUEST__BODY_RUNS:
         if (!m->runs)
             return s_fail(why, whylen, "runs request without a body");
+        if (m->runs->filter && (!s_len_ok(m->runs->filter->state, 0, 15) ||
+                                !s_len_ok(m->runs->filter->workflow, 0, 255) ||
+                                m->runs->filter->since_us < 0))
+            return s_fail(why, whylen, "runs request with a malformed filter");
         return 0;
     case DROVER__CLIENT_REQUEST__BODY_STATUS:
         if (!m->status)
@@ -427,6 +431,13 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
                           WIRECHECK_MAX_TEXT);
         return 0;
     }
+    case DROVER__CLIENT_REQUEST__BODY_RERUN:
+        if (!m->rerun)
+            return s_fail(why, whylen, "rerun request without a body");
+        if (s_run_id(m->rerun->run_id, "rerun", why, whylen) < 0)
+            return -1;
+        return s_strings(m->rerun->steps, m->rerun->n_steps, 10000, 1, WIRECHECK_MAX_NAME,
+                         "rerun steps", why, whylen);
     default:
         return s_fail(why, whylen, "client request without a body");
     }

@@ -1022,19 +1022,26 @@ static int s_select_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n
     if (s_need(c, st, s_kv(kv, n, "metric"), "metric", "metric = \"val_accuracy\";") < 0 ||
         s_need(c, st, s_kv(kv, n, "mode"), "mode", "mode = \"max\";") < 0)
         return -1;
-    s = s_kv(kv, n, "metric");
-    if (s_str(c, s, st->name, "'metric'", &v) < 0)
+    /* The metrics train steps record, from the step-kind table (the
+     * coordinator checks the same list). */
+    const stepkind_key_t *mk = stepkind_key(stepkind_find("select"), "metric");
+    if (!mk || !mk->words)
+        return s_fail(c, s_line(s_kv(kv, n, "metric")), "step '%s': select has no metric list",
+                      st->name);
+    if (s_word(c, s_kv(kv, n, "metric"), st->name, "'metric'", mk->words, mk->words_text, &v) < 0)
         return -1;
-    if (!s_name_ok(v))
-        return s_fail(c, s_line(s), "step '%s': 'metric' must be a metric name such as "
-                      "\"val_accuracy\" (letters, digits, '_', '.' or '-'; got '%.140s')",
-                      st->name, v);
     if (s_word(c, s_kv(kv, n, "mode"), st->name, "'mode'", s_modes,
                "max (higher is better), min (lower is better)", &mode) < 0)
         return -1;
     if (s_jset(c, root, "metric", json_string(v)) < 0 ||
         s_jset(c, root, "mode", json_string(mode)) < 0)
         return -1;
+    if ((s = s_kv(kv, n, "min_success"))) {
+        long long ms;
+        if (s_int(c, s, st->name, "'min_success'", 1, 100000, &ms) < 0 ||
+            s_jset(c, root, "min_success", json_integer((json_int_t)ms)) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -1774,7 +1781,7 @@ static int s_top_str(ctx_t *c, const config_setting_t *s, const char *what, cons
 
 static const char *const s_catchups[] = {"none", "latest", "all", NULL};
 
-/* schedule = { cron; timezone; catchup; max_active; } */
+/* schedule = { cron; timezone; catchup; max_active; catchup_max; lateness; } */
 static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
@@ -1817,9 +1824,34 @@ static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
                 return s_fail(c, s_line(s), "schedule 'max_active' must be an integer between 1 "
                               "and %d", WF_MAX_ACTIVE);
             sc->max_active = (unsigned)m;
+        } else if (strcmp(k, "catchup_max") == 0) {
+            int t = config_setting_type(s);
+            long long m = config_setting_get_int64(s);
+            if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || m < 1 ||
+                m > STEPKIND_MAX_CATCHUP)
+                return s_fail(c, s_line(s), "schedule 'catchup_max' must be an integer between 1 "
+                              "and %d (missed due times that catchup = \"all\" queues)",
+                              STEPKIND_MAX_CATCHUP);
+            sc->catchup_max = (unsigned)m;
+        } else if (strcmp(k, "lateness") == 0) {
+            int t = config_setting_type(s);
+            int64_t ms = -1;
+            if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+                long long secs = config_setting_get_int64(s);
+                ms = secs >= 0 && secs <= STEPKIND_MAX_LATENESS_S ? (int64_t)secs * 1000 : -1;
+            } else if (t == CONFIG_TYPE_STRING) {
+                const char *d = config_setting_get_string(s);
+                if (!s_duration_syntax_ok(d) || util_parse_duration_ms(d, &ms) < 0)
+                    ms = -1;
+            }
+            if (ms < 1000 || ms > (int64_t)STEPKIND_MAX_LATENESS_S * 1000)
+                return s_fail(c, s_line(s), "schedule 'lateness' must be a duration from 1s to "
+                              "168h, e.g. lateness = \"10m\"; (how late a due time may still "
+                              "start)");
+            sc->lateness_s = (unsigned)(ms / 1000);
         } else {
             return s_fail(c, s_line(s), "unknown key '%s' in schedule (known: cron, timezone, "
-                          "catchup, max_active)", k);
+                          "catchup, max_active, catchup_max, lateness)", k);
         }
     }
     if (!cron_s)
@@ -1848,7 +1880,7 @@ static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
     return 0;
 }
 
-/* trigger = { watch; min_new_rows; } */
+/* trigger = { watch; min_new_rows; on_failure; } */
 static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
@@ -1859,6 +1891,7 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
         return s_oom(c);
     wf->trigger = tr;
     tr->min_new_rows = 1;
+    tr->on_failure = "keep";
     const config_setting_t *watch = NULL;
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
@@ -1875,9 +1908,17 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
                 return s_fail(c, s_line(s), "trigger 'min_new_rows' must be an integer of at "
                               "least 1");
             tr->min_new_rows = (uint64_t)config_setting_get_int64(s);
+        } else if (strcmp(k, "on_failure") == 0) {
+            const char *v;
+            if (s_top_str(c, s, "trigger 'on_failure'", &v) < 0)
+                return -1;
+            if (strcmp(v, "keep") && strcmp(v, "retry"))
+                return s_fail(c, s_line(s), "trigger 'on_failure' must be \"keep\" (a failed "
+                              "run's files stay consumed) or \"retry\" (they return to the pool)");
+            tr->on_failure = strcmp(v, "keep") ? "retry" : "keep";
         } else {
             return s_fail(c, s_line(s), "unknown key '%s' in trigger (known: watch, "
-                          "min_new_rows)", k);
+                          "min_new_rows, on_failure)", k);
         }
     }
     if (!watch)

@@ -31,7 +31,8 @@
  * "default"), priority = N (-1000..1000, default 0), and at most one of
  *   schedule = { cron = "0 3 * * *"; timezone = "Europe/Berlin";
  *                catchup = "none" | "latest" | "all"; max_active = 1; };
- *   trigger  = { watch = "data/feedback/"; min_new_rows = 500; };
+ *                (also catchup_max = 100; lateness = "60s";)
+ *   trigger  = { watch = "data/feedback/"; min_new_rows = 500; on_failure = "keep"; };
  * (the cron expression and the zone are checked here; watch is made
  * absolute). Per step: resources = { cpus; memory; gpus; labels; } and
  * matrix = { KEY = [v1, v2, ...]; ... }, which expands the step into one
@@ -111,12 +112,15 @@ typedef struct {
     char *timezone;         /* IANA name; default "UTC" */
     char *catchup;          /* "none" (default), "latest" or "all" */
     unsigned max_active;    /* runs of this schedule at once; default 1 */
+    unsigned catchup_max;   /* catchup = all: missed due times queued at most; 0 = 100 */
+    unsigned lateness_s;    /* how late a due time may start as on time; 0 = 60 */
 } workflow_schedule_t;
 
 /* trigger = { ... }: the workflow runs when new labelled rows arrive. */
 typedef struct {
     char *watch;            /* absolute folder, no trailing '/' */
     uint64_t min_new_rows;  /* >= 1; default 1 */
+    const char *on_failure; /* "keep" (default) or "retry" (static strings) */
 } workflow_trigger_t;
 
 /* notify = { webhook = "https://..."; on = ["failed", ...]; }: the

@@ -75,7 +75,7 @@ static void s_decode(bulk_job_t *j)
 static void s_insert(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
                      const char *params_json, int64_t id)
 {
-    if (model_submit_rows(req, &j->rows) < 0) {
+    if (model_submit_rows(req, NULL, &j->rows) < 0) {
         s_fail(j, BULK_REFUSED, "%s; nothing was stored", "out of memory building the run's rows");
         return;
     }

@@ -14,19 +14,36 @@
 #include <unistd.h>
 
 #include "cron.h"
+#include "trigscan.h"
 #include "log.h"
 #include "notify.h"
 #include "util.h"
 
-#define FIRE_MAX 100          /* due times one catch-up may fire */
-#define GRACE_S 60            /* a due time older than this when seen was missed */
+#define FIRE_MAX 100          /* default catchup_max: due times one catch-up queues */
+#define GRACE_S 60            /* default lateness: a due time older than this when seen was missed */
+#define MISSED_SCAN_MAX 10000000 /* missed due times counted at most in one catch-up */
+#define NEXT_MAX 100          /* `schedule next -n` at most */
 #define SCAN_MS 2000          /* how often watched folders are looked at */
 #define SETTLE_S 1            /* a file must be this old to count */
 
+/* A version of a watched file not consumed yet (new data). */
 typedef struct {
     char path[1024];
-    int64_t size, mtime, rows;
+    char sha256[65];
+    int64_t size, mtime;
+    int64_t rows;             /* data rows of the whole file (dataset_csv_tally) */
+    int64_t blank, malformed; /* records not counted */
+    int64_t new_rows;         /* rows that count towards min_new_rows */
+    int64_t appended_to;      /* rows of the consumed version this one only extends, -1 = none */
 } seen_file_t;
+
+/* A consumed version: (path, sha256); sha256 "" = consumed before
+ * migration 019, when the path alone counted. */
+typedef struct {
+    char *path;
+    char sha256[65];
+    int64_t size, rows;
+} consumed_t;
 
 typedef struct {
     char name[128];
@@ -36,6 +53,10 @@ typedef struct {
     char tz[64];
     char catchup[8];
     int max_active;
+    int catchup_max;          /* catchup = all: due times queued at most */
+    int lateness_s;           /* later than this when seen = missed */
+    int64_t nqueued;          /* due times queued behind max_active (drover.schedule_fires) */
+    char last_catchup[240];   /* the last catch-up's report, "" = none since start */
     int paused;
     char paused_reason[200];  /* "" = by hand */
     int outside_warned;       /* the watched folder left the roots; logged once */
@@ -48,10 +69,15 @@ typedef struct {
     char watch[1024];
     int64_t min_new_rows;
     int64_t pending_rows;
-    seen_file_t *files;       /* candidate files of the folder (not consumed) */
+    seen_file_t *files;       /* new data of the folder (versions not consumed) */
     size_t nfiles;
-    char **consumed;          /* paths already consumed */
+    consumed_t *consumed;     /* versions already consumed */
     size_t nconsumed, capconsumed;
+    char on_failure[8];       /* keep | retry: a failed run's files return to the pool */
+    int64_t *open_runs;       /* runs it started that have not ended */
+    size_t nopen, capopen;
+    int64_t counting;         /* files the trigscan thread is still reading */
+    int64_t blank_rows, malformed_rows, unreadable; /* of the new files (not counted) */
 } entry_t;
 
 struct calendar {
@@ -63,6 +89,7 @@ struct calendar {
     entry_t *e;
     size_t n;
     int64_t last_scan_ms;
+    trigscan_t *ts;           /* hashes and counts trigger files off the loop */
 };
 
 /* DROVER_CLOCK_FILE is a test hook: honoured only in a test build or with
@@ -94,8 +121,9 @@ static void s_entry_clear(entry_t *e)
     free(e->request);
     free(e->files);
     for (size_t i = 0; i < e->nconsumed; i++)
-        free(e->consumed[i]);
+        free(e->consumed[i].path);
     free(e->consumed);
+    free(e->open_runs);
     memset(e, 0, sizeof *e);
 }
 
@@ -116,6 +144,10 @@ calendar_t *calendar_new(store_t *st, model_t *m, const conf_coordinator_t *cfg)
     c->st = st;
     c->cfg = cfg;
     c->m = m;
+    if (!(c->ts = trigscan_start())) {
+        free(c);
+        return NULL;
+    }
     if (cfg && cfg->test_clock)
         s_test_clock = 1;
     if (s_test_clock)
@@ -125,6 +157,7 @@ calendar_t *calendar_new(store_t *st, model_t *m, const conf_coordinator_t *cfg)
     if (cfg && cfg->ntrigger_roots > 0) {
         c->roots = calloc((size_t)cfg->ntrigger_roots, sizeof *c->roots);
         if (!c->roots) {
+            trigscan_stop(&c->ts);
             free(c);
             return NULL;
         }
@@ -178,6 +211,7 @@ void calendar_destroy(calendar_t **cp)
     if (!cp || !*cp)
         return;
     s_clear(*cp);
+    trigscan_stop(&(*cp)->ts);
     free((*cp)->roots);
     free(*cp);
     *cp = NULL;
@@ -215,19 +249,53 @@ static int64_t s_next(entry_t *e, int64_t after)
     return next;
 }
 
-static int s_consumed_add(entry_t *e, const char *path)
+static int s_consumed_add(entry_t *e, const char *path, const char *sha256, int64_t size,
+                          int64_t rows)
 {
     if (e->nconsumed == e->capconsumed) {
         size_t nc = e->capconsumed ? e->capconsumed * 2 : 16;
-        char **np = realloc(e->consumed, nc * sizeof *np);
+        consumed_t *np = realloc(e->consumed, nc * sizeof *np);
         if (!np)
             return -1;
         e->consumed = np;
         e->capconsumed = nc;
     }
-    if (!(e->consumed[e->nconsumed] = strdup(path)))
+    consumed_t *k = &e->consumed[e->nconsumed];
+    if (!(k->path = strdup(path)))
         return -1;
+    util_strlcpy(k->sha256, sha256, sizeof k->sha256);
+    k->size = size;
+    k->rows = rows;
     e->nconsumed++;
+    return 0;
+}
+
+/* Forgets a consumed version (its run failed: on_failure = retry). */
+static void s_consumed_drop(entry_t *e, const char *path, const char *sha256)
+{
+    for (size_t i = 0; i < e->nconsumed; i++) {
+        if (strcmp(e->consumed[i].path, path) || strcmp(e->consumed[i].sha256, sha256))
+            continue;
+        free(e->consumed[i].path);
+        e->consumed[i] = e->consumed[--e->nconsumed];
+        return;
+    }
+}
+
+static int s_open_add(entry_t *e, int64_t run_id)
+{
+    for (size_t i = 0; i < e->nopen; i++)
+        if (e->open_runs[i] == run_id)
+            return 0;
+    if (e->nopen == e->capopen) {
+        size_t nc = e->capopen ? e->capopen * 2 : 8;
+        int64_t *np = realloc(e->open_runs, nc * sizeof *np);
+        if (!np)
+            return -1;
+        e->open_runs = np;
+        e->capopen = nc;
+    }
+    e->open_runs[e->nopen++] = run_id;
     return 0;
 }
 
@@ -241,6 +309,9 @@ static int s_fill(entry_t *e, const char *name, int trigger, const char *cron_te
     util_strlcpy(e->tz, *tz ? tz : "UTC", sizeof e->tz);
     util_strlcpy(e->catchup, *catchup ? catchup : "none", sizeof e->catchup);
     e->max_active = max_active > 0 ? max_active : 1;
+    e->catchup_max = FIRE_MAX;
+    e->lateness_s = GRACE_S;
+    util_strlcpy(e->on_failure, "keep", sizeof e->on_failure);
     util_strlcpy(e->watch, watch, sizeof e->watch);
     e->min_new_rows = min_rows > 0 ? min_rows : 1;
     util_strlcpy(e->created_by, by, sizeof e->created_by);
@@ -283,6 +354,10 @@ int calendar_load(calendar_t *c)
         }
         e->paused = strcmp(db_get_str(r, i, 8), "t") == 0;
         util_strlcpy(e->paused_reason, db_get_str(r, i, 13), sizeof e->paused_reason);
+        e->catchup_max = (int)db_get_i64(r, i, 14);
+        e->lateness_s = (int)db_get_i64(r, i, 15);
+        e->nqueued = db_get_i64(r, i, 16);
+        util_strlcpy(e->on_failure, db_get_str(r, i, 17), sizeof e->on_failure);
         e->last_due = db_get_i64(r, i, 10) / 1000000;
         e->created = db_get_i64(r, i, 11) / 1000000;
         if (!e->last_due)
@@ -295,7 +370,10 @@ int calendar_load(calendar_t *c)
         return -1;
     for (int i = 0; i < PQntuples(r); i++) {
         entry_t *e = s_find(c, db_get_str(r, i, 0));
-        if (e && s_consumed_add(e, db_get_str(r, i, 1)) < 0)
+        if (e && s_consumed_add(e, db_get_str(r, i, 1), db_get_str(r, i, 2), db_get_i64(r, i, 3),
+                                db_get_i64(r, i, 4)) < 0)
+            goto out;
+        if (e && strcmp(db_get_str(r, i, 6), "t") == 0 && s_open_add(e, db_get_i64(r, i, 5)) < 0)
             goto out;
     }
     if (c->n)
@@ -367,6 +445,12 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
             snprintf(msg, msglen, "schedule: %s", err);
         return f;
     }
+    if (sc && sc->catchup_max)
+        tmp.catchup_max = (int)sc->catchup_max;
+    if (sc && sc->lateness_s)
+        tmp.lateness_s = (int)sc->lateness_s;
+    if (tr && tr->on_failure && !strcmp(tr->on_failure, "retry"))
+        util_strlcpy(tmp.on_failure, "retry", sizeof tmp.on_failure);
     if (!tr) {
         int64_t probe;
         if (cron_next(&tmp.cron, tmp.tz, calendar_now(), &probe, err, sizeof err) < 0) {
@@ -380,6 +464,8 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         .timezone = tr ? "" : tmp.tz, .catchup = tr ? "" : tmp.catchup, .watch = tmp.watch,
         .created_by = tmp.created_by, .max_active = tmp.max_active,
         .min_new_rows = tr ? tmp.min_new_rows : 0, .request = tmp.request,
+        .catchup_max = tmp.catchup_max, .lateness_s = tmp.lateness_s,
+        .on_failure = tmp.on_failure,
         .request_len = tmp.request_len,
     };
     int64_t created_us, last_due_us;
@@ -393,7 +479,13 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         tmp.consumed = e->consumed;
         tmp.nconsumed = e->nconsumed;
         tmp.capconsumed = e->capconsumed;
+        tmp.open_runs = e->open_runs;
+        tmp.nopen = e->nopen;
+        tmp.capopen = e->capopen;
+        e->open_runs = NULL;
+        e->nopen = 0;
         tmp.paused = e->paused;
+        tmp.nqueued = e->nqueued;
         util_strlcpy(tmp.paused_reason, e->paused_reason, sizeof tmp.paused_reason);
         e->consumed = NULL;
         e->nconsumed = 0;
@@ -414,9 +506,17 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
             return -1;
     }
     e->next_due = s_next(e, e->last_due);
+    /* Replacing a paused registration keeps it paused: say so, not "next". */
+    char paused[200] = "";
+    if (e->paused)
+        snprintf(paused, sizeof paused, "; it stays paused (drover schedule resume %.128s)",
+                 e->name);
     if (tr) {
-        snprintf(msg, msglen, "registered trigger %s: runs when %lld new rows arrive in %s", e->name,
-                 (long long)e->min_new_rows, e->watch);
+        snprintf(msg, msglen, "registered trigger %s: runs when %lld new rows arrive in %s%s",
+                 e->name, (long long)e->min_new_rows, e->watch, paused);
+    } else if (e->paused) {
+        snprintf(msg, msglen, "registered schedule %s (%s %s)%s", e->name, e->cron_text, e->tz,
+                 paused);
     } else {
         char when[64] = "?", ferr[128];
         cron_format_local(e->tz, e->next_due, when, sizeof when, ferr, sizeof ferr);
@@ -455,11 +555,19 @@ static int s_start(calendar_t *c, entry_t *e, int64_t due, model_origin_t *o, in
 }
 
 /* Handles one due time of a schedule: claim it in the database (exactly
- * once), then start a run or record that max_active held it back. */
+ * once), then start a run, or, when max_active runs are active, queue it
+ * (catchup = all: it starts when one ends, oldest first; s_drain) or skip
+ * it (none, latest). A due time never jumps the queue: while some are
+ * queued, a new one queues behind them. */
 static int s_fire(calendar_t *c, entry_t *e, int64_t due)
 {
     int active = model_runs_of_schedule(c->m, e->name);
-    const char *outcome = active >= e->max_active ? "skipped" : "started";
+    int all = strcmp(e->catchup, "all") == 0;
+    const char *outcome = "started";
+    if (all && (e->nqueued > 0 || active >= e->max_active))
+        outcome = "queued";
+    else if (active >= e->max_active)
+        outcome = "skipped";
     int claimed = store_fire_claim(c->st, e->name, due * 1000000, outcome);
     if (claimed < 0)
         return -1;
@@ -472,12 +580,43 @@ static int s_fire(calendar_t *c, entry_t *e, int64_t due)
                  active, active == 1 ? "" : "s", e->max_active);
         return 0;
     }
+    if (strcmp(outcome, "queued") == 0) {
+        e->nqueued++;
+        log_info("schedule %s: due time %lld queued behind %d active run%s (max_active = %d)",
+                 e->name, (long long)due, active, active == 1 ? "" : "s", e->max_active);
+        return 0;
+    }
     int64_t run_id;
     if (s_start(c, e, due, NULL, &run_id) < 0)
         return -1;
     if (run_id && store_fire_run(c->st, e->name, due * 1000000, run_id) < 0)
         return -1;
     log_info("schedule %s fired for %lld: run %lld", e->name, (long long)due, (long long)run_id);
+    return 0;
+}
+
+/* Starts queued due times, oldest first, while max_active allows. */
+static int s_drain(calendar_t *c, entry_t *e)
+{
+    while (e->nqueued > 0 && !e->paused && model_runs_of_schedule(c->m, e->name) < e->max_active) {
+        int64_t due_us, run_id;
+        int got = store_fire_dequeue(c->st, e->name, &due_us);
+        if (got < 0)
+            return -1;
+        if (got == 0) {
+            e->nqueued = 0;
+            break;
+        }
+        e->nqueued--;
+        if (s_start(c, e, due_us / 1000000, NULL, &run_id) < 0)
+            return -1;
+        if (run_id && store_fire_run(c->st, e->name, due_us, run_id) < 0)
+            return -1;
+        log_info("schedule %s: queued due time %lld started: run %lld (%lld still queued)",
+                 e->name, (long long)(due_us / 1000000), (long long)run_id, (long long)e->nqueued);
+        if (!run_id)
+            break; /* refused (logged): try again next tick rather than spin */
+    }
     return 0;
 }
 
@@ -513,61 +652,90 @@ static void s_missed_hook(const calendar_t *c, const entry_t *e, char *hook, siz
         drover__submit_request__free_unpacked(q, NULL);
 }
 
-/* Due times seen more than GRACE_S late were missed (no coordinator ran):
- * the catch-up policy decides; due times seen on time always fire. */
+/* The missed due times of e in (last_due, cutoff]: how many (*total, at
+ * most MISSED_SCAN_MAX counted) and the newest `keep` of them, oldest
+ * first, in ring[0..*nkept). 0, or -1 when the cron cannot be evaluated. */
+static int s_missed(entry_t *e, int64_t cutoff, int64_t *ring, size_t keep, size_t *total,
+                    size_t *nkept)
+{
+    int64_t from = e->last_due, page[FIRE_MAX];
+    size_t n, tot = 0;
+    do {
+        if (cron_due_between(&e->cron, e->tz, from, cutoff, page, FIRE_MAX, &n) < 0)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            ring[(tot + i) % keep] = page[i];
+        tot += n;
+        if (n)
+            from = page[n - 1];
+    } while (n == FIRE_MAX && tot < MISSED_SCAN_MAX);
+    size_t k = tot < keep ? tot : keep;
+    /* Rotate so that ring[0] is the oldest kept. */
+    if (tot > keep) {
+        int64_t *tmp = malloc(keep * sizeof *tmp);
+        if (!tmp)
+            return -1;
+        for (size_t i = 0; i < keep; i++)
+            tmp[i] = ring[(tot - keep + i) % keep];
+        memcpy(ring, tmp, keep * sizeof *tmp);
+        free(tmp);
+    }
+    *total = tot;
+    *nkept = k;
+    return 0;
+}
+
+/* Due times seen more than lateness_s late were missed (no coordinator
+ * ran): the catch-up policy decides, and the outcome is reported ("289
+ * missed, 100 queued, 189 skipped"); due times seen in time always fire. */
 static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
 {
     if (e->paused || !e->next_due || e->next_due > now)
         return 0;
-    int64_t cutoff = now - GRACE_S;
+    int64_t cutoff = now - e->lateness_s;
     char err[256];
     if (e->next_due <= cutoff) {
         int64_t newest;
         if (cron_prev(&e->cron, e->tz, cutoff + 1, &newest, err, sizeof err) < 0)
             return 0;
+        int all = !strcmp(e->catchup, "all"), latest = !strcmp(e->catchup, "latest");
+        size_t keep = all ? (size_t)e->catchup_max : 1, total = 0, nkept = 0;
+        int64_t *ring = malloc(keep * sizeof *ring);
+        if (!ring)
+            return -1;
+        if (s_missed(e, cutoff, ring, keep, &total, &nkept) < 0) {
+            free(ring);
+            return 0;
+        }
+        size_t run = all ? nkept : latest && total ? 1 : 0;
+        snprintf(e->last_catchup, sizeof e->last_catchup,
+                 "%zu%s missed, %zu queued, %zu skipped (catchup = %s%s)", total,
+                 total >= MISSED_SCAN_MAX ? "+" : "", run, total - run, e->catchup,
+                 all && total > run ? ", the oldest skipped: raise catchup_max to keep more" : "");
         /* Recorded (and so announced: coordinator/notify.h) once per miss. */
-        char detail[400];
-        snprintf(detail, sizeof detail,
-                 "schedule %s missed its due times from %lld to %lld (catchup = %s)", e->name,
-                 (long long)e->next_due, (long long)newest, e->catchup);
+        char detail[600];
+        snprintf(detail, sizeof detail, "schedule %s missed its due times from %lld to %lld: %s",
+                 e->name, (long long)e->next_due, (long long)newest, e->last_catchup);
+        log_warn("%s", detail);
         char hook[1024];
         s_missed_hook(c, e, hook, sizeof hook);
-        if (store_schedule_missed(c->st, detail, *hook ? hook : NULL) < 0)
+        if (store_schedule_missed(c->st, detail, *hook ? hook : NULL) < 0) {
+            free(ring);
             return -1;
-        if (!strcmp(e->catchup, "all")) {
-            /* Oldest first, at most FIRE_MAX: the newest FIRE_MAX of them. */
-            int64_t ring[FIRE_MAX], from = e->last_due, page[FIRE_MAX];
-            size_t nring = 0, total = 0, n;
-            do {
-                if (cron_due_between(&e->cron, e->tz, from, cutoff, page, FIRE_MAX, &n) < 0)
-                    return 0;
-                for (size_t i = 0; i < n; i++)
-                    ring[(total + i) % FIRE_MAX] = page[i];
-                total += n;
-                nring = total < FIRE_MAX ? total : FIRE_MAX;
-                if (n)
-                    from = page[n - 1];
-            } while (n == FIRE_MAX && total < 10000000);
-            if (total > nring)
-                log_warn("schedule %s: %zu missed due times; running the newest %d", e->name,
-                         total, FIRE_MAX);
-            for (size_t i = 0; i < nring; i++) {
-                int64_t due = ring[(total - nring + i) % FIRE_MAX];
-                if (s_fire(c, e, due) < 0 || s_handled(c, e, due) < 0)
-                    return -1;
-            }
-        } else if (!strcmp(e->catchup, "latest")) {
-            log_info("schedule %s: missed due times; running only the latest (catchup = latest)",
-                     e->name);
-            if (s_fire(c, e, newest) < 0)
-                return -1;
-        } else {
-            log_info("schedule %s: missed due times not run (catchup = none)", e->name);
         }
+        for (size_t i = 0; all && i < nkept; i++) {
+            if (s_fire(c, e, ring[i]) < 0 || s_handled(c, e, ring[i]) < 0) {
+                free(ring);
+                return -1;
+            }
+        }
+        free(ring);
+        if (latest && total && s_fire(c, e, newest) < 0)
+            return -1;
         if (s_handled(c, e, newest) < 0)
             return -1;
     }
-    /* On time: everything due in (last_due, now]. */
+    /* In time: everything due in (last_due, now]. */
     while (e->next_due && e->next_due <= now) {
         int64_t due = e->next_due;
         if (s_fire(c, e, due) < 0 || s_handled(c, e, due) < 0)
@@ -576,42 +744,36 @@ static int s_tick_schedule(calendar_t *c, entry_t *e, int64_t now)
     return 0;
 }
 
-/* Rows of a CSV file: lines, minus the header (a last line without a
- * newline counts). */
-static int64_t s_rows(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    char buf[65536];
-    int64_t lines = 0;
-    ssize_t k;
-    char last = '\n';
-    while ((k = read(fd, buf, sizeof buf)) > 0) {
-        for (ssize_t i = 0; i < k; i++)
-            lines += buf[i] == '\n';
-        last = buf[k - 1];
-    }
-    close(fd);
-    if (k < 0)
-        return -1;
-    if (last != '\n')
-        lines++;
-    return lines > 0 ? lines - 1 : 0;
-}
-
-static int s_is_consumed(const entry_t *e, const char *path)
+static const consumed_t *s_consumed_find(const entry_t *e, const char *path, const char *sha256)
 {
     for (size_t i = 0; i < e->nconsumed; i++)
-        if (strcmp(e->consumed[i], path) == 0)
-            return 1;
-    return 0;
+        if (!strcmp(e->consumed[i].path, path) && !strcmp(e->consumed[i].sha256, sha256))
+            return &e->consumed[i];
+    return NULL;
 }
 
-/* Looks at e's folder: which settled CSV files are new, and their rows. */
+/* The largest consumed version of path shorter than size: the one a file
+ * that only grew would extend. */
+static const consumed_t *s_consumed_shorter(const entry_t *e, const char *path, int64_t size)
+{
+    const consumed_t *best = NULL;
+    for (size_t i = 0; i < e->nconsumed; i++) {
+        const consumed_t *k = &e->consumed[i];
+        if (k->sha256[0] && k->size < size && !strcmp(k->path, path) &&
+            (!best || k->size > best->size))
+            best = k;
+    }
+    return best;
+}
+
+/* Looks at e's folder: which settled CSV files hold new data, and their
+ * rows. A file is new data unless this very content (sha256) at this path
+ * was consumed; its hash and rows come from the trigscan thread, so a file
+ * is counted from the first scan after the thread read it. */
 static void s_scan(calendar_t *c, entry_t *e, int64_t now)
 {
     e->pending_rows = 0;
+    e->counting = e->blank_rows = e->malformed_rows = e->unreadable = 0;
     /* Checked again at every scan: a symlink swapped in after registration,
      * or a root removed from the config, must not make the coordinator
      * read (or count the rows of) a folder outside the roots. */
@@ -642,28 +804,47 @@ static void s_scan(calendar_t *c, entry_t *e, int64_t now)
             continue;
         struct stat st;
         if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_mtime > now - SETTLE_S ||
-            s_is_consumed(e, path))
+            s_consumed_find(e, path, ""))
+            continue; /* not settled, or consumed before content was known */
+        const consumed_t *prev = s_consumed_shorter(e, path, st.st_size);
+        trigscan_result_t res;
+        int got = trigscan_get(c->ts, path, st.st_size, st.st_mtime,
+                               prev ? (uint64_t)prev->size : 0, &res);
+        if (got < 0)
+            break;
+        if (got == 0) {
+            e->counting++;
+            continue;
+        }
+        if (!res.ok) {
+            e->unreadable++;
+            continue;
+        }
+        if (s_consumed_find(e, path, res.tally.sha256))
             continue;
         seen_file_t f = {0};
         util_strlcpy(f.path, path, sizeof f.path);
+        util_strlcpy(f.sha256, res.tally.sha256, sizeof f.sha256);
         f.size = st.st_size;
         f.mtime = st.st_mtime;
-        f.rows = -1;
-        /* Counted before and unchanged: reuse the count. */
-        for (size_t i = 0; i < e->nfiles; i++)
-            if (!strcmp(e->files[i].path, path) && e->files[i].size == f.size &&
-                e->files[i].mtime == f.mtime)
-                f.rows = e->files[i].rows;
-        if (f.rows < 0)
-            f.rows = s_rows(path);
-        if (f.rows < 0)
-            continue;
+        f.rows = (int64_t)res.tally.rows;
+        f.blank = (int64_t)res.tally.blank;
+        f.malformed = (int64_t)res.tally.malformed;
+        f.new_rows = f.rows;
+        f.appended_to = -1;
+        /* Only grew since it was consumed: the rows past the old end are new. */
+        if (prev && !strcmp(res.tally.prefix_sha256, prev->sha256)) {
+            f.appended_to = prev->rows;
+            f.new_rows = f.rows > prev->rows ? f.rows - prev->rows : 0;
+        }
         seen_file_t *nk = realloc(keep, (nkeep + 1) * sizeof *nk);
         if (!nk)
             break;
         keep = nk;
         keep[nkeep++] = f;
-        e->pending_rows += f.rows;
+        e->pending_rows += f.new_rows;
+        e->blank_rows += f.blank;
+        e->malformed_rows += f.malformed;
     }
     closedir(d);
     free(e->files);
@@ -671,14 +852,52 @@ static void s_scan(calendar_t *c, entry_t *e, int64_t now)
     e->nfiles = nkeep;
 }
 
+/* Runs of e that ended: with on_failure = retry, the files of one that
+ * failed or was cancelled return to the pool (store_trigger_release). */
+static int s_settle_runs(calendar_t *c, entry_t *e)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < e->nopen; i++) {
+        int64_t id = e->open_runs[i];
+        run_t *r = model_run(c->m, id);
+        if (r && r->state == DROVER__RUN_STATE__RUN_RUNNING) {
+            e->open_runs[k++] = id;
+            continue;
+        }
+        if (strcmp(e->on_failure, "retry") != 0)
+            continue;
+        PGresult *res = store_trigger_release(c->st, e->name, id);
+        if (!res)
+            return -1;
+        int n = PQntuples(res);
+        for (int j = 0; j < n; j++)
+            s_consumed_drop(e, db_get_str(res, j, 0), db_get_str(res, j, 1));
+        PQclear(res);
+        if (n) {
+            char detail[300];
+            snprintf(detail, sizeof detail, "trigger %s: run %lld did not succeed: its %d file%s "
+                     "return to the pool (on_failure = retry)", e->name, (long long)id, n,
+                     n == 1 ? "" : "s");
+            log_warn("%s", detail);
+            if (store_event(c->st, id, 0, 0, "trigger_files_returned", NULL, detail) < 0)
+                return -1;
+        }
+    }
+    e->nopen = k;
+    return 0;
+}
+
 /* Starts a run over every new file of e and records them as consumed. */
 static int s_consume(calendar_t *c, entry_t *e, const char *why)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < e->nfiles; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "path", e->files[i].path, "size",
-                                             (json_int_t)e->files[i].size, "rows",
-                                             (json_int_t)e->files[i].rows));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "path",
+                                             e->files[i].path, "sha256", e->files[i].sha256,
+                                             "size", (json_int_t)e->files[i].size, "rows",
+                                             (json_int_t)e->files[i].rows, "blank",
+                                             (json_int_t)e->files[i].blank, "malformed",
+                                             (json_int_t)e->files[i].malformed));
     char *js = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (!js)
@@ -711,9 +930,25 @@ static int s_consume(calendar_t *c, entry_t *e, const char *why)
     log_info("trigger %s: run %lld over %zu file%s, %lld new rows (%s)", e->name,
              (long long)run_id, e->nfiles, e->nfiles == 1 ? "" : "s", (long long)e->pending_rows,
              why);
-    for (size_t i = 0; i < e->nfiles; i++)
-        if (s_consumed_add(e, e->files[i].path) < 0)
+    for (size_t i = 0; i < e->nfiles; i++) {
+        const seen_file_t *f = &e->files[i];
+        if (f->blank || f->malformed)
+            log_warn("trigger %s: %s: %lld blank and %lld malformed records not counted as rows",
+                     e->name, f->path, (long long)f->blank, (long long)f->malformed);
+        if (f->appended_to >= 0) {
+            char detail[1300];
+            snprintf(detail, sizeof detail, "trigger %s: %s grew after it was consumed: %lld rows "
+                     "appended to the %lld consumed (write new files instead of appending)",
+                     e->name, f->path, (long long)f->new_rows, (long long)f->appended_to);
+            log_warn("%s", detail);
+            if (store_event(c->st, run_id, 0, 0, "trigger_appended", NULL, detail) < 0)
+                return -1;
+        }
+        if (s_consumed_add(e, f->path, f->sha256, f->size, f->rows) < 0)
             return -1;
+    }
+    if (run_id && s_open_add(e, run_id) < 0)
+        return -1;
     e->nfiles = 0;
     e->pending_rows = 0;
     return 0;
@@ -724,24 +959,35 @@ int calendar_tick(calendar_t *c)
     int64_t now = calendar_now();
     int64_t mono = util_mono_ms();
     int scan = mono - c->last_scan_ms >= SCAN_MS;
-    if (scan)
+    if (scan) {
         c->last_scan_ms = mono;
-    for (size_t i = 0; i < c->n; i++) {
+        trigscan_round_begin(c->ts);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < c->n && rc == 0; i++) {
         entry_t *e = &c->e[i];
         if (!e->trigger) {
-            if (s_tick_schedule(c, e, now) < 0)
-                return -1;
+            if (s_tick_schedule(c, e, now) < 0 || s_drain(c, e) < 0)
+                rc = -1;
             continue;
         }
-        if (!scan || e->paused)
+        if (!scan)
+            continue;
+        if (s_settle_runs(c, e) < 0) {
+            rc = -1;
+            continue;
+        }
+        if (e->paused)
             continue;
         s_scan(c, e, now);
         if (e->nfiles && e->pending_rows >= e->min_new_rows &&
             model_runs_of_schedule(c->m, e->name) < e->max_active &&
             s_consume(c, e, "enough new rows") < 0)
-            return -1;
+            rc = -1;
     }
-    return 0;
+    if (scan)
+        trigscan_round_end(c->ts);
+    return rc;
 }
 
 static char *s_list(calendar_t *c)
@@ -757,12 +1003,16 @@ static char *s_list(calendar_t *c)
             json_decref(arr);
             return NULL;
         }
-        json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:i, s:s}", "name", e->name, "kind",
+        json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:i, s:s, s:I}", "name", e->name, "kind",
                               e->trigger ? "trigger" : "schedule", "paused", e->paused,
                               "paused_reason", e->paused_reason, "max_active", e->max_active,
-                              "owner", e->created_by);
+                              "owner", e->created_by, "queued", (json_int_t)e->nqueued);
         if (o && PQntuples(r) > 0) {
-            json_object_set_new(o, "last_run", json_integer(db_get_i64(r, 0, 0)));
+            /* What happened last, honestly: a run's state, or that the
+             * latest due time was queued or skipped (store_fire_last). */
+            json_object_set_new(o, "last_run", db_is_null(r, 0, 0)
+                                                   ? json_null()
+                                                   : json_integer(db_get_i64(r, 0, 0)));
             json_object_set_new(o, "last_outcome", json_string(db_get_str(r, 0, 1)));
         } else if (o) {
             json_object_set_new(o, "last_run", json_null());
@@ -774,11 +1024,30 @@ static char *s_list(calendar_t *c)
             json_object_set_new(o, "timezone", json_string(e->tz));
             json_object_set_new(o, "catchup", json_string(e->catchup));
             json_object_set_new(o, "next_due", next[0] ? json_string(next) : json_null());
+            json_object_set_new(o, "catchup_max", json_integer(e->catchup_max));
+            json_object_set_new(o, "lateness_s", json_integer(e->lateness_s));
+            json_object_set_new(o, "last_catchup",
+                                e->last_catchup[0] ? json_string(e->last_catchup) : json_null());
         } else if (o) {
             json_object_set_new(o, "watch", json_string(e->watch));
             json_object_set_new(o, "min_new_rows", json_integer(e->min_new_rows));
             json_object_set_new(o, "pending_rows", json_integer(e->pending_rows));
             json_object_set_new(o, "consumed_files", json_integer((json_int_t)e->nconsumed));
+            json_object_set_new(o, "on_failure", json_string(e->on_failure));
+            /* Of the new files: still being read, and records not counted. */
+            json_object_set_new(o, "counting_files", json_integer(e->counting));
+            json_object_set_new(o, "blank_rows", json_integer(e->blank_rows));
+            json_object_set_new(o, "malformed_rows", json_integer(e->malformed_rows));
+            json_object_set_new(o, "unreadable_files", json_integer(e->unreadable));
+            json_t *app = json_array();
+            for (size_t k = 0; app && k < e->nfiles; k++)
+                if (e->files[k].appended_to >= 0)
+                    json_array_append_new(app, json_pack("{s:s, s:I, s:I}", "path", e->files[k].path,
+                                                         "consumed_rows",
+                                                         (json_int_t)e->files[k].appended_to,
+                                                         "appended_rows",
+                                                         (json_int_t)e->files[k].new_rows));
+            json_object_set_new(o, "appended", app ? app : json_null());
         }
         if (!o || json_array_append_new(arr, o) < 0) {
             json_decref(arr);
@@ -790,9 +1059,43 @@ static char *s_list(calendar_t *c)
     return s;
 }
 
-int calendar_op(calendar_t *c, const char *op, const char *name, const char *key, int admin,
+/* The next `count` due times of e after now (or after its last handled
+ * one), as {"name","timezone","paused","due":[{"at":ISO,"unix":s}]}. */
+static char *s_next_doc(entry_t *e, uint32_t count)
+{
+    json_t *due = json_array();
+    json_t *o = due ? json_pack("{s:s, s:s, s:b, s:o}", "name", e->name, "timezone", e->tz,
+                                "paused", e->paused, "due", due)
+                    : NULL;
+    if (!o) {
+        json_decref(due);
+        return NULL;
+    }
+    int64_t at = calendar_now();
+    if (e->last_due > at)
+        at = e->last_due;
+    for (uint32_t i = 0; i < count; i++) {
+        int64_t next;
+        char iso[64], err[256];
+        if (cron_next(&e->cron, e->tz, at, &next, err, sizeof err) < 0 ||
+            cron_format_local(e->tz, next, iso, sizeof iso, err, sizeof err) < 0)
+            break;
+        if (json_array_append_new(due, json_pack("{s:s, s:I}", "at", iso, "unix",
+                                                 (json_int_t)next)) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+        at = next;
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+int calendar_op(calendar_t *c, const Drover__ScheduleRequest *q, const char *key, int admin,
                 char **json, char *msg, size_t msglen)
 {
+    const char *op = q->op ? q->op : "", *name = q->name ? q->name : "";
     *json = NULL;
     if (!strcmp(op, "list")) {
         *json = s_list(c);
@@ -803,6 +1106,19 @@ int calendar_op(calendar_t *c, const char *op, const char *name, const char *key
         snprintf(msg, msglen, "no schedule or trigger named '%.140s' (see: drover schedule list)",
                  name);
         return 1;
+    }
+    if (!strcmp(op, "next")) {
+        if (e->trigger) {
+            snprintf(msg, msglen, "%s is a data trigger: it runs on new rows, not on a calendar",
+                     e->name);
+            return 1;
+        }
+        if (q->count > NEXT_MAX) {
+            snprintf(msg, msglen, "at most %d due times at once", NEXT_MAX);
+            return 1;
+        }
+        *json = s_next_doc(e, q->count ? q->count : 5);
+        return *json ? 0 : -1;
     }
     if (!admin && strcmp(e->created_by, key ? key : "") != 0) {
         snprintf(msg, msglen, "permission denied: %s %s belongs to key '%s'; key '%s' may replace, "
@@ -835,10 +1151,23 @@ int calendar_op(calendar_t *c, const char *op, const char *name, const char *key
         return 0;
     }
     if (!strcmp(op, "trigger")) {
+        /* By hand too, max_active holds unless forced. */
+        int active = model_runs_of_schedule(c->m, e->name);
+        if (active >= e->max_active && !q->force) {
+            snprintf(msg, msglen, "%s %s has %d run%s active (max_active = %d): not started; "
+                     "wait for %s to end, or trigger --force", e->trigger ? "trigger" : "schedule",
+                     e->name, active, active == 1 ? "" : "s", e->max_active,
+                     active == 1 ? "it" : "one");
+            return 3;
+        }
         if (e->trigger) {
             s_scan(c, e, calendar_now());
             if (!e->nfiles) {
-                snprintf(msg, msglen, "trigger %s: no new files to consume", e->name);
+                if (e->counting)
+                    snprintf(msg, msglen, "trigger %s: no new files counted yet; %lld still being "
+                             "read (try again in a moment)", e->name, (long long)e->counting);
+                else
+                    snprintf(msg, msglen, "trigger %s: no new files to consume", e->name);
                 return 1;
             }
             if (s_consume(c, e, "triggered by hand") < 0)
@@ -853,7 +1182,8 @@ int calendar_op(calendar_t *c, const char *op, const char *name, const char *key
                  (long long)run_id);
         return 0;
     }
-    snprintf(msg, msglen, "unknown schedule operation '%s' (list, pause, resume, rm, trigger)", op);
+    snprintf(msg, msglen, "unknown schedule operation '%.32s' (list, next, pause, resume, rm, "
+             "trigger)", op);
     return 1;
 }
 

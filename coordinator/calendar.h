@@ -6,17 +6,26 @@
  * and replayed for every run. Exactly once per due time is enforced by the
  * database (drover.schedule_fires primary key), so a coordinator that
  * restarts around a due time, or a second coordinator taking over, cannot
- * fire it twice. Catch-up policies decide what happens to due times missed
- * while no coordinator ran: none (skip them), latest (run the most recent
- * one), all (run each, at most 100).
+ * fire it twice. A due time seen more than lateness_s late was missed;
+ * catch-up policies decide what happens to missed ones: none (skip them),
+ * latest (run the most recent one), all (the newest catchup_max of them,
+ * the rest skipped), each catch-up reported ("289 missed, 100 queued, 189
+ * skipped"). A due time that finds max_active runs active is queued behind
+ * them under catchup = all (drover.schedule_fires outcome 'queued', started
+ * oldest first as runs end: s_drain), skipped otherwise. A manual trigger
+ * obeys max_active too unless forced.
  *
  * Data triggers consume files whole: a CSV file in the folder counts once
  * its modification time is a second old (write files elsewhere and rename
- * them in); its rows (lines minus the header) count towards min_new_rows;
- * the files a run consumed are recorded in drover.trigger_files, so no file
- * is used twice or skipped. Counting a new file's rows reads it once inside
- * the coordinator's loop (the count is cached by path, size and mtime), so
- * a very large feedback file delays other work by the time it takes to read.
+ * them in). A file version is (path, sha256): a reused name with new
+ * content is new data, the same bytes are not; a file that only grew since
+ * it was consumed counts its appended rows and is reported. Rows are the
+ * records the training CSV reader would read (blank and malformed ones are
+ * counted apart). Hashing and counting run on the trigscan thread, never on
+ * the loop: a file counts from the first scan after the thread read it.
+ * The files a run consumed are recorded in drover.trigger_files, so no
+ * version is used twice or skipped; with on_failure = retry the files of a
+ * run that failed or was cancelled return to the pool once (s_settle_runs).
  *
  * Ownership: a schedule or trigger belongs to the key that registered it
  * (created_by). Only that key or an admin may replace, pause, resume,
@@ -63,10 +72,13 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
 /* Fires what is due and scans watched folders. 0 or -1 (database). */
 int calendar_tick(calendar_t *c);
 
-/* list (JSON in *json, caller frees) | pause | resume | rm | trigger (run
- * now, outside the calendar); all but list only by the owner key or an
- * admin. 0 with msg, 1 refused, 2 not the owner, -1 database. */
-int calendar_op(calendar_t *c, const char *op, const char *name, const char *key, int admin,
+/* q->op: list (JSON in *json, caller frees) | next (the next q->count due
+ * times of a schedule, JSON in *json) | pause | resume | rm | trigger (run
+ * now, outside the calendar; refused while max_active runs are active
+ * unless q->force); all but list and next only by the owner key or an
+ * admin. 0 with msg, 1 refused, 2 not the owner, 3 max_active reached
+ * (msg), -1 database. */
+int calendar_op(calendar_t *c, const Drover__ScheduleRequest *q, const char *key, int admin,
                 char **json, char *msg, size_t msglen);
 
 /* The hook where a key is revoked: pauses every schedule and trigger that

@@ -429,13 +429,54 @@ static run_state_t s_outcome(const run_t *r)
     return r->any_failed ? R(FAILED) : r->gate_rejected ? R(REJECTED) : R(SUCCEEDED);
 }
 
+/* A select step's min_success (0 = every candidate must succeed). */
+static int s_min_success(const task_t *c)
+{
+    if (strcmp(c->kind, "select") != 0 || !c->spec_json)
+        return 0;
+    json_t *spec = json_loads(c->spec_json, 0, NULL);
+    json_int_t v = json_integer_value(json_object_get(spec, "min_success"));
+    json_decref(spec);
+    return v > 0 && v <= INT32_MAX ? (int)v : 0;
+}
+
+/* 1 when the failure of t does not fail its run: every child of t is a
+ * select with min_success that can still count that many candidates that
+ * did not fail (issue 13, observation 8: a sweep member may fail). */
+static int s_tolerated(const run_t *r, const task_t *t)
+{
+    if (t->gate_rejected || t->nchildren == 0)
+        return 0;
+    for (int i = 0; i < t->nchildren; i++) {
+        const task_t *c = &r->tasks[t->children[i]];
+        int ms = s_min_success(c);
+        if (!ms || c->state == T(SKIPPED) || c->state == T(CANCELLED))
+            return 0;
+        int failed = 0;
+        for (int k = 0; k < c->nparents; k++)
+            failed += r->tasks[c->parents[k]].state == T(FAILED);
+        if (c->nparents - failed < ms)
+            return 0;
+    }
+    return 1;
+}
+
 /* Bookkeeping after t became terminal: skip descendants of a failure and
  * finish the run when nothing is left to do. */
 static int s_task_done(model_t *m, task_t *t)
 {
     run_t *r = t->run;
     r->ndone++;
-    if (t->state == T(FAILED)) {
+    if (t->state == T(FAILED) && s_tolerated(r, t)) {
+        /* Its selects choose among the candidates that succeeded. */
+        log_info("run %lld: step %s failed; tolerated (its select steps need only min_success "
+                 "candidates)", (long long)r->id, t->name);
+        for (int i = 0; i < t->nchildren; i++) {
+            task_t *c = &r->tasks[t->children[i]];
+            if (--c->npending == 0 && c->state == T(PENDING) && s_set(m, c, T(READY), NULL) < 0)
+                return -1;
+        }
+    } else if (t->state == T(FAILED)) {
         if (t->gate_rejected)
             r->gate_rejected = 1;
         else
@@ -729,6 +770,7 @@ int model_load(model_t *m)
         util_strlcpy(r->schedule, db_get_str(rr, i, 7), sizeof r->schedule);
         if (*db_get_str(rr, i, 8) && !(r->params_json = strdup(db_get_str(rr, i, 8))))
             goto out;
+        r->due_us = db_get_i64(rr, i, 9);
         r->state = R(RUNNING);
         r->version = 1;
         if (!r->workflow || !r->queue || idmap_put(m->runs, r->id, r) < 0) {
@@ -855,14 +897,7 @@ int model_load(model_t *m)
                 break;
             case T(FAILED):
                 r->ndone++;
-                /* A gate's or a person's rejection (a stored report that did
-                 * not pass) ends the run rejected, as it would have without
-                 * the restart. */
-                if (t->gate_rejected)
-                    r->gate_rejected = 1;
-                else
-                    r->any_failed = 1;
-                break;
+                break; /* any_failed: below, once every edge is known */
             default:
                 break;
             }
@@ -873,6 +908,25 @@ int model_load(model_t *m)
     /* A pending task with nothing pending cannot exist, but repair it. */
     for (int i = 0; i < nr; i++) {
         run_t *r = idmap_get(m->runs, db_get_i64(rr, i, 0));
+        /* A failure fails the run unless its selects tolerate it; then it
+         * no longer holds them back. */
+        for (int k = 0; k < r->ntasks; k++) {
+            const task_t *t = &r->tasks[k];
+            if (t->state != T(FAILED))
+                continue;
+            if (!s_tolerated(r, t)) {
+                /* A gate's or a person's rejection (a stored report that
+                 * did not pass) ends the run rejected, as it would have
+                 * without the restart. */
+                if (t->gate_rejected)
+                    r->gate_rejected = 1;
+                else
+                    r->any_failed = 1;
+                continue;
+            }
+            for (int j = 0; j < t->nchildren; j++)
+                r->tasks[t->children[j]].npending--;
+        }
         for (int k = 0; k < r->ntasks; k++) {
             if (r->tasks[k].state == T(PENDING) && r->tasks[k].npending == 0 &&
                 s_set(m, &r->tasks[k], T(READY), "repaired at load") < 0)
@@ -1073,10 +1127,22 @@ void model_rows_clear(model_rows_t *rows)
     memset(rows, 0, sizeof *rows);
 }
 
-int model_submit_rows(const Drover__SubmitRequest *req, model_rows_t *rows)
+/* Parents of step i (its 'after', resolved to indices in didx from k on)
+ * that still have to succeed: all of them, less those reused. */
+static int s_pending_parents(const Drover__StepSpec *s, const size_t *didx, size_t k,
+                             const int64_t *reuse)
+{
+    int n = 0;
+    for (size_t a = 0; a < s->n_after; a++)
+        n += !(reuse && reuse[didx[k + a]]);
+    return n;
+}
+
+int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, model_rows_t *rows)
 {
     size_t n = req->n_steps, nedges = 0;
     memset(rows, 0, sizeof *rows);
+    rows->reuse = reuse;
     for (size_t i = 0; i < n; i++)
         nedges += req->steps[i]->n_after;
     dag_node_t *nodes = calloc(n, sizeof *nodes);
@@ -1095,13 +1161,19 @@ int model_submit_rows(const Drover__SubmitRequest *req, model_rows_t *rows)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
+        int reused = reuse && reuse[i];
+        const char *state = reused ? "succeeded"
+                            : s_pending_parents(s, rows->didx, k, reuse) ? "pending"
+                                                                         : "ready";
         json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o}", "idx", (int)i,
                               "name", s->name, "kind", s->kind, "spec", s->spec_json, "state",
-                              s->n_after ? "pending" : "ready", "retries", (int)s->retries,
+                              state, "retries", (int)s->retries,
                               "timeout_ms", (json_int_t)s->timeout_ms, "retry_delay_ms",
                               (json_int_t)s->retry_delay_ms, "resources",
                               s_res_to_json(s->resources));
         if (!o || json_array_append_new(tasks, o) < 0)
+            goto nomem;
+        if (reused && json_object_set_new(o, "reused_from", json_integer((json_int_t)reuse[i])) < 0)
             goto nomem;
         for (size_t a = 0; a < s->n_after; a++, k++)
             if (json_array_append_new(deps, json_pack("[i, i]", (int)i, (int)rows->didx[k])) < 0)
@@ -1136,14 +1208,18 @@ run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const 
     util_strlcpy(r->schedule, schedule ? schedule : "", sizeof r->schedule);
     if (rows->params_json && !(r->params_json = strdup(rows->params_json)))
         goto nomem;
+    r->due_us = schedule ? rows->due_us : 0;
     util_strlcpy(r->submitted_key, key ? key : "", sizeof r->submitted_key);
     r->ntasks = (int)n;
     r->state = R(RUNNING);
     r->version = 1;
     r->submitted_us = rows->submitted_us;
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
         task_t *t = &r->tasks[i];
+        int pend = s_pending_parents(s, rows->didx, k, rows->reuse);
+        k += s->n_after;
         t->id = rows->ids[i];
         t->run = r;
         t->idx = (int)i;
@@ -1156,9 +1232,10 @@ run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const 
         t->retries = (int)s->retries;
         t->timeout_ms = (int64_t)s->timeout_ms;
         t->retry_delay_ms = (int64_t)s->retry_delay_ms;
-        t->npending = (int)s->n_after;
-        t->state = s->n_after ? T(PENDING) : T(READY);
-        t->ready_us = s->n_after ? 0 : r->submitted_us;
+        t->npending = pend;
+        t->state = rows->reuse && rows->reuse[i] ? T(SUCCEEDED) : pend ? T(PENDING) : T(READY);
+        t->ready_us = t->state == T(READY) ? r->submitted_us : 0;
+        r->ndone += t->state == T(SUCCEEDED);
         if (s_res_from_pb(s->resources, &t->res) < 0)
             goto nomem;
         if (s->n_after && !(t->parents = malloc(s->n_after * sizeof *t->parents)))
@@ -1166,7 +1243,7 @@ run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const 
     }
     /* Edges into arrays sized once (a realloc per edge cost more than the
      * rest of the join for the densest workflow). */
-    size_t k = 0, nedges = 0;
+    size_t nedges = 0;
     for (size_t i = 0; i < n; i++)
         nedges += req->steps[i]->n_after;
     for (k = 0; k < nedges; k++)
@@ -1237,19 +1314,23 @@ int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *
 }
 
 /* model_submit on the substituted request: in the iteration's transaction. */
-static int s_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
-                    const char *schedule, int64_t due_us, const char *actor,
+/* reuse: NULL, or per step the task of an earlier run whose results it
+ * reuses (0 = runs; drover rerun): such a step starts succeeded, and only
+ * the other parents of a step hold it back. */
+static int s_submit(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
+                    const char *key, const char *schedule, int64_t due_us, const char *actor,
                     const char *params_json, int64_t id, int64_t *run_id, char *err,
                     size_t errlen)
 {
     if (model_submit_rules(req, err, errlen) < 0 || model_submit_queue_check(m, req, err, errlen) < 0)
         return errno == EINVAL ? -1 : (errno = EIO, -1);
     model_rows_t rows;
-    if (model_submit_rows(req, &rows) < 0) {
+    if (model_submit_rows(req, reuse, &rows) < 0) {
         snprintf(err, errlen, "out of memory");
         return errno = EIO, -1;
     }
     rows.params_json = params_json;
+    rows.due_us = due_us;
     const char *qname = req->queue && *req->queue ? req->queue : "default";
     int rc = store_submit(m->st, req->workflow, req->source ? req->source : "",
                           req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
@@ -1283,12 +1364,19 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     model_subst_t x;
     if (model_subst(req, o, id, &x, err, errlen) < 0)
         return errno == ENOMEM ? (errno = EIO, -1) : -1;
-    int rc = s_submit(m, &x.req, key, o ? o->schedule : NULL, o ? o->due_us : 0, actor,
+    int rc = s_submit(m, &x.req, NULL, key, o ? o->schedule : NULL, o ? o->due_us : 0, actor,
                       x.params_json, id, run_id, err, errlen);
     int e = errno;
     model_subst_free(&x);
     errno = e;
     return rc;
+}
+
+int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
+                const char *key, const char *actor, int64_t *run_id, char *err, size_t errlen)
+{
+    /* The earlier run's specs were substituted when it was submitted. */
+    return s_submit(m, req, reuse, key, NULL, 0, actor, NULL, 0, run_id, err, errlen);
 }
 
 int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen)

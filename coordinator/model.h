@@ -123,6 +123,7 @@ struct run {
     int nawaiting;                  /* approve steps awaiting a person now */
     char schedule[128];             /* schedule or trigger that started it, "" = a person */
     char *params_json;              /* its parameter values {"NAME":"VALUE"}, NULL = none */
+    int64_t due_us;                 /* the due time it was started for, 0 = none */
 };
 
 struct worker {
@@ -235,6 +236,8 @@ typedef struct {
     int64_t *ids;                   /* task ids by index (n_steps) */
     int64_t run_id, submitted_us;
     const char *params_json;        /* borrowed: the run's parameter values (NULL = none) */
+    const int64_t *reuse;           /* borrowed: per step, the task it reuses (rerun), or NULL */
+    int64_t due_us;                 /* the due time a schedule started it for (0 = none) */
 } model_rows_t;
 /* Run parameters (common/params.h): a request with every step's spec
  * substituted — a shallow copy of req whose steps and spec strings are
@@ -259,7 +262,7 @@ int model_submit_rules_unsubst(const Drover__SubmitRequest *req, char *err, size
 int model_submit_queue_check(model_t *m, const Drover__SubmitRequest *req, char *err,
                              size_t errlen);
 int model_submit_rules(const Drover__SubmitRequest *req, char *err, size_t errlen);
-int model_submit_rows(const Drover__SubmitRequest *req, model_rows_t *rows);
+int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, model_rows_t *rows);
 int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *key,
                       const char *schedule, const model_rows_t *rows);
 /* model_submit_join in two halves, so that the costly one can be done
@@ -273,6 +276,13 @@ run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const 
 int model_run_attach(model_t *m, run_t **rp, const Drover__SubmitRequest *req);
 void model_run_discard(run_t **rp);
 void model_rows_clear(model_rows_t *rows);
+
+/* A rerun (coordinator/rerun.c): as model_submit by a person, where
+ * reuse[i] != 0 makes step i start succeeded, reusing the results of that
+ * task of an earlier run (drover.tasks.reused_from). At least one step
+ * must run; a reused step's parents must all be reused. */
+int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
+                const char *key, const char *actor, int64_t *run_id, char *err, size_t errlen);
 
 /* Cancels an active run: waiting tasks are cancelled, running ones killed.
  * Returns 0 with a summary in msg, or -1 with errno ENOENT (not active) or

@@ -252,7 +252,8 @@ server_t *server_new(const conf_t *cfg)
     s->zctx = zmq_ctx_new();
     s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
     s->cal = s->model ? calendar_new(s->st, s->model, &cfg->coord) : NULL;
-    if (!s->model || !s->zctx || !s->auth || !s->cal || !s->leader) {
+    s->cap = s->st ? capacity_new(s->st) : NULL;
+    if (!s->model || !s->zctx || !s->auth || !s->cal || !s->cap || !s->leader) {
         server_destroy(&s);
         errno = ENOMEM;
         return NULL;
@@ -285,6 +286,7 @@ void server_destroy(server_t **sp)
         zmq_close(s->zap);
     auth_destroy(&s->auth);
     calendar_destroy(&s->cal);
+    capacity_destroy(&s->cap);
     keys_wipe(&s->key);
     if (s->zctx)
         zmq_ctx_term(s->zctx);

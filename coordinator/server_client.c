@@ -27,6 +27,7 @@
 #include "log.h"
 #include "model.h"
 #include "registry.h"
+#include "rerun.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -84,6 +85,7 @@ static void s_fill_run(server_t *s, const PGresult *res, int row, Drover__RunInf
     ri->finished_at_us = db_get_i64(res, row, 5);
     ri->tasks_total = (uint32_t)db_get_i64(res, row, 6);
     ri->tasks_done = (uint32_t)db_get_i64(res, row, 7);
+    ri->due_at_us = db_get_i64(res, row, 9);
     run_t *r = model_run(s->model, (int64_t)ri->id);
     ri->version = r ? r->version : 0;
     ri->awaiting_approval = r && r->state == DROVER__RUN_STATE__RUN_RUNNING && r->nawaiting > 0;
@@ -95,7 +97,23 @@ static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__Clie
     int limit = q && q->limit ? (int)q->limit : 20;
     if (limit > 1000)
         limit = 1000;
-    PGresult *res = store_runs_list(s->st, limit);
+    const Drover__RunsFilter *f = q ? q->filter : NULL;
+    /* Checked before the query: text that is not a state or a name (bad
+     * UTF-8 among it) must not reach PostgreSQL as a failing statement. */
+    const char *bad = NULL;
+    if (f && f->state && *f->state &&
+        wire_run_state_from_name(f->state) == DROVER__RUN_STATE__RUN_STATE_UNSPECIFIED)
+        bad = "state: one of running, succeeded, failed, cancelled, rejected";
+    else if (f && f->workflow && *f->workflow && !util_name_ok(f->workflow, 0))
+        bad = "workflow: not a workflow name";
+    if (bad) {
+        rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        rep->message = (char *)bad;
+        s_reply_client(s, ident, ident_len, rep);
+        return 0;
+    }
+    PGresult *res = store_runs_list(s->st, limit, f && f->state ? f->state : "",
+                                    f && f->workflow ? f->workflow : "", f ? f->since_us : 0);
     if (!res)
         return -1;
     int n = PQntuples(res);
@@ -170,6 +188,7 @@ static int s_client_status_live(server_t *s, run_t *r, Drover__ClientReply *rep,
     ri.version = r->version;
     ri.awaiting_approval = r->nawaiting > 0;
     s_fill_params(r->params_json, &ri);
+    ri.due_at_us = r->due_us;
     rep->n_runs = 1;
     rep->runs = &rip;
     rep->n_tasks = (size_t)n;
@@ -527,14 +546,15 @@ static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, cons
 {
     char msg[600];
     char *doc = NULL;
-    const char *op = q->op ? q->op : "";
     /* The table lets submitters in; calendar_op lets only the owner or an admin act. */
-    int rc = calendar_op(s->cal, op, q->name ? q->name : "", actor, role >= AUTH_ROLE_ADMIN, &doc,
-                         msg, sizeof msg);
+    int rc = calendar_op(s->cal, q, actor, role >= AUTH_ROLE_ADMIN, &doc, msg, sizeof msg);
     if (rc < 0)
         return -1;
     if (doc) {
         rep->json = doc;
+    } else if (rc == 3) {
+        rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
+        rep->message = msg;
     } else {
         if (s_outcome(s, rc, actor, msg, rep) < 0)
             return -1;
@@ -870,6 +890,15 @@ static int h_submit(creq_t *c)
     server_t *s = c->s;
     const Drover__SubmitRequest *q = c->in->submit;
     const char *key = auth_secure(s->auth) ? c->actor : "";
+    /* Refused before anything is written: a step no registered worker could
+     * ever run would wait forever (capacity.h). The rules of the request
+     * itself speak first (their message is the one to fix first), so on
+     * this path only they are checked here as well. */
+    if (!q->allow_pending && capacity_check(s->cap, q, c->msg, sizeof c->msg) != 0) {
+        if (model_submit_check(s->model, q, c->msg, sizeof c->msg) < 0 && errno != EINVAL)
+            return -1;
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+    }
     if (q->schedule || q->trigger) {
         /* Validate the workflow as a submit would, without running it. */
         int cr = calendar_register(s->cal, q, key, c->role >= AUTH_ROLE_ADMIN,
@@ -1140,6 +1169,27 @@ static int h_hold(creq_t *c)
     return s_reply_audited(c, run_id);
 }
 
+static int h_rerun(creq_t *c)
+{
+    server_t *s = c->s;
+    int64_t run_id = 0;
+    const char *key = auth_secure(s->auth) ? c->actor : "";
+    int rc = rerun_start(s->st, s->model, c->in->rerun, key, c->actor, c->role >= AUTH_ROLE_ADMIN,
+                         &run_id, c->msg, sizeof c->msg);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
+    if (rc == 2)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+    if (rc == 3)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
+    c->rep->run_id = (uint64_t)run_id;
+    c->rep->message = c->msg;
+    s_reply(c);
+    return 0;
+}
+
 static int h_workers(creq_t *c)
 {
     s_client_workers(c->s, c->rep, c->ident, c->ident_len);
@@ -1260,11 +1310,15 @@ typedef struct {
 #define RPC_BUFFERED 2
 
 static const client_rpc_t s_rpcs[] = {
-    {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES, "workflow validated on the server"},
+    {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES,
+     "workflow validated on the server; a step no registered worker fits is refused unless "
+     "allow_pending"},
     {RQ(RUNS), NULL, R_READER, h_runs, 0, "at most 1000 rows"},
     {RQ(STATUS), NULL, R_READER, h_status, 0, "long-poll parked, capped"},
     {RQ(LOGS), NULL, R_READER, h_logs, 0, "paged: at most 256 KiB per stream per reply"},
     {RQ(CANCEL), NULL, R_SUBMIT, h_cancel, RPC_BUFFERED, "a submitter cancels only its own runs"},
+    {RQ(RERUN), NULL, R_SUBMIT, h_rerun, RPC_WRITES,
+     "a submitter reruns only its own runs; the run must have ended"},
     {RQ(WORKERS), NULL, R_READER, h_workers, 0, NULL},
     {RQ(INFO), NULL, R_READER, h_info, 0, NULL},
     {RQ(REPORT), NULL, R_READER, h_ml, 0, NULL},
@@ -1284,10 +1338,12 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
     {RQ(SCHEDULE), "list", R_READER, h_schedule, 0, NULL},
+    {RQ(SCHEDULE), "next", R_READER, h_schedule, 0, "at most 100 due times"},
     {RQ(SCHEDULE), "pause", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
     {RQ(SCHEDULE), "resume", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
     {RQ(SCHEDULE), "rm", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
-    {RQ(SCHEDULE), "trigger", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
+    {RQ(SCHEDULE), "trigger", R_SUBMIT, h_schedule, RPC_WRITES,
+     "its owner or an admin; max_active holds unless force"},
     {RQ(SCHEDULE), NULL, R_ADMIN, h_schedule, RPC_WRITES, "unknown op: refused"},
     {RQ(QUEUE), "list", R_READER, h_queue_list, 0, NULL},
     {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, RPC_WRITES, NULL},

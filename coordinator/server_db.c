@@ -78,7 +78,8 @@ int server_attach(server_t *s)
             if (got == 1) {
                 if (announced)
                     log_info("the other coordinator is gone: taking over");
-                if (model_load(s->model) < 0 || s_auth_load(s) < 0 || calendar_load(s->cal) < 0) {
+                if (model_load(s->model) < 0 || s_auth_load(s) < 0 || calendar_load(s->cal) < 0 ||
+                    capacity_load(s->cap) < 0) {
                     if (model_clear(s->model) < 0)
                         return -1;
                     if (s->stop)
@@ -200,7 +201,8 @@ int server_reset(server_t *s)
         return -1;
     }
     if (db_ok(s->db)) {
-        if (model_load(s->model) == 0 && s_auth_load(s) == 0 && calendar_load(s->cal) == 0) {
+        if (model_load(s->model) == 0 && s_auth_load(s) == 0 && calendar_load(s->cal) == 0 &&
+            capacity_load(s->cap) == 0) {
             server_side_active(s, 1);
             return 0;
         }

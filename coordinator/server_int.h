@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "bulk.h"
 #include "calendar.h"
+#include "capacity.h"
 #include "conf.h"
 #include "db.h"
 #include "keys.h"
@@ -105,6 +106,7 @@ struct server {
     int bind_quiet;            /* EADDRINUSE already reported */
     auth_t *auth;
     calendar_t *cal;
+    capacity_t *cap;           /* every registered worker's shape (capacity.h) */
     void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
     keys_pair_t key;           /* the coordinator's CURVE key pair */
     int64_t last_drop_log_ms;

@@ -167,7 +167,7 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
         size_t ndrop = 0;
         worker_t *w =
             model_worker_register(s->model, m->ident, m->ident_len, reg, key, &drop, &ndrop);
-        if (!w) {
+        if (!w || capacity_note(s->cap, reg) < 0) {
             free(drop);
             rc = -1;
             goto done;

@@ -52,14 +52,24 @@ enum {
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
     S_RUN_NOTIFY, S_STAGE_NOTE, S_SCHED_MISSED,
     S_TASK_HOLD,
+    /* calendar branch (issue 13) */
+    S_WORKER_SHAPES, S_WORKER_SHAPE, S_FIRE_DEQUEUE, S_TRIGGER_RELEASE, S_RERUN_SOURCE,
     S_COUNT
 };
+
+/* The task whose results step $2 of run $1 has: itself, or the task of an
+ * earlier run it reuses (`drover rerun`, tasks.reused_from). */
+#define SRC_TASK                                                                                 \
+    "(SELECT coalesce(x.reused_from, x.id) FROM drover.tasks x WHERE x.run_id = $1::bigint "  \
+    "AND x.name = $2)"
+/* ... and that task's run. */
+#define SRC_RUN "(SELECT s.run_id FROM drover.tasks s WHERE s.id = " SRC_TASK ")"
 
 #define RUN_COLS                                                                                 \
     "r.id, r.workflow, r.state, " US("r.submitted_at") ", " US("r.started_at") ", "           \
     US("r.finished_at") ", r.tasks_total, "                                                     \
     "(SELECT count(*) FROM drover.tasks t WHERE t.run_id = r.id AND t.state IN "              \
-    "('succeeded', 'failed', 'skipped', 'cancelled')), coalesce(r.params::text, '')"
+    "('succeeded', 'failed', 'skipped', 'cancelled')), coalesce(r.params::text, ''), " US("r.due_at")
 
 static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> name, public_key, kind, role, revoked (t/f) */
@@ -83,22 +93,28 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     [S_QUEUE_DELETE] = {"queue_delete", "DELETE FROM drover.queues WHERE name = $1", 1},
     /* -> 0 name, 1 kind, 2 cron, 3 timezone, 4 catchup, 5 max_active, 6 watch,
      *    7 min_new_rows, 8 paused, 9 request (bytea), 10 last_due_us, 11 created_us,
-     *    12 created_by, 13 paused_reason */
+     *    12 created_by, 13 paused_reason, 14 catchup_max, 15 lateness_s,
+     *    16 due times queued behind max_active, 17 on_failure */
     [S_SCHED_LOAD] = {"sched_load",
                       "SELECT name, kind, coalesce(cron, ''), coalesce(timezone, ''), "
                       "coalesce(catchup, ''), max_active, coalesce(watch, ''), coalesce(min_new_rows, 0), "
                       "paused, request, " US("last_due") ", " US("created_at") ", coalesce(created_by, ''), "
-                      "paused_reason FROM drover.schedules ORDER BY name", 0},
+                      "paused_reason, catchup_max, lateness_s, (SELECT count(*) FROM drover.schedule_fires f "
+                      "WHERE f.name = s.name AND f.outcome = 'queued'), on_failure "
+                      "FROM drover.schedules s ORDER BY name", 0},
     [S_SCHED_UPSERT] = {"sched_upsert",
                         "INSERT INTO drover.schedules (name, kind, cron, timezone, catchup, max_active, "
-                        "watch, min_new_rows, request, created_by) VALUES ($1, $2, nullif($3, ''), "
-                        "nullif($4, ''), nullif($5, ''), $6::int, nullif($7, ''), $8::bigint, $9::bytea, $10) "
+                        "watch, min_new_rows, request, created_by, catchup_max, lateness_s, on_failure) VALUES ($1, $2, "
+                        "nullif($3, ''), nullif($4, ''), nullif($5, ''), $6::int, nullif($7, ''), $8::bigint, "
+                        "$9::bytea, $10, $11::int, $12::int, $13) "
                         "ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, cron = EXCLUDED.cron, "
                         "timezone = EXCLUDED.timezone, catchup = EXCLUDED.catchup, "
                         "max_active = EXCLUDED.max_active, watch = EXCLUDED.watch, "
                         "min_new_rows = EXCLUDED.min_new_rows, request = EXCLUDED.request, "
-                        "created_by = EXCLUDED.created_by, created_at = clock_timestamp() "
-                        "RETURNING " US("created_at") ", " US("last_due"), 10},
+                        "created_by = EXCLUDED.created_by, created_at = clock_timestamp(), "
+                        "catchup_max = EXCLUDED.catchup_max, lateness_s = EXCLUDED.lateness_s, "
+                        "on_failure = EXCLUDED.on_failure "
+                        "RETURNING " US("created_at") ", " US("last_due"), 13},
     [S_SCHED_PAUSE] = {"sched_pause", "UPDATE drover.schedules SET paused = $2::boolean, "
                        "paused_reason = $3 WHERE name = $1", 3},
     [S_SCHED_DELETE] = {"sched_delete", "DELETE FROM drover.schedules WHERE name = $1", 1},
@@ -113,24 +129,61 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                     TS("$2"), 3},
     /* -> id, state of the latest run it started (calendar, trigger or by hand) */
     [S_FIRE_LAST] = {"fire_last",
-                     "SELECT id, state FROM drover.runs WHERE schedule = $1 ORDER BY id DESC LIMIT 1", 1},
+                     "SELECT id, outcome FROM ("
+                     "(SELECT NULL::bigint AS id, f.outcome, f.fired_at AS at FROM drover.schedule_fires f "
+                     "WHERE f.name = $1 AND f.outcome IN ('queued', 'skipped') ORDER BY f.fired_at DESC LIMIT 1) "
+                     "UNION ALL (SELECT r.id, r.state, r.submitted_at FROM drover.runs r WHERE r.schedule = $1 "
+                     "ORDER BY r.id DESC LIMIT 1)) x ORDER BY at DESC LIMIT 1", 1},
+    /* -> 0 workflow, 1 queue, 2 priority, 3 submitted_key, 4 run state, then per task (in
+     *    idx order): 5 id, 6 name, 7 kind, 8 spec, 9 state, 10 retries, 11 timeout_ms,
+     *    12 retry_delay_ms, 13 resources, 14 reused_from (0 = none), 15 after (names, ',') */
+    [S_RERUN_SOURCE] = {"rerun_source",
+                        "SELECT r.workflow, r.queue, r.priority, coalesce(r.submitted_key, ''), r.state, "
+                        "t.id, t.name, t.kind, t.spec::text, t.state, t.retries, t.timeout_ms, "
+                        "t.retry_delay_ms, t.resources::text, coalesce(t.reused_from, 0), "
+                        "coalesce((SELECT string_agg(p.name, ',' ORDER BY p.idx) FROM drover.task_deps d "
+                        "JOIN drover.tasks p ON p.id = d.depends_on WHERE d.task_id = t.id), '') "
+                        "FROM drover.runs r JOIN drover.tasks t ON t.run_id = r.id "
+                        "WHERE r.id = $1::bigint ORDER BY t.idx", 1},
+    /* -> the oldest queued due time (microseconds), now marked started */
+    [S_FIRE_DEQUEUE] = {"fire_dequeue",
+                        "UPDATE drover.schedule_fires SET outcome = 'started', fired_at = clock_timestamp() "
+                        "WHERE name = $1 AND outcome = 'queued' AND due_at = (SELECT min(due_at) FROM "
+                        "drover.schedule_fires WHERE name = $1 AND outcome = 'queued') "
+                        "RETURNING " US("due_at"), 1},
     /* -> name, path */
-    [S_TRIGGER_FILES] = {"trigger_files", "SELECT name, path FROM drover.trigger_files", 0},
-    /* $2 [{path,size,rows}] -> one row per file consumed now */
+    /* -> 0 name, 1 path, 2 sha256 ('' = before migration 019), 3 size, 4 rows, 5 run_id
+     *    (0 = none), 6 its run is still running (t/f) */
+    [S_TRIGGER_FILES] = {"trigger_files",
+                         "SELECT tf.name, tf.path, tf.sha256, tf.size, tf.rows, coalesce(tf.run_id, 0), "
+                         "coalesce(r.state = 'running', false) FROM drover.trigger_files tf "
+                         "LEFT JOIN drover.runs r ON r.id = tf.run_id WHERE NOT tf.pooled", 0},
+    /* $2 [{path,sha256,size,rows,blank,malformed}] -> one row per file consumed now */
     [S_TRIGGER_CONSUME] = {"trigger_consume",
-                           "INSERT INTO drover.trigger_files (name, path, size, rows, run_id) "
-                           "SELECT $1, x.path, x.size, x.rows, $3::bigint FROM jsonb_to_recordset($2::jsonb) "
-                           "AS x(path text, size bigint, rows bigint) ON CONFLICT DO NOTHING RETURNING path", 3},
+                           "INSERT INTO drover.trigger_files (name, path, sha256, size, rows, blank, "
+                           "malformed, run_id) SELECT $1, x.path, x.sha256, x.size, x.rows, x.blank, "
+                           "x.malformed, $3::bigint FROM jsonb_to_recordset($2::jsonb) "
+                           "AS x(path text, sha256 text, size bigint, rows bigint, blank bigint, "
+                           "malformed bigint) ON CONFLICT (name, path, sha256) DO UPDATE SET run_id = EXCLUDED.run_id, "
+                           "pooled = false, consumed_at = clock_timestamp() WHERE drover.trigger_files.pooled "
+                           "RETURNING path", 3},
+    /* The files run $2 consumed, returned to the pool when it failed or was
+     * cancelled -> path, sha256 of each */
+    [S_TRIGGER_RELEASE] = {"trigger_release",
+                           "UPDATE drover.trigger_files tf SET pooled = true, returned = tf.returned + 1 "
+                           "FROM drover.runs r WHERE tf.name = $1 AND tf.run_id = $2::bigint "
+                           "AND r.id = tf.run_id AND r.state IN ('failed', 'cancelled') "
+                           "AND tf.returned < 1 AND NOT tf.pooled RETURNING tf.path, tf.sha256", 2},
     /* -> name, version, artifact, model_kind, stage, metric value (text or NULL) */
     [S_MODEL_METRIC_BY_STEP] = {"model_metric_by_step",
                                 "SELECT name, version, artifact, model_kind, stage, metrics->>$3 "
-                                "FROM drover.model_versions WHERE run_id = $1::bigint AND step = $2 "
+                                "FROM drover.model_versions WHERE run_id = " SRC_RUN " AND step = $2 "
                                 "ORDER BY version DESC LIMIT 1", 3},
     /* -> name, version of the model a select step chose */
     [S_SELECT_CHOICE] = {"select_choice",
                          "SELECT rp.report->'chosen'->>'name', (rp.report->'chosen'->>'version')::int "
                          "FROM drover.reports rp JOIN drover.tasks t ON t.id = rp.task_id "
-                         "WHERE t.run_id = $1::bigint AND t.name = $2 AND rp.kind = 'select' "
+                         "WHERE t.id = " SRC_TASK " AND rp.kind = 'select' "
                          "ORDER BY rp.attempt DESC LIMIT 1", 2},
     /* $3: the kinds as a JSON array of strings */
     [S_RUN_NOTIFY] = {"run_notify",
@@ -187,10 +240,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                   "nullif($8, ''), " TS("$9") ", $13::jsonb) "
                   "RETURNING id, submitted_at), "
                   "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
-                  "timeout_ms, retry_delay_ms, resources) "
+                  "timeout_ms, retry_delay_ms, resources, reused_from) "
                   "SELECT r.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
                   "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
-                  "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}') "
+                  "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}'), "
+                  "(e->>'reused_from')::bigint "
                   "FROM r, jsonb_array_elements($10::jsonb) e ORDER BY (e->>'idx')::int "
                   "RETURNING id, idx, run_id, state), "
                   /* idx -> id through one array: O(edges), whatever plan the
@@ -245,6 +299,14 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "key = coalesce(drover.workers.key, EXCLUDED.key) RETURNING name) "
                      "INSERT INTO drover.events (kind, worker, detail, actor) "
                      "SELECT 'worker_registered', name, $5, nullif($6, '') FROM u", 6},
+    /* -> name, slots, memory (-1 = unknown), gpus (-1 = unknown), labels (one per row
+     *    of a text array, as JSON) */
+    [S_WORKER_SHAPES] = {"worker_shapes",
+                         "SELECT name, slots, coalesce(memory, 0), coalesce(gpus, -1), "
+                         "array_to_json(labels)::text FROM drover.workers "
+                         "WHERE slots > 0 ORDER BY name", 0},
+    [S_WORKER_SHAPE] = {"worker_shape",
+                        "UPDATE drover.workers SET memory = $2::bigint, gpus = $3::int WHERE name = $1", 3},
     /* -> key (NULL: not bound), or no row */
     [S_WORKER_KEY] = {"worker_key", "SELECT key FROM drover.workers WHERE name = $1", 1},
     [S_WORKER_REBIND] = {"worker_rebind",
@@ -276,7 +338,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     [S_LOAD_RUNS] = {"load_runs",
                      "SELECT id, workflow, " US("submitted_at") ", " US("started_at")
                      ", coalesce(submitted_key, ''), queue, priority, coalesce(schedule, ''), "
-                     "coalesce(params::text, '') FROM drover.runs "
+                     "coalesce(params::text, ''), " US("due_at") " FROM drover.runs "
                      "WHERE state = 'running' ORDER BY id", 0},
     /* -> 0 id, 1 run_id, 2 idx, 3 name, 4 kind, 5 spec, 6 state, 7 attempt, 8 retries,
      *    9 failures, 10 lost, 11 timeout_ms, 12 retry_delay_ms, 13 not_before_us,
@@ -300,7 +362,10 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "JOIN drover.tasks t ON t.id = d.task_id JOIN drover.runs r ON r.id = t.run_id "
                      "WHERE r.state = 'running'", 0},
     /* -> id, workflow, state, submitted_us, started_us, finished_us, total, done */
-    [S_RUNS_LIST] = {"runs_list", "SELECT " RUN_COLS " FROM drover.runs r ORDER BY r.id DESC LIMIT $1::int", 1},
+    [S_RUNS_LIST] = {"runs_list", "SELECT " RUN_COLS " FROM drover.runs r "
+                     "WHERE ($2 = '' OR r.state = $2) AND ($3 = '' OR r.workflow = $3) "
+                     "AND ($4::bigint = 0 OR r.submitted_at >= " TS("$4") ") "
+                     "ORDER BY r.id DESC LIMIT $1::int", 4},
     [S_RUN_GET] = {"run_get", "SELECT " RUN_COLS " FROM drover.runs r WHERE r.id = $1::bigint", 1},
     /* -> 0 id, 1 name, 2 kind, 3 state, 4 attempt, 5 worker, 6 started_us, 7 finished_us,
      *    8 exit_code, 9 error, 10 retries, 11 after (comma-separated) */
@@ -367,12 +432,12 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> name, version, artifact, model_kind, stage */
     [S_MODEL_BY_STEP] = {"model_by_step",
                          "SELECT name, version, artifact, model_kind, stage FROM drover.model_versions "
-                         "WHERE run_id = $1::bigint AND step = $2 ORDER BY version DESC LIMIT 1", 2},
+                         "WHERE run_id = " SRC_RUN " AND step = $2 ORDER BY version DESC LIMIT 1", 2},
     [S_MODEL_BY_EVAL_STEP] = {"model_by_eval_step",
                               "SELECT v.name, v.version, v.artifact, v.model_kind, v.stage "
                               "FROM drover.model_evaluations e JOIN drover.tasks t ON t.id = e.task_id "
                               "JOIN drover.model_versions v ON v.name = e.name AND v.version = e.version "
-                              "WHERE t.run_id = $1::bigint AND t.name = $2 ORDER BY e.id DESC LIMIT 1", 2},
+                              "WHERE t.id = " SRC_TASK " ORDER BY e.id DESC LIMIT 1", 2},
     [S_MODEL_GET] = {"model_get",
                      "SELECT name, version, artifact, model_kind, stage FROM drover.model_versions "
                      "WHERE name = $1 AND version = $2::int", 2},
@@ -761,6 +826,37 @@ int store_worker_up(store_t *st, const char *name, const char *host, int slots,
     return s_write(st, S_WORKER_UP, 6, v);
 }
 
+int store_worker_shapes(store_t *st, store_worker_shape_f fn, void *ctx)
+{
+    PGresult *r = s_read(st, S_WORKER_SHAPES, 0, NULL);
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        store_worker_shape_t row = {.name = db_get_str(r, i, 0),
+                                    .slots = (int)db_get_i64(r, i, 1),
+                                    .memory = db_get_i64(r, i, 2),
+                                    .gpus = (int)db_get_i64(r, i, 3)};
+        json_t *labels = json_loads(db_get_str(r, i, 4), 0, NULL);
+        for (size_t k = 0; json_is_array(labels) && k < json_array_size(labels) && row.nlabels < 32; k++) {
+            const char *l = json_string_value(json_array_get(labels, k));
+            if (l)
+                row.labels[row.nlabels++] = l;
+        }
+        rc = fn(ctx, &row);
+        json_decref(labels);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int store_worker_shape(store_t *st, const char *name, int64_t memory, int gpus)
+{
+    char m[24], g[24];
+    const char *v[] = {name, I64(m, memory), I64(g, gpus)};
+    return s_write(st, S_WORKER_SHAPE, 3, v);
+}
+
 int store_worker_key(store_t *st, const char *name, char *key, size_t keylen)
 {
     const char *v[] = {name};
@@ -837,11 +933,13 @@ PGresult *store_load_runs(store_t *st) { return s_read(st, S_LOAD_RUNS, 0, NULL)
 PGresult *store_load_tasks(store_t *st) { return s_read(st, S_LOAD_TASKS, 0, NULL); }
 PGresult *store_load_deps(store_t *st) { return s_read(st, S_LOAD_DEPS, 0, NULL); }
 
-PGresult *store_runs_list(store_t *st, int limit)
+PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
+                          int64_t since_us)
 {
-    char l[24];
-    const char *v[] = {I64(l, limit)};
-    return s_read(st, S_RUNS_LIST, 1, v);
+    char l[24], s[24];
+    const char *v[] = {I64(l, limit), state ? state : "", workflow ? workflow : "",
+                       I64(s, since_us > 0 ? since_us : 0)};
+    return s_read(st, S_RUNS_LIST, 4, v);
 }
 
 PGresult *store_run_get(store_t *st, int64_t run_id)
@@ -1159,15 +1257,18 @@ PGresult *store_sched_load(store_t *st) { return s_read(st, S_SCHED_LOAD, 0, NUL
 int store_sched_upsert(store_t *st, const store_sched_t *sc, int64_t *created_us,
                        int64_t *last_due_us)
 {
-    char ma[24], mr[24];
+    char ma[24], mr[24], cm[24], la[24];
     const char *v[] = {sc->name, sc->kind, sc->cron, sc->timezone, sc->catchup,
                        I64(ma, sc->max_active), sc->watch, I64(mr, sc->min_new_rows),
-                       (const char *)sc->request, sc->created_by};
-    int lengths[10] = {0, 0, 0, 0, 0, 0, 0, 0, (int)sc->request_len, 0};
-    int formats[10] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+                       (const char *)sc->request, sc->created_by,
+                       I64(cm, sc->catchup_max > 0 ? sc->catchup_max : 100),
+                       I64(la, sc->lateness_s > 0 ? sc->lateness_s : 60),
+                       sc->on_failure && *sc->on_failure ? sc->on_failure : "keep"};
+    int lengths[13] = {0, 0, 0, 0, 0, 0, 0, 0, (int)sc->request_len, 0, 0, 0, 0};
+    int formats[13] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
     if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
-    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_UPSERT].name, 10, v, lengths, formats,
+    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_UPSERT].name, 13, v, lengths, formats,
                           PGRES_TUPLES_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
@@ -1223,6 +1324,54 @@ PGresult *store_fire_last(store_t *st, const char *name)
 {
     const char *v[] = {name};
     return s_read(st, S_FIRE_LAST, 1, v);
+}
+
+PGresult *store_trigger_release(store_t *st, const char *name, int64_t run_id)
+{
+    char r[24];
+    const char *v[] = {name, I64(r, run_id)};
+    if (store_tx(st) < 0)
+        return NULL;
+    return s_read(st, S_TRIGGER_RELEASE, 2, v);
+}
+
+int store_rerun_source(store_t *st, int64_t run_id, store_rerun_f fn, void *ctx)
+{
+    char r[24];
+    const char *v[] = {I64(r, run_id)};
+    PGresult *res = s_read(st, S_RERUN_SOURCE, 1, v);
+    if (!res)
+        return -1;
+    int n = PQntuples(res), rc = n;
+    for (int i = 0; i < n && rc >= 0; i++) {
+        store_rerun_row_t row = {
+            .workflow = db_get_str(res, i, 0), .queue = db_get_str(res, i, 1),
+            .priority = (int)db_get_i64(res, i, 2), .submitted_key = db_get_str(res, i, 3),
+            .run_state = db_get_str(res, i, 4), .task_id = db_get_i64(res, i, 5),
+            .name = db_get_str(res, i, 6), .kind = db_get_str(res, i, 7),
+            .spec = db_get_str(res, i, 8), .state = db_get_str(res, i, 9),
+            .retries = (int)db_get_i64(res, i, 10), .timeout_ms = db_get_i64(res, i, 11),
+            .retry_delay_ms = db_get_i64(res, i, 12), .resources = db_get_str(res, i, 13),
+            .reused_from = db_get_i64(res, i, 14), .after = db_get_str(res, i, 15)};
+        if (fn(ctx, i, &row) < 0)
+            rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int store_fire_dequeue(store_t *st, const char *name, int64_t *due_us)
+{
+    const char *v[] = {name};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_FIRE_DEQUEUE, 1, v);
+    if (!r)
+        return -1;
+    int n = PQntuples(r) > 0;
+    *due_us = n ? db_get_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return n;
 }
 
 PGresult *store_trigger_files(store_t *st) { return s_read(st, S_TRIGGER_FILES, 0, NULL); }

@@ -113,12 +113,31 @@ int store_worker_state(store_t *st, const char *name, const char *state, const c
 /* names_json: JSON array of worker names seen since the last call. */
 int store_workers_seen(store_t *st, const char *names_json);
 
+/* A registered worker's whole shape (coordinator/capacity.h). memory 0 =
+ * none offered; gpus -1 = unknown (registered before migration 019).
+ * Strings are borrowed for the callback only. */
+typedef struct {
+    const char *name;
+    int slots;
+    int64_t memory;
+    int gpus;
+    const char *labels[32];
+    int nlabels;
+} store_worker_shape_t;
+typedef int (*store_worker_shape_f)(void *ctx, const store_worker_shape_t *row);
+/* Calls fn for every worker ever registered; stops at fn's -1. 0 or -1. */
+int store_worker_shapes(store_t *st, store_worker_shape_f fn, void *ctx);
+/* Records the memory and GPUs a worker registered with. 0 or -1. */
+int store_worker_shape(store_t *st, const char *name, int64_t memory, int gpus);
+
 /* Reads (the caller PQclear()s the result; NULL on error). Column layouts
  * are documented beside each statement in store.c. */
 PGresult *store_load_runs(store_t *st);
 PGresult *store_load_tasks(store_t *st);
 PGresult *store_load_deps(store_t *st);
-PGresult *store_runs_list(store_t *st, int limit);
+/* The newest `limit` runs matching every filter given ("" / 0 = any). */
+PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
+                          int64_t since_us);
 PGresult *store_run_get(store_t *st, int64_t run_id);
 PGresult *store_run_tasks(store_t *st, int64_t run_id);
 PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name);
@@ -201,6 +220,8 @@ PGresult *store_select_choice(store_t *st, int64_t run_id, const char *step);
 typedef struct {
     const char *name, *kind, *cron, *timezone, *catchup, *watch, *created_by;
     int max_active;
+    int catchup_max, lateness_s;  /* migration 019 */
+    const char *on_failure;       /* triggers: "keep" or "retry" */
     int64_t min_new_rows;
     const uint8_t *request;   /* packed SubmitRequest */
     size_t request_len;
@@ -215,7 +236,34 @@ int store_sched_last_due(store_t *st, const char *name, int64_t due_us);
 /* 1 when this due time is ours to fire, 0 when already fired, -1 error. */
 int store_fire_claim(store_t *st, const char *name, int64_t due_us, const char *outcome);
 int store_fire_run(store_t *st, const char *name, int64_t due_us, int64_t run_id);
+/* -> run id (NULL: none) and outcome of what the schedule did last: the
+ * run's state, or "queued"/"skipped" when its latest due time was held
+ * back, whichever happened last. */
 PGresult *store_fire_last(store_t *st, const char *name);
+/* One step of an earlier run, for `drover rerun` (coordinator/rerun.c);
+ * the run's own fields repeat on every row. Strings are borrowed for the
+ * callback only. */
+typedef struct {
+    const char *workflow, *queue, *submitted_key, *run_state;
+    int priority;
+    int64_t task_id;
+    const char *name, *kind, *spec, *state, *resources, *after; /* after: names, ',' */
+    int retries;
+    int64_t timeout_ms, retry_delay_ms;
+    int64_t reused_from;      /* 0 = ran itself */
+} store_rerun_row_t;
+typedef int (*store_rerun_f)(void *ctx, int idx, const store_rerun_row_t *row);
+/* Calls fn for each step of run_id in order. Returns the number of steps
+ * (0: no such run), or -1 on error or when fn failed. */
+int store_rerun_source(store_t *st, int64_t run_id, store_rerun_f fn, void *ctx);
+/* The oldest due time of name queued behind max_active, now marked
+ * started: 1 with *due_us, 0 when none is queued, -1 on error. */
+int store_fire_dequeue(store_t *st, const char *name, int64_t *due_us);
+/* Returns to the pool the files that run_id (of trigger name) consumed, if
+ * it failed or was cancelled and they were not returned before (once per
+ * file version): the result lists (path, sha256) of each file released
+ * (none when the run succeeded). Caller PQclear()s; NULL on error. */
+PGresult *store_trigger_release(store_t *st, const char *name, int64_t run_id);
 PGresult *store_trigger_files(store_t *st);
 /* Records files a run consumed; returns how many were new (all of them,
  * unless another coordinator consumed some first), -1 on error. */

@@ -1835,3 +1835,120 @@ int dataset_split(size_t rows, double val_fraction, uint64_t seed, size_t **trai
     *nval = nv;
     return 0;
 }
+
+/* ---- CSV tally (data triggers) ---- */
+
+int dataset_csv_tally(const char *path, uint64_t prefix_len, dataset_tally_t *out, char *err,
+                      size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    s_reader_t r = {0};
+    int e = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        e = errno;
+        util_errf(err, errlen, "cannot open %s: %s", path, strerror(e));
+        errno = e;
+        return -1;
+    }
+    char *buf = malloc(DS_IO_BLOCK);
+    r.buf = malloc(DS_IO_BLOCK);
+    r.fd = fd;
+    if (!buf || !r.buf) {
+        e = ENOMEM;
+        util_errf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    /* Pass 1: the hashes. */
+    sha256_ctx_t all, pre;
+    sha256_init(&all);
+    sha256_init(&pre);
+    for (;;) {
+        size_t n;
+        if (s_read_full(fd, buf, DS_IO_BLOCK, &n) < 0) {
+            e = errno;
+            util_errf(err, errlen, "cannot read %s: %s", path, strerror(e));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        sha256_update(&all, buf, n);
+        if (out->bytes < prefix_len) {
+            uint64_t take = prefix_len - out->bytes < n ? prefix_len - out->bytes : n;
+            sha256_update(&pre, buf, (size_t)take);
+        }
+        out->bytes += n;
+    }
+    uint8_t d[SHA256_DIGEST_LEN];
+    sha256_final(&all, d);
+    sha256_hex(d, out->sha256);
+    if (prefix_len && out->bytes >= prefix_len) {
+        sha256_final(&pre, d);
+        sha256_hex(d, out->prefix_sha256);
+    }
+    /* Pass 2: the records, as dataset_load reads them. */
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        e = errno;
+        util_errf(err, errlen, "cannot rewind %s: %s", path, strerror(e));
+        goto fail;
+    }
+    int got;
+    while ((got = s_next_record(&r)) == 1 && r.rlen == 0)
+        out->blank++;
+    if (got < 0) {
+        e = errno;
+        util_errf(err, errlen, "cannot read %s: %s", path, strerror(e));
+        goto fail;
+    }
+    if (got == 0) {
+        e = EINVAL;
+        util_errf(err, errlen, "%s: the file is empty (a header row naming the columns is required)",
+                  path);
+        goto fail;
+    }
+    const char *why = NULL;
+    size_t bad = 0, skip = (r.rlen >= 3 && memcmp(r.rec, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;
+    if (s_split(&r, skip, &why, &bad) < 0) {
+        e = errno;
+        if (e == EINVAL)
+            util_errf(err, errlen, "%s: row %zu (header), field %zu: %s", path, r.recno, bad + 1,
+                      why);
+        else
+            util_errf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    size_t nh = r.nf;
+    while ((got = s_next_record(&r)) == 1) {
+        if (r.rlen == 0 || (r.rlen == 1 && r.rec[0] == '\r')) {
+            out->blank++;
+            continue;
+        }
+        if (s_split(&r, 0, &why, &bad) < 0 && errno != EINVAL) {
+            e = errno;
+            util_errf(err, errlen, "%s: out of memory", path);
+            goto fail;
+        }
+        if (why || r.nf != nh) {
+            out->malformed++;
+            if (!out->first_bad)
+                out->first_bad = r.recno;
+            why = NULL;
+            continue;
+        }
+        out->rows++;
+    }
+    if (got < 0) {
+        e = errno;
+        util_errf(err, errlen, "cannot read %s: %s", path, strerror(e));
+        goto fail;
+    }
+    free(buf);
+    s_reader_free(&r);
+    close(fd);
+    return 0;
+fail:
+    free(buf);
+    s_reader_free(&r);
+    close(fd);
+    errno = e;
+    return -1;
+}

@@ -224,4 +224,27 @@ double dataset_psi(const dataset_t *ref, const dataset_t *cur, size_t col, int b
 int dataset_split(size_t rows, double val_fraction, uint64_t seed, size_t **train_idx,
                   size_t *ntrain, size_t **val_idx, size_t *nval);
 
+/* What a CSV file holds, by the records dataset_load would read (the same
+ * record reader and field splitter), without parsing values: data rows
+ * (records after the header with as many fields as the header), blank
+ * records (skipped by the loader too) and malformed ones (bad quoting, or
+ * a field count other than the header's: the loader would refuse the
+ * file). Used by data triggers (coordinator/trigscan.c), which do not know
+ * the label column, so a value that is not a number is not caught here. */
+typedef struct {
+    uint64_t rows, blank, malformed;
+    uint64_t first_bad;       /* 1-based record number of the first malformed one, 0 = none */
+    uint64_t bytes;           /* bytes read */
+    char sha256[65];          /* hex sha256 of every byte */
+    char prefix_sha256[65];   /* of the first prefix_len bytes; "" when the file is shorter */
+} dataset_tally_t;
+
+/* Reads the file at path once for the hashes and once for the records.
+ * prefix_len > 0 also hashes the first prefix_len bytes (a file that grew
+ * since: were those bytes kept?). Returns 0, or -1 with errno (from the
+ * system, or EINVAL: no header, ENOMEM) and a message in err. Memory: two
+ * 1 MiB buffers and the longest record. */
+int dataset_csv_tally(const char *path, uint64_t prefix_len, dataset_tally_t *out, char *err,
+                      size_t errlen);
+
 #endif

@@ -255,11 +255,14 @@ def to_request(pb, doc, submitted_by, queue=None, priority=None):
     if s:
         sub.schedule.CopyFrom(pb.Schedule(cron=s.get("cron", ""), timezone=s.get("timezone", "UTC"),
                                           catchup=s.get("catchup", "none"),
-                                          max_active=s.get("max_active", 1)))
+                                          max_active=s.get("max_active", 1),
+                                          catchup_max=s.get("catchup_max", 0),
+                                          lateness_s=s.get("lateness_s", 0)))
     t = doc.get("trigger")
     if t:
         sub.trigger.CopyFrom(pb.Trigger(watch=t.get("watch", ""),
-                                        min_new_rows=t.get("min_new_rows", 1)))
+                                        min_new_rows=t.get("min_new_rows", 1),
+                                        on_failure=t.get("on_failure", "keep")))
     n = doc.get("notify")
     if n:
         # The coordinator checks the webhook against coordinator.notify.allow.

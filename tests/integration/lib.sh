@@ -471,10 +471,10 @@ wf() {
     echo "$T_DIR/$1.cfg"
 }
 
-# submit FILE: submits without waiting, prints the run id.
+# submit FILE [OPTION...]: submits without waiting, prints the run id.
 submit() {
     local id
-    id=$(drover submit "$1") || fail "drover submit $1 exited $?"
+    id=$(drover submit "$@") || fail "drover submit $* exited $?"
     [[ "$id" =~ ^[0-9]+$ ]] || fail "drover submit printed '$id', expected a run id alone"
     echo "$id"
 }

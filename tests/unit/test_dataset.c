@@ -347,6 +347,61 @@ static void t_hash(void **state)
     dataset_destroy(&ds);
 }
 
+/* ---- tally (data triggers): the loader's records, counted ---- */
+
+static void t_tally(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t rows, blank, malformed, first_bad;
+    } cases[] = {
+        {"a,b\r\n1,2\r\n3,4", 2, 0, 0, 0},
+        {"\xEF\xBB\xBF" "a,b\n1,2\n3,4\n", 2, 0, 0, 0},
+        {"\na,b\n\n1,2\n\r\n3,4\n\n\n", 2, 5, 0, 0},
+        {"a,b\n\"x\ny\",2\n3,4\n", 2, 0, 0, 0},           /* a quoted field over two lines */
+        {"a,b\n1,2\n1,2,3\n4\n5,6\n", 2, 0, 2, 3},          /* field counts */
+        {"a,b\n1,2\n1,2\"x\n", 1, 0, 1, 3},                 /* a stray quote */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256] = "";
+        dataset_tally_t t;
+        const char *p = s_file("t.csv", cases[i].text, SIZE_MAX);
+        if (dataset_csv_tally(p, 0, &t, err, sizeof err) < 0)
+            fail_msg("case %zu: %s", i, err);
+        if (t.rows != cases[i].rows || t.blank != cases[i].blank ||
+            t.malformed != cases[i].malformed || t.first_bad != cases[i].first_bad)
+            fail_msg("case %zu: rows %llu blank %llu malformed %llu first_bad %llu", i,
+                     (unsigned long long)t.rows, (unsigned long long)t.blank,
+                     (unsigned long long)t.malformed, (unsigned long long)t.first_bad);
+        /* Where the loader reads the file, it reads as many rows. */
+        dataset_t *ds = cases[i].malformed ? NULL : dataset_load(p, NULL, err, sizeof err);
+        if (ds)
+            assert_int_equal(ds->rows, t.rows);
+        dataset_destroy(&ds);
+    }
+    /* Hashes: the whole file, and a prefix (a file that only grew). */
+    const char *p = s_file("g.csv", "a,b\n1,2\n3,4\n", SIZE_MAX);
+    char err[256] = "", whole[65], first[65];
+    dataset_tally_t t;
+    assert_int_equal(sha256_file(p, whole, err, sizeof err), 0);
+    s_file("g0.csv", "a,b\n1,2\n", SIZE_MAX);
+    assert_int_equal(sha256_file(s_path("g0.csv"), first, err, sizeof err), 0);
+    assert_int_equal(dataset_csv_tally(p, 8, &t, err, sizeof err), 0);
+    assert_string_equal(t.sha256, whole);
+    assert_string_equal(t.prefix_sha256, first);
+    assert_int_equal(t.bytes, 12);
+    assert_int_equal(dataset_csv_tally(p, 100, &t, err, sizeof err), 0);
+    assert_string_equal(t.prefix_sha256, ""); /* shorter than the prefix asked */
+    /* No header: an error, as for the loader. */
+    errno = 0;
+    assert_int_equal(dataset_csv_tally(s_file("e.csv", "\n\n", SIZE_MAX), 0, &t, err, sizeof err), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(dataset_csv_tally(s_path("nosuch.csv"), 0, &t, err, sizeof err), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
 /* ---- binary format ---- */
 
 static void s_assert_same(const dataset_t *a, const dataset_t *b)
@@ -966,6 +1021,7 @@ int main(void)
         cmocka_unit_test(t_inspect),         cmocka_unit_test(t_duplicates),
         cmocka_unit_test(t_psi),             cmocka_unit_test(t_split),
         cmocka_unit_test(t_big_csv_memory), cmocka_unit_test(t_issue11),
+        cmocka_unit_test(t_tally),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

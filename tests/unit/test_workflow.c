@@ -379,7 +379,18 @@ static const err_case_t s_errors[] = {
      HDR "schedule = { cron = \"0 3 * * *\";\n  max_active = 0; };\n" A, 3,
      "schedule 'max_active' must be an integer between 1 and 100"},
     {"schedule unknown key", HDR "schedule = { cron = \"0 3 * * *\";\n  tz = \"UTC\"; };\n" A, 3,
-     "unknown key 'tz' in schedule (known: cron, timezone, catchup, max_active)"},
+     "unknown key 'tz' in schedule (known: cron, timezone, catchup, max_active, catchup_max, lateness)"},
+    {"schedule catchup_max zero",
+     HDR "schedule = { cron = \"0 3 * * *\";\n  catchup_max = 0; };\n" A, 3,
+     "schedule 'catchup_max' must be an integer between 1 and 10000"},
+    {"schedule lateness bad",
+     HDR "schedule = { cron = \"0 3 * * *\";\n  lateness = \"soon\"; };\n" A, 3,
+     "schedule 'lateness' must be a duration from 1s to 168h"},
+    {"schedule lateness too long",
+     HDR "schedule = { cron = \"0 3 * * *\";\n  lateness = \"200h\"; };\n" A, 3,
+     "schedule 'lateness' must be a duration from 1s to 168h"},
+    {"trigger on_failure bad", HDR "trigger = { watch = \"/data\";\n  on_failure = \"again\"; };\n" A,
+     3, "trigger 'on_failure' must be \"keep\""},
     {"schedule and trigger", HDR "schedule = { cron = \"0 3 * * *\"; };\n"
                              "trigger = { watch = \"/data\"; };\n" A, 3,
      "give either 'schedule' or 'trigger', not both"},
@@ -389,7 +400,7 @@ static const err_case_t s_errors[] = {
     {"trigger watch empty", HDR "trigger = {\n  watch = \"\"; };\n" A, 3,
      "trigger 'watch' must not be empty"},
     {"trigger unknown key", HDR "trigger = { watch = \"/data\";\n  rows = 5; };\n" A, 3,
-     "unknown key 'rows' in trigger (known: watch, min_new_rows)"},
+     "unknown key 'rows' in trigger (known: watch, min_new_rows, on_failure)"},
     /* resources */
     {"resources not a group",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    resources = 2; }\n);\n",
@@ -458,7 +469,7 @@ static const err_case_t s_errors[] = {
     {"select bad metric",
      HDR "steps = (\n  { name = \"p\"; kind = \"select\"; mode = \"max\";\n"
          "    metric = \"val accuracy\"; }\n);\n",
-     4, "step 'p': 'metric' must be a metric name"},
+     4, "step 'p': 'metric' must be one of a metric train steps record: val_accuracy"},
     {"select without a train step",
      HDR "steps = (\n  { name = \"a\"; kind = \"noop\"; },\n"
          "  { name = \"p\"; kind = \"select\"; after = [\"a\"]; metric = \"val_accuracy\"; mode = \"max\"; }\n);\n",
