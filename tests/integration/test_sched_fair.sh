@@ -198,7 +198,8 @@ steps = (
   { name = "l"; kind = "exec"; command = "true"; resources = { labels = ["a10", "fast"]; }; }
 );
 CFG
-combo=$(submit "$T_DIR/combo.cfg")
+# No registered worker fits these: --allow-pending (test_sched_impossible).
+combo=$(submit "$T_DIR/combo.cfg" --allow-pending)
 line() { drover why "$combo" "$1" | grep "^  $2: " || true; }
 wait_for "why g" 10 sh -c "drover why $combo g | grep -q '^  a10: '"
 assert_eq "  a10: labels ok, 2 of 4 GPUs" "$(line g a10)" "why g on a10"
