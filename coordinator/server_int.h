@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "artsvc.h"
 #include "auth.h"
 #include "calendar.h"
 #include "conf.h"
@@ -109,6 +110,7 @@ struct server {
     int64_t last_drop_log_ms;
     warn_slot_t warns[WARN_SLOTS];
     gc_t *gc;                  /* retention thread (NULL: no policy set) */
+    artsvc_t *arts;            /* artifact service thread (NULL: artifact_listen unset) */
     notify_t *notify;          /* webhook sender (NULL: no webhook) */
     observe_t *obs;            /* metrics and /readyz (observe.h) */
     int64_t next_publish_ms;   /* next observe_publish */

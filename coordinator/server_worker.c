@@ -235,6 +235,7 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
         }
         if (!in->result->lease)
             break;
+        artsvc_revoke(s->arts, in->result->lease->task_id, in->result->lease->attempt);
         /* Acked even when stale, so the worker stops re-sending it. */
         Drover__ResultAck ack = DROVER__RESULT_ACK__INIT;
         Drover__Lease l = DROVER__LEASE__INIT;

@@ -294,3 +294,63 @@ int artifact_open_verified(const char *root, const char *hex, char *path_out, si
     memcpy(path_out, path, strlen(path) + 1);
     return 0;
 }
+
+int artifact_partial_path(const char *root, const char *hex, char *out, size_t outlen, char *err,
+                          size_t errlen)
+{
+    char dir[4096];
+    if (!root || !*root || !sha256_is_hex(hex)) {
+        util_errf(err, errlen, "artifact_partial_path: invalid arguments");
+        errno = EINVAL;
+        return -1;
+    }
+    int n = snprintf(dir, sizeof dir, "%s/.partial", root);
+    int m = snprintf(out, outlen, "%s/.partial/%s", root, hex);
+    if (n < 0 || (size_t)n >= sizeof dir || m < 0 || (size_t)m >= outlen) {
+        util_errf(err, errlen, "artifact store %s: path too long", root);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (s_mkdirs(dir) < 0) {
+        int e = errno;
+        util_errf(err, errlen, "cannot create %s: %s", dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int artifact_adopt(const char *root, const char *hex, const char *partial, char *err,
+                   size_t errlen)
+{
+    char final[4096], dir[4096], got[65];
+    if (artifact_path(root, hex, final, sizeof final) < 0) {
+        util_errf(err, errlen, "artifact store %s: bad hash or path too long", root);
+        return -1;
+    }
+    if (sha256_file(partial, got, err, errlen) < 0)
+        return -1;
+    if (strcmp(got, hex) != 0) {
+        util_errf(err, errlen, "content hashes to %s, not %s", got, hex);
+        unlink(partial);
+        errno = EBADMSG;
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s/sha256/%.2s", root, hex);
+    if (s_mkdirs(dir) < 0) {
+        int e = errno;
+        util_errf(err, errlen, "cannot create %s: %s", dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    int fd = open(partial, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fchmod(fd, 0444) < 0) {
+        int e = errno;
+        util_errf(err, errlen, "cannot open %s: %s", partial, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        return -1;
+    }
+    return util_commit_file(fd, partial, final, err, errlen);
+}

@@ -48,4 +48,18 @@ int artifact_put_buffer(const char *root, const void *data, size_t len, char hex
 int artifact_open_verified(const char *root, const char *hex, char *path_out, size_t path_len, char *err,
                            size_t errlen);
 
+/* Transfers (coordinator/artsvc.c, worker/xfer.c) grow a partial file
+ * outside the content names, then adopt it. Writes ROOT/.partial/HEX into
+ * out and creates ROOT/.partial. Returns 0 or -1 (errno, err). */
+int artifact_partial_path(const char *root, const char *hex, char *out, size_t outlen, char *err,
+                          size_t errlen);
+
+/* Hashes the file at partial (which must be on ROOT's filesystem); when its
+ * content hashes to hex it is made read-only, fsynced and renamed into its
+ * content name (durably, as the put functions do), else it is deleted and
+ * -1 returned with errno EBADMSG and "content hashes to OTHER" in err.
+ * Other failures: -1 with errno and err; the partial file stays. */
+int artifact_adopt(const char *root, const char *hex, const char *partial, char *err,
+                   size_t errlen);
+
 #endif

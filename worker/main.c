@@ -512,6 +512,8 @@ int main(int argc, char **argv)
         .work_dir = wc->work_dir,
         .task_bin = task_bin,
         .artifact_dir = art,
+        .artifact_endpoint = wc->artifact_endpoint,
+        .artifact_shared = wc->artifact_shared,
         .protocol_version = (uint32_t)version,
         .curve_server = curve ? coord.public_z85 : NULL,
         .curve_public = curve ? mine.public_z85 : NULL,

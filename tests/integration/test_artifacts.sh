@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Artifacts between steps on two workers that share no folder (issue 12):
+# a 100 MB output of a step on worker A is staged into the work folder of a
+# step on worker B through the coordinator's artifact service, verified by
+# hash in the consumer; the receiving worker is SIGKILLed in the middle of
+# its download and, restarted, resumes from the bytes it had. Then a
+# hostile but allow-listed worker key speaks the artifact protocol itself:
+# downloads it was not assigned, an upload for a task it does not hold, a
+# wrong hash and an oversized upload are all refused, and the service keeps
+# serving. Lineage is in drover.artifact_lineage.
+source "$(dirname "$0")/lib.sh"
+
+SIZE=100000000
+pg_start
+read -r APORT < <(freeport 1)
+ART_EP="tcp://127.0.0.1:$APORT"
+T_COORD_EXTRA="  artifact_listen = \"$ART_EP\";"
+T_WORKER_EXTRA="  artifact_endpoint = \"$ART_EP\";"
+coord_start
+mkdir -p "$T_DIR/wa/out" "$T_DIR/wb"
+worker_start wa 1 --label a --work-dir "$T_DIR/wa" --artifact-dir "$T_DIR/wa-art"
+# B downloads slowly (30 ms a 1 MiB chunk) so the kill lands mid-transfer.
+DROVER_TEST_XFER_DELAY_MS=30 worker_start wb 1 --label b --work-dir "$T_DIR/wb" \
+    --artifact-dir "$T_DIR/wb-art"
+
+cat >"$T_DIR/pass.cfg" <<CFG
+workflow = "pass";
+steps = (
+  { name = "produce"; kind = "exec"; resources = { labels = ["a"]; };
+    command = "head -c $SIZE /dev/urandom >out/big.bin && echo small >notes.txt && sha256sum out/big.bin | cut -d' ' -f1 >$T_DIR/produced.sha";
+    outputs = ["out/big.bin", "notes.txt"]; },
+  { name = "consume"; kind = "exec"; after = ["produce"]; resources = { labels = ["b"]; };
+    inputs = { big = "@produce:out/big.bin"; notes = "@produce:notes.txt"; };
+    command = "sha256sum out/big.bin | cut -d' ' -f1 >$T_DIR/consumed.sha && cat notes.txt >$T_DIR/notes.seen"; }
+);
+CFG
+run=$(submit "$T_DIR/pass.cfg")
+wait_for "the producer wrote its hash" 60 test -s "$T_DIR/produced.sha"
+hex=$(cat "$T_DIR/produced.sha")
+part="$T_DIR/wb-art/.partial/$hex"
+partial_mid() {
+    local s
+    [[ -f "$part" ]] && s=$(stat -c %s "$part") && ((s > 0 && s < SIZE))
+}
+wait_for "worker wb has part of the 100 MB input (0 < bytes < $SIZE)" 90 partial_mid
+got=$(stat -c %s "$part")
+log "killing wb at $got of $SIZE bytes staged"
+kill -KILL "$(worker_pid wb)"
+worker_forget wb
+((got < SIZE)) || fail "the download finished before the kill"
+[[ ! -e "$T_DIR/wb/out/big.bin" ]] || fail "the input was placed before its download finished"
+
+worker_start wb 1 --label b --work-dir "$T_DIR/wb" --artifact-dir "$T_DIR/wb-art"
+assert_eq succeeded "$(wait_run "$run" 90)" "state of the run after wb was killed mid-download"
+assert_eq "$hex" "$(cat "$T_DIR/consumed.sha")" "sha256 of the input the consumer read"
+assert_eq small "$(cat "$T_DIR/notes.seen")" "the small input"
+grep -q "resuming the download at" "$T_DIR/worker-wb.log" ||
+    fail "the restarted worker did not resume its download: $(tail -5 "$T_DIR/worker-wb.log")"
+assert_eq "$SIZE" "$(stat -c %s "$T_DIR/artifacts/sha256/${hex:0:2}/${hex:2}")" \
+    "size of the artifact in the coordinator's store"
+assert_eq "$SIZE" "$(stat -c %s "$T_DIR/wb-art/sha256/${hex:0:2}/${hex:2}")" \
+    "size of the artifact in wb's store"
+assert_eq 1 "$(sql "select count(*) from drover.artifacts where run_id = $run and name = 'out/big.bin' and sha256 = '$hex' and size = $SIZE and step = 'produce'")" \
+    "the artifact row of out/big.bin"
+assert_eq consume "$(sql "select distinct consumer_step from drover.artifact_lineage where sha256 = '$hex' and consumer_input = 'big'")" \
+    "the consumer in drover.artifact_lineage"
+
+# ------------------------------------------------- missing declared output ---
+cat >"$T_DIR/missing.cfg" <<'CFG'
+workflow = "missing";
+steps = ( { name = "lazy"; kind = "exec"; command = "true"; outputs = ["model.pkl"]; retries = 0;
+            resources = { labels = ["a"]; }; } );
+CFG
+miss=$(submit "$T_DIR/missing.cfg")
+assert_eq failed "$(wait_run "$miss" 30)" "state of a step that did not write its declared output"
+task_field "$miss" lazy error | grep -q "declared output 'model.pkl' was not written" ||
+    fail "the missing output's message: $(task_field "$miss" lazy error)"
+
+# ------------------------------------------------------------ hostile peers ---
+K="$T_DIR/hkeys"
+mkdir -p -m 700 "$K"
+drover keygen --out "$K/rogue" >/dev/null || fail "keygen rogue exited $?"
+drover keys allow worker "$K/rogue.pub" >/dev/null || fail "allow rogue exited $?"
+apoke() { # an artifact-service session as the rogue worker key
+    drover-test-zmqpoke -q --proto worker --key "$K/rogue" --server-key "$T_KEYS/coordinator.pub" \
+        --linger 500 "$@" "$ART_EP"
+}
+# The rogue holds a task of its own that declares an output.
+cat >"$T_DIR/rogue.cfg" <<'CFG'
+workflow = "rogue";
+steps = ( { name = "r"; kind = "exec"; command = "true"; outputs = ["x.bin"]; retries = 0;
+            resources = { labels = ["rogue-only"]; }; } );
+CFG
+rrun=$(submit "$T_DIR/rogue.cfg")
+rt=$(sql "select id from drover.tasks where run_id = $rrun")
+drover-test-zmqpoke -q --proto worker --key "$K/rogue" --server-key "$T_KEYS/coordinator.pub" \
+    --linger 500 \
+    --msg '{"register":{"name":"rogue","host":"x","slots":1,"kinds":["exec"],"labels":["rogue-only"],"session":5}}' \
+    --await 5000 --await 10000 "$COORD_WORKER_EP" >"$T_DIR/rogue.out" ||
+    fail "zmqpoke (rogue worker) exited $?: $(cat "$T_DIR/rogue.out")"
+sed -n 2p "$T_DIR/rogue.out" | jq -e ".assign.lease.task_id == $rt" >/dev/null ||
+    fail "the rogue worker got no assignment: $(cat "$T_DIR/rogue.out")"
+ct=$(sql "select id from drover.tasks where run_id = $run and name = 'consume'")
+ca=$(task_field "$run" consume attempt)
+hello=$(printf hello | sha256sum | cut -d' ' -f1)
+lease_c='"lease":{"task_id":'"$ct"',"attempt":'"$ca"'}'
+lease_r='"lease":{"task_id":'"$rt"',"attempt":1}'
+apoke \
+    --msg '{"artifact":{"op":"ARTIFACT_GET",'"$lease_c"',"sha256":"'"$hex"'","length":1024}}' --await 5000 \
+    --msg '{"artifact":{"op":"ARTIFACT_GET",'"$lease_r"',"sha256":"'"$hex"'","length":1024}}' --await 5000 \
+    --msg '{"artifact":{"op":"ARTIFACT_PUT_BEGIN",'"$lease_c"',"sha256":"'"$hello"'","size":5}}' --await 5000 \
+    --msg '{"artifact":{"op":"ARTIFACT_PUT_BEGIN",'"$lease_r"',"sha256":"'"$hello"'","size":11811160064}}' --await 5000 \
+    --msg '{"artifact":{"op":"ARTIFACT_PUT_BEGIN",'"$lease_r"',"sha256":"'"$hello"'","size":5}}' --await 5000 \
+    --msg '{"artifact":{"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hello"'","size":5,"offset":0,"data":"HELLO"}}' --await 5000 \
+    --msg '{"artifact":{"op":"ARTIFACT_VERIFY",'"$lease_r"',"sha256":"'"$hex"'","size":'"$SIZE"'}}' --await 5000 \
+    >"$T_DIR/apoke.out" || fail "zmqpoke (artifact service) exited $?: $(cat "$T_DIR/apoke.out")"
+line() { sed -n "$1p" "$T_DIR/apoke.out"; }
+line 1 | jq -e '.artifact.error == "ERROR_FORBIDDEN" and (.artifact.data // "") == ""' >/dev/null ||
+    fail "a download of another worker's input was not refused: $(line 1)"
+line 2 | jq -e '.artifact.error == "ERROR_FORBIDDEN" and (.artifact.message | test("not an input"))' >/dev/null ||
+    fail "a download of a hash that is not its input was not refused: $(line 2)"
+line 3 | jq -e '.artifact.error == "ERROR_FORBIDDEN" and (.artifact.message | test("not held"))' >/dev/null ||
+    fail "an upload for a task the worker does not hold was not refused: $(line 3)"
+line 4 | jq -e '.artifact.error == "ERROR_BAD_REQUEST" and (.artifact.message | test("artifact_max_size"))' >/dev/null ||
+    fail "an oversized upload was not refused: $(line 4)"
+line 5 | jq -e '(.artifact.error // "ERROR_NONE") == "ERROR_NONE" and (.artifact.offset // 0) == 0' >/dev/null ||
+    fail "the rogue's own upload did not begin: $(line 5)"
+line 6 | jq -e '.artifact.error == "ERROR_BAD_REQUEST" and (.artifact.message | test("hashes to"))' >/dev/null ||
+    fail "an upload with the wrong hash was not refused: $(line 6)"
+line 7 | jq -e '(.artifact.error // "ERROR_NONE") == "ERROR_NONE" and .artifact.complete == true' >/dev/null ||
+    fail "VERIFY of a stored artifact by a task that may upload: $(line 7)"
+[[ ! -e "$T_DIR/artifacts/sha256/${hello:0:2}/${hello:2}" ]] || fail "the wrong bytes were stored"
+# Garbage on the artifact socket is dropped; the service still answers.
+drover-test-zmqpoke -q --key "$K/rogue" --server-key "$T_KEYS/coordinator.pub" --garbage 20 \
+    --linger 500 "$ART_EP" || fail "zmqpoke garbage exited $?"
+apoke --msg '{"artifact":{"op":"ARTIFACT_VERIFY",'"$lease_r"',"sha256":"'"$hex"'","size":'"$SIZE"'}}' \
+    --await 5000 | jq -e '.artifact.complete == true' >/dev/null ||
+    fail "the artifact service stopped answering after garbage"
+grep -q "artifact service: refused" "$T_DIR/coordinator.log" || fail "refusals were not logged"
+drover cancel "$rrun" >/dev/null || true
+log "ok"
