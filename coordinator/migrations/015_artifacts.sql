@@ -30,6 +30,10 @@ CREATE TABLE drover.artifact_consumers (
 );
 CREATE INDEX artifact_consumers_artifact ON drover.artifact_consumers (artifact_id);
 
+-- Only the current leader writes them (migration 008's fence).
+SELECT drover.fence_table('drover.artifacts');
+SELECT drover.fence_table('drover.artifact_consumers');
+
 -- One row per artifact and consumer (a NULL consumer: not consumed yet).
 CREATE VIEW drover.artifact_lineage AS
 SELECT a.sha256, a.size, a.name, a.run_id, a.step, a.attempt, a.created_at,

@@ -76,6 +76,21 @@ assert_eq failed "$(wait_run "$miss" 30)" "state of a step that did not write it
 task_field "$miss" lazy error | grep -q "declared output 'model.pkl' was not written" ||
     fail "the missing output's message: $(task_field "$miss" lazy error)"
 
+# ------------------------------------- the coordinator's own submit checks ---
+# A hand-built request skips the CLI's loader; the coordinator says the
+# same as `drover submit` does for a file (without the line).
+raw() { printf '%s' "$1" | drover-test-rawsubmit - 2>&1 || true; }
+out=$(raw '{"workflow":"r1","steps":[{"name":"a","kind":"exec","spec":{"argv":["true"],"outputs":["m.pkl"]}},
+  {"name":"b","kind":"exec","spec":{"argv":["true"],"inputs":{"m":"@a:m.pkl"}}}]}')
+grep -q "error ERROR_BAD_REQUEST: step 'b': input 'm' names step 'a', which this step does not run after" <<<"$out" ||
+    fail "an input from a step it does not run after, hand-built: $out"
+out=$(raw '{"workflow":"r2","steps":[{"name":"a","kind":"exec","spec":{"argv":["true"],"outputs":["/etc/passwd"]}}]}')
+grep -q "error ERROR_BAD_REQUEST: step 'a': each output must be a path relative" <<<"$out" ||
+    fail "an absolute output path, hand-built: $out"
+out=$(raw '{"workflow":"r3","steps":[{"name":"a","kind":"exec","spec":{"argv":["true"],"staged":{}}}]}')
+grep -q "error ERROR_BAD_REQUEST: step 'a': unknown key 'staged'" <<<"$out" ||
+    fail "a client-made 'staged' (the coordinator's own key): $out"
+
 # ------------------------------------------------------------ hostile peers ---
 K="$T_DIR/hkeys"
 mkdir -p -m 700 "$K"
