@@ -8,6 +8,7 @@
 # downloads it was not assigned, an upload for a task it does not hold, a
 # wrong hash and an oversized upload are all refused, and the service keeps
 # serving. Lineage is in drover.artifact_lineage.
+export DROVER_TEST_LIMIT="${DROVER_TEST_LIMIT:-290}" # ctest's TIMEOUT is 300 (CMakeLists.txt)
 source "$(dirname "$0")/lib.sh"
 
 SIZE=100000000
@@ -64,6 +65,43 @@ assert_eq 1 "$(sql "select count(*) from drover.artifacts where run_id = $run an
     "the artifact row of out/big.bin"
 assert_eq consume "$(sql "select distinct consumer_step from drover.artifact_lineage where sha256 = '$hex' and consumer_input = 'big'")" \
     "the consumer in drover.artifact_lineage"
+
+# ------------------------------------------------ kill -9 of the uploader ---
+# The same bytes again (a deterministic producer), so the new attempt after
+# the kill uploads what the coordinator already half holds: it resumes.
+head -c "$SIZE" /dev/urandom >"$T_DIR/src.bin"
+hex2=$(sha256sum "$T_DIR/src.bin" | cut -d' ' -f1)
+kill -TERM "$(worker_pid wa)"
+worker_forget wa
+DROVER_TEST_XFER_DELAY_MS=30 worker_start wa 1 --label a --work-dir "$T_DIR/wa" \
+    --artifact-dir "$T_DIR/wa-art"
+cat >"$T_DIR/up.cfg" <<CFG
+workflow = "up";
+steps = (
+  { name = "produce"; kind = "exec"; resources = { labels = ["a"]; }; retries = 0;
+    command = "cp $T_DIR/src.bin up.bin"; outputs = ["up.bin"]; },
+  { name = "consume"; kind = "exec"; after = ["produce"]; resources = { labels = ["b"]; };
+    inputs = { up = "@produce:up.bin"; };
+    command = "sha256sum up.bin | cut -d' ' -f1 >$T_DIR/up.sha"; }
+);
+CFG
+up=$(submit "$T_DIR/up.cfg")
+upart="$T_DIR/artifacts/.partial/$hex2"
+upload_mid() {
+    local s
+    [[ -f "$upart" ]] && s=$(stat -c %s "$upart") && ((s > 0 && s < SIZE))
+}
+wait_for "the coordinator holds part of wa's upload (0 < bytes < $SIZE)" 90 upload_mid
+log "killing wa at $(stat -c %s "$upart") of $SIZE bytes uploaded"
+kill -KILL "$(worker_pid wa)"
+worker_forget wa
+worker_start wa 1 --label a --work-dir "$T_DIR/wa" --artifact-dir "$T_DIR/wa-art"
+assert_eq succeeded "$(wait_run "$up" 90)" "state of the run after wa was killed mid-upload"
+assert_eq "$hex2" "$(cat "$T_DIR/up.sha")" "sha256 of the input after the uploader's kill"
+grep -q "resuming the upload at" "$T_DIR/worker-wa.log" ||
+    fail "the restarted uploader did not resume: $(tail -5 "$T_DIR/worker-wa.log")"
+assert_eq 0 "$(sql "select failures from drover.tasks where run_id = $up and name = 'produce'")" \
+    "failures of the producer whose worker was killed (a lost worker is not the step's fault)"
 
 # ------------------------------------------------- missing declared output ---
 cat >"$T_DIR/missing.cfg" <<'CFG'
