@@ -29,14 +29,7 @@ source "$HERE/../tests/integration/lib.sh"
 ART_SIZES="${ART_SIZES:-100 1000}"
 ART_RUNS="${ART_RUNS:-3}"
 
-pg_start
-read -r APORT < <(freeport 1)
-ART_EP="tcp://127.0.0.1:$APORT"
-# shellcheck disable=SC2034 # read by coord_start
-T_COORD_EXTRA="  artifact_listen = \"$ART_EP\";"
-# shellcheck disable=SC2034
-T_WORKER_EXTRA="  artifact_endpoint = \"$ART_EP\";"
-coord_start
+artifact_service_start
 mkdir -p "$T_DIR/wa" "$T_DIR/wb"
 worker_start wa 1 --label a --work-dir "$T_DIR/wa" --artifact-dir "$T_DIR/wa-art"
 worker_start wb 1 --label b --work-dir "$T_DIR/wb" --artifact-dir "$T_DIR/wb-art"

@@ -412,6 +412,22 @@ coord_kill9() {
 
 coord_pid() { echo "${T_PROCS[coordinator]}"; }
 
+# artifact_service_start: PostgreSQL and a coordinator with its artifact
+# service (coordinator.artifact_listen) on a port of its own, $ART_EP, which
+# every worker started afterwards uses (worker.artifact_endpoint);
+# docs/artifacts.md.
+artifact_service_start() {
+    local port
+    read -r port < <(freeport 1)
+    ART_EP="tcp://127.0.0.1:$port"
+    T_COORD_EXTRA+="
+  artifact_listen = \"$ART_EP\";"
+    T_WORKER_EXTRA+="
+  artifact_endpoint = \"$ART_EP\";"
+    pg_start
+    coord_start
+}
+
 # ---------------------------------------------------------------- workers ---
 
 # worker_start [--no-wait] NAME [SLOTS] [EXTRA ARGS...]: starts a worker;

@@ -12,12 +12,7 @@ export DROVER_TEST_LIMIT="${DROVER_TEST_LIMIT:-290}" # ctest's TIMEOUT is 300 (C
 source "$(dirname "$0")/lib.sh"
 
 SIZE=100000000
-pg_start
-read -r APORT < <(freeport 1)
-ART_EP="tcp://127.0.0.1:$APORT"
-T_COORD_EXTRA="  artifact_listen = \"$ART_EP\";"
-T_WORKER_EXTRA="  artifact_endpoint = \"$ART_EP\";"
-coord_start
+artifact_service_start
 mkdir -p "$T_DIR/wa/out" "$T_DIR/wb"
 worker_start wa 1 --label a --work-dir "$T_DIR/wa" --artifact-dir "$T_DIR/wa-art"
 # B downloads slowly (30 ms a 1 MiB chunk) so the kill lands mid-transfer.
@@ -167,21 +162,26 @@ apoke \
     --msg '{"artifact":{"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hello"'","size":5,"offset":0,"data":"HELLO"}}' --await 5000 \
     --msg '{"artifact":{"op":"ARTIFACT_VERIFY",'"$lease_r"',"sha256":"'"$hex"'","size":'"$SIZE"'}}' --await 5000 \
     >"$T_DIR/apoke.out" || fail "zmqpoke (artifact service) exited $?: $(cat "$T_DIR/apoke.out")"
-line() { sed -n "$1p" "$T_DIR/apoke.out"; }
-line 1 | jq -e '.artifact.error == "ERROR_FORBIDDEN" and (.artifact.data // "") == ""' >/dev/null ||
-    fail "a download of another worker's input was not refused: $(line 1)"
-line 2 | jq -e '.artifact.error == "ERROR_FORBIDDEN" and (.artifact.message | test("not an input"))' >/dev/null ||
-    fail "a download of a hash that is not its input was not refused: $(line 2)"
-line 3 | jq -e '.artifact.error == "ERROR_FORBIDDEN" and (.artifact.message | test("not held"))' >/dev/null ||
-    fail "an upload for a task the worker does not hold was not refused: $(line 3)"
-line 4 | jq -e '.artifact.error == "ERROR_BAD_REQUEST" and (.artifact.message | test("artifact_max_size"))' >/dev/null ||
-    fail "an oversized upload was not refused: $(line 4)"
-line 5 | jq -e '(.artifact.error // "ERROR_NONE") == "ERROR_NONE" and (.artifact.offset // 0) == 0' >/dev/null ||
-    fail "the rogue's own upload did not begin: $(line 5)"
-line 6 | jq -e '.artifact.error == "ERROR_BAD_REQUEST" and (.artifact.message | test("hashes to"))' >/dev/null ||
-    fail "an upload with the wrong hash was not refused: $(line 6)"
-line 7 | jq -e '(.artifact.error // "ERROR_NONE") == "ERROR_NONE" and .artifact.complete == true' >/dev/null ||
-    fail "VERIFY of a stored artifact by a task that may upload: $(line 7)"
+# expect N ERROR REGEX WHAT: answer N has that error (ERROR_NONE: none) and
+# a message matching REGEX.
+expect() {
+    local got
+    got=$(sed -n "$1p" "$T_DIR/apoke.out")
+    jq -e --arg e "$2" --arg re "$3" \
+        '(.artifact.error // "ERROR_NONE") == $e and ((.artifact.message // "") | test($re))' \
+        >/dev/null <<<"$got" || fail "$4: $got"
+}
+expect 1 ERROR_FORBIDDEN "not held" "a download of another worker's input was not refused"
+expect 2 ERROR_FORBIDDEN "not an input" "a download of a hash that is not its input was not refused"
+expect 3 ERROR_FORBIDDEN "not held" "an upload for a task the worker does not hold was not refused"
+expect 4 ERROR_BAD_REQUEST "artifact_max_size" "an oversized upload was not refused"
+expect 5 ERROR_NONE "" "the rogue's own upload did not begin"
+expect 6 ERROR_BAD_REQUEST "hashes to" "an upload with the wrong hash was not refused"
+expect 7 ERROR_NONE "" "VERIFY of a stored artifact by a task that may upload"
+sed -n 1p "$T_DIR/apoke.out" | jq -e '(.artifact.data // "") == ""' >/dev/null ||
+    fail "a refused download carried data"
+sed -n 7p "$T_DIR/apoke.out" | jq -e '.artifact.complete == true' >/dev/null ||
+    fail "VERIFY did not say complete"
 [[ ! -e "$T_DIR/artifacts/sha256/${hello:0:2}/${hello:2}" ]] || fail "the wrong bytes were stored"
 # Garbage on the artifact socket is dropped; the service still answers.
 drover-test-zmqpoke -q --key "$K/rogue" --server-key "$T_KEYS/coordinator.pub" --garbage 20 \
