@@ -68,6 +68,8 @@ struct artsvc {
     int started;
     atomic_int stop;
     atomic_ullong refused;
+    int64_t next_log_ms;  /* refusals are logged once a second at most */
+    uint64_t unlogged;    /* ... the rest counted here until the next line */
 
     pthread_mutex_t m;
     grant_t *grants;
@@ -423,9 +425,17 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, uint8_t *buf)
         rep.message = why;
         if (rep.error != DROVER__ERROR_CODE__ERROR_CONFLICT) {
             atomic_fetch_add(&a->refused, 1);
-            log_warn("artifact service: refused %s from %s: %s",
-                     r->op == DROVER__ARTIFACT_OP__ARTIFACT_GET ? "a download" : "an upload",
-                     peer[0] ? peer : "?", why);
+            int64_t now = util_mono_ms();
+            if (now >= a->next_log_ms) {
+                log_warn("artifact service: refused %s from %s: %s (%llu more refused since the "
+                         "last line)",
+                         r->op == DROVER__ARTIFACT_OP__ARTIFACT_GET ? "a download" : "an upload",
+                         peer[0] ? peer : "?", why, (unsigned long long)a->unlogged);
+                a->unlogged = 0;
+                a->next_log_ms = now + 1000;
+            } else {
+                a->unlogged++;
+            }
         }
     }
     Drover__CoordMsg out = DROVER__COORD_MSG__INIT;

@@ -1255,9 +1255,11 @@ static void s_on_xfer(worker_t *w, int64_t now)
             xfer_done_free(&d);
             continue;
         }
-        if (d->status == XFER_UNAVAILABLE && !w->stopping) {
-            /* The service is away: the Result waits, as it waits for the
-             * coordinator itself; try again. */
+        if (d->status == XFER_UNAVAILABLE && !w->stopping && w->state != SESSION_REGISTERED) {
+            /* The coordinator is away: the Result waits for it anyway; try
+             * again. (With the coordinator there but its artifact service
+             * silent, the attempt fails with the reason instead of waiting
+             * forever.) */
             log_warn("task %llu attempt %u: %s; publishing again", (unsigned long long)d->task_id,
                      d->attempt, d->error);
             if (xfer_publish(w->xfer, d->task_id, d->attempt, e->dir, e->outputs) == 0) {

@@ -64,6 +64,7 @@ struct xfer {
     pthread_mutex_t m;
     pthread_cond_t cv;
     int stop;
+    atomic_int stopping; /* stop, readable without the mutex while waiting for a reply */
     job_t *head, *tail;
     job_t *cur;
     done_node_t *done_head, *done_tail;
@@ -135,7 +136,7 @@ static int s_reply(xfer_t *x, Drover__CoordMsg **out)
     int64_t until = util_mono_ms() + XFER_REPLY_MS;
     for (;;) {
         int64_t left = until - util_mono_ms();
-        if (left <= 0)
+        if (left <= 0 || atomic_load(&x->stopping))
             return 0;
         zmq_pollitem_t it = {x->sock, 0, ZMQ_POLLIN, 0};
         int n = zmq_poll(&it, 1, left > 500 ? 500 : (long)left);
@@ -810,6 +811,7 @@ void xfer_destroy(xfer_t **xp)
     if (x->started) {
         pthread_mutex_lock(&x->m);
         x->stop = 1;
+        atomic_store(&x->stopping, 1);
         for (job_t *j = x->head; j; j = j->next)
             atomic_store(&j->cancelled, 1);
         if (x->cur)

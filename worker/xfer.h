@@ -29,7 +29,7 @@
 #include "drover.pb-c.h"
 
 #define XFER_CHUNK (1u << 20)
-#define XFER_WINDOW 4
+#define XFER_WINDOW 8
 #define XFER_REPLY_MS 10000
 #define XFER_GIVE_UP_MS 120000
 
