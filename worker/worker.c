@@ -1525,6 +1525,9 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
         .curve_server = opts->curve_secret ? opts->curve_server : NULL,
         .curve_public = opts->curve_secret ? opts->curve_public : NULL,
         .curve_secret = opts->curve_secret,
+        .run_as = opts->run_as,
+        .run_uid = opts->run_uid,
+        .run_gid = opts->run_gid,
     };
     if (!(w->xfer = xfer_new(&xo, err, errlen)))
         goto fail;

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,9 @@ struct xfer {
     int curve;
     char server[41], public[41], secret[41];
     int64_t test_delay_ms; /* DROVER_TEST_XFER_DELAY_MS: a pause per chunk (tests only) */
+    int run_as;
+    uid_t run_uid;
+    gid_t run_gid;
 
     pthread_t thread;
     int started;
@@ -172,6 +176,32 @@ static void s_pause(xfer_t *x, int64_t ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+/* The step's files are touched as the task user (xfer.h); fsuid/fsgid are
+ * per thread, so the loop and the other threads keep the worker's. */
+typedef struct {
+    int on;
+    int uid, gid;
+} xfer_fsid_t;
+
+static xfer_fsid_t s_as_task(const xfer_t *x)
+{
+    xfer_fsid_t f = {0, 0, 0};
+    if (x->run_as) {
+        f.on = 1;
+        f.gid = setfsgid(x->run_gid);
+        f.uid = setfsuid(x->run_uid);
+    }
+    return f;
+}
+
+static void s_as_worker(xfer_fsid_t f)
+{
+    if (f.on) {
+        setfsuid((uid_t)f.uid);
+        setfsgid((gid_t)f.gid);
+    }
 }
 
 /* ------------------------------------------------------------ transfers --- */
@@ -446,17 +476,19 @@ static xfer_status_t s_place(xfer_t *x, const char *hex, const char *dir, const 
         return XFER_FAILED;
     }
     char *slash = strrchr(dst, '/');
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
+    xfer_status_t st = XFER_OK;
+    xfer_fsid_t f = s_as_task(x);
     *slash = '\0';
-    if (util_mkdirs(dst, 0755) < 0) {
-        util_errf(err, errlen, "cannot create %s: %s", dst, strerror(errno));
-        return XFER_FAILED;
+    if (in < 0 || util_mkdirs(dst, 0755) < 0) {
+        util_errf(err, errlen, "cannot create %s: %s", in < 0 ? src : dst, strerror(errno));
+        st = XFER_FAILED;
+        goto out;
     }
     *slash = '/';
     snprintf(tmp, sizeof tmp, "%s/.drover-staging-%.16s-%ld", dir, hex, (long)getpid());
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    int out = in >= 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-    xfer_status_t st = XFER_OK;
-    if (in < 0 || out < 0) {
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (out < 0) {
         util_errf(err, errlen, "cannot stage %s: %s", dst, strerror(errno));
         st = XFER_FAILED;
         goto out;
@@ -494,8 +526,9 @@ out:
         close(in);
     if (out >= 0)
         close(out);
-    if (st != XFER_OK)
+    if (st != XFER_OK && out >= 0)
         unlink(tmp);
+    s_as_worker(f);
     return st;
 }
 
@@ -537,7 +570,7 @@ static xfer_status_t s_stage(xfer_t *x, job_t *j, char *err, size_t errlen)
 
 static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, size_t errlen)
 {
-    json_t *outs = json_loads(j->json, 0, NULL), *e;
+    json_t *outs = json_loads(j->json, 0, NULL), *item;
     size_t n = json_is_array(outs) ? json_array_size(outs) : 0, i;
     xfer_status_t st = XFER_OK;
     if (!(d->arts = calloc(n + 1, sizeof *d->arts))) {
@@ -545,8 +578,8 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
         util_errf(err, errlen, "out of memory");
         return XFER_UNAVAILABLE;
     }
-    json_array_foreach(outs, i, e) {
-        const char *rel = json_string_value(e);
+    json_array_foreach(outs, i, item) {
+        const char *rel = json_string_value(item);
         char full[8192], hex[65], why[600] = "";
         struct stat sb;
         if (!rel || !stepkind_rel_path_ok(rel) ||
@@ -555,16 +588,30 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
             st = XFER_FAILED;
             break;
         }
-        if (lstat(full, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        /* Opened as the task user, never through a symlink at the end:
+         * the worker reads nothing the step could not. */
+        xfer_fsid_t f = s_as_task(x);
+        int fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        int e = errno;
+        s_as_worker(f);
+        if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
             util_errf(err, errlen, "declared output '%s' was not written: %s", rel,
-                      errno == ENOENT ? "no such file in the step's work folder"
-                                      : "not a regular file");
+                      fd < 0 && e == ENOENT ? "no such file in the step's work folder"
+                      : fd < 0 && e != ELOOP ? strerror(e)
+                                             : "not a regular file");
+            if (fd >= 0)
+                close(fd);
             st = XFER_FAILED;
             break;
         }
-        if (artifact_put_file(x->root, full, hex, why, sizeof why) < 0) {
+        char via[64];
+        snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+        int prc = artifact_put_file(x->root, via, hex, why, sizeof why);
+        e = errno;
+        close(fd);
+        if (prc < 0) {
             util_errf(err, errlen, "cannot store output '%s': %s", rel, why);
-            st = errno == EAGAIN ? XFER_FAILED : XFER_UNAVAILABLE;
+            st = e == EAGAIN ? XFER_FAILED : XFER_UNAVAILABLE;
             break;
         }
         if (x->shared)
@@ -764,6 +811,9 @@ xfer_t *xfer_new(const xfer_opts_t *o, char *err, size_t errlen)
     x->pipe_r = x->pipe_w = -1;
     x->zctx = o->zctx;
     x->shared = o->shared;
+    x->run_as = o->run_as;
+    x->run_uid = o->run_uid;
+    x->run_gid = o->run_gid;
     pthread_mutex_init(&x->m, NULL);
     pthread_cond_init(&x->cv, NULL);
     int fds[2];

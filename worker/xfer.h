@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "drover.pb-c.h"
 
@@ -44,6 +45,13 @@ typedef struct {
     const char *curve_server; /* NULL = no CURVE */
     const char *curve_public;
     const char *curve_secret;
+    /* worker.run_as: the step's files are touched with the task user's
+     * filesystem identity (setfsuid on this thread only), so staging
+     * cannot write, and publishing cannot read, anywhere the step itself
+     * could not (a symlink in the work folder, a cwd of /etc). */
+    int run_as;
+    uid_t run_uid;
+    gid_t run_gid;
 } xfer_opts_t;
 
 typedef enum {

@@ -124,6 +124,45 @@ out=$(raw '{"workflow":"r3","steps":[{"name":"a","kind":"exec","spec":{"argv":["
 grep -q "error ERROR_BAD_REQUEST: step 'a': unknown key 'staged'" <<<"$out" ||
     fail "a client-made 'staged' (the coordinator's own key): $out"
 
+# ------------------------------------------------------ run_as and symlinks ---
+# With worker.run_as, the worker touches a step's files as the task user:
+# a symlink the step left cannot make it read (publish) or write (stage)
+# where the step itself could not.
+if [[ $(id -u) -eq 0 ]]; then
+    TU=drover-tasktest
+    id -u "$TU" >/dev/null 2>&1 ||
+        useradd --system --no-create-home --shell /usr/sbin/nologin "$TU" || fail "useradd exited $?"
+    jd="$T_DIR/wj"
+    mkdir -p "$jd" && chown "$TU" "$jd"
+    worker_start wj 1 --label j --run-as "$TU" --work-dir "$jd" --artifact-dir "$T_DIR/wj-art"
+    cat >"$T_DIR/jail.cfg" <<CFG
+workflow = "jail";
+steps = (
+  { name = "leak"; kind = "exec"; resources = { labels = ["j"]; }; retries = 0;
+    command = "ln -s $T_KEYS/worker leak.txt && ln -s /etc evil"; outputs = ["leak.txt"]; }
+);
+CFG
+    jr=$(submit "$T_DIR/jail.cfg")
+    assert_eq failed "$(wait_run "$jr" 30)" "state of a step whose output is a symlink to the worker's key"
+    task_field "$jr" leak error | grep -q "declared output 'leak.txt' was not written: not a regular file" ||
+        fail "the symlinked output's message: $(task_field "$jr" leak error)"
+    assert_eq 0 "$(sql "select count(*) from drover.artifacts where run_id = $jr")" "artifacts of the symlinked output"
+    cat >"$T_DIR/jail2.cfg" <<CFG
+workflow = "jail2";
+steps = (
+  { name = "p"; kind = "exec"; resources = { labels = ["a"]; };
+    command = "mkdir -p evil && echo owned >evil/drover-artifacts-test"; outputs = ["evil/drover-artifacts-test"]; },
+  { name = "c"; kind = "exec"; after = ["p"]; resources = { labels = ["j"]; }; retries = 0;
+    inputs = { x = "@p:evil/drover-artifacts-test"; }; command = "true"; }
+);
+CFG
+    jr2=$(submit "$T_DIR/jail2.cfg")
+    assert_eq failed "$(wait_run "$jr2" 30)" "state of a consumer whose work folder has evil -> /etc"
+    [[ ! -e /etc/drover-artifacts-test ]] || { rm -f /etc/drover-artifacts-test; fail "staging wrote into /etc through a symlink"; }
+    task_field "$jr2" c error | grep -q "cannot stage input 'x'" ||
+        fail "the refused staging's message: $(task_field "$jr2" c error)"
+fi
+
 # ------------------------------------------------------------ hostile peers ---
 K="$T_DIR/hkeys"
 mkdir -p -m 700 "$K"
