@@ -43,6 +43,7 @@
 #include "wirecheck.h"
 
 #define VERIFIED_RING 4096
+#define RUNNING_HASHES 64 /* uploads hashed as they arrive (the thread's own) */
 
 typedef struct {
     uint64_t task_id;
@@ -58,6 +59,15 @@ typedef struct {
     char hex[65];
     uint64_t size;
 } verified_t;
+
+/* An upload's hash so far: its bytes are hashed as they are appended, so
+ * completing it costs no second read of the file. */
+typedef struct {
+    char hex[65]; /* "" = free */
+    uint64_t upto;
+    uint64_t used;
+    sha256_ctx_t ctx;
+} running_t;
 
 struct artsvc {
     void *sock;
@@ -77,6 +87,9 @@ struct artsvc {
     uint64_t seq;
     verified_t ring[VERIFIED_RING];
     size_t ring_next, ring_n;
+
+    running_t running[RUNNING_HASHES]; /* the thread's only: no lock */
+    uint64_t running_seq;
 };
 
 /* ------------------------------------------------------------ tables --- */
@@ -237,9 +250,45 @@ static int s_have(artsvc_t *a, const char *hex, uint64_t size, char *why, size_t
     return 1;
 }
 
-static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__ArtifactReply *rep,
-                  char *why, size_t whylen)
+/* The running hash of hex's upload at offset held: found, or started (for
+ * held > 0, after a restart or an eviction, by hashing the partial file's
+ * first held bytes once). NULL when that read fails. */
+static running_t *s_running(artsvc_t *a, int fd, const char *hex, uint64_t held, uint8_t *buf)
 {
+    running_t *h = NULL, *old = &a->running[0];
+    for (size_t i = 0; i < RUNNING_HASHES; i++) {
+        if (strcmp(a->running[i].hex, hex) == 0)
+            h = &a->running[i];
+        if (a->running[i].used < old->used)
+            old = &a->running[i];
+    }
+    if (h && h->upto == held) {
+        h->used = ++a->running_seq;
+        return h;
+    }
+    h = h ? h : old;
+    h->hex[0] = '\0';
+    sha256_init(&h->ctx);
+    for (uint64_t off = 0; off < held;) {
+        size_t want = held - off < ARTSVC_CHUNK ? (size_t)(held - off) : ARTSVC_CHUNK;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return NULL;
+        sha256_update(&h->ctx, buf, (size_t)n);
+        off += (uint64_t)n;
+    }
+    memcpy(h->hex, hex, 65);
+    h->upto = held;
+    h->used = ++a->running_seq;
+    return h;
+}
+
+static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__ArtifactReply *rep,
+                  uint8_t *buf, char *why, size_t whylen)
+{
+    running_t *h = NULL;
     char part[4096];
     struct stat st;
     if (r->size > a->max_size) {
@@ -286,6 +335,11 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
             rep->offset = held;
             goto out;
         }
+        if (!(h = s_running(a, fd, r->sha256, held, buf))) {
+            util_errf(why, whylen, "cannot read %s: %s", part, strerror(errno));
+            rep->error = DROVER__ERROR_CODE__ERROR_INTERNAL;
+            goto out;
+        }
         size_t done = 0;
         while (done < r->data.len) {
             ssize_t n = pwrite(fd, r->data.data + done, r->data.len - done,
@@ -296,17 +350,29 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
                 util_errf(why, whylen, "cannot write %s: %s", part,
                          n < 0 ? strerror(errno) : "short write");
                 rep->error = DROVER__ERROR_CODE__ERROR_INTERNAL;
+                h->hex[0] = '\0'; /* what is on disk now is unknown */
                 goto out;
             }
             done += (size_t)n;
         }
+        sha256_update(&h->ctx, r->data.data, r->data.len);
+        h->upto += r->data.len;
         held += r->data.len;
     }
     rep->offset = held;
     if (held == r->size) {
         close(fd);
         fd = -1;
-        if (artifact_adopt(a->root, r->sha256, part, why, whylen) < 0) {
+        char got[65] = "";
+        if (h && h->upto == held) {
+            uint8_t d[SHA256_DIGEST_LEN];
+            sha256_final(&h->ctx, d);
+            sha256_hex(d, got);
+        }
+        if (h)
+            h->hex[0] = '\0';
+        if (artifact_adopt_hashed(a->root, r->sha256, part, got[0] ? got : NULL, why, whylen) <
+            0) {
             rep->error = errno == EBADMSG ? DROVER__ERROR_CODE__ERROR_BAD_REQUEST
                                           : DROVER__ERROR_CODE__ERROR_INTERNAL;
             rep->offset = 0;
@@ -398,7 +464,7 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, uint8_t *buf)
         switch (r->op) {
         case DROVER__ARTIFACT_OP__ARTIFACT_PUT_BEGIN:
         case DROVER__ARTIFACT_OP__ARTIFACT_PUT_CHUNK:
-            s_put(a, r, &rep, why, sizeof why);
+            s_put(a, r, &rep, buf, why, sizeof why);
             break;
         case DROVER__ARTIFACT_OP__ARTIFACT_GET: s_get(a, r, &rep, buf, why, sizeof why); break;
         case DROVER__ARTIFACT_OP__ARTIFACT_VERIFY: {

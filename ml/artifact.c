@@ -323,12 +323,20 @@ int artifact_partial_path(const char *root, const char *hex, char *out, size_t o
 int artifact_adopt(const char *root, const char *hex, const char *partial, char *err,
                    size_t errlen)
 {
+    return artifact_adopt_hashed(root, hex, partial, NULL, err, errlen);
+}
+
+int artifact_adopt_hashed(const char *root, const char *hex, const char *partial,
+                          const char *content_hex, char *err, size_t errlen)
+{
     char final[4096], dir[4096], got[65];
     if (artifact_path(root, hex, final, sizeof final) < 0) {
         util_errf(err, errlen, "artifact store %s: bad hash or path too long", root);
         return -1;
     }
-    if (sha256_file(partial, got, err, errlen) < 0)
+    if (content_hex)
+        util_strlcpy(got, content_hex, sizeof got);
+    else if (sha256_file(partial, got, err, errlen) < 0)
         return -1;
     if (strcmp(got, hex) != 0) {
         util_errf(err, errlen, "content hashes to %s, not %s", got, hex);

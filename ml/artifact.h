@@ -62,4 +62,9 @@ int artifact_partial_path(const char *root, const char *hex, char *out, size_t o
 int artifact_adopt(const char *root, const char *hex, const char *partial, char *err,
                    size_t errlen);
 
+/* The same when the caller hashed the bytes as it wrote them: content_hex
+ * is their sha256 and the file is not read again. */
+int artifact_adopt_hashed(const char *root, const char *hex, const char *partial,
+                          const char *content_hex, char *err, size_t errlen);
+
 #endif

@@ -235,31 +235,50 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
     }
     if (x->shared) {
         util_errf(err, errlen, "artifact sha256:%s is not in the shared store %s", hex, x->root);
-        return XFER_UNAVAILABLE;
+        return XFER_FAILED;
     }
     if (!x->endpoint[0]) {
         util_errf(err, errlen, "this worker has neither an artifact service "
                   "(worker.artifact_endpoint) nor a shared store (worker.artifact_shared)");
         return XFER_FAILED;
     }
+    /* Local failures (disk, permissions) fail the attempt, which then
+     * waits out its retry delay; only an unreachable coordinator hands it
+     * back uncounted (after XFER_GIVE_UP_MS, so never in a tight loop). */
     if (artifact_partial_path(x->root, hex, part, sizeof part, err, errlen) < 0)
-        return XFER_UNAVAILABLE;
+        return XFER_FAILED;
     for (int round = 0; round < 2; round++) {
-        int fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0 || fstat(fd, &st) < 0) {
             util_errf(err, errlen, "cannot open %s: %s", part, strerror(errno));
             if (fd >= 0)
                 close(fd);
-            return XFER_UNAVAILABLE;
+            return XFER_FAILED;
         }
         uint64_t off = (uint64_t)st.st_size, next = off;
         if (off > size) {
             if (ftruncate(fd, 0) < 0) {
                 util_errf(err, errlen, "cannot truncate %s: %s", part, strerror(errno));
                 close(fd);
-                return XFER_UNAVAILABLE;
+                return XFER_FAILED;
             }
             off = next = 0;
+        }
+        /* Hashed as it arrives; a resumed download hashes what it had once. */
+        sha256_ctx_t hc;
+        sha256_init(&hc);
+        for (uint64_t o = 0; o < off;) {
+            ssize_t n = pread(fd, x->buf, off - o < XFER_CHUNK ? (size_t)(off - o) : XFER_CHUNK,
+                              (off_t)o);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR)
+                    continue;
+                util_errf(err, errlen, "cannot read %s: %s", part, strerror(errno));
+                close(fd);
+                return XFER_FAILED;
+            }
+            sha256_update(&hc, x->buf, (size_t)n);
+            o += (uint64_t)n;
         }
         if (off > 0)
             log_info("artifact %.12s...: resuming the download at %llu of %llu bytes", hex,
@@ -319,11 +338,12 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
                     continue;
                 if (n <= 0) {
                     util_errf(err, errlen, "cannot write %s: %s", part, strerror(errno));
-                    status = XFER_UNAVAILABLE;
+                    status = XFER_FAILED;
                     break;
                 }
                 done += (size_t)n;
             }
+            sha256_update(&hc, r->data.data, r->data.len);
             off += r->data.len;
             progress_ms = util_mono_ms();
             drover__coord_msg__free_unpacked(m, NULL);
@@ -336,10 +356,14 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
         s_close(x);
         if (status != XFER_OK)
             return status;
-        if (artifact_adopt(x->root, hex, part, err, errlen) == 0)
+        uint8_t dg[SHA256_DIGEST_LEN];
+        char got[65];
+        sha256_final(&hc, dg);
+        sha256_hex(dg, got);
+        if (artifact_adopt_hashed(x->root, hex, part, got, err, errlen) == 0)
             return XFER_OK;
         if (errno != EBADMSG)
-            return XFER_UNAVAILABLE;
+            return XFER_FAILED;
         log_warn("artifact %.12s...: the downloaded bytes do not match (%s); downloading again",
                  hex, err);
     }
@@ -511,7 +535,7 @@ static xfer_status_t s_place(xfer_t *x, const char *hex, const char *dir, const 
         }
         if (n < 0) {
             util_errf(err, errlen, "cannot copy to %s: %s", tmp, strerror(errno));
-            st = XFER_UNAVAILABLE;
+            st = XFER_FAILED;
             goto out;
         }
         if (n == 0)
