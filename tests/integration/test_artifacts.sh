@@ -222,6 +222,11 @@ sed -n 1p "$T_DIR/apoke.out" | jq -e '(.artifact.data // "") == ""' >/dev/null |
 sed -n 7p "$T_DIR/apoke.out" | jq -e '.artifact.complete == true' >/dev/null ||
     fail "VERIFY did not say complete"
 [[ ! -e "$T_DIR/artifacts/sha256/${hello:0:2}/${hello:2}" ]] || fail "the wrong bytes were stored"
+# A client key (even an admin's) never gets past the handshake.
+out=$(drover-test-zmqpoke -q --proto worker --key "$T_KEYS/admin" --server-key "$T_KEYS/coordinator.pub" \
+    --linger 500 --msg '{"artifact":{"op":"ARTIFACT_GET",'"$lease_c"',"sha256":"'"$hex"'","length":16}}' \
+    --await 2000 "$ART_EP" 2>/dev/null || true)
+[[ -z "$out" ]] || fail "a client key was answered by the artifact service: $out"
 # Garbage on the artifact socket is dropped; the service still answers.
 drover-test-zmqpoke -q --key "$K/rogue" --server-key "$T_KEYS/coordinator.pub" --garbage 20 \
     --linger 500 "$ART_EP" || fail "zmqpoke garbage exited $?"
