@@ -155,6 +155,17 @@ void artsvc_grant(artsvc_t *a, uint64_t task_id, uint32_t attempt, const char *p
     pthread_mutex_unlock(&a->m);
 }
 
+int artsvc_granted(artsvc_t *a, uint64_t task_id, uint32_t attempt)
+{
+    if (!a)
+        return 0;
+    pthread_mutex_lock(&a->m);
+    long i = s_grant_find(a, task_id);
+    int hit = i >= 0 && a->grants[i].attempt == attempt;
+    pthread_mutex_unlock(&a->m);
+    return hit;
+}
+
 void artsvc_revoke(artsvc_t *a, uint64_t task_id, uint32_t attempt)
 {
     if (!a)

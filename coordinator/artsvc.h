@@ -22,7 +22,8 @@
  *              worker wrote itself) is hashed: complete, or an error.
  * Authorisation: PUT and VERIFY only for an attempt the coordinator
  * assigned to the asking worker key and that declares outputs; GET only of
- * a hash named as an input of such an attempt. Refusals are answered
+ * a hash named as an input of such an attempt (after a restart, grants
+ * come back as workers register again: server_regrant_artifacts). Refusals are answered
  * (FORBIDDEN, BAD_REQUEST) and counted; malformed frames are dropped and
  * counted.
  *
@@ -62,6 +63,8 @@ void artsvc_stop(artsvc_t **sp);
  * fails: when the table is full the oldest grant goes. */
 void artsvc_grant(artsvc_t *a, uint64_t task_id, uint32_t attempt, const char *peer, int upload,
                   const char *const *inputs, size_t ninputs);
+/* 1 when the attempt has its grant (no need to grant it again). */
+int artsvc_granted(artsvc_t *a, uint64_t task_id, uint32_t attempt);
 /* The attempt ended: its grant goes (a no-op for another attempt). */
 void artsvc_revoke(artsvc_t *a, uint64_t task_id, uint32_t attempt);
 /* 1 when hex with size was verified in the store by this service since it

@@ -140,14 +140,12 @@ void server_warn_limited(server_t *s, const char *who, const char *what, const c
 
 /* ---------------------------------------------------------- model sink --- */
 
-static void s_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
-                              const char *spec_json);
 
 static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const char *spec_json)
 {
     server_t *s = ctx;
     observe_assigned(s->obs, t, util_now_us());
-    s_grant_artifacts(s, w, t, spec_json);
+    server_grant_artifacts(s, w, t, spec_json);
     Drover__CoordMsg msg = DROVER__COORD_MSG__INIT;
     Drover__Assign a = DROVER__ASSIGN__INIT;
     Drover__Lease l = DROVER__LEASE__INIT;
@@ -246,7 +244,8 @@ static int s_sink_artifacts(void *ctx, const task_t *t, int attempt, const Drove
 
 /* The artifact service learns what this attempt may move: uploads if it
  * declares outputs, downloads of the hashes staged as its inputs. */
-static void s_grant_artifacts(server_t *s, const worker_t *w, const task_t *t, const char *spec_json)
+void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
+                            const char *spec_json)
 {
     if (!s->arts || (!strstr(spec_json, "\"outputs\"") && !strstr(spec_json, "\"staged\"")))
         return;
@@ -274,6 +273,26 @@ static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded
     return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, t->spec_json,
                           s->cfg->coord.artifact_dir, succeeded,
                           outputs_json, gate_rejected, err, errlen);
+}
+
+int server_regrant_artifacts(server_t *s, const worker_t *w)
+{
+    for (size_t i = 0; s->arts && i < w->nheld; i++) {
+        task_t *t = model_task(s->model, w->held[i].task_id);
+        if (!t || t->attempt != w->held[i].attempt || strcmp(t->kind, "exec") != 0 ||
+            (!strstr(t->spec_json, "\"outputs\"") && !strstr(t->spec_json, "\"inputs\"")) ||
+            artsvc_granted(s->arts, (uint64_t)t->id, (uint32_t)t->attempt))
+            continue;
+        char *spec = NULL, err[512];
+        int rc = registry_prepare(s->st, t->run->id, t->id, t->attempt, t->kind, t->spec_json,
+                                  &spec, err, sizeof err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            server_grant_artifacts(s, w, t, spec ? spec : t->spec_json);
+        free(spec);
+    }
+    return 0;
 }
 
 /* ----------------------------------------------------------- startup --- */

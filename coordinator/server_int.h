@@ -119,6 +119,14 @@ struct server {
     int64_t longest_us;        /* the longest loop iteration (CoordinatorInfo) */
 };
 
+/* The artifact service learns what attempt t (just assigned to w, with the
+ * spec it was sent) may move (docs/artifacts.md). */
+void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
+                            const char *spec_json);
+/* A worker registered holding attempts the service has no grants for (the
+ * coordinator restarted): they get them again. 0, or -1 database error. */
+int server_regrant_artifacts(server_t *s, const worker_t *w);
+
 /* Queues msg for sock/ident; sent by server.c only after the iteration's
  * transaction commits. Out of memory: logged, the message is dropped. */
 void server_queue(server_t *s, int sock, const uint8_t *ident, size_t ident_len,

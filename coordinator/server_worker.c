@@ -187,6 +187,13 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
             dl[i].attempt = (uint32_t)drop[i].attempt;
             dp[i] = &dl[i];
         }
+        if (server_regrant_artifacts(s, w) < 0) {
+            free(dl);
+            free(dp);
+            free(drop);
+            rc = -1;
+            goto done;
+        }
         rr.accepted = 1;
         rr.heartbeat_ms = (uint32_t)s->cfg->coord.heartbeat_ms;
         rr.n_drop = ndrop;

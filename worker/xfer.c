@@ -206,6 +206,25 @@ static void s_as_worker(xfer_fsid_t f)
 
 /* ------------------------------------------------------------ transfers --- */
 
+/* FORBIDDEN right after a coordinator restart means "not yet": its
+ * permissions come back when this worker's session registers again. So
+ * a refusal is believed only once it lasted XFER_GRANT_WAIT_MS. 1: wait
+ * and ask again. */
+#define XFER_GRANT_WAIT_MS 15000
+static int s_grant_pending(xfer_t *x, const Drover__ArtifactReply *r, int64_t *since)
+{
+    if (r->error != DROVER__ERROR_CODE__ERROR_FORBIDDEN)
+        return 0;
+    int64_t now = util_mono_ms();
+    if (!*since)
+        *since = now;
+    if (now - *since >= XFER_GRANT_WAIT_MS)
+        return 0;
+    s_close(x);
+    s_pause(x, 500);
+    return 1;
+}
+
 /* A reply's error: FAILED with its message. */
 static xfer_status_t s_refused(const Drover__ArtifactReply *r, const char *what, char *err,
                                size_t errlen)
@@ -284,7 +303,7 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
             log_info("artifact %.12s...: resuming the download at %llu of %llu bytes", hex,
                      (unsigned long long)off, (unsigned long long)size);
         int inflight = 0;
-        int64_t progress_ms = util_mono_ms();
+        int64_t progress_ms = util_mono_ms(), forbidden_since = 0;
         xfer_status_t status = XFER_OK;
         while (off < size) {
             if (atomic_load(&j->cancelled)) {
@@ -316,11 +335,18 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
                 continue;
             }
             const Drover__ArtifactReply *r = m->artifact;
+            if (s_grant_pending(x, r, &forbidden_since)) {
+                drover__coord_msg__free_unpacked(m, NULL);
+                next = off;
+                inflight = 0;
+                continue;
+            }
             if (r->error != DROVER__ERROR_CODE__ERROR_NONE) {
                 status = s_refused(r, "download", err, errlen);
                 drover__coord_msg__free_unpacked(m, NULL);
                 break;
             }
+            forbidden_since = 0;
             inflight--;
             if (r->offset != off || r->data.len == 0 || r->data.len > size - off) {
                 /* Not the chunk we wait for: start again from the disk. */
@@ -384,7 +410,7 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
         util_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return XFER_FAILED;
     }
-    int64_t progress_ms = util_mono_ms();
+    int64_t progress_ms = util_mono_ms(), forbidden_since = 0;
     xfer_status_t status = XFER_UNAVAILABLE;
     int complete = 0;
     while (!complete) {
@@ -406,11 +432,16 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
             continue;
         }
         const Drover__ArtifactReply *r = m->artifact;
+        if (s_grant_pending(x, r, &forbidden_since)) {
+            drover__coord_msg__free_unpacked(m, NULL);
+            continue;
+        }
         if (r->error != DROVER__ERROR_CODE__ERROR_NONE) {
             status = s_refused(r, "upload", err, errlen);
             drover__coord_msg__free_unpacked(m, NULL);
             break;
         }
+        forbidden_since = 0;
         complete = r->complete;
         uint64_t next = r->offset;
         drover__coord_msg__free_unpacked(m, NULL);
@@ -443,8 +474,9 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
                 break;
             }
             r = m->artifact;
-            if (r->error == DROVER__ERROR_CODE__ERROR_CONFLICT) {
-                restart = 1; /* PUT_BEGIN again tells the offset */
+            if (r->error == DROVER__ERROR_CODE__ERROR_CONFLICT ||
+                r->error == DROVER__ERROR_CODE__ERROR_FORBIDDEN) {
+                restart = 1; /* PUT_BEGIN again tells the offset (or waits for the grant) */
             } else if (r->error != DROVER__ERROR_CODE__ERROR_NONE) {
                 status = s_refused(r, "upload", err, errlen);
                 drover__coord_msg__free_unpacked(m, NULL);
@@ -469,13 +501,17 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
 static xfer_status_t s_verify(xfer_t *x, job_t *j, const char *hex, uint64_t size, char *err,
                               size_t errlen)
 {
-    int64_t start = util_mono_ms();
+    int64_t start = util_mono_ms(), forbidden_since = 0;
     while (!atomic_load(&j->cancelled) && util_mono_ms() - start < XFER_GIVE_UP_MS) {
         Drover__CoordMsg *m = NULL;
         if (s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_VERIFY, hex, size, 0, 0, NULL, 0) < 0 ||
             s_reply(x, &m) <= 0) {
             s_close(x);
             s_pause(x, 200);
+            continue;
+        }
+        if (s_grant_pending(x, m->artifact, &forbidden_since)) {
+            drover__coord_msg__free_unpacked(m, NULL);
             continue;
         }
         xfer_status_t st = m->artifact->error == DROVER__ERROR_CODE__ERROR_NONE

@@ -98,6 +98,29 @@ grep -q "resuming the upload at" "$T_DIR/worker-wa.log" ||
 assert_eq 0 "$(sql "select failures from drover.tasks where run_id = $up and name = 'produce'")" \
     "failures of the producer whose worker was killed (a lost worker is not the step's fault)"
 
+# ------------------------------------- kill -9 of the coordinator mid-download ---
+# The transfer waits for the new coordinator, whose artifact service learns
+# the attempt's permissions again when wb registers again, and finishes.
+kill -TERM "$(worker_pid wb)"
+worker_forget wb
+DROVER_TEST_XFER_DELAY_MS=30 worker_start wb 1 --label b --work-dir "$T_DIR/wb" \
+    --artifact-dir "$T_DIR/wb-art"
+sed -e 's/workflow = "pass";/workflow = "again";/' -e "s|$T_DIR/consumed.sha|$T_DIR/again.sha|" \
+    -e "s|$T_DIR/produced.sha|$T_DIR/again-produced.sha|" "$T_DIR/pass.cfg" >"$T_DIR/again.cfg"
+again=$(submit "$T_DIR/again.cfg")
+wait_for "the producer wrote its hash" 60 test -s "$T_DIR/again-produced.sha"
+hex3=$(cat "$T_DIR/again-produced.sha")
+part="$T_DIR/wb-art/.partial/$hex3"
+wait_for "worker wb has part of the third input" 90 partial_mid
+log "killing the coordinator at $(stat -c %s "$part") of $SIZE bytes staged"
+coord_kill9
+coord_start
+assert_eq succeeded "$(wait_run "$again" 120)" "state of the run after the coordinator was killed mid-download"
+assert_eq "$hex3" "$(cat "$T_DIR/again.sha")" "sha256 of the input after the coordinator's kill"
+kill -TERM "$(worker_pid wb)"
+worker_forget wb
+worker_start wb 1 --label b --work-dir "$T_DIR/wb" --artifact-dir "$T_DIR/wb-art"
+
 # ------------------------------------------------- missing declared output ---
 cat >"$T_DIR/missing.cfg" <<'CFG'
 workflow = "missing";
