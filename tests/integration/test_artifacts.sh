@@ -34,11 +34,12 @@ run=$(submit "$T_DIR/pass.cfg")
 wait_for "the producer wrote its hash" 60 test -s "$T_DIR/produced.sha"
 hex=$(cat "$T_DIR/produced.sha")
 part="$T_DIR/wb-art/.partial/$hex"
+# partial_mid FILE: a partial transfer file holds some but not all bytes.
 partial_mid() {
     local s
-    [[ -f "$part" ]] && s=$(stat -c %s "$part") && ((s > 0 && s < SIZE))
+    [[ -f "$1" ]] && s=$(stat -c %s "$1") && ((s > 0 && s < SIZE))
 }
-wait_for "worker wb has part of the 100 MB input (0 < bytes < $SIZE)" 90 partial_mid
+wait_for "worker wb has part of the 100 MB input (0 < bytes < $SIZE)" 90 partial_mid "$part"
 got=$(stat -c %s "$part")
 log "killing wb at $got of $SIZE bytes staged"
 kill -KILL "$(worker_pid wb)"
@@ -82,11 +83,7 @@ steps = (
 CFG
 up=$(submit "$T_DIR/up.cfg")
 upart="$T_DIR/artifacts/.partial/$hex2"
-upload_mid() {
-    local s
-    [[ -f "$upart" ]] && s=$(stat -c %s "$upart") && ((s > 0 && s < SIZE))
-}
-wait_for "the coordinator holds part of wa's upload (0 < bytes < $SIZE)" 90 upload_mid
+wait_for "the coordinator holds part of wa's upload (0 < bytes < $SIZE)" 90 partial_mid "$upart"
 log "killing wa at $(stat -c %s "$upart") of $SIZE bytes uploaded"
 kill -KILL "$(worker_pid wa)"
 worker_forget wa
@@ -111,7 +108,7 @@ again=$(submit "$T_DIR/again.cfg")
 wait_for "the producer wrote its hash" 60 test -s "$T_DIR/again-produced.sha"
 hex3=$(cat "$T_DIR/again-produced.sha")
 part="$T_DIR/wb-art/.partial/$hex3"
-wait_for "worker wb has part of the third input" 90 partial_mid
+wait_for "worker wb has part of the third input" 90 partial_mid "$part"
 log "killing the coordinator at $(stat -c %s "$part") of $SIZE bytes staged"
 coord_kill9
 coord_start
