@@ -362,3 +362,70 @@ int artifact_adopt_hashed(const char *root, const char *hex, const char *partial
     }
     return util_commit_file(fd, partial, final, err, errlen);
 }
+
+int artifact_put_fd(const char *root, int fd, char hex_out[65], char *err, size_t errlen)
+{
+    static atomic_uint counter;
+    char dir[4096], tmp[4200], hex[65];
+    unsigned char *buf = NULL;
+    int out = -1, e = 0;
+    if (!root || !*root || fd < 0) {
+        util_errf(err, errlen, "artifact_put_fd: invalid arguments");
+        errno = EINVAL;
+        return -1;
+    }
+    int n = snprintf(dir, sizeof dir, "%s/.partial", root);
+    if (n < 0 || (size_t)n >= sizeof dir || s_mkdirs(dir) < 0) {
+        e = n < 0 || (size_t)n >= sizeof dir ? ENAMETOOLONG : errno;
+        util_errf(err, errlen, "cannot create %s: %s", dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s/.put-%ld-%u", dir, (long)getpid(), atomic_fetch_add(&counter, 1));
+    if (!(buf = malloc(ART_BLOCK)) ||
+        (out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0) {
+        e = buf ? errno : ENOMEM;
+        util_errf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+        free(buf);
+        errno = e;
+        return -1;
+    }
+    sha256_ctx_t ctx;
+    sha256_init(&ctx);
+    for (;;) {
+        ssize_t r = read(fd, buf, ART_BLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            e = errno;
+            util_errf(err, errlen, "cannot read the file to store: %s", strerror(e));
+            break;
+        }
+        if (r == 0)
+            break;
+        sha256_update(&ctx, buf, (size_t)r);
+        if (s_write_all(out, buf, (size_t)r) < 0) {
+            e = errno;
+            util_errf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
+            break;
+        }
+    }
+    free(buf);
+    close(out);
+    if (e) {
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    uint8_t d[SHA256_DIGEST_LEN];
+    sha256_final(&ctx, d);
+    sha256_hex(d, hex);
+    if (artifact_adopt_hashed(root, hex, tmp, hex, err, errlen) < 0) {
+        e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    memcpy(hex_out, hex, 65);
+    return 0;
+}

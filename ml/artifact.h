@@ -35,6 +35,14 @@ int artifact_path(const char *root, const char *hex, char *out, size_t outlen);
  * copy) and a message in err; no temporary file is left behind. */
 int artifact_put_file(const char *root, const char *src_path, char hex_out[65], char *err, size_t errlen);
 
+/* Stores what is left to read of the open file fd, in one pass: the bytes
+ * are hashed as they are copied (to ROOT/.partial, then renamed into their
+ * content name), so the stored file always matches its name even if the
+ * source changes meanwhile (then it holds what was read). For files no
+ * one writes any more (a finished step's outputs); fd stays open.
+ * Returns 0 with the sha256 in hex_out, or -1 (errno, err). */
+int artifact_put_fd(const char *root, int fd, char hex_out[65], char *err, size_t errlen);
+
 /* Stores len bytes of data (data may be NULL when len is 0) like
  * artifact_put_file. Returns 0 or -1 (errno, err). */
 int artifact_put_buffer(const char *root, const void *data, size_t len, char hex_out[65], char *err,

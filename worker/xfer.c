@@ -664,11 +664,17 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
             st = XFER_FAILED;
             break;
         }
-        char via[64];
-        snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
-        int prc = artifact_put_file(x->root, via, hex, why, sizeof why);
+        /* One pass: hashed as it is copied into the store. */
+        int prc = artifact_put_fd(x->root, fd, hex, why, sizeof why);
         e = errno;
         close(fd);
+        char stored[4096];
+        if (prc == 0 && (artifact_path(x->root, hex, stored, sizeof stored) < 0 ||
+                         stat(stored, &sb) < 0)) { /* the size of what was stored */
+            prc = -1;
+            e = errno;
+            util_errf(why, sizeof why, "cannot stat the stored copy: %s", strerror(e));
+        }
         if (prc < 0) {
             util_errf(err, errlen, "cannot store output '%s': %s", rel, why);
             st = e == EAGAIN ? XFER_FAILED : XFER_UNAVAILABLE;
