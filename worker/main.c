@@ -76,6 +76,9 @@ static void s_help(FILE *f)
                "                        outputs are kept and their inputs downloaded to\n"
                "                        (worker.artifact_endpoint, worker.artifact_shared:\n"
                "                        docs/artifacts.md)\n"
+               "  --artifact-shared     DIR is the coordinator's own artifact store (a shared\n"
+               "                        folder): outputs are written there, never uploaded\n"
+               "                        (worker.artifact_shared)\n"
                "  --key FILE            this worker's CurveZMQ secret key file (mode 0600;\n"
                "                        make one with: drover keygen --out FILE)\n"
                "  --coordinator-key FILE  the coordinator's public key file (its .pub)\n"
@@ -182,6 +185,7 @@ enum {
     OPT_LABEL,
     OPT_WORK_DIR,
     OPT_ARTIFACT_DIR,
+    OPT_ARTIFACT_SHARED,
     OPT_PROTOCOL_VERSION,
     OPT_KEY,
     OPT_COORDINATOR_KEY,
@@ -238,6 +242,7 @@ int main(int argc, char **argv)
         {"label", required_argument, NULL, OPT_LABEL},
         {"work-dir", required_argument, NULL, OPT_WORK_DIR},
         {"artifact-dir", required_argument, NULL, OPT_ARTIFACT_DIR},
+        {"artifact-shared", no_argument, NULL, OPT_ARTIFACT_SHARED},
         {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION}, /* tests only */
         {"key", required_argument, NULL, OPT_KEY},
         {"coordinator-key", required_argument, NULL, OPT_COORDINATOR_KEY},
@@ -252,7 +257,7 @@ int main(int argc, char **argv)
     };
     const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
                *artifact_dir = NULL, *key = NULL, *coordinator_key = NULL, *run_as = NULL;
-    int insecure = 0;
+    int insecure = 0, artifact_shared = 0;
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
     long slots = -1, prefetch = -1, version = DROVER_PROTOCOL_VERSION, gpus = -1;
@@ -285,6 +290,7 @@ int main(int argc, char **argv)
             break;
         case OPT_WORK_DIR: work_dir = optarg; break;
         case OPT_ARTIFACT_DIR: artifact_dir = optarg; break;
+        case OPT_ARTIFACT_SHARED: artifact_shared = 1; break;
         case OPT_PROTOCOL_VERSION:
             if (s_parse_uint(optarg, 0, UINT32_MAX > LONG_MAX ? LONG_MAX : (long)UINT32_MAX,
                              &version) < 0)
@@ -337,6 +343,8 @@ int main(int argc, char **argv)
     if (artifact_dir &&
         util_strlcpy(wc->artifact_dir, artifact_dir, sizeof wc->artifact_dir) < 0)
         return s_usage("--artifact-dir is too long", NULL);
+    if (artifact_shared)
+        wc->artifact_shared = 1;
     if (key && util_strlcpy(wc->secret_key, key, sizeof wc->secret_key) < 0)
         return s_usage("--key is too long", NULL);
     if (coordinator_key &&

@@ -118,6 +118,30 @@ kill -TERM "$(worker_pid wb)"
 worker_forget wb
 worker_start wb 1 --label b --work-dir "$T_DIR/wb" --artifact-dir "$T_DIR/wb-art"
 
+# ------------------------------------------------------------ a shared store ---
+# A worker whose store IS the coordinator's writes its output there and has
+# the service verify it: nothing is uploaded; a worker without the shared
+# folder still gets it through the service.
+mkdir -p "$T_DIR/ws"
+worker_start ws 1 --label s --work-dir "$T_DIR/ws" --artifact-dir "$T_DIR/artifacts" --artifact-shared
+cat >"$T_DIR/shared.cfg" <<CFG
+workflow = "shared";
+steps = (
+  { name = "produce"; kind = "exec"; resources = { labels = ["s"]; };
+    command = "head -c 3000000 /dev/urandom >s.bin && sha256sum s.bin | cut -d' ' -f1 >$T_DIR/s.sha";
+    outputs = ["s.bin"]; },
+  { name = "consume"; kind = "exec"; after = ["produce"]; resources = { labels = ["b"]; };
+    inputs = { s = "@produce:s.bin"; }; command = "sha256sum s.bin | cut -d' ' -f1 >$T_DIR/s.seen"; }
+);
+CFG
+sr=$(submit "$T_DIR/shared.cfg")
+assert_eq succeeded "$(wait_run "$sr" 60)" "state of the run through a shared store"
+hs=$(cat "$T_DIR/s.sha")
+assert_eq "$hs" "$(cat "$T_DIR/s.seen")" "sha256 of the input from the shared store"
+[[ ! -e "$T_DIR/artifacts/.partial/$hs" ]] || fail "the shared-store worker uploaded its output"
+assert_eq 1 "$(sql "select count(*) from drover.artifacts where run_id = $sr and sha256 = '$hs'")" \
+    "the artifact row of the shared-store output"
+
 # ------------------------------------------------- missing declared output ---
 cat >"$T_DIR/missing.cfg" <<'CFG'
 workflow = "missing";
