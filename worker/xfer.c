@@ -708,8 +708,10 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
         a->sha256 = hx;
         a->size = (uint64_t)sb.st_size;
         d->arts[d->narts++] = a;
-        log_info("task %llu attempt %u: output %s stored as sha256 %.12s... (%lld bytes)",
-                 (unsigned long long)j->task_id, j->attempt, rel, hex, (long long)sb.st_size);
+        log_info("task %llu attempt %u: output %s stored as sha256 %.12s... (%lld bytes, %s)",
+                 (unsigned long long)j->task_id, j->attempt, rel, hex, (long long)sb.st_size,
+                 x->shared ? "in the shared store, verified by the coordinator"
+                           : "uploaded to the coordinator");
     }
     json_decref(outs);
     return st;

@@ -138,6 +138,8 @@ sr=$(submit "$T_DIR/shared.cfg")
 assert_eq succeeded "$(wait_run "$sr" 60)" "state of the run through a shared store"
 hs=$(cat "$T_DIR/s.sha")
 assert_eq "$hs" "$(cat "$T_DIR/s.seen")" "sha256 of the input from the shared store"
+grep -q "output s.bin stored as sha256 ${hs:0:12}... (3000000 bytes, in the shared store, verified" \
+    "$T_DIR/worker-ws.log" || fail "the shared-store worker did not use the shared store: $(grep -a 's.bin' "$T_DIR/worker-ws.log")"
 [[ ! -e "$T_DIR/artifacts/.partial/$hs" ]] || fail "the shared-store worker uploaded its output"
 assert_eq 1 "$(sql "select count(*) from drover.artifacts where run_id = $sr and sha256 = '$hs'")" \
     "the artifact row of the shared-store output"
