@@ -29,6 +29,7 @@ void conf_defaults(conf_t *cfg)
     cfg->coord.nnotify_on = 2;
     cfg->coord.notify_timeout_ms = 5000;
     cfg->coord.worker_rate = 20000;
+    cfg->coord.artifact_max_size = 10ull << 30;
     util_strlcpy(cfg->worker.coordinator, CONFIG_DEFAULT_WORKER_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->worker.kill_grace_ms = 2000;
     cfg->worker.drain_ms = 30000;
@@ -109,6 +110,8 @@ static const key_t_ s_coord_keys[] = {
     {"metrics_listen", K_STRING, OFF(coord.metrics_listen), CONFIG_ENDPOINT_MAX},
     {"worker_rate", K_INT, OFF(coord.worker_rate), 0},
     {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
+    {"artifact_listen", K_STRING, OFF(coord.artifact_listen), CONFIG_ENDPOINT_MAX},
+    {"artifact_max_size", K_SIZE, OFF(coord.artifact_max_size), 0},
     {"trigger_roots", K_ROOTS, 0, 0},
     {"test_clock", K_BOOL, OFF(coord.test_clock), 0},
     {"default_time_limit", K_DURATION, OFF(coord.default_time_limit_ms), 0},
@@ -129,6 +132,8 @@ static const key_t_ s_worker_keys[] = {
     {"insecure", K_BOOL, OFF(worker.insecure), 0},
     {"artifact_dir", K_STRING, OFF(worker.artifact_dir),
      sizeof(((conf_t *)0)->worker.artifact_dir)},
+    {"artifact_endpoint", K_STRING, OFF(worker.artifact_endpoint), CONFIG_ENDPOINT_MAX},
+    {"artifact_shared", K_BOOL, OFF(worker.artifact_shared), 0},
     {"memory", K_MEMORY, OFF(worker.memory_bytes), 0},
     {"gpus", K_INT, OFF(worker.gpus), 0},
     {"metrics_listen", K_STRING, OFF(worker.metrics_listen), CONFIG_ENDPOINT_MAX},

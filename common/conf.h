@@ -65,6 +65,10 @@ typedef struct {
     char artifact_dir[1024];    /* the workers' artifact store as this host sees it; "" =
                                  * none: model artifacts cannot be verified, so a train
                                  * step's model is not registered (docs/security.md) */
+    char artifact_listen[CONFIG_ENDPOINT_MAX]; /* the artifact service's socket (workers'
+                                 * keys); "" = off: steps' outputs cannot move between
+                                 * hosts (docs/artifacts.md) */
+    size_t artifact_max_size;   /* bytes of one artifact through the service (10 GiB) */
     /* Notifications (coordinator/notify.h): webhook deliveries. */
     char notify_webhook[1024];  /* http(s) URL; "" = off */
     char notify_secret_file[1024]; /* HMAC-SHA256 key for X-Drover-Signature; "" = unsigned */
@@ -95,6 +99,8 @@ typedef struct {
     int64_t kill_grace_ms;      /* SIGTERM → SIGKILL grace on timeout/cancel */
     char work_dir[1024];        /* cwd of tasks without their own; "" = worker's cwd */
     char artifact_dir[1024];    /* artifact store of built-in kinds; "" = <work_dir or cwd>/artifacts */
+    char artifact_endpoint[CONFIG_ENDPOINT_MAX]; /* the coordinator's artifact service; "" = none */
+    int artifact_shared;        /* 1 = artifact_dir is the coordinator's store (no copies) */
     char secret_key[1024];      /* this worker's CURVE key file */
     char coordinator_key[1024]; /* the coordinator's public key file */
     int insecure;

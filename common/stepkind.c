@@ -80,6 +80,13 @@ static const stepkind_key_t s_exec_keys[] = {
     {.key = "cwd", .type = STEPKIND_PATH, .from = FILE_CLIENT},
     /* Absolute bounds on the metrics the step reports: s_exec_check. */
     {.key = "gates", .type = STEPKIND_OBJECT, .from = FILE_CLIENT},
+    /* Files the step leaves in its work folder for later steps (docs/artifacts.md). */
+    {.key = "outputs", .type = STEPKIND_OUTPUTS, .from = FILE_CLIENT,
+     .example = "outputs = [\"model.pkl\"];"},
+    {.key = "inputs", .type = STEPKIND_INPUTS, .from = FILE_CLIENT,
+     .example = "inputs = { model = \"@train:model.pkl\"; };"},
+    /* The coordinator resolves 'inputs' to hashes at dispatch (coordinator/registry.c). */
+    {.key = "staged", .type = STEPKIND_OBJECT, .from = STEPKIND_FROM_DISPATCH},
     {.key = NULL},
 };
 static const stepkind_key_t s_noop_keys[] = {{.key = NULL}};
@@ -190,7 +197,8 @@ static int s_evaluate_check(const stepkind_t *, const char *, json_t *, unsigned
 static int s_select_check(const stepkind_t *, const char *, json_t *, unsigned, char *, size_t);
 
 static const stepkind_t s_kinds[] = {
-    {"exec", STEPKIND_AT_WORKER, s_exec_keys, "argv, command, env, cwd, gates", s_exec_check},
+    {"exec", STEPKIND_AT_WORKER, s_exec_keys, "argv, command, env, cwd, gates, outputs, inputs",
+     s_exec_check},
     {"noop", STEPKIND_AT_WORKER, s_noop_keys, "", NULL},
     {"validate", STEPKIND_AT_TASK, s_validate_keys, "dataset, label, checks", s_validate_check},
     {"train", STEPKIND_AT_TASK, s_train_keys,
@@ -459,8 +467,88 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
         if (!json_is_object(v))
             return s_fail(err, errlen, "step '%s': %s must be a group", step, what);
         return 0;
+    case STEPKIND_OUTPUTS: {
+        size_t n = json_is_array(v) ? json_array_size(v) : 0;
+        if (n == 0 || n > STEPKIND_MAX_ARTIFACTS)
+            return s_fail(err, errlen, "step '%s': 'outputs' must be an array of 1 to %d file "
+                          "paths, e.g. outputs = [\"model.pkl\"]", step, STEPKIND_MAX_ARTIFACTS);
+        for (size_t i = 0; i < n; i++) {
+            const char *p = json_string_value(json_array_get(v, i));
+            if (!p || strlen(p) != json_string_length(json_array_get(v, i)) ||
+                !stepkind_rel_path_ok(p))
+                return s_fail(err, errlen, "step '%s': each output must be a path relative to "
+                              "the step's work folder, without '..' (got '%.64s')", step,
+                              p ? p : "a non-string");
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(p, json_string_value(json_array_get(v, j))) == 0)
+                    return s_fail(err, errlen, "step '%s': output '%.64s' is listed twice", step,
+                                  p);
+        }
+        return 0;
+    }
+    case STEPKIND_INPUTS: {
+        if (!json_is_object(v) || json_object_size(v) == 0 ||
+            json_object_size(v) > STEPKIND_MAX_ARTIFACTS)
+            return s_fail(err, errlen, "step '%s': 'inputs' must be a group of 1 to %d NAME = "
+                          "\"@STEP:PATH\", e.g. inputs = { model = \"@train:model.pkl\"; }", step,
+                          STEPKIND_MAX_ARTIFACTS);
+        const char *k;
+        json_t *e;
+        json_object_foreach(v, k, e) {
+            char ps[UTIL_NAME_MAX + 1];
+            const char *path, *r = json_string_value(e);
+            if (!util_name_ok(k, 0))
+                return s_fail(err, errlen, "step '%s': input name '%.64s' is invalid (use "
+                              UTIL_NAME_RULE ")", step, k, UTIL_NAME_MAX);
+            if (!r || strlen(r) != json_string_length(e) ||
+                !stepkind_input_ref(r, ps, sizeof ps, &path))
+                return s_fail(err, errlen, "step '%s': input '%s' must be \"@STEP:PATH\" (an "
+                              "output of an earlier step, e.g. \"@train:model.pkl\"; got "
+                              "'%.64s')", step, k, r ? r : "a non-string");
+        }
+        return 0;
+    }
     }
     return s_fail(err, errlen, "step '%s': %s has an unknown type", step, what);
+}
+
+int stepkind_rel_path_ok(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+    if (n == 0 || n > STEPKIND_ARTIFACT_PATH_MAX || p[0] == '/' || !util_utf8_valid(p))
+        return 0;
+    for (const char *c = p; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return 0;
+    /* Components: none empty, ".", or "..". */
+    const char *c = p;
+    while (*c) {
+        const char *e = strchr(c, '/');
+        size_t len = e ? (size_t)(e - c) : strlen(c);
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        if (!e)
+            break;
+        c = e + 1;
+        if (!*c)
+            return 0; /* a trailing '/' names a folder */
+    }
+    return 1;
+}
+
+int stepkind_input_ref(const char *ref, char *step, size_t steplen, const char **path)
+{
+    if (!ref || ref[0] != '@')
+        return 0;
+    const char *colon = strchr(ref + 1, ':');
+    if (!colon || (size_t)(colon - ref - 1) >= steplen)
+        return 0;
+    memcpy(step, ref + 1, (size_t)(colon - ref - 1));
+    step[colon - ref - 1] = '\0';
+    if (!util_name_ok(step, 0) || !stepkind_rel_path_ok(colon + 1))
+        return 0;
+    *path = colon + 1;
+    return 1;
 }
 
 /* ------------------------------------------------------ kind validators --- */
@@ -945,6 +1033,132 @@ static int s_check_schedule(const Drover__SubmitRequest *req, char *err, size_t 
     return 0;
 }
 
+/* Ancestor searches cost steps + edges each: past this many node/edge
+ * visits in all, a request is refused rather than checked slowly. */
+#define ARTIFACT_CHECK_BUDGET 20000000ull
+
+static int s_declares(json_t *spec, const char *path)
+{
+    json_t *outs = json_object_get(spec, "outputs"), *e;
+    size_t i;
+    json_array_foreach(outs, i, e)
+        if (json_is_string(e) && strcmp(json_string_value(e), path) == 0)
+            return 1;
+    return 0;
+}
+
+int stepkind_check_artifacts(const stepkind_view_t *steps, size_t n, size_t *bad, char *err,
+                             size_t errlen)
+{
+    name_idx_t *sorted = NULL;
+    char *seen = NULL;
+    size_t *stack = NULL;
+    json_t *spec = NULL, *pspec = NULL;
+    int rc = 0;
+    unsigned long long budget = 0, edges = 0;
+    size_t consumers = 0;
+    for (size_t i = 0; i < n; i++) {
+        edges += steps[i].nafter;
+        consumers += steps[i].spec_json && strstr(steps[i].spec_json, "\"inputs\"") != NULL;
+    }
+    if (consumers == 0)
+        return 0;
+    if ((unsigned long long)consumers * (n + edges) > ARTIFACT_CHECK_BUDGET) {
+        *bad = 0;
+        return s_fail(err, errlen, "too many steps with 'inputs' (%zu) for a workflow of %zu "
+                      "steps; split the workflow", consumers, n);
+    }
+    sorted = malloc(n * sizeof *sorted);
+    seen = malloc(n);
+    stack = malloc((n + 1) * sizeof *stack);
+    if (!sorted || !seen || !stack) {
+        rc = s_oom(err, errlen);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = (name_idx_t){steps[i].name, i};
+    qsort(sorted, n, sizeof *sorted, s_name_cmp);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!steps[i].spec_json || !strstr(steps[i].spec_json, "\"inputs\""))
+            continue;
+        json_decref(spec);
+        spec = json_loads(steps[i].spec_json, 0, NULL);
+        json_t *inputs = spec ? json_object_get(spec, "inputs") : NULL;
+        if (!json_is_object(inputs))
+            continue; /* the per-step check said what is wrong with it */
+        /* The ancestors of step i. */
+        memset(seen, 0, n);
+        size_t sp = 0;
+        stack[sp++] = i;
+        while (sp > 0) {
+            const stepkind_view_t *cur = &steps[stack[--sp]];
+            budget += 1 + cur->nafter;
+            for (size_t a = 0; a < cur->nafter; a++) {
+                long j = cur->after[a] ? s_lookup(sorted, n, cur->after[a]) : -1;
+                if (j < 0 || seen[j] || (size_t)j == i)
+                    continue;
+                seen[j] = 1;
+                stack[sp++] = (size_t)j;
+            }
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach(inputs, key, v) {
+            char ps[UTIL_NAME_MAX + 1];
+            const char *path;
+            if (!stepkind_input_ref(json_string_value(v), ps, sizeof ps, &path))
+                continue;
+            long j = s_lookup(sorted, n, ps);
+            if (j < 0 || !seen[j]) {
+                *bad = i;
+                rc = s_fail(err, errlen,
+                            j < 0 ? "step '%s': input '%s' names step '%s', which is not a step of "
+                                    "this workflow"
+                                  : "step '%s': input '%s' names step '%s', which this step does "
+                                    "not run after; add it to 'after' (directly or through other "
+                                    "steps)",
+                            steps[i].name, key, ps);
+                break;
+            }
+            json_decref(pspec);
+            pspec = steps[j].spec_json ? json_loads(steps[j].spec_json, 0, NULL) : NULL;
+            if (!pspec || !s_declares(pspec, path)) {
+                *bad = i;
+                rc = s_fail(err, errlen, "step '%s': input '%s' names '%.64s', which step '%s' "
+                            "does not list in its 'outputs'", steps[i].name, key, path, ps);
+                break;
+            }
+            /* Two inputs staged at the same path would overwrite each other. */
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(inputs, k2, v2) {
+                char ps2[UTIL_NAME_MAX + 1];
+                const char *path2;
+                if (k2 == key)
+                    break;
+                if (stepkind_input_ref(json_string_value(v2), ps2, sizeof ps2, &path2) &&
+                    strcmp(path, path2) == 0) {
+                    *bad = i;
+                    rc = s_fail(err, errlen, "step '%s': inputs '%s' and '%s' would both be "
+                                "staged as '%.64s'", steps[i].name, k2, key, path);
+                    break;
+                }
+            }
+            if (rc < 0)
+                break;
+        }
+    }
+out:;
+    int e = errno;
+    json_decref(spec);
+    json_decref(pspec);
+    free(sorted);
+    free(seen);
+    free(stack);
+    errno = e;
+    return rc;
+}
+
 int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t errlen)
 {
     if (!util_name_ok(req->workflow, 0))
@@ -996,6 +1210,18 @@ int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t er
                 strcmp(k->name, "promote") == 0 || strcmp(k->name, "score") == 0 ||
                 strcmp(k->name, "approve") == 0;
     }
+    stepkind_view_t *views = calloc(req->n_steps, sizeof *views);
+    if (!views)
+        return s_oom(err, errlen);
+    for (size_t i = 0; i < req->n_steps; i++)
+        views[i] = (stepkind_view_t){req->steps[i]->name, req->steps[i]->kind,
+                                     req->steps[i]->after, req->steps[i]->n_after,
+                                     req->steps[i]->spec_json};
+    size_t bad;
+    int arc = stepkind_check_artifacts(views, req->n_steps, &bad, err, errlen);
+    free(views);
+    if (arc < 0)
+        return -1;
     if (!refs)
         return 0;
     name_idx_t *sorted = malloc(req->n_steps * sizeof *sorted);

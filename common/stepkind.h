@@ -53,6 +53,8 @@
 #define STEPKIND_MAX_GATES 32   /* bounds of an exec step's gates */
 #define STEPKIND_MAX_CATCHUP 10000   /* schedule catchup_max: 1..10000 (default 100) */
 #define STEPKIND_MAX_LATENESS_S 604800 /* schedule lateness: 1 s..7 days (default 60 s) */
+#define STEPKIND_MAX_ARTIFACTS 64   /* outputs, and inputs, of one step (WIRECHECK_MAX_ARTIFACTS) */
+#define STEPKIND_ARTIFACT_PATH_MAX 255 /* bytes of an output's relative path */
 
 /* Where a step of a kind runs. */
 typedef enum {
@@ -75,6 +77,8 @@ typedef enum {
     STEPKIND_WIDTHS,   /* array of 1..8 integers in [lo, hi] */
     STEPKIND_NAMES,    /* non-empty array of step names */
     STEPKIND_OBJECT,   /* an object checked by the kind's validator */
+    STEPKIND_OUTPUTS,  /* array of 1..STEPKIND_MAX_ARTIFACTS relative paths (stepkind_rel_path_ok) */
+    STEPKIND_INPUTS,   /* object of NAME: "@STEP:PATH" (at most STEPKIND_MAX_ARTIFACTS) */
 } stepkind_type_t;
 
 /* Where a key may come from (bits). */
@@ -155,5 +159,31 @@ int stepkind_model_ref_ok(const char *ref, const char **step_ref);
  * dependencies, cycles, duplicate names) stay with dag_check. Cost: O(steps
  * + edges + spec bytes) time, O(steps) memory. */
 int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t errlen);
+
+/* An artifact path: relative to the step's work folder, 1 to
+ * STEPKIND_ARTIFACT_PATH_MAX bytes of UTF-8 without control characters, no
+ * empty, "." or ".." component, not absolute. 1 ok, 0 not. */
+int stepkind_rel_path_ok(const char *p);
+
+/* Splits an input reference "@STEP:PATH"; on 1, step[steplen] and *path
+ * (pointing into ref) are set. 0 when ref is not of that form. */
+int stepkind_input_ref(const char *ref, char *step, size_t steplen, const char **path);
+
+/* One step as the artifact check sees it (from a file or a request). */
+typedef struct {
+    const char *name;
+    const char *kind;
+    char *const *after;
+    size_t nafter;
+    const char *spec_json;  /* wire form: "outputs" and "inputs" keys */
+} stepkind_view_t;
+
+/* Cross-step rules of artifacts: each input "@STEP:PATH" names a step this
+ * step runs after (directly or transitively) that declares PATH in its
+ * 'outputs', and no two inputs of a step stage to the same PATH. On -1
+ * (EINVAL), *bad is the offending step's index and err says why; ENOMEM.
+ * Cost: O(consumers * (steps + edges) * log steps), refused beyond a bound. */
+int stepkind_check_artifacts(const stepkind_view_t *steps, size_t n, size_t *bad, char *err,
+                             size_t errlen);
 
 #endif

@@ -133,6 +133,32 @@ int wirecheck_validate_worker_msg(const Drover__WorkerMsg *m, char *why, size_t 
         if (!s_len_ok(r->outputs_json, 0, WIRECHECK_MAX_OUTPUTS_JSON))
             return s_fail(why, whylen, "result outputs_json longer than %u bytes",
                           WIRECHECK_MAX_OUTPUTS_JSON);
+        if (r->n_artifacts > WIRECHECK_MAX_ARTIFACTS)
+            return s_fail(why, whylen, "result with %zu artifacts (at most %d)", r->n_artifacts,
+                          WIRECHECK_MAX_ARTIFACTS);
+        for (size_t i = 0; i < r->n_artifacts; i++) {
+            const Drover__ArtifactRef *a = r->artifacts[i];
+            if (!a || !s_len_ok(a->name, 1, WIRECHECK_MAX_ARTIFACT_NAME) ||
+                !s_len_ok(a->sha256, 64, 64) || a->size > (uint64_t)INT64_MAX)
+                return s_fail(why, whylen, "result with an invalid artifact");
+        }
+        return 0;
+    }
+    case DROVER__WORKER_MSG__BODY_ARTIFACT: {
+        const Drover__ArtifactRequest *a = m->artifact;
+        if (!a)
+            return s_fail(why, whylen, "artifact request without a body");
+        if (s_lease(a->lease, "artifact request", why, whylen) < 0)
+            return -1;
+        if (!s_len_ok(a->sha256, 64, 64))
+            return s_fail(why, whylen, "artifact request without a 64-hex sha256");
+        if (a->size > (uint64_t)INT64_MAX || a->offset > (uint64_t)INT64_MAX ||
+            a->length > WIRECHECK_MAX_ARTIFACT_CHUNK || a->data.len > WIRECHECK_MAX_ARTIFACT_CHUNK)
+            return s_fail(why, whylen, "artifact request out of range");
+        if (a->data.len && !a->data.data)
+            return s_fail(why, whylen, "artifact request without data");
+        if (!s_len_ok(a->worker, 0, WIRECHECK_MAX_WORKER_NAME))
+            return s_fail(why, whylen, "artifact request worker name too long");
         return 0;
     }
     case DROVER__WORKER_MSG__BODY_LOG: {
@@ -214,6 +240,13 @@ int wirecheck_validate_coord_msg(const Drover__CoordMsg *m, char *why, size_t wh
     case DROVER__COORD_MSG__BODY_REREGISTER:
         if (!m->reregister)
             return s_fail(why, whylen, "reregister without a body");
+        return 0;
+    case DROVER__COORD_MSG__BODY_ARTIFACT:
+        if (!m->artifact)
+            return s_fail(why, whylen, "artifact reply without a body");
+        if (m->artifact->data.len > WIRECHECK_MAX_ARTIFACT_CHUNK ||
+            !s_len_ok(m->artifact->message, 0, WIRECHECK_MAX_ERROR))
+            return s_fail(why, whylen, "artifact reply out of range");
         return 0;
     default:
         return s_fail(why, whylen, "coordinator message without a body");

@@ -48,6 +48,9 @@
 #define WIRECHECK_MAX_ERROR 4096        /* Result.error, RegisterReply.reason */
 #define WIRECHECK_MAX_OUTPUTS_JSON (16u * 1024u * 1024u)
 #define WIRECHECK_MAX_METRIC_JSON (64u * 1024u)
+#define WIRECHECK_MAX_ARTIFACTS 64      /* declared outputs of one step */
+#define WIRECHECK_MAX_ARTIFACT_NAME 255 /* an output's relative path */
+#define WIRECHECK_MAX_ARTIFACT_CHUNK (1u << 20) /* bytes per artifact chunk */
 #define WIRECHECK_MAX_STEPS 10000       /* WORKFLOW_MAX_STEPS */
 #define WIRECHECK_MAX_NAME 128          /* workflow, step and model names */
 #define WIRECHECK_MAX_AFTER 10000       /* dependencies of one step */

@@ -75,6 +75,7 @@ typedef struct {
     wfsource_t *src;    /* the text with @include expanded; maps lines back to files */
     char **refs;        /* [nsteps] STEP of a "@STEP" model reference, or NULL */
     int *ref_lines;     /* [nsteps] line of that 'model' setting */
+    int *in_lines;      /* [nsteps] line of the step's 'inputs' setting, 0 = none */
     int has_sweep;      /* some step had a matrix: 'after' needs expanding */
     int tmpl;           /* building with ${...} references kept (checked already) */
 } ctx_t;
@@ -286,9 +287,32 @@ static int s_str(ctx_t *c, const config_setting_t *s, const char *step, const ch
 
 static json_t *s_setting_json(const config_setting_t *s);
 
+/* outputs / inputs of an exec step: the table's check, at the setting's line. */
+static int s_artifact_key(ctx_t *c, json_t *root, const config_setting_t *s, const char *step,
+                          const char *key, size_t idx)
+{
+    if (!s)
+        return 0;
+    const stepkind_key_t *kk = stepkind_key(stepkind_find("exec"), key);
+    DROVER_INVARIANT(kk != NULL);
+    json_t *v = s_setting_json(s);
+    if (!v)
+        v = json_null(); /* a type the check below words the message for */
+    char what[32], msg[512];
+    snprintf(what, sizeof what, "'%s'", key);
+    if (stepkind_check_value(kk, step, what, v, STEPKIND_FROM_FILE, msg, sizeof msg) < 0) {
+        json_decref(v);
+        return errno == ENOMEM ? s_oom(c) : s_fail(c, s_line(s), "%s", msg);
+    }
+    if (strcmp(key, "inputs") == 0)
+        c->in_lines[idx] = s_line(s);
+    return s_jset(c, root, key, v);
+}
+
 static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *argv, const config_setting_t *command,
                        const config_setting_t *env, const config_setting_t *cwd,
-                       const config_setting_t *gates)
+                       const config_setting_t *gates, const config_setting_t *outputs,
+                       const config_setting_t *inputs, size_t idx)
 {
     const char *step = st->name;
     json_t *root = NULL, *jargv = NULL, *jenv = NULL;
@@ -417,6 +441,9 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
             goto out;
         }
     }
+    if (s_artifact_key(c, root, outputs, step, "outputs", idx) < 0 ||
+        s_artifact_key(c, root, inputs, step, "inputs", idx) < 0)
+        goto out;
 
     st->spec_json = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     if (!st->spec_json) {
@@ -1361,7 +1388,8 @@ static int s_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t nkv, siz
     }
     if (strcmp(st->kind, "exec") == 0)
         return s_exec_spec(c, st, s_kv(kv, nkv, "argv"), s_kv(kv, nkv, "command"),
-                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"), s_kv(kv, nkv, "gates"));
+                           s_kv(kv, nkv, "env"), s_kv(kv, nkv, "cwd"), s_kv(kv, nkv, "gates"),
+                           s_kv(kv, nkv, "outputs"), s_kv(kv, nkv, "inputs"), idx);
     return s_ml_spec(c, st, kv, nkv, idx);
 }
 
@@ -1699,6 +1727,28 @@ static int s_check_graph(ctx_t *c, const workflow_t *wf, const int *name_lines)
     return s_fail(c, bad < wf->nsteps ? wf->steps[bad].line : 0, "%s", msg);
 }
 
+/* Inputs name outputs of ancestors: the coordinator's own rule
+ * (stepkind_check_artifacts), at the line of the step's 'inputs'. */
+static int s_check_artifacts(ctx_t *c, const workflow_t *wf)
+{
+    stepkind_view_t *v = malloc(wf->nsteps * sizeof *v);
+    if (!v)
+        return s_oom(c);
+    for (size_t i = 0; i < wf->nsteps; i++)
+        v[i] = (stepkind_view_t){wf->steps[i].name, wf->steps[i].kind, wf->steps[i].after,
+                                 wf->steps[i].nafter, wf->steps[i].spec_json};
+    size_t bad = 0;
+    char msg[512];
+    int rc = stepkind_check_artifacts(v, wf->nsteps, &bad, msg, sizeof msg);
+    free(v);
+    if (rc == 0)
+        return 0;
+    if (errno == ENOMEM)
+        return s_oom(c);
+    return s_fail(c, bad < wf->nsteps && c->in_lines[bad] ? c->in_lines[bad] : wf->steps[bad].line,
+                  "%s", msg);
+}
+
 static int s_parse_steps(ctx_t *c, workflow_t *wf, const config_setting_t *steps)
 {
     int line = s_line(steps);
@@ -1721,8 +1771,9 @@ static int s_parse_steps(ctx_t *c, workflow_t *wf, const config_setting_t *steps
     int *name_lines = calloc(total, sizeof *name_lines);
     c->refs = calloc(total, sizeof *c->refs);
     c->ref_lines = calloc(total, sizeof *c->ref_lines);
+    c->in_lines = calloc(total, sizeof *c->in_lines);
     int rc = 0;
-    if (!wf->steps || !name_lines || !c->refs || !c->ref_lines) {
+    if (!wf->steps || !name_lines || !c->refs || !c->ref_lines || !c->in_lines) {
         rc = s_oom(c);
         goto out;
     }
@@ -1742,6 +1793,8 @@ static int s_parse_steps(ctx_t *c, workflow_t *wf, const config_setting_t *steps
         rc = s_select_from(c, wf);
     if (rc == 0)
         rc = s_check_refs(c, wf);
+    if (rc == 0)
+        rc = s_check_artifacts(c, wf);
     /* The spec as the coordinator will see it passes the coordinator's own
      * check (the same table): what the CLI accepts, the server accepts. */
     for (size_t i = 0; rc == 0 && !c->tmpl && i < wf->nsteps; i++) {
@@ -1757,8 +1810,10 @@ out:
             free(c->refs[i]);
     free(c->refs);
     free(c->ref_lines);
+    free(c->in_lines);
     c->refs = NULL;
     c->ref_lines = NULL;
+    c->in_lines = NULL;
     free(name_lines);
     return rc;
 }

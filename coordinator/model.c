@@ -1768,6 +1768,17 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
             ok = 0;
         }
     }
+    if (ok && m->sink.artifacts) {
+        char err[512];
+        int rc = m->sink.artifacts(m->sink.ctx, t, att, res, err, sizeof err);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            log_warn("task %lld attempt %d: artifacts refused: %s", (long long)id, att, err);
+            snprintf(what, sizeof what, "its artifacts were refused: %s", err);
+            ok = 0;
+        }
+    }
     if (ok)
         return s_attempt_succeeded(m, t, w->name) < 0 ? -1 : 1;
     /* A gate's "no" is a verdict, not a fault: retrying cannot change it. */

@@ -171,6 +171,10 @@ typedef struct {
     int (*prepare)(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen);
     int (*outputs)(void *ctx, const task_t *t, int attempt, int succeeded, const char *outputs_json,
                    int *gate_rejected, char *err, size_t errlen);
+    /* A succeeded attempt's artifacts (Result.artifacts; registry_artifacts):
+     * 0 recorded, 1 refused (err: the attempt fails), -1 database error. */
+    int (*artifacts)(void *ctx, const task_t *t, int attempt, const Drover__Result *res, char *err,
+                     size_t errlen);
     /* An approve step is about to wait: 0 with the model version it is
      * about in what ("claims:3"), 1 refused (reason in what: the step
      * fails), -1 database error. */

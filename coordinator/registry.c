@@ -8,6 +8,7 @@
 
 #include "artifact.h"
 #include "log.h"
+#include "sha256.h"
 #include "stepkind.h"
 #include "util.h"
 
@@ -118,10 +119,70 @@ static int s_resolve(store_t *st, int64_t run_id, const char *ref, json_t **out,
     return rc;
 }
 
-int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *spec_json,
-                     char **spec_out, char *err, size_t errlen)
+/* An exec step's inputs: "@STEP:PATH" -> {"staged": {NAME: {path, sha256,
+ * size}}} from the run's recorded artifacts; the attempt is recorded as
+ * their consumer. */
+static int s_prepare_inputs(store_t *st, int64_t run_id, int64_t task_id, int attempt,
+                            const char *spec_json, char **spec_out, char *err, size_t errlen)
+{
+    json_t *spec = json_loads(spec_json, 0, NULL), *want = json_array(), *staged = NULL;
+    json_t *inputs = spec ? json_object_get(spec, "inputs") : NULL;
+    char *wanted = NULL, *got = NULL;
+    int rc = -1;
+    if (!spec || !want || !json_is_object(inputs)) {
+        rc = spec && want ? 0 : -1;
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(inputs, k, v) {
+        char step[UTIL_NAME_MAX + 1];
+        const char *path;
+        if (!stepkind_input_ref(json_string_value(v), step, sizeof step, &path)) {
+            snprintf(err, errlen, "input '%s' is not \"@STEP:PATH\"", k);
+            rc = 1;
+            goto out;
+        }
+        if (json_array_append_new(want, json_pack("{s:s, s:s, s:s}", "input", k, "step", step,
+                                                  "name", path)) < 0)
+            goto out;
+    }
+    if (!(wanted = json_dumps(want, JSON_COMPACT)))
+        goto out;
+    if (store_artifacts_stage(st, run_id, wanted, task_id, attempt, &got) < 0)
+        goto out;
+    staged = json_loads(got, 0, NULL);
+    if (!staged)
+        goto out;
+    json_object_foreach(inputs, k, v) {
+        if (!json_object_get(staged, k)) {
+            snprintf(err, errlen, "input '%s': no artifact %s was recorded for this run (did the "
+                     "producing step declare it in 'outputs' and succeed?)", k,
+                     json_string_value(v));
+            rc = 1;
+            goto out;
+        }
+    }
+    if (json_object_set(spec, "staged", staged) < 0 || !(*spec_out = json_dumps(spec, JSON_COMPACT)))
+        goto out;
+    rc = 0;
+out:
+    json_decref(spec);
+    json_decref(want);
+    json_decref(staged);
+    free(wanted);
+    free(got);
+    return rc;
+}
+
+int registry_prepare(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,
+                     const char *spec_json, char **spec_out, char *err, size_t errlen)
 {
     *spec_out = NULL;
+    if (strcmp(kind, "exec") == 0)
+        return strstr(spec_json, "\"inputs\"") ? s_prepare_inputs(st, run_id, task_id, attempt,
+                                                                   spec_json, spec_out, err, errlen)
+                                                : 0;
     if (strcmp(kind, "evaluate") != 0 && strcmp(kind, "score") != 0)
         return 0; /* score (issue 11) resolves its model like evaluate */
     json_t *spec = json_loads(spec_json, 0, NULL);
@@ -774,5 +835,63 @@ out:
     json_decref(best);
     json_decref(cands);
     json_decref(spec);
+    return rc;
+}
+
+int registry_artifacts(store_t *st, int64_t run_id, int64_t task_id, int attempt,
+                       const char *step, const char *spec_json,
+                       Drover__ArtifactRef *const *arts, size_t n,
+                       int (*verified)(void *ctx, const char *hex, uint64_t size), void *vctx,
+                       char *err, size_t errlen)
+{
+    json_t *spec = spec_json ? json_loads(spec_json, 0, NULL) : NULL;
+    json_t *outs = spec ? json_object_get(spec, "outputs") : NULL, *e, *rows = json_array();
+    char *text = NULL;
+    int rc = -1;
+    size_t i;
+    if (!rows)
+        goto out;
+    /* Every declared output reported, nothing else, each once. */
+    json_array_foreach(outs, i, e) {
+        size_t hits = 0;
+        for (size_t j = 0; j < n; j++)
+            hits += strcmp(arts[j]->name, json_string_value(e)) == 0;
+        if (hits != 1) {
+            snprintf(err, errlen, "declared output '%.200s' %s", json_string_value(e),
+                     hits ? "was reported twice" : "was not reported by the worker");
+            rc = 1;
+            goto out;
+        }
+    }
+    if (n != json_array_size(outs)) {
+        snprintf(err, errlen, "the worker reported %zu artifacts for %zu declared outputs", n,
+                 json_array_size(outs));
+        rc = 1;
+        goto out;
+    }
+    if (n == 0) {
+        rc = 0;
+        goto out;
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (!sha256_is_hex(arts[j]->sha256) || !verified(vctx, arts[j]->sha256, arts[j]->size)) {
+            snprintf(err, errlen, "output '%.200s' (sha256 %.12s..., %llu bytes) is not in the "
+                     "coordinator's store verified by its artifact service", arts[j]->name,
+                     arts[j]->sha256, (unsigned long long)arts[j]->size);
+            rc = 1;
+            goto out;
+        }
+        if (json_array_append_new(rows, json_pack("{s:s, s:s, s:I}", "name", arts[j]->name,
+                                                  "sha256", arts[j]->sha256, "size",
+                                                  (json_int_t)arts[j]->size)) < 0)
+            goto out;
+    }
+    if (!(text = json_dumps(rows, JSON_COMPACT)))
+        goto out;
+    rc = store_artifacts_put(st, text, run_id, task_id, step, attempt) < 0 ? -1 : 0;
+out:
+    json_decref(spec);
+    json_decref(rows);
+    free(text);
     return rc;
 }

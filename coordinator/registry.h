@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drover.pb-c.h"
 #include "store.h"
 
 /* 1 for kinds the coordinator runs itself (promote, select). */
@@ -41,10 +42,24 @@ int registry_may_promote(store_t *st, const registry_actor_t *who, const char *n
 int registry_run_select(store_t *st, const registry_actor_t *who, int64_t run_id, int64_t task_id,
                         int attempt, const char *spec_json, char *msg, size_t msglen);
 
-/* Before an attempt is sent: resolves model references of the spec. On 0,
- * *spec_out is a new spec (caller frees) or NULL when unchanged. */
-int registry_prepare(store_t *st, int64_t run_id, const char *kind, const char *spec_json,
-                     char **spec_out, char *err, size_t errlen);
+/* Before an attempt is sent: resolves model references of the spec, and an
+ * exec step's artifact inputs (adding "staged": {NAME: {path, sha256,
+ * size}} and recording attempt of task_id as their consumer; an input with
+ * no recorded artifact is refused). On 0, *spec_out is a new spec (caller
+ * frees) or NULL when unchanged. */
+int registry_prepare(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,
+                     const char *spec_json, char **spec_out, char *err, size_t errlen);
+
+/* The artifacts a succeeded attempt's worker reported (Result.artifacts):
+ * exactly the spec's declared 'outputs', each verified in the
+ * coordinator's store (verified(vctx, hex, size) — the artifact service's
+ * word, artsvc_verified), then recorded with their producer. 0 recorded
+ * (or nothing declared), 1 refused (err: the step fails), -1 database. */
+int registry_artifacts(store_t *st, int64_t run_id, int64_t task_id, int attempt,
+                       const char *step, const char *spec_json,
+                       Drover__ArtifactRef *const *arts, size_t n,
+                       int (*verified)(void *ctx, const char *hex, uint64_t size), void *vctx,
+                       char *err, size_t errlen);
 
 /* Runs a promote step: {"model": REF, "stage": S}. by names the step. */
 int registry_run_promote(store_t *st, const registry_actor_t *who, int64_t run_id,

@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -139,10 +140,12 @@ void server_warn_limited(server_t *s, const char *who, const char *what, const c
 
 /* ---------------------------------------------------------- model sink --- */
 
+
 static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const char *spec_json)
 {
     server_t *s = ctx;
     observe_assigned(s->obs, t, util_now_us());
+    server_grant_artifacts(s, w, t, spec_json);
     Drover__CoordMsg msg = DROVER__COORD_MSG__INIT;
     Drover__Assign a = DROVER__ASSIGN__INIT;
     Drover__Lease l = DROVER__LEASE__INIT;
@@ -209,7 +212,58 @@ static int s_sink_run_inline(void *ctx, const task_t *t, char *err, size_t errle
 static int s_sink_prepare(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen)
 {
     server_t *s = ctx;
-    return registry_prepare(s->st, t->run->id, t->kind, t->spec_json, spec_out, err, errlen);
+    /* Called before the attempt number moves on: the coming attempt. */
+    return registry_prepare(s->st, t->run->id, t->id, t->attempt + 1, t->kind, t->spec_json,
+                            spec_out, err, errlen);
+}
+
+static int s_artifact_verified(void *ctx, const char *hex, uint64_t size)
+{
+    return artsvc_verified(ctx, hex, size);
+}
+
+static int s_sink_artifacts(void *ctx, const task_t *t, int attempt, const Drover__Result *res,
+                            char *err, size_t errlen)
+{
+    server_t *s = ctx;
+    if (res->n_artifacts == 0 && !strstr(t->spec_json, "\"outputs\""))
+        return 0;
+    if (!s->arts) {
+        snprintf(err, errlen, "the step declares outputs but the coordinator has no artifact "
+                 "service (set coordinator.artifact_listen and coordinator.artifact_dir)");
+        return 1;
+    }
+    int rc = registry_artifacts(s->st, t->run->id, t->id, attempt, t->name, t->spec_json,
+                                res->artifacts, res->n_artifacts, s_artifact_verified, s->arts,
+                                err, errlen);
+    /* The worker says why it reported none (a declared output not written). */
+    if (rc == 1 && res->n_artifacts == 0 && res->error && res->error[0])
+        snprintf(err, errlen, "%s", res->error);
+    return rc;
+}
+
+/* The artifact service learns what this attempt may move: uploads if it
+ * declares outputs, downloads of the hashes staged as its inputs. */
+void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
+                            const char *spec_json)
+{
+    if (!s->arts || (!strstr(spec_json, "\"outputs\"") && !strstr(spec_json, "\"staged\"")))
+        return;
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    if (!spec)
+        return;
+    const char *hexes[ARTSVC_MAX_INPUTS];
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(spec, "staged"), k, v) {
+        const char *h = json_string_value(json_object_get(v, "sha256"));
+        if (h && n < ARTSVC_MAX_INPUTS)
+            hexes[n++] = h;
+    }
+    artsvc_grant(s->arts, (uint64_t)t->id, (uint32_t)t->attempt, auth_secure(s->auth) ? w->key : w->name,
+                 json_object_get(spec, "outputs") != NULL, hexes, n);
+    json_decref(spec);
 }
 
 static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded,
@@ -219,6 +273,26 @@ static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded
     return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, t->spec_json,
                           s->cfg->coord.artifact_dir, succeeded,
                           outputs_json, gate_rejected, err, errlen);
+}
+
+int server_regrant_artifacts(server_t *s, const worker_t *w)
+{
+    for (size_t i = 0; s->arts && i < w->nheld; i++) {
+        task_t *t = model_task(s->model, w->held[i].task_id);
+        if (!t || t->attempt != w->held[i].attempt || strcmp(t->kind, "exec") != 0 ||
+            (!strstr(t->spec_json, "\"outputs\"") && !strstr(t->spec_json, "\"inputs\"")) ||
+            artsvc_granted(s->arts, (uint64_t)t->id, (uint32_t)t->attempt))
+            continue;
+        char *spec = NULL, err[512];
+        int rc = registry_prepare(s->st, t->run->id, t->id, t->attempt, t->kind, t->spec_json,
+                                  &spec, err, sizeof err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            server_grant_artifacts(s, w, t, spec ? spec : t->spec_json);
+        free(spec);
+    }
+    return 0;
 }
 
 /* An approve step starts waiting: the model version it is about. */
@@ -247,7 +321,7 @@ server_t *server_new(const conf_t *cfg)
     s->st = s->db ? store_new(s->db) : NULL;
     s->leader = s->db ? leader_new(s->db, cfg->coord.leader_lease_ms) : NULL;
     model_sink_t sink = {s, s_sink_assign, s_sink_kill, registry_is_inline, s_sink_run_inline,
-                         s_sink_prepare, s_sink_outputs, s_sink_approval};
+                         s_sink_prepare, s_sink_outputs, s_sink_artifacts, s_sink_approval};
     s->model = s->st ? model_new(s->st, &cfg->coord, sink) : NULL;
     s->zctx = zmq_ctx_new();
     s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
@@ -267,6 +341,7 @@ void server_destroy(server_t **sp)
         return;
     server_t *s = *sp;
     bulk_destroy(&s->bulk);
+    artsvc_stop(&s->arts);
     gc_stop(&s->gc);
     notify_stop(&s->notify);
     observe_destroy(&s->obs);
@@ -481,7 +556,8 @@ int server_run(server_t *s)
     s->started_us = util_now_us();
     const conf_coordinator_t *cc = &s->cfg->coord;
     if (cc->insecure) {
-        if (!s_local_endpoint(cc->client_endpoint) || !s_local_endpoint(cc->worker_endpoint)) {
+        if (!s_local_endpoint(cc->client_endpoint) || !s_local_endpoint(cc->worker_endpoint) ||
+            (cc->artifact_listen[0] && !s_local_endpoint(cc->artifact_listen))) {
             log_error("refusing to listen on a non-loopback endpoint without CURVE (insecure = true): "
                       "set coordinator.secret_key and remove insecure, or bind 127.0.0.1");
             return -1;
@@ -537,6 +613,20 @@ int server_run(server_t *s)
     if (!(s->bulk = bulk_start(cc->database)))
         log_warn("large submits will stall the loop: cannot start their thread: %s",
                  strerror(errno));
+    if (cc->artifact_listen[0]) {
+        /* Its own socket and thread: transfers never run on this loop. */
+        char aerr[1200];
+        void *asock = s_bind(s, cc->artifact_listen, "drover-worker");
+        if (!asock)
+            return -1;
+        s->arts = artsvc_start(asock, cc->artifact_dir, cc->artifact_max_size,
+                               auth_secure(s->auth), aerr, sizeof aerr);
+        if (!s->arts) {
+            log_error("coordinator.artifact_listen: %s", aerr);
+            return -1;
+        }
+        log_info("artifact service on %s, store %s", cc->artifact_listen, cc->artifact_dir);
+    }
     char nerr[1200];
     s->notify = notify_start(&s->cfg->coord, nerr, sizeof nerr);
     if (!s->notify && errno != ENOENT) {

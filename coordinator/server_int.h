@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "artsvc.h"
 #include "auth.h"
 #include "bulk.h"
 #include "calendar.h"
@@ -112,6 +113,7 @@ struct server {
     int64_t last_drop_log_ms;
     warn_slot_t warns[WARN_SLOTS];
     gc_t *gc;                  /* retention thread (NULL: no policy set) */
+    artsvc_t *arts;            /* artifact service thread (NULL: artifact_listen unset) */
     notify_t *notify;          /* webhook sender (NULL: no webhook) */
     observe_t *obs;            /* metrics and /readyz (observe.h) */
     int64_t next_publish_ms;   /* next observe_publish */
@@ -121,6 +123,14 @@ struct server {
     bulk_t *bulk;              /* large submits stored beside the loop (bulk.h) */
     uint64_t loads;            /* state reloads so far: a bulk job of an older one is in them */
 };
+
+/* The artifact service learns what attempt t (just assigned to w, with the
+ * spec it was sent) may move (docs/artifacts.md). */
+void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
+                            const char *spec_json);
+/* A worker registered holding attempts the service has no grants for (the
+ * coordinator restarted): they get them again. 0, or -1 database error. */
+int server_regrant_artifacts(server_t *s, const worker_t *w);
 
 /* Queues msg for sock/ident; sent by server.c only after the iteration's
  * transaction commits. Out of memory: logged, the message is dropped. */

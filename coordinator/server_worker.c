@@ -187,6 +187,13 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
             dl[i].attempt = (uint32_t)drop[i].attempt;
             dp[i] = &dl[i];
         }
+        if (server_regrant_artifacts(s, w) < 0) {
+            free(dl);
+            free(dp);
+            free(drop);
+            rc = -1;
+            goto done;
+        }
         rr.accepted = 1;
         rr.heartbeat_ms = (uint32_t)s->cfg->coord.heartbeat_ms;
         rr.n_drop = ndrop;
@@ -235,6 +242,7 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
         }
         if (!in->result->lease)
             break;
+        artsvc_revoke(s->arts, in->result->lease->task_id, in->result->lease->attempt);
         /* Acked even when stale, so the worker stops re-sending it. */
         Drover__ResultAck ack = DROVER__RESULT_ACK__INIT;
         Drover__Lease l = DROVER__LEASE__INIT;

@@ -54,6 +54,7 @@ enum {
     S_TASK_HOLD,
     /* calendar branch (issue 13) */
     S_WORKER_SHAPES, S_WORKER_SHAPE, S_FIRE_DEQUEUE, S_TRIGGER_RELEASE, S_RERUN_SOURCE,
+    S_ARTIFACTS_PUT, S_ARTIFACTS_STAGE,
     S_COUNT
 };
 
@@ -417,6 +418,26 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                           "SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4::bigint, $5, $6::bigint, "
                           "$7, $8::jsonb, $9::jsonb, $10 FROM drover.model_versions WHERE name = $1 "
                           "RETURNING version", 10},
+    /* $1 [{name,sha256,size}] $2 run $3 task $4 step $5 attempt (migration 015) */
+    [S_ARTIFACTS_PUT] = {"artifacts_put",
+                         "INSERT INTO drover.artifacts (sha256, size, run_id, task_id, step, attempt, "
+                         "name) SELECT sha256, size, $2::bigint, $3::bigint, $4, $5::int, name "
+                         "FROM jsonb_to_recordset($1::jsonb) AS x(name text, sha256 text, size bigint) "
+                         "ON CONFLICT DO NOTHING", 5},
+    /* $1 run $2 [{input,step,name}] $3 task $4 attempt: records the consumer
+     * -> {input: {path, sha256, size}} of the latest attempt of each producer */
+    [S_ARTIFACTS_STAGE] = {"artifacts_stage",
+                           "WITH r AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS "
+                           "x(input text, step text, name text)), "
+                           "hit AS (SELECT DISTINCT ON (r.input) r.input, a.id, a.sha256, a.size, "
+                           "a.name FROM r JOIN drover.artifacts a ON a.run_id = $1::bigint "
+                           "AND a.step = r.step AND a.name = r.name "
+                           "ORDER BY r.input, a.attempt DESC), "
+                           "ins AS (INSERT INTO drover.artifact_consumers (artifact_id, task_id, "
+                           "attempt, input) SELECT id, $3::bigint, $4::int, input FROM hit "
+                           "ON CONFLICT DO NOTHING) "
+                           "SELECT coalesce(jsonb_object_agg(input, jsonb_build_object('path', name, "
+                           "'sha256', sha256, 'size', size)), '{}'::jsonb)::text FROM hit", 4},
     [S_REPORT] = {"report",
                   "INSERT INTO drover.reports (task_id, attempt, kind, passed, report) "
                   "VALUES ($1::bigint, $2::int, $3, $4::boolean, $5::jsonb) "
@@ -1025,6 +1046,30 @@ int store_model_register(store_t *st, const char *name, const char *kind, const 
     *version = (int)db_get_i64(res, 0, 0);
     PQclear(res);
     return 0;
+}
+
+int store_artifacts_put(store_t *st, const char *artifacts_json, int64_t run_id, int64_t task_id,
+                        const char *step, int attempt)
+{
+    char r[24], t[24], a[24];
+    const char *v[] = {artifacts_json, I64(r, run_id), I64(t, task_id), step, I64(a, attempt)};
+    return s_write(st, S_ARTIFACTS_PUT, 5, v);
+}
+
+int store_artifacts_stage(store_t *st, int64_t run_id, const char *wanted_json, int64_t task_id,
+                          int attempt, char **staged_json)
+{
+    char r[24], t[24], a[24];
+    const char *v[] = {I64(r, run_id), wanted_json, I64(t, task_id), I64(a, attempt)};
+    *staged_json = NULL;
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *res = s_read(st, S_ARTIFACTS_STAGE, 4, v);
+    if (!res)
+        return -1;
+    *staged_json = strdup(PQntuples(res) == 1 ? db_get_str(res, 0, 0) : "{}");
+    PQclear(res);
+    return *staged_json ? 0 : -1;
 }
 
 int store_report(store_t *st, int64_t task_id, int attempt, const char *kind, int passed,

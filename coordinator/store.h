@@ -161,6 +161,16 @@ int store_model_register(store_t *st, const char *name, const char *kind, const 
                          int64_t run_id, const char *step, int64_t task_id, const char *dataset,
                          const char *params_json, const char *metrics_json,
                          const char *dataset_path, int *version);
+/* Artifacts (migration 015): records the checked outputs of a succeeded
+ * attempt (artifacts_json: [{name, sha256, size}]). */
+int store_artifacts_put(store_t *st, const char *artifacts_json, int64_t run_id, int64_t task_id,
+                        const char *step, int attempt);
+/* Resolves a dispatched attempt's inputs (wanted_json: [{input, step,
+ * name}]) to the artifacts of run_id and records the attempt as their
+ * consumer. *staged_json (caller frees): {input: {path, sha256, size}} for
+ * the inputs found (the caller compares the count). */
+int store_artifacts_stage(store_t *st, int64_t run_id, const char *wanted_json, int64_t task_id,
+                          int attempt, char **staged_json);
 int store_report(store_t *st, int64_t task_id, int attempt, const char *kind, int passed,
                  const char *report_json);
 int store_evaluation(store_t *st, const char *name, int version, int64_t run_id, int64_t task_id,

@@ -294,3 +294,138 @@ int artifact_open_verified(const char *root, const char *hex, char *path_out, si
     memcpy(path_out, path, strlen(path) + 1);
     return 0;
 }
+
+int artifact_partial_path(const char *root, const char *hex, char *out, size_t outlen, char *err,
+                          size_t errlen)
+{
+    char dir[4096];
+    if (!root || !*root || !sha256_is_hex(hex)) {
+        util_errf(err, errlen, "artifact_partial_path: invalid arguments");
+        errno = EINVAL;
+        return -1;
+    }
+    int n = snprintf(dir, sizeof dir, "%s/.partial", root);
+    int m = snprintf(out, outlen, "%s/.partial/%s", root, hex);
+    if (n < 0 || (size_t)n >= sizeof dir || m < 0 || (size_t)m >= outlen) {
+        util_errf(err, errlen, "artifact store %s: path too long", root);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (s_mkdirs(dir) < 0) {
+        int e = errno;
+        util_errf(err, errlen, "cannot create %s: %s", dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int artifact_adopt(const char *root, const char *hex, const char *partial, char *err,
+                   size_t errlen)
+{
+    return artifact_adopt_hashed(root, hex, partial, NULL, err, errlen);
+}
+
+int artifact_adopt_hashed(const char *root, const char *hex, const char *partial,
+                          const char *content_hex, char *err, size_t errlen)
+{
+    char final[4096], dir[4096], got[65];
+    if (artifact_path(root, hex, final, sizeof final) < 0) {
+        util_errf(err, errlen, "artifact store %s: bad hash or path too long", root);
+        return -1;
+    }
+    if (content_hex)
+        util_strlcpy(got, content_hex, sizeof got);
+    else if (sha256_file(partial, got, err, errlen) < 0)
+        return -1;
+    if (strcmp(got, hex) != 0) {
+        util_errf(err, errlen, "content hashes to %s, not %s", got, hex);
+        unlink(partial);
+        errno = EBADMSG;
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s/sha256/%.2s", root, hex);
+    if (s_mkdirs(dir) < 0) {
+        int e = errno;
+        util_errf(err, errlen, "cannot create %s: %s", dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    int fd = open(partial, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fchmod(fd, 0444) < 0) {
+        int e = errno;
+        util_errf(err, errlen, "cannot open %s: %s", partial, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        return -1;
+    }
+    return util_commit_file(fd, partial, final, err, errlen);
+}
+
+int artifact_put_fd(const char *root, int fd, char hex_out[65], char *err, size_t errlen)
+{
+    static atomic_uint counter;
+    char dir[4096], tmp[4200], hex[65];
+    unsigned char *buf = NULL;
+    int out = -1, e = 0;
+    if (!root || !*root || fd < 0) {
+        util_errf(err, errlen, "artifact_put_fd: invalid arguments");
+        errno = EINVAL;
+        return -1;
+    }
+    int n = snprintf(dir, sizeof dir, "%s/.partial", root);
+    if (n < 0 || (size_t)n >= sizeof dir || s_mkdirs(dir) < 0) {
+        e = n < 0 || (size_t)n >= sizeof dir ? ENAMETOOLONG : errno;
+        util_errf(err, errlen, "cannot create %s: %s", dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s/.put-%ld-%u", dir, (long)getpid(), atomic_fetch_add(&counter, 1));
+    if (!(buf = malloc(ART_BLOCK)) ||
+        (out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0) {
+        e = buf ? errno : ENOMEM;
+        util_errf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+        free(buf);
+        errno = e;
+        return -1;
+    }
+    sha256_ctx_t ctx;
+    sha256_init(&ctx);
+    for (;;) {
+        ssize_t r = read(fd, buf, ART_BLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            e = errno;
+            util_errf(err, errlen, "cannot read the file to store: %s", strerror(e));
+            break;
+        }
+        if (r == 0)
+            break;
+        sha256_update(&ctx, buf, (size_t)r);
+        if (s_write_all(out, buf, (size_t)r) < 0) {
+            e = errno;
+            util_errf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
+            break;
+        }
+    }
+    free(buf);
+    close(out);
+    if (e) {
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    uint8_t d[SHA256_DIGEST_LEN];
+    sha256_final(&ctx, d);
+    sha256_hex(d, hex);
+    if (artifact_adopt_hashed(root, hex, tmp, hex, err, errlen) < 0) {
+        e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    memcpy(hex_out, hex, 65);
+    return 0;
+}

@@ -35,6 +35,14 @@ int artifact_path(const char *root, const char *hex, char *out, size_t outlen);
  * copy) and a message in err; no temporary file is left behind. */
 int artifact_put_file(const char *root, const char *src_path, char hex_out[65], char *err, size_t errlen);
 
+/* Stores what is left to read of the open file fd, in one pass: the bytes
+ * are hashed as they are copied (to ROOT/.partial, then renamed into their
+ * content name), so the stored file always matches its name even if the
+ * source changes meanwhile (then it holds what was read). For files no
+ * one writes any more (a finished step's outputs); fd stays open.
+ * Returns 0 with the sha256 in hex_out, or -1 (errno, err). */
+int artifact_put_fd(const char *root, int fd, char hex_out[65], char *err, size_t errlen);
+
 /* Stores len bytes of data (data may be NULL when len is 0) like
  * artifact_put_file. Returns 0 or -1 (errno, err). */
 int artifact_put_buffer(const char *root, const void *data, size_t len, char hex_out[65], char *err,
@@ -47,5 +55,24 @@ int artifact_put_buffer(const char *root, const void *data, size_t len, char hex
  * ENAMETOOLONG, or a read error. path_out is only written on success. */
 int artifact_open_verified(const char *root, const char *hex, char *path_out, size_t path_len, char *err,
                            size_t errlen);
+
+/* Transfers (coordinator/artsvc.c, worker/xfer.c) grow a partial file
+ * outside the content names, then adopt it. Writes ROOT/.partial/HEX into
+ * out and creates ROOT/.partial. Returns 0 or -1 (errno, err). */
+int artifact_partial_path(const char *root, const char *hex, char *out, size_t outlen, char *err,
+                          size_t errlen);
+
+/* Hashes the file at partial (which must be on ROOT's filesystem); when its
+ * content hashes to hex it is made read-only, fsynced and renamed into its
+ * content name (durably, as the put functions do), else it is deleted and
+ * -1 returned with errno EBADMSG and "content hashes to OTHER" in err.
+ * Other failures: -1 with errno and err; the partial file stays. */
+int artifact_adopt(const char *root, const char *hex, const char *partial, char *err,
+                   size_t errlen);
+
+/* The same when the caller hashed the bytes as it wrote them: content_hex
+ * is their sha256 and the file is not read again. */
+int artifact_adopt_hashed(const char *root, const char *hex, const char *partial,
+                          const char *content_hex, char *err, size_t errlen);
 
 #endif

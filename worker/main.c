@@ -74,7 +74,13 @@ static void s_help(FILE *f)
                "                        (default: the worker's own)\n"
                "  --artifact-dir DIR    artifact store of the built-in kinds (validate, train,\n"
                "                        evaluate); shared by every worker of a cluster\n"
-               "                        (default: WORK_DIR/artifacts)\n"
+               "                        (default: WORK_DIR/artifacts); also where exec steps'\n"
+               "                        outputs are kept and their inputs downloaded to\n"
+               "                        (worker.artifact_endpoint, worker.artifact_shared:\n"
+               "                        docs/artifacts.md)\n"
+               "  --artifact-shared     DIR is the coordinator's own artifact store (a shared\n"
+               "                        folder): outputs are written there, never uploaded\n"
+               "                        (worker.artifact_shared)\n"
                "  --key FILE            this worker's CurveZMQ secret key file (mode 0600;\n"
                "                        make one with: drover keygen --out FILE)\n"
                "  --coordinator-key FILE  the coordinator's public key file (its .pub)\n"
@@ -181,6 +187,7 @@ enum {
     OPT_LABEL,
     OPT_WORK_DIR,
     OPT_ARTIFACT_DIR,
+    OPT_ARTIFACT_SHARED,
     OPT_PROTOCOL_VERSION,
     OPT_KEY,
     OPT_COORDINATOR_KEY,
@@ -238,6 +245,7 @@ int main(int argc, char **argv)
         {"label", required_argument, NULL, OPT_LABEL},
         {"work-dir", required_argument, NULL, OPT_WORK_DIR},
         {"artifact-dir", required_argument, NULL, OPT_ARTIFACT_DIR},
+        {"artifact-shared", no_argument, NULL, OPT_ARTIFACT_SHARED},
         {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION}, /* tests only */
         {"key", required_argument, NULL, OPT_KEY},
         {"coordinator-key", required_argument, NULL, OPT_COORDINATOR_KEY},
@@ -254,7 +262,7 @@ int main(int argc, char **argv)
     const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
                *artifact_dir = NULL, *key = NULL, *coordinator_key = NULL, *run_as = NULL,
                *reserve_for = NULL;
-    int insecure = 0;
+    int insecure = 0, artifact_shared = 0;
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
     long slots = -1, prefetch = -1, version = DROVER_PROTOCOL_VERSION, gpus = -1;
@@ -287,6 +295,7 @@ int main(int argc, char **argv)
             break;
         case OPT_WORK_DIR: work_dir = optarg; break;
         case OPT_ARTIFACT_DIR: artifact_dir = optarg; break;
+        case OPT_ARTIFACT_SHARED: artifact_shared = 1; break;
         case OPT_PROTOCOL_VERSION:
             if (s_parse_uint(optarg, 0, UINT32_MAX > LONG_MAX ? LONG_MAX : (long)UINT32_MAX,
                              &version) < 0)
@@ -340,6 +349,8 @@ int main(int argc, char **argv)
     if (artifact_dir &&
         util_strlcpy(wc->artifact_dir, artifact_dir, sizeof wc->artifact_dir) < 0)
         return s_usage("--artifact-dir is too long", NULL);
+    if (artifact_shared)
+        wc->artifact_shared = 1;
     if (key && util_strlcpy(wc->secret_key, key, sizeof wc->secret_key) < 0)
         return s_usage("--key is too long", NULL);
     if (coordinator_key &&
@@ -534,6 +545,8 @@ int main(int argc, char **argv)
         .work_dir = wc->work_dir,
         .task_bin = task_bin,
         .artifact_dir = art,
+        .artifact_endpoint = wc->artifact_endpoint,
+        .artifact_shared = wc->artifact_shared,
         .protocol_version = (uint32_t)version,
         .curve_server = curve ? coord.public_z85 : NULL,
         .curve_public = curve ? mine.public_z85 : NULL,

@@ -656,6 +656,13 @@ static void s_close_output(task_t *t);
 
 task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms)
 {
+    return task_not_started(task_id, attempt, DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED,
+                            "the worker is stopping; handed back", now_ms);
+}
+
+task_t *task_not_started(uint64_t task_id, uint32_t attempt, Drover__Outcome outcome,
+                         const char *error, int64_t now_ms)
+{
     task_t *t = calloc(1, sizeof *t);
     if (!t) {
         errno = ENOMEM;
@@ -666,8 +673,8 @@ task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms)
     t->streams[0].fd = t->streams[1].fd = -1;
     t->out_fd = -1;
     t->phase = TASK_FINISHED;
-    t->outcome = DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED;
-    t->error = strdup("the worker is stopping; handed back");
+    t->outcome = outcome;
+    t->error = strdup(error ? error : "");
     t->started_at_us = t->finished_at_us = util_now_us();
     t->started_ms = t->finished_ms = now_ms;
     return t;
@@ -1243,7 +1250,8 @@ void task_describe(const task_t *t, char *buf, size_t len)
     case DROVER__OUTCOME__OUTCOME_TIMED_OUT: snprintf(buf, len, "timed out after %s", dur); break;
     case DROVER__OUTCOME__OUTCOME_KILLED: snprintf(buf, len, "killed after %s", dur); break;
     case DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED:
-        snprintf(buf, len, "handed back after %s (the worker is stopping)", dur);
+        snprintf(buf, len, "handed back after %s (%s)", dur,
+                 t->error ? t->error : "the worker is stopping");
         break;
     case DROVER__OUTCOME__OUTCOME_SPAWN_FAILED:
         snprintf(buf, len, "spawn failed: %s", t->error ? t->error : "unknown error");

@@ -114,6 +114,12 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms);
  * ENOMEM) when it cannot be allocated. */
 task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms);
 
+/* The same with another outcome and error (copied): an attempt whose
+ * inputs could not be staged (SPAWN_FAILED, or NOT_ATTEMPTED when the
+ * cause is the infrastructure), or that was killed while staging. */
+task_t *task_not_started(uint64_t task_id, uint32_t attempt, Drover__Outcome outcome,
+                         const char *error, int64_t now_ms);
+
 /* Frees a task. A child still running is SIGKILLed (with its process group)
  * and reaped if it is already gone; pipes are closed. NULL-safe; nulls *tp. */
 void task_destroy(task_t **tp);

@@ -63,6 +63,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,7 @@
 #include "sdnotify.h"
 #include "wobserve.h"
 #include "task.h"
+#include "xfer.h"
 #include "util.h"
 #include "wire.h"
 #include "wirecheck.h"
@@ -95,11 +97,23 @@ typedef enum {
     SESSION_REGISTERED,  /* accepted; heartbeating */
 } session_state_t;
 
+/* Publishing a succeeded attempt's declared outputs (xfer.h). */
+typedef enum {
+    PUB_NONE,    /* nothing declared, or the attempt did not succeed */
+    PUB_WANTED,  /* declared: queued once the attempt finished with exit 0 */
+    PUB_RUNNING, /* with the transfer thread; the Result waits */
+    PUB_DONE,    /* pub holds the artifacts (or the error) for the Result */
+} pub_state_t;
+
 typedef struct {
     task_t *task;
     int silent; /* dropped by the coordinator: report nothing */
     int finish_logged;
     int64_t result_sent_ms; /* 0 = not sent since the last (re)registration */
+    pub_state_t pub_state;
+    char *outputs;     /* the spec's "outputs" (JSON array) while PUB_WANTED/RUNNING */
+    char *dir;         /* the step's work folder */
+    xfer_done_t *pub;  /* PUB_DONE */
 } entry_t;
 
 /* What a poll item beyond the first two stands for. */
@@ -164,6 +178,11 @@ struct worker {
     queued_t *queue;
     size_t nqueue, queue_cap;
 
+    /* Assignments whose inputs the transfer thread is staging, packed. */
+    xfer_t *xfer;
+    queued_t *staging;
+    size_t nstaging, staging_cap;
+
     zmq_pollitem_t *items;
     item_ref_t *refs;
     size_t items_cap;
@@ -208,9 +227,31 @@ static void s_remove(worker_t *w, size_t i)
     w->recent_next = (w->recent_next + 1) % RECENT_LEASES;
     if (w->nrecent < RECENT_LEASES)
         w->nrecent++;
-    task_destroy(&w->tasks[i].task);
+    entry_t *e = &w->tasks[i];
+    if (e->pub_state == PUB_RUNNING)
+        xfer_cancel(w->xfer, r->task_id, r->attempt);
+    task_destroy(&e->task);
+    free(e->outputs);
+    free(e->dir);
+    xfer_done_free(&e->pub);
     w->tasks[i] = w->tasks[w->ntasks - 1];
     w->ntasks--;
+}
+
+/* Index of an assignment being staged, or -1. */
+static long s_staging(const worker_t *w, uint64_t id, uint32_t attempt)
+{
+    for (size_t i = 0; i < w->nstaging; i++)
+        if (w->staging[i].task_id == id && w->staging[i].attempt == attempt)
+            return (long)i;
+    return -1;
+}
+
+static void s_unstage_at(worker_t *w, size_t i)
+{
+    xfer_cancel(w->xfer, w->staging[i].task_id, w->staging[i].attempt);
+    free(w->staging[i].assign);
+    w->staging[i] = w->staging[--w->nstaging];
 }
 
 static int s_send(worker_t *w, Drover__WorkerMsg *m)
@@ -230,8 +271,8 @@ static int s_send(worker_t *w, Drover__WorkerMsg *m)
 static int s_leases(worker_t *w, int include_finished, Drover__Lease **arr, Drover__Lease ***ptrs,
                     size_t *n)
 {
-    *arr = calloc(w->ntasks + w->nqueue + 1, sizeof **arr);
-    *ptrs = calloc(w->ntasks + w->nqueue + 1, sizeof **ptrs);
+    *arr = calloc(w->ntasks + w->nqueue + w->nstaging + 1, sizeof **arr);
+    *ptrs = calloc(w->ntasks + w->nqueue + w->nstaging + 1, sizeof **ptrs);
     *n = 0;
     if (!*arr || !*ptrs) {
         free(*arr);
@@ -253,11 +294,12 @@ static int s_leases(worker_t *w, int include_finished, Drover__Lease **arr, Drov
         (*n)++;
     }
     /* Queued assignments are held too: the coordinator placed them here. */
-    for (size_t i = 0; i < w->nqueue; i++) {
+    for (size_t i = 0; i < w->nqueue + w->nstaging; i++) {
+        const queued_t *q = i < w->nqueue ? &w->queue[i] : &w->staging[i - w->nqueue];
         Drover__Lease init = DROVER__LEASE__INIT;
         (*arr)[*n] = init;
-        (*arr)[*n].task_id = w->queue[i].task_id;
-        (*arr)[*n].attempt = w->queue[i].attempt;
+        (*arr)[*n].task_id = q->task_id;
+        (*arr)[*n].attempt = q->attempt;
         (*ptrs)[*n] = &(*arr)[*n];
         (*n)++;
     }
@@ -420,6 +462,15 @@ static void s_send_result(worker_t *w, entry_t *e, int64_t now)
     Drover__Result r = DROVER__RESULT__INIT;
     Drover__Lease lease = DROVER__LEASE__INIT;
     task_result(e->task, &r, &lease);
+    if (e->pub_state == PUB_DONE && e->pub) {
+        if (e->pub->status == XFER_OK) {
+            r.artifacts = e->pub->arts;
+            r.n_artifacts = e->pub->narts;
+        } else {
+            /* No artifacts: the coordinator fails the attempt with this. */
+            r.error = e->pub->error;
+        }
+    }
     if (!e->result_sent_ms) /* the first time, not the resends */
         wobserve_finished(w->obs, &r);
     Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
@@ -472,6 +523,11 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
             s_dequeue_at(w, (size_t)q);
             continue;
         }
+        q = l ? s_staging(w, l->task_id, l->attempt) : -1;
+        if (q >= 0) {
+            s_unstage_at(w, (size_t)q);
+            continue;
+        }
         entry_t *e = l ? s_find(w, l->task_id, l->attempt) : NULL;
         if (!e || e->silent)
             continue;
@@ -495,7 +551,18 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
 
 /* Appends a finished NOT_ATTEMPTED entry for an assignment a stopping
  * worker will not run: its result goes back like any other. */
+static void s_not_started(worker_t *w, uint64_t id, uint32_t attempt, Drover__Outcome outcome,
+                          const char *why, int64_t now);
+
 static void s_hand_back(worker_t *w, uint64_t id, uint32_t attempt, int64_t now)
+{
+    s_not_started(w, id, attempt, DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED,
+                  "the worker is stopping; handed back", now);
+}
+
+/* Appends a finished entry for an attempt that never ran. */
+static void s_not_started(worker_t *w, uint64_t id, uint32_t attempt, Drover__Outcome outcome,
+                          const char *why, int64_t now)
 {
     if (w->ntasks == w->tasks_cap) {
         size_t cap = w->tasks_cap ? w->tasks_cap * 2 : 8;
@@ -507,7 +574,7 @@ static void s_hand_back(worker_t *w, uint64_t id, uint32_t attempt, int64_t now)
         w->tasks = nt;
         w->tasks_cap = cap;
     }
-    task_t *t = task_handed_back(id, attempt, now);
+    task_t *t = task_not_started(id, attempt, outcome, why, now);
     if (!t) {
         log_error("out of memory handing back task %llu", (unsigned long long)id);
         return;
@@ -515,8 +582,69 @@ static void s_hand_back(worker_t *w, uint64_t id, uint32_t attempt, int64_t now)
     entry_t *e = &w->tasks[w->ntasks++];
     memset(e, 0, sizeof *e);
     e->task = t;
-    log_info("task %llu attempt %u handed back: the worker is stopping", (unsigned long long)id,
-             attempt);
+    e->finish_logged = 1;
+    log_info("task %llu attempt %u %s: %s", (unsigned long long)id, attempt,
+             outcome == DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED ? "handed back" : "not started", why);
+}
+
+/* The step's work folder: its spec's cwd, else the worker's work_dir,
+ * else the worker's own cwd. */
+static int s_step_dir(const worker_t *w, json_t *spec, char *out, size_t len)
+{
+    const char *cwd = json_string_value(json_object_get(spec, "cwd"));
+    const char *dir = cwd && cwd[0] ? cwd : w->work_dir;
+    if (dir[0] == '/')
+        return util_strlcpy(out, dir, len);
+    char here[4096];
+    if (!getcwd(here, sizeof here))
+        return -1;
+    if (!dir[0])
+        return util_strlcpy(out, here, len);
+    return snprintf(out, len, "%s/%s", here, dir) < (int)len ? 0 : -1;
+}
+
+/* An Assign with inputs goes to the transfer thread first; it starts
+ * (s_on_staged) once they are in the step's work folder. Returns 1 when
+ * taken for staging, 0 when it can start now. */
+static int s_maybe_stage(worker_t *w, const Drover__Assign *a, json_t *spec, const char *dir,
+                         int64_t now)
+{
+    json_t *staged = json_object_get(spec, "staged");
+    if (!json_is_object(staged))
+        return 0;
+    uint64_t id = a->lease->task_id;
+    uint32_t attempt = a->lease->attempt;
+    char *text = json_dumps(staged, JSON_COMPACT);
+    if (w->nstaging == w->staging_cap) {
+        size_t cap = w->staging_cap ? w->staging_cap * 2 : 8;
+        queued_t *nq = realloc(w->staging, cap * sizeof *nq);
+        if (nq) {
+            w->staging = nq;
+            w->staging_cap = cap;
+        }
+    }
+    queued_t *q = w->nstaging < w->staging_cap ? &w->staging[w->nstaging] : NULL;
+    if (q) {
+        q->len = drover__assign__get_packed_size(a);
+        q->assign = malloc(q->len ? q->len : 1);
+    }
+    if (!text || !q || !q->assign || xfer_stage(w->xfer, id, attempt, dir, text) < 0) {
+        free(text);
+        if (q)
+            free(q->assign);
+        s_not_started(w, id, attempt, DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED,
+                      "out of memory staging its inputs", now);
+        return 1;
+    }
+    free(text);
+    drover__assign__pack(a, q->assign);
+    q->task_id = id;
+    q->attempt = attempt;
+    w->nstaging++;
+    log_info("task %llu attempt %u (run %llu step %s): staging %zu input%s into %s",
+             (unsigned long long)id, attempt, (unsigned long long)a->run_id, a->step,
+             json_object_size(staged), json_object_size(staged) == 1 ? "" : "s", dir);
+    return 1;
 }
 
 static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int from_queue)
@@ -529,7 +657,7 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
     }
     uint64_t id = a->lease->task_id;
     uint32_t attempt = a->lease->attempt;
-    if (!from_queue && s_queued(w, id, attempt) >= 0)
+    if (!from_queue && (s_queued(w, id, attempt) >= 0 || s_staging(w, id, attempt) >= 0))
         return;
     if (s_find(w, id, attempt) || s_recent(w, id, attempt)) {
         log_debug("task %llu attempt %u assigned again; already held", (unsigned long long)id,
@@ -540,12 +668,12 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         s_hand_back(w, id, attempt, now);
         return;
     }
-    size_t active = 0;
+    size_t active = w->nstaging;
     for (size_t i = 0; i < w->ntasks; i++)
         if (!w->tasks[i].silent && task_phase(w->tasks[i].task) != TASK_FINISHED)
             active++;
     int noop = a->kind && strcmp(a->kind, "noop") == 0;
-    if (active >= (size_t)w->slots && !noop) {
+    if (active >= (size_t)w->slots && !noop && from_queue != 2) {
         if (w->nqueue < (size_t)w->prefetch || from_queue) {
             /* Prefetched: it starts when a slot frees (s_start_queued). */
             if (from_queue)
@@ -614,8 +742,27 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         .memory_bytes = a->memory_bytes,
         .cpus = a->cpus,
     };
+    /* Artifacts (exec steps): inputs are staged before the start, declared
+     * outputs published after a success (xfer.h). */
+    json_t *js = NULL;
+    char dir[4096] = "";
+    if (a->kind && strcmp(a->kind, "exec") == 0 && a->spec_json &&
+        (strstr(a->spec_json, "\"staged\"") || strstr(a->spec_json, "\"outputs\""))) {
+        js = json_loads(a->spec_json, 0, NULL);
+        if (js && s_step_dir(w, js, dir, sizeof dir) < 0) {
+            json_decref(js);
+            s_not_started(w, id, attempt, DROVER__OUTCOME__OUTCOME_SPAWN_FAILED,
+                          "cannot resolve the step's work folder for its artifacts", now);
+            return;
+        }
+        if (js && from_queue != 2 && s_maybe_stage(w, a, js, dir, now)) {
+            json_decref(js);
+            return;
+        }
+    }
     task_t *t = task_start(&spec, now);
     if (!t) {
+        json_decref(js);
         log_error("out of memory: cannot take task %llu attempt %u", (unsigned long long)id,
                   attempt);
         return;
@@ -623,6 +770,15 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
     entry_t *e = &w->tasks[w->ntasks++];
     memset(e, 0, sizeof *e);
     e->task = t;
+    json_t *outs = js ? json_object_get(js, "outputs") : NULL;
+    if (json_is_array(outs)) {
+        e->outputs = json_dumps(outs, JSON_COMPACT);
+        e->dir = strdup(dir);
+        /* Without them the Result cannot carry the artifacts: the
+         * coordinator then fails the attempt, which is the right answer. */
+        e->pub_state = e->outputs && e->dir ? PUB_WANTED : PUB_NONE;
+    }
+    json_decref(js);
     if (strcmp(a->kind, "noop") == 0) {
         log_debug("task %llu attempt %u (run %llu step %s): noop done", (unsigned long long)id,
                   attempt, (unsigned long long)a->run_id, a->step);
@@ -656,6 +812,13 @@ static void s_on_kill(worker_t *w, const Drover__Kill *k, int64_t now)
             w->slots = saved;
             drover__assign__free_unpacked(a, NULL);
         }
+    }
+    long st = k->lease ? s_staging(w, k->lease->task_id, k->lease->attempt) : -1;
+    if (st >= 0) {
+        s_unstage_at(w, (size_t)st);
+        s_not_started(w, k->lease->task_id, k->lease->attempt, DROVER__OUTCOME__OUTCOME_KILLED,
+                      "killed while its inputs were being staged", now);
+        return;
     }
     entry_t *e = k->lease ? s_find(w, k->lease->task_id, k->lease->attempt) : NULL;
     if (!e || e->silent) {
@@ -802,11 +965,17 @@ static void s_begin_stop(worker_t *w, int signo, int64_t now)
     w->stopping = 1;
     if (w->state == SESSION_REGISTERED)
         s_send_draining(w);
-    size_t queued = w->nqueue;
+    size_t queued = w->nqueue + w->nstaging;
     while (w->nqueue > 0) {
         uint64_t id = w->queue[0].task_id;
         uint32_t att = w->queue[0].attempt;
         s_dequeue_at(w, 0);
+        s_hand_back(w, id, att, now);
+    }
+    while (w->nstaging > 0) {
+        uint64_t id = w->staging[0].task_id;
+        uint32_t att = w->staging[0].attempt;
+        s_unstage_at(w, 0);
         s_hand_back(w, id, att, now);
     }
     size_t n = 0;
@@ -875,7 +1044,7 @@ static void s_timers(worker_t *w, int64_t now)
     /* worker.idle_exit: a worker in a batch allocation gives it back once
      * there is nothing to do (the same drain as SIGTERM). */
     if (w->idle_exit_ms > 0 && !w->stopping && w->state == SESSION_REGISTERED) {
-        if (w->ntasks || w->nqueue) {
+        if (w->ntasks || w->nqueue || w->nstaging) {
             w->idle_since_ms = 0;
         } else if (!w->idle_since_ms) {
             w->idle_since_ms = now;
@@ -935,12 +1104,24 @@ static int s_flush(worker_t *w, int64_t now)
                      task_attempt(t), desc);
             e->finish_logged = 1;
         }
+        if (finished && e->pub_state == PUB_WANTED) {
+            Drover__Result r = DROVER__RESULT__INIT;
+            Drover__Lease l = DROVER__LEASE__INIT;
+            task_result(t, &r, &l);
+            if (r.outcome == DROVER__OUTCOME__OUTCOME_EXITED && r.exit_code == 0 &&
+                xfer_publish(w->xfer, task_id(t), task_attempt(t), e->dir, e->outputs) == 0)
+                e->pub_state = PUB_RUNNING;
+            else
+                e->pub_state = PUB_NONE; /* failed (or stopping): nothing to publish */
+        }
+        int publishing = e->pub_state == PUB_RUNNING;
         if (w->state == SESSION_REGISTERED) {
             int w8 = s_send_metrics(w, t);
             w8 |= s_send_chunks(w, t);
             waiting |= w8;
-            /* The result goes only after every chunk before it. */
-            if (finished && !w8 &&
+            /* The result goes only after every chunk before it, and after
+             * the outputs are in the coordinator's store. */
+            if (finished && !w8 && !publishing &&
                 (e->result_sent_ms == 0 || now - e->result_sent_ms >= RESULT_RESEND_MS))
                 s_send_result(w, e, now);
         }
@@ -999,7 +1180,7 @@ static void s_check_stop(worker_t *w, int64_t now)
 
 static int s_build_items(worker_t *w, int want_out, size_t *nitems)
 {
-    size_t need = 2 + 3 * w->ntasks;
+    size_t need = 3 + 3 * w->ntasks;
     if (need > w->items_cap) {
         zmq_pollitem_t *ni = realloc(w->items, need * sizeof *ni);
         if (!ni)
@@ -1029,8 +1210,72 @@ static int s_build_items(worker_t *w, int want_out, size_t *nitems)
             w->items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
         }
     }
+    w->refs[n] = (item_ref_t){NULL, -1}; /* the transfer thread's wake-up pipe */
+    w->items[n++] = (zmq_pollitem_t){NULL, xfer_fd(w->xfer), ZMQ_POLLIN, 0};
     *nitems = n;
     return 0;
+}
+
+/* A staging or publishing job of the transfer thread finished. */
+static void s_on_xfer(worker_t *w, int64_t now)
+{
+    xfer_done_t *d;
+    while ((d = xfer_done(w->xfer))) {
+        if (!d->publish) {
+            long i = s_staging(w, d->task_id, d->attempt);
+            if (i < 0) { /* killed or dropped meanwhile */
+                xfer_done_free(&d);
+                continue;
+            }
+            queued_t q = w->staging[i];
+            w->staging[i] = w->staging[--w->nstaging];
+            if (d->status == XFER_OK) {
+                Drover__Assign *a = drover__assign__unpack(NULL, q.len, q.assign);
+                if (a) {
+                    s_on_assign(w, a, now, 2);
+                    drover__assign__free_unpacked(a, NULL);
+                } else {
+                    s_not_started(w, q.task_id, q.attempt, DROVER__OUTCOME__OUTCOME_SPAWN_FAILED,
+                                  "the staged assignment no longer unpacks", now);
+                }
+            } else {
+                /* The step never ran: an infrastructure failure goes back to
+                 * the queue uncounted; a refusal or bad bytes fail it. */
+                log_warn("task %llu attempt %u: %s", (unsigned long long)q.task_id, q.attempt,
+                         d->error);
+                s_not_started(w, q.task_id, q.attempt,
+                              d->status == XFER_UNAVAILABLE ? DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED
+                                                            : DROVER__OUTCOME__OUTCOME_SPAWN_FAILED,
+                              d->error, now);
+            }
+            free(q.assign);
+            xfer_done_free(&d);
+            continue;
+        }
+        entry_t *e = s_find(w, d->task_id, d->attempt);
+        if (!e || e->pub_state != PUB_RUNNING) {
+            xfer_done_free(&d);
+            continue;
+        }
+        if (d->status == XFER_UNAVAILABLE && !w->stopping && w->state != SESSION_REGISTERED) {
+            /* The coordinator is away: the Result waits for it anyway; try
+             * again. (With the coordinator there but its artifact service
+             * silent, the attempt fails with the reason instead of waiting
+             * forever.) */
+            log_warn("task %llu attempt %u: %s; publishing again", (unsigned long long)d->task_id,
+                     d->attempt, d->error);
+            if (xfer_publish(w->xfer, d->task_id, d->attempt, e->dir, e->outputs) == 0) {
+                xfer_done_free(&d);
+                continue;
+            }
+        }
+        if (d->status != XFER_OK)
+            log_warn("task %llu attempt %u: its outputs cannot be published: %s",
+                     (unsigned long long)d->task_id, d->attempt, d->error);
+        e->pub = d;
+        e->pub_state = PUB_DONE;
+        e->result_sent_ms = 0;
+    }
 }
 
 /* Starts prefetched assignments while slots are free. */
@@ -1137,14 +1382,19 @@ int worker_run(worker_t *w)
         s_check_monitor(w, now);
         /* Pipes first: the refs point at tasks that socket messages (acks,
          * drops) may free. */
+        int xfer_ready = 0;
         for (size_t i = 2; i < n; i++) {
             if (!w->items[i].revents)
                 continue;
-            if (w->refs[i].stream == 0)
+            if (w->refs[i].stream < 0)
+                xfer_ready = 1;
+            else if (w->refs[i].stream == 0)
                 task_read_output(w->refs[i].task);
             else
                 task_read(w->refs[i].task, w->refs[i].stream);
         }
+        if (xfer_ready)
+            s_on_xfer(w, now);
         if ((w->items[1].revents & ZMQ_POLLIN) && s_read_signals(w, now) < 0) {
             w->exit_code = 1;
             break;
@@ -1269,6 +1519,21 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
         snprintf(err, errlen, "cannot connect to '%s': %s", w->endpoint, zmq_strerror(errno));
         goto fail;
     }
+    xfer_opts_t xo = {
+        .zctx = w->ctx,
+        .endpoint = opts->artifact_endpoint ? opts->artifact_endpoint : "",
+        .root = w->artifact_dir,
+        .shared = opts->artifact_shared,
+        .worker = w->name,
+        .curve_server = opts->curve_secret ? opts->curve_server : NULL,
+        .curve_public = opts->curve_secret ? opts->curve_public : NULL,
+        .curve_secret = opts->curve_secret,
+        .run_as = opts->run_as,
+        .run_uid = opts->run_uid,
+        .run_gid = opts->run_gid,
+    };
+    if (!(w->xfer = xfer_new(&xo, err, errlen)))
+        goto fail;
     return w;
 nomem:
     snprintf(err, errlen, "out of memory");
@@ -1283,9 +1548,17 @@ void worker_destroy(worker_t **wp)
         return;
     worker_t *w = *wp;
     wobserve_destroy(&w->obs);
-    for (size_t i = 0; i < w->ntasks; i++)
+    xfer_destroy(&w->xfer); /* its socket closes before the context ends */
+    for (size_t i = 0; i < w->ntasks; i++) {
         task_destroy(&w->tasks[i].task);
+        free(w->tasks[i].outputs);
+        free(w->tasks[i].dir);
+        xfer_done_free(&w->tasks[i].pub);
+    }
     free(w->tasks);
+    for (size_t i = 0; i < w->nstaging; i++)
+        free(w->staging[i].assign);
+    free(w->staging);
     contain_destroy(&w->contain);
     for (size_t i = 0; i < w->nqueue; i++)
         free(w->queue[i].assign);

@@ -27,7 +27,10 @@ typedef struct {
     int64_t kill_grace_ms;
     const char *work_dir;      /* "" = the worker's cwd */
     const char *task_bin;      /* drover-task for built-in kinds; NULL/"" = exec only */
-    const char *artifact_dir;  /* DROVER_ARTIFACTS given to built-in kinds */
+    const char *artifact_dir;  /* DROVER_ARTIFACTS given to built-in kinds; also the store
+                                * (and download cache) of exec steps' artifacts (xfer.h) */
+    const char *artifact_endpoint; /* the coordinator's artifact service; NULL/"" = none */
+    int artifact_shared;       /* artifact_dir is the coordinator's store: no copies */
     uint32_t protocol_version; /* DROVER_PROTOCOL_VERSION except in tests */
     /* CurveZMQ (Z85, 40 characters); all NULL = a plain connection, which
      * only a coordinator running with insecure = true accepts. */

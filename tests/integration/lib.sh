@@ -419,6 +419,22 @@ admin_poke() {
         --server-key "$T_KEYS/coordinator.pub" --linger 1000 "$@" "$COORD_CLIENT_EP"
 }
 
+# artifact_service_start: PostgreSQL and a coordinator with its artifact
+# service (coordinator.artifact_listen) on a port of its own, $ART_EP, which
+# every worker started afterwards uses (worker.artifact_endpoint);
+# docs/artifacts.md.
+artifact_service_start() {
+    local port
+    read -r port < <(freeport 1)
+    ART_EP="tcp://127.0.0.1:$port"
+    T_COORD_EXTRA+="
+  artifact_listen = \"$ART_EP\";"
+    T_WORKER_EXTRA+="
+  artifact_endpoint = \"$ART_EP\";"
+    pg_start
+    coord_start
+}
+
 # ---------------------------------------------------------------- workers ---
 
 # worker_start [--no-wait] NAME [SLOTS] [EXTRA ARGS...]: starts a worker;

@@ -23,6 +23,9 @@ check cycle.cfg '3|4'
 check unknown_dep.cfg 4
 check duplicate.cfg 4
 check syntax.cfg 3
+check artifact_path.cfg 4       # an output path with ".."
+check artifact_ancestor.cfg 5   # an input from a step it does not run after
+check artifact_undeclared.cfg 5 # an input its producer does not declare
 rc=0
 drover submit "$T_DIR/no-such-file.cfg" 2>"$T_DIR/err" || rc=$?
 assert_eq 2 "$rc" "exit status of drover submit of a missing file"

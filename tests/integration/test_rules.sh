@@ -63,9 +63,9 @@ refused "env DROVER_RUN_ID" "{\"workflow\":\"w\",\"steps\":[$(exec_step s '{"arg
 refused "relative cwd" "{\"workflow\":\"w\",\"steps\":[$(exec_step s '{"argv":["true"],"cwd":"../.."}')]}" \
     "step 's': 'cwd' must be an absolute path (got '../..')"
 refused "unknown key" "{\"workflow\":\"w\",\"steps\":[$(exec_step s '{"argv":["true"],"uid":0}')]}" \
-    "step 's': unknown key 'uid' (known: argv, command, env, cwd, gates)"
+    "step 's': unknown key 'uid' (known: argv, command, env, cwd, gates, outputs, inputs)"
 refused "command on the wire" "{\"workflow\":\"w\",\"steps\":[$(exec_step s '{"command":"true"}')]}" \
-    "step 's': unknown key 'command' (known: argv, command, env, cwd, gates)"
+    "step 's': unknown key 'command' (known: argv, command, env, cwd, gates, outputs, inputs)"
 # Observation 5: a spec that is not an object is refused alone, not a database error.
 refused "spec [1]" '{"workflow":"w","steps":[{"name":"s","kind":"exec","spec_json":"[1]"}]}' \
     "step 's': spec_json is not a JSON object"

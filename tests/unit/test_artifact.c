@@ -117,6 +117,62 @@ static void t_put_file(void **state)
     assert_non_null(strstr(err, "/nonexistent/x"));
 }
 
+/* artifact_put_fd (one pass) and the transfer helpers: the same content
+ * name as artifact_put_file; a partial file is adopted only when its bytes
+ * match; nothing is left in .partial. */
+static void t_put_fd_and_adopt(void **state)
+{
+    (void)state;
+    char src[4096], hex[65], fhex[65], err[512] = "", part[4096], dir[4200];
+    snprintf(src, sizeof src, "%s/out.bin", s_root);
+    FILE *f = fopen(src, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 400000; i++)
+        fprintf(f, "%d\n", i * 31);
+    fclose(f);
+    int fd = open(src, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(artifact_put_fd(s_root, fd, hex, err, sizeof err), 0);
+    close(fd);
+    assert_int_equal(sha256_file(src, fhex, err, sizeof err), 0);
+    assert_string_equal(hex, fhex);
+    char path[4096];
+    assert_int_equal(artifact_open_verified(s_root, hex, path, sizeof path, err, sizeof err), 0);
+    snprintf(dir, sizeof dir, "%s/.partial", s_root);
+    DIR *dd = opendir(dir);
+    assert_non_null(dd);
+    struct dirent *de;
+    size_t left = 0;
+    while ((de = readdir(dd)))
+        left += de->d_name[0] != '.' || strncmp(de->d_name, ".put", 4) == 0;
+    closedir(dd);
+    assert_int_equal(left, 0);
+
+    /* A partial file whose bytes do not match its name is deleted. */
+    static const char good[] = "hello", bad[] = "HELLO";
+    uint8_t d[32];
+    char ghex[65];
+    sha256_buffer(good, 5, d);
+    sha256_hex(d, ghex);
+    assert_int_equal(artifact_partial_path(s_root, ghex, part, sizeof part, err, sizeof err), 0);
+    f = fopen(part, "w");
+    assert_non_null(f);
+    fputs(bad, f);
+    fclose(f);
+    errno = 0;
+    assert_int_equal(artifact_adopt(s_root, ghex, part, err, sizeof err), -1);
+    assert_int_equal(errno, EBADMSG);
+    assert_int_equal(access(part, F_OK), -1);
+    /* ... and one that matches is adopted under its name. */
+    f = fopen(part, "w");
+    assert_non_null(f);
+    fputs(good, f);
+    fclose(f);
+    assert_int_equal(artifact_adopt(s_root, ghex, part, err, sizeof err), 0);
+    assert_int_equal(artifact_open_verified(s_root, ghex, path, sizeof path, err, sizeof err), 0);
+    assert_int_equal(access(part, F_OK), -1);
+}
+
 static void t_corrupt_and_missing(void **state)
 {
     (void)state;
@@ -205,7 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_put_buffer),    cmocka_unit_test(t_put_file),
         cmocka_unit_test(t_corrupt_and_missing), cmocka_unit_test(t_bad_hex),
-        cmocka_unit_test(t_root_is_a_file),
+        cmocka_unit_test(t_root_is_a_file), cmocka_unit_test(t_put_fd_and_adopt),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

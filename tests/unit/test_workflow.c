@@ -94,7 +94,7 @@ static const err_case_t s_errors[] = {
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
      7, "step 'train': unknown key 'retires' (known: name, kind, after, retries, retry_delay, "
-        "timeout, resources, matrix, argv, command, env, cwd, gates)"},
+        "timeout, resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
     /* numbers and durations */
     {"retries not an int", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
                            "    retries = \"3\"; }\n);\n",
@@ -193,7 +193,7 @@ static const err_case_t s_errors[] = {
     {"exec with a train key",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    epochs = 3; }\n);\n",
      4, "step 'a': unknown key 'epochs' (known: name, kind, after, retries, retry_delay, timeout, "
-        "resources, matrix, argv, command, env, cwd, gates)"},
+        "resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
     {"train no dataset",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\"; }\n);\n", 3,
      "step 't': train steps need 'dataset'"},
