@@ -224,7 +224,7 @@ workflow = "rogue";
 steps = ( { name = "r"; kind = "exec"; command = "true"; outputs = ["x.bin"]; retries = 0;
             resources = { labels = ["rogue-only"]; }; } );
 CFG
-rrun=$(submit "$T_DIR/rogue.cfg")
+rrun=$(submit "$T_DIR/rogue.cfg" --allow-pending) # no worker has that label yet
 rt=$(sql "select id from drover.tasks where run_id = $rrun")
 drover-test-zmqpoke -q --proto worker --key "$K/rogue" --server-key "$T_KEYS/coordinator.pub" \
     --linger 500 \

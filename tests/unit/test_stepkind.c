@@ -81,7 +81,7 @@ static const spec_case_t s_cases[] = {
      "step 's': input 'm' must be \"@STEP:PATH\" (an output of an earlier step, e.g. "
      "\"@train:model.pkl\"; got '@train:../m.pkl')"},
     {"exec", "{\"argv\":[\"true\"],\"staged\":{}}", C,
-     "step 's': unknown key 'staged' (known: argv, command, env, cwd, outputs, inputs)"},
+     "step 's': unknown key 'staged' (known: argv, command, env, cwd, gates, outputs, inputs)"},
     {"exec", "{\"argv\":[\"true\"],\"staged\":{}}", D, NULL},
     {"exec", "{\"argv\":[\"a\"],\"argv\":[\"b\"]}", C, "step 's': spec_json is not a JSON object"},
     {"noop", "{}", C, NULL},
