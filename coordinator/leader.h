@@ -50,6 +50,10 @@ int leader_acquire(leader_t *l);
  * (exit), -1 on a database error. */
 int leader_tick(leader_t *l, int64_t now_ms);
 
+/* After leader_acquire returned 0: how long to stand by before trying
+ * again (until the live lease expires, at most 200 ms). */
+int leader_standby_wait_ms(const leader_t *l);
+
 /* Monotonic ms of the next renewal. */
 int64_t leader_next_ms(const leader_t *l);
 

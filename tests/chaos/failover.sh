@@ -35,6 +35,9 @@ for ((i = 1; i <= FAILOVER_TRIES; i++)); do
     standby_ep=$NEW_EP
     wait_for "$standby stands by" 20 grep -q "standing by" "$T_DIR/$standby.log"
     apid=${T_PROCS[$active]}
+    # A random moment within the renewal period (1 s): the time left on the
+    # lease at the pause is what varies, so every phase must be sampled.
+    read -r -t "0.$((RANDOM % 1000))" <>"$T_DIR/.tick" || true
     t0=$(_now)
     kill -STOP "$apid"
     wait_for "$standby serves" 60 drover info --coordinator "$standby_ep" --timeout 1
