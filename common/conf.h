@@ -71,7 +71,7 @@ typedef struct {
     char trigger_roots[CONFIG_MAX_KEYS][1024];
     int ntrigger_roots;
     int test_clock;             /* 1 = honour DROVER_CLOCK_FILE (tests only; warned at start) */
-    int64_t leader_lease_ms;    /* leadership lease; a standby takes over when it expires */
+    int64_t leader_lease_ms;    /* leadership lease: a standby answers within it of the last renewal */
 } conf_coordinator_t;
 
 typedef struct {

@@ -70,10 +70,11 @@ leader_t *leader_new(db_t *db, int64_t lease_ms)
         l->period_ms = 50;
     /* The lease measures how long a frozen leader can hold the cluster up:
      * a standby must be answering within lease_ms of the last renewal, so
-     * the row expires earlier by what a takeover costs (ending the old
-     * session, the epoch bump, the state load) — a tenth, at most 500 ms.
-     * Fencing does not depend on it: the epoch does. */
-    int64_t allowance = l->lease_ms / 10 < 500 ? l->lease_ms / 10 : 500;
+     * the row expires earlier by what a takeover may cost on a busy
+     * machine (ending the old session, the epoch bump, the state load, the
+     * bind) — a fifth, at most 1 s. Fencing does not depend on it: the
+     * epoch does. */
+    int64_t allowance = l->lease_ms / 5 < 1000 ? l->lease_ms / 5 : 1000;
     l->expiry_ms = l->lease_ms - allowance;
     l->wait_ms = 200;
     char host[256];

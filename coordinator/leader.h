@@ -4,7 +4,10 @@
  * database session, expires_at. A coordinator becomes active by bumping the
  * epoch when the lease has expired, or at once when the holder's database
  * session is gone (a crash). It then renews the lease about every second
- * (leader_tick); a lease it cannot renew (the epoch moved on) means another
+ * (leader_tick), each renewal setting expires_at to the lease less a
+ * takeover allowance (a fifth, at most 1 s): a standby looks again exactly
+ * when the lease expires, so it answers within the lease of the leader's
+ * last renewal. A lease it cannot renew (the epoch moved on) means another
  * coordinator took over, and this one must stop writing and exit.
  *
  * Fencing is in the database: the session sets drover.epoch, and a

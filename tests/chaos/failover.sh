@@ -47,7 +47,12 @@ for ((i = 1; i <= FAILOVER_TRIES; i++)); do
     { wait "$apid"; } 2>/dev/null || true
     unset "T_PROCS[$active]"
     times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')")
-    log "try $i: ${times[-1]} s from SIGSTOP to the standby answering"
+    # Of which: until the standby's "taken over" log line (lease expiry and
+    # the takeover), the rest being its state load, bind and the CLI's answer.
+    tk=$(sed -n 's/^\([^ ]*\)Z .*leader lease taken over from.*/\1/p' "$T_DIR/$standby.log" | head -1)
+    tk=$(date -u -d "${tk/T/ }" +%s.%N 2>/dev/null || echo "$t0")
+    log "try $i: ${times[-1]} s from SIGSTOP to the standby answering" \
+        "(lease taken over after $(awk -v a="$t0" -v b="$tk" 'BEGIN { printf "%.2f", b - a }') s)"
     active=$standby
     active_ep=$standby_ep
 done
