@@ -206,6 +206,10 @@ int wirecheck_validate_coord_msg(const Drover__CoordMsg *m, char *why, size_t wh
         if (!m->reregister)
             return s_fail(why, whylen, "reregister without a body");
         return 0;
+    case DROVER__COORD_MSG__BODY_HEARTBEAT_ACK:
+        if (!m->heartbeat_ack)
+            return s_fail(why, whylen, "heartbeat ack without a body");
+        return 0;
     default:
         return s_fail(why, whylen, "coordinator message without a body");
     }

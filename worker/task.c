@@ -656,7 +656,7 @@ task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms)
     t->out_fd = -1;
     t->phase = TASK_FINISHED;
     t->outcome = DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED;
-    t->error = strdup("the worker is stopping; handed back");
+    t->error = strdup("handed back by the worker, not attempted (it is stopping, or was cut off)");
     t->started_at_us = t->finished_at_us = util_now_us();
     t->started_ms = t->finished_ms = now_ms;
     return t;
@@ -1179,7 +1179,7 @@ void task_describe(const task_t *t, char *buf, size_t len)
     case DROVER__OUTCOME__OUTCOME_TIMED_OUT: snprintf(buf, len, "timed out after %s", dur); break;
     case DROVER__OUTCOME__OUTCOME_KILLED: snprintf(buf, len, "killed after %s", dur); break;
     case DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED:
-        snprintf(buf, len, "handed back after %s (the worker is stopping)", dur);
+        snprintf(buf, len, "handed back after %s (not attempted)", dur);
         break;
     case DROVER__OUTCOME__OUTCOME_SPAWN_FAILED:
         snprintf(buf, len, "spawn failed: %s", t->error ? t->error : "unknown error");

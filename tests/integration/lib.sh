@@ -7,7 +7,8 @@
 #   - an EXIT trap that stops everything the test started: the coordinator,
 #     the workers, PostgreSQL, and any pid the test registered with
 #     t_track_pid, then scans daemon logs for sanitizer reports (a report
-#     fails the test even when every assertion passed);
+#     fails the test even when every assertion passed); T_CLEANUP_HOOKS
+#     run before the daemons are stopped, T_CLEANUP_LATE_HOOKS after;
 #   - a watchdog that sends the script SIGTERM before ctest's TIMEOUT would
 #     SIGKILL it, so cleanup still runs and no daemon outlives the test;
 #   - helpers: pg_start/pg_stop, coord_start/coord_stop, worker_start,
