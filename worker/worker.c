@@ -14,7 +14,10 @@
  *     coordinator no longer wants: their children are killed and their
  *     results discarded without reporting anything. Every other unacked
  *     Result is then sent again.
- *   - While registered: Heartbeat{running leases} every heartbeat_ms. A
+ *   - While registered: Heartbeat{running leases, seq} every heartbeat_ms,
+ *     answered with HeartbeatAck{seq}. After a silence of stale_after_ms
+ *     (RegisterReply) the worker starts no Assign until a heartbeat sent
+ *     since is acknowledged (see "Stale assignments" below). A
  *     Reregister (the coordinator lost the session, e.g. it restarted) starts
  *     registration over; leases and children are kept.
  *   - Assign{lease, ...} starts a child (an Assign for a lease already held,
