@@ -4,9 +4,11 @@
 STOPS has one line per hurt of the active coordinator: "kill|stop
 EPOCH_SECONDS PID". Each coordinator log line "leader lease taken over
 from HOST:PID (...)" (coordinator/leader.c) names the former holder; the
-first such line naming PID after the hurt ends that failover. Prints JSON:
-per kind, the count, how many were taken over (a coordinator killed while
-no standby ran is simply restarted), p50 and max in seconds.
+first such line naming PID after the hurt, and before the next hurt of the
+same PID, ends that failover. Prints JSON: per kind, the count, how many
+were taken over (not every one is: a coordinator paused while no standby
+ran, or while PostgreSQL was down, may be resumed first and lead on), p50
+and max in seconds.
 
 Usage: takeovers.py STOPS LOG...
 """
@@ -41,7 +43,9 @@ def main():
         times = []
         mine = [s for s in stops if s[0] == kind]
         for _, t, pid in mine:
-            after = [at - t for at, p in takes if p == pid and at >= t - 0.05]
+            later = [u for _, u, p in stops if p == pid and u > t]
+            until = min(later) if later else float("inf")
+            after = [at - t for at, p in takes if p == pid and t - 0.05 <= at < until]
             if after:
                 times.append(max(0.0, min(after)))
         times.sort()
