@@ -286,11 +286,11 @@ static int s_keys(cli_t *cli, int argc, char **argv)
 
     if (strcmp(op, "grant") == 0 || strcmp(op, "ungrant") == 0) {
         if (npos != 4 || role || name)
-            return cli_usage_error(cli, "usage: drover keys %s KEY promote 'PATTERN'", op);
+            return cli_usage_error(cli, "usage: drover keys %s KEY promote|approve 'PATTERN'", op);
         if (!keys_valid_name(pos[1]))
             return cli_usage_error(cli, "'%s' is not a key name (see: drover keys list)", pos[1]);
-        if (strcmp(pos[2], "promote") != 0)
-            return cli_usage_error(cli, "the only right is 'promote', not '%s'", pos[2]);
+        if (strcmp(pos[2], "promote") != 0 && strcmp(pos[2], "approve") != 0)
+            return cli_usage_error(cli, "the rights are 'promote' and 'approve', not '%s'", pos[2]);
         Drover__KeysRequest kr = DROVER__KEYS_REQUEST__INIT;
         kr.op = (char *)op;
         kr.name = pos[1];
@@ -309,7 +309,7 @@ static int s_keys(cli_t *cli, int argc, char **argv)
 const cli_verb_t cmd_keys_verb = {
     .name = "keys",
     .synopsis = "allow worker|client FILE.pub | list | revoke NAME | rebind WORKER KEY | "
-                "grant|ungrant KEY promote PATTERN",
+                "grant|ungrant KEY promote|approve PATTERN",
     .summary = "the coordinator's allow-list of CurveZMQ keys",
     .help = "A secure coordinator (the default) talks only to workers and clients whose\n"
             "CurveZMQ public keys are on its allow-list. Changing the list needs an\n"
@@ -331,7 +331,10 @@ const cli_verb_t cmd_keys_verb = {
             "  grant KEY promote P         lets KEY change the stage of models whose name\n"
             "                              matches the glob P, and lets the promote/select\n"
             "                              steps of runs KEY submits do it (else admin only)\n"
-            "  ungrant KEY promote P       takes such a grant back\n"
+            "  grant KEY approve P         lets KEY approve or reject approve steps about\n"
+            "                              models whose name matches P (drover approve; never\n"
+            "                              approve a run KEY submitted itself)\n"
+            "  ungrant KEY RIGHT P         takes such a grant back\n"
             "\n"
             "Options:\n"
             "  --role ROLE         a client key's role (admin, submitter, reader)\n"
@@ -344,6 +347,7 @@ const cli_verb_t cmd_keys_verb = {
             "  drover keys allow client ml-team.pub --role submitter\n"
             "  drover keys list --json | jq -r '.[] | select(.revoked | not) | .name'\n"
             "  drover keys revoke worker-node17\n"
-            "  drover keys grant ml-team promote 'claims-*'",
+            "  drover keys grant ml-team promote 'claims-*'\n"
+            "  drover keys grant reviewer approve 'claims-*'",
     .run = s_keys,
 };

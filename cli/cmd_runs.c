@@ -84,7 +84,7 @@ static int s_runs(cli_t *cli, int argc, char **argv)
                 out_table_row(t);
                 out_table_cell(t, OUT_PLAIN, "%llu", (unsigned long long)r->id);
                 out_table_cell(t, OUT_PLAIN, "%s", r->workflow ? r->workflow : "");
-                out_table_cell(t, render_run_color(r->state), "%s", wire_run_state_name(r->state));
+                out_table_cell(t, render_run_color(r->state), "%s", render_run_state_text(r));
                 out_table_cell(t, OUT_PLAIN, "%u/%u", r->tasks_done, r->tasks_total);
                 out_table_cell(t, OUT_PLAIN, "%s", started);
                 out_table_cell(t, OUT_PLAIN, "%s", dur);
@@ -105,7 +105,8 @@ const cli_verb_t cmd_runs_verb = {
     .synopsis = "[--limit N]",
     .summary = "list recent runs, newest first",
     .help = "Lists the most recent runs, newest first: id, workflow, state, steps done of\n"
-            "total, start time and duration (still counting for running runs).\n"
+            "total, start time and duration (still counting for running runs). A running\n"
+            "run whose approve step waits for a person shows \"awaiting approval\".\n"
             "\n"
             "Options:\n"
             "  -n, --limit N       how many runs to show (default 20)\n"
@@ -129,7 +130,7 @@ static int s_status_text(cli_t *cli, const Drover__ClientReply *rep)
     out_color_t c = render_run_color(r->state);
     printf("run        %llu\n", (unsigned long long)r->id);
     printf("workflow   %s\n", r->workflow ? r->workflow : "");
-    printf("state      %s%s%s\n", color ? out_color_on(c) : "", wire_run_state_name(r->state),
+    printf("state      %s%s%s\n", color ? out_color_on(c) : "", render_run_state_text(r),
            color ? out_color_off() : "");
     printf("submitted  %s\n", submitted);
     printf("duration   %s%s\n", dur, render_run_terminal(r->state) ? "" : " so far");
@@ -142,6 +143,19 @@ static int s_status_text(cli_t *cli, const Drover__ClientReply *rep)
         fprintf(stderr, "drover: out of memory\n");
         return CLI_EXIT_UNREACHABLE;
     }
+    for (size_t i = 0; i < rep->n_tasks; i++)
+        if (render_task_awaiting(rep->tasks[i])) {
+            /* What the approver reads: the run's (last) evaluate step's report. */
+            const char *ev = "EVALUATE-STEP";
+            for (size_t j = 0; j < rep->n_tasks; j++)
+                if (rep->tasks[j]->kind && strcmp(rep->tasks[j]->kind, "evaluate") == 0)
+                    ev = rep->tasks[j]->name;
+            printf("\nStep %s awaits approval. Read the evaluation: drover report %llu %s\n"
+                   "then: drover approve %llu %s --reason TEXT   (or: drover reject ...)\n",
+                   rep->tasks[i]->name, (unsigned long long)r->id, ev, (unsigned long long)r->id,
+                   rep->tasks[i]->name);
+            break;
+        }
     for (size_t i = 0; i < rep->n_tasks; i++)
         if (rep->tasks[i]->state == DROVER__TASK_STATE__TASK_FAILED) {
             printf("\nSee a failed step's output with: drover logs %llu %s\n",

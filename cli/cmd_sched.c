@@ -1,5 +1,6 @@
 /* cmd_sched — the scheduling verbs: `drover schedule list|pause|resume|rm|
- * trigger`, `drover queue list|create|rm|pause|resume|limit` and `drover why RUN STEP`
+ * trigger`, `drover queue list|create|rm|pause|resume|limit|time-limit`, `drover why
+ * RUN STEP` and `drover hold|release RUN [STEP]`
  * (docs/scheduling.md).
  *
  * Design: each verb is one request (ScheduleRequest, QueueRequest,
@@ -8,7 +9,7 @@
  *                    "catchup","max_active","next_due":ISO,"last_run":id|null,
  *                    "last_outcome":state|null,"paused":bool,"paused_reason",
  *                    "owner","watch","min_new_rows","pending_rows"}]
- *   queue list:    [{"name","ready","running","limit","paused"}]
+ *   queue list:    [{"name","ready","running","limit","paused","time_limit_s"}]
  * printed unchanged with --json and as a table otherwise; every other
  * answer is the coordinator's sentence in ClientReply.message, printed as
  * it is (with a plain fallback when the coordinator sent none).
@@ -24,8 +25,10 @@
 
 #include "cmd.h"
 #include "output.h"
+#include "util.h"
 
-extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb;
+extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb, cmd_hold_verb,
+    cmd_release_verb;
 
 /* Largest queue limit accepted from the command line (0 = unlimited). */
 #define SCHED_MAX_LIMIT 1000000
@@ -286,8 +289,8 @@ static int s_queue_list(cli_t *cli, const Drover__ClientReply *rep)
         return CLI_EXIT_UNREACHABLE;
     if (cli->json)
         return cli_emit_json(doc);
-    static const char *const hdr[] = {"QUEUE", "READY", "RUNNING", "LIMIT", "PAUSED"};
-    out_table_t *t = out_table_new(hdr, 5);
+    static const char *const hdr[] = {"QUEUE", "READY", "RUNNING", "LIMIT", "PAUSED", "TIME LIMIT"};
+    out_table_t *t = out_table_new(hdr, 6);
     size_t i;
     json_t *e;
     json_array_foreach(doc, i, e)
@@ -311,6 +314,11 @@ static int s_queue_list(cli_t *cli, const Drover__ClientReply *rep)
         else
             out_table_cell(t, OUT_DIM, "-"); /* 0 = unlimited */
         out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s", paused ? "yes" : "no");
+        long long tl = s_int(e, "time_limit_s");
+        if (tl > 0)
+            out_table_cell(t, OUT_PLAIN, "%llds", tl);
+        else
+            out_table_cell(t, OUT_DIM, "-");
     }
     for (size_t c = 1; c <= 3; c++)
         out_table_align_right(t, c);
@@ -345,14 +353,15 @@ static int s_queue(cli_t *cli, int argc, char **argv)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     const char *op = pos[0];
     int create = strcmp(op, "create") == 0;
+    int tlim = strcmp(op, "time-limit") == 0;
     size_t want = strcmp(op, "list") == 0                                   ? 1
                   : strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0 ? 2
                   : create || strcmp(op, "rm") == 0                       ? 2
-                  : strcmp(op, "limit") == 0                              ? 3
+                  : strcmp(op, "limit") == 0 || tlim                      ? 3
                                                                            : 0;
     if (!want)
         return cli_usage_error(cli, "unknown queue command '%s' (list, create, rm, pause, resume, "
-                                    "limit)", op);
+                                    "limit, time-limit)", op);
     if (limit_s && !create)
         return cli_usage_error(cli, "--limit goes with `drover queue create NAME --limit N`");
     if (npos != want)
@@ -362,9 +371,17 @@ static int s_queue(cli_t *cli, int argc, char **argv)
                                                   "once, 0 = no limit)",
                                op);
     Drover__QueueRequest qr = DROVER__QUEUE_REQUEST__INIT;
-    qr.op = (char *)op;
+    qr.op = (char *)(tlim ? "time_limit" : op);
     qr.name = (char *)(want > 1 ? pos[1] : "");
-    if (want == 3 && s_parse_limit(cli, pos[2], &qr.limit) < 0)
+    if (tlim) {
+        /* A duration, sent as whole seconds in `limit`; 0 = the default. */
+        int64_t ms;
+        if (util_parse_duration_ms(pos[2], &ms) < 0 || ms / 1000 > (int64_t)UINT32_MAX)
+            return cli_usage_error(cli, "the time limit must be a duration (\"2h\", \"90m\", "
+                                        "600; 0 = the coordinator's default), not '%s'",
+                                   pos[2]);
+        qr.limit = (uint32_t)((ms + 999) / 1000);
+    } else if (want == 3 && s_parse_limit(cli, pos[2], &qr.limit) < 0)
         return CLI_EXIT_USAGE;
     if (limit_s && s_parse_limit(cli, limit_s, &qr.limit) < 0)
         return CLI_EXIT_USAGE;
@@ -381,7 +398,9 @@ static int s_queue(cli_t *cli, int argc, char **argv)
         rc = s_queue_list(cli, rep);
     } else {
         char fallback[320];
-        if (want == 3 && qr.limit == 0)
+        if (tlim)
+            snprintf(fallback, sizeof fallback, "queue %s: time limit %us", qr.name, qr.limit);
+        else if (want == 3 && qr.limit == 0)
             snprintf(fallback, sizeof fallback, "queue %s: no limit", qr.name);
         else if (want == 3)
             snprintf(fallback, sizeof fallback, "queue %s: at most %u running", qr.name, qr.limit);
@@ -399,7 +418,8 @@ static int s_queue(cli_t *cli, int argc, char **argv)
 
 const cli_verb_t cmd_queue_verb = {
     .name = "queue",
-    .synopsis = "list | create NAME [--limit N] | rm NAME | pause|resume NAME | limit NAME N",
+    .synopsis = "list | create NAME [--limit N] | rm NAME | pause|resume NAME | limit NAME N | "
+                "time-limit NAME DURATION",
     .summary = "queues: what waits, what runs, limits",
     .help = "Every run belongs to a queue (queue = \"NAME\"; in the workflow file, default\n"
             "\"default\"). Within a queue higher priority goes first; between queues the\n"
@@ -409,23 +429,52 @@ const cli_verb_t cmd_queue_verb = {
             "\n"
             "Commands:\n"
             "  list           per queue: steps ready to run, steps running, the limit\n"
-            "                 (- = none) and whether it is paused\n"
+            "                 (- = none), whether it is paused, and the time limit of its\n"
+            "                 steps without a timeout\n"
             "  create NAME [--limit N]\n"
             "                 a new queue, running, with at most N steps at once (admin)\n"
             "  rm NAME        remove a queue; refused while it has waiting or running work\n"
             "  pause NAME     start no new steps from this queue (running ones finish)\n"
             "  resume NAME    start them again\n"
             "  limit NAME N   run at most N of its steps at once (0 = no limit)\n"
+            "  time-limit NAME DURATION\n"
+            "                 how long placement assumes its steps without a timeout run\n"
+            "                 (reservations, backfill; nothing is killed at it); 0 = the\n"
+            "                 coordinator's default_time_limit (admin)\n"
             "\n"
             "Examples:\n"
             "  drover queue list\n"
             "  drover queue create nightly --limit 2\n"
             "  drover queue limit nightly 2\n"
+            "  drover queue time-limit nightly 2h\n"
             "  drover queue pause nightly && drover queue resume nightly",
     .run = s_queue,
 };
 
 /* ------------------------------------------------------------ why --- */
+
+/* Prints the coordinator's sentence (fallback when it gave none), or with
+ * --json {"run_id", "step" (when given), key: the sentence}. */
+static int s_answer(cli_t *cli, const Drover__ClientReply *rep, uint64_t run_id, const char *step,
+                    const char *key, const char *fallback)
+{
+    const char *msg = rep->message && *rep->message ? rep->message : fallback;
+    if (!cli->json) {
+        printf("%s\n", msg);
+        return CLI_EXIT_OK;
+    }
+    int bad = 0;
+    json_t *o = json_object();
+    out_json_set(o, "run_id", json_integer((json_int_t)run_id), &bad);
+    if (step)
+        out_json_set(o, "step", json_string(step), &bad);
+    out_json_set(o, key, json_string(msg), &bad);
+    if (bad) {
+        json_decref(o);
+        o = NULL;
+    }
+    return cli_emit_json(o);
+}
 
 static int s_why(cli_t *cli, int argc, char **argv)
 {
@@ -450,22 +499,7 @@ static int s_why(cli_t *cli, int argc, char **argv)
     Drover__ClientReply *rep = NULL;
     if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
         return rc;
-    const char *msg = rep->message && *rep->message ? rep->message : "(the coordinator gave no reason)";
-    if (cli->json) {
-        int bad = 0;
-        json_t *o = json_object();
-        out_json_set(o, "run_id", json_integer((json_int_t)run_id), &bad);
-        out_json_set(o, "step", json_string(pos[1]), &bad);
-        out_json_set(o, "reason", json_string(msg), &bad);
-        if (bad) {
-            json_decref(o);
-            o = NULL;
-        }
-        rc = cli_emit_json(o);
-    } else {
-        printf("%s\n", msg);
-        rc = CLI_EXIT_OK;
-    }
+    rc = s_answer(cli, rep, run_id, pos[1], "reason", "(the coordinator gave no reason)");
     drover__client_reply__free_unpacked(rep, NULL);
     return rc;
 }
@@ -473,14 +507,83 @@ static int s_why(cli_t *cli, int argc, char **argv)
 const cli_verb_t cmd_why_verb = {
     .name = "why",
     .synopsis = "RUN STEP",
-    .summary = "why a step is not running yet, in one sentence",
+    .summary = "why a step is not running yet, worker by worker",
     .help = "Asks the coordinator why step STEP of run RUN is not running: the steps it\n"
-            "still waits for, a paused or full queue, resources no connected worker has\n"
-            "(\"needs 2 GPUs; the largest connected worker has 1\"), its retry backoff,\n"
-            "or how it ended when it is already done. A swept step is named STEP.N.\n"
+            "still waits for, a paused or full queue, its retry backoff, or how it ended\n"
+            "when it is already done. For a ready step: its reservation (\"first in line:\n"
+            "w4 is reserved for it\") or the one it waits behind, then each worker with\n"
+            "every constraint it does not meet (\"a10-node: labels ok, 2 of 4 GPUs\"),\n"
+            "from the same rules placement uses (docs/scheduling.md). A running step\n"
+            "says when it started by backfill. A swept step is named STEP.N.\n"
             "\n"
             "Examples:\n"
             "  drover why 42 train.2\n"
             "  drover --json why 42 evaluate",
     .run = s_why,
+};
+
+/* ------------------------------------------------------ hold/release --- */
+
+static int s_hold(cli_t *cli, int argc, char **argv, int release)
+{
+    char *pos[2];
+    size_t npos;
+    int rc = cli_parse(cli, argc, argv, NULL, pos, 1, 2, &npos);
+    if (rc != 0)
+        return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    uint64_t run_id;
+    if (cli_parse_run_id(cli, pos[0], &run_id) < 0)
+        return CLI_EXIT_USAGE;
+    Drover__HoldRequest hr = DROVER__HOLD_REQUEST__INIT;
+    hr.run_id = run_id;
+    hr.step = npos == 2 ? pos[1] : "";
+    hr.release = release;
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_HOLD;
+    req.hold = &hr;
+    char not_found[320];
+    if (npos == 2)
+        snprintf(not_found, sizeof not_found, "run %llu has no step '%.200s' (see `drover status %llu`)",
+                 (unsigned long long)run_id, pos[1], (unsigned long long)run_id);
+    else
+        snprintf(not_found, sizeof not_found, "no run %llu", (unsigned long long)run_id);
+    Drover__ClientReply *rep = NULL;
+    if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
+        return rc;
+    rc = s_answer(cli, rep, run_id, npos == 2 ? pos[1] : NULL, "message",
+                  release ? "released" : "held");
+    drover__client_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+static int s_hold_run(cli_t *cli, int argc, char **argv) { return s_hold(cli, argc, argv, 0); }
+static int s_release_run(cli_t *cli, int argc, char **argv) { return s_hold(cli, argc, argv, 1); }
+
+const cli_verb_t cmd_hold_verb = {
+    .name = "hold",
+    .synopsis = "RUN [STEP]",
+    .summary = "keep steps of a run from starting until released",
+    .help = "Holds every step of run RUN that has not started yet, or only STEP (a swept\n"
+            "step's members STEP.N too): a held step is never placed on a worker, also\n"
+            "when it becomes ready later, until `drover release`. Running steps run on.\n"
+            "The hold is stored: a coordinator restart keeps it. Only the key that\n"
+            "submitted the run, or an admin, may hold it.\n"
+            "\n"
+            "Examples:\n"
+            "  drover hold 42\n"
+            "  drover hold 42 train",
+    .run = s_hold_run,
+};
+
+const cli_verb_t cmd_release_verb = {
+    .name = "release",
+    .synopsis = "RUN [STEP]",
+    .summary = "let held steps of a run start again",
+    .help = "Releases the held steps of run RUN, or only STEP: a released ready step\n"
+            "waits again as if it had just become ready (behind the steps ready before).\n"
+            "\n"
+            "Examples:\n"
+            "  drover release 42\n"
+            "  drover release 42 train",
+    .run = s_release_run,
 };

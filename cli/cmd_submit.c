@@ -100,11 +100,12 @@ static int s_run(cli_t *cli, int argc, char **argv)
     Drover__Resources *res = NULL;
     Drover__Schedule sched;
     Drover__Trigger trig;
+    Drover__WorkflowNotify notify;
     Drover__ClientReply *rep = NULL;
     char by[512];
     cli_user_at_host(by, sizeof by);
     Drover__SubmitRequest sub = DROVER__SUBMIT_REQUEST__INIT;
-    if (wfsubmit_build(wf, by, &sub, &specs, &res, &ptrs, &sched, &trig) < 0) {
+    if (wfsubmit_build(wf, by, &sub, &specs, &res, &ptrs, &sched, &trig, &notify) < 0) {
         fprintf(stderr, "drover: out of memory\n");
         rc = CLI_EXIT_UNREACHABLE;
         goto out;

@@ -175,7 +175,11 @@ static void s_print_change(const Drover__TaskInfo *k, int64_t now)
         printf("%s %s assigned (attempt %u on %s)\n", when, name, k->attempt, worker);
         break;
     case DROVER__TASK_STATE__TASK_RUNNING:
-        printf("%s %s running (attempt %u on %s)\n", when, name, k->attempt, worker);
+        if (render_task_awaiting(k))
+            printf("%s %s awaiting approval (drover approve RUN %s --reason TEXT, or drover "
+                   "reject)\n", when, name, name);
+        else
+            printf("%s %s running (attempt %u on %s)\n", when, name, k->attempt, worker);
         break;
     case DROVER__TASK_STATE__TASK_RETRY_WAIT:
         printf("%s %s attempt %u failed%s%s%s; will retry\n", when, name, k->attempt,

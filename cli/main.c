@@ -19,18 +19,23 @@
 /* The model verbs (cmd_ml.c) and the local data set tools (cmd_dataset.c). */
 extern const cli_verb_t cmd_report_verb, cmd_metrics_verb, cmd_models_verb, cmd_model_verb,
     cmd_promote_verb, cmd_dataset_verb, cmd_predict_verb;
+extern const cli_verb_t cmd_feedback_verb; /* cmd_feedback.c */
 /* The CurveZMQ key tools (cmd_keys.c). */
 extern const cli_verb_t cmd_keygen_verb, cmd_keys_verb;
 /* Schedules, queues and `why` (cmd_sched.c). */
-extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb;
+extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb, cmd_hold_verb,
+    cmd_release_verb;
 extern const cli_verb_t cmd_workflow_verb; /* cmd_workflow.c */
+extern const cli_verb_t cmd_approve_verb, cmd_reject_verb; /* cmd_approve.c */
 
 static const cli_verb_t *const s_verbs[] = {
     &cmd_submit_verb, &cmd_wait_verb,    &cmd_runs_verb, &cmd_status_verb,
     &cmd_logs_verb,   &cmd_cancel_verb,  &cmd_workers_verb, &cmd_info_verb,
     &cmd_report_verb, &cmd_metrics_verb, &cmd_models_verb, &cmd_model_verb,
-    &cmd_promote_verb, &cmd_dataset_verb, &cmd_predict_verb, &cmd_keygen_verb, &cmd_keys_verb,
-    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb, &cmd_workflow_verb, &cmd_completion_verb,
+    &cmd_promote_verb, &cmd_approve_verb, &cmd_reject_verb, &cmd_dataset_verb, &cmd_predict_verb,
+    &cmd_feedback_verb, &cmd_keygen_verb, &cmd_keys_verb,
+    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb, &cmd_hold_verb, &cmd_release_verb,
+    &cmd_workflow_verb, &cmd_completion_verb,
 };
 #define NVERBS (sizeof s_verbs / sizeof s_verbs[0])
 
@@ -111,7 +116,7 @@ int main(int argc, char **argv)
             return CLI_EXIT_OK;
         }
         return cli_usage_error(&cli, "which verb? (submit, wait, runs, status, logs, cancel, "
-                                     "workers, info, report, metrics, models, model, promote, "
+                                     "workers, info, report, metrics, models, model, promote, approve, reject, "
                                      "dataset, predict, keygen, keys, schedule, queue, why, workflow, completion)");
     }
     const char *name = argv[vi];

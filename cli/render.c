@@ -99,6 +99,23 @@ void render_task_exit(const Drover__TaskInfo *t, char *buf, size_t len)
     snprintf(buf, len, "%.*s%s", (int)cut, t->error, cut < n ? "…" : "");
 }
 
+int render_task_awaiting(const Drover__TaskInfo *t)
+{
+    return t->state == DROVER__TASK_STATE__TASK_RUNNING && t->kind && strcmp(t->kind, "approve") == 0;
+}
+
+const char *render_run_state_text(const Drover__RunInfo *r)
+{
+    return r->awaiting_approval && r->state == DROVER__RUN_STATE__RUN_RUNNING
+               ? "awaiting approval"
+               : wire_run_state_name(r->state);
+}
+
+const char *render_task_state_text(const Drover__TaskInfo *t)
+{
+    return render_task_awaiting(t) ? "awaiting approval" : wire_task_state_name(t->state);
+}
+
 json_t *render_run_json(const Drover__RunInfo *r, int64_t now_us)
 {
     int bad = 0;
@@ -113,6 +130,7 @@ json_t *render_run_json(const Drover__RunInfo *r, int64_t now_us)
     out_json_set(o, "tasks_total", json_integer(r->tasks_total), &bad);
     out_json_set(o, "tasks_done", json_integer(r->tasks_done), &bad);
     out_json_set(o, "version", json_integer((json_int_t)r->version), &bad);
+    out_json_set(o, "awaiting_approval", json_boolean(r->awaiting_approval), &bad);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -150,6 +168,7 @@ json_t *render_task_json(const Drover__TaskInfo *t, int64_t now_us)
     out_json_set(o, "error", t->error && *t->error ? json_string(t->error) : json_null(), &bad);
     out_json_set(o, "after", s_strings(t->after, t->n_after), &bad);
     out_json_set(o, "retries", json_integer(t->retries), &bad);
+    out_json_set(o, "awaiting_approval", json_boolean(render_task_awaiting(t)), &bad);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -207,7 +226,7 @@ out_table_t *render_tasks_table(const Drover__ClientReply *rep, int64_t now_us, 
         return NULL;
     out_table_align_right(t, 2);
     out_table_align_right(t, 4);
-    out_table_min_width(t, 1, strlen("retry_wait")); /* the longest state name */
+    out_table_min_width(t, 1, strlen("retry_wait")); /* the longest one-word state name */
     out_table_min_width(t, 2, strlen("ATTEMPT"));
     out_table_min_width(t, 4, strlen("DURATION"));
     for (size_t i = 0; i < rep->n_tasks; i++) {
@@ -216,7 +235,7 @@ out_table_t *render_tasks_table(const Drover__ClientReply *rep, int64_t now_us, 
         out_duration(render_task_ms(k, now_us), dur, sizeof dur);
         out_table_row(t);
         out_table_cell(t, OUT_PLAIN, "%s", k->name ? k->name : "");
-        out_table_cell(t, render_task_color(k->state), "%s", wire_task_state_name(k->state));
+        out_table_cell(t, render_task_color(k->state), "%s", render_task_state_text(k));
         if (k->attempt > 0 && k->retries > 0)
             out_table_cell(t, OUT_PLAIN, "%u/%u", k->attempt, k->retries + 1);
         else if (k->attempt > 0)
@@ -243,6 +262,6 @@ void render_run_headline(const Drover__RunInfo *r, int64_t now_us, int color, ch
     out_color_t c = render_run_color(r->state);
     snprintf(buf, len, "run %llu %s: %s%s%s — %u/%u steps done, %s", (unsigned long long)r->id,
              r->workflow ? r->workflow : "", color ? out_color_on(c) : "",
-             wire_run_state_name(r->state), color && c != OUT_PLAIN ? out_color_off() : "",
+             render_run_state_text(r), color && c != OUT_PLAIN ? out_color_off() : "",
              r->tasks_done, r->tasks_total, dur);
 }

@@ -21,6 +21,14 @@
 out_color_t render_task_color(Drover__TaskState s);
 out_color_t render_run_color(Drover__RunState s);
 
+/* What a person reads as the state: "awaiting approval" for a running run
+ * whose approve step waits (RunInfo.awaiting_approval) and for that step
+ * (kind approve, running); else the state's name. JSON keeps "state" the
+ * wire name and adds "awaiting_approval". */
+const char *render_run_state_text(const Drover__RunInfo *r);
+const char *render_task_state_text(const Drover__TaskInfo *t);
+int render_task_awaiting(const Drover__TaskInfo *t);
+
 /* 1 for the terminal states. */
 int render_task_terminal(Drover__TaskState s);
 int render_run_terminal(Drover__RunState s);

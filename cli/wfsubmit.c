@@ -10,7 +10,7 @@
 
 int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__SubmitRequest *sub,
                    Drover__StepSpec **specs, Drover__Resources **res, Drover__StepSpec ***ptrs,
-                   Drover__Schedule *sched, Drover__Trigger *trig)
+                   Drover__Schedule *sched, Drover__Trigger *trig, Drover__WorkflowNotify *notify)
 {
     *specs = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **specs);
     *res = calloc(wf->nsteps ? wf->nsteps : 1, sizeof **res);
@@ -62,6 +62,13 @@ int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__Submi
         trig->watch = wf->trigger->watch;
         trig->min_new_rows = wf->trigger->min_new_rows;
         sub->trigger = trig;
+    }
+    if (wf->notify) {
+        drover__workflow_notify__init(notify);
+        notify->webhook = wf->notify->webhook;
+        notify->on = wf->notify->on;
+        notify->n_on = wf->notify->non;
+        sub->notify = notify;
     }
     sub->workflow = wf->name;
     sub->steps = *ptrs;
@@ -137,6 +144,13 @@ json_t *wfsubmit_json(const Drover__SubmitRequest *sub, const workflow_t *wf)
                      &bad);
     }
     out_json_set(o, "trigger", jt, &bad);
+    json_t *jn = json_null();
+    if (sub->notify) {
+        jn = json_object();
+        out_json_set(jn, "webhook", json_string(sub->notify->webhook), &bad);
+        out_json_set(jn, "on", s_strings(sub->notify->on, sub->notify->n_on, &bad), &bad);
+    }
+    out_json_set(o, "notify", jn, &bad);
     json_t *steps = json_array();
     for (size_t i = 0; steps && i < sub->n_steps && i < wf->nsteps; i++)
         out_json_append(steps, s_step_json(sub->steps[i], &wf->steps[i]), &bad);

@@ -16,14 +16,15 @@
 /* Fills a SubmitRequest whose strings borrow from wf; steps, their
  * resources and the pointer array are malloc'd into *specs / *res / *ptrs
  * (caller frees all three, also after a failure: they are NULL then).
- * Schedule and trigger borrow sched / trig, which must outlive sub.
+ * Schedule, trigger and notify borrow sched / trig / notify, which must
+ * outlive sub.
  * Returns 0, or -1 with errno = ENOMEM. */
 int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__SubmitRequest *sub,
                    Drover__StepSpec **specs, Drover__Resources **res, Drover__StepSpec ***ptrs,
-                   Drover__Schedule *sched, Drover__Trigger *trig);
+                   Drover__Schedule *sched, Drover__Trigger *trig, Drover__WorkflowNotify *notify);
 
 /* The request as a JSON object: workflow, source, queue, priority,
- * schedule and trigger (null when unset) and steps, each with the StepSpec
+ * schedule, trigger and notify (null when unset) and steps, each with the StepSpec
  * fields (name, kind, after, retries, timeout_ms, retry_delay_ms,
  * spec_json as the exact string sent, resources) plus, from wf, the
  * step's line in the file and, for a matrix expansion, sweep and matrix.

@@ -33,6 +33,8 @@ void conf_defaults(conf_t *cfg)
     cfg->worker.kill_grace_ms = 2000;
     cfg->worker.drain_ms = 30000;
     cfg->coord.leader_lease_ms = 5000;
+    cfg->coord.default_time_limit_ms = 3600000;
+    cfg->coord.priority_aging_ms = 60000;
     cfg->worker.gpus = -1;
     util_strlcpy(cfg->cli.coordinator, CONFIG_DEFAULT_CLIENT_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->cli.timeout_ms = 3000;
@@ -55,7 +57,7 @@ const char *conf_default_path(void)
 }
 
 typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY,
-               K_ROOTS, K_GROUP, K_NOTIFY_ON } kind_t;
+               K_ROOTS, K_GROUP, K_NOTIFY_ON, K_NOTIFY_ALLOW } kind_t;
 
 typedef struct {
     const char *name;
@@ -78,6 +80,7 @@ static const key_t_ s_notify_keys[] = {
     {"secret_file", K_STRING, OFF(coord.notify_secret_file),
      sizeof(((conf_t *)0)->coord.notify_secret_file)},
     {"on", K_NOTIFY_ON, 0, 0},
+    {"allow", K_NOTIFY_ALLOW, 0, 0},
     {"timeout", K_DURATION, OFF(coord.notify_timeout_ms), 0},
     {NULL, 0, 0, 0},
 };
@@ -108,6 +111,8 @@ static const key_t_ s_coord_keys[] = {
     {"artifact_dir", K_STRING, OFF(coord.artifact_dir), sizeof(((conf_t *)0)->coord.artifact_dir)},
     {"trigger_roots", K_ROOTS, 0, 0},
     {"test_clock", K_BOOL, OFF(coord.test_clock), 0},
+    {"default_time_limit", K_DURATION, OFF(coord.default_time_limit_ms), 0},
+    {"priority_aging", K_DURATION, OFF(coord.priority_aging_ms), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -132,6 +137,7 @@ static const key_t_ s_worker_keys[] = {
     {"state_dir", K_STRING, OFF(worker.state_dir), sizeof(((conf_t *)0)->worker.state_dir)},
     {"drain", K_DURATION, OFF(worker.drain_ms), 0},
     {"idle_exit", K_DURATION, OFF(worker.idle_exit_ms), 0},
+    {"reserve_for", K_STRING, OFF(worker.reserve_for), CONFIG_LABEL_MAX},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {
@@ -248,8 +254,6 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
             break;
         }
         case K_NOTIFY_ON: {
-            static const char *const kinds[] = {"failed", "rejected", "succeeded", "cancelled",
-                                                "schedule_missed"};
             if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
                 return s_fail(err, errlen, file, line, "expected a list of event kinds for", name);
             int m = config_setting_length(s);
@@ -257,17 +261,37 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                 return s_fail(err, errlen, file, line, "too many event kinds in", name);
             for (int j = 0; j < m; j++) {
                 const char *v = config_setting_get_string_elem(s, j);
-                size_t kk = 0;
-                while (v && kk < sizeof kinds / sizeof kinds[0] && strcmp(kinds[kk], v))
-                    kk++;
-                if (!v || kk == sizeof kinds / sizeof kinds[0])
+                if (!v || !conf_notify_kind_ok(v))
                     return s_fail(err, errlen, file, line,
-                                  "unknown event kind (failed, rejected, succeeded, cancelled, "
-                                  "schedule_missed) in",
-                                  name);
+                                  "unknown event kind (" CONFIG_NOTIFY_KINDS_TEXT ") in", name);
                 util_strlcpy(cfg->coord.notify_on[j], v, sizeof cfg->coord.notify_on[j]);
             }
             cfg->coord.nnotify_on = m;
+            break;
+        }
+        case K_NOTIFY_ALLOW: {
+            /* Each prefix fixes scheme and host: "https://hooks.example.com/"
+             * (the '/' after the host matters: without it the prefix would
+             * also admit https://hooks.example.com.attacker.net/). */
+            if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+                return s_fail(err, errlen, file, line, "expected a list of URL prefixes for", name);
+            int m = config_setting_length(s);
+            if (m > CONFIG_MAX_NOTIFY_ALLOW)
+                return s_fail(err, errlen, file, line, "too many prefixes (max 16) in", name);
+            for (int j = 0; j < m; j++) {
+                const char *v = config_setting_get_string_elem(s, j);
+                const char *host = !v ? NULL
+                                   : strncmp(v, "https://", 8) == 0 ? v + 8
+                                   : strncmp(v, "http://", 7) == 0  ? v + 7
+                                                                    : NULL;
+                const char *slash = host ? strchr(host, '/') : NULL;
+                if (!slash || slash == host || strpbrk(v, " \t\r\n@") ||
+                    util_strlcpy(cfg->coord.notify_allow[j], v, sizeof cfg->coord.notify_allow[j]) < 0)
+                    return s_fail(err, errlen, file, line,
+                                  "expected URL prefixes such as \"https://hooks.example.com/\" "
+                                  "(scheme, host, then '/'; no '@' or spaces) in", name);
+            }
+            cfg->coord.nnotify_allow = m;
             break;
         }
         case K_GROUP: {
@@ -367,4 +391,14 @@ int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen)
 out:
     config_destroy(&lc);
     return rc;
+}
+
+int conf_notify_kind_ok(const char *kind)
+{
+    static const char *const kinds[] = {"failed",    "rejected",        "succeeded",
+                                        "cancelled", "schedule_missed", "awaiting_approval"};
+    for (size_t i = 0; kind && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i], kind) == 0)
+            return 1;
+    return 0;
 }

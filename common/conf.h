@@ -29,6 +29,10 @@
 #define CONFIG_LABEL_MAX 64
 #define CONFIG_MAX_KEYS 16
 #define CONFIG_MAX_NOTIFY 8     /* event kinds in coordinator.notify.on */
+#define CONFIG_MAX_NOTIFY_ALLOW 16 /* webhook prefixes in coordinator.notify.allow */
+/* The notification kinds (coordinator.notify.on, a workflow's notify.on). */
+#define CONFIG_NOTIFY_KINDS_TEXT \
+    "failed, rejected, succeeded, cancelled, schedule_missed, awaiting_approval"
 
 #define CONFIG_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:7460"
 #define CONFIG_DEFAULT_WORKER_ENDPOINT "tcp://127.0.0.1:7461"
@@ -64,14 +68,21 @@ typedef struct {
     /* Notifications (coordinator/notify.h): webhook deliveries. */
     char notify_webhook[1024];  /* http(s) URL; "" = off */
     char notify_secret_file[1024]; /* HMAC-SHA256 key for X-Drover-Signature; "" = unsigned */
-    char notify_on[CONFIG_MAX_NOTIFY][16]; /* event kinds sent (default failed, rejected) */
+    char notify_on[CONFIG_MAX_NOTIFY][24]; /* event kinds sent (default failed, rejected) */
     int nnotify_on;
+    /* URL prefixes a workflow's own webhook must start with (none = workflows
+     * may not name webhooks); each is http(s)://HOST[:PORT]/... */
+    char notify_allow[CONFIG_MAX_NOTIFY_ALLOW][256];
+    int nnotify_allow;
     int64_t notify_timeout_ms;  /* one delivery attempt at most this long */
     /* Folders data triggers may watch (absolute; none = triggers refused). */
     char trigger_roots[CONFIG_MAX_KEYS][1024];
     int ntrigger_roots;
     int test_clock;             /* 1 = honour DROVER_CLOCK_FILE (tests only; warned at start) */
     int64_t leader_lease_ms;    /* leadership lease: a standby answers within it of the last renewal */
+    /* Placement (coordinator/place.h, docs/scheduling.md). */
+    int64_t default_time_limit_ms; /* planning limit of a step without a timeout */
+    int64_t priority_aging_ms;  /* waiting that earns one priority point; 0 = no aging */
 } conf_coordinator_t;
 
 typedef struct {
@@ -95,6 +106,7 @@ typedef struct {
     char state_dir[1024];       /* "" = <work_dir or cwd>/.drover-worker; one folder per name in it */
     int64_t drain_ms;           /* SIGTERM: running tasks may finish for this long */
     int64_t idle_exit_ms;       /* leave after this long with no task; 0 = never */
+    char reserve_for[CONFIG_LABEL_MAX]; /* "" = any step; "gpu" or a label: only such steps */
 } conf_worker_t;
 
 typedef struct {
@@ -124,5 +136,8 @@ const char *conf_default_path(void);
 /* Loads defaults, then the file at path over them. Returns 0, or -1 with
  * "file:line: message" in err (cfg then holds defaults only). */
 int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen);
+
+/* 1 if kind is one of CONFIG_NOTIFY_KINDS_TEXT. */
+int conf_notify_kind_ok(const char *kind);
 
 #endif

@@ -69,8 +69,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
                    40, MHD_RESPMEM_PERSISTENT);
 }
 
-/* "HOST:PORT" / "[V6]:PORT" / ":PORT" into a socket address. */
-static int s_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+int metricsd_parse_addr(const char *listen, struct sockaddr_storage *ss, unsigned *len)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -111,8 +110,8 @@ static int s_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *l
 metricsd_t *metricsd_start(const char *listen, prom_t *reg, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
-    socklen_t sl;
-    if (s_parse(listen, &ss, &sl) < 0) {
+    unsigned sl;
+    if (metricsd_parse_addr(listen, &ss, &sl) < 0) {
         util_errf(err, errlen, "metrics endpoint '%s' is not HOST:PORT (e.g. 127.0.0.1:9460)",
                   listen);
         errno = EINVAL;

@@ -31,6 +31,12 @@ metricsd_t *metricsd_start(const char *listen, prom_t *reg, char *err, size_t er
  * it is read by the HTTP thread later). Any thread; cheap. */
 void metricsd_ready(metricsd_t *m, const char *reason);
 
+/* "HOST:PORT" / "[V6]:PORT" / ":PORT" (every address) into a socket
+ * address, for other HTTP servers of drover's (drover-serve). 0, or -1 on
+ * a malformed address. */
+struct sockaddr_storage;
+int metricsd_parse_addr(const char *listen, struct sockaddr_storage *ss, unsigned *len);
+
 /* Stops the HTTP thread and frees the server; NULL-safe, nulls *mp. */
 void metricsd_stop(metricsd_t **mp);
 

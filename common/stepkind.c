@@ -150,6 +150,13 @@ static const stepkind_key_t s_promote_keys[] = {
      .words_text = "staging, production, archived", .example = "stage = \"production\";"},
     {.key = NULL},
 };
+/* approve (issue 11): waits for a person's `drover approve`/`reject` on the
+ * model version named; the step's `timeout` ends it rejected. */
+static const stepkind_key_t s_approve_keys[] = {
+    {.key = "model", .type = STEPKIND_MODEL_REF, .required = 1, .from = FILE_CLIENT,
+     .example = "model = \"@train\";"},
+    {.key = NULL},
+};
 static const stepkind_key_t s_select_keys[] = {
     {.key = "metric", .type = STEPKIND_NAME, .required = 1, .from = FILE_CLIENT,
      .example = "metric = \"val_accuracy\";"},
@@ -178,6 +185,7 @@ static const stepkind_t s_kinds[] = {
     {"score", STEPKIND_AT_TASK, s_score_keys, "dataset, model, extra_columns, format", NULL},
     {"promote", STEPKIND_AT_COORDINATOR, s_promote_keys, "model, stage", NULL},
     {"select", STEPKIND_AT_COORDINATOR, s_select_keys, "metric, mode", NULL},
+    {"approve", STEPKIND_AT_COORDINATOR, s_approve_keys, "model", NULL},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -193,7 +201,7 @@ const stepkind_t *stepkind_find(const char *name)
 
 const char *stepkind_names_text(void)
 {
-    return "exec, noop, validate, train, evaluate, score, promote, select";
+    return "exec, noop, validate, train, evaluate, score, promote, select, approve";
 }
 
 const stepkind_key_t *stepkind_key(const stepkind_t *k, const char *key)
@@ -741,7 +749,7 @@ static int s_check_refs(const Drover__SubmitRequest *req, const name_idx_t *sort
         const Drover__StepSpec *s = req->steps[i];
         int sel = strcmp(s->kind, "select") == 0;
         if (!sel && strcmp(s->kind, "evaluate") != 0 && strcmp(s->kind, "promote") != 0 &&
-            strcmp(s->kind, "score") != 0)
+            strcmp(s->kind, "score") != 0 && strcmp(s->kind, "approve") != 0)
             continue;
         json_t *spec = json_loads(s->spec_json, 0, NULL);
         if (!spec)
@@ -894,7 +902,8 @@ int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t er
                                 errlen) < 0)
             return -1;
         refs |= strcmp(k->name, "select") == 0 || strcmp(k->name, "evaluate") == 0 ||
-                strcmp(k->name, "promote") == 0 || strcmp(k->name, "score") == 0;
+                strcmp(k->name, "promote") == 0 || strcmp(k->name, "score") == 0 ||
+                strcmp(k->name, "approve") == 0;
     }
     if (!refs)
         return 0;

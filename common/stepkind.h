@@ -55,7 +55,7 @@
 typedef enum {
     STEPKIND_AT_WORKER,      /* the worker forks and execs it itself (exec) */
     STEPKIND_AT_TASK,        /* the worker runs `drover-task KIND` (validate, train, evaluate) */
-    STEPKIND_AT_COORDINATOR, /* never leaves the coordinator (noop, promote, select) */
+    STEPKIND_AT_COORDINATOR, /* never leaves the coordinator (promote, select, approve) */
 } stepkind_where_t;
 
 /* What a spec key holds. */
@@ -106,7 +106,7 @@ struct stepkind {
 
 /* The row of kind name, or NULL. */
 const stepkind_t *stepkind_find(const char *name);
-/* "exec, noop, validate, train, evaluate, score, promote, select" (static). */
+/* "exec, noop, validate, train, evaluate, score, promote, select, approve" (static). */
 const char *stepkind_names_text(void);
 /* The key row of kind k, or NULL. */
 const stepkind_key_t *stepkind_key(const stepkind_t *k, const char *key);

@@ -92,6 +92,15 @@ static int s_register(const Drover__Register *r, char *why, size_t whylen)
     if (s_strings(r->kinds, r->n_kinds, WIRECHECK_MAX_KINDS, 1, WIRECHECK_MAX_KIND,
                   "register kinds", why, whylen) < 0)
         return -1;
+    /* reserve_for names "gpu" or one of the worker's own labels: anything
+     * else would keep the worker from every step. */
+    if (r->reserve_for && *r->reserve_for) {
+        int ok = strcmp(r->reserve_for, "gpu") == 0;
+        for (size_t i = 0; i < r->n_labels && !ok; i++)
+            ok = strcmp(r->labels[i], r->reserve_for) == 0;
+        if (!ok || !s_len_ok(r->reserve_for, 1, WIRECHECK_MAX_LABEL))
+            return s_fail(why, whylen, "register: reserve_for must be \"gpu\" or one of its labels");
+    }
     return s_leases(r->held, r->n_held, "register", why, whylen);
 }
 
@@ -269,6 +278,11 @@ static int s_submit(const Drover__SubmitRequest *q, char *why, size_t whylen)
         return s_fail(why, whylen, "submit: malformed schedule");
     if (q->trigger && !s_len_ok(q->trigger->watch, 1, 1023))
         return s_fail(why, whylen, "submit: malformed trigger");
+    if (q->notify && (!s_len_ok(q->notify->webhook, 1, 1023) ||
+                      s_strings(q->notify->on, q->notify->n_on, 16, 1, 31, "submit notify on", why,
+                                whylen) < 0))
+        return s_fail(why, whylen, "submit: malformed notify (a webhook of 1 to 1023 bytes, at "
+                      "most 16 kinds)");
     return 0;
 }
 
@@ -377,6 +391,14 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
             return s_fail(why, whylen, "queue request with a missing or over-long field");
         return 0;
     }
+    case DROVER__CLIENT_REQUEST__BODY_HOLD:
+        if (!m->hold)
+            return s_fail(why, whylen, "hold without a body");
+        if (s_run_id(m->hold->run_id, "hold", why, whylen) < 0)
+            return -1;
+        if (!s_len_ok(m->hold->step, 0, WIRECHECK_MAX_NAME))
+            return s_fail(why, whylen, "hold: step name longer than %d bytes", WIRECHECK_MAX_NAME);
+        return 0;
     case DROVER__CLIENT_REQUEST__BODY_WHY:
         if (!m->why)
             return s_fail(why, whylen, "why request without a body");
@@ -385,6 +407,22 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
         if (!s_len_ok(m->why->step, 1, WIRECHECK_MAX_NAME))
             return s_fail(why, whylen, "why request needs a step name");
         return 0;
+    case DROVER__CLIENT_REQUEST__BODY_APPROVE: {
+        const Drover__ApproveRequest *q = m->approve;
+        if (!q)
+            return s_fail(why, whylen, "approve request without a body");
+        if (s_run_id(q->run_id, "approve", why, whylen) < 0)
+            return -1;
+        if (!s_len_ok(q->step, 1, WIRECHECK_MAX_NAME))
+            return s_fail(why, whylen, "approve request needs a step name of 1 to %d bytes",
+                          WIRECHECK_MAX_NAME);
+        /* The reason's own rule (required, at most 1000 bytes) is the
+         * coordinator's, answered with a clear error; this is the frame bound. */
+        if (!s_len_ok(q->by, 0, WIRECHECK_MAX_TEXT) || !s_len_ok(q->reason, 0, WIRECHECK_MAX_TEXT))
+            return s_fail(why, whylen, "approve request: by or reason longer than %d bytes",
+                          WIRECHECK_MAX_TEXT);
+        return 0;
+    }
     default:
         return s_fail(why, whylen, "client request without a body");
     }

@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "conf.h"
 #include "cron.h"
 #include "dag.h"
 #include "log.h"
@@ -1019,7 +1020,17 @@ static int s_select_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n
     return 0;
 }
 
-/* Builds spec_json for validate, train, evaluate, promote and select steps. */
+/* An approve step (issue 11): {"model"}; it waits for a person. */
+static int s_approve_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, json_t *root,
+                          size_t idx)
+{
+    if (s_need(c, st, s_kv(kv, n, "model"), "model", "model = \"@train\";") < 0)
+        return -1;
+    return s_jmodel_ref(c, root, s_kv(kv, n, "model"), st->name, idx);
+}
+
+/* Builds spec_json for validate, train, evaluate, promote, select, score
+ * and approve steps. */
 static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, size_t idx)
 {
     json_t *root = json_object();
@@ -1036,6 +1047,8 @@ static int s_ml_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n, si
         rc = s_select_spec(c, st, kv, n, root);
     else if (strcmp(st->kind, "score") == 0)
         rc = s_score_spec(c, st, kv, n, root, idx);
+    else if (strcmp(st->kind, "approve") == 0)
+        rc = s_approve_spec(c, st, kv, n, root, idx);
     else
         rc = s_promote_spec(c, st, kv, n, root, idx);
     if (rc == 0) {
@@ -1429,9 +1442,9 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
     }
     if (res) {
         /* select runs inside the coordinator: nothing to place. */
-        if (strcmp(kind, "select") == 0)
-            return s_fail(c, s_line(res), "step '%s': a select step runs inside the coordinator "
-                          "and takes no 'resources'", name);
+        if (strcmp(kind, "select") == 0 || strcmp(kind, "approve") == 0)
+            return s_fail(c, s_line(res), "step '%s': a%s %s step runs inside the coordinator "
+                          "and takes no 'resources'", name, kind[0] == 'a' ? "n" : "", kind);
         if (s_resources(c, res, name, &st->resources) < 0)
             return -1;
     }
@@ -1860,10 +1873,72 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
     return 0;
 }
 
+/* notify = { webhook; on; } (the coordinator checks webhook against its
+ * allow-list at submit; here: the shape). */
+static int s_notify(ctx_t *c, const config_setting_t *g, workflow_t *wf)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return s_fail(c, s_line(g), "'notify' must be a group, e.g. notify = { webhook = "
+                      "\"https://hooks.example.com/ml\"; on = [\"failed\"]; };");
+    workflow_notify_t *nt = calloc(1, sizeof *nt);
+    if (!nt)
+        return s_oom(c);
+    wf->notify = nt;
+    const config_setting_t *hook = NULL, *on = NULL;
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *k = config_setting_name(s);
+        if (strcmp(k, "webhook") == 0)
+            hook = s;
+        else if (strcmp(k, "on") == 0)
+            on = s;
+        else
+            return s_fail(c, s_line(s), "unknown key '%s' in notify (known: webhook, on)", k);
+    }
+    const char *v;
+    if (!hook)
+        return s_fail(c, s_line(g), "notify needs 'webhook', e.g. webhook = "
+                      "\"https://hooks.example.com/ml\";");
+    if (s_top_str(c, hook, "notify 'webhook'", &v) < 0)
+        return -1;
+    if ((strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) || strlen(v) > 1023 ||
+        strpbrk(v, " \t\r\n"))
+        return s_fail(c, s_line(hook), "notify 'webhook' must be an http:// or https:// URL of at "
+                      "most 1023 bytes without spaces (got '%.100s')", v);
+    if (!(nt->webhook = strdup(v)))
+        return s_oom(c);
+    static const char *const defaults[] = {"failed", "rejected"};
+    int m = on ? config_setting_length(on) : 2;
+    if (on && ((config_setting_type(on) != CONFIG_TYPE_ARRAY &&
+                config_setting_type(on) != CONFIG_TYPE_LIST) || m < 1 || m > 16))
+        return s_fail(c, s_line(on), "notify 'on' must be a list of 1 to 16 kinds, e.g. on = "
+                      "[\"failed\", \"awaiting_approval\"];");
+    if (!(nt->on = calloc((size_t)m, sizeof *nt->on)))
+        return s_oom(c);
+    for (int j = 0; j < m; j++) {
+        const char *k = on ? config_setting_get_string_elem(on, j) : defaults[j];
+        int line = on ? s_line(config_setting_get_elem(on, (unsigned)j)) : s_line(g);
+        if (!k || !conf_notify_kind_ok(k))
+            return s_fail(c, line, "notify 'on': unknown kind '%.40s' (known: "
+                          CONFIG_NOTIFY_KINDS_TEXT ")", k ? k : "?");
+        if (strcmp(k, "schedule_missed") == 0 && !wf->schedule)
+            return s_fail(c, line, "notify 'on': schedule_missed needs a 'schedule' (only a "
+                          "schedule misses due times)");
+        for (size_t x = 0; x < nt->non; x++)
+            if (strcmp(nt->on[x], k) == 0)
+                return s_fail(c, line, "notify 'on': '%s' is listed twice", k);
+        if (!(nt->on[nt->non] = strdup(k)))
+            return s_oom(c);
+        nt->non++;
+    }
+    return 0;
+}
+
 static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
 {
     const config_setting_t *root = config_root_setting(cfg);
-    const config_setting_t *steps = NULL, *sched = NULL, *trig = NULL;
+    const config_setting_t *steps = NULL, *sched = NULL, *trig = NULL, *notify = NULL;
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -1898,9 +1973,11 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
             sched = s;
         } else if (strcmp(k, "trigger") == 0) {
             trig = s;
+        } else if (strcmp(k, "notify") == 0) {
+            notify = s;
         } else {
             return s_fail(c, s_line(s), "unknown top-level key '%s' (known: workflow, steps, "
-                          "queue, priority, schedule, trigger)", k);
+                          "queue, priority, schedule, trigger, notify)", k);
         }
     }
     if (!wf->name)
@@ -1916,6 +1993,8 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
     if (sched && s_schedule(c, sched, wf) < 0)
         return -1;
     if (trig && s_trigger(c, trig, wf) < 0)
+        return -1;
+    if (notify && s_notify(c, notify, wf) < 0)
         return -1;
     return s_parse_steps(c, wf, steps);
 }
@@ -2047,6 +2126,13 @@ void workflow_destroy(workflow_t **wfp)
         free(wf->schedule->timezone);
         free(wf->schedule->catchup);
         free(wf->schedule);
+    }
+    if (wf->notify) {
+        for (size_t i = 0; i < wf->notify->non; i++)
+            free(wf->notify->on[i]);
+        free(wf->notify->on);
+        free(wf->notify->webhook);
+        free(wf->notify);
     }
     if (wf->trigger) {
         free(wf->trigger->watch);

@@ -38,6 +38,11 @@
  * step per combination (cartesian product, file order, the last key
  * varying fastest), named STEP.1, STEP.2, ...; a step that lists STEP in
  * 'after' runs after all of them, and "@STEP" cannot name a swept step.
+ *
+ * Notifications: notify = { webhook = "https://hooks.example.com/ml";
+ * on = ["failed", "awaiting_approval"]; } (kinds: failed, rejected,
+ * succeeded, cancelled, awaiting_approval, and schedule_missed with a
+ * schedule; default failed, rejected).
  * Kind "select" ({ metric = "val_accuracy"; mode = "max"; }) picks the
  * best of the train steps it runs after; spec_json
  * {"from":[train step names],"metric":M,"mode":"max"|"min"}; "@SELECT"
@@ -102,6 +107,15 @@ typedef struct {
     uint64_t min_new_rows;  /* >= 1; default 1 */
 } workflow_trigger_t;
 
+/* notify = { webhook = "https://..."; on = ["failed", ...]; }: the
+ * workflow's own webhook (the coordinator accepts only URLs under its
+ * coordinator.notify.allow prefixes). */
+typedef struct {
+    char *webhook;          /* http(s):// URL as written */
+    char **on;              /* kinds; default failed, rejected */
+    size_t non;
+} workflow_notify_t;
+
 typedef struct {
     char *name;
     char *path;             /* as given to workflow_load */
@@ -111,6 +125,7 @@ typedef struct {
     int priority;           /* higher first within the queue; default 0 */
     workflow_schedule_t *schedule; /* NULL when the file has none */
     workflow_trigger_t *trigger;   /* NULL when the file has none */
+    workflow_notify_t *notify;     /* NULL when the file has none */
 } workflow_t;
 
 /* Task kinds the loader knows; a step with another kind is an error. */

@@ -16,6 +16,8 @@
 #include "dag.h"
 #include "idmap.h"
 #include "log.h"
+#include "notify.h"
+#include "place.h"
 #include "stepkind.h"
 #include "util.h"
 #include "workflow.h"
@@ -23,7 +25,7 @@
 #define T(x) DROVER__TASK_STATE__TASK_##x
 
 /* Ready tasks wait in buckets: one FIFO per (queue, priority, shape), where
- * the shape is what placement looks at (kind and resources). Dispatch only
+ * the shape is what placement looks at (kind, resources, time limit). Dispatch only
  * ever looks at bucket heads, so it costs O(queues x buckets x workers) per
  * placement, never a scan of the backlog. */
 struct bucket {
@@ -37,6 +39,7 @@ struct bucket {
 struct mqueue {
     char name[64];
     uint32_t limit;    /* running tasks at once, 0 = unlimited */
+    uint32_t time_limit_s; /* planning limit of its steps without a timeout, 0 = the default */
     int paused;
     uint32_t running;  /* assigned + running */
     size_t ready;
@@ -56,11 +59,26 @@ struct model {
     mqueue_t *queues;  /* every queue seen, in creation order */
     mqueue_t *rr;      /* where the next dispatch round starts (fairness) */
     task_t *retry_head;
+    int64_t *await;    /* ids of approve tasks awaiting a person (timeouts) */
+    size_t nawait, capawait;
     worker_t *workers;
     run_t **finished;
     size_t nfinished, capfinished;
     int64_t last_seen_flush_ms;
     model_stats_t stats;
+    uint64_t ready_seq;  /* next task_t.ready_seq */
+    int dirty;           /* something placement looks at changed since the last dispatch */
+    int64_t dispatched_ms; /* monotonic, the last full dispatch */
+    /* Placement's table (place.h), rebuilt for each pick; grown, kept. */
+    place_worker_t *pw;
+    worker_t **pw_of;
+    place_lease_t *pl;
+    place_step_t *ps;
+    task_t **ps_of;
+    place_queue_t *pq;
+    mqueue_t **pq_of;
+    size_t cap_pw, cap_pw_of, cap_pl, cap_ps, cap_ps_of, cap_pq, cap_pq_of;
+    place_table_t tab;
 };
 
 /* ------------------------------------------------------------ helpers --- */
@@ -102,6 +120,9 @@ static uint64_t s_shape(const task_t *t)
     MIX(&t->res.cpus, sizeof t->res.cpus);
     MIX(&t->res.memory, sizeof t->res.memory);
     MIX(&t->res.gpus, sizeof t->res.gpus);
+    /* The time limit too: backfill picks steps by it, and only bucket heads
+     * are candidates. */
+    MIX(&t->timeout_ms, sizeof t->timeout_ms);
     for (int i = 0; i < t->res.nlabels; i++)
         MIX(t->res.labels[i], strlen(t->res.labels[i]) + 1);
 #undef MIX
@@ -153,6 +174,8 @@ static void s_unqueue(model_t *m, task_t *t)
 static int s_enqueue_ready(model_t *m, task_t *t)
 {
     s_unqueue(m, t);
+    if (t->held)
+        return 0; /* ready, but placed only once released (model_hold) */
     mqueue_t *q = t->run->queue;
     uint64_t shape = s_shape(t);
     int prio = t->run->priority;
@@ -180,6 +203,9 @@ static int s_enqueue_ready(model_t *m, task_t *t)
     q->ready++;
     t->bucket = b;
     t->queued = 1;
+    t->ready_seq = ++m->ready_seq;
+    t->ready_ms = util_mono_ms();
+    m->dirty = 1;
     return 0;
 }
 
@@ -223,6 +249,10 @@ static int s_save(model_t *m, task_t *t, task_state_t from, const char *detail)
     return store_task_save(m->st, &row, from ? wire_task_state_name(from) : NULL, detail);
 }
 
+static int s_await_add(model_t *m, const task_t *t);
+static int s_await_tick(model_t *m);
+static void s_await_why(const task_t *t, char *msg, size_t msglen);
+
 /* Moves t to state `to`, recording it. Illegal transitions are bugs. */
 static int s_set(model_t *m, task_t *t, task_state_t to, const char *detail)
 {
@@ -233,12 +263,18 @@ static int s_set(model_t *m, task_t *t, task_state_t to, const char *detail)
         DROVER_INVARIANT(0);
     }
     t->state = to;
-    int was_busy = from == T(ASSIGNED) || from == T(RUNNING);
-    int busy = to == T(ASSIGNED) || to == T(RUNNING);
+    /* An approve step waits for a person, not a slot: it never counts
+     * against its queue's limit. */
+    int was_busy = !t->approval && (from == T(ASSIGNED) || from == T(RUNNING));
+    int busy = !t->approval && (to == T(ASSIGNED) || to == T(RUNNING));
+    if (t->approval)
+        t->run->nawaiting += (to == T(RUNNING)) - (from == T(RUNNING));
     if (busy && !was_busy)
         t->run->queue->running++;
-    else if (was_busy && !busy)
+    else if (was_busy && !busy) {
         t->run->queue->running--;
+        m->dirty = 1; /* its capacity (and its queue's room) is free again */
+    }
     if (to == T(READY)) {
         if (s_enqueue_ready(m, t) < 0)
             return -1;
@@ -389,7 +425,9 @@ static int s_task_done(model_t *m, task_t *t)
                 continue;
             char why[300];
             snprintf(why, sizeof why, "ancestor %s %s", t->name,
-                     t->gate_rejected ? "rejected the model (evaluation gate)" : "failed");
+                     !t->gate_rejected ? "failed"
+                     : t->approval     ? "was not approved"
+                                       : "rejected the model (evaluation gate)");
             if (s_set(m, c, T(SKIPPED), why) < 0) {
                 free(stack);
                 return -1;
@@ -541,6 +579,7 @@ static void s_free_all(model_t *m)
     if (m->runs)
         idmap_each(m->runs, s_run_free_cb, NULL);
     m->retry_head = NULL;
+    m->nawait = 0; /* ids only: the tasks went with their runs */
     while (m->queues) {
         mqueue_t *q = m->queues;
         m->queues = q->next;
@@ -580,6 +619,14 @@ void model_destroy(model_t **mp)
     idmap_destroy(&m->tasks);
     idmap_destroy(&m->idents);
     free(m->finished);
+    free(m->await);
+    free(m->pw);
+    free(m->pw_of);
+    free(m->pl);
+    free(m->ps);
+    free(m->ps_of);
+    free(m->pq);
+    free(m->pq_of);
     free(m);
     *mp = NULL;
 }
@@ -688,7 +735,9 @@ int model_load(model_t *m)
         t->spec_json = strdup(db_get_str(tr, i, 5));
         if (!t->name || !t->kind || !t->spec_json)
             goto out;
+        t->approval = strcmp(t->kind, "approve") == 0;
         t->state = wire_task_state_from_name(db_get_str(tr, i, 6));
+        t->gate_rejected = t->state == T(FAILED) && db_get_str(tr, i, 18)[0] == 't';
         t->attempt = (int)db_get_i64(tr, i, 7);
         t->retries = (int)db_get_i64(tr, i, 8);
         t->failures = (int)db_get_i64(tr, i, 9);
@@ -698,6 +747,7 @@ int model_load(model_t *m)
         t->not_before_us = db_get_i64(tr, i, 13);
         util_strlcpy(t->worker, db_get_str(tr, i, 14), sizeof t->worker);
         t->started_us = db_get_i64(tr, i, 15);
+        t->held = strcmp(db_get_str(tr, i, 19), "t") == 0;
         json_t *rj = json_loads(db_get_str(tr, i, 16), 0, NULL);
         int rok = s_res_from_json(rj, &t->res);
         json_decref(rj);
@@ -744,6 +794,16 @@ int model_load(model_t *m)
                 break;
             case T(ASSIGNED):
             case T(RUNNING): {
+                if (t->approval) {
+                    /* Still awaiting a person: the wait goes on, its
+                     * timeout counted from started_at. (Assigned cannot
+                     * be stored: it moves on to running in the same
+                     * transaction; repaired below if it ever is.) */
+                    r->nawaiting += t->state == T(RUNNING);
+                    if (s_await_add(m, t) < 0)
+                        goto out;
+                    break;
+                }
                 /* Its worker gets a full worker_timeout to come back. */
                 worker_t *w = s_worker_by_name(m, t->worker);
                 if (!w) {
@@ -765,7 +825,13 @@ int model_load(model_t *m)
                 break;
             case T(FAILED):
                 r->ndone++;
-                r->any_failed = 1;
+                /* A gate's or a person's rejection (a stored report that did
+                 * not pass) ends the run rejected, as it would have without
+                 * the restart. */
+                if (t->gate_rejected)
+                    r->gate_rejected = 1;
+                else
+                    r->any_failed = 1;
                 break;
             default:
                 break;
@@ -777,10 +843,14 @@ int model_load(model_t *m)
     /* A pending task with nothing pending cannot exist, but repair it. */
     for (int i = 0; i < nr; i++) {
         run_t *r = idmap_get(m->runs, db_get_i64(rr, i, 0));
-        for (int k = 0; k < r->ntasks; k++)
+        for (int k = 0; k < r->ntasks; k++) {
             if (r->tasks[k].state == T(PENDING) && r->tasks[k].npending == 0 &&
                 s_set(m, &r->tasks[k], T(READY), "repaired at load") < 0)
                 goto out;
+            if (r->tasks[k].approval && r->tasks[k].state == T(ASSIGNED) &&
+                s_set(m, &r->tasks[k], T(RUNNING), "awaiting approval (repaired at load)") < 0)
+                goto out;
+        }
         if (r->ndone == r->ntasks && s_finish_run(m, r, s_outcome(r),
                                                   "completed at load") < 0)
             goto out;
@@ -933,7 +1003,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         /* A new queue: unlimited and running until someone says otherwise. */
         if (!(queue = s_queue_get(m, qname)))
             goto nomem;
-        if (store_queue_save(m->st, qname, 0, 0) < 0) {
+        if (store_queue_save(m->st, qname, 0, 0, 0) < 0) {
             io = 1;
             goto out;
         }
@@ -942,6 +1012,12 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
                      req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
                      schedule, due_us, actor, (int)n, tasks_s, deps_s, run_id, &submitted_us,
                      ids) < 0) {
+        io = 1;
+        goto out;
+    }
+    if (req->notify && store_run_notify(m->st, *run_id, req->notify->webhook,
+                                        (const char *const *)req->notify->on,
+                                        req->notify->n_on) < 0) {
         io = 1;
         goto out;
     }
@@ -968,6 +1044,7 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         t->spec_json = strdup(s->spec_json);
         if (!t->name || !t->kind || !t->spec_json)
             goto nomem;
+        t->approval = strcmp(s->kind, "approve") == 0;
         t->retries = (int)s->retries;
         t->timeout_ms = (int64_t)s->timeout_ms;
         t->retry_delay_ms = (int64_t)s->retry_delay_ms;
@@ -1040,7 +1117,9 @@ int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen)
         task_t *t = &r->tasks[i];
         if (s_terminal(t->state))
             continue;
-        if (t->state == T(ASSIGNED) || t->state == T(RUNNING)) {
+        if (t->approval && t->state == T(RUNNING)) {
+            waiting++;
+        } else if (t->state == T(ASSIGNED) || t->state == T(RUNNING)) {
             worker_t *w = s_worker_by_name(m, t->worker);
             /* The lease stays held until the worker reports the kill, so
              * the slot is not handed out while the child is still dying. */
@@ -1112,6 +1191,7 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
                                 const Drover__Register *reg, const char *key, lease_t **drop,
                                 size_t *ndrop)
 {
+    m->dirty = 1;
     *drop = NULL;
     *ndrop = 0;
     worker_t *w = s_worker_by_name(m, reg->name);
@@ -1146,6 +1226,7 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     w->nlabels = 0;
     for (size_t i = 0; i < reg->n_labels && i < CONFIG_MAX_LABELS; i++)
         util_strlcpy(w->labels[w->nlabels++], reg->labels[i], CONFIG_LABEL_MAX);
+    util_strlcpy(w->reserve_for, reg->reserve_for ? reg->reserve_for : "", sizeof w->reserve_for);
     w->nkinds = 0;
     for (size_t i = 0; i < reg->n_kinds && i < 16; i++)
         util_strlcpy(w->kinds[w->nkinds++], reg->kinds[i], sizeof w->kinds[0]);
@@ -1591,6 +1672,8 @@ int model_tick(model_t *m, int64_t now_ms)
         if (now_ms >= t->not_before_ms && s_set(m, t, T(READY), "backoff elapsed") < 0)
             return -1;
     }
+    if (s_await_tick(m) < 0)
+        return -1;
     if (now_ms - m->last_seen_flush_ms >= 5000) {
         m->last_seen_flush_ms = now_ms;
         json_t *names = json_array();
@@ -1611,14 +1694,6 @@ int model_tick(model_t *m, int64_t now_ms)
         if (rc < 0)
             return -1;
     }
-    return 0;
-}
-
-static int s_supports(const worker_t *w, const char *kind)
-{
-    for (int i = 0; i < w->nkinds; i++)
-        if (strcmp(w->kinds[i], kind) == 0)
-            return 1;
     return 0;
 }
 
@@ -1649,58 +1724,269 @@ static int s_run_here(model_t *m, task_t *t, const char *refused)
     return s_attempt_failed(m, t, msg, 0);
 }
 
-/* 1 if t fits w's free capacity now; with *why set when it never could. */
-static int s_fits(const worker_t *w, const task_t *t, int *never)
+/* ------------------------------------------------------------ approval --- */
+
+static int s_await_add(model_t *m, const task_t *t)
 {
-    *never = 0;
-    if (!w->connected || !s_supports(w, t->kind)) {
-        *never = 1;
-        return 0;
+    if (m->nawait == m->capawait) {
+        size_t nc = m->capawait ? m->capawait * 2 : 8;
+        int64_t *na = realloc(m->await, nc * sizeof *na);
+        if (!na)
+            return -1;
+        m->await = na;
+        m->capawait = nc;
     }
-    if (w->draining)
-        return 0;
-    for (int i = 0; i < t->res.nlabels; i++) {
-        int has = 0;
-        for (int k = 0; k < w->nlabels && !has; k++)
-            has = strcmp(w->labels[k], t->res.labels[i]) == 0;
-        if (!has) {
-            *never = 1;
-            return 0;
-        }
-    }
-    uint32_t cpus = t->res.cpus ? t->res.cpus : 1;
-    if (cpus > (uint32_t)w->slots || (int)t->res.gpus > w->gpus ||
-        (w->memory && t->res.memory > w->memory)) {
-        *never = 1;
-        return 0;
-    }
-    if (w->used_cpus + cpus > (uint32_t)(w->slots + (t->res.gpus ? 0 : w->prefetch)))
-        return 0;
-    if (w->memory && w->used_memory + t->res.memory > w->memory)
-        return 0;
-    if (t->res.gpus) {
-        uint64_t all = w->gpus >= 64 ? ~0ull : ((1ull << w->gpus) - 1);
-        if ((uint32_t)__builtin_popcountll(all & ~w->used_gpus) < t->res.gpus)
-            return 0;
-    }
-    return 1;
+    m->await[m->nawait++] = t->id;
+    return 0;
 }
 
-/* The lowest free GPU indices of w, as many as t needs. */
-static uint64_t s_pick_gpus(const worker_t *w, const task_t *t)
+/* An approve step became ready: resolve the model it is about (the sink;
+ * a step that names none fails like a refused promote), then wait. */
+static int s_await_start(model_t *m, task_t *t)
 {
-    uint64_t mask = 0;
-    uint32_t need = t->res.gpus;
-    for (int i = 0; i < w->gpus && i < 64 && need; i++)
-        if (!(w->used_gpus & (1ull << i))) {
-            mask |= 1ull << i;
-            need--;
-        }
-    return mask;
+    char what[400] = "";
+    int rc = m->sink.approval ? m->sink.approval(m->sink.ctx, t, what, sizeof what) : 0;
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return s_run_here(m, t, what);
+    t->attempt++;
+    util_strlcpy(t->worker, "coordinator", sizeof t->worker);
+    t->started_us = util_now_us();
+    t->finished_us = 0;
+    t->has_exit_code = 0;
+    if (s_set(m, t, T(ASSIGNED), NULL) < 0 || s_set(m, t, T(RUNNING), "awaiting approval") < 0)
+        return -1;
+    char detail[700];
+    snprintf(detail, sizeof detail, "step %s awaits approval of model %s: drover approve %lld %s "
+             "--reason TEXT (or drover reject)", t->name, *what ? what : "?",
+             (long long)t->run->id, t->name);
+    log_info("run %lld: %s", (long long)t->run->id, detail);
+    if (store_event(m->st, t->run->id, t->id, t->attempt, "awaiting_approval", NULL, detail) < 0)
+        return -1;
+    return s_await_add(m, t);
 }
 
-/* Places t on w (the caller checked it fits). */
-static int s_place(model_t *m, task_t *t, worker_t *w)
+int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
+                           const char *name, int version)
+{
+    DROVER_INVARIANT(t->approval && t->state == T(RUNNING));
+    t->finished_us = util_now_us();
+    json_t *rep = json_pack("{s:s, s:s}", "verdict", approve ? "approved" : "rejected", "detail",
+                            what);
+    if (rep && name)
+        json_object_set_new(rep, "model", json_pack("{s:s, s:i}", "name", name, "version", version));
+    char *doc = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
+    json_decref(rep);
+    int rc = doc ? store_report(m->st, t->id, t->attempt, "approve", approve, doc) : -1;
+    free(doc);
+    if (rc < 0)
+        return -1;
+    if (approve) {
+        log_info("run %lld step %s approved", (long long)t->run->id, t->name);
+        return s_attempt_succeeded(m, t, "a person");
+    }
+    t->gate_rejected = 1; /* a verdict on the model: the run ends rejected */
+    return s_attempt_failed(m, t, what, 0);
+}
+
+/* Ends the waits whose step timeout passed (rejected) and forgets ended
+ * ones. O(awaiting steps) per tick. */
+static int s_await_tick(model_t *m)
+{
+    int64_t now_us = util_now_us();
+    for (size_t i = 0; i < m->nawait;) {
+        task_t *t = idmap_get(m->tasks, m->await[i]);
+        if (!t || !t->approval || t->state != T(RUNNING)) {
+            m->await[i] = m->await[--m->nawait];
+            continue;
+        }
+        if (t->timeout_ms > 0 && now_us >= t->started_us + t->timeout_ms * 1000) {
+            char what[200];
+            snprintf(what, sizeof what, "no verdict within its timeout (%.0fs): rejected",
+                     (double)t->timeout_ms / 1000.0);
+            if (model_approval_verdict(m, t, 0, what, NULL, 0) < 0)
+                return -1;
+            continue; /* dropped on the next pass */
+        }
+        i++;
+    }
+    return 0;
+}
+
+static void s_await_why(const task_t *t, char *msg, size_t msglen)
+{
+    int64_t waited = (util_now_us() - t->started_us) / 1000000;
+    size_t o = (size_t)snprintf(msg, msglen, "%s is awaiting approval (for %llds): drover approve "
+                                "%lld %s --reason TEXT, or drover reject", t->name,
+                                (long long)(waited > 0 ? waited : 0), (long long)t->run->id,
+                                t->name);
+    if (t->timeout_ms > 0 && o < msglen) {
+        int64_t left = t->started_us / 1000 + t->timeout_ms - util_now_us() / 1000;
+        snprintf(msg + o, msglen - o, "; rejected unless decided within %.0fs",
+                 left > 0 ? (double)left / 1000.0 : 0.0);
+    }
+}
+
+int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **out, char *msg,
+                        size_t msglen)
+{
+    run_t *r = model_run(m, run_id);
+    *out = NULL;
+    if (!r || r->state != R(RUNNING)) {
+        errno = ENOENT;
+        return -1;
+    }
+    task_t *t = NULL;
+    for (int i = 0; i < r->ntasks && !t; i++)
+        if (strcmp(r->tasks[i].name, step) == 0)
+            t = &r->tasks[i];
+    if (!t) {
+        snprintf(msg, msglen, "run %lld has no step '%s' (see: drover status %lld)",
+                 (long long)run_id, step, (long long)run_id);
+        errno = ESRCH;
+        return -1;
+    }
+    if (!t->approval) {
+        snprintf(msg, msglen, "step '%s' of run %lld is a %s step, not an approve step: there is "
+                 "nothing to approve", step, (long long)run_id, t->kind);
+        errno = EINVAL;
+        return -1;
+    }
+    if (t->state != T(RUNNING)) {
+        if (t->state == T(SUCCEEDED))
+            snprintf(msg, msglen, "step '%s' of run %lld was already approved", step,
+                     (long long)run_id);
+        else if (s_terminal(t->state))
+            snprintf(msg, msglen, "step '%s' of run %lld has already ended: %s%s%s", step,
+                     (long long)run_id, wire_task_state_name(t->state), t->error ? " — " : "",
+                     t->error ? t->error : "");
+        else
+            snprintf(msg, msglen, "step '%s' of run %lld is not awaiting approval yet (%s: see "
+                     "drover why %lld %s)", step, (long long)run_id,
+                     wire_task_state_name(t->state), (long long)run_id, step);
+        errno = EALREADY;
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+/* Grows *p to hold n elements of size sz (kept between picks). */
+static int s_grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+    if (n <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < n)
+        c *= 2;
+    void *q = realloc(*p, c * sz);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+#define GROW(p, cap, n) s_grow((void **)&(p), &(cap), (n), sizeof *(p))
+
+/* The planning limit of q's steps without a timeout. */
+static int64_t s_default_limit_ms(const model_t *m, const mqueue_t *q)
+{
+    return q->time_limit_s ? (int64_t)q->time_limit_s * 1000 : m->cfg->default_time_limit_ms;
+}
+
+/* Fills m->tab from the model: every worker with its leases (each ending
+ * at its start plus its step's timeout or the default limit), every queue
+ * (open = not paused, below its limit) and the head of every ready bucket
+ * that is not inline; plus `extra` when it is not a head (for why). */
+static int s_table(model_t *m, task_t *extra)
+{
+    int64_t now_ms = util_mono_ms(), now_us = util_now_us();
+    size_t nw = 0, nl = 0, ns = 0, nq = 0;
+    for (worker_t *w = m->workers; w; w = w->next) {
+        nw++;
+        nl += w->nheld;
+    }
+    if (GROW(m->pw, m->cap_pw, nw) < 0 || GROW(m->pw_of, m->cap_pw_of, nw) < 0 ||
+        GROW(m->pl, m->cap_pl, nl) < 0)
+        return -1;
+    nw = nl = 0;
+    for (worker_t *w = m->workers; w; w = w->next) {
+        place_worker_t *p = &m->pw[nw];
+        *p = (place_worker_t){
+            .name = w->name, .connected = w->connected, .draining = w->draining,
+            .slots = (uint32_t)w->slots, .prefetch = (uint32_t)w->prefetch,
+            .memory = w->memory, .gpus = (uint32_t)w->gpus, .used_cpus = w->used_cpus,
+            .used_memory = w->used_memory, .used_gpus = w->used_gpus,
+            .reserve_for = w->reserve_for, .leases = &m->pl[nl], .nleases = w->nheld,
+        };
+        for (int i = 0; i < w->nlabels && i < PLACE_MAX_LABELS; i++)
+            p->labels[p->nlabels++] = w->labels[i];
+        for (int i = 0; i < w->nkinds && i < PLACE_MAX_KINDS; i++)
+            p->kinds[p->nkinds++] = w->kinds[i];
+        for (size_t i = 0; i < w->nheld; i++) {
+            const lease_t *l = &w->held[i];
+            const task_t *t = idmap_get(m->tasks, l->task_id);
+            int64_t limit = !t                  ? m->cfg->default_time_limit_ms
+                            : t->timeout_ms > 0 ? t->timeout_ms
+                                                : s_default_limit_ms(m, t->run->queue);
+            int64_t start = now_ms; /* assigned, not started yet: from now */
+            if (t && t->started_us > 0 && t->started_us < now_us)
+                start = now_ms - (now_us - t->started_us) / 1000;
+            m->pl[nl++] = (place_lease_t){.cpus = l->cpus, .memory = l->memory,
+                                          .gpus = (uint32_t)__builtin_popcountll(l->gpumask),
+                                          .end_ms = start + limit};
+        }
+        m->pw_of[nw++] = w;
+    }
+    for (mqueue_t *q = m->queues; q; q = q->next) {
+        nq++;
+        for (bucket_t *b = q->buckets; b; b = b->next)
+            ns += b->head != NULL;
+    }
+    ns += extra != NULL;
+    if (GROW(m->pq, m->cap_pq, nq) < 0 || GROW(m->pq_of, m->cap_pq_of, nq) < 0 ||
+        GROW(m->ps, m->cap_ps, ns) < 0 || GROW(m->ps_of, m->cap_ps_of, ns) < 0)
+        return -1;
+    size_t rr = 0;
+    nq = ns = 0;
+    for (mqueue_t *q = m->queues; q; q = q->next) {
+        if (q == m->rr)
+            rr = nq;
+        m->pq[nq] = (place_queue_t){
+            .open = !q->paused && !(q->limit && q->running >= q->limit),
+            .default_limit_ms = s_default_limit_ms(m, q),
+        };
+        m->pq_of[nq] = q;
+        for (bucket_t *b = q->buckets; b; b = b->next)
+            for (int k = 0; k < 2; k++) {
+                /* k = 0: the head; k = 1: extra, when it waits behind it. */
+                task_t *t = k == 0 ? b->head : extra;
+                if (!t || (k == 0 && m->sink.is_inline && m->sink.is_inline(t->kind)))
+                    continue;
+                if (k == 1 && (t->queued != 1 || t->bucket != b || t == b->head))
+                    continue;
+                m->ps[ns] = (place_step_t){
+                    .kind = t->kind, .cpus = t->res.cpus, .memory = t->res.memory,
+                    .gpus = t->res.gpus, .labels = (const char *const *)t->res.labels,
+                    .nlabels = t->res.nlabels, .priority = t->run->priority,
+                    .seq = t->ready_seq, .ready_ms = t->ready_ms, .limit_ms = t->timeout_ms,
+                    .queue = nq, .name = t->name,
+                };
+                m->ps_of[ns++] = t;
+            }
+        nq++;
+    }
+    m->tab = (place_table_t){
+        .workers = m->pw, .nworkers = nw, .steps = m->ps, .nsteps = ns, .queues = m->pq,
+        .nqueues = nq, .rr = rr, .now_ms = now_ms,
+        .age_ms_per_point = m->cfg->priority_aging_ms, .policy = PLACE_POLICY_RESERVE,
+    };
+    return 0;
+}
+
+/* Places t on w with the GPUs in gpus (placement chose both). */
+static int s_place(model_t *m, task_t *t, worker_t *w, uint64_t gpus, const char *detail)
 {
     char *spec = NULL;
     if (m->sink.prepare) {
@@ -1711,7 +1997,6 @@ static int s_place(model_t *m, task_t *t, worker_t *w)
         if (rc == 1)
             return s_run_here(m, t, err);
     }
-    uint64_t gpus = s_pick_gpus(w, t);
     if (s_add_lease(w, t, t->attempt + 1, gpus) < 0) {
         free(spec);
         return -1;
@@ -1723,7 +2008,8 @@ static int s_place(model_t *m, task_t *t, worker_t *w)
     t->started_us = 0;
     t->finished_us = 0;
     t->has_exit_code = 0;
-    if (s_set(m, t, T(ASSIGNED), NULL) < 0) {
+    t->reserved_on[0] = '\0';
+    if (s_set(m, t, T(ASSIGNED), detail) < 0) {
         free(spec);
         return -1;
     }
@@ -1732,60 +2018,98 @@ static int s_place(model_t *m, task_t *t, worker_t *w)
     return 0;
 }
 
-/* Tries to start the best bucket head of queue q: 1 placed, 0 nothing
- * could go, -1 error. Buckets are in priority order; a head that fits no
- * worker now does not block lower buckets (whose shape may fit). */
-static int s_dispatch_queue(model_t *m, mqueue_t *q)
+/* Runs the inline heads (promote) of open queues: they need no worker.
+ * Approve heads start waiting even in a full queue: a person, not a slot,
+ * is what they wait for. */
+static int s_run_inline(model_t *m)
 {
-    if (q->paused || q->ready == 0 || (q->limit && q->running >= q->limit))
+    if (!m->sink.is_inline)
         return 0;
-    for (bucket_t *b = q->buckets; b; b = b->next) {
-        task_t *t = b->head;
-        if (!t)
+    for (mqueue_t *q = m->queues; q; q = q->next) {
+        if (q->paused)
             continue;
-        if (m->sink.is_inline && m->sink.is_inline(t->kind))
-            return s_run_here(m, t, NULL) < 0 ? -1 : 1;
-        worker_t *best = NULL;
-        uint32_t best_free = 0;
-        int never;
-        for (worker_t *w = m->workers; w; w = w->next) {
-            if (!s_fits(w, t, &never))
-                continue;
-            uint32_t fr = (uint32_t)(w->slots + w->prefetch) - w->used_cpus;
-            if (!best || fr > best_free) {
-                best = w;
-                best_free = fr;
-            }
-        }
-        if (best)
-            return s_place(m, t, best) < 0 ? -1 : 1;
+        int full = q->limit && q->running >= q->limit;
+        for (bucket_t *b = q->buckets; b; b = b->next)
+            while (b->head && (b->head->approval || (!full && m->sink.is_inline(b->head->kind))))
+                if ((b->head->approval ? s_await_start(m, b->head)
+                                       : s_run_here(m, b->head, NULL)) < 0)
+                    return -1;
+    }
+    return 0;
+}
+
+/* Records a `reserved` event when a step's reservation lands on a worker
+ * it was not on (not on every pick: the time moves, the worker rarely). */
+static int s_note_reservations(model_t *m, const place_reservation_t *res, size_t nres)
+{
+    for (size_t i = 0; i < nres; i++) {
+        task_t *t = m->ps_of[res[i].step];
+        const char *wn = res[i].worker == PLACE_NONE ? "" : m->pw_of[res[i].worker]->name;
+        if (strcmp(t->reserved_on, wn) == 0)
+            continue;
+        util_strlcpy(t->reserved_on, wn, sizeof t->reserved_on);
+        if (!*wn)
+            continue;
+        char detail[160];
+        snprintf(detail, sizeof detail, "fits in %.0fs at the latest",
+                 (double)(res[i].at_ms - m->tab.now_ms) / 1000.0);
+        log_info("run %lld step %s: reserved %s (%s)", (long long)t->run->id, t->name, wn, detail);
+        if (store_event(m->st, t->run->id, t->id, t->attempt, "reserved", wn, detail) < 0)
+            return -1;
     }
     return 0;
 }
 
 int model_dispatch(model_t *m)
 {
-    /* Round robin over the queues, one placement per queue per round: no
-     * queue starves another, whatever its backlog or priorities. */
+    /* Nothing placement looks at changed: skip the table, except once a
+     * second (aging and reservations move with time). */
+    int64_t now = util_mono_ms();
+    size_t ready = 0;
+    for (mqueue_t *q = m->queues; q; q = q->next)
+        ready += q->ready;
+    if (ready == 0 || (!m->dirty && now - m->dispatched_ms < 1000))
+        return 0;
+    m->dirty = 0;
+    m->dispatched_ms = now;
+    if (s_run_inline(m) < 0)
+        return -1;
+    /* One pick at a time: each placement changes the load, the leases and
+     * the bucket heads the next pick sees. Queues take turns (place.h). */
+    place_reservation_t *res = NULL;
+    size_t cap_res = 0;
+    int rc = -1;
     for (;;) {
-        int placed = 0;
-        mqueue_t *start = m->rr ? m->rr : m->queues;
-        mqueue_t *q = start;
-        if (!q)
-            return 0;
-        do {
-            int rc = s_dispatch_queue(m, q);
-            if (rc < 0)
-                return -1;
-            placed += rc;
-            q = q->next ? q->next : m->queues;
-            /* The next round starts after the last queue served. */
-            if (rc > 0)
-                m->rr = q;
-        } while (q != start);
-        if (!placed)
-            return 0;
+        if (s_table(m, NULL) < 0 || GROW(res, cap_res, m->tab.nqueues + 1) < 0)
+            goto done;
+        if (m->tab.nsteps == 0)
+            break;
+        place_decision_t d;
+        size_t nres = 0;
+        int p = place_pick(&m->tab, &d, res, &nres);
+        if (p < 0 || s_note_reservations(m, res, nres) < 0)
+            goto done;
+        if (p == 0)
+            break;
+        task_t *t = m->ps_of[d.step];
+        char detail[200] = "";
+        t->backfill_ahead = 0;
+        if (d.backfill) {
+            const task_t *a = m->ps_of[d.ahead_of];
+            snprintf(detail, sizeof detail, "backfill: ahead of run %lld step %s",
+                     (long long)a->run->id, a->name);
+            t->backfill_ahead = a->id;
+        }
+        mqueue_t *q = t->run->queue;
+        if (s_place(m, t, m->pw_of[d.worker], d.gpumask, d.backfill ? detail : NULL) < 0)
+            goto done;
+        /* The next turn starts after the queue served. */
+        m->rr = q->next ? q->next : m->queues;
     }
+    rc = 0;
+done:
+    free(res);
+    return rc;
 }
 
 void model_after_commit(model_t *m)
@@ -1825,6 +2149,7 @@ int model_queues_load(model_t *m)
         }
         q->limit = (uint32_t)db_get_i64(r, i, 1);
         q->paused = strcmp(db_get_str(r, i, 2), "t") == 0;
+        q->time_limit_s = (uint32_t)db_get_i64(r, i, 3);
         q->removed = 0;
     }
     PQclear(r);
@@ -1852,6 +2177,10 @@ int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, 
         errno = EINVAL;
         return -1;
     }
+    if (req->notify && notify_check_workflow(m->cfg, req->notify->webhook, req->notify->on,
+                                             req->notify->n_on, req->schedule != NULL, err,
+                                             errlen) < 0)
+        return -1;
     return 0;
 }
 
@@ -1883,9 +2212,11 @@ char *model_queues_json(model_t *m)
     for (mqueue_t *q = m->queues; arr && q; q = q->next) {
         if (q->removed)
             continue;
-        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b}", "name", q->name, "ready",
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b, s:I}", "name", q->name, "ready",
                               (json_int_t)q->ready, "running", (json_int_t)q->running, "limit",
-                              (json_int_t)q->limit, "paused", q->paused);
+                              (json_int_t)q->limit, "paused", q->paused, "time_limit_s",
+                              (json_int_t)(q->time_limit_s ? (int64_t)q->time_limit_s
+                                                           : m->cfg->default_time_limit_ms / 1000));
         if (!o || json_array_append_new(arr, o) < 0) {
             json_decref(arr);
             return NULL;
@@ -1912,6 +2243,7 @@ static void s_queue_use_cb(void *ctx, void *v)
 int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit, char *msg,
                     size_t msglen)
 {
+    m->dirty = 1;
     if (!util_name_ok(name, STEPKIND_QUEUE_MAX)) {
         snprintf(msg, msglen, "queue name '%.*s' is invalid (use " UTIL_NAME_RULE ")",
                  STEPKIND_QUEUE_MAX + 8, name, STEPKIND_QUEUE_MAX);
@@ -1930,6 +2262,7 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
         q->removed = 0;
         q->paused = 0;
         q->limit = limit;
+        q->time_limit_s = 0;
     } else if (!q) {
         snprintf(msg, msglen, "no queue named '%s' (see: drover queue list; an admin creates one "
                  "with drover queue create %s)", name, name);
@@ -1958,30 +2291,29 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
         q->paused = 0;
     } else if (strcmp(op, "limit") == 0) {
         q->limit = limit;
+    } else if (strcmp(op, "time_limit") == 0) {
+        q->time_limit_s = limit; /* seconds here */
     } else {
-        snprintf(msg, msglen, "unknown queue operation '%.32s' (create, rm, pause, resume, limit)",
+        snprintf(msg, msglen, "unknown queue operation '%.32s' (create, rm, pause, resume, limit, "
+                              "time_limit)",
                  op);
         return 1;
     }
-    if (store_queue_save(m->st, q->name, q->limit, q->paused) < 0)
+    if (store_queue_save(m->st, q->name, q->limit, q->paused, q->time_limit_s) < 0)
         return -1;
+    char tl[64] = "";
+    if (q->time_limit_s)
+        snprintf(tl, sizeof tl, ", time limit of steps without a timeout %us", q->time_limit_s);
     if (q->limit)
-        snprintf(msg, msglen, "queue %s: %s, at most %u running", q->name,
-                 q->paused ? "paused" : "running", q->limit);
+        snprintf(msg, msglen, "queue %s: %s, at most %u running%s", q->name,
+                 q->paused ? "paused" : "running", q->limit, tl);
     else
-        snprintf(msg, msglen, "queue %s: %s, no limit", q->name, q->paused ? "paused" : "running");
+        snprintf(msg, msglen, "queue %s: %s, no limit%s", q->name, q->paused ? "paused" : "running",
+                 tl);
     return 0;
 }
 
 /* --------------------------------------------------------------- why --- */
-
-static void s_fmt_bytes(uint64_t b, char *buf, size_t len)
-{
-    if (b >= (1ull << 30))
-        snprintf(buf, len, "%.1fG", (double)b / (double)(1ull << 30));
-    else
-        snprintf(buf, len, "%lluM", (unsigned long long)(b >> 20));
-}
 
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen)
 {
@@ -2017,11 +2349,27 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
         return 0;
     }
     case T(ASSIGNED):
-    case T(RUNNING):
-        snprintf(msg, msglen, "%s is %s on %s (attempt %d)", step, wire_task_state_name(t->state),
-                 t->worker, t->attempt);
+    case T(RUNNING): {
+        if (t->approval) {
+            s_await_why(t, msg, msglen);
+            return 0;
+        }
+        int n = snprintf(msg, msglen, "%s is %s on %s (attempt %d)", step,
+                         wire_task_state_name(t->state), t->worker, t->attempt);
+        const task_t *a = t->backfill_ahead ? model_task(m, t->backfill_ahead) : NULL;
+        if (t->backfill_ahead && n > 0 && (size_t)n < msglen)
+            snprintf(msg + n, msglen - (size_t)n,
+                     "; it started by backfill, ahead of %s (its time limit ends before that "
+                     "step's reservation, or it uses only what that step will not need)",
+                     a ? a->name : "a step that has started since");
         return 0;
+    }
     case T(READY):
+        if (t->held) {
+            snprintf(msg, msglen, "%s is held (drover release %lld %s)", step, (long long)run_id,
+                     step);
+            return 0;
+        }
         break;
     default:
         snprintf(msg, msglen, "%s has already ended: %s", step, wire_task_state_name(t->state));
@@ -2037,50 +2385,101 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
                  q->limit);
         return 0;
     }
-    /* Does any connected worker fit at all, and what is the largest? */
-    int connected = 0, fit_ever = 0, max_gpus = 0, max_slots = 0, kind_ok = 0;
-    uint64_t max_mem = 0;
-    for (worker_t *w = m->workers; w; w = w->next) {
-        if (!w->connected)
+    /* The same table and predicate placement uses (place.h). */
+    if (s_table(m, t) < 0) {
+        snprintf(msg, msglen, "%s is ready (out of memory explaining more)", step);
+        return 0;
+    }
+    size_t idx = PLACE_NONE;
+    for (size_t i = 0; i < m->tab.nsteps; i++)
+        if (m->ps_of[i] == t)
+            idx = i;
+    if (idx == PLACE_NONE) { /* an inline kind: runs on the coordinator next */
+        snprintf(msg, msglen, "%s runs on the coordinator at the next dispatch", step);
+        return 0;
+    }
+    size_t o = 0;
+    if (t->bucket && t->bucket->head != t) {
+        size_t ahead = 0;
+        for (task_t *x = t->bucket->head; x && x != t; x = x->qnext)
+            ahead++;
+        o = (size_t)snprintf(msg, msglen, "%zu step%s of the same shape and priority ahead of it; ",
+                             ahead, ahead == 1 ? "" : "s");
+        if (o >= msglen)
+            o = msglen - 1;
+    }
+    if (place_explain(&m->tab, idx, 8, msg + o, msglen - o) < 0)
+        snprintf(msg, msglen, "%s is ready (out of memory explaining more)", step);
+    return 0;
+}
+
+/* 1 if name is step itself or one of its sweep members (step.N). */
+static int s_step_is(const char *name, const char *step)
+{
+    size_t n = strlen(step);
+    if (strncmp(name, step, n) != 0)
+        return 0;
+    if (name[n] == '\0')
+        return 1;
+    if (name[n] != '.' || !name[n + 1])
+        return 0;
+    for (const char *p = name + n + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+int model_hold(model_t *m, int64_t run_id, const char *step, int release, const char *actor,
+               char *msg, size_t msglen)
+{
+    run_t *r = model_run(m, run_id);
+    if (!r || r->state != R(RUNNING))
+        return 1;
+    const char *verb = release ? "released" : "held";
+    int matched = 0, changed = 0, started = 0;
+    char first_started[128] = "";
+    for (int i = 0; i < r->ntasks; i++) {
+        task_t *t = &r->tasks[i];
+        if (*step && !s_step_is(t->name, step))
             continue;
-        connected++;
-        kind_ok |= s_supports(w, t->kind);
-        if (w->gpus > max_gpus)
-            max_gpus = w->gpus;
-        if (w->slots > max_slots)
-            max_slots = w->slots;
-        if (w->memory > max_mem)
-            max_mem = w->memory;
-        int never;
-        if (s_fits(w, t, &never) || !never)
-            fit_ever = 1;
+        matched++;
+        if (t->state != T(PENDING) && t->state != T(READY) && t->state != T(RETRY_WAIT)) {
+            /* Started or ended: a hold has nothing left to stop. */
+            if (!started++)
+                util_strlcpy(first_started, t->name, sizeof first_started);
+            continue;
+        }
+        if (t->held == !release)
+            continue;
+        t->held = !release;
+        if (t->state == T(READY)) {
+            if (release) {
+                if (s_enqueue_ready(m, t) < 0)
+                    return -1;
+            } else {
+                s_unqueue(m, t);
+            }
+        }
+        char detail[200];
+        snprintf(detail, sizeof detail, "%s by %s", verb, actor && *actor ? actor : "a client");
+        if (store_task_hold(m->st, t->id, t->held, detail) < 0)
+            return -1;
+        changed++;
     }
-    if (!connected) {
-        snprintf(msg, msglen, "no worker is connected");
-    } else if (!kind_ok) {
-        snprintf(msg, msglen, "no connected worker runs kind '%s'", t->kind);
-    } else if (!fit_ever) {
-        char a[32], b[32];
-        if (t->res.gpus > (uint32_t)max_gpus)
-            snprintf(msg, msglen, "needs %u GPU%s; the largest connected worker has %d", t->res.gpus,
-                     t->res.gpus == 1 ? "" : "s", max_gpus);
-        else if ((t->res.cpus ? t->res.cpus : 1) > (uint32_t)max_slots)
-            snprintf(msg, msglen, "needs %u cpus; the largest connected worker has %d slots",
-                     t->res.cpus, max_slots);
-        else if (t->res.memory && max_mem && t->res.memory > max_mem) {
-            s_fmt_bytes(t->res.memory, a, sizeof a);
-            s_fmt_bytes(max_mem, b, sizeof b);
-            snprintf(msg, msglen, "needs %s of memory; the largest connected worker has %s", a, b);
-        } else if (t->res.nlabels)
-            snprintf(msg, msglen, "needs a worker labelled %s%s; none of the connected workers is",
-                     t->res.labels[0], t->res.nlabels > 1 ? " (and more labels)" : "");
-        else
-            snprintf(msg, msglen, "no connected worker can ever run it");
-    } else {
-        snprintf(msg, msglen, "waiting for room: every worker that fits is busy (queue %s: %zu ready, "
-                              "%u running)",
-                 q->name, q->ready, q->running);
+    if (!matched) {
+        snprintf(msg, msglen, "run %lld has no step '%s' (see: drover status %lld)",
+                 (long long)run_id, step, (long long)run_id);
+        return 2;
     }
+    if (*step && !changed && started == matched) {
+        snprintf(msg, msglen, "step %s of run %lld has already started; %s applies to steps "
+                              "that have not",
+                 first_started, (long long)run_id, release ? "release" : "hold");
+        return 3;
+    }
+    snprintf(msg, msglen, "%s %d step%s of run %lld%s%s", verb, changed, changed == 1 ? "" : "s",
+             (long long)run_id, started ? " (started steps are not affected: " : "",
+             started ? "they run on)" : "");
     return 0;
 }
 

@@ -89,6 +89,7 @@ struct task {
     int queued;                     /* 1 ready bucket, 2 retry list, 0 none */
     bucket_t *bucket;               /* its ready bucket while queued == 1 */
     int gate_rejected;              /* failed because an evaluation gate said no */
+    int approval;                   /* kind approve: runs while it awaits a person */
     resources_t res;
     uint64_t gpumask;               /* GPUs of the current attempt */
     uint64_t logseq;                /* bumps with each stored log chunk */
@@ -98,6 +99,11 @@ struct task {
     uint64_t log_bytes[2];          /* per stream: bytes stored (max_log_bytes) */
     int nmetrics;                   /* metrics stored for log_attempt */
     uint64_t metric_bytes;
+    uint64_t ready_seq;             /* readiness order (placement: oldest first) */
+    int64_t ready_ms;               /* monotonic, last move to ready (aging) */
+    char reserved_on[128];          /* worker reserved for it (events once per worker), "" none */
+    int64_t backfill_ahead;         /* current attempt started ahead of this task id, 0 none */
+    int held;                       /* drover hold: never placed until released (stored) */
 };
 
 struct run {
@@ -114,6 +120,7 @@ struct run {
     mqueue_t *queue;                /* the queue it belongs to */
     int priority;                   /* higher first within its queue */
     int gate_rejected;              /* an evaluation gate said no: ends `rejected` */
+    int nawaiting;                  /* approve steps awaiting a person now */
     char schedule[128];             /* schedule or trigger that started it, "" = a person */
 };
 
@@ -135,6 +142,7 @@ struct worker {
     int nlabels;
     char kinds[16][32];
     int nkinds;
+    char reserve_for[CONFIG_LABEL_MAX]; /* "" any step; "gpu" or a label (docs/scheduling.md) */
     char key[64];                   /* CURVE key it authenticated with, "" without */
     uint64_t session;               /* Register.session of the current process */
     int64_t stale_next_ms;          /* rate limit of its "stale" warnings */
@@ -161,6 +169,10 @@ typedef struct {
     int (*prepare)(void *ctx, const task_t *t, char **spec_out, char *err, size_t errlen);
     int (*outputs)(void *ctx, const task_t *t, int attempt, int succeeded, const char *outputs_json,
                    int *gate_rejected, char *err, size_t errlen);
+    /* An approve step is about to wait: 0 with the model version it is
+     * about in what ("claims:3"), 1 refused (reason in what: the step
+     * fails), -1 database error. */
+    int (*approval)(void *ctx, const task_t *t, char *what, size_t len);
 } model_sink_t;
 
 typedef struct model model_t;
@@ -258,14 +270,55 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
                     size_t msglen);
 /* Loads queue settings from the database (at start). 0 or -1. */
 int model_queues_load(model_t *m);
-/* Why a step of an active run is not running yet, in one sentence.
+/* Why a step of an active run is not running yet: for a ready step, from
+ * place_explain (the same predicate and reservations as placement), with
+ * every unmet constraint per worker.
  * Returns 0 with msg, 1 when the run is not active, 2 (msg says so) when
  * the run has no such step. */
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen);
 
+/* Human approval (issue 11). An approve step, once ready, moves to
+ * running at once (worker "coordinator", no slot and no queue limit used)
+ * and stays there, awaiting a person, with an `awaiting_approval` event;
+ * the run shows `awaiting approval`. It ends by model_approval_verdict
+ * (succeeded, or failed as rejected: the run ends `rejected` like a failed
+ * gate), by its step timeout (rejected), or by a cancel. The state is the
+ * task row itself (running, started_at): a restarted coordinator resumes
+ * waiting, and the timeout counts from when the wait began.
+ *
+ * model_approval_find: the approve step `step` of active run run_id,
+ * awaiting now. Returns 0 with *out; -1 with errno ENOENT (the run is not
+ * active), ESRCH (no such step: msg), EINVAL (not an approve step: msg) or
+ * EALREADY (not awaiting: msg says what became of it). */
+int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **out, char *msg,
+                        size_t msglen);
+/* Ends t's wait: approve 1 succeeds it, 0 rejects it with `what` as the
+ * step's error ("rejected by key K: REASON"). The verdict is also the
+ * step's report (drover report RUN STEP: verdict, detail = what, and the
+ * model version name:version when name is not NULL); a stored rejection
+ * is how a restarted coordinator knows the run ends rejected, not failed.
+ * 0 or -1 (database). */
+int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
+                           const char *name, int version);
+
+/* Timers: dead workers, due retries, approval timeouts, last_seen
+ * persistence. 0 or -1. */
+/* drover hold / release: sets or clears `held` on the steps of run_id
+ * that have not started (step "" = all, or a step name, also matching its
+ * sweep members STEP.N); a held ready step leaves its bucket, so nothing
+ * places it, and is queued again (as newly ready) on release. Each change
+ * is stored with a `held`/`released` event naming actor. Returns 0 with a
+ * summary in msg, 1 when the run is not active, 2 (msg) no such step, 3
+ * (msg) the named step has already started, -1 database. */
+int model_hold(model_t *m, int64_t run_id, const char *step, int release, const char *actor,
+               char *msg, size_t msglen);
+
 /* Timers: dead workers, due retries, last_seen persistence. 0 or -1. */
 int model_tick(model_t *m, int64_t now_ms);
-/* Places ready tasks on workers with free slots. 0 or -1. */
+/* Places ready tasks on workers (coordinator/place.h decides: order,
+ * reservations, backfill, best fit); records a `reserved` event when a
+ * step's reservation moves to a worker, and "backfill" in the detail of an
+ * assignment that went ahead of a reserved step. 0 or -1. */
 int model_dispatch(model_t *m);
 /* Frees runs that finished in the iteration just committed. */
 void model_after_commit(model_t *m);

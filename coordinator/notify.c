@@ -83,9 +83,9 @@ static size_t s_discard(char *p, size_t size, size_t nmemb, void *u)
     return size * nmemb;
 }
 
-/* POSTs body; returns the HTTP status (0: no answer) and a reason in err. */
-static long s_post(notify_t *n, const char *body, int64_t event_id, const char *kind, char *err,
-                   size_t errlen)
+/* POSTs body to url; returns the HTTP status (0: no answer) and a reason in err. */
+static long s_post(notify_t *n, const char *url, const char *body, int64_t event_id,
+                   const char *kind, char *err, size_t errlen)
 {
     char hdr_id[64], hdr_kind[64], hdr_sig[100];
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -109,7 +109,7 @@ static long s_post(notify_t *n, const char *body, int64_t event_id, const char *
     }
     CURL *c = n->curl;
     curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, n->cc->notify_webhook);
+    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)n->cc->notify_timeout_ms);
@@ -141,8 +141,13 @@ static int s_deliver(notify_t *n)
         int64_t id = db_get_i64(r, i, 0);
         const char *kind = db_get_str(r, i, 1);
         int attempts = (int)db_get_i64(r, i, 4);
-        if (!s_subscribed(n, kind)) {
-            if (store_notify_result(n->st, id, 1, 0, 0, 0, "not in notify.on") < 0)
+        /* "" = the global webhook; else a run's own (its kinds were picked
+         * when the row was enqueued). */
+        const char *hook = db_get_str(r, i, 7);
+        const char *url = *hook ? hook : n->cc->notify_webhook;
+        if (!*hook && (!*url || !s_subscribed(n, kind))) {
+            if (store_notify_result(n->st, id, hook, 1, 0, 0, 0,
+                                    *url ? "not in notify.on" : "no coordinator.notify.webhook") < 0)
                 goto db;
             continue;
         }
@@ -162,16 +167,16 @@ static int s_deliver(notify_t *n)
             continue;
         }
         char why[300] = "";
-        long status = s_post(n, body, id, kind, why, sizeof why);
+        long status = s_post(n, url, body, id, kind, why, sizeof why);
         free(body);
         if (status >= 200 && status <= 299) {
-            if (store_notify_result(n->st, id, 1, 1, (int)status, 0, NULL) < 0)
+            if (store_notify_result(n->st, id, hook, 1, 1, (int)status, 0, NULL) < 0)
                 goto db;
             log_info("notify: event %" PRId64 " (%s) delivered", id, kind);
         } else {
             int64_t delay = util_backoff_ms(NOTIFY_RETRY_MIN_MS, (unsigned)attempts + 1,
                                             NOTIFY_RETRY_MAX_MS);
-            if (store_notify_result(n->st, id, 0, 0, (int)status, delay, why) < 0)
+            if (store_notify_result(n->st, id, hook, 0, 0, (int)status, delay, why) < 0)
                 goto db;
             log_warn("notify: event %" PRId64 " (%s) not delivered (%s); retrying in %.1fs", id,
                      kind, why, (double)delay / 1000.0);
@@ -229,11 +234,12 @@ static void *s_main(void *arg)
 
 notify_t *notify_start(const conf_coordinator_t *cc, char *err, size_t errlen)
 {
-    if (!cc->notify_webhook[0]) {
+    if (!cc->notify_webhook[0] && cc->nnotify_allow == 0) {
         errno = ENOENT;
         return NULL;
     }
-    if (strncmp(cc->notify_webhook, "http://", 7) && strncmp(cc->notify_webhook, "https://", 8)) {
+    if (cc->notify_webhook[0] && strncmp(cc->notify_webhook, "http://", 7) &&
+        strncmp(cc->notify_webhook, "https://", 8)) {
         util_errf(err, errlen, "notify.webhook must be an http:// or https:// URL");
         errno = EINVAL;
         return NULL;
@@ -276,6 +282,60 @@ fail:
     explicit_bzero(n->secret, sizeof n->secret);
     free(n);
     return NULL;
+}
+
+int notify_check_workflow(const conf_coordinator_t *cc, const char *webhook, char *const *on,
+                          size_t non, int scheduled, char *err, size_t errlen)
+{
+    errno = EINVAL;
+    if (!webhook || !*webhook) {
+        util_errf(err, errlen, "notify needs 'webhook', e.g. notify = { webhook = "
+                  "\"https://hooks.example.com/ml\"; on = [\"failed\"]; };");
+        return -1;
+    }
+    if (cc->nnotify_allow == 0) {
+        util_errf(err, errlen, "notify 'webhook' refused: this coordinator allows no workflow "
+                  "webhooks (an operator lists the permitted URL prefixes in "
+                  "coordinator.notify.allow)");
+        return -1;
+    }
+    int ok = 0;
+    for (int i = 0; i < cc->nnotify_allow && !ok; i++)
+        ok = strncmp(webhook, cc->notify_allow[i], strlen(cc->notify_allow[i])) == 0;
+    /* Control bytes and spaces would reach libcurl's URL parser; refuse them. */
+    for (const unsigned char *p = (const unsigned char *)webhook; ok && *p; p++)
+        ok = *p > 0x20 && *p != 0x7f;
+    ok = ok && util_utf8_valid(webhook);
+    if (!ok) {
+        util_errf(err, errlen, "notify 'webhook' refused: '%.200s' does not start with a prefix "
+                  "in coordinator.notify.allow (%.300s%s)", webhook, cc->notify_allow[0],
+                  cc->nnotify_allow > 1 ? ", ..." : "");
+        return -1;
+    }
+    if (non == 0) {
+        util_errf(err, errlen, "notify 'on' must list at least one kind (" CONFIG_NOTIFY_KINDS_TEXT
+                  ")");
+        return -1;
+    }
+    for (size_t i = 0; i < non; i++) {
+        if (!conf_notify_kind_ok(on[i])) {
+            util_errf(err, errlen, "notify 'on': unknown kind '%.40s' (known: "
+                      CONFIG_NOTIFY_KINDS_TEXT ")", on[i] ? on[i] : "");
+            return -1;
+        }
+        if (strcmp(on[i], "schedule_missed") == 0 && !scheduled) {
+            util_errf(err, errlen, "notify 'on': schedule_missed needs a 'schedule' (only a "
+                      "schedule misses due times)");
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(on[i], on[j]) == 0) {
+                util_errf(err, errlen, "notify 'on': '%s' is listed twice", on[i]);
+                return -1;
+            }
+    }
+    errno = 0;
+    return 0;
 }
 
 void notify_set_active(notify_t *n, int active)

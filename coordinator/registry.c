@@ -240,6 +240,34 @@ out:
     return rc;
 }
 
+int registry_approval_model(store_t *st, int64_t run_id, const char *spec_json, char *name,
+                            size_t namelen, int *version, char *err, size_t errlen)
+{
+    json_t *spec = json_loads(spec_json, 0, NULL), *model = NULL;
+    const char *ref = spec ? json_string_value(json_object_get(spec, "model")) : NULL;
+    int rc = 1;
+    if (!ref)
+        snprintf(err, errlen, "the approve step needs 'model'");
+    else
+        rc = s_resolve(st, run_id, ref, &model, err, errlen);
+    if (rc == 0) {
+        util_strlcpy(name, json_string_value(json_object_get(model, "name")), namelen);
+        *version = (int)json_integer_value(json_object_get(model, "version"));
+    }
+    json_decref(model);
+    json_decref(spec);
+    return rc;
+}
+
+int registry_approval_record(store_t *st, const char *name, int version, int approved,
+                             int64_t run_id, const char *step, const char *by, const char *reason)
+{
+    char why[1400];
+    snprintf(why, sizeof why, "%s in run %lld step %s: %s", approved ? "approved" : "rejected",
+             (long long)run_id, step, reason);
+    return store_stage_note(st, name, version, by, why);
+}
+
 /* ------------------------------------------------------------ outputs --- */
 
 /* Checks the datasets array; returns the sha256 of the first one with the

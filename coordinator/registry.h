@@ -72,6 +72,18 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
                    int succeeded, const char *outputs_json, int *gate_rejected, char *err,
                    size_t errlen);
 
+/* An approve step's model (spec {"model": REF}) as NAME and VERSION, resolved
+ * now like a promote step's. 0, 1 not found (err), -1 database. */
+int registry_approval_model(store_t *st, int64_t run_id, const char *spec_json, char *name,
+                            size_t namelen, int *version, char *err, size_t errlen);
+
+/* Records a verdict on an approve step in the model's stage history (a row
+ * whose stage does not change: from = to = its stage now), by `by`, with
+ * reason "approved|rejected in run R step S: REASON". 0 or -1. */
+int registry_approval_record(store_t *st, const char *name, int version, int approved,
+                             int64_t run_id, const char *step, const char *by,
+                             const char *reason);
+
 /* Parses "NAME:VERSION" (VERSION a positive integer). Returns 0 or -1. */
 int registry_parse_ref(const char *ref, char *name, size_t namelen, int *version);
 

@@ -221,6 +221,19 @@ static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded
                           outputs_json, gate_rejected, err, errlen);
 }
 
+/* An approve step starts waiting: the model version it is about. */
+static int s_sink_approval(void *ctx, const task_t *t, char *what, size_t len)
+{
+    server_t *s = ctx;
+    char name[160];
+    int version;
+    int rc = registry_approval_model(s->st, t->run->id, t->spec_json, name, sizeof name, &version,
+                                     what, len);
+    if (rc == 0)
+        snprintf(what, len, "%s:%d", name, version);
+    return rc;
+}
+
 /* ----------------------------------------------------------- startup --- */
 
 server_t *server_new(const conf_t *cfg)
@@ -234,7 +247,7 @@ server_t *server_new(const conf_t *cfg)
     s->st = s->db ? store_new(s->db) : NULL;
     s->leader = s->db ? leader_new(s->db, cfg->coord.leader_lease_ms) : NULL;
     model_sink_t sink = {s, s_sink_assign, s_sink_kill, registry_is_inline, s_sink_run_inline,
-                         s_sink_prepare, s_sink_outputs};
+                         s_sink_prepare, s_sink_outputs, s_sink_approval};
     s->model = s->st ? model_new(s->st, &cfg->coord, sink) : NULL;
     s->zctx = zmq_ctx_new();
     s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
@@ -513,7 +526,9 @@ int server_run(server_t *s)
         log_error("coordinator.notify: %s", nerr);
         return -1;
     }
-    if (store_notify_enabled(s->st, s->notify != NULL) < 0) {
+    /* The global outbox fills only with a global webhook; a run's own
+     * webhook (coordinator.notify.allow) is enqueued whatever this says. */
+    if (store_notify_enabled(s->st, s->notify && s->cfg->coord.notify_webhook[0]) < 0) {
         log_error("database: %s", db_error(s->db));
         return -1;
     }

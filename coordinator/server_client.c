@@ -55,6 +55,7 @@ static void s_fill_run(server_t *s, const PGresult *res, int row, Drover__RunInf
     ri->tasks_done = (uint32_t)db_get_i64(res, row, 7);
     run_t *r = model_run(s->model, (int64_t)ri->id);
     ri->version = r ? r->version : 0;
+    ri->awaiting_approval = r && r->state == DROVER__RUN_STATE__RUN_RUNNING && r->nawaiting > 0;
 }
 
 static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__ClientReply *rep,
@@ -136,6 +137,7 @@ static int s_client_status_live(server_t *s, run_t *r, Drover__ClientReply *rep,
     ri.tasks_total = (uint32_t)n;
     ri.tasks_done = (uint32_t)r->ndone;
     ri.version = r->version;
+    ri.awaiting_approval = r->nawaiting > 0;
     rep->n_runs = 1;
     rep->runs = &rip;
     rep->n_tasks = (size_t)n;
@@ -582,8 +584,8 @@ static int s_client_keys(server_t *s, const Drover__KeysRequest *q, const char *
         if (!kind || strcmp(kind, "client") != 0)
             snprintf(msg, sizeof msg, "'%s' is not an allowed client key (see: drover keys list)",
                      name);
-        else if (strcmp(right, "promote") != 0)
-            snprintf(msg, sizeof msg, "unknown right '%s' (promote)", right);
+        else if (strcmp(right, "promote") != 0 && strcmp(right, "approve") != 0)
+            snprintf(msg, sizeof msg, "unknown right '%s' (promote, approve)", right);
         else if (!*pattern || strlen(pattern) > 128)
             snprintf(msg, sizeof msg, "a grant needs a model-name pattern of 1 to 128 characters");
         else {
@@ -746,9 +748,10 @@ static int h_logs(creq_t *c)
     return s_client_logs(c->s, c->in->logs, c->may_hold, c->rep, c->ident, c->ident_len, c->park);
 }
 
-/* Answers about a run that is not active: "no run N", or (cancel) "already
- * <state>", or (why) "has already ended". */
-static int s_not_active(creq_t *c, int64_t run_id, int cancel)
+/* Answers about a run that is not active: "no run N", or (verb "cancel",
+ * "approve": a conflict) "already <state>; nothing to VERB", or (verb
+ * NULL: why) "has already ended". */
+static int s_not_active(creq_t *c, int64_t run_id, const char *verb)
 {
     PGresult *rr = store_run_get(c->s->st, run_id);
     if (!rr)
@@ -757,9 +760,9 @@ static int s_not_active(creq_t *c, int64_t run_id, int cancel)
         snprintf(c->msg, sizeof c->msg, "no run %lld", (long long)run_id);
         c->rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
     } else {
-        if (cancel) {
-            snprintf(c->msg, sizeof c->msg, "run %lld already %s; nothing to cancel",
-                     (long long)run_id, db_get_str(rr, 0, 2));
+        if (verb) {
+            snprintf(c->msg, sizeof c->msg, "run %lld already %s; nothing to %s",
+                     (long long)run_id, db_get_str(rr, 0, 2), verb);
             c->rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
         } else {
             snprintf(c->msg, sizeof c->msg, "run %lld has already ended: %s", (long long)run_id,
@@ -772,29 +775,152 @@ static int s_not_active(creq_t *c, int64_t run_id, int cancel)
     return 0;
 }
 
+/* 1 (reason in c->msg) when the active run_id belongs to another key and
+ * the caller is no admin: only a run's submitter may `verb` it. */
+static int s_not_owner(creq_t *c, int64_t run_id, const char *verb)
+{
+    const run_t *r = model_run(c->s->model, run_id);
+    if (!r || c->role >= AUTH_ROLE_ADMIN || strcmp(r->submitted_key, c->actor) == 0)
+        return 0;
+    snprintf(c->msg, sizeof c->msg,
+             "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may %s only "
+             "its own runs",
+             (long long)run_id, r->submitted_key, c->actor, auth_role_name(c->role), verb);
+    return 1;
+}
+
+/* Replies with c->msg about run_id after recording it in the audit trail. */
+static int s_reply_audited(creq_t *c, int64_t run_id)
+{
+    c->rep->run_id = (uint64_t)run_id;
+    c->rep->message = c->msg;
+    if (store_audit(c->s->st, run_id, c->actor, c->msg) < 0)
+        return -1;
+    s_reply(c);
+    return 0;
+}
+
 static int h_cancel(creq_t *c)
 {
     server_t *s = c->s;
     int64_t run_id = (int64_t)c->in->cancel->run_id;
-    run_t *cr = model_run(s->model, run_id);
-    if (cr && c->role < AUTH_ROLE_ADMIN && strcmp(cr->submitted_key, c->actor) != 0) {
-        snprintf(c->msg, sizeof c->msg,
-                 "permission denied: run %lld was submitted by key '%s'; key '%s' (%s) may "
-                 "cancel only its own runs",
-                 (long long)run_id, cr->submitted_key, c->actor, auth_role_name(c->role));
+    if (s_not_owner(c, run_id, "cancel"))
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
-    }
-    if (model_cancel(s->model, run_id, c->msg, sizeof c->msg) == 0) {
-        c->rep->run_id = (uint64_t)run_id;
-        c->rep->message = c->msg;
-        if (store_audit(s->st, run_id, c->actor, c->msg) < 0)
-            return -1;
-        s_reply(c);
-        return 0;
-    }
+    if (model_cancel(s->model, run_id, c->msg, sizeof c->msg) == 0)
+        return s_reply_audited(c, run_id);
     if (errno != ENOENT)
         return -1;
-    return s_not_active(c, run_id, 1);
+    return s_not_active(c, run_id, "cancel");
+}
+
+/* A person's verdict on an approve step (model.h, "Human approval"). The
+ * rules, in the order they are checked: the step of an active run, of kind
+ * approve, awaiting now (else not found / bad request / conflict); a reason
+ * of 1 to APPROVE_REASON_MAX bytes of UTF-8; admin, or an `approve` grant
+ * matching the model's name; and a non-admin key may not approve a run it
+ * submitted itself (rejecting it is allowed: stopping is always safe). */
+#define APPROVE_REASON_MAX 1000
+
+static int h_approve(creq_t *c)
+{
+    server_t *s = c->s;
+    const Drover__ApproveRequest *q = c->in->approve;
+    int64_t run_id = (int64_t)q->run_id;
+    const char *step = q->step ? q->step : "", *reason = q->reason ? q->reason : "";
+    const char *verb = q->approve ? "approve" : "reject";
+    task_t *t;
+    if (model_approval_find(s->model, run_id, step, &t, c->msg, sizeof c->msg) < 0) {
+        switch (errno) {
+        case ENOENT: return s_not_active(c, run_id, verb);
+        case ESRCH: return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
+        case EINVAL: return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+        default: return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
+        }
+    }
+    size_t rl = strlen(reason);
+    int ctl = 0;
+    for (const unsigned char *p = (const unsigned char *)reason; *p; p++)
+        ctl |= (*p < 0x20 && *p != '\t') || *p == 0x7f;
+    if (rl == 0 || rl > APPROVE_REASON_MAX || ctl || !util_utf8_valid(reason)) {
+        snprintf(c->msg, sizeof c->msg,
+                 "%s needs --reason: 1 to %d bytes of text without control characters (it is "
+                 "kept in the audit trail and the model's stage history)%s",
+                 verb, APPROVE_REASON_MAX, rl > APPROVE_REASON_MAX ? "; this one is longer" : "");
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+    }
+    char name[160];
+    int version;
+    char why[400];
+    int mr = registry_approval_model(s->st, run_id, t->spec_json, name, sizeof name, &version,
+                                     why, sizeof why);
+    if (mr < 0)
+        return -1;
+    if (mr == 1) {
+        snprintf(c->msg, sizeof c->msg, "cannot %s: %s", verb, why);
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
+    }
+    int admin = c->role >= AUTH_ROLE_ADMIN;
+    if (!admin) {
+        int g = store_grant_match(s->st, c->actor, "approve", name);
+        if (g < 0)
+            return -1;
+        if (g == 0) {
+            snprintf(c->msg, sizeof c->msg,
+                     "permission denied: key '%s' may not %s steps about model '%s': that needs "
+                     "the admin role or a grant (drover keys grant %s approve '%s')",
+                     c->actor, verb, name, c->actor, name);
+            return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        }
+        if (q->approve && strcmp(t->run->submitted_key, c->actor) == 0) {
+            snprintf(c->msg, sizeof c->msg,
+                     "permission denied: key '%s' submitted run %lld and may not approve it "
+                     "itself (another approver or an admin must; rejecting is allowed)",
+                     c->actor, (long long)run_id);
+            return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        }
+    }
+    /* The key first and whole; the client's own words after, cut to fit
+     * and made valid UTF-8 (a cut may split a character; PostgreSQL and
+     * the report's JSON refuse invalid text). */
+    char by[300], what[1400];
+    snprintf(by, sizeof by, "key %s (says %.200s)", c->actor, q->by && *q->by ? q->by : "nothing");
+    util_utf8_sanitize(by);
+    snprintf(what, sizeof what, "%s by %s: %s", q->approve ? "approved" : "rejected", by, reason);
+    if (model_approval_verdict(s->model, t, q->approve, what, name, version) < 0 ||
+        registry_approval_record(s->st, name, version, q->approve, run_id, step, by, reason) < 0)
+        return -1;
+    snprintf(c->msg, sizeof c->msg, "run %lld step %s: %s:%d %s", (long long)run_id, step, name,
+             version, q->approve ? "approved; the run goes on" : "rejected; the run ends rejected");
+    char audit[1700];
+    snprintf(audit, sizeof audit, "%s run %lld step %s (model %s:%d): %s", verb, (long long)run_id,
+             step, name, version, reason);
+    if (store_audit(s->st, run_id, c->actor, audit) < 0)
+        return -1;
+    c->rep->run_id = (uint64_t)run_id;
+    c->rep->message = c->msg;
+    s_reply(c);
+    return 0;
+}
+
+static int h_hold(creq_t *c)
+{
+    server_t *s = c->s;
+    const Drover__HoldRequest *h = c->in->hold;
+    int64_t run_id = (int64_t)h->run_id;
+    const char *verb = h->release ? "release" : "hold";
+    if (s_not_owner(c, run_id, verb))
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+    int rc = model_hold(s->model, run_id, h->step ? h->step : "", h->release, c->actor, c->msg,
+                        sizeof c->msg);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return s_not_active(c, run_id, verb);
+    if (rc == 2)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
+    if (rc == 3)
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
+    return s_reply_audited(c, run_id);
 }
 
 static int h_workers(creq_t *c)
@@ -852,7 +978,7 @@ static int h_why(creq_t *c)
     const char *step = c->in->why->step ? c->in->why->step : "";
     int w = model_why(c->s->model, run_id, step, c->msg, sizeof c->msg);
     if (w == 1)
-        return s_not_active(c, run_id, 0);
+        return s_not_active(c, run_id, NULL);
     if (w == 2)
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
     c->rep->message = c->msg;
@@ -929,11 +1055,15 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(MODELS), NULL, R_READER, h_ml, 0, NULL},
     {RQ(PROMOTE), NULL, R_SUBMIT, h_ml, RPC_WRITES, "admin, or a promote grant on the model name"},
     {RQ(WHY), NULL, R_READER, h_why, 0, NULL},
+    {RQ(APPROVE), NULL, R_READER, h_approve, RPC_BUFFERED,
+     "admin, or an approve grant on the model name; the step awaiting; a reason; never one's own "
+     "run"},
+    {RQ(HOLD), NULL, R_SUBMIT, h_hold, RPC_BUFFERED, "a submitter holds or releases only its own runs"},
     {RQ(KEYS), "list", R_READER, h_keys, 0, NULL},
     {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED, "revoking a worker key evicts its workers"},
     {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED, "gives a worker name to another worker key"},
-    {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES, "promote rights on model-name globs"},
+    {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES, "promote/approve rights on model-name globs"},
     {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
     {RQ(SCHEDULE), "list", R_READER, h_schedule, 0, NULL},
@@ -946,6 +1076,7 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(QUEUE), "pause", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
     {RQ(QUEUE), "resume", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
     {RQ(QUEUE), "limit", R_ADMIN, h_queue_set, RPC_WRITES, NULL},
+    {RQ(QUEUE), "time_limit", R_ADMIN, h_queue_set, RPC_WRITES, "seconds in `limit`"},
     {RQ(QUEUE), "create", R_ADMIN, h_queue_set, RPC_WRITES, "an unknown queue is a submit error"},
     {RQ(QUEUE), "rm", R_ADMIN, h_queue_set, RPC_WRITES, "refused while it has work"},
     {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},

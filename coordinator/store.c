@@ -49,6 +49,8 @@ enum {
     S_SCHED_UPSERT, S_SCHED_PAUSE, S_SCHED_DELETE, S_SCHED_LAST_DUE, S_FIRE_CLAIM, S_FIRE_RUN,
     S_FIRE_LAST, S_TRIGGER_FILES, S_TRIGGER_CONSUME, S_MODEL_METRIC_BY_STEP, S_SELECT_CHOICE,
     S_WORKER_KEY, S_WORKER_REBIND, S_GRANT, S_UNGRANT, S_GRANTS_OF, S_GRANTS_ALL,
+    S_RUN_NOTIFY, S_STAGE_NOTE, S_SCHED_MISSED,
+    S_TASK_HOLD,
     S_COUNT
 };
 
@@ -72,11 +74,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                       "UPDATE drover.keys SET revoked_at = clock_timestamp(), revoked_by = $2 "
                       "WHERE name = $1 AND revoked_at IS NULL RETURNING name", 2},
     /* -> name, max_running, paused (t/f) */
-    [S_QUEUES_LOAD] = {"queues_load", "SELECT name, max_running, paused FROM drover.queues", 0},
+    [S_QUEUES_LOAD] = {"queues_load", "SELECT name, max_running, paused, time_limit_s FROM drover.queues", 0},
     [S_QUEUE_SAVE] = {"queue_save",
-                      "INSERT INTO drover.queues (name, max_running, paused) VALUES ($1, $2::int, "
-                      "$3::boolean) ON CONFLICT (name) DO UPDATE SET max_running = EXCLUDED.max_running, "
-                      "paused = EXCLUDED.paused", 3},
+                      "INSERT INTO drover.queues (name, max_running, paused, time_limit_s) VALUES ($1, "
+                      "$2::int, $3::boolean, $4::bigint) ON CONFLICT (name) DO UPDATE SET max_running = "
+                      "EXCLUDED.max_running, paused = EXCLUDED.paused, time_limit_s = EXCLUDED.time_limit_s", 4},
     [S_QUEUE_DELETE] = {"queue_delete", "DELETE FROM drover.queues WHERE name = $1", 1},
     /* -> 0 name, 1 kind, 2 cron, 3 timezone, 4 catchup, 5 max_active, 6 watch,
      *    7 min_new_rows, 8 paused, 9 request (bytea), 10 last_due_us, 11 created_us,
@@ -129,6 +131,25 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                          "FROM drover.reports rp JOIN drover.tasks t ON t.id = rp.task_id "
                          "WHERE t.run_id = $1::bigint AND t.name = $2 AND rp.kind = 'select' "
                          "ORDER BY rp.attempt DESC LIMIT 1", 2},
+    /* $3: the kinds as a JSON array of strings */
+    [S_RUN_NOTIFY] = {"run_notify",
+                      "UPDATE drover.runs SET notify_webhook = $2, notify_on = "
+                      "ARRAY(SELECT jsonb_array_elements_text($3::jsonb)) WHERE id = $1::bigint", 3},
+    /* A stage-history row that changes no stage (an approval's verdict). */
+    [S_STAGE_NOTE] = {"stage_note",
+                      "INSERT INTO drover.model_stage_changes (name, version, from_stage, to_stage, "
+                      "by, reason) SELECT name, version, stage, stage, $3, $4 FROM "
+                      "drover.model_versions WHERE name = $1 AND version = $2::int", 4},
+    /* A schedule_missed event and, for a workflow whose notify block asks
+     * for it, its own notification row (webhook $2; the trigger adds the
+     * global one), in one statement. -> a row per own notification */
+    [S_SCHED_MISSED] = {"sched_missed",
+                        "WITH e AS (INSERT INTO drover.events (kind, detail) VALUES "
+                        "('schedule_missed', $1) RETURNING id, at), "
+                        "n AS (INSERT INTO drover.notifications (event_id, kind, at, webhook) "
+                        "SELECT id, 'schedule_missed', at, $2 FROM e WHERE $2::text IS NOT NULL "
+                        "ON CONFLICT DO NOTHING RETURNING event_id) "
+                        "SELECT pg_notify('drover_notify', '') FROM n", 2},
     [S_AUDIT] = {"audit",
                  "INSERT INTO drover.events (run_id, kind, actor, detail) "
                  "VALUES ($1::bigint, 'command', $2, $3)", 3},
@@ -188,6 +209,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                     "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
                     "INSERT INTO drover.events (run_id, kind, from_state, to_state, detail) "
                     "SELECT id, 'run_state', $3, $2, $4 FROM u", 4},
+    /* $1 task, $2 held ('t'/'f'), $3 detail: the flag and its event. */
+    [S_TASK_HOLD] = {"task_hold",
+                     "WITH u AS (UPDATE drover.tasks SET held = $2::boolean WHERE id = $1::bigint "
+                     "RETURNING run_id, id, attempt) "
+                     "INSERT INTO drover.events (run_id, task_id, attempt, kind, detail) "
+                     "SELECT run_id, id, attempt, CASE WHEN $2::boolean THEN 'held' ELSE 'released' "
+                     "END, $3 FROM u", 3},
     [S_EVENT] = {"event",
                  "INSERT INTO drover.events (run_id, task_id, attempt, kind, worker, detail) "
                  /* A task's event names its run even when the caller no
@@ -241,13 +269,19 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "WHERE state = 'running' ORDER BY id", 0},
     /* -> 0 id, 1 run_id, 2 idx, 3 name, 4 kind, 5 spec, 6 state, 7 attempt, 8 retries,
      *    9 failures, 10 lost, 11 timeout_ms, 12 retry_delay_ms, 13 not_before_us,
-     *    14 worker, 15 started_us, 16 resources, 17 gpus_assigned ("0,1") */
+     *    14 worker, 15 started_us, 16 resources, 17 gpus_assigned ("0,1"), 18 rejected, 19 held */
     [S_LOAD_TASKS] = {"load_tasks",
                       "SELECT t.id, t.run_id, t.idx, t.name, t.kind, t.spec::text, t.state, t.attempt, "
                       "t.retries, t.failures, t.lost, t.timeout_ms, t.retry_delay_ms, "
                       US("t.not_before") ", t.worker, " US("t.started_at")
-                      ", t.resources::text, coalesce(array_to_string(t.gpus_assigned, ','), '')"
-                      " FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
+                      ", t.resources::text, coalesce(array_to_string(t.gpus_assigned, ','), ''), "
+                      /* 18: its last attempt's report said no (an evaluate gate, an
+                       * approver): a failure that ends the run rejected */
+                      "t.state = 'failed' AND EXISTS (SELECT 1 FROM drover.reports rp WHERE "
+                      "rp.task_id = t.id AND rp.attempt = t.attempt AND NOT rp.passed AND "
+                      "rp.kind IN ('evaluate', 'approve')), "
+                      /* 19: held (drover hold) */
+                      "t.held FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
                       "WHERE r.state = 'running' ORDER BY t.run_id, t.idx", 0},
     /* -> task_id, depends_on */
     [S_LOAD_DEPS] = {"load_deps",
@@ -649,6 +683,13 @@ int store_run_save(store_t *st, int64_t run_id, const char *state, const char *f
     return s_write(st, S_RUN_SAVE, 4, v);
 }
 
+int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail)
+{
+    char t[24];
+    const char *v[] = {I64(t, task_id), held ? "t" : "f", detail};
+    return s_write(st, S_TASK_HOLD, 3, v);
+}
+
 int store_event(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,
                 const char *worker, const char *detail)
 {
@@ -991,6 +1032,48 @@ int store_key_revoke(store_t *st, const char *name, const char *by)
     return n;
 }
 
+int store_run_notify(store_t *st, int64_t run_id, const char *webhook, const char *const *on,
+                     size_t non)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < non; i++)
+        if (json_array_append_new(a, json_string(on[i])) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    char *kinds = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (!kinds)
+        return -1;
+    char r[24];
+    const char *v[] = {I64(r, run_id), webhook, kinds};
+    int rc = s_write(st, S_RUN_NOTIFY, 3, v);
+    free(kinds);
+    return rc;
+}
+
+int store_schedule_missed(store_t *st, const char *detail, const char *webhook)
+{
+    const char *v[] = {detail, webhook};
+    if (store_tx(st) < 0 || s_flush(st) < 0)
+        return -1;
+    PGresult *r = db_exec(st->db, s_stmts[S_SCHED_MISSED].name, 2, v, NULL, NULL, PGRES_TUPLES_OK);
+    if (!r) {
+        log_error("database: %s", db_error(st->db));
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+int store_stage_note(store_t *st, const char *name, int version, const char *by,
+                     const char *reason)
+{
+    char vb[24];
+    const char *v[] = {name, I64(vb, version), by, reason};
+    return s_write(st, S_STAGE_NOTE, 4, v);
+}
+
 int store_audit(store_t *st, int64_t run_id, const char *actor, const char *detail)
 {
     char r[24];
@@ -1000,11 +1083,12 @@ int store_audit(store_t *st, int64_t run_id, const char *actor, const char *deta
 
 PGresult *store_queues_load(store_t *st) { return s_read(st, S_QUEUES_LOAD, 0, NULL); }
 
-int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused)
+int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused,
+                     uint32_t time_limit_s)
 {
-    char l[24];
-    const char *v[] = {name, I64(l, limit), paused ? "true" : "false"};
-    return s_write(st, S_QUEUE_SAVE, 3, v);
+    char l[24], tl[24];
+    const char *v[] = {name, I64(l, limit), paused ? "true" : "false", I64(tl, time_limit_s)};
+    return s_write(st, S_QUEUE_SAVE, 4, v);
 }
 
 int store_queue_delete(store_t *st, const char *name)
@@ -1210,24 +1294,25 @@ int store_gc_window(store_t *st, store_gc_table_t table, int64_t from, int limit
 enum { N_DUE, N_DELIVERED, N_RETRY, N_COUNT };
 
 static const db_stmt_t s_notify_stmts[N_COUNT] = {
-    /* -> event_id, kind, run_id, at (us), attempts, workflow, detail */
+    /* -> event_id, kind, run_id, at (us), attempts, workflow, detail, webhook */
     [N_DUE] = {"notify_due",
                "SELECT n.event_id, n.kind, coalesce(n.run_id, 0), " US("n.at") ", n.attempts, "
-               "coalesce(r.workflow, ''), coalesce(e.detail, '') FROM drover.notifications n "
+               "coalesce(r.workflow, ''), coalesce(e.detail, ''), n.webhook "
+               "FROM drover.notifications n "
                "LEFT JOIN drover.runs r ON r.id = n.run_id LEFT JOIN drover.events e ON e.id = "
                "n.event_id WHERE n.delivered_at IS NULL AND n.next_at <= clock_timestamp() "
-               "ORDER BY n.event_id LIMIT $1::int",
+               "ORDER BY n.event_id, n.webhook LIMIT $1::int",
                1},
     [N_DELIVERED] = {"notify_delivered",
                      "UPDATE drover.notifications SET delivered_at = clock_timestamp(), attempts = "
                      "attempts + $3::int, status = nullif($2::int, 0), last_error = nullif($4, '') "
-                     "WHERE event_id = $1::bigint",
-                     4},
+                     "WHERE event_id = $1::bigint AND webhook = $5",
+                     5},
     [N_RETRY] = {"notify_retry",
                  "UPDATE drover.notifications SET attempts = attempts + 1, next_at = "
                  "clock_timestamp() + $3::bigint * interval '1 millisecond', status = "
-                 "nullif($2::int, 0), last_error = $4 WHERE event_id = $1::bigint",
-                 4},
+                 "nullif($2::int, 0), last_error = $4 WHERE event_id = $1::bigint AND webhook = $5",
+                 5},
 };
 
 int store_prepare_notify(store_t *st) { return db_prepare(st->db, s_notify_stmts, N_COUNT); }
@@ -1240,8 +1325,8 @@ PGresult *store_notify_due(store_t *st, int limit)
     return db_exec(st->db, s_notify_stmts[N_DUE].name, 1, v, NULL, NULL, PGRES_TUPLES_OK);
 }
 
-int store_notify_result(store_t *st, int64_t event_id, int delivered, int attempts, int status,
-                        int64_t retry_ms, const char *error)
+int store_notify_result(store_t *st, int64_t event_id, const char *webhook, int delivered,
+                        int attempts, int status, int64_t retry_ms, const char *error)
 {
     char id[24], s[16], x[24];
     snprintf(id, sizeof id, "%" PRId64, event_id);
@@ -1250,9 +1335,9 @@ int store_notify_result(store_t *st, int64_t event_id, int delivered, int attemp
         snprintf(x, sizeof x, "%d", attempts);
     else
         snprintf(x, sizeof x, "%" PRId64, retry_ms);
-    const char *v[] = {id, s, x, error ? error : ""};
+    const char *v[] = {id, s, x, error ? error : "", webhook ? webhook : ""};
     int stmt = delivered ? N_DELIVERED : N_RETRY;
-    PGresult *r = db_exec(st->db, s_notify_stmts[stmt].name, 4, v, NULL, NULL, PGRES_COMMAND_OK);
+    PGresult *r = db_exec(st->db, s_notify_stmts[stmt].name, 5, v, NULL, NULL, PGRES_COMMAND_OK);
     if (!r)
         return -1;
     PQclear(r);

@@ -73,6 +73,9 @@ int store_task_save(store_t *st, const store_task_row_t *row, const char *from_s
                     const char *detail);
 int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
                    const char *detail);
+/* Sets a task's held flag (drover hold / release) with its `held` or
+ * `released` event (detail: who). Buffered like store_event. */
+int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail);
 /* An event that changes no state (stale result, refused worker, ...). */
 int store_event(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,
                 const char *worker, const char *detail);
@@ -150,10 +153,24 @@ int store_key_insert(store_t *st, const char *name, const char *public_z85, cons
 int store_key_revoke(store_t *st, const char *name, const char *by);
 /* An accepted command in the audit trail (events kind 'command'). */
 int store_audit(store_t *st, int64_t run_id, const char *actor, const char *detail);
+/* Records a schedule_missed event (detail names the schedule); webhook:
+ * the workflow's own receiver of it (migration 013), or NULL. 0 or -1. */
+int store_schedule_missed(store_t *st, const char *detail, const char *webhook);
+/* A row of drover.model_stage_changes for name:version that keeps its
+ * stage (a verdict recorded beside the stage changes). 0 or -1. */
+int store_stage_note(store_t *st, const char *name, int version, const char *by,
+                     const char *reason);
+/* A run's own webhook and the notification kinds it wants (migration 013),
+ * written in the submit's transaction. 0 or -1. */
+int store_run_notify(store_t *st, int64_t run_id, const char *webhook, const char *const *on,
+                     size_t non);
 
 /* Queue settings -> name, max_running, paused (t/f); save upserts one. */
 PGresult *store_queues_load(store_t *st);
-int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused);
+/* time_limit_s: the queue's planning limit of steps without a timeout, 0 =
+ * the coordinator's default_time_limit. */
+int store_queue_save(store_t *st, const char *name, uint32_t limit, int paused,
+                     uint32_t time_limit_s);
 int store_queue_delete(store_t *st, const char *name);
 
 /* Sweeps: the model a train step registered with one of its metrics
@@ -225,14 +242,15 @@ int store_gc_window(store_t *st, store_gc_table_t table, int64_t from, int limit
 /* Notifications (coordinator/notify.c), on a connection of its own:
  * store_prepare_notify() instead of store_prepare(). store_notify_due()
  * returns up to limit undelivered notifications that are due, oldest first:
- * event_id, kind, run_id, at (us), attempts, workflow, detail (caller
- * PQclears). store_notify_result() records an attempt: delivered (counting
+ * event_id, kind, run_id, at (us), attempts, workflow, detail, webhook
+ * ("" = the global one; caller PQclears). store_notify_result() records an
+ * attempt on the row (event_id, webhook): delivered (counting
  * `attempts` more, e.g. 0 for one skipped as not subscribed) or to be retried
  * in retry_ms; status is the receiver's HTTP status (0 = none). */
 int store_prepare_notify(store_t *st);
 PGresult *store_notify_due(store_t *st, int limit);
-int store_notify_result(store_t *st, int64_t event_id, int delivered, int attempts, int status,
-                        int64_t retry_ms, const char *error);
+int store_notify_result(store_t *st, int64_t event_id, const char *webhook, int delivered,
+                        int attempts, int status, int64_t retry_ms, const char *error);
 
 /* Whether events are enqueued as notifications (migration 011): the active
  * coordinator says so when it takes over (webhook configured or not).

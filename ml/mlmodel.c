@@ -882,11 +882,14 @@ int mlmodel_predict(const mlmodel_t *m, blas_ctx_t *ctx, const float *X, size_t 
     int rc = -1, eno = ENOMEM;
     if (!ctx && !(ctx = own = blas_open(0, 1, err, errlen)))
         return -1;
-    hx = malloc((size_t)S_CHUNK * m->d * sizeof(float));
+    /* Buffers for at most the rows asked: blas_alloc zeroes them, and 1 MiB
+     * of memset for one row was most of a served prediction's time. */
+    size_t chunk = n < S_CHUNK ? (n ? n : 1) : S_CHUNK;
+    hx = malloc(chunk * m->d * sizeof(float));
     dp = blas_alloc(ctx, m->nparams);
-    dx = blas_alloc(ctx, (size_t)S_CHUNK * m->d);
-    da = blas_alloc(ctx, (size_t)S_CHUNK * maxw);
-    db = blas_alloc(ctx, (size_t)S_CHUNK * maxw);
+    dx = blas_alloc(ctx, chunk * m->d);
+    da = blas_alloc(ctx, chunk * maxw);
+    db = blas_alloc(ctx, chunk * maxw);
     if (!hx || !dp || !dx || !da || !db) {
         util_errf(err, errlen, "out of memory for prediction buffers");
         goto done;

@@ -68,6 +68,8 @@ static void s_help(FILE *f)
                "                        number of /dev/nvidia[0-9]* devices)\n"
                "  --label L             a label steps can ask for, e.g. gpu; repeat for more\n"
                "                        (replaces the labels of the config file)\n"
+               "  --reserve-for WHAT    only steps asking for GPUs (gpu) or for one of its labels\n"
+               "                        run here (worker.reserve_for; like a Slurm partition)\n"
                "  --work-dir DIR        working directory of tasks that set no cwd\n"
                "                        (default: the worker's own)\n"
                "  --artifact-dir DIR    artifact store of the built-in kinds (validate, train,\n"
@@ -189,6 +191,7 @@ enum {
     OPT_HELP,
     OPT_VERSION,
     OPT_IDLE_EXIT,
+    OPT_RESERVE_FOR,
 };
 
 /* MemTotal of /proc/meminfo in bytes, or 0 when unknown (then the
@@ -245,10 +248,12 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {"idle-exit", required_argument, NULL, OPT_IDLE_EXIT},
+        {"reserve-for", required_argument, NULL, OPT_RESERVE_FOR},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
-               *artifact_dir = NULL, *key = NULL, *coordinator_key = NULL, *run_as = NULL;
+               *artifact_dir = NULL, *key = NULL, *coordinator_key = NULL, *run_as = NULL,
+               *reserve_for = NULL;
     int insecure = 0;
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
@@ -301,6 +306,7 @@ int main(int argc, char **argv)
                 return s_usage("--gpus needs a whole number from 0 to 64", optarg);
             break;
         case OPT_RUN_AS: run_as = optarg; break;
+        case OPT_RESERVE_FOR: reserve_for = optarg; break;
         case OPT_IDLE_EXIT:
             if (util_parse_duration_ms(optarg, &idle_exit_ms) < 0)
                 return s_usage("--idle-exit needs a duration, e.g. 10m or 600", optarg);
@@ -405,6 +411,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "drover-worker: worker.gpus must be at most 64\n");
         return 2;
     }
+    if (reserve_for && util_strlcpy(wc->reserve_for, reserve_for, sizeof wc->reserve_for) < 0) {
+        fprintf(stderr, "drover-worker: --reserve-for is too long\n");
+        return 2;
+    }
+    if (wc->reserve_for[0] && strcmp(wc->reserve_for, "gpu") != 0) {
+        int ok = 0;
+        for (int i = 0; i < wc->nlabels && !ok; i++)
+            ok = strcmp(wc->labels[i], wc->reserve_for) == 0;
+        if (!ok) {
+            fprintf(stderr, "drover-worker: reserve_for '%s' is neither \"gpu\" nor one of the "
+                            "worker's labels (add --label %s)\n",
+                    wc->reserve_for, wc->reserve_for);
+            return 2;
+        }
+    }
     if (!wc->coordinator[0]) {
         fprintf(stderr, "drover-worker: no coordinator endpoint; set worker.coordinator in the "
                         "config file or pass --coordinator\n");
@@ -508,6 +529,7 @@ int main(int argc, char **argv)
         .run_gid = run_gid,
         .labels = label_ptrs,
         .nlabels = wc->nlabels,
+        .reserve_for = wc->reserve_for,
         .kill_grace_ms = wc->kill_grace_ms,
         .work_dir = wc->work_dir,
         .task_bin = task_bin,

@@ -126,6 +126,7 @@ struct worker {
     char *host;
     char **labels;
     int nlabels;
+    char reserve_for[64];
     int slots;
     int prefetch;
     uint64_t memory_bytes; /* offered to tasks; 0 = unknown */
@@ -306,6 +307,7 @@ static void s_send_register(worker_t *w, int64_t now)
     reg.slots = (uint32_t)w->slots;
     reg.labels = w->labels;
     reg.n_labels = (size_t)w->nlabels;
+    reg.reserve_for = w->reserve_for;
     reg.kinds = kinds;
     reg.n_kinds = w->task_bin[0] ? sizeof kinds / sizeof kinds[0] : 2;
     reg.prefetch = (uint32_t)w->prefetch;
@@ -1255,6 +1257,7 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->task_bin = strdup(opts->task_bin ? opts->task_bin : "");
     w->artifact_dir = strdup(opts->artifact_dir ? opts->artifact_dir : "");
     w->labels = calloc((size_t)opts->nlabels + 1, sizeof *w->labels);
+    util_strlcpy(w->reserve_for, opts->reserve_for ? opts->reserve_for : "", sizeof w->reserve_for);
     if (!w->endpoint || !w->name || !w->key_name || !w->host || !w->work_dir || !w->task_bin ||
         !w->artifact_dir || !w->labels)
         goto nomem;

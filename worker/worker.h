@@ -23,6 +23,7 @@ typedef struct {
     int prefetch;              /* assignments queued beyond slots */
     const char *const *labels;
     int nlabels;
+    const char *reserve_for;   /* "" = any step; "gpu" or one of labels (Register.reserve_for) */
     int64_t kill_grace_ms;
     const char *work_dir;      /* "" = the worker's cwd */
     const char *task_bin;      /* drover-task for built-in kinds; NULL/"" = exec only */

@@ -330,6 +330,27 @@ class Client:
             not_found="no model version %s:%d" % (name, version))
         return {"name": name, "version": version, "stage": stage, "message": rep.message}
 
+    def approve(self, run_id, step, reason):
+        """Approves the approve step `step` of run `run_id`, which must be
+        awaiting approval; reason is required (kept in the audit trail and
+        the model's stage history). Read report(run_id, EVALUATE-STEP)
+        first. Returns the coordinator's message. Raises Forbidden (no
+        approve grant on the model, or one's own run), Conflict (not
+        awaiting: already decided, run ended), NotFound, BadRequest."""
+        return self._verdict(run_id, step, reason, True)
+
+    def reject(self, run_id, step, reason):
+        """Rejects the approve step: the run ends rejected. As approve()."""
+        return self._verdict(run_id, step, reason, False)
+
+    def _verdict(self, run_id, step, reason, approve):
+        if not reason:
+            raise ValueError("a verdict needs a reason")
+        rep = self.call("approve", self.pb.ApproveRequest(
+            run_id=run_id, step=step, approve=approve, reason=reason, by=_user_at_host()),
+            not_found="no run %d" % run_id)
+        return rep.message
+
     def report(self, run_id, step):
         """The stored report of a step (dict, as `drover report --json`)."""
         return self._json(self.call("report", self.pb.StepDataRequest(run_id=run_id, step=step),

@@ -44,6 +44,7 @@ class Run(_Record):
     tasks_total: int
     tasks_done: int
     version: int
+    awaiting_approval: bool = False  # running, and an approve step waits for a person
 
     @property
     def done(self):
@@ -53,7 +54,7 @@ class Run(_Record):
     def from_pb(cls, r):
         return cls(r.id, r.workflow, _name(RUN_STATES, r.state), _time(r.submitted_at_us),
                    _time(r.started_at_us), _time(r.finished_at_us), r.tasks_total, r.tasks_done,
-                   r.version)
+                   r.version, r.awaiting_approval)
 
 
 @dataclass

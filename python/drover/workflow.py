@@ -2,7 +2,7 @@
 
 Both forms end as the same document, the JSON that
 ``drover workflow check --json FILE`` prints (cli/wfsubmit.c): workflow,
-source, queue, priority, schedule, trigger and steps with name, kind, after,
+source, queue, priority, schedule, trigger, notify and steps with name, kind, after,
 retries, timeout_ms, retry_delay_ms, spec_json, resources.
 
 * A **file** is checked by the ``drover`` CLI, the one validator of the
@@ -149,7 +149,7 @@ def from_dict(wf, cwd_base=None):
     steps = wf.get("steps")
     if not isinstance(steps, (list, tuple)) or not steps:
         raise ValueError("workflow %r: 'steps' must be a non-empty list of dicts" % name)
-    unknown = set(wf) - {"workflow", "steps", "queue", "priority", "schedule", "trigger"}
+    unknown = set(wf) - {"workflow", "steps", "queue", "priority", "schedule", "trigger", "notify"}
     if unknown:
         raise ValueError("workflow %r: unknown keys %s" % (name, ", ".join(sorted(unknown))))
     base = cwd_base or os.getcwd()
@@ -196,6 +196,7 @@ def from_dict(wf, cwd_base=None):
         "priority": int(wf.get("priority", 0)),
         "schedule": wf.get("schedule"),
         "trigger": wf.get("trigger"),
+        "notify": wf.get("notify"),
         "steps": out_steps,
     }
 
@@ -225,4 +226,9 @@ def to_request(pb, doc, submitted_by, queue=None, priority=None):
     if t:
         sub.trigger.CopyFrom(pb.Trigger(watch=t.get("watch", ""),
                                         min_new_rows=t.get("min_new_rows", 1)))
+    n = doc.get("notify")
+    if n:
+        # The coordinator checks the webhook against coordinator.notify.allow.
+        sub.notify.CopyFrom(pb.WorkflowNotify(webhook=n.get("webhook", ""),
+                                              on=n.get("on") or ["failed", "rejected"]))
     return sub

@@ -18,7 +18,7 @@ secs=${1:-${FUZZ_SECONDS:-60}}
 [ $# -gt 0 ] && shift
 jobs=${FUZZ_JOBS:-2}
 all=(fuzz_worker_msg fuzz_coord_msg fuzz_client_request fuzz_client_reply
-     fuzz_workflow fuzz_conf fuzz_dataset_csv fuzz_dataset_bin)
+     fuzz_workflow fuzz_conf fuzz_dataset_csv fuzz_dataset_bin fuzz_serve_predict)
 if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=("${all[@]}"); fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/drover-fuzz.XXXXXX")

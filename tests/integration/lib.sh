@@ -512,6 +512,14 @@ wait_run() {
 
 run_state() { sql "select state from drover.runs where id = $1"; }
 task_field() { sql "select $3 from drover.tasks where run_id = $1 and name = '$2'"; }
+task_state_is() { sql_is "select state from drover.tasks where run_id = $1 and name = '$2'" "$3"; }
+
+# Gated steps: a step whose command is `gate_cmd NAME` runs until the test
+# calls `gate_open NAME`, so the test decides when each step ends (order
+# without timing). gate_init writes the script once per test.
+gate_init() { printf '%s\n' 'while [ ! -e "$1" ]; do sleep 0.05; done' >"$T_DIR/gate.sh"; }
+gate_cmd() { echo "command = \"sh $T_DIR/gate.sh $T_DIR/go.$1\";"; }
+gate_open() { local t; for t in "$@"; do touch "$T_DIR/go.$t"; done; }
 
 # ------------------------------------------------------------ test clock ---
 # The coordinator's calendar reads "now" (unix seconds) from the file named

@@ -124,6 +124,33 @@ check(e.code == 7 and isinstance(e, errors.CoordinatorError) and isinstance(e, d
 expect(errors.Forbidden, lambda: reader.promote("pyclaims", 1, "production"),
        "a reader key's promote")
 check(c.model("pyclaims", 1)["stage"] == "staging", "the refused promote changed nothing")
+
+# Human approval: an approve step waits; a reader without a grant is
+# refused; the admin approves (or rejects); a second verdict is a Conflict.
+def awaiting(run_id):
+    import time
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if c.status(run_id).run.awaiting_approval:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+appr = {"workflow": "py-approve", "steps": [{"name": "review", "kind": "approve", "model": "pyclaims:1"}]}
+run3 = c.submit(appr)
+check(awaiting(run3), "status(): run %d awaits approval" % run3)
+check(any(x.id == run3 and x.awaiting_approval for x in c.runs(10)), "runs(): awaiting_approval")
+expect(errors.Forbidden, lambda: reader.approve(run3, "review", "looks fine"),
+       "a reader key without an approve grant")
+expect(ValueError, lambda: c.approve(run3, "review", ""), "approve() without a reason")
+check("approved" in c.approve(run3, "review", "python client test"), "approve(): approved")
+check(c.wait(run3, deadline=30) == "succeeded", "the approved run succeeded")
+expect(errors.Conflict, lambda: c.approve(run3, "review", "again"), "a second verdict")
+run4 = c.submit(appr)
+check(awaiting(run4), "status(): run %d awaits approval" % run4)
+c.reject(run4, "review", "python client test")
+check(c.wait(run4, deadline=30) == "rejected", "the rejected run ended rejected")
 reader.close()
 
 dead = drover.Client(coordinator=os.environ["DEAD_EP"], timeout=0.3)

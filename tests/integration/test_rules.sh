@@ -70,7 +70,7 @@ refused "command on the wire" "{\"workflow\":\"w\",\"steps\":[$(exec_step s '{"c
 refused "spec [1]" '{"workflow":"w","steps":[{"name":"s","kind":"exec","spec_json":"[1]"}]}' \
     "step 's': spec_json is not a JSON object"
 refused "unknown kind" '{"workflow":"w","steps":[{"name":"s","kind":"shell","spec_json":"{}"}]}' \
-    "step 's': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, score, promote, select)"
+    "step 's': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, score, promote, select, approve)"
 refused "retries 101" '{"workflow":"w","steps":[{"name":"s","kind":"noop","retries":101,"spec_json":"{}"}]}' \
     "step 's': 'retries' must be between 0 and 100"
 refused "label with a space" '{"workflow":"w","steps":[{"name":"s","kind":"noop","spec_json":"{}","resources":{"labels":["a b"]}}]}' \

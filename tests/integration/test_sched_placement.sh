@@ -50,6 +50,7 @@ T_HOST=wg2 CUDA_VISIBLE_DEVICES=7 worker_start wg2 4 --gpus 2 --memory 8G
 why() { drover why "$1" "$2"; }
 why_is() { [[ "$(why "$1" "$2")" == "$3" ]]; }
 why_starts() { [[ "$(why "$1" "$2")" == "$3"* ]]; }
+why_has() { [[ "$(why "$1" "$2")" == *"$3"* ]]; }
 gpus_of() { sql "select coalesce(array_to_string(gpus_assigned, ','), '') from drover.tasks
                  where run_id = $1 and name = '$2'"; }
 
@@ -78,7 +79,15 @@ assert_eq "set:$(gpus_of "$run" b)" "$(cat "$T_DIR/cvd.b")" "CUDA_VISIBLE_DEVICE
 assert_eq "set:" "$(cat "$T_DIR/cvd.c")" "CUDA_VISIBLE_DEVICES seen by c (no GPUs: set and empty)"
 assert_eq "" "$(gpus_of "$run" c)" "gpus_assigned of c"
 # A slot is free (4 slots, 3 busy) but both GPUs are taken: d waits.
-wait_for "why d waits" 10 why_starts "$run" d "waiting for room"
+# d is first in line: wg2 is reserved for it (the running steps have no
+# timeout, so the default limit of 1 h bounds when it fits).
+why_d() {
+    local w
+    w=$(why "$run" d)
+    [[ "$w" == "first in line: wg2 is reserved for it; it fits there in "*"s at the latest (running steps' time limits). Workers:
+  wg2: 0 of 1 GPUs free" ]]
+}
+wait_for "why d waits" 10 why_d
 assert_eq ready "$(task_field "$run" d state)" "state of d while both GPUs are held"
 # `drover workers` shows what is booked: both GPUs of wg2, its 8G offered.
 assert_eq "2 2 8589934592" "$(drover workers --json | jq -r '.[] | select(.name == "wg2") |
@@ -157,13 +166,22 @@ steps = (
 );
 CFG
 run=$(submit "$T_DIR/big.cfg")
-wait_for "why four waits" 10 why_is "$run" four "needs 4 GPUs; the largest connected worker has 2"
-wait_for "why mem waits" 10 why_is "$run" mem "needs 12.0G of memory; the largest connected worker has 8.0G"
-wait_for "why lab waits" 10 why_is "$run" lab "needs a worker labelled a100; none of the connected workers is"
+never="no connected worker can ever run it. Workers:"
+wait_for "why four waits" 10 why_is "$run" four "$never
+  wg1: 1 of 4 GPUs
+  wg2: 2 of 4 GPUs"
+wait_for "why mem waits" 10 why_is "$run" mem "$never
+  wg1: 8.0G of 12.0G memory
+  wg2: 8.0G of 12.0G memory"
+wait_for "why lab waits" 10 why_is "$run" lab "$never
+  wg1: lacks label a100
+  wg2: lacks label a100"
 assert_eq "ready ready ready" "$(sql "select string_agg(state, ' ' order by name) from drover.tasks
                                       where run_id = $run")" "states of steps that fit no worker"
 json=$(drover --json why "$run" four)
-assert_eq "$run|four|needs 4 GPUs; the largest connected worker has 2" \
+assert_eq "$run|four|$never
+  wg1: 1 of 4 GPUs
+  wg2: 2 of 4 GPUs" \
     "$(jq -r '"\(.run_id)|\(.step)|\(.reason)"' <<<"$json")" "drover --json why"
 
 T_HOST=wg4 worker_start wg4 2 --gpus 4 --memory 16G
@@ -178,7 +196,7 @@ assert_eq "set:0,1,2,3" "$(cat "$T_DIR/cvd.four")" "CUDA_VISIBLE_DEVICES of the 
 assert_eq "wg4" "$(task_field "$run" mem worker)" "worker of the 12G step"
 assert_eq "set:" "$(cat "$T_DIR/cvd.mem")" "CUDA_VISIBLE_DEVICES of the 12G step"
 assert_eq ready "$(task_field "$run" lab state)" "state of lab before an a100 worker connects"
-wait_for "why lab still waits" 10 why_is "$run" lab "needs a worker labelled a100; none of the connected workers is"
+wait_for "why lab still waits" 10 why_has "$run" lab "  wg4: lacks label a100"
 
 T_HOST=wl worker_start wl 1 --label a100 --label other
 assert_eq succeeded "$(wait_run "$run")" "state of gpu-big"

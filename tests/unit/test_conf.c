@@ -150,7 +150,35 @@ static const err_case_t s_errors[] = {
      "expected a list of absolute folders"},
     {"test_clock not a bool", "coordinator = { test_clock = 1; };\n", 1,
      "expected true or false for 'test_clock'"},
+    /* notify.allow: each prefix fixes scheme and host (a '/' after the host) */
+    {"allow without a slash", "coordinator = { notify = {\n allow = [\"https://hooks.example.com\"]; }; };\n",
+     2, "expected URL prefixes"},
+    {"allow not http", "coordinator = { notify = {\n allow = [\"ftp://h/\"]; }; };\n", 2,
+     "expected URL prefixes"},
+    {"allow with userinfo", "coordinator = { notify = {\n allow = [\"https://a@h/\"]; }; };\n", 2,
+     "expected URL prefixes"},
+    {"notify on unknown kind", "coordinator = { notify = {\n on = [\"exploded\"]; }; };\n", 2,
+     "unknown event kind"},
 };
+
+/* coordinator.notify.allow and the awaiting_approval kind. */
+static void t_notify_allow(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/drover-conf-XXXXXX";
+    s_write(path, "coordinator = { notify = { allow = [\"https://hooks.example.com/\", "
+                  "\"http://10.0.0.5:8080/drover/\"]; on = [\"awaiting_approval\"]; }; };\n");
+    conf_t c;
+    char err[512];
+    assert_int_equal(conf_load(&c, path, err, sizeof err), 0);
+    unlink(path);
+    assert_int_equal(c.coord.nnotify_allow, 2);
+    assert_string_equal(c.coord.notify_allow[1], "http://10.0.0.5:8080/drover/");
+    assert_int_equal(c.coord.nnotify_on, 1);
+    assert_string_equal(c.coord.notify_on[0], "awaiting_approval");
+    assert_true(conf_notify_kind_ok("schedule_missed"));
+    assert_false(conf_notify_kind_ok("awaiting"));
+}
 
 /* coordinator.trigger_roots and test_clock (off unless said). */
 static void t_trigger_roots(void **state)
@@ -241,6 +269,7 @@ int main(void)
         cmocka_unit_test(t_errors),       cmocka_unit_test(t_partial_file_not_applied),
         cmocka_unit_test(t_missing_file), cmocka_unit_test(t_default_path),
         cmocka_unit_test(t_trigger_roots),
+        cmocka_unit_test(t_notify_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,9 +107,13 @@ static const spec_case_t s_cases[] = {
     {"select", "{\"metric\":\"val_accuracy\",\"mode\":\"max\"}", C,
      "step 's': a select step needs at least one train step in 'after' (the candidates it picks "
      "from)"},
+    {"approve", "{\"model\":\"@t\"}", C, NULL},
+    {"approve", "{}", C, "step 's': approve steps need 'model', e.g. model = \"@train\";"},
+    {"approve", "{\"model\":\"m:1\",\"stage\":\"production\"}", C,
+     "step 's': unknown key 'stage' (known: model)"},
     {"shell", "{}", C,
      "step 's': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, score, promote, "
-     "select)"},
+     "select, approve)"},
 };
 
 static void t_specs(void **state)
@@ -136,7 +140,7 @@ static void t_table(void **state)
 {
     (void)state;
     static const char *const kinds[] = {"exec", "noop", "validate", "train", "evaluate",
-                                        "promote", "select", NULL};
+                                        "promote", "select", "approve", NULL};
     for (size_t i = 0; kinds[i]; i++) {
         const stepkind_t *k = stepkind_find(kinds[i]);
         assert_non_null(k);
@@ -324,6 +328,7 @@ static void t_parity(void **state)
         {"evaluate", "dataset = \"/d.csv\"; model = \"m:0\";", "{\"dataset\":\"/d.csv\",\"model\":\"m:0\"}"},
         {"promote", "model = \"m:1\"; stage = \"gold\";", "{\"model\":\"m:1\",\"stage\":\"gold\"}"},
         {"promote", "model = \"m:1\";", "{\"model\":\"m:1\"}"},
+        {"approve", "model = \"m:x\";", "{\"model\":\"m:x\"}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[1024], ferr[1024], werr[1024];

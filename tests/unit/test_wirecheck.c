@@ -87,6 +87,8 @@ typedef struct {
     Drover__StepDataRequest sd;
     Drover__ModelsRequest models;
     Drover__PromoteRequest promote;
+    Drover__ApproveRequest approve;
+    Drover__WorkflowNotify notify;
     Drover__WorkersRequest workers;
     Drover__InfoRequest info;
     Drover__ClientReply rp;
@@ -200,6 +202,13 @@ static void s_fixture(fx_t *f)
     f->promote.name = "m";
     f->promote.version = 1;
     f->promote.stage = "staging";
+    drover__approve_request__init(&f->approve);
+    f->approve.run_id = 3;
+    f->approve.step = "review";
+    f->approve.approve = 1;
+    f->approve.reason = "fine";
+    drover__workflow_notify__init(&f->notify);
+    f->notify.webhook = "https://hooks.example.com/ml";
     drover__workers_request__init(&f->workers);
     drover__info_request__init(&f->info);
 
@@ -253,6 +262,10 @@ static void m_kinds_17(fx_t *f) { f->reg.n_kinds = 17; }
 static void m_kind_31(fx_t *f) { f->kinds[0] = s_rep('k', 31); }
 static void m_kind_32(fx_t *f) { f->kinds[0] = s_rep('k', 32); }
 static void m_kind_empty(fx_t *f) { f->kinds[0] = ""; }
+static void m_rf_gpu(fx_t *f) { f->reg.reserve_for = "gpu"; }
+static void m_rf_own(fx_t *f) { f->labels[0] = "a10"; f->reg.reserve_for = "a10"; }
+static void m_rf_other(fx_t *f) { f->reg.reserve_for = "a100"; }
+static void m_rf_empty(fx_t *f) { f->reg.reserve_for = ""; }
 static void m_held_big(fx_t *f)
 {
     static Drover__Lease *many[WIRECHECK_MAX_LEASES + 1];
@@ -298,6 +311,11 @@ static const wcase_t s_wcases[] = {
     {"kind 31", DROVER__WORKER_MSG__BODY_REGISTER, m_kind_31, NULL},
     {"kind 32", DROVER__WORKER_MSG__BODY_REGISTER, m_kind_32, "register kinds entry 1"},
     {"empty kind", DROVER__WORKER_MSG__BODY_REGISTER, m_kind_empty, "register kinds entry 1"},
+    {"reserve_for gpu", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_gpu, NULL},
+    {"reserve_for own label", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_own, NULL},
+    {"reserve_for empty", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_empty, NULL},
+    {"reserve_for not its label", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_other,
+     "reserve_for must be"},
     {"too many held", DROVER__WORKER_MSG__BODY_REGISTER, m_held_big, "leases (at most"},
     {"held task id > int64", DROVER__WORKER_MSG__BODY_REGISTER, m_lease_task_big, "out-of-range lease"},
     {"valid heartbeat", DROVER__WORKER_MSG__BODY_HEARTBEAT, m_none, NULL},
@@ -485,6 +503,24 @@ static void m_logs_no_step(fx_t *f) { f->logs.step = ""; }
 static void m_promote_no_stage(fx_t *f) { f->promote.stage = ""; }
 static void m_promote_v0(fx_t *f) { f->promote.version = 0; }
 static void m_models_name_big(fx_t *f) { f->models.name = s_rep('m', 129); }
+static void m_approve_run0(fx_t *f) { f->approve.run_id = 0; }
+static void m_approve_no_step(fx_t *f) { f->approve.step = ""; }
+static void m_approve_reason_big(fx_t *f) { f->approve.reason = s_rep('r', WIRECHECK_MAX_TEXT + 1); }
+static void m_notify(fx_t *f) { f->sub.notify = &f->notify; }
+static void m_notify_no_hook(fx_t *f)
+{
+    f->notify.webhook = "";
+    f->sub.notify = &f->notify;
+}
+static void m_notify_many_kinds(fx_t *f)
+{
+    static char *kinds[17];
+    for (size_t i = 0; i < 17; i++)
+        kinds[i] = "failed";
+    f->notify.on = kinds;
+    f->notify.n_on = 17;
+    f->sub.notify = &f->notify;
+}
 
 static const qcase_t s_qcases[] = {
     {"valid submit", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_none, NULL},
@@ -517,6 +553,13 @@ static const qcase_t s_qcases[] = {
     {"valid promote", DROVER__CLIENT_REQUEST__BODY_PROMOTE, m_none, NULL},
     {"promote without stage", DROVER__CLIENT_REQUEST__BODY_PROMOTE, m_promote_no_stage, "needs a stage"},
     {"promote version 0", DROVER__CLIENT_REQUEST__BODY_PROMOTE, m_promote_v0, "needs a model version"},
+    {"valid approve", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_none, NULL},
+    {"approve run 0", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_run0, "approve request without a valid run id"},
+    {"approve without step", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_no_step, "needs a step name"},
+    {"approve reason too long", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_reason_big, "longer than"},
+    {"submit with notify", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_notify, NULL},
+    {"notify without webhook", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_notify_no_hook, "malformed notify"},
+    {"notify 17 kinds", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_notify_many_kinds, "malformed notify"},
     {"no body", DROVER__CLIENT_REQUEST__BODY__NOT_SET, m_none, "without a body"},
 };
 
@@ -541,6 +584,7 @@ static void t_request_cases(void **state)
         case DROVER__CLIENT_REQUEST__BODY_METRICS: f.rq.metrics = &f.sd; break;
         case DROVER__CLIENT_REQUEST__BODY_MODELS: f.rq.models = &f.models; break;
         case DROVER__CLIENT_REQUEST__BODY_PROMOTE: f.rq.promote = &f.promote; break;
+        case DROVER__CLIENT_REQUEST__BODY_APPROVE: f.rq.approve = &f.approve; break;
         default: break;
         }
         size_t n;

@@ -33,6 +33,8 @@ typedef struct {
     const char *needle;
 } err_case_t;
 
+#define NOOP_STEPS "steps = ( { name = \"a\"; kind = \"noop\"; } );\n"
+
 static const err_case_t s_errors[] = {
     /* syntax, reported with libconfig's own line */
     {"syntax error", HDR "steps = (\n  { name = \"a\"; kind = = \"exec\"; }\n);\n",
@@ -41,7 +43,23 @@ static const err_case_t s_errors[] = {
      4, "duplicate setting name"},
     /* top level */
     {"unknown top-level key", HDR "stepz = ();\n", 2,
-     "unknown top-level key 'stepz' (known: workflow, steps, queue, priority, schedule, trigger)"},
+     "unknown top-level key 'stepz' (known: workflow, steps, queue, priority, schedule, trigger, notify)"},
+    /* notify (issue 14): shape here, the allow-list on the coordinator */
+    {"notify not a group", HDR "notify = 3;\n" NOOP_STEPS, 2, "'notify' must be a group"},
+    {"notify no webhook", HDR "notify = {\n  on = [\"failed\"]; };\n" NOOP_STEPS, 2, "notify needs 'webhook'"},
+    {"notify bad scheme", HDR "notify = {\n  webhook = \"file:///etc/passwd\"; };\n" NOOP_STEPS, 3,
+     "notify 'webhook' must be an http:// or https:// URL"},
+    {"notify bad kind", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"failed\",\n \"bogus\"]; };\n" NOOP_STEPS, 4,
+     "notify 'on': unknown kind 'bogus'"},
+    {"notify schedule_missed", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"schedule_missed\"]; };\n" NOOP_STEPS, 3,
+     "schedule_missed needs a 'schedule'"},
+    {"notify twice", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"failed\", \"failed\"]; };\n" NOOP_STEPS, 3,
+     "'failed' is listed twice"},
+    {"notify unknown key", HDR "notify = { webhook = \"https://h/x\";\n  url = \"x\"; };\n" NOOP_STEPS, 3,
+     "unknown key 'url' in notify (known: webhook, on)"},
+    {"approve resources", HDR "steps = (\n  { name = \"a\"; kind = \"approve\"; model = \"m:1\";\n"
+                          "    resources = { cpus = 2; }; }\n);\n", 4,
+     "an approve step runs inside the coordinator and takes no 'resources'"},
     {"no workflow", "steps = ( { name = \"a\"; kind = \"exec\"; command = \"true\"; } );\n", 1,
      "no 'workflow'"},
     {"no steps", HDR, 1, "no 'steps'"},
@@ -71,7 +89,7 @@ static const err_case_t s_errors[] = {
     {"kind not a string", HDR "steps = (\n  { name = \"a\";\n    kind = [\"exec\"]; }\n);\n", 4,
      "step 'a': 'kind' must be a string"},
     {"unknown kind", HDR "steps = (\n  { name = \"a\"; kind = \"shell\"; }\n);\n", 3,
-     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, score, promote, select)"},
+     "step 'a': unknown kind 'shell' (known: exec, noop, validate, train, evaluate, score, promote, select, approve)"},
     {"unknown key",
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
