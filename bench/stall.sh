@@ -18,7 +18,11 @@
 # The goal (issue 9): each stall < 100 ms and < 100 MB beyond idle.
 # Runs on loopback with CurveZMQ, like the integration tests (it borrows
 # their harness, tests/integration/lib.sh). About 1-3 minutes.
+#
+# Usage: bench/stall.sh [a] [b] [c]   (default: all three scenarios)
 set -euo pipefail
+ONLY=" ${*:-a b c} "
+want() { [[ "$ONLY" == *" $1 "* ]]; }
 export DROVER_TEST_LIMIT="${DROVER_TEST_LIMIT:-900}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=tests/integration/lib.sh
@@ -31,10 +35,7 @@ pg_start
 coord_start
 worker_start w1 2
 
-poke() {
-    drover-test-zmqpoke -q --proto client --key "$T_KEYS/admin" \
-        --server-key "$T_KEYS/coordinator.pub" --linger 1000 "$@" "$COORD_CLIENT_EP"
-}
+poke() { admin_poke "$@"; }
 rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$(coord_pid)/status"; }
 
 # restart: a fresh coordinator (its peak RSS and longest iteration start
@@ -79,6 +80,7 @@ report() { # NAME
 }
 
 # --------------------------------------------------------------- (a) ---
+if want a; then
 cat >"$T_DIR/big.cfg" <<'EOF'
 workflow = "big-log";
 steps = ( { name = "s"; kind = "exec"; argv = ["/bin/sh", "-c", "head -c 50000000 /dev/zero | tr '\\0' x"]; } );
@@ -93,8 +95,10 @@ poke --summary --times 1000 --msg '{"request_id":1,"logs":{"run_id":'"$run"',"st
 probe_stop
 got=$(jq -s 'map(select(.error == "ERROR_NONE")) | length' "$T_DIR/a.out")
 report "(a) 1,000 logs on a ${stored}-byte log ($got ok)"
+fi
 
 # --------------------------------------------------------------- (b) ---
+if want b; then
 jq -n '{request_id: 2, submit: {workflow: "dense", steps: [range(0; 10000) as $i |
         {name: "s\($i)", kind: "exec", spec_json: "{\"argv\":[\"/bin/true\"]}",
          resources: {labels: ["nobody"]},
@@ -105,8 +109,10 @@ probe_start
 poke --summary --msg "@$T_DIR/dense.json" --await 60000 >"$T_DIR/b.out"
 probe_stop
 report "(b) submit: 10,000 steps, $edges edges ($(jq -r .error "$T_DIR/b.out"))"
+fi
 
 # --------------------------------------------------------------- (c) ---
+if want c; then
 cat >"$T_DIR/stuck.cfg" <<'EOF'
 workflow = "stuck";
 steps = ( { name = "s"; kind = "exec"; argv = ["/bin/true"]; resources = { labels = ["nobody"]; }; } );
@@ -119,3 +125,4 @@ poke --summary --times 1000 --msg '{"request_id":100,"status":{"run_id":'"$stuck
     --collect 1000 >"$T_DIR/c.out"
 probe_stop
 report "(c) 1,000 parked long-polls ($(jq -s 'map(select(.error == "ERROR_NONE")) | length' "$T_DIR/c.out") answered at their deadline)"
+fi

@@ -18,9 +18,17 @@
  * Overridable for tests of the version check only. */
 #define DROVER_PROTOCOL_VERSION 1
 
-/* Largest envelope accepted by default (ZMQ_MAXMSGSIZE on the daemons'
- * sockets); larger frames make libzmq drop the peer's connection. */
+/* Largest envelope accepted by default (coordinator.max_message). */
 #define WIRE_MAX_MSG_DEFAULT (16u * 1024u * 1024u)
+/* What the coordinator lets libzmq deliver (ZMQ_MAXMSGSIZE) for a limit of
+ * max_message: a quarter more, so that a frame just over the limit reaches
+ * the coordinator, which refuses it by its size — counted and, for a
+ * client, answered "request of N bytes exceeds the limit of M". A larger
+ * frame still makes libzmq drop the peer's connection before anyone sees
+ * it; libzmq then reports only a disconnect, the same event as a peer that
+ * simply leaves, so that kind cannot be counted (docs/security.md). The
+ * quarter bounds what one frame in flight may cost. 0 stays 0 (no limit). */
+#define WIRE_HARD_MAX(max_message) ((max_message) + (max_message) / 4)
 
 #define WIRE_MAX_IDENT 256
 

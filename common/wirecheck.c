@@ -511,6 +511,59 @@ WIRECHECK_UNPACK(wirecheck_client_request, Drover__ClientRequest, drover__client
 WIRECHECK_UNPACK(wirecheck_client_reply, Drover__ClientReply, drover__client_reply__unpack,
                  wirecheck_validate_client_reply, drover__client_reply__free_unpacked)
 
+/* Reads a base-128 varint at *p (< end). 0 and *v, or -1. */
+static int s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+int wirecheck_peek_request_id(const uint8_t *data, size_t len, uint64_t *id)
+{
+    if (!data)
+        return -1;
+    const uint8_t *p = data, *end = data + len;
+    while (p < end) {
+        uint64_t tag, v;
+        if (s_varint(&p, end, &tag) < 0)
+            return -1;
+        switch (tag & 7) {
+        case 0: /* varint */
+            if (s_varint(&p, end, &v) < 0)
+                return -1;
+            if ((tag >> 3) == 2) { /* ClientRequest.request_id */
+                *id = v;
+                return 0;
+            }
+            break;
+        case 1: /* fixed64 */
+            if (end - p < 8)
+                return -1;
+            p += 8;
+            break;
+        case 2: /* length-delimited: skipped whole */
+            if (s_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+                return -1;
+            p += v;
+            break;
+        case 5: /* fixed32 */
+            if (end - p < 4)
+                return -1;
+            p += 4;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return -1;
+}
+
 int wirecheck_request_id(const uint8_t *data, size_t len, uint64_t *id)
 {
     if (!data && len)

@@ -83,4 +83,11 @@ int wirecheck_validate_client_reply(const Drover__ClientReply *m, char *why, siz
  * bytes are not a ClientRequest at all (then there is nobody to answer). */
 int wirecheck_request_id(const uint8_t *data, size_t len, uint64_t *id);
 
+/* The request_id of a client request without unpacking it: walks only the
+ * top-level fields (a handful; a nested message is skipped by its length),
+ * so it costs the same for 20 MB as for 20 bytes. For a frame too large to
+ * decode (the coordinator refuses it by size). 0 and *id, or -1 when no
+ * well-formed request_id field comes before the first malformed byte. */
+int wirecheck_peek_request_id(const uint8_t *data, size_t len, uint64_t *id);
+
 #endif

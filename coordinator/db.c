@@ -132,14 +132,14 @@ int db_prepare(db_t *db, const db_stmt_t *stmts, size_t n)
     return 0;
 }
 
-PGresult *db_exec(db_t *db, const char *name, int nparams, const char *const *values,
-                  const int *lengths, const int *formats, ExecStatusType expect)
+static PGresult *s_exec(db_t *db, const char *name, int nparams, const char *const *values,
+                        const int *lengths, const int *formats, ExecStatusType expect, int binary)
 {
     if (!db->conn) {
         s_set_err(db, "", "not connected to the database");
         return NULL;
     }
-    PGresult *r = PQexecPrepared(db->conn, name, nparams, values, lengths, formats, 0);
+    PGresult *r = PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary);
     if (!r || PQresultStatus(r) != expect) {
         char pfx[160];
         snprintf(pfx, sizeof pfx, "%s: ", name);
@@ -148,6 +148,17 @@ PGresult *db_exec(db_t *db, const char *name, int nparams, const char *const *va
         return NULL;
     }
     return r;
+}
+
+PGresult *db_exec(db_t *db, const char *name, int nparams, const char *const *values,
+                  const int *lengths, const int *formats, ExecStatusType expect)
+{
+    return s_exec(db, name, nparams, values, lengths, formats, expect, 0);
+}
+
+PGresult *db_exec_binary(db_t *db, const char *name, int nparams, const char *const *values)
+{
+    return s_exec(db, name, nparams, values, NULL, NULL, PGRES_TUPLES_OK, 1);
 }
 
 int db_simple(db_t *db, const char *sql)

@@ -53,6 +53,9 @@ int db_prepare(db_t *db, const db_stmt_t *stmts, size_t n);
  * PGRES_TUPLES_OK. Returns the result (caller PQclear()s it) or NULL. */
 PGresult *db_exec(db_t *db, const char *name, int nparams, const char *const *values,
                   const int *lengths, const int *formats, ExecStatusType expect);
+/* The same for a query (text parameters) whose rows come back in binary
+ * format: bytea as its bytes (no hex to decode), integers big-endian. */
+PGresult *db_exec_binary(db_t *db, const char *name, int nparams, const char *const *values);
 /* Runs a literal SQL string with no parameters (migrations, BEGIN). */
 int db_simple(db_t *db, const char *sql);
 

@@ -335,6 +335,30 @@ static int s_res_from_json(json_t *o, resources_t *r)
     return 0;
 }
 
+/* The same from a submitted step's Resources (what s_res_to_json would
+ * store and s_res_from_json read back), without the JSON round trip. */
+static int s_res_from_pb(const Drover__Resources *res, resources_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->cpus = 1;
+    if (!res)
+        return 0;
+    r->cpus = res->cpus > 0 && res->cpus <= 4096 ? res->cpus : 1;
+    r->memory = res->memory_bytes <= (uint64_t)INT64_MAX ? res->memory_bytes : 0; /* as stored */
+    r->gpus = res->gpus <= 64 ? res->gpus : 0;
+    size_t n = res->n_labels > 32 ? 32 : res->n_labels;
+    if (n && !(r->labels = calloc(n, sizeof *r->labels)))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!res->labels[i])
+            continue;
+        if (!(r->labels[r->nlabels] = strdup(res->labels[i])))
+            return -1;
+        r->nlabels++;
+    }
+    return 0;
+}
+
 static json_t *s_res_to_json(const Drover__Resources *res)
 {
     json_t *o = json_object();
@@ -865,96 +889,20 @@ out:
 
 /* ------------------------------------------------------------ submit --- */
 
-static int s_valid_name(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '.' || *s == '-'))
-            return 0;
-    return 1;
-}
+static mqueue_t *s_queue_find(model_t *m, const char *name);
 
-static int s_valid_kind(const char *k)
-{
-    if (!*k || strlen(k) > 31)
-        return 0;
-    for (const char *p = k; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
-            return 0;
-    return 1;
-}
+/* A submit in four parts, so that a large one can leave the loop
+ * (server_client.c, bulk.h): validate (loop), rows (any thread), the
+ * durable insert (the iteration's transaction, or the bulk thread's own),
+ * join (loop, after the insert). */
 
-int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
-                 const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
-                 char *err, size_t errlen)
+int model_submit_rules(const Drover__SubmitRequest *req, char *err, size_t errlen)
 {
-    int rc = -1;
-    size_t n = req->n_steps;
-    dag_node_t *nodes = NULL;
-    json_t *tasks = NULL, *deps = NULL;
-    char *tasks_s = NULL, *deps_s = NULL;
-    int64_t *ids = NULL;
-    size_t *didx = NULL;
-    run_t *r = NULL;
-    int io = 0; /* 1: a database or memory failure, not a bad request */
-    /* Every rule of the step-kind table and the queues, before a byte is written. */
-    if (model_submit_check(m, req, err, errlen) < 0)
-        return errno = EINVAL, -1;
-    errno = EINVAL;
-    if (!req->workflow || !*req->workflow || strlen(req->workflow) > UTIL_NAME_MAX) {
-        snprintf(err, errlen, "the workflow needs a name of 1 to 128 characters");
-        return -1;
-    }
-    const char *qname = req->queue && *req->queue ? req->queue : "default";
-    if (!s_valid_name(qname) || strlen(qname) >= sizeof(((mqueue_t *)0)->name)) {
-        snprintf(err, errlen, "bad queue name '%s' (letters, digits, _ . -; at most 63)", qname);
-        return -1;
-    }
-    if (req->priority < WORKFLOW_MIN_PRIORITY || req->priority > WORKFLOW_MAX_PRIORITY) {
-        snprintf(err, errlen, "priority must be between %d and %d", WORKFLOW_MIN_PRIORITY,
-                 WORKFLOW_MAX_PRIORITY);
-        return -1;
-    }
-    if (n == 0 || n > WORKFLOW_MAX_STEPS) {
-        snprintf(err, errlen, "a workflow has 1 to %d steps; this one has %zu", WORKFLOW_MAX_STEPS, n);
-        return -1;
-    }
-    nodes = calloc(n, sizeof *nodes);
-    ids = calloc(n, sizeof *ids);
-    tasks = json_array();
-    deps = json_array();
-    if (!nodes || !ids || !tasks || !deps)
-        goto nomem;
-    for (size_t i = 0; i < n; i++) {
-        const Drover__StepSpec *s = req->steps[i];
-        if (!s->name || !*s->name || strlen(s->name) > UTIL_NAME_MAX) {
-            snprintf(err, errlen, "step %zu has no valid name", i + 1);
-            goto out;
-        }
-        if (!s_valid_kind(s->kind)) {
-            snprintf(err, errlen, "step '%s' has an invalid kind '%s'", s->name, s->kind);
-            goto out;
-        }
-        if (s->retries > STEPKIND_MAX_RETRIES) {
-            snprintf(err, errlen, "step '%s': retries must be at most %d", s->name,
-                     STEPKIND_MAX_RETRIES);
-            goto out;
-        }
-        json_error_t je;
-        json_t *spec = json_loads(s->spec_json, 0, &je);
-        if (!spec || !json_is_object(spec)) {
-            json_decref(spec);
-            snprintf(err, errlen, "step '%s': spec_json is not a JSON object", s->name);
-            goto out;
-        }
-        json_decref(spec);
-        nodes[i].name = s->name;
-        nodes[i].after = (const char *const *)s->after;
-        nodes[i].nafter = s->n_after;
-    }
-    size_t nafter = 0;
+    /* Every rule of the step-kind table: names, kinds, retries, spec
+     * objects and their keys, references. */
+    if (stepkind_check_submit(req, err, errlen) < 0)
+        return errno == ENOMEM ? -1 : (errno = EINVAL, -1);
+    size_t n = req->n_steps, nafter = 0;
     for (size_t i = 0; i < n; i++)
         nafter += req->steps[i]->n_after;
     if (nafter > WORKFLOW_MAX_EDGES) {
@@ -962,19 +910,68 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
                  "a workflow has at most %d dependencies ('after' entries) in all; this one has "
                  "%zu (split it, or depend on a join step instead of on every step)",
                  WORKFLOW_MAX_EDGES, nafter);
-        goto out;
+        return errno = EINVAL, -1;
+    }
+    dag_node_t *nodes = calloc(n, sizeof *nodes);
+    if (!nodes) {
+        snprintf(err, errlen, "out of memory");
+        return errno = ENOMEM, -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        nodes[i].name = req->steps[i]->name;
+        nodes[i].after = (const char *const *)req->steps[i]->after;
+        nodes[i].nafter = req->steps[i]->n_after;
     }
     size_t bad;
-    if (dag_check(nodes, n, &bad, err, errlen) < 0) {
-        errno = EINVAL;
-        goto out;
+    int rc = dag_check(nodes, n, &bad, err, errlen);
+    free(nodes);
+    return rc < 0 ? (errno = EINVAL, -1) : 0;
+}
+
+int model_submit_queue_check(model_t *m, const Drover__SubmitRequest *req, char *err,
+                             size_t errlen)
+{
+    const char *qname = req->queue && *req->queue ? req->queue : "default";
+    if (!s_queue_find(m, qname)) {
+        snprintf(err, errlen, "unknown queue '%.64s' (an admin creates it: drover queue create %.64s)",
+                 qname, qname);
+        return errno = EINVAL, -1;
     }
-    size_t nedges = 0;
+    if (req->notify && notify_check_workflow(m->cfg, req->notify->webhook, req->notify->on,
+                                             req->notify->n_on, req->schedule != NULL, err,
+                                             errlen) < 0)
+        return errno = EINVAL, -1;
+    return 0;
+}
+
+void model_rows_clear(model_rows_t *rows)
+{
+    free(rows->tasks_json);
+    free(rows->deps_json);
+    free(rows->didx);
+    free(rows->ids);
+    memset(rows, 0, sizeof *rows);
+}
+
+int model_submit_rows(const Drover__SubmitRequest *req, model_rows_t *rows)
+{
+    size_t n = req->n_steps, nedges = 0;
+    memset(rows, 0, sizeof *rows);
     for (size_t i = 0; i < n; i++)
         nedges += req->steps[i]->n_after;
-    didx = malloc((nedges ? nedges : 1) * sizeof *didx);
-    if (!didx || dag_resolve(nodes, n, didx) < 0)
+    dag_node_t *nodes = calloc(n, sizeof *nodes);
+    json_t *tasks = json_array(), *deps = json_array();
+    rows->ids = calloc(n, sizeof *rows->ids);
+    rows->didx = malloc((nedges ? nedges : 1) * sizeof *rows->didx);
+    if (!nodes || !tasks || !deps || !rows->ids || !rows->didx)
         goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        nodes[i].name = req->steps[i]->name;
+        nodes[i].after = (const char *const *)req->steps[i]->after;
+        nodes[i].nafter = req->steps[i]->n_after;
+    }
+    if (dag_resolve(nodes, n, rows->didx) < 0)
+        goto nomem; /* validated: only memory can fail */
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
@@ -987,56 +984,45 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         if (!o || json_array_append_new(tasks, o) < 0)
             goto nomem;
         for (size_t a = 0; a < s->n_after; a++, k++)
-            if (json_array_append_new(deps, json_pack("[i, i]", (int)i, (int)didx[k])) < 0)
+            if (json_array_append_new(deps, json_pack("[i, i]", (int)i, (int)rows->didx[k])) < 0)
                 goto nomem;
     }
-    tasks_s = json_dumps(tasks, JSON_COMPACT);
-    deps_s = json_dumps(deps, JSON_COMPACT);
-    if (!tasks_s || !deps_s)
+    rows->tasks_json = json_dumps(tasks, JSON_COMPACT);
+    rows->deps_json = json_dumps(deps, JSON_COMPACT);
+    if (!rows->tasks_json || !rows->deps_json)
         goto nomem;
-    int64_t submitted_us;
-    mqueue_t *queue = NULL;
-    for (mqueue_t *q = m->queues; q; q = q->next)
-        if (strcmp(q->name, qname) == 0)
-            queue = q;
-    if (!queue) {
-        /* A new queue: unlimited and running until someone says otherwise. */
-        if (!(queue = s_queue_get(m, qname)))
-            goto nomem;
-        if (store_queue_save(m->st, qname, 0, 0, 0) < 0) {
-            io = 1;
-            goto out;
-        }
-    }
-    if (store_submit(m->st, req->workflow, req->source ? req->source : "",
-                     req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
-                     schedule, due_us, actor, (int)n, tasks_s, deps_s, run_id, &submitted_us,
-                     ids) < 0) {
-        io = 1;
-        goto out;
-    }
-    if (req->notify && store_run_notify(m->st, *run_id, req->notify->webhook,
-                                        (const char *const *)req->notify->on,
-                                        req->notify->n_on) < 0) {
-        io = 1;
-        goto out;
-    }
-    r = calloc(1, sizeof *r);
-    if (!r || !(r->tasks = calloc(n, sizeof *r->tasks)) || !(r->workflow = strdup(req->workflow)))
+    free(nodes);
+    json_decref(tasks);
+    json_decref(deps);
+    return 0;
+nomem:
+    free(nodes);
+    json_decref(tasks);
+    json_decref(deps);
+    model_rows_clear(rows);
+    return errno = ENOMEM, -1;
+}
+
+run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const char *schedule,
+                       const model_rows_t *rows)
+{
+    size_t n = req->n_steps;
+    run_t *r = calloc(1, sizeof *r);
+    if (!r || !(r->tasks = calloc(n, sizeof *r->tasks)) ||
+        !(r->workflow = strdup(req->workflow)))
         goto nomem;
-    r->id = *run_id;
-    r->queue = queue;
+    r->id = rows->run_id;
     r->priority = req->priority;
     util_strlcpy(r->schedule, schedule ? schedule : "", sizeof r->schedule);
     util_strlcpy(r->submitted_key, key ? key : "", sizeof r->submitted_key);
     r->ntasks = (int)n;
     r->state = R(RUNNING);
     r->version = 1;
-    r->submitted_us = submitted_us;
+    r->submitted_us = rows->submitted_us;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
         task_t *t = &r->tasks[i];
-        t->id = ids[i];
+        t->id = rows->ids[i];
         t->run = r;
         t->idx = (int)i;
         t->name = strdup(s->name);
@@ -1051,20 +1037,47 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
         t->npending = (int)s->n_after;
         t->state = s->n_after ? T(PENDING) : T(READY);
         t->ready_us = s->n_after ? 0 : r->submitted_us;
-        json_t *rj = s_res_to_json(s->resources);
-        int rok = rj ? s_res_from_json(rj, &t->res) : -1;
-        json_decref(rj);
-        if (rok < 0)
+        if (s_res_from_pb(s->resources, &t->res) < 0)
+            goto nomem;
+        if (s->n_after && !(t->parents = malloc(s->n_after * sizeof *t->parents)))
             goto nomem;
     }
-    for (size_t i = 0; i < json_array_size(deps); i++) {
-        json_t *e = json_array_get(deps, i);
-        int c = (int)json_integer_value(json_array_get(e, 0));
-        int p = (int)json_integer_value(json_array_get(e, 1));
-        if (s_add_edge(&r->tasks[p], &r->tasks[c]) < 0)
-            goto nomem;
-    }
+    /* Edges into arrays sized once (a realloc per edge cost more than the
+     * rest of the join for the densest workflow). */
+    size_t k = 0, nedges = 0;
+    for (size_t i = 0; i < n; i++)
+        nedges += req->steps[i]->n_after;
+    for (k = 0; k < nedges; k++)
+        r->tasks[rows->didx[k]].nchildren++;
     for (size_t i = 0; i < n; i++) {
+        task_t *t = &r->tasks[i];
+        if (t->nchildren && !(t->children = malloc((size_t)t->nchildren * sizeof *t->children)))
+            goto nomem;
+        t->nchildren = 0;
+    }
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t a = 0; a < req->steps[i]->n_after; a++, k++) {
+            task_t *p = &r->tasks[rows->didx[k]], *c = &r->tasks[i];
+            p->children[p->nchildren++] = (int)i;
+            c->parents[c->nparents++] = p->idx;
+        }
+    return r;
+nomem:
+    s_run_free(r);
+    return errno = ENOMEM, NULL;
+}
+
+int model_run_attach(model_t *m, run_t **rp, const Drover__SubmitRequest *req)
+{
+    run_t *r = *rp;
+    const char *qname = req->queue && *req->queue ? req->queue : "default";
+    /* The queue was checked at validation; one removed since (an admin,
+     * while a bulk insert ran) comes back in memory as a model_load would
+     * bring it back: the run's row names it. */
+    if (!(r->queue = s_queue_get(m, qname)))
+        goto nomem;
+    for (int i = 0; i < r->ntasks; i++) {
         if (idmap_put(m->tasks, r->tasks[i].id, &r->tasks[i]) < 0)
             goto nomem;
         if (r->tasks[i].state == T(READY) && s_enqueue_ready(m, &r->tasks[i]) < 0)
@@ -1072,37 +1085,64 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     }
     if (idmap_put(m->runs, r->id, r) < 0)
         goto nomem;
-    log_info("run %lld submitted: workflow %s, %zu steps", (long long)r->id, r->workflow, n);
-    r = NULL;
-    rc = 0;
-    goto out;
+    log_info("run %lld submitted: workflow %s, %d steps", (long long)r->id, r->workflow, r->ntasks);
+    *rp = NULL;
+    return 0;
 nomem:
-    snprintf(err, errlen, "out of memory");
-    io = 1; /* the transaction must not commit half a run */
-out:
-    if (r) {
-        for (int i = 0; i < r->ntasks; i++) {
-            idmap_del(m->tasks, r->tasks[i].id);
-            if (r->tasks && r->tasks[i].queued)
-                s_unqueue(m, &r->tasks[i]);
-        }
-        idmap_del(m->runs, r->id);
-        s_run_free(r);
+    for (int i = 0; i < r->ntasks; i++) {
+        idmap_del(m->tasks, r->tasks[i].id);
+        if (r->tasks[i].queued)
+            s_unqueue(m, &r->tasks[i]);
     }
-    free(nodes);
-    free(ids);
-    free(didx);
-    json_decref(tasks);
-    json_decref(deps);
-    free(tasks_s);
-    free(deps_s);
-    /* Validation failures jump here with errno as EINVAL was set at the
-     * top, but any library call since may have changed it (jansson reads
-     * /dev/urandom once): a refused workflow must never look like a
-     * database error, which would discard the whole iteration. */
-    if (rc < 0)
-        errno = io ? EIO : EINVAL;
-    return rc;
+    idmap_del(m->runs, r->id);
+    model_run_discard(rp);
+    return errno = ENOMEM, -1;
+}
+
+void model_run_discard(run_t **rp)
+{
+    if (!rp || !*rp)
+        return;
+    s_run_free(*rp);
+    *rp = NULL;
+}
+
+int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *key,
+                      const char *schedule, const model_rows_t *rows)
+{
+    run_t *r = model_run_build(req, key, schedule, rows);
+    return r ? model_run_attach(m, &r, req) : -1;
+}
+
+int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
+                 const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
+                 char *err, size_t errlen)
+{
+    if (model_submit_rules(req, err, errlen) < 0 || model_submit_queue_check(m, req, err, errlen) < 0)
+        return errno == EINVAL ? -1 : (errno = EIO, -1);
+    model_rows_t rows;
+    if (model_submit_rows(req, &rows) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return errno = EIO, -1;
+    }
+    const char *qname = req->queue && *req->queue ? req->queue : "default";
+    int rc = store_submit(m->st, req->workflow, req->source ? req->source : "",
+                          req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
+                          schedule, due_us, actor, (int)req->n_steps, rows.tasks_json,
+                          rows.deps_json, &rows.run_id, &rows.submitted_us, rows.ids);
+    if (rc == 0 && req->notify)
+        rc = store_run_notify(m->st, rows.run_id, req->notify->webhook,
+                              (const char *const *)req->notify->on, req->notify->n_on);
+    /* Out of memory after the insert: the transaction must not commit
+     * half a run (EIO resets the iteration). */
+    if (rc == 0 && model_submit_join(m, req, key, schedule, &rows) < 0) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0)
+        *run_id = rows.run_id;
+    model_rows_clear(&rows);
+    return rc < 0 ? (errno = EIO, -1) : 0;
 }
 
 int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen)
@@ -2170,18 +2210,7 @@ int model_submit_check(model_t *m, const Drover__SubmitRequest *req, char *err, 
 {
     if (stepkind_check_submit(req, err, errlen) < 0)
         return -1;
-    const char *qname = req->queue && *req->queue ? req->queue : "default";
-    if (!s_queue_find(m, qname)) {
-        snprintf(err, errlen, "unknown queue '%s' (an admin creates it: drover queue create %s)",
-                 qname, qname);
-        errno = EINVAL;
-        return -1;
-    }
-    if (req->notify && notify_check_workflow(m->cfg, req->notify->webhook, req->notify->on,
-                                             req->notify->n_on, req->schedule != NULL, err,
-                                             errlen) < 0)
-        return -1;
-    return 0;
+    return model_submit_queue_check(m, req, err, errlen);
 }
 
 void model_queue_depths(model_t *m, model_depth_f fn, void *ctx)

@@ -195,14 +195,48 @@ int model_clear(model_t *m);
  * back. Returns 0 or -1. */
 int model_load(model_t *m);
 
-/* Validates and stores a submitted workflow; returns 0 with *run_id, or -1
- * with errno EINVAL (bad request, message in err) or EIO (database). */
+/* Validates and stores a submitted workflow in the iteration's transaction
+ * and adds it to the model; returns 0 with *run_id, or -1 with errno
+ * EINVAL (bad request, message in err) or EIO (database, memory). */
 /* key: the submitting client key ("" without CURVE); schedule/due_us: the
  * schedule and due time that started it (NULL/0 for a person's submit);
  * actor: who to name in the audit trail (NULL = not a command: no row). */
 int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
                  const char *schedule, int64_t due_us, const char *actor, int64_t *run_id,
                  char *err, size_t errlen);
+
+/* The same submit in parts, for a large workflow stored off the loop
+ * (bulk.h): model_submit_queue_check (the queue is known: the loop) and
+ * model_submit_rules (every other rule; pure: any thread) — each 0, or -1
+ * with errno EINVAL and the message in err, or ENOMEM — then
+ * model_submit_rows (pure: any
+ * thread; fills rows, -1 ENOMEM), the insert (store_submit into rows'
+ * run_id, submitted_us and ids), then model_submit_join (the run and its
+ * tasks into memory, ready ones queued; -1 ENOMEM with nothing added).
+ * model_rows_clear frees what rows holds (NULL-safe members). */
+typedef struct {
+    char *tasks_json, *deps_json;   /* store_submit's parameters */
+    size_t *didx;                   /* per dependency, in request order: its parent's index */
+    int64_t *ids;                   /* task ids by index (n_steps) */
+    int64_t run_id, submitted_us;
+} model_rows_t;
+int model_submit_queue_check(model_t *m, const Drover__SubmitRequest *req, char *err,
+                             size_t errlen);
+int model_submit_rules(const Drover__SubmitRequest *req, char *err, size_t errlen);
+int model_submit_rows(const Drover__SubmitRequest *req, model_rows_t *rows);
+int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *key,
+                      const char *schedule, const model_rows_t *rows);
+/* model_submit_join in two halves, so that the costly one can be done
+ * beside the loop: model_run_build (pure: any thread; the run and its
+ * tasks, names, resources and edges as stored in rows; NULL ENOMEM) and
+ * model_run_attach (the loop: into the maps and ready queues; consumes
+ * *rp, nulled, also on failure: -1 ENOMEM with nothing added).
+ * model_run_discard frees a built run never attached; NULL-safe. */
+run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const char *schedule,
+                       const model_rows_t *rows);
+int model_run_attach(model_t *m, run_t **rp, const Drover__SubmitRequest *req);
+void model_run_discard(run_t **rp);
+void model_rows_clear(model_rows_t *rows);
 
 /* Cancels an active run: waiting tasks are cancelled, running ones killed.
  * Returns 0 with a summary in msg, or -1 with errno ENOENT (not active) or

@@ -265,6 +265,7 @@ void server_destroy(server_t **sp)
     if (!sp || !*sp)
         return;
     server_t *s = *sp;
+    bulk_destroy(&s->bulk);
     gc_stop(&s->gc);
     notify_stop(&s->notify);
     observe_destroy(&s->obs);
@@ -355,7 +356,7 @@ static void *s_bind(server_t *s, const char *ep, const char *domain)
         curve_ok = zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) == 0 &&
                    zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
                    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->key.secret_z85, KEYS_Z85_LEN + 1) == 0;
-    if (!curve_ok || wire_socket_setup(sock, s->cfg->coord.max_message) < 0 ||
+    if (!curve_ok || wire_socket_setup(sock, WIRE_HARD_MAX(s->cfg->coord.max_message)) < 0 ||
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
         zmq_bind(sock, ep) < 0) {
         int e = errno;
@@ -423,6 +424,15 @@ int server_drain(server_t *s, void *sock, int which)
         }
         if (r == 2) {
             server_count_drop(s, "a message with a bad frame layout");
+            continue;
+        }
+        if (s->cfg->coord.max_message && m.len > s->cfg->coord.max_message) {
+            /* Between max_message and WIRE_HARD_MAX: refused by size, never decoded. */
+            if (which == SOCK_CLIENT)
+                server_client_oversized(s, &m);
+            else
+                server_count_drop(s, "an oversized worker message");
+            wire_msg_clear(&m);
             continue;
         }
         int rc = which == SOCK_WORKER ? server_worker_msg(s, &m)
@@ -520,6 +530,11 @@ int server_run(server_t *s)
     s->gc = gc_start(&s->cfg->coord);
     if (!s->gc && errno != ENOENT)
         log_warn("retention is off: cannot start its thread: %s", strerror(errno));
+    /* Large submits are stored beside the loop (bulk.h); without the
+     * thread they are stored inline, as small ones are. */
+    if (!(s->bulk = bulk_start(cc->database)))
+        log_warn("large submits will stall the loop: cannot start their thread: %s",
+                 strerror(errno));
     char nerr[1200];
     s->notify = notify_start(&s->cfg->coord, nerr, sizeof nerr);
     if (!s->notify && errno != ENOENT) {
@@ -542,13 +557,14 @@ int server_run(server_t *s)
             continue;
         }
         int64_t busy_from = 0;
-        zmq_pollitem_t items[4] = {
+        zmq_pollitem_t items[5] = {
             {s->wsock, 0, ZMQ_POLLIN, 0},
             {s->csock, 0, ZMQ_POLLIN, 0},
             {NULL, s->sigfd, ZMQ_POLLIN, 0},
+            {NULL, s->bulk ? bulk_fd(s->bulk) : s->sigfd, ZMQ_POLLIN, 0},
             {s->zap, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, s->zap ? 4 : 3, TICK_MS) < 0 && errno != EINTR) {
+        if (zmq_poll(items, s->zap ? 5 : 4, TICK_MS) < 0 && errno != EINTR) {
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return -1;
         }
@@ -562,10 +578,12 @@ int server_run(server_t *s)
         prev_us = busy_from;
         if (items[2].revents & ZMQ_POLLIN)
             server_read_signals(s);
-        if (s->zap && (items[3].revents & ZMQ_POLLIN))
+        if (s->zap && (items[4].revents & ZMQ_POLLIN))
             auth_zap(s->auth, s->zap);
         int64_t t0 = util_mono_us();
         int bad = server_drain(s, s->wsock, SOCK_WORKER) < 0 || server_drain(s, s->csock, SOCK_CLIENT) < 0;
+        if (!bad && s->bulk && (items[3].revents & ZMQ_POLLIN))
+            bad = server_client_bulk_done(s) < 0;
         int64_t now = util_mono_ms();
         server_watchdog(s, now);
         if (!bad && now - last_tick >= TICK_MS) {
@@ -615,6 +633,9 @@ int server_run(server_t *s)
         s_account_iteration(s, s_mono_us() - busy_from);
     }
     (void)sdnotify_send("STOPPING=1");
+    bulk_stop(s->bulk); /* after its current job; the rest are answered "stopping" */
+    if (s->bulk)
+        (void)server_client_bulk_done(s);
     if (store_commit(s->st) == 0)
         server_flush(s);
     log_info("stopped");

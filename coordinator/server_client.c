@@ -246,15 +246,15 @@ static int s_take_stream(store_t *st, int64_t task_id, int attempt, int stream, 
         return -1;
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
-        uint64_t o = (uint64_t)db_get_i64(res, i, 0);
-        if (o > *off) /* a gap: bytes not stored (yet) */
-            break;
-        size_t dl = 0;
-        unsigned char *d = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 1), &dl);
-        if (!d) {
+        uint64_t o;
+        const uint8_t *d;
+        size_t dl;
+        if (store_log_row(res, i, &o, &d, &dl) < 0) {
             PQclear(res);
             return -1;
         }
+        if (o > *off) /* a gap: bytes not stored (yet) */
+            break;
         size_t skip = (size_t)(*off - o);
         if (skip < dl) {
             size_t take = dl - skip;
@@ -266,7 +266,6 @@ static int s_take_stream(store_t *st, int64_t task_id, int attempt, int stream, 
             *len += take;
             *off += take;
         }
-        PQfreemem(d);
         if (*more)
             break;
     }
@@ -640,6 +639,10 @@ typedef struct {
     auth_role_t role;
     int may_hold;          /* 0 when re-handling a parked request */
     held_t *park;          /* filled by a handler that returns 1 */
+    Drover__ClientRequest *own; /* in, when heap-owned: a handler may take it (then NULL) */
+    int off_loop;          /* decoded by the bulk thread (a frame over DECODE_INLINE_MAX) */
+    int checked;           /* ... and its submit rules passed (1) or failed (-1, rules_err) */
+    const char *rules_err;
     char msg[1024];
 } creq_t;
 
@@ -655,6 +658,176 @@ static int s_reply_error(creq_t *c, Drover__ErrorCode code)
     c->rep->message = c->msg;
     s_reply(c);
     return 0;
+}
+
+static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
+                      Drover__ClientRequest *in, int may_hold, Drover__ClientRequest **own,
+                      const bulk_job_t *dec);
+
+/* A large submit: its queue checked here, its rules and its rows by the
+ * bulk thread, answered by server_client_bulk_done once it is durable or
+ * refused (bulk.h). */
+static int s_submit_bulk(creq_t *c, const Drover__SubmitRequest *sq, const char *key)
+{
+    server_t *s = c->s;
+    if (model_submit_queue_check(s->model, sq, c->msg, sizeof c->msg) < 0)
+        return errno == EINVAL ? s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST) : -1;
+    size_t mine = bulk_count(s->bulk, c->actor), all = bulk_count(s->bulk, NULL);
+    if (mine >= BULK_PER_KEY || all >= BULK_TOTAL) {
+        snprintf(c->msg, sizeof c->msg,
+                 "too many large submits being stored (%s): at most %d per key and %d in all "
+                 "(over %d steps and dependencies each); submit again when one is answered",
+                 mine >= BULK_PER_KEY ? "this key's" : "everyone's", BULK_PER_KEY, BULK_TOTAL,
+                 SUBMIT_INLINE_ROWS);
+        server_count_drop(s, "a large submit over the cap");
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_RATE_LIMITED);
+    }
+    bulk_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->in = c->own;
+    c->own = NULL;
+    j->req = *sq;
+    util_strlcpy(j->by, sq->submitted_by, sizeof j->by);
+    j->req.submitted_by = j->by;
+    util_strlcpy(j->key, key, sizeof j->key);
+    util_strlcpy(j->actor, c->actor, sizeof j->actor);
+    memcpy(j->ident, c->ident, c->ident_len);
+    j->ident_len = c->ident_len;
+    j->epoch = leader_epoch(s->leader);
+    j->generation = s->loads;
+    j->kind = BULK_INSERT;
+    j->checked = c->checked == 1;
+    bulk_push(s->bulk, j);
+    return 0;
+}
+
+/* A client frame over DECODE_INLINE_MAX: its key is checked here, the rest
+ * (decoding it, a submit's rules) is done by the bulk thread and the
+ * request comes back through server_client_bulk_done. */
+static void s_decode_off_loop(server_t *s, const uint8_t *ident, size_t ident_len,
+                              const char *user_id, const uint8_t *data, size_t len)
+{
+    Drover__ClientReply r = DROVER__CLIENT_REPLY__INIT;
+    char msg[400], why[200];
+    int has_rid = wirecheck_peek_request_id(data, len, &r.request_id) == 0;
+    const char *actor;
+    auth_role_t role;
+    bulk_job_t *j = NULL;
+    r.message = msg;
+    if (auth_peer(s->auth, user_id, "client", &actor, &role, why, sizeof why) < 0) {
+        snprintf(msg, sizeof msg, "refused: %s", why);
+        r.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
+    } else if (bulk_count(s->bulk, actor) >= BULK_PER_KEY || bulk_count(s->bulk, NULL) >= BULK_TOTAL) {
+        snprintf(msg, sizeof msg,
+                 "too many large requests being handled: at most %d per key and %d in all (over "
+                 "%u bytes or %d steps and dependencies each); send it again when one is answered",
+                 BULK_PER_KEY, BULK_TOTAL, DECODE_INLINE_MAX, SUBMIT_INLINE_ROWS);
+        r.error = DROVER__ERROR_CODE__ERROR_RATE_LIMITED;
+    } else if (!(j = calloc(1, sizeof *j)) || !(j->frame = malloc(len))) {
+        snprintf(msg, sizeof msg, "out of memory receiving a request of %zu bytes; nothing was done", len);
+        r.error = DROVER__ERROR_CODE__ERROR_INTERNAL;
+        free(j);
+        j = NULL;
+    }
+    if (!j) {
+        if (has_rid)
+            s_reply_client(s, ident, ident_len, &r);
+        server_count_drop(s, "a large request refused before decoding");
+        return;
+    }
+    memcpy(j->frame, data, len);
+    j->len = len;
+    j->kind = BULK_DECODE;
+    j->request_id = r.request_id;
+    j->has_request_id = has_rid;
+    util_strlcpy(j->user_id, user_id, sizeof j->user_id);
+    util_strlcpy(j->key, actor, sizeof j->key);
+    util_strlcpy(j->actor, actor, sizeof j->actor);
+    memcpy(j->ident, ident, ident_len);
+    j->ident_len = ident_len;
+    bulk_push(s->bulk, j);
+}
+
+void server_client_oversized(server_t *s, const wire_msg_t *m)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "request of %zu bytes exceeds the limit of %zu bytes (coordinator.max_message); "
+             "nothing was done",
+             m->len, s->cfg->coord.max_message);
+    uint64_t rid;
+    if (wirecheck_peek_request_id(m->data, m->len, &rid) == 0) {
+        Drover__ClientReply r = DROVER__CLIENT_REPLY__INIT;
+        r.request_id = rid;
+        r.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        r.message = msg;
+        s_reply_client(s, m->ident, m->ident_len, &r);
+    }
+    server_count_drop(s, "an oversized client request");
+    server_warn_limited(s, *m->user_id ? m->user_id : "insecure", "an oversized request", msg);
+}
+
+int server_client_bulk_done(server_t *s)
+{
+    int rc = 0;
+    for (bulk_job_t *j = bulk_done(s->bulk); j;) {
+        bulk_job_t *next = j->next;
+        if (j->status == BULK_DECODED && s->stop) {
+            /* The thread is gone: nothing more can be stored. */
+            j->status = BULK_REFUSED;
+            util_strlcpy(j->err, "the coordinator is stopping; nothing was done, send it again",
+                         sizeof j->err);
+        }
+        if (j->status == BULK_DECODED) {
+            /* Handled as if it had just arrived, decoded already. */
+            Drover__ClientRequest *own = j->in;
+            if (s_dispatch(s, j->ident, j->ident_len, j->user_id, j->in, 1, &own, j) < 0)
+                rc = -1;
+            if (!own)
+                j->in = NULL; /* a bulk insert took it */
+            bulk_job_free(&j);
+            j = next;
+            continue;
+        }
+        Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
+        rep.request_id = j->in ? j->in->request_id : j->request_id;
+        rep.message = j->err;
+        if (j->status == BULK_BADMSG) {
+            rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            if (j->has_request_id)
+                s_reply_client(s, j->ident, j->ident_len, &rep);
+            server_count_drop(s, "an invalid message on the client socket");
+            bulk_job_free(&j);
+            j = next;
+            continue;
+        }
+        if (j->status == BULK_STORED) {
+            /* A reload since it was queued read it (bulk_wait_idle):
+             * joining again would hold the run twice. */
+            if (j->generation == s->loads && !model_run(s->model, j->rows.run_id) &&
+                (j->run ? model_run_attach(s->model, &j->run, &j->req)
+                        : model_submit_join(s->model, &j->req, j->key, NULL, &j->rows)) < 0) {
+                log_error("out of memory adding run %lld: reloading state",
+                          (long long)j->rows.run_id);
+                rc = -1; /* the reload reads it; the reply is lost with the iteration */
+            }
+            rep.run_id = (uint64_t)j->rows.run_id;
+            rep.message = NULL;
+            log_info("run %lld (%zu steps) stored beside the loop in %.1f ms",
+                     (long long)j->rows.run_id, j->req.n_steps, (double)j->took_us / 1000.0);
+        } else {
+            rep.error = j->status == BULK_INVALID   ? DROVER__ERROR_CODE__ERROR_BAD_REQUEST
+                        : j->status == BULK_UNKNOWN ? DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE
+                                                    : DROVER__ERROR_CODE__ERROR_INTERNAL;
+            if (j->status != BULK_INVALID)
+                server_warn_limited(s, j->actor, "a large submit not stored", j->err);
+        }
+        s_reply_client(s, j->ident, j->ident_len, &rep);
+        bulk_job_free(&j);
+        j = next;
+    }
+    return rc;
 }
 
 static int h_submit(creq_t *c)
@@ -687,6 +860,15 @@ static int h_submit(creq_t *c)
         util_strlcpy(by, c->actor, sizeof by);
     Drover__SubmitRequest sq = *q;
     sq.submitted_by = by;
+    if (c->checked < 0) { /* the bulk thread found a broken rule */
+        util_strlcpy(c->msg, c->rules_err, sizeof c->msg);
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+    }
+    size_t rows = q->n_steps;
+    for (size_t i = 0; i < q->n_steps; i++)
+        rows += q->steps[i]->n_after;
+    if ((rows > SUBMIT_INLINE_ROWS || c->off_loop) && s->bulk && c->own)
+        return s_submit_bulk(c, &sq, key);
     /* The audit row goes in with the run, in the same statement. */
     int64_t run_id;
     if (model_submit(s->model, &sq, key, NULL, 0, c->actor, &run_id, c->msg, sizeof c->msg) < 0) {
@@ -1167,14 +1349,17 @@ static void s_park(server_t *s, creq_t *c, const char *user_id)
 
 /* Authorises and handles one decoded request. */
 static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
-                      Drover__ClientRequest *in, int may_hold)
+                      Drover__ClientRequest *in, int may_hold, Drover__ClientRequest **own,
+                      const bulk_job_t *dec)
 {
     int rc = 0;
     Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
     rep.request_id = in->request_id;
     held_t park = {0};
     creq_t c = {.s = s, .in = in, .rep = &rep, .ident = ident, .ident_len = ident_len,
-                .may_hold = may_hold, .park = &park};
+                .may_hold = may_hold, .park = &park, .own = own ? *own : NULL,
+                .off_loop = dec != NULL, .checked = dec ? dec->checked : 0,
+                .rules_err = dec ? dec->err : NULL};
     if (in->version != DROVER_PROTOCOL_VERSION) {
         snprintf(c.msg, sizeof c.msg,
                  "this coordinator speaks protocol version %d, the client %u: use matching drover versions",
@@ -1247,12 +1432,18 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
         rc = 0;
     }
 done:
+    if (own)
+        *own = c.own; /* NULL when a handler took it */
     return rc;
 }
 
 int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
                       const uint8_t *data, size_t len, int may_hold)
 {
+    if (len > DECODE_INLINE_MAX && s->bulk && may_hold) {
+        s_decode_off_loop(s, ident, ident_len, user_id, data, len);
+        return 0;
+    }
     char bad[200];
     Drover__ClientRequest *in = wirecheck_client_request(data, len, bad, sizeof bad);
     if (!in) {
@@ -1268,8 +1459,9 @@ int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const
         server_count_drop(s, "an invalid message on the client socket");
         return 0;
     }
-    int rc = s_dispatch(s, ident, ident_len, user_id, in, may_hold);
-    drover__client_request__free_unpacked(in, NULL);
+    int rc = s_dispatch(s, ident, ident_len, user_id, in, may_hold, &in, NULL);
+    if (in)
+        drover__client_request__free_unpacked(in, NULL);
     return rc;
 }
 
@@ -1318,7 +1510,7 @@ int server_client_wake(server_t *s)
             lr.wait_ms = copy.wait_ms;
             in.logs = &lr;
         }
-        if (s_dispatch(s, copy.ident, copy.ident_len, copy.user_id, &in, 0) < 0)
+        if (s_dispatch(s, copy.ident, copy.ident_len, copy.user_id, &in, 0, NULL, NULL) < 0)
             return -1;
     }
     return 0;

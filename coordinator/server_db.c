@@ -151,6 +151,8 @@ int server_outage_step(server_t *s)
     server_watchdog(s, util_mono_ms());
     if (server_drain(s, s->csock, SOCK_CLIENT) < 0)
         store_discard(s->st); /* a read failed: the database is still away */
+    if (s->bulk)
+        (void)server_client_bulk_done(s); /* answers only: the reload reads what was stored */
     server_flush(s);
     if (util_mono_ms() < s->db_retry_ms)
         return 0;
@@ -178,6 +180,10 @@ int server_reset(server_t *s)
     }
     log_error("database error (%s): discarding this iteration and reloading state",
               db_error(s->db));
+    /* A large submit being stored commits or not before the reload reads
+     * the runs: it is then either in what is loaded or was refused. */
+    bulk_wait_idle(s->bulk);
+    s->loads++;
     server_side_active(s, 0);
     server_discard_outbox(s);
     server_client_drop_held(s);

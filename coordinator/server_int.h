@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "bulk.h"
 #include "calendar.h"
 #include "conf.h"
 #include "db.h"
@@ -115,6 +116,8 @@ struct server {
     int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
     int64_t next_watchdog_ms;
     int64_t longest_us;        /* the longest loop iteration (CoordinatorInfo) */
+    bulk_t *bulk;              /* large submits stored beside the loop (bulk.h) */
+    uint64_t loads;            /* state reloads so far: a bulk job of an older one is in them */
 };
 
 /* Queues msg for sock/ident; sent by server.c only after the iteration's
@@ -164,6 +167,14 @@ int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const
 /* Answers parked requests whose run/task changed or whose time is up.
  * 0 or -1 (database). */
 int server_client_wake(server_t *s);
+/* Refuses a client frame over coordinator.max_message (not decoded):
+ * counted, logged at most once per interval per key, and answered
+ * ERROR_BAD_REQUEST when its request_id can be read. */
+void server_client_oversized(server_t *s, const wire_msg_t *m);
+/* Answers the large submits the bulk thread finished (a stored run joins
+ * the model first). 0, or -1 when a stored run could not be added to
+ * memory (the loop then resets: the reload reads it). */
+int server_client_bulk_done(server_t *s);
 /* Forgets every parked request (reset, shutdown). */
 void server_client_drop_held(server_t *s);
 

@@ -40,6 +40,7 @@ struct store {
 
 enum {
     S_SUBMIT,
+    S_FENCE_HOLD,
     S_RUN_SAVE, S_EVENT, S_LOG, S_WORKER_UP, S_WORKER_STATE, S_WORKERS_SEEN, S_LOAD_RUNS,
     S_LOAD_TASKS, S_LOAD_DEPS, S_RUNS_LIST, S_RUN_GET, S_RUN_TASKS, S_TASK_BY_NAME, S_LOGS,
     S_METRIC, S_DATASETS, S_MODEL_REGISTER, S_REPORT, S_EVALUATION, S_MODEL_BY_STEP,
@@ -204,6 +205,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                   "SELECT r.id, 'command', $12::text, 'submit workflow ' || $1 || ' (' || $4 || "
                   "' steps) as run ' || r.id FROM r WHERE $12::text IS NOT NULL) "
                   "SELECT r.id, " US("r.submitted_at") ", t.id, t.idx FROM r, t", 12},
+    /* A writer beside the loop (bulk.c), just before its COMMIT: the lease
+     * still carries its epoch, and a takeover (an UPDATE of that row) waits
+     * for the commit. -> 1 row, or none when the epoch moved on. */
+    [S_FENCE_HOLD] = {"fence_hold",
+                      "SELECT 1 FROM drover.leader WHERE id = 1 AND epoch = $1::bigint FOR SHARE", 1},
     [S_RUN_SAVE] = {"run_save",
                     "WITH u AS (UPDATE drover.runs SET state = $2, finished_at = CASE WHEN $2 = "
                     "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
@@ -503,6 +509,19 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
     }
     PQclear(r);
     return 0;
+}
+
+int store_fence_hold(store_t *st, uint64_t epoch)
+{
+    char e[24];
+    snprintf(e, sizeof e, "%" PRIu64, epoch);
+    const char *v[] = {e};
+    PGresult *r = db_exec(st->db, s_stmts[S_FENCE_HOLD].name, 1, v, NULL, NULL, PGRES_TUPLES_OK);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n == 1;
 }
 
 int store_task_save(store_t *st, const store_task_row_t *t, const char *from_state,
@@ -836,7 +855,27 @@ PGresult *store_logs(store_t *st, int64_t task_id, int attempt, int stream, uint
     char t[24], a[24], o[24], s[24], c[24];
     const char *v[] = {I64(t, task_id), I64(a, attempt), I64(o, (int64_t)off), I64(s, stream),
                        I64(c, (int64_t)cap)};
-    return s_read(st, S_LOGS, 5, v);
+    /* Binary: the page's bytes as they are, not twice as many in hex. */
+    if (st->npend && (store_tx(st) < 0 || s_flush(st) < 0))
+        return NULL;
+    PGresult *r = db_exec_binary(st->db, s_stmts[S_LOGS].name, 5, v);
+    if (!r)
+        log_error("database: %s", db_error(st->db));
+    return r;
+}
+
+int store_log_row(const PGresult *r, int i, uint64_t *off, const uint8_t **data, size_t *len)
+{
+    if (PQgetisnull(r, i, 0) || PQgetisnull(r, i, 1) || PQgetlength(r, i, 0) != 8)
+        return -1;
+    const uint8_t *b = (const uint8_t *)PQgetvalue(r, i, 0);
+    uint64_t o = 0;
+    for (int k = 0; k < 8; k++)
+        o = o << 8 | b[k];
+    *off = o;
+    *data = (const uint8_t *)PQgetvalue(r, i, 1);
+    *len = (size_t)PQgetlength(r, i, 1);
+    return 0;
 }
 
 /* ------------------------------------------------------------ ML --- */

@@ -66,6 +66,13 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
                  int64_t due_us, const char *actor, int ntasks, const char *tasks_json,
                  const char *deps_json, int64_t *run_id, int64_t *submitted_us, int64_t *task_ids);
 
+/* For a writer on a connection of its own (bulk.c), inside its
+ * transaction, just before COMMIT: 1 when the leader lease still carries
+ * epoch (the row is then share-locked until the commit, so no takeover can
+ * commit in between), 0 when another coordinator took over, -1 on a
+ * database error. */
+int store_fence_hold(store_t *st, uint64_t epoch);
+
 /* Buffers a task transition (row update + event); every transition of an
  * iteration goes to the database in one statement, before any other
  * statement and at store_commit. from_state must be a static name. */
@@ -110,7 +117,11 @@ PGresult *store_run_get(store_t *st, int64_t run_id);
 PGresult *store_run_tasks(store_t *st, int64_t run_id);
 PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name);
 /* One page of a log stream from byte off: rows (first offset, data from
- * there), at most 257 rows and about cap bytes (see S_LOGS). */
+ * there), at most 257 rows and about cap bytes (see S_LOGS), in binary
+ * format: read each row with store_log_row. */
+/* Row i of store_logs: its offset and its bytes (borrowed from r). 0, or
+ * -1 on a malformed row. */
+int store_log_row(const PGresult *r, int i, uint64_t *off, const uint8_t **data, size_t *len);
 PGresult *store_logs(store_t *st, int64_t task_id, int attempt, int stream, uint64_t off,
                      size_t cap);
 

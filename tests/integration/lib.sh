@@ -442,6 +442,13 @@ coord_kill9() {
 
 coord_pid() { echo "${T_PROCS[coordinator]}"; }
 
+# admin_poke ARGS...: drover-test-zmqpoke on the client endpoint as the
+# admin key (--proto client): a hand-made request, the CLI bypassed.
+admin_poke() {
+    drover-test-zmqpoke -q --proto client --key "$T_KEYS/admin" \
+        --server-key "$T_KEYS/coordinator.pub" --linger 1000 "$@" "$COORD_CLIENT_EP"
+}
+
 # ---------------------------------------------------------------- workers ---
 
 # worker_start [--no-wait] NAME [SLOTS] [EXTRA ARGS...]: starts a worker;

@@ -217,6 +217,24 @@ jq -e '.error != "ERROR_NONE" and (.message | length > 0)' "$T_DIR/poison3.out" 
     fail "queue limit 4294967295: $(cat "$T_DIR/poison3.out")"
 drover queue list >/dev/null || fail "drover queue list after the poisoned requests exited $?"
 
+# ---------------------------------------- oversized frames (obs. 12) ---
+# Over coordinator.max_message (16 MiB) but within libzmq's hard cap (a
+# quarter more): refused by size with a clear error, counted, never decoded.
+dropped_before=$(drover info --json | jq -r '.dropped_messages')
+jq -n '{request_id: 41, submit: {workflow: "huge", steps: [{name: "s", kind: "exec",
+        spec_json: ("{\"argv\":[\"" + ("x" * 17000000) + "\"]}")}]}}' >"$T_DIR/huge.json"
+cpoke "$K/sub1" --msg "@$T_DIR/huge.json" --await 20000 >"$T_DIR/huge.out" || fail "no answer to an oversized request"
+jq -e '.request_id == 41 and .error == "ERROR_BAD_REQUEST" and
+       (.message | test("^request of 170[0-9]{5} bytes exceeds the limit of 16777216 bytes"))'     "$T_DIR/huge.out" >/dev/null || fail "oversized request: $(cut -c1-300 "$T_DIR/huge.out")"
+dropped_after=$(drover info --json | jq -r '.dropped_messages')
+((dropped_after > dropped_before)) || fail "an oversized request was not counted in dropped_messages"
+# Over the hard cap: libzmq drops the connection (no answer); the
+# coordinator keeps serving.
+cpoke "$K/sub1" --oversized 22000000 --drain 1000 >"$T_DIR/huger.out" 2>&1 || true
+[[ ! -s "$T_DIR/huger.out" ]] || fail "a frame over the hard cap was answered: $(cut -c1-300 "$T_DIR/huger.out")"
+drover info >/dev/null || fail "drover info after an oversized frame exited $?"
+assert_eq 0 "$(sql "select count(*) from drover.runs where workflow = 'huge'")" "runs from oversized requests"
+
 # ------------------------------------------------------------- the end ---
 assert_eq succeeded "$(wait_run "$honest" 30)" "state of the honest run"
 assert_eq 0 "$(sql "select count(*) from drover.tasks where run_id = $honest and (attempt <> 1 or lost <> 0)")" \
