@@ -83,7 +83,7 @@ typedef struct {
     char trigger_roots[CONFIG_MAX_KEYS][1024];
     int ntrigger_roots;
     int test_clock;             /* 1 = honour DROVER_CLOCK_FILE (tests only; warned at start) */
-    int64_t leader_lease_ms;    /* leadership lease; a standby takes over when it expires */
+    int64_t leader_lease_ms;    /* leadership lease: a standby answers within it of the last renewal */
     /* Placement (coordinator/place.h, docs/scheduling.md). */
     int64_t default_time_limit_ms; /* planning limit of a step without a timeout */
     int64_t priority_aging_ms;  /* waiting that earns one priority point; 0 = no aging */

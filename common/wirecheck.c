@@ -248,6 +248,10 @@ int wirecheck_validate_coord_msg(const Drover__CoordMsg *m, char *why, size_t wh
             !s_len_ok(m->artifact->message, 0, WIRECHECK_MAX_ERROR))
             return s_fail(why, whylen, "artifact reply out of range");
         return 0;
+    case DROVER__COORD_MSG__BODY_HEARTBEAT_ACK:
+        if (!m->heartbeat_ack)
+            return s_fail(why, whylen, "heartbeat ack without a body");
+        return 0;
     default:
         return s_fail(why, whylen, "coordinator message without a body");
     }

@@ -21,7 +21,9 @@ enum { L_STATE, L_TERMINATE, L_TAKE, L_RENEW, L_COUNT };
 static const db_stmt_t s_stmts[L_COUNT] = {
     [L_STATE] = {"leader_state",
                  "SELECT l.epoch, l.holder, l.expires_at < clock_timestamp(), " L_GONE
-                 ", coalesce(l.backend_pid, 0) FROM drover.leader l WHERE l.id = 1",
+                 ", coalesce(l.backend_pid, 0), ceil(greatest(0, (extract(epoch FROM "
+                 "l.expires_at) - extract(epoch FROM clock_timestamp())) * 1000))::bigint "
+                 "FROM drover.leader l WHERE l.id = 1",
                  0},
     /* Waits (up to 2 s) until the session is really gone. */
     [L_TERMINATE] = {"leader_terminate", "SELECT pg_terminate_backend($1::integer, 2000)", 1},
@@ -44,7 +46,9 @@ static const db_stmt_t s_stmts[L_COUNT] = {
 struct leader {
     db_t *db;
     int64_t lease_ms;
+    int64_t expiry_ms; /* what a renewal writes: lease_ms less the takeover allowance */
     int64_t period_ms;
+    int64_t wait_ms;   /* standing by: when to look again */
     int64_t next_ms;
     uint64_t epoch;    /* 0 = never led */
     char holder[300];  /* host:pid */
@@ -64,6 +68,15 @@ leader_t *leader_new(db_t *db, int64_t lease_ms)
     l->period_ms = l->lease_ms / 3 < 1000 ? l->lease_ms / 3 : 1000;
     if (l->period_ms < 50)
         l->period_ms = 50;
+    /* The lease measures how long a frozen leader can hold the cluster up:
+     * a standby must be answering within lease_ms of the last renewal, so
+     * the row expires earlier by what a takeover may cost on a busy
+     * machine (ending the old session, the epoch bump, the state load, the
+     * bind) — a fifth, at most 1 s. Fencing does not depend on it: the
+     * epoch does. */
+    int64_t allowance = l->lease_ms / 5 < 1000 ? l->lease_ms / 5 : 1000;
+    l->expiry_ms = l->lease_ms - allowance;
+    l->wait_ms = 200;
     char host[256];
     if (gethostname(host, sizeof host) < 0)
         util_strlcpy(host, "localhost", sizeof host);
@@ -98,7 +111,7 @@ static int s_renew(leader_t *l)
 {
     char e[24], ms[24];
     snprintf(e, sizeof e, "%" PRIu64, l->epoch);
-    snprintf(ms, sizeof ms, "%" PRId64, l->lease_ms);
+    snprintf(ms, sizeof ms, "%" PRId64, l->expiry_ms);
     const char *v[] = {e, ms};
     PGresult *r = db_exec(l->db, s_stmts[L_RENEW].name, 2, v, NULL, NULL, PGRES_TUPLES_OK);
     if (!r)
@@ -142,8 +155,12 @@ int leader_acquire(leader_t *l)
     int gone = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
     char pid[24];
     util_strlcpy(pid, PQgetvalue(r, 0, 4), sizeof pid);
+    int64_t left = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
     PQclear(r);
     if (!expired && !gone) {
+        /* Look again right when the lease expires, and at least every
+         * 200 ms for a crashed holder (its session gone). */
+        l->wait_ms = left + 2 < 200 ? (int)left + 2 : 200;
         if (!l->announced || strcmp(l->last_holder, holder) != 0)
             log_info("another coordinator (%s) holds the leader lease; standing by", holder);
         l->announced = 1;
@@ -175,7 +192,7 @@ int leader_acquire(leader_t *l)
         }
     }
     char ms[24];
-    snprintf(ms, sizeof ms, "%" PRId64, l->lease_ms);
+    snprintf(ms, sizeof ms, "%" PRId64, l->expiry_ms);
     const char *v[] = {l->holder, ms, epoch};
     /* Bounded: a lock the old session still holds must not hang us. */
     if (db_simple(l->db, "SET lock_timeout = '2s'") < 0)
@@ -223,6 +240,11 @@ int leader_tick(leader_t *l, int64_t now_ms)
         return 2;
     }
     return 0;
+}
+
+int leader_standby_wait_ms(const leader_t *l)
+{
+    return (int)l->wait_ms;
 }
 
 int64_t leader_next_ms(const leader_t *l)

@@ -4,7 +4,10 @@
  * database session, expires_at. A coordinator becomes active by bumping the
  * epoch when the lease has expired, or at once when the holder's database
  * session is gone (a crash). It then renews the lease about every second
- * (leader_tick); a lease it cannot renew (the epoch moved on) means another
+ * (leader_tick), each renewal setting expires_at to the lease less a
+ * takeover allowance (a fifth, at most 1 s): a standby looks again exactly
+ * when the lease expires, so it answers within the lease of the leader's
+ * last renewal. A lease it cannot renew (the epoch moved on) means another
  * coordinator took over, and this one must stop writing and exit.
  *
  * Fencing is in the database: the session sets drover.epoch, and a
@@ -49,6 +52,10 @@ int leader_acquire(leader_t *l);
 /* Renews the lease when due (outside a transaction). Returns 0, 2 fenced
  * (exit), -1 on a database error. */
 int leader_tick(leader_t *l, int64_t now_ms);
+
+/* After leader_acquire returned 0: how long to stand by before trying
+ * again (until the live lease expires, at most 200 ms). */
+int leader_standby_wait_ms(const leader_t *l);
 
 /* Monotonic ms of the next renewal. */
 int64_t leader_next_ms(const leader_t *l);

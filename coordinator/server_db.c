@@ -93,7 +93,7 @@ int server_attach(server_t *s)
                 observe_ready(s->obs, "standing by (another coordinator is active)");
             }
             announced = 1;
-            server_wait_signal(s, 200);
+            server_wait_signal(s, leader_standby_wait_ms(s->leader));
             if (s->stop)
                 return 1;
         }

@@ -196,6 +196,10 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
         }
         rr.accepted = 1;
         rr.heartbeat_ms = (uint32_t)s->cfg->coord.heartbeat_ms;
+        /* Half the time that gets a worker declared dead: an Assign that
+         * waited longer in a stalled connection may be for a step already
+         * run elsewhere (see the proto). */
+        rr.stale_after_ms = (uint32_t)(s->cfg->coord.worker_timeout_ms / 2);
         rr.n_drop = ndrop;
         rr.drop = dp;
         out.body_case = DROVER__COORD_MSG__BODY_REGISTER_REPLY;
@@ -231,6 +235,13 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
     model_worker_seen(s->model, w);
     switch (in->body_case) {
     case DROVER__WORKER_MSG__BODY_HEARTBEAT:
+        if (in->heartbeat->seq) {
+            Drover__HeartbeatAck ack = DROVER__HEARTBEAT_ACK__INIT;
+            ack.seq = in->heartbeat->seq;
+            out.body_case = DROVER__COORD_MSG__BODY_HEARTBEAT_ACK;
+            out.heartbeat_ack = &ack;
+            s_reply_worker(s, m, &out);
+        }
         break;
     case DROVER__WORKER_MSG__BODY_STARTED:
         rc = model_task_started(s->model, w, in->started) < 0 ? -1 : 0;

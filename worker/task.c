@@ -654,12 +654,6 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
 
 static void s_close_output(task_t *t);
 
-task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms)
-{
-    return task_not_started(task_id, attempt, DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED,
-                            "the worker is stopping; handed back", now_ms);
-}
-
 task_t *task_not_started(uint64_t task_id, uint32_t attempt, Drover__Outcome outcome,
                          const char *error, int64_t now_ms)
 {

@@ -109,14 +109,12 @@ int task_kind_builtin(const char *kind);
  * the monotonic clock (util_mono_ms). The caller owns the task. */
 task_t *task_start(const task_spec_t *spec, int64_t now_ms);
 
-/* A TASK_FINISHED task with outcome NOT_ATTEMPTED and no process: an
- * assignment a stopping worker hands back without running it. NULL (errno
- * ENOMEM) when it cannot be allocated. */
-task_t *task_handed_back(uint64_t task_id, uint32_t attempt, int64_t now_ms);
-
-/* The same with another outcome and error (copied): an attempt whose
- * inputs could not be staged (SPAWN_FAILED, or NOT_ATTEMPTED when the
- * cause is the infrastructure), or that was killed while staging. */
+/* A TASK_FINISHED task with no process, with outcome and error (copied):
+ * an assignment handed back without running it (NOT_ATTEMPTED: the worker
+ * is stopping, or was cut off), or an attempt whose inputs could not be
+ * staged (SPAWN_FAILED, or NOT_ATTEMPTED when the cause is the
+ * infrastructure), or that was killed while staging. NULL (errno ENOMEM)
+ * when it cannot be allocated. */
 task_t *task_not_started(uint64_t task_id, uint32_t attempt, Drover__Outcome outcome,
                          const char *error, int64_t now_ms);
 

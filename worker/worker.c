@@ -14,7 +14,10 @@
  *     coordinator no longer wants: their children are killed and their
  *     results discarded without reporting anything. Every other unacked
  *     Result is then sent again.
- *   - While registered: Heartbeat{running leases} every heartbeat_ms. A
+ *   - While registered: Heartbeat{running leases, seq} every heartbeat_ms,
+ *     answered with HeartbeatAck{seq}. After a silence of stale_after_ms
+ *     (RegisterReply) the worker starts no Assign until a heartbeat sent
+ *     since is acknowledged (see "Stale assignments" below). A
  *     Reregister (the coordinator lost the session, e.g. it restarted) starts
  *     registration over; leases and children are kept.
  *   - Assign{lease, ...} starts a child (an Assign for a lease already held,
@@ -168,6 +171,11 @@ struct worker {
     int64_t next_busy_log_ms;
     int64_t heartbeat_ms;
     int64_t next_heartbeat_ms;
+    uint64_t hb_seq;          /* of the last heartbeat sent */
+    int64_t stale_after_ms;   /* RegisterReply.stale_after_ms: 0 = no guard */
+    int64_t last_heard_ms;    /* the last message from the coordinator */
+    int unconfirmed;          /* heard nothing for stale_after_ms: start nothing */
+    uint64_t confirm_seq;     /* ... until a HeartbeatAck of this seq or later */
     int64_t watchdog_ms;      /* systemd's watchdog: ping this often (0 = none) */
     int64_t next_watchdog_ms;
 
@@ -369,6 +377,7 @@ static void s_send_heartbeat(worker_t *w, int64_t now)
     Drover__Heartbeat hb = DROVER__HEARTBEAT__INIT;
     hb.running = ptrs;
     hb.n_running = n;
+    hb.seq = ++w->hb_seq;
     Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
     m.body_case = DROVER__WORKER_MSG__BODY_HEARTBEAT;
     m.heartbeat = &hb;
@@ -513,6 +522,11 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
     }
     w->state = SESSION_REGISTERED;
     w->registers_sent = 0;
+    w->stale_after_ms = rr->stale_after_ms;
+    w->last_heard_ms = now;
+    if (w->unconfirmed)
+        log_info("registered again: taking assignments");
+    w->unconfirmed = 0; /* a fresh session: what it no longer wants, drop lists */
     w->heartbeat_ms = rr->heartbeat_ms > 0 ? rr->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
     w->next_heartbeat_ms = now + w->heartbeat_ms;
 
@@ -520,6 +534,9 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
         const Drover__Lease *l = rr->drop[i];
         long q = l ? s_queued(w, l->task_id, l->attempt) : -1;
         if (q >= 0) {
+            log_info("task %llu attempt %u: the coordinator no longer wants it; dropped before "
+                     "it started",
+                     (unsigned long long)l->task_id, l->attempt);
             s_dequeue_at(w, (size_t)q);
             continue;
         }
@@ -554,10 +571,10 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
 static void s_not_started(worker_t *w, uint64_t id, uint32_t attempt, Drover__Outcome outcome,
                           const char *why, int64_t now);
 
-static void s_hand_back(worker_t *w, uint64_t id, uint32_t attempt, int64_t now)
+/* why: "the worker is stopping", ... */
+static void s_hand_back(worker_t *w, uint64_t id, uint32_t attempt, int64_t now, const char *why)
 {
-    s_not_started(w, id, attempt, DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED,
-                  "the worker is stopping; handed back", now);
+    s_not_started(w, id, attempt, DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED, why, now);
 }
 
 /* Appends a finished entry for an attempt that never ran. */
@@ -647,6 +664,52 @@ static int s_maybe_stage(worker_t *w, const Drover__Assign *a, json_t *spec, con
     return 1;
 }
 
+/* Hands back every prefetched assignment. */
+static void s_hand_back_queue(worker_t *w, int64_t now, const char *why)
+{
+    while (w->nqueue > 0) {
+        uint64_t id = w->queue[0].task_id;
+        uint32_t attempt = w->queue[0].attempt;
+        s_dequeue_at(w, 0);
+        s_hand_back(w, id, attempt, now, why);
+    }
+}
+
+/* Stale assignments. A step is run again elsewhere once its worker has
+ * been silent for worker_timeout; an Assign the coordinator sent before
+ * that, held up in a stalled connection (a partition, this process
+ * paused), may arrive after the step's success was recorded — starting it
+ * then would run the step again after its success. So a worker that heard
+ * nothing from the coordinator for stale_after_ms (half worker_timeout;
+ * heartbeats are acknowledged, so a live link is never that quiet) starts
+ * nothing — what it is assigned waits in the queue — until the coordinator
+ * acknowledges a heartbeat sent since: an ack means the session, and with
+ * it every lease, is still the coordinator's. A Reregister instead means
+ * the session is gone: the queue is part of Register.held, and the
+ * RegisterReply drops what has moved on. A silence of the coordinator's
+ * own (busy, paused) costs one round trip. */
+static void s_send_heartbeat(worker_t *w, int64_t now);
+
+static void s_unconfirm(worker_t *w, int64_t now)
+{
+    w->unconfirmed = 1;
+    w->confirm_seq = w->hb_seq + 1;
+    log_warn("no word from the coordinator for %lld ms (a partition or a pause?): starting "
+             "nothing until it answers again",
+             (long long)(now - w->last_heard_ms));
+    s_send_heartbeat(w, now);
+}
+
+/* 1 when this worker must not start what it was assigned (see above). */
+static int s_stale_guard(worker_t *w, int64_t now)
+{
+    if (w->stale_after_ms <= 0 || w->state != SESSION_REGISTERED)
+        return w->unconfirmed;
+    if (!w->unconfirmed && now - w->last_heard_ms > w->stale_after_ms)
+        s_unconfirm(w, now);
+    return w->unconfirmed;
+}
+
 static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int from_queue)
 {
     if (!a->lease) {
@@ -665,16 +728,17 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         return;
     }
     if (w->stopping) {
-        s_hand_back(w, id, attempt, now);
+        s_hand_back(w, id, attempt, now, "the worker is stopping");
         return;
     }
+    int held = !from_queue && s_stale_guard(w, now); /* queued until confirmed */
     size_t active = w->nstaging;
     for (size_t i = 0; i < w->ntasks; i++)
         if (!w->tasks[i].silent && task_phase(w->tasks[i].task) != TASK_FINISHED)
             active++;
     int noop = a->kind && strcmp(a->kind, "noop") == 0;
-    if (active >= (size_t)w->slots && !noop && from_queue != 2) {
-        if (w->nqueue < (size_t)w->prefetch || from_queue) {
+    if ((active >= (size_t)w->slots && !noop && from_queue != 2) || held) {
+        if (w->nqueue < (size_t)w->prefetch || from_queue || held) {
             /* Prefetched: it starts when a slot frees (s_start_queued). */
             if (from_queue)
                 return; /* cannot happen: dequeued only with a free slot */
@@ -878,7 +942,15 @@ static void s_on_message(worker_t *w, const uint8_t *data, size_t len, int64_t n
         goto out;
     }
     wire_sanitize(&m->base);
+    (void)s_stale_guard(w, now); /* a silence ends here: judge it before the message */
+    w->last_heard_ms = now;
     switch (m->body_case) {
+    case DROVER__COORD_MSG__BODY_HEARTBEAT_ACK:
+        if (w->unconfirmed && m->heartbeat_ack->seq >= w->confirm_seq) {
+            w->unconfirmed = 0;
+            log_info("the coordinator answers again: taking assignments");
+        }
+        break;
     case DROVER__COORD_MSG__BODY_REGISTER_REPLY:
         s_on_register_reply(w, m->register_reply, now);
         break;
@@ -966,17 +1038,12 @@ static void s_begin_stop(worker_t *w, int signo, int64_t now)
     if (w->state == SESSION_REGISTERED)
         s_send_draining(w);
     size_t queued = w->nqueue + w->nstaging;
-    while (w->nqueue > 0) {
-        uint64_t id = w->queue[0].task_id;
-        uint32_t att = w->queue[0].attempt;
-        s_dequeue_at(w, 0);
-        s_hand_back(w, id, att, now);
-    }
+    s_hand_back_queue(w, now, "the worker is stopping");
     while (w->nstaging > 0) {
         uint64_t id = w->staging[0].task_id;
         uint32_t att = w->staging[0].attempt;
         s_unstage_at(w, 0);
-        s_hand_back(w, id, att, now);
+        s_hand_back(w, id, att, now, "the worker is stopping");
     }
     size_t n = 0;
     for (size_t i = 0; i < w->ntasks; i++)
@@ -1281,6 +1348,8 @@ static void s_on_xfer(worker_t *w, int64_t now)
 /* Starts prefetched assignments while slots are free. */
 static void s_start_queued(worker_t *w, int64_t now)
 {
+    if (w->nqueue > 0 && s_stale_guard(w, now))
+        return; /* handed back */
     while (w->nqueue > 0 && !w->stopping) {
         size_t active = 0;
         for (size_t i = 0; i < w->ntasks; i++)

@@ -15,7 +15,15 @@ the same machine, so events.at is on the same clock). Checks:
   rerun           no attempt of a task started after its success was
                   recorded (at-least-once before, never after);
   order           no attempt of a task started before the success of
-                  every task it depends on was recorded.
+                  every task it depends on was recorded;
+  memory          every memory hog (a step named "hog": asks for 100M,
+                  allocates 600 MB) of a finished run failed, reported as
+                  killed for memory: "killed: out of memory (limit 100M)"
+                  (cgroup) or "memory limited to 100M by RLIMIT_AS"
+                  (worker/task.c).
+
+Steps other than hogs that failed are counted (other_failures), not
+judged: the chaos DAGs give none a reason to fail.
 
 Prints one JSON object with the figures and the violations; exits 1 when
 there is any violation.
@@ -24,6 +32,7 @@ Usage: verify.py PSQL_CONNINFO STAMPS_DIR ACKED_FILE
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -44,11 +53,12 @@ def main():
     runs = {int(r[0]): r[1] for r in query(conninfo, "select id, state from drover.runs "
                                                      "where workflow like 'chaos-%'")}
     tasks = {}
-    for tid, run, name, state, attempt, lost in query(
-            conninfo, "select t.id, t.run_id, t.name, t.state, t.attempt, t.lost from drover.tasks t "
+    for tid, run, name, state, attempt, lost, error in query(
+            conninfo, "select t.id, t.run_id, t.name, t.state, t.attempt, t.lost, "
+                      "translate(coalesce(t.error, ''), E'\\t\\n', '  ') from drover.tasks t "
                       "join drover.runs r on r.id = t.run_id where r.workflow like 'chaos-%'"):
         tasks[int(tid)] = {"run": int(run), "name": name, "state": state,
-                           "attempt": int(attempt), "lost": int(lost)}
+                           "attempt": int(attempt), "lost": int(lost), "error": error}
     succ = {}
     for tid, n, first in query(
             conninfo, "select task_id, count(*), extract(epoch from min(at)) from drover.events "
@@ -78,7 +88,21 @@ def main():
             nstamps += 1
 
     v = {"lost": [], "not_terminal": [], "success_twice": [], "rerun_after_success": [],
-         "order": []}
+         "order": [], "memory": []}
+    killed_for_memory = re.compile(r"killed: out of memory \(limit 100M\)|"
+                                   r"memory limited to 100M by RLIMIT_AS")
+    hogs = reported = other_failures = 0
+    for tid, t in tasks.items():
+        if t["name"] != "hog":
+            other_failures += t["state"] == "failed"
+            continue
+        if runs.get(t["run"]) == "running":
+            continue
+        hogs += 1
+        if t["state"] == "failed" and killed_for_memory.search(t["error"]):
+            reported += 1
+        else:
+            v["memory"].append({"task": tid, "state": t["state"], "error": t["error"]})
     for rid in sorted(acked):
         if rid not in runs:
             v["lost"].append(rid)
@@ -113,12 +137,14 @@ def main():
     report = {
         "runs": len(runs), "runs_by_state": states, "acknowledged_submits": len(acked),
         "steps": len(tasks), "attempts_started": attempts,
-        "extra_attempts": attempts - len([t for t in tasks.values() if t["attempt"] > 0]),
+        "extra_attempts": attempts - len([t for t in tasks.values() if t["attempt"] > 0 and t["name"] != "hog"]),
         "lost_attempts_recorded": sum(t["lost"] for t in tasks.values()),
         "handed_back": handed_back, "stale_events": stale,
         "lost_runs": len(v["lost"]), "not_terminal": len(v["not_terminal"]),
         "rerun_after_success": len(v["rerun_after_success"]),
         "success_twice": len(v["success_twice"]), "order_violations": len(v["order"]),
+        "memory_hogs": hogs, "memory_kills_reported": reported,
+        "memory_misreported": len(v["memory"]), "other_failures": other_failures,
         "violations": {k: x[:10] for k, x in v.items() if x},
     }
     print(json.dumps(report, indent=1, sort_keys=True))

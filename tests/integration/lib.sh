@@ -7,7 +7,8 @@
 #   - an EXIT trap that stops everything the test started: the coordinator,
 #     the workers, PostgreSQL, and any pid the test registered with
 #     t_track_pid, then scans daemon logs for sanitizer reports (a report
-#     fails the test even when every assertion passed);
+#     fails the test even when every assertion passed); T_CLEANUP_HOOKS
+#     run before the daemons are stopped, T_CLEANUP_LATE_HOOKS after;
 #   - a watchdog that sends the script SIGTERM before ctest's TIMEOUT would
 #     SIGKILL it, so cleanup still runs and no daemon outlives the test;
 #   - helpers: pg_start/pg_stop, coord_start/coord_stop, worker_start,
@@ -32,6 +33,12 @@
 # is wait_for with a condition and a deadline; on timeout it prints what it
 # waited for and the tail of every log, and fails the test. Deadlines are
 # liveness bounds (generous), never speed claims.
+#
+# Hosts: by default everything runs on loopback (T_HOST=127.0.0.1) in this
+# network namespace. tests/netns/lib.sh puts PostgreSQL, the coordinator
+# and each worker in network namespaces of their own: it sets T_HOST to the
+# coordinator's address and T_NS[ROLE] (ROLE = pg, coordinator,
+# coordinator2, worker-NAME) to the namespace a role's processes start in.
 #
 # Environment: DROVER_BIN (where drover, drover-coordinator, drover-worker
 # and the drover-test-* helpers live; default <repo>/build/bin).
@@ -59,6 +66,7 @@ chmod 755 "$T_DIR"
 declare -A T_PROCS=()     # name -> pid of daemons we started (stopped at exit)
 T_EXTRA_PIDS=()           # task processes etc. to SIGKILL at exit if still alive
 T_CLEANUP_HOOKS=()        # commands run first at exit (e.g. cluster.sh down)
+T_CLEANUP_LATE_HOOKS=()   # commands run last at exit, once every process is stopped
 T_FAILED_STOP=0
 PG_PORT=""
 PG_DIR=""
@@ -70,6 +78,9 @@ T_COORD_EXTRA=""
 T_WORKER_EXTRA=""
 T_WORKER_DRAIN="1s" # SIGTERM at cleanup: running tasks are handed back after 1 s
 T_KEYS="$T_DIR/keys"
+T_HOST="${T_HOST:-127.0.0.1}" # the address PostgreSQL and the coordinator listen on
+declare -A T_NS=()            # role -> network namespace (tests/netns/lib.sh)
+T_PFX=()                      # set by t_pfx
 T_INSECURE="${T_INSECURE:-0}"
 T_WORKER_KEY_ALLOWED=0
 
@@ -217,6 +228,9 @@ _t_cleanup() {
     done
     _t_end_units
     pg_stop || true
+    for h in "${T_CLEANUP_LATE_HOOKS[@]}"; do
+        eval "$h" >&2 || true
+    done
     if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T_DIR"/*.log >/dev/null 2>&1; then
         echo "FAIL [$T_NAME]: sanitizer report in a daemon log:" >&2
         grep -A 30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T_DIR"/*.log >&2 || true
@@ -250,6 +264,17 @@ T_WATCHDOG=$!
 
 freeport() { drover-test-freeport "${1:-1}"; }
 
+# t_pfx ROLE: sets T_PFX to the command prefix that starts a process of
+# ROLE in its network namespace (empty when it has none). nsenter, not `ip
+# netns exec`: that remounts /sys, hiding the cgroup hierarchy from a
+# worker. Both exec the command, so $! after `"${T_PFX[@]}" CMD &` is CMD's
+# pid.
+t_pfx() {
+    local ns="${T_NS[$1]:-}"
+    T_PFX=()
+    [[ -z "$ns" ]] || T_PFX=(nsenter "--net=/run/netns/$ns" --)
+}
+
 # ------------------------------------------------------------ PostgreSQL ---
 
 # pg_init: picks the port and conninfo without starting anything (so a test
@@ -258,7 +283,7 @@ pg_init() {
     [[ -n "$PG_PORT" ]] && return 0
     PG_PORT=$(freeport)
     PG_DIR="$T_DIR/pg"
-    DB_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=drover user=postgres connect_timeout=5"
+    DB_CONNINFO="host=$T_HOST port=$PG_PORT dbname=drover user=postgres connect_timeout=5"
 }
 
 # pg_start: a private PostgreSQL on 127.0.0.1:$PG_PORT with database drover.
@@ -276,12 +301,15 @@ pg_start() {
     "${T_AS_PG[@]}" "$T_PGBIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 \
         --locale=C.UTF-8 --no-sync >"$T_DIR/initdb.out" 2>&1 ||
         { cat "$T_DIR/initdb.out" >&2; fail "initdb failed"; }
-    "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=on" \
+    # Off loopback (tests/netns): the database host's own address only.
+    [[ "$T_HOST" == 127.0.0.1 ]] || echo "host all all $T_HOST/32 trust" >>"$PG_DIR/data/pg_hba.conf"
+    t_pfx pg
+    "${T_PFX[@]}" "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=$T_HOST -p $PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=on" \
         start >"$T_DIR/pg_ctl.out" 2>&1 ||
         { cat "$T_DIR/pg_ctl.out" >&2; fail "PostgreSQL did not start on port $PG_PORT"; }
     PG_STARTED=1
-    psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atqc \
+    psql -X -h "$T_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atqc \
         'create database drover' >/dev/null || fail "cannot create database drover"
 }
 
@@ -295,8 +323,9 @@ pg_stop() {
 # pg_resume: starts the PostgreSQL that pg_stop stopped (same data).
 pg_resume() {
     [[ $PG_STARTED -eq 0 ]] || return 0
-    "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=on" \
+    t_pfx pg
+    "${T_PFX[@]}" "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=$T_HOST -p $PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=on" \
         start >"$T_DIR/pg_ctl.out" 2>&1 ||
         { cat "$T_DIR/pg_ctl.out" >&2; fail "PostgreSQL did not start again on port $PG_PORT"; }
     PG_STARTED=1
@@ -304,7 +333,7 @@ pg_resume() {
 
 # sql QUERY: runs QUERY on the test database, unaligned, tuples only.
 sql() {
-    psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d drover -v ON_ERROR_STOP=1 -Atqc "$1"
+    psql -X -h "$T_HOST" -p "$PG_PORT" -U postgres -d drover -v ON_ERROR_STOP=1 -Atqc "$1"
 }
 
 # sql_is QUERY EXPECTED: succeeds when QUERY returns exactly EXPECTED.
@@ -379,8 +408,8 @@ coord_start() {
     if [[ -z "$COORD_CLIENT_EP" ]]; then
         local ports
         mapfile -t ports < <(freeport 2)
-        COORD_CLIENT_EP="tcp://127.0.0.1:${ports[0]}"
-        COORD_WORKER_EP="tcp://127.0.0.1:${ports[1]}"
+        COORD_CLIENT_EP="tcp://$T_HOST:${ports[0]}"
+        COORD_WORKER_EP="tcp://$T_HOST:${ports[1]}"
         export DROVER_COORDINATOR="$COORD_CLIENT_EP"
         export DROVER_CONFIG="$T_CFG"
     fi
@@ -391,7 +420,8 @@ coord_start() {
         export DROVER_KEY="$T_KEYS/admin" DROVER_COORDINATOR_KEY="$T_KEYS/coordinator.pub"
     fi
     _write_config
-    drover-coordinator --config "$T_CFG" </dev/null >>"$T_DIR/coordinator.log" 2>&1 &
+    t_pfx coordinator
+    "${T_PFX[@]}" drover-coordinator --config "$T_CFG" </dev/null >>"$T_DIR/coordinator.log" 2>&1 &
     T_PROCS[coordinator]=$!
     log "coordinator pid ${T_PROCS[coordinator]} on $COORD_CLIENT_EP / $COORD_WORKER_EP"
     [[ "${1:-}" == --no-wait ]] && return 0
@@ -445,7 +475,8 @@ worker_start() {
     worker_key_allow
     local name="$1" slots="${2:-2}"
     shift $(($# >= 2 ? 2 : 1))
-    drover-worker --config "$T_CFG" --coordinator "$COORD_WORKER_EP" --name "$name" \
+    t_pfx "worker-$name"
+    "${T_PFX[@]}" drover-worker --config "$T_CFG" --coordinator "$COORD_WORKER_EP" --name "$name" \
         --slots "$slots" "$@" </dev/null >>"$T_DIR/worker-$name.log" 2>&1 &
     T_PROCS[worker-$name]=$!
     log "worker $name pid $! ($slots slots)"
