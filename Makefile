@@ -2,7 +2,9 @@
 #
 #   make demo    install what is missing, build, start a local cluster, run
 #                examples/claims (generating its data first), show the model
-#                registry (the cluster stays up)
+#                registry, then the whole loop (examples/claims/loop.sh:
+#                serve, correct, retrain, gate, approve, hot swap); the
+#                cluster stays up
 #   make test    install what is missing, build, run every test
 #                (SANITIZE=1: in build-asan with AddressSanitizer + UBSan)
 #
@@ -39,7 +41,8 @@ DEMO_ENV := DROVER_CONFIG=$(DEMO_CFG) DROVER_COORDINATOR=$(DEMO_EP)
 help:
 	@echo "drover make targets:"
 	@echo "  make demo          deps + build + local cluster (PostgreSQL, coordinator, 2 workers),"
-	@echo "                     runs examples/claims (validate, train, evaluate, promote) and"
+	@echo "                     runs examples/claims (validate, train, evaluate, promote), then the"
+	@echo "                     whole loop (examples/claims/loop.sh: serve, correct, retrain, approve) and"
 	@echo "                     leaves the cluster up; examples/hello is the quick smoke test"
 	@echo "  make test          deps + build + all unit and integration tests (ctest)"
 	@echo "  make test SANITIZE=1   the same in build-asan with ASan + UBSan"
@@ -110,6 +113,9 @@ demo: deps
 	  echo "The claims run did not succeed; see why with: drover status RUN, drover report RUN evaluate"; \
 	  exit $$rc; \
 	fi
+	@echo
+	@echo "== The whole loop (examples/claims/loop.sh): serve, correct, retrain, gate, approve, hot swap"
+	$(DEMO_ENV) DROVER_BIN=$(CURDIR)/$(BUILD_DIR)/bin examples/claims/loop.sh
 	@echo
 	@echo "The local cluster is up (state and logs in $${DROVER_STATE_DIR:-.state/local})."
 	@echo "  export DROVER_CONFIG=$(DEMO_CFG) PATH=$(CURDIR)/$(BUILD_DIR)/bin:\$$PATH"
