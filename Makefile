@@ -119,10 +119,11 @@ demo: deps
 	@echo
 	@echo "The local cluster is up (state and logs in $${DROVER_STATE_DIR:-.state/local})."
 	@echo "  export DROVER_CONFIG=$(DEMO_CFG) PATH=$(CURDIR)/$(BUILD_DIR)/bin:\$$PATH"
-	@echo "  drover runs                              # the claims run's id is the newest"
+	@echo "  drover runs --workflow claims            # the claims run (loop.sh's runs are newer)"
 	@echo "  drover report RUN validate; drover metrics RUN train; drover report RUN evaluate"
 	@echo "  drover model show claims-damage:1; drover promote claims-damage:1 staging --reason test"
 	@echo "  drover submit --wait examples/claims/retrain.cfg   # the next turn of the loop"
+	@echo "  LOOP_APPROVE=ask examples/claims/loop.sh  # the whole loop again, stopping at the approval"
 	@echo "  drover submit --wait examples/hello/pipeline.cfg   # quick smoke test (exec steps only)"
 	@echo "  drover runs; drover status RUN; drover logs RUN STEP; drover workers"
 	@echo "  $(CLUSTER) psql            # then: select * from drover.task_status;"

@@ -34,7 +34,11 @@ W="$HERE/data/loop/$(date -u +%Y%m%d-%H%M%S)-$$"
 MODEL=claims-loop
 SERVE_PID=
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then
+    say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+    say() { printf '\n== %s\n' "$*"; }
+fi
 die() { echo "loop.sh: $*" >&2; exit 1; }
 cleanup() { [[ -z "$SERVE_PID" ]] || { kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; }; }
 trap cleanup EXIT
