@@ -23,6 +23,7 @@
 # weakened.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ml_lib.sh"
+source "$(dirname "$0")/serve_lib.sh"
 
 pg_start
 coord_start
@@ -48,47 +49,15 @@ r1=$(submit "$T_DIR/v1.cfg")
 assert_eq succeeded "$(wait_run "$r1" 120)" "state of the first training run"
 
 # ------------------------------------------------------ drover-serve, v1 ---
-drover keygen --out "$T_KEYS/serve" >/dev/null || fail "keygen serve"
-drover keys allow client "$T_KEYS/serve.pub" --role reader >/dev/null || fail "keys allow serve"
-TOKEN=0123456789abcdef0123456789abcdef
-printf 'adjuster %s\n' "$TOKEN" >"$T_DIR/tokens"
-chmod 600 "$T_DIR/tokens"
-PORT=$(freeport)
-FB="$T_DIR/feedback"
-cat >"$T_DIR/serve.cfg" <<CFG
-serve = {
-  listen = "127.0.0.1:$PORT";
-  models = [ "claims-damage" ];
-  coordinator = "$COORD_CLIENT_EP";
-  secret_key = "$T_KEYS/serve";
-  coordinator_key = "$T_KEYS/coordinator.pub";
-  artifact_dir = "$T_DIR/artifacts";
-  tokens = "$T_DIR/tokens";
-  log_dir = "$T_DIR/serve-log";
-  feedback_dir = "$FB";
-  poll_interval = "200ms";
-  max_batch = 100;
+serve_config claims-damage '  max_batch = 100;
   feedback_rows = 200;
-  feedback_flush = "1h";
-};
-CFG
-drover-serve --config "$T_DIR/serve.cfg" </dev/null >>"$T_DIR/serve.log" 2>&1 &
-SERVE_PID=$!
-t_track_pid "$SERVE_PID"
-URL="http://127.0.0.1:$PORT"
+  feedback_flush = "1h";'
+serve_start
 P=/v1/models/claims-damage/predict
-wait_for "drover-serve is ready" 30 curl -sf "$URL/readyz"
-serving() { grep -q "^drover_serve_model_version{model=\"claims-damage\"} $1\$" <(curl -s "$URL/metrics"); }
-wait_for "drover-serve serves version 1" 20 serving 1
+wait_for "drover-serve serves version 1" 20 serving claims-damage 1
 
 # ------------------------------------------- the hammer, from now on ---
-rm -f "$T_DIR/stop"
-drover-serveload --addr "127.0.0.1:$PORT" --path $P --token "$TOKEN" --csv "$D/test.csv" \
-    --label damage --conns 2 --until "$T_DIR/stop" --log "$T_DIR/hammer.log" >"$T_DIR/hammer.out" 2>&1 &
-HAMMER=$!
-t_track_pid "$HAMMER"
-served() { curl -s "$URL/metrics" | awk '$1 == "drover_serve_predict_requests_total" { print $2 }'; }
-served_gt() { test "$(served)" -gt "$1"; }
+hammer_start $P "$D/test.csv"
 wait_for "the hammer is going" 20 served_gt 200
 
 # ------------------------- the retrain: trigger, gate, approval, promote ---
@@ -172,7 +141,7 @@ p=$(sql "select report->'comparison'->'mcnemar'->>'p_value' from drover.step_rep
 awk -v p="$p" 'BEGIN { exit !(p < 0.001) }' || fail "McNemar p = $p: the data no longer give a clear margin"
 assert_eq 1 "$(sql "select version from drover.model_versions where name = 'claims-damage' and stage = 'production'")" \
     "production before the approval"
-serving 1 || fail "drover-serve left version 1 before the approval"
+serving claims-damage 1 || fail "drover-serve left version 1 before the approval"
 
 out=$(DROVER_KEY="$T_KEYS/reviewer" drover approve "$rt" review --reason "glass claims right again (McNemar p = $p)") ||
     fail "reviewer approve exited $?: $out"
@@ -181,20 +150,10 @@ assert_eq 2 "$(sql "select version from drover.model_versions where name = 'clai
     "production after the approval"
 
 # ------------------------------------------------------ the switch ---
-wait_for "drover-serve switched to version 2" 20 serving 2
+wait_for "drover-serve switched to version 2" 20 serving claims-damage 2
 at=$(served)
 wait_for "500 more requests on version 2" 60 served_gt $((at + 500))
-touch "$T_DIR/stop"
-wait "$HAMMER" || fail "the hammering client saw failures: $(cat "$T_DIR/hammer.out")"
-log "hammer: $(cat "$T_DIR/hammer.out")"
-awk '/^# conn/ { conn++; prev = 0; next }
-     $1 != 200 { print "status " $1; bad = 1 }
-     $2 != 1 && $2 != 2 { print "version " $2; bad = 1 }
-     $2 < prev { print "conn " conn " went back from " prev " to " $2; bad = 1 }
-     { if ($2 != prev && prev) switches[conn]++; prev = $2; n++; seen[$2]++ }
-     END { for (c = 1; c <= conn; c++) if (switches[c] != 1) { print "conn " c " switched " switches[c] + 0 " times"; bad = 1 }
-           if (!seen[1] || !seen[2]) { print "versions seen: 1=" seen[1] " 2=" seen[2]; bad = 1 }
-           exit bad }' "$T_DIR/hammer.log" || fail "hammer answers (above)"
+hammer_check 1 2
 grep -q "now serving version 2 (was 1)" "$T_DIR/serve.log" || fail "no swap logged"
 stop_pid drover-serve "$SERVE_PID" || fail "drover-serve exited $? on SIGTERM"
 log "ok"

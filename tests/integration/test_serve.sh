@@ -16,6 +16,7 @@
 #      acknowledged before a kill -9 land in a file at the next start.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ml_lib.sh"
+source "$(dirname "$0")/serve_lib.sh"
 
 pg_start
 coord_start
@@ -41,41 +42,16 @@ r1=$(train_promote 7)
 assert_eq succeeded "$(wait_run "$r1" 60)" "state of the first training run"
 
 # drover-serve's own key, a reader
-drover keygen --out "$T_KEYS/serve" >/dev/null || fail "keygen serve"
-drover keys allow client "$T_KEYS/serve.pub" --role reader >/dev/null || fail "keys allow serve"
-TOKEN=0123456789abcdef0123456789abcdef
-printf '# test tokens\nadjuster %s\n' "$TOKEN" >"$T_DIR/tokens"
-chmod 600 "$T_DIR/tokens"
-PORT=$(freeport)
-FB="$T_DIR/feedback"
-cat >"$T_DIR/serve.cfg" <<CFG
-serve = {
-  listen = "127.0.0.1:$PORT";
-  models = [ "claims" ];
-  coordinator = "$COORD_CLIENT_EP";
-  secret_key = "$T_KEYS/serve";
-  coordinator_key = "$T_KEYS/coordinator.pub";
-  artifact_dir = "$T_DIR/artifacts";
-  tokens = "$T_DIR/tokens";
-  log_dir = "$T_DIR/serve-log";
-  feedback_dir = "$FB";
-  poll_interval = "200ms";
-  max_body = 65536;
+serve_config claims '  max_body = 65536;
   max_batch = 100;
   feedback_rows = 5;
-  feedback_flush = "1h";
-};
-CFG
+  feedback_flush = "1h";'
 # a tokens file others may read is refused at start
 chmod 644 "$T_DIR/tokens"
 out=$(drover-serve --config "$T_DIR/serve.cfg" 2>&1) && fail "drover-serve started with a 0644 tokens file"
 [[ "$out" == *"chmod 600"* ]] || fail "tokens mode message: $out"
 chmod 600 "$T_DIR/tokens"
-drover-serve --config "$T_DIR/serve.cfg" </dev/null >>"$T_DIR/serve.log" 2>&1 &
-SERVE_PID=$!
-t_track_pid "$SERVE_PID"
-URL="http://127.0.0.1:$PORT"
-wait_for "drover-serve is ready" 30 curl -sf "$URL/readyz"
+serve_start
 
 # post PATH BODY [TOKEN]: prints "STATUS BODY"
 post() {
@@ -107,33 +83,15 @@ assert_eq 404 "$(post /v1/models/other/predict '{"row": {}}' | cut -d' ' -f1)" "
 curl -s "$URL/metrics" | grep -q '^drover_serve_refused_bad_json_total 1$' || fail "bad JSON not counted"
 
 # -------------------------------------------- 2. hammer through a swap ---
-rm -f "$T_DIR/stop"
-drover-serveload --addr "127.0.0.1:$PORT" --path $P --token "$TOKEN" --csv "$D/test.csv" \
-    --label damage --conns 2 --until "$T_DIR/stop" --log "$T_DIR/hammer.log" >"$T_DIR/hammer.out" 2>&1 &
-HAMMER=$!
-t_track_pid "$HAMMER"
-served() { curl -s "$URL/metrics" | awk '$1 == "drover_serve_predict_requests_total" { print $2 }'; }
-served_gt() { test "$(served)" -gt "$1"; }
+hammer_start $P "$D/test.csv"
 wait_for "the hammer is going" 20 served_gt 500
 r2=$(train_promote 8)
 assert_eq succeeded "$(wait_run "$r2" 60)" "state of the second training run"
-wait_for "drover-serve switched to version 2" 20 \
-    grep -q '^drover_serve_model_version{model="claims"} 2$' <(curl -s "$URL/metrics")
+wait_for "drover-serve switched to version 2" 20 serving claims 2
 at=$(served)
 wait_for "1000 more requests on version 2" 60 served_gt $((at + 1000))
-touch "$T_DIR/stop"
-wait "$HAMMER" || fail "the hammering client saw failures: $(cat "$T_DIR/hammer.out")"
-log "hammer: $(cat "$T_DIR/hammer.out")"
 # every answer 200 with one version; per connection 1...1 2...2
-awk '/^# conn/ { conn++; prev = 0; next }
-     $1 != 200 { print "status " $1; bad = 1 }
-     $2 != 1 && $2 != 2 { print "version " $2; bad = 1 }
-     $2 < prev { print "conn " conn " went back from " prev " to " $2; bad = 1 }
-     { if ($2 != prev && prev) switches[conn]++; prev = $2; n++; seen[$2]++ }
-     END { for (c in switches) if (switches[c] > 1) { print "conn " c " switched " switches[c] " times"; bad = 1 }
-           if (!seen[1] || !seen[2]) { print "versions seen: 1=" seen[1] " 2=" seen[2]; bad = 1 }
-           if (n < 2000) { print "only " n " requests"; bad = 1 }
-           exit bad }' "$T_DIR/hammer.log" || fail "hammer answers (above)"
+hammer_check 1 2 2000
 grep -q "now serving version 2 (was 1)" "$T_DIR/serve.log" || fail "no swap logged"
 
 # ------------------------------------------ 3. the log has every id ---
@@ -205,10 +163,7 @@ assert_eq "5" "$(sql "select rows from drover.trigger_files where name = 'retrai
 
 # a restart keeps the duplicate check (the journal)
 stop_pid drover-serve "$SERVE_PID" || fail "drover-serve exited $? on SIGTERM"
-drover-serve --config "$T_DIR/serve.cfg" </dev/null >>"$T_DIR/serve.log" 2>&1 &
-SERVE_PID=$!
-t_track_pid "$SERVE_PID"
-wait_for "drover-serve is ready again" 30 curl -sf "$URL/readyz"
+serve_start "drover-serve is ready again"
 out=$(post /v1/feedback "{\"request_id\": \"$first\", \"label\": \"severe\"}")
 [[ "$out" == 409\ * ]] || fail "a second correction after a restart: $out"
 assert_eq 1 "$(find "$FB/claims" -name '*.csv' | wc -l)" "feedback files after the restart"
@@ -222,10 +177,7 @@ done
 assert_eq 1 "$(find "$FB/claims" -name '*.csv' | wc -l)" "files with 2 corrections pending"
 kill -KILL "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null || true
-drover-serve --config "$T_DIR/serve.cfg" </dev/null >>"$T_DIR/serve.log" 2>&1 &
-SERVE_PID=$!
-t_track_pid "$SERVE_PID"
-wait_for "drover-serve is ready after kill -9" 30 curl -sf "$URL/readyz"
+serve_start "drover-serve is ready after kill -9"
 mapfile -t files < <(find "$FB/claims" -name '*.csv' | sort)
 assert_eq 2 "${#files[@]}" "files after the crash"
 assert_eq "2|moderate moderate" "$(tail -n +2 "${files[1]}" | wc -l)|$(tail -n +2 "${files[1]}" | cut -d, -f5 | xargs)" \
