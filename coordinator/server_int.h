@@ -126,6 +126,9 @@ struct server {
 
 /* The artifact service learns what attempt t (just assigned to w, with the
  * spec it was sent) may move (docs/artifacts.md). */
+/* server_sink.c: the callbacks model.c calls (model_sink_t) for s. */
+model_sink_t server_sink(server_t *s);
+
 void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
                             const char *spec_json);
 /* A worker registered holding attempts the service has no grants for (the

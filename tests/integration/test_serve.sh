@@ -117,8 +117,10 @@ served_gt() { test "$(served)" -gt "$1"; }
 wait_for "the hammer is going" 20 served_gt 500
 r2=$(train_promote 8)
 assert_eq succeeded "$(wait_run "$r2" 60)" "state of the second training run"
-wait_for "drover-serve switched to version 2" 20 \
-    grep -q '^drover_serve_model_version{model="claims"} 2$' <(curl -s "$URL/metrics")
+# A function, not grep on <(curl ...): that is read once, and a retry
+# would read the exhausted pipe again.
+version_is() { curl -s "$URL/metrics" | grep -q "^drover_serve_model_version{model=\"claims\"} $1\$"; }
+wait_for "drover-serve switched to version 2" 20 version_is 2
 at=$(served)
 wait_for "1000 more requests on version 2" 60 served_gt $((at + 1000))
 touch "$T_DIR/stop"
