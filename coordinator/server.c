@@ -34,7 +34,7 @@
 /* ------------------------------------------------------------ outbox --- */
 
 void server_queue(server_t *s, int sock, const uint8_t *ident, size_t ident_len,
-                    const ProtobufCMessage *msg)
+                  const ProtobufCMessage *msg)
 {
     if (s->nout == s->capout) {
         size_t nc = s->capout ? s->capout * 2 : 64;
@@ -258,9 +258,10 @@ static void *s_bind(server_t *s, const char *ep, const char *domain)
         return NULL;
     int curve_ok = 1;
     if (auth_secure(s->auth))
-        curve_ok = zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) == 0 &&
-                   zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
-                   zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->key.secret_z85, KEYS_Z85_LEN + 1) == 0;
+        curve_ok =
+            zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) == 0 &&
+            zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
+            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, s->key.secret_z85, KEYS_Z85_LEN + 1) == 0;
     if (!curve_ok || wire_socket_setup(sock, WIRE_HARD_MAX(s->cfg->coord.max_message)) < 0 ||
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
         zmq_bind(sock, ep) < 0) {
@@ -340,9 +341,9 @@ int server_drain(server_t *s, void *sock, int which)
             wire_msg_clear(&m);
             continue;
         }
-        int rc = which == SOCK_WORKER ? server_worker_msg(s, &m)
-                                      : server_client_msg(s, m.ident, m.ident_len, m.user_id, m.data,
-                                                    m.len, 1);
+        int rc = which == SOCK_WORKER
+                     ? server_worker_msg(s, &m)
+                     : server_client_msg(s, m.ident, m.ident_len, m.user_id, m.data, m.len, 1);
         wire_msg_clear(&m);
         if (rc < 0)
             return -1;
@@ -386,8 +387,9 @@ int server_run(server_t *s)
     if (cc->insecure) {
         if (!s_local_endpoint(cc->client_endpoint) || !s_local_endpoint(cc->worker_endpoint) ||
             (cc->artifact_listen[0] && !s_local_endpoint(cc->artifact_listen))) {
-            log_error("refusing to listen on a non-loopback endpoint without CURVE (insecure = true): "
-                      "set coordinator.secret_key and remove insecure, or bind 127.0.0.1");
+            log_error(
+                "refusing to listen on a non-loopback endpoint without CURVE (insecure = true): "
+                "set coordinator.secret_key and remove insecure, or bind 127.0.0.1");
             return -1;
         }
         log_warn("running WITHOUT authentication or encryption (insecure = true): any local "
@@ -447,8 +449,8 @@ int server_run(server_t *s)
         void *asock = s_bind(s, cc->artifact_listen, "drover-worker");
         if (!asock)
             return -1;
-        s->arts = artsvc_start(asock, cc->artifact_dir, cc->artifact_max_size,
-                               auth_secure(s->auth), aerr, sizeof aerr);
+        s->arts = artsvc_start(asock, cc->artifact_dir, cc->artifact_max_size, auth_secure(s->auth),
+                               aerr, sizeof aerr);
         if (!s->arts) {
             log_error("coordinator.artifact_listen: %s", aerr);
             return -1;
@@ -501,7 +503,8 @@ int server_run(server_t *s)
         if (s->zap && (items[4].revents & ZMQ_POLLIN))
             auth_zap(s->auth, s->zap);
         int64_t t0 = util_mono_us();
-        int bad = server_drain(s, s->wsock, SOCK_WORKER) < 0 || server_drain(s, s->csock, SOCK_CLIENT) < 0;
+        int bad = server_drain(s, s->wsock, SOCK_WORKER) < 0 ||
+                  server_drain(s, s->csock, SOCK_CLIENT) < 0;
         if (!bad && s->bulk && (items[3].revents & ZMQ_POLLIN))
             bad = server_client_bulk_done(s) < 0;
         int64_t now = util_mono_ms();
@@ -561,4 +564,3 @@ int server_run(server_t *s)
     log_info("stopped");
     return 0;
 }
-

@@ -22,7 +22,6 @@
 
 /* ---------------------------------------------------------- model sink --- */
 
-
 static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const char *spec_json)
 {
     server_t *s = ctx;
@@ -77,11 +76,14 @@ static int s_sink_run_inline(void *ctx, const task_t *t, char *err, size_t errle
     const char *key = t->run->submitted_key;
     if (auth_secure(s->auth) && !auth_key_kind(s->auth, key)) {
         /* A revoked key's grants and role are gone with it. */
-        snprintf(err, errlen, "permission denied: key '%s', which submitted run %lld, is no longer "
-                              "allowed", key, (long long)t->run->id);
+        snprintf(err, errlen,
+                 "permission denied: key '%s', which submitted run %lld, is no longer "
+                 "allowed",
+                 key, (long long)t->run->id);
         return 1;
     }
-    registry_actor_t who = {key, !auth_secure(s->auth) || auth_key_role(s->auth, key) == AUTH_ROLE_ADMIN};
+    registry_actor_t who = {key, !auth_secure(s->auth) ||
+                                     auth_key_role(s->auth, key) == AUTH_ROLE_ADMIN};
     if (strcmp(t->kind, "select") == 0)
         return registry_run_select(s->st, &who, t->run->id, t->id, t->attempt, t->spec_json, err,
                                    errlen);
@@ -111,13 +113,14 @@ static int s_sink_artifacts(void *ctx, const task_t *t, int attempt, const Drove
     if (res->n_artifacts == 0 && !strstr(t->spec_json, "\"outputs\""))
         return 0;
     if (!s->arts) {
-        snprintf(err, errlen, "the step declares outputs but the coordinator has no artifact "
+        snprintf(err, errlen,
+                 "the step declares outputs but the coordinator has no artifact "
                  "service (set coordinator.artifact_listen and coordinator.artifact_dir)");
         return 1;
     }
-    int rc = registry_artifacts(s->st, t->run->id, t->id, attempt, t->name, t->spec_json,
-                                res->artifacts, res->n_artifacts, s_artifact_verified, s->arts,
-                                err, errlen);
+    int rc =
+        registry_artifacts(s->st, t->run->id, t->id, attempt, t->name, t->spec_json, res->artifacts,
+                           res->n_artifacts, s_artifact_verified, s->arts, err, errlen);
     /* The worker says why it reported none (a declared output not written). */
     if (rc == 1 && res->n_artifacts == 0 && res->error && res->error[0])
         snprintf(err, errlen, "%s", res->error);
@@ -126,8 +129,7 @@ static int s_sink_artifacts(void *ctx, const task_t *t, int attempt, const Drove
 
 /* The artifact service learns what this attempt may move: uploads if it
  * declares outputs, downloads of the hashes staged as its inputs. */
-void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
-                            const char *spec_json)
+void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t, const char *spec_json)
 {
     if (!s->arts || (!strstr(spec_json, "\"outputs\"") && !strstr(spec_json, "\"staged\"")))
         return;
@@ -138,13 +140,15 @@ void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
     size_t n = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(spec, "staged"), k, v) {
+    json_object_foreach(json_object_get(spec, "staged"), k, v)
+    {
         const char *h = json_string_value(json_object_get(v, "sha256"));
         if (h && n < ARTSVC_MAX_INPUTS)
             hexes[n++] = h;
     }
-    artsvc_grant(s->arts, (uint64_t)t->id, (uint32_t)t->attempt, auth_secure(s->auth) ? w->key : w->name,
-                 json_object_get(spec, "outputs") != NULL, hexes, n);
+    artsvc_grant(s->arts, (uint64_t)t->id, (uint32_t)t->attempt,
+                 auth_secure(s->auth) ? w->key : w->name, json_object_get(spec, "outputs") != NULL,
+                 hexes, n);
     json_decref(spec);
 }
 
@@ -153,8 +157,8 @@ static int s_sink_outputs(void *ctx, const task_t *t, int attempt, int succeeded
 {
     server_t *s = ctx;
     return registry_apply(s->st, t->run->id, t->id, attempt, t->name, t->kind, t->spec_json,
-                          s->cfg->coord.artifact_dir, succeeded,
-                          outputs_json, gate_rejected, err, errlen);
+                          s->cfg->coord.artifact_dir, succeeded, outputs_json, gate_rejected, err,
+                          errlen);
 }
 
 int server_regrant_artifacts(server_t *s, const worker_t *w)
@@ -192,6 +196,13 @@ static int s_sink_approval(void *ctx, const task_t *t, char *what, size_t len)
 
 model_sink_t server_sink(server_t *s)
 {
-    return (model_sink_t){s, s_sink_assign, s_sink_kill, registry_is_inline, s_sink_run_inline,
-                          s_sink_prepare, s_sink_outputs, s_sink_artifacts, s_sink_approval};
+    return (model_sink_t){s,
+                          s_sink_assign,
+                          s_sink_kill,
+                          registry_is_inline,
+                          s_sink_run_inline,
+                          s_sink_prepare,
+                          s_sink_outputs,
+                          s_sink_artifacts,
+                          s_sink_approval};
 }
