@@ -14,14 +14,14 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help deps build demo claims-data test bench clean package chaos
+.PHONY: help deps build demo claims-data test bench clean package chaos format
 
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libpq-dev libconfig-dev libopenblas-dev \
             libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev \
             lintian python3 libmicrohttpd-dev prometheus slurm-wlm munge \
-            libcurl4-openssl-dev python3-zmq python3-protobuf protobuf-compiler
+            libcurl4-openssl-dev python3-zmq python3-protobuf protobuf-compiler clang-format
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan
@@ -51,6 +51,7 @@ help:
 	@echo "  make package       Debian packages drover, drover-coordinator, drover-worker (build/*.deb)"
 	@echo "  make bench         benchmarks W1-W4, S1, S2 on a private cluster (BENCH_QUICK=1: smaller)"
 	@echo "  make clean         remove build/ and build-asan/"
+	@echo "  make format        clang-format every tracked .c/.h file (make test checks it: style.format)"
 	@echo "Stop the demo cluster with: $(CLUSTER) down"
 	@echo "  make fuzz          libFuzzer harnesses of every trust boundary (FUZZ_SECONDS each, default 60)"
 	@echo "  make fuzz-ci       the same, 10 s each (what CI runs)"
@@ -147,6 +148,11 @@ bench: deps
 
 clean:
 	rm -rf build build-asan
+
+# One C style (.clang-format), applied to every tracked .c/.h file; the
+# style.format test in make test fails on any file that differs.
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i --style=file
 
 # The chaos suite (tests/chaos/chaos.sh, docs/reliability.md): a cluster on
 # this machine is hurt at random for CHAOS_MINUTES (default 1) while random

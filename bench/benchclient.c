@@ -46,7 +46,7 @@ typedef struct {
     Drover__StepSpec *specs;
     Drover__StepSpec **ptrs;
     char **names;
-    char ***afters;   /* afters[i] = array of names (borrowed from names) */
+    char ***afters; /* afters[i] = array of names (borrowed from names) */
 } bench_wf_t;
 
 static int s_open(bench_client_t *c, const char *ep)
@@ -247,8 +247,8 @@ static int s_cmd_submit(bench_client_t *c, const char *shape, long steps, long r
             goto out;
         done++;
         if (progress && (done % 10 == 0 || done == runs))
-            fprintf(stderr, "drover-bench: submitted %ld/%ld runs (%ld tasks, %.1f s)\n", done, runs,
-                    done * n, (s_now_ms() - t0) / 1e3);
+            fprintf(stderr, "drover-bench: submitted %ld/%ld runs (%ld tasks, %.1f s)\n", done,
+                    runs, done * n, (s_now_ms() - t0) / 1e3);
     }
     double t1 = s_now_ms();
     printf("t_submit_ms=%.3f submit_s=%.6f runs=%ld tasks=%ld first_run=%" PRIu64
@@ -347,10 +347,11 @@ out:
 
 static void s_usage(void)
 {
-    fprintf(stderr,
-            "usage: drover-bench -c ENDPOINT submit --shape indep|chain|fan --steps N [--runs R]\n"
-            "                    [--kind noop|exec] [--window W] [--progress]\n"
-            "       drover-bench -c ENDPOINT latency --samples S [--gap-ms G] [--kind noop|exec]\n");
+    fprintf(
+        stderr,
+        "usage: drover-bench -c ENDPOINT submit --shape indep|chain|fan --steps N [--runs R]\n"
+        "                    [--kind noop|exec] [--window W] [--progress]\n"
+        "       drover-bench -c ENDPOINT latency --samples S [--gap-ms G] [--kind noop|exec]\n");
 }
 
 int main(int argc, char **argv)

@@ -305,25 +305,38 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
-        if (!strcmp(a, "--addr")) addr = v;
-        else if (!strcmp(a, "--path")) g_path = v;
-        else if (!strcmp(a, "--token")) g_token = v;
-        else if (!strcmp(a, "--csv")) csv = v;
-        else if (!strcmp(a, "--label")) label = v;
-        else if (!strcmp(a, "--batch")) batch = atoi(v);
-        else if (!strcmp(a, "--conns")) conns = atoi(v);
-        else if (!strcmp(a, "--requests")) g_requests = atol(v);
-        else if (!strcmp(a, "--seconds")) g_seconds = atof(v);
-        else if (!strcmp(a, "--until")) { g_until = v; g_seconds = 1e9; }
-        else if (!strcmp(a, "--log")) logpath = v;
+        if (!strcmp(a, "--addr"))
+            addr = v;
+        else if (!strcmp(a, "--path"))
+            g_path = v;
+        else if (!strcmp(a, "--token"))
+            g_token = v;
+        else if (!strcmp(a, "--csv"))
+            csv = v;
+        else if (!strcmp(a, "--label"))
+            label = v;
+        else if (!strcmp(a, "--batch"))
+            batch = atoi(v);
+        else if (!strcmp(a, "--conns"))
+            conns = atoi(v);
+        else if (!strcmp(a, "--requests"))
+            g_requests = atol(v);
+        else if (!strcmp(a, "--seconds"))
+            g_seconds = atof(v);
+        else if (!strcmp(a, "--until")) {
+            g_until = v;
+            g_seconds = 1e9;
+        } else if (!strcmp(a, "--log"))
+            logpath = v;
         else {
             fprintf(stderr, "unknown option %s (see the comment at the top of serveload.c)\n", a);
             return 2;
         }
     }
     if (!csv || batch < 1 || conns < 1 || conns > 256) {
-        fprintf(stderr, "usage: drover-serveload --addr H:P --path P --token T --csv F [--label C] "
-                        "[--batch B] [--conns C] [--requests N | --seconds S] [--until FILE] [--log F]\n");
+        fprintf(stderr,
+                "usage: drover-serveload --addr H:P --path P --token T --csv F [--label C] "
+                "[--batch B] [--conns C] [--requests N | --seconds S] [--until FILE] [--log F]\n");
         return 2;
     }
     g_log = logpath != NULL;
@@ -351,7 +364,8 @@ int main(int argc, char **argv)
         fail += cs[i].fail;
     }
     double secs = s_now() - t0;
-    double *lat = malloc((size_t)(n ? n : 1) * sizeof *lat), *srv = malloc((size_t)(n ? n : 1) * sizeof *srv);
+    double *lat = malloc((size_t)(n ? n : 1) * sizeof *lat),
+           *srv = malloc((size_t)(n ? n : 1) * sizeof *srv);
     size_t k = 0, ks = 0;
     FILE *lf = logpath ? fopen(logpath, "w") : NULL;
     for (int i = 0; i < conns; i++) {

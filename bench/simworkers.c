@@ -114,8 +114,7 @@ static int s_handle(sim_worker_t *w, const wire_msg_t *msg, int64_t now, int64_t
         (*assigns)++;
         break;
     }
-    default: /* ResultAck, Kill: nothing to do for an instant task */
-        break;
+    default: /* ResultAck, Kill: nothing to do for an instant task */ break;
     }
     drover__coord_msg__free_unpacked(in, NULL);
     return rc;
@@ -126,10 +125,10 @@ int main(int argc, char **argv)
     const char *ep = NULL, *prefix = "sim";
     long n = 1000, dur = 0;
     static const struct option opts[] = {{"coordinator", required_argument, 0, 'c'},
-                                          {"workers", required_argument, 0, 'n'},
-                                          {"duration", required_argument, 0, 'd'},
-                                          {"name", required_argument, 0, 'N'},
-                                          {0, 0, 0, 0}};
+                                         {"workers", required_argument, 0, 'n'},
+                                         {"duration", required_argument, 0, 'd'},
+                                         {"name", required_argument, 0, 'N'},
+                                         {0, 0, 0, 0}};
     int o, rc = 1;
     while ((o = getopt_long(argc, argv, "c:n:d:N:", opts, NULL)) != -1) {
         switch (o) {
@@ -251,6 +250,7 @@ out:
         zmq_ctx_term(ctx);
     return rc;
 usage:
-    fprintf(stderr, "usage: drover-simworkers -c WORKER_ENDPOINT [-n WORKERS] [-d SECONDS] [-N PREFIX]\n");
+    fprintf(stderr,
+            "usage: drover-simworkers -c WORKER_ENDPOINT [-n WORKERS] [-d SECONDS] [-N PREFIX]\n");
     return 2;
 }

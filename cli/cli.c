@@ -104,7 +104,8 @@ static int s_option(cli_t *cli, int argc, char **argv, int *i, const cli_opt_t *
     int is_common = 0;
     size_t idx = 0;
     for (size_t k = 0; k < NELEM(s_common) && has_arg < 0; k++)
-        if ((name && strlen(s_common[k].name) == nlen && strncmp(s_common[k].name, name, nlen) == 0) ||
+        if ((name && strlen(s_common[k].name) == nlen &&
+             strncmp(s_common[k].name, name, nlen) == 0) ||
             (!name && s_common[k].short_name && s_common[k].short_name == short_name)) {
             has_arg = s_common[k].has_arg;
             is_common = 1;
@@ -136,27 +137,13 @@ static int s_option(cli_t *cli, int argc, char **argv, int *i, const cli_opt_t *
 
     if (is_common) {
         switch (s_common[idx].which) {
-        case C_JSON:
-            cli->json = 1;
-            break;
-        case C_HELP:
-            cli->help = 1;
-            break;
-        case C_COORD:
-            cli->coordinator = val;
-            break;
-        case C_CONFIG:
-            cli->config = val;
-            break;
-        case C_TIMEOUT:
-            cli->timeout = val;
-            break;
-        case C_KEY:
-            cli->key = val;
-            break;
-        case C_COORD_KEY:
-            cli->coordinator_key = val;
-            break;
+        case C_JSON: cli->json = 1; break;
+        case C_HELP: cli->help = 1; break;
+        case C_COORD: cli->coordinator = val; break;
+        case C_CONFIG: cli->config = val; break;
+        case C_TIMEOUT: cli->timeout = val; break;
+        case C_KEY: cli->key = val; break;
+        case C_COORD_KEY: cli->coordinator_key = val; break;
         }
     } else if (has_arg) {
         *opts[idx].value = val;
@@ -184,8 +171,8 @@ int cli_parse_global(cli_t *cli, int argc, char **argv, int *verb_index)
     return 0;
 }
 
-int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, char **pos,
-              size_t min_pos, size_t max_pos, size_t *npos)
+int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, char **pos, size_t min_pos,
+              size_t max_pos, size_t *npos)
 {
     size_t n = 0;
     int only_pos = 0;
@@ -257,7 +244,8 @@ int cli_parse_run_id(const cli_t *cli, const char *s, uint64_t *out)
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v == 0) {
-        cli_usage_error(cli, "'%s' is not a run id (runs are numbered 1, 2, ...; see 'drover runs')", s);
+        cli_usage_error(cli,
+                        "'%s' is not a run id (runs are numbered 1, 2, ...; see 'drover runs')", s);
         return -1;
     }
     *out = v;
@@ -292,8 +280,8 @@ static const char *s_pick(const char *opt, const char *optname, const char *envn
 static int s_curve_keys(cli_t *cli, const conf_t *cfg, client_curve_t *curve)
 {
     const char *kfrom, *cfrom;
-    const char *key = s_pick(cli->key, "--key", "DROVER_KEY", cfg->cli.secret_key,
-                             "cli.secret_key", &kfrom);
+    const char *key =
+        s_pick(cli->key, "--key", "DROVER_KEY", cfg->cli.secret_key, "cli.secret_key", &kfrom);
     const char *ckey = s_pick(cli->coordinator_key, "--coordinator-key", "DROVER_COORDINATOR_KEY",
                               cfg->cli.coordinator_key, "cli.coordinator_key", &cfrom);
     memset(curve, 0, sizeof *curve);
@@ -314,10 +302,11 @@ static int s_curve_keys(cli_t *cli, const conf_t *cfg, client_curve_t *curve)
         return CLI_EXIT_USAGE;
     }
     if (!key) {
-        fprintf(stderr,
-                "drover: the coordinator's public key is set (%s) but not this client's key: set "
-                "DROVER_KEY, --key FILE or cli.secret_key (make one with: drover keygen --out FILE)\n",
-                cfrom);
+        fprintf(
+            stderr,
+            "drover: the coordinator's public key is set (%s) but not this client's key: set "
+            "DROVER_KEY, --key FILE or cli.secret_key (make one with: drover keygen --out FILE)\n",
+            cfrom);
         return CLI_EXIT_USAGE;
     }
     char err[1200];
@@ -350,10 +339,10 @@ int cli_connect(cli_t *cli)
         return CLI_EXIT_USAGE;
     }
     const char *env = getenv("DROVER_COORDINATOR");
-    const char *ep = cli->coordinator          ? cli->coordinator
-                     : env && *env             ? env
+    const char *ep = cli->coordinator         ? cli->coordinator
+                     : env && *env            ? env
                      : cfg.cli.coordinator[0] ? cfg.cli.coordinator
-                                               : CONFIG_DEFAULT_CLIENT_ENDPOINT;
+                                              : CONFIG_DEFAULT_CLIENT_ENDPOINT;
     if (util_strlcpy(cli->endpoint, ep, sizeof cli->endpoint) < 0) {
         fprintf(stderr, "drover: coordinator endpoint too long: %s\n", ep);
         return CLI_EXIT_USAGE;
@@ -396,10 +385,11 @@ int cli_no_reply(const cli_t *cli)
                 secs);
     cli_unreachable_hint();
     if (!cli->curve)
-        fprintf(stderr, "  This drover has no CURVE key, and a secure coordinator (the default) "
-                        "ignores such clients: set DROVER_KEY and DROVER_COORDINATOR_KEY (or --key "
-                        "FILE and --coordinator-key FILE, or cli.secret_key and cli.coordinator_key "
-                        "in the config file).\n");
+        fprintf(stderr,
+                "  This drover has no CURVE key, and a secure coordinator (the default) "
+                "ignores such clients: set DROVER_KEY and DROVER_COORDINATOR_KEY (or --key "
+                "FILE and --coordinator-key FILE, or cli.secret_key and cli.coordinator_key "
+                "in the config file).\n");
     return CLI_EXIT_UNREACHABLE;
 }
 
@@ -412,44 +402,33 @@ void cli_unreachable_hint(void)
 int cli_error_exit(Drover__ErrorCode e)
 {
     switch (e) {
-    case DROVER__ERROR_CODE__ERROR_NONE:
-        return CLI_EXIT_OK;
+    case DROVER__ERROR_CODE__ERROR_NONE: return CLI_EXIT_OK;
     case DROVER__ERROR_CODE__ERROR_UNAVAILABLE:
-    case DROVER__ERROR_CODE__ERROR_INTERNAL:
-        return CLI_EXIT_UNREACHABLE;
+    case DROVER__ERROR_CODE__ERROR_INTERNAL: return CLI_EXIT_UNREACHABLE;
     case DROVER__ERROR_CODE__ERROR_FORBIDDEN:
     case DROVER__ERROR_CODE__ERROR_RATE_LIMITED:
         return CLI_EXIT_USAGE; /* refused: retrying as is will not help */
-    case DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE:
-        return CLI_EXIT_DB_DOWN;
-    default:
-        return CLI_EXIT_USAGE;
+    case DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE: return CLI_EXIT_DB_DOWN;
+    default: return CLI_EXIT_USAGE;
     }
 }
 
 static const char *s_error_fallback(Drover__ErrorCode e)
 {
     switch (e) {
-    case DROVER__ERROR_CODE__ERROR_BAD_REQUEST:
-        return "the coordinator rejected the request";
-    case DROVER__ERROR_CODE__ERROR_NOT_FOUND:
-        return "not found";
-    case DROVER__ERROR_CODE__ERROR_CONFLICT:
-        return "the request conflicts with the current state";
+    case DROVER__ERROR_CODE__ERROR_BAD_REQUEST: return "the coordinator rejected the request";
+    case DROVER__ERROR_CODE__ERROR_NOT_FOUND: return "not found";
+    case DROVER__ERROR_CODE__ERROR_CONFLICT: return "the request conflicts with the current state";
     case DROVER__ERROR_CODE__ERROR_VERSION:
         return "protocol version mismatch between drover and the coordinator";
-    case DROVER__ERROR_CODE__ERROR_UNAVAILABLE:
-        return "it is not ready";
-    case DROVER__ERROR_CODE__ERROR_INTERNAL:
-        return "internal error";
+    case DROVER__ERROR_CODE__ERROR_UNAVAILABLE: return "it is not ready";
+    case DROVER__ERROR_CODE__ERROR_INTERNAL: return "internal error";
     case DROVER__ERROR_CODE__ERROR_FORBIDDEN:
         return "permission denied: this client's key may not do that";
     case DROVER__ERROR_CODE__ERROR_RATE_LIMITED:
         return "too many requests from this client: slow down";
-    case DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE:
-        return "database unavailable";
-    default:
-        return "unknown error";
+    case DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE: return "database unavailable";
+    default: return "unknown error";
     }
 }
 
@@ -490,8 +469,10 @@ int cli_reply_error(const Drover__ClientReply *rep, const char *not_found)
     if (code == CLI_EXIT_UNREACHABLE)
         fprintf(stderr, "drover: the coordinator cannot serve this now: %s\n", msg);
     else if (rep->error == DROVER__ERROR_CODE__ERROR_VERSION)
-        fprintf(stderr, "drover: %s\n  drover %s speaks protocol %d; upgrade drover or the coordinator so they match.\n",
-                msg, DROVER_VERSION, DROVER_PROTOCOL_VERSION);
+        fprintf(
+            stderr,
+            "drover: %s\n  drover %s speaks protocol %d; upgrade drover or the coordinator so they match.\n",
+            msg, DROVER_VERSION, DROVER_PROTOCOL_VERSION);
     else
         fprintf(stderr, "drover: %s\n", msg);
     return code;

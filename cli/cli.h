@@ -53,18 +53,18 @@ typedef struct {
     const char *timeout;
     const char *key;             /* --key FILE */
     const char *coordinator_key; /* --coordinator-key FILE */
-    const cli_verb_t *verb;   /* the verb being run, NULL before dispatch */
+    const cli_verb_t *verb;      /* the verb being run, NULL before dispatch */
 
     /* derived by cli_connect() */
     char endpoint[CONFIG_ENDPOINT_MAX];
     int64_t timeout_ms;
     client_t *client;
-    int curve;                /* 1 = connected with a CURVE key */
-    char key_name[64];        /* the client key's name when curve */
+    int curve;         /* 1 = connected with a CURVE key */
+    char key_name[64]; /* the client key's name when curve */
 
-    int color_out;            /* stdout may be coloured */
-    int tty_out;              /* stdout is a terminal */
-    int tty_err;              /* stderr is a terminal */
+    int color_out; /* stdout may be coloured */
+    int tty_out;   /* stdout is a terminal */
+    int tty_err;   /* stderr is a terminal */
 } cli_t;
 
 /* A verb-specific option: --name (or -c when short_name is set). A flag
@@ -80,9 +80,9 @@ typedef struct {
 
 struct cli_verb {
     const char *name;
-    const char *synopsis;     /* arguments after the verb, e.g. "FILE [--wait]" */
-    const char *summary;      /* one line for `drover --help` */
-    const char *help;         /* the rest of `drover VERB --help` */
+    const char *synopsis; /* arguments after the verb, e.g. "FILE [--wait]" */
+    const char *summary;  /* one line for `drover --help` */
+    const char *help;     /* the rest of `drover VERB --help` */
     int (*run)(cli_t *cli, int argc, char **argv); /* argv[0] is the verb */
 };
 
@@ -102,8 +102,8 @@ int cli_parse_global(cli_t *cli, int argc, char **argv, int *verb_index);
  * arguments stored in pos (pointers into argv) with their count in *npos.
  * Returns 0 to go on, 1 when --help was given and printed (exit 0), or -1
  * after printing a usage hint (exit 2). */
-int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, char **pos,
-              size_t min_pos, size_t max_pos, size_t *npos);
+int cli_parse(cli_t *cli, int argc, char **argv, const cli_opt_t *opts, char **pos, size_t min_pos,
+              size_t max_pos, size_t *npos);
 
 /* Prints `drover VERB --help` for verb to stdout. */
 void cli_print_verb_help(const cli_verb_t *verb);

@@ -54,12 +54,12 @@ static int s_open_socket(client_t *c, char *err, size_t errlen)
     }
     /* CURVE options must be set before connect: they apply to the
      * connection's handshake. */
-    if (c->curve &&
-        (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->keys.server_public, 41) < 0 ||
-         zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys.public_key, 41) < 0 ||
-         zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->keys.secret_key, 41) < 0)) {
+    if (c->curve && (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->keys.server_public, 41) < 0 ||
+                     zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->keys.public_key, 41) < 0 ||
+                     zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->keys.secret_key, 41) < 0)) {
         int e = errno;
-        snprintf(err, errlen, "cannot set up CURVE on the ZeroMQ socket: %s (libzmq without CURVE?)",
+        snprintf(err, errlen,
+                 "cannot set up CURVE on the ZeroMQ socket: %s (libzmq without CURVE?)",
                  zmq_strerror(e));
         s_close_socket(c);
         errno = e;

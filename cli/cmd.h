@@ -9,15 +9,15 @@
 
 #include "cli.h"
 
-extern const cli_verb_t cmd_submit_verb;   /* cmd_submit.c */
-extern const cli_verb_t cmd_wait_verb;     /* cmd_wait.c */
-extern const cli_verb_t cmd_runs_verb;     /* cmd_runs.c */
-extern const cli_verb_t cmd_status_verb;   /* cmd_runs.c */
-extern const cli_verb_t cmd_cancel_verb;   /* cmd_runs.c */
-extern const cli_verb_t cmd_rerun_verb;    /* cmd_runs.c */
-extern const cli_verb_t cmd_logs_verb;     /* cmd_logs.c */
-extern const cli_verb_t cmd_workers_verb;  /* cmd_workers.c */
-extern const cli_verb_t cmd_info_verb;     /* cmd_workers.c */
+extern const cli_verb_t cmd_submit_verb;  /* cmd_submit.c */
+extern const cli_verb_t cmd_wait_verb;    /* cmd_wait.c */
+extern const cli_verb_t cmd_runs_verb;    /* cmd_runs.c */
+extern const cli_verb_t cmd_status_verb;  /* cmd_runs.c */
+extern const cli_verb_t cmd_cancel_verb;  /* cmd_runs.c */
+extern const cli_verb_t cmd_rerun_verb;   /* cmd_runs.c */
+extern const cli_verb_t cmd_logs_verb;    /* cmd_logs.c */
+extern const cli_verb_t cmd_workers_verb; /* cmd_workers.c */
+extern const cli_verb_t cmd_info_verb;    /* cmd_workers.c */
 
 /* Follows run_id until it ends, showing progress in the way cli asks for
  * (live table on a terminal, one line per step change otherwise, the final

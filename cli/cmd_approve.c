@@ -21,8 +21,10 @@ static int s_verdict(cli_t *cli, int argc, char **argv, int approve)
     if (cli_parse_run_id(cli, pos[0], &run_id) < 0)
         return CLI_EXIT_USAGE;
     if (!reason || !*reason)
-        return cli_usage_error(cli, "%s needs --reason TEXT (kept in the audit trail and the "
-                               "model's stage history)", approve ? "approve" : "reject");
+        return cli_usage_error(cli,
+                               "%s needs --reason TEXT (kept in the audit trail and the "
+                               "model's stage history)",
+                               approve ? "approve" : "reject");
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         return rc;
     char by[320];
@@ -64,13 +66,19 @@ static int s_verdict(cli_t *cli, int argc, char **argv, int approve)
     return rc;
 }
 
-static int s_approve(cli_t *cli, int argc, char **argv) { return s_verdict(cli, argc, argv, 1); }
-static int s_reject(cli_t *cli, int argc, char **argv) { return s_verdict(cli, argc, argv, 0); }
+static int s_approve(cli_t *cli, int argc, char **argv)
+{
+    return s_verdict(cli, argc, argv, 1);
+}
+static int s_reject(cli_t *cli, int argc, char **argv)
+{
+    return s_verdict(cli, argc, argv, 0);
+}
 
 #define VERDICT_RULES                                                                              \
-    "Who may: an admin key, or a key with an approve grant on the model's name\n"                 \
-    "(drover keys grant KEY approve 'claims-*'). A key other than an admin's may not\n"           \
-    "approve a run it submitted itself (it may reject it). The step must be\n"                    \
+    "Who may: an admin key, or a key with an approve grant on the model's name\n"                  \
+    "(drover keys grant KEY approve 'claims-*'). A key other than an admin's may not\n"            \
+    "approve a run it submitted itself (it may reject it). The step must be\n"                     \
     "awaiting approval now: a second verdict is refused (exit 2).\n"
 
 const cli_verb_t cmd_approve_verb = {

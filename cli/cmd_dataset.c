@@ -39,7 +39,7 @@
 extern const cli_verb_t cmd_dataset_verb;
 
 #define PROGRESS_MIN_BYTES (16u << 20) /* smaller inputs finish before anyone looks */
-#define BAR_WIDTH 40
+#define BAR_WIDTH          40
 
 /* ----------------------------------------------------------- common --- */
 
@@ -125,7 +125,8 @@ static int s_inspect_text(cli_t *cli, const dataset_t *ds, const json_t *doc)
             out_table_align_right(t, k);
     size_t i;
     const json_t *c;
-    json_array_foreach(json_object_get(doc, "columns"), i, c) {
+    json_array_foreach(json_object_get(doc, "columns"), i, c)
+    {
         const json_t *name = json_object_get(c, "name"), *type = json_object_get(c, "type");
         const json_t *miss = json_object_get(c, "missing");
         out_table_row(t);
@@ -166,7 +167,8 @@ static int s_inspect_text(cli_t *cli, const dataset_t *ds, const json_t *doc)
         const json_t *classes = json_object_get(lab, "classes");
         printf("\nlabel '%s': %zu classes\n", ds->label_name, json_array_size(classes));
         double maxshare = 0;
-        json_array_foreach(classes, i, c) {
+        json_array_foreach(classes, i, c)
+        {
             maxshare = fmax(maxshare, json_number_value(json_object_get(c, "share")));
         }
         static const char *const lh[] = {"CLASS", "ID", "ROWS", "SHARE", ""};
@@ -175,7 +177,8 @@ static int s_inspect_text(cli_t *cli, const dataset_t *ds, const json_t *doc)
             for (size_t k = 1; k < 4; k++)
                 out_table_align_right(t, k);
         int utf8 = cli->tty_out && s_utf8();
-        json_array_foreach(classes, i, c) {
+        json_array_foreach(classes, i, c)
+        {
             const json_t *name = json_object_get(c, "name");
             double share = json_number_value(json_object_get(c, "share"));
             int n = maxshare > 0 ? (int)lround(share / maxshare * BAR_WIDTH) : 0;

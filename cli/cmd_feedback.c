@@ -42,7 +42,8 @@ static int s_token(const cli_t *cli, const char *file, char *tok, size_t len)
     if (!file) {
         const char *env = getenv("DROVER_SERVE_TOKEN");
         if (!env || !*env) {
-            cli_usage_error(cli, "give the server's token: --token-file FILE or DROVER_SERVE_TOKEN");
+            cli_usage_error(cli,
+                            "give the server's token: --token-file FILE or DROVER_SERVE_TOKEN");
             return -1;
         }
         if (util_strlcpy(tok, env, len) < 0) {

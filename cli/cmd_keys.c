@@ -150,8 +150,8 @@ static int s_keys_list(cli_t *cli)
                "Allow one with: drover keys allow worker|client FILE.pub\n");
         return CLI_EXIT_OK;
     }
-    static const char *const headers[] = {"NAME", "KIND", "ROLE", "REVOKED", "PUBLIC-KEY",
-                                          "GRANTS"};
+    static const char *const headers[] = {"NAME",    "KIND",       "ROLE",
+                                          "REVOKED", "PUBLIC-KEY", "GRANTS"};
     out_table_t *t = out_table_new(headers, 6);
     if (!t) {
         json_decref(doc);
@@ -255,8 +255,9 @@ static int s_keys(cli_t *cli, int argc, char **argv)
         }
         keys_wipe(&kp); /* a secret file given by mistake: keep only the public half */
         if (name && !keys_valid_name(name))
-            return cli_usage_error(cli, "'%s' is not a usable key name (letters, digits, _ . @ -; "
-                                        "at most 63)",
+            return cli_usage_error(cli,
+                                   "'%s' is not a usable key name (letters, digits, _ . @ -; "
+                                   "at most 63)",
                                    name);
         Drover__KeysRequest kr = DROVER__KEYS_REQUEST__INIT;
         kr.op = "allow";
@@ -301,8 +302,9 @@ static int s_keys(cli_t *cli, int argc, char **argv)
             return rc;
         return s_keys_done(cli, op, pos[1], rep);
     }
-    return cli_usage_error(cli, "unknown keys command '%s' (allow, list, revoke, rebind, grant, "
-                                "ungrant)",
+    return cli_usage_error(cli,
+                           "unknown keys command '%s' (allow, list, revoke, rebind, grant, "
+                           "ungrant)",
                            op);
 }
 

@@ -29,7 +29,7 @@
 #include "util.h"
 #include "wire.h"
 
-#define LOGS_WAIT_MS 1000
+#define LOGS_WAIT_MS   1000
 #define LOGS_OUTAGE_MS 60000
 
 static void s_sleep_ms(int64_t ms)
@@ -72,8 +72,9 @@ static Drover__ClientReply *s_follow_call(cli_t *cli, Drover__ClientRequest *req
         drover__client_reply__free_unpacked(rep, NULL);
     }
     if (util_mono_ms() - *last_ok >= LOGS_OUTAGE_MS) {
-        fprintf(stderr, "drover: no reply from the coordinator at %s for %ds; the step may still "
-                        "be running (drover logs again to resume).\n",
+        fprintf(stderr,
+                "drover: no reply from the coordinator at %s for %ds; the step may still "
+                "be running (drover logs again to resume).\n",
                 cli->endpoint, LOGS_OUTAGE_MS / 1000);
         cli_unreachable_hint();
         *rc = CLI_EXIT_UNREACHABLE;
@@ -158,7 +159,8 @@ static int s_logs(cli_t *cli, int argc, char **argv)
     if (attempt_s && cli_parse_count(cli, "--attempt", attempt_s, UINT32_MAX, &attempt) < 0)
         return CLI_EXIT_USAGE;
     if (follow && cli->json)
-        return cli_usage_error(cli, "--json collects the whole output; it cannot be combined with --follow");
+        return cli_usage_error(
+            cli, "--json collects the whole output; it cannot be combined with --follow");
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         return rc;
 

@@ -11,9 +11,8 @@
 static const cli_verb_t *const *s_verbs;
 static size_t s_nverbs;
 
-static const char *const s_common_opts[] = {"--json",       "--coordinator", "--config",
-                                           "--timeout",    "--key",         "--coordinator-key",
-                                           "--help",       NULL};
+static const char *const s_common_opts[] = {"--json", "--coordinator",     "--config", "--timeout",
+                                            "--key",  "--coordinator-key", "--help",   NULL};
 
 void meta_set_verbs(const cli_verb_t *const *verbs, size_t n)
 {
@@ -225,7 +224,10 @@ int meta_write_man(FILE *f, const char *version)
     for (size_t i = 0; i < s_nverbs; i++) {
         fprintf(f, ".SS \"%s ", s_verbs[i]->name);
         for (const char *p = s_verbs[i]->synopsis; *p; p++)
-            fputs(*p == '"' ? "\\(dq" : *p == '\\' ? "\\e" : *p == '-' ? "\\-" : (char[2]){*p, 0},
+            fputs(*p == '"'    ? "\\(dq"
+                  : *p == '\\' ? "\\e"
+                  : *p == '-'  ? "\\-"
+                               : (char[2]){*p, 0},
                   f);
         fputs("\"\n.nf\n", f);
         s_roff(f, s_verbs[i]->help);

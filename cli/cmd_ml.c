@@ -36,7 +36,7 @@ extern const cli_verb_t cmd_predict_verb;
 extern const cli_verb_t cmd_report_verb, cmd_metrics_verb, cmd_models_verb, cmd_model_verb,
     cmd_promote_verb;
 
-#define CHART_ROWS 10
+#define CHART_ROWS     10
 #define CHART_MAX_COLS 60
 
 /* ------------------------------------------------------ JSON helpers --- */
@@ -256,7 +256,8 @@ static int s_checks_table(cli_t *cli, const json_t *checks)
     int with_detail = 0;
     size_t i;
     const json_t *c;
-    json_array_foreach(checks, i, c) {
+    json_array_foreach(checks, i, c)
+    {
         const char *d = s_str(c, "detail");
         if (d && *d)
             with_detail = 1;
@@ -266,7 +267,8 @@ static int s_checks_table(cli_t *cli, const json_t *checks)
     if (t)
         out_table_align_right(t, 1);
     size_t failed = 0;
-    json_array_foreach(checks, i, c) {
+    json_array_foreach(checks, i, c)
+    {
         int pass = json_is_true(json_object_get(c, "passed"));
         failed += !pass;
         char fig[64], thr[256];
@@ -356,7 +358,8 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
         out_table_align_right(t, c);
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)m, key, v) {
+    json_object_foreach((json_t *)m, key, v)
+    {
         if (!json_is_number(v) || strcmp(key, "n") == 0)
             continue;
         double c = json_number_value(v);
@@ -382,7 +385,8 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
     const json_t *nrows = json_object_get(m, "n");
     if (shared)
         printf("(on the %lld of %lld rows whose class production knows; the candidate on all "
-               "rows: accuracy %.4f)\n", cmp_rows, cmp_of, s_num(all, "accuracy"));
+               "rows: accuracy %.4f)\n",
+               cmp_rows, cmp_of, s_num(all, "accuracy"));
     else if (json_is_integer(nrows))
         printf("(on %lld rows)\n", (long long)json_integer_value(nrows));
     const json_t *mc = json_object_get(cmp, "mcnemar");
@@ -398,7 +402,8 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
         int with_note = 0;
         size_t i;
         const json_t *g;
-        json_array_foreach(gates, i, g) {
+        json_array_foreach(gates, i, g)
+        {
             const char *n = s_str(g, "detail") ? s_str(g, "detail") : s_str(g, "note");
             if (n && *n)
                 with_note = 1;
@@ -410,7 +415,8 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
             out_table_align_right(t, 1);
             out_table_align_right(t, 2);
         }
-        json_array_foreach(gates, i, g) {
+        json_array_foreach(gates, i, g)
+        {
             int pass = json_is_true(json_object_get(g, "passed"));
             char fig[64], thr[128];
             s_fmt(json_object_get(g, "figure"), fig, sizeof fig);
@@ -432,13 +438,15 @@ static int s_evaluate_view(cli_t *cli, const json_t *doc, const json_t *report)
     /* Notes the gates did not already say (e.g. why a gate was waived). */
     size_t i;
     const json_t *note;
-    json_array_foreach(json_object_get(report, "notes"), i, note) {
+    json_array_foreach(json_object_get(report, "notes"), i, note)
+    {
         if (!json_is_string(note))
             continue;
         int said = 0;
         size_t j;
         const json_t *g;
-        json_array_foreach(gates, j, g) {
+        json_array_foreach(gates, j, g)
+        {
             const char *d = s_str(g, "detail");
             said |= d && strcmp(d, json_string_value(note)) == 0;
         }
@@ -643,7 +651,8 @@ static int s_metrics_text(cli_t *cli, const json_t *doc)
     int regression = 0, classification = 0;
     size_t i;
     const json_t *e;
-    json_array_foreach(arr, i, e) {
+    json_array_foreach(arr, i, e)
+    {
         const json_t *d = json_object_get(e, "data");
         rows[i].attempt = (long)json_integer_value(json_object_get(e, "attempt"));
         rows[i].seq = (long)json_integer_value(json_object_get(e, "seq"));
@@ -797,7 +806,8 @@ static int s_models_table(cli_t *cli, const json_t *arr)
     int acc = 0, rmse = 0, test = 0;
     size_t i;
     const json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         const json_t *m = json_object_get(v, "metrics");
         if (json_object_get(m, "val_accuracy"))
             acc = 1;
@@ -826,7 +836,8 @@ static int s_models_table(cli_t *cli, const json_t *arr)
             out_table_align_right(t, 5);
     }
     int64_t now = util_now_us();
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         const char *name = s_str(v, "name"), *stage = s_str(v, "stage"),
                    *kind = s_str(v, "model_kind");
         const char *sha = s_str(v, "dataset_sha256"), *step = s_str(v, "step");
@@ -932,11 +943,13 @@ static void s_kv_block(const char *title, const json_t *o)
     size_t w = 0;
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)o, key, v) {
+    json_object_foreach((json_t *)o, key, v)
+    {
         if (strlen(key) > w)
             w = strlen(key);
     }
-    json_object_foreach((json_t *)o, key, v) {
+    json_object_foreach((json_t *)o, key, v)
+    {
         char val[512];
         if (json_is_array(v) && json_is_array(json_array_get(v, 0)))
             snprintf(val, sizeof val, "(%zu x %zu matrix; see --json)", json_array_size(v),
@@ -987,7 +1000,8 @@ static int s_model_text(cli_t *cli, const json_t *doc)
         out_table_t *t = out_table_new(h, 5);
         size_t i;
         const json_t *c;
-        json_array_foreach(sc, i, c) {
+        json_array_foreach(sc, i, c)
+        {
             char at[48];
             s_fmt_time(json_object_get(c, "at"), now, at, sizeof at);
             const char *from = s_str(c, "from_stage"), *to = s_str(c, "to_stage");
@@ -1011,7 +1025,8 @@ static int s_model_text(cli_t *cli, const json_t *doc)
         out_table_t *t = out_table_new(h, 5);
         size_t i;
         const json_t *e;
-        json_array_foreach(ev, i, e) {
+        json_array_foreach(ev, i, e)
+        {
             char at[48], erun[32], ms[256] = "";
             s_fmt_time(json_object_get(e, "at"), now, at, sizeof at);
             s_fmt(json_object_get(e, "run_id"), erun, sizeof erun);
@@ -1059,7 +1074,8 @@ static int s_stage_version(cli_t *cli, const char *name, const char *stage, uint
     size_t i;
     json_t *v;
     *version = 0;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         const char *st = json_string_value(json_object_get(v, "stage"));
         json_t *ver = json_object_get(v, "version");
         if (st && strcmp(st, stage) == 0 && json_is_integer(ver))
@@ -1124,15 +1140,17 @@ static int s_model(cli_t *cli, int argc, char **argv)
         return cli_usage_error(cli, "-o and --format apply to `drover model export`");
     if (strcmp(pos[0], "show") != 0)
         return cli_usage_error(
-            cli, "unknown subcommand '%s'; usage: drover model show NAME:VERSION|NAME:STAGE, "
-                 "or drover model export MODEL --format onnx -o OUT", pos[0]);
+            cli,
+            "unknown subcommand '%s'; usage: drover model show NAME:VERSION|NAME:STAGE, "
+            "or drover model export MODEL --format onnx -o OUT",
+            pos[0]);
     char name[256];
     uint64_t version = 0;
     const char *colon = strrchr(pos[1], ':');
-    const char *stage = colon && (strcmp(colon + 1, "production") == 0 ||
-                                  strcmp(colon + 1, "staging") == 0)
-                            ? colon + 1
-                            : NULL;
+    const char *stage =
+        colon && (strcmp(colon + 1, "production") == 0 || strcmp(colon + 1, "staging") == 0)
+            ? colon + 1
+            : NULL;
     if (stage) {
         /* NAME:production / NAME:staging: the version now in that stage. */
         size_t n = (size_t)(colon - pos[1]);
@@ -1145,8 +1163,8 @@ static int s_model(cli_t *cli, int argc, char **argv)
     }
     char not_found[640];
     json_t *doc = NULL, *one = NULL;
-    if ((rc = s_version_doc(cli, name, stage, &version, &doc, &one, not_found,
-                            sizeof not_found)) != CLI_EXIT_OK)
+    if ((rc = s_version_doc(cli, name, stage, &version, &doc, &one, not_found, sizeof not_found)) !=
+        CLI_EXIT_OK)
         return rc;
     if (!json_is_object(one)) {
         fprintf(stderr, "drover: %s\n", not_found);
@@ -1188,26 +1206,28 @@ static int s_export(cli_t *cli, const char *ref, const char *out, const char *fo
 
 const cli_verb_t cmd_model_verb = {
     .name = "model",
-    .synopsis = "show NAME:VERSION|NAME:production|NAME:staging | export MODEL --format onnx -o OUT",
+    .synopsis =
+        "show NAME:VERSION|NAME:production|NAME:staging | export MODEL --format onnx -o OUT",
     .summary = "everything about one model version; export it as ONNX",
-    .help = "Shows model version NAME:VERSION (or the version now in production or\n"
-            "staging) in full: stage, trainer kind, artifact hash,\n"
-            "lineage (the run and step that trained it, the sha256, path and row count of\n"
-            "its training data), parameters, training metrics, the latest evaluation, the\n"
-            "stage history (who or what moved it, and why) and every evaluation.\n"
-            "\n"
-            "`drover model export MODEL --format onnx -o OUT` writes the model (a model\n"
-            "file, or NAME:VERSION / NAME:production with --artifact-dir DIR) as an ONNX\n"
-            "graph: input \"input\" [N, features in signature order], standardisation\n"
-            "and imputation inside, outputs \"probabilities\" and \"label\" (classifiers)\n"
-            "or \"value\" (linear); see docs/training.md.\n"
-            "\n"
-            "Examples:\n"
-            "  drover model show claims-damage:3\n"
-            "  drover model show claims-damage:production\n"
-            "  drover model export claims-damage:production --artifact-dir /srv/drover/artifacts \\\n"
-            "      --format onnx -o claims.onnx\n"
-            "  drover model show claims-damage:3 --json | jq .stage_changes",
+    .help =
+        "Shows model version NAME:VERSION (or the version now in production or\n"
+        "staging) in full: stage, trainer kind, artifact hash,\n"
+        "lineage (the run and step that trained it, the sha256, path and row count of\n"
+        "its training data), parameters, training metrics, the latest evaluation, the\n"
+        "stage history (who or what moved it, and why) and every evaluation.\n"
+        "\n"
+        "`drover model export MODEL --format onnx -o OUT` writes the model (a model\n"
+        "file, or NAME:VERSION / NAME:production with --artifact-dir DIR) as an ONNX\n"
+        "graph: input \"input\" [N, features in signature order], standardisation\n"
+        "and imputation inside, outputs \"probabilities\" and \"label\" (classifiers)\n"
+        "or \"value\" (linear); see docs/training.md.\n"
+        "\n"
+        "Examples:\n"
+        "  drover model show claims-damage:3\n"
+        "  drover model show claims-damage:production\n"
+        "  drover model export claims-damage:production --artifact-dir /srv/drover/artifacts \\\n"
+        "      --format onnx -o claims.onnx\n"
+        "  drover model show claims-damage:3 --json | jq .stage_changes",
     .run = s_model,
 };
 
@@ -1334,8 +1354,10 @@ static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *m
          * store (shared with the workers), checksum verified. */
         const char *colon = strrchr(ref, ':');
         if (!colon || colon == ref || (size_t)(colon - ref) >= 256)
-            return cli_usage_error(cli, "'%s' is neither a model file nor NAME:VERSION or "
-                                   "NAME:production", ref);
+            return cli_usage_error(cli,
+                                   "'%s' is neither a model file nor NAME:VERSION or "
+                                   "NAME:production",
+                                   ref);
         if (!artdir)
             artdir = getenv("DROVER_ARTIFACTS");
         /* Else the store the config file names (a worker's, or the
@@ -1355,8 +1377,8 @@ static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *m
             artdir = cfg_artdir;
         if (!artdir || !*artdir)
             return cli_usage_error(cli, "a model from the registry is read from the artifact "
-                                   "store: give --artifact-dir DIR (or DROVER_ARTIFACTS, or "
-                                   "worker.artifact_dir in the config file)");
+                                        "store: give --artifact-dir DIR (or DROVER_ARTIFACTS, or "
+                                        "worker.artifact_dir in the config file)");
         char name[256];
         memcpy(name, ref, (size_t)(colon - ref));
         name[colon - ref] = '\0';
@@ -1376,8 +1398,10 @@ static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *m
         char e2[1024];
         if (art && fl && !stepkind_flavour_drover(fl)) {
             /* An exec step's model: not a drover model file. */
-            fprintf(stderr, "drover: %s:%lld is flavour %s: drover cannot score it; use an exec "
-                            "step\n", name, ver, fl);
+            fprintf(stderr,
+                    "drover: %s:%lld is flavour %s: drover cannot score it; use an exec "
+                    "step\n",
+                    name, ver, fl);
             json_decref(doc);
             return CLI_EXIT_USAGE;
         }
@@ -1386,8 +1410,7 @@ static int s_model_file(cli_t *cli, const char *ref, const char *artdir, char *m
             json_decref(doc);
             return CLI_EXIT_USAGE;
         }
-        int orc = artifact_open_verified(artdir, art, model_path, PATH_MAX, e2,
-                                         sizeof e2);
+        int orc = artifact_open_verified(artdir, art, model_path, PATH_MAX, e2, sizeof e2);
         json_decref(doc);
         if (orc < 0) {
             fprintf(stderr, "drover: %s\n", e2);
@@ -1453,26 +1476,27 @@ const cli_verb_t cmd_predict_verb = {
     .name = "predict",
     .synopsis = "MODEL FILE [-o OUT] [--format csv|bin] [--extra-columns refuse|ignore]",
     .summary = "score a data file with a model (batch predictions)",
-    .help = "Scores every row of FILE (CSV or drover's binary format) with MODEL and\n"
-            "writes one prediction per row: row id (1-based data row), model version,\n"
-            "predicted class name and one probability column per class (p_CLASS); a\n"
-            "regression model writes its value. CSV on stdout unless -o OUT;\n"
-            "--format bin writes drover's binary format (needs -o).\n"
-            "\n"
-            "MODEL is a model file (no cluster needed), or NAME:VERSION,\n"
-            "NAME:production or NAME:staging, which the coordinator resolves to an\n"
-            "artifact read from the artifact store (--artifact-dir DIR, else\n"
-            "DROVER_ARTIFACTS, else worker.artifact_dir or coordinator.artifact_dir of\n"
-            "the config file), checksum verified.\n"
-            "\n"
-            "Columns are matched by name with the model's signature: a column the\n"
-            "model needs and FILE lacks, a column the model does not read (unless\n"
-            "--extra-columns ignore) or a missing value (unless the model was trained\n"
-            "with missing = \"mean\") is an error naming it. The label column, when\n"
-            "present, is not a feature.\n"
-            "\n"
-            "Examples:\n"
-            "  drover predict model.drvmodel claims.csv -o scored.csv\n"
-            "  drover predict claims-damage:production claims.csv --artifact-dir /srv/drover/artifacts",
+    .help =
+        "Scores every row of FILE (CSV or drover's binary format) with MODEL and\n"
+        "writes one prediction per row: row id (1-based data row), model version,\n"
+        "predicted class name and one probability column per class (p_CLASS); a\n"
+        "regression model writes its value. CSV on stdout unless -o OUT;\n"
+        "--format bin writes drover's binary format (needs -o).\n"
+        "\n"
+        "MODEL is a model file (no cluster needed), or NAME:VERSION,\n"
+        "NAME:production or NAME:staging, which the coordinator resolves to an\n"
+        "artifact read from the artifact store (--artifact-dir DIR, else\n"
+        "DROVER_ARTIFACTS, else worker.artifact_dir or coordinator.artifact_dir of\n"
+        "the config file), checksum verified.\n"
+        "\n"
+        "Columns are matched by name with the model's signature: a column the\n"
+        "model needs and FILE lacks, a column the model does not read (unless\n"
+        "--extra-columns ignore) or a missing value (unless the model was trained\n"
+        "with missing = \"mean\") is an error naming it. The label column, when\n"
+        "present, is not a feature.\n"
+        "\n"
+        "Examples:\n"
+        "  drover predict model.drvmodel claims.csv -o scored.csv\n"
+        "  drover predict claims-damage:production claims.csv --artifact-dir /srv/drover/artifacts",
     .run = s_predict,
 };

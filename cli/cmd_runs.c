@@ -70,12 +70,15 @@ static int s_runs(cli_t *cli, int argc, char **argv)
     if (limit_s && cli_parse_count(cli, "--limit", limit_s, 100000, &limit) < 0)
         return CLI_EXIT_USAGE;
     if (state && wire_run_state_from_name(state) == DROVER__RUN_STATE__RUN_STATE_UNSPECIFIED)
-        return cli_usage_error(cli, "--state: one of running, succeeded, failed, cancelled, "
-                                    "rejected (not '%s')", state);
+        return cli_usage_error(cli,
+                               "--state: one of running, succeeded, failed, cancelled, "
+                               "rejected (not '%s')",
+                               state);
     int64_t since_us = 0;
     if (since_s && (since_us = s_since(since_s, util_now_us())) <= 0)
-        return cli_usage_error(cli, "--since: a duration back from now (90m, 2h, 7d) or a local "
-                                    "date and time (2026-11-25, \"2026-11-25 14:00\"), not '%s'",
+        return cli_usage_error(cli,
+                               "--since: a duration back from now (90m, 2h, 7d) or a local "
+                               "date and time (2026-11-25, \"2026-11-25 14:00\"), not '%s'",
                                since_s);
     if ((rc = cli_connect(cli)) != CLI_EXIT_OK)
         return rc;
@@ -114,8 +117,8 @@ static int s_runs(cli_t *cli, int argc, char **argv)
             printf("No runs yet. Submit one with: drover submit FILE\n");
         rc = CLI_EXIT_OK;
     } else {
-        static const char *const headers[] = {"ID", "WORKFLOW", "STATE", "STEPS", "STARTED",
-                                              "DURATION", "DUE"};
+        static const char *const headers[] = {"ID",      "WORKFLOW", "STATE", "STEPS",
+                                              "STARTED", "DURATION", "DUE"};
         out_table_t *t = out_table_new(headers, 7);
         if (t) {
             out_table_align_right(t, 0);
@@ -344,9 +347,8 @@ const cli_verb_t cmd_cancel_verb = {
 static int s_rerun(cli_t *cli, int argc, char **argv)
 {
     int failed = 0, wait = 0;
-    const cli_opt_t opts[] = {{"failed", 'f', 0, &failed, NULL},
-                              {"wait", 'w', 0, &wait, NULL},
-                              {NULL, 0, 0, NULL, NULL}};
+    const cli_opt_t opts[] = {
+        {"failed", 'f', 0, &failed, NULL}, {"wait", 'w', 0, &wait, NULL}, {NULL, 0, 0, NULL, NULL}};
     char *pos[1 + RERUN_MAX_STEPS];
     size_t npos;
     int rc = cli_parse(cli, argc, argv, opts, pos, 1, 1 + RERUN_MAX_STEPS, &npos);

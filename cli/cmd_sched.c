@@ -57,8 +57,9 @@ static json_t *s_list_doc(const Drover__ClientReply *rep)
     json_t *doc = rep->json && *rep->json ? json_loads(rep->json, 0, &e) : NULL;
     if (!json_is_array(doc)) {
         const char *why = !doc && rep->json && *rep->json ? e.text : "";
-        fprintf(stderr, "drover: the coordinator's reply holds no list%s%s\n"
-                        "  (is the coordinator older than this drover?)\n",
+        fprintf(stderr,
+                "drover: the coordinator's reply holds no list%s%s\n"
+                "  (is the coordinator older than this drover?)\n",
                 *why ? ": " : "", why);
         json_decref(doc);
         return NULL;
@@ -138,8 +139,8 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
                "trigger = { ... })\n");
         return CLI_EXIT_OK;
     }
-    static const char *const hdr[] = {"NAME", "CRON", "TZ", "NEXT", "LAST-RUN", "OUTCOME",
-                                      "PAUSED", "OWNER"};
+    static const char *const hdr[] = {"NAME",     "CRON",    "TZ",     "NEXT",
+                                      "LAST-RUN", "OUTCOME", "PAUSED", "OWNER"};
     out_table_t *t = out_table_new(hdr, 8);
     size_t i;
     json_t *e;
@@ -177,7 +178,9 @@ static int s_schedule_list(cli_t *cli, const Drover__ClientReply *rep)
         out_table_cell(t, s_state_color(outcome), "%s", outcome ? outcome : "-");
         const char *reason = s_str(e, "paused_reason"), *owner = s_str(e, "owner");
         out_table_cell(t, paused ? OUT_YELLOW : OUT_PLAIN, "%s",
-                       !paused ? "no" : reason && *reason ? "yes (see below)" : "yes");
+                       !paused             ? "no"
+                       : reason && *reason ? "yes (see below)"
+                                           : "yes");
         out_table_cell(t, OUT_PLAIN, "%s", owner && *owner ? owner : "-");
     }
     out_table_align_right(t, 4);
@@ -250,9 +253,8 @@ static int s_schedule(cli_t *cli, int argc, char **argv)
     size_t npos;
     int force = 0;
     const char *count_s = NULL;
-    const cli_opt_t opts[] = {{"force", 0, 0, &force, NULL},
-                              {"count", 'n', 1, NULL, &count_s},
-                              {NULL, 0, 0, NULL, NULL}};
+    const cli_opt_t opts[] = {
+        {"force", 0, 0, &force, NULL}, {"count", 'n', 1, NULL, &count_s}, {NULL, 0, 0, NULL, NULL}};
     int rc = cli_parse(cli, argc, argv, opts, pos, 1, 2, &npos);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
@@ -262,8 +264,10 @@ static int s_schedule(cli_t *cli, int argc, char **argv)
     for (size_t i = 0; ops[i]; i++)
         known |= strcmp(op, ops[i]) == 0;
     if (!known)
-        return cli_usage_error(cli, "unknown schedule command '%s' (list, next, pause, resume, "
-                                    "rm, trigger)", op);
+        return cli_usage_error(cli,
+                               "unknown schedule command '%s' (list, next, pause, resume, "
+                               "rm, trigger)",
+                               op);
     if (force && strcmp(op, "trigger") != 0)
         return cli_usage_error(cli, "--force goes with `drover schedule trigger NAME`");
     uint64_t count = 0;
@@ -275,8 +279,10 @@ static int s_schedule(cli_t *cli, int argc, char **argv)
     if (list && npos != 1)
         return cli_usage_error(cli, "`drover schedule list` takes no name");
     if (!list && npos != 2)
-        return cli_usage_error(cli, "which schedule? `drover schedule %s NAME` (the workflow's "
-                                    "name; see `drover schedule list`)", op);
+        return cli_usage_error(cli,
+                               "which schedule? `drover schedule %s NAME` (the workflow's "
+                               "name; see `drover schedule list`)",
+                               op);
     const char *name = list ? "" : pos[1];
 
     Drover__ScheduleRequest sr = DROVER__SCHEDULE_REQUEST__INIT;
@@ -426,21 +432,24 @@ static int s_queue(cli_t *cli, int argc, char **argv)
     const char *op = pos[0];
     int create = strcmp(op, "create") == 0;
     int tlim = strcmp(op, "time-limit") == 0;
-    size_t want = strcmp(op, "list") == 0                                   ? 1
+    size_t want = strcmp(op, "list") == 0                                 ? 1
                   : strcmp(op, "pause") == 0 || strcmp(op, "resume") == 0 ? 2
                   : create || strcmp(op, "rm") == 0                       ? 2
                   : strcmp(op, "limit") == 0 || tlim                      ? 3
-                                                                           : 0;
+                                                                          : 0;
     if (!want)
-        return cli_usage_error(cli, "unknown queue command '%s' (list, create, rm, pause, resume, "
-                                    "limit, time-limit)", op);
+        return cli_usage_error(cli,
+                               "unknown queue command '%s' (list, create, rm, pause, resume, "
+                               "limit, time-limit)",
+                               op);
     if (limit_s && !create)
         return cli_usage_error(cli, "--limit goes with `drover queue create NAME --limit N`");
     if (npos != want)
-        return cli_usage_error(cli, want == 1   ? "`drover queue list` takes no arguments"
-                                    : want == 2 ? "which queue? `drover queue %s NAME`"
-                                                : "`drover queue %s NAME N` (N running tasks at "
-                                                  "once, 0 = no limit)",
+        return cli_usage_error(cli,
+                               want == 1   ? "`drover queue list` takes no arguments"
+                               : want == 2 ? "which queue? `drover queue %s NAME`"
+                                           : "`drover queue %s NAME N` (N running tasks at "
+                                             "once, 0 = no limit)",
                                op);
     Drover__QueueRequest qr = DROVER__QUEUE_REQUEST__INIT;
     qr.op = (char *)(tlim ? "time_limit" : op);
@@ -449,8 +458,9 @@ static int s_queue(cli_t *cli, int argc, char **argv)
         /* A duration, sent as whole seconds in `limit`; 0 = the default. */
         int64_t ms;
         if (util_parse_duration_ms(pos[2], &ms) < 0 || ms / 1000 > (int64_t)UINT32_MAX)
-            return cli_usage_error(cli, "the time limit must be a duration (\"2h\", \"90m\", "
-                                        "600; 0 = the coordinator's default), not '%s'",
+            return cli_usage_error(cli,
+                                   "the time limit must be a duration (\"2h\", \"90m\", "
+                                   "600; 0 = the coordinator's default), not '%s'",
                                    pos[2]);
         qr.limit = (uint32_t)((ms + 999) / 1000);
     } else if (want == 3 && s_parse_limit(cli, pos[2], &qr.limit) < 0)
@@ -478,10 +488,10 @@ static int s_queue(cli_t *cli, int argc, char **argv)
             snprintf(fallback, sizeof fallback, "queue %s: at most %u running", qr.name, qr.limit);
         else
             snprintf(fallback, sizeof fallback, "queue %s: %s", qr.name,
-                     create                      ? "created"
-                     : strcmp(op, "rm") == 0     ? "removed"
+                     create                     ? "created"
+                     : strcmp(op, "rm") == 0    ? "removed"
                      : strcmp(op, "pause") == 0 ? "paused"
-                                                 : "resumed");
+                                                : "resumed");
         rc = s_done(cli, rep, op, qr.name, fallback);
     }
     drover__client_reply__free_unpacked(rep, NULL);
@@ -566,8 +576,8 @@ static int s_why(cli_t *cli, int argc, char **argv)
     req.why = &wr;
     char not_found[320];
     snprintf(not_found, sizeof not_found,
-             "run %llu has no step '%.200s' (see `drover status %llu`)",
-             (unsigned long long)run_id, pos[1], (unsigned long long)run_id);
+             "run %llu has no step '%.200s' (see `drover status %llu`)", (unsigned long long)run_id,
+             pos[1], (unsigned long long)run_id);
     Drover__ClientReply *rep = NULL;
     if ((rc = s_call(cli, &req, not_found, &rep)) != CLI_EXIT_OK)
         return rc;
@@ -615,7 +625,8 @@ static int s_hold(cli_t *cli, int argc, char **argv, int release)
     req.hold = &hr;
     char not_found[320];
     if (npos == 2)
-        snprintf(not_found, sizeof not_found, "run %llu has no step '%.200s' (see `drover status %llu`)",
+        snprintf(not_found, sizeof not_found,
+                 "run %llu has no step '%.200s' (see `drover status %llu`)",
                  (unsigned long long)run_id, pos[1], (unsigned long long)run_id);
     else
         snprintf(not_found, sizeof not_found, "no run %llu", (unsigned long long)run_id);
@@ -628,8 +639,14 @@ static int s_hold(cli_t *cli, int argc, char **argv, int release)
     return rc;
 }
 
-static int s_hold_run(cli_t *cli, int argc, char **argv) { return s_hold(cli, argc, argv, 0); }
-static int s_release_run(cli_t *cli, int argc, char **argv) { return s_hold(cli, argc, argv, 1); }
+static int s_hold_run(cli_t *cli, int argc, char **argv)
+{
+    return s_hold(cli, argc, argv, 0);
+}
+static int s_release_run(cli_t *cli, int argc, char **argv)
+{
+    return s_hold(cli, argc, argv, 1);
+}
 
 const cli_verb_t cmd_hold_verb = {
     .name = "hold",

@@ -65,8 +65,10 @@ static int s_registered(cli_t *cli, const workflow_t *wf, const char *message)
         printf("registered %s %s\n", wf->schedule ? "schedule" : "trigger", wf->name);
     fflush(stdout);
     if (cli->tty_err)
-        fprintf(stderr, "see it with: drover schedule list; run it now with: drover schedule "
-                        "trigger %s\n", wf->name);
+        fprintf(stderr,
+                "see it with: drover schedule list; run it now with: drover schedule "
+                "trigger %s\n",
+                wf->name);
     return CLI_EXIT_OK;
 }
 
@@ -115,17 +117,19 @@ static int s_run(cli_t *cli, int argc, char **argv)
         if (errno || end == prio_s || *end || v < STEPKIND_MIN_PRIORITY ||
             v > STEPKIND_MAX_PRIORITY) {
             workflow_destroy(&wf);
-            return cli_usage_error(cli, "--priority: an integer between %d and %d (higher runs "
-                                        "first within its queue)",
+            return cli_usage_error(cli,
+                                   "--priority: an integer between %d and %d (higher runs "
+                                   "first within its queue)",
                                    STEPKIND_MIN_PRIORITY, STEPKIND_MAX_PRIORITY);
         }
         wf->priority = (int)v;
     }
     int registers = wf->schedule || wf->trigger;
     if (registers && wait) {
-        fprintf(stderr, "drover: %s has a %s: submitting registers it and starts no run now, so "
-                        "there is nothing to --wait for\n"
-                        "  submit without --wait, then see `drover schedule list`\n",
+        fprintf(stderr,
+                "drover: %s has a %s: submitting registers it and starts no run now, so "
+                "there is nothing to --wait for\n"
+                "  submit without --wait, then see `drover schedule list`\n",
                 pos[0], wf->schedule ? "schedule" : "trigger");
         workflow_destroy(&wf);
         return CLI_EXIT_USAGE;
@@ -198,32 +202,31 @@ const cli_verb_t cmd_submit_verb = {
     .name = "submit",
     .synopsis = "FILE [--set NAME=VALUE]... [--wait] [-q Q] [-p N] [--allow-pending]",
     .summary = "submit a workflow file; prints the run id",
-    .help =
-        "Checks the workflow FILE (syntax, steps, dependencies) and submits it as a new\n"
-        "run. A bad file is reported as FILE:LINE: message and nothing is submitted.\n"
-        "Prints the run id on stdout, so scripts can capture it.\n"
-        "A workflow with a schedule or a trigger (docs/scheduling.md) is registered\n"
-        "instead of run: the coordinator's answer (\"registered schedule NAME (next: ...)\")\n"
-        "is printed and no run starts now.\n"
-        "\n"
-        "Options:\n"
-        "  -w, --wait          follow the run until it ends (as `drover wait` does);\n"
-        "                      exit 0 if it succeeded, 1 if it failed or was cancelled\n"
-        "  --set NAME=VALUE    a value for the workflow's params = { NAME = ...; } (repeat\n"
-        "                      for more); a NAME the file does not declare is an error.\n"
-        "                      Steps use it as ${params.NAME} (docs/workflows.md)\n"
-        "  -q, --queue Q       run in queue Q (overrides the file's `queue`)\n"
-        "  -p, --priority N    priority within the queue, higher first (overrides the\n"
-        "                      file's `priority`)\n"
-        "      --allow-pending accept steps that no registered worker could run (capacity\n"
-        "                      that is coming); without it the coordinator refuses them\n"
-        "                      and names the largest worker it knows\n"
-        "\n"
-        "Examples:\n"
-        "  drover submit examples/hello/pipeline.cfg\n"
-        "  RUN=$(drover submit pipeline.cfg) && drover wait \"$RUN\"\n"
-        "  drover submit train.cfg --set lr=0.02 --set data=data/train-002.csv\n"
-        "  drover submit pipeline.cfg --wait\n"
-        "  drover submit examples/claims/nightly.cfg   # registers its schedule",
+    .help = "Checks the workflow FILE (syntax, steps, dependencies) and submits it as a new\n"
+            "run. A bad file is reported as FILE:LINE: message and nothing is submitted.\n"
+            "Prints the run id on stdout, so scripts can capture it.\n"
+            "A workflow with a schedule or a trigger (docs/scheduling.md) is registered\n"
+            "instead of run: the coordinator's answer (\"registered schedule NAME (next: ...)\")\n"
+            "is printed and no run starts now.\n"
+            "\n"
+            "Options:\n"
+            "  -w, --wait          follow the run until it ends (as `drover wait` does);\n"
+            "                      exit 0 if it succeeded, 1 if it failed or was cancelled\n"
+            "  --set NAME=VALUE    a value for the workflow's params = { NAME = ...; } (repeat\n"
+            "                      for more); a NAME the file does not declare is an error.\n"
+            "                      Steps use it as ${params.NAME} (docs/workflows.md)\n"
+            "  -q, --queue Q       run in queue Q (overrides the file's `queue`)\n"
+            "  -p, --priority N    priority within the queue, higher first (overrides the\n"
+            "                      file's `priority`)\n"
+            "      --allow-pending accept steps that no registered worker could run (capacity\n"
+            "                      that is coming); without it the coordinator refuses them\n"
+            "                      and names the largest worker it knows\n"
+            "\n"
+            "Examples:\n"
+            "  drover submit examples/hello/pipeline.cfg\n"
+            "  RUN=$(drover submit pipeline.cfg) && drover wait \"$RUN\"\n"
+            "  drover submit train.cfg --set lr=0.02 --set data=data/train-002.csv\n"
+            "  drover submit pipeline.cfg --wait\n"
+            "  drover submit examples/claims/nightly.cfg   # registers its schedule",
     .run = s_run,
 };

@@ -33,7 +33,7 @@
 #include "util.h"
 #include "wire.h"
 
-#define FOLLOW_WAIT_MS 1000
+#define FOLLOW_WAIT_MS   1000
 #define FOLLOW_OUTAGE_MS 60000
 /* A coordinator that answers a long poll at once without a change would
  * otherwise make us spin; polls with no news are spaced at least this far. */
@@ -51,8 +51,8 @@ typedef struct {
     cli_t *cli;
     uint64_t run_id;
     s_mode_t mode;
-    size_t drawn;        /* screen rows of the last live frame */
-    s_seen_t *seen;      /* lines mode: last state printed per task */
+    size_t drawn;   /* screen rows of the last live frame */
+    s_seen_t *seen; /* lines mode: last state printed per task */
     size_t nseen;
 } s_follow_t;
 
@@ -108,8 +108,8 @@ static int s_draw_live(s_follow_t *f, const Drover__ClientReply *rep)
         printf("\033[%zuA\r\033[J", f->drawn);
     printf("%s\n%s%s", head, body, more);
     fflush(stdout);
-    f->drawn = out_screen_lines(head, cols) + out_screen_lines(body, cols) +
-               out_screen_lines(more, cols);
+    f->drawn =
+        out_screen_lines(head, cols) + out_screen_lines(body, cols) + out_screen_lines(more, cols);
     free(body);
     return 0;
 }
@@ -177,7 +177,8 @@ static void s_print_change(const Drover__TaskInfo *k, int64_t now)
     case DROVER__TASK_STATE__TASK_RUNNING:
         if (render_task_awaiting(k))
             printf("%s %s awaiting approval (drover approve RUN %s --reason TEXT, or drover "
-                   "reject)\n", when, name, name);
+                   "reject)\n",
+                   when, name, name);
         else
             printf("%s %s running (attempt %u on %s)\n", when, name, k->attempt, worker);
         break;
@@ -195,12 +196,8 @@ static void s_print_change(const Drover__TaskInfo *k, int64_t now)
     case DROVER__TASK_STATE__TASK_SKIPPED:
         printf("%s %s skipped (a step it depends on did not succeed)\n", when, name);
         break;
-    case DROVER__TASK_STATE__TASK_CANCELLED:
-        printf("%s %s cancelled\n", when, name);
-        break;
-    default:
-        printf("%s %s %s\n", when, name, wire_task_state_name(k->state));
-        break;
+    case DROVER__TASK_STATE__TASK_CANCELLED: printf("%s %s cancelled\n", when, name); break;
+    default: printf("%s %s %s\n", when, name, wire_task_state_name(k->state)); break;
     }
 }
 
@@ -387,17 +384,16 @@ const cli_verb_t cmd_wait_verb = {
     .name = "wait",
     .synopsis = "RUN",
     .summary = "follow a run live until it ends",
-    .help =
-        "Follows run RUN until it ends. On a terminal it shows a live table of the\n"
-        "steps; otherwise (CI logs, pipes) it prints one line per step change and a\n"
-        "final line such as \"run 42 succeeded in 3.2s\". With --json it prints the\n"
-        "final status object (as `drover status --json`).\n"
-        "\n"
-        "Exits 0 if the run succeeded, 1 if it failed or was cancelled. If the\n"
-        "coordinator stops answering, it keeps trying for 60 s before exiting 3.\n"
-        "\n"
-        "Examples:\n"
-        "  drover wait 42\n"
-        "  drover wait 42 > run-42.log && deploy.sh",
+    .help = "Follows run RUN until it ends. On a terminal it shows a live table of the\n"
+            "steps; otherwise (CI logs, pipes) it prints one line per step change and a\n"
+            "final line such as \"run 42 succeeded in 3.2s\". With --json it prints the\n"
+            "final status object (as `drover status --json`).\n"
+            "\n"
+            "Exits 0 if the run succeeded, 1 if it failed or was cancelled. If the\n"
+            "coordinator stops answering, it keeps trying for 60 s before exiting 3.\n"
+            "\n"
+            "Examples:\n"
+            "  drover wait 42\n"
+            "  drover wait 42 > run-42.log && deploy.sh",
     .run = s_run,
 };

@@ -29,7 +29,7 @@ static int s_simple_call(cli_t *cli, int argc, char **argv, Drover__ClientReques
 
 static int s_workers_table(cli_t *cli, const Drover__ClientReply *rep, int64_t now)
 {
-    static const char *const headers[] = {"NAME", "HOST",   "SLOTS",          "RUNNING",  "GPUS",
+    static const char *const headers[] = {"NAME",   "HOST",   "SLOTS",          "RUNNING",  "GPUS",
                                           "MEMORY", "LABELS", "LAST-HEARTBEAT", "CONNECTED"};
     out_table_t *t = out_table_new(headers, 9);
     if (!t)
@@ -44,7 +44,8 @@ static int s_workers_table(cli_t *cli, const Drover__ClientReply *rep, int64_t n
         char labels[1024] = "-", beat[48] = "-";
         size_t o = 0;
         for (size_t j = 0; j < w->n_labels && o < sizeof labels; j++)
-            o += (size_t)snprintf(labels + o, sizeof labels - o, "%s%s", j ? "," : "", w->labels[j]);
+            o +=
+                (size_t)snprintf(labels + o, sizeof labels - o, "%s%s", j ? "," : "", w->labels[j]);
         int64_t age = out_span_ms(w->last_heartbeat_us, 0, now);
         if (age >= 0) {
             out_duration(age, beat, sizeof beat);
@@ -67,8 +68,14 @@ static int s_workers_table(cli_t *cli, const Drover__ClientReply *rep, int64_t n
             out_table_cell(t, OUT_PLAIN, "-");
         out_table_cell(t, OUT_PLAIN, "%s", labels);
         out_table_cell(t, OUT_PLAIN, "%s", beat);
-        out_table_cell(t, w->draining ? OUT_YELLOW : w->connected ? OUT_GREEN : OUT_RED, "%s",
-                       w->draining ? "draining" : w->connected ? "yes" : "no");
+        out_table_cell(t,
+                       w->draining    ? OUT_YELLOW
+                       : w->connected ? OUT_GREEN
+                                      : OUT_RED,
+                       "%s",
+                       w->draining    ? "draining"
+                       : w->connected ? "yes"
+                                      : "no");
     }
     int rc = out_table_print(t, stdout, cli->color_out);
     out_table_destroy(&t);
@@ -98,7 +105,8 @@ static int s_workers(cli_t *cli, int argc, char **argv)
         }
         rc = cli_emit_json(a);
     } else if (rep->n_workers == 0) {
-        printf("No workers have registered. Start one with: drover-worker --coordinator ENDPOINT\n");
+        printf(
+            "No workers have registered. Start one with: drover-worker --coordinator ENDPOINT\n");
     } else if (s_workers_table(cli, rep, now) < 0) {
         fprintf(stderr, "drover: out of memory\n");
         rc = CLI_EXIT_UNREACHABLE;
@@ -141,7 +149,8 @@ static json_t *s_info_json(const cli_t *cli, const Drover__CoordinatorInfo *in, 
     out_json_set(o, "database_down_since",
                  in->db_down ? out_json_time(in->db_down_since_us) : json_null(), &bad);
     out_json_set(o, "leader_epoch", json_integer((json_int_t)in->leader_epoch), &bad);
-    out_json_set(o, "longest_iteration_us", json_integer((json_int_t)in->longest_iteration_us), &bad);
+    out_json_set(o, "longest_iteration_us", json_integer((json_int_t)in->longest_iteration_us),
+                 &bad);
     if (bad) {
         json_decref(o);
         return NULL;

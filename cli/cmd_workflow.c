@@ -99,21 +99,20 @@ const cli_verb_t cmd_workflow_verb = {
     .name = "workflow",
     .synopsis = "check FILE [--set NAME=VALUE]... [--json]",
     .summary = "validate a workflow file; print what submit would send",
-    .help =
-        "Checks the workflow FILE exactly as `drover submit` does (syntax, steps, kinds,\n"
-        "dependencies, schedule, trigger) without contacting the coordinator. A bad\n"
-        "file is reported as FILE:LINE: message and exits 2.\n"
-        "\n"
-        "Prints a summary of the steps; with --json, the request `drover submit` would\n"
-        "send: workflow, source, queue, priority, schedule, trigger, params (with the\n"
-        "--set values), base_dir and the steps with\n"
-        "name, kind, after, retries, timeout_ms, retry_delay_ms, spec_json (the exact\n"
-        "string sent), resources (cpus, memory_bytes, gpus, labels), line, and sweep and\n"
-        "matrix for the steps a matrix expanded. The Python client (docs/python.md)\n"
-        "submits workflow files through this.\n"
-        "\n"
-        "Examples:\n"
-        "  drover workflow check examples/hello/pipeline.cfg\n"
-        "  drover workflow check pipeline.cfg --json | jq '.steps[].name'",
+    .help = "Checks the workflow FILE exactly as `drover submit` does (syntax, steps, kinds,\n"
+            "dependencies, schedule, trigger) without contacting the coordinator. A bad\n"
+            "file is reported as FILE:LINE: message and exits 2.\n"
+            "\n"
+            "Prints a summary of the steps; with --json, the request `drover submit` would\n"
+            "send: workflow, source, queue, priority, schedule, trigger, params (with the\n"
+            "--set values), base_dir and the steps with\n"
+            "name, kind, after, retries, timeout_ms, retry_delay_ms, spec_json (the exact\n"
+            "string sent), resources (cpus, memory_bytes, gpus, labels), line, and sweep and\n"
+            "matrix for the steps a matrix expanded. The Python client (docs/python.md)\n"
+            "submits workflow files through this.\n"
+            "\n"
+            "Examples:\n"
+            "  drover workflow check examples/hello/pipeline.cfg\n"
+            "  drover workflow check pipeline.cfg --json | jq '.steps[].name'",
     .run = s_run,
 };

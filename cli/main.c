@@ -25,17 +25,17 @@ extern const cli_verb_t cmd_keygen_verb, cmd_keys_verb;
 /* Schedules, queues and `why` (cmd_sched.c). */
 extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb, cmd_hold_verb,
     cmd_release_verb;
-extern const cli_verb_t cmd_workflow_verb; /* cmd_workflow.c */
+extern const cli_verb_t cmd_workflow_verb;                 /* cmd_workflow.c */
 extern const cli_verb_t cmd_approve_verb, cmd_reject_verb; /* cmd_approve.c */
 
 static const cli_verb_t *const s_verbs[] = {
-    &cmd_submit_verb, &cmd_wait_verb,    &cmd_runs_verb, &cmd_status_verb,
-    &cmd_logs_verb,   &cmd_cancel_verb,  &cmd_rerun_verb,  &cmd_workers_verb, &cmd_info_verb,
-    &cmd_report_verb, &cmd_metrics_verb, &cmd_models_verb, &cmd_model_verb,
-    &cmd_promote_verb, &cmd_approve_verb, &cmd_reject_verb, &cmd_dataset_verb, &cmd_predict_verb,
-    &cmd_feedback_verb, &cmd_keygen_verb, &cmd_keys_verb,
-    &cmd_schedule_verb, &cmd_queue_verb, &cmd_why_verb, &cmd_hold_verb, &cmd_release_verb,
-    &cmd_workflow_verb, &cmd_completion_verb,
+    &cmd_submit_verb,  &cmd_wait_verb,     &cmd_runs_verb,     &cmd_status_verb,
+    &cmd_logs_verb,    &cmd_cancel_verb,   &cmd_rerun_verb,    &cmd_workers_verb,
+    &cmd_info_verb,    &cmd_report_verb,   &cmd_metrics_verb,  &cmd_models_verb,
+    &cmd_model_verb,   &cmd_promote_verb,  &cmd_approve_verb,  &cmd_reject_verb,
+    &cmd_dataset_verb, &cmd_predict_verb,  &cmd_feedback_verb, &cmd_keygen_verb,
+    &cmd_keys_verb,    &cmd_schedule_verb, &cmd_queue_verb,    &cmd_why_verb,
+    &cmd_hold_verb,    &cmd_release_verb,  &cmd_workflow_verb, &cmd_completion_verb,
 };
 #define NVERBS (sizeof s_verbs / sizeof s_verbs[0])
 
@@ -54,33 +54,34 @@ static void s_help(void)
         else
             printf("  %-22s  %s\n", left, s_verbs[i]->summary);
     }
-    printf("\n"
-           "Options (before or after the verb):\n"
-           "  --json              machine-readable output (JSON) on stdout\n"
-           "  --coordinator EP    the coordinator's client endpoint (default: $DROVER_COORDINATOR,\n"
-           "                      cli.coordinator in the config file, %s)\n"
-           "  --timeout SECS      how long to wait for a reply (default 3)\n"
-           "  --config FILE       config file (default: $DROVER_CONFIG, ~/.config/drover/drover.cfg,\n"
-           "                      /etc/drover/drover.cfg)\n"
-           "  --key FILE          this client's CurveZMQ secret key file (default: $DROVER_KEY,\n"
-           "                      cli.secret_key in the config file)\n"
-           "  --coordinator-key FILE  the coordinator's public key file (default:\n"
-           "                      $DROVER_COORDINATOR_KEY, cli.coordinator_key)\n"
-           "  -h, --help          help; `drover VERB --help` explains a verb\n"
-           "  --version           print the version\n"
-           "\n"
-           "Getting started:\n"
-           "  deploy/local/cluster.sh up                        # PostgreSQL, coordinator, workers\n"
-           "  drover submit examples/hello/pipeline.cfg --wait  # run a workflow, watch it live\n"
-           "  drover runs                                       # what ran, how it went\n"
-           "  drover logs 1 train_a                             # what a step printed\n"
-           "  drover report 2 validate; drover metrics 2 train  # what ML steps found\n"
-           "  drover models claims-damage                       # model versions and stages\n"
-           "\n"
-           "Exit status: 0 ok, 1 the run failed (with --wait), 2 bad usage or input,\n"
-           "3 the coordinator could not be reached, 4 the coordinator answered but its\n"
-           "database is unavailable (writes refused until it is back).\n",
-           CONFIG_DEFAULT_CLIENT_ENDPOINT);
+    printf(
+        "\n"
+        "Options (before or after the verb):\n"
+        "  --json              machine-readable output (JSON) on stdout\n"
+        "  --coordinator EP    the coordinator's client endpoint (default: $DROVER_COORDINATOR,\n"
+        "                      cli.coordinator in the config file, %s)\n"
+        "  --timeout SECS      how long to wait for a reply (default 3)\n"
+        "  --config FILE       config file (default: $DROVER_CONFIG, ~/.config/drover/drover.cfg,\n"
+        "                      /etc/drover/drover.cfg)\n"
+        "  --key FILE          this client's CurveZMQ secret key file (default: $DROVER_KEY,\n"
+        "                      cli.secret_key in the config file)\n"
+        "  --coordinator-key FILE  the coordinator's public key file (default:\n"
+        "                      $DROVER_COORDINATOR_KEY, cli.coordinator_key)\n"
+        "  -h, --help          help; `drover VERB --help` explains a verb\n"
+        "  --version           print the version\n"
+        "\n"
+        "Getting started:\n"
+        "  deploy/local/cluster.sh up                        # PostgreSQL, coordinator, workers\n"
+        "  drover submit examples/hello/pipeline.cfg --wait  # run a workflow, watch it live\n"
+        "  drover runs                                       # what ran, how it went\n"
+        "  drover logs 1 train_a                             # what a step printed\n"
+        "  drover report 2 validate; drover metrics 2 train  # what ML steps found\n"
+        "  drover models claims-damage                       # model versions and stages\n"
+        "\n"
+        "Exit status: 0 ok, 1 the run failed (with --wait), 2 bad usage or input,\n"
+        "3 the coordinator could not be reached, 4 the coordinator answered but its\n"
+        "database is unavailable (writes refused until it is back).\n",
+        CONFIG_DEFAULT_CLIENT_ENDPOINT);
 }
 
 static const cli_verb_t *s_find(const char *name)
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
     /* --man: drover(1) in roff, what the build installs as the manual page. */
     if (argc == 2 && strcmp(argv[1], "--man") == 0)
         return meta_write_man(stdout, DROVER_VERSION) < 0 || fflush(stdout) ? CLI_EXIT_USAGE
-                                                                             : CLI_EXIT_OK;
+                                                                            : CLI_EXIT_OK;
     int vi;
     if (cli_parse_global(&cli, argc, argv, &vi) < 0)
         return CLI_EXIT_USAGE;
@@ -115,9 +116,10 @@ int main(int argc, char **argv)
             s_help();
             return CLI_EXIT_OK;
         }
-        return cli_usage_error(&cli, "which verb? (submit, wait, runs, status, logs, cancel, "
-                                     "workers, info, report, metrics, models, model, promote, approve, reject, "
-                                     "dataset, predict, keygen, keys, schedule, queue, why, workflow, completion)");
+        return cli_usage_error(
+            &cli, "which verb? (submit, wait, runs, status, logs, cancel, "
+                  "workers, info, report, metrics, models, model, promote, approve, reject, "
+                  "dataset, predict, keygen, keys, schedule, queue, why, workflow, completion)");
     }
     const char *name = argv[vi];
     if (strcmp(name, "help") == 0) {

@@ -36,8 +36,8 @@ char *out_escape(const char *s, int keep_lines)
         size_t n = s_utf8_len(p, len - (size_t)(p - (const unsigned char *)s));
         /* C1 controls are U+0080..U+009F: C2 80..C2 9F in UTF-8. */
         int c1 = n == 2 && p[0] == 0xC2 && p[1] <= 0x9F;
-        int ctl = n == 1 && (*p < 0x20 || *p == 0x7F) &&
-                  !(keep_lines && (*p == '\n' || *p == '\t'));
+        int ctl =
+            n == 1 && (*p < 0x20 || *p == 0x7F) && !(keep_lines && (*p == '\n' || *p == '\t'));
         if (n == 0 || ctl || c1) {
             size_t k = n ? n : 1;
             for (size_t i = 0; i < k; i++)
@@ -95,7 +95,8 @@ static json_t *s_escape_json(json_t *v, int *changed, int *bad)
         json_t *a = json_array();
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             if (!a || json_array_append_new(a, s_escape_json(e, changed, bad)) < 0)
                 *bad = 1;
         }
@@ -105,7 +106,8 @@ static json_t *s_escape_json(json_t *v, int *changed, int *bad)
         json_t *o = json_object();
         const char *k;
         json_t *e;
-        json_object_foreach(v, k, e) {
+        json_object_foreach(v, k, e)
+        {
             char *ek = out_escape(k, 0);
             if (ek && strcmp(ek, k) != 0)
                 *changed = 1;
@@ -143,8 +145,8 @@ static int s_escape_msg(ProtobufCMessage *m, int top)
                         continue;
                     int changed = 0, bad = 0;
                     json_t *e = s_escape_json(doc, &changed, &bad);
-                    char *text = changed && !bad ? json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY)
-                                                 : NULL;
+                    char *text =
+                        changed && !bad ? json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
                     json_decref(doc);
                     json_decref(e);
                     if (bad || (changed && !text))
@@ -187,18 +189,12 @@ int out_color_ok(int fd)
 const char *out_color_on(out_color_t c)
 {
     switch (c) {
-    case OUT_GREEN:
-        return "\033[32m";
-    case OUT_RED:
-        return "\033[31m";
-    case OUT_YELLOW:
-        return "\033[33m";
-    case OUT_DIM:
-        return "\033[2m";
-    case OUT_BOLD:
-        return "\033[1m";
-    case OUT_PLAIN:
-        break;
+    case OUT_GREEN: return "\033[32m";
+    case OUT_RED: return "\033[31m";
+    case OUT_YELLOW: return "\033[33m";
+    case OUT_DIM: return "\033[2m";
+    case OUT_BOLD: return "\033[1m";
+    case OUT_PLAIN: break;
     }
     return "";
 }
@@ -220,11 +216,11 @@ struct out_table {
     char **headers;
     int *right;
     size_t *minw;
-    s_cell_t *cells;   /* nrows * ncols, row-major; unfilled cells are NULL */
+    s_cell_t *cells; /* nrows * ncols, row-major; unfilled cells are NULL */
     size_t nrows;
     size_t cap_rows;
-    size_t col;        /* next column of the current row */
-    int failed;        /* an allocation failed; render reports ENOMEM */
+    size_t col; /* next column of the current row */
+    int failed; /* an allocation failed; render reports ENOMEM */
 };
 
 out_table_t *out_table_new(const char *const *headers, size_t ncols)

@@ -10,37 +10,26 @@
 out_color_t render_task_color(Drover__TaskState s)
 {
     switch (s) {
-    case DROVER__TASK_STATE__TASK_SUCCEEDED:
-        return OUT_GREEN;
-    case DROVER__TASK_STATE__TASK_FAILED:
-        return OUT_RED;
+    case DROVER__TASK_STATE__TASK_SUCCEEDED: return OUT_GREEN;
+    case DROVER__TASK_STATE__TASK_FAILED: return OUT_RED;
     case DROVER__TASK_STATE__TASK_ASSIGNED:
     case DROVER__TASK_STATE__TASK_RUNNING:
-    case DROVER__TASK_STATE__TASK_RETRY_WAIT:
-        return OUT_YELLOW;
+    case DROVER__TASK_STATE__TASK_RETRY_WAIT: return OUT_YELLOW;
     case DROVER__TASK_STATE__TASK_SKIPPED:
-    case DROVER__TASK_STATE__TASK_CANCELLED:
-        return OUT_DIM;
-    default:
-        return OUT_PLAIN;
+    case DROVER__TASK_STATE__TASK_CANCELLED: return OUT_DIM;
+    default: return OUT_PLAIN;
     }
 }
 
 out_color_t render_run_color(Drover__RunState s)
 {
     switch (s) {
-    case DROVER__RUN_STATE__RUN_SUCCEEDED:
-        return OUT_GREEN;
-    case DROVER__RUN_STATE__RUN_FAILED:
-        return OUT_RED;
-    case DROVER__RUN_STATE__RUN_RUNNING:
-        return OUT_YELLOW;
-    case DROVER__RUN_STATE__RUN_CANCELLED:
-        return OUT_DIM;
-    case DROVER__RUN_STATE__RUN_REJECTED: /* the model was not good enough */
-        return OUT_YELLOW;
-    default:
-        return OUT_PLAIN;
+    case DROVER__RUN_STATE__RUN_SUCCEEDED: return OUT_GREEN;
+    case DROVER__RUN_STATE__RUN_FAILED: return OUT_RED;
+    case DROVER__RUN_STATE__RUN_RUNNING: return OUT_YELLOW;
+    case DROVER__RUN_STATE__RUN_CANCELLED: return OUT_DIM;
+    case DROVER__RUN_STATE__RUN_REJECTED: /* the model was not good enough */ return OUT_YELLOW;
+    default: return OUT_PLAIN;
     }
 }
 
@@ -102,7 +91,8 @@ void render_task_exit(const Drover__TaskInfo *t, char *buf, size_t len)
 
 int render_task_awaiting(const Drover__TaskInfo *t)
 {
-    return t->state == DROVER__TASK_STATE__TASK_RUNNING && t->kind && strcmp(t->kind, "approve") == 0;
+    return t->state == DROVER__TASK_STATE__TASK_RUNNING && t->kind &&
+           strcmp(t->kind, "approve") == 0;
 }
 
 const char *render_run_state_text(const Drover__RunInfo *r)
@@ -133,8 +123,8 @@ json_t *render_run_json(const Drover__RunInfo *r, int64_t now_us)
     out_json_set(o, "version", json_integer((json_int_t)r->version), &bad);
     out_json_set(o, "awaiting_approval", json_boolean(r->awaiting_approval), &bad);
     out_json_set(o, "due_at", out_json_time(r->due_at_us), &bad);
-    out_json_set(o, "due_at_us", r->due_at_us > 0 ? json_integer((json_int_t)r->due_at_us) : json_null(),
-                 &bad);
+    out_json_set(o, "due_at_us",
+                 r->due_at_us > 0 ? json_integer((json_int_t)r->due_at_us) : json_null(), &bad);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -272,8 +262,7 @@ void render_due(int64_t us, char *buf, size_t len)
         snprintf(buf, len, "-");
 }
 
-void render_run_headline(const Drover__RunInfo *r, int64_t now_us, int color, char *buf,
-                         size_t len)
+void render_run_headline(const Drover__RunInfo *r, int64_t now_us, int color, char *buf, size_t len)
 {
     char dur[32], due[48] = "";
     out_duration(render_run_ms(r, now_us), dur, sizeof dur);
@@ -284,7 +273,7 @@ void render_run_headline(const Drover__RunInfo *r, int64_t now_us, int color, ch
     }
     out_color_t c = render_run_color(r->state);
     snprintf(buf, len, "run %llu %s: %s%s%s — %u/%u steps done, %s%s", (unsigned long long)r->id,
-             r->workflow ? r->workflow : "", color ? out_color_on(c) : "",
-             render_run_state_text(r), color && c != OUT_PLAIN ? out_color_off() : "",
-             r->tasks_done, r->tasks_total, dur, due);
+             r->workflow ? r->workflow : "", color ? out_color_on(c) : "", render_run_state_text(r),
+             color && c != OUT_PLAIN ? out_color_off() : "", r->tasks_done, r->tasks_total, dur,
+             due);
 }

@@ -167,8 +167,8 @@ static json_t *s_step_json(const Drover__StepSpec *sp, const workflow_step_t *st
     out_json_set(o, "resources", jr, &bad);
     out_json_set(o, "line", json_integer(st->line), &bad);
     out_json_set(o, "sweep", st->sweep ? json_string(st->sweep) : json_null(), &bad);
-    out_json_set(o, "matrix",
-                 st->matrix_json ? json_loads(st->matrix_json, 0, NULL) : json_null(), &bad);
+    out_json_set(o, "matrix", st->matrix_json ? json_loads(st->matrix_json, 0, NULL) : json_null(),
+                 &bad);
     if (bad) {
         json_decref(o);
         return NULL;
@@ -202,7 +202,8 @@ json_t *wfsubmit_json(const Drover__SubmitRequest *sub, const workflow_t *wf)
         out_json_set(jt, "min_new_rows", json_integer((json_int_t)sub->trigger->min_new_rows),
                      &bad);
         out_json_set(jt, "on_failure",
-                     json_string(sub->trigger->on_failure ? sub->trigger->on_failure : "keep"), &bad);
+                     json_string(sub->trigger->on_failure ? sub->trigger->on_failure : "keep"),
+                     &bad);
     }
     out_json_set(o, "trigger", jt, &bad);
     json_t *jn = json_null();

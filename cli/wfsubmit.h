@@ -20,19 +20,19 @@ int wfsubmit_take_sets(int *argc, char **argv, const char ***sets, size_t *nsets
 
 /* Fills a SubmitRequest whose strings borrow from wf; steps, their
  * resources and the pointer array are malloc'd into *specs / *res / *ptrs
-  * (caller frees all three, also after a failure: they are NULL then);
-  * the workflow's params go into sub->params, one block the caller frees
-  * with free(sub->params); base_dir is wf's.
-  * Schedule, trigger and notify borrow sched / trig / notify, which must
-  * outlive sub.
+ * (caller frees all three, also after a failure: they are NULL then);
+ * the workflow's params go into sub->params, one block the caller frees
+ * with free(sub->params); base_dir is wf's.
+ * Schedule, trigger and notify borrow sched / trig / notify, which must
+ * outlive sub.
  * Returns 0, or -1 with errno = ENOMEM. */
 int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__SubmitRequest *sub,
                    Drover__StepSpec **specs, Drover__Resources **res, Drover__StepSpec ***ptrs,
                    Drover__Schedule *sched, Drover__Trigger *trig, Drover__WorkflowNotify *notify);
 
 /* The request as a JSON object: workflow, source, queue, priority,
-  * schedule, trigger and notify (null when unset), params ({"NAME": "VALUE"}),
-  * base_dir and steps, each with the StepSpec
+ * schedule, trigger and notify (null when unset), params ({"NAME": "VALUE"}),
+ * base_dir and steps, each with the StepSpec
  * fields (name, kind, after, retries, timeout_ms, retry_delay_ms,
  * spec_json as the exact string sent, resources) plus, from wf, the
  * step's line in the file and, for a matrix expansion, sweep and matrix.

@@ -13,7 +13,7 @@
 typedef struct {
     unsigned char *p;
     size_t len, cap;
-    int oom;  /* an allocation failed: the content is incomplete */
+    int oom; /* an allocation failed: the content is incomplete */
 } bytebuf_t;
 
 /* Appends n bytes of src (doubling the capacity as needed). */

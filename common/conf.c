@@ -57,14 +57,26 @@ const char *conf_default_path(void)
     return NULL;
 }
 
-typedef enum { K_STRING, K_DURATION, K_INT, K_SIZE, K_LABELS, K_BOOL, K_KEYLIST, K_MEMORY,
-               K_ROOTS, K_GROUP, K_NOTIFY_ON, K_NOTIFY_ALLOW } kind_t;
+typedef enum {
+    K_STRING,
+    K_DURATION,
+    K_INT,
+    K_SIZE,
+    K_LABELS,
+    K_BOOL,
+    K_KEYLIST,
+    K_MEMORY,
+    K_ROOTS,
+    K_GROUP,
+    K_NOTIFY_ON,
+    K_NOTIFY_ALLOW
+} kind_t;
 
 typedef struct {
     const char *name;
     kind_t kind;
-    size_t off;    /* offset in conf_t */
-    size_t len;    /* buffer size for strings */
+    size_t off; /* offset in conf_t */
+    size_t len; /* buffer size for strings */
 } key_t_;
 
 #define OFF(f) offsetof(conf_t, f)
@@ -149,7 +161,8 @@ static const key_t_ s_cli_keys[] = {
     {"coordinator", K_STRING, OFF(cli.coordinator), CONFIG_ENDPOINT_MAX},
     {"timeout", K_DURATION, OFF(cli.timeout_ms), 0},
     {"secret_key", K_STRING, OFF(cli.secret_key), sizeof(((conf_t *)0)->cli.secret_key)},
-    {"coordinator_key", K_STRING, OFF(cli.coordinator_key), sizeof(((conf_t *)0)->cli.coordinator_key)},
+    {"coordinator_key", K_STRING, OFF(cli.coordinator_key),
+     sizeof(((conf_t *)0)->cli.coordinator_key)},
     {"insecure", K_BOOL, OFF(cli.insecure), 0},
     {NULL, 0, 0, 0},
 };
@@ -202,7 +215,8 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                 ms = (int64_t)(d + 0.5);
             } else if (type == CONFIG_TYPE_STRING) {
                 if (util_parse_duration_ms(config_setting_get_string(s), &ms) < 0)
-                    return s_fail(err, errlen, file, line, "bad duration (use 10, 1.5, \"250ms\", \"2m\") for", name);
+                    return s_fail(err, errlen, file, line,
+                                  "bad duration (use 10, 1.5, \"250ms\", \"2m\") for", name);
             } else
                 return s_fail(err, errlen, file, line, "expected a duration for", name);
             if (ms < 0)
@@ -246,14 +260,17 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
             break;
         case K_KEYLIST: {
             if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-                return s_fail(err, errlen, file, line, "expected a list of key file paths for", name);
+                return s_fail(err, errlen, file, line, "expected a list of key file paths for",
+                              name);
             int m = config_setting_length(s);
             if (m > CONFIG_MAX_KEYS)
                 return s_fail(err, errlen, file, line, "too many keys (max 16) in", name);
             for (int j = 0; j < m; j++) {
                 const char *v = config_setting_get_string_elem(s, j);
-                if (!v || util_strlcpy(cfg->coord.admin_keys[j], v, sizeof cfg->coord.admin_keys[j]) < 0)
-                    return s_fail(err, errlen, file, line, "expected a list of key file paths for", name);
+                if (!v ||
+                    util_strlcpy(cfg->coord.admin_keys[j], v, sizeof cfg->coord.admin_keys[j]) < 0)
+                    return s_fail(err, errlen, file, line, "expected a list of key file paths for",
+                                  name);
             }
             cfg->coord.nadmin_keys = m;
             break;
@@ -285,16 +302,18 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                 return s_fail(err, errlen, file, line, "too many prefixes (max 16) in", name);
             for (int j = 0; j < m; j++) {
                 const char *v = config_setting_get_string_elem(s, j);
-                const char *host = !v ? NULL
+                const char *host = !v                               ? NULL
                                    : strncmp(v, "https://", 8) == 0 ? v + 8
                                    : strncmp(v, "http://", 7) == 0  ? v + 7
                                                                     : NULL;
                 const char *slash = host ? strchr(host, '/') : NULL;
                 if (!slash || slash == host || strpbrk(v, " \t\r\n@") ||
-                    util_strlcpy(cfg->coord.notify_allow[j], v, sizeof cfg->coord.notify_allow[j]) < 0)
+                    util_strlcpy(cfg->coord.notify_allow[j], v, sizeof cfg->coord.notify_allow[j]) <
+                        0)
                     return s_fail(err, errlen, file, line,
                                   "expected URL prefixes such as \"https://hooks.example.com/\" "
-                                  "(scheme, host, then '/'; no '@' or spaces) in", name);
+                                  "(scheme, host, then '/'; no '@' or spaces) in",
+                                  name);
             }
             cfg->coord.nnotify_allow = m;
             break;
@@ -321,8 +340,8 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
                 if (!v || v[0] != '/' ||
                     util_strlcpy(cfg->coord.trigger_roots[j], v,
                                  sizeof cfg->coord.trigger_roots[j]) < 0)
-                    return s_fail(err, errlen, file, line, "expected a list of absolute folders for",
-                                  name);
+                    return s_fail(err, errlen, file, line,
+                                  "expected a list of absolute folders for", name);
             }
             cfg->coord.ntrigger_roots = m;
             break;
@@ -366,7 +385,8 @@ int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen)
         if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
             snprintf(err, errlen, "%s: cannot read the file: %s", path, strerror(errno));
         else
-            snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&lc), config_error_text(&lc));
+            snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&lc),
+                     config_error_text(&lc));
         errno = EINVAL;
         goto out;
     }
@@ -381,7 +401,8 @@ int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen)
                              : strcmp(name, "cli") == 0       ? s_cli_keys
                                                               : NULL;
         if (!keys) {
-            s_fail(err, errlen, path, line, "unknown section (expected coordinator, worker or cli):", name);
+            s_fail(err, errlen, path, line,
+                   "unknown section (expected coordinator, worker or cli):", name);
             goto out;
         }
         if (config_setting_type(g) != CONFIG_TYPE_GROUP) {

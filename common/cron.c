@@ -42,12 +42,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_DAY 86400
-#define S_MIN_T (-2208988800LL)         /* 1900-01-01T00:00:00Z */
-#define S_MAX_T (253402300799LL)        /* 9999-12-31T23:59:59Z */
-#define S_HORIZON (401LL * 366 * S_DAY) /* search bound past 'after' */
+#define S_DAY      86400
+#define S_MIN_T    (-2208988800LL)       /* 1900-01-01T00:00:00Z */
+#define S_MAX_T    (253402300799LL)      /* 9999-12-31T23:59:59Z */
+#define S_HORIZON  (401LL * 366 * S_DAY) /* search bound past 'after' */
 #define S_TZIF_MAX (1 << 20)
-
 
 /* ---- calendar arithmetic (proleptic Gregorian, H. Hinnant's algorithms) */
 
@@ -272,14 +271,14 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
                 if (*rest == '\0')
                     return cron_parse(s_shortcuts[i].expr, out, err, errlen);
                 util_errf(err, errlen, "%s stands alone: it takes no fields after it",
-                      s_shortcuts[i].name);
+                          s_shortcuts[i].name);
                 errno = EINVAL;
                 return -1;
             }
         util_errf(err, errlen,
-              "unknown shortcut '%.*s' (use @yearly, @annually, @monthly, @weekly, @daily, "
-              "@midnight or @hourly)",
-              (int)(e - p), p);
+                  "unknown shortcut '%.*s' (use @yearly, @annually, @monthly, @weekly, @daily, "
+                  "@midnight or @hourly)",
+                  (int)(e - p), p);
         errno = EINVAL;
         return -1;
     }
@@ -299,8 +298,8 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
             p++;
     }
     if (nf != 5) {
-        util_errf(err, errlen, "expected 5 fields (minute hour day-of-month month day-of-week), got %d",
-              nf);
+        util_errf(err, errlen,
+                  "expected 5 fields (minute hour day-of-month month day-of-week), got %d", nf);
         errno = EINVAL;
         return -1;
     }
@@ -338,8 +337,8 @@ int cron_parse(const char *expr, cron_t *out, char *err, size_t errlen)
                     possible = (c.dom >> d) & 1;
         if (!possible) {
             util_errf(err, errlen,
-                  "field 3 (day of month): none of the selected days exists in the selected "
-                  "months, so the schedule would never fire");
+                      "field 3 (day of month): none of the selected days exists in the selected "
+                      "months, so the schedule would never fire");
             errno = EINVAL;
             return -1;
         }
@@ -826,7 +825,7 @@ static int s_zone_load(const char *tz, s_zone_t *z, char *err, size_t errlen)
     memset(z, 0, sizeof *z);
     if (!tz || !s_tz_name_ok(tz)) {
         util_errf(err, errlen, "invalid time zone name '%s' (want an IANA name like Europe/Berlin)",
-              tz ? tz : "(null)");
+                  tz ? tz : "(null)");
         errno = EINVAL;
         return -1;
     }
@@ -850,8 +849,8 @@ static int s_zone_load(const char *tz, s_zone_t *z, char *err, size_t errlen)
             return 0;
         }
         if (e == ENOENT || e == ENOTDIR)
-            util_errf(err, errlen, "unknown time zone '%s' (no %s; is the tzdata package installed?)",
-                  tz, path);
+            util_errf(err, errlen,
+                      "unknown time zone '%s' (no %s; is the tzdata package installed?)", tz, path);
         else
             util_errf(err, errlen, "time zone '%s': %s: %s", tz, path, strerror(e));
         errno = e == ENOTDIR ? ENOENT : e;
@@ -883,7 +882,7 @@ static int s_zone_load(const char *tz, s_zone_t *z, char *err, size_t errlen)
         if (r <= 0) {
             e = r < 0 ? errno : EINVAL;
             util_errf(err, errlen, "time zone '%s': reading %s: %s", tz, path,
-                  r < 0 ? strerror(e) : "short read");
+                      r < 0 ? strerror(e) : "short read");
             goto out;
         }
         got += (size_t)r;

@@ -51,8 +51,8 @@ typedef struct cron {
     uint8_t flags;   /* CRON_F_* below */
 } cron_t;
 
-#define CRON_F_DOM_STAR 0x01  /* day-of-month field began with '*' */
-#define CRON_F_DOW_STAR 0x02  /* day-of-week field began with '*' */
+#define CRON_F_DOM_STAR  0x01 /* day-of-month field began with '*' */
+#define CRON_F_DOW_STAR  0x02 /* day-of-week field began with '*' */
 #define CRON_F_HOUR_STAR 0x04 /* hour field began with '*': hour-periodic */
 
 /* Parses expr into *out. Returns 0, or -1 with errno=EINVAL, *out

@@ -38,10 +38,10 @@
 
 typedef struct {
     size_t n;
-    size_t *slots;   /* hash table of node indices, NONE = empty */
+    size_t *slots; /* hash table of node indices, NONE = empty */
     size_t mask;
-    size_t *off;     /* n + 1 offsets into dep */
-    size_t *dep;     /* dep[off[i] .. off[i+1]) = nodes i depends on */
+    size_t *off; /* n + 1 offsets into dep */
+    size_t *dep; /* dep[off[i] .. off[i+1]) = nodes i depends on */
 } graph_t;
 
 static uint64_t s_hash(const char *s)
@@ -142,8 +142,8 @@ static int s_graph_build(graph_t *g, const dag_node_t *nodes, size_t n, size_t *
             const char *dn = nodes[i].after ? nodes[i].after[k] : NULL;
             size_t j = dn ? s_lookup(g, nodes, dn) : NONE;
             if (j == NONE) {
-                s_fail(bad, i, err, errlen, "step '%s' depends on unknown step '%s'",
-                       nodes[i].name, dn ? dn : "");
+                s_fail(bad, i, err, errlen, "step '%s' depends on unknown step '%s'", nodes[i].name,
+                       dn ? dn : "");
                 goto fail;
             }
             if (j == i) {
@@ -205,8 +205,8 @@ static int s_find_cycle(const graph_t *g, const dag_node_t *nodes, size_t *bad, 
 {
     size_t n = g->n;
     unsigned char *color = calloc(n ? n : 1, 1);
-    size_t *stack = malloc((n ? n : 1) * sizeof *stack);  /* node on the path */
-    size_t *next = malloc((n ? n : 1) * sizeof *next);    /* next edge to try */
+    size_t *stack = malloc((n ? n : 1) * sizeof *stack); /* node on the path */
+    size_t *next = malloc((n ? n : 1) * sizeof *next);   /* next edge to try */
     int rc = -1;
     if (!color || !stack || !next) {
         errno = ENOMEM;

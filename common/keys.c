@@ -78,8 +78,8 @@ int keys_generate(const char *path, const char *name, keys_pair_t *out, char *er
         name = slash ? slash + 1 : path;
     }
     if (!keys_valid_name(name)) {
-        snprintf(err, errlen, "'%s' is not a usable key name (letters, digits, _ . @ -; at most 63)",
-                 name);
+        snprintf(err, errlen,
+                 "'%s' is not a usable key name (letters, digits, _ . @ -; at most 63)", name);
         return -1;
     }
     util_strlcpy(kp.name, name, sizeof kp.name);
@@ -166,7 +166,8 @@ int keys_load(const char *path, int need_secret, keys_pair_t *out, char *err, si
     }
     if (need_secret) {
         if (!sec || !keys_valid_z85(sec)) {
-            snprintf(err, errlen, "%s: no valid 'secret' key: this looks like a public key file", path);
+            snprintf(err, errlen, "%s: no valid 'secret' key: this looks like a public key file",
+                     path);
             goto out;
         }
         if (st.st_mode & 077) {

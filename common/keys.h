@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#define KEYS_Z85_LEN 40
+#define KEYS_Z85_LEN  40
 #define KEYS_NAME_MAX 64
 
 typedef struct {

@@ -28,7 +28,10 @@ void log_init(const char *prog)
     }
 }
 
-void log_set_level(log_level_t level) { s_level = level; }
+void log_set_level(log_level_t level)
+{
+    s_level = level;
+}
 
 void log_msg(log_level_t level, const char *fmt, ...)
 {
@@ -39,10 +42,10 @@ void log_msg(log_level_t level, const char *fmt, ...)
     struct tm tm;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), s_prog,
-                     (int)getpid(), s_names[level]);
+    int n = snprintf(buf, sizeof buf,
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s[%d] %s: ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), s_prog, (int)getpid(), s_names[level]);
     if (n < 0)
         return;
     va_list ap;

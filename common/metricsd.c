@@ -99,7 +99,8 @@ int metricsd_parse_addr(const char *listen, struct sockaddr_storage *ss, unsigne
     struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
     if (hl == 0 || !strcmp(host, "*"))
         a4->sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (inet_pton(AF_INET, !strcmp(host, "localhost") ? "127.0.0.1" : host, &a4->sin_addr) != 1)
+    else if (inet_pton(AF_INET, !strcmp(host, "localhost") ? "127.0.0.1" : host, &a4->sin_addr) !=
+             1)
         return -1;
     a4->sin_family = AF_INET;
     a4->sin_port = htons((uint16_t)port);

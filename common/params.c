@@ -93,7 +93,8 @@ static int s_ref(const char *name, size_t n, const params_vars_t *v, bytebuf_t *
         for (size_t i = 0; i < v->n; i++)
             if (strlen(v->names[i]) == n - 7 && memcmp(v->names[i], name + 7, n - 7) == 0)
                 return s_put(out, v->values[i], strlen(v->values[i]));
-        return s_fail(err, errlen, "unknown parameter '%.*s' in ${%.*s} (declare it in "
+        return s_fail(err, errlen,
+                      "unknown parameter '%.*s' in ${%.*s} (declare it in "
                       "params = { ... }; at the top of the workflow)",
                       (int)(n - 7 > 80 ? 80 : n - 7), name + 7, (int)(n > 90 ? 90 : n), name);
     }
@@ -108,8 +109,8 @@ static int s_ref(const char *name, size_t n, const params_vars_t *v, bytebuf_t *
     }
     if (IS("trigger.files") || IS("trigger.rows")) {
         if (!v->files)
-            return s_fail(err, errlen, "${%.*s} is known only in a workflow with a trigger",
-                          (int)n, name);
+            return s_fail(err, errlen, "${%.*s} is known only in a workflow with a trigger", (int)n,
+                          name);
         if (IS("trigger.rows")) {
             snprintf(num, sizeof num, "%" PRId64, v->rows);
             return s_put(out, num, strlen(num));
@@ -120,7 +121,8 @@ static int s_ref(const char *name, size_t n, const params_vars_t *v, bytebuf_t *
         return 0;
     }
 #undef IS
-    return s_fail(err, errlen, "unknown reference ${%.*s} (known: ${params.NAME}, ${run.id}, "
+    return s_fail(err, errlen,
+                  "unknown reference ${%.*s} (known: ${params.NAME}, ${run.id}, "
                   "${run.due_at}, ${trigger.files}, ${trigger.rows}; write $${ for a literal ${)",
                   (int)(n > 90 ? 90 : n), name);
 }
@@ -141,7 +143,8 @@ static int s_scan(const char *s, const params_vars_t *v, bytebuf_t *out, char *e
         } else if (s_ref_start(d)) {
             const char *end = strchr(d + 2, '}');
             if (!end)
-                return s_fail(err, errlen, "'${' without its closing '}' (write $${ for a "
+                return s_fail(err, errlen,
+                              "'${' without its closing '}' (write $${ for a "
                               "literal ${)");
             if (s_ref(d + 2, (size_t)(end - d - 2), v, out, err, errlen) < 0)
                 return -1;
@@ -188,10 +191,11 @@ static int s_string(json_t *x, const params_vars_t *v, size_t *total, char *err,
     if (!r)
         return -1;
     *total += strlen(r);
-    int rc = *total > PARAMS_SPEC_MAX
-                 ? s_fail(err, errlen, "the substituted spec is longer than %u bytes",
-                          PARAMS_SPEC_MAX)
-                 : json_string_set(x, r) < 0 ? (errno = ENOMEM, -1) : 0;
+    int rc =
+        *total > PARAMS_SPEC_MAX
+            ? s_fail(err, errlen, "the substituted spec is longer than %u bytes", PARAMS_SPEC_MAX)
+        : json_string_set(x, r) < 0 ? (errno = ENOMEM, -1)
+                                    : 0;
     free(r);
     return rc;
 }
@@ -203,7 +207,8 @@ static int s_walk(json_t *j, const char *key, const params_vars_t *v, size_t *to
     if (json_is_object(j)) {
         const char *k;
         json_t *x;
-        json_object_foreach(j, k, x) {
+        json_object_foreach(j, k, x)
+        {
             if (json_is_string(x) ? s_string(x, v, total, err, errlen) < 0
                                   : s_walk(x, k, v, total, err, errlen) < 0)
                 return -1;
@@ -259,7 +264,8 @@ int params_apply(const char *kind, const char *step, const char *spec_json,
     size_t nrel = 0;
     const char *key;
     json_t *x;
-    json_object_foreach(spec, key, x) {
+    json_object_foreach(spec, key, x)
+    {
         const stepkind_key_t *kk = k ? stepkind_key(k, key) : NULL;
         if (kk && kk->type == STEPKIND_PATH && json_is_string(x) &&
             params_has_ref(json_string_value(x)) && nrel < sizeof rel / sizeof *rel)

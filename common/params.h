@@ -39,10 +39,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PARAMS_MAX 64
-#define PARAMS_NAME_MAX 64
-#define PARAMS_VALUE_MAX 4096
-#define PARAMS_SPEC_MAX (1024u * 1024u) /* WIRECHECK_MAX_SPEC_JSON */
+#define PARAMS_MAX         64
+#define PARAMS_NAME_MAX    64
+#define PARAMS_VALUE_MAX   4096
+#define PARAMS_SPEC_MAX    (1024u * 1024u)       /* WIRECHECK_MAX_SPEC_JSON */
 #define PARAMS_REQUEST_MAX (32u * 1024u * 1024u) /* substituted specs of one request */
 
 /* What a reference may resolve to. Strings are borrowed. */
@@ -50,9 +50,9 @@ typedef struct {
     const char *const *names;  /* declared parameters */
     const char *const *values; /* their values */
     size_t n;
-    int64_t run_id;            /* 0 = unknown (the check placeholder "0" is used) */
-    const char *due_at;        /* NULL: not a scheduled run (${run.due_at} is an error) */
-    const char *const *files;  /* trigger files; NULL: not a triggered run */
+    int64_t run_id;           /* 0 = unknown (the check placeholder "0" is used) */
+    const char *due_at;       /* NULL: not a scheduled run (${run.due_at} is an error) */
+    const char *const *files; /* trigger files; NULL: not a triggered run */
     size_t nfiles;
     int64_t rows;
 } params_vars_t;

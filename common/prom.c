@@ -18,10 +18,10 @@
 
 struct prom_metric {
     prom_type_t type;
-    _Atomic uint64_t v;                           /* count, or gauge bits */
-    _Atomic uint64_t sum;                         /* histogram: bits of the sum */
+    _Atomic uint64_t v;                             /* count, or gauge bits */
+    _Atomic uint64_t sum;                           /* histogram: bits of the sum */
     _Atomic uint64_t buckets[PROM_MAX_BUCKETS + 1]; /* histogram: per bucket (not cumulative) */
-    const double *bounds;                         /* histogram: borrowed from owner */
+    const double *bounds;                           /* histogram: borrowed from owner */
     size_t nbounds;
     char labels[PROM_MAX_LABELS][PROM_LABEL_MAX]; /* a family child's values */
 };
@@ -32,8 +32,8 @@ struct prom_family {
     size_t nlabels;
     double bounds[PROM_MAX_BUCKETS];
     size_t nbounds;
-    _Atomic size_t nchildren;        /* claimed children (published with release) */
-    _Atomic int other_used;          /* the overflow child holds data */
+    _Atomic size_t nchildren;                      /* claimed children (published with release) */
+    _Atomic int other_used;                        /* the overflow child holds data */
     prom_metric_t children[PROM_MAX_CHILDREN + 1]; /* [PROM_MAX_CHILDREN] = "other" */
 };
 
@@ -97,8 +97,8 @@ void prom_destroy(prom_t **pp)
 static entry_t *s_entry(prom_t *p, prom_type_t t, const char *name, const char *help,
                         const double *bounds, size_t nbounds)
 {
-    if (!s_name_ok(name) || !help || (t == PROM_HISTOGRAM && (!bounds || nbounds == 0 ||
-                                                                nbounds > PROM_MAX_BUCKETS))) {
+    if (!s_name_ok(name) || !help ||
+        (t == PROM_HISTOGRAM && (!bounds || nbounds == 0 || nbounds > PROM_MAX_BUCKETS))) {
         errno = EINVAL;
         return NULL;
     }
@@ -394,7 +394,8 @@ static void s_render_one(sb_t *b, const entry_t *e, const prom_family_t *f, cons
     s_put(b, "%s_sum", e->name);
     s_put_labels(b, f, m, &open);
     s_put(b, open ? "} " : " ");
-    s_put_double(b, s_double(atomic_load_explicit(&((prom_metric_t *)m)->sum, memory_order_relaxed)));
+    s_put_double(b,
+                 s_double(atomic_load_explicit(&((prom_metric_t *)m)->sum, memory_order_relaxed)));
     s_put(b, "\n%s_count", e->name);
     s_put_labels(b, f, m, &open);
     /* The count is the sum of the buckets read above, so the two agree. */

@@ -24,14 +24,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROM_MAX_CHILDREN 64   /* labelled children per family (+1 "other") */
-#define PROM_MAX_LABELS 2      /* label names per family */
-#define PROM_LABEL_MAX 64      /* bytes of one label value, NUL included */
-#define PROM_MAX_BUCKETS 16    /* histogram bucket bounds */
+#define PROM_MAX_CHILDREN 64 /* labelled children per family (+1 "other") */
+#define PROM_MAX_LABELS   2  /* label names per family */
+#define PROM_LABEL_MAX    64 /* bytes of one label value, NUL included */
+#define PROM_MAX_BUCKETS  16 /* histogram bucket bounds */
 
 typedef struct prom prom_t;
-typedef struct prom_metric prom_metric_t;   /* one series: counter, gauge or histogram */
-typedef struct prom_family prom_family_t;   /* labelled series of one name */
+typedef struct prom_metric prom_metric_t; /* one series: counter, gauge or histogram */
+typedef struct prom_family prom_family_t; /* labelled series of one name */
 
 typedef enum { PROM_COUNTER, PROM_GAUGE, PROM_HISTOGRAM } prom_type_t;
 
@@ -47,8 +47,8 @@ prom_metric_t *prom_counter(prom_t *p, const char *name, const char *help);
 prom_metric_t *prom_gauge(prom_t *p, const char *name, const char *help);
 /* bounds: nbounds (1..PROM_MAX_BUCKETS) increasing upper bounds; +Inf is
  * implied. Copied. */
-prom_metric_t *prom_histogram(prom_t *p, const char *name, const char *help,
-                              const double *bounds, size_t nbounds);
+prom_metric_t *prom_histogram(prom_t *p, const char *name, const char *help, const double *bounds,
+                              size_t nbounds);
 
 /* Registers a labelled family of type t (histograms use bounds as above;
  * NULL/0 otherwise) with nlabels (1..PROM_MAX_LABELS) label names (literals).

@@ -22,16 +22,14 @@
 #endif
 
 static const uint32_t s_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2,
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
@@ -49,7 +47,8 @@ static void s_block(uint32_t h[8], const uint8_t *p)
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + s_k[i] + w[i];
+        uint32_t t1 =
+            hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + s_k[i] + w[i];
         uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         hh = g;
         g = f;
@@ -74,15 +73,15 @@ static void s_block(uint32_t h[8], const uint8_t *p)
 /* n blocks with the SHA-NI instructions (Intel's published schedule:
  * state kept as ABEF/CDGH, four rounds per K vector). */
 __attribute__((target("sha,sse4.1,ssse3"))) static void s_blocks_shani(uint32_t h[8],
-                                                                      const uint8_t *p, size_t n)
+                                                                       const uint8_t *p, size_t n)
 {
     const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);
     __m128i st1 = _mm_loadu_si128((const __m128i *)&h[4]);
-    tmp = _mm_shuffle_epi32(tmp, 0xB1);        /* CDAB */
-    st1 = _mm_shuffle_epi32(st1, 0x1B);        /* EFGH */
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);         /* CDAB */
+    st1 = _mm_shuffle_epi32(st1, 0x1B);         /* EFGH */
     __m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
-    st1 = _mm_blend_epi16(st1, tmp, 0xF0);     /* CDGH */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);      /* CDGH */
     for (; n > 0; n--, p += 64) {
         __m128i abef = st0, cdgh = st1, w[4];
         for (int i = 0; i < 16; i++) {
@@ -101,10 +100,10 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void s_blocks_shani(uint32_t 
         st0 = _mm_add_epi32(st0, abef);
         st1 = _mm_add_epi32(st1, cdgh);
     }
-    tmp = _mm_shuffle_epi32(st0, 0x1B);        /* FEBA */
-    st1 = _mm_shuffle_epi32(st1, 0xB1);        /* DCHG */
-    st0 = _mm_blend_epi16(tmp, st1, 0xF0);     /* DCBA */
-    st1 = _mm_alignr_epi8(st1, tmp, 8);        /* ABEF */
+    tmp = _mm_shuffle_epi32(st0, 0x1B);    /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);    /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0); /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);    /* ABEF */
     _mm_storeu_si128((__m128i *)&h[0], st0);
     _mm_storeu_si128((__m128i *)&h[4], st1);
 }

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define SHA256_DIGEST_LEN 32
-#define SHA256_HEX_LEN 64 /* characters, without the NUL */
+#define SHA256_HEX_LEN    64 /* characters, without the NUL */
 
 typedef struct {
     uint32_t h[8];

@@ -32,7 +32,7 @@
 #include "util.h"
 
 #define FILE_CLIENT (STEPKIND_FROM_FILE | STEPKIND_FROM_CLIENT | STEPKIND_FROM_DISPATCH)
-#define WIRE (STEPKIND_FROM_CLIENT | STEPKIND_FROM_DISPATCH)
+#define WIRE        (STEPKIND_FROM_CLIENT | STEPKIND_FROM_DISPATCH)
 
 static int s_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -66,8 +66,8 @@ static const char *const s_modes[] = {"max", "min", NULL};
 /* What a train step records with its model version (worker/task/kind_train.c):
  * a select's metric must be one of them, so a misspelling fails the submit,
  * not the select after hours of training. */
-static const char *const s_train_metrics[] = {"val_accuracy", "val_loss", "train_accuracy",
-                                              "train_loss", "val_rmse", "train_rmse", NULL};
+static const char *const s_train_metrics[] = {
+    "val_accuracy", "val_loss", "train_accuracy", "train_loss", "val_rmse", "train_rmse", NULL};
 static const char *const s_missing_modes[] = {"refuse", "mean", NULL};
 static const char *const s_extra_modes[] = {"refuse", "ignore", NULL};
 static const char *const s_score_formats[] = {"csv", "binary", NULL};
@@ -81,9 +81,13 @@ static const stepkind_key_t s_exec_keys[] = {
     /* Absolute bounds on the metrics the step reports: s_exec_check. */
     {.key = "gates", .type = STEPKIND_OBJECT, .from = FILE_CLIENT},
     /* Files the step leaves in its work folder for later steps (docs/artifacts.md). */
-    {.key = "outputs", .type = STEPKIND_OUTPUTS, .from = FILE_CLIENT,
+    {.key = "outputs",
+     .type = STEPKIND_OUTPUTS,
+     .from = FILE_CLIENT,
      .example = "outputs = [\"model.pkl\"];"},
-    {.key = "inputs", .type = STEPKIND_INPUTS, .from = FILE_CLIENT,
+    {.key = "inputs",
+     .type = STEPKIND_INPUTS,
+     .from = FILE_CLIENT,
      .example = "inputs = { model = \"@train:model.pkl\"; };"},
     /* The coordinator resolves 'inputs' to hashes at dispatch (coordinator/registry.c). */
     {.key = "staged", .type = STEPKIND_OBJECT, .from = STEPKIND_FROM_DISPATCH},
@@ -91,99 +95,198 @@ static const stepkind_key_t s_exec_keys[] = {
 };
 static const stepkind_key_t s_noop_keys[] = {{.key = NULL}};
 static const stepkind_key_t s_validate_keys[] = {
-    {.key = "dataset", .type = STEPKIND_PATH, .required = 1, .from = FILE_CLIENT,
+    {.key = "dataset",
+     .type = STEPKIND_PATH,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "dataset = \"data/train.csv\";"},
     {.key = "label", .type = STEPKIND_STRING, .from = FILE_CLIENT},
-    {.key = "checks", .type = STEPKIND_OBJECT, .required = 1, .from = FILE_CLIENT,
+    {.key = "checks",
+     .type = STEPKIND_OBJECT,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "checks = { min_rows = 1000; };"},
     {.key = NULL},
 };
 static const stepkind_key_t s_train_keys[] = {
-    {.key = "dataset", .type = STEPKIND_PATH, .required = 1, .from = FILE_CLIENT,
+    {.key = "dataset",
+     .type = STEPKIND_PATH,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "dataset = \"data/train.csv\";"},
-    {.key = "label", .type = STEPKIND_STRING, .required = 1, .from = FILE_CLIENT,
+    {.key = "label",
+     .type = STEPKIND_STRING,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "label = \"damage\";"},
-    {.key = "model", .type = STEPKIND_NAME, .required = 1, .from = FILE_CLIENT,
+    {.key = "model",
+     .type = STEPKIND_NAME,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "model = \"claims-damage\";"},
-    {.key = "trainer", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_trainers,
+    {.key = "trainer",
+     .type = STEPKIND_WORD,
+     .from = FILE_CLIENT,
+     .words = s_trainers,
      .words_text = "softmax, mlp, linear"},
     {.key = "hidden", .type = STEPKIND_WIDTHS, .from = FILE_CLIENT, .lo = 1, .hi = 65536},
-    {.key = "optimizer", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_optimizers,
+    {.key = "optimizer",
+     .type = STEPKIND_WORD,
+     .from = FILE_CLIENT,
+     .words = s_optimizers,
      .words_text = "sgd, adam"},
     /* Absent (def < 0): drover-task uses the optimizer's own (adam 0.003, sgd 0.1). */
-    {.key = "learning_rate", .type = STEPKIND_REAL, .from = FILE_CLIENT, .lo = 0, .hi = 10,
-     .lo_open = 1, .def = -1},
+    {.key = "learning_rate",
+     .type = STEPKIND_REAL,
+     .from = FILE_CLIENT,
+     .lo = 0,
+     .hi = 10,
+     .lo_open = 1,
+     .def = -1},
     {.key = "l2", .type = STEPKIND_REAL, .from = FILE_CLIENT, .lo = 0, .hi = 1e6, .def = 0.0},
-    {.key = "epochs", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 1000000, .def = 100},
-    {.key = "batch_size", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 1 << 24,
+    {.key = "epochs",
+     .type = STEPKIND_INT,
+     .from = FILE_CLIENT,
+     .lo = 1,
+     .hi = 1000000,
+     .def = 100},
+    {.key = "batch_size",
+     .type = STEPKIND_INT,
+     .from = FILE_CLIENT,
+     .lo = 1,
+     .hi = 1 << 24,
      .def = 32},
-    {.key = "val_split", .type = STEPKIND_REAL, .from = FILE_CLIENT, .lo = 0, .hi = 1,
-     .hi_open = 1, .def = 0.1},
-    {.key = "patience", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 0, .hi = 1000000, .def = 0},
+    {.key = "val_split",
+     .type = STEPKIND_REAL,
+     .from = FILE_CLIENT,
+     .lo = 0,
+     .hi = 1,
+     .hi_open = 1,
+     .def = 0.1},
+    {.key = "patience",
+     .type = STEPKIND_INT,
+     .from = FILE_CLIENT,
+     .lo = 0,
+     .hi = 1000000,
+     .def = 0},
     /* INT64_MAX as a double is 2^63: the check below compares integers. */
-    {.key = "seed", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 0, .hi = 9.2233720368547758e18,
+    {.key = "seed",
+     .type = STEPKIND_INT,
+     .from = FILE_CLIENT,
+     .lo = 0,
+     .hi = 9.2233720368547758e18,
      .def = 42},
     {.key = "threads", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 256, .def = 1},
-    {.key = "gpu", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_gpu_modes,
+    {.key = "gpu",
+     .type = STEPKIND_WORD,
+     .from = FILE_CLIENT,
+     .words = s_gpu_modes,
      .words_text = "auto, never, require"},
-    {.key = "missing", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_missing_modes,
+    {.key = "missing",
+     .type = STEPKIND_WORD,
+     .from = FILE_CLIENT,
+     .words = s_missing_modes,
      .words_text = "refuse, mean"},
     /* "epoch", "never" or a duration ("30s", "5m"); the train check reads it. */
     {.key = "checkpoint_every", .type = STEPKIND_STRING, .from = FILE_CLIENT},
     {.key = NULL},
 };
 static const stepkind_key_t s_evaluate_keys[] = {
-    {.key = "dataset", .type = STEPKIND_PATH, .required = 1, .from = FILE_CLIENT,
+    {.key = "dataset",
+     .type = STEPKIND_PATH,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "dataset = \"data/test.csv\";"},
     {.key = "label", .type = STEPKIND_STRING, .from = FILE_CLIENT},
-    {.key = "model", .type = STEPKIND_MODEL_REF, .required = 1, .from = FILE_CLIENT,
+    {.key = "model",
+     .type = STEPKIND_MODEL_REF,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "model = \"@train\";"},
     {.key = "gates", .type = STEPKIND_OBJECT, .from = FILE_CLIENT},
-    {.key = "extra_columns", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_extra_modes,
+    {.key = "extra_columns",
+     .type = STEPKIND_WORD,
+     .from = FILE_CLIENT,
+     .words = s_extra_modes,
      .words_text = "refuse, ignore"},
     /* The coordinator resolves 'model' at dispatch (coordinator/registry.c). */
     {.key = "resolved", .type = STEPKIND_OBJECT, .from = STEPKIND_FROM_DISPATCH},
     {.key = NULL},
 };
 static const stepkind_key_t s_score_keys[] = {
-    {.key = "dataset", .type = STEPKIND_PATH, .required = 1, .from = FILE_CLIENT,
+    {.key = "dataset",
+     .type = STEPKIND_PATH,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "dataset = \"data/claims.csv\";"},
-    {.key = "model", .type = STEPKIND_MODEL_REF, .required = 1, .from = FILE_CLIENT,
+    {.key = "model",
+     .type = STEPKIND_MODEL_REF,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "model = \"claims-damage:production\";"},
-    {.key = "extra_columns", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_extra_modes,
+    {.key = "extra_columns",
+     .type = STEPKIND_WORD,
+     .from = FILE_CLIENT,
+     .words = s_extra_modes,
      .words_text = "refuse, ignore"},
-    {.key = "format", .type = STEPKIND_WORD, .from = FILE_CLIENT, .words = s_score_formats,
+    {.key = "format",
+     .type = STEPKIND_WORD,
+     .from = FILE_CLIENT,
+     .words = s_score_formats,
      .words_text = "csv, binary"},
     {.key = "resolved", .type = STEPKIND_OBJECT, .from = STEPKIND_FROM_DISPATCH},
     {.key = NULL},
 };
 static const stepkind_key_t s_promote_keys[] = {
-    {.key = "model", .type = STEPKIND_MODEL_REF, .required = 1, .from = FILE_CLIENT,
+    {.key = "model",
+     .type = STEPKIND_MODEL_REF,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "model = \"@train\";"},
-    {.key = "stage", .type = STEPKIND_WORD, .required = 1, .from = FILE_CLIENT, .words = s_stages,
-     .words_text = "staging, production, archived", .example = "stage = \"production\";"},
+    {.key = "stage",
+     .type = STEPKIND_WORD,
+     .required = 1,
+     .from = FILE_CLIENT,
+     .words = s_stages,
+     .words_text = "staging, production, archived",
+     .example = "stage = \"production\";"},
     {.key = NULL},
 };
 /* approve (issue 11): waits for a person's `drover approve`/`reject` on the
  * model version named; the step's `timeout` ends it rejected. */
 static const stepkind_key_t s_approve_keys[] = {
-    {.key = "model", .type = STEPKIND_MODEL_REF, .required = 1, .from = FILE_CLIENT,
+    {.key = "model",
+     .type = STEPKIND_MODEL_REF,
+     .required = 1,
+     .from = FILE_CLIENT,
      .example = "model = \"@train\";"},
     {.key = NULL},
 };
 static const stepkind_key_t s_select_keys[] = {
-    {.key = "metric", .type = STEPKIND_WORD, .required = 1, .from = FILE_CLIENT,
+    {.key = "metric",
+     .type = STEPKIND_WORD,
+     .required = 1,
+     .from = FILE_CLIENT,
      .words = s_train_metrics,
      .words_text = "a metric train steps record: val_accuracy, val_loss, train_accuracy, "
                    "train_loss (classification); val_rmse, val_loss, train_rmse, train_loss "
                    "(regression)",
      .example = "metric = \"val_accuracy\";"},
-    {.key = "mode", .type = STEPKIND_WORD, .required = 1, .from = FILE_CLIENT, .words = s_modes,
-     .words_text = "max (higher is better), min (lower is better)", .example = "mode = \"max\";"},
+    {.key = "mode",
+     .type = STEPKIND_WORD,
+     .required = 1,
+     .from = FILE_CLIENT,
+     .words = s_modes,
+     .words_text = "max (higher is better), min (lower is better)",
+     .example = "mode = \"max\";"},
     /* At least this many of its candidates must succeed; the others may
      * fail (a sweep member that failed does not fail the run). Default:
      * all of them. */
-    {.key = "min_success", .type = STEPKIND_INT, .from = FILE_CLIENT, .lo = 1, .hi = 100000,
+    {.key = "min_success",
+     .type = STEPKIND_INT,
+     .from = FILE_CLIENT,
+     .lo = 1,
+     .hi = 100000,
      .example = "min_success = 4;"},
     /* The loader fills it from 'after' (the train steps it picks from). */
     {.key = "from", .type = STEPKIND_NAMES, .required = 1, .from = WIRE},
@@ -209,8 +312,7 @@ static const stepkind_t s_kinds[] = {
      s_evaluate_check},
     {"score", STEPKIND_AT_TASK, s_score_keys, "dataset, model, extra_columns, format", NULL},
     {"promote", STEPKIND_AT_COORDINATOR, s_promote_keys, "model, stage", NULL},
-    {"select", STEPKIND_AT_COORDINATOR, s_select_keys, "metric, mode, min_success",
-     s_select_check},
+    {"select", STEPKIND_AT_COORDINATOR, s_select_keys, "metric, mode, min_success", s_select_check},
     {"approve", STEPKIND_AT_COORDINATOR, s_approve_keys, "model", NULL},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -250,8 +352,9 @@ const char *stepkind_where_name(stepkind_where_t w)
 
 /* ----------------------------------------------------------- the values --- */
 
-static const char *const s_reserved_env[] = {"DROVER_RUN_ID", "DROVER_STEP", "DROVER_TASK_ID",
-                                             "DROVER_ATTEMPT", "CUDA_VISIBLE_DEVICES", NULL};
+static const char *const s_reserved_env[] = {"DROVER_RUN_ID",        "DROVER_STEP",
+                                             "DROVER_TASK_ID",       "DROVER_ATTEMPT",
+                                             "CUDA_VISIBLE_DEVICES", NULL};
 
 int stepkind_env_name_ok(const char *s)
 {
@@ -353,26 +456,27 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
 {
     const char *s;
     switch (kk->type) {
-    case STEPKIND_STRING:
-        return s_str(v, step, what, &s, err, errlen);
+    case STEPKIND_STRING: return s_str(v, step, what, &s, err, errlen);
     case STEPKIND_PATH:
         if (s_str(v, step, what, &s, err, errlen) < 0)
             return -1;
         /* A file's relative path is resolved by the loader; the wire is absolute. */
         if (!(from & STEPKIND_FROM_FILE) && s[0] != '/')
-            return s_fail(err, errlen, "step '%s': %s must be an absolute path (got '%.64s')",
-                          step, what, s);
+            return s_fail(err, errlen, "step '%s': %s must be an absolute path (got '%.64s')", step,
+                          what, s);
         return 0;
     case STEPKIND_NAME:
         if (s_str(v, step, what, &s, err, errlen) < 0)
             return -1;
         if (!util_name_ok(s, 0)) {
             if (strcmp(kk->key, "metric") == 0)
-                return s_fail(err, errlen, "step '%s': 'metric' must be a metric name such as "
+                return s_fail(err, errlen,
+                              "step '%s': 'metric' must be a metric name such as "
                               "\"val_accuracy\" (letters, digits, '_', '.' or '-'; got '%.140s')",
                               step, s);
-            return s_fail(err, errlen, "step '%s': %s name '%.140s' is invalid (use " UTIL_NAME_RULE
-                          ")", step, kk->key, s, UTIL_NAME_MAX);
+            return s_fail(err, errlen,
+                          "step '%s': %s name '%.140s' is invalid (use " UTIL_NAME_RULE ")", step,
+                          kk->key, s, UTIL_NAME_MAX);
         }
         return 0;
     case STEPKIND_MODEL_REF: {
@@ -383,7 +487,8 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
             return s_fail(err, errlen,
                           "step '%s': 'model' must be \"@STEP\" (the model trained by an earlier "
                           "step of this run), \"NAME:production\" or \"NAME:VERSION\" (got "
-                          "'%.140s')", step, s);
+                          "'%.140s')",
+                          step, s);
         return 0;
     }
     case STEPKIND_WORD:
@@ -394,15 +499,16 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
                 return 0;
         return s_fail(err, errlen, "step '%s': %s must be one of %s (got '%.64s')", step, what,
                       kk->words_text, s);
-    case STEPKIND_INT:
-        return s_int(v, step, what, s_ll(kk->lo), s_ll(kk->hi), err, errlen);
+    case STEPKIND_INT: return s_int(v, step, what, s_ll(kk->lo), s_ll(kk->hi), err, errlen);
     case STEPKIND_REAL:
         return s_real(v, step, what, kk->lo, kk->lo_open, kk->hi, kk->hi_open, err, errlen);
     case STEPKIND_ARGV: {
         size_t n = json_is_array(v) ? json_array_size(v) : 0;
         if (n == 0)
-            return s_fail(err, errlen, "step '%s': 'argv' must be a non-empty array of strings, "
-                          "e.g. argv = [\"python3\", \"train.py\"]", step);
+            return s_fail(err, errlen,
+                          "step '%s': 'argv' must be a non-empty array of strings, "
+                          "e.g. argv = [\"python3\", \"train.py\"]",
+                          step);
         for (size_t i = 0; i < n; i++) {
             json_t *e = json_array_get(v, i);
             if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
@@ -411,28 +517,39 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
                 return s_fail(err, errlen, "step '%s': the program in 'argv' must not be empty",
                               step);
             if (!util_utf8_valid(json_string_value(e)))
-                return s_fail(err, errlen, "step '%s': 'argv' holds a string that is not valid "
-                              "UTF-8", step);
+                return s_fail(err, errlen,
+                              "step '%s': 'argv' holds a string that is not valid "
+                              "UTF-8",
+                              step);
         }
         return 0;
     }
     case STEPKIND_ENV: {
         if (!json_is_object(v))
-            return s_fail(err, errlen, "step '%s': 'env' must be a group, e.g. env = { EPOCHS = "
-                          "\"3\"; }", step);
+            return s_fail(err, errlen,
+                          "step '%s': 'env' must be a group, e.g. env = { EPOCHS = "
+                          "\"3\"; }",
+                          step);
         const char *k;
         json_t *e;
-        json_object_foreach(v, k, e) {
+        json_object_foreach(v, k, e)
+        {
             if (!stepkind_env_name_ok(k))
-                return s_fail(err, errlen, "step '%s': '%.64s' is not a valid environment "
+                return s_fail(err, errlen,
+                              "step '%s': '%.64s' is not a valid environment "
                               "variable name (letters, digits and '_', not starting with a "
-                              "digit)", step, k);
+                              "digit)",
+                              step, k);
             if (stepkind_env_reserved(k))
-                return s_fail(err, errlen, "step '%s': env '%s' is set by drover and cannot be "
-                              "overridden", step, k);
+                return s_fail(err, errlen,
+                              "step '%s': env '%s' is set by drover and cannot be "
+                              "overridden",
+                              step, k);
             if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
-                return s_fail(err, errlen, "step '%s': env '%s' must be a string (quote it: %s = "
-                              "\"...\")", step, k, k);
+                return s_fail(err, errlen,
+                              "step '%s': env '%s' must be a string (quote it: %s = "
+                              "\"...\")",
+                              step, k, k);
             if (!util_utf8_valid(json_string_value(e)))
                 return s_fail(err, errlen, "step '%s': env '%s' is not valid UTF-8", step, k);
         }
@@ -442,19 +559,23 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
         size_t n = json_is_array(v) ? json_array_size(v) : 0;
         /* The wire form of a non-mlp trainer is [] (the loader writes it). */
         if (!json_is_array(v) || n > 8 || (n == 0 && (from & STEPKIND_FROM_FILE)))
-            return s_fail(err, errlen, "step '%s': 'hidden' must be an array of 1 to 8 layer "
-                          "widths, e.g. hidden = [128, 64]", step);
+            return s_fail(err, errlen,
+                          "step '%s': 'hidden' must be an array of 1 to 8 layer "
+                          "widths, e.g. hidden = [128, 64]",
+                          step);
         for (size_t i = 0; i < n; i++)
-            if (s_int(json_array_get(v, i), step, "each 'hidden' width", s_ll(kk->lo),
-                      s_ll(kk->hi), err, errlen) < 0)
+            if (s_int(json_array_get(v, i), step, "each 'hidden' width", s_ll(kk->lo), s_ll(kk->hi),
+                      err, errlen) < 0)
                 return -1;
         return 0;
     }
     case STEPKIND_NAMES: {
         size_t n = json_is_array(v) ? json_array_size(v) : 0;
         if (n == 0)
-            return s_fail(err, errlen, "step '%s': a select step needs at least one train step "
-                          "in 'after' (the candidates it picks from)", step);
+            return s_fail(err, errlen,
+                          "step '%s': a select step needs at least one train step "
+                          "in 'after' (the candidates it picks from)",
+                          step);
         for (size_t i = 0; i < n; i++) {
             json_t *e = json_array_get(v, i);
             if (!json_is_string(e) || !util_name_ok(json_string_value(e), 0))
@@ -470,15 +591,18 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
     case STEPKIND_OUTPUTS: {
         size_t n = json_is_array(v) ? json_array_size(v) : 0;
         if (n == 0 || n > STEPKIND_MAX_ARTIFACTS)
-            return s_fail(err, errlen, "step '%s': 'outputs' must be an array of 1 to %d file "
-                          "paths, e.g. outputs = [\"model.pkl\"]", step, STEPKIND_MAX_ARTIFACTS);
+            return s_fail(err, errlen,
+                          "step '%s': 'outputs' must be an array of 1 to %d file "
+                          "paths, e.g. outputs = [\"model.pkl\"]",
+                          step, STEPKIND_MAX_ARTIFACTS);
         for (size_t i = 0; i < n; i++) {
             const char *p = json_string_value(json_array_get(v, i));
             if (!p || strlen(p) != json_string_length(json_array_get(v, i)) ||
                 !stepkind_rel_path_ok(p))
-                return s_fail(err, errlen, "step '%s': each output must be a path relative to "
-                              "the step's work folder, without '..' (got '%.64s')", step,
-                              p ? p : "a non-string");
+                return s_fail(err, errlen,
+                              "step '%s': each output must be a path relative to "
+                              "the step's work folder, without '..' (got '%.64s')",
+                              step, p ? p : "a non-string");
             for (size_t j = 0; j < i; j++)
                 if (strcmp(p, json_string_value(json_array_get(v, j))) == 0)
                     return s_fail(err, errlen, "step '%s': output '%.64s' is listed twice", step,
@@ -489,22 +613,27 @@ int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char 
     case STEPKIND_INPUTS: {
         if (!json_is_object(v) || json_object_size(v) == 0 ||
             json_object_size(v) > STEPKIND_MAX_ARTIFACTS)
-            return s_fail(err, errlen, "step '%s': 'inputs' must be a group of 1 to %d NAME = "
-                          "\"@STEP:PATH\", e.g. inputs = { model = \"@train:model.pkl\"; }", step,
-                          STEPKIND_MAX_ARTIFACTS);
+            return s_fail(err, errlen,
+                          "step '%s': 'inputs' must be a group of 1 to %d NAME = "
+                          "\"@STEP:PATH\", e.g. inputs = { model = \"@train:model.pkl\"; }",
+                          step, STEPKIND_MAX_ARTIFACTS);
         const char *k;
         json_t *e;
-        json_object_foreach(v, k, e) {
+        json_object_foreach(v, k, e)
+        {
             char ps[UTIL_NAME_MAX + 1];
             const char *path, *r = json_string_value(e);
             if (!util_name_ok(k, 0))
-                return s_fail(err, errlen, "step '%s': input name '%.64s' is invalid (use "
-                              UTIL_NAME_RULE ")", step, k, UTIL_NAME_MAX);
+                return s_fail(err, errlen,
+                              "step '%s': input name '%.64s' is invalid (use " UTIL_NAME_RULE ")",
+                              step, k, UTIL_NAME_MAX);
             if (!r || strlen(r) != json_string_length(e) ||
                 !stepkind_input_ref(r, ps, sizeof ps, &path))
-                return s_fail(err, errlen, "step '%s': input '%s' must be \"@STEP:PATH\" (an "
+                return s_fail(err, errlen,
+                              "step '%s': input '%s' must be \"@STEP:PATH\" (an "
                               "output of an earlier step, e.g. \"@train:model.pkl\"; got "
-                              "'%.64s')", step, k, r ? r : "a non-string");
+                              "'%.64s')",
+                              step, k, r ? r : "a non-string");
         }
         return 0;
     }
@@ -575,27 +704,37 @@ static int s_exec_check(const stepkind_t *k, const char *step, json_t *spec, uns
 {
     (void)k;
     if (!(from & STEPKIND_FROM_FILE) && !json_object_get(spec, "argv"))
-        return s_fail(err, errlen, "step '%s': an exec step needs 'argv' (a list of strings) or "
-                      "'command' (a shell command line)", step);
+        return s_fail(err, errlen,
+                      "step '%s': an exec step needs 'argv' (a list of strings) or "
+                      "'command' (a shell command line)",
+                      step);
     /* gates = { min = { accuracy = 0.9; }; max = { log_loss = 0.5; }; }: the
      * evaluate kind's absolute thresholds, on any metric the step reports. */
     json_t *gates = json_object_get(spec, "gates");
     if (!gates)
         return 0;
     if (!json_is_object(gates) || json_object_size(gates) == 0)
-        return s_fail(err, errlen, "step '%s': 'gates' must be a group, e.g. gates = { min = { "
-                      "accuracy = 0.9; }; };", step);
+        return s_fail(err, errlen,
+                      "step '%s': 'gates' must be a group, e.g. gates = { min = { "
+                      "accuracy = 0.9; }; };",
+                      step);
     const char *gk, *mk;
     json_t *g, *b;
     size_t nb = 0;
-    json_object_foreach(gates, gk, g) {
+    json_object_foreach(gates, gk, g)
+    {
         if (strcmp(gk, "min") != 0 && strcmp(gk, "max") != 0)
-            return s_fail(err, errlen, "step '%s': unknown gate '%.64s' for an exec step (known: "
-                          "min, max)", step, gk);
+            return s_fail(err, errlen,
+                          "step '%s': unknown gate '%.64s' for an exec step (known: "
+                          "min, max)",
+                          step, gk);
         if (!json_is_object(g))
-            return s_fail(err, errlen, "step '%s': gates '%s' must be a group of metric = bound, "
-                          "e.g. %s = { accuracy = 0.9; };", step, gk, gk);
-        json_object_foreach(g, mk, b) {
+            return s_fail(err, errlen,
+                          "step '%s': gates '%s' must be a group of metric = bound, "
+                          "e.g. %s = { accuracy = 0.9; };",
+                          step, gk, gk);
+        json_object_foreach(g, mk, b)
+        {
             if (!util_name_ok(mk, 64))
                 return s_fail(err, errlen, "step '%s': gates %s: '%.64s' is not a metric name",
                               step, gk, mk);
@@ -604,8 +743,7 @@ static int s_exec_check(const stepkind_t *k, const char *step, json_t *spec, uns
             if (s_real(b, step, what, -1e300, 0, 1e300, 0, err, errlen) < 0)
                 return -1;
             if (++nb > STEPKIND_MAX_GATES)
-                return s_fail(err, errlen, "step '%s': at most %d gates", step,
-                              STEPKIND_MAX_GATES);
+                return s_fail(err, errlen, "step '%s': at most %d gates", step, STEPKIND_MAX_GATES);
         }
     }
     return 0;
@@ -619,8 +757,10 @@ static int s_select_check(const stepkind_t *k, const char *step, json_t *spec, u
     (void)from;
     json_t *ms = json_object_get(spec, "min_success"), *cands = json_object_get(spec, "from");
     if (ms && json_is_array(cands) && json_integer_value(ms) > (json_int_t)json_array_size(cands))
-        return s_fail(err, errlen, "step '%s': 'min_success' is %lld but it chooses from %zu "
-                      "step%s", step, (long long)json_integer_value(ms), json_array_size(cands),
+        return s_fail(err, errlen,
+                      "step '%s': 'min_success' is %lld but it chooses from %zu "
+                      "step%s",
+                      step, (long long)json_integer_value(ms), json_array_size(cands),
                       json_array_size(cands) == 1 ? "" : "s");
     return 0;
 }
@@ -642,8 +782,10 @@ static int s_train_check(const stepkind_t *k, const char *step, json_t *spec, un
         char *end;
         double d = strtod(ce, &end);
         if (end == ce || !(d > 0) || d > 1e7 ||
-            (*end && strcmp(end, "s") && strcmp(end, "m") && strcmp(end, "min") && strcmp(end, "h")))
-            return s_fail(err, errlen, "step '%s': 'checkpoint_every' must be \"epoch\", "
+            (*end && strcmp(end, "s") && strcmp(end, "m") && strcmp(end, "min") &&
+             strcmp(end, "h")))
+            return s_fail(err, errlen,
+                          "step '%s': 'checkpoint_every' must be \"epoch\", "
                           "\"never\", 0 or a duration such as \"30s\", \"5m\" (got '%.64s')",
                           step, ce);
     }
@@ -663,17 +805,22 @@ static int s_validate_check(const stepkind_t *k, const char *step, json_t *spec,
     json_t *checks = json_object_get(spec, "checks");
     int has_label = json_object_get(spec, "label") != NULL;
     if (json_object_size(checks) == 0)
-        return s_fail(err, errlen, "step '%s': 'checks' is empty; give at least one check "
+        return s_fail(err, errlen,
+                      "step '%s': 'checks' is empty; give at least one check "
                       "(columns, min_rows, max_missing, ranges, min_class_share, max_duplicates, "
-                      "drift)", step);
+                      "drift)",
+                      step);
     const char *ck;
     json_t *v;
-    json_object_foreach(checks, ck, v) {
+    json_object_foreach(checks, ck, v)
+    {
         if (strcmp(ck, "columns") == 0) {
             size_t m = json_is_array(v) ? json_array_size(v) : 0;
             if (m == 0)
-                return s_fail(err, errlen, "step '%s': checks 'columns' must be a non-empty array "
-                              "of column names", step);
+                return s_fail(err, errlen,
+                              "step '%s': checks 'columns' must be a non-empty array "
+                              "of column names",
+                              step);
             const char *s;
             for (size_t j = 0; j < m; j++)
                 if (s_str(json_array_get(v, j), step, "each checks 'columns' entry", &s, err,
@@ -689,34 +836,45 @@ static int s_validate_check(const stepkind_t *k, const char *step, json_t *spec,
             if (s_real(v, step, what, 0, 0, 1, 0, err, errlen) < 0)
                 return -1;
             if (strcmp(ck, "min_class_share") == 0 && !has_label)
-                return s_fail(err, errlen, "step '%s': checks 'min_class_share' needs the step's "
-                              "'label' (the class column)", step);
+                return s_fail(err, errlen,
+                              "step '%s': checks 'min_class_share' needs the step's "
+                              "'label' (the class column)",
+                              step);
         } else if (strcmp(ck, "ranges") == 0) {
             if (!json_is_object(v) || json_object_size(v) == 0)
-                return s_fail(err, errlen, "step '%s': checks 'ranges' must be a non-empty group "
+                return s_fail(err, errlen,
+                              "step '%s': checks 'ranges' must be a non-empty group "
                               "of column = [min, max], e.g. ranges = { f0 = [-10.0, 10.0]; };",
                               step);
             const char *col;
             json_t *r;
-            json_object_foreach(v, col, r) {
+            json_object_foreach(v, col, r)
+            {
                 json_t *lo = json_array_get(r, 0), *hi = json_array_get(r, 1);
                 if (!json_is_array(r) || json_array_size(r) != 2 || !s_is_ratio(lo) ||
                     !s_is_ratio(hi) || !(json_number_value(lo) <= json_number_value(hi)))
-                    return s_fail(err, errlen, "step '%s': checks range of '%.64s' must be [min, "
-                                  "max] with min <= max", step, col);
+                    return s_fail(err, errlen,
+                                  "step '%s': checks range of '%.64s' must be [min, "
+                                  "max] with min <= max",
+                                  step, col);
                 if (!util_utf8_valid(col))
-                    return s_fail(err, errlen, "step '%s': a checks range column is not valid "
-                                  "UTF-8", step);
+                    return s_fail(err, errlen,
+                                  "step '%s': a checks range column is not valid "
+                                  "UTF-8",
+                                  step);
             }
         } else if (strcmp(ck, "drift") == 0) {
             if (!json_is_object(v))
-                return s_fail(err, errlen, "step '%s': checks 'drift' must be a group, e.g. drift "
-                              "= { reference = \"data/train.csv\"; max_psi = 0.2; };", step);
+                return s_fail(err, errlen,
+                              "step '%s': checks 'drift' must be a group, e.g. drift "
+                              "= { reference = \"data/train.csv\"; max_psi = 0.2; };",
+                              step);
             static const stepkind_key_t ref = {.key = "reference", .type = STEPKIND_PATH};
             const char *dk;
             json_t *d;
             int have_ref = 0;
-            json_object_foreach(v, dk, d) {
+            json_object_foreach(v, dk, d)
+            {
                 if (strcmp(dk, "reference") == 0) {
                     if (stepkind_check_value(&ref, step, "checks.drift 'reference'", d, from, err,
                                              errlen) < 0)
@@ -729,17 +887,23 @@ static int s_validate_check(const stepkind_t *k, const char *step, json_t *spec,
                     if (s_int(d, step, "checks.drift 'bins'", 2, 1000, err, errlen) < 0)
                         return -1;
                 } else {
-                    return s_fail(err, errlen, "step '%s': unknown key '%.64s' in checks.drift "
-                                  "(known: reference, max_psi, bins)", step, dk);
+                    return s_fail(err, errlen,
+                                  "step '%s': unknown key '%.64s' in checks.drift "
+                                  "(known: reference, max_psi, bins)",
+                                  step, dk);
                 }
             }
             if (!have_ref)
-                return s_fail(err, errlen, "step '%s': checks.drift needs 'reference' (the "
-                              "dataset to compare with)", step);
+                return s_fail(err, errlen,
+                              "step '%s': checks.drift needs 'reference' (the "
+                              "dataset to compare with)",
+                              step);
         } else {
-            return s_fail(err, errlen, "step '%s': unknown check '%.64s' (known: columns, "
+            return s_fail(err, errlen,
+                          "step '%s': unknown check '%.64s' (known: columns, "
                           "min_rows, max_missing, ranges, min_class_share, max_duplicates, "
-                          "drift)", step, ck);
+                          "drift)",
+                          step, ck);
         }
     }
     return 0;
@@ -747,8 +911,8 @@ static int s_validate_check(const stepkind_t *k, const char *step, json_t *spec,
 
 static const char *const s_min_metrics[] = {"accuracy", "macro_f1", "r2", NULL};
 static const char *const s_max_metrics[] = {"log_loss", "rmse", "mae", NULL};
-static const char *const s_all_metrics[] = {"accuracy", "macro_f1", "r2", "log_loss", "rmse",
-                                            "mae", NULL};
+static const char *const s_all_metrics[] = {"accuracy", "macro_f1", "r2", "log_loss",
+                                            "rmse",     "mae",      NULL};
 
 static int s_evaluate_check(const stepkind_t *k, const char *step, json_t *spec, unsigned from,
                             char *err, size_t errlen)
@@ -758,24 +922,30 @@ static int s_evaluate_check(const stepkind_t *k, const char *step, json_t *spec,
     json_t *gates = json_object_get(spec, "gates");
     const char *gk;
     json_t *g;
-    json_object_foreach(gates, gk, g) {
+    json_object_foreach(gates, gk, g)
+    {
         int is_min = strcmp(gk, "min") == 0;
         if (is_min || strcmp(gk, "max") == 0) {
             const char *const *allowed = is_min ? s_min_metrics : s_max_metrics;
             const char *list = is_min ? "accuracy, macro_f1, r2" : "log_loss, rmse, mae";
             if (!json_is_object(g))
-                return s_fail(err, errlen, "step '%s': gates '%s' must be a group of metric = "
-                              "bound, e.g. %s", step, gk,
+                return s_fail(err, errlen,
+                              "step '%s': gates '%s' must be a group of metric = "
+                              "bound, e.g. %s",
+                              step, gk,
                               is_min ? "min = { accuracy = 0.8; };" : "max = { log_loss = 0.6; };");
             const char *mk;
             json_t *b;
-            json_object_foreach(g, mk, b) {
+            json_object_foreach(g, mk, b)
+            {
                 int ok = 0;
                 for (size_t a = 0; allowed[a]; a++)
                     ok |= strcmp(mk, allowed[a]) == 0;
                 if (!ok)
-                    return s_fail(err, errlen, "step '%s': gates '%s' cannot bound '%.64s' "
-                                  "(known: %s)", step, gk, mk, list);
+                    return s_fail(err, errlen,
+                                  "step '%s': gates '%s' cannot bound '%.64s' "
+                                  "(known: %s)",
+                                  step, gk, mk, list);
                 char what[96];
                 snprintf(what, sizeof what, "gates %s '%s'", gk, mk);
                 if (s_real(b, step, what, -1e300, 0, 1e300, 0, err, errlen) < 0)
@@ -783,16 +953,20 @@ static int s_evaluate_check(const stepkind_t *k, const char *step, json_t *spec,
             }
         } else if (strcmp(gk, "better_than_production") == 0) {
             if (!json_is_object(g))
-                return s_fail(err, errlen, "step '%s': gates 'better_than_production' must be a "
-                              "group, e.g. { metric = \"accuracy\"; by = 0.0; }", step);
-            static const stepkind_key_t metric = {.key = "metric", .type = STEPKIND_WORD,
+                return s_fail(err, errlen,
+                              "step '%s': gates 'better_than_production' must be a "
+                              "group, e.g. { metric = \"accuracy\"; by = 0.0; }",
+                              step);
+            static const stepkind_key_t metric = {.key = "metric",
+                                                  .type = STEPKIND_WORD,
                                                   .words = s_all_metrics,
                                                   .words_text = "accuracy, macro_f1, r2, "
                                                                 "log_loss, rmse, mae"};
             const char *ek;
             json_t *e;
             int have_metric = 0;
-            json_object_foreach(g, ek, e) {
+            json_object_foreach(g, ek, e)
+            {
                 if (strcmp(ek, "metric") == 0) {
                     if (stepkind_check_value(&metric, step, "better_than_production 'metric'", e,
                                              from, err, errlen) < 0)
@@ -803,25 +977,33 @@ static int s_evaluate_check(const stepkind_t *k, const char *step, json_t *spec,
                                errlen) < 0)
                         return -1;
                 } else if (strcmp(ek, "alpha") == 0) {
-                    if (s_real(e, step, "better_than_production 'alpha'", 0, 1, 1, 1, err,
-                               errlen) < 0)
+                    if (s_real(e, step, "better_than_production 'alpha'", 0, 1, 1, 1, err, errlen) <
+                        0)
                         return -1;
                 } else {
-                    return s_fail(err, errlen, "step '%s': unknown key '%.64s' in gates "
-                                  "better_than_production (known: metric, by, alpha)", step, ek);
+                    return s_fail(err, errlen,
+                                  "step '%s': unknown key '%.64s' in gates "
+                                  "better_than_production (known: metric, by, alpha)",
+                                  step, ek);
                 }
             }
             if (!have_metric)
-                return s_fail(err, errlen, "step '%s': gates better_than_production needs "
-                              "'metric', e.g. metric = \"accuracy\";", step);
+                return s_fail(err, errlen,
+                              "step '%s': gates better_than_production needs "
+                              "'metric', e.g. metric = \"accuracy\";",
+                              step);
             /* alpha: McNemar's exact test on paired predictions: accuracy only. */
             json_t *al = json_object_get(g, "alpha"), *me = json_object_get(g, "metric");
             if (al && (!json_is_string(me) || strcmp(json_string_value(me), "accuracy") != 0))
-                return s_fail(err, errlen, "step '%s': better_than_production 'alpha' (a "
-                              "significance test) applies to metric \"accuracy\" only", step);
+                return s_fail(err, errlen,
+                              "step '%s': better_than_production 'alpha' (a "
+                              "significance test) applies to metric \"accuracy\" only",
+                              step);
         } else {
-            return s_fail(err, errlen, "step '%s': unknown gate '%.64s' (known: min, max, "
-                          "better_than_production)", step, gk);
+            return s_fail(err, errlen,
+                          "step '%s': unknown gate '%.64s' (known: min, max, "
+                          "better_than_production)",
+                          step, gk);
         }
     }
     return 0;
@@ -836,7 +1018,8 @@ int stepkind_check_spec_json(const stepkind_t *k, const char *step, json_t *spec
         return s_fail(err, errlen, "step '%s': spec_json is not a JSON object", step);
     const char *key;
     json_t *v;
-    json_object_foreach(spec, key, v) {
+    json_object_foreach(spec, key, v)
+    {
         const stepkind_key_t *kk = stepkind_key(k, key);
         if (!kk || !(kk->from & from))
             return s_fail(err, errlen, "step '%s': unknown key '%.64s' (known: %s)", step, key,
@@ -849,8 +1032,10 @@ int stepkind_check_spec_json(const stepkind_t *k, const char *step, json_t *spec
     for (const stepkind_key_t *kk = k->keys; kk->key; kk++)
         if (kk->required && (kk->from & from) && !json_object_get(spec, kk->key)) {
             if (strcmp(kk->key, "from") == 0)
-                return s_fail(err, errlen, "step '%s': a select step needs at least one train "
-                              "step in 'after' (the candidates it picks from)", step);
+                return s_fail(err, errlen,
+                              "step '%s': a select step needs at least one train "
+                              "step in 'after' (the candidates it picks from)",
+                              step);
             return s_fail(err, errlen, "step '%s': %s steps need '%s', e.g. %s", step, k->name,
                           kk->key, kk->example ? kk->example : "...");
         }
@@ -927,12 +1112,15 @@ static int s_check_refs(const Drover__SubmitRequest *req, const name_idx_t *sort
         if (sel) {
             json_t *from = json_object_get(spec, "from"), *e;
             size_t j;
-            json_array_foreach(from, j, e) {
+            json_array_foreach(from, j, e)
+            {
                 const char *f = json_string_value(e);
                 long t = s_lookup(sorted, req->n_steps, f);
                 if (t < 0 || !s_in_after(s, f) || strcmp(req->steps[t]->kind, "train") != 0) {
-                    rc = s_fail(err, errlen, "step '%s': 'from' must list train steps this step "
-                                "runs after ('%.140s' is not one)", s->name, f);
+                    rc = s_fail(err, errlen,
+                                "step '%s': 'from' must list train steps this step "
+                                "runs after ('%.140s' is not one)",
+                                s->name, f);
                     break;
                 }
             }
@@ -941,13 +1129,17 @@ static int s_check_refs(const Drover__SubmitRequest *req, const name_idx_t *sort
             if (ref && stepkind_model_ref_ok(ref, &sref) && sref) {
                 long t = s_lookup(sorted, req->n_steps, sref);
                 if (t < 0)
-                    rc = s_fail(err, errlen, "step '%s': model '@%s' names no step of this "
-                                "workflow", s->name, sref);
+                    rc = s_fail(err, errlen,
+                                "step '%s': model '@%s' names no step of this "
+                                "workflow",
+                                s->name, sref);
                 else if (strcmp(req->steps[t]->kind, "train") != 0 &&
                          strcmp(req->steps[t]->kind, "select") != 0 &&
                          strcmp(req->steps[t]->kind, "exec") != 0)
-                    rc = s_fail(err, errlen, "step '%s': model '@%s' must name a train, select or "
-                                "exec step ('%s' is %s)", s->name, sref, sref, req->steps[t]->kind);
+                    rc = s_fail(err, errlen,
+                                "step '%s': model '@%s' must name a train, select or "
+                                "exec step ('%s' is %s)",
+                                s->name, sref, sref, req->steps[t]->kind);
             }
         }
         json_decref(spec);
@@ -970,12 +1162,15 @@ static int s_check_resources(const Drover__StepSpec *s, char *err, size_t errlen
         return s_fail(err, errlen, "step '%s': resources 'gpus' must be between 0 and %d", s->name,
                       STEPKIND_MAX_GPUS);
     if (r->memory_bytes > (uint64_t)INT64_MAX)
-        return s_fail(err, errlen, "step '%s': resources 'memory' must be a size: bytes "
+        return s_fail(err, errlen,
+                      "step '%s': resources 'memory' must be a size: bytes "
                       "(4294967296) or a string with a unit K, M, G or T (\"512M\", \"4G\")",
                       s->name);
     if (r->n_labels > STEPKIND_MAX_LABELS)
-        return s_fail(err, errlen, "step '%s': resources 'labels' must be an array of at most %d "
-                      "labels, e.g. labels = [\"gpu-a100\"]", s->name, STEPKIND_MAX_LABELS);
+        return s_fail(err, errlen,
+                      "step '%s': resources 'labels' must be an array of at most %d "
+                      "labels, e.g. labels = [\"gpu-a100\"]",
+                      s->name, STEPKIND_MAX_LABELS);
     for (size_t j = 0; j < r->n_labels; j++)
         if (!util_name_ok(r->labels[j], STEPKIND_LABEL_MAX))
             return s_fail(err, errlen, "step '%s': each resources label must be " UTIL_NAME_RULE,
@@ -988,21 +1183,26 @@ static int s_check_schedule(const Drover__SubmitRequest *req, char *err, size_t 
     const Drover__Schedule *sc = req->schedule;
     const Drover__Trigger *tr = req->trigger;
     if (sc && tr)
-        return s_fail(err, errlen, "give either 'schedule' or 'trigger', not both (a workflow "
+        return s_fail(err, errlen,
+                      "give either 'schedule' or 'trigger', not both (a workflow "
                       "runs on a calendar or on new data)");
     if (sc) {
         const char *catchup = sc->catchup && *sc->catchup ? sc->catchup : "none";
         if (strcmp(catchup, "none") && strcmp(catchup, "latest") && strcmp(catchup, "all"))
-            return s_fail(err, errlen, "schedule 'catchup' must be one of none, latest, all (got "
-                          "'%.64s')", catchup);
+            return s_fail(err, errlen,
+                          "schedule 'catchup' must be one of none, latest, all (got "
+                          "'%.64s')",
+                          catchup);
         /* 0 is the default, 1. */
         if (sc->max_active > STEPKIND_MAX_ACTIVE)
             return s_fail(err, errlen, "schedule 'max_active' must be an integer between 1 and %d",
                           STEPKIND_MAX_ACTIVE);
         /* 0 is the default for both (100 and 60 s). */
         if (sc->catchup_max > STEPKIND_MAX_CATCHUP)
-            return s_fail(err, errlen, "schedule 'catchup_max' must be an integer between 1 and "
-                          "%d", STEPKIND_MAX_CATCHUP);
+            return s_fail(err, errlen,
+                          "schedule 'catchup_max' must be an integer between 1 and "
+                          "%d",
+                          STEPKIND_MAX_CATCHUP);
         if (sc->lateness_s > STEPKIND_MAX_LATENESS_S)
             return s_fail(err, errlen, "schedule 'lateness' must be a duration from 1s to 168h");
         const char *expr = sc->cron ? sc->cron : "";
@@ -1016,8 +1216,10 @@ static int s_check_schedule(const Drover__SubmitRequest *req, char *err, size_t 
             if (errno == ENOMEM)
                 return s_oom(err, errlen);
             if (errno == ENOENT || errno == EINVAL)
-                return s_fail(err, errlen, "schedule 'timezone': unknown time zone '%.64s' (use an "
-                              "IANA name such as \"Europe/Berlin\" or \"UTC\")", tz);
+                return s_fail(err, errlen,
+                              "schedule 'timezone': unknown time zone '%.64s' (use an "
+                              "IANA name such as \"Europe/Berlin\" or \"UTC\")",
+                              tz);
             return s_fail(err, errlen, "schedule 'cron' \"%.64s\": %s", expr, msg);
         }
     }
@@ -1041,9 +1243,8 @@ static int s_declares(json_t *spec, const char *path)
 {
     json_t *outs = json_object_get(spec, "outputs"), *e;
     size_t i;
-    json_array_foreach(outs, i, e)
-        if (json_is_string(e) && strcmp(json_string_value(e), path) == 0)
-            return 1;
+    json_array_foreach(outs, i, e) if (json_is_string(e) &&
+                                       strcmp(json_string_value(e), path) == 0) return 1;
     return 0;
 }
 
@@ -1065,8 +1266,10 @@ int stepkind_check_artifacts(const stepkind_view_t *steps, size_t n, size_t *bad
         return 0;
     if ((unsigned long long)consumers * (n + edges) > ARTIFACT_CHECK_BUDGET) {
         *bad = 0;
-        return s_fail(err, errlen, "too many steps with 'inputs' (%zu) for a workflow of %zu "
-                      "steps; split the workflow", consumers, n);
+        return s_fail(err, errlen,
+                      "too many steps with 'inputs' (%zu) for a workflow of %zu "
+                      "steps; split the workflow",
+                      consumers, n);
     }
     sorted = malloc(n * sizeof *sorted);
     seen = malloc(n);
@@ -1103,7 +1306,8 @@ int stepkind_check_artifacts(const stepkind_view_t *steps, size_t n, size_t *bad
         }
         const char *key;
         json_t *v;
-        json_object_foreach(inputs, key, v) {
+        json_object_foreach(inputs, key, v)
+        {
             char ps[UTIL_NAME_MAX + 1];
             const char *path;
             if (!stepkind_input_ref(json_string_value(v), ps, sizeof ps, &path))
@@ -1124,14 +1328,17 @@ int stepkind_check_artifacts(const stepkind_view_t *steps, size_t n, size_t *bad
             pspec = steps[j].spec_json ? json_loads(steps[j].spec_json, 0, NULL) : NULL;
             if (!pspec || !s_declares(pspec, path)) {
                 *bad = i;
-                rc = s_fail(err, errlen, "step '%s': input '%s' names '%.64s', which step '%s' "
-                            "does not list in its 'outputs'", steps[i].name, key, path, ps);
+                rc = s_fail(err, errlen,
+                            "step '%s': input '%s' names '%.64s', which step '%s' "
+                            "does not list in its 'outputs'",
+                            steps[i].name, key, path, ps);
                 break;
             }
             /* Two inputs staged at the same path would overwrite each other. */
             const char *k2;
             json_t *v2;
-            json_object_foreach(inputs, k2, v2) {
+            json_object_foreach(inputs, k2, v2)
+            {
                 char ps2[UTIL_NAME_MAX + 1];
                 const char *path2;
                 if (k2 == key)
@@ -1139,8 +1346,10 @@ int stepkind_check_artifacts(const stepkind_view_t *steps, size_t n, size_t *bad
                 if (stepkind_input_ref(json_string_value(v2), ps2, sizeof ps2, &path2) &&
                     strcmp(path, path2) == 0) {
                     *bad = i;
-                    rc = s_fail(err, errlen, "step '%s': inputs '%s' and '%s' would both be "
-                                "staged as '%.64s'", steps[i].name, k2, key, path);
+                    rc = s_fail(err, errlen,
+                                "step '%s': inputs '%s' and '%s' would both be "
+                                "staged as '%.64s'",
+                                steps[i].name, k2, key, path);
                     break;
                 }
             }
@@ -1169,8 +1378,10 @@ int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t er
         return s_fail(err, errlen, "queue name '%.*s' is invalid (use " UTIL_NAME_RULE ")",
                       STEPKIND_QUEUE_MAX + 8, q, STEPKIND_QUEUE_MAX);
     if (req->priority < STEPKIND_MIN_PRIORITY || req->priority > STEPKIND_MAX_PRIORITY)
-        return s_fail(err, errlen, "'priority' must be an integer between %d and %d (higher runs "
-                      "first)", STEPKIND_MIN_PRIORITY, STEPKIND_MAX_PRIORITY);
+        return s_fail(err, errlen,
+                      "'priority' must be an integer between %d and %d (higher runs "
+                      "first)",
+                      STEPKIND_MIN_PRIORITY, STEPKIND_MAX_PRIORITY);
     if (req->n_steps == 0)
         return s_fail(err, errlen, "'steps' is empty; a workflow needs at least one step");
     if (req->n_steps > STEPKIND_MAX_STEPS)
@@ -1203,8 +1414,8 @@ int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t er
                               s->name);
         if (s_check_resources(s, err, errlen) < 0)
             return -1;
-        if (stepkind_check_spec(s->kind, s->name, s->spec_json, STEPKIND_FROM_CLIENT, err,
-                                errlen) < 0)
+        if (stepkind_check_spec(s->kind, s->name, s->spec_json, STEPKIND_FROM_CLIENT, err, errlen) <
+            0)
             return -1;
         refs |= strcmp(k->name, "select") == 0 || strcmp(k->name, "evaluate") == 0 ||
                 strcmp(k->name, "promote") == 0 || strcmp(k->name, "score") == 0 ||
@@ -1214,9 +1425,8 @@ int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t er
     if (!views)
         return s_oom(err, errlen);
     for (size_t i = 0; i < req->n_steps; i++)
-        views[i] = (stepkind_view_t){req->steps[i]->name, req->steps[i]->kind,
-                                     req->steps[i]->after, req->steps[i]->n_after,
-                                     req->steps[i]->spec_json};
+        views[i] = (stepkind_view_t){req->steps[i]->name, req->steps[i]->kind, req->steps[i]->after,
+                                     req->steps[i]->n_after, req->steps[i]->spec_json};
     size_t bad;
     int arc = stepkind_check_artifacts(views, req->n_steps, &bad, err, errlen);
     free(views);

@@ -39,21 +39,21 @@
 
 #include "drover.pb-c.h"
 
-#define STEPKIND_MAX_RETRIES 100
-#define STEPKIND_MAX_DURATION_MS (365LL * 24 * 3600 * 1000) /* a year: a typo guard */
-#define STEPKIND_MAX_STEPS 10000
-#define STEPKIND_MAX_LABELS 32
-#define STEPKIND_LABEL_MAX 63   /* bytes of a worker/resource label */
-#define STEPKIND_QUEUE_MAX 63   /* bytes of a queue name */
-#define STEPKIND_MAX_CPUS 1024
-#define STEPKIND_MAX_GPUS 64
-#define STEPKIND_MIN_PRIORITY (-1000)
-#define STEPKIND_MAX_PRIORITY 1000
-#define STEPKIND_MAX_ACTIVE 100 /* schedule max_active: 1..100 */
-#define STEPKIND_MAX_GATES 32   /* bounds of an exec step's gates */
-#define STEPKIND_MAX_CATCHUP 10000   /* schedule catchup_max: 1..10000 (default 100) */
-#define STEPKIND_MAX_LATENESS_S 604800 /* schedule lateness: 1 s..7 days (default 60 s) */
-#define STEPKIND_MAX_ARTIFACTS 64   /* outputs, and inputs, of one step (WIRECHECK_MAX_ARTIFACTS) */
+#define STEPKIND_MAX_RETRIES       100
+#define STEPKIND_MAX_DURATION_MS   (365LL * 24 * 3600 * 1000) /* a year: a typo guard */
+#define STEPKIND_MAX_STEPS         10000
+#define STEPKIND_MAX_LABELS        32
+#define STEPKIND_LABEL_MAX         63 /* bytes of a worker/resource label */
+#define STEPKIND_QUEUE_MAX         63 /* bytes of a queue name */
+#define STEPKIND_MAX_CPUS          1024
+#define STEPKIND_MAX_GPUS          64
+#define STEPKIND_MIN_PRIORITY      (-1000)
+#define STEPKIND_MAX_PRIORITY      1000
+#define STEPKIND_MAX_ACTIVE        100    /* schedule max_active: 1..100 */
+#define STEPKIND_MAX_GATES         32     /* bounds of an exec step's gates */
+#define STEPKIND_MAX_CATCHUP       10000  /* schedule catchup_max: 1..10000 (default 100) */
+#define STEPKIND_MAX_LATENESS_S    604800 /* schedule lateness: 1 s..7 days (default 60 s) */
+#define STEPKIND_MAX_ARTIFACTS     64 /* outputs, and inputs, of one step (WIRECHECK_MAX_ARTIFACTS) */
 #define STEPKIND_ARTIFACT_PATH_MAX 255 /* bytes of an output's relative path */
 
 /* Where a step of a kind runs. */
@@ -65,38 +65,38 @@ typedef enum {
 
 /* What a spec key holds. */
 typedef enum {
-    STEPKIND_STRING,   /* non-empty UTF-8 */
-    STEPKIND_PATH,     /* a file or folder; absolute on the wire */
-    STEPKIND_NAME,     /* util_name_ok */
-    STEPKIND_MODEL_REF,/* "@STEP", "NAME:production" or "NAME:VERSION" */
-    STEPKIND_WORD,     /* one of words */
-    STEPKIND_INT,      /* integer in [lo, hi] */
-    STEPKIND_REAL,     /* number in [lo, hi] (lo_open/hi_open exclude a bound) */
-    STEPKIND_ARGV,     /* non-empty array of UTF-8 strings, the first non-empty */
-    STEPKIND_ENV,      /* object of NAME: string, names not reserved */
-    STEPKIND_WIDTHS,   /* array of 1..8 integers in [lo, hi] */
-    STEPKIND_NAMES,    /* non-empty array of step names */
-    STEPKIND_OBJECT,   /* an object checked by the kind's validator */
-    STEPKIND_OUTPUTS,  /* array of 1..STEPKIND_MAX_ARTIFACTS relative paths (stepkind_rel_path_ok) */
-    STEPKIND_INPUTS,   /* object of NAME: "@STEP:PATH" (at most STEPKIND_MAX_ARTIFACTS) */
+    STEPKIND_STRING,    /* non-empty UTF-8 */
+    STEPKIND_PATH,      /* a file or folder; absolute on the wire */
+    STEPKIND_NAME,      /* util_name_ok */
+    STEPKIND_MODEL_REF, /* "@STEP", "NAME:production" or "NAME:VERSION" */
+    STEPKIND_WORD,      /* one of words */
+    STEPKIND_INT,       /* integer in [lo, hi] */
+    STEPKIND_REAL,      /* number in [lo, hi] (lo_open/hi_open exclude a bound) */
+    STEPKIND_ARGV,      /* non-empty array of UTF-8 strings, the first non-empty */
+    STEPKIND_ENV,       /* object of NAME: string, names not reserved */
+    STEPKIND_WIDTHS,    /* array of 1..8 integers in [lo, hi] */
+    STEPKIND_NAMES,     /* non-empty array of step names */
+    STEPKIND_OBJECT,    /* an object checked by the kind's validator */
+    STEPKIND_OUTPUTS, /* array of 1..STEPKIND_MAX_ARTIFACTS relative paths (stepkind_rel_path_ok) */
+    STEPKIND_INPUTS,  /* object of NAME: "@STEP:PATH" (at most STEPKIND_MAX_ARTIFACTS) */
 } stepkind_type_t;
 
 /* Where a key may come from (bits). */
-#define STEPKIND_FROM_FILE 1     /* a workflow file */
-#define STEPKIND_FROM_CLIENT 2   /* a SubmitRequest's spec_json */
+#define STEPKIND_FROM_FILE     1 /* a workflow file */
+#define STEPKIND_FROM_CLIENT   2 /* a SubmitRequest's spec_json */
 #define STEPKIND_FROM_DISPATCH 4 /* the spec a worker gets (coordinator additions) */
 
 typedef struct {
     const char *key;
     stepkind_type_t type;
-    int required;            /* a step of the kind must have it (file and wire) */
-    unsigned from;           /* STEPKIND_FROM_* bits */
-    double lo, hi;           /* INT, REAL, WIDTHS */
-    int lo_open, hi_open;    /* REAL */
-    double def;              /* INT, REAL: the default the loader fills in */
-    const char *const *words;/* WORD */
-    const char *words_text;  /* WORD: "softmax, mlp, linear" */
-    const char *example;     /* for "needs 'KEY', e.g. ..." */
+    int required;             /* a step of the kind must have it (file and wire) */
+    unsigned from;            /* STEPKIND_FROM_* bits */
+    double lo, hi;            /* INT, REAL, WIDTHS */
+    int lo_open, hi_open;     /* REAL */
+    double def;               /* INT, REAL: the default the loader fills in */
+    const char *const *words; /* WORD */
+    const char *words_text;   /* WORD: "softmax, mlp, linear" */
+    const char *example;      /* for "needs 'KEY', e.g. ..." */
 } stepkind_key_t;
 
 typedef struct stepkind stepkind_t;
@@ -123,8 +123,8 @@ const char *stepkind_where_name(stepkind_where_t w);
 /* Checks one value against its key row: the messages the loader prints
  * (after "file:line: "), e.g. "step 'fit': 'epochs' must be between 1 and
  * 1000000". what names the value ("'epochs'"). */
-int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char *what,
-                         json_t *v, unsigned from, char *err, size_t errlen);
+int stepkind_check_value(const stepkind_key_t *kk, const char *step, const char *what, json_t *v,
+                         unsigned from, char *err, size_t errlen);
 
 /* Checks a whole wire spec (text) of a step of kind: an object, every key
  * known to the kind and allowed from `from`, each value by its row, the
@@ -175,7 +175,7 @@ typedef struct {
     const char *kind;
     char *const *after;
     size_t nafter;
-    const char *spec_json;  /* wire form: "outputs" and "inputs" keys */
+    const char *spec_json; /* wire form: "outputs" and "inputs" keys */
 } stepkind_view_t;
 
 /* Cross-step rules of artifacts: each input "@STEP:PATH" names a step this

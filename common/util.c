@@ -193,7 +193,8 @@ int util_name_ok(const char *s, size_t max)
     size_t n = 0;
     for (; s[n]; n++) {
         unsigned char ch = (unsigned char)s[n];
-        int alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        int alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         if (!alnum && (n == 0 || !(ch == '_' || ch == '.' || ch == '-')))
             return 0;
         if (n >= max)

@@ -23,7 +23,8 @@ int util_strlcpy(char *dst, const char *src, size_t dstlen);
 
 /* Formats a human message into a caller-supplied error buffer (the error
  * convention of every module); err may be NULL or errlen 0. */
-void util_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void util_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Makes a fully written temporary file durable under its final name:
  * fsync, close, rename onto final, fsync final's directory. Consumes fd.
@@ -41,8 +42,8 @@ int util_mkdirs(const char *path, unsigned mode);
 char *util_read_stream(FILE *f, size_t max, size_t *len);
 
 /* Parses a duration: a number of seconds ("90", "1.5") or a number with a
- * unit suffix ms|s|m|h|d|w|y ("250ms", "10m", "90d"; y = 365 days). Returns 0 and sets *ms, or -1 with
- * errno=EINVAL. */
+ * unit suffix ms|s|m|h|d|w|y ("250ms", "10m", "90d"; y = 365 days). Returns 0 and sets *ms, or -1
+ * with errno=EINVAL. */
 int util_parse_duration_ms(const char *s, int64_t *ms);
 
 /* Formats a duration in ms for people: "830ms", "12.4s", "3m05s", "2h01m". */
@@ -67,7 +68,7 @@ int util_utf8_valid(const char *s);
  * ".." and "-x" are not names). max (<= UTIL_NAME_MAX; 0 = UTIL_NAME_MAX)
  * is a tighter bound some names have (labels 63, queues 63). Returns 1 when
  * s is such a name; NULL gives 0. */
-#define UTIL_NAME_MAX 128
+#define UTIL_NAME_MAX  128
 #define UTIL_NAME_RULE "1 to %d letters, digits, '_', '.' or '-', starting with a letter or digit"
 int util_name_ok(const char *s, size_t max);
 

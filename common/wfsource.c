@@ -181,7 +181,8 @@ static int s_expand(wfsource_t *s, const char *text, size_t fidx, int depth, cha
         size_t nlen;
         if (s_directive(p, end, &name, &nlen)) {
             if (depth >= WFSOURCE_MAX_DEPTH || s->nfiles >= WFSOURCE_MAX_FILES)
-                return s_fail(err, errlen, here, line, "too many @include levels or files (at most "
+                return s_fail(err, errlen, here, line,
+                              "too many @include levels or files (at most "
                               "%d deep, %d files; does a file include itself?)",
                               WFSOURCE_MAX_DEPTH, WFSOURCE_MAX_FILES);
             if (nlen == 0)
@@ -224,8 +225,10 @@ static int s_expand(wfsource_t *s, const char *text, size_t fidx, int depth, cha
                 s_map(s, fidx, line) < 0)
                 return s_oom(err, errlen, here);
             if (s->len > s->max)
-                return s_fail(err, errlen, s->files[0].path, 0, "the workflow with its @include "
-                              "files is too large (at most %zu MiB)", s->max / (1024 * 1024));
+                return s_fail(err, errlen, s->files[0].path, 0,
+                              "the workflow with its @include "
+                              "files is too large (at most %zu MiB)",
+                              s->max / (1024 * 1024));
         }
         if (!nl)
             break;

@@ -127,8 +127,7 @@ static int s_send_buf(void *sock, const void *buf, size_t len, int flags)
     }
 }
 
-int wire_send(void *sock, const uint8_t *ident, size_t ident_len,
-              const ProtobufCMessage *msg)
+int wire_send(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);
     uint8_t stackbuf[4096];
@@ -151,13 +150,13 @@ int wire_send(void *sock, const uint8_t *ident, size_t ident_len,
 }
 
 static const char *s_task_states[] = {
-    "unknown", "pending", "ready", "assigned", "running", "retry_wait",
-    "succeeded", "failed", "skipped", "cancelled",
+    "unknown",    "pending",   "ready",  "assigned", "running",
+    "retry_wait", "succeeded", "failed", "skipped",  "cancelled",
 };
-static const char *s_run_states[] = {"unknown",   "running",  "succeeded",
-                                     "failed",    "cancelled", "rejected"};
-static const char *s_outcomes[] = {"unknown", "exited", "signaled", "timed_out", "killed",
-                                   "spawn_failed"};
+static const char *s_run_states[] = {"unknown", "running",   "succeeded",
+                                     "failed",  "cancelled", "rejected"};
+static const char *s_outcomes[] = {"unknown",   "exited", "signaled",
+                                   "timed_out", "killed", "spawn_failed"};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -219,8 +218,8 @@ size_t wire_sanitize(ProtobufCMessage *msg)
         } else {
             void *v = *(void **)(base + f->offset);
             if (v)
-                fixed += f->type == PROTOBUF_C_TYPE_STRING ? util_utf8_sanitize(v)
-                                                           : wire_sanitize(v);
+                fixed +=
+                    f->type == PROTOBUF_C_TYPE_STRING ? util_utf8_sanitize(v) : wire_sanitize(v);
         }
     }
     return fixed;

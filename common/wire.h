@@ -37,7 +37,7 @@
 typedef struct {
     uint8_t ident[WIRE_MAX_IDENT];
     size_t ident_len;
-    uint8_t *data;   /* malloc'd */
+    uint8_t *data; /* malloc'd */
     size_t len;
     char user_id[128]; /* ZAP User-Id of an authenticated peer, "" without CURVE */
 } wire_msg_t;
@@ -57,8 +57,7 @@ int wire_recv(void *sock, int router, wire_msg_t *out);
 /* Packs msg and sends it, preceded by the identity frame when ident_len > 0.
  * Returns 0, or -1 with errno set (EHOSTUNREACH for a gone ROUTER peer when
  * ZMQ_ROUTER_MANDATORY is set, EAGAIN when the peer's queue is full). */
-int wire_send(void *sock, const uint8_t *ident, size_t ident_len,
-              const ProtobufCMessage *msg);
+int wire_send(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg);
 
 /* Replaces invalid UTF-8 in every string field of an unpacked message
  * (recursively) with '?': peers may send any bytes, PostgreSQL takes only

@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static int s_fail(char *why, size_t whylen,
-                                                        const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int s_fail(char *why, size_t whylen, const char *fmt,
+                                                        ...)
 {
     if (why && whylen) {
         va_list ap;
@@ -52,8 +52,7 @@ static int s_lease(const Drover__Lease *l, const char *what, char *why, size_t w
     return 0;
 }
 
-static int s_leases(Drover__Lease *const *v, size_t n, const char *what, char *why,
-                    size_t whylen)
+static int s_leases(Drover__Lease *const *v, size_t n, const char *what, char *why, size_t whylen)
 {
     if (n > WIRECHECK_MAX_LEASES)
         return s_fail(why, whylen, "%s with %zu leases (at most %d)", what, n,
@@ -64,8 +63,8 @@ static int s_leases(Drover__Lease *const *v, size_t n, const char *what, char *w
     return 0;
 }
 
-static int s_strings(char *const *v, size_t n, size_t maxn, size_t lo, size_t hi,
-                     const char *what, char *why, size_t whylen)
+static int s_strings(char *const *v, size_t n, size_t maxn, size_t lo, size_t hi, const char *what,
+                     char *why, size_t whylen)
 {
     if (n > maxn)
         return s_fail(why, whylen, "%zu %s (at most %zu)", n, what, maxn);
@@ -85,7 +84,8 @@ static int s_register(const Drover__Register *r, char *why, size_t whylen)
     if (!s_len_ok(r->host, 0, WIRECHECK_MAX_HOST))
         return s_fail(why, whylen, "register: host longer than %d bytes", WIRECHECK_MAX_HOST);
     if (r->slots > WIRECHECK_MAX_SLOTS)
-        return s_fail(why, whylen, "register: %u slots (at most %d)", r->slots, WIRECHECK_MAX_SLOTS);
+        return s_fail(why, whylen, "register: %u slots (at most %d)", r->slots,
+                      WIRECHECK_MAX_SLOTS);
     if (s_strings(r->labels, r->n_labels, WIRECHECK_MAX_LABELS, 0, WIRECHECK_MAX_LABEL,
                   "register labels", why, whylen) < 0)
         return -1;
@@ -99,7 +99,8 @@ static int s_register(const Drover__Register *r, char *why, size_t whylen)
         for (size_t i = 0; i < r->n_labels && !ok; i++)
             ok = strcmp(r->labels[i], r->reserve_for) == 0;
         if (!ok || !s_len_ok(r->reserve_for, 1, WIRECHECK_MAX_LABEL))
-            return s_fail(why, whylen, "register: reserve_for must be \"gpu\" or one of its labels");
+            return s_fail(why, whylen,
+                          "register: reserve_for must be \"gpu\" or one of its labels");
     }
     return s_leases(r->held, r->n_held, "register", why, whylen);
 }
@@ -189,8 +190,7 @@ int wirecheck_validate_worker_msg(const Drover__WorkerMsg *m, char *why, size_t 
         if (!m->draining)
             return s_fail(why, whylen, "draining without a body");
         return 0;
-    default:
-        return s_fail(why, whylen, "worker message without a body");
+    default: return s_fail(why, whylen, "worker message without a body");
     }
 }
 
@@ -252,8 +252,7 @@ int wirecheck_validate_coord_msg(const Drover__CoordMsg *m, char *why, size_t wh
         if (!m->heartbeat_ack)
             return s_fail(why, whylen, "heartbeat ack without a body");
         return 0;
-    default:
-        return s_fail(why, whylen, "coordinator message without a body");
+    default: return s_fail(why, whylen, "coordinator message without a body");
     }
 }
 
@@ -296,25 +295,26 @@ static int s_submit(const Drover__SubmitRequest *q, char *why, size_t whylen)
                           WIRECHECK_MAX_SPEC_JSON);
         if (s->timeout_ms > (uint64_t)INT64_MAX || s->retry_delay_ms > (uint64_t)INT64_MAX)
             return s_fail(why, whylen, "submit: step %zu has an out-of-range duration", i + 1);
-        if (s->resources &&
-            (s->resources->cpus > 4096 || s->resources->gpus > 64 ||
-             s->resources->memory_bytes > (uint64_t)INT64_MAX ||
-             s_strings(s->resources->labels, s->resources->n_labels, 32, 1, 63,
-                       "submit step labels", why, whylen) < 0))
+        if (s->resources && (s->resources->cpus > 4096 || s->resources->gpus > 64 ||
+                             s->resources->memory_bytes > (uint64_t)INT64_MAX ||
+                             s_strings(s->resources->labels, s->resources->n_labels, 32, 1, 63,
+                                       "submit step labels", why, whylen) < 0))
             return s_fail(why, whylen, "submit: step %zu asks for out-of-range resources", i + 1);
     }
     if (!s_len_ok(q->queue, 0, 63))
         return s_fail(why, whylen, "submit: queue name longer than 63 bytes");
-    if (q->schedule && (!s_len_ok(q->schedule->cron, 1, 127) ||
-                        !s_len_ok(q->schedule->timezone, 0, 63) ||
-                        !s_len_ok(q->schedule->catchup, 0, 15) || q->schedule->max_active > 1000))
+    if (q->schedule &&
+        (!s_len_ok(q->schedule->cron, 1, 127) || !s_len_ok(q->schedule->timezone, 0, 63) ||
+         !s_len_ok(q->schedule->catchup, 0, 15) || q->schedule->max_active > 1000))
         return s_fail(why, whylen, "submit: malformed schedule");
-    if (q->trigger && (!s_len_ok(q->trigger->watch, 1, 1023) || !s_len_ok(q->trigger->on_failure, 0, 15)))
+    if (q->trigger &&
+        (!s_len_ok(q->trigger->watch, 1, 1023) || !s_len_ok(q->trigger->on_failure, 0, 15)))
         return s_fail(why, whylen, "submit: malformed trigger");
-    if (q->notify && (!s_len_ok(q->notify->webhook, 1, 1023) ||
-                      s_strings(q->notify->on, q->notify->n_on, 16, 1, 31, "submit notify on", why,
-                                whylen) < 0))
-        return s_fail(why, whylen, "submit: malformed notify (a webhook of 1 to 1023 bytes, at "
+    if (q->notify &&
+        (!s_len_ok(q->notify->webhook, 1, 1023) ||
+         s_strings(q->notify->on, q->notify->n_on, 16, 1, 31, "submit notify on", why, whylen) < 0))
+        return s_fail(why, whylen,
+                      "submit: malformed notify (a webhook of 1 to 1023 bytes, at "
                       "most 16 kinds)");
     /* Names and values are checked by the coordinator (params.h); here the sizes. */
     if (q->n_params > 64 || !s_len_ok(q->base_dir, 0, 4095))
@@ -322,13 +322,14 @@ static int s_submit(const Drover__SubmitRequest *q, char *why, size_t whylen)
     for (size_t i = 0; i < q->n_params; i++)
         if (!q->params[i] || !s_len_ok(q->params[i]->name, 1, 64) ||
             !s_len_ok(q->params[i]->value, 0, 4096))
-            return s_fail(why, whylen, "submit: param %zu needs a name of 1 to 64 bytes and a "
-                          "value of at most 4096", i + 1);
+            return s_fail(why, whylen,
+                          "submit: param %zu needs a name of 1 to 64 bytes and a "
+                          "value of at most 4096",
+                          i + 1);
     return 0;
 }
 
-static int s_step_data(const Drover__StepDataRequest *q, const char *what, char *why,
-                       size_t whylen)
+static int s_step_data(const Drover__StepDataRequest *q, const char *what, char *why, size_t whylen)
 {
     if (!q)
         return s_fail(why, whylen, "%s request without a body", what);
@@ -352,9 +353,9 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
     case DROVER__CLIENT_REQUEST__BODY_RUNS:
         if (!m->runs)
             return s_fail(why, whylen, "runs request without a body");
-        if (m->runs->filter && (!s_len_ok(m->runs->filter->state, 0, 15) ||
-                                !s_len_ok(m->runs->filter->workflow, 0, 255) ||
-                                m->runs->filter->since_us < 0))
+        if (m->runs->filter &&
+            (!s_len_ok(m->runs->filter->state, 0, 15) ||
+             !s_len_ok(m->runs->filter->workflow, 0, 255) || m->runs->filter->since_us < 0))
             return s_fail(why, whylen, "runs request with a malformed filter");
         return 0;
     case DROVER__CLIENT_REQUEST__BODY_STATUS:
@@ -387,8 +388,7 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
         if (!m->info)
             return s_fail(why, whylen, "info request without a body");
         return 0;
-    case DROVER__CLIENT_REQUEST__BODY_REPORT:
-        return s_step_data(m->report, "report", why, whylen);
+    case DROVER__CLIENT_REQUEST__BODY_REPORT: return s_step_data(m->report, "report", why, whylen);
     case DROVER__CLIENT_REQUEST__BODY_METRICS:
         return s_step_data(m->metrics, "metrics", why, whylen);
     case DROVER__CLIENT_REQUEST__BODY_MODELS:
@@ -475,8 +475,7 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
             return -1;
         return s_strings(m->rerun->steps, m->rerun->n_steps, 10000, 1, WIRECHECK_MAX_NAME,
                          "rerun steps", why, whylen);
-    default:
-        return s_fail(why, whylen, "client request without a body");
+    default: return s_fail(why, whylen, "client request without a body");
     }
 }
 
@@ -534,24 +533,24 @@ int wirecheck_validate_client_reply(const Drover__ClientReply *m, char *why, siz
 /* ------------------------------------------------------------ unpack --- */
 
 /* The four wrappers are one shape; a macro keeps them identical. */
-#define WIRECHECK_UNPACK(fn, type, unpack, validate, free_unpacked)                          \
-    type *fn(const uint8_t *data, size_t len, char *why, size_t whylen)                      \
-    {                                                                                        \
-        if (!data && len) {                                                                  \
-            s_fail(why, whylen, "malformed protobuf");                                       \
-            return NULL;                                                                     \
-        }                                                                                    \
-        type *m = unpack(NULL, len, data);                                                   \
-        if (!m) {                                                                            \
-            s_fail(why, whylen, "malformed protobuf");                                       \
-            return NULL;                                                                     \
-        }                                                                                    \
-        if (validate(m, why, whylen) < 0) {                                                  \
-            free_unpacked(m, NULL);                                                          \
-            return NULL;                                                                     \
-        }                                                                                    \
-        wire_sanitize(&m->base);                                                             \
-        return m;                                                                            \
+#define WIRECHECK_UNPACK(fn, type, unpack, validate, free_unpacked)                                \
+    type *fn(const uint8_t *data, size_t len, char *why, size_t whylen)                            \
+    {                                                                                              \
+        if (!data && len) {                                                                        \
+            s_fail(why, whylen, "malformed protobuf");                                             \
+            return NULL;                                                                           \
+        }                                                                                          \
+        type *m = unpack(NULL, len, data);                                                         \
+        if (!m) {                                                                                  \
+            s_fail(why, whylen, "malformed protobuf");                                             \
+            return NULL;                                                                           \
+        }                                                                                          \
+        if (validate(m, why, whylen) < 0) {                                                        \
+            free_unpacked(m, NULL);                                                                \
+            return NULL;                                                                           \
+        }                                                                                          \
+        wire_sanitize(&m->base);                                                                   \
+        return m;                                                                                  \
     }
 
 WIRECHECK_UNPACK(wirecheck_worker_msg, Drover__WorkerMsg, drover__worker_msg__unpack,
@@ -609,8 +608,7 @@ int wirecheck_peek_request_id(const uint8_t *data, size_t len, uint64_t *id)
                 return -1;
             p += 4;
             break;
-        default:
-            return -1;
+        default: return -1;
         }
     }
     return -1;

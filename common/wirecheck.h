@@ -37,29 +37,29 @@
 #include "drover.pb-c.h"
 
 /* Limits on what a peer may send (bytes unless stated). */
-#define WIRECHECK_MAX_WORKER_NAME 127   /* fits worker_t.name[128] */
-#define WIRECHECK_MAX_HOST 255          /* fits worker_t.host[256] */
-#define WIRECHECK_MAX_SLOTS 4096
-#define WIRECHECK_MAX_LABELS 32         /* CONFIG_MAX_LABELS */
-#define WIRECHECK_MAX_LABEL 63          /* CONFIG_LABEL_MAX - 1 */
-#define WIRECHECK_MAX_KINDS 16
-#define WIRECHECK_MAX_KIND 31
-#define WIRECHECK_MAX_LEASES 100000     /* held, running, drop lists */
-#define WIRECHECK_MAX_ERROR 4096        /* Result.error, RegisterReply.reason */
-#define WIRECHECK_MAX_OUTPUTS_JSON (16u * 1024u * 1024u)
-#define WIRECHECK_MAX_METRIC_JSON (64u * 1024u)
-#define WIRECHECK_MAX_ARTIFACTS 64      /* declared outputs of one step */
-#define WIRECHECK_MAX_ARTIFACT_NAME 255 /* an output's relative path */
-#define WIRECHECK_MAX_ARTIFACT_CHUNK (1u << 20) /* bytes per artifact chunk */
-#define WIRECHECK_MAX_STEPS 10000       /* WORKFLOW_MAX_STEPS */
-#define WIRECHECK_MAX_NAME 128          /* workflow, step and model names */
-#define WIRECHECK_MAX_AFTER 10000       /* dependencies of one step */
-#define WIRECHECK_MAX_SPEC_JSON (1024u * 1024u)
+#define WIRECHECK_MAX_WORKER_NAME      127 /* fits worker_t.name[128] */
+#define WIRECHECK_MAX_HOST             255 /* fits worker_t.host[256] */
+#define WIRECHECK_MAX_SLOTS            4096
+#define WIRECHECK_MAX_LABELS           32 /* CONFIG_MAX_LABELS */
+#define WIRECHECK_MAX_LABEL            63 /* CONFIG_LABEL_MAX - 1 */
+#define WIRECHECK_MAX_KINDS            16
+#define WIRECHECK_MAX_KIND             31
+#define WIRECHECK_MAX_LEASES           100000 /* held, running, drop lists */
+#define WIRECHECK_MAX_ERROR            4096   /* Result.error, RegisterReply.reason */
+#define WIRECHECK_MAX_OUTPUTS_JSON     (16u * 1024u * 1024u)
+#define WIRECHECK_MAX_METRIC_JSON      (64u * 1024u)
+#define WIRECHECK_MAX_ARTIFACTS        64         /* declared outputs of one step */
+#define WIRECHECK_MAX_ARTIFACT_NAME    255        /* an output's relative path */
+#define WIRECHECK_MAX_ARTIFACT_CHUNK   (1u << 20) /* bytes per artifact chunk */
+#define WIRECHECK_MAX_STEPS            10000      /* WORKFLOW_MAX_STEPS */
+#define WIRECHECK_MAX_NAME             128        /* workflow, step and model names */
+#define WIRECHECK_MAX_AFTER            10000      /* dependencies of one step */
+#define WIRECHECK_MAX_SPEC_JSON        (1024u * 1024u)
 #define WIRECHECK_MAX_ASSIGN_SPEC_JSON (4u * 1024u * 1024u) /* after dispatch-time resolution */
-#define WIRECHECK_MAX_TEXT 4096         /* source, submitted_by, promote by/reason, stage */
-#define WIRECHECK_MAX_REPLY_MESSAGE (64u * 1024u)
-#define WIRECHECK_MAX_REPLY_JSON (16u * 1024u * 1024u)
-#define WIRECHECK_MAX_REPLY_ITEMS 100000 /* runs, tasks, workers in one reply */
+#define WIRECHECK_MAX_TEXT             4096 /* source, submitted_by, promote by/reason, stage */
+#define WIRECHECK_MAX_REPLY_MESSAGE    (64u * 1024u)
+#define WIRECHECK_MAX_REPLY_JSON       (16u * 1024u * 1024u)
+#define WIRECHECK_MAX_REPLY_ITEMS      100000 /* runs, tasks, workers in one reply */
 
 /* Unpack + validate + sanitize. Each returns a message the caller frees
  * with the matching drover__*__free_unpacked(msg, NULL), or NULL with a

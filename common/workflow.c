@@ -48,36 +48,35 @@
 #include "util.h"
 #include "wfsource.h"
 
-#define WF_NAME_MAX UTIL_NAME_MAX
-#define WF_MAX_RETRIES STEPKIND_MAX_RETRIES
+#define WF_NAME_MAX               UTIL_NAME_MAX
+#define WF_MAX_RETRIES            STEPKIND_MAX_RETRIES
 #define WF_DEFAULT_RETRY_DELAY_MS 1000
-#define WF_MAX_DURATION_MS STEPKIND_MAX_DURATION_MS
-#define WF_MAX_FILE (64L * 1024 * 1024)
+#define WF_MAX_DURATION_MS        STEPKIND_MAX_DURATION_MS
+#define WF_MAX_FILE               (64L * 1024 * 1024)
 
-#define WF_LABEL_MAX STEPKIND_LABEL_MAX
-#define WF_QUEUE_MAX STEPKIND_QUEUE_MAX
+#define WF_LABEL_MAX  STEPKIND_LABEL_MAX
+#define WF_QUEUE_MAX  STEPKIND_QUEUE_MAX
 #define WF_MAX_ACTIVE STEPKIND_MAX_ACTIVE
 
 /* Keys every kind takes; each kind's own come from the step-kind table
  * (common/stepkind.c). The "known:" list of an unknown-key message is the
  * common keys followed by the kind's. */
 #define COMMON_KEYS "name, kind, after, retries, retry_delay, timeout, resources, matrix"
-static const char *const s_common_keys[] = {"name",        "kind",    "after",     "retries",
-                                            "retry_delay", "timeout", "resources", "matrix",
-                                            NULL};
+static const char *const s_common_keys[] = {
+    "name", "kind", "after", "retries", "retry_delay", "timeout", "resources", "matrix", NULL};
 /* Most kind-specific settings one step can have (train has 17). */
 #define MAX_KIND_SETTINGS 20
 
 typedef struct {
-    const char *path;   /* for messages */
+    const char *path; /* for messages */
     char *err;
     size_t errlen;
-    wfsource_t *src;    /* the text with @include expanded; maps lines back to files */
-    char **refs;        /* [nsteps] STEP of a "@STEP" model reference, or NULL */
-    int *ref_lines;     /* [nsteps] line of that 'model' setting */
-    int *in_lines;      /* [nsteps] line of the step's 'inputs' setting, 0 = none */
-    int has_sweep;      /* some step had a matrix: 'after' needs expanding */
-    int tmpl;           /* building with ${...} references kept (checked already) */
+    wfsource_t *src; /* the text with @include expanded; maps lines back to files */
+    char **refs;     /* [nsteps] STEP of a "@STEP" model reference, or NULL */
+    int *ref_lines;  /* [nsteps] line of that 'model' setting */
+    int *in_lines;   /* [nsteps] line of the step's 'inputs' setting, 0 = none */
+    int has_sweep;   /* some step had a matrix: 'after' needs expanding */
+    int tmpl;        /* building with ${...} references kept (checked already) */
 } ctx_t;
 
 static int s_fail(ctx_t *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -203,8 +202,7 @@ static int s_duration(ctx_t *c, const config_setting_t *s, const char *step, con
             goto too_long;
         break;
     }
-    default:
-        goto bad;
+    default: goto bad;
     }
     *out = ms;
     return 0;
@@ -227,8 +225,8 @@ static const char *s_basedir(ctx_t *c, int line, const char *key)
         if (e == ENOMEM)
             s_oom(c);
         else
-            s_fail(c, line, "cannot resolve the directory of the workflow file for '%s': %s",
-                   key, strerror(e));
+            s_fail(c, line, "cannot resolve the directory of the workflow file for '%s': %s", key,
+                   strerror(e));
         return NULL;
     }
     return dir;
@@ -309,10 +307,10 @@ static int s_artifact_key(ctx_t *c, json_t *root, const config_setting_t *s, con
     return s_jset(c, root, key, v);
 }
 
-static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *argv, const config_setting_t *command,
-                       const config_setting_t *env, const config_setting_t *cwd,
-                       const config_setting_t *gates, const config_setting_t *outputs,
-                       const config_setting_t *inputs, size_t idx)
+static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *argv,
+                       const config_setting_t *command, const config_setting_t *env,
+                       const config_setting_t *cwd, const config_setting_t *gates,
+                       const config_setting_t *outputs, const config_setting_t *inputs, size_t idx)
 {
     const char *step = st->name;
     json_t *root = NULL, *jargv = NULL, *jenv = NULL;
@@ -325,8 +323,10 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
         goto out;
     }
     if (!argv && !command) {
-        s_fail(c, st->line, "step '%s': an exec step needs 'argv' (a list of strings) or "
-               "'command' (a shell command line)", step);
+        s_fail(c, st->line,
+               "step '%s': an exec step needs 'argv' (a list of strings) or "
+               "'command' (a shell command line)",
+               step);
         goto out;
     }
     root = json_object();
@@ -346,8 +346,10 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
         int t = config_setting_type(argv);
         int n = (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(argv) : 0;
         if (n == 0) {
-            s_fail(c, s_line(argv), "step '%s': 'argv' must be a non-empty array of strings, "
-                   "e.g. argv = [\"python3\", \"train.py\"]", step);
+            s_fail(c, s_line(argv),
+                   "step '%s': 'argv' must be a non-empty array of strings, "
+                   "e.g. argv = [\"python3\", \"train.py\"]",
+                   step);
             goto out;
         }
         for (int i = 0; i < n; i++) {
@@ -378,8 +380,8 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
 
     if (env) {
         if (config_setting_type(env) != CONFIG_TYPE_GROUP) {
-            s_fail(c, s_line(env), "step '%s': 'env' must be a group, e.g. env = { EPOCHS = \"3\"; }",
-                   step);
+            s_fail(c, s_line(env),
+                   "step '%s': 'env' must be a group, e.g. env = { EPOCHS = \"3\"; }", step);
             goto out;
         }
         int n = config_setting_length(env);
@@ -392,18 +394,22 @@ static int s_exec_spec(ctx_t *c, workflow_step_t *st, const config_setting_t *ar
             const char *k = config_setting_name(e);
             const char *v = config_setting_get_string(e);
             if (!s_env_name_ok(k)) {
-                s_fail(c, s_line(e), "step '%s': '%s' is not a valid environment variable name "
-                       "(letters, digits and '_', not starting with a digit)", step, k);
+                s_fail(c, s_line(e),
+                       "step '%s': '%s' is not a valid environment variable name "
+                       "(letters, digits and '_', not starting with a digit)",
+                       step, k);
                 goto out;
             }
             if (stepkind_env_reserved(k)) {
-                s_fail(c, s_line(e), "step '%s': env '%s' is set by drover and cannot be "
-                       "overridden", step, k);
+                s_fail(c, s_line(e),
+                       "step '%s': env '%s' is set by drover and cannot be "
+                       "overridden",
+                       step, k);
                 goto out;
             }
             if (!v) {
-                s_fail(c, s_line(e), "step '%s': env '%s' must be a string (quote it: %s = \"...\")",
-                       step, k, k);
+                s_fail(c, s_line(e),
+                       "step '%s': env '%s' must be a string (quote it: %s = \"...\")", step, k, k);
                 goto out;
             }
             if (!util_utf8_valid(v)) {
@@ -504,8 +510,8 @@ static int s_str(ctx_t *c, const config_setting_t *s, const char *step, const ch
 }
 
 /* A number (int or float) in [lo, hi]; lo_open/hi_open exclude the bound. */
-static int s_num(ctx_t *c, const config_setting_t *s, const char *step, const char *what,
-                 double lo, int lo_open, double hi, int hi_open, double *out)
+static int s_num(ctx_t *c, const config_setting_t *s, const char *step, const char *what, double lo,
+                 int lo_open, double hi, int hi_open, double *out)
 {
     if (!s_is_number(s))
         return s_fail(c, s_line(s), "step '%s': %s must be a number", step, what);
@@ -610,8 +616,8 @@ static const char *const s_stages[] = {"staging", "production", "archived", NULL
 /* Gate metrics: higher is better for min, lower for max. */
 static const char *const s_min_metrics[] = {"accuracy", "macro_f1", "r2", NULL};
 static const char *const s_max_metrics[] = {"log_loss", "rmse", "mae", NULL};
-static const char *const s_all_metrics[] = {"accuracy", "macro_f1", "r2", "log_loss", "rmse",
-                                            "mae", NULL};
+static const char *const s_all_metrics[] = {"accuracy", "macro_f1", "r2", "log_loss",
+                                            "rmse",     "mae",      NULL};
 
 static const char *const s_missing_modes[] = {"refuse", "mean", NULL};
 static const char *const s_extra_modes[] = {"refuse", "ignore", NULL};
@@ -627,8 +633,10 @@ static int s_ckpt_every(ctx_t *c, const config_setting_t *s, const char *step, j
     if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
         long long x = config_setting_get_int64(s);
         if (x < 0 || x > 10000000)
-            return s_fail(c, s_line(s), "step '%s': 'checkpoint_every' must be 0 (never) to "
-                          "10000000 seconds", step);
+            return s_fail(c, s_line(s),
+                          "step '%s': 'checkpoint_every' must be 0 (never) to "
+                          "10000000 seconds",
+                          step);
         snprintf(buf, sizeof buf, "%lld", x);
         v = x == 0 ? "never" : buf;
     } else {
@@ -640,9 +648,11 @@ static int s_ckpt_every(ctx_t *c, const config_setting_t *s, const char *step, j
             if (end == v || !(d > 0) || d > 1e7 ||
                 (*end && strcmp(end, "s") && strcmp(end, "m") && strcmp(end, "min") &&
                  strcmp(end, "h")))
-                return s_fail(c, s_line(s), "step '%s': 'checkpoint_every' must be \"epoch\", "
+                return s_fail(c, s_line(s),
+                              "step '%s': 'checkpoint_every' must be \"epoch\", "
                               "\"never\", 0 or a duration such as \"30s\", \"5m\" (got "
-                              "'%.64s')", step, v);
+                              "'%.64s')",
+                              step, v);
         }
     }
     return s_jset(c, root, "checkpoint_every", json_string(v));
@@ -665,7 +675,9 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
     if (s_str(c, s, step, "'model'", &v) < 0)
         return -1;
     if (!(c->tmpl && params_has_ref(v)) && !s_model_name_ok(v))
-        return s_fail(c, s_line(s), "step '%s': model name '%.140s' is invalid (use " UTIL_NAME_RULE ")", step, v, WF_NAME_MAX);
+        return s_fail(c, s_line(s),
+                      "step '%s': model name '%.140s' is invalid (use " UTIL_NAME_RULE ")", step, v,
+                      WF_NAME_MAX);
     if (s_jset(c, root, "model", json_string(v)) < 0)
         return -1;
 
@@ -695,8 +707,10 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
         int t = config_setting_type(s);
         int m = (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(s) : -1;
         if (m < 1 || m > 8)
-            return s_fail(c, s_line(s), "step '%s': 'hidden' must be an array of 1 to 8 layer "
-                          "widths, e.g. hidden = [128, 64]", step);
+            return s_fail(c, s_line(s),
+                          "step '%s': 'hidden' must be an array of 1 to 8 layer "
+                          "widths, e.g. hidden = [128, 64]",
+                          step);
         for (int j = 0; j < m; j++) {
             long long w;
             if (s_int(c, config_setting_get_elem(s, (unsigned)j), step, "each 'hidden' width", 1,
@@ -733,7 +747,8 @@ static int s_train_spec(ctx_t *c, workflow_step_t *st, const kv_t *kv, size_t n,
         } else {
             long long x = (long long)kk->def;
             long long hi = kk->hi >= 9.2233720368547758e18 ? INT64_MAX : (long long)kk->hi;
-            if ((s = s_kv(kv, n, kk->key)) && s_int(c, s, step, what, (long long)kk->lo, hi, &x) < 0)
+            if ((s = s_kv(kv, n, kk->key)) &&
+                s_int(c, s, step, what, (long long)kk->lo, hi, &x) < 0)
                 return -1;
             if (s_jset(c, root, kk->key, json_integer(x)) < 0)
                 return -1;
@@ -748,23 +763,30 @@ static int s_checks(ctx_t *c, const workflow_step_t *st, const config_setting_t 
 {
     const char *step = st->name;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return s_fail(c, s_line(g), "step '%s': 'checks' must be a group, e.g. checks = { "
-                      "min_rows = 1000; max_missing = 0.01; };", step);
+        return s_fail(c, s_line(g),
+                      "step '%s': 'checks' must be a group, e.g. checks = { "
+                      "min_rows = 1000; max_missing = 0.01; };",
+                      step);
     int n = config_setting_length(g);
     if (n == 0)
-        return s_fail(c, s_line(g), "step '%s': 'checks' is empty; give at least one check "
+        return s_fail(c, s_line(g),
+                      "step '%s': 'checks' is empty; give at least one check "
                       "(columns, min_rows, max_missing, ranges, min_class_share, max_duplicates, "
-                      "drift)", step);
+                      "drift)",
+                      step);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         const char *k = config_setting_name(s);
         int line = s_line(s);
         if (strcmp(k, "columns") == 0) {
             int t = config_setting_type(s);
-            int m = (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(s) : 0;
+            int m =
+                (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(s) : 0;
             if (m == 0)
-                return s_fail(c, line, "step '%s': checks 'columns' must be a non-empty array of "
-                              "column names", step);
+                return s_fail(c, line,
+                              "step '%s': checks 'columns' must be a non-empty array of "
+                              "column names",
+                              step);
             json_t *arr = json_array();
             if (!arr || json_object_set_new(out, "columns", arr) != 0)
                 return s_oom(c);
@@ -789,14 +811,18 @@ static int s_checks(ctx_t *c, const workflow_step_t *st, const config_setting_t 
             if (s_num(c, s, step, what, 0, 0, 1, 0, &v) < 0)
                 return -1;
             if (strcmp(k, "min_class_share") == 0 && !has_label)
-                return s_fail(c, line, "step '%s': checks 'min_class_share' needs the step's "
-                              "'label' (the class column)", step);
+                return s_fail(c, line,
+                              "step '%s': checks 'min_class_share' needs the step's "
+                              "'label' (the class column)",
+                              step);
             if (s_jset(c, out, k, json_real(v)) < 0)
                 return -1;
         } else if (strcmp(k, "ranges") == 0) {
             if (config_setting_type(s) != CONFIG_TYPE_GROUP || config_setting_length(s) == 0)
-                return s_fail(c, line, "step '%s': checks 'ranges' must be a non-empty group of "
-                              "column = [min, max], e.g. ranges = { f0 = [-10.0, 10.0]; };", step);
+                return s_fail(c, line,
+                              "step '%s': checks 'ranges' must be a non-empty group of "
+                              "column = [min, max], e.g. ranges = { f0 = [-10.0, 10.0]; };",
+                              step);
             json_t *obj = json_object();
             if (!obj || json_object_set_new(out, "ranges", obj) != 0)
                 return s_oom(c);
@@ -812,19 +838,25 @@ static int s_checks(ctx_t *c, const workflow_step_t *st, const config_setting_t 
                     hi = config_setting_get_elem(r, 1);
                 }
                 if (!lo || !s_is_number(lo) || !s_is_number(hi) || !(s_number(lo) <= s_number(hi)))
-                    return s_fail(c, s_line(r), "step '%s': checks range of '%s' must be [min, "
-                                  "max] with min <= max", step, col);
+                    return s_fail(c, s_line(r),
+                                  "step '%s': checks range of '%s' must be [min, "
+                                  "max] with min <= max",
+                                  step, col);
                 if (!util_utf8_valid(col))
-                    return s_fail(c, s_line(r), "step '%s': a checks range column is not valid "
-                                  "UTF-8", step);
+                    return s_fail(c, s_line(r),
+                                  "step '%s': a checks range column is not valid "
+                                  "UTF-8",
+                                  step);
                 json_t *pair = json_pack("[f,f]", s_number(lo), s_number(hi));
                 if (s_jset(c, obj, col, pair) < 0)
                     return -1;
             }
         } else if (strcmp(k, "drift") == 0) {
             if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-                return s_fail(c, line, "step '%s': checks 'drift' must be a group, e.g. drift = { "
-                              "reference = \"data/train.csv\"; max_psi = 0.2; };", step);
+                return s_fail(c, line,
+                              "step '%s': checks 'drift' must be a group, e.g. drift = { "
+                              "reference = \"data/train.csv\"; max_psi = 0.2; };",
+                              step);
             json_t *obj = json_object();
             if (!obj || json_object_set_new(out, "drift", obj) != 0)
                 return s_oom(c);
@@ -845,19 +877,25 @@ static int s_checks(ctx_t *c, const workflow_step_t *st, const config_setting_t 
                     if (s_int(c, d, step, "checks.drift 'bins'", 2, 1000, &bins) < 0)
                         return -1;
                 } else {
-                    return s_fail(c, s_line(d), "step '%s': unknown key '%s' in checks.drift "
-                                  "(known: reference, max_psi, bins)", step, dk);
+                    return s_fail(c, s_line(d),
+                                  "step '%s': unknown key '%s' in checks.drift "
+                                  "(known: reference, max_psi, bins)",
+                                  step, dk);
                 }
             }
             if (!have_ref)
-                return s_fail(c, line, "step '%s': checks.drift needs 'reference' (the dataset "
-                              "to compare with)", step);
+                return s_fail(c, line,
+                              "step '%s': checks.drift needs 'reference' (the dataset "
+                              "to compare with)",
+                              step);
             if (s_jset(c, obj, "max_psi", json_real(max_psi)) < 0 ||
                 s_jset(c, obj, "bins", json_integer(bins)) < 0)
                 return -1;
         } else {
-            return s_fail(c, line, "step '%s': unknown check '%s' (known: columns, min_rows, "
-                          "max_missing, ranges, min_class_share, max_duplicates, drift)", step, k);
+            return s_fail(c, line,
+                          "step '%s': unknown check '%s' (known: columns, min_rows, "
+                          "max_missing, ranges, min_class_share, max_duplicates, drift)",
+                          step, k);
         }
     }
     return 0;
@@ -886,8 +924,10 @@ static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *
 {
     const char *step = st->name;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return s_fail(c, s_line(g), "step '%s': 'gates' must be a group, e.g. gates = { min = { "
-                      "accuracy = 0.8; }; };", step);
+        return s_fail(c, s_line(g),
+                      "step '%s': 'gates' must be a group, e.g. gates = { min = { "
+                      "accuracy = 0.8; }; };",
+                      step);
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -897,8 +937,10 @@ static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *
             const char *const *allowed = is_min ? s_min_metrics : s_max_metrics;
             const char *list = is_min ? "accuracy, macro_f1, r2" : "log_loss, rmse, mae";
             if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-                return s_fail(c, s_line(s), "step '%s': gates '%s' must be a group of metric = "
-                              "bound, e.g. %s", step, k,
+                return s_fail(c, s_line(s),
+                              "step '%s': gates '%s' must be a group of metric = "
+                              "bound, e.g. %s",
+                              step, k,
                               is_min ? "min = { accuracy = 0.8; };" : "max = { log_loss = 0.6; };");
             json_t *obj = json_object();
             if (!obj || json_object_set_new(out, k, obj) != 0)
@@ -911,8 +953,10 @@ static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *
                 for (size_t a = 0; allowed[a]; a++)
                     ok |= strcmp(mk, allowed[a]) == 0;
                 if (!ok)
-                    return s_fail(c, s_line(e), "step '%s': gates '%s' cannot bound '%s' (known: "
-                                  "%s)", step, k, mk, list);
+                    return s_fail(c, s_line(e),
+                                  "step '%s': gates '%s' cannot bound '%s' (known: "
+                                  "%s)",
+                                  step, k, mk, list);
                 char what[96];
                 double v;
                 snprintf(what, sizeof what, "gates %s '%s'", k, mk);
@@ -922,8 +966,10 @@ static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *
             }
         } else if (strcmp(k, "better_than_production") == 0) {
             if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-                return s_fail(c, s_line(s), "step '%s': gates 'better_than_production' must be a "
-                              "group, e.g. { metric = \"accuracy\"; by = 0.0; }", step);
+                return s_fail(c, s_line(s),
+                              "step '%s': gates 'better_than_production' must be a "
+                              "group, e.g. { metric = \"accuracy\"; by = 0.0; }",
+                              step);
             const char *metric = NULL;
             double by = 0.0, alpha = -1;
             const config_setting_t *alpha_s = NULL;
@@ -943,18 +989,24 @@ static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *
                         return -1;
                     alpha_s = e;
                 } else {
-                    return s_fail(c, s_line(e), "step '%s': unknown key '%s' in gates "
-                                  "better_than_production (known: metric, by, alpha)", step, ek);
+                    return s_fail(c, s_line(e),
+                                  "step '%s': unknown key '%s' in gates "
+                                  "better_than_production (known: metric, by, alpha)",
+                                  step, ek);
                 }
             }
             if (!metric)
-                return s_fail(c, s_line(s), "step '%s': gates better_than_production needs "
-                              "'metric', e.g. metric = \"accuracy\";", step);
+                return s_fail(c, s_line(s),
+                              "step '%s': gates better_than_production needs "
+                              "'metric', e.g. metric = \"accuracy\";",
+                              step);
             /* alpha: McNemar's exact test on the paired test predictions,
              * which is about correct/incorrect, so accuracy only. */
             if (alpha_s && strcmp(metric, "accuracy") != 0)
-                return s_fail(c, s_line(alpha_s), "step '%s': better_than_production 'alpha' "
-                              "(a significance test) applies to metric \"accuracy\" only", step);
+                return s_fail(c, s_line(alpha_s),
+                              "step '%s': better_than_production 'alpha' "
+                              "(a significance test) applies to metric \"accuracy\" only",
+                              step);
             json_t *obj = json_pack("{s:s,s:f}", "metric", metric, "by", by);
             if (obj && alpha_s && json_object_set_new(obj, "alpha", json_real(alpha)) != 0) {
                 json_decref(obj);
@@ -963,8 +1015,10 @@ static int s_gates(ctx_t *c, const workflow_step_t *st, const config_setting_t *
             if (s_jset(c, out, "better_than_production", obj) < 0)
                 return -1;
         } else {
-            return s_fail(c, s_line(s), "step '%s': unknown gate '%s' (known: min, max, "
-                          "better_than_production)", step, k);
+            return s_fail(c, s_line(s),
+                          "step '%s': unknown gate '%s' (known: min, max, "
+                          "better_than_production)",
+                          step, k);
         }
     }
     return 0;
@@ -1162,7 +1216,8 @@ static int s_check_refs(ctx_t *c, const workflow_t *wf)
                 rc = s_fail(c, c->ref_lines[i],
                             "step '%s': model '@%s' names a swept step (it became %zu steps, "
                             "%s.1 to %s.%zu); add a step of kind \"select\" after it and use "
-                            "its name", st->name, c->refs[i], swept, c->refs[i], c->refs[i], swept);
+                            "its name",
+                            st->name, c->refs[i], swept, c->refs[i], c->refs[i], swept);
                 break;
             }
             rc = s_fail(c, c->ref_lines[i],
@@ -1173,9 +1228,10 @@ static int s_check_refs(ctx_t *c, const workflow_t *wf)
         } else if (strcmp(wf->steps[target].kind, "train") != 0 &&
                    strcmp(wf->steps[target].kind, "select") != 0 &&
                    strcmp(wf->steps[target].kind, "exec") != 0) {
-            rc = s_fail(c, c->ref_lines[i],
-                        "step '%s': model '@%s' must name a train, select or exec step ('%s' is %s)",
-                        st->name, c->refs[i], c->refs[i], wf->steps[target].kind);
+            rc =
+                s_fail(c, c->ref_lines[i],
+                       "step '%s': model '@%s' must name a train, select or exec step ('%s' is %s)",
+                       st->name, c->refs[i], c->refs[i], wf->steps[target].kind);
         }
     }
     free(seen);
@@ -1205,8 +1261,10 @@ static int s_resources(ctx_t *c, const config_setting_t *g, const char *step,
                        workflow_resources_t *r)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return s_fail(c, s_line(g), "step '%s': 'resources' must be a group, e.g. resources = { "
-                      "cpus = 2; memory = \"4G\"; gpus = 1; labels = [\"gpu-a100\"]; };", step);
+        return s_fail(c, s_line(g),
+                      "step '%s': 'resources' must be a group, e.g. resources = { "
+                      "cpus = 2; memory = \"4G\"; gpus = 1; labels = [\"gpu-a100\"]; };",
+                      step);
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -1233,30 +1291,36 @@ static int s_resources(ctx_t *c, const config_setting_t *g, const char *step,
             }
             r->memory_bytes = bytes;
         } else if (strcmp(k, "labels") == 0) {
-            int m = (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(s) : -1;
+            int m =
+                (t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST) ? config_setting_length(s) : -1;
             if (m < 0 || m > WORKFLOW_MAX_LABELS)
-                return s_fail(c, s_line(s), "step '%s': resources 'labels' must be an array of at "
-                              "most %d labels, e.g. labels = [\"gpu-a100\"]", step,
-                              WORKFLOW_MAX_LABELS);
+                return s_fail(c, s_line(s),
+                              "step '%s': resources 'labels' must be an array of at "
+                              "most %d labels, e.g. labels = [\"gpu-a100\"]",
+                              step, WORKFLOW_MAX_LABELS);
             if (m > 0 && !(r->labels = calloc((size_t)m, sizeof *r->labels)))
                 return s_oom(c);
             for (int j = 0; j < m; j++) {
                 const config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
                 const char *l = config_setting_get_string(e);
                 if (!l || !s_name_ok(l) || strlen(l) > WF_LABEL_MAX)
-                    return s_fail(c, s_line(e), "step '%s': each resources label must be "
-                                  UTIL_NAME_RULE, step, WF_LABEL_MAX);
+                    return s_fail(c, s_line(e),
+                                  "step '%s': each resources label must be " UTIL_NAME_RULE, step,
+                                  WF_LABEL_MAX);
                 if (!(r->labels[j] = strdup(l)))
                     return s_oom(c);
                 r->nlabels++;
             }
         } else {
-            return s_fail(c, s_line(s), "step '%s': unknown key '%s' in resources (known: cpus, "
-                          "memory, gpus, labels)", step, k);
+            return s_fail(c, s_line(s),
+                          "step '%s': unknown key '%s' in resources (known: cpus, "
+                          "memory, gpus, labels)",
+                          step, k);
         }
         continue;
     bad_memory:
-        return s_fail(c, s_line(s), "step '%s': resources 'memory' must be a size: bytes "
+        return s_fail(c, s_line(s),
+                      "step '%s': resources 'memory' must be a size: bytes "
                       "(4294967296) or a string with a unit K, M, G or T (\"512M\", \"4G\")",
                       step);
     }
@@ -1311,14 +1375,10 @@ static json_t *s_setting_json(const config_setting_t *s)
 {
     switch (config_setting_type(s)) {
     case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-        return json_integer((json_int_t)config_setting_get_int64(s));
-    case CONFIG_TYPE_FLOAT:
-        return json_real(config_setting_get_float(s));
-    case CONFIG_TYPE_BOOL:
-        return json_boolean(config_setting_get_bool(s));
-    case CONFIG_TYPE_STRING:
-        return json_string(config_setting_get_string(s));
+    case CONFIG_TYPE_INT64: return json_integer((json_int_t)config_setting_get_int64(s));
+    case CONFIG_TYPE_FLOAT: return json_real(config_setting_get_float(s));
+    case CONFIG_TYPE_BOOL: return json_boolean(config_setting_get_bool(s));
+    case CONFIG_TYPE_STRING: return json_string(config_setting_get_string(s));
     case CONFIG_TYPE_ARRAY:
     case CONFIG_TYPE_LIST:
     case CONFIG_TYPE_GROUP: {
@@ -1336,21 +1396,21 @@ static json_t *s_setting_json(const config_setting_t *s)
         }
         return o;
     }
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 
 /* Checks matrix = { KEY = [v1, v2]; ... } of a step of kind kk. The keys
  * must be the kind's own and not set in the step itself; *nm gets their
  * number and keys/sets their names and value lists. */
-static int s_matrix(ctx_t *c, const config_setting_t *mx, const char *step,
-                    const stepkind_t *kk, const kv_t *kv, size_t nkv, kv_t *keys, size_t *nm,
-                    size_t count)
+static int s_matrix(ctx_t *c, const config_setting_t *mx, const char *step, const stepkind_t *kk,
+                    const kv_t *kv, size_t nkv, kv_t *keys, size_t *nm, size_t count)
 {
     if (config_setting_type(mx) != CONFIG_TYPE_GROUP || config_setting_length(mx) == 0)
-        return s_fail(c, s_line(mx), "step '%s': 'matrix' must be a non-empty group of KEY = "
-                      "[values], e.g. matrix = { learning_rate = [0.1, 0.03]; };", step);
+        return s_fail(c, s_line(mx),
+                      "step '%s': 'matrix' must be a non-empty group of KEY = "
+                      "[values], e.g. matrix = { learning_rate = [0.1, 0.03]; };",
+                      step);
     if (strcmp(kk->name, "select") == 0)
         return s_fail(c, s_line(mx), "step '%s': a select step cannot have a 'matrix'", step);
     int n = config_setting_length(mx);
@@ -1359,14 +1419,18 @@ static int s_matrix(ctx_t *c, const config_setting_t *mx, const char *step,
         const char *k = config_setting_name(e);
         int t = config_setting_type(e);
         if (!s_file_key(kk, k))
-            return s_fail(c, s_line(e), "step '%s': matrix key '%s' is not a setting of kind %s "
-                          "(it can vary: %s)", step, k, kk->name,
-                          *kk->keys_text ? kk->keys_text : "nothing");
+            return s_fail(c, s_line(e),
+                          "step '%s': matrix key '%s' is not a setting of kind %s "
+                          "(it can vary: %s)",
+                          step, k, kk->name, *kk->keys_text ? kk->keys_text : "nothing");
         if (s_kv(kv, nkv, k))
-            return s_fail(c, s_line(e), "step '%s': '%s' is set both in the step and in its "
-                          "matrix; keep one", step, k);
+            return s_fail(c, s_line(e),
+                          "step '%s': '%s' is set both in the step and in its "
+                          "matrix; keep one",
+                          step, k);
         if ((t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) || config_setting_length(e) == 0)
-            return s_fail(c, s_line(e), "step '%s': matrix '%s' must be a non-empty list of "
+            return s_fail(c, s_line(e),
+                          "step '%s': matrix '%s' must be a non-empty list of "
                           "values, e.g. [0.1, 0.03] (a list value in parentheses: ([64], [128]))",
                           step, k);
         keys[i] = (kv_t){k, e};
@@ -1404,7 +1468,8 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
     st->retry_delay_ms = WF_DEFAULT_RETRY_DELAY_MS;
     st->resources.cpus = 1;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return s_fail(c, st->line, "step %zu must be a group: { name = \"...\"; kind = \"exec\"; ... }",
+        return s_fail(c, st->line,
+                      "step %zu must be a group: { name = \"...\"; kind = \"exec\"; ... }",
                       cfg_idx + 1);
 
     /* Name and kind first: every later message names the step, and which
@@ -1418,7 +1483,8 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
         return s_fail(c, s_line(s), "step at line %d: 'name' must be a string",
                       s_src_line(c, st->line));
     if (!s_name_ok(name))
-        return s_fail(c, s_line(s), "step name '%.*s' is invalid (use " UTIL_NAME_RULE ")", WF_NAME_MAX + 8, name, WF_NAME_MAX);
+        return s_fail(c, s_line(s), "step name '%.*s' is invalid (use " UTIL_NAME_RULE ")",
+                      WF_NAME_MAX + 8, name, WF_NAME_MAX);
     if (!(st->name = strdup(name)))
         return s_oom(c);
 
@@ -1458,8 +1524,10 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
         if (strcmp(k, "after") == 0) {
             int t = config_setting_type(s);
             if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-                return s_fail(c, line, "step '%s': 'after' must be an array of step names, "
-                              "e.g. after = [\"prepare\"]", name);
+                return s_fail(c, line,
+                              "step '%s': 'after' must be an array of step names, "
+                              "e.g. after = [\"prepare\"]",
+                              name);
             int m = config_setting_length(s);
             if (m > 0 && !(st->after = calloc((size_t)m, sizeof *st->after)))
                 return s_oom(c);
@@ -1497,8 +1565,10 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
     if (res) {
         /* select runs inside the coordinator: nothing to place. */
         if (strcmp(kind, "select") == 0 || strcmp(kind, "approve") == 0)
-            return s_fail(c, s_line(res), "step '%s': a%s %s step runs inside the coordinator "
-                          "and takes no 'resources'", name, kind[0] == 'a' ? "n" : "", kind);
+            return s_fail(c, s_line(res),
+                          "step '%s': a%s %s step runs inside the coordinator "
+                          "and takes no 'resources'",
+                          name, kind[0] == 'a' ? "n" : "", kind);
         if (s_resources(c, res, name, &st->resources) < 0)
             return -1;
     }
@@ -1566,7 +1636,7 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
         if (rc == 0)
             rc = s_spec(c, sk, all, nkv + nm, base + k);
         if (rc == 0 && !(sk->matrix_json = json_dumps(mj, JSON_COMPACT | JSON_SORT_KEYS |
-                                                               JSON_REAL_PRECISION(15))))
+                                                              JSON_REAL_PRECISION(15))))
             rc = s_oom(c);
         json_decref(mj);
         if (rc)
@@ -1578,8 +1648,10 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
         }
         if (!s_name_ok(xname)) {
             free(xname);
-            rc = s_fail(c, name_lines[base], "step name '%s' is too long for a sweep (its "
-                        "expansions %s.N must fit in %d characters)", orig, orig, WF_NAME_MAX);
+            rc = s_fail(c, name_lines[base],
+                        "step name '%s' is too long for a sweep (its "
+                        "expansions %s.N must fit in %d characters)",
+                        orig, orig, WF_NAME_MAX);
             break;
         }
         free(sk->name);
@@ -1598,16 +1670,17 @@ static int s_expand_sweeps(ctx_t *c, workflow_t *wf, const int *name_lines)
 {
     for (size_t i = 0; i < wf->nsteps; i++) {
         const workflow_step_t *st = &wf->steps[i];
-        if (!st->sweep || (i > 0 && wf->steps[i - 1].sweep &&
-                           strcmp(wf->steps[i - 1].sweep, st->sweep) == 0))
+        if (!st->sweep ||
+            (i > 0 && wf->steps[i - 1].sweep && strcmp(wf->steps[i - 1].sweep, st->sweep) == 0))
             continue;
         for (size_t j = 0; j < wf->nsteps; j++)
-            if (strcmp(wf->steps[j].name, st->sweep) == 0)
-            {
+            if (strcmp(wf->steps[j].name, st->sweep) == 0) {
                 char where[1200];
                 s_where(c, name_lines[j], name_lines[i], where, sizeof where);
-                return s_fail(c, name_lines[j], "duplicate step name '%s' (the swept step at "
-                              "%s has it too)", st->sweep, where);
+                return s_fail(c, name_lines[j],
+                              "duplicate step name '%s' (the swept step at "
+                              "%s has it too)",
+                              st->sweep, where);
             }
     }
     for (size_t i = 0; i < wf->nsteps; i++) {
@@ -1681,8 +1754,10 @@ static int s_select_from(ctx_t *c, workflow_t *wf)
                 }
         if (json_array_size(from) == 0) {
             json_decref(root);
-            return s_fail(c, st->line, "step '%s': a select step needs at least one train step "
-                          "in 'after' (the candidates it picks from)", st->name);
+            return s_fail(c, st->line,
+                          "step '%s': a select step needs at least one train step "
+                          "in 'after' (the candidates it picks from)",
+                          st->name);
         }
         char *js = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
         json_decref(root);
@@ -1717,8 +1792,7 @@ static int s_check_graph(ctx_t *c, const workflow_t *wf, const int *name_lines)
     /* A duplicate name is the one graph error that needs a second line;
      * the scan runs only on this error path. */
     for (size_t j = 0; j < bad && j < wf->nsteps; j++)
-        if (strcmp(wf->steps[j].name, wf->steps[bad].name) == 0)
-        {
+        if (strcmp(wf->steps[j].name, wf->steps[bad].name) == 0) {
             char where[1200];
             s_where(c, name_lines[bad], name_lines[j], where, sizeof where);
             return s_fail(c, name_lines[bad], "duplicate step name '%s' (first defined at %s)",
@@ -1840,7 +1914,8 @@ static const char *const s_catchups[] = {"none", "latest", "all", NULL};
 static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return s_fail(c, s_line(g), "'schedule' must be a group, e.g. schedule = { cron = \"0 3 * "
+        return s_fail(c, s_line(g),
+                      "'schedule' must be a group, e.g. schedule = { cron = \"0 3 * "
                       "* *\"; timezone = \"Europe/Berlin\"; };");
     workflow_schedule_t *sc = calloc(1, sizeof *sc);
     if (!sc)
@@ -1870,21 +1945,26 @@ static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
                 if (strcmp(v, s_catchups[j]) == 0)
                     catchup = s_catchups[j];
             if (!catchup)
-                return s_fail(c, s_line(s), "schedule 'catchup' must be one of none, latest, all "
-                              "(got '%.64s')", v);
+                return s_fail(c, s_line(s),
+                              "schedule 'catchup' must be one of none, latest, all "
+                              "(got '%.64s')",
+                              v);
         } else if (strcmp(k, "max_active") == 0) {
             int t = config_setting_type(s);
             long long m = config_setting_get_int64(s);
             if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || m < 1 || m > WF_MAX_ACTIVE)
-                return s_fail(c, s_line(s), "schedule 'max_active' must be an integer between 1 "
-                              "and %d", WF_MAX_ACTIVE);
+                return s_fail(c, s_line(s),
+                              "schedule 'max_active' must be an integer between 1 "
+                              "and %d",
+                              WF_MAX_ACTIVE);
             sc->max_active = (unsigned)m;
         } else if (strcmp(k, "catchup_max") == 0) {
             int t = config_setting_type(s);
             long long m = config_setting_get_int64(s);
             if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || m < 1 ||
                 m > STEPKIND_MAX_CATCHUP)
-                return s_fail(c, s_line(s), "schedule 'catchup_max' must be an integer between 1 "
+                return s_fail(c, s_line(s),
+                              "schedule 'catchup_max' must be an integer between 1 "
                               "and %d (missed due times that catchup = \"all\" queues)",
                               STEPKIND_MAX_CATCHUP);
             sc->catchup_max = (unsigned)m;
@@ -1900,17 +1980,21 @@ static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
                     ms = -1;
             }
             if (ms < 1000 || ms > (int64_t)STEPKIND_MAX_LATENESS_S * 1000)
-                return s_fail(c, s_line(s), "schedule 'lateness' must be a duration from 1s to "
+                return s_fail(c, s_line(s),
+                              "schedule 'lateness' must be a duration from 1s to "
                               "168h, e.g. lateness = \"10m\"; (how late a due time may still "
                               "start)");
             sc->lateness_s = (unsigned)(ms / 1000);
         } else {
-            return s_fail(c, s_line(s), "unknown key '%s' in schedule (known: cron, timezone, "
-                          "catchup, max_active, catchup_max, lateness)", k);
+            return s_fail(c, s_line(s),
+                          "unknown key '%s' in schedule (known: cron, timezone, "
+                          "catchup, max_active, catchup_max, lateness)",
+                          k);
         }
     }
     if (!cron_s)
-        return s_fail(c, s_line(g), "schedule needs 'cron', e.g. cron = \"0 3 * * *\"; (03:00 "
+        return s_fail(c, s_line(g),
+                      "schedule needs 'cron', e.g. cron = \"0 3 * * *\"; (03:00 "
                       "every day)");
     const char *expr = config_setting_get_string(cron_s);
     cron_t ct;
@@ -1924,7 +2008,8 @@ static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
         if (e == ENOMEM)
             return s_oom(c);
         if (e == ENOENT || e == EINVAL)
-            return s_fail(c, tz_s ? s_line(tz_s) : s_line(g), "schedule 'timezone': unknown time "
+            return s_fail(c, tz_s ? s_line(tz_s) : s_line(g),
+                          "schedule 'timezone': unknown time "
                           "zone '%.64s' (use an IANA name such as \"Europe/Berlin\" or \"UTC\")",
                           tz);
         return s_fail(c, s_line(cron_s), "schedule 'cron' \"%.64s\": %s", expr, msg);
@@ -1939,7 +2024,8 @@ static int s_schedule(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return s_fail(c, s_line(g), "'trigger' must be a group, e.g. trigger = { watch = "
+        return s_fail(c, s_line(g),
+                      "'trigger' must be a group, e.g. trigger = { watch = "
                       "\"data/feedback/\"; min_new_rows = 500; };");
     workflow_trigger_t *tr = calloc(1, sizeof *tr);
     if (!tr)
@@ -1960,7 +2046,8 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
         } else if (strcmp(k, "min_new_rows") == 0) {
             int t = config_setting_type(s);
             if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || config_setting_get_int64(s) < 1)
-                return s_fail(c, s_line(s), "trigger 'min_new_rows' must be an integer of at "
+                return s_fail(c, s_line(s),
+                              "trigger 'min_new_rows' must be an integer of at "
                               "least 1");
             tr->min_new_rows = (uint64_t)config_setting_get_int64(s);
         } else if (strcmp(k, "on_failure") == 0) {
@@ -1968,16 +2055,20 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
             if (s_top_str(c, s, "trigger 'on_failure'", &v) < 0)
                 return -1;
             if (strcmp(v, "keep") && strcmp(v, "retry"))
-                return s_fail(c, s_line(s), "trigger 'on_failure' must be \"keep\" (a failed "
+                return s_fail(c, s_line(s),
+                              "trigger 'on_failure' must be \"keep\" (a failed "
                               "run's files stay consumed) or \"retry\" (they return to the pool)");
             tr->on_failure = strcmp(v, "keep") ? "retry" : "keep";
         } else {
-            return s_fail(c, s_line(s), "unknown key '%s' in trigger (known: watch, "
-                          "min_new_rows, on_failure)", k);
+            return s_fail(c, s_line(s),
+                          "unknown key '%s' in trigger (known: watch, "
+                          "min_new_rows, on_failure)",
+                          k);
         }
     }
     if (!watch)
-        return s_fail(c, s_line(g), "trigger needs 'watch', the folder new labelled CSV files "
+        return s_fail(c, s_line(g),
+                      "trigger needs 'watch', the folder new labelled CSV files "
                       "arrive in, e.g. watch = \"data/feedback/\";");
     if (!(tr->watch = s_resolve_path(c, config_setting_get_string(watch), s_line(watch), "watch")))
         return -1;
@@ -1993,7 +2084,8 @@ static int s_trigger(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 static int s_notify(ctx_t *c, const config_setting_t *g, workflow_t *wf)
 {
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return s_fail(c, s_line(g), "'notify' must be a group, e.g. notify = { webhook = "
+        return s_fail(c, s_line(g),
+                      "'notify' must be a group, e.g. notify = { webhook = "
                       "\"https://hooks.example.com/ml\"; on = [\"failed\"]; };");
     workflow_notify_t *nt = calloc(1, sizeof *nt);
     if (!nt)
@@ -2013,21 +2105,26 @@ static int s_notify(ctx_t *c, const config_setting_t *g, workflow_t *wf)
     }
     const char *v;
     if (!hook)
-        return s_fail(c, s_line(g), "notify needs 'webhook', e.g. webhook = "
+        return s_fail(c, s_line(g),
+                      "notify needs 'webhook', e.g. webhook = "
                       "\"https://hooks.example.com/ml\";");
     if (s_top_str(c, hook, "notify 'webhook'", &v) < 0)
         return -1;
     if ((strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) || strlen(v) > 1023 ||
         strpbrk(v, " \t\r\n"))
-        return s_fail(c, s_line(hook), "notify 'webhook' must be an http:// or https:// URL of at "
-                      "most 1023 bytes without spaces (got '%.100s')", v);
+        return s_fail(c, s_line(hook),
+                      "notify 'webhook' must be an http:// or https:// URL of at "
+                      "most 1023 bytes without spaces (got '%.100s')",
+                      v);
     if (!(nt->webhook = strdup(v)))
         return s_oom(c);
     static const char *const defaults[] = {"failed", "rejected"};
     int m = on ? config_setting_length(on) : 2;
     if (on && ((config_setting_type(on) != CONFIG_TYPE_ARRAY &&
-                config_setting_type(on) != CONFIG_TYPE_LIST) || m < 1 || m > 16))
-        return s_fail(c, s_line(on), "notify 'on' must be a list of 1 to 16 kinds, e.g. on = "
+                config_setting_type(on) != CONFIG_TYPE_LIST) ||
+               m < 1 || m > 16))
+        return s_fail(c, s_line(on),
+                      "notify 'on' must be a list of 1 to 16 kinds, e.g. on = "
                       "[\"failed\", \"awaiting_approval\"];");
     if (!(nt->on = calloc((size_t)m, sizeof *nt->on)))
         return s_oom(c);
@@ -2035,10 +2132,12 @@ static int s_notify(ctx_t *c, const config_setting_t *g, workflow_t *wf)
         const char *k = on ? config_setting_get_string_elem(on, j) : defaults[j];
         int line = on ? s_line(config_setting_get_elem(on, (unsigned)j)) : s_line(g);
         if (!k || !conf_notify_kind_ok(k))
-            return s_fail(c, line, "notify 'on': unknown kind '%.40s' (known: "
-                          CONFIG_NOTIFY_KINDS_TEXT ")", k ? k : "?");
+            return s_fail(c, line,
+                          "notify 'on': unknown kind '%.40s' (known: " CONFIG_NOTIFY_KINDS_TEXT ")",
+                          k ? k : "?");
         if (strcmp(k, "schedule_missed") == 0 && !wf->schedule)
-            return s_fail(c, line, "notify 'on': schedule_missed needs a 'schedule' (only a "
+            return s_fail(c, line,
+                          "notify 'on': schedule_missed needs a 'schedule' (only a "
                           "schedule misses due times)");
         for (size_t x = 0; x < nt->non; x++)
             if (strcmp(nt->on[x], k) == 0)
@@ -2063,7 +2162,9 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
             if (!v)
                 return s_fail(c, s_line(s), "'workflow' must be a string (the workflow's name)");
             if (!s_name_ok(v))
-                return s_fail(c, s_line(s), "workflow name '%.*s' is invalid (use " UTIL_NAME_RULE ")", WF_NAME_MAX + 8, v, WF_NAME_MAX);
+                return s_fail(c, s_line(s),
+                              "workflow name '%.*s' is invalid (use " UTIL_NAME_RULE ")",
+                              WF_NAME_MAX + 8, v, WF_NAME_MAX);
             if (!(wf->name = strdup(v)))
                 return s_oom(c);
         } else if (strcmp(k, "steps") == 0) {
@@ -2073,7 +2174,8 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
             if (!v)
                 return s_fail(c, s_line(s), "'queue' must be a string (the queue's name)");
             if (!s_name_ok(v) || strlen(v) > WF_QUEUE_MAX)
-                return s_fail(c, s_line(s), "queue name '%.*s' is invalid (use " UTIL_NAME_RULE ")", WF_QUEUE_MAX + 8, v, WF_QUEUE_MAX);
+                return s_fail(c, s_line(s), "queue name '%.*s' is invalid (use " UTIL_NAME_RULE ")",
+                              WF_QUEUE_MAX + 8, v, WF_QUEUE_MAX);
             if (!(wf->queue = strdup(v)))
                 return s_oom(c);
         } else if (strcmp(k, "priority") == 0) {
@@ -2081,8 +2183,10 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
             long long v = config_setting_get_int64(s);
             if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) || v < WORKFLOW_MIN_PRIORITY ||
                 v > WORKFLOW_MAX_PRIORITY)
-                return s_fail(c, s_line(s), "'priority' must be an integer between %d and %d "
-                              "(higher runs first)", WORKFLOW_MIN_PRIORITY, WORKFLOW_MAX_PRIORITY);
+                return s_fail(c, s_line(s),
+                              "'priority' must be an integer between %d and %d "
+                              "(higher runs first)",
+                              WORKFLOW_MIN_PRIORITY, WORKFLOW_MAX_PRIORITY);
             wf->priority = (int)v;
         } else if (strcmp(k, "schedule") == 0) {
             sched = s;
@@ -2093,8 +2197,10 @@ static int s_build(ctx_t *c, config_t *cfg, workflow_t *wf)
         } else if (strcmp(k, "params") == 0) {
             continue; /* s_params, before the steps */
         } else {
-            return s_fail(c, s_line(s), "unknown top-level key '%s' (known: workflow, steps, "
-                          "queue, priority, schedule, trigger, notify, params)", k);
+            return s_fail(c, s_line(s),
+                          "unknown top-level key '%s' (known: workflow, steps, "
+                          "queue, priority, schedule, trigger, notify, params)",
+                          k);
         }
     }
     if (!wf->name)
@@ -2124,8 +2230,7 @@ static char *s_param_text(const config_setting_t *s)
 {
     char buf[64];
     switch (config_setting_type(s)) {
-    case CONFIG_TYPE_STRING:
-        return strdup(config_setting_get_string(s));
+    case CONFIG_TYPE_STRING: return strdup(config_setting_get_string(s));
     case CONFIG_TYPE_INT:
     case CONFIG_TYPE_INT64:
         snprintf(buf, sizeof buf, "%lld", config_setting_get_int64(s));
@@ -2139,11 +2244,8 @@ static char *s_param_text(const config_setting_t *s)
         }
         return strdup(buf);
     }
-    case CONFIG_TYPE_BOOL:
-        return strdup(config_setting_get_bool(s) ? "true" : "false");
-    default:
-        errno = EINVAL;
-        return NULL;
+    case CONFIG_TYPE_BOOL: return strdup(config_setting_get_bool(s) ? "true" : "false");
+    default: errno = EINVAL; return NULL;
     }
 }
 
@@ -2158,13 +2260,13 @@ static int s_param_value_ok(ctx_t *c, int line, const char *name, const char *v)
 }
 
 /* params = { ... } and the --set values over it. */
-static int s_params(ctx_t *c, config_t *cfg, workflow_t *wf, const char *const *sets,
-                    size_t nsets)
+static int s_params(ctx_t *c, config_t *cfg, workflow_t *wf, const char *const *sets, size_t nsets)
 {
     config_setting_t *g = config_lookup(cfg, "params");
     int n = g ? config_setting_length(g) : 0;
     if (g && !config_setting_is_group(g))
-        return s_fail(c, s_line(g), "'params' must be a group, e.g. params = { lr = 0.01; data = "
+        return s_fail(c, s_line(g),
+                      "'params' must be a group, e.g. params = { lr = 0.01; data = "
                       "\"data/train.csv\"; };");
     if (n > PARAMS_MAX)
         return s_fail(c, s_line(g), "at most %d params (this workflow declares %d)", PARAMS_MAX, n);
@@ -2176,13 +2278,17 @@ static int s_params(ctx_t *c, config_t *cfg, workflow_t *wf, const char *const *
         const config_setting_t *p = config_setting_get_elem(g, (unsigned)i);
         const char *name = config_setting_name(p);
         if (!params_name_ok(name))
-            return s_fail(c, s_line(p), "parameter name '%.80s' is invalid (letters, digits and "
-                          "_, not starting with a digit; at most %d)", name, PARAMS_NAME_MAX);
+            return s_fail(c, s_line(p),
+                          "parameter name '%.80s' is invalid (letters, digits and "
+                          "_, not starting with a digit; at most %d)",
+                          name, PARAMS_NAME_MAX);
         char *v = s_param_text(p);
         if (!v)
             return errno == ENOMEM ? s_oom(c)
-                                   : s_fail(c, s_line(p), "parameter '%s' must be a string, a "
-                                            "number or a boolean", name);
+                                   : s_fail(c, s_line(p),
+                                            "parameter '%s' must be a string, a "
+                                            "number or a boolean",
+                                            name);
         wf->param_values[wf->nparams] = v;
         if (!(wf->param_names[wf->nparams++] = strdup(name)))
             return s_oom(c);
@@ -2193,15 +2299,16 @@ static int s_params(ctx_t *c, config_t *cfg, workflow_t *wf, const char *const *
         const char *eq = strchr(sets[i], '=');
         size_t nl = eq ? (size_t)(eq - sets[i]) : strlen(sets[i]);
         size_t k = 0;
-        while (k < wf->nparams && (strlen(wf->param_names[k]) != nl ||
-                                   strncmp(wf->param_names[k], sets[i], nl) != 0))
+        while (k < wf->nparams &&
+               (strlen(wf->param_names[k]) != nl || strncmp(wf->param_names[k], sets[i], nl) != 0))
             k++;
         if (!eq)
             return s_fail(c, 0, "--set %.80s: give NAME=VALUE", sets[i]);
         if (k == wf->nparams)
-            return s_fail(c, 0, "--set %.*s: the workflow declares no parameter '%.*s' (add it to "
-                          "params = { ... };)", (int)(nl > 80 ? 80 : nl), sets[i],
-                          (int)(nl > 80 ? 80 : nl), sets[i]);
+            return s_fail(c, 0,
+                          "--set %.*s: the workflow declares no parameter '%.*s' (add it to "
+                          "params = { ... };)",
+                          (int)(nl > 80 ? 80 : nl), sets[i], (int)(nl > 80 ? 80 : nl), sets[i]);
         char *v = strdup(eq + 1);
         if (!v)
             return s_oom(c);
@@ -2321,8 +2428,7 @@ static workflow_t *s_parse(const char *text, const char *path, const char *const
         if (dir || errno == ENOMEM)
             s_oom(&c);
         else
-            s_fail(&c, 0, "cannot resolve the directory of the workflow file: %s",
-                   strerror(errno));
+            s_fail(&c, 0, "cannot resolve the directory of the workflow file: %s", strerror(errno));
         goto fail;
     }
     goto out;
@@ -2350,8 +2456,8 @@ workflow_t *workflow_load(const char *path, char *err, size_t errlen)
     return workflow_load_params(path, NULL, 0, err, errlen);
 }
 
-workflow_t *workflow_load_params(const char *path, const char *const *sets, size_t nsets,
-                                 char *err, size_t errlen)
+workflow_t *workflow_load_params(const char *path, const char *const *sets, size_t nsets, char *err,
+                                 size_t errlen)
 {
     ctx_t c = {.path = path ? path : "<null>", .err = err, .errlen = errlen};
     char *buf = NULL;
@@ -2484,10 +2590,14 @@ int workflow_parse_size(const char *s, uint64_t *out)
     }
     int shift = 0;
     switch (*p) {
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    case 't': case 'T': shift = 40; break;
+    case 'k':
+    case 'K': shift = 10; break;
+    case 'm':
+    case 'M': shift = 20; break;
+    case 'g':
+    case 'G': shift = 30; break;
+    case 't':
+    case 'T': shift = 40; break;
     default: break;
     }
     if (shift)

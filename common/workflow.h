@@ -74,20 +74,20 @@
 #define WORKFLOW_MAX_STEPS STEPKIND_MAX_STEPS
 /* Dependencies (after entries) of one workflow in all: what one submit may
  * make the coordinator write and index (docs/workflows.md). */
-#define WORKFLOW_MAX_EDGES 20000
-#define WORKFLOW_MAX_SWEEP 256   /* combinations of one step's matrix */
-#define WORKFLOW_MAX_LABELS STEPKIND_MAX_LABELS
-#define WORKFLOW_MAX_CPUS STEPKIND_MAX_CPUS
-#define WORKFLOW_MAX_GPUS STEPKIND_MAX_GPUS
+#define WORKFLOW_MAX_EDGES    20000
+#define WORKFLOW_MAX_SWEEP    256 /* combinations of one step's matrix */
+#define WORKFLOW_MAX_LABELS   STEPKIND_MAX_LABELS
+#define WORKFLOW_MAX_CPUS     STEPKIND_MAX_CPUS
+#define WORKFLOW_MAX_GPUS     STEPKIND_MAX_GPUS
 #define WORKFLOW_MIN_PRIORITY STEPKIND_MIN_PRIORITY
 #define WORKFLOW_MAX_PRIORITY STEPKIND_MAX_PRIORITY
 
 /* What a step needs from the worker that runs it. */
 typedef struct {
-    unsigned cpus;          /* worker slots it occupies; default 1 */
-    uint64_t memory_bytes;  /* 0 = no requirement */
-    unsigned gpus;          /* whole GPUs, exclusive; 0 = none */
-    char **labels;          /* the worker must have every one */
+    unsigned cpus;         /* worker slots it occupies; default 1 */
+    uint64_t memory_bytes; /* 0 = no requirement */
+    unsigned gpus;         /* whole GPUs, exclusive; 0 = none */
+    char **labels;         /* the worker must have every one */
     size_t nlabels;
 } workflow_resources_t;
 
@@ -102,18 +102,18 @@ typedef struct {
     char *spec_json;        /* kind-specific fields, compact JSON */
     int line;               /* line of the step in the file */
     workflow_resources_t resources;
-    char *sweep;            /* a matrix expansion: the step name as written; else NULL */
-    char *matrix_json;      /* its combination, {"KEY":value,...} sorted; else NULL */
+    char *sweep;       /* a matrix expansion: the step name as written; else NULL */
+    char *matrix_json; /* its combination, {"KEY":value,...} sorted; else NULL */
 } workflow_step_t;
 
 /* schedule = { ... }: the workflow runs on a calendar. */
 typedef struct {
-    char *cron;             /* 5-field expression, as written (checked by cron_parse) */
-    char *timezone;         /* IANA name; default "UTC" */
-    char *catchup;          /* "none" (default), "latest" or "all" */
-    unsigned max_active;    /* runs of this schedule at once; default 1 */
-    unsigned catchup_max;   /* catchup = all: missed due times queued at most; 0 = 100 */
-    unsigned lateness_s;    /* how late a due time may start as on time; 0 = 60 */
+    char *cron;           /* 5-field expression, as written (checked by cron_parse) */
+    char *timezone;       /* IANA name; default "UTC" */
+    char *catchup;        /* "none" (default), "latest" or "all" */
+    unsigned max_active;  /* runs of this schedule at once; default 1 */
+    unsigned catchup_max; /* catchup = all: missed due times queued at most; 0 = 100 */
+    unsigned lateness_s;  /* how late a due time may start as on time; 0 = 60 */
 } workflow_schedule_t;
 
 /* trigger = { ... }: the workflow runs when new labelled rows arrive. */
@@ -127,25 +127,25 @@ typedef struct {
  * workflow's own webhook (the coordinator accepts only URLs under its
  * coordinator.notify.allow prefixes). */
 typedef struct {
-    char *webhook;          /* http(s):// URL as written */
-    char **on;              /* kinds; default failed, rejected */
+    char *webhook; /* http(s):// URL as written */
+    char **on;     /* kinds; default failed, rejected */
     size_t non;
 } workflow_notify_t;
 
 typedef struct {
     char *name;
-    char *path;             /* as given to workflow_load */
+    char *path; /* as given to workflow_load */
     workflow_step_t *steps;
     size_t nsteps;
-    char *queue;            /* default "default" */
-    int priority;           /* higher first within the queue; default 0 */
+    char *queue;                   /* default "default" */
+    int priority;                  /* higher first within the queue; default 0 */
     workflow_schedule_t *schedule; /* NULL when the file has none */
     workflow_trigger_t *trigger;   /* NULL when the file has none */
     workflow_notify_t *notify;     /* NULL when the file has none */
-    char **param_names;     /* declared params, file order */
-    char **param_values;    /* their values (defaults, or --set) as text */
+    char **param_names;            /* declared params, file order */
+    char **param_values;           /* their values (defaults, or --set) as text */
     size_t nparams;
-    char *base_dir;         /* realpath of the file's folder (relative substituted paths) */
+    char *base_dir; /* realpath of the file's folder (relative substituted paths) */
 } workflow_t;
 
 /* Task kinds the loader knows; a step with another kind is an error. */
@@ -160,8 +160,8 @@ workflow_t *workflow_parse(const char *text, const char *path, char *err, size_t
 
 /* workflow_load with parameter values: sets[i] is "NAME=VALUE" (`drover
  * submit --set`); a NAME the file does not declare is an error. */
-workflow_t *workflow_load_params(const char *path, const char *const *sets, size_t nsets,
-                                 char *err, size_t errlen);
+workflow_t *workflow_load_params(const char *path, const char *const *sets, size_t nsets, char *err,
+                                 size_t errlen);
 
 /* Parses a byte size: digits with an optional fraction and an optional
  * unit K, M, G or T (powers of 1024; case-insensitive, "KB"/"KiB" forms

@@ -42,7 +42,7 @@
 #include "wire.h"
 #include "wirecheck.h"
 
-#define VERIFIED_RING 4096
+#define VERIFIED_RING  4096
 #define RUNNING_HASHES 64 /* uploads hashed as they arrive (the thread's own) */
 
 typedef struct {
@@ -52,7 +52,7 @@ typedef struct {
     int upload;
     char (*inputs)[65];
     size_t ninputs;
-    uint64_t seq;         /* age, for eviction when full */
+    uint64_t seq; /* age, for eviction when full */
 } grant_t;
 
 typedef struct {
@@ -78,8 +78,8 @@ struct artsvc {
     int started;
     atomic_int stop;
     atomic_ullong refused;
-    int64_t next_log_ms;  /* refusals are logged once a second at most */
-    uint64_t unlogged;    /* ... the rest counted here until the next line */
+    int64_t next_log_ms; /* refusals are logged once a second at most */
+    uint64_t unlogged;   /* ... the rest counted here until the next line */
 
     pthread_mutex_t m;
     grant_t *grants;
@@ -119,7 +119,8 @@ void artsvc_grant(artsvc_t *a, uint64_t task_id, uint32_t attempt, const char *p
         ninputs = ARTSVC_MAX_INPUTS;
     if (ninputs && !(g.inputs = calloc(ninputs, sizeof *g.inputs))) {
         log_error("artifact service: out of memory recording a grant; task %llu cannot move "
-                  "its artifacts", (unsigned long long)task_id);
+                  "its artifacts",
+                  (unsigned long long)task_id);
         return;
     }
     for (size_t i = 0; i < ninputs; i++)
@@ -189,17 +190,17 @@ static int s_allowed(artsvc_t *a, const char *peer, const Drover__ArtifactReques
     const grant_t *g = i >= 0 ? &a->grants[i] : NULL;
     if (!g || g->attempt != r->lease->attempt || strcmp(g->peer, peer) != 0) {
         util_errf(why, whylen, "task %llu attempt %u is not held by this worker",
-                 (unsigned long long)r->lease->task_id, r->lease->attempt);
+                  (unsigned long long)r->lease->task_id, r->lease->attempt);
     } else if (r->op == DROVER__ARTIFACT_OP__ARTIFACT_GET) {
         for (size_t j = 0; j < g->ninputs && rc < 0; j++)
             if (strcmp(g->inputs[j], r->sha256) == 0)
                 rc = 0;
         if (rc < 0)
             util_errf(why, whylen, "artifact %.12s... is not an input of task %llu attempt %u",
-                     r->sha256, (unsigned long long)r->lease->task_id, r->lease->attempt);
+                      r->sha256, (unsigned long long)r->lease->task_id, r->lease->attempt);
     } else if (!g->upload) {
         util_errf(why, whylen, "task %llu declares no outputs",
-                 (unsigned long long)r->lease->task_id);
+                  (unsigned long long)r->lease->task_id);
     } else {
         rc = 0;
     }
@@ -304,8 +305,10 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
     struct stat st;
     if (r->size > a->max_size) {
         rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
-        util_errf(why, whylen, "artifact of %llu bytes is larger than coordinator.artifact_max_size "
-                 "(%llu)", (unsigned long long)r->size, (unsigned long long)a->max_size);
+        util_errf(why, whylen,
+                  "artifact of %llu bytes is larger than coordinator.artifact_max_size "
+                  "(%llu)",
+                  (unsigned long long)r->size, (unsigned long long)a->max_size);
         return;
     }
     int have = s_have(a, r->sha256, r->size, why, whylen);
@@ -341,8 +344,8 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         if (r->offset != held || r->data.len == 0 || r->offset + r->data.len > r->size) {
             rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
             util_errf(why, whylen, "chunk at %llu+%zu; the coordinator holds %llu of %llu bytes",
-                     (unsigned long long)r->offset, r->data.len, (unsigned long long)held,
-                     (unsigned long long)r->size);
+                      (unsigned long long)r->offset, r->data.len, (unsigned long long)held,
+                      (unsigned long long)r->size);
             rep->offset = held;
             goto out;
         }
@@ -353,13 +356,13 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         }
         size_t done = 0;
         while (done < r->data.len) {
-            ssize_t n = pwrite(fd, r->data.data + done, r->data.len - done,
-                               (off_t)(r->offset + done));
+            ssize_t n =
+                pwrite(fd, r->data.data + done, r->data.len - done, (off_t)(r->offset + done));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0) {
                 util_errf(why, whylen, "cannot write %s: %s", part,
-                         n < 0 ? strerror(errno) : "short write");
+                          n < 0 ? strerror(errno) : "short write");
                 rep->error = DROVER__ERROR_CODE__ERROR_INTERNAL;
                 h->hex[0] = '\0'; /* what is on disk now is unknown */
                 goto out;
@@ -382,8 +385,7 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         }
         if (h)
             h->hex[0] = '\0';
-        if (artifact_adopt_hashed(a->root, r->sha256, part, got[0] ? got : NULL, why, whylen) <
-            0) {
+        if (artifact_adopt_hashed(a->root, r->sha256, part, got[0] ? got : NULL, why, whylen) < 0) {
             rep->error = errno == EBADMSG ? DROVER__ERROR_CODE__ERROR_BAD_REQUEST
                                           : DROVER__ERROR_CODE__ERROR_INTERNAL;
             rep->offset = 0;
@@ -486,9 +488,10 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, uint8_t *buf)
                 rep.error = have < 0 ? DROVER__ERROR_CODE__ERROR_BAD_REQUEST
                                      : DROVER__ERROR_CODE__ERROR_NOT_FOUND;
                 if (have == 0)
-                    snprintf(why, sizeof why, "artifact %.12s... of %llu bytes is not in the "
-                             "coordinator's store (%s)", r->sha256, (unsigned long long)r->size,
-                             a->root);
+                    snprintf(why, sizeof why,
+                             "artifact %.12s... of %llu bytes is not in the "
+                             "coordinator's store (%s)",
+                             r->sha256, (unsigned long long)r->size, a->root);
             }
             break;
         }
@@ -592,8 +595,9 @@ artsvc_t *artsvc_start(void *sock, const char *root, uint64_t max_size, int secu
 {
     artsvc_t *a = calloc(1, sizeof *a);
     if (!a || !root || !*root) {
-        snprintf(err, errlen, !a ? "out of memory"
-                                 : "coordinator.artifact_listen needs coordinator.artifact_dir");
+        snprintf(err, errlen,
+                 !a ? "out of memory"
+                    : "coordinator.artifact_listen needs coordinator.artifact_dir");
         free(a);
         zmq_close(sock);
         errno = a ? EINVAL : ENOMEM;
@@ -606,8 +610,7 @@ artsvc_t *artsvc_start(void *sock, const char *root, uint64_t max_size, int secu
     /* Per connection: at most ARTSVC_HWM requests of one chunk each. */
     int hwm = ARTSVC_HWM;
     int64_t maxmsg = ARTSVC_CHUNK + 4096;
-    if (!(a->root = strdup(root)) ||
-        zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0 ||
+    if (!(a->root = strdup(root)) || zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0) {
         snprintf(err, errlen, "cannot set up the artifact service: %s", strerror(errno));
         artsvc_stop(&a);

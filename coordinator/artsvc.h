@@ -40,11 +40,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARTSVC_CHUNK (1u << 20)
-#define ARTSVC_HWM 16
+#define ARTSVC_CHUNK         (1u << 20)
+#define ARTSVC_HWM           16
 #define ARTSVC_PARTIAL_TTL_S (24 * 3600)
-#define ARTSVC_MAX_GRANTS 100000
-#define ARTSVC_MAX_INPUTS 64
+#define ARTSVC_MAX_GRANTS    100000
+#define ARTSVC_MAX_INPUTS    64
 
 typedef struct artsvc artsvc_t;
 

@@ -15,7 +15,7 @@
 typedef struct {
     char name[KEYS_NAME_MAX];
     char public_z85[KEYS_Z85_LEN + 1];
-    char kind[8];       /* worker | client */
+    char kind[8]; /* worker | client */
     auth_role_t role;
     int revoked;
 } key_t_;
@@ -33,7 +33,7 @@ struct auth {
     size_t nkeys, capkeys;
     bucket_t *buckets;
     size_t nbuckets, capbuckets;
-    uint64_t refused;                    /* handshakes ZAP refused */
+    uint64_t refused;                        /* handshakes ZAP refused */
     char last_refused[2][KEYS_Z85_LEN + 16]; /* per socket: "kind:key", for rate-limited logging */
     int64_t last_refused_ms[2];
 };
@@ -73,7 +73,10 @@ void auth_destroy(auth_t **ap)
     *ap = NULL;
 }
 
-int auth_secure(const auth_t *a) { return a->secure; }
+int auth_secure(const auth_t *a)
+{
+    return a->secure;
+}
 
 static int s_push(auth_t *a, const key_t_ *k)
 {
@@ -265,7 +268,8 @@ void auth_zap(auth_t *a, void *sock)
             continue;
         }
         char domain[64] = "", mech[16] = "", z85[KEYS_Z85_LEN + 1] = "";
-        snprintf(domain, sizeof domain, "%.*s", (int)zmq_msg_size(&f[2]), (char *)zmq_msg_data(&f[2]));
+        snprintf(domain, sizeof domain, "%.*s", (int)zmq_msg_size(&f[2]),
+                 (char *)zmq_msg_data(&f[2]));
         snprintf(mech, sizeof mech, "%.*s", (int)zmq_msg_size(&f[5]), (char *)zmq_msg_data(&f[5]));
         const char *kind = strcmp(domain, "drover-worker") == 0   ? "worker"
                            : strcmp(domain, "drover-client") == 0 ? "client"
@@ -279,8 +283,10 @@ void auth_zap(auth_t *a, void *sock)
             snprintf(user, sizeof user, "%s:%s", kind, k->name);
             s_zap_reply(sock, &f[1], "200", "OK", user);
         } else {
-            const char *why = !kind ? "unknown domain" : !k ? "key not allowed"
-                              : k->revoked ? "key revoked" : "key of the wrong kind";
+            const char *why = !kind        ? "unknown domain"
+                              : !k         ? "key not allowed"
+                              : k->revoked ? "key revoked"
+                                           : "key of the wrong kind";
             /* A refused peer reconnects every second or so, and a hostile
              * one may bring a new key each time: log a refusal once per key
              * and minute, and at most one refusal per second per socket;

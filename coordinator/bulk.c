@@ -21,16 +21,16 @@ struct bulk {
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
-    pthread_cond_t cv;           /* a job queued, or stop */
-    pthread_cond_t idle_cv;      /* a job finished */
-    int stop;                    /* under mu */
+    pthread_cond_t cv;              /* a job queued, or stop */
+    pthread_cond_t idle_cv;         /* a job finished */
+    int stop;                       /* under mu */
     bulk_job_t *queue, *queue_tail; /* under mu; the head is the one running */
-    int running;                 /* under mu: the head is being stored */
+    int running;                    /* under mu: the head is being stored */
     bulk_job_t *done, *done_tail;   /* under mu */
     int efd;
-    db_t *db;                    /* the thread's */
+    db_t *db; /* the thread's */
     store_t *st;
-    uint64_t epoch_set;          /* drover.epoch on this connection (0 = none yet) */
+    uint64_t epoch_set; /* drover.epoch on this connection (0 = none yet) */
 };
 
 __attribute__((format(printf, 3, 4))) static void s_fail(bulk_job_t *j, bulk_status_t st,
@@ -57,8 +57,9 @@ static void s_decode(bulk_job_t *j)
     }
     j->status = BULK_DECODED;
     const Drover__ClientRequest *in = j->in;
-    if (in->version == DROVER_PROTOCOL_VERSION && in->body_case == DROVER__CLIENT_REQUEST__BODY_SUBMIT &&
-        !in->submit->schedule && !in->submit->trigger) {
+    if (in->version == DROVER_PROTOCOL_VERSION &&
+        in->body_case == DROVER__CLIENT_REQUEST__BODY_SUBMIT && !in->submit->schedule &&
+        !in->submit->trigger) {
         /* A broken one is still dispatched (role first), then refused. */
         if (model_submit_rules_unsubst(in->submit, j->err, sizeof j->err) == 0)
             j->checked = 1;
@@ -81,8 +82,9 @@ static void s_insert(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
     }
     const char *q = req->queue && *req->queue ? req->queue : "default";
     if (store_submit(b->st, req->workflow, req->source ? req->source : "", j->by, j->key, q,
-                     req->priority, NULL, 0, j->actor, params_json, id, (int)req->n_steps, j->rows.tasks_json,
-                     j->rows.deps_json, &j->rows.run_id, &j->rows.submitted_us, j->rows.ids) < 0) {
+                     req->priority, NULL, 0, j->actor, params_json, id, (int)req->n_steps,
+                     j->rows.tasks_json, j->rows.deps_json, &j->rows.run_id, &j->rows.submitted_us,
+                     j->rows.ids) < 0) {
         /* Before COMMIT: rolled back (or the session is gone, and with it
          * the transaction), nothing stored. */
         s_fail(j, BULK_REFUSED, "the database refused this submit (%s); nothing was stored",
@@ -90,9 +92,9 @@ static void s_insert(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
         db_rollback(b->db);
         return;
     }
-    if (req->notify && store_run_notify(b->st, j->rows.run_id, req->notify->webhook,
-                                          (const char *const *)req->notify->on,
-                                          req->notify->n_on) < 0) {
+    if (req->notify &&
+        store_run_notify(b->st, j->rows.run_id, req->notify->webhook,
+                         (const char *const *)req->notify->on, req->notify->n_on) < 0) {
         s_fail(j, BULK_REFUSED, "the database refused this submit (%s); nothing was stored",
                db_error(b->db));
         db_rollback(b->db);
@@ -104,8 +106,10 @@ static void s_insert(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
             s_fail(j, BULK_FENCED, "%s; nothing was stored, submit again",
                    "another coordinator took over");
         else
-            s_fail(j, BULK_REFUSED, "database error checking the leader lease (%s); nothing "
-                   "was stored", db_error(b->db));
+            s_fail(j, BULK_REFUSED,
+                   "database error checking the leader lease (%s); nothing "
+                   "was stored",
+                   db_error(b->db));
         db_rollback(b->db);
         return;
     }
@@ -250,7 +254,10 @@ fail:
     return NULL;
 }
 
-int bulk_fd(const bulk_t *b) { return b->efd; }
+int bulk_fd(const bulk_t *b)
+{
+    return b->efd;
+}
 
 void bulk_push(bulk_t *b, bulk_job_t *job)
 {
@@ -329,7 +336,8 @@ void bulk_stop(bulk_t *b)
         bulk_job_t *j = b->queue;
         b->queue = j->next;
         j->next = NULL;
-        s_fail(j, BULK_REFUSED, "%s; nothing was stored, submit again", "the coordinator is stopping");
+        s_fail(j, BULK_REFUSED, "%s; nothing was stored, submit again",
+               "the coordinator is stopping");
         if (b->done_tail)
             b->done_tail->next = j;
         else

@@ -43,53 +43,53 @@
 #include "model.h"
 #include "wire.h"
 
-#define SUBMIT_INLINE_ROWS 1000 /* steps + dependencies stored in the iteration itself */
-#define DECODE_INLINE_MAX (256u << 10) /* client frames larger are decoded here */
-#define BULK_PER_KEY 2
-#define BULK_TOTAL 4
+#define SUBMIT_INLINE_ROWS 1000         /* steps + dependencies stored in the iteration itself */
+#define DECODE_INLINE_MAX  (256u << 10) /* client frames larger are decoded here */
+#define BULK_PER_KEY       2
+#define BULK_TOTAL         4
 
 /* What a job asks for. */
 typedef enum {
-    BULK_DECODE,   /* frame -> in (and, for a submit, its rules checked) */
-    BULK_INSERT,   /* req -> stored (its rules checked first unless checked) */
+    BULK_DECODE, /* frame -> in (and, for a submit, its rules checked) */
+    BULK_INSERT, /* req -> stored (its rules checked first unless checked) */
 } bulk_kind_t;
 
 typedef enum {
     BULK_QUEUED = 0,
-    BULK_DECODED,  /* in is set (checked: a submit's rules passed) */
-    BULK_BADMSG,   /* the frame is no valid ClientRequest: err says why */
-    BULK_STORED,   /* committed: rows.run_id, submitted_us and ids are set */
-    BULK_INVALID,  /* nothing written: the workflow breaks a rule (err: the CLI's message) */
-    BULK_REFUSED,  /* nothing written: err says why (database refused or unreachable, stopping) */
-    BULK_FENCED,   /* nothing written: another coordinator leads now */
-    BULK_UNKNOWN,  /* the connection broke during COMMIT: stored or not, nobody can tell */
+    BULK_DECODED, /* in is set (checked: a submit's rules passed) */
+    BULK_BADMSG,  /* the frame is no valid ClientRequest: err says why */
+    BULK_STORED,  /* committed: rows.run_id, submitted_us and ids are set */
+    BULK_INVALID, /* nothing written: the workflow breaks a rule (err: the CLI's message) */
+    BULK_REFUSED, /* nothing written: err says why (database refused or unreachable, stopping) */
+    BULK_FENCED,  /* nothing written: another coordinator leads now */
+    BULK_UNKNOWN, /* the connection broke during COMMIT: stored or not, nobody can tell */
 } bulk_status_t;
 
 typedef struct bulk_job bulk_job_t;
 struct bulk_job {
     /* Set by the caller before bulk_push. */
     bulk_kind_t kind;
-    uint8_t *frame;                 /* BULK_DECODE: owned (malloc'd), freed once decoded */
+    uint8_t *frame; /* BULK_DECODE: owned (malloc'd), freed once decoded */
     size_t len;
-    char user_id[128];              /* the ZAP User-Id it came with */
-    uint64_t request_id;            /* read without decoding ... */
-    int has_request_id;             /* ... when it could be */
-    int checked;                    /* model_submit_rules passed (1), failed (-1, err), not run (0) */
-    Drover__ClientRequest *in;      /* owned: freed by bulk_job_free */
-    Drover__SubmitRequest req;      /* *in->submit, submitted_by pointing at by */
+    char user_id[128];         /* the ZAP User-Id it came with */
+    uint64_t request_id;       /* read without decoding ... */
+    int has_request_id;        /* ... when it could be */
+    int checked;               /* model_submit_rules passed (1), failed (-1, err), not run (0) */
+    Drover__ClientRequest *in; /* owned: freed by bulk_job_free */
+    Drover__SubmitRequest req; /* *in->submit, submitted_by pointing at by */
     char by[200];
-    char key[64];                   /* submitting key ("" without CURVE) */
-    char actor[64];                 /* for the audit row */
-    uint8_t ident[WIRE_MAX_IDENT];  /* whom to answer */
+    char key[64];                  /* submitting key ("" without CURVE) */
+    char actor[64];                /* for the audit row */
+    uint8_t ident[WIRE_MAX_IDENT]; /* whom to answer */
     size_t ident_len;
-    uint64_t epoch;                 /* the leader epoch the loop leads with */
-    uint64_t generation;            /* the caller's: which state load it belongs to */
+    uint64_t epoch;      /* the leader epoch the loop leads with */
+    uint64_t generation; /* the caller's: which state load it belongs to */
     /* Set by the thread. */
     bulk_status_t status;
     char err[600];
     model_rows_t rows;
-    run_t *run;                     /* BULK_STORED: built for model_run_attach (NULL: out of memory) */
-    int64_t took_us;                /* building and storing */
+    run_t *run;      /* BULK_STORED: built for model_run_attach (NULL: out of memory) */
+    int64_t took_us; /* building and storing */
     bulk_job_t *next;
 };
 

@@ -19,12 +19,12 @@
 #include "notify.h"
 #include "util.h"
 
-#define FIRE_MAX 100          /* default catchup_max: due times one catch-up queues */
-#define GRACE_S 60            /* default lateness: a due time older than this when seen was missed */
+#define FIRE_MAX        100 /* default catchup_max: due times one catch-up queues */
+#define GRACE_S         60  /* default lateness: a due time older than this when seen was missed */
 #define MISSED_SCAN_MAX 10000000 /* missed due times counted at most in one catch-up */
-#define NEXT_MAX 100          /* `schedule next -n` at most */
-#define SCAN_MS 2000          /* how often watched folders are looked at */
-#define SETTLE_S 1            /* a file must be this old to count */
+#define NEXT_MAX        100      /* `schedule next -n` at most */
+#define SCAN_MS         2000     /* how often watched folders are looked at */
+#define SETTLE_S        1        /* a file must be this old to count */
 
 /* A version of a watched file not consumed yet (new data). */
 typedef struct {
@@ -47,36 +47,36 @@ typedef struct {
 
 typedef struct {
     char name[128];
-    int trigger;              /* 0 schedule, 1 data trigger */
+    int trigger; /* 0 schedule, 1 data trigger */
     cron_t cron;
     char cron_text[128];
     char tz[64];
     char catchup[8];
     int max_active;
-    int catchup_max;          /* catchup = all: due times queued at most */
-    int lateness_s;           /* later than this when seen = missed */
-    int64_t nqueued;          /* due times queued behind max_active (drover.schedule_fires) */
-    char last_catchup[240];   /* the last catch-up's report, "" = none since start */
+    int catchup_max;        /* catchup = all: due times queued at most */
+    int lateness_s;         /* later than this when seen = missed */
+    int64_t nqueued;        /* due times queued behind max_active (drover.schedule_fires) */
+    char last_catchup[240]; /* the last catch-up's report, "" = none since start */
     int paused;
-    char paused_reason[200];  /* "" = by hand */
-    int outside_warned;       /* the watched folder left the roots; logged once */
+    char paused_reason[200]; /* "" = by hand */
+    int outside_warned;      /* the watched folder left the roots; logged once */
     uint8_t *request;
     size_t request_len;
     char created_by[128];
-    int64_t last_due;         /* unix s, 0 = none yet */
-    int64_t created;          /* unix s */
-    int64_t next_due;         /* unix s, 0 = unknown */
+    int64_t last_due; /* unix s, 0 = none yet */
+    int64_t created;  /* unix s */
+    int64_t next_due; /* unix s, 0 = unknown */
     char watch[1024];
     int64_t min_new_rows;
     int64_t pending_rows;
-    seen_file_t *files;       /* new data of the folder (versions not consumed) */
+    seen_file_t *files; /* new data of the folder (versions not consumed) */
     size_t nfiles;
-    consumed_t *consumed;     /* versions already consumed */
+    consumed_t *consumed; /* versions already consumed */
     size_t nconsumed, capconsumed;
-    char on_failure[8];       /* keep | retry: a failed run's files return to the pool */
-    int64_t *open_runs;       /* runs it started that have not ended */
+    char on_failure[8]; /* keep | retry: a failed run's files return to the pool */
+    int64_t *open_runs; /* runs it started that have not ended */
     size_t nopen, capopen;
-    int64_t counting;         /* files the trigscan thread is still reading */
+    int64_t counting;                               /* files the trigscan thread is still reading */
     int64_t blank_rows, malformed_rows, unreadable; /* of the new files (not counted) */
 } entry_t;
 
@@ -84,12 +84,12 @@ struct calendar {
     store_t *st;
     model_t *m;
     const conf_coordinator_t *cfg; /* borrowed: notify.allow for missed due times */
-    char (*roots)[PATH_MAX];  /* canonical coordinator.trigger_roots */
+    char (*roots)[PATH_MAX];       /* canonical coordinator.trigger_roots */
     size_t nroots;
     entry_t *e;
     size_t n;
     int64_t last_scan_ms;
-    trigscan_t *ts;           /* hashes and counts trigger files off the loop */
+    trigscan_t *ts; /* hashes and counts trigger files off the loop */
 };
 
 /* DROVER_CLOCK_FILE is a test hook: honoured only in a test build or with
@@ -181,14 +181,17 @@ static int s_watch_allowed(const calendar_t *c, const char *watch, char *out, ch
                            size_t msglen)
 {
     if (c->nroots == 0) {
-        snprintf(msg, msglen, "data triggers are disabled on this coordinator: its config names "
+        snprintf(msg, msglen,
+                 "data triggers are disabled on this coordinator: its config names "
                  "no folders they may watch; set coordinator.trigger_roots = [\"/data/feedback\"] "
                  "(the folders, and everything under them, that triggers may watch)");
         return 1;
     }
     if (!realpath(watch, out)) {
-        snprintf(msg, msglen, "trigger 'watch' %.300s: %s (the folder must exist on the "
-                 "coordinator's host)", watch, strerror(errno));
+        snprintf(msg, msglen,
+                 "trigger 'watch' %.300s: %s (the folder must exist on the "
+                 "coordinator's host)",
+                 watch, strerror(errno));
         return 1;
     }
     for (size_t i = 0; i < c->nroots; i++) {
@@ -197,8 +200,10 @@ static int s_watch_allowed(const calendar_t *c, const char *watch, char *out, ch
             (out[n] == '\0' || out[n] == '/' || strcmp(c->roots[i], "/") == 0))
             return 0;
     }
-    size_t o = (size_t)snprintf(msg, msglen, "trigger 'watch' %.300s is outside the folders "
-                                "triggers may watch (coordinator.trigger_roots:", watch);
+    size_t o = (size_t)snprintf(msg, msglen,
+                                "trigger 'watch' %.300s is outside the folders "
+                                "triggers may watch (coordinator.trigger_roots:",
+                                watch);
     for (size_t i = 0; i < c->nroots && o < msglen; i++)
         o += (size_t)snprintf(msg + o, msglen - o, " %s", c->roots[i]);
     if (o < msglen)
@@ -397,15 +402,18 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         if (s_watch_allowed(c, tr->watch, canon, msg, msglen) != 0)
             return 1;
         if (strlen(canon) >= sizeof(((entry_t *)0)->watch)) {
-            snprintf(msg, msglen, "trigger 'watch': the folder's path is too long (at most %zu "
-                     "bytes)", sizeof(((entry_t *)0)->watch) - 1);
+            snprintf(msg, msglen,
+                     "trigger 'watch': the folder's path is too long (at most %zu "
+                     "bytes)",
+                     sizeof(((entry_t *)0)->watch) - 1);
             return 1;
         }
     }
     const char *owner = key && *key ? key : by;
     entry_t *old = s_find(c, req->workflow);
     if (old && !admin && strcmp(old->created_by, owner) != 0) {
-        snprintf(msg, msglen, "permission denied: %s %s belongs to key '%s'; key '%s' may replace, "
+        snprintf(msg, msglen,
+                 "permission denied: %s %s belongs to key '%s'; key '%s' may replace, "
                  "pause or remove only its own (or ask an admin)",
                  old->trigger ? "trigger" : "schedule", old->name, old->created_by, owner);
         return 2;
@@ -434,10 +442,10 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
     drover__submit_request__pack(&copy, buf);
     entry_t tmp = {0};
     char err[256];
-    int f = s_fill(&tmp, req->workflow, tr != NULL, sc ? sc->cron : "", sc && sc->timezone ? sc->timezone : "",
-                   catchup, sc ? (int)sc->max_active : 1, tr ? canon : "",
-                   tr ? (int64_t)tr->min_new_rows : 0, buf, len, key && *key ? key : by, err,
-                   sizeof err);
+    int f = s_fill(&tmp, req->workflow, tr != NULL, sc ? sc->cron : "",
+                   sc && sc->timezone ? sc->timezone : "", catchup, sc ? (int)sc->max_active : 1,
+                   tr ? canon : "", tr ? (int64_t)tr->min_new_rows : 0, buf, len,
+                   key && *key ? key : by, err, sizeof err);
     free(buf);
     if (f != 0) {
         s_entry_clear(&tmp);
@@ -460,11 +468,18 @@ int calendar_register(calendar_t *c, const Drover__SubmitRequest *req, const cha
         }
     }
     store_sched_t row = {
-        .name = tmp.name, .kind = tr ? "trigger" : "schedule", .cron = tmp.cron_text,
-        .timezone = tr ? "" : tmp.tz, .catchup = tr ? "" : tmp.catchup, .watch = tmp.watch,
-        .created_by = tmp.created_by, .max_active = tmp.max_active,
-        .min_new_rows = tr ? tmp.min_new_rows : 0, .request = tmp.request,
-        .catchup_max = tmp.catchup_max, .lateness_s = tmp.lateness_s,
+        .name = tmp.name,
+        .kind = tr ? "trigger" : "schedule",
+        .cron = tmp.cron_text,
+        .timezone = tr ? "" : tmp.tz,
+        .catchup = tr ? "" : tmp.catchup,
+        .watch = tmp.watch,
+        .created_by = tmp.created_by,
+        .max_active = tmp.max_active,
+        .min_new_rows = tr ? tmp.min_new_rows : 0,
+        .request = tmp.request,
+        .catchup_max = tmp.catchup_max,
+        .lateness_s = tmp.lateness_s,
         .on_failure = tmp.on_failure,
         .request_len = tmp.request_len,
     };
@@ -612,8 +627,8 @@ static int s_drain(calendar_t *c, entry_t *e)
             return -1;
         if (run_id && store_fire_run(c->st, e->name, due_us, run_id) < 0)
             return -1;
-        log_info("schedule %s: queued due time %lld started: run %lld (%lld still queued)",
-                 e->name, (long long)(due_us / 1000000), (long long)run_id, (long long)e->nqueued);
+        log_info("schedule %s: queued due time %lld started: run %lld (%lld still queued)", e->name,
+                 (long long)(due_us / 1000000), (long long)run_id, (long long)e->nqueued);
         if (!run_id)
             break; /* refused (logged): try again next tick rather than spin */
     }
@@ -642,7 +657,8 @@ static void s_missed_hook(const calendar_t *c, const entry_t *e, char *hook, siz
     char why[400];
     if (n && notify_check_workflow(c->cfg, n->webhook, n->on, n->n_on, 1, why, sizeof why) < 0) {
         log_warn("schedule %s: its notify block is no longer accepted (%s); the miss goes to "
-                 "coordinator.notify.webhook only", e->name, why);
+                 "coordinator.notify.webhook only",
+                 e->name, why);
         n = NULL;
     }
     for (size_t i = 0; n && i < n->n_on; i++)
@@ -875,9 +891,10 @@ static int s_settle_runs(calendar_t *c, entry_t *e)
         PQclear(res);
         if (n) {
             char detail[300];
-            snprintf(detail, sizeof detail, "trigger %s: run %lld did not succeed: its %d file%s "
-                     "return to the pool (on_failure = retry)", e->name, (long long)id, n,
-                     n == 1 ? "" : "s");
+            snprintf(detail, sizeof detail,
+                     "trigger %s: run %lld did not succeed: its %d file%s "
+                     "return to the pool (on_failure = retry)",
+                     e->name, (long long)id, n, n == 1 ? "" : "s");
             log_warn("%s", detail);
             if (store_event(c->st, id, 0, 0, "trigger_files_returned", NULL, detail) < 0)
                 return -1;
@@ -892,12 +909,11 @@ static int s_consume(calendar_t *c, entry_t *e, const char *why)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < e->nfiles; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "path",
-                                             e->files[i].path, "sha256", e->files[i].sha256,
-                                             "size", (json_int_t)e->files[i].size, "rows",
-                                             (json_int_t)e->files[i].rows, "blank",
-                                             (json_int_t)e->files[i].blank, "malformed",
-                                             (json_int_t)e->files[i].malformed));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "path", e->files[i].path, "sha256",
+                           e->files[i].sha256, "size", (json_int_t)e->files[i].size, "rows",
+                           (json_int_t)e->files[i].rows, "blank", (json_int_t)e->files[i].blank,
+                           "malformed", (json_int_t)e->files[i].malformed));
     char *js = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (!js)
@@ -927,9 +943,8 @@ static int s_consume(calendar_t *c, entry_t *e, const char *why)
     free(js);
     if (rc < 0)
         return -1;
-    log_info("trigger %s: run %lld over %zu file%s, %lld new rows (%s)", e->name,
-             (long long)run_id, e->nfiles, e->nfiles == 1 ? "" : "s", (long long)e->pending_rows,
-             why);
+    log_info("trigger %s: run %lld over %zu file%s, %lld new rows (%s)", e->name, (long long)run_id,
+             e->nfiles, e->nfiles == 1 ? "" : "s", (long long)e->pending_rows, why);
     for (size_t i = 0; i < e->nfiles; i++) {
         const seen_file_t *f = &e->files[i];
         if (f->blank || f->malformed)
@@ -937,7 +952,8 @@ static int s_consume(calendar_t *c, entry_t *e, const char *why)
                      e->name, f->path, (long long)f->blank, (long long)f->malformed);
         if (f->appended_to >= 0) {
             char detail[1300];
-            snprintf(detail, sizeof detail, "trigger %s: %s grew after it was consumed: %lld rows "
+            snprintf(detail, sizeof detail,
+                     "trigger %s: %s grew after it was consumed: %lld rows "
                      "appended to the %lld consumed (write new files instead of appending)",
                      e->name, f->path, (long long)f->new_rows, (long long)f->appended_to);
             log_warn("%s", detail);
@@ -1010,9 +1026,9 @@ static char *s_list(calendar_t *c)
         if (o && PQntuples(r) > 0) {
             /* What happened last, honestly: a run's state, or that the
              * latest due time was queued or skipped (store_fire_last). */
-            json_object_set_new(o, "last_run", db_is_null(r, 0, 0)
-                                                   ? json_null()
-                                                   : json_integer(db_get_i64(r, 0, 0)));
+            json_object_set_new(o, "last_run",
+                                db_is_null(r, 0, 0) ? json_null()
+                                                    : json_integer(db_get_i64(r, 0, 0)));
             json_object_set_new(o, "last_outcome", json_string(db_get_str(r, 0, 1)));
         } else if (o) {
             json_object_set_new(o, "last_run", json_null());
@@ -1042,11 +1058,10 @@ static char *s_list(calendar_t *c)
             json_t *app = json_array();
             for (size_t k = 0; app && k < e->nfiles; k++)
                 if (e->files[k].appended_to >= 0)
-                    json_array_append_new(app, json_pack("{s:s, s:I, s:I}", "path", e->files[k].path,
-                                                         "consumed_rows",
-                                                         (json_int_t)e->files[k].appended_to,
-                                                         "appended_rows",
-                                                         (json_int_t)e->files[k].new_rows));
+                    json_array_append_new(
+                        app, json_pack("{s:s, s:I, s:I}", "path", e->files[k].path, "consumed_rows",
+                                       (json_int_t)e->files[k].appended_to, "appended_rows",
+                                       (json_int_t)e->files[k].new_rows));
             json_object_set_new(o, "appended", app ? app : json_null());
         }
         if (!o || json_array_append_new(arr, o) < 0) {
@@ -1080,8 +1095,8 @@ static char *s_next_doc(entry_t *e, uint32_t count)
         if (cron_next(&e->cron, e->tz, at, &next, err, sizeof err) < 0 ||
             cron_format_local(e->tz, next, iso, sizeof iso, err, sizeof err) < 0)
             break;
-        if (json_array_append_new(due, json_pack("{s:s, s:I}", "at", iso, "unix",
-                                                 (json_int_t)next)) < 0) {
+        if (json_array_append_new(
+                due, json_pack("{s:s, s:I}", "at", iso, "unix", (json_int_t)next)) < 0) {
             json_decref(o);
             return NULL;
         }
@@ -1121,7 +1136,8 @@ int calendar_op(calendar_t *c, const Drover__ScheduleRequest *q, const char *key
         return *json ? 0 : -1;
     }
     if (!admin && strcmp(e->created_by, key ? key : "") != 0) {
-        snprintf(msg, msglen, "permission denied: %s %s belongs to key '%s'; key '%s' may replace, "
+        snprintf(msg, msglen,
+                 "permission denied: %s %s belongs to key '%s'; key '%s' may replace, "
                  "pause or remove only its own (or ask an admin)",
                  e->trigger ? "trigger" : "schedule", e->name, e->created_by, key ? key : "");
         return 2;
@@ -1154,18 +1170,21 @@ int calendar_op(calendar_t *c, const Drover__ScheduleRequest *q, const char *key
         /* By hand too, max_active holds unless forced. */
         int active = model_runs_of_schedule(c->m, e->name);
         if (active >= e->max_active && !q->force) {
-            snprintf(msg, msglen, "%s %s has %d run%s active (max_active = %d): not started; "
-                     "wait for %s to end, or trigger --force", e->trigger ? "trigger" : "schedule",
-                     e->name, active, active == 1 ? "" : "s", e->max_active,
-                     active == 1 ? "it" : "one");
+            snprintf(msg, msglen,
+                     "%s %s has %d run%s active (max_active = %d): not started; "
+                     "wait for %s to end, or trigger --force",
+                     e->trigger ? "trigger" : "schedule", e->name, active, active == 1 ? "" : "s",
+                     e->max_active, active == 1 ? "it" : "one");
             return 3;
         }
         if (e->trigger) {
             s_scan(c, e, calendar_now());
             if (!e->nfiles) {
                 if (e->counting)
-                    snprintf(msg, msglen, "trigger %s: no new files counted yet; %lld still being "
-                             "read (try again in a moment)", e->name, (long long)e->counting);
+                    snprintf(msg, msglen,
+                             "trigger %s: no new files counted yet; %lld still being "
+                             "read (try again in a moment)",
+                             e->name, (long long)e->counting);
                 else
                     snprintf(msg, msglen, "trigger %s: no new files to consume", e->name);
                 return 1;
@@ -1182,8 +1201,10 @@ int calendar_op(calendar_t *c, const Drover__ScheduleRequest *q, const char *key
                  (long long)run_id);
         return 0;
     }
-    snprintf(msg, msglen, "unknown schedule operation '%.32s' (list, next, pause, resume, rm, "
-             "trigger)", op);
+    snprintf(msg, msglen,
+             "unknown schedule operation '%.32s' (list, next, pause, resume, rm, "
+             "trigger)",
+             op);
     return 1;
 }
 

@@ -13,8 +13,8 @@
 typedef struct {
     char name[128];
     uint32_t slots;
-    uint64_t memory;          /* 0 = unknown or not offered: not checked */
-    int gpus;                 /* -1 = unknown (registered before migration 019) */
+    uint64_t memory; /* 0 = unknown or not offered: not checked */
+    int gpus;        /* -1 = unknown (registered before migration 019) */
     char labels[CONFIG_MAX_LABELS][CONFIG_LABEL_MAX];
     int nlabels;
 } shape_t;
@@ -42,7 +42,10 @@ void capacity_destroy(capacity_t **cp)
     *cp = NULL;
 }
 
-size_t capacity_count(const capacity_t *c) { return c->n; }
+size_t capacity_count(const capacity_t *c)
+{
+    return c->n;
+}
 
 /* The entry for name, added when new; NULL on ENOMEM. */
 static shape_t *s_slot(capacity_t *c, const char *name)
@@ -183,10 +186,10 @@ int capacity_check(const capacity_t *c, const Drover__SubmitRequest *req, char *
             s_bytes(res->memory_bytes, b, sizeof b);
             snprintf(mem, sizeof mem, ", %s", b);
         }
-        size_t o = (size_t)snprintf(msg, msglen, "step %.100s asks for %u slot%s, %u GPU%s%s",
-                                    sp->name, res && res->cpus ? res->cpus : 1,
-                                    res && res->cpus > 1 ? "s" : "", res ? res->gpus : 0,
-                                    res && res->gpus == 1 ? "" : "s", mem);
+        size_t o =
+            (size_t)snprintf(msg, msglen, "step %.100s asks for %u slot%s, %u GPU%s%s", sp->name,
+                             res && res->cpus ? res->cpus : 1, res && res->cpus > 1 ? "s" : "",
+                             res ? res->gpus : 0, res && res->gpus == 1 ? "" : "s", mem);
         for (size_t l = 0; res && l < res->n_labels && o < msglen; l++)
             o += (size_t)snprintf(msg + o, msglen - o, "%s%.64s", l ? "," : ", labels ",
                                   res->labels[l]);
@@ -198,8 +201,9 @@ int capacity_check(const capacity_t *c, const Drover__SubmitRequest *req, char *
         if (o < msglen)
             o += s_shape_text(big, msg + o, msglen - o);
         if (o < msglen)
-            snprintf(msg + o, msglen - o, " (submit --allow-pending to accept it for capacity "
-                                          "that is coming)");
+            snprintf(msg + o, msglen - o,
+                     " (submit --allow-pending to accept it for capacity "
+                     "that is coming)");
         return 1;
     }
     return 0;

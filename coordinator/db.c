@@ -112,9 +112,18 @@ int db_connect_retry(db_t *db, volatile int *stop)
     }
 }
 
-int db_ok(const db_t *db) { return db->conn && PQstatus(db->conn) == CONNECTION_OK; }
-PGconn *db_conn(db_t *db) { return db->conn; }
-const char *db_error(const db_t *db) { return db->err; }
+int db_ok(const db_t *db)
+{
+    return db->conn && PQstatus(db->conn) == CONNECTION_OK;
+}
+PGconn *db_conn(db_t *db)
+{
+    return db->conn;
+}
+const char *db_error(const db_t *db)
+{
+    return db->err;
+}
 
 int db_prepare(db_t *db, const db_stmt_t *stmts, size_t n)
 {
@@ -269,7 +278,10 @@ void db_rollback(db_t *db)
         PQclear(PQexec(db->conn, "ROLLBACK"));
 }
 
-int db_in_tx(const db_t *db) { return db->in_tx; }
+int db_in_tx(const db_t *db)
+{
+    return db->in_tx;
+}
 
 int64_t db_get_i64(const PGresult *r, int row, int col)
 {
@@ -283,4 +295,7 @@ const char *db_get_str(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col);
 }
 
-int db_is_null(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col); }
+int db_is_null(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col);
+}

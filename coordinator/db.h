@@ -72,7 +72,7 @@ void db_rollback(db_t *db);
 int db_in_tx(const db_t *db);
 
 /* Helpers for result columns. */
-int64_t db_get_i64(const PGresult *r, int row, int col); /* NULL → 0 */
+int64_t db_get_i64(const PGresult *r, int row, int col);     /* NULL → 0 */
 const char *db_get_str(const PGresult *r, int row, int col); /* NULL → "" */
 int db_is_null(const PGresult *r, int row, int col);
 

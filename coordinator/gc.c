@@ -13,8 +13,8 @@
 #include "store.h"
 #include "util.h"
 
-#define GC_PAUSE_MS 10         /* between windows: leave the database to others */
-#define GC_NTABLES 5
+#define GC_PAUSE_MS 10 /* between windows: leave the database to others */
+#define GC_NTABLES  5
 
 /* Rows per window: log chunks are large, runs cascade to all their tasks. */
 static const struct {
@@ -23,10 +23,8 @@ static const struct {
     int limit;
     int same_key_again; /* several rows per key: the next window starts at the last key */
 } s_policies[GC_NTABLES] = {
-    {STORE_GC_EVENTS, "events", 5000, 0},
-    {STORE_GC_AUDIT, "audit events", 5000, 0},
-    {STORE_GC_LOGS, "log chunks", 500, 1},
-    {STORE_GC_METRICS, "metric rows", 5000, 1},
+    {STORE_GC_EVENTS, "events", 5000, 0},    {STORE_GC_AUDIT, "audit events", 5000, 0},
+    {STORE_GC_LOGS, "log chunks", 500, 1},   {STORE_GC_METRICS, "metric rows", 5000, 1},
     {STORE_GC_RUNS, "finished runs", 20, 0},
 };
 
@@ -35,8 +33,8 @@ struct gc {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stop;                  /* under mu */
-    volatile int stop_flag;    /* for db_connect_retry */
+    int stop;               /* under mu */
+    volatile int stop_flag; /* for db_connect_retry */
     _Atomic int active;
     _Atomic uint64_t deleted[GC_NTABLES];
     _Atomic uint64_t cycles;
@@ -94,7 +92,8 @@ static int64_t s_prune(gc_t *g, size_t p, int64_t cutoff_us, int64_t *longest_us
             return total;
         store_gc_window_t w;
         int64_t t0 = util_now_us();
-        if (store_gc_window(g->st, s_policies[p].table, from, s_policies[p].limit, cutoff_us, &w) < 0)
+        if (store_gc_window(g->st, s_policies[p].table, from, s_policies[p].limit, cutoff_us, &w) <
+            0)
             return -1;
         int64_t took = util_now_us() - t0;
         if (took > *longest_us)

@@ -30,9 +30,9 @@
 typedef struct gc gc_t;
 
 typedef struct {
-    uint64_t deleted[5];       /* rows deleted so far, by store_gc_table_t */
-    uint64_t cycles;           /* cycles completed */
-    int64_t longest_batch_us;  /* the longest single DELETE so far */
+    uint64_t deleted[5];      /* rows deleted so far, by store_gc_table_t */
+    uint64_t cycles;          /* cycles completed */
+    int64_t longest_batch_us; /* the longest single DELETE so far */
 } gc_stats_t;
 
 /* Starts the retention thread for cc's policies (borrowed: cc must outlive

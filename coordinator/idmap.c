@@ -115,7 +115,10 @@ void idmap_del(idmap_t *m, int64_t id)
     }
 }
 
-size_t idmap_count(const idmap_t *m) { return m->count; }
+size_t idmap_count(const idmap_t *m)
+{
+    return m->count;
+}
 
 void idmap_each(const idmap_t *m, void (*fn)(void *ctx, void *val), void *ctx)
 {

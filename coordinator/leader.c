@@ -48,11 +48,11 @@ struct leader {
     int64_t lease_ms;
     int64_t expiry_ms; /* what a renewal writes: lease_ms less the takeover allowance */
     int64_t period_ms;
-    int64_t wait_ms;   /* standing by: when to look again */
+    int64_t wait_ms; /* standing by: when to look again */
     int64_t next_ms;
-    uint64_t epoch;    /* 0 = never led */
-    char holder[300];  /* host:pid */
-    int announced;     /* "standing by" logged for the current holder */
+    uint64_t epoch;   /* 0 = never led */
+    char holder[300]; /* host:pid */
+    int announced;    /* "standing by" logged for the current holder */
     char last_holder[300];
 };
 
@@ -180,7 +180,8 @@ int leader_acquire(leader_t *l)
             PQclear(t);
             if (!ended) {
                 log_warn("the database session of the expired leader %s did not end within "
-                         "2 s; trying again", holder);
+                         "2 s; trying again",
+                         holder);
                 return 0;
             }
         } else {

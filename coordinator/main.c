@@ -72,8 +72,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if ((database && util_strlcpy(cfg.coord.database, database, sizeof cfg.coord.database) < 0) ||
-        (cep && util_strlcpy(cfg.coord.client_endpoint, cep, sizeof cfg.coord.client_endpoint) < 0) ||
-        (wep && util_strlcpy(cfg.coord.worker_endpoint, wep, sizeof cfg.coord.worker_endpoint) < 0)) {
+        (cep &&
+         util_strlcpy(cfg.coord.client_endpoint, cep, sizeof cfg.coord.client_endpoint) < 0) ||
+        (wep &&
+         util_strlcpy(cfg.coord.worker_endpoint, wep, sizeof cfg.coord.worker_endpoint) < 0)) {
         fprintf(stderr, "drover-coordinator: an option value is too long\n");
         return 2;
     }

@@ -11,8 +11,8 @@
 
 static int s_current_version(db_t *db)
 {
-    PGresult *r = PQexec(db_conn(db),
-                         "SELECT coalesce(max(version), 0) FROM drover.schema_migrations");
+    PGresult *r =
+        PQexec(db_conn(db), "SELECT coalesce(max(version), 0) FROM drover.schema_migrations");
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return -1;
@@ -58,9 +58,9 @@ int migrate_apply(db_t *db)
         const char *params[2] = {ver, m->name};
         if (db_simple(db, m->sql) < 0)
             goto fail;
-        PGresult *r = PQexecParams(db_conn(db),
-                                   "INSERT INTO drover.schema_migrations (version, name) VALUES ($1, $2)",
-                                   2, NULL, params, NULL, NULL, 0);
+        PGresult *r = PQexecParams(
+            db_conn(db), "INSERT INTO drover.schema_migrations (version, name) VALUES ($1, $2)", 2,
+            NULL, params, NULL, NULL, 0);
         int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
         if (!ok)
@@ -72,7 +72,8 @@ int migrate_apply(db_t *db)
         return -1;
     return version;
 fail:
-    log_error("database migration failed: %s", db_error(db)[0] ? db_error(db) : PQerrorMessage(db_conn(db)));
+    log_error("database migration failed: %s",
+              db_error(db)[0] ? db_error(db) : PQerrorMessage(db_conn(db)));
     db_rollback(db);
     return -1;
 }

@@ -36,18 +36,18 @@ struct bucket {
     uint64_t shape;
     task_t *head, *tail;
     size_t n;
-    bucket_t *next;    /* in its queue, priority descending */
+    bucket_t *next; /* in its queue, priority descending */
 };
 
 struct mqueue {
     char name[64];
-    uint32_t limit;    /* running tasks at once, 0 = unlimited */
+    uint32_t limit;        /* running tasks at once, 0 = unlimited */
     uint32_t time_limit_s; /* planning limit of its steps without a timeout, 0 = the default */
     int paused;
-    uint32_t running;  /* assigned + running */
+    uint32_t running; /* assigned + running */
     size_t ready;
     bucket_t *buckets;
-    int removed;       /* `queue rm`: kept (runs may point here) but unknown to submits */
+    int removed; /* `queue rm`: kept (runs may point here) but unknown to submits */
     mqueue_t *next;
 };
 #define R(x) DROVER__RUN_STATE__RUN_##x
@@ -56,21 +56,21 @@ struct model {
     store_t *st;
     const conf_coordinator_t *cfg;
     model_sink_t sink;
-    idmap_t *runs;   /* run id -> run_t */
-    idmap_t *tasks;  /* task id -> task_t */
-    idmap_t *idents; /* s_ident_key(ROUTER identity) -> connected worker_t */
-    mqueue_t *queues;  /* every queue seen, in creation order */
-    mqueue_t *rr;      /* where the next dispatch round starts (fairness) */
+    idmap_t *runs;    /* run id -> run_t */
+    idmap_t *tasks;   /* task id -> task_t */
+    idmap_t *idents;  /* s_ident_key(ROUTER identity) -> connected worker_t */
+    mqueue_t *queues; /* every queue seen, in creation order */
+    mqueue_t *rr;     /* where the next dispatch round starts (fairness) */
     task_t *retry_head;
-    int64_t *await;    /* ids of approve tasks awaiting a person (timeouts) */
+    int64_t *await; /* ids of approve tasks awaiting a person (timeouts) */
     size_t nawait, capawait;
     worker_t *workers;
     run_t **finished;
     size_t nfinished, capfinished;
     int64_t last_seen_flush_ms;
     model_stats_t stats;
-    uint64_t ready_seq;  /* next task_t.ready_seq */
-    int dirty;           /* something placement looks at changed since the last dispatch */
+    uint64_t ready_seq;    /* next task_t.ready_seq */
+    int dirty;             /* something placement looks at changed since the last dispatch */
     int64_t dispatched_ms; /* monotonic, the last full dispatch */
     /* Placement's table (place.h), rebuilt for each pick; grown, kept. */
     place_worker_t *pw;
@@ -95,20 +95,16 @@ static int s_terminal(task_state_t s)
 static int s_legal(task_state_t from, task_state_t to)
 {
     switch (from) {
-    case T(PENDING):
-        return to == T(READY) || to == T(SKIPPED) || to == T(CANCELLED);
-    case T(READY):
-        return to == T(ASSIGNED) || to == T(CANCELLED);
+    case T(PENDING): return to == T(READY) || to == T(SKIPPED) || to == T(CANCELLED);
+    case T(READY): return to == T(ASSIGNED) || to == T(CANCELLED);
     case T(ASSIGNED):
         return to == T(RUNNING) || to == T(SUCCEEDED) || to == T(RETRY_WAIT) || to == T(FAILED) ||
                to == T(READY) || to == T(CANCELLED);
     case T(RUNNING):
         return to == T(SUCCEEDED) || to == T(RETRY_WAIT) || to == T(FAILED) || to == T(READY) ||
                to == T(CANCELLED);
-    case T(RETRY_WAIT):
-        return to == T(READY) || to == T(CANCELLED);
-    default:
-        return 0;
+    case T(RETRY_WAIT): return to == T(READY) || to == T(CANCELLED);
+    default: return 0;
     }
 }
 
@@ -470,7 +466,8 @@ static int s_task_done(model_t *m, task_t *t)
     if (t->state == T(FAILED) && s_tolerated(r, t)) {
         /* Its selects choose among the candidates that succeeded. */
         log_info("run %lld: step %s failed; tolerated (its select steps need only min_success "
-                 "candidates)", (long long)r->id, t->name);
+                 "candidates)",
+                 (long long)r->id, t->name);
         for (int i = 0; i < t->nchildren; i++) {
             task_t *c = &r->tasks[t->children[i]];
             if (--c->npending == 0 && c->state == T(PENDING) && s_set(m, c, T(READY), NULL) < 0)
@@ -571,7 +568,8 @@ static int s_lease_lost(model_t *m, const lease_t *l, const char *why)
     t->worker[0] = '\0';
     if (t->lost > m->cfg->max_lost) {
         char msg[300];
-        snprintf(msg, sizeof msg, "lost with %d dead workers (max_lost = %d)", t->lost, m->cfg->max_lost);
+        snprintf(msg, sizeof msg, "lost with %d dead workers (max_lost = %d)", t->lost,
+                 m->cfg->max_lost);
         s_set_error(t, msg);
         if (s_set(m, t, T(FAILED), msg) < 0)
             return -1;
@@ -892,19 +890,14 @@ int model_load(model_t *m)
             }
             case T(SUCCEEDED):
             case T(SKIPPED):
-            case T(CANCELLED):
-                r->ndone++;
-                break;
-            case T(FAILED):
-                r->ndone++;
-                break; /* any_failed: below, once every edge is known */
-            default:
-                break;
+            case T(CANCELLED): r->ndone++; break;
+            case T(FAILED): r->ndone++; break; /* any_failed: below, once every edge is known */
+            default: break;
             }
         }
     }
-    log_info("loaded %d active runs with %d tasks; waiting for %zu workers holding %zu tasks",
-             nr, nt, nworkers, nheld);
+    log_info("loaded %d active runs with %d tasks; waiting for %zu workers holding %zu tasks", nr,
+             nt, nworkers, nheld);
     /* A pending task with nothing pending cannot exist, but repair it. */
     for (int i = 0; i < nr; i++) {
         run_t *r = idmap_get(m->runs, db_get_i64(rr, i, 0));
@@ -935,8 +928,7 @@ int model_load(model_t *m)
                 s_set(m, &r->tasks[k], T(RUNNING), "awaiting approval (repaired at load)") < 0)
                 goto out;
         }
-        if (r->ndone == r->ntasks && s_finish_run(m, r, s_outcome(r),
-                                                  "completed at load") < 0)
+        if (r->ndone == r->ntasks && s_finish_run(m, r, s_outcome(r), "completed at load") < 0)
             goto out;
     }
     rc = 0;
@@ -1023,7 +1015,10 @@ int model_subst(const Drover__SubmitRequest *req, const model_origin_t *o, int64
     }
     static const char *const no_files[1] = {NULL};
     params_vars_t v = {
-        .names = names, .values = values, .n = np, .run_id = run_id,
+        .names = names,
+        .values = values,
+        .n = np,
+        .run_id = run_id,
         .due_at = due[0] ? due : NULL,
         .files = o && o->trigger ? (o->files ? o->files : no_files) : NULL,
         .nfiles = o && o->trigger ? o->nfiles : 0,
@@ -1102,18 +1097,18 @@ int model_submit_rules(const Drover__SubmitRequest *req, char *err, size_t errle
     return rc < 0 ? (errno = EINVAL, -1) : 0;
 }
 
-int model_submit_queue_check(model_t *m, const Drover__SubmitRequest *req, char *err,
-                             size_t errlen)
+int model_submit_queue_check(model_t *m, const Drover__SubmitRequest *req, char *err, size_t errlen)
 {
     const char *qname = req->queue && *req->queue ? req->queue : "default";
     if (!s_queue_find(m, qname)) {
-        snprintf(err, errlen, "unknown queue '%.64s' (an admin creates it: drover queue create %.64s)",
-                 qname, qname);
+        snprintf(err, errlen,
+                 "unknown queue '%.64s' (an admin creates it: drover queue create %.64s)", qname,
+                 qname);
         return errno = EINVAL, -1;
     }
-    if (req->notify && notify_check_workflow(m->cfg, req->notify->webhook, req->notify->on,
-                                             req->notify->n_on, req->schedule != NULL, err,
-                                             errlen) < 0)
+    if (req->notify &&
+        notify_check_workflow(m->cfg, req->notify->webhook, req->notify->on, req->notify->n_on,
+                              req->schedule != NULL, err, errlen) < 0)
         return errno = EINVAL, -1;
     return 0;
 }
@@ -1162,15 +1157,14 @@ int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, mo
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
         int reused = reuse && reuse[i];
-        const char *state = reused ? "succeeded"
+        const char *state = reused                                       ? "succeeded"
                             : s_pending_parents(s, rows->didx, k, reuse) ? "pending"
                                                                          : "ready";
-        json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o}", "idx", (int)i,
-                              "name", s->name, "kind", s->kind, "spec", s->spec_json, "state",
-                              state, "retries", (int)s->retries,
-                              "timeout_ms", (json_int_t)s->timeout_ms, "retry_delay_ms",
-                              (json_int_t)s->retry_delay_ms, "resources",
-                              s_res_to_json(s->resources));
+        json_t *o =
+            json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o}", "idx", (int)i, "name",
+                      s->name, "kind", s->kind, "spec", s->spec_json, "state", state, "retries",
+                      (int)s->retries, "timeout_ms", (json_int_t)s->timeout_ms, "retry_delay_ms",
+                      (json_int_t)s->retry_delay_ms, "resources", s_res_to_json(s->resources));
         if (!o || json_array_append_new(tasks, o) < 0)
             goto nomem;
         if (reused && json_object_set_new(o, "reused_from", json_integer((json_int_t)reuse[i])) < 0)
@@ -1200,8 +1194,7 @@ run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const 
 {
     size_t n = req->n_steps;
     run_t *r = calloc(1, sizeof *r);
-    if (!r || !(r->tasks = calloc(n, sizeof *r->tasks)) ||
-        !(r->workflow = strdup(req->workflow)))
+    if (!r || !(r->tasks = calloc(n, sizeof *r->tasks)) || !(r->workflow = strdup(req->workflow)))
         goto nomem;
     r->id = rows->run_id;
     r->priority = req->priority;
@@ -1319,10 +1312,10 @@ int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *
  * the other parents of a step hold it back. */
 static int s_submit(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
                     const char *key, const char *schedule, int64_t due_us, const char *actor,
-                    const char *params_json, int64_t id, int64_t *run_id, char *err,
-                    size_t errlen)
+                    const char *params_json, int64_t id, int64_t *run_id, char *err, size_t errlen)
 {
-    if (model_submit_rules(req, err, errlen) < 0 || model_submit_queue_check(m, req, err, errlen) < 0)
+    if (model_submit_rules(req, err, errlen) < 0 ||
+        model_submit_queue_check(m, req, err, errlen) < 0)
         return errno == EINVAL ? -1 : (errno = EIO, -1);
     model_rows_t rows;
     if (model_submit_rows(req, reuse, &rows) < 0) {
@@ -1332,11 +1325,11 @@ static int s_submit(model_t *m, const Drover__SubmitRequest *req, const int64_t 
     rows.params_json = params_json;
     rows.due_us = due_us;
     const char *qname = req->queue && *req->queue ? req->queue : "default";
-    int rc = store_submit(m->st, req->workflow, req->source ? req->source : "",
-                          req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
-                          schedule, due_us, actor, params_json, id, (int)req->n_steps,
-                          rows.tasks_json, rows.deps_json, &rows.run_id, &rows.submitted_us,
-                          rows.ids);
+    int rc =
+        store_submit(m->st, req->workflow, req->source ? req->source : "",
+                     req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
+                     schedule, due_us, actor, params_json, id, (int)req->n_steps, rows.tasks_json,
+                     rows.deps_json, &rows.run_id, &rows.submitted_us, rows.ids);
     if (rc == 0 && req->notify)
         rc = store_run_notify(m->st, rows.run_id, req->notify->webhook,
                               (const char *const *)req->notify->on, req->notify->n_on);
@@ -1372,8 +1365,8 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     return rc;
 }
 
-int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
-                const char *key, const char *actor, int64_t *run_id, char *err, size_t errlen)
+int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse, const char *key,
+                const char *actor, int64_t *run_id, char *err, size_t errlen)
 {
     /* The earlier run's specs were substituted when it was submitted. */
     return s_submit(m, req, reuse, key, NULL, 0, actor, NULL, 0, run_id, err, errlen);
@@ -1413,7 +1406,8 @@ int model_cancel(model_t *m, int64_t run_id, char *msg, size_t msglen)
         errno = EIO;
         return -1;
     }
-    snprintf(msg, msglen, "run %lld cancelled: %d running step%s killed, %d waiting step%s cancelled",
+    snprintf(msg, msglen,
+             "run %lld cancelled: %d running step%s killed, %d waiting step%s cancelled",
              (long long)run_id, killed, killed == 1 ? "" : "s", waiting, waiting == 1 ? "" : "s");
     return 0;
 }
@@ -1434,7 +1428,8 @@ worker_t *model_worker_by_ident(model_t *m, const uint8_t *ident, size_t len)
 static int s_reg_holds(const Drover__Register *reg, const lease_t *l)
 {
     for (size_t i = 0; i < reg->n_held; i++)
-        if ((int64_t)reg->held[i]->task_id == l->task_id && (int)reg->held[i]->attempt == l->attempt)
+        if ((int64_t)reg->held[i]->task_id == l->task_id &&
+            (int)reg->held[i]->attempt == l->attempt)
             return 1;
     return 0;
 }
@@ -1472,8 +1467,8 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     if (w && w->connected && (w->ident_len != len || memcmp(w->ident, ident, len) != 0))
         log_warn("worker %s registered again from a new connection; the earlier session (%s) is "
                  "replaced",
-                 reg->name, reg->session && reg->session == w->session ? "the same process"
-                                                                        : "gone quiet");
+                 reg->name,
+                 reg->session && reg->session == w->session ? "the same process" : "gone quiet");
     if (!w && !(w = s_worker_new(m, reg->name)))
         return NULL;
     s_ident_forget(m, w);
@@ -1532,8 +1527,10 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
         int satt = (int)reg->held[i]->attempt;
         task_t *st = idmap_get(m->tasks, sid);
         char sd[300];
-        snprintf(sd, sizeof sd, "worker %s came back holding attempt %d, no longer its lease: "
-                                "its result is discarded", w->name, satt);
+        snprintf(sd, sizeof sd,
+                 "worker %s came back holding attempt %d, no longer its lease: "
+                 "its result is discarded",
+                 w->name, satt);
         m->stats.stale++;
         log_warn("task %lld: %s", (long long)sid, sd);
         if (store_event(m->st, st ? st->run->id : 0, sid, satt, "stale_result", w->name, sd) < 0) {
@@ -1607,9 +1604,10 @@ static int s_stale(model_t *m, worker_t *w, int64_t task_id, int attempt, const 
     else
         snprintf(detail, sizeof detail, "%s rejected", what);
     if (!always || now >= w->stale_next_ms) {
-        log_warn("stale %s for task %lld attempt %d from worker %s: not its current lease; ignored%s",
-                 what, (long long)task_id, attempt, w->name,
-                 w->stale_quiet ? " (more like it not logged one by one: see drover.events)" : "");
+        log_warn(
+            "stale %s for task %lld attempt %d from worker %s: not its current lease; ignored%s",
+            what, (long long)task_id, attempt, w->name,
+            w->stale_quiet ? " (more like it not logged one by one: see drover.events)" : "");
         w->stale_next_ms = now + 10000;
         w->stale_quiet = 0;
     }
@@ -1617,9 +1615,8 @@ static int s_stale(model_t *m, worker_t *w, int64_t task_id, int attempt, const 
     char kind[32];
     snprintf(kind, sizeof kind, "stale_%s", what);
     task_t *t = idmap_get(m->tasks, task_id);
-    return store_event(m->st, t ? t->run->id : 0, task_id, attempt, kind, w->name, detail) < 0
-               ? -1
-               : 0;
+    return store_event(m->st, t ? t->run->id : 0, task_id, attempt, kind, w->name, detail) < 0 ? -1
+                                                                                               : 0;
 }
 
 int model_task_started(model_t *m, worker_t *w, const Drover__Started *s)
@@ -1659,17 +1656,12 @@ static void s_outcome_text(const Drover__Result *r, char *buf, size_t len)
     case DROVER__OUTCOME__OUTCOME_SIGNALED:
         snprintf(buf, len, "killed by signal %d", r->term_signal);
         break;
-    case DROVER__OUTCOME__OUTCOME_TIMED_OUT:
-        snprintf(buf, len, "timed out");
-        break;
-    case DROVER__OUTCOME__OUTCOME_KILLED:
-        snprintf(buf, len, "killed on request");
-        break;
+    case DROVER__OUTCOME__OUTCOME_TIMED_OUT: snprintf(buf, len, "timed out"); break;
+    case DROVER__OUTCOME__OUTCOME_KILLED: snprintf(buf, len, "killed on request"); break;
     case DROVER__OUTCOME__OUTCOME_SPAWN_FAILED:
         snprintf(buf, len, "could not start: %s", r->error ? r->error : "");
         break;
-    default:
-        snprintf(buf, len, "ended with an unknown outcome");
+    default: snprintf(buf, len, "ended with an unknown outcome");
     }
 }
 
@@ -1686,7 +1678,7 @@ static int s_attempt_succeeded(model_t *m, task_t *t, const char *where)
             return -1;
     }
     log_debug("task %lld (run %lld step %s) attempt %d succeeded on %s", (long long)t->id,
-             (long long)r->id, t->name, t->attempt, where);
+              (long long)r->id, t->name, t->attempt, where);
     return s_task_done(m, t);
 }
 
@@ -1697,14 +1689,15 @@ static int s_attempt_failed(model_t *m, task_t *t, const char *what, int retryab
     t->failures++;
     s_set_error(t, what);
     if (retryable && t->failures <= t->retries) {
-        int64_t delay = util_backoff_ms(t->retry_delay_ms, (unsigned)t->failures,
-                                        m->cfg->retry_delay_cap_ms);
+        int64_t delay =
+            util_backoff_ms(t->retry_delay_ms, (unsigned)t->failures, m->cfg->retry_delay_cap_ms);
         t->not_before_ms = util_mono_ms() + delay;
         t->not_before_us = util_now_us() + delay * 1000;
         char detail[700];
-        snprintf(detail, sizeof detail, "%s; retry %d of %d in %lldms", what, t->failures, t->retries,
-                 (long long)delay);
-        log_info("task %lld (step %s) attempt %d %s", (long long)t->id, t->name, t->attempt, detail);
+        snprintf(detail, sizeof detail, "%s; retry %d of %d in %lldms", what, t->failures,
+                 t->retries, (long long)delay);
+        log_info("task %lld (step %s) attempt %d %s", (long long)t->id, t->name, t->attempt,
+                 detail);
         return s_set(m, t, T(RETRY_WAIT), detail);
     }
     log_info("task %lld (run %lld step %s) attempt %d failed: %s", (long long)t->id,
@@ -1750,7 +1743,7 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
     /* An exec step with gates is judged even when it reported nothing. */
     const char *outs = res->outputs_json && *res->outputs_json ? res->outputs_json
                        : !strcmp(t->kind, "exec") && strstr(t->spec_json, "\"gates\":") ? "{}"
-                                                                                      : NULL;
+                                                                                        : NULL;
     if (outs && m->sink.outputs) {
         char err[512] = "";
         int rc = m->sink.outputs(m->sink.ctx, t, att, ok, outs, &rejected, err, sizeof err);
@@ -1863,10 +1856,11 @@ int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c)
         len = lt->log_bytes[si] < max ? (size_t)(max - lt->log_bytes[si]) : 0;
         if (!(lt->log_cut & bit)) {
             char marker[160];
-            int ml = snprintf(marker, sizeof marker,
-                              "\n[drover: log truncated at %llu bytes; raise coordinator.max_log_bytes "
-                              "to keep more]\n",
-                              (unsigned long long)max);
+            int ml =
+                snprintf(marker, sizeof marker,
+                         "\n[drover: log truncated at %llu bytes; raise coordinator.max_log_bytes "
+                         "to keep more]\n",
+                         (unsigned long long)max);
             if (len > 0 && store_log(m->st, id, att, (int)c->stream, off, data, len) < 0)
                 return -1;
             if (store_log(m->st, id, att, (int)c->stream, off + len, (const uint8_t *)marker,
@@ -2050,24 +2044,26 @@ static int s_await_start(model_t *m, task_t *t)
     if (s_set(m, t, T(ASSIGNED), NULL) < 0 || s_set(m, t, T(RUNNING), "awaiting approval") < 0)
         return -1;
     char detail[700];
-    snprintf(detail, sizeof detail, "step %s awaits approval of model %s: drover approve %lld %s "
-             "--reason TEXT (or drover reject)", t->name, *what ? what : "?",
-             (long long)t->run->id, t->name);
+    snprintf(detail, sizeof detail,
+             "step %s awaits approval of model %s: drover approve %lld %s "
+             "--reason TEXT (or drover reject)",
+             t->name, *what ? what : "?", (long long)t->run->id, t->name);
     log_info("run %lld: %s", (long long)t->run->id, detail);
     if (store_event(m->st, t->run->id, t->id, t->attempt, "awaiting_approval", NULL, detail) < 0)
         return -1;
     return s_await_add(m, t);
 }
 
-int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
-                           const char *name, int version)
+int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what, const char *name,
+                           int version)
 {
     DROVER_INVARIANT(t->approval && t->state == T(RUNNING));
     t->finished_us = util_now_us();
-    json_t *rep = json_pack("{s:s, s:s}", "verdict", approve ? "approved" : "rejected", "detail",
-                            what);
+    json_t *rep =
+        json_pack("{s:s, s:s}", "verdict", approve ? "approved" : "rejected", "detail", what);
     if (rep && name)
-        json_object_set_new(rep, "model", json_pack("{s:s, s:i}", "name", name, "version", version));
+        json_object_set_new(rep, "model",
+                            json_pack("{s:s, s:i}", "name", name, "version", version));
     char *doc = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
     json_decref(rep);
     int rc = doc ? store_report(m->st, t->id, t->attempt, "approve", approve, doc) : -1;
@@ -2109,10 +2105,11 @@ static int s_await_tick(model_t *m)
 static void s_await_why(const task_t *t, char *msg, size_t msglen)
 {
     int64_t waited = (util_now_us() - t->started_us) / 1000000;
-    size_t o = (size_t)snprintf(msg, msglen, "%s is awaiting approval (for %llds): drover approve "
-                                "%lld %s --reason TEXT, or drover reject", t->name,
-                                (long long)(waited > 0 ? waited : 0), (long long)t->run->id,
-                                t->name);
+    size_t o = (size_t)snprintf(msg, msglen,
+                                "%s is awaiting approval (for %llds): drover approve "
+                                "%lld %s --reason TEXT, or drover reject",
+                                t->name, (long long)(waited > 0 ? waited : 0),
+                                (long long)t->run->id, t->name);
     if (t->timeout_ms > 0 && o < msglen) {
         int64_t left = t->started_us / 1000 + t->timeout_ms - util_now_us() / 1000;
         snprintf(msg + o, msglen - o, "; rejected unless decided within %.0fs",
@@ -2140,8 +2137,10 @@ int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **o
         return -1;
     }
     if (!t->approval) {
-        snprintf(msg, msglen, "step '%s' of run %lld is a %s step, not an approve step: there is "
-                 "nothing to approve", step, (long long)run_id, t->kind);
+        snprintf(msg, msglen,
+                 "step '%s' of run %lld is a %s step, not an approve step: there is "
+                 "nothing to approve",
+                 step, (long long)run_id, t->kind);
         errno = EINVAL;
         return -1;
     }
@@ -2154,9 +2153,11 @@ int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **o
                      (long long)run_id, wire_task_state_name(t->state), t->error ? " — " : "",
                      t->error ? t->error : "");
         else
-            snprintf(msg, msglen, "step '%s' of run %lld is not awaiting approval yet (%s: see "
-                     "drover why %lld %s)", step, (long long)run_id,
-                     wire_task_state_name(t->state), (long long)run_id, step);
+            snprintf(msg, msglen,
+                     "step '%s' of run %lld is not awaiting approval yet (%s: see "
+                     "drover why %lld %s)",
+                     step, (long long)run_id, wire_task_state_name(t->state), (long long)run_id,
+                     step);
         errno = EALREADY;
         return -1;
     }
@@ -2206,11 +2207,19 @@ static int s_table(model_t *m, task_t *extra)
     for (worker_t *w = m->workers; w; w = w->next) {
         place_worker_t *p = &m->pw[nw];
         *p = (place_worker_t){
-            .name = w->name, .connected = w->connected, .draining = w->draining,
-            .slots = (uint32_t)w->slots, .prefetch = (uint32_t)w->prefetch,
-            .memory = w->memory, .gpus = (uint32_t)w->gpus, .used_cpus = w->used_cpus,
-            .used_memory = w->used_memory, .used_gpus = w->used_gpus,
-            .reserve_for = w->reserve_for, .leases = &m->pl[nl], .nleases = w->nheld,
+            .name = w->name,
+            .connected = w->connected,
+            .draining = w->draining,
+            .slots = (uint32_t)w->slots,
+            .prefetch = (uint32_t)w->prefetch,
+            .memory = w->memory,
+            .gpus = (uint32_t)w->gpus,
+            .used_cpus = w->used_cpus,
+            .used_memory = w->used_memory,
+            .used_gpus = w->used_gpus,
+            .reserve_for = w->reserve_for,
+            .leases = &m->pl[nl],
+            .nleases = w->nheld,
         };
         for (int i = 0; i < w->nlabels && i < PLACE_MAX_LABELS; i++)
             p->labels[p->nlabels++] = w->labels[i];
@@ -2225,7 +2234,8 @@ static int s_table(model_t *m, task_t *extra)
             int64_t start = now_ms; /* assigned, not started yet: from now */
             if (t && t->started_us > 0 && t->started_us < now_us)
                 start = now_ms - (now_us - t->started_us) / 1000;
-            m->pl[nl++] = (place_lease_t){.cpus = l->cpus, .memory = l->memory,
+            m->pl[nl++] = (place_lease_t){.cpus = l->cpus,
+                                          .memory = l->memory,
                                           .gpus = (uint32_t)__builtin_popcountll(l->gpumask),
                                           .end_ms = start + limit};
         }
@@ -2259,20 +2269,34 @@ static int s_table(model_t *m, task_t *extra)
                 if (k == 1 && (t->queued != 1 || t->bucket != b || t == b->head))
                     continue;
                 m->ps[ns] = (place_step_t){
-                    .kind = t->kind, .cpus = t->res.cpus, .memory = t->res.memory,
-                    .gpus = t->res.gpus, .labels = (const char *const *)t->res.labels,
-                    .nlabels = t->res.nlabels, .priority = t->run->priority,
-                    .seq = t->ready_seq, .ready_ms = t->ready_ms, .limit_ms = t->timeout_ms,
-                    .queue = nq, .name = t->name,
+                    .kind = t->kind,
+                    .cpus = t->res.cpus,
+                    .memory = t->res.memory,
+                    .gpus = t->res.gpus,
+                    .labels = (const char *const *)t->res.labels,
+                    .nlabels = t->res.nlabels,
+                    .priority = t->run->priority,
+                    .seq = t->ready_seq,
+                    .ready_ms = t->ready_ms,
+                    .limit_ms = t->timeout_ms,
+                    .queue = nq,
+                    .name = t->name,
                 };
                 m->ps_of[ns++] = t;
             }
         nq++;
     }
     m->tab = (place_table_t){
-        .workers = m->pw, .nworkers = nw, .steps = m->ps, .nsteps = ns, .queues = m->pq,
-        .nqueues = nq, .rr = rr, .now_ms = now_ms,
-        .age_ms_per_point = m->cfg->priority_aging_ms, .policy = PLACE_POLICY_RESERVE,
+        .workers = m->pw,
+        .nworkers = nw,
+        .steps = m->ps,
+        .nsteps = ns,
+        .queues = m->pq,
+        .nqueues = nq,
+        .rr = rr,
+        .now_ms = now_ms,
+        .age_ms_per_point = m->cfg->priority_aging_ms,
+        .policy = PLACE_POLICY_RESERVE,
     };
     return 0;
 }
@@ -2323,8 +2347,8 @@ static int s_run_inline(model_t *m)
         int full = q->limit && q->running >= q->limit;
         for (bucket_t *b = q->buckets; b; b = b->next)
             while (b->head && (b->head->approval || (!full && m->sink.is_inline(b->head->kind))))
-                if ((b->head->approval ? s_await_start(m, b->head)
-                                       : s_run_here(m, b->head, NULL)) < 0)
+                if ((b->head->approval ? s_await_start(m, b->head) : s_run_here(m, b->head, NULL)) <
+                    0)
                     return -1;
     }
     return 0;
@@ -2420,11 +2444,26 @@ void model_after_commit(model_t *m)
     m->nfinished = 0;
 }
 
-run_t *model_run(model_t *m, int64_t run_id) { return idmap_get(m->runs, run_id); }
-task_t *model_task(model_t *m, int64_t task_id) { return idmap_get(m->tasks, task_id); }
-worker_t *model_workers(model_t *m) { return m->workers; }
-size_t model_active_runs(model_t *m) { return idmap_count(m->runs); }
-model_stats_t model_stats(const model_t *m) { return m->stats; }
+run_t *model_run(model_t *m, int64_t run_id)
+{
+    return idmap_get(m->runs, run_id);
+}
+task_t *model_task(model_t *m, int64_t task_id)
+{
+    return idmap_get(m->tasks, task_id);
+}
+worker_t *model_workers(model_t *m)
+{
+    return m->workers;
+}
+size_t model_active_runs(model_t *m)
+{
+    return idmap_count(m->runs);
+}
+model_stats_t model_stats(const model_t *m)
+{
+    return m->stats;
+}
 
 /* ------------------------------------------------------------ queues --- */
 
@@ -2465,7 +2504,9 @@ static void s_origin_standin(const Drover__SubmitRequest *req, model_origin_t *o
 {
     files[0] = "/trigger/new.csv";
     *o = (model_origin_t){.due_at_us = req->schedule ? 946684800LL * 1000000 : 0,
-                          .trigger = req->trigger != NULL, .files = files, .nfiles = 1,
+                          .trigger = req->trigger != NULL,
+                          .files = files,
+                          .nfiles = 1,
                           .rows = 1};
 }
 
@@ -2571,8 +2612,10 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
         q->limit = limit;
         q->time_limit_s = 0;
     } else if (!q) {
-        snprintf(msg, msglen, "no queue named '%s' (see: drover queue list; an admin creates one "
-                 "with drover queue create %s)", name, name);
+        snprintf(msg, msglen,
+                 "no queue named '%s' (see: drover queue list; an admin creates one "
+                 "with drover queue create %s)",
+                 name, name);
         return 1;
     } else if (strcmp(op, "rm") == 0) {
         if (strcmp(q->name, "default") == 0) {
@@ -2582,9 +2625,10 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
         queue_use_t use = {q, 0};
         idmap_each(m->runs, s_queue_use_cb, &use);
         if (use.n > 0) {
-            snprintf(msg, msglen, "queue %s has %d active run%s (waiting or running work); cancel "
-                     "them or wait for them to finish first", q->name, use.n,
-                     use.n == 1 ? "" : "s");
+            snprintf(msg, msglen,
+                     "queue %s has %d active run%s (waiting or running work); cancel "
+                     "them or wait for them to finish first",
+                     q->name, use.n, use.n == 1 ? "" : "s");
             return 2;
         }
         if (store_queue_delete(m->st, q->name) < 0)
@@ -2601,8 +2645,9 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
     } else if (strcmp(op, "time_limit") == 0) {
         q->time_limit_s = limit; /* seconds here */
     } else {
-        snprintf(msg, msglen, "unknown queue operation '%.32s' (create, rm, pause, resume, limit, "
-                              "time_limit)",
+        snprintf(msg, msglen,
+                 "unknown queue operation '%.32s' (create, rm, pause, resume, limit, "
+                 "time_limit)",
                  op);
         return 1;
     }
@@ -2779,8 +2824,9 @@ int model_hold(model_t *m, int64_t run_id, const char *step, int release, const 
         return 2;
     }
     if (*step && !changed && started == matched) {
-        snprintf(msg, msglen, "step %s of run %lld has already started; %s applies to steps "
-                              "that have not",
+        snprintf(msg, msglen,
+                 "step %s of run %lld has already started; %s applies to steps "
+                 "that have not",
                  first_started, (long long)run_id, release ? "release" : "hold");
         return 3;
     }

@@ -35,7 +35,7 @@
 
 /* Metrics kept per task attempt (docs/security.md): more are dropped and
  * counted in dropped_messages. */
-#define MODEL_METRICS_MAX 10000
+#define MODEL_METRICS_MAX      10000
 #define MODEL_METRIC_BYTES_MAX (16u << 20)
 
 typedef Drover__TaskState task_state_t;
@@ -48,15 +48,15 @@ typedef struct worker worker_t;
 typedef struct {
     int64_t task_id;
     int attempt;
-    uint32_t cpus;        /* what the attempt occupies on its worker */
+    uint32_t cpus; /* what the attempt occupies on its worker */
     uint64_t memory;
-    uint64_t gpumask;     /* GPU indices, bit i = GPU i */
+    uint64_t gpumask; /* GPU indices, bit i = GPU i */
 } lease_t;
 
 /* What a step needs (StepSpec.resources; docs/scheduling.md). */
 typedef struct {
-    uint32_t cpus;        /* >= 1 */
-    uint64_t memory;      /* bytes, 0 = no requirement */
+    uint32_t cpus;   /* >= 1 */
+    uint64_t memory; /* bytes, 0 = no requirement */
     uint32_t gpus;
     char **labels;
     int nlabels;
@@ -73,37 +73,37 @@ struct task {
     task_state_t state;
     int attempt, retries, failures, lost;
     int64_t timeout_ms, retry_delay_ms;
-    int64_t not_before_ms;          /* retry_wait: monotonic due time */
-    int64_t not_before_us;          /* same, wall clock, as stored */
+    int64_t not_before_ms; /* retry_wait: monotonic due time */
+    int64_t not_before_us; /* same, wall clock, as stored */
     int64_t started_us, finished_us;
-    int64_t ready_us;               /* wall clock of the last move to ready (metrics) */
+    int64_t ready_us; /* wall clock of the last move to ready (metrics) */
     int has_exit_code, exit_code;
-    char *error;                    /* why the last attempt failed, or NULL */
-    char worker[128];               /* holder of the current attempt, "" = none */
-    int npending;                   /* dependencies not yet succeeded */
-    int *children;                  /* indices into run->tasks */
+    char *error;      /* why the last attempt failed, or NULL */
+    char worker[128]; /* holder of the current attempt, "" = none */
+    int npending;     /* dependencies not yet succeeded */
+    int *children;    /* indices into run->tasks */
     int nchildren;
-    int *parents;                   /* indices into run->tasks (its `after`) */
+    int *parents; /* indices into run->tasks (its `after`) */
     int nparents;
-    task_t *qnext, *qprev;          /* ready bucket or retry list membership */
-    int queued;                     /* 1 ready bucket, 2 retry list, 0 none */
-    bucket_t *bucket;               /* its ready bucket while queued == 1 */
-    int gate_rejected;              /* failed because an evaluation gate said no */
-    int approval;                   /* kind approve: runs while it awaits a person */
+    task_t *qnext, *qprev; /* ready bucket or retry list membership */
+    int queued;            /* 1 ready bucket, 2 retry list, 0 none */
+    bucket_t *bucket;      /* its ready bucket while queued == 1 */
+    int gate_rejected;     /* failed because an evaluation gate said no */
+    int approval;          /* kind approve: runs while it awaits a person */
     resources_t res;
-    uint64_t gpumask;               /* GPUs of the current attempt */
-    uint64_t logseq;                /* bumps with each stored log chunk */
-    int log_cut;                    /* bit per stream: truncation marker written */
-    int log_attempt;                /* the attempt log_end/log_bytes count */
-    uint64_t log_end[2];            /* per stream: end of the bytes stored */
-    uint64_t log_bytes[2];          /* per stream: bytes stored (max_log_bytes) */
-    int nmetrics;                   /* metrics stored for log_attempt */
+    uint64_t gpumask;      /* GPUs of the current attempt */
+    uint64_t logseq;       /* bumps with each stored log chunk */
+    int log_cut;           /* bit per stream: truncation marker written */
+    int log_attempt;       /* the attempt log_end/log_bytes count */
+    uint64_t log_end[2];   /* per stream: end of the bytes stored */
+    uint64_t log_bytes[2]; /* per stream: bytes stored (max_log_bytes) */
+    int nmetrics;          /* metrics stored for log_attempt */
     uint64_t metric_bytes;
-    uint64_t ready_seq;             /* readiness order (placement: oldest first) */
-    int64_t ready_ms;               /* monotonic, last move to ready (aging) */
-    char reserved_on[128];          /* worker reserved for it (events once per worker), "" none */
-    int64_t backfill_ahead;         /* current attempt started ahead of this task id, 0 none */
-    int held;                       /* drover hold: never placed until released (stored) */
+    uint64_t ready_seq;     /* readiness order (placement: oldest first) */
+    int64_t ready_ms;       /* monotonic, last move to ready (aging) */
+    char reserved_on[128];  /* worker reserved for it (events once per worker), "" none */
+    int64_t backfill_ahead; /* current attempt started ahead of this task id, 0 none */
+    int held;               /* drover hold: never placed until released (stored) */
 };
 
 struct run {
@@ -114,16 +114,16 @@ struct run {
     int ntasks;
     int ndone;
     int any_failed;
-    uint64_t version;               /* bumps on every transition of the run */
+    uint64_t version; /* bumps on every transition of the run */
     int64_t submitted_us;
-    char submitted_key[64];         /* key that submitted it ("" without CURVE) */
-    mqueue_t *queue;                /* the queue it belongs to */
-    int priority;                   /* higher first within its queue */
-    int gate_rejected;              /* an evaluation gate said no: ends `rejected` */
-    int nawaiting;                  /* approve steps awaiting a person now */
-    char schedule[128];             /* schedule or trigger that started it, "" = a person */
-    char *params_json;              /* its parameter values {"NAME":"VALUE"}, NULL = none */
-    int64_t due_us;                 /* the due time it was started for, 0 = none */
+    char submitted_key[64]; /* key that submitted it ("" without CURVE) */
+    mqueue_t *queue;        /* the queue it belongs to */
+    int priority;           /* higher first within its queue */
+    int gate_rejected;      /* an evaluation gate said no: ends `rejected` */
+    int nawaiting;          /* approve steps awaiting a person now */
+    char schedule[128];     /* schedule or trigger that started it, "" = a person */
+    char *params_json;      /* its parameter values {"NAME":"VALUE"}, NULL = none */
+    int64_t due_us;         /* the due time it was started for, 0 = none */
 };
 
 struct worker {
@@ -131,28 +131,28 @@ struct worker {
     char host[256];
     uint8_t ident[WIRE_MAX_IDENT];
     size_t ident_len;
-    int connected;                  /* 0 = known from the database, not yet back */
-    int draining;                   /* said it is stopping: no new assignments */
+    int connected; /* 0 = known from the database, not yet back */
+    int draining;  /* said it is stopping: no new assignments */
     int slots;
-    int prefetch;                   /* placements beyond slots it queues itself */
-    uint64_t memory;                /* offered to tasks, 0 = unknown (not checked) */
-    int gpus;                       /* GPU indices 0..gpus-1 */
-    uint32_t used_cpus;             /* sums over held leases */
+    int prefetch;       /* placements beyond slots it queues itself */
+    uint64_t memory;    /* offered to tasks, 0 = unknown (not checked) */
+    int gpus;           /* GPU indices 0..gpus-1 */
+    uint32_t used_cpus; /* sums over held leases */
     uint64_t used_memory;
-    uint64_t used_gpus;             /* mask */
+    uint64_t used_gpus; /* mask */
     char labels[CONFIG_MAX_LABELS][CONFIG_LABEL_MAX];
     int nlabels;
     char kinds[16][32];
     int nkinds;
     char reserve_for[CONFIG_LABEL_MAX]; /* "" any step; "gpu" or a label (docs/scheduling.md) */
-    char key[64];                   /* CURVE key it authenticated with, "" without */
-    uint64_t session;               /* Register.session of the current process */
-    int64_t stale_next_ms;          /* rate limit of its "stale" warnings */
-    uint64_t stale_quiet;           /* stale messages not logged since */
-    int64_t last_seen_ms;           /* monotonic */
-    int64_t last_seen_us;           /* wall clock, for people */
-    int seen_dirty;                 /* last_seen not yet written to the database */
-    lease_t *held;                  /* attempts placed here and not yet resolved */
+    char key[64];                       /* CURVE key it authenticated with, "" without */
+    uint64_t session;                   /* Register.session of the current process */
+    int64_t stale_next_ms;              /* rate limit of its "stale" warnings */
+    uint64_t stale_quiet;               /* stale messages not logged since */
+    int64_t last_seen_ms;               /* monotonic */
+    int64_t last_seen_us;               /* wall clock, for people */
+    int seen_dirty;                     /* last_seen not yet written to the database */
+    lease_t *held;                      /* attempts placed here and not yet resolved */
     size_t nheld, capheld;
     worker_t *next;
 };
@@ -207,11 +207,11 @@ int model_load(model_t *m);
 /* What started a run: the schedule or trigger, and the values of
  * ${run.due_at} and ${trigger.*} (common/params.h). Strings borrowed. */
 typedef struct {
-    const char *schedule;       /* schedule or trigger name; NULL = a person */
-    int64_t due_us;             /* the due time it fired for (stored; 0 = none) */
-    int64_t due_at_us;          /* ${run.due_at} (0 = not a schedule: refused) */
-    int trigger;                /* a data trigger: ${trigger.files}, ${trigger.rows} */
-    const char *const *files;   /* the files it consumed */
+    const char *schedule;     /* schedule or trigger name; NULL = a person */
+    int64_t due_us;           /* the due time it fired for (stored; 0 = none) */
+    int64_t due_at_us;        /* ${run.due_at} (0 = not a schedule: refused) */
+    int trigger;              /* a data trigger: ${trigger.files}, ${trigger.rows} */
+    const char *const *files; /* the files it consumed */
     size_t nfiles;
     int64_t rows;
 } model_origin_t;
@@ -235,13 +235,13 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
  * tasks into memory, ready ones queued; -1 ENOMEM with nothing added).
  * model_rows_clear frees what rows holds (NULL-safe members). */
 typedef struct {
-    char *tasks_json, *deps_json;   /* store_submit's parameters */
-    size_t *didx;                   /* per dependency, in request order: its parent's index */
-    int64_t *ids;                   /* task ids by index (n_steps) */
+    char *tasks_json, *deps_json; /* store_submit's parameters */
+    size_t *didx;                 /* per dependency, in request order: its parent's index */
+    int64_t *ids;                 /* task ids by index (n_steps) */
     int64_t run_id, submitted_us;
-    const char *params_json;        /* borrowed: the run's parameter values (NULL = none) */
-    const int64_t *reuse;           /* borrowed: per step, the task it reuses (rerun), or NULL */
-    int64_t due_us;                 /* the due time a schedule started it for (0 = none) */
+    const char *params_json; /* borrowed: the run's parameter values (NULL = none) */
+    const int64_t *reuse;    /* borrowed: per step, the task it reuses (rerun), or NULL */
+    int64_t due_us;          /* the due time a schedule started it for (0 = none) */
 } model_rows_t;
 /* Run parameters (common/params.h): a request with every step's spec
  * substituted — a shallow copy of req whose steps and spec strings are
@@ -285,8 +285,8 @@ void model_rows_clear(model_rows_t *rows);
  * reuse[i] != 0 makes step i start succeeded, reusing the results of that
  * task of an earlier run (drover.tasks.reused_from). At least one step
  * must run; a reused step's parents must all be reused. */
-int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse,
-                const char *key, const char *actor, int64_t *run_id, char *err, size_t errlen);
+int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse, const char *key,
+                const char *actor, int64_t *run_id, char *err, size_t errlen);
 
 /* Cancels an active run: waiting tasks are cancelled, running ones killed.
  * Returns 0 with a summary in msg, or -1 with errno ENOENT (not active) or
@@ -383,8 +383,8 @@ int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **o
  * model version name:version when name is not NULL); a stored rejection
  * is how a restarted coordinator knows the run ends rejected, not failed.
  * 0 or -1 (database). */
-int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what,
-                           const char *name, int version);
+int model_approval_verdict(model_t *m, task_t *t, int approve, const char *what, const char *name,
+                           int version);
 
 /* Timers: dead workers, due retries, approval timeouts, last_seen
  * persistence. 0 or -1. */

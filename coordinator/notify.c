@@ -21,15 +21,15 @@
 #include "store.h"
 #include "util.h"
 
-#define NOTIFY_BATCH 32
-#define NOTIFY_IDLE_MS 1000           /* longest wait when nothing wakes us */
+#define NOTIFY_BATCH        32
+#define NOTIFY_IDLE_MS      1000 /* longest wait when nothing wakes us */
 #define NOTIFY_RETRY_MIN_MS 1000
 #define NOTIFY_RETRY_MAX_MS 600000
 
 struct notify {
     const conf_coordinator_t *cc;
     pthread_t thread;
-    int wake[2];                /* self-pipe: a byte means "stop" */
+    int wake[2]; /* self-pipe: a byte means "stop" */
     volatile int stop_flag;
     _Atomic int active;
     uint8_t secret[256];
@@ -52,7 +52,8 @@ static int s_read_secret(notify_t *n, const char *path, char *err, size_t errlen
         return -1;
     }
     if (st.st_mode & 077) {
-        util_errf(err, errlen, "notify.secret_file %s is readable by others: chmod 600 %s", path, path);
+        util_errf(err, errlen, "notify.secret_file %s is readable by others: chmod 600 %s", path,
+                  path);
         close(fd);
         return -1;
     }
@@ -63,7 +64,8 @@ static int s_read_secret(notify_t *n, const char *path, char *err, size_t errlen
         return -1;
     }
     n->secretlen = (size_t)r;
-    while (n->secretlen && (n->secret[n->secretlen - 1] == '\n' || n->secret[n->secretlen - 1] == '\r'))
+    while (n->secretlen &&
+           (n->secret[n->secretlen - 1] == '\n' || n->secret[n->secretlen - 1] == '\r'))
         n->secretlen--;
     return n->secretlen ? 0 : -1;
 }
@@ -147,7 +149,8 @@ static int s_deliver(notify_t *n)
         const char *url = *hook ? hook : n->cc->notify_webhook;
         if (!*hook && (!*url || !s_subscribed(n, kind))) {
             if (store_notify_result(n->st, id, hook, 1, 0, 0, 0,
-                                    *url ? "not in notify.on" : "no coordinator.notify.webhook") < 0)
+                                    *url ? "not in notify.on" : "no coordinator.notify.webhook") <
+                0)
                 goto db;
             continue;
         }
@@ -174,8 +177,8 @@ static int s_deliver(notify_t *n)
                 goto db;
             log_info("notify: event %" PRId64 " (%s) delivered", id, kind);
         } else {
-            int64_t delay = util_backoff_ms(NOTIFY_RETRY_MIN_MS, (unsigned)attempts + 1,
-                                            NOTIFY_RETRY_MAX_MS);
+            int64_t delay =
+                util_backoff_ms(NOTIFY_RETRY_MIN_MS, (unsigned)attempts + 1, NOTIFY_RETRY_MAX_MS);
             if (store_notify_result(n->st, id, hook, 0, 0, (int)status, delay, why) < 0)
                 goto db;
             log_warn("notify: event %" PRId64 " (%s) not delivered (%s); retrying in %.1fs", id,
@@ -289,12 +292,14 @@ int notify_check_workflow(const conf_coordinator_t *cc, const char *webhook, cha
 {
     errno = EINVAL;
     if (!webhook || !*webhook) {
-        util_errf(err, errlen, "notify needs 'webhook', e.g. notify = { webhook = "
+        util_errf(err, errlen,
+                  "notify needs 'webhook', e.g. notify = { webhook = "
                   "\"https://hooks.example.com/ml\"; on = [\"failed\"]; };");
         return -1;
     }
     if (cc->nnotify_allow == 0) {
-        util_errf(err, errlen, "notify 'webhook' refused: this coordinator allows no workflow "
+        util_errf(err, errlen,
+                  "notify 'webhook' refused: this coordinator allows no workflow "
                   "webhooks (an operator lists the permitted URL prefixes in "
                   "coordinator.notify.allow)");
         return -1;
@@ -307,24 +312,27 @@ int notify_check_workflow(const conf_coordinator_t *cc, const char *webhook, cha
         ok = *p > 0x20 && *p != 0x7f;
     ok = ok && util_utf8_valid(webhook);
     if (!ok) {
-        util_errf(err, errlen, "notify 'webhook' refused: '%.200s' does not start with a prefix "
-                  "in coordinator.notify.allow (%.300s%s)", webhook, cc->notify_allow[0],
-                  cc->nnotify_allow > 1 ? ", ..." : "");
+        util_errf(err, errlen,
+                  "notify 'webhook' refused: '%.200s' does not start with a prefix "
+                  "in coordinator.notify.allow (%.300s%s)",
+                  webhook, cc->notify_allow[0], cc->nnotify_allow > 1 ? ", ..." : "");
         return -1;
     }
     if (non == 0) {
-        util_errf(err, errlen, "notify 'on' must list at least one kind (" CONFIG_NOTIFY_KINDS_TEXT
-                  ")");
+        util_errf(err, errlen,
+                  "notify 'on' must list at least one kind (" CONFIG_NOTIFY_KINDS_TEXT ")");
         return -1;
     }
     for (size_t i = 0; i < non; i++) {
         if (!conf_notify_kind_ok(on[i])) {
-            util_errf(err, errlen, "notify 'on': unknown kind '%.40s' (known: "
-                      CONFIG_NOTIFY_KINDS_TEXT ")", on[i] ? on[i] : "");
+            util_errf(err, errlen,
+                      "notify 'on': unknown kind '%.40s' (known: " CONFIG_NOTIFY_KINDS_TEXT ")",
+                      on[i] ? on[i] : "");
             return -1;
         }
         if (strcmp(on[i], "schedule_missed") == 0 && !scheduled) {
-            util_errf(err, errlen, "notify 'on': schedule_missed needs a 'schedule' (only a "
+            util_errf(err, errlen,
+                      "notify 'on': schedule_missed needs a 'schedule' (only a "
                       "schedule misses due times)");
             return -1;
         }

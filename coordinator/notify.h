@@ -34,8 +34,8 @@ typedef struct notify notify_t;
 
 /* Starts the sender for cc (borrowed; must outlive it), inactive until
  * notify_set_active(1). Returns NULL with errno ENOENT when neither a
- * webhook nor an allow-list is configured, or with a message in err on failure (unreadable secret file,
- * thread, ENOMEM). */
+ * webhook nor an allow-list is configured, or with a message in err on failure (unreadable secret
+ * file, thread, ENOMEM). */
 notify_t *notify_start(const conf_coordinator_t *cc, char *err, size_t errlen);
 /* A workflow's notify block, checked before a run is written: 0, or -1 with
  * errno EINVAL and the reason in err (a webhook outside every allow prefix,

@@ -15,10 +15,10 @@ struct observe {
     prom_t *reg;
     metricsd_t *http;
     prom_metric_t *leader, *db_up, *active_runs, *workers, *stale, *requeued;
-    prom_family_t *slots, *gpus, *tasks, *queue_ready, *queue_running, *task_to, *run_to,
-        *dropped, *refused, *rate_limited, *gc_rows;
+    prom_family_t *slots, *gpus, *tasks, *queue_ready, *queue_running, *task_to, *run_to, *dropped,
+        *refused, *rate_limited, *gc_rows;
     prom_metric_t *iteration, *commit, *dispatch, *handoff;
-    model_stats_t last;   /* model counters at the previous publish */
+    model_stats_t last; /* model counters at the previous publish */
     uint64_t gc_last[5];
 };
 
@@ -43,15 +43,17 @@ observe_t *observe_new(const conf_coordinator_t *cc, char *err, size_t errlen)
     o->db_up = prom_gauge(r, "drover_database_up", "1 when the coordinator's database answers.");
     o->active_runs = prom_gauge(r, "drover_active_runs", "Runs not yet finished.");
     o->workers = prom_gauge(r, "drover_workers_connected", "Workers connected now.");
-    o->slots = prom_family(r, PROM_GAUGE, "drover_slots", "Task slots of connected workers.",
+    o->slots = prom_family(r, PROM_GAUGE, "drover_slots", "Task slots of connected workers.", state,
+                           1, NULL, 0);
+    o->gpus =
+        prom_family(r, PROM_GAUGE, "drover_gpus", "GPUs of connected workers.", state, 1, NULL, 0);
+    o->tasks = prom_family(r, PROM_GAUGE, "drover_tasks",
+                           "Tasks ready (waiting for a worker) "
+                           "and running (assigned or running).",
                            state, 1, NULL, 0);
-    o->gpus = prom_family(r, PROM_GAUGE, "drover_gpus", "GPUs of connected workers.", state, 1,
-                          NULL, 0);
-    o->tasks = prom_family(r, PROM_GAUGE, "drover_tasks", "Tasks ready (waiting for a worker) "
-                           "and running (assigned or running).", state, 1, NULL, 0);
-    o->queue_ready = prom_family(r, PROM_GAUGE, "drover_queue_ready_tasks",
-                                 "Ready tasks waiting, by queue and priority.", queue_prio, 2,
-                                 NULL, 0);
+    o->queue_ready =
+        prom_family(r, PROM_GAUGE, "drover_queue_ready_tasks",
+                    "Ready tasks waiting, by queue and priority.", queue_prio, 2, NULL, 0);
     o->queue_running = prom_family(r, PROM_GAUGE, "drover_queue_running_tasks",
                                    "Assigned and running tasks, by queue.", queue, 1, NULL, 0);
     o->task_to = prom_family(r, PROM_COUNTER, "drover_task_transitions_total",
@@ -65,12 +67,12 @@ observe_t *observe_new(const conf_coordinator_t *cc, char *err, size_t errlen)
     o->dropped = prom_family(r, PROM_COUNTER, "drover_dropped_messages_total",
                              "Messages dropped (malformed, oversized, over a limit), by reason.",
                              reason, 1, NULL, 0);
-    o->refused = prom_family(r, PROM_COUNTER, "drover_refused_requests_total",
-                             "Client requests answered with an error, by error.", reason, 1,
-                             NULL, 0);
-    o->rate_limited = prom_family(r, PROM_COUNTER, "drover_rate_limited_requests_total",
-                                  "Client requests over coordinator.client_rate, by key.", key, 1,
-                                  NULL, 0);
+    o->refused =
+        prom_family(r, PROM_COUNTER, "drover_refused_requests_total",
+                    "Client requests answered with an error, by error.", reason, 1, NULL, 0);
+    o->rate_limited =
+        prom_family(r, PROM_COUNTER, "drover_rate_limited_requests_total",
+                    "Client requests over coordinator.client_rate, by key.", key, 1, NULL, 0);
     o->gc_rows = prom_family(r, PROM_COUNTER, "drover_retention_deleted_rows_total",
                              "Rows deleted by retention, by table.", table, 1, NULL, 0);
     o->iteration = prom_histogram(r, "drover_loop_iteration_seconds",
@@ -79,14 +81,13 @@ observe_t *observe_new(const conf_coordinator_t *cc, char *err, size_t errlen)
                                "Time of the iteration's commit (durable writes).", s_lat, NLAT);
     o->dispatch = prom_histogram(r, "drover_dispatch_latency_seconds",
                                  "From a task becoming ready to its assignment.", s_lat, NLAT);
-    o->handoff = prom_histogram(r, "drover_handoff_latency_seconds",
-                                "From a task's last dependency finishing to its assignment.",
-                                s_lat, NLAT);
+    o->handoff =
+        prom_histogram(r, "drover_handoff_latency_seconds",
+                       "From a task's last dependency finishing to its assignment.", s_lat, NLAT);
     if (!build || !o->leader || !o->db_up || !o->active_runs || !o->workers || !o->slots ||
         !o->gpus || !o->tasks || !o->queue_ready || !o->queue_running || !o->task_to ||
-        !o->run_to || !o->stale || !o->requeued || !o->dropped || !o->refused ||
-        !o->rate_limited || !o->gc_rows || !o->iteration || !o->commit || !o->dispatch ||
-        !o->handoff) {
+        !o->run_to || !o->stale || !o->requeued || !o->dropped || !o->refused || !o->rate_limited ||
+        !o->gc_rows || !o->iteration || !o->commit || !o->dispatch || !o->handoff) {
         util_errf(err, errlen, "out of memory");
         observe_destroy(&o);
         return NULL;

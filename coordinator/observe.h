@@ -49,8 +49,8 @@ void observe_ready(observe_t *o, const char *why_not);
 void observe_iteration(observe_t *o, int64_t us);
 void observe_commit(observe_t *o, int64_t us);
 void observe_assigned(observe_t *o, const task_t *t, int64_t now_us);
-void observe_dropped(observe_t *o, const char *reason);   /* reason: a string literal */
-void observe_refused(observe_t *o, int error_code); /* a Drover__ErrorCode */
+void observe_dropped(observe_t *o, const char *reason); /* reason: a string literal */
+void observe_refused(observe_t *o, int error_code);     /* a Drover__ErrorCode */
 void observe_rate_limited(observe_t *o, const char *key);
 
 /* Refreshes the gauges and the counters kept elsewhere (model stats,

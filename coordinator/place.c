@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint32_t s_cpus(const place_step_t *s) { return s->cpus ? s->cpus : 1; }
+static uint32_t s_cpus(const place_step_t *s)
+{
+    return s->cpus ? s->cpus : 1;
+}
 
 static int s_has(const char *const *set, int n, const char *x)
 {
@@ -477,7 +480,10 @@ static void s_when(const place_table_t *tab, int64_t at, char *buf, size_t len)
         snprintf(buf, len, "in %.0fs", (double)(at - tab->now_ms) / 1000.0);
 }
 
-static const char *s_name(const place_step_t *s) { return s->name ? s->name : "a step"; }
+static const char *s_name(const place_step_t *s)
+{
+    return s->name ? s->name : "a step";
+}
 
 int place_explain(const place_table_t *tab, size_t step, size_t max_workers, char *buf, size_t len)
 {
@@ -509,8 +515,9 @@ int place_explain(const place_table_t *tab, size_t step, size_t max_workers, cha
     for (size_t i = 0; i < nres && o.o == 0; i++)
         if (res[i].step == step && res[i].worker != PLACE_NONE) {
             s_when(tab, res[i].at_ms, when, sizeof when);
-            s_put(&o, "first in line: %s is reserved for it; it fits there %s at the latest "
-                      "(running steps' time limits)",
+            s_put(&o,
+                  "first in line: %s is reserved for it; it fits there %s at the latest "
+                  "(running steps' time limits)",
                   tab->workers[res[i].worker].name, when);
         }
     for (size_t i = 0; i < nres && o.o == 0; i++) {
@@ -518,8 +525,9 @@ int place_explain(const place_table_t *tab, size_t step, size_t max_workers, cha
         if (rs == s || res[i].worker == PLACE_NONE || !place_before(tab, rs, s))
             continue;
         s_when(tab, res[i].at_ms, when, sizeof when);
-        s_put(&o, "waits behind %s (older or higher priority), which has %s reserved (fits %s); "
-                  "it may start before that only where it would not delay it (backfill)",
+        s_put(&o,
+              "waits behind %s (older or higher priority), which has %s reserved (fits %s); "
+              "it may start before that only where it would not delay it (backfill)",
               s_name(rs), tab->workers[res[i].worker].name, when);
     }
     if (o.o == 0)
@@ -543,8 +551,9 @@ int place_explain(const place_table_t *tab, size_t step, size_t max_workers, cha
         size_t b = place_reservation_blocks(tab, s, wi, res, nres);
         if (b) {
             s_when(tab, res[b - 1].at_ms, when, sizeof when);
-            s_put(&o, "\n  %s: fits, but held for %s (reserved, starts %s); its time limit ends "
-                      "later",
+            s_put(&o,
+                  "\n  %s: fits, but held for %s (reserved, starts %s); its time limit ends "
+                  "later",
                   w->name, s_name(&tab->steps[res[b - 1].step]), when);
         } else {
             s_put(&o, "\n  %s: fits", w->name);

@@ -42,53 +42,53 @@
 #include <stdint.h>
 
 #define PLACE_MAX_LABELS 32
-#define PLACE_MAX_KINDS 16
-#define PLACE_NONE ((size_t)-1)
+#define PLACE_MAX_KINDS  16
+#define PLACE_NONE       ((size_t)-1)
 
 typedef struct {
     uint32_t cpus;
     uint64_t memory;
     uint32_t gpus;
-    int64_t end_ms;       /* when its time limit runs out (same clock as now_ms) */
+    int64_t end_ms; /* when its time limit runs out (same clock as now_ms) */
 } place_lease_t;
 
 typedef struct {
     const char *name;
-    int connected;                /* 0 = known, not connected: never placed on */
-    int draining;                 /* stopping: no new steps */
-    uint32_t slots, prefetch;     /* prefetch: CPU-only steps it queues beyond slots */
-    uint64_t memory;              /* 0 = unknown: not checked */
+    int connected;            /* 0 = known, not connected: never placed on */
+    int draining;             /* stopping: no new steps */
+    uint32_t slots, prefetch; /* prefetch: CPU-only steps it queues beyond slots */
+    uint64_t memory;          /* 0 = unknown: not checked */
     uint32_t gpus;
     uint32_t used_cpus;
     uint64_t used_memory;
-    uint64_t used_gpus;           /* mask, bit i = GPU i */
+    uint64_t used_gpus; /* mask, bit i = GPU i */
     const char *labels[PLACE_MAX_LABELS];
     int nlabels;
     const char *kinds[PLACE_MAX_KINDS];
     int nkinds;
-    const char *reserve_for;      /* NULL/"" = any step; "gpu"; or a label */
-    const place_lease_t *leases;  /* what it holds, for reservations */
+    const char *reserve_for;     /* NULL/"" = any step; "gpu"; or a label */
+    const place_lease_t *leases; /* what it holds, for reservations */
     size_t nleases;
 } place_worker_t;
 
 typedef struct {
-    const char *name;             /* for place_explain ("run 7 step train"); may be NULL */
-    const char *kind;             /* NULL = any worker's kinds do */
-    uint32_t cpus;                /* 0 counts as 1 */
+    const char *name; /* for place_explain ("run 7 step train"); may be NULL */
+    const char *kind; /* NULL = any worker's kinds do */
+    uint32_t cpus;    /* 0 counts as 1 */
     uint64_t memory;
     uint32_t gpus;
     const char *const *labels;
     int nlabels;
     int priority;
-    uint64_t seq;                 /* readiness order, lower = older */
-    int64_t ready_ms;             /* became ready (aging) */
-    int64_t limit_ms;             /* its timeout; 0 = the queue's default limit */
-    size_t queue;                 /* index into tab->queues */
+    uint64_t seq;     /* readiness order, lower = older */
+    int64_t ready_ms; /* became ready (aging) */
+    int64_t limit_ms; /* its timeout; 0 = the queue's default limit */
+    size_t queue;     /* index into tab->queues */
 } place_step_t;
 
 typedef struct {
-    int open;                     /* not paused and below its running limit */
-    int64_t default_limit_ms;     /* time limit of its steps without a timeout */
+    int open;                 /* not paused and below its running limit */
+    int64_t default_limit_ms; /* time limit of its steps without a timeout */
 } place_queue_t;
 
 typedef enum { PLACE_POLICY_RESERVE = 0, PLACE_POLICY_LEGACY = 1 } place_policy_t;
@@ -96,13 +96,13 @@ typedef enum { PLACE_POLICY_RESERVE = 0, PLACE_POLICY_LEGACY = 1 } place_policy_
 typedef struct {
     const place_worker_t *workers;
     size_t nworkers;
-    const place_step_t *steps;    /* candidates: any order */
+    const place_step_t *steps; /* candidates: any order */
     size_t nsteps;
     const place_queue_t *queues;
     size_t nqueues;
-    size_t rr;                    /* the queue whose turn comes first */
+    size_t rr; /* the queue whose turn comes first */
     int64_t now_ms;
-    int64_t age_ms_per_point;     /* waiting per priority point; 0 = no aging */
+    int64_t age_ms_per_point; /* waiting per priority point; 0 = no aging */
     place_policy_t policy;
 } place_table_t;
 
@@ -110,31 +110,31 @@ typedef struct {
  * The first group can never change while the worker stays as it is; the
  * second is its current load. */
 enum {
-    PLACE_DOWN = 1u << 0,         /* not connected */
+    PLACE_DOWN = 1u << 0, /* not connected */
     PLACE_DRAINING = 1u << 1,
-    PLACE_KIND = 1u << 2,         /* does not run the step's kind */
-    PLACE_LABELS = 1u << 3,       /* lacks one of the step's labels */
-    PLACE_KEPT = 1u << 4,         /* reserve_for keeps it for other steps */
-    PLACE_SLOTS = 1u << 5,        /* fewer slots than the step's cpus */
-    PLACE_GPUS = 1u << 6,         /* fewer GPUs than it asks */
-    PLACE_MEMORY = 1u << 7,       /* less memory than it asks */
-    PLACE_BUSY_SLOTS = 1u << 8,   /* not enough free slots now */
+    PLACE_KIND = 1u << 2,       /* does not run the step's kind */
+    PLACE_LABELS = 1u << 3,     /* lacks one of the step's labels */
+    PLACE_KEPT = 1u << 4,       /* reserve_for keeps it for other steps */
+    PLACE_SLOTS = 1u << 5,      /* fewer slots than the step's cpus */
+    PLACE_GPUS = 1u << 6,       /* fewer GPUs than it asks */
+    PLACE_MEMORY = 1u << 7,     /* less memory than it asks */
+    PLACE_BUSY_SLOTS = 1u << 8, /* not enough free slots now */
     PLACE_BUSY_GPUS = 1u << 9,
     PLACE_BUSY_MEMORY = 1u << 10,
 };
 #define PLACE_NEVER_MASK 0xffu
 
 typedef struct {
-    size_t step;                  /* index into tab->steps */
-    size_t worker;                /* PLACE_NONE: fits no usable worker ever */
-    int64_t at_ms;                /* it fits there by then at the latest */
+    size_t step;   /* index into tab->steps */
+    size_t worker; /* PLACE_NONE: fits no usable worker ever */
+    int64_t at_ms; /* it fits there by then at the latest */
 } place_reservation_t;
 
 typedef struct {
     size_t step, worker;
-    uint64_t gpumask;             /* the GPU indices it gets */
-    int backfill;                 /* started ahead of a reserved, better-ranked step */
-    size_t ahead_of;              /* that step (backfill only) */
+    uint64_t gpumask; /* the GPU indices it gets */
+    int backfill;     /* started ahead of a reserved, better-ranked step */
+    size_t ahead_of;  /* that step (backfill only) */
 } place_decision_t;
 
 /* The constraints of s unmet on w (PLACE_* bits; 0 = it fits now). The
@@ -168,8 +168,7 @@ int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_
  * the reservation it waits behind, then one entry per worker with every
  * unmet constraint ("a10: labels ok, 2 of 4 GPUs"), at most max_workers
  * entries ("… N more"). Always NUL-terminates; returns 0, -1 (ENOMEM). */
-int place_explain(const place_table_t *tab, size_t step, size_t max_workers, char *buf,
-                  size_t len);
+int place_explain(const place_table_t *tab, size_t step, size_t max_workers, char *buf, size_t len);
 
 /* The unmet constraints of mask as text ("kind, 2 of 4 GPUs") for s on w. */
 void place_unmet_text(const place_worker_t *w, const place_step_t *s, unsigned mask, char *buf,

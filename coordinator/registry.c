@@ -89,22 +89,27 @@ static int s_resolve(store_t *st, int64_t run_id, const char *ref, json_t **out,
             }
         }
         if (r && PQntuples(r) == 0)
-            snprintf(err, errlen, "step '%s' of this run registered or evaluated no model", ref + 1);
+            snprintf(err, errlen, "step '%s' of this run registered or evaluated no model",
+                     ref + 1);
     } else {
         const char *colon = strrchr(ref, ':');
-        if (colon && strcmp(colon + 1, "production") == 0 && (size_t)(colon - ref) <= NAME_MAX_LEN) {
+        if (colon && strcmp(colon + 1, "production") == 0 &&
+            (size_t)(colon - ref) <= NAME_MAX_LEN) {
             memcpy(name, ref, (size_t)(colon - ref));
             name[colon - ref] = '\0';
             r = store_model_production(st, name);
             if (r && PQntuples(r) == 0)
-                snprintf(err, errlen, "model '%s' has no production version (promote one with: "
-                                      "drover promote %s:VERSION production)", name, name);
+                snprintf(err, errlen,
+                         "model '%s' has no production version (promote one with: "
+                         "drover promote %s:VERSION production)",
+                         name, name);
         } else if (registry_parse_ref(ref, name, sizeof name, &version) == 0) {
             r = store_model_get(st, name, version);
             if (r && PQntuples(r) == 0)
                 snprintf(err, errlen, "no model version %s (see: drover models %s)", ref, name);
         } else {
-            snprintf(err, errlen, "bad model reference '%s' (use @STEP, NAME:production or NAME:VERSION)", ref);
+            snprintf(err, errlen,
+                     "bad model reference '%s' (use @STEP, NAME:production or NAME:VERSION)", ref);
             return 1;
         }
     }
@@ -135,7 +140,8 @@ static int s_prepare_inputs(store_t *st, int64_t run_id, int64_t task_id, int at
     }
     const char *k;
     json_t *v;
-    json_object_foreach(inputs, k, v) {
+    json_object_foreach(inputs, k, v)
+    {
         char step[UTIL_NAME_MAX + 1];
         const char *path;
         if (!stepkind_input_ref(json_string_value(v), step, sizeof step, &path)) {
@@ -143,8 +149,8 @@ static int s_prepare_inputs(store_t *st, int64_t run_id, int64_t task_id, int at
             rc = 1;
             goto out;
         }
-        if (json_array_append_new(want, json_pack("{s:s, s:s, s:s}", "input", k, "step", step,
-                                                  "name", path)) < 0)
+        if (json_array_append_new(
+                want, json_pack("{s:s, s:s, s:s}", "input", k, "step", step, "name", path)) < 0)
             goto out;
     }
     if (!(wanted = json_dumps(want, JSON_COMPACT)))
@@ -154,16 +160,19 @@ static int s_prepare_inputs(store_t *st, int64_t run_id, int64_t task_id, int at
     staged = json_loads(got, 0, NULL);
     if (!staged)
         goto out;
-    json_object_foreach(inputs, k, v) {
+    json_object_foreach(inputs, k, v)
+    {
         if (!json_object_get(staged, k)) {
-            snprintf(err, errlen, "input '%s': no artifact %s was recorded for this run (did the "
-                     "producing step declare it in 'outputs' and succeed?)", k,
-                     json_string_value(v));
+            snprintf(err, errlen,
+                     "input '%s': no artifact %s was recorded for this run (did the "
+                     "producing step declare it in 'outputs' and succeed?)",
+                     k, json_string_value(v));
             rc = 1;
             goto out;
         }
     }
-    if (json_object_set(spec, "staged", staged) < 0 || !(*spec_out = json_dumps(spec, JSON_COMPACT)))
+    if (json_object_set(spec, "staged", staged) < 0 ||
+        !(*spec_out = json_dumps(spec, JSON_COMPACT)))
         goto out;
     rc = 0;
 out:
@@ -181,8 +190,8 @@ int registry_prepare(store_t *st, int64_t run_id, int64_t task_id, int attempt, 
     *spec_out = NULL;
     if (strcmp(kind, "exec") == 0)
         return strstr(spec_json, "\"inputs\"") ? s_prepare_inputs(st, run_id, task_id, attempt,
-                                                                   spec_json, spec_out, err, errlen)
-                                                : 0;
+                                                                  spec_json, spec_out, err, errlen)
+                                               : 0;
     if (strcmp(kind, "evaluate") != 0 && strcmp(kind, "score") != 0)
         return 0; /* score (issue 11) resolves its model like evaluate */
     json_t *spec = json_loads(spec_json, 0, NULL);
@@ -205,21 +214,23 @@ int registry_prepare(store_t *st, int64_t run_id, int64_t task_id, int attempt, 
     if (rc == 0) {
         char ignored[256];
         char pref[NAME_MAX_LEN + 16];
-        snprintf(pref, sizeof pref, "%s:production", json_string_value(json_object_get(model, "name")));
+        snprintf(pref, sizeof pref, "%s:production",
+                 json_string_value(json_object_get(model, "name")));
         int prc = s_resolve(st, run_id, pref, &prod, ignored, sizeof ignored);
         if (prc < 0)
             rc = -1;
         const char *pfl = prc == 0 ? json_string_value(json_object_get(prod, "kind")) : NULL;
         if (prc == 0 && !stepkind_flavour_drover(pfl)) {
-            snprintf(err, errlen, "the production version of %s is flavour %s: drover cannot "
-                     "score it; use an exec step", json_string_value(json_object_get(model, "name")),
-                     pfl ? pfl : "?");
+            snprintf(err, errlen,
+                     "the production version of %s is flavour %s: drover cannot "
+                     "score it; use an exec step",
+                     json_string_value(json_object_get(model, "name")), pfl ? pfl : "?");
             rc = 1;
         }
     }
     if (rc == 0) {
-        json_t *resolved = json_pack("{s:o, s:o}", "model", model, "production",
-                                     prod ? prod : json_null());
+        json_t *resolved =
+            json_pack("{s:o, s:o}", "model", model, "production", prod ? prod : json_null());
         model = prod = NULL;
         if (!resolved || json_object_set_new(spec, "resolved", resolved) < 0 ||
             !(*spec_out = json_dumps(spec, JSON_COMPACT)))
@@ -270,7 +281,8 @@ int registry_promote(store_t *st, const registry_actor_t *who, const char *name,
         return -1;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        snprintf(msg, msglen, "no model version %s:%d (see: drover models %s)", name, version, name);
+        snprintf(msg, msglen, "no model version %s:%d (see: drover models %s)", name, version,
+                 name);
         return 1;
     }
     char from[32];
@@ -284,7 +296,8 @@ int registry_promote(store_t *st, const registry_actor_t *who, const char *name,
     if (store_set_stage(st, name, version, from, stage, by, reason, &archived) < 0)
         return -1;
     if (archived)
-        snprintf(msg, msglen, "%s:%d is now %s (version %d archived)", name, version, stage, archived);
+        snprintf(msg, msglen, "%s:%d is now %s (version %d archived)", name, version, stage,
+                 archived);
     else
         snprintf(msg, msglen, "%s:%d is now %s", name, version, stage);
     log_info("model %s by %s", msg, by);
@@ -362,15 +375,17 @@ static int s_check_datasets(json_t *ds, const char *role, const char **pick, con
     size_t i;
     json_t *d;
     int matched = 0;
-    json_array_foreach(ds, i, d) {
+    json_array_foreach(ds, i, d)
+    {
         const char *sha = json_string_value(json_object_get(d, "sha256"));
         const char *path = json_string_value(json_object_get(d, "path"));
         const char *fmt = json_string_value(json_object_get(d, "format"));
         const char *r = json_string_value(json_object_get(d, "role"));
         json_t *rows = json_object_get(d, "rows"), *cols = json_object_get(d, "cols");
         if (!s_valid_hex64(sha) || !path || !fmt || (strcmp(fmt, "csv") && strcmp(fmt, "binary")) ||
-            !r || !json_is_integer(rows) || !json_is_integer(cols) || json_integer_value(rows) < 0 ||
-            json_integer_value(cols) < 0 || json_integer_value(cols) > 1000000000) {
+            !r || !json_is_integer(rows) || !json_is_integer(cols) ||
+            json_integer_value(rows) < 0 || json_integer_value(cols) < 0 ||
+            json_integer_value(cols) > 1000000000) {
             snprintf(err, errlen, "dataset %zu is malformed", i);
             return -1;
         }
@@ -464,13 +479,15 @@ static int s_exec_model(json_t *o, json_t *reg, const char *spec_json, const cha
     }
     const char *k;
     json_t *v;
-    json_object_foreach(metrics, k, v) if (!json_is_number(v)) {
+    json_object_foreach(metrics, k, v) if (!json_is_number(v))
+    {
         snprintf(err, errlen, "register_model: metric '%.64s' is not a number", k);
         return 1;
     }
     char path[1200], why[600];
     if (!artifact_root || !*artifact_root) {
-        snprintf(err, errlen, "the coordinator cannot verify model artifacts (coordinator."
+        snprintf(err, errlen,
+                 "the coordinator cannot verify model artifacts (coordinator."
                  "artifact_dir is not set): model not registered");
         return 1;
     }
@@ -480,7 +497,8 @@ static int s_exec_model(json_t *o, json_t *reg, const char *spec_json, const cha
     }
     json_t *spec = json_loads(spec_json ? spec_json : "{}", 0, NULL);
     size_t i;
-    json_array_foreach(ds, i, v) {
+    json_array_foreach(ds, i, v)
+    {
         const char *p = json_string_value(json_object_get(v, "path"));
         if (!p || !spec || !s_exec_names(spec, p)) {
             snprintf(err, errlen, "dataset '%.200s' is not one the step's argv or env names",
@@ -490,12 +508,11 @@ static int s_exec_model(json_t *o, json_t *reg, const char *spec_json, const cha
         }
     }
     json_decref(spec);
-    json_t *model = json_pack("{s:s, s:s, s:s, s:{s:s, s:O, s:O, s:s}, s:O}", "name", name,
-                              "kind", flavour, "artifact", art, "params", "flavour", flavour,
-                              "signature", sig ? sig : json_null(), "size",
-                              json_object_get(reg, "size") ? json_object_get(reg, "size")
-                                                           : json_null(),
-                              "registered_by", "exec step", "metrics", metrics);
+    json_t *model = json_pack(
+        "{s:s, s:s, s:s, s:{s:s, s:O, s:O, s:s}, s:O}", "name", name, "kind", flavour, "artifact",
+        art, "params", "flavour", flavour, "signature", sig ? sig : json_null(), "size",
+        json_object_get(reg, "size") ? json_object_get(reg, "size") : json_null(), "registered_by",
+        "exec step", "metrics", metrics);
     if (!model || json_object_set_new(o, "model", model) < 0 ||
         json_object_set(o, "datasets", ds) < 0) {
         snprintf(err, errlen, "out of memory");
@@ -511,8 +528,8 @@ static int s_exec_model(json_t *o, json_t *reg, const char *spec_json, const cha
 static int s_claims_ok(json_t *o, const char *kind, const char *spec_json,
                        const char *artifact_root, int succeeded, char *err, size_t errlen)
 {
-    int builtin = !strcmp(kind, "train") || !strcmp(kind, "evaluate") || !strcmp(kind, "validate") ||
-                  !strcmp(kind, "score");
+    int builtin = !strcmp(kind, "train") || !strcmp(kind, "evaluate") ||
+                  !strcmp(kind, "validate") || !strcmp(kind, "score");
     if (!builtin) {
         /* Whatever an exec step says about datasets or models is its own
          * text: it never enters lineage or the registry. Only what its
@@ -530,10 +547,12 @@ static int s_claims_ok(json_t *o, const char *kind, const char *spec_json,
     size_t i;
     json_t *d;
     int rc = 0;
-    json_array_foreach(json_object_get(o, "datasets"), i, d) {
+    json_array_foreach(json_object_get(o, "datasets"), i, d)
+    {
         const char *path = json_string_value(json_object_get(d, "path"));
         if (!path || !spec || !s_spec_names(spec, path)) {
-            snprintf(err, errlen, "dataset '%.200s' in the outputs is not one the step's spec names",
+            snprintf(err, errlen,
+                     "dataset '%.200s' in the outputs is not one the step's spec names",
                      path ? path : "?");
             rc = 1;
             goto out;
@@ -549,7 +568,8 @@ static int s_claims_ok(json_t *o, const char *kind, const char *spec_json,
                      "not set): model not registered");
             rc = 1;
         } else if (!s_valid_hex64(art) ||
-                   artifact_open_verified(artifact_root, art, path, sizeof path, why, sizeof why) < 0) {
+                   artifact_open_verified(artifact_root, art, path, sizeof path, why, sizeof why) <
+                       0) {
             snprintf(err, errlen, "the model's artifact does not check out: %s",
                      s_valid_hex64(art) ? why : "not a sha256");
             rc = 1;
@@ -564,7 +584,9 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
                    const char *step, const char *kind, int succeeded, char *err, size_t errlen)
 {
     json_t *datasets = json_object_get(o, "datasets");
-    const char *role = !strcmp(kind, "train") ? "train" : !strcmp(kind, "evaluate") ? "test" : "data";
+    const char *role = !strcmp(kind, "train")      ? "train"
+                       : !strcmp(kind, "evaluate") ? "test"
+                                                   : "data";
     const char *dsha = NULL, *dpath = NULL;
     if (s_check_datasets(datasets, role, &dsha, &dpath, err, errlen) < 0)
         return 1;
@@ -593,7 +615,8 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
         const char *name = json_string_value(json_object_get(model, "name"));
         const char *mk = json_string_value(json_object_get(model, "kind"));
         const char *art = json_string_value(json_object_get(model, "artifact"));
-        json_t *params = json_object_get(model, "params"), *metrics = json_object_get(model, "metrics");
+        json_t *params = json_object_get(model, "params"),
+               *metrics = json_object_get(model, "metrics");
         if (!name || !s_valid_name(name) || !mk || !s_valid_hex64(art) ||
             (params && !json_is_object(params)) || (metrics && !json_is_object(metrics))) {
             snprintf(err, errlen, "'model' needs a valid name, kind and 64-hex artifact");
@@ -609,7 +632,8 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
         free(ms);
         if (rc < 0)
             return -1;
-        log_info("model %s:%d registered by run %lld step %s", name, version, (long long)run_id, step);
+        log_info("model %s:%d registered by run %lld step %s", name, version, (long long)run_id,
+                 step);
     } else if (model && !strcmp(kind, "evaluate") && report) {
         const char *name = json_string_value(json_object_get(model, "name"));
         json_t *ver = json_object_get(model, "version");
@@ -621,9 +645,10 @@ static int s_apply(store_t *st, json_t *o, int64_t run_id, int64_t task_id, int 
         json_t *gates = json_object_get(report, "gates");
         char *ms = json_dumps(metrics ? metrics : json_object(), JSON_COMPACT);
         char *gs = gates ? json_dumps(gates, JSON_COMPACT) : NULL;
-        int rc = ms ? store_evaluation(st, name, (int)json_integer_value(ver), run_id, task_id, dsha,
-                                       ms, json_is_true(json_object_get(report, "passed")), gs)
-                    : -1;
+        int rc =
+            ms ? store_evaluation(st, name, (int)json_integer_value(ver), run_id, task_id, dsha, ms,
+                                  json_is_true(json_object_get(report, "passed")), gs)
+               : -1;
         free(ms);
         free(gs);
         if (rc < 0)
@@ -666,15 +691,19 @@ static int s_exec_gates(json_t *o, const char *spec_json, char *err, size_t errl
     const char *gk, *mk;
     json_t *g, *b;
     err[0] = '\0';
-    json_object_foreach(gates, gk, g) {
+    json_object_foreach(gates, gk, g)
+    {
         int is_min = strcmp(gk, "min") == 0;
-        json_object_foreach(g, mk, b) {
+        json_object_foreach(g, mk, b)
+        {
             if (rc < 0)
                 break;
             json_t *v = s_reported(o, mk);
             if (!v) {
-                snprintf(err, errlen, "gate %s '%s': the step reported no metric '%s' (write it "
-                         "with drover.task.report() or register_model(metrics=...))", gk, mk, mk);
+                snprintf(err, errlen,
+                         "gate %s '%s': the step reported no metric '%s' (write it "
+                         "with drover.task.report() or register_model(metrics=...))",
+                         gk, mk, mk);
                 rc = 2;
                 goto out;
             }
@@ -699,9 +728,9 @@ static int s_exec_gates(json_t *o, const char *spec_json, char *err, size_t errl
         }
         json_object_set_new(rep, "passed", json_true());
     }
-    if (json_object_set_new(rep, "gates", json_pack("{s:O, s:O, s:O, s:b}", "bounds", gates,
-                                                    "values", values, "failed", failed,
-                                                    "passed", rc == 0)) < 0 ||
+    if (json_object_set_new(rep, "gates",
+                            json_pack("{s:O, s:O, s:O, s:b}", "bounds", gates, "values", values,
+                                      "failed", failed, "passed", rc == 0)) < 0 ||
         (rc == 1 && json_object_set_new(rep, "passed", json_false()) < 0))
         rc = -1;
 out:
@@ -738,7 +767,8 @@ int registry_apply(store_t *st, int64_t run_id, int64_t task_id, int attempt, co
         /* After the claims: a registered model's metrics count too. */
         int g = s_exec_gates(o, spec_json, verdict, sizeof verdict);
         if (g < 0 || g == 2) {
-            snprintf(err, errlen, "%s", g < 0 ? "out of memory checking the step's gates" : verdict);
+            snprintf(err, errlen, "%s",
+                     g < 0 ? "out of memory checking the step's gates" : verdict);
             rc = 1;
         }
         *gate_rejected = g == 1;
@@ -773,13 +803,15 @@ int registry_run_select(store_t *st, const registry_actor_t *who, int64_t run_id
     double best_v = 0;
     int rc = 1;
     if (!metric || !mode || !json_is_array(from) || !cands) {
-        snprintf(msg, msglen, "the select step needs 'metric', 'mode' and the steps to choose from");
+        snprintf(msg, msglen,
+                 "the select step needs 'metric', 'mode' and the steps to choose from");
         goto out;
     }
     int want_max = strcmp(mode, "min") != 0;
     size_t i;
     json_t *f;
-    json_array_foreach(from, i, f) {
+    json_array_foreach(from, i, f)
+    {
         const char *step = json_string_value(f);
         if (!step)
             continue;
@@ -805,7 +837,8 @@ int registry_run_select(store_t *st, const registry_actor_t *who, int64_t run_id
         PQclear(r);
     }
     if (!best) {
-        snprintf(msg, msglen, "no step it chooses from registered a model with metric '%s'", metric);
+        snprintf(msg, msglen, "no step it chooses from registered a model with metric '%s'",
+                 metric);
         goto out;
     }
     /* Choosing is the first half of promoting: the same right. */
@@ -838,9 +871,8 @@ out:
     return rc;
 }
 
-int registry_artifacts(store_t *st, int64_t run_id, int64_t task_id, int attempt,
-                       const char *step, const char *spec_json,
-                       Drover__ArtifactRef *const *arts, size_t n,
+int registry_artifacts(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
+                       const char *spec_json, Drover__ArtifactRef *const *arts, size_t n,
                        int (*verified)(void *ctx, const char *hex, uint64_t size), void *vctx,
                        char *err, size_t errlen)
 {
@@ -852,7 +884,8 @@ int registry_artifacts(store_t *st, int64_t run_id, int64_t task_id, int attempt
     if (!rows)
         goto out;
     /* Every declared output reported, nothing else, each once. */
-    json_array_foreach(outs, i, e) {
+    json_array_foreach(outs, i, e)
+    {
         size_t hits = 0;
         for (size_t j = 0; j < n; j++)
             hits += strcmp(arts[j]->name, json_string_value(e)) == 0;
@@ -875,9 +908,10 @@ int registry_artifacts(store_t *st, int64_t run_id, int64_t task_id, int attempt
     }
     for (size_t j = 0; j < n; j++) {
         if (!sha256_is_hex(arts[j]->sha256) || !verified(vctx, arts[j]->sha256, arts[j]->size)) {
-            snprintf(err, errlen, "output '%.200s' (sha256 %.12s..., %llu bytes) is not in the "
-                     "coordinator's store verified by its artifact service", arts[j]->name,
-                     arts[j]->sha256, (unsigned long long)arts[j]->size);
+            snprintf(err, errlen,
+                     "output '%.200s' (sha256 %.12s..., %llu bytes) is not in the "
+                     "coordinator's store verified by its artifact service",
+                     arts[j]->name, arts[j]->sha256, (unsigned long long)arts[j]->size);
             rc = 1;
             goto out;
         }

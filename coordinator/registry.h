@@ -55,9 +55,8 @@ int registry_prepare(store_t *st, int64_t run_id, int64_t task_id, int attempt, 
  * coordinator's store (verified(vctx, hex, size) — the artifact service's
  * word, artsvc_verified), then recorded with their producer. 0 recorded
  * (or nothing declared), 1 refused (err: the step fails), -1 database. */
-int registry_artifacts(store_t *st, int64_t run_id, int64_t task_id, int attempt,
-                       const char *step, const char *spec_json,
-                       Drover__ArtifactRef *const *arts, size_t n,
+int registry_artifacts(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *step,
+                       const char *spec_json, Drover__ArtifactRef *const *arts, size_t n,
                        int (*verified)(void *ctx, const char *hex, uint64_t size), void *vctx,
                        char *err, size_t errlen);
 
@@ -100,8 +99,7 @@ int registry_approval_model(store_t *st, int64_t run_id, const char *spec_json, 
  * whose stage does not change: from = to = its stage now), by `by`, with
  * reason "approved|rejected in run R step S: REASON". 0 or -1. */
 int registry_approval_record(store_t *st, const char *name, int version, int approved,
-                             int64_t run_id, const char *step, const char *by,
-                             const char *reason);
+                             int64_t run_id, const char *step, const char *by, const char *reason);
 
 /* Parses "NAME:VERSION" (VERSION a positive integer). Returns 0 or -1. */
 int registry_parse_ref(const char *ref, char *name, size_t namelen, int *version);

@@ -21,8 +21,8 @@ typedef struct {
     Drover__Resources *res;
     int64_t *task_id, *reused_from;
     char **state;
-    int *again;               /* 1: runs again */
-    size_t filled;            /* rows read so far (what cleanup frees) */
+    int *again;    /* 1: runs again */
+    size_t filled; /* rows read so far (what cleanup frees) */
 } source_t;
 
 static void s_source_free(source_t *s)
@@ -154,8 +154,10 @@ int rerun_start(store_t *st, model_t *m, const Drover__RerunRequest *q, const ch
     int rc = -1;
     run_t *live = model_run(m, old);
     if (live && live->state == DROVER__RUN_STATE__RUN_RUNNING) {
-        snprintf(msg, msglen, "run %lld is still running: rerun it once it has ended (or drover "
-                 "cancel %lld first)", (long long)old, (long long)old);
+        snprintf(msg, msglen,
+                 "run %lld is still running: rerun it once it has ended (or drover "
+                 "cancel %lld first)",
+                 (long long)old, (long long)old);
         return 3;
     }
     /* The size first (a run has at most WORKFLOW_MAX_STEPS steps), then the rows. */
@@ -179,9 +181,10 @@ int rerun_start(store_t *st, model_t *m, const Drover__RerunRequest *q, const ch
         goto out;
     }
     if (!admin && strcmp(s.submitted_key, key ? key : "") != 0) {
-        snprintf(msg, msglen, "permission denied: run %lld was submitted by key '%s'; key '%s' "
-                 "may rerun only its own runs (or ask an admin)", (long long)old, s.submitted_key,
-                 key ? key : "");
+        snprintf(msg, msglen,
+                 "permission denied: run %lld was submitted by key '%s'; key '%s' "
+                 "may rerun only its own runs (or ask an admin)",
+                 (long long)old, s.submitted_key, key ? key : "");
         rc = 2;
         goto out;
     }
@@ -231,8 +234,10 @@ int rerun_start(store_t *st, model_t *m, const Drover__RerunRequest *q, const ch
     }
     if (nagain == 0) {
         free(reuse);
-        snprintf(msg, msglen, "nothing to run again: every step of run %lld succeeded (name "
-                 "steps with --step, or rerun without --failed to run them all)", (long long)old);
+        snprintf(msg, msglen,
+                 "nothing to run again: every step of run %lld succeeded (name "
+                 "steps with --step, or rerun without --failed to run them all)",
+                 (long long)old);
         rc = 3;
         goto out;
     }
@@ -255,12 +260,15 @@ int rerun_start(store_t *st, model_t *m, const Drover__RerunRequest *q, const ch
         goto out;
     }
     free(reuse);
-    size_t o = (size_t)snprintf(msg, msglen, "run %lld reruns run %lld: %zu step%s again, %zu "
-                                "reused", (long long)*new_run, (long long)old, nagain,
-                                nagain == 1 ? "" : "s", s.n - nagain);
+    size_t o = (size_t)snprintf(msg, msglen,
+                                "run %lld reruns run %lld: %zu step%s again, %zu "
+                                "reused",
+                                (long long)*new_run, (long long)old, nagain, nagain == 1 ? "" : "s",
+                                s.n - nagain);
     for (size_t i = 0, shown = 0; i < s.n && o < msglen && shown < 20; i++)
         if (s.again[i])
-            o += (size_t)snprintf(msg + o, msglen - o, "%s%s", shown++ ? ", " : " (", s.steps[i].name);
+            o += (size_t)snprintf(msg + o, msglen - o, "%s%s", shown++ ? ", " : " (",
+                                  s.steps[i].name);
     if (o < msglen && nagain)
         snprintf(msg + o, msglen - o, "%s)", nagain > 20 ? ", ..." : "");
     log_info("%s", msg);

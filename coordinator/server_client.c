@@ -52,14 +52,16 @@ static void s_fill_params(const char *text, Drover__RunInfo *ri)
     size_t n = json_is_object(o) ? json_object_size(o) : 0, bytes = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) bytes += strlen(k) + strlen(json_string_value(v) ? json_string_value(v) : "") + 2;
+    json_object_foreach(o, k, v) bytes +=
+        strlen(k) + strlen(json_string_value(v) ? json_string_value(v) : "") + 2;
     char *block = n ? malloc(n * (sizeof(Drover__Param *) + sizeof(Drover__Param)) + bytes) : NULL;
     if (block) {
         Drover__Param **pp = (Drover__Param **)block;
         Drover__Param *p = (Drover__Param *)(block + n * sizeof *pp);
         char *str = (char *)(p + n);
         size_t i = 0;
-        json_object_foreach(o, k, v) {
+        json_object_foreach(o, k, v)
+        {
             const char *val = json_string_value(v) ? json_string_value(v) : "";
             drover__param__init(&p[i]);
             p[i].name = strcpy(str, k);
@@ -366,9 +368,10 @@ static int s_client_logs(server_t *s, const Drover__LogsRequest *q, int may_hold
     int more = 0, rc = -1;
     if (!obuf || !ebuf)
         goto out;
-    if (attempt > 0 &&
-        (s_take_stream(s->st, task_id, attempt, 1, &out_off, obuf, &olen, LOG_REPLY_MAX, &more) < 0 ||
-         s_take_stream(s->st, task_id, attempt, 2, &err_off, ebuf, &elen, LOG_REPLY_MAX, &more) < 0))
+    if (attempt > 0 && (s_take_stream(s->st, task_id, attempt, 1, &out_off, obuf, &olen,
+                                      LOG_REPLY_MAX, &more) < 0 ||
+                        s_take_stream(s->st, task_id, attempt, 2, &err_off, ebuf, &elen,
+                                      LOG_REPLY_MAX, &more) < 0))
         goto out;
     int ended = s_task_terminal(state) || attempt < current;
     int finished = ended && !more && olen == 0 && elen == 0;
@@ -484,8 +487,8 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char 
         if (doc && !*doc)
             snprintf(msg, sizeof msg, "run %lld has no %s for step '%s' (see: drover status %lld)",
                      (long long)run_id,
-                     in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT ? "report" : "step",
-                     step, (long long)run_id);
+                     in->body_case == DROVER__CLIENT_REQUEST__BODY_REPORT ? "report" : "step", step,
+                     (long long)run_id);
         break;
     }
     case DROVER__CLIENT_REQUEST__BODY_MODELS: {
@@ -504,7 +507,8 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char 
         const Drover__PromoteRequest *q = in->promote;
         const char *stage = q->stage ? q->stage : "";
         if (strcmp(stage, "staging") && strcmp(stage, "production") && strcmp(stage, "archived")) {
-            snprintf(msg, sizeof msg, "unknown stage '%s' (use staging, production or archived)", stage);
+            snprintf(msg, sizeof msg, "unknown stage '%s' (use staging, production or archived)",
+                     stage);
             rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
             rep->message = msg;
             s_reply_client(s, ident, ident_len, rep);
@@ -523,8 +527,7 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char 
         s_reply_client(s, ident, ident_len, rep);
         return 0;
     }
-    default:
-        return 0;
+    default: return 0;
     }
     if (!doc)
         return -1;
@@ -569,16 +572,19 @@ static int s_client_schedule(server_t *s, const Drover__ScheduleRequest *q, cons
 static char *s_keys_list_json(server_t *s)
 {
     char *keys = auth_list_json(s->auth), *grants = keys ? store_grants_json(s->st) : NULL;
-    json_t *k = grants ? json_loads(keys, 0, NULL) : NULL, *g = k ? json_loads(grants, 0, NULL) : NULL;
+    json_t *k = grants ? json_loads(keys, 0, NULL) : NULL,
+           *g = k ? json_loads(grants, 0, NULL) : NULL;
     char *out = NULL;
     size_t i, j;
     json_t *ko, *go;
     if (!k || !g)
         goto done;
-    json_array_foreach(k, i, ko) {
+    json_array_foreach(k, i, ko)
+    {
         json_t *list = json_array();
         const char *name = json_string_value(json_object_get(ko, "name"));
-        json_array_foreach(g, j, go) {
+        json_array_foreach(g, j, go)
+        {
             if (!name || strcmp(name, json_string_value(json_object_get(go, "key")) ?: ""))
                 continue;
             char one[200];
@@ -690,13 +696,13 @@ typedef struct {
     Drover__ClientReply *rep;
     const uint8_t *ident;
     size_t ident_len;
-    const char *actor;     /* the key's name ("insecure" without CURVE) */
+    const char *actor; /* the key's name ("insecure" without CURVE) */
     auth_role_t role;
-    int may_hold;          /* 0 when re-handling a parked request */
-    held_t *park;          /* filled by a handler that returns 1 */
+    int may_hold;               /* 0 when re-handling a parked request */
+    held_t *park;               /* filled by a handler that returns 1 */
     Drover__ClientRequest *own; /* in, when heap-owned: a handler may take it (then NULL) */
-    int off_loop;          /* decoded by the bulk thread (a frame over DECODE_INLINE_MAX) */
-    int checked;           /* ... and its submit rules passed (1) or failed (-1, rules_err) */
+    int off_loop;               /* decoded by the bulk thread (a frame over DECODE_INLINE_MAX) */
+    int checked;                /* ... and its submit rules passed (1) or failed (-1, rules_err) */
     const char *rules_err;
     char msg[1024];
 } creq_t;
@@ -705,7 +711,10 @@ typedef struct {
  * the database (-1: the loop resets; nothing was answered). */
 typedef int (*client_handler_f)(creq_t *c);
 
-static void s_reply(creq_t *c) { s_reply_client(c->s, c->ident, c->ident_len, c->rep); }
+static void s_reply(creq_t *c)
+{
+    s_reply_client(c->s, c->ident, c->ident_len, c->rep);
+}
 
 static int s_reply_error(creq_t *c, Drover__ErrorCode code)
 {
@@ -773,14 +782,16 @@ static void s_decode_off_loop(server_t *s, const uint8_t *ident, size_t ident_le
     if (auth_peer(s->auth, user_id, "client", &actor, &role, why, sizeof why) < 0) {
         snprintf(msg, sizeof msg, "refused: %s", why);
         r.error = DROVER__ERROR_CODE__ERROR_FORBIDDEN;
-    } else if (bulk_count(s->bulk, actor) >= BULK_PER_KEY || bulk_count(s->bulk, NULL) >= BULK_TOTAL) {
+    } else if (bulk_count(s->bulk, actor) >= BULK_PER_KEY ||
+               bulk_count(s->bulk, NULL) >= BULK_TOTAL) {
         snprintf(msg, sizeof msg,
                  "too many large requests being handled: at most %d per key and %d in all (over "
                  "%u bytes or %d steps and dependencies each); send it again when one is answered",
                  BULK_PER_KEY, BULK_TOTAL, DECODE_INLINE_MAX, SUBMIT_INLINE_ROWS);
         r.error = DROVER__ERROR_CODE__ERROR_RATE_LIMITED;
     } else if (!(j = calloc(1, sizeof *j)) || !(j->frame = malloc(len))) {
-        snprintf(msg, sizeof msg, "out of memory receiving a request of %zu bytes; nothing was done", len);
+        snprintf(msg, sizeof msg,
+                 "out of memory receiving a request of %zu bytes; nothing was done", len);
         r.error = DROVER__ERROR_CODE__ERROR_INTERNAL;
         free(j);
         j = NULL;
@@ -1007,8 +1018,8 @@ static int s_not_active(creq_t *c, int64_t run_id, const char *verb)
         c->rep->error = DROVER__ERROR_CODE__ERROR_NOT_FOUND;
     } else {
         if (verb) {
-            snprintf(c->msg, sizeof c->msg, "run %lld already %s; nothing to %s",
-                     (long long)run_id, db_get_str(rr, 0, 2), verb);
+            snprintf(c->msg, sizeof c->msg, "run %lld already %s; nothing to %s", (long long)run_id,
+                     db_get_str(rr, 0, 2), verb);
             c->rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
         } else {
             snprintf(c->msg, sizeof c->msg, "run %lld has already ended: %s", (long long)run_id,
@@ -1097,8 +1108,8 @@ static int h_approve(creq_t *c)
     char name[160];
     int version;
     char why[400];
-    int mr = registry_approval_model(s->st, run_id, t->spec_json, name, sizeof name, &version,
-                                     why, sizeof why);
+    int mr = registry_approval_model(s->st, run_id, t->spec_json, name, sizeof name, &version, why,
+                                     sizeof why);
     if (mr < 0)
         return -1;
     if (mr == 1) {
@@ -1278,10 +1289,10 @@ static int h_info(creq_t *c)
     return 0;
 }
 
-#define RQ(x) DROVER__CLIENT_REQUEST__BODY_##x
+#define RQ(x)    DROVER__CLIENT_REQUEST__BODY_##x
 #define R_READER AUTH_ROLE_READER
 #define R_SUBMIT AUTH_ROLE_SUBMITTER
-#define R_ADMIN AUTH_ROLE_ADMIN
+#define R_ADMIN  AUTH_ROLE_ADMIN
 
 /* Every client request, the least role it needs, and any rule beyond the
  * role that its handler enforces. This table is the whole permission
@@ -1295,7 +1306,7 @@ typedef struct {
     auth_role_t need;
     client_handler_f handler;
     int flags;
-    const char *rule;      /* what the handler checks beyond the role */
+    const char *rule; /* what the handler checks beyond the role */
 } client_rpc_t;
 
 /* flags: how a database error in the handler is contained.
@@ -1306,7 +1317,7 @@ typedef struct {
  *                 error resets the loop, as any unexplained database error.
  *   0             reads: an error outside a transaction is answered; one
  *                 inside the iteration's transaction resets. */
-#define RPC_WRITES 1
+#define RPC_WRITES   1
 #define RPC_BUFFERED 2
 
 static const client_rpc_t s_rpcs[] = {
@@ -1329,11 +1340,13 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(APPROVE), NULL, R_READER, h_approve, RPC_BUFFERED,
      "admin, or an approve grant on the model name; the step awaiting; a reason; never one's own "
      "run"},
-    {RQ(HOLD), NULL, R_SUBMIT, h_hold, RPC_BUFFERED, "a submitter holds or releases only its own runs"},
+    {RQ(HOLD), NULL, R_SUBMIT, h_hold, RPC_BUFFERED,
+     "a submitter holds or releases only its own runs"},
     {RQ(KEYS), "list", R_READER, h_keys, 0, NULL},
     {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED, "revoking a worker key evicts its workers"},
-    {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED, "gives a worker name to another worker key"},
+    {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED,
+     "gives a worker name to another worker key"},
     {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES, "promote/approve rights on model-name globs"},
     {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
     {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
@@ -1359,14 +1372,10 @@ static const client_rpc_t s_rpcs[] = {
 static const char *s_op_of(const Drover__ClientRequest *in)
 {
     switch (in->body_case) {
-    case RQ(KEYS):
-        return in->keys->op ? in->keys->op : "";
-    case RQ(SCHEDULE):
-        return in->schedule->op ? in->schedule->op : "";
-    case RQ(QUEUE):
-        return in->queue->op ? in->queue->op : "";
-    default:
-        return NULL;
+    case RQ(KEYS): return in->keys->op ? in->keys->op : "";
+    case RQ(SCHEDULE): return in->schedule->op ? in->schedule->op : "";
+    case RQ(QUEUE): return in->queue->op ? in->queue->op : "";
+    default: return NULL;
     }
 }
 
@@ -1447,14 +1456,22 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
     Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
     rep.request_id = in->request_id;
     held_t park = {0};
-    creq_t c = {.s = s, .in = in, .rep = &rep, .ident = ident, .ident_len = ident_len,
-                .may_hold = may_hold, .park = &park, .own = own ? *own : NULL,
-                .off_loop = dec != NULL, .checked = dec ? dec->checked : 0,
+    creq_t c = {.s = s,
+                .in = in,
+                .rep = &rep,
+                .ident = ident,
+                .ident_len = ident_len,
+                .may_hold = may_hold,
+                .park = &park,
+                .own = own ? *own : NULL,
+                .off_loop = dec != NULL,
+                .checked = dec ? dec->checked : 0,
                 .rules_err = dec ? dec->err : NULL};
     if (in->version != DROVER_PROTOCOL_VERSION) {
-        snprintf(c.msg, sizeof c.msg,
-                 "this coordinator speaks protocol version %d, the client %u: use matching drover versions",
-                 DROVER_PROTOCOL_VERSION, in->version);
+        snprintf(
+            c.msg, sizeof c.msg,
+            "this coordinator speaks protocol version %d, the client %u: use matching drover versions",
+            DROVER_PROTOCOL_VERSION, in->version);
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_VERSION);
         goto done;
     }
@@ -1465,9 +1482,10 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
         goto done;
     }
     if (may_hold && !auth_rate_ok(s->auth, c.actor, util_mono_ms())) {
-        snprintf(c.msg, sizeof c.msg,
-                 "slow down: more than %d requests per second from key '%s' (coordinator.client_rate)",
-                 s->cfg->coord.client_rate, c.actor);
+        snprintf(
+            c.msg, sizeof c.msg,
+            "slow down: more than %d requests per second from key '%s' (coordinator.client_rate)",
+            s->cfg->coord.client_rate, c.actor);
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_RATE_LIMITED);
         observe_rate_limited(s->obs, c.actor);
         server_count_drop(s, "a request over the client rate limit");
@@ -1511,8 +1529,8 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
         Drover__ClientReply er = DROVER__CLIENT_REPLY__INIT;
         er.request_id = in->request_id;
         er.error = DROVER__ERROR_CODE__ERROR_INTERNAL;
-        snprintf(c.msg, sizeof c.msg,
-                 "the database refused this request (%s); nothing was changed", dberr);
+        snprintf(c.msg, sizeof c.msg, "the database refused this request (%s); nothing was changed",
+                 dberr);
         er.message = c.msg;
         s_reply_client(s, ident, ident_len, &er);
         server_warn_limited(s, c.actor, "a request the database refused", dberr);
@@ -1611,4 +1629,3 @@ void server_client_drop_held(server_t *s)
 {
     s->nheld = 0;
 }
-

@@ -32,7 +32,7 @@ static int s_auth_load(server_t *s)
     if (auth_load(s->auth, s->st) < 0)
         return -1;
     char err[1200];
-    int rc = auth_bootstrap(s->auth, s->st, (char (*)[1024])s->cfg->coord.admin_keys,
+    int rc = auth_bootstrap(s->auth, s->st, (char(*)[1024])s->cfg->coord.admin_keys,
                             s->cfg->coord.nadmin_keys, err, sizeof err);
     if (rc == 1) {
         log_error("coordinator.admin_keys: %s", err);
@@ -176,7 +176,8 @@ int server_reset(server_t *s)
 {
     if (leader_is_fenced_error(db_error(s->db))) {
         log_error("fenced (%s): another coordinator took over; exiting without writing anything "
-                  "more", db_error(s->db));
+                  "more",
+                  db_error(s->db));
         return -1;
     }
     log_error("database error (%s): discarding this iteration and reloading state",
@@ -215,4 +216,3 @@ int server_reset(server_t *s)
         server_side_active(s, 1);
     return r;
 }
-

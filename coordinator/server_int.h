@@ -32,13 +32,13 @@
 #include "store.h"
 #include "wire.h"
 
-#define TICK_MS 50
-#define DRAIN_MAX 1024        /* messages per socket per iteration */
-#define CLIENT_SLICE_MS 20    /* client requests handled per iteration, in time */
-#define OUTBOX_SLICE (16u << 20) /* ... and in reply bytes waiting to be sent */
-#define HOLD_MAX_MS 30000     /* longest long-poll */
-#define HOLD_MIN_MS 100       /* a status watcher is answered at most this often */
-#define LOG_REPLY_MAX (256u << 10) /* bytes per stream per logs reply (a page) */
+#define TICK_MS         50
+#define DRAIN_MAX       1024         /* messages per socket per iteration */
+#define CLIENT_SLICE_MS 20           /* client requests handled per iteration, in time */
+#define OUTBOX_SLICE    (16u << 20)  /* ... and in reply bytes waiting to be sent */
+#define HOLD_MAX_MS     30000        /* longest long-poll */
+#define HOLD_MIN_MS     100          /* a status watcher is answered at most this often */
+#define LOG_REPLY_MAX   (256u << 10) /* bytes per stream per logs reply (a page) */
 
 enum { SOCK_WORKER = 0, SOCK_CLIENT = 1 };
 
@@ -54,40 +54,40 @@ typedef struct {
  * or it times out; it is then handled again, with holding off, from the
  * few fields kept here (never the request's frame: a parked request costs
  * sizeof(held_t), whatever its size on the wire). */
-#define HOLD_PER_KEY 1024   /* parked requests per client key */
-#define HOLD_TOTAL 8192     /* parked requests in all */
+#define HOLD_PER_KEY 1024 /* parked requests per client key */
+#define HOLD_TOTAL   8192 /* parked requests in all */
 typedef struct {
     uint8_t ident[WIRE_MAX_IDENT];
     size_t ident_len;
     char user_id[128];
     uint64_t request_id;
-    int body;           /* DROVER__CLIENT_REQUEST__BODY_STATUS or _LOGS */
+    int body; /* DROVER__CLIENT_REQUEST__BODY_STATUS or _LOGS */
     uint32_t wait_ms;
-    uint64_t known_version;            /* status */
-    uint64_t req_run_id;               /* logs: its request */
+    uint64_t known_version; /* status */
+    uint64_t req_run_id;    /* logs: its request */
     char step[129];
     uint32_t attempt;
     uint64_t out_off, err_off;
     int64_t deadline_ms;
     int64_t parked_ms;
     int64_t run_id;
-    uint64_t version;   /* the run's version the client has seen */
-    int64_t task_id;    /* logs: the task and its log counter at park time */
+    uint64_t version; /* the run's version the client has seen */
+    int64_t task_id;  /* logs: the task and its log counter at park time */
     uint64_t logseq;
 } held_t;
 
 /* One rate-limited warning stream (server_warn_limited). */
-#define WARN_SLOTS 64
+#define WARN_SLOTS       64
 #define WARN_INTERVAL_MS 10000
 typedef struct {
     char who[64];
     char what[48];
-    int64_t next_ms;          /* log again from then on */
-    uint64_t suppressed;      /* not logged since the last line */
+    int64_t next_ms;     /* log again from then on */
+    uint64_t suppressed; /* not logged since the last line */
 } warn_slot_t;
 
 struct server {
-    leader_t *leader;          /* the fenced leader lease (leader.h) */
+    leader_t *leader; /* the fenced leader lease (leader.h) */
     const conf_t *cfg;
     db_t *db;
     store_t *st;
@@ -97,37 +97,39 @@ struct server {
     volatile int stop;
     outmsg_t *out;
     size_t nout, capout;
-    size_t outbytes;           /* bytes waiting in out */
+    size_t outbytes; /* bytes waiting in out */
     held_t *held;
     size_t nheld, capheld;
     uint64_t dropped;
     int64_t started_us;
-    int64_t db_down_us;        /* PostgreSQL unreachable since (wall clock); 0 = up */
-    int64_t db_retry_ms;       /* next reconnect attempt while down (monotonic) */
-    int bind_quiet;            /* EADDRINUSE already reported */
+    int64_t db_down_us;  /* PostgreSQL unreachable since (wall clock); 0 = up */
+    int64_t db_retry_ms; /* next reconnect attempt while down (monotonic) */
+    int bind_quiet;      /* EADDRINUSE already reported */
     auth_t *auth;
     calendar_t *cal;
-    capacity_t *cap;           /* every registered worker's shape (capacity.h) */
-    void *zap;                 /* ZAP handler (REP on inproc://zeromq.zap.01) */
-    keys_pair_t key;           /* the coordinator's CURVE key pair */
+    capacity_t *cap; /* every registered worker's shape (capacity.h) */
+    void *zap;       /* ZAP handler (REP on inproc://zeromq.zap.01) */
+    keys_pair_t key; /* the coordinator's CURVE key pair */
     int64_t last_drop_log_ms;
     warn_slot_t warns[WARN_SLOTS];
-    gc_t *gc;                  /* retention thread (NULL: no policy set) */
-    artsvc_t *arts;            /* artifact service thread (NULL: artifact_listen unset) */
-    notify_t *notify;          /* webhook sender (NULL: no webhook) */
-    observe_t *obs;            /* metrics and /readyz (observe.h) */
-    int64_t next_publish_ms;   /* next observe_publish */
-    int64_t watchdog_ms;       /* systemd's watchdog: ping this often (0 = none) */
+    gc_t *gc;                /* retention thread (NULL: no policy set) */
+    artsvc_t *arts;          /* artifact service thread (NULL: artifact_listen unset) */
+    notify_t *notify;        /* webhook sender (NULL: no webhook) */
+    observe_t *obs;          /* metrics and /readyz (observe.h) */
+    int64_t next_publish_ms; /* next observe_publish */
+    int64_t watchdog_ms;     /* systemd's watchdog: ping this often (0 = none) */
     int64_t next_watchdog_ms;
-    int64_t longest_us;        /* the longest loop iteration (CoordinatorInfo) */
-    bulk_t *bulk;              /* large submits stored beside the loop (bulk.h) */
-    uint64_t loads;            /* state reloads so far: a bulk job of an older one is in them */
+    int64_t longest_us; /* the longest loop iteration (CoordinatorInfo) */
+    bulk_t *bulk;       /* large submits stored beside the loop (bulk.h) */
+    uint64_t loads;     /* state reloads so far: a bulk job of an older one is in them */
 };
 
 /* The artifact service learns what attempt t (just assigned to w, with the
  * spec it was sent) may move (docs/artifacts.md). */
-void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t,
-                            const char *spec_json);
+/* server_sink.c: the callbacks model.c calls (model_sink_t) for s. */
+model_sink_t server_sink(server_t *s);
+
+void server_grant_artifacts(server_t *s, const worker_t *w, const task_t *t, const char *spec_json);
 /* A worker registered holding attempts the service has no grants for (the
  * coordinator restarted): they get them again. 0, or -1 database error. */
 int server_regrant_artifacts(server_t *s, const worker_t *w);

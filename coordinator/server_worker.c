@@ -278,11 +278,9 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
         rc = r < 0 ? -1 : 0;
         break;
     }
-    default:
-        server_count_drop(s, "a worker message without a body");
+    default: server_count_drop(s, "a worker message without a body");
     }
 done:
     drover__worker_msg__free_unpacked(in, NULL);
     return rc;
 }
-

@@ -24,18 +24,18 @@ typedef struct store store_t;
 typedef struct {
     int64_t id;
     int64_t run_id;
-    const char *state;    /* a static name (wire_task_state_name) */
+    const char *state; /* a static name (wire_task_state_name) */
     int attempt;
-    const char *worker;   /* NULL or "" = none */
+    const char *worker; /* NULL or "" = none */
     int failures;
     int lost;
     int has_exit_code;
     int exit_code;
-    const char *error;    /* NULL = none */
+    const char *error; /* NULL = none */
     int64_t started_us;
     int64_t finished_us;
     int64_t not_before_us;
-    const char *gpus;     /* GPU indices of the attempt, "0,1"; NULL = none */
+    const char *gpus; /* GPU indices of the attempt, "0,1"; NULL = none */
 } store_task_row_t;
 
 store_t *store_new(db_t *db);
@@ -55,21 +55,19 @@ int store_pending(const store_t *st);
 /* Forgets buffered writes (after a failed transaction). */
 void store_discard(store_t *st);
 
-
 /* A run id taken from the runs' sequence now (before the run is
  * written: ${run.id} is substituted into the specs first). 0 or -1. */
 int store_run_id_next(store_t *st, int64_t *id);
 
 /* Submit, in one statement: the run row (params_json: {"NAME":"VALUE"}
- * or NULL; id: from store_run_id_next, or 0 for a new one), every task (tasks_json: array of objects with
- * idx, name, kind, spec (JSON text), state, retries, timeout_ms,
- * retry_delay_ms), then dependency edges (deps_json: array of
- * [child_idx, parent_idx]), then the initial events. task_ids[idx] receives
- * each task's id. */
+ * or NULL; id: from store_run_id_next, or 0 for a new one), every task (tasks_json: array of
+ * objects with idx, name, kind, spec (JSON text), state, retries, timeout_ms, retry_delay_ms), then
+ * dependency edges (deps_json: array of [child_idx, parent_idx]), then the initial events.
+ * task_ids[idx] receives each task's id. */
 int store_submit(store_t *st, const char *workflow, const char *source, const char *by,
                  const char *key, const char *queue, int priority, const char *schedule,
-                 int64_t due_us, const char *actor, const char *params_json, int64_t id,
-                 int ntasks, const char *tasks_json, const char *deps_json, int64_t *run_id,
+                 int64_t due_us, const char *actor, const char *params_json, int64_t id, int ntasks,
+                 const char *tasks_json, const char *deps_json, int64_t *run_id,
                  int64_t *submitted_us, int64_t *task_ids);
 
 /* For a writer on a connection of its own (bulk.c), inside its
@@ -174,7 +172,8 @@ int store_artifacts_stage(store_t *st, int64_t run_id, const char *wanted_json, 
 int store_report(store_t *st, int64_t task_id, int attempt, const char *kind, int passed,
                  const char *report_json);
 int store_evaluation(store_t *st, const char *name, int version, int64_t run_id, int64_t task_id,
-                     const char *dataset, const char *metrics_json, int passed, const char *gate_json);
+                     const char *dataset, const char *metrics_json, int passed,
+                     const char *gate_json);
 /* Model lookups -> name, version, artifact, model_kind, stage (0 or 1 row).
  * by_step: the version a train step of the run registered, or with
  * via_evaluation the version an evaluate step of the run evaluated. */
@@ -230,10 +229,10 @@ PGresult *store_select_choice(store_t *st, int64_t run_id, const char *step);
 typedef struct {
     const char *name, *kind, *cron, *timezone, *catchup, *watch, *created_by;
     int max_active;
-    int catchup_max, lateness_s;  /* migration 019 */
-    const char *on_failure;       /* triggers: "keep" or "retry" */
+    int catchup_max, lateness_s; /* migration 019 */
+    const char *on_failure;      /* triggers: "keep" or "retry" */
     int64_t min_new_rows;
-    const uint8_t *request;   /* packed SubmitRequest */
+    const uint8_t *request; /* packed SubmitRequest */
     size_t request_len;
 } store_sched_t;
 PGresult *store_sched_load(store_t *st);
@@ -260,7 +259,7 @@ typedef struct {
     const char *name, *kind, *spec, *state, *resources, *after; /* after: names, ',' */
     int retries;
     int64_t timeout_ms, retry_delay_ms;
-    int64_t reused_from;      /* 0 = ran itself */
+    int64_t reused_from; /* 0 = ran itself */
 } store_rerun_row_t;
 typedef int (*store_rerun_f)(void *ctx, int idx, const store_rerun_row_t *row);
 /* Calls fn for each step of run_id in order. Returns the number of steps

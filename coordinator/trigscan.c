@@ -11,9 +11,9 @@
 #include "util.h"
 
 typedef enum {
-    TS_QUEUED = 0,            /* waits for the thread */
-    TS_READING = 1,           /* the thread reads it now */
-    TS_DONE = 2,              /* res holds the result */
+    TS_QUEUED = 0,  /* waits for the thread */
+    TS_READING = 1, /* the thread reads it now */
+    TS_DONE = 2,    /* res holds the result */
 } ts_state_t;
 
 typedef struct {
@@ -21,7 +21,7 @@ typedef struct {
     int64_t size, mtime;
     uint64_t prefix_len;
     ts_state_t state;
-    uint64_t round;           /* last round it was asked for */
+    uint64_t round; /* last round it was asked for */
     trigscan_result_t res;
 } ts_entry_t;
 

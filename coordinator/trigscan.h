@@ -27,7 +27,7 @@
 typedef struct trigscan trigscan_t;
 
 typedef struct {
-    int ok;                   /* 1 tally holds the counts, 0 the file could not be read (err) */
+    int ok; /* 1 tally holds the counts, 0 the file could not be read (err) */
     dataset_tally_t tally;
     char err[256];
 } trigscan_result_t;

@@ -24,7 +24,6 @@
 
 #define ART_BLOCK (1u << 20)
 
-
 int artifact_path(const char *root, const char *hex, char *out, size_t outlen)
 {
     if (!root || !*root || !sha256_is_hex(hex)) {
@@ -175,7 +174,8 @@ done:
     return 0;
 }
 
-int artifact_put_file(const char *root, const char *src_path, char hex_out[65], char *err, size_t errlen)
+int artifact_put_file(const char *root, const char *src_path, char hex_out[65], char *err,
+                      size_t errlen)
 {
     char final[4096], dir[4096], tmp[4096], hex[65], hex2[65];
     int src = -1, fd = -1, e;
@@ -234,8 +234,9 @@ int artifact_put_file(const char *root, const char *src_path, char hex_out[65], 
     sha256_hex(d, hex2);
     if (strcmp(hex, hex2) != 0) {
         e = EAGAIN;
-        util_errf(err, errlen, "%s changed while it was being stored (sha256 %.12s... then %.12s...); try again",
-              src_path, hex, hex2);
+        util_errf(err, errlen,
+                  "%s changed while it was being stored (sha256 %.12s... then %.12s...); try again",
+                  src_path, hex, hex2);
         goto fail_tmp;
     }
     int rc = util_commit_file(fd, tmp, final, err, errlen);
@@ -261,14 +262,15 @@ fail:
     return -1;
 }
 
-int artifact_open_verified(const char *root, const char *hex, char *path_out, size_t path_len, char *err,
-                           size_t errlen)
+int artifact_open_verified(const char *root, const char *hex, char *path_out, size_t path_len,
+                           char *err, size_t errlen)
 {
     char path[4096], got[65];
     if (artifact_path(root, hex, path, sizeof path) < 0) {
         int e = errno;
         if (e == EINVAL)
-            util_errf(err, errlen, "'%.80s' is not a sha256 (64 lowercase hex characters)", hex ? hex : "(null)");
+            util_errf(err, errlen, "'%.80s' is not a sha256 (64 lowercase hex characters)",
+                      hex ? hex : "(null)");
         else
             util_errf(err, errlen, "artifact store %s: path too long", root);
         errno = e;
@@ -320,8 +322,7 @@ int artifact_partial_path(const char *root, const char *hex, char *out, size_t o
     return 0;
 }
 
-int artifact_adopt(const char *root, const char *hex, const char *partial, char *err,
-                   size_t errlen)
+int artifact_adopt(const char *root, const char *hex, const char *partial, char *err, size_t errlen)
 {
     return artifact_adopt_hashed(root, hex, partial, NULL, err, errlen);
 }

@@ -33,7 +33,8 @@ int artifact_path(const char *root, const char *hex, char *out, size_t outlen);
  * present with the right size, nothing is written. Returns 0, or -1 with
  * errno (from the system, or EAGAIN when the source changed during the
  * copy) and a message in err; no temporary file is left behind. */
-int artifact_put_file(const char *root, const char *src_path, char hex_out[65], char *err, size_t errlen);
+int artifact_put_file(const char *root, const char *src_path, char hex_out[65], char *err,
+                      size_t errlen);
 
 /* Stores what is left to read of the open file fd, in one pass: the bytes
  * are hashed as they are copied (to ROOT/.partial, then renamed into their
@@ -53,8 +54,8 @@ int artifact_put_buffer(const char *root, const void *data, size_t len, char hex
  * EINVAL (bad hex), ENOENT ("artifact sha256:HEX not found in ROOT"),
  * EBADMSG ("artifact sha256:HEX is corrupt (content hashes to OTHER)"),
  * ENAMETOOLONG, or a read error. path_out is only written on success. */
-int artifact_open_verified(const char *root, const char *hex, char *path_out, size_t path_len, char *err,
-                           size_t errlen);
+int artifact_open_verified(const char *root, const char *hex, char *path_out, size_t path_len,
+                           char *err, size_t errlen);
 
 /* Transfers (coordinator/artsvc.c, worker/xfer.c) grow a partial file
  * outside the content names, then adopt it. Writes ROOT/.partial/HEX into

@@ -203,40 +203,38 @@ int blas_copy(blas_ctx_t *ctx, float *dst, const float *src, size_t n)
     return 0;
 }
 
-void blas_sgemm(blas_ctx_t *ctx, int transa, int transb, int m, int n, int k,
-                float alpha, const float *A, int lda, const float *B, int ldb,
-                float beta, float *C, int ldc)
+void blas_sgemm(blas_ctx_t *ctx, int transa, int transb, int m, int n, int k, float alpha,
+                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (ctx->failed)
         return;
 #ifdef DROVER_HAVE_CUDA
     if (ctx->gpu) {
-        if (blas_cuda_sgemm(ctx->cuda, transa, transb, m, n, k, alpha, A, lda, B, ldb,
-                            beta, C, ldc, ctx->errbuf, sizeof ctx->errbuf) != 0)
-            ctx->failed = 1;
-        return;
-    }
-#endif
-    cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
-                transb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda, B, ldb,
-                beta, C, ldc);
-}
-
-void blas_sgemv(blas_ctx_t *ctx, int trans, int m, int n, float alpha,
-                const float *A, int lda, const float *x, float beta, float *y)
-{
-    if (ctx->failed)
-        return;
-#ifdef DROVER_HAVE_CUDA
-    if (ctx->gpu) {
-        if (blas_cuda_sgemv(ctx->cuda, trans, m, n, alpha, A, lda, x, beta, y,
+        if (blas_cuda_sgemm(ctx->cuda, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
                             ctx->errbuf, sizeof ctx->errbuf) != 0)
             ctx->failed = 1;
         return;
     }
 #endif
-    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, A, lda,
-                x, 1, beta, y, 1);
+    cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
+                transb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void blas_sgemv(blas_ctx_t *ctx, int trans, int m, int n, float alpha, const float *A, int lda,
+                const float *x, float beta, float *y)
+{
+    if (ctx->failed)
+        return;
+#ifdef DROVER_HAVE_CUDA
+    if (ctx->gpu) {
+        if (blas_cuda_sgemv(ctx->cuda, trans, m, n, alpha, A, lda, x, beta, y, ctx->errbuf,
+                            sizeof ctx->errbuf) != 0)
+            ctx->failed = 1;
+        return;
+    }
+#endif
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, A, lda, x, 1, beta,
+                y, 1);
 }
 
 void blas_axpy(blas_ctx_t *ctx, size_t n, float alpha, const float *x, float *y)
@@ -255,8 +253,8 @@ void blas_axpy(blas_ctx_t *ctx, size_t n, float alpha, const float *x, float *y)
 
 /* ---- host kernels, shared by both backends ---------------------------- */
 
-static void s_bias_act(float *restrict Z, size_t rows, size_t cols,
-                       const float *restrict b, int relu)
+static void s_bias_act(float *restrict Z, size_t rows, size_t cols, const float *restrict b,
+                       int relu)
 {
     for (size_t i = 0; i < rows; i++) {
         float *restrict z = Z + i * cols;
@@ -278,8 +276,8 @@ static void s_relu_bwd(float *restrict G, const float *restrict A, size_t n)
         G[i] = A[i] > 0.0f ? G[i] : 0.0f;
 }
 
-static void s_softmax_xent(const float *L, size_t rows, size_t k, const int32_t *y,
-                           float scale, float *G, double *loss_sum, size_t *correct)
+static void s_softmax_xent(const float *L, size_t rows, size_t k, const int32_t *y, float scale,
+                           float *G, double *loss_sum, size_t *correct)
 {
     double loss = 0.0;
     size_t ok = 0;
@@ -318,8 +316,7 @@ static void s_softmax_xent(const float *L, size_t rows, size_t k, const int32_t 
     *correct += ok;
 }
 
-static void s_mse(const float *P, size_t rows, const float *y, float scale, float *G,
-                  double *sse)
+static void s_mse(const float *P, size_t rows, const float *y, float scale, float *G, double *sse)
 {
     double s = 0.0;
     for (size_t i = 0; i < rows; i++) {
@@ -331,9 +328,8 @@ static void s_mse(const float *P, size_t rows, const float *y, float scale, floa
     *sse += s;
 }
 
-static void s_adam(float *restrict p, const float *restrict g, float *restrict m,
-                   float *restrict v, size_t n, float lr, float b1, float b2, float eps,
-                   uint64_t t)
+static void s_adam(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                   size_t n, float lr, float b1, float b2, float eps, uint64_t t)
 {
     /* Bias corrections folded into one step size, as in the Adam paper's
      * "more efficient" form; eps is scaled to match the textbook form. */
@@ -348,8 +344,7 @@ static void s_adam(float *restrict p, const float *restrict g, float *restrict m
     }
 }
 
-void blas_bias_act(blas_ctx_t *ctx, float *Z, size_t rows, size_t cols,
-                   const float *b, int relu)
+void blas_bias_act(blas_ctx_t *ctx, float *Z, size_t rows, size_t cols, const float *b, int relu)
 {
     if (ctx->failed)
         return;
@@ -404,8 +399,8 @@ void blas_softmax_xent(blas_ctx_t *ctx, const float *logits, size_t rows, size_t
     s_softmax_xent(logits, rows, k, y, scale, grad, loss_sum, correct);
 }
 
-void blas_mse(blas_ctx_t *ctx, const float *pred, size_t rows, const float *y,
-              float scale, float *grad, double *sse)
+void blas_mse(blas_ctx_t *ctx, const float *pred, size_t rows, const float *y, float scale,
+              float *grad, double *sse)
 {
     if (ctx->failed)
         return;
@@ -423,8 +418,8 @@ void blas_mse(blas_ctx_t *ctx, const float *pred, size_t rows, const float *y,
     s_mse(pred, rows, y, scale, grad, sse);
 }
 
-void blas_adam(blas_ctx_t *ctx, float *p, const float *g, float *m, float *v, size_t n,
-               float lr, float b1, float b2, float eps, uint64_t t)
+void blas_adam(blas_ctx_t *ctx, float *p, const float *g, float *m, float *v, size_t n, float lr,
+               float b1, float b2, float eps, uint64_t t)
 {
     if (ctx->failed)
         return;

@@ -70,20 +70,18 @@ int blas_copy(blas_ctx_t *ctx, float *dst, const float *src, size_t n);
 /* C[m x n] = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m x k,
  * op(B) is k x n; transa/transb nonzero = use the transpose of the stored
  * matrix; lda/ldb/ldc are row strides of the stored matrices. */
-void blas_sgemm(blas_ctx_t *ctx, int transa, int transb, int m, int n, int k,
-                float alpha, const float *A, int lda, const float *B, int ldb,
-                float beta, float *C, int ldc);
+void blas_sgemm(blas_ctx_t *ctx, int transa, int transb, int m, int n, int k, float alpha,
+                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* y = alpha * op(A) * x + beta * y, A stored m x n row-major. */
-void blas_sgemv(blas_ctx_t *ctx, int trans, int m, int n, float alpha,
-                const float *A, int lda, const float *x, float beta, float *y);
+void blas_sgemv(blas_ctx_t *ctx, int trans, int m, int n, float alpha, const float *A, int lda,
+                const float *x, float beta, float *y);
 
 /* y += alpha * x over n floats. */
 void blas_axpy(blas_ctx_t *ctx, size_t n, float alpha, const float *x, float *y);
 
 /* Z[rows x cols] += b (per column); then Z = max(Z, 0) when relu. */
-void blas_bias_act(blas_ctx_t *ctx, float *Z, size_t rows, size_t cols,
-                   const float *b, int relu);
+void blas_bias_act(blas_ctx_t *ctx, float *Z, size_t rows, size_t cols, const float *b, int relu);
 
 /* G[i] = A[i] > 0 ? G[i] : 0 over n floats (ReLU backward, A = the ReLU
  * output of the forward pass). */
@@ -94,21 +92,21 @@ void blas_relu_bwd(blas_ctx_t *ctx, float *G, const float *A, size_t n);
  * *loss_sum and the number of rows whose argmax equals the label to
  * *correct. When grad is non-NULL writes grad = (softmax - onehot) * scale
  * (grad may equal logits). */
-void blas_softmax_xent(blas_ctx_t *ctx, const float *logits, size_t rows,
-                       size_t k, const int32_t *y, float scale, float *grad,
-                       double *loss_sum, size_t *correct);
+void blas_softmax_xent(blas_ctx_t *ctx, const float *logits, size_t rows, size_t k,
+                       const int32_t *y, float scale, float *grad, double *loss_sum,
+                       size_t *correct);
 
 /* Squared error over pred[rows] (one output) against host y[rows]: adds
  * sum (pred - y)^2 to *sse; writes grad = 2 (pred - y) * scale when grad is
  * non-NULL (grad may equal pred). */
-void blas_mse(blas_ctx_t *ctx, const float *pred, size_t rows,
-              const float *y, float scale, float *grad, double *sse);
+void blas_mse(blas_ctx_t *ctx, const float *pred, size_t rows, const float *y, float scale,
+              float *grad, double *sse);
 
 /* One Adam step over n parameters (t = step number, from 1):
  * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  * p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps). */
-void blas_adam(blas_ctx_t *ctx, float *p, const float *g, float *m, float *v,
-               size_t n, float lr, float b1, float b2, float eps, uint64_t t);
+void blas_adam(blas_ctx_t *ctx, float *p, const float *g, float *m, float *v, size_t n, float lr,
+               float b1, float b2, float eps, uint64_t t);
 
 #ifdef BLAS_INTERNAL
 /* The cuBLAS half, implemented in blas_cuda.c (compiled only with CUDA).
@@ -121,14 +119,13 @@ float *blas_cuda_alloc(blas_cuda_t *c, size_t n, char *err, size_t errlen);
 void blas_cuda_free(blas_cuda_t *c, float *p);
 int blas_cuda_memcpy(blas_cuda_t *c, void *dst, const void *src, size_t bytes,
                      int kind /* 0 h2d, 1 d2h, 2 d2d */, char *err, size_t errlen);
-int blas_cuda_sgemm(blas_cuda_t *c, int transa, int transb, int m, int n, int k,
-                    float alpha, const float *A, int lda, const float *B, int ldb,
-                    float beta, float *C, int ldc, char *err, size_t errlen);
-int blas_cuda_sgemv(blas_cuda_t *c, int trans, int m, int n, float alpha,
-                    const float *A, int lda, const float *x, float beta, float *y,
+int blas_cuda_sgemm(blas_cuda_t *c, int transa, int transb, int m, int n, int k, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                     char *err, size_t errlen);
-int blas_cuda_axpy(blas_cuda_t *c, size_t n, float alpha, const float *x, float *y,
-                   char *err, size_t errlen);
+int blas_cuda_sgemv(blas_cuda_t *c, int trans, int m, int n, float alpha, const float *A, int lda,
+                    const float *x, float beta, float *y, char *err, size_t errlen);
+int blas_cuda_axpy(blas_cuda_t *c, size_t n, float alpha, const float *x, float *y, char *err,
+                   size_t errlen);
 #endif
 
 #endif

@@ -158,8 +158,8 @@ void blas_cuda_free(blas_cuda_t *c, float *p)
     p_cudaFree(p);
 }
 
-int blas_cuda_memcpy(blas_cuda_t *c, void *dst, const void *src, size_t bytes, int kind,
-                     char *err, size_t errlen)
+int blas_cuda_memcpy(blas_cuda_t *c, void *dst, const void *src, size_t bytes, int kind, char *err,
+                     size_t errlen)
 {
     (void)c;
     enum cudaMemcpyKind k = kind == 0   ? cudaMemcpyHostToDevice
@@ -181,27 +181,27 @@ static int s_check(cublasStatus_t st, const char *what, char *err, size_t errlen
     return -1;
 }
 
-int blas_cuda_sgemm(blas_cuda_t *c, int transa, int transb, int m, int n, int k,
-                    float alpha, const float *A, int lda, const float *B, int ldb,
-                    float beta, float *C, int ldc, char *err, size_t errlen)
+int blas_cuda_sgemm(blas_cuda_t *c, int transa, int transb, int m, int n, int k, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                    char *err, size_t errlen)
 {
     return s_check(p_cublasSgemm_v2(c->h, transb ? CUBLAS_OP_T : CUBLAS_OP_N,
-                               transa ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, B, ldb,
-                               A, lda, &beta, C, ldc),
+                                    transa ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, B, ldb, A,
+                                    lda, &beta, C, ldc),
                    "cublasSgemm", err, errlen);
 }
 
-int blas_cuda_sgemv(blas_cuda_t *c, int trans, int m, int n, float alpha, const float *A,
-                    int lda, const float *x, float beta, float *y, char *err, size_t errlen)
+int blas_cuda_sgemv(blas_cuda_t *c, int trans, int m, int n, float alpha, const float *A, int lda,
+                    const float *x, float beta, float *y, char *err, size_t errlen)
 {
     /* Row-major m x n == column-major n x m: flip the transpose. */
     return s_check(p_cublasSgemv_v2(c->h, trans ? CUBLAS_OP_N : CUBLAS_OP_T, n, m, &alpha, A, lda,
-                               x, 1, &beta, y, 1),
+                                    x, 1, &beta, y, 1),
                    "cublasSgemv", err, errlen);
 }
 
-int blas_cuda_axpy(blas_cuda_t *c, size_t n, float alpha, const float *x, float *y,
-                   char *err, size_t errlen)
+int blas_cuda_axpy(blas_cuda_t *c, size_t n, float alpha, const float *x, float *y, char *err,
+                   size_t errlen)
 {
     return s_check(p_cublasSaxpy_v2(c->h, (int)n, &alpha, x, 1, y, 1), "cublasSaxpy", err, errlen);
 }

@@ -36,14 +36,13 @@
 #error "dataset.c writes float/int arrays raw: the binary format is little-endian"
 #endif
 
-#define DS_MAGIC "DRVDSET1"
-#define DS_VERSION 1u
-#define DS_HEADER 64u
-#define DS_ALIGN 64u
-#define DS_IO_BLOCK (1u << 20)
+#define DS_MAGIC            "DRVDSET1"
+#define DS_VERSION          1u
+#define DS_HEADER           64u
+#define DS_ALIGN            64u
+#define DS_IO_BLOCK         (1u << 20)
 #define DS_AUTO_MAX_CLASSES 1000
-#define DS_NAME_MAX 65535u
-
+#define DS_NAME_MAX         65535u
 
 const char *dataset_label_kind_name(dataset_label_kind_t k)
 {
@@ -553,7 +552,8 @@ static int s_class_cmp_str(const void *a, const void *b)
 
 /* Turns the first-seen ids in y[rows] into ids in sorted label order and
  * moves the names from the table into *classes. */
-static int s_finish_classes(s_strtab_t *t, int32_t *y, size_t rows, char ***classes, size_t *nclasses)
+static int s_finish_classes(s_strtab_t *t, int32_t *y, size_t rows, char ***classes,
+                            size_t *nclasses)
 {
     size_t n = t->n;
     s_class_ent_t *ent = calloc(n ? n : 1, sizeof *ent);
@@ -643,7 +643,8 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         sha256_hex(d, ds->sha256);
     }
     if (nrec == 0) {
-        util_errf(err, errlen, "%s: the file is empty (a header row naming the columns is required)", path);
+        util_errf(err, errlen,
+                  "%s: the file is empty (a header row naming the columns is required)", path);
         goto fail;
     }
     if (lseek(fd, 0, SEEK_SET) < 0) {
@@ -666,14 +667,16 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         ;
     if (got <= 0) {
         e = got < 0 ? errno : EINVAL;
-        util_errf(err, errlen, "%s: %s", path, got < 0 ? strerror(e) : "the file changed while it was being read");
+        util_errf(err, errlen, "%s: %s", path,
+                  got < 0 ? strerror(e) : "the file changed while it was being read");
         goto fail;
     }
     size_t skip = (r.rlen >= 3 && memcmp(r.rec, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0; /* UTF-8 BOM */
     if (s_split(&r, skip, &why, &bad) < 0) {
         e = errno;
         if (e == EINVAL)
-            util_errf(err, errlen, "%s: row %zu (header), field %zu: %s", path, r.recno, bad + 1, why);
+            util_errf(err, errlen, "%s: row %zu (header), field %zu: %s", path, r.recno, bad + 1,
+                      why);
         else
             util_errf(err, errlen, "%s: out of memory", path);
         goto fail;
@@ -692,9 +695,10 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
             all_numbers = 0;
     }
     if (all_numbers) {
-        util_errf(err, errlen,
-              "%s: no header: row %zu holds only numbers ('%s'...); the first row must name the columns",
-              path, r.recno, r.fields[0]);
+        util_errf(
+            err, errlen,
+            "%s: no header: row %zu holds only numbers ('%s'...); the first row must name the columns",
+            path, r.recno, r.fields[0]);
         goto fail;
     }
     {
@@ -702,7 +706,8 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         if (s_check_unique(r.fields, nh, NULL, &dup) < 0) {
             e = errno;
             if (e == EINVAL)
-                util_errf(err, errlen, "%s: row %zu (header): duplicate column name '%s'", path, r.recno, dup);
+                util_errf(err, errlen, "%s: row %zu (header): duplicate column name '%s'", path,
+                          r.recno, dup);
             else
                 util_errf(err, errlen, "%s: out of memory", path);
             goto fail;
@@ -751,7 +756,8 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         kind = o->label_kind == DATASET_LABEL_NONE ? DATASET_LABEL_AUTO : o->label_kind;
         if (o->nclasses > 0) {
             if (kind == DATASET_LABEL_VALUE) {
-                util_errf(err, errlen, "%s: a class list was given for a value (regression) label", path);
+                util_errf(err, errlen, "%s: a class list was given for a value (regression) label",
+                          path);
                 goto fail;
             }
             kind = DATASET_LABEL_CLASS;
@@ -760,7 +766,8 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 if (s_strtab_put(&tab, o->classes[i], &added) < 0)
                     goto oom;
                 if (!added) {
-                    util_errf(err, errlen, "%s: class '%s' appears twice in the class list", path, o->classes[i]);
+                    util_errf(err, errlen, "%s: class '%s' appears twice in the class list", path,
+                              o->classes[i]);
                     goto fail;
                 }
             }
@@ -780,8 +787,8 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
         ds->X = malloc(bytes);
         if (!ds->X) {
             e = ENOMEM;
-            util_errf(err, errlen, "%s: out of memory for a %zu x %zu float matrix (%zu MiB)", path, ds->rows,
-                  ds->cols, bytes >> 20);
+            util_errf(err, errlen, "%s: out of memory for a %zu x %zu float matrix (%zu MiB)", path,
+                      ds->rows, ds->cols, bytes >> 20);
             goto fail;
         }
     }
@@ -822,14 +829,14 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 goto oom;
             if (bad < nh)
                 util_errf(err, errlen, "%s: row %zu, column '%s': %s", path, r.recno,
-                      bad == label_idx ? lname : ds->col_names[fmap[bad]], why);
+                          bad == label_idx ? lname : ds->col_names[fmap[bad]], why);
             else
                 util_errf(err, errlen, "%s: row %zu, field %zu: %s", path, r.recno, bad + 1, why);
             goto fail;
         }
         if (r.nf != nh) {
-            util_errf(err, errlen, "%s: row %zu has %zu field%s, the header has %zu", path, r.recno, r.nf,
-                  r.nf == 1 ? "" : "s", nh);
+            util_errf(err, errlen, "%s: row %zu has %zu field%s, the header has %zu", path, r.recno,
+                      r.nf, r.nf == 1 ? "" : "s", nh);
             goto fail;
         }
         float *xr = ds->X ? ds->X + row * ds->cols : NULL;
@@ -839,8 +846,8 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 int pr = s_parse_float(f, &xr[fmap[j]], cloc);
                 if (pr == NUM_BAD || pr == NUM_RANGE) {
                     util_errf(err, errlen, "%s: row %zu, column '%s': '%s' is %s", path, r.recno,
-                          ds->col_names[fmap[j]], f,
-                          pr == NUM_BAD ? "not a number" : "not a finite float32 value");
+                              ds->col_names[fmap[j]], f,
+                              pr == NUM_BAD ? "not a number" : "not a finite float32 value");
                     goto fail;
                 }
                 continue;
@@ -852,24 +859,29 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 float v;
                 int pr = s_parse_float(f, &v, cloc);
                 if (pr == NUM_MISSING) {
-                    util_errf(err, errlen, "%s: row %zu, column '%s': missing label", path, r.recno, lname);
+                    util_errf(err, errlen, "%s: row %zu, column '%s': missing label", path, r.recno,
+                              lname);
                     goto fail;
                 }
                 if (pr != NUM_OK) {
-                    util_errf(err, errlen, "%s: row %zu, column '%s': label '%s' is not a finite number", path,
-                          r.recno, lname, f);
+                    util_errf(err, errlen,
+                              "%s: row %zu, column '%s': label '%s' is not a finite number", path,
+                              r.recno, lname, f);
                     goto fail;
                 }
                 ds->y_value[row] = v;
                 continue;
             }
             if (f[0] == '\0') {
-                util_errf(err, errlen, "%s: row %zu, column '%s': empty label", path, r.recno, lname);
+                util_errf(err, errlen, "%s: row %zu, column '%s': empty label", path, r.recno,
+                          lname);
                 goto fail;
             }
             if (!util_utf8_valid(f)) {
-                util_errf(err, errlen, "%s: row %zu, column '%s': the label is not valid UTF-8 "
-                          "(class names are text)", path, r.recno, lname);
+                util_errf(err, errlen,
+                          "%s: row %zu, column '%s': the label is not valid UTF-8 "
+                          "(class names are text)",
+                          path, r.recno, lname);
                 goto fail;
             }
             if (o->nclasses > 0) {
@@ -877,8 +889,10 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 if (id < 0) {
                     char list[300];
                     s_name_list((char *const *)o->classes, o->nclasses, list, sizeof list);
-                    util_errf(err, errlen, "%s: row %zu, column '%s': label '%s' is not one of the %zu known classes (%s)",
-                          path, r.recno, lname, f, o->nclasses, list);
+                    util_errf(
+                        err, errlen,
+                        "%s: row %zu, column '%s': label '%s' is not one of the %zu known classes (%s)",
+                        path, r.recno, lname, f, o->nclasses, list);
                     goto fail;
                 }
                 ds->y_class[row] = id;
@@ -895,10 +909,11 @@ static dataset_t *s_load_csv(int fd, const char *path, const dataset_opts_t *o, 
                 }
                 if (!numeric) {
                     if (tab_dropped) {
-                        util_errf(err, errlen,
-                              "%s: row %zu, column '%s': label '%s' is text but earlier labels are more than "
-                              "%d distinct numbers; give the label kind (class or value) explicitly",
-                              path, r.recno, lname, f, DS_AUTO_MAX_CLASSES);
+                        util_errf(
+                            err, errlen,
+                            "%s: row %zu, column '%s': label '%s' is text but earlier labels are more than "
+                            "%d distinct numbers; give the label kind (class or value) explicitly",
+                            path, r.recno, lname, f, DS_AUTO_MAX_CLASSES);
                         goto fail;
                     }
                     any_text = 1;
@@ -1038,8 +1053,9 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
     }
     uint64_t size = (uint64_t)st.st_size;
     if (size < DS_HEADER) {
-        util_errf(err, errlen, "%s: binary dataset is truncated (%llu bytes, the header alone is %u)", path,
-              (unsigned long long)size, DS_HEADER);
+        util_errf(err, errlen,
+                  "%s: binary dataset is truncated (%llu bytes, the header alone is %u)", path,
+                  (unsigned long long)size, DS_HEADER);
         goto fail;
     }
     /* writable private mapping: writes stay in this process (see dataset.h) */
@@ -1056,8 +1072,9 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
              ncl = s_get32(h + 28);
     uint64_t rows = s_get64(h + 16), names_bytes = s_get64(h + 32), data_off = s_get64(h + 40);
     if (version != DS_VERSION) {
-        util_errf(err, errlen, "%s: unsupported binary dataset version %u (this drover reads version %u)", path,
-              version, DS_VERSION);
+        util_errf(err, errlen,
+                  "%s: unsupported binary dataset version %u (this drover reads version %u)", path,
+                  version, DS_VERSION);
         goto fail;
     }
     if (kind > DATASET_LABEL_VALUE) {
@@ -1065,32 +1082,34 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
         goto fail;
     }
     if (kind != DATASET_LABEL_CLASS && ncl != 0) {
-        util_errf(err, errlen, "%s: corrupt binary dataset: %u classes for a label of kind %s", path, ncl,
-              dataset_label_kind_name((dataset_label_kind_t)kind));
+        util_errf(err, errlen, "%s: corrupt binary dataset: %u classes for a label of kind %s",
+                  path, ncl, dataset_label_kind_name((dataset_label_kind_t)kind));
         goto fail;
     }
     /* every name costs at least its 2-byte length, which bounds the name
      * arrays by the file size before anything is allocated */
     if (names_bytes > size - DS_HEADER || ((uint64_t)cols + 1 + ncl) * 2 > names_bytes ||
         data_off % DS_ALIGN != 0 || data_off < DS_HEADER + names_bytes || data_off > size) {
-        util_errf(err, errlen, "%s: corrupt or truncated binary dataset (bad names block or data offset)", path);
+        util_errf(err, errlen,
+                  "%s: corrupt or truncated binary dataset (bad names block or data offset)", path);
         goto fail;
     }
     uint64_t xbytes, lbytes = kind != DATASET_LABEL_NONE ? rows * 4 : 0, total;
     if (rows > (UINT64_MAX >> 3) || __builtin_mul_overflow(rows, (uint64_t)cols * 4, &xbytes) ||
         __builtin_add_overflow(data_off, xbytes, &total) ||
         __builtin_add_overflow(total, lbytes, &total) || total != size) {
-        util_errf(err, errlen,
-              "%s: corrupt or truncated binary dataset: the header describes %llu rows x %u columns, "
-              "which does not match the file length (%llu bytes)",
-              path, (unsigned long long)rows, cols, (unsigned long long)size);
+        util_errf(
+            err, errlen,
+            "%s: corrupt or truncated binary dataset: the header describes %llu rows x %u columns, "
+            "which does not match the file length (%llu bytes)",
+            path, (unsigned long long)rows, cols, (unsigned long long)size);
         goto fail;
     }
     if (rows > 0 && cols == 0 && kind == DATASET_LABEL_NONE) {
         /* Rows of nothing take no bytes, so the length check cannot catch a
          * made-up row count; no writer produces such a file. */
         util_errf(err, errlen, "%s: corrupt binary dataset: %llu rows without any column", path,
-              (unsigned long long)rows);
+                  (unsigned long long)rows);
         goto fail;
     }
     ds->rows = (size_t)rows;
@@ -1116,16 +1135,19 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
     }
     {
         const char *dup = NULL;
-        if (s_check_unique(ds->col_names, cols, kind != DATASET_LABEL_NONE ? ds->label_name : NULL, &dup) < 0) {
+        if (s_check_unique(ds->col_names, cols, kind != DATASET_LABEL_NONE ? ds->label_name : NULL,
+                           &dup) < 0) {
             if (errno != EINVAL)
                 goto oom;
-            util_errf(err, errlen, "%s: corrupt binary dataset: duplicate column name '%s'", path, dup);
+            util_errf(err, errlen, "%s: corrupt binary dataset: duplicate column name '%s'", path,
+                      dup);
             goto fail;
         }
         if (kind == DATASET_LABEL_CLASS && s_check_unique(ds->classes, ncl, NULL, &dup) < 0) {
             if (errno != EINVAL)
                 goto oom;
-            util_errf(err, errlen, "%s: corrupt binary dataset: duplicate class name '%s'", path, dup);
+            util_errf(err, errlen, "%s: corrupt binary dataset: duplicate class name '%s'", path,
+                      dup);
             goto fail;
         }
     }
@@ -1141,8 +1163,9 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
         ds->y_value = (float *)((uint8_t *)map + data_off + xbytes);
     for (size_t i = 0; ds->y_class && i < ds->rows; i++)
         if (ds->y_class[i] < 0 || (uint32_t)ds->y_class[i] >= ncl) {
-            util_errf(err, errlen, "%s: corrupt binary dataset: row %zu has class id %d (there are %u classes)",
-                  path, i + 2, ds->y_class[i], ncl);
+            util_errf(err, errlen,
+                      "%s: corrupt binary dataset: row %zu has class id %d (there are %u classes)",
+                      path, i + 2, ds->y_class[i], ncl);
             goto fail;
         }
     if (o->compute_hash) {
@@ -1157,17 +1180,21 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
             char list[400];
             s_name_list(ds->col_names, ds->cols, list, sizeof list);
             if (kind == DATASET_LABEL_NONE)
-                util_errf(err, errlen, "%s: no column '%s': this binary dataset has no label (columns: %s)", path,
-                      o->label, list);
+                util_errf(err, errlen,
+                          "%s: no column '%s': this binary dataset has no label (columns: %s)",
+                          path, o->label, list);
             else
-                util_errf(err, errlen, "%s: no column '%s': this binary dataset's label column is '%s'", path,
-                      o->label, ds->label_name);
+                util_errf(err, errlen,
+                          "%s: no column '%s': this binary dataset's label column is '%s'", path,
+                          o->label, ds->label_name);
             goto fail;
         }
         dataset_label_kind_t want = o->nclasses ? DATASET_LABEL_CLASS : o->label_kind;
-        if ((want == DATASET_LABEL_CLASS || want == DATASET_LABEL_VALUE) && want != (dataset_label_kind_t)kind) {
+        if ((want == DATASET_LABEL_CLASS || want == DATASET_LABEL_VALUE) &&
+            want != (dataset_label_kind_t)kind) {
             util_errf(err, errlen, "%s: label '%s' holds %s labels, not %s", path, ds->label_name,
-                  dataset_label_kind_name((dataset_label_kind_t)kind), dataset_label_kind_name(want));
+                      dataset_label_kind_name((dataset_label_kind_t)kind),
+                      dataset_label_kind_name(want));
             goto fail;
         }
     }
@@ -1184,7 +1211,8 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
             }
             if (!added) {
                 s_strtab_free(&t);
-                util_errf(err, errlen, "%s: class '%s' appears twice in the class list", path, o->classes[i]);
+                util_errf(err, errlen, "%s: class '%s' appears twice in the class list", path,
+                          o->classes[i]);
                 goto fail;
             }
         }
@@ -1194,8 +1222,8 @@ static dataset_t *s_load_binary(int fd, const char *path, const dataset_opts_t *
             if (remap[i] < 0) {
                 char list[300];
                 s_name_list((char *const *)o->classes, o->nclasses, list, sizeof list);
-                util_errf(err, errlen, "%s: class '%s' is not one of the %zu known classes (%s)", path,
-                      ds->classes[i], o->nclasses, list);
+                util_errf(err, errlen, "%s: class '%s' is not one of the %zu known classes (%s)",
+                          path, ds->classes[i], o->nclasses, list);
                 s_strtab_free(&t);
                 goto fail;
             }
@@ -1246,8 +1274,8 @@ static int s_names_utf8(const dataset_t *ds, const char *path, char *err, size_t
     }
     for (size_t i = 0; i < ds->nclasses; i++)
         if (!util_utf8_valid(ds->classes[i])) {
-            util_errf(err, errlen, "%s: class label %zu ('%.40s...') is not valid UTF-8", path, i + 1,
-                  ds->classes[i]);
+            util_errf(err, errlen, "%s: class label %zu ('%.40s...') is not valid UTF-8", path,
+                      i + 1, ds->classes[i]);
             return -1;
         }
     return 0;
@@ -1309,7 +1337,8 @@ dataset_t *dataset_new(size_t rows, size_t cols, const char *const *col_names,
 {
     dataset_t *ds = NULL;
     size_t cells;
-    if (label_kind == DATASET_LABEL_AUTO || (label_kind == DATASET_LABEL_CLASS && (nclasses == 0 || !classes)) ||
+    if (label_kind == DATASET_LABEL_AUTO ||
+        (label_kind == DATASET_LABEL_CLASS && (nclasses == 0 || !classes)) ||
         (label_kind != DATASET_LABEL_CLASS && nclasses != 0) || cols > UINT32_MAX ||
         __builtin_mul_overflow(rows, cols, &cells) || cells > SIZE_MAX / sizeof(float)) {
         util_errf(err, errlen, "dataset_new: invalid shape or label settings");
@@ -1351,7 +1380,8 @@ dataset_t *dataset_new(size_t rows, size_t cols, const char *const *col_names,
             goto oom;
     }
     const char *dup = NULL;
-    if (s_check_unique(ds->col_names, cols, label_kind != DATASET_LABEL_NONE ? ds->label_name : NULL, &dup) < 0 ||
+    if (s_check_unique(ds->col_names, cols,
+                       label_kind != DATASET_LABEL_NONE ? ds->label_name : NULL, &dup) < 0 ||
         (ds->classes && s_check_unique(ds->classes, ds->nclasses, NULL, &dup) < 0)) {
         if (errno != EINVAL)
             goto oom;
@@ -1387,7 +1417,6 @@ static int s_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-
 int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_t errlen)
 {
     char *tmp = NULL;
@@ -1404,10 +1433,13 @@ int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_
     /* names block */
     size_t nnames = ds->cols + 1 + ds->nclasses, nb = 0;
     for (size_t i = 0; i < nnames; i++) {
-        const char *s = i < ds->cols ? ds->col_names[i] : i == ds->cols ? ds->label_name : ds->classes[i - ds->cols - 1];
+        const char *s = i < ds->cols    ? ds->col_names[i]
+                        : i == ds->cols ? ds->label_name
+                                        : ds->classes[i - ds->cols - 1];
         size_t l = strlen(s);
         if (l > DS_NAME_MAX) {
-            util_errf(err, errlen, "cannot write %s: name '%.40s...' is longer than %u bytes", path, s, DS_NAME_MAX);
+            util_errf(err, errlen, "cannot write %s: name '%.40s...' is longer than %u bytes", path,
+                      s, DS_NAME_MAX);
             errno = EINVAL;
             return -1;
         }
@@ -1431,7 +1463,9 @@ int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_
     s_put64(names + 40, data_off);
     size_t off = DS_HEADER;
     for (size_t i = 0; i < nnames; i++) {
-        const char *s = i < ds->cols ? ds->col_names[i] : i == ds->cols ? ds->label_name : ds->classes[i - ds->cols - 1];
+        const char *s = i < ds->cols    ? ds->col_names[i]
+                        : i == ds->cols ? ds->label_name
+                                        : ds->classes[i - ds->cols - 1];
         size_t l = strlen(s);
         names[off] = (uint8_t)(l & 0xff);
         names[off + 1] = (uint8_t)(l >> 8);
@@ -1444,7 +1478,8 @@ int dataset_write_binary(const dataset_t *ds, const char *path, char *err, size_
         goto sysfail;
     }
     if (s_write_all(fd, names, (size_t)data_off) < 0 ||
-        ((ds->rows * ds->cols) != 0 && s_write_all(fd, ds->X, ds->rows * ds->cols * sizeof(float)) < 0) ||
+        ((ds->rows * ds->cols) != 0 &&
+         s_write_all(fd, ds->X, ds->rows * ds->cols * sizeof(float)) < 0) ||
         (ds->y_class && s_write_all(fd, ds->y_class, ds->rows * sizeof(int32_t)) < 0) ||
         (ds->y_value && s_write_all(fd, ds->y_value, ds->rows * sizeof(float)) < 0))
         goto sysfail;
@@ -1548,7 +1583,8 @@ json_t *dataset_inspect(const dataset_t *ds)
     }
     rc |= json_object_set_new(root, "path", json_string(ds->path ? ds->path : ""));
     rc |= json_object_set_new(root, "format", json_string(dataset_format_name(ds->format)));
-    rc |= json_object_set_new(root, "sha256", ds->sha256[0] ? json_string(ds->sha256) : json_null());
+    rc |=
+        json_object_set_new(root, "sha256", ds->sha256[0] ? json_string(ds->sha256) : json_null());
     rc |= json_object_set_new(root, "rows", json_integer((json_int_t)ds->rows));
     rc |= json_object_set_new(root, "cols", json_integer((json_int_t)ds->cols));
     for (size_t c = 0; c < ds->cols; c++) {
@@ -1578,8 +1614,8 @@ json_t *dataset_inspect(const dataset_t *ds)
                 counts[ds->y_class[r]]++;
             rc |= json_object_set_new(l, "nclasses", json_integer((json_int_t)ds->nclasses));
             for (size_t k = 0; k < ds->nclasses; k++) {
-                json_t *o = json_pack("{s:I, s:s, s:I, s:f}", "id", (json_int_t)k, "name", ds->classes[k],
-                                      "count", (json_int_t)counts[k], "share",
+                json_t *o = json_pack("{s:I, s:s, s:I, s:f}", "id", (json_int_t)k, "name",
+                                      ds->classes[k], "count", (json_int_t)counts[k], "share",
                                       ds->rows ? (double)counts[k] / (double)ds->rows : 0.0);
                 if (!o || json_array_append_new(arr, o) < 0)
                     goto oom;
@@ -1785,8 +1821,8 @@ static uint64_t s_splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-int dataset_split(size_t rows, double val_fraction, uint64_t seed, size_t **train_idx, size_t *ntrain,
-                  size_t **val_idx, size_t *nval)
+int dataset_split(size_t rows, double val_fraction, uint64_t seed, size_t **train_idx,
+                  size_t *ntrain, size_t **val_idx, size_t *nval)
 {
     if (!(val_fraction >= 0.0 && val_fraction < 1.0)) {
         errno = EINVAL;
@@ -1901,8 +1937,8 @@ int dataset_csv_tally(const char *path, uint64_t prefix_len, dataset_tally_t *ou
     }
     if (got == 0) {
         e = EINVAL;
-        util_errf(err, errlen, "%s: the file is empty (a header row naming the columns is required)",
-                  path);
+        util_errf(err, errlen,
+                  "%s: the file is empty (a header row naming the columns is required)", path);
         goto fail;
     }
     const char *why = NULL;

@@ -78,21 +78,21 @@ const char *dataset_format_name(dataset_format_t f);
  * so a write changes only this process's copy, never the file (sha256 keeps
  * naming the file as read). */
 typedef struct {
-    size_t rows;          /* data rows (the CSV header is not counted) */
-    size_t cols;          /* feature columns (the label column is not counted) */
-    char **col_names;     /* [cols] feature column names, file order */
-    float *X;             /* [rows*cols] row-major; X[r*cols + c]; NaN = missing; NULL if rows*cols == 0 */
-    char *label_name;     /* label column name, "" when there is none */
+    size_t rows;      /* data rows (the CSV header is not counted) */
+    size_t cols;      /* feature columns (the label column is not counted) */
+    char **col_names; /* [cols] feature column names, file order */
+    float *X; /* [rows*cols] row-major; X[r*cols + c]; NaN = missing; NULL if rows*cols == 0 */
+    char *label_name;                /* label column name, "" when there is none */
     dataset_label_kind_t label_kind; /* NONE, CLASS or VALUE (never AUTO) */
-    int32_t *y_class;     /* [rows] class ids when label_kind == CLASS, else NULL */
-    float *y_value;       /* [rows] targets when label_kind == VALUE, else NULL */
-    size_t nclasses;      /* number of classes (CLASS only) */
-    char **classes;       /* [nclasses] class names: id i <-> classes[i] */
-    char sha256[65];      /* hex sha256 of the file's bytes; "" unless opts->compute_hash */
-    char *path;           /* the path it was loaded from ("" for dataset_new) */
+    int32_t *y_class;                /* [rows] class ids when label_kind == CLASS, else NULL */
+    float *y_value;                  /* [rows] targets when label_kind == VALUE, else NULL */
+    size_t nclasses;                 /* number of classes (CLASS only) */
+    char **classes;                  /* [nclasses] class names: id i <-> classes[i] */
+    char sha256[65]; /* hex sha256 of the file's bytes; "" unless opts->compute_hash */
+    char *path;      /* the path it was loaded from ("" for dataset_new) */
     dataset_format_t format;
     /* private: how the arrays are held */
-    void *map_;     /* mmap base (binary), else NULL */
+    void *map_; /* mmap base (binary), else NULL */
     size_t map_len_;
 } dataset_t;
 
@@ -233,10 +233,10 @@ int dataset_split(size_t rows, double val_fraction, uint64_t seed, size_t **trai
  * the label column, so a value that is not a number is not caught here. */
 typedef struct {
     uint64_t rows, blank, malformed;
-    uint64_t first_bad;       /* 1-based record number of the first malformed one, 0 = none */
-    uint64_t bytes;           /* bytes read */
-    char sha256[65];          /* hex sha256 of every byte */
-    char prefix_sha256[65];   /* of the first prefix_len bytes; "" when the file is shorter */
+    uint64_t first_bad;     /* 1-based record number of the first malformed one, 0 = none */
+    uint64_t bytes;         /* bytes read */
+    char sha256[65];        /* hex sha256 of every byte */
+    char prefix_sha256[65]; /* of the first prefix_len bytes; "" when the file is shorter */
 } dataset_tally_t;
 
 /* Reads the file at path once for the hashes and once for the records.

@@ -113,8 +113,8 @@ double metrics_r2(const float *y, const float *p, size_t n)
     return 1.0 - res / tot;
 }
 
-json_t *metrics_classification(const int32_t *y, const float *proba, size_t n, size_t k,
-                               char *err, size_t errlen)
+json_t *metrics_classification(const int32_t *y, const float *proba, size_t n, size_t k, char *err,
+                               size_t errlen)
 {
     if (n == 0 || k < 2) {
         snprintf(err, errlen, "classification metrics need rows and >= 2 classes");

@@ -26,8 +26,7 @@ double metrics_accuracy(const int32_t *y_true, const float *proba, size_t n, siz
 double metrics_macro_f1(const int32_t *y_true, const float *proba, size_t n, size_t k);
 double metrics_log_loss(const int32_t *y_true, const float *proba, size_t n, size_t k);
 /* Fills cm[k*k] (row-major, true x predicted) with counts. */
-void metrics_confusion(const int32_t *y_true, const float *proba, size_t n, size_t k,
-                       uint64_t *cm);
+void metrics_confusion(const int32_t *y_true, const float *proba, size_t n, size_t k, uint64_t *cm);
 double metrics_rmse(const float *y_true, const float *y_pred, size_t n);
 double metrics_mae(const float *y_true, const float *y_pred, size_t n);
 double metrics_r2(const float *y_true, const float *y_pred, size_t n);
@@ -43,8 +42,8 @@ double metrics_mcnemar_exact(uint64_t b, uint64_t c);
 /* {"n", "accuracy", "macro_f1", "log_loss", "confusion_matrix": [[...]]}.
  * NULL + errno + text when n = 0, k < 2, a label is outside 0..k-1, or no
  * memory. */
-json_t *metrics_classification(const int32_t *y_true, const float *proba, size_t n,
-                               size_t k, char *err, size_t errlen);
+json_t *metrics_classification(const int32_t *y_true, const float *proba, size_t n, size_t k,
+                               char *err, size_t errlen);
 
 /* {"n", "rmse", "mae", "r2"}. NULL + errno + text when n = 0 or no memory. */
 json_t *metrics_regression(const float *y_true, const float *y_pred, size_t n, char *err,

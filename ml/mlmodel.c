@@ -23,11 +23,20 @@
 
 #include "bytebuf.h"
 
-#define S_MAGIC "DRVMODEL"
+#define S_MAGIC    "DRVMODEL"
 #define S_MAX_FILE ((uint64_t)1 << 34) /* 16 GiB: refuse anything larger */
 
-enum { S_END = 0, S_MEAN = 1, S_STD = 2, S_PARAMS = 3, S_CLASSES = 4, S_LABEL = 5, S_META = 6,
-       S_FEATURES = 7, S_IMPUTE = 8 };
+enum {
+    S_END = 0,
+    S_MEAN = 1,
+    S_STD = 2,
+    S_PARAMS = 3,
+    S_CLASSES = 4,
+    S_LABEL = 5,
+    S_META = 6,
+    S_FEATURES = 7,
+    S_IMPUTE = 8
+};
 
 /* ---- CRC32C ------------------------------------------------------------ */
 
@@ -44,8 +53,8 @@ static void s_crc_init(void)
     }
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
-            s_crc_table[t][i] = (s_crc_table[t - 1][i] >> 8) ^
-                                s_crc_table[0][s_crc_table[t - 1][i] & 0xff];
+            s_crc_table[t][i] =
+                (s_crc_table[t - 1][i] >> 8) ^ s_crc_table[0][s_crc_table[t - 1][i] & 0xff];
     __atomic_store_n(&s_crc_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -60,9 +69,8 @@ uint32_t mlmodel_crc32c(uint32_t crc, const void *buf, size_t len)
         uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                              (uint32_t)p[3] << 24);
         crc = s_crc_table[7][lo & 0xff] ^ s_crc_table[6][(lo >> 8) & 0xff] ^
-              s_crc_table[5][(lo >> 16) & 0xff] ^ s_crc_table[4][lo >> 24] ^
-              s_crc_table[3][p[4]] ^ s_crc_table[2][p[5]] ^ s_crc_table[1][p[6]] ^
-              s_crc_table[0][p[7]];
+              s_crc_table[5][(lo >> 16) & 0xff] ^ s_crc_table[4][lo >> 24] ^ s_crc_table[3][p[4]] ^
+              s_crc_table[2][p[5]] ^ s_crc_table[1][p[6]] ^ s_crc_table[0][p[7]];
         p += 8;
         len -= 8;
     }
@@ -72,7 +80,6 @@ uint32_t mlmodel_crc32c(uint32_t crc, const void *buf, size_t len)
 }
 
 /* ---- model object ------------------------------------------------------ */
-
 
 const char *mlmodel_kind_name(mlmodel_kind_t kind)
 {
@@ -100,8 +107,8 @@ uint32_t mlmodel_nlayers(const mlmodel_t *m)
     return m->kind == MLMODEL_MLP ? m->nhidden + 1 : 1;
 }
 
-void mlmodel_layer(const mlmodel_t *m, uint32_t l, uint32_t *in, uint32_t *out,
-                   size_t *w_off, size_t *b_off)
+void mlmodel_layer(const mlmodel_t *m, uint32_t l, uint32_t *in, uint32_t *out, size_t *w_off,
+                   size_t *b_off)
 {
     uint32_t L = mlmodel_nlayers(m);
     size_t off = 0;
@@ -109,10 +116,14 @@ void mlmodel_layer(const mlmodel_t *m, uint32_t l, uint32_t *in, uint32_t *out,
         uint32_t a = i == 0 ? m->d : m->hidden[i - 1];
         uint32_t b = i == L - 1 ? m->k : m->hidden[i];
         if (i == l) {
-            if (in) *in = a;
-            if (out) *out = b;
-            if (w_off) *w_off = off;
-            if (b_off) *b_off = off + (size_t)a * b;
+            if (in)
+                *in = a;
+            if (out)
+                *out = b;
+            if (w_off)
+                *w_off = off;
+            if (b_off)
+                *b_off = off + (size_t)a * b;
             return;
         }
         off += (size_t)a * b + b;
@@ -137,7 +148,7 @@ static size_t s_shape(mlmodel_kind_t kind, uint32_t d, uint32_t k, uint32_t nhid
     }
     if (kind == MLMODEL_MLP ? (nhidden < 1 || nhidden > MLMODEL_MAX_HIDDEN) : nhidden != 0) {
         util_errf(err, errlen, "%s model cannot have %u hidden layers (mlp: 1..%d, others: 0)",
-              mlmodel_kind_name(kind), nhidden, MLMODEL_MAX_HIDDEN);
+                  mlmodel_kind_name(kind), nhidden, MLMODEL_MAX_HIDDEN);
         return 0;
     }
     uint64_t total = 0, prev = d;
@@ -145,7 +156,7 @@ static size_t s_shape(mlmodel_kind_t kind, uint32_t d, uint32_t k, uint32_t nhid
         uint64_t w = i < nhidden ? hidden[i] : k;
         if (w == 0 || w > (1u << 20)) {
             util_errf(err, errlen, "hidden layer %u has width %llu (1..1048576)", i + 1,
-                  (unsigned long long)w);
+                      (unsigned long long)w);
             return 0;
         }
         total += prev * w + w;
@@ -153,7 +164,7 @@ static size_t s_shape(mlmodel_kind_t kind, uint32_t d, uint32_t k, uint32_t nhid
     }
     if (total > ((uint64_t)1 << 31)) {
         util_errf(err, errlen, "model has %llu parameters; the limit is 2^31",
-              (unsigned long long)total);
+                  (unsigned long long)total);
         return 0;
     }
     return (size_t)total;
@@ -335,7 +346,8 @@ int mlmodel_map_dataset(const mlmodel_t *m, const dataset_t *ds, mlmodel_extra_t
     float *X = NULL;
     int eno = EINVAL;
     if (!m->feature_names) {
-        util_errf(err, errlen, "the model has no signature (model format %u stores no feature "
+        util_errf(err, errlen,
+                  "the model has no signature (model format %u stores no feature "
                   "names), so its columns cannot be matched by name; retrain to get a signature",
                   m->format_version);
         goto fail;
@@ -346,14 +358,18 @@ int mlmodel_map_dataset(const mlmodel_t *m, const dataset_t *ds, mlmodel_extra_t
     }
     for (uint32_t j = 0; j < m->d; j++) {
         if (m->feature_types && m->feature_types[j] != MLMODEL_FEATURE_FLOAT) {
-            util_errf(err, errlen, "the model's feature '%s' has type %u, which this drover "
-                      "cannot feed", m->feature_names[j], m->feature_types[j]);
+            util_errf(err, errlen,
+                      "the model's feature '%s' has type %u, which this drover "
+                      "cannot feed",
+                      m->feature_names[j], m->feature_types[j]);
             goto fail;
         }
         long c = dataset_column_index(ds, m->feature_names[j]);
         if (c < 0) {
-            util_errf(err, errlen, "%s has no column '%s', which the model needs (it reads %u "
-                      "feature columns by name)", ds->path, m->feature_names[j], m->d);
+            util_errf(err, errlen,
+                      "%s has no column '%s', which the model needs (it reads %u "
+                      "feature columns by name)",
+                      ds->path, m->feature_names[j], m->d);
             goto fail;
         }
         src[j] = c;
@@ -362,8 +378,10 @@ int mlmodel_map_dataset(const mlmodel_t *m, const dataset_t *ds, mlmodel_extra_t
     if (extra == MLMODEL_EXTRA_REFUSE)
         for (size_t c = 0; c < ds->cols; c++)
             if (!used[c]) {
-                util_errf(err, errlen, "%s has column '%s', which the model does not read; drop "
-                          "it, or set extra_columns = \"ignore\"", ds->path, ds->col_names[c]);
+                util_errf(err, errlen,
+                          "%s has column '%s', which the model does not read; drop "
+                          "it, or set extra_columns = \"ignore\"",
+                          ds->path, ds->col_names[c]);
                 goto fail;
             }
     if (ds->rows > 0) {
@@ -379,7 +397,8 @@ int mlmodel_map_dataset(const mlmodel_t *m, const dataset_t *ds, mlmodel_extra_t
                 float v = in[src[j]];
                 if (isnan(v)) {
                     if (m->impute_policy != MLMODEL_IMPUTE_MEAN || !m->impute) {
-                        util_errf(err, errlen, "%s: row %zu, column '%s' is missing; the model "
+                        util_errf(err, errlen,
+                                  "%s: row %zu, column '%s' is missing; the model "
                                   "was not trained with an imputation policy (train with "
                                   "missing = \"mean\", or clean the data)",
                                   ds->path, r + 2, m->feature_names[j]);
@@ -446,8 +465,7 @@ static void s_section(s_buf_t *b, uint32_t tag, const void *data, size_t len)
     s_put(b, data, len);
 }
 
-int mlmodel_write_atomic_(const char *path, const void *buf, size_t len, char *err,
-                          size_t errlen)
+int mlmodel_write_atomic_(const char *path, const void *buf, size_t len, char *err, size_t errlen)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
@@ -680,8 +698,10 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
     s_cur_t c = {buf + 8, len - 8};
     uint32_t version = 0;
     if (s_get_u32(&c, &version) == 0 && (version < 1 || version > MLMODEL_FORMAT_VERSION)) {
-        util_errf(err, errlen, "%s has model format version %u; this drover reads versions 1 "
-              "to %u", path, version, MLMODEL_FORMAT_VERSION);
+        util_errf(err, errlen,
+                  "%s has model format version %u; this drover reads versions 1 "
+                  "to %u",
+                  path, version, MLMODEL_FORMAT_VERSION);
         eno = ENOTSUP;
         goto fail;
     }
@@ -690,7 +710,7 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
         goto fail;
     }
     uint32_t want = (uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
-           (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24;
+                    (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24;
     if (mlmodel_crc32c(0, buf, len - 4) != want) {
         util_errf(err, errlen, "%s is corrupt or truncated (checksum mismatch)", path);
         goto fail;
@@ -720,7 +740,7 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
     m->format_version = version;
     if (np != m->nparams) {
         util_errf(err, errlen, "%s: header says %llu parameters, the shapes need %zu", path,
-              (unsigned long long)np, m->nparams);
+                  (unsigned long long)np, m->nparams);
         goto fail;
     }
     int seen = 0;
@@ -765,8 +785,7 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
             }
             for (uint32_t i = 0; i < k; i++) {
                 uint32_t l;
-                if (s_get_u32(&sc, &l) || l > sc.left ||
-                    !(m->class_names[i] = s_get_str(&sc, l))) {
+                if (s_get_u32(&sc, &l) || l > sc.left || !(m->class_names[i] = s_get_str(&sc, l))) {
                     util_errf(err, errlen, "%s: class-name section is malformed", path);
                     goto fail;
                 }
@@ -816,8 +835,7 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
                 break;
             free(m->impute);
             m->impute = NULL;
-            if (slen != 4 + (uint64_t)d * 4 || s_get_u32(&sc, &pol) ||
-                pol != MLMODEL_IMPUTE_MEAN) {
+            if (slen != 4 + (uint64_t)d * 4 || s_get_u32(&sc, &pol) || pol != MLMODEL_IMPUTE_MEAN) {
                 util_errf(err, errlen, "%s: imputation section is malformed", path);
                 goto fail;
             }
@@ -831,15 +849,13 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen)
             }
             for (uint32_t j = 0; j < d; j++)
                 if (!isfinite(m->impute[j])) {
-                    util_errf(err, errlen, "%s: imputation value for input %u is invalid", path,
-                              j);
+                    util_errf(err, errlen, "%s: imputation value for input %u is invalid", path, j);
                     goto fail;
                 }
             m->impute_policy = pol;
             break;
         }
-        default:
-            break; /* unknown section: skip */
+        default: break; /* unknown section: skip */
         }
     }
     if ((seen & ((1 << S_MEAN) | (1 << S_STD) | (1 << S_PARAMS))) !=
@@ -870,8 +886,8 @@ fail:
 
 #define S_CHUNK 1024
 
-int mlmodel_predict(const mlmodel_t *m, blas_ctx_t *ctx, const float *X, size_t n,
-                    float *out, char *err, size_t errlen)
+int mlmodel_predict(const mlmodel_t *m, blas_ctx_t *ctx, const float *X, size_t n, float *out,
+                    char *err, size_t errlen)
 {
     blas_ctx_t *own = NULL;
     uint32_t L = mlmodel_nlayers(m), maxw = m->k;
@@ -910,8 +926,8 @@ int mlmodel_predict(const mlmodel_t *m, blas_ctx_t *ctx, const float *X, size_t 
             uint32_t in = 0, o = 0;
             size_t wo = 0, bo = 0;
             mlmodel_layer(m, l, &in, &o, &wo, &bo);
-            blas_sgemm(ctx, 0, 0, (int)rows, (int)o, (int)in, 1.0f, a, (int)in, dp + wo,
-                       (int)o, 0.0f, z, (int)o);
+            blas_sgemm(ctx, 0, 0, (int)rows, (int)o, (int)in, 1.0f, a, (int)in, dp + wo, (int)o,
+                       0.0f, z, (int)o);
             blas_bias_act(ctx, z, rows, o, dp + bo, l + 1 < L);
             a = z;
             z = z == da ? db : da;

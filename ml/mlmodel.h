@@ -44,10 +44,10 @@
 #include "blas.h"
 #include "dataset.h"
 
-#define MLMODEL_FORMAT_VERSION 2u     /* written; 1 and 2 are read */
-#define MLMODEL_FEATURE_FLOAT 1u      /* the only feature type today: a float32 column */
-#define MLMODEL_IMPUTE_MEAN 1u        /* missing values become the training-split mean */
-#define MLMODEL_MAX_HIDDEN 8
+#define MLMODEL_FORMAT_VERSION 2u /* written; 1 and 2 are read */
+#define MLMODEL_FEATURE_FLOAT  1u /* the only feature type today: a float32 column */
+#define MLMODEL_IMPUTE_MEAN    1u /* missing values become the training-split mean */
+#define MLMODEL_MAX_HIDDEN     8
 
 typedef enum {
     MLMODEL_SOFTMAX = 1, /* multinomial logistic regression */
@@ -60,28 +60,28 @@ typedef enum {
  * model and freed by mlmodel_destroy. */
 typedef struct mlmodel {
     mlmodel_kind_t kind;
-    uint32_t d;                            /* inputs */
-    uint32_t k;                            /* outputs: classes, or 1 */
-    uint32_t nhidden;                      /* MLP hidden layers */
+    uint32_t d;       /* inputs */
+    uint32_t k;       /* outputs: classes, or 1 */
+    uint32_t nhidden; /* MLP hidden layers */
     uint32_t hidden[MLMODEL_MAX_HIDDEN];
-    float *mean;                           /* d: training-split mean */
-    float *std;                            /* d: training-split std (>0) */
-    float *params;                         /* nparams, layout above */
+    float *mean;   /* d: training-split mean */
+    float *std;    /* d: training-split std (>0) */
+    float *params; /* nparams, layout above */
     size_t nparams;
-    char **class_names;                    /* k names or NULL */
-    char *label_name;                      /* or NULL */
-    char *meta_json;                       /* or NULL */
+    char **class_names; /* k names or NULL */
+    char *label_name;   /* or NULL */
+    char *meta_json;    /* or NULL */
     /* The signature (format 2): the feature columns the model reads, by
      * name, in input order, and their types (MLMODEL_FEATURE_FLOAT). NULL
      * in a format-1 file: such a model cannot map columns by name. */
-    char **feature_names;                  /* d names or NULL */
-    uint8_t *feature_types;                /* d types or NULL */
+    char **feature_names;   /* d names or NULL */
+    uint8_t *feature_types; /* d types or NULL */
     /* Imputation policy (format 2, optional): impute_policy 0 = none
      * (missing values are refused), MLMODEL_IMPUTE_MEAN = replace a missing
      * value of input j by impute[j] (the training split's mean). */
     uint32_t impute_policy;
-    float *impute;                         /* d values or NULL */
-    uint32_t format_version;               /* as read (mlmodel_load), else the current */
+    float *impute;           /* d values or NULL */
+    uint32_t format_version; /* as read (mlmodel_load), else the current */
 } mlmodel_t;
 
 /* "softmax" / "mlp" / "linear" / "?". */
@@ -101,8 +101,8 @@ void mlmodel_destroy(mlmodel_t **m);
 /* Number of layers (1 for SOFTMAX/LINEAR, nhidden+1 for MLP), and layer l's
  * shape and offsets into params (W at *w_off, b at *b_off). */
 uint32_t mlmodel_nlayers(const mlmodel_t *m);
-void mlmodel_layer(const mlmodel_t *m, uint32_t l, uint32_t *in, uint32_t *out,
-                   size_t *w_off, size_t *b_off);
+void mlmodel_layer(const mlmodel_t *m, uint32_t l, uint32_t *in, uint32_t *out, size_t *w_off,
+                   size_t *b_off);
 
 /* Copy the given strings into the model (replacing earlier ones). names has
  * m->k entries. 0, or -1 + ENOMEM. */
@@ -150,8 +150,8 @@ mlmodel_t *mlmodel_load(const char *path, char *err, size_t errlen);
  * probabilities (rows sum to 1) or n values for LINEAR. ctx may be NULL: a
  * one-thread OpenBLAS context is opened for the call. Works in chunks, so
  * memory stays bounded for any n. 0, or -1 + errno + text. */
-int mlmodel_predict(const mlmodel_t *m, blas_ctx_t *ctx, const float *X, size_t n,
-                    float *out, char *err, size_t errlen);
+int mlmodel_predict(const mlmodel_t *m, blas_ctx_t *ctx, const float *X, size_t n, float *out,
+                    char *err, size_t errlen);
 
 /* CRC32C (Castagnoli) of buf, continuing from crc (start with 0). */
 uint32_t mlmodel_crc32c(uint32_t crc, const void *buf, size_t len);
@@ -159,8 +159,7 @@ uint32_t mlmodel_crc32c(uint32_t crc, const void *buf, size_t len);
 /* Internal helpers shared with train.c (checkpoints); not a public API.
  * write_atomic: PATH.tmp + fsync + rename + directory fsync; 0 or -1.
  * read_file: the whole file in a malloc'd buffer (caller frees) or NULL. */
-int mlmodel_write_atomic_(const char *path, const void *buf, size_t len, char *err,
-                          size_t errlen);
+int mlmodel_write_atomic_(const char *path, const void *buf, size_t len, char *err, size_t errlen);
 unsigned char *mlmodel_read_file_(const char *path, size_t *len, char *err, size_t errlen);
 
 #endif

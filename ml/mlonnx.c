@@ -73,8 +73,7 @@ static void pb_msg(pb_t *b, uint32_t field, pb_t *sub)
 }
 
 /* TensorProto: float32, dims, name, raw_data (little-endian). */
-static void s_tensor(pb_t *graph, const char *name, const float *v, const int64_t *dims,
-                     int ndims)
+static void s_tensor(pb_t *graph, const char *name, const float *v, const int64_t *dims, int ndims)
 {
     pb_t t = {0};
     size_t n = 1;
@@ -109,9 +108,8 @@ static void s_attr_int(pb_t *node, const char *name, int64_t v)
     pb_msg(node, 5, &a);
 }
 
-static void s_node(pb_t *graph, const char *op, const char *name, const char *in0,
-                   const char *in1, const char *in2, const char *out, int64_t axis,
-                   int keepdims0)
+static void s_node(pb_t *graph, const char *op, const char *name, const char *in0, const char *in1,
+                   const char *in2, const char *out, int64_t axis, int keepdims0)
 {
     pb_t n = {0};
     const char *ins[3] = {in0, in1, in2};
@@ -165,8 +163,7 @@ static char *s_names_json(char *const *names, size_t n)
     return s;
 }
 
-int mlonnx_encode(const mlmodel_t *m, unsigned char **out, size_t *len, char *err,
-                  size_t errlen)
+int mlonnx_encode(const mlmodel_t *m, unsigned char **out, size_t *len, char *err, size_t errlen)
 {
     *out = NULL;
     *len = 0;
@@ -182,8 +179,7 @@ int mlonnx_encode(const mlmodel_t *m, unsigned char **out, size_t *len, char *er
     if (m->impute_policy == MLMODEL_IMPUTE_MEAN && m->impute) {
         s_tensor(&graph, "impute", m->impute, dims, 1);
         s_node(&graph, "IsNaN", "isnan", "input", NULL, NULL, "missing", -1, 0);
-        s_node(&graph, "Where", "impute_missing", "missing", "impute", "input", "imputed", -1,
-               0);
+        s_node(&graph, "Where", "impute_missing", "missing", "impute", "input", "imputed", -1, 0);
         snprintf(cur, sizeof cur, "imputed");
     }
     s_tensor(&graph, "mean", m->mean, dims, 1);

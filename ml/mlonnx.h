@@ -27,8 +27,7 @@
 
 /* Serialises m as an ONNX ModelProto into a malloc'd buffer (*out, *len;
  * caller frees). 0, or -1 + errno (ENOMEM) + text. */
-int mlonnx_encode(const mlmodel_t *m, unsigned char **out, size_t *len, char *err,
-                  size_t errlen);
+int mlonnx_encode(const mlmodel_t *m, unsigned char **out, size_t *len, char *err, size_t errlen);
 
 /* mlonnx_encode, written to path (tmp + fsync + rename). 0 or -1. */
 int mlonnx_save(const mlmodel_t *m, const char *path, char *err, size_t errlen);

@@ -37,10 +37,9 @@
 #include <string.h>
 #include <time.h>
 
-#define S_CKPT_MAGIC "DRVCKPT1"
+#define S_CKPT_MAGIC   "DRVCKPT1"
 #define S_CKPT_VERSION 1u
-#define S_MAXL (MLMODEL_MAX_HIDDEN + 1)
-
+#define S_MAXL         (MLMODEL_MAX_HIDDEN + 1)
 
 static double s_now(void)
 {
@@ -94,7 +93,7 @@ typedef struct {
     float *P, *G, *M, *V, *Best; /* device */
     float *X, *ones;             /* device */
     float *A[S_MAXL], *D[S_MAXL];
-    float *hx;  /* host: gathered, standardised batch */
+    float *hx; /* host: gathered, standardised batch */
     int32_t *hy;
     float *hv;
 } s_net_t;
@@ -142,8 +141,8 @@ static int s_net_init(s_net_t *n, blas_ctx_t *ctx, const mlmodel_t *m, size_t B,
              (!adam || ((n->M = blas_alloc(ctx, n->np)) && (n->V = blas_alloc(ctx, n->np)))) &&
              (!keep_best || (n->Best = blas_alloc(ctx, n->np))) &&
              (n->X = blas_alloc(ctx, B * n->d)) && (n->ones = blas_alloc(ctx, B)) &&
-             (n->hx = malloc(B * n->d * sizeof(float))) &&
-             (n->hy = malloc(B * sizeof(int32_t))) && (n->hv = malloc(B * sizeof(float)));
+             (n->hx = malloc(B * n->d * sizeof(float))) && (n->hy = malloc(B * sizeof(int32_t))) &&
+             (n->hv = malloc(B * sizeof(float)));
     for (uint32_t l = 0; ok && l < n->L; l++)
         ok = (n->A[l] = blas_alloc(ctx, B * n->out[l])) &&
              (n->D[l] = blas_alloc(ctx, B * n->out[l]));
@@ -163,9 +162,8 @@ static int s_net_init(s_net_t *n, blas_ctx_t *ctx, const mlmodel_t *m, size_t B,
 }
 
 /* Gathers rows idx[0..rows) of X into the device batch, standardised. */
-static void s_gather(s_net_t *n, const float *X, const size_t *idx, size_t rows,
-                     const float *mean, const float *inv_std, const int32_t *yc,
-                     const float *yv)
+static void s_gather(s_net_t *n, const float *X, const size_t *idx, size_t rows, const float *mean,
+                     const float *inv_std, const int32_t *yc, const float *yv)
 {
     const size_t d = n->d;
     /* Rows are random reads from a matrix far larger than the cache:
@@ -200,8 +198,8 @@ static double s_forward(s_net_t *n, const float *W, size_t rows)
     double fl = 0;
     const float *a = n->X;
     for (uint32_t l = 0; l < n->L; l++) {
-        blas_sgemm(n->ctx, 0, 0, (int)rows, (int)n->out[l], (int)n->in[l], 1.0f, a,
-                   (int)n->in[l], W + n->wo[l], (int)n->out[l], 0.0f, n->A[l], (int)n->out[l]);
+        blas_sgemm(n->ctx, 0, 0, (int)rows, (int)n->out[l], (int)n->in[l], 1.0f, a, (int)n->in[l],
+                   W + n->wo[l], (int)n->out[l], 0.0f, n->A[l], (int)n->out[l]);
         blas_bias_act(n->ctx, n->A[l], rows, n->out[l], W + n->bo[l], l + 1 < n->L);
         fl += 2.0 * rows * n->in[l] * n->out[l];
         a = n->A[l];
@@ -229,12 +227,11 @@ static double s_backward(s_net_t *n, size_t rows, float l2)
         int in = (int)n->in[l], out = (int)n->out[l];
         blas_sgemm(n->ctx, 1, 0, in, out, (int)rows, 1.0f, ain, in, n->D[l], out, 0.0f,
                    n->G + n->wo[l], out);
-        blas_sgemv(n->ctx, 1, (int)rows, out, 1.0f, n->D[l], out, n->ones, 0.0f,
-                   n->G + n->bo[l]);
+        blas_sgemv(n->ctx, 1, (int)rows, out, 1.0f, n->D[l], out, n->ones, 0.0f, n->G + n->bo[l]);
         fl += 2.0 * rows * in * out + 2.0 * rows * out;
         if (l > 0) {
-            blas_sgemm(n->ctx, 0, 1, (int)rows, in, out, 1.0f, n->D[l], out, n->P + n->wo[l],
-                       out, 0.0f, n->D[l - 1], in);
+            blas_sgemm(n->ctx, 0, 1, (int)rows, in, out, 1.0f, n->D[l], out, n->P + n->wo[l], out,
+                       0.0f, n->D[l - 1], in);
             blas_relu_bwd(n->ctx, n->D[l - 1], n->A[l - 1], rows * (size_t)in);
             fl += 2.0 * rows * in * out;
         }
@@ -273,8 +270,8 @@ static int s_check_params(const train_params_t *p, size_t n, size_t d, const int
     }
     if (p->kind == MLMODEL_LINEAR ? !yv : (!yc || nclasses < 2)) {
         util_errf(err, errlen, "%s needs %s", mlmodel_kind_name(p->kind),
-              p->kind == MLMODEL_LINEAR ? "numeric target values"
-                                        : "class labels with at least 2 classes");
+                  p->kind == MLMODEL_LINEAR ? "numeric target values"
+                                            : "class labels with at least 2 classes");
         return -1;
     }
     if (n < 2 || d < 1) {
@@ -308,7 +305,7 @@ static int s_check_params(const train_params_t *p, size_t n, size_t d, const int
     if (p->kind == MLMODEL_MLP) {
         if (p->nhidden < 1 || p->nhidden > MLMODEL_MAX_HIDDEN) {
             util_errf(err, errlen, "mlp needs 1..%d hidden layers (got %u)", MLMODEL_MAX_HIDDEN,
-                  p->nhidden);
+                      p->nhidden);
             return -1;
         }
         for (uint32_t i = 0; i < p->nhidden; i++)
@@ -332,18 +329,20 @@ static int s_check_data(const float *X, size_t n, size_t d, const int32_t *yc, s
                 /* Data rows and feature columns, both 1-based (the label is
                  * not a column here); drover-task names the file row and
                  * column before it gets here. */
-                util_errf(err, errlen, "data row %zu (header not counted), feature column %zu "
-                      "is %s; clean the data or train with a missing-value policy",
-                      i + 1, j + 1, isnan(x[j]) ? "missing" : "infinite");
+                util_errf(err, errlen,
+                          "data row %zu (header not counted), feature column %zu "
+                          "is %s; clean the data or train with a missing-value policy",
+                          i + 1, j + 1, isnan(x[j]) ? "missing" : "infinite");
                 return -1;
             }
         if (yc && (yc[i] < 0 || (size_t)yc[i] >= nclasses)) {
             util_errf(err, errlen, "row %zu has class id %d, outside 0..%zu", i + 1, yc[i],
-                  nclasses - 1);
+                      nclasses - 1);
             return -1;
         }
         if (yv && !isfinite(yv[i])) {
-            util_errf(err, errlen, "row %zu has a missing target value; clean the data first", i + 1);
+            util_errf(err, errlen, "row %zu has a missing target value; clean the data first",
+                      i + 1);
             return -1;
         }
     }
@@ -368,9 +367,9 @@ static uint64_t s_mix(uint64_t h, uint64_t w)
 /* Identity of "the same fit": every param that changes the result except
  * epochs (so a longer fit resumes a shorter one), plus backend, thread
  * count and the data itself. */
-static uint64_t s_fingerprint(const train_params_t *p, uint32_t nh, double lr,
-                              const char *backend, const float *X, size_t n, size_t d,
-                              const int32_t *yc, size_t nclasses, const float *yv)
+static uint64_t s_fingerprint(const train_params_t *p, uint32_t nh, double lr, const char *backend,
+                              const float *X, size_t n, size_t d, const int32_t *yc,
+                              size_t nclasses, const float *yv)
 {
     uint64_t h = 0xcbf29ce484222325ull, u;
     h = s_mix(h, (uint64_t)p->kind);
@@ -506,8 +505,8 @@ static void s_init_params(mlmodel_t *m, uint64_t *rng)
 
 /* Evaluates rows idx[0..cnt) in batches; returns mean loss and metric. */
 static void s_evaluate(s_net_t *net, const float *X, const size_t *idx, size_t cnt,
-                       const float *mean, const float *inv_std, const int32_t *yc,
-                       const float *yv, double *loss, double *metric, double *flops)
+                       const float *mean, const float *inv_std, const int32_t *yc, const float *yv,
+                       double *loss, double *metric, double *flops)
 {
     double sum = 0;
     size_t correct = 0;
@@ -538,8 +537,8 @@ static size_t s_split_perm(const train_params_t *p, size_t n, size_t *perm, uint
     return n - n_val;
 }
 
-int train_split_means(const train_params_t *p, const float *X, size_t n, size_t d,
-                      float *means, size_t *bad_col, char *err, size_t errlen)
+int train_split_means(const train_params_t *p, const float *X, size_t n, size_t d, float *means,
+                      size_t *bad_col, char *err, size_t errlen)
 {
     uint64_t a, b;
     *bad_col = 0;
@@ -572,8 +571,10 @@ int train_split_means(const train_params_t *p, const float *X, size_t n, size_t 
     for (size_t j = 0; j < d; j++) {
         if (cnt[j] == 0) {
             *bad_col = j + 1;
-            util_errf(err, errlen, "feature column %zu has no value in the training split, so it "
-                      "has no mean to impute", j + 1);
+            util_errf(err, errlen,
+                      "feature column %zu has no value in the training split, so it "
+                      "has no mean to impute",
+                      j + 1);
             errno = EINVAL;
             rc = -1;
             break;
@@ -586,10 +587,10 @@ int train_split_means(const train_params_t *p, const float *X, size_t n, size_t 
     return rc;
 }
 
-int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
-              const int32_t *y_class, size_t nclasses, const float *y_value,
-              train_epoch_f on_epoch, void *cb_ctx, const char *checkpoint_path,
-              mlmodel_t **out, train_result_t *result, char *err, size_t errlen)
+int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const int32_t *y_class,
+              size_t nclasses, const float *y_value, train_epoch_f on_epoch, void *cb_ctx,
+              const char *checkpoint_path, mlmodel_t **out, train_result_t *result, char *err,
+              size_t errlen)
 {
     int rc = -1, eno = EINVAL;
     blas_ctx_t *ctx = NULL;
@@ -606,8 +607,8 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
     }
     const int classify = p->kind != MLMODEL_LINEAR;
     if (s_check_params(p, n, d, y_class, nclasses, y_value, err, errlen) ||
-        s_check_data(X, n, d, classify ? y_class : NULL, nclasses, classify ? NULL : y_value,
-                     err, errlen))
+        s_check_data(X, n, d, classify ? y_class : NULL, nclasses, classify ? NULL : y_value, err,
+                     errlen))
         goto done;
     if (!classify)
         y_class = NULL;
@@ -622,8 +623,8 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
         goto done;
     }
     snprintf(res.backend, sizeof res.backend, "%s", blas_backend_name(ctx));
-    if (!(m = mlmodel_create(p->kind, (uint32_t)d, classify ? (uint32_t)nclasses : 1, nh,
-                             p->hidden, err, errlen))) {
+    if (!(m = mlmodel_create(p->kind, (uint32_t)d, classify ? (uint32_t)nclasses : 1, nh, p->hidden,
+                             err, errlen))) {
         eno = errno;
         goto done;
     }
@@ -856,9 +857,9 @@ done:
     return rc;
 }
 
-int train_debug_objective(const mlmodel_t *m, const float *X, size_t n,
-                          const int32_t *y_class, const float *y_value, double l2,
-                          double *loss, float *grad, char *err, size_t errlen)
+int train_debug_objective(const mlmodel_t *m, const float *X, size_t n, const int32_t *y_class,
+                          const float *y_value, double l2, double *loss, float *grad, char *err,
+                          size_t errlen)
 {
     int rc = -1;
     s_net_t net = {0};

@@ -30,38 +30,38 @@ typedef enum {
 
 /* Training parameters; train_params_default fills the defaults shown. */
 typedef struct {
-    mlmodel_kind_t kind;                   /* SOFTMAX */
-    uint32_t nhidden;                      /* 1 (MLP only; others must be 0 -
-                                              train_fit ignores it for them) */
-    uint32_t hidden[MLMODEL_MAX_HIDDEN];   /* {64} */
-    train_optimizer_t optimizer;           /* SGD */
-    double learning_rate;                  /* 0 = optimizer default: SGD 0.1,
-                                              Adam 0.003 */
-    double l2;                             /* 0: L2 penalty (l2/2)*sum(W^2),
-                                              weights only, not biases */
-    uint32_t epochs;                       /* 10 */
-    uint32_t batch_size;                   /* 256 */
-    double val_fraction;                   /* 0.1, in [0, 0.9] */
-    uint32_t patience;                     /* 0 = no early stopping; else stop
-                                              after this many epochs without a
-                                              better val loss and return the
-                                              best epoch's parameters */
-    uint64_t seed;                         /* 1 */
-    int threads;                           /* 1 BLAS thread */
-    int want_gpu;                          /* 0; 1 = cuBLAS when available */
+    mlmodel_kind_t kind;                 /* SOFTMAX */
+    uint32_t nhidden;                    /* 1 (MLP only; others must be 0 -
+                                            train_fit ignores it for them) */
+    uint32_t hidden[MLMODEL_MAX_HIDDEN]; /* {64} */
+    train_optimizer_t optimizer;         /* SGD */
+    double learning_rate;                /* 0 = optimizer default: SGD 0.1,
+                                            Adam 0.003 */
+    double l2;                           /* 0: L2 penalty (l2/2)*sum(W^2),
+                                            weights only, not biases */
+    uint32_t epochs;                     /* 10 */
+    uint32_t batch_size;                 /* 256 */
+    double val_fraction;                 /* 0.1, in [0, 0.9] */
+    uint32_t patience;                   /* 0 = no early stopping; else stop
+                                            after this many epochs without a
+                                            better val loss and return the
+                                            best epoch's parameters */
+    uint64_t seed;                       /* 1 */
+    int threads;                         /* 1 BLAS thread */
+    int want_gpu;                        /* 0; 1 = cuBLAS when available */
     /* Checkpoint cadence (with a checkpoint path): TRAIN_CKPT_EPOCH after
      * every epoch (the zero value), TRAIN_CKPT_SECONDS after the first epoch
      * that ends at least checkpoint_seconds after the previous checkpoint
      * (or the start of this call), TRAIN_CKPT_NEVER none (a checkpoint
      * found at start is still resumed from). Not part of the fingerprint:
      * the cadence never changes the model. */
-    int checkpoint_mode;                   /* TRAIN_CKPT_EPOCH */
-    double checkpoint_seconds;             /* for TRAIN_CKPT_SECONDS, > 0 */
+    int checkpoint_mode;       /* TRAIN_CKPT_EPOCH */
+    double checkpoint_seconds; /* for TRAIN_CKPT_SECONDS, > 0 */
 } train_params_t;
 
-#define TRAIN_CKPT_EPOCH 0
+#define TRAIN_CKPT_EPOCH   0
 #define TRAIN_CKPT_SECONDS 1
-#define TRAIN_CKPT_NEVER 2
+#define TRAIN_CKPT_NEVER   2
 
 /* One finished epoch, passed to the callback. */
 typedef struct {
@@ -113,10 +113,10 @@ void train_params_default(train_params_t *p);
  * On failure -1 + errno + text: EINVAL for bad params or data (e.g. "row 12
  * column 3 is missing; clean or impute the data first", 1-based), ENOMEM,
  * EIO (backend or checkpoint write failure), ECANCELED. */
-int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
-              const int32_t *y_class, size_t nclasses, const float *y_value,
-              train_epoch_f on_epoch, void *cb_ctx, const char *checkpoint_path,
-              mlmodel_t **out, train_result_t *result, char *err, size_t errlen);
+int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const int32_t *y_class,
+              size_t nclasses, const float *y_value, train_epoch_f on_epoch, void *cb_ctx,
+              const char *checkpoint_path, mlmodel_t **out, train_result_t *result, char *err,
+              size_t errlen);
 
 /* The training split train_fit uses for (p->seed, p->val_fraction, n):
  * means[j] = mean of the non-missing values of column j over the training
@@ -124,8 +124,8 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d,
  * with them before train_fit, and stores them in the model). 0, or -1 +
  * errno + text (EINVAL: a column with no value in the training split,
  * named by its 1-based index; ENOMEM). */
-int train_split_means(const train_params_t *p, const float *X, size_t n, size_t d,
-                      float *means, size_t *bad_col, char *err, size_t errlen);
+int train_split_means(const train_params_t *p, const float *X, size_t n, size_t d, float *means,
+                      size_t *bad_col, char *err, size_t errlen);
 
 /* FOR TESTS (gradient checks): the objective a fit minimises, evaluated
  * on all n rows as one batch at m's current parameters — mean loss
@@ -133,8 +133,8 @@ int train_split_means(const train_params_t *p, const float *X, size_t n, size_t 
  * mean/std — and, when grad is non-NULL, its analytic gradient w.r.t.
  * m->params (m->nparams floats), computed by the same code as training.
  * 0, or -1 + errno + text. */
-int train_debug_objective(const mlmodel_t *m, const float *X, size_t n,
-                          const int32_t *y_class, const float *y_value, double l2,
-                          double *loss, float *grad, char *err, size_t errlen);
+int train_debug_objective(const mlmodel_t *m, const float *X, size_t n, const int32_t *y_class,
+                          const float *y_value, double l2, double *loss, float *grad, char *err,
+                          size_t errlen);
 
 #endif

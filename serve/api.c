@@ -31,16 +31,31 @@
 #include "util.h"
 
 #define S_MAX_THREADS 64
-#define S_LABEL_MAX 128
+#define S_LABEL_MAX   128
 
-enum { C_REQUESTS, C_ROWS, C_BAD_JSON, C_BAD_INPUT, C_UNAUTHORIZED, C_TOO_LARGE, C_NOT_FOUND,
-       C_UNAVAILABLE, C_FEEDBACK, C_ERRORS, C_N };
-static const char *const s_counter_names[C_N] = {
-    "drover_serve_predict_requests_total", "drover_serve_predicted_rows_total",
-    "drover_serve_refused_bad_json_total",  "drover_serve_refused_bad_input_total",
-    "drover_serve_refused_unauthorized_total", "drover_serve_refused_too_large_total",
-    "drover_serve_not_found_total",         "drover_serve_unavailable_total",
-    "drover_serve_feedback_requests_total", "drover_serve_internal_errors_total"};
+enum {
+    C_REQUESTS,
+    C_ROWS,
+    C_BAD_JSON,
+    C_BAD_INPUT,
+    C_UNAUTHORIZED,
+    C_TOO_LARGE,
+    C_NOT_FOUND,
+    C_UNAVAILABLE,
+    C_FEEDBACK,
+    C_ERRORS,
+    C_N
+};
+static const char *const s_counter_names[C_N] = {"drover_serve_predict_requests_total",
+                                                 "drover_serve_predicted_rows_total",
+                                                 "drover_serve_refused_bad_json_total",
+                                                 "drover_serve_refused_bad_input_total",
+                                                 "drover_serve_refused_unauthorized_total",
+                                                 "drover_serve_refused_too_large_total",
+                                                 "drover_serve_not_found_total",
+                                                 "drover_serve_unavailable_total",
+                                                 "drover_serve_feedback_requests_total",
+                                                 "drover_serve_internal_errors_total"};
 
 struct api {
     struct MHD_Daemon *d;
@@ -127,8 +142,8 @@ static void s_jstr(bytebuf_t *b, const char *s)
     bytebuf_put(b, "\"", 1);
 }
 
-static enum MHD_Result s_send(api_t *a, struct MHD_Connection *c, const req_t *r,
-                              unsigned status, const char *type, void *body, size_t len,
+static enum MHD_Result s_send(api_t *a, struct MHD_Connection *c, const req_t *r, unsigned status,
+                              const char *type, void *body, size_t len,
                               enum MHD_ResponseMemoryMode mode)
 {
     (void)a;
@@ -165,11 +180,10 @@ static enum MHD_Result s_send_json(api_t *a, struct MHD_Connection *c, const req
     return s_send(a, c, r, status, "application/json", s, n, MHD_RESPMEM_MUST_FREE);
 }
 
-static enum MHD_Result s_error(api_t *a, struct MHD_Connection *c, const req_t *r,
-                               unsigned status, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static enum MHD_Result s_error(api_t *a, struct MHD_Connection *c, const req_t *r,
-                               unsigned status, const char *fmt, ...)
+static enum MHD_Result s_error(api_t *a, struct MHD_Connection *c, const req_t *r, unsigned status,
+                               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static enum MHD_Result s_error(api_t *a, struct MHD_Connection *c, const req_t *r, unsigned status,
+                               const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -230,8 +244,10 @@ static int s_row(const mlmodel_t *m, const json_t *row, size_t i, float *x, char
         }
         if (json_is_null(v)) {
             if (m->impute_policy != MLMODEL_IMPUTE_MEAN) {
-                util_errf(err, errlen, "row %zu: column '%s' has no value, and the model has no "
-                          "imputation policy", i, m->feature_names[j]);
+                util_errf(err, errlen,
+                          "row %zu: column '%s' has no value, and the model has no "
+                          "imputation policy",
+                          i, m->feature_names[j]);
                 return -1;
             }
             x[j] = NAN;
@@ -251,13 +267,16 @@ static int s_row(const mlmodel_t *m, const json_t *row, size_t i, float *x, char
     if (json_object_size(row) != m->d) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)row, k, v) {
+        json_object_foreach((json_t *)row, k, v)
+        {
             uint32_t j = 0;
             while (j < m->d && strcmp(k, m->feature_names[j]))
                 j++;
             if (j == m->d) {
-                util_errf(err, errlen, "row %zu: unknown column '%.128s' (the model reads %u "
-                          "columns: %s, ...)", i, k, m->d, m->feature_names[0]);
+                util_errf(err, errlen,
+                          "row %zu: unknown column '%.128s' (the model reads %u "
+                          "columns: %s, ...)",
+                          i, k, m->d, m->feature_names[0]);
                 return -1;
             }
         }
@@ -295,8 +314,8 @@ static void s_output(bytebuf_t *b, const servemodel_t *sm, const float *p)
 /* The full JSON parse of a predict body: fills *X (malloc'd), *n, *many
  * and returns 200, or returns the HTTP status with the message in err
  * (counted). */
-static unsigned s_parse_slow(api_t *a, const mlmodel_t *m, const req_t *r, float **Xp,
-                             size_t *np, int *manyp, char *err, size_t errlen)
+static unsigned s_parse_slow(api_t *a, const mlmodel_t *m, const req_t *r, float **Xp, size_t *np,
+                             int *manyp, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *doc = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &je);
@@ -401,7 +420,7 @@ static enum MHD_Result s_predict(api_t *a, struct MHD_Connection *c, req_t *r)
             s_jstr(&line, m->feature_names[j]);
             bytebuf_put(&line, ":", 1);
             numfmt_put(&line, v, 9); /* NaN (missing): null */
-            if (isnan(v)) /* impute after logging what came in */
+            if (isnan(v))            /* impute after logging what came in */
                 X[i * m->d + j] = m->impute[j];
         }
         bytebuf_put(&line, "}", 1);
@@ -441,7 +460,8 @@ static enum MHD_Result s_predict(api_t *a, struct MHD_Connection *c, req_t *r)
     atomic_fetch_add(&a->c[C_ROWS], n);
     s_bf(&ans, "{\"request_id\":\"%s\",\"model\":", id);
     s_jstr(&ans, sm->name);
-    s_bf(&ans, ",\"version\":%" PRIu64 ",\"%s\":", sm->version, many ? "predictions" : "prediction");
+    s_bf(&ans, ",\"version\":%" PRIu64 ",\"%s\":", sm->version,
+         many ? "predictions" : "prediction");
     bytebuf_put(&ans, out.p, out.len);
     bytebuf_put(&ans, "}\n", 2);
     if (ans.oom) {
@@ -488,8 +508,7 @@ static enum MHD_Result s_feedback(api_t *a, struct MHD_Connection *c, req_t *r)
                       "unknown key '%.64s' (request_id, row, label, by)", k);
         goto done;
     }
-    if (!id || !label || (row && (!json_is_integer(row) || json_integer_value(row) < 0)) ||
-        !who) {
+    if (!id || !label || (row && (!json_is_integer(row) || json_integer_value(row) < 0)) || !who) {
         s_count(a, C_BAD_INPUT);
         ret = s_error(a, c, r, MHD_HTTP_BAD_REQUEST,
                       "the body must be {\"request_id\": ID, \"label\": CLASS} with optional "
@@ -500,12 +519,13 @@ static enum MHD_Result s_feedback(api_t *a, struct MHD_Connection *c, req_t *r)
         s_count(a, C_BAD_INPUT);
         ret = s_error(a, c, r, MHD_HTTP_BAD_REQUEST,
                       "label and by are 1 to %d bytes of UTF-8 without control characters, "
-                      "commas or double quotes", S_LABEL_MAX);
+                      "commas or double quotes",
+                      S_LABEL_MAX);
         goto done;
     }
     json_t *reply = NULL;
-    unsigned st = feedback_add(a->fb, id, row ? (uint64_t)json_integer_value(row) : 0, label,
-                               who, &reply);
+    unsigned st =
+        feedback_add(a->fb, id, row ? (uint64_t)json_integer_value(row) : 0, label, who, &reply);
     if (st == 400)
         s_count(a, C_BAD_INPUT);
     else if (st == 404)
@@ -560,25 +580,29 @@ static enum MHD_Result s_metrics(api_t *a, struct MHD_Connection *c, req_t *r)
 {
     bytebuf_t b = {0};
     for (int i = 0; i < C_N; i++)
-        s_bf(&b, "# TYPE %s counter\n%s %" PRIuFAST64 "\n", s_counter_names[i],
-             s_counter_names[i], atomic_load(&a->c[i]));
+        s_bf(&b, "# TYPE %s counter\n%s %" PRIuFAST64 "\n", s_counter_names[i], s_counter_names[i],
+             atomic_load(&a->c[i]));
     predlog_stats_t ps;
     predlog_stats(a->pl, &ps);
-    s_bf(&b, "# TYPE drover_serve_log_records_total counter\ndrover_serve_log_records_total %" PRIu64
+    s_bf(&b,
+         "# TYPE drover_serve_log_records_total counter\ndrover_serve_log_records_total %" PRIu64
          "\n# TYPE drover_serve_log_bytes_total counter\ndrover_serve_log_bytes_total %" PRIu64
          "\n# TYPE drover_serve_log_fsyncs_total counter\ndrover_serve_log_fsyncs_total %" PRIu64
          "\n# TYPE drover_serve_log_refused_total counter\ndrover_serve_log_refused_total %" PRIu64
-         "\n", ps.records, ps.bytes, ps.fsyncs, ps.refused);
+         "\n",
+         ps.records, ps.bytes, ps.fsyncs, ps.refused);
     uint64_t fa, fd, ff;
     feedback_stats(a->fb, &fa, &fd, &ff);
-    s_bf(&b, "# TYPE drover_serve_feedback_recorded_total counter\n"
+    s_bf(&b,
+         "# TYPE drover_serve_feedback_recorded_total counter\n"
          "drover_serve_feedback_recorded_total %" PRIu64 "\n"
          "# TYPE drover_serve_feedback_duplicates_total counter\n"
          "drover_serve_feedback_duplicates_total %" PRIu64 "\n"
          "# TYPE drover_serve_feedback_files_total counter\n"
          "drover_serve_feedback_files_total %" PRIu64 "\n"
          "# TYPE drover_serve_reloads_total counter\ndrover_serve_reloads_total %" PRIu64 "\n"
-         "# TYPE drover_serve_model_version gauge\n", fa, fd, ff, slots_reloads(a->slots));
+         "# TYPE drover_serve_model_version gauge\n",
+         fa, fd, ff, slots_reloads(a->slots));
     for (size_t i = 0; i < slots_count(a->slots); i++) {
         servemodel_t *sm = slots_acquire_at(a->slots, i);
         s_bf(&b, "drover_serve_model_version{model=\"%s\"} %" PRIu64 "\n", slots_name(a->slots, i),
@@ -639,18 +663,17 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
                            "no such endpoint: %.16s %.200s (POST /v1/models/NAME/predict, POST "
                            "/v1/feedback, GET /v1/models, /healthz, /readyz, /metrics)",
                            method, url);
-        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                       MHD_HTTP_HEADER_AUTHORIZATION);
+        const char *auth =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (auth && !strncasecmp(auth, "Bearer ", 7))
             r->who = tokens_check(a->tokens, auth + 7, strlen(auth + 7));
         if (!r->who) {
             s_count(a, C_UNAUTHORIZED);
-            return s_error(a, c, r, MHD_HTTP_UNAUTHORIZED,
-                           "%s (send Authorization: Bearer TOKEN)",
+            return s_error(a, c, r, MHD_HTTP_UNAUTHORIZED, "%s (send Authorization: Bearer TOKEN)",
                            auth ? "the token is not valid" : "a token is required");
         }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > a->max_body) {
             s_count(a, C_TOO_LARGE);
             return s_error(a, c, r, MHD_HTTP_CONTENT_TOO_LARGE,
@@ -685,14 +708,10 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
                        "the body is larger than %zu bytes (max_body)", a->max_body);
     }
     switch (r->route) {
-    case R_PREDICT:
-        return s_predict(a, c, r);
-    case R_FEEDBACK:
-        return s_feedback(a, c, r);
-    case R_MODELS:
-        return s_models(a, c, r);
-    case R_NONE:
-        break;
+    case R_PREDICT: return s_predict(a, c, r);
+    case R_FEEDBACK: return s_feedback(a, c, r);
+    case R_MODELS: return s_models(a, c, r);
+    case R_NONE: break;
     }
     return MHD_NO;
 }
@@ -755,9 +774,8 @@ api_t *api_start(const serveconf_t *cfg, slots_t *slots, predlog_t *pl, feedback
         flags |= MHD_USE_IPv6;
     a->d = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, a, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
-                            MHD_OPTION_CONNECTION_LIMIT, 1024u,
-                            MHD_OPTION_CONNECTION_TIMEOUT,
-                            30u, MHD_OPTION_NOTIFY_COMPLETED, s_completed, a,
+                            MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                            MHD_OPTION_NOTIFY_COMPLETED, s_completed, a,
                             MHD_OPTION_NOTIFY_CONNECTION, s_connection, a, MHD_OPTION_END);
     if (!a->d) {
         util_errf(err, errlen, "cannot serve HTTP on %s (port in use?)", cfg->listen);

@@ -21,14 +21,14 @@
 struct feedback {
     pthread_mutex_t mu;
     char journal[PATH_MAX];
-    char dir[PATH_MAX];    /* FEEDBACK_DIR */
-    int fd;                /* the journal, O_APPEND */
-    int failed;            /* a journal write failed: refuse further corrections */
+    char dir[PATH_MAX]; /* FEEDBACK_DIR */
+    int fd;             /* the journal, O_APPEND */
+    int failed;         /* a journal write failed: refuse further corrections */
     predlog_t *pl;
-    json_t *seen;          /* "ID/ROW" -> the correction (its first one) */
-    json_t *pending;       /* corrections not in a CSV file yet, journal order */
-    uint64_t next_n;       /* the next correction's journal number */
-    int64_t oldest_ms;     /* when the oldest pending one came (mono) */
+    json_t *seen;      /* "ID/ROW" -> the correction (its first one) */
+    json_t *pending;   /* corrections not in a CSV file yet, journal order */
+    uint64_t next_n;   /* the next correction's journal number */
+    int64_t oldest_ms; /* when the oldest pending one came (mono) */
     size_t rows;
     int64_t flush_ms;
     uint64_t accepted, duplicates, files;
@@ -131,7 +131,8 @@ static int s_flush_group(feedback_t *fb, size_t first)
             continue;
         size_t j;
         json_t *v;
-        json_array_foreach(json_object_get(c, "values"), j, v) {
+        json_array_foreach(json_object_get(c, "values"), j, v)
+        {
             s_csv_value(f, v);
             fputc(',', f);
         }
@@ -236,8 +237,7 @@ static int s_replay(feedback_t *fb, char *err, size_t errlen)
         json_error_t je;
         json_t *rec = json_loadb(line, (size_t)n, 0, &je);
         if (!rec) {
-            util_errf(err, errlen, "%s:%d: not a journal record: %s", fb->journal, lineno,
-                      je.text);
+            util_errf(err, errlen, "%s:%d: not a journal record: %s", fb->journal, lineno, je.text);
             goto done;
         }
         good += n;
@@ -246,7 +246,8 @@ static int s_replay(feedback_t *fb, char *err, size_t errlen)
             size_t i;
             json_t *x;
             char k[32];
-            json_array_foreach(ns, i, x) {
+            json_array_foreach(ns, i, x)
+            {
                 snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
                 json_object_set_new(flushed, k, json_true());
             }
@@ -264,7 +265,8 @@ static int s_replay(feedback_t *fb, char *err, size_t errlen)
     json_t *keep = json_array();
     size_t i;
     json_t *c;
-    json_array_foreach(fb->pending, i, c) {
+    json_array_foreach(fb->pending, i, c)
+    {
         char k[32];
         snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(c, "n")));
         if (!json_object_get(flushed, k))
@@ -373,8 +375,7 @@ unsigned feedback_add(feedback_t *fb, const char *id, uint64_t row, const char *
     }
     /* A prediction answered a moment ago may still be in the log's buffer. */
     if (predlog_sync(fb->pl, 5000) < 0) {
-        status = s_error(reply, 503, "the prediction log is not on disk yet (%s)",
-                         strerror(errno));
+        status = s_error(reply, 503, "the prediction log is not on disk yet (%s)", strerror(errno));
         goto done;
     }
     if (!(line = predlog_find(fb->pl, id))) {
@@ -399,7 +400,8 @@ unsigned feedback_add(feedback_t *fb, const char *id, uint64_t row, const char *
     json_t *cols = json_array(), *vals = json_array();
     const char *k;
     json_t *v;
-    json_object_foreach(input, k, v) {
+    json_object_foreach(input, k, v)
+    {
         json_array_append_new(cols, json_string(k));
         json_array_append(vals, v);
     }

@@ -55,18 +55,10 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (o) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        case 'V':
-            printf("drover-serve %s\n", DROVER_VERSION);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
+        case 'c': config = optarg; break;
+        case 'h': s_usage(stdout); return 0;
+        case 'V': printf("drover-serve %s\n", DROVER_VERSION); return 0;
+        default: s_usage(stderr); return 2;
         }
     }
     if (!config || optind != argc) {
@@ -104,8 +96,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (!(pl = predlog_open(cfg->log_dir, cfg->log_buffer, cfg->log_flush_ms, cfg->log_segment,
-                            err, sizeof err)) ||
+    if (!(pl = predlog_open(cfg->log_dir, cfg->log_buffer, cfg->log_flush_ms, cfg->log_segment, err,
+                            sizeof err)) ||
         !(fb = feedback_open(cfg, pl, err, sizeof err)) ||
         !(slots = slots_new(cfg, err, sizeof err))) {
         log_error("%s", err);

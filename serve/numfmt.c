@@ -6,8 +6,8 @@
 
 void numfmt_put(bytebuf_t *b, double v, int digits)
 {
-    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
-                                 1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+    static const double p10[] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+                                 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
     char buf[48], *p = buf, d[20];
     if (!isfinite(v)) {
         bytebuf_put(b, "null", 4);

@@ -18,20 +18,20 @@
 #include "util.h"
 
 #define S_APPEND_WAIT_MS 1000
-#define S_SEG_PREFIX "pred-"
-#define S_SEG_SUFFIX ".jsonl"
+#define S_SEG_PREFIX     "pred-"
+#define S_SEG_SUFFIX     ".jsonl"
 
 struct predlog {
     char dir[PATH_MAX];
     pthread_mutex_t mu;
     pthread_cond_t cv_writer, cv_space, cv_durable;
     char *buf[2];
-    size_t cap;          /* bytes of one buffer */
-    size_t used;         /* of the active one */
+    size_t cap;  /* bytes of one buffer */
+    size_t used; /* of the active one */
     int active;
-    uint64_t first_seq;  /* of the active buffer's first record */
-    uint64_t prefix;     /* ms; the ids' first 12 hex digits */
-    uint64_t seq;        /* the next record's counter */
+    uint64_t first_seq;         /* of the active buffer's first record */
+    uint64_t prefix;            /* ms; the ids' first 12 hex digits */
+    uint64_t seq;               /* the next record's counter */
     uint64_t appended, durable; /* records appended / on disk */
     int urgent, stop, failed;
     int64_t flush_ms;
@@ -45,8 +45,8 @@ struct predlog {
 
 static void s_id(char out[PREDLOG_ID_LEN + 1], uint64_t prefix, uint64_t seq)
 {
-    snprintf(out, PREDLOG_ID_LEN + 1, "%012" PRIx64 "%08" PRIx64, (uint64_t)(prefix & 0xffffffffffffull),
-             (uint64_t)(seq & 0xffffffffull));
+    snprintf(out, PREDLOG_ID_LEN + 1, "%012" PRIx64 "%08" PRIx64,
+             (uint64_t)(prefix & 0xffffffffffffull), (uint64_t)(seq & 0xffffffffull));
 }
 
 static int s_is_id(const char *s)
@@ -61,7 +61,8 @@ static int s_is_id(const char *s)
 static int s_seg_id(const char *name, char *id)
 {
     size_t pl = strlen(S_SEG_PREFIX);
-    if (strncmp(name, S_SEG_PREFIX, pl) || strlen(name) != pl + PREDLOG_ID_LEN + strlen(S_SEG_SUFFIX) ||
+    if (strncmp(name, S_SEG_PREFIX, pl) ||
+        strlen(name) != pl + PREDLOG_ID_LEN + strlen(S_SEG_SUFFIX) ||
         strcmp(name + pl + PREDLOG_ID_LEN, S_SEG_SUFFIX))
         return -1;
     memcpy(id, name + pl, PREDLOG_ID_LEN);
@@ -205,8 +206,8 @@ static void *s_writer(void *arg)
     return NULL;
 }
 
-predlog_t *predlog_open(const char *dir, size_t buffer, int64_t flush_ms, size_t segment,
-                        char *err, size_t errlen)
+predlog_t *predlog_open(const char *dir, size_t buffer, int64_t flush_ms, size_t segment, char *err,
+                        size_t errlen)
 {
     predlog_t *pl = calloc(1, sizeof *pl);
     if (!pl) {

@@ -12,14 +12,12 @@
  * (a mutex held for a memcpy) and answer at once; a writer thread, woken
  * by the first record after its last write, gathers records for
  * `flush_ms`, swaps the buffers, writes the full one to the segment and
- * fdatasyncs it (an idle server costs no wake-ups). The durability window is therefore flush_ms plus one
- * write and fsync: a crash may lose the records of the last few
- * milliseconds' answers, never a record in the middle (a torn last line is
- * skipped by readers). Memory is bounded by two buffers of `buffer`/2
- * bytes: when the active one is full, a request waits for the writer (at
- * most 1 s, then it is refused with EAGAIN: 503). When the disk fails the
- * log refuses every later record (EIO): drover-serve then answers 503
- * rather than predictions it cannot record. */
+ * fdatasyncs it (an idle server costs no wake-ups). The durability window is therefore flush_ms
+ * plus one write and fsync: a crash may lose the records of the last few milliseconds' answers,
+ * never a record in the middle (a torn last line is skipped by readers). Memory is bounded by two
+ * buffers of `buffer`/2 bytes: when the active one is full, a request waits for the writer (at most
+ * 1 s, then it is refused with EAGAIN: 503). When the disk fails the log refuses every later record
+ * (EIO): drover-serve then answers 503 rather than predictions it cannot record. */
 #ifndef DROVER_SERVE_PREDLOG_H
 #define DROVER_SERVE_PREDLOG_H
 
@@ -36,8 +34,8 @@ typedef struct predlog predlog_t;
 
 /* Opens (creating) DIR/predictions and starts the writer thread. NULL +
  * errno + err. */
-predlog_t *predlog_open(const char *dir, size_t buffer, int64_t flush_ms, size_t segment,
-                        char *err, size_t errlen);
+predlog_t *predlog_open(const char *dir, size_t buffer, int64_t flush_ms, size_t segment, char *err,
+                        size_t errlen);
 
 /* Appends one record: line (len bytes, starting with PREDLOG_PREFIX and
  * ending with '\n') is copied; its id is assigned and written into both

@@ -188,8 +188,7 @@ int rowparse(const mlmodel_t *m, const char *body, size_t len, size_t max_rows, 
     size_t n = 0, cap = 0;
     const char *k;
     size_t kl;
-    if (!seen || !m->feature_names || !s_lit(&c, '{') || s_str(&c, &k, &kl) < 0 ||
-        !s_lit(&c, ':'))
+    if (!seen || !m->feature_names || !s_lit(&c, '{') || s_str(&c, &k, &kl) < 0 || !s_lit(&c, ':'))
         goto fail;
     if (kl == 3 && !memcmp(k, "row", 3)) {
         *many = 0;

@@ -86,8 +86,8 @@ static int s_path(char *dst, size_t len, const char *file, const char *v)
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-static int s_key(serveconf_t *c, const key_t_ *k, config_setting_t *s, const char *file,
-                 char *err, size_t errlen)
+static int s_key(serveconf_t *c, const key_t_ *k, config_setting_t *s, const char *file, char *err,
+                 size_t errlen)
 {
     char *base = (char *)c;
     int type = config_setting_type(s);
@@ -117,8 +117,7 @@ static int s_key(serveconf_t *c, const key_t_ *k, config_setting_t *s, const cha
         else
             return s_fail(err, errlen, file, s, "%s must be an integer", k->name);
         if (v < 1 || v > k->max) {
-            return s_fail(err, errlen, file, s, "%s must be between 1 and %lld", k->name,
-                          k->max);
+            return s_fail(err, errlen, file, s, "%s must be between 1 and %lld", k->name, k->max);
         }
         if (!strcmp(k->name, "threads"))
             *(unsigned *)(base + k->off) = (unsigned)v;

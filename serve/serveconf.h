@@ -32,8 +32,8 @@
 #include <stdint.h>
 
 #define SERVECONF_MAX_MODELS 16
-#define SERVECONF_PATH_MAX 1024
-#define SERVECONF_NAME_MAX 128
+#define SERVECONF_PATH_MAX   1024
+#define SERVECONF_NAME_MAX   128
 
 typedef struct {
     char listen[256];

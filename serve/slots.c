@@ -20,9 +20,9 @@
 typedef struct {
     char name[SERVECONF_NAME_MAX];
     pthread_mutex_t mu;
-    servemodel_t *cur;      /* guarded by mu */
+    servemodel_t *cur;       /* guarded by mu */
     uint64_t failed_version; /* last version that failed to load (logged once) */
-    int warned;             /* "no production version" logged */
+    int warned;              /* "no production version" logged */
 } slot_t;
 
 struct slots {
@@ -116,7 +116,8 @@ static int64_t s_production(slots_t *s, const char *name)
     int64_t v = 0;
     size_t i;
     json_t *e;
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         const char *st = json_string_value(json_object_get(e, "stage"));
         json_t *ver = json_object_get(e, "version");
         if (st && !strcmp(st, "production") && json_is_integer(ver))
@@ -202,8 +203,8 @@ int slots_poll(slots_t *s)
         pthread_mutex_unlock(&sl->mu);
         slots_release(&old);
         atomic_fetch_add(&s->reloads, 1);
-        log_info("model %s: now serving version %llu (was %llu)", sl->name,
-                 (unsigned long long)v, (unsigned long long)have);
+        log_info("model %s: now serving version %llu (was %llu)", sl->name, (unsigned long long)v,
+                 (unsigned long long)have);
         changed++;
     }
     return changed;

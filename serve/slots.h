@@ -30,8 +30,8 @@ typedef struct servemodel {
     atomic_uint refs;
     char name[SERVECONF_NAME_MAX];
     uint64_t version;
-    mlmodel_t *m;          /* owned */
-    const char *label;     /* the label column: m->label_name or "label" */
+    mlmodel_t *m;      /* owned */
+    const char *label; /* the label column: m->label_name or "label" */
 } servemodel_t;
 
 typedef struct slots slots_t;

@@ -11,8 +11,8 @@
 #include "util.h"
 
 #define S_MAX_TOKENS 256
-#define S_TOKEN_MIN 16
-#define S_TOKEN_MAX 256
+#define S_TOKEN_MIN  16
+#define S_TOKEN_MAX  256
 
 typedef struct {
     char name[UTIL_NAME_MAX + 1];
@@ -39,8 +39,10 @@ tokens_t *tokens_load(const char *path, char *err, size_t errlen)
         goto fail;
     }
     if (sb.st_mode & 077) {
-        util_errf(err, errlen, "%s: the tokens file may be read by others (mode %03o); "
-                  "chmod 600 %s", path, (unsigned)(sb.st_mode & 0777), path);
+        util_errf(err, errlen,
+                  "%s: the tokens file may be read by others (mode %03o); "
+                  "chmod 600 %s",
+                  path, (unsigned)(sb.st_mode & 0777), path);
         errno = EPERM;
         goto fail;
     }
@@ -63,14 +65,16 @@ tokens_t *tokens_load(const char *path, char *err, size_t errlen)
         char *tok = strtok(NULL, " \t\r\n");
         char *more = strtok(NULL, " \t\r\n");
         if (!util_name_ok(name, 0)) {
-            util_errf(err, errlen, "%s:%d: '%s' is not a name (" UTIL_NAME_RULE ")", path,
-                      lineno, name, UTIL_NAME_MAX);
+            util_errf(err, errlen, "%s:%d: '%s' is not a name (" UTIL_NAME_RULE ")", path, lineno,
+                      name, UTIL_NAME_MAX);
             goto fail;
         }
         size_t tl = tok ? strlen(tok) : 0;
         if (!tok || more || tl < S_TOKEN_MIN || tl > S_TOKEN_MAX) {
-            util_errf(err, errlen, "%s:%d: expected NAME TOKEN with a token of %d to %d "
-                      "characters", path, lineno, S_TOKEN_MIN, S_TOKEN_MAX);
+            util_errf(err, errlen,
+                      "%s:%d: expected NAME TOKEN with a token of %d to %d "
+                      "characters",
+                      path, lineno, S_TOKEN_MIN, S_TOKEN_MAX);
             goto fail;
         }
         if (t->n == S_MAX_TOKENS) {

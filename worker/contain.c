@@ -43,10 +43,10 @@
 struct contain {
     contain_mode_t mode;
     char state_dir[PATH_MAX - 128]; /* room for "/units/ID-ATTEMPT" */
-    char base[PATH_MAX]; /* cgroup mode: the folder units go in */
-    int has_memory;      /* the memory controller is enabled for units */
+    char base[PATH_MAX];            /* cgroup mode: the folder units go in */
+    int has_memory;                 /* the memory controller is enabled for units */
     int has_cpu;
-    char tag[40];        /* unique to this worker process */
+    char tag[40]; /* unique to this worker process */
 };
 
 struct contain_unit {
@@ -56,10 +56,10 @@ struct contain_unit {
     uint64_t memory;
     int mem_by_cgroup;
     pid_t pid;
-    int reaped;     /* the leader's pid is no longer ours */
-    char env[96];   /* DROVER_CONTAIN=TAG */
+    int reaped;        /* the leader's pid is no longer ours */
+    char env[96];      /* DROVER_CONTAIN=TAG */
     char cg[PATH_MAX]; /* "" in subreaper mode */
-    int procs_fd;   /* cgroup.procs of cg, -1 without */
+    int procs_fd;      /* cgroup.procs of cg, -1 without */
     struct rlimit as;
     int set_as;
     char record[PATH_MAX];
@@ -153,11 +153,11 @@ static int s_proc_stat(pid_t pid, unsigned long long *start, char *state, pid_t 
     unsigned long long v[19];
     /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
      * utime stime cutime cstime priority nice nthreads itrealvalue starttime */
-    if (sscanf(rp + 2, "%c %d %d %d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-                       "%llu %llu %llu %llu %llu %llu",
-               &st, &ppid, &pg, &se, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
-               &v[8], &v[9], &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16],
-               &v[17]) < 22)
+    if (sscanf(rp + 2,
+               "%c %d %d %d %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
+               "%llu %llu %llu %llu %llu %llu",
+               &st, &ppid, &pg, &se, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+               &v[9], &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17]) < 22)
         return -1;
     if (start)
         *start = v[15]; /* field 22, starttime: v[0] is field 7 (tty_nr) */
@@ -231,7 +231,8 @@ static int s_scan(pid_t leader, const char *env, int sig)
         pid_t pg, sid;
         if (s_proc_stat((pid_t)pid, NULL, &st, &pg, &sid) < 0 || st == 'Z' || st == 'X')
             continue;
-        if ((leader > 0 && (pg == leader || sid == leader)) || (env[0] && s_environ_has((pid_t)pid, env))) {
+        if ((leader > 0 && (pg == leader || sid == leader)) ||
+            (env[0] && s_environ_has((pid_t)pid, env))) {
             n++;
             if (sig)
                 kill((pid_t)pid, sig);
@@ -338,8 +339,8 @@ static int s_pick_cgroup(contain_t *c, const char *cfg)
             if (snprintf(sup, sizeof sup, "%s/supervisor", owndir) >= (int)sizeof sup ||
                 (mkdir(sup, 0755) < 0 && errno != EEXIST) ||
                 s_write(sup, "cgroup.procs", "0") < 0) {
-                log_warn("cannot move the worker into %s/supervisor: %s; not using cgroups",
-                         owndir, strerror(errno));
+                log_warn("cannot move the worker into %s/supervisor: %s; not using cgroups", owndir,
+                         strerror(errno));
                 return -1;
             }
         }
@@ -511,7 +512,8 @@ contain_t *contain_new(const char *cgroup, const char *state_dir, char *err, siz
     else
         log_info("containment: no usable cgroup v2 (%s); each task in its own session, the worker "
                  "a subreaper; memory limits as RLIMIT_AS only, cpu limits NOT enforced",
-                 strcmp(cgroup, "off") == 0 ? "worker.cgroup = \"off\"" : "see docs/reliability.md");
+                 strcmp(cgroup, "off") == 0 ? "worker.cgroup = \"off\""
+                                            : "see docs/reliability.md");
     return c;
 fail:
     free(c);
@@ -537,8 +539,8 @@ contain_mode_t contain_mode(const contain_t *c)
 
 /* -------------------------------------------------------------- units --- */
 
-contain_unit_t *contain_unit_new(contain_t *c, uint64_t task_id, uint32_t attempt,
-                                 uint64_t memory, uint32_t cpus, char *err, size_t errlen)
+contain_unit_t *contain_unit_new(contain_t *c, uint64_t task_id, uint32_t attempt, uint64_t memory,
+                                 uint32_t cpus, char *err, size_t errlen)
 {
     contain_unit_t *u = calloc(1, sizeof *u);
     if (!u) {
@@ -575,7 +577,7 @@ contain_unit_t *contain_unit_new(contain_t *c, uint64_t task_id, uint32_t attemp
                 util_errf(err, errlen, "cannot set memory.max of %s: %s", u->cg, strerror(errno));
                 goto fail;
             }
-            s_write(u->cg, "memory.swap.max", "0"); /* the limit means RAM; absent without swap */
+            s_write(u->cg, "memory.swap.max", "0");  /* the limit means RAM; absent without swap */
             s_write(u->cg, "memory.oom.group", "1"); /* an OOM ends the whole unit */
             u->mem_by_cgroup = 1;
         }

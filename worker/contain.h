@@ -71,8 +71,8 @@ contain_mode_t contain_mode(const contain_t *c);
 /* A unit for one attempt: the cgroup with its limits (memory bytes, cpus
  * as whole cores; 0 = none), the environment tag, the rlimit. Returns NULL
  * with a message in err. Owned by the caller (contain_unit_destroy). */
-contain_unit_t *contain_unit_new(contain_t *c, uint64_t task_id, uint32_t attempt,
-                                 uint64_t memory, uint32_t cpus, char *err, size_t errlen);
+contain_unit_t *contain_unit_new(contain_t *c, uint64_t task_id, uint32_t attempt, uint64_t memory,
+                                 uint32_t cpus, char *err, size_t errlen);
 
 /* "DROVER_CONTAIN=TAG", for the child's environment. Borrowed from u. */
 const char *contain_unit_env(const contain_unit_t *u);

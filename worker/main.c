@@ -38,70 +38,71 @@
 
 static void s_help(FILE *f)
 {
-    fprintf(f, "Usage: drover-worker [OPTION]...\n"
-               "\n"
-               "Runs drover tasks on this machine. A worker connects to the coordinator,\n"
-               "registers with a name, a number of slots (tasks it runs at once) and labels,\n"
-               "then runs each task it is assigned in its own child process, streams the\n"
-               "task's output back, and reports how it ended. A task that crashes never takes\n"
-               "the worker down; if the worker dies, its tasks die with it and the coordinator\n"
-               "runs them again elsewhere. Run one worker per machine.\n"
-               "\n"
-               "Options (each overrides the `worker` group of the config file):\n"
-               "  --config FILE         config file (default: $DROVER_CONFIG,\n"
-               "                        ~/.config/drover/drover.cfg, /etc/drover/drover.cfg)\n"
-               "  --coordinator ENDPOINT  the coordinator's worker endpoint\n"
-               "                        (default " CONFIG_DEFAULT_WORKER_ENDPOINT ")\n"
-               "  --name NAME           stable name of this worker (default: the hostname)\n"
-               "  --slots N             tasks run at once (default: number of online CPU cores)\n"
-               "  --prefetch N          assignments to queue beyond the slots, so a slot that frees\n"
-               "                        starts the next task without a round trip (default 0;\n"
-               "                        raise it for many short tasks, keep 0 for long ones)\n"
-               "  --memory SIZE         memory offered to tasks, e.g. 64G (default: MemTotal)\n"
-               "  --run-as USER         run tasks as USER (worker.run_as; the worker must start as\n"
-               "                        root): tasks cannot read the worker's key or memory\n"
-               "  --idle-exit DURATION  leave (drain and exit 0) after this long with no task\n"
-               "                        (worker.idle_exit; default never; for workers in batch\n"
-               "                        allocations, see deploy/slurm)\n"
-               "  --gpus N              GPUs offered to tasks, indices 0..N-1, each given to one\n"
-               "                        task at a time through CUDA_VISIBLE_DEVICES (default: the\n"
-               "                        number of /dev/nvidia[0-9]* devices)\n"
-               "  --label L             a label steps can ask for, e.g. gpu; repeat for more\n"
-               "                        (replaces the labels of the config file)\n"
-               "  --reserve-for WHAT    only steps asking for GPUs (gpu) or for one of its labels\n"
-               "                        run here (worker.reserve_for; like a Slurm partition)\n"
-               "  --work-dir DIR        working directory of tasks that set no cwd\n"
-               "                        (default: the worker's own)\n"
-               "  --artifact-dir DIR    artifact store of the built-in kinds (validate, train,\n"
-               "                        evaluate); shared by every worker of a cluster\n"
-               "                        (default: WORK_DIR/artifacts); also where exec steps'\n"
-               "                        outputs are kept and their inputs downloaded to\n"
-               "                        (worker.artifact_endpoint, worker.artifact_shared:\n"
-               "                        docs/artifacts.md)\n"
-               "  --artifact-shared     DIR is the coordinator's own artifact store (a shared\n"
-               "                        folder): outputs are written there, never uploaded\n"
-               "                        (worker.artifact_shared)\n"
-               "  --key FILE            this worker's CurveZMQ secret key file (mode 0600;\n"
-               "                        make one with: drover keygen --out FILE)\n"
-               "  --coordinator-key FILE  the coordinator's public key file (its .pub)\n"
-               "  --insecure            connect without CURVE (only a coordinator running with\n"
-               "                        insecure = true accepts that)\n"
-               "  --help                show this help\n"
-               "  --version             print the version\n"
-               "\n"
-               "Stop it with SIGTERM or Ctrl-C: it drains (no new tasks; running ones may finish\n"
-               "within worker.drain, default 30s; the rest go back to the queue); a second signal\n"
-               "kills them at once. Every task runs in a unit of its own (a cgroup v2 where the\n"
-               "worker may create one, else its own session under the worker as a subreaper):\n"
-               "whatever a task starts ends with it (worker.cgroup, worker.state_dir;\n"
-               "docs/reliability.md).\n"
-               "Log level: DROVER_LOG=debug|info|warn|error.\n"
-               "\n"
-               "Example:\n"
-               "  drover keygen --out /etc/drover/keys/node17   # then, with an admin key:\n"
-               "  drover keys allow worker /etc/drover/keys/node17.pub\n"
-               "  drover-worker --coordinator tcp://10.0.0.5:7461 --key /etc/drover/keys/node17 \\\n"
-               "      --coordinator-key /etc/drover/keys/coordinator.pub --slots 4 --label gpu\n");
+    fprintf(f,
+            "Usage: drover-worker [OPTION]...\n"
+            "\n"
+            "Runs drover tasks on this machine. A worker connects to the coordinator,\n"
+            "registers with a name, a number of slots (tasks it runs at once) and labels,\n"
+            "then runs each task it is assigned in its own child process, streams the\n"
+            "task's output back, and reports how it ended. A task that crashes never takes\n"
+            "the worker down; if the worker dies, its tasks die with it and the coordinator\n"
+            "runs them again elsewhere. Run one worker per machine.\n"
+            "\n"
+            "Options (each overrides the `worker` group of the config file):\n"
+            "  --config FILE         config file (default: $DROVER_CONFIG,\n"
+            "                        ~/.config/drover/drover.cfg, /etc/drover/drover.cfg)\n"
+            "  --coordinator ENDPOINT  the coordinator's worker endpoint\n"
+            "                        (default " CONFIG_DEFAULT_WORKER_ENDPOINT ")\n"
+            "  --name NAME           stable name of this worker (default: the hostname)\n"
+            "  --slots N             tasks run at once (default: number of online CPU cores)\n"
+            "  --prefetch N          assignments to queue beyond the slots, so a slot that frees\n"
+            "                        starts the next task without a round trip (default 0;\n"
+            "                        raise it for many short tasks, keep 0 for long ones)\n"
+            "  --memory SIZE         memory offered to tasks, e.g. 64G (default: MemTotal)\n"
+            "  --run-as USER         run tasks as USER (worker.run_as; the worker must start as\n"
+            "                        root): tasks cannot read the worker's key or memory\n"
+            "  --idle-exit DURATION  leave (drain and exit 0) after this long with no task\n"
+            "                        (worker.idle_exit; default never; for workers in batch\n"
+            "                        allocations, see deploy/slurm)\n"
+            "  --gpus N              GPUs offered to tasks, indices 0..N-1, each given to one\n"
+            "                        task at a time through CUDA_VISIBLE_DEVICES (default: the\n"
+            "                        number of /dev/nvidia[0-9]* devices)\n"
+            "  --label L             a label steps can ask for, e.g. gpu; repeat for more\n"
+            "                        (replaces the labels of the config file)\n"
+            "  --reserve-for WHAT    only steps asking for GPUs (gpu) or for one of its labels\n"
+            "                        run here (worker.reserve_for; like a Slurm partition)\n"
+            "  --work-dir DIR        working directory of tasks that set no cwd\n"
+            "                        (default: the worker's own)\n"
+            "  --artifact-dir DIR    artifact store of the built-in kinds (validate, train,\n"
+            "                        evaluate); shared by every worker of a cluster\n"
+            "                        (default: WORK_DIR/artifacts); also where exec steps'\n"
+            "                        outputs are kept and their inputs downloaded to\n"
+            "                        (worker.artifact_endpoint, worker.artifact_shared:\n"
+            "                        docs/artifacts.md)\n"
+            "  --artifact-shared     DIR is the coordinator's own artifact store (a shared\n"
+            "                        folder): outputs are written there, never uploaded\n"
+            "                        (worker.artifact_shared)\n"
+            "  --key FILE            this worker's CurveZMQ secret key file (mode 0600;\n"
+            "                        make one with: drover keygen --out FILE)\n"
+            "  --coordinator-key FILE  the coordinator's public key file (its .pub)\n"
+            "  --insecure            connect without CURVE (only a coordinator running with\n"
+            "                        insecure = true accepts that)\n"
+            "  --help                show this help\n"
+            "  --version             print the version\n"
+            "\n"
+            "Stop it with SIGTERM or Ctrl-C: it drains (no new tasks; running ones may finish\n"
+            "within worker.drain, default 30s; the rest go back to the queue); a second signal\n"
+            "kills them at once. Every task runs in a unit of its own (a cgroup v2 where the\n"
+            "worker may create one, else its own session under the worker as a subreaper):\n"
+            "whatever a task starts ends with it (worker.cgroup, worker.state_dir;\n"
+            "docs/reliability.md).\n"
+            "Log level: DROVER_LOG=debug|info|warn|error.\n"
+            "\n"
+            "Example:\n"
+            "  drover keygen --out /etc/drover/keys/node17   # then, with an admin key:\n"
+            "  drover keys allow worker /etc/drover/keys/node17.pub\n"
+            "  drover-worker --coordinator tcp://10.0.0.5:7461 --key /etc/drover/keys/node17 \\\n"
+            "      --coordinator-key /etc/drover/keys/coordinator.pub --slots 4 --label gpu\n");
 }
 
 static int s_usage(const char *msg, const char *arg)
@@ -346,8 +347,7 @@ int main(int argc, char **argv)
         return s_usage("--name is too long", NULL);
     if (work_dir && util_strlcpy(wc->work_dir, work_dir, sizeof wc->work_dir) < 0)
         return s_usage("--work-dir is too long", NULL);
-    if (artifact_dir &&
-        util_strlcpy(wc->artifact_dir, artifact_dir, sizeof wc->artifact_dir) < 0)
+    if (artifact_dir && util_strlcpy(wc->artifact_dir, artifact_dir, sizeof wc->artifact_dir) < 0)
         return s_usage("--artifact-dir is too long", NULL);
     if (artifact_shared)
         wc->artifact_shared = 1;
@@ -373,13 +373,16 @@ int main(int argc, char **argv)
             return 2;
         }
         if (pw->pw_uid == 0) {
-            fprintf(stderr, "drover-worker: worker.run_as: '%s' is root; name an unprivileged user "
-                            "for tasks\n", wc->run_as);
+            fprintf(stderr,
+                    "drover-worker: worker.run_as: '%s' is root; name an unprivileged user "
+                    "for tasks\n",
+                    wc->run_as);
             return 2;
         }
         if (geteuid() != 0) {
-            fprintf(stderr, "drover-worker: worker.run_as needs the worker to start as root (it "
-                            "switches each task to '%s'); it runs as uid %u\n",
+            fprintf(stderr,
+                    "drover-worker: worker.run_as needs the worker to start as root (it "
+                    "switches each task to '%s'); it runs as uid %u\n",
                     wc->run_as, (unsigned)geteuid());
             return 2;
         }
@@ -431,8 +434,9 @@ int main(int argc, char **argv)
         for (int i = 0; i < wc->nlabels && !ok; i++)
             ok = strcmp(wc->labels[i], wc->reserve_for) == 0;
         if (!ok) {
-            fprintf(stderr, "drover-worker: reserve_for '%s' is neither \"gpu\" nor one of the "
-                            "worker's labels (add --label %s)\n",
+            fprintf(stderr,
+                    "drover-worker: reserve_for '%s' is neither \"gpu\" nor one of the "
+                    "worker's labels (add --label %s)\n",
                     wc->reserve_for, wc->reserve_for);
             return 2;
         }
@@ -466,8 +470,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (task_bin[0])
-        log_info("built-in kinds validate, train, evaluate run with %s; artifacts in %s",
-                 task_bin, art);
+        log_info("built-in kinds validate, train, evaluate run with %s; artifacts in %s", task_bin,
+                 art);
     else
         log_info("no executable drover-task next to drover-worker: only exec steps can run here");
 
@@ -489,8 +493,9 @@ int main(int argc, char **argv)
                     "--coordinator-key COORDINATOR.pub (or set worker.secret_key and "
                     "worker.coordinator_key in the config file); --insecure only for a "
                     "coordinator running with insecure = true\n",
-                    !wc->secret_key[0] ? "secret key (--key, worker.secret_key)"
-                                       : "coordinator key (--coordinator-key, worker.coordinator_key)");
+                    !wc->secret_key[0]
+                        ? "secret key (--key, worker.secret_key)"
+                        : "coordinator key (--coordinator-key, worker.coordinator_key)");
             return 2;
         }
         if (keys_load(wc->secret_key, 1, &mine, err, sizeof err) < 0 ||
@@ -517,7 +522,8 @@ int main(int argc, char **argv)
         }
         if (snprintf(state_dir, sizeof state_dir, "%s%s%s%s/%s", base[0] == '/' ? "" : cwd,
                      base[0] == '/' || !base[0] ? "" : "/", base, tail,
-                     wc->name) >= (int)sizeof state_dir || strchr(wc->name, '/')) {
+                     wc->name) >= (int)sizeof state_dir ||
+            strchr(wc->name, '/')) {
             fprintf(stderr, "drover-worker: the state folder path is too long, or the worker "
                             "name holds a '/'\n");
             return 2;

@@ -43,8 +43,7 @@ static int s_file(const char *what, const char *base, uid_t uid, long long max, 
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
-        snprintf(why, whylen, "%s is a folder: register one file (e.g. a tar of the folder)",
-                 what);
+        snprintf(why, whylen, "%s is a folder: register one file (e.g. a tar of the folder)", what);
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -84,7 +83,8 @@ static int s_named(json_t *spec, const char *path, const char *real, const char 
         else if (json_is_object(lists[l]))
             json_object_foreach(lists[l], k, v) json_array_append(vals, v);
         int found = 0;
-        json_array_foreach(vals, i, v) {
+        json_array_foreach(vals, i, v)
+        {
             const char *s = json_string_value(v);
             char joined[PATH_MAX * 2], r[PATH_MAX];
             if (!s || found)
@@ -181,8 +181,8 @@ json_t *register_model_run(json_t *req, const char *cwd, const char *artifact_di
         return s_error("register_model: at most %d metrics", REGISTER_MAX_METRICS);
     const char *k;
     json_t *v;
-    json_object_foreach(metrics, k, v) if (!json_is_number(v))
-        return s_error("register_model: metric '%.64s' is not a number", k);
+    json_object_foreach(metrics, k, v) if (!json_is_number(v)) return s_error(
+        "register_model: metric '%.64s' is not a number", k);
     if (datasets && (!json_is_array(datasets) || json_array_size(datasets) > REGISTER_MAX_DATASETS))
         return s_error("register_model: 'datasets' must be a list of at most %d paths",
                        REGISTER_MAX_DATASETS);
@@ -200,18 +200,20 @@ json_t *register_model_run(json_t *req, const char *cwd, const char *artifact_di
     }
     json_t *rc = NULL;
     size_t i;
-    json_array_foreach(datasets, i, v) {
+    json_array_foreach(datasets, i, v)
+    {
         const char *dp = json_string_value(v);
         char dreal[PATH_MAX], dhex[65];
         long long dsize, rows, cols;
-        if (!dp || s_file(dp, base, run_uid, REGISTER_MAX_DATASET, dreal, &dsize, why,
-                          sizeof why) < 0) {
+        if (!dp ||
+            s_file(dp, base, run_uid, REGISTER_MAX_DATASET, dreal, &dsize, why, sizeof why) < 0) {
             rc = s_error("register_model: dataset %s", dp ? why : "entries must be paths");
             goto out;
         }
         if (!s_named(spec, dp, dreal, base)) {
             rc = s_error("register_model: dataset %.300s is not named by the step's argv or env "
-                         "(lineage records only what the step was told to read)", dp);
+                         "(lineage records only what the step was told to read)",
+                         dp);
             goto out;
         }
         size_t dl = strlen(dreal);
@@ -223,10 +225,10 @@ json_t *register_model_run(json_t *req, const char *cwd, const char *artifact_di
             rc = s_error("register_model: dataset %s", why);
             goto out;
         }
-        json_array_append_new(out_ds, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "path", dreal,
-                                                "format", "csv", "sha256", dhex, "rows",
-                                                (json_int_t)rows, "cols", (json_int_t)cols,
-                                                "role", "train"));
+        json_array_append_new(out_ds,
+                              json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "path", dreal, "format",
+                                        "csv", "sha256", dhex, "rows", (json_int_t)rows, "cols",
+                                        (json_int_t)cols, "role", "train"));
     }
     if (artifact_put_file(artifact_dir, real, hex, why, sizeof why) < 0) {
         rc = s_error("register_model: cannot store %s: %s", path, why);

@@ -42,10 +42,10 @@
 #include <jansson.h>
 #include <sys/types.h>
 
-#define REGISTER_MAX_MODEL (256LL * 1024 * 1024)
-#define REGISTER_MAX_DATASET (256LL * 1024 * 1024)
+#define REGISTER_MAX_MODEL    (256LL * 1024 * 1024)
+#define REGISTER_MAX_DATASET  (256LL * 1024 * 1024)
 #define REGISTER_MAX_DATASETS 16
-#define REGISTER_MAX_METRICS 64
+#define REGISTER_MAX_METRICS  64
 
 /* Carries out req (the step's "register_model" object). cwd: the step's
  * working directory (NULL: the worker's); spec_json: the step's spec;

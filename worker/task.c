@@ -74,21 +74,21 @@ struct task {
     int64_t kill_grace_ms;
 
     /* fd 3 output channel */
-    int out_fd;           /* read end, -1 once closed */
-    char *line;           /* the incomplete line so far */
+    int out_fd; /* read end, -1 once closed */
+    char *line; /* the incomplete line so far */
     size_t line_len, line_cap;
-    int line_skip;        /* inside an oversized line: drop up to its newline */
-    char **metrics;       /* queued metric JSON texts, FIFO */
+    int line_skip;  /* inside an oversized line: drop up to its newline */
+    char **metrics; /* queued metric JSON texts, FIFO */
     size_t nmetrics, metrics_head;
-    uint32_t metric_seq;  /* seq of metrics[metrics_head] */
-    char *outputs_json;   /* the last {"output": X} as compact X, or NULL */
-    char *register_json;  /* the last {"register_model": X} as compact X, or NULL */
+    uint32_t metric_seq; /* seq of metrics[metrics_head] */
+    char *outputs_json;  /* the last {"output": X} as compact X, or NULL */
+    char *register_json; /* the last {"register_model": X} as compact X, or NULL */
     /* What carrying out register_model needs (worker/register.h). */
     char *cwd, *artifact_dir, *spec_json;
-    uid_t run_uid;        /* the step's user when run_as, else (uid_t)-1 */
+    uid_t run_uid; /* the step's user when run_as, else (uid_t)-1 */
     uint64_t bad_lines;
-    uint64_t bad_logged;    /* bad_lines when the last warning was logged */
-    int64_t bad_next_ms;    /* log the next warning from then on */
+    uint64_t bad_logged; /* bad_lines when the last warning was logged */
+    int64_t bad_next_ms; /* log the next warning from then on */
 
     int64_t started_at_us;
     int64_t finished_at_us;
@@ -119,7 +119,7 @@ typedef struct {
 typedef struct {
     char **argv;
     char **envp;
-    char *cwd; /* NULL = stay in the worker's cwd */
+    char *cwd;  /* NULL = stay in the worker's cwd */
     int run_as; /* drop to uid/gid in the child */
     uid_t uid;
     gid_t gid;
@@ -252,8 +252,10 @@ static int s_builtin_launch(const task_spec_t *spec, launch_t *l, char *err, siz
     char *spec_var = NULL, *art_var = NULL;
     int rc = -1;
     if (!spec->task_bin || !spec->task_bin[0]) {
-        snprintf(err, errlen, "this worker cannot run kind '%s': drover-task was not found next "
-                              "to drover-worker", spec->kind);
+        snprintf(err, errlen,
+                 "this worker cannot run kind '%s': drover-task was not found next "
+                 "to drover-worker",
+                 spec->kind);
         return -1;
     }
     /* Linux caps one environment string at 128 KiB (MAX_ARG_STRLEN). */
@@ -427,10 +429,10 @@ out:
 }
 
 /* Child side of the fork: never returns. Only async-signal-safe calls. */
-static void s_child(const launch_t *l, const contain_unit_t *u, pid_t parent, int out_w,
-                    int err_w, int res_w, int status_w) __attribute__((noreturn));
-static void s_child(const launch_t *l, const contain_unit_t *u, pid_t parent, int out_w,
-                    int err_w, int res_w, int status_w)
+static void s_child(const launch_t *l, const contain_unit_t *u, pid_t parent, int out_w, int err_w,
+                    int res_w, int status_w) __attribute__((noreturn));
+static void s_child(const launch_t *l, const contain_unit_t *u, pid_t parent, int out_w, int err_w,
+                    int res_w, int status_w)
 {
     spawn_status_t st = {STAGE_SETUP, 0};
 
@@ -511,8 +513,8 @@ fail:
 static void s_spawn(task_t *t, const launch_t *l, int64_t now_ms)
 {
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, resp[2] = {-1, -1}, stp[2] = {-1, -1};
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-        pipe2(resp, O_CLOEXEC) < 0 || pipe2(stp, O_CLOEXEC) < 0) {
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0 ||
+        pipe2(stp, O_CLOEXEC) < 0) {
         s_fail(t, "cannot create pipes for the task: %s", strerror(errno));
         goto out;
     }
@@ -637,9 +639,10 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
         l.uid = spec->run_uid;
         l.gid = spec->run_gid;
         t->run_uid = spec->run_as ? spec->run_uid : (uid_t)-1;
-        if (!builtin && ((l.cwd && !(t->cwd = strdup(l.cwd))) ||
-                         !(t->artifact_dir = strdup(spec->artifact_dir ? spec->artifact_dir : "")) ||
-                         !(t->spec_json = strdup(spec->spec_json ? spec->spec_json : "{}"))))
+        if (!builtin &&
+            ((l.cwd && !(t->cwd = strdup(l.cwd))) ||
+             !(t->artifact_dir = strdup(spec->artifact_dir ? spec->artifact_dir : "")) ||
+             !(t->spec_json = strdup(spec->spec_json ? spec->spec_json : "{}"))))
             log_warn("task %llu: out of memory keeping what register_model needs",
                      (unsigned long long)spec->task_id);
         s_spawn(t, &l, now_ms);
@@ -722,9 +725,8 @@ static void s_register(task_t *t)
         t->exit_code != 0)
         return;
     json_t *req = json_loads(t->register_json, 0, NULL);
-    json_t *acct = req ? register_model_run(req, t->cwd, t->artifact_dir, t->spec_json,
-                                            t->run_uid)
-                       : NULL;
+    json_t *acct =
+        req ? register_model_run(req, t->cwd, t->artifact_dir, t->spec_json, t->run_uid) : NULL;
     json_t *o = t->outputs_json ? json_loads(t->outputs_json, 0, NULL) : json_object();
     char *text = NULL;
     if (acct && o && json_object_set(o, "registered", acct) == 0)
@@ -913,7 +915,6 @@ static void s_bad_line(task_t *t, const char *why)
     t->bad_logged = t->bad_lines;
 }
 
-
 static void s_output_line(task_t *t, const char *line, size_t len)
 {
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
@@ -936,7 +937,9 @@ static void s_output_line(task_t *t, const char *line, size_t len)
      * cannot write it (s_register). */
     if (output)
         json_object_del(output, "registered");
-    char *text = json_dumps(metric ? metric : output ? output : reg,
+    char *text = json_dumps(metric   ? metric
+                            : output ? output
+                                     : reg,
                             JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(root);
     if (!text) {
@@ -1025,7 +1028,8 @@ void task_read_output(task_t *t)
                     char *nb = realloc(t->line, cap);
                     if (!nb) {
                         log_warn("out of memory reading task %llu's output channel; line "
-                                 "dropped", (unsigned long long)t->task_id);
+                                 "dropped",
+                                 (unsigned long long)t->task_id);
                         t->line_skip = 1;
                         t->line_len = 0;
                     } else {
@@ -1107,7 +1111,8 @@ static void s_memory_note(task_t *t)
                 (t->outcome == DROVER__OUTCOME__OUTCOME_EXITED && t->exit_code != 0))) {
         snprintf(buf, sizeof buf,
                  "memory limited to %s by RLIMIT_AS (no cgroup memory controller): "
-                 "allocations beyond it fail", sz);
+                 "allocations beyond it fail",
+                 sz);
     } else {
         return;
     }

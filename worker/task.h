@@ -73,10 +73,10 @@ typedef struct {
     const char *step;
     const char *kind;
     const char *spec_json;
-    uint64_t timeout_ms;     /* 0 = none */
-    const char *default_cwd; /* NULL or "" = the worker's own cwd */
-    int64_t kill_grace_ms;   /* SIGTERM → SIGKILL grace */
-    const char *task_bin;    /* drover-task for built-in kinds; NULL/"" = none */
+    uint64_t timeout_ms;      /* 0 = none */
+    const char *default_cwd;  /* NULL or "" = the worker's own cwd */
+    int64_t kill_grace_ms;    /* SIGTERM → SIGKILL grace */
+    const char *task_bin;     /* drover-task for built-in kinds; NULL/"" = none */
     const char *artifact_dir; /* DROVER_ARTIFACTS of built-in kinds */
     /* CUDA_VISIBLE_DEVICES of the child, overriding the worker's and the
      * step's: "0,2" = the GPUs assigned, "" = none (so the task sees no

@@ -26,17 +26,17 @@ wobserve_t *wobserve_new(const char *listen, char *err, size_t errlen)
         return NULL;
     }
     const char *outcome[] = {"outcome"};
-    w->registered = prom_gauge(w->reg, "drover_worker_registered",
-                               "1 while registered with a coordinator.");
+    w->registered =
+        prom_gauge(w->reg, "drover_worker_registered", "1 while registered with a coordinator.");
     w->slots = prom_gauge(w->reg, "drover_worker_slots", "Tasks this worker runs at once.");
     w->running = prom_gauge(w->reg, "drover_worker_running_tasks", "Tasks running now.");
     w->finished = prom_family(w->reg, PROM_COUNTER, "drover_worker_tasks_finished_total",
                               "Tasks that ended, by how.", outcome, 1, NULL, 0);
     w->oom = prom_counter(w->reg, "drover_worker_memory_limit_kills_total",
                           "Tasks killed for going over their memory limit.");
-    w->duration = prom_histogram(w->reg, "drover_worker_task_duration_seconds",
-                                 "Wall time of finished tasks.", s_dur,
-                                 sizeof s_dur / sizeof s_dur[0]);
+    w->duration =
+        prom_histogram(w->reg, "drover_worker_task_duration_seconds",
+                       "Wall time of finished tasks.", s_dur, sizeof s_dur / sizeof s_dur[0]);
     if (!w->registered || !w->slots || !w->running || !w->finished || !w->oom || !w->duration) {
         util_errf(err, errlen, "out of memory");
         wobserve_destroy(&w);

@@ -87,8 +87,8 @@
 #include "wire.h"
 #include "wirecheck.h"
 
-#define REGISTER_RETRY_MS 1000
-#define RESULT_RESEND_MS 2000
+#define REGISTER_RETRY_MS    1000
+#define RESULT_RESEND_MS     2000
 #define SHUTDOWN_ACK_WAIT_MS 2000
 #define DEFAULT_HEARTBEAT_MS 1000
 /* Leases remembered after they were forgotten, so a late duplicate Assign
@@ -114,9 +114,9 @@ typedef struct {
     int finish_logged;
     int64_t result_sent_ms; /* 0 = not sent since the last (re)registration */
     pub_state_t pub_state;
-    char *outputs;     /* the spec's "outputs" (JSON array) while PUB_WANTED/RUNNING */
-    char *dir;         /* the step's work folder */
-    xfer_done_t *pub;  /* PUB_DONE */
+    char *outputs;    /* the spec's "outputs" (JSON array) while PUB_WANTED/RUNNING */
+    char *dir;        /* the step's work folder */
+    xfer_done_t *pub; /* PUB_DONE */
 } entry_t;
 
 /* What a poll item beyond the first two stands for. */
@@ -133,7 +133,7 @@ typedef struct {
 } queued_t;
 
 struct worker {
-    wobserve_t *obs;           /* metrics and /readyz (wobserve.h) */
+    wobserve_t *obs; /* metrics and /readyz (wobserve.h) */
     int64_t next_publish_ms;
     char *endpoint;
     char *name;
@@ -149,13 +149,13 @@ struct worker {
     contain_t *contain;
     int64_t drain_ms;
     char *work_dir;
-    char *task_bin;     /* "" = no built-in kinds */
+    char *task_bin; /* "" = no built-in kinds */
     char *artifact_dir;
     uint32_t version;
 
     void *ctx;
     void *sock;
-    void *monitor;      /* PAIR: handshake events of sock; NULL without CURVE */
+    void *monitor; /* PAIR: handshake events of sock; NULL without CURVE */
     char *key_name;
     int64_t next_auth_log_ms;
     uint64_t auth_failures;
@@ -171,12 +171,12 @@ struct worker {
     int64_t next_busy_log_ms;
     int64_t heartbeat_ms;
     int64_t next_heartbeat_ms;
-    uint64_t hb_seq;          /* of the last heartbeat sent */
-    int64_t stale_after_ms;   /* RegisterReply.stale_after_ms: 0 = no guard */
-    int64_t last_heard_ms;    /* the last message from the coordinator */
-    int unconfirmed;          /* heard nothing for stale_after_ms: start nothing */
-    uint64_t confirm_seq;     /* ... until a HeartbeatAck of this seq or later */
-    int64_t watchdog_ms;      /* systemd's watchdog: ping this often (0 = none) */
+    uint64_t hb_seq;        /* of the last heartbeat sent */
+    int64_t stale_after_ms; /* RegisterReply.stale_after_ms: 0 = no guard */
+    int64_t last_heard_ms;  /* the last message from the coordinator */
+    int unconfirmed;        /* heard nothing for stale_after_ms: start nothing */
+    uint64_t confirm_seq;   /* ... until a HeartbeatAck of this seq or later */
+    int64_t watchdog_ms;    /* systemd's watchdog: ping this often (0 = none) */
     int64_t next_watchdog_ms;
 
     entry_t *tasks;
@@ -203,7 +203,7 @@ struct worker {
     int64_t drain_deadline_ms; /* stopping: running tasks are handed back then; 0 = done */
     int64_t idle_exit_ms;      /* worker.idle_exit: 0 = never */
     int64_t idle_since_ms;     /* registered with nothing to do since; 0 = busy */
-    int64_t ack_deadline_ms; /* 0 until every child has finished */
+    int64_t ack_deadline_ms;   /* 0 until every child has finished */
     int done;
     int exit_code;
 };
@@ -498,8 +498,9 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
          * an error in this worker's setup, so it waits and tries again
          * rather than exiting. Logged once a minute at most. */
         if (now >= w->next_busy_log_ms) {
-            log_warn("the coordinator refused this worker for now: %s; registering again every %u ms",
-                     rr->reason && rr->reason[0] ? rr->reason : "no reason given", rr->retry_ms);
+            log_warn(
+                "the coordinator refused this worker for now: %s; registering again every %u ms",
+                rr->reason && rr->reason[0] ? rr->reason : "no reason given", rr->retry_ms);
             w->next_busy_log_ms = now + 60000;
         }
         w->next_register_ms = now + (rr->retry_ms > 60000 ? 60000 : rr->retry_ms);
@@ -601,7 +602,8 @@ static void s_not_started(worker_t *w, uint64_t id, uint32_t attempt, Drover__Ou
     e->task = t;
     e->finish_logged = 1;
     log_info("task %llu attempt %u %s: %s", (unsigned long long)id, attempt,
-             outcome == DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED ? "handed back" : "not started", why);
+             outcome == DROVER__OUTCOME__OUTCOME_NOT_ATTEMPTED ? "handed back" : "not started",
+             why);
 }
 
 /* The step's work folder: its spec's cwd, else the worker's work_dir,

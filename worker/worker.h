@@ -20,27 +20,27 @@ typedef struct {
     const char *name;     /* stable worker name */
     const char *host;     /* this machine's hostname */
     int slots;
-    int prefetch;              /* assignments queued beyond slots */
+    int prefetch; /* assignments queued beyond slots */
     const char *const *labels;
     int nlabels;
-    const char *reserve_for;   /* "" = any step; "gpu" or one of labels (Register.reserve_for) */
+    const char *reserve_for; /* "" = any step; "gpu" or one of labels (Register.reserve_for) */
     int64_t kill_grace_ms;
-    const char *work_dir;      /* "" = the worker's cwd */
-    const char *task_bin;      /* drover-task for built-in kinds; NULL/"" = exec only */
-    const char *artifact_dir;  /* DROVER_ARTIFACTS given to built-in kinds; also the store
-                                * (and download cache) of exec steps' artifacts (xfer.h) */
+    const char *work_dir;          /* "" = the worker's cwd */
+    const char *task_bin;          /* drover-task for built-in kinds; NULL/"" = exec only */
+    const char *artifact_dir;      /* DROVER_ARTIFACTS given to built-in kinds; also the store
+                                    * (and download cache) of exec steps' artifacts (xfer.h) */
     const char *artifact_endpoint; /* the coordinator's artifact service; NULL/"" = none */
-    int artifact_shared;       /* artifact_dir is the coordinator's store: no copies */
-    uint32_t protocol_version; /* DROVER_PROTOCOL_VERSION except in tests */
+    int artifact_shared;           /* artifact_dir is the coordinator's store: no copies */
+    uint32_t protocol_version;     /* DROVER_PROTOCOL_VERSION except in tests */
     /* CurveZMQ (Z85, 40 characters); all NULL = a plain connection, which
      * only a coordinator running with insecure = true accepts. */
-    const char *curve_server;  /* the coordinator's public key */
-    const char *curve_public;  /* this worker's key pair */
+    const char *curve_server; /* the coordinator's public key */
+    const char *curve_public; /* this worker's key pair */
     const char *curve_secret;
-    const char *key_name;      /* for messages */
+    const char *key_name; /* for messages */
     /* Resources offered to tasks (Register.memory_bytes, .gpus). */
-    uint64_t memory_bytes;     /* 0 = unknown: the coordinator checks no memory */
-    uint32_t gpus;             /* GPU indices 0..gpus-1 */
+    uint64_t memory_bytes; /* 0 = unknown: the coordinator checks no memory */
+    uint32_t gpus;         /* GPU indices 0..gpus-1 */
     /* worker.run_as: tasks run as this uid/gid (run_as = 1), not as the
      * worker's user, so they cannot read its key. */
     int run_as;
@@ -50,8 +50,8 @@ typedef struct {
      * and this worker's state folder (records of live task units). */
     const char *cgroup;
     const char *state_dir;
-    int64_t drain_ms;          /* SIGTERM: how long running tasks may finish */
-    int64_t idle_exit_ms;      /* drain and exit after this long with no task; 0 = never */
+    int64_t drain_ms;           /* SIGTERM: how long running tasks may finish */
+    int64_t idle_exit_ms;       /* drain and exit after this long with no task; 0 = never */
     const char *metrics_listen; /* HOST:PORT of /metrics, /healthz, /readyz; NULL/"" = off */
 } worker_opts_t;
 

@@ -257,7 +257,8 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
         return XFER_FAILED;
     }
     if (!x->endpoint[0]) {
-        util_errf(err, errlen, "this worker has neither an artifact service "
+        util_errf(err, errlen,
+                  "this worker has neither an artifact service "
                   "(worker.artifact_endpoint) nor a shared store (worker.artifact_shared)");
         return XFER_FAILED;
     }
@@ -287,8 +288,8 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
         sha256_ctx_t hc;
         sha256_init(&hc);
         for (uint64_t o = 0; o < off;) {
-            ssize_t n = pread(fd, x->buf, off - o < XFER_CHUNK ? (size_t)(off - o) : XFER_CHUNK,
-                              (off_t)o);
+            ssize_t n =
+                pread(fd, x->buf, off - o < XFER_CHUNK ? (size_t)(off - o) : XFER_CHUNK, (off_t)o);
             if (n <= 0) {
                 if (n < 0 && errno == EINTR)
                     continue;
@@ -358,8 +359,8 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
             }
             size_t done = 0;
             while (done < r->data.len) {
-                ssize_t n = pwrite(fd, r->data.data + done, r->data.len - done,
-                                   (off_t)(off + done));
+                ssize_t n =
+                    pwrite(fd, r->data.data + done, r->data.len - done, (off_t)(off + done));
                 if (n < 0 && errno == EINTR)
                     continue;
                 if (n <= 0) {
@@ -425,7 +426,8 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
         }
         /* Where to start: what the coordinator holds. */
         Drover__CoordMsg *m = NULL;
-        if (s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_PUT_BEGIN, hex, size, 0, 0, NULL, 0) < 0 ||
+        if (s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_PUT_BEGIN, hex, size, 0, 0, NULL, 0) <
+                0 ||
             s_reply(x, &m) <= 0) {
             s_close(x);
             s_pause(x, 200);
@@ -603,7 +605,8 @@ static xfer_status_t s_stage(xfer_t *x, job_t *j, char *err, size_t errlen)
     xfer_status_t st = XFER_OK;
     const char *name;
     json_t *v;
-    json_object_foreach(staged, name, v) {
+    json_object_foreach(staged, name, v)
+    {
         const char *hex = json_string_value(json_object_get(v, "sha256"));
         const char *path = json_string_value(json_object_get(v, "path"));
         json_int_t size = json_integer_value(json_object_get(v, "size"));
@@ -617,8 +620,8 @@ static xfer_status_t s_stage(xfer_t *x, job_t *j, char *err, size_t errlen)
         if (st == XFER_OK)
             st = s_place(x, hex, j->dir, path, why, sizeof why);
         if (st != XFER_OK) {
-            util_errf(err, errlen, "cannot stage input '%s' (%s, sha256 %.12s...): %s", name,
-                      path, hex, why);
+            util_errf(err, errlen, "cannot stage input '%s' (%s, sha256 %.12s...): %s", name, path,
+                      hex, why);
             break;
         }
         log_info("task %llu attempt %u: staged input '%s' as %s/%s (%lld bytes)",
@@ -638,7 +641,8 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
         util_errf(err, errlen, "out of memory");
         return XFER_UNAVAILABLE;
     }
-    json_array_foreach(outs, i, item) {
+    json_array_foreach(outs, i, item)
+    {
         const char *rel = json_string_value(item);
         char full[8192], hex[65], why[600] = "";
         struct stat sb;
@@ -656,7 +660,7 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
         s_as_worker(f);
         if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
             util_errf(err, errlen, "declared output '%s' was not written: %s", rel,
-                      fd < 0 && e == ENOENT ? "no such file in the step's work folder"
+                      fd < 0 && e == ENOENT  ? "no such file in the step's work folder"
                       : fd < 0 && e != ELOOP ? strerror(e)
                                              : "not a regular file");
             if (fd >= 0)
@@ -685,7 +689,8 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
         else if (x->endpoint[0])
             st = s_push(x, j, hex, (uint64_t)sb.st_size, why, sizeof why);
         else {
-            util_errf(why, sizeof why, "this worker has neither an artifact service "
+            util_errf(why, sizeof why,
+                      "this worker has neither an artifact service "
                       "(worker.artifact_endpoint) nor a shared store (worker.artifact_shared)");
             st = XFER_FAILED;
         }
@@ -759,7 +764,8 @@ static void *s_main(void *arg)
         } else {
             xfer_done_free(&d);
             log_error("artifact transfer: out of memory; task %llu attempt %u waits for its "
-                      "transfer forever", (unsigned long long)j->task_id, j->attempt);
+                      "transfer forever",
+                      (unsigned long long)j->task_id, j->attempt);
         }
         pthread_mutex_unlock(&x->m);
         if (dn && write(x->pipe_w, "x", 1) < 0 && errno != EAGAIN)

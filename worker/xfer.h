@@ -29,9 +29,9 @@
 
 #include "drover.pb-c.h"
 
-#define XFER_CHUNK (1u << 20)
-#define XFER_WINDOW 8
-#define XFER_REPLY_MS 10000
+#define XFER_CHUNK      (1u << 20)
+#define XFER_WINDOW     8
+#define XFER_REPLY_MS   10000
 #define XFER_GIVE_UP_MS 120000
 
 typedef struct xfer xfer_t;
@@ -64,7 +64,7 @@ typedef enum {
 typedef struct {
     uint64_t task_id;
     uint32_t attempt;
-    int publish;              /* 1 publish, 0 stage */
+    int publish; /* 1 publish, 0 stage */
     xfer_status_t status;
     char error[600];
     Drover__ArtifactRef **arts; /* publish: one per declared output, in order */

@@ -35,14 +35,14 @@
 
 #include "place.h"
 
-#define NW 8
+#define NW         8
 #define MAX_LEASES 64
 
 typedef struct {
     int64_t at, dur, limit; /* ms; limit 0 = none (the default applies) */
     uint32_t cpus, gpus;
     int prio;
-    int64_t start;          /* -1 waiting */
+    int64_t start; /* -1 waiting */
     size_t worker;
     uint64_t mask;
 } job_t;
@@ -106,8 +106,11 @@ int main(int argc, char **argv)
     uint32_t cap_slots = 0, cap_gpus = 0;
     for (int i = 0; i < NW; i++) {
         place_worker_t *w = &nodes[i].pw;
-        *w = (place_worker_t){.name = shape[i].name, .connected = 1, .slots = shape[i].slots,
-                              .gpus = shape[i].gpus, .leases = nodes[i].leases};
+        *w = (place_worker_t){.name = shape[i].name,
+                              .connected = 1,
+                              .slots = shape[i].slots,
+                              .gpus = shape[i].gpus,
+                              .leases = nodes[i].leases};
         cap_slots += shape[i].slots;
         cap_gpus += shape[i].gpus;
     }
@@ -189,8 +192,12 @@ int main(int argc, char **argv)
                 const job_t *j = &jobs[i];
                 if (j->start >= 0)
                     continue;
-                steps[ns] = (place_step_t){.cpus = j->cpus, .gpus = j->gpus, .priority = j->prio,
-                                           .seq = i, .ready_ms = j->at, .limit_ms = j->limit};
+                steps[ns] = (place_step_t){.cpus = j->cpus,
+                                           .gpus = j->gpus,
+                                           .priority = j->prio,
+                                           .seq = i,
+                                           .ready_ms = j->at,
+                                           .limit_ms = j->limit};
                 step_job[ns++] = i;
             }
             if (ns == 0)
@@ -198,9 +205,15 @@ int main(int argc, char **argv)
             place_worker_t pw[NW];
             for (int i = 0; i < NW; i++)
                 pw[i] = nodes[i].pw;
-            place_table_t tab = {.workers = pw, .nworkers = NW, .steps = steps, .nsteps = ns,
-                                 .queues = &q, .nqueues = 1, .now_ms = now,
-                                 .age_ms_per_point = aging_ms, .policy = policy};
+            place_table_t tab = {.workers = pw,
+                                 .nworkers = NW,
+                                 .steps = steps,
+                                 .nsteps = ns,
+                                 .queues = &q,
+                                 .nqueues = 1,
+                                 .now_ms = now,
+                                 .age_ms_per_point = aging_ms,
+                                 .policy = policy};
             place_decision_t d;
             int rc = place_pick(&tab, &d, NULL, NULL);
             if (rc < 0) {
@@ -224,8 +237,8 @@ int main(int argc, char **argv)
             int64_t lim = j->limit ? j->limit : default_limit;
             if (lim > max_limit)
                 max_limit = lim;
-            n->leases[n->pw.nleases] = (place_lease_t){.cpus = j->cpus, .gpus = j->gpus,
-                                                       .end_ms = now + lim};
+            n->leases[n->pw.nleases] =
+                (place_lease_t){.cpus = j->cpus, .gpus = j->gpus, .end_ms = now + lim};
             n->job_of[n->pw.nleases++] = ji;
             n->pw.used_cpus += j->cpus;
             n->pw.used_gpus |= d.gpumask;

@@ -40,7 +40,10 @@ static uint64_t s_rng(uint64_t *s)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
-static double s_unif(uint64_t *s) { return ((s_rng(s) >> 11) + 0.5) * 0x1.0p-53; }
+static double s_unif(uint64_t *s)
+{
+    return ((s_rng(s) >> 11) + 0.5) * 0x1.0p-53;
+}
 static double s_normal(uint64_t *s)
 {
     return sqrt(-2 * log(s_unif(s))) * cos(6.283185307179586 * s_unif(s));
@@ -104,8 +107,8 @@ static int s_gen(const char *path, int nonlinear, uint64_t seed)
     }
     uint64_t hdr[8] = {0, N, D, K, N * 8 / 10, 0, 0, 0};
     memcpy(hdr, "DRVBENCH", 8);
-    int ok = fwrite(hdr, sizeof hdr, 1, f) == 1 && fwrite(X, 4, (size_t)N * D, f) == (size_t)N * D &&
-             fwrite(y, 4, N, f) == N;
+    int ok = fwrite(hdr, sizeof hdr, 1, f) == 1 &&
+             fwrite(X, 4, (size_t)N * D, f) == (size_t)N * D && fwrite(y, 4, N, f) == N;
     ok = fclose(f) == 0 && ok;
     free(X);
     free(y);
@@ -131,12 +134,15 @@ static double s_sgemm_rate(const mlmodel_t *m, size_t B, size_t n_train)
         for (uint32_t l = 0; l < L; l++) {
             uint32_t in, out;
             mlmodel_layer(m, l, &in, &out, NULL, NULL);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, out, in, 1, A, in, W, out, 0, C, out);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, B, 1, A, in, G, out, 0, W, out);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, out, in, 1, A, in, W, out, 0,
+                        C, out);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, B, 1, A, in, G, out, 0, W,
+                        out);
             cblas_sgemv(CblasRowMajor, CblasTrans, B, out, 1, G, out, ones, 1, 0, C, 1);
             fl += 4.0 * B * in * out + 2.0 * B * out;
             if (l > 0) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, in, out, 1, G, out, W, out, 0, C, in);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, in, out, 1, G, out, W, out,
+                            0, C, in);
                 fl += 2.0 * B * in * out;
             }
         }

@@ -40,9 +40,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define NFEAT 32
+#define NFEAT  32
 #define NCLASS 5
-#define NBLOB 3
+#define NBLOB  3
 
 static const char *const s_classes[NCLASS] = {"scratch", "dent", "glass", "bumper", "total_loss"};
 /* Class shares: common damage first; total losses are rare but not below
@@ -52,10 +52,10 @@ static const double s_share[NCLASS] = {0.32, 0.26, 0.16, 0.16, 0.10};
 static const int s_confused_with[NCLASS] = {1, 0, 3, 2, 1};
 
 #define CLASS_SPREAD 0.40 /* std of a class centre per dimension */
-#define BLOB_SPREAD 0.55  /* std of a blob around its class centre */
-#define LIGHTING 1.5      /* std of the lighting factor */
-#define TRAIN_NOISE 0.03  /* share of wrong triage labels in train.csv */
-#define DRIFT_SHIFT 0.35  /* batch-001: shift of f0..f3 (newer camera app) */
+#define BLOB_SPREAD  0.55 /* std of a blob around its class centre */
+#define LIGHTING     1.5  /* std of the lighting factor */
+#define TRAIN_NOISE  0.03 /* share of wrong triage labels in train.csv */
+#define DRIFT_SHIFT  0.35 /* batch-001: shift of f0..f3 (newer camera app) */
 
 /* ------------------------------------------------------------ PRNG --- */
 

@@ -71,8 +71,7 @@ static void s_check(const dataset_t *ds)
         for (size_t i = 0; i < ds->rows; i++)
             sink += ds->y_value[i];
         break;
-    default:
-        abort();
+    default: abort();
     }
     (void)sink;
     json_t *j = dataset_inspect(ds);

@@ -23,25 +23,25 @@
 #include "wirecheck.h"
 
 #if FUZZ_ENVELOPE == 1
-#define T Drover__WorkerMsg
-#define CHECK wirecheck_worker_msg
+#define T        Drover__WorkerMsg
+#define CHECK    wirecheck_worker_msg
 #define VALIDATE wirecheck_validate_worker_msg
-#define FREE drover__worker_msg__free_unpacked
+#define FREE     drover__worker_msg__free_unpacked
 #elif FUZZ_ENVELOPE == 2
-#define T Drover__CoordMsg
-#define CHECK wirecheck_coord_msg
+#define T        Drover__CoordMsg
+#define CHECK    wirecheck_coord_msg
 #define VALIDATE wirecheck_validate_coord_msg
-#define FREE drover__coord_msg__free_unpacked
+#define FREE     drover__coord_msg__free_unpacked
 #elif FUZZ_ENVELOPE == 3
-#define T Drover__ClientRequest
-#define CHECK wirecheck_client_request
+#define T        Drover__ClientRequest
+#define CHECK    wirecheck_client_request
 #define VALIDATE wirecheck_validate_client_request
-#define FREE drover__client_request__free_unpacked
+#define FREE     drover__client_request__free_unpacked
 #elif FUZZ_ENVELOPE == 4
-#define T Drover__ClientReply
-#define CHECK wirecheck_client_reply
+#define T        Drover__ClientReply
+#define CHECK    wirecheck_client_reply
 #define VALIDATE wirecheck_validate_client_reply
-#define FREE drover__client_reply__free_unpacked
+#define FREE     drover__client_reply__free_unpacked
 #else
 #error "FUZZ_ENVELOPE must be 1..4"
 #endif

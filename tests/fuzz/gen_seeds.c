@@ -97,7 +97,8 @@ static void s_worker(void)
     r.error = "exit status 3";
     r.started_at_us = 1700000000000000;
     r.finished_at_us = 1700000001000000;
-    r.outputs_json = "{\"model\":{\"name\":\"m\",\"version\":1},\"datasets\":[{\"path\":\"/d.csv\"}]}";
+    r.outputs_json =
+        "{\"model\":{\"name\":\"m\",\"version\":1},\"datasets\":[{\"path\":\"/d.csv\"}]}";
     m.body_case = DROVER__WORKER_MSG__BODY_RESULT;
     m.result = &r;
     s_msg(H, "result", &m.base);
@@ -364,8 +365,7 @@ static void s_reply(void)
 }
 
 /* Dataset seeds: a selector byte (fuzz_dataset.c) then the file. */
-static void s_seed(const char *harness, const char *name, uint8_t sel, const void *data,
-                   size_t len)
+static void s_seed(const char *harness, const char *name, uint8_t sel, const void *data, size_t len)
 {
     uint8_t *buf = malloc(len + 1);
     if (!buf)
@@ -393,7 +393,11 @@ static void s_csv(void)
     s_seed(H, "multiline_bad_number", 0x01, e, sizeof e - 1);
 }
 
-static void s_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void s_put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
 static void s_put_u32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)

@@ -48,8 +48,9 @@ int main(int argc, char **argv)
 {
     int count = 1;
     if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
-        fprintf(stderr, "usage: %s [COUNT]\n"
-                        "Prints COUNT (1..%d, default 1) distinct free TCP ports on 127.0.0.1.\n",
+        fprintf(stderr,
+                "usage: %s [COUNT]\n"
+                "Prints COUNT (1..%d, default 1) distinct free TCP ports on 127.0.0.1.\n",
                 argv[0], FREEPORT_MAX);
         return argc == 2 ? 0 : 2;
     }

@@ -18,20 +18,13 @@ static size_t s_elem_size(ProtobufCType t)
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return 8;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    default:
-        return 4;
+    case PROTOBUF_C_TYPE_FIXED64: return 8;
+    case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
+    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    default: return 4;
     }
 }
 
@@ -72,7 +65,8 @@ static int s_set_one(const ProtobufCFieldDescriptor *fd, void *p, const json_t *
     case PROTOBUF_C_TYPE_BOOL:
         if (!json_is_boolean(v) && !json_is_integer(v))
             goto type;
-        *(protobuf_c_boolean *)p = json_is_integer(v) ? json_integer_value(v) != 0 : json_is_true(v);
+        *(protobuf_c_boolean *)p =
+            json_is_integer(v) ? json_integer_value(v) != 0 : json_is_true(v);
         return 0;
     case PROTOBUF_C_TYPE_ENUM: {
         if (json_is_integer(v)) {
@@ -80,9 +74,9 @@ static int s_set_one(const ProtobufCFieldDescriptor *fd, void *p, const json_t *
             return 0;
         }
         const ProtobufCEnumValue *ev =
-            json_is_string(v) ? protobuf_c_enum_descriptor_get_value_by_name(fd->descriptor,
-                                                                            json_string_value(v))
-                              : NULL;
+            json_is_string(v)
+                ? protobuf_c_enum_descriptor_get_value_by_name(fd->descriptor, json_string_value(v))
+                : NULL;
         if (!ev) {
             snprintf(err, errlen, "field %s: no such enum value", fd->name);
             return -1;
@@ -132,7 +126,8 @@ static int s_fill(const ProtobufCMessageDescriptor *d, void *msg, const json_t *
     const char *k;
     json_t *v;
     char *base = msg;
-    json_object_foreach((json_t *)j, k, v) {
+    json_object_foreach((json_t *)j, k, v)
+    {
         const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, k);
         if (!fd) {
             snprintf(err, errlen, "%s has no field '%s'", d->name, k);
@@ -228,23 +223,17 @@ static json_t *s_get_one(const ProtobufCFieldDescriptor *fd, const void *p)
     switch (fd->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        return json_integer(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_SFIXED32: return json_integer(*(const int32_t *)p);
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        return json_integer(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_FIXED32: return json_integer(*(const uint32_t *)p);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return json_integer((json_int_t)*(const int64_t *)p);
-    case PROTOBUF_C_TYPE_FLOAT:
-        return json_real(*(const float *)p);
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return json_real(*(const double *)p);
-    case PROTOBUF_C_TYPE_BOOL:
-        return json_boolean(*(const protobuf_c_boolean *)p);
+    case PROTOBUF_C_TYPE_FIXED64: return json_integer((json_int_t) * (const int64_t *)p);
+    case PROTOBUF_C_TYPE_FLOAT: return json_real(*(const float *)p);
+    case PROTOBUF_C_TYPE_DOUBLE: return json_real(*(const double *)p);
+    case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)p);
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumValue *ev =
             protobuf_c_enum_descriptor_get_value(fd->descriptor, *(const int *)p);
@@ -261,8 +250,9 @@ static json_t *s_get_one(const ProtobufCFieldDescriptor *fd, const void *p)
         if (!t)
             return json_null();
         for (size_t i = 0; i < b->len; i++)
-            t[i] = (b->data[i] >= 0x20 && b->data[i] < 0x7f) || b->data[i] == '\n' ? (char)b->data[i]
-                                                                                    : '?';
+            t[i] = (b->data[i] >= 0x20 && b->data[i] < 0x7f) || b->data[i] == '\n'
+                       ? (char)b->data[i]
+                       : '?';
         json_t *j = json_stringn(t, b->len);
         free(t);
         return j;

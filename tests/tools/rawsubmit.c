@@ -45,7 +45,8 @@ int main(int argc, char **argv)
         return 2;
     }
     json_error_t je;
-    json_t *doc = strcmp(argv[1], "-") == 0 ? json_loadf(stdin, 0, &je) : json_load_file(argv[1], 0, &je);
+    json_t *doc =
+        strcmp(argv[1], "-") == 0 ? json_loadf(stdin, 0, &je) : json_load_file(argv[1], 0, &je);
     if (!json_is_object(doc)) {
         fprintf(stderr, "rawsubmit: %s: %s\n", argv[1], doc ? "not an object" : je.text);
         return 2;
@@ -127,7 +128,8 @@ int main(int argc, char **argv)
     int secure = kf && *kf && ckf && *ckf;
     if (secure) {
         keys_pair_t mine, theirs;
-        if (keys_load(kf, 1, &mine, err, sizeof err) < 0 || keys_load(ckf, 0, &theirs, err, sizeof err) < 0) {
+        if (keys_load(kf, 1, &mine, err, sizeof err) < 0 ||
+            keys_load(ckf, 0, &theirs, err, sizeof err) < 0) {
             fprintf(stderr, "rawsubmit: %s\n", err);
             return 2;
         }

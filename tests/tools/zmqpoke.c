@@ -175,14 +175,13 @@ static int s_read_file(const char *path, uint8_t **data, size_t *len)
     *data = buf;
     *len = n;
     return 0;
-fail:
-    {
-        int e = errno;
-        free(buf);
-        if (f != stdin)
-            fclose(f);
-        errno = e;
-    }
+fail : {
+    int e = errno;
+    free(buf);
+    if (f != stdin)
+        fclose(f);
+    errno = e;
+}
     return -1;
 }
 
@@ -342,7 +341,8 @@ static int s_send_msg(void *sock, const act_t *a, int quiet, const char *prog)
         }
     }
     if (!quiet)
-        fprintf(stderr, "%s: sent %lu %s message(s)\n", prog, a->n ? a->n : 1, s_send_desc->short_name);
+        fprintf(stderr, "%s: sent %lu %s message(s)\n", prog, a->n ? a->n : 1,
+                s_send_desc->short_name);
     rc = 0;
 out:
     json_decref(j);
@@ -391,7 +391,8 @@ static int s_run_act(void *sock, const act_t *a, size_t max_size, int quiet, con
                 goto out;
         }
         if (!quiet)
-            fprintf(stderr, "%s: sent %lu garbage frames of up to %zu bytes\n", prog, a->n, max_size);
+            fprintf(stderr, "%s: sent %lu garbage frames of up to %zu bytes\n", prog, a->n,
+                    max_size);
         break;
     case ACT_OVERSIZED:
         if (!(buf = malloc(a->n ? a->n : 1)))
@@ -509,18 +510,30 @@ static int s_wait_reply(void *sock, long ms, const char *prog)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"raw", required_argument, 0, 'r'},       {"file", required_argument, 0, 'f'},
-        {"hex", required_argument, 0, 'x'},       {"garbage", required_argument, 0, 'g'},
-        {"oversized", required_argument, 0, 'o'}, {"multipart", required_argument, 0, 'm'},
-        {"empty", no_argument, 0, 'e'},           {"size", required_argument, 0, 's'},
-        {"seed", required_argument, 0, 'S'},      {"linger", required_argument, 0, 'l'},
-        {"wait-reply", required_argument, 0, 'w'}, {"quiet", no_argument, 0, 'q'},
-        {"key", required_argument, 0, 'k'},       {"server-key", required_argument, 0, 'K'},
-        {"proto", required_argument, 0, 'P'},     {"msg", required_argument, 0, 'M'},
-        {"times", required_argument, 0, 'n'},     {"await", required_argument, 0, 'A'},
-        {"drain", required_argument, 0, 'd'},     {"sleep", required_argument, 0, 'z'},
-        {"summary", no_argument, 0, 'Y'},         {"collect", required_argument, 0, 'C'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+        {"raw", required_argument, 0, 'r'},
+        {"file", required_argument, 0, 'f'},
+        {"hex", required_argument, 0, 'x'},
+        {"garbage", required_argument, 0, 'g'},
+        {"oversized", required_argument, 0, 'o'},
+        {"multipart", required_argument, 0, 'm'},
+        {"empty", no_argument, 0, 'e'},
+        {"size", required_argument, 0, 's'},
+        {"seed", required_argument, 0, 'S'},
+        {"linger", required_argument, 0, 'l'},
+        {"wait-reply", required_argument, 0, 'w'},
+        {"quiet", no_argument, 0, 'q'},
+        {"key", required_argument, 0, 'k'},
+        {"server-key", required_argument, 0, 'K'},
+        {"proto", required_argument, 0, 'P'},
+        {"msg", required_argument, 0, 'M'},
+        {"times", required_argument, 0, 'n'},
+        {"await", required_argument, 0, 'A'},
+        {"drain", required_argument, 0, 'd'},
+        {"sleep", required_argument, 0, 'z'},
+        {"summary", no_argument, 0, 'Y'},
+        {"collect", required_argument, 0, 'C'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *prog = "drover-test-zmqpoke";
     act_t acts[MAX_ACTS];
@@ -530,12 +543,22 @@ int main(int argc, char **argv)
     unsigned long times = 0;
     const char *key_file = NULL, *server_key_file = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qhP:M:n:A:d:z:YC:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qhP:M:n:A:d:z:YC:", opts,
+                            NULL)) != -1) {
         act_t a = {0};
         switch (c) {
-        case 'r': a.kind = ACT_RAW; a.arg = optarg; break;
-        case 'f': a.kind = ACT_FILE; a.arg = optarg; break;
-        case 'x': a.kind = ACT_HEX; a.arg = optarg; break;
+        case 'r':
+            a.kind = ACT_RAW;
+            a.arg = optarg;
+            break;
+        case 'f':
+            a.kind = ACT_FILE;
+            a.arg = optarg;
+            break;
+        case 'x':
+            a.kind = ACT_HEX;
+            a.arg = optarg;
+            break;
         case 'e': a.kind = ACT_EMPTY; break;
         case 'P':
             if (strcmp(optarg, "worker") == 0) {
@@ -576,7 +599,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: -%c needs --proto first\n", prog, c);
                 return 2;
             }
-            a.kind = c == 'A' ? ACT_AWAIT : c == 'd' ? ACT_DRAIN : c == 'C' ? ACT_COLLECT : ACT_SLEEP;
+            a.kind = c == 'A'   ? ACT_AWAIT
+                     : c == 'd' ? ACT_DRAIN
+                     : c == 'C' ? ACT_COLLECT
+                                : ACT_SLEEP;
             a.n = v;
             break;
         case 'g':
@@ -638,8 +664,8 @@ int main(int argc, char **argv)
         return 2;
     }
     char pub[41] = "", sec[41] = "", srv[41] = "";
-    if (key_file && (s_key_field(key_file, "public", pub) < 0 ||
-                     s_key_field(key_file, "secret", sec) < 0)) {
+    if (key_file &&
+        (s_key_field(key_file, "public", pub) < 0 || s_key_field(key_file, "secret", sec) < 0)) {
         fprintf(stderr, "%s: %s: no public and secret key (a drover secret key file?)\n", prog,
                 key_file);
         return 2;

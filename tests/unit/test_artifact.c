@@ -236,9 +236,10 @@ static void t_bad_hex(void **state)
     /* a buffer too small for the path */
     char small[16];
     errno = 0;
-    assert_int_equal(artifact_path(s_root, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                                   small, sizeof small),
-                     -1);
+    assert_int_equal(
+        artifact_path(s_root, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                      small, sizeof small),
+        -1);
     assert_int_equal(errno, ENAMETOOLONG);
 }
 
@@ -259,9 +260,9 @@ static void t_root_is_a_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_put_buffer),    cmocka_unit_test(t_put_file),
+        cmocka_unit_test(t_put_buffer),          cmocka_unit_test(t_put_file),
         cmocka_unit_test(t_corrupt_and_missing), cmocka_unit_test(t_bad_hex),
-        cmocka_unit_test(t_root_is_a_file), cmocka_unit_test(t_put_fd_and_adopt),
+        cmocka_unit_test(t_root_is_a_file),      cmocka_unit_test(t_put_fd_and_adopt),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

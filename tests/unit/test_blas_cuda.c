@@ -97,9 +97,11 @@ static void test_one_epoch(void **state)
     train_result_t rg, rc;
     char err[256];
     p.want_gpu = 1;
-    assert_int_equal(train_fit(&p, X, n, d, y, 3, NULL, NULL, NULL, NULL, &mg, &rg, err, sizeof err), 0);
+    assert_int_equal(
+        train_fit(&p, X, n, d, y, 3, NULL, NULL, NULL, NULL, &mg, &rg, err, sizeof err), 0);
     p.want_gpu = 0;
-    assert_int_equal(train_fit(&p, X, n, d, y, 3, NULL, NULL, NULL, NULL, &mc, &rc, err, sizeof err), 0);
+    assert_int_equal(
+        train_fit(&p, X, n, d, y, 3, NULL, NULL, NULL, NULL, &mc, &rc, err, sizeof err), 0);
     assert_string_equal(rg.backend, "cublas");
     assert_string_equal(rc.backend, "openblas");
     double num = 0, den = 0;

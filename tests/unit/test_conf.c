@@ -118,7 +118,8 @@ static const err_case_t s_errors[] = {
      "unknown setting 'bogus'"},
     {"unknown section", "cli = { timeout = 1; };\nserver = { };\n", 2, "unknown section"},
     {"section not a group", "worker = 3;\n", 1, "expected a group"},
-    {"string wanted", "cli = {\n  coordinator = 7;\n};\n", 2, "expected a string for 'coordinator'"},
+    {"string wanted", "cli = {\n  coordinator = 7;\n};\n", 2,
+     "expected a string for 'coordinator'"},
     {"string too long",
      "worker = { name = \"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
      "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"; };\n",
@@ -151,8 +152,9 @@ static const err_case_t s_errors[] = {
     {"test_clock not a bool", "coordinator = { test_clock = 1; };\n", 1,
      "expected true or false for 'test_clock'"},
     /* notify.allow: each prefix fixes scheme and host (a '/' after the host) */
-    {"allow without a slash", "coordinator = { notify = {\n allow = [\"https://hooks.example.com\"]; }; };\n",
-     2, "expected URL prefixes"},
+    {"allow without a slash",
+     "coordinator = { notify = {\n allow = [\"https://hooks.example.com\"]; }; };\n", 2,
+     "expected URL prefixes"},
     {"allow not http", "coordinator = { notify = {\n allow = [\"ftp://h/\"]; }; };\n", 2,
      "expected URL prefixes"},
     {"allow with userinfo", "coordinator = { notify = {\n allow = [\"https://a@h/\"]; }; };\n", 2,
@@ -265,11 +267,10 @@ static void t_default_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_defaults),     cmocka_unit_test(t_overrides),
-        cmocka_unit_test(t_errors),       cmocka_unit_test(t_partial_file_not_applied),
-        cmocka_unit_test(t_missing_file), cmocka_unit_test(t_default_path),
-        cmocka_unit_test(t_trigger_roots),
-        cmocka_unit_test(t_notify_allow),
+        cmocka_unit_test(t_defaults),      cmocka_unit_test(t_overrides),
+        cmocka_unit_test(t_errors),        cmocka_unit_test(t_partial_file_not_applied),
+        cmocka_unit_test(t_missing_file),  cmocka_unit_test(t_default_path),
+        cmocka_unit_test(t_trigger_roots), cmocka_unit_test(t_notify_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,7 +71,8 @@ static pid_t s_spawn(contain_unit_t *u, pid_t *gc)
     close(fds[1]);
     char buf[32] = "";
     ssize_t n = 0, k;
-    while (n < (ssize_t)sizeof buf - 1 && (k = read(fds[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0) {
+    while (n < (ssize_t)sizeof buf - 1 &&
+           (k = read(fds[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0) {
         n += k;
         if (memchr(buf, '\n', (size_t)n))
             break;
@@ -156,8 +157,8 @@ static void t_bad_state_dir(void **state)
 
 int main(void)
 {
-    snprintf(s_dir, sizeof s_dir, "%s/drover-test-contain.%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (int)getpid());
+    snprintf(s_dir, sizeof s_dir, "%s/drover-test-contain.%d",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_subreaper),
         cmocka_unit_test(t_cgroup),

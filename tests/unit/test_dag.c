@@ -17,7 +17,7 @@
 
 #include "dag.h"
 
-#define MAXN 16
+#define MAXN   16
 #define MAXDEP 8
 
 /* A graph parsed from a spec like {"a:", "b: a", "c: a b"}. */
@@ -64,12 +64,15 @@ static const bad_case_t s_bad[] = {
     {"duplicate name", {"a:", "b: a", "a:", NULL}, 2, "duplicate step name 'a'"},
     {"unknown dependency", {"a:", "b: x", NULL}, 1, "step 'b' depends on unknown step 'x'"},
     {"self dependency", {"a:", "b: a b", NULL}, 1, "step 'b' depends on itself"},
-    {"repeated dependency", {"a:", "b: a a", NULL}, 1,
+    {"repeated dependency",
+     {"a:", "b: a a", NULL},
+     1,
      "step 'b' lists 'a' twice in its dependencies"},
     {"two-cycle", {"a: b", "b: a", NULL}, 0, "dependency cycle: a -> b -> a"},
     {"three-cycle", {"a: c", "b: a", "c: b", NULL}, 0, "dependency cycle: a -> b -> c -> a"},
     {"cycle behind a valid prefix",
-     {"root:", "x: root z", "y: x", "z: y", "tail: z", NULL}, 1,
+     {"root:", "x: root z", "y: x", "z: y", "tail: z", NULL},
+     1,
      "dependency cycle: x -> y -> z -> x"},
     {"empty name", {":", NULL}, 0, "step 1 has an empty name"},
 };
@@ -86,8 +89,8 @@ static void t_bad_graphs(void **state)
         errno = 0;
         int rc = dag_check(g.nodes, g.n, &bad, err, sizeof err);
         if (rc != -1 || errno != EINVAL || bad != c->bad || strcmp(err, c->message) != 0)
-            fail_msg("%s: rc=%d errno=%d bad=%zu err='%s' (want bad=%zu '%s')", c->what, rc,
-                     errno, bad, err, c->bad, c->message);
+            fail_msg("%s: rc=%d errno=%d bad=%zu err='%s' (want bad=%zu '%s')", c->what, rc, errno,
+                     bad, err, c->bad, c->message);
         size_t order[MAXN];
         errno = 0;
         assert_int_equal(dag_topo_order(g.nodes, g.n, order), -1);
@@ -104,8 +107,9 @@ typedef struct {
 static const good_case_t s_good[] = {
     {"single", {"a:", NULL}, {0}},
     {"independent keep input order", {"c:", "a:", "b:", NULL}, {0, 1, 2}},
-    {"diamond", {"prepare:", "train_a: prepare", "train_b: prepare", "report: train_a train_b",
-                 NULL}, {0, 1, 2, 3}},
+    {"diamond",
+     {"prepare:", "train_a: prepare", "train_b: prepare", "report: train_a train_b", NULL},
+     {0, 1, 2, 3}},
     {"reversed chain", {"c: b", "b: a", "a:", NULL}, {2, 1, 0}},
     /* x must follow z, so no order keeps every unrelated pair in input
      * order; the smallest free index always goes first. */

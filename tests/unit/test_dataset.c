@@ -82,7 +82,8 @@ static void t_csv_errors(void **state)
         {"1,2,3\n4,5,6\n", NULL, 0, 0, "no header: row 1 holds only numbers"},
         {"a,b,c\n1,2,3\n1,2\n", NULL, 0, 0, "row 3 has 2 fields, the header has 3"},
         {"a,b,c\n1,2,3\n1,2,3,4\n", NULL, 0, 0, "row 3 has 4 fields, the header has 3"},
-        {"a,b,c,d,e,f\n" "1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n"
+        {"a,b,c,d,e,f\n"
+         "1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n"
          "1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n"
          "1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5,6\n1,2,3,4,5\n",
          NULL, 0, 0, "row 17 has 5 fields, the header has 6"},
@@ -93,17 +94,22 @@ static void t_csv_errors(void **state)
         {"a,label\n1,x\n2,\n", "label", 0, 0, "row 3, column 'label': empty label"},
         {"a,b\n1,\"2\n", NULL, 0, 0, "row 2, column 'b': unterminated quoted field"},
         {"a,b\n1,2\"x\n", NULL, 0, 0, "row 2, column 'b': stray '\"'"},
-        {"a,b\n\"1\"x,2\n", NULL, 0, 0, "row 2, column 'a': unexpected character after a closing quote"},
+        {"a,b\n\"1\"x,2\n", NULL, 0, 0,
+         "row 2, column 'a': unexpected character after a closing quote"},
         {"a,b\n1e50,1\n", NULL, 0, 0, "row 2, column 'a': '1e50' is not a finite float32 value"},
         {"a,b\ninf,1\n", NULL, 0, 0, "row 2, column 'a': 'inf' is not a finite float32 value"},
         {"a,label\n1,cat\n2,emu\n", "label", DATASET_LABEL_CLASS, 1,
          "row 3, column 'label': label 'emu' is not one of the 2 known classes (cat, dog)"},
-        {"a,y\n1,2\n1,x\n", "y", DATASET_LABEL_VALUE, 0, "row 3, column 'y': label 'x' is not a finite number"},
+        {"a,y\n1,2\n1,x\n", "y", DATASET_LABEL_VALUE, 0,
+         "row 3, column 'y': label 'x' is not a finite number"},
         {"a,y\n1,2\n1,\n", "y", DATASET_LABEL_VALUE, 0, "row 3, column 'y': missing label"},
-        {"a,b\n1,2\n\n1,x\n", NULL, 0, 0, "row 4, column 'b': 'x' is not a number"}, /* blank lines count */
+        {"a,b\n1,2\n\n1,x\n", NULL, 0, 0,
+         "row 4, column 'b': 'x' is not a number"}, /* blank lines count */
         {"a,b\r\n1,2\r\n3,z\r\n", NULL, 0, 0, "row 3, column 'b': 'z' is not a number"},
-        {"a,label\n1,\"two\nlines\"\n2,ok\n3,x,\n", "label", 0, 0, "row 4 has 3 fields, the header has 2"},
-        {"a,b\n1,2\nword,3\n", "b", DATASET_LABEL_CLASS, 0, "row 3, column 'a': 'word' is not a number"},
+        {"a,label\n1,\"two\nlines\"\n2,ok\n3,x,\n", "label", 0, 0,
+         "row 4 has 3 fields, the header has 2"},
+        {"a,b\n1,2\nword,3\n", "b", DATASET_LABEL_CLASS, 0,
+         "row 3, column 'a': 'word' is not a number"},
         {"name,x\nbob,1\n", NULL, 0, 0, "row 2, column 'name': 'bob' is not a number"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -175,10 +181,11 @@ static void t_csv_crlf_bom_blank(void **state)
 {
     (void)state;
     static const char *const variants[] = {
-        "a,b\r\n1,2\r\n3,4",                  /* CRLF, no final newline */
-        "a,b\r\n1,2\r\n3,4\r\n",              /* CRLF */
-        "\xEF\xBB\xBF" "a,b\n1,2\n3,4\n",     /* BOM */
-        "\na,b\n\n1,2\n\r\n3,4\n\n\n",        /* blank lines */
+        "a,b\r\n1,2\r\n3,4",     /* CRLF, no final newline */
+        "a,b\r\n1,2\r\n3,4\r\n", /* CRLF */
+        "\xEF\xBB\xBF"
+        "a,b\n1,2\n3,4\n",             /* BOM */
+        "\na,b\n\n1,2\n\r\n3,4\n\n\n", /* blank lines */
         "a,b\n1,2\n3,4\n",
     };
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
@@ -198,7 +205,8 @@ static void t_csv_missing(void **state)
 {
     (void)state;
     char err[256] = "";
-    dataset_t *ds = dataset_load(s_file("m.csv", "a,b\n,2\n3,\n nan ,4\n5,6\n", SIZE_MAX), NULL, err, sizeof err);
+    dataset_t *ds = dataset_load(s_file("m.csv", "a,b\n,2\n3,\n nan ,4\n5,6\n", SIZE_MAX), NULL,
+                                 err, sizeof err);
     if (!ds)
         fail_msg("%s", err);
     assert_int_equal(ds->rows, 4);
@@ -226,11 +234,36 @@ static void t_label_kinds(void **state)
         int32_t y[3];
         float v[3];
     } cases[] = {
-        {"a,y\n1,10\n2,2\n3,1\n", DATASET_LABEL_AUTO, DATASET_LABEL_CLASS, "1|2|10", {2, 1, 0}, {0}},
-        {"a,y\n1,dog\n2,cat\n3,emu\n", DATASET_LABEL_AUTO, DATASET_LABEL_CLASS, "cat|dog|emu", {1, 0, 2}, {0}},
-        {"a,y\n1,0.5\n2,1.5\n3,-2\n", DATASET_LABEL_AUTO, DATASET_LABEL_VALUE, NULL, {0}, {0.5f, 1.5f, -2}},
-        {"a,y\n1,0.5\n2,1.5\n3,-2\n", DATASET_LABEL_NONE, DATASET_LABEL_VALUE, NULL, {0}, {0.5f, 1.5f, -2}},
-        {"a,y\n1,0.5\n2,1.5\n3,0.5\n", DATASET_LABEL_CLASS, DATASET_LABEL_CLASS, "0.5|1.5", {0, 1, 0}, {0}},
+        {"a,y\n1,10\n2,2\n3,1\n",
+         DATASET_LABEL_AUTO,
+         DATASET_LABEL_CLASS,
+         "1|2|10",
+         {2, 1, 0},
+         {0}},
+        {"a,y\n1,dog\n2,cat\n3,emu\n",
+         DATASET_LABEL_AUTO,
+         DATASET_LABEL_CLASS,
+         "cat|dog|emu",
+         {1, 0, 2},
+         {0}},
+        {"a,y\n1,0.5\n2,1.5\n3,-2\n",
+         DATASET_LABEL_AUTO,
+         DATASET_LABEL_VALUE,
+         NULL,
+         {0},
+         {0.5f, 1.5f, -2}},
+        {"a,y\n1,0.5\n2,1.5\n3,-2\n",
+         DATASET_LABEL_NONE,
+         DATASET_LABEL_VALUE,
+         NULL,
+         {0},
+         {0.5f, 1.5f, -2}},
+        {"a,y\n1,0.5\n2,1.5\n3,0.5\n",
+         DATASET_LABEL_CLASS,
+         DATASET_LABEL_CLASS,
+         "0.5|1.5",
+         {0, 1, 0},
+         {0}},
         {"a,y\n1,3\n2,1\n3,2\n", DATASET_LABEL_VALUE, DATASET_LABEL_VALUE, NULL, {0}, {3, 1, 2}},
         {"a,y\n1,1\n2,x\n3,2\n", DATASET_LABEL_AUTO, DATASET_LABEL_CLASS, "1|2|x", {0, 2, 1}, {0}},
     };
@@ -253,7 +286,8 @@ static void t_label_kinds(void **state)
                 fail_msg("case %zu: classes %s, want %s", i, joined, cases[i].classes);
             for (size_t r = 0; r < 3; r++)
                 if (ds->y_class[r] != cases[i].y[r])
-                    fail_msg("case %zu row %zu: id %d want %d", i, r, ds->y_class[r], cases[i].y[r]);
+                    fail_msg("case %zu row %zu: id %d want %d", i, r, ds->y_class[r],
+                             cases[i].y[r]);
             assert_null(ds->y_value);
         } else {
             for (size_t r = 0; r < 3; r++)
@@ -325,7 +359,9 @@ static void t_fixed_classes(void **state)
     assert_int_equal(errno, EINVAL);
     assert_non_null(strstr(err, "appears twice"));
     /* a class list for a value label is a contradiction */
-    dataset_opts_t o3 = {.label = "label", .label_kind = DATASET_LABEL_VALUE, .classes = train_classes,
+    dataset_opts_t o3 = {.label = "label",
+                         .label_kind = DATASET_LABEL_VALUE,
+                         .classes = train_classes,
                          .nclasses = 3};
     assert_null(dataset_load(s_file("test.csv", csv, SIZE_MAX), &o3, err, sizeof err));
 }
@@ -357,11 +393,13 @@ static void t_tally(void **state)
         uint64_t rows, blank, malformed, first_bad;
     } cases[] = {
         {"a,b\r\n1,2\r\n3,4", 2, 0, 0, 0},
-        {"\xEF\xBB\xBF" "a,b\n1,2\n3,4\n", 2, 0, 0, 0},
+        {"\xEF\xBB\xBF"
+         "a,b\n1,2\n3,4\n",
+         2, 0, 0, 0},
         {"\na,b\n\n1,2\n\r\n3,4\n\n\n", 2, 5, 0, 0},
-        {"a,b\n\"x\ny\",2\n3,4\n", 2, 0, 0, 0},           /* a quoted field over two lines */
-        {"a,b\n1,2\n1,2,3\n4\n5,6\n", 2, 0, 2, 3},          /* field counts */
-        {"a,b\n1,2\n1,2\"x\n", 1, 0, 1, 3},                 /* a stray quote */
+        {"a,b\n\"x\ny\",2\n3,4\n", 2, 0, 0, 0},    /* a quoted field over two lines */
+        {"a,b\n1,2\n1,2,3\n4\n5,6\n", 2, 0, 2, 3}, /* field counts */
+        {"a,b\n1,2\n1,2\"x\n", 1, 0, 1, 3},        /* a stray quote */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[256] = "";
@@ -395,7 +433,8 @@ static void t_tally(void **state)
     assert_string_equal(t.prefix_sha256, ""); /* shorter than the prefix asked */
     /* No header: an error, as for the loader. */
     errno = 0;
-    assert_int_equal(dataset_csv_tally(s_file("e.csv", "\n\n", SIZE_MAX), 0, &t, err, sizeof err), -1);
+    assert_int_equal(dataset_csv_tally(s_file("e.csv", "\n\n", SIZE_MAX), 0, &t, err, sizeof err),
+                     -1);
     assert_int_equal(errno, EINVAL);
     errno = 0;
     assert_int_equal(dataset_csv_tally(s_path("nosuch.csv"), 0, &t, err, sizeof err), -1);
@@ -413,7 +452,8 @@ static void s_assert_same(const dataset_t *a, const dataset_t *b)
     for (size_t c = 0; c < a->cols; c++)
         assert_string_equal(a->col_names[c], b->col_names[c]);
     if (a->rows * a->cols != 0)
-        assert_memory_equal(a->X, b->X, a->rows * a->cols * sizeof(float)); /* bit-identical, NaN too */
+        assert_memory_equal(a->X, b->X,
+                            a->rows * a->cols * sizeof(float)); /* bit-identical, NaN too */
     assert_int_equal(a->nclasses, b->nclasses);
     for (size_t k = 0; k < a->nclasses; k++)
         assert_string_equal(a->classes[k], b->classes[k]);
@@ -549,7 +589,8 @@ static void t_binary_corrupt(void **state)
     (void)state;
     char err[256] = "";
     dataset_opts_t o = {.label = "y"};
-    dataset_t *a = dataset_load(s_file("c.csv", "a,b,y\n1,2,p\n3,4,q\n5,6,p\n", SIZE_MAX), &o, err, sizeof err);
+    dataset_t *a = dataset_load(s_file("c.csv", "a,b,y\n1,2,p\n3,4,q\n5,6,p\n", SIZE_MAX), &o, err,
+                                sizeof err);
     assert_non_null(a);
     const char *bin = s_path("c.bin");
     assert_int_equal(dataset_write_binary(a, bin, err, sizeof err), 0);
@@ -585,9 +626,15 @@ static void t_binary_corrupt(void **state)
         switch (cases[i].what) {
         case 0: n = cases[i].arg ? cases[i].arg : len - 4; break;
         case 1: s_put32(bad + cases[i].off, cases[i].arg); break;
-        case 2: memset(bad + len, 0, cases[i].arg); n = len + cases[i].arg; break;
-        case 3: s_put32(bad + len - 4, cases[i].arg); break;      /* last class id */
-        case 4: bad[64 + 2] = 'a'; bad[64 + 5] = 'a'; break;        /* rename b to a */
+        case 2:
+            memset(bad + len, 0, cases[i].arg);
+            n = len + cases[i].arg;
+            break;
+        case 3: s_put32(bad + len - 4, cases[i].arg); break; /* last class id */
+        case 4:
+            bad[64 + 2] = 'a';
+            bad[64 + 5] = 'a';
+            break; /* rename b to a */
         }
         const char *p = s_file("bad.bin", (const char *)bad, n);
         errno = 0;
@@ -616,7 +663,8 @@ static void t_binary_corrupt(void **state)
         for (size_t v = 0; v < sizeof vals; v++) {
             memcpy(bad, good, len);
             bad[at] = vals[v];
-            dataset_t *ds = dataset_load(s_file("bad.bin", (const char *)bad, len), NULL, err, sizeof err);
+            dataset_t *ds =
+                dataset_load(s_file("bad.bin", (const char *)bad, len), NULL, err, sizeof err);
             if (ds) { /* still coherent: check the invariants hold */
                 for (size_t r = 0; ds->y_class && r < ds->rows; r++)
                     assert_true(ds->y_class[r] >= 0 && (size_t)ds->y_class[r] < ds->nclasses);
@@ -638,7 +686,8 @@ static void t_convert(void **state)
     dataset_opts_t o = {.label = "target"};
     if (dataset_convert(csv, bin, &o, err, sizeof err) != 0)
         fail_msg("%s", err);
-    dataset_t *a = dataset_load(csv, &o, err, sizeof err), *b = dataset_load(bin, &o, err, sizeof err);
+    dataset_t *a = dataset_load(csv, &o, err, sizeof err),
+              *b = dataset_load(bin, &o, err, sizeof err);
     assert_non_null(a);
     assert_non_null(b);
     s_assert_same(a, b);
@@ -647,7 +696,9 @@ static void t_convert(void **state)
     /* a bad input writes nothing */
     const char *bin2 = s_path("conv2.bin");
     errno = 0;
-    assert_int_equal(dataset_convert(s_file("conv-bad.csv", "f1,f2\n1,x\n", SIZE_MAX), bin2, NULL, err, sizeof err), -1);
+    assert_int_equal(dataset_convert(s_file("conv-bad.csv", "f1,f2\n1,x\n", SIZE_MAX), bin2, NULL,
+                                     err, sizeof err),
+                     -1);
     assert_int_equal(errno, EINVAL);
     assert_non_null(strstr(err, "row 2, column 'f2'"));
     struct stat st;
@@ -674,8 +725,8 @@ static void t_inspect(void **state)
     (void)state;
     char err[256] = "";
     dataset_opts_t o = {.label = "label", .compute_hash = 1};
-    dataset_t *ds = dataset_load(s_file("i.csv", "a,b,label,c\n1,,x,\n3,4,y,\n5,8,x,\n", SIZE_MAX), &o, err,
-                                 sizeof err);
+    dataset_t *ds = dataset_load(s_file("i.csv", "a,b,label,c\n1,,x,\n3,4,y,\n5,8,x,\n", SIZE_MAX),
+                                 &o, err, sizeof err);
     assert_non_null(ds);
     json_t *j = dataset_inspect(ds);
     assert_non_null(j);
@@ -692,7 +743,8 @@ static void t_inspect(void **state)
     assert_true(s_num(a, "min") == 1 && s_num(a, "max") == 5 && s_num(a, "mean") == 3);
     assert_true(fabs(s_num(a, "std") - sqrt(8.0 / 3.0)) < 1e-9);
     assert_int_equal(json_integer_value(json_object_get(b, "missing")), 1);
-    assert_true(s_num(b, "min") == 4 && s_num(b, "max") == 8 && s_num(b, "mean") == 6 && s_num(b, "std") == 2);
+    assert_true(s_num(b, "min") == 4 && s_num(b, "max") == 8 && s_num(b, "mean") == 6 &&
+                s_num(b, "std") == 2);
     assert_int_equal(json_integer_value(json_object_get(c, "missing")), 3);
     assert_true(json_is_null(json_object_get(c, "mean")));
     json_t *l = json_object_get(j, "label");
@@ -713,7 +765,8 @@ static void t_inspect(void **state)
     j = dataset_inspect(ds);
     l = json_object_get(j, "label");
     assert_string_equal(json_string_value(json_object_get(l, "kind")), "value");
-    assert_true(s_num(l, "mean") == 3 && s_num(l, "std") == 1 && s_num(l, "min") == 2 && s_num(l, "max") == 4);
+    assert_true(s_num(l, "mean") == 3 && s_num(l, "std") == 1 && s_num(l, "min") == 2 &&
+                s_num(l, "max") == 4);
     assert_true(json_is_null(json_object_get(j, "sha256")));
     json_decref(j);
     dataset_destroy(&ds);
@@ -827,7 +880,8 @@ static void t_split(void **state)
         double frac;
         size_t nval;
     } cases[] = {
-        {1000, 0.2, 200}, {10, 0.25, 3}, {2, 0.01, 1}, {1, 0.5, 0}, {0, 0.2, 0}, {100, 0.0, 0}, {5, 0.99, 4},
+        {1000, 0.2, 200}, {10, 0.25, 3}, {2, 0.01, 1}, {1, 0.5, 0},
+        {0, 0.2, 0},      {100, 0.0, 0}, {5, 0.99, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t *tr, *va, nt, nv, *tr2, *va2, nt2, nv2;
@@ -844,7 +898,8 @@ static void t_split(void **state)
             assert_true(k == 0 || va[k] > va[k - 1]);
         }
         free(seen);
-        assert_int_equal(dataset_split(cases[i].rows, cases[i].frac, 42, &tr2, &nt2, &va2, &nv2), 0);
+        assert_int_equal(dataset_split(cases[i].rows, cases[i].frac, 42, &tr2, &nt2, &va2, &nv2),
+                         0);
         assert_int_equal(nv2, nv);
         if (nv)
             assert_memory_equal(va, va2, nv * sizeof *va);
@@ -860,7 +915,8 @@ static void t_split(void **state)
     assert_int_equal(dataset_split(1000, 0.2, 43, &tr2, &nt2, &va2, &nv2), 0);
     assert_true(memcmp(va, va2, nv * sizeof *va) != 0);
     if (va[0] != 0 || va[1] != 1 || va[2] != 14 || va[3] != 20)
-        fail_msg("split(1000, 0.2, 42) changed: val starts %zu %zu %zu %zu", va[0], va[1], va[2], va[3]);
+        fail_msg("split(1000, 0.2, 42) changed: val starts %zu %zu %zu %zu", va[0], va[1], va[2],
+                 va[3]);
     free(tr);
     free(va);
     free(tr2);
@@ -936,7 +992,8 @@ static void t_big_csv_memory(void **state)
         for (size_t r = 0; ds && r < ds->rows; r += 997)
             for (size_t c = 0; c < BIG_COLS; c++) {
                 s_big_field(r, c, field);
-                if (ds->X[r * BIG_COLS + c] != strtof(field, NULL) || ds->y_class[r] != (int32_t)(r % 7))
+                if (ds->X[r * BIG_COLS + c] != strtof(field, NULL) ||
+                    ds->y_class[r] != (int32_t)(r % 7))
                     bad++;
             }
         long msg[5] = {ok, nrows, bad, before, ru.ru_maxrss};
@@ -1013,14 +1070,22 @@ static void t_issue11(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_csv_errors),      cmocka_unit_test(t_csv_quoting),
-        cmocka_unit_test(t_csv_crlf_bom_blank), cmocka_unit_test(t_csv_missing),
-        cmocka_unit_test(t_label_kinds),     cmocka_unit_test(t_fixed_classes),
-        cmocka_unit_test(t_hash),            cmocka_unit_test(t_binary_roundtrip),
-        cmocka_unit_test(t_binary_corrupt),  cmocka_unit_test(t_convert),
-        cmocka_unit_test(t_inspect),         cmocka_unit_test(t_duplicates),
-        cmocka_unit_test(t_psi),             cmocka_unit_test(t_split),
-        cmocka_unit_test(t_big_csv_memory), cmocka_unit_test(t_issue11),
+        cmocka_unit_test(t_csv_errors),
+        cmocka_unit_test(t_csv_quoting),
+        cmocka_unit_test(t_csv_crlf_bom_blank),
+        cmocka_unit_test(t_csv_missing),
+        cmocka_unit_test(t_label_kinds),
+        cmocka_unit_test(t_fixed_classes),
+        cmocka_unit_test(t_hash),
+        cmocka_unit_test(t_binary_roundtrip),
+        cmocka_unit_test(t_binary_corrupt),
+        cmocka_unit_test(t_convert),
+        cmocka_unit_test(t_inspect),
+        cmocka_unit_test(t_duplicates),
+        cmocka_unit_test(t_psi),
+        cmocka_unit_test(t_split),
+        cmocka_unit_test(t_big_csv_memory),
+        cmocka_unit_test(t_issue11),
         cmocka_unit_test(t_tally),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -14,12 +14,12 @@
  * Correct: rows 0,1,3,4 -> accuracy 4/6. */
 static const int32_t Y[6] = {0, 1, 2, 2, 2, 1};
 static const float P[6 * 3] = {
-    0.7f, 0.2f, 0.1f,   /* pred 0, p[y]=0.7 */
-    0.1f, 0.8f, 0.1f,   /* pred 1, p[y]=0.8 */
-    0.2f, 0.5f, 0.3f,   /* pred 1, p[y]=0.3 */
-    0.1f, 0.1f, 0.8f,   /* pred 2, p[y]=0.8 */
-    0.0f, 0.4f, 0.6f,   /* pred 2, p[y]=0.6 */
-    0.5f, 0.0f, 0.5f,   /* pred 0 (tie -> first), p[y]=0 -> clipped */
+    0.7f, 0.2f, 0.1f, /* pred 0, p[y]=0.7 */
+    0.1f, 0.8f, 0.1f, /* pred 1, p[y]=0.8 */
+    0.2f, 0.5f, 0.3f, /* pred 1, p[y]=0.3 */
+    0.1f, 0.1f, 0.8f, /* pred 2, p[y]=0.8 */
+    0.0f, 0.4f, 0.6f, /* pred 2, p[y]=0.6 */
+    0.5f, 0.0f, 0.5f, /* pred 0 (tie -> first), p[y]=0 -> clipped */
 };
 
 static void test_classification(void **state)

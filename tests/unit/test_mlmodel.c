@@ -243,8 +243,8 @@ static void s_set_version(uint32_t v)
 static dataset_t *s_ds(size_t rows, size_t cols, const char *const *names, const float *X)
 {
     char err[256];
-    dataset_t *ds = dataset_new(rows, cols, names, DATASET_LABEL_NONE, NULL, NULL, 0, err,
-                                sizeof err);
+    dataset_t *ds =
+        dataset_new(rows, cols, names, DATASET_LABEL_NONE, NULL, NULL, 0, err, sizeof err);
     assert_non_null(ds);
     memcpy(ds->X, X, rows * cols * sizeof(float));
     return ds;
@@ -356,12 +356,9 @@ static void test_format1(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_corrupt),
-        cmocka_unit_test(test_predict_by_hand),
-        cmocka_unit_test(test_create_rejects),
-        cmocka_unit_test(test_map_by_name),
-        cmocka_unit_test(test_map_missing),
+        cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_predict_by_hand), cmocka_unit_test(test_create_rejects),
+        cmocka_unit_test(test_map_by_name),     cmocka_unit_test(test_map_missing),
         cmocka_unit_test(test_format1),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

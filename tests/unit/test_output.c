@@ -25,7 +25,9 @@ static void t_escape(void **state)
         {"run\rsucceeded", 0, "run\\x0dsucceeded"},
         {"t\x1b]0;title\x07", 0, "t\\x1b]0;title\\x07"},
         {"del\x7f", 0, "del\\x7f"},
-        {"c1\xc2\x9b" "2J", 0, "c1\\xc2\\x9b2J"}, /* U+009B, the 8-bit CSI */
+        {"c1\xc2\x9b"
+         "2J",
+         0, "c1\\xc2\\x9b2J"}, /* U+009B, the 8-bit CSI */
         {"bad\xff\xc3", 0, "bad\\xff\\xc3"},
         {"two\nlines\tx", 0, "two\\x0alines\\x09x"},
         {"two\nlines\tx", 1, "two\nlines\tx"},

@@ -98,14 +98,17 @@ typedef struct {
 
 static const apply_case_t s_apply_cases[] = {
     /* argv: "${trigger.files}" alone is one element per file */
-    {"exec", "{\"argv\":[\"wc\",\"${trigger.files}\",\"-l\"],\"env\":{\"N\":\"${trigger.rows}\"}}", 2,
-     NULL, "{\"argv\":[\"wc\",\"/w/a.csv\",\"/w/b c.csv\",\"-l\"],\"env\":{\"N\":\"7\"}}", NULL},
+    {"exec", "{\"argv\":[\"wc\",\"${trigger.files}\",\"-l\"],\"env\":{\"N\":\"${trigger.rows}\"}}",
+     2, NULL, "{\"argv\":[\"wc\",\"/w/a.csv\",\"/w/b c.csv\",\"-l\"],\"env\":{\"N\":\"7\"}}", NULL},
     /* a relative path a reference produced in a PATH key joins base_dir */
-    {"exec", "{\"argv\":[\"x\"],\"cwd\":\"${params.tag}\"}", 0, "/srv/wf", "{\"argv\":[\"x\"],\"cwd\":\"/srv/wf/two words\"}", NULL},
+    {"exec", "{\"argv\":[\"x\"],\"cwd\":\"${params.tag}\"}", 0, "/srv/wf",
+     "{\"argv\":[\"x\"],\"cwd\":\"/srv/wf/two words\"}", NULL},
     {"train", "{\"dataset\":\"${params.data}\",\"label\":\"y\",\"model\":\"m-${run.id}\"}", 0,
-     "/srv/wf", "{\"dataset\":\"/srv/wf/data/train.csv\",\"label\":\"y\",\"model\":\"m-42\"}", NULL},
+     "/srv/wf", "{\"dataset\":\"/srv/wf/data/train.csv\",\"label\":\"y\",\"model\":\"m-42\"}",
+     NULL},
     /* without base_dir it stays relative (the step-kind check refuses it) */
-    {"train", "{\"dataset\":\"${params.data}\"}", 0, NULL, "{\"dataset\":\"data/train.csv\"}", NULL},
+    {"train", "{\"dataset\":\"${params.data}\"}", 0, NULL, "{\"dataset\":\"data/train.csv\"}",
+     NULL},
     /* nested objects are substituted too; keys are not */
     {"validate", "{\"checks\":{\"drift\":{\"reference\":\"/r/${params.tag}.csv\"}}}", 0, "/b",
      "{\"checks\":{\"drift\":{\"reference\":\"/r/two words.csv\"}}}", NULL},
@@ -123,10 +126,11 @@ static void t_apply(void **state)
         char err[400] = "", *out = NULL;
         errno = 0;
         int rc = params_apply(c->kind, "s", c->spec, &v, c->base, &out, err, sizeof err);
-        if (c->out ? (rc != 0 || !out || strcmp(out, c->out) != 0)
-                   : (rc != -1 || out || errno != EINVAL || strncmp(err, c->msg, strlen(c->msg)) != 0))
-            fail_msg("case %zu: rc %d out '%s' err '%s'; want '%s'", i, rc, out ? out : "NULL",
-                     err, c->out ? c->out : c->msg);
+        if (c->out
+                ? (rc != 0 || !out || strcmp(out, c->out) != 0)
+                : (rc != -1 || out || errno != EINVAL || strncmp(err, c->msg, strlen(c->msg)) != 0))
+            fail_msg("case %zu: rc %d out '%s' err '%s'; want '%s'", i, rc, out ? out : "NULL", err,
+                     c->out ? c->out : c->msg);
         free(out);
     }
 }

@@ -33,14 +33,19 @@ static place_worker_t s_worker(const char *name, uint32_t slots, uint32_t gpus, 
 
 static place_step_t s_step(const char *name, uint32_t cpus, uint32_t gpus, int prio, uint64_t seq)
 {
-    return (place_step_t){.name = name, .kind = "exec", .cpus = cpus, .gpus = gpus,
-                          .priority = prio, .seq = seq};
+    return (place_step_t){
+        .name = name, .kind = "exec", .cpus = cpus, .gpus = gpus, .priority = prio, .seq = seq};
 }
 
 static place_table_t s_tab(const place_worker_t *w, size_t nw, const place_step_t *s, size_t ns)
 {
-    return (place_table_t){.workers = w, .nworkers = nw, .steps = s, .nsteps = ns, .queues = Q1,
-                           .nqueues = 1, .now_ms = 0};
+    return (place_table_t){.workers = w,
+                           .nworkers = nw,
+                           .steps = s,
+                           .nsteps = ns,
+                           .queues = Q1,
+                           .nqueues = 1,
+                           .now_ms = 0};
 }
 
 static void test_check_each_constraint(void **state)
@@ -124,7 +129,8 @@ static void test_reserve_for(void **state)
 static void test_best_fit_gpus(void **state)
 {
     (void)state;
-    place_worker_t w[] = {s_worker("g4", 8, 4, 0), s_worker("g2", 8, 2, 0), s_worker("cpu", 8, 0, 0)};
+    place_worker_t w[] = {s_worker("g4", 8, 4, 0), s_worker("g2", 8, 2, 0),
+                          s_worker("cpu", 8, 0, 0)};
     place_step_t s[] = {s_step("one", 1, 1, 0, 1)};
     place_table_t tab = s_tab(w, 3, s, 1);
     place_decision_t d;
@@ -308,7 +314,8 @@ static void test_queue_turns(void **state)
     (void)state;
     place_queue_t q[] = {{.open = 1}, {.open = 1}, {.open = 0}};
     place_worker_t w[] = {s_worker("w", 4, 0, 0)};
-    place_step_t s[] = {s_step("a", 1, 0, 50, 1), s_step("b", 1, 0, 0, 2), s_step("c", 1, 0, 99, 0)};
+    place_step_t s[] = {s_step("a", 1, 0, 50, 1), s_step("b", 1, 0, 0, 2),
+                        s_step("c", 1, 0, 99, 0)};
     s[1].queue = 1;
     s[2].queue = 2;
     place_table_t tab = s_tab(w, 1, s, 3);
@@ -384,73 +391,92 @@ static void test_why_matches_placement(void **state)
                                     for (int r = 0; r < 3; r++)
                                         for (int load = 0; load < 2; load++)
                                             for (int st = 0; st < 3; st++) {
-        gen_step_t gs = {cpus[a], sgpus[b], smem[c], lb};
-        gen_worker_t gw = {.slots = slots[e], .gpus = wgpus[f], .mem = wmem[g], .nlabels = wl,
-                           .reserve_for = rf[r], .connected = st != 1, .draining = st == 2};
-        if (load) { /* half busy */
-            gw.used_cpus = gw.slots / 2;
-            gw.used_gpus = gw.gpus ? 1 : 0;
-            gw.used_mem = gw.mem / 2;
-        }
-        place_worker_t w = s_worker("node", gw.slots, gw.gpus, gw.mem);
-        w.connected = gw.connected;
-        w.draining = gw.draining;
-        w.used_cpus = gw.used_cpus;
-        w.used_gpus = gw.used_gpus;
-        w.used_memory = gw.used_mem;
-        w.reserve_for = gw.reserve_for;
-        for (int i = 0; i < wl; i++)
-            w.labels[w.nlabels++] = LABELS[i];
-        if (gw.reserve_for && strcmp(gw.reserve_for, "a10") == 0 && wl == 0)
-            continue; /* reserved for a label it does not have: not a real setup */
-        place_step_t s = s_step("s", gs.cpus, gs.gpus, 0, 1);
-        s.memory = gs.mem;
-        s.labels = LABELS;
-        s.nlabels = gs.nlabels;
-        place_table_t tab = s_tab(&w, 1, &s, 1);
-        int never;
-        int want = s_oracle(&gw, &gs, &never);
-        place_decision_t d;
-        int placed = place_pick(&tab, &d, NULL, NULL);
-        char why[2048], unmet[512];
-        assert_int_equal(place_explain(&tab, 0, 8, why, sizeof why), 0);
-        int says_fits = strstr(why, "\n  node: fits") != NULL;
-        pairs++;
-        fits += (size_t)want;
-        if (placed != want || says_fits != want || (place_check(&w, &s) == 0) != want)
-            fail_msg("step cpus=%u gpus=%u mem=%llu labels=%d / worker slots=%u gpus=%u mem=%llu "
-                     "labels=%d rf=%s load=%d state=%d: oracle %d, placed %d, why:\n%s",
-                     gs.cpus, gs.gpus, (unsigned long long)gs.mem, gs.nlabels, gw.slots, gw.gpus,
-                     (unsigned long long)gw.mem, gw.nlabels, gw.reserve_for ? gw.reserve_for : "-",
-                     load, st, want, placed, why);
-        /* Every unmet constraint is named, independently of the others. */
-        unsigned m = place_check(&w, &s);
-        place_unmet_text(&w, &s, m, unmet, sizeof unmet);
-        if (m)
-            assert_non_null(strstr(why, unmet));
-        if (s.nlabels > gw.nlabels)
-            assert_non_null(strstr(unmet, "lacks label"));
-        else if (s.nlabels)
-            assert_non_null(strstr(unmet, "labels ok"));
-        if (s.gpus > gw.gpus) {
-            char t[64];
-            snprintf(t, sizeof t, "%u of %u GPUs", gw.gpus, s.gpus);
-            assert_non_null(strstr(unmet, t));
-        }
-        if (s.cpus > gw.slots) {
-            char t[64];
-            snprintf(t, sizeof t, "%u of %u cpus", gw.slots, s.cpus);
-            assert_non_null(strstr(unmet, t));
-        }
-        if (gw.mem && s.memory > gw.mem)
-            assert_non_null(strstr(unmet, "memory"));
-        if (!gw.connected)
-            assert_non_null(strstr(unmet, "not connected"));
-        if (gw.draining)
-            assert_non_null(strstr(unmet, "draining"));
-        if (m & PLACE_KEPT)
-            assert_non_null(strstr(unmet, "kept for"));
-    }
+                                                gen_step_t gs = {cpus[a], sgpus[b], smem[c], lb};
+                                                gen_worker_t gw = {.slots = slots[e],
+                                                                   .gpus = wgpus[f],
+                                                                   .mem = wmem[g],
+                                                                   .nlabels = wl,
+                                                                   .reserve_for = rf[r],
+                                                                   .connected = st != 1,
+                                                                   .draining = st == 2};
+                                                if (load) { /* half busy */
+                                                    gw.used_cpus = gw.slots / 2;
+                                                    gw.used_gpus = gw.gpus ? 1 : 0;
+                                                    gw.used_mem = gw.mem / 2;
+                                                }
+                                                place_worker_t w =
+                                                    s_worker("node", gw.slots, gw.gpus, gw.mem);
+                                                w.connected = gw.connected;
+                                                w.draining = gw.draining;
+                                                w.used_cpus = gw.used_cpus;
+                                                w.used_gpus = gw.used_gpus;
+                                                w.used_memory = gw.used_mem;
+                                                w.reserve_for = gw.reserve_for;
+                                                for (int i = 0; i < wl; i++)
+                                                    w.labels[w.nlabels++] = LABELS[i];
+                                                if (gw.reserve_for &&
+                                                    strcmp(gw.reserve_for, "a10") == 0 && wl == 0)
+                                                    continue; /* reserved for a label it does not
+                                                                 have: not a real setup */
+                                                place_step_t s =
+                                                    s_step("s", gs.cpus, gs.gpus, 0, 1);
+                                                s.memory = gs.mem;
+                                                s.labels = LABELS;
+                                                s.nlabels = gs.nlabels;
+                                                place_table_t tab = s_tab(&w, 1, &s, 1);
+                                                int never;
+                                                int want = s_oracle(&gw, &gs, &never);
+                                                place_decision_t d;
+                                                int placed = place_pick(&tab, &d, NULL, NULL);
+                                                char why[2048], unmet[512];
+                                                assert_int_equal(
+                                                    place_explain(&tab, 0, 8, why, sizeof why), 0);
+                                                int says_fits =
+                                                    strstr(why, "\n  node: fits") != NULL;
+                                                pairs++;
+                                                fits += (size_t)want;
+                                                if (placed != want || says_fits != want ||
+                                                    (place_check(&w, &s) == 0) != want)
+                                                    fail_msg(
+                                                        "step cpus=%u gpus=%u mem=%llu labels=%d / worker slots=%u gpus=%u mem=%llu "
+                                                        "labels=%d rf=%s load=%d state=%d: oracle %d, placed %d, why:\n%s",
+                                                        gs.cpus, gs.gpus,
+                                                        (unsigned long long)gs.mem, gs.nlabels,
+                                                        gw.slots, gw.gpus,
+                                                        (unsigned long long)gw.mem, gw.nlabels,
+                                                        gw.reserve_for ? gw.reserve_for : "-", load,
+                                                        st, want, placed, why);
+                                                /* Every unmet constraint is named, independently of
+                                                 * the others. */
+                                                unsigned m = place_check(&w, &s);
+                                                place_unmet_text(&w, &s, m, unmet, sizeof unmet);
+                                                if (m)
+                                                    assert_non_null(strstr(why, unmet));
+                                                if (s.nlabels > gw.nlabels)
+                                                    assert_non_null(strstr(unmet, "lacks label"));
+                                                else if (s.nlabels)
+                                                    assert_non_null(strstr(unmet, "labels ok"));
+                                                if (s.gpus > gw.gpus) {
+                                                    char t[64];
+                                                    snprintf(t, sizeof t, "%u of %u GPUs", gw.gpus,
+                                                             s.gpus);
+                                                    assert_non_null(strstr(unmet, t));
+                                                }
+                                                if (s.cpus > gw.slots) {
+                                                    char t[64];
+                                                    snprintf(t, sizeof t, "%u of %u cpus", gw.slots,
+                                                             s.cpus);
+                                                    assert_non_null(strstr(unmet, t));
+                                                }
+                                                if (gw.mem && s.memory > gw.mem)
+                                                    assert_non_null(strstr(unmet, "memory"));
+                                                if (!gw.connected)
+                                                    assert_non_null(strstr(unmet, "not connected"));
+                                                if (gw.draining)
+                                                    assert_non_null(strstr(unmet, "draining"));
+                                                if (m & PLACE_KEPT)
+                                                    assert_non_null(strstr(unmet, "kept for"));
+                                            }
     printf("why vs placement: %zu pairs, %zu fit\n", pairs, fits);
     assert_true(pairs > 5000);
     assert_true(fits > 100);

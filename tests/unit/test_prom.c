@@ -76,25 +76,24 @@ static void t_render(void **state)
     char *text = prom_render(p, &len);
     assert_non_null(text);
     assert_int_equal(strlen(text), len);
-    const char *want =
-        "# HELP drover_things_total Things done.\\nTwo lines.\n"
-        "# TYPE drover_things_total counter\n"
-        "drover_things_total 5\n"
-        "# HELP drover_level A level.\n"
-        "# TYPE drover_level gauge\n"
-        "drover_level 1.25\n"
-        "# HELP drover_wait_seconds Waits.\n"
-        "# TYPE drover_wait_seconds histogram\n"
-        "drover_wait_seconds_bucket{le=\"0.001\"} 1\n"
-        "drover_wait_seconds_bucket{le=\"0.01\"} 1\n"
-        "drover_wait_seconds_bucket{le=\"0.10000000000000001\"} 2\n"
-        "drover_wait_seconds_bucket{le=\"+Inf\"} 3\n"
-        "drover_wait_seconds_sum 7.0505000000000004\n"
-        "drover_wait_seconds_count 3\n"
-        "# HELP drover_depth Depth.\n"
-        "# TYPE drover_depth gauge\n"
-        "drover_depth{queue=\"night\\\"ly\\\\\",priority=\"10\"} 4\n"
-        "drover_depth{queue=\"default\",priority=\"0\"} 2\n";
+    const char *want = "# HELP drover_things_total Things done.\\nTwo lines.\n"
+                       "# TYPE drover_things_total counter\n"
+                       "drover_things_total 5\n"
+                       "# HELP drover_level A level.\n"
+                       "# TYPE drover_level gauge\n"
+                       "drover_level 1.25\n"
+                       "# HELP drover_wait_seconds Waits.\n"
+                       "# TYPE drover_wait_seconds histogram\n"
+                       "drover_wait_seconds_bucket{le=\"0.001\"} 1\n"
+                       "drover_wait_seconds_bucket{le=\"0.01\"} 1\n"
+                       "drover_wait_seconds_bucket{le=\"0.10000000000000001\"} 2\n"
+                       "drover_wait_seconds_bucket{le=\"+Inf\"} 3\n"
+                       "drover_wait_seconds_sum 7.0505000000000004\n"
+                       "drover_wait_seconds_count 3\n"
+                       "# HELP drover_depth Depth.\n"
+                       "# TYPE drover_depth gauge\n"
+                       "drover_depth{queue=\"night\\\"ly\\\\\",priority=\"10\"} 4\n"
+                       "drover_depth{queue=\"default\",priority=\"0\"} 2\n";
     if (strcmp(text, want) != 0)
         fail_msg("rendered:\n%s\nwanted:\n%s", text, want);
     free(text);
@@ -110,7 +109,8 @@ static void t_children_bounded(void **state)
     (void)state;
     prom_t *p = prom_new();
     const char *labels[] = {"reason"};
-    prom_family_t *f = prom_family(p, PROM_COUNTER, "drover_refused_total", "R.", labels, 1, NULL, 0);
+    prom_family_t *f =
+        prom_family(p, PROM_COUNTER, "drover_refused_total", "R.", labels, 1, NULL, 0);
     char v[32];
     for (int i = 0; i < PROM_MAX_CHILDREN + 50; i++) {
         snprintf(v, sizeof v, "r%d", i);

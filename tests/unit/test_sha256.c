@@ -178,9 +178,12 @@ static void t_hmac_rfc4231(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_nist_vectors),       cmocka_unit_test(t_million_a),
-        cmocka_unit_test(t_chunking_invariant), cmocka_unit_test(t_file_vs_sha256sum),
-        cmocka_unit_test(t_is_hex), cmocka_unit_test(t_hmac_rfc4231),
+        cmocka_unit_test(t_nist_vectors),
+        cmocka_unit_test(t_million_a),
+        cmocka_unit_test(t_chunking_invariant),
+        cmocka_unit_test(t_file_vs_sha256sum),
+        cmocka_unit_test(t_is_hex),
+        cmocka_unit_test(t_hmac_rfc4231),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,8 @@ typedef struct {
 
 static const spec_case_t s_cases[] = {
     {"exec", "{\"argv\":[\"true\"]}", C, NULL},
-    {"exec", "{\"argv\":[\"/bin/sh\",\"-c\",\"x\"],\"env\":{\"A_1\":\"v\"},\"cwd\":\"/tmp\"}", C, NULL},
+    {"exec", "{\"argv\":[\"/bin/sh\",\"-c\",\"x\"],\"env\":{\"A_1\":\"v\"},\"cwd\":\"/tmp\"}", C,
+     NULL},
     {"exec", "{}", C,
      "step 's': an exec step needs 'argv' (a list of strings) or 'command' (a shell command line)"},
     {"exec", "{\"argv\":[]}", C,
@@ -89,7 +90,8 @@ static const spec_case_t s_cases[] = {
     {"train", "{" TRAIN "}", C, NULL},
     {"train", "{" TRAIN ",\"trainer\":\"mlp\",\"hidden\":[64,32],\"epochs\":3}", C, NULL},
     {"train", "{" TRAIN ",\"hidden\":[]}", C, NULL}, /* the loader's wire form for softmax */
-    {"train", "{" TRAIN ",\"hidden\":[8]}", C, "step 's': 'hidden' applies to trainer \"mlp\" only"},
+    {"train", "{" TRAIN ",\"hidden\":[8]}", C,
+     "step 's': 'hidden' applies to trainer \"mlp\" only"},
     {"train", "{" TRAIN ",\"trainer\":\"mlp\",\"hidden\":[0]}", C,
      "step 's': each 'hidden' width must be between 1 and 65536"},
     {"train", "{" TRAIN ",\"epochs\":0}", C, "step 's': 'epochs' must be between 1 and 1000000"},
@@ -117,7 +119,8 @@ static const spec_case_t s_cases[] = {
      "step 's': checks.drift 'reference' must be an absolute path (got 'r.csv')"},
     {"validate", "{\"dataset\":\"/d.csv\",\"checks\":{\"ranges\":{\"f\":[2,1]}}}", C,
      "step 's': checks range of 'f' must be [min, max] with min <= max"},
-    {"evaluate", "{\"dataset\":\"/d.csv\",\"model\":\"m:production\",\"gates\":{\"min\":{\"accuracy\":0.8}}}",
+    {"evaluate",
+     "{\"dataset\":\"/d.csv\",\"model\":\"m:production\",\"gates\":{\"min\":{\"accuracy\":0.8}}}",
      C, NULL},
     {"evaluate", "{\"dataset\":\"/d.csv\",\"model\":\"m:0\"}", C,
      "step 's': 'model' must be \"@STEP\" (the model trained by an earlier step of this run), "
@@ -167,8 +170,8 @@ static void t_specs(void **state)
 static void t_table(void **state)
 {
     (void)state;
-    static const char *const kinds[] = {"exec", "noop", "validate", "train", "evaluate",
-                                        "promote", "select", "approve", NULL};
+    static const char *const kinds[] = {"exec",    "noop",   "validate", "train", "evaluate",
+                                        "promote", "select", "approve",  NULL};
     for (size_t i = 0; kinds[i]; i++) {
         const stepkind_t *k = stepkind_find(kinds[i]);
         assert_non_null(k);
@@ -329,9 +332,11 @@ static void t_parity(void **state)
         {"exec", "command = \"x\"; env = { CUDA_VISIBLE_DEVICES = \"0\"; };",
          "{\"argv\":[\"x\"],\"env\":{\"CUDA_VISIBLE_DEVICES\":\"0\"}}"},
         {"exec", "command = \"x\"; env = { A = 1; };", "{\"argv\":[\"x\"],\"env\":{\"A\":1}}"},
-        {"exec", "command = \"x\"; outputs = [\"../m\"];", "{\"argv\":[\"x\"],\"outputs\":[\"../m\"]}"},
+        {"exec", "command = \"x\"; outputs = [\"../m\"];",
+         "{\"argv\":[\"x\"],\"outputs\":[\"../m\"]}"},
         {"exec", "command = \"x\"; outputs = [];", "{\"argv\":[\"x\"],\"outputs\":[]}"},
-        {"exec", "command = \"x\"; inputs = { m = \"@a\"; };", "{\"argv\":[\"x\"],\"inputs\":{\"m\":\"@a\"}}"},
+        {"exec", "command = \"x\"; inputs = { m = \"@a\"; };",
+         "{\"argv\":[\"x\"],\"inputs\":{\"m\":\"@a\"}}"},
         {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; epochs = 0;",
          "{" TRAIN ",\"epochs\":0}"},
         {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; trainer = \"svm\";",
@@ -340,30 +345,36 @@ static void t_parity(void **state)
          "{" TRAIN ",\"learning_rate\":0}"},
         {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; hidden = [8];",
          "{" TRAIN ",\"hidden\":[8]}"},
-        {"train", "dataset = \"/d.csv\"; model = \"m\";", "{\"dataset\":\"/d.csv\",\"model\":\"m\"}"},
+        {"train", "dataset = \"/d.csv\"; model = \"m\";",
+         "{\"dataset\":\"/d.csv\",\"model\":\"m\"}"},
         {"train", "dataset = \"/d.csv\"; label = \"y\"; model = \"a/b\";",
          "{\"dataset\":\"/d.csv\",\"label\":\"y\",\"model\":\"a/b\"}"},
-        {"validate", "dataset = \"/d.csv\"; checks = {};", "{\"dataset\":\"/d.csv\",\"checks\":{}}"},
+        {"validate", "dataset = \"/d.csv\"; checks = {};",
+         "{\"dataset\":\"/d.csv\",\"checks\":{}}"},
         {"validate", "dataset = \"/d.csv\"; checks = { min_class_share = 0.1; };",
          "{\"dataset\":\"/d.csv\",\"checks\":{\"min_class_share\":0.1}}"},
         {"validate", "dataset = \"/d.csv\"; checks = { max_missing = 2; };",
          "{\"dataset\":\"/d.csv\",\"checks\":{\"max_missing\":2}}"},
-        {"validate", "dataset = \"/d.csv\"; checks = { drift = { reference = \"/r.csv\"; bins = 1; }; };",
+        {"validate",
+         "dataset = \"/d.csv\"; checks = { drift = { reference = \"/r.csv\"; bins = 1; }; };",
          "{\"dataset\":\"/d.csv\",\"checks\":{\"drift\":{\"reference\":\"/r.csv\",\"bins\":1}}}"},
         {"validate", "dataset = \"/d.csv\"; checks = { colour = 1; };",
          "{\"dataset\":\"/d.csv\",\"checks\":{\"colour\":1}}"},
         {"evaluate", "dataset = \"/d.csv\"; model = \"m:1\"; gates = { min = { rmse = 1.0; }; };",
          "{\"dataset\":\"/d.csv\",\"model\":\"m:1\",\"gates\":{\"min\":{\"rmse\":1.0}}}"},
-        {"evaluate", "dataset = \"/d.csv\"; model = \"m:1\"; gates = { better_than_production = { metric = \"speed\"; }; };",
+        {"evaluate",
+         "dataset = \"/d.csv\"; model = \"m:1\"; gates = { better_than_production = { metric = \"speed\"; }; };",
          "{\"dataset\":\"/d.csv\",\"model\":\"m:1\",\"gates\":{\"better_than_production\":{\"metric\":\"speed\"}}}"},
-        {"evaluate", "dataset = \"/d.csv\"; model = \"m:0\";", "{\"dataset\":\"/d.csv\",\"model\":\"m:0\"}"},
+        {"evaluate", "dataset = \"/d.csv\"; model = \"m:0\";",
+         "{\"dataset\":\"/d.csv\",\"model\":\"m:0\"}"},
         {"promote", "model = \"m:1\"; stage = \"gold\";", "{\"model\":\"m:1\",\"stage\":\"gold\"}"},
         {"promote", "model = \"m:1\";", "{\"model\":\"m:1\"}"},
         {"approve", "model = \"m:x\";", "{\"model\":\"m:x\"}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[1024], ferr[1024], werr[1024];
-        snprintf(text, sizeof text, "workflow = \"w\";\nsteps = (\n{ name = \"s\"; kind = \"%s\"; %s }\n);\n",
+        snprintf(text, sizeof text,
+                 "workflow = \"w\";\nsteps = (\n{ name = \"s\"; kind = \"%s\"; %s }\n);\n",
                  cases[i].kind, cases[i].file);
         workflow_t *wf = workflow_parse(text, "/tmp/p.cfg", ferr, sizeof ferr);
         if (wf)
@@ -382,11 +393,8 @@ static void t_parity(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_specs),
-        cmocka_unit_test(t_table),
-        cmocka_unit_test(t_submit),
-        cmocka_unit_test(t_loader_agrees),
-        cmocka_unit_test(t_parity),
+        cmocka_unit_test(t_specs),         cmocka_unit_test(t_table),  cmocka_unit_test(t_submit),
+        cmocka_unit_test(t_loader_agrees), cmocka_unit_test(t_parity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

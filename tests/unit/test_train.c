@@ -72,8 +72,8 @@ static void s_gradcheck(mlmodel_kind_t kind, uint32_t nh, const uint32_t *hidden
         den += (fd + g[i]) * (fd + g[i]);
     }
     double rel = sqrt(num) / (sqrt(den) + 1e-12);
-    print_message("%s gradient relative error %.2e over %zu params\n", mlmodel_kind_name(kind),
-                  rel, m->nparams);
+    print_message("%s gradient relative error %.2e over %zu params\n", mlmodel_kind_name(kind), rel,
+                  m->nparams);
     assert_true(rel < 1e-2);
     free(g);
     mlmodel_destroy(&m);
@@ -119,7 +119,8 @@ static void test_separable(void **state)
     p.val_fraction = 0;
     mlmodel_t *m = NULL;
     char err[256];
-    assert_int_equal(train_fit(&p, X, n, d, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), 0);
+    assert_int_equal(
+        train_fit(&p, X, n, d, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), 0);
     assert_int_equal(mlmodel_predict(m, NULL, X, n, P, err, sizeof err), 0);
     size_t ok = 0;
     for (size_t i = 0; i < n; i++)
@@ -152,7 +153,8 @@ static void test_linear_regression(void **state)
     mlmodel_t *m = NULL;
     char err[256];
     train_result_t r;
-    assert_int_equal(train_fit(&p, X, n, d, NULL, 0, y, NULL, NULL, NULL, &m, &r, err, sizeof err), 0);
+    assert_int_equal(train_fit(&p, X, n, d, NULL, 0, y, NULL, NULL, NULL, &m, &r, err, sizeof err),
+                     0);
     /* Back to original units: y = sum (w_j / s_j) x_j + b - sum w_j m_j / s_j. */
     double c1 = m->params[0] / m->std[0], c2 = m->params[1] / m->std[1];
     double b = m->params[2] - c1 * m->mean[0] - c2 * m->mean[1];
@@ -307,8 +309,9 @@ static void test_cancel(void **state)
     s_cb_t cb = {.cancel_at = 2};
     mlmodel_t *m = NULL;
     char err[256];
-    assert_int_equal(train_fit(&p, s_X, TN, TD, s_y, 3, NULL, s_on_epoch, &cb, NULL, &m, NULL,
-                               err, sizeof err), -1);
+    assert_int_equal(
+        train_fit(&p, s_X, TN, TD, s_y, 3, NULL, s_on_epoch, &cb, NULL, &m, NULL, err, sizeof err),
+        -1);
     assert_int_equal(errno, ECANCELED);
     assert_null(m);
     assert_int_equal(cb.last, 2);
@@ -339,16 +342,19 @@ static void test_bad_data(void **state)
     train_params_default(&p);
     mlmodel_t *m = NULL;
     char err[256] = "";
-    assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
+    assert_int_equal(
+        train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
     assert_int_equal(errno, EINVAL);
     assert_non_null(strstr(err, "data row 3 (header not counted), feature column 2 is missing"));
     X[7] = 1;
     y[2] = 5;
-    assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
+    assert_int_equal(
+        train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "row 3 has class id 5"));
     y[2] = 0;
     p.kind = MLMODEL_LINEAR;
-    assert_int_equal(train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
+    assert_int_equal(
+        train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "numeric target"));
     assert_null(m);
 }
@@ -395,8 +401,8 @@ static void test_checkpoint_cadence(void **state)
     mlmodel_t *f = NULL;
     p.checkpoint_mode = TRAIN_CKPT_SECONDS;
     p.checkpoint_seconds = 0;
-    assert_int_equal(train_fit(&p, s_X, TN, TD, s_y, 3, NULL, NULL, NULL, ckpt, &f, &r, err,
-                               sizeof err), -1);
+    assert_int_equal(
+        train_fit(&p, s_X, TN, TD, s_y, 3, NULL, NULL, NULL, ckpt, &f, &r, err, sizeof err), -1);
     unlink(ckpt);
     mlmodel_destroy(&a);
     mlmodel_destroy(&b);
@@ -434,18 +440,12 @@ int main(void)
 {
     s_make_data();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gradcheck_softmax),
-        cmocka_unit_test(test_gradcheck_mlp),
-        cmocka_unit_test(test_gradcheck_linear),
-        cmocka_unit_test(test_separable),
-        cmocka_unit_test(test_linear_regression),
-        cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_checkpoint_resume),
-        cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_early_stopping),
-        cmocka_unit_test(test_bad_data),
-        cmocka_unit_test(test_checkpoint_cadence),
-        cmocka_unit_test(test_split_means),
+        cmocka_unit_test(test_gradcheck_softmax),  cmocka_unit_test(test_gradcheck_mlp),
+        cmocka_unit_test(test_gradcheck_linear),   cmocka_unit_test(test_separable),
+        cmocka_unit_test(test_linear_regression),  cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_checkpoint_resume),  cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_early_stopping),     cmocka_unit_test(test_bad_data),
+        cmocka_unit_test(test_checkpoint_cadence), cmocka_unit_test(test_split_means),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

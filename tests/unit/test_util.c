@@ -22,10 +22,12 @@ static void t_backoff(void **state)
         unsigned attempt;
         int64_t cap, want;
     } cases[] = {
-        {1000, 0, 300000, 1000},   {1000, 1, 300000, 1000},     {1000, 2, 300000, 2000},
-        {1000, 3, 300000, 4000},   {1000, 9, 300000, 256000},   {1000, 10, 300000, 300000},
+        {1000, 0, 300000, 1000},    {1000, 1, 300000, 1000},
+        {1000, 2, 300000, 2000},    {1000, 3, 300000, 4000},
+        {1000, 9, 300000, 256000},  {1000, 10, 300000, 300000},
         {1000, 64, 300000, 300000}, {1000, UINT_MAX, 300000, 300000}, /* no overflow */
-        {500, 5, 300000, 8000},    {1000, 1, 500, 500},         {250, 3, 1000, 1000},
+        {500, 5, 300000, 8000},     {1000, 1, 500, 500},
+        {250, 3, 1000, 1000},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t got = util_backoff_ms(cases[i].base, cases[i].attempt, cases[i].cap);
@@ -43,17 +45,28 @@ static void t_parse_duration(void **state)
         const char *s;
         int64_t ms;
     } good[] = {
-        {"0", 0},          {"90", 90000},  {"1.5", 1500},      {"250ms", 250},
-        {"90s", 90000},    {"10m", 600000}, {"2h", 7200000},    {"0.5s", 500},
-        {"1.25ms", 1},     {"0ms", 0},     {"1.5h", 5400000},  {"90d", 7776000000LL},
-        {"2w", 1209600000LL}, {"1y", 31536000000LL},
+        {"0", 0},
+        {"90", 90000},
+        {"1.5", 1500},
+        {"250ms", 250},
+        {"90s", 90000},
+        {"10m", 600000},
+        {"2h", 7200000},
+        {"0.5s", 500},
+        {"1.25ms", 1},
+        {"0ms", 0},
+        {"1.5h", 5400000},
+        {"90d", 7776000000LL},
+        {"2w", 1209600000LL},
+        {"1y", 31536000000LL},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         int64_t ms = -7;
         if (util_parse_duration_ms(good[i].s, &ms) != 0 || ms != good[i].ms)
             fail_msg("'%s' gave %lld, want %lld", good[i].s, (long long)ms, (long long)good[i].ms);
     }
-    static const char *const bad[] = {"", "abc", "10x", "-1", "5 m", "10msec", "1e20h", "s", "ms", "d", "1dd", "1yr", "3e8y"};
+    static const char *const bad[] = {"",  "abc", "10x", "-1",  "5 m", "10msec", "1e20h",
+                                      "s", "ms",  "d",   "1dd", "1yr", "3e8y"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms = -7;
         errno = 0;
@@ -69,8 +82,8 @@ static void t_format_duration(void **state)
         int64_t ms;
         const char *want;
     } cases[] = {
-        {0, "0ms"},         {830, "830ms"},     {999, "999ms"},   {1000, "1.0s"},
-        {12400, "12.4s"},   {59900, "59.9s"},   {60000, "1m00s"}, {185000, "3m05s"},
+        {0, "0ms"},          {830, "830ms"},     {999, "999ms"},   {1000, "1.0s"},
+        {12400, "12.4s"},    {59900, "59.9s"},   {60000, "1m00s"}, {185000, "3m05s"},
         {3599000, "59m59s"}, {7260000, "2h01m"}, {-1, "-"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -130,7 +143,8 @@ static void t_utf8_sanitize(void **state)
         size_t fixed;
     } cases[] = {
         {"plain ascii", "plain ascii", 0},
-        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 0},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+         0},
         {"bad \xff byte", "bad ? byte", 1},
         {"cut \xc3", "cut ?", 1},
         {"overlong \xc0\xaf", "overlong ??", 2},
@@ -157,11 +171,13 @@ static void t_name_ok(void **state)
         size_t max;
         int ok;
     } cases[] = {
-        {"train", 0, 1}, {"train.1", 0, 1}, {"claims-damage_v2", 0, 1}, {"0day", 0, 1},
-        {"a", 0, 1},     {"", 0, 0},        {"../x", 0, 0},          {"..", 0, 0},
-        {".x", 0, 0},    {"-x", 0, 0},      {"_x", 0, 0},            {"a/b", 0, 0},
-        {"a,b", 0, 0},   {"a b", 0, 0},     {"a\x1b[2J", 0, 0},      {"a\r", 0, 0},
-        {"a\n", 0, 0},   {"caf\xc3\xa9", 0, 0}, {"abcd", 3, 0},      {"abc", 3, 1},
+        {"train", 0, 1}, {"train.1", 0, 1}, {"claims-damage_v2", 0, 1},
+        {"0day", 0, 1},  {"a", 0, 1},       {"", 0, 0},
+        {"../x", 0, 0},  {"..", 0, 0},      {".x", 0, 0},
+        {"-x", 0, 0},    {"_x", 0, 0},      {"a/b", 0, 0},
+        {"a,b", 0, 0},   {"a b", 0, 0},     {"a\x1b[2J", 0, 0},
+        {"a\r", 0, 0},   {"a\n", 0, 0},     {"caf\xc3\xa9", 0, 0},
+        {"abcd", 3, 0},  {"abc", 3, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_int_equal(util_name_ok(cases[i].s, cases[i].max), cases[i].ok);
@@ -228,11 +244,11 @@ static void t_bytebuf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_read_stream),
-        cmocka_unit_test(t_bytebuf),
+        cmocka_unit_test(t_read_stream),     cmocka_unit_test(t_bytebuf),
         cmocka_unit_test(t_backoff),         cmocka_unit_test(t_parse_duration),
         cmocka_unit_test(t_format_duration), cmocka_unit_test(t_strlcpy),
-        cmocka_unit_test(t_clocks_and_time), cmocka_unit_test(t_utf8_sanitize), cmocka_unit_test(t_name_ok),
+        cmocka_unit_test(t_clocks_and_time), cmocka_unit_test(t_utf8_sanitize),
+        cmocka_unit_test(t_name_ok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -299,11 +299,11 @@ static void t_garbage(void **state)
     /* Each vector is invalid for any message type, not merely unusual. */
     static const uint8_t overlong_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
                                               0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
-    static const uint8_t bad_wire_type[] = {0x0f, 0x01};          /* field 1, wire type 7 */
+    static const uint8_t bad_wire_type[] = {0x0f, 0x01};           /* field 1, wire type 7 */
     static const uint8_t short_bytes[] = {0x52, 0x64, 0x0a, 0x00}; /* field 10, says 100 bytes */
     static const uint8_t cut_varint[] = {0x08, 0x80};
     static const uint8_t field_zero[] = {0x00, 0x01};
-    static const uint8_t short_fixed64[] = {0x09, 0x01, 0x02};     /* fixed64 with 2 bytes */
+    static const uint8_t short_fixed64[] = {0x09, 0x01, 0x02}; /* fixed64 with 2 bytes */
     static const garbage_t cases[] = {
         {"overlong varint", overlong_varint, sizeof overlong_varint},
         {"wire type 7", bad_wire_type, sizeof bad_wire_type},
@@ -385,9 +385,12 @@ static void t_state_names(void **state)
     assert_string_equal(wire_task_state_name((Drover__TaskState)-1), "unknown");
     assert_string_equal(wire_run_state_name((Drover__RunState)42), "unknown");
     assert_string_equal(wire_outcome_name((Drover__Outcome)42), "unknown");
-    assert_int_equal(wire_task_state_from_name("bogus"), DROVER__TASK_STATE__TASK_STATE_UNSPECIFIED);
-    assert_int_equal(wire_task_state_from_name("unknown"), DROVER__TASK_STATE__TASK_STATE_UNSPECIFIED);
-    assert_int_equal(wire_task_state_from_name("PENDING"), DROVER__TASK_STATE__TASK_STATE_UNSPECIFIED);
+    assert_int_equal(wire_task_state_from_name("bogus"),
+                     DROVER__TASK_STATE__TASK_STATE_UNSPECIFIED);
+    assert_int_equal(wire_task_state_from_name("unknown"),
+                     DROVER__TASK_STATE__TASK_STATE_UNSPECIFIED);
+    assert_int_equal(wire_task_state_from_name("PENDING"),
+                     DROVER__TASK_STATE__TASK_STATE_UNSPECIFIED);
     assert_int_equal(wire_run_state_from_name(""), DROVER__RUN_STATE__RUN_STATE_UNSPECIFIED);
 }
 
@@ -492,7 +495,8 @@ static void t_sanitize(void **state)
     Drover__StepSpec st = DROVER__STEP_SPEC__INIT;
     Drover__SubmitRequest sub = DROVER__SUBMIT_REQUEST__INIT;
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
-    char *after[] = {"ok", "b\xff" "d"};
+    char *after[] = {"ok", "b\xff"
+                           "d"};
     st.name = "st\xfe";
     st.kind = "exec";
     st.n_after = 2;

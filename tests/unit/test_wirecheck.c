@@ -246,26 +246,87 @@ typedef struct {
     const char *reason; /* NULL: accepted */
 } wcase_t;
 
-static void m_none(fx_t *f) { (void)f; }
-static void m_name_empty(fx_t *f) { f->reg.name = ""; }
-static void m_name_127(fx_t *f) { f->reg.name = s_rep('n', 127); }
-static void m_name_128(fx_t *f) { f->reg.name = s_rep('n', 128); }
-static void m_host_256(fx_t *f) { f->reg.host = s_rep('h', 256); }
-static void m_slots_4096(fx_t *f) { f->reg.slots = 4096; }
-static void m_slots_4097(fx_t *f) { f->reg.slots = 4097; }
-static void m_labels_32(fx_t *f) { f->reg.n_labels = 32; }
-static void m_labels_33(fx_t *f) { f->reg.n_labels = 33; }
-static void m_label_63(fx_t *f) { f->labels[0] = s_rep('l', 63); }
-static void m_label_64(fx_t *f) { f->labels[0] = s_rep('l', 64); }
-static void m_kinds_16(fx_t *f) { f->reg.n_kinds = 16; }
-static void m_kinds_17(fx_t *f) { f->reg.n_kinds = 17; }
-static void m_kind_31(fx_t *f) { f->kinds[0] = s_rep('k', 31); }
-static void m_kind_32(fx_t *f) { f->kinds[0] = s_rep('k', 32); }
-static void m_kind_empty(fx_t *f) { f->kinds[0] = ""; }
-static void m_rf_gpu(fx_t *f) { f->reg.reserve_for = "gpu"; }
-static void m_rf_own(fx_t *f) { f->labels[0] = "a10"; f->reg.reserve_for = "a10"; }
-static void m_rf_other(fx_t *f) { f->reg.reserve_for = "a100"; }
-static void m_rf_empty(fx_t *f) { f->reg.reserve_for = ""; }
+static void m_none(fx_t *f)
+{
+    (void)f;
+}
+static void m_name_empty(fx_t *f)
+{
+    f->reg.name = "";
+}
+static void m_name_127(fx_t *f)
+{
+    f->reg.name = s_rep('n', 127);
+}
+static void m_name_128(fx_t *f)
+{
+    f->reg.name = s_rep('n', 128);
+}
+static void m_host_256(fx_t *f)
+{
+    f->reg.host = s_rep('h', 256);
+}
+static void m_slots_4096(fx_t *f)
+{
+    f->reg.slots = 4096;
+}
+static void m_slots_4097(fx_t *f)
+{
+    f->reg.slots = 4097;
+}
+static void m_labels_32(fx_t *f)
+{
+    f->reg.n_labels = 32;
+}
+static void m_labels_33(fx_t *f)
+{
+    f->reg.n_labels = 33;
+}
+static void m_label_63(fx_t *f)
+{
+    f->labels[0] = s_rep('l', 63);
+}
+static void m_label_64(fx_t *f)
+{
+    f->labels[0] = s_rep('l', 64);
+}
+static void m_kinds_16(fx_t *f)
+{
+    f->reg.n_kinds = 16;
+}
+static void m_kinds_17(fx_t *f)
+{
+    f->reg.n_kinds = 17;
+}
+static void m_kind_31(fx_t *f)
+{
+    f->kinds[0] = s_rep('k', 31);
+}
+static void m_kind_32(fx_t *f)
+{
+    f->kinds[0] = s_rep('k', 32);
+}
+static void m_kind_empty(fx_t *f)
+{
+    f->kinds[0] = "";
+}
+static void m_rf_gpu(fx_t *f)
+{
+    f->reg.reserve_for = "gpu";
+}
+static void m_rf_own(fx_t *f)
+{
+    f->labels[0] = "a10";
+    f->reg.reserve_for = "a10";
+}
+static void m_rf_other(fx_t *f)
+{
+    f->reg.reserve_for = "a100";
+}
+static void m_rf_empty(fx_t *f)
+{
+    f->reg.reserve_for = "";
+}
 static void m_held_big(fx_t *f)
 {
     static Drover__Lease *many[WIRECHECK_MAX_LEASES + 1];
@@ -274,8 +335,14 @@ static void m_held_big(fx_t *f)
     f->reg.held = many;
     f->reg.n_held = WIRECHECK_MAX_LEASES + 1;
 }
-static void m_lease_task_big(fx_t *f) { f->lease.task_id = (uint64_t)INT64_MAX + 1; }
-static void m_lease_attempt_big(fx_t *f) { f->lease.attempt = (uint32_t)INT32_MAX + 1u; }
+static void m_lease_task_big(fx_t *f)
+{
+    f->lease.task_id = (uint64_t)INT64_MAX + 1;
+}
+static void m_lease_attempt_big(fx_t *f)
+{
+    f->lease.attempt = (uint32_t)INT32_MAX + 1u;
+}
 static void m_no_lease(fx_t *f)
 {
     f->st.lease = NULL;
@@ -283,16 +350,46 @@ static void m_no_lease(fx_t *f)
     f->log.lease = NULL;
     f->met.lease = NULL;
 }
-static void m_error_4096(fx_t *f) { f->res.error = s_rep('e', 4096); }
-static void m_error_4097(fx_t *f) { f->res.error = s_rep('e', 4097); }
-static void m_outputs_big(fx_t *f) { f->res.outputs_json = s_rep('o', WIRECHECK_MAX_OUTPUTS_JSON + 1); }
-static void m_outcome_unknown(fx_t *f) { f->res.outcome = (Drover__Outcome)77; }
-static void m_stream_0(fx_t *f) { f->log.stream = 0; }
-static void m_stream_2(fx_t *f) { f->log.stream = 2; }
-static void m_stream_3(fx_t *f) { f->log.stream = 3; }
-static void m_offset_wrap(fx_t *f) { f->log.offset = (uint64_t)INT64_MAX - 1; }
-static void m_metric_64k(fx_t *f) { f->met.json = s_rep('j', WIRECHECK_MAX_METRIC_JSON); }
-static void m_metric_big(fx_t *f) { f->met.json = s_rep('j', WIRECHECK_MAX_METRIC_JSON + 1); }
+static void m_error_4096(fx_t *f)
+{
+    f->res.error = s_rep('e', 4096);
+}
+static void m_error_4097(fx_t *f)
+{
+    f->res.error = s_rep('e', 4097);
+}
+static void m_outputs_big(fx_t *f)
+{
+    f->res.outputs_json = s_rep('o', WIRECHECK_MAX_OUTPUTS_JSON + 1);
+}
+static void m_outcome_unknown(fx_t *f)
+{
+    f->res.outcome = (Drover__Outcome)77;
+}
+static void m_stream_0(fx_t *f)
+{
+    f->log.stream = 0;
+}
+static void m_stream_2(fx_t *f)
+{
+    f->log.stream = 2;
+}
+static void m_stream_3(fx_t *f)
+{
+    f->log.stream = 3;
+}
+static void m_offset_wrap(fx_t *f)
+{
+    f->log.offset = (uint64_t)INT64_MAX - 1;
+}
+static void m_metric_64k(fx_t *f)
+{
+    f->met.json = s_rep('j', WIRECHECK_MAX_METRIC_JSON);
+}
+static void m_metric_big(fx_t *f)
+{
+    f->met.json = s_rep('j', WIRECHECK_MAX_METRIC_JSON + 1);
+}
 
 static const wcase_t s_wcases[] = {
     {"valid register", DROVER__WORKER_MSG__BODY_REGISTER, m_none, NULL},
@@ -317,9 +414,11 @@ static const wcase_t s_wcases[] = {
     {"reserve_for not its label", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_other,
      "reserve_for must be"},
     {"too many held", DROVER__WORKER_MSG__BODY_REGISTER, m_held_big, "leases (at most"},
-    {"held task id > int64", DROVER__WORKER_MSG__BODY_REGISTER, m_lease_task_big, "out-of-range lease"},
+    {"held task id > int64", DROVER__WORKER_MSG__BODY_REGISTER, m_lease_task_big,
+     "out-of-range lease"},
     {"valid heartbeat", DROVER__WORKER_MSG__BODY_HEARTBEAT, m_none, NULL},
-    {"running attempt > int32", DROVER__WORKER_MSG__BODY_HEARTBEAT, m_lease_attempt_big, "out-of-range lease"},
+    {"running attempt > int32", DROVER__WORKER_MSG__BODY_HEARTBEAT, m_lease_attempt_big,
+     "out-of-range lease"},
     {"valid started", DROVER__WORKER_MSG__BODY_STARTED, m_none, NULL},
     {"started no lease", DROVER__WORKER_MSG__BODY_STARTED, m_no_lease, "started without a lease"},
     {"valid result", DROVER__WORKER_MSG__BODY_RESULT, m_none, NULL},
@@ -406,16 +505,32 @@ static void m_c_no_lease(fx_t *f)
     f->kill.lease = NULL;
     f->ack.lease = NULL;
 }
-static void m_assign_no_step(fx_t *f) { f->as.step = ""; }
-static void m_assign_kind_32(fx_t *f) { f->as.kind = s_rep('k', 32); }
-static void m_assign_run_big(fx_t *f) { f->as.run_id = UINT64_MAX; }
-static void m_rr_reason_big(fx_t *f) { f->rr.reason = s_rep('r', WIRECHECK_MAX_ERROR + 1); }
-static void m_rr_drop_bad(fx_t *f) { f->lease.task_id = UINT64_MAX; }
+static void m_assign_no_step(fx_t *f)
+{
+    f->as.step = "";
+}
+static void m_assign_kind_32(fx_t *f)
+{
+    f->as.kind = s_rep('k', 32);
+}
+static void m_assign_run_big(fx_t *f)
+{
+    f->as.run_id = UINT64_MAX;
+}
+static void m_rr_reason_big(fx_t *f)
+{
+    f->rr.reason = s_rep('r', WIRECHECK_MAX_ERROR + 1);
+}
+static void m_rr_drop_bad(fx_t *f)
+{
+    f->lease.task_id = UINT64_MAX;
+}
 
 static const ccase_t s_ccases[] = {
     {"valid register reply", DROVER__COORD_MSG__BODY_REGISTER_REPLY, m_none, NULL},
     {"reason too long", DROVER__COORD_MSG__BODY_REGISTER_REPLY, m_rr_reason_big, "reason"},
-    {"drop lease out of range", DROVER__COORD_MSG__BODY_REGISTER_REPLY, m_rr_drop_bad, "out-of-range lease"},
+    {"drop lease out of range", DROVER__COORD_MSG__BODY_REGISTER_REPLY, m_rr_drop_bad,
+     "out-of-range lease"},
     {"valid assign", DROVER__COORD_MSG__BODY_ASSIGN, m_none, NULL},
     {"assign no lease", DROVER__COORD_MSG__BODY_ASSIGN, m_c_no_lease, "assign without a lease"},
     {"assign no step", DROVER__COORD_MSG__BODY_ASSIGN, m_assign_no_step, "step name"},
@@ -424,7 +539,8 @@ static const ccase_t s_ccases[] = {
     {"valid kill", DROVER__COORD_MSG__BODY_KILL, m_none, NULL},
     {"kill no lease", DROVER__COORD_MSG__BODY_KILL, m_c_no_lease, "kill without a lease"},
     {"valid ack", DROVER__COORD_MSG__BODY_RESULT_ACK, m_none, NULL},
-    {"ack no lease", DROVER__COORD_MSG__BODY_RESULT_ACK, m_c_no_lease, "result ack without a lease"},
+    {"ack no lease", DROVER__COORD_MSG__BODY_RESULT_ACK, m_c_no_lease,
+     "result ack without a lease"},
     {"valid reregister", DROVER__COORD_MSG__BODY_REREGISTER, m_none, NULL},
     {"no body", DROVER__COORD_MSG__BODY__NOT_SET, m_none, "without a body"},
 };
@@ -467,10 +583,22 @@ typedef struct {
     const char *reason;
 } qcase_t;
 
-static void m_wf_empty(fx_t *f) { f->sub.workflow = ""; }
-static void m_wf_128(fx_t *f) { f->sub.workflow = s_rep('w', 128); }
-static void m_wf_129(fx_t *f) { f->sub.workflow = s_rep('w', 129); }
-static void m_no_steps(fx_t *f) { f->sub.n_steps = 0; }
+static void m_wf_empty(fx_t *f)
+{
+    f->sub.workflow = "";
+}
+static void m_wf_128(fx_t *f)
+{
+    f->sub.workflow = s_rep('w', 128);
+}
+static void m_wf_129(fx_t *f)
+{
+    f->sub.workflow = s_rep('w', 129);
+}
+static void m_no_steps(fx_t *f)
+{
+    f->sub.n_steps = 0;
+}
 static void m_too_many_steps(fx_t *f)
 {
     static Drover__StepSpec *many[WIRECHECK_MAX_STEPS + 1];
@@ -479,9 +607,18 @@ static void m_too_many_steps(fx_t *f)
     f->sub.steps = many;
     f->sub.n_steps = WIRECHECK_MAX_STEPS + 1;
 }
-static void m_step_name_129(fx_t *f) { f->step2.name = s_rep('s', 129); }
-static void m_step_no_kind(fx_t *f) { f->step1.kind = ""; }
-static void m_after_empty(fx_t *f) { f->after[0] = ""; }
+static void m_step_name_129(fx_t *f)
+{
+    f->step2.name = s_rep('s', 129);
+}
+static void m_step_no_kind(fx_t *f)
+{
+    f->step1.kind = "";
+}
+static void m_after_empty(fx_t *f)
+{
+    f->after[0] = "";
+}
 static void m_too_many_after(fx_t *f)
 {
     static char *many[WIRECHECK_MAX_AFTER + 1];
@@ -490,8 +627,14 @@ static void m_too_many_after(fx_t *f)
     f->step2.after = many;
     f->step2.n_after = WIRECHECK_MAX_AFTER + 1;
 }
-static void m_spec_big(fx_t *f) { f->step1.spec_json = s_rep(' ', WIRECHECK_MAX_SPEC_JSON + 1); }
-static void m_spec_1m(fx_t *f) { f->step1.spec_json = s_rep(' ', WIRECHECK_MAX_SPEC_JSON); }
+static void m_spec_big(fx_t *f)
+{
+    f->step1.spec_json = s_rep(' ', WIRECHECK_MAX_SPEC_JSON + 1);
+}
+static void m_spec_1m(fx_t *f)
+{
+    f->step1.spec_json = s_rep(' ', WIRECHECK_MAX_SPEC_JSON);
+}
 static void m_run_zero(fx_t *f)
 {
     f->status.run_id = 0;
@@ -499,14 +642,38 @@ static void m_run_zero(fx_t *f)
     f->cancel.run_id = 0;
     f->sd.run_id = 0;
 }
-static void m_logs_no_step(fx_t *f) { f->logs.step = ""; }
-static void m_promote_no_stage(fx_t *f) { f->promote.stage = ""; }
-static void m_promote_v0(fx_t *f) { f->promote.version = 0; }
-static void m_models_name_big(fx_t *f) { f->models.name = s_rep('m', 129); }
-static void m_approve_run0(fx_t *f) { f->approve.run_id = 0; }
-static void m_approve_no_step(fx_t *f) { f->approve.step = ""; }
-static void m_approve_reason_big(fx_t *f) { f->approve.reason = s_rep('r', WIRECHECK_MAX_TEXT + 1); }
-static void m_notify(fx_t *f) { f->sub.notify = &f->notify; }
+static void m_logs_no_step(fx_t *f)
+{
+    f->logs.step = "";
+}
+static void m_promote_no_stage(fx_t *f)
+{
+    f->promote.stage = "";
+}
+static void m_promote_v0(fx_t *f)
+{
+    f->promote.version = 0;
+}
+static void m_models_name_big(fx_t *f)
+{
+    f->models.name = s_rep('m', 129);
+}
+static void m_approve_run0(fx_t *f)
+{
+    f->approve.run_id = 0;
+}
+static void m_approve_no_step(fx_t *f)
+{
+    f->approve.step = "";
+}
+static void m_approve_reason_big(fx_t *f)
+{
+    f->approve.reason = s_rep('r', WIRECHECK_MAX_TEXT + 1);
+}
+static void m_notify(fx_t *f)
+{
+    f->sub.notify = &f->notify;
+}
 static void m_notify_no_hook(fx_t *f)
 {
     f->notify.webhook = "";
@@ -524,42 +691,58 @@ static void m_notify_many_kinds(fx_t *f)
 
 static const qcase_t s_qcases[] = {
     {"valid submit", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_none, NULL},
-    {"empty workflow name", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_wf_empty, "workflow needs a name"},
+    {"empty workflow name", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_wf_empty,
+     "workflow needs a name"},
     {"workflow name 128", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_wf_128, NULL},
     {"workflow name 129", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_wf_129, "workflow needs a name"},
     {"no steps", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_no_steps, "1 to 10000 steps"},
     {"10001 steps", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_too_many_steps, "this one has 10001"},
     {"step name 129", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_step_name_129, "step 2 needs a name"},
-    {"step without kind", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_step_no_kind, "step 1 needs a kind"},
-    {"empty dependency", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_after_empty, "dependencies entry 1"},
-    {"10001 dependencies", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_too_many_after, "10001 submit step dependencies"},
+    {"step without kind", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_step_no_kind,
+     "step 1 needs a kind"},
+    {"empty dependency", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_after_empty,
+     "dependencies entry 1"},
+    {"10001 dependencies", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_too_many_after,
+     "10001 submit step dependencies"},
     {"spec_json 1 MiB", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_spec_1m, NULL},
     {"spec_json too big", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_spec_big, "spec_json longer"},
     {"valid runs", DROVER__CLIENT_REQUEST__BODY_RUNS, m_none, NULL},
     {"valid status", DROVER__CLIENT_REQUEST__BODY_STATUS, m_none, NULL},
-    {"status run 0", DROVER__CLIENT_REQUEST__BODY_STATUS, m_run_zero, "status request without a valid run id"},
+    {"status run 0", DROVER__CLIENT_REQUEST__BODY_STATUS, m_run_zero,
+     "status request without a valid run id"},
     {"valid logs", DROVER__CLIENT_REQUEST__BODY_LOGS, m_none, NULL},
-    {"logs run 0", DROVER__CLIENT_REQUEST__BODY_LOGS, m_run_zero, "logs request without a valid run id"},
+    {"logs run 0", DROVER__CLIENT_REQUEST__BODY_LOGS, m_run_zero,
+     "logs request without a valid run id"},
     {"logs no step", DROVER__CLIENT_REQUEST__BODY_LOGS, m_logs_no_step, "step name"},
     {"valid cancel", DROVER__CLIENT_REQUEST__BODY_CANCEL, m_none, NULL},
-    {"cancel run 0", DROVER__CLIENT_REQUEST__BODY_CANCEL, m_run_zero, "cancel request without a valid run id"},
+    {"cancel run 0", DROVER__CLIENT_REQUEST__BODY_CANCEL, m_run_zero,
+     "cancel request without a valid run id"},
     {"valid workers", DROVER__CLIENT_REQUEST__BODY_WORKERS, m_none, NULL},
     {"valid info", DROVER__CLIENT_REQUEST__BODY_INFO, m_none, NULL},
     {"valid report", DROVER__CLIENT_REQUEST__BODY_REPORT, m_none, NULL},
-    {"report run 0", DROVER__CLIENT_REQUEST__BODY_REPORT, m_run_zero, "report request without a valid run id"},
-    {"metrics run 0", DROVER__CLIENT_REQUEST__BODY_METRICS, m_run_zero, "metrics request without a valid run id"},
+    {"report run 0", DROVER__CLIENT_REQUEST__BODY_REPORT, m_run_zero,
+     "report request without a valid run id"},
+    {"metrics run 0", DROVER__CLIENT_REQUEST__BODY_METRICS, m_run_zero,
+     "metrics request without a valid run id"},
     {"valid models (all)", DROVER__CLIENT_REQUEST__BODY_MODELS, m_none, NULL},
     {"models name too long", DROVER__CLIENT_REQUEST__BODY_MODELS, m_models_name_big, "name longer"},
     {"valid promote", DROVER__CLIENT_REQUEST__BODY_PROMOTE, m_none, NULL},
-    {"promote without stage", DROVER__CLIENT_REQUEST__BODY_PROMOTE, m_promote_no_stage, "needs a stage"},
-    {"promote version 0", DROVER__CLIENT_REQUEST__BODY_PROMOTE, m_promote_v0, "needs a model version"},
+    {"promote without stage", DROVER__CLIENT_REQUEST__BODY_PROMOTE, m_promote_no_stage,
+     "needs a stage"},
+    {"promote version 0", DROVER__CLIENT_REQUEST__BODY_PROMOTE, m_promote_v0,
+     "needs a model version"},
     {"valid approve", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_none, NULL},
-    {"approve run 0", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_run0, "approve request without a valid run id"},
-    {"approve without step", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_no_step, "needs a step name"},
-    {"approve reason too long", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_reason_big, "longer than"},
+    {"approve run 0", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_run0,
+     "approve request without a valid run id"},
+    {"approve without step", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_no_step,
+     "needs a step name"},
+    {"approve reason too long", DROVER__CLIENT_REQUEST__BODY_APPROVE, m_approve_reason_big,
+     "longer than"},
     {"submit with notify", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_notify, NULL},
-    {"notify without webhook", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_notify_no_hook, "malformed notify"},
-    {"notify 17 kinds", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_notify_many_kinds, "malformed notify"},
+    {"notify without webhook", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_notify_no_hook,
+     "malformed notify"},
+    {"notify 17 kinds", DROVER__CLIENT_REQUEST__BODY_SUBMIT, m_notify_many_kinds,
+     "malformed notify"},
     {"no body", DROVER__CLIENT_REQUEST__BODY__NOT_SET, m_none, "without a body"},
 };
 
@@ -603,9 +786,18 @@ static void t_request_cases(void **state)
     }
 }
 
-static void m_r_msg_big(fx_t *f) { f->rp.message = s_rep('x', WIRECHECK_MAX_REPLY_MESSAGE + 1); }
-static void m_r_label_big(fx_t *f) { f->labels[0] = s_rep('l', 64); }
-static void m_r_task_name_big(fx_t *f) { f->task.name = s_rep('t', 129); }
+static void m_r_msg_big(fx_t *f)
+{
+    f->rp.message = s_rep('x', WIRECHECK_MAX_REPLY_MESSAGE + 1);
+}
+static void m_r_label_big(fx_t *f)
+{
+    f->labels[0] = s_rep('l', 64);
+}
+static void m_r_task_name_big(fx_t *f)
+{
+    f->task.name = s_rep('t', 129);
+}
 
 static void t_reply_cases(void **state)
 {
@@ -672,7 +864,8 @@ static void t_sanitize_and_version(void **state)
     static fx_t f;
     s_fixture(&f);
     f.wm.version = 99;
-    f.reg.name = "n\xff" "de";
+    f.reg.name = "n\xff"
+                 "de";
     f.labels[0] = "g\xc3";
     s_set_worker_body(&f, DROVER__WORKER_MSG__BODY_REGISTER);
     size_t n;
@@ -693,8 +886,8 @@ static void t_sanitize_and_version(void **state)
 static void t_seeds_accepted(void **state)
 {
     (void)state;
-    static const char *const dirs[] = {"fuzz_worker_msg", "fuzz_coord_msg",
-                                       "fuzz_client_request", "fuzz_client_reply"};
+    static const char *const dirs[] = {"fuzz_worker_msg", "fuzz_coord_msg", "fuzz_client_request",
+                                       "fuzz_client_reply"};
     size_t seen = 0;
     for (size_t d = 0; d < 4; d++) {
         char path[1024];
@@ -733,9 +926,9 @@ static void t_seeds_accepted(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_worker_cases),  cmocka_unit_test(t_coord_cases),
-        cmocka_unit_test(t_request_cases), cmocka_unit_test(t_reply_cases),
-        cmocka_unit_test(t_garbage),       cmocka_unit_test(t_sanitize_and_version),
+        cmocka_unit_test(t_worker_cases),   cmocka_unit_test(t_coord_cases),
+        cmocka_unit_test(t_request_cases),  cmocka_unit_test(t_reply_cases),
+        cmocka_unit_test(t_garbage),        cmocka_unit_test(t_sanitize_and_version),
         cmocka_unit_test(t_seeds_accepted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

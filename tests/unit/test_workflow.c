@@ -24,12 +24,13 @@
 #define HDR "workflow = \"w\";\n"
 /* One valid step after the top-level settings of an error case. */
 #define A "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; }\n);\n"
-#define T HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; model = \"m\";\n"
+#define T                                                                                          \
+    HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; model = \"m\";\n"
 
 typedef struct {
     const char *what;
     const char *text;
-    int line;          /* expected line in "pipeline.cfg:LINE: " */
+    int line; /* expected line in "pipeline.cfg:LINE: " */
     const char *needle;
 } err_case_t;
 
@@ -37,29 +38,36 @@ typedef struct {
 
 static const err_case_t s_errors[] = {
     /* syntax, reported with libconfig's own line */
-    {"syntax error", HDR "steps = (\n  { name = \"a\"; kind = = \"exec\"; }\n);\n",
-     3, "syntax error"},
-    {"duplicate key", HDR "steps = (\n  { name = \"a\";\n    name = \"b\"; kind = \"exec\"; }\n);\n",
-     4, "duplicate setting name"},
+    {"syntax error", HDR "steps = (\n  { name = \"a\"; kind = = \"exec\"; }\n);\n", 3,
+     "syntax error"},
+    {"duplicate key",
+     HDR "steps = (\n  { name = \"a\";\n    name = \"b\"; kind = \"exec\"; }\n);\n", 4,
+     "duplicate setting name"},
     /* top level */
     {"unknown top-level key", HDR "stepz = ();\n", 2,
      "unknown top-level key 'stepz' (known: workflow, steps, queue, priority, schedule, trigger, notify, params)"},
     /* notify (issue 14): shape here, the allow-list on the coordinator */
     {"notify not a group", HDR "notify = 3;\n" NOOP_STEPS, 2, "'notify' must be a group"},
-    {"notify no webhook", HDR "notify = {\n  on = [\"failed\"]; };\n" NOOP_STEPS, 2, "notify needs 'webhook'"},
+    {"notify no webhook", HDR "notify = {\n  on = [\"failed\"]; };\n" NOOP_STEPS, 2,
+     "notify needs 'webhook'"},
     {"notify bad scheme", HDR "notify = {\n  webhook = \"file:///etc/passwd\"; };\n" NOOP_STEPS, 3,
      "notify 'webhook' must be an http:// or https:// URL"},
-    {"notify bad kind", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"failed\",\n \"bogus\"]; };\n" NOOP_STEPS, 4,
-     "notify 'on': unknown kind 'bogus'"},
-    {"notify schedule_missed", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"schedule_missed\"]; };\n" NOOP_STEPS, 3,
+    {"notify bad kind",
+     HDR "notify = { webhook = \"https://h/x\";\n  on = [\"failed\",\n \"bogus\"]; };\n" NOOP_STEPS,
+     4, "notify 'on': unknown kind 'bogus'"},
+    {"notify schedule_missed",
+     HDR "notify = { webhook = \"https://h/x\";\n  on = [\"schedule_missed\"]; };\n" NOOP_STEPS, 3,
      "schedule_missed needs a 'schedule'"},
-    {"notify twice", HDR "notify = { webhook = \"https://h/x\";\n  on = [\"failed\", \"failed\"]; };\n" NOOP_STEPS, 3,
-     "'failed' is listed twice"},
-    {"notify unknown key", HDR "notify = { webhook = \"https://h/x\";\n  url = \"x\"; };\n" NOOP_STEPS, 3,
+    {"notify twice",
+     HDR "notify = { webhook = \"https://h/x\";\n  on = [\"failed\", \"failed\"]; };\n" NOOP_STEPS,
+     3, "'failed' is listed twice"},
+    {"notify unknown key",
+     HDR "notify = { webhook = \"https://h/x\";\n  url = \"x\"; };\n" NOOP_STEPS, 3,
      "unknown key 'url' in notify (known: webhook, on)"},
-    {"approve resources", HDR "steps = (\n  { name = \"a\"; kind = \"approve\"; model = \"m:1\";\n"
-                          "    resources = { cpus = 2; }; }\n);\n", 4,
-     "an approve step runs inside the coordinator and takes no 'resources'"},
+    {"approve resources",
+     HDR "steps = (\n  { name = \"a\"; kind = \"approve\"; model = \"m:1\";\n"
+         "    resources = { cpus = 2; }; }\n);\n",
+     4, "an approve step runs inside the coordinator and takes no 'resources'"},
     {"no workflow", "steps = ( { name = \"a\"; kind = \"exec\"; command = \"true\"; } );\n", 1,
      "no 'workflow'"},
     {"no steps", HDR, 1, "no 'steps'"},
@@ -75,8 +83,9 @@ static const err_case_t s_errors[] = {
     {"steps is a group", HDR "steps = { name = \"a\"; };\n", 2, "'steps' must be a list"},
     {"step not a group", HDR "steps = (\n  \"a\", 1\n);\n", 3, "step 1 must be a group"},
     /* names and kinds */
-    {"no name", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; },\n"
-                "  { kind = \"exec\"; command = \"true\"; }\n);\n",
+    {"no name",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; },\n"
+         "  { kind = \"exec\"; command = \"true\"; }\n);\n",
      4, "step at line 4 has no 'name'"},
     {"name not a string", HDR "steps = (\n  {\n    name = 5;\n  }\n);\n", 4,
      "step at line 3: 'name' must be a string"},
@@ -93,11 +102,13 @@ static const err_case_t s_errors[] = {
     {"unknown key",
      HDR "steps = (\n  {\n    name = \"train\";\n    kind = \"exec\";\n    command = \"true\";\n"
          "    retires = 3;\n  }\n);\n",
-     7, "step 'train': unknown key 'retires' (known: name, kind, after, retries, retry_delay, "
-        "timeout, resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
+     7,
+     "step 'train': unknown key 'retires' (known: name, kind, after, retries, retry_delay, "
+     "timeout, resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
     /* numbers and durations */
-    {"retries not an int", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
-                           "    retries = \"3\"; }\n);\n",
+    {"retries not an int",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
+         "    retries = \"3\"; }\n);\n",
      4, "'retries' must be an integer"},
     {"retries float", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; retries = 1.0; }\n);\n", 3,
      "'retries' must be an integer"},
@@ -105,15 +116,16 @@ static const err_case_t s_errors[] = {
      3, "'retries' must be between 0 and 100"},
     {"retries negative", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; retries = -1; }\n);\n",
      3, "'retries' must be between 0 and 100"},
-    {"timeout words", HDR "steps = (\n  { name = \"a\"; kind = \"exec\";\n"
-                      "    timeout = \"10 minutes\"; }\n);\n",
+    {"timeout words",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\";\n"
+         "    timeout = \"10 minutes\"; }\n);\n",
      4, "'timeout' must be a duration"},
     {"timeout unit", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; timeout = \"5d\"; }\n);\n",
      3, "'timeout' must be a duration"},
     {"timeout nan", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; timeout = \"nan\"; }\n);\n",
      3, "'timeout' must be a duration"},
-    {"timeout bool", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; timeout = true; }\n);\n",
-     3, "'timeout' must be a duration"},
+    {"timeout bool", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; timeout = true; }\n);\n", 3,
+     "'timeout' must be a duration"},
     {"timeout negative", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; timeout = -5; }\n);\n",
      3, "'timeout' must not be negative"},
     {"timeout negative float",
@@ -123,14 +135,14 @@ static const err_case_t s_errors[] = {
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; timeout = \"9000h\"; }\n);\n", 3,
      "'timeout' is too long"},
     {"timeout huge int",
-     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; timeout = 9000000000000000000L; }\n);\n",
-     3, "'timeout' is too long"},
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; timeout = 9000000000000000000L; }\n);\n", 3,
+     "'timeout' is too long"},
     {"retry_delay bad",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\";\n\n retry_delay = \"soon\"; }\n);\n", 5,
      "'retry_delay' must be a duration"},
     /* after */
-    {"after a string", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; after = \"b\"; }\n);\n", 3,
-     "'after' must be an array of step names"},
+    {"after a string", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; after = \"b\"; }\n);\n",
+     3, "'after' must be an array of step names"},
     {"after non-string element",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; after = (\"b\",\n 7); }\n);\n", 4,
      "'after' must be an array of step names"},
@@ -151,8 +163,8 @@ static const err_case_t s_errors[] = {
     {"argv empty program",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; argv = [\"\", \"x\"]; }\n);\n", 3,
      "the program in 'argv' must not be empty"},
-    {"command empty", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"\"; }\n);\n", 3,
-     "'command' must not be empty"},
+    {"command empty", HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"\"; }\n);\n",
+     3, "'command' must not be empty"},
     {"command not a string",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = [\"ls\"]; }\n);\n", 3,
      "'command' must be a string"},
@@ -191,17 +203,21 @@ static const err_case_t s_errors[] = {
      "step 't': unknown key 'argv' (known: name, kind, after, retries, retry_delay, timeout, "
      "resources, matrix, dataset, label, model, trainer, hidden"},
     {"exec with a train key",
-     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    epochs = 3; }\n);\n",
-     4, "step 'a': unknown key 'epochs' (known: name, kind, after, retries, retry_delay, timeout, "
-        "resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
+     HDR
+     "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    epochs = 3; }\n);\n",
+     4,
+     "step 'a': unknown key 'epochs' (known: name, kind, after, retries, retry_delay, timeout, "
+     "resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
     {"train no dataset",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\"; }\n);\n", 3,
      "step 't': train steps need 'dataset'"},
     {"train no label",
-     HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; model = \"m\"; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; model = \"m\"; }\n);\n",
      3, "step 't': train steps need 'label'"},
     {"train no model",
-     HDR "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; }\n);\n",
      3, "step 't': train steps need 'model'"},
     {"train dataset not a string",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\";\n"
@@ -215,13 +231,16 @@ static const err_case_t s_errors[] = {
      "step 't': 'trainer' must be one of softmax, mlp, linear (got 'svm')"},
     {"train bad optimizer", T "    optimizer = \"rmsprop\"; }\n);\n", 4,
      "'optimizer' must be one of sgd, adam"},
-    {"train bad gpu", T "    gpu = \"yes\"; }\n);\n", 4, "'gpu' must be one of auto, never, require"},
-    {"train epochs float", T "    epochs = 2.5; }\n);\n", 4, "step 't': 'epochs' must be an integer"},
+    {"train bad gpu", T "    gpu = \"yes\"; }\n);\n", 4,
+     "'gpu' must be one of auto, never, require"},
+    {"train epochs float", T "    epochs = 2.5; }\n);\n", 4,
+     "step 't': 'epochs' must be an integer"},
     {"train epochs zero", T "    epochs = 0; }\n);\n", 4, "'epochs' must be between 1 and"},
     {"train lr string", T "    learning_rate = \"fast\"; }\n);\n", 4,
      "'learning_rate' must be a number"},
     {"train lr zero", T "    learning_rate = 0.0; }\n);\n", 4, "'learning_rate' must be above 0"},
-    {"train val_split one", T "    val_split = 1.0; }\n);\n", 4, "'val_split' must be at least 0 and below 1"},
+    {"train val_split one", T "    val_split = 1.0; }\n);\n", 4,
+     "'val_split' must be at least 0 and below 1"},
     {"train threads", T "    threads = 0; }\n);\n", 4, "'threads' must be between 1 and 256"},
     {"train hidden without mlp", T "    hidden = [64]; }\n);\n", 4,
      "'hidden' applies to trainer \"mlp\" only"},
@@ -295,36 +314,43 @@ static const err_case_t s_errors[] = {
          "    model = \"@prep\"; }\n);\n",
      5, "model '@prep' must name a train, select or exec step ('prep' is noop)"},
     {"evaluate unknown gate",
-     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
-         "    gates = {\n      above = { accuracy = 0.8; }; }; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+     "    gates = {\n      above = { accuracy = 0.8; }; }; }\n);\n",
      5, "unknown gate 'above'"},
     {"evaluate min on a lower-is-better metric",
-     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
-         "    gates = { min = {\n      log_loss = 0.5; }; }; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+     "    gates = { min = {\n      log_loss = 0.5; }; }; }\n);\n",
      5, "gates 'min' cannot bound 'log_loss' (known: accuracy, macro_f1, r2)"},
     {"evaluate gate not a number",
-     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
-         "    gates = { max = {\n      rmse = \"low\"; }; }; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+     "    gates = { max = {\n      rmse = \"low\"; }; }; }\n);\n",
      5, "gates max 'rmse' must be a number"},
     {"evaluate better_than_production without metric",
-     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
-         "    gates = {\n better_than_production = { by = 0.01; }; }; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+     "    gates = {\n better_than_production = { by = 0.01; }; }; }\n);\n",
      5, "gates better_than_production needs 'metric'"},
     {"evaluate better_than_production bad metric",
-     HDR "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
-         "    gates = { better_than_production = {\n metric = \"auc\"; }; }; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; model = \"m:1\";\n"
+     "    gates = { better_than_production = {\n metric = \"auc\"; }; }; }\n);\n",
      5, "better_than_production 'metric' must be one of accuracy"},
     {"promote bad stage",
      HDR "steps = (\n  { name = \"p\"; kind = \"promote\"; model = \"m:3\";\n"
          "    stage = \"prod\"; }\n);\n",
      4, "'stage' must be one of staging, production, archived (got 'prod')"},
-    {"promote no stage", HDR "steps = (\n  { name = \"p\"; kind = \"promote\"; model = \"m:3\"; }\n);\n",
-     3, "promote steps need 'stage'"},
+    {"promote no stage",
+     HDR "steps = (\n  { name = \"p\"; kind = \"promote\"; model = \"m:3\"; }\n);\n", 3,
+     "promote steps need 'stage'"},
     {"promote ref not an ancestor",
-     HDR "steps = (\n  { name = \"train\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; },\n"
-         "  { name = \"other\"; kind = \"exec\"; command = \"true\"; after = [\"train\"]; },\n"
-         "  { name = \"p\"; kind = \"promote\"; stage = \"production\"; after = [\"other\"];\n"
-         "    model = \"@trainx\"; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"train\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; },\n"
+     "  { name = \"other\"; kind = \"exec\"; command = \"true\"; after = [\"train\"]; },\n"
+     "  { name = \"p\"; kind = \"promote\"; stage = \"production\"; after = [\"other\"];\n"
+     "    model = \"@trainx\"; }\n);\n",
      6, "model '@trainx' names no step"},
     /* graph */
     {"unknown dependency",
@@ -332,7 +358,8 @@ static const err_case_t s_errors[] = {
          "  { name = \"b\"; kind = \"exec\"; command = \"true\"; after = [\"x\"]; }\n);\n",
      4, "step 'b' depends on unknown step 'x'"},
     {"self dependency",
-     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; after = [\"a\"]; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; after = [\"a\"]; }\n);\n",
      3, "step 'a' depends on itself"},
     {"repeated dependency",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; },\n"
@@ -353,7 +380,8 @@ static const err_case_t s_errors[] = {
          "  {\n    name = \"train\"; kind = \"exec\"; command = \"true\"; },\n"
          "  { name = \"eval\"; kind = \"exec\"; command = \"true\"; },\n"
          "  {\n    name = \"train\"; kind = \"exec\"; command = \"true\"; }\n);\n",
-     8, "duplicate step name 'train' (first defined at line 5)"},    /* scheduling: queue, priority, schedule, trigger */
+     8, "duplicate step name 'train' (first defined at line 5)"}, /* scheduling: queue, priority,
+                                                                     schedule, trigger */
     {"queue bad name", HDR "queue = \"my queue\";\n" A, 2, "queue name 'my queue' is invalid"},
     {"queue not a string", HDR "queue = 3;\n" A, 2, "'queue' must be a string"},
     {"priority too high", HDR "priority = 1001;\n" A, 2,
@@ -372,12 +400,10 @@ static const err_case_t s_errors[] = {
      "unknown time zone '../etc/passwd'"},
     {"schedule no cron", HDR "\nschedule = { timezone = \"UTC\"; };\n" A, 3,
      "schedule needs 'cron'"},
-    {"schedule bad catchup",
-     HDR "schedule = { cron = \"0 3 * * *\";\n  catchup = \"some\"; };\n" A, 3,
-     "schedule 'catchup' must be one of none, latest, all (got 'some')"},
-    {"schedule max_active zero",
-     HDR "schedule = { cron = \"0 3 * * *\";\n  max_active = 0; };\n" A, 3,
-     "schedule 'max_active' must be an integer between 1 and 100"},
+    {"schedule bad catchup", HDR "schedule = { cron = \"0 3 * * *\";\n  catchup = \"some\"; };\n" A,
+     3, "schedule 'catchup' must be one of none, latest, all (got 'some')"},
+    {"schedule max_active zero", HDR "schedule = { cron = \"0 3 * * *\";\n  max_active = 0; };\n" A,
+     3, "schedule 'max_active' must be an integer between 1 and 100"},
     {"schedule unknown key", HDR "schedule = { cron = \"0 3 * * *\";\n  tz = \"UTC\"; };\n" A, 3,
      "unknown key 'tz' in schedule (known: cron, timezone, catchup, max_active, catchup_max, lateness)"},
     {"schedule catchup_max zero",
@@ -389,11 +415,13 @@ static const err_case_t s_errors[] = {
     {"schedule lateness too long",
      HDR "schedule = { cron = \"0 3 * * *\";\n  lateness = \"200h\"; };\n" A, 3,
      "schedule 'lateness' must be a duration from 1s to 168h"},
-    {"trigger on_failure bad", HDR "trigger = { watch = \"/data\";\n  on_failure = \"again\"; };\n" A,
-     3, "trigger 'on_failure' must be \"keep\""},
-    {"schedule and trigger", HDR "schedule = { cron = \"0 3 * * *\"; };\n"
-                             "trigger = { watch = \"/data\"; };\n" A, 3,
-     "give either 'schedule' or 'trigger', not both"},
+    {"trigger on_failure bad",
+     HDR "trigger = { watch = \"/data\";\n  on_failure = \"again\"; };\n" A, 3,
+     "trigger 'on_failure' must be \"keep\""},
+    {"schedule and trigger",
+     HDR "schedule = { cron = \"0 3 * * *\"; };\n"
+         "trigger = { watch = \"/data\"; };\n" A,
+     3, "give either 'schedule' or 'trigger', not both"},
     {"trigger no watch", HDR "trigger = { min_new_rows = 5; };\n" A, 2, "trigger needs 'watch'"},
     {"trigger zero rows", HDR "trigger = { watch = \"/data\";\n  min_new_rows = 0; };\n" A, 3,
      "trigger 'min_new_rows' must be an integer of at least 1"},
@@ -403,7 +431,8 @@ static const err_case_t s_errors[] = {
      "unknown key 'rows' in trigger (known: watch, min_new_rows, on_failure)"},
     /* resources */
     {"resources not a group",
-     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    resources = 2; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    resources = 2; }\n);\n",
      4, "step 'a': 'resources' must be a group"},
     {"resources cpus zero", T "    resources = {\n cpus = 0; }; }\n);\n", 5,
      "step 't': resources 'cpus' must be between 1 and 1024"},
@@ -422,27 +451,31 @@ static const err_case_t s_errors[] = {
     {"resources unknown key", T "    resources = { cores = 2; }; }\n);\n", 4,
      "unknown key 'cores' in resources (known: cpus, memory, gpus, labels)"},
     /* sweeps */
-    {"matrix not a group", T "    matrix = [1, 2]; }\n);\n", 4, "'matrix' must be a non-empty group"},
+    {"matrix not a group", T "    matrix = [1, 2]; }\n);\n", 4,
+     "'matrix' must be a non-empty group"},
     {"matrix empty", T "    matrix = {}; }\n);\n", 4, "'matrix' must be a non-empty group"},
     {"matrix unknown key", T "    matrix = {\n      argv = ([\"x\"]); }; }\n);\n", 5,
      "step 't': matrix key 'argv' is not a setting of kind train"},
     {"matrix common key", T "    matrix = { retries = [1, 2]; }; }\n);\n", 4,
      "matrix key 'retries' is not a setting of kind train"},
-    {"matrix key also in step", T "    learning_rate = 0.1;\n    matrix = {\n learning_rate = [0.1]; }; }\n);\n",
-     6, "'learning_rate' is set both in the step and in its matrix"},
+    {"matrix key also in step",
+     T "    learning_rate = 0.1;\n    matrix = {\n learning_rate = [0.1]; }; }\n);\n", 6,
+     "'learning_rate' is set both in the step and in its matrix"},
     {"matrix value not a list", T "    matrix = { learning_rate = 0.1; }; }\n);\n", 4,
      "matrix 'learning_rate' must be a non-empty list of values"},
     {"matrix value empty", T "    matrix = { learning_rate = []; }; }\n);\n", 4,
      "matrix 'learning_rate' must be a non-empty list of values"},
     {"matrix too big",
-     T "    trainer = \"mlp\"; matrix = {\n      seed = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17];\n"
-       "      epochs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]; }; }\n);\n",
+     T
+     "    trainer = \"mlp\"; matrix = {\n      seed = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17];\n"
+     "      epochs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]; }; }\n);\n",
      4, "the matrix has more than 256 combinations"},
     {"matrix bad value names the written step",
      T "    matrix = { learning_rate = [0.1,\n      -0.5]; }; }\n);\n", 5,
      "step 't': 'learning_rate' must be above 0"},
-    {"matrix hidden flat list", T "    trainer = \"mlp\";\n    matrix = { hidden = [64, 128]; }; }\n);\n",
-     5, "step 't': 'hidden' must be an array of 1 to 8 layer widths"},
+    {"matrix hidden flat list",
+     T "    trainer = \"mlp\";\n    matrix = { hidden = [64, 128]; }; }\n);\n", 5,
+     "step 't': 'hidden' must be an array of 1 to 8 layer widths"},
     {"ref to a swept step",
      T "    matrix = { seed = [1, 2]; }; },\n"
        "  { name = \"e\"; kind = \"evaluate\"; dataset = \"/d.csv\"; after = [\"t\"];\n"
@@ -453,8 +486,8 @@ static const err_case_t s_errors[] = {
        "  {\n    name = \"t\"; kind = \"noop\"; }\n);\n",
      7, "duplicate step name 't' (the swept step at line 3 has it too)"},
     {"sweep expansion clashes",
-     T "    matrix = { seed = [1, 2]; }; },\n  { name = \"t.2\"; kind = \"noop\"; }\n);\n",
-     5, "duplicate step name 't.2'"},
+     T "    matrix = { seed = [1, 2]; }; },\n  { name = \"t.2\"; kind = \"noop\"; }\n);\n", 5,
+     "duplicate step name 't.2'"},
     /* select */
     {"select no metric",
      HDR "steps = (\n  { name = \"p\"; kind = \"select\"; mode = \"max\"; }\n);\n", 3,
@@ -471,8 +504,9 @@ static const err_case_t s_errors[] = {
          "    metric = \"val accuracy\"; }\n);\n",
      4, "step 'p': 'metric' must be one of a metric train steps record: val_accuracy"},
     {"select without a train step",
-     HDR "steps = (\n  { name = \"a\"; kind = \"noop\"; },\n"
-         "  { name = \"p\"; kind = \"select\"; after = [\"a\"]; metric = \"val_accuracy\"; mode = \"max\"; }\n);\n",
+     HDR
+     "steps = (\n  { name = \"a\"; kind = \"noop\"; },\n"
+     "  { name = \"p\"; kind = \"select\"; after = [\"a\"]; metric = \"val_accuracy\"; mode = \"max\"; }\n);\n",
      4, "step 'p': a select step needs at least one train step in 'after'"},
     {"select with resources",
      HDR "steps = (\n  { name = \"p\"; kind = \"select\"; metric = \"m\"; mode = \"max\";\n"
@@ -488,8 +522,8 @@ static const err_case_t s_errors[] = {
          "    argv = [\"echo\", \"${params.x}\"]; }\n);\n",
      5, "unknown parameter 'x' in ${params.x}"},
     {"unterminated reference",
-     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"echo ${run.id\"; }\n);\n",
-     3, "'${' without its closing '}'"},
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"echo ${run.id\"; }\n);\n", 3,
+     "'${' without its closing '}'"},
     {"due_at without a schedule",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"echo ${run.due_at}\"; }\n);\n",
      3, "${run.due_at} is known only in a workflow with a schedule"},
@@ -497,14 +531,15 @@ static const err_case_t s_errors[] = {
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"wc ${trigger.files}\"; }\n);\n",
      3, "${trigger.files} is known only in a workflow with a trigger"},
     {"bad parameter name",
-     HDR "params = { a-b = 1; };\nsteps = (\n  { name = \"a\"; kind = \"noop\"; }\n);\n",
-     2, "parameter name 'a-b' is invalid"},
+     HDR "params = { a-b = 1; };\nsteps = (\n  { name = \"a\"; kind = \"noop\"; }\n);\n", 2,
+     "parameter name 'a-b' is invalid"},
     {"parameter of a bad type",
-     HDR "params = { l = [1, 2]; };\nsteps = (\n  { name = \"a\"; kind = \"noop\"; }\n);\n",
-     2, "parameter 'l' must be a string, a number or a boolean"},
+     HDR "params = { l = [1, 2]; };\nsteps = (\n  { name = \"a\"; kind = \"noop\"; }\n);\n", 2,
+     "parameter 'l' must be a string, a number or a boolean"},
     {"a value that breaks a rule, at the line that uses it",
-     HDR "params = { m = \"../x\"; };\nsteps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"d.csv\";\n"
-         "    label = \"y\";\n    model = \"${params.m}\"; }\n);\n",
+     HDR
+     "params = { m = \"../x\"; };\nsteps = (\n  { name = \"t\"; kind = \"train\"; dataset = \"d.csv\";\n"
+     "    label = \"y\";\n    model = \"${params.m}\"; }\n);\n",
      6, "model name '../x' is invalid"},
 };
 
@@ -529,18 +564,19 @@ static void t_errors(void **state)
 static void t_diamond(void **state)
 {
     (void)state;
-    const char *text = "# a diamond\n"
-                       "workflow = \"hello\";\n"
-                       "steps = (\n"
-                       "  { name = \"prepare\"; kind = \"exec\"; command = \"echo hi\"; },\n"
-                       "  { name = \"train_a\"; kind = \"exec\"; after = [\"prepare\"];\n"
-                       "    argv = [\"python3\", \"train.py\", \"--seed=1\"]; retries = 2; },\n"
-                       "  { name = \"train_b\"; kind = \"exec\"; after = [\"prepare\"];\n"
-                       "    command = \"sleep 0.1\"; timeout = \"10m\"; retry_delay = 2.5; },\n"
-                       "  {\n"
-                       "    name = \"report\"; kind = \"exec\"; after = (\"train_a\", \"train_b\");\n"
-                       "    command = \"echo 'done' \\\"x\\\"\"; }\n"
-                       ");\n";
+    const char *text =
+        "# a diamond\n"
+        "workflow = \"hello\";\n"
+        "steps = (\n"
+        "  { name = \"prepare\"; kind = \"exec\"; command = \"echo hi\"; },\n"
+        "  { name = \"train_a\"; kind = \"exec\"; after = [\"prepare\"];\n"
+        "    argv = [\"python3\", \"train.py\", \"--seed=1\"]; retries = 2; },\n"
+        "  { name = \"train_b\"; kind = \"exec\"; after = [\"prepare\"];\n"
+        "    command = \"sleep 0.1\"; timeout = \"10m\"; retry_delay = 2.5; },\n"
+        "  {\n"
+        "    name = \"report\"; kind = \"exec\"; after = (\"train_a\", \"train_b\");\n"
+        "    command = \"echo 'done' \\\"x\\\"\"; }\n"
+        ");\n";
     char err[256] = "";
     workflow_t *wf = workflow_parse(text, "pipeline.cfg", err, sizeof err);
     if (!wf)
@@ -585,9 +621,10 @@ static void t_diamond(void **state)
 static void t_env_sorted(void **state)
 {
     (void)state;
-    const char *text = HDR "steps = ( { name = \"a\"; kind = \"exec\"; argv = [\"env\"];\n"
-                           "  env = { ZED = \"last\"; A_1 = \"x y\"; u = \"\\\"q\\\"\"; E = \"\"; }; },\n"
-                           "  { name = \"b\"; kind = \"exec\"; argv = [\"true\"]; env = {}; } );\n";
+    const char *text =
+        HDR "steps = ( { name = \"a\"; kind = \"exec\"; argv = [\"env\"];\n"
+            "  env = { ZED = \"last\"; A_1 = \"x y\"; u = \"\\\"q\\\"\"; E = \"\"; }; },\n"
+            "  { name = \"b\"; kind = \"exec\"; argv = [\"true\"]; env = {}; } );\n";
     char err[256] = "";
     workflow_t *wf = workflow_parse(text, "pipeline.cfg", err, sizeof err);
     if (!wf)
@@ -609,9 +646,9 @@ static void t_durations(void **state)
 {
     (void)state;
     static const dur_case_t cases[] = {
-        {"0", 0},          {"90", 90000},       {"1.5", 1500},       {"0.25", 250},
-        {"\"250ms\"", 250}, {"\"90s\"", 90000},  {"\"10m\"", 600000}, {"\"2h\"", 7200000},
-        {"\"1.5\"", 1500}, {"\"0.5s\"", 500},   {"3L", 3000},        {"\"0\"", 0},
+        {"0", 0},           {"90", 90000},      {"1.5", 1500},       {"0.25", 250},
+        {"\"250ms\"", 250}, {"\"90s\"", 90000}, {"\"10m\"", 600000}, {"\"2h\"", 7200000},
+        {"\"1.5\"", 1500},  {"\"0.5s\"", 500},  {"3L", 3000},        {"\"0\"", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[256], err[256] = "";
@@ -636,7 +673,8 @@ static void s_check_cwd(const char *path, const char *cwd, const char *want)
 {
     char text[512], err[512] = "", spec[PATH_MAX + 64];
     snprintf(text, sizeof text,
-             HDR "steps = ( { name = \"a\"; kind = \"exec\"; command = \"pwd\"; cwd = \"%s\"; } );\n",
+             HDR
+             "steps = ( { name = \"a\"; kind = \"exec\"; command = \"pwd\"; cwd = \"%s\"; } );\n",
              cwd);
     workflow_t *wf = workflow_parse(text, path, err, sizeof err);
     if (!wf)
@@ -700,7 +738,8 @@ static void t_load_file(void **state)
     char path[] = "/tmp/drover-wf-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
-    const char *text = HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; }\n);\n";
+    const char *text =
+        HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; }\n);\n";
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     assert_int_equal(close(fd), 0);
 
@@ -735,14 +774,13 @@ static void t_load_file(void **state)
     assert_int_equal(errno, EISDIR);
 }
 
-
 /* The four ML kinds: defaults, exact spec_json (sorted keys, 15-digit
  * reals), @STEP references through transitive 'after'. */
 static void t_ml_kinds(void **state)
 {
     (void)state;
-    const char *text =
-        HDR "steps = (\n"
+    const char *text = HDR
+        "steps = (\n"
         "  { name = \"check\"; kind = \"validate\"; dataset = \"/data/train.csv\"; label = \"damage\";\n"
         "    checks = { columns = [\"f0\", \"f1\"]; min_rows = 1000; max_missing = 0.01;\n"
         "      ranges = { f0 = (-10.0, 10); }; min_class_share = 0.05; max_duplicates = 0.01;\n"
@@ -795,9 +833,8 @@ static void t_ml_kinds(void **state)
         "{\"dataset\":\"/data/test.csv\",\"gates\":{\"better_than_production\":{\"by\":0.0,"
         "\"metric\":\"accuracy\"},\"max\":{\"log_loss\":0.6},\"min\":{\"accuracy\":0.8,"
         "\"macro_f1\":0.75}},\"label\":\"damage\",\"model\":\"@train\"}");
-    assert_string_equal(wf->steps[5].spec_json,
-                        "{\"dataset\":\"/data/test.csv\",\"gates\":{},"
-                        "\"model\":\"claims-damage:production\"}");
+    assert_string_equal(wf->steps[5].spec_json, "{\"dataset\":\"/data/test.csv\",\"gates\":{},"
+                                                "\"model\":\"claims-damage:production\"}");
     assert_string_equal(wf->steps[6].spec_json, "{\"model\":\"@train\",\"stage\":\"production\"}");
     assert_string_equal(wf->steps[7].spec_json,
                         "{\"model\":\"claims-damage:12\",\"stage\":\"archived\"}");
@@ -824,8 +861,9 @@ static void t_ml_paths(void **state)
     assert_non_null(realpath(dir, real));
     snprintf(path, sizeof path, "%s/pipeline.cfg", dir);
     workflow_t *wf = workflow_parse(
-        HDR "steps = ( { name = \"v\"; kind = \"validate\"; dataset = \"./data/new.csv\";\n"
-            "  checks = { drift = { reference = \"data/train.bin\"; max_psi = 0.25; bins = 5; }; }; } );\n",
+        HDR
+        "steps = ( { name = \"v\"; kind = \"validate\"; dataset = \"./data/new.csv\";\n"
+        "  checks = { drift = { reference = \"data/train.bin\"; max_psi = 0.25; bins = 5; }; }; } );\n",
         path, err, sizeof err);
     if (!wf)
         fail_msg("%s", err);
@@ -898,20 +936,24 @@ static void t_limits(void **state)
     char name[200], buf[512];
     memset(name, 'n', 128);
     name[128] = '\0';
-    snprintf(buf, sizeof buf, "workflow = \"%s\";\nsteps = ( { name = \"%s\"; kind = \"exec\"; "
-             "command = \"true\"; } );\n", name, name);
+    snprintf(buf, sizeof buf,
+             "workflow = \"%s\";\nsteps = ( { name = \"%s\"; kind = \"exec\"; "
+             "command = \"true\"; } );\n",
+             name, name);
     wf = workflow_parse(buf, "p.cfg", err, sizeof err);
     if (!wf)
         fail_msg("%s", err);
     workflow_destroy(&wf);
-    snprintf(buf, sizeof buf, HDR "steps = ( { name = \"%sn\"; kind = \"exec\"; "
-             "command = \"true\"; } );\n", name);
+    snprintf(buf, sizeof buf,
+             HDR "steps = ( { name = \"%sn\"; kind = \"exec\"; "
+                 "command = \"true\"; } );\n",
+             name);
     assert_null(workflow_parse(buf, "p.cfg", err, sizeof err));
     assert_non_null(strstr(err, "p.cfg:2: step name"));
 
     /* retries at the bounds */
     const char *ok = HDR "steps = ( { name = \"a\"; kind = \"exec\"; command = \"true\"; "
-                     "retries = 100; } );\n";
+                         "retries = 100; } );\n";
     wf = workflow_parse(ok, "p.cfg", err, sizeof err);
     assert_non_null(wf);
     assert_int_equal(wf->steps[0].retries, 100);
@@ -993,10 +1035,11 @@ static void t_resources(void **state)
     (void)state;
     char err[512] = "";
     workflow_t *wf = workflow_parse(
-        HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
-            "    resources = { cpus = 2; memory = \"4G\"; gpus = 1; labels = [\"gpu-a100\", \"x\"]; }; },\n"
-            "  { name = \"b\"; kind = \"exec\"; command = \"true\";\n"
-            "    resources = { memory = 1048576; cpus = 1024; gpus = 64; labels = []; }; }\n);\n",
+        HDR
+        "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
+        "    resources = { cpus = 2; memory = \"4G\"; gpus = 1; labels = [\"gpu-a100\", \"x\"]; }; },\n"
+        "  { name = \"b\"; kind = \"exec\"; command = \"true\";\n"
+        "    resources = { memory = 1048576; cpus = 1024; gpus = 64; labels = []; }; }\n);\n",
         "p.cfg", err, sizeof err);
     if (!wf)
         fail_msg("%s", err);
@@ -1024,9 +1067,18 @@ static void t_parse_size(void **state)
         const char *s;
         uint64_t want;
     } ok[] = {
-        {"0", 0}, {"1048576", 1048576}, {"4G", 4ULL << 30}, {"4g", 4ULL << 30},
-        {"512M", 512ULL << 20}, {"1.5G", 3ULL << 29}, {"2K", 2048}, {"1T", 1ULL << 40},
-        {"4GB", 4ULL << 30}, {"4GiB", 4ULL << 30}, {"100B", 100}, {"8388608T", 1ULL << 63},
+        {"0", 0},
+        {"1048576", 1048576},
+        {"4G", 4ULL << 30},
+        {"4g", 4ULL << 30},
+        {"512M", 512ULL << 20},
+        {"1.5G", 3ULL << 29},
+        {"2K", 2048},
+        {"1T", 1ULL << 40},
+        {"4GB", 4ULL << 30},
+        {"4GiB", 4ULL << 30},
+        {"100B", 100},
+        {"8388608T", 1ULL << 63},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         uint64_t v = 7;
@@ -1034,8 +1086,8 @@ static void t_parse_size(void **state)
             fail_msg("'%s': got %llu, want %llu", ok[i].s, (unsigned long long)v,
                      (unsigned long long)ok[i].want);
     }
-    static const char *const bad[] = {"", "G", "4X", " 4G", "4 G", "-1", "1e3", "4.G", "4Gi",
-                                      "inf", "4GBB", NULL};
+    static const char *const bad[] = {"",    "G",   "4X",  " 4G", "4 G",  "-1",
+                                      "1e3", "4.G", "4Gi", "inf", "4GBB", NULL};
     for (size_t i = 0; bad[i]; i++) {
         uint64_t v = 7;
         errno = 0;
@@ -1057,8 +1109,8 @@ static void t_parse_size(void **state)
 static void t_sweep_select(void **state)
 {
     (void)state;
-    const char *text =
-        HDR "steps = (\n"
+    const char *text = HDR
+        "steps = (\n"
         "  { name = \"prep\"; kind = \"noop\"; },\n"
         "  { name = \"train\"; kind = \"train\"; after = [\"prep\"]; dataset = \"/d.csv\";\n"
         "    label = \"y\"; model = \"m\"; trainer = \"mlp\"; retries = 2;\n"
@@ -1076,8 +1128,8 @@ static void t_sweep_select(void **state)
     if (!wf)
         fail_msg("%s", err);
     assert_int_equal(wf->nsteps, 8);
-    static const char *const names[] = {"prep", "train.1", "train.2", "train.3",
-                                        "train.4", "pick", "e", "one"};
+    static const char *const names[] = {"prep",    "train.1", "train.2", "train.3",
+                                        "train.4", "pick",    "e",       "one"};
     for (size_t i = 0; i < 8; i++)
         assert_string_equal(wf->steps[i].name, names[i]);
     static const char *const mj[] = {
@@ -1120,11 +1172,12 @@ static void t_sweep_select(void **state)
 
     /* A one-value matrix still expands (names stay predictable), and an
      * exec step can sweep its env. */
-    wf = workflow_parse(HDR "steps = (\n  { name = \"x\"; kind = \"exec\"; command = \"env\";\n"
-                            "    matrix = { env = ({ SEED = \"1\"; }, { SEED = \"2\"; }); }; },\n"
-                            "  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\";\n"
-                            "    model = \"m\"; matrix = { seed = [7]; }; },\n"
-                            "  { name = \"z\"; kind = \"noop\"; after = [\"x\", \"t\"]; }\n);\n",
+    wf = workflow_parse(HDR
+                        "steps = (\n  { name = \"x\"; kind = \"exec\"; command = \"env\";\n"
+                        "    matrix = { env = ({ SEED = \"1\"; }, { SEED = \"2\"; }); }; },\n"
+                        "  { name = \"t\"; kind = \"train\"; dataset = \"/d.csv\"; label = \"y\";\n"
+                        "    model = \"m\"; matrix = { seed = [7]; }; },\n"
+                        "  { name = \"z\"; kind = \"noop\"; after = [\"x\", \"t\"]; }\n);\n",
                         "p.cfg", err, sizeof err);
     if (!wf)
         fail_msg("%s", err);
@@ -1144,14 +1197,17 @@ static void t_sweep_select(void **state)
 
     /* 256 combinations pass; a dependent step gets all 256. */
     char big[2048];
-    int n = snprintf(big, sizeof big, HDR "steps = (\n  { name = \"t\"; kind = \"train\"; "
+    int n =
+        snprintf(big, sizeof big,
+                 HDR "steps = (\n  { name = \"t\"; kind = \"train\"; "
                      "dataset = \"/d.csv\"; label = \"y\"; model = \"m\"; matrix = {\n seed = [");
     for (int i = 0; i < 16; i++)
         n += snprintf(big + n, sizeof big - (size_t)n, "%s%d", i ? ", " : "", i);
     n += snprintf(big + n, sizeof big - (size_t)n, "];\n epochs = [");
     for (int i = 1; i <= 16; i++)
         n += snprintf(big + n, sizeof big - (size_t)n, "%s%d", i > 1 ? ", " : "", i);
-    snprintf(big + n, sizeof big - (size_t)n, "]; }; },\n  { name = \"p\"; kind = \"select\"; "
+    snprintf(big + n, sizeof big - (size_t)n,
+             "]; }; },\n  { name = \"p\"; kind = \"select\"; "
              "after = [\"t\"]; metric = \"val_loss\"; mode = \"min\"; }\n);\n");
     wf = workflow_parse(big, "p.cfg", err, sizeof err);
     if (!wf)
@@ -1169,7 +1225,8 @@ static void t_sweep_select(void **state)
     char *more = malloc(len + 256);
     assert_non_null(more);
     memcpy(more, chain, len - 4); /* drop "\n);\n" */
-    snprintf(more + len - 4, 256, ",\n{ name = \"w\"; kind = \"exec\"; matrix = { command = "
+    snprintf(more + len - 4, 256,
+             ",\n{ name = \"w\"; kind = \"exec\"; matrix = { command = "
              "[\"a\", \"b\"]; }; }\n);\n");
     errno = 0;
     assert_null(workflow_parse(more, "big.cfg", err, sizeof err));
@@ -1265,7 +1322,8 @@ static void t_include(void **state)
     assert_int_equal(wf->nsteps, 2);
     assert_string_equal(wf->steps[1].name, "b");
     char *real = realpath(sub, NULL);
-    snprintf(want, sizeof want, "{\"argv\":[\"/bin/sh\",\"-c\",\"true\"],\"cwd\":\"%s/data\"}", real);
+    snprintf(want, sizeof want, "{\"argv\":[\"/bin/sh\",\"-c\",\"true\"],\"cwd\":\"%s/data\"}",
+             real);
     free(real);
     assert_string_equal(wf->steps[0].spec_json, want);
     workflow_destroy(&wf);
@@ -1291,8 +1349,8 @@ static void t_include(void **state)
     /* A missing file and a cycle. */
     s_write(top, "workflow = \"w\";\n@include \"nope.cfg\"\n");
     assert_null(workflow_load(top, err, sizeof err));
-    snprintf(want, sizeof want, "%s/top.cfg:2: @include \"nope.cfg\": cannot read %s/nope.cfg: ",
-             dir, dir);
+    snprintf(want, sizeof want,
+             "%s/top.cfg:2: @include \"nope.cfg\": cannot read %s/nope.cfg: ", dir, dir);
     assert_true(strncmp(err, want, strlen(want)) == 0);
     /* A FIFO (or a device) is not read: the CLI must not hang on it. */
     char fifo[256];
@@ -1319,8 +1377,8 @@ static void t_include(void **state)
 static void t_issue11_keys(void **state)
 {
     (void)state;
-    const char *text =
-        HDR "steps = (\n"
+    const char *text = HDR
+        "steps = (\n"
         "  { name = \"train\"; kind = \"train\"; dataset = \"/d/train.csv\"; label = \"y\";\n"
         "    model = \"m\"; missing = \"mean\"; checkpoint_every = \"5m\"; optimizer = \"sgd\"; },\n"
         "  { name = \"t2\"; kind = \"train\"; dataset = \"/d/train.csv\"; label = \"y\";\n"
@@ -1387,15 +1445,24 @@ static void t_issue11_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_errors),         cmocka_unit_test(t_diamond),
-        cmocka_unit_test(t_env_sorted),     cmocka_unit_test(t_durations),
-        cmocka_unit_test(t_cwd),            cmocka_unit_test(t_load_file),
-        cmocka_unit_test(t_kind_known),     cmocka_unit_test(t_limits),
-        cmocka_unit_test(t_small_error_buffer), cmocka_unit_test(t_ml_kinds), cmocka_unit_test(t_issue11_keys),
+        cmocka_unit_test(t_errors),
+        cmocka_unit_test(t_diamond),
+        cmocka_unit_test(t_env_sorted),
+        cmocka_unit_test(t_durations),
+        cmocka_unit_test(t_cwd),
+        cmocka_unit_test(t_load_file),
+        cmocka_unit_test(t_kind_known),
+        cmocka_unit_test(t_limits),
+        cmocka_unit_test(t_small_error_buffer),
+        cmocka_unit_test(t_ml_kinds),
+        cmocka_unit_test(t_issue11_keys),
         cmocka_unit_test(t_ml_paths),
-        cmocka_unit_test(t_sched_top),      cmocka_unit_test(t_resources),
-        cmocka_unit_test(t_parse_size),     cmocka_unit_test(t_sweep_select),
-        cmocka_unit_test(t_nightly_example), cmocka_unit_test(t_include),
+        cmocka_unit_test(t_sched_top),
+        cmocka_unit_test(t_resources),
+        cmocka_unit_test(t_parse_size),
+        cmocka_unit_test(t_sweep_select),
+        cmocka_unit_test(t_nightly_example),
+        cmocka_unit_test(t_include),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,8 +20,8 @@
 
 #include "dataset.h"
 
-#define KIND_EXIT_OK 0
-#define KIND_EXIT_FAILED 1
+#define KIND_EXIT_OK       0
+#define KIND_EXIT_FAILED   1
 #define KIND_EXIT_BAD_SPEC 2
 
 typedef struct {

@@ -60,8 +60,8 @@ static mlmodel_t *s_load_model(kind_ctx_t *k, const char *artifact, char *err, s
 
 /* Class probabilities (or values) of m on ds, columns by name: a new
  * n x width array, or NULL with a reason in err. */
-static float *s_predict(const mlmodel_t *m, const dataset_t *ds, mlmodel_extra_t extra,
-                        char *err, size_t errlen)
+static float *s_predict(const mlmodel_t *m, const dataset_t *ds, mlmodel_extra_t extra, char *err,
+                        size_t errlen)
 {
     char e2[1024];
     float *X = NULL, *out = NULL;
@@ -229,7 +229,8 @@ int kind_evaluate(kind_ctx_t *k)
     if (!json_is_object(cand))
         return kind_fail(KIND_EXIT_BAD_SPEC,
                          "bad evaluate spec: no resolved model for '%s' (the coordinator adds "
-                         "\"resolved\" when it dispatches the step)", ref);
+                         "\"resolved\" when it dispatches the step)",
+                         ref);
     const char *cname = kind_str(cand, "name", NULL, &bad);
     long long cver = kind_int(cand, "version", 0, &bad);
     const char *cart = kind_str(cand, "artifact", NULL, &bad);
@@ -292,9 +293,9 @@ int kind_evaluate(kind_ctx_t *k)
         kind_fail(KIND_EXIT_FAILED, "evaluation failed: %s", err);
         goto out;
     }
-    metrics = regression ? metrics_regression(ds->y_value, cproba, ds->rows, e2, sizeof e2)
-                         : metrics_classification(ds->y_class, cproba, ds->rows, cm->k, e2,
-                                                  sizeof e2);
+    metrics = regression
+                  ? metrics_regression(ds->y_value, cproba, ds->rows, e2, sizeof e2)
+                  : metrics_classification(ds->y_class, cproba, ds->rows, cm->k, e2, sizeof e2);
     if (!metrics) {
         kind_fail(KIND_EXIT_FAILED, "evaluation failed: cannot compute the metrics: %s", e2);
         goto out;
@@ -317,9 +318,10 @@ int kind_evaluate(kind_ctx_t *k)
             goto out;
         }
         if ((pm->kind == MLMODEL_LINEAR) != regression) {
-            kind_fail(KIND_EXIT_FAILED, "production %s:%lld is a %s model; the candidate is a %s "
-                      "model: they cannot be compared", pname, pver, mlmodel_kind_name(pm->kind),
-                      mlmodel_kind_name(cm->kind));
+            kind_fail(KIND_EXIT_FAILED,
+                      "production %s:%lld is a %s model; the candidate is a %s "
+                      "model: they cannot be compared",
+                      pname, pver, mlmodel_kind_name(pm->kind), mlmodel_kind_name(cm->kind));
             goto out;
         }
         if (regression) {
@@ -345,11 +347,12 @@ int kind_evaluate(kind_ctx_t *k)
                 char list[512] = "";
                 size_t i, o2 = 0;
                 json_t *v;
-                json_array_foreach(newc, i, v) o2 += (size_t)snprintf(
-                    list + o2, o2 < sizeof list ? sizeof list - o2 : 0, "%s'%s'", i ? ", " : "",
-                    json_string_value(v));
+                json_array_foreach(newc, i, v) o2 +=
+                    (size_t)snprintf(list + o2, o2 < sizeof list ? sizeof list - o2 : 0, "%s'%s'",
+                                     i ? ", " : "", json_string_value(v));
                 char note[1024];
-                snprintf(note, sizeof note, "new class%s %s not known to production %s:%lld: "
+                snprintf(note, sizeof note,
+                         "new class%s %s not known to production %s:%lld: "
                          "compared on the %lld of %zu rows of the shared classes; the "
                          "candidate's metrics are over all rows",
                          json_array_size(newc) == 1 ? "" : "es", *list ? list : "(none)", pname,
@@ -380,8 +383,8 @@ int kind_evaluate(kind_ctx_t *k)
                 snprintf(why, sizeof why, "gate failed: %s %.3f %s %s %.3f", mname, fig,
                          s == 0 ? "<" : ">", sides[s], th);
             else
-                snprintf(why, sizeof why, "%s %.3f %s %s %.3f", mname, fig, s == 0 ? ">=" : "<=",
-                         sides[s], th);
+                snprintf(why, sizeof why, "%s %.3f %s %s %.3f", mname, fig,
+                         s == 0 ? ">=" : "<=", sides[s], th);
             s_gate(gates, &passed, reason, sizeof reason, name, fig, th, ok, why);
         }
     }
@@ -411,29 +414,37 @@ int kind_evaluate(kind_ctx_t *k)
             double pval = NAN;
             int sig = 1;
             if (!isnan(alpha)) {
-                pval = json_number_value(
-                    json_object_get(json_object_get(cmp, "mcnemar"), "p_value"));
+                pval =
+                    json_number_value(json_object_get(json_object_get(cmp, "mcnemar"), "p_value"));
                 sig = pval < alpha;
             }
             const char *on = json_array_size(json_object_get(cmp, "new_classes")) > 0
-                                 ? " (on the shared classes)" : "";
+                                 ? " (on the shared classes)"
+                                 : "";
             if (!have || !phave)
-                snprintf(why, sizeof why, "gate failed: %s is not computed for both models",
-                         mname);
+                snprintf(why, sizeof why, "gate failed: %s is not computed for both models", mname);
             else if (!ok)
-                snprintf(why, sizeof why, "gate failed: %s %.4f is not better than production "
-                         "%.4f by %.4f%s%s", mname, fig, pf, by, fig == pf ? " (a tie is not "
-                         "better)" : "", on);
+                snprintf(why, sizeof why,
+                         "gate failed: %s %.4f is not better than production "
+                         "%.4f by %.4f%s%s",
+                         mname, fig, pf, by,
+                         fig == pf ? " (a tie is not "
+                                     "better)"
+                                   : "",
+                         on);
             else if (!sig)
-                snprintf(why, sizeof why, "gate failed: %s %.4f beats production %.4f, but not "
-                         "significantly: McNemar p = %.4g, alpha %.4g%s", mname, fig, pf, pval,
-                         alpha, on);
+                snprintf(why, sizeof why,
+                         "gate failed: %s %.4f beats production %.4f, but not "
+                         "significantly: McNemar p = %.4g, alpha %.4g%s",
+                         mname, fig, pf, pval, alpha, on);
             else if (!isnan(alpha))
-                snprintf(why, sizeof why, "%s %.4f beats production %.4f by at least %.4f, "
-                         "McNemar p = %.4g < alpha %.4g%s", mname, fig, pf, by, pval, alpha, on);
+                snprintf(why, sizeof why,
+                         "%s %.4f beats production %.4f by at least %.4f, "
+                         "McNemar p = %.4g < alpha %.4g%s",
+                         mname, fig, pf, by, pval, alpha, on);
             else
-                snprintf(why, sizeof why, "%s %.4f beats production %.4f by at least %.4f%s",
-                         mname, fig, pf, by, on);
+                snprintf(why, sizeof why, "%s %.4f beats production %.4f by at least %.4f%s", mname,
+                         fig, pf, by, on);
             s_gate(gates, &passed, reason, sizeof reason, name, fig, th, ok && sig, why);
             if (!isnan(alpha)) {
                 json_t *g = json_array_get(gates, json_array_size(gates) - 1);

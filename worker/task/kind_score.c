@@ -66,8 +66,7 @@ static void s_csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int s_write_csv(const mlmodel_t *m, const float *out, size_t n, const char *version,
-                       FILE *f)
+static int s_write_csv(const mlmodel_t *m, const float *out, size_t n, const char *version, FILE *f)
 {
     int cls = m->kind != MLMODEL_LINEAR;
     fputs("row,version,", f);
@@ -110,8 +109,10 @@ static int s_write_binary(const mlmodel_t *m, const float *out, size_t n, const 
     int cls = m->kind != MLMODEL_LINEAR;
     size_t cols = 1 + (cls ? m->k : 1);
     if (n > (1u << 24)) {
-        util_errf(err, errlen, "%zu rows: the binary format's row column is float32, exact up to "
-                  "16777216 rows; use --format csv", n);
+        util_errf(err, errlen,
+                  "%zu rows: the binary format's row column is float32, exact up to "
+                  "16777216 rows; use --format csv",
+                  n);
         return -1;
     }
     char **names = calloc(cols, sizeof *names);
@@ -131,8 +132,7 @@ static int s_write_binary(const mlmodel_t *m, const float *out, size_t n, const 
     }
     ds = dataset_new(n, cols, (const char *const *)names,
                      cls ? DATASET_LABEL_CLASS : DATASET_LABEL_NONE, cls ? "class" : NULL,
-                     cls ? (const char *const *)m->class_names : NULL, cls ? m->k : 0, err,
-                     errlen);
+                     cls ? (const char *const *)m->class_names : NULL, cls ? m->k : 0, err, errlen);
     if (!ds)
         goto out;
     for (size_t r = 0; r < n; r++) {
@@ -333,11 +333,11 @@ int kind_score(kind_ctx_t *k)
     printf("wrote %zu predictions to %s\n", rows, out);
     /* As a report, so it is stored (drover.reports) and `drover report RUN
      * STEP` shows it; the datasets entry records the scored data (lineage). */
-    json_t *o = json_pack("{s:{s:b,s:{s:s,s:s,s:s,s:I},s:{s:s,s:I}},s:[o]}", "report", "passed",
-                          1, "predictions", "path", out, "sha256", hex, "format",
-                          binary ? "binary" : "csv", "rows", (json_int_t)rows, "model", "name",
-                          name, "version", (json_int_t)ver, "datasets",
-                          kind_dataset_json(ds, "scored"));
+    json_t *o =
+        json_pack("{s:{s:b,s:{s:s,s:s,s:s,s:I},s:{s:s,s:I}},s:[o]}", "report", "passed", 1,
+                  "predictions", "path", out, "sha256", hex, "format", binary ? "binary" : "csv",
+                  "rows", (json_int_t)rows, "model", "name", name, "version", (json_int_t)ver,
+                  "datasets", kind_dataset_json(ds, "scored"));
     if (!o || kind_emit(k, "output", o) < 0) {
         kind_fail(KIND_EXIT_FAILED, "cannot report the predictions to the worker");
         goto out;
@@ -397,8 +397,8 @@ int kind_predict_main(int argc, char **argv)
     if (!m)
         return kind_fail(KIND_EXIT_FAILED, "drover predict: %s", err);
     size_t rows;
-    int rc = kind_score_file(m, data, strcmp(extra, "ignore") == 0, version ? version : model,
-                             out, strcmp(format, "binary") == 0, NULL, &rows, err, sizeof err);
+    int rc = kind_score_file(m, data, strcmp(extra, "ignore") == 0, version ? version : model, out,
+                             strcmp(format, "binary") == 0, NULL, &rows, err, sizeof err);
     mlmodel_destroy(&m);
     if (rc < 0)
         return kind_fail(KIND_EXIT_FAILED, "drover predict: %s", err);
@@ -428,8 +428,10 @@ int kind_export_main(int argc, char **argv)
         return kind_fail(KIND_EXIT_BAD_SPEC, "usage: drover-task export MODEL_FILE -o OUT "
                                              "[--format onnx]");
     if (strcmp(format, "onnx") != 0)
-        return kind_fail(KIND_EXIT_BAD_SPEC, "drover model export: unknown format '%s' (known: "
-                                             "onnx)", format);
+        return kind_fail(KIND_EXIT_BAD_SPEC,
+                         "drover model export: unknown format '%s' (known: "
+                         "onnx)",
+                         format);
     char err[2048];
     mlmodel_t *m = mlmodel_load(model, err, sizeof err);
     if (!m)

@@ -33,10 +33,10 @@
  * writes them into the spec): sized so that small tabular data gets a
  * sound model without tuning (issue 11: within a point of scikit-learn's
  * LogisticRegression on digits, breast_cancer and wine). */
-#define KIND_TRAIN_EPOCHS 100
-#define KIND_TRAIN_BATCH 32
-#define KIND_TRAIN_ADAM_LR 0.003
-#define KIND_TRAIN_SGD_LR 0.1
+#define KIND_TRAIN_EPOCHS           100
+#define KIND_TRAIN_BATCH            32
+#define KIND_TRAIN_ADAM_LR          0.003
+#define KIND_TRAIN_SGD_LR           0.1
 #define KIND_TRAIN_CHECKPOINT_EVERY "30s"
 
 /* 1 when the worker assigned this task no GPU: it sets CUDA_VISIBLE_DEVICES
@@ -81,8 +81,8 @@ static int kind_checkpoint_every(const char *s, int *mode, double *secs)
 typedef struct {
     kind_ctx_t *k;
     int regression;
-    int first;                 /* no epoch seen yet in this attempt */
-    train_epoch_t last, best;  /* for the model's metrics */
+    int first;                /* no epoch seen yet in this attempt */
+    train_epoch_t last, best; /* for the model's metrics */
     int have_best;
 } cb_t;
 
@@ -142,8 +142,9 @@ int kind_train(kind_ctx_t *k)
     long long threads = kind_int(spec, "threads", 1, &bad);
     json_t *hidden = json_object_get(spec, "hidden");
     if (bad || !path || !label || !name)
-        return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: 'dataset', 'label' and 'model' are "
-                                             "required and every key must have its documented type");
+        return kind_fail(KIND_EXIT_BAD_SPEC,
+                         "bad train spec: 'dataset', 'label' and 'model' are "
+                         "required and every key must have its documented type");
     if (mlmodel_kind_parse(trainer, &p.kind) < 0)
         return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: unknown trainer '%s'", trainer);
     if (strcmp(optimizer, "sgd") == 0)
@@ -158,8 +159,9 @@ int kind_train(kind_ctx_t *k)
         return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: missing must be \"refuse\" or "
                                              "\"mean\"");
     if (kind_checkpoint_every(ckevery, &p.checkpoint_mode, &p.checkpoint_seconds) < 0)
-        return kind_fail(KIND_EXIT_BAD_SPEC, "bad train spec: checkpoint_every must be \"epoch\", "
-                                             "\"never\" or a duration such as \"30s\" (got '%s')",
+        return kind_fail(KIND_EXIT_BAD_SPEC,
+                         "bad train spec: checkpoint_every must be \"epoch\", "
+                         "\"never\" or a duration such as \"30s\" (got '%s')",
                          ckevery);
     if (epochs < 1 || epochs > 1000000 || batch < 1 || batch > (1 << 24) || patience < 0 ||
         patience > 1000000 || seed < 0 || threads < 1 || threads > 256)
@@ -253,8 +255,10 @@ int kind_train(kind_ctx_t *k)
         }
         if (train_split_means(&p, ds->X, ds->rows, ds->cols, impute, &badc, err, sizeof err) < 0) {
             if (badc)
-                kind_fail(KIND_EXIT_FAILED, "cannot impute column '%s': it has no value in the "
-                          "training split", ds->col_names[badc - 1]);
+                kind_fail(KIND_EXIT_FAILED,
+                          "cannot impute column '%s': it has no value in the "
+                          "training split",
+                          ds->col_names[badc - 1]);
             else
                 kind_fail(KIND_EXIT_FAILED, "cannot impute: %s", err);
             goto out;
@@ -266,16 +270,17 @@ int kind_train(kind_ctx_t *k)
                     ds->X[r * ds->cols + c] = impute[c]; /* private copy (dataset.h) */
                     filled++;
                 }
-        printf("missing = \"mean\": %zu missing value%s filled with training-split means\n",
-               filled, filled == 1 ? "" : "s");
+        printf("missing = \"mean\": %zu missing value%s filled with training-split means\n", filled,
+               filled == 1 ? "" : "s");
     } else {
         /* Name the first missing value the way the loader would. */
         for (size_t r = 0; r < ds->rows; r++)
             for (size_t c = 0; c < ds->cols; c++)
                 if (isnan(ds->X[r * ds->cols + c])) {
-                    kind_fail(KIND_EXIT_FAILED, "%s: row %zu, column '%s' is missing; clean the "
-                              "data, or train with missing = \"mean\"", path, r + 2,
-                              ds->col_names[c]);
+                    kind_fail(KIND_EXIT_FAILED,
+                              "%s: row %zu, column '%s' is missing; clean the "
+                              "data, or train with missing = \"mean\"",
+                              path, r + 2, ds->col_names[c]);
                     goto out;
                 }
     }
@@ -285,8 +290,8 @@ int kind_train(kind_ctx_t *k)
     if (snprintf(dir, sizeof dir, "%s/checkpoints", k->artifacts) >= (int)sizeof dir ||
         snprintf(ckpt, sizeof ckpt, "%s/run-%s-%s.ckpt", dir, k->run_id, k->step) >=
             (int)sizeof ckpt ||
-        snprintf(tmp_model, sizeof tmp_model, "%s/.model-run-%s-%s-%u.tmp", dir, k->run_id,
-                 k->step, k->attempt) >= (int)sizeof tmp_model) {
+        snprintf(tmp_model, sizeof tmp_model, "%s/.model-run-%s-%s-%u.tmp", dir, k->run_id, k->step,
+                 k->attempt) >= (int)sizeof tmp_model) {
         tmp_model[0] = '\0';
         kind_fail(KIND_EXIT_FAILED, "the artifact directory path is too long");
         goto out;
@@ -300,8 +305,8 @@ int kind_train(kind_ctx_t *k)
     cb_t cb = {.k = k, .regression = regression, .first = 1};
     train_result_t res;
     memset(&res, 0, sizeof res);
-    if (train_fit(&p, ds->X, ds->rows, ds->cols, ds->y_class, ds->nclasses, ds->y_value,
-                  s_on_epoch, &cb, ckpt, &model, &res, err, sizeof err) < 0) {
+    if (train_fit(&p, ds->X, ds->rows, ds->cols, ds->y_class, ds->nclasses, ds->y_value, s_on_epoch,
+                  &cb, ckpt, &model, &res, err, sizeof err) < 0) {
         kind_fail(KIND_EXIT_FAILED, "training failed: %s", err);
         goto out;
     }
@@ -332,17 +337,15 @@ int kind_train(kind_ctx_t *k)
     /* The model's figures: the epoch whose parameters were kept. */
     const train_epoch_t *e = cb.have_best && cb.best.epoch == res.best_epoch ? &cb.best : &cb.last;
     json_t *metrics =
-        regression
-            ? json_pack("{s:o,s:o,s:o,s:o}", "train_loss", kind_real(e->train_loss), "train_rmse",
-                        kind_real(e->train_metric), "val_loss", kind_real(e->val_loss),
-                        "val_rmse", kind_real(e->val_metric))
-            : json_pack("{s:o,s:o,s:o,s:o}", "train_loss", kind_real(e->train_loss),
-                        "train_accuracy", kind_real(e->train_metric), "val_loss",
-                        kind_real(e->val_loss), "val_accuracy", kind_real(e->val_metric));
+        regression ? json_pack("{s:o,s:o,s:o,s:o}", "train_loss", kind_real(e->train_loss),
+                               "train_rmse", kind_real(e->train_metric), "val_loss",
+                               kind_real(e->val_loss), "val_rmse", kind_real(e->val_metric))
+                   : json_pack("{s:o,s:o,s:o,s:o}", "train_loss", kind_real(e->train_loss),
+                               "train_accuracy", kind_real(e->train_metric), "val_loss",
+                               kind_real(e->val_loss), "val_accuracy", kind_real(e->val_metric));
     json_t *params = json_pack(
-        "{s:s,s:O,s:s,s:f,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:s,s:s,s:I,s:I,s:I,s:b,s:s,s:s}",
-        "trainer", trainer,
-        "hidden", hidden ? hidden : json_null(), "optimizer", optimizer, "learning_rate",
+        "{s:s,s:O,s:s,s:f,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:s,s:s,s:I,s:I,s:I,s:b,s:s,s:s}", "trainer",
+        trainer, "hidden", hidden ? hidden : json_null(), "optimizer", optimizer, "learning_rate",
         p.learning_rate, "l2", p.l2, "epochs", (json_int_t)p.epochs, "batch_size",
         (json_int_t)p.batch_size, "val_split", p.val_fraction, "patience", (json_int_t)p.patience,
         "seed", (json_int_t)p.seed, "threads", (json_int_t)p.threads, "gpu", gpu, "backend",

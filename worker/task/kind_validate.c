@@ -26,9 +26,9 @@ typedef struct {
 static void s_check(report_t *r, const char *name, double figure, json_t *threshold, int passed,
                     const char *detail)
 {
-    json_t *c = json_pack("{s:s,s:o,s:o,s:b,s:s}", "name", name, "figure", kind_real(figure),
-                          "threshold", threshold ? threshold : json_null(), "passed", passed,
-                          "detail", detail);
+    json_t *c =
+        json_pack("{s:s,s:o,s:o,s:b,s:s}", "name", name, "figure", kind_real(figure), "threshold",
+                  threshold ? threshold : json_null(), "passed", passed, "detail", detail);
     if (c)
         json_array_append_new(r->checks, c);
     printf("check %-16s %s  %s\n", name, passed ? "ok    " : "FAILED", detail);
@@ -145,8 +145,8 @@ static void s_min_class_share(report_t *r, const dataset_t *ds, double min)
         if (count[c] < count[worst])
             worst = c;
     double share = (double)count[worst] / (double)ds->rows;
-    snprintf(detail, sizeof detail, "class '%s' is %.1f%% of rows (min %.1f%%)",
-             ds->classes[worst], share * 100, min * 100);
+    snprintf(detail, sizeof detail, "class '%s' is %.1f%% of rows (min %.1f%%)", ds->classes[worst],
+             share * 100, min * 100);
     free(count);
     s_check(r, "min_class_share", share, json_real(min), share >= min, detail);
 }
@@ -217,8 +217,8 @@ int kind_validate(kind_ctx_t *k)
     }
     dataset_opts_t o = {
         .label = label,
-        .label_kind = json_object_get(checks, "min_class_share") ? DATASET_LABEL_CLASS
-                                                                 : DATASET_LABEL_AUTO,
+        .label_kind =
+            json_object_get(checks, "min_class_share") ? DATASET_LABEL_CLASS : DATASET_LABEL_AUTO,
         .compute_hash = 1,
     };
     if (!(ds = dataset_load(path, &o, err, sizeof err))) {

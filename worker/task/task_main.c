@@ -90,9 +90,9 @@ json_t *kind_real(double v)
 
 json_t *kind_dataset_json(const dataset_t *ds, const char *role)
 {
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "sha256", ds->sha256, "path", ds->path,
-                     "format", dataset_format_name(ds->format), "rows", (json_int_t)ds->rows,
-                     "cols", (json_int_t)ds->cols, "role", role);
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "sha256", ds->sha256, "path", ds->path, "format",
+                     dataset_format_name(ds->format), "rows", (json_int_t)ds->rows, "cols",
+                     (json_int_t)ds->cols, "role", role);
 }
 
 static void s_usage(FILE *f)
@@ -134,8 +134,10 @@ int main(int argc, char **argv)
                                : strcmp(argv[1], "score") == 0    ? kind_score
                                                                   : NULL;
     if (!run)
-        return kind_fail(KIND_EXIT_BAD_SPEC, "drover-task: unknown kind '%s' (known: validate, "
-                                             "train, evaluate, score, predict)", argv[1]);
+        return kind_fail(KIND_EXIT_BAD_SPEC,
+                         "drover-task: unknown kind '%s' (known: validate, "
+                         "train, evaluate, score, predict)",
+                         argv[1]);
     /* Progress lines reach the worker's log stream as they happen. */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -151,7 +153,8 @@ int main(int argc, char **argv)
     }
     /* The same table the CLI and the coordinator check against. */
     char why[512];
-    const char *step = getenv("DROVER_STEP") && *getenv("DROVER_STEP") ? getenv("DROVER_STEP") : "step";
+    const char *step =
+        getenv("DROVER_STEP") && *getenv("DROVER_STEP") ? getenv("DROVER_STEP") : "step";
     if (stepkind_check_spec_json(stepkind_find(argv[1]), step, spec, STEPKIND_FROM_DISPATCH, why,
                                  sizeof why) < 0) {
         json_decref(spec);
@@ -166,8 +169,8 @@ int main(int argc, char **argv)
         .artifacts = getenv("DROVER_ARTIFACTS") ? getenv("DROVER_ARTIFACTS") : "",
         .run_id = getenv("DROVER_RUN_ID") ? getenv("DROVER_RUN_ID") : "0",
         .step = getenv("DROVER_STEP") && *getenv("DROVER_STEP") ? getenv("DROVER_STEP") : "step",
-        .attempt = getenv("DROVER_ATTEMPT") ? (unsigned)strtoul(getenv("DROVER_ATTEMPT"), NULL, 10)
-                                            : 1,
+        .attempt =
+            getenv("DROVER_ATTEMPT") ? (unsigned)strtoul(getenv("DROVER_ATTEMPT"), NULL, 10) : 1,
         .out = out ? out : stdout,
     };
     int rc = run(&k);
