@@ -180,7 +180,8 @@ drover status "$RUN" | grep -E "awaiting approval|drover approve" | sed 's/^/  /
 if [[ "${LOOP_APPROVE:-auto}" == ask ]]; then
     echo "Approve it yourself (a key with an approve grant, or the admin key):"
     echo "  DROVER_KEY=$KEYS/reviewer drover approve $RUN review --reason 'checked the report'"
-    echo "drover-serve keeps serving $MODEL:$V1 until then; it runs on $URL until this script ends."
+    echo "Then drover models $MODEL shows the new version in production; serve it with"
+    echo "  drover-serve --config $W/serve.cfg   # (this script's server stops with it)"
     exit 0
 fi
 echo "approving as key 'reviewer' (a reader with an approve grant on $MODEL):"
