@@ -224,18 +224,24 @@ void cli_print_verb_help(const cli_verb_t *verb)
            CONFIG_DEFAULT_CLIENT_ENDPOINT);
 }
 
-int cli_parse_count(const cli_t *cli, const char *what, const char *s, uint64_t max, uint64_t *out)
+int cli_parse_uint(const cli_t *cli, const char *what, const char *s, uint64_t min, uint64_t max,
+                   uint64_t *out)
 {
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v == 0 || v > max) {
-        cli_usage_error(cli, "%s must be a number from 1 to %llu, not '%s'", what,
-                        (unsigned long long)max, s);
+    if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < min || v > max) {
+        cli_usage_error(cli, "%s must be a number from %llu to %llu, not '%s'", what,
+                        (unsigned long long)min, (unsigned long long)max, s);
         return -1;
     }
     *out = v;
     return 0;
+}
+
+int cli_parse_count(const cli_t *cli, const char *what, const char *s, uint64_t max, uint64_t *out)
+{
+    return cli_parse_uint(cli, what, s, 1, max, out);
 }
 
 int cli_parse_run_id(const cli_t *cli, const char *s, uint64_t *out)

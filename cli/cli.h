@@ -112,8 +112,11 @@ void cli_print_verb_help(const cli_verb_t *verb);
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const cli_t *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses an unsigned decimal number in 1..max (what names it in messages).
- * Returns 0, or prints a usage error and returns -1. */
+/* Parses an unsigned decimal number in min..max (cli_parse_count: 1..max;
+ * what names it in messages). Returns 0, or prints a usage error and
+ * returns -1. */
+int cli_parse_uint(const cli_t *cli, const char *what, const char *s, uint64_t min, uint64_t max,
+                   uint64_t *out);
 int cli_parse_count(const cli_t *cli, const char *what, const char *s, uint64_t max, uint64_t *out);
 
 /* Parses a run id ("42"). Returns 0, or prints a usage error and returns -1. */

@@ -101,7 +101,7 @@ static int s_feedback(cli_t *cli, int argc, char **argv)
         return cli_usage_error(cli, "give drover-serve's address: --server URL or DROVER_SERVE_URL "
                                     "(e.g. http://127.0.0.1:8480)");
     uint64_t rown = 0;
-    if (row && cli_parse_count(cli, "--row", row, UINT32_MAX, &rown) < 0)
+    if (row && cli_parse_uint(cli, "--row", row, 0, UINT32_MAX, &rown) < 0) /* rows count from 0 */
         return CLI_EXIT_USAGE;
     char tok[512], url[2048];
     if (s_token(cli, token_file, tok, sizeof tok) < 0)
