@@ -35,6 +35,18 @@
 
 /* ----------------------------------------------------------- clients --- */
 
+/* Who did it, for the records: "PREFIX KEY (says WORDS)" — the key first
+ * and whole, the client's own words after, cut to cut bytes, and the whole
+ * made valid UTF-8 (a cut may split a character, and a client may send
+ * anything; PostgreSQL and the reports' JSON refuse invalid text, which
+ * would fail the request for a label). */
+static void s_says(char *out, size_t len, const char *prefix, const char *key, const char *words,
+                   int cut)
+{
+    snprintf(out, len, "%s%s (says %.*s)", prefix, key, cut, words);
+    util_utf8_sanitize(out);
+}
+
 static void s_reply_client(server_t *s, const uint8_t *ident, size_t ident_len,
                            Drover__ClientReply *r)
 {
@@ -514,9 +526,8 @@ static int s_client_ml(server_t *s, const Drover__ClientRequest *in, const char 
             s_reply_client(s, ident, ident_len, rep);
             return 0;
         }
-        /* The key first and whole; the client's own words after, cut to fit. */
         char by[300];
-        snprintf(by, sizeof by, "key %s (says %.200s)", actor, q->by && *q->by ? q->by : "nothing");
+        s_says(by, sizeof by, "key ", actor, q->by && *q->by ? q->by : "nothing", 200);
         registry_actor_t who = {actor, role == AUTH_ROLE_ADMIN};
         int rc = registry_promote(s->st, &who, q->name ? q->name : "", (int)q->version,
                                   q->stage ? q->stage : "", by,
@@ -930,7 +941,7 @@ static int h_submit(creq_t *c)
      * choose; its own words (user@host) follow, labelled and cut short. */
     char by[200];
     if (q->submitted_by && *q->submitted_by)
-        snprintf(by, sizeof by, "%s (says %.100s)", c->actor, q->submitted_by);
+        s_says(by, sizeof by, "", c->actor, q->submitted_by, 100);
     else
         util_strlcpy(by, c->actor, sizeof by);
     Drover__SubmitRequest sq = *q;
@@ -1136,12 +1147,8 @@ static int h_approve(creq_t *c)
             return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
         }
     }
-    /* The key first and whole; the client's own words after, cut to fit
-     * and made valid UTF-8 (a cut may split a character; PostgreSQL and
-     * the report's JSON refuse invalid text). */
     char by[300], what[1400];
-    snprintf(by, sizeof by, "key %s (says %.200s)", c->actor, q->by && *q->by ? q->by : "nothing");
-    util_utf8_sanitize(by);
+    s_says(by, sizeof by, "key ", c->actor, q->by && *q->by ? q->by : "nothing", 200);
     snprintf(what, sizeof what, "%s by %s: %s", q->approve ? "approved" : "rejected", by, reason);
     if (model_approval_verdict(s->model, t, q->approve, what, name, version) < 0 ||
         registry_approval_record(s->st, name, version, q->approve, run_id, step, by, reason) < 0)

@@ -213,5 +213,18 @@ assert_eq production "$(sql "select stage from drover.model_versions where name 
     "the approved model is in production"
 sql "select reason from drover.model_stage_changes where name = 'claims-ml' and version = 1" |
     grep -q "approved in run $run step review: read the report" || fail "stage history of claims-ml:1"
+# The same cut where else a client's own words follow its key: a submit's
+# submitted_by (cut at 100 bytes) and a promote's by (at 200), spoken over
+# the wire. A split character must not get the request refused.
+long100="$(printf 'x%.0s' {1..99})é"
+spec='{\"argv\":[\"true\"]}'
+out=$(poke sub1 "\"submit\":{\"workflow\":\"says\",\"submitted_by\":\"$long100\",\"steps\":[{\"name\":\"s\",\"kind\":\"exec\",\"spec_json\":\"$spec\"}]}")
+jq -e '.error == "ERROR_NONE"' <<<"$out" >/dev/null || fail "submit with a long submitted_by: $out"
+sql "select submitted_by from drover.runs where workflow = 'says'" | grep -q "(says xxxx" ||
+    fail "submitted_by of the 'says' run: $(sql "select submitted_by from drover.runs where workflow = 'says'")"
+out=$(poke sub1 "\"promote\":{\"name\":\"claims-a\",\"version\":1,\"stage\":\"staging\",\"reason\":\"cut\",\"by\":\"$long_by\"}")
+jq -e '.error == "ERROR_NONE"' <<<"$out" >/dev/null || fail "promote with a long by: $out"
+assert_eq staging "$(sql "select stage from drover.model_versions where name = 'claims-a' and version = 1")" \
+    "claims-a:1 promoted with a long by"
 
 log "approve: waits visibly, every rule refused over the wire, durable across kill -9, timeout rejects"
