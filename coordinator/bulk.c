@@ -181,7 +181,12 @@ static void s_store(bulk_t *b, bulk_job_t *j)
             snprintf(j->err, sizeof j->err, "out of memory substituting the run's parameters");
         return;
     }
-    s_insert(b, j, &x.req, x.params_json, id);
+    /* The rules were checked with a stand-in run id; a real one is longer
+     * and may push a name past its bound: check what will be stored. */
+    if (id && model_submit_rules(&x.req, j->err, sizeof j->err) < 0)
+        j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
+    else
+        s_insert(b, j, &x.req, x.params_json, id);
     model_subst_free(&x);
     j->took_us = util_mono_us() - t0;
 }

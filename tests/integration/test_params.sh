@@ -72,6 +72,24 @@ cpoke() {
 spec='{\"dataset\":\"/tmp/d.csv\",\"label\":\"y\",\"model\":\"m-${params.m}\",\"trainer\":\"softmax\"}'
 hostile=$(cpoke --msg '{"request_id":7,"submit":{"workflow":"evil","params":[{"name":"m","value":"../../etc"}],
     "steps":[{"name":"t","kind":"train","spec_json":"'"$spec"'"}]}}' --await 5000) || fail "no answer to the hostile submit"
+
+# ${run.id} in a name of a large submit (stored beside the loop, bulk.c):
+# the rules first see a one-digit stand-in id; the real id (here 4 digits)
+# pushes the model name past 128 characters, and that is refused too.
+sql "select setval(pg_get_serial_sequence('drover.runs', 'id'), 1000)" >/dev/null
+long=$(printf 'm%.0s' {1..125})
+{
+    echo 'workflow = "bigid";'
+    echo 'steps = ('
+    echo "  { name = \"train\"; kind = \"train\"; dataset = \"/nonexistent/train.csv\"; label = \"y\"; model = \"${long}-\${run.id}\"; gpu = \"never\"; },"
+    for i in $(seq 1 1000); do echo "  { name = \"s$i\"; kind = \"exec\"; argv = [\"true\"]; },"; done
+    echo '  { name = "last"; kind = "exec"; argv = ["true"]; }'
+    echo ');'
+} >"$T_DIR/bigid.cfg"
+out=$(drover submit "$T_DIR/bigid.cfg" 2>&1) && fail "a model name of 131 characters was stored: run $out"
+[[ "$out" == *"model"* ]] || fail "refusal of the long model name: $out"
+assert_eq 0 "$(sql "select count(*) from drover.runs where workflow = 'bigid'")" "runs of bigid stored"
+
 log "hostile: $hostile"
 assert_eq ERROR_BAD_REQUEST "$(jq -r .error <<<"$hostile")" "error of a param that makes a bad model name"
 [[ "$(jq -r .message <<<"$hostile")" == *"m-../../etc"* ]] || fail "message: $(jq -r .message <<<"$hostile")"
