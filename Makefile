@@ -21,7 +21,8 @@ PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libpq-dev libconfig-dev libopenblas-dev \
             libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev \
             lintian python3 libmicrohttpd-dev prometheus slurm-wlm munge \
-            libcurl4-openssl-dev python3-zmq python3-protobuf protobuf-compiler clang-format
+            libcurl4-openssl-dev python3-zmq python3-protobuf protobuf-compiler clang-format \
+            python3-sklearn python3-numpy
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan
