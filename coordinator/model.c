@@ -1365,6 +1365,76 @@ int model_submit(model_t *m, const Drover__SubmitRequest *req, const char *key,
     return rc;
 }
 
+int model_submit_many(model_t *m, model_batch_t *b, size_t n)
+{
+    model_subst_t *x = calloc(n, sizeof *x);
+    model_rows_t *rows = calloc(n, sizeof *rows);
+    store_submit_t *subs = calloc(n, sizeof *subs);
+    size_t *which = calloc(n, sizeof *which);
+    int nsub = 0, rc = -1, e = EIO;
+    if (!x || !rows || !subs || !which)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        b[i].refused = 0;
+        b[i].run_id = 0;
+        if (model_subst(b[i].req, NULL, 0, &x[i], b[i].err, b[i].errlen) < 0) {
+            if (errno != EINVAL)
+                goto out;
+            b[i].refused = 1;
+            continue;
+        }
+        const Drover__SubmitRequest *q = &x[i].req;
+        if (model_submit_rules(q, b[i].err, b[i].errlen) < 0 ||
+            model_submit_queue_check(m, q, b[i].err, b[i].errlen) < 0) {
+            if (errno != EINVAL)
+                goto out;
+            b[i].refused = 1;
+            continue;
+        }
+        if (model_submit_rows(q, NULL, &rows[i]) < 0)
+            goto out;
+        subs[nsub] = (store_submit_t){
+            .workflow = q->workflow,
+            .source = q->source ? q->source : "",
+            .by = q->submitted_by ? q->submitted_by : "",
+            .key = b[i].key,
+            .queue = q->queue && *q->queue ? q->queue : "default",
+            .actor = b[i].actor,
+            .tasks_json = rows[i].tasks_json,
+            .deps_json = rows[i].deps_json,
+            .ntasks = (int)q->n_steps,
+            .priority = q->priority,
+            .task_ids = rows[i].ids,
+        };
+        which[nsub++] = i;
+    }
+    if (store_submit_many(m->st, subs, nsub) < 0) {
+        e = EAGAIN; /* nothing joined the model yet: the caller may retry one by one */
+        goto out;
+    }
+    for (int k = 0; k < nsub; k++) {
+        size_t i = which[k];
+        rows[i].run_id = subs[k].run_id;
+        rows[i].submitted_us = subs[k].submitted_us;
+        if (model_submit_join(m, &x[i].req, b[i].key, NULL, &rows[i]) < 0)
+            goto out; /* stored but not in memory: EIO resets the iteration */
+        b[i].run_id = rows[i].run_id;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; x && rows && i < n; i++) {
+        model_subst_free(&x[i]);
+        model_rows_clear(&rows[i]);
+    }
+    free(x);
+    free(rows);
+    free(subs);
+    free(which);
+    if (rc < 0)
+        errno = e;
+    return rc;
+}
+
 int model_rerun(model_t *m, const Drover__SubmitRequest *req, const int64_t *reuse, const char *key,
                 const char *actor, int64_t *run_id, char *err, size_t errlen)
 {

@@ -281,6 +281,22 @@ int model_run_attach(model_t *m, run_t **rp, const Drover__SubmitRequest *req);
 void model_run_discard(run_t **rp);
 void model_rows_clear(model_rows_t *rows);
 
+/* One plain submit of a batch (model_submit_many): no schedule, trigger,
+ * notify block, params or ${run.id}. refused: 1 when a rule refused it
+ * (message in err), else run_id is its new run. */
+typedef struct {
+    const Drover__SubmitRequest *req;
+    const char *key, *actor;
+    char *err;
+    size_t errlen;
+    int refused;
+    int64_t run_id;
+} model_batch_t;
+/* model_submit for n plain submits with one statement for all (in the
+ * iteration's transaction). 0 (each item answered by refused/run_id), or
+ * -1: errno EAGAIN when the statement failed and nothing changed (roll
+ * back and submit them one by one), EIO otherwise (reset). */
+int model_submit_many(model_t *m, model_batch_t *b, size_t n);
 /* A rerun (coordinator/rerun.c): as model_submit by a person, where
  * reuse[i] != 0 makes step i start succeeded, reusing the results of that
  * task of an earlier run (drover.tasks.reused_from). At least one step

@@ -738,6 +738,7 @@ static int s_reply_error(creq_t *c, Drover__ErrorCode code)
 static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,
                       Drover__ClientRequest *in, int may_hold, Drover__ClientRequest **own,
                       const bulk_job_t *dec);
+static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id);
 
 /* A large submit: its queue checked here, its rules and its rows by the
  * bulk thread, answered by server_client_bulk_done once it is durable or
@@ -907,6 +908,16 @@ int server_client_bulk_done(server_t *s)
     return rc;
 }
 
+/* submitted_by names the key that sent it, which the client cannot
+ * choose; its own words (user@host) follow, labelled and cut short. */
+static void s_submitted_by(char *by, size_t len, const char *actor, const Drover__SubmitRequest *q)
+{
+    if (q->submitted_by && *q->submitted_by)
+        s_says(by, len, "", actor, q->submitted_by, 100);
+    else
+        util_strlcpy(by, actor, len);
+}
+
 static int h_submit(creq_t *c)
 {
     server_t *s = c->s;
@@ -937,13 +948,8 @@ static int h_submit(creq_t *c)
         s_reply(c);
         return 0;
     }
-    /* submitted_by names the key that sent it, which the client cannot
-     * choose; its own words (user@host) follow, labelled and cut short. */
     char by[200];
-    if (q->submitted_by && *q->submitted_by)
-        s_says(by, sizeof by, "", c->actor, q->submitted_by, 100);
-    else
-        util_strlcpy(by, c->actor, sizeof by);
+    s_submitted_by(by, sizeof by, c->actor, q);
     Drover__SubmitRequest sq = *q;
     sq.submitted_by = by;
     if (c->checked < 0) { /* the bulk thread found a broken rule */
@@ -1518,6 +1524,13 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_DB_UNAVAILABLE);
         goto done;
     }
+    /* A plain submit waits for the others of this drain (one statement for
+     * all); anything else first lets those before it take effect. */
+    int took = s_batch_take(&c, rpc->handler, user_id);
+    if (took != 0 || (s->nbatch && server_client_batch_flush(s) < 0)) {
+        rc = took > 0 ? 0 : -1;
+        goto done;
+    }
     int guard = rpc->flags & RPC_WRITES;
     int in_tx = db_in_tx(s->db);
     if (guard && store_request_begin(s->st) < 0) {
@@ -1551,6 +1564,156 @@ done:
     if (own)
         *own = c.own; /* NULL when a handler took it */
     return rc;
+}
+
+/* ------------------------------------------------------ submit batch --- */
+
+/* At most this many submits wait for one statement, each of at most
+ * BATCH_ROWS steps + dependencies (larger ones are stored on their own). */
+#define BATCH_MAX  256
+#define BATCH_ROWS 64
+
+struct batch_item {
+    uint8_t ident[WIRE_MAX_IDENT];
+    size_t ident_len;
+    char user_id[128];
+    char actor[128];
+    Drover__ClientRequest *in; /* owned */
+};
+
+/* 1 when c is a plain submit, now held in s->batch (answered by
+ * server_client_batch_flush); 0 when it is to be handled now; -1 on a
+ * database error (a full batch could not be flushed). */
+static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id)
+{
+    server_t *s = c->s;
+    const Drover__SubmitRequest *q = c->in->submit;
+    if (handler != h_submit || s->batch_off || s->db_down_us || !c->own || c->off_loop || !q ||
+        q->schedule || q->trigger || q->notify || q->n_params || c->ident_len > WIRE_MAX_IDENT ||
+        strlen(user_id) >= sizeof s->batch->user_id || strlen(c->actor) >= sizeof s->batch->actor)
+        return 0;
+    size_t rows = q->n_steps;
+    for (size_t i = 0; i < q->n_steps && rows <= BATCH_ROWS; i++)
+        rows += q->steps[i]->n_after;
+    /* A refusal by capacity is answered by h_submit, in its words. */
+    if (rows > BATCH_ROWS || model_subst_uses_run_id(q) ||
+        (!q->allow_pending && capacity_check(s->cap, q, c->msg, sizeof c->msg) != 0))
+        return 0;
+    if (!s->batch && !(s->batch = calloc(BATCH_MAX, sizeof *s->batch)))
+        return 0; /* handled on its own */
+    if (s->nbatch == BATCH_MAX && server_client_batch_flush(s) < 0)
+        return -1;
+    struct batch_item *b = &s->batch[s->nbatch++];
+    memcpy(b->ident, c->ident, c->ident_len);
+    b->ident_len = c->ident_len;
+    util_strlcpy(b->user_id, user_id, sizeof b->user_id);
+    util_strlcpy(b->actor, c->actor, sizeof b->actor);
+    b->in = c->own;
+    c->own = NULL;
+    return 1;
+}
+
+static void s_batch_free(server_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        drover__client_request__free_unpacked(s->batch[i].in, NULL);
+}
+
+/* Submits the batch one by one, as if it had never been batched (the batch
+ * statement was refused: each request gets its own answer). */
+static int s_batch_one_by_one(server_t *s, size_t n)
+{
+    int rc = 0;
+    s->batch_off = 1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct batch_item *b = &s->batch[i];
+        Drover__ClientRequest *in = b->in;
+        b->in = NULL;
+        rc = s_dispatch(s, b->ident, b->ident_len, b->user_id, in, 0, &in, NULL);
+        if (in)
+            drover__client_request__free_unpacked(in, NULL);
+    }
+    s->batch_off = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s->batch[i].in)
+            drover__client_request__free_unpacked(s->batch[i].in, NULL);
+    return rc;
+}
+
+int server_client_batch_flush(server_t *s)
+{
+    size_t n = s->nbatch;
+    if (!n)
+        return 0;
+    s->nbatch = 0;
+    model_batch_t *mb = calloc(n, sizeof *mb);
+    Drover__SubmitRequest *sq = calloc(n, sizeof *sq);
+    char(*by)[200] = calloc(n, sizeof *by);
+    char(*msg)[1024] = calloc(n, sizeof *msg);
+    int rc = -1;
+    if (!mb || !sq || !by || !msg) {
+        log_error("out of memory for a batch of %zu submits", n);
+        s_batch_free(s, n);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct batch_item *b = &s->batch[i];
+        sq[i] = *b->in->submit;
+        s_submitted_by(by[i], sizeof by[i], b->actor, &sq[i]);
+        sq[i].submitted_by = by[i];
+        mb[i] = (model_batch_t){.req = &sq[i],
+                                .key = auth_secure(s->auth) ? b->actor : "",
+                                .actor = b->actor,
+                                .err = msg[i],
+                                .errlen = sizeof msg[i]};
+    }
+    if (store_request_begin(s->st) < 0) {
+        s_batch_free(s, n);
+        goto out;
+    }
+    if (model_submit_many(s->model, mb, n) < 0) {
+        if (errno == EAGAIN && db_ok(s->db) && store_request_end(s->st, 0) == 0) {
+            log_warn("a batch of %zu submits was refused by the database (%s): submitting them "
+                     "one by one",
+                     n, db_error(s->db));
+            rc = s_batch_one_by_one(s, n);
+        } else {
+            s_batch_free(s, n);
+        }
+        goto out;
+    }
+    rc = store_request_end(s->st, 1);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct batch_item *b = &s->batch[i];
+        Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
+        rep.request_id = b->in->request_id;
+        if (mb[i].refused) {
+            rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            rep.message = msg[i];
+        } else {
+            rep.run_id = (uint64_t)mb[i].run_id;
+        }
+        s_reply_client(s, b->ident, b->ident_len, &rep);
+    }
+    s_batch_free(s, n);
+out:
+    free(mb);
+    free(sq);
+    free(by);
+    free(msg);
+    return rc;
+}
+
+void server_client_batch_drop(server_t *s)
+{
+    if (s->nbatch)
+        log_warn("%zu submits dropped unanswered by the reset (nothing of them was stored)",
+                 s->nbatch);
+    if (s->batch)
+        s_batch_free(s, s->nbatch);
+    s->nbatch = 0;
+    free(s->batch);
+    s->batch = NULL;
 }
 
 int server_client_msg(server_t *s, const uint8_t *ident, size_t ident_len, const char *user_id,

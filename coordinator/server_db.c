@@ -189,6 +189,7 @@ int server_reset(server_t *s)
     server_side_active(s, 0);
     server_discard_outbox(s);
     server_client_drop_held(s);
+    server_client_batch_drop(s);
     store_discard(s->st);
     db_rollback(s->db);
     if (!db_ok(s->db) && s->csock) {

@@ -122,6 +122,11 @@ struct server {
     int64_t longest_us; /* the longest loop iteration (CoordinatorInfo) */
     bulk_t *bulk;       /* large submits stored beside the loop (bulk.h) */
     uint64_t loads;     /* state reloads so far: a bulk job of an older one is in them */
+    /* Plain submits of this iteration waiting to be stored with one
+     * statement (server_client_batch_flush). */
+    struct batch_item *batch;
+    size_t nbatch;
+    int batch_off; /* 1 while the batch is submitted one by one */
 };
 
 /* The artifact service learns what attempt t (just assigned to w, with the
@@ -191,5 +196,13 @@ void server_client_oversized(server_t *s, const wire_msg_t *m);
 int server_client_bulk_done(server_t *s);
 /* Forgets every parked request (reset, shutdown). */
 void server_client_drop_held(server_t *s);
+/* Stores the plain submits the drain collected, with one statement, and
+ * queues their answers (after the commit, like every reply); called after
+ * each drain of the client socket, and before any other client request so
+ * that requests take effect in the order they came. 0, or -1 (reset). */
+int server_client_batch_flush(server_t *s);
+/* Forgets the collected submits unanswered (reset, shutdown): nothing of
+ * them was written. */
+void server_client_batch_drop(server_t *s);
 
 #endif

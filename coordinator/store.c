@@ -112,6 +112,8 @@ enum {
     S_RERUN_SOURCE,
     S_ARTIFACTS_PUT,
     S_ARTIFACTS_STAGE,
+    /* speed branch (issue 16) */
+    S_SUBMIT_MANY,
     S_COUNT
 };
 
@@ -678,6 +680,43 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "e.version = r.version), '[]'::json))::text "
          "FROM drover.model_registry r WHERE r.name = $1 AND r.version = $2::int",
          2},
+    /* Many plain submits of one iteration in one statement (store_submit_many):
+     * what S_SUBMIT does for one run, per element of the arrays, with the
+     * run ids taken in array order. -> ordinal, run id, submitted_us,
+     * task id, idx (one row per task) */
+    [S_SUBMIT_MANY] =
+        {"submit_many",
+         "WITH v AS (SELECT x.*, nextval(pg_get_serial_sequence('drover.runs', 'id')) AS id "
+         "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], "
+         "$7::int[], $8::text[], $9::jsonb[], $10::jsonb[]) WITH ORDINALITY AS x(workflow, "
+         "source, by, ntasks, key, queue, priority, actor, tasks, deps, n) ORDER BY x.n), "
+         "r AS (INSERT INTO drover.runs (id, workflow, source, submitted_by, tasks_total, "
+         "started_at, submitted_key, queue, priority) SELECT id, workflow, source, by, ntasks, "
+         "clock_timestamp(), nullif(key, ''), queue, priority FROM v ORDER BY n "
+         "RETURNING id, submitted_at), "
+         "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
+         "timeout_ms, retry_delay_ms, resources) "
+         "SELECT v.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
+         "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
+         "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}') "
+         "FROM v, jsonb_array_elements(v.tasks) e ORDER BY v.n, (e->>'idx')::int "
+         "RETURNING id, idx, run_id, state), "
+         "d AS (INSERT INTO drover.task_deps (task_id, depends_on) "
+         "SELECT m.ids[(x->>0)::int + 1], m.ids[(x->>1)::int + 1] "
+         "FROM (SELECT run_id, array_agg(id ORDER BY idx) AS ids FROM t GROUP BY run_id) m "
+         "JOIN v ON v.id = m.run_id, jsonb_array_elements(v.deps) x), "
+         "ev AS (INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
+         "SELECT run_id, task_id, attempt, kind, to_state, detail FROM ("
+         "SELECT v.n, -1 AS idx, v.id AS run_id, NULL::bigint AS task_id, NULL::int AS attempt, "
+         "'run_state' AS kind, 'running' AS to_state, v.source AS detail FROM v UNION ALL "
+         "SELECT v.n, t.idx, t.run_id, t.id, 0, 'task_state', t.state, NULL "
+         "FROM t JOIN v ON v.id = t.run_id) x ORDER BY n, idx), "
+         "au AS (INSERT INTO drover.events (run_id, kind, actor, detail) "
+         "SELECT id, 'command', actor, 'submit workflow ' || workflow || ' (' || ntasks || "
+         "' steps) as run ' || id FROM v WHERE actor IS NOT NULL ORDER BY n) "
+         "SELECT v.n, r.id, " US("r.submitted_at") ", t.id, t.idx "
+         "FROM r JOIN v ON v.id = r.id JOIN t ON t.run_id = r.id",
+         10},
 };
 
 store_t *store_new(db_t *db)
@@ -974,6 +1013,82 @@ static int s_flush_ex(store_t *st, int with_commit)
     }
     PQclear(r);
     return 0;
+}
+
+/* Appends one array literal of n text elements (field f of each submit)
+ * as the next NUL-terminated parameter in st->buf; its offset in *off. */
+static int s_put_col(store_t *st, const store_submit_t *subs, int n, int f, size_t *off)
+{
+    char num[24];
+    *off = st->buflen;
+    if (s_put(st, "{", 1) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const store_submit_t *x = &subs[i];
+        const char *v = NULL;
+        switch (f) {
+        case 0: v = x->workflow; break;
+        case 1: v = x->source; break;
+        case 2: v = x->by; break;
+        case 3: v = I64(num, x->ntasks); break;
+        case 4: v = x->key ? x->key : ""; break;
+        case 5: v = x->queue; break;
+        case 6: v = I64(num, x->priority); break;
+        case 7: v = x->actor; break;
+        case 8: v = x->tasks_json; break;
+        case 9: v = x->deps_json; break;
+        }
+        if (s_put_elem(st, v, i == 0) < 0)
+            return -1;
+    }
+    if (s_put(st, "}", 1) < 0)
+        return -1;
+    st->buflen++; /* keep the NUL: each parameter is its own C string */
+    return 0;
+}
+
+int store_submit_many(store_t *st, store_submit_t *subs, int n)
+{
+    if (n <= 0)
+        return 0;
+    if (store_tx(st) < 0 || s_flush(st) < 0)
+        return -1;
+    size_t off[10];
+    st->buflen = 0;
+    for (int f = 0; f < 10; f++)
+        if (s_put_col(st, subs, n, f, &off[f]) < 0)
+            return -1;
+    const char *v[10];
+    for (int f = 0; f < 10; f++)
+        v[f] = st->buf + off[f];
+    PGresult *r =
+        db_exec(st->db, s_stmts[S_SUBMIT_MANY].name, 10, v, NULL, NULL, PGRES_TUPLES_OK);
+    if (!r) {
+        log_error("database: %s", db_error(st->db));
+        return -1;
+    }
+    int rows = PQntuples(r), want = 0, rc = 0;
+    for (int i = 0; i < n; i++) {
+        want += subs[i].ntasks;
+        subs[i].run_id = 0;
+    }
+    if (rows != want) {
+        log_error("database: inserted %d tasks, expected %d", rows, want);
+        rc = -1;
+    }
+    for (int k = 0; rc == 0 && k < rows; k++) {
+        int64_t ord = db_get_i64(r, k, 0), idx = db_get_i64(r, k, 4);
+        store_submit_t *x = ord >= 1 && ord <= n ? &subs[ord - 1] : NULL;
+        if (!x || idx < 0 || idx >= x->ntasks) {
+            rc = -1;
+            break;
+        }
+        x->run_id = db_get_i64(r, k, 1);
+        x->submitted_us = db_get_i64(r, k, 2);
+        x->task_ids[idx] = db_get_i64(r, k, 3);
+    }
+    PQclear(r);
+    return rc;
 }
 
 int store_commit(store_t *st)
