@@ -414,8 +414,8 @@ static int s_finish_run(model_t *m, run_t *r, run_state_t state, const char *det
     }
     m->finished[m->nfinished++] = r;
     log_info("run %lld (%s) %s", (long long)r->id, r->workflow, wire_run_state_name(state));
-    return store_run_save(m->st, r->id, wire_run_state_name(state), wire_run_state_name(from),
-                          detail);
+    return store_run_save_buffered(m->st, r->id, wire_run_state_name(state),
+                                   wire_run_state_name(from), detail);
 }
 
 /* How a run with every task done ended: a failure is the system's; a gate

@@ -505,8 +505,7 @@ int server_run(server_t *s)
             auth_zap(s->auth, s->zap);
         int64_t t0 = util_mono_us();
         int bad = server_drain(s, s->wsock, SOCK_WORKER) < 0 ||
-                  server_drain(s, s->csock, SOCK_CLIENT) < 0 ||
-                  server_client_batch_flush(s) < 0;
+                  server_drain(s, s->csock, SOCK_CLIENT) < 0 || server_client_batch_flush(s) < 0;
         if (!bad && s->bulk && (items[3].revents & ZMQ_POLLIN))
             bad = server_client_bulk_done(s) < 0;
         int64_t now = util_mono_ms();

@@ -21,6 +21,7 @@ typedef struct {
     char *worker, *error, *detail;
     int64_t started_us, finished_us, not_before_us;
     char gpus[200]; /* "0,1" or "" */
+    int run;        /* 1: a run's transition (id = the run; state, from, detail) */
 } pending_t;
 
 static void s_pending_clear(store_t *st);
@@ -114,6 +115,7 @@ enum {
     S_ARTIFACTS_STAGE,
     /* speed branch (issue 16) */
     S_SUBMIT_MANY,
+    S_SAVE_MANY_RUNS,
     S_COUNT
 };
 
@@ -131,6 +133,26 @@ enum {
                          "(SELECT count(*) FROM drover.tasks t WHERE t.run_id = r.id AND t.state IN "           \
                          "('succeeded', 'failed', 'skipped', 'cancelled')), coalesce(r.params::text, ''), " US( \
                              "r.due_at")
+
+/* Every task transition of the iteration ($1-$15): the last row of each
+ * task sets its columns; the caller's INSERT makes every row an event. */
+#define TASK_SAVE_CTE                                                                                               \
+    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], "                                      \
+    "$4::int[], $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], "                                          \
+    "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], "                                       \
+    "$15::text[]) "                                                                                                 \
+    "WITH ORDINALITY AS x(id, run_id, state, attempt, worker, failures, lost, "                                     \
+    "exit_code, error, started_us, finished_us, not_before_us, from_state, detail, "                                \
+    "gpus, seq)), "                                                                                                 \
+    "u AS (UPDATE drover.tasks t SET state = l.state, attempt = l.attempt, "                                        \
+    "worker = l.worker, failures = l.failures, lost = l.lost, exit_code = l.exit_code, "                            \
+    "error = l.error, started_at = " TS("l.started_us") ", finished_at = " TS(                                      \
+        "l.finished_us") ", not_before = " TS("l.not_before_us") ", "                                               \
+                                                                 "gpus_assigned = string_to_array(nullif(l.gpus, "  \
+                                                                 "''), ',')::int[] "                                \
+                                                                 "FROM (SELECT DISTINCT ON (id) * FROM v ORDER BY " \
+                                                                 "id, seq DESC) l "                                 \
+                                                                 "WHERE t.id = l.id) "
 
 static const db_stmt_t s_stmts[S_COUNT] = {
     /* -> name, public_key, kind, role, revoked (t/f) */
@@ -308,26 +330,30 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                  3},
     /* Every transition of the iteration in one statement: the last row of
      * each task sets its columns, every row becomes an event, in order. */
-    [S_TASK_SAVE_MANY] =
-        {"task_save_many",
-         "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
-         "$4::int[], $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], "
-         "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], "
-         "$15::text[]) "
-         "WITH ORDINALITY AS x(id, run_id, state, attempt, worker, failures, lost, "
-         "exit_code, error, started_us, finished_us, not_before_us, from_state, detail, "
-         "gpus, seq)), "
-         "u AS (UPDATE drover.tasks t SET state = l.state, attempt = l.attempt, "
-         "worker = l.worker, failures = l.failures, lost = l.lost, exit_code = l.exit_code, "
-         "error = l.error, started_at = " TS("l.started_us") ", finished_at = " TS("l.finished_us") ", not_before = " TS(
-             "l.not_before_us") ", "
-                                "gpus_assigned = string_to_array(nullif(l.gpus, ''), ',')::int[] "
-                                "FROM (SELECT DISTINCT ON (id) * FROM v ORDER BY id, seq DESC) l "
-                                "WHERE t.id = l.id) "
-                                "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, to_state, "
-                                "worker, detail) SELECT run_id, id, attempt, 'task_state', from_state, state, "
-                                "worker, detail FROM v ORDER BY seq",
-         15},
+    [S_TASK_SAVE_MANY] = {"task_save_many",
+                          TASK_SAVE_CTE
+                          "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, "
+                          "to_state, worker, detail) SELECT run_id, id, attempt, 'task_state', "
+                          "from_state, state, worker, detail FROM v ORDER BY seq",
+                          15},
+    /* The same with the runs that ended in the iteration ($16-$19: id,
+     * state, from_state, detail), as S_RUN_SAVE writes one: their events
+     * follow the tasks' (a run ends after its last task). */
+    [S_SAVE_MANY_RUNS] =
+        {"save_many_runs",
+         TASK_SAVE_CTE
+         ", rv AS (SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[]) "
+         "WITH ORDINALITY AS y(id, state, from_state, detail, seq)), "
+         "ru AS (UPDATE drover.runs r SET state = l.state, finished_at = CASE WHEN l.state = "
+         "'running' THEN NULL ELSE clock_timestamp() END "
+         "FROM (SELECT DISTINCT ON (id) * FROM rv ORDER BY id, seq DESC) l WHERE r.id = l.id) "
+         "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, to_state, "
+         "worker, detail) SELECT run_id, task_id, attempt, kind, from_state, to_state, worker, "
+         "detail FROM (SELECT 0 AS part, seq, run_id, id AS task_id, attempt, "
+         "'task_state' AS kind, from_state, state AS to_state, worker, detail FROM v UNION ALL "
+         "SELECT 1, seq, id, NULL, NULL, 'run_state', from_state, state, NULL, detail FROM rv) e "
+         "ORDER BY part, seq",
+         19},
     /* -> id, submitted_us */
     /* The whole submit in one statement: run, tasks, edges (matched by
      * position through the inserted rows, never a scan per edge), events.
@@ -714,8 +740,9 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "au AS (INSERT INTO drover.events (run_id, kind, actor, detail) "
          "SELECT id, 'command', actor, 'submit workflow ' || workflow || ' (' || ntasks || "
          "' steps) as run ' || id FROM v WHERE actor IS NOT NULL ORDER BY n) "
-         "SELECT v.n, r.id, " US("r.submitted_at") ", t.id, t.idx "
-         "FROM r JOIN v ON v.id = r.id JOIN t ON t.run_id = r.id",
+         "SELECT v.n, r.id, " US(
+             "r.submitted_at") ", t.id, t.idx "
+                               "FROM r JOIN v ON v.id = r.id JOIN t ON t.run_id = r.id",
          10},
 };
 
@@ -960,15 +987,24 @@ static int s_flush_ex(store_t *st, int with_commit)
 {
     if (st->npend == 0)
         return 0;
-    size_t off[15];
+    /* A run's transition (store_run_save_buffered) adds the run columns
+     * 15-18 and takes the statement that also writes those. */
+    int runs = 0;
+    for (size_t i = 0; i < st->npend && !runs; i++)
+        runs = st->pend[i].run;
+    int ncols = runs ? 19 : 15, stmt = runs ? S_SAVE_MANY_RUNS : S_TASK_SAVE_MANY;
+    size_t off[19];
     st->buflen = 0;
-    for (int col = 0; col < 15; col++) {
+    for (int col = 0; col < ncols; col++) {
         off[col] = st->buflen;
         if (s_put(st, "{", 1) < 0)
             return -1;
+        int f = 1;
         for (size_t i = 0; i < st->npend; i++) {
             const pending_t *p = &st->pend[i];
-            int f = i == 0, rc = 0;
+            int rc = 0;
+            if (p->run != (col >= 15))
+                continue;
             switch (col) {
             case 0: rc = s_put_i64(st, p->id, 0, f); break;
             case 1: rc = s_put_i64(st, p->run_id, 0, f); break;
@@ -985,28 +1021,32 @@ static int s_flush_ex(store_t *st, int with_commit)
             case 12: rc = s_put_elem(st, p->from, f); break;
             case 13: rc = s_put_elem(st, p->detail, f); break;
             case 14: rc = s_put_elem(st, p->gpus, f); break;
+            case 15: rc = s_put_i64(st, p->id, 0, f); break;
+            case 16: rc = s_put_elem(st, p->state, f); break;
+            case 17: rc = s_put_elem(st, p->from, f); break;
+            case 18: rc = s_put_elem(st, p->detail, f); break;
             }
             if (rc < 0)
                 return -1;
+            f = 0;
         }
         /* A NUL between literals: each parameter is its own C string. */
         if (s_put(st, "}", 1) < 0 || s_put(st, "", 0) < 0)
             return -1;
         st->buflen++;
     }
-    const char *v[15];
-    for (int col = 0; col < 15; col++)
+    const char *v[19];
+    for (int col = 0; col < ncols; col++)
         v[col] = st->buf + off[col];
     s_pending_clear(st);
     if (with_commit) {
-        if (db_exec_commit(st->db, s_stmts[S_TASK_SAVE_MANY].name, 15, v) < 0) {
+        if (db_exec_commit(st->db, s_stmts[stmt].name, ncols, v) < 0) {
             log_error("database: %s", db_error(st->db));
             return -1;
         }
         return 0;
     }
-    PGresult *r =
-        db_exec(st->db, s_stmts[S_TASK_SAVE_MANY].name, 15, v, NULL, NULL, PGRES_COMMAND_OK);
+    PGresult *r = db_exec(st->db, s_stmts[stmt].name, ncols, v, NULL, NULL, PGRES_COMMAND_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
         return -1;
@@ -1061,8 +1101,7 @@ int store_submit_many(store_t *st, store_submit_t *subs, int n)
     const char *v[10];
     for (int f = 0; f < 10; f++)
         v[f] = st->buf + off[f];
-    PGresult *r =
-        db_exec(st->db, s_stmts[S_SUBMIT_MANY].name, 10, v, NULL, NULL, PGRES_TUPLES_OK);
+    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT_MANY].name, 10, v, NULL, NULL, PGRES_TUPLES_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
         return -1;
@@ -1103,6 +1142,16 @@ int store_commit(store_t *st)
 int store_pending(const store_t *st)
 {
     return st->npend > 0;
+}
+
+int store_run_save_buffered(store_t *st, int64_t run_id, const char *state, const char *from_state,
+                            const char *detail)
+{
+    store_task_row_t row = {.id = run_id, .state = state};
+    if (store_task_save(st, &row, from_state, detail) < 0)
+        return -1;
+    st->pend[st->npend - 1].run = 1;
+    return 0;
 }
 
 int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,

@@ -99,6 +99,11 @@ int store_task_save(store_t *st, const store_task_row_t *row, const char *from_s
                     const char *detail);
 int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
                    const char *detail);
+/* store_run_save buffered with the task transitions of the iteration and
+ * written in their statement (a run's end no longer costs a round trip of
+ * its own). state and from_state must be static names. */
+int store_run_save_buffered(store_t *st, int64_t run_id, const char *state, const char *from_state,
+                            const char *detail);
 /* Sets a task's held flag (drover hold / release) with its `held` or
  * `released` event (detail: who). Buffered like store_event. */
 int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail);
