@@ -116,6 +116,7 @@ enum {
     /* speed branch (issue 16) */
     S_SUBMIT_MANY,
     S_SAVE_MANY_RUNS,
+    S_TASK_STARTED_MANY,
     S_COUNT
 };
 
@@ -336,6 +337,16 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                           "to_state, worker, detail) SELECT run_id, id, attempt, 'task_state', "
                           "from_state, state, worker, detail FROM v ORDER BY seq",
                           15},
+    /* S_TASK_SAVE_MANY for transitions that are all assigned -> running,
+     * committed without waiting for the WAL flush (s_flush_ex says why). */
+    [S_TASK_STARTED_MANY] = {"task_started_many",
+                             TASK_SAVE_CTE
+                             ", a AS (SELECT set_config('synchronous_commit', 'off', true)) "
+                             "INSERT INTO drover.events (run_id, task_id, attempt, kind, "
+                             "from_state, to_state, worker, detail) SELECT run_id, id, attempt, "
+                             "'task_state', from_state, state, worker, detail FROM v, a "
+                             "ORDER BY seq",
+                             15},
     /* The same with the runs that ended in the iteration ($16-$19: id,
      * state, from_state, detail), as S_RUN_SAVE writes one: their events
      * follow the tasks' (a run ends after its last task). */
@@ -981,6 +992,24 @@ static int s_put_i64(store_t *st, int64_t v, int null, int first)
     return s_put(st, b, (size_t)n);
 }
 
+/* 1 when every pending transition is a start (assigned -> running): the
+ * one write whose loss a crash repairs by itself. A task stored assigned
+ * is loaded with its lease held, as a running one; its worker re-announces
+ * the lease and its Result (which carries started_at) is accepted from
+ * either state. So an autocommit of only such rows need not wait for the
+ * WAL flush (SET LOCAL synchronous_commit = off, that statement alone);
+ * anything else in the transaction makes it wait as before. */
+static int s_started_only(const store_t *st)
+{
+    for (size_t i = 0; i < st->npend; i++) {
+        const pending_t *p = &st->pend[i];
+        if (p->run || !p->from || strcmp(p->from, "assigned") != 0 ||
+            strcmp(p->state, "running") != 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* Writes the pending transitions with one statement; with_commit sends the
  * transaction's COMMIT in the same round trip. */
 static int s_flush_ex(store_t *st, int with_commit)
@@ -993,6 +1022,8 @@ static int s_flush_ex(store_t *st, int with_commit)
     for (size_t i = 0; i < st->npend && !runs; i++)
         runs = st->pend[i].run;
     int ncols = runs ? 19 : 15, stmt = runs ? S_SAVE_MANY_RUNS : S_TASK_SAVE_MANY;
+    if (!runs && !with_commit && !db_in_tx(st->db) && s_started_only(st))
+        stmt = S_TASK_STARTED_MANY;
     size_t off[19];
     st->buflen = 0;
     for (int col = 0; col < ncols; col++) {
