@@ -23,6 +23,8 @@
 #                     drover-worker advertises it, else exec of /bin/true)
 #   BENCH_LAYOUT      worker layout for 8 slots: 1x8 or 2x4 (default 2x4: faster than 1x8 in W1 here)
 #   BENCH_TIMEOUT     seconds any one wait may take (default 600)
+#   BENCH_METRICS_DIR save the coordinator's /metrics (loop-iteration, commit,
+#                     hand-off histograms) there before each coordinator stops
 
 B_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DROVER_BIN="${DROVER_BIN:-$B_REPO/build/bin}"
@@ -197,9 +199,11 @@ b_coord_start() {
     psql -X "$B_PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $B_DB" -c "CREATE DATABASE $B_DB" \
         >/dev/null || b_die "cannot re-create database $B_DB"
     local ports
-    mapfile -t ports < <("$DROVER_BIN/drover-test-freeport" 2)
+    mapfile -t ports < <("$DROVER_BIN/drover-test-freeport" 3)
     B_CLIENT_EP="tcp://127.0.0.1:${ports[0]}"
     B_WORKER_EP="tcp://127.0.0.1:${ports[1]}"
+    B_METRICS_EP=""
+    [[ -z "${BENCH_METRICS_DIR:-}" ]] || B_METRICS_EP="127.0.0.1:${ports[2]}"
     local host="${B_PG_HOSTPORT%%:*}" port="${B_PG_HOSTPORT##*:}"
     cat >"$BENCH_DIR/drover.cfg" <<EOF
 # written by bench/lib.sh
@@ -211,6 +215,7 @@ coordinator = {
   # measure orchestration, not CurveZMQ. See docs/benchmarks.md.
   insecure = true;
   client_rate = 1000000;
+${B_METRICS_EP:+  metrics_listen = "$B_METRICS_EP";}
 ${BENCH_COORD_EXTRA:-}
 };
 worker = { coordinator = "$B_WORKER_EP"; insecure = true; };
@@ -227,6 +232,13 @@ EOF
 
 b_coord_stop() {
     b_workers_stop
+    # BENCH_METRICS_DIR: the coordinator's histograms (loop iteration,
+    # commit, hand-off, dispatch) of each workload, one file per coordinator.
+    if [[ -n "${B_METRICS_EP:-}" && -n "${B_COORD_PID:-}" ]]; then
+        mkdir -p "$BENCH_METRICS_DIR"
+        curl -sf --max-time 5 "http://$B_METRICS_EP/metrics" \
+            >"$BENCH_METRICS_DIR/metrics-$(date +%s%N).txt" || b_log "cannot read the coordinator's metrics"
+    fi
     b_stop coordinator
     B_COORD_PID=""
 }

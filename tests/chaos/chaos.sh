@@ -13,7 +13,8 @@
 #   for 2-4 s (declared dead meanwhile; its late results are fenced off),
 #   kill -9 of the active coordinator, kill -9 of the standby, SIGSTOP of the
 #   active coordinator for 3-5 s (the standby takes the lease over; the
-#   resumed one is fenced and exits), a PostgreSQL restart (down 1-3 s),
+#   resumed one is fenced and exits), a PostgreSQL restart or crash
+#   (immediate shutdown: unflushed WAL lost; down 1-3 s),
 #   and with hosts on network namespaces a partition: a worker's host cut
 #   off the network for 2-5 s, then healed.
 # A supervisor restarts whatever died, like systemd would.
@@ -192,6 +193,16 @@ submit_dag() {
 
 active_runs() { sql "select count(*) from drover.runs where state = 'running'" 2>/dev/null || echo 99; }
 
+# pg_crash: PostgreSQL killed as by a crash (immediate shutdown: no
+# checkpoint, WAL not yet written is lost, as the commits the coordinator
+# makes without waiting for the flush, store.c s_started_only); pg_resume
+# starts it again, through crash recovery.
+pg_crash() {
+    [[ $PG_STARTED -eq 1 ]] || return 0
+    PG_STARTED=0
+    "${T_AS_PG[@]}" "$T_PGBIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+
 hurt() {
     local r=$((RANDOM % (CHAOS_NETNS == 1 ? 110 : 100))) w pid
     w=${WORKERS[$((RANDOM % ${#WORKERS[@]}))]}
@@ -220,9 +231,14 @@ hurt() {
             N[stop_active_coordinator]=$((${N[stop_active_coordinator]:-0} + 1))
     elif ((r < 90)); then
         ((PG_DOWN_UNTIL == 0)) || return 0
-        pg_stop
         PG_DOWN_UNTIL=$((SECONDS + 1 + RANDOM % 3))
-        N[pg_restart]=$((${N[pg_restart]:-0} + 1))
+        if ((RANDOM % 2)); then
+            pg_stop
+            N[pg_restart]=$((${N[pg_restart]:-0} + 1))
+        else
+            pg_crash
+            N[pg_crash]=$((${N[pg_crash]:-0} + 1))
+        fi
     elif ((r >= 90)) && [[ "$CHAOS_NETNS" == 1 && -z "${CUT[$w]:-}" ]]; then
         netns_cut "$w" 2>/dev/null
         CUT[$w]=$((SECONDS + 2 + RANDOM % 4))
