@@ -255,6 +255,20 @@ int db_begin(db_t *db)
     return 0;
 }
 
+int db_begin_savepoint(db_t *db, const char *name)
+{
+    char sql[96];
+    int n = snprintf(sql, sizeof sql, "%sSAVEPOINT %s", db->in_tx ? "" : "BEGIN; ", name);
+    if (n < 0 || (size_t)n >= sizeof sql) {
+        s_set_err(db, "", "savepoint name too long");
+        return -1;
+    }
+    if (db_simple(db, sql) < 0)
+        return -1;
+    db->in_tx = 1;
+    return 0;
+}
+
 int db_commit(db_t *db)
 {
     if (!db->in_tx)

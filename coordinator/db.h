@@ -66,6 +66,9 @@ int db_simple(db_t *db, const char *sql);
 int db_exec_commit(db_t *db, const char *name, int nparams, const char *const *values);
 
 int db_begin(db_t *db);
+/* db_begin and then `SAVEPOINT name` (a literal), in one round trip when
+ * the transaction was not open yet. 0 or -1. */
+int db_begin_savepoint(db_t *db, const char *name);
 int db_commit(db_t *db);
 void db_rollback(db_t *db);
 /* 1 while a transaction opened by db_begin is open. */

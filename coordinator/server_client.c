@@ -1667,12 +1667,12 @@ int server_client_batch_flush(server_t *s)
                                 .err = msg[i],
                                 .errlen = sizeof msg[i]};
     }
-    if (store_request_begin(s->st) < 0) {
+    if (store_batch_begin(s->st) < 0) {
         s_batch_free(s, n);
         goto out;
     }
     if (model_submit_many(s->model, mb, n) < 0) {
-        if (errno == EAGAIN && db_ok(s->db) && store_request_end(s->st, 0) == 0) {
+        if (errno == EAGAIN && db_ok(s->db) && store_batch_end(s->st, 0) == 0) {
             log_warn("a batch of %zu submits was refused by the database (%s): submitting them "
                      "one by one",
                      n, db_error(s->db));
@@ -1682,7 +1682,7 @@ int server_client_batch_flush(server_t *s)
         }
         goto out;
     }
-    rc = store_request_end(s->st, 1);
+    rc = store_batch_end(s->st, 1);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct batch_item *b = &s->batch[i];
         Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;

@@ -1598,6 +1598,22 @@ int store_request_end(store_t *st, int ok)
     return db_simple(st->db, "ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request");
 }
 
+int store_batch_begin(store_t *st)
+{
+    if (st->npend)
+        return store_request_begin(st);
+    return db_begin_savepoint(st->db, "request");
+}
+
+int store_batch_end(store_t *st, int ok)
+{
+    if (!ok)
+        return store_request_end(st, 0);
+    /* Not released: the COMMIT ends it with the transaction, one round
+     * trip less on the way from a submit to its first assignment. */
+    return s_flush(st);
+}
+
 int store_savepoint_end(store_t *st, int ok)
 {
     return db_simple(st->db, ok ? "RELEASE SAVEPOINT outputs"

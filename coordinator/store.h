@@ -309,6 +309,11 @@ int store_savepoint_end(store_t *st, int ok);
  * is gone, or the request had buffered transitions: reset). */
 int store_request_begin(store_t *st);
 int store_request_end(store_t *st, int ok);
+/* store_request_begin/end for a batch of submits (store_submit_many), with
+ * fewer round trips: BEGIN and SAVEPOINT in one, and on success the
+ * savepoint left for the COMMIT to end. */
+int store_batch_begin(store_t *st);
+int store_batch_end(store_t *st, int ok);
 
 /* Retention (coordinator/gc.c), on a connection of its own: prepare with
  * store_prepare_gc() instead of store_prepare(). store_gc_window() prunes
