@@ -198,12 +198,15 @@ b_coord_start() {
     B_DB="${B_DB:-drover_bench}"
     psql -X "$B_PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $B_DB" -c "CREATE DATABASE $B_DB" \
         >/dev/null || b_die "cannot re-create database $B_DB"
-    local ports
+    local ports metrics
     mapfile -t ports < <("$DROVER_BIN/drover-test-freeport" 3)
     B_CLIENT_EP="tcp://127.0.0.1:${ports[0]}"
     B_WORKER_EP="tcp://127.0.0.1:${ports[1]}"
-    B_METRICS_EP=""
-    [[ -z "${BENCH_METRICS_DIR:-}" ]] || B_METRICS_EP="127.0.0.1:${ports[2]}"
+    B_METRICS_EP="" metrics=""
+    if [[ -n "${BENCH_METRICS_DIR:-}" ]]; then
+        B_METRICS_EP="127.0.0.1:${ports[2]}"
+        metrics="  metrics_listen = \"$B_METRICS_EP\";"
+    fi
     local host="${B_PG_HOSTPORT%%:*}" port="${B_PG_HOSTPORT##*:}"
     cat >"$BENCH_DIR/drover.cfg" <<EOF
 # written by bench/lib.sh
@@ -215,7 +218,7 @@ coordinator = {
   # measure orchestration, not CurveZMQ. See docs/benchmarks.md.
   insecure = true;
   client_rate = 1000000;
-${B_METRICS_EP:+  metrics_listen = "$B_METRICS_EP";}
+$metrics
 ${BENCH_COORD_EXTRA:-}
 };
 worker = { coordinator = "$B_WORKER_EP"; insecure = true; };
