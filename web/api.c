@@ -709,9 +709,10 @@ void api_curve(web_req_t *rq, web_resp_t *rs)
     if (!m)
         return;
     json_int_t run_id = json_integer_value(json_object_get(m, "run_id"));
-    const char *step = json_string_value(json_object_get(m, "step"));
-    json_t *doc = run_id > 0 && step ? s_metrics_doc(rq, rs, (uint64_t)run_id, step) : NULL;
+    char step[160] = "";
+    util_strlcpy(step, json_string_value(json_object_get(m, "step")) ?: "", sizeof step);
     json_decref(m);
+    json_t *doc = run_id > 0 && *step ? s_metrics_doc(rq, rs, (uint64_t)run_id, step) : NULL;
     curve_t c = {json_object(), 0};
     json_t *out = json_array();
     if (doc && c.series && s_points(doc, s_curve_point, &c) == 0) {
@@ -736,9 +737,9 @@ void api_curve(web_req_t *rq, web_resp_t *rs)
             free(pts);
             json_array_append_new(out, json_pack("{s:s, s:o}", "name", k, "points", arr));
         }
-    } else if (!doc && rs->status == 200) {
-        /* A version with no producing step (registered by hand): no curve. */
     }
+    /* A version with no producing step (registered by hand), or whose
+     * step is gone (retention), has no curve: an empty list, not an error. */
     if (!doc && rs->status != 200 && rs->status != 404) {
         json_decref(c.series);
         json_decref(out);
@@ -749,9 +750,9 @@ void api_curve(web_req_t *rq, web_resp_t *rs)
     free(rs->body);
     rs->body = NULL;
     rs->status = 200;
-    s_json(rs, json_pack("{s:s, s:I, s:O, s:s, s:o}", "name", name, "version", (json_int_t)ver,
-                         "run_id", run_id > 0 ? json_integer(run_id) : json_null(), "step",
-                         step ? step : "", "series", out));
+    s_json(rs, json_pack("{s:s, s:I, s:o, s:s, s:o}", "name", name, "version", (json_int_t)ver,
+                         "run_id", run_id > 0 ? json_integer(run_id) : json_null(), "step", step,
+                         "series", out));
 }
 
 /* --------------------------------------------------------- approvals --- */

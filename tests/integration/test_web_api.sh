@@ -8,13 +8,23 @@
 # oversize body is refused; and the coordinator's rules for the web role
 # spoken directly by a hostile but allow-listed peer: a web key without a
 # token, with a forged one, and an ordinary key with a valid token are all
-# refused.
+# refused. A real train and evaluate give the curve and the report. The
+# OpenAPI file parses and names every route of web/http.c.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/ml_lib.sh"
 command -v curl >/dev/null || fail "curl is needed (make deps)"
+
+SRC="$(cd "$(dirname "$0")/../.." && pwd)"
+python3 -m json.tool "$SRC/docs/http-api.openapi.json" >/dev/null || fail "docs/http-api.openapi.json does not parse"
+for r in $(grep -oE '\{"(GET|POST|DELETE)", "/api[^"]*"' "$SRC/web/http.c" | sed -E 's/.*"(\/api[^"]*)"/\1/' | sort -u); do
+    jq -e --arg r "$r" '.paths | keys | map(gsub("\\{[^}]*\\}"; "*")) | index($r) != null' \
+        "$SRC/docs/http-api.openapi.json" >/dev/null || fail "route $r is not in docs/http-api.openapi.json"
+    grep -qF "$(sed -E 's/\*/{/; s/\{.*//' <<<"$r")" "$SRC/docs/http-api.md" || fail "route $r is not in docs/http-api.md"
+done
 
 pg_start
 coord_start
-worker_start w1 2
+worker_start w1 2 --artifact-dir "$T_DIR/artifacts"
 gate_init
 
 K="$T_DIR/k"
@@ -163,6 +173,10 @@ assert_eq 400 "$(code GET '/api/runs?state=bogus' -b "$T_DIR/nog")" "a bad state
 running() { code GET "/api/runs/$runb" -b "$T_DIR/nog" >/dev/null && body | jq -e '.steps[] | select(.name == "gated") | .state == "running"' >/dev/null; }
 wait_for "step gated running" 30 running
 assert_eq 200 "$(code GET "/api/runs/$runb" -b "$T_DIR/nog")" "/api/runs/ID"
+code GET /api/workers -b "$T_DIR/nog" >/dev/null
+body | jq -e --argjson b "$runb" '.workers[0].tasks | any(.run_id == $b and .step == "gated" and .attempt == 1)' \
+    >/dev/null || fail "a worker's running tasks: $(body)"
+assert_eq 200 "$(code GET "/api/runs/$runb" -b "$T_DIR/nog")" "/api/runs/ID"
 body | jq -e '.run.state == "running" and (.steps | length == 2) and
     (.steps[] | select(.name == "after") | .deps == ["gated"] and .state == "pending") and
     (.steps[] | select(.name == "gated") | .worker == "w1" and .attempt == 1)' >/dev/null || fail "run detail: $(body)"
@@ -204,6 +218,36 @@ code GET /api/workers -b "$T_DIR/nog" >/dev/null
 body | jq -e '.workers[0].name == "w1" and .workers[0].slots == 2 and (.workers[0].tasks | type == "array")' \
     >/dev/null || fail "/api/workers: $(body)"
 
+# ----------------------------------------- a real training: curve, report ---
+mkdir -p "$T_DIR/ml/data"
+gen_data "$T_DIR/ml/data/train.csv" 600 1
+gen_data "$T_DIR/ml/data/test.csv" 150 2
+cat >"$T_DIR/ml/t.cfg" <<EOF2
+workflow = "web-train";
+steps = (
+  { name = "train"; kind = "train"; dataset = "data/train.csv"; label = "damage";
+    model = "claims-t"; epochs = 3; learning_rate = 0.05; batch_size = 32; gpu = "never"; },
+  { name = "evaluate"; kind = "evaluate"; after = ["train"]; dataset = "data/test.csv";
+    label = "damage"; model = "@train"; gates = { min = { accuracy = 0.5; }; }; }
+);
+EOF2
+runt=$(DROVER_KEY="$K/sub1" drover submit "$T_DIR/ml/t.cfg") || fail "submit train exited $?"
+assert_eq succeeded "$(wait_run "$runt" 90)" "the training run"
+assert_eq 200 "$(code GET "/api/runs/$runt/steps/train/metrics" -b "$T_DIR/nog")" "train metrics"
+body | jq -e '[.metrics[] | select(.name == "train_loss")] | length == 3' >/dev/null || fail "train metrics: $(body)"
+assert_eq 200 "$(code GET /api/models/claims-t/1/curve -b "$T_DIR/nog")" "the curve"
+body | jq -e --argjson r "$runt" '.run_id == $r and .step == "train" and
+    (.series[] | select(.name == "train_loss") | .points | length == 3 and .[0][0] == 1 and .[2][0] == 3)' >/dev/null ||
+    fail "curve: $(body)"
+assert_eq 200 "$(code GET "/api/runs/$runt/steps/evaluate/report" -b "$T_DIR/nog")" "the report"
+body | jq -e '.kind == "evaluate" and .passed and .metrics.accuracy > 0.5 and
+    (.confusion.classes == ["minor", "moderate", "severe"]) and (.confusion.matrix | length == 3) and
+    (.gates[0].expr | startswith("min")) and .gates[0].passed and .production == null' >/dev/null ||
+    fail "report: $(body)"
+assert_eq 200 "$(code GET /api/models/claims-t -b "$T_DIR/nog")" "the model"
+body | jq -e --argjson r "$runt" '.versions[0].run_id == $r and (.versions[0].datasets[0].sha256 | length == 64)' \
+    >/dev/null || fail "model lineage: $(body)"
+
 # ------------------------------------------------------------ approvals ---
 awaiting() { code GET /api/approvals -b "$T_DIR/rev" >/dev/null && body | jq -e --argjson r "$run" \
     '.approvals[] | select(.run_id == $r and .step == "review")' >/dev/null; }
@@ -243,6 +287,12 @@ drover web-token revoke "$ID_REV" >/dev/null || fail "web-token revoke exited $?
 assert_eq 401 "$(code GET /api/me -b "$T_DIR/rev")" "a revoked token"
 assert_eq 401 "$(code GET /api/runs -b "$T_DIR/rev")" "a revoked token's session is gone"
 assert_eq 401 "$(signin rev2 "$TOK_REV")" "signing in again with a revoked token"
+# An expired token (made over the wire with a one-second life) no longer signs in.
+tok=$(admin_poke --msg '{"request_id":9,"web_tokens":{"op":"create","key":"nog","ttl_s":1}}' --await 5000 |
+    jq -r '.json | fromjson | .token') || fail "a one-second token"
+[[ "$tok" =~ ^drw_ ]] || fail "no one-second token: $tok"
+expired() { [[ "$(signin exp "$tok")" == 401 ]]; }
+wait_for "the one-second token expires" 10 expired
 drover keys revoke sub1 >/dev/null || fail "keys revoke sub1"
 assert_eq 401 "$(code GET /api/me -b "$T_DIR/sub")" "a revoked key's token"
 drover web-token list --json | jq -e --argjson i "$ID_REV" '.[] | select(.id == $i) | .state == "revoked"' \
