@@ -1260,15 +1260,22 @@ static int h_schedule(creq_t *c)
                              c->ident_len);
 }
 
-static int h_queue_list(creq_t *c)
+/* Answers with a JSON document (NULL: -1, a database or memory error),
+ * which it frees. */
+static int s_reply_doc(creq_t *c, char *doc)
 {
-    char *doc = model_queues_json(c->s->model);
     if (!doc)
         return -1;
     c->rep->json = doc;
     s_reply(c);
+    c->rep->json = NULL;
     free(doc);
     return 0;
+}
+
+static int h_queue_list(creq_t *c)
+{
+    return s_reply_doc(c, model_queues_json(c->s->model));
 }
 
 static int h_queue_set(creq_t *c)
@@ -1334,15 +1341,8 @@ static int h_web_tokens(creq_t *c)
     server_t *s = c->s;
     const Drover__WebTokenRequest *q = c->in->web_tokens;
     const char *op = q->op ? q->op : "";
-    if (strcmp(op, "list") == 0) {
-        char *doc = store_webtokens_json(s->st);
-        if (!doc)
-            return -1;
-        c->rep->json = doc;
-        s_reply(c);
-        free(doc);
-        return 0;
-    }
+    if (strcmp(op, "list") == 0)
+        return s_reply_doc(c, store_webtokens_json(s->st));
     if (c->via_web) {
         snprintf(c->msg, sizeof c->msg,
                  "web tokens are made and revoked with the drover CLI and an admin key, not "
@@ -1445,12 +1445,7 @@ static int h_whoami(creq_t *c)
         json_decref(mine);
     char *doc = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!doc)
-        return -1;
-    c->rep->json = doc;
-    s_reply(c);
-    free(doc);
-    return 0;
+    return s_reply_doc(c, doc);
 }
 
 #define APPROVALS_DEFAULT 50
@@ -1508,13 +1503,7 @@ static int h_approvals(creq_t *c)
         if (!o || json_array_append_new(arr, o) < 0)
             goto out;
     }
-    char *doc = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-    if (!doc)
-        goto out;
-    c->rep->json = doc;
-    s_reply(c);
-    free(doc);
-    rc = 0;
+    rc = s_reply_doc(c, arr ? json_dumps(arr, JSON_COMPACT) : NULL);
 out:
     json_decref(arr);
     return rc;
