@@ -20,3 +20,6 @@ CREATE TABLE drover.web_tokens (
     revoked_at  timestamptz,
     revoked_by  text
 );
+
+-- Only the current leader writes them (migration 008's fence).
+SELECT drover.fence_table('drover.web_tokens');
