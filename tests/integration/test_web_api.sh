@@ -181,6 +181,8 @@ body | jq -e '.run.state == "running" and (.steps | length == 2) and
     (.steps[] | select(.name == "after") | .deps == ["gated"] and .state == "pending") and
     (.steps[] | select(.name == "gated") | .worker == "w1" and .attempt == 1)' >/dev/null || fail "run detail: $(body)"
 assert_eq 404 "$(code GET /api/runs/999999 -b "$T_DIR/nog")" "an unknown run"
+assert_eq 404 "$(code GET /api/runs/999999/events -b "$T_DIR/nog")" "the stream of an unknown run"
+assert_eq 401 "$(code GET "/api/runs/$runb/events")" "a stream without a session"
 
 # The live stream: the current document at once, then the change, then end.
 curl -s -N --max-time 60 -b "$T_DIR/nog" "$B/api/runs/$runb/events" >"$T_DIR/sse" 2>/dev/null &
