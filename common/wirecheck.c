@@ -358,7 +358,8 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
             return s_fail(why, whylen, "runs request without a body");
         if ((m->runs->filter &&
              (!s_len_ok(m->runs->filter->state, 0, 15) ||
-              !s_len_ok(m->runs->filter->workflow, 0, 255) || m->runs->filter->since_us < 0)) ||
+              !s_len_ok(m->runs->filter->workflow, 0, 255) ||
+              !s_len_ok(m->runs->filter->schedule, 0, 255) || m->runs->filter->since_us < 0)) ||
             m->runs->before_id > (uint64_t)INT64_MAX)
             return s_fail(why, whylen, "runs request with a malformed filter");
         return 0;

@@ -122,15 +122,17 @@ static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__Clie
         bad = "state: one of running, succeeded, failed, cancelled, rejected";
     else if (f && f->workflow && *f->workflow && !util_name_ok(f->workflow, 0))
         bad = "workflow: not a workflow name";
+    else if (f && f->schedule && *f->schedule && !util_name_ok(f->schedule, 0))
+        bad = "schedule: not a schedule name";
     if (bad) {
         rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
         rep->message = (char *)bad;
         s_reply_client(s, ident, ident_len, rep);
         return 0;
     }
-    PGresult *res = store_runs_list(s->st, limit, f && f->state ? f->state : "",
-                                    f && f->workflow ? f->workflow : "", f ? f->since_us : 0,
-                                    q ? (int64_t)q->before_id : 0);
+    PGresult *res = store_runs_list(
+        s->st, limit, f && f->state ? f->state : "", f && f->workflow ? f->workflow : "",
+        f ? f->since_us : 0, q ? (int64_t)q->before_id : 0, f && f->schedule ? f->schedule : "");
     if (!res)
         return -1;
     int n = PQntuples(res);

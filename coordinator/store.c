@@ -531,8 +531,9 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "AND ($4::bigint = 0 OR r.submitted_at >= " TS(
                          "$4") ") "
                                "AND ($5::bigint = 0 OR r.id < $5::bigint) "
+                               "AND ($6 = '' OR r.schedule = $6) "
                                "ORDER BY r.id DESC LIMIT $1::int",
-                     5},
+                     6},
     [S_RUN_GET] = {"run_get", "SELECT " RUN_COLS " FROM drover.runs r WHERE r.id = $1::bigint", 1},
     /* -> 0 id, 1 name, 2 kind, 3 state, 4 attempt, 5 worker, 6 started_us, 7 finished_us,
      *    8 exit_code, 9 error, 10 retries, 11 after (comma-separated) */
@@ -1199,12 +1200,16 @@ PGresult *store_load_deps(store_t *st)
 }
 
 PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
-                          int64_t since_us, int64_t before_id)
+                          int64_t since_us, int64_t before_id, const char *schedule)
 {
     char l[24], s[24], b[24];
-    const char *v[] = {I64(l, limit), state ? state : "", workflow ? workflow : "",
-                       I64(s, since_us > 0 ? since_us : 0), I64(b, before_id > 0 ? before_id : 0)};
-    return s_read(st, S_RUNS_LIST, 5, v);
+    const char *v[] = {I64(l, limit),
+                       state ? state : "",
+                       workflow ? workflow : "",
+                       I64(s, since_us > 0 ? since_us : 0),
+                       I64(b, before_id > 0 ? before_id : 0),
+                       schedule ? schedule : ""};
+    return s_read(st, S_RUNS_LIST, 6, v);
 }
 
 PGresult *store_run_get(store_t *st, int64_t run_id)

@@ -249,7 +249,8 @@ void api_runs(web_req_t *rq, web_resp_t *rs)
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     Drover__RunsRequest rr = DROVER__RUNS_REQUEST__INIT;
     Drover__RunsFilter f = DROVER__RUNS_FILTER__INIT;
-    const char *wf = http_query(rq, "workflow"), *st = http_query(rq, "state");
+    const char *wf = http_query(rq, "workflow"), *st = http_query(rq, "state"),
+               *sched = http_query(rq, "schedule");
     const char *lim = http_query(rq, "limit"), *before = http_query(rq, "before");
     uint64_t limit = 50, before_id = 0;
     if (lim && *lim && (api_parse_id(lim, &limit) < 0 || limit > RUNS_PAGE_MAX)) {
@@ -262,6 +263,7 @@ void api_runs(web_req_t *rq, web_resp_t *rs)
     }
     f.workflow = (char *)(wf ? wf : "");
     f.state = (char *)(st ? st : "");
+    f.schedule = (char *)(sched ? sched : "");
     rr.filter = &f;
     rr.limit = (uint32_t)limit;
     rr.before_id = before_id;

@@ -169,6 +169,21 @@ body | jq -e --argjson b "$runb" '(.runs | length == 1) and .runs[0].id == $b' >
 assert_eq 200 "$(code GET "/api/runs?limit=1&before=$runb" -b "$T_DIR/nog")" "/api/runs?before="
 body | jq -e --argjson a "$run" '.runs[0].id == $a and .next_before == $a' >/dev/null || fail "paging: $(body)"
 assert_eq 400 "$(code GET '/api/runs?state=bogus' -b "$T_DIR/nog")" "a bad state filter"
+# A run a schedule started: the schedule filter, the schedules page with due times.
+cat >"$T_DIR/s.cfg" <<EOF2
+workflow = "web-s";
+schedule = { cron = "0 3 * * *"; timezone = "UTC"; catchup = "none"; };
+steps = ( { name = "one"; kind = "exec"; command = "true"; } );
+EOF2
+DROVER_KEY="$K/sub1" drover submit "$T_DIR/s.cfg" >/dev/null || fail "register schedule exited $?"
+out=$(DROVER_KEY="$K/sub1" drover schedule trigger web-s) || fail "schedule trigger exited $?"
+runs_=$(grep -oE 'run [0-9]+' <<<"$out" | grep -oE '[0-9]+') || fail "schedule trigger printed '$out'"
+assert_eq 200 "$(code GET '/api/runs?schedule=web-s' -b "$T_DIR/nog")" "/api/runs?schedule="
+body | jq -e --argjson s "$runs_" '(.runs | length == 1) and .runs[0].id == $s and .runs[0].schedule == "web-s"' \
+    >/dev/null || fail "schedule filter: $(body)"
+assert_eq 200 "$(code GET /api/schedules -b "$T_DIR/nog")" "/api/schedules"
+body | jq -e '.schedules[] | select(.name == "web-s") | (.next_due | length == 5) and
+    (.next_due[0] | test("T03:00:00.000Z$"))' >/dev/null || fail "schedules: $(body)"
 
 running() { code GET "/api/runs/$runb" -b "$T_DIR/nog" >/dev/null && body | jq -e '.steps[] | select(.name == "gated") | .state == "running"' >/dev/null; }
 wait_for "step gated running" 30 running
