@@ -92,7 +92,8 @@ web = {
 };
 EOF2
 drover-web --config "$T_DIR/web.cfg" >"$T_DIR/web.log" 2>&1 &
-t_track_pid $!
+WEB_PID=$!
+t_track_pid "$WEB_PID"
 B="http://127.0.0.1:$PORT"
 up() { curl -s -o /dev/null "$B/"; }
 wait_for "drover-web serving" 10 up
@@ -315,6 +316,8 @@ assert_eq 401 "$(code GET /api/me -b "$T_DIR/sub")" "a revoked key's token"
 drover web-token list --json | jq -e --argjson i "$ID_REV" '.[] | select(.id == $i) | .state == "revoked"' \
     >/dev/null || fail "list after revoke: $(drover web-token list --json)"
 
-# The server kept serving through all of it.
+# The server kept serving through all of it, and stops cleanly (under
+# ASan, its leak check runs at this exit).
 assert_eq 200 "$(code GET / )" "the page after everything"
+stop_pid drover-web "$WEB_PID" || fail "drover-web exited $? on SIGTERM (expected 0)"
 log "ok"
