@@ -1,6 +1,7 @@
-/* test_websession — unit tests of web/session.c (drover-web's sessions):
- * ids and CSRF tokens, lookup, the per-session rate bucket, the bound on
- * sessions, expiry, sign-out and ending every session of a token. */
+/* test_web — unit tests of drover-web's pieces that need no server:
+ * web/session.c (ids and CSRF tokens, lookup, the per-session rate bucket,
+ * the bound on sessions, expiry, sign-out, ending every session of a
+ * token) and web/csrf.c (the Origin, token and content-type rules). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "csrf.h"
 #include "session.h"
 
 static void t_create_get(void **state)
@@ -116,12 +118,44 @@ static void t_equal(void **state)
         assert_int_equal(sessions_equal(cases[i].a, cases[i].b), cases[i].eq);
 }
 
+static void t_csrf(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *origin, *host;
+        int ok;
+    } origins[] = {
+        {NULL, "127.0.0.1:7480", 1}, /* no Origin: not a cross-site browser */
+        {NULL, NULL, 1},
+        {"http://127.0.0.1:7480", "127.0.0.1:7480", 1},
+        {"https://drover.example.com", "drover.example.com", 1},
+        {"http://evil.example", "127.0.0.1:7480", 0},
+        {"http://127.0.0.1:7481", "127.0.0.1:7480", 0}, /* another port is another origin */
+        {"http://127.0.0.1:7480.evil", "127.0.0.1:7480", 0},
+        {"null", "127.0.0.1:7480", 0}, /* sandboxed frames, file: pages */
+        {"ftp://127.0.0.1:7480", "127.0.0.1:7480", 0},
+        {"http://127.0.0.1:7480", NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof origins / sizeof origins[0]; i++)
+        assert_int_equal(csrf_origin(origins[i].origin, origins[i].host) == NULL, origins[i].ok);
+    assert_null(csrf_token("abc", "abc"));
+    assert_string_equal(csrf_token(NULL, "abc"), "CSRF token missing or wrong");
+    assert_non_null(csrf_token("abd", "abc"));
+    assert_non_null(csrf_token("", "")); /* no session token: nothing matches */
+    assert_non_null(csrf_token("abc", NULL));
+    assert_null(csrf_signin_type("application/json"));
+    assert_null(csrf_signin_type("application/json; charset=utf-8"));
+    assert_non_null(csrf_signin_type("text/plain"));
+    assert_non_null(csrf_signin_type("application/x-www-form-urlencoded"));
+    assert_non_null(csrf_signin_type(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_create_get), cmocka_unit_test(t_bound_and_drop),
         cmocka_unit_test(t_rate),       cmocka_unit_test(t_expiry),
-        cmocka_unit_test(t_equal),
+        cmocka_unit_test(t_equal),      cmocka_unit_test(t_csrf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
