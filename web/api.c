@@ -345,19 +345,24 @@ fail:
     return NULL;
 }
 
-void api_run(web_req_t *rq, web_resp_t *rs)
+Drover__ClientReply *api_status(web_req_t *rq, web_resp_t *rs, uint64_t *id)
 {
-    uint64_t id;
-    if (api_parse_id(rq->params[0], &id) < 0) {
+    if (api_parse_id(rq->params[0], id) < 0) {
         http_error(rs, 404, "no run '%s'", rq->params[0]);
-        return;
+        return NULL;
     }
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     Drover__StatusRequest sr = DROVER__STATUS_REQUEST__INIT;
-    sr.run_id = id;
+    sr.run_id = *id;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_STATUS;
     req.status = &sr;
-    Drover__ClientReply *rep = s_call(rq, rs, &req);
+    return s_call(rq, rs, &req);
+}
+
+void api_run(web_req_t *rq, web_resp_t *rs)
+{
+    uint64_t id;
+    Drover__ClientReply *rep = api_status(rq, rs, &id);
     if (!rep)
         return;
     s_json(rs, api_run_doc(rep));

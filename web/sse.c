@@ -290,24 +290,14 @@ static void s_open(web_req_t *rq, web_resp_t *rs, uint64_t run_id)
 
 void sse_run(web_req_t *rq, web_resp_t *rs)
 {
-    uint64_t id;
-    if (api_parse_id(rq->params[0], &id) < 0) {
-        http_error(rs, 404, "no run '%s'", rq->params[0]);
-        return;
-    }
     /* An unknown run, a revoked token or an unreachable coordinator is an
      * HTTP error, not a stream that ends at once (EventSource would retry). */
-    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
-    Drover__StatusRequest sr = DROVER__STATUS_REQUEST__INIT;
-    sr.run_id = id;
-    req.body_case = DROVER__CLIENT_REQUEST__BODY_STATUS;
-    req.status = &sr;
-    Drover__ClientReply *rep = coord_call(rq->ctx->coord, rq->sess.token, &req, 0);
-    int bad = api_reply_error(rq, rep, rs);
-    if (rep)
-        drover__client_reply__free_unpacked(rep, NULL);
-    if (!bad)
-        s_open(rq, rs, id);
+    uint64_t id;
+    Drover__ClientReply *rep = api_status(rq, rs, &id);
+    if (!rep)
+        return;
+    drover__client_reply__free_unpacked(rep, NULL);
+    s_open(rq, rs, id);
 }
 
 void sse_runs(web_req_t *rq, web_resp_t *rs)

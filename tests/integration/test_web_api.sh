@@ -91,6 +91,18 @@ web = {
   max_body = 16384;
 };
 EOF2
+# A bad config file: file:line: message, exit 2, nothing served.
+printf 'web = {\n  secret_key = "%s";\n  coordinator_key = "%s";\n  max_body = 99;\n};\n' \
+    "$K/web" "$T_KEYS/coordinator.pub" >"$T_DIR/bad.cfg"
+RC=0
+out=$(drover-web --config "$T_DIR/bad.cfg" 2>&1) || RC=$?
+assert_eq 2 "$RC" "drover-web with a bad config"
+grep -q "bad.cfg:4: must be between 1024 and 1048576: web.max_body" <<<"$out" || fail "bad config said: $out"
+printf 'web = { colour = "blue"; };\n' >"$T_DIR/bad.cfg"
+RC=0
+out=$(drover-web --config "$T_DIR/bad.cfg" 2>&1) || RC=$?
+assert_eq 2 "$RC" "drover-web with an unknown setting"
+grep -q "bad.cfg:1: unknown setting web.colour" <<<"$out" || fail "unknown setting said: $out"
 drover-web --config "$T_DIR/web.cfg" >"$T_DIR/web.log" 2>&1 &
 WEB_PID=$!
 t_track_pid "$WEB_PID"
