@@ -17,7 +17,11 @@
  *   train     train_fit for E epochs (no validation split, no checkpoint):
  *             the median of its per-epoch wall times.
  * Roofline = max(compute bound, bandwidth bound); fraction = roofline /
- * achieved. Prints one JSON line of medians over the rounds.
+ * achieved. For the explanation, not the bound: gather, the time
+ * blas_gather takes to copy (standardised) one epoch's rows in a shuffled
+ * order, as the trainers do. X is allocated as drover-task allocates a
+ * loaded dataset's (dataset_alloc_matrix). Prints one JSON line of medians
+ * over the rounds.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -25,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "blas.h"
+#include "dataset.h"
 #include "train.h"
 
 static double s_now(void)
@@ -92,8 +98,8 @@ static double s_sgemm_epoch(const mlmodel_t *m, size_t B, size_t n_train, double
         size_t wo = 0;
         for (uint32_t l = 0; l < L; l++) {
             const float *a = l ? A[l - 1] : X;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r, (int)out[l], (int)in[l], 1,
-                        a, (int)in[l], W + wo, (int)out[l], 0, A[l], (int)out[l]);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r, (int)out[l], (int)in[l], 1, a,
+                        (int)in[l], W + wo, (int)out[l], 0, A[l], (int)out[l]);
             wo += (size_t)in[l] * out[l];
         }
         for (uint32_t l = L; l-- > 0;) {
@@ -122,12 +128,49 @@ done:
     return t;
 }
 
+/* One epoch's shuffled gather of the training rows; returns seconds. */
+static double s_gather_epoch(const float *X, size_t ntr, size_t d, size_t B, uint64_t seed)
+{
+    char err[256];
+    double t = -1;
+    blas_ctx_t *ctx = blas_open(0, 1, err, sizeof err);
+    float *dst = ctx ? blas_alloc(ctx, B * d) : NULL, *mean = calloc(d, 4), *inv = calloc(d, 4);
+    size_t *idx = malloc(ntr * sizeof *idx);
+    if (!dst || !mean || !inv || !idx) {
+        fprintf(stderr, "out of memory\n");
+        goto done;
+    }
+    for (size_t j = 0; j < d; j++)
+        inv[j] = 1.0f;
+    for (size_t i = 0; i < ntr; i++)
+        idx[i] = i;
+    for (size_t i = ntr; i > 1; i--) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        size_t j = (size_t)((seed >> 33) % i), x = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = x;
+    }
+    double t0 = s_now();
+    for (size_t off = 0; off < ntr; off += B)
+        blas_gather(ctx, dst, X, idx + off, ntr - off < B ? ntr - off : B, d, mean, inv);
+    t = s_now() - t0;
+done:
+    free(idx);
+    free(mean);
+    free(inv);
+    if (ctx)
+        blas_free(ctx, &dst);
+    blas_close(&ctx);
+    return t;
+}
+
 /* One sequential read of the training data; returns bytes/s. */
 static double s_stream(const float *X, size_t nfloats, const int32_t *y, size_t n, double *sink)
 {
     double t0 = s_now();
     /* sasum of the labels' bits as floats: a read of them, value unused. */
-    *sink += cblas_sasum((int)nfloats, X, 1) + cblas_sasum((int)n, (const float *)(const void *)y, 1);
+    *sink +=
+        cblas_sasum((int)nfloats, X, 1) + cblas_sasum((int)n, (const float *)(const void *)y, 1);
     double t = s_now() - t0;
     return (double)(nfloats + n) * 4.0 / t;
 }
@@ -178,7 +221,7 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t n = hdr[1], d = hdr[2], k = hdr[3], ntr = hdr[4];
-    float *X = malloc(n * d * 4), *yv = malloc(n * 4);
+    float *X = dataset_alloc_matrix(n * d * 4), *yv = malloc(n * 4);
     int32_t *y = malloc(n * 4);
     if (!X || !y || !yv || fread(X, 4, n * d, f) != n * d || fread(y, 4, n, f) != n) {
         fprintf(stderr, "short read on %s\n", argv[1]);
@@ -192,7 +235,7 @@ int main(int argc, char **argv)
         p.nhidden = 0;
 
     char err[256];
-    double t_gemm[MAXRUNS], bw[MAXRUNS], t_ep[MAXRUNS], flops = 0, sink = 0;
+    double t_gemm[MAXRUNS], bw[MAXRUNS], t_ep[MAXRUNS], t_ga[MAXRUNS], flops = 0, sink = 0;
     for (int r = 0; r < runs; r++) {
         mlmodel_t *m = NULL;
         train_result_t res;
@@ -205,8 +248,9 @@ int main(int argc, char **argv)
         }
         t_ep[r] = s_median(ep.sec, ep.n);
         t_gemm[r] = s_sgemm_epoch(m, p.batch_size, ntr, &flops);
+        t_ga[r] = s_gather_epoch(X, ntr, d, p.batch_size, (uint64_t)r + 1);
         mlmodel_destroy(&m);
-        if (t_gemm[r] < 0)
+        if (t_gemm[r] < 0 || t_ga[r] < 0)
             return 1;
     }
     double tg = s_median(t_gemm, (size_t)runs), b = s_median(bw, (size_t)runs);
@@ -217,13 +261,14 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "mlp(%u)", p.hidden[0]);
     else
         snprintf(name, sizeof name, "%s", argv[2]);
-    printf("{\"trainer\":\"%s\",\"optimizer\":\"%s\",\"batch\":%u,\"rows\":%zu,\"d\":%zu,"
-           "\"k\":%zu,\"flops_epoch\":%.4g,\"bytes_epoch\":%.4g,\"sgemm_gflops\":%.2f,"
-           "\"stream_gbs\":%.2f,\"t_sgemm_ms\":%.3f,\"t_stream_ms\":%.3f,\"t_roof_ms\":%.3f,"
-           "\"t_epoch_ms\":%.3f,\"fraction\":%.3f,\"runs\":%d,\"epochs\":%u,\"sink\":%d}\n",
-           name, p.optimizer == TRAIN_ADAM ? "adam" : "sgd", p.batch_size, ntr, d, lin ? 1 : k,
-           flops, bytes, flops / tg / 1e9, b / 1e9, tg * 1e3, tb * 1e3, roof * 1e3, te * 1e3,
-           roof / te, runs, p.epochs, sink > 0);
+    printf(
+        "{\"trainer\":\"%s\",\"optimizer\":\"%s\",\"batch\":%u,\"rows\":%zu,\"d\":%zu,"
+        "\"k\":%zu,\"flops_epoch\":%.4g,\"bytes_epoch\":%.4g,\"sgemm_gflops\":%.2f,"
+        "\"stream_gbs\":%.2f,\"t_sgemm_ms\":%.3f,\"t_stream_ms\":%.3f,\"t_roof_ms\":%.3f,"
+        "\"t_epoch_ms\":%.3f,\"fraction\":%.3f,\"t_gather_ms\":%.3f,\"runs\":%d,\"epochs\":%u,\"sink\":%d}\n",
+        name, p.optimizer == TRAIN_ADAM ? "adam" : "sgd", p.batch_size, ntr, d, lin ? 1 : k, flops,
+        bytes, flops / tg / 1e9, b / 1e9, tg * 1e3, tb * 1e3, roof * 1e3, te * 1e3, roof / te,
+        s_median(t_ga, (size_t)runs) * 1e3, runs, p.epochs, sink > 0);
     free(X);
     free(y);
     free(yv);
