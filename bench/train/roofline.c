@@ -22,6 +22,10 @@
  * order, as the trainers do. X is allocated as drover-task allocates a
  * loaded dataset's (dataset_alloc_matrix). Prints one JSON line of medians
  * over the rounds.
+ *
+ * Built with -DROOFLINE_BEFORE (roofline.sh does, against an older tree, for
+ * before/after figures) it uses only what main had before issue 16: X from
+ * malloc, as drover-task allocated it then, and no gather figure (-1).
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -131,6 +135,10 @@ done:
 /* One epoch's shuffled gather of the training rows; returns seconds. */
 static double s_gather_epoch(const float *X, size_t ntr, size_t d, size_t B, uint64_t seed)
 {
+#ifdef ROOFLINE_BEFORE
+    (void)X, (void)ntr, (void)d, (void)B, (void)seed;
+    return 0; /* reported as -1 ms: no blas_gather in that tree */
+#else
     char err[256];
     double t = -1;
     blas_ctx_t *ctx = blas_open(0, 1, err, sizeof err);
@@ -162,6 +170,7 @@ done:
         blas_free(ctx, &dst);
     blas_close(&ctx);
     return t;
+#endif
 }
 
 /* One sequential read of the training data; returns bytes/s. */
@@ -221,7 +230,11 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t n = hdr[1], d = hdr[2], k = hdr[3], ntr = hdr[4];
+#ifdef ROOFLINE_BEFORE
+    float *X = malloc(n * d * 4), *yv = malloc(n * 4);
+#else
     float *X = dataset_alloc_matrix(n * d * 4), *yv = malloc(n * 4);
+#endif
     int32_t *y = malloc(n * 4);
     if (!X || !y || !yv || fread(X, 4, n * d, f) != n * d || fread(y, 4, n, f) != n) {
         fprintf(stderr, "short read on %s\n", argv[1]);
@@ -255,20 +268,20 @@ int main(int argc, char **argv)
     }
     double tg = s_median(t_gemm, (size_t)runs), b = s_median(bw, (size_t)runs);
     double te = s_median(t_ep, (size_t)runs), bytes = (double)ntr * (d + 1) * 4.0;
-    double tb = bytes / b, roof = tg > tb ? tg : tb;
+    double tb = bytes / b, roof = tg > tb ? tg : tb, tga = s_median(t_ga, (size_t)runs);
     char name[32];
     if (p.kind == MLMODEL_MLP)
         snprintf(name, sizeof name, "mlp(%u)", p.hidden[0]);
     else
         snprintf(name, sizeof name, "%s", argv[2]);
-    printf(
-        "{\"trainer\":\"%s\",\"optimizer\":\"%s\",\"batch\":%u,\"rows\":%zu,\"d\":%zu,"
-        "\"k\":%zu,\"flops_epoch\":%.4g,\"bytes_epoch\":%.4g,\"sgemm_gflops\":%.2f,"
-        "\"stream_gbs\":%.2f,\"t_sgemm_ms\":%.3f,\"t_stream_ms\":%.3f,\"t_roof_ms\":%.3f,"
-        "\"t_epoch_ms\":%.3f,\"fraction\":%.3f,\"t_gather_ms\":%.3f,\"runs\":%d,\"epochs\":%u,\"sink\":%d}\n",
-        name, p.optimizer == TRAIN_ADAM ? "adam" : "sgd", p.batch_size, ntr, d, lin ? 1 : k, flops,
-        bytes, flops / tg / 1e9, b / 1e9, tg * 1e3, tb * 1e3, roof * 1e3, te * 1e3, roof / te,
-        s_median(t_ga, (size_t)runs) * 1e3, runs, p.epochs, sink > 0);
+    printf("{\"trainer\":\"%s\",\"optimizer\":\"%s\",\"batch\":%u,\"rows\":%zu,\"d\":%zu,"
+           "\"k\":%zu,\"flops_epoch\":%.4g,\"bytes_epoch\":%.4g,\"sgemm_gflops\":%.2f,"
+           "\"stream_gbs\":%.2f,\"t_sgemm_ms\":%.3f,\"t_stream_ms\":%.3f,\"t_roof_ms\":%.3f,"
+           "\"t_epoch_ms\":%.3f,\"fraction\":%.3f,\"t_gather_ms\":%.3f,\"runs\":%d,"
+           "\"epochs\":%u,\"sink\":%d}\n",
+           name, p.optimizer == TRAIN_ADAM ? "adam" : "sgd", p.batch_size, ntr, d, lin ? 1 : k,
+           flops, bytes, flops / tg / 1e9, b / 1e9, tg * 1e3, tb * 1e3, roof * 1e3, te * 1e3,
+           roof / te, tga > 0 ? tga * 1e3 : -1.0, runs, p.epochs, sink > 0);
     free(X);
     free(y);
     free(yv);

@@ -253,8 +253,8 @@ static void test_alloc_matrix(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gather), cmocka_unit_test(test_bias_relu),
-        cmocka_unit_test(test_adam),   cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_gather),       cmocka_unit_test(test_bias_relu),
+        cmocka_unit_test(test_adam),         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_alloc_matrix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
