@@ -4,6 +4,8 @@
 # bandwidth-bound times, the achieved epoch time and the fraction, from
 # drover-bench-roofline (see its header for what each figure measures).
 # Prints a Markdown table. Not a test: figures depend on the machine's load.
+# Times are the benchmark thread's CPU time (see roofline.c), the epoch's
+# wall time beside it.
 #
 #   bench/train/roofline.sh [ROUNDS]     (default 3)
 # Env:
@@ -91,8 +93,8 @@ def med(side, key, f):
     return statistics.median(r[f] for r in runs[(side, key)])
 before = any(s == "before" for s, _ in runs)
 head = ("| trainer | batch | GFLOP/epoch | MB/epoch | sgemm GFLOP/s | stream GB/s | sgemm-bound ms"
-        " | bandwidth-bound ms | shuffled gather ms | achieved ms | fraction |")
-sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        " | bandwidth-bound ms | shuffled gather ms | achieved ms | fraction | achieved wall ms |")
+sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 if before:
     head += " before: achieved ms | before: fraction |"
     sep += "---:|---:|"
@@ -100,14 +102,14 @@ print(head)
 print(sep)
 for key in order:
     g = lambda f: med("after", key, f)
-    row = "| %s (%s) | %d | %.3f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | **%.0f%%** |" % (
+    row = "| %s (%s) | %d | %.3f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | **%.0f%%** | %.1f |" % (
         key[0], key[1], key[2], g("flops_epoch") / 1e9, g("bytes_epoch") / 1e6, g("sgemm_gflops"),
         g("stream_gbs"), g("t_sgemm_ms"), g("t_stream_ms"), g("t_gather_ms"), g("t_epoch_ms"),
-        100 * g("fraction"))
+        100 * g("fraction"), g("wall_epoch_ms"))
     if before:
         row += " %.1f | %.0f%% |" % (med("before", key, "t_epoch_ms"), 100 * med("before", key, "fraction"))
     print(row)
 print()
 print("Medians of %s processes per side (each the median of its own rounds), "
-      "OPENBLAS_NUM_THREADS=1." % sys.argv[2])
+      "OPENBLAS_NUM_THREADS=1; times are the thread's CPU time except the wall column." % sys.argv[2])
 PYEOF
