@@ -362,11 +362,12 @@ static inline float s_exp_neg(float x)
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     /* Unions, not memcpy: GCC does not vectorise the latter's loads. */
+    /* Unsigned: a NaN logit (a diverged fit) must give NaN, not overflow. */
     union {
         float f;
-        int32_t i;
+        uint32_t u;
     } tb = {.f = t}, two_n;
-    two_n.i = (tb.i - 0x4b400000 + 127) << 23; /* 2^n, n in [-126, 0]; 0x4b400000 = shift */
+    two_n.u = (tb.u - 0x4b400000u + 127u) << 23; /* 2^n, n in [-126, 0]; 0x4b400000 = shift */
     return x < -87.33f ? 0.0f : p * two_n.f;
 }
 

@@ -1,7 +1,8 @@
 /* Unit tests for the OpenBLAS backend's host kernels (ml/blas.c) against
  * plain reference loops written here: the vectorised gather, bias + ReLU,
- * ReLU mask and Adam must give the plain loops' bits (Adam within 1 ulp,
- * for compilers that contract differently); the softmax's vectorised exp
+ * ReLU mask and Adam must give the plain loops' bits (Adam within 2 ulp,
+ * for compilers that contract differently, and with subnormal moments
+ * flushed to 0); the softmax's vectorised exp
  * must stay within a few ulp of glibc's expf over its whole range; and
  * dataset_alloc_matrix must give free()-able, huge-page-aligned memory.
  * OpenBLAS backend only, so the tests touch "device" buffers directly. */
@@ -131,6 +132,19 @@ static void test_adam(void **state)
         for (size_t i = 0; i < n; i++)
             assert_true(fabsf(p[i] - rp[i]) <= 2 * FLT_EPSILON * fabsf(rp[i]));
     }
+    /* Moments that would go subnormal (a dead unit: g = 0) become 0, and
+     * the parameter does not move. */
+    for (size_t i = 0; i < n; i++) {
+        g[i] = 0;
+        m[i] = 1.1e-38f;
+        v[i] = 1.1e-38f;
+        rp[i] = p[i];
+    }
+    blas_adam(ctx, p, g, m, v, n, lr, b1, b2, eps, 6);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(m[i] == 0.0f && v[i] == 0.0f);
+        assert_true(p[i] == rp[i]);
+    }
     blas_free(ctx, &p);
     blas_free(ctx, &g);
     blas_free(ctx, &m);
@@ -226,6 +240,11 @@ static void test_softmax(void **state)
             fail_msg("exp(-%g): %.9g, expf path %.9g", i * 0.025, (double)g, (double)r);
     }
     assert_true(fabs(loss - rloss) <= 1e-6 * fabs(rloss));
+    /* A diverged fit's NaN logits give NaN, as expf did (and no UB). */
+    L[0] = NAN;
+    loss = 0;
+    blas_softmax_xent(ctx, L, 1, 2, y, 1.0f, G, &loss, &ok);
+    assert_true(isnan(G[0]) && isnan(G[1]) && isnan(loss));
     blas_free(ctx, &G);
     free(L);
     free(R);
