@@ -298,8 +298,10 @@ S_HOT static void s_gather(float *restrict dst, const float *restrict X, const s
 int blas_gather(blas_ctx_t *ctx, float *dst, const float *X, const size_t *idx, size_t rows,
                 size_t d, const float *mean, const float *inv_std)
 {
-    if (ctx->failed)
+    if (ctx->failed) {
+        errno = EIO;
         return -1;
+    }
 #ifdef DROVER_HAVE_CUDA
     if (ctx->gpu) {
         float *h = s_scratch(ctx, 0, rows * d);
@@ -361,8 +363,8 @@ static inline float s_exp_neg(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    /* Unions, not memcpy: GCC does not vectorise the latter's loads. */
-    /* Unsigned: a NaN logit (a diverged fit) must give NaN, not overflow. */
+    /* A union, not memcpy (GCC did not vectorise that), and unsigned, so a
+     * NaN logit (a diverged fit) gives NaN rather than a signed overflow. */
     union {
         float f;
         uint32_t u;
