@@ -90,6 +90,8 @@ int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__Submi
         sp->retries = st->retries;
         sp->timeout_ms = st->timeout_ms > 0 ? (uint64_t)st->timeout_ms : 0;
         sp->retry_delay_ms = st->retry_delay_ms > 0 ? (uint64_t)st->retry_delay_ms : 0;
+        sp->nodes = st->nodes > 1 ? st->nodes : 0;
+        sp->pack = st->pack;
         sp->spec_json = st->spec_json ? st->spec_json : (char *)"{}";
         Drover__Resources *r = &(*res)[i];
         drover__resources__init(r);
