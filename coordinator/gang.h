@@ -18,10 +18,10 @@
 
 #include "drover.pb-c.h"
 
-#define GANG_MAX_NODES      64
-#define GANG_PORT_LO        29400 /* default worker gang_ports range */
-#define GANG_PORT_HI        29499
-#define GANG_HOSTFILE       "hostfile"
+#define GANG_MAX_NODES 64
+#define GANG_PORT_LO   29400 /* default worker gang_ports range */
+#define GANG_PORT_HI   29499
+#define GANG_HOSTFILE  "hostfile"
 
 /* A request with its gang steps expanded. req is the caller's request when
  * it has no gang (nothing is copied), else the expanded copy, which borrows
