@@ -226,7 +226,7 @@ static const err_case_t s_errors[] = {
      "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    epochs = 3; }\n);\n",
      4,
      "step 'a': unknown key 'epochs' (known: name, kind, after, retries, retry_delay, timeout, "
-     "resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
+     "resources, matrix, nodes, spread, argv, command, env, cwd, gates, outputs, inputs)"},
     {"train no dataset",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\"; }\n);\n", 3,
      "step 't': train steps need 'dataset'"},
