@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One fate for gang steps (docs/distributed.md, "Failures"), on four local
 # workers of one slot each:
+#  - a coordinator restart keeps a running gang running;
 #  - a worker that reports success for a gang member it does not hold is
 #    ignored (a stale result, recorded), the gang keeps running;
 #  - SIGKILL of one member's worker: the other members are stopped within
@@ -33,6 +34,17 @@ wait_for "attempt 1 of every member met at the rendezvous" 30 all_met a 1
 mapfile -t pids1 < <(pids_of a 1)
 t_track_pid "${pids1[@]}"
 assert_eq 3 "${#pids1[@]}" "member processes of attempt 1"
+
+# --- a coordinator restart keeps the running gang (stored per member) -----
+coord_kill9
+coord_start
+wait_for "the four workers registered again" 30 bash -c \
+    "[[ \$(grep -c 'registered from' '$T_DIR/coordinator.log') -ge 8 ]]"
+for r in 0 1 2; do
+    assert_eq running "$(task_field "$run" "ddp[$r]" state)" "ddp[$r] after a coordinator restart"
+    assert_eq 1 "$(task_field "$run" "ddp[$r]" attempt)" "attempt of ddp[$r] after a restart"
+done
+for p in "${pids1[@]}"; do pid_alive "$p" || fail "member $p died with the coordinator restart"; done
 
 # --- a hostile peer claims success for a member it does not hold ----------
 t1=$(sql "select id from drover.tasks where run_id = $run and name = 'ddp[1]'")
