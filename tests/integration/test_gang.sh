@@ -123,6 +123,9 @@ assert_eq "$gang.ddp.1" "$(val 0 DROVER_GANG_ID)" DROVER_GANG_ID
 status=$(drover status "$gang")
 [[ "$status" == *"ddp[0]"* && "$status" == *"ddp[2]"* ]] || fail "drover status lacks the ranks: $status"
 
+if out=$(drover rerun "$gang" 2>&1); then fail "drover rerun of a gang run was accepted: $out"; fi
+[[ "$out" == *"does not rerun gangs"* ]] || fail "rerun refusal: $out"
+
 # --- 4. one fate: rank 1 fails its first attempt --------------------------
 rm -f "$T_DIR"/member.* "$T_DIR"/rendezvous.* "$T_DIR/pids"
 run=$(submit "$(gang_wf fail-once)")
