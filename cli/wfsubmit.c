@@ -158,6 +158,8 @@ static json_t *s_step_json(const Drover__StepSpec *sp, const workflow_step_t *st
     out_json_set(o, "timeout_ms", json_integer((json_int_t)sp->timeout_ms), &bad);
     out_json_set(o, "retry_delay_ms", json_integer((json_int_t)sp->retry_delay_ms), &bad);
     out_json_set(o, "spec_json", json_string(sp->spec_json), &bad);
+    out_json_set(o, "nodes", json_integer(sp->nodes > 1 ? sp->nodes : 1), &bad);
+    out_json_set(o, "pack", json_boolean(sp->pack), &bad);
     const Drover__Resources *r = sp->resources;
     json_t *jr = json_object();
     if (r) {
