@@ -3227,7 +3227,8 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
     return 0;
 }
 
-/* 1 if name is step itself or one of its sweep members (step.N). */
+/* 1 if name is step itself, one of its sweep members (step.N) or one of
+ * its gang's members (step[N]). */
 static int s_step_is(const char *name, const char *step)
 {
     size_t n = strlen(step);
@@ -3235,6 +3236,9 @@ static int s_step_is(const char *name, const char *step)
         return 0;
     if (name[n] == '\0')
         return 1;
+    size_t bl;
+    if (name[n] == '[') /* a gang's member: the gang is held as one */
+        return gang_member_name(name, &bl) >= 0 && bl == n;
     if (name[n] != '.' || !name[n + 1])
         return 0;
     for (const char *p = name + n + 1; *p; p++)
