@@ -122,6 +122,7 @@ p=$(val 0 MASTER_PORT)
 assert_eq "$gang.ddp.1" "$(val 0 DROVER_GANG_ID)" DROVER_GANG_ID
 status=$(drover status "$gang")
 [[ "$status" == *"ddp[0]"* && "$status" == *"ddp[2]"* ]] || fail "drover status lacks the ranks: $status"
+drover logs "$gang" 'ddp[1]' >/dev/null || fail "drover logs of a member exited $?"
 
 if out=$(drover rerun "$gang" 2>&1); then fail "drover rerun of a gang run was accepted: $out"; fi
 [[ "$out" == *"does not rerun gangs"* ]] || fail "rerun refusal: $out"
