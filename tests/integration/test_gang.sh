@@ -9,6 +9,7 @@
 #    and use it: rank 0 listens on MASTER_PORT, the others connect;
 #  - one fate: a member that fails stops the others and the gang is retried
 #    as a unit (attempt numbers per gang);
+#  - spread = false packs members on one worker (LOCAL_RANK 0..2);
 #  - a gang no registered worker set can hold is refused at submit, and
 #    `drover why` explains a waiting gang.
 source "$(dirname "$0")/lib.sh"
@@ -24,9 +25,9 @@ for i in 1 2 3; do
 done
 mkdir -p "$T_DIR/work"
 
-gang_wf() { # gang_wf MODE: the gang workflow with its member script and mode
+gang_wf() { # gang_wf MODE [EXTRA]: the gang workflow with its member script, mode, keys
     sed -e "s|@DIR@|$T_DIR|g" -e "s|@SRC@|$T_REPO/tests/integration|g" -e "s|@MODE@|$1|g" \
-        "$T_WF/gang.cfg" >"$T_DIR/gang-$1.cfg"
+        -e "s|@EXTRA@|${2:-}|g" "$T_WF/gang.cfg" >"$T_DIR/gang-$1.cfg"
     echo "$T_DIR/gang-$1.cfg"
 }
 members_not_ready() {
@@ -142,4 +143,18 @@ assert_eq 0 "$(sql "select count(*) from drover.events e join drover.tasks t on 
 while read -r pid _ att; do
     [[ "$att" == 1 ]] && wait_for "attempt 1 member $pid gone" 15 pid_gone "$pid"
 done <"$T_DIR/pids"
+
+# --- 5. spread = false packs the members on one worker with room ---------
+worker_start big 3 --label big --gang-ports "$((GP + 50))-$((GP + 59))"
+rm -f "$T_DIR"/member.* "$T_DIR"/rendezvous.*
+run=$(submit "$(gang_wf ok 'spread = false; resources = { labels = [\"big\"]; };')")
+assert_eq succeeded "$(wait_run "$run" 60)" "packed gang run"
+assert_eq big "$(sql "select string_agg(distinct worker, ',') from drover.tasks where run_id = $run and name like 'ddp[%'")" \
+    "workers of the packed members"
+locals=$(for r in 0 1 2; do val "$r" LOCAL_RANK; done | tr '\n' ' ')
+assert_eq "0 1 2 " "$locals" "LOCAL_RANKs of members packed on one worker (rank order)"
+for r in 0 1 2; do assert_eq 3 "$(val "$r" LOCAL_WORLD_SIZE)" "LOCAL_WORLD_SIZE of member $r"; done
+assert_eq "127.0.0.1 slots=3;" "$(val 0 HOSTFILE)" "hostfile of the packed gang"
+assert_eq 3 "$(val 0 DROVER_GANG_PORTS | tr ',' '\n' | sort -u | wc -l | tr -d ' ')" \
+    "distinct ports of three members on one worker"
 log "ok"

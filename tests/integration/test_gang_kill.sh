@@ -19,7 +19,7 @@ done
 gang_wf() { # gang_wf MODE OUT: the gang workflow writing into T_DIR/OUT
     mkdir -p "$T_DIR/$2/work"
     sed -e "s|@DIR@|$T_DIR/$2|g" -e "s|@SRC@|$T_REPO/tests/integration|g" -e "s|@MODE@|$1|g" \
-        "$T_WF/gang.cfg" >"$T_DIR/$2.cfg"
+        -e "s|@EXTRA@||g" "$T_WF/gang.cfg" >"$T_DIR/$2.cfg"
     echo "$T_DIR/$2.cfg"
 }
 all_met() { # all_met OUT ATTEMPT: every member completed the rendezvous

@@ -12,7 +12,7 @@ pg_start
 coord_start
 for i in 1 2 3; do worker_start "w$i" 1; done
 mkdir -p "$T_DIR/work"
-sed -e "s|@DIR@|$T_DIR|g" -e "s|@SRC@|$T_REPO/tests/integration|g" -e "s|@MODE@|ok|g" \
+sed -e "s|@DIR@|$T_DIR|g" -e "s|@SRC@|$T_REPO/tests/integration|g" -e "s|@MODE@|ok|g" -e "s|@EXTRA@||g" \
     "$T_REPO/tests/integration/workflows/gang.cfg" >"$T_DIR/gang.cfg"
 run=$(submit "$T_DIR/gang.cfg")
 assert_eq succeeded "$(wait_run "$run" 60)" "gang run across hosts"
