@@ -9,6 +9,8 @@
 #    and use it: rank 0 listens on MASTER_PORT, the others connect;
 #  - one fate: a member that fails stops the others and the gang is retried
 #    as a unit (attempt numbers per gang);
+#  - a built-in kind's members (drover-task) get the same variables and
+#    hostfile;
 #  - spread = false packs members on one worker (LOCAL_RANK 0..2);
 #  - a gang no registered worker set can hold is refused at submit, and
 #    `drover why` explains a waiting gang.
@@ -157,4 +159,38 @@ for r in 0 1 2; do assert_eq 3 "$(val "$r" LOCAL_WORLD_SIZE)" "LOCAL_WORLD_SIZE 
 assert_eq "127.0.0.1 slots=3;" "$(val 0 HOSTFILE)" "hostfile of the packed gang"
 assert_eq 3 "$(val 0 DROVER_GANG_PORTS | tr ',' '\n' | sort -u | wc -l | tr -d ' ')" \
     "distinct ports of three members on one worker"
+
+# --- 6. a built-in kind's members get the same rendezvous -----------------
+# Two workers whose drover-task (the built-in kinds' runner, found next to
+# drover-worker) is a stand-in that records what it was started with.
+mkdir -p "$T_DIR/fakebin" "$T_DIR/bwork"
+cp "$(command -v drover-worker)" "$T_DIR/fakebin/"
+cat >"$T_DIR/fakebin/drover-task" <<EOF2
+#!/bin/sh
+env | grep -E '^(RANK|WORLD_SIZE|LOCAL_RANK|LOCAL_WORLD_SIZE|MASTER_ADDR|MASTER_PORT|DROVER_GANG_[A-Z]+|DROVER_STEP)=' |
+    sort >"$T_DIR/builtin.\$RANK.tmp"
+echo "kind=\$1 hostfile=\$(cat hostfile)" >>"$T_DIR/builtin.\$RANK.tmp"
+mv "$T_DIR/builtin.\$RANK.tmp" "$T_DIR/builtin.\$RANK"
+EOF2
+chmod +x "$T_DIR/fakebin/drover-task"
+for b in b1 b2; do
+    PATH="$T_DIR/fakebin:$PATH" worker_start "$b" 1 --label builtin --work-dir "$T_DIR/bwork" \
+        --gang-ports "$((GP + ${b#b} * 10 + 60))-$((GP + ${b#b} * 10 + 69))"
+done
+cat >"$T_DIR/builtin.cfg" <<'EOF2'
+workflow = "gang-builtin";
+steps = ({ name = "v"; kind = "validate"; dataset = "/nonexistent.csv"; label = "y"; nodes = 2;
+           checks = { min_rows = 1; };
+           resources = { labels = ["builtin"]; }; });
+EOF2
+run=$(submit "$T_DIR/builtin.cfg")
+assert_eq succeeded "$(wait_run "$run" 30)" "built-in gang run"
+for r in 0 1; do
+    b=$(cat "$T_DIR/builtin.$r")
+    [[ "$b" == *"RANK=$r"* && "$b" == *"WORLD_SIZE=2"* && "$b" == *"DROVER_STEP=v[$r]"* &&
+        "$b" == *"MASTER_ADDR=127.0.0.1"* && "$b" == *"kind=validate hostfile=127.0.0.1 slots=2"* ]] ||
+        fail "built-in member $r got: $b"
+done
+assert_eq "$(grep '^MASTER_PORT=' "$T_DIR/builtin.0")" "$(grep '^MASTER_PORT=' "$T_DIR/builtin.1")" \
+    "MASTER_PORT of the built-in members"
 log "ok"
