@@ -187,7 +187,7 @@ run=$(submit "$T_DIR/builtin.cfg")
 assert_eq succeeded "$(wait_run "$run" 30)" "built-in gang run"
 for r in 0 1; do
     b=$(cat "$T_DIR/builtin.$r")
-    [[ "$b" == *"RANK=$r"* && "$b" == *"WORLD_SIZE=2"* && "$b" == *"DROVER_STEP=v[$r]"* &&
+    [[ "$b" == *$'\n'"RANK=$r"$'\n'* && "$b" == *"WORLD_SIZE=2"* && "$b" == *"DROVER_STEP=v[$r]"* &&
         "$b" == *"MASTER_ADDR=127.0.0.1"* && "$b" == *"kind=validate hostfile=127.0.0.1 slots=2"* ]] ||
         fail "built-in member $r got: $b"
 done
