@@ -2720,6 +2720,8 @@ static int s_gang_dispatch(model_t *m)
         if (p < 0)
             goto done;
         g->gang_fit = (int)nfit;
+        if (place_gang_yields(&m->tab, &ps, wk, nfit))
+            continue; /* a better-ranked single step goes first */
         if (p == 1) {
             int st = s_gang_start(m, g, wk, gm);
             if (st < 0)

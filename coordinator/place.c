@@ -444,6 +444,19 @@ int place_gang(const place_table_t *tab, const place_step_t *s, uint32_t n, int 
     return i == n;
 }
 
+int place_gang_yields(const place_table_t *tab, const place_step_t *s, const size_t *wk, uint32_t n)
+{
+    for (size_t i = 0; i < tab->nsteps; i++) {
+        const place_step_t *c = &tab->steps[i];
+        if (c->queue >= tab->nqueues || !tab->queues[c->queue].open || !place_before(tab, c, s))
+            continue;
+        for (uint32_t k = 0; k < n; k++)
+            if (place_check(&tab->workers[wk[k]], c) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------- explain --- */
 
 static void s_bytes(uint64_t b, char *buf, size_t len)

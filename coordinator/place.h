@@ -27,6 +27,12 @@
  *  - Queues take turns (tab->rr first); each turn places at most one step.
  *  - A worker with reserve_for "gpu" takes only steps asking for GPUs; with
  *    reserve_for LABEL only steps asking for that label.
+ *  - A gang (nodes = N, docs/distributed.md) is placed by place_gang: all N
+ *    members now or none, distinct workers unless packed, never in a
+ *    prefetch queue; it yields to better-ranked single steps that fit
+ *    where it would go (place_gang_yields). A waiting gang holds workers
+ *    (place_worker_t.hold*): other steps start there only if the held
+ *    members' room stays free (PLACE_HELD); how long is the model's rule.
  * PLACE_POLICY_LEGACY is the policy before this module (for the simulator):
  * priority only, first shape that fits, the worker with most free slots,
  * no reservations, no aging, no reserve_for.
@@ -181,6 +187,13 @@ int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_
 int place_gang(const place_table_t *tab, const place_step_t *s, uint32_t n, int spread,
                const place_reservation_t *res, size_t nres, size_t *wk, uint64_t *gpus,
                uint32_t *nfit);
+
+/* 1 when a candidate of tab->steps in an open queue ranks before gang
+ * member shape s and fits now on one of the workers wk[0..n) the gang
+ * would take: the gang waits for this dispatch (rank order holds across
+ * gangs and single steps). */
+int place_gang_yields(const place_table_t *tab, const place_step_t *s, const size_t *wk,
+                      uint32_t n);
 
 /* Explains in buf why tab->steps[step] is not starting: its reservation or
  * the reservation it waits behind, then one entry per worker with every

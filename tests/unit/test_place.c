@@ -574,6 +574,26 @@ static void test_gang_hold(void **state)
     assert_int_equal(place_check(&w, &s), 0);
 }
 
+/* A gang yields to a better-ranked single step that fits where it would
+ * go, not to a later one. */
+static void test_gang_yields(void **state)
+{
+    (void)state;
+    place_worker_t w[2] = {s_worker("a", 1, 0, 0), s_worker("b", 1, 0, 0)};
+    place_step_t singles[1] = {s_step("old", 1, 0, 0, 1)};
+    place_step_t g = s_step("g[0]", 1, 0, 0, 5);
+    g.gang = 3;
+    place_table_t tab = s_tab(w, 2, singles, 1);
+    size_t wk[2] = {0, 1};
+    assert_int_equal(place_gang_yields(&tab, &g, wk, 2), 1);
+    singles[0].seq = 9; /* readied after the gang */
+    assert_int_equal(place_gang_yields(&tab, &g, wk, 2), 0);
+    singles[0].priority = 1; /* but more urgent */
+    assert_int_equal(place_gang_yields(&tab, &g, wk, 2), 1);
+    w[0].used_cpus = w[1].used_cpus = 1; /* it fits nowhere the gang goes */
+    assert_int_equal(place_gang_yields(&tab, &g, wk, 2), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_why_combined_text),
         cmocka_unit_test(test_gang_all_or_nothing),
         cmocka_unit_test(test_gang_hold),
+        cmocka_unit_test(test_gang_yields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
