@@ -19,6 +19,13 @@
  *   any non-terminal -> cancelled
  * Any other transition is a bug and aborts (DROVER_INVARIANT).
  *
+ * Gangs (gang.h, docs/distributed.md): the members of a gang step are tasks
+ * that move together. They go ready -> assigned in one dispatch (all or
+ * none, with one attempt number); a member that exits 0 stays running
+ * (gang_done) until every member has, then all succeed; a member that
+ * fails, is lost or handed back takes the others with it (they are killed
+ * and enter the same state: retry_wait, ready or failed).
+ *
  * Fencing: a worker message about (task, attempt) is applied only if that
  * worker holds that lease; anything else is stale, recorded and dropped.
  */
