@@ -244,8 +244,9 @@ int wirecheck_validate_coord_msg(const Drover__CoordMsg *m, char *why, size_t wh
                           WIRECHECK_MAX_ASSIGN_SPEC_JSON);
         if (a->run_id > (uint64_t)INT64_MAX || a->timeout_ms > (uint64_t)INT64_MAX)
             return s_fail(why, whylen, "assign with an out-of-range run id or timeout");
-        /* A gang member's rendezvous variables (NAME=VALUE, names drover
-         * sets) and hostfile: bounded by 64 members' addresses. */
+        /* A gang member's rendezvous variables (NAME=VALUE, only the names
+         * of docs/distributed.md) and hostfile: bounded by 64 members'
+         * addresses. */
         if (a->n_gang_env > 16 || !s_len_ok(a->gang_hostfile, 0, 65536))
             return s_fail(why, whylen, "assign: gang environment or hostfile too large");
         for (size_t i = 0; i < a->n_gang_env; i++) {
@@ -253,9 +254,21 @@ int wirecheck_validate_coord_msg(const Drover__CoordMsg *m, char *why, size_t wh
             const char *eq = e ? strchr(e, '=') : NULL;
             if (!s_len_ok(e, 2, 65536) || !eq || eq == e)
                 return s_fail(why, whylen, "assign: gang environment entries are NAME=VALUE");
-            for (const char *p = e; p < eq; p++)
-                if (!isupper((unsigned char)*p) && *p != '_')
-                    return s_fail(why, whylen, "assign: bad gang environment name");
+            static const char *const names[] = {"RANK",
+                                                "WORLD_SIZE",
+                                                "LOCAL_RANK",
+                                                "LOCAL_WORLD_SIZE",
+                                                "MASTER_ADDR",
+                                                "MASTER_PORT",
+                                                "DROVER_GANG_ID",
+                                                "DROVER_GANG_HOSTS",
+                                                "DROVER_GANG_PORTS"};
+            int known = 0;
+            for (size_t k = 0; k < sizeof names / sizeof names[0] && !known; k++)
+                known = strlen(names[k]) == (size_t)(eq - e) &&
+                        strncmp(e, names[k], (size_t)(eq - e)) == 0;
+            if (!known)
+                return s_fail(why, whylen, "assign: bad gang environment name");
         }
         return 0;
     }
