@@ -112,7 +112,8 @@ static void t_env(void **state)
 {
     (void)state;
     int wa, wb; /* two workers: identities compared by pointer */
-    gang_member_t mb[3] = {{&wa, "10.0.0.1", 29400}, {&wb, "10.0.0.2", 29411}, {&wa, "10.0.0.1", 29401}};
+    gang_member_t mb[3] = {
+        {&wa, "10.0.0.1", 29400}, {&wb, "10.0.0.2", 29411}, {&wa, "10.0.0.1", 29401}};
     char *e = gang_env(mb, 3, 2, "7.ddp.1");
     assert_non_null(e);
     assert_string_equal(e, "RANK=2\nWORLD_SIZE=3\nLOCAL_RANK=1\nLOCAL_WORLD_SIZE=2\n"
