@@ -5,7 +5,8 @@ OUTDIR/pids), then proves the environment is usable: rank 0 listens on
 MASTER_PORT of MASTER_ADDR and waits for every other rank to connect and say
 its rank; the others connect (retrying until a deadline) and send theirs.
 Exits 0 when the rendezvous completed; MODE "hang" then sleeps forever (a
-member the test kills), "hang-once" in the first attempt only; "fail-once"
+member the test kills), "hang-once" in the first attempt only,
+"slow-rank2-once" rank 2 alone in the first attempt (its timeout); "fail-once"
 exits 1 on rank 1's first attempt."""
 import os
 import socket
@@ -63,7 +64,8 @@ else:
             time.sleep(0.1)
 with open(os.path.join(out, "rendezvous.%d.%s" % (rank, attempt)), "w") as f:
     f.write("ok\n")
-if mode == "hang" or (mode == "hang-once" and attempt == "1"):
+if mode == "hang" or (mode == "hang-once" and attempt == "1") or \
+        (mode == "slow-rank2-once" and rank == 2 and attempt == "1"):
     while True:
         time.sleep(60)
 sys.exit(0)

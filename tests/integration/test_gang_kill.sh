@@ -6,6 +6,8 @@
 #    ignored (a stale result, recorded), the gang keeps running;
 #  - SIGKILL of one member's worker: the other members are stopped within
 #    the lost-worker timeout and the gang reruns as a unit and finishes;
+#  - a member that times out takes the gang with it, also the members that
+#    already exited 0 (they wait for the gang, then run again);
 #  - `drover cancel` of a running gang leaves no member process anywhere.
 source "$(dirname "$0")/lib.sh"
 
@@ -16,10 +18,10 @@ for i in 1 2 3 4; do
     worker_start "w$i" 1 --gang-ports "$((GP + i * 10))-$((GP + i * 10 + 9))"
 done
 
-gang_wf() { # gang_wf MODE OUT: the gang workflow writing into T_DIR/OUT
+gang_wf() { # gang_wf MODE OUT [EXTRA]: the gang workflow writing into T_DIR/OUT
     mkdir -p "$T_DIR/$2/work"
     sed -e "s|@DIR@|$T_DIR/$2|g" -e "s|@SRC@|$T_REPO/tests/integration|g" -e "s|@MODE@|$1|g" \
-        -e "s|@EXTRA@||g" "$T_WF/gang.cfg" >"$T_DIR/$2.cfg"
+        -e "s|@EXTRA@|${3:-}|g" "$T_WF/gang.cfg" >"$T_DIR/$2.cfg"
     echo "$T_DIR/$2.cfg"
 }
 all_met() { # all_met OUT ATTEMPT: every member completed the rendezvous
@@ -75,6 +77,22 @@ for r in 0 1 2; do
 done
 assert_eq 1 "$(task_field "$run" 'ddp[1]' lost)" "lost attempts of ddp[1]"
 assert_eq 0 "$(task_field "$run" 'ddp[0]' failures)" "failures of ddp[0] (a loss is not a failure)"
+
+# --- a member times out: the members that already exited 0 run again -----
+run3=$(submit "$(gang_wf slow-rank2-once c 'timeout = "3s";')")
+assert_eq succeeded "$(wait_run "$run3" 60)" "gang run whose rank 2 timed out once"
+for r in 0 1; do
+    assert_eq 1 "$(sql "select count(*) from drover.events e join drover.tasks t on t.id = e.task_id
+                        where t.run_id = $run3 and t.name = 'ddp[$r]' and e.kind = 'gang_member_done'
+                        and e.attempt = 1")" "ddp[$r] exited 0 in attempt 1 and waited for the gang"
+done
+for r in 0 1 2; do
+    assert_eq 2 "$(task_field "$run3" "ddp[$r]" attempt)" "attempt of ddp[$r] after the timeout"
+    assert_eq 1 "$(task_field "$run3" "ddp[$r]" failures)" "failures of ddp[$r] after the timeout"
+done
+assert_eq 1 "$(sql "select count(*) from drover.events e join drover.tasks t on t.id = e.task_id
+                    where t.run_id = $run3 and t.name = 'ddp[0]' and e.to_state = 'retry_wait'
+                    and e.detail like 'gang member ddp[2]: timed out%'")" "why ddp[0] was retried"
 
 # --- cancel a running gang: no member process survives --------------------
 run2=$(submit "$(gang_wf hang b)")
