@@ -46,6 +46,15 @@ daemons_cpu() {
 }
 now() { echo "${EPOCHREALTIME/,/.}"; }
 
+# ART_PERF=FILE: a call-graph profile of the three daemons over all the
+# runs (perf record -g), written to FILE for `perf report -i FILE`.
+if [[ -n "${ART_PERF:-}" ]]; then
+    perf record -q -g -o "$ART_PERF" -p "$(coord_pid),$(worker_pid wa),$(worker_pid wb)" \
+        >"$T_DIR/perf.log" 2>&1 &
+    ART_PERF_PID=$!
+    sleep 1 # perf attaches to running processes; give it its moment
+fi
+
 for mb in $ART_SIZES; do
     : >"$T_DIR/t_art" && : >"$T_DIR/t_cp" && : >"$T_DIR/t_cps" && : >"$T_DIR/c_art" && : >"$T_DIR/c_cp"
     for i in $(seq 1 "$ART_RUNS"); do
@@ -93,3 +102,7 @@ CFG
         "$(echo "$art / $cpm" | bc -l)" "$cps" "$(echo "$art / $cps" | bc -l)" \
         "$(tr '\n' ' ' <"$T_DIR/t_art")"
 done
+if [[ -n "${ART_PERF:-}" ]]; then
+    kill -INT "$ART_PERF_PID"
+    wait "$ART_PERF_PID" || true
+fi
