@@ -391,7 +391,8 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, const uint8_t *
         }
         if (h)
             h->hex[0] = '\0';
-        if (artifact_adopt_hashed(a->root, r->sha256, part, got[0] ? got : NULL, why, whylen) < 0) {
+        if (artifact_adopt_hashed(a->root, r->sha256, part, got[0] ? got : NULL, 1, why, whylen) <
+            0) {
             rep->error = errno == EBADMSG ? DROVER__ERROR_CODE__ERROR_BAD_REQUEST
                                           : DROVER__ERROR_CODE__ERROR_INTERNAL;
             rep->offset = 0;

@@ -434,7 +434,9 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
         char got[65];
         sha256_final(&hc, dg);
         sha256_hex(dg, got);
-        if (artifact_adopt_hashed(x->root, hex, part, got, err, errlen) == 0)
+        /* The private store is a cache that is hashed before each use
+         * (s_fetch): no fsync. A shared store is the system of record. */
+        if (artifact_adopt_hashed(x->root, hex, part, got, x->shared, err, errlen) == 0)
             return XFER_OK;
         if (errno != EBADMSG)
             return XFER_FAILED;
@@ -743,7 +745,7 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
             break;
         }
         /* One pass: hashed as it is copied into the store. */
-        int prc = artifact_put_fd(x->root, fd, hex, why, sizeof why);
+        int prc = artifact_put_fd(x->root, fd, x->shared, hex, why, sizeof why);
         e = errno;
         close(fd);
         char stored[4096];
