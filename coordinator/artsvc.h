@@ -48,7 +48,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARTSVC_CHUNK         (1u << 20)
+#include "wirecheck.h"
+
+#define ARTSVC_CHUNK         WIRECHECK_MAX_ARTIFACT_CHUNK
 #define ARTSVC_HWM           16
 #define ARTSVC_PARTIAL_TTL_S (24 * 3600)
 #define ARTSVC_MAX_GRANTS    100000

@@ -270,6 +270,15 @@ static xfer_status_t s_refused(const Drover__ArtifactReply *r, const char *what,
     return XFER_FAILED;
 }
 
+/* One line per finished transfer, with its rate (bench/artifacts.sh reads
+ * it for the transfer-only throughput). */
+static void s_log_rate(const char *what, const char *hex, uint64_t bytes, int64_t t0)
+{
+    double s = (double)(util_mono_ms() - t0) / 1000.0;
+    log_info("artifact %.12s...: %s %llu bytes in %.3f s (%.0f MB/s)", hex, what,
+             (unsigned long long)bytes, s, s > 0 ? (double)bytes / 1e6 / s : 0.0);
+}
+
 /* Downloads hex (size bytes) into the local store. */
 static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size, char *err,
                              size_t errlen)
@@ -304,6 +313,7 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
     if (artifact_partial_path(x->root, hex, part, sizeof part, err, errlen) < 0)
         return XFER_FAILED;
     for (int round = 0; round < 2; round++) {
+        int64_t t0 = util_mono_ms();
         int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0 || fstat(fd, &st) < 0) {
             util_errf(err, errlen, "cannot open %s: %s", part, strerror(errno));
@@ -336,6 +346,7 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
             sha256_update(&hc, x->buf, (size_t)n);
             o += (uint64_t)n;
         }
+        uint64_t from = off;
         if (off > 0)
             log_info("artifact %.12s...: resuming the download at %llu of %llu bytes", hex,
                      (unsigned long long)off, (unsigned long long)size);
@@ -436,8 +447,10 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
         sha256_hex(dg, got);
         /* The private store is a cache that is hashed before each use
          * (s_fetch): no fsync. A shared store is the system of record. */
-        if (artifact_adopt_hashed(x->root, hex, part, got, x->shared, err, errlen) == 0)
+        if (artifact_adopt_hashed(x->root, hex, part, got, x->shared, err, errlen) == 0) {
+            s_log_rate("downloaded", hex, size - from, t0);
             return XFER_OK;
+        }
         if (errno != EBADMSG)
             return XFER_FAILED;
         log_warn("artifact %.12s...: the downloaded bytes do not match (%s); downloading again",
@@ -460,6 +473,8 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
         util_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return XFER_FAILED;
     }
+    int64_t t0 = util_mono_ms();
+    uint64_t from = UINT64_MAX; /* what the coordinator held when we began */
     int64_t progress_ms = util_mono_ms(), forbidden_since = 0;
     xfer_status_t status = XFER_UNAVAILABLE;
     int complete = 0;
@@ -501,6 +516,8 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
         forbidden_since = 0;
         complete = r->complete;
         uint64_t next = r->offset;
+        if (from == UINT64_MAX)
+            from = complete ? size : next;
         drover__coord_msg__free_unpacked(m, NULL);
         if (next > 0 && !complete)
             log_info("artifact %.12s...: resuming the upload at %llu of %llu bytes", hex,
@@ -566,6 +583,8 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
     }
     close(fd);
     s_close(x);
+    if (complete && from < size)
+        s_log_rate("uploaded", hex, size - from, t0);
     return complete ? XFER_OK : status;
 }
 
