@@ -581,11 +581,12 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, zmq_msg_t *data, uint8_t *buf
     out.artifact = &rep;
     /* A peer that does not read its answers fills its queue (ZMQ_SNDHWM)
      * and loses the rest: the router drops them rather than hold them. */
-    if (wire_send_data(a->sock, msg->ident, msg->ident_len, &out.base,
-                       zmq_msg_size(&chunk) ? &chunk : NULL) < 0 &&
+    int with_chunk = zmq_msg_size(&chunk) > 0; /* then wire_send_data consumes it */
+    if (wire_send_data(a->sock, msg->ident, msg->ident_len, &out.base, with_chunk ? &chunk : NULL) <
+            0 &&
         errno != EHOSTUNREACH)
         log_warn("artifact service: cannot answer: %s", zmq_strerror(errno));
-    if (!zmq_msg_size(&chunk))
+    if (!with_chunk)
         zmq_msg_close(&chunk);
     drover__worker_msg__free_unpacked(m, NULL);
 }

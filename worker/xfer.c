@@ -179,6 +179,8 @@ static int s_reply(xfer_t *x, Drover__CoordMsg **out, zmq_msg_t *data)
             log_warn("artifact transfer: dropped a malformed answer from the coordinator");
             if (m)
                 drover__coord_msg__free_unpacked(m, NULL);
+            zmq_msg_close(d);
+            zmq_msg_init(d);
             continue;
         }
         if (m->artifact->xfer_version != WIRE_XFER_VERSION) {
