@@ -402,20 +402,29 @@ static void s_wait_readable(void *sock)
     assert_int_equal(rc, 1);
 }
 
+/* A ROUTER bound at ep (frames up to max_msg) and a DEALER named id
+ * connected to it, in a fresh context. */
+static void *s_pair(const char *ep, const char *id, size_t max_msg, void **router, void **dealer)
+{
+    void *ctx = zmq_ctx_new();
+    assert_non_null(ctx);
+    *router = zmq_socket(ctx, ZMQ_ROUTER);
+    *dealer = zmq_socket(ctx, ZMQ_DEALER);
+    assert_non_null(*router);
+    assert_non_null(*dealer);
+    assert_int_equal(wire_socket_setup(*router, max_msg), 0);
+    assert_int_equal(wire_socket_setup(*dealer, 0), 0);
+    assert_int_equal(zmq_setsockopt(*dealer, ZMQ_ROUTING_ID, id, strlen(id)), 0);
+    assert_int_equal(zmq_bind(*router, ep), 0);
+    assert_int_equal(zmq_connect(*dealer, ep), 0);
+    return ctx;
+}
+
 static void t_send_recv(void **state)
 {
     (void)state;
-    void *ctx = zmq_ctx_new();
-    assert_non_null(ctx);
-    void *router = zmq_socket(ctx, ZMQ_ROUTER);
-    void *dealer = zmq_socket(ctx, ZMQ_DEALER);
-    assert_non_null(router);
-    assert_non_null(dealer);
-    assert_int_equal(wire_socket_setup(router, 4096), 0);
-    assert_int_equal(wire_socket_setup(dealer, 0), 0);
-    assert_int_equal(zmq_setsockopt(dealer, ZMQ_ROUTING_ID, "w1", 2), 0);
-    assert_int_equal(zmq_bind(router, "inproc://test-wire"), 0);
-    assert_int_equal(zmq_connect(dealer, "inproc://test-wire"), 0);
+    void *router, *dealer;
+    void *ctx = s_pair("inproc://test-wire", "w1", 4096, &router, &dealer);
 
     wire_msg_t in;
     assert_int_equal(wire_recv(router, 1, &in), 0); /* nothing yet, no block */
@@ -503,17 +512,8 @@ static void s_count_free(void *data, void *hint)
 static void t_send_recv_data(void **state)
 {
     (void)state;
-    void *ctx = zmq_ctx_new();
-    assert_non_null(ctx);
-    void *router = zmq_socket(ctx, ZMQ_ROUTER);
-    void *dealer = zmq_socket(ctx, ZMQ_DEALER);
-    assert_non_null(router);
-    assert_non_null(dealer);
-    assert_int_equal(wire_socket_setup(router, 1 << 20), 0);
-    assert_int_equal(wire_socket_setup(dealer, 0), 0);
-    assert_int_equal(zmq_setsockopt(dealer, ZMQ_ROUTING_ID, "w2", 2), 0);
-    assert_int_equal(zmq_bind(router, "inproc://test-wire-data"), 0);
-    assert_int_equal(zmq_connect(dealer, "inproc://test-wire-data"), 0);
+    void *router, *dealer;
+    void *ctx = s_pair("inproc://test-wire-data", "w2", 1 << 20, &router, &dealer);
 
     Drover__Lease l = DROVER__LEASE__INIT;
     Drover__ArtifactRequest r = DROVER__ARTIFACT_REQUEST__INIT;
