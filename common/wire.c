@@ -127,6 +127,9 @@ static int s_recv(void *sock, int router, wire_msg_t *out, zmq_msg_t *data)
     const char *uid = zmq_msg_gets(&part, "User-Id");
     if (uid)
         snprintf(out->user_id, sizeof out->user_id, "%s", uid);
+    const char *peer = zmq_msg_gets(&part, "Peer-Address");
+    if (peer)
+        snprintf(out->peer_addr, sizeof out->peer_addr, "%s", peer);
     zmq_msg_close(&part);
     return 1;
 }
