@@ -21,6 +21,7 @@ typedef struct {
     char *worker, *error, *detail;
     int64_t started_us, finished_us, not_before_us;
     char gpus[200]; /* "0,1" or "" */
+    int gang_port;  /* 0 = NULL */
     int run;        /* 1: a run's transition (id = the run; state, from, detail) */
 } pending_t;
 
@@ -113,6 +114,11 @@ enum {
     S_RERUN_SOURCE,
     S_ARTIFACTS_PUT,
     S_ARTIFACTS_STAGE,
+    /* web branch (issue 15) */
+    S_WEBTOK_LOAD,
+    S_WEBTOK_INSERT,
+    S_WEBTOK_REVOKE,
+    S_WEBTOK_LIST,
     /* speed branch (issue 16) */
     S_SUBMIT_MANY,
     S_SAVE_MANY_RUNS,
@@ -133,29 +139,59 @@ enum {
         "r.finished_at") ", r.tasks_total, "                                                                    \
                          "(SELECT count(*) FROM drover.tasks t WHERE t.run_id = r.id AND t.state IN "           \
                          "('succeeded', 'failed', 'skipped', 'cancelled')), coalesce(r.params::text, ''), " US( \
-                             "r.due_at")
+                             "r.due_at") ", r.submitted_by, coalesce(r.schedule, '')"
 
-/* Every task transition of the iteration ($1-$15): the last row of each
+/* Every task transition of the iteration ($1-$16): the last row of each
  * task sets its columns; the caller's INSERT makes every row an event. */
 #define TASK_SAVE_CTE                                                                                               \
     "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], "                                      \
     "$4::int[], $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], "                                          \
     "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], "                                       \
-    "$15::text[]) "                                                                                                 \
+    "$15::text[], $16::int[]) "                                                                                     \
     "WITH ORDINALITY AS x(id, run_id, state, attempt, worker, failures, lost, "                                     \
     "exit_code, error, started_us, finished_us, not_before_us, from_state, detail, "                                \
-    "gpus, seq)), "                                                                                                 \
+    "gpus, gang_port, seq)), "                                                                                      \
     "u AS (UPDATE drover.tasks t SET state = l.state, attempt = l.attempt, "                                        \
     "worker = l.worker, failures = l.failures, lost = l.lost, exit_code = l.exit_code, "                            \
     "error = l.error, started_at = " TS("l.started_us") ", finished_at = " TS(                                      \
         "l.finished_us") ", not_before = " TS("l.not_before_us") ", "                                               \
                                                                  "gpus_assigned = string_to_array(nullif(l.gpus, "  \
-                                                                 "''), ',')::int[] "                                \
+                                                                 "''), ',')::int[], gang_port = l.gang_port "       \
                                                                  "FROM (SELECT DISTINCT ON (id) * FROM v ORDER BY " \
                                                                  "id, seq DESC) l "                                 \
                                                                  "WHERE t.id = l.id) "
 
 static const db_stmt_t s_stmts[S_COUNT] = {
+    /* -> id, sha256, key_name, expires_us: the tokens that may sign in now */
+    [S_WEBTOK_LOAD] =
+        {"webtok_load",
+         "SELECT id, sha256, key_name, " US(
+             "expires_at") " FROM drover.web_tokens "
+                           "WHERE revoked_at IS NULL AND expires_at > clock_timestamp() "
+                           "ORDER BY id",
+         0},
+    /* -> id, expires_us */
+    [S_WEBTOK_INSERT] =
+        {"webtok_insert",
+         "INSERT INTO drover.web_tokens (sha256, key_name, created_by, expires_at) "
+         "VALUES ($1, $2, $3, clock_timestamp() + $4::bigint * interval '1 second') "
+         "RETURNING id, " US("expires_at"),
+         4},
+    /* -> key_name, 1 row when revoked now */
+    [S_WEBTOK_REVOKE] =
+        {"webtok_revoke",
+         "UPDATE drover.web_tokens SET revoked_at = clock_timestamp(), revoked_by = "
+         "$2 WHERE id = $1::bigint AND revoked_at IS NULL RETURNING key_name",
+         2},
+    /* -> one JSON array: the newest 1000 tokens (never their hashes) */
+    [S_WEBTOK_LIST] =
+        {"webtok_list",
+         "SELECT coalesce(json_agg(json_build_object('id', id, 'key', key_name, 'created_by', "
+         "created_by, 'created_at', created_at, 'expires_at', expires_at, 'revoked_at', "
+         "revoked_at, 'revoked_by', revoked_by, 'state', CASE WHEN revoked_at IS NOT NULL THEN "
+         "'revoked' WHEN expires_at <= clock_timestamp() THEN 'expired' ELSE 'valid' END) ORDER "
+         "BY id DESC), '[]') FROM (SELECT * FROM drover.web_tokens ORDER BY id DESC LIMIT 1000) w",
+         0},
     /* -> name, public_key, kind, role, revoked (t/f) */
     [S_KEYS_LOAD] = {"keys_load",
                      "SELECT name, public_key, kind, coalesce(role, ''), revoked_at IS NOT NULL "
@@ -336,7 +372,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                           "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, "
                           "to_state, worker, detail) SELECT run_id, id, attempt, 'task_state', "
                           "from_state, state, worker, detail FROM v ORDER BY seq",
-                          15},
+                          16},
     /* S_TASK_SAVE_MANY for transitions that are all assigned -> running,
      * committed without waiting for the WAL flush (s_flush_ex says why). */
     [S_TASK_STARTED_MANY] = {"task_started_many",
@@ -346,14 +382,14 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                              "from_state, to_state, worker, detail) SELECT run_id, id, attempt, "
                              "'task_state', from_state, state, worker, detail FROM v, a "
                              "ORDER BY seq",
-                             15},
-    /* The same with the runs that ended in the iteration ($16-$19: id,
+                             16},
+    /* The same with the runs that ended in the iteration ($17-$20: id,
      * state, from_state, detail), as S_RUN_SAVE writes one: their events
      * follow the tasks' (a run ends after its last task). */
     [S_SAVE_MANY_RUNS] =
         {"save_many_runs",
          TASK_SAVE_CTE
-         ", rv AS (SELECT * FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[]) "
+         ", rv AS (SELECT * FROM unnest($17::bigint[], $18::text[], $19::text[], $20::text[]) "
          "WITH ORDINALITY AS y(id, state, from_state, detail, seq)), "
          "ru AS (UPDATE drover.runs r SET state = l.state, finished_at = CASE WHEN l.state = "
          "'running' THEN NULL ELSE clock_timestamp() END "
@@ -364,7 +400,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "'task_state' AS kind, from_state, state AS to_state, worker, detail FROM v UNION ALL "
          "SELECT 1, seq, id, NULL, NULL, 'run_state', from_state, state, NULL, detail FROM rv) e "
          "ORDER BY part, seq",
-         19},
+         20},
     /* -> id, submitted_us */
     /* The whole submit in one statement: run, tasks, edges (matched by
      * position through the inserted rows, never a scan per edge), events.
@@ -380,11 +416,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
              "$9") ", $13::jsonb) "
                    "RETURNING id, submitted_at), "
                    "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
-                   "timeout_ms, retry_delay_ms, resources, reused_from) "
+                   "timeout_ms, retry_delay_ms, resources, reused_from, gang_size, gang_rank, "
+                   "gang_pack) "
                    "SELECT r.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
                    "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
                    "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}'), "
-                   "(e->>'reused_from')::bigint "
+                   "(e->>'reused_from')::bigint, coalesce((e->>'gang_size')::int, 1), "
+                   "coalesce((e->>'gang_rank')::int, 0), coalesce((e->>'gang_pack')::boolean, false) "
                    "FROM r, jsonb_array_elements($10::jsonb) e ORDER BY (e->>'idx')::int "
                    "RETURNING id, idx, run_id, state), "
                    /* idx -> id through one array: O(edges), whatever plan the
@@ -518,7 +556,10 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                              "rp.task_id = t.id AND rp.attempt = t.attempt AND NOT rp.passed AND "
                              "rp.kind IN ('evaluate', 'approve')), "
                              /* 19: held (drover hold) */
-                             "t.held FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
+                             "t.held, "
+                             /* 20..23: gang size, rank, pack, reserved port (0 = none) */
+                             "t.gang_size, t.gang_rank, t.gang_pack, coalesce(t.gang_port, 0) "
+                             "FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
                              "WHERE r.state = 'running' ORDER BY t.run_id, t.idx",
          0},
     /* -> task_id, depends_on */
@@ -534,8 +575,10 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "WHERE ($2 = '' OR r.state = $2) AND ($3 = '' OR r.workflow = $3) "
                      "AND ($4::bigint = 0 OR r.submitted_at >= " TS(
                          "$4") ") "
+                               "AND ($5::bigint = 0 OR r.id < $5::bigint) "
+                               "AND ($6 = '' OR r.schedule = $6) "
                                "ORDER BY r.id DESC LIMIT $1::int",
-                     4},
+                     6},
     [S_RUN_GET] = {"run_get", "SELECT " RUN_COLS " FROM drover.runs r WHERE r.id = $1::bigint", 1},
     /* -> 0 id, 1 name, 2 kind, 3 state, 4 attempt, 5 worker, 6 started_us, 7 finished_us,
      *    8 exit_code, 9 error, 10 retries, 11 after (comma-separated) */
@@ -917,6 +960,7 @@ int store_task_save(store_t *st, const store_task_row_t *t, const char *from_sta
     p->finished_us = t->finished_us;
     p->not_before_us = t->not_before_us;
     util_strlcpy(p->gpus, t->gpus ? t->gpus : "", sizeof p->gpus);
+    p->gang_port = t->gang_port;
     p->worker = t->worker && *t->worker ? strdup(t->worker) : NULL;
     p->error = t->error ? strdup(t->error) : NULL;
     p->detail = detail ? strdup(detail) : NULL;
@@ -1017,14 +1061,14 @@ static int s_flush_ex(store_t *st, int with_commit)
     if (st->npend == 0)
         return 0;
     /* A run's transition (store_run_save_buffered) adds the run columns
-     * 15-18 and takes the statement that also writes those. */
+     * 16-19 and takes the statement that also writes those. */
     int runs = 0;
     for (size_t i = 0; i < st->npend && !runs; i++)
         runs = st->pend[i].run;
-    int ncols = runs ? 19 : 15, stmt = runs ? S_SAVE_MANY_RUNS : S_TASK_SAVE_MANY;
+    int ncols = runs ? 20 : 16, stmt = runs ? S_SAVE_MANY_RUNS : S_TASK_SAVE_MANY;
     if (!runs && !with_commit && !db_in_tx(st->db) && s_started_only(st))
         stmt = S_TASK_STARTED_MANY;
-    size_t off[19];
+    size_t off[20];
     st->buflen = 0;
     for (int col = 0; col < ncols; col++) {
         off[col] = st->buflen;
@@ -1034,7 +1078,7 @@ static int s_flush_ex(store_t *st, int with_commit)
         for (size_t i = 0; i < st->npend; i++) {
             const pending_t *p = &st->pend[i];
             int rc = 0;
-            if (p->run != (col >= 15))
+            if (p->run != (col >= 16))
                 continue;
             switch (col) {
             case 0: rc = s_put_i64(st, p->id, 0, f); break;
@@ -1052,10 +1096,11 @@ static int s_flush_ex(store_t *st, int with_commit)
             case 12: rc = s_put_elem(st, p->from, f); break;
             case 13: rc = s_put_elem(st, p->detail, f); break;
             case 14: rc = s_put_elem(st, p->gpus, f); break;
-            case 15: rc = s_put_i64(st, p->id, 0, f); break;
-            case 16: rc = s_put_elem(st, p->state, f); break;
-            case 17: rc = s_put_elem(st, p->from, f); break;
-            case 18: rc = s_put_elem(st, p->detail, f); break;
+            case 15: rc = s_put_i64(st, p->gang_port, !p->gang_port, f); break;
+            case 16: rc = s_put_i64(st, p->id, 0, f); break;
+            case 17: rc = s_put_elem(st, p->state, f); break;
+            case 18: rc = s_put_elem(st, p->from, f); break;
+            case 19: rc = s_put_elem(st, p->detail, f); break;
             }
             if (rc < 0)
                 return -1;
@@ -1066,7 +1111,7 @@ static int s_flush_ex(store_t *st, int with_commit)
             return -1;
         st->buflen++;
     }
-    const char *v[19];
+    const char *v[20];
     for (int col = 0; col < ncols; col++)
         v[col] = st->buf + off[col];
     s_pending_clear(st);
@@ -1358,12 +1403,16 @@ PGresult *store_load_deps(store_t *st)
 }
 
 PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
-                          int64_t since_us)
+                          int64_t since_us, int64_t before_id, const char *schedule)
 {
-    char l[24], s[24];
-    const char *v[] = {I64(l, limit), state ? state : "", workflow ? workflow : "",
-                       I64(s, since_us > 0 ? since_us : 0)};
-    return s_read(st, S_RUNS_LIST, 4, v);
+    char l[24], s[24], b[24];
+    const char *v[] = {I64(l, limit),
+                       state ? state : "",
+                       workflow ? workflow : "",
+                       I64(s, since_us > 0 ? since_us : 0),
+                       I64(b, before_id > 0 ? before_id : 0),
+                       schedule ? schedule : ""};
+    return s_read(st, S_RUNS_LIST, 6, v);
 }
 
 PGresult *store_run_get(store_t *st, int64_t run_id)
@@ -1652,6 +1701,61 @@ int store_key_revoke(store_t *st, const char *name, const char *by)
     int n = PQntuples(r);
     PQclear(r);
     return n;
+}
+
+/* ------------------------------------------------------- web tokens --- */
+
+int store_webtokens_load(store_t *st, store_webtok_f fn, void *ctx)
+{
+    PGresult *r = s_read(st, S_WEBTOK_LOAD, 0, NULL);
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+        rc = fn(ctx, db_get_i64(r, i, 0), db_get_str(r, i, 1), db_get_str(r, i, 2),
+                db_get_i64(r, i, 3));
+    PQclear(r);
+    return rc;
+}
+
+int store_webtoken_insert(store_t *st, const char *sha256_hex, const char *key, const char *by,
+                          int64_t ttl_s, int64_t *id, int64_t *expires_us)
+{
+    char t[24];
+    const char *v[] = {sha256_hex, key, by, I64(t, ttl_s)};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_WEBTOK_INSERT, 4, v);
+    if (!r)
+        return -1;
+    int ok = PQntuples(r) == 1;
+    if (ok) {
+        *id = db_get_i64(r, 0, 0);
+        *expires_us = db_get_i64(r, 0, 1);
+    }
+    PQclear(r);
+    if (!ok)
+        errno = EPROTO;
+    return ok ? 0 : -1;
+}
+
+int store_webtoken_revoke(store_t *st, int64_t id, const char *by)
+{
+    char b[24];
+    const char *v[] = {I64(b, id), by};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_WEBTOK_REVOKE, 2, v);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n;
+}
+
+char *store_webtokens_json(store_t *st)
+{
+    return s_json_text(st, S_WEBTOK_LIST, 0, NULL);
 }
 
 int store_run_notify(store_t *st, int64_t run_id, const char *webhook, const char *const *on,
