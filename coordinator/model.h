@@ -306,7 +306,7 @@ void model_run_discard(run_t **rp);
 void model_rows_clear(model_rows_t *rows);
 
 /* One plain submit of a batch (model_submit_many): no schedule, trigger,
- * notify block, params or ${run.id}. refused: 1 when a rule refused it
+ * notify block, params, ${run.id} or gang step. refused: 1 when a rule refused it
  * (message in err), else run_id is its new run. */
 typedef struct {
     const Drover__SubmitRequest *req;

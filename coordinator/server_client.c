@@ -1873,7 +1873,7 @@ struct batch_item {
     Drover__ClientRequest *in; /* owned */
 };
 
-/* 1 when c is a plain submit, now held in s->batch (answered by
+/* 1 when c is a plain submit (no gang step either), now held in s->batch (answered by
  * server_client_batch_flush); 0 when it is to be handled now; -1 on a
  * database error (a full batch could not be flushed). */
 static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id)
@@ -1885,8 +1885,11 @@ static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id
         strlen(user_id) >= sizeof s->batch->user_id || strlen(c->actor) >= sizeof s->batch->actor)
         return 0;
     size_t rows = q->n_steps;
-    for (size_t i = 0; i < q->n_steps && rows <= BATCH_ROWS; i++)
+    for (size_t i = 0; i < q->n_steps && rows <= BATCH_ROWS; i++) {
         rows += q->steps[i]->n_after;
+        if (q->steps[i]->nodes > 1 || q->steps[i]->gang_rank)
+            return 0; /* a gang step: expanded and stored by model_submit */
+    }
     /* A refusal by capacity is answered by h_submit, in its words. */
     if (rows > BATCH_ROWS || model_subst_uses_run_id(q) ||
         (!q->allow_pending && capacity_check(s->cap, q, c->msg, sizeof c->msg) != 0))
