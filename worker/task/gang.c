@@ -87,8 +87,9 @@ int gang_env_read(gang_env_t *g, char *err, size_t errlen)
         char *end;
         double v = strtod(t, &end);
         if (*end || !(v >= 1 && v <= 86400)) {
-            util_errf(err, errlen, "DROVER_GANG_TIMEOUT='%.40s' is not a number of seconds "
-                                   "in 1..86400",
+            util_errf(err, errlen,
+                      "DROVER_GANG_TIMEOUT='%.40s' is not a number of seconds "
+                      "in 1..86400",
                       t);
             return -1;
         }
@@ -152,7 +153,8 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
     int peer[GANG_MAX_SIZE];
     for (int i = 0; i < GANG_MAX_SIZE; i++)
         peer[i] = -1;
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)g->master_port),
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+                             .sin6_port = htons((uint16_t)g->master_port),
                              .sin6_addr = in6addr_any};
     /* Dual-stack listener on every address: MASTER_ADDR is how peers reach
      * this worker, which may be an address of another interface or NAT. */
@@ -167,8 +169,7 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
         sa = (struct sockaddr *)&a4;
         salen = sizeof a4;
     }
-    if (lfd < 0 ||
-        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+    if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(lfd, sa, salen) < 0 || listen(lfd, GANG_MAX_SIZE) < 0) {
         fprintf(stderr, "gang rendezvous: rank 0 cannot listen on port %d: %s\n", g->master_port,
                 strerror(errno));
@@ -190,8 +191,8 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
             fprintf(stderr,
                     "gang rendezvous: rank%s %s of %d did not arrive at port %d within %.0f s "
                     "(%d connection%s refused); giving up\n",
-                    strchr(missing, ',') ? "s" : "", missing, g->size, g->master_port,
-                    g->timeout_s, refused, refused == 1 ? "" : "s");
+                    strchr(missing, ',') ? "s" : "", missing, g->size, g->master_port, g->timeout_s,
+                    refused, refused == 1 ? "" : "s");
             goto out;
         }
         int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -218,8 +219,7 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
     rc = 0;
     for (int i = 1; i < g->size; i++)
         if (s_write_all(peer[i], msg) < 0) {
-            fprintf(stderr, "gang rendezvous: rank %d went away before it got the server URI\n",
-                    i);
+            fprintf(stderr, "gang rendezvous: rank %d went away before it got the server URI\n", i);
             rc = -1;
         }
 out:
@@ -384,8 +384,8 @@ int gang_mpirun(const gang_env_t *g, char *const argv[], FILE *out)
         fprintf(stderr, "gang: cannot create a temporary folder: %s\n", strerror(errno));
         return 1;
     }
-    printf("gang %s: rank %d of %d, rendezvous at %s:%d\n", g->id, g->rank, g->size,
-           g->master_addr, g->master_port);
+    printf("gang %s: rank %d of %d, rendezvous at %s:%d\n", g->id, g->rank, g->size, g->master_addr,
+           g->master_port);
     fflush(stdout);
     if (g->rank == 0) {
         if ((server = s_start_server(dir, uri, sizeof uri, deadline)) < 0 ||

@@ -109,8 +109,6 @@ int gang_comm_allgather(train_comm_t *c, const void *mine, size_t bytes, void *a
     return -1;
 }
 
-void gang_comm_close(train_comm_t *c)
-{
-}
+void gang_comm_close(train_comm_t *c) {}
 
 #endif

@@ -61,8 +61,9 @@ int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen)
     snprintf(service, sizeof service, "drover-%s", id && *id ? id : "gang");
 
     struct sigaction sa = {.sa_handler = s_on_alarm};
-    struct itimerval it = {.it_value = {.tv_sec = (time_t)timeout,
-                                        .tv_usec = (suseconds_t)((timeout - (time_t)timeout) * 1e6)}};
+    struct itimerval it = {
+        .it_value = {.tv_sec = (time_t)timeout,
+                     .tv_usec = (suseconds_t)((timeout - (time_t)timeout) * 1e6)}};
     if (sigaction(SIGALRM, &sa, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0) {
         snprintf(err, errlen, "cannot arm the join deadline");
         return -1;
