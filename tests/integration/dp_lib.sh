@@ -4,17 +4,19 @@
 # gang contract's environment (docs/distributed.md) and a hostfile in its
 # cwd. Used by test_dp_mpi.sh, test_dp_train.sh and test_dp_ddp.sh.
 
-# dp_start GANG_ID N PORT SIZE CMD...: starts ranks 0..N-1 of a gang of
-# SIZE (N < SIZE leaves members missing) in $T_DIR/GANG_ID/rR, each in a new
-# session; DP_PIDS[R] is rank R's pid. Output in rR/out, exit status in rR/rc.
+# dp_start GANG_ID N PORT SIZE CMD...: starts ranks DP_FIRST..N-1 (DP_FIRST
+# default 0) of a gang of SIZE (N < SIZE leaves members missing) in
+# $T_DIR/GANG_ID/rR, each in a new session; DP_PIDS[R] is rank R's pid
+# (reset unless DP_FIRST > 0). Output in rR/out, exit status in rR/rc.
 dp_start() {
     local gid="$1" n="$2" port="$3" size="$4"
     shift 4
     local hosts r
     hosts=$(printf '127.0.0.1%.0s,' $(seq 1 "$size"))
     hosts=${hosts%,}
-    DP_PIDS=()
-    for ((r = 0; r < n; r++)); do
+    local first=${DP_FIRST:-0}
+    ((first > 0)) || DP_PIDS=()
+    for ((r = first; r < n; r++)); do
         local d="$T_DIR/$gid/r$r"
         mkdir -p "$d"
         printf '127.0.0.1 slots=%d\n' "$size" > "$d/hostfile"

@@ -37,25 +37,30 @@ grep -q "rank 1 of 3 got no answer from rank 0" "$T_DIR/$gid/r1/out" ||
     fail "rank 1 did not say why it gave up: $(cat "$T_DIR/$gid/r1/out")"
 echo "ok: a missing member fails the others cleanly"
 
-# A stranger on the rendezvous port is refused and counted; the gang still
-# forms.
+# A stranger on the rendezvous port (before rank 1 starts) is refused and
+# counted; the gang still forms.
 gid="hostile.1.1"
 port=$(drover-test-freeport)
-dp_start "$gid" 2 "$port" 2 drover-task mpirun -- drover-test-mpi-allreduce
-/usr/bin/python3 - "$port" <<'PY'
+dp_start "$gid" 1 "$port" 2 drover-task mpirun -- drover-test-mpi-allreduce
+/usr/bin/python3 - "$port" <<'PY' || fail "the stranger could not reach rank 0's port"
 import socket, sys, time
-end = time.time() + 30
-while time.time() < end:
+end = time.time() + 60
+while True:  # until rank 0 listens
     try:
-        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-        s.sendall(b"DROVER-GANG 1 other.gang 1\n")
-        s.recv(100)
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
         break
     except OSError:
+        if time.time() > end:
+            sys.exit(1)
         time.sleep(0.1)
+s.sendall(b"DROVER-GANG 1 other.gang 1\n")
+s.settimeout(10)
+assert s.recv(100) == b"", "rank 0 answered a stranger"
 PY
+DP_FIRST=1 dp_start "$gid" 2 "$port" 2 drover-task mpirun -- drover-test-mpi-allreduce
 dp_wait "$gid" 2 90
 for r in 0 1; do
     assert_eq 0 "$(dp_rc "$gid" $r)" "gang with a stranger: rank $r ($(tail -3 "$T_DIR/$gid/r$r/out"))"
 done
+grep -q "refused a connection that is not an expected member of this gang (1 so far)" "$T_DIR/$gid/r0/out" || fail "rank 0 did not log the stranger"
 echo "PASS: test_dp_mpi"

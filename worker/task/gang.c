@@ -210,8 +210,10 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
         }
         /* Not a member of this gang (or a duplicate rank): drop it. */
         refused++;
-        fprintf(stderr, "gang rendezvous: refused a connection that is not an expected member "
-                        "of this gang\n");
+        fprintf(stderr,
+                "gang rendezvous: refused a connection that is not an expected member of this "
+                "gang (%d so far)\n",
+                refused);
         close(c);
     }
     char msg[PATH_MAX + 16];
