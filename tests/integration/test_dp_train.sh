@@ -80,6 +80,22 @@ else
     echo "ok: a killed gang resumed from rank 0's checkpoint on every rank"
 fi
 
+# A member dies mid-training (its process group killed, as a worker stops a
+# member): nothing of its tree survives (the MPI process, in a group of its
+# own, dies with its mpirun), and the other rank gives up at the deadline
+# instead of waiting in the allreduce forever.
+gang_procs() { grep -lsa "DROVER_GANG_ID=$1" /proc/[0-9]*/environ | cut -d/ -f3 | sort -u; }
+DROVER_RUN_ID=6 DROVER_SPEC="$(spec 5000 "$D/train.csv")" DROVER_GANG_TIMEOUT=5 \
+    dp_start kill.6.1 2 "$(drover-test-freeport)" 2 env DROVER_GANG_TIMEOUT=5 drover-task train
+wait_for "rank 0 to print epoch 2" 60 grep -q "^epoch 2/" "$T_DIR/kill.6.1/r0/out"
+kill -KILL -- "-${DP_PIDS[1]}"
+dp_wait kill.6.1 2 60
+[[ "$(dp_rc kill.6.1 0)" != 0 ]] || fail "rank 0 finished without rank 1"
+grep -q "deadline (DROVER_GANG_TIMEOUT) passed while" "$T_DIR/kill.6.1/r0/out" ||
+    fail "rank 0 did not say why it stopped: $(tail -5 "$T_DIR/kill.6.1/r0/out")"
+wait_for "no process of the killed gang left" 30 test -z "$(gang_procs kill.6.1)"
+echo "ok: a dead member stops the other at the deadline, no process left"
+
 # Different data on rank 1: every rank refuses.
 cp "$D/train.csv" "$T_DIR/other.csv"
 sed -i '2d' "$T_DIR/other.csv"

@@ -25,8 +25,10 @@ static int s_sum(train_comm_t *c, void *buf, size_t n, MPI_Datatype t, size_t el
 {
     for (size_t o = 0; o < n; o += S_CHUNK) {
         int cnt = (int)(n - o < S_CHUNK ? n - o : S_CHUNK);
-        if (MPI_Allreduce(MPI_IN_PLACE, (char *)buf + o * elem, cnt, t, MPI_SUM, s_comm(c)) !=
-            MPI_SUCCESS)
+        gang_deadline_begin("summing across the ranks (MPI_Allreduce)");
+        int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + o * elem, cnt, t, MPI_SUM, s_comm(c));
+        gang_deadline_end();
+        if (rc != MPI_SUCCESS)
             return -1;
     }
     return 0;
@@ -46,7 +48,10 @@ static int s_bcast(train_comm_t *c, void *buf, size_t bytes)
 {
     for (size_t o = 0; o < bytes; o += S_CHUNK) {
         int cnt = (int)(bytes - o < S_CHUNK ? bytes - o : S_CHUNK);
-        if (MPI_Bcast((char *)buf + o, cnt, MPI_BYTE, 0, s_comm(c)) != MPI_SUCCESS)
+        gang_deadline_begin("receiving from rank 0 (MPI_Bcast)");
+        int rc = MPI_Bcast((char *)buf + o, cnt, MPI_BYTE, 0, s_comm(c));
+        gang_deadline_end();
+        if (rc != MPI_SUCCESS)
             return -1;
     }
     return 0;
@@ -75,20 +80,25 @@ int gang_comm_allgather(train_comm_t *c, const void *mine, size_t bytes, void *a
 {
     if (bytes > INT_MAX)
         return -1;
-    return MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, s_comm(c)) ==
-                   MPI_SUCCESS
-               ? 0
-               : -1;
+    gang_deadline_begin("comparing the ranks' data (MPI_Allgather)");
+    int rc = MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, s_comm(c));
+    gang_deadline_end();
+    return rc == MPI_SUCCESS ? 0 : -1;
 }
 
 void gang_comm_close(train_comm_t *c)
 {
     if (!c->impl)
         return;
+    /* MPI_Finalize waits for the connected peers (rank 0 may still be
+     * storing the model): bounded like every other wait on them.
+     * (MPI_Comm_disconnect hangs here with Open MPI 4.1.) */
+    gang_deadline_begin("leaving the gang (MPI_Finalize)");
     MPI_Comm_free((MPI_Comm *)c->impl);
     free(c->impl);
     c->impl = NULL;
     MPI_Finalize();
+    gang_deadline_end();
 }
 
 #else /* no MPI */

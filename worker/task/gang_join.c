@@ -5,22 +5,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 static const char *volatile s_stage = "starting";
+static double s_timeout = 120;
 
 static void s_on_alarm(int sig)
 {
     (void)sig;
     /* Async-signal-safe: write(2) of fixed text, then _exit. */
-    const char *a = "gang join: deadline passed while ";
-    const char *b = "; a member is missing or stuck (see its log). Giving up.\n";
+    const char *a = "gang: deadline (DROVER_GANG_TIMEOUT) passed while ";
+    const char *b = "; a member is missing, gone or stuck (see its log). Giving up.\n";
     ssize_t w = write(2, a, strlen(a));
     w = write(2, s_stage, strlen(s_stage));
     w = write(2, b, strlen(b));
     (void)w;
     _exit(1);
+}
+
+static int s_arm(const char *what)
+{
+    struct sigaction sa = {.sa_handler = s_on_alarm};
+    struct itimerval it = {
+        .it_value = {.tv_sec = (time_t)s_timeout,
+                     .tv_usec = (suseconds_t)((s_timeout - (time_t)s_timeout) * 1e6)}};
+    s_stage = what;
+    return sigaction(SIGALRM, &sa, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0 ? -1 : 0;
+}
+
+void gang_deadline_begin(const char *what)
+{
+    s_arm(what);
+}
+
+void gang_deadline_end(void)
+{
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
 }
 
 static int s_env_int(const char *name, int lo, int hi, int *out)
@@ -52,23 +75,22 @@ int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen)
         snprintf(err, errlen, "RANK and WORLD_SIZE must be set (0 <= RANK < WORLD_SIZE <= 64)");
         return -1;
     }
-    double timeout = 120;
     const char *t = getenv("DROVER_GANG_TIMEOUT");
     if (t && *t && atof(t) >= 1)
-        timeout = atof(t);
+        s_timeout = atof(t);
+    /* Die with the member's mpirun (see the header). */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1) {
+        snprintf(err, errlen, "the member's mpirun is gone");
+        return -1;
+    }
     const char *id = getenv("DROVER_GANG_ID");
     char service[200];
     snprintf(service, sizeof service, "drover-%s", id && *id ? id : "gang");
 
-    struct sigaction sa = {.sa_handler = s_on_alarm};
-    struct itimerval it = {
-        .it_value = {.tv_sec = (time_t)timeout,
-                     .tv_usec = (suseconds_t)((timeout - (time_t)timeout) * 1e6)}};
-    if (sigaction(SIGALRM, &sa, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0) {
+    if (s_arm("starting MPI (MPI_Init)") < 0) {
         snprintf(err, errlen, "cannot arm the join deadline");
         return -1;
     }
-    s_stage = "starting MPI (MPI_Init)";
     MPI_Initialized(&inited);
     if (!inited && (rc = MPI_Init(NULL, NULL)) != MPI_SUCCESS)
         return s_mpi_err(rc, "MPI_Init", err, errlen);
@@ -123,8 +145,7 @@ int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen)
     MPI_Comm_rank(*comm, &r);
     ok = r == *rank;
     /* Joined: the deadline no longer applies (training takes its time). */
-    struct itimerval off = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &off, NULL);
+    gang_deadline_end();
     if (!ok) {
         snprintf(err, errlen, "joined as MPI rank %d but RANK is %d", r, *rank);
         return -1;
