@@ -380,10 +380,12 @@ int gang_mpirun(const gang_env_t *g, char *const argv[], FILE *out)
 {
     int rc = 1, fifo = -1;
     pid_t server = -1, run = -1;
-    char dir[] = "/tmp/drover-gang-XXXXXX", uri[PATH_MAX], path[PATH_MAX + 32];
+    char dir[PATH_MAX / 2], uri[PATH_MAX], path[PATH_MAX + 32];
     const double deadline = s_now() + g->timeout_s;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/drover-gang-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
-        fprintf(stderr, "gang: cannot create a temporary folder: %s\n", strerror(errno));
+        fprintf(stderr, "gang: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
     printf("gang %s: rank %d of %d, rendezvous at %s:%d\n", g->id, g->rank, g->size, g->master_addr,
