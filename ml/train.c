@@ -939,9 +939,12 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
             eno = EIO;
             goto done;
         }
-        if (r0 != mine) {
-            util_errf(err, errlen, "rank %d's parameters differ from rank 0's after training",
-                      comm->rank);
+        double differ = r0 != mine; /* every rank learns whether any differs */
+        if (comm->sum_d(comm, &differ, 1) || differ > 0) {
+            util_errf(err, errlen,
+                      "%g rank(s) ended with parameters that differ from rank 0's (this rank: "
+                      "%s); no model",
+                      differ, r0 != mine ? "differs" : "same");
             eno = EIO;
             goto done;
         }

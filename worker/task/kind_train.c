@@ -451,8 +451,11 @@ int kind_train(kind_ctx_t *k)
     json_t *dsets = json_array();
     for (int r = 0; dsets && r < (p.comm ? comm.size : 1); r++) {
         json_t *d = kind_dataset_json(ds, "train");
-        if (!d || (p.comm && json_object_set_new(d, "sha256", json_string(shas + 65 * r)) < 0) ||
-            json_array_append_new(dsets, d) < 0) {
+        if (d && p.comm && json_object_set_new(d, "sha256", json_string(shas + 65 * r)) < 0) {
+            json_decref(d);
+            d = NULL;
+        }
+        if (!d || json_array_append_new(dsets, d) < 0) { /* append_new consumes d */
             json_decref(dsets);
             dsets = NULL;
         }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The built-in trainer data-parallel on a real local cluster (needs the
+# gang scheduler: register it in CMakeLists.txt once `nodes` is there):
+# examples/claims/dp.cfg's shape — a `train` step with nodes = 2 on two
+# workers that share an artifact store, then evaluate @train. Both members
+# succeed, exactly one model version is registered (by train[0]) with both
+# ranks' dataset hashes in its lineage, rank 0 streamed the metrics and
+# rank 1 none, and evaluate scores the model.
+source "$(dirname "$0")/lib.sh"
+
+pg_start
+coord_start
+GP=$((21000 + (RANDOM % 800) * 10))
+for i in 1 2; do
+    worker_start "w$i" 1 --artifact-dir "$T_DIR/artifacts" \
+        --gang-ports "$((GP + i * 10))-$((GP + i * 10 + 9))"
+done
+mkdir -p "$T_DIR/data"
+drover-gen-claims --out "$T_DIR/data" --train 4000 --test 1000 > /dev/null
+cat > "$T_DIR/dp.cfg" <<'CFG'
+workflow = "claims-dp";
+steps = (
+  { name = "train"; kind = "train"; nodes = 2; dataset = "data/train.csv"; label = "damage";
+    model = "claims-dp"; trainer = "mlp"; hidden = [32]; optimizer = "adam"; epochs = 4;
+    batch_size = 128; seed = 42; gpu = "never"; },
+  { name = "evaluate"; kind = "evaluate"; after = ["train"]; dataset = "data/test.csv";
+    label = "damage"; model = "@train"; gates = { min = { accuracy = 0.5; }; }; }
+);
+CFG
+run=$(submit "$T_DIR/dp.cfg")
+assert_eq succeeded "$(wait_run "$run" 90)" "data-parallel claims run"
+assert_eq 1 "$(sql "select count(*) from drover.model_versions where name = 'claims-dp'")" \
+    "model versions registered by the gang"
+assert_eq 'train[0]' "$(sql "select step from drover.model_versions where name = 'claims-dp'")" \
+    "the registering member"
+sha=$(sha256sum "$T_DIR/data/train.csv" | cut -d' ' -f1)
+assert_eq "$sha" "$(sql "select dataset_sha256 from drover.model_versions where name = 'claims-dp'")" \
+    "the model's dataset hash"
+m0=$(sql "select count(*) from drover.task_metrics m join drover.tasks t on t.id = m.task_id
+          where t.run_id = $run and t.name = 'train[0]'")
+m1=$(sql "select count(*) from drover.task_metrics m join drover.tasks t on t.id = m.task_id
+          where t.run_id = $run and t.name = 'train[1]'")
+[[ "$m0" -ge 4 ]] || fail "rank 0 streamed $m0 metric lines, expected one per epoch"
+assert_eq 0 "$m1" "metric lines from rank 1"
+log "ok: one model from a 2-member data-parallel train, evaluated"
+echo "PASS: test_dp_gang"
