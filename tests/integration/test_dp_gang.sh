@@ -5,13 +5,15 @@
 # workers that share an artifact store, then evaluate @train. Both members
 # succeed, exactly one model version is registered (by train[0]) with both
 # ranks' dataset hashes in its lineage, rank 0 streamed the metrics and
-# rank 1 none, and evaluate scores the model.
+# rank 1 none, and evaluate scores the model. Then the worker of rank 1 is
+# killed mid-training: the gang is retried as a unit on the remaining
+# workers and rank 0 resumes every rank from its checkpoint.
 source "$(dirname "$0")/lib.sh"
 
 pg_start
 coord_start
 GP=$((21000 + (RANDOM % 800) * 10))
-for i in 1 2; do
+for i in 1 2 3; do
     worker_start "w$i" 1 --artifact-dir "$T_DIR/artifacts" \
         --gang-ports "$((GP + i * 10))-$((GP + i * 10 + 9))"
 done
@@ -43,4 +45,34 @@ m1=$(sql "select count(*) from drover.task_metrics m join drover.tasks t on t.id
 [[ "$m0" -ge 4 ]] || fail "rank 0 streamed $m0 metric lines, expected one per epoch"
 assert_eq 0 "$m1" "metric lines from rank 1"
 log "ok: one model from a 2-member data-parallel train, evaluated"
+
+# --- a member's worker dies: the gang reruns and resumes -----------------
+cat > "$T_DIR/resume.cfg" <<'CFG'
+workflow = "claims-dp-resume";
+steps = (
+  { name = "train"; kind = "train"; nodes = 2; dataset = "data/train.csv"; label = "damage";
+    model = "claims-dp-resume"; trainer = "mlp"; hidden = [64]; optimizer = "adam";
+    epochs = 150; batch_size = 16; seed = 42; gpu = "never"; checkpoint_every = "epoch";
+    retries = 1; retry_delay = "100ms"; }
+);
+CFG
+run=$(submit "$T_DIR/resume.cfg")
+wait_for "rank 0's second epoch metric" 60 sql_is \
+    "select count(*) >= 2 from drover.task_metrics m join drover.tasks t on t.id = m.task_id
+     where t.run_id = $run and t.name = 'train[0]'" t
+victim=$(task_field "$run" 'train[1]' worker)
+[[ "$(task_field "$run" 'train[0]' state)" == running ]] ||
+    fail "train finished before it could be killed; make its epochs slower"
+log "killing worker $victim (rank 1)"
+kill -KILL "$(worker_pid "$victim")"
+worker_forget "$victim"
+assert_eq succeeded "$(wait_run "$run" 100)" "data-parallel run after a member's worker died"
+assert_eq 2 "$(task_field "$run" 'train[0]' attempt)" "gang attempt that finished"
+first=$(sql "select min((m.data->>'epoch')::int) from drover.task_metrics m
+             join drover.tasks t on t.id = m.task_id
+             where t.run_id = $run and t.name = 'train[0]' and m.attempt = 2")
+assert_ge "$first" 3 "first epoch of attempt 2 (resumed from a checkpoint of epoch >= 2)"
+assert_eq 1 "$(sql "select count(*) from drover.model_versions where name = 'claims-dp-resume'")" \
+    "model versions registered by the resumed gang"
+log "ok: the gang reran without the dead worker and resumed at epoch $first"
 echo "PASS: test_dp_gang"
