@@ -9,6 +9,7 @@
 # killed mid-training: the gang is retried as a unit on the remaining
 # workers and rank 0 resumes every rank from its checkpoint.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/ml_lib.sh"
 
 pg_start
 coord_start
@@ -75,4 +76,5 @@ assert_ge "$first" 3 "first epoch of attempt 2 (resumed from a checkpoint of epo
 assert_eq 1 "$(sql "select count(*) from drover.model_versions where name = 'claims-dp-resume'")" \
     "model versions registered by the resumed gang"
 log "ok: the gang reran without the dead worker and resumed at epoch $first"
+
 echo "PASS: test_dp_gang"
