@@ -44,7 +44,7 @@ for ((i = 1; i <= RUNS; i++)); do
             DROVER_RUN_ID=d$i "$BIN/drover-task" train > "$W/dp.$i.$r" 2>&1 &
         pids+=($!)
     done
-    for p in "${pids[@]}"; do wait "$p" || { echo "a rank failed:"; tail -5 "$W"/dp.$i.*; exit 1; }; done
+    for p in "${pids[@]}"; do wait "$p" || { echo "a rank failed:"; tail -n 5 "$W"/dp.$i.*; exit 1; }; done
     awk -v a="$(date +%s.%N)" -v b="$s" 'BEGIN {print a - b}' >> "$W/dp.wall"
     sed -n 's/^data-parallel: [0-9]* steps, \([0-9.]*\) ms compute and \([0-9.]*\) ms .*/\1 \2/p' \
         "$W/dp.$i.0" >> "$W/dp.steps"
