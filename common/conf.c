@@ -36,6 +36,7 @@ void conf_defaults(conf_t *cfg)
     cfg->coord.leader_lease_ms = 5000;
     cfg->coord.default_time_limit_ms = 3600000;
     cfg->coord.priority_aging_ms = 60000;
+    cfg->coord.gang_reserve_max_ms = 300000;
     cfg->worker.gpus = -1;
     util_strlcpy(cfg->cli.coordinator, CONFIG_DEFAULT_CLIENT_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->cli.timeout_ms = 3000;
@@ -128,6 +129,7 @@ static const key_t_ s_coord_keys[] = {
     {"test_clock", K_BOOL, OFF(coord.test_clock), 0},
     {"default_time_limit", K_DURATION, OFF(coord.default_time_limit_ms), 0},
     {"priority_aging", K_DURATION, OFF(coord.priority_aging_ms), 0},
+    {"gang_reserve_max", K_DURATION, OFF(coord.gang_reserve_max_ms), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -155,6 +157,9 @@ static const key_t_ s_worker_keys[] = {
     {"drain", K_DURATION, OFF(worker.drain_ms), 0},
     {"idle_exit", K_DURATION, OFF(worker.idle_exit_ms), 0},
     {"reserve_for", K_STRING, OFF(worker.reserve_for), CONFIG_LABEL_MAX},
+    {"advertise_addr", K_STRING, OFF(worker.advertise_addr),
+     sizeof(((conf_t *)0)->worker.advertise_addr)},
+    {"gang_ports", K_STRING, OFF(worker.gang_ports), sizeof(((conf_t *)0)->worker.gang_ports)},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {

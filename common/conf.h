@@ -88,6 +88,7 @@ typedef struct {
     /* Placement (coordinator/place.h, docs/scheduling.md). */
     int64_t default_time_limit_ms; /* planning limit of a step without a timeout */
     int64_t priority_aging_ms;     /* waiting that earns one priority point; 0 = no aging */
+    int64_t gang_reserve_max_ms;   /* a waiting gang holds workers at most this long at once */
 } conf_coordinator_t;
 
 typedef struct {
@@ -116,6 +117,8 @@ typedef struct {
     int64_t drain_ms;     /* SIGTERM: running tasks may finish for this long */
     int64_t idle_exit_ms; /* leave after this long with no task; 0 = never */
     char reserve_for[CONFIG_LABEL_MAX]; /* "" = any step; "gpu" or a label: only such steps */
+    char advertise_addr[254];           /* gang peers reach it here; "" = where it connects from */
+    char gang_ports[32];                /* "LO-HI" ports for gang rendezvous; "" = 29400-29499 */
 } conf_worker_t;
 
 typedef struct {

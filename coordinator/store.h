@@ -36,6 +36,7 @@ typedef struct {
     int64_t finished_us;
     int64_t not_before_us;
     const char *gpus; /* GPU indices of the attempt, "0,1"; NULL = none */
+    int gang_port;    /* a gang member's reserved port (tasks.gang_port), 0 = none */
 } store_task_row_t;
 
 store_t *store_new(db_t *db);
