@@ -2,7 +2,8 @@
 # dp_lib.sh — start gang members by hand, the way a worker does (sourced
 # after lib.sh): each member is its own process in its own folder, with the
 # gang contract's environment (docs/distributed.md) and a hostfile in its
-# cwd. Used by test_dp_mpi.sh, test_dp_train.sh and test_dp_ddp.sh.
+# cwd (test_dp_mpi.sh, test_dp_train.sh, test_dp_ddp.sh); and a local
+# cluster for gangs through the scheduler (test_dp_gang*.sh).
 
 # dp_start GANG_ID N PORT SIZE CMD...: starts ranks DP_FIRST..N-1 (DP_FIRST
 # default 0) of a gang of SIZE (N < SIZE leaves members missing) in
@@ -46,3 +47,17 @@ dp_wait() {
 
 # dp_rc GANG_ID R: rank R's exit status.
 dp_rc() { cat "$T_DIR/$1/r$2/rc"; }
+
+# dp_cluster N [WORKER_ARGS...]: PostgreSQL, a coordinator and N one-slot
+# workers w1..wN, each with a gang port range of its own (they share this
+# host) and WORKER_ARGS. For the tests that run gangs through the
+# scheduler (test_dp_gang*.sh).
+dp_cluster() {
+    local n="$1" i base=$((21000 + (RANDOM % 800) * 10))
+    shift
+    pg_start
+    coord_start
+    for ((i = 1; i <= n; i++)); do
+        worker_start "w$i" 1 "$@" --gang-ports "$((base + i * 10))-$((base + i * 10 + 9))"
+    done
+}

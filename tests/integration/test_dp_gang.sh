@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# The built-in trainer data-parallel on a real local cluster (needs the
-# gang scheduler: register it in CMakeLists.txt once `nodes` is there):
+# The built-in trainer data-parallel on a real local cluster:
 # examples/claims/dp.cfg's shape — a `train` step with nodes = 2 on two
 # workers that share an artifact store, then evaluate @train. Both members
 # succeed, exactly one model version is registered (by train[0]) with both
@@ -10,14 +9,9 @@
 # workers and rank 0 resumes every rank from its checkpoint.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ml_lib.sh"
+source "$(dirname "$0")/dp_lib.sh"
 
-pg_start
-coord_start
-GP=$((21000 + (RANDOM % 800) * 10))
-for i in 1 2 3; do
-    worker_start "w$i" 1 --artifact-dir "$T_DIR/artifacts" \
-        --gang-ports "$((GP + i * 10))-$((GP + i * 10 + 9))"
-done
+dp_cluster 3 --artifact-dir "$T_DIR/artifacts"
 mkdir -p "$T_DIR/data"
 drover-gen-claims --out "$T_DIR/data" --train 4000 --test 1000 > /dev/null
 cat > "$T_DIR/dp.cfg" <<'CFG'

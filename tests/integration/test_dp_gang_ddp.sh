@@ -1,19 +1,14 @@
 #!/usr/bin/env bash
 # examples/ddp/train_ddp.py unchanged as a gang of 3 exec members on a real
-# local cluster (needs the gang scheduler: registered once it is in the
-# tree): all three succeed and print the same parameter digest, rank 0
+# local cluster: all three succeed and print the same parameter digest, rank 0
 # saves the model.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ml_lib.sh"
+source "$(dirname "$0")/dp_lib.sh"
 /usr/bin/python3 -c 'import torch.distributed as d; assert d.is_gloo_available()' 2> /dev/null ||
     fail "python3-torch with gloo is not installed (make deps installs python3-torch)"
 
-pg_start
-coord_start
-GP=$((22000 + (RANDOM % 800) * 10))
-for i in 1 2 3; do
-    worker_start "w$i" 1 --gang-ports "$((GP + i * 10))-$((GP + i * 10 + 9))"
-done
+dp_cluster 3
 
 mkdir -p "$T_DIR/ddp"
 cat > "$T_DIR/ddp.cfg" <<CFG
