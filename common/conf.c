@@ -374,6 +374,18 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
     return 0;
 }
 
+int conf_read(struct config_t *lc, const char *path, char *err, size_t errlen)
+{
+    if (config_read_file(lc, path) == CONFIG_TRUE)
+        return 0;
+    if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+        snprintf(err, errlen, "%s: cannot read the file: %s", path, strerror(errno));
+    else
+        snprintf(err, errlen, "%s:%d: %s", path, config_error_line(lc), config_error_text(lc));
+    errno = EINVAL;
+    return -1;
+}
+
 int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen)
 {
     conf_defaults(cfg);
@@ -386,15 +398,8 @@ int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen)
     struct config_t lc;
     config_init(&lc);
     int rc = -1;
-    if (!config_read_file(&lc, path)) {
-        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read the file: %s", path, strerror(errno));
-        else
-            snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&lc),
-                     config_error_text(&lc));
-        errno = EINVAL;
+    if (conf_read(&lc, path, err, errlen) < 0)
         goto out;
-    }
     config_setting_t *root = config_root_setting(&lc);
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {

@@ -149,6 +149,13 @@ const char *conf_default_path(void);
  * "file:line: message" in err (cfg then holds defaults only). */
 int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen);
 
+/* Reads a libconfig file into lc (config_init'ed by the caller, who
+ * destroys it either way) for any of drover's config files: 0, or -1 with
+ * "path: cannot read the file: ..." or "path:line: message" in err (errno
+ * EINVAL). */
+struct config_t;
+int conf_read(struct config_t *lc, const char *path, char *err, size_t errlen);
+
 /* 1 if kind is one of CONFIG_NOTIFY_KINDS_TEXT. */
 int conf_notify_kind_ok(const char *kind);
 
