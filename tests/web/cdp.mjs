@@ -1,10 +1,10 @@
 // cdp.mjs — a small driver of headless Chromium over the DevTools protocol,
 // for the browser tests (tests/integration/test_web_ui.sh) and bench/web.sh.
-// Node 20 with --experimental-websocket (a global WebSocket); nothing to
-// install. Every wait polls a condition in the page with a deadline; on a
-// timeout it throws with what it waited for (no sleep-and-hope).
+// Plain node (Debian's nodejs), nothing to install. Every wait polls a
+// condition in the page with a deadline; on a timeout it throws with what it
+// waited for (no sleep-and-hope).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,75 +21,104 @@ async function until(what, ms, fn, every = 50) {
 }
 
 export class Browser {
+  // The DevTools protocol over a pipe (--remote-debugging-pipe: we write
+  // NUL-terminated JSON to the browser's fd 3 and read its fd 4): no port,
+  // no WebSocket, so any node from Debian 12's 18 on will do.
   static async launch({ width = 1280, height = 900, bin = process.env.CHROMIUM || '/usr/bin/chromium' } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'drover-chromium-'));
     const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
       '--no-default-browser-check', '--disable-extensions', '--disable-background-networking', '--mute-audio',
-      '--remote-debugging-port=0', `--user-data-dir=${dir}`, `--window-size=${width},${height}`, 'about:blank'];
-    const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--remote-debugging-pipe', `--user-data-dir=${dir}`, `--window-size=${width},${height}`, 'about:blank'];
+    const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', d => { stderr += d; if (stderr.length > 20000) stderr = stderr.slice(-10000); });
-    const portFile = join(dir, 'DevToolsActivePort');
-    let port;
+    const b = new Browser(proc, dir);
+    b.conn = new Conn(proc.stdio[3], proc.stdio[4]);
+    proc.on('exit', code => b.conn.closed(`chromium exited ${code}: ${stderr.slice(-2000)}`));
     try {
-      port = await until('chromium to open its DevTools port', 30000, () => {
-        if (proc.exitCode !== null) throw new Error(`chromium exited ${proc.exitCode}: ${stderr.slice(-2000)}`);
-        return existsSync(portFile) && readFileSync(portFile, 'utf8').split('\n')[0];
-      });
-    } catch (e) { proc.kill('SIGKILL'); throw e; }
-    const b = new Browser(proc, dir, Number(port));
-    const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-    const page = list.find(t => t.type === 'page');
-    if (!page) throw new Error('chromium shows no page');
-    b.page = await Page.connect(page.webSocketDebuggerUrl);
-    await b.page.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
+      const page = await until('chromium to show its page', 30000, async () => {
+        const { targetInfos } = await b.conn.send('Target.getTargets');
+        return targetInfos.find(t => t.type === 'page');
+      }, 100);
+      const { sessionId } = await b.conn.send('Target.attachToTarget', { targetId: page.targetId, flatten: true });
+      b.page = await Page.attach(b.conn, sessionId);
+      await b.page.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
+    } catch (e) { proc.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); throw e; }
     return b;
   }
-  constructor(proc, dir, port) { this.proc = proc; this.dir = dir; this.port = port; }
+  constructor(proc, dir) { this.proc = proc; this.dir = dir; }
   async close() {
-    try { this.page.ws.close(); } catch { /* already closed */ }
     this.proc.kill('SIGTERM');
     await until('chromium to exit', 10000, () => this.proc.exitCode !== null || this.proc.signalCode !== null).catch(() => this.proc.kill('SIGKILL'));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-export class Page {
-  static async connect(url) {
-    const p = new Page();
-    p.ws = new WebSocket(url);
-    p.next = 1;
-    p.pending = new Map();
-    p.errors = [];
-    p.console = [];
-    p.listeners = [];
-    await new Promise((res, rej) => { p.ws.onopen = res; p.ws.onerror = () => rej(new Error('DevTools websocket failed')); });
-    p.ws.onmessage = ev => {
-      const m = JSON.parse(ev.data);
-      if (m.id && p.pending.has(m.id)) {
-        const { res, rej } = p.pending.get(m.id);
-        p.pending.delete(m.id);
-        if (m.error) rej(new Error(`${m.error.message} ${m.error.data || ''}`)); else res(m.result);
-      } else if (m.method) {
-        if (m.method === 'Runtime.exceptionThrown') p.errors.push(m.params.exceptionDetails.exception?.description || m.params.exceptionDetails.text);
-        if (m.method === 'Runtime.consoleAPICalled') p.console.push(`${m.params.type}: ${m.params.args.map(a => a.value ?? a.description).join(' ')}`);
-        if (m.method === 'Log.entryAdded') p.console.push(`${m.params.entry.level}: ${m.params.entry.text}`);
-        for (const l of p.listeners) l(m);
+class Conn {
+  constructor(out, inp) {
+    this.out = out;
+    this.next = 1;
+    this.pending = new Map();
+    this.sessions = new Map();
+    this.dead = null;
+    let buf = '';
+    inp.setEncoding('utf8');
+    inp.on('data', d => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\0')) >= 0) {
+        const m = JSON.parse(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        this.dispatch(m);
       }
-    };
-    await p.send('Page.enable');
-    await p.send('Runtime.enable');
-    await p.send('Log.enable');
-    return p;
+    });
   }
-  send(method, params = {}) {
+  dispatch(m) {
+    if (m.id && this.pending.has(m.id)) {
+      const { res, rej } = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error) rej(new Error(`${m.error.message} ${m.error.data || ''}`)); else res(m.result);
+    } else if (m.method && m.sessionId && this.sessions.has(m.sessionId)) {
+      this.sessions.get(m.sessionId).event(m);
+    }
+  }
+  closed(why) {
+    this.dead = why;
+    for (const { rej } of this.pending.values()) rej(new Error(why));
+    this.pending.clear();
+  }
+  send(method, params = {}, sessionId) {
+    if (this.dead) return Promise.reject(new Error(this.dead));
     const id = this.next++;
-    this.ws.send(JSON.stringify({ id, method, params }));
+    this.out.write(JSON.stringify(sessionId ? { id, method, params, sessionId } : { id, method, params }) + '\0');
     return new Promise((res, rej) => {
       this.pending.set(id, { res, rej });
       setTimeout(() => { if (this.pending.delete(id)) rej(new Error(`DevTools ${method} got no answer in 30 s`)); }, 30000);
     });
   }
+}
+
+export class Page {
+  static async attach(conn, sessionId) {
+    const p = new Page();
+    p.conn = conn;
+    p.sessionId = sessionId;
+    p.errors = [];
+    p.console = [];
+    p.listeners = [];
+    conn.sessions.set(sessionId, p);
+    await p.send('Page.enable');
+    await p.send('Runtime.enable');
+    await p.send('Log.enable');
+    return p;
+  }
+  event(m) {
+    if (m.method === 'Runtime.exceptionThrown') this.errors.push(m.params.exceptionDetails.exception?.description || m.params.exceptionDetails.text);
+    if (m.method === 'Runtime.consoleAPICalled') this.console.push(`${m.params.type}: ${m.params.args.map(a => a.value ?? a.description).join(' ')}`);
+    if (m.method === 'Log.entryAdded') this.console.push(`${m.params.entry.level}: ${m.params.entry.text}`);
+    for (const l of this.listeners) l(m);
+  }
+  send(method, params = {}) { return this.conn.send(method, params, this.sessionId); }
   async eval(expr) {
     const r = await this.send('Runtime.evaluate', { expression: expr, awaitPromise: true, returnByValue: true });
     if (r.exceptionDetails) throw new Error(`in page: ${r.exceptionDetails.exception?.description || r.exceptionDetails.text}`);
@@ -107,8 +136,8 @@ export class Page {
     if (r.loaderId) await loaded;
   }
   // waitFor(what, expr, ms): polls a page expression until it is truthy; returns its value.
-  waitFor(what, expr, ms = 20000) {
-    return until(what, ms, () => this.eval(expr).catch(() => null));
+  waitFor(what, expr, ms = 20000, every = 50) {
+    return until(what, ms, () => this.eval(expr).catch(() => null), every);
   }
   async click(sel) {
     const ok = await this.eval(`(() => { const e = document.querySelector(${JSON.stringify(sel)}); if (!e) return false; e.scrollIntoView({block:'center'}); e.dispatchEvent(new MouseEvent('click', {bubbles: true})); return true; })()`);
