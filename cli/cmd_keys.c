@@ -232,7 +232,7 @@ static int s_keys(cli_t *cli, int argc, char **argv)
     if (strcmp(op, "allow") == 0) {
         if (npos != 3)
             return cli_usage_error(cli, "usage: drover keys allow worker|client FILE.pub "
-                                        "[--role admin|submitter|reader] [--name NAME]");
+                                        "[--role admin|submitter|reader|web] [--name NAME]");
         const char *kind = pos[1], *file = pos[2];
         if (strcmp(kind, "worker") != 0 && strcmp(kind, "client") != 0)
             return cli_usage_error(cli, "allow what? 'worker' or 'client', not '%s'", kind);
@@ -243,9 +243,9 @@ static int s_keys(cli_t *cli, int argc, char **argv)
             if (!role)
                 role = "reader"; /* least privilege unless asked */
             if (strcmp(role, "admin") != 0 && strcmp(role, "submitter") != 0 &&
-                strcmp(role, "reader") != 0)
-                return cli_usage_error(cli, "--role must be admin, submitter or reader, not '%s'",
-                                       role);
+                strcmp(role, "reader") != 0 && strcmp(role, "web") != 0)
+                return cli_usage_error(
+                    cli, "--role must be admin, submitter, reader or web, not '%s'", role);
         }
         char err[1200];
         keys_pair_t kp;
@@ -323,6 +323,9 @@ const cli_verb_t cmd_keys_verb = {
             "                                reader     list, status, logs, metrics (default)\n"
             "                                submitter  + submit, cancel its own runs\n"
             "                                admin      + cancel any run, promote, keys\n"
+            "                                web        drover-web's own key: nothing by\n"
+            "                                           itself; acts only with a person's\n"
+            "                                           web token (drover web-token --help)\n"
             "  list                        NAME KIND ROLE REVOKED PUBLIC-KEY of every key\n"
             "  revoke NAME                 refuses the key from now on and drops its\n"
             "                              connected workers (their tasks run elsewhere);\n"
@@ -339,7 +342,7 @@ const cli_verb_t cmd_keys_verb = {
             "  ungrant KEY RIGHT P         takes such a grant back\n"
             "\n"
             "Options:\n"
-            "  --role ROLE         a client key's role (admin, submitter, reader)\n"
+            "  --role ROLE         a client key's role (admin, submitter, reader, web)\n"
             "  --name NAME         the name on the list (default: the key file's name)\n"
             "\n"
             "Every change is recorded with the admin key's name in drover.audit.\n"

@@ -27,15 +27,17 @@ extern const cli_verb_t cmd_schedule_verb, cmd_queue_verb, cmd_why_verb, cmd_hol
     cmd_release_verb;
 extern const cli_verb_t cmd_workflow_verb;                 /* cmd_workflow.c */
 extern const cli_verb_t cmd_approve_verb, cmd_reject_verb; /* cmd_approve.c */
+extern const cli_verb_t cmd_web_token_verb;                /* cmd_web.c */
 
 static const cli_verb_t *const s_verbs[] = {
-    &cmd_submit_verb,  &cmd_wait_verb,     &cmd_runs_verb,     &cmd_status_verb,
-    &cmd_logs_verb,    &cmd_cancel_verb,   &cmd_rerun_verb,    &cmd_workers_verb,
-    &cmd_info_verb,    &cmd_report_verb,   &cmd_metrics_verb,  &cmd_models_verb,
-    &cmd_model_verb,   &cmd_promote_verb,  &cmd_approve_verb,  &cmd_reject_verb,
-    &cmd_dataset_verb, &cmd_predict_verb,  &cmd_feedback_verb, &cmd_keygen_verb,
-    &cmd_keys_verb,    &cmd_schedule_verb, &cmd_queue_verb,    &cmd_why_verb,
-    &cmd_hold_verb,    &cmd_release_verb,  &cmd_workflow_verb, &cmd_completion_verb,
+    &cmd_submit_verb,    &cmd_wait_verb,     &cmd_runs_verb,     &cmd_status_verb,
+    &cmd_logs_verb,      &cmd_cancel_verb,   &cmd_rerun_verb,    &cmd_workers_verb,
+    &cmd_info_verb,      &cmd_report_verb,   &cmd_metrics_verb,  &cmd_models_verb,
+    &cmd_model_verb,     &cmd_promote_verb,  &cmd_approve_verb,  &cmd_reject_verb,
+    &cmd_dataset_verb,   &cmd_predict_verb,  &cmd_feedback_verb, &cmd_keygen_verb,
+    &cmd_keys_verb,      &cmd_schedule_verb, &cmd_queue_verb,    &cmd_why_verb,
+    &cmd_hold_verb,      &cmd_release_verb,  &cmd_workflow_verb, &cmd_completion_verb,
+    &cmd_web_token_verb,
 };
 #define NVERBS (sizeof s_verbs / sizeof s_verbs[0])
 

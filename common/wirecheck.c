@@ -345,6 +345,9 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
 {
     if (!m)
         return s_fail(why, whylen, "no message");
+    /* A token is "drw_" + 64 hex; anything longer is no token at all. */
+    if (!s_len_ok(m->web_token, 0, 80))
+        return s_fail(why, whylen, "web_token longer than 80 bytes");
     switch (m->body_case) {
     case DROVER__CLIENT_REQUEST__BODY_SUBMIT:
         if (!m->submit)
@@ -353,9 +356,10 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
     case DROVER__CLIENT_REQUEST__BODY_RUNS:
         if (!m->runs)
             return s_fail(why, whylen, "runs request without a body");
-        if (m->runs->filter &&
-            (!s_len_ok(m->runs->filter->state, 0, 15) ||
-             !s_len_ok(m->runs->filter->workflow, 0, 255) || m->runs->filter->since_us < 0))
+        if ((m->runs->filter &&
+             (!s_len_ok(m->runs->filter->state, 0, 15) ||
+              !s_len_ok(m->runs->filter->workflow, 0, 255) || m->runs->filter->since_us < 0)) ||
+            m->runs->before_id > (uint64_t)INT64_MAX)
             return s_fail(why, whylen, "runs request with a malformed filter");
         return 0;
     case DROVER__CLIENT_REQUEST__BODY_STATUS:
@@ -475,6 +479,21 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
             return -1;
         return s_strings(m->rerun->steps, m->rerun->n_steps, 10000, 1, WIRECHECK_MAX_NAME,
                          "rerun steps", why, whylen);
+    case DROVER__CLIENT_REQUEST__BODY_WEB_TOKENS: {
+        const Drover__WebTokenRequest *q = m->web_tokens;
+        if (!q || !s_len_ok(q->op, 1, 16) || !s_len_ok(q->key, 0, WIRECHECK_MAX_NAME) ||
+            q->id > (uint64_t)INT64_MAX)
+            return s_fail(why, whylen, "web-token request with a missing or over-long field");
+        return 0;
+    }
+    case DROVER__CLIENT_REQUEST__BODY_WHOAMI:
+        if (!m->whoami)
+            return s_fail(why, whylen, "whoami request without a body");
+        return 0;
+    case DROVER__CLIENT_REQUEST__BODY_APPROVALS:
+        if (!m->approvals)
+            return s_fail(why, whylen, "approvals request without a body");
+        return 0;
     default: return s_fail(why, whylen, "client request without a body");
     }
 }

@@ -42,11 +42,15 @@ static const char *s_roles[] = {"none", "reader", "submitter", "admin"};
 
 const char *auth_role_name(auth_role_t r)
 {
+    if (r == AUTH_ROLE_WEB)
+        return "web";
     return (unsigned)r < 4 ? s_roles[r] : "none";
 }
 
 auth_role_t auth_role_parse(const char *s)
 {
+    if (s && strcmp(s, "web") == 0)
+        return AUTH_ROLE_WEB;
     for (int i = 1; i < 4; i++)
         if (s && strcmp(s, s_roles[i]) == 0)
             return (auth_role_t)i;
@@ -147,7 +151,7 @@ int auth_allow(auth_t *a, store_t *st, const char *name, const char *kind, const
     } else if (strcmp(kind, "client") == 0) {
         r = auth_role_parse(role);
         if (r == AUTH_ROLE_NONE) {
-            snprintf(msg, msglen, "a client key needs --role admin, submitter or reader");
+            snprintf(msg, msglen, "a client key needs --role admin, submitter, reader or web");
             return 1;
         }
     } else {

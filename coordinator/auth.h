@@ -8,7 +8,11 @@
  *
  * Roles (clients): reader (list, status, logs, metrics), submitter (+ submit,
  * cancel its own runs), admin (+ cancel any run, promote, keys).
- * Workers have no role: their key only lets them register.
+ * Workers have no role: their key only lets them register. A client key of
+ * role web (drover-web's) may do nothing by itself: each of its requests
+ * must carry a person's web token (webtok.h), and is handled as the key the
+ * token was made for. Its value is below every other role, so no role
+ * check (`role < need`, `role >= admin`) can ever pass for it.
  *
  * Limits: a token bucket per client key (client_rate per second, burst 2x).
  */
@@ -21,6 +25,7 @@
 #include "store.h"
 
 typedef enum {
+    AUTH_ROLE_WEB = -1, /* drover-web's own key: only with a person's token */
     AUTH_ROLE_NONE = 0,
     AUTH_ROLE_READER = 1,
     AUTH_ROLE_SUBMITTER = 2,

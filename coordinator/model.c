@@ -2855,3 +2855,26 @@ int model_runs_of_schedule(model_t *m, const char *name)
     idmap_each(m->runs, s_count_cb, &ctx);
     return ctx.n;
 }
+
+typedef struct {
+    model_awaiting_f fn;
+    void *ctx;
+    int stop;
+} awaiting_ctx_t;
+
+static void s_awaiting_cb(void *ctx, void *v)
+{
+    awaiting_ctx_t *a = ctx;
+    run_t *r = v;
+    if (a->stop || r->state != R(RUNNING) || r->nawaiting <= 0)
+        return;
+    for (int i = 0; i < r->ntasks && !a->stop; i++)
+        if (r->tasks[i].approval && r->tasks[i].state == T(RUNNING))
+            a->stop = a->fn(a->ctx, &r->tasks[i]);
+}
+
+void model_each_awaiting(model_t *m, model_awaiting_f fn, void *ctx)
+{
+    awaiting_ctx_t a = {fn, ctx, 0};
+    idmap_each(m->runs, s_awaiting_cb, &a);
+}

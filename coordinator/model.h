@@ -377,6 +377,11 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
  * EALREADY (not awaiting: msg says what became of it). */
 int model_approval_find(model_t *m, int64_t run_id, const char *step, task_t **out, char *msg,
                         size_t msglen);
+/* Calls fn for each approve step awaiting a person now (of active runs
+ * that have any: O(active runs) plus their tasks), until fn returns
+ * nonzero. */
+typedef int (*model_awaiting_f)(void *ctx, task_t *t);
+void model_each_awaiting(model_t *m, model_awaiting_f fn, void *ctx);
 /* Ends t's wait: approve 1 succeeds it, 0 rejects it with `what` as the
  * step's error ("rejected by key K: REASON"). The verdict is also the
  * step's report (drover report RUN STEP: verdict, detail = what, and the

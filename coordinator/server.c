@@ -26,6 +26,7 @@
 #include "sdnotify.h"
 #include "store.h"
 #include "util.h"
+#include "webtok.h"
 #include "wire.h"
 #include "wirecheck.h"
 
@@ -153,9 +154,10 @@ server_t *server_new(const conf_t *cfg)
     s->model = s->st ? model_new(s->st, &cfg->coord, server_sink(s)) : NULL;
     s->zctx = zmq_ctx_new();
     s->auth = auth_new(!cfg->coord.insecure, cfg->coord.client_rate);
+    s->webtok = webtok_new();
     s->cal = s->model ? calendar_new(s->st, s->model, &cfg->coord) : NULL;
     s->cap = s->st ? capacity_new(s->st) : NULL;
-    if (!s->model || !s->zctx || !s->auth || !s->cal || !s->cap || !s->leader) {
+    if (!s->model || !s->zctx || !s->auth || !s->webtok || !s->cal || !s->cap || !s->leader) {
         server_destroy(&s);
         errno = ENOMEM;
         return NULL;
@@ -188,6 +190,7 @@ void server_destroy(server_t **sp)
     if (s->zap)
         zmq_close(s->zap);
     auth_destroy(&s->auth);
+    webtok_destroy(&s->webtok);
     calendar_destroy(&s->cal);
     capacity_destroy(&s->cap);
     keys_wipe(&s->key);

@@ -100,6 +100,8 @@ static void s_fill_run(server_t *s, const PGresult *res, int row, Drover__RunInf
     ri->tasks_total = (uint32_t)db_get_i64(res, row, 6);
     ri->tasks_done = (uint32_t)db_get_i64(res, row, 7);
     ri->due_at_us = db_get_i64(res, row, 9);
+    ri->submitted_by = (char *)db_get_str(res, row, 10);
+    ri->schedule = (char *)db_get_str(res, row, 11);
     run_t *r = model_run(s->model, (int64_t)ri->id);
     ri->version = r ? r->version : 0;
     ri->awaiting_approval = r && r->state == DROVER__RUN_STATE__RUN_RUNNING && r->nawaiting > 0;
@@ -127,7 +129,8 @@ static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__Clie
         return 0;
     }
     PGresult *res = store_runs_list(s->st, limit, f && f->state ? f->state : "",
-                                    f && f->workflow ? f->workflow : "", f ? f->since_us : 0);
+                                    f && f->workflow ? f->workflow : "", f ? f->since_us : 0,
+                                    q ? (int64_t)q->before_id : 0);
     if (!res)
         return -1;
     int n = PQntuples(res);
@@ -425,11 +428,18 @@ static void s_client_workers(server_t *s, Drover__ClientReply *rep, const uint8_
     Drover__WorkerInfo *wi = calloc(n + 1, sizeof *wi);
     Drover__WorkerInfo **wp = calloc(n + 1, sizeof *wp);
     char **lp = calloc((n + 1) * CONFIG_MAX_LABELS, sizeof *lp);
-    if (!wi || !wp || !lp) {
+    /* Each worker's attempts, at most WORKER_TASKS_MAX of them. */
+    size_t ntasks = 0;
+    for (worker_t *w = model_workers(s->model); w; w = w->next)
+        if (w->connected)
+            ntasks += w->nheld < WORKER_TASKS_MAX ? w->nheld : WORKER_TASKS_MAX;
+    Drover__WorkerTask *wt = calloc(ntasks + 1, sizeof *wt);
+    Drover__WorkerTask **wtp = calloc(ntasks + 1, sizeof *wtp);
+    if (!wi || !wp || !lp || !wt || !wtp) {
         log_error("out of memory listing workers");
         goto out;
     }
-    size_t i = 0;
+    size_t i = 0, k = 0;
     for (worker_t *w = model_workers(s->model); w; w = w->next) {
         if (!w->connected)
             continue;
@@ -445,10 +455,23 @@ static void s_client_workers(server_t *s, Drover__ClientReply *rep, const uint8_
         wi[i].draining = w->draining;
         wi[i].last_heartbeat_us = w->last_seen_us;
         wi[i].connected = 1;
-        for (int k = 0; k < w->nlabels; k++)
-            lp[i * CONFIG_MAX_LABELS + (size_t)k] = w->labels[k];
+        for (int l = 0; l < w->nlabels; l++)
+            lp[i * CONFIG_MAX_LABELS + (size_t)l] = w->labels[l];
         wi[i].n_labels = (size_t)w->nlabels;
         wi[i].labels = &lp[i * CONFIG_MAX_LABELS];
+        wi[i].tasks = &wtp[k];
+        for (size_t h = 0; h < w->nheld && wi[i].n_tasks < WORKER_TASKS_MAX; h++) {
+            const task_t *t = model_task(s->model, w->held[h].task_id);
+            if (!t)
+                continue;
+            drover__worker_task__init(&wt[k]);
+            wt[k].run_id = (uint64_t)t->run->id;
+            wt[k].step = t->name;
+            wt[k].attempt = (uint32_t)w->held[h].attempt;
+            wtp[k] = &wt[k];
+            k++;
+            wi[i].n_tasks++;
+        }
         wp[i] = &wi[i];
         i++;
     }
@@ -459,6 +482,8 @@ out:
     free(wi);
     free(wp);
     free(lp);
+    free(wt);
+    free(wtp);
 }
 
 /* The error of a command that a module carried out or refused: rc 0 done
@@ -709,11 +734,13 @@ typedef struct {
     size_t ident_len;
     const char *actor; /* the key's name ("insecure" without CURVE) */
     auth_role_t role;
-    int may_hold;               /* 0 when re-handling a parked request */
-    held_t *park;               /* filled by a handler that returns 1 */
-    Drover__ClientRequest *own; /* in, when heap-owned: a handler may take it (then NULL) */
-    int off_loop;               /* decoded by the bulk thread (a frame over DECODE_INLINE_MAX) */
-    int checked;                /* ... and its submit rules passed (1) or failed (-1, rules_err) */
+    int via_web;                   /* sent by drover-web for a person: actor is the token's key */
+    char web_actor[KEYS_NAME_MAX]; /* ... copied: the token table may change in a handler */
+    int may_hold;                  /* 0 when re-handling a parked request */
+    held_t *park;                  /* filled by a handler that returns 1 */
+    Drover__ClientRequest *own;    /* in, when heap-owned: a handler may take it (then NULL) */
+    int off_loop;                  /* decoded by the bulk thread (a frame over DECODE_INLINE_MAX) */
+    int checked; /* ... and its submit rules passed (1) or failed (-1, rules_err) */
     const char *rules_err;
     char msg[1024];
 } creq_t;
@@ -1148,7 +1175,10 @@ static int h_approve(creq_t *c)
         }
     }
     char by[300], what[1400];
-    s_says(by, sizeof by, "key ", c->actor, q->by && *q->by ? q->by : "nothing", 200);
+    if (c->via_web) /* drover-web's words are not the person's: say where it came from */
+        snprintf(by, sizeof by, "key %s (web)", c->actor);
+    else
+        s_says(by, sizeof by, "key ", c->actor, q->by && *q->by ? q->by : "nothing", 200);
     snprintf(what, sizeof what, "%s by %s: %s", q->approve ? "approved" : "rejected", by, reason);
     if (model_approval_verdict(s->model, t, q->approve, what, name, version) < 0 ||
         registry_approval_record(s->st, name, version, q->approve, run_id, step, by, reason) < 0)
@@ -1156,8 +1186,8 @@ static int h_approve(creq_t *c)
     snprintf(c->msg, sizeof c->msg, "run %lld step %s: %s:%d %s", (long long)run_id, step, name,
              version, q->approve ? "approved; the run goes on" : "rejected; the run ends rejected");
     char audit[1700];
-    snprintf(audit, sizeof audit, "%s run %lld step %s (model %s:%d): %s", verb, (long long)run_id,
-             step, name, version, reason);
+    snprintf(audit, sizeof audit, "%s run %lld step %s (model %s:%d)%s: %s", verb,
+             (long long)run_id, step, name, version, c->via_web ? " via web" : "", reason);
     if (store_audit(s->st, run_id, c->actor, audit) < 0)
         return -1;
     c->rep->run_id = (uint64_t)run_id;
@@ -1296,6 +1326,200 @@ static int h_info(creq_t *c)
     return 0;
 }
 
+/* ------------------------------------------------- drover-web (issue 15) --- */
+
+/* Web sign-in tokens: create, list, revoke (admin; webtok.h). */
+static int h_web_tokens(creq_t *c)
+{
+    server_t *s = c->s;
+    const Drover__WebTokenRequest *q = c->in->web_tokens;
+    const char *op = q->op ? q->op : "";
+    if (strcmp(op, "list") == 0) {
+        char *doc = store_webtokens_json(s->st);
+        if (!doc)
+            return -1;
+        c->rep->json = doc;
+        s_reply(c);
+        free(doc);
+        return 0;
+    }
+    if (c->via_web) {
+        snprintf(c->msg, sizeof c->msg,
+                 "web tokens are made and revoked with the drover CLI and an admin key, not "
+                 "through drover-web");
+        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+    }
+    if (strcmp(op, "create") == 0) {
+        const char *key = q->key ? q->key : "";
+        const char *kind = auth_key_kind(s->auth, key);
+        auth_role_t role = auth_key_role(s->auth, key);
+        if (!kind || strcmp(kind, "client") != 0 || role < AUTH_ROLE_READER) {
+            snprintf(c->msg, sizeof c->msg,
+                     "'%s' is not an allowed client key of role reader, submitter or admin (see: "
+                     "drover keys list); a token acts as such a key",
+                     key);
+            return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+        }
+        if (q->ttl_s > WEBTOK_TTL_MAX_S) {
+            snprintf(c->msg, sizeof c->msg, "--ttl: at most %d days", WEBTOK_TTL_MAX_S / 86400);
+            return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+        }
+        int64_t ttl = q->ttl_s ? (int64_t)q->ttl_s : WEBTOK_TTL_DEF_S, id = 0, exp_us = 0;
+        char tok[WEBTOK_TEXT_LEN + 1];
+        int rc = webtok_create(s->webtok, s->st, key, ttl, c->actor, tok, &id, &exp_us, c->msg,
+                               sizeof c->msg);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            return s_reply_error(c, DROVER__ERROR_CODE__ERROR_CONFLICT);
+        char audit[200];
+        snprintf(audit, sizeof audit, "web-token create %lld for key %s (expires in %llds)",
+                 (long long)id, key, (long long)ttl);
+        if (store_audit(s->st, 0, c->actor, audit) < 0)
+            return -1;
+        char *doc = NULL;
+        json_t *o =
+            json_pack("{s:I, s:s, s:s, s:I, s:s}", "id", (json_int_t)id, "key", key, "token", tok,
+                      "expires_at_us", (json_int_t)exp_us, "role", auth_role_name(role));
+        doc = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        memset(tok, 0, sizeof tok);
+        if (!doc)
+            return -1;
+        c->rep->json = doc;
+        c->rep->message = c->msg;
+        s_reply(c);
+        memset(doc, 0, strlen(doc));
+        free(doc);
+        return 0;
+    }
+    if (strcmp(op, "revoke") == 0) {
+        int rc = webtok_revoke(s->webtok, s->st, (int64_t)q->id, c->actor, c->msg, sizeof c->msg);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            return s_reply_error(c, DROVER__ERROR_CODE__ERROR_NOT_FOUND);
+        char audit[200];
+        snprintf(audit, sizeof audit, "web-token revoke %llu", (unsigned long long)q->id);
+        if (store_audit(s->st, 0, c->actor, audit) < 0)
+            return -1;
+        c->rep->message = c->msg;
+        s_reply(c);
+        return 0;
+    }
+    snprintf(c->msg, sizeof c->msg, "unknown web-token operation '%s' (create, list, revoke)", op);
+    return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
+}
+
+/* The key asking (the token's key for drover-web), its role and grants:
+ * {"key","role","approver","grants":[{"right","pattern"}],"web"}. */
+static int h_whoami(creq_t *c)
+{
+    char *grants = c->role >= AUTH_ROLE_READER && auth_secure(c->s->auth)
+                       ? store_grants_json(c->s->st)
+                       : strdup("[]");
+    if (!grants)
+        return -1;
+    json_t *all = json_loads(grants, 0, NULL), *mine = json_array();
+    free(grants);
+    int approver = c->role >= AUTH_ROLE_ADMIN, bad = !all || !mine;
+    size_t i;
+    json_t *g;
+    json_array_foreach(all, i, g)
+    {
+        const char *k = json_string_value(json_object_get(g, "key"));
+        const char *right = json_string_value(json_object_get(g, "right"));
+        if (!k || strcmp(k, c->actor) != 0)
+            continue;
+        approver |= right && strcmp(right, "approve") == 0;
+        json_t *one = json_pack("{s:O, s:O}", "right", json_object_get(g, "right"), "pattern",
+                                json_object_get(g, "pattern"));
+        bad |= !one || json_array_append_new(mine, one) < 0;
+    }
+    json_decref(all);
+    json_t *o = bad ? NULL
+                    : json_pack("{s:s, s:s, s:b, s:o, s:b}", "key", c->actor, "role",
+                                auth_role_name(c->role), "approver", approver, "grants", mine,
+                                "web", c->via_web);
+    if (!o)
+        json_decref(mine);
+    char *doc = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!doc)
+        return -1;
+    c->rep->json = doc;
+    s_reply(c);
+    free(doc);
+    return 0;
+}
+
+#define APPROVALS_DEFAULT 50
+#define APPROVALS_MAX     100
+
+typedef struct {
+    task_t *t[APPROVALS_MAX];
+    size_t n, limit;
+} awaiting_t;
+
+static int s_collect_awaiting(void *ctx, task_t *t)
+{
+    awaiting_t *a = ctx;
+    a->t[a->n++] = t;
+    return a->n >= a->limit;
+}
+
+/* Approve steps awaiting a person now, with the model version each is
+ * about and whether the asking key may approve it (the rules of
+ * h_approve): a JSON array, at most APPROVALS_MAX (two small queries
+ * each). */
+static int h_approvals(creq_t *c)
+{
+    server_t *s = c->s;
+    uint32_t lim = c->in->approvals->limit;
+    awaiting_t a = {.limit = lim && lim < APPROVALS_MAX ? lim : APPROVALS_DEFAULT};
+    if (lim >= APPROVALS_MAX)
+        a.limit = APPROVALS_MAX;
+    model_each_awaiting(s->model, s_collect_awaiting, &a);
+    json_t *arr = json_array();
+    int rc = -1;
+    for (size_t i = 0; arr && i < a.n; i++) {
+        task_t *t = a.t[i];
+        char name[160] = "", why[400];
+        int version = 0;
+        int mr = registry_approval_model(s->st, t->run->id, t->spec_json, name, sizeof name,
+                                         &version, why, sizeof why);
+        if (mr < 0)
+            goto out;
+        int can = 0;
+        if (mr == 0) {
+            can = c->role >= AUTH_ROLE_ADMIN;
+            if (!can) {
+                int g = store_grant_match(s->st, c->actor, "approve", name);
+                if (g < 0)
+                    goto out;
+                can = g && strcmp(t->run->submitted_key, c->actor) != 0;
+            }
+        }
+        json_t *o =
+            json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:b, s:s}", "run_id", (json_int_t)t->run->id,
+                      "step", t->name, "workflow", t->run->workflow, "model", name, "version",
+                      version, "waiting_since_us", (json_int_t)t->started_us, "can_approve", can,
+                      "submitted_key", t->run->submitted_key);
+        if (!o || json_array_append_new(arr, o) < 0)
+            goto out;
+    }
+    char *doc = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    if (!doc)
+        goto out;
+    c->rep->json = doc;
+    s_reply(c);
+    free(doc);
+    rc = 0;
+out:
+    json_decref(arr);
+    return rc;
+}
+
 #define RQ(x)    DROVER__CLIENT_REQUEST__BODY_##x
 #define R_READER AUTH_ROLE_READER
 #define R_SUBMIT AUTH_ROLE_SUBMITTER
@@ -1373,6 +1597,14 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(QUEUE), "create", R_ADMIN, h_queue_set, RPC_WRITES, "an unknown queue is a submit error"},
     {RQ(QUEUE), "rm", R_ADMIN, h_queue_set, RPC_WRITES, "refused while it has work"},
     {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},
+    {RQ(WEB_TOKENS), "list", R_ADMIN, h_web_tokens, 0, "never the tokens or their hashes"},
+    {RQ(WEB_TOKENS), "create", R_ADMIN, h_web_tokens, RPC_WRITES,
+     "for an allowed reader/submitter/admin client key; not through drover-web; TTL at most 366 "
+     "days"},
+    {RQ(WEB_TOKENS), "revoke", R_ADMIN, h_web_tokens, RPC_WRITES, "not through drover-web"},
+    {RQ(WEB_TOKENS), NULL, R_ADMIN, h_web_tokens, RPC_WRITES, "unknown op: refused"},
+    {RQ(WHOAMI), NULL, R_READER, h_whoami, 0, "the asking key's own role and grants"},
+    {RQ(APPROVALS), NULL, R_READER, h_approvals, 0, "at most 100; can_approve per h_approve"},
 };
 
 /* The sub-operation of a request that has them, else NULL. */
@@ -1382,6 +1614,7 @@ static const char *s_op_of(const Drover__ClientRequest *in)
     case RQ(KEYS): return in->keys->op ? in->keys->op : "";
     case RQ(SCHEDULE): return in->schedule->op ? in->schedule->op : "";
     case RQ(QUEUE): return in->queue->op ? in->queue->op : "";
+    case RQ(WEB_TOKENS): return in->web_tokens->op ? in->web_tokens->op : "";
     default: return NULL;
     }
 }
@@ -1402,6 +1635,56 @@ static const client_rpc_t *s_rpc_find(const Drover__ClientRequest *in)
         }
     }
     return any;
+}
+
+/* drover-web's requests (webtok.h). A key of role web acts only with a
+ * person's token, and then as the token's key: its role, grants, rate
+ * limit and revocation, exactly as if that key had sent the request. Any
+ * other key sending a token is refused too: a token is a person's sign-in
+ * to drover-web, never a second credential for a key that has its own
+ * (a reader key holding an admin's token would otherwise be an admin
+ * without the admin's secret key ever leaving its machine). Returns 0
+ * (c->actor, c->role set), or -1 with the refusal in c->msg (and
+ * web_token_invalid set when the person must sign in again). */
+static int s_web_token(creq_t *c)
+{
+    const char *tok = c->in->web_token ? c->in->web_token : "";
+    if (c->role != AUTH_ROLE_WEB && !*tok)
+        return 0;
+    if (!auth_secure(c->s->auth)) {
+        snprintf(c->msg, sizeof c->msg,
+                 "refused: web tokens need a coordinator with CURVE keys (coordinator.insecure "
+                 "is set)");
+        return -1;
+    }
+    if (c->role != AUTH_ROLE_WEB) {
+        snprintf(c->msg, sizeof c->msg,
+                 "refused: key '%s' (%s) sent a web token; only a key of role web (drover-web's) "
+                 "may act for a person",
+                 c->actor, auth_role_name(c->role));
+        return -1;
+    }
+    if (!*tok) {
+        snprintf(c->msg, sizeof c->msg,
+                 "refused: key '%s' has role web: it acts only for a signed-in person (a "
+                 "request without web_token)",
+                 c->actor);
+        return -1;
+    }
+    const char *key = webtok_resolve(c->s->webtok, tok, util_now_us());
+    auth_role_t role = key ? auth_key_role(c->s->auth, key) : AUTH_ROLE_NONE;
+    if (role < AUTH_ROLE_READER) {
+        snprintf(c->msg, sizeof c->msg,
+                 "refused: the web token is unknown, expired or revoked%s; sign in again",
+                 key ? " (its key is revoked)" : "");
+        c->rep->web_token_invalid = 1;
+        return -1;
+    }
+    util_strlcpy(c->web_actor, key, sizeof c->web_actor);
+    c->actor = c->web_actor;
+    c->role = role;
+    c->via_web = 1;
+    return 0;
 }
 
 /* Parks a request (the fields a re-handling needs), or answers "too many
@@ -1440,6 +1723,7 @@ static void s_park(server_t *s, creq_t *c, const char *user_id)
     memcpy(p->ident, c->ident, c->ident_len);
     p->ident_len = c->ident_len;
     util_strlcpy(p->user_id, user_id, sizeof p->user_id);
+    util_strlcpy(p->web_token, in->web_token ? in->web_token : "", sizeof p->web_token);
     p->request_id = in->request_id;
     p->body = in->body_case;
     if (in->body_case == RQ(STATUS)) {
@@ -1486,6 +1770,12 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
     if (auth_peer(s->auth, user_id, "client", &c.actor, &c.role, why, sizeof why) < 0) {
         snprintf(c.msg, sizeof c.msg, "refused: %s", why);
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        goto done;
+    }
+    if (s_web_token(&c) < 0) {
+        s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        if (rep.web_token_invalid)
+            server_count_drop(s, "a request with an invalid web token");
         goto done;
     }
     if (may_hold && !auth_rate_ok(s->auth, c.actor, util_mono_ms())) {
@@ -1612,6 +1902,7 @@ int server_client_wake(server_t *s)
         in.version = DROVER_PROTOCOL_VERSION;
         in.request_id = copy.request_id;
         in.body_case = copy.body;
+        in.web_token = copy.web_token; /* checked again: it may have been revoked meanwhile */
         if (copy.body == RQ(STATUS)) {
             sr.run_id = (uint64_t)copy.run_id;
             sr.known_version = copy.known_version;

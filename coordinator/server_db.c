@@ -22,6 +22,7 @@
 #include "sdnotify.h"
 #include "server_int.h"
 #include "util.h"
+#include "webtok.h"
 
 /* Loads the key allow-list and makes sure the configured admin keys are on
  * it. A bad admin key file is fatal (stop set). */
@@ -29,7 +30,7 @@ static int s_auth_load(server_t *s)
 {
     if (!auth_secure(s->auth))
         return 0;
-    if (auth_load(s->auth, s->st) < 0)
+    if (auth_load(s->auth, s->st) < 0 || webtok_load(s->webtok, s->st) < 0)
         return -1;
     char err[1200];
     int rc = auth_bootstrap(s->auth, s->st, (char(*)[1024])s->cfg->coord.admin_keys,

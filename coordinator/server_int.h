@@ -30,15 +30,17 @@
 #include "notify.h"
 #include "observe.h"
 #include "store.h"
+#include "webtok.h"
 #include "wire.h"
 
-#define TICK_MS         50
-#define DRAIN_MAX       1024         /* messages per socket per iteration */
-#define CLIENT_SLICE_MS 20           /* client requests handled per iteration, in time */
-#define OUTBOX_SLICE    (16u << 20)  /* ... and in reply bytes waiting to be sent */
-#define HOLD_MAX_MS     30000        /* longest long-poll */
-#define HOLD_MIN_MS     100          /* a status watcher is answered at most this often */
-#define LOG_REPLY_MAX   (256u << 10) /* bytes per stream per logs reply (a page) */
+#define TICK_MS          50
+#define DRAIN_MAX        1024         /* messages per socket per iteration */
+#define CLIENT_SLICE_MS  20           /* client requests handled per iteration, in time */
+#define OUTBOX_SLICE     (16u << 20)  /* ... and in reply bytes waiting to be sent */
+#define HOLD_MAX_MS      30000        /* longest long-poll */
+#define HOLD_MIN_MS      100          /* a status watcher is answered at most this often */
+#define LOG_REPLY_MAX    (256u << 10) /* bytes per stream per logs reply (a page) */
+#define WORKER_TASKS_MAX 256          /* attempts listed per worker in a workers reply */
 
 enum { SOCK_WORKER = 0, SOCK_CLIENT = 1 };
 
@@ -60,6 +62,7 @@ typedef struct {
     uint8_t ident[WIRE_MAX_IDENT];
     size_t ident_len;
     char user_id[128];
+    char web_token[72]; /* the request's web_token ("" = none), checked again on waking */
     uint64_t request_id;
     int body; /* DROVER__CLIENT_REQUEST__BODY_STATUS or _LOGS */
     uint32_t wait_ms;
@@ -106,6 +109,7 @@ struct server {
     int64_t db_retry_ms; /* next reconnect attempt while down (monotonic) */
     int bind_quiet;      /* EADDRINUSE already reported */
     auth_t *auth;
+    webtok_t *webtok; /* web sign-in tokens (webtok.h) */
     calendar_t *cal;
     capacity_t *cap; /* every registered worker's shape (capacity.h) */
     void *zap;       /* ZAP handler (REP on inproc://zeromq.zap.01) */

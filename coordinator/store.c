@@ -112,6 +112,11 @@ enum {
     S_RERUN_SOURCE,
     S_ARTIFACTS_PUT,
     S_ARTIFACTS_STAGE,
+    /* web branch (issue 15) */
+    S_WEBTOK_LOAD,
+    S_WEBTOK_INSERT,
+    S_WEBTOK_REVOKE,
+    S_WEBTOK_LIST,
     S_COUNT
 };
 
@@ -128,9 +133,39 @@ enum {
         "r.finished_at") ", r.tasks_total, "                                                                    \
                          "(SELECT count(*) FROM drover.tasks t WHERE t.run_id = r.id AND t.state IN "           \
                          "('succeeded', 'failed', 'skipped', 'cancelled')), coalesce(r.params::text, ''), " US( \
-                             "r.due_at")
+                             "r.due_at") ", r.submitted_by, coalesce(r.schedule, '')"
 
 static const db_stmt_t s_stmts[S_COUNT] = {
+    /* -> id, sha256, key_name, expires_us: the tokens that may sign in now */
+    [S_WEBTOK_LOAD] =
+        {"webtok_load",
+         "SELECT id, sha256, key_name, " US(
+             "expires_at") " FROM drover.web_tokens "
+                           "WHERE revoked_at IS NULL AND expires_at > clock_timestamp() "
+                           "ORDER BY id",
+         0},
+    /* -> id, expires_us */
+    [S_WEBTOK_INSERT] =
+        {"webtok_insert",
+         "INSERT INTO drover.web_tokens (sha256, key_name, created_by, expires_at) "
+         "VALUES ($1, $2, $3, clock_timestamp() + $4::bigint * interval '1 second') "
+         "RETURNING id, " US("expires_at"),
+         4},
+    /* -> key_name, 1 row when revoked now */
+    [S_WEBTOK_REVOKE] =
+        {"webtok_revoke",
+         "UPDATE drover.web_tokens SET revoked_at = clock_timestamp(), revoked_by = "
+         "$2 WHERE id = $1::bigint AND revoked_at IS NULL RETURNING key_name",
+         2},
+    /* -> one JSON array: the newest 1000 tokens (never their hashes) */
+    [S_WEBTOK_LIST] =
+        {"webtok_list",
+         "SELECT coalesce(json_agg(json_build_object('id', id, 'key', key_name, 'created_by', "
+         "created_by, 'created_at', created_at, 'expires_at', expires_at, 'revoked_at', "
+         "revoked_at, 'revoked_by', revoked_by, 'state', CASE WHEN revoked_at IS NOT NULL THEN "
+         "'revoked' WHEN expires_at <= clock_timestamp() THEN 'expired' ELSE 'valid' END) ORDER "
+         "BY id DESC), '[]') FROM (SELECT * FROM drover.web_tokens ORDER BY id DESC LIMIT 1000) w",
+         0},
     /* -> name, public_key, kind, role, revoked (t/f) */
     [S_KEYS_LOAD] = {"keys_load",
                      "SELECT name, public_key, kind, coalesce(role, ''), revoked_at IS NOT NULL "
@@ -495,8 +530,9 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "WHERE ($2 = '' OR r.state = $2) AND ($3 = '' OR r.workflow = $3) "
                      "AND ($4::bigint = 0 OR r.submitted_at >= " TS(
                          "$4") ") "
+                               "AND ($5::bigint = 0 OR r.id < $5::bigint) "
                                "ORDER BY r.id DESC LIMIT $1::int",
-                     4},
+                     5},
     [S_RUN_GET] = {"run_get", "SELECT " RUN_COLS " FROM drover.runs r WHERE r.id = $1::bigint", 1},
     /* -> 0 id, 1 name, 2 kind, 3 state, 4 attempt, 5 worker, 6 started_us, 7 finished_us,
      *    8 exit_code, 9 error, 10 retries, 11 after (comma-separated) */
@@ -1163,12 +1199,12 @@ PGresult *store_load_deps(store_t *st)
 }
 
 PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
-                          int64_t since_us)
+                          int64_t since_us, int64_t before_id)
 {
-    char l[24], s[24];
+    char l[24], s[24], b[24];
     const char *v[] = {I64(l, limit), state ? state : "", workflow ? workflow : "",
-                       I64(s, since_us > 0 ? since_us : 0)};
-    return s_read(st, S_RUNS_LIST, 4, v);
+                       I64(s, since_us > 0 ? since_us : 0), I64(b, before_id > 0 ? before_id : 0)};
+    return s_read(st, S_RUNS_LIST, 5, v);
 }
 
 PGresult *store_run_get(store_t *st, int64_t run_id)
@@ -1441,6 +1477,61 @@ int store_key_revoke(store_t *st, const char *name, const char *by)
     int n = PQntuples(r);
     PQclear(r);
     return n;
+}
+
+/* ------------------------------------------------------- web tokens --- */
+
+int store_webtokens_load(store_t *st, store_webtok_f fn, void *ctx)
+{
+    PGresult *r = s_read(st, S_WEBTOK_LOAD, 0, NULL);
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+        rc = fn(ctx, db_get_i64(r, i, 0), db_get_str(r, i, 1), db_get_str(r, i, 2),
+                db_get_i64(r, i, 3));
+    PQclear(r);
+    return rc;
+}
+
+int store_webtoken_insert(store_t *st, const char *sha256_hex, const char *key, const char *by,
+                          int64_t ttl_s, int64_t *id, int64_t *expires_us)
+{
+    char t[24];
+    const char *v[] = {sha256_hex, key, by, I64(t, ttl_s)};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_WEBTOK_INSERT, 4, v);
+    if (!r)
+        return -1;
+    int ok = PQntuples(r) == 1;
+    if (ok) {
+        *id = db_get_i64(r, 0, 0);
+        *expires_us = db_get_i64(r, 0, 1);
+    }
+    PQclear(r);
+    if (!ok)
+        errno = EPROTO;
+    return ok ? 0 : -1;
+}
+
+int store_webtoken_revoke(store_t *st, int64_t id, const char *by)
+{
+    char b[24];
+    const char *v[] = {I64(b, id), by};
+    if (store_tx(st) < 0)
+        return -1;
+    PGresult *r = s_read(st, S_WEBTOK_REVOKE, 2, v);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    PQclear(r);
+    return n;
+}
+
+char *store_webtokens_json(store_t *st)
+{
+    return s_json_text(st, S_WEBTOK_LIST, 0, NULL);
 }
 
 int store_run_notify(store_t *st, int64_t run_id, const char *webhook, const char *const *on,

@@ -133,9 +133,10 @@ int store_worker_shape(store_t *st, const char *name, int64_t memory, int gpus);
 PGresult *store_load_runs(store_t *st);
 PGresult *store_load_tasks(store_t *st);
 PGresult *store_load_deps(store_t *st);
-/* The newest `limit` runs matching every filter given ("" / 0 = any). */
+/* The newest `limit` runs matching every filter given ("" / 0 = any);
+ * before_id > 0: only runs with a smaller id (paging). */
 PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
-                          int64_t since_us);
+                          int64_t since_us, int64_t before_id);
 PGresult *store_run_get(store_t *st, int64_t run_id);
 PGresult *store_run_tasks(store_t *st, int64_t run_id);
 PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name);
@@ -196,6 +197,19 @@ PGresult *store_keys_load(store_t *st);
 int store_key_insert(store_t *st, const char *name, const char *public_z85, const char *kind,
                      const char *role, const char *by);
 int store_key_revoke(store_t *st, const char *name, const char *by);
+/* Web sign-in tokens (migration 021; webtok.h). load calls fn for every
+ * token neither revoked nor expired (fn returns 0 to go on, -1 to stop
+ * with that); insert stores a token's sha256 (64 hex) for `key`, valid
+ * ttl_s seconds, and returns its id and expiry; revoke returns 1 when it
+ * revoked the token now, 0 when it was unknown or revoked already; json
+ * lists the newest 1000 (caller frees). -1 on a database error. */
+typedef int (*store_webtok_f)(void *ctx, int64_t id, const char *sha256_hex, const char *key,
+                              int64_t expires_us);
+int store_webtokens_load(store_t *st, store_webtok_f fn, void *ctx);
+int store_webtoken_insert(store_t *st, const char *sha256_hex, const char *key, const char *by,
+                          int64_t ttl_s, int64_t *id, int64_t *expires_us);
+int store_webtoken_revoke(store_t *st, int64_t id, const char *by);
+char *store_webtokens_json(store_t *st);
 /* An accepted command in the audit trail (events kind 'command'). */
 int store_audit(store_t *st, int64_t run_id, const char *actor, const char *detail);
 /* Records a schedule_missed event (detail names the schedule); webhook:

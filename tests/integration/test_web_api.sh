@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# drover-web's JSON API (issue 15; docs/http-api.md, docs/security.md) against
+# a real cluster: PostgreSQL, coordinator, worker, drover-web, curl. Sign-in
+# with web tokens; runs, a run's steps and its live event stream; approvals
+# decided by the coordinator for the token's key (a reader without a grant
+# gets 403, an approver's verdict is recorded "by key rev (web)"); CSRF and
+# Origin checks; a revoked token and a revoked key end the session (401); an
+# oversize body is refused; and the coordinator's rules for the web role
+# spoken directly by a hostile but allow-listed peer: a web key without a
+# token, with a forged one, and an ordinary key with a valid token are all
+# refused.
+source "$(dirname "$0")/lib.sh"
+command -v curl >/dev/null || fail "curl is needed (make deps)"
+
+pg_start
+coord_start
+worker_start w1 2
+gate_init
+
+K="$T_DIR/k"
+mkdir -m 700 "$K"
+mkkey() { # NAME ROLE
+    drover keygen --out "$K/$1" >/dev/null || fail "keygen $1 exited $?"
+    drover keys allow client "$K/$1.pub" --role "$2" >/dev/null || fail "allow $1 exited $?"
+}
+mkkey sub1 submitter # submits the runs
+mkkey rev reader     # the reviewer: a reader with an approve grant
+mkkey nog reader     # a reader, no grant
+mkkey web web        # drover-web's own key
+drover keys grant rev approve 'claims-*' >/dev/null || fail "grant rev approve"
+drover keys list | grep -E '^web ' | grep -q ' web ' || fail "keys list shows no web role: $(drover keys list)"
+
+# ------------------------------------------------------------ web tokens ---
+TOK_REV=$(drover web-token create rev --ttl 1h) || fail "web-token create rev exited $?"
+[[ "$TOK_REV" =~ ^drw_[0-9a-f]{64}$ ]] || fail "not a token: $TOK_REV"
+TOK_NOG=$(drover web-token create nog) || fail "web-token create nog exited $?"
+TOK_SUB=$(drover web-token create sub1 --ttl 2d) || fail "web-token create sub1 exited $?"
+RC=0
+drover web-token create web >/dev/null 2>&1 || RC=$?
+assert_eq 2 "$RC" "a token for the web key itself"
+RC=0
+DROVER_KEY="$K/rev" drover web-token create rev >/dev/null 2>&1 || RC=$?
+assert_eq 2 "$RC" "a reader making a token"
+drover web-token list --json | jq -e 'length == 3 and all(.[]; .state == "valid") and
+    (map(.token // empty) | length == 0)' >/dev/null || fail "web-token list: $(drover web-token list --json)"
+assert_eq 3 "$(sql "select count(*) from drover.web_tokens where length(sha256) = 64")" "stored hashes"
+assert_eq 1 "$(sql "select count(*) from drover.web_tokens where sha256 = encode(sha256('$TOK_REV'::bytea), 'hex')")" \
+    "the coordinator stores sha256(token)"
+drover web-token --help | grep -q "drover web-token create reviewer" || fail "web-token --help has no example"
+ID_REV=$(drover web-token list --json | jq -r '.[] | select(.key == "rev") | .id')
+
+# ------------------------------------------------- the protocol, hostile ---
+poke() { # KEY JSON-BODY -> the reply's JSON
+    drover-test-zmqpoke -q --proto client --key "$K/$1" --server-key "$T_KEYS/coordinator.pub" \
+        --msg "{\"request_id\":7,$2}" --await 5000 "$COORD_CLIENT_EP" || fail "zmqpoke exited $?"
+}
+out=$(poke web '"runs":{"limit":1}')
+jq -e '.error == "ERROR_FORBIDDEN"' <<<"$out" >/dev/null || fail "a web key without a token: $out"
+jq -r .message <<<"$out" | grep -q "acts only for a signed-in person" || fail "message: $out"
+out=$(poke web "\"web_token\":\"drw_$(printf '0%.0s' {1..64})\",\"runs\":{\"limit\":1}")
+jq -e '.error == "ERROR_FORBIDDEN" and .web_token_invalid' <<<"$out" >/dev/null || fail "a forged token: $out"
+out=$(poke web '"web_token":"not-a-token","whoami":{}')
+jq -e '.error == "ERROR_FORBIDDEN" and .web_token_invalid' <<<"$out" >/dev/null || fail "a malformed token: $out"
+out=$(poke nog "\"web_token\":\"$TOK_SUB\",\"whoami\":{}")
+jq -e '.error == "ERROR_FORBIDDEN"' <<<"$out" >/dev/null || fail "an ordinary key with a valid token: $out"
+jq -r .message <<<"$out" | grep -q "only a key of role web" || fail "message: $out"
+out=$(poke web "\"web_token\":\"$TOK_REV\",\"whoami\":{}")
+jq -e '.error == "ERROR_NONE" and (.json | fromjson | .key == "rev" and .role == "reader" and .approver and .web)' \
+    <<<"$out" >/dev/null || fail "whoami through the web key: $out"
+out=$(poke web "\"web_token\":\"$TOK_REV\",\"web_tokens\":{\"op\":\"create\",\"key\":\"rev\"}")
+jq -e '.error == "ERROR_FORBIDDEN"' <<<"$out" >/dev/null || fail "a reader's token making tokens: $out"
+
+# ------------------------------------------------------------ drover-web ---
+PORT=$(freeport)
+cat >"$T_DIR/web.cfg" <<EOF2
+web = {
+  listen = "127.0.0.1:$PORT";
+  coordinator = "$COORD_CLIENT_EP";
+  secret_key = "$K/web";
+  coordinator_key = "$T_KEYS/coordinator.pub";
+  max_body = 16384;
+};
+EOF2
+drover-web --config "$T_DIR/web.cfg" >"$T_DIR/web.log" 2>&1 &
+t_track_pid $!
+B="http://127.0.0.1:$PORT"
+up() { curl -s -o /dev/null "$B/"; }
+wait_for "drover-web serving" 10 up
+hdrs=$(curl -s -D - -o /dev/null "$B/")
+grep -qi "^Content-Security-Policy: default-src 'self'" <<<"$hdrs" || fail "no CSP: $hdrs"
+grep -qi "^X-Frame-Options: DENY" <<<"$hdrs" || fail "no X-Frame-Options: $hdrs"
+grep -qi "^X-Content-Type-Options: nosniff" <<<"$hdrs" || fail "no nosniff: $hdrs"
+grep -qi "^Referrer-Policy: same-origin" <<<"$hdrs" || fail "no Referrer-Policy: $hdrs"
+grep -qi "^Content-Type: text/html" <<<"$hdrs" || fail "index is not html: $hdrs"
+
+# code METHOD PATH [curl args...]: prints the HTTP status; the body lands in $T_DIR/body
+code() {
+    local m="$1" p="$2"
+    shift 2
+    curl -s -o "$T_DIR/body" -w '%{http_code}' -X "$m" "$@" "$B$p"
+}
+body() { cat "$T_DIR/body"; }
+signin() { # JAR TOKEN -> status; the csrf token in $T_DIR/JAR.csrf
+    local st
+    st=$(code POST /api/session -c "$T_DIR/$1" -H 'Content-Type: application/json' -d "{\"token\":\"$2\"}")
+    jq -r '.csrf // empty' "$T_DIR/body" >"$T_DIR/$1.csrf"
+    echo "$st"
+}
+assert_eq 401 "$(code GET /api/me)" "/api/me without a session"
+assert_eq 401 "$(signin bad "drw_$(printf 'f%.0s' {1..64})")" "sign-in with a forged token"
+assert_eq 401 "$(signin bad not-a-token)" "sign-in with a malformed token"
+assert_eq 400 "$(code POST /api/session -H 'Content-Type: application/json' -d '{"tok":1}')" "sign-in without a token"
+assert_eq 400 "$(code POST /api/session -H 'Content-Type: text/plain' -d "{\"token\":\"$TOK_REV\"}")" \
+    "sign-in without a JSON content type"
+assert_eq 403 "$(code POST /api/session -H 'Content-Type: application/json' -H 'Origin: http://evil.example' \
+    -d "{\"token\":\"$TOK_REV\"}")" "sign-in from another origin"
+assert_eq 200 "$(signin rev "$TOK_REV")" "sign-in as rev"
+body | jq -e '.user == "rev" and .role == "reader" and .approver == true and (.csrf | length == 64)' >/dev/null ||
+    fail "sign-in answer: $(body)"
+grep -q "drover_session" "$T_DIR/rev" || fail "no session cookie"
+hdrs=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' -d "{\"token\":\"$TOK_NOG\"}" "$B/api/session")
+grep -i '^Set-Cookie: drover_session=' <<<"$hdrs" | grep -i 'HttpOnly' | grep -qi 'SameSite=Strict' ||
+    fail "cookie attributes: $hdrs"
+assert_eq 200 "$(signin nog "$TOK_NOG")" "sign-in as nog"
+assert_eq 200 "$(signin sub "$TOK_SUB")" "sign-in as sub1"
+CSRF_REV=$(cat "$T_DIR/rev.csrf") CSRF_NOG=$(cat "$T_DIR/nog.csrf")
+assert_eq 200 "$(code GET /api/me -b "$T_DIR/rev")" "/api/me as rev"
+body | jq -e --arg c "$CSRF_REV" '.user == "rev" and .csrf == $c and .approver' >/dev/null || fail "/api/me: $(body)"
+assert_eq 200 "$(code GET /api/me -b "$T_DIR/nog")" "/api/me as nog"
+body | jq -e '.user == "nog" and .approver == false' >/dev/null || fail "/api/me nog: $(body)"
+
+# --------------------------------------------------------- runs and SSE ---
+sql "insert into drover.model_versions (name, version, model_kind, artifact)
+     values ('claims-a', 1, 'softmax', repeat('ab', 32))" >/dev/null || fail "cannot insert claims-a:1"
+cat >"$T_DIR/a.cfg" <<EOF2
+workflow = "web-a";
+steps = (
+  { name = "prep"; kind = "exec"; command = "echo prepared; echo oops >&2"; },
+  { name = "review"; kind = "approve"; after = ["prep"]; model = "claims-a:1"; }
+);
+EOF2
+run=$(DROVER_KEY="$K/sub1" drover submit "$T_DIR/a.cfg") || fail "submit exited $?"
+cat >"$T_DIR/b.cfg" <<EOF2
+workflow = "web-b";
+steps = (
+  { name = "gated"; kind = "exec"; $(gate_cmd b) },
+  { name = "after"; kind = "exec"; command = "true"; after = ["gated"]; }
+);
+EOF2
+runb=$(DROVER_KEY="$K/sub1" drover submit "$T_DIR/b.cfg") || fail "submit b exited $?"
+assert_eq 200 "$(code GET '/api/runs?limit=10' -b "$T_DIR/nog")" "/api/runs"
+body | jq -e --argjson a "$run" --argjson b "$runb" '[.runs[].id] | index($a) != null and index($b) != null' \
+    >/dev/null || fail "/api/runs: $(body)"
+body | jq -e --argjson a "$run" '.runs[] | select(.id == $a) | .workflow == "web-a" and
+    (.submitted_by | startswith("sub1")) and .steps_total == 2 and (.submitted_at | test("^20..-..-..T..:..:..\\.[0-9]{3}Z$"))' \
+    >/dev/null || fail "/api/runs row: $(body)"
+assert_eq 200 "$(code GET '/api/runs?workflow=web-b' -b "$T_DIR/nog")" "/api/runs?workflow="
+body | jq -e --argjson b "$runb" '(.runs | length == 1) and .runs[0].id == $b' >/dev/null || fail "workflow filter: $(body)"
+assert_eq 200 "$(code GET "/api/runs?limit=1&before=$runb" -b "$T_DIR/nog")" "/api/runs?before="
+body | jq -e --argjson a "$run" '.runs[0].id == $a and .next_before == $a' >/dev/null || fail "paging: $(body)"
+assert_eq 400 "$(code GET '/api/runs?state=bogus' -b "$T_DIR/nog")" "a bad state filter"
+
+running() { code GET "/api/runs/$runb" -b "$T_DIR/nog" >/dev/null && body | jq -e '.steps[] | select(.name == "gated") | .state == "running"' >/dev/null; }
+wait_for "step gated running" 30 running
+assert_eq 200 "$(code GET "/api/runs/$runb" -b "$T_DIR/nog")" "/api/runs/ID"
+body | jq -e '.run.state == "running" and (.steps | length == 2) and
+    (.steps[] | select(.name == "after") | .deps == ["gated"] and .state == "pending") and
+    (.steps[] | select(.name == "gated") | .worker == "w1" and .attempt == 1)' >/dev/null || fail "run detail: $(body)"
+assert_eq 404 "$(code GET /api/runs/999999 -b "$T_DIR/nog")" "an unknown run"
+
+# The live stream: the current document at once, then the change, then end.
+curl -s -N --max-time 60 -b "$T_DIR/nog" "$B/api/runs/$runb/events" >"$T_DIR/sse" 2>/dev/null &
+SSE_PID=$!
+t_track_pid "$SSE_PID"
+first_event() { grep -q '^event: run' "$T_DIR/sse"; }
+wait_for "the first run event" 15 first_event
+gate_open b
+ended() { grep -q '^event: end' "$T_DIR/sse"; }
+wait_for "the stream's end event" 30 ended
+grep '^data: ' "$T_DIR/sse" | sed 's/^data: //' | grep -v '^{}$' | tail -1 |
+    jq -e '.run.state == "succeeded" and all(.steps[]; .state == "succeeded")' >/dev/null ||
+    fail "the last run event: $(tail -5 "$T_DIR/sse")"
+[[ $(grep -c '^event: run' "$T_DIR/sse") -ge 2 ]] || fail "one run event only: $(cat "$T_DIR/sse")"
+curl -s -N --max-time 3 -b "$T_DIR/nog" "$B/api/runs/events" >"$T_DIR/sse2" 2>/dev/null || true
+grep -q '^event: runs' "$T_DIR/sse2" || fail "runs stream: $(cat "$T_DIR/sse2")"
+
+# ------------------------------------------------------ logs and steps ---
+assert_eq 200 "$(code GET "/api/runs/$run/steps/prep/logs?offset=0" -b "$T_DIR/nog")" "logs"
+body | jq -e '(.data | contains("prepared")) and (.stderr | contains("oops")) and .next_offset > 0' >/dev/null ||
+    fail "logs: $(body)"
+assert_eq 404 "$(code GET "/api/runs/$run/steps/nosuch/logs" -b "$T_DIR/nog")" "logs of no step"
+assert_eq 200 "$(code GET "/api/runs/$run/steps/prep/metrics" -b "$T_DIR/nog")" "metrics"
+body | jq -e '.metrics == []' >/dev/null || fail "metrics: $(body)"
+assert_eq 404 "$(code GET "/api/runs/$run/steps/prep/report" -b "$T_DIR/nog")" "no report"
+for p in /api/models /api/models/claims-a /api/workers /api/queues /api/schedules /api/approvals; do
+    assert_eq 200 "$(code GET "$p" -b "$T_DIR/nog")" "GET $p"
+done
+code GET /api/models/claims-a -b "$T_DIR/nog" >/dev/null
+body | jq -e '.versions[0].version == 1 and .versions[0].stage != null and (.versions[0].history | type == "array")' \
+    >/dev/null || fail "/api/models/claims-a: $(body)"
+assert_eq 200 "$(code GET /api/models/claims-a/1/curve -b "$T_DIR/nog")" "curve"
+body | jq -e '.series == []' >/dev/null || fail "curve: $(body)"
+code GET /api/workers -b "$T_DIR/nog" >/dev/null
+body | jq -e '.workers[0].name == "w1" and .workers[0].slots == 2 and (.workers[0].tasks | type == "array")' \
+    >/dev/null || fail "/api/workers: $(body)"
+
+# ------------------------------------------------------------ approvals ---
+awaiting() { code GET /api/approvals -b "$T_DIR/rev" >/dev/null && body | jq -e --argjson r "$run" \
+    '.approvals[] | select(.run_id == $r and .step == "review")' >/dev/null; }
+wait_for "run $run awaits approval" 30 awaiting
+body | jq -e --argjson r "$run" '.approvals[] | select(.run_id == $r) | .can_approve and .model == "claims-a" and
+    .version == 1 and .workflow == "web-a" and (.waiting_since | endswith("Z"))' >/dev/null || fail "approvals: $(body)"
+code GET /api/approvals -b "$T_DIR/nog" >/dev/null
+body | jq -e --argjson r "$run" '.approvals[] | select(.run_id == $r) | .can_approve == false' >/dev/null ||
+    fail "approvals for nog: $(body)"
+A="/api/approvals/$run/review"
+J='{"approve":true,"reason":"checked on the web"}'
+assert_eq 403 "$(code POST "$A" -b "$T_DIR/rev" -H 'Content-Type: application/json' -d "$J")" "a CSRF-less POST"
+grep -q "CSRF token missing or wrong" "$T_DIR/body" || fail "CSRF message: $(body)"
+assert_eq 403 "$(code POST "$A" -b "$T_DIR/rev" -H "X-CSRF-Token: $CSRF_NOG" -d "$J")" "another session's CSRF token"
+assert_eq 403 "$(code POST "$A" -b "$T_DIR/rev" -H "X-CSRF-Token: $CSRF_REV" -H 'Origin: http://evil.example' -d "$J")" \
+    "a POST from another origin"
+assert_eq 403 "$(code POST "$A" -b "$T_DIR/nog" -H "X-CSRF-Token: $CSRF_NOG" -d "$J")" "a reader without a grant approving"
+grep -q "may not approve" "$T_DIR/body" || fail "nog's 403: $(body)"
+big=$(head -c 20000 /dev/zero | tr '\0' x)
+assert_eq 413 "$(code POST "$A" -b "$T_DIR/rev" -H "X-CSRF-Token: $CSRF_REV" -d "{\"approve\":true,\"reason\":\"$big\"}")" \
+    "an oversize body"
+assert_eq 400 "$(code POST "$A" -b "$T_DIR/rev" -H "X-CSRF-Token: $CSRF_REV" -d '{"approve":"yes"}')" "a malformed verdict"
+assert_eq 200 "$(code POST "$A" -b "$T_DIR/rev" -H "X-CSRF-Token: $CSRF_REV" -H "Origin: $B" -d "$J")" "rev approves"
+body | jq -e '.result | contains("approved")' >/dev/null || fail "approve answer: $(body)"
+assert_eq 409 "$(code POST "$A" -b "$T_DIR/rev" -H "X-CSRF-Token: $CSRF_REV" -d "$J")" "a second verdict"
+assert_eq succeeded "$(wait_run "$run" 30)" "the approved run"
+sql "select by from drover.model_stage_changes where name = 'claims-a'" | grep -qx "key rev (web)" ||
+    fail "stage history: $(sql "select by, reason from drover.model_stage_changes where name = 'claims-a'")"
+sql "select actor || ' ' || detail from drover.audit where run_id = $run" |
+    grep -q "^rev approve run $run step review (model claims-a:1) via web: checked on the web" ||
+    fail "audit: $(sql "select actor, detail from drover.audit where run_id = $run")"
+
+# ------------------------------------------------------ ending sessions ---
+assert_eq 200 "$(code DELETE /api/session -b "$T_DIR/nog" -H "X-CSRF-Token: $CSRF_NOG")" "sign-out"
+assert_eq 401 "$(code GET /api/me -b "$T_DIR/nog")" "after sign-out"
+drover web-token revoke "$ID_REV" >/dev/null || fail "web-token revoke exited $?"
+assert_eq 401 "$(code GET /api/me -b "$T_DIR/rev")" "a revoked token"
+assert_eq 401 "$(code GET /api/runs -b "$T_DIR/rev")" "a revoked token's session is gone"
+assert_eq 401 "$(signin rev2 "$TOK_REV")" "signing in again with a revoked token"
+drover keys revoke sub1 >/dev/null || fail "keys revoke sub1"
+assert_eq 401 "$(code GET /api/me -b "$T_DIR/sub")" "a revoked key's token"
+drover web-token list --json | jq -e --argjson i "$ID_REV" '.[] | select(.id == $i) | .state == "revoked"' \
+    >/dev/null || fail "list after revoke: $(drover web-token list --json)"
+
+# The server kept serving through all of it.
+assert_eq 200 "$(code GET / )" "the page after everything"
+log "ok"

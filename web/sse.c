@@ -1,0 +1,300 @@
+/* sse — see sse.h. Each stream is a libmicrohttpd content reader that
+ * blocks its connection's own thread (thread-per-connection mode) until it
+ * has the next event; what does not fit MHD's buffer waits in `out`. */
+#include "sse.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "util.h"
+
+#define SSE_WAIT_MS      5000  /* one long-poll */
+#define SSE_KEEPALIVE_MS 15000 /* a comment on a quiet stream */
+#define SSE_GIVE_UP_MS   30000 /* no answer from the coordinator this long: end */
+#define SSE_RUNS_POLL_MS 500
+#define SSE_RUNS_WATCH   100
+
+typedef struct {
+    uint64_t id, version;
+    int state, done, awaiting;
+} seen_t;
+
+typedef struct {
+    web_ctx_t *ctx;
+    session_t sess;
+    uint64_t run_id;  /* 0: the runs stream */
+    client_t *cl;     /* run stream: its own socket */
+    char *last;       /* the last document sent */
+    uint64_t version; /* the run's version in it */
+    seen_t seen[SSE_RUNS_WATCH];
+    size_t nseen;
+    int started, ended;
+    int64_t end_ms, quiet_since_ms, failing_since_ms;
+    char *out; /* bytes to send */
+    size_t outlen, outoff;
+} stream_t;
+
+static void s_free(void *cls)
+{
+    stream_t *st = cls;
+    client_destroy(&st->cl);
+    free(st->last);
+    free(st->out);
+    atomic_fetch_sub(&st->ctx->streams, 1);
+    memset(&st->sess, 0, sizeof st->sess);
+    free(st);
+}
+
+static void s_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Queues "event: NAME\ndata: DATA\n\n" (or ": comment\n\n" with name NULL). */
+static int s_emit(stream_t *st, const char *name, const char *data)
+{
+    char *o = NULL;
+    int n =
+        name ? asprintf(&o, "event: %s\ndata: %s\n\n", name, data) : asprintf(&o, ": %s\n\n", data);
+    if (n < 0)
+        return -1;
+    free(st->out);
+    st->out = o;
+    st->outlen = (size_t)n;
+    st->outoff = 0;
+    return 0;
+}
+
+/* Ends the stream with `event: error`. */
+static void s_fail(stream_t *st, const char *msg)
+{
+    json_t *o = json_pack("{s:s}", "error", msg);
+    char *d = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    s_emit(st, "error", d ? d : "{}");
+    free(d);
+    st->ended = 1;
+}
+
+/* A reply's error as the stream's end: 1 when it ended it, 0 when the
+ * reply is good, -1 when no reply came (retry). */
+static int s_reply_bad(stream_t *st, Drover__ClientReply *rep)
+{
+    if (!rep) {
+        if (!st->failing_since_ms)
+            st->failing_since_ms = util_mono_ms();
+        else if (util_mono_ms() - st->failing_since_ms > SSE_GIVE_UP_MS) {
+            s_fail(st, "no answer from the coordinator");
+            return 1;
+        }
+        return -1;
+    }
+    st->failing_since_ms = 0;
+    if (rep->error == DROVER__ERROR_CODE__ERROR_NONE)
+        return 0;
+    if (rep->web_token_invalid)
+        sessions_drop_token(st->ctx->sessions, st->sess.token);
+    s_fail(st, rep->message && *rep->message ? rep->message : "refused");
+    return 1;
+}
+
+/* Makes the run stream's next event (blocking). */
+static void s_next_run(stream_t *st)
+{
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    Drover__StatusRequest sr = DROVER__STATUS_REQUEST__INIT;
+    sr.run_id = st->run_id;
+    if (st->started) {
+        sr.known_version = st->version;
+        sr.wait_ms = SSE_WAIT_MS;
+    }
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_STATUS;
+    req.status = &sr;
+    Drover__ClientReply *rep = coord_call_on(st->cl, st->sess.token, &req,
+                                             st->ctx->cfg->coordinator_timeout_ms + sr.wait_ms);
+    int bad = s_reply_bad(st, rep);
+    if (bad) {
+        if (bad < 0)
+            s_sleep_ms(1000);
+        else
+            drover__client_reply__free_unpacked(rep, NULL);
+        return;
+    }
+    json_t *doc = api_run_doc(rep);
+    int ended = rep->n_runs == 1 && rep->runs[0]->state != DROVER__RUN_STATE__RUN_RUNNING;
+    st->version = rep->n_runs == 1 ? rep->runs[0]->version : 0;
+    drover__client_reply__free_unpacked(rep, NULL);
+    char *d = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!d) {
+        s_fail(st, "out of memory");
+        return;
+    }
+    st->started = 1;
+    if (!st->last || strcmp(st->last, d) != 0) {
+        /* The same text is not sent twice (a version bump that shows nothing). */
+        if (ended) {
+            char *both = NULL;
+            if (asprintf(&both, "event: run\ndata: %s\n\nevent: end\ndata: {}\n\n", d) < 0) {
+                free(d);
+                s_fail(st, "out of memory");
+                return;
+            }
+            free(st->out);
+            st->out = both;
+            st->outlen = strlen(both);
+            st->outoff = 0;
+        } else {
+            s_emit(st, "run", d);
+        }
+        free(st->last);
+        st->last = d;
+        st->quiet_since_ms = util_mono_ms();
+    } else {
+        free(d);
+        if (ended)
+            s_emit(st, "end", "{}");
+    }
+    st->ended |= ended;
+}
+
+/* Makes the runs stream's next event (polls every SSE_RUNS_POLL_MS). */
+static void s_next_runs(stream_t *st)
+{
+    if (st->started)
+        s_sleep_ms(SSE_RUNS_POLL_MS);
+    Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
+    Drover__RunsRequest rr = DROVER__RUNS_REQUEST__INIT;
+    rr.limit = SSE_RUNS_WATCH;
+    req.body_case = DROVER__CLIENT_REQUEST__BODY_RUNS;
+    req.runs = &rr;
+    Drover__ClientReply *rep = coord_call(st->ctx->coord, st->sess.token, &req, 0);
+    int bad = s_reply_bad(st, rep);
+    if (bad) {
+        if (bad > 0)
+            drover__client_reply__free_unpacked(rep, NULL);
+        return;
+    }
+    json_t *changed = json_array();
+    seen_t now[SSE_RUNS_WATCH];
+    size_t n = rep->n_runs < SSE_RUNS_WATCH ? rep->n_runs : SSE_RUNS_WATCH;
+    for (size_t i = 0; i < n; i++) {
+        const Drover__RunInfo *ri = rep->runs[i];
+        now[i] = (seen_t){ri->id, ri->version, (int)ri->state, (int)ri->tasks_done,
+                          ri->awaiting_approval};
+        int same = 0;
+        for (size_t j = 0; j < st->nseen && !same; j++)
+            same = memcmp(&st->seen[j], &now[i], sizeof now[i]) == 0;
+        if (!same && st->started && changed)
+            json_array_append_new(changed, json_integer((json_int_t)ri->id));
+    }
+    drover__client_reply__free_unpacked(rep, NULL);
+    memcpy(st->seen, now, n * sizeof now[0]);
+    st->nseen = n;
+    int first = !st->started;
+    st->started = 1;
+    if (first || json_array_size(changed) > 0) {
+        json_t *o = json_pack("{s:o}", "changed", changed);
+        char *d = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!d) {
+            s_fail(st, "out of memory");
+            return;
+        }
+        s_emit(st, "runs", d);
+        free(d);
+        st->quiet_since_ms = util_mono_ms();
+    } else {
+        json_decref(changed);
+    }
+}
+
+static ssize_t s_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_t *st = cls;
+    for (;;) {
+        if (st->outoff < st->outlen) {
+            size_t n = st->outlen - st->outoff;
+            if (n > max)
+                n = max;
+            memcpy(buf, st->out + st->outoff, n);
+            st->outoff += n;
+            return (ssize_t)n;
+        }
+        if (st->ended)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        int64_t now = util_mono_ms();
+        if (now >= st->end_ms)
+            return MHD_CONTENT_READER_END_OF_STREAM; /* EventSource reconnects */
+        session_t alive;
+        if (sessions_get(st->ctx->sessions, st->sess.id, &alive, NULL) < 0) {
+            s_fail(st, "signed out");
+            continue;
+        }
+        if (st->started && now - st->quiet_since_ms >= SSE_KEEPALIVE_MS) {
+            s_emit(st, NULL, "keepalive");
+            st->quiet_since_ms = now;
+            continue;
+        }
+        if (st->run_id)
+            s_next_run(st);
+        else
+            s_next_runs(st);
+    }
+}
+
+static void s_open(web_req_t *rq, web_resp_t *rs, uint64_t run_id)
+{
+    web_ctx_t *ctx = rq->ctx;
+    if (atomic_fetch_add(&ctx->streams, 1) >= ctx->cfg->max_streams) {
+        atomic_fetch_sub(&ctx->streams, 1);
+        http_error(rs, 503, "too many live streams (web.max_streams); reload later");
+        return;
+    }
+    stream_t *st = calloc(1, sizeof *st);
+    if (!st) {
+        atomic_fetch_sub(&ctx->streams, 1);
+        http_error(rs, 503, "out of memory");
+        return;
+    }
+    st->ctx = ctx;
+    st->sess = rq->sess;
+    st->run_id = run_id;
+    st->end_ms = util_mono_ms() + ctx->cfg->stream_max_s * 1000;
+    st->quiet_since_ms = util_mono_ms();
+    if (run_id && !(st->cl = coord_open(ctx->coord))) {
+        s_free(st);
+        http_error(rs, 503, "cannot open a coordinator socket");
+        return;
+    }
+    rs->raw = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, s_read, st, s_free);
+    if (!rs->raw) {
+        s_free(st);
+        http_error(rs, 503, "out of memory");
+        return;
+    }
+    MHD_add_response_header(rs->raw, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(rs->raw, "X-Accel-Buffering", "no"); /* nginx: do not buffer */
+    rs->status = 200;
+}
+
+void sse_run(web_req_t *rq, web_resp_t *rs)
+{
+    uint64_t id;
+    if (api_parse_id(rq->params[0], &id) < 0) {
+        http_error(rs, 404, "no run '%s'", rq->params[0]);
+        return;
+    }
+    s_open(rq, rs, id);
+}
+
+void sse_runs(web_req_t *rq, web_resp_t *rs)
+{
+    s_open(rq, rs, 0);
+}

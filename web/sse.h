@@ -1,0 +1,27 @@
+/* sse — drover-web's event streams (text/event-stream, docs/http-api.md).
+ *
+ *   GET /api/runs/{id}/events  `event: run` with GET /api/runs/{id}'s
+ *        document at the start and whenever it changes; `event: end` when
+ *        the run has ended (then the stream closes).
+ *   GET /api/runs/events       `event: runs` {"changed":[ids]} when runs
+ *        among the newest 100 change (state, progress, approval), checked
+ *        every 500 ms.
+ *
+ * A run's stream long-polls the coordinator on a socket of its own
+ * (StatusRequest known_version + wait_ms: the coordinator answers as soon
+ * as the run changes, at most every 100 ms), so a transition reaches the
+ * page well within a second. Quiet streams send a comment every 15 s.
+ * Bounds: at most max_streams streams at once (503 beyond); each ends after
+ * stream_max_s (EventSource reconnects), when its session ends (sign-out,
+ * expiry, a revoked token: `event: error` first), or when the coordinator
+ * has not answered for 30 s.
+ */
+#ifndef DROVER_WEB_SSE_H
+#define DROVER_WEB_SSE_H
+
+#include "http.h"
+
+void sse_run(web_req_t *rq, web_resp_t *rs);
+void sse_runs(web_req_t *rq, web_resp_t *rs);
+
+#endif
