@@ -114,7 +114,7 @@ awaiting "$RUN_REVIEW2" || fail "a refused POST changed run $RUN_REVIEW2"
 
 # ------------------------------------------------------------ the browser ---
 SHOTS="$(dirname "$DROVER_BIN")/web-screenshots"
-mkdir -p "$SHOTS"
+rm -rf "$SHOTS" && mkdir -p "$SHOTS"
 export WEB_URL="$WEB" TOK_REV TOK_NOG RUN_TRAIN RUN_FAIL RUN_HOLD RUN_REVIEW RUN_REVIEW2 SHOTS GO_FILE="$T_DIR/go"
 RC=0
 node "$T_REPO/tests/web/ui_test.mjs" >"$T_DIR/browser.log" 2>&1 || RC=$?

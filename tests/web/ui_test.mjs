@@ -22,6 +22,9 @@ const step = msg => console.log(`[ui] ${msg}`);
 const shot = async name => { await p.screenshot(join(SHOTS, name + '.png')); };
 const ready = `document.body.dataset.ready && !document.getElementById('main').hasAttribute('aria-busy')`;
 async function open(hash, what) {
+  // The router sets data-ready when a page has rendered; clear it first so
+  // a same-document (#hash) navigation is not taken for done too early.
+  await p.eval('delete document.body.dataset.ready').catch(() => {});
   await p.goto(URL0 + '/' + hash);
   await p.waitFor(`${what} (${hash}) rendered`, ready);
 }
@@ -81,7 +84,7 @@ try {
   await p.eval(`${q('svg.dag [data-step="broken"]')}.dispatchEvent(new MouseEvent('click', {bubbles: true}))`);
   await p.waitFor('the step details offer the log', q('#open-log'));
   await p.click('#open-log');
-  await p.waitFor("the failed step's log shows its stderr", `${q('#log')}?.textContent.includes('boom-marker')`);
+  await p.waitFor("the failed step's log shows its stderr and stdout", `${q('#log-stderr')}?.textContent.includes('boom-marker') && ${q('#log')}.textContent.includes('loading')`);
   await shot('step-log');
   step('failed step log');
 

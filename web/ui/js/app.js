@@ -81,6 +81,10 @@ async function route() {
   const raw = location.hash.replace(/^#/, '') || '/runs';
   const [path, query] = raw.split('?');
   const main = document.getElementById('main');
+  // data-page / data-ready tell tests and benchmarks which page is shown
+  // and that it has rendered (each route sets them anew).
+  delete document.body.dataset.ready;
+  document.body.dataset.page = path.split('/')[1] || '';
   main.replaceChildren();
   main.removeAttribute('aria-busy');
   if (!api.session() && path !== '/signin') {
@@ -90,7 +94,12 @@ async function route() {
   }
   header();
   markNav(path);
-  if (path === '/signin') { document.title = 'Sign in — drover'; signinPage(main, query); return; }
+  if (path === '/signin') {
+    document.title = 'Sign in — drover';
+    signinPage(main, query);
+    document.body.dataset.ready = String(gen);
+    return;
+  }
   for (const [re, fn, title] of routes) {
     const m = path.match(re);
     if (!m) continue;
@@ -108,7 +117,6 @@ async function route() {
     }
     if (gen === generation) {
       main.removeAttribute('aria-busy');
-      document.body.dataset.page = path.split('/')[1] || '';
       document.body.dataset.ready = String(gen);
     }
     return;

@@ -43,7 +43,7 @@ export async function renderModel(main, ctx, name) {
     { label: 'Stage', cell: v => h('span', { id: `stage-${v.version}` }, stageBadge(v.stage)) },
     { label: 'Created', cls: 'hide-narrow', cell: v => fmtTime(v.created_at) },
     { label: 'Run (lineage)', cell: v => v.run_id ? h('a', { href: `#/runs/${v.run_id}` }, `run ${v.run_id}${v.step ? ' / ' + v.step : ''}`) : '' },
-    { label: 'Datasets', cell: v => (v.datasets || []).map(x => typeof x === 'object' ? (x.path || x.name || '') + (x.hash ? ` (${String(x.hash).slice(0, 12)})` : '') : String(x)).join(', ') },
+    { label: 'Datasets', cell: v => (v.datasets || []).map(x => typeof x === 'object' ? (x.path || x.name || '') + (x.sha256 || x.hash ? ` (sha256 ${String(x.sha256 || x.hash).slice(0, 12)}…${x.rows ? ', ' + x.rows + ' rows' : ''})` : '') : String(x)).join(', ') },
     { label: 'Metrics', cls: 'hide-narrow', cell: v => metricsText(v.metrics) },
   ], versions, 'Versions'));
 

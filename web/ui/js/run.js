@@ -197,6 +197,7 @@ export async function render(main, ctx, id) {
       h('h2', {}, `Step ${st.name} `, badge(st.state, st.awaiting_approval)),
       h('p', {}, stepLine(st), st.exit_code !== null && st.exit_code !== undefined ? ` · exit ${st.exit_code}` : '',
         st.outcome ? ` · ${st.outcome}` : ''),
+      st.error ? h('p', { class: 'error' }, st.error) : null,
       h('p', { class: 'bar' },
         h('a', { href: `#/runs/${rid}/logs/${encodeURIComponent(st.name)}`, id: 'open-log' }, 'Log'),
         st.kind === 'evaluate' || st.kind === 'validate' ? h('a', { href: `#/runs/${rid}/report/${encodeURIComponent(st.name)}` }, 'Report') : null,
@@ -234,33 +235,41 @@ export async function render(main, ctx, id) {
 }
 
 // ------------------------------------------------------------------ logs ---
+// Two streams with their own offsets (stdout, stderr), asked for again
+// from next_offset / next_stderr_offset until done.
 export async function renderLogs(main, ctx, id, step) {
   const follow = h('input', { type: 'checkbox', id: 'follow', checked: true });
-  const pre = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-label': `Log of step ${step}` });
+  const out = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-labelledby': 'log-out-h' });
+  const err = h('pre', { class: 'log', id: 'log-stderr', tabindex: '0', 'aria-labelledby': 'log-err-h' });
   const status = h('p', { class: 'muted', id: 'log-status', 'aria-live': 'polite' });
   main.append(h('h1', {}, `Log of ${step} `, h('a', { href: `#/runs/${id}` }, `(run ${id})`)),
-    h('div', { class: 'bar' }, h('label', { class: 'inline', for: 'follow' }, follow, 'Follow')), status, pre);
-  let offset = 0, done = false, timer = null;
+    h('div', { class: 'bar' }, h('label', { class: 'inline', for: 'follow' }, follow, 'Follow')), status,
+    h('h2', { id: 'log-err-h' }, 'stderr'), err, h('h2', { id: 'log-out-h' }, 'stdout'), out);
+  let offset = 0, eoffset = 0, done = false, timer = null;
   async function poll() {
     timer = null;
     try {
-      const r = await api.get(`/api/runs/${id}/steps/${encodeURIComponent(step)}/logs?offset=${offset}`);
+      const r = await api.get(`/api/runs/${id}/steps/${encodeURIComponent(step)}/logs?offset=${offset}&stderr_offset=${eoffset}`);
       if (!ctx.alive()) return;
-      if (r.data) {
-        pre.append(r.data);
-        if (follow.checked) pre.scrollTop = pre.scrollHeight;
-      }
+      const got = (r.data || '').length + (r.stderr || '').length;
+      if (r.data) out.append(r.data);
+      if (r.stderr) err.append(r.stderr);
+      if (follow.checked) { out.scrollTop = out.scrollHeight; err.scrollTop = err.scrollHeight; }
       offset = r.next_offset ?? offset;
+      eoffset = r.next_stderr_offset ?? eoffset;
       done = !!r.done;
-      status.textContent = done ? 'The step has finished; this is the whole log.' : (follow.checked ? 'Following…' : 'Paused.');
-      // More may be waiting right away when the page was full.
-      if (!done && (r.data || '').length > 0 && follow.checked) timer = setTimeout(poll, 100);
-      else if (!done && follow.checked) timer = setTimeout(poll, 1000);
+      status.textContent = done ? `The step has ended${r.state ? ' (' + r.state + ')' : ''}; this is the whole log${r.attempt ? ' of try ' + r.attempt : ''}.`
+        : (follow.checked ? 'Following…' : 'Paused.');
+      // A full page means more is waiting: ask again at once.
+      if (!done && follow.checked) timer = setTimeout(poll, got > 0 ? 100 : 1000);
     } catch (e) {
       if (ctx.alive()) { status.textContent = e.message; if (follow.checked) timer = setTimeout(poll, 2000); }
     }
   }
-  follow.addEventListener('change', () => { if (follow.checked && !done && !timer) poll(); else status.textContent = done ? status.textContent : 'Paused.'; });
+  follow.addEventListener('change', () => {
+    if (follow.checked && !done && !timer) poll();
+    else if (!follow.checked && !done) { clearTimeout(timer); timer = null; status.textContent = 'Paused.'; }
+  });
   await poll();
   ctx.onLeave(() => clearTimeout(timer));
 }

@@ -5,7 +5,7 @@
 import { h, table, badge, fmtTime, announce } from './util.js';
 import * as api from './api.js';
 
-const STATES = ['', 'pending', 'running', 'succeeded', 'failed', 'cancelled', 'rejected'];
+const STATES = ['', 'running', 'succeeded', 'failed', 'cancelled', 'rejected'];
 const LIMIT = 50;
 
 export async function render(main, ctx) {
@@ -43,12 +43,40 @@ export async function render(main, ctx) {
   };
 
   let shown = new Set();
+  // The API filters by workflow and state; a schedule filter is applied
+  // here over at most SCAN_PAGES pages of 200 runs, and the pager goes on
+  // from the last run looked at, so no match is skipped, only deferred.
+  const SCAN_PAGES = 10;
+  let scanned = 0;
+  async function fetchPage() {
+    const p = new URLSearchParams({ limit: String(f.schedule ? 200 : LIMIT) });
+    if (f.workflow) p.set('workflow', f.workflow);
+    if (f.state) p.set('state', f.state);
+    if (!f.schedule) {
+      if (before) p.set('before', before);
+      return api.get('/api/runs?' + p);
+    }
+    let cursor = before, runs = [];
+    scanned = 0;
+    for (let i = 0; i < SCAN_PAGES && runs.length < LIMIT; i++) {
+      if (cursor) p.set('before', cursor);
+      const d = await api.get('/api/runs?' + p);
+      const page = d.runs || [];
+      for (const r of page) {
+        scanned++;
+        if (runs.length < LIMIT && r.schedule === f.schedule) runs.push(r);
+        cursor = r.id;
+        if (runs.length === LIMIT) break;
+      }
+      if (runs.length === LIMIT) return { runs, next_before: cursor };
+      if (!d.next_before) return { runs, next_before: null };
+      cursor = d.next_before;
+    }
+    return { runs, next_before: cursor };
+  }
   async function load(live) {
-    const p = new URLSearchParams({ limit: String(LIMIT) });
-    for (const [k, v] of Object.entries(f)) if (v) p.set(k, v);
-    if (before) p.set('before', before);
     const t0 = performance.now();
-    const data = await api.get('/api/runs?' + p);
+    const data = await fetchPage();
     if (!ctx.alive()) return;
     const rows = data.runs || [];
     shown = new Set(rows.map(r => r.id));
@@ -62,7 +90,8 @@ export async function render(main, ctx) {
       { label: 'Finished', cls: 'hide-narrow', cell: r => fmtTime(r.finished_at) },
       { label: 'Schedule', cls: 'hide-narrow', cell: r => r.schedule || '' },
     ], rows, 'Runs, newest first'));
-    status.textContent = rows.length ? `${rows.length} runs shown${before ? ` before run ${before}` : ''}.` : 'No runs match.';
+    status.textContent = (rows.length ? `${rows.length} runs shown${before ? ` before run ${before}` : ''}.` : 'No runs match.') +
+      (f.schedule ? ` Schedule ${f.schedule}: looked at ${scanned} runs${data.next_before ? '; older ones may match too' : ''}.` : '');
     pager.replaceChildren(
       before ? h('a', { href: link({}) }, 'Newest') : null,
       data.next_before ? h('a', { href: link({ before: String(data.next_before) }), rel: 'next' }, 'Older runs') : null);
