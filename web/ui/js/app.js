@@ -2,7 +2,7 @@
 // header (who is signed in, sign out). Each page's render(main, ctx, args)
 // registers what to stop when the page is left (event streams, timers) with
 // ctx.onLeave, so nothing keeps running for a page no longer shown.
-import { h, showError, params } from './util.js';
+import { fill, add, h, showError, params } from './util.js';
 import * as api from './api.js';
 import * as runs from './runs.js';
 import * as run from './run.js';
@@ -33,11 +33,11 @@ function stopPage() {
 
 function header() {
   const who = document.getElementById('who');
-  who.replaceChildren();
+  fill(who, );
   const me = api.session();
   document.getElementById('nav').hidden = !me;
   if (!me) return;
-  who.append(h('span', {}, `${me.user} (${me.role}${me.approver && me.role !== 'admin' ? ', approver' : ''})`),
+  add(who, h('span', {}, `${me.user} (${me.role}${me.approver && me.role !== 'admin' ? ', approver' : ''})`),
     h('button', { type: 'button', id: 'signout', onclick: async () => { await api.signOut(); location.hash = '#/signin'; } }, 'Sign out'));
 }
 
@@ -71,7 +71,7 @@ function signinPage(main, query) {
       input.focus();
     }
   });
-  main.append(form);
+  add(main, form);
   input.focus();
 }
 
@@ -84,8 +84,9 @@ async function route() {
   // data-page / data-ready tell tests and benchmarks which page is shown
   // and that it has rendered (each route sets them anew).
   delete document.body.dataset.ready;
+  delete document.body.dataset.paintedAt;
   document.body.dataset.page = path.split('/')[1] || '';
-  main.replaceChildren();
+  fill(main, );
   main.removeAttribute('aria-busy');
   if (!api.session() && path !== '/signin') {
     await api.loadMe().catch(() => null);
@@ -117,11 +118,17 @@ async function route() {
     }
     if (gen === generation) {
       main.removeAttribute('aria-busy');
+      // ms since the document's navigation began (bench/web.sh reads it).
+      document.body.dataset.readyAt = performance.now().toFixed(1);
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        if (gen === generation) document.body.dataset.paintedAt = performance.now().toFixed(1);
+      }));
       document.body.dataset.ready = String(gen);
     }
     return;
   }
-  main.append(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/runs' }, 'Back to the runs')));
+  add(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/runs' }, 'Back to the runs')));
+  document.body.dataset.ready = String(gen);
 }
 
 window.addEventListener('hashchange', () => {

@@ -1,7 +1,7 @@
 // approvals.js — #/approvals: approve steps waiting for a verdict. The
 // approve and reject buttons are shown only to approvers and admins (and
 // only where the API says can_approve) — the coordinator decides anyway.
-import { h, fmtTime, announce } from './util.js';
+import { fill, add, h, fmtTime, announce } from './util.js';
 import * as api from './api.js';
 
 export async function render(main, ctx) {
@@ -9,11 +9,11 @@ export async function render(main, ctx) {
   if (!ctx.alive()) return;
   const rows = d.approvals || [];
   const mayAct = api.canApprove();
-  main.append(h('h1', {}, 'Approvals'));
-  if (!mayAct) main.append(h('p', { class: 'muted', id: 'no-approve' }, 'You may look but not approve: your key has no approve grant.'));
-  if (!rows.length) { main.append(h('p', { id: 'no-approvals' }, 'Nothing is waiting for approval.')); return; }
+  add(main, h('h1', {}, 'Approvals'));
+  if (!mayAct) add(main, h('p', { class: 'muted', id: 'no-approve' }, 'You may look but not approve: your key has no approve grant.'));
+  if (!rows.length) { add(main, h('p', { id: 'no-approvals' }, 'Nothing is waiting for approval.')); return; }
   const list = h('ul', { class: 'plain', id: 'approvals' });
-  main.append(list);
+  add(main, list);
   for (const a of rows) {
     const key = `${a.run_id}-${a.step}`;
     const result = h('p', { 'aria-live': 'polite', id: `result-${key}` });
@@ -38,12 +38,12 @@ export async function render(main, ctx) {
           for (const b of item.querySelectorAll('button')) b.disabled = false;
         }
       };
-      item.append(h('label', { for: `reason-${key}` }, 'Reason (kept in the audit trail and the stage history)', reason),
+      add(item, h('label', { for: `reason-${key}` }, 'Reason (kept in the audit trail and the stage history)', reason),
         h('div', { class: 'bar' },
           h('button', { type: 'button', class: 'primary approve', onclick: act(true) }, 'Approve'),
           h('button', { type: 'button', class: 'danger reject', onclick: act(false) }, 'Reject')));
     }
-    item.append(result);
-    list.append(item);
+    add(item, result);
+    add(list, item);
   }
 }

@@ -2,13 +2,15 @@
 // (loss, accuracy, ...), one line per series (a model version, or a step),
 // x = epoch. Each chart has a text alternative: a table of the same numbers
 // in a <details>, for screen readers and for copying.
-import uPlot from '../vendor/uplot/uPlot.esm.js';
+// uPlot is loaded on first use only.
+let uPlot = null;
 import { h, fmtNum, table } from './util.js';
 
 const COLORS = ['#0969da', '#cf222e', '#1a7f37', '#8250df', '#bc4c00', '#0550ae', '#6e7781', '#bf3989'];
 
 // lines: [{label, points: [[epoch, value], ...]}]
-export function curveChart(title, lines, width) {
+export async function curveChart(title, lines, width) {
+  uPlot ||= (await import('../vendor/uplot/uPlot.esm.js')).default;
   const xs = [...new Set(lines.flatMap(l => l.points.map(p => Number(p[0]))))].sort((a, b) => a - b);
   const idx = new Map(xs.map((x, i) => [x, i]));
   const data = [xs];

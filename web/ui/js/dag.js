@@ -4,14 +4,17 @@
 // takes over: rank = longest path from a root, order within a rank by the
 // barycentre of the predecessors (two sweeps), straight edges. O(V + E) per
 // sweep plus a sort per rank.
-import dagre from '../vendor/dagre/dagre.esm.js';
+// dagre is loaded on first use only (most pages never draw a DAG).
+let dagre = null;
 
 export const NODE_W = 170;
 export const NODE_H = 46;
 export const DAGRE_MAX = 100;
 
-export function layout(steps) {
-  return steps.length <= DAGRE_MAX ? layoutDagre(steps) : layoutLayered(steps);
+export async function layout(steps) {
+  if (steps.length > DAGRE_MAX) return layoutLayered(steps);
+  dagre ||= (await import('../vendor/dagre/dagre.esm.js')).default;
+  return layoutDagre(steps);
 }
 
 function layoutDagre(steps) {

@@ -2,7 +2,7 @@
 // and #/models/{name}?compare=1,2 (versions with lineage to datasets and
 // runs, stage history with who and why, and the training curves of the
 // chosen versions overlaid).
-import { h, table, fmtTime, fmtNum } from './util.js';
+import { fill, add, h, table, fmtTime, fmtNum } from './util.js';
 import * as api from './api.js';
 import { curveChart } from './charts.js';
 
@@ -19,7 +19,7 @@ export async function renderList(main, ctx) {
   const d = await api.get('/api/models');
   if (!ctx.alive()) return;
   const rows = d.models || [];
-  main.append(h('h1', {}, 'Model registry'),
+  add(main, h('h1', {}, 'Model registry'),
     rows.length ? table([
       { label: 'Model', cell: m => h('a', { href: `#/models/${encodeURIComponent(m.name)}` }, m.name) },
       { label: 'Version', num: true, cell: m => String(m.version) },
@@ -37,8 +37,8 @@ export async function renderModel(main, ctx, name) {
   const compare = new Set((ctx.query.compare || '').split(',').filter(Boolean).map(Number));
   if (!compare.size && versions.length) compare.add(Number(versions[versions.length - 1].version));
 
-  main.append(h('h1', {}, `Model ${d.name || name}`));
-  main.append(table([
+  add(main, h('h1', {}, `Model ${d.name || name}`));
+  add(main, table([
     { label: 'Version', num: true, cell: v => String(v.version) },
     { label: 'Stage', cell: v => h('span', { id: `stage-${v.version}` }, stageBadge(v.stage)) },
     { label: 'Created', cls: 'hide-narrow', cell: v => fmtTime(v.created_at) },
@@ -59,13 +59,13 @@ export async function renderModel(main, ctx, name) {
     location.hash = `#/models/${encodeURIComponent(name)}` + (sel.length ? `?compare=${sel.join(',')}` : '');
   });
   const charts = h('div', { class: 'charts', id: 'curves' });
-  main.append(h('h2', {}, 'Training curves'), form, charts);
+  add(main, h('h2', {}, 'Training curves'), form, charts);
 
   const hist = h('div', { id: 'history' });
-  main.append(h('h2', {}, 'Stage history'), hist);
+  add(main, h('h2', {}, 'Stage history'), hist);
   for (const v of [...versions].reverse()) {
     const rows = v.history || [];
-    hist.append(h('details', { open: rows.length > 0 && rows.length < 6 },
+    add(hist, h('details', { open: rows.length > 0 && rows.length < 6 },
       h('summary', {}, `v${v.version}: ${rows.length} change${rows.length === 1 ? '' : 's'}`),
       rows.length ? table([
         { label: 'When', cell: x => fmtTime(x.at) },
@@ -85,6 +85,6 @@ export async function renderModel(main, ctx, name) {
     if (!byMetric.has(sr.name)) byMetric.set(sr.name, []);
     byMetric.get(sr.name).push({ label: `v${ver}`, points: sr.points || [] });
   }
-  if (!byMetric.size) charts.append(h('p', { class: 'muted' }, 'No training metrics recorded for the chosen versions.'));
-  for (const [metric, lines] of byMetric) charts.append(curveChart(metric, lines, 560));
+  if (!byMetric.size) add(charts, h('p', { class: 'muted' }, 'No training metrics recorded for the chosen versions.'));
+  for (const [metric, lines] of byMetric) add(charts, await curveChart(metric, lines, 560));
 }

@@ -4,7 +4,7 @@
 // the nodes whose state, attempt, worker or duration changed, so a
 // 1,000-step run stays cheap. Also #/runs/{id}/logs/{step} (log with follow)
 // and #/runs/{id}/report/{step} (evaluation report).
-import { h, s, badge, stateClass, fmtTime, fmtDur, stepDuration, table, announce, fmtNum, showError } from './util.js';
+import { fill, add, h, s, badge, stateClass, fmtTime, fmtDur, stepDuration, table, announce, fmtNum, showError } from './util.js';
 import * as api from './api.js';
 import { layout, NODE_W, NODE_H } from './dag.js';
 import { curveChart, groupMetrics } from './charts.js';
@@ -43,7 +43,7 @@ export async function render(main, ctx, id) {
   for (const k of Object.keys(panels)) {
     btns[k] = h('button', { type: 'button', role: 'tab', id: 'tabbtn-' + k, 'aria-controls': 'tab-' + k,
       'aria-selected': String(k === current), tabindex: k === current ? '0' : '-1', onclick: () => select(k) }, names[k]);
-    tabsEl.append(btns[k]);
+    add(tabsEl, btns[k]);
   }
   tabsEl.addEventListener('keydown', ev => {
     const keys = Object.keys(panels);
@@ -64,13 +64,13 @@ export async function render(main, ctx, id) {
     }
     drawSecondary();
   }
-  main.append(head, tabsEl, ...Object.values(panels), detail);
+  add(main, head, tabsEl, ...Object.values(panels), detail);
 
   // ------------------------------------------------------------ header ---
   function drawHead() {
     const r = data.run;
     const params = Object.entries(r.params || {});
-    head.replaceChildren(
+    fill(head, 
       h('h1', {}, `Run ${r.id} `, h('span', { class: 'muted' }, r.workflow), ' ', h('span', { id: 'run-state' }, badge(r.state, r.awaiting_approval))),
       h('p', { class: 'muted' },
         `submitted ${fmtTime(r.submitted_at)} by ${r.submitted_by || '?'}`,
@@ -86,13 +86,13 @@ export async function render(main, ctx, id) {
   let shape = '';
   function structureKey() { return data.steps.map(s => s.name + '<' + (s.deps || []).join(',')).join(';'); }
   function nodeLabel(st) { return `Step ${st.name}: ${stepLine(st)}. Press Enter for details.`; }
-  function drawGraph() {
+  async function drawGraph() {
     const t0 = performance.now();
-    const L = layout(data.steps);
+    const L = await layout(data.steps);
     const svg = s('svg', { class: 'dag', width: L.width, height: L.height, viewBox: `0 0 ${L.width} ${L.height}`, role: 'group', 'aria-label': `DAG of run ${data.run.id}, ${data.steps.length} steps` });
     const edgeG = s('g', { 'aria-hidden': 'true' });
-    for (const e of L.edges) edgeG.append(s('polyline', { class: 'edge', points: e.points.map(p => p.join(',')).join(' '), 'marker-end': 'url(#arrow)' }));
-    svg.append(s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '10', refY: '5', markerWidth: '6', markerHeight: '6', orient: 'auto-start-reverse' },
+    for (const e of L.edges) add(edgeG, s('polyline', { class: 'edge', points: e.points.map(p => p.join(',')).join(' '), 'marker-end': 'url(#arrow)' }));
+    add(svg, s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '10', refY: '5', markerWidth: '6', markerHeight: '6', orient: 'auto-start-reverse' },
       s('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#afb8c1' }))), edgeG);
     nodeEls = new Map();
     const nodesG = s('g', {});
@@ -107,10 +107,10 @@ export async function render(main, ctx, id) {
       g.addEventListener('click', () => openStep(st.name));
       g.addEventListener('keydown', ev => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); openStep(st.name); } });
       nodeEls.set(st.name, { g, sub, last: '' });
-      nodesG.append(g);
+      add(nodesG, g);
     }
-    svg.append(nodesG);
-    panels.graph.replaceChildren(h('p', { class: 'muted' }, `${data.steps.length} steps, layout: ${L.engine}. Tab moves through the steps; Enter opens one.`),
+    add(svg, nodesG);
+    fill(panels.graph, h('p', { class: 'muted' }, `${data.steps.length} steps, layout: ${L.engine}. Tab moves through the steps; Enter opens one.`),
       h('div', { class: 'dagwrap' }, svg));
     shape = structureKey();
     window.__droverDagRendered = { ms: performance.now() - t0, engine: L.engine, steps: data.steps.length };
@@ -140,7 +140,7 @@ export async function render(main, ctx, id) {
   // ---------------------------------------------- timeline and table ---
   function drawTimeline() {
     const steps = data.steps.filter(s => s.started_at);
-    if (!steps.length) { panels.timeline.replaceChildren(h('p', {}, 'No step has started yet.')); return; }
+    if (!steps.length) { fill(panels.timeline, h('p', {}, 'No step has started yet.')); return; }
     steps.sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at));
     const t0 = Date.parse(steps[0].started_at);
     const now = Date.now();
@@ -149,19 +149,19 @@ export async function render(main, ctx, id) {
     const plotW = W - labelW - 10;
     const x = t => labelW + ((t - t0) / (t1 - t0)) * plotW;
     const svg = s('svg', { width: W, height: steps.length * rowH + 30, role: 'img', 'aria-label': `Timeline of ${steps.length} started steps over ${fmtDur((t1 - t0) / 1000)}; the Steps tab has the same times as a table.` });
-    svg.append(s('text', { x: labelW, y: 12, text: fmtTime(new Date(t0).toISOString()) }),
+    add(svg, s('text', { x: labelW, y: 12, text: fmtTime(new Date(t0).toISOString()) }),
       s('text', { x: W - 10, y: 12, 'text-anchor': 'end', text: `+${fmtDur((t1 - t0) / 1000)}` }));
     steps.forEach((st, i) => {
       const y = 20 + i * rowH;
       const a = Date.parse(st.started_at), b = st.finished_at ? Date.parse(st.finished_at) : now;
-      svg.append(s('text', { x: 4, y: y + 12, text: short(st.name, 26) }),
+      add(svg, s('text', { x: 4, y: y + 12, text: short(st.name, 26) }),
         s('rect', { class: 'bar ' + stateClass(st.state), x: x(a), y: y + 2, width: Math.max(2, x(b) - x(a)), height: rowH - 5 },
           s('title', { text: `${st.name}: ${stepLine(st)}` })));
     });
-    panels.timeline.replaceChildren(h('div', { class: 'gantt' }, svg));
+    fill(panels.timeline, h('div', { class: 'gantt' }, svg));
   }
   function drawSteps() {
-    panels.steps.replaceChildren(table([
+    fill(panels.steps, table([
       { label: 'Step', cell: st => h('button', { type: 'button', class: 'linklike', onclick: () => openStep(st.name) }, st.name) },
       { label: 'Kind', cell: st => st.kind || '' },
       { label: 'State', cell: st => badge(st.state, st.awaiting_approval) },
@@ -193,7 +193,7 @@ export async function render(main, ctx, id) {
     const rid = data.run.id;
     const chartBox = h('div', { class: 'charts', id: 'step-charts' });
     detail.tabIndex = -1;
-    detail.replaceChildren(
+    fill(detail, 
       h('h2', {}, `Step ${st.name} `, badge(st.state, st.awaiting_approval)),
       h('p', {}, stepLine(st), st.exit_code !== null && st.exit_code !== undefined ? ` · exit ${st.exit_code}` : '',
         st.outcome ? ` · ${st.outcome}` : ''),
@@ -206,7 +206,9 @@ export async function render(main, ctx, id) {
     if (st.kind === 'train' || st.kind === 'exec') {
       api.get(`/api/runs/${rid}/steps/${encodeURIComponent(st.name)}/metrics`).then(m => {
         if (!ctx.alive() || selected !== st.name) return;
-        for (const [metric, pts] of groupMetrics(m.metrics)) chartBox.append(curveChart(metric, [{ label: st.name, points: pts }], 480));
+        for (const [metric, pts] of groupMetrics(m.metrics)) {
+          curveChart(metric, [{ label: st.name, points: pts }], 480).then(c => { if (selected === st.name) add(chartBox, c); });
+        }
       }).catch(() => {});
     }
   }
@@ -216,16 +218,18 @@ export async function render(main, ctx, id) {
     if (!d || !d.run) return;
     data = d;
     drawHead();
-    if (structureKey() !== shape) drawGraph(); else updateNodes(live);
+    if (structureKey() !== shape) drawGraph().catch(e => showError(panels.graph, e)); else updateNodes(live);
     drawSecondary(true);
     if (live && FINISHED.has(d.run.state)) announce(`Run ${d.run.id} ${d.run.state}.`);
   }
   drawHead();
-  drawGraph();
+  await drawGraph();
   select(current);
   const es = api.events(`/api/runs/${id}/events`, {
     run: d => apply(d, true),
-    end: () => es.close(),
+    // The run ended: no more events; one last fetch so the final state is
+    // shown even when the stream's last document was an earlier one.
+    end: () => { es.close(); api.get(`/api/runs/${id}`).then(d => { if (ctx.alive()) apply(d, true); }).catch(() => {}); },
   });
   // Running steps' durations tick once a second without a fetch.
   const tick = setInterval(() => {
@@ -242,7 +246,7 @@ export async function renderLogs(main, ctx, id, step) {
   const out = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-labelledby': 'log-out-h' });
   const err = h('pre', { class: 'log', id: 'log-stderr', tabindex: '0', 'aria-labelledby': 'log-err-h' });
   const status = h('p', { class: 'muted', id: 'log-status', 'aria-live': 'polite' });
-  main.append(h('h1', {}, `Log of ${step} `, h('a', { href: `#/runs/${id}` }, `(run ${id})`)),
+  add(main, h('h1', {}, `Log of ${step} `, h('a', { href: `#/runs/${id}` }, `(run ${id})`)),
     h('div', { class: 'bar' }, h('label', { class: 'inline', for: 'follow' }, follow, 'Follow')), status,
     h('h2', { id: 'log-err-h' }, 'stderr'), err, h('h2', { id: 'log-out-h' }, 'stdout'), out);
   let offset = 0, eoffset = 0, done = false, timer = null;
@@ -252,8 +256,8 @@ export async function renderLogs(main, ctx, id, step) {
       const r = await api.get(`/api/runs/${id}/steps/${encodeURIComponent(step)}/logs?offset=${offset}&stderr_offset=${eoffset}`);
       if (!ctx.alive()) return;
       const got = (r.data || '').length + (r.stderr || '').length;
-      if (r.data) out.append(r.data);
-      if (r.stderr) err.append(r.stderr);
+      if (r.data) add(out, r.data);
+      if (r.stderr) add(err, r.stderr);
       if (follow.checked) { out.scrollTop = out.scrollHeight; err.scrollTop = err.scrollHeight; }
       offset = r.next_offset ?? offset;
       eoffset = r.next_stderr_offset ?? eoffset;
@@ -276,29 +280,29 @@ export async function renderLogs(main, ctx, id, step) {
 
 // ---------------------------------------------------------------- report ---
 export async function renderReport(main, ctx, id, step) {
-  main.append(h('h1', {}, `Evaluation report: ${step} `, h('a', { href: `#/runs/${id}` }, `(run ${id})`)));
+  add(main, h('h1', {}, `Evaluation report: ${step} `, h('a', { href: `#/runs/${id}` }, `(run ${id})`)));
   let r;
   try { r = await api.get(`/api/runs/${id}/steps/${encodeURIComponent(step)}/report`); } catch (e) {
-    if (e.status === 404) { main.append(h('p', {}, 'This step has no report.')); return; }
+    if (e.status === 404) { add(main, h('p', {}, 'This step has no report.')); return; }
     throw e;
   }
   if (!ctx.alive()) return;
-  main.append(reportView(r));
+  add(main, reportView(r));
 }
 
 export function reportView(r) {
   const box = h('div', { id: 'report' });
   const metrics = Object.entries(r.metrics || {}).filter(([, v]) => typeof v !== 'object');
-  if (metrics.length) box.append(h('h2', {}, 'Metrics'), table([
+  if (metrics.length) add(box, h('h2', {}, 'Metrics'), table([
     { label: 'Metric', cell: m => m[0] }, { label: 'Value', num: true, cell: m => fmtNum(m[1]) }], metrics, 'Metrics'));
-  if (r.gates && r.gates.length) box.append(h('h2', {}, 'Gates'), table([
+  if (r.gates && r.gates.length) add(box, h('h2', {}, 'Gates'), table([
     { label: 'Gate', cell: g => g.expr },
     { label: 'Value', num: true, cell: g => fmtNum(g.value) },
     { label: 'Result', cell: g => h('span', { class: 'state ' + (g.passed ? 'st-succeeded' : 'st-failed') }, g.passed ? 'passed' : 'failed') },
   ], r.gates, 'Gates'));
   const cm = r.confusion;
   if (cm && cm.classes && cm.matrix) {
-    box.append(h('h2', {}, 'Confusion matrix'), h('p', { class: 'muted' }, 'Rows: true class; columns: predicted class.'),
+    add(box, h('h2', {}, 'Confusion matrix'), h('p', { class: 'muted' }, 'Rows: true class; columns: predicted class.'),
       h('div', { class: 'scroll' }, h('table', { class: 'cm' },
         h('caption', { class: 'sr-only' }, 'Confusion matrix, rows true class, columns predicted class'),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'true \\ predicted'), cm.classes.map(c => h('th', { scope: 'col', class: 'num' }, c)))),
@@ -310,13 +314,13 @@ export function reportView(r) {
     const cand = r.candidate.metrics || r.candidate;
     const pm = prod.metrics || prod;
     const keys = Object.keys(cand).filter(k => typeof cand[k] === 'number');
-    box.append(h('h2', {}, 'Candidate vs production'),
+    add(box, h('h2', {}, 'Candidate vs production'),
       r.production ? null : h('p', {}, 'No model in production to compare with.'),
       table([{ label: 'Metric', cell: k => k },
         { label: `Candidate${r.candidate.version ? ' v' + r.candidate.version : ''}`, num: true, cell: k => fmtNum(cand[k]) },
         { label: `Production${prod.version ? ' v' + prod.version : ''}`, num: true, cell: k => fmtNum(pm[k]) }], keys, 'Candidate against production'));
   }
-  if (!box.children.length) box.append(h('pre', {}, JSON.stringify(r, null, 2)));
+  if (!box.children.length) add(box, h('pre', {}, JSON.stringify(r, null, 2)));
   return box;
 }
 export { showError };

@@ -2,7 +2,7 @@
 // before=<id>), filtered by workflow, state and schedule, kept live by
 // /api/runs/events: a change to a run refetches the page shown (debounced),
 // never the whole history.
-import { h, table, badge, fmtTime, announce } from './util.js';
+import { fill, add, h, table, badge, fmtTime, announce } from './util.js';
 import * as api from './api.js';
 
 const STATES = ['', 'running', 'succeeded', 'failed', 'cancelled', 'rejected'];
@@ -33,7 +33,7 @@ export async function render(main, ctx) {
   const status = h('p', { class: 'muted', id: 'runs-status' });
   const holder = h('div', { id: 'runs-table' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of runs' });
-  main.append(h('h1', {}, 'Runs'), form, status, holder, pager);
+  add(main, h('h1', {}, 'Runs'), form, status, holder, pager);
 
   const link = extra => {
     const p = new URLSearchParams();
@@ -80,7 +80,7 @@ export async function render(main, ctx) {
     if (!ctx.alive()) return;
     const rows = data.runs || [];
     shown = new Set(rows.map(r => r.id));
-    holder.replaceChildren(table([
+    fill(holder, table([
       { label: 'Run', cell: r => h('a', { href: `#/runs/${r.id}` }, String(r.id)) },
       { label: 'Workflow', cell: r => r.workflow },
       { label: 'State', cell: r => badge(r.state, r.awaiting_approval) },
@@ -92,7 +92,7 @@ export async function render(main, ctx) {
     ], rows, 'Runs, newest first'));
     status.textContent = (rows.length ? `${rows.length} runs shown${before ? ` before run ${before}` : ''}.` : 'No runs match.') +
       (f.schedule ? ` Schedule ${f.schedule}: looked at ${scanned} runs${data.next_before ? '; older ones may match too' : ''}.` : '');
-    pager.replaceChildren(
+    fill(pager, 
       before ? h('a', { href: link({}) }, 'Newest') : null,
       data.next_before ? h('a', { href: link({ before: String(data.next_before) }), rel: 'next' }, 'Older runs') : null);
     window.__droverRunsRendered = performance.now() - t0;

@@ -113,3 +113,9 @@ export function params(query) {
   for (const [k, v] of new URLSearchParams(query || '')) out[k] = v;
   return out;
 }
+
+// fill / add: replaceChildren / append that skip null, undefined and false
+// (the DOM methods would show them as the text "null").
+const real = k => k !== null && k !== undefined && k !== false;
+export function fill(el, ...kids) { el.replaceChildren(...kids.flat().filter(real)); return el; }
+export function add(el, ...kids) { el.append(...kids.flat().filter(real)); return el; }

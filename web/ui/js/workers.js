@@ -1,7 +1,7 @@
 // workers.js — #/workers (slots, GPUs, memory, labels, running tasks),
 // #/queues and #/schedules (with their next due times). Refreshed every
 // 5 s while shown.
-import { h, table, genericTable, announce } from './util.js';
+import { fill, add, h, table, genericTable, announce } from './util.js';
 import * as api from './api.js';
 
 function every(ctx, ms, fn) {
@@ -11,12 +11,12 @@ function every(ctx, ms, fn) {
 
 export async function renderWorkers(main, ctx) {
   const holder = h('div', { id: 'workers' });
-  main.append(h('h1', {}, 'Workers'), holder);
+  add(main, h('h1', {}, 'Workers'), holder);
   async function load() {
     const d = await api.get('/api/workers');
     if (!ctx.alive()) return;
     const rows = d.workers || [];
-    holder.replaceChildren(rows.length ? table([
+    fill(holder, rows.length ? table([
       { label: 'Worker', cell: w => w.name },
       { label: 'State', cell: w => w.state || '' },
       { label: 'Slots used', num: true, cell: w => `${w.slots_used ?? 0}/${w.slots ?? ''}` },
@@ -33,12 +33,12 @@ export async function renderWorkers(main, ctx) {
 function simple(title, path, field, empty) {
   return async (main, ctx) => {
     const holder = h('div', { id: field });
-    main.append(h('h1', {}, title), holder);
+    add(main, h('h1', {}, title), holder);
     async function load() {
       const d = await api.get(path);
       if (!ctx.alive()) return;
       const rows = (d && d[field]) || [];
-      holder.replaceChildren(rows.length ? genericTable(rows, title) : h('p', {}, empty));
+      fill(holder, rows.length ? genericTable(rows, title) : h('p', {}, empty));
     }
     await load();
     every(ctx, 5000, load);
