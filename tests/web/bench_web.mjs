@@ -49,7 +49,10 @@ try {
   // Live: release each waiting step and note when the page shows it done.
   for (let k = 1; k <= SAMPLES; k++) {
     writeFileSync(`${process.env.GO_PREFIX}${k}`, 'go\n');
-    await p.waitFor(`wait${k} shown succeeded`, `window.__droverSeen['${BIG}/wait${k}:succeeded']`, 30000, 20);
+    await p.waitFor(`wait${k} shown succeeded`, `window.__droverSeen['${BIG}/wait${k}:succeeded']`, 30000, 20).catch(async e => {
+      console.error(await p.eval(`JSON.stringify([location.hash, document.querySelector('#run-state')?.textContent, [...document.querySelectorAll('svg.dag [data-step^="wait"]')].map(n => n.dataset.step + '=' + n.dataset.state), Object.keys(window.__droverSeen).filter(k => k.includes('wait'))])`));
+      throw e;
+    });
   }
   const seen = {};
   for (let k = 1; k <= SAMPLES; k++) seen[`wait${k}`] = await p.eval(`window.__droverSeen['${BIG}/wait${k}:succeeded']`);

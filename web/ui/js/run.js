@@ -84,6 +84,15 @@ export async function render(main, ctx, id) {
   // ------------------------------------------------------------- graph ---
   let nodeEls = new Map();
   let shape = '';
+  // The last state shown per step, across redraws: when the page showed
+  // each transition (window.__droverSeen; bench/web.sh reads it).
+  const shown = new Map();
+  function noteShown(st) {
+    if (shown.get(st.name) === st.state) return false;
+    shown.set(st.name, st.state);
+    window.__droverSeen[`${data.run.id}/${st.name}:${st.state}`] = Date.now();
+    return true;
+  }
   function structureKey() { return data.steps.map(s => s.name + '<' + (s.deps || []).join(',')).join(';'); }
   function nodeLabel(st) { return `Step ${st.name}: ${stepLine(st)}. Press Enter for details.`; }
   async function drawGraph() {
@@ -107,6 +116,7 @@ export async function render(main, ctx, id) {
       g.addEventListener('click', () => openStep(st.name));
       g.addEventListener('keydown', ev => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); openStep(st.name); } });
       nodeEls.set(st.name, { g, sub, last: '' });
+      noteShown(st);
       add(nodesG, g);
     }
     add(svg, nodesG);
@@ -129,10 +139,7 @@ export async function render(main, ctx, id) {
       n.g.setAttribute('class', 'node ' + stateClass(st.state, st.awaiting_approval));
       n.g.setAttribute('data-state', st.state);
       n.g.setAttribute('aria-label', nodeLabel(st));
-      if (was !== st.state) {
-        window.__droverSeen[`${data.run.id}/${st.name}:${st.state}`] = Date.now();
-        if (live) changes.push(`${st.name} ${st.state}`);
-      }
+      if (noteShown(st) && live && was !== st.state) changes.push(`${st.name} ${st.state}`);
     }
     if (changes.length) announce(changes.length > 3 ? `${changes.length} steps changed state.` : `Step ${changes.join(', ')}.`);
   }
