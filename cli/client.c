@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "keys.h"
 #include "util.h"
 #include "wire.h"
 #include "wirecheck.h"
@@ -87,6 +88,24 @@ static uint64_t s_random_id(void)
     }
     /* Keep ids well inside JSON's exact-integer range when logged. */
     return (v >> 12) | 1;
+}
+
+int client_curve_load(client_curve_t *curve, const char *secret_file, const char *server_file,
+                      char *err, size_t errlen)
+{
+    keys_pair_t mine, theirs;
+    memset(curve, 0, sizeof *curve);
+    if (keys_load(secret_file, 1, &mine, err, errlen) < 0)
+        return -1;
+    if (keys_load(server_file, 0, &theirs, err, errlen) < 0) {
+        keys_wipe(&mine);
+        return -1;
+    }
+    util_strlcpy(curve->server_public, theirs.public_z85, sizeof curve->server_public);
+    util_strlcpy(curve->public_key, mine.public_z85, sizeof curve->public_key);
+    util_strlcpy(curve->secret_key, mine.secret_z85, sizeof curve->secret_key);
+    keys_wipe(&mine);
+    return 0;
 }
 
 client_t *client_new(const char *endpoint, const client_curve_t *curve, char *err, size_t errlen)

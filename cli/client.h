@@ -36,6 +36,13 @@ typedef struct {
     char secret_key[41];
 } client_curve_t;
 
+/* Fills *curve from two key files: this client's secret key file and the
+ * coordinator's public key file (keys.h; the parser's copy of the secret is
+ * wiped). 0, or -1 with "file: message" in err. The caller wipes
+ * curve->secret_key when done. */
+int client_curve_load(client_curve_t *curve, const char *secret_file, const char *server_file,
+                      char *err, size_t errlen);
+
 /* Creates a ZeroMQ context and a DEALER socket connected to endpoint
  * (connecting is asynchronous: an absent coordinator shows up only as a
  * call timing out). curve NULL = a plain connection; else the keys are

@@ -90,6 +90,8 @@ int wfsubmit_build(const workflow_t *wf, const char *submitted_by, Drover__Submi
         sp->retries = st->retries;
         sp->timeout_ms = st->timeout_ms > 0 ? (uint64_t)st->timeout_ms : 0;
         sp->retry_delay_ms = st->retry_delay_ms > 0 ? (uint64_t)st->retry_delay_ms : 0;
+        sp->nodes = st->nodes > 1 ? st->nodes : 0;
+        sp->pack = st->pack;
         sp->spec_json = st->spec_json ? st->spec_json : (char *)"{}";
         Drover__Resources *r = &(*res)[i];
         drover__resources__init(r);
@@ -156,6 +158,8 @@ static json_t *s_step_json(const Drover__StepSpec *sp, const workflow_step_t *st
     out_json_set(o, "timeout_ms", json_integer((json_int_t)sp->timeout_ms), &bad);
     out_json_set(o, "retry_delay_ms", json_integer((json_int_t)sp->retry_delay_ms), &bad);
     out_json_set(o, "spec_json", json_string(sp->spec_json), &bad);
+    out_json_set(o, "nodes", json_integer(sp->nodes > 1 ? sp->nodes : 1), &bad);
+    out_json_set(o, "pack", json_boolean(sp->pack), &bad);
     const Drover__Resources *r = sp->resources;
     json_t *jr = json_object();
     if (r) {

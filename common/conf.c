@@ -36,6 +36,7 @@ void conf_defaults(conf_t *cfg)
     cfg->coord.leader_lease_ms = 5000;
     cfg->coord.default_time_limit_ms = 3600000;
     cfg->coord.priority_aging_ms = 60000;
+    cfg->coord.gang_reserve_max_ms = 300000;
     cfg->worker.gpus = -1;
     util_strlcpy(cfg->cli.coordinator, CONFIG_DEFAULT_CLIENT_ENDPOINT, CONFIG_ENDPOINT_MAX);
     cfg->cli.timeout_ms = 3000;
@@ -128,6 +129,7 @@ static const key_t_ s_coord_keys[] = {
     {"test_clock", K_BOOL, OFF(coord.test_clock), 0},
     {"default_time_limit", K_DURATION, OFF(coord.default_time_limit_ms), 0},
     {"priority_aging", K_DURATION, OFF(coord.priority_aging_ms), 0},
+    {"gang_reserve_max", K_DURATION, OFF(coord.gang_reserve_max_ms), 0},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_worker_keys[] = {
@@ -155,6 +157,9 @@ static const key_t_ s_worker_keys[] = {
     {"drain", K_DURATION, OFF(worker.drain_ms), 0},
     {"idle_exit", K_DURATION, OFF(worker.idle_exit_ms), 0},
     {"reserve_for", K_STRING, OFF(worker.reserve_for), CONFIG_LABEL_MAX},
+    {"advertise_addr", K_STRING, OFF(worker.advertise_addr),
+     sizeof(((conf_t *)0)->worker.advertise_addr)},
+    {"gang_ports", K_STRING, OFF(worker.gang_ports), sizeof(((conf_t *)0)->worker.gang_ports)},
     {NULL, 0, 0, 0},
 };
 static const key_t_ s_cli_keys[] = {
@@ -369,6 +374,18 @@ static int s_load_group(conf_t *cfg, config_setting_t *grp, const key_t_ *keys, 
     return 0;
 }
 
+int conf_read(struct config_t *lc, const char *path, char *err, size_t errlen)
+{
+    if (config_read_file(lc, path) == CONFIG_TRUE)
+        return 0;
+    if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+        snprintf(err, errlen, "%s: cannot read the file: %s", path, strerror(errno));
+    else
+        snprintf(err, errlen, "%s:%d: %s", path, config_error_line(lc), config_error_text(lc));
+    errno = EINVAL;
+    return -1;
+}
+
 int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen)
 {
     conf_defaults(cfg);
@@ -381,15 +398,8 @@ int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen)
     struct config_t lc;
     config_init(&lc);
     int rc = -1;
-    if (!config_read_file(&lc, path)) {
-        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read the file: %s", path, strerror(errno));
-        else
-            snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&lc),
-                     config_error_text(&lc));
-        errno = EINVAL;
+    if (conf_read(&lc, path, err, errlen) < 0)
         goto out;
-    }
     config_setting_t *root = config_root_setting(&lc);
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {

@@ -88,6 +88,7 @@ typedef struct {
     /* Placement (coordinator/place.h, docs/scheduling.md). */
     int64_t default_time_limit_ms; /* planning limit of a step without a timeout */
     int64_t priority_aging_ms;     /* waiting that earns one priority point; 0 = no aging */
+    int64_t gang_reserve_max_ms;   /* a waiting gang holds workers at most this long at once */
 } conf_coordinator_t;
 
 typedef struct {
@@ -116,6 +117,8 @@ typedef struct {
     int64_t drain_ms;     /* SIGTERM: running tasks may finish for this long */
     int64_t idle_exit_ms; /* leave after this long with no task; 0 = never */
     char reserve_for[CONFIG_LABEL_MAX]; /* "" = any step; "gpu" or a label: only such steps */
+    char advertise_addr[254];           /* gang peers reach it here; "" = where it connects from */
+    char gang_ports[32];                /* "LO-HI" ports for gang rendezvous; "" = 29400-29499 */
 } conf_worker_t;
 
 typedef struct {
@@ -145,6 +148,13 @@ const char *conf_default_path(void);
 /* Loads defaults, then the file at path over them. Returns 0, or -1 with
  * "file:line: message" in err (cfg then holds defaults only). */
 int conf_load(conf_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Reads a libconfig file into lc (config_init'ed by the caller, who
+ * destroys it either way) for any of drover's config files: 0, or -1 with
+ * "path: cannot read the file: ..." or "path:line: message" in err (errno
+ * EINVAL). */
+struct config_t;
+int conf_read(struct config_t *lc, const char *path, char *err, size_t errlen);
 
 /* 1 if kind is one of CONFIG_NOTIFY_KINDS_TEXT. */
 int conf_notify_kind_ok(const char *kind);

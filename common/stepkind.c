@@ -1414,6 +1414,18 @@ int stepkind_check_submit(const Drover__SubmitRequest *req, char *err, size_t er
                               s->name);
         if (s_check_resources(s, err, errlen) < 0)
             return -1;
+        /* Gangs (docs/distributed.md): members are the coordinator's to
+         * make; a step run inside the coordinator has no worker to gang. */
+        if (s->gang_rank != 0)
+            return s_fail(err, errlen, "step '%s': gang_rank is set by the coordinator", s->name);
+        if (s->nodes > STEPKIND_MAX_NODES)
+            return s_fail(err, errlen, "step '%s': 'nodes' must be between 1 and %d", s->name,
+                          STEPKIND_MAX_NODES);
+        if (s->nodes > 1 && k->where == STEPKIND_AT_COORDINATOR)
+            return s_fail(err, errlen,
+                          "step '%s': a %s step runs inside the coordinator and cannot have "
+                          "'nodes' > 1",
+                          s->name, k->name);
         if (stepkind_check_spec(s->kind, s->name, s->spec_json, STEPKIND_FROM_CLIENT, err, errlen) <
             0)
             return -1;

@@ -47,6 +47,7 @@
 #define STEPKIND_QUEUE_MAX         63 /* bytes of a queue name */
 #define STEPKIND_MAX_CPUS          1024
 #define STEPKIND_MAX_GPUS          64
+#define STEPKIND_MAX_NODES         64 /* members of a gang step (nodes = N) */
 #define STEPKIND_MIN_PRIORITY      (-1000)
 #define STEPKIND_MAX_PRIORITY      1000
 #define STEPKIND_MAX_ACTIVE        100    /* schedule max_active: 1..100 */

@@ -113,6 +113,9 @@ int wire_recv(void *sock, int router, wire_msg_t *out)
     const char *uid = zmq_msg_gets(&part, "User-Id");
     if (uid)
         snprintf(out->user_id, sizeof out->user_id, "%s", uid);
+    const char *peer = zmq_msg_gets(&part, "Peer-Address");
+    if (peer)
+        snprintf(out->peer_addr, sizeof out->peer_addr, "%s", peer);
     zmq_msg_close(&part);
     return 1;
 }

@@ -39,7 +39,8 @@ typedef struct {
     size_t ident_len;
     uint8_t *data; /* malloc'd */
     size_t len;
-    char user_id[128]; /* ZAP User-Id of an authenticated peer, "" without CURVE */
+    char user_id[128];  /* ZAP User-Id of an authenticated peer, "" without CURVE */
+    char peer_addr[64]; /* the peer's IP address (TCP), "" when unknown */
 } wire_msg_t;
 
 void wire_msg_clear(wire_msg_t *m);

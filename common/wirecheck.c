@@ -10,6 +10,8 @@
  */
 #include "wirecheck.h"
 
+#include <ctype.h>
+
 #include "wire.h"
 
 #include <stdarg.h>
@@ -102,6 +104,21 @@ static int s_register(const Drover__Register *r, char *why, size_t whylen)
             return s_fail(why, whylen,
                           "register: reserve_for must be \"gpu\" or one of its labels");
     }
+    /* Gang peers get these in their environment and hostfile. */
+    if (r->advertise_addr && *r->advertise_addr) {
+        int ok = s_len_ok(r->advertise_addr, 1, 253);
+        for (const char *p = r->advertise_addr; ok && *p; p++)
+            ok = isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == ':';
+        if (!ok)
+            return s_fail(why, whylen,
+                          "register: advertise_addr must be a host name or an IP address");
+    }
+    if ((r->gang_port_lo || r->gang_port_hi) &&
+        (r->gang_port_lo < 1024 || r->gang_port_hi > 65535 || r->gang_port_lo > r->gang_port_hi ||
+         r->gang_port_hi - r->gang_port_lo >= 4096))
+        return s_fail(why, whylen,
+                      "register: gang ports must be a range within 1024-65535 of at most 4096 "
+                      "ports");
     return s_leases(r->held, r->n_held, "register", why, whylen);
 }
 
@@ -227,6 +244,32 @@ int wirecheck_validate_coord_msg(const Drover__CoordMsg *m, char *why, size_t wh
                           WIRECHECK_MAX_ASSIGN_SPEC_JSON);
         if (a->run_id > (uint64_t)INT64_MAX || a->timeout_ms > (uint64_t)INT64_MAX)
             return s_fail(why, whylen, "assign with an out-of-range run id or timeout");
+        /* A gang member's rendezvous variables (NAME=VALUE, only the names
+         * of docs/distributed.md) and hostfile: bounded by 64 members'
+         * addresses. */
+        if (a->n_gang_env > 16 || !s_len_ok(a->gang_hostfile, 0, 65536))
+            return s_fail(why, whylen, "assign: gang environment or hostfile too large");
+        for (size_t i = 0; i < a->n_gang_env; i++) {
+            const char *e = a->gang_env[i];
+            const char *eq = e ? strchr(e, '=') : NULL;
+            if (!s_len_ok(e, 2, 65536) || !eq || eq == e)
+                return s_fail(why, whylen, "assign: gang environment entries are NAME=VALUE");
+            static const char *const names[] = {"RANK",
+                                                "WORLD_SIZE",
+                                                "LOCAL_RANK",
+                                                "LOCAL_WORLD_SIZE",
+                                                "MASTER_ADDR",
+                                                "MASTER_PORT",
+                                                "DROVER_GANG_ID",
+                                                "DROVER_GANG_HOSTS",
+                                                "DROVER_GANG_PORTS"};
+            int known = 0;
+            for (size_t k = 0; k < sizeof names / sizeof names[0] && !known; k++)
+                known = strlen(names[k]) == (size_t)(eq - e) &&
+                        strncmp(e, names[k], (size_t)(eq - e)) == 0;
+            if (!known)
+                return s_fail(why, whylen, "assign: bad gang environment name");
+        }
         return 0;
     }
     case DROVER__COORD_MSG__BODY_KILL:
@@ -358,7 +401,8 @@ int wirecheck_validate_client_request(const Drover__ClientRequest *m, char *why,
             return s_fail(why, whylen, "runs request without a body");
         if ((m->runs->filter &&
              (!s_len_ok(m->runs->filter->state, 0, 15) ||
-              !s_len_ok(m->runs->filter->workflow, 0, 255) || m->runs->filter->since_us < 0)) ||
+              !s_len_ok(m->runs->filter->workflow, 0, 255) ||
+              !s_len_ok(m->runs->filter->schedule, 0, 255) || m->runs->filter->since_us < 0)) ||
             m->runs->before_id > (uint64_t)INT64_MAX)
             return s_fail(why, whylen, "runs request with a malformed filter");
         return 0;

@@ -61,9 +61,11 @@
 /* Keys every kind takes; each kind's own come from the step-kind table
  * (common/stepkind.c). The "known:" list of an unknown-key message is the
  * common keys followed by the kind's. */
-#define COMMON_KEYS "name, kind, after, retries, retry_delay, timeout, resources, matrix"
-static const char *const s_common_keys[] = {
-    "name", "kind", "after", "retries", "retry_delay", "timeout", "resources", "matrix", NULL};
+#define COMMON_KEYS                                                                                \
+    "name, kind, after, retries, retry_delay, timeout, resources, matrix, nodes, spread"
+static const char *const s_common_keys[] = {"name",        "kind",    "after",     "retries",
+                                            "retry_delay", "timeout", "resources", "matrix",
+                                            "nodes",       "spread",  NULL};
 /* Most kind-specific settings one step can have (train has 17). */
 #define MAX_KIND_SETTINGS 20
 
@@ -1556,6 +1558,24 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
         } else if (strcmp(k, "retry_delay") == 0) {
             if (s_duration(c, s, name, k, &st->retry_delay_ms) < 0)
                 return -1;
+        } else if (strcmp(k, "nodes") == 0) {
+            int t = config_setting_type(s);
+            if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+                return s_fail(c, line, "step '%s': 'nodes' must be an integer", name);
+            long long v = config_setting_get_int64(s);
+            if (v < 1 || v > STEPKIND_MAX_NODES)
+                return s_fail(c, line, "step '%s': 'nodes' must be between 1 and %d", name,
+                              STEPKIND_MAX_NODES);
+            if (v > 1 && stepkind_find(kind)->where == STEPKIND_AT_COORDINATOR)
+                return s_fail(c, line,
+                              "step '%s': a %s step runs inside the coordinator and cannot have "
+                              "'nodes' > 1",
+                              name, kind);
+            st->nodes = (unsigned)v;
+        } else if (strcmp(k, "spread") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return s_fail(c, line, "step '%s': 'spread' must be true or false", name);
+            st->pack = !config_setting_get_bool(s);
         } else if (strcmp(k, "resources") == 0) {
             res = s;
         } else if (strcmp(k, "matrix") == 0) {
@@ -1594,6 +1614,8 @@ static int s_parse_step(ctx_t *c, const config_setting_t *g, size_t cfg_idx, wor
             sk->retries = st->retries;
             sk->timeout_ms = st->timeout_ms;
             sk->retry_delay_ms = st->retry_delay_ms;
+            sk->nodes = st->nodes;
+            sk->pack = st->pack;
             name_lines[base + k] = name_lines[base];
             if (!(sk->name = strdup(orig)) || !(sk->kind = strdup(st->kind)) ||
                 s_copy_resources(&st->resources, &sk->resources) < 0 ||

@@ -97,13 +97,15 @@ typedef struct {
     char **after;
     size_t nafter;
     unsigned retries;
-    int64_t timeout_ms;     /* 0 = none */
-    int64_t retry_delay_ms; /* base of the exponential backoff; default 1000 */
-    char *spec_json;        /* kind-specific fields, compact JSON */
-    int line;               /* line of the step in the file */
-    workflow_resources_t resources;
-    char *sweep;       /* a matrix expansion: the step name as written; else NULL */
-    char *matrix_json; /* its combination, {"KEY":value,...} sorted; else NULL */
+    int64_t timeout_ms;             /* 0 = none */
+    int64_t retry_delay_ms;         /* base of the exponential backoff; default 1000 */
+    char *spec_json;                /* kind-specific fields, compact JSON */
+    int line;                       /* line of the step in the file */
+    workflow_resources_t resources; /* per gang member */
+    unsigned nodes;                 /* gang members (nodes = N); 0 or 1 = a plain step */
+    int pack;                       /* spread = false: gang members may share a worker */
+    char *sweep;                    /* a matrix expansion: the step name as written; else NULL */
+    char *matrix_json;              /* its combination, {"KEY":value,...} sorted; else NULL */
 } workflow_step_t;
 
 /* schedule = { ... }: the workflow runs on a calendar. */

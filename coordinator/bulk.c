@@ -1,5 +1,6 @@
 /* bulk — see bulk.h. */
 #include "bulk.h"
+#include "gang.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -73,8 +74,23 @@ static void s_decode(bulk_job_t *j)
 /* The substituted request req (params_json, id: its parameter values and
  * preassigned run id, or NULL/0) into rows, inserted, fenced, committed;
  * the run built for the loop. */
+static void s_insert_rows(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
+                          const char *params_json, int64_t id);
 static void s_insert(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
                      const char *params_json, int64_t id)
+{
+    /* Gang steps become their members (gang.h); gx borrows from req. */
+    gang_expansion_t gx;
+    if (gang_expand(req, &gx, j->err, sizeof j->err) < 0) {
+        j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
+        return;
+    }
+    s_insert_rows(b, j, gx.req, params_json, id);
+    gang_expansion_free(&gx);
+}
+
+static void s_insert_rows(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
+                          const char *params_json, int64_t id)
 {
     if (model_submit_rows(req, NULL, &j->rows) < 0) {
         s_fail(j, BULK_REFUSED, "%s; nothing was stored", "out of memory building the run's rows");

@@ -174,6 +174,32 @@ int capacity_check(const capacity_t *c, const Drover__SubmitRequest *req, char *
         int fits = 0;
         for (size_t k = 0; k < c->n && !fits; k++)
             fits = s_fits(&c->w[k], res);
+        if (fits && sp->nodes > 1) {
+            /* A gang needs nodes members at once: distinct workers
+             * (spread), or as many as fit on each (spread = false). */
+            uint64_t members = 0;
+            for (size_t k = 0; k < c->n; k++) {
+                const shape_t *w = &c->w[k];
+                if (!s_fits(w, res))
+                    continue;
+                uint64_t cpus = res && res->cpus ? res->cpus : 1, m = w->slots / cpus;
+                if (res && res->gpus && w->gpus >= 0)
+                    m = m < (uint64_t)w->gpus / res->gpus ? m : (uint64_t)w->gpus / res->gpus;
+                if (res && res->memory_bytes && w->memory)
+                    m = m < w->memory / res->memory_bytes ? m : w->memory / res->memory_bytes;
+                members += sp->pack ? m : m > 0;
+            }
+            if (members >= sp->nodes)
+                continue;
+            snprintf(msg, msglen,
+                     "step %.100s is a gang of %u members%s; the registered workers (%zu, "
+                     "connected or not) can hold at most %llu of them at once (submit "
+                     "--allow-pending to accept it for capacity that is coming)",
+                     sp->name, sp->nodes,
+                     sp->pack ? "" : " on distinct workers (spread = false packs them)", c->n,
+                     (unsigned long long)members);
+            return 1;
+        }
         if (fits)
             continue;
         const shape_t *big = &c->w[0];

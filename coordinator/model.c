@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "dag.h"
+#include "gang.h"
 #include "idmap.h"
 #include "log.h"
 #include "notify.h"
@@ -82,6 +83,10 @@ struct model {
     mqueue_t **pq_of;
     size_t cap_pw, cap_pw_of, cap_pl, cap_ps, cap_ps_of, cap_pq, cap_pq_of;
     place_table_t tab;
+    /* Rank 0 task ids of the gangs of active runs (gone ones are dropped
+     * as the dispatch meets them). */
+    int64_t *gangs;
+    size_t ngangs, capgangs;
 };
 
 /* ------------------------------------------------------------ helpers --- */
@@ -175,6 +180,14 @@ static int s_enqueue_ready(model_t *m, task_t *t)
     s_unqueue(m, t);
     if (t->held)
         return 0; /* ready, but placed only once released (model_hold) */
+    if (t->gang_n > 1) {
+        /* Gang members are placed together by s_gang_dispatch, never as
+         * bucket heads. */
+        t->ready_seq = ++m->ready_seq;
+        t->ready_ms = util_mono_ms();
+        m->dirty = 1;
+        return 0;
+    }
     mqueue_t *q = t->run->queue;
     uint64_t shape = s_shape(t);
     int prio = t->run->priority;
@@ -235,6 +248,7 @@ static int s_save(model_t *m, task_t *t, task_state_t from, const char *detail)
         .started_us = t->started_us,
         .finished_us = t->finished_us,
         .not_before_us = t->state == T(RETRY_WAIT) ? t->not_before_us : 0,
+        .gang_port = t->state == T(ASSIGNED) || t->state == T(RUNNING) ? t->gang_port : 0,
     };
     char gpus[200] = "";
     if (t->state == T(ASSIGNED) || t->state == T(RUNNING)) {
@@ -389,6 +403,8 @@ static void s_run_free(run_t *r)
         free(t->error);
         free(t->children);
         free(t->parents);
+        free(t->gang_env);
+        free(t->gang_hostfile);
         s_res_free(&t->res);
     }
     free(r->tasks);
@@ -459,6 +475,8 @@ static int s_tolerated(const run_t *r, const task_t *t)
 
 /* Bookkeeping after t became terminal: skip descendants of a failure and
  * finish the run when nothing is left to do. */
+static int s_gang_fate(model_t *m, task_t *t, const char *what);
+
 static int s_task_done(model_t *m, task_t *t)
 {
     run_t *r = t->run;
@@ -571,12 +589,14 @@ static int s_lease_lost(model_t *m, const lease_t *l, const char *why)
         snprintf(msg, sizeof msg, "lost with %d dead workers (max_lost = %d)", t->lost,
                  m->cfg->max_lost);
         s_set_error(t, msg);
-        if (s_set(m, t, T(FAILED), msg) < 0)
+        if (s_set(m, t, T(FAILED), msg) < 0 || s_task_done(m, t) < 0)
             return -1;
-        return s_task_done(m, t);
+        return s_gang_fate(m, t, msg);
     }
     t->started_us = 0;
-    return s_set(m, t, T(READY), why);
+    if (s_set(m, t, T(READY), why) < 0)
+        return -1;
+    return s_gang_fate(m, t, why);
 }
 
 /* libzmq's generated ROUTER identities are 5 bytes (a zero, then a 32-bit
@@ -647,6 +667,7 @@ static void s_free_all(model_t *m)
         idmap_each(m->runs, s_run_free_cb, NULL);
     m->retry_head = NULL;
     m->nawait = 0; /* ids only: the tasks went with their runs */
+    m->ngangs = 0;
     while (m->queues) {
         mqueue_t *q = m->queues;
         m->queues = q->next;
@@ -694,6 +715,7 @@ void model_destroy(model_t **mp)
     free(m->ps_of);
     free(m->pq);
     free(m->pq_of);
+    free(m->gangs);
     free(m);
     *mp = NULL;
 }
@@ -740,6 +762,26 @@ static int s_add_edge(task_t *parent, task_t *child)
         return -1;
     child->parents = np;
     child->parents[child->nparents++] = parent->idx;
+    return 0;
+}
+
+/* Notes rank 0 of each gang of r (s_gang_dispatch walks them). */
+static int s_gangs_add(model_t *m, const run_t *r)
+{
+    for (int i = 0; i < r->ntasks; i++) {
+        const task_t *t = &r->tasks[i];
+        if (t->gang_n <= 1 || t->gang_rank != 0)
+            continue;
+        if (m->ngangs == m->capgangs) {
+            size_t nc = m->capgangs ? m->capgangs * 2 : 16;
+            int64_t *ng = realloc(m->gangs, nc * sizeof *ng);
+            if (!ng)
+                return -1;
+            m->gangs = ng;
+            m->capgangs = nc;
+        }
+        m->gangs[m->ngangs++] = t->id;
+    }
     return 0;
 }
 
@@ -818,6 +860,15 @@ int model_load(model_t *m)
         util_strlcpy(t->worker, db_get_str(tr, i, 14), sizeof t->worker);
         t->started_us = db_get_i64(tr, i, 15);
         t->held = strcmp(db_get_str(tr, i, 19), "t") == 0;
+        t->gang_n = (int)db_get_i64(tr, i, 20);
+        t->gang_rank = (int)db_get_i64(tr, i, 21);
+        t->gang_pack = strcmp(db_get_str(tr, i, 22), "t") == 0;
+        t->gang_port = (int)db_get_i64(tr, i, 23);
+        /* Members are consecutive (gang.h); anything else is not a gang
+         * this coordinator wrote: run it as plain steps rather than guess. */
+        if (t->gang_n < 1 || t->gang_n > GANG_MAX_NODES || t->gang_rank >= t->gang_n ||
+            t->idx < t->gang_rank || t->idx - t->gang_rank + t->gang_n > r->ntasks)
+            t->gang_n = 1, t->gang_rank = 0;
         json_t *rj = json_loads(db_get_str(tr, i, 16), 0, NULL);
         int rok = s_res_from_json(rj, &t->res);
         json_decref(rj);
@@ -850,6 +901,8 @@ int model_load(model_t *m)
     size_t nworkers = 0, nheld = 0;
     for (int i = 0; i < nr; i++) {
         run_t *r = idmap_get(m->runs, db_get_i64(rr, i, 0));
+        if (s_gangs_add(m, r) < 0)
+            goto out;
         for (int k = 0; k < r->ntasks; k++) {
             task_t *t = &r->tasks[k];
             switch (t->state) {
@@ -1169,6 +1222,10 @@ int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, mo
             goto nomem;
         if (reused && json_object_set_new(o, "reused_from", json_integer((json_int_t)reuse[i])) < 0)
             goto nomem;
+        if (s->nodes > 1 && (json_object_set_new(o, "gang_size", json_integer(s->nodes)) < 0 ||
+                             json_object_set_new(o, "gang_rank", json_integer(s->gang_rank)) < 0 ||
+                             json_object_set_new(o, "gang_pack", json_boolean(s->pack)) < 0))
+            goto nomem;
         for (size_t a = 0; a < s->n_after; a++, k++)
             if (json_array_append_new(deps, json_pack("[i, i]", (int)i, (int)rows->didx[k])) < 0)
                 goto nomem;
@@ -1222,6 +1279,9 @@ run_t *model_run_build(const Drover__SubmitRequest *req, const char *key, const 
         if (!t->name || !t->kind || !t->spec_json)
             goto nomem;
         t->approval = strcmp(s->kind, "approve") == 0;
+        t->gang_n = s->nodes > 1 ? (int)s->nodes : 1;
+        t->gang_rank = (int)s->gang_rank;
+        t->gang_pack = s->pack;
         t->retries = (int)s->retries;
         t->timeout_ms = (int64_t)s->timeout_ms;
         t->retry_delay_ms = (int64_t)s->retry_delay_ms;
@@ -1275,7 +1335,7 @@ int model_run_attach(model_t *m, run_t **rp, const Drover__SubmitRequest *req)
         if (r->tasks[i].state == T(READY) && s_enqueue_ready(m, &r->tasks[i]) < 0)
             goto nomem;
     }
-    if (idmap_put(m->runs, r->id, r) < 0)
+    if (idmap_put(m->runs, r->id, r) < 0 || s_gangs_add(m, r) < 0)
         goto nomem;
     log_info("run %lld submitted: workflow %s, %d steps", (long long)r->id, r->workflow, r->ntasks);
     *rp = NULL;
@@ -1302,7 +1362,13 @@ void model_run_discard(run_t **rp)
 int model_submit_join(model_t *m, const Drover__SubmitRequest *req, const char *key,
                       const char *schedule, const model_rows_t *rows)
 {
-    run_t *r = model_run_build(req, key, schedule, rows);
+    /* rows were built from the expanded request (gang.h): expand again. */
+    gang_expansion_t gx;
+    char err[256];
+    if (gang_expand(req, &gx, err, sizeof err) < 0)
+        return errno = ENOMEM, -1; /* it expanded before, for the rows */
+    run_t *r = model_run_build(gx.req, key, schedule, rows);
+    gang_expansion_free(&gx);
     return r ? model_run_attach(m, &r, req) : -1;
 }
 
@@ -1317,8 +1383,14 @@ static int s_submit(model_t *m, const Drover__SubmitRequest *req, const int64_t 
     if (model_submit_rules(req, err, errlen) < 0 ||
         model_submit_queue_check(m, req, err, errlen) < 0)
         return errno == EINVAL ? -1 : (errno = EIO, -1);
+    /* Gang steps become their members (gang.h). A rerun's request comes
+     * from stored tasks (already members): refused by the rules above. */
+    gang_expansion_t gx;
+    if (gang_expand(req, &gx, err, errlen) < 0)
+        return errno == EINVAL ? -1 : (errno = EIO, -1);
     model_rows_t rows;
-    if (model_submit_rows(req, reuse, &rows) < 0) {
+    if (model_submit_rows(gx.req, reuse, &rows) < 0) {
+        gang_expansion_free(&gx);
         snprintf(err, errlen, "out of memory");
         return errno = EIO, -1;
     }
@@ -1328,8 +1400,8 @@ static int s_submit(model_t *m, const Drover__SubmitRequest *req, const int64_t 
     int rc =
         store_submit(m->st, req->workflow, req->source ? req->source : "",
                      req->submitted_by ? req->submitted_by : "", key, qname, req->priority,
-                     schedule, due_us, actor, params_json, id, (int)req->n_steps, rows.tasks_json,
-                     rows.deps_json, &rows.run_id, &rows.submitted_us, rows.ids);
+                     schedule, due_us, actor, params_json, id, (int)gx.req->n_steps,
+                     rows.tasks_json, rows.deps_json, &rows.run_id, &rows.submitted_us, rows.ids);
     if (rc == 0 && req->notify)
         rc = store_run_notify(m->st, rows.run_id, req->notify->webhook,
                               (const char *const *)req->notify->on, req->notify->n_on);
@@ -1342,6 +1414,7 @@ static int s_submit(model_t *m, const Drover__SubmitRequest *req, const int64_t 
     if (rc == 0)
         *run_id = rows.run_id;
     model_rows_clear(&rows);
+    gang_expansion_free(&gx);
     return rc < 0 ? (errno = EIO, -1) : 0;
 }
 
@@ -1457,8 +1530,8 @@ int model_worker_busy(model_t *m, const uint8_t *ident, size_t len, const Drover
 }
 
 worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
-                                const Drover__Register *reg, const char *key, lease_t **drop,
-                                size_t *ndrop)
+                                const Drover__Register *reg, const char *peer_addr, const char *key,
+                                lease_t **drop, size_t *ndrop)
 {
     m->dirty = 1;
     *drop = NULL;
@@ -1496,6 +1569,15 @@ worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
     for (size_t i = 0; i < reg->n_labels && i < CONFIG_MAX_LABELS; i++)
         util_strlcpy(w->labels[w->nlabels++], reg->labels[i], CONFIG_LABEL_MAX);
     util_strlcpy(w->reserve_for, reg->reserve_for ? reg->reserve_for : "", sizeof w->reserve_for);
+    /* What gang peers reach it at: its own word, else where it connects
+     * from (wirecheck bounded both). */
+    util_strlcpy(w->addr,
+                 reg->advertise_addr && *reg->advertise_addr ? reg->advertise_addr
+                 : peer_addr && *peer_addr                   ? peer_addr
+                                                             : "127.0.0.1",
+                 sizeof w->addr);
+    w->port_lo = reg->gang_port_lo ? (int)reg->gang_port_lo : GANG_PORT_LO;
+    w->port_hi = reg->gang_port_lo ? (int)reg->gang_port_hi : GANG_PORT_HI;
     w->nkinds = 0;
     for (size_t i = 0; i < reg->n_kinds && i < 16; i++)
         util_strlcpy(w->kinds[w->nkinds++], reg->kinds[i], sizeof w->kinds[0]);
@@ -1665,6 +1747,86 @@ static void s_outcome_text(const Drover__Result *r, char *buf, size_t len)
     }
 }
 
+static int s_attempt_succeeded(model_t *m, task_t *t, const char *where);
+
+static task_t *s_member(const task_t *t, int rank)
+{
+    return &t->run->tasks[t->idx - t->gang_rank + rank];
+}
+
+/* A gang member's attempt exited 0: the gang succeeds when every member
+ * has (docs/distributed.md); until then the member stays running, its
+ * lease released. Returns 1 when it must wait, 0 when all succeeded now,
+ * -1 on error. */
+static int s_gang_member_done(model_t *m, task_t *t, const char *where)
+{
+    t->gang_done = 1;
+    for (int r = 0; r < t->gang_n; r++) {
+        const task_t *u = s_member(t, r);
+        if (!u->gang_done || u->attempt != t->attempt)
+            return store_event(m->st, t->run->id, t->id, t->attempt, "gang_member_done", where,
+                               "exited 0; the gang succeeds when every member has") < 0
+                       ? -1
+                       : 1;
+    }
+    for (int r = 0; r < t->gang_n; r++) {
+        task_t *u = s_member(t, r);
+        u->gang_done = 0;
+        if (s_attempt_succeeded(m, u, u == t ? where : u->worker) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One fate (docs/distributed.md): member t's attempt ended without success
+ * and t moved on (ready, retry_wait or failed). Every other member of the
+ * attempt is stopped through the kill path (its lease stays held until its
+ * worker reports the kill, so nothing is booked twice) and follows t: the
+ * gang is retried, requeued or failed as one. */
+static int s_gang_fate(model_t *m, task_t *t, const char *what)
+{
+    if (t->gang_n <= 1)
+        return 0;
+    char detail[600];
+    snprintf(detail, sizeof detail, "gang member %s: %s", t->name, what);
+    t->gang_done = 0;
+    for (int r = 0; r < t->gang_n; r++) {
+        task_t *u = s_member(t, r);
+        if (u == t || s_terminal(u->state))
+            continue;
+        u->gang_done = 0;
+        if (u->state == T(ASSIGNED) || u->state == T(RUNNING)) {
+            worker_t *w = s_worker_by_name(m, u->worker);
+            if (w && w->connected && s_find_lease(w, u->id, u->attempt))
+                m->sink.kill(m->sink.ctx, w, u->id, u->attempt);
+            int rc;
+            if (t->state == T(READY)) {
+                u->worker[0] = '\0';
+                u->started_us = 0;
+                rc = s_set(m, u, T(READY), detail);
+            } else if (t->state == T(RETRY_WAIT)) {
+                u->failures = t->failures;
+                u->not_before_ms = t->not_before_ms;
+                u->not_before_us = t->not_before_us;
+                s_set_error(u, detail);
+                rc = s_set(m, u, T(RETRY_WAIT), detail);
+            } else {
+                s_set_error(u, detail);
+                rc = s_set(m, u, T(FAILED), detail);
+                if (rc == 0)
+                    rc = s_task_done(m, u);
+            }
+            if (rc < 0)
+                return -1;
+        } else if (t->state == T(FAILED)) {
+            /* Never started with this attempt: nothing to stop. */
+            if (s_set(m, u, T(CANCELLED), detail) < 0 || s_task_done(m, u) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* The attempt of t succeeded: record it and unblock its children. */
 static int s_attempt_succeeded(model_t *m, task_t *t, const char *where)
 {
@@ -1698,13 +1860,15 @@ static int s_attempt_failed(model_t *m, task_t *t, const char *what, int retryab
                  t->retries, (long long)delay);
         log_info("task %lld (step %s) attempt %d %s", (long long)t->id, t->name, t->attempt,
                  detail);
-        return s_set(m, t, T(RETRY_WAIT), detail);
+        if (s_set(m, t, T(RETRY_WAIT), detail) < 0)
+            return -1;
+        return s_gang_fate(m, t, what);
     }
     log_info("task %lld (run %lld step %s) attempt %d failed: %s", (long long)t->id,
              (long long)t->run->id, t->name, t->attempt, what);
-    if (s_set(m, t, T(FAILED), what) < 0)
+    if (s_set(m, t, T(FAILED), what) < 0 || s_task_done(m, t) < 0)
         return -1;
-    return s_task_done(m, t);
+    return s_gang_fate(m, t, what);
 }
 
 int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
@@ -1729,7 +1893,7 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
         t->started_us = 0;
         char why[200];
         snprintf(why, sizeof why, "handed back by stopping worker %s", w->name);
-        return s_set(m, t, T(READY), why) < 0 ? -1 : 1;
+        return s_set(m, t, T(READY), why) < 0 || s_gang_fate(m, t, why) < 0 ? -1 : 1;
     }
     if (res->started_at_us > 0 && !t->started_us)
         t->started_us = res->started_at_us;
@@ -1772,6 +1936,8 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
             ok = 0;
         }
     }
+    if (ok && t->gang_n > 1)
+        return s_gang_member_done(m, t, w->name) < 0 ? -1 : 1;
     if (ok)
         return s_attempt_succeeded(m, t, w->name) < 0 ? -1 : 1;
     /* A gate's "no" is a verdict, not a fault: retrying cannot change it. */
@@ -2188,6 +2354,26 @@ static int64_t s_default_limit_ms(const model_t *m, const mqueue_t *q)
     return q->time_limit_s ? (int64_t)q->time_limit_s * 1000 : m->cfg->default_time_limit_ms;
 }
 
+/* The placement shape of gang member t (place.h), in queue qi of m->tab. */
+static place_step_t s_gang_shape(const task_t *t, size_t qi)
+{
+    return (place_step_t){
+        .name = t->name,
+        .kind = t->kind,
+        .cpus = t->res.cpus,
+        .memory = t->res.memory,
+        .gpus = t->res.gpus,
+        .labels = (const char *const *)t->res.labels,
+        .nlabels = t->res.nlabels,
+        .priority = t->run->priority,
+        .seq = s_member(t, 0)->ready_seq,
+        .ready_ms = s_member(t, 0)->ready_ms,
+        .limit_ms = t->timeout_ms,
+        .queue = qi,
+        .gang = (uint64_t)s_member(t, 0)->id,
+    };
+}
+
 /* Fills m->tab from the model: every worker with its leases (each ending
  * at its start plus its step's timeout or the default limit), every queue
  * (open = not paused, below its limit) and the head of every ready bucket
@@ -2225,6 +2411,12 @@ static int s_table(model_t *m, task_t *extra)
             p->labels[p->nlabels++] = w->labels[i];
         for (int i = 0; i < w->nkinds && i < PLACE_MAX_KINDS; i++)
             p->kinds[p->nkinds++] = w->kinds[i];
+        const task_t *g = w->gang_hold ? idmap_get(m->tasks, w->gang_hold) : NULL;
+        if (g && w->gang_hold_n > 0) {
+            p->hold_gang = (uint64_t)g->id;
+            p->hold = s_gang_shape(g, 0);
+            p->hold_n = (uint32_t)w->gang_hold_n;
+        }
         for (size_t i = 0; i < w->nheld; i++) {
             const lease_t *l = &w->held[i];
             const task_t *t = idmap_get(m->tasks, l->task_id);
@@ -2376,6 +2568,204 @@ static int s_note_reservations(model_t *m, const place_reservation_t *res, size_
     return 0;
 }
 
+/* ------------------------------------------------------------- gangs --- */
+
+/* The port reserved for member rank on w: the first free one of w's range
+ * from an offset that moves with the gang and the attempt (a retry does
+ * not meet its predecessor's socket in TIME_WAIT). 0 when all are taken. */
+static int s_gang_port(model_t *m, const worker_t *w, const task_t *g, int attempt,
+                       const gang_member_t *mb, int rank)
+{
+    int range = w->port_hi - w->port_lo + 1;
+    if (range <= 0)
+        return 0;
+    int off =
+        (int)(((uint64_t)g->id * 7 + (uint64_t)attempt * 13 + (uint64_t)rank) % (uint64_t)range);
+    for (int k = 0; k < range; k++) {
+        int port = w->port_lo + (off + k) % range, used = 0;
+        for (size_t i = 0; i < w->nheld && !used; i++) {
+            const task_t *t = idmap_get(m->tasks, w->held[i].task_id);
+            used = t && t->gang_port == port;
+        }
+        for (int r = 0; r < rank && !used; r++)
+            used = mb[r].worker == (const void *)w && mb[r].port == port;
+        if (!used)
+            return port;
+    }
+    return 0;
+}
+
+/* Starts every member of gang g (rank 0) on the workers m->pw_of[wk[r]]
+ * with GPUs gm[r], in one go: the same iteration's transaction records
+ * all of them. Returns 1 started, 0 not (no free port), -1 on error. */
+static int s_gang_start(model_t *m, task_t *g, const size_t *wk, const uint64_t *gm)
+{
+    int n = g->gang_n, att = 0;
+    gang_member_t mb[GANG_MAX_NODES];
+    /* The attempt number is the gang's: every member takes the same one. */
+    for (int r = 0; r < n; r++)
+        if (s_member(g, r)->attempt > att)
+            att = s_member(g, r)->attempt;
+    for (int r = 0; r < n; r++) {
+        worker_t *w = m->pw_of[wk[r]];
+        mb[r] = (gang_member_t){.worker = w, .addr = w->addr, .port = 0};
+        if (!(mb[r].port = s_gang_port(m, w, g, att + 1, mb, r))) {
+            log_warn("run %lld step %s: no free gang port on worker %s (%d-%d): waiting",
+                     (long long)g->run->id, g->name, w->name, w->port_lo, w->port_hi);
+            return 0;
+        }
+    }
+    size_t blen = strlen(g->name);
+    if (gang_member_name(g->name, &blen) < 0)
+        blen = strlen(g->name);
+    char id[300];
+    snprintf(id, sizeof id, "%lld.%.*s.%d", (long long)g->run->id, (int)blen, g->name, att + 1);
+    char *hf = gang_hostfile(mb, (size_t)n);
+    if (!hf)
+        return -1;
+    for (int r = 0; r < n; r++) {
+        task_t *t = s_member(g, r);
+        free(t->gang_env);
+        free(t->gang_hostfile);
+        t->gang_env = gang_env(mb, (size_t)n, (size_t)r, id);
+        t->gang_hostfile = strdup(hf);
+        if (!t->gang_env || !t->gang_hostfile) {
+            free(hf);
+            return -1;
+        }
+        t->gang_port = mb[r].port;
+        t->gang_done = 0;
+        t->attempt = att;
+    }
+    free(hf);
+    log_info("run %lld gang %s: %d members start (MASTER %s:%d)", (long long)g->run->id, id, n,
+             mb[0].addr, mb[0].port);
+    for (int r = 0; r < n; r++) {
+        task_t *t = s_member(g, r);
+        if (t->state != T(READY))
+            break; /* one fate moved it (a member's spec was refused) */
+        char detail[400];
+        snprintf(detail, sizeof detail, "gang %s: rank %d of %d", id, r, n);
+        if (s_place(m, t, m->pw_of[wk[r]], gm[r], detail) < 0)
+            return -1;
+    }
+    g->gang_hold_ms = 0;
+    g->gang_cool_ms = 0;
+    return 1;
+}
+
+/* Gangs whose members are all ready, placed all at once or not at all, in
+ * rank order (priority, then readiness), before the single steps of the
+ * dispatch. One that cannot start holds the workers where its members fit
+ * now (place.h PLACE_HELD) so single steps do not starve it, for at most
+ * gang_reserve_max at a time; then it lets go for as long before holding
+ * again (docs/distributed.md "Placement"). */
+static int s_gang_dispatch(model_t *m)
+{
+    for (worker_t *w = m->workers; w; w = w->next) {
+        w->gang_hold = 0;
+        w->gang_hold_n = 0;
+    }
+    if (m->ngangs == 0)
+        return 0;
+    int rc = -1;
+    task_t **wait = malloc(m->ngangs * sizeof *wait);
+    place_reservation_t *res = NULL;
+    size_t cap_res = 0, nwait = 0;
+    if (!wait)
+        return -1;
+    for (size_t i = 0; i < m->ngangs;) {
+        task_t *g = idmap_get(m->tasks, m->gangs[i]);
+        if (!g || g->run->state != R(RUNNING)) {
+            m->gangs[i] = m->gangs[--m->ngangs];
+            continue;
+        }
+        i++;
+        int ready = !g->run->queue->paused;
+        for (int r = 0; r < g->gang_n && ready; r++)
+            ready = s_member(g, r)->state == T(READY) && !s_member(g, r)->held;
+        if (!ready) {
+            g->gang_hold_ms = 0;
+            g->gang_fit = 0;
+            continue;
+        }
+        size_t k = nwait++;
+        while (k > 0 && (wait[k - 1]->run->priority < g->run->priority ||
+                         (wait[k - 1]->run->priority == g->run->priority &&
+                          wait[k - 1]->ready_seq > g->ready_seq))) {
+            wait[k] = wait[k - 1];
+            k--;
+        }
+        wait[k] = g;
+    }
+    int64_t now = util_mono_ms(), hold_max = m->cfg->gang_reserve_max_ms;
+    for (size_t k = 0; k < nwait; k++) {
+        task_t *g = wait[k];
+        mqueue_t *q = g->run->queue;
+        if (q->limit && q->running + (uint32_t)g->gang_n > q->limit)
+            continue;
+        if (s_table(m, NULL) < 0 || GROW(res, cap_res, m->tab.nqueues + 1) < 0)
+            goto done;
+        size_t qi = 0;
+        while (qi < m->tab.nqueues && m->pq_of[qi] != q)
+            qi++;
+        place_step_t ps = s_gang_shape(g, qi);
+        int nres = place_reservations(&m->tab, res);
+        size_t wk[GANG_MAX_NODES];
+        uint64_t gm[GANG_MAX_NODES];
+        uint32_t nfit = 0;
+        int p = nres < 0 ? -1
+                         : place_gang(&m->tab, &ps, (uint32_t)g->gang_n, !g->gang_pack, res,
+                                      (size_t)nres, wk, gm, &nfit);
+        if (p < 0)
+            goto done;
+        g->gang_fit = (int)nfit;
+        if (place_gang_yields(&m->tab, &ps, wk, nfit))
+            continue; /* a better-ranked single step goes first */
+        if (p == 1) {
+            int st = s_gang_start(m, g, wk, gm);
+            if (st < 0)
+                goto done;
+            if (st == 1)
+                continue;
+        }
+        if (hold_max <= 0 || now < g->gang_cool_ms || nfit == 0)
+            continue;
+        char detail[300];
+        if (!g->gang_hold_ms) {
+            g->gang_hold_ms = now;
+            snprintf(detail, sizeof detail,
+                     "%u of %d members placeable: holding their workers for at most %.0fs", nfit,
+                     g->gang_n, (double)hold_max / 1000.0);
+            log_info("run %lld step %s: %s", (long long)g->run->id, g->name, detail);
+            if (store_event(m->st, g->run->id, g->id, g->attempt, "gang_hold", NULL, detail) < 0)
+                goto done;
+        } else if (now - g->gang_hold_ms >= hold_max) {
+            g->gang_hold_ms = 0;
+            g->gang_cool_ms = now + hold_max;
+            snprintf(detail, sizeof detail,
+                     "%u of %d members placeable after %.0fs: workers released for %.0fs", nfit,
+                     g->gang_n, (double)hold_max / 1000.0, (double)hold_max / 1000.0);
+            log_info("run %lld step %s: %s", (long long)g->run->id, g->name, detail);
+            if (store_event(m->st, g->run->id, g->id, g->attempt, "gang_release", NULL, detail) < 0)
+                goto done;
+            continue;
+        }
+        for (uint32_t i = 0; i < nfit; i++) {
+            worker_t *w = m->pw_of[wk[i]];
+            if (!w->gang_hold)
+                w->gang_hold = g->id;
+            if (w->gang_hold == g->id)
+                w->gang_hold_n++;
+        }
+    }
+    rc = 0;
+done:
+    free(wait);
+    free(res);
+    return rc;
+}
+
 int model_dispatch(model_t *m)
 {
     /* Nothing placement looks at changed: skip the table, except once a
@@ -2384,11 +2774,11 @@ int model_dispatch(model_t *m)
     size_t ready = 0;
     for (mqueue_t *q = m->queues; q; q = q->next)
         ready += q->ready;
-    if (ready == 0 || (!m->dirty && now - m->dispatched_ms < 1000))
+    if ((ready == 0 && m->ngangs == 0) || (!m->dirty && now - m->dispatched_ms < 1000))
         return 0;
     m->dirty = 0;
     m->dispatched_ms = now;
-    if (s_run_inline(m) < 0)
+    if (s_run_inline(m) < 0 || s_gang_dispatch(m) < 0)
         return -1;
     /* One pick at a time: each placement changes the load, the leases and
      * the bucket heads the next pick sees. Queues take turns (place.h). */
@@ -2667,6 +3057,71 @@ int model_queue_set(model_t *m, const char *name, const char *op, uint32_t limit
 
 /* --------------------------------------------------------------- why --- */
 
+/* `drover why` of a waiting gang (g is rank 0): how many members are
+ * placeable now and where, and whether it holds workers. */
+static int s_gang_why(model_t *m, task_t *g, char *msg, size_t msglen)
+{
+    size_t o = 0, bl = strlen(g->name);
+    gang_member_name(g->name, &bl);
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        if (o < msglen) {                                                                          \
+            int n_ = snprintf(msg + o, msglen - o, __VA_ARGS__);                                   \
+            o += n_ > 0 ? (size_t)n_ : 0;                                                          \
+        }                                                                                          \
+    } while (0)
+    PUT("%.*s is a gang of %d", (int)bl, g->name, g->gang_n);
+    for (int r = 0; r < g->gang_n; r++) {
+        const task_t *u = s_member(g, r);
+        if (u->state != T(READY) || u->held) {
+            PUT(": it waits for member %s (%s%s)", u->name, wire_task_state_name(u->state),
+                u->held ? ", held" : "");
+            return 0;
+        }
+    }
+    mqueue_t *q = g->run->queue;
+    if (q->paused) {
+        PUT("; queue %s is paused (drover queue resume %s)", q->name, q->name);
+        return 0;
+    }
+    if (q->limit && q->running + (uint32_t)g->gang_n > q->limit) {
+        PUT("; queue %s has room for %u more running steps, the gang needs %d at once", q->name,
+            q->limit > q->running ? q->limit - q->running : 0, g->gang_n);
+        return 0;
+    }
+    if (s_table(m, NULL) < 0) {
+        PUT(" (out of memory explaining more)");
+        return 0;
+    }
+    int64_t now = util_mono_ms(), max = m->cfg->gang_reserve_max_ms;
+    PUT(": %d of %d members placeable now (%s); all start together or none", g->gang_fit, g->gang_n,
+        g->gang_pack ? "several may share a worker" : "each on its own worker");
+    if (g->gang_hold_ms)
+        PUT("; it holds the workers where they fit for %.0fs more (gang_reserve_max %.0fs)",
+            (double)(g->gang_hold_ms + max - now) / 1000.0, (double)max / 1000.0);
+    else if (g->gang_cool_ms > now)
+        PUT("; it released the workers it held and holds again in %.0fs",
+            (double)(g->gang_cool_ms - now) / 1000.0);
+    PUT(". Workers:");
+    place_step_t ps = s_gang_shape(g, 0);
+    size_t shown = 0;
+    for (size_t wi = 0; wi < m->tab.nworkers; wi++) {
+        if (shown++ >= 8) {
+            PUT("\n  ... %zu more", m->tab.nworkers - 8);
+            break;
+        }
+        unsigned mk = place_check(&m->tab.workers[wi], &ps);
+        char text[512] = "fits";
+        if (mk)
+            place_unmet_text(&m->tab.workers[wi], &ps, mk, text, sizeof text);
+        PUT("\n  %s: %s", m->tab.workers[wi].name, text);
+    }
+#undef PUT
+    if (o >= msglen && msglen)
+        msg[msglen - 1] = '\0';
+    return 0;
+}
+
 int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t msglen)
 {
     run_t *r = model_run(m, run_id);
@@ -2676,6 +3131,15 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
     for (int i = 0; i < r->ntasks && !t; i++)
         if (strcmp(r->tasks[i].name, step) == 0)
             t = &r->tasks[i];
+    /* A gang by its own name: its rank 0 speaks for it. */
+    for (int i = 0; i < r->ntasks && !t; i++) {
+        size_t bl;
+        if (r->tasks[i].gang_n > 1 && gang_member_name(r->tasks[i].name, &bl) >= 0 &&
+            strlen(step) == bl && strncmp(r->tasks[i].name, step, bl) == 0)
+            t = &r->tasks[i];
+    }
+    if (t && t->gang_n > 1 && t->state == T(READY) && !t->held)
+        return s_gang_why(m, s_member(t, 0), msg, msglen);
     if (!t) {
         snprintf(msg, msglen, "run %lld has no step '%s' (see: drover status %lld)",
                  (long long)run_id, step, (long long)run_id);
@@ -2765,7 +3229,8 @@ int model_why(model_t *m, int64_t run_id, const char *step, char *msg, size_t ms
     return 0;
 }
 
-/* 1 if name is step itself or one of its sweep members (step.N). */
+/* 1 if name is step itself, one of its sweep members (step.N) or one of
+ * its gang's members (step[N]). */
 static int s_step_is(const char *name, const char *step)
 {
     size_t n = strlen(step);
@@ -2773,6 +3238,9 @@ static int s_step_is(const char *name, const char *step)
         return 0;
     if (name[n] == '\0')
         return 1;
+    size_t bl;
+    if (name[n] == '[') /* a gang's member: the gang is held as one */
+        return gang_member_name(name, &bl) >= 0 && bl == n;
     if (name[n] != '.' || !name[n + 1])
         return 0;
     for (const char *p = name + n + 1; *p; p++)

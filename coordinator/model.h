@@ -19,6 +19,13 @@
  *   any non-terminal -> cancelled
  * Any other transition is a bug and aborts (DROVER_INVARIANT).
  *
+ * Gangs (gang.h, docs/distributed.md): the members of a gang step are tasks
+ * that move together. They go ready -> assigned in one dispatch (all or
+ * none, with one attempt number); a member that exits 0 stays running
+ * (gang_done) until every member has, then all succeed; a member that
+ * fails, is lost or handed back takes the others with it (they are killed
+ * and enter the same state: retry_wait, ready or failed).
+ *
  * Fencing: a worker message about (task, attempt) is applied only if that
  * worker holds that lease; anything else is stale, recorded and dropped.
  */
@@ -104,6 +111,19 @@ struct task {
     char reserved_on[128];  /* worker reserved for it (events once per worker), "" none */
     int64_t backfill_ahead; /* current attempt started ahead of this task id, 0 none */
     int held;               /* drover hold: never placed until released (stored) */
+    /* Gang steps (gang.h, docs/distributed.md): members are consecutive
+     * tasks of the run (idx - gang_rank is rank 0), placed together and
+     * moved together; their attempt numbers stay equal (the gang's). */
+    int gang_n;           /* members of its gang (tasks.gang_size); 1 = a plain step */
+    int gang_rank;        /* 0..gang_n-1 */
+    int gang_pack;        /* spread = false: members may share a worker */
+    int gang_port;        /* port reserved on its worker for this attempt, 0 = none */
+    int gang_done;        /* this attempt exited 0; succeeds when every member has */
+    char *gang_env;       /* "NAME=VALUE\n..." of the current attempt (Assign), or NULL */
+    char *gang_hostfile;  /* the gang's Open MPI hostfile (Assign), or NULL */
+    int64_t gang_hold_ms; /* rank 0: holds workers since (monotonic), 0 = none */
+    int64_t gang_cool_ms; /* rank 0: after a released hold, none again before this */
+    int gang_fit;         /* rank 0: members placeable at the last dispatch (why) */
 };
 
 struct run {
@@ -145,6 +165,10 @@ struct worker {
     char kinds[16][32];
     int nkinds;
     char reserve_for[CONFIG_LABEL_MAX]; /* "" any step; "gpu" or a label (docs/scheduling.md) */
+    char addr[256];                     /* advertised to gang peers (MASTER_ADDR, hostfile) */
+    int port_lo, port_hi;               /* its gang ports (MASTER_PORT, DROVER_GANG_PORTS) */
+    int64_t gang_hold;                  /* rank 0 task of a waiting gang holding it, 0 none */
+    int gang_hold_n;                    /* members it keeps room for */
     char key[64];                       /* CURVE key it authenticated with, "" without */
     uint64_t session;                   /* Register.session of the current process */
     int64_t stale_next_ms;              /* rate limit of its "stale" warnings */
@@ -301,10 +325,11 @@ worker_t *model_worker_by_ident(model_t *m, const uint8_t *ident, size_t len);
  * without CURVE): recorded, and bound to the name in the database if the
  * name was not bound yet (server_worker.c checks the binding first). The
  * held leases are those placed on this name, whose key the caller checked.
- * Returns the worker, or NULL on a database error. */
+ * peer_addr: the address it connects from ("" unknown), advertised to gang
+ * peers unless it sets advertise_addr. Returns the worker, or NULL on a database error. */
 worker_t *model_worker_register(model_t *m, const uint8_t *ident, size_t len,
-                                const Drover__Register *reg, const char *key, lease_t **drop,
-                                size_t *ndrop);
+                                const Drover__Register *reg, const char *peer_addr, const char *key,
+                                lease_t **drop, size_t *ndrop);
 /* 1 (reason in msg) when reg's name is held by another session that is
  * still alive (heard within worker_timeout) and is not the same process
  * reconnecting (Register.session): the newer one is refused, so two

@@ -29,8 +29,9 @@ static int s_has(const char *const *set, int n, const char *x)
 static uint32_t s_cap_cpus(const place_worker_t *w, const place_step_t *s)
 {
     /* Prefetch is a queue in the worker for short CPU steps; a GPU step
-     * never waits in it (its GPUs would sit idle). */
-    return w->slots + (s->gpus ? 0 : w->prefetch);
+     * never waits in it (its GPUs would sit idle), nor a gang member (its
+     * peers would wait for it at the rendezvous). */
+    return w->slots + (s->gpus || s->gang ? 0 : w->prefetch);
 }
 
 static uint32_t s_free_gpus(const place_worker_t *w)
@@ -75,6 +76,18 @@ unsigned place_check(const place_worker_t *w, const place_step_t *s)
         m |= PLACE_MEMORY;
     else if (w->memory && w->used_memory + s->memory > w->memory)
         m |= PLACE_BUSY_MEMORY;
+    if (w->hold_n && s->gang != w->hold_gang && !(m & ~PLACE_NEVER_MASK)) {
+        /* What stays free with s running must still take the gang's
+         * members held here. */
+        const place_step_t *h = &w->hold;
+        int64_t fc = (int64_t)w->slots - w->used_cpus - s_cpus(s);
+        int64_t gpus = (int64_t)s_free_gpus(w) - s->gpus;
+        int64_t mem = w->memory ? (int64_t)w->memory - (int64_t)w->used_memory - (int64_t)s->memory
+                                : INT64_MAX / 2;
+        if (fc < (int64_t)w->hold_n * s_cpus(h) || gpus < (int64_t)w->hold_n * h->gpus ||
+            mem < (int64_t)w->hold_n * (int64_t)h->memory)
+            m |= PLACE_HELD;
+    }
     return m;
 }
 
@@ -379,6 +392,71 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ gangs --- */
+
+int place_gang(const place_table_t *tab, const place_step_t *s, uint32_t n, int spread,
+               const place_reservation_t *res, size_t nres, size_t *wk, uint64_t *gpus,
+               uint32_t *nfit)
+{
+    size_t nw = tab->nworkers;
+    /* Each member placed on a copy of the load, so the next sees it. */
+    place_worker_t *ws = malloc((nw ? nw : 1) * sizeof *ws);
+    unsigned char *taken = calloc(nw ? nw : 1, 1);
+    if (!ws || !taken) {
+        free(ws);
+        free(taken);
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(ws, tab->workers, nw * sizeof *ws);
+    uint32_t i = 0;
+    for (; i < n; i++) {
+        size_t best = PLACE_NONE;
+        int64_t bg = 0, bt = 0, bc = 0;
+        for (size_t wi = 0; wi < nw; wi++) {
+            const place_worker_t *w = &ws[wi];
+            if ((spread && taken[wi]) || place_check(w, s) ||
+                place_reservation_blocks(tab, s, wi, res, nres))
+                continue;
+            int64_t fg = s_free_gpus(w), tg = w->gpus;
+            int64_t fc = (int64_t)s_cap_cpus(w, s) - w->used_cpus;
+            /* Best fit, as for one step (place.h). */
+            if (best == PLACE_NONE || fg < bg || (fg == bg && (tg < bt || (tg == bt && fc < bc)))) {
+                best = wi;
+                bg = fg;
+                bt = tg;
+                bc = fc;
+            }
+        }
+        if (best == PLACE_NONE)
+            break;
+        place_worker_t *w = &ws[best];
+        wk[i] = best;
+        gpus[i] = s_pick_gpus(w, s->gpus);
+        w->used_cpus += s_cpus(s);
+        w->used_memory += s->memory;
+        w->used_gpus |= gpus[i];
+        taken[best] = 1;
+    }
+    free(ws);
+    free(taken);
+    *nfit = i;
+    return i == n;
+}
+
+int place_gang_yields(const place_table_t *tab, const place_step_t *s, const size_t *wk, uint32_t n)
+{
+    for (size_t i = 0; i < tab->nsteps; i++) {
+        const place_step_t *c = &tab->steps[i];
+        if (c->queue >= tab->nqueues || !tab->queues[c->queue].open || !place_before(tab, c, s))
+            continue;
+        for (uint32_t k = 0; k < n; k++)
+            if (place_check(&tab->workers[wk[k]], c) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------- explain --- */
 
 static void s_bytes(uint64_t b, char *buf, size_t len)
@@ -464,6 +542,8 @@ void place_unmet_text(const place_worker_t *w, const place_step_t *s, unsigned m
         s_bytes(s->memory, b, sizeof b);
         ITEM("%s of %s memory", a, b);
     }
+    if (m & PLACE_HELD)
+        ITEM("held for a waiting gang");
     if (m & PLACE_BUSY_MEMORY) {
         s_bytes(w->used_memory < w->memory ? w->memory - w->used_memory : 0, a, sizeof a);
         s_bytes(s->memory, b, sizeof b);

@@ -27,6 +27,12 @@
  *  - Queues take turns (tab->rr first); each turn places at most one step.
  *  - A worker with reserve_for "gpu" takes only steps asking for GPUs; with
  *    reserve_for LABEL only steps asking for that label.
+ *  - A gang (nodes = N, docs/distributed.md) is placed by place_gang: all N
+ *    members now or none, distinct workers unless packed, never in a
+ *    prefetch queue; it yields to better-ranked single steps that fit
+ *    where it would go (place_gang_yields). A waiting gang holds workers
+ *    (place_worker_t.hold*): other steps start there only if the held
+ *    members' room stays free (PLACE_HELD); how long is the model's rule.
  * PLACE_POLICY_LEGACY is the policy before this module (for the simulator):
  * priority only, first shape that fits, the worker with most free slots,
  * no reservations, no aging, no reserve_for.
@@ -53,6 +59,22 @@ typedef struct {
 } place_lease_t;
 
 typedef struct {
+    const char *name; /* for place_explain ("run 7 step train"); may be NULL */
+    const char *kind; /* NULL = any worker's kinds do */
+    uint32_t cpus;    /* 0 counts as 1 */
+    uint64_t memory;
+    uint32_t gpus;
+    const char *const *labels;
+    int nlabels;
+    int priority;
+    uint64_t seq;     /* readiness order, lower = older */
+    int64_t ready_ms; /* became ready (aging) */
+    int64_t limit_ms; /* its timeout; 0 = the queue's default limit */
+    size_t queue;     /* index into tab->queues */
+    uint64_t gang;    /* a gang member: its gang's id (never queued in prefetch); 0 = none */
+} place_step_t;
+
+typedef struct {
     const char *name;
     int connected;            /* 0 = known, not connected: never placed on */
     int draining;             /* stopping: no new steps */
@@ -69,22 +91,12 @@ typedef struct {
     const char *reserve_for;     /* NULL/"" = any step; "gpu"; or a label */
     const place_lease_t *leases; /* what it holds, for reservations */
     size_t nleases;
+    /* A waiting gang holds it (place_gang): room for hold_n members of
+     * shape hold stays free for steps of other gangs or none (PLACE_HELD). */
+    uint64_t hold_gang;
+    place_step_t hold;
+    uint32_t hold_n;
 } place_worker_t;
-
-typedef struct {
-    const char *name; /* for place_explain ("run 7 step train"); may be NULL */
-    const char *kind; /* NULL = any worker's kinds do */
-    uint32_t cpus;    /* 0 counts as 1 */
-    uint64_t memory;
-    uint32_t gpus;
-    const char *const *labels;
-    int nlabels;
-    int priority;
-    uint64_t seq;     /* readiness order, lower = older */
-    int64_t ready_ms; /* became ready (aging) */
-    int64_t limit_ms; /* its timeout; 0 = the queue's default limit */
-    size_t queue;     /* index into tab->queues */
-} place_step_t;
 
 typedef struct {
     int open;                 /* not paused and below its running limit */
@@ -121,6 +133,7 @@ enum {
     PLACE_BUSY_SLOTS = 1u << 8, /* not enough free slots now */
     PLACE_BUSY_GPUS = 1u << 9,
     PLACE_BUSY_MEMORY = 1u << 10,
+    PLACE_HELD = 1u << 11, /* a waiting gang holds the room it would take */
 };
 #define PLACE_NEVER_MASK 0xffu
 
@@ -163,6 +176,24 @@ size_t place_reservation_blocks(const place_table_t *tab, const place_step_t *s,
  * reservations in force are copied there and their count into *nres. */
 int place_pick(const place_table_t *tab, place_decision_t *d, place_reservation_t *res,
                size_t *nres);
+
+/* All-or-nothing placement of a gang: n members of shape s (s->gang set),
+ * at most one per worker when spread, none where a better-ranked step's
+ * reservation in res[0..nres) would be delayed. Fills wk[i] and gpus[i]
+ * for member i (best fit, members in rank order) as far as they fit now,
+ * the count into *nfit. Returns 1 when all n fit (the whole gang may start
+ * now), 0 when not (wk[0..*nfit) are where the first *nfit fit now: a
+ * gang holds those), -1 with errno ENOMEM. */
+int place_gang(const place_table_t *tab, const place_step_t *s, uint32_t n, int spread,
+               const place_reservation_t *res, size_t nres, size_t *wk, uint64_t *gpus,
+               uint32_t *nfit);
+
+/* 1 when a candidate of tab->steps in an open queue ranks before gang
+ * member shape s and fits now on one of the workers wk[0..n) the gang
+ * would take: the gang waits for this dispatch (rank order holds across
+ * gangs and single steps). */
+int place_gang_yields(const place_table_t *tab, const place_step_t *s, const size_t *wk,
+                      uint32_t n);
 
 /* Explains in buf why tab->steps[step] is not starting: its reservation or
  * the reservation it waits behind, then one entry per worker with every

@@ -88,6 +88,13 @@ static int s_resolve(store_t *st, int64_t run_id, const char *ref, json_t **out,
                 r = store_model_by_step(st, run_id, ref + 1, 1);
             }
         }
+        if (r && PQntuples(r) == 0 && strlen(ref + 1) + 4 <= NAME_MAX_LEN) {
+            /* A gang step's model is its rank 0's (docs/distributed.md). */
+            char g[NAME_MAX_LEN + 1];
+            snprintf(g, sizeof g, "%s[0]", ref + 1);
+            PQclear(r);
+            r = store_model_by_step(st, run_id, g, 0);
+        }
         if (r && PQntuples(r) == 0)
             snprintf(err, errlen, "step '%s' of this run registered or evaluated no model",
                      ref + 1);

@@ -122,15 +122,17 @@ static int s_client_runs(server_t *s, const Drover__RunsRequest *q, Drover__Clie
         bad = "state: one of running, succeeded, failed, cancelled, rejected";
     else if (f && f->workflow && *f->workflow && !util_name_ok(f->workflow, 0))
         bad = "workflow: not a workflow name";
+    else if (f && f->schedule && *f->schedule && !util_name_ok(f->schedule, 0))
+        bad = "schedule: not a schedule name";
     if (bad) {
         rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
         rep->message = (char *)bad;
         s_reply_client(s, ident, ident_len, rep);
         return 0;
     }
-    PGresult *res = store_runs_list(s->st, limit, f && f->state ? f->state : "",
-                                    f && f->workflow ? f->workflow : "", f ? f->since_us : 0,
-                                    q ? (int64_t)q->before_id : 0);
+    PGresult *res = store_runs_list(
+        s->st, limit, f && f->state ? f->state : "", f && f->workflow ? f->workflow : "",
+        f ? f->since_us : 0, q ? (int64_t)q->before_id : 0, f && f->schedule ? f->schedule : "");
     if (!res)
         return -1;
     int n = PQntuples(res);
@@ -1260,15 +1262,22 @@ static int h_schedule(creq_t *c)
                              c->ident_len);
 }
 
-static int h_queue_list(creq_t *c)
+/* Answers with a JSON document (NULL: -1, a database or memory error),
+ * which it frees. */
+static int s_reply_doc(creq_t *c, char *doc)
 {
-    char *doc = model_queues_json(c->s->model);
     if (!doc)
         return -1;
     c->rep->json = doc;
     s_reply(c);
+    c->rep->json = NULL;
     free(doc);
     return 0;
+}
+
+static int h_queue_list(creq_t *c)
+{
+    return s_reply_doc(c, model_queues_json(c->s->model));
 }
 
 static int h_queue_set(creq_t *c)
@@ -1334,15 +1343,8 @@ static int h_web_tokens(creq_t *c)
     server_t *s = c->s;
     const Drover__WebTokenRequest *q = c->in->web_tokens;
     const char *op = q->op ? q->op : "";
-    if (strcmp(op, "list") == 0) {
-        char *doc = store_webtokens_json(s->st);
-        if (!doc)
-            return -1;
-        c->rep->json = doc;
-        s_reply(c);
-        free(doc);
-        return 0;
-    }
+    if (strcmp(op, "list") == 0)
+        return s_reply_doc(c, store_webtokens_json(s->st));
     if (c->via_web) {
         snprintf(c->msg, sizeof c->msg,
                  "web tokens are made and revoked with the drover CLI and an admin key, not "
@@ -1445,12 +1447,7 @@ static int h_whoami(creq_t *c)
         json_decref(mine);
     char *doc = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!doc)
-        return -1;
-    c->rep->json = doc;
-    s_reply(c);
-    free(doc);
-    return 0;
+    return s_reply_doc(c, doc);
 }
 
 #define APPROVALS_DEFAULT 50
@@ -1458,6 +1455,8 @@ static int h_whoami(creq_t *c)
 
 typedef struct {
     task_t *t[APPROVALS_MAX];
+    char model[APPROVALS_MAX][160]; /* each one's model name ... */
+    int granted[APPROVALS_MAX];     /* ... and whether the asking key has a grant on it */
     size_t n, limit;
 } awaiting_t;
 
@@ -1476,7 +1475,9 @@ static int h_approvals(creq_t *c)
 {
     server_t *s = c->s;
     uint32_t lim = c->in->approvals->limit;
-    awaiting_t a = {.limit = lim && lim < APPROVALS_MAX ? lim : APPROVALS_DEFAULT};
+    static awaiting_t a; /* 20 KB: kept off the stack; the loop is one thread */
+    memset(&a, 0, sizeof a);
+    a.limit = lim && lim < APPROVALS_MAX ? lim : APPROVALS_DEFAULT;
     if (lim >= APPROVALS_MAX)
         a.limit = APPROVALS_MAX;
     model_each_awaiting(s->model, s_collect_awaiting, &a);
@@ -1494,10 +1495,17 @@ static int h_approvals(creq_t *c)
         if (mr == 0) {
             can = c->role >= AUTH_ROLE_ADMIN;
             if (!can) {
-                int g = store_grant_match(s->st, c->actor, "approve", name);
-                if (g < 0)
+                /* Waiting steps are mostly about a few models: one grant
+                 * query per model name, not per step. */
+                int g = -1;
+                for (size_t k = 0; k < i && g < 0; k++)
+                    if (strcmp(a.model[k], name) == 0)
+                        g = a.granted[k];
+                if (g < 0 && (g = store_grant_match(s->st, c->actor, "approve", name)) < 0)
                     goto out;
                 can = g && strcmp(t->run->submitted_key, c->actor) != 0;
+                a.granted[i] = g;
+                util_strlcpy(a.model[i], name, sizeof a.model[i]);
             }
         }
         json_t *o =
@@ -1508,13 +1516,7 @@ static int h_approvals(creq_t *c)
         if (!o || json_array_append_new(arr, o) < 0)
             goto out;
     }
-    char *doc = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-    if (!doc)
-        goto out;
-    c->rep->json = doc;
-    s_reply(c);
-    free(doc);
-    rc = 0;
+    rc = s_reply_doc(c, arr ? json_dumps(arr, JSON_COMPACT) : NULL);
 out:
     json_decref(arr);
     return rc;

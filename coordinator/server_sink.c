@@ -47,10 +47,24 @@ static void s_sink_assign(void *ctx, const worker_t *w, const task_t *t, const c
     a.gpus = gpus;
     a.memory_bytes = t->res.memory; /* enforced by the worker (worker/contain.h) */
     a.cpus = t->res.cpus;
+    /* A gang member's rendezvous (docs/distributed.md): one entry per
+     * "NAME=VALUE" line of t->gang_env (gang.h writes at most 9). */
+    char *env = t->gang_env && t->gang_hostfile ? strdup(t->gang_env) : NULL;
+    char *vars[16];
+    if (t->gang_env && t->gang_hostfile && !env)
+        log_error("task %lld: out of memory sending its gang environment: the member will "
+                  "fail its rendezvous and the gang retry",
+                  (long long)t->id);
+    for (char *save = NULL, *v = env ? strtok_r(env, "\n", &save) : NULL; v && a.n_gang_env < 16;
+         v = strtok_r(NULL, "\n", &save))
+        vars[a.n_gang_env++] = v;
+    a.gang_env = vars;
+    a.gang_hostfile = env ? t->gang_hostfile : (char *)"";
     msg.version = DROVER_PROTOCOL_VERSION;
     msg.body_case = DROVER__COORD_MSG__BODY_ASSIGN;
     msg.assign = &a;
     server_queue(s, SOCK_WORKER, w->ident, w->ident_len, &msg.base);
+    free(env);
 }
 
 static void s_sink_kill(void *ctx, const worker_t *w, int64_t task_id, int attempt)

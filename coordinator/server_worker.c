@@ -165,8 +165,8 @@ int server_worker_msg(server_t *s, const wire_msg_t *m)
         }
         lease_t *drop = NULL;
         size_t ndrop = 0;
-        worker_t *w =
-            model_worker_register(s->model, m->ident, m->ident_len, reg, key, &drop, &ndrop);
+        worker_t *w = model_worker_register(s->model, m->ident, m->ident_len, reg, m->peer_addr,
+                                            key, &drop, &ndrop);
         if (!w || capacity_note(s->cap, reg) < 0) {
             free(drop);
             rc = -1;

@@ -21,6 +21,7 @@ typedef struct {
     char *worker, *error, *detail;
     int64_t started_us, finished_us, not_before_us;
     char gpus[200]; /* "0,1" or "" */
+    int gang_port;  /* 0 = NULL */
 } pending_t;
 
 static void s_pending_clear(store_t *st);
@@ -346,21 +347,22 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
          "$4::int[], $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], "
          "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], "
-         "$15::text[]) "
+         "$15::text[], $16::int[]) "
          "WITH ORDINALITY AS x(id, run_id, state, attempt, worker, failures, lost, "
          "exit_code, error, started_us, finished_us, not_before_us, from_state, detail, "
-         "gpus, seq)), "
+         "gpus, gang_port, seq)), "
          "u AS (UPDATE drover.tasks t SET state = l.state, attempt = l.attempt, "
          "worker = l.worker, failures = l.failures, lost = l.lost, exit_code = l.exit_code, "
          "error = l.error, started_at = " TS("l.started_us") ", finished_at = " TS("l.finished_us") ", not_before = " TS(
              "l.not_before_us") ", "
-                                "gpus_assigned = string_to_array(nullif(l.gpus, ''), ',')::int[] "
+                                "gpus_assigned = string_to_array(nullif(l.gpus, ''), ',')::int[], "
+                                "gang_port = l.gang_port "
                                 "FROM (SELECT DISTINCT ON (id) * FROM v ORDER BY id, seq DESC) l "
                                 "WHERE t.id = l.id) "
                                 "INSERT INTO drover.events (run_id, task_id, attempt, kind, from_state, to_state, "
                                 "worker, detail) SELECT run_id, id, attempt, 'task_state', from_state, state, "
                                 "worker, detail FROM v ORDER BY seq",
-         15},
+         16},
     /* -> id, submitted_us */
     /* The whole submit in one statement: run, tasks, edges (matched by
      * position through the inserted rows, never a scan per edge), events.
@@ -376,11 +378,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
              "$9") ", $13::jsonb) "
                    "RETURNING id, submitted_at), "
                    "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
-                   "timeout_ms, retry_delay_ms, resources, reused_from) "
+                   "timeout_ms, retry_delay_ms, resources, reused_from, gang_size, gang_rank, "
+                   "gang_pack) "
                    "SELECT r.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
                    "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
                    "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}'), "
-                   "(e->>'reused_from')::bigint "
+                   "(e->>'reused_from')::bigint, coalesce((e->>'gang_size')::int, 1), "
+                   "coalesce((e->>'gang_rank')::int, 0), coalesce((e->>'gang_pack')::boolean, false) "
                    "FROM r, jsonb_array_elements($10::jsonb) e ORDER BY (e->>'idx')::int "
                    "RETURNING id, idx, run_id, state), "
                    /* idx -> id through one array: O(edges), whatever plan the
@@ -514,7 +518,10 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                              "rp.task_id = t.id AND rp.attempt = t.attempt AND NOT rp.passed AND "
                              "rp.kind IN ('evaluate', 'approve')), "
                              /* 19: held (drover hold) */
-                             "t.held FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
+                             "t.held, "
+                             /* 20..23: gang size, rank, pack, reserved port (0 = none) */
+                             "t.gang_size, t.gang_rank, t.gang_pack, coalesce(t.gang_port, 0) "
+                             "FROM drover.tasks t JOIN drover.runs r ON r.id = t.run_id "
                              "WHERE r.state = 'running' ORDER BY t.run_id, t.idx",
          0},
     /* -> task_id, depends_on */
@@ -531,8 +538,9 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                      "AND ($4::bigint = 0 OR r.submitted_at >= " TS(
                          "$4") ") "
                                "AND ($5::bigint = 0 OR r.id < $5::bigint) "
+                               "AND ($6 = '' OR r.schedule = $6) "
                                "ORDER BY r.id DESC LIMIT $1::int",
-                     5},
+                     6},
     [S_RUN_GET] = {"run_get", "SELECT " RUN_COLS " FROM drover.runs r WHERE r.id = $1::bigint", 1},
     /* -> 0 id, 1 name, 2 kind, 3 state, 4 attempt, 5 worker, 6 started_us, 7 finished_us,
      *    8 exit_code, 9 error, 10 retries, 11 after (comma-separated) */
@@ -876,6 +884,7 @@ int store_task_save(store_t *st, const store_task_row_t *t, const char *from_sta
     p->finished_us = t->finished_us;
     p->not_before_us = t->not_before_us;
     util_strlcpy(p->gpus, t->gpus ? t->gpus : "", sizeof p->gpus);
+    p->gang_port = t->gang_port;
     p->worker = t->worker && *t->worker ? strdup(t->worker) : NULL;
     p->error = t->error ? strdup(t->error) : NULL;
     p->detail = detail ? strdup(detail) : NULL;
@@ -957,9 +966,9 @@ static int s_flush_ex(store_t *st, int with_commit)
 {
     if (st->npend == 0)
         return 0;
-    size_t off[15];
+    size_t off[16];
     st->buflen = 0;
-    for (int col = 0; col < 15; col++) {
+    for (int col = 0; col < 16; col++) {
         off[col] = st->buflen;
         if (s_put(st, "{", 1) < 0)
             return -1;
@@ -982,6 +991,7 @@ static int s_flush_ex(store_t *st, int with_commit)
             case 12: rc = s_put_elem(st, p->from, f); break;
             case 13: rc = s_put_elem(st, p->detail, f); break;
             case 14: rc = s_put_elem(st, p->gpus, f); break;
+            case 15: rc = s_put_i64(st, p->gang_port, !p->gang_port, f); break;
             }
             if (rc < 0)
                 return -1;
@@ -991,19 +1001,19 @@ static int s_flush_ex(store_t *st, int with_commit)
             return -1;
         st->buflen++;
     }
-    const char *v[15];
-    for (int col = 0; col < 15; col++)
+    const char *v[16];
+    for (int col = 0; col < 16; col++)
         v[col] = st->buf + off[col];
     s_pending_clear(st);
     if (with_commit) {
-        if (db_exec_commit(st->db, s_stmts[S_TASK_SAVE_MANY].name, 15, v) < 0) {
+        if (db_exec_commit(st->db, s_stmts[S_TASK_SAVE_MANY].name, 16, v) < 0) {
             log_error("database: %s", db_error(st->db));
             return -1;
         }
         return 0;
     }
     PGresult *r =
-        db_exec(st->db, s_stmts[S_TASK_SAVE_MANY].name, 15, v, NULL, NULL, PGRES_COMMAND_OK);
+        db_exec(st->db, s_stmts[S_TASK_SAVE_MANY].name, 16, v, NULL, NULL, PGRES_COMMAND_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
         return -1;
@@ -1199,12 +1209,16 @@ PGresult *store_load_deps(store_t *st)
 }
 
 PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
-                          int64_t since_us, int64_t before_id)
+                          int64_t since_us, int64_t before_id, const char *schedule)
 {
     char l[24], s[24], b[24];
-    const char *v[] = {I64(l, limit), state ? state : "", workflow ? workflow : "",
-                       I64(s, since_us > 0 ? since_us : 0), I64(b, before_id > 0 ? before_id : 0)};
-    return s_read(st, S_RUNS_LIST, 5, v);
+    const char *v[] = {I64(l, limit),
+                       state ? state : "",
+                       workflow ? workflow : "",
+                       I64(s, since_us > 0 ? since_us : 0),
+                       I64(b, before_id > 0 ? before_id : 0),
+                       schedule ? schedule : ""};
+    return s_read(st, S_RUNS_LIST, 6, v);
 }
 
 PGresult *store_run_get(store_t *st, int64_t run_id)

@@ -36,6 +36,7 @@ typedef struct {
     int64_t finished_us;
     int64_t not_before_us;
     const char *gpus; /* GPU indices of the attempt, "0,1"; NULL = none */
+    int gang_port;    /* a gang member's reserved port (tasks.gang_port), 0 = none */
 } store_task_row_t;
 
 store_t *store_new(db_t *db);
@@ -134,9 +135,10 @@ PGresult *store_load_runs(store_t *st);
 PGresult *store_load_tasks(store_t *st);
 PGresult *store_load_deps(store_t *st);
 /* The newest `limit` runs matching every filter given ("" / 0 = any);
- * before_id > 0: only runs with a smaller id (paging). */
+ * before_id > 0: only runs with a smaller id (paging); schedule: started by
+ * that schedule or trigger. */
 PGresult *store_runs_list(store_t *st, int limit, const char *state, const char *workflow,
-                          int64_t since_us, int64_t before_id);
+                          int64_t since_us, int64_t before_id, const char *schedule);
 PGresult *store_run_get(store_t *st, int64_t run_id);
 PGresult *store_run_tasks(store_t *st, int64_t run_id);
 PGresult *store_task_by_name(store_t *st, int64_t run_id, const char *name);

@@ -67,6 +67,13 @@ int blas_upload(blas_ctx_t *ctx, float *dst, const float *src, size_t n);
 int blas_download(blas_ctx_t *ctx, float *dst, const float *src, size_t n);
 int blas_copy(blas_ctx_t *ctx, float *dst, const float *src, size_t n);
 
+/* dst[rows x d] (device) = rows idx[0..rows) of the host matrix X[. x d],
+ * standardised: (x - mean) * inv_std per column. The CPU backend writes
+ * straight into dst (no staging copy); cuBLAS stages through host scratch.
+ * Returns 0, or -1 (errno = EIO) after recording a failure. */
+int blas_gather(blas_ctx_t *ctx, float *dst, const float *X, const size_t *idx, size_t rows,
+                size_t d, const float *mean, const float *inv_std);
+
 /* C[m x n] = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m x k,
  * op(B) is k x n; transa/transb nonzero = use the transpose of the stored
  * matrix; lda/ldb/ldc are row strides of the stored matrices. */

@@ -93,7 +93,7 @@ typedef struct {
     float *P, *G, *M, *V, *Best; /* device */
     float *X, *ones;             /* device */
     float *A[S_MAXL], *D[S_MAXL];
-    float *hx; /* host: gathered, standardised batch */
+    float *hx; /* host: B floats, staging for the ones vector */
     int32_t *hy;
     float *hv;
 } s_net_t;
@@ -141,7 +141,7 @@ static int s_net_init(s_net_t *n, blas_ctx_t *ctx, const mlmodel_t *m, size_t B,
              (!adam || ((n->M = blas_alloc(ctx, n->np)) && (n->V = blas_alloc(ctx, n->np)))) &&
              (!keep_best || (n->Best = blas_alloc(ctx, n->np))) &&
              (n->X = blas_alloc(ctx, B * n->d)) && (n->ones = blas_alloc(ctx, B)) &&
-             (n->hx = malloc(B * n->d * sizeof(float))) && (n->hy = malloc(B * sizeof(int32_t))) &&
+             (n->hx = malloc(B * sizeof(float))) && (n->hy = malloc(B * sizeof(int32_t))) &&
              (n->hv = malloc(B * sizeof(float)));
     for (uint32_t l = 0; ok && l < n->L; l++)
         ok = (n->A[l] = blas_alloc(ctx, B * n->out[l])) &&
@@ -149,7 +149,7 @@ static int s_net_init(s_net_t *n, blas_ctx_t *ctx, const mlmodel_t *m, size_t B,
     if (ok) {
         /* The ones vector for bias gradients, built once on the host. */
         for (size_t i = 0; i < B; i++)
-            n->hx[i % (B * n->d)] = 1.0f;
+            n->hx[i] = 1.0f;
         ok = blas_upload(ctx, n->ones, n->hx, B) == 0;
     }
     if (!ok) {
@@ -165,30 +165,11 @@ static int s_net_init(s_net_t *n, blas_ctx_t *ctx, const mlmodel_t *m, size_t B,
 static void s_gather(s_net_t *n, const float *X, const size_t *idx, size_t rows, const float *mean,
                      const float *inv_std, const int32_t *yc, const float *yv)
 {
-    const size_t d = n->d;
-    /* Rows are random reads from a matrix far larger than the cache:
-     * prefetch a few rows ahead so the gather is not latency-bound. */
-    enum { AHEAD = 16 };
-    for (size_t i = 0; i < rows && i < AHEAD; i++)
-        for (size_t j = 0; j < d; j += 16)
-            __builtin_prefetch(X + idx[i] * d + j);
-    for (size_t i = 0; i < rows; i++) {
-        if (i + AHEAD < rows) {
-            const float *nx = X + idx[i + AHEAD] * d;
-            for (size_t j = 0; j < d; j += 16)
-                __builtin_prefetch(nx + j);
-            __builtin_prefetch(nx + d - 1);
-        }
-        const float *restrict x = X + idx[i] * d;
-        float *restrict h = n->hx + i * d;
-        for (size_t j = 0; j < d; j++)
-            h[j] = (x[j] - mean[j]) * inv_std[j];
-        if (yc)
-            n->hy[i] = yc[idx[i]];
-        if (yv)
-            n->hv[i] = yv[idx[i]];
-    }
-    blas_upload(n->ctx, n->X, n->hx, rows * d);
+    blas_gather(n->ctx, n->X, X, idx, rows, n->d, mean, inv_std);
+    for (size_t i = 0; yc && i < rows; i++)
+        n->hy[i] = yc[idx[i]];
+    for (size_t i = 0; yv && i < rows; i++)
+        n->hv[i] = yv[idx[i]];
 }
 
 /* Forward pass over the batch in n->X with parameters W (device); the

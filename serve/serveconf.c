@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conf.h"
 #include "util.h"
 
 typedef enum { K_STR, K_PATH, K_BOOL, K_COUNT, K_DURATION, K_MODELS } kind_t;
@@ -169,15 +170,8 @@ int serveconf_load(serveconf_t *cfg, const char *path, char *err, size_t errlen)
     config_t lc;
     config_init(&lc);
     int rc = -1;
-    if (config_read_file(&lc, path) != CONFIG_TRUE) {
-        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-            util_errf(err, errlen, "%s: cannot read the file", path);
-        else
-            util_errf(err, errlen, "%s:%d: %s", path, config_error_line(&lc),
-                      config_error_text(&lc));
-        errno = EINVAL;
+    if (conf_read(&lc, path, err, errlen) < 0)
         goto done;
-    }
     config_setting_t *grp = config_lookup(&lc, "serve");
     if (!grp || !config_setting_is_group(grp)) {
         s_fail(err, errlen, path, grp, "%s", "the file needs a group serve = { ... };");

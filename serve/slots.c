@@ -44,17 +44,8 @@ slots_t *slots_new(const serveconf_t *cfg, char *err, size_t errlen)
     client_curve_t curve, *cp = NULL;
     memset(&curve, 0, sizeof curve);
     if (!cfg->insecure) {
-        keys_pair_t mine, theirs;
-        if (keys_load(cfg->secret_key, 1, &mine, err, errlen) < 0)
+        if (client_curve_load(&curve, cfg->secret_key, cfg->coordinator_key, err, errlen) < 0)
             goto fail;
-        if (keys_load(cfg->coordinator_key, 0, &theirs, err, errlen) < 0) {
-            keys_wipe(&mine);
-            goto fail;
-        }
-        util_strlcpy(curve.server_public, theirs.public_z85, sizeof curve.server_public);
-        util_strlcpy(curve.public_key, mine.public_z85, sizeof curve.public_key);
-        util_strlcpy(curve.secret_key, mine.secret_z85, sizeof curve.secret_key);
-        keys_wipe(&mine);
         cp = &curve;
     }
     s->client = client_new(cfg->coordinator, cp, err, errlen);

@@ -107,6 +107,17 @@ static json_t *s_doc(const Drover__ClientReply *rep, web_resp_t *rs)
     return d;
 }
 
+/* One call whose reply is a JSON document: the document, or NULL (rs set). */
+static json_t *s_call_doc(web_req_t *rq, web_resp_t *rs, Drover__ClientRequest *req)
+{
+    Drover__ClientReply *rep = s_call(rq, rs, req);
+    if (!rep)
+        return NULL;
+    json_t *d = s_doc(rep, rs);
+    drover__client_reply__free_unpacked(rep, NULL);
+    return d;
+}
+
 /* Log bytes as JSON text: NULs and invalid UTF-8 become '?'. */
 static json_t *s_text(const uint8_t *data, size_t len)
 {
@@ -129,21 +140,14 @@ static int s_set(json_t *o, const char *k, json_t *v)
 
 /* ---------------------------------------------------------- sessions --- */
 
-static json_t *s_whoami(web_req_t *rq, web_resp_t *rs, const char *token)
+/* The coordinator's whoami for the request's token (rq->sess.token). */
+static json_t *s_whoami(web_req_t *rq, web_resp_t *rs)
 {
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     Drover__WhoamiRequest w = DROVER__WHOAMI_REQUEST__INIT;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_WHOAMI;
     req.whoami = &w;
-    Drover__ClientReply *rep = coord_call(rq->ctx->coord, token, &req, 0);
-    if (api_reply_error(rq, rep, rs)) {
-        if (rep)
-            drover__client_reply__free_unpacked(rep, NULL);
-        return NULL;
-    }
-    json_t *d = s_doc(rep, rs);
-    drover__client_reply__free_unpacked(rep, NULL);
-    return d;
+    return s_call_doc(rq, rs, &req);
 }
 
 static void s_cookie(web_req_t *rq, web_resp_t *rs, const char *id, int64_t max_age)
@@ -162,7 +166,8 @@ void api_signin(web_req_t *rq, web_resp_t *rs)
         http_error(rs, 400, "sign in with {\"token\": \"...\"} (drover web-token create KEY)");
         return;
     }
-    json_t *who = s_whoami(rq, rs, token);
+    util_strlcpy(rq->sess.token, token, sizeof rq->sess.token); /* no session yet */
+    json_t *who = s_whoami(rq, rs);
     if (!who) {
         if (rs->status == 403) /* a token the web key may not use: not signed in */
             http_error(rs, 401, "this token does not sign in");
@@ -202,7 +207,7 @@ void api_signout(web_req_t *rq, web_resp_t *rs)
 
 void api_me(web_req_t *rq, web_resp_t *rs)
 {
-    json_t *who = s_whoami(rq, rs, rq->sess.token);
+    json_t *who = s_whoami(rq, rs);
     if (!who)
         return;
     const char *role = json_string_value(json_object_get(who, "role"));
@@ -244,7 +249,8 @@ void api_runs(web_req_t *rq, web_resp_t *rs)
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     Drover__RunsRequest rr = DROVER__RUNS_REQUEST__INIT;
     Drover__RunsFilter f = DROVER__RUNS_FILTER__INIT;
-    const char *wf = http_query(rq, "workflow"), *st = http_query(rq, "state");
+    const char *wf = http_query(rq, "workflow"), *st = http_query(rq, "state"),
+               *sched = http_query(rq, "schedule");
     const char *lim = http_query(rq, "limit"), *before = http_query(rq, "before");
     uint64_t limit = 50, before_id = 0;
     if (lim && *lim && (api_parse_id(lim, &limit) < 0 || limit > RUNS_PAGE_MAX)) {
@@ -257,6 +263,7 @@ void api_runs(web_req_t *rq, web_resp_t *rs)
     }
     f.workflow = (char *)(wf ? wf : "");
     f.state = (char *)(st ? st : "");
+    f.schedule = (char *)(sched ? sched : "");
     rr.filter = &f;
     rr.limit = (uint32_t)limit;
     rr.before_id = before_id;
@@ -338,19 +345,24 @@ fail:
     return NULL;
 }
 
-void api_run(web_req_t *rq, web_resp_t *rs)
+Drover__ClientReply *api_status(web_req_t *rq, web_resp_t *rs, uint64_t *id)
 {
-    uint64_t id;
-    if (api_parse_id(rq->params[0], &id) < 0) {
+    if (api_parse_id(rq->params[0], id) < 0) {
         http_error(rs, 404, "no run '%s'", rq->params[0]);
-        return;
+        return NULL;
     }
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     Drover__StatusRequest sr = DROVER__STATUS_REQUEST__INIT;
-    sr.run_id = id;
+    sr.run_id = *id;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_STATUS;
     req.status = &sr;
-    Drover__ClientReply *rep = s_call(rq, rs, &req);
+    return s_call(rq, rs, &req);
+}
+
+void api_run(web_req_t *rq, web_resp_t *rs)
+{
+    uint64_t id;
+    Drover__ClientReply *rep = api_status(rq, rs, &id);
     if (!rep)
         return;
     s_json(rs, api_run_doc(rep));
@@ -419,12 +431,7 @@ static json_t *s_metrics_doc(web_req_t *rq, web_resp_t *rs, uint64_t run_id, con
     q.step = (char *)step;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_METRICS;
     req.metrics = &q;
-    Drover__ClientReply *rep = s_call(rq, rs, &req);
-    if (!rep)
-        return NULL;
-    json_t *d = s_doc(rep, rs);
-    drover__client_reply__free_unpacked(rep, NULL);
-    return d;
+    return s_call_doc(rq, rs, &req);
 }
 
 /* Calls fn for every numeric figure of every metrics record of doc:
@@ -494,11 +501,7 @@ void api_report(web_req_t *rq, web_resp_t *rs)
     q.step = (char *)rq->params[1];
     req.body_case = DROVER__CLIENT_REQUEST__BODY_REPORT;
     req.report = &q;
-    Drover__ClientReply *rep = s_call(rq, rs, &req);
-    if (!rep)
-        return;
-    json_t *doc = s_doc(rep, rs);
-    drover__client_reply__free_unpacked(rep, NULL);
+    json_t *doc = s_call_doc(rq, rs, &req);
     if (!doc)
         return;
     /* The stored report is the step's "report" object (kind_evaluate.c),
@@ -562,12 +565,7 @@ static json_t *s_models_doc(web_req_t *rq, web_resp_t *rs, const char *name, uin
     q.version = version;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_MODELS;
     req.models = &q;
-    Drover__ClientReply *rep = s_call(rq, rs, &req);
-    if (!rep)
-        return NULL;
-    json_t *d = s_doc(rep, rs);
-    drover__client_reply__free_unpacked(rep, NULL);
-    return d;
+    return s_call_doc(rq, rs, &req);
 }
 
 static json_t *s_version_obj(json_t *v)
@@ -709,9 +707,10 @@ void api_curve(web_req_t *rq, web_resp_t *rs)
     if (!m)
         return;
     json_int_t run_id = json_integer_value(json_object_get(m, "run_id"));
-    const char *step = json_string_value(json_object_get(m, "step"));
-    json_t *doc = run_id > 0 && step ? s_metrics_doc(rq, rs, (uint64_t)run_id, step) : NULL;
+    char step[160] = "";
+    util_strlcpy(step, json_string_value(json_object_get(m, "step")) ?: "", sizeof step);
     json_decref(m);
+    json_t *doc = run_id > 0 && *step ? s_metrics_doc(rq, rs, (uint64_t)run_id, step) : NULL;
     curve_t c = {json_object(), 0};
     json_t *out = json_array();
     if (doc && c.series && s_points(doc, s_curve_point, &c) == 0) {
@@ -736,9 +735,9 @@ void api_curve(web_req_t *rq, web_resp_t *rs)
             free(pts);
             json_array_append_new(out, json_pack("{s:s, s:o}", "name", k, "points", arr));
         }
-    } else if (!doc && rs->status == 200) {
-        /* A version with no producing step (registered by hand): no curve. */
     }
+    /* A version with no producing step (registered by hand), or whose
+     * step is gone (retention), has no curve: an empty list, not an error. */
     if (!doc && rs->status != 200 && rs->status != 404) {
         json_decref(c.series);
         json_decref(out);
@@ -749,9 +748,9 @@ void api_curve(web_req_t *rq, web_resp_t *rs)
     free(rs->body);
     rs->body = NULL;
     rs->status = 200;
-    s_json(rs, json_pack("{s:s, s:I, s:O, s:s, s:o}", "name", name, "version", (json_int_t)ver,
-                         "run_id", run_id > 0 ? json_integer(run_id) : json_null(), "step",
-                         step ? step : "", "series", out));
+    s_json(rs, json_pack("{s:s, s:I, s:o, s:s, s:o}", "name", name, "version", (json_int_t)ver,
+                         "run_id", run_id > 0 ? json_integer(run_id) : json_null(), "step", step,
+                         "series", out));
 }
 
 /* --------------------------------------------------------- approvals --- */
@@ -763,11 +762,7 @@ void api_approvals(web_req_t *rq, web_resp_t *rs)
     q.limit = 100;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_APPROVALS;
     req.approvals = &q;
-    Drover__ClientReply *rep = s_call(rq, rs, &req);
-    if (!rep)
-        return;
-    json_t *doc = s_doc(rep, rs);
-    drover__client_reply__free_unpacked(rep, NULL);
+    json_t *doc = s_call_doc(rq, rs, &req);
     if (!doc)
         return;
     size_t i;
@@ -857,11 +852,7 @@ void api_queues(web_req_t *rq, web_resp_t *rs)
     q.op = "list";
     req.body_case = DROVER__CLIENT_REQUEST__BODY_QUEUE;
     req.queue = &q;
-    Drover__ClientReply *rep = s_call(rq, rs, &req);
-    if (!rep)
-        return;
-    json_t *doc = s_doc(rep, rs);
-    drover__client_reply__free_unpacked(rep, NULL);
+    json_t *doc = s_call_doc(rq, rs, &req);
     if (doc)
         s_json(rs, json_pack("{s:o}", "queues", doc));
 }
@@ -876,13 +867,9 @@ static json_t *s_next_due(web_req_t *rq, const char *name)
     q.count = 5;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_SCHEDULE;
     req.schedule = &q;
-    web_resp_t scratch = {0};
-    Drover__ClientReply *rep = s_call(rq, &scratch, &req);
+    web_resp_t scratch = {0}; /* an error here leaves the list without due times */
+    json_t *doc = s_call_doc(rq, &scratch, &req);
     free(scratch.body);
-    json_t *doc = rep ? s_doc(rep, &scratch) : NULL;
-    free(scratch.body);
-    if (rep)
-        drover__client_reply__free_unpacked(rep, NULL);
     json_t *out = json_array();
     size_t i;
     json_t *d;
@@ -899,11 +886,7 @@ void api_schedules(web_req_t *rq, web_resp_t *rs)
     q.op = "list";
     req.body_case = DROVER__CLIENT_REQUEST__BODY_SCHEDULE;
     req.schedule = &q;
-    Drover__ClientReply *rep = s_call(rq, rs, &req);
-    if (!rep)
-        return;
-    json_t *doc = s_doc(rep, rs);
-    drover__client_reply__free_unpacked(rep, NULL);
+    json_t *doc = s_call_doc(rq, rs, &req);
     if (!doc)
         return;
     size_t i;

@@ -40,6 +40,11 @@ json_t *api_run_doc(const Drover__ClientReply *rep);
 /* One run's summary object (the runs list's rows). */
 json_t *api_run_obj(const Drover__RunInfo *ri);
 
+/* The coordinator's status of the run named by the first path segment
+ * (its id in *id): the reply (caller frees), or NULL with rs set (404 for
+ * a segment that is no run id). */
+Drover__ClientReply *api_status(web_req_t *rq, web_resp_t *rs, uint64_t *id);
+
 /* Parses a run id path segment: 1..INT64_MAX, decimal. 0, or -1. */
 int api_parse_id(const char *s, uint64_t *out);
 

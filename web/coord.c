@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -33,17 +32,8 @@ coord_t *coord_new(const webconf_t *cfg, char *err, size_t errlen)
     pthread_cond_init(&c->freed, NULL);
     c->timeout_ms = cfg->coordinator_timeout_ms;
     util_strlcpy(c->endpoint, cfg->coordinator, sizeof c->endpoint);
-    keys_pair_t mine, theirs;
-    if (keys_load(cfg->secret_key, 1, &mine, err, errlen) < 0)
+    if (client_curve_load(&c->curve, cfg->secret_key, cfg->coordinator_key, err, errlen) < 0)
         goto fail;
-    if (keys_load(cfg->coordinator_key, 0, &theirs, err, errlen) < 0) {
-        keys_wipe(&mine);
-        goto fail;
-    }
-    util_strlcpy(c->curve.server_public, theirs.public_z85, sizeof c->curve.server_public);
-    util_strlcpy(c->curve.public_key, mine.public_z85, sizeof c->curve.public_key);
-    util_strlcpy(c->curve.secret_key, mine.secret_z85, sizeof c->curve.secret_key);
-    keys_wipe(&mine);
     c->n = (size_t)cfg->coordinator_sockets;
     c->clients = calloc(c->n, sizeof *c->clients);
     c->busy = calloc(c->n, sizeof *c->busy);

@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "assets.h"
+#include "csrf.h"
 #include "log.h"
 #include "metricsd.h"
 #include "sse.h"
@@ -175,19 +176,11 @@ static int s_match(const char *pattern, const char *path, const char **params, c
     return !*pattern && !*path;
 }
 
-/* 1 when the request's Origin header is absent or names this host. */
-static int s_same_origin(struct MHD_Connection *c)
+/* The csrf.h Origin rule for this request. */
+static const char *s_origin_bad(struct MHD_Connection *c)
 {
-    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    if (!origin)
-        return 1;
-    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-    if (!host)
-        return 0;
-    const char *rest = !strncmp(origin, "http://", 7)    ? origin + 7
-                       : !strncmp(origin, "https://", 8) ? origin + 8
-                                                         : NULL;
-    return rest && strcmp(rest, host) == 0;
+    return csrf_origin(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+                       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"));
 }
 
 static int s_signin_ok(web_ctx_t *ctx)
@@ -227,12 +220,13 @@ static enum MHD_Result s_api(http_t *h, struct MHD_Connection *c, const char *ur
                           : s_error(c, 404, "no such API endpoint (see docs/http-api.md)");
     rq.body = up && up->body ? up->body : "";
     rq.body_len = up ? up->len : 0;
+    const char *why;
     if (rt->flags & R_SIGNIN) {
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-        if (!s_same_origin(c))
-            return s_error(c, 403, "cross-origin request refused");
-        if (!ct || strncmp(ct, "application/json", 16) != 0)
-            return s_error(c, 400, "sign in with Content-Type: application/json");
+        if ((why = s_origin_bad(c)))
+            return s_error(c, 403, why);
+        if ((why =
+                 csrf_signin_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"))))
+            return s_error(c, 400, why);
         if (!s_signin_ok(h->ctx))
             return s_error(c, 429, "too many sign-ins: wait a second and try again");
     }
@@ -245,13 +239,11 @@ static enum MHD_Result s_api(http_t *h, struct MHD_Connection *c, const char *ur
         if (!rate_ok)
             return s_error(c, 429, "too many requests from this session: slow down");
     }
-    if (rt->flags & R_CSRF) {
-        const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
-        if (!tok || !sessions_equal(tok, rq.sess.csrf))
-            return s_error(c, 403, "CSRF token missing or wrong");
-        if (!s_same_origin(c))
-            return s_error(c, 403, "cross-origin request refused");
-    }
+    if ((rt->flags & R_CSRF) &&
+        ((why = csrf_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"),
+                           rq.sess.csrf)) ||
+         (why = s_origin_bad(c))))
+        return s_error(c, 403, why);
     web_resp_t rs = {.status = 200};
     rt->fn(&rq, &rs);
     memset(&rq.sess, 0, sizeof rq.sess);

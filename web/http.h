@@ -8,11 +8,10 @@
  * Every request, in order: a body over max_body is refused (413) without
  * reading it; the route is matched (404, 405); an /api request other than
  * sign-in needs a live session cookie (401) and passes its session's rate
- * limit (429); POST and DELETE need X-CSRF-Token equal to the session's
- * (403 "CSRF token missing or wrong") and, when an Origin header is sent,
- * one naming this host (403). Sign-in itself has no session yet: it needs
- * a JSON body and a same-origin Origin when one is sent, and passes a
- * process-wide sign-in rate limit. Every response carries the security
+ * limit (429); POST and DELETE pass the CSRF checks of csrf.h (403 "CSRF
+ * token missing or wrong", or a cross-origin Origin). Sign-in itself has
+ * no session yet: it needs a JSON body and a same-origin Origin when one is
+ * sent (csrf.h), and passes a process-wide sign-in rate limit. Every response carries the security
  * headers of the contract (CSP default-src 'self', nosniff, DENY,
  * same-origin referrer) and Cache-Control (no-store for the API, no-cache
  * for the pages).

@@ -8,7 +8,6 @@
  * (coord), sessions (session), the HTTP server (http, with api and sse).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,23 +44,21 @@ static void s_usage(FILE *f)
 int main(int argc, char **argv)
 {
     const char *config = NULL;
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    int o;
-    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c': config = optarg; break;
-        case 'h': s_usage(stdout); return 0;
-        case 'V': printf("drover-web %s\n", DROVER_VERSION); return 0;
-        default: s_usage(stderr); return 2;
-        }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((!strcmp(a, "--config") || !strcmp(a, "-c")) && i + 1 < argc && !config)
+            config = argv[++i];
+        else if (!strncmp(a, "--config=", 9) && !config)
+            config = a + 9;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return s_usage(stdout), 0;
+        else if (!strcmp(a, "--version"))
+            return printf("drover-web %s\n", DROVER_VERSION), 0;
+        else
+            return s_usage(stderr), 2;
     }
-    if (!config || optind != argc) {
-        s_usage(stderr);
-        return 2;
-    }
+    if (!config)
+        return s_usage(stderr), 2;
     log_init("drover-web");
     char err[2048];
     webconf_t cfg;

@@ -12,8 +12,8 @@
 #include "api.h"
 #include "util.h"
 
-#define SSE_WAIT_MS      5000  /* one long-poll */
-#define SSE_KEEPALIVE_MS 15000 /* a comment on a quiet stream */
+#define SSE_WAIT_MS      5000  /* one long-poll (at most) */
+#define SSE_KEEPALIVE_MS 15000 /* a comment on a quiet stream (at most) */
 #define SSE_GIVE_UP_MS   30000 /* no answer from the coordinator this long: end */
 #define SSE_RUNS_POLL_MS 500
 #define SSE_RUNS_WATCH   100
@@ -34,7 +34,8 @@ typedef struct {
     size_t nseen;
     int started, ended;
     int64_t end_ms, quiet_since_ms, failing_since_ms;
-    char *out; /* bytes to send */
+    int64_t keepalive_ms, wait_ms; /* within half of web.timeout_s: an idle connection closes */
+    char *out;                     /* bytes to send */
     size_t outlen, outoff;
 } stream_t;
 
@@ -112,7 +113,7 @@ static void s_next_run(stream_t *st)
     sr.run_id = st->run_id;
     if (st->started) {
         sr.known_version = st->version;
-        sr.wait_ms = SSE_WAIT_MS;
+        sr.wait_ms = (uint32_t)st->wait_ms;
     }
     req.body_case = DROVER__CLIENT_REQUEST__BODY_STATUS;
     req.status = &sr;
@@ -237,7 +238,7 @@ static ssize_t s_read(void *cls, uint64_t pos, char *buf, size_t max)
             s_fail(st, "signed out");
             continue;
         }
-        if (st->started && now - st->quiet_since_ms >= SSE_KEEPALIVE_MS) {
+        if (st->started && now - st->quiet_since_ms >= st->keepalive_ms) {
             s_emit(st, NULL, "keepalive");
             st->quiet_since_ms = now;
             continue;
@@ -268,6 +269,9 @@ static void s_open(web_req_t *rq, web_resp_t *rs, uint64_t run_id)
     st->run_id = run_id;
     st->end_ms = util_mono_ms() + ctx->cfg->stream_max_s * 1000;
     st->quiet_since_ms = util_mono_ms();
+    int64_t half = ctx->cfg->timeout_s * 1000 / 2;
+    st->keepalive_ms = half < SSE_KEEPALIVE_MS ? half : SSE_KEEPALIVE_MS;
+    st->wait_ms = st->keepalive_ms < SSE_WAIT_MS ? st->keepalive_ms : SSE_WAIT_MS;
     if (run_id && !(st->cl = coord_open(ctx->coord))) {
         s_free(st);
         http_error(rs, 503, "cannot open a coordinator socket");
@@ -286,11 +290,13 @@ static void s_open(web_req_t *rq, web_resp_t *rs, uint64_t run_id)
 
 void sse_run(web_req_t *rq, web_resp_t *rs)
 {
+    /* An unknown run, a revoked token or an unreachable coordinator is an
+     * HTTP error, not a stream that ends at once (EventSource would retry). */
     uint64_t id;
-    if (api_parse_id(rq->params[0], &id) < 0) {
-        http_error(rs, 404, "no run '%s'", rq->params[0]);
+    Drover__ClientReply *rep = api_status(rq, rs, &id);
+    if (!rep)
         return;
-    }
+    drover__client_reply__free_unpacked(rep, NULL);
     s_open(rq, rs, id);
 }
 

@@ -2,7 +2,9 @@
  *
  *   GET /api/runs/{id}/events  `event: run` with GET /api/runs/{id}'s
  *        document at the start and whenever it changes; `event: end` when
- *        the run has ended (then the stream closes).
+ *        the run has ended (then the stream closes). An unknown run, a
+ *        refused token or an unreachable coordinator is answered with an
+ *        HTTP error instead of a stream.
  *   GET /api/runs/events       `event: runs` {"changed":[ids]} when runs
  *        among the newest 100 change (state, progress, approval), checked
  *        every 500 ms.
@@ -10,7 +12,8 @@
  * A run's stream long-polls the coordinator on a socket of its own
  * (StatusRequest known_version + wait_ms: the coordinator answers as soon
  * as the run changes, at most every 100 ms), so a transition reaches the
- * page well within a second. Quiet streams send a comment every 15 s.
+ * page well within a second. Quiet streams send a comment every 15 s (or
+ * half of web.timeout_s, when shorter: an idle connection is closed).
  * Bounds: at most max_streams streams at once (503 beyond); each ends after
  * stream_max_s (EventSource reconnects), when its session ends (sign-out,
  * expiry, a revoked token: `event: error` first), or when the coordinator

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conf.h"
 #include "util.h"
 
 typedef struct {
@@ -82,15 +83,8 @@ int webconf_load(webconf_t *cfg, const char *path, char *err, size_t errlen)
     config_t lc;
     config_init(&lc);
     int rc = -1;
-    if (config_read_file(&lc, path) != CONFIG_TRUE) {
-        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-            util_errf(err, errlen, "%s: cannot read the file", path);
-        else
-            util_errf(err, errlen, "%s:%d: %s", path, config_error_line(&lc),
-                      config_error_text(&lc));
-        errno = EINVAL;
+    if (conf_read(&lc, path, err, errlen) < 0)
         goto done;
-    }
     config_setting_t *g = config_lookup(&lc, "web");
     if (!g || !config_setting_is_group(g)) {
         s_bad(err, errlen, path, g, "the file needs a group web = { ... };", NULL);

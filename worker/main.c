@@ -16,6 +16,7 @@
  * or an explicit --insecure / worker.insecure = true for a coordinator that
  * runs without CURVE. Secrets are never logged.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <fcntl.h>
@@ -71,6 +72,10 @@ static void s_help(FILE *f)
             "                        (replaces the labels of the config file)\n"
             "  --reserve-for WHAT    only steps asking for GPUs (gpu) or for one of its labels\n"
             "                        run here (worker.reserve_for; like a Slurm partition)\n"
+            "  --advertise-addr A    the address gang peers reach this worker at (MASTER_ADDR;\n"
+            "                        worker.advertise_addr; default: where it connects from)\n"
+            "  --gang-ports LO-HI    ports the coordinator may reserve here for gang steps\n"
+            "                        (MASTER_PORT; worker.gang_ports; default 29400-29499)\n"
             "  --work-dir DIR        working directory of tasks that set no cwd\n"
             "                        (default: the worker's own)\n"
             "  --artifact-dir DIR    artifact store of the built-in kinds (validate, train,\n"
@@ -200,6 +205,8 @@ enum {
     OPT_VERSION,
     OPT_IDLE_EXIT,
     OPT_RESERVE_FOR,
+    OPT_ADVERTISE_ADDR,
+    OPT_GANG_PORTS,
 };
 
 /* MemTotal of /proc/meminfo in bytes, or 0 when unknown (then the
@@ -258,11 +265,13 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, OPT_VERSION},
         {"idle-exit", required_argument, NULL, OPT_IDLE_EXIT},
         {"reserve-for", required_argument, NULL, OPT_RESERVE_FOR},
+        {"advertise-addr", required_argument, NULL, OPT_ADVERTISE_ADDR},
+        {"gang-ports", required_argument, NULL, OPT_GANG_PORTS},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *coordinator = NULL, *name = NULL, *work_dir = NULL,
                *artifact_dir = NULL, *key = NULL, *coordinator_key = NULL, *run_as = NULL,
-               *reserve_for = NULL;
+               *reserve_for = NULL, *advertise_addr = NULL, *gang_ports = NULL;
     int insecure = 0, artifact_shared = 0;
     const char *labels[CONFIG_MAX_LABELS];
     int nlabels = 0;
@@ -317,6 +326,8 @@ int main(int argc, char **argv)
             break;
         case OPT_RUN_AS: run_as = optarg; break;
         case OPT_RESERVE_FOR: reserve_for = optarg; break;
+        case OPT_ADVERTISE_ADDR: advertise_addr = optarg; break;
+        case OPT_GANG_PORTS: gang_ports = optarg; break;
         case OPT_IDLE_EXIT:
             if (util_parse_duration_ms(optarg, &idle_exit_ms) < 0)
                 return s_usage("--idle-exit needs a duration, e.g. 10m or 600", optarg);
@@ -441,6 +452,30 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* Gang steps (docs/distributed.md): what peers reach this worker at,
+     * and the ports the coordinator may hand out here. */
+    unsigned gang_lo = 0, gang_hi = 0;
+    if ((advertise_addr &&
+         util_strlcpy(wc->advertise_addr, advertise_addr, sizeof wc->advertise_addr) < 0) ||
+        (gang_ports && util_strlcpy(wc->gang_ports, gang_ports, sizeof wc->gang_ports) < 0)) {
+        fprintf(stderr, "drover-worker: --advertise-addr or --gang-ports is too long\n");
+        return 2;
+    }
+    if (wc->gang_ports[0]) {
+        char tail;
+        if (sscanf(wc->gang_ports, "%u-%u%c", &gang_lo, &gang_hi, &tail) != 2 || gang_lo < 1024 ||
+            gang_hi > 65535 || gang_lo > gang_hi || gang_hi - gang_lo >= 4096) {
+            fprintf(stderr, "drover-worker: worker.gang_ports must be LO-HI within 1024-65535, "
+                            "at most 4096 ports (e.g. \"29400-29499\")\n");
+            return 2;
+        }
+    }
+    for (const char *p = wc->advertise_addr; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != ':') {
+            fprintf(stderr, "drover-worker: worker.advertise_addr must be a host name or an IP "
+                            "address\n");
+            return 2;
+        }
     if (!wc->coordinator[0]) {
         fprintf(stderr, "drover-worker: no coordinator endpoint; set worker.coordinator in the "
                         "config file or pass --coordinator\n");
@@ -547,6 +582,9 @@ int main(int argc, char **argv)
         .labels = label_ptrs,
         .nlabels = wc->nlabels,
         .reserve_for = wc->reserve_for,
+        .advertise_addr = wc->advertise_addr,
+        .gang_port_lo = gang_lo,
+        .gang_port_hi = gang_hi,
         .kill_grace_ms = wc->kill_grace_ms,
         .work_dir = wc->work_dir,
         .task_bin = task_bin,

@@ -175,6 +175,52 @@ static int s_is_drover_var(const char *entry, size_t namelen)
     return 0;
 }
 
+/* 1 when entry (name of length namelen) is one of the gang's variables. */
+static int s_is_gang_var(const task_spec_t *spec, const char *entry, size_t namelen)
+{
+    for (size_t i = 0; i < spec->ngang_env; i++)
+        if (strncmp(spec->gang_env[i], entry, namelen) == 0 && spec->gang_env[i][namelen] == '=')
+            return 1;
+    return 0;
+}
+
+/* Appends the gang's variables at envp[*k]. */
+static int s_gang_env(const task_spec_t *spec, char **envp, size_t *k)
+{
+    for (size_t i = 0; i < spec->ngang_env; i++)
+        if (!(envp[(*k)++] = strdup(spec->gang_env[i])))
+            return -1;
+    return 0;
+}
+
+/* Writes the gang's hostfile as `hostfile` in dir (NULL = the worker's
+ * cwd, which the child inherits), atomically: every member of the gang on
+ * this worker writes the same text. 0, or -1 with the reason in err. */
+static int s_gang_hostfile(const task_spec_t *spec, const char *dir, char *err, size_t errlen)
+{
+    if (!spec->gang_hostfile || !spec->gang_hostfile[0])
+        return 0;
+    char path[4096], tmp[4160];
+    if (snprintf(path, sizeof path, "%s/hostfile", dir ? dir : ".") >= (int)sizeof path) {
+        snprintf(err, errlen, "cannot write the gang hostfile: folder name too long");
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s.%llu.%u.tmp", path, (unsigned long long)spec->task_id,
+             spec->attempt);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t n = strlen(spec->gang_hostfile);
+    if (fd < 0 || write(fd, spec->gang_hostfile, n) != (ssize_t)n || close(fd) < 0 ||
+        (fd = -1, rename(tmp, path) < 0)) {
+        snprintf(err, errlen, "cannot write the gang hostfile %.900s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    /* A run_as child reads it; it is the worker's to replace. */
+    return 0;
+}
+
 /* Parses spec_json into l. Returns 0, or -1 with the reason in err
  * (ENOMEM is reported the same way: the task fails rather than the worker). */
 int task_kind_builtin(const char *kind)
@@ -214,14 +260,14 @@ static int s_build_env(const task_spec_t *spec, launch_t *l, const char *const *
         nenv++;
     while (extra && extra[nextra])
         nextra++;
-    l->envp = calloc(nenv + nextra + 8, sizeof *l->envp);
+    l->envp = calloc(nenv + nextra + spec->ngang_env + 8, sizeof *l->envp);
     if (!l->envp)
         return -1;
     size_t k = 0;
     for (char **e = environ; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
-        if (s_is_drover_var(*e, nl) || s_is_cuda_var(spec, *e, nl))
+        if (s_is_drover_var(*e, nl) || s_is_cuda_var(spec, *e, nl) || s_is_gang_var(spec, *e, nl))
             continue;
         if (!(l->envp[k++] = strdup(*e)))
             return -1;
@@ -229,7 +275,7 @@ static int s_build_env(const task_spec_t *spec, launch_t *l, const char *const *
     for (size_t i = 0; i < nextra; i++)
         if (!(l->envp[k++] = strdup(extra[i])))
             return -1;
-    if (s_cuda_env(spec, l->envp, &k) < 0)
+    if (s_gang_env(spec, l->envp, &k) < 0 || s_cuda_env(spec, l->envp, &k) < 0)
         return -1;
     if (asprintf(&l->envp[k], "DROVER_RUN_ID=%llu", (unsigned long long)spec->run_id) < 0 ||
         (k++, asprintf(&l->envp[k], "DROVER_STEP=%s", spec->step ? spec->step : "") < 0) ||
@@ -369,14 +415,14 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     for (char **e = environ; e && *e; e++)
         nenv++;
     size_t nspec = env ? json_object_size(env) : 0;
-    l->envp = calloc(nenv + nspec + 8, sizeof *l->envp);
+    l->envp = calloc(nenv + nspec + spec->ngang_env + 8, sizeof *l->envp);
     if (!l->envp)
         goto nomem;
     size_t k = 0;
     for (char **e = environ; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         size_t nl = eq ? (size_t)(eq - *e) : strlen(*e);
-        if (s_is_drover_var(*e, nl) || s_is_cuda_var(spec, *e, nl))
+        if (s_is_drover_var(*e, nl) || s_is_cuda_var(spec, *e, nl) || s_is_gang_var(spec, *e, nl))
             continue;
         int overridden = 0;
         if (env) {
@@ -396,7 +442,8 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
     if (env) {
         json_object_foreach(env, key, val)
         {
-            if (s_is_drover_var(key, strlen(key)) || s_is_cuda_var(spec, key, strlen(key)))
+            if (s_is_drover_var(key, strlen(key)) || s_is_cuda_var(spec, key, strlen(key)) ||
+                s_is_gang_var(spec, key, strlen(key)))
                 continue;
             if (asprintf(&l->envp[k], "%s=%s", key, json_string_value(val)) < 0) {
                 l->envp[k] = NULL;
@@ -405,7 +452,7 @@ static int s_parse_spec(const task_spec_t *spec, launch_t *l, char *err, size_t 
             k++;
         }
     }
-    if (s_cuda_env(spec, l->envp, &k) < 0)
+    if (s_gang_env(spec, l->envp, &k) < 0 || s_cuda_env(spec, l->envp, &k) < 0)
         goto nomem;
     if (asprintf(&l->envp[k], "DROVER_RUN_ID=%llu", (unsigned long long)spec->run_id) < 0 ||
         (k++, asprintf(&l->envp[k], "DROVER_STEP=%s", spec->step ? spec->step : "") < 0) ||
@@ -632,7 +679,8 @@ task_t *task_start(const task_spec_t *spec, int64_t now_ms)
     sp.contain_env = t->unit ? contain_unit_env(t->unit) : NULL;
     spec = &sp;
     if ((builtin ? s_builtin_launch(spec, &l, err, sizeof err)
-                 : s_parse_spec(spec, &l, err, sizeof err)) < 0) {
+                 : s_parse_spec(spec, &l, err, sizeof err)) < 0 ||
+        s_gang_hostfile(spec, l.cwd, err, sizeof err) < 0) {
         s_fail(t, "%s", err);
     } else {
         l.run_as = spec->run_as;

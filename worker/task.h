@@ -95,6 +95,13 @@ typedef struct {
     uint64_t memory_bytes;
     uint32_t cpus;
     const char *contain_env; /* set by task_start itself; leave NULL */
+    /* A gang member (docs/distributed.md): "NAME=VALUE" rendezvous
+     * variables that override the worker's and the step's, and the Open MPI
+     * hostfile written as `hostfile` in the child's working folder before
+     * it starts. ngang_env 0 and gang_hostfile NULL/"" = not a gang. */
+    char *const *gang_env;
+    size_t ngang_env;
+    const char *gang_hostfile;
 } task_spec_t;
 
 /* 1 for the kinds run by drover-task (validate, train, evaluate). */

@@ -141,6 +141,8 @@ struct worker {
     char **labels;
     int nlabels;
     char reserve_for[64];
+    char advertise_addr[254];
+    uint32_t gang_port_lo, gang_port_hi;
     int slots;
     int prefetch;
     uint64_t memory_bytes; /* offered to tasks; 0 = unknown */
@@ -350,6 +352,9 @@ static void s_send_register(worker_t *w, int64_t now)
     reg.labels = w->labels;
     reg.n_labels = (size_t)w->nlabels;
     reg.reserve_for = w->reserve_for;
+    reg.advertise_addr = w->advertise_addr;
+    reg.gang_port_lo = w->gang_port_lo;
+    reg.gang_port_hi = w->gang_port_hi;
     reg.kinds = kinds;
     reg.n_kinds = w->task_bin[0] ? sizeof kinds / sizeof kinds[0] : 2;
     reg.prefetch = (uint32_t)w->prefetch;
@@ -807,6 +812,9 @@ static void s_on_assign(worker_t *w, const Drover__Assign *a, int64_t now, int f
         .contain = w->contain,
         .memory_bytes = a->memory_bytes,
         .cpus = a->cpus,
+        .gang_env = a->gang_env,
+        .ngang_env = a->n_gang_env,
+        .gang_hostfile = a->gang_hostfile,
     };
     /* Artifacts (exec steps): inputs are staged before the start, declared
      * outputs published after a success (xfer.h). */
@@ -1510,6 +1518,10 @@ worker_t *worker_new(const worker_opts_t *opts, char *err, size_t errlen)
     w->artifact_dir = strdup(opts->artifact_dir ? opts->artifact_dir : "");
     w->labels = calloc((size_t)opts->nlabels + 1, sizeof *w->labels);
     util_strlcpy(w->reserve_for, opts->reserve_for ? opts->reserve_for : "", sizeof w->reserve_for);
+    util_strlcpy(w->advertise_addr, opts->advertise_addr ? opts->advertise_addr : "",
+                 sizeof w->advertise_addr);
+    w->gang_port_lo = opts->gang_port_lo;
+    w->gang_port_hi = opts->gang_port_hi;
     if (!w->endpoint || !w->name || !w->key_name || !w->host || !w->work_dir || !w->task_bin ||
         !w->artifact_dir || !w->labels)
         goto nomem;

@@ -23,7 +23,9 @@ typedef struct {
     int prefetch; /* assignments queued beyond slots */
     const char *const *labels;
     int nlabels;
-    const char *reserve_for; /* "" = any step; "gpu" or one of labels (Register.reserve_for) */
+    const char *reserve_for;    /* "" = any step; "gpu" or one of labels (Register.reserve_for) */
+    const char *advertise_addr; /* Register.advertise_addr; NULL/"" = the connecting address */
+    uint32_t gang_port_lo, gang_port_hi; /* 0 = the coordinator's default range */
     int64_t kill_grace_ms;
     const char *work_dir;          /* "" = the worker's cwd */
     const char *task_bin;          /* drover-task for built-in kinds; NULL/"" = exec only */

@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "dataset.h"
 #include "metrics.h"
 #include "train.h"
 
@@ -191,7 +192,7 @@ static int s_run(int argc, char **argv)
         return 1;
     }
     size_t n = hdr[1], d = hdr[2], k = hdr[3], ntr = hdr[4];
-    float *X = malloc(n * d * 4);
+    float *X = dataset_alloc_matrix(n * d * 4); /* as drover-task loads a dataset */
     int32_t *y = malloc(n * 4);
     if (!X || !y || fread(X, 4, n * d, f) != n * d || fread(y, 4, n, f) != n) {
         fprintf(stderr, "short read on %s\n", path);

@@ -20,3 +20,9 @@ CREATE TABLE drover.web_tokens (
     revoked_at  timestamptz,
     revoked_by  text
 );
+
+-- The runs page filters by the schedule that started a run, as by workflow.
+CREATE INDEX runs_schedule_id ON drover.runs (schedule, id) WHERE schedule IS NOT NULL;
+
+-- Only the current leader writes them (migration 008's fence).
+SELECT drover.fence_table('drover.web_tokens');

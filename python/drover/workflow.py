@@ -43,7 +43,8 @@ import subprocess
 
 from .errors import DroverError, WorkflowError
 
-_COMMON = ("name", "kind", "after", "retries", "retry_delay", "timeout", "resources", "spec")
+_COMMON = ("name", "kind", "after", "retries", "retry_delay", "timeout", "resources", "spec",
+           "nodes", "spread")
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?$", re.I)
 _DUR = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$")
 
@@ -206,7 +207,15 @@ def from_dict(wf, cwd_base=None, params=None):
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError("step %r: 'retries' must be a non-negative integer" % sname)
         delay = _duration_ms(st.get("retry_delay"), "step %r: 'retry_delay'" % sname)
+        nodes = st.get("nodes", 1)
+        if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 64:
+            raise ValueError("step %r: 'nodes' must be an integer between 1 and 64" % sname)
+        spread = st.get("spread", True)
+        if not isinstance(spread, bool):
+            raise ValueError("step %r: 'spread' must be true or false" % sname)
         out_steps.append({
+            "nodes": nodes,
+            "pack": not spread,
             "name": sname,
             "kind": kind,
             "after": _strings(st.get("after"), "step %r: 'after'" % sname),
@@ -248,6 +257,8 @@ def to_request(pb, doc, submitted_by, queue=None, priority=None):
                       retries=st.get("retries", 0), timeout_ms=st.get("timeout_ms", 0),
                       retry_delay_ms=st.get("retry_delay_ms", 0),
                       spec_json=st.get("spec_json") or "{}",
+                      nodes=st.get("nodes", 1) if st.get("nodes", 1) > 1 else 0,
+                      pack=bool(st.get("pack", False)),
                       resources=pb.Resources(cpus=r.get("cpus", 1),
                                              memory_bytes=r.get("memory_bytes", 0),
                                              gpus=r.get("gpus", 0), labels=r.get("labels") or []))

@@ -106,11 +106,25 @@ class FileTest(unittest.TestCase):
         d = workflow.from_dict(DICT, cwd_base=os.path.realpath(self.dir.name))
         self.assertEqual((f["workflow"], f["queue"], f["priority"], f["source"]),
                          ("twin", "batch", 5, path))
-        keys = ("name", "kind", "after", "retries", "timeout_ms", "retry_delay_ms", "resources")
+        keys = ("name", "kind", "after", "retries", "timeout_ms", "retry_delay_ms", "resources",
+                "nodes", "pack")
         for fs, ds in zip(f["steps"], d["steps"]):
             self.assertEqual({k: fs[k] for k in keys}, {k: ds[k] for k in keys})
             self.assertEqual(json.loads(fs["spec_json"]), json.loads(ds["spec_json"]))
         self.assertEqual(f["steps"][1]["line"], 6)
+
+    def test_gang_keys(self):
+        # nodes/spread (docs/distributed.md) reach the request from a file and a dict alike.
+        path = self.write('workflow = "g";\nsteps = (\n  { name = "a"; kind = "exec"; command = "x";'
+                          ' nodes = 3; spread = false; }\n);\n')
+        f = workflow.from_file(path)
+        d = workflow.from_dict({"workflow": "g", "steps": [
+            {"name": "a", "kind": "exec", "command": "x", "nodes": 3, "spread": False}]})
+        for doc in (f, d):
+            self.assertEqual((doc["steps"][0]["nodes"], doc["steps"][0]["pack"]), (3, True))
+        with self.assertRaises(ValueError):
+            workflow.from_dict({"workflow": "g", "steps": [
+                {"name": "a", "kind": "exec", "command": "x", "nodes": 65}]})
 
     def test_bad_file_is_a_workflow_error(self):
         path = self.write('workflow = "w";\nsteps = (\n  { name = "a"; kind = "exec"; comand = "x"; }\n);\n')

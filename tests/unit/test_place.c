@@ -513,6 +513,87 @@ static void test_why_combined_text(void **state)
     assert_int_equal(strlen(tiny), sizeof tiny - 1);
 }
 
+/* A gang places all its members or reports how many fit: distinct workers
+ * with spread, packed by room without; never a prefetch queue. */
+static void test_gang_all_or_nothing(void **state)
+{
+    (void)state;
+    place_worker_t w[3] = {s_worker("a", 1, 0, 0), s_worker("b", 2, 0, 0), s_worker("c", 1, 0, 0)};
+    w[2].used_cpus = 1;
+    w[0].prefetch = 4; /* a gang member never waits in it */
+    place_step_t g = s_step("g[0]", 1, 0, 0, 1);
+    g.gang = 7;
+    place_table_t tab = s_tab(w, 3, NULL, 0);
+    size_t wk[4];
+    uint64_t gm[4];
+    uint32_t nfit = 9;
+    assert_int_equal(place_gang(&tab, &g, 3, 1, NULL, 0, wk, gm, &nfit), 0);
+    assert_int_equal(nfit, 2); /* a and b; c is busy */
+    assert_true(wk[0] != wk[1] && wk[0] != 2 && wk[1] != 2);
+    /* Packed: b takes two. */
+    assert_int_equal(place_gang(&tab, &g, 3, 0, NULL, 0, wk, gm, &nfit), 1);
+    assert_int_equal(nfit, 3);
+    int onb = 0;
+    for (int i = 0; i < 3; i++)
+        onb += wk[i] == 1;
+    assert_int_equal(onb, 2);
+    /* c frees: spread fits. */
+    w[2].used_cpus = 0;
+    assert_int_equal(place_gang(&tab, &g, 3, 1, NULL, 0, wk, gm, &nfit), 1);
+    /* GPUs are picked per member, disjoint on one worker. */
+    place_worker_t gw[1] = {s_worker("gpu", 8, 4, 0)};
+    place_step_t gg = s_step("t[0]", 1, 2, 0, 1);
+    gg.gang = 9;
+    place_table_t gt = s_tab(gw, 1, NULL, 0);
+    assert_int_equal(place_gang(&gt, &gg, 2, 0, NULL, 0, wk, gm, &nfit), 1);
+    assert_int_equal(gm[0] & gm[1], 0);
+    assert_int_equal(__builtin_popcountll(gm[0] | gm[1]), 4);
+    assert_int_equal(place_gang(&gt, &gg, 3, 0, NULL, 0, wk, gm, &nfit), 0);
+    assert_int_equal(nfit, 2);
+}
+
+/* A worker held for a gang takes other steps only where the held members
+ * still fit beside them. */
+static void test_gang_hold(void **state)
+{
+    (void)state;
+    place_worker_t w = s_worker("a", 2, 0, 0);
+    place_step_t g = s_step("g[0]", 1, 0, 0, 1), s = s_step("s", 1, 0, 0, 2);
+    g.gang = 7;
+    w.hold_gang = 7;
+    w.hold = g;
+    w.hold_n = 1;
+    assert_int_equal(place_check(&w, &s), 0); /* 2 slots: one for s, one held */
+    w.used_cpus = 1;
+    assert_int_equal(place_check(&w, &s), PLACE_HELD);
+    assert_int_equal(place_check(&w, &g), 0); /* its own gang may use it */
+    char text[128];
+    place_unmet_text(&w, &s, PLACE_HELD, text, sizeof text);
+    assert_non_null(strstr(text, "held for a waiting gang"));
+    w.hold_n = 0;
+    assert_int_equal(place_check(&w, &s), 0);
+}
+
+/* A gang yields to a better-ranked single step that fits where it would
+ * go, not to a later one. */
+static void test_gang_yields(void **state)
+{
+    (void)state;
+    place_worker_t w[2] = {s_worker("a", 1, 0, 0), s_worker("b", 1, 0, 0)};
+    place_step_t singles[1] = {s_step("old", 1, 0, 0, 1)};
+    place_step_t g = s_step("g[0]", 1, 0, 0, 5);
+    g.gang = 3;
+    place_table_t tab = s_tab(w, 2, singles, 1);
+    size_t wk[2] = {0, 1};
+    assert_int_equal(place_gang_yields(&tab, &g, wk, 2), 1);
+    singles[0].seq = 9; /* readied after the gang */
+    assert_int_equal(place_gang_yields(&tab, &g, wk, 2), 0);
+    singles[0].priority = 1; /* but more urgent */
+    assert_int_equal(place_gang_yields(&tab, &g, wk, 2), 1);
+    w[0].used_cpus = w[1].used_cpus = 1; /* it fits nowhere the gang goes */
+    assert_int_equal(place_gang_yields(&tab, &g, wk, 2), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +608,9 @@ int main(void)
         cmocka_unit_test(test_queue_turns),
         cmocka_unit_test(test_why_matches_placement),
         cmocka_unit_test(test_why_combined_text),
+        cmocka_unit_test(test_gang_all_or_nothing),
+        cmocka_unit_test(test_gang_hold),
+        cmocka_unit_test(test_gang_yields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,19 @@ static void t_submit(void **state)
     s_expect(&r, "trigger 'watch' must be an absolute folder path");
     s_req(&r, "w");
     s_expect(&r, "'steps' is empty; a workflow needs at least one step");
+    /* Gangs (docs/distributed.md): the coordinator's rules for any client. */
+    s_req(&r, "w");
+    s_step(&r, "a", "noop", "{}", NULL)->nodes = 64;
+    s_expect(&r, NULL);
+    r.steps[0].nodes = 65;
+    s_expect(&r, "step 'a': 'nodes' must be between 1 and 64");
+    r.steps[0].nodes = 2;
+    r.steps[0].gang_rank = 1; /* members are the coordinator's to make */
+    s_expect(&r, "step 'a': gang_rank is set by the coordinator");
+    s_req(&r, "w");
+    s_step(&r, "p", "promote", "{\"model\":\"m:1\",\"stage\":\"staging\"}", NULL)->nodes = 2;
+    s_expect(&r,
+             "step 'p': a promote step runs inside the coordinator and cannot have 'nodes' > 1");
 }
 
 /* What the loader builds, the coordinator accepts: the examples in the repo. */

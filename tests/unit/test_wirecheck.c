@@ -327,6 +327,27 @@ static void m_rf_empty(fx_t *f)
 {
     f->reg.reserve_for = "";
 }
+/* Gang steps (docs/distributed.md). */
+static void m_adv_ok(fx_t *f)
+{
+    f->reg.advertise_addr = "10.0.0.11";
+    f->reg.gang_port_lo = 29400;
+    f->reg.gang_port_hi = 29499;
+}
+static void m_adv_bad(fx_t *f)
+{
+    f->reg.advertise_addr = "10.0.0.1 slots=99\nevil";
+}
+static void m_ports_low(fx_t *f)
+{
+    f->reg.gang_port_lo = 22;
+    f->reg.gang_port_hi = 80;
+}
+static void m_ports_wide(fx_t *f)
+{
+    f->reg.gang_port_lo = 1024;
+    f->reg.gang_port_hi = 65535;
+}
 static void m_held_big(fx_t *f)
 {
     static Drover__Lease *many[WIRECHECK_MAX_LEASES + 1];
@@ -414,6 +435,11 @@ static const wcase_t s_wcases[] = {
     {"reserve_for not its label", DROVER__WORKER_MSG__BODY_REGISTER, m_rf_other,
      "reserve_for must be"},
     {"too many held", DROVER__WORKER_MSG__BODY_REGISTER, m_held_big, "leases (at most"},
+    {"gang address and ports", DROVER__WORKER_MSG__BODY_REGISTER, m_adv_ok, NULL},
+    {"advertise_addr with a newline", DROVER__WORKER_MSG__BODY_REGISTER, m_adv_bad,
+     "advertise_addr must be"},
+    {"gang ports below 1024", DROVER__WORKER_MSG__BODY_REGISTER, m_ports_low, "gang ports"},
+    {"gang ports too many", DROVER__WORKER_MSG__BODY_REGISTER, m_ports_wide, "gang ports"},
     {"held task id > int64", DROVER__WORKER_MSG__BODY_REGISTER, m_lease_task_big,
      "out-of-range lease"},
     {"valid heartbeat", DROVER__WORKER_MSG__BODY_HEARTBEAT, m_none, NULL},
@@ -517,6 +543,25 @@ static void m_assign_run_big(fx_t *f)
 {
     f->as.run_id = UINT64_MAX;
 }
+static void m_assign_gang_ok(fx_t *f)
+{
+    static char *env[] = {"RANK=1", "MASTER_ADDR=10.0.0.1"};
+    f->as.gang_env = env;
+    f->as.n_gang_env = 2;
+    f->as.gang_hostfile = "10.0.0.1 slots=1\n";
+}
+static void m_assign_gang_name(fx_t *f)
+{
+    static char *env[] = {"LD_PRELOAD=/tmp/x.so"};
+    f->as.gang_env = env;
+    f->as.n_gang_env = 1;
+}
+static void m_assign_gang_noeq(fx_t *f)
+{
+    static char *env[] = {"RANK"};
+    f->as.gang_env = env;
+    f->as.n_gang_env = 1;
+}
 static void m_rr_reason_big(fx_t *f)
 {
     f->rr.reason = s_rep('r', WIRECHECK_MAX_ERROR + 1);
@@ -536,6 +581,10 @@ static const ccase_t s_ccases[] = {
     {"assign no step", DROVER__COORD_MSG__BODY_ASSIGN, m_assign_no_step, "step name"},
     {"assign kind 32", DROVER__COORD_MSG__BODY_ASSIGN, m_assign_kind_32, "kind of 1 to 31"},
     {"assign run id", DROVER__COORD_MSG__BODY_ASSIGN, m_assign_run_big, "out-of-range run id"},
+    {"assign gang", DROVER__COORD_MSG__BODY_ASSIGN, m_assign_gang_ok, NULL},
+    {"assign gang env name", DROVER__COORD_MSG__BODY_ASSIGN, m_assign_gang_name,
+     "bad gang environment name"},
+    {"assign gang env entry", DROVER__COORD_MSG__BODY_ASSIGN, m_assign_gang_noeq, "NAME=VALUE"},
     {"valid kill", DROVER__COORD_MSG__BODY_KILL, m_none, NULL},
     {"kill no lease", DROVER__COORD_MSG__BODY_KILL, m_c_no_lease, "kill without a lease"},
     {"valid ack", DROVER__COORD_MSG__BODY_RESULT_ACK, m_none, NULL},

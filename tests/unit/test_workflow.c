@@ -104,7 +104,26 @@ static const err_case_t s_errors[] = {
          "    retires = 3;\n  }\n);\n",
      7,
      "step 'train': unknown key 'retires' (known: name, kind, after, retries, retry_delay, "
-     "timeout, resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
+     "timeout, resources, matrix, nodes, spread, argv, command, env, cwd, gates, outputs, inputs)"},
+    /* gangs (docs/distributed.md) */
+    {"nodes zero",
+     HDR
+     "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    nodes = 0; }\n);\n",
+     4, "step 'a': 'nodes' must be between 1 and 64"},
+    {"nodes too many",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; nodes = 65; }\n);\n", 3,
+     "step 'a': 'nodes' must be between 1 and 64"},
+    {"nodes a string",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; nodes = \"3\"; }\n);\n",
+     3, "step 'a': 'nodes' must be an integer"},
+    {"spread not a bool",
+     HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\"; nodes = 2;\n"
+         "    spread = 1; }\n);\n",
+     4, "step 'a': 'spread' must be true or false"},
+    {"gang of a coordinator kind",
+     HDR
+     "steps = (\n  { name = \"a\"; kind = \"approve\"; model = \"m:1\";\n    nodes = 2; }\n);\n",
+     4, "step 'a': a approve step runs inside the coordinator and cannot have 'nodes' > 1"},
     /* numbers and durations */
     {"retries not an int",
      HDR "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n"
@@ -201,13 +220,13 @@ static const err_case_t s_errors[] = {
     {"train unknown key",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\";\n    argv = [\"x\"]; }\n);\n", 4,
      "step 't': unknown key 'argv' (known: name, kind, after, retries, retry_delay, timeout, "
-     "resources, matrix, dataset, label, model, trainer, hidden"},
+     "resources, matrix, nodes, spread, dataset, label, model, trainer, hidden"},
     {"exec with a train key",
      HDR
      "steps = (\n  { name = \"a\"; kind = \"exec\"; command = \"true\";\n    epochs = 3; }\n);\n",
      4,
      "step 'a': unknown key 'epochs' (known: name, kind, after, retries, retry_delay, timeout, "
-     "resources, matrix, argv, command, env, cwd, gates, outputs, inputs)"},
+     "resources, matrix, nodes, spread, argv, command, env, cwd, gates, outputs, inputs)"},
     {"train no dataset",
      HDR "steps = (\n  { name = \"t\"; kind = \"train\"; label = \"y\"; model = \"m\"; }\n);\n", 3,
      "step 't': train steps need 'dataset'"},

@@ -1,4 +1,4 @@
-// bench_web.mjs — the browser half of bench/web.sh: signs in, loads the
+// bench_web.mjs — the browser half of bench/web_ui.sh: signs in, loads the
 // runs page and the 1,000-step DAG page LOADS times each (full loads),
 // prints medians, then keeps the DAG page open while the SAMPLES waiting
 // steps are released one by one and writes when the page showed each one
