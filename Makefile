@@ -22,7 +22,7 @@ PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev \
             lintian python3 libmicrohttpd-dev prometheus slurm-wlm munge \
             libcurl4-openssl-dev python3-zmq python3-protobuf protobuf-compiler clang-format \
-            python3-sklearn python3-numpy chromium nodejs
+            python3-sklearn python3-numpy curl chromium nodejs
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan
