@@ -22,13 +22,12 @@ worker_start w1 4 --artifact-dir "$T_DIR/artifacts"
 
 K="$T_DIR/k"
 mkdir -m 700 "$K"
-mkkey() { # NAME ROLE
-    drover keygen --out "$K/$1" >/dev/null || fail "keygen $1 exited $?"
-    drover keys allow client "$K/$1.pub" --role "$2" >/dev/null || fail "allow $1 ($2) exited $?"
-}
-mkkey web web    # drover-web's own key: nothing without a user's token
-mkkey rev reader # an approver: a reader with an approve grant
-mkkey nog reader # a plain reader
+# web: drover-web's own key (nothing without a person's token); rev: an
+# approver (a reader with an approve grant); nog: a plain reader.
+for kr in web:web rev:reader nog:reader; do
+    drover keygen --out "$K/${kr%%:*}" >/dev/null || fail "keygen ${kr%%:*} exited $?"
+    drover keys allow client "$K/${kr%%:*}.pub" --role "${kr#*:}" >/dev/null || fail "allow $kr exited $?"
+done
 drover keys grant rev approve 'claims*' >/dev/null || fail "grant rev approve"
 TOK_REV=$(drover web-token create rev --ttl 1d) || fail "web-token create rev exited $?"
 TOK_NOG=$(drover web-token create nog) || fail "web-token create nog exited $?"
