@@ -72,7 +72,29 @@ export function events(path, handlers) {
       fn(data);
     });
   }
+  // The server ends a stream with `event: error` when the session ended or
+  // the coordinator refused; the browser gives up by itself on a non-200
+  // reconnect (readyState CLOSED). Either way say so: the page is no
+  // longer live.
+  es.addEventListener('error', ev => {
+    let msg = null;
+    if (ev.data) { try { msg = JSON.parse(ev.data).error; } catch { msg = null; } }
+    if (msg || es.readyState === EventSource.CLOSED) {
+      es.close();
+      stale(msg || 'the connection was lost');
+    }
+  });
   return es;
+}
+
+function stale(why) {
+  const main = document.getElementById('main');
+  if (!main || main.querySelector('.stale')) return;
+  const p = document.createElement('p');
+  p.className = 'stale error';
+  p.setAttribute('role', 'alert');
+  p.textContent = `Live updates stopped (${why}). Reload the page to resume.`;
+  main.prepend(p);
 }
 
 export const enc = encodeURIComponent;
