@@ -46,8 +46,17 @@ daemons_cpu() {
 }
 now() { echo "${EPOCHREALTIME/,/.}"; }
 
+# ART_PERF=FILE: a call-graph profile of the three daemons over all the
+# runs (perf record -g), written to FILE for `perf report -i FILE`.
+if [[ -n "${ART_PERF:-}" ]]; then
+    perf record -q -g -o "$ART_PERF" -p "$(coord_pid),$(worker_pid wa),$(worker_pid wb)" \
+        >"$T_DIR/perf.log" 2>&1 &
+    ART_PERF_PID=$!
+    sleep 1 # perf attaches to running processes; give it its moment
+fi
+
 for mb in $ART_SIZES; do
-    : >"$T_DIR/t_art" && : >"$T_DIR/t_cp" && : >"$T_DIR/t_cps" && : >"$T_DIR/c_art" && : >"$T_DIR/c_cp"
+    : >"$T_DIR/t_art" && : >"$T_DIR/t_up" && : >"$T_DIR/t_down" && : >"$T_DIR/t_cp" && : >"$T_DIR/t_cps" && : >"$T_DIR/c_art" && : >"$T_DIR/c_cp"
     for i in $(seq 1 "$ART_RUNS"); do
         cat >"$T_DIR/bench.cfg" <<CFG
 workflow = "artbench";
@@ -65,6 +74,11 @@ CFG
         sql "select extract(epoch from (c.started_at - p.finished_at))
              from drover.tasks p join drover.tasks c on c.run_id = p.run_id
              where p.run_id = $run and p.name = 'produce' and c.name = 'consume'" >>"$T_DIR/t_art"
+        # Transfer only: the upload (wa -> coordinator) and the download
+        # (coordinator -> wb) as the workers time them (their log lines).
+        rate_s() { grep -a "artifact .*: $1 [0-9]* bytes in" "$2" | tail -1 | sed 's/.* bytes in \([0-9.]*\) s.*/\1/'; }
+        echo "$(rate_s uploaded "$T_DIR/worker-wa.log")" >>"$T_DIR/t_up"
+        echo "$(rate_s downloaded "$T_DIR/worker-wb.log")" >>"$T_DIR/t_down"
         # The baseline: the same bytes, from wa's folder to wb's.
         rm -f "$T_DIR/wb/copy.bin"
         t0=$(now)
@@ -86,6 +100,12 @@ CFG
     cps=$(median <"$T_DIR/t_cps")
     cart=$(median <"$T_DIR/c_art")
     ccp=$(median <"$T_DIR/c_cp")
+    up=$(median <"$T_DIR/t_up")
+    down=$(median <"$T_DIR/t_down")
+    if [[ -n "$up" && -n "$down" ]]; then
+        printf 'size %5d MB  transfer only: upload %6.2f s (%6.0f MB/s)   download %6.2f s (%6.0f MB/s)\n' \
+            "$mb" "$up" "$(echo "$mb / $up" | bc -l)" "$down" "$(echo "$mb / $down" | bc -l)"
+    fi
     printf 'size %5d MB  CPU: artifact (coordinator + both workers) %6.2f s   cp %5.2f s   ratio %5.1fx\n' \
         "$mb" "$cart" "$ccp" "$(echo "$cart / $ccp" | bc -l)"
     printf 'size %5d MB  artifact A->coordinator->B %7.2f s (%6.0f MB/s)   cp %6.2f s (%6.0f MB/s)  ratio %5.1fx   cp+fsync %6.2f s  ratio %5.1fx   [runs: %s]\n' \
@@ -93,3 +113,7 @@ CFG
         "$(echo "$art / $cpm" | bc -l)" "$cps" "$(echo "$art / $cps" | bc -l)" \
         "$(tr '\n' ' ' <"$T_DIR/t_art")"
 done
+if [[ -n "${ART_PERF:-}" ]]; then
+    kill -INT "$ART_PERF_PID"
+    wait "$ART_PERF_PID" || true
+fi

@@ -60,13 +60,17 @@ static int s_recv_part(void *sock, zmq_msg_t *part)
     }
 }
 
-int wire_recv(void *sock, int router, wire_msg_t *out)
+/* wire_recv, and with data != NULL a second frame after the envelope,
+ * kept as libzmq delivered it (no copy). */
+static int s_recv(void *sock, int router, wire_msg_t *out, zmq_msg_t *data)
 {
     zmq_msg_t part;
     out->ident_len = 0;
     out->data = NULL;
     out->len = 0;
     out->user_id[0] = '\0';
+    if (data)
+        zmq_msg_init(data);
     zmq_msg_init(&part);
     if (s_recv_part(sock, &part) < 0) {
         int e = errno;
@@ -96,14 +100,24 @@ int wire_recv(void *sock, int router, wire_msg_t *out)
         }
     }
     if (zmq_msg_more(&part)) {
-        zmq_msg_close(&part);
-        s_drain(sock);
-        return 2;
+        if (!data || s_recv_part(sock, data) < 0 || zmq_msg_more(data)) {
+            zmq_msg_close(&part);
+            if (data) {
+                zmq_msg_close(data);
+                zmq_msg_init(data);
+            }
+            s_drain(sock);
+            return 2;
+        }
     }
     size_t n = zmq_msg_size(&part);
     out->data = malloc(n ? n : 1);
     if (!out->data) {
         zmq_msg_close(&part);
+        if (data) {
+            zmq_msg_close(data);
+            zmq_msg_init(data);
+        }
         errno = ENOMEM;
         return -1;
     }
@@ -120,6 +134,16 @@ int wire_recv(void *sock, int router, wire_msg_t *out)
     return 1;
 }
 
+int wire_recv(void *sock, int router, wire_msg_t *out)
+{
+    return s_recv(sock, router, out, NULL);
+}
+
+int wire_recv_data(void *sock, int router, wire_msg_t *out, zmq_msg_t *data)
+{
+    return s_recv(sock, router, out, data);
+}
+
 static int s_send_buf(void *sock, const void *buf, size_t len, int flags)
 {
     for (;;) {
@@ -130,12 +154,15 @@ static int s_send_buf(void *sock, const void *buf, size_t len, int flags)
     }
 }
 
-int wire_send(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg)
+int wire_send_data(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg,
+                   zmq_msg_t *data)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);
     uint8_t stackbuf[4096];
     uint8_t *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
     if (!buf) {
+        if (data)
+            zmq_msg_close(data);
         errno = ENOMEM;
         return -1;
     }
@@ -143,13 +170,25 @@ int wire_send(void *sock, const uint8_t *ident, size_t ident_len, const Protobuf
     int rc = 0;
     if (ident_len > 0 && s_send_buf(sock, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         rc = -1;
-    if (rc == 0 && s_send_buf(sock, buf, n, ZMQ_DONTWAIT) < 0)
+    if (rc == 0 && s_send_buf(sock, buf, n, ZMQ_DONTWAIT | (data ? ZMQ_SNDMORE : 0)) < 0)
         rc = -1;
+    /* The data frame: libzmq takes the message (and the buffer it points
+     * to) on success; otherwise it is still ours to close. */
+    while (rc == 0 && data && zmq_msg_send(data, sock, ZMQ_DONTWAIT) < 0)
+        if (errno != EINTR)
+            rc = -1;
     int e = errno;
+    if (rc < 0 && data)
+        zmq_msg_close(data);
     if (buf != stackbuf)
         free(buf);
     errno = e;
     return rc;
+}
+
+int wire_send(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg)
+{
+    return wire_send_data(sock, ident, ident_len, msg, NULL);
 }
 
 static const char *s_task_states[] = {

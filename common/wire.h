@@ -1,7 +1,10 @@
 /* wire — ZeroMQ and protobuf-c, wrapped in one place.
  *
  * Every message is one frame holding one envelope from proto/drover.proto;
- * a ROUTER peer sees [identity, envelope]. Sends retry on EINTR; receives
+ * a ROUTER peer sees [identity, envelope]. The one exception is the
+ * artifact service, whose chunks travel as a frame of raw bytes after the
+ * envelope (wire_send_data/wire_recv_data), so a mebibyte is never packed
+ * into, or unpacked out of, a protobuf. Sends retry on EINTR; receives
  * are non-blocking (ZMQ_DONTWAIT) so the caller's zmq_poll loop stays in
  * charge. A NULL from *__unpack is a bad message (counted by the caller),
  * never a crash.
@@ -12,11 +15,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zmq.h>
+
 #include "drover.pb-c.h"
 
 /* Bumped on any incompatible change to drover.proto (see proto/README.md).
  * Overridable for tests of the version check only. */
 #define DROVER_PROTOCOL_VERSION 1
+
+/* The artifact transfer protocol (ArtifactRequest/ArtifactReply
+ * xfer_version): 2 = chunk bytes in a frame after the envelope. Checked by
+ * both ends on every message, so an old worker or an old coordinator gets
+ * a refusal that names the one to upgrade. */
+#define WIRE_XFER_VERSION 2
 
 /* Largest envelope accepted by default (coordinator.max_message). */
 #define WIRE_MAX_MSG_DEFAULT (16u * 1024u * 1024u)
@@ -55,10 +66,23 @@ int wire_socket_setup(void *sock, size_t max_msg);
  * 2 ("dropped") so the caller can count them. */
 int wire_recv(void *sock, int router, wire_msg_t *out);
 
+/* wire_recv for messages that may carry bulk bytes after the envelope
+ * (the artifact service's chunks): a second frame, when there is one, is
+ * left in *data as libzmq delivered it, without a copy; *data is always
+ * initialised (empty without one) and the caller zmq_msg_close()s it.
+ * Three frames or more are dropped (2). */
+int wire_recv_data(void *sock, int router, wire_msg_t *out, zmq_msg_t *data);
+
 /* Packs msg and sends it, preceded by the identity frame when ident_len > 0.
  * Returns 0, or -1 with errno set (EHOSTUNREACH for a gone ROUTER peer when
  * ZMQ_ROUTER_MANDATORY is set, EAGAIN when the peer's queue is full). */
 int wire_send(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg);
+
+/* wire_send followed by data (when not NULL) as a second frame, handed to
+ * libzmq without a copy (build it with zmq_msg_init_data over a buffer
+ * the free function releases). data is consumed on success and failure. */
+int wire_send_data(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg,
+                   zmq_msg_t *data);
 
 /* Replaces invalid UTF-8 in every string field of an unpacked message
  * (recursively) with '?': peers may send any bytes, PostgreSQL takes only

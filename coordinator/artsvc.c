@@ -297,8 +297,8 @@ static running_t *s_running(artsvc_t *a, int fd, const char *hex, uint64_t held,
     return h;
 }
 
-static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__ArtifactReply *rep,
-                  uint8_t *buf, char *why, size_t whylen)
+static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, const uint8_t *data, size_t len,
+                  Drover__ArtifactReply *rep, uint8_t *buf, char *why, size_t whylen)
 {
     running_t *h = NULL;
     char part[4096];
@@ -341,10 +341,17 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         held = 0;
     }
     if (r->op == DROVER__ARTIFACT_OP__ARTIFACT_PUT_CHUNK) {
-        if (r->offset != held || r->data.len == 0 || r->offset + r->data.len > r->size) {
+        if (r->offset + len > r->size) {
+            rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+            util_errf(why, whylen, "chunk at %llu+%zu runs past the artifact's %llu bytes",
+                      (unsigned long long)r->offset, len, (unsigned long long)r->size);
+            rep->offset = held;
+            goto out;
+        }
+        if (r->offset != held) {
             rep->error = DROVER__ERROR_CODE__ERROR_CONFLICT;
             util_errf(why, whylen, "chunk at %llu+%zu; the coordinator holds %llu of %llu bytes",
-                      (unsigned long long)r->offset, r->data.len, (unsigned long long)held,
+                      (unsigned long long)r->offset, len, (unsigned long long)held,
                       (unsigned long long)r->size);
             rep->offset = held;
             goto out;
@@ -355,9 +362,8 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
             goto out;
         }
         size_t done = 0;
-        while (done < r->data.len) {
-            ssize_t n =
-                pwrite(fd, r->data.data + done, r->data.len - done, (off_t)(r->offset + done));
+        while (done < len) {
+            ssize_t n = pwrite(fd, data + done, len - done, (off_t)(r->offset + done));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0) {
@@ -369,9 +375,9 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
             }
             done += (size_t)n;
         }
-        sha256_update(&h->ctx, r->data.data, r->data.len);
-        h->upto += r->data.len;
-        held += r->data.len;
+        sha256_update(&h->ctx, data, len);
+        h->upto += len;
+        held += len;
     }
     rep->offset = held;
     if (held == r->size) {
@@ -385,7 +391,8 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         }
         if (h)
             h->hex[0] = '\0';
-        if (artifact_adopt_hashed(a->root, r->sha256, part, got[0] ? got : NULL, why, whylen) < 0) {
+        if (artifact_adopt_hashed(a->root, r->sha256, part, got[0] ? got : NULL, 1, why, whylen) <
+            0) {
             rep->error = errno == EBADMSG ? DROVER__ERROR_CODE__ERROR_BAD_REQUEST
                                           : DROVER__ERROR_CODE__ERROR_INTERNAL;
             rep->offset = 0;
@@ -399,11 +406,20 @@ out:
         close(fd);
 }
 
+static void s_free(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* A chunk of hex into *out (a zmq message over its own buffer, which
+ * libzmq frees once sent: no copy on the way out). */
 static void s_get(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__ArtifactReply *rep,
-                  uint8_t *buf, char *why, size_t whylen)
+                  zmq_msg_t *out, char *why, size_t whylen)
 {
     char path[4096];
     struct stat st;
+    uint8_t *chunk = NULL;
     int fd = -1;
     if (artifact_path(a->root, r->sha256, path, sizeof path) < 0 ||
         (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
@@ -420,9 +436,14 @@ static void s_get(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         goto out; /* empty data: the end */
     if ((uint64_t)st.st_size - r->offset < want)
         want = (size_t)((uint64_t)st.st_size - r->offset);
+    if (!(chunk = malloc(want))) {
+        rep->error = DROVER__ERROR_CODE__ERROR_INTERNAL;
+        util_errf(why, whylen, "out of memory");
+        goto out;
+    }
     size_t got = 0;
     while (got < want) {
-        ssize_t n = pread(fd, buf + got, want - got, (off_t)(r->offset + got));
+        ssize_t n = pread(fd, chunk + got, want - got, (off_t)(r->offset + got));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -432,14 +453,21 @@ static void s_get(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         }
         got += (size_t)n;
     }
-    rep->data.data = buf;
-    rep->data.len = got;
+    if (zmq_msg_init_data(out, chunk, got, s_free, NULL) < 0) {
+        rep->error = DROVER__ERROR_CODE__ERROR_INTERNAL;
+        util_errf(why, whylen, "cannot build the answer: %s", zmq_strerror(errno));
+        goto out;
+    }
+    chunk = NULL; /* out owns it */
 out:
+    free(chunk);
     if (fd >= 0)
         close(fd);
 }
 
-static void s_handle(artsvc_t *a, wire_msg_t *msg, uint8_t *buf)
+/* One request: msg its envelope, data the frame after it (a PUT_CHUNK's
+ * bytes; empty for the other operations). */
+static void s_handle(artsvc_t *a, wire_msg_t *msg, zmq_msg_t *data, uint8_t *buf)
 {
     char why[600] = "";
     Drover__WorkerMsg *m = drover__worker_msg__unpack(NULL, msg->len, msg->data);
@@ -468,7 +496,33 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, uint8_t *buf)
     Drover__ArtifactReply rep = DROVER__ARTIFACT_REPLY__INIT;
     rep.op = r->op;
     rep.sha256 = r->sha256;
-    if (!sha256_is_hex(r->sha256)) {
+    rep.xfer_version = WIRE_XFER_VERSION;
+    zmq_msg_t chunk; /* a GET's answer bytes */
+    zmq_msg_init(&chunk);
+    size_t dlen = zmq_msg_size(data);
+    if (r->xfer_version != WIRE_XFER_VERSION) {
+        rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        snprintf(why, sizeof why,
+                 "this worker speaks artifact transfer protocol %u, the coordinator %u: upgrade "
+                 "%s",
+                 r->xfer_version, WIRE_XFER_VERSION,
+                 r->xfer_version < WIRE_XFER_VERSION ? "drover-worker" : "drover-coordinator");
+    } else if (r->data.len > 0) {
+        rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        snprintf(why, sizeof why,
+                 "a chunk of %zu bytes inside the request's envelope (it goes in a frame of its "
+                 "own)",
+                 r->data.len);
+    } else if ((dlen > 0) != (r->op == DROVER__ARTIFACT_OP__ARTIFACT_PUT_CHUNK)) {
+        rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        snprintf(why, sizeof why, "%s",
+                 dlen ? "a chunk frame misplaced after a request that takes none"
+                      : "a PUT_CHUNK without its chunk frame");
+    } else if (dlen > ARTSVC_CHUNK) {
+        rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
+        snprintf(why, sizeof why, "a chunk of %zu bytes (chunks are 1 to %u bytes)", dlen,
+                 ARTSVC_CHUNK);
+    } else if (!sha256_is_hex(r->sha256)) {
         rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
         snprintf(why, sizeof why, "'%.70s' is not a sha256 (64 lowercase hex)", r->sha256);
     } else if (s_allowed(a, peer, r, why, sizeof why) < 0) {
@@ -477,9 +531,9 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, uint8_t *buf)
         switch (r->op) {
         case DROVER__ARTIFACT_OP__ARTIFACT_PUT_BEGIN:
         case DROVER__ARTIFACT_OP__ARTIFACT_PUT_CHUNK:
-            s_put(a, r, &rep, buf, why, sizeof why);
+            s_put(a, r, zmq_msg_data(data), dlen, &rep, buf, why, sizeof why);
             break;
-        case DROVER__ARTIFACT_OP__ARTIFACT_GET: s_get(a, r, &rep, buf, why, sizeof why); break;
+        case DROVER__ARTIFACT_OP__ARTIFACT_GET: s_get(a, r, &rep, &chunk, why, sizeof why); break;
         case DROVER__ARTIFACT_OP__ARTIFACT_VERIFY: {
             int have = s_have(a, r->sha256, r->size, why, sizeof why);
             if (have > 0) {
@@ -503,7 +557,10 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, uint8_t *buf)
     }
     if (rep.error != DROVER__ERROR_CODE__ERROR_NONE) {
         rep.message = why;
-        if (rep.error != DROVER__ERROR_CODE__ERROR_CONFLICT) {
+        /* A chunk behind the held offset is an honest race (two uploads of
+         * the same bytes, a stale connection): answered, not counted. One
+         * ahead of it, outside the window the sender was given, is not. */
+        if (rep.error != DROVER__ERROR_CODE__ERROR_CONFLICT || r->offset > rep.offset) {
             atomic_fetch_add(&a->refused, 1);
             int64_t now = util_mono_ms();
             if (now >= a->next_log_ms) {
@@ -522,8 +579,15 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, uint8_t *buf)
     out.version = DROVER_PROTOCOL_VERSION;
     out.body_case = DROVER__COORD_MSG__BODY_ARTIFACT;
     out.artifact = &rep;
-    if (wire_send(a->sock, msg->ident, msg->ident_len, &out.base) < 0 && errno != EHOSTUNREACH)
+    /* A peer that does not read its answers fills its queue (ZMQ_SNDHWM)
+     * and loses the rest: the router drops them rather than hold them. */
+    int with_chunk = zmq_msg_size(&chunk) > 0; /* then wire_send_data consumes it */
+    if (wire_send_data(a->sock, msg->ident, msg->ident_len, &out.base, with_chunk ? &chunk : NULL) <
+            0 &&
+        errno != EHOSTUNREACH)
         log_warn("artifact service: cannot answer: %s", zmq_strerror(errno));
+    if (!with_chunk)
+        zmq_msg_close(&chunk);
     drover__worker_msg__free_unpacked(m, NULL);
 }
 
@@ -571,19 +635,20 @@ static void *s_main(void *arg)
         }
         for (int i = 0; i < 64 && !atomic_load(&a->stop); i++) {
             wire_msg_t msg;
-            int rc = wire_recv(a->sock, 1, &msg);
+            zmq_msg_t data;
+            int rc = wire_recv_data(a->sock, 1, &msg, &data);
+            if (rc == 1)
+                s_handle(a, &msg, &data, buf);
+            zmq_msg_close(&data);
+            wire_msg_clear(&msg);
             if (rc == 0)
                 break;
             if (rc < 0) {
                 log_error("artifact service: receive: %s", zmq_strerror(errno));
                 break;
             }
-            if (rc == 2) {
+            if (rc == 2)
                 atomic_fetch_add(&a->refused, 1);
-                continue;
-            }
-            s_handle(a, &msg, buf);
-            wire_msg_clear(&msg);
         }
     }
     free(buf);
@@ -611,6 +676,7 @@ artsvc_t *artsvc_start(void *sock, const char *root, uint64_t max_size, int secu
     int hwm = ARTSVC_HWM;
     int64_t maxmsg = ARTSVC_CHUNK + 4096;
     if (!(a->root = strdup(root)) || zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0 ||
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0) {
         snprintf(err, errlen, "cannot set up the artifact service: %s", strerror(errno));
         artsvc_stop(&a);

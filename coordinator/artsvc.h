@@ -10,14 +10,21 @@
  * which the loop reads when a Result claims one.
  *
  * Protocol (one WorkerMsg.artifact request, one CoordMsg.artifact answer;
- * docs/artifacts.md):
+ * docs/artifacts.md). Chunk bytes never travel inside the protobuf: they
+ * are a frame of their own after the envelope (wire_send_data), so neither
+ * end packs, unpacks or copies a mebibyte; both ends set xfer_version
+ * (WIRE_XFER_VERSION) and refuse a message without it, naming the side to
+ * upgrade.
  *   PUT_BEGIN  lease, sha256, size -> offset = bytes already held (resume),
  *              or complete when the store already has it (verified);
- *   PUT_CHUNK  lease, sha256, size, offset, data (<= 1 MiB) -> appended
- *              only at the held offset (else CONFLICT with the offset to
- *              resume from); at size the whole file is hashed and, if it
- *              matches, published into the store (complete), else deleted;
- *   GET        lease, sha256, offset, length -> data, size;
+ *   PUT_CHUNK  lease, sha256, size, offset + a chunk frame (1 B..1 MiB) ->
+ *              appended only at the held offset (else CONFLICT with the
+ *              offset to resume from; one ahead of it is counted as a
+ *              refusal), hashed as it is appended; at size the hash is
+ *              checked and the file published into the store (complete),
+ *              else deleted. Chunks are pipelined: the worker keeps a
+ *              window of them in flight, answered in order;
+ *   GET        lease, sha256, offset, length -> size + a chunk frame;
  *   VERIFY     lease, sha256, size -> the store's copy (a shared store the
  *              worker wrote itself) is hashed: complete, or an error.
  * Authorisation: PUT and VERIFY only for an attempt the coordinator
@@ -28,8 +35,9 @@
  * counted.
  *
  * Bounds: one request at a time (a whole-file hash runs on this thread,
- * not the loop); a request is at most 1 MiB + headers (ZMQ_MAXMSGSIZE) and
- * the socket queues at most ARTSVC_HWM of them per peer; an artifact is at
+ * not the loop); a frame is at most 1 MiB + 4 KiB (ZMQ_MAXMSGSIZE), the
+ * socket queues at most ARTSVC_HWM requests per peer and as many answers
+ * (ZMQ_SNDHWM: a peer that does not read loses the rest); an artifact is at
  * most coordinator.artifact_max_size; partial uploads live in
  * ROOT/.partial and are removed after ARTSVC_PARTIAL_TTL_S without
  * progress. Disk quotas are the filesystem's (docs/artifacts.md).
@@ -40,7 +48,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARTSVC_CHUNK         (1u << 20)
+#include "wirecheck.h"
+
+#define ARTSVC_CHUNK         WIRECHECK_MAX_ARTIFACT_CHUNK
 #define ARTSVC_HWM           16
 #define ARTSVC_PARTIAL_TTL_S (24 * 3600)
 #define ARTSVC_MAX_GRANTS    100000

@@ -324,11 +324,11 @@ int artifact_partial_path(const char *root, const char *hex, char *out, size_t o
 
 int artifact_adopt(const char *root, const char *hex, const char *partial, char *err, size_t errlen)
 {
-    return artifact_adopt_hashed(root, hex, partial, NULL, err, errlen);
+    return artifact_adopt_hashed(root, hex, partial, NULL, 1, err, errlen);
 }
 
 int artifact_adopt_hashed(const char *root, const char *hex, const char *partial,
-                          const char *content_hex, char *err, size_t errlen)
+                          const char *content_hex, int durable, char *err, size_t errlen)
 {
     char final[4096], dir[4096], got[65];
     if (artifact_path(root, hex, final, sizeof final) < 0) {
@@ -361,10 +361,20 @@ int artifact_adopt_hashed(const char *root, const char *hex, const char *partial
         errno = e;
         return -1;
     }
-    return util_commit_file(fd, partial, final, err, errlen);
+    if (durable)
+        return util_commit_file(fd, partial, final, err, errlen);
+    close(fd);
+    if (rename(partial, final) < 0) {
+        int e = errno;
+        util_errf(err, errlen, "cannot rename %s: %s", partial, strerror(e));
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
-int artifact_put_fd(const char *root, int fd, char hex_out[65], char *err, size_t errlen)
+int artifact_put_fd(const char *root, int fd, int durable, char hex_out[65], char *err,
+                    size_t errlen)
 {
     static atomic_uint counter;
     char dir[4096], tmp[4200], hex[65];
@@ -421,7 +431,7 @@ int artifact_put_fd(const char *root, int fd, char hex_out[65], char *err, size_
     uint8_t d[SHA256_DIGEST_LEN];
     sha256_final(&ctx, d);
     sha256_hex(d, hex);
-    if (artifact_adopt_hashed(root, hex, tmp, hex, err, errlen) < 0) {
+    if (artifact_adopt_hashed(root, hex, tmp, hex, durable, err, errlen) < 0) {
         e = errno;
         unlink(tmp);
         errno = e;

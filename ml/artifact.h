@@ -41,8 +41,12 @@ int artifact_put_file(const char *root, const char *src_path, char hex_out[65], 
  * content name), so the stored file always matches its name even if the
  * source changes meanwhile (then it holds what was read). For files no
  * one writes any more (a finished step's outputs); fd stays open.
+ * durable: fsynced as the other put functions do; 0 for a store that is
+ * only a cache whose every use hashes the file first (a worker's private
+ * store: after a crash a file that lost its bytes is fetched again).
  * Returns 0 with the sha256 in hex_out, or -1 (errno, err). */
-int artifact_put_fd(const char *root, int fd, char hex_out[65], char *err, size_t errlen);
+int artifact_put_fd(const char *root, int fd, int durable, char hex_out[65], char *err,
+                    size_t errlen);
 
 /* Stores len bytes of data (data may be NULL when len is 0) like
  * artifact_put_file. Returns 0 or -1 (errno, err). */
@@ -72,8 +76,9 @@ int artifact_adopt(const char *root, const char *hex, const char *partial, char 
                    size_t errlen);
 
 /* The same when the caller hashed the bytes as it wrote them: content_hex
- * is their sha256 and the file is not read again. */
+ * is their sha256 and the file is not read again; durable 0 skips the
+ * fsyncs (a cache, as for artifact_put_fd). */
 int artifact_adopt_hashed(const char *root, const char *hex, const char *partial,
-                          const char *content_hex, char *err, size_t errlen);
+                          const char *content_hex, int durable, char *err, size_t errlen);
 
 #endif

@@ -76,6 +76,7 @@ struct xfer {
 
     void *sock; /* the thread's only */
     uint8_t *buf;
+    char why[300]; /* s_reply's XFER_INCOMPATIBLE */
 };
 
 /* ------------------------------------------------------------ socket --- */
@@ -107,12 +108,16 @@ static int s_open(xfer_t *x)
     return 0;
 }
 
+/* Sends one request; data (a PUT_CHUNK's bytes, or NULL) goes as the frame
+ * after the envelope and is consumed. */
 static int s_request(xfer_t *x, const job_t *j, Drover__ArtifactOp op, const char *hex,
-                     uint64_t size, uint64_t offset, uint32_t length, const uint8_t *data,
-                     size_t len)
+                     uint64_t size, uint64_t offset, uint32_t length, zmq_msg_t *data)
 {
-    if (s_open(x) < 0)
+    if (s_open(x) < 0) {
+        if (data)
+            zmq_msg_close(data);
         return -1;
+    }
     Drover__Lease l = DROVER__LEASE__INIT;
     l.task_id = j->task_id;
     l.attempt = j->attempt;
@@ -123,20 +128,26 @@ static int s_request(xfer_t *x, const job_t *j, Drover__ArtifactOp op, const cha
     r.size = size;
     r.offset = offset;
     r.length = length;
-    r.data.data = (uint8_t *)data;
-    r.data.len = len;
     r.worker = x->worker;
+    r.xfer_version = WIRE_XFER_VERSION;
     Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
     m.version = DROVER_PROTOCOL_VERSION;
     m.body_case = DROVER__WORKER_MSG__BODY_ARTIFACT;
     m.artifact = &r;
-    return wire_send(x->sock, NULL, 0, &m.base);
+    return wire_send_data(x->sock, NULL, 0, &m.base, data);
 }
 
 /* Waits up to XFER_REPLY_MS for an answer. 1 with *out (caller frees with
- * drover__coord_msg__free_unpacked), 0 on timeout, -1 on error. */
-static int s_reply(xfer_t *x, Drover__CoordMsg **out)
+ * drover__coord_msg__free_unpacked) and, when data is not NULL, the bytes
+ * of a GET in *data (always initialised; caller zmq_msg_close()s it); 0 on
+ * timeout, -1 on error, XFER_INCOMPATIBLE when the service speaks another
+ * transfer protocol (x->why says which to upgrade). */
+#define XFER_INCOMPATIBLE (-2)
+static int s_reply(xfer_t *x, Drover__CoordMsg **out, zmq_msg_t *data)
 {
+    zmq_msg_t none;
+    zmq_msg_t *d = data ? data : &none;
+    zmq_msg_init(d);
     int64_t until = util_mono_ms() + XFER_REPLY_MS;
     for (;;) {
         int64_t left = until - util_mono_ms();
@@ -149,9 +160,13 @@ static int s_reply(xfer_t *x, Drover__CoordMsg **out)
         if (n <= 0)
             continue;
         wire_msg_t msg;
-        int rc = wire_recv(x->sock, 0, &msg);
-        if (rc <= 0)
+        zmq_msg_close(d);
+        int rc = wire_recv_data(x->sock, 0, &msg, d);
+        if (rc <= 0) {
+            zmq_msg_close(d);
+            zmq_msg_init(d);
             return rc;
+        }
         if (rc == 2)
             continue;
         char why[200];
@@ -159,15 +174,38 @@ static int s_reply(xfer_t *x, Drover__CoordMsg **out)
         wire_msg_clear(&msg);
         if (!m || m->version != DROVER_PROTOCOL_VERSION ||
             m->body_case != DROVER__COORD_MSG__BODY_ARTIFACT ||
-            wirecheck_validate_coord_msg(m, why, sizeof why) < 0) {
+            wirecheck_validate_coord_msg(m, why, sizeof why) < 0 || zmq_msg_size(d) > XFER_CHUNK ||
+            (zmq_msg_size(d) && !data)) {
             log_warn("artifact transfer: dropped a malformed answer from the coordinator");
             if (m)
                 drover__coord_msg__free_unpacked(m, NULL);
+            zmq_msg_close(d);
+            zmq_msg_init(d);
             continue;
         }
+        if (m->artifact->xfer_version != WIRE_XFER_VERSION) {
+            util_errf(x->why, sizeof x->why,
+                      "the coordinator's artifact service speaks transfer protocol %u, this "
+                      "worker %u: upgrade %s",
+                      m->artifact->xfer_version, WIRE_XFER_VERSION,
+                      m->artifact->xfer_version < WIRE_XFER_VERSION ? "drover-coordinator"
+                                                                    : "drover-worker");
+            drover__coord_msg__free_unpacked(m, NULL);
+            zmq_msg_close(d);
+            zmq_msg_init(d);
+            return XFER_INCOMPATIBLE;
+        }
+        if (!data)
+            zmq_msg_close(d);
         *out = m;
         return 1;
     }
+}
+
+static void s_free(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
 }
 
 static void s_pause(xfer_t *x, int64_t ms)
@@ -234,6 +272,15 @@ static xfer_status_t s_refused(const Drover__ArtifactReply *r, const char *what,
     return XFER_FAILED;
 }
 
+/* One line per finished transfer, with its rate (bench/artifacts.sh reads
+ * it for the transfer-only throughput). */
+static void s_log_rate(const char *what, const char *hex, uint64_t bytes, int64_t t0)
+{
+    double s = (double)(util_mono_ms() - t0) / 1000.0;
+    log_info("artifact %.12s...: %s %llu bytes in %.3f s (%.0f MB/s)", hex, what,
+             (unsigned long long)bytes, s, s > 0 ? (double)bytes / 1e6 / s : 0.0);
+}
+
 /* Downloads hex (size bytes) into the local store. */
 static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size, char *err,
                              size_t errlen)
@@ -268,6 +315,7 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
     if (artifact_partial_path(x->root, hex, part, sizeof part, err, errlen) < 0)
         return XFER_FAILED;
     for (int round = 0; round < 2; round++) {
+        int64_t t0 = util_mono_ms();
         int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0 || fstat(fd, &st) < 0) {
             util_errf(err, errlen, "cannot open %s: %s", part, strerror(errno));
@@ -300,6 +348,7 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
             sha256_update(&hc, x->buf, (size_t)n);
             o += (uint64_t)n;
         }
+        uint64_t from = off;
         if (off > 0)
             log_info("artifact %.12s...: resuming the download at %llu of %llu bytes", hex,
                      (unsigned long long)off, (unsigned long long)size);
@@ -314,14 +363,20 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
             }
             while (inflight < XFER_WINDOW && next < size) {
                 uint32_t len = size - next < XFER_CHUNK ? (uint32_t)(size - next) : XFER_CHUNK;
-                if (s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_GET, hex, size, next, len, NULL,
-                              0) < 0)
+                if (s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_GET, hex, size, next, len, NULL) <
+                    0)
                     break;
                 next += len;
                 inflight++;
             }
             Drover__CoordMsg *m = NULL;
-            int rc = inflight ? s_reply(x, &m) : -1;
+            zmq_msg_t data; /* the chunk, as libzmq received it */
+            int rc = inflight ? s_reply(x, &m, &data) : (zmq_msg_init(&data), -1);
+            if (rc == XFER_INCOMPATIBLE) {
+                util_errf(err, errlen, "%s", x->why);
+                status = XFER_FAILED;
+                break;
+            }
             if (rc <= 0) {
                 s_close(x); /* a fresh connection; resume from what is on disk */
                 next = off;
@@ -336,8 +391,11 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
                 continue;
             }
             const Drover__ArtifactReply *r = m->artifact;
+            const uint8_t *bytes = zmq_msg_data(&data);
+            size_t len = zmq_msg_size(&data);
             if (s_grant_pending(x, r, &forbidden_since)) {
                 drover__coord_msg__free_unpacked(m, NULL);
+                zmq_msg_close(&data);
                 next = off;
                 inflight = 0;
                 continue;
@@ -345,22 +403,23 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
             if (r->error != DROVER__ERROR_CODE__ERROR_NONE) {
                 status = s_refused(r, "download", err, errlen);
                 drover__coord_msg__free_unpacked(m, NULL);
+                zmq_msg_close(&data);
                 break;
             }
             forbidden_since = 0;
             inflight--;
-            if (r->offset != off || r->data.len == 0 || r->data.len > size - off) {
+            if (r->offset != off || len == 0 || len > size - off) {
                 /* Not the chunk we wait for: start again from the disk. */
                 drover__coord_msg__free_unpacked(m, NULL);
+                zmq_msg_close(&data);
                 s_close(x);
                 next = off;
                 inflight = 0;
                 continue;
             }
             size_t done = 0;
-            while (done < r->data.len) {
-                ssize_t n =
-                    pwrite(fd, r->data.data + done, r->data.len - done, (off_t)(off + done));
+            while (done < len) {
+                ssize_t n = pwrite(fd, bytes + done, len - done, (off_t)(off + done));
                 if (n < 0 && errno == EINTR)
                     continue;
                 if (n <= 0) {
@@ -370,10 +429,11 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
                 }
                 done += (size_t)n;
             }
-            sha256_update(&hc, r->data.data, r->data.len);
-            off += r->data.len;
+            sha256_update(&hc, bytes, len);
+            off += len;
             progress_ms = util_mono_ms();
             drover__coord_msg__free_unpacked(m, NULL);
+            zmq_msg_close(&data);
             if (status != XFER_OK)
                 break;
             if (x->test_delay_ms)
@@ -387,8 +447,12 @@ static xfer_status_t s_fetch(xfer_t *x, job_t *j, const char *hex, uint64_t size
         char got[65];
         sha256_final(&hc, dg);
         sha256_hex(dg, got);
-        if (artifact_adopt_hashed(x->root, hex, part, got, err, errlen) == 0)
+        /* The private store is a cache that is hashed before each use
+         * (s_fetch): no fsync. A shared store is the system of record. */
+        if (artifact_adopt_hashed(x->root, hex, part, got, x->shared, err, errlen) == 0) {
+            s_log_rate("downloaded", hex, size - from, t0);
             return XFER_OK;
+        }
         if (errno != EBADMSG)
             return XFER_FAILED;
         log_warn("artifact %.12s...: the downloaded bytes do not match (%s); downloading again",
@@ -411,6 +475,8 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
         util_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return XFER_FAILED;
     }
+    int64_t t0 = util_mono_ms();
+    uint64_t from = UINT64_MAX; /* what the coordinator held when we began */
     int64_t progress_ms = util_mono_ms(), forbidden_since = 0;
     xfer_status_t status = XFER_UNAVAILABLE;
     int complete = 0;
@@ -426,9 +492,15 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
         }
         /* Where to start: what the coordinator holds. */
         Drover__CoordMsg *m = NULL;
-        if (s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_PUT_BEGIN, hex, size, 0, 0, NULL, 0) <
-                0 ||
-            s_reply(x, &m) <= 0) {
+        int rc = s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_PUT_BEGIN, hex, size, 0, 0, NULL);
+        if (rc == 0)
+            rc = s_reply(x, &m, NULL);
+        if (rc == XFER_INCOMPATIBLE) {
+            util_errf(err, errlen, "%s", x->why);
+            status = XFER_FAILED;
+            break;
+        }
+        if (rc <= 0) {
             s_close(x);
             s_pause(x, 200);
             continue;
@@ -446,6 +518,8 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
         forbidden_since = 0;
         complete = r->complete;
         uint64_t next = r->offset;
+        if (from == UINT64_MAX)
+            from = complete ? size : next;
         drover__coord_msg__free_unpacked(m, NULL);
         if (next > 0 && !complete)
             log_info("artifact %.12s...: resuming the upload at %llu of %llu bytes", hex,
@@ -455,23 +529,38 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
             if (atomic_load(&j->cancelled))
                 break;
             while (inflight < XFER_WINDOW && next < size) {
+                /* Each chunk in a buffer of its own that libzmq frees once
+                 * sent: read once from the file, never copied again here. */
                 size_t want = size - next < XFER_CHUNK ? (size_t)(size - next) : XFER_CHUNK;
-                ssize_t n = pread(fd, x->buf, want, (off_t)next);
-                if (n <= 0) {
+                uint8_t *chunk = malloc(want);
+                ssize_t n = chunk ? pread(fd, chunk, want, (off_t)next) : -1;
+                zmq_msg_t data;
+                if (n <= 0 || zmq_msg_init_data(&data, chunk, (size_t)n, s_free, NULL) < 0) {
                     util_errf(err, errlen, "cannot read %s: %s", path,
-                              n < 0 ? strerror(errno) : "short read");
+                              !chunk  ? "out of memory"
+                              : n < 0 ? strerror(errno)
+                                      : "short read");
+                    free(chunk);
                     close(fd);
+                    s_close(x);
                     return XFER_FAILED;
                 }
                 if (s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_PUT_CHUNK, hex, size, next, 0,
-                              x->buf, (size_t)n) < 0)
+                              &data) < 0)
                     break;
                 next += (uint64_t)n;
                 inflight++;
                 if (x->test_delay_ms)
                     s_pause(x, x->test_delay_ms);
             }
-            if (inflight == 0 || s_reply(x, &m) <= 0) {
+            rc = inflight ? s_reply(x, &m, NULL) : 0;
+            if (rc == XFER_INCOMPATIBLE) {
+                util_errf(err, errlen, "%s", x->why);
+                close(fd);
+                s_close(x);
+                return XFER_FAILED;
+            }
+            if (rc <= 0) {
                 restart = 1;
                 break;
             }
@@ -496,6 +585,8 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
     }
     close(fd);
     s_close(x);
+    if (complete && from < size)
+        s_log_rate("uploaded", hex, size - from, t0);
     return complete ? XFER_OK : status;
 }
 
@@ -506,8 +597,14 @@ static xfer_status_t s_verify(xfer_t *x, job_t *j, const char *hex, uint64_t siz
     int64_t start = util_mono_ms(), forbidden_since = 0;
     while (!atomic_load(&j->cancelled) && util_mono_ms() - start < XFER_GIVE_UP_MS) {
         Drover__CoordMsg *m = NULL;
-        if (s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_VERIFY, hex, size, 0, 0, NULL, 0) < 0 ||
-            s_reply(x, &m) <= 0) {
+        int rc = s_request(x, j, DROVER__ARTIFACT_OP__ARTIFACT_VERIFY, hex, size, 0, 0, NULL);
+        if (rc == 0)
+            rc = s_reply(x, &m, NULL);
+        if (rc == XFER_INCOMPATIBLE) {
+            util_errf(err, errlen, "%s", x->why);
+            return XFER_FAILED;
+        }
+        if (rc <= 0) {
             s_close(x);
             s_pause(x, 200);
             continue;
@@ -669,7 +766,7 @@ static xfer_status_t s_publish(xfer_t *x, job_t *j, xfer_done_t *d, char *err, s
             break;
         }
         /* One pass: hashed as it is copied into the store. */
-        int prc = artifact_put_fd(x->root, fd, hex, why, sizeof why);
+        int prc = artifact_put_fd(x->root, fd, x->shared, hex, why, sizeof why);
         e = errno;
         close(fd);
         char stored[4096];

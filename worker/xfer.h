@@ -28,8 +28,9 @@
 #include <sys/types.h>
 
 #include "drover.pb-c.h"
+#include "wirecheck.h"
 
-#define XFER_CHUNK      (1u << 20)
+#define XFER_CHUNK      WIRECHECK_MAX_ARTIFACT_CHUNK
 #define XFER_WINDOW     8
 #define XFER_REPLY_MS   10000
 #define XFER_GIVE_UP_MS 120000

@@ -238,14 +238,23 @@ ca=$(task_field "$run" consume attempt)
 hello=$(printf hello | sha256sum | cut -d' ' -f1)
 lease_c='"lease":{"task_id":'"$ct"',"attempt":'"$ca"'}'
 lease_r='"lease":{"task_id":'"$rt"',"attempt":1}'
+v='"xfer_version":2,' # the transfer protocol (chunk bytes in a second frame)
+hw=$(printf 'hello world' | sha256sum | cut -d' ' -f1)
 apoke \
-    --msg '{"artifact":{"op":"ARTIFACT_GET",'"$lease_c"',"sha256":"'"$hex"'","length":1024}}' --await 5000 \
-    --msg '{"artifact":{"op":"ARTIFACT_GET",'"$lease_r"',"sha256":"'"$hex"'","length":1024}}' --await 5000 \
-    --msg '{"artifact":{"op":"ARTIFACT_PUT_BEGIN",'"$lease_c"',"sha256":"'"$hello"'","size":5}}' --await 5000 \
-    --msg '{"artifact":{"op":"ARTIFACT_PUT_BEGIN",'"$lease_r"',"sha256":"'"$hello"'","size":11811160064}}' --await 5000 \
-    --msg '{"artifact":{"op":"ARTIFACT_PUT_BEGIN",'"$lease_r"',"sha256":"'"$hello"'","size":5}}' --await 5000 \
-    --msg '{"artifact":{"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hello"'","size":5,"offset":0,"data":"HELLO"}}' --await 5000 \
-    --msg '{"artifact":{"op":"ARTIFACT_VERIFY",'"$lease_r"',"sha256":"'"$hex"'","size":'"$SIZE"'}}' --await 5000 \
+    --msg '{"artifact":{'"$v"'"op":"ARTIFACT_GET",'"$lease_c"',"sha256":"'"$hex"'","length":1024}}' --await 5000 \
+    --msg '{"artifact":{'"$v"'"op":"ARTIFACT_GET",'"$lease_r"',"sha256":"'"$hex"'","length":1024}}' --await 5000 \
+    --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_BEGIN",'"$lease_c"',"sha256":"'"$hello"'","size":5}}' --await 5000 \
+    --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_BEGIN",'"$lease_r"',"sha256":"'"$hello"'","size":11811160064}}' --await 5000 \
+    --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_BEGIN",'"$lease_r"',"sha256":"'"$hello"'","size":5}}' --await 5000 \
+    --frame HELLO --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hello"'","size":5,"offset":0}}' --await 5000 \
+    --msg '{"artifact":{'"$v"'"op":"ARTIFACT_VERIFY",'"$lease_r"',"sha256":"'"$hex"'","size":'"$SIZE"'}}' --await 5000 \
+    --msg '{"artifact":{"op":"ARTIFACT_PUT_BEGIN",'"$lease_r"',"sha256":"'"$hw"'","size":11}}' --await 5000 \
+    --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hw"'","size":11,"offset":0,"data":"aGVsbG8gd29ybGQ="}}' --await 5000 \
+    --frame-bytes 1048577 --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hw"'","size":11,"offset":0}}' --await 5000 \
+    --frame world --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hw"'","size":11,"offset":6}}' --await 5000 \
+    --frame 'hello world!' --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hw"'","size":11,"offset":0}}' --await 5000 \
+    --frame junk --msg '{"artifact":{'"$v"'"op":"ARTIFACT_GET",'"$lease_r"',"sha256":"'"$hw"'","length":16}}' --await 5000 \
+    --frame 'hello world' --msg '{"artifact":{'"$v"'"op":"ARTIFACT_PUT_CHUNK",'"$lease_r"',"sha256":"'"$hw"'","size":11,"offset":0}}' --await 5000 \
     >"$T_DIR/apoke.out" || fail "zmqpoke (artifact service) exited $?: $(cat "$T_DIR/apoke.out")"
 # expect N ERROR REGEX WHAT: answer N has that error (ERROR_NONE: none) and
 # a message matching REGEX.
@@ -263,6 +272,24 @@ expect 4 ERROR_BAD_REQUEST "artifact_max_size" "an oversized upload was not refu
 expect 5 ERROR_NONE "" "the rogue's own upload did not begin"
 expect 6 ERROR_BAD_REQUEST "hashes to" "an upload with the wrong hash was not refused"
 expect 7 ERROR_NONE "" "VERIFY of a stored artifact by a task that may upload"
+expect 8 ERROR_BAD_REQUEST "protocol 0, the coordinator 2: upgrade drover-worker" \
+    "a request of an older worker (no xfer_version) was not refused with a clear message"
+expect 9 ERROR_BAD_REQUEST "inside the request.s envelope" "a chunk inside the envelope (the old form) was not refused"
+expect 10 ERROR_BAD_REQUEST "chunks are 1 to 1048576 bytes" "an oversized chunk (1 MiB + 1) was not refused"
+expect 11 ERROR_CONFLICT "holds 0 of 11" "a chunk ahead of what the coordinator holds (out of the window) was not refused"
+expect 12 ERROR_BAD_REQUEST "runs past" "a chunk past the artifact's end was not refused"
+expect 13 ERROR_BAD_REQUEST "misplaced" "a GET carrying a chunk was not refused"
+expect 14 ERROR_NONE "" "the rogue's well-formed upload (its own task, one chunk frame)"
+sed -n 14p "$T_DIR/apoke.out" | jq -e '.artifact.complete == true and .artifact.xfer_version == 2' >/dev/null ||
+    fail "the well-formed one-chunk upload did not complete: $(sed -n 14p "$T_DIR/apoke.out")"
+sed -n 11p "$T_DIR/apoke.out" | jq -e '.artifact.offset // 0 | . == 0' >/dev/null ||
+    fail "the out-of-window chunk's answer did not say where to resume"
+assert_eq "hello world" "$(cat "$T_DIR/artifacts/sha256/${hw:0:2}/${hw:2}")" \
+    "the stored bytes after refused, oversized and out-of-window chunks"
+# The rogue's task has no inputs: even its own upload is not its download.
+apoke --msg '{"artifact":{'"$v"'"op":"ARTIFACT_GET",'"$lease_r"',"sha256":"'"$hw"'","length":16}}' \
+    --await 5000 | jq -e '.artifact.error == "ERROR_FORBIDDEN" and (._frames // [] | length == 0)' >/dev/null ||
+    fail "a download of a hash that is not the task's input carried bytes or was not refused"
 sed -n 1p "$T_DIR/apoke.out" | jq -e '(.artifact.data // "") == ""' >/dev/null ||
     fail "a refused download carried data"
 sed -n 7p "$T_DIR/apoke.out" | jq -e '.artifact.complete == true' >/dev/null ||
@@ -270,13 +297,13 @@ sed -n 7p "$T_DIR/apoke.out" | jq -e '.artifact.complete == true' >/dev/null ||
 [[ ! -e "$T_DIR/artifacts/sha256/${hello:0:2}/${hello:2}" ]] || fail "the wrong bytes were stored"
 # A client key (even an admin's) never gets past the handshake.
 out=$(drover-test-zmqpoke -q --proto worker --key "$T_KEYS/admin" --server-key "$T_KEYS/coordinator.pub" \
-    --linger 500 --msg '{"artifact":{"op":"ARTIFACT_GET",'"$lease_c"',"sha256":"'"$hex"'","length":16}}' \
+    --linger 500 --msg '{"artifact":{'"$v"'"op":"ARTIFACT_GET",'"$lease_c"',"sha256":"'"$hex"'","length":16}}' \
     --await 2000 "$ART_EP" 2>/dev/null || true)
 [[ -z "$out" ]] || fail "a client key was answered by the artifact service: $out"
 # Garbage on the artifact socket is dropped; the service still answers.
 drover-test-zmqpoke -q --key "$K/rogue" --server-key "$T_KEYS/coordinator.pub" --garbage 20 \
     --linger 500 "$ART_EP" || fail "zmqpoke garbage exited $?"
-apoke --msg '{"artifact":{"op":"ARTIFACT_VERIFY",'"$lease_r"',"sha256":"'"$hex"'","size":'"$SIZE"'}}' \
+apoke --msg '{"artifact":{'"$v"'"op":"ARTIFACT_VERIFY",'"$lease_r"',"sha256":"'"$hex"'","size":'"$SIZE"'}}' \
     --await 5000 | jq -e '.artifact.complete == true' >/dev/null ||
     fail "the artifact service stopped answering after garbage"
 grep -q "artifact service: refused" "$T_DIR/coordinator.log" || fail "refusals were not logged"

@@ -63,6 +63,8 @@ typedef struct {
     act_kind_t kind;
     const char *arg;
     unsigned long n;
+    const char *frame; /* ACT_MSG: a second frame with these bytes (--frame, --frame-bytes) */
+    size_t frame_len;
 } act_t;
 
 #define MAX_ACTS 64
@@ -107,10 +109,15 @@ static void s_usage(FILE *f, const char *prog)
             "  -M, --msg JSON        one protocol message (needs --proto), e.g.\n"
             "                        '{\"register\":{\"name\":\"w1\"}}' (version defaults to 1);\n"
             "                        @FILE reads the JSON from FILE\n"
+            "  -F, --frame TEXT      the next --msg carries TEXT's bytes as a second frame\n"
+            "                        (the artifact service's chunks)\n"
+            "  -B, --frame-bytes N   the next --msg carries a second frame of N bytes ('A')\n"
             "  -n, --times N         send the next --msg N times (a ClientRequest's\n"
             "                        request_id counts up from the one given)\n"
             "  -A, --await MS        wait up to MS for one reply and print it as JSON;\n"
-            "                        exit 1 if none came\n"
+            "                        exit 1 if none came. Frames after the envelope are\n"
+            "                        listed as \"_frames\": [sizes], the first as \"_frame\"\n"
+            "                        when it is at most 256 printable ASCII bytes\n"
             "  -d, --drain MS        print every reply that arrives within MS\n"
             "  -z, --sleep MS        pause\n"
             "  -Y, --summary         print replies as {size, request_id, error} only\n"
@@ -272,8 +279,34 @@ static int s_print_reply(void *sock, long ms, const char *prog)
         return -1;
     }
     json_t *j = pbjson_unpack(s_reply_desc, zmq_msg_data(&m), zmq_msg_size(&m));
+    size_t envelope = zmq_msg_size(&m);
+    int more = 0;
+    size_t ml = sizeof more;
+    zmq_msg_close(&m);
+    /* Further frames of the same message (the artifact service's chunks). */
+    json_t *sizes = json_array();
+    char first[257] = "";
+    int printable = 1;
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml) == 0 && more) {
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, 0) < 0)
+            break;
+        size_t fl = zmq_msg_size(&m);
+        const char *p = zmq_msg_data(&m);
+        if (json_array_size(sizes) == 0) {
+            printable = fl < sizeof first;
+            for (size_t i = 0; printable && i < fl; i++)
+                printable = p[i] >= 0x20 && p[i] < 0x7f;
+            if (printable) {
+                memcpy(first, p, fl);
+                first[fl] = '\0';
+            }
+        }
+        json_array_append_new(sizes, json_integer((json_int_t)fl));
+        zmq_msg_close(&m);
+    }
     if (j && s_summary) {
-        json_t *sj = json_pack("{s:I}", "size", (json_int_t)zmq_msg_size(&m));
+        json_t *sj = json_pack("{s:I}", "size", (json_int_t)envelope);
         json_t *x;
         if (sj && (x = json_object_get(j, "request_id")))
             json_object_set(sj, "request_id", x);
@@ -282,24 +315,20 @@ static int s_print_reply(void *sock, long ms, const char *prog)
         json_decref(j);
         j = sj;
     }
+    if (j && json_array_size(sizes) > 0) {
+        json_object_set(j, "_frames", sizes);
+        if (printable)
+            json_object_set_new(j, "_frame", json_string(first));
+    }
+    json_decref(sizes);
     char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (txt)
         printf("%s\n", txt);
     else
-        printf("{\"undecodable\":%zu}\n", zmq_msg_size(&m));
+        printf("{\"undecodable\":%zu}\n", envelope);
     fflush(stdout);
     free(txt);
     json_decref(j);
-    int more = 0;
-    size_t ml = sizeof more;
-    zmq_msg_close(&m);
-    /* Further frames of the same message (there should be none). */
-    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml) == 0 && more) {
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, sock, 0) < 0)
-            break;
-        zmq_msg_close(&m);
-    }
     return 1;
 }
 
@@ -333,7 +362,9 @@ static int s_send_msg(void *sock, const act_t *a, int quiet, const char *prog)
             fprintf(stderr, "%s: --msg: %s\n", prog, err);
             goto out;
         }
-        int r = s_send(sock, buf, len, 0);
+        int r = s_send(sock, buf, len, a->frame != NULL);
+        if (r == 0 && a->frame)
+            r = s_send(sock, a->frame, a->frame_len, 0);
         free(buf);
         if (r < 0) {
             fprintf(stderr, "%s: send failed: %s\n", prog, zmq_strerror(errno));
@@ -527,6 +558,8 @@ int main(int argc, char **argv)
         {"proto", required_argument, 0, 'P'},
         {"msg", required_argument, 0, 'M'},
         {"times", required_argument, 0, 'n'},
+        {"frame", required_argument, 0, 'F'},
+        {"frame-bytes", required_argument, 0, 'B'},
         {"await", required_argument, 0, 'A'},
         {"drain", required_argument, 0, 'd'},
         {"sleep", required_argument, 0, 'z'},
@@ -541,9 +574,12 @@ int main(int argc, char **argv)
     unsigned long size = 256, linger = 2000, wait_reply = 0, seed = 0, v;
     int seed_set = 0, wait_set = 0;
     unsigned long times = 0;
+    const char *frame = NULL; /* --frame/--frame-bytes for the next --msg */
+    size_t frame_len = 0;
+    char *frame_buf = NULL; /* --frame-bytes' bytes, freed at exit */
     const char *key_file = NULL, *server_key_file = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qhP:M:n:A:d:z:YC:", opts,
+    while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qhP:M:n:A:d:z:YC:F:B:", opts,
                             NULL)) != -1) {
         act_t a = {0};
         switch (c) {
@@ -580,8 +616,29 @@ int main(int argc, char **argv)
             a.kind = ACT_MSG;
             a.arg = optarg;
             a.n = times;
+            a.frame = frame;
+            a.frame_len = frame_len;
             times = 0;
+            frame = NULL;
             break;
+        case 'F':
+            frame = optarg;
+            frame_len = strlen(optarg);
+            continue;
+        case 'B':
+            if (s_parse_ulong(optarg, &v) < 0 || v > (64ul << 20)) {
+                fprintf(stderr, "%s: --frame-bytes: a size up to 64 MiB\n", prog);
+                return 2;
+            }
+            free(frame_buf);
+            if (!(frame_buf = malloc(v ? v : 1))) {
+                fprintf(stderr, "%s: out of memory\n", prog);
+                return 1;
+            }
+            memset(frame_buf, 'A', v);
+            frame = frame_buf;
+            frame_len = v;
+            continue;
         case 'n':
         case 'C':
         case 'A':
@@ -716,5 +773,6 @@ cleanup:
     if (sock)
         zmq_close(sock);
     zmq_ctx_term(ctx); /* blocks up to the linger while queued frames flush */
+    free(frame_buf);
     return rc;
 }

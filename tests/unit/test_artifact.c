@@ -132,7 +132,7 @@ static void t_put_fd_and_adopt(void **state)
     fclose(f);
     int fd = open(src, O_RDONLY);
     assert_true(fd >= 0);
-    assert_int_equal(artifact_put_fd(s_root, fd, hex, err, sizeof err), 0);
+    assert_int_equal(artifact_put_fd(s_root, fd, 1, hex, err, sizeof err), 0);
     close(fd);
     assert_int_equal(sha256_file(src, fhex, err, sizeof err), 0);
     assert_string_equal(hex, fhex);
@@ -171,6 +171,29 @@ static void t_put_fd_and_adopt(void **state)
     assert_int_equal(artifact_adopt(s_root, ghex, part, err, sizeof err), 0);
     assert_int_equal(artifact_open_verified(s_root, ghex, path, sizeof path, err, sizeof err), 0);
     assert_int_equal(access(part, F_OK), -1);
+
+    /* A cache (durable 0) stores the same content under the same name,
+     * read-only, and leaves no temporary file either. */
+    unlink(path);
+    f = fopen(part, "w");
+    assert_non_null(f);
+    fputs(good, f);
+    fclose(f);
+    assert_int_equal(artifact_adopt_hashed(s_root, ghex, part, ghex, 0, err, sizeof err), 0);
+    assert_int_equal(artifact_open_verified(s_root, ghex, path, sizeof path, err, sizeof err), 0);
+    assert_int_equal(access(part, F_OK), -1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0444);
+    char path2[4096];
+    assert_int_equal(artifact_open_verified(s_root, hex, path2, sizeof path2, err, sizeof err), 0);
+    unlink(path2);
+    fd = open(src, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(artifact_put_fd(s_root, fd, 0, fhex, err, sizeof err), 0);
+    close(fd);
+    assert_string_equal(fhex, hex);
+    assert_int_equal(artifact_open_verified(s_root, hex, path2, sizeof path2, err, sizeof err), 0);
 }
 
 static void t_corrupt_and_missing(void **state)

@@ -402,20 +402,29 @@ static void s_wait_readable(void *sock)
     assert_int_equal(rc, 1);
 }
 
+/* A ROUTER bound at ep (frames up to max_msg) and a DEALER named id
+ * connected to it, in a fresh context. */
+static void *s_pair(const char *ep, const char *id, size_t max_msg, void **router, void **dealer)
+{
+    void *ctx = zmq_ctx_new();
+    assert_non_null(ctx);
+    *router = zmq_socket(ctx, ZMQ_ROUTER);
+    *dealer = zmq_socket(ctx, ZMQ_DEALER);
+    assert_non_null(*router);
+    assert_non_null(*dealer);
+    assert_int_equal(wire_socket_setup(*router, max_msg), 0);
+    assert_int_equal(wire_socket_setup(*dealer, 0), 0);
+    assert_int_equal(zmq_setsockopt(*dealer, ZMQ_ROUTING_ID, id, strlen(id)), 0);
+    assert_int_equal(zmq_bind(*router, ep), 0);
+    assert_int_equal(zmq_connect(*dealer, ep), 0);
+    return ctx;
+}
+
 static void t_send_recv(void **state)
 {
     (void)state;
-    void *ctx = zmq_ctx_new();
-    assert_non_null(ctx);
-    void *router = zmq_socket(ctx, ZMQ_ROUTER);
-    void *dealer = zmq_socket(ctx, ZMQ_DEALER);
-    assert_non_null(router);
-    assert_non_null(dealer);
-    assert_int_equal(wire_socket_setup(router, 4096), 0);
-    assert_int_equal(wire_socket_setup(dealer, 0), 0);
-    assert_int_equal(zmq_setsockopt(dealer, ZMQ_ROUTING_ID, "w1", 2), 0);
-    assert_int_equal(zmq_bind(router, "inproc://test-wire"), 0);
-    assert_int_equal(zmq_connect(dealer, "inproc://test-wire"), 0);
+    void *router, *dealer;
+    void *ctx = s_pair("inproc://test-wire", "w1", 4096, &router, &dealer);
 
     wire_msg_t in;
     assert_int_equal(wire_recv(router, 1, &in), 0); /* nothing yet, no block */
@@ -489,6 +498,107 @@ static void t_send_recv(void **state)
 }
 
 /* Invalid UTF-8 in nested, repeated and oneof strings is replaced. */
+static int s_freed;
+static void s_count_free(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+    s_freed++;
+}
+
+/* The artifact service's form: an envelope and a frame of raw bytes, sent
+ * without a copy (the buffer is libzmq's once sent) and received as
+ * libzmq's message; a third frame is dropped. */
+static void t_send_recv_data(void **state)
+{
+    (void)state;
+    void *router, *dealer;
+    void *ctx = s_pair("inproc://test-wire-data", "w2", 1 << 20, &router, &dealer);
+
+    Drover__Lease l = DROVER__LEASE__INIT;
+    Drover__ArtifactRequest r = DROVER__ARTIFACT_REQUEST__INIT;
+    r.op = DROVER__ARTIFACT_OP__ARTIFACT_PUT_CHUNK;
+    r.lease = &l;
+    r.xfer_version = WIRE_XFER_VERSION;
+    Drover__WorkerMsg wm = DROVER__WORKER_MSG__INIT;
+    wm.version = DROVER_PROTOCOL_VERSION;
+    wm.body_case = DROVER__WORKER_MSG__BODY_ARTIFACT;
+    wm.artifact = &r;
+    size_t n = 300000;
+    uint8_t *chunk = malloc(n);
+    assert_non_null(chunk);
+    for (size_t i = 0; i < n; i++)
+        chunk[i] = (uint8_t)(i * 7);
+    zmq_msg_t data;
+    s_freed = 0;
+    assert_int_equal(zmq_msg_init_data(&data, chunk, n, s_count_free, NULL), 0);
+    assert_int_equal(wire_send_data(dealer, NULL, 0, &wm.base, &data), 0);
+
+    wire_msg_t in;
+    zmq_msg_t got;
+    s_wait_readable(router);
+    assert_int_equal(wire_recv_data(router, 1, &in, &got), 1);
+    assert_int_equal(in.ident_len, 2);
+    Drover__WorkerMsg *u = drover__worker_msg__unpack(NULL, in.len, in.data);
+    assert_non_null(u);
+    assert_int_equal(u->artifact->xfer_version, WIRE_XFER_VERSION);
+    assert_int_equal(u->artifact->data.len, 0);
+    drover__worker_msg__free_unpacked(u, NULL);
+    assert_int_equal(zmq_msg_size(&got), n);
+    const uint8_t *p = zmq_msg_data(&got);
+    for (size_t i = 0; i < n; i += 4099)
+        assert_int_equal(p[i], (uint8_t)(i * 7));
+    zmq_msg_close(&got);
+    /* inproc hands the sender's message over as it is: freed once, here. */
+    assert_int_equal(s_freed, 1);
+
+    /* An envelope alone: data comes back empty. */
+    assert_int_equal(wire_send_data(router, in.ident, in.ident_len, &wm.base, NULL), 0);
+    wire_msg_clear(&in);
+    s_wait_readable(dealer);
+    assert_int_equal(wire_recv_data(dealer, 0, &in, &got), 1);
+    assert_int_equal(zmq_msg_size(&got), 0);
+    zmq_msg_close(&got);
+    wire_msg_clear(&in);
+
+    /* Three frames: dropped (2), data left empty; the socket keeps working.
+     * And wire_recv (no data wanted) drops a two-frame message. */
+    assert_int_equal(zmq_send(dealer, "a", 1, ZMQ_SNDMORE), 1);
+    assert_int_equal(zmq_send(dealer, "b", 1, ZMQ_SNDMORE), 1);
+    assert_int_equal(zmq_send(dealer, "c", 1, 0), 1);
+    assert_int_equal(zmq_send(dealer, "a", 1, ZMQ_SNDMORE), 1);
+    assert_int_equal(zmq_send(dealer, "b", 1, 0), 1);
+    assert_int_equal(wire_send(dealer, NULL, 0, &wm.base), 0);
+    s_wait_readable(router);
+    assert_int_equal(wire_recv_data(router, 1, &in, &got), 2);
+    assert_int_equal(zmq_msg_size(&got), 0);
+    zmq_msg_close(&got);
+    s_wait_readable(router);
+    assert_int_equal(wire_recv(router, 1, &in), 2);
+    s_wait_readable(router);
+    assert_int_equal(wire_recv_data(router, 1, &in, &got), 1);
+    assert_int_equal(zmq_msg_size(&got), 0);
+    zmq_msg_close(&got);
+    wire_msg_clear(&in);
+
+    /* A failed send still releases the data (no peer: EAGAIN at once). */
+    void *lone = zmq_socket(ctx, ZMQ_DEALER);
+    assert_non_null(lone);
+    assert_int_equal(wire_socket_setup(lone, 0), 0);
+    chunk = malloc(16);
+    assert_non_null(chunk);
+    s_freed = 0;
+    assert_int_equal(zmq_msg_init_data(&data, chunk, 16, s_count_free, NULL), 0);
+    assert_int_equal(wire_send_data(lone, NULL, 0, &wm.base, &data), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(s_freed, 1);
+    assert_int_equal(zmq_close(lone), 0);
+
+    assert_int_equal(zmq_close(dealer), 0);
+    assert_int_equal(zmq_close(router), 0);
+    assert_int_equal(zmq_ctx_term(ctx), 0);
+}
+
 static void t_sanitize(void **state)
 {
     (void)state;
@@ -524,10 +634,10 @@ static void t_sanitize(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_worker_msgs), cmocka_unit_test(t_coord_msgs),
-        cmocka_unit_test(t_client_msgs), cmocka_unit_test(t_garbage),
-        cmocka_unit_test(t_state_names), cmocka_unit_test(t_send_recv),
-        cmocka_unit_test(t_sanitize),
+        cmocka_unit_test(t_worker_msgs),    cmocka_unit_test(t_coord_msgs),
+        cmocka_unit_test(t_client_msgs),    cmocka_unit_test(t_garbage),
+        cmocka_unit_test(t_state_names),    cmocka_unit_test(t_send_recv),
+        cmocka_unit_test(t_send_recv_data), cmocka_unit_test(t_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
