@@ -22,7 +22,8 @@ PACKAGES := build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev \
             libcmocka-dev libjansson-dev postgresql jq tzdata clang libclang-rt-14-dev \
             lintian python3 libmicrohttpd-dev prometheus slurm-wlm munge \
             libcurl4-openssl-dev python3-zmq python3-protobuf protobuf-compiler clang-format \
-            python3-sklearn python3-numpy curl
+            python3-sklearn python3-numpy curl libopenmpi-dev openmpi-bin python3-torch \
+            chromium nodejs
 
 ifeq ($(SANITIZE),1)
 TEST_DIR := build-asan

@@ -121,6 +121,11 @@ set(CPACK_COMPONENT_COORDINATOR_DESCRIPTION
   "drover coordinator daemon\n Keeps the PostgreSQL-backed job queue and each run's DAG, and dispatches\n tasks to drover workers over CurveZMQ.")
 set(CPACK_DEBIAN_WORKER_PACKAGE_NAME drover-worker)
 set(CPACK_DEBIAN_WORKER_PACKAGE_DEPENDS "drover (= ${PROJECT_VERSION})")
+if(DROVER_MPI)
+  # drover-task links libmpi (shlibdeps finds it); a gang train step also
+  # runs mpirun and ompi-server (docs/distributed.md).
+  set(CPACK_DEBIAN_WORKER_PACKAGE_RECOMMENDS "openmpi-bin")
+endif()
 set(CPACK_COMPONENT_WORKER_DESCRIPTION
   "drover worker daemon and built-in task kinds\n Runs drover tasks on a CPU or GPU node: exec steps and the built-in\n validate, train and evaluate kinds (drover-task, OpenBLAS/cuBLAS).")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

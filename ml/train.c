@@ -188,11 +188,13 @@ static double s_forward(s_net_t *n, const float *W, size_t rows)
     return fl;
 }
 
-/* Loss of the forward pass; with grad, writes D[L-1] scaled by 1/rows. */
-static void s_loss(s_net_t *n, size_t rows, int grad, double *loss_sum, size_t *correct)
+/* Loss of the forward pass; with grad, writes D[L-1] scaled by 1/denom
+ * (the global batch's row count: data-parallel ranks hold part of it). */
+static void s_loss(s_net_t *n, size_t rows, size_t denom, int grad, double *loss_sum,
+                   size_t *correct)
 {
     float *out = n->A[n->L - 1], *g = grad ? n->D[n->L - 1] : NULL;
-    float scale = 1.0f / (float)rows;
+    float scale = 1.0f / (float)denom;
     if (n->classify)
         blas_softmax_xent(n->ctx, out, rows, n->k, n->hy, scale, g, loss_sum, correct);
     else
@@ -220,6 +222,13 @@ static double s_backward(s_net_t *n, size_t rows, float l2)
             blas_axpy(n->ctx, (size_t)in * out, l2, n->P + n->wo[l], n->G + n->wo[l]);
     }
     return fl;
+}
+
+/* The L2 term alone (data-parallel: added once, after the ranks' sum). */
+static void s_add_l2(s_net_t *n, float l2)
+{
+    for (uint32_t l = 0; l2 > 0.0f && l < n->L; l++)
+        blas_axpy(n->ctx, (size_t)n->in[l] * n->out[l], l2, n->P + n->wo[l], n->G + n->wo[l]);
 }
 
 /* ---- parameters and validation ----------------------------------------- */
@@ -484,10 +493,11 @@ static void s_init_params(mlmodel_t *m, uint64_t *rng)
     }
 }
 
-/* Evaluates rows idx[0..cnt) in batches; returns mean loss and metric. */
+/* Evaluates rows idx[0..cnt) in batches; sums[0] += loss sum, sums[1] +=
+ * correct predictions. */
 static void s_evaluate(s_net_t *net, const float *X, const size_t *idx, size_t cnt,
                        const float *mean, const float *inv_std, const int32_t *yc, const float *yv,
-                       double *loss, double *metric, double *flops)
+                       double sums[2], double *flops)
 {
     double sum = 0;
     size_t correct = 0;
@@ -495,10 +505,40 @@ static void s_evaluate(s_net_t *net, const float *X, const size_t *idx, size_t c
         size_t rows = cnt - off < net->B ? cnt - off : net->B;
         s_gather(net, X, idx + off, rows, mean, inv_std, yc, yv);
         *flops += s_forward(net, net->P, rows);
-        s_loss(net, rows, 0, &sum, &correct);
+        s_loss(net, rows, rows, 0, &sum, &correct);
     }
-    *loss = sum / (double)cnt;
-    *metric = net->classify ? (double)correct / (double)cnt : sqrt(*loss);
+    sums[0] += sum;
+    sums[1] += (double)correct;
+}
+
+/* Positions r, r+k, r+2k, ... of a[0..n) into out; the count. */
+static size_t s_stride(const size_t *a, size_t n, int r, int k, size_t *out)
+{
+    size_t c = 0;
+    for (size_t i = (size_t)r; i < n; i += (size_t)k)
+        out[c++] = a[i];
+    return c;
+}
+
+/* Sums buf across the ranks (no-op without a comm), timing it. */
+static int s_sum_f(train_comm_t *c, float *buf, size_t n, double *secs)
+{
+    if (!c)
+        return 0;
+    double t0 = s_now();
+    int rc = c->sum_f(c, buf, n);
+    *secs += s_now() - t0;
+    return rc;
+}
+
+/* FNV-1a over the parameters: the ranks compare it at the end. */
+static uint64_t s_param_hash(const float *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n * sizeof(float); i++)
+        h = (h ^ b[i]) * 0x100000001B3ull;
+    return h;
 }
 
 /* The split: perm = shuffled 0..n-1, training rows first; returns the
@@ -577,8 +617,8 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
     blas_ctx_t *ctx = NULL;
     mlmodel_t *m = NULL;
     s_net_t net = {0};
-    size_t *perm = NULL, *order = NULL;
-    float *inv_std = NULL, *ck = NULL;
+    size_t *perm = NULL, *order = NULL, *local = NULL, *vlocal = NULL;
+    float *inv_std = NULL, *ck = NULL, *hostg = NULL, *zeros = NULL;
     train_result_t res = {0};
     s_state_t st = {0};
 
@@ -595,6 +635,14 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
         y_class = NULL;
     else
         y_value = NULL;
+    train_comm_t *comm = p->comm;
+    if (comm && (comm->size < 1 || comm->rank < 0 || comm->rank >= comm->size || !comm->sum_f ||
+                 !comm->sum_d || !comm->bcast)) {
+        util_errf(err, errlen, "train_fit: bad data-parallel transport");
+        goto done;
+    }
+    /* Rank 0 (or the only process) owns the checkpoint file. */
+    const int lead = !comm || comm->rank == 0;
     const int adam = p->optimizer == TRAIN_ADAM;
     const double lr = p->learning_rate > 0 ? p->learning_rate : adam ? 0.003 : 0.1;
     const uint32_t nh = p->kind == MLMODEL_MLP ? p->nhidden : 0;
@@ -679,14 +727,25 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
     uint64_t fp = 0;
     uint32_t start = 1;
     const size_t np = m->nparams;
-    if (checkpoint_path) {
+    if (checkpoint_path || comm) {
         if (!(ck = calloc(4 * np, sizeof(float)))) {
             util_errf(err, errlen, "out of memory for checkpoint buffers");
             goto done;
         }
-        fp = s_fingerprint(p, nh, lr, res.backend, X, n, d, y_class, nclasses, y_value);
         s_state_t saved;
-        int got = s_ckpt_load(checkpoint_path, fp, &saved, ck, np);
+        int got = 0;
+        if (checkpoint_path && lead) {
+            fp = s_fingerprint(p, nh, lr, res.backend, X, n, d, y_class, nclasses, y_value);
+            got = s_ckpt_load(checkpoint_path, fp, &saved, ck, np);
+        }
+        /* Every rank resumes from what rank 0 read. */
+        if (comm && (comm->bcast(comm, &got, sizeof got) ||
+                     (got == 1 && (comm->bcast(comm, &saved, sizeof saved) ||
+                                   comm->bcast(comm, ck, 4 * np * sizeof(float)))))) {
+            util_errf(err, errlen, "cannot share the checkpoint between the ranks");
+            eno = EIO;
+            goto done;
+        }
         if (got < 0) {
             util_errf(err, errlen, "out of memory reading the checkpoint");
             goto done;
@@ -712,6 +771,22 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
         util_errf(err, errlen, "out of memory");
         goto done;
     }
+    /* Data-parallel: this rank's part of each batch and of the validation
+     * split; the gradient on the host for the sum (the CPU backend's
+     * buffers are host memory already). */
+    size_t nv_local = n_val;
+    const size_t *vidx = perm + n_train;
+    if (comm) {
+        if (!(local = malloc(p->batch_size * sizeof *local)) ||
+            !(vlocal = malloc((n_val ? n_val : 1) * sizeof *vlocal)) ||
+            !(zeros = calloc(np, sizeof *zeros)) ||
+            (blas_is_gpu(ctx) && !(hostg = malloc(np * sizeof *hostg)))) {
+            util_errf(err, errlen, "out of memory");
+            goto done;
+        }
+        nv_local = s_stride(perm + n_train, n_val, comm->rank, comm->size, vlocal);
+        vidx = vlocal;
+    }
     const size_t B = p->batch_size;
     const float l2 = (float)p->l2;
     double flops = 0, last_ckpt = s_now();
@@ -723,10 +798,36 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
         size_t correct = 0;
         for (size_t off = 0; off < n_train; off += B) {
             size_t rows = n_train - off < B ? n_train - off : B;
-            s_gather(&net, X, order + off, rows, m->mean, inv_std, y_class, y_value);
-            flops += s_forward(&net, net.P, rows);
-            s_loss(&net, rows, 1, &loss_sum, &correct);
-            flops += s_backward(&net, rows, l2);
+            const size_t *bi = order + off;
+            size_t mine = rows;
+            if (comm) {
+                mine = s_stride(order + off, rows, comm->rank, comm->size, local);
+                bi = local;
+            }
+            if (mine > 0) {
+                s_gather(&net, X, bi, mine, m->mean, inv_std, y_class, y_value);
+                flops += s_forward(&net, net.P, mine);
+                s_loss(&net, mine, rows, 1, &loss_sum, &correct);
+                flops += s_backward(&net, mine, comm ? 0.0f : l2);
+            } else {
+                blas_upload(ctx, net.G, zeros, np); /* a batch smaller than the gang */
+            }
+            if (comm) {
+                float *g = hostg ? hostg : net.G;
+                if (hostg)
+                    blas_download(ctx, hostg, net.G, np);
+                if (s_sum_f(comm, g, np, &res.comm_seconds)) {
+                    util_errf(err, errlen,
+                              "the gradient sum across the ranks failed (a member "
+                              "is gone?)");
+                    eno = EIO;
+                    goto done;
+                }
+                if (hostg)
+                    blas_upload(ctx, net.G, hostg, np);
+                s_add_l2(&net, l2);
+            }
+            res.steps++;
             if (adam)
                 blas_adam(ctx, net.P, net.G, net.M, net.V, np, (float)lr, 0.9f, 0.999f, 1e-8f,
                           ++st.adam_t);
@@ -736,12 +837,24 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
         if (blas_status(ctx, err, errlen))
             goto backend;
         train_epoch_t ep = {.epoch = e, .epochs = p->epochs};
-        ep.train_loss = loss_sum / (double)n_train;
-        ep.train_metric = classify ? (double)correct / (double)n_train : sqrt(ep.train_loss);
+        /* {train loss, train correct, val loss, val correct}, summed over
+         * the ranks so that every rank takes the same early-stopping
+         * decision. */
+        double sums[4] = {loss_sum, (double)correct, 0, 0};
+        if (n_val)
+            s_evaluate(&net, X, vidx, nv_local, m->mean, inv_std, y_class, y_value, sums + 2,
+                       &flops);
+        if (comm && comm->sum_d(comm, sums, 4)) {
+            util_errf(err, errlen, "the metric sum across the ranks failed (a member is gone?)");
+            eno = EIO;
+            goto done;
+        }
+        ep.train_loss = sums[0] / (double)n_train;
+        ep.train_metric = classify ? sums[1] / (double)n_train : sqrt(ep.train_loss);
         ep.val_loss = ep.val_metric = NAN;
         if (n_val) {
-            s_evaluate(&net, X, perm + n_train, n_val, m->mean, inv_std, y_class, y_value,
-                       &ep.val_loss, &ep.val_metric, &flops);
+            ep.val_loss = sums[2] / (double)n_val;
+            ep.val_metric = classify ? sums[3] / (double)n_val : sqrt(ep.val_loss);
             if (ep.val_loss < st.best_loss) {
                 st.best_loss = ep.val_loss;
                 st.best_epoch = e;
@@ -759,7 +872,7 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
         st.epoch = e;
         if (blas_status(ctx, err, errlen))
             goto backend;
-        int ckpt_now = checkpoint_path && p->checkpoint_mode != TRAIN_CKPT_NEVER &&
+        int ckpt_now = lead && checkpoint_path && p->checkpoint_mode != TRAIN_CKPT_NEVER &&
                        (p->checkpoint_mode != TRAIN_CKPT_SECONDS ||
                         s_now() - last_ckpt >= p->checkpoint_seconds);
         if (ckpt_now) {
@@ -798,8 +911,29 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
         goto backend;
     if (!keep_best || !st.best_epoch)
         res.best_epoch = res.epochs_done;
+    if (comm) {
+        /* The sums are identical on every rank, so are the parameters;
+         * check rather than register a model some rank disagrees with. */
+        uint64_t mine = s_param_hash(m->params, np), r0 = mine;
+        if (comm->bcast(comm, &r0, sizeof r0)) {
+            util_errf(err, errlen, "cannot compare the parameters across the ranks");
+            eno = EIO;
+            goto done;
+        }
+        double differ = r0 != mine; /* every rank learns whether any differs */
+        if (comm->sum_d(comm, &differ, 1) || differ > 0) {
+            util_errf(err, errlen,
+                      "%g rank(s) ended with parameters that differ from rank 0's (this rank: "
+                      "%s); no model",
+                      differ, r0 != mine ? "differs" : "same");
+            eno = EIO;
+            goto done;
+        }
+    }
 
-    char meta[1024], hid[200] = "";
+    char meta[1100], hid[200] = "", ranks[40] = "";
+    if (comm)
+        snprintf(ranks, sizeof ranks, ",\"ranks\":%d", comm->size);
     size_t ho = 0;
     for (uint32_t i = 0; i < nh && ho < sizeof hid - 16; i++)
         ho += (size_t)snprintf(hid + ho, sizeof hid - ho, "%s%u", i ? "," : "", p->hidden[i]);
@@ -808,11 +942,11 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
              "\"l2\":%.17g,\"epochs\":%u,\"batch_size\":%u,\"val_fraction\":%.17g,"
              "\"patience\":%u,\"seed\":%llu,\"threads\":%d,\"backend\":\"%s\","
              "\"n_train\":%zu,\"n_val\":%zu,\"epochs_done\":%u,\"best_epoch\":%u,"
-             "\"stopped_early\":%s}",
+             "\"stopped_early\":%s%s}",
              mlmodel_kind_name(p->kind), hid, adam ? "adam" : "sgd", lr, p->l2, p->epochs,
              p->batch_size, p->val_fraction, p->patience, (unsigned long long)p->seed,
              p->threads > 0 ? p->threads : 1, res.backend, n_train, n_val, res.epochs_done,
-             res.best_epoch, res.stopped_early ? "true" : "false");
+             res.best_epoch, res.stopped_early ? "true" : "false", ranks);
     if (mlmodel_set_meta(m, meta)) {
         util_errf(err, errlen, "out of memory");
         goto done;
@@ -830,6 +964,10 @@ done:
     blas_close(&ctx);
     mlmodel_destroy(&m);
     free(ck);
+    free(local);
+    free(vlocal);
+    free(hostg);
+    free(zeros);
     free(order);
     free(perm);
     free(inv_std);
@@ -866,7 +1004,7 @@ int train_debug_objective(const mlmodel_t *m, const float *X, size_t n, const in
     s_forward(&net, net.P, n);
     double sum = 0;
     size_t correct = 0;
-    s_loss(&net, n, 1, &sum, &correct);
+    s_loss(&net, n, n, 1, &sum, &correct);
     s_backward(&net, n, (float)l2);
     double reg = 0;
     for (uint32_t l = 0; l < net.L; l++)

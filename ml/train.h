@@ -28,6 +28,25 @@ typedef enum {
     TRAIN_ADAM = 1, /* Adam, beta1 0.9, beta2 0.999, eps 1e-8 */
 } train_optimizer_t;
 
+/* Data-parallel training (docs/distributed.md): the ranks of a gang each
+ * run train_fit on the same data with the same params; every global
+ * minibatch of batch_size rows (the single-process order) is split by
+ * position — rank r takes positions r, r+size, r+2*size, ... — and the
+ * gradient sums are added across ranks before each update, so the model is
+ * the single-process one up to floating-point summation order. The
+ * validation split is sharded the same way. Rank 0 alone reads and writes
+ * the checkpoint; the state it read reaches the others by bcast. The
+ * transport is the caller's (MPI in drover-task: ml/ never links it). */
+typedef struct train_comm {
+    int rank, size; /* 0 <= rank < size */
+    /* In-place sum across all ranks; every rank gets the same result. */
+    int (*sum_f)(struct train_comm *c, float *buf, size_t n);
+    int (*sum_d)(struct train_comm *c, double *buf, size_t n);
+    /* Rank 0's bytes to every rank. */
+    int (*bcast)(struct train_comm *c, void *buf, size_t bytes);
+    void *impl;
+} train_comm_t;
+
 /* Training parameters; train_params_default fills the defaults shown. */
 typedef struct {
     mlmodel_kind_t kind;                 /* SOFTMAX */
@@ -57,6 +76,9 @@ typedef struct {
      * the cadence never changes the model. */
     int checkpoint_mode;       /* TRAIN_CKPT_EPOCH */
     double checkpoint_seconds; /* for TRAIN_CKPT_SECONDS, > 0 */
+    /* NULL (one process) or the gang's transport; not in the fingerprint
+     * (the rank count changes only summation order). */
+    train_comm_t *comm;
 } train_params_t;
 
 #define TRAIN_CKPT_EPOCH   0
@@ -94,6 +116,9 @@ typedef struct {
                                     (for benchmarks: GFLOP/s = flops/s) */
     char backend[16];            /* "openblas" or "cublas" */
     uint32_t checkpoints;        /* checkpoints written by this call */
+    uint64_t steps;              /* optimiser steps this call */
+    double comm_seconds;         /* data-parallel: time in the gradient sums
+                                    (the rest of seconds is compute) */
 } train_result_t;
 
 /* Fills p with the defaults above. */

@@ -1,4 +1,5 @@
-# Turns every file under web/ui/ (but package*.json and node_modules) into a
+# Turns every file under web/ui/ (but package*.json, node_modules, the vendoring
+# script and its VERSIONS record) into a
 # C table for drover-web (assets.h): the pages are part of the binary, so
 # drover-web needs no files and no network at run time. Invoked by
 # add_custom_command with -DOUT=... -DUI_DIR=... -DPLACEHOLDER=...
@@ -6,6 +7,8 @@ file(GLOB_RECURSE files RELATIVE ${UI_DIR} ${UI_DIR}/*)
 list(FILTER files EXCLUDE REGEX "(^|/)node_modules/")
 list(FILTER files EXCLUDE REGEX "(^|/)package(-lock)?\\.json$")
 list(FILTER files EXCLUDE REGEX "(^|/)\\.")
+list(FILTER files EXCLUDE REGEX "\\.sh$")
+list(FILTER files EXCLUDE REGEX "(^|/)VERSIONS$")
 list(SORT files)
 set(body "/* Generated from web/ui by embed_ui.cmake; do not edit. */\n#include \"assets.h\"\n")
 set(entries "")

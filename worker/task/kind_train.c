@@ -9,6 +9,15 @@
  * output names the artifact, the dataset and the epoch resumed from. The
  * checkpoint is removed once the model is stored: a later run starts fresh.
  *
+ * Data-parallel (a gang member: WORLD_SIZE > 1, docs/distributed.md): the
+ * member re-runs itself under gang_mpirun (gang.h); inside, the ranks join
+ * (gang_comm.h), every rank loads the whole dataset and they compare its
+ * sha256 (different data on some rank: all fail), then train_fit trains
+ * with the comm (train.h says how the batches are shared). Rank 0 alone
+ * emits metrics, writes the checkpoint, stores the model and reports it,
+ * with every rank's dataset hash in its lineage; the other ranks report
+ * nothing.
+ *
  * GPU: gpu = "never" uses OpenBLAS, "auto" cuBLAS when a device is usable
  * and OpenBLAS otherwise, "require" fails when no device is usable. Which
  * backend ran is printed and recorded in the model's params.
@@ -24,6 +33,8 @@
 
 #include "artifact.h"
 #include "blas.h"
+#include "gang.h"
+#include "gang_comm.h"
 #include "kind.h"
 #include "mlmodel.h"
 #include "train.h"
@@ -82,6 +93,7 @@ typedef struct {
     kind_ctx_t *k;
     int regression;
     int first;                /* no epoch seen yet in this attempt */
+    int emit;                 /* metric lines (rank 0 of a gang, or alone) */
     train_epoch_t last, best; /* for the model's metrics */
     int have_best;
 } cb_t;
@@ -98,7 +110,10 @@ static int s_on_epoch(const train_epoch_t *e, void *arg)
                           kind_real(e->train_loss), m, kind_real(e->train_metric), "val_loss",
                           kind_real(e->val_loss), vm, kind_real(e->val_metric), "seconds",
                           kind_real(e->seconds));
-    kind_emit(cb->k, "metric", j);
+    if (cb->emit)
+        kind_emit(cb->k, "metric", j);
+    else
+        json_decref(j);
     printf("epoch %u/%u  train_loss %.4f  %s %.4f  val_loss %.4f  %s %.4f  (%.2fs)\n", e->epoch,
            e->epochs, e->train_loss, cb->regression ? "rmse" : "accuracy", e->train_metric,
            e->val_loss, cb->regression ? "val_rmse" : "val_accuracy", e->val_metric, e->seconds);
@@ -120,6 +135,8 @@ int kind_train(kind_ctx_t *k)
     float *impute = NULL;
     char ckpt[PATH_MAX], tmp_model[PATH_MAX], hex[65];
     tmp_model[0] = '\0';
+    train_comm_t comm = {0};
+    char *shas = NULL; /* every rank's dataset sha256, 65 bytes each */
 
     const char *path = kind_str(spec, "dataset", NULL, &bad);
     const char *label = kind_str(spec, "label", NULL, &bad);
@@ -196,6 +213,29 @@ int kind_train(kind_ctx_t *k)
         return kind_fail(KIND_EXIT_BAD_SPEC, "DROVER_ARTIFACTS is not set: train needs the "
                                              "artifact store");
 
+    /* A gang member: run under the gang's MPI, or join it when inside. */
+    gang_env_t g;
+    int gang = gang_env_read(&g, err, sizeof err);
+    if (gang < 0)
+        return kind_fail(KIND_EXIT_BAD_SPEC, "bad gang environment: %s", err);
+    if (gang == 1 && !gang_is_inner()) {
+#ifndef DROVER_HAVE_MPI
+        return kind_fail(KIND_EXIT_FAILED,
+                         "this drover-task was built without MPI (install libopenmpi-dev and "
+                         "openmpi-bin, then rebuild): a train step with nodes = %d cannot run",
+                         g.size);
+#else
+        char self[PATH_MAX];
+        ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (sl <= 0)
+            return kind_fail(KIND_EXIT_FAILED, "cannot find drover-task itself: %s",
+                             strerror(errno));
+        self[sl] = '\0';
+        char *argv[] = {self, "train", NULL};
+        return gang_mpirun(&g, argv, k->out);
+#endif
+    }
+
     /* Backend. */
     if (strcmp(gpu, "never") == 0) {
         p.want_gpu = 0;
@@ -227,6 +267,17 @@ int kind_train(kind_ctx_t *k)
            p.want_gpu ? "cuBLAS on the GPU" : "OpenBLAS on the CPU", gpu, p.threads,
            p.threads == 1 ? "" : "s");
 
+    /* Joined after every local check that may fail on one rank only, so
+     * that such a failure leaves the others at the join's deadline rather
+     * than in a collective call. */
+    if (gang == 1) {
+        if (gang_comm_open(&comm, err, sizeof err) < 0)
+            return kind_fail(KIND_EXIT_FAILED, "cannot join the gang: %s", err);
+        p.comm = &comm;
+        printf("data-parallel: rank %d of %d joined\n", comm.rank, comm.size);
+    }
+    const int lead = comm.rank == 0;
+
     /* Data. */
     int regression = p.kind == MLMODEL_LINEAR;
     dataset_opts_t o = {
@@ -234,10 +285,37 @@ int kind_train(kind_ctx_t *k)
         .label_kind = regression ? DATASET_LABEL_VALUE : DATASET_LABEL_CLASS,
         .compute_hash = 1,
     };
-    if (!(ds = dataset_load(path, &o, err, sizeof err))) {
+    ds = dataset_load(path, &o, err, sizeof err);
+    if (!ds)
         kind_fail(KIND_EXIT_FAILED, "cannot load the training data: %s", err);
-        goto out;
+    if (p.comm) {
+        /* Every rank says whether it loaded the data and its hash, so that
+         * all of them stop together rather than wait on a failed one. */
+        char mine[65] = "";
+        if (ds)
+            util_strlcpy(mine, ds->sha256, sizeof mine);
+        if (!(shas = calloc((size_t)comm.size, sizeof mine)) ||
+            gang_comm_allgather(&comm, mine, sizeof mine, shas) < 0) {
+            kind_fail(KIND_EXIT_FAILED, "cannot compare the dataset across the ranks");
+            goto out;
+        }
+        for (int r = 0; r < comm.size; r++) {
+            const char *h = shas + (size_t)r * sizeof mine;
+            if (!h[0]) {
+                kind_fail(KIND_EXIT_FAILED, "rank %d could not load %s (see its log)", r, path);
+                goto out;
+            }
+            if (strcmp(h, shas) != 0) {
+                kind_fail(KIND_EXIT_FAILED,
+                          "rank %d's %s has sha256 %.12s..., rank 0's %.12s...: every rank must "
+                          "read the same data",
+                          r, path, h, shas);
+                goto out;
+            }
+        }
     }
+    if (!ds)
+        goto out;
     printf("dataset %s: %zu rows, %zu feature columns, sha256 %s\n", path, ds->rows, ds->cols,
            ds->sha256);
     if (!regression && ds->nclasses < 2) {
@@ -302,7 +380,9 @@ int kind_train(kind_ctx_t *k)
         goto out;
     }
 
-    cb_t cb = {.k = k, .regression = regression, .first = 1};
+    if (!lead)
+        tmp_model[0] = '\0'; /* rank 0's name: never this rank's to remove */
+    cb_t cb = {.k = k, .regression = regression, .first = 1, .emit = lead};
     train_result_t res;
     memset(&res, 0, sizeof res);
     if (train_fit(&p, ds->X, ds->rows, ds->cols, ds->y_class, ds->nclasses, ds->y_value, s_on_epoch,
@@ -316,6 +396,18 @@ int kind_train(kind_ctx_t *k)
     printf("trained %s on %s: %u epochs%s, best epoch %u, %.2fs\n", trainer, res.backend,
            res.epochs_done, res.stopped_early ? " (stopped early)" : "", res.best_epoch,
            res.seconds);
+    if (p.comm) {
+        printf("data-parallel: %llu steps, %.3f ms compute and %.3f ms gradient allreduce per "
+               "step (%d ranks)\n",
+               (unsigned long long)res.steps,
+               res.steps ? 1e3 * (res.seconds - res.comm_seconds) / (double)res.steps : 0.0,
+               res.steps ? 1e3 * res.comm_seconds / (double)res.steps : 0.0, comm.size);
+        if (!lead) {
+            /* Rank 0 stores, registers and reports the model. */
+            rc = KIND_EXIT_OK;
+            goto out;
+        }
+    }
 
     if ((!regression && mlmodel_set_class_names(model, (const char *const *)ds->classes) < 0) ||
         mlmodel_set_label_name(model, label) < 0 ||
@@ -355,11 +447,26 @@ int kind_train(kind_ctx_t *k)
     json_t *classes = json_array();
     for (size_t i = 0; !regression && classes && i < ds->nclasses; i++)
         json_array_append_new(classes, json_string(ds->classes[i]));
-    json_t *output = json_pack(
-        "{s:{s:s,s:s,s:s,s:o,s:o,s:s,s:o,s:I},s:[o],s:I}", "model", "name", name, "kind",
-        mlmodel_kind_name(p.kind), "artifact", hex, "params", params, "metrics", metrics, "label",
-        label, "classes", classes, "features", (json_int_t)ds->cols, "datasets",
-        kind_dataset_json(ds, "train"), "resumed_from_epoch", (json_int_t)res.resumed_from_epoch);
+    /* Lineage: every rank's dataset (one entry per rank; they hash alike). */
+    json_t *dsets = json_array();
+    for (int r = 0; dsets && r < (p.comm ? comm.size : 1); r++) {
+        json_t *d = kind_dataset_json(ds, "train");
+        if (d && p.comm && json_object_set_new(d, "sha256", json_string(shas + 65 * r)) < 0) {
+            json_decref(d);
+            d = NULL;
+        }
+        if (!d || json_array_append_new(dsets, d) < 0) { /* append_new consumes d */
+            json_decref(dsets);
+            dsets = NULL;
+        }
+    }
+    if (p.comm && params)
+        json_object_set_new(params, "ranks", json_integer(comm.size));
+    json_t *output =
+        json_pack("{s:{s:s,s:s,s:s,s:o,s:o,s:s,s:o,s:I},s:o,s:I}", "model", "name", name, "kind",
+                  mlmodel_kind_name(p.kind), "artifact", hex, "params", params, "metrics", metrics,
+                  "label", label, "classes", classes, "features", (json_int_t)ds->cols, "datasets",
+                  dsets, "resumed_from_epoch", (json_int_t)res.resumed_from_epoch);
     if (!output) {
         kind_fail(KIND_EXIT_FAILED, "out of memory building the output");
         goto out;
@@ -378,5 +485,7 @@ out:
     mlmodel_destroy(&model);
     dataset_destroy(&ds);
     free(impute);
+    free(shas);
+    gang_comm_close(&comm);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gang.h"
 #include "kind.h"
 #include "stepkind.h"
 
@@ -100,6 +101,7 @@ static void s_usage(FILE *f)
     fprintf(f, "Usage: drover-task validate|train|evaluate|score\n"
                "       drover-task predict MODEL_FILE DATA [-o OUT] [--format csv|binary]\n"
                "       drover-task export MODEL_FILE -o OUT [--format onnx]\n"
+               "       drover-task mpirun [--] PROG [ARGS]   (a gang member's MPI process)\n"
                "\n"
                "Runs one built-in drover task kind. drover-worker starts it for validate,\n"
                "train and evaluate steps; it is not meant to be run by hand, but can be:\n"
@@ -107,6 +109,9 @@ static void s_usage(FILE *f)
                "  DROVER_ARTIFACTS  the artifact store (train, evaluate)\n"
                "  DROVER_RUN_ID, DROVER_STEP, DROVER_ATTEMPT  name the checkpoint of train\n"
                "  DROVER_OUTPUT_FD=3  metric/output JSON lines go to fd 3 (else to stdout)\n"
+               "  RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, DROVER_GANG_ID  a gang member\n"
+               "    (train runs data-parallel over MPI; docs/distributed.md)\n"
+               "  DROVER_GANG_TIMEOUT  seconds to wait for the other members (default 120)\n"
                "Exit status: 0 done, 1 failed (reason on stderr), 2 bad usage or spec.\n");
 }
 
@@ -124,6 +129,8 @@ int main(int argc, char **argv)
         return kind_predict_main(argc, argv); /* argv-driven, no spec (kind_score.c) */
     if (argc >= 2 && strcmp(argv[1], "export") == 0)
         return kind_export_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "mpirun") == 0)
+        return gang_mpirun_main(argc, argv);
     if (argc != 2) {
         s_usage(stderr);
         return KIND_EXIT_BAD_SPEC;
@@ -162,8 +169,18 @@ int main(int argc, char **argv)
     }
     const char *fdv = getenv("DROVER_OUTPUT_FD");
     FILE *out = NULL;
-    if (fdv && strcmp(fdv, "3") == 0 && fcntl(3, F_GETFD) >= 0)
+    const char *fifo = getenv("DROVER_GANG_OUT_FIFO");
+    if (gang_is_inner() && fifo && *fifo) {
+        /* Inside a gang member's mpirun, which closed fd 3 (gang.h). */
+        if (!(out = fopen(fifo, "w"))) {
+            json_decref(spec);
+            return kind_fail(KIND_EXIT_FAILED,
+                             "drover-task: cannot open the gang output FIFO %s: %s", fifo,
+                             strerror(errno));
+        }
+    } else if (fdv && strcmp(fdv, "3") == 0 && fcntl(3, F_GETFD) >= 0) {
         out = fdopen(3, "w");
+    }
     kind_ctx_t k = {
         .spec = spec,
         .artifacts = getenv("DROVER_ARTIFACTS") ? getenv("DROVER_ARTIFACTS") : "",

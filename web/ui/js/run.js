@@ -1,0 +1,333 @@
+// run.js — #/runs/{id}: the run's DAG as a graph (SVG; dag.js lays it out),
+// a Gantt-style timeline and a table of steps, all kept live by
+// /api/runs/{id}/events. An update that changes no structure only touches
+// the nodes whose state, attempt, worker or duration changed, so a
+// 1,000-step run stays cheap. Also #/runs/{id}/logs/{step} (log with follow)
+// and #/runs/{id}/report/{step} (evaluation report).
+import { fill, add, h, s, badge, stateClass, fmtTime, fmtDur, stepDuration, table, announce, fmtNum, showError } from './util.js';
+import * as api from './api.js';
+import { layout, NODE_W, NODE_H } from './dag.js';
+import { curveChart, groupMetrics } from './charts.js';
+
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'rejected', 'skipped']);
+window.__droverSeen = window.__droverSeen || {};
+
+function stepLine(st) {
+  const parts = [st.awaiting_approval ? 'awaiting approval' : st.state];
+  if (st.attempt) parts.push(`try ${st.attempt}`);
+  if (st.worker) parts.push(st.worker);
+  const d = stepDuration(st);
+  if (d !== null) parts.push(fmtDur(d));
+  return parts.join(' · ');
+}
+
+function short(name, max) { return name.length > max ? name.slice(0, max - 1) + '…' : name; }
+
+export async function render(main, ctx, id) {
+  const first = await api.get(`/api/runs/${id}`);
+  if (!ctx.alive()) return;
+  let data = first;
+  let selected = null;
+
+  const head = h('div', { id: 'run-head' });
+  const tabsEl = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Views of the run' });
+  const panels = {
+    graph: h('section', { id: 'tab-graph', role: 'tabpanel', 'aria-labelledby': 'tabbtn-graph' }),
+    timeline: h('section', { id: 'tab-timeline', role: 'tabpanel', 'aria-labelledby': 'tabbtn-timeline', hidden: true }),
+    steps: h('section', { id: 'tab-steps', role: 'tabpanel', 'aria-labelledby': 'tabbtn-steps', hidden: true }),
+  };
+  const detail = h('section', { id: 'step-detail', 'aria-label': 'Selected step', class: 'panel', hidden: true });
+  let current = ctx.query.tab && panels[ctx.query.tab] ? ctx.query.tab : 'graph';
+  const names = { graph: 'Graph', timeline: 'Timeline', steps: 'Steps' };
+  const btns = {};
+  for (const k of Object.keys(panels)) {
+    btns[k] = h('button', { type: 'button', role: 'tab', id: 'tabbtn-' + k, 'aria-controls': 'tab-' + k,
+      'aria-selected': String(k === current), tabindex: k === current ? '0' : '-1', onclick: () => select(k) }, names[k]);
+    add(tabsEl, btns[k]);
+  }
+  tabsEl.addEventListener('keydown', ev => {
+    const keys = Object.keys(panels);
+    let i = keys.indexOf(current);
+    if (ev.key === 'ArrowRight') i = (i + 1) % keys.length;
+    else if (ev.key === 'ArrowLeft') i = (i + keys.length - 1) % keys.length;
+    else return;
+    ev.preventDefault();
+    select(keys[i]);
+    btns[keys[i]].focus();
+  });
+  function select(k) {
+    current = k;
+    for (const [n, p] of Object.entries(panels)) {
+      p.hidden = n !== k;
+      btns[n].setAttribute('aria-selected', String(n === k));
+      btns[n].tabIndex = n === k ? 0 : -1;
+    }
+    drawSecondary();
+  }
+  add(main, head, tabsEl, ...Object.values(panels), detail);
+
+  // ------------------------------------------------------------ header ---
+  function drawHead() {
+    const r = data.run;
+    const params = Object.entries(r.params || {});
+    fill(head, 
+      h('h1', {}, `Run ${r.id} `, h('span', { class: 'muted' }, r.workflow), ' ', h('span', { id: 'run-state' }, badge(r.state, r.awaiting_approval))),
+      h('p', { class: 'muted' },
+        `submitted ${fmtTime(r.submitted_at)} by ${r.submitted_by || '?'}`,
+        r.started_at ? ` · started ${fmtTime(r.started_at)}` : '',
+        r.finished_at ? ` · finished ${fmtTime(r.finished_at)}` : '',
+        r.schedule ? ` · schedule ${r.schedule}` : '',
+        ` · ${r.steps_done ?? '?'}/${r.steps_total ?? data.steps.length} steps done`),
+      params.length ? h('p', { class: 'muted' }, 'params: ' + params.map(([k, v]) => `${k}=${v}`).join(', ')) : null);
+  }
+
+  // ------------------------------------------------------------- graph ---
+  let nodeEls = new Map();
+  let shape = '';
+  // The last state shown per step, across redraws: when the page showed
+  // each transition (window.__droverSeen; bench/web.sh reads it).
+  const shown = new Map();
+  function noteShown(st) {
+    if (shown.get(st.name) === st.state) return false;
+    shown.set(st.name, st.state);
+    window.__droverSeen[`${data.run.id}/${st.name}:${st.state}`] = Date.now();
+    return true;
+  }
+  function structureKey() { return data.steps.map(s => s.name + '<' + (s.deps || []).join(',')).join(';'); }
+  function nodeLabel(st) { return `Step ${st.name}: ${stepLine(st)}. Press Enter for details.`; }
+  async function drawGraph() {
+    const t0 = performance.now();
+    const L = await layout(data.steps);
+    const svg = s('svg', { class: 'dag', width: L.width, height: L.height, viewBox: `0 0 ${L.width} ${L.height}`, role: 'group', 'aria-label': `DAG of run ${data.run.id}, ${data.steps.length} steps` });
+    const edgeG = s('g', { 'aria-hidden': 'true' });
+    for (const e of L.edges) add(edgeG, s('polyline', { class: 'edge', points: e.points.map(p => p.join(',')).join(' '), 'marker-end': 'url(#arrow)' }));
+    add(svg, s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '10', refY: '5', markerWidth: '6', markerHeight: '6', orient: 'auto-start-reverse' },
+      s('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#afb8c1' }))), edgeG);
+    nodeEls = new Map();
+    const nodesG = s('g', {});
+    for (const st of data.steps) {
+      const p = L.nodes.get(st.name);
+      if (!p) continue;
+      const sub = s('text', { class: 'sub', x: 8, y: 36, text: short(stepLine(st), 30) });
+      const g = s('g', { class: 'node ' + stateClass(st.state, st.awaiting_approval), transform: `translate(${p.x},${p.y})`, tabindex: '0', role: 'button',
+        'data-step': st.name, 'data-state': st.state, 'aria-label': nodeLabel(st) },
+      s('rect', { width: NODE_W, height: NODE_H, rx: 6 }),
+      s('text', { x: 8, y: 18, text: short(st.name, 24) }), sub);
+      g.addEventListener('click', () => openStep(st.name));
+      g.addEventListener('keydown', ev => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); openStep(st.name); } });
+      nodeEls.set(st.name, { g, sub, last: '' });
+      noteShown(st);
+      add(nodesG, g);
+    }
+    add(svg, nodesG);
+    fill(panels.graph, h('p', { class: 'muted' }, `${data.steps.length} steps, layout: ${L.engine}. Tab moves through the steps; Enter opens one.`),
+      h('div', { class: 'dagwrap' }, svg));
+    shape = structureKey();
+    window.__droverDagRendered = { ms: performance.now() - t0, engine: L.engine, steps: data.steps.length };
+    updateNodes(false);
+  }
+  function updateNodes(live) {
+    const changes = [];
+    for (const st of data.steps) {
+      const n = nodeEls.get(st.name);
+      if (!n) continue;
+      const line = stepLine(st);
+      if (line === n.last) continue;
+      const was = n.g.getAttribute('data-state');
+      n.last = line;
+      n.sub.textContent = short(line, 30);
+      n.g.setAttribute('class', 'node ' + stateClass(st.state, st.awaiting_approval));
+      n.g.setAttribute('data-state', st.state);
+      n.g.setAttribute('aria-label', nodeLabel(st));
+      if (noteShown(st) && live && was !== st.state) changes.push(`${st.name} ${st.state}`);
+    }
+    if (changes.length) announce(changes.length > 3 ? `${changes.length} steps changed state.` : `Step ${changes.join(', ')}.`);
+  }
+
+  // ---------------------------------------------- timeline and table ---
+  function drawTimeline() {
+    const steps = data.steps.filter(s => s.started_at);
+    if (!steps.length) { fill(panels.timeline, h('p', {}, 'No step has started yet.')); return; }
+    steps.sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at));
+    const t0 = Date.parse(steps[0].started_at);
+    const now = Date.now();
+    const t1 = Math.max(...steps.map(s => s.finished_at ? Date.parse(s.finished_at) : now), t0 + 1000);
+    const labelW = 180, W = Math.max(600, Math.min(1200, window.innerWidth - 60)), rowH = 18;
+    const plotW = W - labelW - 10;
+    const x = t => labelW + ((t - t0) / (t1 - t0)) * plotW;
+    const svg = s('svg', { width: W, height: steps.length * rowH + 30, role: 'img', 'aria-label': `Timeline of ${steps.length} started steps over ${fmtDur((t1 - t0) / 1000)}; the Steps tab has the same times as a table.` });
+    add(svg, s('text', { x: labelW, y: 12, text: fmtTime(new Date(t0).toISOString()) }),
+      s('text', { x: W - 10, y: 12, 'text-anchor': 'end', text: `+${fmtDur((t1 - t0) / 1000)}` }));
+    steps.forEach((st, i) => {
+      const y = 20 + i * rowH;
+      const a = Date.parse(st.started_at), b = st.finished_at ? Date.parse(st.finished_at) : now;
+      add(svg, s('text', { x: 4, y: y + 12, text: short(st.name, 26) }),
+        s('rect', { class: 'bar ' + stateClass(st.state), x: x(a), y: y + 2, width: Math.max(2, x(b) - x(a)), height: rowH - 5 },
+          s('title', { text: `${st.name}: ${stepLine(st)}` })));
+    });
+    fill(panels.timeline, h('div', { class: 'gantt' }, svg));
+  }
+  function drawSteps() {
+    fill(panels.steps, table([
+      { label: 'Step', cell: st => h('button', { type: 'button', class: 'linklike', onclick: () => openStep(st.name) }, st.name) },
+      { label: 'Kind', cell: st => st.kind || '' },
+      { label: 'State', cell: st => badge(st.state, st.awaiting_approval) },
+      { label: 'Try', num: true, cell: st => String(st.attempt ?? '') },
+      { label: 'Worker', cell: st => st.worker || '' },
+      { label: 'Started', cls: 'hide-narrow', cell: st => fmtTime(st.started_at) },
+      { label: 'Duration', num: true, cell: st => fmtDur(stepDuration(st)) },
+      { label: 'After', cls: 'hide-narrow', cell: st => (st.deps || []).join(', ') },
+    ], data.steps, 'Steps of the run'));
+  }
+  let lastSecondary = 0;
+  function drawSecondary(throttle) {
+    if (throttle && Date.now() - lastSecondary < 1000) return;
+    lastSecondary = Date.now();
+    if (current === 'timeline') drawTimeline();
+    else if (current === 'steps') drawSteps();
+  }
+
+  // ---------------------------------------------------- step details ---
+  async function openStep(name) {
+    selected = name;
+    drawDetail();
+    detail.hidden = false;
+    detail.focus();
+  }
+  function drawDetail() {
+    const st = data.steps.find(s => s.name === selected);
+    if (!st) { detail.hidden = true; return; }
+    const rid = data.run.id;
+    const chartBox = h('div', { class: 'charts', id: 'step-charts' });
+    detail.tabIndex = -1;
+    fill(detail, 
+      h('h2', {}, `Step ${st.name} `, badge(st.state, st.awaiting_approval)),
+      h('p', {}, stepLine(st), st.exit_code !== null && st.exit_code !== undefined ? ` · exit ${st.exit_code}` : '',
+        st.outcome ? ` · ${st.outcome}` : ''),
+      st.error ? h('p', { class: 'error' }, st.error) : null,
+      h('p', { class: 'bar' },
+        h('a', { href: `#/runs/${rid}/logs/${encodeURIComponent(st.name)}`, id: 'open-log' }, 'Log'),
+        st.kind === 'evaluate' || st.kind === 'validate' ? h('a', { href: `#/runs/${rid}/report/${encodeURIComponent(st.name)}` }, 'Report') : null,
+        h('button', { type: 'button', onclick: () => { detail.hidden = true; selected = null; } }, 'Close')),
+      chartBox);
+    if (st.kind === 'train' || st.kind === 'exec') {
+      api.get(`/api/runs/${rid}/steps/${encodeURIComponent(st.name)}/metrics`).then(m => {
+        if (!ctx.alive() || selected !== st.name) return;
+        for (const [metric, pts] of groupMetrics(m.metrics)) {
+          curveChart(metric, [{ label: st.name, points: pts }], 480).then(c => { if (selected === st.name) add(chartBox, c); });
+        }
+      }).catch(() => {});
+    }
+  }
+
+  // -------------------------------------------------------------- live ---
+  function apply(d, live) {
+    if (!d || !d.run) return;
+    data = d;
+    drawHead();
+    if (structureKey() !== shape) drawGraph().catch(e => showError(panels.graph, e)); else updateNodes(live);
+    drawSecondary(true);
+    if (live && FINISHED.has(d.run.state)) announce(`Run ${d.run.id} ${d.run.state}.`);
+  }
+  drawHead();
+  await drawGraph();
+  select(current);
+  const es = api.events(`/api/runs/${id}/events`, {
+    run: d => apply(d, true),
+    // The run ended: no more events; one last fetch so the final state is
+    // shown even when the stream's last document was an earlier one.
+    end: () => { es.close(); api.get(`/api/runs/${id}`).then(d => { if (ctx.alive()) apply(d, true); }).catch(() => {}); },
+  });
+  // Running steps' durations tick once a second without a fetch.
+  const tick = setInterval(() => {
+    if (data.steps.some(st => st.started_at && !st.finished_at)) updateNodes(false);
+  }, 1000);
+  ctx.onLeave(() => { es.close(); clearInterval(tick); });
+}
+
+// ------------------------------------------------------------------ logs ---
+// Two streams with their own offsets (stdout, stderr), asked for again
+// from next_offset / next_stderr_offset until done.
+export async function renderLogs(main, ctx, id, step) {
+  const follow = h('input', { type: 'checkbox', id: 'follow', checked: true });
+  const out = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-labelledby': 'log-out-h' });
+  const err = h('pre', { class: 'log', id: 'log-stderr', tabindex: '0', 'aria-labelledby': 'log-err-h' });
+  const status = h('p', { class: 'muted', id: 'log-status', 'aria-live': 'polite' });
+  add(main, h('h1', {}, `Log of ${step} `, h('a', { href: `#/runs/${id}` }, `(run ${id})`)),
+    h('div', { class: 'bar' }, h('label', { class: 'inline', for: 'follow' }, follow, 'Follow')), status,
+    h('h2', { id: 'log-err-h' }, 'stderr'), err, h('h2', { id: 'log-out-h' }, 'stdout'), out);
+  let offset = 0, eoffset = 0, done = false, timer = null;
+  async function poll() {
+    timer = null;
+    try {
+      const r = await api.get(`/api/runs/${id}/steps/${encodeURIComponent(step)}/logs?offset=${offset}&stderr_offset=${eoffset}`);
+      if (!ctx.alive()) return;
+      const got = (r.data || '').length + (r.stderr || '').length;
+      if (r.data) add(out, r.data);
+      if (r.stderr) add(err, r.stderr);
+      if (follow.checked) { out.scrollTop = out.scrollHeight; err.scrollTop = err.scrollHeight; }
+      offset = r.next_offset ?? offset;
+      eoffset = r.next_stderr_offset ?? eoffset;
+      done = !!r.done;
+      status.textContent = done ? `The step has ended${r.state ? ' (' + r.state + ')' : ''}; this is the whole log${r.attempt ? ' of try ' + r.attempt : ''}.`
+        : (follow.checked ? 'Following…' : 'Paused.');
+      // A full page means more is waiting: ask again at once.
+      if (!done && follow.checked) timer = setTimeout(poll, got > 0 ? 100 : 1000);
+    } catch (e) {
+      if (ctx.alive()) { status.textContent = e.message; if (follow.checked) timer = setTimeout(poll, 2000); }
+    }
+  }
+  follow.addEventListener('change', () => {
+    if (follow.checked && !done && !timer) poll();
+    else if (!follow.checked && !done) { clearTimeout(timer); timer = null; status.textContent = 'Paused.'; }
+  });
+  await poll();
+  ctx.onLeave(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------- report ---
+export async function renderReport(main, ctx, id, step) {
+  add(main, h('h1', {}, `Evaluation report: ${step} `, h('a', { href: `#/runs/${id}` }, `(run ${id})`)));
+  let r;
+  try { r = await api.get(`/api/runs/${id}/steps/${encodeURIComponent(step)}/report`); } catch (e) {
+    if (e.status === 404) { add(main, h('p', {}, 'This step has no report.')); return; }
+    throw e;
+  }
+  if (!ctx.alive()) return;
+  add(main, reportView(r));
+}
+
+export function reportView(r) {
+  const box = h('div', { id: 'report' });
+  const metrics = Object.entries(r.metrics || {}).filter(([, v]) => typeof v !== 'object');
+  if (metrics.length) add(box, h('h2', {}, 'Metrics'), table([
+    { label: 'Metric', cell: m => m[0] }, { label: 'Value', num: true, cell: m => fmtNum(m[1]) }], metrics, 'Metrics'));
+  if (r.gates && r.gates.length) add(box, h('h2', {}, 'Gates'), table([
+    { label: 'Gate', cell: g => g.expr },
+    { label: 'Value', num: true, cell: g => fmtNum(g.value) },
+    { label: 'Result', cell: g => h('span', { class: 'state ' + (g.passed ? 'st-succeeded' : 'st-failed') }, g.passed ? 'passed' : 'failed') },
+  ], r.gates, 'Gates'));
+  const cm = r.confusion;
+  if (cm && cm.classes && cm.matrix) {
+    add(box, h('h2', {}, 'Confusion matrix'), h('p', { class: 'muted' }, 'Rows: true class; columns: predicted class.'),
+      h('div', { class: 'scroll' }, h('table', { class: 'cm' },
+        h('caption', { class: 'sr-only' }, 'Confusion matrix, rows true class, columns predicted class'),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'true \\ predicted'), cm.classes.map(c => h('th', { scope: 'col', class: 'num' }, c)))),
+        h('tbody', {}, cm.matrix.map((row, i) => h('tr', {}, h('th', { scope: 'row' }, cm.classes[i] ?? String(i)),
+          row.map((v, j) => h('td', { class: 'num' + (i === j ? ' hit' : '') }, String(v)))))))));
+  }
+  if (r.candidate) {
+    const prod = r.production || {};
+    const cand = r.candidate.metrics || r.candidate;
+    const pm = prod.metrics || prod;
+    const keys = Object.keys(cand).filter(k => typeof cand[k] === 'number');
+    add(box, h('h2', {}, 'Candidate vs production'),
+      r.production ? null : h('p', {}, 'No model in production to compare with.'),
+      table([{ label: 'Metric', cell: k => k },
+        { label: `Candidate${r.candidate.version ? ' v' + r.candidate.version : ''}`, num: true, cell: k => fmtNum(cand[k]) },
+        { label: `Production${prod.version ? ' v' + prod.version : ''}`, num: true, cell: k => fmtNum(pm[k]) }], keys, 'Candidate against production'));
+  }
+  if (!box.children.length) add(box, h('pre', {}, JSON.stringify(r, null, 2)));
+  return box;
+}
+export { showError };
