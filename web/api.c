@@ -222,6 +222,12 @@ void api_me(web_req_t *rq, web_resp_t *rs)
     s_json(rs, o);
 }
 
+void api_health(web_req_t *rq, web_resp_t *rs)
+{
+    s_json(rs,
+           json_pack("{s:s, s:i}", "status", "ok", "streams", (int)atomic_load(&rq->ctx->streams)));
+}
+
 /* -------------------------------------------------------------- runs --- */
 
 json_t *api_run_obj(const Drover__RunInfo *ri)

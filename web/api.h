@@ -20,6 +20,9 @@
 void api_signin(web_req_t *rq, web_resp_t *rs);
 void api_signout(web_req_t *rq, web_resp_t *rs);
 void api_me(web_req_t *rq, web_resp_t *rs);
+/* GET /api/health, no session: {"status":"ok","streams":N}, N the event
+ * streams open now (a load balancer's probe; how a test sees streams end). */
+void api_health(web_req_t *rq, web_resp_t *rs);
 void api_runs(web_req_t *rq, web_resp_t *rs);
 void api_run(web_req_t *rq, web_resp_t *rs);
 void api_logs(web_req_t *rq, web_resp_t *rs);

@@ -42,6 +42,7 @@ static const route_t s_routes[] = {
     {"POST", "/api/session", api_signin, R_SIGNIN},
     {"DELETE", "/api/session", api_signout, R_SESSION | R_CSRF},
     {"GET", "/api/me", api_me, R_SESSION},
+    {"GET", "/api/health", api_health, 0},
     {"GET", "/api/runs", api_runs, R_SESSION},
     {"GET", "/api/runs/events", sse_runs, R_SESSION},
     {"GET", "/api/runs/*", api_run, R_SESSION},

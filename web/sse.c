@@ -4,15 +4,17 @@
 #include "sse.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "api.h"
 #include "util.h"
 
-#define SSE_WAIT_MS      5000  /* one long-poll (at most) */
+#define SSE_WAIT_MS      2000  /* one long-poll (at most): also how late a gone peer is seen */
 #define SSE_KEEPALIVE_MS 15000 /* a comment on a quiet stream (at most) */
 #define SSE_GIVE_UP_MS   30000 /* no answer from the coordinator this long: end */
 #define SSE_RUNS_POLL_MS 500
@@ -27,12 +29,13 @@ typedef struct {
     web_ctx_t *ctx;
     session_t sess;
     uint64_t run_id;  /* 0: the runs stream */
-    client_t *cl;     /* run stream: its own socket */
+    int fd;           /* the browser's connection (-1: unknown) */
+    client_t *cl;     /* its own coordinator socket, never one of the pool's */
     char *last;       /* the last document sent */
     uint64_t version; /* the run's version in it */
     seen_t seen[SSE_RUNS_WATCH];
     size_t nseen;
-    int started, ended;
+    int started, ended, dead; /* dead: the browser went away */
     int64_t end_ms, quiet_since_ms, failing_since_ms;
     int64_t keepalive_ms, wait_ms; /* within half of web.timeout_s: an idle connection closes */
     char *out;                     /* bytes to send */
@@ -55,6 +58,35 @@ static void s_sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+/* Waits up to ms for the browser to go away; 1 when it has. A stream's
+ * reader never writes to it between events, so without this a closed tab
+ * would poll the coordinator until the next keepalive failed (15-30 s). */
+static int s_gone(stream_t *st, long ms)
+{
+    if (st->fd < 0) {
+        if (ms > 0)
+            s_sleep_ms(ms);
+        return 0;
+    }
+    struct pollfd p = {.fd = st->fd, .events = POLLIN | POLLRDHUP};
+    int n;
+    while ((n = poll(&p, 1, (int)ms)) < 0 && errno == EINTR)
+        ;
+    if (n <= 0)
+        return 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
+        return 1;
+    char c;
+    ssize_t r = recv(st->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        return 1;
+    /* Bytes from the browser (a pipelined request): alive; wait out the rest
+     * without spinning on the readable socket. */
+    if (ms > 0)
+        s_sleep_ms(ms);
+    return 0;
 }
 
 /* Queues "event: NAME\ndata: DATA\n\n" (or ": comment\n\n" with name NULL). */
@@ -122,7 +154,7 @@ static void s_next_run(stream_t *st)
     int bad = s_reply_bad(st, rep);
     if (bad) {
         if (bad < 0)
-            s_sleep_ms(1000);
+            s_gone(st, 1000);
         else
             drover__client_reply__free_unpacked(rep, NULL);
         return;
@@ -168,14 +200,17 @@ static void s_next_run(stream_t *st)
 /* Makes the runs stream's next event (polls every SSE_RUNS_POLL_MS). */
 static void s_next_runs(stream_t *st)
 {
-    if (st->started)
-        s_sleep_ms(SSE_RUNS_POLL_MS);
+    if (st->started && s_gone(st, SSE_RUNS_POLL_MS)) {
+        st->dead = 1;
+        return;
+    }
     Drover__ClientRequest req = DROVER__CLIENT_REQUEST__INIT;
     Drover__RunsRequest rr = DROVER__RUNS_REQUEST__INIT;
     rr.limit = SSE_RUNS_WATCH;
     req.body_case = DROVER__CLIENT_REQUEST__BODY_RUNS;
     req.runs = &rr;
-    Drover__ClientReply *rep = coord_call(st->ctx->coord, st->sess.token, &req, 0);
+    Drover__ClientReply *rep =
+        coord_call_on(st->cl, st->sess.token, &req, st->ctx->cfg->coordinator_timeout_ms);
     int bad = s_reply_bad(st, rep);
     if (bad) {
         if (bad > 0)
@@ -230,6 +265,8 @@ static ssize_t s_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (st->ended)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (st->dead || s_gone(st, 0))
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* closes it; s_free follows */
         int64_t now = util_mono_ms();
         if (now >= st->end_ms)
             return MHD_CONTENT_READER_END_OF_STREAM; /* EventSource reconnects */
@@ -267,12 +304,15 @@ static void s_open(web_req_t *rq, web_resp_t *rs, uint64_t run_id)
     st->ctx = ctx;
     st->sess = rq->sess;
     st->run_id = run_id;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = ci ? ci->connect_fd : -1;
     st->end_ms = util_mono_ms() + ctx->cfg->stream_max_s * 1000;
     st->quiet_since_ms = util_mono_ms();
     int64_t half = ctx->cfg->timeout_s * 1000 / 2;
     st->keepalive_ms = half < SSE_KEEPALIVE_MS ? half : SSE_KEEPALIVE_MS;
     st->wait_ms = st->keepalive_ms < SSE_WAIT_MS ? st->keepalive_ms : SSE_WAIT_MS;
-    if (run_id && !(st->cl = coord_open(ctx->coord))) {
+    if (!(st->cl = coord_open(ctx->coord))) {
         s_free(st);
         http_error(rs, 503, "cannot open a coordinator socket");
         return;

@@ -9,10 +9,15 @@
  *        among the newest 100 change (state, progress, approval), checked
  *        every 500 ms.
  *
- * A run's stream long-polls the coordinator on a socket of its own
- * (StatusRequest known_version + wait_ms: the coordinator answers as soon
- * as the run changes, at most every 100 ms), so a transition reaches the
- * page well within a second. Quiet streams send a comment every 15 s (or
+ * Each stream talks to the coordinator on a socket of its own, never one of
+ * the pool the page requests share (streams must not slow anyone's pages). A
+ * run's stream long-polls (StatusRequest known_version + wait_ms, at most
+ * 2 s: the coordinator answers as soon as the run changes, at most every
+ * 100 ms), so a transition reaches the page well within a second. Between
+ * long-polls and during the runs stream's sleeps a stream watches its
+ * browser's connection and ends within ~2 s of it closing (an SSE reader
+ * never writes between events, so MHD alone would notice only at a failed
+ * keepalive, 15-30 s on, polling all the while). Quiet streams send a comment every 15 s (or
  * half of web.timeout_s, when shorter: an idle connection is closed).
  * Bounds: at most max_streams streams at once (503 beyond); each ends after
  * stream_max_s (EventSource reconnects), when its session ends (sign-out,

@@ -221,11 +221,33 @@ first_event() { grep -q '^event: run' "$T_DIR/sse"; }
 wait_for "the first run event" 15 first_event
 # web.max_streams = 2: a second stream opens, a third is refused.
 curl -s -N --max-time 60 -b "$T_DIR/nog" "$B/api/runs/$runb/events" >"$T_DIR/sse_b" 2>/dev/null &
-t_track_pid $!
+SSE_B_PID=$!
+t_track_pid "$SSE_B_PID"
 second() { grep -q '^event: run' "$T_DIR/sse_b"; }
 wait_for "a second stream" 15 second
 assert_eq 503 "$(code GET "/api/runs/$runb/events" -b "$T_DIR/nog" --max-time 10)" "a stream over web.max_streams"
 grep -q "too many live streams" "$T_DIR/body" || fail "max_streams said: $(body)"
+# A browser that goes away mid long-poll: its stream ends within seconds (not
+# at the next keepalive, 15 s on), so its slot is free again; pages keep
+# answering meanwhile. Each wait_for round also asks /api/me.
+streams() { curl -s "$B/api/health" | jq -r '.streams'; }
+assert_eq 2 "$(streams)" "/api/health's count of open streams"
+kill "$SSE_B_PID"
+me_ok_streams() { # N: N streams are open; an /api/me that is not 200 is noted
+    local st
+    st=$(code GET /api/me -b "$T_DIR/nog" --max-time 5)
+    [[ "$st" == 200 ]] || echo "$st" >>"$T_DIR/me_bad"
+    [[ "$(streams)" == "$1" ]]
+}
+wait_for "the closed run stream to end" 6 me_ok_streams 1
+curl -s -N --max-time 60 -b "$T_DIR/nog" "$B/api/runs/$runb/events" >"$T_DIR/sse_c" 2>/dev/null &
+SSE_C_PID=$!
+t_track_pid "$SSE_C_PID"
+third() { grep -q '^event: run' "$T_DIR/sse_c"; }
+wait_for "a stream in the freed slot" 15 third
+kill "$SSE_C_PID"
+wait_for "that stream to end too" 6 me_ok_streams 1
+[[ ! -s "$T_DIR/me_bad" ]] || fail "/api/me while streams died: $(cat "$T_DIR/me_bad")"
 gate_open b
 ended() { grep -q '^event: end' "$T_DIR/sse"; }
 wait_for "the stream's end event" 30 ended
@@ -235,6 +257,19 @@ grep '^data: ' "$T_DIR/sse" | sed 's/^data: //' | grep -v '^{}$' | tail -1 |
 [[ $(grep -c '^event: run' "$T_DIR/sse") -ge 2 ]] || fail "one run event only: $(cat "$T_DIR/sse")"
 curl -s -N --max-time 3 -b "$T_DIR/nog" "$B/api/runs/events" >"$T_DIR/sse2" 2>/dev/null || true
 grep -q '^event: runs' "$T_DIR/sse2" || fail "runs stream: $(cat "$T_DIR/sse2")"
+# Runs streams (polling every 500 ms) closed by their browsers end within
+# seconds too, and hold no socket of the pool the pages use.
+for i in 1 2; do
+    curl -s -N --max-time 60 -b "$T_DIR/nog" "$B/api/runs/events" >"$T_DIR/rs$i" 2>/dev/null &
+    eval "RS${i}_PID=\$!"
+    t_track_pid "$!"
+done
+runs_open() { grep -q '^event: runs' "$T_DIR/rs1" && grep -q '^event: runs' "$T_DIR/rs2"; }
+wait_for "two runs streams" 15 runs_open
+wait_for "two runs streams counted" 10 me_ok_streams 2
+kill "$RS1_PID" "$RS2_PID"
+wait_for "the closed runs streams to end" 6 me_ok_streams 0
+[[ ! -s "$T_DIR/me_bad" ]] || fail "/api/me while streams died: $(cat "$T_DIR/me_bad")"
 
 # ------------------------------------------------------ logs and steps ---
 assert_eq 200 "$(code GET "/api/runs/$run/steps/prep/logs?offset=0" -b "$T_DIR/nog")" "logs"
