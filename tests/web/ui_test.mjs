@@ -56,6 +56,13 @@ try {
   await open(`#/runs?workflow=fails&state=failed`, 'filtered runs');
   await p.waitFor('the filter keeps the failed run only',
     `(() => { const t = ${q('#runs-table')}.textContent; return t.includes('fails') && !t.includes('claims-train'); })()`);
+  // The schedule filter is the API's: one request carrying it, no scan of pages.
+  await open(`#/runs?schedule=no-such-schedule`, 'runs of a schedule');
+  await p.waitFor('the schedule filter asks the API once and matches nothing',
+    `(() => { const asked = performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/api/runs?'));
+      return ${q('#runs-status')}.textContent === 'No runs match.' &&
+        asked.filter(n => n.includes('schedule=no-such-schedule')).length === 1 &&
+        asked.filter(n => n.includes('limit=200')).length === 0; })()`);
 
   // --------------------------------------- live DAG: running -> succeeded ---
   await open(`#/runs/${R.hold}`, 'the held run');
