@@ -18,6 +18,10 @@ extern const size_t web_nassets;
 /* The asset at url path ("/" is "/index.html"), or NULL. */
 const web_asset_t *assets_find(const char *path);
 
+/* The asset's entity tag ("\"<16 hex digits>\"", a hash of its bytes; the
+ * same for as long as the binary is), for If-None-Match revalidation. */
+const char *assets_etag(const web_asset_t *a);
+
 /* The Content-Type for a path, by its extension (application/octet-stream
  * when unknown). A string literal. */
 const char *assets_type(const char *path);

@@ -136,13 +136,23 @@ static enum MHD_Result s_static(struct MHD_Connection *c, const char *url)
     const web_asset_t *a = assets_find(url);
     if (!a)
         return s_error(c, 404, "no such page");
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    /* Cache-Control no-cache + an ETag: the browser revalidates each load
+     * and gets a bodiless 304 (and keeps its compiled scripts) until the
+     * binary changes. */
+    const char *tag = assets_etag(a);
+    const char *inm =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    int same = tag && inm && strcmp(inm, tag) == 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        same ? 0 : a->len, same ? NULL : (void *)a->data, MHD_RESPMEM_PERSISTENT);
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, assets_type(a->path));
+    if (!same)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, assets_type(a->path));
+    if (tag)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, tag);
     http_security_headers(r, 0);
-    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    enum MHD_Result ret = MHD_queue_response(c, same ? MHD_HTTP_NOT_MODIFIED : 200, r);
     MHD_destroy_response(r);
     return ret;
 }

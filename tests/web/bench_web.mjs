@@ -37,6 +37,17 @@ try {
       painted.push(Number(await p.eval('document.body.dataset.paintedAt')));
       if (extra) more.push(await p.eval(extra));
     }
+    // Where the last load's time went (Resource Timing, ms from navigation start).
+    const tl = await p.eval(`(() => {
+      const n = performance.getEntriesByType('navigation')[0], f = x => Math.round(x);
+      const rs = performance.getEntriesByType('resource');
+      const js = rs.filter(r => r.name.includes('/js/') || r.name.includes('/vendor/'));
+      const api = rs.filter(r => r.name.includes('/api/')).map(r => r.name.slice(r.name.indexOf('/api/'), r.name.indexOf('/api/') + 24) + ' ' + f(r.startTime) + '-' + f(r.responseEnd));
+      return 'html ' + f(n.responseEnd) + ', ' + js.length + ' modules by ' + f(Math.max(...js.map(r => r.responseEnd))) +
+        ', DOMContentLoaded ' + f(n.domContentLoadedEventEnd) + ', ' + api.join(', ') +
+        (${!!process.env.BENCH_DEBUG} ? ' | ' + js.map(r => r.name.split('/').pop() + ' ' + f(r.startTime) + '-' + f(r.responseEnd)).join(', ') : '');
+    })()`);
+    console.log(`  ${what}, last load: ${tl}`);
     return { ready, painted, more };
   }
   const runs = await measure('#/runs', 'the runs page');

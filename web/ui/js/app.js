@@ -17,7 +17,7 @@ const routes = [
   [/^\/runs\/(\d+)\/report\/([^/]+)$/, run.renderReport, 'Evaluation report'],
   [/^\/models$/, models.renderList, 'Models'],
   [/^\/models\/([^/]+)$/, models.renderModel, 'Model'],
-  [/^\/approvals$/, approvals.render, 'Approvals'],
+  [/^\/approvals$/, approvals.render, 'Approvals', true],
   [/^\/workers$/, workers.renderWorkers, 'Workers'],
   [/^\/queues$/, workers.renderQueues, 'Queues'],
   [/^\/schedules$/, workers.renderSchedules, 'Schedules'],
@@ -88,11 +88,19 @@ async function route() {
   document.body.dataset.page = path.split('/')[1] || '';
   fill(main, );
   main.removeAttribute('aria-busy');
-  if (!api.session() && path !== '/signin') {
-    await api.loadMe().catch(() => null);
-    if (gen !== generation) return;
-    if (!api.session()) { location.hash = '#/signin?next=' + encodeURIComponent('#' + raw); return; }
-  }
+  // Who is signed in is asked alongside the page's own requests, not before
+  // them (one round trip less on a full load); only a page that shows what
+  // the person may do (needsMe) waits for it. Not signed in: the page's
+  // requests answer 401 and api.js sends the browser to the sign-in page.
+  const meP = !api.session() && path !== '/signin' ? api.loadMe().catch(() => null) : null;
+  const signedIn = async () => {
+    if (!meP) return true;
+    await meP;
+    if (gen !== generation) return false;
+    if (!api.session()) { location.hash = '#/signin?next=' + encodeURIComponent('#' + raw); return false; }
+    header();
+    return true;
+  };
   header();
   markNav(path);
   if (path === '/signin') {
@@ -101,7 +109,7 @@ async function route() {
     document.body.dataset.ready = String(gen);
     return;
   }
-  for (const [re, fn, title] of routes) {
+  for (const [re, fn, title, needsMe] of routes) {
     const m = path.match(re);
     if (!m) continue;
     document.title = `${title} — drover`;
@@ -111,11 +119,13 @@ async function route() {
       alive: () => gen === generation,
     };
     main.setAttribute('aria-busy', 'true');
+    if (needsMe && !(await signedIn())) return;
     try {
       await fn(main, ctx, ...m.slice(1).map(decodeURIComponent));
     } catch (e) {
       if (gen === generation && e.status !== 401) showError(main, e);
     }
+    if (!(await signedIn())) return;
     if (gen === generation) {
       main.removeAttribute('aria-busy');
       // ms since the document's navigation began (bench/web.sh reads it).
@@ -127,6 +137,7 @@ async function route() {
     }
     return;
   }
+  if (!(await signedIn())) return;
   add(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/runs' }, 'Back to the runs')));
   document.body.dataset.ready = String(gen);
 }

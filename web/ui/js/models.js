@@ -4,7 +4,6 @@
 // chosen versions overlaid).
 import { fill, add, h, table, fmtTime, fmtNum } from './util.js';
 import * as api from './api.js';
-import { curveChart } from './charts.js';
 
 function stageBadge(stage) {
   const cls = { production: 'st-succeeded', staging: 'st-running', archived: 'st-skipped' }[stage] || 'st-pending';
@@ -86,5 +85,6 @@ export async function renderModel(main, ctx, name) {
     byMetric.get(sr.name).push({ label: `v${ver}`, points: sr.points || [] });
   }
   if (!byMetric.size) add(charts, h('p', { class: 'muted' }, 'No training metrics recorded for the chosen versions.'));
+  const { curveChart } = await import('./charts.js'); // uPlot: loaded on first use only
   for (const [metric, lines] of byMetric) add(charts, await curveChart(metric, lines, 560));
 }

@@ -7,7 +7,6 @@
 import { fill, add, h, s, badge, stateClass, fmtTime, fmtDur, stepDuration, table, announce, fmtNum, showError } from './util.js';
 import * as api from './api.js';
 import { layout, NODE_W, NODE_H } from './dag.js';
-import { curveChart, groupMetrics } from './charts.js';
 
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'rejected', 'skipped']);
 window.__droverSeen = window.__droverSeen || {};
@@ -99,10 +98,20 @@ export async function render(main, ctx, id) {
     const t0 = performance.now();
     const L = await layout(data.steps);
     const svg = s('svg', { class: 'dag', width: L.width, height: L.height, viewBox: `0 0 ${L.width} ${L.height}`, role: 'group', 'aria-label': `DAG of run ${data.run.id}, ${data.steps.length} steps` });
-    const edgeG = s('g', { 'aria-hidden': 'true' });
-    for (const e of L.edges) add(edgeG, s('polyline', { class: 'edge', points: e.points.map(p => p.join(',')).join(' '), 'marker-end': 'url(#arrow)' }));
-    add(svg, s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '10', refY: '5', markerWidth: '6', markerHeight: '6', orient: 'auto-start-reverse' },
-      s('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#afb8c1' }))), edgeG);
+    // All edges are one path and all arrowheads another: two elements to
+    // lay out and paint instead of one (with a marker) per edge.
+    let lines = '', heads = '';
+    const f = v => Math.round(v * 10) / 10;
+    for (const e of L.edges) {
+      const pts = e.points;
+      if (pts.length < 2) continue;
+      lines += 'M' + pts.map(p => f(p[0]) + ' ' + f(p[1])).join('L');
+      const [x1, y1] = pts[pts.length - 2], [x2, y2] = pts[pts.length - 1];
+      const n = Math.hypot(x2 - x1, y2 - y1) || 1, ux = (x2 - x1) / n, uy = (y2 - y1) / n;
+      const bx = x2 - 7 * ux, by = y2 - 7 * uy;
+      heads += `M${f(x2)} ${f(y2)}L${f(bx - 3.5 * uy)} ${f(by + 3.5 * ux)}L${f(bx + 3.5 * uy)} ${f(by - 3.5 * ux)}Z`;
+    }
+    add(svg, s('g', { 'aria-hidden': 'true' }, s('path', { class: 'edge', d: lines }), s('path', { class: 'arrowhead', d: heads })));
     nodeEls = new Map();
     const nodesG = s('g', {});
     for (const st of data.steps) {
@@ -113,13 +122,18 @@ export async function render(main, ctx, id) {
         'data-step': st.name, 'data-state': st.state, 'aria-label': nodeLabel(st) },
       s('rect', { width: NODE_W, height: NODE_H, rx: 6 }),
       s('text', { x: 8, y: 18, text: short(st.name, 24) }), sub);
-      g.addEventListener('click', () => openStep(st.name));
-      g.addEventListener('keydown', ev => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); openStep(st.name); } });
       nodeEls.set(st.name, { g, sub, last: '' });
       noteShown(st);
       add(nodesG, g);
     }
     add(svg, nodesG);
+    // One pair of listeners for all nodes (not two per node).
+    const nodeOf = ev => ev.target.closest && ev.target.closest('g.node');
+    svg.addEventListener('click', ev => { const g = nodeOf(ev); if (g) openStep(g.dataset.step); });
+    svg.addEventListener('keydown', ev => {
+      const g = nodeOf(ev);
+      if (g && (ev.key === 'Enter' || ev.key === ' ')) { ev.preventDefault(); openStep(g.dataset.step); }
+    });
     fill(panels.graph, h('p', { class: 'muted' }, `${data.steps.length} steps, layout: ${L.engine}. Tab moves through the steps; Enter opens one.`),
       h('div', { class: 'dagwrap' }, svg));
     shape = structureKey();
@@ -211,8 +225,10 @@ export async function render(main, ctx, id) {
         h('button', { type: 'button', onclick: () => { detail.hidden = true; selected = null; } }, 'Close')),
       chartBox);
     if (st.kind === 'train' || st.kind === 'exec') {
-      api.get(`/api/runs/${rid}/steps/${encodeURIComponent(st.name)}/metrics`).then(m => {
+      api.get(`/api/runs/${rid}/steps/${encodeURIComponent(st.name)}/metrics`).then(async m => {
         if (!ctx.alive() || selected !== st.name) return;
+        // charts.js (and uPlot, 145 KB) is loaded on first use only.
+        const { curveChart, groupMetrics } = await import('./charts.js');
         for (const [metric, pts] of groupMetrics(m.metrics)) {
           curveChart(metric, [{ label: st.name, points: pts }], 480).then(c => { if (selected === st.name) add(chartBox, c); });
         }
