@@ -23,8 +23,9 @@ try {
   await p.eval(`document.querySelector('#signin-form').requestSubmit()`);
   await p.waitFor('signed in', `document.body.dataset.page === 'runs' && document.body.dataset.ready`);
 
+  await p.send('Performance.enable');
   async function measure(hash, what, extra) {
-    const ready = [], painted = [], more = [];
+    const ready = [], painted = [], more = [], busy = [];
     for (let i = 0; i < LOADS; i++) {
       if (process.env.BENCH_DEBUG) console.error(`${what}: load ${i + 1}`);
       // Leave the page through the router first (it closes its event
@@ -35,6 +36,11 @@ try {
       await p.waitFor(what, `document.body.dataset.paintedAt`, 60000);
       ready.push(Number(await p.eval('document.body.dataset.readyAt')));
       painted.push(Number(await p.eval('document.body.dataset.paintedAt')));
+      // The renderer's main-thread work for this document so far (seconds;
+      // Performance.getMetrics starts anew with each document): less noisy
+      // than wall time on a shared machine.
+      const m = Object.fromEntries((await p.send('Performance.getMetrics')).metrics.map(x => [x.name, x.value]));
+      busy.push({ task: m.TaskDuration * 1000, script: m.ScriptDuration * 1000, style: (m.RecalcStyleDuration + m.LayoutDuration) * 1000 });
       if (extra) more.push(await p.eval(extra));
     }
     // Where the last load's time went (Resource Timing, ms from navigation start).
@@ -48,6 +54,7 @@ try {
         (${!!process.env.BENCH_DEBUG} ? ' | ' + js.map(r => r.name.split('/').pop() + ' ' + f(r.startTime) + '-' + f(r.responseEnd)).join(', ') : '');
     })()`);
     console.log(`  ${what}, last load: ${tl}`);
+    console.log(`  ${what}, main thread busy (median of ${LOADS}): all tasks ${med(busy.map(b => b.task)).toFixed(0)} ms, script ${med(busy.map(b => b.script)).toFixed(0)} ms, style + layout ${med(busy.map(b => b.style)).toFixed(0)} ms`);
     return { ready, painted, more };
   }
   const runs = await measure('#/runs', 'the runs page');

@@ -117,12 +117,13 @@ export async function render(main, ctx, id) {
     for (const st of data.steps) {
       const p = L.nodes.get(st.name);
       if (!p) continue;
-      const sub = s('text', { class: 'sub', x: 8, y: 36, text: short(stepLine(st), 30) });
+      const line = stepLine(st);
+      const sub = s('text', { class: 'sub', x: 8, y: 36, text: short(line, 30) });
       const g = s('g', { class: 'node ' + stateClass(st.state, st.awaiting_approval), transform: `translate(${p.x},${p.y})`, tabindex: '0', role: 'button',
         'data-step': st.name, 'data-state': st.state, 'aria-label': nodeLabel(st) },
       s('rect', { width: NODE_W, height: NODE_H, rx: 6 }),
       s('text', { x: 8, y: 18, text: short(st.name, 24) }), sub);
-      nodeEls.set(st.name, { g, sub, last: '' });
+      nodeEls.set(st.name, { g, sub, last: line }); // drawn as it is: updateNodes skips it
       noteShown(st);
       add(nodesG, g);
     }
