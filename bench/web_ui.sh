@@ -4,7 +4,8 @@
 #
 #   runs page  time from navigation start to the first page of runs drawn
 #              (data-readyAt: DOM built; data-paintedAt: two animation
-#              frames later, i.e. laid out and painted), median of N loads;
+#              frames later, i.e. laid out and painted), median of N loads,
+#              and the renderer's main-thread work per load (less noisy);
 #   DAG page   the same for the 1,000-step run's graph, and the layout time
 #              alone (the layered layout above dag.js's DAGRE_MAX steps);
 #   live       a step's transition (tasks.finished_at, the worker's clock on
