@@ -12,7 +12,9 @@ pg_start
 T_COORD_EXTRA='  client_rate = 100000;
   worker_rate = 2000;'
 coord_start
-worker_start honest 4
+# The honest run asks for the honest worker's label: a fake worker below
+# that registers with free exec slots must not be handed its steps.
+worker_start honest 4 --label honest
 
 K="$T_DIR/k"
 mkdir -m 700 "$K"
@@ -47,9 +49,9 @@ as() {
 cat >"$T_DIR/honest.cfg" <<'EOF'
 workflow = "honest";
 steps = (
-  { name = "a"; kind = "exec"; argv = ["/bin/sh", "-c", "sleep 3; echo a-done"]; },
-  { name = "b"; kind = "exec"; argv = ["/bin/sh", "-c", "sleep 3; echo b-done"]; },
-  { name = "c"; kind = "exec"; after = ["a", "b"]; argv = ["/bin/sh", "-c", "sleep 1; echo c-done"]; }
+  { name = "a"; kind = "exec"; resources = { labels = ["honest"]; }; argv = ["/bin/sh", "-c", "sleep 3; echo a-done"]; },
+  { name = "b"; kind = "exec"; resources = { labels = ["honest"]; }; argv = ["/bin/sh", "-c", "sleep 3; echo b-done"]; },
+  { name = "c"; kind = "exec"; after = ["a", "b"]; resources = { labels = ["honest"]; }; argv = ["/bin/sh", "-c", "sleep 1; echo c-done"]; }
 );
 EOF
 honest=$(submit "$T_DIR/honest.cfg")
@@ -89,7 +91,7 @@ plain=$(sed 's/\\"/"/g' <<<"$forged")
 printf '#!/bin/sh\nprintf "%%s\\n" '"'"'{"output":%s}'"'"' >&3\n' "$plain" >"$T_DIR/claim.sh"
 cat >"$T_DIR/claim.cfg" <<EOF
 workflow = "claims";
-steps = ( { name = "claim"; kind = "exec"; argv = ["/bin/sh", "$T_DIR/claim.sh"]; } );
+steps = ( { name = "claim"; kind = "exec"; resources = { labels = ["honest"]; }; argv = ["/bin/sh", "$T_DIR/claim.sh"]; } );
 EOF
 claim=$(submit "$T_DIR/claim.cfg")
 assert_eq succeeded "$(wait_run "$claim" 20)" "state of the exec step that claims lineage"
@@ -123,7 +125,7 @@ assert_eq 50019 "$(drover logs "$log_run" s | wc -c)" "bytes drover logs prints 
 # A long honest log is read in pages: every byte, in order.
 cat >"$T_DIR/long.cfg" <<'EOF'
 workflow = "long-log";
-steps = ( { name = "s"; kind = "exec"; argv = ["/bin/sh", "-c", "seq 1 400000"]; } );
+steps = ( { name = "s"; kind = "exec"; resources = { labels = ["honest"]; }; argv = ["/bin/sh", "-c", "seq 1 400000"]; } );
 EOF
 long_run=$(submit "$T_DIR/long.cfg")
 assert_eq succeeded "$(wait_run "$long_run" 30)" "state of the long-log run"
