@@ -9,13 +9,13 @@
  *     session_ttl_s = 43200;                # a sign-in lasts this long
  *     secure_cookies = false;               # true behind TLS: cookies get Secure
  *     max_sessions = 1024;                  # signed-in sessions at once
- *     max_streams = 32;                     # live event streams at once
+ *     max_streams = 32;                     # live event streams at once (own sockets)
  *     max_connections = 128;                # HTTP connections at once
  *     max_body = 16384;                     # bytes of one request body
  *     rate = 20;                            # requests per second per session (burst 2x)
  *     timeout_s = 30;                       # an idle HTTP connection is closed
  *     coordinator_timeout_ms = 5000;        # one coordinator call
- *     coordinator_sockets = 4;              # calls in flight at once
+ *     coordinator_sockets = 4;              # page calls in flight at once
  *     stream_max_s = 600;                   # an event stream ends (the browser reconnects)
  *   };
  *
