@@ -29,12 +29,20 @@
 #include "session.h"
 #include "webconf.h"
 
+/* One person's open event streams (sse.c). */
+typedef struct {
+    char user[64];
+    int n; /* 0: a free row */
+} web_stream_user_t;
+
 /* What handlers share (owned by main.c; lives as long as the server). */
 typedef struct {
     const webconf_t *cfg;
     coord_t *coord;
     sessions_t *sessions;
     atomic_int streams; /* event streams open now */
+    pthread_mutex_t streams_mu;
+    web_stream_user_t *stream_users; /* max_streams rows, under streams_mu */
     pthread_mutex_t signin_mu;
     double signin_tokens; /* sign-in bucket: SIGNIN_RATE per second, burst 4x */
     int64_t signin_ms;

@@ -71,6 +71,7 @@ int main(int argc, char **argv)
     int rc = 1;
     pthread_mutex_init(&ctx.signin_mu, NULL);
     atomic_init(&ctx.streams, 0);
+    pthread_mutex_init(&ctx.streams_mu, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -80,6 +81,10 @@ int main(int argc, char **argv)
     if (!(ctx.coord = coord_new(&cfg, err, sizeof err))) {
         fprintf(stderr, "drover-web: %s\n", err);
         rc = 2;
+        goto done;
+    }
+    if (!(ctx.stream_users = calloc((size_t)cfg.max_streams, sizeof *ctx.stream_users))) {
+        log_error("out of memory");
         goto done;
     }
     if (!(ctx.sessions =
@@ -103,6 +108,8 @@ done:
     http_stop(&h);
     sessions_destroy(&ctx.sessions);
     coord_destroy(&ctx.coord);
+    free(ctx.stream_users);
+    pthread_mutex_destroy(&ctx.streams_mu);
     pthread_mutex_destroy(&ctx.signin_mu);
     return rc;
 }

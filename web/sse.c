@@ -36,15 +36,49 @@ typedef struct {
     seen_t seen[SSE_RUNS_WATCH];
     size_t nseen;
     int started, ended, dead; /* dead: the browser went away */
+    int counted;              /* holds a row of ctx->stream_users */
     int64_t end_ms, quiet_since_ms, failing_since_ms;
     int64_t keepalive_ms, wait_ms; /* within half of web.timeout_s: an idle connection closes */
     char *out;                     /* bytes to send */
     size_t outlen, outoff;
 } stream_t;
 
+/* Takes (take 1) or gives back (0) one of user's streams; -1 when user
+ * holds max_streams_per_person already. Rows are max_streams: every open
+ * stream holds one, so a free row exists whenever the global bound allows. */
+static int s_person(web_ctx_t *ctx, const char *user, int take)
+{
+    int rc = -1;
+    pthread_mutex_lock(&ctx->streams_mu);
+    web_stream_user_t *row = NULL, *free_row = NULL;
+    for (long long i = 0; i < ctx->cfg->max_streams && !row; i++) {
+        web_stream_user_t *r = &ctx->stream_users[i];
+        if (r->n && strcmp(r->user, user) == 0)
+            row = r;
+        else if (!r->n && !free_row)
+            free_row = r;
+    }
+    if (!take) {
+        if (row)
+            row->n--;
+        rc = 0;
+    } else if (row ? row->n < ctx->cfg->max_streams_per_person : free_row != NULL) {
+        if (!row) {
+            row = free_row;
+            util_strlcpy(row->user, user, sizeof row->user);
+        }
+        row->n++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&ctx->streams_mu);
+    return rc;
+}
+
 static void s_free(void *cls)
 {
     stream_t *st = cls;
+    if (st->counted)
+        s_person(st->ctx, st->sess.user, 0);
     client_destroy(&st->cl);
     free(st->last);
     free(st->out);
@@ -303,6 +337,13 @@ static void s_open(web_req_t *rq, web_resp_t *rs, uint64_t run_id)
     }
     st->ctx = ctx;
     st->sess = rq->sess;
+    if (s_person(ctx, st->sess.user, 1) < 0) {
+        s_free(st);
+        http_error(rs, 503,
+                   "too many live streams of yours (web.max_streams_per_person); close a tab");
+        return;
+    }
+    st->counted = 1;
     st->run_id = run_id;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);

@@ -19,7 +19,8 @@
  * never writes between events, so MHD alone would notice only at a failed
  * keepalive, 15-30 s on, polling all the while). Quiet streams send a comment every 15 s (or
  * half of web.timeout_s, when shorter: an idle connection is closed).
- * Bounds: at most max_streams streams at once (503 beyond); each ends after
+ * Bounds: at most max_streams streams at once, max_streams_per_person of
+ * them one person's (the token's key; 503 beyond); each ends after
  * stream_max_s (EventSource reconnects), when its session ends (sign-out,
  * expiry, a revoked token: `event: error` first), or when the coordinator
  * has not answered for 30 s.

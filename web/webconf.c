@@ -24,6 +24,7 @@ static const num_t s_nums[] = {
     NUM(session_ttl_s, 60, 30 * 86400),
     NUM(max_sessions, 1, 100000),
     NUM(max_streams, 1, 1024),
+    NUM(max_streams_per_person, 1, 1024),
     NUM(max_connections, 4, 4096),
     NUM(max_body, 1024, 1 << 20),
     NUM(rate, 1, 10000),
@@ -72,6 +73,7 @@ int webconf_load(webconf_t *cfg, const char *path, char *err, size_t errlen)
     cfg->session_ttl_s = 43200;
     cfg->max_sessions = 1024;
     cfg->max_streams = 32;
+    cfg->max_streams_per_person = 8;
     cfg->max_connections = 128;
     cfg->max_body = 16384;
     cfg->rate = 20;

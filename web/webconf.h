@@ -10,6 +10,7 @@
  *     secure_cookies = false;               # true behind TLS: cookies get Secure
  *     max_sessions = 1024;                  # signed-in sessions at once
  *     max_streams = 32;                     # live event streams at once (own sockets)
+ *     max_streams_per_person = 8;           # of those, one person's (the token's key)
  *     max_connections = 128;                # HTTP connections at once
  *     max_body = 16384;                     # bytes of one request body
  *     rate = 20;                            # requests per second per session (burst 2x)
@@ -39,6 +40,7 @@ typedef struct {
     int secure_cookies;
     long long max_sessions;
     long long max_streams;
+    long long max_streams_per_person;
     long long max_connections;
     long long max_body;
     long long rate;

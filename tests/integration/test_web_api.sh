@@ -90,6 +90,7 @@ web = {
   coordinator_key = "$T_KEYS/coordinator.pub";
   max_body = 16384;
   max_streams = 2;
+  max_streams_per_person = 1;
 };
 EOF2
 # A bad config file: file:line: message, exit 2, nothing served.
@@ -219,13 +220,16 @@ SSE_PID=$!
 t_track_pid "$SSE_PID"
 first_event() { grep -q '^event: run' "$T_DIR/sse"; }
 wait_for "the first run event" 15 first_event
-# web.max_streams = 2: a second stream opens, a third is refused.
-curl -s -N --max-time 60 -b "$T_DIR/nog" "$B/api/runs/$runb/events" >"$T_DIR/sse_b" 2>/dev/null &
+# web.max_streams_per_person = 1: nog's second stream is refused.
+assert_eq 503 "$(code GET "/api/runs/$runb/events" -b "$T_DIR/nog" --max-time 10)" "a stream over max_streams_per_person"
+grep -q "max_streams_per_person" "$T_DIR/body" || fail "max_streams_per_person said: $(body)"
+# web.max_streams = 2: a second stream (rev's) opens, a third is refused.
+curl -s -N --max-time 60 -b "$T_DIR/rev" "$B/api/runs/$runb/events" >"$T_DIR/sse_b" 2>/dev/null &
 SSE_B_PID=$!
 t_track_pid "$SSE_B_PID"
 second() { grep -q '^event: run' "$T_DIR/sse_b"; }
 wait_for "a second stream" 15 second
-assert_eq 503 "$(code GET "/api/runs/$runb/events" -b "$T_DIR/nog" --max-time 10)" "a stream over web.max_streams"
+assert_eq 503 "$(code GET "/api/runs/$runb/events" -b "$T_DIR/sub" --max-time 10)" "a stream over web.max_streams"
 grep -q "too many live streams" "$T_DIR/body" || fail "max_streams said: $(body)"
 # A browser that goes away mid long-poll: its stream ends within seconds (not
 # at the next keepalive, 15 s on), so its slot is free again; pages keep
@@ -240,7 +244,7 @@ me_ok_streams() { # N: N streams are open; an /api/me that is not 200 is noted
     [[ "$(streams)" == "$1" ]]
 }
 wait_for "the closed run stream to end" 6 me_ok_streams 1
-curl -s -N --max-time 60 -b "$T_DIR/nog" "$B/api/runs/$runb/events" >"$T_DIR/sse_c" 2>/dev/null &
+curl -s -N --max-time 60 -b "$T_DIR/rev" "$B/api/runs/$runb/events" >"$T_DIR/sse_c" 2>/dev/null &
 SSE_C_PID=$!
 t_track_pid "$SSE_C_PID"
 third() { grep -q '^event: run' "$T_DIR/sse_c"; }
@@ -259,8 +263,10 @@ curl -s -N --max-time 3 -b "$T_DIR/nog" "$B/api/runs/events" >"$T_DIR/sse2" 2>/d
 grep -q '^event: runs' "$T_DIR/sse2" || fail "runs stream: $(cat "$T_DIR/sse2")"
 # Runs streams (polling every 500 ms) closed by their browsers end within
 # seconds too, and hold no socket of the pool the pages use.
+wait_for "the streams before to end" 6 me_ok_streams 0
+jars=(nog rev)
 for i in 1 2; do
-    curl -s -N --max-time 60 -b "$T_DIR/nog" "$B/api/runs/events" >"$T_DIR/rs$i" 2>/dev/null &
+    curl -s -N --max-time 60 -b "$T_DIR/${jars[$((i - 1))]}" "$B/api/runs/events" >"$T_DIR/rs$i" 2>/dev/null &
     eval "RS${i}_PID=\$!"
     t_track_pid "$!"
 done
