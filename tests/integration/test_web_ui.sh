@@ -19,6 +19,7 @@ command -v node >/dev/null || fail "node is missing (make deps installs nodejs)"
 pg_start
 coord_start
 worker_start w1 4 --artifact-dir "$T_DIR/artifacts"
+gate_init
 
 K="$T_DIR/k"
 mkdir -m 700 "$K"
@@ -56,6 +57,8 @@ gen_data "$T_DIR/data/test.csv" 300 2
 cat >"$T_DIR/train.cfg" <<CFG
 workflow = "claims-train";
 steps = (
+  { name = "check"; kind = "validate"; dataset = "data/train.csv"; label = "damage";
+    checks = { min_rows = 100; max_missing = 0.0; }; },
   { name = "train"; kind = "train"; dataset = "data/train.csv"; label = "damage"; model = "claims";
     trainer = "softmax"; learning_rate = 0.05; epochs = 8; batch_size = 32; val_split = 0.2; seed = 7; gpu = "never"; },
   { name = "evaluate"; kind = "evaluate"; after = ["train"]; dataset = "data/test.csv"; label = "damage";
@@ -72,7 +75,7 @@ cat >"$T_DIR/hold.cfg" <<CFG
 workflow = "held";
 steps = (
   { name = "prep"; kind = "exec"; command = "true"; },
-  { name = "hold"; kind = "exec"; after = ["prep"]; argv = ["/bin/sh", "-c", "while [ ! -f $T_DIR/go ]; do sleep 0.05; done"]; },
+  { name = "hold"; kind = "exec"; after = ["prep"]; $(gate_cmd hold) },
   { name = "after"; kind = "exec"; after = ["hold"]; command = "true"; }
 );
 CFG
@@ -114,7 +117,7 @@ awaiting "$RUN_REVIEW2" || fail "a refused POST changed run $RUN_REVIEW2"
 # ------------------------------------------------------------ the browser ---
 SHOTS="$(dirname "$DROVER_BIN")/web-screenshots"
 rm -rf "$SHOTS" && mkdir -p "$SHOTS"
-export WEB_URL="$WEB" TOK_REV TOK_NOG RUN_TRAIN RUN_FAIL RUN_HOLD RUN_REVIEW RUN_REVIEW2 SHOTS GO_FILE="$T_DIR/go"
+export WEB_URL="$WEB" TOK_REV TOK_NOG RUN_TRAIN RUN_FAIL RUN_HOLD RUN_REVIEW RUN_REVIEW2 SHOTS GO_FILE="$T_DIR/go.hold"
 RC=0
 node "$T_REPO/tests/web/ui_test.mjs" >"$T_DIR/browser.log" 2>&1 || RC=$?
 cat "$T_DIR/browser.log" >&2

@@ -67,14 +67,16 @@ try {
   // --------------------------------------- live DAG: running -> succeeded ---
   await open(`#/runs/${R.hold}`, 'the held run');
   await p.waitFor('the hold step shows running on the DAG', `${q('svg.dag [data-step="hold"]')}?.getAttribute('data-state') === 'running'`);
-  await p.eval('window.__sameDocument = 1');
+  // Empty the live region first: an earlier page's announcement must not
+  // pass for this one.
+  await p.eval(`window.__sameDocument = 1; document.getElementById('live').textContent = ''`);
   await shot('run-dag-running');
   writeFileSync(env('GO_FILE'), 'go\n');
   await p.waitFor('the hold step turns succeeded without a reload',
     `window.__sameDocument === 1 && ${q('svg.dag [data-step="hold"]')}.getAttribute('data-state') === 'succeeded'`, 30000);
   await p.waitFor('the run turns succeeded without a reload',
     `window.__sameDocument === 1 && ${q('#run-state')}.textContent.includes('succeeded') && ${q('svg.dag [data-step="after"]')}.getAttribute('data-state') === 'succeeded'`, 30000);
-  await p.waitFor('the live region announced a change', `document.getElementById('live').textContent.length > 0`);
+  await p.waitFor('the live region announced the change', `/succeeded/.test(document.getElementById('live').textContent)`);
   await shot('run-dag');
   // Keyboard: a node takes focus and Enter opens the step's details.
   await p.eval(`${q('svg.dag [data-step="hold"]')}.focus()`);
@@ -105,7 +107,19 @@ try {
   await open(`#/runs/${R.train}/report/evaluate`, 'the evaluation report');
   await p.waitFor('the report has a confusion matrix with class names',
     `(() => { const t = document.querySelector('#report table.cm'); return t && ['minor', 'moderate', 'severe'].every(c => t.textContent.includes(c)); })()`);
+  // Every cell where the API puts it: row = true class, column = predicted.
+  const rep = JSON.parse((await p.fetch(`/api/runs/${R.train}/steps/evaluate/report`)).body);
+  const cells = await p.eval(`[...document.querySelectorAll('#report table.cm tr')].map(tr => [...tr.children].map(c => c.textContent))`);
+  const want = [['true \\ predicted', ...rep.confusion.classes], ...rep.confusion.matrix.map((row, i) => [rep.confusion.classes[i], ...row.map(String)])];
+  if (JSON.stringify(cells) !== JSON.stringify(want)) throw new Error(`confusion matrix shown ${JSON.stringify(cells)}, the API's ${JSON.stringify(want)}`);
+  await p.waitFor('the first model has no production to compare with',
+    `${q('#report')}.textContent.includes('No model in production') && !${q('#report')}.textContent.includes('Candidate vs production')`);
   await shot('report');
+  // A validate step's report shows its checks, not an evaluation's sections.
+  await open(`#/runs/${R.train}/report/check`, 'the validation report');
+  await p.waitFor('the validation report lists its checks',
+    `(() => { const t = ${q('#report')}.textContent; return t.includes('min_rows') && t.includes('max_missing') && t.includes('passed') &&
+      !t.includes('production') && !t.includes('Confusion'); })()`);
   step('curve and report');
 
   // ------------------------------------------------------------ approve ---

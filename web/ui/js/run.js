@@ -316,35 +316,64 @@ export async function renderReport(main, ctx, id, step) {
 
 export function reportView(r) {
   const box = h('div', { id: 'report' });
+  const raw = r.raw || {};
   const metrics = Object.entries(r.metrics || {}).filter(([, v]) => typeof v !== 'object');
   if (metrics.length) add(box, h('h2', {}, 'Metrics'), table([
     { label: 'Metric', cell: m => m[0] }, { label: 'Value', num: true, cell: m => fmtNum(m[1]) }], metrics, 'Metrics'));
   if (r.gates && r.gates.length) add(box, h('h2', {}, 'Gates'), table([
     { label: 'Gate', cell: g => g.expr },
     { label: 'Value', num: true, cell: g => fmtNum(g.value) },
-    { label: 'Result', cell: g => h('span', { class: 'state ' + (g.passed ? 'st-succeeded' : 'st-failed') }, g.passed ? 'passed' : 'failed') },
+    { label: 'Result', cell: g => passBadge(g.passed) },
   ], r.gates, 'Gates'));
+  // A validate step's report: its checks (kind_validate.c).
+  if (Array.isArray(raw.checks) && raw.checks.length) add(box, h('h2', {}, 'Checks'), table([
+    { label: 'Check', cell: c => c.name || '' },
+    { label: 'Figure', num: true, cell: c => fmtNum(c.figure) },
+    { label: 'Threshold', num: true, cell: c => (typeof c.threshold === 'object' && c.threshold !== null ? JSON.stringify(c.threshold) : fmtNum(c.threshold)) },
+    { label: 'Result', cell: c => passBadge(c.passed) },
+    { label: 'Detail', cell: c => c.detail || '' },
+  ], raw.checks, 'Checks'));
   const cm = r.confusion;
-  if (cm && cm.classes && cm.matrix) {
-    add(box, h('h2', {}, 'Confusion matrix'), h('p', { class: 'muted' }, 'Rows: true class; columns: predicted class.'),
+  if (cm && (cm.classes || cm.matrix)) {
+    add(box, h('h2', {}, 'Confusion matrix'));
+    // Cells are placed by position: draw it only when it is k x k for the
+    // k class names, never with a class name beside another class's row.
+    const k = Array.isArray(cm.classes) ? cm.classes.length : -1;
+    const square = k > 0 && Array.isArray(cm.matrix) && cm.matrix.length === k &&
+      cm.matrix.every(row => Array.isArray(row) && row.length === k && row.every(Number.isFinite));
+    if (!square) add(box, h('p', { class: 'error', id: 'cm-bad' }, 'The stored confusion matrix does not match its class names; it is not shown.'));
+    else add(box, h('p', { class: 'muted' }, 'Rows: true class; columns: predicted class.'),
       h('div', { class: 'scroll' }, h('table', { class: 'cm' },
         h('caption', { class: 'sr-only' }, 'Confusion matrix, rows true class, columns predicted class'),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'true \\ predicted'), cm.classes.map(c => h('th', { scope: 'col', class: 'num' }, c)))),
-        h('tbody', {}, cm.matrix.map((row, i) => h('tr', {}, h('th', { scope: 'row' }, cm.classes[i] ?? String(i)),
+        h('tbody', {}, cm.matrix.map((row, i) => h('tr', {}, h('th', { scope: 'row' }, cm.classes[i]),
           row.map((v, j) => h('td', { class: 'num' + (i === j ? ' hit' : '') }, String(v)))))))));
   }
-  if (r.candidate) {
-    const prod = r.production || {};
-    const cand = r.candidate.metrics || r.candidate;
-    const pm = prod.metrics || prod;
+  if (r.production) {
+    // With classes production does not know, production was scored on the
+    // shared classes' rows only: beside it put the candidate's figures on
+    // those same rows (comparison.candidate_metrics), as `drover report` does.
+    const cmp = raw.comparison || {};
+    const shared = cmp.candidate_metrics && typeof cmp.candidate_metrics === 'object' && Number(cmp.rows) < Number(cmp.of);
+    const cand = (shared ? cmp.candidate_metrics : r.candidate && r.candidate.metrics) || {};
+    const pm = r.production.metrics || {};
     const keys = Object.keys(cand).filter(k => typeof cand[k] === 'number');
+    const cv = r.candidate && r.candidate.version;
     add(box, h('h2', {}, 'Candidate vs production'),
-      r.production ? null : h('p', {}, 'No model in production to compare with.'),
+      shared ? h('p', { class: 'muted', id: 'cmp-rows' }, `On the ${cmp.rows} of ${cmp.of} rows whose class production knows.`) : null,
       table([{ label: 'Metric', cell: k => k },
-        { label: `Candidate${r.candidate.version ? ' v' + r.candidate.version : ''}`, num: true, cell: k => fmtNum(cand[k]) },
-        { label: `Production${prod.version ? ' v' + prod.version : ''}`, num: true, cell: k => fmtNum(pm[k]) }], keys, 'Candidate against production'));
+        { label: `Candidate${cv ? ' v' + cv : ''}`, num: true, cell: k => fmtNum(cand[k]) },
+        { label: `Production${r.production.version ? ' v' + r.production.version : ''}`, num: true, cell: k => fmtNum(pm[k]) }], keys, 'Candidate against production'));
+  } else if (r.kind === 'evaluate') {
+    add(box, h('p', {}, 'No model in production to compare with.'));
   }
-  if (!box.children.length) add(box, h('pre', {}, JSON.stringify(r, null, 2)));
+  const notes = (Array.isArray(r.notes) ? r.notes : []).filter(n => typeof n === 'string');
+  if (notes.length) add(box, h('h2', {}, 'Notes'), h('ul', {}, notes.map(n => h('li', {}, n))));
+  if (!box.children.length) add(box, h('pre', {}, JSON.stringify(raw, null, 2)));
   return box;
+}
+
+function passBadge(ok) {
+  return h('span', { class: 'state ' + (ok ? 'st-succeeded' : 'st-failed') }, ok ? 'passed' : 'failed');
 }
 export { showError };
