@@ -81,6 +81,19 @@ steps = (
 CFG
 RUN_HOLD=$(submit "$T_DIR/hold.cfg")
 assert_eq succeeded "$(wait_run "$RUN_TRAIN" 60)" "the train run"
+# A model with a version in production, and a second version evaluated
+# against it (the report's candidate vs production).
+cat >"$T_DIR/rival.cfg" <<CFG
+workflow = "rival";
+steps = (
+  { name = "train"; kind = "train"; dataset = "data/train.csv"; label = "damage"; model = "rival";
+    trainer = "softmax"; epochs = 2; seed = 3; gpu = "never"; checkpoint_every = "never"; },
+  { name = "ship"; kind = "promote"; after = ["train"]; model = "@train"; stage = "production"; }
+);
+CFG
+assert_eq succeeded "$(wait_run "$(submit "$T_DIR/rival.cfg")" 60)" "the run putting rival:1 in production"
+sed -e 's/"claims-train"/"rival-eval"/' -e 's/model = "claims"/model = "rival"/' "$T_DIR/train.cfg" >"$T_DIR/rival2.cfg"
+RUN_CMP=$(submit "$T_DIR/rival2.cfg")
 assert_eq failed "$(wait_run "$RUN_FAIL" 30)" "the failing run"
 # Two runs wait at an approve step on claims:1 (made by the train run): one
 # for the approver, one for the reader to be refused.
@@ -90,6 +103,7 @@ review_cfg() { # FILE STAGE
 }
 review_cfg "$T_DIR/r1.cfg" production
 review_cfg "$T_DIR/r2.cfg" archived
+assert_eq succeeded "$(wait_run "$RUN_CMP" 60)" "rival:2 evaluated against production"
 RUN_REVIEW=$(submit "$T_DIR/r1.cfg")
 RUN_REVIEW2=$(submit "$T_DIR/r2.cfg")
 awaiting() { drover runs | grep -E "^ *$1 " | grep -q "awaiting approval"; }
@@ -117,7 +131,7 @@ awaiting "$RUN_REVIEW2" || fail "a refused POST changed run $RUN_REVIEW2"
 # ------------------------------------------------------------ the browser ---
 SHOTS="$(dirname "$DROVER_BIN")/web-screenshots"
 rm -rf "$SHOTS" && mkdir -p "$SHOTS"
-export WEB_URL="$WEB" TOK_REV TOK_NOG RUN_TRAIN RUN_FAIL RUN_HOLD RUN_REVIEW RUN_REVIEW2 SHOTS GO_FILE="$T_DIR/go.hold"
+export WEB_URL="$WEB" TOK_REV TOK_NOG RUN_TRAIN RUN_CMP RUN_FAIL RUN_HOLD RUN_REVIEW RUN_REVIEW2 SHOTS GO_FILE="$T_DIR/go.hold"
 RC=0
 node "$T_REPO/tests/web/ui_test.mjs" >"$T_DIR/browser.log" 2>&1 || RC=$?
 cat "$T_DIR/browser.log" >&2

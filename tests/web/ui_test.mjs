@@ -14,7 +14,7 @@ const env = name => {
 };
 const URL0 = env('WEB_URL');
 const SHOTS = env('SHOTS');
-const R = { train: env('RUN_TRAIN'), fail: env('RUN_FAIL'), hold: env('RUN_HOLD'), review: env('RUN_REVIEW'), review2: env('RUN_REVIEW2') };
+const R = { train: env('RUN_TRAIN'), cmp: env('RUN_CMP'), fail: env('RUN_FAIL'), hold: env('RUN_HOLD'), review: env('RUN_REVIEW'), review2: env('RUN_REVIEW2') };
 
 const b = await Browser.launch({ width: 1280, height: 860 });
 const p = b.page;
@@ -115,6 +115,19 @@ try {
   await p.waitFor('the first model has no production to compare with',
     `${q('#report')}.textContent.includes('No model in production') && !${q('#report')}.textContent.includes('Candidate vs production')`);
   await shot('report');
+  // rival:2 against rival:1 in production: each figure beside the API's.
+  await open(`#/runs/${R.cmp}/report/evaluate`, 'a report with production');
+  const rv = JSON.parse((await p.fetch(`/api/runs/${R.cmp}/steps/evaluate/report`)).body);
+  if (!rv.production || rv.production.version !== 1 || !rv.candidate) throw new Error(`rival report: ${JSON.stringify(rv).slice(0, 500)}`);
+  await p.waitFor('the candidate vs production table', `${q('#report')}.textContent.includes('Candidate vs production')`);
+  const cmpRows = await p.eval(`(() => { const t = [...document.querySelectorAll('#report table')].find(t => t.querySelector('caption')?.textContent === 'Candidate against production');
+    return t ? [...t.querySelectorAll('tr')].map(tr => [...tr.children].map(c => c.textContent)) : null; })()`);
+  const fmt = v => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 || Math.abs(v) < 0.001 ? v.toPrecision(4) : v.toFixed(4));
+  const wantCmp = [['Metric', rv.candidate.version ? `Candidate v${rv.candidate.version}` : 'Candidate', 'Production v1'],
+    ...Object.keys(rv.candidate.metrics).filter(k => typeof rv.candidate.metrics[k] === 'number')
+      .map(k => [k, fmt(rv.candidate.metrics[k]), fmt(rv.production.metrics[k])])];
+  if (wantCmp.length < 3 || JSON.stringify(cmpRows) !== JSON.stringify(wantCmp)) throw new Error(`candidate vs production shown ${JSON.stringify(cmpRows)}, the API's ${JSON.stringify(wantCmp)}`);
+  await shot('report-production');
   // A validate step's report shows its checks, not an evaluation's sections.
   await open(`#/runs/${R.train}/report/check`, 'the validation report');
   await p.waitFor('the validation report lists its checks',
