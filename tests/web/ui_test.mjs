@@ -71,17 +71,20 @@ try {
   // pass for this one.
   await p.eval(`window.__sameDocument = 1; document.getElementById('live').textContent = ''`);
   await shot('run-dag-running');
+  // Keyboard: a node takes focus and Enter opens the step's details.
+  await p.eval(`${q('svg.dag [data-step="hold"]')}.focus()`);
+  await p.key('Enter', 'Enter', 13);
+  await p.waitFor('Enter on a node opens its details',
+    `!${q('#step-detail')}.hidden && ${q('#step-info')}.textContent.includes('hold') && ${q('#step-info')}.textContent.includes('running')`);
   writeFileSync(env('GO_FILE'), 'go\n');
   await p.waitFor('the hold step turns succeeded without a reload',
     `window.__sameDocument === 1 && ${q('svg.dag [data-step="hold"]')}.getAttribute('data-state') === 'succeeded'`, 30000);
   await p.waitFor('the run turns succeeded without a reload',
     `window.__sameDocument === 1 && ${q('#run-state')}.textContent.includes('succeeded') && ${q('svg.dag [data-step="after"]')}.getAttribute('data-state') === 'succeeded'`, 30000);
   await p.waitFor('the live region announced the change', `/succeeded/.test(document.getElementById('live').textContent)`);
+  await p.waitFor('the open step details follow the step to succeeded',
+    `${q('#step-info')}.textContent.includes('succeeded') && !${q('#step-info')}.textContent.includes('running')`);
   await shot('run-dag');
-  // Keyboard: a node takes focus and Enter opens the step's details.
-  await p.eval(`${q('svg.dag [data-step="hold"]')}.focus()`);
-  await p.key('Enter', 'Enter', 13);
-  await p.waitFor('Enter on a node opens its details', `!${q('#step-detail')}.hidden && ${q('#step-detail')}.textContent.includes('hold')`);
   await p.click('#tabbtn-timeline');
   await p.waitFor('the timeline draws a bar per started step', `document.querySelectorAll('#tab-timeline rect.bar').length === 3`);
   await shot('run-timeline');

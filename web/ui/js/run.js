@@ -209,17 +209,28 @@ export async function render(main, ctx, id) {
     detail.hidden = false;
     detail.focus();
   }
+  // The selected step's state, try, exit and error: redrawn on every live
+  // update (no request); its links and charts are made once per opening.
+  let detailInfo = null;
+  function detailLines(st) {
+    return [h('h2', {}, `Step ${st.name} `, badge(st.state, st.awaiting_approval)),
+      h('p', {}, stepLine(st), st.exit_code !== null && st.exit_code !== undefined ? ` · exit ${st.exit_code}` : '',
+        st.outcome ? ` · ${st.outcome}` : ''),
+      st.error ? h('p', { class: 'error' }, st.error) : null];
+  }
+  function updateDetail() {
+    if (!selected || detail.hidden || !detailInfo) return;
+    const st = data.steps.find(s => s.name === selected);
+    if (st) fill(detailInfo, detailLines(st));
+  }
   function drawDetail() {
     const st = data.steps.find(s => s.name === selected);
     if (!st) { detail.hidden = true; return; }
     const rid = data.run.id;
     const chartBox = h('div', { class: 'charts', id: 'step-charts' });
     detail.tabIndex = -1;
-    fill(detail, 
-      h('h2', {}, `Step ${st.name} `, badge(st.state, st.awaiting_approval)),
-      h('p', {}, stepLine(st), st.exit_code !== null && st.exit_code !== undefined ? ` · exit ${st.exit_code}` : '',
-        st.outcome ? ` · ${st.outcome}` : ''),
-      st.error ? h('p', { class: 'error' }, st.error) : null,
+    detailInfo = h('div', { id: 'step-info' }, detailLines(st));
+    fill(detail, detailInfo,
       h('p', { class: 'bar' },
         h('a', { href: `#/runs/${rid}/logs/${encodeURIComponent(st.name)}`, id: 'open-log' }, 'Log'),
         st.kind === 'evaluate' || st.kind === 'validate' ? h('a', { href: `#/runs/${rid}/report/${encodeURIComponent(st.name)}` }, 'Report') : null,
@@ -243,6 +254,7 @@ export async function render(main, ctx, id) {
     data = d;
     drawHead();
     if (structureKey() !== shape) drawGraph().catch(e => showError(panels.graph, e)); else updateNodes(live);
+    updateDetail();
     drawSecondary(true);
     if (live && FINISHED.has(d.run.state)) announce(`Run ${d.run.id} ${d.run.state}.`);
   }
@@ -257,7 +269,7 @@ export async function render(main, ctx, id) {
   });
   // Running steps' durations tick once a second without a fetch.
   const tick = setInterval(() => {
-    if (data.steps.some(st => st.started_at && !st.finished_at)) updateNodes(false);
+    if (data.steps.some(st => st.started_at && !st.finished_at)) { updateNodes(false); updateDetail(); }
   }, 1000);
   ctx.onLeave(() => { es.close(); clearInterval(tick); });
 }
