@@ -292,8 +292,8 @@ export async function renderLogs(main, ctx, id, step) {
       const r = await api.get(`/api/runs/${id}/steps/${encodeURIComponent(step)}/logs?offset=${offset}&stderr_offset=${eoffset}`);
       if (!ctx.alive()) return;
       const got = (r.data || '').length + (r.stderr || '').length;
-      if (r.data) add(out, r.data);
-      if (r.stderr) add(err, r.stderr);
+      if (r.data) keep(out, r.data);
+      if (r.stderr) keep(err, r.stderr);
       if (follow.checked) { out.scrollTop = out.scrollHeight; err.scrollTop = err.scrollHeight; }
       offset = r.next_offset ?? offset;
       eoffset = r.next_stderr_offset ?? eoffset;
@@ -312,6 +312,21 @@ export async function renderLogs(main, ctx, id, step) {
   });
   await poll();
   ctx.onLeave(() => clearTimeout(timer));
+}
+
+// keep(pre, text): appends one text node per answer and drops the oldest
+// ones beyond LOG_KEEP characters, so a page left following a chatty step
+// all night holds the newest few MB, not the whole log (drover logs has it).
+const LOG_KEEP = 4 << 20;
+function keep(pre, text) {
+  pre.append(text);
+  pre.kept = (pre.kept || 0) + text.length;
+  while (pre.kept > LOG_KEEP && pre.childNodes.length > 1) {
+    const first = pre.firstChild;
+    if (first.nodeType === Node.TEXT_NODE) pre.kept -= first.length;
+    first.remove();
+    if (!pre.trimmed) { pre.trimmed = true; pre.before(h('p', { class: 'muted' }, 'The start of this log is no longer shown here (only the newest 4 MB are kept); drover logs RUN STEP prints all of it.')); }
+  }
 }
 
 // ---------------------------------------------------------------- report ---
