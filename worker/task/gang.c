@@ -253,7 +253,8 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
                 strerror(errno));
         goto out;
     }
-    int arrived = 1, refused = 0;
+    int arrived = 1, refused = 0, left = 0;
+    unsigned char seen[GANG_MAX_SIZE] = {0}; /* ranks that said hello once */
     while (arrived < g->size) {
         /* Poll set: the listener, the pending connections, the arrived
          * members (to notice one that leaves). */
@@ -280,16 +281,30 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
                 p[np++] = (struct pollfd){.fd = peer[i], .events = POLLIN};
             }
         if (now >= deadline) {
-            char missing[512] = "";
-            size_t o = 0;
-            for (int i = 1; i < g->size && o < sizeof missing - 8; i++)
-                if (peer[i] < 0)
-                    o += (size_t)snprintf(missing + o, sizeof missing - o, "%s%d", o ? "," : "", i);
-            fprintf(stderr,
-                    "gang rendezvous: rank%s %s of %d did not arrive at port %d within %.0f s "
-                    "(%d connection%s refused); giving up\n",
-                    strchr(missing, ',') ? "s" : "", missing, g->size, g->master_port, g->timeout_s,
-                    refused, refused == 1 ? "" : "s");
+            /* Never arrived, and arrived but left (a member that gave up
+             * a moment before this one, or a stranger with the gang id). */
+            char missing[512] = "", gone[512] = "";
+            size_t o = 0, q = 0;
+            for (int i = 1; i < g->size; i++) {
+                if (peer[i] >= 0)
+                    continue;
+                char *b = seen[i] ? gone : missing;
+                size_t *at = seen[i] ? &q : &o;
+                if (*at < sizeof missing - 8)
+                    *at +=
+                        (size_t)snprintf(b + *at, sizeof missing - *at, "%s%d", *at ? "," : "", i);
+            }
+            if (o)
+                fprintf(stderr,
+                        "gang rendezvous: rank%s %s of %d did not arrive at port %d within %.0f s "
+                        "(%d connection%s refused); giving up\n",
+                        strchr(missing, ',') ? "s" : "", missing, g->size, g->master_port,
+                        g->timeout_s, refused, refused == 1 ? "" : "s");
+            if (q)
+                fprintf(stderr,
+                        "gang rendezvous: rank%s %s of %d arrived but left before the gang was "
+                        "complete; giving up\n",
+                        strchr(gone, ',') ? "s" : "", gone, g->size);
             goto out;
         }
         int ms = (int)((wake - now) * 1000) + 1;
@@ -310,8 +325,9 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
                 ssize_t n = read(peer[rk], junk, sizeof junk);
                 if (n < 0 && (errno == EINTR || errno == EAGAIN))
                     continue;
-                fprintf(stderr, "gang rendezvous: rank %d %s; waiting for it again\n", rk,
-                        n == 0 ? "closed its connection" : "broke the protocol");
+                if (++left <= S_LOG_REFUSALS) /* bounded like the refusals */
+                    fprintf(stderr, "gang rendezvous: rank %d %s; waiting for it again\n", rk,
+                            n == 0 ? "closed its connection" : "broke the protocol");
                 close(peer[rk]);
                 peer[rk] = -1;
                 arrived--;
@@ -326,6 +342,7 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
             } else if (got > 0) {
                 peer[rk] = c->fd;
                 c->fd = -1;
+                seen[rk] = 1;
                 arrived++;
             }
         }
