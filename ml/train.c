@@ -930,6 +930,18 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
             goto done;
         }
     }
+    /* A diverged fit is no model: NaN parameters would predict NaN (or
+     * class 0) for every row. The same decision on every rank (their
+     * parameters are equal). */
+    for (size_t i = 0; i < np; i++)
+        if (!isfinite(m->params[i])) {
+            util_errf(err, errlen,
+                      "training diverged: parameter %zu is %s after epoch %u; lower "
+                      "learning_rate (or standardise the features, raise l2)",
+                      i, isnan(m->params[i]) ? "NaN" : "infinite", res.epochs_done);
+            eno = EDOM;
+            goto done;
+        }
 
     char meta[1100], hid[200] = "", ranks[40] = "";
     if (comm)
