@@ -1374,8 +1374,8 @@ static int h_web_tokens(creq_t *c)
         }
         int64_t ttl = q->ttl_s ? (int64_t)q->ttl_s : WEBTOK_TTL_DEF_S, id = 0, exp_us = 0;
         char tok[WEBTOK_TEXT_LEN + 1];
-        int rc = webtok_create(s->webtok, s->st, key, ttl, c->actor, tok, &id, &exp_us, c->msg,
-                               sizeof c->msg);
+        int rc = webtok_create(s->webtok, s->st, key, ttl, c->actor, util_now_us(), tok, &id,
+                               &exp_us, c->msg, sizeof c->msg);
         if (rc < 0)
             return -1;
         if (rc == 1)
