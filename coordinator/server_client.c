@@ -1351,12 +1351,6 @@ static int h_web_tokens(creq_t *c)
     const char *op = q->op ? q->op : "";
     if (strcmp(op, "list") == 0)
         return s_reply_doc(c, store_webtokens_json(s->st));
-    if (c->via_web) {
-        snprintf(c->msg, sizeof c->msg,
-                 "web tokens are made and revoked with the drover CLI and an admin key, not "
-                 "through drover-web");
-        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
-    }
     if (strcmp(op, "create") == 0) {
         const char *key = q->key ? q->key : "";
         const char *kind = auth_key_kind(s->auth, key);
@@ -1550,6 +1544,11 @@ typedef struct {
  *                 inside the iteration's transaction resets. */
 #define RPC_WRITES   1
 #define RPC_BUFFERED 2
+/* RPC_NO_WEB: refused through drover-web (a request with web_token), even
+ * with an admin's token: it makes or changes credentials, so a taken-over
+ * drover-web could give itself access that outlives the people's tokens
+ * (docs/security.md). */
+#define RPC_NO_WEB 4
 
 static const client_rpc_t s_rpcs[] = {
     {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES,
@@ -1574,13 +1573,15 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(HOLD), NULL, R_SUBMIT, h_hold, RPC_BUFFERED,
      "a submitter holds or releases only its own runs"},
     {RQ(KEYS), "list", R_READER, h_keys, 0, NULL},
-    {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES, NULL},
-    {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED, "revoking a worker key evicts its workers"},
-    {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED,
+    {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES | RPC_NO_WEB, NULL},
+    {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED | RPC_NO_WEB,
+     "revoking a worker key evicts its workers"},
+    {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED | RPC_NO_WEB,
      "gives a worker name to another worker key"},
-    {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES, "promote/approve rights on model-name globs"},
-    {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
-    {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
+    {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES | RPC_NO_WEB,
+     "promote/approve rights on model-name globs"},
+    {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES | RPC_NO_WEB, NULL},
+    {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES | RPC_NO_WEB, "unknown op: refused"},
     {RQ(SCHEDULE), "list", R_READER, h_schedule, 0, NULL},
     {RQ(SCHEDULE), "next", R_READER, h_schedule, 0, "at most 100 due times"},
     {RQ(SCHEDULE), "pause", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
@@ -1598,11 +1599,11 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(QUEUE), "rm", R_ADMIN, h_queue_set, RPC_WRITES, "refused while it has work"},
     {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},
     {RQ(WEB_TOKENS), "list", R_ADMIN, h_web_tokens, 0, "never the tokens or their hashes"},
-    {RQ(WEB_TOKENS), "create", R_ADMIN, h_web_tokens, RPC_WRITES,
-     "for an allowed reader/submitter/admin client key; not through drover-web; TTL at most 366 "
-     "days"},
-    {RQ(WEB_TOKENS), "revoke", R_ADMIN, h_web_tokens, RPC_WRITES, "not through drover-web"},
-    {RQ(WEB_TOKENS), NULL, R_ADMIN, h_web_tokens, RPC_WRITES, "unknown op: refused"},
+    {RQ(WEB_TOKENS), "create", R_ADMIN, h_web_tokens, RPC_WRITES | RPC_NO_WEB,
+     "for an allowed reader/submitter/admin client key; TTL at most 366 days; at most 50 valid "
+     "per key"},
+    {RQ(WEB_TOKENS), "revoke", R_ADMIN, h_web_tokens, RPC_WRITES | RPC_NO_WEB, NULL},
+    {RQ(WEB_TOKENS), NULL, R_ADMIN, h_web_tokens, RPC_WRITES | RPC_NO_WEB, "unknown op: refused"},
     {RQ(WHOAMI), NULL, R_READER, h_whoami, 0, "the asking key's own role and grants"},
     {RQ(APPROVALS), NULL, R_READER, h_approvals, 0, "at most 100; can_approve per h_approve"},
 };
@@ -1801,6 +1802,17 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
                  "permission denied: key '%s' has role %s; this needs %s (request %s%s%s)", c.actor,
                  auth_role_name(c.role), auth_role_name(rpc->need), fd ? fd->name : "?",
                  op ? " " : "", op ? op : "");
+        s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        goto done;
+    }
+    if (c.via_web && (rpc->flags & RPC_NO_WEB)) {
+        const char *op = s_op_of(in);
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(
+            &drover__client_request__descriptor, (unsigned)in->body_case);
+        snprintf(c.msg, sizeof c.msg,
+                 "refused through drover-web: keys and web tokens are made, changed and revoked "
+                 "with the drover CLI and an admin key (request %s%s%s)",
+                 fd ? fd->name : "?", op ? " " : "", op ? op : "");
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
         goto done;
     }

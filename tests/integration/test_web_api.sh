@@ -79,6 +79,28 @@ jq -e '.error == "ERROR_NONE" and (.json | fromjson | .key == "rev" and .role ==
     <<<"$out" >/dev/null || fail "whoami through the web key: $out"
 out=$(poke web "\"web_token\":\"$TOK_REV\",\"web_tokens\":{\"op\":\"create\",\"key\":\"rev\"}")
 jq -e '.error == "ERROR_FORBIDDEN"' <<<"$out" >/dev/null || fail "a reader's token making tokens: $out"
+# Not even an admin's token lets drover-web make or change credentials (a
+# taken-over drover-web must not give itself access that outlives the
+# tokens); an admin's reads go through.
+mkkey adm admin
+TOK_ADM=$(drover web-token create adm --ttl 1h) || fail "web-token create adm exited $?"
+drover keygen --out "$K/x" >/dev/null || fail "keygen x"
+PUB_X=$(sed -n 's/^public = "\(.*\)";$/\1/p' "$K/x.pub")
+[[ ${#PUB_X} == 40 ]] || fail "no public key in $K/x.pub"
+for body in "\"web_tokens\":{\"op\":\"create\",\"key\":\"adm\"}" \
+    "\"web_tokens\":{\"op\":\"revoke\",\"id\":$ID_REV}" \
+    "\"keys\":{\"op\":\"allow\",\"name\":\"x\",\"kind\":\"client\",\"role\":\"admin\",\"public_key\":\"$PUB_X\"}" \
+    "\"keys\":{\"op\":\"grant\",\"name\":\"nog\",\"right\":\"approve\",\"pattern\":\"*\"}" \
+    "\"keys\":{\"op\":\"revoke\",\"name\":\"rev\"}"; do
+    out=$(poke web "\"web_token\":\"$TOK_ADM\",$body")
+    jq -e '.error == "ERROR_FORBIDDEN" and (.message | contains("refused through drover-web"))' <<<"$out" \
+        >/dev/null || fail "an admin's token through drover-web, $body: $out"
+done
+assert_eq 0 "$(sql "select count(*) from drover.keys where name = 'x'")" "a key allowed through drover-web"
+assert_eq 0 "$(sql "select count(*) from drover.grants where key = 'nog'")" "a grant made through drover-web"
+out=$(poke web "\"web_token\":\"$TOK_ADM\",\"web_tokens\":{\"op\":\"list\"}")
+jq -e '.error == "ERROR_NONE" and (.json | fromjson | length == 4)' <<<"$out" >/dev/null ||
+    fail "an admin's token listing tokens through drover-web: $out"
 
 # ------------------------------------------------------------ drover-web ---
 PORT=$(freeport)

@@ -169,9 +169,9 @@ static void t_per_key_bound(void **state)
     assert_non_null(strstr(msg, "the most for one key"));
     /* Another key is not held back by alice's. */
     char b[WEBTOK_TEXT_LEN + 1];
-    assert_int_equal(
-        webtok_create(w, NULL, "bob", 600, "admin", NOW_US + 2000000, b, &id, &exp, msg, sizeof msg),
-        0);
+    assert_int_equal(webtok_create(w, NULL, "bob", 600, "admin", NOW_US + 2000000, b, &id, &exp,
+                                   msg, sizeof msg),
+                     0);
     /* A revoke frees a place. */
     assert_int_equal(webtok_revoke(w, NULL, ids[0], "admin", msg, sizeof msg), 0);
     assert_int_equal(webtok_create(w, NULL, "alice", 600, "admin", NOW_US + 2000000,
