@@ -1351,12 +1351,6 @@ static int h_web_tokens(creq_t *c)
     const char *op = q->op ? q->op : "";
     if (strcmp(op, "list") == 0)
         return s_reply_doc(c, store_webtokens_json(s->st));
-    if (c->via_web) {
-        snprintf(c->msg, sizeof c->msg,
-                 "web tokens are made and revoked with the drover CLI and an admin key, not "
-                 "through drover-web");
-        return s_reply_error(c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
-    }
     if (strcmp(op, "create") == 0) {
         const char *key = q->key ? q->key : "";
         const char *kind = auth_key_kind(s->auth, key);
@@ -1374,8 +1368,8 @@ static int h_web_tokens(creq_t *c)
         }
         int64_t ttl = q->ttl_s ? (int64_t)q->ttl_s : WEBTOK_TTL_DEF_S, id = 0, exp_us = 0;
         char tok[WEBTOK_TEXT_LEN + 1];
-        int rc = webtok_create(s->webtok, s->st, key, ttl, c->actor, tok, &id, &exp_us, c->msg,
-                               sizeof c->msg);
+        int rc = webtok_create(s->webtok, s->st, key, ttl, c->actor, util_now_us(), tok, &id,
+                               &exp_us, c->msg, sizeof c->msg);
         if (rc < 0)
             return -1;
         if (rc == 1)
@@ -1419,38 +1413,32 @@ static int h_web_tokens(creq_t *c)
     return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
 }
 
-/* The key asking (the token's key for drover-web), its role and grants:
+/* The key asking (the token's key for drover-web), its role and its own
+ * grants (one indexed query, at most 1000):
  * {"key","role","approver","grants":[{"right","pattern"}],"web"}. */
 static int h_whoami(creq_t *c)
 {
-    char *grants = c->role >= AUTH_ROLE_READER && auth_secure(c->s->auth)
-                       ? store_grants_json(c->s->st)
-                       : strdup("[]");
+    char *grants =
+        auth_secure(c->s->auth) ? store_grants_of_json(c->s->st, c->actor) : strdup("[]");
     if (!grants)
         return -1;
-    json_t *all = json_loads(grants, 0, NULL), *mine = json_array();
+    json_t *mine = json_loads(grants, 0, NULL);
     free(grants);
-    int approver = c->role >= AUTH_ROLE_ADMIN, bad = !all || !mine;
+    if (!json_is_array(mine)) {
+        json_decref(mine);
+        return -1;
+    }
+    int approver = c->role >= AUTH_ROLE_ADMIN;
     size_t i;
     json_t *g;
-    json_array_foreach(all, i, g)
+    json_array_foreach(mine, i, g)
     {
-        const char *k = json_string_value(json_object_get(g, "key"));
         const char *right = json_string_value(json_object_get(g, "right"));
-        if (!k || strcmp(k, c->actor) != 0)
-            continue;
         approver |= right && strcmp(right, "approve") == 0;
-        json_t *one = json_pack("{s:O, s:O}", "right", json_object_get(g, "right"), "pattern",
-                                json_object_get(g, "pattern"));
-        bad |= !one || json_array_append_new(mine, one) < 0;
     }
-    json_decref(all);
-    json_t *o = bad ? NULL
-                    : json_pack("{s:s, s:s, s:b, s:o, s:b}", "key", c->actor, "role",
-                                auth_role_name(c->role), "approver", approver, "grants", mine,
-                                "web", c->via_web);
-    if (!o)
-        json_decref(mine);
+    json_t *o =
+        json_pack("{s:s, s:s, s:b, s:o, s:b}", "key", c->actor, "role", auth_role_name(c->role),
+                  "approver", approver, "grants", mine, "web", c->via_web);
     char *doc = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s_reply_doc(c, doc);
@@ -1483,9 +1471,7 @@ static int h_approvals(creq_t *c)
     uint32_t lim = c->in->approvals->limit;
     static awaiting_t a; /* 20 KB: kept off the stack; the loop is one thread */
     memset(&a, 0, sizeof a);
-    a.limit = lim && lim < APPROVALS_MAX ? lim : APPROVALS_DEFAULT;
-    if (lim >= APPROVALS_MAX)
-        a.limit = APPROVALS_MAX;
+    a.limit = !lim ? APPROVALS_DEFAULT : lim < APPROVALS_MAX ? lim : APPROVALS_MAX;
     model_each_awaiting(s->model, s_collect_awaiting, &a);
     json_t *arr = json_array();
     int rc = -1;
@@ -1558,6 +1544,11 @@ typedef struct {
  *                 inside the iteration's transaction resets. */
 #define RPC_WRITES   1
 #define RPC_BUFFERED 2
+/* RPC_NO_WEB: refused through drover-web (a request with web_token), even
+ * with an admin's token: it makes or changes credentials, so a taken-over
+ * drover-web could give itself access that outlives the people's tokens
+ * (docs/security.md). */
+#define RPC_NO_WEB 4
 
 static const client_rpc_t s_rpcs[] = {
     {RQ(SUBMIT), NULL, R_SUBMIT, h_submit, RPC_WRITES,
@@ -1582,13 +1573,15 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(HOLD), NULL, R_SUBMIT, h_hold, RPC_BUFFERED,
      "a submitter holds or releases only its own runs"},
     {RQ(KEYS), "list", R_READER, h_keys, 0, NULL},
-    {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES, NULL},
-    {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED, "revoking a worker key evicts its workers"},
-    {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED,
+    {RQ(KEYS), "allow", R_ADMIN, h_keys, RPC_WRITES | RPC_NO_WEB, NULL},
+    {RQ(KEYS), "revoke", R_ADMIN, h_keys, RPC_BUFFERED | RPC_NO_WEB,
+     "revoking a worker key evicts its workers"},
+    {RQ(KEYS), "rebind", R_ADMIN, h_keys, RPC_BUFFERED | RPC_NO_WEB,
      "gives a worker name to another worker key"},
-    {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES, "promote/approve rights on model-name globs"},
-    {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES, NULL},
-    {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES, "unknown op: refused"},
+    {RQ(KEYS), "grant", R_ADMIN, h_keys, RPC_WRITES | RPC_NO_WEB,
+     "promote/approve rights on model-name globs"},
+    {RQ(KEYS), "ungrant", R_ADMIN, h_keys, RPC_WRITES | RPC_NO_WEB, NULL},
+    {RQ(KEYS), NULL, R_ADMIN, h_keys, RPC_WRITES | RPC_NO_WEB, "unknown op: refused"},
     {RQ(SCHEDULE), "list", R_READER, h_schedule, 0, NULL},
     {RQ(SCHEDULE), "next", R_READER, h_schedule, 0, "at most 100 due times"},
     {RQ(SCHEDULE), "pause", R_SUBMIT, h_schedule, RPC_WRITES, "its owner or an admin"},
@@ -1606,11 +1599,11 @@ static const client_rpc_t s_rpcs[] = {
     {RQ(QUEUE), "rm", R_ADMIN, h_queue_set, RPC_WRITES, "refused while it has work"},
     {RQ(QUEUE), NULL, R_ADMIN, h_queue_set, RPC_WRITES, "unknown op: refused"},
     {RQ(WEB_TOKENS), "list", R_ADMIN, h_web_tokens, 0, "never the tokens or their hashes"},
-    {RQ(WEB_TOKENS), "create", R_ADMIN, h_web_tokens, RPC_WRITES,
-     "for an allowed reader/submitter/admin client key; not through drover-web; TTL at most 366 "
-     "days"},
-    {RQ(WEB_TOKENS), "revoke", R_ADMIN, h_web_tokens, RPC_WRITES, "not through drover-web"},
-    {RQ(WEB_TOKENS), NULL, R_ADMIN, h_web_tokens, RPC_WRITES, "unknown op: refused"},
+    {RQ(WEB_TOKENS), "create", R_ADMIN, h_web_tokens, RPC_WRITES | RPC_NO_WEB,
+     "for an allowed reader/submitter/admin client key; TTL at most 366 days; at most 50 valid "
+     "per key"},
+    {RQ(WEB_TOKENS), "revoke", R_ADMIN, h_web_tokens, RPC_WRITES | RPC_NO_WEB, NULL},
+    {RQ(WEB_TOKENS), NULL, R_ADMIN, h_web_tokens, RPC_WRITES | RPC_NO_WEB, "unknown op: refused"},
     {RQ(WHOAMI), NULL, R_READER, h_whoami, 0, "the asking key's own role and grants"},
     {RQ(APPROVALS), NULL, R_READER, h_approvals, 0, "at most 100; can_approve per h_approve"},
 };
@@ -1809,6 +1802,17 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
                  "permission denied: key '%s' has role %s; this needs %s (request %s%s%s)", c.actor,
                  auth_role_name(c.role), auth_role_name(rpc->need), fd ? fd->name : "?",
                  op ? " " : "", op ? op : "");
+        s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
+        goto done;
+    }
+    if (c.via_web && (rpc->flags & RPC_NO_WEB)) {
+        const char *op = s_op_of(in);
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(
+            &drover__client_request__descriptor, (unsigned)in->body_case);
+        snprintf(c.msg, sizeof c.msg,
+                 "refused through drover-web: keys and web tokens are made, changed and revoked "
+                 "with the drover CLI and an admin key (request %s%s%s)",
+                 fd ? fd->name : "?", op ? " " : "", op ? op : "");
         s_reply_error(&c, DROVER__ERROR_CODE__ERROR_FORBIDDEN);
         goto done;
     }

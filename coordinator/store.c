@@ -119,6 +119,7 @@ enum {
     S_WEBTOK_INSERT,
     S_WEBTOK_REVOKE,
     S_WEBTOK_LIST,
+    S_GRANTS_KEY,
     /* speed branch (issue 16) */
     S_SUBMIT_MANY,
     S_SAVE_MANY_RUNS,
@@ -192,6 +193,13 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "'revoked' WHEN expires_at <= clock_timestamp() THEN 'expired' ELSE 'valid' END) ORDER "
          "BY id DESC), '[]') FROM (SELECT * FROM drover.web_tokens ORDER BY id DESC LIMIT 1000) w",
          0},
+    /* -> one JSON array: one key's grants {right, pattern}, at most 1000 */
+    [S_GRANTS_KEY] =
+        {"grants_key",
+         "SELECT coalesce(json_agg(json_build_object('right', \"right\", 'pattern', "
+         "pattern) ORDER BY \"right\", pattern), '[]') FROM (SELECT \"right\", pattern "
+         "FROM drover.grants WHERE key = $1 ORDER BY 1, 2 LIMIT 1000) g",
+         1},
     /* -> name, public_key, kind, role, revoked (t/f) */
     [S_KEYS_LOAD] = {"keys_load",
                      "SELECT name, public_key, kind, coalesce(role, ''), revoked_at IS NOT NULL "
@@ -1758,6 +1766,12 @@ int store_webtoken_revoke(store_t *st, int64_t id, const char *by)
 char *store_webtokens_json(store_t *st)
 {
     return s_json_text(st, S_WEBTOK_LIST, 0, NULL);
+}
+
+char *store_grants_of_json(store_t *st, const char *key)
+{
+    const char *v[] = {key};
+    return s_json_text(st, S_GRANTS_KEY, 1, v);
 }
 
 int store_run_notify(store_t *st, int64_t run_id, const char *webhook, const char *const *on,

@@ -128,6 +128,9 @@ int store_grant(store_t *st, const char *key, const char *right, const char *pat
 int store_grant_match(store_t *st, const char *key, const char *right, const char *name);
 /* Every grant as a JSON array of {key, right, pattern} (caller frees). */
 char *store_grants_json(store_t *st);
+/* One key's grants as a JSON array of {right, pattern}, at most 1000
+ * (caller frees); NULL on a database error. */
+char *store_grants_of_json(store_t *st, const char *key);
 int store_worker_state(store_t *st, const char *name, const char *state, const char *detail);
 /* names_json: JSON array of worker names seen since the last call. */
 int store_workers_seen(store_t *st, const char *names_json);

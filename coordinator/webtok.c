@@ -196,14 +196,40 @@ const char *webtok_resolve(const webtok_t *w, const char *token, int64_t now_us)
     return s->key;
 }
 
-int webtok_create(webtok_t *w, store_t *st, const char *key, int64_t ttl_s, const char *by,
-                  char *out, int64_t *id, int64_t *expires_us, char *msg, size_t msglen)
+/* Drops the slot at i (a tombstone: probes walk past it). */
+static void s_drop(webtok_t *w, size_t i)
 {
-    if (w->live >= WEBTOK_MAX) {
-        snprintf(msg, msglen,
-                 "%d web tokens are valid already (the most kept): revoke some first "
-                 "(drover web-token list)",
-                 WEBTOK_MAX);
+    w->slots[i].state = SLOT_DEAD;
+    memset(w->slots[i].digest, 0, sizeof w->slots[i].digest);
+    w->live--;
+}
+
+int webtok_create(webtok_t *w, store_t *st, const char *key, int64_t ttl_s, const char *by,
+                  int64_t now_us, char *out, int64_t *id, int64_t *expires_us, char *msg,
+                  size_t msglen)
+{
+    /* Creates are rare (an admin's command): one pass drops the expired
+     * tokens, so they count toward neither bound, and counts key's. */
+    size_t mine = 0;
+    for (size_t i = 0; i < w->cap; i++) {
+        if (w->slots[i].state != SLOT_LIVE)
+            continue;
+        if (now_us >= w->slots[i].expires_us)
+            s_drop(w, i);
+        else
+            mine += strcmp(w->slots[i].key, key) == 0;
+    }
+    if (w->live >= WEBTOK_MAX || mine >= WEBTOK_PER_KEY_MAX) {
+        if (w->live >= WEBTOK_MAX)
+            snprintf(msg, msglen,
+                     "%d web tokens are valid already (the most kept): revoke some first "
+                     "(drover web-token list)",
+                     WEBTOK_MAX);
+        else
+            snprintf(msg, msglen,
+                     "key '%s' has %d valid web tokens already (the most for one key): revoke "
+                     "some first (drover web-token list)",
+                     key, WEBTOK_PER_KEY_MAX);
         return 1;
     }
     uint8_t raw[32];
@@ -235,9 +261,7 @@ int webtok_revoke(webtok_t *w, store_t *st, int64_t id, const char *by, char *ms
         return -1;
     for (size_t i = 0; i < w->cap; i++)
         if (w->slots[i].state == SLOT_LIVE && w->slots[i].id == id) {
-            w->slots[i].state = SLOT_DEAD;
-            memset(w->slots[i].digest, 0, sizeof w->slots[i].digest);
-            w->live--;
+            s_drop(w, i);
             break;
         }
     if (n == 0) {

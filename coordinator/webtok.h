@@ -15,7 +15,10 @@
  * at once. The key behind a token is checked by the caller (auth.h) on
  * every request, so revoking the key ends its tokens too.
  *
- * Bounds: at most WEBTOK_MAX live tokens (create refuses beyond).
+ * Bounds: at most WEBTOK_MAX valid tokens in all and WEBTOK_PER_KEY_MAX
+ * for one key (create refuses beyond); an expired token stops counting
+ * (create drops it from the table), and the TTL is at most
+ * WEBTOK_TTL_MAX_S.
  */
 #ifndef DROVER_WEBTOK_H
 #define DROVER_WEBTOK_H
@@ -25,10 +28,11 @@
 
 #include "store.h"
 
-#define WEBTOK_MAX       10000
-#define WEBTOK_TEXT_LEN  68 /* "drw_" + 64 hex */
-#define WEBTOK_TTL_DEF_S (30 * 86400)
-#define WEBTOK_TTL_MAX_S (366 * 86400)
+#define WEBTOK_MAX         10000
+#define WEBTOK_PER_KEY_MAX 50
+#define WEBTOK_TEXT_LEN    68 /* "drw_" + 64 hex */
+#define WEBTOK_TTL_DEF_S   (30 * 86400)
+#define WEBTOK_TTL_MAX_S   (366 * 86400)
 
 typedef struct webtok webtok_t;
 
@@ -47,9 +51,11 @@ const char *webtok_resolve(const webtok_t *w, const char *token, int64_t now_us)
 
 /* Makes a token for key (checked by the caller) valid ttl_s seconds, by
  * `by`: 0 with the token text in out (WEBTOK_TEXT_LEN + 1 bytes), its id
- * and expiry; 1 refused (msg: too many tokens); -1 database or no memory. */
+ * and expiry; 1 refused (msg: too many valid tokens, in all or for key,
+ * at now_us); -1 database or no memory. */
 int webtok_create(webtok_t *w, store_t *st, const char *key, int64_t ttl_s, const char *by,
-                  char *out, int64_t *id, int64_t *expires_us, char *msg, size_t msglen);
+                  int64_t now_us, char *out, int64_t *id, int64_t *expires_us, char *msg,
+                  size_t msglen);
 
 /* Revokes token id: 0 done (msg), 1 unknown or revoked already (msg), -1
  * database. */

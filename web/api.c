@@ -633,10 +633,20 @@ void api_model(web_req_t *rq, web_resp_t *rs)
     {
         if (i >= MODEL_VERSIONS_MAX || !versions)
             break;
-        json_t *o = s_version_obj(v);
         json_int_t ver = json_integer_value(json_object_get(v, "version"));
+        /* A version whose details cannot be had fails the page (rs says
+         * why): a list without its history would read as "never moved". */
         json_t *full =
             ver > 0 && ver <= INT32_MAX ? s_models_doc(rq, rs, name, (uint32_t)ver) : NULL;
+        if (!full) {
+            if (rs->status == 200)
+                http_error(rs, 503, "the coordinator sent no details of %s:%lld", name,
+                           (long long)ver);
+            json_decref(versions);
+            json_decref(doc);
+            return;
+        }
+        json_t *o = s_version_obj(v);
         json_t *hist = json_array(), *ds = json_array();
         size_t j;
         json_t *c;
@@ -664,11 +674,8 @@ void api_model(web_req_t *rq, web_resp_t *rs)
             json_decref(ds);
         }
         json_decref(full);
-        rs->status = 200; /* a version whose details failed keeps the list */
     }
     json_decref(doc);
-    free(rs->body);
-    rs->body = NULL;
     s_json(rs, versions ? json_pack("{s:s, s:o}", "name", name, "versions", versions) : NULL);
 }
 

@@ -2,7 +2,7 @@
 # script and its VERSIONS record) into a
 # C table for drover-web (assets.h): the pages are part of the binary, so
 # drover-web needs no files and no network at run time. Invoked by
-# add_custom_command with -DOUT=... -DUI_DIR=... -DPLACEHOLDER=...
+# add_custom_command with -DOUT=... -DUI_DIR=...
 file(GLOB_RECURSE files RELATIVE ${UI_DIR} ${UI_DIR}/*)
 list(FILTER files EXCLUDE REGEX "(^|/)node_modules/")
 list(FILTER files EXCLUDE REGEX "(^|/)package(-lock)?\\.json$")
@@ -26,13 +26,7 @@ foreach(f ${files})
   math(EXPR i "${i} + 1")
 endforeach()
 if(NOT have_index)
-  # The pages are built on another branch: serve a placeholder until then.
-  file(READ ${PLACEHOLDER} hex HEX)
-  file(SIZE ${PLACEHOLDER} size)
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
-  string(APPEND body "static const unsigned char s_a${i}[] = {${hex}0x00};\n")
-  string(APPEND entries "    {\"/index.html\", s_a${i}, ${size}},\n")
-  math(EXPR i "${i} + 1")
+  message(FATAL_ERROR "web/ui has no index.html: drover-web would serve no page")
 endif()
 string(APPEND body "const web_asset_t web_assets[] = {\n${entries}    {0, 0, 0}};\nconst size_t web_nassets = ${i};\n")
 file(WRITE ${OUT}.tmp "${body}")

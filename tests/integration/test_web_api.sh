@@ -79,6 +79,28 @@ jq -e '.error == "ERROR_NONE" and (.json | fromjson | .key == "rev" and .role ==
     <<<"$out" >/dev/null || fail "whoami through the web key: $out"
 out=$(poke web "\"web_token\":\"$TOK_REV\",\"web_tokens\":{\"op\":\"create\",\"key\":\"rev\"}")
 jq -e '.error == "ERROR_FORBIDDEN"' <<<"$out" >/dev/null || fail "a reader's token making tokens: $out"
+# Not even an admin's token lets drover-web make or change credentials (a
+# taken-over drover-web must not give itself access that outlives the
+# tokens); an admin's reads go through.
+mkkey adm admin
+TOK_ADM=$(drover web-token create adm --ttl 1h) || fail "web-token create adm exited $?"
+drover keygen --out "$K/x" >/dev/null || fail "keygen x"
+PUB_X=$(sed -n 's/^public = "\(.*\)";$/\1/p' "$K/x.pub")
+[[ ${#PUB_X} == 40 ]] || fail "no public key in $K/x.pub"
+for body in "\"web_tokens\":{\"op\":\"create\",\"key\":\"adm\"}" \
+    "\"web_tokens\":{\"op\":\"revoke\",\"id\":$ID_REV}" \
+    "\"keys\":{\"op\":\"allow\",\"name\":\"x\",\"kind\":\"client\",\"role\":\"admin\",\"public_key\":\"$PUB_X\"}" \
+    "\"keys\":{\"op\":\"grant\",\"name\":\"nog\",\"right\":\"approve\",\"pattern\":\"*\"}" \
+    "\"keys\":{\"op\":\"revoke\",\"name\":\"rev\"}"; do
+    out=$(poke web "\"web_token\":\"$TOK_ADM\",$body")
+    jq -e '.error == "ERROR_FORBIDDEN" and (.message | contains("refused through drover-web"))' <<<"$out" \
+        >/dev/null || fail "an admin's token through drover-web, $body: $out"
+done
+assert_eq 0 "$(sql "select count(*) from drover.keys where name = 'x'")" "a key allowed through drover-web"
+assert_eq 0 "$(sql "select count(*) from drover.grants where key = 'nog'")" "a grant made through drover-web"
+out=$(poke web "\"web_token\":\"$TOK_ADM\",\"web_tokens\":{\"op\":\"list\"}")
+jq -e '.error == "ERROR_NONE" and (.json | fromjson | length == 4)' <<<"$out" >/dev/null ||
+    fail "an admin's token listing tokens through drover-web: $out"
 
 # ------------------------------------------------------------ drover-web ---
 PORT=$(freeport)
@@ -202,7 +224,6 @@ body | jq -e '.schedules[] | select(.name == "web-s") | (.next_due | length == 5
 
 running() { code GET "/api/runs/$runb" -b "$T_DIR/nog" >/dev/null && body | jq -e '.steps[] | select(.name == "gated") | .state == "running"' >/dev/null; }
 wait_for "step gated running" 30 running
-assert_eq 200 "$(code GET "/api/runs/$runb" -b "$T_DIR/nog")" "/api/runs/ID"
 code GET /api/workers -b "$T_DIR/nog" >/dev/null
 body | jq -e --argjson b "$runb" '.workers[0].tasks | any(.run_id == $b and .step == "gated" and .attempt == 1)' \
     >/dev/null || fail "a worker's running tasks: $(body)"
@@ -336,6 +357,14 @@ body | jq -e --argjson r "$run" '.approvals[] | select(.run_id == $r) | .can_app
 code GET /api/approvals -b "$T_DIR/nog" >/dev/null
 body | jq -e --argjson r "$run" '.approvals[] | select(.run_id == $r) | .can_approve == false' >/dev/null ||
     fail "approvals for nog: $(body)"
+# What the page hides from a reader (the approve button) the coordinator
+# refuses too: nog's token approving over ZeroMQ, and the run still waits.
+out=$(poke web "\"web_token\":\"$TOK_NOG\",\"approve\":{\"run_id\":$run,\"step\":\"review\",\"approve\":true,\"reason\":\"x\"}")
+jq -e '.error == "ERROR_FORBIDDEN"' <<<"$out" >/dev/null || fail "a reader's token approving over ZeroMQ: $out"
+out=$(poke web "\"web_token\":\"$TOK_NOG\",\"approvals\":{}")
+jq -e --argjson r "$run" '.error == "ERROR_NONE" and (.json | fromjson | .[] | select(.run_id == $r) |
+    .can_approve == false)' <<<"$out" >/dev/null || fail "approvals for nog's token over ZeroMQ: $out"
+awaiting || fail "run $run no longer awaits approval after a refused verdict"
 A="/api/approvals/$run/review"
 J='{"approve":true,"reason":"checked on the web"}'
 assert_eq 403 "$(code POST "$A" -b "$T_DIR/rev" -H 'Content-Type: application/json' -d "$J")" "a CSRF-less POST"
@@ -380,6 +409,21 @@ tok=$(admin_poke --msg '{"request_id":9,"web_tokens":{"op":"create","key":"nog",
 [[ "$tok" =~ ^drw_ ]] || fail "no one-second token: $tok"
 expired() { [[ "$(signin exp "$tok")" == 401 ]]; }
 wait_for "the one-second token expires" 10 expired
+# At most 50 valid tokens for one key (the expired one counts no more):
+# nog has one, 49 more are made, the next is refused until one is revoked.
+mk_nog() { admin_poke --msg '{"request_id":9,"web_tokens":{"op":"create","key":"nog"}}' --await 5000; }
+for i in $(seq 49); do
+    mk_nog | jq -e '.error == "ERROR_NONE"' >/dev/null || fail "nog's token $((i + 1)) of 50 was refused"
+done
+out=$(mk_nog)
+jq -e '.error == "ERROR_CONFLICT" and (.message | contains("the most for one key"))' <<<"$out" >/dev/null ||
+    fail "a 51st valid token for nog: $out"
+drover web-token revoke "$(drover web-token list --json | jq -r '[.[] | select(.key == "nog" and .state == "valid")][0].id')" \
+    >/dev/null || fail "revoke one of nog's tokens"
+mk_nog | jq -e '.error == "ERROR_NONE"' >/dev/null || fail "a token for nog after a revoke"
+TTL_OVER=$((367 * 86400))
+admin_poke --msg "{\"request_id\":9,\"web_tokens\":{\"op\":\"create\",\"key\":\"nog\",\"ttl_s\":$TTL_OVER}}" --await 5000 |
+    jq -e '.error == "ERROR_BAD_REQUEST"' >/dev/null || fail "a token living over 366 days"
 drover keys revoke sub1 >/dev/null || fail "keys revoke sub1"
 assert_eq 401 "$(code GET /api/me -b "$T_DIR/sub")" "a revoked key's token"
 drover web-token list --json | jq -e --argjson i "$ID_REV" '.[] | select(.id == $i) | .state == "revoked"' \
