@@ -341,7 +341,7 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, const uint8_t *
         held = 0;
     }
     if (r->op == DROVER__ARTIFACT_OP__ARTIFACT_PUT_CHUNK) {
-        if (r->offset > r->size || len > r->size - r->offset) { /* no wrap-around */
+        if (r->offset > r->size || len > r->size - r->offset) { /* cannot wrap */
             rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
             util_errf(why, whylen, "chunk at %llu+%zu runs past the artifact's %llu bytes",
                       (unsigned long long)r->offset, len, (unsigned long long)r->size);
@@ -457,8 +457,7 @@ out:
 
 /* Logs a refused (or unanswerable) request: one line a second at most,
  * with the count of those not logged since. */
-static void s_log_refusal(artsvc_t *a, const Drover__ArtifactRequest *r, const char *peer,
-                          const char *why)
+static void s_log_refusal(artsvc_t *a, const char *what, const char *peer, const char *why)
 {
     int64_t now = util_mono_ms();
     if (now < a->next_log_ms) {
@@ -466,8 +465,7 @@ static void s_log_refusal(artsvc_t *a, const Drover__ArtifactRequest *r, const c
         return;
     }
     log_warn("artifact service: refused %s from %s: %s (%llu more refused since the last line)",
-             r->op == DROVER__ARTIFACT_OP__ARTIFACT_GET ? "a download" : "an upload",
-             peer[0] ? peer : "?", why, (unsigned long long)a->unlogged);
+             what, peer[0] ? peer : "?", why, (unsigned long long)a->unlogged);
     a->unlogged = 0;
     a->next_log_ms = now + 1000;
 }
@@ -482,13 +480,14 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, zmq_msg_t *data, uint8_t *buf
         m->body_case != DROVER__WORKER_MSG__BODY_ARTIFACT ||
         wirecheck_validate_worker_msg(m, why, sizeof why) < 0) {
         atomic_fetch_add(&a->refused, 1);
-        log_warn("artifact service: dropped a malformed request%s%s", why[0] ? ": " : "", why);
+        s_log_refusal(a, "a malformed request", "?", why[0] ? why : "not an artifact request");
         if (m)
             drover__worker_msg__free_unpacked(m, NULL);
         return;
     }
     const Drover__ArtifactRequest *r = m->artifact;
     const char *peer;
+    const char *what = r->op == DROVER__ARTIFACT_OP__ARTIFACT_GET ? "a download" : "an upload";
     if (a->secure) {
         /* auth.c's ZAP handler names allowed worker keys "worker:KEY". */
         if (strncmp(msg->user_id, "worker:", 7) != 0) {
@@ -569,7 +568,7 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, zmq_msg_t *data, uint8_t *buf
          * ahead of it, outside the window the sender was given, is not. */
         if (rep.error != DROVER__ERROR_CODE__ERROR_CONFLICT || r->offset > rep.offset) {
             atomic_fetch_add(&a->refused, 1);
-            s_log_refusal(a, r, peer, why);
+            s_log_refusal(a, what, peer, why);
         }
     }
     Drover__CoordMsg out = DROVER__COORD_MSG__INIT;
@@ -585,7 +584,7 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, zmq_msg_t *data, uint8_t *buf
         errno != EHOSTUNREACH) {
         snprintf(why, sizeof why, "cannot answer: %s", zmq_strerror(errno));
         atomic_fetch_add(&a->refused, 1);
-        s_log_refusal(a, r, peer, why);
+        s_log_refusal(a, what, peer, why);
     }
     if (!with_chunk)
         zmq_msg_close(&chunk);
