@@ -850,6 +850,14 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
             goto done;
         }
         ep.train_loss = sums[0] / (double)n_train;
+        if (!isfinite(ep.train_loss)) { /* every rank sees the same sum: all stop */
+            util_errf(err, errlen,
+                      "training diverged in epoch %u: the training loss is %s (lower "
+                      "learning_rate)",
+                      e, isnan(ep.train_loss) ? "NaN" : "infinite");
+            eno = EDOM;
+            goto done;
+        }
         ep.train_metric = classify ? sums[1] / (double)n_train : sqrt(ep.train_loss);
         ep.val_loss = ep.val_metric = NAN;
         if (n_val) {

@@ -357,6 +357,17 @@ static void test_bad_data(void **state)
         train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "numeric target"));
     assert_null(m);
+    /* A fit that diverges (its loss turns NaN or infinite) is refused, not
+     * returned as a model of NaNs. */
+    const float yv[4] = {1, -1, 2, 0};
+    p.learning_rate = 1e30;
+    p.epochs = 20;
+    p.val_fraction = 0;
+    assert_int_equal(
+        train_fit(&p, X, 4, 3, NULL, 0, yv, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
+    assert_int_equal(errno, EDOM);
+    assert_non_null(strstr(err, "training diverged"));
+    assert_null(m);
 }
 
 /* Checkpoint cadence (issue 11): "never" writes none, a long interval none
