@@ -28,6 +28,7 @@ T_COORD_EXTRA='  client_rate = 1000000;'
 pg_start
 coord_start
 worker_start w1 8 --artifact-dir "$T_DIR/artifacts"
+gate_init
 
 drover keygen --out "$T_DIR/web" >/dev/null || fail "keygen web"
 drover keys allow client "$T_DIR/web.pub" --role web >/dev/null || fail "allow web"
@@ -74,7 +75,7 @@ W=25
     for ((k = 1; k <= SAMPLES; k++)); do
         sep=","
         ((k == SAMPLES)) && sep=""
-        echo "  { name = \"wait$k\"; kind = \"exec\"; after = [\"s$((1000 - SAMPLES - 1))\"]; argv = [\"/bin/sh\", \"-c\", \"while [ ! -f $T_DIR/go$k ]; do sleep 0.01; done\"]; }$sep"
+        echo "  { name = \"wait$k\"; kind = \"exec\"; after = [\"s$((1000 - SAMPLES - 1))\"]; $(gate_cmd "wait$k") }$sep"
     done
     echo ');'
 } >"$T_DIR/big.cfg"
@@ -95,7 +96,7 @@ api_ms() { # PATH: median of 7 GETs, in ms
 echo "API: GET /api/me median $(api_ms /api/me) ms; GET /api/runs?limit=50 median $(api_ms '/api/runs?limit=50') ms; GET /api/runs/$BIG (1,000 steps, $(curl -sf -b "$T_DIR/jar" "$B/api/runs/$BIG" | wc -c) bytes) median $(api_ms "/api/runs/$BIG") ms"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 
-export WEB_URL="http://127.0.0.1:$WEB_PORT" TOKEN BIG LOADS SAMPLES GO_PREFIX="$T_DIR/go"
+export WEB_URL="http://127.0.0.1:$WEB_PORT" TOKEN BIG LOADS SAMPLES GO_PREFIX="$T_DIR/go.wait"
 node --no-warnings "$T_REPO/tests/web/bench_web.mjs" "$T_DIR" 2>&1 | tee "$T_DIR/bench.out"
 # The transitions' own times, for the live latency (same host, same clock).
 sql "select name || ' ' || (extract(epoch from finished_at) * 1000)::bigint from drover.tasks

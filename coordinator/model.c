@@ -2729,7 +2729,11 @@ static int s_gang_start(model_t *m, task_t *g, const size_t *wk, const uint64_t 
  * dispatch. One that cannot start holds the workers where its members fit
  * now (place.h PLACE_HELD) so single steps do not starve it, for at most
  * gang_reserve_max at a time; then it lets go for as long before holding
- * again (docs/distributed.md "Placement"). */
+ * again (docs/distributed.md "Placement"). Each gang considered costs a
+ * placement table and a pass over the ready steps, so one dispatch looks at
+ * the best-ranked GANG_EVAL_MAX only: a run of thousands of small gangs
+ * cannot stall the loop; the rest wait their turn by rank. */
+#define GANG_EVAL_MAX 32
 static int s_gang_dispatch(model_t *m)
 {
     for (worker_t *w = m->workers; w; w = w->next) {
@@ -2739,11 +2743,9 @@ static int s_gang_dispatch(model_t *m)
     if (m->ngangs == 0)
         return 0;
     int rc = -1;
-    task_t **wait = malloc(m->ngangs * sizeof *wait);
+    task_t *wait[GANG_EVAL_MAX];
     place_reservation_t *res = NULL;
     size_t cap_res = 0, nwait = 0;
-    if (!wait)
-        return -1;
     for (size_t i = 0; i < m->ngangs;) {
         task_t *g = idmap_get(m->tasks, m->gangs[i]);
         if (!g || g->run->state != R(RUNNING)) {
@@ -2759,14 +2761,18 @@ static int s_gang_dispatch(model_t *m)
             g->gang_fit = 0;
             continue;
         }
-        size_t k = nwait++;
+        /* Keep the best GANG_EVAL_MAX in rank order (insertion into a
+         * bounded array: O(gangs x GANG_EVAL_MAX), not O(gangs^2)). */
+        size_t k = nwait < GANG_EVAL_MAX ? nwait++ : GANG_EVAL_MAX;
         while (k > 0 && (wait[k - 1]->run->priority < g->run->priority ||
                          (wait[k - 1]->run->priority == g->run->priority &&
                           wait[k - 1]->ready_seq > g->ready_seq))) {
-            wait[k] = wait[k - 1];
+            if (k < GANG_EVAL_MAX)
+                wait[k] = wait[k - 1];
             k--;
         }
-        wait[k] = g;
+        if (k < GANG_EVAL_MAX)
+            wait[k] = g;
     }
     int64_t now = util_mono_ms(), hold_max = m->cfg->gang_reserve_max_ms;
     for (size_t k = 0; k < nwait; k++) {
@@ -2831,7 +2837,6 @@ static int s_gang_dispatch(model_t *m)
     }
     rc = 0;
 done:
-    free(wait);
     free(res);
     return rc;
 }

@@ -850,14 +850,6 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
             goto done;
         }
         ep.train_loss = sums[0] / (double)n_train;
-        if (!isfinite(ep.train_loss)) { /* every rank sees the same sum: all stop */
-            util_errf(err, errlen,
-                      "training diverged in epoch %u: the training loss is %s (lower "
-                      "learning_rate)",
-                      e, isnan(ep.train_loss) ? "NaN" : "infinite");
-            eno = EDOM;
-            goto done;
-        }
         ep.train_metric = classify ? sums[1] / (double)n_train : sqrt(ep.train_loss);
         ep.val_loss = ep.val_metric = NAN;
         if (n_val) {
@@ -938,6 +930,18 @@ int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const
             goto done;
         }
     }
+    /* A diverged fit is no model: NaN parameters would predict NaN (or
+     * class 0) for every row. The same decision on every rank (their
+     * parameters are equal). */
+    for (size_t i = 0; i < np; i++)
+        if (!isfinite(m->params[i])) {
+            util_errf(err, errlen,
+                      "training diverged: parameter %zu is %s after epoch %u; lower "
+                      "learning_rate (or standardise the features, raise l2)",
+                      i, isnan(m->params[i]) ? "NaN" : "infinite", res.epochs_done);
+            eno = EDOM;
+            goto done;
+        }
 
     char meta[1100], hid[200] = "", ranks[40] = "";
     if (comm)

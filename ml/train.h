@@ -137,7 +137,9 @@ void train_params_default(train_params_t *p);
  * meta_json records the params and result) and fills *result if non-NULL.
  * On failure -1 + errno + text: EINVAL for bad params or data (e.g. "row 12
  * column 3 is missing; clean or impute the data first", 1-based), ENOMEM,
- * EIO (backend or checkpoint write failure), ECANCELED. */
+ * EIO (backend or checkpoint write failure, or data-parallel ranks whose
+ * parameters differ), EDOM (training diverged: a NaN or infinite
+ * parameter; no model), ECANCELED. */
 int train_fit(const train_params_t *p, const float *X, size_t n, size_t d, const int32_t *y_class,
               size_t nclasses, const float *y_value, train_epoch_f on_epoch, void *cb_ctx,
               const char *checkpoint_path, mlmodel_t **out, train_result_t *result, char *err,

@@ -48,3 +48,11 @@ metric_count() {
     sql "select count(*) from drover.task_metrics m join drover.tasks t on t.id = m.task_id
          where t.run_id = $1 and t.name = '$2' and m.attempt = $3"
 }
+
+# metric_epoch min|max RUN STEP ATTEMPT: the first or last epoch an attempt
+# reported (resume tests: a resumed attempt starts after its checkpoint).
+metric_epoch() {
+    sql "select $1((m.data->>'epoch')::int) from drover.task_metrics m
+         join drover.tasks t on t.id = m.task_id
+         where t.run_id = $2 and t.name = '$3' and m.attempt = $4"
+}

@@ -33,10 +33,8 @@ assert_eq 'train[0]' "$(sql "select step from drover.model_versions where name =
 sha=$(sha256sum "$T_DIR/data/train.csv" | cut -d' ' -f1)
 assert_eq "$sha" "$(sql "select dataset_sha256 from drover.model_versions where name = 'claims-dp'")" \
     "the model's dataset hash"
-m0=$(sql "select count(*) from drover.task_metrics m join drover.tasks t on t.id = m.task_id
-          where t.run_id = $run and t.name = 'train[0]'")
-m1=$(sql "select count(*) from drover.task_metrics m join drover.tasks t on t.id = m.task_id
-          where t.run_id = $run and t.name = 'train[1]'")
+m0=$(metric_count "$run" 'train[0]' 1)
+m1=$(metric_count "$run" 'train[1]' 1)
 [[ "$m0" -ge 4 ]] || fail "rank 0 streamed $m0 metric lines, expected one per epoch"
 assert_eq 0 "$m1" "metric lines from rank 1"
 log "ok: one model from a 2-member data-parallel train, evaluated"
@@ -63,9 +61,7 @@ kill -KILL "$(worker_pid "$victim")"
 worker_forget "$victim"
 assert_eq succeeded "$(wait_run "$run" 100)" "data-parallel run after a member's worker died"
 assert_eq 2 "$(task_field "$run" 'train[0]' attempt)" "gang attempt that finished"
-first=$(sql "select min((m.data->>'epoch')::int) from drover.task_metrics m
-             join drover.tasks t on t.id = m.task_id
-             where t.run_id = $run and t.name = 'train[0]' and m.attempt = 2")
+first=$(metric_epoch min "$run" 'train[0]' 2)
 assert_ge "$first" 3 "first epoch of attempt 2 (resumed from a checkpoint of epoch >= 2)"
 assert_eq 1 "$(sql "select count(*) from drover.model_versions where name = 'claims-dp-resume'")" \
     "model versions registered by the resumed gang"

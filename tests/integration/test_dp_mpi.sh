@@ -62,5 +62,44 @@ dp_wait "$gid" 2 90
 for r in 0 1; do
     assert_eq 0 "$(dp_rc "$gid" $r)" "gang with a stranger: rank $r ($(tail -3 "$T_DIR/$gid/r$r/out"))"
 done
-grep -q "refused a connection that is not an expected member of this gang (1 so far)" "$T_DIR/$gid/r0/out" || fail "rank 0 did not log the stranger"
+grep -q "refused a connection that is not an expected member of this gang (1 so far: another gang's id)" "$T_DIR/$gid/r0/out" || fail "rank 0 did not log the stranger"
+
+# Strangers that connect and say nothing, or send an endless line, hold no
+# one up: rank 0 hears the real member's hello beside them. 40 silent
+# connections (more than rank 0 keeps pending) stay open the whole time;
+# with one connection served at a time and 5 s for each hello, rank 1
+# would wait minutes, past DROVER_GANG_TIMEOUT=20.
+gid="silent.1.1"
+port=$(drover-test-freeport)
+DROVER_GANG_TIMEOUT=20 dp_start "$gid" 1 "$port" 2 \
+    env DROVER_GANG_TIMEOUT=20 drover-task mpirun -- drover-test-mpi-allreduce
+/usr/bin/python3 - "$port" "$T_DIR/$gid/holding" <<'PY' &
+import socket, sys, time
+end = time.time() + 60
+held = []
+while len(held) < 40 and time.time() < end:
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    except OSError:
+        time.sleep(0.1)  # rank 0 is not listening yet
+        continue
+    if len(held) % 10 == 0:
+        s.sendall(b"X" * 300)  # a line longer than a hello may be
+    held.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(60)  # hold them open until killed
+PY
+strangers=$!
+t_track_pid "$strangers"
+wait_for "the strangers' 40 connections" 60 test -e "$T_DIR/$gid/holding"
+DP_FIRST=1 dp_start "$gid" 2 "$port" 2 \
+    env DROVER_GANG_TIMEOUT=20 drover-task mpirun -- drover-test-mpi-allreduce
+dp_wait "$gid" 2 60
+kill "$strangers" 2> /dev/null || true
+for r in 0 1; do
+    assert_eq 0 "$(dp_rc "$gid" $r)" "gang beside silent strangers: rank $r ($(tail -3 "$T_DIR/$gid/r$r/out"))"
+done
+n=$(grep -c "refused a connection" "$T_DIR/$gid/r0/out" || true)
+[[ "$n" -le 10 ]] || fail "rank 0 logged $n refusals; at most 10 are logged"
+echo "ok: silent strangers on the rendezvous port delay no one"
 echo "PASS: test_dp_mpi"

@@ -37,13 +37,9 @@ kill -KILL "$pid"
 
 assert_eq succeeded "$(wait_run "$run" 100)" "state of the run after the retried train"
 assert_eq 2 "$(task_field "$run" train attempt)" "attempt that finished train"
-first=$(sql "select min((m.data->>'epoch')::int) from drover.task_metrics m
-             join drover.tasks t on t.id = m.task_id
-             where t.run_id = $run and t.name = 'train' and m.attempt = 2")
+first=$(metric_epoch min "$run" train 2)
 assert_ge "$first" 3 "first epoch run by attempt 2 (resumed after a checkpoint of epoch >= 2)"
-last=$(sql "select max((m.data->>'epoch')::int) from drover.task_metrics m
-            join drover.tasks t on t.id = m.task_id
-            where t.run_id = $run and t.name = 'train' and m.attempt = 2")
+last=$(metric_epoch max "$run" train 2)
 assert_eq 150 "$last" "last epoch of attempt 2"
 out=$(task_stream "$run" train 2 1)
 [[ "$out" =~ resuming\ from\ epoch\ ([0-9]+) ]] || fail "attempt 2 did not say it resumed: $out"

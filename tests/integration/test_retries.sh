@@ -32,8 +32,10 @@ log "retry gaps: 1->2 ${g12}s, 2->3 ${g23}s"
 # allow 20 ms of it, far less than either backoff.
 assert_ge "$g12" 0.28 "delay between attempt 1 failing and attempt 2 starting (s)"
 assert_ge "$g23" 0.58 "delay between attempt 2 failing and attempt 3 starting (s)"
-assert_eq 2 "$(sql "select count(*) from drover.events where run_id = $run and kind = 'task_state'
-                    and to_state = 'retry_wait'")" "transitions to retry_wait"
+assert_eq "retry 1 of 2 in 300ms|retry 2 of 2 in 600ms" \
+    "$(sql "select string_agg(substring(detail from 'retry [0-9]+ of [0-9]+ in [0-9]+ms'), '|' order by id)
+              from drover.events where run_id = $run and kind = 'task_state' and to_state = 'retry_wait'")" \
+    "the backoffs the coordinator chose (exponential from retry_delay)"
 
 run=$(submit "$(wf retries1)")
 assert_eq failed "$(wait_run "$run")" "run state with retries = 1"

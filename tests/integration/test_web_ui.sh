@@ -19,6 +19,7 @@ command -v node >/dev/null || fail "node is missing (make deps installs nodejs)"
 pg_start
 coord_start
 worker_start w1 4 --artifact-dir "$T_DIR/artifacts"
+gate_init
 
 K="$T_DIR/k"
 mkdir -m 700 "$K"
@@ -56,6 +57,8 @@ gen_data "$T_DIR/data/test.csv" 300 2
 cat >"$T_DIR/train.cfg" <<CFG
 workflow = "claims-train";
 steps = (
+  { name = "check"; kind = "validate"; dataset = "data/train.csv"; label = "damage";
+    checks = { min_rows = 100; max_missing = 0.0; }; },
   { name = "train"; kind = "train"; dataset = "data/train.csv"; label = "damage"; model = "claims";
     trainer = "softmax"; learning_rate = 0.05; epochs = 8; batch_size = 32; val_split = 0.2; seed = 7; gpu = "never"; },
   { name = "evaluate"; kind = "evaluate"; after = ["train"]; dataset = "data/test.csv"; label = "damage";
@@ -72,12 +75,25 @@ cat >"$T_DIR/hold.cfg" <<CFG
 workflow = "held";
 steps = (
   { name = "prep"; kind = "exec"; command = "true"; },
-  { name = "hold"; kind = "exec"; after = ["prep"]; argv = ["/bin/sh", "-c", "while [ ! -f $T_DIR/go ]; do sleep 0.05; done"]; },
+  { name = "hold"; kind = "exec"; after = ["prep"]; $(gate_cmd hold) },
   { name = "after"; kind = "exec"; after = ["hold"]; command = "true"; }
 );
 CFG
 RUN_HOLD=$(submit "$T_DIR/hold.cfg")
 assert_eq succeeded "$(wait_run "$RUN_TRAIN" 60)" "the train run"
+# A model with a version in production, and a second version evaluated
+# against it (the report's candidate vs production).
+cat >"$T_DIR/rival.cfg" <<CFG
+workflow = "rival";
+steps = (
+  { name = "train"; kind = "train"; dataset = "data/train.csv"; label = "damage"; model = "rival";
+    trainer = "softmax"; epochs = 2; seed = 3; gpu = "never"; checkpoint_every = "never"; },
+  { name = "ship"; kind = "promote"; after = ["train"]; model = "@train"; stage = "production"; }
+);
+CFG
+assert_eq succeeded "$(wait_run "$(submit "$T_DIR/rival.cfg")" 60)" "the run putting rival:1 in production"
+sed -e 's/"claims-train"/"rival-eval"/' -e 's/model = "claims"/model = "rival"/' "$T_DIR/train.cfg" >"$T_DIR/rival2.cfg"
+RUN_CMP=$(submit "$T_DIR/rival2.cfg")
 assert_eq failed "$(wait_run "$RUN_FAIL" 30)" "the failing run"
 # Two runs wait at an approve step on claims:1 (made by the train run): one
 # for the approver, one for the reader to be refused.
@@ -87,6 +103,7 @@ review_cfg() { # FILE STAGE
 }
 review_cfg "$T_DIR/r1.cfg" production
 review_cfg "$T_DIR/r2.cfg" archived
+assert_eq succeeded "$(wait_run "$RUN_CMP" 60)" "rival:2 evaluated against production"
 RUN_REVIEW=$(submit "$T_DIR/r1.cfg")
 RUN_REVIEW2=$(submit "$T_DIR/r2.cfg")
 awaiting() { drover runs | grep -E "^ *$1 " | grep -q "awaiting approval"; }
@@ -114,7 +131,7 @@ awaiting "$RUN_REVIEW2" || fail "a refused POST changed run $RUN_REVIEW2"
 # ------------------------------------------------------------ the browser ---
 SHOTS="$(dirname "$DROVER_BIN")/web-screenshots"
 rm -rf "$SHOTS" && mkdir -p "$SHOTS"
-export WEB_URL="$WEB" TOK_REV TOK_NOG RUN_TRAIN RUN_FAIL RUN_HOLD RUN_REVIEW RUN_REVIEW2 SHOTS GO_FILE="$T_DIR/go"
+export WEB_URL="$WEB" TOK_REV TOK_NOG RUN_TRAIN RUN_CMP RUN_FAIL RUN_HOLD RUN_REVIEW RUN_REVIEW2 SHOTS GO_FILE="$T_DIR/go.hold"
 RC=0
 node "$T_REPO/tests/web/ui_test.mjs" >"$T_DIR/browser.log" 2>&1 || RC=$?
 cat "$T_DIR/browser.log" >&2

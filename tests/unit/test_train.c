@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -357,17 +359,6 @@ static void test_bad_data(void **state)
         train_fit(&p, X, 4, 3, y, 2, NULL, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "numeric target"));
     assert_null(m);
-    /* A fit that diverges (its loss turns NaN or infinite) is refused, not
-     * returned as a model of NaNs. */
-    const float yv[4] = {1, -1, 2, 0};
-    p.learning_rate = 1e30;
-    p.epochs = 20;
-    p.val_fraction = 0;
-    assert_int_equal(
-        train_fit(&p, X, 4, 3, NULL, 0, yv, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
-    assert_int_equal(errno, EDOM);
-    assert_non_null(strstr(err, "training diverged"));
-    assert_null(m);
 }
 
 /* Checkpoint cadence (issue 11): "never" writes none, a long interval none
@@ -447,6 +438,163 @@ static void test_split_means(void **state)
     assert_true(mean[0] == 15 || mean[0] == 30 || mean[0] == 45);
 }
 
+/* ---- data-parallel (train_comm_t) ---------------------------------------
+ * Two ranks in two processes (fork), joined by a socketpair: the transport
+ * drover-task gets from MPI, in miniature. Rank 0 sends first and rank 1
+ * receives first, so no size of buffer deadlocks. */
+typedef struct {
+    int fd;
+    int poison; /* rank 1: 1 adds 1e-3 to each gradient sum, 2 makes it NaN */
+} s_pair_t;
+
+static int s_xfer(int fd, void *buf, size_t n, int send)
+{
+    for (size_t o = 0; o < n;) {
+        ssize_t k = send ? write(fd, (char *)buf + o, n - o) : read(fd, (char *)buf + o, n - o);
+        if (k <= 0)
+            return -1;
+        o += (size_t)k;
+    }
+    return 0;
+}
+
+static int s_pair_swap(train_comm_t *c, const void *mine, void *theirs, size_t n)
+{
+    s_pair_t *sp = c->impl;
+    if (c->rank == 0)
+        return s_xfer(sp->fd, (void *)mine, n, 1) || s_xfer(sp->fd, theirs, n, 0) ? -1 : 0;
+    return s_xfer(sp->fd, theirs, n, 0) || s_xfer(sp->fd, (void *)mine, n, 1) ? -1 : 0;
+}
+
+static int s_pair_sum_f(train_comm_t *c, float *buf, size_t n)
+{
+    float *t = malloc(n * sizeof *t);
+    int rc = !t || s_pair_swap(c, buf, t, n * sizeof *t) ? -1 : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        buf[i] = c->rank == 0 ? buf[i] + t[i] : t[i] + buf[i]; /* rank order */
+    s_pair_t *sp = c->impl;
+    if (rc == 0 && c->rank == 1 && sp->poison)
+        buf[0] = sp->poison == 2 ? NAN : buf[0] + 1e-3f;
+    free(t);
+    return rc;
+}
+
+static int s_pair_sum_d(train_comm_t *c, double *buf, size_t n)
+{
+    double t[8];
+    if (n > 8 || s_pair_swap(c, buf, t, n * sizeof *t))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = c->rank == 0 ? buf[i] + t[i] : t[i] + buf[i];
+    return 0;
+}
+
+static int s_pair_bcast(train_comm_t *c, void *buf, size_t bytes)
+{
+    s_pair_t *sp = c->impl;
+    return s_xfer(sp->fd, buf, bytes, c->rank == 0);
+}
+
+/* Fits p on the shared data as a gang of 2; rank 1 runs in a child with
+ * poison. Returns rank 0's train_fit status (its model in *m, its errno in
+ * *eno, its message in err) and rank 1's in *rc1. */
+static int s_fit_pair(const train_params_t *p, int poison, mlmodel_t **m, int *eno, int *rc1,
+                      char *err, size_t errlen)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(sv[0]);
+        s_pair_t sp = {.fd = sv[1], .poison = poison};
+        train_comm_t c = {.rank = 1,
+                          .size = 2,
+                          .sum_f = s_pair_sum_f,
+                          .sum_d = s_pair_sum_d,
+                          .bcast = s_pair_bcast,
+                          .impl = &sp};
+        train_params_t q = *p;
+        q.comm = &c;
+        mlmodel_t *mm = NULL;
+        char e[256];
+        int rc = train_fit(&q, s_X, TN, TD, s_y, 3, NULL, NULL, NULL, NULL, &mm, NULL, e, sizeof e);
+        _exit(rc == 0 ? 0 : errno == EIO ? 3 : 4);
+    }
+    close(sv[1]);
+    s_pair_t sp = {.fd = sv[0]};
+    train_comm_t c = {.rank = 0,
+                      .size = 2,
+                      .sum_f = s_pair_sum_f,
+                      .sum_d = s_pair_sum_d,
+                      .bcast = s_pair_bcast,
+                      .impl = &sp};
+    train_params_t q = *p;
+    q.comm = &c;
+    int rc = train_fit(&q, s_X, TN, TD, s_y, 3, NULL, NULL, NULL, NULL, m, NULL, err, errlen);
+    *eno = errno;
+    close(sv[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    *rc1 = WEXITSTATUS(st);
+    return rc;
+}
+
+/* Two ranks train the single-process model (up to summation order); ranks
+ * whose parameters differ, also by a NaN on one of them, register none. */
+static void test_data_parallel(void **state)
+{
+    (void)state;
+    train_params_t p;
+    s_mlp_params(&p);
+    p.epochs = 3;
+    mlmodel_t *one = s_fit(&p, NULL, NULL, NULL, NULL), *two = NULL;
+    char err[256] = "";
+    int eno = 0, rc1 = -1;
+    assert_int_equal(s_fit_pair(&p, 0, &two, &eno, &rc1, err, sizeof err), 0);
+    assert_int_equal(rc1, 0);
+    assert_int_equal(one->nparams, two->nparams);
+    double worst = 0;
+    for (size_t i = 0; i < one->nparams; i++)
+        worst = fmax(worst, fabs((double)one->params[i] - two->params[i]));
+    print_message("data-parallel vs one process: max parameter difference %.2e\n", worst);
+    assert_true(worst < 1e-3);
+    mlmodel_destroy(&two);
+    for (int poison = 1; poison <= 2; poison++) {
+        err[0] = '\0';
+        assert_int_equal(s_fit_pair(&p, poison, &two, &eno, &rc1, err, sizeof err), -1);
+        assert_int_equal(eno, EIO);
+        assert_non_null(strstr(err, "differ from rank 0's"));
+        assert_null(two);
+        assert_int_equal(rc1, 3); /* rank 1 refuses too */
+    }
+    mlmodel_destroy(&one);
+}
+
+/* A fit whose parameters blow up is refused, not stored as a NaN model. */
+static void test_diverged(void **state)
+{
+    (void)state;
+    train_params_t p;
+    train_params_default(&p);
+    p.kind = MLMODEL_LINEAR;
+    p.learning_rate = 1e30;
+    p.epochs = 3;
+    p.val_fraction = 0;
+    float y[TN];
+    for (size_t i = 0; i < TN; i++)
+        y[i] = (float)(i % 7) * 100.0f;
+    mlmodel_t *m = NULL;
+    char err[256] = "";
+    assert_int_equal(
+        train_fit(&p, s_X, TN, TD, NULL, 0, y, NULL, NULL, NULL, &m, NULL, err, sizeof err), -1);
+    assert_int_equal(errno, EDOM);
+    assert_non_null(strstr(err, "training diverged"));
+    assert_null(m);
+}
+
 int main(void)
 {
     s_make_data();
@@ -457,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_resume),  cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_early_stopping),     cmocka_unit_test(test_bad_data),
         cmocka_unit_test(test_checkpoint_cadence), cmocka_unit_test(test_split_means),
+        cmocka_unit_test(test_data_parallel),      cmocka_unit_test(test_diverged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

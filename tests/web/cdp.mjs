@@ -124,16 +124,24 @@ export class Page {
     if (r.exceptionDetails) throw new Error(`in page: ${r.exceptionDetails.exception?.description || r.exceptionDetails.text}`);
     return r.result.value;
   }
-  async goto(url) {
-    const loaded = new Promise(res => {
-      const l = m => { if (m.method === 'Page.loadEventFired') { this.listeners = this.listeners.filter(x => x !== l); res(); } };
+  async goto(url, ms = 30000) {
+    let l = null, timer = null;
+    const loaded = new Promise((res, rej) => {
+      l = m => { if (m.method === 'Page.loadEventFired') res(); };
       this.listeners.push(l);
+      timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for the load event of ${url}`)), ms);
     });
-    const r = await this.send('Page.navigate', { url });
-    if (r.errorText) throw new Error(`navigating to ${url}: ${r.errorText}`);
-    // A change of the #fragment only is a same-document navigation: no
-    // loaderId and no load event (the router reacts to hashchange).
-    if (r.loaderId) await loaded;
+    try {
+      const r = await this.send('Page.navigate', { url });
+      if (r.errorText) throw new Error(`navigating to ${url}: ${r.errorText}`);
+      // A change of the #fragment only is a same-document navigation: no
+      // loaderId and no load event (the router reacts to hashchange).
+      if (r.loaderId) await loaded;
+    } finally {
+      clearTimeout(timer);
+      this.listeners = this.listeners.filter(x => x !== l);
+      loaded.catch(() => {});
+    }
   }
   // waitFor(what, expr, ms): polls a page expression until it is truthy; returns its value.
   waitFor(what, expr, ms = 20000, every = 50) {

@@ -14,7 +14,7 @@ const env = name => {
 };
 const URL0 = env('WEB_URL');
 const SHOTS = env('SHOTS');
-const R = { train: env('RUN_TRAIN'), fail: env('RUN_FAIL'), hold: env('RUN_HOLD'), review: env('RUN_REVIEW'), review2: env('RUN_REVIEW2') };
+const R = { train: env('RUN_TRAIN'), cmp: env('RUN_CMP'), fail: env('RUN_FAIL'), hold: env('RUN_HOLD'), review: env('RUN_REVIEW'), review2: env('RUN_REVIEW2') };
 
 const b = await Browser.launch({ width: 1280, height: 860 });
 const p = b.page;
@@ -67,19 +67,24 @@ try {
   // --------------------------------------- live DAG: running -> succeeded ---
   await open(`#/runs/${R.hold}`, 'the held run');
   await p.waitFor('the hold step shows running on the DAG', `${q('svg.dag [data-step="hold"]')}?.getAttribute('data-state') === 'running'`);
-  await p.eval('window.__sameDocument = 1');
+  // Empty the live region first: an earlier page's announcement must not
+  // pass for this one.
+  await p.eval(`window.__sameDocument = 1; document.getElementById('live').textContent = ''`);
   await shot('run-dag-running');
+  // Keyboard: a node takes focus and Enter opens the step's details.
+  await p.eval(`${q('svg.dag [data-step="hold"]')}.focus()`);
+  await p.key('Enter', 'Enter', 13);
+  await p.waitFor('Enter on a node opens its details',
+    `!${q('#step-detail')}.hidden && ${q('#step-info')}.textContent.includes('hold') && ${q('#step-info')}.textContent.includes('running')`);
   writeFileSync(env('GO_FILE'), 'go\n');
   await p.waitFor('the hold step turns succeeded without a reload',
     `window.__sameDocument === 1 && ${q('svg.dag [data-step="hold"]')}.getAttribute('data-state') === 'succeeded'`, 30000);
   await p.waitFor('the run turns succeeded without a reload',
     `window.__sameDocument === 1 && ${q('#run-state')}.textContent.includes('succeeded') && ${q('svg.dag [data-step="after"]')}.getAttribute('data-state') === 'succeeded'`, 30000);
-  await p.waitFor('the live region announced a change', `document.getElementById('live').textContent.length > 0`);
+  await p.waitFor('the live region announced the change', `/succeeded/.test(document.getElementById('live').textContent)`);
+  await p.waitFor('the open step details follow the step to succeeded',
+    `${q('#step-info')}.textContent.includes('succeeded') && !${q('#step-info')}.textContent.includes('running')`);
   await shot('run-dag');
-  // Keyboard: a node takes focus and Enter opens the step's details.
-  await p.eval(`${q('svg.dag [data-step="hold"]')}.focus()`);
-  await p.key('Enter', 'Enter', 13);
-  await p.waitFor('Enter on a node opens its details', `!${q('#step-detail')}.hidden && ${q('#step-detail')}.textContent.includes('hold')`);
   await p.click('#tabbtn-timeline');
   await p.waitFor('the timeline draws a bar per started step', `document.querySelectorAll('#tab-timeline rect.bar').length === 3`);
   await shot('run-timeline');
@@ -105,7 +110,32 @@ try {
   await open(`#/runs/${R.train}/report/evaluate`, 'the evaluation report');
   await p.waitFor('the report has a confusion matrix with class names',
     `(() => { const t = document.querySelector('#report table.cm'); return t && ['minor', 'moderate', 'severe'].every(c => t.textContent.includes(c)); })()`);
+  // Every cell where the API puts it: row = true class, column = predicted.
+  const rep = JSON.parse((await p.fetch(`/api/runs/${R.train}/steps/evaluate/report`)).body);
+  const cells = await p.eval(`[...document.querySelectorAll('#report table.cm tr')].map(tr => [...tr.children].map(c => c.textContent))`);
+  const want = [['true \\ predicted', ...rep.confusion.classes], ...rep.confusion.matrix.map((row, i) => [rep.confusion.classes[i], ...row.map(String)])];
+  if (JSON.stringify(cells) !== JSON.stringify(want)) throw new Error(`confusion matrix shown ${JSON.stringify(cells)}, the API's ${JSON.stringify(want)}`);
+  await p.waitFor('the first model has no production to compare with',
+    `${q('#report')}.textContent.includes('No model in production') && !${q('#report')}.textContent.includes('Candidate vs production')`);
   await shot('report');
+  // rival:2 against rival:1 in production: each figure beside the API's.
+  await open(`#/runs/${R.cmp}/report/evaluate`, 'a report with production');
+  const rv = JSON.parse((await p.fetch(`/api/runs/${R.cmp}/steps/evaluate/report`)).body);
+  if (!rv.production || rv.production.version !== 1 || !rv.candidate) throw new Error(`rival report: ${JSON.stringify(rv).slice(0, 500)}`);
+  await p.waitFor('the candidate vs production table', `${q('#report')}.textContent.includes('Candidate vs production')`);
+  const cmpRows = await p.eval(`(() => { const t = [...document.querySelectorAll('#report table')].find(t => t.querySelector('caption')?.textContent === 'Candidate against production');
+    return t ? [...t.querySelectorAll('tr')].map(tr => [...tr.children].map(c => c.textContent)) : null; })()`);
+  const fmt = v => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 || Math.abs(v) < 0.001 ? v.toPrecision(4) : v.toFixed(4));
+  const wantCmp = [['Metric', rv.candidate.version ? `Candidate v${rv.candidate.version}` : 'Candidate', 'Production v1'],
+    ...Object.keys(rv.candidate.metrics).filter(k => typeof rv.candidate.metrics[k] === 'number')
+      .map(k => [k, fmt(rv.candidate.metrics[k]), fmt(rv.production.metrics[k])])];
+  if (wantCmp.length < 3 || JSON.stringify(cmpRows) !== JSON.stringify(wantCmp)) throw new Error(`candidate vs production shown ${JSON.stringify(cmpRows)}, the API's ${JSON.stringify(wantCmp)}`);
+  await shot('report-production');
+  // A validate step's report shows its checks, not an evaluation's sections.
+  await open(`#/runs/${R.train}/report/check`, 'the validation report');
+  await p.waitFor('the validation report lists its checks',
+    `(() => { const t = ${q('#report')}.textContent; return t.includes('min_rows') && t.includes('max_missing') && t.includes('passed') &&
+      !t.includes('production') && !t.includes('Confusion'); })()`);
   step('curve and report');
 
   // ------------------------------------------------------------ approve ---

@@ -146,13 +146,91 @@ static int s_write_all(int fd, const char *s)
     return 0;
 }
 
+/* The rendezvous port is open to anyone who can reach it, so rank 0 never
+ * waits on one connection: every connection that has not said hello yet is
+ * polled together with the listener, with S_HELLO_S seconds and one line of
+ * at most S_LINE bytes to say it. At most S_PENDING such connections are
+ * held; one more evicts the oldest (a member says hello as soon as it has
+ * connected, so only a stranger is old). Refusals are counted; the first
+ * S_LOG_REFUSALS are logged (the log must not grow with a stranger's
+ * connections). An arrived member that closes its connection before the
+ * gang is complete frees its rank. */
+#define S_PENDING      16
+#define S_HELLO_S      5.0
+#define S_LINE         256
+#define S_LOG_REFUSALS 10
+
+typedef struct {
+    int fd;
+    double by; /* hello deadline (s_now() clock) */
+    size_t len;
+    char buf[S_LINE];
+} s_pending_t;
+
+static void s_refuse(int *fd, int *refused, const char *why)
+{
+    close(*fd);
+    *fd = -1;
+    ++*refused;
+    if (*refused <= S_LOG_REFUSALS)
+        fprintf(stderr,
+                "gang rendezvous: refused a connection that is not an expected member of this "
+                "gang (%d so far: %s)%s\n",
+                *refused, why,
+                *refused == S_LOG_REFUSALS ? "; further refusals are counted, not logged" : "");
+}
+
+/* Reads what a pending connection sent: -1 refused (closed, or a bad or
+ * overlong line), 0 no full line yet, 1 a well-formed hello for rank *rk. */
+static int s_pending_read(s_pending_t *c, const gang_env_t *g, const int *peer, int *rk,
+                          const char **why)
+{
+    ssize_t n = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (n <= 0) {
+        *why = "closed before saying hello";
+        return -1;
+    }
+    c->len += (size_t)n;
+    c->buf[c->len] = '\0';
+    char *nl = memchr(c->buf, '\n', c->len);
+    if (!nl) {
+        if (c->len + 1 < sizeof c->buf)
+            return 0;
+        *why = "line too long";
+        return -1;
+    }
+    *nl = '\0';
+    char id[160];
+    int r = -1, end = 0;
+    if (sscanf(c->buf, S_HELLO " %159s %d%n", id, &r, &end) != 2 || c->buf[end] != '\0' ||
+        nl + 1 != c->buf + c->len) {
+        *why = "not a hello";
+        return -1;
+    }
+    if (strcmp(id, g->id) != 0) {
+        *why = "another gang's id";
+        return -1;
+    }
+    if (r < 1 || r >= g->size || peer[r] >= 0) {
+        *why = "not a missing rank";
+        return -1;
+    }
+    *rk = r;
+    return 1;
+}
+
 /* Rank 0: waits for ranks 1..N-1 to say hello, then sends each the URI. */
 static int s_rendezvous_master(const gang_env_t *g, const char *uri, double deadline)
 {
     int rc = -1, lfd = -1, one = 1;
     int peer[GANG_MAX_SIZE];
+    s_pending_t pend[S_PENDING];
     for (int i = 0; i < GANG_MAX_SIZE; i++)
         peer[i] = -1;
+    for (int i = 0; i < S_PENDING; i++)
+        pend[i].fd = -1;
     struct sockaddr_in6 a = {.sin6_family = AF_INET6,
                              .sin6_port = htons((uint16_t)g->master_port),
                              .sin6_addr = in6addr_any};
@@ -163,9 +241,9 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
                              .sin_addr.s_addr = htonl(INADDR_ANY)};
     struct sockaddr *sa = (struct sockaddr *)&a;
     socklen_t salen = sizeof a;
-    if ((lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+    if ((lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
         /* A kernel without IPv6: IPv4 only. */
-        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         sa = (struct sockaddr *)&a4;
         salen = sizeof a4;
     }
@@ -175,46 +253,116 @@ static int s_rendezvous_master(const gang_env_t *g, const char *uri, double dead
                 strerror(errno));
         goto out;
     }
-    int arrived = 1, refused = 0;
+    int arrived = 1, refused = 0, left = 0;
+    unsigned char seen[GANG_MAX_SIZE] = {0}; /* ranks that said hello once */
     while (arrived < g->size) {
-        int ms = (int)((deadline - s_now()) * 1000);
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        int r = ms > 0 ? poll(&p, 1, ms) : 0;
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            char missing[512] = "";
-            size_t o = 0;
-            for (int i = 1; i < g->size && o < sizeof missing - 8; i++)
-                if (peer[i] < 0)
-                    o += (size_t)snprintf(missing + o, sizeof missing - o, "%s%d", o ? "," : "", i);
-            fprintf(stderr,
-                    "gang rendezvous: rank%s %s of %d did not arrive at port %d within %.0f s "
-                    "(%d connection%s refused); giving up\n",
-                    strchr(missing, ',') ? "s" : "", missing, g->size, g->master_port, g->timeout_s,
-                    refused, refused == 1 ? "" : "s");
+        /* Poll set: the listener, the pending connections, the arrived
+         * members (to notice one that leaves). */
+        struct pollfd p[1 + S_PENDING + GANG_MAX_SIZE];
+        int who[1 + S_PENDING + GANG_MAX_SIZE]; /* >= 0 pending slot, < 0 -(rank + 1) */
+        int np = 0;
+        double now = s_now(), wake = deadline;
+        p[np++] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        for (int i = 0; i < S_PENDING; i++) {
+            if (pend[i].fd < 0)
+                continue;
+            if (pend[i].by <= now) {
+                s_refuse(&pend[i].fd, &refused, "no hello in time");
+                continue;
+            }
+            if (pend[i].by < wake)
+                wake = pend[i].by;
+            who[np] = i;
+            p[np++] = (struct pollfd){.fd = pend[i].fd, .events = POLLIN};
+        }
+        for (int i = 1; i < g->size; i++)
+            if (peer[i] >= 0) {
+                who[np] = -(i + 1);
+                p[np++] = (struct pollfd){.fd = peer[i], .events = POLLIN};
+            }
+        if (now >= deadline) {
+            /* Never arrived, and arrived but left (a member that gave up
+             * a moment before this one, or a stranger with the gang id). */
+            char missing[512] = "", gone[512] = "";
+            size_t o = 0, q = 0;
+            for (int i = 1; i < g->size; i++) {
+                if (peer[i] >= 0)
+                    continue;
+                char *b = seen[i] ? gone : missing;
+                size_t *at = seen[i] ? &q : &o;
+                if (*at < sizeof missing - 8)
+                    *at +=
+                        (size_t)snprintf(b + *at, sizeof missing - *at, "%s%d", *at ? "," : "", i);
+            }
+            if (o)
+                fprintf(stderr,
+                        "gang rendezvous: rank%s %s of %d did not arrive at port %d within %.0f s "
+                        "(%d connection%s refused); giving up\n",
+                        strchr(missing, ',') ? "s" : "", missing, g->size, g->master_port,
+                        g->timeout_s, refused, refused == 1 ? "" : "s");
+            if (q)
+                fprintf(stderr,
+                        "gang rendezvous: rank%s %s of %d arrived but left before the gang was "
+                        "complete; giving up\n",
+                        strchr(gone, ',') ? "s" : "", gone, g->size);
             goto out;
         }
-        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
-            continue;
-        char line[256], id[160];
-        int rk = -1, n = 0;
-        double hello_by = s_now() + 5 < deadline ? s_now() + 5 : deadline;
-        if (s_read_line(c, line, sizeof line, hello_by) == 0 &&
-            sscanf(line, S_HELLO " %159s %d%n", id, &rk, &n) == 2 && line[n] == '\0' &&
-            strcmp(id, g->id) == 0 && rk >= 1 && rk < g->size && peer[rk] < 0) {
-            peer[rk] = c;
-            arrived++;
-            continue;
+        int ms = (int)((wake - now) * 1000) + 1;
+        int r = poll(p, (nfds_t)np, ms);
+        if (r < 0 && errno != EINTR) {
+            fprintf(stderr, "gang rendezvous: poll: %s\n", strerror(errno));
+            goto out;
         }
-        /* Not a member of this gang (or a duplicate rank): drop it. */
-        refused++;
-        fprintf(stderr,
-                "gang rendezvous: refused a connection that is not an expected member of this "
-                "gang (%d so far)\n",
-                refused);
-        close(c);
+        if (r <= 0)
+            continue;
+        for (int k = 1; k < np; k++) {
+            if (!p[k].revents)
+                continue;
+            if (who[k] < 0) {
+                /* An arrived member said more, or left: its rank is free. */
+                int rk = -who[k] - 1;
+                char junk[64];
+                ssize_t n = read(peer[rk], junk, sizeof junk);
+                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                    continue;
+                if (++left <= S_LOG_REFUSALS) /* bounded like the refusals */
+                    fprintf(stderr, "gang rendezvous: rank %d %s; waiting for it again\n", rk,
+                            n == 0 ? "closed its connection" : "broke the protocol");
+                close(peer[rk]);
+                peer[rk] = -1;
+                arrived--;
+                continue;
+            }
+            s_pending_t *c = &pend[who[k]];
+            int rk = -1;
+            const char *why = "";
+            int got = s_pending_read(c, g, peer, &rk, &why);
+            if (got < 0) {
+                s_refuse(&c->fd, &refused, why);
+            } else if (got > 0) {
+                peer[rk] = c->fd;
+                c->fd = -1;
+                seen[rk] = 1;
+                arrived++;
+            }
+        }
+        if (p[0].revents) {
+            int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd < 0)
+                continue; /* EAGAIN, ECONNABORTED, or out of descriptors: poll again */
+            int slot = 0; /* a free one, else the oldest */
+            for (int i = 0; i < S_PENDING; i++) {
+                if (pend[i].fd < 0) {
+                    slot = i;
+                    break;
+                }
+                if (pend[i].by < pend[slot].by)
+                    slot = i;
+            }
+            if (pend[slot].fd >= 0)
+                s_refuse(&pend[slot].fd, &refused, "evicted by a newer connection");
+            pend[slot] = (s_pending_t){.fd = fd, .by = s_now() + S_HELLO_S, .len = 0};
+        }
     }
     char msg[PATH_MAX + 16];
     snprintf(msg, sizeof msg, "URI %s\n", uri);
@@ -228,9 +376,42 @@ out:
     for (int i = 0; i < GANG_MAX_SIZE; i++)
         if (peer[i] >= 0)
             close(peer[i]);
+    for (int i = 0; i < S_PENDING; i++)
+        if (pend[i].fd >= 0)
+            close(pend[i].fd);
     if (lfd >= 0)
         close(lfd);
     return rc;
+}
+
+/* A connected blocking socket to one address, or -1. The connect is
+ * bounded by the deadline (an unreachable host would otherwise hold it for
+ * the kernel's SYN retries, minutes past it). */
+static int s_connect(const struct addrinfo *ai, double deadline)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    int r = connect(fd, ai->ai_addr, ai->ai_addrlen), soerr = 0;
+    while (r < 0 && (errno == EINPROGRESS || errno == EINTR)) {
+        int ms = (int)((deadline - s_now()) * 1000);
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (ms <= 0 || (r = poll(&p, 1, ms)) == 0) {
+            r = -1; /* not connected by the deadline */
+            break;
+        }
+        if (r < 0)
+            continue; /* errno EINTR, or fails below */
+        socklen_t len = sizeof soerr;
+        r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0 ? 0 : -1;
+        break;
+    }
+    int fl = r == 0 ? fcntl(fd, F_GETFL) : -1;
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* Rank > 0: connects to MASTER_ADDR:MASTER_PORT (retrying: rank 0 may start
@@ -244,13 +425,8 @@ static int s_rendezvous_member(const gang_env_t *g, char *uri, size_t urilen, do
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
         int fd = -1;
         if (getaddrinfo(g->master_addr, port, &hints, &ai) == 0) {
-            for (struct addrinfo *p = ai; p && fd < 0; p = p->ai_next) {
-                fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
-                if (fd >= 0 && connect(fd, p->ai_addr, p->ai_addrlen) < 0) {
-                    close(fd);
-                    fd = -1;
-                }
-            }
+            for (struct addrinfo *p = ai; p && fd < 0; p = p->ai_next)
+                fd = s_connect(p, deadline);
             freeaddrinfo(ai);
         }
         if (fd < 0) {
@@ -286,15 +462,17 @@ static pid_t s_spawn(char *const argv[], const char *out_path)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent)
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent) {
+        fprintf(stderr, "gang: cannot tie %s to this member's life\n", argv[0]);
         _exit(127);
+    }
     if (out_path) {
         int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            close(fd);
+        if (fd < 0 || dup2(fd, 1) < 0) {
+            fprintf(stderr, "gang: cannot write %s: %s\n", out_path, strerror(errno));
+            _exit(127);
         }
+        close(fd);
     }
     execvp(argv[0], argv);
     fprintf(stderr, "gang: cannot run %s: %s\n", argv[0], strerror(errno));
@@ -380,6 +558,7 @@ int gang_mpirun(const gang_env_t *g, char *const argv[], FILE *out)
 {
     int rc = 1, fifo = -1;
     pid_t server = -1, run = -1;
+    char **mv = NULL;
     char dir[PATH_MAX / 2], uri[PATH_MAX], path[PATH_MAX + 32];
     const double deadline = s_now() + g->timeout_s;
     const char *tmp = getenv("TMPDIR");
@@ -413,8 +592,15 @@ int gang_mpirun(const gang_env_t *g, char *const argv[], FILE *out)
     }
     char server_arg[PATH_MAX + 16];
     snprintf(server_arg, sizeof server_arg, "file:%s/server.uri", dir);
-    char *mv[64 + 16];
-    int c = 0;
+    size_t argc = 0;
+    while (argv[argc])
+        argc++;
+    mv = calloc(argc + 6, sizeof *mv); /* every argument: never cut a command short */
+    if (!mv) {
+        fprintf(stderr, "gang: out of memory\n");
+        goto out;
+    }
+    size_t c = 0;
     mv[c++] = DROVER_MPIRUN;
     mv[c++] = "-np";
     mv[c++] = "1";
@@ -438,7 +624,7 @@ int gang_mpirun(const gang_env_t *g, char *const argv[], FILE *out)
     if (s_all_loopback(g))
         envfail |= setenv("OMPI_MCA_oob_tcp_if_include", "lo", 0) < 0 ||
                    setenv("OMPI_MCA_btl_tcp_if_include", "lo", 0) < 0;
-    for (int i = 0; argv[i] && c < (int)(sizeof mv / sizeof mv[0]) - 1; i++)
+    for (size_t i = 0; i < argc; i++)
         mv[c++] = argv[i];
     mv[c] = NULL;
     if (envfail || setenv("DROVER_GANG_INNER", "1", 1) || setenv("DROVER_GANG_OUT_FIFO", path, 1) ||
@@ -472,6 +658,7 @@ int gang_mpirun(const gang_env_t *g, char *const argv[], FILE *out)
 out:
     s_stop(run);
     s_stop(server);
+    free(mv);
     if (fifo >= 0)
         close(fifo);
     const char *names[] = {"out", "server.uri", "server.log"};

@@ -23,7 +23,10 @@
  *
  * Trust: the rendezvous port accepts only a well-formed hello with this
  * gang's id and an expected rank (anything else is dropped and counted);
- * it carries no command, only the server URI.
+ * it carries no command, only the server URI. Rank 0 polls every
+ * connection at once, each with 5 s and one line of 255 bytes for its
+ * hello and at most 16 pending, so a stranger that connects and stays
+ * silent delays no member; a member's connect is bounded by the deadline.
  */
 #ifndef DROVER_TASK_GANG_H
 #define DROVER_TASK_GANG_H

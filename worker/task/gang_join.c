@@ -59,13 +59,26 @@ static int s_env_int(const char *name, int lo, int hi, int *out)
     return 0;
 }
 
+/* A failed join: the deadline is disarmed (a caller that handles the error
+ * must not be killed by it later) and err says what failed. -1. */
 static int s_mpi_err(int rc, const char *what, char *err, size_t errlen)
 {
+    gang_deadline_end();
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
-    MPI_Error_string(rc, msg, &len);
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+        len = snprintf(msg, sizeof msg, "MPI error %d", rc);
     snprintf(err, errlen, "%s failed: %.*s", what, len, msg);
     return -1;
+}
+
+/* Merges the intercommunicator *inter (freed) into *out, which returns
+ * errors rather than aborting. MPI_SUCCESS or the failing call's code. */
+static int s_merge(MPI_Comm *inter, int high, MPI_Comm *out)
+{
+    int rc = MPI_Intercomm_merge(*inter, high, out);
+    MPI_Comm_free(inter);
+    return rc != MPI_SUCCESS ? rc : MPI_Comm_set_errhandler(*out, MPI_ERRORS_RETURN);
 }
 
 int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen)
@@ -76,7 +89,7 @@ int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen)
         return -1;
     }
     const char *t = getenv("DROVER_GANG_TIMEOUT");
-    if (t && *t && atof(t) >= 1)
+    if (t && *t && atof(t) >= 1 && atof(t) <= 86400) /* gang.h's range */
         s_timeout = atof(t);
     /* Die with the member's mpirun (see the header). */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1) {
@@ -91,11 +104,11 @@ int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen)
         snprintf(err, errlen, "cannot arm the join deadline");
         return -1;
     }
-    MPI_Initialized(&inited);
-    if (!inited && (rc = MPI_Init(NULL, NULL)) != MPI_SUCCESS)
+    if ((rc = MPI_Initialized(&inited)) != MPI_SUCCESS ||
+        (!inited && (rc = MPI_Init(NULL, NULL)) != MPI_SUCCESS) ||
+        (rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN)) != MPI_SUCCESS)
         return s_mpi_err(rc, "MPI_Init", err, errlen);
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
 
     char port[MPI_MAX_PORT_NAME];
     MPI_Comm cur = MPI_COMM_SELF, inter, merged;
@@ -112,24 +125,22 @@ int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen)
         s_stage = "connecting to the gang (MPI_Comm_connect)";
         if ((rc = MPI_Comm_connect(port, MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter)) != MPI_SUCCESS)
             return s_mpi_err(rc, "MPI_Comm_connect", err, errlen);
-        if ((rc = MPI_Intercomm_merge(inter, 1, &cur)) != MPI_SUCCESS)
+        if ((rc = s_merge(&inter, 1, &cur)) != MPI_SUCCESS)
             return s_mpi_err(rc, "MPI_Intercomm_merge", err, errlen);
-        MPI_Comm_free(&inter);
-        MPI_Comm_set_errhandler(cur, MPI_ERRORS_RETURN);
     }
-    MPI_Comm_size(cur, &n);
+    if ((rc = MPI_Comm_size(cur, &n)) != MPI_SUCCESS)
+        return s_mpi_err(rc, "MPI_Comm_size", err, errlen);
     while (n < *size) {
         s_stage = "waiting for the other members to connect (MPI_Comm_accept)";
         if ((rc = MPI_Comm_accept(port, MPI_INFO_NULL, 0, cur, &inter)) != MPI_SUCCESS)
             return s_mpi_err(rc, "MPI_Comm_accept", err, errlen);
-        if ((rc = MPI_Intercomm_merge(inter, 0, &merged)) != MPI_SUCCESS)
+        if ((rc = s_merge(&inter, 0, &merged)) != MPI_SUCCESS)
             return s_mpi_err(rc, "MPI_Intercomm_merge", err, errlen);
-        MPI_Comm_free(&inter);
         if (cur != MPI_COMM_SELF)
             MPI_Comm_free(&cur);
         cur = merged;
-        MPI_Comm_set_errhandler(cur, MPI_ERRORS_RETURN);
-        MPI_Comm_size(cur, &n);
+        if ((rc = MPI_Comm_size(cur, &n)) != MPI_SUCCESS)
+            return s_mpi_err(rc, "MPI_Comm_size", err, errlen);
     }
     s_stage = "ordering the members by RANK";
     if ((rc = MPI_Comm_split(cur, 0, *rank, comm)) != MPI_SUCCESS)
@@ -142,8 +153,7 @@ int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen)
         MPI_Close_port(port);
     }
     int r = -1;
-    MPI_Comm_rank(*comm, &r);
-    ok = r == *rank;
+    ok = MPI_Comm_rank(*comm, &r) == MPI_SUCCESS && r == *rank;
     /* Joined: the deadline no longer applies (training takes its time). */
     gang_deadline_end();
     if (!ok) {

@@ -14,9 +14,6 @@
  * exits 1 — MPI calls cannot be interrupted any other way. The process
  * also asks for SIGKILL when its parent (the member's mpirun) dies: Open
  * MPI puts it in a process group of its own, which a worker stopping the
- * member's group would otherwise miss. The process
- * also asks for SIGKILL when its parent (the member's mpirun) dies: Open
- * MPI puts it in a process group of its own, which a worker stopping the
  * member's group would otherwise miss.
  */
 #ifndef DROVER_TASK_GANG_JOIN_H
@@ -35,14 +32,6 @@ int gang_join(MPI_Comm *comm, int *rank, int *size, char *err, size_t errlen);
  * has not returned after DROVER_GANG_TIMEOUT seconds (a peer died: Open
  * MPI does not always notice a vanished peer, and would wait forever),
  * SIGALRM prints "gang: deadline ... passed while <what>" and exits 1.
- * gang_deadline_end disarms it. what must be a string literal. */
-void gang_deadline_begin(const char *what);
-void gang_deadline_end(void);
-
-/* A deadline around one blocking MPI call after the join: when the call
- * has not returned after DROVER_GANG_TIMEOUT seconds (a peer died: Open
- * MPI does not always notice a vanished peer, and would wait forever),
- * SIGALRM prints "gang: deadline passed while <what>" and exits 1.
  * gang_deadline_end disarms it. what must be a string literal. */
 void gang_deadline_begin(const char *what);
 void gang_deadline_end(void);

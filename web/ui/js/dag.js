@@ -1,6 +1,6 @@
 // dag.js — where each step of a run's DAG goes. Small graphs are laid out by
 // dagre (vendored, docs/web.md); above DAGRE_MAX steps dagre takes seconds
-// (measured: bench/web.sh and docs/web.md), so a layered layout of our own
+// (measured: bench/web_ui.sh and docs/web.md), so a layered layout of our own
 // takes over: rank = longest path from a root, order within a rank by the
 // barycentre of the predecessors (two sweeps), straight edges. O(V + E) per
 // sweep plus a sort per rank.

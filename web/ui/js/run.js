@@ -209,17 +209,28 @@ export async function render(main, ctx, id) {
     detail.hidden = false;
     detail.focus();
   }
+  // The selected step's state, try, exit and error: redrawn on every live
+  // update (no request); its links and charts are made once per opening.
+  let detailInfo = null;
+  function detailLines(st) {
+    return [h('h2', {}, `Step ${st.name} `, badge(st.state, st.awaiting_approval)),
+      h('p', {}, stepLine(st), st.exit_code !== null && st.exit_code !== undefined ? ` · exit ${st.exit_code}` : '',
+        st.outcome ? ` · ${st.outcome}` : ''),
+      st.error ? h('p', { class: 'error' }, st.error) : null];
+  }
+  function updateDetail() {
+    if (!selected || detail.hidden || !detailInfo) return;
+    const st = data.steps.find(s => s.name === selected);
+    if (st) fill(detailInfo, detailLines(st));
+  }
   function drawDetail() {
     const st = data.steps.find(s => s.name === selected);
     if (!st) { detail.hidden = true; return; }
     const rid = data.run.id;
     const chartBox = h('div', { class: 'charts', id: 'step-charts' });
     detail.tabIndex = -1;
-    fill(detail, 
-      h('h2', {}, `Step ${st.name} `, badge(st.state, st.awaiting_approval)),
-      h('p', {}, stepLine(st), st.exit_code !== null && st.exit_code !== undefined ? ` · exit ${st.exit_code}` : '',
-        st.outcome ? ` · ${st.outcome}` : ''),
-      st.error ? h('p', { class: 'error' }, st.error) : null,
+    detailInfo = h('div', { id: 'step-info' }, detailLines(st));
+    fill(detail, detailInfo,
       h('p', { class: 'bar' },
         h('a', { href: `#/runs/${rid}/logs/${encodeURIComponent(st.name)}`, id: 'open-log' }, 'Log'),
         st.kind === 'evaluate' || st.kind === 'validate' ? h('a', { href: `#/runs/${rid}/report/${encodeURIComponent(st.name)}` }, 'Report') : null,
@@ -243,6 +254,7 @@ export async function render(main, ctx, id) {
     data = d;
     drawHead();
     if (structureKey() !== shape) drawGraph().catch(e => showError(panels.graph, e)); else updateNodes(live);
+    updateDetail();
     drawSecondary(true);
     if (live && FINISHED.has(d.run.state)) announce(`Run ${d.run.id} ${d.run.state}.`);
   }
@@ -257,7 +269,7 @@ export async function render(main, ctx, id) {
   });
   // Running steps' durations tick once a second without a fetch.
   const tick = setInterval(() => {
-    if (data.steps.some(st => st.started_at && !st.finished_at)) updateNodes(false);
+    if (data.steps.some(st => st.started_at && !st.finished_at)) { updateNodes(false); updateDetail(); }
   }, 1000);
   ctx.onLeave(() => { es.close(); clearInterval(tick); });
 }
@@ -280,8 +292,8 @@ export async function renderLogs(main, ctx, id, step) {
       const r = await api.get(`/api/runs/${id}/steps/${encodeURIComponent(step)}/logs?offset=${offset}&stderr_offset=${eoffset}`);
       if (!ctx.alive()) return;
       const got = (r.data || '').length + (r.stderr || '').length;
-      if (r.data) add(out, r.data);
-      if (r.stderr) add(err, r.stderr);
+      if (r.data) keep(out, r.data);
+      if (r.stderr) keep(err, r.stderr);
       if (follow.checked) { out.scrollTop = out.scrollHeight; err.scrollTop = err.scrollHeight; }
       offset = r.next_offset ?? offset;
       eoffset = r.next_stderr_offset ?? eoffset;
@@ -302,6 +314,21 @@ export async function renderLogs(main, ctx, id, step) {
   ctx.onLeave(() => clearTimeout(timer));
 }
 
+// keep(pre, text): appends one text node per answer and drops the oldest
+// ones beyond LOG_KEEP characters, so a page left following a chatty step
+// all night holds the newest few MB, not the whole log (drover logs has it).
+const LOG_KEEP = 4 << 20;
+function keep(pre, text) {
+  pre.append(text);
+  pre.kept = (pre.kept || 0) + text.length;
+  while (pre.kept > LOG_KEEP && pre.childNodes.length > 1) {
+    const first = pre.firstChild;
+    if (first.nodeType === Node.TEXT_NODE) pre.kept -= first.length;
+    first.remove();
+    if (!pre.trimmed) { pre.trimmed = true; pre.before(h('p', { class: 'muted' }, 'The start of this log is no longer shown here (only the newest 4 MB are kept); drover logs RUN STEP prints all of it.')); }
+  }
+}
+
 // ---------------------------------------------------------------- report ---
 export async function renderReport(main, ctx, id, step) {
   add(main, h('h1', {}, `Evaluation report: ${step} `, h('a', { href: `#/runs/${id}` }, `(run ${id})`)));
@@ -316,35 +343,64 @@ export async function renderReport(main, ctx, id, step) {
 
 export function reportView(r) {
   const box = h('div', { id: 'report' });
+  const raw = r.raw || {};
   const metrics = Object.entries(r.metrics || {}).filter(([, v]) => typeof v !== 'object');
   if (metrics.length) add(box, h('h2', {}, 'Metrics'), table([
     { label: 'Metric', cell: m => m[0] }, { label: 'Value', num: true, cell: m => fmtNum(m[1]) }], metrics, 'Metrics'));
   if (r.gates && r.gates.length) add(box, h('h2', {}, 'Gates'), table([
     { label: 'Gate', cell: g => g.expr },
     { label: 'Value', num: true, cell: g => fmtNum(g.value) },
-    { label: 'Result', cell: g => h('span', { class: 'state ' + (g.passed ? 'st-succeeded' : 'st-failed') }, g.passed ? 'passed' : 'failed') },
+    { label: 'Result', cell: g => passBadge(g.passed) },
   ], r.gates, 'Gates'));
+  // A validate step's report: its checks (kind_validate.c).
+  if (Array.isArray(raw.checks) && raw.checks.length) add(box, h('h2', {}, 'Checks'), table([
+    { label: 'Check', cell: c => c.name || '' },
+    { label: 'Figure', num: true, cell: c => fmtNum(c.figure) },
+    { label: 'Threshold', num: true, cell: c => (typeof c.threshold === 'object' && c.threshold !== null ? JSON.stringify(c.threshold) : fmtNum(c.threshold)) },
+    { label: 'Result', cell: c => passBadge(c.passed) },
+    { label: 'Detail', cell: c => c.detail || '' },
+  ], raw.checks, 'Checks'));
   const cm = r.confusion;
-  if (cm && cm.classes && cm.matrix) {
-    add(box, h('h2', {}, 'Confusion matrix'), h('p', { class: 'muted' }, 'Rows: true class; columns: predicted class.'),
+  if (cm && (cm.classes || cm.matrix)) {
+    add(box, h('h2', {}, 'Confusion matrix'));
+    // Cells are placed by position: draw it only when it is k x k for the
+    // k class names, never with a class name beside another class's row.
+    const k = Array.isArray(cm.classes) ? cm.classes.length : -1;
+    const square = k > 0 && Array.isArray(cm.matrix) && cm.matrix.length === k &&
+      cm.matrix.every(row => Array.isArray(row) && row.length === k && row.every(Number.isFinite));
+    if (!square) add(box, h('p', { class: 'error', id: 'cm-bad' }, 'The stored confusion matrix does not match its class names; it is not shown.'));
+    else add(box, h('p', { class: 'muted' }, 'Rows: true class; columns: predicted class.'),
       h('div', { class: 'scroll' }, h('table', { class: 'cm' },
         h('caption', { class: 'sr-only' }, 'Confusion matrix, rows true class, columns predicted class'),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'true \\ predicted'), cm.classes.map(c => h('th', { scope: 'col', class: 'num' }, c)))),
-        h('tbody', {}, cm.matrix.map((row, i) => h('tr', {}, h('th', { scope: 'row' }, cm.classes[i] ?? String(i)),
+        h('tbody', {}, cm.matrix.map((row, i) => h('tr', {}, h('th', { scope: 'row' }, cm.classes[i]),
           row.map((v, j) => h('td', { class: 'num' + (i === j ? ' hit' : '') }, String(v)))))))));
   }
-  if (r.candidate) {
-    const prod = r.production || {};
-    const cand = r.candidate.metrics || r.candidate;
-    const pm = prod.metrics || prod;
+  if (r.production) {
+    // With classes production does not know, production was scored on the
+    // shared classes' rows only: beside it put the candidate's figures on
+    // those same rows (comparison.candidate_metrics), as `drover report` does.
+    const cmp = raw.comparison || {};
+    const shared = cmp.candidate_metrics && typeof cmp.candidate_metrics === 'object' && Number(cmp.rows) < Number(cmp.of);
+    const cand = (shared ? cmp.candidate_metrics : r.candidate && r.candidate.metrics) || {};
+    const pm = r.production.metrics || {};
     const keys = Object.keys(cand).filter(k => typeof cand[k] === 'number');
+    const cv = r.candidate && r.candidate.version;
     add(box, h('h2', {}, 'Candidate vs production'),
-      r.production ? null : h('p', {}, 'No model in production to compare with.'),
+      shared ? h('p', { class: 'muted', id: 'cmp-rows' }, `On the ${cmp.rows} of ${cmp.of} rows whose class production knows.`) : null,
       table([{ label: 'Metric', cell: k => k },
-        { label: `Candidate${r.candidate.version ? ' v' + r.candidate.version : ''}`, num: true, cell: k => fmtNum(cand[k]) },
-        { label: `Production${prod.version ? ' v' + prod.version : ''}`, num: true, cell: k => fmtNum(pm[k]) }], keys, 'Candidate against production'));
+        { label: `Candidate${cv ? ' v' + cv : ''}`, num: true, cell: k => fmtNum(cand[k]) },
+        { label: `Production${r.production.version ? ' v' + r.production.version : ''}`, num: true, cell: k => fmtNum(pm[k]) }], keys, 'Candidate against production'));
+  } else if (r.kind === 'evaluate') {
+    add(box, h('p', {}, 'No model in production to compare with.'));
   }
-  if (!box.children.length) add(box, h('pre', {}, JSON.stringify(r, null, 2)));
+  const notes = (Array.isArray(r.notes) ? r.notes : []).filter(n => typeof n === 'string');
+  if (notes.length) add(box, h('h2', {}, 'Notes'), h('ul', {}, notes.map(n => h('li', {}, n))));
+  if (!box.children.length) add(box, h('pre', {}, JSON.stringify(raw, null, 2)));
   return box;
+}
+
+function passBadge(ok) {
+  return h('span', { class: 'state ' + (ok ? 'st-succeeded' : 'st-failed') }, ok ? 'passed' : 'failed');
 }
 export { showError };

@@ -4,9 +4,13 @@
 import { fill, add, h, table, genericTable, announce } from './util.js';
 import * as api from './api.js';
 
+// every: fn again ms after the last call ended (not on a fixed clock), so a
+// slow drover-web gets one request per page at a time, never a pile of them.
 function every(ctx, ms, fn) {
-  const t = setInterval(() => { fn().catch(() => {}); }, ms);
-  ctx.onLeave(() => clearInterval(t));
+  let t = null;
+  const again = () => { t = setTimeout(() => fn().catch(() => {}).finally(() => { if (ctx.alive()) again(); }), ms); };
+  again();
+  ctx.onLeave(() => clearTimeout(t));
 }
 
 export async function renderWorkers(main, ctx) {
