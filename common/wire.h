@@ -79,8 +79,9 @@ int wire_recv_data(void *sock, int router, wire_msg_t *out, zmq_msg_t *data);
 int wire_send(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg);
 
 /* wire_send followed by data (when not NULL) as a second frame, handed to
- * libzmq without a copy (build it with zmq_msg_init_data over a buffer
- * the free function releases). data is consumed on success and failure. */
+ * libzmq without a copy (zmq_msg_init_size and fill it in place, or
+ * zmq_msg_init_data over a buffer of one's own). data is consumed on
+ * success and failure. */
 int wire_send_data(void *sock, const uint8_t *ident, size_t ident_len, const ProtobufCMessage *msg,
                    zmq_msg_t *data);
 

@@ -341,7 +341,7 @@ static void s_put(artsvc_t *a, const Drover__ArtifactRequest *r, const uint8_t *
         held = 0;
     }
     if (r->op == DROVER__ARTIFACT_OP__ARTIFACT_PUT_CHUNK) {
-        if (r->offset + len > r->size) {
+        if (r->offset > r->size || len > r->size - r->offset) { /* cannot wrap */
             rep->error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
             util_errf(why, whylen, "chunk at %llu+%zu runs past the artifact's %llu bytes",
                       (unsigned long long)r->offset, len, (unsigned long long)r->size);
@@ -406,20 +406,13 @@ out:
         close(fd);
 }
 
-static void s_free(void *data, void *hint)
-{
-    (void)hint;
-    free(data);
-}
-
-/* A chunk of hex into *out (a zmq message over its own buffer, which
- * libzmq frees once sent: no copy on the way out). */
+/* A chunk of hex into *out: read straight into a zmq message of the
+ * chunk's size, which libzmq frees once sent (no copy on the way out). */
 static void s_get(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__ArtifactReply *rep,
                   zmq_msg_t *out, char *why, size_t whylen)
 {
     char path[4096];
     struct stat st;
-    uint8_t *chunk = NULL;
     int fd = -1;
     if (artifact_path(a->root, r->sha256, path, sizeof path) < 0 ||
         (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
@@ -436,11 +429,13 @@ static void s_get(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         goto out; /* empty data: the end */
     if ((uint64_t)st.st_size - r->offset < want)
         want = (size_t)((uint64_t)st.st_size - r->offset);
-    if (!(chunk = malloc(want))) {
+    if (zmq_msg_init_size(out, want) < 0) {
+        zmq_msg_init(out);
         rep->error = DROVER__ERROR_CODE__ERROR_INTERNAL;
         util_errf(why, whylen, "out of memory");
         goto out;
     }
+    uint8_t *chunk = zmq_msg_data(out);
     size_t got = 0;
     while (got < want) {
         ssize_t n = pread(fd, chunk + got, want - got, (off_t)(r->offset + got));
@@ -449,20 +444,30 @@ static void s_get(artsvc_t *a, const Drover__ArtifactRequest *r, Drover__Artifac
         if (n <= 0) {
             rep->error = DROVER__ERROR_CODE__ERROR_INTERNAL;
             util_errf(why, whylen, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "short");
+            zmq_msg_close(out); /* an error carries no bytes */
+            zmq_msg_init(out);
             goto out;
         }
         got += (size_t)n;
     }
-    if (zmq_msg_init_data(out, chunk, got, s_free, NULL) < 0) {
-        rep->error = DROVER__ERROR_CODE__ERROR_INTERNAL;
-        util_errf(why, whylen, "cannot build the answer: %s", zmq_strerror(errno));
-        goto out;
-    }
-    chunk = NULL; /* out owns it */
 out:
-    free(chunk);
     if (fd >= 0)
         close(fd);
+}
+
+/* Logs a refused (or unanswerable) request: one line a second at most,
+ * with the count of those not logged since. */
+static void s_log_refusal(artsvc_t *a, const char *what, const char *peer, const char *why)
+{
+    int64_t now = util_mono_ms();
+    if (now < a->next_log_ms) {
+        a->unlogged++;
+        return;
+    }
+    log_warn("artifact service: refused %s from %s: %s (%llu more refused since the last line)",
+             what, peer[0] ? peer : "?", why, (unsigned long long)a->unlogged);
+    a->unlogged = 0;
+    a->next_log_ms = now + 1000;
 }
 
 /* One request: msg its envelope, data the frame after it (a PUT_CHUNK's
@@ -475,13 +480,14 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, zmq_msg_t *data, uint8_t *buf
         m->body_case != DROVER__WORKER_MSG__BODY_ARTIFACT ||
         wirecheck_validate_worker_msg(m, why, sizeof why) < 0) {
         atomic_fetch_add(&a->refused, 1);
-        log_warn("artifact service: dropped a malformed request%s%s", why[0] ? ": " : "", why);
+        s_log_refusal(a, "a malformed request", "?", why[0] ? why : "not an artifact request");
         if (m)
             drover__worker_msg__free_unpacked(m, NULL);
         return;
     }
     const Drover__ArtifactRequest *r = m->artifact;
     const char *peer;
+    const char *what = r->op == DROVER__ARTIFACT_OP__ARTIFACT_GET ? "a download" : "an upload";
     if (a->secure) {
         /* auth.c's ZAP handler names allowed worker keys "worker:KEY". */
         if (strncmp(msg->user_id, "worker:", 7) != 0) {
@@ -562,17 +568,7 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, zmq_msg_t *data, uint8_t *buf
          * ahead of it, outside the window the sender was given, is not. */
         if (rep.error != DROVER__ERROR_CODE__ERROR_CONFLICT || r->offset > rep.offset) {
             atomic_fetch_add(&a->refused, 1);
-            int64_t now = util_mono_ms();
-            if (now >= a->next_log_ms) {
-                log_warn("artifact service: refused %s from %s: %s (%llu more refused since the "
-                         "last line)",
-                         r->op == DROVER__ARTIFACT_OP__ARTIFACT_GET ? "a download" : "an upload",
-                         peer[0] ? peer : "?", why, (unsigned long long)a->unlogged);
-                a->unlogged = 0;
-                a->next_log_ms = now + 1000;
-            } else {
-                a->unlogged++;
-            }
+            s_log_refusal(a, what, peer, why);
         }
     }
     Drover__CoordMsg out = DROVER__COORD_MSG__INIT;
@@ -580,12 +576,16 @@ static void s_handle(artsvc_t *a, wire_msg_t *msg, zmq_msg_t *data, uint8_t *buf
     out.body_case = DROVER__COORD_MSG__BODY_ARTIFACT;
     out.artifact = &rep;
     /* A peer that does not read its answers fills its queue (ZMQ_SNDHWM)
-     * and loses the rest: the router drops them rather than hold them. */
+     * and loses the rest: with ZMQ_ROUTER_MANDATORY the send fails at once
+     * (EAGAIN), counted and logged like a refusal, never once per answer. */
     int with_chunk = zmq_msg_size(&chunk) > 0; /* then wire_send_data consumes it */
     if (wire_send_data(a->sock, msg->ident, msg->ident_len, &out.base, with_chunk ? &chunk : NULL) <
             0 &&
-        errno != EHOSTUNREACH)
-        log_warn("artifact service: cannot answer: %s", zmq_strerror(errno));
+        errno != EHOSTUNREACH) {
+        snprintf(why, sizeof why, "cannot answer: %s", zmq_strerror(errno));
+        atomic_fetch_add(&a->refused, 1);
+        s_log_refusal(a, what, peer, why);
+    }
     if (!with_chunk)
         zmq_msg_close(&chunk);
     drover__worker_msg__free_unpacked(m, NULL);

@@ -202,12 +202,6 @@ static int s_reply(xfer_t *x, Drover__CoordMsg **out, zmq_msg_t *data)
     }
 }
 
-static void s_free(void *data, void *hint)
-{
-    (void)hint;
-    free(data);
-}
-
 static void s_pause(xfer_t *x, int64_t ms)
 {
     (void)x;
@@ -529,18 +523,30 @@ static xfer_status_t s_push(xfer_t *x, job_t *j, const char *hex, uint64_t size,
             if (atomic_load(&j->cancelled))
                 break;
             while (inflight < XFER_WINDOW && next < size) {
-                /* Each chunk in a buffer of its own that libzmq frees once
-                 * sent: read once from the file, never copied again here. */
+                /* Each chunk read straight into a zmq message that libzmq
+                 * frees once sent: never copied again here. */
                 size_t want = size - next < XFER_CHUNK ? (size_t)(size - next) : XFER_CHUNK;
-                uint8_t *chunk = malloc(want);
-                ssize_t n = chunk ? pread(fd, chunk, want, (off_t)next) : -1;
                 zmq_msg_t data;
-                if (n <= 0 || zmq_msg_init_data(&data, chunk, (size_t)n, s_free, NULL) < 0) {
+                int ok = zmq_msg_init_size(&data, want) == 0;
+                ssize_t n = ok ? 0 : -1;
+                while (n >= 0 && (size_t)n < want) {
+                    ssize_t k = pread(fd, (uint8_t *)zmq_msg_data(&data) + n, want - (size_t)n,
+                                      (off_t)(next + (uint64_t)n));
+                    if (k < 0 && errno == EINTR)
+                        continue;
+                    if (k <= 0) {
+                        n = k < 0 ? -1 : 0; /* an error, or a file shorter than it was */
+                        break;
+                    }
+                    n += k;
+                }
+                if (n <= 0) {
                     util_errf(err, errlen, "cannot read %s: %s", path,
-                              !chunk  ? "out of memory"
+                              !ok     ? "out of memory"
                               : n < 0 ? strerror(errno)
                                       : "short read");
-                    free(chunk);
+                    if (ok)
+                        zmq_msg_close(&data);
                     close(fd);
                     s_close(x);
                     return XFER_FAILED;

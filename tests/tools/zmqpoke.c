@@ -576,7 +576,8 @@ int main(int argc, char **argv)
     unsigned long times = 0;
     const char *frame = NULL; /* --frame/--frame-bytes for the next --msg */
     size_t frame_len = 0;
-    char *frame_buf = NULL; /* --frame-bytes' bytes, freed at exit */
+    char *frame_bufs[MAX_ACTS]; /* --frame-bytes' buffers (acts point into them), freed at exit */
+    size_t nframe_bufs = 0;
     const char *key_file = NULL, *server_key_file = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "+r:f:x:g:o:m:es:S:l:w:k:K:qhP:M:n:A:d:z:YC:F:B:", opts,
@@ -626,17 +627,17 @@ int main(int argc, char **argv)
             frame_len = strlen(optarg);
             continue;
         case 'B':
-            if (s_parse_ulong(optarg, &v) < 0 || v > (64ul << 20)) {
-                fprintf(stderr, "%s: --frame-bytes: a size up to 64 MiB\n", prog);
+            if (s_parse_ulong(optarg, &v) < 0 || v > (64ul << 20) || nframe_bufs == MAX_ACTS) {
+                fprintf(stderr, "%s: --frame-bytes: a size up to 64 MiB, %d times at most\n", prog,
+                        MAX_ACTS);
                 return 2;
             }
-            free(frame_buf);
-            if (!(frame_buf = malloc(v ? v : 1))) {
+            if (!(frame_bufs[nframe_bufs] = malloc(v ? v : 1))) {
                 fprintf(stderr, "%s: out of memory\n", prog);
                 return 1;
             }
-            memset(frame_buf, 'A', v);
-            frame = frame_buf;
+            memset(frame_bufs[nframe_bufs], 'A', v);
+            frame = frame_bufs[nframe_bufs++];
             frame_len = v;
             continue;
         case 'n':
@@ -773,6 +774,7 @@ cleanup:
     if (sock)
         zmq_close(sock);
     zmq_ctx_term(ctx); /* blocks up to the linger while queued frames flush */
-    free(frame_buf);
+    for (size_t i = 0; i < nframe_bufs; i++)
+        free(frame_bufs[i]);
     return rc;
 }

@@ -111,9 +111,13 @@ static void test_adam(void **state)
     float *p = blas_alloc(ctx, n), *g = blas_alloc(ctx, n), *m = blas_alloc(ctx, n),
           *v = blas_alloc(ctx, n);
     float *rp = malloc(n * 4), *rm = malloc(n * 4), *rv = malloc(n * 4);
-    assert_true(p && g && m && v && rp && rm && rv);
+    /* The textbook form in double (bias-corrected moments, eps outside
+     * the root), independent of the kernel's folded step size. */
+    double *tp = malloc(n * 8), *tm = calloc(n, 8), *tv = calloc(n, 8);
+    assert_true(p && g && m && v && rp && rm && rv && tp && tm && tv);
     for (size_t i = 0; i < n; i++) {
         p[i] = rp[i] = s_rand();
+        tp[i] = p[i];
         m[i] = rm[i] = 0;
         v[i] = rv[i] = 0;
     }
@@ -131,6 +135,17 @@ static void test_adam(void **state)
         }
         for (size_t i = 0; i < n; i++)
             assert_true(fabsf(p[i] - rp[i]) <= 2 * FLT_EPSILON * fabsf(rp[i]));
+        for (size_t i = 0; i < n; i++) {
+            tm[i] = b1 * tm[i] + (1.0 - b1) * g[i];
+            tv[i] = b2 * tv[i] + (1.0 - b2) * (double)g[i] * g[i];
+            double mh = tm[i] / c1, vh = tv[i] / c2;
+            tp[i] -= lr * mh / (sqrt(vh) + eps);
+            /* float rounding of p and of each step, over t steps */
+            double tol = 4 * FLT_EPSILON * (fabs(tp[i]) + (double)t * lr);
+            if (!(fabs(p[i] - tp[i]) <= tol))
+                fail_msg("adam step %llu: p[%zu] %.9g, textbook %.9g", (unsigned long long)t, i,
+                         (double)p[i], tp[i]);
+        }
     }
     /* Moments that would go subnormal (a dead unit: g = 0) become 0, and
      * the parameter does not move. */
@@ -152,6 +167,9 @@ static void test_adam(void **state)
     free(rp);
     free(rm);
     free(rv);
+    free(tp);
+    free(tm);
+    free(tv);
     blas_close(&ctx);
 }
 

@@ -497,7 +497,6 @@ static void t_send_recv(void **state)
     assert_int_equal(zmq_ctx_term(ctx), 0);
 }
 
-/* Invalid UTF-8 in nested, repeated and oneof strings is replaced. */
 static int s_freed;
 static void s_count_free(void *data, void *hint)
 {
@@ -599,6 +598,7 @@ static void t_send_recv_data(void **state)
     assert_int_equal(zmq_ctx_term(ctx), 0);
 }
 
+/* Invalid UTF-8 in nested, repeated and oneof strings is replaced. */
 static void t_sanitize(void **state)
 {
     (void)state;
