@@ -1861,9 +1861,12 @@ done:
 /* ------------------------------------------------------ submit batch --- */
 
 /* At most this many submits wait for one statement, each of at most
- * BATCH_ROWS steps + dependencies (larger ones are stored on their own). */
-#define BATCH_MAX  256
-#define BATCH_ROWS 64
+ * BATCH_ROWS steps + dependencies (larger ones are stored on their own),
+ * and at most BATCH_BYTES of step specs in all: what one peer's requests
+ * hold in memory, and the statement's size, stay bounded. */
+#define BATCH_MAX   256
+#define BATCH_ROWS  64
+#define BATCH_BYTES (4u << 20)
 
 struct batch_item {
     uint8_t ident[WIRE_MAX_IDENT];
@@ -1884,9 +1887,10 @@ static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id
         q->schedule || q->trigger || q->notify || q->n_params || c->ident_len > WIRE_MAX_IDENT ||
         strlen(user_id) >= sizeof s->batch->user_id || strlen(c->actor) >= sizeof s->batch->actor)
         return 0;
-    size_t rows = q->n_steps;
+    size_t rows = q->n_steps, bytes = 0;
     for (size_t i = 0; i < q->n_steps && rows <= BATCH_ROWS; i++) {
         rows += q->steps[i]->n_after;
+        bytes += q->steps[i]->spec_json ? strlen(q->steps[i]->spec_json) : 0;
         if (q->steps[i]->nodes > 1 || q->steps[i]->gang_rank)
             return 0; /* a gang step: expanded and stored by model_submit */
     }
@@ -1896,8 +1900,10 @@ static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id
         return 0;
     if (!s->batch && !(s->batch = calloc(BATCH_MAX, sizeof *s->batch)))
         return 0; /* handled on its own */
-    if (s->nbatch == BATCH_MAX && server_client_batch_flush(s) < 0)
+    if ((s->nbatch == BATCH_MAX || s->batch_bytes + bytes > BATCH_BYTES) &&
+        server_client_batch_flush(s) < 0)
         return -1;
+    s->batch_bytes += bytes;
     struct batch_item *b = &s->batch[s->nbatch++];
     memcpy(b->ident, c->ident, c->ident_len);
     b->ident_len = c->ident_len;
@@ -1941,6 +1947,7 @@ int server_client_batch_flush(server_t *s)
     if (!n)
         return 0;
     s->nbatch = 0;
+    s->batch_bytes = 0;
     model_batch_t *mb = calloc(n, sizeof *mb);
     Drover__SubmitRequest *sq = calloc(n, sizeof *sq);
     char(*by)[200] = calloc(n, sizeof *by);
@@ -2007,6 +2014,7 @@ void server_client_batch_drop(server_t *s)
     if (s->batch)
         s_batch_free(s, s->nbatch);
     s->nbatch = 0;
+    s->batch_bytes = 0;
     free(s->batch);
     s->batch = NULL;
 }

@@ -130,7 +130,8 @@ struct server {
      * statement (server_client_batch_flush). */
     struct batch_item *batch;
     size_t nbatch;
-    int batch_off; /* 1 while the batch is submitted one by one */
+    size_t batch_bytes; /* their steps' specs, bounded (BATCH_BYTES) */
+    int batch_off;      /* 1 while the batch is submitted one by one */
 };
 
 /* The artifact service learns what attempt t (just assigned to w, with the
