@@ -71,19 +71,21 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
                  const char *tasks_json, const char *deps_json, int64_t *run_id,
                  int64_t *submitted_us, int64_t *task_ids);
 
-/* One plain submit for store_submit_many: no schedule, parameters, run id
- * taken before or reused steps (those go through store_submit). Strings
- * are borrowed; run_id, submitted_us and task_ids[idx] are filled in. */
+/* One submit for store_submit_many, the parameters of store_submit.
+ * Strings are borrowed (schedule, params_json, actor: NULL = none; key:
+ * NULL or "" = none); run_id, submitted_us and task_ids[idx] are filled
+ * in. */
 typedef struct {
-    const char *workflow, *source, *by, *key, *queue, *actor;
+    const char *workflow, *source, *by, *key, *queue, *actor, *schedule, *params_json;
     const char *tasks_json, *deps_json; /* as for store_submit */
     int ntasks, priority;
+    int64_t due_us, id; /* 0 = none; id: taken before (store_run_id_next), 0 = a new one */
     int64_t run_id, submitted_us;
     int64_t *task_ids;
 } store_submit_t;
 /* Stores n submits with one statement (the iteration's submits batched:
- * one round trip instead of one per run). All or nothing: -1 leaves the
- * caller to roll the statement back. */
+ * one round trip instead of one per run; store_submit is a batch of one).
+ * All or nothing: -1 leaves the caller to roll the statement back. */
 int store_submit_many(store_t *st, store_submit_t *subs, int n);
 
 /* For a writer on a connection of its own (bulk.c), inside its
