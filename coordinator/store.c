@@ -46,7 +46,6 @@ struct store {
 enum {
     S_RUN_ID_NEXT,
     S_FENCE_HOLD,
-    S_RUN_SAVE,
     S_EVENT,
     S_LOG,
     S_WORKER_UP,
@@ -383,7 +382,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                              "ORDER BY seq",
                              16},
     /* The same with the runs that ended in the iteration ($17-$20: id,
-     * state, from_state, detail), as S_RUN_SAVE writes one: their events
+     * state, from_state, detail; finished_at set unless running): their events
      * follow the tasks' (a run ends after its last task). */
     [S_SAVE_MANY_RUNS] =
         {"save_many_runs",
@@ -412,13 +411,6 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     [S_FENCE_HOLD] = {"fence_hold",
                       "SELECT 1 FROM drover.leader WHERE id = 1 AND epoch = $1::bigint FOR SHARE",
                       1},
-    [S_RUN_SAVE] =
-        {"run_save",
-         "WITH u AS (UPDATE drover.runs SET state = $2, finished_at = CASE WHEN $2 = "
-         "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
-         "INSERT INTO drover.events (run_id, kind, from_state, to_state, detail) "
-         "SELECT id, 'run_state', $3, $2, $4 FROM u",
-         4},
     /* $1 task, $2 held ('t'/'f'), $3 detail: the flag and its event. */
     [S_TASK_HOLD] =
         {"task_hold",
@@ -1193,14 +1185,6 @@ int store_run_save_buffered(store_t *st, int64_t run_id, const char *state, cons
         return -1;
     st->pend[st->npend - 1].run = 1;
     return 0;
-}
-
-int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
-                   const char *detail)
-{
-    char id[24];
-    const char *v[] = {I64(id, run_id), state, from_state, detail};
-    return s_write(st, S_RUN_SAVE, 4, v);
 }
 
 int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail)

@@ -100,11 +100,10 @@ int store_fence_hold(store_t *st, uint64_t epoch);
  * statement and at store_commit. from_state must be a static name. */
 int store_task_save(store_t *st, const store_task_row_t *row, const char *from_state,
                     const char *detail);
-int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
-                   const char *detail);
-/* store_run_save buffered with the task transitions of the iteration and
- * written in their statement (a run's end no longer costs a round trip of
- * its own). state and from_state must be static names. */
+/* A run's transition (its row and run_state event), buffered with the
+ * task transitions of the iteration and written in their statement, after
+ * them (a run's end costs no round trip of its own). state and from_state
+ * must be static names; detail is copied. */
 int store_run_save_buffered(store_t *st, int64_t run_id, const char *state, const char *from_state,
                             const char *detail);
 /* Sets a task's held flag (drover hold / release) with its `held` or
