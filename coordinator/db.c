@@ -263,8 +263,13 @@ int db_begin_savepoint(db_t *db, const char *name)
         s_set_err(db, "", "savepoint name too long");
         return -1;
     }
-    if (db_simple(db, sql) < 0)
+    if (db_simple(db, sql) < 0) {
+        /* BEGIN may have run and the SAVEPOINT failed: the server then
+         * holds an (aborted) transaction that db_rollback must end. */
+        if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+            db->in_tx = 1;
         return -1;
+    }
     db->in_tx = 1;
     return 0;
 }

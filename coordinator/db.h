@@ -67,7 +67,8 @@ int db_exec_commit(db_t *db, const char *name, int nparams, const char *const *v
 
 int db_begin(db_t *db);
 /* db_begin and then `SAVEPOINT name` (a literal), in one round trip when
- * the transaction was not open yet. 0 or -1. */
+ * the transaction was not open yet. 0, or -1 (a transaction it opened is
+ * then still marked open, for db_rollback). */
 int db_begin_savepoint(db_t *db, const char *name);
 int db_commit(db_t *db);
 void db_rollback(db_t *db);

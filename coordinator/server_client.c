@@ -1823,7 +1823,7 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
     /* A plain submit waits for the others of this drain (one statement for
      * all); anything else first lets those before it take effect. */
     int took = s_batch_take(&c, rpc->handler, user_id);
-    if (took != 0 || (s->nbatch && server_client_batch_flush(s) < 0)) {
+    if (took != 0 || server_client_batch_flush(s) < 0) {
         rc = took > 0 ? 0 : -1;
         goto done;
     }
@@ -1865,9 +1865,12 @@ done:
 /* ------------------------------------------------------ submit batch --- */
 
 /* At most this many submits wait for one statement, each of at most
- * BATCH_ROWS steps + dependencies (larger ones are stored on their own). */
-#define BATCH_MAX  256
-#define BATCH_ROWS 64
+ * BATCH_ROWS steps + dependencies (larger ones are stored on their own),
+ * and at most BATCH_BYTES of step specs in all: what one peer's requests
+ * hold in memory, and the statement's size, stay bounded. */
+#define BATCH_MAX   256
+#define BATCH_ROWS  64
+#define BATCH_BYTES (4u << 20)
 
 struct batch_item {
     uint8_t ident[WIRE_MAX_IDENT];
@@ -1875,22 +1878,36 @@ struct batch_item {
     char user_id[128];
     char actor[128];
     Drover__ClientRequest *in; /* owned */
+    Drover__SubmitRequest sq;  /* *in->submit, with submitted_by = by */
+    char by[200];
+    char msg[1024]; /* a refusal's words */
 };
 
-/* 1 when c is a plain submit (no gang step either), now held in s->batch (answered by
- * server_client_batch_flush); 0 when it is to be handled now; -1 on a
- * database error (a full batch could not be flushed). */
+/* Allocated once (at the first plain submit), freed by a reset: a flush
+ * allocates nothing of its own. */
+struct submit_batch {
+    size_t n, bytes; /* items held; their steps' specs (BATCH_BYTES) */
+    int off;         /* 1 while the batch is submitted one by one */
+    struct batch_item item[BATCH_MAX];
+    model_batch_t mb[BATCH_MAX];
+};
+
+/* 1 when c is a plain submit (no gang step either), now held in s->batch
+ * (answered by server_client_batch_flush); 0 when it is to be handled
+ * now; -1 on a database error (a full batch could not be flushed). */
 static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id)
 {
     server_t *s = c->s;
     const Drover__SubmitRequest *q = c->in->submit;
-    if (handler != h_submit || s->batch_off || s->db_down_us || !c->own || c->off_loop || !q ||
-        q->schedule || q->trigger || q->notify || q->n_params || c->ident_len > WIRE_MAX_IDENT ||
-        strlen(user_id) >= sizeof s->batch->user_id || strlen(c->actor) >= sizeof s->batch->actor)
+    if (handler != h_submit || (s->batch && s->batch->off) || s->db_down_us || !c->own ||
+        c->off_loop || !q || q->schedule || q->trigger || q->notify || q->n_params ||
+        c->ident_len > WIRE_MAX_IDENT || strlen(user_id) >= sizeof s->batch->item[0].user_id ||
+        strlen(c->actor) >= sizeof s->batch->item[0].actor)
         return 0;
-    size_t rows = q->n_steps;
+    size_t rows = q->n_steps, bytes = 0;
     for (size_t i = 0; i < q->n_steps && rows <= BATCH_ROWS; i++) {
         rows += q->steps[i]->n_after;
+        bytes += q->steps[i]->spec_json ? strlen(q->steps[i]->spec_json) : 0;
         if (q->steps[i]->nodes > 1 || q->steps[i]->gang_rank)
             return 0; /* a gang step: expanded and stored by model_submit */
     }
@@ -1898,11 +1915,13 @@ static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id
     if (rows > BATCH_ROWS || model_subst_uses_run_id(q) ||
         (!q->allow_pending && capacity_check(s->cap, q, c->msg, sizeof c->msg) != 0))
         return 0;
-    if (!s->batch && !(s->batch = calloc(BATCH_MAX, sizeof *s->batch)))
+    if (!s->batch && !(s->batch = calloc(1, sizeof *s->batch)))
         return 0; /* handled on its own */
-    if (s->nbatch == BATCH_MAX && server_client_batch_flush(s) < 0)
+    if ((s->batch->n == BATCH_MAX || s->batch->bytes + bytes > BATCH_BYTES) &&
+        server_client_batch_flush(s) < 0)
         return -1;
-    struct batch_item *b = &s->batch[s->nbatch++];
+    s->batch->bytes += bytes;
+    struct batch_item *b = &s->batch->item[s->batch->n++];
     memcpy(b->ident, c->ident, c->ident_len);
     b->ident_len = c->ident_len;
     util_strlcpy(b->user_id, user_id, sizeof b->user_id);
@@ -1912,105 +1931,95 @@ static int s_batch_take(creq_t *c, client_handler_f handler, const char *user_id
     return 1;
 }
 
-static void s_batch_free(server_t *s, size_t n)
+static void s_batch_free(struct submit_batch *bt, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        drover__client_request__free_unpacked(s->batch[i].in, NULL);
+    for (size_t i = 0; i < n; i++) {
+        drover__client_request__free_unpacked(bt->item[i].in, NULL);
+        bt->item[i].in = NULL;
+    }
 }
 
 /* Submits the batch one by one, as if it had never been batched (the batch
  * statement was refused: each request gets its own answer). */
 static int s_batch_one_by_one(server_t *s, size_t n)
 {
+    struct submit_batch *bt = s->batch;
     int rc = 0;
-    s->batch_off = 1;
+    bt->off = 1;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct batch_item *b = &s->batch[i];
+        struct batch_item *b = &bt->item[i];
         Drover__ClientRequest *in = b->in;
         b->in = NULL;
         rc = s_dispatch(s, b->ident, b->ident_len, b->user_id, in, 0, &in, NULL);
         if (in)
             drover__client_request__free_unpacked(in, NULL);
     }
-    s->batch_off = 0;
+    bt->off = 0;
     for (size_t i = 0; i < n; i++)
-        if (s->batch[i].in)
-            drover__client_request__free_unpacked(s->batch[i].in, NULL);
+        if (bt->item[i].in)
+            drover__client_request__free_unpacked(bt->item[i].in, NULL);
     return rc;
 }
 
 int server_client_batch_flush(server_t *s)
 {
-    size_t n = s->nbatch;
+    struct submit_batch *bt = s->batch;
+    size_t n = bt ? bt->n : 0;
     if (!n)
         return 0;
-    s->nbatch = 0;
-    model_batch_t *mb = calloc(n, sizeof *mb);
-    Drover__SubmitRequest *sq = calloc(n, sizeof *sq);
-    char(*by)[200] = calloc(n, sizeof *by);
-    char(*msg)[1024] = calloc(n, sizeof *msg);
-    int rc = -1;
-    if (!mb || !sq || !by || !msg) {
-        log_error("out of memory for a batch of %zu submits", n);
-        s_batch_free(s, n);
-        goto out;
-    }
+    bt->n = 0;
+    bt->bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        struct batch_item *b = &s->batch[i];
-        sq[i] = *b->in->submit;
-        s_submitted_by(by[i], sizeof by[i], b->actor, &sq[i]);
-        sq[i].submitted_by = by[i];
-        mb[i] = (model_batch_t){.req = &sq[i],
-                                .key = auth_secure(s->auth) ? b->actor : "",
-                                .actor = b->actor,
-                                .err = msg[i],
-                                .errlen = sizeof msg[i]};
+        struct batch_item *b = &bt->item[i];
+        b->sq = *b->in->submit;
+        s_submitted_by(b->by, sizeof b->by, b->actor, &b->sq);
+        b->sq.submitted_by = b->by;
+        b->msg[0] = '\0';
+        bt->mb[i] = (model_batch_t){.req = &b->sq,
+                                    .key = auth_secure(s->auth) ? b->actor : "",
+                                    .actor = b->actor,
+                                    .err = b->msg,
+                                    .errlen = sizeof b->msg};
     }
     if (store_batch_begin(s->st) < 0) {
-        s_batch_free(s, n);
-        goto out;
+        s_batch_free(bt, n);
+        return -1;
     }
-    if (model_submit_many(s->model, mb, n) < 0) {
+    if (model_submit_many(s->model, bt->mb, n) < 0) {
         if (errno == EAGAIN && db_ok(s->db) && store_batch_end(s->st, 0) == 0) {
             log_warn("a batch of %zu submits was refused by the database (%s): submitting them "
                      "one by one",
                      n, db_error(s->db));
-            rc = s_batch_one_by_one(s, n);
-        } else {
-            s_batch_free(s, n);
+            return s_batch_one_by_one(s, n);
         }
-        goto out;
+        s_batch_free(bt, n);
+        return -1;
     }
-    rc = store_batch_end(s->st, 1);
+    int rc = store_batch_end(s->st, 1);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct batch_item *b = &s->batch[i];
+        struct batch_item *b = &bt->item[i];
         Drover__ClientReply rep = DROVER__CLIENT_REPLY__INIT;
         rep.request_id = b->in->request_id;
-        if (mb[i].refused) {
+        if (bt->mb[i].refused) {
             rep.error = DROVER__ERROR_CODE__ERROR_BAD_REQUEST;
-            rep.message = msg[i];
+            rep.message = b->msg;
         } else {
-            rep.run_id = (uint64_t)mb[i].run_id;
+            rep.run_id = (uint64_t)bt->mb[i].run_id;
         }
         s_reply_client(s, b->ident, b->ident_len, &rep);
     }
-    s_batch_free(s, n);
-out:
-    free(mb);
-    free(sq);
-    free(by);
-    free(msg);
+    s_batch_free(bt, n);
     return rc;
 }
 
 void server_client_batch_drop(server_t *s)
 {
-    if (s->nbatch)
+    if (!s->batch)
+        return;
+    if (s->batch->n)
         log_warn("%zu submits dropped unanswered by the reset (nothing of them was stored)",
-                 s->nbatch);
-    if (s->batch)
-        s_batch_free(s, s->nbatch);
-    s->nbatch = 0;
+                 s->batch->n);
+    s_batch_free(s->batch, s->batch->n);
     free(s->batch);
     s->batch = NULL;
 }

@@ -127,10 +127,8 @@ struct server {
     bulk_t *bulk;       /* large submits stored beside the loop (bulk.h) */
     uint64_t loads;     /* state reloads so far: a bulk job of an older one is in them */
     /* Plain submits of this iteration waiting to be stored with one
-     * statement (server_client_batch_flush). */
-    struct batch_item *batch;
-    size_t nbatch;
-    int batch_off; /* 1 while the batch is submitted one by one */
+     * statement (server_client_batch_flush); allocated at the first. */
+    struct submit_batch *batch;
 };
 
 /* The artifact service learns what attempt t (just assigned to w, with the

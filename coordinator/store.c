@@ -44,10 +44,8 @@ struct store {
 #define TS(p)   "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
 
 enum {
-    S_SUBMIT,
     S_RUN_ID_NEXT,
     S_FENCE_HOLD,
-    S_RUN_SAVE,
     S_EVENT,
     S_LOG,
     S_WORKER_UP,
@@ -392,7 +390,7 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                              "ORDER BY seq",
                              16},
     /* The same with the runs that ended in the iteration ($17-$20: id,
-     * state, from_state, detail), as S_RUN_SAVE writes one: their events
+     * state, from_state, detail; finished_at set unless running): their events
      * follow the tasks' (a run ends after its last task). */
     [S_SAVE_MANY_RUNS] =
         {"save_many_runs",
@@ -413,42 +411,6 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     /* The whole submit in one statement: run, tasks, edges (matched by
      * position through the inserted rows, never a scan per edge), events.
      * -> run id, submitted_us, task id, idx (one row per task) */
-    [S_SUBMIT] =
-        {"submit",
-         "WITH r AS (INSERT INTO drover.runs (id, workflow, source, submitted_by, tasks_total, "
-         "started_at, submitted_key, queue, priority, schedule, due_at, params) VALUES ("
-         /* an id taken before (store_run_id_next: ${run.id}), or a new one */
-         "coalesce($14::bigint, nextval(pg_get_serial_sequence('drover.runs', 'id'))), "
-         "$1, $2, $3, $4::int, clock_timestamp(), nullif($5, ''), $6, $7::int, "
-         "nullif($8, ''), " TS(
-             "$9") ", $13::jsonb) "
-                   "RETURNING id, submitted_at), "
-                   "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
-                   "timeout_ms, retry_delay_ms, resources, reused_from, gang_size, gang_rank, "
-                   "gang_pack) "
-                   "SELECT r.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
-                   "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
-                   "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}'), "
-                   "(e->>'reused_from')::bigint, coalesce((e->>'gang_size')::int, 1), "
-                   "coalesce((e->>'gang_rank')::int, 0), coalesce((e->>'gang_pack')::boolean, false) "
-                   "FROM r, jsonb_array_elements($10::jsonb) e ORDER BY (e->>'idx')::int "
-                   "RETURNING id, idx, run_id, state), "
-                   /* idx -> id through one array: O(edges), whatever plan the
-                    * planner would pick for a join on a CTE */
-                   "d AS (INSERT INTO drover.task_deps (task_id, depends_on) "
-                   "SELECT m.ids[(x->>0)::int + 1], m.ids[(x->>1)::int + 1] "
-                   "FROM (SELECT array_agg(id ORDER BY idx) AS ids FROM t) m, "
-                   "jsonb_array_elements($11::jsonb) x), "
-                   "ev AS (INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
-                   "SELECT * FROM (SELECT r.id, NULL::bigint, NULL::int, 'run_state', 'running', $2 "
-                   "FROM r UNION ALL (SELECT t.run_id, t.id, 0, 'task_state', t.state, NULL FROM t "
-                   "ORDER BY t.idx)) x), "
-                   /* the audit row of the command, when a person submitted it */
-                   "au AS (INSERT INTO drover.events (run_id, kind, actor, detail) "
-                   "SELECT r.id, 'command', $12::text, 'submit workflow ' || $1 || ' (' || $4 || "
-                   "' steps) as run ' || r.id FROM r WHERE $12::text IS NOT NULL) "
-                   "SELECT r.id, " US("r.submitted_at") ", t.id, t.idx FROM r, t",
-         14},
     [S_RUN_ID_NEXT] = {"run_id_next", "SELECT nextval(pg_get_serial_sequence('drover.runs', 'id'))",
                        0},
     /* A writer beside the loop (bulk.c), just before its COMMIT: the lease
@@ -457,13 +419,6 @@ static const db_stmt_t s_stmts[S_COUNT] = {
     [S_FENCE_HOLD] = {"fence_hold",
                       "SELECT 1 FROM drover.leader WHERE id = 1 AND epoch = $1::bigint FOR SHARE",
                       1},
-    [S_RUN_SAVE] =
-        {"run_save",
-         "WITH u AS (UPDATE drover.runs SET state = $2, finished_at = CASE WHEN $2 = "
-         "'running' THEN NULL ELSE clock_timestamp() END WHERE id = $1::bigint RETURNING id) "
-         "INSERT INTO drover.events (run_id, kind, from_state, to_state, detail) "
-         "SELECT id, 'run_state', $3, $2, $4 FROM u",
-         4},
     /* $1 task, $2 held ('t'/'f'), $3 detail: the flag and its event. */
     [S_TASK_HOLD] =
         {"task_hold",
@@ -768,46 +723,55 @@ static const db_stmt_t s_stmts[S_COUNT] = {
          "e.version = r.version), '[]'::json))::text "
          "FROM drover.model_registry r WHERE r.name = $1 AND r.version = $2::int",
          2},
-    /* Many plain submits of one iteration in one statement (store_submit_many):
-     * what S_SUBMIT does for one run, per element of the arrays, with the
-     * run ids taken in array order. -> ordinal, run id, submitted_us,
-     * task id, idx (one row per task) */
+    /* Every submit (store_submit_many; store_submit is a batch of one):
+     * per element of the arrays a run, its tasks, edges (matched by
+     * position through the inserted rows, never a scan per edge), events
+     * and audit row. Run ids are taken in array order (or given: an id
+     * taken before for ${run.id}). $9 and $10 are JSON arrays whose
+     * element n-1 is run n's tasks and edges (no escaping of the JSON into
+     * an array literal). -> ordinal, run id, submitted_us, task id, idx
+     * (one row per task) */
     [S_SUBMIT_MANY] =
         {"submit_many",
-         "WITH v AS (SELECT x.*, nextval(pg_get_serial_sequence('drover.runs', 'id')) AS id "
-         "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], "
-         "$7::int[], $8::text[], $9::jsonb[], $10::jsonb[]) WITH ORDINALITY AS x(workflow, "
-         "source, by, ntasks, key, queue, priority, actor, tasks, deps, n) ORDER BY x.n), "
+         "WITH v AS (SELECT x.*, coalesce(x.rid, nextval(pg_get_serial_sequence('drover.runs', "
+         "'id'))) AS id FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], "
+         "$6::text[], $7::int[], $8::text[], $11::text[], $12::bigint[], $13::jsonb[], "
+         "$14::bigint[]) WITH ORDINALITY AS x(workflow, source, by, ntasks, key, queue, priority, "
+         "actor, schedule, due_us, params, rid, n) ORDER BY x.n), "
          "r AS (INSERT INTO drover.runs (id, workflow, source, submitted_by, tasks_total, "
-         "started_at, submitted_key, queue, priority) SELECT id, workflow, source, by, ntasks, "
-         "clock_timestamp(), nullif(key, ''), queue, priority FROM v ORDER BY n "
-         "RETURNING id, submitted_at), "
-         "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
-         "timeout_ms, retry_delay_ms, resources, gang_size, gang_rank, gang_pack) "
-         "SELECT v.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
-         "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
-         "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}'), "
-         "coalesce((e->>'gang_size')::int, 1), coalesce((e->>'gang_rank')::int, 0), "
-         "coalesce((e->>'gang_pack')::boolean, false) "
-         "FROM v, jsonb_array_elements(v.tasks) e ORDER BY v.n, (e->>'idx')::int "
-         "RETURNING id, idx, run_id, state), "
-         "d AS (INSERT INTO drover.task_deps (task_id, depends_on) "
-         "SELECT m.ids[(x->>0)::int + 1], m.ids[(x->>1)::int + 1] "
-         "FROM (SELECT run_id, array_agg(id ORDER BY idx) AS ids FROM t GROUP BY run_id) m "
-         "JOIN v ON v.id = m.run_id, jsonb_array_elements(v.deps) x), "
-         "ev AS (INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
-         "SELECT run_id, task_id, attempt, kind, to_state, detail FROM ("
-         "SELECT v.n, -1 AS idx, v.id AS run_id, NULL::bigint AS task_id, NULL::int AS attempt, "
-         "'run_state' AS kind, 'running' AS to_state, v.source AS detail FROM v UNION ALL "
-         "SELECT v.n, t.idx, t.run_id, t.id, 0, 'task_state', t.state, NULL "
-         "FROM t JOIN v ON v.id = t.run_id) x ORDER BY n, idx), "
-         "au AS (INSERT INTO drover.events (run_id, kind, actor, detail) "
-         "SELECT id, 'command', actor, 'submit workflow ' || workflow || ' (' || ntasks || "
-         "' steps) as run ' || id FROM v WHERE actor IS NOT NULL ORDER BY n) "
-         "SELECT v.n, r.id, " US(
-             "r.submitted_at") ", t.id, t.idx "
-                               "FROM r JOIN v ON v.id = r.id JOIN t ON t.run_id = r.id",
-         10},
+         "started_at, submitted_key, queue, priority, schedule, due_at, params) SELECT id, "
+         "workflow, source, by, ntasks, clock_timestamp(), nullif(key, ''), queue, priority, "
+         "nullif(schedule, ''), " TS(
+             "due_us") ", params FROM v ORDER BY n "
+                       "RETURNING id, submitted_at), "
+                       "t AS (INSERT INTO drover.tasks (run_id, idx, name, kind, spec, state, retries, "
+                       "timeout_ms, retry_delay_ms, resources, reused_from, gang_size, gang_rank, "
+                       "gang_pack) "
+                       "SELECT v.id, (e->>'idx')::int, e->>'name', e->>'kind', (e->>'spec')::jsonb, "
+                       "e->>'state', (e->>'retries')::int, (e->>'timeout_ms')::bigint, "
+                       "(e->>'retry_delay_ms')::bigint, coalesce(e->'resources', '{}'), "
+                       "(e->>'reused_from')::bigint, coalesce((e->>'gang_size')::int, 1), "
+                       "coalesce((e->>'gang_rank')::int, 0), coalesce((e->>'gang_pack')::boolean, false) "
+                       "FROM v, jsonb_array_elements($9::jsonb -> (v.n::int - 1)) e "
+                       "ORDER BY v.n, (e->>'idx')::int RETURNING id, idx, run_id, state), "
+                       "d AS (INSERT INTO drover.task_deps (task_id, depends_on) "
+                       "SELECT m.ids[(x->>0)::int + 1], m.ids[(x->>1)::int + 1] "
+                       "FROM (SELECT run_id, array_agg(id ORDER BY idx) AS ids FROM t GROUP BY run_id) m "
+                       "JOIN v ON v.id = m.run_id, jsonb_array_elements($10::jsonb -> (v.n::int - 1)) x), "
+                       "ev AS (INSERT INTO drover.events (run_id, task_id, attempt, kind, to_state, detail) "
+                       "SELECT run_id, task_id, attempt, kind, to_state, detail FROM ("
+                       "SELECT v.n, -1 AS idx, v.id AS run_id, NULL::bigint AS task_id, NULL::int AS attempt, "
+                       "'run_state' AS kind, 'running' AS to_state, v.source AS detail FROM v UNION ALL "
+                       "SELECT v.n, t.idx, t.run_id, t.id, 0, 'task_state', t.state, NULL "
+                       "FROM t JOIN v ON v.id = t.run_id) x ORDER BY n, idx), "
+                       /* the audit row of the command, when a person submitted it */
+                       "au AS (INSERT INTO drover.events (run_id, kind, actor, detail) "
+                       "SELECT id, 'command', actor, 'submit workflow ' || workflow || ' (' || ntasks || "
+                       "' steps) as run ' || id FROM v WHERE actor IS NOT NULL ORDER BY n) "
+                       "SELECT v.n, r.id, " US(
+                           "r.submitted_at") ", t.id, t.idx "
+                                             "FROM r JOIN v ON v.id = r.id JOIN t ON t.run_id = r.id",
+         14},
 };
 
 store_t *store_new(db_t *db)
@@ -877,45 +841,25 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
                  const char *tasks_json, const char *deps_json, int64_t *run_id,
                  int64_t *submitted_us, int64_t *task_ids)
 {
-    char nb[24], pb[24], dub[24], idb[24];
-    if (store_tx(st) < 0 || s_flush(st) < 0)
+    store_submit_t one = {.workflow = workflow,
+                          .source = source,
+                          .by = by,
+                          .key = key,
+                          .queue = queue,
+                          .actor = actor,
+                          .schedule = schedule,
+                          .params_json = params_json,
+                          .tasks_json = tasks_json,
+                          .deps_json = deps_json,
+                          .ntasks = ntasks,
+                          .priority = priority,
+                          .due_us = due_us,
+                          .id = id,
+                          .task_ids = task_ids};
+    if (store_submit_many(st, &one, 1) < 0)
         return -1;
-    const char *v[] = {workflow,
-                       source,
-                       by,
-                       I64(nb, ntasks),
-                       key ? key : "",
-                       queue,
-                       I64(pb, priority),
-                       schedule ? schedule : "",
-                       due_us ? I64(dub, due_us) : NULL,
-                       tasks_json,
-                       deps_json,
-                       actor,
-                       params_json,
-                       id > 0 ? I64(idb, id) : NULL};
-    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT].name, 14, v, NULL, NULL, PGRES_TUPLES_OK);
-    if (!r) {
-        log_error("database: %s", db_error(st->db));
-        return -1;
-    }
-    int n = PQntuples(r);
-    if (n != ntasks) {
-        log_error("database: inserted %d tasks, expected %d", n, ntasks);
-        PQclear(r);
-        return -1;
-    }
-    *run_id = db_get_i64(r, 0, 0);
-    *submitted_us = db_get_i64(r, 0, 1);
-    for (int i = 0; i < n; i++) {
-        int64_t idx = db_get_i64(r, i, 3);
-        if (idx < 0 || idx >= ntasks) {
-            PQclear(r);
-            return -1;
-        }
-        task_ids[idx] = db_get_i64(r, i, 2);
-    }
-    PQclear(r);
+    *run_id = one.run_id;
+    *submitted_us = one.submitted_us;
     return 0;
 }
 
@@ -1141,13 +1085,16 @@ static int s_flush_ex(store_t *st, int with_commit)
     return 0;
 }
 
-/* Appends one array literal of n text elements (field f of each submit)
- * as the next NUL-terminated parameter in st->buf; its offset in *off. */
+/* Appends parameter f of store_submit_many (n submits) to st->buf as the
+ * next NUL-terminated string; its offset in *off. Fields 8 and 9 (tasks,
+ * edges: JSON arrays) become one JSON array of them, copied as they are;
+ * the others a PostgreSQL array literal. */
 static int s_put_col(store_t *st, const store_submit_t *subs, int n, int f, size_t *off)
 {
     char num[24];
     *off = st->buflen;
-    if (s_put(st, "{", 1) < 0)
+    int json = f == 8 || f == 9;
+    if (s_put(st, json ? "[" : "{", 1) < 0)
         return -1;
     for (int i = 0; i < n; i++) {
         const store_submit_t *x = &subs[i];
@@ -1163,11 +1110,19 @@ static int s_put_col(store_t *st, const store_submit_t *subs, int n, int f, size
         case 7: v = x->actor; break;
         case 8: v = x->tasks_json; break;
         case 9: v = x->deps_json; break;
+        case 10: v = x->schedule ? x->schedule : ""; break;
+        case 11: v = x->due_us ? I64(num, x->due_us) : NULL; break;
+        case 12: v = x->params_json; break;
+        case 13: v = x->id > 0 ? I64(num, x->id) : NULL; break;
         }
-        if (s_put_elem(st, v, i == 0) < 0)
+        if (json) {
+            if ((i && s_put(st, ",", 1) < 0) || s_put(st, v, strlen(v)) < 0)
+                return -1;
+        } else if (s_put_elem(st, v, i == 0) < 0) {
             return -1;
+        }
     }
-    if (s_put(st, "}", 1) < 0)
+    if (s_put(st, json ? "]" : "}", 1) < 0)
         return -1;
     st->buflen++; /* keep the NUL: each parameter is its own C string */
     return 0;
@@ -1179,15 +1134,15 @@ int store_submit_many(store_t *st, store_submit_t *subs, int n)
         return 0;
     if (store_tx(st) < 0 || s_flush(st) < 0)
         return -1;
-    size_t off[10];
+    size_t off[14];
     st->buflen = 0;
-    for (int f = 0; f < 10; f++)
+    for (int f = 0; f < 14; f++)
         if (s_put_col(st, subs, n, f, &off[f]) < 0)
             return -1;
-    const char *v[10];
-    for (int f = 0; f < 10; f++)
+    const char *v[14];
+    for (int f = 0; f < 14; f++)
         v[f] = st->buf + off[f];
-    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT_MANY].name, 10, v, NULL, NULL, PGRES_TUPLES_OK);
+    PGresult *r = db_exec(st->db, s_stmts[S_SUBMIT_MANY].name, 14, v, NULL, NULL, PGRES_TUPLES_OK);
     if (!r) {
         log_error("database: %s", db_error(st->db));
         return -1;
@@ -1238,14 +1193,6 @@ int store_run_save_buffered(store_t *st, int64_t run_id, const char *state, cons
         return -1;
     st->pend[st->npend - 1].run = 1;
     return 0;
-}
-
-int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
-                   const char *detail)
-{
-    char id[24];
-    const char *v[] = {I64(id, run_id), state, from_state, detail};
-    return s_write(st, S_RUN_SAVE, 4, v);
 }
 
 int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail)

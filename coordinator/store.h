@@ -71,19 +71,21 @@ int store_submit(store_t *st, const char *workflow, const char *source, const ch
                  const char *tasks_json, const char *deps_json, int64_t *run_id,
                  int64_t *submitted_us, int64_t *task_ids);
 
-/* One plain submit for store_submit_many: no schedule, parameters, run id
- * taken before or reused steps (those go through store_submit). Strings
- * are borrowed; run_id, submitted_us and task_ids[idx] are filled in. */
+/* One submit for store_submit_many, the parameters of store_submit.
+ * Strings are borrowed (schedule, params_json, actor: NULL = none; key:
+ * NULL or "" = none); run_id, submitted_us and task_ids[idx] are filled
+ * in. */
 typedef struct {
-    const char *workflow, *source, *by, *key, *queue, *actor;
+    const char *workflow, *source, *by, *key, *queue, *actor, *schedule, *params_json;
     const char *tasks_json, *deps_json; /* as for store_submit */
     int ntasks, priority;
+    int64_t due_us, id; /* 0 = none; id: taken before (store_run_id_next), 0 = a new one */
     int64_t run_id, submitted_us;
     int64_t *task_ids;
 } store_submit_t;
 /* Stores n submits with one statement (the iteration's submits batched:
- * one round trip instead of one per run). All or nothing: -1 leaves the
- * caller to roll the statement back. */
+ * one round trip instead of one per run; store_submit is a batch of one).
+ * All or nothing: -1 leaves the caller to roll the statement back. */
 int store_submit_many(store_t *st, store_submit_t *subs, int n);
 
 /* For a writer on a connection of its own (bulk.c), inside its
@@ -98,11 +100,10 @@ int store_fence_hold(store_t *st, uint64_t epoch);
  * statement and at store_commit. from_state must be a static name. */
 int store_task_save(store_t *st, const store_task_row_t *row, const char *from_state,
                     const char *detail);
-int store_run_save(store_t *st, int64_t run_id, const char *state, const char *from_state,
-                   const char *detail);
-/* store_run_save buffered with the task transitions of the iteration and
- * written in their statement (a run's end no longer costs a round trip of
- * its own). state and from_state must be static names. */
+/* A run's transition (its row and run_state event), buffered with the
+ * task transitions of the iteration and written in their statement, after
+ * them (a run's end costs no round trip of its own). state and from_state
+ * must be static names; detail is copied. */
 int store_run_save_buffered(store_t *st, int64_t run_id, const char *state, const char *from_state,
                             const char *detail);
 /* Sets a task's held flag (drover hold / release) with its `held` or

@@ -9,7 +9,11 @@
 #   2. every accepted run is stored as a single submit stores it: its tasks,
 #      its edge, one run_state and one task_state event per task, and the
 #      audit row naming its run; the run ids follow the requests' order;
-#   3. a worker then runs them all to success.
+#   3. a worker then runs them all to success;
+#   4. the database refuses a batch (a trigger refuses one crafted submit):
+#      the batch is rolled back and its submits are stored one by one, so
+#      only the one at fault is refused (in the database's words) and the
+#      others are stored and run.
 source "$(dirname "$0")/lib.sh"
 
 pg_start
@@ -68,6 +72,32 @@ assert_eq "[\"/bin/echo\", \"$r7\"]" "$(sql "select spec->'argv' from drover.tas
 # ------------------------------------------------------- 3. they run ---
 worker_start w1 2
 for r in $r1 $r2 $r3 $r4 $r7 $r8; do
+    assert_eq succeeded "$(wait_run "$r")" "run $r"
+done
+
+# ------------------------------- 4. a batch the database refuses ---
+sql "CREATE FUNCTION public.t_refuse_boom() RETURNS trigger LANGUAGE plpgsql AS
+     \$\$ BEGIN IF NEW.workflow = 'boom' THEN RAISE EXCEPTION 'test trigger refuses workflow boom'; END IF;
+     RETURN NEW; END \$\$;
+     CREATE TRIGGER t_refuse_boom BEFORE INSERT ON drover.runs FOR EACH ROW EXECUTE FUNCTION public.t_refuse_boom()"
+runs_before=$(sql "select count(*) from drover.runs")
+admin_poke --msg "$(plain 11 c1)" --msg "$(plain 12 boom)" --msg "$(plain 13 c3)" \
+    --drain 5000 >"$T_DIR/replies.out" || fail "zmqpoke exited $?"
+assert_eq 3 "$(wc -l <"$T_DIR/replies.out")" "answers to three submits"
+grep -q "submits was refused by the database .*: submitting them one by one" "$T_DIR/coordinator.log" ||
+    fail "the batch with the refused submit did not fall back to one by one"
+assert_eq ERROR_INTERNAL "$(err 12)" "the submit the trigger refuses"
+[[ "$(msg 12)" == *"test trigger refuses workflow boom"* ]] || fail "refused submit's message: $(msg 12)"
+r11=$(rid 11) r13=$(rid 13)
+[[ "$r11" =~ ^[1-9][0-9]*$ && "$r13" =~ ^[1-9][0-9]*$ ]] || fail "submits beside the refused one: $(cat "$T_DIR/replies.out")"
+assert_eq $((runs_before + 2)) "$(sql "select count(*) from drover.runs")" "runs stored beside the refused one"
+assert_eq 0 "$(sql "select count(*) from drover.events where kind = 'command' and detail like 'submit workflow boom %'")" \
+    "audit rows of the refused submit"
+for r in $r11 $r13; do
+    assert_eq 1 "$(sql "select count(*) from drover.events where run_id = $r and kind = 'run_state' and to_state = 'running'")" \
+        "run_state events of run $r"
+    assert_eq 1 "$(sql "select count(*) from drover.events where run_id = $r and kind = 'command' and detail like '% as run $r'")" \
+        "audit row of run $r"
     assert_eq succeeded "$(wait_run "$r")" "run $r"
 done
 log "ok"
