@@ -18,20 +18,25 @@
 #include "util.h"
 #include "wirecheck.h"
 
-struct bulk {
+/* One storing thread and its connection. */
+typedef struct {
+    bulk_t *b;
     pthread_t thread;
     int started;
+    db_t *db;
+    store_t *st;
+    uint64_t epoch_set; /* drover.epoch on this connection (0 = none yet) */
+} bulk_worker_t;
+
+struct bulk {
+    bulk_worker_t w[BULK_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv;              /* a job queued, or stop */
     pthread_cond_t idle_cv;         /* a job finished */
     int stop;                       /* under mu */
-    bulk_job_t *queue, *queue_tail; /* under mu; the head is the one running */
-    int running;                    /* under mu: the head is being stored */
+    bulk_job_t *queue, *queue_tail; /* under mu: not given back yet, in push order */
     bulk_job_t *done, *done_tail;   /* under mu */
     int efd;
-    db_t *db; /* the thread's */
-    store_t *st;
-    uint64_t epoch_set; /* drover.epoch on this connection (0 = none yet) */
 };
 
 __attribute__((format(printf, 3, 4))) static void s_fail(bulk_job_t *j, bulk_status_t st,
@@ -74,9 +79,9 @@ static void s_decode(bulk_job_t *j)
 /* The substituted request req (params_json, id: its parameter values and
  * preassigned run id, or NULL/0) into rows, inserted, fenced, committed;
  * the run built for the loop. */
-static void s_insert_rows(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
+static void s_insert_rows(bulk_worker_t *w, bulk_job_t *j, const Drover__SubmitRequest *req,
                           const char *params_json, int64_t id);
-static void s_insert(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
+static void s_insert(bulk_worker_t *w, bulk_job_t *j, const Drover__SubmitRequest *req,
                      const char *params_json, int64_t id)
 {
     /* Gang steps become their members (gang.h); gx borrows from req. */
@@ -85,11 +90,11 @@ static void s_insert(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
         j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
         return;
     }
-    s_insert_rows(b, j, gx.req, params_json, id);
+    s_insert_rows(w, j, gx.req, params_json, id);
     gang_expansion_free(&gx);
 }
 
-static void s_insert_rows(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest *req,
+static void s_insert_rows(bulk_worker_t *w, bulk_job_t *j, const Drover__SubmitRequest *req,
                           const char *params_json, int64_t id)
 {
     if (model_submit_rows(req, NULL, &j->rows) < 0) {
@@ -97,26 +102,26 @@ static void s_insert_rows(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest 
         return;
     }
     const char *q = req->queue && *req->queue ? req->queue : "default";
-    if (store_submit(b->st, req->workflow, req->source ? req->source : "", j->by, j->key, q,
+    if (store_submit(w->st, req->workflow, req->source ? req->source : "", j->by, j->key, q,
                      req->priority, NULL, 0, j->actor, params_json, id, (int)req->n_steps,
                      j->rows.tasks_json, j->rows.deps_json, &j->rows.run_id, &j->rows.submitted_us,
                      j->rows.ids) < 0) {
         /* Before COMMIT: rolled back (or the session is gone, and with it
          * the transaction), nothing stored. */
         s_fail(j, BULK_REFUSED, "the database refused this submit (%s); nothing was stored",
-               db_error(b->db));
-        db_rollback(b->db);
+               db_error(w->db));
+        db_rollback(w->db);
         return;
     }
     if (req->notify &&
-        store_run_notify(b->st, j->rows.run_id, req->notify->webhook,
+        store_run_notify(w->st, j->rows.run_id, req->notify->webhook,
                          (const char *const *)req->notify->on, req->notify->n_on) < 0) {
         s_fail(j, BULK_REFUSED, "the database refused this submit (%s); nothing was stored",
-               db_error(b->db));
-        db_rollback(b->db);
+               db_error(w->db));
+        db_rollback(w->db);
         return;
     }
-    int hold = store_fence_hold(b->st, j->epoch);
+    int hold = store_fence_hold(w->st, j->epoch);
     if (hold <= 0) {
         if (hold == 0)
             s_fail(j, BULK_FENCED, "%s; nothing was stored, submit again",
@@ -125,18 +130,18 @@ static void s_insert_rows(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest 
             s_fail(j, BULK_REFUSED,
                    "database error checking the leader lease (%s); nothing "
                    "was stored",
-                   db_error(b->db));
-        db_rollback(b->db);
+                   db_error(w->db));
+        db_rollback(w->db);
         return;
     }
-    if (db_commit(b->db) < 0) {
-        int gone = !db_ok(b->db);
+    if (db_commit(w->db) < 0) {
+        int gone = !db_ok(w->db);
         s_fail(j, gone ? BULK_UNKNOWN : BULK_REFUSED,
                gone ? "the database connection broke while the run was being committed (%s): "
                       "it may or may not have been stored; look for it with `drover runs` "
                       "before submitting again"
                     : "the database refused to commit this submit (%s); nothing was stored",
-               db_error(b->db));
+               db_error(w->db));
         return;
     }
     j->status = BULK_STORED;
@@ -148,7 +153,7 @@ static void s_insert_rows(bulk_t *b, bulk_job_t *j, const Drover__SubmitRequest 
 }
 
 /* One job: build its rows, insert them, check the lease, commit. */
-static void s_store(bulk_t *b, bulk_job_t *j)
+static void s_store(bulk_worker_t *w, bulk_job_t *j)
 {
     int64_t t0 = util_mono_us();
     if (j->kind == BULK_DECODE) {
@@ -159,35 +164,35 @@ static void s_store(bulk_t *b, bulk_job_t *j)
         j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
         return;
     }
-    if (!db_ok(b->db)) {
-        b->epoch_set = 0;
+    if (!db_ok(w->db)) {
+        w->epoch_set = 0;
         /* A transaction left idle (this process paused between the lease
          * check and COMMIT) must not hold the lease row for long: the
          * server ends such a session, and its transaction with it. */
-        if (db_connect_once(b->db) < 0 || store_prepare(b->st) < 0 ||
-            db_simple(b->db, "SET idle_in_transaction_session_timeout = '2s'") < 0) {
+        if (db_connect_once(w->db) < 0 || store_prepare(w->st) < 0 ||
+            db_simple(w->db, "SET idle_in_transaction_session_timeout = '2s'") < 0) {
             s_fail(j, BULK_REFUSED, "database unavailable (%s); nothing was stored, submit again",
-                   db_error(b->db));
-            db_disconnect(b->db);
+                   db_error(w->db));
+            db_disconnect(w->db);
             return;
         }
     }
-    if (b->epoch_set != j->epoch) {
+    if (w->epoch_set != j->epoch) {
         /* The events trigger (migration 008) fences every statement too. */
         char sql[64];
         snprintf(sql, sizeof sql, "SET drover.epoch = '%" PRIu64 "'", j->epoch);
-        if (db_simple(b->db, sql) < 0) {
+        if (db_simple(w->db, sql) < 0) {
             s_fail(j, BULK_REFUSED, "database error (%s); nothing was stored, submit again",
-                   db_error(b->db));
+                   db_error(w->db));
             return;
         }
-        b->epoch_set = j->epoch;
+        w->epoch_set = j->epoch;
     }
     /* ${run.id} needs the id before the specs are substituted. */
     int64_t id = 0;
-    if (model_subst_uses_run_id(&j->req) && store_run_id_next(b->st, &id) < 0) {
+    if (model_subst_uses_run_id(&j->req) && store_run_id_next(w->st, &id) < 0) {
         s_fail(j, BULK_REFUSED, "database error (%s); nothing was stored, submit again",
-               db_error(b->db));
+               db_error(w->db));
         return;
     }
     model_subst_t x;
@@ -202,38 +207,67 @@ static void s_store(bulk_t *b, bulk_job_t *j)
     if (id && model_submit_rules(&x.req, j->err, sizeof j->err) < 0)
         j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
     else
-        s_insert(b, j, &x.req, x.params_json, id);
+        s_insert(w, j, &x.req, x.params_json, id);
     model_subst_free(&x);
     j->took_us = util_mono_us() - t0;
 }
 
-static void *s_main(void *arg)
+/* The oldest job not yet started, or NULL. Under mu. */
+static bulk_job_t *s_next(bulk_t *b)
 {
-    bulk_t *b = arg;
-    pthread_mutex_lock(&b->mu);
-    for (;;) {
-        while (!b->stop && !b->queue)
-            pthread_cond_wait(&b->cv, &b->mu);
-        if (b->stop)
-            break;
-        bulk_job_t *j = b->queue;
-        b->running = 1;
-        pthread_mutex_unlock(&b->mu);
-        s_store(b, j);
-        pthread_mutex_lock(&b->mu);
-        b->queue = j->next;
-        if (!b->queue)
-            b->queue_tail = NULL;
+    for (bulk_job_t *j = b->queue; j; j = j->next)
+        if (j->phase == 0)
+            return j;
+    return NULL;
+}
+
+/* Moves the finished jobs to done, as they finished: one waiting on a
+ * lock holds back no other (a large frame decoded while another submit is
+ * being stored is dispatched at once). Under mu; how many moved. */
+static int s_deliver(bulk_t *b)
+{
+    int n = 0;
+    bulk_job_t **pp = &b->queue, *last = NULL;
+    while (*pp) {
+        bulk_job_t *j = *pp;
+        if (j->phase != 2) {
+            last = j;
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
         j->next = NULL;
         if (b->done_tail)
             b->done_tail->next = j;
         else
             b->done = j;
         b->done_tail = j;
-        b->running = 0;
+        n++;
+    }
+    b->queue_tail = last;
+    return n;
+}
+
+static void *s_main(void *arg)
+{
+    bulk_worker_t *w = arg;
+    bulk_t *b = w->b;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        bulk_job_t *j = NULL;
+        while (!b->stop && !(j = s_next(b)))
+            pthread_cond_wait(&b->cv, &b->mu);
+        if (b->stop)
+            break;
+        j->phase = 1;
+        pthread_mutex_unlock(&b->mu);
+        s_store(w, j);
+        pthread_mutex_lock(&b->mu);
+        j->phase = 2;
+        int moved = s_deliver(b);
         pthread_cond_broadcast(&b->idle_cv);
         uint64_t one = 1;
-        if (write(b->efd, &one, sizeof one) != (ssize_t)sizeof one)
+        if (moved && write(b->efd, &one, sizeof one) != (ssize_t)sizeof one)
             log_warn("bulk: cannot wake the loop: %s", strerror(errno)); /* it looks every tick */
     }
     pthread_mutex_unlock(&b->mu);
@@ -246,32 +280,39 @@ bulk_t *bulk_start(const char *conninfo)
     if (!b)
         return NULL;
     b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    b->db = b->efd >= 0 ? db_new(conninfo) : NULL;
-    b->st = b->db ? store_new(b->db) : NULL;
-    if (!b->st)
-        goto fail;
-    if (pthread_mutex_init(&b->mu, NULL) != 0)
-        goto fail;
+    if (b->efd < 0 || pthread_mutex_init(&b->mu, NULL) != 0) {
+        if (b->efd >= 0)
+            close(b->efd);
+        free(b);
+        return NULL;
+    }
     if (pthread_cond_init(&b->cv, NULL) != 0 || pthread_cond_init(&b->idle_cv, NULL) != 0) {
         pthread_mutex_destroy(&b->mu);
-        goto fail;
-    }
-    int e = pthread_create(&b->thread, NULL, s_main, b);
-    if (e != 0) {
-        pthread_cond_destroy(&b->cv);
-        pthread_cond_destroy(&b->idle_cv);
-        pthread_mutex_destroy(&b->mu);
-        errno = e;
-        goto fail;
-    }
-    b->started = 1;
-    return b;
-fail:
-    store_destroy(&b->st);
-    db_destroy(&b->db);
-    if (b->efd >= 0)
         close(b->efd);
-    free(b);
+        free(b);
+        return NULL;
+    }
+    for (int i = 0; i < BULK_THREADS; i++) {
+        bulk_worker_t *w = &b->w[i];
+        w->b = b;
+        w->db = db_new(conninfo);
+        w->st = w->db ? store_new(w->db) : NULL;
+        if (!w->st)
+            goto fail;
+    }
+    for (int i = 0; i < BULK_THREADS; i++) {
+        int e = pthread_create(&b->w[i].thread, NULL, s_main, &b->w[i]);
+        if (e != 0) {
+            errno = e;
+            goto fail;
+        }
+        b->w[i].started = 1;
+    }
+    return b;
+fail:;
+    int e = errno;
+    bulk_destroy(&b); /* stops the threads started */
+    errno = e;
     return NULL;
 }
 
@@ -284,6 +325,7 @@ void bulk_push(bulk_t *b, bulk_job_t *job)
 {
     job->next = NULL;
     job->status = BULK_QUEUED;
+    job->phase = 0;
     pthread_mutex_lock(&b->mu);
     if (b->queue_tail)
         b->queue_tail->next = job;
@@ -343,29 +385,26 @@ void bulk_job_free(bulk_job_t **jp)
 
 void bulk_stop(bulk_t *b)
 {
-    if (!b || !b->started)
+    if (!b)
         return;
     pthread_mutex_lock(&b->mu);
     b->stop = 1;
     pthread_cond_broadcast(&b->cv);
     pthread_cond_broadcast(&b->idle_cv);
     pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL);
-    b->started = 0;
-    /* The thread is gone: what it never started comes back refused. */
-    while (b->queue) {
-        bulk_job_t *j = b->queue;
-        b->queue = j->next;
-        j->next = NULL;
-        s_fail(j, BULK_REFUSED, "%s; nothing was stored, submit again",
-               "the coordinator is stopping");
-        if (b->done_tail)
-            b->done_tail->next = j;
-        else
-            b->done = j;
-        b->done_tail = j;
-    }
-    b->queue_tail = NULL;
+    for (int i = 0; i < BULK_THREADS; i++)
+        if (b->w[i].started) {
+            pthread_join(b->w[i].thread, NULL);
+            b->w[i].started = 0;
+        }
+    /* The threads are gone: what they never started comes back refused. */
+    for (bulk_job_t *j = b->queue; j; j = j->next)
+        if (j->phase != 2) {
+            s_fail(j, BULK_REFUSED, "%s; nothing was stored, submit again",
+                   "the coordinator is stopping");
+            j->phase = 2;
+        }
+    (void)s_deliver(b);
 }
 
 void bulk_destroy(bulk_t **bp)
@@ -387,8 +426,10 @@ void bulk_destroy(bulk_t **bp)
     pthread_cond_destroy(&b->cv);
     pthread_cond_destroy(&b->idle_cv);
     pthread_mutex_destroy(&b->mu);
-    store_destroy(&b->st);
-    db_destroy(&b->db);
+    for (int i = 0; i < BULK_THREADS; i++) {
+        store_destroy(&b->w[i].st);
+        db_destroy(&b->w[i].db);
+    }
     if (b->efd >= 0)
         close(b->efd);
     free(b);

@@ -27,11 +27,19 @@
  *     nothing once a standby took over, and a takeover waits for a commit
  *     already decided;
  *   - bounded: at most BULK_PER_KEY jobs per client key and BULK_TOTAL in
- *     all are queued or running (the caller refuses more), one at a time.
+ *     all are queued, running or finished but not yet given back (the
+ *     caller refuses more), at most BULK_THREADS at a time.
  *
- * Jobs are done in the order pushed. The thread touches no loop state: a
- * job is the loop's until bulk_push, the thread's until it comes back from
- * bulk_done, then the loop's again.
+ * BULK_THREADS threads, each with its connection, take the jobs in the
+ * order pushed, so two large submits are stored at once (each in its own
+ * transaction, fenced and committed as above), and each job comes back
+ * from bulk_done as soon as it is finished: a client that sent two large
+ * requests at once may be answered in either order (replies carry the
+ * request_id; a large request and a small one were never answered in
+ * order either), and run ids are taken by each transaction as it
+ * inserts, so two submits stored at once may get theirs in either order.
+ * The threads touch no loop state: a job is the loop's until bulk_push, a
+ * thread's until it comes back from bulk_done, then the loop's again.
  */
 #ifndef DROVER_BULK_H
 #define DROVER_BULK_H
@@ -47,6 +55,7 @@
 #define DECODE_INLINE_MAX  (256u << 10) /* client frames larger are decoded here */
 #define BULK_PER_KEY       2
 #define BULK_TOTAL         4
+#define BULK_THREADS       2 /* storing at once (each a database connection) */
 
 /* What a job asks for. */
 typedef enum {
@@ -90,19 +99,20 @@ struct bulk_job {
     model_rows_t rows;
     run_t *run;      /* BULK_STORED: built for model_run_attach (NULL: out of memory) */
     int64_t took_us; /* building and storing */
+    int phase;       /* the bulk's, under its mutex: queued, being stored, finished */
     bulk_job_t *next;
 };
 
 typedef struct bulk bulk_t;
 
-/* Starts the thread for the database at conninfo (copied; connects on the
- * first job). NULL on failure (errno: ENOMEM, or the thread's). */
+/* Starts the threads for the database at conninfo (copied; each connects
+ * on its first job). NULL on failure (errno: ENOMEM, or the thread's). */
 bulk_t *bulk_start(const char *conninfo);
 /* Readable (an eventfd) when bulk_done has jobs to give back. */
 int bulk_fd(const bulk_t *b);
 /* Queues job (the thread owns it until bulk_done returns it). Never fails. */
 void bulk_push(bulk_t *b, bulk_job_t *job);
-/* The finished jobs, oldest first (the caller owns them and frees each
+/* The finished jobs, in the order they finished (the caller owns them and frees each
  * with bulk_job_free), or NULL; clears bulk_fd's readiness. */
 bulk_job_t *bulk_done(bulk_t *b);
 /* Jobs not yet given back, of key (NULL: all). */
@@ -112,7 +122,7 @@ size_t bulk_count(bulk_t *b, const char *key);
 void bulk_wait_idle(bulk_t *b);
 /* Frees a job and what it holds; NULL-safe, nulls *jp. */
 void bulk_job_free(bulk_job_t **jp);
-/* Stops the thread after its current job; jobs still queued come back
+/* Stops the threads after their current jobs; jobs still queued come back
  * from bulk_done refused ("stopping"), so call bulk_done before
  * bulk_destroy. */
 void bulk_stop(bulk_t *b);

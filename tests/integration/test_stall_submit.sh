@@ -10,7 +10,10 @@
 #   3. while its insert waits (a person holds a lock on drover.task_deps),
 #      the coordinator keeps answering, the half-written run is invisible,
 #      and a coordinator killed (SIGKILL) then leaves no trace of it after a
-#      restart, and the client got no success.
+#      restart, and the client got no success;
+#   4. two at once are stored at once (BULK_THREADS): both wait on that
+#      lock together, and once it is gone both are answered, each with its
+#      own whole run.
 source "$(dirname "$0")/lib.sh"
 
 pg_start
@@ -85,4 +88,30 @@ assert_eq "0 0" "$(sql "select (select count(*) from drover.runs where workflow 
 cpoke --msg "@$T_DIR/crash.json" --await 30000 >"$T_DIR/again.out" || fail "no answer to the submit sent again"
 jq -e '.error == "ERROR_NONE" and .run_id > 0' "$T_DIR/again.out" >/dev/null ||
     fail "submit sent again: $(cut -c1-300 "$T_DIR/again.out")"
+
+# 4. Two large submits at once, from two clients, while the lock is held.
+sql "begin; lock table drover.task_deps in access exclusive mode; select pg_sleep(60); commit" \
+    >/dev/null 2>&1 &
+T_EXTRA_PIDS+=("$!")
+wait_for "the lock is held again" 10 sql_is "select count(*) from pg_locks where relation = \
+    'drover.task_deps'::regclass and mode = 'AccessExclusiveLock' and granted" 1
+pokers=()
+for k in 1 2; do
+    fan $((40 + k)) "twin$k" 7000 >"$T_DIR/twin$k.json"
+    cpoke --msg "@$T_DIR/twin$k.json" --await 60000 >"$T_DIR/twin$k.out" 2>&1 &
+    pokers+=("$!")
+    T_EXTRA_PIDS+=("$!")
+done
+wait_for "both inserts wait on the lock at once" 30 sql_is "select count(*) from pg_locks where \
+    relation = 'drover.task_deps'::regclass and not granted" 2
+sql "select pg_terminate_backend(pid) from pg_locks where relation = 'drover.task_deps'::regclass \
+    and mode = 'AccessExclusiveLock' and granted" >/dev/null
+for k in 1 2; do
+    wait "${pokers[k - 1]}" || fail "no answer to large submit twin$k"
+    r=$(jq -r 'select(.error == "ERROR_NONE") | .run_id' "$T_DIR/twin$k.out")
+    [[ "$r" =~ ^[0-9]+$ ]] || fail "large submit twin$k: $(cut -c1-300 "$T_DIR/twin$k.out")"
+    assert_eq "twin$k 7001 7000" "$(sql "select r.workflow, (select count(*) from drover.tasks where run_id = r.id), \
+        (select count(*) from drover.task_deps d join drover.tasks t on t.id = d.task_id where t.run_id = r.id) \
+        from drover.runs r where r.id = $r" | tr '|' ' ')" "run of twin$k as answered"
+done
 log "ok"
