@@ -8,13 +8,16 @@
 #include "model.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <time.h>
 
+#include "bytebuf.h"
 #include "dag.h"
 #include "gang.h"
 #include "idmap.h"
@@ -348,7 +351,7 @@ static int s_res_from_json(json_t *o, resources_t *r)
     return 0;
 }
 
-/* The same from a submitted step's Resources (what s_res_to_json would
+/* The same from a submitted step's Resources (what s_task_json would
  * store and s_res_from_json read back), without the JSON round trip. */
 static int s_res_from_pb(const Drover__Resources *res, resources_t *r)
 {
@@ -370,25 +373,6 @@ static int s_res_from_pb(const Drover__Resources *res, resources_t *r)
         r->nlabels++;
     }
     return 0;
-}
-
-static json_t *s_res_to_json(const Drover__Resources *res)
-{
-    json_t *o = json_object();
-    if (!o || !res)
-        return o;
-    json_object_set_new(o, "cpus", json_integer(res->cpus ? res->cpus : 1));
-    if (res->memory_bytes)
-        json_object_set_new(o, "memory", json_integer((json_int_t)res->memory_bytes));
-    if (res->gpus)
-        json_object_set_new(o, "gpus", json_integer(res->gpus));
-    if (res->n_labels) {
-        json_t *l = json_array();
-        for (size_t i = 0; l && i < res->n_labels; i++)
-            json_array_append_new(l, json_string(res->labels[i]));
-        json_object_set_new(o, "labels", l);
-    }
-    return o;
 }
 
 static void s_run_free(run_t *r)
@@ -1186,6 +1170,91 @@ static int s_pending_parents(const Drover__StepSpec *s, const size_t *didx, size
     return n;
 }
 
+/* A JSON string of s into b (what json_dumps writes, but for '/', left
+ * as is); -1 if s is no valid UTF-8 (json_pack refused it as well). */
+static int s_json_str(bytebuf_t *b, const char *s)
+{
+    if (!util_utf8_valid(s))
+        return -1;
+    bytebuf_put(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        bytebuf_put(b, run, (size_t)(s - run));
+        char esc[8];
+        int n = c == '"' || c == '\\' ? snprintf(esc, sizeof esc, "\\%c", c)
+                                      : snprintf(esc, sizeof esc, "\\u%04x", c);
+        bytebuf_put(b, esc, (size_t)n);
+        run = s + 1;
+    }
+    bytebuf_put(b, run, (size_t)(s - run));
+    bytebuf_put(b, "\"", 1);
+    return 0;
+}
+
+__attribute__((format(printf, 2, 3))) static void s_json_fmt(bytebuf_t *b, const char *fmt, ...)
+{
+    char tmp[160];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        bytebuf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Step s (index i, state) as the object submit_many reads (store.c): the
+ * keys and values json_pack built before, written straight into b (for
+ * 10,000 steps the jansson tree cost ~10 us a step, most of a large
+ * submit's time on the coordinator). -1: a string is no valid UTF-8. */
+static int s_task_json(bytebuf_t *b, const Drover__StepSpec *s, size_t i, const char *state,
+                       const int64_t *reuse)
+{
+    s_json_fmt(b, "{\"idx\":%d,\"name\":", (int)i);
+    if (s_json_str(b, s->name) < 0)
+        return -1;
+    bytebuf_put(b, ",\"kind\":", 8);
+    if (s_json_str(b, s->kind) < 0)
+        return -1;
+    bytebuf_put(b, ",\"spec\":", 8);
+    if (s_json_str(b, s->spec_json) < 0)
+        return -1;
+    s_json_fmt(b,
+               ",\"state\":\"%s\",\"retries\":%d,\"timeout_ms\":%" PRId64
+               ",\"retry_delay_ms\":%" PRId64 ",\"resources\":",
+               state, (int)s->retries, (int64_t)s->timeout_ms, (int64_t)s->retry_delay_ms);
+    const Drover__Resources *res = s->resources;
+    if (!res) {
+        bytebuf_put(b, "{}", 2);
+    } else {
+        s_json_fmt(b, "{\"cpus\":%" PRId64, (int64_t)(res->cpus ? res->cpus : 1));
+        if (res->memory_bytes)
+            s_json_fmt(b, ",\"memory\":%" PRId64, (int64_t)res->memory_bytes);
+        if (res->gpus)
+            s_json_fmt(b, ",\"gpus\":%" PRId64, (int64_t)res->gpus);
+        if (res->n_labels) {
+            bytebuf_put(b, ",\"labels\":[", 11);
+            for (size_t l = 0; l < res->n_labels; l++) {
+                if (l)
+                    bytebuf_put(b, ",", 1);
+                if (s_json_str(b, res->labels[l]) < 0)
+                    return -1;
+            }
+            bytebuf_put(b, "]", 1);
+        }
+        bytebuf_put(b, "}", 1);
+    }
+    if (reuse && reuse[i])
+        s_json_fmt(b, ",\"reused_from\":%" PRId64, reuse[i]);
+    if (s->nodes > 1)
+        s_json_fmt(b, ",\"gang_size\":%" PRId64 ",\"gang_rank\":%" PRId64 ",\"gang_pack\":%s",
+                   (int64_t)s->nodes, (int64_t)s->gang_rank, s->pack ? "true" : "false");
+    bytebuf_put(b, "}", 1);
+    return 0;
+}
+
 int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, model_rows_t *rows)
 {
     size_t n = req->n_steps, nedges = 0;
@@ -1194,10 +1263,10 @@ int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, mo
     for (size_t i = 0; i < n; i++)
         nedges += req->steps[i]->n_after;
     dag_node_t *nodes = calloc(n, sizeof *nodes);
-    json_t *tasks = json_array(), *deps = json_array();
+    bytebuf_t tasks = {0}, deps = {0};
     rows->ids = calloc(n, sizeof *rows->ids);
     rows->didx = malloc((nedges ? nedges : 1) * sizeof *rows->didx);
-    if (!nodes || !tasks || !deps || !rows->ids || !rows->didx)
+    if (!nodes || !rows->ids || !rows->didx)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
         nodes[i].name = req->steps[i]->name;
@@ -1206,6 +1275,8 @@ int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, mo
     }
     if (dag_resolve(nodes, n, rows->didx) < 0)
         goto nomem; /* validated: only memory can fail */
+    bytebuf_put(&tasks, "[", 1);
+    bytebuf_put(&deps, "[", 1);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const Drover__StepSpec *s = req->steps[i];
@@ -1213,35 +1284,25 @@ int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, mo
         const char *state = reused                                       ? "succeeded"
                             : s_pending_parents(s, rows->didx, k, reuse) ? "pending"
                                                                          : "ready";
-        json_t *o =
-            json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:o}", "idx", (int)i, "name",
-                      s->name, "kind", s->kind, "spec", s->spec_json, "state", state, "retries",
-                      (int)s->retries, "timeout_ms", (json_int_t)s->timeout_ms, "retry_delay_ms",
-                      (json_int_t)s->retry_delay_ms, "resources", s_res_to_json(s->resources));
-        if (!o || json_array_append_new(tasks, o) < 0)
-            goto nomem;
-        if (reused && json_object_set_new(o, "reused_from", json_integer((json_int_t)reuse[i])) < 0)
-            goto nomem;
-        if (s->nodes > 1 && (json_object_set_new(o, "gang_size", json_integer(s->nodes)) < 0 ||
-                             json_object_set_new(o, "gang_rank", json_integer(s->gang_rank)) < 0 ||
-                             json_object_set_new(o, "gang_pack", json_boolean(s->pack)) < 0))
-            goto nomem;
+        if (i)
+            bytebuf_put(&tasks, ",", 1);
+        if (s_task_json(&tasks, s, i, state, reuse) < 0)
+            goto nomem; /* as json_pack refused it */
         for (size_t a = 0; a < s->n_after; a++, k++)
-            if (json_array_append_new(deps, json_pack("[i, i]", (int)i, (int)rows->didx[k])) < 0)
-                goto nomem;
+            s_json_fmt(&deps, "%s[%d,%d]", k ? "," : "", (int)i, (int)rows->didx[k]);
     }
-    rows->tasks_json = json_dumps(tasks, JSON_COMPACT);
-    rows->deps_json = json_dumps(deps, JSON_COMPACT);
-    if (!rows->tasks_json || !rows->deps_json)
+    bytebuf_put(&tasks, "]", 2); /* the NUL too */
+    bytebuf_put(&deps, "]", 2);
+    if (tasks.oom || deps.oom)
         goto nomem;
+    rows->tasks_json = (char *)tasks.p;
+    rows->deps_json = (char *)deps.p;
     free(nodes);
-    json_decref(tasks);
-    json_decref(deps);
     return 0;
 nomem:
     free(nodes);
-    json_decref(tasks);
-    json_decref(deps);
+    free(tasks.p);
+    free(deps.p);
     model_rows_clear(rows);
     return errno = ENOMEM, -1;
 }
