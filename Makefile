@@ -31,6 +31,7 @@ TEST_CMAKE_FLAGS := -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 # Tests whose time goes to Chromium or PyTorch rather than our C (label
 # nosan) run in the plain pass only: drover-web's C is exercised under the
 # sanitizers by integration.web_api, the gang's by integration.dp_gang.
+# integration.package (label nosan too) installs the build users get.
 TEST_CTEST_FLAGS := -LE nosan
 else
 TEST_DIR := build
