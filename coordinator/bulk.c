@@ -216,7 +216,7 @@ static void s_store(bulk_worker_t *w, bulk_job_t *j)
 static bulk_job_t *s_next(bulk_t *b)
 {
     for (bulk_job_t *j = b->queue; j; j = j->next)
-        if (j->phase == 0)
+        if (j->phase == BULK_WAITING)
             return j;
     return NULL;
 }
@@ -230,7 +230,7 @@ static int s_deliver(bulk_t *b)
     bulk_job_t **pp = &b->queue, *last = NULL;
     while (*pp) {
         bulk_job_t *j = *pp;
-        if (j->phase != 2) {
+        if (j->phase != BULK_FINISHED) {
             last = j;
             pp = &j->next;
             continue;
@@ -259,11 +259,11 @@ static void *s_main(void *arg)
             pthread_cond_wait(&b->cv, &b->mu);
         if (b->stop)
             break;
-        j->phase = 1;
+        j->phase = BULK_TAKEN;
         pthread_mutex_unlock(&b->mu);
         s_store(w, j);
         pthread_mutex_lock(&b->mu);
-        j->phase = 2;
+        j->phase = BULK_FINISHED;
         int moved = s_deliver(b);
         pthread_cond_broadcast(&b->idle_cv);
         uint64_t one = 1;
@@ -325,7 +325,7 @@ void bulk_push(bulk_t *b, bulk_job_t *job)
 {
     job->next = NULL;
     job->status = BULK_QUEUED;
-    job->phase = 0;
+    job->phase = BULK_WAITING;
     pthread_mutex_lock(&b->mu);
     if (b->queue_tail)
         b->queue_tail->next = job;
@@ -399,10 +399,10 @@ void bulk_stop(bulk_t *b)
         }
     /* The threads are gone: what they never started comes back refused. */
     for (bulk_job_t *j = b->queue; j; j = j->next)
-        if (j->phase != 2) {
+        if (j->phase != BULK_FINISHED) {
             s_fail(j, BULK_REFUSED, "%s; nothing was stored, submit again",
                    "the coordinator is stopping");
-            j->phase = 2;
+            j->phase = BULK_FINISHED;
         }
     (void)s_deliver(b);
 }

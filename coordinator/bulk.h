@@ -74,6 +74,13 @@ typedef enum {
     BULK_UNKNOWN, /* the connection broke during COMMIT: stored or not, nobody can tell */
 } bulk_status_t;
 
+/* Where a pushed job is (bulk.c's, under its mutex). */
+typedef enum {
+    BULK_WAITING = 0, /* queued, no thread has it yet */
+    BULK_TAKEN,       /* a thread is doing it */
+    BULK_FINISHED,    /* done, not yet moved to the done list */
+} bulk_phase_t;
+
 typedef struct bulk_job bulk_job_t;
 struct bulk_job {
     /* Set by the caller before bulk_push. */
@@ -97,9 +104,9 @@ struct bulk_job {
     bulk_status_t status;
     char err[600];
     model_rows_t rows;
-    run_t *run;      /* BULK_STORED: built for model_run_attach (NULL: out of memory) */
-    int64_t took_us; /* building and storing */
-    int phase;       /* the bulk's, under its mutex: queued, being stored, finished */
+    run_t *run;         /* BULK_STORED: built for model_run_attach (NULL: out of memory) */
+    int64_t took_us;    /* building and storing */
+    bulk_phase_t phase; /* the bulk's, under its mutex */
     bulk_job_t *next;
 };
 

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <time.h>
 
 #include "bytebuf.h"
@@ -1170,39 +1169,14 @@ static int s_pending_parents(const Drover__StepSpec *s, const size_t *didx, size
     return n;
 }
 
-/* A JSON string of s into b (what json_dumps writes, but for '/', left
- * as is); -1 if s is no valid UTF-8 (json_pack refused it as well). */
+/* A JSON string of s into b; -1 if s is no valid UTF-8 (json_pack
+ * refused it as well). */
 static int s_json_str(bytebuf_t *b, const char *s)
 {
     if (!util_utf8_valid(s))
         return -1;
-    bytebuf_put(b, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        bytebuf_put(b, run, (size_t)(s - run));
-        char esc[8];
-        int n = c == '"' || c == '\\' ? snprintf(esc, sizeof esc, "\\%c", c)
-                                      : snprintf(esc, sizeof esc, "\\u%04x", c);
-        bytebuf_put(b, esc, (size_t)n);
-        run = s + 1;
-    }
-    bytebuf_put(b, run, (size_t)(s - run));
-    bytebuf_put(b, "\"", 1);
+    bytebuf_json_str(b, s);
     return 0;
-}
-
-__attribute__((format(printf, 2, 3))) static void s_json_fmt(bytebuf_t *b, const char *fmt, ...)
-{
-    char tmp[160];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        bytebuf_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
 /* Step s (index i, state) as the object submit_many reads (store.c): the
@@ -1212,7 +1186,7 @@ __attribute__((format(printf, 2, 3))) static void s_json_fmt(bytebuf_t *b, const
 static int s_task_json(bytebuf_t *b, const Drover__StepSpec *s, size_t i, const char *state,
                        const int64_t *reuse)
 {
-    s_json_fmt(b, "{\"idx\":%d,\"name\":", (int)i);
+    bytebuf_printf(b, "{\"idx\":%d,\"name\":", (int)i);
     if (s_json_str(b, s->name) < 0)
         return -1;
     bytebuf_put(b, ",\"kind\":", 8);
@@ -1221,19 +1195,19 @@ static int s_task_json(bytebuf_t *b, const Drover__StepSpec *s, size_t i, const 
     bytebuf_put(b, ",\"spec\":", 8);
     if (s_json_str(b, s->spec_json) < 0)
         return -1;
-    s_json_fmt(b,
-               ",\"state\":\"%s\",\"retries\":%d,\"timeout_ms\":%" PRId64
-               ",\"retry_delay_ms\":%" PRId64 ",\"resources\":",
-               state, (int)s->retries, (int64_t)s->timeout_ms, (int64_t)s->retry_delay_ms);
+    bytebuf_printf(b,
+                   ",\"state\":\"%s\",\"retries\":%d,\"timeout_ms\":%" PRId64
+                   ",\"retry_delay_ms\":%" PRId64 ",\"resources\":",
+                   state, (int)s->retries, (int64_t)s->timeout_ms, (int64_t)s->retry_delay_ms);
     const Drover__Resources *res = s->resources;
     if (!res) {
         bytebuf_put(b, "{}", 2);
     } else {
-        s_json_fmt(b, "{\"cpus\":%" PRId64, (int64_t)(res->cpus ? res->cpus : 1));
+        bytebuf_printf(b, "{\"cpus\":%" PRId64, (int64_t)(res->cpus ? res->cpus : 1));
         if (res->memory_bytes)
-            s_json_fmt(b, ",\"memory\":%" PRId64, (int64_t)res->memory_bytes);
+            bytebuf_printf(b, ",\"memory\":%" PRId64, (int64_t)res->memory_bytes);
         if (res->gpus)
-            s_json_fmt(b, ",\"gpus\":%" PRId64, (int64_t)res->gpus);
+            bytebuf_printf(b, ",\"gpus\":%" PRId64, (int64_t)res->gpus);
         if (res->n_labels) {
             bytebuf_put(b, ",\"labels\":[", 11);
             for (size_t l = 0; l < res->n_labels; l++) {
@@ -1247,10 +1221,10 @@ static int s_task_json(bytebuf_t *b, const Drover__StepSpec *s, size_t i, const 
         bytebuf_put(b, "}", 1);
     }
     if (reuse && reuse[i])
-        s_json_fmt(b, ",\"reused_from\":%" PRId64, reuse[i]);
+        bytebuf_printf(b, ",\"reused_from\":%" PRId64, reuse[i]);
     if (s->nodes > 1)
-        s_json_fmt(b, ",\"gang_size\":%" PRId64 ",\"gang_rank\":%" PRId64 ",\"gang_pack\":%s",
-                   (int64_t)s->nodes, (int64_t)s->gang_rank, s->pack ? "true" : "false");
+        bytebuf_printf(b, ",\"gang_size\":%" PRId64 ",\"gang_rank\":%" PRId64 ",\"gang_pack\":%s",
+                       (int64_t)s->nodes, (int64_t)s->gang_rank, s->pack ? "true" : "false");
     bytebuf_put(b, "}", 1);
     return 0;
 }
@@ -1289,7 +1263,7 @@ int model_submit_rows(const Drover__SubmitRequest *req, const int64_t *reuse, mo
         if (s_task_json(&tasks, s, i, state, reuse) < 0)
             goto nomem; /* as json_pack refused it */
         for (size_t a = 0; a < s->n_after; a++, k++)
-            s_json_fmt(&deps, "%s[%d,%d]", k ? "," : "", (int)i, (int)rows->didx[k]);
+            bytebuf_printf(&deps, "%s[%d,%d]", k ? "," : "", (int)i, (int)rows->didx[k]);
     }
     bytebuf_put(&tasks, "]", 2); /* the NUL too */
     bytebuf_put(&deps, "]", 2);

@@ -89,59 +89,6 @@ static void s_count(api_t *a, int c)
     atomic_fetch_add(&a->c[c], 1);
 }
 
-static void s_bf(bytebuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void s_bf(bytebuf_t *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = 1;
-        return;
-    }
-    if ((size_t)n < sizeof tmp) {
-        bytebuf_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    bytebuf_put(b, big, (size_t)n);
-    free(big);
-}
-
-/* A JSON string literal of s (quoted, escaped). */
-static void s_jstr(bytebuf_t *b, const char *s)
-{
-    bytebuf_put(b, "\"", 1);
-    size_t n = 0;
-    while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20)
-        n++;
-    if (!s[n]) { /* nothing to escape: the common case, one copy */
-        bytebuf_put(b, s, n);
-        bytebuf_put(b, "\"", 1);
-        return;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char e[2] = {'\\', (char)*p};
-            bytebuf_put(b, e, 2);
-        } else if (*p < 0x20) {
-            s_bf(b, "\\u%04x", *p);
-        } else {
-            bytebuf_put(b, p, 1);
-        }
-    }
-    bytebuf_put(b, "\"", 1);
-}
-
 static enum MHD_Result s_send(api_t *a, struct MHD_Connection *c, const req_t *r, unsigned status,
                               const char *type, void *body, size_t len,
                               enum MHD_ResponseMemoryMode mode)
@@ -299,12 +246,12 @@ static void s_output(bytebuf_t *b, const servemodel_t *sm, const float *p)
         if (p[j] > p[best])
             best = j;
     bytebuf_put(b, "{\"class\":", 9);
-    s_jstr(b, m->class_names[best]);
+    bytebuf_json_str(b, m->class_names[best]);
     bytebuf_put(b, ",\"probabilities\":{", 18);
     for (uint32_t j = 0; j < m->k; j++) {
         if (j)
             bytebuf_put(b, ",", 1);
-        s_jstr(b, m->class_names[j]);
+        bytebuf_json_str(b, m->class_names[j]);
         bytebuf_put(b, ":", 1);
         numfmt_put(b, p[j], 6);
     }
@@ -404,20 +351,20 @@ static enum MHD_Result s_predict(api_t *a, struct MHD_Connection *c, req_t *r)
     sha256_buffer(X, n * m->d * sizeof *X, dig);
     sha256_hex(dig, hex);
     bytebuf_put(&line, PREDLOG_PREFIX, strlen(PREDLOG_PREFIX));
-    s_bf(&line, ",\"t\":%" PRId64 ",\"model\":", util_now_us() / 1000);
-    s_jstr(&line, sm->name);
-    s_bf(&line, ",\"version\":%" PRIu64 ",\"by\":", sm->version);
-    s_jstr(&line, r->who);
+    bytebuf_printf(&line, ",\"t\":%" PRId64 ",\"model\":", util_now_us() / 1000);
+    bytebuf_json_str(&line, sm->name);
+    bytebuf_printf(&line, ",\"version\":%" PRIu64 ",\"by\":", sm->version);
+    bytebuf_json_str(&line, r->who);
     bytebuf_put(&line, ",\"label_column\":", 16);
-    s_jstr(&line, sm->label);
-    s_bf(&line, ",\"input_sha256\":\"%s\",\"rows\":[", hex);
+    bytebuf_json_str(&line, sm->label);
+    bytebuf_printf(&line, ",\"input_sha256\":\"%s\",\"rows\":[", hex);
     for (size_t i = 0; i < n; i++) {
         bytebuf_put(&line, i ? ",{" : "{", i ? 2 : 1);
         for (uint32_t j = 0; j < m->d; j++) {
             float v = X[i * m->d + j];
             if (j)
                 bytebuf_put(&line, ",", 1);
-            s_jstr(&line, m->feature_names[j]);
+            bytebuf_json_str(&line, m->feature_names[j]);
             bytebuf_put(&line, ":", 1);
             numfmt_put(&line, v, 9); /* NaN (missing): null */
             if (isnan(v))            /* impute after logging what came in */
@@ -458,10 +405,10 @@ static enum MHD_Result s_predict(api_t *a, struct MHD_Connection *c, req_t *r)
         goto done;
     }
     atomic_fetch_add(&a->c[C_ROWS], n);
-    s_bf(&ans, "{\"request_id\":\"%s\",\"model\":", id);
-    s_jstr(&ans, sm->name);
-    s_bf(&ans, ",\"version\":%" PRIu64 ",\"%s\":", sm->version,
-         many ? "predictions" : "prediction");
+    bytebuf_printf(&ans, "{\"request_id\":\"%s\",\"model\":", id);
+    bytebuf_json_str(&ans, sm->name);
+    bytebuf_printf(&ans, ",\"version\":%" PRIu64 ",\"%s\":", sm->version,
+                   many ? "predictions" : "prediction");
     bytebuf_put(&ans, out.p, out.len);
     bytebuf_put(&ans, "}\n", 2);
     if (ans.oom) {
@@ -580,33 +527,35 @@ static enum MHD_Result s_metrics(api_t *a, struct MHD_Connection *c, req_t *r)
 {
     bytebuf_t b = {0};
     for (int i = 0; i < C_N; i++)
-        s_bf(&b, "# TYPE %s counter\n%s %" PRIuFAST64 "\n", s_counter_names[i], s_counter_names[i],
-             atomic_load(&a->c[i]));
+        bytebuf_printf(&b, "# TYPE %s counter\n%s %" PRIuFAST64 "\n", s_counter_names[i],
+                       s_counter_names[i], atomic_load(&a->c[i]));
     predlog_stats_t ps;
     predlog_stats(a->pl, &ps);
-    s_bf(&b,
-         "# TYPE drover_serve_log_records_total counter\ndrover_serve_log_records_total %" PRIu64
-         "\n# TYPE drover_serve_log_bytes_total counter\ndrover_serve_log_bytes_total %" PRIu64
-         "\n# TYPE drover_serve_log_fsyncs_total counter\ndrover_serve_log_fsyncs_total %" PRIu64
-         "\n# TYPE drover_serve_log_refused_total counter\ndrover_serve_log_refused_total %" PRIu64
-         "\n",
-         ps.records, ps.bytes, ps.fsyncs, ps.refused);
+    bytebuf_printf(
+        &b,
+        "# TYPE drover_serve_log_records_total counter\ndrover_serve_log_records_total %" PRIu64
+        "\n# TYPE drover_serve_log_bytes_total counter\ndrover_serve_log_bytes_total %" PRIu64
+        "\n# TYPE drover_serve_log_fsyncs_total counter\ndrover_serve_log_fsyncs_total %" PRIu64
+        "\n# TYPE drover_serve_log_refused_total counter\ndrover_serve_log_refused_total %" PRIu64
+        "\n",
+        ps.records, ps.bytes, ps.fsyncs, ps.refused);
     uint64_t fa, fd, ff;
     feedback_stats(a->fb, &fa, &fd, &ff);
-    s_bf(&b,
-         "# TYPE drover_serve_feedback_recorded_total counter\n"
-         "drover_serve_feedback_recorded_total %" PRIu64 "\n"
-         "# TYPE drover_serve_feedback_duplicates_total counter\n"
-         "drover_serve_feedback_duplicates_total %" PRIu64 "\n"
-         "# TYPE drover_serve_feedback_files_total counter\n"
-         "drover_serve_feedback_files_total %" PRIu64 "\n"
-         "# TYPE drover_serve_reloads_total counter\ndrover_serve_reloads_total %" PRIu64 "\n"
-         "# TYPE drover_serve_model_version gauge\n",
-         fa, fd, ff, slots_reloads(a->slots));
+    bytebuf_printf(&b,
+                   "# TYPE drover_serve_feedback_recorded_total counter\n"
+                   "drover_serve_feedback_recorded_total %" PRIu64 "\n"
+                   "# TYPE drover_serve_feedback_duplicates_total counter\n"
+                   "drover_serve_feedback_duplicates_total %" PRIu64 "\n"
+                   "# TYPE drover_serve_feedback_files_total counter\n"
+                   "drover_serve_feedback_files_total %" PRIu64 "\n"
+                   "# TYPE drover_serve_reloads_total counter\ndrover_serve_reloads_total %" PRIu64
+                   "\n"
+                   "# TYPE drover_serve_model_version gauge\n",
+                   fa, fd, ff, slots_reloads(a->slots));
     for (size_t i = 0; i < slots_count(a->slots); i++) {
         servemodel_t *sm = slots_acquire_at(a->slots, i);
-        s_bf(&b, "drover_serve_model_version{model=\"%s\"} %" PRIu64 "\n", slots_name(a->slots, i),
-             sm ? sm->version : 0);
+        bytebuf_printf(&b, "drover_serve_model_version{model=\"%s\"} %" PRIu64 "\n",
+                       slots_name(a->slots, i), sm ? sm->version : 0);
         slots_release(&sm);
     }
     if (b.oom) {

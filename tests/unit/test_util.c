@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "bytebuf.h"
 #include "util.h"
 
@@ -241,14 +243,46 @@ static void t_bytebuf(void **state)
     free(b.p);
 }
 
+/* bytebuf_printf: any length (past its stack buffer too); bytebuf_json_str:
+ * quotes, backslashes and control characters escaped, UTF-8 kept, and the
+ * result is what jansson reads back as the same string. */
+static void t_bytebuf_json(void **state)
+{
+    (void)state;
+    bytebuf_t b = {0};
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    bytebuf_printf(&b, "<%s|%d>", big, 42);
+    assert_false(b.oom);
+    assert_int_equal(b.len, sizeof big - 1 + 5);
+    assert_memory_equal(b.p + b.len - 4, "|42>", 4);
+    b.len = 0;
+    const char *s = "a\"b\\c\n\x01\x1f \xc3\xa9/end";
+    bytebuf_json_str(&b, s);
+    bytebuf_put(&b, "", 1);
+    assert_false(b.oom);
+    assert_string_equal((const char *)b.p, "\"a\\\"b\\\\c\\u000a\\u0001\\u001f \xc3\xa9/end\"");
+    json_error_t je;
+    json_t *v = json_loads((const char *)b.p, JSON_DECODE_ANY, &je);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(v), s);
+    json_decref(v);
+    b.len = 0;
+    bytebuf_json_str(&b, "");
+    assert_int_equal(b.len, 2);
+    assert_memory_equal(b.p, "\"\"", 2);
+    free(b.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_read_stream),     cmocka_unit_test(t_bytebuf),
-        cmocka_unit_test(t_backoff),         cmocka_unit_test(t_parse_duration),
-        cmocka_unit_test(t_format_duration), cmocka_unit_test(t_strlcpy),
-        cmocka_unit_test(t_clocks_and_time), cmocka_unit_test(t_utf8_sanitize),
-        cmocka_unit_test(t_name_ok),
+        cmocka_unit_test(t_read_stream),    cmocka_unit_test(t_bytebuf),
+        cmocka_unit_test(t_bytebuf_json),   cmocka_unit_test(t_backoff),
+        cmocka_unit_test(t_parse_duration), cmocka_unit_test(t_format_duration),
+        cmocka_unit_test(t_strlcpy),        cmocka_unit_test(t_clocks_and_time),
+        cmocka_unit_test(t_utf8_sanitize),  cmocka_unit_test(t_name_ok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
