@@ -152,6 +152,22 @@ static void s_insert_rows(bulk_worker_t *w, bulk_job_t *j, const Drover__SubmitR
     j->rows.params_json = NULL; /* borrowed from the caller's substitution */
 }
 
+/* Opens the thread's connection with its statements prepared; -1 (and no
+ * connection) on failure. */
+static int s_connect(bulk_worker_t *w)
+{
+    w->epoch_set = 0;
+    /* A transaction left idle (this process paused between the lease
+     * check and COMMIT) must not hold the lease row for long: the
+     * server ends such a session, and its transaction with it. */
+    if (db_connect_once(w->db) < 0 || store_prepare(w->st) < 0 ||
+        db_simple(w->db, "SET idle_in_transaction_session_timeout = '2s'") < 0) {
+        db_disconnect(w->db);
+        return -1;
+    }
+    return 0;
+}
+
 /* One job: build its rows, insert them, check the lease, commit. */
 static void s_store(bulk_worker_t *w, bulk_job_t *j)
 {
@@ -164,18 +180,10 @@ static void s_store(bulk_worker_t *w, bulk_job_t *j)
         j->status = errno == EINVAL ? BULK_INVALID : BULK_REFUSED;
         return;
     }
-    if (!db_ok(w->db)) {
-        w->epoch_set = 0;
-        /* A transaction left idle (this process paused between the lease
-         * check and COMMIT) must not hold the lease row for long: the
-         * server ends such a session, and its transaction with it. */
-        if (db_connect_once(w->db) < 0 || store_prepare(w->st) < 0 ||
-            db_simple(w->db, "SET idle_in_transaction_session_timeout = '2s'") < 0) {
-            s_fail(j, BULK_REFUSED, "database unavailable (%s); nothing was stored, submit again",
-                   db_error(w->db));
-            db_disconnect(w->db);
-            return;
-        }
+    if (!db_ok(w->db) && s_connect(w) < 0) {
+        s_fail(j, BULK_REFUSED, "database unavailable (%s); nothing was stored, submit again",
+               db_error(w->db));
+        return;
     }
     if (w->epoch_set != j->epoch) {
         /* The events trigger (migration 008) fences every statement too. */
@@ -252,6 +260,10 @@ static void *s_main(void *arg)
 {
     bulk_worker_t *w = arg;
     bulk_t *b = w->b;
+    /* Connected now, not at the first job: connecting and preparing took
+     * ~25 ms of the first large submit after a start. A failure here is
+     * the first job's to retry and report. */
+    (void)s_connect(w);
     pthread_mutex_lock(&b->mu);
     for (;;) {
         bulk_job_t *j = NULL;

@@ -113,7 +113,8 @@ struct bulk_job {
 typedef struct bulk bulk_t;
 
 /* Starts the threads for the database at conninfo (copied; each connects
- * on its first job). NULL on failure (errno: ENOMEM, or the thread's). */
+ * as it starts, and again at a job that finds its connection gone). NULL
+ * on failure (errno: ENOMEM, or the thread's). */
 bulk_t *bulk_start(const char *conninfo);
 /* Readable (an eventfd) when bulk_done has jobs to give back. */
 int bulk_fd(const bulk_t *b);

@@ -947,6 +947,19 @@ static void s_submitted_by(char *by, size_t len, const char *actor, const Drover
         util_strlcpy(by, actor, len);
 }
 
+/* 1 when h_submit hands c to the bulk thread (bulk.h): a large submit, or
+ * one decoded there. The loop writes nothing for it. */
+static int s_submit_off_loop(const creq_t *c)
+{
+    const Drover__SubmitRequest *q = c->in->submit;
+    if (q->schedule || q->trigger || !c->s->bulk || !c->own)
+        return 0;
+    size_t rows = q->n_steps;
+    for (size_t i = 0; i < q->n_steps; i++)
+        rows += q->steps[i]->n_after;
+    return rows > SUBMIT_INLINE_ROWS || c->off_loop;
+}
+
 static int h_submit(creq_t *c)
 {
     server_t *s = c->s;
@@ -985,10 +998,7 @@ static int h_submit(creq_t *c)
         util_strlcpy(c->msg, c->rules_err, sizeof c->msg);
         return s_reply_error(c, DROVER__ERROR_CODE__ERROR_BAD_REQUEST);
     }
-    size_t rows = q->n_steps;
-    for (size_t i = 0; i < q->n_steps; i++)
-        rows += q->steps[i]->n_after;
-    if ((rows > SUBMIT_INLINE_ROWS || c->off_loop) && s->bulk && c->own)
+    if (s_submit_off_loop(c))
         return s_submit_bulk(c, &sq, key);
     /* The audit row goes in with the run, in the same statement. */
     int64_t run_id;
@@ -1827,7 +1837,10 @@ static int s_dispatch(server_t *s, const uint8_t *ident, size_t ident_len, const
         rc = took > 0 ? 0 : -1;
         goto done;
     }
-    int guard = rpc->flags & RPC_WRITES;
+    /* No savepoint for a submit the bulk thread stores: four round trips
+     * around nothing. */
+    int guard =
+        (rpc->flags & RPC_WRITES) && !(in->body_case == RQ(SUBMIT) && s_submit_off_loop(&c));
     int in_tx = db_in_tx(s->db);
     if (guard && store_request_begin(s->st) < 0) {
         rc = -1;
