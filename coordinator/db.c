@@ -22,6 +22,11 @@ struct db {
     char *conninfo;
     PGconn *conn;
     int in_tx;
+    /* What db_begin_savepoint asked for and has not sent yet: it goes with
+     * the next statement, in one round trip (s_exec_deferred), or not at
+     * all if the transaction ends first. defer_sp[0] == '\0': nothing. */
+    int defer_begin;
+    char defer_sp[64];
     char err[1024];
 };
 
@@ -64,6 +69,31 @@ void db_disconnect(db_t *db)
         PQfinish(db->conn);
     db->conn = NULL;
     db->in_tx = 0;
+    db->defer_sp[0] = '\0';
+}
+
+/* Sends the deferred BEGIN / SAVEPOINT on their own (what is about to run
+ * cannot carry them). 0, or -1 with db_error(). */
+static int s_undefer(db_t *db)
+{
+    if (!db->defer_sp[0])
+        return 0;
+    char sql[96];
+    snprintf(sql, sizeof sql, "%sSAVEPOINT %s", db->defer_begin ? "BEGIN; " : "", db->defer_sp);
+    db->defer_sp[0] = '\0';
+    PGresult *r = db->conn ? PQexec(db->conn, sql) : NULL;
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) {
+        s_set_err(db, "",
+                  r          ? PQresultErrorMessage(r)
+                  : db->conn ? PQerrorMessage(db->conn)
+                             : "not connected to the database");
+        /* BEGIN may have run and the SAVEPOINT failed: the server then
+         * holds an (aborted) transaction that db_rollback must end. */
+        db->in_tx = db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
 }
 
 int db_connect_once(db_t *db)
@@ -127,6 +157,8 @@ const char *db_error(const db_t *db)
 
 int db_prepare(db_t *db, const db_stmt_t *stmts, size_t n)
 {
+    if (s_undefer(db) < 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         PGresult *r = PQprepare(db->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
         if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -141,6 +173,85 @@ int db_prepare(db_t *db, const db_stmt_t *stmts, size_t n)
     return 0;
 }
 
+/* The next result of a pipeline, up to its sync: NULL at the sync, or
+ * with *gone = 1 when the connection went (two NULLs in a row: each query's
+ * results end with one). */
+static PGresult *s_pipe_next(PGconn *c, int *gone)
+{
+    int nulls = 0;
+    for (;;) {
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            if (++nulls >= 2 || PQstatus(c) != CONNECTION_OK) {
+                *gone = 1;
+                return NULL;
+            }
+            continue;
+        }
+        if (PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+            return r;
+        PQclear(r);
+        return NULL;
+    }
+}
+
+/* The deferred BEGIN / SAVEPOINT and statement `name` in one round trip
+ * (pipeline mode): results BEGIN?, SAVEPOINT, the statement, then the sync.
+ * On any failure the transaction is marked open as the server has it, so
+ * the caller's rollback (to the savepoint, or of it all) finds it. */
+static PGresult *s_exec_deferred(db_t *db, const char *name, int nparams, const char *const *values,
+                                 const int *lengths, const int *formats, ExecStatusType expect,
+                                 int binary)
+{
+    PGconn *c = db->conn;
+    char sp[96];
+    int begin = db->defer_begin;
+    snprintf(sp, sizeof sp, "SAVEPOINT %s", db->defer_sp);
+    db->defer_sp[0] = '\0';
+    if (PQenterPipelineMode(c) != 1) {
+        s_set_err(db, "pipeline: ", PQerrorMessage(c));
+        db->in_tx = PQtransactionStatus(c) != PQTRANS_IDLE;
+        return NULL;
+    }
+    int ok = (!begin || PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1) &&
+             PQsendQueryParams(c, sp, 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+             PQsendQueryPrepared(c, name, nparams, values, lengths, formats, binary) == 1 &&
+             PQpipelineSync(c) == 1;
+    if (!ok)
+        s_set_err(db, "pipeline: ", PQerrorMessage(c));
+    PGresult *out = NULL, *r;
+    int stage = 0, gone = 0, mine = begin ? 2 : 1;
+    while ((r = s_pipe_next(c, &gone))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (stage == mine && st == expect && ok) {
+            out = r;
+        } else {
+            if (ok && (stage == mine || st != PGRES_COMMAND_OK)) {
+                char pfx[160];
+                snprintf(pfx, sizeof pfx, "%s: ", stage == mine ? name : sp);
+                s_set_err(db, pfx, PQresultErrorMessage(r));
+                ok = 0;
+            }
+            PQclear(r);
+        }
+        stage++;
+    }
+    if (gone)
+        ok = 0;
+    if (PQexitPipelineMode(c) != 1 && ok) {
+        s_set_err(db, "pipeline: ", PQerrorMessage(c));
+        ok = 0;
+    }
+    db->in_tx = PQtransactionStatus(c) != PQTRANS_IDLE;
+    if (!ok || !out) {
+        if (ok)
+            s_set_err(db, "pipeline: ", "no result");
+        PQclear(out);
+        return NULL;
+    }
+    return out;
+}
+
 static PGresult *s_exec(db_t *db, const char *name, int nparams, const char *const *values,
                         const int *lengths, const int *formats, ExecStatusType expect, int binary)
 {
@@ -148,6 +259,8 @@ static PGresult *s_exec(db_t *db, const char *name, int nparams, const char *con
         s_set_err(db, "", "not connected to the database");
         return NULL;
     }
+    if (db->defer_sp[0])
+        return s_exec_deferred(db, name, nparams, values, lengths, formats, expect, binary);
     PGresult *r = PQexecPrepared(db->conn, name, nparams, values, lengths, formats, binary);
     if (!r || PQresultStatus(r) != expect) {
         char pfx[160];
@@ -176,6 +289,8 @@ int db_simple(db_t *db, const char *sql)
         s_set_err(db, "", "not connected to the database");
         return -1;
     }
+    if (s_undefer(db) < 0)
+        return -1;
     PGresult *r = PQexec(db->conn, sql);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -194,6 +309,8 @@ int db_exec_commit(db_t *db, const char *name, int nparams, const char *const *v
         s_set_err(db, "", "not connected to the database");
         return -1;
     }
+    if (s_undefer(db) < 0)
+        return -1;
     if (PQenterPipelineMode(c) != 1) {
         s_set_err(db, "pipeline: ", PQerrorMessage(c));
         return -1;
@@ -203,24 +320,11 @@ int db_exec_commit(db_t *db, const char *name, int nparams, const char *const *v
              PQpipelineSync(c) == 1;
     if (!ok)
         s_set_err(db, "pipeline: ", PQerrorMessage(c));
-    /* Results: statement, NULL, COMMIT, NULL, sync. Read up to the sync;
-     * two NULLs in a row mean the connection went away. */
-    int stage = 0, committed = 0, nulls = 0;
-    for (;;) {
-        PGresult *r = PQgetResult(c);
-        if (!r) {
-            if (++nulls >= 2 || PQstatus(c) != CONNECTION_OK) {
-                ok = 0;
-                break;
-            }
-            continue;
-        }
-        nulls = 0;
+    /* Results: the statement's, then COMMIT's. */
+    int stage = 0, committed = 0, gone = 0;
+    PGresult *r;
+    while ((r = s_pipe_next(c, &gone))) {
         ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            break;
-        }
         if (stage == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
             char pfx[160];
             snprintf(pfx, sizeof pfx, "%s: ", name);
@@ -234,6 +338,8 @@ int db_exec_commit(db_t *db, const char *name, int nparams, const char *const *v
         stage++;
         PQclear(r);
     }
+    if (gone)
+        ok = 0;
     if (PQexitPipelineMode(c) != 1 && ok) {
         s_set_err(db, "pipeline: ", PQerrorMessage(c));
         ok = 0;
@@ -257,19 +363,18 @@ int db_begin(db_t *db)
 
 int db_begin_savepoint(db_t *db, const char *name)
 {
-    char sql[96];
-    int n = snprintf(sql, sizeof sql, "%sSAVEPOINT %s", db->in_tx ? "" : "BEGIN; ", name);
-    if (n < 0 || (size_t)n >= sizeof sql) {
+    if (!db->conn) {
+        s_set_err(db, "", "not connected to the database");
+        return -1;
+    }
+    if (s_undefer(db) < 0)
+        return -1;
+    if (strlen(name) >= sizeof db->defer_sp) {
         s_set_err(db, "", "savepoint name too long");
         return -1;
     }
-    if (db_simple(db, sql) < 0) {
-        /* BEGIN may have run and the SAVEPOINT failed: the server then
-         * holds an (aborted) transaction that db_rollback must end. */
-        if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-            db->in_tx = 1;
-        return -1;
-    }
+    db->defer_begin = !db->in_tx;
+    memcpy(db->defer_sp, name, strlen(name) + 1);
     db->in_tx = 1;
     return 0;
 }
@@ -278,7 +383,11 @@ int db_commit(db_t *db)
 {
     if (!db->in_tx)
         return 0;
+    int nothing_sent = db->defer_sp[0] && db->defer_begin;
+    db->defer_sp[0] = '\0'; /* a savepoint nothing ran in needs no sending */
     db->in_tx = 0;
+    if (nothing_sent)
+        return 0; /* the server never opened this transaction */
     PGresult *r = PQexec(db->conn, "COMMIT");
     /* A failed transaction answers COMMIT with ROLLBACK: check the tag. */
     int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
@@ -292,7 +401,11 @@ void db_rollback(db_t *db)
 {
     if (!db->in_tx)
         return;
+    int nothing_sent = db->defer_sp[0] && db->defer_begin;
+    db->defer_sp[0] = '\0';
     db->in_tx = 0;
+    if (nothing_sent)
+        return;
     if (db->conn)
         PQclear(PQexec(db->conn, "ROLLBACK"));
 }

@@ -41,6 +41,8 @@ void db_disconnect(db_t *db);
 int db_connect_once(db_t *db);
 /* 1 while the connection is up and usable. */
 int db_ok(const db_t *db);
+/* The connection itself, as it is: a BEGIN / SAVEPOINT that
+ * db_begin_savepoint deferred has not been sent on it. */
 PGconn *db_conn(db_t *db);
 const char *db_error(const db_t *db);
 
@@ -66,9 +68,12 @@ int db_simple(db_t *db, const char *sql);
 int db_exec_commit(db_t *db, const char *name, int nparams, const char *const *values);
 
 int db_begin(db_t *db);
-/* db_begin and then `SAVEPOINT name` (a literal), in one round trip when
- * the transaction was not open yet. 0, or -1 (a transaction it opened is
- * then still marked open, for db_rollback). */
+/* db_begin and then `SAVEPOINT name` (a literal), sent with the next
+ * prepared statement (db_exec: one round trip for the three); any other
+ * call sends them first on their own, and a db_commit or db_rollback
+ * before anything was sent sends nothing. The transaction counts as open
+ * from here (db_in_tx). 0, or -1 (a transaction it opened is then still
+ * marked open, for db_rollback). */
 int db_begin_savepoint(db_t *db, const char *name);
 int db_commit(db_t *db);
 void db_rollback(db_t *db);
