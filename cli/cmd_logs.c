@@ -249,6 +249,9 @@ const cli_verb_t cmd_logs_verb = {
     .summary = "print a step's stdout and stderr; --follow streams",
     .help = "Prints what step STEP of run RUN wrote: its stdout on stdout and its stderr\n"
             "on stderr, byte for byte. Shows the latest attempt unless --attempt is given.\n"
+            "Output that never reached the coordinator (lost with a message) shows, once the\n"
+            "attempt has ended, as one line in its place:\n"
+            "  [drover: N bytes of this output never reached the coordinator]\n"
             "\n"
             "Options:\n"
             "  -f, --follow        keep printing new output until the step ends (rides\n"

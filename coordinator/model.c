@@ -834,6 +834,10 @@ int model_load(model_t *m)
         t->state = wire_task_state_from_name(db_get_str(tr, i, 6));
         t->gate_rejected = t->state == T(FAILED) && db_get_str(tr, i, 18)[0] == 't';
         t->attempt = (int)db_get_i64(tr, i, 7);
+        /* What its attempt stored before this process started is read at
+         * its first log chunk (model_task_log), so a chunk sent again is
+         * not stored twice. */
+        t->log_ends_unread = t->attempt > 0;
         t->retries = (int)db_get_i64(tr, i, 8);
         t->failures = (int)db_get_i64(tr, i, 9);
         t->lost = (int)db_get_i64(tr, i, 10);
@@ -2051,8 +2055,9 @@ int model_task_result(model_t *m, worker_t *w, const Drover__Result *res)
 }
 
 /* Log and metric budgets count per attempt: a new attempt starts at 0.
- * (After a coordinator restart an attempt's count starts again at 0: at
- * most one more max_log_bytes per stream per restart.) */
+ * (After a coordinator restart, an attempt's logs count from where its
+ * stored bytes end (model_task_log), its metrics from 0: at most one more
+ * max_metrics per restart.) */
 static void s_usage_reset(task_t *t, int attempt)
 {
     if (t->log_attempt == attempt)
@@ -2109,6 +2114,17 @@ int model_task_log(model_t *m, worker_t *w, const Drover__LogChunk *c)
     if (!lt)
         return 1;
     s_usage_reset(lt, att);
+    if (lt->log_ends_unread && att == lt->attempt) {
+        /* An attempt that began before this process: its worker sends its
+         * newest output again after registering anew (worker.c), and part
+         * of it was stored then. */
+        uint64_t ends[2];
+        if (store_log_ends(m->st, id, att, ends) < 0)
+            return -1;
+        for (int k = 0; k < 2; k++)
+            lt->log_end[k] = lt->log_bytes[k] = ends[k];
+    }
+    lt->log_ends_unread = 0;
     /* Only bytes past what this stream already stored are kept, and they
      * are counted as stored: overlapping or repeated offsets can neither
      * store a byte twice nor get past max_log_bytes. Past the cap a stream

@@ -104,6 +104,7 @@ struct task {
     int log_attempt;       /* the attempt log_end/log_bytes count */
     uint64_t log_end[2];   /* per stream: end of the bytes stored */
     uint64_t log_bytes[2]; /* per stream: bytes stored (max_log_bytes) */
+    int log_ends_unread;   /* loaded at start: log_end of its attempt still to be read */
     int nmetrics;          /* metrics stored for log_attempt */
     uint64_t metric_bytes;
     uint64_t ready_seq;     /* readiness order (placement: oldest first) */

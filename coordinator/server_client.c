@@ -309,10 +309,13 @@ out:
     return rc;
 }
 
-/* Reads one page of a stream from *off into buf (contiguous bytes only: a
- * gap ends the page). Returns 0 or -1 (database). */
+/* Reads one page of a stream from *off into buf. A gap (bytes not stored)
+ * ends the page while the attempt may still send them; once it has ended
+ * (settled) they will never come, so the page says so in a marker line and
+ * goes on after the gap (the reply's offsets, not the bytes, tell the
+ * reader where it is). Returns 0 or -1 (database). */
 static int s_take_stream(store_t *st, int64_t task_id, int attempt, int stream, uint64_t *off,
-                         uint8_t *buf, size_t *len, size_t cap, int *more)
+                         uint8_t *buf, size_t *len, size_t cap, int *more, int settled)
 {
     PGresult *res = store_logs(st, task_id, attempt, stream, *off, cap);
     if (!res)
@@ -326,8 +329,22 @@ static int s_take_stream(store_t *st, int64_t task_id, int attempt, int stream, 
             PQclear(res);
             return -1;
         }
-        if (o > *off) /* a gap: bytes not stored (yet) */
-            break;
+        if (o > *off) { /* a gap: bytes not stored (yet) */
+            if (!settled)
+                break;
+            char mark[160];
+            int ml = snprintf(mark, sizeof mark,
+                              "\n[drover: %llu bytes of this output never reached the "
+                              "coordinator]\n",
+                              (unsigned long long)(o - *off));
+            if (*len + (size_t)ml > cap) {
+                *more = 1;
+                break;
+            }
+            memcpy(buf + *len, mark, (size_t)ml);
+            *len += (size_t)ml;
+            *off = o;
+        }
         size_t skip = (size_t)(*off - o);
         if (skip < dl) {
             size_t take = dl - skip;
@@ -385,12 +402,12 @@ static int s_client_logs(server_t *s, const Drover__LogsRequest *q, int may_hold
     int more = 0, rc = -1;
     if (!obuf || !ebuf)
         goto out;
-    if (attempt > 0 && (s_take_stream(s->st, task_id, attempt, 1, &out_off, obuf, &olen,
-                                      LOG_REPLY_MAX, &more) < 0 ||
-                        s_take_stream(s->st, task_id, attempt, 2, &err_off, ebuf, &elen,
-                                      LOG_REPLY_MAX, &more) < 0))
-        goto out;
     int ended = s_task_terminal(state) || attempt < current;
+    if (attempt > 0 && (s_take_stream(s->st, task_id, attempt, 1, &out_off, obuf, &olen,
+                                      LOG_REPLY_MAX, &more, ended) < 0 ||
+                        s_take_stream(s->st, task_id, attempt, 2, &err_off, ebuf, &elen,
+                                      LOG_REPLY_MAX, &more, ended) < 0))
+        goto out;
     int finished = ended && !more && olen == 0 && elen == 0;
     if (may_hold && q->wait_ms && olen == 0 && elen == 0 && !ended) {
         task_t *t = model_task(s->model, task_id);

@@ -48,6 +48,7 @@ enum {
     S_FENCE_HOLD,
     S_EVENT,
     S_LOG,
+    S_LOG_ENDS,
     S_WORKER_UP,
     S_WORKER_STATE,
     S_WORKERS_SEEN,
@@ -435,6 +436,11 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                  "VALUES (coalesce($1::bigint, (SELECT t.run_id FROM drover.tasks t "
                  "WHERE t.id = $2::bigint)), $2::bigint, $3::int, $4, $5, $6)",
                  6},
+    /* Per stream (1, 2): where the bytes an attempt stored end. */
+    [S_LOG_ENDS] = {"log_ends",
+                    "SELECT stream, max(offset_bytes + length(data)) FROM drover.task_logs "
+                    "WHERE task_id = $1::bigint AND attempt = $2::int GROUP BY stream",
+                    2},
     [S_LOG] =
         {"log",
          "INSERT INTO drover.task_logs (task_id, attempt, stream, offset_bytes, data) "
@@ -1213,6 +1219,23 @@ int store_event(store_t *st, int64_t run_id, int64_t task_id, int attempt, const
                        worker,
                        detail};
     return s_write(st, S_EVENT, 6, v);
+}
+
+int store_log_ends(store_t *st, int64_t task_id, int attempt, uint64_t ends[2])
+{
+    char t[24], a[24];
+    const char *v[] = {I64(t, task_id), I64(a, attempt)};
+    ends[0] = ends[1] = 0;
+    PGresult *r = s_read(st, S_LOG_ENDS, 2, v);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t stream = db_get_i64(r, i, 0), end = db_get_i64(r, i, 1);
+        if ((stream == 1 || stream == 2) && end > 0)
+            ends[stream - 1] = (uint64_t)end;
+    }
+    PQclear(r);
+    return 0;
 }
 
 int store_log(store_t *st, int64_t task_id, int attempt, int stream, uint64_t offset,

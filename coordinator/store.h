@@ -112,6 +112,9 @@ int store_task_hold(store_t *st, int64_t task_id, int held, const char *detail);
 /* An event that changes no state (stale result, refused worker, ...). */
 int store_event(store_t *st, int64_t run_id, int64_t task_id, int attempt, const char *kind,
                 const char *worker, const char *detail);
+/* Where the bytes of each stream (ends[0] stdout, ends[1] stderr) that
+ * the attempt stored so far end: 0 for a stream with none. 0 or -1. */
+int store_log_ends(store_t *st, int64_t task_id, int attempt, uint64_t ends[2]);
 int store_log(store_t *st, int64_t task_id, int attempt, int stream, uint64_t offset,
               const uint8_t *data, size_t len);
 /* labels_json: JSON array of strings. */

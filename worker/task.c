@@ -63,6 +63,8 @@ typedef struct {
     uint8_t *buf;    /* TASK_CHUNK_MAX bytes, allocated on first read */
     size_t len;      /* bytes of the waiting chunk; 0 = none */
     uint64_t offset; /* bytes of this stream handed over so far */
+    uint8_t *tail;   /* the last tail_len bytes handed over (TASK_TAIL_MAX, lazily) */
+    size_t tail_len;
 } stream_t;
 
 struct task {
@@ -831,6 +833,7 @@ void task_destroy(task_t **tp)
     for (int i = 0; i < 2; i++) {
         s_close_stream(&t->streams[i]);
         free(t->streams[i].buf);
+        free(t->streams[i].tail);
     }
     if (t->out_fd >= 0)
         close(t->out_fd);
@@ -940,8 +943,29 @@ const uint8_t *task_chunk(const task_t *t, int stream, size_t *len, uint64_t *of
 void task_chunk_done(task_t *t, int stream)
 {
     stream_t *s = s_stream(t, stream);
+    /* Keep the newest TASK_TAIL_MAX bytes handed over (task_sent_tail). */
+    if (s->len > 0 && !s->tail && !(s->tail = malloc(TASK_TAIL_MAX)))
+        s->tail_len = 0; /* without it nothing can be sent again: a gap, reported as such */
+    if (s->len > 0 && s->tail) {
+        size_t keep = s->tail_len + s->len > TASK_TAIL_MAX ? TASK_TAIL_MAX - s->len : s->tail_len;
+        memmove(s->tail, s->tail + (s->tail_len - keep), keep);
+        memcpy(s->tail + keep, s->buf, s->len);
+        s->tail_len = keep + s->len;
+    }
     s->offset += s->len;
     s->len = 0;
+}
+
+_Static_assert(TASK_CHUNK_MAX <= TASK_TAIL_MAX, "a chunk must fit in the kept tail");
+
+const uint8_t *task_sent_tail(const task_t *t, int stream, size_t *len, uint64_t *offset)
+{
+    const stream_t *s = s_stream((task_t *)t, stream);
+    if (!s->tail || s->tail_len == 0)
+        return NULL;
+    *len = s->tail_len;
+    *offset = s->offset - s->tail_len;
+    return s->tail;
 }
 
 /* ------------------------------------------------- the output channel --- */

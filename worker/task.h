@@ -45,6 +45,9 @@
 
 /* Largest LogChunk payload. */
 #define TASK_CHUNK_MAX (64u * 1024u)
+/* Of each stream, the newest bytes handed over that are kept to be sent
+ * again (task_sent_tail). */
+#define TASK_TAIL_MAX (256u * 1024u)
 
 /* How long the output of a reaped child may stay silent before the worker
  * stops reading it (a grandchild may keep the pipe open forever). */
@@ -151,6 +154,12 @@ const uint8_t *task_chunk(const task_t *t, int stream, size_t *len, uint64_t *of
 
 /* The waiting chunk was handed over; the stream's offset moves past it. */
 void task_chunk_done(task_t *t, int stream);
+/* The newest bytes of stream already handed over (at most TASK_TAIL_MAX)
+ * and where they start (*offset), or NULL: what a coordinator that lost
+ * this worker's session may have lost with it, sent again after the
+ * worker registers anew. Borrowed until the next task_chunk_done() or
+ * task_destroy(). */
+const uint8_t *task_sent_tail(const task_t *t, int stream, size_t *len, uint64_t *offset);
 
 /* The read end of the fd 3 output channel when it should be polled: open
  * and fewer than TASK_METRIC_QUEUE metrics waiting. -1 otherwise. */

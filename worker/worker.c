@@ -34,7 +34,10 @@
  *   - Result{lease, outcome, ...} is kept until ResultAck{lease} arrives and
  *     re-sent every 2 s and after every accepted RegisterReply, so a result
  *     survives a lost message, a reconnect or a coordinator restart. Logs
- *     and results wait while the worker is not registered.
+ *     and results wait while the worker is not registered; after each
+ *     accepted RegisterReply the newest output of every held attempt (up
+ *     to TASK_TAIL_MAX per stream) is sent again, since a coordinator that
+ *     lost the session may have lost it too.
  *   - Kill{lease} stops a running child (SIGTERM to its process group,
  *     SIGKILL after kill_grace); its result is reported as KILLED. Kill,
  *     ResultAck or drop for a lease the worker does not hold is ignored.
@@ -440,6 +443,50 @@ static int s_send_metrics(worker_t *w, task_t *t)
     return 0;
 }
 
+/* Sends len bytes of t's stream at off as one LogChunk: s_send's answer. */
+static int s_send_log(worker_t *w, task_t *t, int stream, uint64_t off, const uint8_t *data,
+                      size_t len)
+{
+    Drover__Lease lease = DROVER__LEASE__INIT;
+    lease.task_id = task_id(t);
+    lease.attempt = task_attempt(t);
+    Drover__LogChunk lc = DROVER__LOG_CHUNK__INIT;
+    lc.lease = &lease;
+    lc.stream = (uint32_t)stream;
+    lc.offset = off;
+    lc.data.data = (uint8_t *)data;
+    lc.data.len = len;
+    Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
+    m.body_case = DROVER__WORKER_MSG__BODY_LOG;
+    m.log = &lc;
+    return s_send(w, &m);
+}
+
+/* After a new registration: output handed over lately goes out again.
+ * A coordinator that lost this worker's session (it restarted) dropped
+ * what arrived before the worker registered anew, and a chunk sent just
+ * before it died may never have been stored; the coordinator keeps only
+ * what it had not stored, and a reader is told of any bytes still
+ * missing. Sent before the results (s_flush), like all output. */
+static void s_resend_tails(worker_t *w)
+{
+    for (size_t i = 0; i < w->ntasks; i++) {
+        entry_t *e = &w->tasks[i];
+        if (e->silent)
+            continue;
+        for (int stream = TASK_STREAM_STDOUT; stream <= TASK_STREAM_STDERR; stream++) {
+            size_t len;
+            uint64_t off;
+            const uint8_t *d = task_sent_tail(e->task, stream, &len, &off);
+            for (size_t at = 0; d && at < len; at += TASK_CHUNK_MAX) {
+                size_t n = len - at < TASK_CHUNK_MAX ? len - at : TASK_CHUNK_MAX;
+                if (s_send_log(w, e->task, stream, off + at, d + at, n) < 0)
+                    break;
+            }
+        }
+    }
+}
+
 /* Sends the waiting chunk of each stream. Returns 1 when a chunk is still
  * waiting afterwards (queue full), else 0. */
 static int s_send_chunks(worker_t *w, task_t *t)
@@ -451,19 +498,7 @@ static int s_send_chunks(worker_t *w, task_t *t)
         const uint8_t *data = task_chunk(t, stream, &len, &off);
         if (!data)
             continue;
-        Drover__Lease lease = DROVER__LEASE__INIT;
-        lease.task_id = task_id(t);
-        lease.attempt = task_attempt(t);
-        Drover__LogChunk lc = DROVER__LOG_CHUNK__INIT;
-        lc.lease = &lease;
-        lc.stream = (uint32_t)stream;
-        lc.offset = off;
-        lc.data.data = (uint8_t *)data;
-        lc.data.len = len;
-        Drover__WorkerMsg m = DROVER__WORKER_MSG__INIT;
-        m.body_case = DROVER__WORKER_MSG__BODY_LOG;
-        m.log = &lc;
-        if (s_send(w, &m) == 0 || errno != EAGAIN)
+        if (s_send_log(w, t, stream, off, data, len) == 0 || errno != EAGAIN)
             task_chunk_done(t, stream); /* sent, or unsendable for good: do not spin on it */
         else
             waiting = 1;
@@ -565,6 +600,7 @@ static void s_on_register_reply(worker_t *w, const Drover__RegisterReply *rr, in
             task_kill(e->task, DROVER__OUTCOME__OUTCOME_KILLED, now);
         }
     }
+    s_resend_tails(w);
     /* Every unacknowledged result goes out again right away (s_flush). */
     for (size_t i = 0; i < w->ntasks; i++)
         w->tasks[i].result_sent_ms = 0;

@@ -14,15 +14,15 @@
 
 static int s_n;
 
-#define CHECK(cond, what)                                                                   \
-    do {                                                                                    \
-        s_n++;                                                                              \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "not ok %d - %s (line %d; db: %s; server: %s)\n", s_n, what,    \
-                    __LINE__, db_error(db), s_server(db));                                  \
-            return 1;                                                                       \
-        }                                                                                   \
-        printf("ok %d - %s\n", s_n, what);                                                  \
+#define CHECK(cond, what)                                                                          \
+    do {                                                                                           \
+        s_n++;                                                                                     \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "not ok %d - %s (line %d; db: %s; server: %s)\n", s_n, what, __LINE__, \
+                    db_error(db), s_server(db));                                                   \
+            return 1;                                                                              \
+        }                                                                                          \
+        printf("ok %d - %s\n", s_n, what);                                                         \
     } while (0)
 
 /* The server's own idea of the transaction (not db_in_tx's). */
@@ -79,20 +79,23 @@ int main(int argc, char **argv)
           "table and statement ready");
 
     /* 1. Nothing sent in between: committing sends nothing at all. */
-    CHECK(db_begin_savepoint(db, "request") == 0 && db_in_tx(db), "savepoint asked: in a transaction");
+    CHECK(db_begin_savepoint(db, "request") == 0 && db_in_tx(db),
+          "savepoint asked: in a transaction");
     CHECK(strcmp(s_server(db), "idle") == 0, "... which the server has not seen yet");
     CHECK(db_commit(db) == 0 && !db_in_tx(db) && strcmp(s_server(db), "idle") == 0,
           "commit with nothing run in it: nothing to send, still idle");
 
     /* 2. The next statement carries BEGIN and SAVEPOINT; the commit makes it durable. */
-    CHECK(db_begin_savepoint(db, "request") == 0 && s_insert(db, "1") == 0, "insert after the savepoint");
+    CHECK(db_begin_savepoint(db, "request") == 0 && s_insert(db, "1") == 0,
+          "insert after the savepoint");
     CHECK(strcmp(s_server(db), "in transaction") == 0, "the server opened the transaction with it");
     CHECK(s_count(argv[1], 1) == 0, "not visible before the commit");
     CHECK(db_commit(db) == 0 && s_count(argv[1], 1) == 1, "visible after the commit");
 
     /* 3. A refused statement: the savepoint was set before it, so rolling
      *    back to it keeps the transaction, and what follows commits. */
-    CHECK(db_begin_savepoint(db, "request") == 0 && s_insert(db, "0") < 0, "a refused insert fails");
+    CHECK(db_begin_savepoint(db, "request") == 0 && s_insert(db, "0") < 0,
+          "a refused insert fails");
     CHECK(db_in_tx(db) && strcmp(s_server(db), "in a failed transaction") == 0,
           "the transaction is open and failed");
     CHECK(db_simple(db, "ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request") == 0,
@@ -107,7 +110,8 @@ int main(int argc, char **argv)
     CHECK(db_simple(db, "ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request") == 0 &&
               db_commit(db) == 0,
           "rolled back to it and committed");
-    CHECK(s_count(argv[1], 3) == 1 && s_count(argv[1], 4) == 0, "the first stays, the second is gone");
+    CHECK(s_count(argv[1], 3) == 1 && s_count(argv[1], 4) == 0,
+          "the first stays, the second is gone");
 
     /* 5. Another call first (db_simple) sends the deferred commands on
      *    their own; the rollback of a transaction nothing ran in sends nothing. */
