@@ -63,8 +63,9 @@ typedef struct {
     uint8_t *buf;    /* TASK_CHUNK_MAX bytes, allocated on first read */
     size_t len;      /* bytes of the waiting chunk; 0 = none */
     uint64_t offset; /* bytes of this stream handed over so far */
-    uint8_t *tail;   /* the last tail_len bytes handed over (TASK_TAIL_MAX, lazily) */
+    uint8_t *tail;   /* the last tail_len bytes handed over, ending at offset */
     size_t tail_len;
+    size_t tail_cap; /* grows with the output, up to TASK_TAIL_MAX */
 } stream_t;
 
 struct task {
@@ -943,14 +944,28 @@ const uint8_t *task_chunk(const task_t *t, int stream, size_t *len, uint64_t *of
 void task_chunk_done(task_t *t, int stream)
 {
     stream_t *s = s_stream(t, stream);
-    /* Keep the newest TASK_TAIL_MAX bytes handed over (task_sent_tail). */
-    if (s->len > 0 && !s->tail && !(s->tail = malloc(TASK_TAIL_MAX)))
-        s->tail_len = 0; /* without it nothing can be sent again: a gap, reported as such */
-    if (s->len > 0 && s->tail) {
-        size_t keep = s->tail_len + s->len > TASK_TAIL_MAX ? TASK_TAIL_MAX - s->len : s->tail_len;
+    /* Keep the newest TASK_TAIL_MAX bytes handed over (task_sent_tail), in
+     * a buffer that grows with the output: a step that prints one line
+     * costs a few KiB, not the whole tail. */
+    size_t need = s->tail_len + s->len < TASK_TAIL_MAX ? s->tail_len + s->len : TASK_TAIL_MAX;
+    if (need > s->tail_cap) {
+        size_t nc = s->tail_cap ? s->tail_cap : 4096;
+        while (nc < need)
+            nc *= 2;
+        nc = nc < TASK_TAIL_MAX ? nc : TASK_TAIL_MAX;
+        uint8_t *nt = realloc(s->tail, nc);
+        if (nt) {
+            s->tail = nt;
+            s->tail_cap = nc;
+        } else {
+            s->tail_len = 0; /* what is kept must end at offset: keep nothing (a gap, reported) */
+        }
+    }
+    if (s->len > 0 && need <= s->tail_cap) {
+        size_t keep = need - s->len; /* of the old tail, its newest bytes */
         memmove(s->tail, s->tail + (s->tail_len - keep), keep);
         memcpy(s->tail + keep, s->buf, s->len);
-        s->tail_len = keep + s->len;
+        s->tail_len = need;
     }
     s->offset += s->len;
     s->len = 0;
