@@ -436,11 +436,17 @@ static const db_stmt_t s_stmts[S_COUNT] = {
                  "VALUES (coalesce($1::bigint, (SELECT t.run_id FROM drover.tasks t "
                  "WHERE t.id = $2::bigint)), $2::bigint, $3::int, $4, $5, $6)",
                  6},
-    /* Per stream (1, 2): where the bytes an attempt stored end. */
-    [S_LOG_ENDS] = {"log_ends",
-                    "SELECT stream, max(offset_bytes + length(data)) FROM drover.task_logs "
-                    "WHERE task_id = $1::bigint AND attempt = $2::int GROUP BY stream",
-                    2},
+    /* Per stream (1, 2): where the bytes an attempt stored end. model_task_log
+     * stores only bytes past what a stream holds, so its rows never overlap
+     * and the last one ends it: one index probe per stream, not a scan of
+     * everything the attempt wrote. */
+    [S_LOG_ENDS] =
+        {"log_ends",
+         "SELECT s.stream, (SELECT l.offset_bytes + length(l.data) FROM drover.task_logs l "
+         "WHERE l.task_id = $1::bigint AND l.attempt = $2::int AND l.stream = s.stream "
+         "ORDER BY l.offset_bytes DESC LIMIT 1) FROM (VALUES (1::smallint), (2::smallint)) "
+         "s(stream)",
+         2},
     [S_LOG] =
         {"log",
          "INSERT INTO drover.task_logs (task_id, attempt, stream, offset_bytes, data) "

@@ -59,11 +59,12 @@
 extern char **environ;
 
 typedef struct {
-    int fd;          /* read end, -1 once closed */
-    uint8_t *buf;    /* TASK_CHUNK_MAX bytes, allocated on first read */
-    size_t len;      /* bytes of the waiting chunk; 0 = none */
-    uint64_t offset; /* bytes of this stream handed over so far */
-    uint8_t *tail;   /* the last tail_len bytes handed over, ending at offset */
+    int fd;           /* read end, -1 once closed */
+    uint8_t *buf;     /* TASK_CHUNK_MAX bytes, allocated on first read */
+    size_t len;       /* bytes of the waiting chunk; 0 = none */
+    uint64_t offset;  /* bytes of this stream handed over so far */
+    uint8_t *tail;    /* ring: the last tail_len bytes handed over, ending at offset */
+    size_t tail_head; /* where the oldest of them is */
     size_t tail_len;
     size_t tail_cap; /* grows with the output, up to TASK_TAIL_MAX */
 } stream_t;
@@ -941,46 +942,85 @@ const uint8_t *task_chunk(const task_t *t, int stream, size_t *len, uint64_t *of
     return s->buf;
 }
 
-void task_chunk_done(task_t *t, int stream)
+/* The ring's two segments, oldest first (the second may be empty). */
+static void s_tail_segments(const stream_t *s, const uint8_t *seg[2], size_t len[2])
 {
-    stream_t *s = s_stream(t, stream);
-    /* Keep the newest TASK_TAIL_MAX bytes handed over (task_sent_tail), in
-     * a buffer that grows with the output: a step that prints one line
-     * costs a few KiB, not the whole tail. */
-    size_t need = s->tail_len + s->len < TASK_TAIL_MAX ? s->tail_len + s->len : TASK_TAIL_MAX;
+    if (!s->tail) {
+        seg[0] = seg[1] = NULL;
+        len[0] = len[1] = 0;
+        return;
+    }
+    size_t first = s->tail_cap - s->tail_head;
+    first = s->tail_len < first ? s->tail_len : first;
+    seg[0] = s->tail + s->tail_head;
+    len[0] = first;
+    seg[1] = s->tail;
+    len[1] = s->tail_len - first;
+}
+
+/* Keeps the newest TASK_TAIL_MAX bytes handed over (task_sent_tail) in a
+ * ring that grows with the output (a step that prints one line costs a
+ * few KiB); adding a chunk copies only the chunk. */
+static void s_tail_add(stream_t *s, const uint8_t *d, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t need = s->tail_len + n < TASK_TAIL_MAX ? s->tail_len + n : TASK_TAIL_MAX;
     if (need > s->tail_cap) {
         size_t nc = s->tail_cap ? s->tail_cap : 4096;
         while (nc < need)
             nc *= 2;
         nc = nc < TASK_TAIL_MAX ? nc : TASK_TAIL_MAX;
-        uint8_t *nt = realloc(s->tail, nc);
-        if (nt) {
+        uint8_t *nt = malloc(nc);
+        if (nt) { /* the ring unrolled into the larger one */
+            const uint8_t *seg[2];
+            size_t len[2];
+            s_tail_segments(s, seg, len);
+            if (len[0])
+                memcpy(nt, seg[0], len[0]);
+            if (len[1])
+                memcpy(nt + len[0], seg[1], len[1]);
+            free(s->tail);
             s->tail = nt;
             s->tail_cap = nc;
-        } else {
-            s->tail_len = 0; /* what is kept must end at offset: keep nothing (a gap, reported) */
-        }
+            s->tail_head = 0;
+        } /* else: the ring keeps its size, and fewer of the newest bytes */
     }
-    if (s->len > 0 && need <= s->tail_cap) {
-        size_t keep = need - s->len; /* of the old tail, its newest bytes */
-        memmove(s->tail, s->tail + (s->tail_len - keep), keep);
-        memcpy(s->tail + keep, s->buf, s->len);
-        s->tail_len = need;
+    if (n > s->tail_cap) { /* not even this chunk fits: keep nothing (a gap, reported) */
+        s->tail_len = s->tail_head = 0;
+        return;
     }
+    if (s->tail_len + n > s->tail_cap) { /* the oldest make room */
+        size_t drop = s->tail_len + n - s->tail_cap;
+        s->tail_head = (s->tail_head + drop) % s->tail_cap;
+        s->tail_len -= drop;
+    }
+    size_t at = (s->tail_head + s->tail_len) % s->tail_cap;
+    size_t first = s->tail_cap - at < n ? s->tail_cap - at : n;
+    memcpy(s->tail + at, d, first);
+    memcpy(s->tail, d + first, n - first);
+    s->tail_len += n;
+}
+
+void task_chunk_done(task_t *t, int stream)
+{
+    stream_t *s = s_stream(t, stream);
+    s_tail_add(s, s->buf, s->len);
     s->offset += s->len;
     s->len = 0;
 }
 
 _Static_assert(TASK_CHUNK_MAX <= TASK_TAIL_MAX, "a chunk must fit in the kept tail");
 
-const uint8_t *task_sent_tail(const task_t *t, int stream, size_t *len, uint64_t *offset)
+uint64_t task_sent_tail(const task_t *t, int stream, const uint8_t *seg[2], size_t len[2])
 {
     const stream_t *s = s_stream((task_t *)t, stream);
-    if (!s->tail || s->tail_len == 0)
-        return NULL;
-    *len = s->tail_len;
-    *offset = s->offset - s->tail_len;
-    return s->tail;
+    if (!s->tail || s->tail_len == 0) {
+        len[0] = len[1] = 0;
+        return s->offset;
+    }
+    s_tail_segments(s, seg, len);
+    return s->offset - s->tail_len;
 }
 
 /* ------------------------------------------------- the output channel --- */

@@ -154,12 +154,12 @@ const uint8_t *task_chunk(const task_t *t, int stream, size_t *len, uint64_t *of
 
 /* The waiting chunk was handed over; the stream's offset moves past it. */
 void task_chunk_done(task_t *t, int stream);
-/* The newest bytes of stream already handed over (at most TASK_TAIL_MAX)
- * and where they start (*offset), or NULL: what a coordinator that lost
- * this worker's session may have lost with it, sent again after the
- * worker registers anew. Borrowed until the next task_chunk_done() or
- * task_destroy(). */
-const uint8_t *task_sent_tail(const task_t *t, int stream, size_t *len, uint64_t *offset);
+/* The newest bytes of stream already handed over (at most TASK_TAIL_MAX),
+ * in order as seg[0] then seg[1] (len[] bytes each; 0 and 0 for none), and
+ * the offset they start at: what a coordinator that lost this worker's
+ * session may have lost with it, sent again after the worker registers
+ * anew. Borrowed until the next task_chunk_done() or task_destroy(). */
+uint64_t task_sent_tail(const task_t *t, int stream, const uint8_t *seg[2], size_t len[2]);
 
 /* The read end of the fd 3 output channel when it should be polled: open
  * and fewer than TASK_METRIC_QUEUE metrics waiting. -1 otherwise. */

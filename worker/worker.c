@@ -475,14 +475,16 @@ static void s_resend_tails(worker_t *w)
         if (e->silent)
             continue;
         for (int stream = TASK_STREAM_STDOUT; stream <= TASK_STREAM_STDERR; stream++) {
-            size_t len;
-            uint64_t off;
-            const uint8_t *d = task_sent_tail(e->task, stream, &len, &off);
-            for (size_t at = 0; d && at < len; at += TASK_CHUNK_MAX) {
-                size_t n = len - at < TASK_CHUNK_MAX ? len - at : TASK_CHUNK_MAX;
-                if (s_send_log(w, e->task, stream, off + at, d + at, n) < 0)
-                    break;
-            }
+            const uint8_t *seg[2];
+            size_t len[2];
+            uint64_t off = task_sent_tail(e->task, stream, seg, len);
+            int sent = 0;
+            for (int k = 0; k < 2; k++)
+                for (size_t at = 0; sent == 0 && at < len[k]; at += TASK_CHUNK_MAX) {
+                    size_t n = len[k] - at < TASK_CHUNK_MAX ? len[k] - at : TASK_CHUNK_MAX;
+                    sent = s_send_log(w, e->task, stream, off, seg[k] + at, n);
+                    off += n;
+                }
         }
     }
 }
